@@ -1,0 +1,78 @@
+"""The ``rasd`` command line: a thin layer over the library.
+
+Every module in this package that defines ``register(app)`` adds its commands;
+stages add a module, the core is not touched. Global options (``--db``) live on
+the root callback and reach commands through ``rasd.cli.common``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import typer
+
+from rasd import __version__
+from rasd.cli import common
+
+app = typer.Typer(
+    name="rasd",
+    help=(
+        "rasd (رصد, 'monitoring'): find violent-extremist and terrorist content and the "
+        "account networks that spread it, and turn it into evidence.\n\n"
+        "Quick start:\n\n"
+        "  rasd demo                      # build a workspace from bundled synthetic data\n\n"
+        "  rasd ingest tweets.jsonl export/result.json\n\n"
+        "  rasd stats --json\n\n"
+        "The store is ./rasd.db (SQLite) unless --db or RASD_DB says otherwise; "
+        "PostgreSQL works through the same option: --db postgresql://user@host/db"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rasd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    db: str = typer.Option(
+        None, "--db", envvar="RASD_DB", metavar="PATH_OR_URL",
+        help="Store: a SQLite path (default ./rasd.db) or a SQLAlchemy URL "
+             "(postgresql://user@host/db).",
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    common.STATE.db = db
+
+
+_loaded = False
+
+
+def _load_commands() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if mod.name == "common":
+            continue
+        module = importlib.import_module(f"{__name__}.{mod.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+def main() -> None:
+    _load_commands()
+    app()
+
+
+_load_commands()

@@ -1,0 +1,52 @@
+"""Helpers shared by command modules: the store, errors, output."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import orjson
+import typer
+
+from rasd.store import Store
+
+
+@dataclass
+class State:
+    db: str | None = None
+    store: Store | None = None
+
+
+STATE = State()
+
+
+def get_store() -> Store:
+    """Open (and migrate) the store named by --db / RASD_DB / ./rasd.db."""
+    if STATE.store is None:
+        STATE.store = Store.open(STATE.db)
+    return STATE.store
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a clear error to stderr and exit with ``code`` (2: bad usage/input)."""
+    typer.echo(f"rasd: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"rasd: warning: {message}", err=True)
+
+
+def echo_json(obj: Any, *, indent: bool = True) -> None:
+    opt = orjson.OPT_INDENT_2 if indent else 0
+    sys.stdout.write(orjson.dumps(obj, option=opt | orjson.OPT_NON_STR_KEYS,
+                                  default=str).decode() + "\n")
+
+
+def jsonl_line(obj: Any) -> str:
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
+def progress_enabled() -> bool:
+    return sys.stderr.isatty()

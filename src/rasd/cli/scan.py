@@ -1,0 +1,85 @@
+"""``rasd scan``: run the registered detectors over stored content."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import typer
+
+from rasd.cli.common import echo_json, fail, get_store, progress_enabled
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("scan")
+    def scan_cmd(
+        all_: bool = typer.Option(False, "--all", help="Rescan everything, even subjects "
+                                  "already scanned by the same model version."),
+        since: str = typer.Option(None, "--since", metavar="ISO-TIME",
+                                  help="Only posts created at or after this time."),
+        media: bool = typer.Option(False, "--media", help="Also run media detectors "
+                                   "(hash ingested media whose files are present)."),
+        detector: list[str] = typer.Option(None, "--detector", "-d",
+                                           help="Run only these detectors (repeatable)."),
+        limit: int = typer.Option(None, "--limit", help="At most this many subjects each."),
+        json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Run every text (and with --media, media) detector over stored subjects
+        not yet scanned, and store the detections.
+
+        Re-running is idempotent; a new model version scans again; --all rescans.
+
+        Examples:
+
+          rasd scan
+
+          rasd scan --since 2024-01-01 --detector text
+
+          rasd scan --media
+        """
+        from rasd.detect.scan import available_detectors, scan
+
+        since_dt = None
+        if since:
+            try:
+                since_dt = datetime.fromisoformat(since)
+            except ValueError:
+                fail(f"--since: not an ISO date/time: {since!r}")
+        avail = available_detectors()
+        if detector:
+            unknown = [d for d in detector if d not in avail]
+            if unknown:
+                fail(f"unknown detector(s) {unknown}; available: {sorted(avail)}")
+            names = list(detector)
+        else:
+            names = [n for n, cls in avail.items()
+                     if cls.subject_type != "media" or media]
+        dets = [avail[n]() for n in names]
+        if not dets:
+            fail("no detectors are installed")
+        store = get_store()
+        bar = None
+        if progress_enabled() and not json_:
+            from rich.progress import Progress
+            bar = Progress(transient=True)
+            bar.start()
+            tasks: dict[str, int] = {}
+
+            def prog(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(f"scan {name}", total=total)
+                bar.update(tasks[name], completed=done)
+        else:
+            prog = None
+        try:
+            results = scan(store, dets, rescan=all_, since=since_dt, limit=limit, progress=prog)
+        finally:
+            if bar is not None:
+                bar.stop()
+        out = [r.__dict__ for r in results]
+        if json_:
+            echo_json(out)
+        else:
+            for r in results:
+                labels = ", ".join(f"{k}={v}" for k, v in sorted(r.by_label.items())) or "-"
+                typer.echo(f"{r.detector} {r.version}: scanned {r.scanned}, "
+                           f"detections {r.detections} ({labels})")

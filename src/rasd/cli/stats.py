@@ -1,0 +1,43 @@
+"""``rasd stats``: what is in the store."""
+
+from __future__ import annotations
+
+import typer
+
+from rasd.cli.common import echo_json, get_store
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("stats")
+    def stats_cmd(json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Count accounts, posts, media and edges, by platform and by source.
+
+        Examples:
+
+          rasd stats
+
+          rasd --db team.db stats --json
+        """
+        s = get_store().stats()
+        if json_:
+            echo_json(s)
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        con = Console()
+        t = Table(title="rasd store")
+        t.add_column("what")
+        t.add_column("count", justify="right")
+        for k in ("accounts", "posts", "media", "edges", "hashtags", "urls", "detections"):
+            t.add_row(k, f"{s[k]:,}")
+        con.print(t)
+        for title, key in (("by platform", "by_platform"), ("by source", "by_source")):
+            tt = Table(title=title)
+            tt.add_column(title.split()[-1])
+            cols = sorted({c for v in s[key].values() for c in v})
+            for c in cols:
+                tt.add_column(c, justify="right")
+            for name, v in sorted(s[key].items()):
+                tt.add_row(name, *[f"{v.get(c, 0):,}" for c in cols])
+            con.print(tt)

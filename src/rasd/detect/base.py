@@ -1,0 +1,90 @@
+"""The one interface every detector implements.
+
+Why a base class: ``rasd scan`` must run any detector — text classifier, hash
+matcher, finance extractor, or a user's plugin — over stored subjects, skip what
+was already scanned with the same model version, and store results in one shape.
+A detector therefore only says what it looks at (``subject_type``), who it is
+(``name``, ``version``) and how to turn a batch of subjects into detections.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rasd.model import Detection
+
+if TYPE_CHECKING:
+    from rasd.store import Store
+
+
+@dataclass(slots=True)
+class StoredPost:
+    """A post as detectors see it: text plus the context that may change a verdict
+    (the author's profile — a news outlet or researcher lowers the prior)."""
+
+    id: int
+    platform: str
+    platform_id: str
+    text: str | None
+    lang: str | None = None
+    kind: str = "post"
+    created_at: datetime | None = None
+    account_id: int | None = None
+    account_handle: str | None = None
+    account_name: str | None = None
+    account_bio: str | None = None
+    account_kind: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StoredMedia:
+    id: int
+    platform: str
+    media_key: str
+    type: str | None = None
+    url: str | None = None
+    local_path: str | None = None
+    mime_type: str | None = None
+    post_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class StoredAccount:
+    id: int
+    platform: str
+    platform_id: str
+    handle: str | None = None
+    name: str | None = None
+    bio: str | None = None
+    kind: str | None = None
+
+
+class Detector(ABC):
+    """Turns a batch of stored subjects into detections.
+
+    Subclasses set ``name`` (unique, short), ``subject_type`` (``post``,
+    ``media`` or ``account``) and implement ``version`` and ``detect``.
+    ``bind`` gets the store before the first batch, for detectors that need
+    tables of their own (hash banks, designation lists).
+    """
+
+    name: ClassVar[str]
+    subject_type: ClassVar[str] = "post"
+    batch_size: ClassVar[int] = 512
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """Model / rules version. A new version rescans on request."""
+
+    def bind(self, store: Store) -> None:  # noqa: B027 - optional hook
+        """Called once with the store before any batch."""
+
+    @abstractmethod
+    def detect(self, subjects: Sequence[Any]) -> list[Detection]:
+        """Return detections for ``subjects`` (possibly none for some)."""

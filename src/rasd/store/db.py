@@ -1,0 +1,174 @@
+"""Engine, URL resolution, SQLite pragmas, migrations and read-side queries."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import zstandard
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+
+from rasd.store import schema as S
+
+DEFAULT_DB = "rasd.db"
+_ZC = zstandard.ZstdCompressor(level=3)
+_ZD = zstandard.ZstdDecompressor()
+
+
+def resolve_url(db: str | None = None) -> str:
+    """Turn ``--db`` / ``RASD_DB`` / the default into a SQLAlchemy URL.
+
+    A bare path means a SQLite file; anything containing ``://`` is used as is.
+    ``postgresql://`` is mapped to the psycopg 3 driver.
+    """
+    value = db or os.environ.get("RASD_DB") or DEFAULT_DB
+    if "://" not in value:
+        return "sqlite:///" + str(Path(value).expanduser())
+    if value.startswith("postgresql://") or value.startswith("postgres://"):
+        value = "postgresql+psycopg://" + value.split("://", 1)[1]
+    return value
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def compress(data: bytes) -> bytes:
+    return _ZC.compress(data)
+
+
+def decompress(data: bytes) -> bytes:
+    return _ZD.decompress(data)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.close()
+
+
+class Store:
+    """A migrated database. Cheap to open; one per process is plenty."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.url = engine.url
+
+    @classmethod
+    def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
+        url = resolve_url(db)
+        u = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if u.get_backend_name() == "sqlite":
+            if u.database and u.database != ":memory:":
+                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None for a server database."""
+        if self.is_sqlite and self.url.database and self.url.database != ":memory:":
+            return Path(self.url.database)
+        return None
+
+    def workspace_dir(self) -> Path:
+        """Where files that belong beside the store live (quarantine, indexes)."""
+        p = self.path
+        if p is not None:
+            return p.parent
+        return Path(os.environ.get("RASD_HOME", ".")).resolve()
+
+    def migrate(self) -> None:
+        from rasd.store.migrate import upgrade
+
+        upgrade(self.engine)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- raw records -------------------------------------------------------
+    def raw(self, sha256: str) -> bytes | None:
+        """The bytes of a record exactly as received, or None."""
+        with self.connect() as c:
+            row = c.execute(
+                select(S.raw_records.c.data).where(S.raw_records.c.sha256 == sha256)
+            ).first()
+        return decompress(row[0]) if row else None
+
+    # ---- read side ---------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Counts for ``rasd stats``: totals, by platform and by source."""
+        with self.connect() as c:
+            def count(t: Any) -> int:
+                return int(c.execute(select(func.count()).select_from(t)).scalar_one())
+
+            out: dict[str, Any] = {
+                "accounts": count(S.accounts),
+                "posts": count(S.posts),
+                "media": count(S.media),
+                "edges": count(S.edges),
+                "hashtags": count(S.hashtags),
+                "urls": count(S.urls),
+                "detections": count(S.detections),
+            }
+            by_platform: dict[str, dict[str, int]] = {}
+            for name, t in (("accounts", S.accounts), ("posts", S.posts),
+                            ("media", S.media), ("edges", S.edges)):
+                for plat, n in c.execute(
+                    select(t.c.platform, func.count()).group_by(t.c.platform)
+                ):
+                    by_platform.setdefault(plat, {})[name] = int(n)
+            by_source: dict[str, dict[str, int]] = {}
+            for name, t in (("accounts", S.accounts), ("posts", S.posts)):
+                q = (
+                    select(S.sources.c.name, func.count())
+                    .select_from(t.join(S.sources, t.c.source_id == S.sources.c.id))
+                    .group_by(S.sources.c.name)
+                )
+                for src, n in c.execute(q):
+                    by_source.setdefault(src, {})[name] = int(n)
+            by_kind: dict[str, int] = {
+                k: int(n)
+                for k, n in c.execute(
+                    select(S.edges.c.kind, func.count()).group_by(S.edges.c.kind)
+                )
+            }
+        out["by_platform"] = by_platform
+        out["by_source"] = by_source
+        out["edges_by_kind"] = by_kind
+        return out

@@ -1,0 +1,296 @@
+"""The relational schema (SQLAlchemy Core), one ``MetaData`` for every stage.
+
+Stages that need tables of their own (detect.media banks, detect.finance lists…)
+define them in their own ``schema`` module on this same ``metadata`` and ship an
+Alembic migration for them; ``load_all()`` imports those modules so that the
+metadata is complete (for tests and for Alembic autogenerate).
+
+Design notes
+- Natural key of every platform object is (platform, platform_id); integer ``id``
+  columns are the store's own and are what detections and edges point at.
+- ``content_hash`` is a hash of the normalised record; ingest compares it to tell
+  new / updated / unchanged records apart, so re-ingesting a file changes nothing.
+- Old versions of accounts (handle/name/bio) and posts (edits) are kept in the
+  ``*_versions`` tables; the main tables hold the current view.
+- ``raw_sha256`` points at the compressed bytes as received (``raw_records``), and
+  ``raw_path`` at the record inside them, so any row can be re-parsed and shown as
+  evidence exactly as it arrived.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+TS = DateTime(timezone=True)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text),
+)
+
+raw_records = Table(
+    "raw_records",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("fmt", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # zstd-compressed bytes as received
+    Column("first_seen", TS, nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+)
+
+ingest_files = Table(
+    "ingest_files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("fmt", String(40), nullable=False),
+    Column("size", Integer),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("status", String(20), nullable=False),  # running, done, failed
+    Column("counts", JSON),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("platform_id", String(200), nullable=False),
+    Column("handle", String(200)),
+    Column("name", Text),
+    Column("bio", Text),
+    Column("created_at", TS),
+    Column("kind", String(32)),
+    Column("followers", Integer),
+    Column("following", Integer),
+    Column("post_count", Integer),
+    Column("location", Text),
+    Column("url", Text),
+    Column("verified", Boolean),
+    Column("stub", Boolean, nullable=False, default=False),
+    Column("extra", JSON),
+    Column("content_hash", String(32)),
+    Column("raw_sha256", String(64)),
+    Column("raw_path", String(200)),
+    Column("source_id", Integer, ForeignKey("sources.id")),
+    Column("first_seen", TS, nullable=False),
+    Column("last_seen", TS, nullable=False),
+    UniqueConstraint("platform", "platform_id"),
+)
+Index("ix_accounts_handle", accounts.c.platform, accounts.c.handle)
+
+account_versions = Table(
+    "account_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("handle", String(200)),
+    Column("name", Text),
+    Column("bio", Text),
+    Column("snapshot", JSON),
+    Column("content_hash", String(32)),
+    Column("raw_sha256", String(64)),
+    Column("valid_until", TS, nullable=False),  # when this version was superseded
+    Index("ix_account_versions_account", "account_id"),
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("platform_id", String(200), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id")),
+    Column("chat_id", String(200)),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text),
+    Column("lang", String(16)),
+    Column("created_at", TS),
+    Column("conversation_id", String(200)),
+    Column("reply_to", String(200)),  # platform ids of the linked posts
+    Column("repost_of", String(200)),
+    Column("quote_of", String(200)),
+    Column("forward_of", String(200)),
+    Column("edited_at", TS),
+    Column("edit_of", String(200)),
+    Column("metrics", JSON),
+    Column("withheld", JSON),
+    Column("extra", JSON),
+    Column("deleted_at", TS),  # from compliance notices
+    Column("content_hash", String(32)),
+    Column("raw_sha256", String(64)),
+    Column("raw_path", String(200)),
+    Column("source_id", Integer, ForeignKey("sources.id")),
+    Column("first_seen", TS, nullable=False),
+    Column("last_seen", TS, nullable=False),
+    UniqueConstraint("platform", "platform_id"),
+)
+Index("ix_posts_account", posts.c.account_id)
+Index("ix_posts_created", posts.c.created_at)
+
+post_versions = Table(
+    "post_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("text", Text),
+    Column("edited_at", TS),
+    Column("snapshot", JSON),
+    Column("content_hash", String(32)),
+    Column("raw_sha256", String(64)),
+    Column("valid_until", TS, nullable=False),
+    Index("ix_post_versions_post", "post_id"),
+)
+
+media = Table(
+    "media",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("media_key", String(300), nullable=False),
+    Column("type", String(32)),
+    Column("url", Text),
+    Column("local_path", Text),
+    Column("mime_type", String(100)),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("duration_ms", Integer),
+    Column("extra", JSON),
+    Column("first_seen", TS, nullable=False),
+    UniqueConstraint("platform", "media_key"),
+)
+
+post_media = Table(
+    "post_media",
+    metadata,
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("media_id", Integer, ForeignKey("media.id", ondelete="CASCADE"), primary_key=True),
+)
+
+edges = Table(
+    "edges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("src_account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("dst_account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE")),
+    Column("created_at", TS),
+    # kind:src:dst:post — unique even where post_id is NULL (follows)
+    Column("dedup_key", String(120), nullable=False, unique=True),
+    Index("ix_edges_src", "src_account_id"),
+    Index("ix_edges_dst", "dst_account_id"),
+)
+
+hashtags = Table(
+    "hashtags",
+    metadata,
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(300), primary_key=True),  # case-folded, without '#'
+    Index("ix_hashtags_tag", "tag"),
+)
+
+urls = Table(
+    "urls",
+    metadata,
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("url", String(2000), primary_key=True),
+)
+
+compliance_events = Table(
+    "compliance_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("subject_type", String(16), nullable=False),
+    Column("platform_id", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("reason", String(200)),
+    Column("at", TS),
+    Column("raw_sha256", String(64)),
+    Column("dedup_key", String(400), nullable=False, unique=True),
+)
+
+detections = Table(
+    "detections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject_type", String(16), nullable=False),  # post | account | media
+    Column("subject_id", Integer, nullable=False),
+    Column("detector", String(64), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("explanation", JSON),
+    Column("attributes", JSON),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("subject_type", "subject_id", "detector", "model_version", "label"),
+    Index("ix_detections_label", "label", "score"),
+)
+
+scans = Table(
+    "scans",
+    metadata,
+    Column("subject_type", String(16), primary_key=True),
+    Column("subject_id", Integer, primary_key=True),
+    Column("detector", String(64), primary_key=True),
+    Column("model_version", String(64), primary_key=True),
+    Column("scanned_at", TS, nullable=False),
+)
+
+# Modules of later stages that add tables to ``metadata``.
+STAGE_SCHEMAS = (
+    "rasd.detect.text.schema",
+    "rasd.detect.media.schema",
+    "rasd.detect.finance.schema",
+)
+
+
+def load_all() -> MetaData:
+    """Import every stage's schema module so ``metadata`` lists all tables."""
+    for mod in STAGE_SCHEMAS:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:  # a stage without tables of its own
+            if e.name != mod:
+                raise
+    return metadata

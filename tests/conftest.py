@@ -1,0 +1,81 @@
+"""Shared fixtures.
+
+- ``store``: a fresh migrated store, on SQLite and — when RASD_TEST_PG_URL is set —
+  also on PostgreSQL (each test in its own schema). Tests that take ``store`` run on
+  both; tests that take ``sqlite_store`` run on SQLite only.
+- ``shared_data``: the path of ../shared/data (RASD_SHARED_DATA); tests skip with a
+  clear reason where it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from rasd.store import Store
+
+PG_URL = os.environ.get("RASD_TEST_PG_URL")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("RASD_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    p = shared_data_dir()
+    if not p.is_dir():
+        pytest.skip(f"shared data not found at {p} (set RASD_SHARED_DATA)")
+    return p
+
+
+def _pg_store() -> tuple[Store, str]:
+    import sqlalchemy as sa
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    url = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = sa.create_engine(url)
+    with admin.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in url else "?"
+    store = Store.open(f"{url}{sep}options=-csearch_path%3D{schema}")
+    return store, schema
+
+
+def _drop_pg(schema: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as c:
+        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = Store.open(str(tmp_path / "rasd.db"))
+        yield s
+        s.close()
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need RASD_TEST_PG_URL (CI sets it; e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/test)")
+    s, schema = _pg_store()
+    try:
+        yield s
+    finally:
+        s.close()
+        _drop_pg(schema)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    s = Store.open(str(tmp_path / "rasd.db"))
+    yield s
+    s.close()
