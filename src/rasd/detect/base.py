@@ -38,6 +38,7 @@ class StoredPost:
     account_name: str | None = None
     account_bio: str | None = None
     account_kind: str | None = None
+    account_role: str | None = None  # news, researcher, ngo … (set by analysts)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -64,10 +64,10 @@ def load_subjects(store: Store, subject_type: str, ids: Sequence[int]) -> list[A
             q = (select(S.posts.c.id, S.posts.c.platform, S.posts.c.platform_id, S.posts.c.text,
                         S.posts.c.lang, S.posts.c.kind, S.posts.c.created_at,
                         S.posts.c.account_id, a.c.handle, a.c.name, a.c.bio, a.c.kind,
-                        S.posts.c.extra)
+                        a.c.role, S.posts.c.extra)
                  .select_from(S.posts.outerjoin(a, S.posts.c.account_id == a.c.id))
                  .where(S.posts.c.id.in_(ids)))
-            rows = {r[0]: StoredPost(*r[:12], extra=r[12] or {}) for r in c.execute(q)}
+            rows = {r[0]: StoredPost(*r[:13], extra=r[13] or {}) for r in c.execute(q)}
         elif subject_type == "media":
             q = select(S.media.c.id, S.media.c.platform, S.media.c.media_key, S.media.c.type,
                        S.media.c.url, S.media.c.local_path, S.media.c.mime_type

@@ -105,6 +105,9 @@ accounts = Table(
     Column("location", Text),
     Column("url", Text),
     Column("verified", Boolean),
+    # Set by analysts: news, researcher, ngo, official … lowers the prior that the
+    # account's posts are terrorist content (TCO Art. 1(3)).
+    Column("role", String(32)),
     Column("stub", Boolean, nullable=False, default=False),
     Column("extra", JSON),
     Column("content_hash", String(32)),
