@@ -33,7 +33,7 @@ def test_known_addresses_validate(addr):
     ind = found[0]
     assert ind.type == "wallet" and ind.valid
     assert (ind.currency, ind.kind) == VALID[addr]
-    assert "send here: {}".format(addr)[ind.span[0]:ind.span[1]] == addr
+    assert f"send here: {addr}"[ind.span[0]:ind.span[1]] == addr
 
 
 def test_bip350_rules():

@@ -186,7 +186,7 @@ def eip55(addr_hex40: str) -> str:
 def check_eth(addr: str) -> AddressCheck:
     """0x + 40 hex. All-lower/all-upper carry no checksum (valid); mixed case must be EIP-55."""
     body = addr[2:]
-    if len(addr) != 42 or not addr[:2].lower() == "0x" or any(
+    if len(addr) != 42 or addr[:2].lower() != "0x" or any(
             c not in "0123456789abcdefABCDEF" for c in body):
         return AddressCheck("ETH", False, reason="not 0x + 40 hex digits")
     if body == body.lower() or body == body.upper():

@@ -185,7 +185,7 @@ def _iban_countries() -> dict[str, int]:
     for cc in registry.get_countries() if hasattr(registry, "get_countries") else []:
         try:
             out[cc] = registry.get_iban_spec(cc).iban_length
-        except Exception:  # noqa: BLE001 - countries without an IBAN spec
+        except Exception:  # noqa: BLE001, S112 - countries without an IBAN spec
             continue
     return out
 
@@ -245,7 +245,7 @@ def _check_iban(value: str) -> tuple[bool, str | None, dict[str, Any]]:
             det["bank"] = iban.bank_name
         if iban.bic:
             det["bic"] = str(iban.bic)
-    except Exception:  # noqa: BLE001 - bank lookup is a nicety, never an error
+    except Exception:  # noqa: BLE001, S110 - bank lookup is a nicety, never an error
         pass
     return True, None, det
 
@@ -287,7 +287,7 @@ def _phones(text: str, regions: tuple[str | None, ...]) -> list[Indicator]:
         try:
             matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=_PHONE_LENIENCY,
                                                       max_tries=200)
-        except Exception:  # noqa: BLE001 - libphonenumber rejects odd regions
+        except Exception:  # noqa: BLE001, S112 - libphonenumber rejects odd regions
             continue
         for m in matcher:
             span = (m.start, m.end)
