@@ -128,6 +128,24 @@ class Post:
     withheld: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     raw: RawRef | None = None
+    # True for a post seen only as an expansion of another (X includes.tweets,
+    # a quoted/retweeted original): it is stored if new but never overwrites.
+    reference: bool = False
+
+
+@dataclass(slots=True)
+class Event:
+    """A non-post happening in a chat (Telegram service message)."""
+
+    platform: str
+    platform_id: str
+    action: str
+    chat_id: str | None = None
+    actor_id: str | None = None
+    actor_name: str | None = None
+    at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    raw: RawRef | None = None
 
 
 @dataclass(slots=True)
@@ -186,4 +204,4 @@ class Detection:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-Record = Account | Post | Edge | Compliance | Reject
+Record = Account | Post | Edge | Event | Compliance | Reject

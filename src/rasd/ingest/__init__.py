@@ -1,0 +1,14 @@
+"""Ingest: read the formats analysts actually hold and yield model records.
+
+- ``base``: the ``Parser`` interface, the format registry and ``--format auto``.
+- ``x``: X API v2 pages, twarc2 flattened lines, v1.1 tweets, users, compliance.
+- ``telegram``: Telegram Desktop exports (one chat, or a full account export).
+- ``csvfmt``: CSV with a column mapping (built in: Kaggle ISIS, far-right Telegram).
+- ``writer``: batched, idempotent, historical upserts into the store.
+- ``runner``: ``ingest_path``: the whole job for one file, with quarantine and summary.
+"""
+
+from rasd.ingest.base import PARSERS, IngestError, detect_format, get_parser
+from rasd.ingest.runner import IngestReport, ingest_path
+
+__all__ = ["PARSERS", "IngestError", "IngestReport", "detect_format", "get_parser", "ingest_path"]

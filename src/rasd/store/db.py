@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import zstandard
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
@@ -33,6 +34,10 @@ def resolve_url(db: str | None = None) -> str:
     if value.startswith("postgresql://") or value.startswith("postgres://"):
         value = "postgresql+psycopg://" + value.split("://", 1)[1]
     return value
+
+
+def _json_dumps(obj: Any) -> str:
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
 def now() -> datetime:
@@ -72,7 +77,8 @@ class Store:
     def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
         url = resolve_url(db)
         u = make_url(url)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"json_serializer": _json_dumps,
+                                  "json_deserializer": orjson.loads}
         if u.get_backend_name() == "sqlite":
             if u.database and u.database != ":memory:":
                 Path(u.database).parent.mkdir(parents=True, exist_ok=True)

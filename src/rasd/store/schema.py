@@ -239,6 +239,25 @@ urls = Table(
     Column("url", String(2000), primary_key=True),
 )
 
+events = Table(
+    # Non-post happenings: Telegram service messages (joins, pins, title changes,
+    # calls…). Recorded as such, never counted as posts.
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("platform_id", String(200), nullable=False),
+    Column("chat_id", String(200)),
+    Column("actor_id", Integer, ForeignKey("accounts.id")),
+    Column("action", String(64), nullable=False),
+    Column("at", TS),
+    Column("extra", JSON),
+    Column("raw_sha256", String(64)),
+    Column("raw_path", String(200)),
+    Column("source_id", Integer, ForeignKey("sources.id")),
+    UniqueConstraint("platform", "platform_id"),
+)
+
 compliance_events = Table(
     "compliance_events",
     metadata,

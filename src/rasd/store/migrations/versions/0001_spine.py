@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 00:12:53.199452
+Create Date: 2026-11-29 00:14:11.407164
 """
 from alembic import op
 import sqlalchemy as sa
@@ -149,6 +149,23 @@ def upgrade() -> None:
     with op.batch_alter_table('account_versions', schema=None) as batch_op:
         batch_op.create_index('ix_account_versions_account', ['account_id'], unique=False)
 
+    op.create_table('events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('platform', sa.String(length=32), nullable=False),
+    sa.Column('platform_id', sa.String(length=200), nullable=False),
+    sa.Column('chat_id', sa.String(length=200), nullable=True),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('extra', sa.JSON(), nullable=True),
+    sa.Column('raw_sha256', sa.String(length=64), nullable=True),
+    sa.Column('raw_path', sa.String(length=200), nullable=True),
+    sa.Column('source_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['actor_id'], ['accounts.id'], name=op.f('fk_events_actor_id_accounts')),
+    sa.ForeignKeyConstraint(['source_id'], ['sources.id'], name=op.f('fk_events_source_id_sources')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
+    sa.UniqueConstraint('platform', 'platform_id', name=op.f('uq_events_platform'))
+    )
     op.create_table('posts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('platform', sa.String(length=32), nullable=False),
@@ -264,6 +281,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_posts_account')
 
     op.drop_table('posts')
+    op.drop_table('events')
     with op.batch_alter_table('account_versions', schema=None) as batch_op:
         batch_op.drop_index('ix_account_versions_account')
 

@@ -1,0 +1,189 @@
+"""Ingest benchmark: X API v2 JSONL into SQLite.
+
+Prints posts/s and peak RSS for ``rasd`` ingest, and for a naive baseline
+(``json.loads`` + one ``executemany`` into one table, nothing else: no raw
+records, accounts, edges, history or idempotency) measured in the same run on
+the same file, and the ratio between them.
+
+    python benchmarks/ingest.py                 # 200k posts (~300 MB file)
+    python benchmarks/ingest.py --posts 50000
+    python benchmarks/ingest.py --size-gb 1.0   # the ≥1 GB bounded-memory run
+
+Each measurement runs in a child process so that peak RSS is its own.
+The data is generated: synthetic tweets in the real v2 page shape (100 tweets a
+page, includes.users, mentions, hashtags, URLs, replies, retweets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = ("the of and to in is for on that with as are at this be by from was have not "
+         "they news city report people day time world today state new video attack "
+         "police said government week group says support join share read more").split()
+
+
+def _tweet(rng: random.Random, tid: int, users: list[dict]) -> dict:
+    author = rng.choice(users)
+    n = rng.randint(8, 30)
+    words = [rng.choice(WORDS) for _ in range(n)]
+    ents: dict = {}
+    text = " ".join(words)
+    refs = []
+    if rng.random() < 0.3:
+        m = rng.choice(users)
+        text = f"@{m['username']} " + text
+        ents["mentions"] = [{"start": 0, "end": len(m["username"]) + 1,
+                             "username": m["username"], "id": m["id"]}]
+    if rng.random() < 0.3:
+        tag = rng.choice(WORDS)
+        text += f" #{tag}"
+        ents["hashtags"] = [{"start": len(text) - len(tag) - 1, "end": len(text), "tag": tag}]
+    if rng.random() < 0.2:
+        url = f"https://t.co/{tid:x}"
+        text += " " + url
+        ents["urls"] = [{"start": 0, "end": 1, "url": url,
+                         "expanded_url": f"https://example.org/a/{tid}"}]
+    r = rng.random()
+    if r < 0.2:
+        refs = [{"type": "replied_to", "id": str(tid - rng.randint(1, 500))}]
+    elif r < 0.4:
+        refs = [{"type": "retweeted", "id": str(tid - rng.randint(1, 500))}]
+    t = {"id": str(tid), "text": text, "author_id": author["id"],
+         "created_at": f"2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T12:{rng.randint(10, 59)}:00.000Z",
+         "conversation_id": str(tid), "lang": "en", "entities": ents,
+         "public_metrics": {"retweet_count": rng.randint(0, 50), "reply_count": 0,
+                            "like_count": rng.randint(0, 500), "quote_count": 0},
+         "edit_history_tweet_ids": [str(tid)], "possibly_sensitive": False,
+         "source": "Twitter for Android", "reply_settings": "everyone"}
+    if refs:
+        t["referenced_tweets"] = refs
+    return t
+
+
+def generate(path: Path, posts: int = 0, size_bytes: int = 0, seed: int = 7) -> int:
+    """Write v2 pages to ``path``; stop at ``posts`` tweets or ``size_bytes``."""
+    rng = random.Random(seed)
+    users = [{"id": str(10_000 + i), "username": f"user_{i}", "name": f"User {i}",
+              "description": " ".join(rng.choice(WORDS) for _ in range(12)),
+              "created_at": "2015-03-01T00:00:00.000Z", "location": "somewhere",
+              "public_metrics": {"followers_count": rng.randint(0, 10_000),
+                                 "following_count": 10, "tweet_count": 100, "listed_count": 0},
+              "verified": False, "protected": False} for i in range(20_000)]
+    tid = 1_500_000_000_000_000_000
+    n = 0
+    size = 0
+    with open(path, "w") as f:
+        while (posts and n < posts) or (size_bytes and size < size_bytes):
+            data = []
+            for _ in range(100):
+                tid += 1
+                data.append(_tweet(rng, tid, users))
+            authors = {t["author_id"] for t in data}
+            inc = [u for u in users if u["id"] in authors][:100] if len(authors) < 50 else \
+                [users[int(a) - 10_000] for a in list(authors)[:100]]
+            line = json.dumps({"data": data, "includes": {"users": inc},
+                               "meta": {"result_count": 100},
+                               "__twarc": {"url": "https://api.x.com/2/tweets/search/all",
+                                           "version": "2.14.0",
+                                           "retrieved_at": "2024-10-01T00:00:00+00:00"}})
+            f.write(line + "\n")
+            size += len(line) + 1
+            n += 100
+    return n
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_rasd(path: str, db: str) -> dict:
+    from rasd.ingest import ingest_path
+    from rasd.store import Store
+
+    store = Store.open(db)
+    t0 = time.perf_counter()
+    rep = ingest_path(store, path)
+    dt = time.perf_counter() - t0
+    posts = rep.counts["by_kind"].get("posts", {}).get("new", 0)
+    return {"seconds": dt, "posts": posts, "posts_per_s": posts / dt,
+            "peak_rss_mb": _peak_rss_mb(), "counts": rep.counts}
+
+
+def run_naive(path: str, db: str) -> dict:
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE tweets (id TEXT PRIMARY KEY, author_id TEXT, text TEXT, "
+                "created_at TEXT)")
+    t0 = time.perf_counter()
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            page = json.loads(line)
+            rows = [(t["id"], t.get("author_id"), t.get("text"), t.get("created_at"))
+                    for t in page.get("data", [])]
+            con.executemany("INSERT OR IGNORE INTO tweets VALUES (?,?,?,?)", rows)
+            n += len(rows)
+    con.commit()
+    dt = time.perf_counter() - t0
+    return {"seconds": dt, "posts": n, "posts_per_s": n / dt, "peak_rss_mb": _peak_rss_mb()}
+
+
+def child(kind: str, path: str, db: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, path, db],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--posts", type=int, default=200_000)
+    ap.add_argument("--size-gb", type=float, default=0.0,
+                    help="generate a file of this size instead of --posts")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary files")
+    a = ap.parse_args()
+    if a.child:
+        kind, path, db = a.child
+        res = run_rasd(path, db) if kind == "rasd" else run_naive(path, db)
+        print(json.dumps(res, default=str))
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="rasd-bench-"))
+    data = tmp / "tweets.jsonl"
+    t0 = time.perf_counter()
+    n = generate(data, posts=0 if a.size_gb else a.posts, size_bytes=int(a.size_gb * 2**30))
+    size_mb = data.stat().st_size / 2**20
+    print(f"generated {n:,} posts in {size_mb:,.0f} MB ({time.perf_counter() - t0:.1f}s): {data}")
+    naive = child("naive", str(data), str(tmp / "naive.db"))
+    rasd = child("rasd", str(data), str(tmp / "rasd.db"))
+    again = child("rasd", str(data), str(tmp / "rasd.db"))  # idempotent re-run
+    print(f"{'':22}{'posts/s':>12}{'seconds':>10}{'peak RSS MB':>14}")
+    print(f"{'naive baseline':22}{naive['posts_per_s']:>12,.0f}{naive['seconds']:>10.1f}"
+          f"{naive['peak_rss_mb']:>14,.0f}")
+    print(f"{'rasd ingest':22}{rasd['posts_per_s']:>12,.0f}{rasd['seconds']:>10.1f}"
+          f"{rasd['peak_rss_mb']:>14,.0f}")
+    print(f"{'rasd re-ingest (noop)':22}{n / again['seconds']:>12,.0f}{again['seconds']:>10.1f}"
+          f"{again['peak_rss_mb']:>14,.0f}")
+    print(f"ratio rasd/naive: {rasd['posts_per_s'] / naive['posts_per_s']:.2f}x "
+          f"(goal >= 0.5x); goal >= 20,000 posts/s; peak RSS goal < 500 MB")
+    print(f"re-ingest counts: new {again['counts']['new']}, "
+          f"unchanged {again['counts']['unchanged']}")
+    if not a.keep:
+        for p in tmp.iterdir():
+            p.unlink()
+        tmp.rmdir()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

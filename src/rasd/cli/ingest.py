@@ -1,0 +1,110 @@
+"""``rasd ingest``: read exports into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rasd.cli.common import echo_json, fail, get_store, progress_enabled, warn
+
+FORMATS_HELP = "auto, x, telegram or csv (auto: decided from the name and first bytes)"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ingest")
+    def ingest_cmd(
+        paths: list[Path] = typer.Argument(..., metavar="PATH...",
+                                           help="Files (.jsonl, .json, .csv, optionally .gz) "
+                                           "or Telegram export folders."),
+        fmt: str = typer.Option("auto", "--format", "-f", help=FORMATS_HELP),
+        platform: str = typer.Option(None, "--platform", "-p",
+                                     help="Override the platform recorded (e.g. for a CSV)."),
+        source: str = typer.Option(None, "--source", "-s",
+                                   help="Name this collection (default: the file name)."),
+        mapping: str = typer.Option(None, "--mapping", "-m",
+                                    help="CSV column mapping: a built-in name "
+                                    "(isis-kaggle, far-right-telegram) or a JSON file."),
+        strict: bool = typer.Option(False, "--strict",
+                                    help="Exit 1 if any record was rejected."),
+        json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        batch: int = typer.Option(5000, "--batch", min=1, max=100_000,
+                                  help="Records per transaction."),
+    ) -> None:
+        """Ingest X/Twitter JSONL, Telegram Desktop exports and CSV files.
+
+        Streams files of any size in bounded memory. Bad records are rejected
+        one by one (file, line or JSON path, field and reason) into a quarantine
+        file next to the store; every valid record is still stored. Re-ingesting
+        a file changes nothing; a changed profile or edited message updates the
+        current view and keeps the old version.
+
+        Examples:
+
+          rasd ingest tweets.jsonl                   # X API v2 / twarc2 / v1.1
+
+          rasd ingest ~/Downloads/ChatExport_2024-03-01/   # Telegram export folder
+
+          rasd ingest tweets.csv --mapping isis-kaggle --source kaggle-isis
+
+          rasd --db postgresql://me@db/rasd ingest a.jsonl b.jsonl --strict
+        """
+        from rasd.ingest import IngestError, ingest_path
+        from rasd.ingest.runner import unfinished_files
+
+        for p in paths:
+            if not p.exists():
+                fail(f"{p}: no such file or directory")
+        store = get_store()
+        pending = [p for p in unfinished_files(store)
+                   if p not in {str(x.resolve()) for x in paths}]
+        if pending and not json_:
+            warn(f"{len(pending)} earlier ingest(s) did not finish (e.g. {pending[0]}); "
+                 "re-run them to complete")
+        reports = []
+        any_rejected = False
+        for p in paths:
+            bar = None
+            prog = None
+            if progress_enabled() and not json_:
+                from rich.progress import (BarColumn, DownloadColumn, Progress,
+                                           TimeRemainingColumn, TransferSpeedColumn)
+
+                bar = Progress("[progress.description]{task.description}", BarColumn(),
+                               DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                               transient=True)
+                bar.start()
+                task = bar.add_task(p.name[:40], total=None)
+
+                def prog(done: int, total: int, _bar=bar, _task=task) -> None:
+                    _bar.update(_task, completed=done, total=total or None)
+            try:
+                rep = ingest_path(store, p, fmt=fmt, platform=platform, source=source,
+                                  mapping=mapping, batch_size=batch, progress=prog)
+            except IngestError as e:
+                if bar is not None:
+                    bar.stop()
+                fail(str(e))
+            finally:
+                if bar is not None:
+                    bar.stop()
+            reports.append(rep)
+            if rep.rejected:
+                any_rejected = True
+            if not json_:
+                c = rep.counts
+                typer.echo(f"{p}: {rep.fmt}: {c['new']} new, {c['updated']} updated, "
+                           f"{c['unchanged']} unchanged, {c['rejected']} rejected "
+                           f"({rep.seconds:.1f}s)")
+                for kind, cnt in c.get("by_kind", {}).items():
+                    typer.echo(f"    {kind}: " + ", ".join(f"{k} {v}" for k, v in
+                                                           sorted(cnt.items())))
+                for r in rep.rejects[:5]:
+                    where = f"line {r['line']}" if r["line"] else (r["path"] or "?")
+                    typer.echo(f"    rejected {where}: {r['reason']}", err=True)
+                if rep.rejected:
+                    warn(f"{rep.rejected} record(s) rejected; details in {rep.quarantine}")
+        if json_:
+            echo_json([r.as_dict() for r in reports])
+        if strict and any_rejected:
+            raise typer.Exit(1)

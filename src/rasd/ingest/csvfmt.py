@@ -1,0 +1,292 @@
+"""CSV (and TSV), mapped to posts and accounts by a column-mapping file.
+
+A mapping is a small JSON document (see ``rasd/data/mappings/*.json`` for the
+built-in ones and ``docs/ingest.md`` for every key)::
+
+    {"name": "my-export", "platform": "x",
+     "detect_columns": ["user", "message"],
+     "post": {"id": "{tweet_id}", "text": "message", "created_at": "ts",
+              "account_id": "{user}"},
+     "account": {"id": "{user}", "handle": "user"},
+     "entities_from_text": true}
+
+A value in ``{braces}`` is a template over columns (only plain column names are
+substituted); a bare value names a column. ``post.id_from`` derives a stable id
+by hashing columns where the export has no id. ``entities_from_text`` extracts
+hashtags, @mentions, URLs and "RT @user:" reposts from the text. With
+``is_forward`` / ``forward_from_name`` a forward becomes an edge.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import re
+from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from rasd.ingest.base import (
+    MAX_LINE,
+    IngestError,
+    Parser,
+    RawSink,
+    clean_text,
+    inner_suffix,
+    open_binary,
+    opt_int,
+    opt_str,
+    parse_time,
+    register,
+    reject,
+    req_id,
+)
+from rasd.model import Account, Link, Post, PostKind, RawRef, Record
+
+TEMPLATE = re.compile(r"\{([^{}]{1,100})\}")
+HASHTAG = re.compile(r"(?<![\w&])#(\w{1,139})")
+MENTION = re.compile(r"(?<![\w@])@(\w{1,50})")
+URL = re.compile(r"https?://[^\s<>\"']{1,2000}")
+RT = re.compile(r"^RT @(\w{1,50}):")
+TRUE = {"1", "true", "yes", "y", "t"}
+
+
+def builtin_mappings() -> dict[str, dict]:
+    out = {}
+    for entry in (files("rasd") / "data" / "mappings").iterdir():
+        if entry.name.endswith(".json"):
+            m = orjson.loads(entry.read_bytes())
+            out[m["name"]] = m
+    return out
+
+
+def load_mapping(spec: str | Path) -> dict:
+    """A built-in mapping by name, or a mapping file by path (validated)."""
+    builtins = builtin_mappings()
+    if isinstance(spec, str) and spec in builtins:
+        return builtins[spec]
+    p = Path(spec)
+    if not p.is_file():
+        raise IngestError(f"mapping {spec!r}: no such built-in ({', '.join(sorted(builtins))}) "
+                          "or file")
+    try:
+        m = orjson.loads(p.read_bytes())
+    except orjson.JSONDecodeError as e:
+        raise IngestError(f"{p}: invalid JSON mapping: {e}") from e
+    validate_mapping(m, str(p))
+    return m
+
+
+def validate_mapping(m: Any, where: str) -> None:
+    if not isinstance(m, dict) or not isinstance(m.get("post"), dict):
+        raise IngestError(f"{where}: a mapping needs a 'post' object")
+    post = m["post"]
+    if "text" not in post or "account_id" not in post:
+        raise IngestError(f"{where}: post.text and post.account_id are required")
+    if "id" not in post and "id_from" not in post:
+        raise IngestError(f"{where}: post.id or post.id_from is required")
+    for section in ("post", "account"):
+        for k, v in (m.get(section) or {}).items():
+            if k == "id_from":
+                if not (isinstance(v, list) and all(isinstance(c, str) for c in v)):
+                    raise IngestError(f"{where}: {section}.id_from must be a list of columns")
+            elif not isinstance(v, str):
+                raise IngestError(f"{where}: {section}.{k} must be a string")
+
+
+def columns_of(m: dict) -> set[str]:
+    cols: set[str] = set()
+    for section in ("post", "account"):
+        for k, v in (m.get(section) or {}).items():
+            if k == "id_from":
+                cols.update(v)
+            elif "{" in v:
+                cols.update(TEMPLATE.findall(v))
+            else:
+                cols.add(v)
+    return cols
+
+
+def _value(spec: str | None, row: dict[str, str]) -> str | None:
+    if spec is None:
+        return None
+    if "{" in spec:
+        missing = [c for c in TEMPLATE.findall(spec) if not row.get(c)]
+        if missing:
+            return None
+        return TEMPLATE.sub(lambda mt: row[mt.group(1)], spec)
+    v = row.get(spec)
+    return v if v not in (None, "") else None
+
+
+def _decoded_lines(f: Any) -> Iterator[str]:
+    """Decode line by line; bytes that are not UTF-8 become lone surrogates so the
+    row they are in can be rejected (and only that row)."""
+    dec = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    while True:
+        chunk = f.readline(MAX_LINE)
+        if not chunk:
+            tail = dec.decode(b"", final=True)
+            if tail:
+                yield tail
+            return
+        yield dec.decode(chunk)
+
+
+def _has_bad_bytes(row: dict[str, str]) -> str | None:
+    for k, v in row.items():
+        if isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v):
+            return k
+    return None
+
+
+def extract_entities(post: Post) -> None:
+    text = post.text or ""
+    post.hashtags.extend(HASHTAG.findall(text))
+    post.urls.extend(u.rstrip(".,;:!?)…") for u in URL.findall(text))
+    m = RT.match(text)
+    for h in MENTION.findall(text):
+        post.mentions.append((None, h))
+    if m:
+        post.kind = PostKind.REPOST
+        post.links.append(Link(PostKind.REPOST, None, None, m.group(1)))
+
+
+@register
+class CSVParser(Parser):
+    """CSV/TSV with a column mapping (``--mapping NAME_OR_FILE``); built-in
+    mappings are picked automatically from the header."""
+
+    name = "csv"
+    platform = "csv"
+    description = "CSV/TSV with a column mapping (built in: " + ", ".join(
+        ["isis-kaggle", "far-right-telegram"]) + ")"
+
+    @classmethod
+    def sniff(cls, path: Path, sample: bytes) -> float:
+        if inner_suffix(path) in (".csv", ".tsv"):
+            return 0.8
+        return 0.0
+
+    def _mapping_for(self, header: list[str], src: str) -> dict:
+        spec = self.options.get("mapping")
+        if spec:
+            m = spec if isinstance(spec, dict) else load_mapping(spec)
+        else:
+            hs = set(header)
+            found = [m for m in builtin_mappings().values()
+                     if set(m.get("detect_columns", [])) <= hs]
+            if not found:
+                raise IngestError(
+                    f"{src}: CSV header {header[:12]} matches no built-in mapping "
+                    f"({', '.join(sorted(builtin_mappings()))}); pass --mapping FILE")
+            m = found[0]
+        missing = [c for c in columns_of(m) if c not in header]
+        need = columns_of({"post": {k: v for k, v in m["post"].items()
+                                    if k in ("id", "id_from", "text", "account_id")}})
+        if any(c in need for c in missing):
+            raise IngestError(f"{src}: mapping {m.get('name', '?')!r} needs column(s) "
+                              f"{sorted(c for c in missing if c in need)} not in the header")
+        return m
+
+    def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
+        src = str(path)
+        delim = "\t" if inner_suffix(path) == ".tsv" else ","
+        csv.field_size_limit(MAX_LINE)
+        with open_binary(path) as f:
+            lines = _decoded_lines(f)
+            reader = csv.reader(lines, delimiter=delim)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise IngestError(f"{src}: empty CSV file") from None
+            except csv.Error as e:
+                raise IngestError(f"{src}: unreadable CSV header: {e}") from None
+            header = [h.strip().lstrip("\ufeff") for h in header]
+            m = self._mapping_for(header, src)
+            platform = str(self.options.get("platform") or m.get("platform") or "csv")
+            fmt = f"csv:{m.get('name', 'custom')}"
+            while True:
+                start = reader.line_num + 1
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as e:
+                    yield reject(src, f"malformed CSV: {e}", line=start)
+                    continue
+                except (EOFError, OSError) as e:
+                    yield reject(src, f"file ends unexpectedly: {e}", line=start)
+                    break
+                if not cells or all(not c for c in cells):
+                    continue
+                if len(cells) != len(header):
+                    yield reject(src, f"expected {len(header)} columns, found {len(cells)}",
+                                 line=start, excerpt=",".join(cells)[:200])
+                    continue
+                row = dict(zip(header, cells, strict=True))
+                bad = _has_bad_bytes(row)
+                if bad:
+                    yield reject(src, f"field {bad!r}: invalid UTF-8", line=start)
+                    continue
+                data = orjson.dumps(row)
+                sha = raw.put(data, fmt)
+                ref = RawRef(sha256=sha, fmt=fmt, source_file=src, line=start)
+                try:
+                    yield from self._row(row, m, platform, ref)
+                except (KeyError, TypeError, ValueError) as e:
+                    yield reject(src, e, line=start)
+
+    def _row(self, row: dict[str, str], m: dict, platform: str, ref: RawRef) -> Iterator[Record]:
+        pm = m["post"]
+        am = m.get("account") or {}
+        account_id = req_id(_value(pm["account_id"], row), pm["account_id"].strip("{}"))
+        if "id" in pm:
+            pid = req_id(_value(pm["id"], row), "id")
+        else:
+            key = "\x1f".join(row.get(c, "") for c in pm["id_from"])
+            pid = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+        text = clean_text(_value(pm["text"], row), pm["text"])
+        if am:
+            acc_id = _value(am.get("id", pm["account_id"]), row) or account_id
+            yield Account(
+                platform=platform, platform_id=acc_id,
+                handle=opt_str(_value(am.get("handle"), row), "handle", 200),
+                name=clean_text(_value(am.get("name"), row), "name"),
+                bio=clean_text(_value(am.get("bio"), row), "bio"),
+                location=clean_text(_value(am.get("location"), row), "location"),
+                followers=opt_int(_value(am.get("followers"), row), "followers"),
+                following=opt_int(_value(am.get("following"), row), "following"),
+                post_count=opt_int(_value(am.get("post_count"), row), "post_count"),
+                kind=am.get("kind") if am.get("kind") and "{" not in am["kind"]
+                and am["kind"] not in row else _value(am.get("kind"), row),
+                raw=ref)
+        post = Post(platform=platform, platform_id=pid, account_id=account_id, text=text,
+                    created_at=parse_time(_value(pm.get("created_at"), row), "created_at"),
+                    lang=opt_str(_value(pm.get("lang"), row), "lang", 16),
+                    chat_id=opt_str(_value(pm.get("chat_id"), row), "chat_id", 200),
+                    raw=ref)
+        views = opt_int(_value(pm.get("views"), row), "views")
+        if views is not None:
+            post.metrics["views"] = views
+        url = _value(pm.get("url"), row)
+        if url:
+            post.extra["url"] = url[:2000]
+        if m.get("entities_from_text", True):
+            extract_entities(post)
+        is_fwd = (_value(pm.get("is_forward"), row) or "").strip().lower() in TRUE
+        fname = _value(pm.get("forward_from_name"), row)
+        fid = _value(pm.get("forward_from_id"), row)
+        if is_fwd or (fname and "is_forward" not in pm) or fid:
+            post.kind = PostKind.FORWARD
+            post.links.append(Link(PostKind.FORWARD, None, fid, fname))
+        rto = _value(pm.get("reply_to"), row)
+        if rto:
+            post.links.append(Link(PostKind.REPLY, rto))
+            if post.kind == PostKind.POST:
+                post.kind = PostKind.REPLY
+        yield post

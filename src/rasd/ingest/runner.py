@@ -1,0 +1,171 @@
+"""The whole ingest job for one path: detect the format, parse, write in
+batches, quarantine bad records, and report what happened."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from sqlalchemy import select, update
+
+from rasd.ingest.base import CURRENT_RAW, IngestError, RawSink, detect_format, get_parser
+from rasd.ingest.writer import Writer, merge_name_stubs
+from rasd.model import Reject
+from rasd.store import Store
+from rasd.store import schema as S
+from rasd.store.db import now
+from rasd.store.upsert import insert_ignore
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+@dataclass
+class IngestReport:
+    path: str
+    fmt: str
+    source: str
+    counts: dict[str, Any] = field(default_factory=dict)
+    rejects: list[dict[str, Any]] = field(default_factory=list)  # first few, for display
+    quarantine: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def rejected(self) -> int:
+        return int(self.counts.get("rejected", 0))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "format": self.fmt, "source": self.source,
+                **self.counts, "quarantine": self.quarantine,
+                "seconds": round(self.seconds, 3)}
+
+
+def quarantine_path(store: Store) -> Path:
+    p = store.path
+    stem = p.stem if p is not None else "rasd"
+    return store.workspace_dir() / f"{stem}.quarantine.jsonl"
+
+
+def _source_id(store: Store, name: str) -> int:
+    with store.begin() as c:
+        c.execute(insert_ignore(c, S.sources), [{"name": name[:200], "created_at": now()}])
+        return int(c.execute(select(S.sources.c.id).where(S.sources.c.name == name[:200]))
+                   .scalar_one())
+
+
+def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: str | None = None,
+                source: str | None = None, mapping: str | None = None,
+                batch_size: int = 5000, progress: Progress | None = None,
+                keep_rejects: int = 20) -> IngestReport:
+    """Ingest one file (or Telegram export folder) into ``store``.
+
+    Raises ``IngestError`` when the file cannot be read as any known format;
+    then nothing has been written. Bad records inside a readable file are
+    rejected one by one (quarantine file) and everything valid is stored.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(f"{path}: no such file or directory")
+    name = detect_format(path) if fmt == "auto" else fmt
+    options: dict[str, Any] = {}
+    if mapping:
+        options["mapping"] = mapping
+    if platform:
+        options["platform"] = platform
+    parser = get_parser(name, **options)
+    src_name = source or (path.name if path.is_file() else path.resolve().name)
+    report = IngestReport(path=str(path), fmt=name, source=src_name)
+    total = _size(path)
+    t0 = time.perf_counter()
+    sink = RawSink()
+    writer: Writer | None = None
+    file_id: int | None = None
+    qfile: IO[bytes] | None = None
+    qpath = quarantine_path(store)
+    rejected = 0
+    records = parser.parse(path, sink)
+    try:
+        for rec in records:
+            if isinstance(rec, Reject):
+                rejected += 1
+                entry = {"time": now().isoformat(), "file": rec.source_file, "line": rec.line,
+                         "path": rec.path, "field": rec.field, "reason": rec.reason,
+                         "excerpt": rec.excerpt, "format": name}
+                if qfile is None:
+                    qpath.parent.mkdir(parents=True, exist_ok=True)
+                    qfile = open(qpath, "ab")
+                qfile.write(orjson.dumps(entry) + b"\n")
+                if len(report.rejects) < keep_rejects:
+                    report.rejects.append(entry)
+                continue
+            if writer is None:  # first good record: only now touch the store
+                sid = _source_id(store, src_name)
+                writer = Writer(store, sid, batch_size=batch_size)
+                file_id = _start_file(store, sid, path, name, total)
+            if platform and hasattr(rec, "platform") and rec.platform != platform:
+                rec.platform = platform
+            writer.add(rec)
+            if writer.full():
+                writer.add_raw(sink.drain())
+                writer.flush()
+                if progress:
+                    progress(_pos(), total)
+        if writer is not None:
+            writer.add_raw(sink.drain())
+            writer.flush()
+            merge_name_stubs(store)
+    finally:
+        if qfile is not None:
+            qfile.close()
+    report.seconds = time.perf_counter() - t0
+    counts = writer.counts if writer is not None else None
+    report.counts = counts.as_dict() if counts else {
+        "new": 0, "updated": 0, "unchanged": 0, "rejected": 0, "by_kind": {}}
+    report.counts["rejected"] = rejected
+    if rejected:
+        report.quarantine = str(qpath)
+    if file_id is not None:
+        with store.begin() as c:
+            c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id).values(
+                finished_at=now(), status="done", counts=report.counts))
+    if progress:
+        progress(total, total)
+    return report
+
+
+def _pos() -> int:
+    f = CURRENT_RAW.get()
+    try:
+        return f.tell() if f is not None and not f.closed else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        path = path / "result.json"
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int) -> int:
+    with store.begin() as c:
+        r = c.execute(S.ingest_files.insert().values(
+            source_id=sid, path=str(path.resolve()), fmt=fmt, size=size, started_at=now(),
+            status="running"))
+        return int(r.inserted_primary_key[0])
+
+
+def unfinished_files(store: Store) -> list[str]:
+    """Files whose last ingest did not finish (killed): re-run them to complete."""
+    f = S.ingest_files
+    with store.connect() as c:
+        done = {r[0] for r in c.execute(select(f.c.path).where(f.c.status == "done"))}
+        running = {r[0] for r in c.execute(select(f.c.path).where(f.c.status == "running"))}
+    return sorted(running - done)

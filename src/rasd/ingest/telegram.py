@@ -1,0 +1,270 @@
+"""Telegram Desktop exports ("Export chat history" / "Export Telegram data", JSON).
+
+Two shapes, one streaming pass with bounded memory (ijson events; a message is
+built only while it is read):
+- one chat or channel: ``{"name", "type", "id", "messages": [...]}``
+- a full account export: ``{"about", "personal_information", "chats": {"list":
+  [{"name", "type", "id", "messages": [...]}, ...]}, "left_chats": {...}}``.
+  Personal information and contacts are never read.
+
+Messages: ``text`` as a string or a list of strings and entity objects;
+``forwarded_from`` (+ ``forwarded_from_id`` in newer exports), ``reply_to_message_id``,
+``edited``; photos and files by path relative to the export folder (resolved, and
+refused if they point outside it); service messages are stored as events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ijson
+import orjson
+
+from rasd.ingest.base import (
+    IngestError,
+    Parser,
+    RawSink,
+    clean_text,
+    inner_suffix,
+    open_binary,
+    opt_int,
+    opt_str,
+    parse_time,
+    register,
+    reject,
+    req_id,
+)
+from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record
+
+PLATFORM = "telegram"
+CHAT_PREFIX = {
+    "public_channel": "channel", "private_channel": "channel",
+    "public_supergroup": "channel", "private_supergroup": "channel",
+    "private_group": "chat", "personal_chat": "user", "bot_chat": "user",
+    "saved_messages": "user",
+}
+CHAT_ITEM = ("messages.item", "chats.list.item.messages.item", "left_chats.list.item.messages.item")
+CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
+NOT_INCLUDED = "(File not included"
+
+
+def chat_platform_id(ctype: str | None, cid: Any) -> str:
+    return f"{CHAT_PREFIX.get(ctype or '', 'chat')}{cid}"
+
+
+def _plain_text(text: Any, field: str = "text") -> tuple[str, list[dict]]:
+    """Telegram text: a string, or a list of strings and {type, text, …} entities."""
+    if text is None:
+        return "", []
+    if isinstance(text, str):
+        return text, []
+    if not isinstance(text, list):
+        raise TypeError(f"field {field!r}: expected a string or a list")
+    parts: list[str] = []
+    ents: list[dict] = []
+    for part in text:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict):
+            t = part.get("text")
+            if not isinstance(t, str):
+                raise TypeError(f"field {field + '[].text'!r}: expected a string")
+            parts.append(t)
+            ents.append(part)
+        else:
+            raise TypeError(f"field {field!r}: unexpected item {type(part).__name__}")
+    return "".join(parts), ents
+
+
+@register
+class TelegramParser(Parser):
+    """Telegram Desktop JSON exports: a chat's ``result.json`` or a full account
+    export; a folder holding ``result.json`` works too."""
+
+    name = "telegram"
+    platform = PLATFORM
+    description = "Telegram Desktop export: result.json of a chat/channel or of a whole account"
+
+    @classmethod
+    def sniff(cls, path: Path, sample: bytes) -> float:
+        if inner_suffix(path) not in (".json", ""):
+            return 0.0
+        head = sample[:8192]
+        if b'"messages"' in sample or (b'"chats"' in head and b'"list"' in sample):
+            return 0.9
+        if b'"personal_information"' in head or b'"type": "public_channel"' in head:
+            return 0.8
+        return 0.0
+
+    def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
+        if path.is_dir():
+            path = path / "result.json"
+        base = path.parent.resolve()
+        src = str(path)
+        chat: dict[str, Any] = {}
+        chat_emitted: set[str] = set()
+        seen_messages = False
+        with open_binary(path) as f:
+            events = ijson.parse(f, use_float=True)
+            builder = None
+            item_prefix = None
+            idx = 0
+            try:
+                for prefix, event, value in events:
+                    if builder is not None:
+                        if prefix == item_prefix and event == "end_map":
+                            msg = builder.value
+                            builder = None
+                            yield from self._message(msg, chat, base, src, idx, raw,
+                                                     chat_emitted)
+                            idx += 1
+                        else:
+                            builder.event(event, value)
+                        continue
+                    if event == "start_map" and prefix in CHAT_ITEM:
+                        builder = ijson.ObjectBuilder()
+                        builder.event(event, value)
+                        item_prefix = prefix
+                        seen_messages = True
+                        continue
+                    if event == "start_map" and prefix in CHAT_PREFIXES[1:]:
+                        chat = {}
+                        idx = 0
+                    elif prefix.rpartition(".")[0] in CHAT_PREFIXES and event in (
+                            "string", "number") and prefix.rpartition(".")[2] in (
+                            "name", "type", "id"):
+                        chat[prefix.rpartition(".")[2]] = value
+            except ijson.common.IncompleteJSONError as e:
+                if not seen_messages:
+                    raise IngestError(f"{src}: not a readable Telegram export: {e}") from e
+                yield reject(src, f"file ends unexpectedly or is malformed: {e}",
+                             path=f"messages[{idx}]")
+            except ijson.common.JSONError as e:
+                yield reject(src, f"malformed JSON: {e}", path=f"messages[{idx}]")
+            except UnicodeDecodeError as e:
+                yield reject(src, f"invalid UTF-8: {e}", path=f"messages[{idx}]")
+        if not seen_messages and not chat:
+            raise IngestError(f"{src}: no chats or messages found (not a Telegram export?)")
+
+    def _chat_account(self, chat: dict, raw: RawRef) -> Account | None:
+        if chat.get("id") is None:
+            return None
+        ctype = chat.get("type") if isinstance(chat.get("type"), str) else None
+        return Account(platform=PLATFORM, platform_id=chat_platform_id(ctype, chat["id"]),
+                       name=clean_text(chat.get("name"), "name") if isinstance(
+                           chat.get("name"), str) else None,
+                       kind=ctype, raw=raw)
+
+    def _message(self, m: Any, chat: dict, base: Path, src: str, idx: int, raw: RawSink,
+                 chat_emitted: set[str]) -> Iterator[Record]:
+        cid = chat_platform_id(chat.get("type"), chat.get("id")) if chat.get("id") is not None \
+            else "chat?"
+        path = f"{cid}.messages[{idx}]"
+        if not isinstance(m, dict):
+            yield reject(src, "message: expected an object", path=path)
+            return
+        data = orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS)
+        sha = raw.put(data, "telegram")
+        ref = RawRef(sha256=sha, fmt="telegram", source_file=src, path=path)
+        if cid not in chat_emitted:
+            acc = self._chat_account(chat, ref)
+            if acc is not None:
+                chat_emitted.add(cid)
+                yield acc
+        try:
+            mid = req_id(m.get("id"), "id")
+            pid = f"{cid}/{mid}"
+            when = parse_time(m.get("date_unixtime") or m.get("date"), "date")
+            mtype = m.get("type", "message")
+            from_id = opt_str(m.get("from_id") or m.get("actor_id"), "from_id", 190)
+            from_name = m.get("from") if m.get("type") != "service" else m.get("actor")
+            from_name = clean_text(from_name, "from") if isinstance(from_name, str) else None
+            if from_id and from_id != cid:
+                yield Account(platform=PLATFORM, platform_id=from_id, name=from_name,
+                              kind="user" if from_id.startswith("user") else None,
+                              stub=True, raw=ref)
+            if mtype == "service":
+                yield Event(platform=PLATFORM, platform_id=pid,
+                            action=opt_str(m.get("action"), "action", 64) or "service",
+                            chat_id=cid, actor_id=from_id, actor_name=from_name, at=when,
+                            extra={k: m[k] for k in ("title", "members", "message_id",
+                                                     "duration_seconds") if k in m},
+                            raw=ref)
+                return
+            if mtype != "message":
+                yield reject(src, f"field 'type': unknown message type {str(mtype)[:30]!r}",
+                             path=path)
+                return
+            text, ents = _plain_text(m.get("text"))
+            post = Post(platform=PLATFORM, platform_id=pid, account_id=from_id or cid,
+                        text=clean_text(text, "text"), created_at=when, chat_id=cid,
+                        edited_at=parse_time(m.get("edited_unixtime") or m.get("edited"),
+                                             "edited"),
+                        raw=ref)
+            if m.get("author"):
+                post.extra["signature"] = opt_str(m.get("author"), "author", 200)
+            if m.get("via_bot"):
+                post.extra["via_bot"] = opt_str(m.get("via_bot"), "via_bot", 200)
+            fwd = m.get("forwarded_from")
+            fwd_id = m.get("forwarded_from_id") or m.get("saved_from_id")
+            if fwd is not None or fwd_id is not None:
+                post.kind = PostKind.FORWARD
+                post.links.append(Link(PostKind.FORWARD, None,
+                                       opt_str(fwd_id, "forwarded_from_id", 190),
+                                       opt_str(fwd, "forwarded_from", 200)))
+            rto = m.get("reply_to_message_id")
+            if rto is not None:
+                rid = req_id(rto, "reply_to_message_id")
+                rchat = m.get("reply_to_peer_id")
+                target = f"{rchat}/{rid}" if isinstance(rchat, str) else f"{cid}/{rid}"
+                post.links.append(Link(PostKind.REPLY, target))
+                if post.kind == PostKind.POST:
+                    post.kind = PostKind.REPLY
+            for e in ents:
+                et = e.get("type")
+                if et == "hashtag":
+                    post.hashtags.append(e["text"].lstrip("#"))
+                elif et == "mention":
+                    post.mentions.append((None, e["text"].lstrip("@")))
+                elif et == "mention_name" and e.get("user_id") is not None:
+                    post.mentions.append((f"user{e['user_id']}", None))
+                elif et == "link":
+                    post.urls.append(e["text"][:2000])
+                elif et == "text_link" and isinstance(e.get("href"), str):
+                    post.urls.append(e["href"][:2000])
+            post.media.extend(self._media(m, cid, mid, base, src, path))
+            if isinstance(m.get("reactions"), list):
+                post.metrics["reactions"] = sum(
+                    r.get("count", 0) for r in m["reactions"]
+                    if isinstance(r, dict) and isinstance(r.get("count"), int))
+            if isinstance(m.get("views"), int):
+                post.metrics["views"] = m["views"]
+            yield post
+        except (KeyError, TypeError, ValueError) as e:
+            yield reject(src, e, path=path)
+
+    def _media(self, m: dict, cid: str, mid: str, base: Path, src: str,
+               path: str) -> Iterator[Media]:
+        for key, mtype in (("photo", "photo"), ("file", None)):
+            rel = m.get(key)
+            if rel is None:
+                continue
+            if not isinstance(rel, str):
+                raise TypeError(f"field {key!r}: expected a path string")
+            local = None
+            if rel and not rel.startswith(NOT_INCLUDED):
+                p = (base / rel).resolve()
+                if p.is_relative_to(base):
+                    local = str(p)
+                else:
+                    raise ValueError(f"field {key!r}: path points outside the export folder")
+            yield Media(
+                platform=PLATFORM, media_key=f"{cid}/{mid}/{key}",
+                type=mtype or opt_str(m.get("media_type"), "media_type", 32) or "file",
+                local_path=local, mime_type=opt_str(m.get("mime_type"), "mime_type", 100),
+                width=opt_int(m.get("width"), "width"), height=opt_int(m.get("height"), "height"),
+                duration_ms=(opt_int(m.get("duration_seconds"), "duration_seconds") or 0) * 1000
+                or None,
+                extra={"relative_path": rel[:500]})

@@ -1,0 +1,414 @@
+"""X / Twitter: API v2 response pages, twarc2 flattened lines, v1.1 tweets,
+user lookups and compliance lines — all line-delimited JSON, one parser.
+
+Each line is classified on its own, so a file mixing page types (as twarc2
+writes them: pages, stream error lines, compliance events) is read in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rasd.ingest.base import (
+    Parser,
+    RawSink,
+    clean_text,
+    first_json_line,
+    inner_suffix,
+    iter_lines,
+    loads,
+    open_binary,
+    opt_int,
+    opt_str,
+    parse_time,
+    register,
+    reject,
+    req_id,
+)
+from rasd.model import Account, Compliance, Link, Media, Post, PostKind, RawRef, Record
+
+PLATFORM = "x"
+RT_RE = re.compile(r"^RT @(\w{1,50}):")
+
+REF_KIND = {"replied_to": PostKind.REPLY, "retweeted": PostKind.REPOST,
+            "quoted": PostKind.QUOTE}
+
+
+def _is_tweet(o: dict) -> bool:
+    return "text" in o or "full_text" in o or "edit_history_tweet_ids" in o
+
+
+def _is_user(o: dict) -> bool:
+    return "username" in o and "text" not in o
+
+
+def user_v2(u: dict, raw: RawRef | None, field: str = "user") -> Account:
+    if not isinstance(u, dict):
+        raise TypeError(f"field {field!r}: expected an object")
+    pm = u.get("public_metrics") or {}
+    if not isinstance(pm, dict):
+        raise TypeError(f"field {field + '.public_metrics'!r}: expected an object")
+    extra = {k: u[k] for k in ("protected", "profile_image_url", "pinned_tweet_id",
+                               "verified_type") if k in u}
+    return Account(
+        platform=PLATFORM, platform_id=req_id(u.get("id"), f"{field}.id"),
+        handle=opt_str(u.get("username"), f"{field}.username", 200),
+        name=clean_text(u.get("name"), f"{field}.name"),
+        bio=clean_text(u.get("description"), f"{field}.description"),
+        created_at=parse_time(u.get("created_at"), f"{field}.created_at"),
+        kind="user",
+        followers=opt_int(pm.get("followers_count"), "followers_count"),
+        following=opt_int(pm.get("following_count"), "following_count"),
+        post_count=opt_int(pm.get("tweet_count"), "tweet_count"),
+        location=clean_text(u.get("location"), f"{field}.location"),
+        url=opt_str(u.get("url"), f"{field}.url"),
+        verified=u.get("verified") if isinstance(u.get("verified"), bool) else None,
+        extra=extra, raw=raw,
+    )
+
+
+def user_v1(u: dict, raw: RawRef | None) -> Account:
+    if not isinstance(u, dict):
+        raise TypeError("field 'user': expected an object")
+    return Account(
+        platform=PLATFORM, platform_id=req_id(u.get("id_str") or u.get("id"), "user.id_str"),
+        handle=opt_str(u.get("screen_name"), "user.screen_name", 200),
+        name=clean_text(u.get("name"), "user.name"),
+        bio=clean_text(u.get("description"), "user.description"),
+        created_at=parse_time(u.get("created_at"), "user.created_at"),
+        kind="user",
+        followers=opt_int(u.get("followers_count"), "followers_count"),
+        following=opt_int(u.get("friends_count"), "friends_count"),
+        post_count=opt_int(u.get("statuses_count"), "statuses_count"),
+        location=clean_text(u.get("location"), "user.location"),
+        url=opt_str(u.get("url"), "user.url"),
+        verified=u.get("verified") if isinstance(u.get("verified"), bool) else None,
+        raw=raw,
+    )
+
+
+def _entities_v2(t: dict, post: Post) -> None:
+    ent = t.get("entities") or {}
+    if not isinstance(ent, dict):
+        raise TypeError("field 'entities': expected an object")
+    for h in ent.get("hashtags") or []:
+        if isinstance(h, dict) and isinstance(h.get("tag"), str):
+            post.hashtags.append(h["tag"])
+    for m in ent.get("mentions") or []:
+        if isinstance(m, dict) and isinstance(m.get("username"), str):
+            mid = m.get("id")
+            post.mentions.append((str(mid) if isinstance(mid, (str, int)) else None,
+                                  m["username"]))
+    for u in ent.get("urls") or []:
+        if isinstance(u, dict):
+            url = u.get("unwound_url") or u.get("expanded_url") or u.get("url")
+            if isinstance(url, str):
+                post.urls.append(url[:2000])
+
+
+def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
+             authors: dict[str, str], field: str = "tweet",
+             user_ids: dict[str, str] | None = None) -> Post:
+    """Map a v2 tweet object. ``authors`` maps tweet id → author id for
+    referenced tweets found in ``includes`` (so edges can name their target)."""
+    if not isinstance(t, dict):
+        raise TypeError(f"field {field!r}: expected an object")
+    tid = req_id(t.get("id"), f"{field}.id")
+    text = clean_text(t.get("text"), f"{field}.text")
+    author = t.get("author_id")
+    if author is None and isinstance(t.get("author"), dict):
+        author = t["author"].get("id")
+    post = Post(
+        platform=PLATFORM, platform_id=tid,
+        account_id=req_id(author, f"{field}.author_id") if author is not None else None,
+        text=text,
+        created_at=parse_time(t.get("created_at"), f"{field}.created_at"),
+        lang=opt_str(t.get("lang"), f"{field}.lang", 16),
+        conversation_id=opt_str(t.get("conversation_id"), f"{field}.conversation_id", 200),
+        raw=raw,
+    )
+    refs = t.get("referenced_tweets") or []
+    if not isinstance(refs, list):
+        raise TypeError(f"field {field + '.referenced_tweets'!r}: expected a list")
+    for r in refs:
+        if not isinstance(r, dict) or r.get("type") not in REF_KIND:
+            continue
+        kind = REF_KIND[r["type"]]
+        target = req_id(r.get("id"), f"{field}.referenced_tweets.id")
+        tacc = None
+        if isinstance(r.get("author_id"), str):
+            tacc = r["author_id"]
+        elif isinstance(r.get("author"), dict) and r["author"].get("id"):
+            tacc = str(r["author"]["id"])
+        else:
+            tacc = authors.get(target)
+        if kind == PostKind.REPLY and tacc is None and t.get("in_reply_to_user_id"):
+            tacc = str(t["in_reply_to_user_id"])
+        name = None
+        if kind == PostKind.REPOST and text:
+            m = RT_RE.match(text)
+            name = m.group(1) if m else None
+        post.links.append(Link(kind=kind, target_post_id=target, target_account_id=tacc,
+                               target_account_name=name))
+        if post.kind == PostKind.POST or kind == PostKind.REPOST:
+            post.kind = kind
+    _entities_v2(t, post)
+    if user_ids:  # pages name mentioned users in includes.users; fill their ids
+        post.mentions = [(mid or user_ids.get(h.lower()), h) for mid, h in post.mentions]
+    att = t.get("attachments") or {}
+    if isinstance(att, dict):
+        for key in att.get("media_keys") or []:
+            if not isinstance(key, str):
+                continue
+            m = media_by_key.get(key, {})
+            post.media.append(Media(
+                platform=PLATFORM, media_key=key[:300], type=opt_str(m.get("type"), "media.type", 32),
+                url=opt_str(m.get("url") or m.get("preview_image_url"), "media.url"),
+                width=opt_int(m.get("width"), "media.width"),
+                height=opt_int(m.get("height"), "media.height"),
+                duration_ms=opt_int(m.get("duration_ms"), "media.duration_ms")))
+        for m in att.get("media") or []:  # flattened form inlines media objects
+            if isinstance(m, dict) and isinstance(m.get("media_key"), str) and not any(
+                    x.media_key == m["media_key"] for x in post.media):
+                post.media.append(Media(
+                    platform=PLATFORM, media_key=m["media_key"][:300],
+                    type=opt_str(m.get("type"), "media.type", 32),
+                    url=opt_str(m.get("url") or m.get("preview_image_url"), "media.url"),
+                    width=opt_int(m.get("width"), "media.width"),
+                    height=opt_int(m.get("height"), "media.height")))
+    hist = t.get("edit_history_tweet_ids")
+    if isinstance(hist, list) and len(hist) > 1 and str(hist[0]) != tid:
+        post.edit_of = str(hist[0])
+    pm = t.get("public_metrics")
+    if isinstance(pm, dict):
+        post.metrics = {k: v for k, v in pm.items() if isinstance(v, int)}
+    if isinstance(t.get("withheld"), dict):
+        post.withheld = t["withheld"]
+    return post
+
+
+def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
+    """Map a v1.1 tweet; returns the post and its embedded users/tweets."""
+    extra: list[Record] = []
+    tid = req_id(t.get("id_str") or t.get("id"), "id_str")
+    user = user_v1(t.get("user"), raw)
+    extra.append(user)
+    text = t.get("full_text")
+    if text is None and isinstance(t.get("extended_tweet"), dict):
+        text = t["extended_tweet"].get("full_text")
+    if text is None:
+        text = t.get("text")
+    post = Post(platform=PLATFORM, platform_id=tid, account_id=user.platform_id,
+                text=clean_text(text, "text"),
+                created_at=parse_time(t.get("created_at"), "created_at"),
+                lang=opt_str(t.get("lang"), "lang", 16), raw=raw)
+    if t.get("in_reply_to_status_id_str"):
+        post.kind = PostKind.REPLY
+        post.links.append(Link(PostKind.REPLY, str(t["in_reply_to_status_id_str"]),
+                               opt_str(t.get("in_reply_to_user_id_str"), "in_reply_to_user_id_str"),
+                               opt_str(t.get("in_reply_to_screen_name"), "in_reply_to_screen_name")))
+    for key, kind in (("quoted_status", PostKind.QUOTE), ("retweeted_status", PostKind.REPOST)):
+        inner = t.get(key)
+        if isinstance(inner, dict):
+            ip, iextra = tweet_v1(inner, raw)
+            ip.reference = True
+            extra.extend(iextra)
+            extra.append(ip)
+            post.links.append(Link(kind, ip.platform_id, ip.account_id))
+            post.kind = kind
+    ent = t.get("entities") or {}
+    if isinstance(ent, dict):
+        for h in ent.get("hashtags") or []:
+            if isinstance(h, dict) and isinstance(h.get("text"), str):
+                post.hashtags.append(h["text"])
+        for m in ent.get("user_mentions") or []:
+            if isinstance(m, dict) and isinstance(m.get("screen_name"), str):
+                post.mentions.append((opt_str(m.get("id_str"), "id_str"), m["screen_name"]))
+        for u in ent.get("urls") or []:
+            if isinstance(u, dict) and isinstance(u.get("expanded_url") or u.get("url"), str):
+                post.urls.append((u.get("expanded_url") or u.get("url"))[:2000])
+    xent = t.get("extended_entities") or ent
+    if isinstance(xent, dict):
+        for m in xent.get("media") or []:
+            if isinstance(m, dict) and (m.get("id_str") or m.get("media_url_https")):
+                post.media.append(Media(platform=PLATFORM,
+                                        media_key=str(m.get("id_str") or m["media_url_https"])[:300],
+                                        type=opt_str(m.get("type"), "media.type", 32),
+                                        url=opt_str(m.get("media_url_https"), "media.url")))
+    return post, extra
+
+
+@register
+class XParser(Parser):
+    """X API v2 pages and stream lines, twarc2 flattened tweets, v1.1 tweets,
+    user lookups and compliance events (JSON lines, optionally gzipped)."""
+
+    name = "x"
+    platform = PLATFORM
+    description = "X/Twitter JSONL: API v2 pages, twarc2 flattened, v1.1, users, compliance"
+
+    @classmethod
+    def sniff(cls, path: Path, sample: bytes) -> float:
+        if inner_suffix(path) == ".csv":
+            return 0.0
+        o = first_json_line(sample)
+        if o is None and sample.lstrip()[:1] == b"{":
+            # first line longer than the sample: judge by its keys
+            head = sample.lstrip()[:4096]
+            if any(k in head for k in (b'"data"', b'"__twarc"', b'"includes"')):
+                return 0.7
+            if b'"id_str"' in head or b'"author_id"' in head:
+                return 0.6
+        if not isinstance(o, dict):
+            return 0.0
+        if "data" in o or "__twarc" in o:
+            return 0.95
+        if "id_str" in o and "user" in o:
+            return 0.9
+        if _is_tweet(o) and ("author_id" in o or "author" in o):
+            return 0.9
+        if "action" in o and "id" in o and len(o) <= 8:
+            return 0.6
+        if _is_user(o) and "id" in o:
+            return 0.6
+        if "errors" in o:
+            return 0.5
+        return 0.0
+
+    def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
+        src = str(path)
+        with open_binary(path) as f:
+            try:
+                for lineno, line in iter_lines(f):
+                    if line is None:
+                        yield reject(src, "line longer than the limit", line=lineno)
+                        continue
+                    if not line.strip():
+                        continue
+                    try:
+                        obj = loads(line)
+                    except ValueError as e:
+                        yield reject(src, e, line=lineno, excerpt=line)
+                        continue
+                    if not isinstance(obj, dict):
+                        yield reject(src, "expected a JSON object", line=lineno, excerpt=line)
+                        continue
+                    sha = raw.put(line.rstrip(b"\r\n"), "x")
+                    yield from self._line(obj, src, lineno, sha)
+            except (EOFError, OSError) as e:  # truncated gzip, I/O error
+                yield reject(src, f"file ends unexpectedly: {e}")
+
+    def _line(self, obj: dict, src: str, lineno: int, sha: str) -> Iterator[Record]:
+        def ref(path: str | None) -> RawRef:
+            return RawRef(sha256=sha, fmt="x", source_file=src, line=lineno, path=path)
+
+        if "data" in obj or "includes" in obj:
+            yield from self._page(obj, src, lineno, ref)
+            return
+        if "errors" in obj and len(obj.keys() - {"errors", "__twarc"}) == 0:
+            yield from self._errors(obj["errors"], src, lineno, ref)
+            return
+        try:
+            if "id_str" in obj and "user" in obj:
+                post, extra = tweet_v1(obj, ref(None))
+                yield from extra
+                yield post
+            elif _is_tweet(obj):
+                yield from self._flat(obj, ref)
+            elif _is_user(obj):
+                yield user_v2(obj, ref(None))
+            elif "action" in obj and "id" in obj:
+                yield Compliance(platform=PLATFORM, subject_type="post",
+                                 platform_id=req_id(obj.get("id"), "id"),
+                                 action=opt_str(obj.get("action"), "action", 40) or "unknown",
+                                 reason=opt_str(obj.get("reason"), "reason", 200),
+                                 at=parse_time(obj.get("redacted_at") or obj.get("created_at"),
+                                               "created_at"), raw=ref(None))
+            else:
+                yield reject(src, "not a tweet, user, page or compliance object", line=lineno,
+                             excerpt=str(list(obj)[:8]))
+        except (KeyError, TypeError, ValueError) as e:
+            yield reject(src, e, line=lineno)
+
+    def _errors(self, errors: Any, src: str, lineno: int, ref: Any) -> Iterator[Record]:
+        """API errors. Resource errors about a tweet/user become compliance
+        events (not found, suspended, protected …); stream errors are notes."""
+        if not isinstance(errors, list):
+            yield reject(src, "field 'errors': expected a list", line=lineno)
+            return
+        for i, e in enumerate(errors):
+            if not isinstance(e, dict):
+                continue
+            rid = e.get("resource_id") or e.get("value")
+            rtype = e.get("resource_type")
+            if rid and rtype in ("tweet", "user"):
+                yield Compliance(platform=PLATFORM,
+                                 subject_type="post" if rtype == "tweet" else "account",
+                                 platform_id=str(rid)[:190], action="unavailable",
+                                 reason=(opt_str(e.get("title"), "title", 100) or "") + (
+                                     ": " + str(e.get("detail"))[:90] if e.get("detail") else ""),
+                                 raw=ref(f"errors[{i}]"))
+
+    def _page(self, obj: dict, src: str, lineno: int, ref: Any) -> Iterator[Record]:
+        inc = obj.get("includes") or {}
+        if not isinstance(inc, dict):
+            yield reject(src, "field 'includes': expected an object", line=lineno)
+            inc = {}
+        media_by_key = {m["media_key"]: m for m in inc.get("media") or []
+                        if isinstance(m, dict) and isinstance(m.get("media_key"), str)}
+        authors = {str(t.get("id")): str(t.get("author_id")) for t in inc.get("tweets") or []
+                   if isinstance(t, dict) and t.get("author_id")}
+        user_ids = {u["username"].lower(): str(u["id"]) for u in inc.get("users") or []
+                    if isinstance(u, dict) and isinstance(u.get("username"), str) and u.get("id")}
+        data = obj.get("data")
+        items = data if isinstance(data, list) else ([data] if isinstance(data, dict) else [])
+        if data is not None and not isinstance(data, (list, dict)):
+            yield reject(src, "field 'data': expected a list or an object", line=lineno)
+        for i, u in enumerate(inc.get("users") or []):
+            try:
+                yield user_v2(u, ref(f"includes.users[{i}]"), f"includes.users[{i}]")
+            except (KeyError, TypeError, ValueError) as e:
+                yield reject(src, e, line=lineno, path=f"includes.users[{i}]")
+        for i, t in enumerate(inc.get("tweets") or []):
+            try:
+                p = tweet_v2(t, ref(f"includes.tweets[{i}]"), media_by_key, authors,
+                             f"includes.tweets[{i}]", user_ids)
+                p.reference = True
+                yield p
+            except (KeyError, TypeError, ValueError) as e:
+                yield reject(src, e, line=lineno, path=f"includes.tweets[{i}]")
+        for i, t in enumerate(items):
+            path = f"data[{i}]" if isinstance(data, list) else "data"
+            try:
+                if isinstance(t, dict) and _is_user(t):
+                    yield user_v2(t, ref(path), path)
+                else:
+                    yield tweet_v2(t, ref(path), media_by_key, authors, path, user_ids)
+            except (KeyError, TypeError, ValueError) as e:
+                yield reject(src, e, line=lineno, path=path)
+        if "errors" in obj:
+            yield from self._errors(obj["errors"], src, lineno, ref)
+
+    def _flat(self, t: dict, ref: Any) -> Iterator[Record]:
+        """twarc2 flattened tweet: author and referenced tweets inlined."""
+        if isinstance(t.get("author"), dict):
+            yield user_v2(t["author"], ref("author"), "author")
+        authors: dict[str, str] = {}
+        for i, r in enumerate(t.get("referenced_tweets") or []):
+            if isinstance(r, dict) and _is_tweet(r) and r.get("id"):
+                if isinstance(r.get("author"), dict) and r["author"].get("id"):
+                    yield user_v2(r["author"], ref(f"referenced_tweets[{i}].author"),
+                                  f"referenced_tweets[{i}].author")
+                rp = tweet_v2(r, ref(f"referenced_tweets[{i}]"), {}, {},
+                              f"referenced_tweets[{i}]")
+                rp.reference = True
+                if rp.account_id:
+                    authors[rp.platform_id] = rp.account_id
+                yield rp
+        inreply = t.get("in_reply_to_user")
+        if isinstance(inreply, dict) and inreply.get("id"):
+            yield user_v2(inreply, ref("in_reply_to_user"), "in_reply_to_user")
+        yield tweet_v2(t, ref(None), {}, authors, "tweet")
