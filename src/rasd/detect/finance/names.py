@@ -1,0 +1,195 @@
+"""Name normalisation for screening across Arabic, Latin and Cyrillic scripts.
+
+A name becomes a list of *tokens*, each with
+- ``latin``: a lower-case ASCII rendering (Arabic through a conservative table
+  that keeps long vowels, other scripts through anyascii),
+- ``skel``: a consonant skeleton that survives the usual transliteration
+  differences (Usama/Osama/أسامة → ``sm``; Zawahiri/Завахири/الظواهري → ``zhr``).
+
+Particles (al-, bin/ibn, de, von …) and honorifics (sheikh, mullah, dr …) are
+set aside — reported, not compared — and kunya/theophoric prefixes are joined to
+the word they qualify (``Abu Bakr`` → ``abubakr``, ``Abd al-Rahman`` /
+``Abdul Rahman`` / ``Abdurrahman`` → ``abdrahman``), so that spacing and article
+differences do not split a name differently on each side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+
+from anyascii import anyascii
+
+MAX_NAME = 400  # characters of a name that are looked at
+
+
+@lru_cache(maxsize=1)
+def _resources() -> dict:
+    return json.loads((files("rasd") / "data" / "finance" / "name_particles.json").read_text(
+        encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _sets() -> tuple[frozenset[str], frozenset[str], frozenset[str], dict[str, str]]:
+    r = _resources()
+    prefix = {}
+    for canon, variants in r["kunya_prefixes"].items():
+        for v in variants:
+            prefix[v.strip("-")] = canon
+    return (frozenset(r["particles"]), frozenset(r["honorifics"]),
+            frozenset(r["org_stopwords"]), prefix)
+
+
+# ---------------------------------------------------------------- Arabic
+_AR = {
+    "ا": "a", "أ": "a", "إ": "i", "آ": "a", "ٱ": "a", "ء": "", "ؤ": "", "ئ": "",
+    "ب": "b", "ت": "t", "ث": "th", "ج": "j", "ح": "h", "خ": "kh", "د": "d", "ذ": "dh",
+    "ر": "r", "ز": "z", "س": "s", "ش": "sh", "ص": "s", "ض": "d", "ط": "t", "ظ": "z",
+    "ع": "", "غ": "gh", "ف": "f", "ق": "q", "ك": "k", "ل": "l", "م": "m", "ن": "n",
+    "ه": "h", "ة": "a", "ى": "a", "پ": "p", "چ": "ch", "ژ": "zh", "گ": "g", "ک": "k",
+    "ی": "y", "ۀ": "h", "ڤ": "v",
+}
+_AR_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+
+
+def _arabic_word(w: str) -> str:
+    """One Arabic-script word → Latin. Waw/ya are vowels (u/i) unless word-initial
+    or before alif; the article al- is kept as a separate token."""
+    w = _AR_DIACRITICS.sub("", w)
+    out: list[str] = []
+    for i, ch in enumerate(w):
+        nxt = w[i + 1] if i + 1 < len(w) else ""
+        if ch in "وي":
+            consonant = i == 0 or (nxt != "" and nxt in "اأإآى")
+            if ch == "و":
+                out.append("w" if consonant else "u")
+            else:
+                out.append("y" if consonant else "i")
+        elif ch == "ع":
+            out.append("a" if i == 0 else "")
+        else:
+            out.append(_AR.get(ch, ch))
+    return "".join(out)
+
+
+def _is_arabic(ch: str) -> bool:
+    return "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" or "\ufb50" <= ch <= "\ufeff"
+
+
+def dominant_script(text: str) -> str | None:
+    counts: dict[str, int] = {}
+    for ch in text[:MAX_NAME]:
+        if ch.isalpha():
+            try:
+                script = unicodedata.name(ch).split()[0]
+            except ValueError:
+                continue
+            if script == "CJK":
+                script = "HAN"
+            counts[script] = counts.get(script, 0) + 1
+    if not counts:
+        return None
+    return max(counts, key=counts.__getitem__).title()
+
+
+# ---------------------------------------------------------------- tokens
+@dataclass(frozen=True, slots=True)
+class Token:
+    latin: str
+    skel: str
+
+
+@dataclass(frozen=True, slots=True)
+class NormName:
+    tokens: tuple[Token, ...]  # compared tokens
+    set_aside: tuple[str, ...]  # particles / honorifics / stopwords that were dropped
+    script: str | None
+
+    @property
+    def key(self) -> str:
+        return " ".join(t.latin for t in self.tokens)
+
+
+_SPLIT = re.compile(r"[^0-9a-z]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_DIGRAPHS = (("kh", "h"), ("gh", "g"), ("sh", "s"), ("ch", "s"), ("th", "t"), ("dh", "d"),
+             ("ph", "f"), ("zh", "j"), ("dj", "j"), ("ts", "s"), ("ck", "k"), ("ou", "u"))
+_SKEL_MAP = str.maketrans({"q": "k", "c": "k", "g": "j", "v": "w", "p": "b", "x": "h"})
+
+
+@lru_cache(maxsize=200_000)
+def skeleton(latin: str) -> str:
+    s = latin
+    for a, b in _DIGRAPHS:
+        s = s.replace(a, b)
+    s = s.translate(_SKEL_MAP)
+    s = re.sub(r"[aeiouyw']", "", s)
+    s = re.sub(r"(.)\1+", r"\1", s)
+    return s[:-1] if len(s) > 2 and s.endswith("h") else s  # -ah/-a (ة), -ullah/-ulla
+
+
+def to_latin(text: str) -> str:
+    """Transliterate a whole string to lower-case ASCII, word by word."""
+    words = []
+    for w in re.split(r"(\s+|-)", text):
+        if w.startswith(("وال", "فال", "بال")) and len(w) > 5:
+            w = w[1:]  # conjunction/preposition glued to the article: wa-l-, fa-l-, bi-l-
+        if any(_is_arabic(c) for c in w):
+            w = "".join(_arabic_word(p) if any(_is_arabic(c) for c in p) else p
+                        for p in re.split(r"([\u0600-\u06ff\u0750-\u077f]+)", w))
+            if w.startswith("al") and len(w) > 4 and not w.startswith("all"):
+                w = "al " + w[2:]
+        words.append(w)
+    out = anyascii("".join(words))
+    return out.lower()
+
+
+def normalize(name: str, *, split_camel: bool = False) -> NormName:
+    """Tokens of a person or organisation name, ready for comparison."""
+    name = unicodedata.normalize("NFKC", name[:MAX_NAME])
+    name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)  # bracketed notes
+    if split_camel:
+        name = _CAMEL.sub(" ", name)
+    script = dominant_script(name)
+    latin = to_latin(name).replace("'", "").replace("`", "")
+    raw = [t for t in _SPLIT.split(latin) if t]
+    particles, honorifics, stop, prefixes = _sets()
+    toks: list[str] = []
+    aside: list[str] = []
+    pending: str | None = None
+    for t in raw:
+        if t.isdigit():
+            aside.append(t)
+            continue
+        canon = prefixes.get(t)
+        if canon is not None:
+            pending = canon
+            aside.append(t)
+            continue
+        if t in particles or t in honorifics or t in stop:
+            aside.append(t)
+            continue
+        # glued prefixes: abdulrahman, abubakr
+        for variant, c in prefixes.items():
+            if len(variant) >= 3 and t.startswith(variant) and len(t) - len(variant) >= 3:
+                t = c + t[len(variant):]
+                break
+        if pending is not None:
+            t = pending + t
+            pending = None
+        toks.append(t)
+    if pending is not None:  # "Abu" alone at the end: keep it as a token
+        toks.append(pending)
+    tokens = tuple(Token(t, skeleton(t)) for t in toks)
+    return NormName(tokens, tuple(aside), script)
+
+
+def handle_to_name(handle: str) -> str:
+    """``abu_bakr_99`` / ``AbuBakrBaghdadi`` → ``abu bakr`` / ``Abu Bakr Baghdadi``."""
+    h = handle.lstrip("@")
+    h = _CAMEL.sub(" ", h)
+    return re.sub(r"[_.\-\d]+", " ", h).strip()
