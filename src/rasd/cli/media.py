@@ -1,0 +1,533 @@
+"""Commands of the known-content stage: ``rasd hash``, ``rasd match``, ``rasd bank …``,
+``rasd clusters …``, ``rasd media fetch``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from rasd.cli.common import echo_json, fail, get_store, jsonl_line, progress_enabled, warn
+
+MAX_FILES = 1_000_000
+
+
+def _expand(paths: list[Path], recursive: bool) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            if not recursive:
+                warn(f"{p}: is a directory (use --recursive to hash its files)")
+                continue
+            out.extend(sorted(x for x in p.rglob("*") if x.is_file()))
+        else:
+            out.append(p)
+        if len(out) > MAX_FILES:
+            fail(f"more than {MAX_FILES} files; split the job")
+    return out
+
+
+def _progress(total: int, label: str):
+    if not progress_enabled() or total < 2:
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    bar.start()
+    task = bar.add_task(label, total=total)
+    return bar, task
+
+
+def _labels(values: list[str] | None) -> dict[str, Any]:
+    from rasd.detect.media.banks import parse_labels
+
+    out: dict[str, Any] = {}
+    for v in values or []:
+        out.update(parse_labels(v))
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("hash")
+    def hash_cmd(
+        files: list[Path] = typer.Argument(..., help="Files (or folders with --recursive)."),
+        signal_type: list[str] = typer.Option(None, "--type", "-t",
+                                              help="Only these signal types (repeatable): "
+                                                   "md5, sha256, pdq, vpdq, tlsh, minhash."),
+        recursive: bool = typer.Option(False, "--recursive", "-r",
+                                       help="Hash the files inside folders."),
+    ) -> None:
+        """Print one JSON line per file with every signal that applies to it:
+        path, size, content_type (sniffed from the bytes), md5, sha256, pdq and
+        pdq_quality (images), vpdq (videos: frame,quality,pdq,seconds per sampled
+        frame), tlsh (documents), minhash (text). A file that cannot be hashed gets an
+        "error" field; the others go on. Exit status 1 if any file failed.
+
+        Examples:
+
+          rasd hash poster.jpg clip.mp4
+
+          rasd hash -r ./export/photos --type pdq > hashes.jsonl
+        """
+        from rasd.detect.media.hasher import hash_path
+        from rasd.detect.media.signals import registry
+
+        reg = registry()
+        for t in signal_type or []:
+            if t not in reg:
+                fail(f"--type {t!r}: unknown signal type; known: {', '.join(sorted(reg))}")
+        paths = _expand(files, recursive)
+        bad = 0
+        bar = _progress(len(paths), "hash")
+        try:
+            for p in paths:
+                fh = hash_path(p, signal_type or None)
+                if fh.errors:
+                    bad += 1
+                sys.stdout.write(jsonl_line(fh.record()) + "\n")
+                if bar:
+                    bar[0].advance(bar[1])
+        finally:
+            if bar:
+                bar[0].stop()
+        if bad:
+            warn(f"{bad} of {len(paths)} file(s) had errors (see the 'error' fields)")
+            raise typer.Exit(1)
+
+    @app.command("match")
+    def match_cmd(
+        files: list[Path] = typer.Argument(None, help="Files to match (or folders with -r)."),
+        recursive: bool = typer.Option(False, "--recursive", "-r"),
+        stored: bool = typer.Option(False, "--stored", help="Instead of files: re-match the "
+                                    "stored signals of ingested media against the current "
+                                    "banks (after an import) and update their detections."),
+        json_: bool = typer.Option(False, "--json", help="JSON lines instead of text."),
+    ) -> None:
+        """Match files against the enabled hash banks and print every match with
+        bank, labels and distance. Negative banks suppress matches (shown as
+        "suppressed"); quarantined signals are shown but not reported.
+
+        Examples:
+
+          rasd match suspect.jpg
+
+          rasd match -r ./downloads --json
+
+          rasd match --stored          # retroactive: re-check ingested media
+        """
+        from rasd.detect.media.hasher import hash_path
+        from rasd.detect.media.matcher import Matcher
+
+        store = get_store()
+        if stored:
+            from rasd.detect.media.detector import rematch_stored
+
+            res = rematch_stored(store)
+            if json_:
+                echo_json(res)
+            else:
+                typer.echo(f"re-matched {res['media']} media: {res['detections']} detection(s), "
+                           f"{res['suppressed']} suppressed, {res['quarantined']} quarantined")
+            return
+        if not files:
+            fail("give files to match, or --stored")
+        matcher = Matcher(store)
+        paths = _expand(files, recursive)
+        n_match = bad = 0
+        for p in paths:
+            fh = hash_path(p)
+            if fh.errors:
+                bad += 1
+                warn(f"{p}: " + "; ".join(f"{k}: {v}" for k, v in fh.errors.items()))
+            hits = matcher.decide(matcher.lookup_all({k: v.value for k, v in
+                                                      fh.signals.items()}))
+            if json_:
+                sys.stdout.write(jsonl_line({"path": str(p), "matches": [h.as_dict()
+                                                                         for h in hits]}) + "\n")
+            elif not hits:
+                typer.echo(f"{p}: no match")
+            for h in hits if not json_ else []:
+                labels = ";".join(f"{k}={v}" for k, v in h.labels.items()) or "-"
+                typer.echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "
+                           f"distance={h.distance:g} labels={labels}")
+            n_match += any(h.outcome == "reported" for h in hits)
+        if not json_:
+            typer.echo(f"{n_match} of {len(paths)} file(s) matched")
+        if bad:
+            raise typer.Exit(1)
+
+    bank = typer.Typer(help="Hash banks: named, labelled lists of known signals.\n\n"
+                       "Examples:\n\n"
+                       "  rasd bank create tcap --label entity=isis --label policy=incitement\n\n"
+                       "  rasd bank import tcap hashes.csv\n\n"
+                       "  rasd bank create fp --negative\n\n"
+                       "  rasd bank export tcap > tcap.csv",
+                       no_args_is_help=True)
+    app.add_typer(bank, name="bank")
+
+    def _bank_errors(fn):
+        from rasd.detect.media.banks import BankError
+
+        try:
+            return fn()
+        except BankError as e:
+            fail(str(e))
+
+    @bank.command("create")
+    def bank_create(
+        name: str = typer.Argument(..., help="Bank name (letters, digits, _ - .)."),
+        label: list[str] = typer.Option(None, "--label", "-l", help="Label for every signal: "
+                                        "key=value (entity, content, severity, ideology) or "
+                                        "a policy label (incitement, recruitment…). Repeatable."),
+        negative: bool = typer.Option(False, "--negative", help="A bank of known false "
+                                      "positives: its matches suppress positive matches."),
+        pdq_threshold: int = typer.Option(None, "--pdq-threshold", help="PDQ match radius "
+                                          "for this bank (default 31 of 256 bits)."),
+        description: str = typer.Option(None, "--description", "-d"),
+    ) -> None:
+        """Create a bank.
+
+        Examples:
+
+          rasd bank create gifct --label entity=isis --label incitement
+
+          rasd bank create logos-fp --negative --description "news logos"
+        """
+        from rasd.detect.media.banks import create_bank
+
+        b = _bank_errors(lambda: create_bank(get_store(), name, labels=_labels(label),
+                                             negative=negative, description=description,
+                                             pdq_threshold=pdq_threshold))
+        typer.echo(f"created bank {b.name}" + (" (negative)" if b.negative else ""))
+
+    @bank.command("list")
+    def bank_list(json_: bool = typer.Option(False, "--json")) -> None:
+        """List banks with their labels and signal counts by status.
+
+        Example:
+
+          rasd bank list --json
+        """
+        from rasd.detect.media.banks import list_banks
+
+        banks = list_banks(get_store())
+        if json_:
+            echo_json([b.as_dict() for b in banks])
+            return
+        if not banks:
+            typer.echo("no banks yet (rasd bank create NAME)")
+        for b in banks:
+            flags = ",".join(x for x, on in (("negative", b.negative),
+                                             ("disabled", not b.enabled)) if on) or "-"
+            counts = " ".join(f"{k}={v}" for k, v in sorted(b.counts.items())) or "empty"
+            labels = ";".join(f"{k}={v}" for k, v in b.labels.items()) or "-"
+            typer.echo(f"{b.name}\t{flags}\t{counts}\tlabels={labels}")
+
+    @bank.command("import")
+    def bank_import(
+        name: str = typer.Argument(...),
+        file: Path = typer.Argument(..., help="CSV (HMA/ThreatExchange or GIFCT/TCAP style), "
+                                    "a plain list of hashes, or a vPDQ hash file."),
+        fmt: str = typer.Option("auto", "--format", "-f", help="auto, csv, list, vpdq."),
+        signal_type: str = typer.Option(None, "--type", "-t", help="Signal type of rows "
+                                        "without one (needed for lists of 64-hex hashes: "
+                                        "pdq or sha256)."),
+        json_: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Import signals into a bank. Invalid rows are reported with file:line and
+        skipped; duplicates (and tombstoned signals) are not added again. New signals
+        take effect at the next match.
+
+        Examples:
+
+          rasd bank import tcap tcap_hashes.csv
+
+          rasd bank import tcap pdq_list.txt --type pdq
+
+          rasd bank import videos known.vpdq.txt --format vpdq
+        """
+        from rasd.detect.media.banks import import_file
+
+        if fmt not in ("auto", "csv", "list", "vpdq"):
+            fail(f"--format {fmt!r}: use auto, csv, list or vpdq")
+        if not file.is_file():
+            fail(f"{file}: no such file")
+        rep = _bank_errors(lambda: import_file(get_store(), name, file, fmt=fmt,
+                                               signal_type=signal_type))
+        if json_:
+            echo_json(rep.__dict__)
+        else:
+            for e in rep.errors:
+                warn(e)
+            types = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_type.items())) or "-"
+            typer.echo(f"{name}: read {rep.read}, added {rep.added}, duplicates "
+                       f"{rep.duplicates}, invalid {rep.invalid} ({types})")
+        if rep.invalid and not rep.added and not rep.duplicates:
+            raise typer.Exit(1)
+
+    @bank.command("export")
+    def bank_export(
+        name: str = typer.Argument(...),
+        out: Path = typer.Option(None, "--out", "-o", help="Write here instead of stdout."),
+        all_: bool = typer.Option(False, "--all", help="Also disabled, tombstoned and "
+                                  "quarantined signals, with a status column."),
+    ) -> None:
+        """Export a bank as HMA-style CSV (signal_type,signal,labels), which
+        `rasd bank import` reads back.
+
+        Example:
+
+          rasd bank export tcap -o tcap.csv
+        """
+        from rasd.detect.media.banks import export_rows, get_bank, write_csv
+
+        store = get_store()
+        _bank_errors(lambda: get_bank(store, name))
+        if out:
+            with open(out, "w", encoding="utf-8", newline="") as fh:
+                n = _bank_errors(lambda: write_csv(export_rows(store, name, include_inactive=all_),
+                                                   fh, with_status=all_))
+            typer.echo(f"wrote {n} signal(s) to {out}", err=True)
+        else:
+            _bank_errors(lambda: write_csv(export_rows(store, name, include_inactive=all_),
+                                           sys.stdout, with_status=all_))
+
+    def _toggle(name: str, enabled: bool) -> None:
+        from rasd.detect.media.banks import set_bank_enabled
+
+        b = _bank_errors(lambda: set_bank_enabled(get_store(), name, enabled))
+        typer.echo(f"bank {b.name} {'enabled' if b.enabled else 'disabled'}")
+
+    @bank.command("enable")
+    def bank_enable(name: str = typer.Argument(...)) -> None:
+        """Enable a bank (its signals match again at once).
+
+        Example:
+
+          rasd bank enable tcap
+        """
+        _toggle(name, True)
+
+    @bank.command("disable")
+    def bank_disable(name: str = typer.Argument(...)) -> None:
+        """Disable a bank: its signals stop matching at once; nothing is deleted.
+
+        Example:
+
+          rasd bank disable tcap
+        """
+        _toggle(name, False)
+
+    def _set_status(name: str, signal: str, signal_type: str | None, status: str,
+                    note: str | None) -> None:
+        from rasd.detect.media.banks import find_signals, set_signal_status
+
+        store = get_store()
+        ids = _bank_errors(lambda: find_signals(store, name, signal, signal_type))
+        if not ids:
+            fail(f"bank {name!r} holds no signal {signal[:80]!r}")
+        n = set_signal_status(store, ids, status, note)
+        typer.echo(f"{n} signal(s) in {name} now {status}")
+
+    @bank.command("tombstone")
+    def bank_tombstone(
+        name: str = typer.Argument(...),
+        signal: str = typer.Argument(..., help="The signal value, or its numeric id."),
+        signal_type: str = typer.Option(None, "--type", "-t"),
+        note: str = typer.Option(None, "--note", help="Why (kept with the signal)."),
+    ) -> None:
+        """Remove a signal for good: it stops matching at once and a re-import does not
+        bring it back.
+
+        Example:
+
+          rasd bank tombstone tcap 358c86641a5269ab5b0db5f1b2315c1642cef9652c39b6ced9f646d91f071927 --note "stock photo"
+        """
+        _set_status(name, signal, signal_type, "tombstoned", note)
+
+    @bank.command("signal")
+    def bank_signal(
+        name: str = typer.Argument(...),
+        signal: str = typer.Argument(..., help="The signal value, or its numeric id."),
+        state: str = typer.Option(..., "--set", help="active or disabled."),
+        signal_type: str = typer.Option(None, "--type", "-t"),
+        note: str = typer.Option(None, "--note"),
+    ) -> None:
+        """Enable or disable one signal (also: restore a quarantined one).
+
+        Examples:
+
+          rasd bank signal tcap 42 --set disabled
+
+          rasd bank signal tcap 42 --set active --note "reviewed: specific enough"
+        """
+        if state not in ("active", "disabled"):
+            fail("--set: active or disabled (use `rasd bank tombstone` to remove for good)")
+        _set_status(name, signal, signal_type, state, note)
+
+    @bank.command("reviews")
+    def bank_reviews(json_: bool = typer.Option(False, "--json")) -> None:
+        """Signals paused by flood quarantine, waiting for a decision
+        (`rasd bank signal BANK ID --set active` or `rasd bank tombstone BANK ID`).
+
+        Example:
+
+          rasd bank reviews
+        """
+        from rasd.detect.media.banks import open_reviews
+
+        rows = open_reviews(get_store())
+        if json_:
+            echo_json(rows)
+            return
+        if not rows:
+            typer.echo("no signals waiting for review")
+        for r in rows:
+            typer.echo(f"review {r['review']}: bank {r['bank']} signal #{r['signal_id']} "
+                       f"({r['signal_type']}) — {r['reason']}")
+
+    clusters = typer.Typer(help="Near-duplicate text (copypasta) clusters from MinHash LSH.\n\n"
+                           "Examples:\n\n  rasd clusters build\n\n  rasd clusters list\n\n"
+                           "  rasd clusters show 3", no_args_is_help=True)
+    app.add_typer(clusters, name="clusters")
+
+    @clusters.command("build")
+    def clusters_build(
+        threshold: float = typer.Option(0.7, "--threshold", help="Estimated Jaccard "
+                                        "similarity of character 5-grams to join two posts."),
+        min_chars: int = typer.Option(40, "--min-chars", help="Ignore shorter texts."),
+        min_size: int = typer.Option(2, "--min-size", help="Smallest cluster kept."),
+        since: str = typer.Option(None, "--since", metavar="ISO-TIME"),
+        json_: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Cluster posts whose text is nearly the same and store the clusters
+        (replacing the previous run). Reposts and forwards are left out.
+
+        Examples:
+
+          rasd clusters build
+
+          rasd clusters build --threshold 0.8 --since 2024-01-01
+        """
+        from datetime import datetime
+
+        from rasd.detect.media.textdup import build_clusters
+
+        since_dt = None
+        if since:
+            try:
+                since_dt = datetime.fromisoformat(since)
+            except ValueError:
+                fail(f"--since: not an ISO date/time: {since!r}")
+        if not 0.1 <= threshold <= 1.0:
+            fail("--threshold must be between 0.1 and 1.0")
+        bar = None
+        prog = None
+        if progress_enabled() and not json_:
+            from rich.progress import Progress
+
+            bar = Progress(transient=True)
+            bar.start()
+            tasks: dict[str, Any] = {}
+
+            def prog(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done)
+        try:
+            rep = build_clusters(get_store(), threshold=threshold, min_chars=min_chars,
+                                 min_size=min_size, since=since_dt, progress=prog)
+        finally:
+            if bar:
+                bar.stop()
+        if json_:
+            echo_json(rep.__dict__)
+            return
+        typer.echo(f"{rep.posts_considered} posts ({rep.distinct_texts} distinct texts, "
+                   f"{rep.hashed} newly hashed): {rep.clusters} clusters holding "
+                   f"{rep.clustered_posts} posts")
+        if rep.largest:
+            lg = rep.largest
+            typer.echo(f"largest: cluster {lg['cluster_id']}: {lg['size']} posts by "
+                       f"{lg['accounts']} accounts: {lg['sample']!r}")
+
+    @clusters.command("list")
+    def clusters_list(
+        limit: int = typer.Option(20, "--limit", "-n"),
+        min_accounts: int = typer.Option(1, "--min-accounts"),
+        json_: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """The largest clusters (most accounts first).
+
+        Example:
+
+          rasd clusters list --min-accounts 5
+        """
+        from rasd.detect.media.textdup import list_clusters
+
+        rows = list_clusters(get_store(), limit=max(1, min(limit, 10_000)),
+                             min_accounts=min_accounts)
+        if json_:
+            echo_json(rows)
+            return
+        if not rows:
+            typer.echo("no clusters (run `rasd clusters build`)")
+        for r in rows:
+            typer.echo(f"cluster {r['cluster']}: {r['size']} posts by {r['accounts']} accounts "
+                       f"— {(r['sample'] or '')[:100]!r}")
+
+    @clusters.command("show")
+    def clusters_show(cluster: int = typer.Argument(...),
+                      json_: bool = typer.Option(False, "--json")) -> None:
+        """The posts of one cluster with their accounts and similarity.
+
+        Example:
+
+          rasd clusters show 1
+        """
+        from rasd.detect.media.textdup import cluster_members
+
+        rows = cluster_members(get_store(), cluster)
+        if not rows:
+            fail(f"no cluster {cluster}")
+        if json_:
+            echo_json(rows)
+            return
+        for r in rows:
+            typer.echo(f"{r['created_at']} @{r['account'] or '?'} sim={r['similarity']} "
+                       f"{r['platform']}:{r['platform_id']}: {r['text'][:120]!r}")
+
+    media = typer.Typer(help="Ingested media files.\n\nExample:\n\n"
+                        "  rasd media fetch --max-bytes 20000000", no_args_is_help=True)
+    app.add_typer(media, name="media")
+
+    @media.command("fetch")
+    def media_fetch(
+        limit: int = typer.Option(100, "--limit", help="At most this many downloads."),
+        max_bytes: int = typer.Option(50 << 20, "--max-bytes", help="Largest file accepted."),
+        timeout: float = typer.Option(20.0, "--timeout", help="Seconds per connection/read."),
+        dest: Path = typer.Option(None, "--dest", help="Folder (default: media/ beside "
+                                  "the store)."),
+        allow_private: bool = typer.Option(False, "--allow-private", help="Allow private, "
+                                           "loopback and link-local addresses (testing)."),
+    ) -> None:
+        """Opt-in downloader: fetch media that have a URL but no local file, with a
+        size limit, timeouts, an image/video content-type check and no redirects to
+        private addresses. Nothing is fetched unless you run this.
+
+        Example:
+
+          rasd media fetch --limit 20 && rasd scan --media
+        """
+        from rasd.detect.media.fetch import FetchPolicy, fetch_pending
+
+        store = get_store()
+        d = dest or (store.workspace_dir() / "media")
+        pol = FetchPolicy(max_bytes=max_bytes, timeout=timeout, allow_private=allow_private)
+        res = fetch_pending(store, d, policy=pol, limit=limit)
+        for e in res["errors"][:20]:
+            warn(e)
+        typer.echo(f"fetched {res['fetched']} of {res['tried']} (failed {res['failed']}) "
+                   f"into {d}")

@@ -1,0 +1,461 @@
+"""Hash banks: named, labelled lists of signals (Meta HMA's "banks").
+
+Import formats (``import_file``, format sniffed unless given):
+- ``csv``: a CSV file with a header naming its columns — ThreatExchange/HMA-style
+  ``signal_type,signal[,labels]`` and GIFCT/TCAP-style exports (``hash``/``hash_type``
+  with ``entity``, ``content_type``, ``severity``… columns) alike: the signal column is
+  one of signal/hash/hash_value/value, the type column one of signal_type/hash_type/
+  type/algorithm, and every other non-empty column becomes a label. Without a header
+  the columns are ``signal_type,signal[,labels]``.
+- ``list``: one hash per line (``#`` comments allowed); the type is inferred where it
+  is unambiguous (32 hex: md5; T1+70 hex: tlsh) and otherwise must be given
+  (64 hex digits may be PDQ or SHA-256).
+- ``vpdq``: a vPDQ hash file as Meta's ``vpdq`` writes it (``frame,quality,hex,sec``
+  per line) — one video signal.
+
+Labels are ``key=value`` pairs (``policy``, ``entity``, ``content``, ``severity``,
+``ideology``…) separated by ``;`` or ``|``; a bare word is a policy label if it is one
+of POLICY.md's labels, else a tag.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+
+from rasd.detect.media import schema as M
+from rasd.detect.media import signals as sig
+from rasd.store import Store
+from rasd.store.db import now
+from rasd.store.upsert import insert_ignore
+
+POLICY_LABELS = {"incitement", "solicitation", "recruitment", "instruction", "threat",
+                 "financing", "exempt", "none"}
+STATUSES = ("active", "disabled", "tombstoned", "quarantined")
+MAX_IMPORT_BYTES = 512 << 20
+MAX_FIELD = 4 << 20  # a vPDQ signal of 20k frames is ~1.5 MB
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+SIGNAL_COLS = ("signal", "signal_value", "hash", "hash_value", "value", "pdq", "md5")
+TYPE_COLS = ("signal_type", "hash_type", "type", "algorithm", "hash_algorithm")
+LABEL_COLS = ("labels", "label", "tags")
+
+
+class BankError(ValueError):
+    """A user-facing problem with a bank or an import file."""
+
+
+def parse_labels(text: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    for tok in re.split(r"[;|]", text):
+        tok = tok.strip()
+        if not tok:
+            continue
+        if "=" in tok or ":" in tok:
+            k, v = re.split(r"[=:]", tok, maxsplit=1)
+            k, v = k.strip().lower(), v.strip()
+            if k and v:
+                out[k] = v
+        elif tok.lower() in POLICY_LABELS:
+            out["policy"] = tok.lower()
+        else:
+            out.setdefault("tags", [])
+            if tok not in out["tags"]:
+                out["tags"].append(tok)
+    return out
+
+
+def format_labels(labels: dict[str, Any] | None) -> str:
+    if not labels:
+        return ""
+    parts = []
+    for k, v in labels.items():
+        if k == "tags":
+            parts.extend(str(t) for t in v)
+        else:
+            parts.append(f"{k}={v}")
+    return ";".join(parts)
+
+
+def check_name(name: str) -> str:
+    if not _NAME.fullmatch(name or ""):
+        raise BankError(f"bank name {name!r}: use 1-100 letters, digits, '_', '-', '.'")
+    return name
+
+
+@dataclass
+class Bank:
+    id: int
+    name: str
+    labels: dict[str, Any]
+    negative: bool
+    enabled: bool
+    pdq_threshold: int | None
+    description: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "labels": self.labels, "negative": self.negative,
+                "enabled": self.enabled, "pdq_threshold": self.pdq_threshold,
+                "description": self.description, "signals": self.counts}
+
+
+def _bank(row: Any) -> Bank:
+    return Bank(row.id, row.name, row.labels or {}, bool(row.negative), bool(row.enabled),
+                row.pdq_threshold, row.description)
+
+
+def create_bank(store: Store, name: str, *, labels: dict[str, Any] | None = None,
+                negative: bool = False, description: str | None = None,
+                pdq_threshold: int | None = None, exist_ok: bool = False) -> Bank:
+    check_name(name)
+    if pdq_threshold is not None and not 0 <= pdq_threshold <= 128:
+        raise BankError(f"pdq threshold {pdq_threshold} out of range 0..128")
+    ts = now()
+    with store.begin() as c:
+        existing = c.execute(select(M.hash_banks).where(M.hash_banks.c.name == name)).first()
+        if existing is not None:
+            if exist_ok:
+                return _bank(existing)
+            raise BankError(f"bank {name!r} already exists")
+        c.execute(M.hash_banks.insert().values(
+            name=name, labels=labels or {}, negative=negative, enabled=True,
+            pdq_threshold=pdq_threshold, description=description, created_at=ts, updated_at=ts))
+    return get_bank(store, name)
+
+
+def get_bank(store: Store, name: str) -> Bank:
+    with store.connect() as c:
+        row = c.execute(select(M.hash_banks).where(M.hash_banks.c.name == name)).first()
+        if row is None:
+            known = [r[0] for r in c.execute(select(M.hash_banks.c.name).order_by(
+                M.hash_banks.c.name))]
+            raise BankError(f"no bank named {name!r}; banks: {known or 'none yet'}")
+        b = _bank(row)
+        bs = M.bank_signals
+        for st, n in c.execute(select(bs.c.status, func.count()).where(bs.c.bank_id == b.id)
+                               .group_by(bs.c.status)):
+            b.counts[st] = int(n)
+    return b
+
+
+def list_banks(store: Store) -> list[Bank]:
+    with store.connect() as c:
+        names = [r[0] for r in c.execute(select(M.hash_banks.c.name).order_by(
+            M.hash_banks.c.name))]
+    return [get_bank(store, n) for n in names]
+
+
+def set_bank_enabled(store: Store, name: str, enabled: bool) -> Bank:
+    b = get_bank(store, name)
+    with store.begin() as c:
+        c.execute(update(M.hash_banks).where(M.hash_banks.c.id == b.id)
+                  .values(enabled=enabled, updated_at=now()))
+    return get_bank(store, name)
+
+
+@dataclass
+class ImportReport:
+    bank: str
+    read: int = 0
+    added: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    errors: list[str] = field(default_factory=list)  # "FILE:LINE: why" (first 50)
+    by_type: dict[str, int] = field(default_factory=dict)
+
+    def error(self, msg: str) -> None:
+        self.invalid += 1
+        if len(self.errors) < 50:
+            self.errors.append(msg)
+
+
+@dataclass
+class Entry:
+    line: int
+    signal_type: str
+    signal: str
+    labels: dict[str, Any]
+
+
+def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
+                source: str | None = None, report: ImportReport | None = None,
+                where: str = "input") -> ImportReport:
+    """Normalise and insert signals; duplicates (also of tombstoned signals, which
+    therefore stay tombstoned) are skipped. Invalid entries are reported by line."""
+    b = bank if isinstance(bank, Bank) else get_bank(store, bank)
+    rep = report or ImportReport(b.name)
+    reg = sig.registry()
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        with store.begin() as c:
+            before = c.execute(select(func.count()).where(
+                M.bank_signals.c.bank_id == b.id)).scalar_one()
+            c.execute(insert_ignore(c, M.bank_signals), batch)
+            after = c.execute(select(func.count()).where(
+                M.bank_signals.c.bank_id == b.id)).scalar_one()
+        rep.added += after - before
+        rep.duplicates += len(batch) - (after - before)
+        batch.clear()
+
+    seen: set[tuple[str, str]] = set()
+    for e in entries:
+        rep.read += 1
+        tname = sig.resolve_alias(e.signal_type)
+        st = reg.get(tname)
+        if st is None:
+            rep.error(f"{where}:{e.line}: field signal_type: unknown signal type "
+                      f"{e.signal_type!r} (known: {', '.join(sorted(reg))})")
+            continue
+        try:
+            norm = st.normalize(e.signal)
+        except ValueError as err:
+            rep.error(f"{where}:{e.line}: field signal: {err}")
+            continue
+        key = st.key(norm)
+        if (tname, key) in seen:
+            rep.duplicates += 1
+            continue
+        seen.add((tname, key))
+        ts = now()
+        batch.append({"bank_id": b.id, "signal_type": tname, "signal": norm, "signal_key": key,
+                      "labels": e.labels or {}, "status": "active", "source": source,
+                      "added_at": ts, "updated_at": ts})
+        rep.by_type[tname] = rep.by_type.get(tname, 0) + 1
+        if len(batch) >= 2000:
+            flush()
+    flush()
+    return rep
+
+
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_TLSH = re.compile(r"(T1|t1)?[0-9a-fA-F]{70}")
+_VPDQ_LINE = re.compile(r"\s*\d+\s*,\s*\d+\s*,\s*[0-9a-fA-F]{64}\s*,\s*[0-9.]+\s*")
+
+
+def _infer_type(value: str, given: str | None, where: str) -> str:
+    if given:
+        return given
+    v = value.strip()
+    if _HEX32.fullmatch(v):
+        return "md5"
+    if _TLSH.fullmatch(v):
+        return "tlsh"
+    if _HEX64.fullmatch(v):
+        raise BankError(f"{where}: 64 hex digits may be pdq or sha256: pass --type pdq "
+                        "or --type sha256")
+    raise BankError(f"{where}: cannot tell the signal type of {v[:80]!r}; pass --type")
+
+
+def sniff_format(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        return "list"
+    if all(_VPDQ_LINE.fullmatch(ln) for ln in lines[:50]):
+        return "vpdq"
+    if any("," in ln for ln in lines[:5]):
+        return "csv"
+    return "list"
+
+
+def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = None,
+                 report: ImportReport | None = None) -> Iterator[Entry]:
+    """Entries of a bank file. Hostile input: size-bounded, decoded strictly as UTF-8
+    (a BOM is allowed), errors name the file and line."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise BankError(f"{path}: cannot read: {e.strerror or e}") from None
+    if size > MAX_IMPORT_BYTES:
+        raise BankError(f"{path}: larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BankError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    if "\x00" in text:
+        raise BankError(f"{path}: contains NUL bytes; not a text bank file")
+    if fmt == "auto":
+        fmt = sniff_format(text)
+    if signal_type:
+        signal_type = sig.resolve_alias(signal_type)
+        sig.get(signal_type)  # validates the name
+    where = str(path)
+    if fmt == "vpdq":
+        yield Entry(1, "vpdq", text, {})
+        return
+    if fmt == "list":
+        for n, ln in enumerate(text.splitlines(), 1):
+            v = ln.strip()
+            if not v or v.startswith("#"):
+                continue
+            try:
+                t = _infer_type(v, signal_type, f"{where}:{n}")
+            except BankError as e:
+                if report is None:
+                    raise
+                report.read += 1
+                report.error(str(e))
+                continue
+            yield Entry(n, t, v, {})
+        return
+    if fmt != "csv":
+        raise BankError(f"unknown import format {fmt!r} (auto, csv, list, vpdq)")
+    csv.field_size_limit(MAX_FIELD)
+    rows = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    sig_i = type_i = None
+    label_i: list[int] = []
+    extra_i: list[tuple[int, str]] = []
+    for row in rows:
+        n = rows.line_num
+        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+            continue
+        cells = [c.strip() for c in row]
+        if header is None and sig_i is None:
+            lower = [c.lower().replace(" ", "_").replace("-", "_") for c in cells]
+            looks_like_data = any(re.fullmatch(r"(t1)?[0-9a-f]{32,}", c) for c in lower)
+            if any(c in SIGNAL_COLS for c in lower) and not looks_like_data:
+                header = lower
+                sig_i = next(i for i, c in enumerate(lower) if c in SIGNAL_COLS)
+                type_i = next((i for i, c in enumerate(lower) if c in TYPE_COLS), None)
+                label_i = [i for i, c in enumerate(lower) if c in LABEL_COLS]
+                extra_i = [(i, c) for i, c in enumerate(lower)
+                           if i not in (sig_i, type_i) and i not in label_i and c]
+                if type_i is None and signal_type is None and "pdq" in lower[sig_i]:
+                    signal_type = "pdq"
+                if type_i is None and signal_type is None and "md5" in lower[sig_i]:
+                    signal_type = "md5"
+                continue
+            header = []
+            sig_i, type_i, label_i = 1, 0, [2]
+        try:
+            value = cells[sig_i]
+            if type_i is not None and type_i < len(cells) and cells[type_i]:
+                t = cells[type_i]
+            else:
+                t = _infer_type(value, signal_type, f"{where}:{n}")
+        except IndexError:
+            if report is not None:
+                report.read += 1
+                report.error(f"{where}:{n}: row has {len(cells)} columns; the signal "
+                             f"column is number {sig_i + 1}")
+                continue
+            raise BankError(f"{where}:{n}: too few columns") from None
+        except BankError as e:
+            if report is None:
+                raise
+            report.read += 1
+            report.error(str(e))
+            continue
+        labels: dict[str, Any] = {}
+        for i in label_i:
+            if i < len(cells):
+                labels.update(parse_labels(cells[i]))
+        for i, col in extra_i:
+            if i < len(cells) and cells[i]:
+                labels[{"organization": "entity", "group": "entity", "content_type": "content",
+                         "behaviour": "content", "behavior": "content"}.get(col, col)] = cells[i]
+        yield Entry(n, t, value, labels)
+
+
+def import_file(store: Store, bank: str, path: Path, *, fmt: str = "auto",
+                signal_type: str | None = None) -> ImportReport:
+    b = get_bank(store, bank)
+    rep = ImportReport(b.name)
+    entries = read_entries(path, fmt=fmt, signal_type=signal_type, report=rep)
+    return add_signals(store, b, entries, source=path.name[:200], report=rep, where=str(path))
+
+
+def export_rows(store: Store, bank: str, *, include_inactive: bool = False
+                ) -> Iterator[dict[str, Any]]:
+    b = get_bank(store, bank)
+    bs = M.bank_signals
+    q = select(bs.c.id, bs.c.signal_type, bs.c.signal, bs.c.labels, bs.c.status).where(
+        bs.c.bank_id == b.id).order_by(bs.c.id)
+    if not include_inactive:
+        q = q.where(bs.c.status == "active")
+    with store.connect() as c:
+        for r in c.execute(q):
+            labels = {**b.labels, **(r.labels or {})}
+            yield {"id": r.id, "signal_type": r.signal_type, "signal": r.signal,
+                   "labels": labels, "status": r.status}
+
+
+def write_csv(rows: Iterable[dict[str, Any]], out: io.TextIOBase, *,
+              with_status: bool = False) -> int:
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["signal_type", "signal", "labels"] + (["status"] if with_status else []))
+    n = 0
+    for r in rows:
+        w.writerow([r["signal_type"], r["signal"], format_labels(r["labels"])]
+                   + ([r["status"]] if with_status else []))
+        n += 1
+    return n
+
+
+def find_signals(store: Store, bank: str, signal: str, signal_type: str | None = None
+                 ) -> list[int]:
+    """Ids of a bank's signals equal to ``signal`` (any status) — or the id itself."""
+    b = get_bank(store, bank)
+    bs = M.bank_signals
+    with store.connect() as c:
+        if signal.isdigit() and len(signal) < 12:
+            rows = c.execute(select(bs.c.id).where(and_(bs.c.bank_id == b.id,
+                                                        bs.c.id == int(signal)))).all()
+            return [r[0] for r in rows]
+        types = [sig.resolve_alias(signal_type)] if signal_type else list(sig.registry())
+        ids: list[int] = []
+        for t in types:
+            st = sig.get(t)
+            try:
+                key = st.key(st.normalize(signal))
+            except ValueError:
+                continue
+            ids += [r[0] for r in c.execute(select(bs.c.id).where(and_(
+                bs.c.bank_id == b.id, bs.c.signal_type == t, bs.c.signal_key == key)))]
+    return ids
+
+
+def set_signal_status(store: Store, ids: Iterable[int], status: str,
+                      note: str | None = None) -> int:
+    if status not in STATUSES:
+        raise BankError(f"status must be one of {STATUSES}")
+    ids = list(ids)
+    if not ids:
+        return 0
+    values: dict[str, Any] = {"status": status, "updated_at": now()}
+    if note:
+        values["note"] = note
+    with store.begin() as c:
+        res = c.execute(update(M.bank_signals).where(M.bank_signals.c.id.in_(ids))
+                        .values(**values))
+        if status in ("active", "tombstoned"):  # a decision closes open reviews
+            c.execute(update(M.signal_reviews).where(and_(
+                M.signal_reviews.c.signal_id.in_(ids), M.signal_reviews.c.closed_at.is_(None)))
+                .values(closed_at=now(), decision="restore" if status == "active"
+                        else "tombstone"))
+    return int(res.rowcount or 0)
+
+
+def open_reviews(store: Store) -> list[dict[str, Any]]:
+    r, bs, hb = M.signal_reviews, M.bank_signals, M.hash_banks
+    q = (select(r.c.id, r.c.signal_id, r.c.reason, r.c.opened_at, bs.c.signal_type,
+                bs.c.signal, hb.c.name)
+         .select_from(r.join(bs, bs.c.id == r.c.signal_id).join(hb, hb.c.id == bs.c.bank_id))
+         .where(r.c.closed_at.is_(None)).order_by(r.c.id))
+    with store.connect() as c:
+        return [{"review": x.id, "signal_id": x.signal_id, "bank": x.name,
+                 "signal_type": x.signal_type, "signal": x.signal[:120], "reason": x.reason,
+                 "opened_at": x.opened_at} for x in c.execute(q)]

@@ -1,0 +1,155 @@
+"""``MediaDetector``: hash ingested media whose files are present, match the hashes
+against the banks, store signals, matches and detections (``rasd scan --media``).
+
+URLs are never fetched here (see ``rasd media fetch`` for the opt-in downloader); a
+media row without a local file is skipped and counted. A file that cannot be hashed
+(corrupt, truncated, a bomb…) is reported on stderr with its path and the batch goes
+on. Signals are kept in ``media_signals`` so that banks imported later can be matched
+retroactively without the files (``rasd match --stored``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from rasd.detect.base import Detector, StoredMedia
+from rasd.detect.media import schema as M
+from rasd.detect.media import signals as sig
+from rasd.detect.media.hasher import hash_path
+from rasd.detect.media.matcher import Matcher, detections_for
+from rasd.model import Detection
+from rasd.store import Store
+from rasd.store.db import now
+from rasd.store.upsert import insert_ignore
+
+VERSION = "media-1"
+MAX_REPORTED_ERRORS = 20
+
+
+def resolve_local(path: str | None) -> Path | None:
+    if not path:
+        return None
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        root = os.environ.get("RASD_MEDIA_ROOT")
+        p = (Path(root) / p) if root else p.resolve()
+    return p
+
+
+def save_signals(store: Store, media_id: int, signals: dict[str, sig.SignalValue]) -> None:
+    ts = now()
+    rows = []
+    for t, v in signals.items():
+        st = sig.get(t)
+        rows.append({"media_id": media_id, "signal_type": t, "signal": v.value,
+                     "quality": v.quality, "signal_key": st.key(v.value), "computed_at": ts})
+    with store.begin() as c:
+        c.execute(M.media_signals.delete().where(M.media_signals.c.media_id == media_id))
+        if rows:
+            c.execute(insert_ignore(c, M.media_signals), rows)
+
+
+def stored_signals(store: Store, media_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    out: dict[int, dict[str, str]] = {}
+    ms = M.media_signals
+    with store.connect() as c:
+        for start in range(0, len(media_ids), 900):
+            for mid, t, v in c.execute(select(ms.c.media_id, ms.c.signal_type, ms.c.signal).where(
+                    ms.c.media_id.in_(list(media_ids[start:start + 900])))):
+                out.setdefault(mid, {})[t] = v
+    return out
+
+
+class MediaDetector(Detector):
+    name = "media"
+    subject_type = "media"
+    batch_size = 64
+
+    def __init__(self, matcher: Matcher | None = None):
+        self.store: Store | None = None
+        self.matcher = matcher
+        self.stats: dict[str, Any] = {"hashed": 0, "missing": 0, "errors": 0, "matched": 0,
+                                      "suppressed": 0, "quarantined": 0}
+        self.errors: list[str] = []
+
+    @property
+    def version(self) -> str:
+        return VERSION
+
+    def bind(self, store: Store) -> None:
+        self.store = store
+        if self.matcher is None or self.matcher.store is not store:
+            self.matcher = Matcher(store)
+        else:
+            self.matcher.refresh()
+
+    def _error(self, msg: str) -> None:
+        self.stats["errors"] += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(msg)
+            print(f"rasd: media: {msg}", file=sys.stderr)
+
+    def detect(self, subjects: Sequence[StoredMedia]) -> list[Detection]:
+        if self.store is None or self.matcher is None:
+            raise RuntimeError("MediaDetector.bind(store) must be called first")
+        out: list[Detection] = []
+        for m in subjects:
+            p = resolve_local(m.local_path)
+            if p is None or not p.is_file():
+                self.stats["missing"] += 1
+                continue
+            fh = hash_path(p)
+            for k, v in fh.errors.items():
+                self._error(f"media #{m.id} {p}: {k}: {v}")
+            if not fh.signals:
+                continue
+            self.stats["hashed"] += 1
+            save_signals(self.store, m.id, fh.signals)
+            out.extend(self.match_one(m.id, {k: v.value for k, v in fh.signals.items()}))
+        return out
+
+    def match_one(self, media_id: int, signals: dict[str, str]) -> list[Detection]:
+        assert self.matcher is not None
+        hits = self.matcher.decide(self.matcher.lookup_all(signals), media_id=media_id)
+        self.matcher.record(hits, media_id=media_id)
+        for h in hits:
+            if h.outcome == "reported":
+                self.stats["matched"] += 1
+            elif h.outcome in ("suppressed", "quarantined"):
+                self.stats[h.outcome] += 1
+        return detections_for(media_id, hits, self.name, self.version)
+
+
+def rematch_stored(store: Store, *, matcher: Matcher | None = None,
+                   media_ids: Sequence[int] | None = None) -> dict[str, int]:
+    """Match the stored signals of already-hashed media against the current banks
+    (retroactive matching after a bank import), replacing their media detections."""
+    from rasd.detect.scan import store_detections
+
+    det = MediaDetector(matcher)
+    det.bind(store)
+    if media_ids is None:
+        with store.connect() as c:
+            media_ids = [r[0] for r in c.execute(
+                select(M.media_signals.c.media_id).distinct().order_by(
+                    M.media_signals.c.media_id))]
+    done = 0
+    found = 0
+    for start in range(0, len(media_ids), 256):
+        chunk = list(media_ids[start:start + 256])
+        sigs = stored_signals(store, chunk)
+        dets: list[Detection] = []
+        for mid in chunk:
+            if mid in sigs:
+                dets.extend(det.match_one(mid, sigs[mid]))
+        found += store_detections(store, det, chunk, dets)
+        done += len(chunk)
+    return {"media": done, "detections": found, **{k: v for k, v in det.stats.items()
+                                                   if k in ("matched", "suppressed",
+                                                            "quarantined")}}

@@ -1,0 +1,284 @@
+"""Match signals against the banks, then apply the bank rules.
+
+1. **Lookup**: each signal type is served by its index kind (``exact`` → SQL on the
+   normalised value; ``pdq`` → faiss radius search; ``vpdq`` → candidate videos from
+   a faiss index of their frames, then the exact vPDQ match percentages; ``linear`` →
+   a scan). A hit counts when its distance is within the bank's threshold (PDQ: the
+   bank's ``pdq_threshold`` or 31) and its bank is enabled; disabled and tombstoned
+   signals never hit.
+2. **Rules** (``decide``): a hit in a *negative* bank suppresses every positive hit on
+   the same item (a known false positive); a hit on a quarantined signal is recorded
+   but not reported; **flood quarantine** — a signal that would be reported for more
+   than ``flood_max`` distinct items within ``flood_window`` seconds is paused
+   (status ``quarantined``) and queued for review (``signal_reviews``) instead of
+   flooding the queue with what is usually a too-generic hash (a logo, a blank frame).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+
+from rasd.detect.media import schema as M
+from rasd.detect.media import signals as sig
+from rasd.detect.media.index import VPDQ_FRAME_BITS, IndexManager, hex_to_codes
+from rasd.model import Detection
+from rasd.store import Store
+from rasd.store.db import now
+
+FLOOD_MAX = int(os.environ.get("RASD_FLOOD_MAX", "50"))
+FLOOD_WINDOW_S = int(os.environ.get("RASD_FLOOD_WINDOW_S", "86400"))
+
+
+@dataclass
+class Hit:
+    signal_id: int
+    bank_id: int
+    bank: str
+    signal_type: str
+    distance: float
+    threshold: float
+    labels: dict[str, Any]
+    negative: bool
+    status: str
+    outcome: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        if self.signal_type == "vpdq":
+            return max(0.0, min(1.0, (100.0 - self.distance) / 100.0))
+        if self.threshold <= 0:
+            return 1.0 if self.distance <= 0 else 0.5
+        return max(0.5, 1.0 - 0.5 * self.distance / (self.threshold + 1))
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {"bank": self.bank, "signal_id": self.signal_id, "signal_type": self.signal_type,
+             "distance": self.distance, "threshold": self.threshold, "labels": self.labels,
+             "negative": self.negative, "outcome": self.outcome}
+        if self.detail:
+            d.update(self.detail)
+        return d
+
+
+class Matcher:
+    def __init__(self, store: Store, *, flood_max: int | None = None,
+                 flood_window_s: int | None = None, indexes: IndexManager | None = None):
+        self.store = store
+        self.flood_max = FLOOD_MAX if flood_max is None else flood_max
+        self.flood_window = timedelta(seconds=FLOOD_WINDOW_S if flood_window_s is None
+                                      else flood_window_s)
+        self.indexes = indexes or IndexManager(store)
+        self._linear: dict[str, list[tuple[int, str]]] = {}
+        self._fresh: set[str] = set()
+
+    def refresh(self) -> None:
+        """Pick up bank changes made since the last lookup (indexes are incremental)."""
+        self._linear.clear()
+        self._fresh.clear()
+
+    # --- lookup -----------------------------------------------------------------
+    def _rows(self, ids: list[int]) -> dict[int, Any]:
+        if not ids:
+            return {}
+        bs, hb = M.bank_signals, M.hash_banks
+        q = (select(bs.c.id, bs.c.bank_id, bs.c.signal_type, bs.c.labels, bs.c.status,
+                    hb.c.name, hb.c.labels.label("bank_labels"), hb.c.negative, hb.c.enabled,
+                    hb.c.pdq_threshold)
+             .select_from(bs.join(hb, hb.c.id == bs.c.bank_id)))
+        out: dict[int, Any] = {}
+        with self.store.connect() as c:
+            for start in range(0, len(ids), 900):
+                for r in c.execute(q.where(bs.c.id.in_(ids[start:start + 900]))):
+                    out[r.id] = r
+        return out
+
+    def _hit(self, row: Any, distance: float, st: sig.SignalType,
+             detail: dict[str, Any] | None = None) -> Hit | None:
+        if not row.enabled or row.status not in ("active", "quarantined"):
+            return None
+        thr = float(st.default_threshold)
+        if st.name == "pdq" and row.pdq_threshold is not None:
+            thr = float(row.pdq_threshold)
+        if distance > thr:
+            return None
+        labels = {**(row.bank_labels or {}), **(row.labels or {})}
+        return Hit(row.id, row.bank_id, row.name, st.name, float(distance), thr, labels,
+                   bool(row.negative), row.status, detail=detail or {})
+
+    def _max_pdq_threshold(self) -> int:
+        with self.store.connect() as c:
+            m = c.execute(select(func.max(M.hash_banks.c.pdq_threshold)).where(
+                M.hash_banks.c.enabled.is_(True))).scalar()
+        return max(31, int(m or 0))
+
+    def _index(self, signal_type: str):
+        if signal_type not in self._fresh:
+            self._fresh.add(signal_type)
+            return self.indexes.get(signal_type)
+        return self.indexes._cache.get(signal_type) or self.indexes.get(signal_type)
+
+    def lookup(self, signal_type: str, value: str) -> list[Hit]:
+        st = sig.get(signal_type)
+        kind = st.index_kind
+        hits: list[Hit] = []
+        if kind == "exact":
+            bs = M.bank_signals
+            key = st.key(value)
+            with self.store.connect() as c:
+                ids = [r[0] for r in c.execute(select(bs.c.id).where(and_(
+                    bs.c.signal_type == st.name, bs.c.signal_key == key)))]
+            for row in self._rows(ids).values():
+                if (h := self._hit(row, 0.0, st)) is not None:
+                    hits.append(h)
+        elif kind == "pdq":
+            idx = self._index(st.name)
+            radius = self._max_pdq_threshold()
+            ids, dists = idx.search(hex_to_codes([value]), radius)[0]
+            rows = self._rows([int(i) for i in ids])
+            for i, d in zip(ids, dists, strict=True):
+                if (row := rows.get(int(i))) is not None and (h := self._hit(row, float(d), st)):
+                    hits.append(h)
+        elif kind == "vpdq":
+            from rasd.detect.media.signals.vpdq import (
+                FRAME_DISTANCE,
+                match_percent,
+                parse,
+                usable_unique,
+            )
+
+            frames = parse(value)
+            uniq = usable_unique(frames)
+            if not uniq:
+                return []
+            idx = self._index(st.name)
+            res = idx.search(hex_to_codes(uniq), FRAME_DISTANCE)
+            cand = sorted({int(i) >> VPDQ_FRAME_BITS for ids, _ in res for i in ids})
+            rows = self._rows(cand)
+            texts: dict[int, str] = {}
+            if rows:
+                with self.store.connect() as c:
+                    texts = {r[0]: r[1] for r in c.execute(
+                        select(M.bank_signals.c.id, M.bank_signals.c.signal)
+                        .where(M.bank_signals.c.id.in_(list(rows))))}
+            for sid, row in rows.items():
+                qp, cp = match_percent(frames, parse(texts[sid]))
+                h = self._hit(row, 100.0 - qp, st, {"query_match_pct": round(qp, 1),
+                                                     "compared_match_pct": round(cp, 1)})
+                if h is not None:
+                    hits.append(h)
+        else:  # linear scan
+            if st.name not in self._linear:
+                bs = M.bank_signals
+                with self.store.connect() as c:
+                    self._linear[st.name] = [(r[0], r[1]) for r in c.execute(
+                        select(bs.c.id, bs.c.signal).where(and_(
+                            bs.c.signal_type == st.name, bs.c.status != "tombstoned")))]
+            near = []
+            for sid, other in self._linear[st.name]:
+                try:
+                    d = st.distance(value, other)
+                except ValueError:
+                    continue
+                if d <= max(st.default_threshold, 0):
+                    near.append((sid, d))
+            rows = self._rows([s for s, _ in near])
+            for sid, d in near:
+                if (row := rows.get(sid)) is not None and (h := self._hit(row, d, st)):
+                    hits.append(h)
+        hits.sort(key=lambda h: (h.distance, h.signal_id))
+        return hits
+
+    def lookup_all(self, signals: dict[str, str]) -> list[Hit]:
+        out: list[Hit] = []
+        reg = sig.registry()
+        for t, v in signals.items():
+            if t in reg:
+                out.extend(self.lookup(t, v))
+        return out
+
+    # --- rules --------------------------------------------------------------------
+    def decide(self, hits: list[Hit], media_id: int | None = None) -> list[Hit]:
+        """Set each hit's outcome; with ``media_id`` also apply flood quarantine."""
+        negative = any(h.negative and h.status == "active" for h in hits)
+        for h in hits:
+            if h.negative:
+                h.outcome = "negative"
+            elif negative:
+                h.outcome = "suppressed"
+            elif h.status == "quarantined":
+                h.outcome = "quarantined"
+            else:
+                h.outcome = "reported"
+        if media_id is not None and self.flood_max > 0:
+            for h in hits:
+                if h.outcome == "reported" and self._flooding(h.signal_id, media_id):
+                    self._quarantine(h.signal_id,
+                                     f"matched more than {self.flood_max} distinct items within "
+                                     f"{int(self.flood_window.total_seconds())} s")
+                    h.outcome = "quarantined"
+                    h.status = "quarantined"
+        return hits
+
+    def _flooding(self, signal_id: int, media_id: int) -> bool:
+        hm = M.hash_matches
+        since = now() - self.flood_window
+        with self.store.connect() as c:
+            n = c.execute(select(func.count(func.distinct(hm.c.media_id))).where(and_(
+                hm.c.signal_id == signal_id, hm.c.outcome == "reported",
+                hm.c.matched_at >= since, hm.c.media_id != media_id))).scalar_one()
+        return int(n) >= self.flood_max
+
+    def _quarantine(self, signal_id: int, reason: str) -> None:
+        ts = now()
+        with self.store.begin() as c:
+            c.execute(update(M.bank_signals).where(M.bank_signals.c.id == signal_id)
+                      .values(status="quarantined", updated_at=ts))
+            c.execute(M.signal_reviews.insert().values(signal_id=signal_id, reason=reason,
+                                                       opened_at=ts))
+
+    def record(self, hits: list[Hit], *, media_id: int | None = None,
+               subject: str | None = None) -> None:
+        if not hits and media_id is None:
+            return
+        ts = now()
+        with self.store.begin() as c:
+            if media_id is not None:  # a rescan replaces the item's previous matches
+                c.execute(M.hash_matches.delete().where(M.hash_matches.c.media_id == media_id))
+            if not hits:
+                return
+            c.execute(M.hash_matches.insert(), [
+                {"media_id": media_id, "subject": subject, "signal_id": h.signal_id,
+                 "bank_id": h.bank_id, "signal_type": h.signal_type, "distance": h.distance,
+                 "outcome": h.outcome, "matched_at": ts} for h in hits])
+
+
+def detections_for(media_id: int, hits: list[Hit], detector: str, version: str
+                   ) -> list[Detection]:
+    """One detection per policy label from the reported hits of one media item."""
+    by_label: dict[str, list[Hit]] = {}
+    for h in hits:
+        if h.outcome != "reported":
+            continue
+        label = str(h.labels.get("policy") or "known_content")
+        by_label.setdefault(label, []).append(h)
+    out = []
+    for label, hs in by_label.items():
+        best = max(hs, key=lambda h: h.score)
+        attrs: dict[str, Any] = {"banks": sorted({h.bank for h in hs}),
+                                 "signal_types": sorted({h.signal_type for h in hs}),
+                                 "best_distance": best.distance}
+        for k in ("entity", "content", "severity", "ideology"):
+            vals = sorted({str(h.labels[k]) for h in hs if h.labels.get(k)})
+            if vals:
+                attrs[k] = vals[0] if len(vals) == 1 else vals
+        expl = [f"{h.signal_type} match in bank {h.bank!r} (signal #{h.signal_id}) at "
+                f"distance {h.distance:g} ≤ {h.threshold:g}" for h in hs[:10]]
+        out.append(Detection("media", media_id, detector, label, round(best.score, 4), version,
+                             expl, attrs))
+    return out
+

@@ -1,0 +1,122 @@
+"""Signal types: fingerprints of content, as small plugins.
+
+In the spirit of Meta's python-threatexchange, each signal type is one class that
+knows
+- which content it applies to (``content_types``: photo, video, document, text,
+  other — or ``*`` for every file),
+- how to hash (``hash_file`` / ``hash_text``),
+- how to parse and normalise a signal received from elsewhere (``normalize``),
+- how to compare two signals (``distance``) and what distance counts as a match
+  (``default_threshold``),
+- which index serves it (``index_kind``: ``exact`` — an SQL lookup on the
+  normalised value; ``pdq`` — a faiss binary index with radius search; ``vpdq`` —
+  frame PDQs in a faiss index plus per-video match percentages; ``linear`` — a
+  scan with ``distance``, for small banks of exotic types).
+
+Built-in types are listed in ``BUILTIN``; any installed package can add one through
+the ``rasd.signal_types`` entry-point group, without touching this code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, ClassVar
+
+from rasd.detect.media.files import FileInfo, Limits
+
+
+@dataclass(slots=True)
+class SignalValue:
+    """One computed signal: its canonical text form, and a quality (0–100) when the
+    type has one (PDQ's gradient-based quality; vPDQ's mean frame quality)."""
+
+    value: str
+    quality: int | None = None
+    extra: dict[str, Any] | None = None
+
+
+class SignalType(ABC):
+    name: ClassVar[str]
+    content_types: ClassVar[frozenset[str]]
+    index_kind: ClassVar[str] = "linear"
+    default_threshold: ClassVar[float] = 0
+    description: ClassVar[str] = ""
+
+    def applies_to(self, content_type: str) -> bool:
+        return "*" in self.content_types or content_type in self.content_types
+
+    def hash_file(self, info: FileInfo, limits: Limits) -> SignalValue | None:
+        """Fingerprint of a file (``info`` has its path, sniffed content type, size and
+        digests), or None when the type does not apply. Raises ``MediaError`` for a
+        file that cannot be read as its content type."""
+        return None
+
+    def hash_text(self, text: str) -> SignalValue | None:
+        return None
+
+    @abstractmethod
+    def normalize(self, signal: str) -> str:
+        """Canonical form of a signal from a bank file; ``ValueError`` if invalid."""
+
+    @abstractmethod
+    def distance(self, a: str, b: str) -> float:
+        """Distance between two normalised signals (0 = identical)."""
+
+    def matches(self, a: str, b: str, threshold: float | None = None) -> bool:
+        t = self.default_threshold if threshold is None else threshold
+        return self.distance(a, b) <= t
+
+    def key(self, normalized: str) -> str:
+        """A short, indexable key of a normalised signal (unique per value)."""
+        return hashlib.sha256(f"{self.name}:{normalized}".encode()).hexdigest()
+
+
+@cache
+def registry() -> dict[str, SignalType]:
+    """Every signal type: the built-ins, then entry-point plugins."""
+    from rasd.detect.media.signals.exact import MD5Signal, SHA256Signal
+    from rasd.detect.media.signals.minhash import MinHashSignal
+    from rasd.detect.media.signals.pdq import PdqSignal
+    from rasd.detect.media.signals.tlsh import TlshSignal
+    from rasd.detect.media.signals.vpdq import VpdqSignal
+    from rasd.plugins import load_group
+
+    out: dict[str, SignalType] = {}
+    for cls in (MD5Signal, SHA256Signal, PdqSignal, VpdqSignal, TlshSignal, MinHashSignal):
+        out[cls.name] = cls()
+    for name, cls in load_group("rasd.signal_types"):
+        inst = cls() if isinstance(cls, type) else cls
+        if not isinstance(inst, SignalType):
+            import sys
+
+            print(f"rasd: signal type plugin {name} is not a SignalType; skipped",
+                  file=sys.stderr)
+            continue
+        out.setdefault(inst.name, inst)
+    return out
+
+
+def get(name: str) -> SignalType:
+    reg = registry()
+    try:
+        return reg[name.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown signal type {name!r}; known: {sorted(reg)}") from None
+
+
+# Aliases used by ThreatExchange / HMA / GIFCT exports for the same signal types.
+ALIASES = {
+    "pdq": "pdq", "hash_pdq": "pdq", "photo_pdq": "pdq", "pdq_hash": "pdq",
+    "md5": "md5", "hash_md5": "md5", "video_md5": "md5", "photo_md5": "md5",
+    "sha256": "sha256", "sha-256": "sha256", "hash_sha256": "sha256",
+    "vpdq": "vpdq", "video_vpdq": "vpdq", "tlsh": "tlsh", "hash_tlsh": "tlsh",
+    "minhash": "minhash",
+}
+
+
+def resolve_alias(name: str) -> str:
+    n = name.strip().lower()
+    return ALIASES.get(n, n)

@@ -1,0 +1,93 @@
+"""MinHash of normalised text (near-duplicate text, copypasta): estimated Jaccard
+similarity of character 5-gram sets. Distance = 1 - Jaccard; match ≤ 0.3."""
+
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+
+import numpy as np
+
+from rasd.detect.media.files import FileInfo, Limits
+from rasd.detect.media.signals import SignalType, SignalValue
+
+NUM_PERM = 128
+SHINGLE = 5
+SEED = 1
+MAX_TEXT_CHARS = 100_000
+
+_URL = re.compile(r"https?://\S+|www\.\S+|t\.me/\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<!\w)@\w+")
+_NONWORD = re.compile(r"[^\w]+", re.UNICODE)
+_TATWEEL = "\u0640"
+
+
+def normalize_text(text: str) -> str:
+    """Case-folded, NFKC, without URLs, @mentions, diacritics, punctuation or tatweel;
+    whitespace collapsed. Small edits to copypasta (a link swapped, emoji added,
+    tashkeel) do not change the result much."""
+    t = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS])
+    t = _URL.sub(" ", t)
+    t = _MENTION.sub(" ", t)
+    t = unicodedata.normalize("NFKD", t.casefold())
+    t = "".join(ch for ch in t if not unicodedata.combining(ch) and ch != _TATWEEL)
+    t = _NONWORD.sub(" ", t).replace("_", " ")
+    return " ".join(t.split())
+
+
+def shingles(norm: str, k: int = SHINGLE) -> set[bytes]:
+    if len(norm) <= k:
+        return {norm.encode()} if norm else set()
+    return {norm[i:i + k].encode() for i in range(len(norm) - k + 1)}
+
+
+def minhash_of(norm: str, num_perm: int = NUM_PERM, seed: int = SEED):
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=num_perm, seed=seed)
+    sh = shingles(norm)
+    if sh:
+        m.update_batch(list(sh))
+    return m
+
+
+def encode(hashvalues: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(hashvalues, dtype="<u4").tobytes()).decode()
+
+
+def decode(signal: str) -> np.ndarray:
+    raw = base64.b64decode(signal, validate=True)
+    if len(raw) != NUM_PERM * 4:
+        raise ValueError(f"minhash: expected {NUM_PERM} 32-bit values, got {len(raw)} bytes")
+    return np.frombuffer(raw, dtype="<u4")
+
+
+class MinHashSignal(SignalType):
+    name = "minhash"
+    content_types = frozenset({"text"})
+    index_kind = "linear"
+    default_threshold = 0.3
+    description = "MinHash (128 perms) of normalised text 5-grams; distance = 1 - Jaccard"
+
+    def hash_text(self, text: str) -> SignalValue | None:
+        norm = normalize_text(text)
+        if len(norm) < 20:
+            return None  # too short to tell copypasta from coincidence
+        return SignalValue(encode(minhash_of(norm).hashvalues))
+
+    def hash_file(self, info: FileInfo, limits: Limits) -> SignalValue | None:
+        with open(info.path, "rb") as fh:
+            data = fh.read(MAX_TEXT_CHARS * 4)
+        return self.hash_text(data.decode("utf-8", errors="replace"))
+
+    def normalize(self, signal: str) -> str:
+        s = signal.strip()
+        try:
+            decode(s)
+        except (ValueError, base64.binascii.Error) as e:
+            raise ValueError(f"minhash: not a base64 signature: {e}") from None
+        return s
+
+    def distance(self, a: str, b: str) -> float:
+        return 1.0 - float(np.mean(decode(a) == decode(b)))

@@ -1,0 +1,218 @@
+"""Banks: import formats, export round trip, enable/disable, tombstones, negative banks,
+flood quarantine — on SQLite and (with RASD_TEST_PG_URL) PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rasd.detect.media import banks as B
+from rasd.detect.media.hasher import hash_path
+from rasd.detect.media.matcher import Matcher
+
+DEMO = Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo"
+PHOTOS = DEMO / "telegram" / "photos"
+POSTER = PHOTOS / "photo_1@01-03-2024_10-00-00.jpg"
+REUPLOAD = PHOTOS / "photo_2@02-03-2024_09-15-00.jpg"
+OTHER = PHOTOS / "photo_3@03-03-2024_18-30-00.jpg"
+
+
+@pytest.fixture(autouse=True)
+def _index_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+
+
+def _pdq(p: Path) -> str:
+    return hash_path(p, ["pdq"]).signals["pdq"].value
+
+
+def _sig(p: Path) -> dict[str, str]:
+    return {k: v.value for k, v in hash_path(p).signals.items()}
+
+
+def test_import_formats_and_errors_name_the_line(store, tmp_path):
+    B.create_bank(store, "hma", labels={"policy": "incitement"})
+    f = tmp_path / "hma.csv"
+    pdq = _pdq(POSTER)
+    f.write_text(f"signal_type,signal,labels\npdq,{pdq},entity=demo-group;propaganda\n"
+                 "md5,0123456789abcdef0123456789abcdef,\nvideo_md5,zz,\ntmk,abc,\n"
+                 f"pdq,{pdq.upper()},\n")
+    rep = B.import_file(store, "hma", f)
+    assert (rep.read, rep.added, rep.invalid, rep.duplicates) == (5, 2, 2, 1)
+    assert any(":4:" in e and "field signal" in e for e in rep.errors)
+    assert any(":5:" in e and "unknown signal type" in e for e in rep.errors)
+    rows = list(B.export_rows(store, "hma"))
+    assert rows[0]["labels"] == {"policy": "incitement", "entity": "demo-group",
+                                 "tags": ["propaganda"]}
+
+    # GIFCT/TCAP-style: header with entity and content-type columns
+    B.create_bank(store, "gifct")
+    g = tmp_path / "gifct.csv"
+    g.write_text("hash_type,hash,entity,content_type,severity\n"
+                 f"PDQ,{pdq},Demo Group,Branded content,high\n"
+                 "MD5,ffffffffffffffffffffffffffffffff,Demo Group,Manifesto,\n")
+    rep = B.import_file(store, "gifct", g)
+    assert rep.added == 2 and rep.invalid == 0
+    labels = [r["labels"] for r in B.export_rows(store, "gifct")]
+    assert labels[0] == {"entity": "Demo Group", "content": "Branded content",
+                         "severity": "high"}
+
+    # plain list: 64 hex is ambiguous without --type; md5 inferred
+    B.create_bank(store, "plain")
+    p = tmp_path / "list.txt"
+    p.write_text(f"# comment\n{pdq}\n")
+    rep = B.import_file(store, "plain", p)
+    assert rep.added == 0 and "pass --type" in rep.errors[0] and ":2:" in rep.errors[0]
+    rep = B.import_file(store, "plain", p, signal_type="pdq")
+    assert rep.added == 1
+    p.write_text("0123456789abcdef0123456789abcdef\n")
+    assert B.import_file(store, "plain", p).by_type == {"md5": 1}
+
+    # hostile input
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(B.BankError, match="not UTF-8|NUL"):
+        B.import_file(store, "plain", bad)
+    with pytest.raises(B.BankError, match="no bank named"):
+        B.import_file(store, "nope", p)
+    with pytest.raises(B.BankError, match="already exists"):
+        B.create_bank(store, "plain")
+    with pytest.raises(B.BankError, match="bank name"):
+        B.create_bank(store, "../etc")
+
+
+@pytest.mark.shared_data
+def test_vpdq_bank_from_meta_sample_file(store, shared_data):
+    B.create_bank(store, "videos")
+    rep = B.import_file(store, "videos",
+                        shared_data / "pdq" / "vpdq-sample-hashes" / "pattern-sd-grey-bar.txt")
+    assert rep.by_type == {"vpdq": 1}
+    m = Matcher(store)
+    hits = m.lookup_all(_sig(shared_data / "pdq" / "tmk-sample-videos" /
+                             "pattern-sd-grey-bar.mp4"))
+    assert [h.signal_type for h in hits] == ["vpdq"]
+    assert hits[0].detail["query_match_pct"] == 100.0
+    other = m.lookup_all(_sig(shared_data / "pdq" / "tmk-sample-videos" /
+                              "chair-19-sd-bar.mp4"))
+    assert other == []
+
+
+def test_export_round_trip(store, tmp_path):
+    B.create_bank(store, "a", labels={"entity": "x"})
+    f = tmp_path / "in.csv"
+    f.write_text(f"pdq,{_pdq(POSTER)},content=poster\nmd5,{'a' * 32},\n")
+    B.import_file(store, "a", f)
+    buf = io.StringIO()
+    assert B.write_csv(B.export_rows(store, "a"), buf) == 2
+    out = tmp_path / "out.csv"
+    out.write_text(buf.getvalue())
+    B.create_bank(store, "b")
+    rep = B.import_file(store, "b", out)
+    assert rep.added == 2
+    assert [r["labels"] for r in B.export_rows(store, "b")] == \
+        [r["labels"] for r in B.export_rows(store, "a")]
+
+
+def test_match_rules_disable_tombstone_negative(store, tmp_path):
+    B.create_bank(store, "known", labels={"policy": "incitement", "entity": "demo-group"})
+    B.add_signals(store, "known", [B.Entry(1, "pdq", _pdq(POSTER), {})])
+    m = Matcher(store)
+    hits = m.decide(m.lookup_all(_sig(REUPLOAD)))
+    assert [(h.bank, h.outcome) for h in hits] == [("known", "reported")]
+    assert 0 < hits[0].distance <= 31 and hits[0].labels["entity"] == "demo-group"
+    assert m.lookup_all(_sig(OTHER)) == []
+
+    # per-bank threshold
+    tight = B.create_bank(store, "tight", pdq_threshold=0)
+    B.add_signals(store, tight, [B.Entry(1, "pdq", _pdq(POSTER), {})])
+    m.refresh()
+    assert {h.bank for h in m.lookup_all(_sig(REUPLOAD))} == {"known"}
+    assert {h.bank for h in m.lookup_all(_sig(POSTER))} == {"known", "tight"}
+    B.set_bank_enabled(store, "tight", False)
+
+    # a disabled bank and a tombstoned signal stop matching at once
+    B.set_bank_enabled(store, "known", False)
+    assert m.lookup_all(_sig(REUPLOAD)) == []
+    B.set_bank_enabled(store, "known", True)
+    ids = B.find_signals(store, "known", _pdq(POSTER))
+    B.set_signal_status(store, ids, "tombstoned", "test")
+    assert m.lookup_all(_sig(REUPLOAD)) == []
+    rep = B.add_signals(store, "known", [B.Entry(1, "pdq", _pdq(POSTER), {})])
+    assert rep.added == 0  # a re-import does not revive a tombstone
+    B.set_signal_status(store, ids, "active")
+
+    # a negative bank suppresses the positive match
+    B.create_bank(store, "fp", negative=True, pdq_threshold=2)
+    B.add_signals(store, "fp", [B.Entry(1, "pdq", _pdq(REUPLOAD), {})])
+    m.refresh()
+    hits = m.decide(m.lookup_all(_sig(REUPLOAD)))
+    assert sorted((h.bank, h.outcome) for h in hits) == [("fp", "negative"),
+                                                          ("known", "suppressed")]
+    hits = m.decide(m.lookup_all(_sig(POSTER)))  # farther than fp's threshold of 2
+    assert [(h.bank, h.outcome) for h in hits] == [("known", "reported")]
+
+
+def _media(store, n: int) -> list[int]:
+    from rasd.store import schema as S
+    from rasd.store.db import now
+
+    with store.begin() as c:
+        return [c.execute(S.media.insert().values(platform="telegram", media_key=f"m{i}",
+                                                  type="photo", first_seen=now())
+                          ).inserted_primary_key[0] for i in range(n)]
+
+
+def test_flood_quarantine_pauses_signal_and_queues_review(store):
+    B.create_bank(store, "known")
+    B.add_signals(store, "known", [B.Entry(1, "pdq", _pdq(POSTER), {})])
+    m = Matcher(store, flood_max=3, flood_window_s=3600)
+    outcomes = []
+    for mid in _media(store, 5):
+        hits = m.decide(m.lookup_all(_sig(REUPLOAD)), media_id=mid)
+        m.record(hits, media_id=mid)
+        outcomes.append(hits[0].outcome)
+    assert outcomes == ["reported"] * 3 + ["quarantined"] * 2
+    reviews = B.open_reviews(store)
+    assert len(reviews) == 1 and "more than 3 distinct items" in reviews[0]["reason"]
+    assert B.get_bank(store, "known").counts == {"quarantined": 1}
+    # a reviewer restores it: the review closes and the signal reports again
+    B.set_signal_status(store, [reviews[0]["signal_id"]], "active")
+    assert B.open_reviews(store) == []
+    m2 = Matcher(store, flood_max=0)
+    assert m2.decide(m2.lookup_all(_sig(REUPLOAD)))[0].outcome == "reported"
+
+
+def test_cli_bank_session(tmp_path, monkeypatch):
+    from rasd.cli import app
+    from rasd.cli import common
+
+    db = tmp_path / "cli.db"
+    monkeypatch.setattr(common.STATE, "store", None)
+    run = CliRunner()
+
+    def cli(*args: str):
+        common.STATE.store = None
+        return run.invoke(app, ["--db", str(db), *args])
+
+    assert cli("bank", "create", "demo", "--label", "entity=demo-group", "--label",
+               "incitement").exit_code == 0
+    r = cli("bank", "import", "demo", str(DEMO / "banks" / "demo-known-content.csv"))
+    assert r.exit_code == 0 and "added 2" in r.stdout
+    r = cli("match", str(POSTER), str(REUPLOAD), str(OTHER))
+    assert r.exit_code == 0
+    assert "REPORTED pdq bank=demo distance=0" in r.stdout
+    assert "photo_3@03-03-2024_18-30-00.jpg: no match" in r.stdout
+    assert "2 of 3 file(s) matched" in r.stdout
+    r = cli("bank", "export", "demo")
+    assert r.stdout.startswith("signal_type,signal,labels\n") and r.stdout.count("\n") == 3
+    r = cli("bank", "tombstone", "demo", _pdq(POSTER), "--type", "pdq")
+    assert r.exit_code == 0 and "tombstoned" in r.stdout
+    r = cli("match", str(REUPLOAD))
+    assert "no match" in r.stdout
+    assert cli("bank", "disable", "nope").exit_code == 2
+    r = cli("bank", "list", "--json")
+    assert '"tombstoned": 1' in r.stdout
+    common.STATE.store = None

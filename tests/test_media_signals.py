@@ -1,0 +1,224 @@
+"""Signal types: conformance with Meta's reference hashes, hostile files, CLI `rasd hash`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from rasd.detect.media import signals as sig
+from rasd.detect.media.files import Limits, sniff
+from rasd.detect.media.hasher import hash_path
+from rasd.detect.media.signals.minhash import MinHashSignal, normalize_text
+from rasd.detect.media.signals.pdq import hamming
+from rasd.detect.media.signals.vpdq import hash_video, match_percent, parse
+
+DEMO = Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo" / "telegram" / \
+    "photos"
+POSTER = DEMO / "photo_1@01-03-2024_10-00-00.jpg"
+REUPLOAD = DEMO / "photo_2@02-03-2024_09-15-00.jpg"
+OTHER = DEMO / "photo_3@03-03-2024_18-30-00.jpg"
+
+
+def _expected(shared: Path) -> list[tuple[Path, str, str]]:
+    out = []
+    root = shared / "pdq"
+    for name, prefix in (("expected_hashes_python_pdq_test.csv", ""),
+                         ("expected_hashes_wasm_PDQMD5TestData.csv", "../../../../data/")):
+        with open(root / name, newline="") as fh:
+            for row in list(csv.reader(fh))[1:]:
+                rel = row[0][len(prefix):] if row[0].startswith(prefix) else None
+                if rel is None or not rel.lower().endswith((".jpg", ".png")):
+                    continue  # the TMK video MD5 rows point outside the data folder
+                out.append((root / "data" / rel, row[1], name))
+    return out
+
+
+@pytest.mark.shared_data
+def test_pdq_conformance_with_meta_reference_hashes(shared_data):
+    rows = _expected(shared_data)
+    checked = 0
+    worst = 0
+    for path, expected, source in rows:
+        if not path.exists():
+            continue  # misc-images/b.jpg is referenced upstream but not in the snapshot
+        fh = hash_path(path, ["pdq"])
+        assert "pdq" in fh.signals, (path, fh.errors)
+        d = hamming(fh.signals["pdq"].value, expected)
+        worst = max(worst, d)
+        assert d <= 16, f"{path.name} ({source}): Hamming {d} > 16 from the reference"
+        checked += 1
+    assert checked >= 30, f"only {checked} reference images found"
+    assert worst <= 16
+
+
+@pytest.mark.shared_data
+def test_pdq_edits_stay_within_match_radius_and_unrelated_do_not(shared_data):
+    mods = sorted((shared_data / "pdq" / "data" / "bridge-mods").glob("*.jpg"))
+    hashes = {p.name: hash_path(p, ["pdq"]).signals["pdq"].value for p in mods}
+    orig = hashes["aaa-orig.jpg"]
+    for name, h in hashes.items():
+        assert hamming(orig, h) <= 31, name
+    other = hash_path(shared_data / "pdq" / "data" / "misc-images" / "c.png",
+                      ["pdq"]).signals["pdq"].value
+    assert hamming(orig, other) > 31
+
+
+@pytest.mark.shared_data
+def test_vpdq_every_frame_matches_reference_frames(shared_data):
+    base = shared_data / "pdq"
+    video = base / "tmk-sample-videos" / "pattern-sd-grey-bar.mp4"
+    ref = parse((base / "vpdq-sample-hashes" / "pattern-sd-grey-bar.txt").read_text())
+    frames = hash_video(video, Limits(), seconds_per_hash=0)
+    assert len(frames) == len(ref)
+    dists = [hamming(a.pdq, b.pdq) for a, b in zip(frames, ref, strict=True)]
+    assert np.mean(dists) <= 4 and np.percentile(dists, 95) <= 16, dists
+    assert [f.number for f in frames] == [f.number for f in ref]
+    assert all(abs(a.seconds - b.seconds) < 0.002 for a, b in zip(frames, ref, strict=True))
+    q, c = match_percent(frames, ref)
+    assert q == 100.0 and c >= 95.0
+
+
+@pytest.mark.shared_data
+def test_vpdq_sampled_signal_matches_reference_and_rejects_other_video(shared_data):
+    base = shared_data / "pdq"
+    fh = hash_path(base / "tmk-sample-videos" / "pattern-sd-grey-bar.mp4")
+    assert fh.info.content_type == "video"
+    v = fh.signals["vpdq"].value
+    st = sig.get("vpdq")
+    same = st.normalize((base / "vpdq-sample-hashes" / "pattern-sd-grey-bar.txt").read_text())
+    other = st.normalize((base / "vpdq-sample-hashes" / "chair-19-sd-bar.txt").read_text())
+    assert st.matches(v, same)
+    assert not st.matches(v, other)
+    # the same chair video with a logo overlaid is still a match
+    logo = st.normalize((base / "vpdq-sample-hashes" /
+                         "chair-22-with-small-logo-bar.txt").read_text())
+    assert st.matches(other, logo)
+
+
+def test_demo_reupload_is_near_and_unrelated_is_far():
+    a, b, c = (hash_path(p, ["pdq"]).signals["pdq"].value for p in (POSTER, REUPLOAD, OTHER))
+    assert hamming(a, b) <= 31
+    assert hamming(a, c) > 31
+
+
+def test_sniff_ignores_names():
+    assert sniff(b"\xff\xd8\xff\xe0" + b"0" * 20)[0] == "photo"
+    assert sniff(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 20)[0] == "video"
+    assert sniff(b"\x00\x00\x00\x18ftypavif" + b"\x00" * 20)[0] == "photo"
+    assert sniff(b"%PDF-1.7\n")[0] == "document"
+    assert sniff("نص عربي قصير\n".encode())[0] == "text"
+    assert sniff(bytes(range(256)))[0] == "other"
+    assert sniff(b"")[0] == "empty"
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width``×``height`` but whose data is a few bytes."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
+            + _chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _chunk(b"IEND", b""))
+
+
+def test_hostile_files_give_clear_errors_and_batch_goes_on(tmp_path):
+    data = POSTER.read_bytes()
+    files = {
+        "empty.jpg": b"",
+        "truncated.jpg": data[: len(data) // 3],
+        "corrupt.jpg": b"\xff\xd8\xff\xe0" + bytes(np.random.default_rng(1).integers(
+            0, 256, 3000, dtype=np.uint8)),
+        "absurd.png": _png_header(40_000, 10),
+        "bomb.png": _png_header(20_000, 20_000),
+        "notavideo.mp4": b"\x00\x00\x00\x18ftypisom" + b"\x13\x37" * 4000,
+        "pdf-called.jpg": b"%PDF-1.4\n" + b"1 0 obj << /Type /Catalog >> endobj\n" * 40,
+        "png-called.mp4": (POSTER.parent / POSTER.name).read_bytes(),
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    res = {n: hash_path(tmp_path / n) for n in files}
+    assert "empty" in res["empty.jpg"].errors["file"]
+    assert "truncated" in res["truncated.jpg"].errors["pdq"]
+    assert "pdq" in res["corrupt.jpg"].errors and "md5" in res["corrupt.jpg"].signals
+    assert "absurd image dimensions" in res["absurd.png"].errors["pdq"]
+    assert "decompression bomb" in res["bomb.png"].errors["pdq"]
+    assert "video" in res["notavideo.mp4"].errors["vpdq"]
+    assert res["notavideo.mp4"].signals["sha256"].value  # exact hashes still usable
+    pdf = res["pdf-called.jpg"]
+    assert pdf.info.content_type == "document" and "pdq" not in pdf.signals
+    assert "name says photo" in pdf.record()["note"]
+    assert not pdf.errors
+    assert "pdq" in res["png-called.mp4"].signals  # the bytes decide, not the name
+
+
+def test_decompression_bomb_refused(tmp_path):
+    p = tmp_path / "bomb.png"
+    Image.new("1", (4000, 4000)).save(p, optimize=True)
+    assert p.stat().st_size < 10_000  # tiny file, 16M pixels
+    fh = hash_path(p, ["pdq"], limits=Limits(max_image_pixels=1_000_000))
+    assert "decompression bomb" in fh.errors["pdq"]
+    ok = hash_path(p, ["pdq"])  # within the default limit it hashes
+    assert "pdq" in ok.signals
+
+
+def test_tlsh_documents_and_minhash_text(tmp_path):
+    rng = np.random.default_rng(7)
+    words = [f"w{int(x)}" for x in rng.integers(0, 500, 1500)]
+    a = tmp_path / "a.txt"
+    b = tmp_path / "b.txt"
+    a.write_text(" ".join(words))
+    b.write_text(" ".join(words[:-20] + ["changed"] * 20))
+    c = tmp_path / "c.txt"
+    c.write_text(" ".join(f"z{int(x) * 7}" for x in rng.integers(0, 9000, 1500)))
+    t = sig.get("tlsh")
+    va, vb, vc = (hash_path(p).signals["tlsh"].value for p in (a, b, c))
+    assert t.distance(va, va) == 0
+    assert t.distance(va, vb) < t.distance(va, vc) / 2
+    assert not t.matches(va, vc)
+    m = MinHashSignal()
+    x = m.hash_text("Join the caravan now, brothers, the time has come #hijra https://t.me/x")
+    y = m.hash_text("JOIN the caravan now brothers!! the time has come #hijra https://t.me/yy")
+    z = m.hash_text("Weather tomorrow: light rain in the north, sunny in the south.")
+    assert m.matches(x.value, y.value)
+    assert not m.matches(x.value, z.value)
+    assert normalize_text("مُجاهِد  @user http://x.y") == "مجاهد"
+    with pytest.raises(ValueError):
+        m.normalize("not base64!!")
+
+
+def test_signal_types_are_plugins_with_the_documented_shape():
+    reg = sig.registry()
+    assert {"md5", "sha256", "pdq", "vpdq", "tlsh", "minhash"} <= set(reg)
+    for st in reg.values():
+        assert st.index_kind in ("exact", "pdq", "vpdq", "linear")
+        assert st.content_types
+    with pytest.raises(ValueError, match="unknown signal type"):
+        sig.get("tmk")
+    assert sig.resolve_alias("HASH_PDQ") == "pdq"
+
+
+def test_cli_hash_jsonl(tmp_path):
+    from rasd.cli import app
+
+    (tmp_path / "empty.bin").write_bytes(b"")
+    r = CliRunner().invoke(app, ["hash", str(POSTER), str(tmp_path / "empty.bin")])
+    assert r.exit_code == 1  # one file failed
+    lines = [json.loads(x) for x in io.StringIO(r.stdout) if x.startswith("{")]
+    assert lines[0]["path"] == str(POSTER)
+    assert {"md5", "sha256", "pdq", "pdq_quality", "content_type"} <= set(lines[0])
+    assert lines[0]["pdq_quality"] >= 50
+    assert "empty" in lines[1]["error"]
+    r = CliRunner().invoke(app, ["hash", "--type", "nope", str(POSTER)])
+    assert r.exit_code == 2
+    r = CliRunner().invoke(app, ["hash", "-r", "-t", "md5", str(DEMO)])
+    assert r.exit_code == 0 and r.stdout.count("\n") == 3
