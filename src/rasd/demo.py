@@ -32,7 +32,16 @@ def demo_data_dir() -> Path:
 
 
 def run_demo(store: Store, workdir: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every demo step; a failing step is reported and the rest still run.
+
+    Returns {step name: figures}; failed steps map to {"error": message}.
+    """
     ctx = DemoContext(store=store, workdir=workdir, data_dir=demo_data_dir(), log=log)
     for name, step in load_group("rasd.demo_steps"):
-        ctx.results[name] = step(ctx)
+        log(f"[{name}]")
+        try:
+            ctx.results[name] = step(ctx)
+        except Exception as exc:  # noqa: BLE001 - reported and counted as a failure
+            log(f"  FAILED: {type(exc).__name__}: {exc}")
+            ctx.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
     return ctx.results

@@ -157,7 +157,7 @@ class Writer:
         if not len(self) and not self.raw:
             return
         ts = now()
-        with self.store.begin() as c:
+        with self.store.write() as c:
             self._write_raw(c, ts)
             self._write_accounts(c, ts)
             new_posts = self._write_posts(c, ts)
@@ -171,6 +171,16 @@ class Writer:
             self.handle_cache.clear()
         if len(self.post_author) > CACHE_MAX:
             self.post_author.clear()
+
+    def _number(self, c: Connection, table: Any, rows: list[dict]) -> bool:
+        """Give new rows their ids up front where the store holds the write lock
+        for the whole batch (SQLite), which saves reading them back."""
+        if not self.store.exclusive_writes or not rows:
+            return False
+        start = int(c.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
+        for i, r in enumerate(rows):
+            r["id"] = start + i
+        return True
 
     def _write_raw(self, c: Connection, ts: Any) -> None:
         if not self.raw:
@@ -287,10 +297,17 @@ class Writer:
             inserts.append(self._account_row(acc, ts))
             self.counts.stubs += 1
         if inserts:
-            fast_insert(c, S.accounts, inserts)
-            got = self._lookup_accounts(c, [(r["platform"], r["platform_id"]) for r in inserts])
-            for k, r in got.items():
-                self.acc_cache[k] = r.id
+            uniq = {(r["platform"], r["platform_id"]): r for r in inserts}
+            inserts = list(uniq.values())
+            if self._number(c, S.accounts, inserts):
+                fast_insert(c, S.accounts, inserts, ignore=False)
+                for r in inserts:
+                    self.acc_cache[(r["platform"], r["platform_id"])] = r["id"]
+            else:
+                fast_insert(c, S.accounts, inserts)
+                got = self._lookup_accounts(c, list(uniq))
+                for k, r in got.items():
+                    self.acc_cache[k] = r.id
         if updates:
             a = S.accounts
             cols = [k for k in updates[0] if k != "b_id"]
@@ -393,7 +410,6 @@ class Writer:
             if row is None:
                 inserts.append(self._post_row(p, ts))
                 changed.append((key, p))
-                self.counts.add("posts", "new")
                 continue
             if p.reference:
                 self.counts.add("posts", "unchanged")
@@ -412,8 +428,10 @@ class Writer:
                 versions.append({"post_id": row.id, "text": row.text, "edited_at": row.edited_at,
                                  "content_hash": row.content_hash, "raw_sha256": row.raw_sha256,
                                  "valid_until": ts})
+        self.counts.add("posts", "new", len(inserts))
+        numbered = self._number(c, t, inserts)
         if inserts:
-            fast_insert(c, t, inserts)
+            fast_insert(c, t, inserts, ignore=not numbered)
         if updates:
             cols = [k for k in updates[0] if k != "b_id"]
             c.execute(update(t).where(t.c.id == bindparam("b_id")).values(
@@ -421,6 +439,8 @@ class Writer:
         if versions:
             c.execute(S.post_versions.insert(), versions)
         ids: dict[tuple[str, str], int] = {k: r.id for k, r in existing.items()}
+        if numbered:
+            ids.update(((r["platform"], r["platform_id"]), r["id"]) for r in inserts)
         new_keys = [k for k, _ in changed if k not in ids]
         by_plat = {}
         for plat, pid in new_keys:

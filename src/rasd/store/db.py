@@ -57,6 +57,8 @@ def decompress(data: bytes) -> bytes:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (see _sqlite_begin).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -64,6 +66,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-65536")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE for writers that asked for it (``Store.write()``): the
+    write lock is taken up front, so a batch can number its own rows."""
+    if conn.info.pop("rasd_immediate", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 class Store:
@@ -84,6 +95,7 @@ class Store:
                 Path(u.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, **kwargs)
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = create_engine(url, pool_pre_ping=True, **kwargs)
         store = cls(engine)
@@ -118,6 +130,21 @@ class Store:
     def begin(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction that holds the write lock from its start (SQLite:
+        BEGIN IMMEDIATE), so that no other writer can interleave. ``exclusive``
+        tells callers whether they may number new rows themselves."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.info["rasd_immediate"] = True
+            with conn.begin():
+                yield conn
+
+    @property
+    def exclusive_writes(self) -> bool:
+        return self.is_sqlite
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

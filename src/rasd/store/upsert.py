@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from collections.abc import Callable
+
+from sqlalchemy import Connection, DateTime, Table
 
 
 def insert_ignore(conn: Connection, table: Table) -> Any:
@@ -17,6 +19,23 @@ def insert_ignore(conn: Connection, table: Table) -> Any:
 
 
 _FAST: dict[tuple, tuple] = {}
+
+
+def _memo(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    cache: dict[Any, Any] = {}
+
+    def proc(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            if len(cache) > 4096:
+                cache.clear()
+            out = cache[value] = fn(value)
+            return out
+        except TypeError:
+            return fn(value)
+
+    return proc
 
 
 def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
@@ -40,6 +59,9 @@ def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
             {c: bindparam(c, type_=table.c[c].type) for c in cols})
         compiled = stmt.compile(dialect=conn.dialect)
         procs = dict(getattr(compiled, "_bind_processors", {}) or {})
+        for name in list(procs):  # many rows share a timestamp: memoise
+            if name in table.c and isinstance(table.c[name].type, DateTime):
+                procs[name] = _memo(procs[name])
         order = list(compiled.positiontup) if compiled.positional else None
         entry = (str(compiled), order, procs)
         _FAST[key] = entry
