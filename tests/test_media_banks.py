@@ -186,8 +186,7 @@ def test_flood_quarantine_pauses_signal_and_queues_review(store):
 
 
 def test_cli_bank_session(tmp_path, monkeypatch):
-    from rasd.cli import app
-    from rasd.cli import common
+    from rasd.cli import app, common
 
     db = tmp_path / "cli.db"
     monkeypatch.setattr(common.STATE, "store", None)

@@ -144,6 +144,7 @@ class IndexManager:
     def __init__(self, store: Store, directory: Path | None = None):
         self.store = store
         self.dir = directory or index_dir(store)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self._cache: dict[str, PdqIndex] = {}
         self.stats: dict[str, IndexStats] = {}
 

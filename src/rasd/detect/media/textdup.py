@@ -38,7 +38,16 @@ from rasd.store import schema as S
 from rasd.store.db import now
 from rasd.store.upsert import insert_ignore
 
-PARAMS = f"c{SHINGLE}:{NUM_PERM}:{SEED}"
+
+def _scheme() -> str | None:
+    """datasketch ≥ 2 names its hashing scheme; signatures of different schemes must
+    not be mixed, so the scheme is part of the cache key."""
+    from datasketch import MinHash
+
+    return getattr(MinHash(num_perm=NUM_PERM, seed=SEED), "scheme", None)
+
+
+PARAMS = f"c{SHINGLE}:{NUM_PERM}:{SEED}:{_scheme() or 'v1'}"[:40]
 SKIP_KINDS = ("repost", "forward", "service")
 
 
@@ -142,10 +151,13 @@ def build_clusters(store: Store, *, threshold: float = 0.7, min_chars: int = 40,
     # 3. LSH candidates, verified, union-find over distinct texts
     keys = list(sigs)
     kid = {k: i for i, k in enumerate(keys)}
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    # LSH proposes candidates (it needs ≥ 2 bands, so at most 0.95); pairs are verified
+    lsh = MinHashLSH(threshold=min(threshold, 0.95), num_perm=NUM_PERM)
     lean = {}
+    scheme = _scheme()
+    kw = {"scheme": scheme} if scheme else {}
     for k in keys:
-        lean[k] = LeanMinHash(seed=SEED, hashvalues=sigs[k].astype(np.uint64))
+        lean[k] = LeanMinHash(seed=SEED, hashvalues=sigs[k].astype(np.uint64), **kw)
         lsh.insert(k, lean[k], check_duplication=False)
     uf = _UF()
     for n, k in enumerate(keys, 1):

@@ -1,0 +1,204 @@
+"""`rasd scan --media`: the media detector hashes ingested files, stores signals,
+matches and detections; retroactive matching; copypasta clusters; the demo step."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from rasd.detect.media import banks as B
+from rasd.detect.media import schema as M
+from rasd.detect.media.detector import MediaDetector, rematch_stored
+from rasd.detect.media.textdup import build_clusters, cluster_members, list_clusters
+from rasd.detect.scan import scan
+from rasd.store import schema as S
+from rasd.store.db import now
+
+DEMO = Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo"
+PHOTOS = DEMO / "telegram" / "photos"
+NAMES = ["photo_1@01-03-2024_10-00-00.jpg", "photo_2@02-03-2024_09-15-00.jpg",
+         "photo_3@03-03-2024_18-30-00.jpg"]
+
+
+@pytest.fixture(autouse=True)
+def _index_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+
+
+def _add_media(store, tmp_path) -> list[int]:
+    """Media rows as Telegram ingest stores them (absolute local paths), plus one
+    missing file, one corrupt file and one URL-only row."""
+    d = tmp_path / "export" / "photos"
+    d.mkdir(parents=True)
+    for n in NAMES:
+        shutil.copy(PHOTOS / n, d / n)
+    (d / "broken.jpg").write_bytes((PHOTOS / NAMES[0]).read_bytes()[:500])
+    paths = [str(d / n) for n in NAMES] + [str(d / "gone.jpg"), str(d / "broken.jpg"), None]
+    ts = now()
+    ids = []
+    with store.begin() as c:
+        acc = c.execute(S.accounts.insert().values(platform="telegram", platform_id="c1",
+                                                   handle="chan", first_seen=ts, last_seen=ts,
+                                                   stub=False)).inserted_primary_key[0]
+        for i, p in enumerate(paths):
+            pid = c.execute(S.posts.insert().values(
+                platform="telegram", platform_id=f"p{i}", account_id=acc, kind="post",
+                text=None, first_seen=ts, last_seen=ts)).inserted_primary_key[0]
+            mid = c.execute(S.media.insert().values(
+                platform="telegram", media_key=f"c1/{i}/photo", type="photo", local_path=p,
+                url=None if p else "https://example.invalid/x.jpg", first_seen=ts)
+            ).inserted_primary_key[0]
+            c.execute(S.post_media.insert().values(post_id=pid, media_id=mid))
+            ids.append(mid)
+    return ids
+
+
+def test_scan_media_stores_signals_matches_detections(store, tmp_path, capsys):
+    ids = _add_media(store, tmp_path)
+    B.create_bank(store, "demo", labels={"entity": "demo-group"})
+    rep = B.import_file(store, "demo", DEMO / "banks" / "demo-known-content.csv")
+    assert rep.added == 2
+    det = MediaDetector()
+    res = scan(store, [det])[0]
+    assert res.scanned == 6
+    # the truncated file still has md5/sha256 (exact hashes stay useful); its PDQ fails
+    assert det.stats["hashed"] == 4 and det.stats["missing"] == 2 and det.stats["errors"] == 1
+    assert "broken.jpg" in capsys.readouterr().err
+    with store.connect() as c:
+        dets = c.execute(select(S.detections.c.subject_id, S.detections.c.label,
+                                S.detections.c.score, S.detections.c.attributes)
+                         .where(S.detections.c.detector == "media")
+                         .order_by(S.detections.c.subject_id)).all()
+        n_sig = c.execute(select(func.count()).select_from(M.media_signals)).scalar_one()
+        matches = c.execute(select(M.hash_matches.c.media_id, M.hash_matches.c.signal_type,
+                                   M.hash_matches.c.distance)
+                            .order_by(M.hash_matches.c.media_id, M.hash_matches.c.id)).all()
+    assert [d.subject_id for d in dets] == [ids[0], ids[1]]
+    assert {d.label for d in dets} == {"incitement"}
+    assert dets[0].score == 1.0 and 0.5 <= dets[1].score < 1.0
+    assert dets[0].attributes["entity"] == "demo-group"
+    assert dets[0].attributes["content"] == "propaganda-poster"
+    assert n_sig >= 3 * 3  # md5, sha256, pdq per photo
+    # photo_1: md5 and pdq hits at 0; photo_2 (re-encoded): pdq only, small distance
+    assert [(m.media_id, m.signal_type) for m in matches] == [
+        (ids[0], "md5"), (ids[0], "pdq"), (ids[1], "pdq")]
+    assert 0 < matches[2].distance <= 31
+    # idempotent: a second scan does nothing
+    assert scan(store, [MediaDetector()])[0].scanned == 0
+
+
+def test_retroactive_match_after_new_bank(store, tmp_path):
+    ids = _add_media(store, tmp_path)
+    scan(store, [MediaDetector()])  # no banks yet: signals stored, nothing matched
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(S.detections)).scalar_one() == 0
+    B.create_bank(store, "late", labels={"policy": "recruitment"})
+    B.import_file(store, "late", DEMO / "banks" / "demo-known-content.csv")
+    res = rematch_stored(store)
+    assert res["media"] == 4 and res["detections"] == 2
+    with store.connect() as c:
+        got = sorted(r[0] for r in c.execute(select(S.detections.c.subject_id)))
+    assert got == [ids[0], ids[1]]
+
+
+def _posts(store, texts: list[tuple[str, str, int]]) -> None:
+    ts = now()
+    base = datetime(2024, 3, 1, tzinfo=UTC)
+    with store.begin() as c:
+        accs = {}
+        for _, handle, _ in texts:
+            if handle not in accs:
+                accs[handle] = c.execute(S.accounts.insert().values(
+                    platform="x", platform_id=handle, handle=handle, first_seen=ts,
+                    last_seen=ts, stub=False)).inserted_primary_key[0]
+        for i, (text, handle, minutes) in enumerate(texts):
+            c.execute(S.posts.insert().values(
+                platform="x", platform_id=f"t{i}", account_id=accs[handle], kind="post",
+                text=text, created_at=base + timedelta(minutes=minutes), first_seen=ts,
+                last_seen=ts))
+
+
+COPY = ("Brothers, the convoy leaves on Friday. Everyone who can travel must join us now, "
+        "do not wait for permission, the time is short")
+
+
+def test_copypasta_clusters(store):
+    rows = [
+        (COPY, "a1", 5),
+        (COPY.upper() + " https://t.me/joinus", "a2", 7),
+        (COPY.replace("Friday", "Friday!!") + " @someone", "a3", 9),
+        ("  " + COPY.replace(",", "") + " 🔥🔥", "a4", 3),
+        (COPY, "a1", 60),
+        (COPY.replace("Friday", "Saturday"), "a5", 11),  # an edited copy
+        ("A completely different message about the football results from last night "
+         "and the league table", "b1", 1),
+        ("Short", "b2", 2),
+        ("The football results from last night and the league table were completely "
+         "different from what we expected", "b3", 4),
+    ]
+    _posts(store, rows)
+    rep = build_clusters(store)
+    # case, links, mentions, punctuation and emoji are normalised away
+    assert rep.clusters == 1 and rep.clustered_posts == 6
+    assert rep.distinct_texts == 4  # the copy, the edited copy, 2 unrelated ("Short" is cut)
+    top = list_clusters(store)[0]
+    assert top["size"] == 6 and top["accounts"] == 5
+    members = cluster_members(store, top["cluster"])
+    assert members[0]["account"] == "a4"  # earliest post is the representative
+    assert all(m["similarity"] >= 0.7 for m in members)
+    # re-run reuses cached signatures and gives the same result
+    rep2 = build_clusters(store)
+    assert rep2.hashed == 0 and rep2.clusters == 1
+    assert build_clusters(store, threshold=1.0).clustered_posts == 5  # exact copies only
+
+
+def test_demo_step_on_store(store, tmp_path):
+    from rasd.demo import DemoContext
+    from rasd.detect.media import demo
+
+    _add_media(store, tmp_path)
+    _posts(store, [(COPY, "a1", 1), (COPY + " !!", "a2", 2), (COPY, "a3", 3)])
+    lines: list[str] = []
+    ctx = DemoContext(store=store, workdir=tmp_path, data_dir=DEMO, log=lines.append)
+    out = demo.step(ctx)
+    assert out["detections"] == 2 and out["largest_cluster"] == 3
+    text = "\n".join(lines)
+    assert "photo_2@02-03-2024_09-15-00.jpg: pdq distance" in text
+    assert "photo_3" not in text
+    assert "3 posts by 3 accounts" in text
+    assert demo.step(ctx)["bank_signals"] == 2  # re-running is harmless
+
+
+def test_cli_scan_match_stored_and_clusters(tmp_path, monkeypatch):
+    from rasd.cli import app, common
+    from rasd.store import Store
+
+    db = tmp_path / "c.db"
+    st = Store.open(str(db))
+    _add_media(st, tmp_path)
+    _posts(st, [(COPY, "a1", 1), (COPY, "a2", 2)])
+    st.close()
+    run = CliRunner()
+
+    def cli(*args: str):
+        common.STATE.store = None
+        return run.invoke(app, ["--db", str(db), *args])
+
+    r = cli("scan", "--media", "--detector", "media")
+    assert r.exit_code == 0, r.output
+    assert cli("bank", "create", "d").exit_code == 0
+    assert cli("bank", "import", "d", str(DEMO / "banks" / "demo-known-content.csv")
+               ).exit_code == 0
+    r = cli("match", "--stored")
+    assert r.exit_code == 0 and "2 detection(s)" in r.stdout
+    r = cli("clusters", "build")
+    assert r.exit_code == 0 and "1 clusters holding 2 posts" in r.stdout
+    r = cli("clusters", "show", "1")
+    assert r.exit_code == 0 and "@a1" in r.stdout
+    assert cli("clusters", "show", "99").exit_code == 2
+    common.STATE.store = None

@@ -1,0 +1,121 @@
+"""The opt-in downloader, against a local HTTP server on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from rasd.detect.media.fetch import FetchError, FetchPolicy, fetch, fetch_pending
+from rasd.store import schema as S
+from rasd.store.db import now
+
+POSTER = (Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo" / "telegram"
+          / "photos" / "photo_1@01-03-2024_10-00-00.jpg").read_bytes()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+
+    def do_GET(self) -> None:
+        status, headers, body = self.routes.get(self.path, (404, {}, b"nope"))
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    _Handler.routes = {
+        "/poster.jpg": (200, {"Content-Type": "image/jpeg"}, POSTER),
+        "/generic": (200, {"Content-Type": "application/octet-stream"}, POSTER),
+        "/page.html": (200, {"Content-Type": "text/html"}, b"<html>hi</html>"),
+        "/liar.jpg": (200, {"Content-Type": "image/jpeg"}, b"<html>not an image</html>" * 10),
+        "/big.jpg": (200, {"Content-Type": "image/jpeg"}, POSTER * 20),
+        "/redirect-ok": (302, {"Location": "/poster.jpg"}, b""),
+        "/redirect-metadata": (302, {"Location": "http://169.254.169.254/latest/meta-data/"},
+                               b""),
+        "/redirect-private": (302, {"Location": "http://10.0.0.5/x.jpg"}, b""),
+        "/redirect-file": (302, {"Location": "file:///etc/passwd"}, b""),
+        "/loop": (302, {"Location": "/loop"}, b""),
+    }
+    yield base
+    srv.shutdown()
+
+
+TEST = FetchPolicy(allow_private=True, timeout=5, max_bytes=100_000)
+
+
+def test_fetch_ok_and_content_checks(server, tmp_path):
+    got = fetch(server + "/poster.jpg", tmp_path, TEST)
+    assert Path(got["path"]).read_bytes() == POSTER
+    assert got["content_type"] == "image/jpeg" and Path(got["path"]).name == got["sha256"]
+    assert fetch(server + "/generic", tmp_path, TEST)["sha256"] == got["sha256"]
+    assert fetch(server + "/redirect-ok", tmp_path, TEST)["final_url"].endswith("/poster.jpg")
+    with pytest.raises(FetchError, match="content type 'text/html'"):
+        fetch(server + "/page.html", tmp_path, TEST)
+    with pytest.raises(FetchError, match="not an image or video"):
+        fetch(server + "/liar.jpg", tmp_path, TEST)
+    with pytest.raises(FetchError, match="exceeds"):
+        fetch(server + "/big.jpg", tmp_path, TEST)
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch(server + "/missing", tmp_path, TEST)
+    with pytest.raises(FetchError, match="redirects"):
+        fetch(server + "/loop", tmp_path, TEST)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".part")]
+
+
+def test_private_addresses_refused(server, tmp_path):
+    strict = FetchPolicy(timeout=5)
+    with pytest.raises(FetchError, match="not a public address"):
+        fetch(server + "/poster.jpg", tmp_path, strict)  # loopback itself
+    # Only the test server's loopback is allowed; redirects elsewhere are refused
+    # before any connection is made.
+    pol = FetchPolicy(allow_private=True, timeout=5)
+    import rasd.detect.media.fetch as F
+
+    real = F._check_ip
+
+    def only_loopback(ip: str, policy: FetchPolicy) -> None:
+        if ip != "127.0.0.1":
+            real(ip, FetchPolicy())
+    F._check_ip = only_loopback
+    try:
+        with pytest.raises(FetchError, match="169.254.169.254 is not a public address"):
+            fetch(server + "/redirect-metadata", tmp_path, pol)
+        with pytest.raises(FetchError, match="10.0.0.5 is not a public address"):
+            fetch(server + "/redirect-private", tmp_path, pol)
+    finally:
+        F._check_ip = real
+    with pytest.raises(FetchError, match="scheme 'file'"):
+        fetch(server + "/redirect-file", tmp_path, pol)
+    with pytest.raises(FetchError, match="credentials"):
+        fetch("http://user:pw@127.0.0.1/x", tmp_path, pol)
+
+
+def test_fetch_pending_sets_local_path(server, sqlite_store, tmp_path):
+    ts = now()
+    with sqlite_store.begin() as c:
+        c.execute(S.media.insert(), [
+            {"platform": "x", "media_key": "a", "url": server + "/poster.jpg", "first_seen": ts},
+            {"platform": "x", "media_key": "b", "url": server + "/page.html", "first_seen": ts},
+        ])
+    res = fetch_pending(sqlite_store, tmp_path / "media", policy=TEST)
+    assert (res["fetched"], res["failed"]) == (1, 1)
+    assert "content type" in res["errors"][0]
+    with sqlite_store.connect() as c:
+        paths = dict(c.execute(S.media.select().with_only_columns(
+            S.media.c.media_key, S.media.c.local_path)).all())
+    assert Path(paths["a"]).read_bytes() == POSTER and paths["b"] is None

@@ -1,0 +1,92 @@
+"""PDQ index: faiss flat and multi-index hashing agree with a brute-force scan; the
+persisted index is updated incrementally and rebuilt when many entries are dead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rasd.detect.media import banks as B
+from rasd.detect.media import index as I
+from rasd.detect.media.signals.vpdq import pairwise_hamming
+
+
+def _planted(rng, n: int, nq: int):
+    base = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    targets = rng.integers(0, n, nq)
+    queries = base[targets].copy()
+    flips = rng.integers(0, 32, nq)  # 0..31 flipped bits
+    for k in range(nq):
+        bits = np.unpackbits(queries[k])
+        pos = rng.choice(256, flips[k], replace=False)
+        bits[pos] ^= 1
+        queries[k] = np.packbits(bits)
+    return base, queries, targets
+
+
+@pytest.mark.parametrize("kind", ["flat", "mih"])
+def test_radius_search_equals_brute_force(kind):
+    rng = np.random.default_rng(42)
+    base, queries, targets = _planted(rng, 20_000, 60)
+    idx = I.PdqIndex(kind)
+    ids = np.arange(100, 100 + len(base), dtype=np.int64)
+    idx.add(ids, base)
+    res = idx.search(queries, 31)
+    brute = pairwise_hamming(queries, base)
+    for k, (got_ids, got_d) in enumerate(res):
+        want = set((np.nonzero(brute[k] <= 31)[0] + 100).tolist())
+        assert set(got_ids.tolist()) == want
+        assert targets[k] + 100 in want
+        assert all(brute[k][i - 100] == d for i, d in zip(got_ids, got_d, strict=True))
+
+
+def test_mih_save_load_keeps_exact_recall(tmp_path):
+    rng = np.random.default_rng(3)
+    base, queries, targets = _planted(rng, 5_000, 30)
+    idx = I.PdqIndex("mih")
+    idx.add(np.arange(len(base), dtype=np.int64), base)
+    idx.save(tmp_path / "x.faissbin")
+    back = I.PdqIndex.load(tmp_path / "x.faissbin", "mih")
+    assert len(back) == len(base)
+    for k, (ids, _) in enumerate(back.search(queries, 31)):
+        assert targets[k] in set(ids.tolist())
+
+
+def _hex(rng) -> str:
+    return rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()
+
+
+def test_manager_incremental_and_rebuild(store, tmp_path, monkeypatch):
+    rng = np.random.default_rng(9)
+    B.create_bank(store, "k")
+    first = [_hex(rng) for _ in range(50)]
+    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(first)])
+    d = tmp_path / "idx"
+    mgr = I.IndexManager(store, d)
+    idx = mgr.get("pdq")
+    assert len(idx) == 50 and mgr.stats["pdq"].rebuilt
+    # a new process sees the persisted index and adds only the new signals
+    B.add_signals(store, "k", [B.Entry(1, "pdq", _hex(rng), {}) for _ in range(5)])
+    mgr2 = I.IndexManager(store, d)
+    idx2 = mgr2.get("pdq")
+    assert len(idx2) == 55 and not mgr2.stats["pdq"].rebuilt and mgr2.stats["pdq"].added == 5
+    # tombstoning many signals triggers a rebuild without them
+    ids = [i for h in first[:20] for i in B.find_signals(store, "k", h, "pdq")]
+    B.set_signal_status(store, ids, "tombstoned")
+    mgr3 = I.IndexManager(store, d)
+    assert len(mgr3.get("pdq")) == 35 and mgr3.stats["pdq"].rebuilt
+    # a torn/corrupt file is rebuilt, not trusted
+    (d / "pdq.faissbin").write_bytes(b"garbage")
+    assert len(I.IndexManager(store, d).get("pdq")) == 35
+
+
+def test_manager_switches_to_multihash_above_threshold(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(I, "MIH_THRESHOLD", 30)
+    rng = np.random.default_rng(5)
+    B.create_bank(store, "k")
+    B.add_signals(store, "k", [B.Entry(i, "pdq", _hex(rng), {}) for i in range(20)])
+    mgr = I.IndexManager(store, tmp_path / "i")
+    assert mgr.get("pdq").kind == "flat"
+    B.add_signals(store, "k", [B.Entry(i, "pdq", _hex(rng), {}) for i in range(20)])
+    idx = I.IndexManager(store, tmp_path / "i").get("pdq")
+    assert idx.kind == "mih" and len(idx) == 40
