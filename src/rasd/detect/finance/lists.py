@@ -31,7 +31,7 @@ from rasd.detect.finance.names import dominant_script, normalize
 from rasd.detect.finance.screen import identifier_norm
 from rasd.store.db import now
 
-MAX_LIST_BYTES = int(os.environ.get("RASD_MAX_LIST_BYTES", 1 << 30))
+MAX_LIST_BYTES = int(os.environ.get("RASD_MAX_LIST_BYTES") or 1 << 30)
 MAX_NAME_LEN = 1000
 FORMATS = ("un_xml", "ofac_csv", "eu_xml", "eu_csv", "ftm_json")
 DEFAULT_NAMES = {"un_xml": "un_sc", "ofac_csv": "ofac_sdn", "eu_xml": "eu_fsf",

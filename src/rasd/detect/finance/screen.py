@@ -45,7 +45,7 @@ def identifier_norm(value: str) -> str:
     bech32 are case-insensitive; document numbers drop spaces and dashes."""
     v = value.strip()
     low = v.lower()
-    if low.startswith("0x") or low.startswith(("bc1", "tb1", "ltc1")):
+    if low.startswith(("0x", "bc1", "tb1", "ltc1")):
         return low
     if any(c.islower() for c in v) and any(c.isupper() for c in v):
         return v  # base58 and other case-sensitive encodings

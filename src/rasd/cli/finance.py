@@ -1,0 +1,286 @@
+"""``rasd finance …``, ``rasd lists …`` and ``rasd screen``: the money trail."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import orjson
+import typer
+
+from rasd.cli.common import echo_json, fail, get_store, jsonl_line, progress_enabled, warn
+
+MAX_LINE = 1_000_000  # bytes per input line of `finance extract`
+
+
+def _read_items(src: str):
+    """Yield (id, text) from JSONL {"id","text"} or plain lines; '-' is stdin."""
+    if src == "-":
+        stream = sys.stdin.buffer
+        name = "<stdin>"
+    else:
+        p = Path(src)
+        if not p.is_file():
+            fail(f"{src}: no such file")
+        stream = p.open("rb")
+        name = src
+    try:
+        for n, raw in enumerate(stream, 1):
+            if len(raw) > MAX_LINE:
+                warn(f"{name}:{n}: line of {len(raw)} bytes skipped (limit {MAX_LINE})")
+                continue
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if not line.strip():
+                continue
+            if line.lstrip().startswith("{"):
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    fail(f"{name}:{n}: not valid JSON ({e}); give JSONL "
+                         '{"id": …, "text": …} or plain text lines')
+                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                    fail(f"{name}:{n}: field text: missing or not a string")
+                yield obj.get("id", n), obj["text"]
+            else:
+                yield n, line
+    finally:
+        if src != "-":
+            stream.close()
+
+
+def register(app: typer.Typer) -> None:
+    fin = typer.Typer(help="Financial indicators in text and the accounts they link.",
+                      no_args_is_help=True)
+    lists = typer.Typer(help="Designation lists (UN, OFAC SDN, EU, OpenSanctions FtM).",
+                        no_args_is_help=True)
+    app.add_typer(fin, name="finance")
+    app.add_typer(lists, name="lists")
+
+    @fin.command("extract")
+    def extract_cmd(
+        src: str = typer.Argument("-", metavar="[FILE|-]",
+                                  help="JSONL with {\"id\", \"text\"} or plain text lines; "
+                                       "'-' or nothing reads stdin."),
+        all_: bool = typer.Option(False, "--all", help="Also print lines without indicators."),
+        valid_only: bool = typer.Option(False, "--valid-only",
+                                        help="Drop indicators whose checksum fails."),
+        region: list[str] = typer.Option(None, "--region", metavar="CC",  # noqa: B008
+                                         help="Also read phone numbers written without +CC "
+                                              "as numbers of this region (repeatable)."),
+    ) -> None:
+        """Print the wallets, IBANs, phones (in transfer context) and payment links
+        found in each input line, each validated, as JSONL
+        {"id", "indicators": [{"type", "value", "valid", "span", …}]}.
+
+        Examples:
+
+          echo 'BTC: bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq' | rasd finance extract
+
+          rasd finance extract posts.jsonl --valid-only > indicators.jsonl
+
+          rasd finance extract notes.txt --region TR --region DE
+        """
+        from rasd.detect.finance.indicators import extract
+
+        regions = (None, *[r.upper() for r in region or []])
+        out = sys.stdout
+        for ident, text in _read_items(src):
+            inds = extract(text, phone_regions=regions)
+            if valid_only:
+                inds = [i for i in inds if i.valid]
+            if inds or all_:
+                out.write(jsonl_line({"id": ident,
+                                      "indicators": [i.to_dict() for i in inds]}) + "\n")
+
+    @fin.command("links")
+    def links_cmd(
+        min_accounts: int = typer.Option(2, "--min-accounts", min=1,
+                                         help="Only values seen by at least this many accounts."),
+        type_: list[str] = typer.Option(None, "--type",  # noqa: B008
+                                        help="wallet, iban, phone or payment_link (repeatable)."),
+        value: str = typer.Option(None, "--value", help="Only this indicator value."),
+        limit: int = typer.Option(100, "--limit", min=1, max=100_000),
+        json_: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Accounts linked by a shared wallet, IBAN, phone or payment link.
+
+        Sightings are recorded by `rasd scan` (detectors finance and
+        finance_account); each pair of accounts sharing a value is also an edge
+        of kind shared_indicator in the network.
+
+        Examples:
+
+          rasd finance links
+
+          rasd finance links --type wallet --json
+
+          rasd finance links --value bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq
+        """
+        from rasd.detect.finance.indicators import INDICATOR_TYPES
+        from rasd.detect.finance.links import shared
+
+        bad = [t for t in type_ or [] if t not in INDICATOR_TYPES]
+        if bad:
+            fail(f"--type {bad[0]!r}: one of {', '.join(INDICATOR_TYPES)}")
+        rows = shared(get_store(), min_accounts=min_accounts, types=type_ or None,
+                      value=value, limit=limit)
+        if json_:
+            echo_json(rows)
+            return
+        if not rows:
+            typer.echo("no indicator is shared by that many accounts "
+                       "(run `rasd scan` first?)")
+            return
+        for r in rows:
+            cur = "/".join(x for x in (r["currency"], r["asset"]) if x)
+            typer.echo(f"{r['type']} {cur + ' ' if cur else ''}{r['value']}: "
+                       f"{r['accounts']} accounts, {r['posts']} posts")
+            for a in r["linked_accounts"]:
+                who = a["handle"] or a["name"] or a["account_id"]
+                typer.echo(f"  {a['platform']}:{who} (account {a['account_id']}, "
+                           f"{a['sightings']} sightings)")
+
+    @lists.command("import")
+    def import_cmd(
+        file: Path = typer.Argument(..., help="The list file."),  # noqa: B008
+        fmt: str = typer.Option(None, "--format",
+                                help="un_xml, ofac_csv, eu_xml, eu_csv or ftm_json "
+                                     "(default: detected from the content)."),
+        name: str = typer.Option(None, "--name",
+                                 help="List name (default by format: un_sc, ofac_sdn, eu_fsf, "
+                                      "opensanctions). Re-importing a name replaces it."),
+        companion: list[Path] = typer.Option(None, "--companion",  # noqa: B008
+                                             help="OFAC alt.csv / add.csv / sdn_comments.csv "
+                                                  "(found automatically beside sdn.csv)."),
+        json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Import a designation list: every entity, every alias in every script,
+        programmes, and identifiers (incl. the digital-currency addresses OFAC lists).
+
+        Examples:
+
+          rasd lists import consolidated.xml                 # UN Security Council
+
+          rasd lists import sdn.csv --companion alt.csv      # OFAC SDN
+
+          rasd lists import eu_global.xml --name eu
+
+          rasd lists import entities.ftm.json --name opensanctions_default
+        """
+        from rasd.detect.finance.lists import FORMATS, ListFormatError, import_list
+
+        if fmt and fmt not in FORMATS:
+            fail(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
+        store = get_store()
+        try:
+            if progress_enabled() and not json_:
+                from rich.console import Console
+
+                with Console(stderr=True).status(f"importing {file} …"):
+                    res = import_list(store, file, fmt=fmt, name=name, companions=companion)
+            else:
+                res = import_list(store, file, fmt=fmt, name=name, companions=companion)
+        except ListFormatError as e:
+            fail(str(e))
+        if json_:
+            echo_json(res.__dict__)
+            return
+        scripts = ", ".join(f"{k} {v}" for k, v in sorted(res.scripts.items(),
+                                                          key=lambda kv: -kv[1]))
+        typer.echo(f"{res.list_name} ({res.format}): {res.entities} entities, {res.names} "
+                   f"names [{scripts}], {res.identifiers} identifiers "
+                   f"({res.wallets} crypto wallets)" + (" — replaced the earlier import"
+                                                         if res.replaced else ""))
+
+    @lists.command("status")
+    def status_cmd(json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Show the imported lists: entities, names, identifiers, wallets,
+        programmes, publication date and when each was imported.
+
+        Examples:
+
+          rasd lists status
+
+          rasd lists status --json
+        """
+        from rasd.detect.finance.lists import list_status
+
+        rows = list_status(get_store())
+        if json_:
+            echo_json(rows)
+            return
+        if not rows:
+            typer.echo("no designation list imported; try `rasd lists import FILE`")
+            return
+        for r in rows:
+            progs = ", ".join(f"{k} {v}" for k, v in r["top_programmes"].items())
+            typer.echo(f"{r['list']} ({r['format']}): {r['entities']} entities, {r['names']} "
+                       f"names, {r['identifiers']} identifiers ({r['wallets']} wallets); "
+                       f"published {r['published'] or '?'}; imported {r['imported_at']}")
+            if progs:
+                typer.echo(f"  programmes: {progs}")
+
+    @app.command("screen")
+    def screen_cmd(
+        names: list[str] = typer.Argument(None, metavar="NAME...",  # noqa: B008
+                                          help="Names, wallet addresses or identifiers."),
+        file: Path = typer.Option(None, "--file", "-f",  # noqa: B008
+                                  help="Screen each line of this file ('-' for stdin)."),
+        threshold: float = typer.Option(0.70, "--threshold", min=0.0, max=1.0,
+                                        help="Minimum score (yente's default is 0.70)."),
+        limit: int = typer.Option(10, "--limit", min=1, max=100),
+        list_: list[str] = typer.Option(None, "--list",  # noqa: B008
+                                        help="Only these lists (repeatable)."),
+        json_: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Screen names (any script) or identifiers against the imported lists and
+        print ranked matches [{"entity_id", "list_ref", "name", "score", "list",
+        "programme", "explanation"}].
+
+        Arabic, Latin and Cyrillic spellings are compared after transliteration;
+        particles and honorifics (al-, bin, abu, sheikh…) are set aside; rare name
+        parts weigh more than common ones. Wallet addresses match exactly.
+
+        Examples:
+
+          rasd screen "أيمن الظواهري"
+
+          rasd screen "Abu Bakr al-Baghdadi" --json
+
+          rasd screen 12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h
+
+          rasd screen --file account_names.txt --json --threshold 0.8
+        """
+        from rasd.detect.finance.screen import Screener, get_screener
+
+        queries = list(names or [])
+        if file is not None:
+            src = sys.stdin if str(file) == "-" else None
+            try:
+                lines = (src.read() if src else file.read_text("utf-8")).splitlines()
+            except (OSError, UnicodeDecodeError) as e:
+                fail(f"{file}: {e}")
+            queries.extend(ln.strip()[:400] for ln in lines if ln.strip())
+        if not queries:
+            fail("give a NAME or --file; see `rasd screen --help`")
+        store = get_store()
+        scr = Screener.load(store, list_) if list_ else get_screener(store)
+        if not scr.entries and not scr.identifiers:
+            fail("no designation list imported; run `rasd lists import FILE` first", code=1)
+        results = []
+        for q in queries:
+            ms = [m.to_dict() for m in scr.screen(q, threshold=threshold, limit=limit)]
+            results.append((q, ms))
+        if json_:
+            if len(results) == 1 and file is None:
+                echo_json(results[0][1])
+            else:
+                echo_json([{"query": q, "matches": ms} for q, ms in results])
+            return
+        for q, ms in results:
+            typer.echo(f"{q}: {len(ms)} match(es)")
+            for m in ms:
+                typer.echo(f"  {m['score']:.2f}  {m['name']}  [{m['list']} {m['list_ref']}; "
+                           f"{m['programme'] or '-'}]")
+                for line in m["explanation"]:
+                    typer.echo(f"        {line}")
