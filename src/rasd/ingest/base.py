@@ -206,9 +206,14 @@ def reject(source: str, reason: str | Exception, *, line: int | None = None,
     if isinstance(excerpt, bytes):
         excerpt = excerpt[:200].decode("utf-8", "replace")
     elif isinstance(excerpt, str):
-        excerpt = excerpt[:200]
-    return Reject(source_file=source, reason=msg, line=line, path=path, field=field,
-                  excerpt=excerpt)
+        excerpt = _safe(excerpt[:200])
+    return Reject(source_file=source, reason=_safe(msg), line=line, path=path,
+                  field=_safe(field) if field else None, excerpt=excerpt)
+
+
+def _safe(text: str) -> str:
+    """Undecodable bytes (kept as lone surrogates while reading) become U+FFFD."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class Parser(ABC):

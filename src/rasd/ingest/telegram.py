@@ -50,6 +50,15 @@ CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
 NOT_INCLUDED = "(File not included"
 
 
+class _State:
+    """Progress of one pass: messages read, index in the current chat."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.idx = 0
+        self.chat_id = "chat?"
+
+
 def chat_platform_id(ctype: str | None, cid: Any) -> str:
     return f"{CHAT_PREFIX.get(ctype or '', 'chat')}{cid}"
 
@@ -101,51 +110,69 @@ class TelegramParser(Parser):
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         if path.is_dir():
             path = path / "result.json"
+        src = str(path)
+        state = _State()
+        try:
+            yield from self._parse(path, raw, state, buf_size=64 * 1024, skip=0)
+            return
+        except ijson.common.JSONError as e:
+            first_error = e
+        except UnicodeDecodeError as e:
+            first_error = e
+        # The parser reads ahead in 64 KiB chunks and reports a broken or truncated
+        # file before yielding what it buffered: read again in tiny chunks, skip
+        # the messages already yielded, and salvage every complete one before it.
+        done = state.messages
+        state = _State()
+        try:
+            yield from self._parse(path, raw, state, buf_size=64, skip=done)
+            err: Exception = first_error
+        except (ijson.common.JSONError, UnicodeDecodeError) as e:
+            err = e
+        if not state.messages:
+            raise IngestError(f"{src}: not a readable Telegram export: {err}") from err
+        kind = "invalid UTF-8" if isinstance(err, UnicodeDecodeError) else (
+            "file ends unexpectedly or is malformed")
+        yield reject(src, f"{kind}: {str(err).strip()[:200]}",
+                     path=f"{state.chat_id}.messages[{state.idx}]")
+
+    def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
+               skip: int) -> Iterator[Record]:
         base = path.parent.resolve()
         src = str(path)
         chat: dict[str, Any] = {}
         chat_emitted: set[str] = set()
-        seen_messages = False
         with open_binary(path) as f:
-            events = ijson.parse(f, use_float=True)
             builder = None
             item_prefix = None
-            idx = 0
-            try:
-                for prefix, event, value in events:
-                    if builder is not None:
-                        if prefix == item_prefix and event == "end_map":
-                            msg = builder.value
-                            builder = None
-                            yield from self._message(msg, chat, base, src, idx, raw,
+            for prefix, event, value in ijson.parse(f, use_float=True, buf_size=buf_size):
+                if builder is not None:
+                    if prefix == item_prefix and event == "end_map":
+                        msg = builder.value
+                        builder = None
+                        state.messages += 1
+                        if state.messages > skip:
+                            yield from self._message(msg, chat, base, src, state.idx, raw,
                                                      chat_emitted)
-                            idx += 1
-                        else:
-                            builder.event(event, value)
-                        continue
-                    if event == "start_map" and prefix in CHAT_ITEM:
-                        builder = ijson.ObjectBuilder()
+                        state.idx += 1
+                    else:
                         builder.event(event, value)
-                        item_prefix = prefix
-                        seen_messages = True
-                        continue
-                    if event == "start_map" and prefix in CHAT_PREFIXES[1:]:
-                        chat = {}
-                        idx = 0
-                    elif prefix.rpartition(".")[0] in CHAT_PREFIXES and event in (
-                            "string", "number") and prefix.rpartition(".")[2] in (
-                            "name", "type", "id"):
-                        chat[prefix.rpartition(".")[2]] = value
-            except ijson.common.IncompleteJSONError as e:
-                if not seen_messages:
-                    raise IngestError(f"{src}: not a readable Telegram export: {e}") from e
-                yield reject(src, f"file ends unexpectedly or is malformed: {e}",
-                             path=f"messages[{idx}]")
-            except ijson.common.JSONError as e:
-                yield reject(src, f"malformed JSON: {e}", path=f"messages[{idx}]")
-            except UnicodeDecodeError as e:
-                yield reject(src, f"invalid UTF-8: {e}", path=f"messages[{idx}]")
-        if not seen_messages and not chat:
+                    continue
+                if event == "start_map" and prefix in CHAT_ITEM:
+                    builder = ijson.ObjectBuilder()
+                    builder.event(event, value)
+                    item_prefix = prefix
+                    continue
+                if event == "start_map" and prefix in CHAT_PREFIXES[1:]:
+                    chat = {}
+                    state.idx = 0
+                elif event in ("string", "number"):
+                    parent, _, key = prefix.rpartition(".")
+                    if parent in CHAT_PREFIXES and key in ("name", "type", "id"):
+                        chat[key] = value
+                        if chat.get("id") is not None:
+                            state.chat_id = chat_platform_id(chat.get("type"), chat["id"])
+        if not state.messages and not chat:
             raise IngestError(f"{src}: no chats or messages found (not a Telegram export?)")
 
     def _chat_account(self, chat: dict, raw: RawRef) -> Account | None:

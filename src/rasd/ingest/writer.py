@@ -494,14 +494,14 @@ class Writer:
                        or self._name_id(p.platform, lk.target_account_name))
                 if dst is None and lk.target_post_id:
                     dst = self.post_author.get((p.platform, lk.target_post_id))
-                if dst is not None:
+                if dst is not None and dst != src:
                     edges.append(self._edge(p, PostKind(lk.kind).value
                                             if lk.kind != PostKind.FORWARD else "forward",
                                             src, dst, pid))
             for mid, handle in p.mentions:
                 dst = self._account_id(p.platform, mid) if mid else self._name_id(
                     p.platform, handle)
-                if dst is not None:
+                if dst is not None and dst != src:
                     edges.append(self._edge(p, "mention", src, dst, pid))
         if tags:
             fast_insert(c, S.hashtags, tags)

@@ -48,6 +48,8 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 TS = DateTime(timezone=True)
+# Python None is stored as SQL NULL (not the JSON text "null"), so IS NULL works.
+J = JSON(none_as_null=True)
 
 meta = Table(
     "meta",
@@ -85,7 +87,7 @@ ingest_files = Table(
     Column("started_at", TS, nullable=False),
     Column("finished_at", TS),
     Column("status", String(20), nullable=False),  # running, done, failed
-    Column("counts", JSON),
+    Column("counts", J),
 )
 
 accounts = Table(
@@ -109,7 +111,7 @@ accounts = Table(
     # account's posts are terrorist content (TCO Art. 1(3)).
     Column("role", String(32)),
     Column("stub", Boolean, nullable=False, default=False),
-    Column("extra", JSON),
+    Column("extra", J),
     Column("content_hash", String(32)),
     Column("raw_sha256", String(64)),
     Column("raw_path", String(200)),
@@ -128,7 +130,7 @@ account_versions = Table(
     Column("handle", String(200)),
     Column("name", Text),
     Column("bio", Text),
-    Column("snapshot", JSON),
+    Column("snapshot", J),
     Column("content_hash", String(32)),
     Column("raw_sha256", String(64)),
     Column("valid_until", TS, nullable=False),  # when this version was superseded
@@ -154,9 +156,9 @@ posts = Table(
     Column("forward_of", String(200)),
     Column("edited_at", TS),
     Column("edit_of", String(200)),
-    Column("metrics", JSON),
-    Column("withheld", JSON),
-    Column("extra", JSON),
+    Column("metrics", J),
+    Column("withheld", J),
+    Column("extra", J),
     Column("deleted_at", TS),  # from compliance notices
     Column("content_hash", String(32)),
     Column("raw_sha256", String(64)),
@@ -176,7 +178,7 @@ post_versions = Table(
     Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
     Column("text", Text),
     Column("edited_at", TS),
-    Column("snapshot", JSON),
+    Column("snapshot", J),
     Column("content_hash", String(32)),
     Column("raw_sha256", String(64)),
     Column("valid_until", TS, nullable=False),
@@ -196,7 +198,7 @@ media = Table(
     Column("width", Integer),
     Column("height", Integer),
     Column("duration_ms", Integer),
-    Column("extra", JSON),
+    Column("extra", J),
     Column("first_seen", TS, nullable=False),
     UniqueConstraint("platform", "media_key"),
 )
@@ -251,7 +253,7 @@ events = Table(
     Column("actor_id", Integer, ForeignKey("accounts.id")),
     Column("action", String(64), nullable=False),
     Column("at", TS),
-    Column("extra", JSON),
+    Column("extra", J),
     Column("raw_sha256", String(64)),
     Column("raw_path", String(200)),
     Column("source_id", Integer, ForeignKey("sources.id")),
@@ -282,8 +284,8 @@ detections = Table(
     Column("label", String(64), nullable=False),
     Column("score", Float, nullable=False),
     Column("model_version", String(64), nullable=False),
-    Column("explanation", JSON),
-    Column("attributes", JSON),
+    Column("explanation", J),
+    Column("attributes", J),
     Column("created_at", TS, nullable=False),
     UniqueConstraint("subject_type", "subject_id", "detector", "model_version", "label"),
     Index("ix_detections_label", "label", "score"),

@@ -1,0 +1,95 @@
+"""CSV with column mappings: built-in mappings on the real data, custom mappings."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from rasd.ingest import IngestError, detect_format, ingest_path
+from rasd.store import schema as S
+from tests.helpers import account
+
+
+def _head(src: Path, dst: Path, lines: int) -> Path:
+    opener = gzip.open if src.suffix == ".gz" else open
+    with opener(src, "rt", encoding="utf-8", newline="") as f, open(dst, "w", newline="",
+                                                                     encoding="utf-8") as g:
+        import csv
+        r = csv.reader(f)
+        w = csv.writer(g)
+        for i, row in enumerate(r):
+            if i > lines:
+                break
+            w.writerow(row)
+    return dst
+
+
+def test_isis_kaggle_csv(store, shared_data, tmp_path):
+    f = _head(shared_data / "isis-twitter" / "tweets.csv", tmp_path / "isis.csv", 600)
+    assert detect_format(f) == "csv"
+    rep = ingest_path(store, f)
+    assert rep.rejected == 0
+    s = store.stats()
+    assert s["posts"] == 600 and s["by_platform"]["x"]["posts"] == 600
+    acc = account(store, "x", "GunsandCoffee70")
+    assert acc.handle == "GunsandCoffee70" and acc.name == "GunsandCoffee"
+    with store.connect() as c:
+        kinds = {r[0] for r in c.execute(select(S.edges.c.kind))}
+    assert {"repost", "mention"} <= kinds  # "RT @user:" and @mentions from the text
+    again = ingest_path(store, f)
+    assert again.counts["new"] == 0 and again.counts["by_kind"]["posts"] == {"unchanged": 600}
+
+
+def test_far_right_telegram_csv_forwards(store, shared_data, tmp_path):
+    src = shared_data / "far-right-telegram" / "far_right_telegram_sample.csv.gz"
+    f = _head(src, tmp_path / "fr.csv", 2000)
+    rep = ingest_path(store, f)
+    assert rep.rejected == 0
+    s = store.stats()
+    assert s["by_platform"]["telegram"]["posts"] > 1900
+    with store.connect() as c:
+        fwd = c.execute(select(S.edges).where(S.edges.c.kind == "forward")).all()
+        post_kinds = {r[0] for r in c.execute(select(S.posts.c.kind))}
+    assert len(fwd) > 100 and "forward" in post_kinds
+
+
+def test_full_isis_file_counts(sqlite_store, shared_data):
+    rep = ingest_path(sqlite_store, shared_data / "isis-twitter" / "tweets.csv")
+    # one row in the released file has a 300-character run of backticks as username
+    assert rep.rejected == 1 and rep.rejects[0]["field"] == "username"
+    assert sqlite_store.stats()["posts"] == rep.counts["by_kind"]["posts"]["new"]
+
+
+def test_custom_mapping_and_bad_rows(sqlite_store, tmp_path):
+    m = {"name": "mine", "platform": "forum", "post": {"id": "{msg}", "text": "body",
+                                                       "account_id": "{user}",
+                                                       "created_at": "ts"},
+         "account": {"id": "{user}", "handle": "user"}}
+    mf = tmp_path / "m.json"
+    mf.write_text(json.dumps(m))
+    f = tmp_path / "posts.csv"
+    f.write_bytes("msg,user,body,ts\n1,ann,hello #x,2024-01-01\n2,bob,bad date,yesterday\n"
+                  "3,,no user,2024-01-01\n4,cat,\"unterminated\n5,dan,\xff\xfe bytes,2024-01-01\n"
+                  .encode("utf-8").replace(b"\xc3\xbf\xc3\xbe", b"\xff\xfe"))
+    with pytest.raises(IngestError, match="matches no built-in mapping"):
+        ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 0
+    rep = ingest_path(sqlite_store, f, mapping=str(mf))
+    assert sqlite_store.stats()["by_platform"]["forum"]["posts"] == 1
+    assert rep.rejected >= 2
+    reasons = [r["reason"] for r in rep.rejects]
+    assert any("not a date/time" in r for r in reasons)
+    assert any("missing required field" in r for r in reasons)
+
+
+def test_bad_mapping_file(sqlite_store, tmp_path):
+    mf = tmp_path / "m.json"
+    mf.write_text('{"post": {"text": "body"}}')
+    f = tmp_path / "p.csv"
+    f.write_text("body\nhi\n")
+    with pytest.raises(IngestError, match="account_id"):
+        ingest_path(sqlite_store, f, mapping=str(mf))

@@ -1,0 +1,167 @@
+"""Telegram Desktop exports: fixtures written here from the published format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from rasd.ingest import IngestError, detect_format, ingest_path
+from rasd.store import schema as S
+from tests.helpers import account, count, post
+
+
+def _msg(i: int, text, **kw) -> dict:
+    m = {"id": i, "type": "message", "date": f"2024-05-0{1 + i % 9}T10:00:00",
+         "date_unixtime": str(1714557600 + i * 60), "from": "Test Channel",
+         "from_id": "channel555", "text": text,
+         "text_entities": [{"type": "plain", "text": text}] if isinstance(text, str) else text}
+    m.update(kw)
+    return m
+
+
+def channel_export(tmp: Path, messages: list[dict], name="Test Channel", cid=555) -> Path:
+    d = tmp / "ChatExport_2024-05-10"
+    (d / "photos").mkdir(parents=True, exist_ok=True)
+    (d / "photos" / "photo_1.jpg").write_bytes(b"\xff\xd8\xff\xe0fakejpeg")
+    doc = {"name": name, "type": "public_channel", "id": cid, "messages": messages}
+    (d / "result.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), "utf-8")
+    return d
+
+
+MESSAGES = [
+    {"id": 1, "type": "service", "date": "2024-05-01T09:00:00", "actor": "Test Channel",
+     "actor_id": "channel555", "action": "create_channel", "title": "Test Channel",
+     "text": "", "text_entities": []},
+    _msg(2, ["Read this ", {"type": "hashtag", "text": "#Banner"}, " and ",
+             {"type": "mention", "text": "@other_channel"}, " ",
+             {"type": "text_link", "text": "here", "href": "https://example.org/x"}],
+         photo="photos/photo_1.jpg", width=10, height=10),
+    _msg(3, "forwarded text", forwarded_from="Other Channel"),
+    _msg(4, "a reply", reply_to_message_id=2),
+    _msg(5, "original text", edited="2024-05-06T10:05:00", edited_unixtime="1714990000"),
+    _msg(6, "video", file="(File not included. Change data exporting settings to download.)",
+         media_type="video_file", mime_type="video/mp4", duration_seconds=3),
+]
+
+
+def test_channel_export(store, tmp_path):
+    d = channel_export(tmp_path, MESSAGES)
+    assert detect_format(d) == "telegram"
+    assert detect_format(d / "result.json") == "telegram"
+    rep = ingest_path(store, d)
+    assert rep.rejected == 0
+    s = store.stats()
+    assert s["posts"] == 5  # the service message is an event, not a post
+    assert count(store, S.events) == 1
+    ch = account(store, "telegram", "channel555")
+    assert ch.name == "Test Channel" and ch.kind == "public_channel"
+    p2 = post(store, "telegram", "channel555/2")
+    assert p2.text == "Read this #Banner and @other_channel here"
+    assert p2.chat_id == "channel555" and p2.created_at.year == 2024
+    with store.connect() as c:
+        tags = [r[0] for r in c.execute(select(S.hashtags.c.tag).where(
+            S.hashtags.c.post_id == p2.id))]
+        urls = [r[0] for r in c.execute(select(S.urls.c.url))]
+        media = c.execute(select(S.media)).all()
+        kinds = sorted(r[0] for r in c.execute(select(S.edges.c.kind)))
+    assert tags == ["banner"] and urls == ["https://example.org/x"]
+    photo = next(m for m in media if m.type == "photo")
+    assert photo.local_path == str((d / "photos" / "photo_1.jpg").resolve())
+    video = next(m for m in media if m.type == "video_file")
+    assert video.local_path is None and video.duration_ms == 3000
+    assert kinds == ["forward", "mention"]  # reply to own channel is not an edge
+    assert post(store, "telegram", "channel555/3").kind == "forward"
+    assert post(store, "telegram", "channel555/4").reply_to == "channel555/2"
+
+
+def test_edit_keeps_the_old_version(store, tmp_path):
+    d = channel_export(tmp_path, MESSAGES)
+    ingest_path(store, d)
+    again = ingest_path(store, d)
+    assert again.counts["by_kind"]["posts"] == {"unchanged": 5}
+    edited = [dict(m) for m in MESSAGES]
+    edited[4] = _msg(5, "corrected text", edited="2024-05-07T11:00:00",
+                     edited_unixtime="1715079600")
+    channel_export(tmp_path, edited)
+    rep = ingest_path(store, d)
+    assert rep.counts["by_kind"]["posts"] == {"unchanged": 4, "updated": 1}
+    p = post(store, "telegram", "channel555/5")
+    assert p.text == "corrected text"
+    with store.connect() as c:
+        old = c.execute(select(S.post_versions).where(S.post_versions.c.post_id == p.id)).all()
+    assert [o.text for o in old] == ["original text"]
+    assert store.stats()["posts"] == 5
+
+
+def test_full_account_export(store, tmp_path):
+    doc = {"about": "Here is the data you requested.",
+           "personal_information": {"user_id": 1, "first_name": "Analyst",
+                                    "phone_number": "+44 0000"},
+           "contacts": {"about": "", "list": [{"first_name": "Never", "phone_number": "1"}]},
+           "chats": {"about": "", "list": [
+               {"name": "Group A", "type": "private_supergroup", "id": 111, "messages": [
+                   {"id": 1, "type": "message", "date": "2024-01-01T00:00:00",
+                    "from": "Bob", "from_id": "user42", "text": "hi all"},
+                   {"id": 2, "type": "message", "date": "2024-01-01T00:01:00",
+                    "from": "Eve", "from_id": "user43", "text": "hello Bob",
+                    "reply_to_message_id": 1}]},
+               {"name": "Channel B", "type": "public_channel", "id": 222, "messages": [
+                   {"id": 1, "type": "message", "date": "2024-01-02T00:00:00",
+                    "from": "Channel B", "from_id": "channel222", "text": "news"}]}]},
+           "left_chats": {"about": "", "list": []}}
+    f = tmp_path / "result.json"
+    f.write_text(json.dumps(doc))
+    assert detect_format(f) == "telegram"
+    rep = ingest_path(store, f)
+    assert rep.rejected == 0
+    assert post(store, "telegram", "channel111/2").reply_to == "channel111/1"
+    assert post(store, "telegram", "channel222/1").text == "news"
+    bob = account(store, "telegram", "user42")
+    assert bob.name == "Bob"
+    with store.connect() as c:
+        edges = c.execute(select(S.edges.c.kind, S.edges.c.src_account_id,
+                                 S.edges.c.dst_account_id)).all()
+        names = [r[0] for r in c.execute(select(S.accounts.c.name))]
+    assert ("reply", account(store, "telegram", "user43").id, bob.id) in [tuple(e) for e in edges]
+    assert "Analyst" not in names and "Never" not in names  # personal data not read
+
+
+def test_bad_messages_are_rejected_and_the_rest_kept(store, tmp_path):
+    msgs = MESSAGES + [
+        {"id": 7, "type": "message", "date": "not a date", "text": "x", "from_id": "user1"},
+        {"type": "message", "date": "2024-05-01T10:00:00", "text": "no id"},
+        {"id": 9, "type": "message", "date": "2024-05-01T10:00:00", "text": 12345},
+        {"id": 10, "type": "message", "date": "2024-05-01T10:00:00", "text": "escape",
+         "photo": "../../../../etc/passwd"},
+        _msg(11, "fine"),
+    ]
+    d = channel_export(tmp_path, msgs)
+    rep = ingest_path(store, d)
+    assert rep.rejected == 4
+    reasons = " | ".join(r["reason"] for r in rep.rejects)
+    assert "not a date/time" in reasons and "missing required field 'id'" in reasons
+    assert "outside the export folder" in reasons and "'text'" in reasons
+    assert all(r["path"] and r["path"].startswith("channel555.messages[") for r in rep.rejects)
+    assert post(store, "telegram", "channel555/11").text == "fine"
+    assert store.stats()["posts"] == 6
+
+
+def test_truncated_export_keeps_what_was_read(sqlite_store, tmp_path):
+    d = channel_export(tmp_path, MESSAGES)
+    data = (d / "result.json").read_bytes()
+    cut = data.index(b'"id": 5,')
+    (d / "result.json").write_bytes(data[:cut])
+    rep = ingest_path(sqlite_store, d)
+    assert rep.rejected == 1 and "ends unexpectedly" in rep.rejects[0]["reason"]
+    assert sqlite_store.stats()["posts"] == 3
+
+
+def test_not_an_export(sqlite_store, tmp_path):
+    f = tmp_path / "result.json"
+    f.write_text('{"hello": "world"}')
+    with pytest.raises(IngestError):
+        ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 0

@@ -1,0 +1,133 @@
+"""X / Twitter ingest on the real twarc2 / API v2 sample files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from rasd.ingest import detect_format, ingest_path
+from rasd.ingest.base import RawSink, get_parser
+from rasd.model import Compliance, Post
+from rasd.store import schema as S
+from tests.helpers import count, post
+
+FILES = ("edited.jsonl flat.jsonl geo_tweets.jsonl media_tweet.jsonl mentions_tweet.jsonl "
+         "noflat.jsonl quoted_edit.jsonl streaming_output_with_error.jsonl "
+         "tweets_compliance.jsonl two_tweets.jsonl users.jsonl withheld.jsonl").split()
+
+
+@pytest.fixture(scope="module")
+def xdir(shared_data: Path) -> Path:
+    d = shared_data / "formats" / "twitter-v2-twarc2"
+    if not d.is_dir():
+        pytest.skip(f"{d} missing")
+    return d
+
+
+def test_every_sample_file_is_detected_as_x(xdir):
+    for name in FILES:
+        assert detect_format(xdir / name) == "x", name
+
+
+def test_all_samples_ingest_and_reingest_is_a_no_op(store, xdir):
+    first = [ingest_path(store, xdir / n) for n in FILES]
+    stats = store.stats()
+    assert stats["posts"] > 500 and stats["accounts"] > 900 and stats["edges"] > 700
+    assert stats["media"] > 100
+    # the only rejected record is the truncated last line of the stream capture
+    rejected = {r.path.split("/")[-1]: r.rejected for r in first if r.rejected}
+    assert rejected == {"streaming_output_with_error.jsonl": 1}
+    again = [ingest_path(store, xdir / n) for n in FILES]
+    assert store.stats() == stats
+    for r in again:
+        posts = r.counts["by_kind"].get("posts", {})
+        assert posts.get("new", 0) == 0 and posts.get("updated", 0) == 0, r.path
+
+
+def test_flat_and_paged_forms_of_the_same_tweets_agree(store, xdir):
+    ingest_path(store, xdir / "flat.jsonl")
+    rep = ingest_path(store, xdir / "noflat.jsonl")
+    posts = rep.counts["by_kind"]["posts"]
+    assert posts.get("updated", 0) == 0 and posts.get("unchanged", 0) > 100
+
+
+def test_page_fields_map_to_the_model(store, xdir):
+    ingest_path(store, xdir / "media_tweet.jsonl")
+    p = post(store, "x", "1558553189766631429")
+    assert p.text.startswith("She's GOING with it!")
+    assert p.lang == "en" and p.created_at.year == 2022
+    assert p.metrics["like_count"] == 93
+    with store.connect() as c:
+        m = c.execute(select(S.media).join(S.post_media).where(
+            S.post_media.c.post_id == p.id)).all()
+    assert [r.media_key for r in m] == ["7_1558552952549277696"]
+    assert m[0].type in ("video", "photo", "animated_gif")
+
+
+def test_withheld_edits_and_compliance(store, xdir):
+    ingest_path(store, xdir / "withheld.jsonl")
+    with store.connect() as c:
+        withheld = c.execute(select(S.posts.c.withheld).where(
+            S.posts.c.withheld.is_not(None))).all()
+    assert withheld and all("country_codes" in w[0] for w in withheld)
+    ingest_path(store, xdir / "edited.jsonl")
+    with store.connect() as c:
+        edits = c.execute(select(S.posts.c.platform_id, S.posts.c.edit_of).where(
+            S.posts.c.edit_of.is_not(None))).all()
+    assert ("1576994789110992896", "1576994746135764992") in [tuple(e) for e in edits]
+    ingest_path(store, xdir / "tweets_compliance.jsonl")
+    assert count(store, S.compliance_events, S.compliance_events.c.action == "delete") == 2
+
+
+def test_retweets_replies_mentions_become_edges_traceable_to_posts(store, xdir):
+    ingest_path(store, xdir / "flat.jsonl")
+    with store.connect() as c:
+        kinds = dict(c.execute(select(S.edges.c.kind, S.edges.c.post_id)).all())
+        orphan = c.execute(select(S.edges.c.id).where(S.edges.c.post_id.is_(None))).first()
+    assert {"repost", "mention"} <= set(kinds)
+    assert orphan is None
+
+
+def test_raw_record_reparses_to_the_same_post(sqlite_store, xdir):
+    ingest_path(sqlite_store, xdir / "two_tweets.jsonl")
+    p = post(sqlite_store, "x", "1394735776701816833")
+    raw = sqlite_store.raw(p.raw_sha256)
+    page = json.loads(raw)
+    idx = int(p.raw_path.split("[")[1].rstrip("]"))
+    assert page["data"][idx]["id"] == "1394735776701816833"
+    assert page["data"][idx]["text"] == p.text
+    assert raw in (xdir / "two_tweets.jsonl").read_bytes()  # bytes as received
+
+
+def test_v1_tweets_are_read(sqlite_store, tmp_path):
+    v1 = {"id_str": "42", "full_text": "RT @someone: hello #Tag https://t.co/x",
+          "created_at": "Wed Oct 10 20:19:24 +0000 2018", "lang": "en",
+          "user": {"id_str": "7", "screen_name": "alice", "name": "Alice",
+                   "followers_count": 3},
+          "entities": {"hashtags": [{"text": "Tag"}], "user_mentions": [
+              {"id_str": "8", "screen_name": "someone"}],
+              "urls": [{"expanded_url": "https://example.org"}]},
+          "retweeted_status": {"id_str": "41", "full_text": "hello #Tag",
+                               "created_at": "Wed Oct 10 20:00:00 +0000 2018",
+                               "user": {"id_str": "8", "screen_name": "someone"}}}
+    f = tmp_path / "v1.jsonl"
+    f.write_text(json.dumps(v1) + "\n")
+    assert detect_format(f) == "x"
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 0
+    p = post(sqlite_store, "x", "42")
+    assert p.kind == "repost" and p.repost_of == "41"
+    assert p.created_at.year == 2018
+    with sqlite_store.connect() as c:
+        kinds = sorted(r[0] for r in c.execute(select(S.edges.c.kind)))
+    assert kinds == ["mention", "repost"]
+
+
+def test_parser_yields_compliance_for_unavailable_tweets(xdir):
+    recs = list(get_parser("x").parse(xdir / "withheld.jsonl", RawSink()))
+    notes = [r for r in recs if isinstance(r, Compliance)]
+    assert notes and all(n.action == "unavailable" for n in notes)
+    assert any(isinstance(r, Post) for r in recs)
