@@ -215,3 +215,53 @@ def test_cli_bank_session(tmp_path, monkeypatch):
     r = cli("bank", "list", "--json")
     assert '"tombstoned": 1' in r.stdout
     common.STATE.store = None
+
+
+def test_oversized_csv_field_is_a_clear_error(store, tmp_path):
+    B.create_bank(store, "big")
+    f = tmp_path / "big.csv"
+    f.write_text("signal_type,signal\npdq,\"" + "a" * (B.MAX_FIELD + 10) + "\"\n")
+    with pytest.raises(B.BankError, match=r"big.csv:\d+: malformed CSV"):
+        B.import_file(store, "big", f)
+
+
+def test_a_new_signal_type_plugs_in_without_core_changes(store, tmp_path, monkeypatch):
+    """A third-party signal type arrives through the ``rasd.signal_types`` entry-point
+    group; hashing, bank import and matching pick it up (linear index)."""
+    from rasd import plugins
+    from rasd.detect.media import signals as sig
+
+    class FirstBytes(sig.SignalType):
+        name = "firstbytes"
+        content_types = frozenset({"photo"})
+        index_kind = "linear"
+        default_threshold = 2
+
+        def hash_file(self, info, limits):
+            return sig.SignalValue(info.path.read_bytes()[:8].hex())
+
+        def normalize(self, signal):
+            s = signal.strip().lower()
+            if len(s) != 16:
+                raise ValueError("firstbytes: 16 hex digits")
+            return s
+
+        def distance(self, a, b):
+            return float(sum(x != y for x, y in zip(a, b, strict=True)))
+
+    real = plugins.load_group
+    monkeypatch.setattr(plugins, "load_group", lambda g: [("firstbytes", FirstBytes)]
+                        if g == "rasd.signal_types" else real(g))
+    sig.registry.cache_clear()
+    try:
+        fh = hash_path(POSTER)
+        assert "firstbytes" in fh.signals
+        B.create_bank(store, "plug")
+        f = tmp_path / "p.csv"
+        f.write_text(f"firstbytes,{fh.signals['firstbytes'].value}\nfirstbytes,xyz\n")
+        rep = B.import_file(store, "plug", f)
+        assert rep.added == 1 and rep.invalid == 1
+        hits = Matcher(store).lookup_all({"firstbytes": fh.signals["firstbytes"].value})
+        assert [(h.bank, h.signal_type) for h in hits] == [("plug", "firstbytes")]
+    finally:
+        sig.registry.cache_clear()

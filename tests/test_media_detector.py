@@ -135,11 +135,11 @@ def test_copypasta_clusters(store):
         ("  " + COPY.replace(",", "") + " 🔥🔥", "a4", 3),
         (COPY, "a1", 60),
         (COPY.replace("Friday", "Saturday"), "a5", 11),  # an edited copy
-        ("A completely different message about the football results from last night "
-         "and the league table", "b1", 1),
+        (("A completely different message about the football results from last night "
+          "and the league table"), "b1", 1),
         ("Short", "b2", 2),
-        ("The football results from last night and the league table were completely "
-         "different from what we expected", "b3", 4),
+        (("The football results from last night and the league table were completely "
+          "different from what we expected"), "b3", 4),
     ]
     _posts(store, rows)
     rep = build_clusters(store)

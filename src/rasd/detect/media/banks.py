@@ -314,6 +314,14 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
         raise BankError(f"unknown import format {fmt!r} (auto, csv, list, vpdq)")
     csv.field_size_limit(MAX_FIELD)
     rows = csv.reader(io.StringIO(text))
+    try:
+        yield from _csv_entries(rows, where, signal_type, report)
+    except csv.Error as e:
+        raise BankError(f"{where}:{rows.line_num}: malformed CSV: {e}") from None
+
+
+def _csv_entries(rows: Any, where: str, signal_type: str | None,
+                 report: ImportReport | None) -> Iterator[Entry]:
     header: list[str] | None = None
     sig_i = type_i = None
     label_i: list[int] = []
