@@ -81,9 +81,9 @@ def link_values(store: Any, values: set[tuple[str, str]]) -> int:
             for typ, val, acc, first, post in c.execute(q):
                 by_val[(typ, val)].append((first, acc, post))
             accounts = {a for lst in by_val.values() for _, a, _ in lst}
-            plat = dict(c.execute(select(S.accounts.c.id, S.accounts.c.platform)
-                                  .where(S.accounts.c.id.in_(accounts))).tuples().all()
-                        ) if accounts else {}
+            plat = {r[0]: r[1] for r in c.execute(
+                select(S.accounts.c.id, S.accounts.c.platform)
+                .where(S.accounts.c.id.in_(accounts)))} if accounts else {}
             edges = []
             for (typ, val), lst in by_val.items():
                 if len(lst) < 2:

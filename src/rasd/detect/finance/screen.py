@@ -142,7 +142,9 @@ class Screener:
                     self.df["l:" + t.latin] += 1
         self.n = max(1, len(entries))
         # parts rarer than 1 in COMMON_DF listed names weigh 1; commoner ones less
-        self._log_common = math.log(max(2.0, self.n / COMMON_DF))
+        # (in a small list, a part shared by more than 2% of its names is common)
+        common = min(COMMON_DF, max(1.0, 0.02 * self.n))
+        self._log_common = math.log(max(2.0, self.n / common))
 
     # -------------------------------------------------------------- building
     @classmethod
@@ -352,18 +354,17 @@ class Screener:
                     continue
                 s, ev = 1.0, {"aligned": [(tok.latin, tok.latin, 1.0, "exact")]}
             else:
+                # the listed name must occur as a contiguous run of parts (any order)
                 s, ev = 0.0, {}
                 for p in positions[:20]:
-                    lo, hi = max(0, p - n - 1), min(len(toks), p + n + 2)
-                    window = NormName(toks[lo:hi], (), t.script)
-                    sc, evw = self.compare(e.norm, window)  # coverage of the listed name
-                    if len(evw.get("aligned", [])) < min(n, 2):
-                        continue
-                    if sc > s:
-                        s, ev = sc, evw
-                # coverage of the listed name is what matters here
-                if ev:
-                    s = ev["coverage_query"] * ev.get("damping", 1.0)
+                    for start in range(max(0, p - n + 1), min(p, len(toks) - n) + 1):
+                        window = NormName(toks[start:start + n], (), t.script)
+                        _, evw = self.compare(e.norm, window)
+                        if len(evw.get("aligned", [])) < n:
+                            continue
+                        sc = evw["coverage_query"] * evw.get("damping", 1.0)
+                        if sc > s:
+                            s, ev = sc, evw
             if s >= threshold:
                 cur = best.get(e.entity_id)
                 if cur is None or s > cur[0]:

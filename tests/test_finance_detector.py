@@ -1,0 +1,205 @@
+"""Finance detectors through `rasd scan`, sightings and shared-indicator links
+(issue 5 §1, §2, §6), on SQLite and PostgreSQL; plus the CLI and the demo step."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert, select
+from typer.testing import CliRunner
+
+from rasd.detect.finance import schema as F
+from rasd.detect.finance.detector import FinanceAccountDetector, FinanceDetector
+from rasd.detect.finance.links import EDGE_KIND, shared
+from rasd.detect.finance.lists import import_list
+from rasd.detect.scan import scan
+from rasd.store import schema as S
+
+WALLET = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+LIST = [
+    {"id": "grp", "schema": "Organization", "caption": "Black Banner Front",
+     "properties": {"name": ["Black Banner Front"], "alias": ["جبهة الراية السوداء"]}},
+    {"id": "ldr", "schema": "Person", "caption": "Khalid al-Qaswari",
+     "properties": {"name": ["Khalid Mahmoud al-Qaswari"], "alias": ["Abu Qaswara"]}},
+    {"id": "w", "schema": "CryptoWallet",
+     "properties": {"publicKey": [WALLET], "holder": ["grp"]}},
+]
+
+
+def _seed(store, tmp_path):
+    p = tmp_path / "syn.json"
+    p.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in LIST), encoding="utf-8")
+    import_list(store, p, name="syn")
+    accounts = [("a1", "abu_qaswara_1", "Abu Qaswara", "Soldier. Donations: " + WALLET),
+                ("a2", "relay_two", "Relay", None),
+                ("a3", "news_desk", "Daily News", "Journalism"),
+                ("a4", "cook", "Marco", "Risotto")]
+    posts = [
+        ("p1", "a1", f"Sponsor a mujahid of the Black Banner Front. BTC {WALLET}"),
+        ("p2", "a2", f"Support the brothers at the front, send to {WALLET}"),
+        ("p3", "a3", "Prosecutors said the Black Banner Front collected donations."),
+        ("p4", "a4", "Stasera risotto. IBAN DE89 3704 0044 0532 0130 00 per la cena di classe"),
+        ("p5", "a2", "corrupted 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb"),
+    ]
+    with store.begin() as c:
+        ids = {}
+        for pid, handle, name, bio in accounts:
+            ids[pid] = c.execute(insert(S.accounts).values(
+                platform="x", platform_id=pid, handle=handle, name=name, bio=bio,
+                stub=False, first_seen=T0, last_seen=T0,
+                role="news" if pid == "a3" else None)).inserted_primary_key[0]
+        pids = {}
+        for i, (pid, acc, text) in enumerate(posts):
+            pids[pid] = c.execute(insert(S.posts).values(
+                platform="x", platform_id=pid, account_id=ids[acc], kind="post", text=text,
+                created_at=T0.replace(day=1 + i), first_seen=T0,
+                last_seen=T0)).inserted_primary_key[0]
+    return ids, pids
+
+
+def _dets(store, detector):
+    with store.connect() as c:
+        rows = c.execute(select(S.detections.c.subject_id, S.detections.c.label,
+                                S.detections.c.score, S.detections.c.attributes,
+                                S.detections.c.explanation)
+                         .where(S.detections.c.detector == detector)).all()
+    out: dict = {}
+    for sid, label, score, attrs, expl in rows:
+        out.setdefault(sid, {})[label] = (score, attrs, expl)
+    return out
+
+
+def test_scan_detections_links(store, tmp_path):
+    ids, pids = _seed(store, tmp_path)
+    res = scan(store, [FinanceDetector(), FinanceAccountDetector()])
+    assert [r.scanned for r in res] == [5, 4]
+    posts = _dets(store, "finance")
+    # p1: appeal with the group named and a listed wallet
+    score, attrs, expl = posts[pids["p1"]]["financing"]
+    assert score >= 0.9
+    assert [i["value"] for i in attrs["indicators"]] == [WALLET]
+    assert {e["list_ref"] for e in attrs["entities"]} == {"grp"}
+    assert any("payment channel" in line for line in expl)
+    ents = posts[pids["p1"]]["designated_entity"][1]["matches"]
+    assert any(m["features"].get("crypto_wallet_address") for m in ents)
+    # p2: fighters + channel, no name → still financing, wallet ties it to the list
+    assert "financing" in posts[pids["p2"]]
+    # p3: news, p4: dinner IBAN — indicators/entities maybe, never financing
+    assert "financing" not in posts.get(pids["p3"], {})
+    assert "financing" not in posts.get(pids["p4"], {})
+    assert posts[pids["p4"]]["fin_indicator"][0] == 1.0
+    # p5: only an invalid checksum
+    score5, attrs5, _ = posts[pids["p5"]]["fin_indicator"]
+    assert score5 == pytest.approx(0.3) and attrs5["indicators"][0]["valid"] is False
+
+    accs = _dets(store, "finance_account")
+    m = accs[ids["a1"]]["designation_match"]
+    assert m[1]["matches"][0]["list_ref"] == "ldr" and m[0] >= 0.7
+    assert accs[ids["a1"]]["fin_indicator"][1]["field"] == "bio"
+    assert ids["a4"] not in accs and ids["a3"] not in accs
+
+    # the wallet links a1 (bio and post) and a2 (post); invalid ones are not sighted
+    linked = shared(store)
+    assert [(r["type"], r["value"], r["accounts"]) for r in linked] == [("wallet", WALLET, 2)]
+    assert {a["account_id"] for a in linked[0]["linked_accounts"]} == {ids["a1"], ids["a2"]}
+    with store.connect() as c:
+        edges = c.execute(select(S.edges.c.src_account_id, S.edges.c.dst_account_id,
+                                 S.edges.c.post_id).where(S.edges.c.kind == EDGE_KIND)).all()
+        n_sight = len(c.execute(select(F.fin_sightings.c.id)).all())
+    assert edges == [(ids["a1"], ids["a2"], pids["p2"])]
+    assert n_sight == 4  # p1, p2, p4 (IBAN), a1's bio
+
+    # idempotent: a second scan changes nothing
+    again = scan(store, [FinanceDetector(), FinanceAccountDetector()])
+    assert [r.scanned for r in again] == [0, 0]
+    res = scan(store, [FinanceDetector()], rescan=True)
+    with store.connect() as c:
+        assert len(c.execute(select(S.edges.c.id).where(S.edges.c.kind == EDGE_KIND)).all()) == 1
+        assert len(c.execute(select(F.fin_sightings.c.id)).all()) == n_sight
+
+
+def test_version_follows_lists(sqlite_store, tmp_path):
+    det = FinanceDetector()
+    det.bind(sqlite_store)
+    before = det.version
+    _seed(sqlite_store, tmp_path)
+    det.bind(sqlite_store)
+    assert det.version != before and det.version.startswith("1.0-")
+
+
+def test_cli(sqlite_store, tmp_path, monkeypatch):
+    from rasd.cli import app, common
+
+    db = str(tmp_path / "rasd.db")
+    monkeypatch.setattr(common.STATE, "store", None)
+    runner = CliRunner()
+    _ids, _ = _seed(sqlite_store, tmp_path)
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "x1", "text": f"BTC {WALLET}"}) + "\nno money here\n"
+                   + f"plain line {WALLET[:-1]}b\n", encoding="utf-8")
+    r = runner.invoke(app, ["--db", db, "finance", "extract", str(src)])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["id"] for x in lines] == ["x1", 3]
+    assert lines[0]["indicators"][0] == {"type": "wallet", "value": WALLET, "valid": True,
+                                         "span": [4, 38], "currency": "BTC",
+                                         "network": "mainnet", "kind": "p2pkh"}
+    r = runner.invoke(app, ["--db", db, "finance", "extract", "-", "--valid-only", "--all"],
+                      input="plain line 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb\n")
+    assert json.loads(r.stdout) == {"id": 1, "indicators": []}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": 1}\n')
+    r = runner.invoke(app, ["--db", db, "finance", "extract", str(bad)])
+    assert r.exit_code == 2 and "bad.jsonl:1: field text" in r.stderr
+
+    r = runner.invoke(app, ["--db", db, "screen", "أبو قسورة", "--json"])
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)
+    assert hits[0]["list_ref"] == "ldr" and hits[0]["list"] == "syn"
+    assert {"entity_id", "list_ref", "name", "score", "list", "programme",
+            "explanation"} <= set(hits[0])
+    names = tmp_path / "names.txt"
+    names.write_text("Khalid al-Qaswari\nJohn Smith\n", encoding="utf-8")
+    r = runner.invoke(app, ["--db", db, "screen", "--file", str(names), "--json"])
+    batch = json.loads(r.stdout)
+    assert [len(b["matches"]) for b in batch] == [1, 0]
+
+    r = runner.invoke(app, ["--db", db, "lists", "status", "--json"])
+    assert json.loads(r.stdout)[0]["list"] == "syn"
+    r = runner.invoke(app, ["--db", db, "lists", "import", str(tmp_path / "nope.xml")])
+    assert r.exit_code == 2 and "no such file" in r.stderr
+
+    r = runner.invoke(app, ["--db", db, "scan", "-d", "finance", "-d", "finance_account"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["--db", db, "finance", "links", "--json"])
+    rows = json.loads(r.stdout)
+    assert rows[0]["value"] == WALLET and rows[0]["accounts"] == 2
+    r = runner.invoke(app, ["--db", db, "finance", "links"])
+    assert "2 accounts" in r.stdout
+    for cmd in (["finance", "extract"], ["finance", "links"], ["lists", "import"],
+                ["lists", "status"], ["screen"]):
+        h = runner.invoke(app, [*cmd, "--help"])
+        assert h.exit_code == 0 and "Examples" in h.stdout
+
+
+def test_demo_step(tmp_path):
+    from rasd.demo import DemoContext, demo_data_dir
+    from rasd.detect.finance.demo import step
+    from rasd.ingest.demo import step as ingest_step
+    from rasd.store import Store
+
+    store = Store.open(str(tmp_path / "demo.db"))
+    logs: list[str] = []
+    ctx = DemoContext(store=store, workdir=tmp_path, data_dir=demo_data_dir(), log=logs.append)
+    ingest_step(ctx)
+    out = step(ctx)
+    store.close()
+    assert out["financing_posts"] >= 2
+    assert out["designation_matches"] >= 1
+    assert out["shared_indicators"] >= 1 and out["shared_indicator_edges"] >= 1
+    assert any("SYNTHETIC" in line for line in logs)

@@ -1,0 +1,141 @@
+"""Screening across scripts (issue 5 §4) on a small synthetic list written here in
+OpenSanctions' FollowTheMoney format; every name is invented."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rasd.detect.finance.lists import import_list
+from rasd.detect.finance.names import handle_to_name, normalize, skeleton
+from rasd.detect.finance.screen import DEFAULT_THRESHOLD, Screener
+
+ENTITIES = [
+    ("p1", "Person", ["Khalid Mahmoud al-Qaswari"], ["خالد محمود القسوري", "Абу Касвара",
+                                                      "Abu Qaswara"]),
+    ("p2", "Person", ["Samira Yusuf Haddad"], ["سميرة يوسف حداد"]),
+    ("p3", "Person", ["Abd al-Rahman Nuri Zubaydi"], ["عبد الرحمن نوري الزبيدي"]),
+    ("p4", "Person", ["Ivan Sergeyevich Morozko"], ["Иван Сергеевич Морозько"]),
+    ("o1", "Organization", ["Black Banner Front"], ["جبهة الراية السوداء",
+                                                    "Фронт Чёрного Знамени",
+                                                    "Front de la Bannière Noire"]),
+    ("o2", "Organization", ["Ummah Orphans Relief"], ["إغاثة أيتام الأمة"]),
+]
+# filler entities so that common name parts are common here too
+FILLER = [f"Muhammad Ali Hassan {x}" for x in ("Qadri", "Farouqi", "Shams", "Bakri", "Nasser",
+                                               "Jabiri", "Omari", "Rashidi", "Tamimi", "Zahiri")]
+
+
+@pytest.fixture(scope="module")
+def screener(tmp_path_factory):
+    from rasd.store import Store
+
+    d = tmp_path_factory.mktemp("scr")
+    lines = []
+    for eid, schema, names, aliases in ENTITIES:
+        lines.append({"id": eid, "schema": schema, "caption": names[0],
+                      "properties": {"name": names, "alias": aliases}})
+    for i, n in enumerate(FILLER):
+        lines.append({"id": f"f{i}", "schema": "Person", "caption": n,
+                      "properties": {"name": [n]}})
+    lines.append({"id": "w1", "schema": "CryptoWallet",
+                  "properties": {"publicKey": ["bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"],
+                                 "holder": ["o1"]}})
+    p = d / "syn.json"
+    p.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    store = Store.open(str(d / "rasd.db"))
+    import_list(store, p, name="syn")
+    scr = Screener.load(store)
+    yield scr
+    store.close()
+
+
+def top(scr, q, **kw):
+    ms = scr.screen(q, **kw)
+    return (ms[0].list_ref, round(ms[0].score, 2)) if ms else None
+
+
+@pytest.mark.parametrize("query,ref", [
+    ("Khalid al-Qaswari", "p1"),
+    ("خالد القسوري", "p1"),                  # Arabic → Latin listed name
+    ("Халид аль-Касвари", "p1"),             # Cyrillic
+    ("Sheikh Khalid Mahmud al Qaswari", "p1"),  # honorific + spelling variant
+    ("Abou Qaswara", "p1"),                  # kunya spelling
+    ("أبو قسورة", "p1"),
+    ("Abdul Rahman Zubaidi", "p3"),          # Abd al-/Abdul joined
+    ("Abdurrahman al-Zubaydi", "p3"),
+    ("عبد الرحمن الزبيدي", "p3"),
+    ("Ivan Morozko", "p4"),
+    ("Иван Морозко", "p4"),
+    ("Samira Haddad", "p2"),
+    ("سميرة حداد", "p2"),
+    ("black banner front", "o1"),
+    ("Фронт Черного Знамени", "o1"),          # е for ё
+    ("جبهة الراية السوداء", "o1"),
+])
+def test_cross_script_matches(screener, query, ref):
+    got = top(screener, query)
+    assert got is not None and got[0] == ref, (query, screener.screen(query, threshold=0.3)[:2])
+    assert got[1] >= DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("query", ["John Smith", "Maria Garcia", "Mehmet Yılmaz",
+                                   "Олег Смирнов", "Jean Dupont", "Giulia Rossi",
+                                   "Hans Müller", "Front National", "Orphans Aid Society"])
+def test_unrelated_names_do_not_match(screener, query):
+    assert screener.screen(query) == [], screener.screen(query)[:1]
+
+
+def test_common_parts_are_weighted_down(screener):
+    # every filler shares "Muhammad Ali Hassan": a query of just those is weak …
+    ms = screener.screen("Muhammad Ali")
+    assert all(m.score < 0.75 for m in ms)
+    # … while the distinctive part decides
+    assert top(screener, "Muhammad Ali Hassan Tamimi")[0] == "f8"
+    weak = screener.screen("Muhammad Ali", threshold=0.0)
+    assert any("weighted down" in line for m in weak for line in m.explanation)
+
+
+def test_explanation_and_shape(screener):
+    m = screener.screen("Самира Хаддад")[0].to_dict()
+    assert m["list_ref"] == "p2"
+    assert {"entity_id", "list_ref", "name", "score", "list", "programme",
+            "explanation"} <= set(m)
+    text = " ".join(m["explanation"])
+    assert "cross-script" in text and "parts matched" in text
+
+
+def test_wallet_exact(screener):
+    ms = screener.screen("BC1QAR0SRRR7XFKVY5L643LYDNW9RE59GTZZWF5MDQ")
+    assert [(x.list_ref, x.score) for x in ms] == [("o1", 1.0)]
+    assert ms[0].features == {"crypto_wallet_address": 1.0}
+    assert screener.screen("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdr") == []
+
+
+def test_threshold_and_limit(screener):
+    assert len(screener.screen("Haddad", threshold=0.0, limit=3)) <= 3
+    low = screener.screen("Samira Hadad", threshold=0.0)
+    assert low[0].list_ref == "p2"
+    assert screener.screen("Samira Hadad", threshold=0.999) == []
+
+
+def test_handles_and_names_in_text(screener):
+    assert handle_to_name("@abu_qaswara_99") == "abu qaswara"
+    assert handle_to_name("KhalidQaswari") == "Khalid Qaswari"
+    assert top(screener, handle_to_name("KhalidQaswari"))[0] == "p1"
+    found = screener.find_in_text("Support the brothers of the Black Banner Front today!")
+    assert [m.list_ref for m in found] == ["o1"]
+    found = screener.find_in_text("تبرعوا لجبهة الراية السوداء")
+    assert found == [] or found[0].list_ref == "o1"
+    assert screener.find_in_text("A black banner hung at the front of the house.") == []
+
+
+def test_normalisation_details():
+    assert normalize("Abu Bakr al-Baghdadi").key == normalize("Abubakr Baghdadi").key
+    assert normalize("Abd al-Rahman").key == normalize("Abdul Rahman").key
+    assert skeleton("zawahiri") == skeleton("zavahiri") == "zhr"
+    n = normalize("Sheikh Dr. Yusuf bin Ahmad")
+    assert [t.latin for t in n.tokens] == ["yusuf", "ahmad"]
+    assert {"sheikh", "dr", "bin"} <= set(n.set_aside)
+    assert normalize("x" * 10_000).tokens  # bounded, does not fail
