@@ -62,7 +62,7 @@ def _load_commands() -> None:
         return
     _loaded = True
     for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if mod.name == "common":
+        if mod.name == "common" or mod.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{mod.name}")
         register = getattr(module, "register", None)

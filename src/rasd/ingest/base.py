@@ -56,11 +56,20 @@ def inner_suffix(path: Path) -> str:
 
 
 def read_sample(path: Path, n: int = SNIFF) -> bytes:
+    buf = bytearray()
     with open_binary(path) as f:
         try:
-            return f.read(n)
-        except (OSError, EOFError) as e:
-            raise IngestError(f"{path}: cannot read: {e}") from e
+            while len(buf) < n:
+                piece = f.read(min(4096, n - len(buf)))
+                if not piece:
+                    break
+                buf += piece
+        except EOFError:  # a truncated .gz: judge by what could be read
+            pass
+        except OSError as e:
+            if not buf:
+                raise IngestError(f"{path}: cannot read: {e}") from e
+    return bytes(buf)
 
 
 def iter_lines(f: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:

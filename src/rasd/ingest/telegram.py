@@ -119,13 +119,15 @@ class TelegramParser(Parser):
             first_error = e
         except UnicodeDecodeError as e:
             first_error = e
-        # The parser reads ahead in 64 KiB chunks and reports a broken or truncated
-        # file before yielding what it buffered: read again in tiny chunks, skip
-        # the messages already yielded, and salvage every complete one before it.
+        # The C parser reads ahead in 64 KiB chunks and reports a broken or truncated
+        # file before yielding what it buffered, and refuses integers beyond 64 bits
+        # that are valid JSON: read again with the pure-Python parser in tiny chunks,
+        # skip the messages already yielded, and salvage every complete one.
         done = state.messages
         state = _State()
         try:
-            yield from self._parse(path, raw, state, buf_size=64, skip=done)
+            yield from self._parse(path, raw, state, buf_size=64, skip=done,
+                                   backend=ijson.get_backend("python"))
             err: Exception = first_error
         except (ijson.common.JSONError, UnicodeDecodeError) as e:
             err = e
@@ -137,7 +139,7 @@ class TelegramParser(Parser):
                      path=f"{state.chat_id}.messages[{state.idx}]")
 
     def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
-               skip: int) -> Iterator[Record]:
+               skip: int, backend: Any = ijson) -> Iterator[Record]:
         base = path.parent.resolve()
         src = str(path)
         chat: dict[str, Any] = {}
@@ -145,7 +147,7 @@ class TelegramParser(Parser):
         with open_binary(path) as f:
             builder = None
             item_prefix = None
-            for prefix, event, value in ijson.parse(f, use_float=True, buf_size=buf_size):
+            for prefix, event, value in backend.parse(f, use_float=True, buf_size=buf_size):
                 if builder is not None:
                     if prefix == item_prefix and event == "end_map":
                         msg = builder.value

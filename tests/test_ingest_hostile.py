@@ -1,0 +1,223 @@
+"""Hostile input: bad records are rejected one by one and nothing valid is lost;
+unknown files are refused whole; a killed ingest leaves a consistent store and a
+re-run completes it; the parsers survive fuzzing from the real sample files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rasd.ingest import IngestError, ingest_path
+from rasd.ingest.base import RawSink, get_parser
+from rasd.model import Post, Reject
+from rasd.store import Store
+
+GOOD = {"data": [{"id": "1", "text": "ok one", "author_id": "10",
+                  "created_at": "2024-01-01T00:00:00.000Z"},
+                 {"id": "2", "text": "ok two", "author_id": "11"}],
+        "includes": {"users": [{"id": "10", "username": "ten", "name": "Ten"}]}}
+
+
+def _lines(tmp: Path, lines: list[bytes]) -> Path:
+    f = tmp / "mixed.jsonl"
+    f.write_bytes(b"\n".join(lines) + b"\n")
+    return f
+
+
+def test_each_kind_of_bad_line_is_rejected_and_good_ones_kept(store, tmp_path):
+    f = _lines(tmp_path, [
+        json.dumps(GOOD).encode(),
+        b'{"data": [{"id": "3", "text": "broken"',                         # malformed
+        json.dumps({"data": [{"id": "4", "text": 5, "author_id": "1"}]}).encode(),  # wrong type
+        b'{"data": [{"id": "5", "text": "bad \xff utf8", "author_id": "1"}]}',    # bad UTF-8
+        json.dumps({"data": [{"text": "no id", "author_id": "1"}]}).encode(),  # missing id
+        json.dumps({"data": [{"id": "6", "text": "date", "author_id": "1",
+                              "created_at": "yesterday"}]}).encode(),
+        json.dumps([1, 2, 3]).encode(),
+        json.dumps({"data": [{"id": "7", "text": "fine", "author_id": "12"}]}).encode(),
+        b'{"data": [{"id": "8", "text": "\\ud800 lone surrogate", "author_id": "12"}]}',
+        json.dumps({"data": [{"id": "9", "text": "nul\u0000byte", "author_id": "12"}]}).encode(),
+    ])
+    rep = ingest_path(store, f, fmt="x")
+    assert store.stats()["posts"] == 5  # 1, 2, 7, 8 (surrogate replaced), 9 (NUL replaced)
+    assert rep.rejected == 6
+    by_line = {r["line"]: r for r in rep.rejects}
+    assert "invalid JSON" in by_line[2]["reason"]
+    assert by_line[3]["field"] == "data[0].text" and by_line[3]["path"] == "data[0]"
+    assert "invalid UTF-8 at byte" in by_line[4]["reason"]
+    assert "missing required field 'data[0].id'" == by_line[5]["reason"]
+    assert "not a date/time" in by_line[6]["reason"]
+    assert "expected a JSON object" in by_line[7]["reason"]
+    q = Path(rep.quarantine)
+    assert q.name == "rasd.quarantine.jsonl" or q.name.endswith(".quarantine.jsonl")
+    entries = [json.loads(x) for x in q.read_text().splitlines()]
+    assert len(entries) == 6 and all(e["file"] == str(f) for e in entries)
+
+
+def test_truncated_jsonl_keeps_all_complete_lines(sqlite_store, tmp_path):
+    lines = [json.dumps({"data": [{"id": str(i), "text": f"t{i}", "author_id": "1"}]}).encode()
+             for i in range(50)]
+    f = tmp_path / "t.jsonl"
+    data = b"\n".join(lines)
+    f.write_bytes(data[: len(data) - 10])  # cut inside the last line
+    rep = ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 49 and rep.rejected == 1
+
+
+def test_truncated_gzip(sqlite_store, tmp_path):
+    import gzip
+    raw = b"".join(json.dumps({"data": [{"id": str(i), "text": "x" * 200, "author_id": "1"}]})
+                   .encode() + b"\n" for i in range(300))
+    full = gzip.compress(raw)
+    f = tmp_path / "t.jsonl.gz"
+    f.write_bytes(full[: len(full) // 2])
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected >= 1
+    assert 0 < sqlite_store.stats()["posts"] < 300
+
+
+def test_unknown_format_is_refused_and_nothing_written(tmp_path):
+    db = tmp_path / "r.db"
+    f = tmp_path / "notes.txt"
+    f.write_text("just some notes\nnothing structured\n")
+    r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(db), "ingest", str(f)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "not a known format" in r.stderr and str(f) in r.stderr
+    s = Store.open(str(db)).stats()
+    assert s["posts"] == 0 and s["accounts"] == 0 and s["by_source"] == {}
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(IngestError, match="empty"):
+        ingest_path(Store.open(str(db)), empty)
+
+
+def test_strict_exit_status(tmp_path):
+    f = _lines(tmp_path, [json.dumps(GOOD).encode(), b"{nope"])
+    base = [sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "r.db"), "ingest", str(f)]
+    lax = subprocess.run(base, capture_output=True, text=True)
+    assert lax.returncode == 0 and "1 record(s) rejected" in lax.stderr
+    strict = subprocess.run(base + ["--strict"], capture_output=True, text=True)
+    assert strict.returncode == 1
+
+
+def _big_file(path: Path, n: int) -> None:
+    with open(path, "w") as f:
+        for page in range(n // 100):
+            data = [{"id": str(page * 100 + i), "text": f"post {page} {i} " + "w " * 40,
+                     "author_id": str(1000 + (page * 7 + i) % 900),
+                     "entities": {"mentions": [{"username": f"u{i}", "id": str(2000 + i)}]}}
+                    for i in range(100)]
+            f.write(json.dumps({"data": data}) + "\n")
+
+
+def test_killed_mid_file_then_rerun_completes(tmp_path):
+    f = tmp_path / "big.jsonl"
+    _big_file(f, 60_000)
+    db = tmp_path / "k.db"
+    cmd = [sys.executable, "-m", "rasd.cli", "--db", str(db), "ingest", str(f), "--batch", "1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # wait until some batches are committed, then kill hard
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                if Store.open(str(db), migrate=False).stats()["posts"] > 3000:
+                    break
+            except Exception:  # noqa: BLE001 - store may be mid-creation
+                pass
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = Store.open(str(db)).stats()["posts"]
+    assert 0 < partial < 60_000, partial
+    done = subprocess.run(cmd + ["--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert Store.open(str(db)).stats()["posts"] == 60_000
+    rep = json.loads(done.stdout)[0]
+    assert rep["by_kind"]["posts"]["new"] == 60_000 - partial
+    clean = tmp_path / "clean.db"
+    subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(clean), "ingest", str(f)],
+                   check=True, capture_output=True)
+    a, b = Store.open(str(db)).stats(), Store.open(str(clean)).stats()
+    for k in ("accounts", "posts", "edges"):
+        assert a[k] == b[k], k
+
+
+def _samples(shared: Path) -> list[bytes]:
+    d = shared / "formats" / "twitter-v2-twarc2"
+    out = []
+    for name in ("two_tweets.jsonl", "mentions_tweet.jsonl", "edited.jsonl",
+                 "media_tweet.jsonl", "quoted_edit.jsonl"):
+        out.extend(x for x in (d / name).read_bytes().splitlines() if x.strip())
+    out.extend((d / "flat.jsonl").read_bytes().splitlines()[:5])
+    return out
+
+
+@pytest.fixture(scope="module")
+def samples(shared_data):
+    return _samples(shared_data)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_x_parser_from_real_lines(samples, tmp_path_factory, data):
+    """Mutate real lines (flip, cut, insert bytes); with one intact line beside
+    them, the parser must not crash and must still yield the intact line's posts."""
+    base = data.draw(st.sampled_from(samples))
+    mutated = bytearray(base)
+    for _ in range(data.draw(st.integers(1, 6))):
+        op = data.draw(st.sampled_from(["flip", "cut", "insert", "delete"]))
+        pos = data.draw(st.integers(0, max(0, len(mutated) - 1)))
+        if op == "flip" and mutated:
+            mutated[pos] = data.draw(st.integers(0, 255))
+        elif op == "cut":
+            del mutated[pos:]
+        elif op == "insert":
+            mutated[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete" and mutated:
+            del mutated[pos:pos + data.draw(st.integers(1, 20))]
+    intact = data.draw(st.sampled_from(samples))
+    f = tmp_path_factory.mktemp("fz") / "f.jsonl"
+    f.write_bytes(bytes(mutated).replace(b"\n", b" ") + b"\n" + intact + b"\n")
+    recs = list(get_parser("x").parse(f, RawSink()))
+    expected = [r for r in get_parser("x").parse(_one(tmp_path_factory, intact), RawSink())
+                if isinstance(r, Post)]
+    got = {r.platform_id for r in recs if isinstance(r, Post)}
+    assert {p.platform_id for p in expected} <= got
+    for r in recs:
+        if isinstance(r, Reject):
+            assert r.reason and (r.line in (1, 2) or r.line is None)
+
+
+def _one(factory, line: bytes) -> Path:
+    f = factory.mktemp("one") / "o.jsonl"
+    f.write_bytes(line + b"\n")
+    return f
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda ch: st.lists(ch, max_size=4) | st.dictionaries(
+                        st.sampled_from(["id", "type", "text", "date", "from_id", "photo",
+                                         "forwarded_from", "reply_to_message_id", "edited",
+                                         "text_entities", "href", "file"]), ch, max_size=6),
+                    max_leaves=20))
+def test_fuzz_telegram_messages(tmp_path_factory, junk):
+    d = tmp_path_factory.mktemp("tg")
+    good = {"id": 1, "type": "message", "date": "2024-01-01T00:00:00", "from_id": "user1",
+            "text": "kept"}
+    doc = {"name": "C", "type": "public_channel", "id": 9, "messages": [junk, good]}
+    (d / "result.json").write_text(json.dumps(doc))
+    recs = list(get_parser("telegram").parse(d, RawSink()))
+    assert any(isinstance(r, Post) and r.text == "kept" for r in recs)
