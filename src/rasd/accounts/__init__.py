@@ -1,0 +1,6 @@
+"""Accounts: roles set by analysts, profile history (later: supporter score,
+census estimation, resurgence)."""
+
+from rasd.accounts.roles import ROLES, account_history, find_accounts, set_role
+
+__all__ = ["ROLES", "account_history", "find_accounts", "set_role"]

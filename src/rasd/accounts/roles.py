@@ -1,0 +1,60 @@
+"""Analyst-set account roles and profile history.
+
+A role says what an account *is* in the eyes of the analyst: a news outlet,
+a researcher, an NGO or an official body. Detectors read it (``StoredPost.account_role``):
+journalism and research about terrorism are exempt (TCO Art. 1(3)), so these
+roles lower the prior that the account's posts are terrorist content.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+
+from rasd.store import Store
+from rasd.store import schema as S
+
+ROLES = {
+    "news": "a news outlet or journalist",
+    "researcher": "a researcher or research institute",
+    "ngo": "an NGO, e.g. counter-speech or humanitarian",
+    "official": "a government or law-enforcement account",
+    "none": "clear the role",
+}
+
+
+def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[Any]:
+    """Accounts whose handle (with or without @) or platform id is ``ref``."""
+    a = S.accounts
+    handle = ref.lstrip("@").lower()
+    q = select(a).where(or_(func.lower(a.c.handle) == handle, a.c.platform_id == ref))
+    if platform:
+        q = q.where(a.c.platform == platform)
+    with store.connect() as c:
+        return list(c.execute(q.order_by(a.c.platform, a.c.id)))
+
+
+def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    rows = find_accounts(store, ref, platform)
+    if not rows:
+        raise LookupError(f"no account matches {ref!r}" + (f" on {platform}" if platform else ""))
+    with store.begin() as c:
+        c.execute(update(S.accounts).where(S.accounts.c.id.in_([r.id for r in rows]))
+                  .values(role=None if role == "none" else role))
+    return find_accounts(store, ref, platform)
+
+
+def account_history(store: Store, account_id: int) -> list[dict[str, Any]]:
+    """Earlier profile versions, oldest first, then the current one."""
+    v = S.account_versions
+    with store.connect() as c:
+        old = c.execute(select(v).where(v.c.account_id == account_id).order_by(v.c.id)).all()
+        cur = c.execute(select(S.accounts).where(S.accounts.c.id == account_id)).first()
+    out = [{"handle": r.handle, "name": r.name, "bio": r.bio, "until": r.valid_until}
+           for r in old]
+    if cur is not None:
+        out.append({"handle": cur.handle, "name": cur.name, "bio": cur.bio, "until": None})
+    return out

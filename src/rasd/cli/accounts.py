@@ -1,0 +1,81 @@
+"""``rasd accounts``: look up accounts, their history, and set analyst roles."""
+
+from __future__ import annotations
+
+import typer
+
+from rasd.cli.common import echo_json, fail, get_store
+
+
+def register(app: typer.Typer) -> None:
+    sub = typer.Typer(help="Look up accounts and set analyst roles (news, researcher …).",
+                      no_args_is_help=True)
+    app.add_typer(sub, name="accounts")
+
+    @sub.command("mark")
+    def mark(
+        ref: str = typer.Argument(..., help="Handle (@name) or platform id."),
+        role: str = typer.Option(..., "--role", "-r",
+                                 help="news, researcher, ngo, official, or none to clear."),
+        platform: str = typer.Option(None, "--platform", "-p", help="Only on this platform."),
+    ) -> None:
+        """Mark an account as a news outlet, researcher, NGO or official body.
+
+        Journalism and research about terrorism are exempt (EU TCO Art. 1(3)):
+        detectors lower the prior that posts of such accounts are terrorist content.
+
+        Examples:
+
+          rasd accounts mark @dailyworld_news --role news
+
+          rasd accounts mark ctr_research_lab --role researcher --platform x
+        """
+        from rasd.accounts import set_role
+
+        try:
+            rows = set_role(get_store(), ref, role, platform)
+        except (ValueError, LookupError) as e:
+            fail(str(e))
+        for r in rows:
+            typer.echo(f"{r.platform} {r.platform_id} @{r.handle or '-'}: role {r.role or '-'}")
+
+    @sub.command("show")
+    def show(
+        ref: str = typer.Argument(..., help="Handle (@name) or platform id."),
+        platform: str = typer.Option(None, "--platform", "-p"),
+        json_: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Show an account: profile, role, counts and profile history.
+
+        Example:
+
+          rasd accounts show @bbf_lion_media
+        """
+        from sqlalchemy import func, select
+
+        from rasd.accounts import account_history, find_accounts
+        from rasd.store import schema as S
+
+        store = get_store()
+        rows = find_accounts(store, ref, platform)
+        if not rows:
+            fail(f"no account matches {ref!r}")
+        out = []
+        with store.connect() as c:
+            for r in rows:
+                posts = c.execute(select(func.count()).select_from(S.posts).where(
+                    S.posts.c.account_id == r.id)).scalar_one()
+                out.append({"id": r.id, "platform": r.platform, "platform_id": r.platform_id,
+                            "handle": r.handle, "name": r.name, "bio": r.bio, "role": r.role,
+                            "kind": r.kind, "followers": r.followers, "stub": r.stub,
+                            "posts": posts, "history": account_history(store, r.id)})
+        if json_:
+            echo_json(out)
+            return
+        for a in out:
+            typer.echo(f"{a['platform']} {a['platform_id']} @{a['handle'] or '-'} "
+                       f"({a['name'] or '-'}) role={a['role'] or '-'} posts={a['posts']}")
+            if a["bio"]:
+                typer.echo(f"  bio: {a['bio']}")
+            for h in a["history"][:-1]:
+                typer.echo(f"  until {h['until']}: @{h['handle']} {h['name']!r} {h['bio']!r}")

@@ -1,0 +1,110 @@
+"""The command line as a user meets it: help everywhere, stats shape, demo,
+accounts, scan idempotency with a detector plugin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rasd.cli import app
+from rasd.cli import common
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    common.STATE.db = None
+    common.STATE.store = None
+    yield
+    if common.STATE.store is not None:
+        common.STATE.store.close()
+    common.STATE.store = None
+
+
+def _commands(group=app) -> list[list[str]]:
+    import typer.main
+
+    click_group = typer.main.get_command(group)
+    out = []
+
+    def walk(cmd, path):
+        out.append(path)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, path + [name])
+
+    walk(click_group, [])
+    return out
+
+
+def test_help_everywhere_with_examples():
+    cmds = _commands()
+    assert ["ingest"] in cmds and ["stats"] in cmds and ["scan"] in cmds and ["demo"] in cmds
+    for path in cmds:
+        r = runner.invoke(app, path + ["--help"])
+        assert r.exit_code == 0, (path, r.output)
+        if path and path[-1] in ("ingest", "stats", "scan", "demo", "mark"):
+            assert "Example" in r.output, path
+
+
+def test_stats_json_shape(tmp_path):
+    db = tmp_path / "s.db"
+    r = runner.invoke(app, ["--db", str(db), "stats", "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output)
+    for k in ("accounts", "posts", "media", "edges", "by_platform", "by_source"):
+        assert k in s
+
+
+def test_rasd_db_env(tmp_path, monkeypatch):
+    db = tmp_path / "env.db"
+    monkeypatch.setenv("RASD_DB", str(db))
+    r = subprocess.run([sys.executable, "-m", "rasd", "stats", "--json"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert db.exists()
+
+
+def test_demo_ingests_bundled_data_and_is_rerunnable(tmp_path):
+    w = tmp_path / "ws"
+    r = runner.invoke(app, ["demo", "--workdir", str(w), "--json"])
+    assert "[10_ingest]" in r.output
+    assert (w / "rasd.db").exists()
+    common.STATE.store.close()
+    common.STATE.store = None
+    r = runner.invoke(app, ["--db", str(w / "rasd.db"), "stats", "--json"])
+    s = json.loads(r.output)
+    assert s["posts"] >= 40 and s["by_platform"]["telegram"]["media"] == 4
+    assert set(s["by_source"]) >= {"demo-x", "demo-telegram", "demo-csv"}
+    common.STATE.store.close()
+    common.STATE.store = None
+    again = runner.invoke(app, ["demo", "--workdir", str(w)])
+    assert "0 new, 0 updated" in again.output
+
+
+def test_ingest_cli_summary_and_missing_file(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/x/demo_tweets.jsonl"
+    db = str(tmp_path / "c.db")
+    r = runner.invoke(app, ["--db", db, "ingest", str(data)])
+    assert r.exit_code == 0 and "new" in r.output
+    r = runner.invoke(app, ["--db", db, "ingest", str(tmp_path / "nope.jsonl")])
+    assert r.exit_code == 2 and "no such file" in r.output
+
+
+def test_accounts_mark_and_show(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/x/demo_tweets.jsonl"
+    db = str(tmp_path / "a.db")
+    runner.invoke(app, ["--db", db, "ingest", str(data)])
+    r = runner.invoke(app, ["--db", db, "accounts", "mark", "@dailyworld_news", "--role", "news"])
+    assert r.exit_code == 0 and "role news" in r.output
+    r = runner.invoke(app, ["--db", db, "accounts", "show", "dailyworld_news", "--json"])
+    assert json.loads(r.output)[0]["role"] == "news"
+    r = runner.invoke(app, ["--db", db, "accounts", "mark", "@nobody", "--role", "news"])
+    assert r.exit_code == 2
+    r = runner.invoke(app, ["--db", db, "accounts", "mark", "@dailyworld_news", "--role", "x"])
+    assert r.exit_code == 2 and "unknown role" in r.output

@@ -1,0 +1,146 @@
+"""The store: migrations, SQLite settings, history, the scan runner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, text
+
+from rasd.detect.base import Detector, StoredPost
+from rasd.detect.scan import scan
+from rasd.ingest.base import RawSink
+from rasd.ingest.writer import Writer
+from rasd.model import Account, Detection, Post
+from rasd.store import Store, resolve_url
+from rasd.store import schema as S
+from rasd.store.migrate import current, head
+from tests.helpers import count
+
+
+def test_url_resolution(monkeypatch):
+    monkeypatch.delenv("RASD_DB", raising=False)
+    assert resolve_url(None) == "sqlite:///rasd.db"
+    assert resolve_url("x/y.db") == "sqlite:///x/y.db"
+    assert resolve_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+    monkeypatch.setenv("RASD_DB", "/tmp/z.db")
+    assert resolve_url(None) == "sqlite:////tmp/z.db"
+
+
+def test_migrated_to_head_and_wal(sqlite_store):
+    assert current(sqlite_store.engine) == head()
+    with sqlite_store.connect() as c:
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    for t in S.load_all().tables:
+        with sqlite_store.connect() as c:
+            c.execute(text(f'SELECT count(*) FROM "{t}"'))
+
+
+def _write(store: Store, *recs: Any) -> Writer:
+    from rasd.ingest.runner import _source_id
+
+    w = Writer(store, _source_id(store, "t"))
+    for r in recs:
+        w.add(r)
+    w.flush()
+    return w
+
+
+def test_profile_change_keeps_history(store):
+    _write(store, Account("x", "1", handle="old_name", name="Old", bio="first bio"))
+    w = _write(store, Account("x", "1", handle="new_name", name="New", bio="second bio"))
+    assert w.counts.by_kind["accounts"]["updated"] == 1
+    with store.connect() as c:
+        cur = c.execute(select(S.accounts).where(S.accounts.c.platform_id == "1")).one()
+        old = c.execute(select(S.account_versions)).all()
+    assert cur.handle == "new_name"
+    assert [(o.handle, o.bio) for o in old] == [("old_name", "first bio")]
+    w = _write(store, Account("x", "1", handle="new_name", name="New", bio="second bio"))
+    assert w.counts.by_kind["accounts"] == {"unchanged": 1}
+
+
+def test_stub_never_overwrites_profile(store):
+    _write(store, Account("x", "1", handle="real", name="Real", bio="bio"))
+    _write(store, Post("x", "p1", "1", "hi", mentions=[("1", "real")]),
+           Account("x", "1", handle=None, stub=True))
+    with store.connect() as c:
+        a = c.execute(select(S.accounts).where(S.accounts.c.platform_id == "1")).one()
+    assert a.name == "Real" and not a.stub
+
+
+def test_stub_then_profile_upgrades(store):
+    _write(store, Post("x", "p1", "2", "hi @bob", mentions=[("3", "bob")]))
+    with store.connect() as c:
+        assert c.execute(select(S.accounts.c.stub).where(S.accounts.c.platform_id == "3")
+                         ).scalar_one()
+    _write(store, Account("x", "3", handle="bob", name="Bob"))
+    with store.connect() as c:
+        row = c.execute(select(S.accounts).where(S.accounts.c.platform_id == "3")).one()
+    assert not row.stub and row.name == "Bob"
+    assert count(store, S.edges, S.edges.c.kind == "mention") == 1
+
+
+def test_name_stub_merges_into_real_account(sqlite_store):
+    from rasd.ingest.writer import merge_name_stubs
+    from rasd.model import Link
+
+    _write(sqlite_store, Post("telegram", "c1/1", "c1", "fwd",
+                              links=[Link("forward", None, None, "OtherChan")]))
+    assert count(sqlite_store, S.accounts, S.accounts.c.platform_id == "@otherchan") == 1
+    _write(sqlite_store, Account("telegram", "channel9", handle="OtherChan"))
+    assert merge_name_stubs(sqlite_store) == 1
+    with sqlite_store.connect() as c:
+        e = c.execute(select(S.edges)).one()
+        real = c.execute(select(S.accounts.c.id).where(
+            S.accounts.c.platform_id == "channel9")).scalar_one()
+    assert e.dst_account_id == real
+    assert count(sqlite_store, S.accounts, S.accounts.c.platform_id == "@otherchan") == 0
+
+
+class Shouty(Detector):
+    """A test detector: flags posts written in capitals."""
+
+    name = "shouty"
+    calls = 0
+
+    def __init__(self, version: str = "1"):
+        self._v = version
+
+    @property
+    def version(self) -> str:
+        return self._v
+
+    def detect(self, subjects: Sequence[StoredPost]) -> list[Detection]:
+        Shouty.calls += len(subjects)
+        return [Detection("post", p.id, self.name, "shouting", 0.9, self.version,
+                          ["all caps"]) for p in subjects if p.text and p.text.isupper()]
+
+
+def test_scan_is_idempotent_and_versioned(store):
+    _write(store, Post("x", "1", "a", "HELLO"), Post("x", "2", "a", "quiet"),
+           Account("x", "a", handle="a", name="A"))
+    Shouty.calls = 0
+    r = scan(store, [Shouty()])
+    assert r[0].scanned == 2 and r[0].detections == 1 and Shouty.calls == 2
+    r = scan(store, [Shouty()])
+    assert r[0].scanned == 0 and Shouty.calls == 2
+    r = scan(store, [Shouty()], rescan=True)
+    assert r[0].scanned == 2
+    assert count(store, S.detections) == 1  # replaced, not duplicated
+    scan(store, [Shouty("2")])
+    assert count(store, S.detections) == 2  # a new model version keeps the old results
+    with store.connect() as c:
+        d = c.execute(select(S.detections).where(S.detections.c.model_version == "2")).one()
+    assert d.label == "shouting" and d.explanation == ["all caps"]
+
+
+def test_raw_bytes_round_trip(sqlite_store):
+    sink = RawSink()
+    h = sink.put(b'{"id": "1", "text": "\xd8\xb1\xd8\xb5\xd8\xaf"}', "x")
+    w = Writer(sqlite_store, 1)
+    from rasd.ingest.runner import _source_id
+    w.source_id = _source_id(sqlite_store, "raw")
+    w.add_raw(sink.drain())
+    w.flush()
+    assert sqlite_store.raw(h) == b'{"id": "1", "text": "\xd8\xb1\xd8\xb5\xd8\xaf"}'
