@@ -180,3 +180,29 @@ def test_to_dict_shape_and_bounds():
     big = ("x" * 50 + " ") * 10_000 + " 1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"
     assert extract(big) == []
     assert extract("") == []
+
+
+def test_more_chains_and_bots():
+    cash = crypto.cashaddr_encode("p2pkh", bytes(range(20)))
+    assert crypto.check_cashaddr(cash).valid
+    assert crypto.check_cashaddr("bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a").valid
+    ind = extract(f"BCH {cash[len('bitcoincash:'):]}")[0]  # prefix omitted
+    assert (ind.currency, ind.value, ind.valid) == ("BCH", cash, True)
+    dash = crypto.base58check_encode(0x4C, bytes(20))
+    zec = crypto.base58.b58encode_check(b"\x1c\xb8" + bytes(20)).decode()
+    found = [(i.currency, i.valid) for i in extract(f"DASH {dash} ZEC {zec}")]
+    assert found == [("DASH", True), ("ZEC", True)]
+    # a Telegram bot is a payment channel only with a donation cue nearby
+    assert extract("verify yourself with t.me/NationalistVettingBot") == []
+    assert extract("пожертвования через t.me/HelpFundBot")[0].kind == "telegram_bot"
+
+
+def test_iban_countries_beyond_the_bank_registry():
+    # Palestine (PS) has an IBAN format but no bank registry in schwifty
+    from schwifty import IBAN
+
+    bban = "PALS" + "0" * 21
+    num = "".join(str(int(c, 36)) for c in bban + "PS00")
+    iban = f"PS{98 - int(num) % 97:02d}{bban}"
+    IBAN(iban)
+    assert [(i.value, i.valid) for i in extract(f"IBAN {iban}")] == [(iban, True)]

@@ -1,7 +1,9 @@
 """Checksum validation of cryptocurrency addresses — no network, no heavy deps.
 
-- base58check (Bitcoin/Litecoin/Dogecoin legacy and P2SH, TRON): double-SHA-256
-  checksum through the ``base58`` package; the version byte names the chain.
+- base58check (Bitcoin/Litecoin/Dogecoin/Dash/Bitcoin Gold legacy and P2SH, TRON,
+  Zcash transparent): double-SHA-256 checksum through the ``base58`` package; the
+  version byte(s) name the chain.
+- CashAddr (Bitcoin Cash): its BCH-code checksum over the prefix and payload.
 - bech32 / bech32m (BIP-173, BIP-350): implemented here from the reference
   algorithm (``bech32_polymod``), with the segwit rules of BIP-141/350
   (witness version 0 → bech32 and a 20- or 32-byte program; 1–16 → bech32m).
@@ -57,12 +59,22 @@ _B58_VERSIONS: dict[int, tuple[str, str, str]] = {
     0x16: ("DOGE", "p2sh", "mainnet"),
     0x71: ("DOGE", "p2pkh", "testnet"),
     0x41: ("TRX", "account", "mainnet"),
+    0x4C: ("DASH", "p2pkh", "mainnet"),
+    0x10: ("DASH", "p2sh", "mainnet"),
+    0x26: ("BTG", "p2pkh", "mainnet"),
+    0x17: ("BTG", "p2sh", "mainnet"),
+}
+# two-byte versions (Zcash transparent addresses: t1…, t3…)
+_B58_VERSIONS2: dict[bytes, tuple[str, str, str]] = {
+    b"\x1c\xb8": ("ZEC", "p2pkh", "mainnet"),
+    b"\x1c\xbd": ("ZEC", "p2sh", "mainnet"),
 }
 
 # First character → the chain its version byte would give, used to name the
 # intended chain of a candidate whose checksum fails.
 _B58_FIRST_CHAR = {"1": "BTC", "3": "BTC", "m": "BTC", "n": "BTC", "2": "BTC",
-                   "L": "LTC", "M": "LTC", "D": "DOGE", "A": "DOGE", "9": "DOGE", "T": "TRX"}
+                   "L": "LTC", "M": "LTC", "D": "DOGE", "A": "DOGE", "9": "DOGE", "T": "TRX",
+                   "X": "DASH", "7": "DASH", "G": "BTG", "t": "ZEC"}
 
 
 def check_base58(addr: str) -> AddressCheck:
@@ -74,6 +86,9 @@ def check_base58(addr: str) -> AddressCheck:
         raw = base58.b58decode_check(addr)
     except ValueError:
         return AddressCheck(guess, False, reason="base58check checksum mismatch")
+    if len(raw) == 22 and raw[:2] in _B58_VERSIONS2:
+        ver = _B58_VERSIONS2[raw[:2]]
+        return AddressCheck(ver[0], True, kind=ver[1], network=ver[2])
     if len(raw) != 21:
         return AddressCheck(guess, False, reason=f"payload is {len(raw)} bytes, not 21")
     ver = _B58_VERSIONS.get(raw[0])
@@ -172,6 +187,44 @@ def check_segwit(addr: str) -> AddressCheck:
             return AddressCheck(cur, False, network=net, reason="v1+ address must use bech32m")
         kind = "p2tr" if witver == 1 and len(prog) == 32 else f"segwit_v{witver}"
     return AddressCheck(cur, True, kind=kind, network=net)
+
+
+# ------------------------------------------------------- Bitcoin Cash CashAddr
+def _cashaddr_polymod(values: list[int]) -> int:
+    c = 1
+    for d in values:
+        c0 = c >> 35
+        c = ((c & 0x07FFFFFFFF) << 5) ^ d
+        if c0 & 0x01:
+            c ^= 0x98F2BC8E61
+        if c0 & 0x02:
+            c ^= 0x79B76D99E2
+        if c0 & 0x04:
+            c ^= 0xF33E5FB3C4
+        if c0 & 0x08:
+            c ^= 0xAE2EABE2A8
+        if c0 & 0x10:
+            c ^= 0x1E4F43E470
+    return c ^ 1
+
+
+def check_cashaddr(addr: str) -> AddressCheck:
+    """Bitcoin Cash CashAddr (``bitcoincash:q…``/``p…``; the prefix may be omitted)."""
+    a = addr.lower() if addr.lower() == addr or addr.upper() == addr else None
+    if a is None:
+        return AddressCheck("BCH", False, reason="mixed case")
+    prefix, _, payload = a.rpartition(":")
+    prefix = prefix or "bitcoincash"
+    if prefix not in ("bitcoincash", "bchtest") or not 42 <= len(payload) <= 112:
+        return AddressCheck("BCH", False, reason="not a CashAddr")
+    if any(c not in BECH32_CHARSET for c in payload):
+        return AddressCheck("BCH", False, reason="not a CashAddr")
+    data = [BECH32_CHARSET.find(c) for c in payload]
+    if _cashaddr_polymod([ord(c) & 31 for c in prefix] + [0] + data) != 0:
+        return AddressCheck("BCH", False, reason="CashAddr checksum mismatch")
+    kind = {"q": "p2pkh", "p": "p2sh"}.get(payload[0], "other")
+    return AddressCheck("BCH", True, kind=kind,
+                        network="mainnet" if prefix == "bitcoincash" else "testnet")
 
 
 # ---------------------------------------------------------------- Ethereum
@@ -277,3 +330,12 @@ def xmr_encode(netbyte: int, body: bytes) -> str:
             chars.append(B58_ALPHABET[r])
         out.append("".join(reversed(chars)))
     return "".join(out)
+
+
+def cashaddr_encode(kind: str, hash20: bytes, prefix: str = "bitcoincash") -> str:
+    """CashAddr of a 20-byte hash; ``kind`` p2pkh (q…) or p2sh (p…)."""
+    version = 0 if kind == "p2pkh" else 8
+    data = _convertbits([version] + list(hash20), 8, 5, True) or []
+    poly = _cashaddr_polymod([ord(c) & 31 for c in prefix] + [0] + data + [0] * 8)
+    chk = [(poly >> 5 * (7 - i)) & 31 for i in range(8)]
+    return prefix + ":" + "".join(BECH32_CHARSET[d] for d in data + chk)

@@ -19,7 +19,8 @@ Types (``Indicator.type``):
   ar/en/fr/de/it/tr/ru); phone numbers outside such a context are not money
   indicators and are not returned.
 - ``payment_link``: PayPal.me, GoFundMe, Patreon, Ko-fi, Buy Me a Coffee and
-  similar donation/crowdfunding pages, and Telegram bots (donation bots).
+  similar donation/crowdfunding pages, and Telegram bots with a donation cue
+  nearby (donation bots; other bots are not reported).
 
 This module is imported by the text detector to attach indicators to the
 ``financing`` label; keep ``extract``'s signature and ``Indicator.to_dict``
@@ -102,17 +103,19 @@ def _clean(text: str) -> tuple[str, list[int]]:
 _B58 = "1-9A-HJ-NP-Za-km-z"
 _NOT_B58_BEFORE = r"(?<![0-9A-Za-z])"
 _NOT_B58_AFTER = r"(?![0-9A-Za-z])"
-_RE_B58 = re.compile(rf"{_NOT_B58_BEFORE}[{_B58}]{{25,35}}{_NOT_B58_AFTER}")
-_RE_XMR = re.compile(rf"{_NOT_B58_BEFORE}[48][{_B58}]{{94}}(?:[{_B58}]{{11}})?{_NOT_B58_AFTER}")
+_RE_B58 = re.compile(rf"{_NOT_B58_BEFORE}[{_B58}]{{25,36}}{_NOT_B58_AFTER}")
+_RE_XMR = re.compile(rf"{_NOT_B58_BEFORE}[48][{_B58}]{{91,95}}(?:[{_B58}]{{11}})?{_NOT_B58_AFTER}")
 _RE_SEGWIT = re.compile(r"(?<![0-9A-Za-z])(?:bc|tb|bcrt|ltc|tltc|BC|TB|LTC)1"
                         r"[02-9ac-hj-np-zAC-HJ-NP-Z]{8,87}(?![0-9A-Za-z])")
-_RE_ETH = re.compile(r"(?<![0-9A-Za-z])0[xX][0-9a-fA-F]{40}(?![0-9A-Za-z])")
+_RE_ETH = re.compile(r"(?<![0-9A-Za-z])0[xX][0-9a-fA-F]{38,44}(?![0-9A-Za-z])")
+_RE_CASHADDR = re.compile(r"(?<![0-9A-Za-z:])(?:bitcoincash:)?[qp][02-9ac-hj-np-z]{41}"
+                          r"(?![0-9A-Za-z])", re.IGNORECASE)
 
 # A base58 token with a failing checksum is reported only when its shape is that
 # of one chain's addresses (first character + length) and it looks random
 # (digits and both cases), so that long words are not taken for wallets.
 _B58_SHAPES = {"1": (26, 35), "3": (26, 35), "L": (26, 34), "M": (26, 34),
-               "D": (33, 34), "T": (34, 34)}
+               "D": (33, 35), "T": (33, 35), "X": (33, 35), "t": (34, 36)}
 
 _USDT = re.compile(r"(?i)\b(?:usdt|tether|trc[- ]?20|erc[- ]?20|bep[- ]?20)\b|"
                    r"تيثر|يو\s?اس\s?دي\s?تي|тезер|юсдт")
@@ -153,8 +156,15 @@ def _wallets(text: str) -> list[Indicator]:
             add(m, chk, m.group(0))
     for m in _RE_SEGWIT.finditer(text):
         chk = crypto.check_segwit(m.group(0))
-        if chk.valid or len(m.group(0)) in range(42, 63):
+        if chk.valid or len(m.group(0)) in range(39, 64):
             add(m, chk, m.group(0).lower())
+    for m in _RE_CASHADDR.finditer(text):
+        if any(m.start() < te and ts < m.end() for ts, te in taken):
+            continue
+        chk = crypto.check_cashaddr(m.group(0))
+        if chk.valid or m.group(0).lower().startswith("bitcoincash:"):
+            v = m.group(0).lower()
+            add(m, chk, v if v.startswith("bitcoincash:") else "bitcoincash:" + v)
     for m in _RE_ETH.finditer(text):
         chk = crypto.check_eth(m.group(0))
         value = crypto.eip55(m.group(0)[2:]) if chk.valid else m.group(0)
@@ -179,13 +189,15 @@ _RE_IBAN = re.compile(r"(?<![0-9A-Za-z])([A-Za-z]{2})[ \-]?(\d{2})((?:[ \-]?[0-9
 
 
 def _iban_countries() -> dict[str, int]:
+    """Every country schwifty has an IBAN spec for, with its IBAN length."""
+    import pycountry
     from schwifty import registry
 
     out = {}
-    for cc in registry.get_countries() if hasattr(registry, "get_countries") else []:
+    for cc in sorted({c.alpha_2 for c in pycountry.countries} | {"XK"}):
         try:
             out[cc] = registry.get_iban_spec(cc).iban_length
-        except Exception:  # noqa: BLE001, S112 - countries without an IBAN spec
+        except Exception:  # noqa: BLE001, S112 - no IBAN in that country
             continue
     return out
 
@@ -333,7 +345,8 @@ _RE_LINK = re.compile(
     + "|".join(f"(?P<{re.sub(r'[^a-z]', '', k)}>{v})" for k, v in PAYMENT_SITES.items())
     + r")")
 _GROUP_TO_SITE = {re.sub(r"[^a-z]", "", k): k for k in PAYMENT_SITES}
-_RE_TG_DONATE = re.compile(r"(?i)\bdonat|\bdon\b|spende|bağış|пожертв|донат|تبرع|ادعم|دعم")
+_RE_TG_DONATE = re.compile(r"(?i)\bdonat|\bdons?\b|spende|\bsupport|\bsostieni|donazion|bağış|"
+                           r"пожертв|донат|поддерж|تبرع|ادعم|دعم")
 _TRAIL = ".,;:!?)]}>'\"»”’"
 
 
@@ -352,9 +365,12 @@ def _links(text: str) -> list[Indicator]:
         value = "https://" + host.lower() + "/" + path
         ind = Indicator("payment_link", value, True, (s, e), network=site, kind=site)
         if site == "telegram_bot":
+            # most bots are not payment channels: only one with a donation cue nearby
             cues = _near(text, s, e, _RE_TG_DONATE)
+            if not cues:
+                continue
             ind.context = cues
-            ind.detail["donation_context"] = bool(cues)
+            ind.detail["donation_context"] = True
         out.append(ind)
     return out
 

@@ -101,6 +101,7 @@ def dominant_script(text: str) -> str | None:
 class Token:
     latin: str
     skel: str
+    phon: str = ""  # vowel-normalised spelling (Youssef/Yusuf → yusif/yusuf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,23 @@ def skeleton(latin: str) -> str:
     s = re.sub(r"[aeiouyw']", "", s)
     s = re.sub(r"(.)\1+", r"\1", s)
     return s[:-1] if len(s) > 2 and s.endswith("h") else s  # -ah/-a (ة), -ullah/-ulla
+
+
+_PHON_SEQ = (("ou", "u"), ("oo", "u"), ("ee", "i"), ("ei", "i"), ("ie", "i"), ("aa", "a"),
+             ("ph", "f"), ("ck", "k"), ("dh", "d"), ("th", "t"), ("kh", "h"), ("gh", "g"))
+_PHON_MAP = str.maketrans({"y": "i", "e": "i", "o": "u", "w": "u", "q": "k", "c": "k",
+                           "v": "u"})
+
+
+@lru_cache(maxsize=200_000)
+def phonetic(latin: str) -> str:
+    """A spelling key that forgets how vowels and a few consonants were written."""
+    s = latin
+    for a, b in _PHON_SEQ:
+        s = s.replace(a, b)
+    s = s.translate(_PHON_MAP)
+    s = re.sub(r"(.)\1+", r"\1", s)
+    return s[:-1] if len(s) > 3 and s.endswith("h") and s[-2] in "aiu" else s
 
 
 def to_latin(text: str) -> str:
@@ -184,7 +202,7 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
         toks.append(t)
     if pending is not None:  # "Abu" alone at the end: keep it as a token
         toks.append(pending)
-    tokens = tuple(Token(t, skeleton(t)) for t in toks)
+    tokens = tuple(Token(t, skeleton(t), phonetic(t)) for t in toks)
     return NormName(tokens, tuple(aside), script)
 
 

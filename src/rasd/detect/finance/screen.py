@@ -34,8 +34,10 @@ from rasd.detect.finance.names import NormName, Token, normalize
 
 DEFAULT_THRESHOLD = 0.70
 MAX_MATCHES = 10
-PAIR_MIN = 0.80  # two parts below this similarity are not aligned
+PAIR_MIN = 0.84  # two parts below this similarity are not aligned
 MAX_CANDIDATES = 4000
+Q_EXP, N_EXP = 0.55, 0.45  # weight of query / listed-name coverage in the score
+DAMP_EXP = 0.6
 COMMON_DF = 20  # a name part in at most this many listed names counts fully
 INFO_FULL = 1.2  # matched information (sum of part weights) needed for an undamped score
 
@@ -70,12 +72,19 @@ def tok_sim(a: Token, b: Token, cross: bool = True) -> tuple[float, str]:
             la, lb = la[3:], lb[3:]
             break
     jw = JaroWinkler.similarity(la, lb)
+    if a.phon and b.phon:
+        pa, pb = a.phon, b.phon
+        if la is not a.latin:  # the kunya prefix was cut above
+            pa, pb = pa[3:] if len(pa) > 3 else pa, pb[3:] if len(pb) > 3 else pb
+        jw = max(jw, 0.98 * JaroWinkler.similarity(pa, pb))
+    jw = min(jw, 0.99)  # only identical parts score 1
     if a.skel and a.skel == b.skel and len(a.skel) >= 2:
         n = len(a.skel)
         if cross:
             sk = (0.6 if n >= 3 else 0.5) + 0.4 * jw
         else:  # same script: a long shared skeleton (Hezbollah/Hizballah) still counts
             sk = 0.5 + 0.5 * jw if n >= 4 else jw + 0.04 if n == 3 else jw
+        sk = min(sk, 0.99)
         if sk > jw:
             return sk, "transliteration"
     return jw, "spelling"
@@ -226,9 +235,9 @@ class Screener:
         mn = sum(s * wn[j] for s, _, j, _ in aligned)
         cov_q = mq / sum(wq)
         cov_n = mn / sum(wn)
-        score = cov_q ** 0.55 * cov_n ** 0.45
+        score = cov_q ** Q_EXP * cov_n ** N_EXP
         info = sum(wq[i] for _, i, _, _ in aligned)
-        damp = min(1.0, info / INFO_FULL) ** 0.6
+        damp = min(1.0, info / INFO_FULL) ** DAMP_EXP
         if len(aligned) == 1 and aligned[0][0] < 1.0:
             damp *= aligned[0][0]  # a single inexact part (Hamas/Hamad) is weak evidence
         score = min(1.0, score * damp)
