@@ -108,3 +108,17 @@ def test_accounts_mark_and_show(tmp_path):
     assert r.exit_code == 2
     r = runner.invoke(app, ["--db", db, "accounts", "mark", "@dailyworld_news", "--role", "x"])
     assert r.exit_code == 2 and "unknown role" in r.output
+
+
+def test_show_post_with_raw_evidence(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram"
+    db = str(tmp_path / "show.db")
+    runner.invoke(app, ["--db", db, "ingest", str(data)])
+    r = runner.invoke(app, ["--db", db, "show", "telegram:channel7000000001/2", "--raw"])
+    assert r.exit_code == 0
+    raw = json.loads(r.output)
+    assert raw["id"] == 2 and raw["photo"].startswith("photos/")
+    r = runner.invoke(app, ["--db", db, "show", "telegram:channel7000000001/2", "--json"])
+    assert json.loads(r.output)["text"].startswith("New release")
+    r = runner.invoke(app, ["--db", db, "show", "telegram:nope/1"])
+    assert r.exit_code == 2

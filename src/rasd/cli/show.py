@@ -1,0 +1,84 @@
+"""``rasd show``: one post as stored, with the raw record it was parsed from."""
+
+from __future__ import annotations
+
+
+import typer
+
+from rasd.cli.common import echo_json, fail, get_store
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("show")
+    def show_cmd(
+        ref: str = typer.Argument(..., metavar="PLATFORM:ID",
+                                  help="A post: x:1576994789110992896, "
+                                  "telegram:channel555/2, or the store's numeric id."),
+        raw: bool = typer.Option(False, "--raw", help="Print only the raw record, exactly "
+                                 "as received (the bytes, decompressed)."),
+        json_: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Show a stored post: its fields, versions, detections, and the raw record
+        it was parsed from — the evidence exactly as received.
+
+        Examples:
+
+          rasd show x:1394735776701816833
+
+          rasd show telegram:channel7000000001/2 --raw > evidence.json
+        """
+        from sqlalchemy import select
+
+        from rasd.store import schema as S
+
+        store = get_store()
+        t = S.posts
+        if ref.isdigit():
+            cond = t.c.id == int(ref)
+        elif ":" in ref:
+            plat, pid = ref.split(":", 1)
+            cond = (t.c.platform == plat) & (t.c.platform_id == pid)
+        else:
+            fail(f"{ref!r}: expected PLATFORM:ID or a numeric id")
+        with store.connect() as c:
+            p = c.execute(select(t).where(cond)).first()
+            if p is None:
+                fail(f"no post {ref}")
+            versions = c.execute(select(S.post_versions).where(
+                S.post_versions.c.post_id == p.id).order_by(S.post_versions.c.id)).all()
+            dets = c.execute(select(S.detections).where(
+                S.detections.c.subject_type == "post", S.detections.c.subject_id == p.id)).all()
+            author = c.execute(select(S.accounts.c.handle, S.accounts.c.name).where(
+                S.accounts.c.id == p.account_id)).first() if p.account_id else None
+        data = store.raw(p.raw_sha256) if p.raw_sha256 else None
+        if raw:
+            if data is None:
+                fail("no raw record stored for this post")
+            typer.echo(data.decode("utf-8", "replace"))
+            return
+        out = {k: v for k, v in p._mapping.items()}
+        out["author"] = dict(author._mapping) if author else None
+        out["versions"] = [{"text": v.text, "edited_at": v.edited_at, "until": v.valid_until}
+                           for v in versions]
+        out["detections"] = [{"detector": d.detector, "label": d.label, "score": d.score,
+                              "model_version": d.model_version, "explanation": d.explanation}
+                             for d in dets]
+        out["raw"] = {"sha256": p.raw_sha256, "path": p.raw_path,
+                      "bytes": len(data) if data else None}
+        if json_:
+            echo_json(out)
+            return
+        who = "-"
+        if author is not None:
+            who = f"@{author.handle}" if author.handle else (author.name or "-")
+        typer.echo(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} by {who}")
+        typer.echo(f"  {p.text!r}")
+        for v in out["versions"]:
+            typer.echo(f"  earlier version (until {v['until']}): {v['text']!r}")
+        for d in out["detections"]:
+            typer.echo(f"  detection {d['detector']}/{d['label']} {d['score']:.2f} "
+                       f"({d['model_version']})")
+        if data is not None:
+            snippet = data[:300].decode("utf-8", "replace")
+            typer.echo(f"  raw {p.raw_sha256[:12]}… at {p.raw_path or '-'}: {snippet}"
+                       + ("…" if len(data) > 300 else ""))
