@@ -74,7 +74,9 @@ def register(app: typer.Typer) -> None:
                                DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
                                transient=True)
                 bar.start()
-                task = bar.add_task(p.name[:40], total=None)
+                from rasd.ingest.runner import file_size
+
+                task = bar.add_task(p.name[:40], total=file_size(p) or None)
 
                 def prog(done: int, total: int, _bar=bar, _task=task) -> None:
                     _bar.update(_task, completed=done, total=total or None)

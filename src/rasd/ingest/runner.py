@@ -145,6 +145,11 @@ def _pos() -> int:
         return 0
 
 
+def file_size(path: Path) -> int:
+    """Bytes on disk of a file (or of a Telegram export's result.json)."""
+    return _size(path)
+
+
 def _size(path: Path) -> int:
     if path.is_dir():
         path = path / "result.json"
