@@ -111,7 +111,8 @@ def brute(base64: np.ndarray, q: np.ndarray, radius: int) -> np.ndarray:
     return np.nonzero(d <= radius)[0]
 
 
-def bench_index(n: int, n_queries: int, n_brute: int, nhash: int, seed: int = 1) -> dict:
+def bench_index(n: int, n_queries: int, n_brute: int, nhash: int,
+                nflips: tuple[int, ...] = (2, 3), seed: int = 1) -> dict:
     from rasd.detect.media.index import PdqIndex
 
     rng = np.random.default_rng(seed)
@@ -131,22 +132,29 @@ def bench_index(n: int, n_queries: int, n_brute: int, nhash: int, seed: int = 1)
         idx.add(ids, base)
         build = time.perf_counter() - t
         ram = rss_mb() - r0
-        idx.search(queries[:2], 31)  # warm
-        t = time.perf_counter()
-        for k in range(n_queries):
-            idx.search(queries[k:k + 1], 31)
-        single = (time.perf_counter() - t) * 1000 / n_queries
-        t = time.perf_counter()
-        res = idx.search(queries, 31)
-        batch = (time.perf_counter() - t) * 1000 / n_queries
-        found = sum(int(targets[k]) in set(res[k][0].tolist()) for k in range(n_queries))
-        exact = all(set(res[k][0].tolist()) == truth[k] for k in range(n_brute))
-        label = kind if kind == "flat" else f"mih{nhash}x{256 // nhash}_nflip{idx.nflip}"
-        out[label] = {"build_s": round(build, 2), "ram_mb": round(ram, 1),
-                      "ms_per_query": round(single, 3), "ms_per_query_batched": round(batch, 4),
-                      "recall_planted": f"{found}/{n_queries}", "equals_brute_force": exact,
-                      "speedup_vs_brute": round(brute_ms / single, 1)}
-        del idx, res
+        for nflip in ((None,) if kind == "flat" else nflips):
+            if nflip is not None:
+                idx.nflip = idx._base.nflip = nflip
+            idx.search(queries[:2], 31)  # warm
+            t = time.perf_counter()
+            for k in range(n_queries):
+                idx.search(queries[k:k + 1], 31)
+            single = (time.perf_counter() - t) * 1000 / n_queries
+            t = time.perf_counter()
+            res = idx.search(queries, 31)
+            batch = (time.perf_counter() - t) * 1000 / n_queries
+            found = sum(int(targets[k]) in set(res[k][0].tolist()) for k in range(n_queries))
+            exact = all(set(res[k][0].tolist()) == truth[k] for k in range(n_brute))
+            label = kind if kind == "flat" else f"mih{nhash}x{256 // nhash}_nflip{nflip}"
+            out[label] = {"build_s": round(build, 2), "ram_mb": round(ram, 1),
+                          "ms_per_query": round(single, 3),
+                          "ms_per_query_batched": round(batch, 4),
+                          "exact_to_distance": min(31, idx.exact_radius()),
+                          "recall_planted": f"{found}/{n_queries}",
+                          "equals_brute_force": exact,
+                          "speedup_vs_brute": round(brute_ms / single, 1)}
+            del res
+        del idx
     out["peak_rss_mb"] = round(rss_mb(), 1)
     return out
 
@@ -160,13 +168,15 @@ def main() -> None:
     ap.add_argument("--brute-queries", type=int, default=10)
     ap.add_argument("--images", type=int, default=500, help="images to hash (0: skip)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--nhash", type=int, default=16, help="multi-index substrings (16: "
-                    "exact at radius 31 with nflip=1; 8: nflip=3)")
+    ap.add_argument("--nhash", type=int, default=8, help="multi-index substrings (8 x 32 "
+                    "bits, as rasd uses; 16 x 16 bits is exact with nflip=1)")
+    ap.add_argument("--nflips", default="2,3", help="multi-index probe radii to measure")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--_child", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a._child:
-        print(json.dumps(bench_index(a._child, a.queries, a.brute_queries, a.nhash)))
+        nfl = tuple(int(x) for x in a.nflips.split(","))
+        print(json.dumps(bench_index(a._child, a.queries, a.brute_queries, a.nhash, nfl)))
         return
     report: dict = {"machine": {"cpus": os.cpu_count()}}
     try:
@@ -182,7 +192,8 @@ def main() -> None:
     report["index"] = []
     for n in [int(x) for x in a.sizes.split(",") if x.strip()]:
         cmd = [sys.executable, __file__, "--_child", str(n), "--queries", str(a.queries),
-               "--brute-queries", str(a.brute_queries), "--nhash", str(a.nhash)]
+               "--brute-queries", str(a.brute_queries), "--nhash", str(a.nhash),
+               "--nflips", a.nflips]
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if r.returncode != 0:
             print(r.stderr, file=sys.stderr)

@@ -24,11 +24,13 @@ def _planted(rng, n: int, nq: int):
     return base, queries, targets
 
 
-@pytest.mark.parametrize("kind", ["flat", "mih"])
-def test_radius_search_equals_brute_force(kind):
+@pytest.mark.parametrize(("kind", "nflip"), [("flat", None), ("mih", 3)])
+def test_radius_search_equals_brute_force(kind, nflip):
+    """Flat, and multi-index hashing with nflip=3 (pigeonhole: exact to 31), return
+    exactly what a brute-force scan returns."""
     rng = np.random.default_rng(42)
     base, queries, targets = _planted(rng, 20_000, 60)
-    idx = I.PdqIndex(kind)
+    idx = I.PdqIndex(kind, nflip=nflip)
     ids = np.arange(100, 100 + len(base), dtype=np.int64)
     idx.add(ids, base)
     res = idx.search(queries, 31)
@@ -40,13 +42,27 @@ def test_radius_search_equals_brute_force(kind):
         assert all(brute[k][i - 100] == d for i, d in zip(got_ids, got_d, strict=True))
 
 
+def test_mih_default_probe_is_exact_to_23_bits():
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
+    idx = I.PdqIndex("mih", nflip=2)
+    assert idx.exact_radius() == 23
+    idx.add(np.arange(len(base), dtype=np.int64), base)
+    for k in range(40):
+        q = np.unpackbits(base[k])
+        q[rng.choice(256, 23, replace=False)] ^= 1  # 23 bits, spread anywhere
+        ids, _ = idx.search(np.packbits(q)[None, :], 31)[0]
+        assert k in set(ids.tolist())
+
+
 def test_mih_save_load_keeps_exact_recall(tmp_path):
     rng = np.random.default_rng(3)
     base, queries, targets = _planted(rng, 5_000, 30)
-    idx = I.PdqIndex("mih")
+    idx = I.PdqIndex("mih", nflip=3)
     idx.add(np.arange(len(base), dtype=np.int64), base)
     idx.save(tmp_path / "x.faissbin")
-    back = I.PdqIndex.load(tmp_path / "x.faissbin", "mih")
+    back = I.PdqIndex.load(tmp_path / "x.faissbin", "mih", nflip=3)
+    assert back.nhash == 8 and back.exact_radius() == 31
     assert len(back) == len(base)
     for k, (ids, _) in enumerate(back.search(queries, 31)):
         assert targets[k] in set(ids.tolist())

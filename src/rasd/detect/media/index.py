@@ -2,10 +2,14 @@
 
 - ``PdqIndex``: faiss binary index wrapped in an ID map (ids = ``bank_signals.id``).
   Below ``MIH_THRESHOLD`` entries it is ``IndexBinaryFlat`` (exact brute force with
-  SIMD popcount: ~1 ms/query at 1M); above, ``IndexBinaryMultiHash`` (multi-index
-  hashing). With ``nhash`` substrings and radius r, pigeonhole guarantees full recall
-  when ``nflip ≥ r // nhash``; the default 16×16-bit split with nflip=1 is exact for
-  r ≤ 31 (see benchmarks/signals.py for measured speed/recall of the choices).
+  SIMD popcount: ~1.2 ms/query at 1M, but ~60 ms at 10M); above, faiss
+  ``IndexBinaryMultiHash`` with 8 substrings of 32 bits (multi-index hashing). Probing
+  every substring within ``nflip`` bits finds every entry within ``8 * (nflip + 1) - 1``
+  bits (pigeonhole): the default nflip=2 is exact up to distance 23 and, measured on
+  planted near-duplicates spread evenly over 0–31 bits, finds ~99 %; nflip=3
+  (``RASD_PDQ_NFLIP=3``) is exact to 31 at ~10× the query time. The 16×16-bit split
+  that is exact with nflip=1 was measured slower at 10M (~34 ms/query: its buckets
+  hold ~150 entries each). Figures: benchmarks/signals.py and docs/media.md.
 - ``IndexManager``: keeps one index per signal type in ``<workspace>/.rasd-index/
   <store-id>/``, with a small JSON state (highest signal id indexed). Opening it adds
   signals with a higher id (incremental: new bank entries take effect at the next
@@ -33,7 +37,8 @@ from rasd.store import schema as S
 from rasd.store.upsert import insert_ignore
 
 MIH_THRESHOLD = int(os.environ.get("RASD_PDQ_MIH_THRESHOLD", "1000000"))
-MIH_NHASH = 16
+MIH_NHASH = 8
+MIH_NFLIP = int(os.environ.get("RASD_PDQ_NFLIP", "2"))
 DEAD_FRACTION = 0.2
 VPDQ_FRAME_BITS = 20  # frame entries: id = signal_id << 20 | frame position
 
@@ -47,13 +52,13 @@ def hex_to_codes(hexes: list[str]) -> np.ndarray:
 class PdqIndex:
     """faiss binary index over 256-bit codes with int64 ids and radius search."""
 
-    def __init__(self, kind: str = "flat", *, nhash: int = MIH_NHASH, nflip: int | None = None,
-                 max_radius: int = 31):
+    def __init__(self, kind: str = "flat", *, nhash: int = MIH_NHASH,
+                 nflip: int | None = None):
         import faiss
 
         self.kind = kind
         self.nhash = nhash
-        self.nflip = nflip if nflip is not None else max_radius // nhash
+        self.nflip = MIH_NFLIP if nflip is None else nflip
         if kind == "flat":
             base = faiss.IndexBinaryFlat(256)
         elif kind == "mih":
@@ -65,11 +70,15 @@ class PdqIndex:
         self.index = faiss.IndexBinaryIDMap2(base)
 
     @classmethod
-    def for_size(cls, n: int, max_radius: int = 31) -> PdqIndex:
-        return cls("mih" if n >= MIH_THRESHOLD else "flat", max_radius=max_radius)
+    def for_size(cls, n: int) -> PdqIndex:
+        return cls("mih" if n >= MIH_THRESHOLD else "flat")
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    def exact_radius(self) -> int:
+        """Largest distance at which every entry is guaranteed to be found."""
+        return 256 if self.kind == "flat" else self.nhash * (self.nflip + 1) - 1
 
     def add(self, ids: np.ndarray, codes: np.ndarray) -> None:
         if len(ids):
@@ -80,11 +89,20 @@ class PdqIndex:
         """For each query code, (ids, distances) of entries within ``radius`` bits."""
         if len(self) == 0 or len(codes) == 0:
             return [(np.zeros(0, np.int64), np.zeros(0, np.int32)) for _ in range(len(codes))]
-        if self.kind == "mih":
-            need = radius // self.nhash
-            self._base.nflip = max(self._base.nflip, need)  # keep the pigeonhole guarantee for this radius
-        lims, d, i = self.index.range_search(np.ascontiguousarray(codes, dtype=np.uint8),
-                                             radius + 1)  # faiss: strictly below
+        import faiss
+
+        # One query per call is the matcher's pattern; OpenMP threads only add spin-wait
+        # overhead there (measured 10x slower on a busy 2-core machine), so small
+        # batches run on one thread and large batches on all.
+        threads = faiss.omp_get_max_threads()
+        if len(codes) < 16 and threads > 1:
+            faiss.omp_set_num_threads(1)
+        try:
+            lims, d, i = self.index.range_search(np.ascontiguousarray(codes, dtype=np.uint8),
+                                                 radius + 1)  # faiss: strictly below
+        finally:
+            if len(codes) < 16 and threads > 1:
+                faiss.omp_set_num_threads(threads)
         return [(i[lims[k]:lims[k + 1]], d[lims[k]:lims[k + 1]]) for k in range(len(codes))]
 
     def save(self, path: Path) -> None:
@@ -100,11 +118,12 @@ class PdqIndex:
 
         obj = cls.__new__(cls)
         obj.kind = kind
-        obj.nhash = MIH_NHASH
         obj.index = faiss.read_index_binary(str(path))
         obj._base = faiss.downcast_IndexBinary(obj.index.index)
-        obj.nflip = nflip if nflip is not None else 31 // MIH_NHASH
+        obj.nflip = MIH_NFLIP if nflip is None else nflip
+        obj.nhash = MIH_NHASH
         if kind == "mih":
+            obj.nhash = int(obj._base.nhash)
             obj._base.nflip = obj.nflip
         return obj
 
