@@ -1,0 +1,301 @@
+"""``rasd classify``, ``rasd train``, ``rasd eval`` and ``rasd policy``: the text
+detection stage on the command line (no database needed except for ``scan``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from rasd.cli.common import echo_json, fail, jsonl_line, progress_enabled, warn
+
+BATCH = 256
+
+
+def _load_policy(path: str | None):
+    from rasd.detect.text.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as e:
+        fail(str(e))
+
+
+def _load_model(model: str | None, policy_path: str | None, tiers: str | None,
+                external: str | None = None, external_weight: float = 1.0):
+    from rasd.detect.text.external import ExternalModelError
+    from rasd.detect.text.model import ModelError, TextClassifier
+
+    policy = _load_policy(policy_path)
+    tl = [t.strip() for t in tiers.split(",") if t.strip()] if tiers else None
+    try:
+        return TextClassifier.load(model, policy=policy, tiers=tl, external=external,
+                                   external_weight=external_weight)
+    except (ModelError, ExternalModelError) as e:
+        fail(str(e))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("classify")
+    def classify_cmd(
+        file: str = typer.Argument("-", metavar="[FILE|-]",
+                                   help="JSONL lines {\"id\", \"text\"[, \"lang\"][, \"role\"]} "
+                                        "or plain text lines; '-' (default) reads stdin."),
+        model: str = typer.Option(None, "--model", "-m", envvar="RASD_TEXT_MODEL",
+                                  help="Model directory (default: the shipped model)."),
+        policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY",
+                                   help="Policy JSON file (default: the shipped policy)."),
+        tiers: str = typer.Option(None, "--tiers", help="Comma-separated tiers to use "
+                                  "(char, use); default: all the model has."),
+        external: str = typer.Option(None, "--external", metavar="DIR",
+                                     help="Add a fine-tuned ONNX / Hugging Face classifier "
+                                          "directory as a tier."),
+        external_weight: float = typer.Option(1.0, "--external-weight",
+                                              help="Ensemble weight of --external."),
+        flagged_only: bool = typer.Option(False, "--flagged-only",
+                                          help="Write only flagged posts."),
+        explain: bool = typer.Option(True, "--explain/--no-explain",
+                                     help="Include explanations (slower)."),
+    ) -> None:
+        """Classify posts against the policy; one JSONL line out per post in.
+
+        Output: {"id", "lang", "label", "score", "flagged", "scores": {label: p}, "explanation"}.
+        A post is flagged when its label is neither `none` nor `exempt`.
+
+        Examples:
+
+          echo '{"id": 1, "text": "Join the caravan, make hijrah now"}' | rasd classify
+
+          rasd classify posts.jsonl --flagged-only > flagged.jsonl
+
+          rasd classify notes.txt --tiers char          # fastest tier only
+
+          rasd classify posts.jsonl --external ./my-finetuned-onnx/
+        """
+        from rasd.detect.text.io import InputError, iter_posts
+
+        clf = _load_model(model, policy, tiers, external, external_weight)
+        out = sys.stdout
+        n_in = n_flag = 0
+
+        def flush(items):
+            nonlocal n_flag
+            preds = clf.predict([i["text"] for i in items], ids=[i["id"] for i in items],
+                                langs=[i.get("lang") for i in items],
+                                roles=[i.get("role") for i in items], explain=explain)
+            for p in preds:
+                n_flag += p.flagged
+                if flagged_only and not p.flagged:
+                    continue
+                d = p.to_dict()
+                out.write(jsonl_line(d) + "\n")
+            out.flush()
+
+        buf = []
+        try:
+            for n, item, err in iter_posts(file):
+                if err:
+                    warn(f"{file}: line {n}: {err} (skipped)")
+                    continue
+                buf.append(item)
+                n_in += 1
+                if len(buf) >= BATCH:
+                    flush(buf)
+                    buf = []
+            if buf:
+                flush(buf)
+        except InputError as e:
+            fail(str(e))
+        except BrokenPipeError:
+            return
+        if progress_enabled():
+            typer.echo(f"classified {n_in} posts, flagged {n_flag}", err=True)
+
+    @app.command("train")
+    def train_cmd(
+        files: list[str] = typer.Argument(..., metavar="FILE...",
+                                          help="Labelled CSV/TSV/JSONL: text, label[, lang]"
+                                               "[, split][, journalism][, weight]."),
+        out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
+        policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY",
+                                   help="Policy whose labels the data uses."),
+        tiers: str = typer.Option("char,use", "--tiers", help="Tiers to train (char, use)."),
+        with_examples: bool = typer.Option(True, "--with-examples/--no-examples",
+                                           help="Add the policy's own examples as training rows."),
+        cache: Path = typer.Option(None, "--cache", help="USE embedding cache file (.npz)."),
+    ) -> None:
+        """Train a text model (char n-gram and cross-lingual USE tiers, calibrated
+        ensemble, journalism-safe threshold) from labelled files.
+
+        Rows without a split are divided train/calib by a hash of the text (80/20);
+        the threshold keeps the flag rate on calib rows marked journalism (or, if none,
+        on non-flagged calib rows) under half the policy's target in every language.
+        The default model is built by scripts/train_text_model.py.
+
+        Examples:
+
+          rasd train labelled.csv --out models/my-model
+
+          rasd train a.jsonl b.jsonl --out m2 --policy my-policy.json --tiers char
+
+          rasd classify posts.jsonl --model models/my-model
+        """
+        from rasd.detect.text.io import InputError, read_labelled
+        from rasd.detect.text.train import TrainError, fit
+
+        pol = _load_policy(policy)
+        rows = []
+        try:
+            for f in files:
+                rows += read_labelled(f)
+        except InputError as e:
+            fail(str(e))
+        if with_examples:
+            rows += [{"text": t, "label": lab, "lang": lang, "weight": 3.0}
+                     for t, lab, lang in pol.examples()]
+        rows = [r for r in rows if r.get("split") != "test"]
+        try:
+            meta = fit(rows, pol, out, tiers=[t.strip() for t in tiers.split(",") if t.strip()],
+                       cache=cache, log=lambda m: typer.echo(m, err=True))
+        except TrainError as e:
+            fail(str(e))
+        echo_json({"model": str(out), "version": meta["version"], "tiers": meta["tiers"],
+                   "weights": meta["weights"], "threshold": meta["threshold"],
+                   "rows": meta["figures"]["rows"]})
+
+    @app.command("eval")
+    def eval_cmd(
+        files: list[str] = typer.Argument(None, metavar="[FILE...]",
+                                          help="Labelled CSV/TSV/JSONL: text, label[, lang]"
+                                               "[, journalism][, role]."),
+        functional: bool = typer.Option(False, "--functional",
+                                         help="Run the project's functional test suite."),
+        suite: str = typer.Option(None, "--suite", help="Another functional suite JSON file."),
+        model: str = typer.Option(None, "--model", "-m", envvar="RASD_TEXT_MODEL",
+                                  help="Model directory (default: the shipped model)."),
+        policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY", help="Policy JSON file."),
+        tiers: str = typer.Option(None, "--tiers", help="Evaluate only these tiers (char, use)."),
+        json_: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+        failures: bool = typer.Option(False, "--failures", help="List failing functional cases."),
+    ) -> None:
+        """Evaluate a model: per-language and per-label precision, recall, F1, PR-AUC,
+        journalism false-positive rate and confusion matrix; --functional adds the
+        functional suite (pass rate per functionality and language).
+
+        Rows with `journalism` true (news, research) count towards the journalism FPR.
+
+        Examples:
+
+          rasd eval --functional
+
+          rasd eval heldout.jsonl --json > report.json
+
+          rasd eval heldout.jsonl --tiers char --functional --failures
+        """
+        from rasd.detect.text.evaluate import (
+            evaluate,
+            functional_suite,
+            render_functional,
+            render_report,
+            run_functional,
+        )
+        from rasd.detect.text.io import InputError, read_labelled
+
+        if not files and not functional:
+            fail("give labelled FILE(s) and/or --functional")
+        clf = _load_model(model, policy, tiers)
+        result = {}
+        if files:
+            rows = []
+            try:
+                for f in files:
+                    rows += read_labelled(f)
+            except InputError as e:
+                fail(str(e))
+            bad = sorted({r["label"] for r in rows} - set(clf.labels))
+            if bad:
+                fail(f"labels {bad} are not in the policy ({', '.join(clf.labels)})")
+            result["report"] = evaluate(clf, rows)
+        if functional:
+            try:
+                cases = functional_suite(suite)
+            except (OSError, ValueError) as e:
+                fail(str(e))
+            result["functional"] = run_functional(clf, cases)
+            if not failures:
+                result["functional"].pop("failures")
+        if json_:
+            echo_json(result)
+            return
+        if "report" in result:
+            typer.echo(render_report(result["report"]))
+        if "functional" in result:
+            if "report" in result:
+                typer.echo("")
+            typer.echo(render_functional(result["functional"]))
+            for f in result["functional"].get("failures", []):
+                typer.echo(f"  FAIL {f['functionality']}/{f['lang']}: expected {f['expected']}, "
+                           f"got {f['got']} ({f['score']}): {f['text'][:100]}")
+
+    pol_app = typer.Typer(help="Show or check content policies (labels, definitions, "
+                               "examples, thresholds).", no_args_is_help=True)
+    app.add_typer(pol_app, name="policy")
+
+    @pol_app.command("show")
+    def policy_show(
+        policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY", help="Policy JSON file."),
+        json_: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Show the active policy's labels and definitions.
+
+        Examples:
+
+          rasd policy show
+
+          rasd policy show --policy my-policy.json --json
+        """
+        pol = _load_policy(policy)
+        if json_:
+            echo_json(pol.to_dict())
+            return
+        typer.echo(f"{pol.name} {pol.version}  ({pol.source})")
+        typer.echo(f"target journalism FPR {pol.target_journalism_fpr:.1%}; "
+                   f"lexicons {', '.join(pol.lexicons) or '-'}")
+        for lab in pol.labels:
+            n = sum(len(v) for v in lab.examples.values())
+            typer.echo(f"\n{lab.id} ({'flagged' if lab.flagged else 'not flagged'}, "
+                       f"{lab.legal_basis or 'no legal basis'}; {n} examples in "
+                       f"{len(lab.examples)} languages)")
+            typer.echo(f"  {lab.definition}")
+
+    @pol_app.command("check")
+    def policy_check(path: str = typer.Argument(..., help="Policy JSON file to validate.")) -> None:
+        """Validate a policy file; errors name the field.
+
+        Examples:
+
+          rasd policy check my-policy.json
+        """
+        from rasd.detect.text.lexicon import LexiconError, resolve_lexicon_paths
+
+        pol = _load_policy(path)
+        try:
+            resolve_lexicon_paths(pol.lexicons, Path(path).parent)
+        except LexiconError as e:
+            fail(f"{path}: lexicons: {e}")
+        typer.echo(f"{path}: ok ({len(pol.labels)} labels, {len(pol.examples())} examples)")
+
+    @pol_app.command("match")
+    def policy_match(text: str = typer.Argument(..., help="Text to match against the lexicons.")
+                     ) -> None:
+        """Show indicator-lexicon matches (designated groups, media outlets, slogans)
+        in a text, each with its source. Matches are evidence, never a verdict.
+
+        Examples:
+
+          rasd policy match "Amaq reports soldiers of the khilafah"
+        """
+        from rasd.detect.text.lexicon import load_lexicon
+
+        echo_json([m.to_dict() for m in load_lexicon().match(text)])

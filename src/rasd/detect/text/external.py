@@ -1,0 +1,238 @@
+"""Tier (c): a user-supplied fine-tuned classifier directory (ONNX or Hugging Face).
+
+Layout (the usual Hugging Face export)::
+
+    my-model/
+      config.json            id2label (required); optional "rasd_label_map":
+                             {"<model label>": "<policy label>"} when the model's
+                             labels are not policy label ids
+      model.onnx             ONNX graph with inputs input_ids, attention_mask
+                             (and optionally token_type_ids) → logits (batch, labels)
+      tokenizer.json         (needs the `tokenizers` package)  — or —
+      vocab.txt              BERT WordPiece vocabulary (built-in tokenizer)
+      tokenizer_config.json  optional: do_lower_case, model_max_length
+
+Without ``model.onnx`` but with PyTorch/safetensors weights the directory is loaded
+through ``transformers`` (an optional dependency, imported only then).
+Probabilities are mapped onto the policy labels; policy labels the model does not
+know get no mass of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_LEN_CAP = 512
+
+
+class ExternalModelError(RuntimeError):
+    pass
+
+
+def _read_json(p: Path) -> dict[str, Any]:
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as e:
+        raise ExternalModelError(f"{p}: line {e.lineno}: invalid JSON: {e.msg}") from None
+    if not isinstance(d, dict):
+        raise ExternalModelError(f"{p}: expected a JSON object")
+    return d
+
+
+class WordPiece:
+    """BERT's basic + WordPiece tokenizer (vocab.txt), enough for BERT-family exports."""
+
+    def __init__(self, vocab_path: Path, lower: bool = True, max_len: int = 128):
+        self.vocab: dict[str, int] = {}
+        for i, line in enumerate(vocab_path.read_text(encoding="utf-8").splitlines()):
+            tok = line.rstrip("\n")
+            if tok and tok not in self.vocab:
+                self.vocab[tok] = i
+        for special in ("[CLS]", "[SEP]", "[UNK]", "[PAD]"):
+            if special not in self.vocab:
+                raise ExternalModelError(f"{vocab_path}: vocabulary lacks {special}")
+        self.lower, self.max_len = lower, max_len
+
+    def _basic(self, text: str) -> list[str]:
+        if self.lower:
+            text = text.lower()
+            text = "".join(c for c in unicodedata.normalize("NFD", text)
+                           if unicodedata.category(c) != "Mn")
+        out, cur = [], []
+        for ch in text:
+            cat = unicodedata.category(ch)
+            if ch.isspace():
+                if cur:
+                    out.append("".join(cur))
+                    cur = []
+            elif cat.startswith("P") or cat.startswith("S") or 0x4E00 <= ord(ch) <= 0x9FFF:
+                if cur:
+                    out.append("".join(cur))
+                    cur = []
+                out.append(ch)
+            elif cat.startswith("C"):
+                continue
+            else:
+                cur.append(ch)
+        if cur:
+            out.append("".join(cur))
+        return out
+
+    def _wordpiece(self, word: str) -> list[str]:
+        if len(word) > 100:
+            return ["[UNK]"]
+        pieces, start = [], 0
+        while start < len(word):
+            end, cur = len(word), None
+            while start < end:
+                sub = word[start:end] if start == 0 else "##" + word[start:end]
+                if sub in self.vocab:
+                    cur = sub
+                    break
+                end -= 1
+            if cur is None:
+                return ["[UNK]"]
+            pieces.append(cur)
+            start = end
+        return pieces
+
+    def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
+        seqs = []
+        for t in texts:
+            toks = [p for w in self._basic(t) for p in self._wordpiece(w)][: self.max_len - 2]
+            seqs.append([self.vocab["[CLS]"]] + [self.vocab.get(x, self.vocab["[UNK]"]) for x in toks]
+                        + [self.vocab["[SEP]"]])
+        n = max(len(s) for s in seqs) if seqs else 2
+        ids = np.full((len(seqs), n), self.vocab["[PAD]"], dtype=np.int64)
+        mask = np.zeros((len(seqs), n), dtype=np.int64)
+        for i, s in enumerate(seqs):
+            ids[i, :len(s)] = s
+            mask[i, :len(s)] = 1
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+class FastTokenizer:
+    def __init__(self, path: Path, max_len: int):
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise ExternalModelError(f"{path} needs the 'tokenizers' package (pip install tokenizers), "
+                                     "or provide a vocab.txt") from None
+        self.tok = Tokenizer.from_file(str(path))
+        self.tok.enable_truncation(max_len)
+        self.tok.enable_padding()
+
+    def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
+        enc = self.tok.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        return {"input_ids": ids, "attention_mask": mask,
+                "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64)}
+
+
+class ExternalClassifier:
+    def __init__(self, path: Path, id2label: dict[int, str], label_map: dict[str, str],
+                 runner, fingerprint: str, multi_label: bool):
+        self.path, self.id2label, self.label_map = path, id2label, label_map
+        self.runner, self.fingerprint, self.multi_label = runner, fingerprint, multi_label
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        return self.runner(texts)
+
+    def proba(self, texts, labels: list[str], batch: int = 32) -> np.ndarray:
+        out = np.zeros((len(texts), len(labels)), dtype=np.float64)
+        for s in range(0, len(texts), batch):
+            lg = np.asarray(self.logits(list(texts[s:s + batch])), dtype=np.float64)
+            if lg.ndim != 2 or lg.shape[1] != len(self.id2label):
+                raise ExternalModelError(f"{self.path}: model returned shape {lg.shape}, expected "
+                                         f"(batch, {len(self.id2label)})")
+            if self.multi_label:
+                p = 1 / (1 + np.exp(-lg))
+                p = p / np.clip(p.sum(axis=1, keepdims=True), 1e-9, None)
+            else:
+                z = lg - lg.max(axis=1, keepdims=True)
+                p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+            for k, ext in self.id2label.items():
+                target = self.label_map.get(ext, ext)
+                if target in labels:
+                    out[s:s + len(lg), labels.index(target)] += p[:, k]
+        out += 1e-4
+        return out / out.sum(axis=1, keepdims=True)
+
+
+def load_external(path: str | Path, policy_labels: list[str] | None = None) -> ExternalClassifier:
+    d = Path(path)
+    if not d.is_dir():
+        raise ExternalModelError(f"{d}: not a directory")
+    cfg = _read_json(d / "config.json")
+    if "id2label" not in cfg:
+        raise ExternalModelError(f"{d / 'config.json'}: missing id2label")
+    try:
+        id2label = {int(k): str(v) for k, v in cfg["id2label"].items()}
+    except (ValueError, AttributeError):
+        raise ExternalModelError(f"{d / 'config.json'}: id2label must map integers to names") from None
+    label_map = cfg.get("rasd_label_map", {}) or {}
+    if not isinstance(label_map, dict):
+        raise ExternalModelError(f"{d / 'config.json'}: rasd_label_map must be an object")
+    if policy_labels is not None:
+        mapped = {label_map.get(v, v) for v in id2label.values()}
+        if not mapped & set(policy_labels):
+            raise ExternalModelError(f"{d}: none of the model's labels {sorted(id2label.values())} "
+                                     f"is a policy label; add rasd_label_map to config.json")
+    tcfg = _read_json(d / "tokenizer_config.json")
+    max_len = int(min(int(tcfg.get("model_max_length", 128) or 128), MAX_LEN_CAP))
+    multi = cfg.get("problem_type") == "multi_label_classification"
+    onnx_path = d / "model.onnx"
+    if onnx_path.is_file():
+        import onnxruntime as ort
+
+        if (d / "tokenizer.json").is_file():
+            tok = FastTokenizer(d / "tokenizer.json", max_len)
+        elif (d / "vocab.txt").is_file():
+            tok = WordPiece(d / "vocab.txt", bool(tcfg.get("do_lower_case", True)), max_len)
+        else:
+            raise ExternalModelError(f"{d}: no tokenizer.json or vocab.txt next to model.onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        names = [i.name for i in sess.get_inputs()]
+        if "input_ids" not in names:
+            raise ExternalModelError(f"{onnx_path}: graph has no 'input_ids' input (has {names})")
+
+        def run(texts: list[str]) -> np.ndarray:
+            enc = tok.encode(texts)
+            return sess.run(None, {n: enc[n] for n in names if n in enc})[0]
+
+        fp = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+        return ExternalClassifier(d, id2label, label_map, run, fp, multi)
+    weights = [p for p in ("model.safetensors", "pytorch_model.bin") if (d / p).is_file()]
+    if weights:
+        try:
+            import torch
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        except ImportError:
+            raise ExternalModelError(f"{d}: a Hugging Face checkpoint needs 'transformers' and "
+                                     "'torch' (pip install transformers torch), or export it to "
+                                     "model.onnx") from None
+        tokenizer = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(d), local_files_only=True, use_safetensors=weights[0].endswith("safetensors"))
+        model.eval()
+
+        def run_hf(texts: list[str]) -> np.ndarray:
+            enc = tokenizer(texts, truncation=True, max_length=max_len, padding=True,
+                            return_tensors="pt")
+            with torch.no_grad():
+                return model(**enc).logits.numpy()
+
+        fp = hashlib.sha256((d / weights[0]).read_bytes()).hexdigest()
+        return ExternalClassifier(d, id2label, label_map, run_hf, fp, multi)
+    raise ExternalModelError(f"{d}: no model.onnx, model.safetensors or pytorch_model.bin")

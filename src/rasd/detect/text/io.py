@@ -1,0 +1,139 @@
+"""Reading labelled and unlabelled text files for train / eval / classify.
+
+Formats: JSONL (one object per line), CSV/TSV with a header, or plain text (one
+post per line, classify only). Every error names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+MAX_LINE_BYTES = 1_000_000
+MAX_TEXT_CHARS = 100_000
+
+
+class InputError(ValueError):
+    pass
+
+
+def _open(path: str) -> TextIO:
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: no such file")
+    if p.suffix == ".gz":
+        import gzip
+
+        return gzip.open(p, "rt", encoding="utf-8", errors="replace")
+    return p.open(encoding="utf-8", errors="replace", newline="")
+
+
+def _fmt(path: str) -> str:
+    name = path[:-3] if path.endswith(".gz") else path
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith(".tsv"):
+        return "tsv"
+    return "jsonl"
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    return str(v).strip().lower() in ("1", "true", "yes", "y", "t")
+
+
+def read_labelled(path: str, *, require_label: bool = True) -> list[dict[str, Any]]:
+    """Rows with text, label and optional lang, split, journalism, weight, role, id."""
+    out = []
+    fmt = _fmt(path)
+    with _open(path) as f:
+        if fmt in ("csv", "tsv"):
+            csv.field_size_limit(MAX_LINE_BYTES)
+            reader = csv.DictReader(f, delimiter="," if fmt == "csv" else "\t")
+            if not reader.fieldnames or "text" not in reader.fieldnames:
+                raise InputError(f"{path}: line 1: header needs a 'text' column "
+                                 f"(has {reader.fieldnames})")
+            try:
+                for rec in reader:
+                    out.append(_row(path, reader.line_num, rec, require_label))
+            except csv.Error as e:
+                raise InputError(f"{path}: line {reader.line_num}: {e}") from None
+        else:
+            for n, line in enumerate(f, 1):
+                if len(line) > MAX_LINE_BYTES:
+                    raise InputError(f"{path}: line {n}: longer than {MAX_LINE_BYTES} bytes")
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}: line {n}: invalid JSON: {e.msg}") from None
+                if not isinstance(rec, dict):
+                    raise InputError(f"{path}: line {n}: expected a JSON object")
+                out.append(_row(path, n, rec, require_label))
+    return out
+
+
+def _row(path: str, n: int, rec: dict[str, Any], require_label: bool) -> dict[str, Any]:
+    text = rec.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"{path}: line {n}: field 'text': missing or empty")
+    label = rec.get("label")
+    if require_label and (not isinstance(label, str) or not label.strip()):
+        raise InputError(f"{path}: line {n}: field 'label': missing or empty")
+    row: dict[str, Any] = {"text": text[:MAX_TEXT_CHARS], "label": (label or "").strip() or None,
+                           "line": n}
+    for k in ("lang", "split", "role", "id", "source"):
+        if rec.get(k) not in (None, ""):
+            row[k] = str(rec[k]).strip()
+    if row.get("split") and row["split"] not in ("train", "calib", "test"):
+        raise InputError(f"{path}: line {n}: field 'split': must be train, calib or test")
+    if rec.get("journalism") not in (None, ""):
+        row["journalism"] = _bool(rec["journalism"])
+    if rec.get("weight") not in (None, ""):
+        try:
+            row["weight"] = float(rec["weight"])
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: line {n}: field 'weight': not a number") from None
+        if not 0 < row["weight"] <= 100:
+            raise InputError(f"{path}: line {n}: field 'weight': must be in (0, 100]")
+    return row
+
+
+def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """Yield (line number, {"id", "text", "lang"?, "role"?} or None, error or None) for
+    ``rasd classify``: JSONL objects, or plain text lines."""
+    with _open(path) as f:
+        for n, line in enumerate(f, 1):
+            if len(line) > MAX_LINE_BYTES:
+                yield n, None, f"line longer than {MAX_LINE_BYTES} bytes"
+                continue
+            s = line.rstrip("\r\n")
+            if not s.strip():
+                continue
+            if s.lstrip().startswith("{"):
+                try:
+                    rec = json.loads(s)
+                except json.JSONDecodeError as e:
+                    yield n, None, f"invalid JSON: {e.msg}"
+                    continue
+                text = rec.get("text") if isinstance(rec, dict) else None
+                if not isinstance(text, str):
+                    yield n, None, "field 'text': missing or not a string"
+                    continue
+                item = {"id": rec.get("id", n), "text": text[:MAX_TEXT_CHARS]}
+                if isinstance(rec.get("lang"), str) and rec["lang"]:
+                    item["lang"] = rec["lang"]
+                if isinstance(rec.get("role"), str) and rec["role"]:
+                    item["role"] = rec["role"]
+                yield n, item, None
+            else:
+                yield n, {"id": n, "text": s[:MAX_TEXT_CHARS]}, None

@@ -1,0 +1,128 @@
+"""rasd train / classify / eval / policy on the command line, end to end, no database."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rasd.cli import app
+
+runner = CliRunner()
+
+TRAIN = [
+    ("Join the caravan, make hijrah to the caliphate now", "recruitment"),
+    ("Come to the land of the khilafah, the brothers await you", "recruitment"),
+    ("Pack your bags and join the mujahideen in Sham", "recruitment"),
+    ("Glory to the martyr who struck the crusaders, may Allah accept him", "incitement"),
+    ("Our lions slaughtered the apostates, more operations like this", "incitement"),
+    ("Kill the disbelievers wherever you find them", "incitement"),
+    ("Police said the group claimed the bombing that killed ten people", "exempt"),
+    ("The court convicted a man of recruiting for the Islamic State", "exempt"),
+    ("Researchers studied how extremists use social media", "exempt"),
+    ("Lovely weather today, going to the beach", "none"),
+    ("Anyone watching the match tonight?", "none"),
+    ("Jumuah mubarak, may Allah accept our prayers", "none"),
+]
+
+
+def _write_training(path, n=4):
+    rows = []
+    for k in range(n):
+        for t, lab in TRAIN:
+            rows.append({"text": f"{t} ({k})" if k else t, "label": lab, "lang": "en",
+                         "journalism": lab == "exempt"})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("m")
+    data = d / "train.jsonl"
+    _write_training(data)
+    out = d / "model"
+    r = runner.invoke(app, ["train", str(data), "--out", str(out), "--no-examples"])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_train_writes_model(tiny_model):
+    meta = json.loads((tiny_model / "model.json").read_text())
+    assert meta["tiers"] == ["char", "use"]
+    assert set(meta["ensembles"]) == {"char,use", "char", "use"}
+    assert 0 < meta["threshold"] < 1
+
+
+def test_classify_jsonl_and_plain_lines(tiny_model, tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": "a", "text": "Make hijrah and join the caravan to the caliphate"}\n'
+                   "just a plain line about the beach weather\n"
+                   "{broken json\n"
+                   '{"id": "c", "lang": "en", "text": "The court heard how the group recruited"}\n')
+    r = runner.invoke(app, ["classify", str(inp), "--model", str(tiny_model)])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert [x["id"] for x in lines] == ["a", 2, "c"]
+    assert lines[0]["label"] == "recruitment" and lines[0]["flagged"]
+    for x in lines:
+        assert set(x) >= {"id", "lang", "label", "score", "scores", "explanation"}
+        assert len(x["scores"]) == 8
+    assert "line 3" in r.stderr
+
+
+def test_classify_flagged_only_from_stdin(tiny_model):
+    r = runner.invoke(app, ["classify", "-", "--model", str(tiny_model), "--flagged-only"],
+                      input="Glory to the martyr who struck the crusaders\nNice weather today\n")
+    assert r.exit_code == 0, r.output
+    out = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert len(out) == 1 and out[0]["flagged"]
+
+
+def test_eval_reports_metrics_and_functional(tiny_model, tmp_path):
+    data = tmp_path / "eval.csv"
+    data.write_text("text,label,lang,journalism\n"
+                    "\"Join the caravan, brothers, make hijrah\",recruitment,en,\n"
+                    "\"Police said the bombing killed ten\",exempt,en,true\n"
+                    "\"Nice day at the beach\",none,en,\n")
+    r = runner.invoke(app, ["eval", str(data), "--model", str(tiny_model), "--json",
+                            "--functional"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["report"]["rows"] == 3
+    assert "en" in rep["report"]["journalism_fpr"]
+    assert set(rep["report"]["by_label"]) >= {"recruitment", "exempt", "none"}
+    assert rep["functional"]["summary"]["cases"] > 300
+    r2 = runner.invoke(app, ["eval", str(data), "--model", str(tiny_model)])
+    assert r2.exit_code == 0 and "confusion" in r2.stdout and "PR-AUC" in r2.stdout
+
+
+def test_bad_inputs_give_clear_errors(tmp_path, tiny_model):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "label": "nonsense"}\n' * 3)
+    r = runner.invoke(app, ["train", str(bad), "--out", str(tmp_path / "o"), "--no-examples"])
+    assert r.exit_code == 2 and "nonsense" in r.output
+    r = runner.invoke(app, ["eval", str(bad), "--model", str(tiny_model)])
+    assert r.exit_code == 2 and "nonsense" in r.output
+    missing = tmp_path / "m.csv"
+    missing.write_text("body,label\nx,none\n")
+    r = runner.invoke(app, ["train", str(missing), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "'text' column" in r.output
+    r = runner.invoke(app, ["classify", "-", "--model", str(tmp_path)], input="x\n")
+    assert r.exit_code == 2 and "model.json" in r.output
+
+
+def test_policy_commands(tmp_path):
+    r = runner.invoke(app, ["policy", "show", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["name"] == "rasd-default"
+    p = tmp_path / "p.json"
+    p.write_text('{"name": "x", "version": "1", "labels": [{"id": "none", "flagged": true}]}')
+    r = runner.invoke(app, ["policy", "check", str(p)])
+    assert r.exit_code == 2 and "definition" in r.output
+    r = runner.invoke(app, ["policy", "match", "أعلن تنظيم داعش"])
+    assert r.exit_code == 0 and "ISIL" in r.stdout
+
+
+@pytest.mark.parametrize("cmd", [["classify"], ["train"], ["eval"], ["policy"]])
+def test_help_has_examples(cmd):
+    r = runner.invoke(app, cmd + ["--help"])
+    assert r.exit_code == 0
+    assert "Examples" in r.output or "Commands" in r.output

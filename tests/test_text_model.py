@@ -1,0 +1,76 @@
+"""The shipped default model: loads offline, small, calibrated, policy-shaped output,
+journalism-aware author prior, and it passes most of the project's functional suite."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rasd.detect.text.evaluate import functional_suite, run_functional
+from rasd.detect.text.model import TextClassifier, default_model_dir
+from rasd.detect.text.policy import load_policy
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return TextClassifier.load()
+
+
+def test_shipped_model_is_small_and_pickle_free():
+    d = default_model_dir()
+    files = list(Path(d).iterdir())
+    assert (d / "model.json").is_file() and (d / "MODEL_CARD.md").is_file()
+    assert sum(f.stat().st_size for f in files) <= 50 * 1024 * 1024
+    for f in files:
+        assert f.suffix in (".json", ".npz", ".md"), f
+        if f.suffix == ".npz":
+            with np.load(f, allow_pickle=False) as z:  # raises if objects were pickled
+                assert all(z[k].dtype != object for k in z.files)
+
+
+def test_output_covers_every_policy_label_and_sums_to_one(clf):
+    preds = clf.predict(["Join the caravan to the land of the caliphate, brothers",
+                         "Lovely weather in Rome today"])
+    for p in preds:
+        assert set(p.scores) == set(load_policy().label_ids)
+        assert abs(sum(p.scores.values()) - 1.0) < 1e-6
+        assert p.flagged == (p.label not in ("none", "exempt"))
+    assert preds[0].flagged and preds[0].label == "recruitment"
+    assert not preds[1].flagged
+
+
+def test_news_role_lowers_prior(clf):
+    text = "Soldiers of the caliphate struck the apostates today, may Allah accept the martyrs"
+    base = clf.predict([text])[0]
+    news = clf.predict([text], roles=["news"])[0]
+    assert news.attributes["flag_probability"] < base.attributes["flag_probability"]
+    assert any(e.get("why") == "author_role" for e in news.explanation)
+
+
+def test_explanations_name_indicators_with_sources(clf):
+    p = clf.predict(["#AmaqAgency soldiers of the khilafah killed dozens of apostates"])[0]
+    ind = [e for e in p.explanation if e.get("why") == "indicators"]
+    assert ind and all(m["source"] for m in ind[0]["matches"])
+    assert "ISIL (Da'esh)" in p.attributes.get("entity", [])
+
+
+def test_hostile_inputs_do_not_crash(clf):
+    preds = clf.predict(["", "\u202e\u200b" * 1000, "x" * 300_000, "🏴" * 50, None])
+    assert len(preds) == 5
+
+
+def test_tiers_alone_are_usable(clf):
+    for tiers in (["char"], ["use"]):
+        c = TextClassifier.load(tiers=tiers)
+        p = c.predict(["Make hijrah to the khilafah, the mujahideen are waiting for you"])[0]
+        assert abs(sum(p.scores.values()) - 1) < 1e-6
+
+
+def test_functional_suite_pass_rate(clf):
+    """The model must pass most of the contrastive functional tests in every language."""
+    res = run_functional(clf, functional_suite())
+    s = res["summary"]
+    assert s["cases"] >= 300
+    assert s["overall"] >= 0.8, s
+    for lang, rate in s["by_language"].items():
+        assert rate >= 0.6, (lang, rate)

@@ -1,0 +1,82 @@
+"""The text detector under `rasd scan`: stores detections, idempotent, respects the
+author's role, on SQLite and PostgreSQL."""
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from rasd.detect.scan import scan
+from rasd.detect.text.detector import TextDetector
+from rasd.store import schema as S
+
+POSTS = [
+    ("p1", "acc1", "Soldiers of the khilafah slaughtered the apostates today, may Allah accept our martyrs"),
+    ("p2", "acc1", "Brothers, make hijrah to the land of the caliphate, the caravan is waiting for you"),
+    ("p3", "acc2", "Lovely weather in Ankara today, going for a walk by the lake"),
+    ("p4", "news", "Soldiers of the khilafah slaughtered the apostates today, may Allah accept our martyrs"),
+    ("p5", "acc2", "Equip a mujahid: send bitcoin to our wallet bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
+    ("p6", "acc2", ""),
+]
+
+
+def seed(store):
+    now = datetime.now(UTC)
+    with store.begin() as c:
+        ids = {}
+        for handle, role in (("acc1", None), ("acc2", None), ("news", "news")):
+            r = c.execute(sa.insert(S.accounts).values(
+                platform="x", platform_id=handle, handle=handle, role=role, stub=False,
+                first_seen=now, last_seen=now))
+            ids[handle] = r.inserted_primary_key[0]
+        for pid, acc, text in POSTS:
+            c.execute(sa.insert(S.posts).values(
+                platform="x", platform_id=pid, account_id=ids[acc], kind="post", text=text,
+                created_at=now, first_seen=now, last_seen=now))
+
+
+def detections(store):
+    with store.connect() as c:
+        rows = c.execute(sa.select(S.posts.c.platform_id, S.detections.c.label,
+                                   S.detections.c.score, S.detections.c.attributes,
+                                   S.detections.c.model_version)
+                         .join(S.posts, S.posts.c.id == S.detections.c.subject_id)
+                         .where(S.detections.c.detector == "text")).all()
+    return {r[0]: r for r in rows}
+
+
+def test_scan_stores_flagged_posts_idempotently(store):
+    seed(store)
+    det = TextDetector()
+    res = scan(store, [det])[0]
+    assert res.scanned == len(POSTS)
+    found = detections(store)
+    assert {"p1", "p2"} <= set(found) and "p3" not in found and "p6" not in found
+    assert found["p2"][1] == "recruitment"
+    assert found["p1"][4] == det.version
+    assert "scores" in found["p1"][3] and found["p1"][3]["language"] == "en"
+    # the same post by an account marked as a news outlet scores lower
+    p4 = found.get("p4")
+    assert p4 is None or p4[2] < found["p1"][2]
+    # second run: nothing pending, nothing duplicated
+    again = scan(store, [det])[0]
+    assert again.scanned == 0
+    assert detections(store).keys() == found.keys()
+    # --all rescans and replaces
+    scan(store, [det], rescan=True)
+    with store.connect() as c:
+        n = c.execute(sa.select(sa.func.count()).select_from(S.detections)
+                      .where(S.detections.c.detector == "text")).scalar()
+    assert n == len(found)
+
+
+def test_financing_detection_carries_indicators_when_available(sqlite_store):
+    seed(sqlite_store)
+    scan(sqlite_store, [TextDetector()])
+    found = detections(sqlite_store)
+    assert found["p5"][1] == "financing"
+    try:
+        import rasd.detect.finance.indicators  # noqa: F401
+    except ImportError:
+        return  # the finance stage is not installed: detection still stored, no indicators
+    inds = found["p5"][3].get("indicators")
+    assert isinstance(inds, list)
