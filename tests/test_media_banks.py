@@ -265,3 +265,16 @@ def test_a_new_signal_type_plugs_in_without_core_changes(store, tmp_path, monkey
         assert [(h.bank, h.signal_type) for h in hits] == [("plug", "firstbytes")]
     finally:
         sig.registry.cache_clear()
+
+
+@pytest.mark.parametrize("cmd", [
+    ["hash"], ["match"], ["bank", "create"], ["bank", "list"], ["bank", "import"],
+    ["bank", "export"], ["bank", "enable"], ["bank", "disable"], ["bank", "tombstone"],
+    ["bank", "signal"], ["bank", "reviews"], ["clusters", "build"], ["clusters", "list"],
+    ["clusters", "show"], ["media", "fetch"]])
+def test_every_command_has_help_with_examples(cmd):
+    from rasd.cli import app
+
+    r = CliRunner().invoke(app, [*cmd, "--help"])
+    assert r.exit_code == 0, r.output
+    assert "Example" in r.output

@@ -120,3 +120,25 @@ def test_fetch_pending_sets_local_path(server, sqlite_store, tmp_path):
         paths = dict(c.execute(S.media.select().with_only_columns(
             S.media.c.media_key, S.media.c.local_path)).all())
     assert Path(paths["a"]).read_bytes() == POSTER and paths["b"] is None
+
+
+def test_cli_media_fetch(server, tmp_path):
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+    from rasd.store import Store
+
+    db = tmp_path / "f.db"
+    st = Store.open(str(db))
+    with st.begin() as c:
+        c.execute(S.media.insert().values(platform="x", media_key="a",
+                                          url=server + "/poster.jpg", first_seen=now()))
+    st.close()
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", str(db), "media", "fetch"])
+    assert "fetched 0 of 1" in r.stdout and "not a public address" in r.output
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", str(db), "media", "fetch", "--allow-private",
+                                 "--dest", str(tmp_path / "m")])
+    assert r.exit_code == 0 and "fetched 1 of 1" in r.stdout
+    common.STATE.store = None
