@@ -108,14 +108,15 @@ _RE_XMR = re.compile(rf"{_NOT_B58_BEFORE}[48][{_B58}]{{91,95}}(?:[{_B58}]{{11}})
 _RE_SEGWIT = re.compile(r"(?<![0-9A-Za-z])(?:bc|tb|bcrt|ltc|tltc|BC|TB|LTC)1"
                         r"[02-9ac-hj-np-zAC-HJ-NP-Z]{8,87}(?![0-9A-Za-z])")
 _RE_ETH = re.compile(r"(?<![0-9A-Za-z])0[xX][0-9a-fA-F]{38,44}(?![0-9A-Za-z])")
-_RE_CASHADDR = re.compile(r"(?<![0-9A-Za-z:])(?:bitcoincash:)?[qp][02-9ac-hj-np-z]{41}"
-                          r"(?![0-9A-Za-z])", re.IGNORECASE)
+_RE_CASHADDR = re.compile(r"(?<![0-9A-Za-z:])(?:bitcoincash:[qp][02-9ac-hj-np-z]{38,44}|"
+                          r"[qp][02-9ac-hj-np-z]{40,42})(?![0-9A-Za-z])", re.IGNORECASE)
 
 # A base58 token with a failing checksum is reported only when its shape is that
 # of one chain's addresses (first character + length) and it looks random
 # (digits and both cases), so that long words are not taken for wallets.
 _B58_SHAPES = {"1": (26, 35), "3": (26, 35), "L": (26, 34), "M": (26, 34),
-               "D": (33, 35), "T": (33, 35), "X": (33, 35), "t": (34, 36)}
+               "D": (33, 35), "T": (33, 35), "X": (33, 35), "t": (34, 36), "G": (33, 35),
+               "A": (33, 35)}
 
 _USDT = re.compile(r"(?i)\b(?:usdt|tether|trc[- ]?20|erc[- ]?20|bep[- ]?20)\b|"
                    r"تيثر|يو\s?اس\s?دي\s?تي|тезер|юсдт")
@@ -162,7 +163,8 @@ def _wallets(text: str) -> list[Indicator]:
         if any(m.start() < te and ts < m.end() for ts, te in taken):
             continue
         chk = crypto.check_cashaddr(m.group(0))
-        if chk.valid or m.group(0).lower().startswith("bitcoincash:"):
+        if chk.valid or m.group(0).lower().startswith("bitcoincash:") or sum(
+                c.isdigit() for c in m.group(0)) >= 5:
             v = m.group(0).lower()
             add(m, chk, v if v.startswith("bitcoincash:") else "bitcoincash:" + v)
     for m in _RE_ETH.finditer(text):

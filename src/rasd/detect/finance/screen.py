@@ -57,6 +57,12 @@ def identifier_norm(value: str) -> str:
 _KUNYA = ("abu", "umm", "abd")
 
 
+def _particles() -> frozenset[str]:
+    from rasd.detect.finance.names import _sets
+
+    return _sets()[0]
+
+
 def tok_sim(a: Token, b: Token, cross: bool = True) -> tuple[float, str]:
     """Similarity of two name parts and the feature that produced it.
 
@@ -154,6 +160,13 @@ class Screener:
         # (in a small list, a part shared by more than 2% of its names is common)
         common = min(COMMON_DF, max(1.0, 0.02 * self.n))
         self._log_common = math.log(max(2.0, self.n / common))
+        # names in free text are looked up by their rarest part only, so that a
+        # "Muhammad" in a post does not pull in every listed Muhammad
+        self.anchor_index: dict[str, list[int]] = defaultdict(list)
+        for i, e in enumerate(entries):
+            if e.norm.tokens:
+                rare = min(e.norm.tokens, key=lambda t: self.df.get(self._dfkey(t), 0))
+                self.anchor_index[self._dfkey(rare)].append(i)
 
     # -------------------------------------------------------------- building
     @classmethod
@@ -335,12 +348,16 @@ class Screener:
         return lines
 
     # ---------------------------------------------------------- names in text
-    def find_in_text(self, text: str, *, threshold: float = 0.85) -> list[Match]:
+    def find_in_text(self, text: str, *, threshold: float = 0.85,
+                     part_min: float = 0.92) -> list[Match]:
         """Listed names that occur in free text (organisations named in a post or bio).
 
-        A listed name is found where all its parts occur, in a window about its own
-        length, with high similarity. Single-part names must occur exactly and be
-        at least 5 letters and distinctive.
+        A listed name of two or more parts is found where all its parts occur as a
+        contiguous run (any order), each part at least ``part_min`` similar. A
+        one-part name is looked for only if it is an organisation's primary name
+        (HAMAS, TALIBAN), at least 5 letters and distinctive; one-part aliases
+        ("PEOPLE", "EGYPT", "VICTORY") and weak aliases are too often ordinary
+        words, and persons need two parts.
         """
         t = normalize(text[:5000])
         toks = t.tokens
@@ -348,16 +365,20 @@ class Screener:
             return []
         anchors: dict[int, list[int]] = defaultdict(list)  # entry idx → positions
         for pos, tok in enumerate(toks):
-            key = tok.skel if len(tok.skel) >= 2 else "l:" + tok.latin
-            for idx in self.index.get(key, ()):
+            for idx in self.anchor_index.get(self._dfkey(tok), ()):
                 anchors[idx].append(pos)
         best: dict[int, tuple[float, Entry, dict[str, Any]]] = {}
         for idx, positions in anchors.items():
             e = self.entries[idx]
             n = len(e.norm.tokens)
+            if e.kind == "weak":
+                continue
             if n == 1:
                 tok = e.norm.tokens[0]
-                if len(tok.latin) < 5 or self.weight(tok) < 0.5:
+                info = self.entities[e.entity_id]
+                if (info.schema != "organization" or e.kind != "primary"
+                        or any(a not in _particles() for a in e.norm.set_aside)
+                        or len(tok.latin) < 5 or self.weight(tok) < 0.5):
                     continue
                 if not any(toks[p].latin == tok.latin for p in positions):
                     continue
@@ -369,7 +390,8 @@ class Screener:
                     for start in range(max(0, p - n + 1), min(p, len(toks) - n) + 1):
                         window = NormName(toks[start:start + n], (), t.script)
                         _, evw = self.compare(e.norm, window)
-                        if len(evw.get("aligned", [])) < n:
+                        al = evw.get("aligned", [])
+                        if len(al) < n or min(a[2] for a in al) < part_min:
                             continue
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
