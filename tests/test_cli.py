@@ -122,3 +122,16 @@ def test_show_post_with_raw_evidence(tmp_path):
     assert json.loads(r.output)["text"].startswith("New release")
     r = runner.invoke(app, ["--db", db, "show", "telegram:nope/1"])
     assert r.exit_code == 2
+
+
+def test_ingest_a_folder_of_files(tmp_path):
+    import shutil
+
+    demo = Path(__file__).resolve().parents[1] / "src/rasd/data/demo"
+    shutil.copytree(demo, tmp_path / "coll")
+    (tmp_path / "coll" / "notes.md").write_text("not data")
+    db = str(tmp_path / "f.db")
+    r = runner.invoke(app, ["--db", db, "ingest", str(tmp_path / "coll"), "--json"])
+    assert r.exit_code == 0, r.output
+    formats = sorted(x["format"] for x in json.loads(r.output))
+    assert formats == ["csv", "telegram", "x"]

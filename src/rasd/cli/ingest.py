@@ -11,6 +11,28 @@ from rasd.cli.common import echo_json, fail, get_store, progress_enabled, warn
 FORMATS_HELP = "auto, x, telegram or csv (auto: decided from the name and first bytes)"
 
 
+SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files stay; a Telegram export folder (with result.json) stays; any other
+    folder is replaced by the ingestible files under it, in sorted order."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir() and not (p / "result.json").is_file():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not f.name.startswith(".") and (
+                        f.suffix.lower() in SUFFIXES or (
+                            f.suffix == ".gz" and f.with_suffix("").suffix.lower() in SUFFIXES)):
+                    if f.name == "result.json":
+                        out.append(f.parent)
+                    else:
+                        out.append(f)
+        else:
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest_cmd(
@@ -45,6 +67,8 @@ def register(app: typer.Typer) -> None:
 
           rasd ingest ~/Downloads/ChatExport_2024-03-01/   # Telegram export folder
 
+          rasd ingest collected/            # every .jsonl/.json/.csv(.gz) under a folder
+
           rasd ingest tweets.csv --mapping isis-kaggle --source kaggle-isis
 
           rasd --db postgresql://me@db/rasd ingest a.jsonl b.jsonl --strict
@@ -55,6 +79,9 @@ def register(app: typer.Typer) -> None:
         for p in paths:
             if not p.exists():
                 fail(f"{p}: no such file or directory")
+        paths = expand_paths(paths)
+        if not paths:
+            fail("no ingestible files found (.jsonl, .json, .csv, .tsv, optionally .gz)")
         store = get_store()
         pending = [p for p in unfinished_files(store)
                    if p not in {str(x.resolve()) for x in paths}]
