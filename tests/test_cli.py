@@ -128,10 +128,13 @@ def test_ingest_a_folder_of_files(tmp_path):
     import shutil
 
     demo = Path(__file__).resolve().parents[1] / "src/rasd/data/demo"
-    shutil.copytree(demo, tmp_path / "coll")
+    for sub in ("x", "telegram", "csv"):
+        shutil.copytree(demo / sub, tmp_path / "coll" / sub)
     (tmp_path / "coll" / "notes.md").write_text("not data")
+    (tmp_path / "coll" / "other.csv").write_text("a,b\n1,2\n")
     db = str(tmp_path / "f.db")
     r = runner.invoke(app, ["--db", db, "ingest", str(tmp_path / "coll"), "--json"])
     assert r.exit_code == 0, r.output
-    formats = sorted(x["format"] for x in json.loads(r.output))
+    assert "skipped" in r.stderr and "other.csv" in r.stderr
+    formats = sorted(x["format"] for x in json.loads(r.stdout))
     assert formats == ["csv", "telegram", "x"]

@@ -79,6 +79,7 @@ def register(app: typer.Typer) -> None:
         for p in paths:
             if not p.exists():
                 fail(f"{p}: no such file or directory")
+        explicit = set(paths)
         paths = expand_paths(paths)
         if not paths:
             fail("no ingestible files found (.jsonl, .json, .csv, .tsv, optionally .gz)")
@@ -113,7 +114,10 @@ def register(app: typer.Typer) -> None:
             except IngestError as e:
                 if bar is not None:
                     bar.stop()
-                fail(str(e))
+                if p in explicit:
+                    fail(str(e))
+                warn(f"skipped: {e}")  # found inside a folder, not named by the user
+                continue
             finally:
                 if bar is not None:
                     bar.stop()
