@@ -222,3 +222,5 @@ def test_cli_hash_jsonl(tmp_path):
     assert r.exit_code == 2
     r = CliRunner().invoke(app, ["hash", "-r", "-t", "md5", str(DEMO)])
     assert r.exit_code == 0 and r.stdout.count("\n") == 3
+    r2 = CliRunner().invoke(app, ["hash", "-r", "-t", "md5", "--workers", "2", str(DEMO)])
+    assert r2.exit_code == 0 and r2.stdout == r.stdout  # same output, same order

@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
                                                    "md5, sha256, pdq, vpdq, tlsh, minhash."),
         recursive: bool = typer.Option(False, "--recursive", "-r",
                                        help="Hash the files inside folders."),
+        workers: int = typer.Option(1, "--workers", "-w", min=1, max=64,
+                                    help="Processes to hash with (PDQ scales with cores)."),
     ) -> None:
         """Print one JSON line per file with every signal that applies to it:
         path, size, content_type (sniffed from the bytes), md5, sha256, pdq and
@@ -69,7 +71,7 @@ def register(app: typer.Typer) -> None:
 
           rasd hash poster.jpg clip.mp4
 
-          rasd hash -r ./export/photos --type pdq > hashes.jsonl
+          rasd hash -r ./export/photos --type pdq --workers 4 > hashes.jsonl
         """
         from rasd.detect.media.hasher import hash_path
         from rasd.detect.media.signals import registry
@@ -81,9 +83,18 @@ def register(app: typer.Typer) -> None:
         paths = _expand(files, recursive)
         bad = 0
         bar = _progress(len(paths), "hash")
+        pool = None
+        if workers > 1 and len(paths) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+            from functools import partial
+
+            pool = ProcessPoolExecutor(workers)
+            results = pool.map(partial(hash_path, types=signal_type or None), paths,
+                               chunksize=8)
+        else:
+            results = (hash_path(p, signal_type or None) for p in paths)
         try:
-            for p in paths:
-                fh = hash_path(p, signal_type or None)
+            for fh in results:
                 if fh.errors:
                     bad += 1
                 sys.stdout.write(jsonl_line(fh.record()) + "\n")
@@ -92,6 +103,8 @@ def register(app: typer.Typer) -> None:
         finally:
             if bar:
                 bar[0].stop()
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         if bad:
             warn(f"{bad} of {len(paths)} file(s) had errors (see the 'error' fields)")
             raise typer.Exit(1)
