@@ -43,7 +43,7 @@ def keep(alias: str) -> bool:
     if not k or alias.lower().strip() in GENERIC or k in {alias_key(g) for g in GENERIC}:
         return False
     toks = k.split()
-    if len(toks) > 8:
+    if len(toks) > 8 or all(len(t) <= 2 for t in toks):  # too long, or initials like "K.A.S."
         return False
     return len(k) >= 6 or (len(toks) >= 2 and len(k) >= 5)
 

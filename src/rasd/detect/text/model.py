@@ -75,20 +75,26 @@ def hashing_vectorizer():
     return _HV
 
 
-@dataclass
 class Prepared:
-    """Per-text work shared by the tiers: readable model text, folded key, lexicon hits."""
+    """Per-text work shared by the tiers: readable model text, folded key, and the
+    lexicon hits (computed on first use: the char tier alone does not need them)."""
 
-    texts: list[str]
-    folded: list[str]
-    matches: list[list[Match]]
+    def __init__(self, texts: list[str], folded: list[str],
+                 matches: list[list[Match]] | None = None, lexicon: Lexicon | None = None):
+        self.texts, self.folded, self._matches, self._lexicon = texts, folded, matches, lexicon
+
+    @property
+    def matches(self) -> list[list[Match]]:
+        if self._matches is None:
+            lex = self._lexicon
+            self._matches = [lex.match(f, folded=True) if lex else [] for f in self.folded]
+        return self._matches
 
 
 def prepare(texts: Sequence[str], lexicon: Lexicon) -> Prepared:
     mt = [model_text((t or "")[:MAX_TEXT_CHARS], CHAR_MAX_CHARS) for t in texts]
     fo = [fold(t, cleaned=True) for t in mt]
-    ma = [lexicon.match(f, folded=True) for f in fo]
-    return Prepared(mt, fo, ma)
+    return Prepared(mt, fo, None, lexicon)
 
 
 def lexicon_features(matches: list[list[Match]]) -> np.ndarray:

@@ -103,14 +103,17 @@ def _fit_linear(X, y: np.ndarray, w: np.ndarray, n_labels: int, C: float, max_it
     return W.astype(np.float32), b
 
 
-def balanced_weights(y: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Sample weights so that each label carries the same total weight."""
+def balanced_weights(y: np.ndarray, base: np.ndarray, power: float = 0.5) -> np.ndarray:
+    """Sample weights under which each label's total weight is proportional to
+    (its total base weight) ** power: 1 keeps the natural distribution, 0 makes all
+    labels equal. 0.5 (square-root balancing) lets rare labels (a few dozen examples)
+    count without letting them swamp tens of thousands of ordinary posts — full
+    balancing made every post that resembled a rare class's few examples look violating."""
     w = base.astype(np.float64).copy()
-    tot = w.sum()
-    labels = np.unique(y)
-    for lab in labels:
+    for lab in np.unique(y):
         m = y == lab
-        w[m] *= tot / (len(labels) * w[m].sum())
+        tot = w[m].sum()
+        w[m] *= tot ** power / tot
     return w / w.mean()
 
 
