@@ -83,6 +83,7 @@ def test_scan_media_stores_signals_matches_detections(store, tmp_path, capsys):
     assert dets[0].score == 1.0 and 0.5 <= dets[1].score < 1.0
     assert dets[0].attributes["entity"] == "demo-group"
     assert dets[0].attributes["content"] == "propaganda-poster"
+    assert len(dets[0].attributes["post_ids"]) == 1  # the post that carried the photo
     assert n_sig >= 3 * 3  # md5, sha256, pdq per photo
     # photo_1: md5 and pdq hits at 0; photo_2 (re-encoded): pdq only, small distance
     assert [(m.media_id, m.signal_type) for m in matches] == [

@@ -73,6 +73,7 @@ def _hex(rng) -> str:
 
 
 def test_manager_incremental_and_rebuild(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(I, "CHUNK", 7)  # read the bank in several pages
     rng = np.random.default_rng(9)
     B.create_bank(store, "k")
     first = [_hex(rng) for _ in range(50)]

@@ -25,6 +25,7 @@ from rasd.detect.media.hasher import hash_path
 from rasd.detect.media.matcher import Matcher, detections_for
 from rasd.model import Detection
 from rasd.store import Store
+from rasd.store import schema as S
 from rasd.store.db import now
 from rasd.store.upsert import insert_ignore
 
@@ -111,10 +112,12 @@ class MediaDetector(Detector):
                 continue
             self.stats["hashed"] += 1
             save_signals(self.store, m.id, fh.signals)
-            out.extend(self.match_one(m.id, {k: v.value for k, v in fh.signals.items()}))
+            out.extend(self.match_one(m.id, {k: v.value for k, v in fh.signals.items()},
+                                      m.post_ids))
         return out
 
-    def match_one(self, media_id: int, signals: dict[str, str]) -> list[Detection]:
+    def match_one(self, media_id: int, signals: dict[str, str],
+                  post_ids: list[int] | None = None) -> list[Detection]:
         assert self.matcher is not None
         hits = self.matcher.decide(self.matcher.lookup_all(signals), media_id=media_id)
         self.matcher.record(hits, media_id=media_id)
@@ -123,7 +126,7 @@ class MediaDetector(Detector):
                 self.stats["matched"] += 1
             elif h.outcome in ("suppressed", "quarantined"):
                 self.stats[h.outcome] += 1
-        return detections_for(media_id, hits, self.name, self.version)
+        return detections_for(media_id, hits, self.name, self.version, post_ids)
 
 
 def rematch_stored(store: Store, *, matcher: Matcher | None = None,
@@ -144,10 +147,15 @@ def rematch_stored(store: Store, *, matcher: Matcher | None = None,
     for start in range(0, len(media_ids), 256):
         chunk = list(media_ids[start:start + 256])
         sigs = stored_signals(store, chunk)
+        posts: dict[int, list[int]] = {}
+        with store.connect() as c:
+            for mid, pid in c.execute(select(S.post_media.c.media_id, S.post_media.c.post_id)
+                                      .where(S.post_media.c.media_id.in_(chunk))):
+                posts.setdefault(mid, []).append(pid)
         dets: list[Detection] = []
         for mid in chunk:
             if mid in sigs:
-                dets.extend(det.match_one(mid, sigs[mid]))
+                dets.extend(det.match_one(mid, sigs[mid], posts.get(mid)))
         found += store_detections(store, det, chunk, dets)
         done += len(chunk)
     return {"media": done, "detections": found, **{k: v for k, v in det.stats.items()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ MIH_THRESHOLD = int(os.environ.get("RASD_PDQ_MIH_THRESHOLD", "1000000"))
 MIH_NHASH = 8
 MIH_NFLIP = int(os.environ.get("RASD_PDQ_NFLIP", "2"))
 DEAD_FRACTION = 0.2
+CHUNK = 200_000
 VPDQ_FRAME_BITS = 20  # frame entries: id = signal_id << 20 | frame position
 
 
@@ -173,14 +175,26 @@ class IndexManager:
     def _index_path(self, signal_type: str) -> Path:
         return self.dir / f"{signal_type}.faissbin"
 
-    def _rows(self, signal_type: str, after_id: int) -> list[tuple[int, str]]:
+    def _chunks(self, signal_type: str, after_id: int, size: int | None = None
+                ) -> Iterator[list[tuple[int, str]]]:
+        """Live signals with id > ``after_id`` in id order, ``size`` rows at a time
+        (keyset pages: a 10M-hash rebuild never holds all rows in Python)."""
         bs = M.bank_signals
-        q = (select(bs.c.id, bs.c.signal)
-             .where(and_(bs.c.signal_type == signal_type, bs.c.id > after_id,
-                         bs.c.status != "tombstoned"))
-             .order_by(bs.c.id))
-        with self.store.connect() as c:
-            return [(r[0], r[1]) for r in c.execute(q)]
+        size = size or CHUNK
+        last = after_id
+        while True:
+            q = (select(bs.c.id, bs.c.signal)
+                 .where(and_(bs.c.signal_type == signal_type, bs.c.id > last,
+                             bs.c.status != "tombstoned"))
+                 .order_by(bs.c.id).limit(size))
+            with self.store.connect() as c:
+                rows = [(r[0], r[1]) for r in c.execute(q)]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+            if len(rows) < size:
+                return
 
     def _live_count(self, signal_type: str, max_id: int) -> int:
         bs = M.bank_signals
@@ -230,24 +244,23 @@ class IndexManager:
                 idx = None
         added = 0
         if idx is None:
-            rows = self._rows(signal_type, 0)
-            ids, codes = self._entries(signal_type, rows)
-            idx = PdqIndex.for_size(len(ids))
-            idx.add(ids, codes)
-            state = {"kind": idx.kind, "max_id": rows[-1][0] if rows else 0,
-                     "signals": len(rows)}
+            n_live = self._live_count(signal_type, 2**62)
+            # vPDQ indexes frames of a few (hundred) videos: flat; PDQ by bank size
+            idx = PdqIndex.for_size(n_live) if signal_type == "pdq" else PdqIndex("flat")
+            state = {"kind": idx.kind, "max_id": 0, "signals": 0}
             rebuilt = True
-            added = len(ids)
+            after = 0
         else:
-            rows = self._rows(signal_type, int(state.get("max_id", 0)))
-            if rows:
-                ids, codes = self._entries(signal_type, rows)
-                if idx.kind == "flat" and len(idx) + len(ids) >= MIH_THRESHOLD:
-                    return self.get(signal_type, rebuild=True)  # grow into multi-hash
-                idx.add(ids, codes)
-                state["max_id"] = rows[-1][0]
-                state["signals"] = int(state.get("signals", 0)) + len(rows)
-                added = len(ids)
+            after = int(state.get("max_id", 0))
+        for rows in self._chunks(signal_type, after):
+            ids, codes = self._entries(signal_type, rows)
+            if (not rebuilt and signal_type == "pdq" and idx.kind == "flat"
+                    and len(idx) + len(ids) >= MIH_THRESHOLD):
+                return self.get(signal_type, rebuild=True)  # grow into multi-hash
+            idx.add(ids, codes)
+            state["max_id"] = rows[-1][0]
+            state["signals"] = int(state.get("signals", 0)) + len(rows)
+            added += len(ids)
         if rebuilt or added:
             state["entries"] = len(idx)
             idx.save(ipath)

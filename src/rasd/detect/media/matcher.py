@@ -257,9 +257,10 @@ class Matcher:
                  "outcome": h.outcome, "matched_at": ts} for h in hits])
 
 
-def detections_for(media_id: int, hits: list[Hit], detector: str, version: str
-                   ) -> list[Detection]:
-    """One detection per policy label from the reported hits of one media item."""
+def detections_for(media_id: int, hits: list[Hit], detector: str, version: str,
+                   post_ids: list[int] | None = None) -> list[Detection]:
+    """One detection per policy label from the reported hits of one media item
+    (``post_ids``: the posts that carry the item, so the queue can show them)."""
     by_label: dict[str, list[Hit]] = {}
     for h in hits:
         if h.outcome != "reported":
@@ -271,7 +272,10 @@ def detections_for(media_id: int, hits: list[Hit], detector: str, version: str
         best = max(hs, key=lambda h: h.score)
         attrs: dict[str, Any] = {"banks": sorted({h.bank for h in hs}),
                                  "signal_types": sorted({h.signal_type for h in hs}),
-                                 "best_distance": best.distance}
+                                 "best_distance": best.distance,
+                                 "signal_ids": sorted({h.signal_id for h in hs})}
+        if post_ids:
+            attrs["post_ids"] = sorted(post_ids)[:1000]
         for k in ("entity", "content", "severity", "ideology"):
             vals = sorted({str(h.labels[k]) for h in hs if h.labels.get(k)})
             if vals:
