@@ -244,7 +244,7 @@ class IndexManager:
                 idx = None
         added = 0
         if idx is None:
-            n_live = self._live_count(signal_type, 2**62)
+            n_live = self._live_count(signal_type, 2**31 - 1)
             # vPDQ indexes frames of a few (hundred) videos: flat; PDQ by bank size
             idx = PdqIndex.for_size(n_live) if signal_type == "pdq" else PdqIndex("flat")
             state = {"kind": idx.kind, "max_id": 0, "signals": 0}
