@@ -138,3 +138,14 @@ def test_ingest_a_folder_of_files(tmp_path):
     assert "skipped" in r.stderr and "other.csv" in r.stderr
     formats = sorted(x["format"] for x in json.loads(r.stdout))
     assert formats == ["csv", "telegram", "x"]
+
+
+def test_quarantine_lists_rejects(tmp_path):
+    f = tmp_path / "bad.jsonl"
+    f.write_text('{"data": [{"id": "1", "text": "ok", "author_id": "2"}]}\n{oops\n')
+    db = str(tmp_path / "q.db")
+    runner.invoke(app, ["--db", db, "ingest", str(f)])
+    r = runner.invoke(app, ["--db", db, "quarantine"])
+    assert r.exit_code == 0 and "1 rejected record" in r.stdout and "bad.jsonl:line 2" in r.stdout
+    r = runner.invoke(app, ["--db", db, "quarantine", "--json"])
+    assert json.loads(r.stdout)[0]["line"] == 2
