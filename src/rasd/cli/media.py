@@ -486,7 +486,8 @@ def register(app: typer.Typer) -> None:
             echo_json(rows)
             return
         if not rows:
-            typer.echo("no clusters (run `rasd clusters build`)")
+            typer.echo("no clusters to show (none found yet, or fewer accounts than "
+                       "--min-accounts; `rasd clusters build` makes them)")
         for r in rows:
             typer.echo(f"cluster {r['cluster']}: {r['size']} posts by {r['accounts']} accounts "
                        f"— {(r['sample'] or '')[:100]!r}")
