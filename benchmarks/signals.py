@@ -4,7 +4,9 @@ Prints
 1. images hashed per second: PDQ only (decode + hash) and the full ``rasd hash``
    pipeline (read, md5, sha256, sniff, decode, PDQ), one process and one per core,
    on generated 640x480 JPEGs (anchor: Meta's C++ PDQ hasher, 527-566 photos/s);
-2. for each index size: build time, RAM (RSS growth), single-query latency and
+2. copypasta clustering: posts per second of ``rasd clusters build`` (MinHash + LSH)
+   on generated posts with planted near-copies, cold and with cached signatures;
+3. for each index size: build time, RAM (RSS growth), single-query latency and
    batched throughput of the faiss flat index and the multi-index-hashing index
    rasd uses above 1M hashes, their recall on planted near-duplicates (0-31 flipped
    bits) against a brute-force numpy popcount scan in the same run, and the ratio of
@@ -92,6 +94,65 @@ def bench_hashing(n_images: int, workers: int) -> dict:
     return res
 
 
+# --- copypasta clusters ----------------------------------------------------------------
+WORDS = ("the of and to in is for on that with as are at this be by from was have not they "
+         "news city report people day time world today state new video attack police said "
+         "government week group support join share read more brothers convoy friday travel "
+         "must wait permission short market weather rain north south match league").split()  # noqa: SIM905
+
+
+def bench_clusters(n_posts: int, seed: int = 3) -> dict:
+    """Posts in a temporary SQLite store: 90 % unrelated random sentences, 10 % copies
+    of 50 campaign texts with small edits; time ``build_clusters`` (cold and warm)."""
+    import random
+    from datetime import UTC, datetime
+
+    from rasd.detect.media.textdup import build_clusters
+    from rasd.store import Store
+    from rasd.store import schema as S
+
+    rng = random.Random(seed)
+    campaigns = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 40)))
+                 for _ in range(50)]
+    ts = datetime(2024, 1, 1, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as td:
+        st = Store.open(str(Path(td) / "b.db"))
+        with st.begin() as c:
+            c.execute(S.accounts.insert(), [{"platform": "x", "platform_id": f"a{i}",
+                                             "first_seen": ts, "last_seen": ts, "stub": False}
+                                            for i in range(1000)])
+            rows = []
+            planted = 0
+            for i in range(n_posts):
+                if rng.random() < 0.1:
+                    words = rng.choice(campaigns).split()
+                    k = rng.randrange(len(words))
+                    words[k] = rng.choice(WORDS)  # one word changed
+                    text = " ".join(words) + rng.choice(["", " !!", " https://t.me/x"])
+                    planted += 1
+                else:
+                    text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 40)))
+                rows.append({"platform": "x", "platform_id": str(i), "kind": "post",
+                             "text": text, "account_id": rng.randint(1, 1000),
+                             "created_at": ts, "first_seen": ts, "last_seen": ts})
+                if len(rows) == 20_000:
+                    c.execute(S.posts.insert(), rows)
+                    rows = []
+            if rows:
+                c.execute(S.posts.insert(), rows)
+        t = time.perf_counter()
+        rep = build_clusters(st)
+        cold = time.perf_counter() - t
+        t = time.perf_counter()
+        build_clusters(st)
+        warm = time.perf_counter() - t
+        st.close()
+    return {"posts": n_posts, "planted_copies": planted, "campaigns": 50,
+            "clusters": rep.clusters, "clustered_posts": rep.clustered_posts,
+            "cold_s": round(cold, 1), "warm_s": round(warm, 1),
+            "posts_per_s_cold": round(n_posts / cold)}
+
+
 # --- index --------------------------------------------------------------------------
 def planted(rng: np.random.Generator, n: int, nq: int) -> tuple[np.ndarray, np.ndarray,
                                                                 np.ndarray]:
@@ -171,6 +232,8 @@ def main() -> None:
     ap.add_argument("--nhash", type=int, default=8, help="multi-index substrings (8 x 32 "
                     "bits, as rasd uses; 16 x 16 bits is exact with nflip=1)")
     ap.add_argument("--nflips", default="2,3", help="multi-index probe radii to measure")
+    ap.add_argument("--posts", type=int, default=20_000,
+                    help="posts for the copypasta-clustering run (0: skip)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--_child", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -189,6 +252,10 @@ def main() -> None:
         report["hashing"] = bench_hashing(a.images, a.workers)
         if not a.json:
             print("hashing:", json.dumps(report["hashing"]), flush=True)
+    if a.posts:
+        report["clusters"] = bench_clusters(a.posts)
+        if not a.json:
+            print("clusters:", json.dumps(report["clusters"]), flush=True)
     report["index"] = []
     for n in [int(x) for x in a.sizes.split(",") if x.strip()]:
         cmd = [sys.executable, __file__, "--_child", str(n), "--queries", str(a.queries),
