@@ -95,10 +95,11 @@ def bench_hashing(n_images: int, workers: int) -> dict:
 
 
 # --- copypasta clusters ----------------------------------------------------------------
-WORDS = ("the of and to in is for on that with as are at this be by from was have not they "
+_VOCAB = ("the of and to in is for on that with as are at this be by from was have not they "
          "news city report people day time world today state new video attack police said "
          "government week group support join share read more brothers convoy friday travel "
-         "must wait permission short market weather rain north south match league").split()  # noqa: SIM905
+         "must wait permission short market weather rain north south match league")
+WORDS = _VOCAB.split()
 
 
 def bench_clusters(n_posts: int, seed: int = 3) -> dict:
