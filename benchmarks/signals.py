@@ -41,14 +41,15 @@ def rss_mb() -> float:
 
 
 # --- hashing --------------------------------------------------------------------
-def make_images(d: Path, n: int, seed: int = 0) -> list[Path]:
+def make_images(d: Path, n: int, seed: int = 0, size: tuple[int, int] = (640, 480)
+                ) -> list[Path]:
     from PIL import Image, ImageFilter
 
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         small = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
-        im = Image.fromarray(small).resize((640, 480), Image.BICUBIC)
+        im = Image.fromarray(small).resize(size, Image.BICUBIC)
         im = im.filter(ImageFilter.GaussianBlur(2))
         p = d / f"img{i:05d}.jpg"
         im.save(p, quality=85)
@@ -74,11 +75,11 @@ def _full(paths: list[str]) -> int:
     return len(paths)
 
 
-def bench_hashing(n_images: int, workers: int) -> dict:
+def bench_hashing(n_images: int, workers: int, size: tuple[int, int] = (640, 480)) -> dict:
     with tempfile.TemporaryDirectory() as td:
-        paths = [str(p) for p in make_images(Path(td), n_images)]
+        paths = [str(p) for p in make_images(Path(td), n_images, size=size)]
         _pdq_only(paths[:5])  # warm imports
-        res = {"images": n_images, "size": "640x480 JPEG q85"}
+        res = {"images": n_images, "size": f"{size[0]}x{size[1]} JPEG q85"}
         for name, fn in (("pdq_only", _pdq_only), ("rasd_hash", _full)):
             t = time.perf_counter()
             fn(paths)
@@ -230,6 +231,7 @@ def main() -> None:
     ap.add_argument("--brute-queries", type=int, default=10)
     ap.add_argument("--images", type=int, default=500, help="images to hash (0: skip)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--image-size", default="640x480", help="WxH of the generated JPEGs")
     ap.add_argument("--nhash", type=int, default=8, help="multi-index substrings (8 x 32 "
                     "bits, as rasd uses; 16 x 16 bits is exact with nflip=1)")
     ap.add_argument("--nflips", default="2,3", help="multi-index probe radii to measure")
@@ -250,7 +252,8 @@ def main() -> None:
     except ImportError:
         pass
     if a.images:
-        report["hashing"] = bench_hashing(a.images, a.workers)
+        w, h = (int(x) for x in a.image_size.lower().split("x"))
+        report["hashing"] = bench_hashing(a.images, a.workers, (w, h))
         if not a.json:
             print("hashing:", json.dumps(report["hashing"]), flush=True)
     if a.posts:

