@@ -57,7 +57,9 @@ def _drop_pg(schema: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
+def store(request, tmp_path, monkeypatch):
+    # files that live beside a server store (quarantine, indexes) go to RASD_HOME
+    monkeypatch.setenv("RASD_HOME", str(tmp_path))
     if request.param == "sqlite":
         s = Store.open(str(tmp_path / "rasd.db"))
         yield s
