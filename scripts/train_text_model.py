@@ -164,7 +164,7 @@ def news(data: Path, rng: random.Random, cap_other: int = 1200):
     out = []
     d = data / "news"
 
-    def add(lang, src, rid, text, terror):
+    def add(lang, src, rid, text, terror, headline=None):
         if terror:
             if h("news-half:" + rid) < 0.5:
                 out.append(row(text, "exempt", lang, src + "-terror", "test", journalism=True,
@@ -172,6 +172,13 @@ def news(data: Path, rng: random.Random, cap_other: int = 1200):
             else:
                 out.append(row(text, "exempt", lang, src + "-terror", tc(text, rid, 0.35), 1.0,
                                journalism=True, group=f"news-{lang}"))
+                # short-form journalism: the headline (or lead) alone, so that a short post
+                # reporting an attack looks like news to the model, not only long articles
+                lead = headline or text.split("\n")[0][:280]
+                if lead and lead.strip() and lead.strip() != text.strip():
+                    out.append(row(lead, "exempt", lang, src + "-terror-headline",
+                                   tc(lead, rid, 0.35), 1.0, journalism=True,
+                                   group=f"news-{lang}"))
         else:
             out.append(row(text, "none", lang, src, tc(text, rid, 0.35), 1.0, journalism=True,
                            group=f"news-{lang}"))
@@ -184,7 +191,7 @@ def news(data: Path, rng: random.Random, cap_other: int = 1200):
     for r in allr:
         text = f"{r['title']}. {r['text']}"
         if r["id"] in terr:
-            add("en", "bbc", r["id"], text, True)
+            add("en", "bbc", r["id"], text, True, r["title"])
         elif k < cap_other:
             add("en", "bbc", r["id"], text, False)
             k += 1
@@ -192,11 +199,12 @@ def news(data: Path, rng: random.Random, cap_other: int = 1200):
     terr = {r["id"] for r in csv.DictReader(open(d / "10kgnad-de/10kgnad_test_terror_mentions.csv", encoding="utf-8"))}
     allr = list(csv.DictReader(gzip.open(d / "10kgnad-de/10kgnad_test_all.csv.gz", "rt", encoding="utf-8")))
     for r in allr:
-        add("de", "10kgnad", r["id"], r["text"], r["id"] in terr)
+        add("de", "10kgnad", r["id"], r["text"], r["id"] in terr,
+            r["text"].split(". ")[0][:280] if r["id"] in terr else None)
     # ar: SaudiNewsNet
     for ln in open(d / "saudinewsnet-ar/saudinewsnet_terror_mentions.jsonl", encoding="utf-8"):
         r = json.loads(ln)
-        add("ar", "saudinewsnet", r["url"], f"{r['title']}. {r['content']}", True)
+        add("ar", "saudinewsnet", r["url"], f"{r['title']}. {r['content']}", True, r["title"])
     terr_urls = {json.loads(ln)["url"] for ln in open(d / "saudinewsnet-ar/saudinewsnet_terror_mentions.jsonl", encoding="utf-8")}
     k = 0
     for ln in gzip.open(d / "saudinewsnet-ar/saudinewsnet_random4000.jsonl.gz", "rt", encoding="utf-8"):
@@ -347,8 +355,12 @@ def write_card(path: Path, meta: dict, figs: dict) -> None:
     a("A first run with fully class-balanced sample weights flagged 12 % of the held-out "
       "accounts' plain chatter and 42 % of all their tweets. The weighting was then changed once, "
       "to square-root balancing (each label's total weight ∝ √count), a standard choice fixed "
-      "before the second run; the figures above are from that second run. No other setting was "
-      "chosen by looking at held-out data.\n")
+      "before the second run. A third run added (a) news headlines and leads of the training "
+      "half of the terror-mention articles as short-form journalism (`*-terror-headline` rows) and "
+      "(b) two counter-speech examples per language to the policy, after the functional suite and "
+      "the demo data showed short news posts and counter-speech being flagged; the suite's own "
+      "sentences were not copied. The figures above are from that third run. No other setting "
+      "was chosen by looking at held-out data.\n")
     a("## Known limits\n")
     a("- **No public tweet-level jihadist data exists for tr, ru, fr, it or de** (nor labelled far-right "
       "posts outside English): in those languages the violating classes rest on the policy's own "
