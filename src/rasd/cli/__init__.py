@@ -10,13 +10,30 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from rasd import __version__
 from rasd.cli import common
 
+# The order in which `rasd --help` lists commands: the analyst's path through the
+# pipeline. Commands not named here follow, alphabetically.
+ORDER = ("demo", "ingest", "stats", "show", "quarantine", "accounts", "scan",
+         "classify", "train", "eval", "policy", "hash", "match", "bank", "media", "clusters",
+         "finance", "lists", "screen")
+
+
+class _Group(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {n: i for i, n in enumerate(ORDER)}
+        return sorted(names, key=lambda n: (rank.get(n, len(ORDER)), n))
+
+
 app = typer.Typer(
     name="rasd",
+    cls=_Group,
     help=(
         "rasd (رصد, 'monitoring'): find violent-extremist and terrorist content and the "
         "account networks that spread it, and turn it into evidence.\n\n"
