@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -25,7 +25,7 @@ ORDER = ("demo", "ingest", "stats", "show", "quarantine", "accounts", "scan",
 
 
 class _Group(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
         rank = {n: i for i, n in enumerate(ORDER)}
         return sorted(names, key=lambda n: (rank.get(n, len(ORDER)), n))
