@@ -17,7 +17,8 @@ FINANCING = [
            "paypal.me/soutien-freres")),
     ("de", ("Spendet für Waffen und Munition für die Brüder an der Front! "
            "IBAN DE89 3704 0044 0532 0130 00")),
-    ("it", "Donate per le armi dei combattenti: 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
+    ("it", ("Donate per le armi dei fratelli al fronte: "
+           "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")),
     ("tr", "Cephedeki mücahitlere bağış yapın: BTC bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
     ("ru", "Поддержите моджахедов, переведите на оружие: +7 912 345-67-89"),
 ]
@@ -35,6 +36,9 @@ NONE = [
                              "this Ramadan.")),
     ("de relief", "Spendet für die Opfer des Erdbebens: DE89 3704 0044 0532 0130 00"),
     ("ru chatter", "Переведите мне деньги за кофе на +7 912 345-67-89"),
+    ("army fundraiser", "Поддержите наших бойцов, сбор на дроны: +7 912 345-67-89"),
+    ("combat sport", "Donate to support our fighters at the tournament: paypal.me/clubfight"),
+    ("it soldiers", "Donate per i combattenti feriti: paypal.me/ospedale"),
 ]
 
 
@@ -72,6 +76,13 @@ def test_entity_from_lists_is_a_tie():
     a = assess(text, extract(text), entities=ent)
     assert a.label == "financing" and a.humanitarian_cover
     assert any("NUSRAT AL-FUQARA" in r for r in a.reasons)
+
+
+def test_generic_fighters_need_a_group_tie():
+    text = "Send money for weapons for the fighters of ISIS: paypal.me/abc"
+    assert assess(text, extract(text)).label == "financing"
+    assert assess(text.replace("of ISIS", "of our club"),
+                  extract(text)).label == "none"
 
 
 def test_news_role_without_channel_is_exempt():

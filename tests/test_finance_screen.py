@@ -129,6 +129,9 @@ def test_handles_and_names_in_text(screener):
     found = screener.find_in_text("تبرعوا لجبهة الراية السوداء")
     assert found == [] or found[0].list_ref == "o1"
     assert screener.find_in_text("A black banner hung at the front of the house.") == []
+    # in cased writing a name is capitalised; all-lowercase posts are not held to it
+    assert screener.find_in_text("Their black banner front page was redesigned.") == []
+    assert [m.list_ref for m in screener.find_in_text("support black banner front")] == ["o1"]
 
 
 def test_normalisation_details():

@@ -25,6 +25,7 @@ from typing import Any
 
 from rasd.detect.finance.indicators import Indicator
 
+SPECIFIC_PURPOSES = {"fighters", "prisoners_families"}
 EXEMPT_ROLES = {"news", "researcher", "ngo", "official", "government", "academic"}
 
 
@@ -111,12 +112,15 @@ def assess(text: str, indicators: list[Indicator], *, entities: list[dict[str, A
         cues["news"] = news
         return Appeal("none", 0.0, cues, ["reporting, with no payment channel: "
                                           + ", ".join(news)])
-    purpose = bool(purposes)
+    # generic fighters/weapons (also said of state armies, sport, legal causes)
+    # count only with a designated-group tie
+    purpose = any(k in SPECIFIC_PURPOSES for k in purposes) or (bool(purposes) and ties)
     fires = ((purpose and (ties or channels)) or bool(strong) or (ties and bool(channels)))
     if not fires:
         why = []
         if not purpose:
-            why.append("no militant purpose")
+            why.append("no militant purpose" if not purposes else
+                       "fighters/weapons without a designated-group tie")
         if not ties:
             why.append("no designated-entity tie")
         if not channels:

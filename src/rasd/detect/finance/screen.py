@@ -21,6 +21,7 @@ threshold of 0.70 and an explanation of what matched.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import func, select
 
 from rasd.detect.finance import schema as F
-from rasd.detect.finance.names import NormName, Token, normalize
+from rasd.detect.finance.names import NormName, Token, normalize, to_latin
 
 DEFAULT_THRESHOLD = 0.70
 MAX_MATCHES = 10
@@ -55,6 +56,14 @@ def identifier_norm(value: str) -> str:
 
 
 _KUNYA = ("abu", "umm", "abd")
+
+
+def _capitalised(tok: str, caps: set[str]) -> bool:
+    """Was the text word behind ``tok`` written capitalised (or uncased)?"""
+    if tok in caps:
+        return True
+    # joined kunya / article forms: "abubakr" from "Abu Bakr", "nusrah" from "al-Nusrah"
+    return any(len(c) >= 3 and (tok.endswith(c) or tok.startswith(c)) for c in caps)
 
 
 def _particles() -> frozenset[str]:
@@ -349,7 +358,7 @@ class Screener:
 
     # ---------------------------------------------------------- names in text
     def find_in_text(self, text: str, *, threshold: float = 0.85,
-                     part_min: float = 0.92) -> list[Match]:
+                     part_min: float = 0.94) -> list[Match]:
         """Listed names that occur in free text (organisations named in a post or bio).
 
         A listed name of two or more parts is found where all its parts occur as a
@@ -359,10 +368,21 @@ class Screener:
         ("PEOPLE", "EGYPT", "VICTORY") and weak aliases are too often ordinary
         words, and persons need two parts.
         """
-        t = normalize(text[:5000])
+        text = text[:5000]
+        t = normalize(text)
         toks = t.tokens
         if not toks:
             return []
+        # In cased writing, a name is written with capitals: "Large Range Limited"
+        # is a listed company, "a large range of …" is not. (All-lowercase texts are
+        # not held to this.)
+        caps: set[str] | None = None
+        if any(c.isupper() for c in text):
+            caps = set()
+            for w in re.findall(r"\w+", text):
+                c = w[:1]
+                if c.isupper() or c.lower() == c.upper():  # capitalised, or uncased script
+                    caps.update(p for p in re.split(r"[^0-9a-z]+", to_latin(w)) if p)
         anchors: dict[int, list[int]] = defaultdict(list)  # entry idx → positions
         for pos, tok in enumerate(toks):
             for idx in self.anchor_index.get(self._dfkey(tok), ()):
@@ -396,6 +416,9 @@ class Screener:
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
                             s, ev = sc, evw
+            if s >= threshold and caps is not None and not all(
+                    _capitalised(b, caps) for _, b, *_ in ev.get("aligned", [])):
+                continue
             if s >= threshold:
                 cur = best.get(e.entity_id)
                 if cur is None or s > cur[0]:
