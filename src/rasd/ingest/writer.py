@@ -66,12 +66,6 @@ def post_hash(p: Post) -> str:
                   p.metrics, p.withheld, p.extra))
 
 
-def key_hash_equal(cache: dict[tuple[str, str], str], key: tuple[str, str],
-                   acc: Account) -> bool:
-    h = cache.get(key)
-    return h is not None and h == account_hash(acc)
-
-
 def _chunks(seq: Sequence[Any], n: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
@@ -206,14 +200,14 @@ class Writer:
                     found[(plat, r.platform_id)] = r
         return found
 
-    def _account_row(self, acc: Account, ts: Any) -> dict[str, Any]:
+    def _account_row(self, acc: Account, ts: Any, h: str | None = None) -> dict[str, Any]:
         return {
             "platform": acc.platform, "platform_id": acc.platform_id, "handle": acc.handle,
             "name": acc.name, "bio": acc.bio, "created_at": acc.created_at, "kind": acc.kind,
             "followers": acc.followers, "following": acc.following,
             "post_count": acc.post_count, "location": acc.location, "url": acc.url,
             "verified": acc.verified, "stub": acc.stub, "extra": acc.extra or None,
-            "content_hash": None if acc.stub else account_hash(acc),
+            "content_hash": None if acc.stub else (h or account_hash(acc)),
             "raw_sha256": acc.raw.sha256 if acc.raw else None,
             "raw_path": acc.raw.path if acc.raw else None,
             "source_id": self.source_id, "first_seen": ts, "last_seen": ts,
@@ -249,8 +243,10 @@ class Writer:
         return stubs, names
 
     def _write_accounts(self, c: Connection, ts: Any) -> None:
-        for key in [k for k, acc in self.accounts.items() if not acc.stub
-                    and key_hash_equal(self.acc_hash, k, acc) and k in self.acc_cache]:
+        # each full profile of the batch is hashed once (a page repeats its users)
+        hashes = {k: account_hash(acc) for k, acc in self.accounts.items() if not acc.stub}
+        for key in [k for k, h in hashes.items()
+                    if self.acc_hash.get(k) == h and k in self.acc_cache]:
             del self.accounts[key]
             self.counts.add("accounts", "unchanged")
         stubs, names = self._stub_refs()
@@ -265,7 +261,7 @@ class Writer:
         for key, acc in self.accounts.items():
             row = existing.get(key)
             if row is None:
-                inserts.append(self._account_row(acc, ts))
+                inserts.append(self._account_row(acc, ts, hashes.get(key)))
                 if acc.stub:
                     self.counts.stubs += 1
                 else:
@@ -274,11 +270,11 @@ class Writer:
             self.acc_cache[key] = row.id
             if acc.stub:
                 continue  # a stub never overwrites
-            h = account_hash(acc)
+            h = hashes[key]
             if row.content_hash == h and not row.stub:
                 self.counts.add("accounts", "unchanged")
                 continue
-            new = self._account_row(acc, ts)
+            new = self._account_row(acc, ts, h)
             new.pop("first_seen")
             new["b_id"] = row.id
             updates.append(new)
@@ -324,7 +320,7 @@ class Writer:
             if acc.handle and key in self.acc_cache:
                 self.handle_cache[(acc.platform, acc.handle.lower())] = self.acc_cache[key]
             if not acc.stub:
-                self.acc_hash[key] = account_hash(acc)
+                self.acc_hash[key] = hashes[key]
 
     def _resolve_names(self, c: Connection, names: set[tuple[str, str]],
                        stubs: dict[tuple[str, str], Account]) -> None:

@@ -38,6 +38,29 @@ def _memo(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return proc
 
 
+def _converter(order: list[str] | None, cols: tuple[str, ...],
+               procs: dict[str, Callable[[Any], Any]]) -> Callable[[list[dict]], list]:
+    """A function turning row dicts into DBAPI parameters, generated once per
+    column set: one tuple display per row instead of a per-column generator.
+    Column names come from the table definition, never from input; they enter
+    the generated source only through ``repr``."""
+    env: dict[str, Any] = {}
+    parts = []
+    for i, n in enumerate(order if order is not None else cols):
+        if n in procs:
+            env[f"p{i}"] = procs[n]
+            parts.append(f"p{i}(r[{n!r}])")
+        else:
+            parts.append(f"r[{n!r}]")
+    if order is not None:
+        body = "(" + ", ".join(parts) + ",)"
+    else:
+        body = "{" + ", ".join(f"{n!r}: {v}" for n, v in zip(cols, parts)) + "}"
+    src = f"def convert(rows):\n    return [{body} for r in rows]\n"
+    exec(compile(src, "<fast_insert>", "exec"), env)  # noqa: S102 - trusted names
+    return env["convert"]
+
+
 def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
                 *, ignore: bool = True) -> None:
     """Bulk insert with SQLAlchemy's own type processing but without per-row
@@ -63,14 +86,10 @@ def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
             if name in table.c and isinstance(table.c[name].type, DateTime):
                 procs[name] = _memo(procs[name])
         order = list(compiled.positiontup) if compiled.positional else None
-        entry = (str(compiled), order, procs)
+        entry = (str(compiled), _converter(order, cols, procs))
         _FAST[key] = entry
-    sql, order, procs = entry
-    if order is not None:
-        params: list[Any] = [
-            tuple(procs[n](r[n]) if n in procs else r[n] for n in order) for r in rows]
-    else:
-        params = [{n: (procs[n](v) if n in procs else v) for n, v in r.items()} for r in rows]
+    sql, convert = entry
+    params = convert(rows)
     cur = conn.connection.driver_connection.cursor()
     try:
         cur.executemany(sql, params)
