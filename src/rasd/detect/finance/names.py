@@ -173,6 +173,11 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
     if split_camel:
         name = _CAMEL.sub(" ", name)
     script = dominant_script(name)
+    # "LAST, First Middle" (OFAC, many registries) → "First Middle LAST", so that
+    # "AL-BASIT, Abd" joins like "Abd al-Basit"
+    head, sep, tail = name.partition(",")
+    if sep and tail.strip() and "," not in tail and head.strip():
+        name = tail.strip() + " " + head.strip()
     latin = to_latin(name).replace("'", "").replace("`", "")
     raw = [t for t in _SPLIT.split(latin) if t]
     particles, honorifics, stop, prefixes = _sets()
@@ -180,8 +185,8 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
     aside: list[str] = []
     pending: str | None = None
     for t in raw:
-        if t.isdigit():
-            aside.append(t)
+        if t.isdigit() or (len(t) == 1 and not toks_only_initials(raw)):
+            aside.append(t)  # numbers, and initials ("A.R.") next to full words
             continue
         canon = prefixes.get(t)
         if canon is not None:
@@ -192,7 +197,7 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
             aside.append(t)
             continue
         # glued prefixes: abdulrahman, abubakr
-        for variant, c in prefixes.items():
+        for variant, c in sorted(prefixes.items(), key=lambda kv: -len(kv[0])):
             if len(variant) >= 3 and t.startswith(variant) and len(t) - len(variant) >= 3:
                 t = c + t[len(variant):]
                 break
@@ -204,6 +209,10 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
         toks.append(pending)
     tokens = tuple(Token(t, skeleton(t), phonetic(t)) for t in toks)
     return NormName(tokens, tuple(aside), script)
+
+
+def toks_only_initials(raw: list[str]) -> bool:
+    return all(len(t) == 1 for t in raw)
 
 
 def handle_to_name(handle: str) -> str:

@@ -353,7 +353,7 @@ class Screener:
         if ev.get("common"):
             lines.append("common name parts weighted down: " + ", ".join(ev["common"]))
         if ev.get("damping", 1.0) < 1.0:
-            lines.append(f"score damped ×{ev['damping']} (little distinctive information)")
+            lines.append(f"score damped ×{ev['damping']} (few distinctive name parts matched)")
         return lines
 
     # ---------------------------------------------------------- names in text
