@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
 from rasd.model import (
     Account,
     Compliance,
     Event,
-    Link,
     Post,
     PostKind,
     Record,
@@ -37,7 +36,7 @@ from rasd.model import (
 from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import compress, now
-from rasd.store.upsert import fast_insert, insert_ignore
+from rasd.store.upsert import fast_insert, fast_select_in, fast_update, insert_ignore
 
 IN_CHUNK = 900
 CACHE_MAX = 400_000
@@ -184,8 +183,23 @@ class Writer:
         fast_insert(c, S.raw_records, rows)
 
     # ---------------------------------------------------------------- accounts
-    def _lookup_accounts(self, c: Connection, keys: Iterable[tuple[str, str]]) -> dict:
-        """(platform, platform_id) → row for keys not in the id cache."""
+    def _lookup_accounts(self, c: Connection, keys: Iterable[tuple[str, str]]
+                         ) -> dict[tuple[str, str], tuple[int, str | None, Any]]:
+        """(platform, platform_id) → (id, content_hash, stub) of stored accounts."""
+        by_plat: dict[str, list[str]] = {}
+        for plat, pid in keys:
+            by_plat.setdefault(plat, []).append(pid)
+        found: dict[tuple[str, str], tuple[int, str | None, Any]] = {}
+        for plat, pids in by_plat.items():
+            for chunk in _chunks(pids):
+                for rid, pid, h, stub in fast_select_in(
+                        c, S.accounts, ("id", "platform_id", "content_hash", "stub"),
+                        ("platform", plat), "platform_id", list(chunk)):
+                    found[(plat, pid)] = (rid, h, stub)
+        return found
+
+    def _full_accounts(self, c: Connection, keys: list[tuple[str, str]]) -> dict:
+        """Stored profiles (for the history of those about to be updated)."""
         by_plat: dict[str, list[str]] = {}
         for plat, pid in keys:
             by_plat.setdefault(plat, []).append(pid)
@@ -195,7 +209,7 @@ class Writer:
             for chunk in _chunks(pids):
                 q = select(a.c.id, a.c.platform_id, a.c.content_hash, a.c.stub, a.c.handle,
                            a.c.name, a.c.bio, a.c.location, a.c.url, a.c.raw_sha256,
-                           a.c.extra).where(a.c.platform == plat, a.c.platform_id.in_(chunk))
+                           ).where(a.c.platform == plat, a.c.platform_id.in_(chunk))
                 for r in c.execute(q):
                     found[(plat, r.platform_id)] = r
         return found
@@ -229,8 +243,6 @@ class Writer:
             for lk in p.links:
                 if lk.target_account_id:
                     by_id(p.platform, lk.target_account_id, None)
-                elif lk.target_account_name and not lk.target_post_id:
-                    names.add((p.platform, lk.target_account_name))
                 elif lk.target_account_name:
                     names.add((p.platform, lk.target_account_name))
             for mid, handle in p.mentions:
@@ -258,28 +270,35 @@ class Writer:
         inserts: list[dict] = []
         updates: list[dict] = []
         versions: list[dict] = []
+        changed: list[tuple[tuple[str, str], Account]] = []  # stored full profile differs
         for key, acc in self.accounts.items():
-            row = existing.get(key)
-            if row is None:
+            got = existing.get(key)
+            if got is None:
                 inserts.append(self._account_row(acc, ts, hashes.get(key)))
                 if acc.stub:
                     self.counts.stubs += 1
                 else:
                     self.counts.add("accounts", "new")
                 continue
-            self.acc_cache[key] = row.id
+            rid, old_hash, old_stub = got
+            self.acc_cache[key] = rid
             if acc.stub:
                 continue  # a stub never overwrites
             h = hashes[key]
-            if row.content_hash == h and not row.stub:
+            if old_hash == h and not old_stub:
                 self.counts.add("accounts", "unchanged")
                 continue
             new = self._account_row(acc, ts, h)
             new.pop("first_seen")
-            new["b_id"] = row.id
+            new["b_id"] = rid
             updates.append(new)
-            self.counts.add("accounts", "updated" if not row.stub else "new")
-            if not row.stub and any(getattr(acc, f) != getattr(row, f) for f in PROFILE_FIELDS):
+            self.counts.add("accounts", "updated" if not old_stub else "new")
+            if not old_stub:
+                changed.append((key, acc))
+        full = self._full_accounts(c, [k for k, _ in changed]) if changed else {}
+        for key, acc in changed:
+            row = full[key]
+            if any(getattr(acc, f) != getattr(row, f) for f in PROFILE_FIELDS):
                 versions.append({
                     "account_id": row.id, "handle": row.handle, "name": row.name,
                     "bio": row.bio, "content_hash": row.content_hash,
@@ -288,7 +307,7 @@ class Writer:
         for key, acc in stubs.items():
             if key in self.acc_cache or key in existing:
                 if key in existing:
-                    self.acc_cache[key] = existing[key].id
+                    self.acc_cache[key] = existing[key][0]
                 continue
             inserts.append(self._account_row(acc, ts))
             self.counts.stubs += 1
@@ -303,19 +322,16 @@ class Writer:
                 fast_insert(c, S.accounts, inserts)
                 got = self._lookup_accounts(c, list(uniq))
                 for k, r in got.items():
-                    self.acc_cache[k] = r.id
+                    self.acc_cache[k] = r[0]
         if updates:
-            a = S.accounts
-            cols = [k for k in updates[0] if k != "b_id"]
-            c.execute(update(a).where(a.c.id == bindparam("b_id")).values(
-                {k: bindparam(k) for k in cols}), updates)
+            fast_update(c, S.accounts, updates)
         if versions:
             c.execute(S.account_versions.insert(), versions)
         for key in self.accounts:
             if key not in self.acc_cache:
                 got = self._lookup_accounts(c, [key])
                 if key in got:
-                    self.acc_cache[key] = got[key].id
+                    self.acc_cache[key] = got[key][0]
         for key, acc in self.accounts.items():
             if acc.handle and key in self.acc_cache:
                 self.handle_cache[(acc.platform, acc.handle.lower())] = self.acc_cache[key]
@@ -365,7 +381,7 @@ class Writer:
         return got
 
     # ------------------------------------------------------------------- posts
-    def _post_row(self, p: Post, ts: Any) -> dict[str, Any]:
+    def _post_row(self, p: Post, ts: Any, h: str | None = None) -> dict[str, Any]:
         row = {
             "platform": p.platform, "platform_id": p.platform_id,
             "account_id": self._account_id(p.platform, p.account_id), "chat_id": p.chat_id,
@@ -373,7 +389,7 @@ class Writer:
             "conversation_id": p.conversation_id, "reply_to": None, "repost_of": None,
             "quote_of": None, "forward_of": None, "edited_at": p.edited_at,
             "edit_of": p.edit_of, "metrics": p.metrics or None, "withheld": p.withheld,
-            "extra": p.extra or None, "content_hash": post_hash(p),
+            "extra": p.extra or None, "content_hash": h or post_hash(p),
             "raw_sha256": p.raw.sha256 if p.raw else None,
             "raw_path": p.raw.path if p.raw else (
                 f"line {p.raw.line}" if p.raw and p.raw.line else None),
@@ -389,21 +405,22 @@ class Writer:
     def _write_posts(self, c: Connection, ts: Any) -> list[tuple[int, Post]]:
         """Insert/update posts; return (id, post) for new and updated ones."""
         t = S.posts
-        existing: dict[tuple[str, str], Any] = {}
+        # (id, content_hash) of stored posts; full old rows only for those that change
+        existing: dict[tuple[str, str], tuple[int, str | None]] = {}
         by_plat: dict[str, list[str]] = {}
         for plat, pid in self.posts:
             by_plat.setdefault(plat, []).append(pid)
         for plat, pids in by_plat.items():
             for chunk in _chunks(pids):
-                q = select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text, t.c.edited_at,
-                           t.c.raw_sha256).where(t.c.platform == plat, t.c.platform_id.in_(chunk))
-                for r in c.execute(q):
-                    existing[(plat, r.platform_id)] = r
+                for rid, pid, h in fast_select_in(c, t, ("id", "platform_id", "content_hash"),
+                                                  ("platform", plat), "platform_id", list(chunk)):
+                    existing[(plat, pid)] = (rid, h)
         inserts, updates, versions = [], [], []
         changed: list[tuple[tuple[str, str], Post]] = []
+        modified: list[tuple[tuple[str, str], Post]] = []
         for key, p in self.posts.items():
-            row = existing.get(key)
-            if row is None:
+            got = existing.get(key)
+            if got is None:
                 inserts.append(self._post_row(p, ts))
                 changed.append((key, p))
                 continue
@@ -411,15 +428,25 @@ class Writer:
                 self.counts.add("posts", "unchanged")
                 continue
             h = post_hash(p)
-            if row.content_hash == h:
+            if got[1] == h:
                 self.counts.add("posts", "unchanged")
                 continue
-            new = self._post_row(p, ts)
+            new = self._post_row(p, ts, h)
             new.pop("first_seen")
-            new["b_id"] = row.id
+            new["b_id"] = got[0]
             updates.append(new)
             changed.append((key, p))
+            modified.append((key, p))
             self.counts.add("posts", "updated")
+        old_rows: dict[tuple[str, str], Any] = {}
+        for plat in {k[0] for k, _ in modified}:
+            for chunk in _chunks([k[1] for k, _ in modified if k[0] == plat]):
+                for r in c.execute(select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text,
+                                          t.c.edited_at, t.c.raw_sha256).where(
+                        t.c.platform == plat, t.c.platform_id.in_(chunk))):
+                    old_rows[(plat, r.platform_id)] = r
+        for key, p in modified:
+            row = old_rows[key]
             if row.text != p.text or (p.edited_at and row.edited_at != p.edited_at):
                 versions.append({"post_id": row.id, "text": row.text, "edited_at": row.edited_at,
                                  "content_hash": row.content_hash, "raw_sha256": row.raw_sha256,
@@ -429,12 +456,10 @@ class Writer:
         if inserts:
             fast_insert(c, t, inserts, ignore=not numbered)
         if updates:
-            cols = [k for k in updates[0] if k != "b_id"]
-            c.execute(update(t).where(t.c.id == bindparam("b_id")).values(
-                {k: bindparam(k) for k in cols}), updates)
+            fast_update(c, t, updates)
         if versions:
             c.execute(S.post_versions.insert(), versions)
-        ids: dict[tuple[str, str], int] = {k: r.id for k, r in existing.items()}
+        ids: dict[tuple[str, str], int] = {k: r[0] for k, r in existing.items()}
         if numbered:
             ids.update(((r["platform"], r["platform_id"]), r["id"]) for r in inserts)
         new_keys = [k for k, _ in changed if k not in ids]

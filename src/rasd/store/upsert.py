@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection, DateTime, Table
 
@@ -61,6 +60,30 @@ def _converter(order: list[str] | None, cols: tuple[str, ...],
     return env["convert"]
 
 
+def _prepare(conn: Connection, table: Table, cols: tuple[str, ...], kind: str,
+             stmt_fn: Callable[[], Any]) -> tuple[str, Callable[[list[dict]], list]]:
+    key = (conn.dialect.name, table.name, cols, kind)
+    entry = _FAST.get(key)
+    if entry is None:
+        compiled = stmt_fn().compile(dialect=conn.dialect)
+        procs = dict(getattr(compiled, "_bind_processors", {}) or {})
+        for name in list(procs):  # many rows share a timestamp: memoise
+            if name in table.c and isinstance(table.c[name].type, DateTime):
+                procs[name] = _memo(procs[name])
+        order = list(compiled.positiontup) if compiled.positional else None
+        entry = (str(compiled), _converter(order, cols, procs))
+        _FAST[key] = entry
+    return entry
+
+
+def _executemany(conn: Connection, sql: str, params: list) -> None:
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.executemany(sql, params)
+    finally:
+        cur.close()
+
+
 def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
                 *, ignore: bool = True) -> None:
     """Bulk insert with SQLAlchemy's own type processing but without per-row
@@ -72,26 +95,52 @@ def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
     """
     if not rows:
         return
-    cols = tuple(rows[0])
-    key = (conn.dialect.name, table.name, cols, ignore)
-    entry = _FAST.get(key)
-    if entry is None:
-        from sqlalchemy import bindparam
+    from sqlalchemy import bindparam
 
-        stmt = (insert_ignore(conn, table) if ignore else table.insert()).values(
-            {c: bindparam(c, type_=table.c[c].type) for c in cols})
-        compiled = stmt.compile(dialect=conn.dialect)
-        procs = dict(getattr(compiled, "_bind_processors", {}) or {})
-        for name in list(procs):  # many rows share a timestamp: memoise
-            if name in table.c and isinstance(table.c[name].type, DateTime):
-                procs[name] = _memo(procs[name])
-        order = list(compiled.positiontup) if compiled.positional else None
-        entry = (str(compiled), _converter(order, cols, procs))
-        _FAST[key] = entry
-    sql, convert = entry
-    params = convert(rows)
+    cols = tuple(rows[0])
+    sql, convert = _prepare(
+        conn, table, cols, "insert-ignore" if ignore else "insert",
+        lambda: (insert_ignore(conn, table) if ignore else table.insert()).values(
+            {c: bindparam(c, type_=table.c[c].type) for c in cols}))
+    _executemany(conn, sql, convert(rows))
+
+
+def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
+                *, key: str = "b_id") -> None:
+    """``UPDATE table SET … WHERE id = :key`` for many rows, the counterpart of
+    ``fast_insert``: each row dict holds the new values and the row id under
+    ``key``. Same SQL and values as SQLAlchemy's ``update(...).where(id ==
+    bindparam(key))`` executemany, without its per-row overhead."""
+    if not rows:
+        return
+    from sqlalchemy import bindparam, update
+
+    cols = tuple(rows[0])
+    sets = [c for c in cols if c != key]
+    sql, convert = _prepare(
+        conn, table, cols, "update:" + key,
+        lambda: update(table).where(table.c.id == bindparam(key)).values(
+            {c: bindparam(c, type_=table.c[c].type) for c in sets}))
+    _executemany(conn, sql, convert(rows))
+
+
+def fast_select_in(conn: Connection, table: Table, cols: tuple[str, ...], eq: tuple[str, Any],
+                   in_col: str, values: list[Any]) -> list[tuple]:
+    """``SELECT cols FROM table WHERE eq[0] = eq[1] AND in_col IN values`` as
+    plain DBAPI tuples, for columns that need no result processing (integers,
+    strings); a lookup of a few hundred keys without SQLAlchemy's per-call
+    statement expansion and row objects."""
+    if not values:
+        return []
+    for c in (*cols, eq[0], in_col):
+        if c not in table.c:
+            raise KeyError(f"{table.name} has no column {c!r}")
+    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {eq[0]} = {ph} "
+           f"AND {in_col} IN ({', '.join([ph] * len(values))})")
     cur = conn.connection.driver_connection.cursor()
     try:
-        cur.executemany(sql, params)
+        cur.execute(sql, (eq[1], *values))
+        return list(cur.fetchall())
     finally:
         cur.close()
