@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from rasd.detect.text.lexicon import alias_key  # noqa: E402
+from rasd.detect.text.lexicon import alias_key
 
 # Aliases that collide with ordinary words or unrelated names in news/chatter.
 GENERIC = {"the youth", "youth wing", "al hijra", "al-hijra", "al hayat", "al-hayat", "the base",

