@@ -367,20 +367,23 @@ class TextClassifier:
         return float(self.policy.thresholds.get(label, 0.0))
 
     def decide(self, P: np.ndarray) -> list[tuple[str, float, bool]]:
-        out = []
+        """(label, flag probability, flagged) per row of P, vectorised."""
+        n = len(P)
         fi = self.flag_idx
-        for row in P:
-            pflag = float(row[fi].sum()) if len(fi) else 0.0
-            if len(fi):
-                best = int(fi[np.argmax(row[fi])])
-                lab = self.labels[best]
-                if pflag >= self.threshold and row[best] >= self.label_threshold(lab):
-                    out.append((lab, pflag, True))
-                    continue
-            nf = [i for i in range(len(self.labels)) if i not in set(fi.tolist())]
-            best = max(nf, key=lambda i: row[i])
-            out.append((self.labels[best], pflag, False))
-        return out
+        nf = np.array([i for i in range(len(self.labels)) if i not in set(fi.tolist())])
+        if len(fi):
+            pflag = P[:, fi].sum(axis=1)
+            best_f = fi[np.argmax(P[:, fi], axis=1)]
+            lab_thr = np.array([self.label_threshold(lab) for lab in self.labels])
+            flagged = (pflag >= self.threshold) & (P[np.arange(n), best_f] >= lab_thr[best_f])
+        else:
+            pflag = np.zeros(n)
+            best_f = np.zeros(n, dtype=int)
+            flagged = np.zeros(n, dtype=bool)
+        best_nf = nf[np.argmax(P[:, nf], axis=1)] if len(nf) else best_f
+        labels = self.labels
+        return [(labels[int(best_f[i])] if flagged[i] else labels[int(best_nf[i])],
+                 float(pflag[i]), bool(flagged[i])) for i in range(n)]
 
     def predict(self, texts: Sequence[str], *, ids: Sequence[Any] | None = None,
                 langs: Sequence[str | None] | None = None,
