@@ -431,8 +431,10 @@ def main() -> int:
     if args.export_eval:
         args.export_eval.mkdir(parents=True, exist_ok=True)
         with open(args.export_eval / "test.jsonl", "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in test_rows)
-        print(f"exported {len(test_rows)} held-out rows to {args.export_eval / 'test.jsonl'}")
+            labelled = [r for r in test_rows if r["label"] != "unlabelled"]
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in labelled)
+        print(f"exported {len(labelled)} labelled held-out rows to "
+              f"{args.export_eval / 'test.jsonl'} (evaluate with: rasd eval FILE)")
     if not args.no_figures:
         from rasd.detect.text.evaluate import evaluate, functional_suite, run_functional
         from rasd.detect.text.model import TextClassifier
