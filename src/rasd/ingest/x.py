@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from rasd.ingest.base import (
     Parser,
     RawSink,
@@ -70,40 +68,6 @@ def user_v2(u: dict, raw: RawRef | None, field: str = "user") -> Account:
         verified=u.get("verified") if isinstance(u.get("verified"), bool) else None,
         extra=extra, raw=raw,
     )
-
-
-USER_CACHE_MAX = 50_000
-
-
-class UserCache:
-    """Profiles already mapped in this file, keyed by their JSON bytes: a page
-    repeats its authors in ``includes.users``, so most user objects of a big
-    file are exact repeats. ``user_v2`` is a pure function of the object, so a
-    repeat is rebuilt from the cached fields with only its own ``raw`` reference.
-    Bounded: the cache is emptied when full."""
-
-    def __init__(self, limit: int = USER_CACHE_MAX) -> None:
-        self.limit = limit
-        self.fields: dict[bytes, tuple] = {}
-
-    def user(self, u: Any, raw: RawRef | None, field: str) -> Account:
-        if not isinstance(u, dict):
-            return user_v2(u, raw, field)
-        try:
-            key = orjson.dumps(u)
-        except (orjson.JSONEncodeError, TypeError):  # e.g. an integer over 64 bits
-            return user_v2(u, raw, field)
-        got = self.fields.get(key)
-        if got is not None:
-            return Account(*got, raw=raw)
-        acc = user_v2(u, raw, field)
-        if len(self.fields) >= self.limit:
-            self.fields.clear()
-        self.fields[key] = (acc.platform, acc.platform_id, acc.handle, acc.name, acc.bio,
-                            acc.created_at, acc.kind, acc.followers, acc.following,
-                            acc.post_count, acc.location, acc.url, acc.verified, acc.stub,
-                            acc.extra)
-        return acc
 
 
 def user_v1(u: dict, raw: RawRef | None) -> Account:
@@ -316,7 +280,6 @@ class XParser(Parser):
 
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         src = str(path)
-        self._users = UserCache()
         with open_binary(path) as f:
             try:
                 for lineno, line in iter_lines(f):
@@ -390,7 +353,6 @@ class XParser(Parser):
                                  raw=ref(f"errors[{i}]"))
 
     def _page(self, obj: dict, src: str, lineno: int, ref: Any) -> Iterator[Record]:
-        users = getattr(self, "_users", None) or UserCache()
         inc = obj.get("includes") or {}
         if not isinstance(inc, dict):
             yield reject(src, "field 'includes': expected an object", line=lineno)
@@ -407,7 +369,7 @@ class XParser(Parser):
             yield reject(src, "field 'data': expected a list or an object", line=lineno)
         for i, u in enumerate(inc.get("users") or []):
             try:
-                yield users.user(u, ref(f"includes.users[{i}]"), f"includes.users[{i}]")
+                yield user_v2(u, ref(f"includes.users[{i}]"), f"includes.users[{i}]")
             except (KeyError, TypeError, ValueError) as e:
                 yield reject(src, e, line=lineno, path=f"includes.users[{i}]")
         for i, t in enumerate(inc.get("tweets") or []):
