@@ -126,3 +126,13 @@ def test_help_has_examples(cmd):
     r = runner.invoke(app, cmd + ["--help"])
     assert r.exit_code == 0
     assert "Examples" in r.output or "Commands" in r.output
+
+
+def test_classify_jobs_keeps_order_and_output(tiny_model, tmp_path):
+    inp = tmp_path / "many.txt"
+    inp.write_text("".join(f"{t} {i}\n" for i in range(300) for t, _ in TRAIN[i % 12:i % 12 + 1]))
+    args = ["classify", str(inp), "--model", str(tiny_model), "--no-explain"]
+    one = runner.invoke(app, args)
+    two = runner.invoke(app, args + ["--jobs", "2"])
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    assert one.stdout == two.stdout and len(one.stdout.splitlines()) == 300

@@ -393,7 +393,8 @@ class TextClassifier:
         decisions = self.decide(P)
         preds = []
         for i, (lab, pflag, flagged) in enumerate(decisions):
-            lang = (langs[i] if langs and langs[i] else None) or detect_language(texts[i])[0]
+            lang = ((langs[i] if langs and langs[i] else None)
+                    or detect_language(prep.texts[i], model_input=True)[0])
             scores = {self.labels[j]: float(P[i, j]) for j in range(len(self.labels))}
             expl: list[Any] = []
             attrs: dict[str, Any] = {"flag_probability": round(pflag, 4), "language": lang}

@@ -150,11 +150,19 @@ def _lid_model():
 _URL_RE = re.compile(r"https?://\S+|www\.\S+|@\w+|#", re.UNICODE)
 
 
-def detect_language(text: str) -> tuple[str, float]:
-    """(ISO 639-1 code or 'und', confidence) for one text."""
-    t = _URL_RE.sub(" ", clean(text[:2000]))
+_TWO_LETTERS = re.compile(r"[^\W\d_].*?[^\W\d_]", re.S)
+_MODEL_TOKENS = re.compile(r"(?<!\w)(?:http|@user)(?!\w)|#")
+
+
+def detect_language(text: str, *, model_input: bool = False) -> tuple[str, float]:
+    """(ISO 639-1 code or 'und', confidence) for one text. ``model_input=True`` says
+    the text already went through :func:`model_text` (saves cleaning it twice)."""
+    if model_input:
+        t = _MODEL_TOKENS.sub(" ", text[:2000])
+    else:
+        t = _URL_RE.sub(" ", clean(text[:2000]))
     t = " ".join(t.split())
-    if sum(ch.isalpha() for ch in t) < 2:
+    if not _TWO_LETTERS.search(t):
         return "und", 0.0
     with _lid_lock:
         labels, probs = _lid_model().predict(t, k=1)
