@@ -37,6 +37,7 @@ DEFAULT_THRESHOLD = 0.70
 MAX_MATCHES = 10
 PAIR_MIN = 0.84  # two parts below this similarity are not aligned
 MAX_CANDIDATES = 4000
+PREFILTER = True  # find_in_text: skip listed names whose parts' skeletons are not all in the text
 Q_EXP, N_EXP = 0.55, 0.45  # weight of query / listed-name coverage in the score
 DAMP_EXP = 0.6
 COMMON_DF = 20  # a name part in at most this many listed names counts fully
@@ -164,6 +165,7 @@ class Screener:
                 self.df[self._dfkey(t)] += 1
                 if len(t.skel) >= 2:
                     self.df["l:" + t.latin] += 1
+        self._wcache: dict[Token, float] = {}
         self.n = max(1, len(entries))
         # parts rarer than 1 in COMMON_DF listed names weigh 1; commoner ones less
         # (in a small list, a part shared by more than 2% of its names is common)
@@ -220,11 +222,16 @@ class Screener:
         geometric mean of its spelling's and its skeleton's frequency, so that
         "Muhammad" (common in every spelling) is weak and "Hamas" (rare, though
         its skeleton is shared with "Khamis") is strong."""
-        df_skel = self.df.get(self._dfkey(t), 0)
-        df_lat = self.df.get("l:" + t.latin, 0)
-        df = max(1.0, math.sqrt((df_skel + 1) * (df_lat + 1)) - 1)
-        rel = math.log(self.n / df) / self._log_common if self.n > df else 0.0
-        return min(1.0, max(0.05, rel)) ** 2
+        w = self._wcache.get(t)
+        if w is None:
+            df_skel = self.df.get(self._dfkey(t), 0)
+            df_lat = self.df.get("l:" + t.latin, 0)
+            df = max(1.0, math.sqrt((df_skel + 1) * (df_lat + 1)) - 1)
+            rel = math.log(self.n / df) / self._log_common if self.n > df else 0.0
+            w = min(1.0, max(0.05, rel)) ** 2
+            if len(self._wcache) < 500_000:
+                self._wcache[t] = w
+        return w
 
     # -------------------------------------------------------------- scoring
     def compare(self, q: NormName, n: NormName, *, q_weights: list[float] | None = None
@@ -388,10 +395,15 @@ class Screener:
             for idx in self.anchor_index.get(self._dfkey(tok), ()):
                 anchors[idx].append(pos)
         best: dict[int, tuple[float, Entry, dict[str, Any]]] = {}
+        text_keys = {self._dfkey(tok) for tok in toks}
         for idx, positions in anchors.items():
             e = self.entries[idx]
             n = len(e.norm.tokens)
             if e.kind == "weak":
+                continue
+            # parts this close (>= part_min) share their skeleton: a cheap pre-filter
+            if PREFILTER and n > 1 and not all(self._dfkey(x) in text_keys
+                                               for x in e.norm.tokens):
                 continue
             if n == 1:
                 tok = e.norm.tokens[0]
