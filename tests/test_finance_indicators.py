@@ -206,3 +206,21 @@ def test_iban_countries_beyond_the_bank_registry():
     iban = f"PS{98 - int(num) % 97:02d}{bban}"
     IBAN(iban)
     assert [(i.value, i.valid) for i in extract(f"IBAN {iban}")] == [(iban, True)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=400))
+def test_extract_never_fails_on_arbitrary_text(text):
+    for ind in extract(text):
+        assert 0 <= ind.span[0] < ind.span[1] <= len(text)
+        assert ind.type in ("wallet", "iban", "phone", "payment_link")
+        assert isinstance(ind.to_dict()["valid"], bool)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("1A3bc9xyzQ0Tt \u200b-:")), max_size=80))
+def test_extract_on_address_like_noise(text):
+    for ind in extract(text):
+        if ind.valid:  # a valid report on noise must hold up on its own
+            again = extract(ind.value)
+            assert again and again[0].valid and again[0].value == ind.value

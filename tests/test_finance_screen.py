@@ -142,3 +142,17 @@ def test_normalisation_details():
     assert [t.latin for t in n.tokens] == ["yusuf", "ahmad"]
     assert {"sheikh", "dr", "bin"} <= set(n.set_aside)
     assert normalize("x" * 10_000).tokens  # bounded, does not fail
+
+
+def test_normalize_and_screen_arbitrary_text(screener):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.text(max_size=120))
+    def run(q):
+        for m in screener.screen(q, threshold=0.0, limit=3):
+            assert 0.0 <= m.score <= 1.0
+        screener.find_in_text(q)
+
+    run()
