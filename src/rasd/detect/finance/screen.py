@@ -40,7 +40,7 @@ MAX_CANDIDATES = 4000
 PREFILTER = True  # find_in_text: skip listed names whose parts' skeletons are not all in the text
 Q_EXP, N_EXP = 0.55, 0.45  # weight of query / listed-name coverage in the score
 DAMP_EXP = 0.6
-COMMON_DF = 20  # a name part in at most this many listed names counts fully
+COMMON_DF = 20  # a name part of at most this many listed entities counts fully
 INFO_FULL = 1.2  # matched information (sum of part weights) needed for an undamped score
 
 
@@ -155,6 +155,7 @@ class Screener:
         self.identifiers = identifiers  # norm → [(entity_id, type, value)]
         self.index: dict[str, list[int]] = defaultdict(list)
         self.df: dict[str, int] = defaultdict(int)  # by skeleton and by exact spelling
+        df_seen: dict[str, set[int]] = defaultdict(set)
         for i, e in enumerate(entries):
             seen: set[str] = set()
             for t in e.norm.tokens:
@@ -162,13 +163,15 @@ class Screener:
                     if k not in seen:
                         self.index[k].append(i)
                         seen.add(k)
-                self.df[self._dfkey(t)] += 1
-                if len(t.skel) >= 2:
-                    self.df["l:" + t.latin] += 1
+                # document frequency counts entities, not names: an entity's own
+                # aliases in three scripts must not make its name look common
+                for k in {self._dfkey(t), "l:" + t.latin}:
+                    df_seen[k].add(e.entity_id)
+        self.df = defaultdict(int, {k: len(v) for k, v in df_seen.items()})
         self._wcache: dict[Token, float] = {}
-        self.n = max(1, len(entries))
-        # parts rarer than 1 in COMMON_DF listed names weigh 1; commoner ones less
-        # (in a small list, a part shared by more than 2% of its names is common)
+        self.n = max(1, len({e.entity_id for e in entries}))
+        # parts found in at most COMMON_DF listed entities weigh 1; commoner ones less
+        # (in a small list, a part shared by more than 2% of its entities is common)
         common = min(COMMON_DF, max(1.0, 0.02 * self.n))
         self._log_common = math.log(max(2.0, self.n / common))
         # names in free text are looked up by their rarest part only, so that a
