@@ -233,13 +233,16 @@ class Writer:
         stubs: dict[tuple[str, str], Account] = {}
         names: set[tuple[str, str]] = set()
 
+        accounts = self.accounts
+
         def by_id(plat: str, pid: str | None, handle: str | None = None) -> None:
-            if pid and (plat, pid) not in self.accounts and (plat, pid) not in stubs:
+            if pid and (plat, pid) not in accounts and (plat, pid) not in stubs:
                 stubs[(plat, pid)] = Account(platform=plat, platform_id=pid, handle=handle,
                                              stub=True)
 
         for p in self.posts.values():
-            by_id(p.platform, p.account_id)
+            if (p.platform, p.account_id) not in accounts:  # usually in the batch
+                by_id(p.platform, p.account_id)
             for lk in p.links:
                 if lk.target_account_id:
                     by_id(p.platform, lk.target_account_id, None)
@@ -257,10 +260,10 @@ class Writer:
     def _write_accounts(self, c: Connection, ts: Any) -> None:
         # each full profile of the batch is hashed once (a page repeats its users)
         hashes = {k: account_hash(acc) for k, acc in self.accounts.items() if not acc.stub}
-        for key in [k for k, h in hashes.items()
-                    if self.acc_hash.get(k) == h and k in self.acc_cache]:
+        seen = [k for k, h in hashes.items() if self.acc_hash.get(k) == h and k in self.acc_cache]
+        for key in seen:
             del self.accounts[key]
-            self.counts.add("accounts", "unchanged")
+        self.counts.add("accounts", "unchanged", len(seen))
         stubs, names = self._stub_refs()
         # handle/name references: known handle → that account; else a stub "@name"
         self._resolve_names(c, names, stubs)
@@ -384,7 +387,8 @@ class Writer:
     def _post_row(self, p: Post, ts: Any, h: str | None = None) -> dict[str, Any]:
         row = {
             "platform": p.platform, "platform_id": p.platform_id,
-            "account_id": self._account_id(p.platform, p.account_id), "chat_id": p.chat_id,
+            "account_id": self.acc_cache.get((p.platform, p.account_id)) if p.account_id
+            else None, "chat_id": p.chat_id,
             "kind": str(p.kind), "text": p.text, "lang": p.lang, "created_at": p.created_at,
             "conversation_id": p.conversation_id, "reply_to": None, "repost_of": None,
             "quote_of": None, "forward_of": None, "edited_at": p.edited_at,
@@ -471,8 +475,9 @@ class Writer:
                 for r in c.execute(select(t.c.id, t.c.platform_id).where(
                         t.c.platform == plat, t.c.platform_id.in_(chunk))):
                     ids[(plat, r.platform_id)] = r.id
+        acc_cache, post_author = self.acc_cache, self.post_author
         for key, p in self.posts.items():
-            self.post_author[key] = self._account_id(p.platform, p.account_id)
+            post_author[key] = acc_cache.get((p.platform, p.account_id)) if p.account_id else None
         return [(ids[k], p) for k, p in changed if k in ids]
 
     def _target_authors(self, c: Connection, posts: list[tuple[int, Post]]) -> None:

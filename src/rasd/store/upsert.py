@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Table
+from sqlalchemy import JSON, Connection, DateTime, Table
 
 
 def insert_ignore(conn: Connection, table: Table) -> Any:
@@ -33,6 +33,15 @@ def _memo(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return out
         except TypeError:
             return fn(value)
+
+    return proc
+
+
+def _none_once(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    null = fn(None)
+
+    def proc(value: Any) -> Any:
+        return null if value is None else fn(value)
 
     return proc
 
@@ -67,9 +76,13 @@ def _prepare(conn: Connection, table: Table, cols: tuple[str, ...], kind: str,
     if entry is None:
         compiled = stmt_fn().compile(dialect=conn.dialect)
         procs = dict(getattr(compiled, "_bind_processors", {}) or {})
-        for name in list(procs):  # many rows share a timestamp: memoise
-            if name in table.c and isinstance(table.c[name].type, DateTime):
+        for name in list(procs):
+            if name not in table.c:
+                continue
+            if isinstance(table.c[name].type, DateTime):  # rows share timestamps: memoise
                 procs[name] = _memo(procs[name])
+            elif isinstance(table.c[name].type, JSON):  # mostly None: serialise that once
+                procs[name] = _none_once(procs[name])
         order = list(compiled.positiontup) if compiled.positional else None
         entry = (str(compiled), _converter(order, cols, procs))
         _FAST[key] = entry
