@@ -41,7 +41,7 @@ PREFILTER = True  # find_in_text: skip listed names whose parts' skeletons are n
 Q_EXP, N_EXP = 0.55, 0.45  # weight of query / listed-name coverage in the score
 DAMP_EXP = 0.6
 COMMON_DF = 20  # a name part of at most this many listed entities counts fully
-INFO_FULL = 1.2  # matched information (sum of part weights) needed for an undamped score
+INFO_FULL = 1.4  # matched information (sum of part weights) needed for an undamped score
 
 
 def identifier_norm(value: str) -> str:
