@@ -88,3 +88,7 @@ def test_language_id_empty_and_hostile():
     assert detect_language("12345 !!! http://x.y") [0] == "und"
     code, _ = detect_language("a" * 500_000)  # bounded, no crash
     assert isinstance(code, str)
+
+
+def test_tatweel_removed_from_readable_text():
+    assert clean("الدولـــة باقـيـة") == "الدولة باقية"
