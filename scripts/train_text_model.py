@@ -401,6 +401,8 @@ def main() -> int:
                     help="also write the held-out test rows as JSONL here (never into the repo)")
     ap.add_argument("--card-only", action="store_true",
                     help="only re-render MODEL_CARD.md from the model directory's JSON files")
+    ap.add_argument("--export-only", action="store_true",
+                    help="with --export-eval: only write the held-out rows, do not train")
     ap.add_argument("--no-figures", action="store_true", help="skip the held-out evaluation")
     args = ap.parse_args()
     if args.card_only:  # re-render MODEL_CARD.md from model.json + evaluation.json
@@ -427,6 +429,17 @@ def main() -> int:
     by_src = defaultdict(dict)
     for (src, lab, split), n in sorted(summary.items()):
         by_src[src][f"{split}:{lab}"] = n
+    if args.export_only:
+        if not args.export_eval:
+            print("--export-only needs --export-eval DIR", file=sys.stderr)
+            return 2
+        args.export_eval.mkdir(parents=True, exist_ok=True)
+        labelled = [r for r in test_rows if r["label"] != "unlabelled"]
+        with open(args.export_eval / "test.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in labelled)
+        print(f"exported {len(labelled)} labelled held-out rows to {args.export_eval / 'test.jsonl'}"
+              " (evaluate with: rasd eval FILE)")
+        return 0
     from rasd.detect.text.train import fit
 
     meta = fit(fit_rows, policy, args.out, cache=args.cache,
