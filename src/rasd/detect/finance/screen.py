@@ -171,8 +171,8 @@ class Screener:
         self._wcache: dict[Token, float] = {}
         self.n = max(1, len({e.entity_id for e in entries}))
         # parts found in at most COMMON_DF listed entities weigh 1; commoner ones less
-        # (in a small list, a part shared by more than 2% of its entities is common)
-        common = min(COMMON_DF, max(1.0, 0.02 * self.n))
+        # (in a small list, a part of more than 3 entities or 2% of them is common)
+        common = min(COMMON_DF, max(3.0, 0.02 * self.n))
         self._log_common = math.log(max(2.0, self.n / common))
         # names in free text are looked up by their rarest part only, so that a
         # "Muhammad" in a post does not pull in every listed Muhammad
