@@ -15,6 +15,7 @@ refused if they point outside it); service messages are stored as events.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -115,10 +116,8 @@ class TelegramParser(Parser):
         try:
             yield from self._parse(path, raw, state, buf_size=64 * 1024, skip=0)
             return
-        except ijson.common.JSONError as e:
-            first_error = e
-        except UnicodeDecodeError as e:
-            first_error = e
+        except (ijson.common.JSONError, UnicodeDecodeError):
+            pass  # read again carefully, below
         # The C parser reads ahead in 64 KiB chunks and reports a broken or truncated
         # file before yielding what it buffered, and refuses integers beyond 64 bits
         # that are valid JSON: read again with the pure-Python parser in tiny chunks,
@@ -128,9 +127,9 @@ class TelegramParser(Parser):
         try:
             yield from self._parse(path, raw, state, buf_size=64, skip=done,
                                    backend=ijson.get_backend("python"))
-            err: Exception = first_error
+            return  # the careful pass read the whole file: the first error was the C parser's
         except (ijson.common.JSONError, UnicodeDecodeError) as e:
-            err = e
+            err: Exception = e
         if not state.messages:
             raise IngestError(f"{src}: not a readable Telegram export: {err}") from err
         kind = "invalid UTF-8" if isinstance(err, UnicodeDecodeError) else (
@@ -194,7 +193,11 @@ class TelegramParser(Parser):
         if not isinstance(m, dict):
             yield reject(src, "message: expected an object", path=path)
             return
-        data = orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS)
+        try:
+            data = orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # integers beyond 64 bits are valid JSON; orjson refuses them
+            data = json.dumps(m, ensure_ascii=False, separators=(",", ":"),
+                              default=str).encode("utf-8", "replace")
         sha = raw.put(data, "telegram")
         ref = RawRef(sha256=sha, fmt="telegram", source_file=src, path=path)
         if cid not in chat_emitted:
