@@ -81,8 +81,15 @@ def evaluate(clf, rows: Sequence[dict[str, Any]], *, batch: int = 2048) -> dict[
     out["by_label"] = per_label
     fi = [labels.index(lab) for lab in policy.flagged_labels]
     yflag = np.array(gflag)
+    pf = P[:, fi].sum(axis=1) if len(P) else np.zeros(0)
     if yflag.any() and not yflag.all():
-        out["flagged"]["pr_auc"] = _r(average_precision_score(yflag, P[:, fi].sum(axis=1)))
+        out["flagged"]["pr_auc"] = _r(average_precision_score(yflag, pf))
+    if len(rows):
+        # expected calibration error of the flag probability (10 equal-width bins)
+        bins = np.minimum((pf * 10).astype(int), 9)
+        ece = sum(abs(pf[bins == b].mean() - yflag[bins == b].mean()) * (bins == b).sum()
+                  for b in range(10) if (bins == b).any()) / len(rows)
+        out["flagged"]["ece"] = _r(ece)
     jr = defaultdict(list)
     for i, r in enumerate(rows):
         if r.get("journalism"):
