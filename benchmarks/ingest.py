@@ -17,9 +17,10 @@ is the X parser alone, without a store: a floor no store tuning can remove.
 Where the goal stands (issue 2: >= 20,000 posts/s and >= 0.5x naive, 2 cores).
 Measured 2026-11-29 on the shared 2-core machine (load 3-5 from other
 benchmarks, so figures vary +-40% run to run; compare within one run):
-  --posts 50000: naive 68-78k posts/s; ingest 3.9-4.0k before the tuning below,
-  4.2-6.4k after (best-of-2 runs 3,953 -> 6,378); re-ingest 5.4-7.9k -> 9.0-13.8k;
-  peak RSS 144 MB (unchanged). --size-gb 1.0 (1.1M posts, after): 4,184 posts/s,
+  --posts 50000, 4 runs alternating old/new code: ingest 3.5-4.0k posts/s before
+  the tuning below, 4.2-6.4k after (median ~3.9k -> ~5.0k); re-ingest 5.4-7.9k ->
+  8.7-13.8k; same-run ratio to naive (29-98k/s) 0.04-0.12x -> 0.08-0.14x; peak
+  RSS 144 MB (unchanged). --size-gb 1.0 (1.1M posts, after): 4,184 posts/s,
   re-ingest 10,869/s, naive 106,983/s, peak RSS 259 MB (goal < 500 MB: met).
 Why 20,000 posts/s (50 us/post) is not reached on this design: CPU time per
 post, first ingest of 50k posts, timers around the writer's steps (machine at
