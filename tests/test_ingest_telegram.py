@@ -94,6 +94,11 @@ def test_edit_keeps_the_old_version(store, tmp_path):
         old = c.execute(select(S.post_versions).where(S.post_versions.c.post_id == p.id)).all()
     assert [o.text for o in old] == ["original text"]
     assert store.stats()["posts"] == 5
+    # the older export read again does not revert the edit
+    channel_export(tmp_path, MESSAGES)
+    rep = ingest_path(store, d)
+    assert rep.counts["updated"] == 0
+    assert post(store, "telegram", "channel555/5").text == "corrected text"
 
 
 def test_full_account_export(store, tmp_path):

@@ -43,8 +43,7 @@ def test_all_samples_ingest_and_reingest_is_a_no_op(store, xdir):
     again = [ingest_path(store, xdir / n) for n in FILES]
     assert store.stats() == stats
     for r in again:
-        posts = r.counts["by_kind"].get("posts", {})
-        assert posts.get("new", 0) == 0 and posts.get("updated", 0) == 0, r.path
+        assert r.counts["new"] == 0 and r.counts["updated"] == 0, (r.path, r.counts)
 
 
 def test_flat_and_paged_forms_of_the_same_tweets_agree(store, xdir):
@@ -131,3 +130,35 @@ def test_parser_yields_compliance_for_unavailable_tweets(xdir):
     notes = [r for r in recs if isinstance(r, Compliance)]
     assert notes and all(n.action == "unavailable" for n in notes)
     assert any(isinstance(r, Post) for r in recs)
+
+
+def _page(retrieved: str, name: str, text: str) -> str:
+    return json.dumps({"data": [{"id": "77", "text": text, "author_id": "5"}],
+                       "includes": {"users": [{"id": "5", "username": "u5", "name": name}]},
+                       "__twarc": {"retrieved_at": retrieved}})
+
+
+def test_an_older_snapshot_never_replaces_a_newer_one(store, tmp_path):
+    new = tmp_path / "new.jsonl"
+    new.write_text(_page("2024-06-01T00:00:00+00:00", "New name", "text v2") + "\n")
+    old = tmp_path / "old.jsonl"
+    old.write_text(_page("2024-01-01T00:00:00+00:00", "Old name", "text v1") + "\n")
+    ingest_path(store, new)
+    rep = ingest_path(store, old)  # collected earlier, ingested later
+    assert rep.counts["updated"] == 0
+    from tests.helpers import account
+    assert account(store, "x", "5").name == "New name"
+    assert post(store, "x", "77").text == "text v2"
+    rep = ingest_path(store, new)
+    assert rep.counts["new"] == 0 and rep.counts["updated"] == 0
+
+
+def test_a_file_with_two_versions_of_a_record_reingests_unchanged(store, tmp_path):
+    f = tmp_path / "dup.jsonl"
+    f.write_text(json.dumps({"data": [{"id": "9", "text": "first", "author_id": "1"}]}) + "\n"
+                 + json.dumps({"data": [{"id": "9", "text": "second", "author_id": "1"}]})
+                 + "\n")
+    ingest_path(store, f, batch_size=1)
+    assert post(store, "x", "9").text == "second"
+    rep = ingest_path(store, f, batch_size=1)
+    assert rep.counts["updated"] == 0 and post(store, "x", "9").text == "second"

@@ -76,6 +76,9 @@ class Account:
     stub: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     raw: RawRef | None = None
+    # When this snapshot of the profile was taken (X: the page's retrieval time,
+    # a CSV row: the post's time). An older snapshot never replaces a newer one.
+    observed_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -131,6 +134,9 @@ class Post:
     # True for a post seen only as an expansion of another (X includes.tweets,
     # a quoted/retweeted original): it is stored if new but never overwrites.
     reference: bool = False
+    # When this copy was collected (X: the page's retrieval time). An older copy
+    # never replaces a newer one; Telegram edits are ordered by ``edited_at``.
+    observed_at: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -251,6 +251,7 @@ class CSVParser(Parser):
             key = "\x1f".join(row.get(c, "") for c in pm["id_from"])
             pid = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
         text = clean_text(_value(pm["text"], row), pm["text"])
+        created = parse_time(_value(pm.get("created_at"), row), "created_at")
         if am:
             acc_id = _value(am.get("id", pm["account_id"]), row) or account_id
             yield Account(
@@ -264,9 +265,9 @@ class CSVParser(Parser):
                 post_count=opt_int(_value(am.get("post_count"), row), "post_count"),
                 kind=am.get("kind") if am.get("kind") and "{" not in am["kind"]
                 and am["kind"] not in row else _value(am.get("kind"), row),
-                raw=ref)
+                raw=ref, observed_at=created)  # the profile as of this row's post
         post = Post(platform=platform, platform_id=pid, account_id=account_id, text=text,
-                    created_at=parse_time(_value(pm.get("created_at"), row), "created_at"),
+                    created_at=created,
                     lang=opt_str(_value(pm.get("lang"), row), "lang", 16),
                     chat_id=opt_str(_value(pm.get("chat_id"), row), "chat_id", 200),
                     raw=ref)

@@ -20,6 +20,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -63,6 +64,19 @@ def post_hash(p: Post) -> str:
                    for lk in p.links],
                   p.mentions, p.hashtags, p.urls, [m.media_key for m in p.media],
                   p.metrics, p.withheld, p.extra))
+
+
+def _utc_naive(dt: datetime) -> datetime:
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+def is_older(new: datetime | None, current: datetime | None) -> bool:
+    """True when ``new`` is known to be strictly earlier than ``current``."""
+    if new is None or current is None:
+        return False
+    return _utc_naive(new) < _utc_naive(current)
 
 
 def _chunks(seq: Sequence[Any], n: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
@@ -109,6 +123,7 @@ class Writer:
         self.acc_hash: dict[tuple[str, str], str] = {}
         self.handle_cache: dict[tuple[str, str], int] = {}
         self.post_author: dict[tuple[str, str], int | None] = {}
+        self.known_raw: set[str] = set()
         self._reset()
 
     def _reset(self) -> None:
@@ -125,12 +140,14 @@ class Writer:
         if isinstance(rec, Post):
             key = (rec.platform, rec.platform_id)
             old = self.posts.get(key)
-            if old is None or not rec.reference or old.reference:
+            if old is None or (not rec.reference and (
+                    old.reference or not is_older(rec.observed_at, old.observed_at))):
                 self.posts[key] = rec
         elif isinstance(rec, Account):
             key = (rec.platform, rec.platform_id)
             old = self.accounts.get(key)
-            if old is None or not rec.stub or old.stub:
+            if old is None or old.stub or (
+                    not rec.stub and not is_older(rec.observed_at, old.observed_at)):
                 self.accounts[key] = rec
         elif isinstance(rec, Event):
             self.events[(rec.platform, rec.platform_id)] = rec
@@ -176,11 +193,27 @@ class Writer:
         return True
 
     def _write_raw(self, c: Connection, ts: Any) -> None:
+        """Store the batch's raw records; remember which were already stored.
+
+        A record whose raw bytes are already in the store was ingested before:
+        it has been applied, and re-applying it could only revert a newer copy
+        (a file that holds two versions of a post, or an older export read again).
+        """
+        self.known_raw = set()
         if not self.raw:
             return
+        keys = list(self.raw)
+        rr = S.raw_records
+        for chunk in _chunks(keys):
+            self.known_raw.update(r[0] for r in c.execute(
+                select(rr.c.sha256).where(rr.c.sha256.in_(chunk))))
         rows = [{"sha256": h, "fmt": fmt, "size": len(data), "data": compress(data),
-                 "first_seen": ts} for h, (fmt, data) in self.raw.items()]
+                 "first_seen": ts} for h, (fmt, data) in self.raw.items()
+                if h not in self.known_raw]
         fast_insert(c, S.raw_records, rows)
+
+    def _applied_before(self, rec: Account | Post) -> bool:
+        return rec.raw is not None and rec.raw.sha256 in self.known_raw
 
     # ---------------------------------------------------------------- accounts
     def _lookup_accounts(self, c: Connection, keys: Iterable[tuple[str, str]]
@@ -209,6 +242,7 @@ class Writer:
             for chunk in _chunks(pids):
                 q = select(a.c.id, a.c.platform_id, a.c.content_hash, a.c.stub, a.c.handle,
                            a.c.name, a.c.bio, a.c.location, a.c.url, a.c.raw_sha256,
+                           a.c.observed_at,
                            ).where(a.c.platform == plat, a.c.platform_id.in_(chunk))
                 for r in c.execute(q):
                     found[(plat, r.platform_id)] = r
@@ -225,6 +259,7 @@ class Writer:
             "raw_sha256": acc.raw.sha256 if acc.raw else None,
             "raw_path": acc.raw.path if acc.raw else None,
             "source_id": self.source_id, "first_seen": ts, "last_seen": ts,
+            "observed_at": acc.observed_at,
         }
 
     def _stub_refs(self) -> tuple[dict[tuple[str, str], Account], set[tuple[str, str]]]:
@@ -291,16 +326,26 @@ class Writer:
             if old_hash == h and not old_stub:
                 self.counts.add("accounts", "unchanged")
                 continue
-            new = self._account_row(acc, ts, h)
-            new.pop("first_seen")
-            new["b_id"] = rid
-            updates.append(new)
-            self.counts.add("accounts", "updated" if not old_stub else "new")
-            if not old_stub:
+            if old_stub:
+                new = self._account_row(acc, ts, h)
+                new.pop("first_seen")
+                new["b_id"] = rid
+                updates.append(new)
+                self.counts.add("accounts", "new")
+            else:
                 changed.append((key, acc))
         full = self._full_accounts(c, [k for k, _ in changed]) if changed else {}
         for key, acc in changed:
             row = full[key]
+            if is_older(acc.observed_at, row.observed_at) or self._applied_before(acc):
+                # an older snapshot than the current view: it does not replace it
+                self.counts.add("accounts", "unchanged")
+                continue
+            new = self._account_row(acc, ts, hashes[key])
+            new.pop("first_seen")
+            new["b_id"] = row.id
+            updates.append(new)
+            self.counts.add("accounts", "updated")
             if any(getattr(acc, f) != getattr(row, f) for f in PROFILE_FIELDS):
                 versions.append({
                     "account_id": row.id, "handle": row.handle, "name": row.name,
@@ -398,6 +443,7 @@ class Writer:
             "raw_path": p.raw.path if p.raw else (
                 f"line {p.raw.line}" if p.raw and p.raw.line else None),
             "source_id": self.source_id, "first_seen": ts, "last_seen": ts,
+            "observed_at": p.observed_at,
         }
         for lk in p.links:
             col = LINK_COLUMN.get(PostKind(lk.kind))
@@ -435,22 +481,28 @@ class Writer:
             if got[1] == h:
                 self.counts.add("posts", "unchanged")
                 continue
-            new = self._post_row(p, ts, h)
-            new.pop("first_seen")
-            new["b_id"] = got[0]
-            updates.append(new)
-            changed.append((key, p))
             modified.append((key, p))
-            self.counts.add("posts", "updated")
         old_rows: dict[tuple[str, str], Any] = {}
         for plat in {k[0] for k, _ in modified}:
             for chunk in _chunks([k[1] for k, _ in modified if k[0] == plat]):
                 for r in c.execute(select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text,
-                                          t.c.edited_at, t.c.raw_sha256).where(
+                                          t.c.edited_at, t.c.raw_sha256, t.c.observed_at).where(
                         t.c.platform == plat, t.c.platform_id.in_(chunk))):
                     old_rows[(plat, r.platform_id)] = r
         for key, p in modified:
             row = old_rows[key]
+            if is_older(p.observed_at, row.observed_at) or self._applied_before(p) or (
+                    row.edited_at is not None and (p.edited_at is None
+                                                   or is_older(p.edited_at, row.edited_at))):
+                # an older copy (earlier crawl, or the text before an edit we hold)
+                self.counts.add("posts", "unchanged")
+                continue
+            new = self._post_row(p, ts, post_hash(p))
+            new.pop("first_seen")
+            new["b_id"] = row.id
+            updates.append(new)
+            changed.append((key, p))
+            self.counts.add("posts", "updated")
             if row.text != p.text or (p.edited_at and row.edited_at != p.edited_at):
                 versions.append({"post_id": row.id, "text": row.text, "edited_at": row.edited_at,
                                  "content_hash": row.content_hash, "raw_sha256": row.raw_sha256,

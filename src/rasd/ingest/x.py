@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,17 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
     return post, extra
 
 
+def retrieved_at(obj: dict) -> datetime | None:
+    """When twarc fetched this line (``__twarc.retrieved_at``), if it says."""
+    meta = obj.get("__twarc")
+    if isinstance(meta, dict):
+        try:
+            return parse_time(meta.get("retrieved_at"), "__twarc.retrieved_at")
+        except ValueError:
+            return None
+    return None
+
+
 @register
 class XParser(Parser):
     """X API v2 pages and stream lines, twarc2 flattened tweets, v1.1 tweets,
@@ -297,7 +309,14 @@ class XParser(Parser):
                         yield reject(src, "expected a JSON object", line=lineno, excerpt=line)
                         continue
                     sha = raw.put(line.rstrip(b"\r\n"), "x")
-                    yield from self._line(obj, src, lineno, sha)
+                    seen = retrieved_at(obj)
+                    if seen is None:
+                        yield from self._line(obj, src, lineno, sha)
+                        continue
+                    for rec in self._line(obj, src, lineno, sha):
+                        if isinstance(rec, (Post, Account)):
+                            rec.observed_at = seen
+                        yield rec
             except (EOFError, OSError) as e:  # truncated gzip, I/O error
                 yield reject(src, f"file ends unexpectedly: {e}")
 

@@ -118,6 +118,7 @@ accounts = Table(
     Column("source_id", Integer, ForeignKey("sources.id")),
     Column("first_seen", TS, nullable=False),
     Column("last_seen", TS, nullable=False),
+    Column("observed_at", TS),  # snapshot time of the current view (migration 0005)
     UniqueConstraint("platform", "platform_id"),
 )
 Index("ix_accounts_handle", accounts.c.platform, accounts.c.handle)
@@ -166,6 +167,7 @@ posts = Table(
     Column("source_id", Integer, ForeignKey("sources.id")),
     Column("first_seen", TS, nullable=False),
     Column("last_seen", TS, nullable=False),
+    Column("observed_at", TS),  # collection time of the current copy (migration 0005)
     UniqueConstraint("platform", "platform_id"),
 )
 Index("ix_posts_account", posts.c.account_id)
