@@ -155,7 +155,7 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1}\n')
     r = runner.invoke(app, ["--db", db, "finance", "extract", str(bad)])
-    assert r.exit_code == 2 and "bad.jsonl:1: field text" in r.stderr
+    assert r.exit_code == 0 and "bad.jsonl: line 1: field 'text'" in r.stderr
 
     r = runner.invoke(app, ["--db", db, "screen", "أبو قسورة", "--json"])
     assert r.exit_code == 0, r.output

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -50,3 +52,28 @@ def jsonl_line(obj: Any) -> str:
 
 def progress_enabled() -> bool:
     return sys.stderr.isatty()
+
+
+@contextmanager
+def stage_progress(enabled: bool, prefix: str = "") -> Iterator[
+        Callable[[str, int, int], None] | None]:
+    """A progress display for work in named stages; yields ``prog(stage, done,
+    total)`` or None when disabled (not a terminal, or JSON output)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    tasks: dict[str, Any] = {}
+
+    def prog(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(f"{prefix}{stage}", total=total)
+        bar.update(tasks[stage], completed=done)
+
+    bar.start()
+    try:
+        yield prog
+    finally:
+        bar.stop()

@@ -5,47 +5,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import orjson
 import typer
 
 from rasd.cli.common import echo_json, fail, get_store, jsonl_line, progress_enabled, warn
 
-MAX_LINE = 1_000_000  # bytes per input line of `finance extract`
 
 
 def _read_items(src: str):
-    """Yield (id, text) from JSONL {"id","text"} or plain lines; '-' is stdin."""
-    if src == "-":
-        stream = sys.stdin.buffer
-        name = "<stdin>"
-    else:
-        p = Path(src)
-        if not p.is_file():
-            fail(f"{src}: no such file")
-        stream = p.open("rb")
-        name = src
+    """Yield (id, text) from JSONL {"id","text"} or plain lines; '-' is stdin.
+
+    The same reader as ``rasd classify``: a bad line is reported with its number
+    and skipped, and every good line is still read."""
+    from rasd.detect.text.io import InputError, iter_posts
+
     try:
-        for n, raw in enumerate(stream, 1):
-            if len(raw) > MAX_LINE:
-                warn(f"{name}:{n}: line of {len(raw)} bytes skipped (limit {MAX_LINE})")
+        for n, item, err in iter_posts(src):
+            if err:
+                warn(f"{src}: line {n}: {err} (skipped)")
                 continue
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if not line.strip():
-                continue
-            if line.lstrip().startswith("{"):
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError as e:
-                    fail(f"{name}:{n}: not valid JSON ({e}); give JSONL "
-                         '{"id": …, "text": …} or plain text lines')
-                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                    fail(f"{name}:{n}: field text: missing or not a string")
-                yield obj.get("id", n), obj["text"]
-            else:
-                yield n, line
-    finally:
-        if src != "-":
-            stream.close()
+            yield item["id"], item["text"]
+    except InputError as e:
+        fail(str(e))
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,15 @@ from typing import Any
 
 import typer
 
-from rasd.cli.common import echo_json, fail, get_store, jsonl_line, progress_enabled, warn
+from rasd.cli.common import (
+    echo_json,
+    fail,
+    get_store,
+    jsonl_line,
+    progress_enabled,
+    stage_progress,
+    warn,
+)
 
 MAX_FILES = 1_000_000
 
@@ -436,25 +444,9 @@ def register(app: typer.Typer) -> None:
                 fail(f"--since: not an ISO date/time: {since!r}")
         if not 0.1 <= threshold <= 1.0:
             fail("--threshold must be between 0.1 and 1.0")
-        bar = None
-        prog = None
-        if progress_enabled() and not json_:
-            from rich.progress import Progress
-
-            bar = Progress(transient=True)
-            bar.start()
-            tasks: dict[str, Any] = {}
-
-            def prog(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done)
-        try:
+        with stage_progress(progress_enabled() and not json_) as prog:
             rep = build_clusters(get_store(), threshold=threshold, min_chars=min_chars,
                                  min_size=min_size, since=since_dt, progress=prog)
-        finally:
-            if bar:
-                bar.stop()
         if json_:
             echo_json(rep.__dict__)
             return

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import typer
 
-from rasd.cli.common import echo_json, fail, get_store, progress_enabled
+from rasd.cli.common import echo_json, fail, get_store, progress_enabled, stage_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -57,24 +57,8 @@ def register(app: typer.Typer) -> None:
         if not dets:
             fail("no detectors are installed")
         store = get_store()
-        bar = None
-        if progress_enabled() and not json_:
-            from rich.progress import Progress
-            bar = Progress(transient=True)
-            bar.start()
-            tasks: dict[str, int] = {}
-
-            def prog(name: str, done: int, total: int) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(f"scan {name}", total=total)
-                bar.update(tasks[name], completed=done)
-        else:
-            prog = None
-        try:
+        with stage_progress(progress_enabled() and not json_, "scan ") as prog:
             results = scan(store, dets, rescan=all_, since=since_dt, limit=limit, progress=prog)
-        finally:
-            if bar is not None:
-                bar.stop()
         out = [r.__dict__ for r in results]
         if json_:
             echo_json(out)
