@@ -65,6 +65,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-65536")
+    # checkpoint the WAL every ~40 MB instead of ~4 MB: bulk ingest spends
+    # noticeably less time in checkpoints; readers are unaffected
+    cur.execute("PRAGMA wal_autocheckpoint=10000")
     cur.close()
 
 
