@@ -123,6 +123,14 @@ def _value(spec: str | None, row: dict[str, str]) -> str | None:
     return v if v not in (None, "") else None
 
 
+def _value_or_literal(spec: str | None, row: dict[str, str]) -> str | None:
+    """A column or template, like ``_value``; any other string is the value itself
+    (``"kind": "channel"`` for every row)."""
+    if spec and "{" not in spec and spec not in row:
+        return spec
+    return _value(spec, row)
+
+
 def _decoded_lines(f: Any) -> Iterator[str]:
     """Decode line by line; bytes that are not UTF-8 become lone surrogates so the
     row they are in can be rejected (and only that row)."""
@@ -263,8 +271,7 @@ class CSVParser(Parser):
                 followers=opt_int(_value(am.get("followers"), row), "followers"),
                 following=opt_int(_value(am.get("following"), row), "following"),
                 post_count=opt_int(_value(am.get("post_count"), row), "post_count"),
-                kind=am.get("kind") if am.get("kind") and "{" not in am["kind"]
-                and am["kind"] not in row else _value(am.get("kind"), row),
+                kind=_value_or_literal(am.get("kind"), row),
                 raw=ref, observed_at=created)  # the profile as of this row's post
         post = Post(platform=platform, platform_id=pid, account_id=account_id, text=text,
                     created_at=created,

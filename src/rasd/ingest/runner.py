@@ -101,7 +101,7 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
     parser = get_parser(name, **options)
     src_name = source or (path.name if path.is_file() else path.resolve().name)
     report = IngestReport(path=str(path), fmt=name, source=src_name)
-    total = _size(path)
+    total = file_size(path)
     t0 = time.perf_counter()
     sink = RawSink()
     writer: Writer | None = None
@@ -170,10 +170,6 @@ def _pos() -> int:
 
 def file_size(path: Path) -> int:
     """Bytes on disk of a file (or of a Telegram export's result.json)."""
-    return _size(path)
-
-
-def _size(path: Path) -> int:
     if path.is_dir():
         path = path / "result.json"
     try:

@@ -403,12 +403,10 @@ class Writer:
                                                      ~a.c.platform_id.startswith("@"))
                 for r in c.execute(q):
                     self.handle_cache.setdefault((plat, r.handle.lower()), r.id)
+        batch_handles = {(x.platform, x.handle.lower()) for x in self.accounts.values()
+                         if x.handle}
         for p, n in todo:
-            if (p, n.lower()) in self.handle_cache:
-                continue
-            batch_acc = next((x for x in self.accounts.values() if x.platform == p
-                              and x.handle and x.handle.lower() == n.lower()), None)
-            if batch_acc is not None:
+            if (p, n.lower()) in self.handle_cache or (p, n.lower()) in batch_handles:
                 continue
             key = (p, "@" + n.lower()[:180])
             stubs.setdefault(key, Account(platform=p, platform_id=key[1], handle=n[:200],
@@ -420,11 +418,9 @@ class Writer:
     def _name_id(self, plat: str, name: str | None) -> int | None:
         if not name:
             return None
+        # every profile of the batch is in handle_cache once its accounts are written
         got = self.handle_cache.get((plat, name.lower()))
         if got is None:
-            for acc in self.accounts.values():
-                if acc.platform == plat and acc.handle and acc.handle.lower() == name.lower():
-                    return self.acc_cache.get((plat, acc.platform_id))
             got = self.acc_cache.get((plat, "@" + name.lower()[:180]))
         return got
 
@@ -573,9 +569,7 @@ class Writer:
                 if dst is None and lk.target_post_id:
                     dst = self.post_author.get((p.platform, lk.target_post_id))
                 if dst is not None and dst != src:
-                    edges.append(self._edge(p, PostKind(lk.kind).value
-                                            if lk.kind != PostKind.FORWARD else "forward",
-                                            src, dst, pid))
+                    edges.append(self._edge(p, PostKind(lk.kind).value, src, dst, pid))
             for mid, handle in p.mentions:
                 dst = self._account_id(p.platform, mid) if mid else self._name_id(
                     p.platform, handle)
@@ -609,8 +603,6 @@ class Writer:
 
     @staticmethod
     def _edge(p: Post, kind: str, src: int, dst: int, post_id: int) -> dict[str, Any]:
-        kind = {"reply": "reply", "repost": "repost", "quote": "quote",
-                "forward": "forward", "mention": "mention"}.get(kind, kind)
         return {"platform": p.platform, "kind": kind, "src_account_id": src,
                 "dst_account_id": dst, "post_id": post_id, "created_at": p.created_at,
                 "dedup_key": f"{kind}:{src}:{dst}:{post_id}"}
@@ -665,10 +657,7 @@ class Writer:
             c.execute(insert_ignore(c, ce), fresh)
             t = S.posts
             for r in fresh:
-                if r["subject_type"] == "post" and r["action"] in ("delete", "unavailable",
-                                                                    "scrub_geo"):
-                    if r["action"] == "scrub_geo":
-                        continue
+                if r["subject_type"] == "post" and r["action"] in ("delete", "unavailable"):
                     c.execute(update(t).where(and_(
                         t.c.platform == r["platform"], t.c.platform_id == r["platform_id"],
                         t.c.deleted_at.is_(None))).values(deleted_at=r["at"] or now()))
