@@ -81,3 +81,19 @@ def sqlite_store(tmp_path):
     s = Store.open(str(tmp_path / "rasd.db"))
     yield s
     s.close()
+
+
+@pytest.fixture
+def second_store(store, tmp_path):
+    """Another fresh store of the same kind as ``store`` (to compare two runs)."""
+    if store.is_sqlite:
+        s = Store.open(str(tmp_path / "second.db"))
+        yield s
+        s.close()
+        return
+    s, schema = _pg_store()
+    try:
+        yield s
+    finally:
+        s.close()
+        _drop_pg(schema)

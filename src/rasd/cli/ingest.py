@@ -52,6 +52,11 @@ def register(app: typer.Typer) -> None:
         json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
         batch: int = typer.Option(5000, "--batch", min=1, max=100_000,
                                   help="Records per transaction."),
+        jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=2,
+                                 help="1: parse and write in this process. 2: parse in a "
+                                 "second process while this one writes (same result, "
+                                 "~1.5-2x faster on 2+ cores). Default: 2 for files of "
+                                 "16 MB or more on 2+ cores, else 1 (env RASD_INGEST_JOBS)."),
     ) -> None:
         """Ingest X/Twitter JSONL, Telegram Desktop exports and CSV files.
 
@@ -72,6 +77,8 @@ def register(app: typer.Typer) -> None:
           rasd ingest tweets.csv --mapping isis-kaggle --source kaggle-isis
 
           rasd --db postgresql://me@db/rasd ingest a.jsonl b.jsonl --strict
+
+          rasd ingest big-crawl.jsonl.gz --jobs 2     # parse and write on two cores
         """
         from rasd.ingest import IngestError, ingest_path
         from rasd.ingest.runner import unfinished_files
@@ -110,7 +117,8 @@ def register(app: typer.Typer) -> None:
                     _bar.update(_task, completed=done, total=total or None)
             try:
                 rep = ingest_path(store, p, fmt=fmt, platform=platform, source=source,
-                                  mapping=mapping, batch_size=batch, progress=prog)
+                                  mapping=mapping, batch_size=batch, progress=prog,
+                                  jobs=jobs)
             except IngestError as e:
                 if bar is not None:
                     bar.stop()

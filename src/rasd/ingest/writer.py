@@ -1,9 +1,19 @@
 """Batched, idempotent, historical writes of parsed records into the store.
 
-One ``flush`` is one transaction: raw bytes, accounts, posts, their hashtags,
-URLs, media and edges, events and compliance notices of a batch commit together
-or not at all, so a crash loses at most the batch in flight and a re-run
-completes the file (every write is an upsert keyed on (platform, platform id)).
+Two halves, so that they can run in two processes (``rasd.ingest.pipeline``):
+
+- ``Prep`` (no database): collects a batch of records, drops in-batch
+  duplicates and profiles already sent unchanged earlier in the run, computes
+  content hashes, builds the rows, compresses the raw bytes and finds the
+  accounts the batch refers to. ``Prep.take()`` returns a ``Batch`` of plain
+  data (tuples, dicts, strings, datetimes) that pickles cheaply.
+- ``Writer.apply(batch)``: everything that needs the store, in one
+  transaction: raw bytes, accounts, posts, their hashtags, URLs, media and
+  edges, events and compliance notices of a batch commit together or not at
+  all, so a crash loses at most the batch in flight and a re-run completes the
+  file (every write is an upsert keyed on (platform, platform id)).
+
+``Writer.add`` / ``flush`` run both halves in this process.
 
 How a record is counted:
 - new: its key was not in the store;
@@ -21,7 +31,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, and_, func, select, update
@@ -36,14 +46,22 @@ from rasd.model import (
 )
 from rasd.store import Store
 from rasd.store import schema as S
-from rasd.store.db import compress, now
-from rasd.store.upsert import fast_insert, fast_select_in, fast_update, insert_ignore
+from rasd.store.db import compress, json_dumps, now
+from rasd.store.upsert import (
+    BindProcessor,
+    fast_insert,
+    fast_select_in,
+    fast_update,
+    insert_ignore,
+)
 
 IN_CHUNK = 900
 CACHE_MAX = 400_000
 PROFILE_FIELDS = ("handle", "name", "bio", "location", "url")
 LINK_COLUMN = {PostKind.REPLY: "reply_to", PostKind.REPOST: "repost_of",
                PostKind.QUOTE: "quote_of", PostKind.FORWARD: "forward_of"}
+
+Key = tuple[str, str]  # (platform, platform id)
 
 
 def _hash(obj: Any) -> str:
@@ -70,6 +88,11 @@ def _utc_naive(dt: datetime) -> datetime:
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt
+
+
+def _naive(dt: datetime | None) -> datetime | None:
+    """UTC without tzinfo: same comparisons, cheaper to pickle."""
+    return None if dt is None else _utc_naive(dt)
 
 
 def is_older(new: datetime | None, current: datetime | None) -> bool:
@@ -108,28 +131,137 @@ class Counts:
         }
 
 
-class Writer:
-    """Buffers records and writes them in batches. Use as a context manager or
-    call ``flush()`` at the end."""
+# ------------------------------------------------------------------ the batch
+class AccountItem(NamedTuple):
+    """A profile (or a stub record) of the batch, ready to write."""
 
-    def __init__(self, store: Store, source_id: int, batch_size: int = 2000):
-        self.store = store
-        self.source_id = source_id
+    key: Key
+    stub: bool
+    hash: str | None  # content hash; None for stubs
+    observed_at: datetime | None
+    raw_sha256: str | None
+    profile: tuple[str | None, ...]  # PROFILE_FIELDS, for the version history
+    row: dict[str, Any]  # accounts row without id and source_id
+
+
+class PostItem(NamedTuple):
+    """A post of the batch with what its children (hashtags, URLs, media,
+    edges) need; ``row`` is the posts row without id, account_id, source_id."""
+
+    key: Key
+    hash: str
+    reference: bool
+    observed_at: datetime | None
+    edited_at: datetime | None
+    raw_sha256: str | None
+    author: str | None  # the author's platform id
+    text: str | None
+    row: dict[str, Any]
+    tags: tuple[str, ...]
+    urls: tuple[str, ...]
+    media: tuple[dict[str, Any], ...]
+    links: tuple[tuple[str, str | None, str | None, str | None], ...]  # kind, post, account, name
+    mentions: tuple[tuple[str | None, str | None], ...]  # (account id, handle)
+
+
+class EventItem(NamedTuple):
+    key: Key
+    actor: str | None
+    row: dict[str, Any]  # events row without actor_id and source_id
+
+
+@dataclass
+class Batch:
+    """One transaction's worth of prepared records: plain data only, so that
+    a ``Prep`` in another process can hand it over cheaply."""
+
+    ts: datetime
+    raw: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # sha, fmt, size, zstd
+    accounts: list[AccountItem] = field(default_factory=list)
+    seen_accounts: int = 0  # profiles identical to one already sent in this run
+    stubs: dict[Key, str | None] = field(default_factory=dict)  # referenced by id → handle
+    # referenced by handle or name only (a dict: ordered, so ids are reproducible)
+    names: dict[Key, None] = field(default_factory=dict)
+    posts: list[PostItem] = field(default_factory=list)
+    events: list[EventItem] = field(default_factory=list)
+    compliance: list[dict[str, Any]] = field(default_factory=list)
+    # account, post and media rows hold driver values (``BindProcessor``)
+    processed: bool = False
+
+    def __len__(self) -> int:
+        return len(self.accounts) + self.seen_accounts + len(self.posts) + len(
+            self.events) + len(self.compliance)
+
+
+def _account_row(acc: Account, ts: Any, h: str | None) -> dict[str, Any]:
+    return {
+        "platform": acc.platform, "platform_id": acc.platform_id, "handle": acc.handle,
+        "name": acc.name, "bio": acc.bio, "created_at": acc.created_at, "kind": acc.kind,
+        "followers": acc.followers, "following": acc.following,
+        "post_count": acc.post_count, "location": acc.location, "url": acc.url,
+        "verified": acc.verified, "stub": acc.stub, "extra": acc.extra or None,
+        "content_hash": None if acc.stub else h,
+        "raw_sha256": acc.raw.sha256 if acc.raw else None,
+        "raw_path": acc.raw.path if acc.raw else None,
+        "source_id": None, "first_seen": ts, "last_seen": ts,
+        "observed_at": acc.observed_at,
+    }
+
+
+def _stub_row(plat: str, pid: str, handle: str | None, ts: Any) -> dict[str, Any]:
+    return _account_row(Account(platform=plat, platform_id=pid, handle=handle, stub=True),
+                        ts, None)
+
+
+def _post_row(p: Post, ts: Any, h: str) -> dict[str, Any]:
+    row = {
+        "platform": p.platform, "platform_id": p.platform_id,
+        "account_id": None, "chat_id": p.chat_id,
+        "kind": str(p.kind), "text": p.text, "lang": p.lang, "created_at": p.created_at,
+        "conversation_id": p.conversation_id, "reply_to": None, "repost_of": None,
+        "quote_of": None, "forward_of": None, "edited_at": p.edited_at,
+        "edit_of": p.edit_of, "metrics": p.metrics or None, "withheld": p.withheld,
+        "extra": p.extra or None, "content_hash": h,
+        "raw_sha256": p.raw.sha256 if p.raw else None,
+        "raw_path": p.raw.path if p.raw else None,
+        "source_id": None, "first_seen": ts, "last_seen": ts,
+        "observed_at": p.observed_at,
+    }
+    for lk in p.links:
+        col = LINK_COLUMN.get(PostKind(lk.kind))
+        if col:
+            row[col] = (lk.target_post_id or lk.target_account_id
+                        or lk.target_account_name)
+    return row
+
+
+def _media_row(m: Any, ts: Any, bind: BindProcessor | None) -> dict[str, Any]:
+    row = {"platform": m.platform, "media_key": m.media_key, "type": m.type,
+           "url": m.url, "local_path": m.local_path, "mime_type": m.mime_type,
+           "width": m.width, "height": m.height, "duration_ms": m.duration_ms,
+           "extra": m.extra or None, "first_seen": ts}
+    return bind(S.media, row) if bind is not None else row
+
+
+class Prep:
+    """The database-free half of the writer: batches records and prepares
+    them (see the module docstring). One per ingest run, in whichever process
+    parses."""
+
+    def __init__(self, batch_size: int = 2000, dialect: str | None = None):
         self.batch_size = batch_size
-        self.counts = Counts()
-        self.acc_cache: dict[tuple[str, str], int] = {}
-        # content hash of full profiles written or seen in this run: a profile
-        # repeated on every page is recognised as unchanged without a query
-        self.acc_hash: dict[tuple[str, str], str] = {}
-        self.handle_cache: dict[tuple[str, str], int] = {}
-        self.post_author: dict[tuple[str, str], int | None] = {}
-        self.known_raw: set[str] = set()
+        # for SQLite the rows are turned into driver values here, where the
+        # work is (possibly) in another process than the writing connection
+        self.bind = BindProcessor(dialect, json_dumps) if dialect == "sqlite" else None
+        # content hash of every full profile sent in this run: a profile that a
+        # page repeats is counted unchanged without being sent again
+        self.sent: dict[Key, str] = {}
         self._reset()
 
     def _reset(self) -> None:
-        self.accounts: dict[tuple[str, str], Account] = {}
-        self.posts: dict[tuple[str, str], Post] = {}
-        self.events: dict[tuple[str, str], Event] = {}
+        self.accounts: dict[Key, Account] = {}
+        self.posts: dict[Key, Post] = {}
+        self.events: dict[Key, Event] = {}
         self.compliance: list[Compliance] = []
         self.raw: dict[str, tuple[str, bytes]] = {}
 
@@ -162,22 +294,142 @@ class Writer:
     def full(self) -> bool:
         return len(self) >= self.batch_size
 
-    # ------------------------------------------------------------------ flush
-    def flush(self) -> None:
-        if not len(self) and not self.raw:
-            return
+    def take(self) -> Batch:
+        """The prepared batch; the buffer starts empty again."""
         ts = now()
-        with self.store.write() as c:
-            self._write_raw(c, ts)
-            self._write_accounts(c, ts)
-            new_posts = self._write_posts(c, ts)
-            self._write_events(c, ts)
-            self._write_compliance(c)
-            self._write_children(c, new_posts, ts)
+        b = Batch(ts=ts, processed=self.bind is not None)
+        b.raw = [(h, fmt, len(data), compress(data)) for h, (fmt, data) in self.raw.items()]
+        sent = self.sent
+        accounts: dict[Key, Account] = {}
+        for key, acc in self.accounts.items():
+            if acc.stub:
+                accounts[key] = acc
+                b.accounts.append(AccountItem(key, True, None, acc.observed_at, None,
+                                              (acc.handle, None, None, None, None),
+                                              _account_row(acc, ts, None)))
+                continue
+            h = account_hash(acc)
+            if sent.get(key) == h:
+                b.seen_accounts += 1
+                continue
+            sent[key] = h
+            accounts[key] = acc
+            b.accounts.append(AccountItem(
+                key, False, h, _naive(acc.observed_at), acc.raw.sha256 if acc.raw else None,
+                (acc.handle, acc.name, acc.bio, acc.location, acc.url),
+                _account_row(acc, ts, h)))
+        self._refs(b, accounts)
+        bind = self.bind
+        if bind is not None:
+            for it in b.accounts:
+                bind(S.accounts, it.row)
+        for p in self.posts.values():
+            h = post_hash(p)
+            b.posts.append(PostItem(
+                (p.platform, p.platform_id), h, p.reference, _naive(p.observed_at),
+                _naive(p.edited_at),
+                p.raw.sha256 if p.raw else None, p.account_id, p.text, _post_row(p, ts, h),
+                tuple({t.casefold()[:300]: None for t in p.hashtags if t}),
+                tuple({u[:2000]: None for u in p.urls}),
+                tuple(_media_row(m, ts, bind) for m in p.media),
+                tuple((PostKind(lk.kind).value, lk.target_post_id, lk.target_account_id,
+                       lk.target_account_name) for lk in p.links),
+                tuple(p.mentions)))
+            if bind is not None:
+                bind(S.posts, b.posts[-1].row)
+        for key, ev in self.events.items():
+            b.events.append(EventItem(key, ev.actor_id, {
+                "platform": ev.platform, "platform_id": ev.platform_id,
+                "chat_id": ev.chat_id, "actor_id": None, "action": ev.action, "at": ev.at,
+                "extra": ev.extra or None, "raw_sha256": ev.raw.sha256 if ev.raw else None,
+                "raw_path": ev.raw.path if ev.raw else None, "source_id": None}))
+        rows: dict[str, dict[str, Any]] = {}
+        for n in self.compliance:
+            ckey = f"{n.platform}:{n.subject_type}:{n.platform_id}:{n.action}:{n.at}"[:400]
+            rows[ckey] = {"platform": n.platform, "subject_type": n.subject_type,
+                          "platform_id": n.platform_id, "action": n.action,
+                          "reason": n.reason, "at": n.at,
+                          "raw_sha256": n.raw.sha256 if n.raw else None, "dedup_key": ckey}
+        b.compliance = list(rows.values())
         self._reset()
+        if len(sent) > CACHE_MAX:
+            sent.clear()
+        return b
+
+    def _refs(self, b: Batch, accounts: dict[Key, Account]) -> None:
+        """Accounts that the batch refers to without a profile in it: authors,
+        link targets and mentions by id (stubs), and by handle or name only."""
+        stubs = b.stubs
+        names = b.names
+
+        def by_id(plat: str, pid: str | None, handle: str | None = None) -> None:
+            if pid and (plat, pid) not in accounts and (plat, pid) not in stubs:
+                stubs[(plat, pid)] = handle
+
+        for p in self.posts.values():
+            if (p.platform, p.account_id) not in accounts:  # usually in the batch
+                by_id(p.platform, p.account_id)
+            for lk in p.links:
+                if lk.target_account_id:
+                    by_id(p.platform, lk.target_account_id, None)
+                elif lk.target_account_name:
+                    names[(p.platform, lk.target_account_name)] = None
+            for mid, handle in p.mentions:
+                if mid:
+                    by_id(p.platform, mid, handle)
+                elif handle:
+                    names[(p.platform, handle)] = None
+        for e in self.events.values():
+            by_id(e.platform, e.actor_id)
+
+
+class Writer:
+    """The store half: ``apply`` writes a prepared ``Batch`` in one
+    transaction. ``add`` / ``flush`` prepare and write in this process;
+    call ``flush()`` at the end."""
+
+    def __init__(self, store: Store, source_id: int, batch_size: int = 2000):
+        self.store = store
+        self.source_id = source_id
+        self.dialect = store.engine.dialect.name
+        self.prep = Prep(batch_size, self.dialect)
+        self.bind = BindProcessor(self.dialect, json_dumps) if self.dialect == "sqlite" else None
+        self.counts = Counts()
+        self.acc_cache: dict[Key, int] = {}
+        self.handle_cache: dict[Key, int] = {}
+        self.post_author: dict[Key, int | None] = {}
+        self.known_raw: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.prep)
+
+    def add(self, rec: Record) -> None:
+        self.prep.add(rec)
+
+    def add_raw(self, items: dict[str, tuple[str, bytes]]) -> None:
+        self.prep.add_raw(items)
+
+    def full(self) -> bool:
+        return self.prep.full()
+
+    def flush(self) -> None:
+        if len(self.prep) or self.prep.raw:
+            self.apply(self.prep.take())
+
+    # ------------------------------------------------------------------ apply
+    def apply(self, b: Batch) -> None:
+        """Write one prepared batch in one transaction."""
+        if not len(b) and not b.raw:
+            return
+        with self.store.write() as c:
+            self._write_raw(c, b)
+            self._write_accounts(c, b)
+            new_posts = self._write_posts(c, b)
+            self._write_events(c, b)
+            self._write_compliance(c, b)
+            self._write_children(c, new_posts, b.processed)
         if len(self.acc_cache) > CACHE_MAX:
             self.acc_cache.clear()
-            self.acc_hash.clear()
             self.handle_cache.clear()
         if len(self.post_author) > CACHE_MAX:
             self.post_author.clear()
@@ -192,7 +444,7 @@ class Writer:
             r["id"] = start + i
         return True
 
-    def _write_raw(self, c: Connection, ts: Any) -> None:
+    def _write_raw(self, c: Connection, b: Batch) -> None:
         """Store the batch's raw records; remember which were already stored.
 
         A record whose raw bytes are already in the store was ingested before:
@@ -200,29 +452,27 @@ class Writer:
         (a file that holds two versions of a post, or an older export read again).
         """
         self.known_raw = set()
-        if not self.raw:
+        if not b.raw:
             return
-        keys = list(self.raw)
         rr = S.raw_records
-        for chunk in _chunks(keys):
+        for chunk in _chunks([r[0] for r in b.raw]):
             self.known_raw.update(r[0] for r in c.execute(
                 select(rr.c.sha256).where(rr.c.sha256.in_(chunk))))
-        rows = [{"sha256": h, "fmt": fmt, "size": len(data), "data": compress(data),
-                 "first_seen": ts} for h, (fmt, data) in self.raw.items()
-                if h not in self.known_raw]
+        rows = [{"sha256": h, "fmt": fmt, "size": size, "data": data, "first_seen": b.ts}
+                for h, fmt, size, data in b.raw if h not in self.known_raw]
         fast_insert(c, S.raw_records, rows)
 
-    def _applied_before(self, rec: Account | Post) -> bool:
-        return rec.raw is not None and rec.raw.sha256 in self.known_raw
+    def _applied_before(self, raw_sha256: str | None) -> bool:
+        return raw_sha256 is not None and raw_sha256 in self.known_raw
 
     # ---------------------------------------------------------------- accounts
-    def _lookup_accounts(self, c: Connection, keys: Iterable[tuple[str, str]]
-                         ) -> dict[tuple[str, str], tuple[int, str | None, Any]]:
+    def _lookup_accounts(self, c: Connection, keys: Iterable[Key]
+                         ) -> dict[Key, tuple[int, str | None, Any]]:
         """(platform, platform_id) → (id, content_hash, stub) of stored accounts."""
         by_plat: dict[str, list[str]] = {}
         for plat, pid in keys:
             by_plat.setdefault(plat, []).append(pid)
-        found: dict[tuple[str, str], tuple[int, str | None, Any]] = {}
+        found: dict[Key, tuple[int, str | None, Any]] = {}
         for plat, pids in by_plat.items():
             for chunk in _chunks(pids):
                 for rid, pid, h, stub in fast_select_in(
@@ -231,12 +481,12 @@ class Writer:
                     found[(plat, pid)] = (rid, h, stub)
         return found
 
-    def _full_accounts(self, c: Connection, keys: list[tuple[str, str]]) -> dict:
+    def _full_accounts(self, c: Connection, keys: list[Key]) -> dict:
         """Stored profiles (for the history of those about to be updated)."""
         by_plat: dict[str, list[str]] = {}
         for plat, pid in keys:
             by_plat.setdefault(plat, []).append(pid)
-        found: dict[tuple[str, str], Any] = {}
+        found: dict[Key, Any] = {}
         a = S.accounts
         for plat, pids in by_plat.items():
             for chunk in _chunks(pids):
@@ -248,151 +498,109 @@ class Writer:
                     found[(plat, r.platform_id)] = r
         return found
 
-    def _account_row(self, acc: Account, ts: Any, h: str | None = None) -> dict[str, Any]:
-        return {
-            "platform": acc.platform, "platform_id": acc.platform_id, "handle": acc.handle,
-            "name": acc.name, "bio": acc.bio, "created_at": acc.created_at, "kind": acc.kind,
-            "followers": acc.followers, "following": acc.following,
-            "post_count": acc.post_count, "location": acc.location, "url": acc.url,
-            "verified": acc.verified, "stub": acc.stub, "extra": acc.extra or None,
-            "content_hash": None if acc.stub else (h or account_hash(acc)),
-            "raw_sha256": acc.raw.sha256 if acc.raw else None,
-            "raw_path": acc.raw.path if acc.raw else None,
-            "source_id": self.source_id, "first_seen": ts, "last_seen": ts,
-            "observed_at": acc.observed_at,
-        }
-
-    def _stub_refs(self) -> tuple[dict[tuple[str, str], Account], set[tuple[str, str]]]:
-        """Accounts that the batch refers to without a profile: authors, link
-        targets and mentions by id (stubs), and by handle or name only."""
-        stubs: dict[tuple[str, str], Account] = {}
-        names: set[tuple[str, str]] = set()
-
-        accounts = self.accounts
-
-        def by_id(plat: str, pid: str | None, handle: str | None = None) -> None:
-            if pid and (plat, pid) not in accounts and (plat, pid) not in stubs:
-                stubs[(plat, pid)] = Account(platform=plat, platform_id=pid, handle=handle,
-                                             stub=True)
-
-        for p in self.posts.values():
-            if (p.platform, p.account_id) not in accounts:  # usually in the batch
-                by_id(p.platform, p.account_id)
-            for lk in p.links:
-                if lk.target_account_id:
-                    by_id(p.platform, lk.target_account_id, None)
-                elif lk.target_account_name:
-                    names.add((p.platform, lk.target_account_name))
-            for mid, handle in p.mentions:
-                if mid:
-                    by_id(p.platform, mid, handle)
-                elif handle:
-                    names.add((p.platform, handle))
-        for e in self.events.values():
-            by_id(e.platform, e.actor_id)
-        return stubs, names
-
-    def _write_accounts(self, c: Connection, ts: Any) -> None:
-        # each full profile of the batch is hashed once (a page repeats its users)
-        hashes = {k: account_hash(acc) for k, acc in self.accounts.items() if not acc.stub}
-        seen = [k for k, h in hashes.items() if self.acc_hash.get(k) == h and k in self.acc_cache]
-        for key in seen:
-            del self.accounts[key]
-        self.counts.add("accounts", "unchanged", len(seen))
-        stubs, names = self._stub_refs()
+    def _write_accounts(self, c: Connection, b: Batch) -> None:
+        self.counts.add("accounts", "unchanged", b.seen_accounts)
+        batch = {it.key: it for it in b.accounts}
+        stubs = dict(b.stubs)
         # handle/name references: known handle → that account; else a stub "@name"
-        self._resolve_names(c, names, stubs)
-        wanted = list(self.accounts) + list(stubs)
-        missing = [k for k in wanted if k not in self.acc_cache or k in self.accounts]
+        self._resolve_names(c, b, stubs)
+        acc_cache = self.acc_cache
+        missing = list(batch) + [k for k in stubs if k not in acc_cache]
         existing = self._lookup_accounts(c, missing) if missing else {}
         inserts: list[dict] = []
         updates: list[dict] = []
         versions: list[dict] = []
-        changed: list[tuple[tuple[str, str], Account]] = []  # stored full profile differs
-        for key, acc in self.accounts.items():
+        changed: list[AccountItem] = []  # stored full profile differs
+        sid = self.source_id
+        for key, it in batch.items():
             got = existing.get(key)
             if got is None:
-                inserts.append(self._account_row(acc, ts, hashes.get(key)))
-                if acc.stub:
+                it.row["source_id"] = sid
+                inserts.append(it.row)
+                if it.stub:
                     self.counts.stubs += 1
                 else:
                     self.counts.add("accounts", "new")
                 continue
             rid, old_hash, old_stub = got
-            self.acc_cache[key] = rid
-            if acc.stub:
+            acc_cache[key] = rid
+            if it.stub:
                 continue  # a stub never overwrites
-            h = hashes[key]
-            if old_hash == h and not old_stub:
+            if old_hash == it.hash and not old_stub:
                 self.counts.add("accounts", "unchanged")
                 continue
             if old_stub:
-                new = self._account_row(acc, ts, h)
-                new.pop("first_seen")
-                new["b_id"] = rid
-                updates.append(new)
+                updates.append(self._update_row(it.row, rid))
                 self.counts.add("accounts", "new")
             else:
-                changed.append((key, acc))
-        full = self._full_accounts(c, [k for k, _ in changed]) if changed else {}
-        for key, acc in changed:
-            row = full[key]
-            if is_older(acc.observed_at, row.observed_at) or self._applied_before(acc):
+                changed.append(it)
+        full = self._full_accounts(c, [it.key for it in changed]) if changed else {}
+        for it in changed:
+            row = full[it.key]
+            if is_older(it.observed_at, row.observed_at) or self._applied_before(it.raw_sha256):
                 # an older snapshot than the current view: it does not replace it
                 self.counts.add("accounts", "unchanged")
                 continue
-            new = self._account_row(acc, ts, hashes[key])
-            new.pop("first_seen")
-            new["b_id"] = row.id
-            updates.append(new)
+            updates.append(self._update_row(it.row, row.id))
             self.counts.add("accounts", "updated")
-            if any(getattr(acc, f) != getattr(row, f) for f in PROFILE_FIELDS):
+            if it.profile != (row.handle, row.name, row.bio, row.location, row.url):
                 versions.append({
                     "account_id": row.id, "handle": row.handle, "name": row.name,
                     "bio": row.bio, "content_hash": row.content_hash,
                     "snapshot": {"location": row.location, "url": row.url},
-                    "raw_sha256": row.raw_sha256, "valid_until": ts})
-        for key, acc in stubs.items():
-            if key in self.acc_cache or key in existing:
+                    "raw_sha256": row.raw_sha256, "valid_until": b.ts})
+        for key, handle in stubs.items():
+            if key in acc_cache or key in existing:
                 if key in existing:
-                    self.acc_cache[key] = existing[key][0]
+                    acc_cache[key] = existing[key][0]
                 continue
-            inserts.append(self._account_row(acc, ts))
+            row = _stub_row(key[0], key[1], handle, b.ts)
+            row["source_id"] = sid
+            if b.processed:
+                if self.bind is None:
+                    raise ValueError("a batch prepared for SQLite cannot be written here")
+                self.bind(S.accounts, row)
+            inserts.append(row)
             self.counts.stubs += 1
         if inserts:
             uniq = {(r["platform"], r["platform_id"]): r for r in inserts}
             inserts = list(uniq.values())
             if self._number(c, S.accounts, inserts):
-                fast_insert(c, S.accounts, inserts, ignore=False)
+                fast_insert(c, S.accounts, inserts, ignore=False, processed=b.processed)
                 for r in inserts:
-                    self.acc_cache[(r["platform"], r["platform_id"])] = r["id"]
+                    acc_cache[(r["platform"], r["platform_id"])] = r["id"]
             else:
-                fast_insert(c, S.accounts, inserts)
+                fast_insert(c, S.accounts, inserts, processed=b.processed)
                 got = self._lookup_accounts(c, list(uniq))
                 for k, r in got.items():
-                    self.acc_cache[k] = r[0]
+                    acc_cache[k] = r[0]
         if updates:
-            fast_update(c, S.accounts, updates)
+            fast_update(c, S.accounts, updates, processed=b.processed)
         if versions:
             c.execute(S.account_versions.insert(), versions)
-        for key in self.accounts:
-            if key not in self.acc_cache:
+        for key in batch:
+            if key not in acc_cache:
                 got = self._lookup_accounts(c, [key])
                 if key in got:
-                    self.acc_cache[key] = got[key][0]
-        for key, acc in self.accounts.items():
-            if acc.handle and key in self.acc_cache:
-                self.handle_cache[(acc.platform, acc.handle.lower())] = self.acc_cache[key]
-            if not acc.stub:
-                self.acc_hash[key] = hashes[key]
+                    acc_cache[key] = got[key][0]
+        for key, it in batch.items():
+            handle = it.profile[0]
+            if handle and key in acc_cache:
+                self.handle_cache[(key[0], handle.lower())] = acc_cache[key]
 
-    def _resolve_names(self, c: Connection, names: set[tuple[str, str]],
-                       stubs: dict[tuple[str, str], Account]) -> None:
-        for acc in self.accounts.values():  # profiles in this batch first
-            if acc.handle and (acc.platform, acc.platform_id) in self.acc_cache:
-                self.handle_cache[(acc.platform, acc.handle.lower())] = self.acc_cache[
-                    (acc.platform, acc.platform_id)]
-        todo = [(p, n) for p, n in names if (p, n.lower()) not in self.handle_cache]
+    def _update_row(self, row: dict[str, Any], rid: int) -> dict[str, Any]:
+        new = dict(row)
+        new.pop("first_seen")
+        new["source_id"] = self.source_id
+        new["b_id"] = rid
+        return new
+
+    def _resolve_names(self, c: Connection, b: Batch, stubs: dict[Key, str | None]) -> None:
+        for it in b.accounts:  # profiles in this batch first
+            handle = it.profile[0]
+            if handle and it.key in self.acc_cache:
+                self.handle_cache[(it.key[0], handle.lower())] = self.acc_cache[it.key]
+        todo = [(p, n) for p, n in b.names if (p, n.lower()) not in self.handle_cache]
         by_plat: dict[str, list[str]] = {}
         for p, n in todo:
             by_plat.setdefault(p, []).append(n)
@@ -403,14 +611,12 @@ class Writer:
                                                      ~a.c.platform_id.startswith("@"))
                 for r in c.execute(q):
                     self.handle_cache.setdefault((plat, r.handle.lower()), r.id)
-        batch_handles = {(x.platform, x.handle.lower()) for x in self.accounts.values()
-                         if x.handle}
+        batch_handles = {(it.key[0], it.profile[0].lower()) for it in b.accounts
+                         if it.profile[0]}
         for p, n in todo:
             if (p, n.lower()) in self.handle_cache or (p, n.lower()) in batch_handles:
                 continue
-            key = (p, "@" + n.lower()[:180])
-            stubs.setdefault(key, Account(platform=p, platform_id=key[1], handle=n[:200],
-                                          stub=True))
+            stubs.setdefault((p, "@" + n.lower()[:180]), n[:200])
 
     def _account_id(self, plat: str, pid: str | None) -> int | None:
         return self.acc_cache.get((plat, pid)) if pid else None
@@ -425,36 +631,14 @@ class Writer:
         return got
 
     # ------------------------------------------------------------------- posts
-    def _post_row(self, p: Post, ts: Any, h: str | None = None) -> dict[str, Any]:
-        row = {
-            "platform": p.platform, "platform_id": p.platform_id,
-            "account_id": self.acc_cache.get((p.platform, p.account_id)) if p.account_id
-            else None, "chat_id": p.chat_id,
-            "kind": str(p.kind), "text": p.text, "lang": p.lang, "created_at": p.created_at,
-            "conversation_id": p.conversation_id, "reply_to": None, "repost_of": None,
-            "quote_of": None, "forward_of": None, "edited_at": p.edited_at,
-            "edit_of": p.edit_of, "metrics": p.metrics or None, "withheld": p.withheld,
-            "extra": p.extra or None, "content_hash": h or post_hash(p),
-            "raw_sha256": p.raw.sha256 if p.raw else None,
-            "raw_path": p.raw.path if p.raw else (
-                f"line {p.raw.line}" if p.raw and p.raw.line else None),
-            "source_id": self.source_id, "first_seen": ts, "last_seen": ts,
-            "observed_at": p.observed_at,
-        }
-        for lk in p.links:
-            col = LINK_COLUMN.get(PostKind(lk.kind))
-            if col:
-                row[col] = (lk.target_post_id or lk.target_account_id
-                            or lk.target_account_name)
-        return row
-
-    def _write_posts(self, c: Connection, ts: Any) -> list[tuple[int, Post]]:
+    def _write_posts(self, c: Connection, b: Batch) -> list[tuple[int, PostItem]]:
         """Insert/update posts; return (id, post) for new and updated ones."""
         t = S.posts
+        items = {it.key: it for it in b.posts}
         # (id, content_hash) of stored posts; full old rows only for those that change
-        existing: dict[tuple[str, str], tuple[int, str | None]] = {}
+        existing: dict[Key, tuple[int, str | None]] = {}
         by_plat: dict[str, list[str]] = {}
-        for plat, pid in self.posts:
+        for plat, pid in items:
             by_plat.setdefault(plat, []).append(pid)
         for plat, pids in by_plat.items():
             for chunk in _chunks(pids):
@@ -462,59 +646,58 @@ class Writer:
                                                   ("platform", plat), "platform_id", list(chunk)):
                     existing[(plat, pid)] = (rid, h)
         inserts, updates, versions = [], [], []
-        changed: list[tuple[tuple[str, str], Post]] = []
-        modified: list[tuple[tuple[str, str], Post]] = []
-        for key, p in self.posts.items():
+        changed: list[PostItem] = []
+        modified: list[PostItem] = []
+        acc_cache, sid = self.acc_cache, self.source_id
+        for key, it in items.items():
             got = existing.get(key)
             if got is None:
-                inserts.append(self._post_row(p, ts))
-                changed.append((key, p))
+                row = it.row
+                row["account_id"] = acc_cache.get((key[0], it.author)) if it.author else None
+                row["source_id"] = sid
+                inserts.append(row)
+                changed.append(it)
                 continue
-            if p.reference:
+            if it.reference or got[1] == it.hash:
                 self.counts.add("posts", "unchanged")
                 continue
-            h = post_hash(p)
-            if got[1] == h:
-                self.counts.add("posts", "unchanged")
-                continue
-            modified.append((key, p))
-        old_rows: dict[tuple[str, str], Any] = {}
-        for plat in {k[0] for k, _ in modified}:
-            for chunk in _chunks([k[1] for k, _ in modified if k[0] == plat]):
+            modified.append(it)
+        old_rows: dict[Key, Any] = {}
+        for plat in {it.key[0] for it in modified}:
+            for chunk in _chunks([it.key[1] for it in modified if it.key[0] == plat]):
                 for r in c.execute(select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text,
                                           t.c.edited_at, t.c.raw_sha256, t.c.observed_at).where(
                         t.c.platform == plat, t.c.platform_id.in_(chunk))):
                     old_rows[(plat, r.platform_id)] = r
-        for key, p in modified:
-            row = old_rows[key]
-            if is_older(p.observed_at, row.observed_at) or self._applied_before(p) or (
-                    row.edited_at is not None and (p.edited_at is None
-                                                   or is_older(p.edited_at, row.edited_at))):
+        for it in modified:
+            row = old_rows[it.key]
+            if is_older(it.observed_at, row.observed_at) or self._applied_before(
+                    it.raw_sha256) or (row.edited_at is not None and (
+                        it.edited_at is None or is_older(it.edited_at, row.edited_at))):
                 # an older copy (earlier crawl, or the text before an edit we hold)
                 self.counts.add("posts", "unchanged")
                 continue
-            new = self._post_row(p, ts, post_hash(p))
-            new.pop("first_seen")
-            new["b_id"] = row.id
+            new = self._update_row(it.row, row.id)
+            new["account_id"] = acc_cache.get((it.key[0], it.author)) if it.author else None
             updates.append(new)
-            changed.append((key, p))
+            changed.append(it)
             self.counts.add("posts", "updated")
-            if row.text != p.text or (p.edited_at and row.edited_at != p.edited_at):
+            if row.text != it.text or (it.edited_at and row.edited_at != it.edited_at):
                 versions.append({"post_id": row.id, "text": row.text, "edited_at": row.edited_at,
                                  "content_hash": row.content_hash, "raw_sha256": row.raw_sha256,
-                                 "valid_until": ts})
+                                 "valid_until": b.ts})
         self.counts.add("posts", "new", len(inserts))
         numbered = self._number(c, t, inserts)
         if inserts:
-            fast_insert(c, t, inserts, ignore=not numbered)
+            fast_insert(c, t, inserts, ignore=not numbered, processed=b.processed)
         if updates:
-            fast_update(c, t, updates)
+            fast_update(c, t, updates, processed=b.processed)
         if versions:
             c.execute(S.post_versions.insert(), versions)
-        ids: dict[tuple[str, str], int] = {k: r[0] for k, r in existing.items()}
+        ids: dict[Key, int] = {k: r[0] for k, r in existing.items()}
         if numbered:
             ids.update(((r["platform"], r["platform_id"]), r["id"]) for r in inserts)
-        new_keys = [k for k, _ in changed if k not in ids]
+        new_keys = [it.key for it in changed if it.key not in ids]
         by_plat = {}
         for plat, pid in new_keys:
             by_plat.setdefault(plat, []).append(pid)
@@ -523,16 +706,15 @@ class Writer:
                 for r in c.execute(select(t.c.id, t.c.platform_id).where(
                         t.c.platform == plat, t.c.platform_id.in_(chunk))):
                     ids[(plat, r.platform_id)] = r.id
-        acc_cache, post_author = self.acc_cache, self.post_author
-        for key, p in self.posts.items():
-            post_author[key] = acc_cache.get((p.platform, p.account_id)) if p.account_id else None
-        return [(ids[k], p) for k, p in changed if k in ids]
+        post_author = self.post_author
+        for key, it in items.items():
+            post_author[key] = acc_cache.get((key[0], it.author)) if it.author else None
+        return [(ids[it.key], it) for it in changed if it.key in ids]
 
-    def _target_authors(self, c: Connection, posts: list[tuple[int, Post]]) -> None:
+    def _target_authors(self, c: Connection, posts: list[tuple[int, PostItem]]) -> None:
         """Fill ``post_author`` for link targets named only by post id."""
-        need = {(p.platform, lk.target_post_id) for _, p in posts for lk in p.links
-                if lk.target_post_id and not lk.target_account_id
-                and (p.platform, lk.target_post_id) not in self.post_author}
+        need = {(it.key[0], lk[1]) for _, it in posts for lk in it.links
+                if lk[1] and not lk[2] and (it.key[0], lk[1]) not in self.post_author}
         by_plat: dict[str, list[str]] = {}
         for plat, pid in need:
             by_plat.setdefault(plat, []).append(pid)
@@ -543,45 +725,44 @@ class Writer:
                         t.c.platform == plat, t.c.platform_id.in_(chunk))):
                     self.post_author[(plat, r.platform_id)] = r.account_id
 
-    def _write_children(self, c: Connection, posts: list[tuple[int, Post]], ts: Any) -> None:
+    def _write_children(self, c: Connection, posts: list[tuple[int, PostItem]],
+                        processed: bool) -> None:
         if not posts:
             return
         self._target_authors(c, posts)
         tags, urls, edges, media_rows, pm_pairs = [], [], [], {}, []
-        for pid, p in posts:
-            for tag in {h.casefold()[:300] for h in p.hashtags if h}:
+        account_id, name_id, post_author = self._account_id, self._name_id, self.post_author
+        for pid, it in posts:
+            plat = it.key[0]
+            for tag in it.tags:
                 tags.append({"post_id": pid, "tag": tag})
-            for u in dict.fromkeys(p.urls):
-                urls.append({"post_id": pid, "url": u[:2000]})
-            for m in p.media:
-                media_rows[(m.platform, m.media_key)] = {
-                    "platform": m.platform, "media_key": m.media_key, "type": m.type,
-                    "url": m.url, "local_path": m.local_path, "mime_type": m.mime_type,
-                    "width": m.width, "height": m.height, "duration_ms": m.duration_ms,
-                    "extra": m.extra or None, "first_seen": ts}
-                pm_pairs.append((pid, (m.platform, m.media_key)))
-            src = self._account_id(p.platform, p.account_id)
+            for u in it.urls:
+                urls.append({"post_id": pid, "url": u})
+            for m in it.media:
+                mk = (m["platform"], m["media_key"])
+                media_rows[mk] = m
+                pm_pairs.append((pid, mk))
+            src = account_id(plat, it.author)
             if src is None:
                 continue
-            for lk in p.links:
-                dst = (self._account_id(p.platform, lk.target_account_id)
-                       or self._name_id(p.platform, lk.target_account_name))
-                if dst is None and lk.target_post_id:
-                    dst = self.post_author.get((p.platform, lk.target_post_id))
+            created = it.row["created_at"]
+            for kind, tpost, tacc, tname in it.links:
+                dst = account_id(plat, tacc) or name_id(plat, tname)
+                if dst is None and tpost:
+                    dst = post_author.get((plat, tpost))
                 if dst is not None and dst != src:
-                    edges.append(self._edge(p, PostKind(lk.kind).value, src, dst, pid))
-            for mid, handle in p.mentions:
-                dst = self._account_id(p.platform, mid) if mid else self._name_id(
-                    p.platform, handle)
+                    edges.append(_edge(plat, kind, src, dst, pid, created))
+            for mid, handle in it.mentions:
+                dst = account_id(plat, mid) if mid else name_id(plat, handle)
                 if dst is not None and dst != src:
-                    edges.append(self._edge(p, "mention", src, dst, pid))
+                    edges.append(_edge(plat, "mention", src, dst, pid, created))
         if tags:
             fast_insert(c, S.hashtags, tags)
         if urls:
             fast_insert(c, S.urls, urls)
         if media_rows:
-            fast_insert(c, S.media, list(media_rows.values()))
-            mid_of: dict[tuple[str, str], int] = {}
+            fast_insert(c, S.media, list(media_rows.values()), processed=processed)
+            mid_of: dict[Key, int] = {}
             by_plat: dict[str, list[str]] = {}
             for plat, key in media_rows:
                 by_plat.setdefault(plat, []).append(key)
@@ -599,52 +780,37 @@ class Writer:
                 fast_insert(c, S.post_media, pm)
         if edges:
             uniq = {e["dedup_key"]: e for e in edges}
-            fast_insert(c, S.edges, list(uniq.values()))
-
-    @staticmethod
-    def _edge(p: Post, kind: str, src: int, dst: int, post_id: int) -> dict[str, Any]:
-        return {"platform": p.platform, "kind": kind, "src_account_id": src,
-                "dst_account_id": dst, "post_id": post_id, "created_at": p.created_at,
-                "dedup_key": f"{kind}:{src}:{dst}:{post_id}"}
+            # created_at comes from the post row: a driver value when processed
+            fast_insert(c, S.edges, list(uniq.values()), processed=processed)
 
     # ---------------------------------------------------------- events, notices
-    def _write_events(self, c: Connection, ts: Any) -> None:
-        if not self.events:
+    def _write_events(self, c: Connection, b: Batch) -> None:
+        if not b.events:
             return
         e = S.events
-        keys = list(self.events)
-        have: set[tuple[str, str]] = set()
+        keys = [it.key for it in b.events]
+        have: set[Key] = set()
         for plat in {k[0] for k in keys}:
             for chunk in _chunks([k[1] for k in keys if k[0] == plat]):
                 for r in c.execute(select(e.c.platform_id).where(
                         e.c.platform == plat, e.c.platform_id.in_(chunk))):
                     have.add((plat, r.platform_id))
         rows = []
-        for key, ev in self.events.items():
-            if key in have:
+        for it in b.events:
+            if it.key in have:
                 self.counts.add("events", "unchanged")
                 continue
             self.counts.add("events", "new")
-            rows.append({"platform": ev.platform, "platform_id": ev.platform_id,
-                         "chat_id": ev.chat_id, "actor_id": self._account_id(ev.platform,
-                                                                              ev.actor_id),
-                         "action": ev.action, "at": ev.at, "extra": ev.extra or None,
-                         "raw_sha256": ev.raw.sha256 if ev.raw else None,
-                         "raw_path": ev.raw.path if ev.raw else None,
-                         "source_id": self.source_id})
+            it.row["actor_id"] = self._account_id(it.key[0], it.actor)
+            it.row["source_id"] = self.source_id
+            rows.append(it.row)
         if rows:
             c.execute(insert_ignore(c, e), rows)
 
-    def _write_compliance(self, c: Connection) -> None:
-        if not self.compliance:
+    def _write_compliance(self, c: Connection, b: Batch) -> None:
+        if not b.compliance:
             return
-        rows = {}
-        for n in self.compliance:
-            key = f"{n.platform}:{n.subject_type}:{n.platform_id}:{n.action}:{n.at}"[:400]
-            rows[key] = {"platform": n.platform, "subject_type": n.subject_type,
-                         "platform_id": n.platform_id, "action": n.action, "reason": n.reason,
-                         "at": n.at, "raw_sha256": n.raw.sha256 if n.raw else None,
-                         "dedup_key": key}
+        rows = {r["dedup_key"]: r for r in b.compliance}
         ce = S.compliance_events
         have = set()
         for chunk in _chunks(list(rows)):
@@ -661,6 +827,13 @@ class Writer:
                     c.execute(update(t).where(and_(
                         t.c.platform == r["platform"], t.c.platform_id == r["platform_id"],
                         t.c.deleted_at.is_(None))).values(deleted_at=r["at"] or now()))
+
+
+def _edge(plat: str, kind: str, src: int, dst: int, post_id: int,
+          created_at: Any) -> dict[str, Any]:
+    return {"platform": plat, "kind": kind, "src_account_id": src,
+            "dst_account_id": dst, "post_id": post_id, "created_at": created_at,
+            "dedup_key": f"{kind}:{src}:{dst}:{post_id}"}
 
 
 def merge_name_stubs(store: Store) -> int:

