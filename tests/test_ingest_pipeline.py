@@ -69,7 +69,7 @@ def _pages(path: Path, n_pages: int) -> None:
                 f.write("{not json\n")
 
 
-def test_rejects_and_counts_match(tmp_path):
+def test_rejects_and_counts_match(tmp_path, start):
     f = tmp_path / "p.jsonl"
     _pages(f, 40)
     reps = {}
@@ -82,18 +82,19 @@ def test_rejects_and_counts_match(tmp_path):
 
 
 def _our_children() -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and _parent(d.name) == os.getpid():
-            try:
-                if b"_parse_child" in (d / "cmdline").read_bytes():
-                    out.append(int(d.name))
-            except OSError:
-                pass
-    return out
+    """Live child processes of this test process (forked or spawned)."""
+    return [int(d.name) for d in Path("/proc").iterdir()
+            if d.name.isdigit() and _parent(d.name) == os.getpid()]
 
 
-def test_error_in_child_is_raised_here(tmp_path):
+@pytest.fixture(params=["fork", "spawn"])
+def start(request, monkeypatch):
+    """Both ways of starting the parsing process."""
+    monkeypatch.setenv("RASD_INGEST_START", request.param)
+    return request.param
+
+
+def test_error_in_child_is_raised_here(tmp_path, start):
     f = tmp_path / "p.jsonl"
     _pages(f, 3)
     with pytest.raises(IngestError, match="no-such-format"):
@@ -101,7 +102,7 @@ def test_error_in_child_is_raised_here(tmp_path):
     assert _our_children() == []
 
 
-def test_child_killed_is_an_error_not_a_short_file(tmp_path):
+def test_child_killed_is_an_error_not_a_short_file(tmp_path, start):
     f = tmp_path / "p.jsonl"
     _pages(f, 400)
     gen = produce_in_child(f, "x", {}, None, 100, "sqlite")
@@ -146,7 +147,7 @@ def test_failure_mid_file_keeps_whole_batches(tmp_path, monkeypatch):
     assert unfinished_files(s) == []
 
 
-def test_stopping_early_ends_the_child(tmp_path):
+def test_stopping_early_ends_the_child(tmp_path, start):
     f = tmp_path / "p.jsonl"
     _pages(f, 300)
     gen = produce_in_child(f, "x", {}, None, 100, "sqlite")
@@ -158,16 +159,18 @@ def test_stopping_early_ends_the_child(tmp_path):
 
 
 def _parent(pid: str) -> int | None:
+    """The parent pid of a live (not zombie) process."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("PPid:"):
-                return int(line.split()[1])
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
         return None
-    return None
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    if fields.get("State", "").strip().startswith("Z"):
+        return None
+    return int(fields["PPid"])
 
 
-def test_same_chunks_in_and_out_of_process(tmp_path):
+def test_same_chunks_in_and_out_of_process(tmp_path, start):
     f = tmp_path / "p.jsonl"
     _pages(f, 30)
     local = list(produce(f, "x", {}, None, 250, "sqlite"))
@@ -216,3 +219,21 @@ def test_cli_jobs_option(tmp_path):
         rep.pop("quarantine")  # one per store
         outs.append(rep)
     assert outs[0] == outs[1] and outs[0]["by_kind"]["posts"]["new"] == 1000
+
+
+def test_no_fork_while_other_threads_run(monkeypatch):
+    import threading
+
+    from rasd.ingest.pipeline import start_method
+
+    monkeypatch.delenv("RASD_INGEST_START", raising=False)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert start_method() == "spawn"
+    finally:
+        stop.set()
+        t.join()
+    if threading.active_count() == 1:
+        assert start_method() == "fork"

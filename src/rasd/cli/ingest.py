@@ -105,16 +105,18 @@ def register(app: typer.Typer) -> None:
                 from rich.progress import (BarColumn, DownloadColumn, Progress,
                                            TimeRemainingColumn, TransferSpeedColumn)
 
+                # refreshed from the progress callback, not by a thread: ingest can
+                # then fork its parsing process (rasd.ingest.pipeline.start_method)
                 bar = Progress("[progress.description]{task.description}", BarColumn(),
                                DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                               transient=True)
+                               transient=True, auto_refresh=False)
                 bar.start()
                 from rasd.ingest.runner import file_size
 
                 task = bar.add_task(p.name[:40], total=file_size(p) or None)
 
                 def prog(done: int, total: int, _bar=bar, _task=task) -> None:
-                    _bar.update(_task, completed=done, total=total or None)
+                    _bar.update(_task, completed=done, total=total or None, refresh=True)
             try:
                 rep = ingest_path(store, p, fmt=fmt, platform=platform, source=source,
                                   mapping=mapping, batch_size=batch, progress=prog,

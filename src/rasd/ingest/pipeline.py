@@ -8,22 +8,26 @@ a machine with two or more cores one core parses while the other writes. The
 writes, their order and the counts are the same either way: the child only
 moves work that does not depend on the store, and batches arrive in file order.
 
-The child is a fresh interpreter (no inherited threads, locks or database
-connections, nothing of the caller's main module re-run); it stops when the
-pipe breaks because the parent ended or was killed, and the parent kills it
-when it stops reading early. What crosses the pipe is length-prefixed pickles
+The child is a fork of this process when that is safe (one thread), else a
+fresh interpreter (``start_method``); it never touches the store's
+connections, it stops when the pipe breaks because the parent ended or was
+killed, and the parent kills it when it stops reading early. What crosses the pipe is length-prefixed pickles
 made by the child from records it parsed itself (plain tuples, dicts, strings
 and datetimes), never bytes taken from the input as a pickle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -98,13 +102,9 @@ def _send(out: IO[bytes], msg: tuple[str, Any]) -> None:
     out.write(data)
 
 
-def _child_main(argv: list[str]) -> int:
-    """Entry point of the parsing process (``python -m rasd.ingest._parse_child
-    JSON``): stream every chunk to stdout, then "done" (or the error that
-    stopped parsing)."""
-    args = json.loads(argv[0])
-    out = sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing but frames goes to the pipe
+def _serve(out: IO[bytes], args: dict[str, Any]) -> int:
+    """The parsing process's work: every chunk to ``out``, then "done" (or
+    the error that stopped parsing). Returns the exit status."""
     try:
         for chunk in produce(args["path"], args["fmt"], args["options"], args["platform"],
                              args["batch_size"], args["dialect"]):
@@ -127,6 +127,14 @@ def _child_main(argv: list[str]) -> int:
     return 0
 
 
+def _child_main(argv: list[str]) -> int:
+    """Entry point of a spawned parsing process (``python -m
+    rasd.ingest._parse_child JSON``): frames go to stdout."""
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames goes to the pipe
+    return _serve(out, json.loads(argv[0]))
+
+
 def _read_exact(f: IO[bytes], n: int) -> bytes:
     buf = f.read(n)
     if buf is None or len(buf) < n:
@@ -134,33 +142,94 @@ def _read_exact(f: IO[bytes], n: int) -> bytes:
     return buf
 
 
+class _Child:
+    """A running parsing process: its output pipe, and how to wait for or
+    stop it, whichever way it was started."""
+
+    def __init__(self, args: dict[str, Any], how: str):
+        self.how = how
+        if how == "fork":
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: never returns into the caller's code
+                code = 1
+                try:
+                    os.close(r)
+                    with os.fdopen(w, "wb", buffering=1 << 20) as out:
+                        code = _serve(out, args)
+                finally:
+                    os._exit(code)
+            os.close(w)
+            self.pid = pid
+            self.stdout: IO[bytes] = os.fdopen(r, "rb", buffering=1 << 20)
+            self._code: int | None = None
+            return
+        import rasd
+
+        env = dict(os.environ)
+        pkg_root = str(Path(rasd.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (pkg_root, env.get("PYTHONPATH")) if x)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rasd.ingest._parse_child", json.dumps(args)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, bufsize=1 << 20)
+        assert self.proc.stdout is not None
+        self.pid = self.proc.pid
+        self.stdout = self.proc.stdout
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.how != "fork":
+            return self.proc.wait(timeout)
+        if self._code is None:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                pid, status = os.waitpid(self.pid, os.WNOHANG if deadline else 0)
+                if pid:
+                    self._code = os.waitstatus_to_exitcode(status)
+                    break
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(["rasd-parse"], timeout or 0)
+                time.sleep(0.01)
+        return self._code
+
+    def kill(self) -> None:
+        if self.how != "fork":
+            self.proc.kill()
+        elif self._code is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def start_method() -> str:
+    """"fork" where that is safe (POSIX, and this process runs one thread: a
+    fork copies only the calling thread, so another thread's locks would stay
+    held in the child), else "spawn": a fresh ``python -m`` process, which
+    costs ~0.3 s of start-up (imports) but is safe anywhere.
+    ``RASD_INGEST_START`` (fork/spawn) overrides."""
+    env = os.environ.get("RASD_INGEST_START")
+    if env in ("fork", "spawn"):
+        return env if env == "spawn" or hasattr(os, "fork") else "spawn"
+    return "fork" if hasattr(os, "fork") and threading.active_count() == 1 else "spawn"
+
+
 def produce_in_child(path: str | Path, fmt: str, options: dict[str, Any],
                      platform: str | None, batch_size: int,
                      dialect: str | None = None) -> Iterator[Chunk]:
     """``produce`` in a second process; the same chunks, in the same order.
 
-    A plain subprocess (``python -m rasd.ingest._parse_child``), not
-    ``multiprocessing``: nothing of the caller's main module is re-run in the
-    child, so this works from any script, notebook or ``python -``.
+    Not ``multiprocessing``: nothing of the caller's main module is re-run in
+    the child, so this works from any script, notebook or ``python -``. How
+    the child starts: ``start_method()``.
     """
-    import rasd
-
-    args = json.dumps({"path": str(path), "fmt": fmt, "options": options,
-                       "platform": platform, "batch_size": batch_size, "dialect": dialect})
-    env = dict(os.environ)
-    pkg_root = str(Path(rasd.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(x for x in (pkg_root, env.get("PYTHONPATH")) if x)
-    proc = subprocess.Popen([sys.executable, "-m", "rasd.ingest._parse_child", args],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env,
-                            bufsize=1 << 20)
-    assert proc.stdout is not None
+    args = {"path": str(path), "fmt": fmt, "options": options, "platform": platform,
+            "batch_size": batch_size, "dialect": dialect}
+    child = _Child(args, start_method())
     try:
         while True:
             try:
-                (n,) = _LEN.unpack(_read_exact(proc.stdout, _LEN.size))
-                kind, payload = pickle.loads(_read_exact(proc.stdout, n))  # our child's frames
+                (n,) = _LEN.unpack(_read_exact(child.stdout, _LEN.size))
+                kind, payload = pickle.loads(_read_exact(child.stdout, n))  # our child's frames
             except EOFError:
-                code = proc.wait()
+                code = child.wait()
                 raise IngestError(f"{path}: the parsing process ended unexpectedly "
                                   f"(exit code {code})") from None
             if kind == "chunk":
@@ -170,12 +239,12 @@ def produce_in_child(path: str | Path, fmt: str, options: dict[str, Any],
             else:
                 raise payload
     finally:
-        proc.stdout.close()
+        child.stdout.close()  # a child still writing gets EPIPE and exits
         try:
-            proc.wait(timeout=2)
+            child.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            child.kill()
+            child.wait()
 
 
 def default_jobs(size: int) -> int:

@@ -90,9 +90,20 @@ def _utc_naive(dt: datetime) -> datetime:
     return dt
 
 
+_LAST_NAIVE: list[Any] = [None, None]
+
+
 def _naive(dt: datetime | None) -> datetime | None:
-    """UTC without tzinfo: same comparisons, cheaper to pickle."""
-    return None if dt is None else _utc_naive(dt)
+    """UTC without tzinfo: same comparisons, cheaper to pickle. (A page's
+    records share one retrieval time: the last conversion is reused.)"""
+    if dt is None:
+        return None
+    last = _LAST_NAIVE
+    if dt is last[0]:
+        return last[1]
+    out = _utc_naive(dt)
+    last[0], last[1] = dt, out
+    return out
 
 
 def is_older(new: datetime | None, current: datetime | None) -> bool:
@@ -132,8 +143,15 @@ class Counts:
 
 
 # ------------------------------------------------------------------ the batch
+# Items unpickle through ``tuple.__new__`` (C) rather than a named tuple's
+# Python-level ``__new__``: a batch holds thousands of them.
+_tuple_new = tuple.__new__
+
 class AccountItem(NamedTuple):
     """A profile (or a stub record) of the batch, ready to write."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _tuple_new, (AccountItem, tuple(self))
 
     key: Key
     stub: bool
@@ -147,6 +165,9 @@ class AccountItem(NamedTuple):
 class PostItem(NamedTuple):
     """A post of the batch with what its children (hashtags, URLs, media,
     edges) need; ``row`` is the posts row without id, account_id, source_id."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _tuple_new, (PostItem, tuple(self))
 
     key: Key
     hash: str
@@ -165,6 +186,9 @@ class PostItem(NamedTuple):
 
 
 class EventItem(NamedTuple):
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _tuple_new, (EventItem, tuple(self))
+
     key: Key
     actor: str | None
     row: dict[str, Any]  # events row without actor_id and source_id
@@ -176,7 +200,7 @@ class Batch:
     a ``Prep`` in another process can hand it over cheaply."""
 
     ts: datetime
-    raw: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # sha, fmt, size, zstd
+    raw: list[tuple[str, str, bytes]] = field(default_factory=list)  # sha, fmt, bytes
     accounts: list[AccountItem] = field(default_factory=list)
     seen_accounts: int = 0  # profiles identical to one already sent in this run
     stubs: dict[Key, str | None] = field(default_factory=dict)  # referenced by id → handle
@@ -235,12 +259,11 @@ def _post_row(p: Post, ts: Any, h: str) -> dict[str, Any]:
     return row
 
 
-def _media_row(m: Any, ts: Any, bind: BindProcessor | None) -> dict[str, Any]:
-    row = {"platform": m.platform, "media_key": m.media_key, "type": m.type,
-           "url": m.url, "local_path": m.local_path, "mime_type": m.mime_type,
-           "width": m.width, "height": m.height, "duration_ms": m.duration_ms,
-           "extra": m.extra or None, "first_seen": ts}
-    return bind(S.media, row) if bind is not None else row
+def _media_row(m: Any, ts: Any) -> dict[str, Any]:
+    return {"platform": m.platform, "media_key": m.media_key, "type": m.type,
+            "url": m.url, "local_path": m.local_path, "mime_type": m.mime_type,
+            "width": m.width, "height": m.height, "duration_ms": m.duration_ms,
+            "extra": m.extra or None, "first_seen": ts}
 
 
 class Prep:
@@ -264,11 +287,13 @@ class Prep:
         self.events: dict[Key, Event] = {}
         self.compliance: list[Compliance] = []
         self.raw: dict[str, tuple[str, bytes]] = {}
+        self._added = 0
 
     def __len__(self) -> int:
         return len(self.accounts) + len(self.posts) + len(self.events) + len(self.compliance)
 
     def add(self, rec: Record) -> None:
+        self._added += 1
         if isinstance(rec, Post):
             key = (rec.platform, rec.platform_id)
             old = self.posts.get(key)
@@ -292,13 +317,16 @@ class Prep:
         self.raw.update(items)
 
     def full(self) -> bool:
-        return len(self) >= self.batch_size
+        # records added, duplicates included: a cheap upper bound of len(self)
+        # checked first, as this runs once per record
+        return self._added >= self.batch_size and len(self) >= self.batch_size
 
     def take(self) -> Batch:
         """The prepared batch; the buffer starts empty again."""
         ts = now()
         b = Batch(ts=ts, processed=self.bind is not None)
-        b.raw = [(h, fmt, len(data), compress(data)) for h, (fmt, data) in self.raw.items()]
+        # compressed by the writer: that process has more time to spare
+        b.raw = [(h, fmt, data) for h, (fmt, data) in self.raw.items()]
         sent = self.sent
         accounts: dict[Key, Account] = {}
         for key, acc in self.accounts.items():
@@ -320,23 +348,28 @@ class Prep:
                 _account_row(acc, ts, h)))
         self._refs(b, accounts)
         bind = self.bind
-        if bind is not None:
-            for it in b.accounts:
-                bind(S.accounts, it.row)
+        media_rows: list[dict[str, Any]] = []
+        posts = b.posts
         for p in self.posts.values():
             h = post_hash(p)
-            b.posts.append(PostItem(
+            media: tuple[dict[str, Any], ...] = ()
+            if p.media:
+                media = tuple(_media_row(m, ts) for m in p.media)
+                media_rows.extend(media)
+            posts.append(PostItem(
                 (p.platform, p.platform_id), h, p.reference, _naive(p.observed_at),
-                _naive(p.edited_at),
-                p.raw.sha256 if p.raw else None, p.account_id, p.text, _post_row(p, ts, h),
-                tuple({t.casefold()[:300]: None for t in p.hashtags if t}),
-                tuple({u[:2000]: None for u in p.urls}),
-                tuple(_media_row(m, ts, bind) for m in p.media),
+                _naive(p.edited_at), p.raw.sha256 if p.raw else None, p.account_id, p.text,
+                _post_row(p, ts, h),
+                tuple({t.casefold()[:300]: None for t in p.hashtags if t}) if p.hashtags else (),
+                tuple({u[:2000]: None for u in p.urls}) if p.urls else (),
+                media,
                 tuple((PostKind(lk.kind).value, lk.target_post_id, lk.target_account_id,
-                       lk.target_account_name) for lk in p.links),
-                tuple(p.mentions)))
-            if bind is not None:
-                bind(S.posts, b.posts[-1].row)
+                       lk.target_account_name) for lk in p.links) if p.links else (),
+                tuple(p.mentions) if p.mentions else ()))
+        if bind is not None:
+            bind.rows(S.accounts, [it.row for it in b.accounts])
+            bind.rows(S.posts, [it.row for it in posts])
+            bind.rows(S.media, media_rows)
         for key, ev in self.events.items():
             b.events.append(EventItem(key, ev.actor_id, {
                 "platform": ev.platform, "platform_id": ev.platform_id,
@@ -458,8 +491,8 @@ class Writer:
         for chunk in _chunks([r[0] for r in b.raw]):
             self.known_raw.update(r[0] for r in c.execute(
                 select(rr.c.sha256).where(rr.c.sha256.in_(chunk))))
-        rows = [{"sha256": h, "fmt": fmt, "size": size, "data": data, "first_seen": b.ts}
-                for h, fmt, size, data in b.raw if h not in self.known_raw]
+        rows = [{"sha256": h, "fmt": fmt, "size": len(data), "data": compress(data),
+                 "first_seen": b.ts} for h, fmt, data in b.raw if h not in self.known_raw]
         fast_insert(c, S.raw_records, rows)
 
     def _applied_before(self, raw_sha256: str | None) -> bool:
