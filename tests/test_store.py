@@ -144,3 +144,34 @@ def test_raw_bytes_round_trip(sqlite_store):
     w.add_raw(sink.drain())
     w.flush()
     assert sqlite_store.raw(h) == b'{"id": "1", "text": "\xd8\xb1\xd8\xb5\xd8\xaf"}'
+
+
+def test_background_checkpoints_copy_the_wal_and_stop(tmp_path):
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, insert
+
+    s = Store.open(str(tmp_path / "c.db"))
+    db = tmp_path / "c.db"
+    names = {t.name for t in threading.enumerate()}
+    with s.background_checkpoints(interval=0.01):
+        assert "rasd-wal-checkpoint" in {t.name for t in threading.enumerate()} - names
+        before = db.stat().st_size
+        with s.write() as c:  # far below the writer's own autocheckpoint
+            c.execute(insert(S.sources), [{"name": f"source {i} " + "x" * 200,
+                                           "created_at": datetime.now(UTC)}
+                                          for i in range(2000)])
+        deadline = time.time() + 10
+        while db.stat().st_size <= before and time.time() < deadline:
+            time.sleep(0.02)
+        # only a checkpoint moves committed pages from the WAL into the file
+        assert db.stat().st_size > before + 2000 * 200
+    assert "rasd-wal-checkpoint" not in {t.name for t in threading.enumerate()}
+    with s.connect() as c:
+        assert c.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        assert c.execute(select(func.count()).select_from(S.sources)).scalar() == 2000
+    mem = Store.open("sqlite://")
+    with mem.background_checkpoints():
+        assert "rasd-wal-checkpoint" not in {t.name for t in threading.enumerate()}

@@ -65,7 +65,7 @@ def _pos() -> int:
 def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str | None,
             batch_size: int, dialect: str | None = None) -> Iterator[Chunk]:
     """Parse ``path`` and yield prepared batches (and rejects) in file order;
-    ``dialect``: the name of the store's SQL dialect (see ``Prep``)."""
+    ``dialect``: the store's SQL dialect name (see ``Prep``)."""
     from rasd.ingest.runner import relaxed_gc
 
     parser = get_parser(fmt, **options)

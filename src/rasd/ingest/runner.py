@@ -137,6 +137,8 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
                     sid = _source_id(store, src_name)
                     writer = Writer(store, sid, batch_size=batch_size)
                     file_id = _start_file(store, sid, path, name, total)
+                    # a thread from here on: a parsing process is forked by now
+                    guard.enter_context(store.background_checkpoints())
                 writer.apply(chunk.batch)
             if progress:
                 progress(chunk.pos, total)

@@ -48,8 +48,9 @@ from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import compress, json_dumps, now
 from rasd.store.upsert import (
-    BindProcessor,
+    RowProcessor,
     fast_insert,
+    fast_insert_rows,
     fast_select_in,
     fast_update,
     insert_ignore,
@@ -58,8 +59,6 @@ from rasd.store.upsert import (
 IN_CHUNK = 900
 CACHE_MAX = 400_000
 PROFILE_FIELDS = ("handle", "name", "bio", "location", "url")
-LINK_COLUMN = {PostKind.REPLY: "reply_to", PostKind.REPOST: "repost_of",
-               PostKind.QUOTE: "quote_of", PostKind.FORWARD: "forward_of"}
 
 Key = tuple[str, str]  # (platform, platform id)
 
@@ -159,12 +158,12 @@ class AccountItem(NamedTuple):
     observed_at: datetime | None
     raw_sha256: str | None
     profile: tuple[str | None, ...]  # PROFILE_FIELDS, for the version history
-    row: dict[str, Any]  # accounts row without id and source_id
+    row: tuple[Any, ...]  # accounts row: the values of ACCOUNT_COLS
 
 
 class PostItem(NamedTuple):
     """A post of the batch with what its children (hashtags, URLs, media,
-    edges) need; ``row`` is the posts row without id, account_id, source_id."""
+    edges) need."""
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _tuple_new, (PostItem, tuple(self))
@@ -177,7 +176,7 @@ class PostItem(NamedTuple):
     raw_sha256: str | None
     author: str | None  # the author's platform id
     text: str | None
-    row: dict[str, Any]
+    row: tuple[Any, ...]  # posts row: the values of POST_COLS
     tags: tuple[str, ...]
     urls: tuple[str, ...]
     media: tuple[dict[str, Any], ...]
@@ -209,54 +208,52 @@ class Batch:
     posts: list[PostItem] = field(default_factory=list)
     events: list[EventItem] = field(default_factory=list)
     compliance: list[dict[str, Any]] = field(default_factory=list)
-    # account, post and media rows hold driver values (``BindProcessor``)
-    processed: bool = False
+    processed: bool = False  # account and post rows hold SQLite driver values
 
     def __len__(self) -> int:
         return len(self.accounts) + self.seen_accounts + len(self.posts) + len(
             self.events) + len(self.compliance)
 
 
-def _account_row(acc: Account, ts: Any, h: str | None) -> dict[str, Any]:
-    return {
-        "platform": acc.platform, "platform_id": acc.platform_id, "handle": acc.handle,
-        "name": acc.name, "bio": acc.bio, "created_at": acc.created_at, "kind": acc.kind,
-        "followers": acc.followers, "following": acc.following,
-        "post_count": acc.post_count, "location": acc.location, "url": acc.url,
-        "verified": acc.verified, "stub": acc.stub, "extra": acc.extra or None,
-        "content_hash": None if acc.stub else h,
-        "raw_sha256": acc.raw.sha256 if acc.raw else None,
-        "raw_path": acc.raw.path if acc.raw else None,
-        "source_id": None, "first_seen": ts, "last_seen": ts,
-        "observed_at": acc.observed_at,
-    }
+# Row layouts of what ``Prep`` hands over: tuples, not dicts (a batch holds
+# thousands; tuples pickle and convert faster). The writer appends source_id
+# (and account_id for posts, and the id where it numbers rows itself).
+ACCOUNT_COLS = ("platform", "platform_id", "handle", "name", "bio", "created_at", "kind",
+                "followers", "following", "post_count", "location", "url", "verified", "stub",
+                "extra", "content_hash", "raw_sha256", "raw_path", "first_seen", "last_seen",
+                "observed_at")
+POST_COLS = ("platform", "platform_id", "chat_id", "kind", "text", "lang", "created_at",
+             "conversation_id", "reply_to", "repost_of", "quote_of", "forward_of",
+             "edited_at", "edit_of", "metrics", "withheld", "extra", "content_hash",
+             "raw_sha256", "raw_path", "first_seen", "last_seen", "observed_at")
+_CREATED = POST_COLS.index("created_at")
+_LINK_SLOT = {PostKind.REPLY: 0, PostKind.REPOST: 1, PostKind.QUOTE: 2, PostKind.FORWARD: 3}
 
 
-def _stub_row(plat: str, pid: str, handle: str | None, ts: Any) -> dict[str, Any]:
+def _account_row(acc: Account, ts: Any, h: str | None) -> tuple[Any, ...]:
+    raw = acc.raw
+    return (acc.platform, acc.platform_id, acc.handle, acc.name, acc.bio, acc.created_at,
+            acc.kind, acc.followers, acc.following, acc.post_count, acc.location, acc.url,
+            acc.verified, acc.stub, acc.extra or None, None if acc.stub else h,
+            raw.sha256 if raw else None, raw.path if raw else None, ts, ts, acc.observed_at)
+
+
+def _stub_row(plat: str, pid: str, handle: str | None, ts: Any) -> tuple[Any, ...]:
     return _account_row(Account(platform=plat, platform_id=pid, handle=handle, stub=True),
                         ts, None)
 
 
-def _post_row(p: Post, ts: Any, h: str) -> dict[str, Any]:
-    row = {
-        "platform": p.platform, "platform_id": p.platform_id,
-        "account_id": None, "chat_id": p.chat_id,
-        "kind": str(p.kind), "text": p.text, "lang": p.lang, "created_at": p.created_at,
-        "conversation_id": p.conversation_id, "reply_to": None, "repost_of": None,
-        "quote_of": None, "forward_of": None, "edited_at": p.edited_at,
-        "edit_of": p.edit_of, "metrics": p.metrics or None, "withheld": p.withheld,
-        "extra": p.extra or None, "content_hash": h,
-        "raw_sha256": p.raw.sha256 if p.raw else None,
-        "raw_path": p.raw.path if p.raw else None,
-        "source_id": None, "first_seen": ts, "last_seen": ts,
-        "observed_at": p.observed_at,
-    }
+def _post_row(p: Post, ts: Any, h: str) -> tuple[Any, ...]:
+    links: list[str | None] = [None, None, None, None]  # reply_to … forward_of
     for lk in p.links:
-        col = LINK_COLUMN.get(PostKind(lk.kind))
-        if col:
-            row[col] = (lk.target_post_id or lk.target_account_id
-                        or lk.target_account_name)
-    return row
+        slot = _LINK_SLOT.get(PostKind(lk.kind))
+        if slot is not None:
+            links[slot] = lk.target_post_id or lk.target_account_id or lk.target_account_name
+    raw = p.raw
+    return (p.platform, p.platform_id, p.chat_id, str(p.kind), p.text, p.lang, p.created_at,
+            p.conversation_id, links[0], links[1], links[2], links[3], p.edited_at,
+            p.edit_of, p.metrics or None, p.withheld, p.extra or None, h,
+            raw.sha256 if raw else None, raw.path if raw else None, ts, ts, p.observed_at)
 
 
 def _media_row(m: Any, ts: Any) -> dict[str, Any]:
@@ -273,9 +270,9 @@ class Prep:
 
     def __init__(self, batch_size: int = 2000, dialect: str | None = None):
         self.batch_size = batch_size
-        # for SQLite the rows are turned into driver values here, where the
-        # work is (possibly) in another process than the writing connection
-        self.bind = BindProcessor(dialect, json_dumps) if dialect == "sqlite" else None
+        # SQLite: rows become driver values here, in the process that parses
+        # (see rasd.ingest.pipeline), not in the one that writes
+        self.rows = RowProcessor(json_dumps) if dialect == "sqlite" else None
         # content hash of every full profile sent in this run: a profile that a
         # page repeats is counted unchanged without being sent again
         self.sent: dict[Key, str] = {}
@@ -324,17 +321,19 @@ class Prep:
     def take(self) -> Batch:
         """The prepared batch; the buffer starts empty again."""
         ts = now()
-        b = Batch(ts=ts, processed=self.bind is not None)
+        b = Batch(ts=ts, processed=self.rows is not None)
         # compressed by the writer: that process has more time to spare
         b.raw = [(h, fmt, data) for h, (fmt, data) in self.raw.items()]
         sent = self.sent
         accounts: dict[Key, Account] = {}
+        heads: list[tuple[Any, ...]] = []  # each item but its row
+        rows: list[tuple[Any, ...]] = []
         for key, acc in self.accounts.items():
             if acc.stub:
                 accounts[key] = acc
-                b.accounts.append(AccountItem(key, True, None, acc.observed_at, None,
-                                              (acc.handle, None, None, None, None),
-                                              _account_row(acc, ts, None)))
+                heads.append((key, True, None, acc.observed_at, None,
+                              (acc.handle, None, None, None, None)))
+                rows.append(_account_row(acc, ts, None))
                 continue
             h = account_hash(acc)
             if sent.get(key) == h:
@@ -342,34 +341,32 @@ class Prep:
                 continue
             sent[key] = h
             accounts[key] = acc
-            b.accounts.append(AccountItem(
-                key, False, h, _naive(acc.observed_at), acc.raw.sha256 if acc.raw else None,
-                (acc.handle, acc.name, acc.bio, acc.location, acc.url),
-                _account_row(acc, ts, h)))
+            heads.append((key, False, h, _naive(acc.observed_at),
+                          acc.raw.sha256 if acc.raw else None,
+                          (acc.handle, acc.name, acc.bio, acc.location, acc.url)))
+            rows.append(_account_row(acc, ts, h))
+        if self.rows is not None:
+            rows = self.rows(S.accounts, ACCOUNT_COLS, rows)
+        b.accounts = [AccountItem(*head, row) for head, row in zip(heads, rows, strict=True)]
         self._refs(b, accounts)
-        bind = self.bind
-        media_rows: list[dict[str, Any]] = []
-        posts = b.posts
+        heads, tails, rows = [], [], []
         for p in self.posts.values():
             h = post_hash(p)
-            media: tuple[dict[str, Any], ...] = ()
-            if p.media:
-                media = tuple(_media_row(m, ts) for m in p.media)
-                media_rows.extend(media)
-            posts.append(PostItem(
-                (p.platform, p.platform_id), h, p.reference, _naive(p.observed_at),
-                _naive(p.edited_at), p.raw.sha256 if p.raw else None, p.account_id, p.text,
-                _post_row(p, ts, h),
+            heads.append(((p.platform, p.platform_id), h, p.reference, _naive(p.observed_at),
+                          _naive(p.edited_at), p.raw.sha256 if p.raw else None, p.account_id,
+                          p.text))
+            rows.append(_post_row(p, ts, h))
+            tails.append((
                 tuple({t.casefold()[:300]: None for t in p.hashtags if t}) if p.hashtags else (),
                 tuple({u[:2000]: None for u in p.urls}) if p.urls else (),
-                media,
+                tuple(_media_row(m, ts) for m in p.media) if p.media else (),
                 tuple((PostKind(lk.kind).value, lk.target_post_id, lk.target_account_id,
                        lk.target_account_name) for lk in p.links) if p.links else (),
                 tuple(p.mentions) if p.mentions else ()))
-        if bind is not None:
-            bind.rows(S.accounts, [it.row for it in b.accounts])
-            bind.rows(S.posts, [it.row for it in posts])
-            bind.rows(S.media, media_rows)
+        if self.rows is not None:
+            rows = self.rows(S.posts, POST_COLS, rows)
+        b.posts = [PostItem(*head, row, *tail)
+                   for head, row, tail in zip(heads, rows, tails, strict=True)]
         for key, ev in self.events.items():
             b.events.append(EventItem(key, ev.actor_id, {
                 "platform": ev.platform, "platform_id": ev.platform_id,
@@ -424,9 +421,8 @@ class Writer:
     def __init__(self, store: Store, source_id: int, batch_size: int = 2000):
         self.store = store
         self.source_id = source_id
-        self.dialect = store.engine.dialect.name
-        self.prep = Prep(batch_size, self.dialect)
-        self.bind = BindProcessor(self.dialect, json_dumps) if self.dialect == "sqlite" else None
+        self.prep = Prep(batch_size, store.engine.dialect.name)
+        self.rows = self.prep.rows  # for stub rows made here
         self.counts = Counts()
         self.acc_cache: dict[Key, int] = {}
         self.handle_cache: dict[Key, int] = {}
@@ -467,15 +463,14 @@ class Writer:
         if len(self.post_author) > CACHE_MAX:
             self.post_author.clear()
 
-    def _number(self, c: Connection, table: Any, rows: list[dict]) -> bool:
-        """Give new rows their ids up front where the store holds the write lock
-        for the whole batch (SQLite), which saves reading them back."""
+    def _number(self, c: Connection, table: Any, rows: list[tuple]) -> list[tuple] | None:
+        """The rows with their ids appended, where the store holds the write
+        lock for the whole batch (SQLite), which saves reading them back; None
+        elsewhere."""
         if not self.store.exclusive_writes or not rows:
-            return False
+            return None
         start = int(c.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
-        for i, r in enumerate(rows):
-            r["id"] = start + i
-        return True
+        return [r + (start + i,) for i, r in enumerate(rows)]
 
     def _write_raw(self, c: Connection, b: Batch) -> None:
         """Store the batch's raw records; remember which were already stored.
@@ -540,7 +535,7 @@ class Writer:
         acc_cache = self.acc_cache
         missing = list(batch) + [k for k in stubs if k not in acc_cache]
         existing = self._lookup_accounts(c, missing) if missing else {}
-        inserts: list[dict] = []
+        inserts: list[tuple] = []
         updates: list[dict] = []
         versions: list[dict] = []
         changed: list[AccountItem] = []  # stored full profile differs
@@ -548,8 +543,7 @@ class Writer:
         for key, it in batch.items():
             got = existing.get(key)
             if got is None:
-                it.row["source_id"] = sid
-                inserts.append(it.row)
+                inserts.append(it.row + (sid,))
                 if it.stub:
                     self.counts.stubs += 1
                 else:
@@ -563,7 +557,7 @@ class Writer:
                 self.counts.add("accounts", "unchanged")
                 continue
             if old_stub:
-                updates.append(self._update_row(it.row, rid))
+                updates.append(self._update_row(ACCOUNT_COLS, it.row, rid))
                 self.counts.add("accounts", "new")
             else:
                 changed.append(it)
@@ -574,7 +568,7 @@ class Writer:
                 # an older snapshot than the current view: it does not replace it
                 self.counts.add("accounts", "unchanged")
                 continue
-            updates.append(self._update_row(it.row, row.id))
+            updates.append(self._update_row(ACCOUNT_COLS, it.row, row.id))
             self.counts.add("accounts", "updated")
             if it.profile != (row.handle, row.name, row.bio, row.location, row.url):
                 versions.append({
@@ -588,22 +582,24 @@ class Writer:
                     acc_cache[key] = existing[key][0]
                 continue
             row = _stub_row(key[0], key[1], handle, b.ts)
-            row["source_id"] = sid
             if b.processed:
-                if self.bind is None:
-                    raise ValueError("a batch prepared for SQLite cannot be written here")
-                self.bind(S.accounts, row)
-            inserts.append(row)
+                if self.rows is None:
+                    raise ValueError("rows prepared for SQLite cannot be written here")
+                (row,) = self.rows(S.accounts, ACCOUNT_COLS, [row])
+            inserts.append(row + (sid,))
             self.counts.stubs += 1
         if inserts:
-            uniq = {(r["platform"], r["platform_id"]): r for r in inserts}
+            uniq = {(r[0], r[1]): r for r in inserts}
             inserts = list(uniq.values())
-            if self._number(c, S.accounts, inserts):
-                fast_insert(c, S.accounts, inserts, ignore=False, processed=b.processed)
-                for r in inserts:
-                    acc_cache[(r["platform"], r["platform_id"])] = r["id"]
+            numbered = self._number(c, S.accounts, inserts)
+            if numbered is not None:
+                fast_insert_rows(c, S.accounts, (*ACCOUNT_COLS, "source_id", "id"), numbered,
+                                 ignore=False, processed=b.processed)
+                for r in numbered:
+                    acc_cache[(r[0], r[1])] = r[-1]
             else:
-                fast_insert(c, S.accounts, inserts, processed=b.processed)
+                fast_insert_rows(c, S.accounts, (*ACCOUNT_COLS, "source_id"), inserts,
+                                 processed=b.processed)
                 got = self._lookup_accounts(c, list(uniq))
                 for k, r in got.items():
                     acc_cache[k] = r[0]
@@ -621,8 +617,9 @@ class Writer:
             if handle and key in acc_cache:
                 self.handle_cache[(key[0], handle.lower())] = acc_cache[key]
 
-    def _update_row(self, row: dict[str, Any], rid: int) -> dict[str, Any]:
-        new = dict(row)
+    def _update_row(self, cols: tuple[str, ...], row: tuple[Any, ...],
+                    rid: int) -> dict[str, Any]:
+        new = dict(zip(cols, row, strict=True))
         new.pop("first_seen")
         new["source_id"] = self.source_id
         new["b_id"] = rid
@@ -685,10 +682,8 @@ class Writer:
         for key, it in items.items():
             got = existing.get(key)
             if got is None:
-                row = it.row
-                row["account_id"] = acc_cache.get((key[0], it.author)) if it.author else None
-                row["source_id"] = sid
-                inserts.append(row)
+                inserts.append(it.row + (
+                    acc_cache.get((key[0], it.author)) if it.author else None, sid))
                 changed.append(it)
                 continue
             if it.reference or got[1] == it.hash:
@@ -710,7 +705,7 @@ class Writer:
                 # an older copy (earlier crawl, or the text before an edit we hold)
                 self.counts.add("posts", "unchanged")
                 continue
-            new = self._update_row(it.row, row.id)
+            new = self._update_row(POST_COLS, it.row, row.id)
             new["account_id"] = acc_cache.get((it.key[0], it.author)) if it.author else None
             updates.append(new)
             changed.append(it)
@@ -721,15 +716,19 @@ class Writer:
                                  "valid_until": b.ts})
         self.counts.add("posts", "new", len(inserts))
         numbered = self._number(c, t, inserts)
-        if inserts:
-            fast_insert(c, t, inserts, ignore=not numbered, processed=b.processed)
+        if numbered is not None:
+            fast_insert_rows(c, t, (*POST_COLS, "account_id", "source_id", "id"), numbered,
+                             ignore=False, processed=b.processed)
+        elif inserts:
+            fast_insert_rows(c, t, (*POST_COLS, "account_id", "source_id"), inserts,
+                             processed=b.processed)
         if updates:
             fast_update(c, t, updates, processed=b.processed)
         if versions:
             c.execute(S.post_versions.insert(), versions)
         ids: dict[Key, int] = {k: r[0] for k, r in existing.items()}
-        if numbered:
-            ids.update(((r["platform"], r["platform_id"]), r["id"]) for r in inserts)
+        if numbered is not None:
+            ids.update(((r[0], r[1]), r[-1]) for r in numbered)
         new_keys = [it.key for it in changed if it.key not in ids]
         by_plat = {}
         for plat, pid in new_keys:
@@ -778,7 +777,7 @@ class Writer:
             src = account_id(plat, it.author)
             if src is None:
                 continue
-            created = it.row["created_at"]
+            created = it.row[_CREATED]
             for kind, tpost, tacc, tname in it.links:
                 dst = account_id(plat, tacc) or name_id(plat, tname)
                 if dst is None and tpost:
@@ -794,7 +793,7 @@ class Writer:
         if urls:
             fast_insert(c, S.urls, urls)
         if media_rows:
-            fast_insert(c, S.media, list(media_rows.values()), processed=processed)
+            fast_insert(c, S.media, list(media_rows.values()))
             mid_of: dict[Key, int] = {}
             by_plat: dict[str, list[str]] = {}
             for plat, key in media_rows:

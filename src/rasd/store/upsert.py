@@ -47,19 +47,22 @@ def _none_once(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _converter(order: list[str] | None, cols: tuple[str, ...],
-               procs: dict[str, Callable[[Any], Any]]) -> Callable[[list[dict]], list]:
-    """A function turning row dicts into DBAPI parameters, generated once per
+               procs: dict[str, Callable[[Any], Any]],
+               by_position: bool = False) -> Callable[[list], list]:
+    """A function turning rows into DBAPI parameters, generated once per
     column set: one tuple display per row instead of a per-column generator.
+    Rows are dicts, or (``by_position``) sequences in the order of ``cols``.
     Column names come from the table definition, never from input; they enter
     the generated source only through ``repr``."""
     env: dict[str, Any] = {}
     parts = []
     for i, n in enumerate(order if order is not None else cols):
+        get = f"r[{cols.index(n)}]" if by_position else f"r[{n!r}]"
         if n in procs:
             env[f"p{i}"] = procs[n]
-            parts.append(f"p{i}(r[{n!r}])")
+            parts.append(f"p{i}({get})")
         else:
-            parts.append(f"r[{n!r}]")
+            parts.append(get)
     if order is not None:
         body = "(" + ", ".join(parts) + ",)"
     else:
@@ -69,92 +72,58 @@ def _converter(order: list[str] | None, cols: tuple[str, ...],
     return env["convert"]
 
 
+def _processors(compiled: Any, table: Table) -> dict[str, Callable[[Any], Any]]:
+    procs = dict(getattr(compiled, "_bind_processors", {}) or {})
+    for name in list(procs):
+        if name not in table.c:
+            continue
+        if isinstance(table.c[name].type, DateTime):  # rows share timestamps: memoise
+            procs[name] = _memo(procs[name])
+        elif isinstance(table.c[name].type, JSON):  # mostly None: serialise that once
+            procs[name] = _none_once(procs[name])
+    return procs
+
+
 def _prepare(conn: Connection, table: Table, cols: tuple[str, ...], kind: str,
-             stmt_fn: Callable[[], Any], processed: bool = False,
-             ) -> tuple[str, Callable[[list[dict]], list]]:
-    key = (conn.dialect.name, table.name, cols, kind, processed)
+             stmt_fn: Callable[[], Any], by_position: bool = False, processed: bool = False,
+             ) -> tuple[str, Callable[[list], list]]:
+    key = (conn.dialect.name, table.name, cols, kind, by_position, processed)
     entry = _FAST.get(key)
     if entry is None:
         compiled = stmt_fn().compile(dialect=conn.dialect)
-        procs = {} if processed else dict(getattr(compiled, "_bind_processors", {}) or {})
-        for name in list(procs):
-            if name not in table.c:
-                continue
-            if isinstance(table.c[name].type, DateTime):  # rows share timestamps: memoise
-                procs[name] = _memo(procs[name])
-            elif isinstance(table.c[name].type, JSON):  # mostly None: serialise that once
-                procs[name] = _none_once(procs[name])
+        procs = {} if processed else _processors(compiled, table)
         order = list(compiled.positiontup) if compiled.positional else None
-        entry = (str(compiled), _converter(order, cols, procs))
+        entry = (str(compiled), _converter(order, cols, procs, by_position))
         _FAST[key] = entry
     return entry
 
 
-class BindProcessor:
-    """Turns row values into what the DBAPI driver of one dialect receives
-    (datetimes into SQLite's strings, dicts into JSON text, booleans into
-    0/1) without a connection: the processors SQLAlchemy itself would apply,
-    taken from its compiled INSERT. Lets a process that has no database
-    connection prepare rows for one (``rasd.ingest.writer.Prep``); the rows
-    are then written with ``processed=True``. SQLite only: there the values
-    are plain strings and numbers that pickle cheaply; PostgreSQL rows are
-    processed by the writing connection as usual."""
+class RowProcessor:
+    """Turns row tuples into what SQLite's driver receives (datetimes into
+    SQLite's strings, dicts into JSON text) without a connection: the
+    processors SQLAlchemy itself would apply, taken from its compiled INSERT.
+    Lets the parsing process of an ingest (``rasd.ingest.writer.Prep``) do that
+    work; the writer then passes the rows on with ``processed=True``.
+    SQLite only: PostgreSQL rows are processed by the writing connection."""
 
-    def __init__(self, dialect_name: str, json_serializer: Callable[[Any], str]):
-        if dialect_name != "sqlite":
-            raise ValueError(f"no connection-free bind processing for {dialect_name!r}")
+    def __init__(self, json_serializer: Callable[[Any], str]):
         from sqlalchemy.dialects import sqlite
 
         self.dialect = sqlite.dialect(json_serializer=json_serializer)
-        self._procs: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {}
-        self._loops: dict[tuple[str, tuple[str, ...]], Callable[[list[dict]], None]] = {}
+        self._fns: dict[tuple[str, tuple[str, ...]], Callable[[list], list]] = {}
 
-    def _for(self, table: Table) -> list[tuple[str, Callable[[Any], Any]]]:
-        procs = self._procs.get(table.name)
-        if procs is None:
+    def __call__(self, table: Table, cols: tuple[str, ...], rows: list[tuple]) -> list[tuple]:
+        """``rows`` (tuples in the order of ``cols``) as driver values."""
+        fn = self._fns.get((table.name, cols))
+        if fn is None:
             from sqlalchemy import bindparam
 
-            stmt = table.insert().values(
-                {c.name: bindparam(c.name, type_=c.type) for c in table.c})
-            compiled = stmt.compile(dialect=self.dialect)
-            raw = dict(getattr(compiled, "_bind_processors", {}) or {})
-            procs = []
-            for name, fn in raw.items():
-                if name not in table.c:
-                    continue
-                if isinstance(table.c[name].type, DateTime):
-                    fn = _memo(fn)
-                elif isinstance(table.c[name].type, JSON):
-                    fn = _none_once(fn)
-                procs.append((name, fn))
-            self._procs[table.name] = procs
-        return procs
-
-    def __call__(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
-        """Process ``row`` in place (only the keys it has) and return it."""
-        self.rows(table, [row])
-        return row
-
-    def rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Process ``rows`` in place; all have the keys of the first. One loop
-        generated per column set, like ``fast_insert``'s converter: a plain
-        assignment per processed column, no per-column dispatch."""
-        if not rows:
-            return
-        cols = tuple(rows[0])
-        loop = self._loops.get((table.name, cols))
-        if loop is None:
-            env: dict[str, Any] = {}
-            body = []
-            for i, (name, fn) in enumerate(self._for(table)):
-                if name in cols:
-                    env[f"p{i}"] = fn
-                    body.append(f"        r[{name!r}] = p{i}(r[{name!r}])")
-            src = "def loop(rows):\n    for r in rows:\n" + (
-                "\n".join(body) if body else "        pass") + "\n"
-            exec(compile(src, "<bind_rows>", "exec"), env)  # noqa: S102 - trusted names
-            loop = self._loops[(table.name, cols)] = env["loop"]
-        loop(rows)
+            compiled = table.insert().values(
+                {c: bindparam(c, type_=table.c[c].type) for c in cols}).compile(
+                    dialect=self.dialect)
+            fn = self._fns[(table.name, cols)] = _converter(
+                list(cols), cols, _processors(compiled, table), by_position=True)
+        return fn(rows)
 
 
 def _executemany(conn: Connection, sql: str, params: list) -> None:
@@ -173,8 +142,8 @@ def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
     as ``conn.execute(insert(table), rows)``; several times faster on big batches.
 
     Every row must have the same keys as the first. ``processed``: the values
-    already went through ``BindProcessor`` for this dialect (rows prepared in
-    another process); they are passed as they are.
+    are already what the driver receives (``RowProcessor``), so no type
+    processing is applied.
     """
     if not rows:
         return
@@ -184,7 +153,38 @@ def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
     sql, convert = _prepare(
         conn, table, cols, "insert-ignore" if ignore else "insert",
         lambda: (insert_ignore(conn, table) if ignore else table.insert()).values(
-            {c: bindparam(c, type_=table.c[c].type) for c in cols}), processed)
+            {c: bindparam(c, type_=table.c[c].type) for c in cols}), processed=processed)
+    _executemany(conn, sql, convert(rows))
+
+
+def fast_insert_rows(conn: Connection, table: Table, cols: tuple[str, ...],
+                     rows: list[tuple], *, ignore: bool = True, processed: bool = False) -> None:
+    """``fast_insert`` for rows given as tuples in the order of ``cols``:
+    no dict per row to build (or to pickle, for rows prepared in another
+    process). Same statement, type processing and stored values.
+
+    ``processed`` (SQLite): the values come from ``RowProcessor``; the rows go
+    to the driver as they are, with no conversion at all."""
+    if not rows:
+        return
+    from sqlalchemy import bindparam
+
+    if processed:
+        if conn.dialect.name != "sqlite":
+            raise ValueError("processed rows are SQLite driver values")
+        for c in cols:
+            if c not in table.c:
+                raise KeyError(f"{table.name} has no column {c!r}")
+        # names from the table definition only (checked above), never from input
+        sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES "
+               f"({', '.join('?' * len(cols))})" + (" ON CONFLICT DO NOTHING" if ignore else ""))
+        _executemany(conn, sql, rows)
+        return
+
+    sql, convert = _prepare(
+        conn, table, cols, "insert-ignore" if ignore else "insert",
+        lambda: (insert_ignore(conn, table) if ignore else table.insert()).values(
+            {c: bindparam(c, type_=table.c[c].type) for c in cols}), by_position=True)
     _executemany(conn, sql, convert(rows))
 
 
@@ -203,7 +203,7 @@ def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
     sql, convert = _prepare(
         conn, table, cols, "update:" + key,
         lambda: update(table).where(table.c.id == bindparam(key)).values(
-            {c: bindparam(c, type_=table.c[c].type) for c in sets}), processed)
+            {c: bindparam(c, type_=table.c[c].type) for c in sets}), processed=processed)
     _executemany(conn, sql, convert(rows))
 
 
