@@ -174,8 +174,8 @@ def _parent(pid: str) -> int | None:
 def test_same_chunks_in_and_out_of_process(tmp_path, start):
     f = tmp_path / "p.jsonl"
     _pages(f, 30)
-    local = list(produce(f, "x", {}, None, 250, "sqlite"))
-    child = list(produce_in_child(f, "x", {}, None, 250, "sqlite"))
+    local = list(produce(f, "x", {}, None, 250))
+    child = list(produce_in_child(f, "x", {}, None, 250))
     assert len(local) == len(child) > 3
     for a, b in zip(local, child, strict=True):
         assert a.pos == b.pos
@@ -193,7 +193,7 @@ def _untimed(b):
     return ([it._replace(row=row(it.row, POST_COLS), media=tuple(row(m) for m in it.media))
              for it in b.posts], [it._replace(row=row(it.row, ACCOUNT_COLS))
                                   for it in b.accounts],
-            b.stubs, b.names, b.seen_accounts, b.raw, b.processed)
+            b.stubs, b.names, b.seen_accounts, b.raw)
 
 
 def test_default_jobs(monkeypatch):

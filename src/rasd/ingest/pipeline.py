@@ -63,14 +63,13 @@ def _pos() -> int:
 
 
 def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str | None,
-            batch_size: int, dialect: str | None = None) -> Iterator[Chunk]:
-    """Parse ``path`` and yield prepared batches (and rejects) in file order;
-    ``dialect``: the store's SQL dialect name (see ``Prep``)."""
+            batch_size: int) -> Iterator[Chunk]:
+    """Parse ``path`` and yield prepared batches (and rejects) in file order."""
     from rasd.ingest.runner import relaxed_gc
 
     parser = get_parser(fmt, **options)
     sink = RawSink()
-    prep = Prep(batch_size, dialect)
+    prep = Prep(batch_size)
     rejects: list[dict[str, Any]] = []
     with relaxed_gc():
         for rec in parser.parse(Path(path), sink):
@@ -107,7 +106,7 @@ def _serve(out: IO[bytes], args: dict[str, Any]) -> int:
     the error that stopped parsing). Returns the exit status."""
     try:
         for chunk in produce(args["path"], args["fmt"], args["options"], args["platform"],
-                             args["batch_size"], args["dialect"]):
+                             args["batch_size"]):
             _send(out, ("chunk", chunk))
         _send(out, ("done", None))
         out.flush()
@@ -212,8 +211,7 @@ def start_method() -> str:
 
 
 def produce_in_child(path: str | Path, fmt: str, options: dict[str, Any],
-                     platform: str | None, batch_size: int,
-                     dialect: str | None = None) -> Iterator[Chunk]:
+                     platform: str | None, batch_size: int) -> Iterator[Chunk]:
     """``produce`` in a second process; the same chunks, in the same order.
 
     Not ``multiprocessing``: nothing of the caller's main module is re-run in
@@ -221,7 +219,7 @@ def produce_in_child(path: str | Path, fmt: str, options: dict[str, Any],
     the child starts: ``start_method()``.
     """
     args = {"path": str(path), "fmt": fmt, "options": options, "platform": platform,
-            "batch_size": batch_size, "dialect": dialect}
+            "batch_size": batch_size}
     child = _Child(args, start_method())
     try:
         while True:

@@ -118,7 +118,7 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
     qpath = quarantine_path(store)
     rejected = 0
     run = produce_in_child if jobs == 2 else produce
-    chunks = run(path, name, options, platform, batch_size, store.engine.dialect.name)
+    chunks = run(path, name, options, platform, batch_size)
     guard = ExitStack()  # relaxed GC, the quarantine file, the chunk source
     try:
         guard.enter_context(relaxed_gc())

@@ -46,9 +46,8 @@ from rasd.model import (
 )
 from rasd.store import Store
 from rasd.store import schema as S
-from rasd.store.db import compress, json_dumps, now
+from rasd.store.db import compress, now
 from rasd.store.upsert import (
-    RowProcessor,
     fast_insert,
     fast_insert_rows,
     fast_select_in,
@@ -208,7 +207,6 @@ class Batch:
     posts: list[PostItem] = field(default_factory=list)
     events: list[EventItem] = field(default_factory=list)
     compliance: list[dict[str, Any]] = field(default_factory=list)
-    processed: bool = False  # account and post rows hold SQLite driver values
 
     def __len__(self) -> int:
         return len(self.accounts) + self.seen_accounts + len(self.posts) + len(
@@ -268,11 +266,8 @@ class Prep:
     them (see the module docstring). One per ingest run, in whichever process
     parses."""
 
-    def __init__(self, batch_size: int = 2000, dialect: str | None = None):
+    def __init__(self, batch_size: int = 2000):
         self.batch_size = batch_size
-        # SQLite: rows become driver values here, in the process that parses
-        # (see rasd.ingest.pipeline), not in the one that writes
-        self.rows = RowProcessor(json_dumps) if dialect == "sqlite" else None
         # content hash of every full profile sent in this run: a profile that a
         # page repeats is counted unchanged without being sent again
         self.sent: dict[Key, str] = {}
@@ -321,7 +316,7 @@ class Prep:
     def take(self) -> Batch:
         """The prepared batch; the buffer starts empty again."""
         ts = now()
-        b = Batch(ts=ts, processed=self.rows is not None)
+        b = Batch(ts=ts)
         # compressed by the writer: that process has more time to spare
         b.raw = [(h, fmt, data) for h, (fmt, data) in self.raw.items()]
         sent = self.sent
@@ -345,8 +340,6 @@ class Prep:
                           acc.raw.sha256 if acc.raw else None,
                           (acc.handle, acc.name, acc.bio, acc.location, acc.url)))
             rows.append(_account_row(acc, ts, h))
-        if self.rows is not None:
-            rows = self.rows(S.accounts, ACCOUNT_COLS, rows)
         b.accounts = [AccountItem(*head, row) for head, row in zip(heads, rows, strict=True)]
         self._refs(b, accounts)
         heads, tails, rows = [], [], []
@@ -363,8 +356,6 @@ class Prep:
                 tuple((PostKind(lk.kind).value, lk.target_post_id, lk.target_account_id,
                        lk.target_account_name) for lk in p.links) if p.links else (),
                 tuple(p.mentions) if p.mentions else ()))
-        if self.rows is not None:
-            rows = self.rows(S.posts, POST_COLS, rows)
         b.posts = [PostItem(*head, row, *tail)
                    for head, row, tail in zip(heads, rows, tails, strict=True)]
         for key, ev in self.events.items():
@@ -421,8 +412,7 @@ class Writer:
     def __init__(self, store: Store, source_id: int, batch_size: int = 2000):
         self.store = store
         self.source_id = source_id
-        self.prep = Prep(batch_size, store.engine.dialect.name)
-        self.rows = self.prep.rows  # for stub rows made here
+        self.prep = Prep(batch_size)
         self.counts = Counts()
         self.acc_cache: dict[Key, int] = {}
         self.handle_cache: dict[Key, int] = {}
@@ -456,7 +446,7 @@ class Writer:
             new_posts = self._write_posts(c, b)
             self._write_events(c, b)
             self._write_compliance(c, b)
-            self._write_children(c, new_posts, b.processed)
+            self._write_children(c, new_posts)
         if len(self.acc_cache) > CACHE_MAX:
             self.acc_cache.clear()
             self.handle_cache.clear()
@@ -581,12 +571,7 @@ class Writer:
                 if key in existing:
                     acc_cache[key] = existing[key][0]
                 continue
-            row = _stub_row(key[0], key[1], handle, b.ts)
-            if b.processed:
-                if self.rows is None:
-                    raise ValueError("rows prepared for SQLite cannot be written here")
-                (row,) = self.rows(S.accounts, ACCOUNT_COLS, [row])
-            inserts.append(row + (sid,))
+            inserts.append(_stub_row(key[0], key[1], handle, b.ts) + (sid,))
             self.counts.stubs += 1
         if inserts:
             uniq = {(r[0], r[1]): r for r in inserts}
@@ -594,17 +579,16 @@ class Writer:
             numbered = self._number(c, S.accounts, inserts)
             if numbered is not None:
                 fast_insert_rows(c, S.accounts, (*ACCOUNT_COLS, "source_id", "id"), numbered,
-                                 ignore=False, processed=b.processed)
+                                 ignore=False)
                 for r in numbered:
                     acc_cache[(r[0], r[1])] = r[-1]
             else:
-                fast_insert_rows(c, S.accounts, (*ACCOUNT_COLS, "source_id"), inserts,
-                                 processed=b.processed)
+                fast_insert_rows(c, S.accounts, (*ACCOUNT_COLS, "source_id"), inserts)
                 got = self._lookup_accounts(c, list(uniq))
                 for k, r in got.items():
                     acc_cache[k] = r[0]
         if updates:
-            fast_update(c, S.accounts, updates, processed=b.processed)
+            fast_update(c, S.accounts, updates)
         if versions:
             c.execute(S.account_versions.insert(), versions)
         for key in batch:
@@ -718,12 +702,11 @@ class Writer:
         numbered = self._number(c, t, inserts)
         if numbered is not None:
             fast_insert_rows(c, t, (*POST_COLS, "account_id", "source_id", "id"), numbered,
-                             ignore=False, processed=b.processed)
+                             ignore=False)
         elif inserts:
-            fast_insert_rows(c, t, (*POST_COLS, "account_id", "source_id"), inserts,
-                             processed=b.processed)
+            fast_insert_rows(c, t, (*POST_COLS, "account_id", "source_id"), inserts)
         if updates:
-            fast_update(c, t, updates, processed=b.processed)
+            fast_update(c, t, updates)
         if versions:
             c.execute(S.post_versions.insert(), versions)
         ids: dict[Key, int] = {k: r[0] for k, r in existing.items()}
@@ -757,8 +740,7 @@ class Writer:
                         t.c.platform == plat, t.c.platform_id.in_(chunk))):
                     self.post_author[(plat, r.platform_id)] = r.account_id
 
-    def _write_children(self, c: Connection, posts: list[tuple[int, PostItem]],
-                        processed: bool) -> None:
+    def _write_children(self, c: Connection, posts: list[tuple[int, PostItem]]) -> None:
         if not posts:
             return
         self._target_authors(c, posts)
@@ -812,8 +794,7 @@ class Writer:
                 fast_insert(c, S.post_media, pm)
         if edges:
             uniq = {e["dedup_key"]: e for e in edges}
-            # created_at comes from the post row: a driver value when processed
-            fast_insert(c, S.edges, list(uniq.values()), processed=processed)
+            fast_insert(c, S.edges, list(uniq.values()))
 
     # ---------------------------------------------------------- events, notices
     def _write_events(self, c: Connection, b: Batch) -> None:

@@ -85,45 +85,17 @@ def _processors(compiled: Any, table: Table) -> dict[str, Callable[[Any], Any]]:
 
 
 def _prepare(conn: Connection, table: Table, cols: tuple[str, ...], kind: str,
-             stmt_fn: Callable[[], Any], by_position: bool = False, processed: bool = False,
+             stmt_fn: Callable[[], Any], by_position: bool = False,
              ) -> tuple[str, Callable[[list], list]]:
-    key = (conn.dialect.name, table.name, cols, kind, by_position, processed)
+    key = (conn.dialect.name, table.name, cols, kind, by_position)
     entry = _FAST.get(key)
     if entry is None:
         compiled = stmt_fn().compile(dialect=conn.dialect)
-        procs = {} if processed else _processors(compiled, table)
+        procs = _processors(compiled, table)
         order = list(compiled.positiontup) if compiled.positional else None
         entry = (str(compiled), _converter(order, cols, procs, by_position))
         _FAST[key] = entry
     return entry
-
-
-class RowProcessor:
-    """Turns row tuples into what SQLite's driver receives (datetimes into
-    SQLite's strings, dicts into JSON text) without a connection: the
-    processors SQLAlchemy itself would apply, taken from its compiled INSERT.
-    Lets the parsing process of an ingest (``rasd.ingest.writer.Prep``) do that
-    work; the writer then passes the rows on with ``processed=True``.
-    SQLite only: PostgreSQL rows are processed by the writing connection."""
-
-    def __init__(self, json_serializer: Callable[[Any], str]):
-        from sqlalchemy.dialects import sqlite
-
-        self.dialect = sqlite.dialect(json_serializer=json_serializer)
-        self._fns: dict[tuple[str, tuple[str, ...]], Callable[[list], list]] = {}
-
-    def __call__(self, table: Table, cols: tuple[str, ...], rows: list[tuple]) -> list[tuple]:
-        """``rows`` (tuples in the order of ``cols``) as driver values."""
-        fn = self._fns.get((table.name, cols))
-        if fn is None:
-            from sqlalchemy import bindparam
-
-            compiled = table.insert().values(
-                {c: bindparam(c, type_=table.c[c].type) for c in cols}).compile(
-                    dialect=self.dialect)
-            fn = self._fns[(table.name, cols)] = _converter(
-                list(cols), cols, _processors(compiled, table), by_position=True)
-        return fn(rows)
 
 
 def _executemany(conn: Connection, sql: str, params: list) -> None:
@@ -135,15 +107,13 @@ def _executemany(conn: Connection, sql: str, params: list) -> None:
 
 
 def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                *, ignore: bool = True, processed: bool = False) -> None:
+                *, ignore: bool = True) -> None:
     """Bulk insert with SQLAlchemy's own type processing but without per-row
     statement compilation: the statement is compiled once per column set and
     the DBAPI ``executemany`` gets plain tuples. Same SQL, same stored values
     as ``conn.execute(insert(table), rows)``; several times faster on big batches.
 
-    Every row must have the same keys as the first. ``processed``: the values
-    are already what the driver receives (``RowProcessor``), so no type
-    processing is applied.
+    Every row must have the same keys as the first.
     """
     if not rows:
         return
@@ -153,33 +123,18 @@ def fast_insert(conn: Connection, table: Table, rows: list[dict[str, Any]],
     sql, convert = _prepare(
         conn, table, cols, "insert-ignore" if ignore else "insert",
         lambda: (insert_ignore(conn, table) if ignore else table.insert()).values(
-            {c: bindparam(c, type_=table.c[c].type) for c in cols}), processed=processed)
+            {c: bindparam(c, type_=table.c[c].type) for c in cols}))
     _executemany(conn, sql, convert(rows))
 
 
 def fast_insert_rows(conn: Connection, table: Table, cols: tuple[str, ...],
-                     rows: list[tuple], *, ignore: bool = True, processed: bool = False) -> None:
+                     rows: list[tuple], *, ignore: bool = True) -> None:
     """``fast_insert`` for rows given as tuples in the order of ``cols``:
     no dict per row to build (or to pickle, for rows prepared in another
-    process). Same statement, type processing and stored values.
-
-    ``processed`` (SQLite): the values come from ``RowProcessor``; the rows go
-    to the driver as they are, with no conversion at all."""
+    process). Same statement, type processing and stored values."""
     if not rows:
         return
     from sqlalchemy import bindparam
-
-    if processed:
-        if conn.dialect.name != "sqlite":
-            raise ValueError("processed rows are SQLite driver values")
-        for c in cols:
-            if c not in table.c:
-                raise KeyError(f"{table.name} has no column {c!r}")
-        # names from the table definition only (checked above), never from input
-        sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES "
-               f"({', '.join('?' * len(cols))})" + (" ON CONFLICT DO NOTHING" if ignore else ""))
-        _executemany(conn, sql, rows)
-        return
 
     sql, convert = _prepare(
         conn, table, cols, "insert-ignore" if ignore else "insert",
@@ -189,7 +144,7 @@ def fast_insert_rows(conn: Connection, table: Table, cols: tuple[str, ...],
 
 
 def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
-                *, key: str = "b_id", processed: bool = False) -> None:
+                *, key: str = "b_id") -> None:
     """``UPDATE table SET … WHERE id = :key`` for many rows, the counterpart of
     ``fast_insert``: each row dict holds the new values and the row id under
     ``key``. Same SQL and values as SQLAlchemy's ``update(...).where(id ==
@@ -203,7 +158,7 @@ def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
     sql, convert = _prepare(
         conn, table, cols, "update:" + key,
         lambda: update(table).where(table.c.id == bindparam(key)).values(
-            {c: bindparam(c, type_=table.c[c].type) for c in sets}), processed=processed)
+            {c: bindparam(c, type_=table.c[c].type) for c in sets}))
     _executemany(conn, sql, convert(rows))
 
 
