@@ -147,3 +147,36 @@ def test_repeated_profiles_across_batches_history_and_gc(store, tmp_path: Path):
             S.accounts.c.platform_id == "102")).scalar_one() == "new bio"
         assert c.execute(select(S.posts.c.text).where(
             S.posts.c.platform_id == "1")).scalar_one() == "edited text"
+
+
+def test_fast_sqlite_processors_write_what_sqlalchemy_writes():
+    """The C-speed DATETIME and JSON processors for SQLite give exactly the
+    text SQLAlchemy's own processors give, on random times in every zone and
+    on nested JSON."""
+    import random
+    from datetime import date, timedelta, timezone
+
+    from sqlalchemy.dialects import sqlite
+
+    from rasd.store.db import json_dumps
+    from rasd.store.upsert import _processors
+
+    d = sqlite.dialect(json_serializer=json_dumps)
+    comp = S.posts.insert().values(
+        {c.name: bindparam(c.name, type_=c.type) for c in S.posts.c}).compile(dialect=d)
+    fast, slow = _processors(comp, S.posts), dict(comp._bind_processors)
+    assert fast["created_at"] is not slow["created_at"]  # the fast path is in use
+    rng = random.Random(7)
+    for _ in range(5000):
+        tz = rng.choice([None, UTC, timezone(timedelta(minutes=rng.randint(-900, 900)))])
+        v = datetime(rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 28),
+                     rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59),
+                     rng.choice([0, rng.randint(0, 999_999)]), tzinfo=tz)
+        assert fast["created_at"](v) == slow["created_at"](v), v
+        assert fast["created_at"](v) == slow["created_at"](v)  # the reused last value
+    for v in (None, date(2020, 1, 2)):
+        assert fast["created_at"](v) == slow["created_at"](v)
+    with pytest.raises(TypeError):
+        fast["created_at"]("2020-01-01")
+    for v in (None, {}, [], {"a": 1}, [1, {"x": "é\u202e"}], {"n": 2**40, "f": 0.1}):
+        assert fast["metrics"](v) == slow["metrics"](v), v
