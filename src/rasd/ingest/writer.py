@@ -749,9 +749,9 @@ class Writer:
         for pid, it in posts:
             plat = it.key[0]
             for tag in it.tags:
-                tags.append({"post_id": pid, "tag": tag})
+                tags.append((pid, tag))
             for u in it.urls:
-                urls.append({"post_id": pid, "url": u})
+                urls.append((pid, u))
             for m in it.media:
                 mk = (m["platform"], m["media_key"])
                 media_rows[mk] = m
@@ -770,10 +770,8 @@ class Writer:
                 dst = account_id(plat, mid) if mid else name_id(plat, handle)
                 if dst is not None and dst != src:
                     edges.append(_edge(plat, "mention", src, dst, pid, created))
-        if tags:
-            fast_insert(c, S.hashtags, tags)
-        if urls:
-            fast_insert(c, S.urls, urls)
+        fast_insert_rows(c, S.hashtags, ("post_id", "tag"), tags)
+        fast_insert_rows(c, S.urls, ("post_id", "url"), urls)
         if media_rows:
             fast_insert(c, S.media, list(media_rows.values()))
             mid_of: dict[Key, int] = {}
@@ -789,12 +787,11 @@ class Writer:
                         new_local = media_rows[(plat, r.media_key)]["local_path"]
                         if new_local and r.local_path != new_local:
                             c.execute(update(m).where(m.c.id == r.id).values(local_path=new_local))
-            pm = [{"post_id": pid, "media_id": mid_of[k]} for pid, k in pm_pairs if k in mid_of]
-            if pm:
-                fast_insert(c, S.post_media, pm)
+            pm = [(pid, mid_of[k]) for pid, k in pm_pairs if k in mid_of]
+            fast_insert_rows(c, S.post_media, ("post_id", "media_id"), pm)
         if edges:
-            uniq = {e["dedup_key"]: e for e in edges}
-            fast_insert(c, S.edges, list(uniq.values()))
+            uniq = {e[-1]: e for e in edges}  # dedup_key
+            fast_insert_rows(c, S.edges, EDGE_COLS, list(uniq.values()))
 
     # ---------------------------------------------------------- events, notices
     def _write_events(self, c: Connection, b: Batch) -> None:
@@ -842,11 +839,13 @@ class Writer:
                         t.c.deleted_at.is_(None))).values(deleted_at=r["at"] or now()))
 
 
+EDGE_COLS = ("platform", "kind", "src_account_id", "dst_account_id", "post_id", "created_at",
+             "dedup_key")
+
+
 def _edge(plat: str, kind: str, src: int, dst: int, post_id: int,
-          created_at: Any) -> dict[str, Any]:
-    return {"platform": plat, "kind": kind, "src_account_id": src,
-            "dst_account_id": dst, "post_id": post_id, "created_at": created_at,
-            "dedup_key": f"{kind}:{src}:{dst}:{post_id}"}
+          created_at: Any) -> tuple[Any, ...]:
+    return (plat, kind, src, dst, post_id, created_at, f"{kind}:{src}:{dst}:{post_id}")
 
 
 def merge_name_stubs(store: Store) -> int:
