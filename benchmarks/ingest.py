@@ -182,6 +182,7 @@ def run_floor(path: str, db: str) -> dict:
     data = {t: src.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
     posts = len(data["posts"])
     chunks = max(1, posts // 5000)
+    per_table = dict.fromkeys(tables, 0.0)
     t0 = time.perf_counter()
     for k in range(chunks):
         dst.execute("BEGIN IMMEDIATE")
@@ -189,12 +190,16 @@ def run_floor(path: str, db: str) -> dict:
             rows = data[t]
             part = rows[k * len(rows) // chunks:(k + 1) * len(rows) // chunks]
             if part:
+                t1 = time.perf_counter()
                 dst.executemany(f"INSERT INTO {t} VALUES ({','.join('?' * len(part[0]))})",
                                 part)
+                per_table[t] += time.perf_counter() - t1
         dst.execute("COMMIT")
     dt = time.perf_counter() - t0
     return {"seconds": dt, "posts": posts, "posts_per_s": posts / dt,
-            "peak_rss_mb": _peak_rss_mb()}
+            "peak_rss_mb": _peak_rss_mb(),
+            "us_per_post": {t: round(v * 1e6 / max(posts, 1), 1) for t, v in per_table.items()},
+            "rows_per_post": {t: round(len(data[t]) / max(posts, 1), 2) for t in tables}}
 
 
 def run_naive(path: str, db: str) -> dict:
@@ -298,6 +303,8 @@ def main() -> None:
     print(f"per post: naive {naive['seconds'] * us:.1f} us, parse {parse['seconds'] * us:.1f} us, "
           f"SQLite floor {floor['seconds'] * us:.1f} us, ingest {two['seconds'] * us:.1f} us"
           + (f" (1 process {one['seconds'] * us:.1f} us)" if one else ""))
+    print("SQLite floor by table, us/post (rows/post): " + ", ".join(
+        f"{t} {v} ({floor['rows_per_post'][t]})" for t, v in floor["us_per_post"].items()))
     print(f"re-ingest counts: new {again['counts']['new']}, "
           f"unchanged {again['counts']['unchanged']}")
     if not a.keep:

@@ -241,3 +241,19 @@ def test_no_fork_while_other_threads_run(monkeypatch):
         t.join()
     if threading.active_count() == 1:
         assert start_method() == "fork"
+
+
+def test_bulk_load_stores_the_same(tmp_path, shared_data, monkeypatch):
+    """Deferring the secondary indexes changes nothing stored or counted."""
+    runs = {}
+    for bulk in ("0", "1"):
+        monkeypatch.setenv("RASD_INGEST_BULK", bulk)
+        s = Store.open(str(tmp_path / f"bulk{bulk}.db"))
+        counts = [ingest_path(s, p, batch_size=700, **kw).counts
+                  for p, kw in _inputs(shared_data)]
+        runs[bulk] = (counts, _fingerprint(s))
+        with s.connect() as c:
+            names = {r[0] for r in c.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"ix_posts_created", "ix_edges_src"} <= names
+    assert runs["0"] == runs["1"]

@@ -175,3 +175,39 @@ def test_background_checkpoints_copy_the_wal_and_stop(tmp_path):
     mem = Store.open("sqlite://")
     with mem.background_checkpoints():
         assert "rasd-wal-checkpoint" not in {t.name for t in threading.enumerate()}
+
+
+def _indexes(store) -> set[str]:
+    with store.connect() as c:
+        return {r[0] for r in c.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_bulk_load_defers_secondary_indexes_and_builds_them_again(tmp_path):
+    import pytest
+
+    from rasd.store.db import DEFERRABLE_INDEXES
+
+    s = Store.open(str(tmp_path / "b.db"))
+    assert set(DEFERRABLE_INDEXES) <= _indexes(s)
+    with s.bulk_load():
+        left = _indexes(s)
+        assert not set(DEFERRABLE_INDEXES) & left
+        assert any("posts" in n for n in left)  # the unique key the writer relies on
+    assert set(DEFERRABLE_INDEXES) <= _indexes(s)
+    with pytest.raises(RuntimeError), s.bulk_load():
+        raise RuntimeError("boom")
+    assert set(DEFERRABLE_INDEXES) <= _indexes(s)
+
+
+def test_indexes_come_back_after_a_kill_during_bulk_load(tmp_path):
+    from rasd.store.db import DEFERRABLE_INDEXES
+
+    s = Store.open(str(tmp_path / "k.db"))
+    with s.begin() as c:  # what a killed bulk load leaves behind
+        for name in DEFERRABLE_INDEXES:
+            c.exec_driver_sql(f'DROP INDEX "{name}"')
+    s.close()
+    again = Store.open(str(tmp_path / "k.db"))
+    assert set(DEFERRABLE_INDEXES) <= _indexes(again)
+    assert again.ensure_indexes() == []

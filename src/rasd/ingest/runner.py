@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from rasd.ingest.base import IngestError, detect_format, get_parser
 from rasd.ingest.pipeline import default_jobs, produce, produce_in_child
@@ -120,9 +120,11 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
     run = produce_in_child if jobs == 2 else produce
     chunks = run(path, name, options, platform, batch_size)
     guard = ExitStack()  # relaxed GC, the quarantine file, the chunk source
+    bulk = ExitStack()  # deferred indexes, built again before the name merge
     try:
         guard.enter_context(relaxed_gc())
         guard.callback(getattr(chunks, "close", lambda: None))
+        guard.enter_context(bulk)
         for chunk in chunks:
             for entry in chunk.rejects:
                 rejected += 1
@@ -139,9 +141,12 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
                     file_id = _start_file(store, sid, path, name, total)
                     # a thread from here on: a parsing process is forked by now
                     guard.enter_context(store.background_checkpoints())
+                    if bulk_load_pays(store, total):
+                        bulk.enter_context(store.bulk_load())
                 writer.apply(chunk.batch)
             if progress:
                 progress(chunk.pos, total)
+        bulk.close()  # indexes back before the merge, which uses them
         if writer is not None:
             merge_name_stubs(store)
     finally:
@@ -160,6 +165,25 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
     if progress:
         progress(total, total)
     return report
+
+
+BULK_MIN_BYTES = 32 * 2**20
+
+
+def bulk_load_pays(store: Store, size: int) -> bool:
+    """Whether to defer secondary indexes (``Store.bulk_load``) for a file of
+    ``size`` bytes: SQLite, 32 MB or more, and at least half as many posts
+    again as the store holds (at ~1 KB a post), since building the indexes
+    again costs in proportion to what is already stored.
+    ``RASD_INGEST_BULK=0|1`` overrides."""
+    env = os.environ.get("RASD_INGEST_BULK")
+    if env in ("0", "1"):
+        return env == "1" and store.is_sqlite
+    if not store.is_sqlite or size < BULK_MIN_BYTES:
+        return False
+    with store.connect() as c:
+        stored = c.execute(select(func.max(S.posts.c.id))).scalar() or 0
+    return size / 1000 >= stored / 2
 
 
 def file_size(path: Path) -> int:
