@@ -164,7 +164,7 @@ def test_background_checkpoints_copy_the_wal_and_stop(tmp_path):
                                            "created_at": datetime.now(UTC)}
                                           for i in range(2000)])
         deadline = time.time() + 10
-        while db.stat().st_size <= before and time.time() < deadline:
+        while db.stat().st_size <= before + 2000 * 200 and time.time() < deadline:
             time.sleep(0.02)
         # only a checkpoint moves committed pages from the WAL into the file
         assert db.stat().st_size > before + 2000 * 200
