@@ -211,3 +211,24 @@ def test_indexes_come_back_after_a_kill_during_bulk_load(tmp_path):
     again = Store.open(str(tmp_path / "k.db"))
     assert set(DEFERRABLE_INDEXES) <= _indexes(again)
     assert again.ensure_indexes() == []
+
+
+def test_name_stub_merge_prefers_a_full_profile_and_ignores_case(sqlite_store):
+    from rasd.ingest.writer import merge_name_stubs
+    from rasd.model import Link
+
+    _write(sqlite_store, Post("telegram", "c1/1", "c1", "fwd",
+                              links=[Link("forward", None, None, "MixedCase")]),
+           Post("telegram", "c1/2", "c1", "fwd", links=[Link("forward", None, None, "nobody")]))
+    # a stub known by id with that handle, then the full profile
+    _write(sqlite_store, Account("telegram", "u5", handle="mixedcase", stub=True))
+    _write(sqlite_store, Account("telegram", "channel9", handle="MIXEDCASE", name="Real"))
+    assert merge_name_stubs(sqlite_store) == 1
+    with sqlite_store.connect() as c:
+        e = c.execute(select(S.edges)).all()
+        real = c.execute(select(S.accounts.c.id).where(
+            S.accounts.c.platform_id == "channel9")).scalar_one()
+        left = {r[0] for r in c.execute(select(S.accounts.c.platform_id))}
+    assert real in {x.dst_account_id for x in e}
+    assert "@mixedcase" not in left and "@nobody" in left  # no real account yet: kept
+    assert merge_name_stubs(sqlite_store) == 0

@@ -852,21 +852,26 @@ def merge_name_stubs(store: Store) -> int:
     """Fold "@handle" stubs into the real account with that handle, once known.
 
     A forward or mention can name an account before its profile is ingested;
-    the placeholder is then merged: its edges and posts move to the real account.
+    the placeholder is then merged: its edges and posts move to the real account
+    (a full profile before a stub, then the lowest id). One query finds them,
+    an index lookup a stub (on lower(handle)); stubs with no real account yet
+    cost nothing more.
     """
     a = S.accounts
+    real_a = a.alias("r")
     merged = 0
     with store.begin() as c:
-        stubs = c.execute(select(a.c.id, a.c.platform, a.c.platform_id).where(
-            a.c.platform_id.startswith("@"))).all()
-        for sid, plat, spid in stubs:
-            handle = spid[1:]
-            real = c.execute(select(a.c.id).where(
-                a.c.platform == plat, func.lower(a.c.handle) == handle,
-                ~a.c.platform_id.startswith("@")).order_by(a.c.stub, a.c.id).limit(1)).first()
-            if real is None:
-                continue
-            rid = real[0]
+        # per stub, the real account by the index on (platform, lower(handle))
+        real = (select(real_a.c.id).where(
+            real_a.c.platform == a.c.platform,
+            func.lower(real_a.c.handle) == func.substr(a.c.platform_id, 2),
+            ~real_a.c.platform_id.startswith("@"))
+            .order_by(real_a.c.stub, real_a.c.id).limit(1)
+            .correlate(a).scalar_subquery())
+        target = {sid: rid for sid, rid in c.execute(
+            select(a.c.id, real).where(a.c.platform_id.startswith("@")).order_by(a.c.id))
+            if rid is not None}
+        for sid, rid in target.items():
             e = S.edges
             for r in c.execute(select(e.c.id, e.c.kind, e.c.src_account_id, e.c.dst_account_id,
                                       e.c.post_id).where((e.c.src_account_id == sid)

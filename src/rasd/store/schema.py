@@ -36,6 +36,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 NAMING = {
@@ -122,6 +123,7 @@ accounts = Table(
     UniqueConstraint("platform", "platform_id"),
 )
 Index("ix_accounts_handle", accounts.c.platform, accounts.c.handle)
+Index("ix_accounts_handle_lower", accounts.c.platform, func.lower(accounts.c.handle))
 
 account_versions = Table(
     "account_versions",
