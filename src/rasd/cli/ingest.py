@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=2,
                                  help="1: parse and write in this process. 2: parse in a "
                                  "second process while this one writes (same result, "
-                                 "~1.5-2x faster on 2+ cores). Default: 2 for files of "
+                                 "~1.3x faster on 2 cores). Default: 2 for files of "
                                  "16 MB or more on 2+ cores, else 1 (env RASD_INGEST_JOBS)."),
     ) -> None:
         """Ingest X/Twitter JSONL, Telegram Desktop exports and CSV files.
