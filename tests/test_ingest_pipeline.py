@@ -38,10 +38,14 @@ def _fingerprint(store: Store) -> dict[str, tuple[int, str]]:
     return out
 
 
+DEMO = Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo"
+
+
 def _inputs(shared: Path) -> list[tuple[Path, dict]]:
     d = shared / "formats" / "twitter-v2-twarc2"
     files = [(p, {}) for p in sorted(d.glob("*.jsonl"))]
-    return files + [(shared / "isis-twitter" / "tweets.csv", {"mapping": "isis-kaggle"})]
+    return files + [(shared / "isis-twitter" / "tweets.csv", {"mapping": "isis-kaggle"}),
+                    (DEMO / "telegram", {})]  # an export folder, media by relative path
 
 
 def test_two_processes_store_the_same_as_one(store, second_store, shared_data):
