@@ -9,11 +9,12 @@ writes, their order and the counts are the same either way: the child only
 moves work that does not depend on the store, and batches arrive in file order.
 
 The child is a fork of this process when that is safe (one thread), else a
-fresh interpreter (``start_method``); it never touches the store's
-connections, it stops when the pipe breaks because the parent ended or was
-killed, and the parent kills it when it stops reading early. What crosses the pipe is length-prefixed pickles
-made by the child from records it parsed itself (plain tuples, dicts, strings
-and datetimes), never bytes taken from the input as a pickle.
+fresh interpreter (``start_method``). It never touches the store's
+connections; it stops when the pipe breaks because the parent ended or was
+killed, and the parent kills it when it stops reading early. What crosses the
+pipe is length-prefixed pickles made by the child from records it parsed
+itself (plain tuples, dicts, strings and datetimes), never bytes taken from
+the input as a pickle.
 """
 
 from __future__ import annotations
