@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,24 +58,34 @@ def _drop_pg(schema: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path, monkeypatch):
-    # files that live beside a server store (quarantine, indexes) go to RASD_HOME
-    monkeypatch.setenv("RASD_HOME", str(tmp_path))
-    if request.param == "sqlite":
-        s = Store.open(str(tmp_path / "rasd.db"))
-        yield s
-        s.close()
+@contextmanager
+def _fresh_store(kind: str, path: Path) -> Iterator[Store]:
+    """A new migrated store: a SQLite file at ``path``, or a PostgreSQL schema
+    of its own (dropped afterwards)."""
+    if kind == "sqlite":
+        s = Store.open(str(path))
+        try:
+            yield s
+        finally:
+            s.close()
         return
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests need RASD_TEST_PG_URL (CI sets it; e.g. "
-                    "postgresql://postgres@127.0.0.1:5432/test)")
     s, schema = _pg_store()
     try:
         yield s
     finally:
         s.close()
         _drop_pg(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path, monkeypatch):
+    # files that live beside a server store (quarantine, indexes) go to RASD_HOME
+    monkeypatch.setenv("RASD_HOME", str(tmp_path))
+    if request.param == "postgresql" and not PG_URL:
+        pytest.skip("PostgreSQL tests need RASD_TEST_PG_URL (CI sets it; e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/test)")
+    with _fresh_store(request.param, tmp_path / "rasd.db") as s:
+        yield s
 
 
 @pytest.fixture
@@ -86,14 +98,6 @@ def sqlite_store(tmp_path):
 @pytest.fixture
 def second_store(store, tmp_path):
     """Another fresh store of the same kind as ``store`` (to compare two runs)."""
-    if store.is_sqlite:
-        s = Store.open(str(tmp_path / "second.db"))
+    with _fresh_store("sqlite" if store.is_sqlite else "postgresql",
+                      tmp_path / "second.db") as s:
         yield s
-        s.close()
-        return
-    s, schema = _pg_store()
-    try:
-        yield s
-    finally:
-        s.close()
-        _drop_pg(schema)
