@@ -136,9 +136,11 @@ def register(app: typer.Typer) -> None:
                 any_rejected = True
             if not json_:
                 c = rep.counts
+                done = c["new"] + c["updated"] + c["unchanged"] + c["rejected"]
+                rate = f", {done / rep.seconds:,.0f} records/s" if rep.seconds > 0 else ""
                 typer.echo(f"{p}: {rep.fmt}: {c['new']} new, {c['updated']} updated, "
                            f"{c['unchanged']} unchanged, {c['rejected']} rejected "
-                           f"({rep.seconds:.1f}s)")
+                           f"({rep.seconds:.1f}s{rate})")
                 for kind, cnt in c.get("by_kind", {}).items():
                     typer.echo(f"    {kind}: " + ", ".join(f"{k} {v}" for k, v in
                                                            sorted(cnt.items())))
