@@ -232,3 +232,14 @@ def test_name_stub_merge_prefers_a_full_profile_and_ignores_case(sqlite_store):
     assert real in {x.dst_account_id for x in e}
     assert "@mixedcase" not in left and "@nobody" in left  # no real account yet: kept
     assert merge_name_stubs(sqlite_store) == 0
+
+
+def test_postgresql_plans_each_statement_for_its_parameters(store):
+    """No generic plan chosen while the tables were empty (a sequential scan
+    that an ingest's key lookups would then keep using)."""
+    if store.is_sqlite:
+        import pytest
+
+        pytest.skip("PostgreSQL only")
+    with store.connect() as c:
+        assert c.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"

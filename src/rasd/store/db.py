@@ -92,6 +92,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _pg_custom_plans(dbapi_conn: Any, _record: Any) -> None:
+    """Plan every statement for its own parameters. psycopg prepares a
+    statement run five times; PostgreSQL then switches to a generic plan if
+    that looks no worse, judged while a fresh store's tables are still empty:
+    a sequential scan, kept for the connection's life. An ingest's key lookups
+    (``platform_id IN (...)``) became scans of ever bigger tables: 50k posts
+    took 64 s instead of 17 s."""
+    if getattr(getattr(dbapi_conn, "info", None), "server_version", 0) >= 120000:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_conn.commit()
+
+
 def _sqlite_begin(conn: Connection) -> None:
     """BEGIN IMMEDIATE for writers that asked for it (``Store.write()``): the
     write lock is taken up front, so a batch can number its own rows."""
@@ -134,6 +147,8 @@ class Store:
             event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = create_engine(url, pool_pre_ping=True, **kwargs)
+            if u.get_backend_name() == "postgresql":
+                event.listen(engine, "connect", _pg_custom_plans)
         store = cls(engine)
         if migrate:
             store.migrate()
