@@ -101,3 +101,13 @@ def second_store(store, tmp_path):
     with _fresh_store("sqlite" if store.is_sqlite else "postgresql",
                       tmp_path / "second.db") as s:
         yield s
+
+
+@pytest.fixture
+def pg_store(tmp_path):
+    """A fresh PostgreSQL store, for PostgreSQL-only behaviour."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need RASD_TEST_PG_URL (CI sets it; e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/test)")
+    with _fresh_store("postgresql", tmp_path) as s:
+        yield s

@@ -180,3 +180,35 @@ def test_fast_sqlite_processors_write_what_sqlalchemy_writes():
         fast["created_at"]("2020-01-01")
     for v in (None, {}, [], {"a": 1}, [1, {"x": "é\u202e"}], {"n": 2**40, "f": 0.1}):
         assert fast["metrics"](v) == slow["metrics"](v), v
+
+
+def test_bulk_paths_store_what_sqlalchemy_stores(store):
+    """Batches big enough for PostgreSQL's COPY path (and SQLite's executemany)
+    store exactly what a plain SQLAlchemy insert stores: JSON, times in
+    several zones, booleans, NULLs, unicode; ON CONFLICT DO NOTHING skips
+    existing and repeated keys."""
+    from datetime import timedelta, timezone
+
+    from rasd.store.upsert import COPY_MIN_ROWS, fast_insert_rows
+
+    a = S.accounts
+    n = COPY_MIN_ROWS * 2
+
+    def row(i: int, plat: str) -> dict:
+        return _acc(i, platform=plat, created_at=None if i % 5 == 0 else datetime(
+            2020, 1 + i % 12, 1 + i % 28, i % 24, 7, 8, i,
+            tzinfo=UTC if i % 2 else timezone(timedelta(hours=-5))),
+            bio=f"ب {i} \u202e «quoted» \\ tab\there\nline")
+    fast = [row(i, "x") for i in range(1, n + 1)]
+    plain = [row(i, "y") for i in range(1, n + 1)]
+    by_tuple = [row(i, "z") for i in range(1, n + 1)]
+    cols = tuple(fast[0])
+    with store.begin() as c:
+        fast_insert(c, a, fast + fast[:3])  # repeated keys in one batch: skipped
+        fast_insert(c, a, fast[:COPY_MIN_ROWS])  # existing keys: skipped
+        c.execute(insert(a), plain)
+        fast_insert_rows(c, a, cols, [tuple(r[k] for k in cols) for r in by_tuple])
+    rows = _dump(store, a)
+    got = {p: [r[1:] for r in rows if r[0] == p] for p in "xyz"}
+    assert len(got["y"]) == n
+    assert got["x"] == got["y"] == got["z"]

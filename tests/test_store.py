@@ -234,12 +234,9 @@ def test_name_stub_merge_prefers_a_full_profile_and_ignores_case(sqlite_store):
     assert merge_name_stubs(sqlite_store) == 0
 
 
-def test_postgresql_plans_each_statement_for_its_parameters(store):
+def test_postgresql_session_settings(pg_store):
     """No generic plan chosen while the tables were empty (a sequential scan
-    that an ingest's key lookups would then keep using)."""
-    if store.is_sqlite:
-        import pytest
-
-        pytest.skip("PostgreSQL only")
-    with store.connect() as c:
+    that an ingest's key lookups would then keep using); times in UTC."""
+    with pg_store.connect() as c:
         assert c.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+        assert c.exec_driver_sql("SHOW TIME ZONE").scalar() == "UTC"

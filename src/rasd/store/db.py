@@ -92,17 +92,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _pg_custom_plans(dbapi_conn: Any, _record: Any) -> None:
-    """Plan every statement for its own parameters. psycopg prepares a
-    statement run five times; PostgreSQL then switches to a generic plan if
-    that looks no worse, judged while a fresh store's tables are still empty:
-    a sequential scan, kept for the connection's life. An ingest's key lookups
-    (``platform_id IN (...)``) became scans of ever bigger tables: 50k posts
-    took 64 s instead of 17 s."""
-    if getattr(getattr(dbapi_conn, "info", None), "server_version", 0) >= 120000:
-        with dbapi_conn.cursor() as cur:
+def _pg_session(dbapi_conn: Any, _record: Any) -> None:
+    """Session settings for every PostgreSQL connection.
+
+    - UTC: a time without a zone is taken as UTC (as rasd's parsers do), and
+      times come back in UTC, whatever the server's own time zone, whether a
+      row arrives by COPY (text) or as a statement parameter.
+    - Custom plans: psycopg prepares a statement run five times; PostgreSQL
+      then switches to a generic plan if that looks no worse, judged while a
+      fresh store's tables are still empty: a sequential scan, kept for the
+      connection's life. An ingest's key lookups (``platform_id IN (...)``)
+      became scans of ever bigger tables: 50k posts took 64 s, not 16 s."""
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+        if getattr(getattr(dbapi_conn, "info", None), "server_version", 0) >= 120000:
             cur.execute("SET plan_cache_mode = force_custom_plan")
-        dbapi_conn.commit()
+    dbapi_conn.commit()
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -148,7 +153,7 @@ class Store:
         else:
             engine = create_engine(url, pool_pre_ping=True, **kwargs)
             if u.get_backend_name() == "postgresql":
-                event.listen(engine, "connect", _pg_custom_plans)
+                event.listen(engine, "connect", _pg_session)
         store = cls(engine)
         if migrate:
             store.migrate()
