@@ -149,6 +149,13 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and its finished children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _peak_child_rss_mb() -> float:
     """Largest peak RSS of the (finished) child processes: rasd's parser."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -159,11 +166,11 @@ def run_rasd(path: str, db: str, jobs: int) -> dict:
     from rasd.store import Store
 
     store = Store.open(db)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     rep = ingest_path(store, path, jobs=jobs)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, _cpu_s() - c0
     posts = rep.counts["by_kind"].get("posts", {}).get("new", 0)
-    return {"seconds": dt, "posts": posts, "posts_per_s": posts / dt,
+    return {"seconds": dt, "cpu_seconds": cpu, "posts": posts, "posts_per_s": posts / dt,
             "peak_rss_mb": _peak_rss_mb(), "child_peak_rss_mb": _peak_child_rss_mb(),
             "counts": rep.counts}
 
@@ -229,7 +236,7 @@ def run_naive(path: str, db: str) -> dict:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("CREATE TABLE tweets (id TEXT PRIMARY KEY, author_id TEXT, text TEXT, "
                 "created_at TEXT)")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     n = 0
     with open(path, "rb") as f:
         for line in f:
@@ -239,8 +246,9 @@ def run_naive(path: str, db: str) -> dict:
             con.executemany("INSERT OR IGNORE INTO tweets VALUES (?,?,?,?)", rows)
             n += len(rows)
     con.commit()
-    dt = time.perf_counter() - t0
-    return {"seconds": dt, "posts": n, "posts_per_s": n / dt, "peak_rss_mb": _peak_rss_mb()}
+    dt, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    return {"seconds": dt, "cpu_seconds": cpu, "posts": n, "posts_per_s": n / dt,
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def run_parse(path: str) -> dict:
@@ -269,7 +277,9 @@ def child(kind: str, path: str, db: str) -> dict:
 
 def _row(name: str, r: dict, rss: str | None = None) -> str:
     mem = rss if rss is not None else f"{r['peak_rss_mb']:,.0f}"
-    return f"{name:26}{r['posts_per_s']:>12,.0f}{r['seconds']:>10.2f}{mem:>16}"
+    cpu = r.get("cpu_seconds")
+    per_cpu = f"{r['posts'] / cpu:>12,.0f}" if cpu else f"{'':>12}"
+    return f"{name:26}{r['posts_per_s']:>12,.0f}{r['seconds']:>10.2f}{per_cpu}{mem:>16}"
 
 
 def main() -> None:
@@ -307,14 +317,15 @@ def main() -> None:
     again = child("rasd2", str(data), str(tmp / "rasd.db"))  # idempotent re-run
     one = None if a.skip_one else child("rasd1", str(data), str(tmp / "rasd1.db"))
     floor = child("floor", str(tmp / "rasd.db"), str(tmp / "floor.db"))
-    print(f"{'':26}{'posts/s':>12}{'seconds':>10}{'peak RSS MB':>16}")
+    print(f"{'':26}{'posts/s':>12}{'seconds':>10}{'per CPU-s':>12}{'peak RSS MB':>16}")
     print(_row("naive baseline", naive))
     print(_row("rasd parse only", parse))
     print(_row("rasd ingest, 2 processes", two,
                f"{two['peak_rss_mb']:,.0f} + {two['child_peak_rss_mb']:,.0f}"))
     if one is not None:
         print(_row("rasd ingest, 1 process", one))
-    print(_row("rasd re-ingest (no-op)", {**again, "posts_per_s": n / again["seconds"]},
+    print(_row("rasd re-ingest (no-op)", {**again, "posts": n,
+                                          "posts_per_s": n / again["seconds"]},
                f"{again['peak_rss_mb']:,.0f} + {again['child_peak_rss_mb']:,.0f}"))
     print(_row("SQLite floor (replay)", floor))
     print(f"ratio rasd/naive: {two['posts_per_s'] / naive['posts_per_s']:.2f}x with 2 processes"
