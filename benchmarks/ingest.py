@@ -19,9 +19,12 @@ Where the goal stands (issue 2: >= 20,000 posts/s on 2 cores and >= 0.5x the
 naive baseline; a >= 1 GB file under 500 MB). Measured 2026-11-29 on the
 project's 2-core machine, whose speed varies +-30% over minutes (shared host:
 "parse only" is a fair speed gauge; compare figures within one run):
-  default (200k posts, 186 MB, load 1.3): 2 processes 22,095 posts/s, re-ingest
-    23,211/s, naive 127,760/s -> 0.17x; SQLite floor 77,149/s (0.60x naive);
-    peak RSS 209 MB + 84 MB (parser).
+  default (200k posts, 186 MB): 2 processes 22,095 posts/s (load 1.3; 18,010/s
+    in a slower spell an hour later, parse-only 8% slower), re-ingest 21,685-
+    23,211/s, naive 122,270-127,760/s -> 0.15-0.17x; SQLite floor 72,679-
+    77,149/s (0.59-0.60x naive); peak RSS 209-211 MB + 84 MB (parser). Per
+    CPU-second (both processes): 10,491 posts, vs ~12,700 for one process: the
+    hand-over costs ~16 us of CPU a post (pickling both ways).
   --posts 50000 (load 0.7): 2 processes 18,299/s, 1 process 14,754/s, re-ingest
     20,665/s, naive 125,482/s -> 0.15x; floor 78,019/s.
   --size-gb 1.0 (1.1M posts): 2 processes 15,937/s, re-ingest 19,986/s, naive
