@@ -20,6 +20,7 @@ the input as a pickle.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import pickle
@@ -154,6 +155,10 @@ class _Child:
             if pid == 0:  # the child: never returns into the caller's code
                 code = 1
                 try:
+                    # what the parent left for the collector stays uncollected
+                    # here: no finalizer of a parent's object (a database
+                    # connection, say) may run in the child
+                    gc.freeze()
                     os.close(r)
                     with os.fdopen(w, "wb", buffering=1 << 20) as out:
                         code = _serve(out, args)
