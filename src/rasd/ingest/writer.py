@@ -88,22 +88,6 @@ def _utc_naive(dt: datetime) -> datetime:
     return dt
 
 
-_LAST_NAIVE: list[Any] = [None, None]
-
-
-def _naive(dt: datetime | None) -> datetime | None:
-    """UTC without tzinfo: same comparisons, cheaper to pickle. (A page's
-    records share one retrieval time: the last conversion is reused.)"""
-    if dt is None:
-        return None
-    last = _LAST_NAIVE
-    if dt is last[0]:
-        return last[1]
-    out = _utc_naive(dt)
-    last[0], last[1] = dt, out
-    return out
-
-
 def is_older(new: datetime | None, current: datetime | None) -> bool:
     """True when ``new`` is known to be strictly earlier than ``current``."""
     if new is None or current is None:
@@ -145,6 +129,7 @@ class Counts:
 # Python-level ``__new__``: a batch holds thousands of them.
 _tuple_new = tuple.__new__
 
+# Items carry each value once: what the row holds is read from the row.
 class AccountItem(NamedTuple):
     """A profile (or a stub record) of the batch, ready to write."""
 
@@ -153,11 +138,28 @@ class AccountItem(NamedTuple):
 
     key: Key
     stub: bool
-    hash: str | None  # content hash; None for stubs
-    observed_at: datetime | None
-    raw_sha256: str | None
-    profile: tuple[str | None, ...]  # PROFILE_FIELDS, for the version history
     row: tuple[Any, ...]  # accounts row: the values of ACCOUNT_COLS
+
+    @property
+    def hash(self) -> str | None:  # content hash; None for stubs
+        return self.row[_A_HASH]
+
+    @property
+    def observed_at(self) -> datetime | None:
+        return self.row[_A_OBSERVED]
+
+    @property
+    def raw_sha256(self) -> str | None:
+        return self.row[_A_RAW]
+
+    @property
+    def handle(self) -> str | None:
+        return self.row[_A_HANDLE]
+
+    @property
+    def profile(self) -> tuple[str | None, ...]:  # PROFILE_FIELDS, for the history
+        r = self.row
+        return tuple(r[i] for i in _A_PROFILE)
 
 
 class PostItem(NamedTuple):
@@ -168,19 +170,34 @@ class PostItem(NamedTuple):
         return _tuple_new, (PostItem, tuple(self))
 
     key: Key
-    hash: str
     reference: bool
-    observed_at: datetime | None
-    edited_at: datetime | None
-    raw_sha256: str | None
     author: str | None  # the author's platform id
-    text: str | None
     row: tuple[Any, ...]  # posts row: the values of POST_COLS
     tags: tuple[str, ...]
     urls: tuple[str, ...]
     media: tuple[dict[str, Any], ...]
     links: tuple[tuple[str, str | None, str | None, str | None], ...]  # kind, post, account, name
     mentions: tuple[tuple[str | None, str | None], ...]  # (account id, handle)
+
+    @property
+    def hash(self) -> str:
+        return self.row[_P_HASH]
+
+    @property
+    def text(self) -> str | None:
+        return self.row[_P_TEXT]
+
+    @property
+    def observed_at(self) -> datetime | None:
+        return self.row[_P_OBSERVED]
+
+    @property
+    def edited_at(self) -> datetime | None:
+        return self.row[_P_EDITED]
+
+    @property
+    def raw_sha256(self) -> str | None:
+        return self.row[_P_RAW]
 
 
 class EventItem(NamedTuple):
@@ -198,7 +215,7 @@ class Batch:
     a ``Prep`` in another process can hand it over cheaply."""
 
     ts: datetime
-    raw: list[tuple[str, str, bytes]] = field(default_factory=list)  # sha, fmt, bytes
+    raw: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # sha, fmt, size, zstd
     accounts: list[AccountItem] = field(default_factory=list)
     seen_accounts: int = 0  # profiles identical to one already sent in this run
     stubs: dict[Key, str | None] = field(default_factory=dict)  # referenced by id → handle
@@ -225,6 +242,12 @@ POST_COLS = ("platform", "platform_id", "chat_id", "kind", "text", "lang", "crea
              "edited_at", "edit_of", "metrics", "withheld", "extra", "content_hash",
              "raw_sha256", "raw_path", "first_seen", "last_seen", "observed_at")
 _CREATED = POST_COLS.index("created_at")
+_P_HASH, _P_TEXT, _P_RAW = (POST_COLS.index(c) for c in ("content_hash", "text", "raw_sha256"))
+_P_OBSERVED, _P_EDITED = POST_COLS.index("observed_at"), POST_COLS.index("edited_at")
+_A_HASH, _A_RAW = ACCOUNT_COLS.index("content_hash"), ACCOUNT_COLS.index("raw_sha256")
+_A_OBSERVED = ACCOUNT_COLS.index("observed_at")
+_A_PROFILE = tuple(ACCOUNT_COLS.index(c) for c in PROFILE_FIELDS)
+_A_HANDLE = ACCOUNT_COLS.index("handle")
 _LINK_SLOT = {PostKind.REPLY: 0, PostKind.REPOST: 1, PostKind.QUOTE: 2, PostKind.FORWARD: 3}
 
 
@@ -317,18 +340,16 @@ class Prep:
         """The prepared batch; the buffer starts empty again."""
         ts = now()
         b = Batch(ts=ts)
-        # compressed by the writer: that process has more time to spare
-        b.raw = [(h, fmt, data) for h, (fmt, data) in self.raw.items()]
+        # compressed here: smaller to hand over (pickling the raw bytes cost
+        # more than compressing them)
+        b.raw = [(h, fmt, len(data), compress(data)) for h, (fmt, data) in self.raw.items()]
         sent = self.sent
         accounts: dict[Key, Account] = {}
-        heads: list[tuple[Any, ...]] = []  # each item but its row
-        rows: list[tuple[Any, ...]] = []
+        items = b.accounts
         for key, acc in self.accounts.items():
             if acc.stub:
                 accounts[key] = acc
-                heads.append((key, True, None, acc.observed_at, None,
-                              (acc.handle, None, None, None, None)))
-                rows.append(_account_row(acc, ts, None))
+                items.append(AccountItem(key, True, _account_row(acc, ts, None)))
                 continue
             h = account_hash(acc)
             if sent.get(key) == h:
@@ -336,28 +357,19 @@ class Prep:
                 continue
             sent[key] = h
             accounts[key] = acc
-            heads.append((key, False, h, _naive(acc.observed_at),
-                          acc.raw.sha256 if acc.raw else None,
-                          (acc.handle, acc.name, acc.bio, acc.location, acc.url)))
-            rows.append(_account_row(acc, ts, h))
-        b.accounts = [AccountItem(*head, row) for head, row in zip(heads, rows, strict=True)]
+            items.append(AccountItem(key, False, _account_row(acc, ts, h)))
         self._refs(b, accounts)
-        heads, tails, rows = [], [], []
+        posts = b.posts
         for p in self.posts.values():
-            h = post_hash(p)
-            heads.append(((p.platform, p.platform_id), h, p.reference, _naive(p.observed_at),
-                          _naive(p.edited_at), p.raw.sha256 if p.raw else None, p.account_id,
-                          p.text))
-            rows.append(_post_row(p, ts, h))
-            tails.append((
+            posts.append(PostItem(
+                (p.platform, p.platform_id), p.reference, p.account_id,
+                _post_row(p, ts, post_hash(p)),
                 tuple({t.casefold()[:300]: None for t in p.hashtags if t}) if p.hashtags else (),
                 tuple({u[:2000]: None for u in p.urls}) if p.urls else (),
                 tuple(_media_row(m, ts) for m in p.media) if p.media else (),
                 tuple((PostKind(lk.kind).value, lk.target_post_id, lk.target_account_id,
                        lk.target_account_name) for lk in p.links) if p.links else (),
                 tuple(p.mentions) if p.mentions else ()))
-        b.posts = [PostItem(*head, row, *tail)
-                   for head, row, tail in zip(heads, rows, tails, strict=True)]
         for key, ev in self.events.items():
             b.events.append(EventItem(key, ev.actor_id, {
                 "platform": ev.platform, "platform_id": ev.platform_id,
@@ -476,8 +488,8 @@ class Writer:
         for chunk in _chunks([r[0] for r in b.raw]):
             self.known_raw.update(r[0] for r in c.execute(
                 select(rr.c.sha256).where(rr.c.sha256.in_(chunk))))
-        rows = [{"sha256": h, "fmt": fmt, "size": len(data), "data": compress(data),
-                 "first_seen": b.ts} for h, fmt, data in b.raw if h not in self.known_raw]
+        rows = [{"sha256": h, "fmt": fmt, "size": size, "data": data, "first_seen": b.ts}
+                for h, fmt, size, data in b.raw if h not in self.known_raw]
         fast_insert(c, S.raw_records, rows)
 
     def _applied_before(self, raw_sha256: str | None) -> bool:
@@ -597,7 +609,7 @@ class Writer:
                 if key in got:
                     acc_cache[key] = got[key][0]
         for key, it in batch.items():
-            handle = it.profile[0]
+            handle = it.handle
             if handle and key in acc_cache:
                 self.handle_cache[(key[0], handle.lower())] = acc_cache[key]
 
@@ -611,7 +623,7 @@ class Writer:
 
     def _resolve_names(self, c: Connection, b: Batch, stubs: dict[Key, str | None]) -> None:
         for it in b.accounts:  # profiles in this batch first
-            handle = it.profile[0]
+            handle = it.handle
             if handle and it.key in self.acc_cache:
                 self.handle_cache[(it.key[0], handle.lower())] = self.acc_cache[it.key]
         todo = [(p, n) for p, n in b.names if (p, n.lower()) not in self.handle_cache]
@@ -625,8 +637,8 @@ class Writer:
                                                      ~a.c.platform_id.startswith("@"))
                 for r in c.execute(q):
                     self.handle_cache.setdefault((plat, r.handle.lower()), r.id)
-        batch_handles = {(it.key[0], it.profile[0].lower()) for it in b.accounts
-                         if it.profile[0]}
+        batch_handles = {(it.key[0], it.handle.lower()) for it in b.accounts
+                         if it.handle}
         for p, n in todo:
             if (p, n.lower()) in self.handle_cache or (p, n.lower()) in batch_handles:
                 continue
