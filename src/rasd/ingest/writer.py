@@ -4,11 +4,11 @@ Two halves, so that they can run in two processes (``rasd.ingest.pipeline``):
 
 - ``Prep`` (no database): collects a batch of records, drops in-batch
   duplicates and profiles already sent unchanged earlier in the run, computes
-  content hashes, builds the rows (tuples), collects the raw bytes and finds
-  the accounts the batch refers to. ``Prep.take()`` returns a ``Batch`` of plain
+  content hashes, builds the rows (tuples), compresses the raw bytes and
+  finds the accounts the batch refers to. ``Prep.take()`` returns a ``Batch`` of plain
   data (tuples, dicts, strings, datetimes) that pickles cheaply.
 - ``Writer.apply(batch)``: everything that needs the store, in one
-  transaction: raw bytes (compressed here), accounts, posts, their hashtags, URLs, media and
+  transaction: raw bytes, accounts, posts, their hashtags, URLs, media and
   edges, events and compliance notices of a batch commit together or not at
   all, so a crash loses at most the batch in flight and a re-run completes the
   file (every write is an upsert keyed on (platform, platform id)).
