@@ -19,22 +19,24 @@ Where the goal stands (issue 2: >= 20,000 posts/s on 2 cores and >= 0.5x the
 naive baseline; a >= 1 GB file under 500 MB). Measured 2026-11-29 on the
 project's 2-core machine, whose speed varies +-30% over minutes (shared host:
 "parse only" is a fair speed gauge; compare figures within one run):
-  default (200k posts, 186 MB): 2 processes 22,095 posts/s (load 1.3; 18,010/s
-    in a slower spell an hour later, parse-only 8% slower), re-ingest 21,685-
-    23,211/s, naive 122,270-127,760/s -> 0.15-0.17x; SQLite floor 72,679-
-    77,149/s (0.59-0.60x naive); peak RSS 209-211 MB + 84 MB (parser). Per
-    CPU-second (both processes): 10,491 posts, vs ~12,700 for one process: the
-    hand-over costs ~16 us of CPU a post (pickling both ways).
-  --posts 50000 (load 0.7): 2 processes 18,299/s, 1 process 14,754/s, re-ingest
-    20,665/s, naive 125,482/s -> 0.15x; floor 78,019/s.
-  --size-gb 1.0 (1.1M posts): 2 processes 15,937/s, re-ingest 19,986/s, naive
-    112,109/s -> 0.14x; peak RSS 303 MB + 85 MB (goal < 500 MB: met).
+  default (200k posts, 186 MB), final code (load 2.0): 2 processes 22,219
+    posts/s, re-ingest 22,701/s, naive 118,293/s -> 0.19x; SQLite floor 66,610/s
+    (0.56x naive); 12,904 posts per CPU-second (both processes); peak RSS
+    202 MB + 80 MB (parser). Earlier runs the same day: 22,095/s and, in a
+    slower spell, 18,010/s (before items stopped repeating row values and the
+    raw bytes were compressed before the hand-over: 10,491 posts per CPU-s).
+  --posts 50000, final code (load 2.2): 2 processes 20,528/s, 1 process
+    13,522/s, re-ingest 23,755/s, naive 125,830/s -> 0.16x; floor 69,665/s.
+  --size-gb 1.0 (1.1M posts), final code (load 1.5): 2 processes 18,144/s,
+    re-ingest 21,708/s, naive 102,719/s -> 0.18x; floor 46,990/s; peak RSS
+    298 MB + 81 MB (goal < 500 MB: met).
   The same machine and file at the start of the day (one process, no index
   deferral, no background checkpoints): 11,200-12,100/s at 50k posts, 4,184/s
   at 1 GB (then ~220 us/post in SQLite alone as the indexes outgrew the cache).
 What made the difference: a second process (parse + prepare in one, write in
-the other: ~1.25-1.4x on this machine, where two busy processes run ~10%
-slower each than one alone); deferring the secondary indexes of a big load
+the other: ~1.5x on this machine, where two busy processes run ~10% slower
+each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
+CPU-second against ~13,100-13,500 for one process); deferring the secondary indexes of a big load
 (SQLite floor at 200k posts 30 -> 20 us/post, at 1 GB far more); WAL
 checkpoints in a background thread (~15% of writing time was checkpoint
 fsyncs); binding None/bool without sqlite3's adapter lookup (which raised and
