@@ -261,3 +261,19 @@ def test_bulk_load_stores_the_same(tmp_path, shared_data, monkeypatch):
                 "SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"ix_posts_created", "ix_edges_src"} <= names
     assert runs["0"] == runs["1"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_raw_bytes_of_trailing_lines_without_records_are_kept(tmp_path, jobs):
+    """A stream error line after the last full batch yields no record, but its
+    raw bytes are evidence like any other line's."""
+    from sqlalchemy import func
+
+    f = tmp_path / "t.jsonl"
+    good = {"data": [{"id": "1", "text": "hi", "author_id": "9"}]}
+    err = {"errors": [{"title": "operational-disconnect", "detail": "stream reset"}]}
+    f.write_text(json.dumps(good) + "\n" + json.dumps(err) + "\n")
+    s = Store.open(str(tmp_path / "r.db"))
+    ingest_path(s, f, batch_size=1, jobs=jobs)
+    with s.connect() as c:
+        assert c.execute(select(func.count()).select_from(S.raw_records)).scalar() == 2

@@ -134,7 +134,10 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
                 qfile.write(orjson.dumps(entry) + b"\n")
                 if len(report.rejects) < keep_rejects:
                     report.rejects.append(entry)
-            if chunk.batch is not None and len(chunk.batch):
+            b = chunk.batch
+            # a batch of raw bytes only (lines that yield no record, at the end
+            # of a file) is kept like any other once the file has records
+            if b is not None and (len(b) or (writer is not None and b.raw)):
                 if writer is None:  # first good record: only now touch the store
                     sid = _source_id(store, src_name)
                     writer = Writer(store, sid, batch_size=batch_size)
@@ -143,7 +146,7 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
                     guard.enter_context(store.background_checkpoints())
                     if bulk_load_pays(store, total):
                         bulk.enter_context(store.bulk_load())
-                writer.apply(chunk.batch)
+                writer.apply(b)
             if progress:
                 progress(chunk.pos, total)
         bulk.close()  # indexes back before the merge, which uses them
