@@ -129,6 +129,26 @@ class Counts:
 # Python-level ``__new__``: a batch holds thousands of them.
 _tuple_new = tuple.__new__
 
+# Row layouts of what ``Prep`` hands over: tuples, not dicts (a batch holds
+# thousands; tuples pickle and convert faster). The writer appends source_id
+# (and account_id for posts, and the id where it numbers rows itself).
+ACCOUNT_COLS = ("platform", "platform_id", "handle", "name", "bio", "created_at", "kind",
+                "followers", "following", "post_count", "location", "url", "verified", "stub",
+                "extra", "content_hash", "raw_sha256", "raw_path", "first_seen", "last_seen",
+                "observed_at")
+POST_COLS = ("platform", "platform_id", "chat_id", "kind", "text", "lang", "created_at",
+             "conversation_id", "reply_to", "repost_of", "quote_of", "forward_of",
+             "edited_at", "edit_of", "metrics", "withheld", "extra", "content_hash",
+             "raw_sha256", "raw_path", "first_seen", "last_seen", "observed_at")
+_A_PROFILE = tuple(ACCOUNT_COLS.index(c) for c in PROFILE_FIELDS)
+
+
+def _row_value(cols: tuple[str, ...], name: str) -> Any:
+    """An item's read-only view of one column of its row."""
+    i = cols.index(name)
+    return property(lambda self: self.row[i], doc=f"The row's {name}.")
+
+
 # Items carry each value once: what the row holds is read from the row.
 class AccountItem(NamedTuple):
     """A profile (or a stub record) of the batch, ready to write."""
@@ -140,21 +160,10 @@ class AccountItem(NamedTuple):
     stub: bool
     row: tuple[Any, ...]  # accounts row: the values of ACCOUNT_COLS
 
-    @property
-    def hash(self) -> str | None:  # content hash; None for stubs
-        return self.row[_A_HASH]
-
-    @property
-    def observed_at(self) -> datetime | None:
-        return self.row[_A_OBSERVED]
-
-    @property
-    def raw_sha256(self) -> str | None:
-        return self.row[_A_RAW]
-
-    @property
-    def handle(self) -> str | None:
-        return self.row[_A_HANDLE]
+    hash = _row_value(ACCOUNT_COLS, "content_hash")  # None for stubs
+    observed_at = _row_value(ACCOUNT_COLS, "observed_at")
+    raw_sha256 = _row_value(ACCOUNT_COLS, "raw_sha256")
+    handle = _row_value(ACCOUNT_COLS, "handle")
 
     @property
     def profile(self) -> tuple[str | None, ...]:  # PROFILE_FIELDS, for the history
@@ -179,25 +188,12 @@ class PostItem(NamedTuple):
     links: tuple[tuple[str, str | None, str | None, str | None], ...]  # kind, post, account, name
     mentions: tuple[tuple[str | None, str | None], ...]  # (account id, handle)
 
-    @property
-    def hash(self) -> str:
-        return self.row[_P_HASH]
-
-    @property
-    def text(self) -> str | None:
-        return self.row[_P_TEXT]
-
-    @property
-    def observed_at(self) -> datetime | None:
-        return self.row[_P_OBSERVED]
-
-    @property
-    def edited_at(self) -> datetime | None:
-        return self.row[_P_EDITED]
-
-    @property
-    def raw_sha256(self) -> str | None:
-        return self.row[_P_RAW]
+    hash = _row_value(POST_COLS, "content_hash")
+    text = _row_value(POST_COLS, "text")
+    created_at = _row_value(POST_COLS, "created_at")
+    observed_at = _row_value(POST_COLS, "observed_at")
+    edited_at = _row_value(POST_COLS, "edited_at")
+    raw_sha256 = _row_value(POST_COLS, "raw_sha256")
 
 
 class EventItem(NamedTuple):
@@ -230,24 +226,6 @@ class Batch:
             self.events) + len(self.compliance)
 
 
-# Row layouts of what ``Prep`` hands over: tuples, not dicts (a batch holds
-# thousands; tuples pickle and convert faster). The writer appends source_id
-# (and account_id for posts, and the id where it numbers rows itself).
-ACCOUNT_COLS = ("platform", "platform_id", "handle", "name", "bio", "created_at", "kind",
-                "followers", "following", "post_count", "location", "url", "verified", "stub",
-                "extra", "content_hash", "raw_sha256", "raw_path", "first_seen", "last_seen",
-                "observed_at")
-POST_COLS = ("platform", "platform_id", "chat_id", "kind", "text", "lang", "created_at",
-             "conversation_id", "reply_to", "repost_of", "quote_of", "forward_of",
-             "edited_at", "edit_of", "metrics", "withheld", "extra", "content_hash",
-             "raw_sha256", "raw_path", "first_seen", "last_seen", "observed_at")
-_CREATED = POST_COLS.index("created_at")
-_P_HASH, _P_TEXT, _P_RAW = (POST_COLS.index(c) for c in ("content_hash", "text", "raw_sha256"))
-_P_OBSERVED, _P_EDITED = POST_COLS.index("observed_at"), POST_COLS.index("edited_at")
-_A_HASH, _A_RAW = ACCOUNT_COLS.index("content_hash"), ACCOUNT_COLS.index("raw_sha256")
-_A_OBSERVED = ACCOUNT_COLS.index("observed_at")
-_A_PROFILE = tuple(ACCOUNT_COLS.index(c) for c in PROFILE_FIELDS)
-_A_HANDLE = ACCOUNT_COLS.index("handle")
 _LINK_SLOT = {PostKind.REPLY: 0, PostKind.REPOST: 1, PostKind.QUOTE: 2, PostKind.FORWARD: 3}
 
 
@@ -771,7 +749,7 @@ class Writer:
             src = account_id(plat, it.author)
             if src is None:
                 continue
-            created = it.row[_CREATED]
+            created = it.created_at
             for kind, tpost, tacc, tname in it.links:
                 dst = account_id(plat, tacc) or name_id(plat, tname)
                 if dst is None and tpost:
