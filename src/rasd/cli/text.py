@@ -22,6 +22,19 @@ def _load_policy(path: str | None):
         fail(str(e))
 
 
+def _read_labelled(files: list[str]) -> list[dict]:
+    """Every row of the labelled files, or a clean exit naming the bad one."""
+    from rasd.detect.text.io import InputError, read_labelled
+
+    rows: list[dict] = []
+    try:
+        for f in files:
+            rows += read_labelled(f)
+    except InputError as e:
+        fail(str(e))
+    return rows
+
+
 def _load_model(model: str | None, policy_path: str | None, tiers: str | None,
                 external: str | None = None, external_weight: float = 1.0):
     from rasd.detect.text.external import ExternalModelError
@@ -175,16 +188,10 @@ def register(app: typer.Typer) -> None:
 
           rasd classify posts.jsonl --model models/my-model
         """
-        from rasd.detect.text.io import InputError, read_labelled
         from rasd.detect.text.train import TrainError, fit
 
         pol = _load_policy(policy)
-        rows = []
-        try:
-            for f in files:
-                rows += read_labelled(f)
-        except InputError as e:
-            fail(str(e))
+        rows = _read_labelled(files)
         if with_examples:
             rows += [{"text": t, "label": lab, "lang": lang, "weight": 3.0}
                      for t, lab, lang in pol.examples()]
@@ -234,19 +241,13 @@ def register(app: typer.Typer) -> None:
             render_report,
             run_functional,
         )
-        from rasd.detect.text.io import InputError, read_labelled
 
         if not files and not functional:
             fail("give labelled FILE(s) and/or --functional")
         clf = _load_model(model, policy, tiers)
         result = {}
         if files:
-            rows = []
-            try:
-                for f in files:
-                    rows += read_labelled(f)
-            except InputError as e:
-                fail(str(e))
+            rows = _read_labelled(files)
             bad = sorted({r["label"] for r in rows} - set(clf.labels))
             if bad:
                 fail(f"labels {bad} are not in the policy ({', '.join(clf.labels)})")
