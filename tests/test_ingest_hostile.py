@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.helpers import live_processes
 
 from rasd.ingest import IngestError, ingest_path
 from rasd.ingest.base import RawSink, get_parser
@@ -122,17 +123,7 @@ def _big_file(path: Path, n: int) -> None:
 
 def _running_with(arg: str) -> list[int]:
     """Live processes whose command line holds ``arg``."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            cmdline, stat = (d / "cmdline").read_bytes(), (d / "stat").read_text()
-        except OSError:  # ended meanwhile
-            continue
-        if arg.encode() in cmdline and not stat.split(") ", 1)[1].startswith("Z"):
-            out.append(int(d.name))
-    return out
+    return [pid for pid, _, cmdline in live_processes() if arg.encode() in cmdline]
 
 
 @pytest.mark.parametrize("mode", ["one process", "two processes, indexes deferred"])

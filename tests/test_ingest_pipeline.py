@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.helpers import live_processes
 
 from rasd.ingest import IngestError, ingest_path
 from rasd.ingest.pipeline import default_jobs, produce, produce_in_child
@@ -88,8 +89,7 @@ def test_rejects_and_counts_match(tmp_path, start):
 
 def _our_children() -> list[int]:
     """Live child processes of this test process (forked or spawned)."""
-    return [int(d.name) for d in Path("/proc").iterdir()
-            if d.name.isdigit() and _parent(d.name) == os.getpid()]
+    return [pid for pid, ppid, _ in live_processes() if ppid == os.getpid()]
 
 
 @pytest.fixture(params=["fork", "spawn"])
@@ -161,18 +161,6 @@ def test_stopping_early_ends_the_child(tmp_path, start):
     assert len(_our_children()) == 1
     gen.close()  # the consumer stops: the child must not linger
     assert _our_children() == []
-
-
-def _parent(pid: str) -> int | None:
-    """The parent pid of a live (not zombie) process."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return None
-    fields = dict(line.split(":", 1) for line in status if ":" in line)
-    if fields.get("State", "").strip().startswith("Z"):
-        return None
-    return int(fields["PPid"])
 
 
 def test_same_chunks_in_and_out_of_process(tmp_path, start):
