@@ -189,27 +189,22 @@ def run_floor(path: str, db: str) -> dict:
     No ingest that stores the same rows through one SQLite writer can be
     faster than this. (It holds all rows in memory: its RSS is not rasd's.)"""
     import sqlite3
+    from contextlib import ExitStack
 
     from rasd.ingest.runner import bulk_load_pays
     from rasd.store import Store
-    from rasd.store.db import DEFERRABLE_INDEXES
 
     store = Store.open(db)  # the schema, migrated
     # rasd's own settings, and its index deferral where rasd would defer
-    bulk = bulk_load_pays(store, (Path(path).parent / "tweets.jsonl").stat().st_size)
-    store.close()
+    deferral = ExitStack()
+    if bulk_load_pays(store, (Path(path).parent / "tweets.jsonl").stat().st_size):
+        deferral.enter_context(store.bulk_load())
     src = sqlite3.connect(path)
     dst = sqlite3.connect(db, isolation_level=None)
     dst.execute("PRAGMA journal_mode=WAL")
     dst.execute("PRAGMA synchronous=NORMAL")
     dst.execute("PRAGMA cache_size=-65536")
     dst.execute("PRAGMA wal_autocheckpoint=10000")
-    rebuild = []
-    if bulk:
-        for name in DEFERRABLE_INDEXES:
-            rebuild.append(dst.execute("SELECT sql FROM sqlite_master WHERE name = ?",
-                                       (name,)).fetchone()[0])
-            dst.execute(f'DROP INDEX "{name}"')
     tables = ["raw_records", "accounts", "posts", "hashtags", "urls", "media", "post_media",
               "edges"]
     data = {t: src.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
@@ -228,9 +223,9 @@ def run_floor(path: str, db: str) -> dict:
                                 part)
                 per_table[t] += time.perf_counter() - t1
         dst.execute("COMMIT")
-    for sql in rebuild:
-        dst.execute(sql)
+    deferral.close()  # the deferred indexes built again, timed, as in an ingest
     dt = time.perf_counter() - t0
+    store.close()
     return {"seconds": dt, "posts": posts, "posts_per_s": posts / dt,
             "peak_rss_mb": _peak_rss_mb(),
             "us_per_post": {t: round(v * 1e6 / max(posts, 1), 1) for t, v in per_table.items()},
