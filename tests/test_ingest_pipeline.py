@@ -265,3 +265,26 @@ def test_raw_bytes_of_trailing_lines_without_records_are_kept(tmp_path, jobs):
     ingest_path(s, f, batch_size=1, jobs=jobs)
     with s.connect() as c:
         assert c.execute(select(func.count()).select_from(S.raw_records)).scalar() == 2
+
+
+def test_batch_pickles_exactly(tmp_path):
+    """What crosses the pipe comes back equal, with the same item types (the
+    writer reads items by attribute) — Telegram events included."""
+    import pickle
+
+    from rasd.ingest.writer import AccountItem, EventItem, PostItem
+
+    f = tmp_path / "p.jsonl"
+    _pages(f, 5)
+    batches = [c.batch for c in produce(f, "x", {}, None, 100) if c.batch is not None]
+    batches += [c.batch for c in produce(DEMO / "telegram", "telegram", {}, None, 100)
+                if c.batch is not None]
+    assert any(b.events for b in batches) and any(b.stubs for b in batches)
+    for b in batches:
+        back = pickle.loads(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL))
+        assert back == b
+        for items, cls in ((back.posts, PostItem), (back.accounts, AccountItem),
+                           (back.events, EventItem)):
+            assert all(type(it) is cls for it in items)
+        if back.posts:
+            assert back.posts[0].hash == b.posts[0].hash and back.posts[0].text == b.posts[0].text
