@@ -162,3 +162,48 @@ def test_a_file_with_two_versions_of_a_record_reingests_unchanged(store, tmp_pat
     assert post(store, "x", "9").text == "second"
     rep = ingest_path(store, f, batch_size=1)
     assert rep.counts["updated"] == 0 and post(store, "x", "9").text == "second"
+
+
+def _observed(store, table, pid):
+    with store.connect() as c:
+        return c.execute(select(table.c.observed_at, table.c.last_seen).where(
+            table.c.platform == "x", table.c.platform_id == pid)).one()
+
+
+@pytest.mark.parametrize("same_file", [False, True])
+def test_an_identical_newer_snapshot_advances_the_current_view(store, tmp_path, same_file):
+    """Crawled in January and again, unchanged, in June: the current view is
+    June's. A March copy that differs, ingested afterwards, is older than
+    that and must not replace it (the profile and post were as in January
+    and June on both sides of March)."""
+    jan = _page("2024-01-01T00:00:00+00:00", "Name A", "text A")
+    jun = _page("2024-06-01T00:00:00+00:00", "Name A", "text A")
+    if same_file:  # in different batches: a profile repeated in a run is sent once
+        f = tmp_path / "jan-jun.jsonl"
+        f.write_text(jan + "\n" + jun + "\n")
+        ingest_path(store, f, batch_size=1)
+    else:
+        (tmp_path / "jan.jsonl").write_text(jan + "\n")
+        (tmp_path / "jun.jsonl").write_text(jun + "\n")
+        ingest_path(store, tmp_path / "jan.jsonl")
+        before = _observed(store, S.accounts, "5")
+        rep = ingest_path(store, tmp_path / "jun.jsonl")
+        assert rep.counts["updated"] == 0 and rep.counts["new"] == 0  # counted unchanged
+        after = _observed(store, S.accounts, "5")
+        assert after.last_seen >= before.last_seen
+    for table, pid in ((S.accounts, "5"), (S.posts, "77")):
+        obs = _observed(store, table, pid).observed_at
+        assert (obs.year, obs.month) == (2024, 6), table.name
+    mar = tmp_path / "mar.jsonl"
+    mar.write_text(_page("2024-03-01T00:00:00+00:00", "Name B", "text B") + "\n")
+    rep = ingest_path(store, mar)
+    assert rep.counts["updated"] == 0
+    from tests.helpers import account
+    assert account(store, "x", "5").name == "Name A"
+    assert post(store, "x", "77").text == "text A"
+    # and re-reading a file already ingested writes nothing, as before
+    with store.connect() as c:
+        snap = c.execute(select(S.accounts.c.observed_at, S.accounts.c.last_seen)).all()
+    ingest_path(store, mar)
+    with store.connect() as c:
+        assert c.execute(select(S.accounts.c.observed_at, S.accounts.c.last_seen)).all() == snap

@@ -35,7 +35,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from rasd.model import (
     Account,
@@ -202,6 +202,8 @@ class Batch:
     raw: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # sha, fmt, size, zstd
     accounts: list[AccountItem] = field(default_factory=list)
     seen_accounts: int = 0  # profiles identical to one already sent in this run
+    # of those, the ones seen in a newer snapshot than sent: key → that time
+    touched: dict[Key, datetime] = field(default_factory=dict)
     stubs: dict[Key, str | None] = field(default_factory=dict)  # referenced by id → handle
     # referenced by handle or name only (a dict: ordered, so ids are reproducible)
     names: dict[Key, None] = field(default_factory=dict)
@@ -218,7 +220,7 @@ class Batch:
         # (``tuple.__new__``): a per-item reduce cost ~0.5 us per post on
         # each side, more than the rows' own strings
         return _batch, (self.ts, self.raw, list(map(tuple, self.accounts)), self.seen_accounts,
-                        self.stubs, self.names, list(map(tuple, self.posts)),
+                        self.touched, self.stubs, self.names, list(map(tuple, self.posts)),
                         list(map(tuple, self.events)), self.compliance)
 
 
@@ -226,11 +228,12 @@ def _items(cls: type, rows: list[tuple]) -> list[Any]:
     return list(map(partial(tuple.__new__, cls), rows))
 
 
-def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, stubs: dict,
-           names: dict, posts: list[tuple], events: list[tuple], compliance: list) -> Batch:
+def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, touched: dict,
+           stubs: dict, names: dict, posts: list[tuple], events: list[tuple],
+           compliance: list) -> Batch:
     """Unpickle a ``Batch`` (see ``Batch.__reduce__``)."""
     return Batch(ts=ts, raw=raw, accounts=_items(AccountItem, accounts), seen_accounts=seen,
-                 stubs=stubs, names=names, posts=_items(PostItem, posts),
+                 touched=touched, stubs=stubs, names=names, posts=_items(PostItem, posts),
                  events=_items(EventItem, events), compliance=compliance)
 
 
@@ -277,9 +280,10 @@ class Prep:
 
     def __init__(self, batch_size: int = 2000):
         self.batch_size = batch_size
-        # content hash of every full profile sent in this run: a profile that a
-        # page repeats is counted unchanged without being sent again
-        self.sent: dict[Key, str] = {}
+        # content hash and snapshot time of every full profile sent in this run:
+        # a profile that a page repeats is counted unchanged without being sent
+        # again (a newer snapshot of it only advances its time: Batch.touched)
+        self.sent: dict[Key, tuple[str, datetime | None]] = {}
         self._reset()
 
     def _reset(self) -> None:
@@ -338,10 +342,15 @@ class Prep:
                 items.append(AccountItem(key, True, _account_row(acc, ts, None)))
                 continue
             h = account_hash(acc)
-            if sent.get(key) == h:
+            got = sent.get(key)
+            if got is not None and got[0] == h:
                 b.seen_accounts += 1
+                if acc.observed_at is not None and (
+                        got[1] is None or is_older(got[1], acc.observed_at)):
+                    b.touched[key] = acc.observed_at
+                    sent[key] = (h, acc.observed_at)
                 continue
-            sent[key] = h
+            sent[key] = (h, acc.observed_at)
             accounts[key] = acc
             items.append(AccountItem(key, False, _account_row(acc, ts, h)))
         self._refs(b, accounts)
@@ -526,6 +535,7 @@ class Writer:
         inserts: list[tuple] = []
         updates: list[dict] = []
         versions: list[dict] = []
+        touches: list[dict] = []  # unchanged, seen in a newer snapshot
         changed: list[AccountItem] = []  # stored full profile differs
         sid = self.source_id
         for key, it in batch.items():
@@ -543,6 +553,7 @@ class Writer:
                 continue  # a stub never overwrites
             if old_hash == it.hash and not old_stub:
                 self.counts.add("accounts", "unchanged")
+                self._seen_again(touches, rid, it.observed_at, it.raw_sha256)
                 continue
             if old_stub:
                 updates.append(self._update_row(ACCOUNT_COLS, it.row, rid))
@@ -589,6 +600,14 @@ class Writer:
             fast_update(c, S.accounts, updates)
         if versions:
             c.execute(S.account_versions.insert(), versions)
+        if b.touched:  # repeats of profiles sent in an earlier batch of this run
+            todo = [k for k in b.touched if k not in acc_cache]
+            for k, r in (self._lookup_accounts(c, todo) if todo else {}).items():
+                acc_cache[k] = r[0]
+            for k, seen in b.touched.items():
+                if k in acc_cache:
+                    self._seen_again(touches, acc_cache[k], seen, None)
+        self._touch(c, S.accounts, touches, b.ts)
         for key in batch:
             if key not in acc_cache:
                 got = self._lookup_accounts(c, [key])
@@ -598,6 +617,29 @@ class Writer:
             handle = it.handle
             if handle and key in acc_cache:
                 self.handle_cache[(key[0], handle.lower())] = acc_cache[key]
+
+    def _seen_again(self, touches: list[dict], rid: int, observed_at: datetime | None,
+                    raw_sha256: str | None) -> None:
+        """Note an unchanged record seen in a snapshot that may be newer than
+        the stored one (bytes already ingested are not: re-reading a file
+        writes nothing)."""
+        if observed_at is not None and not self._applied_before(raw_sha256):
+            touches.append({"b_id": rid, "obs": observed_at})
+
+    @staticmethod
+    def _touch(c: Connection, table: Any, touches: list[dict], ts: datetime) -> None:
+        """Advance ``observed_at`` (and ``last_seen``) of unchanged records to a
+        newer snapshot's time, so that a differing copy collected between the
+        two is recognised as older and does not replace the current view. The
+        stored time is compared in SQL: no read, and never moved back."""
+        if not touches:
+            return
+        t = table
+        obs = bindparam("obs", type_=t.c.observed_at.type)
+        c.execute(update(t).where(t.c.id == bindparam("b_id"),
+                                  or_(t.c.observed_at.is_(None), t.c.observed_at < obs))
+                  .values(observed_at=obs, last_seen=bindparam("seen", type_=t.c.last_seen.type)),
+                  [{**r, "seen": ts} for r in touches])
 
     def _update_row(self, cols: tuple[str, ...], row: tuple[Any, ...],
                     rid: int) -> dict[str, Any]:
@@ -658,6 +700,7 @@ class Writer:
                                                   ("platform", plat), "platform_id", list(chunk)):
                     existing[(plat, pid)] = (rid, h)
         inserts, updates, versions = [], [], []
+        touches: list[dict] = []  # unchanged, seen in a newer snapshot
         changed: list[PostItem] = []
         modified: list[PostItem] = []
         acc_cache, sid = self.acc_cache, self.source_id
@@ -670,6 +713,8 @@ class Writer:
                 continue
             if it.reference or got[1] == it.hash:
                 self.counts.add("posts", "unchanged")
+                if not it.reference:
+                    self._seen_again(touches, got[0], it.observed_at, it.raw_sha256)
                 continue
             modified.append(it)
         old_rows: dict[Key, Any] = {}
@@ -707,6 +752,7 @@ class Writer:
             fast_update(c, t, updates)
         if versions:
             c.execute(S.post_versions.insert(), versions)
+        self._touch(c, t, touches, b.ts)
         ids: dict[Key, int] = {k: r[0] for k, r in existing.items()}
         if numbered is not None:
             ids.update(((r[0], r[1]), r[-1]) for r in numbered)
