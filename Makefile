@@ -5,13 +5,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# what `pip install -e '.[…]'` adds: CI sets dev,hf (the Hugging Face tier's tests)
+RASD_EXTRAS ?= dev
 
 .PHONY: run test install bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[$(RASD_EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -12,8 +12,11 @@ Layout (the usual Hugging Face export)::
       vocab.txt              BERT WordPiece vocabulary (built-in tokenizer)
       tokenizer_config.json  optional: do_lower_case, model_max_length
 
-Without ``model.onnx`` but with PyTorch/safetensors weights the directory is loaded
-through ``transformers`` (an optional dependency, imported only then).
+Without ``model.onnx`` but with ``model.safetensors`` weights the directory is a
+Hugging Face checkpoint, loaded through ``transformers`` + ``torch`` (optional:
+``pip install 'rasd[hf]'``, imported only then; offline, ``local_files_only``).
+``pytorch_model.bin`` is refused: it is a pickle, and loading it runs whatever
+code it names; convert it to safetensors (or export to ONNX) first.
 Probabilities are mapped onto the policy labels; policy labels the model does not
 know get no mass of their own.
 """
@@ -213,18 +216,23 @@ def load_external(path: str | Path, policy_labels: list[str] | None = None) -> E
 
         fp = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
         return ExternalClassifier(d, id2label, label_map, run, fp, multi)
-    weights = [p for p in ("model.safetensors", "pytorch_model.bin") if (d / p).is_file()]
+    if (d / "pytorch_model.bin").is_file() and not (d / "model.safetensors").is_file():
+        raise ExternalModelError(
+            f"{d / 'pytorch_model.bin'}: pickled weights are not loaded (unpickling runs code); "
+            "save the model as model.safetensors (model.save_pretrained(dir, "
+            "safe_serialization=True)) or export it to model.onnx")
+    weights = [p for p in ("model.safetensors",) if (d / p).is_file()]
     if weights:
         try:
             import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError:
             raise ExternalModelError(f"{d}: a Hugging Face checkpoint needs 'transformers' and "
-                                     "'torch' (pip install transformers torch), or export it to "
+                                     "'torch' (pip install 'rasd[hf]'), or export it to "
                                      "model.onnx") from None
         tokenizer = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
         model = AutoModelForSequenceClassification.from_pretrained(
-            str(d), local_files_only=True, use_safetensors=weights[0].endswith("safetensors"))
+            str(d), local_files_only=True, use_safetensors=True)
         model.eval()
 
         def run_hf(texts: list[str]) -> np.ndarray:
@@ -235,4 +243,4 @@ def load_external(path: str | Path, policy_labels: list[str] | None = None) -> E
 
         fp = hashlib.sha256((d / weights[0]).read_bytes()).hexdigest()
         return ExternalClassifier(d, id2label, label_map, run_hf, fp, multi)
-    raise ExternalModelError(f"{d}: no model.onnx, model.safetensors or pytorch_model.bin")
+    raise ExternalModelError(f"{d}: no model.onnx or model.safetensors")
