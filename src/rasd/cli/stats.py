@@ -12,6 +12,10 @@ def register(app: typer.Typer) -> None:
     def stats_cmd(json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Count accounts, posts, media and edges, by platform and by source.
 
+        "By source" counts each account and post once, under the source
+        (rasd ingest --source, default: the file name) whose copy is the
+        current view: the one that stored it, or that last changed it.
+
         Examples:
 
           rasd stats
