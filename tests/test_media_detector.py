@@ -203,3 +203,33 @@ def test_cli_scan_match_stored_and_clusters(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "@a1" in r.stdout
     assert cli("clusters", "show", "99").exit_code == 2
     common.STATE.store = None
+
+
+def test_scan_matches_earlier_media_again_when_the_banks_change(store, tmp_path):
+    """A bank imported after the media were hashed: the next `scan --media`
+    matches them from their stored signals (the files may be gone by then),
+    once; a bank disabled is caught up the same way."""
+    from rasd.detect.media.detector import bank_state, banks_matched
+
+    ids = _add_media(store, tmp_path)
+    first = scan(store, [MediaDetector()])[0]
+    assert first.scanned == 6 and first.detections == 0 and first.caught_up is None
+    assert banks_matched(store) == bank_state(store)
+    for p in tmp_path.rglob("*.jpg"):
+        p.unlink()  # matching again needs no file
+    B.create_bank(store, "late", labels={"policy": "recruitment"})
+    B.import_file(store, "late", DEMO / "banks" / "demo-known-content.csv")
+    res = scan(store, [MediaDetector()])[0]
+    assert res.scanned == 0  # nothing new to hash
+    assert res.caught_up is not None and res.caught_up["media"] == 4
+    assert res.caught_up["detections"] == 2
+    with store.connect() as c:
+        got = sorted(r[0] for r in c.execute(select(S.detections.c.subject_id)))
+    assert got == [ids[0], ids[1]]
+    assert scan(store, [MediaDetector()])[0].caught_up is None  # once per change
+    # a bank disabled: the media it matched lose those detections on the next scan
+    B.set_bank_enabled(store, "late", False)
+    res = scan(store, [MediaDetector()])[0]
+    assert res.caught_up is not None and res.caught_up["detections"] == 0
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(S.detections)).scalar_one() == 0

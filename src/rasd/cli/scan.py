@@ -27,6 +27,8 @@ def register(app: typer.Typer) -> None:
         not yet scanned, and store the detections.
 
         Re-running is idempotent; a new model version scans again; --all rescans.
+        With --media, media hashed earlier are matched again (from their stored
+        hashes, without the files) whenever the hash banks changed since.
 
         Examples:
 
@@ -64,6 +66,10 @@ def register(app: typer.Typer) -> None:
             echo_json(out)
         else:
             for r in results:
+                if r.caught_up:
+                    typer.echo(f"{r.detector} {r.version}: banks changed since the last match: "
+                               f"{r.caught_up['media']} media matched again from stored "
+                               f"signals, detections {r.caught_up['detections']}")
                 labels = ", ".join(f"{k}={v}" for k, v in sorted(r.by_label.items())) or "-"
                 typer.echo(f"{r.detector} {r.version}: scanned {r.scanned}, "
                            f"detections {r.detections} ({labels})")

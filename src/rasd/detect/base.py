@@ -86,6 +86,14 @@ class Detector(ABC):
     def bind(self, store: Store) -> None:  # noqa: B027 - optional hook
         """Called once with the store before any batch."""
 
+    def catch_up(self, store: Store) -> dict[str, int] | None:
+        """Called by ``scan`` after ``bind``, before new subjects: bring the
+        results for subjects scanned earlier up to date when something this
+        detector decides with has changed since (a hash bank imported, say),
+        without reading the subjects again. Returns a summary of what it
+        did, or None when there was nothing to do (the default)."""
+        return None
+
     @abstractmethod
     def detect(self, subjects: Sequence[Any]) -> list[Detection]:
         """Return detections for ``subjects`` (possibly none for some)."""

@@ -35,6 +35,7 @@ class ScanResult:
     scanned: int = 0
     detections: int = 0
     by_label: dict[str, int] = field(default_factory=dict)
+    caught_up: dict[str, int] | None = None  # Detector.catch_up's summary
 
 
 def _pending(store: Store, det: Detector, *, rescan: bool, since: datetime | None,
@@ -115,8 +116,9 @@ def scan(store: Store, detectors: Sequence[Detector], *, rescan: bool = False,
     results = []
     for det in detectors:
         det.bind(store)
+        caught_up = det.catch_up(store)
         ids = _pending(store, det, rescan=rescan, since=since, limit=limit)
-        res = ScanResult(det.name, det.version)
+        res = ScanResult(det.name, det.version, caught_up=caught_up)
         for start in range(0, len(ids), det.batch_size):
             chunk = ids[start:start + det.batch_size]
             subjects = load_subjects(store, det.subject_type, chunk)

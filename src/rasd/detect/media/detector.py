@@ -5,7 +5,9 @@ URLs are never fetched here (see ``rasd media fetch`` for the opt-in downloader)
 media row without a local file is skipped and counted. A file that cannot be hashed
 (corrupt, truncated, a bomb…) is reported on stderr with its path and the batch goes
 on. Signals are kept in ``media_signals`` so that banks imported later can be matched
-retroactively without the files (``rasd match --stored``).
+retroactively without the files: ``rasd scan --media`` does it by itself when the
+banks changed since the last match of stored signals (``catch_up``), and ``rasd
+match --stored`` does it on request.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rasd.detect.base import Detector, StoredMedia
 from rasd.detect.media import schema as M
@@ -30,6 +32,9 @@ from rasd.store.db import now
 from rasd.store.upsert import insert_ignore
 
 VERSION = "media-1"
+# meta key: the state of the banks (bank_state) when stored signals were last
+# matched against all of them
+BANKS_MATCHED_KEY = "media.banks_matched"
 MAX_REPORTED_ERRORS = 20
 
 
@@ -90,6 +95,16 @@ class MediaDetector(Detector):
         else:
             self.matcher.refresh()
 
+    def catch_up(self, store: Store) -> dict[str, int] | None:
+        """Media hashed before the banks last changed (an import, a tombstone,
+        a bank enabled, disabled or deleted) are matched again from their
+        stored signals, once per change; None when the banks are as they
+        were at the last match."""
+        if banks_matched(store) == bank_state(store):
+            return None
+        res = rematch_stored(store, matcher=self.matcher)
+        return res if res["media"] else None
+
     def _error(self, msg: str) -> None:
         self.stats["errors"] += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
@@ -129,14 +144,46 @@ class MediaDetector(Detector):
         return detections_for(media_id, hits, self.name, self.version, post_ids)
 
 
+def bank_state(store: Store) -> str:
+    """A digest of everything matching depends on in the banks: each bank's
+    settings and labels, and the signals' count, newest id and newest change."""
+    import hashlib
+
+    b, sg = M.hash_banks, M.bank_signals
+    with store.connect() as c:
+        banks = c.execute(select(b.c.id, b.c.enabled, b.c.negative, b.c.pdq_threshold,
+                                 b.c.labels, b.c.updated_at).order_by(b.c.id)).all()
+        sigs = c.execute(select(func.count(), func.max(sg.c.id), func.max(sg.c.updated_at))
+                         ).one()
+    return hashlib.sha256(repr(([tuple(r) for r in banks], tuple(sigs))).encode()).hexdigest()
+
+
+def banks_matched(store: Store) -> str | None:
+    """``bank_state`` when stored signals were last matched against the banks."""
+    with store.connect() as c:
+        return c.execute(select(S.meta.c.value).where(S.meta.c.key == BANKS_MATCHED_KEY)
+                         ).scalar()
+
+
+def _record_banks_matched(store: Store, state: str) -> None:
+    m = S.meta
+    with store.begin() as c:
+        c.execute(m.delete().where(m.c.key == BANKS_MATCHED_KEY))
+        c.execute(m.insert().values(key=BANKS_MATCHED_KEY, value=state))
+
+
 def rematch_stored(store: Store, *, matcher: Matcher | None = None,
                    media_ids: Sequence[int] | None = None) -> dict[str, int]:
     """Match the stored signals of already-hashed media against the current banks
-    (retroactive matching after a bank import), replacing their media detections."""
+    (retroactive matching after a bank import), replacing their media detections.
+    With every hashed media (``media_ids`` None), records the banks' state as
+    matched (``catch_up`` then has nothing to do until they change again)."""
     from rasd.detect.scan import store_detections
 
+    state = bank_state(store)  # before: a change made meanwhile is caught next time
     det = MediaDetector(matcher)
     det.bind(store)
+    everything = media_ids is None
     if media_ids is None:
         with store.connect() as c:
             media_ids = [r[0] for r in c.execute(
@@ -158,6 +205,8 @@ def rematch_stored(store: Store, *, matcher: Matcher | None = None,
                 dets.extend(det.match_one(mid, sigs[mid], posts.get(mid)))
         found += store_detections(store, det, chunk, dets)
         done += len(chunk)
+    if everything:
+        _record_banks_matched(store, state)
     return {"media": done, "detections": found, **{k: v for k, v in det.stats.items()
                                                    if k in ("matched", "suppressed",
                                                             "quarantined")}}
