@@ -30,6 +30,11 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   --size-gb 1.0 (1.1M posts), final code (load 1.5): 2 processes 18,144/s,
     re-ingest 21,708/s, naive 102,719/s -> 0.18x; floor 46,990/s; peak RSS
     298 MB + 81 MB (goal < 500 MB: met).
+  Session 3 (same day, a much slower spell of the shared host: naive 46-68k/s,
+  parse-only 27-37k/s): 200k posts 11,388/s (0.24x naive), 50k 11,084/s
+  (0.16x; 1 process 5,881/s); an A/B of the final code against the code
+  before session 3, alternated three times, showed no difference outside
+  the noise (50k: 4.6-6.0 s against 4.9-5.9 s with 2 processes).
   The same machine and file at the start of the day (one process, no index
   deferral, no background checkpoints): 11,200-12,100/s at 50k posts, 4,184/s
   at 1 GB (then ~220 us/post in SQLite alone as the indexes outgrew the cache).
