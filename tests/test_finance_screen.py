@@ -17,6 +17,8 @@ ENTITIES = [
     ("p2", "Person", ["Samira Yusuf Haddad"], ["سميرة يوسف حداد"]),
     ("p3", "Person", ["Abd al-Rahman Nuri Zubaydi"], ["عبد الرحمن نوري الزبيدي"]),
     ("p4", "Person", ["Ivan Sergeyevich Morozko"], ["Иван Сергеевич Морозько"]),
+    ("p5", "Person", ["Viktor Petrovich Ivanov"], ["Виктор Петрович Иванов"]),
+    ("p6", "Person", ["Sergei Mironov"], ["Сергей Миронов"]),
     ("o1", "Organization", ["Black Banner Front"], ["جبهة الراية السوداء",
                                                     "Фронт Чёрного Знамени",
                                                     "Front de la Bannière Noire"]),
@@ -84,6 +86,25 @@ def test_cross_script_matches(screener, query, ref):
                                    "Олег Смирнов", "Jean Dupont", "Giulia Rossi",
                                    "Hans Müller", "Front National", "Orphans Aid Society"])
 def test_unrelated_names_do_not_match(screener, query):
+    assert screener.screen(query) == [], screener.screen(query)[:1]
+
+
+@pytest.mark.parametrize("query,ref", [
+    ("Виктор Иванов", "p5"), ("Victor Ivanov", "p5"), ("Сергей Миронов", "p6"),
+    ("Sergey Mironov", "p6"),
+])
+def test_slavic_names_match_their_spelling_variants(screener, query, ref):
+    got = top(screener, query)
+    assert got is not None and got[0] == ref and got[1] >= DEFAULT_THRESHOLD, got
+
+
+@pytest.mark.parametrize("query", [
+    "Иван Петров",     # Ivan ≠ Ivanov, Petrov ≠ the patronymic Petrovich
+    "Petr Ivanovich",  # a patronymic is not a surname
+    "Сергей Смирнов",  # Smirnov ≠ Mironov: similar letters, a different name
+    "Sergei Popov",
+])
+def test_similar_but_different_names_do_not_match(screener, query):
     assert screener.screen(query) == [], screener.screen(query)[:1]
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import JaroWinkler, Levenshtein
 from sqlalchemy import func, select
 
 from rasd.detect.finance import schema as F
@@ -73,6 +73,13 @@ def _particles() -> frozenset[str]:
     return _sets()[0]
 
 
+# Scripts that write their vowels: transliterated to Latin a name keeps them, so
+# between these a shared consonant skeleton is no stronger evidence than within
+# Latin (Мохаммед is not Mahmoud, Иванов not Ivan). Against an abjad (Arabic:
+# short vowels unwritten) or a script romanised many ways, it is.
+VOWELLED = frozenset({None, "Latin", "Cyrillic", "Greek"})
+
+
 def tok_sim(a: Token, b: Token, cross: bool = True) -> tuple[float, str]:
     """Similarity of two name parts and the feature that produced it.
 
@@ -94,6 +101,9 @@ def tok_sim(a: Token, b: Token, cross: bool = True) -> tuple[float, str]:
             pa, pb = pa[3:] if len(pa) > 3 else pa, pb[3:] if len(pb) > 3 else pb
         jw = max(jw, 0.98 * JaroWinkler.similarity(pa, pb))
     jw = min(jw, 0.99)  # only identical parts score 1
+    if _patronymic(a.latin) != _patronymic(b.latin):
+        return min(jw, NOT_ALIGNED), "spelling"  # Petrov is not Petrovich, Ivan not Ivanovich
+    sim, how = jw, "spelling"
     if a.skel and a.skel == b.skel and len(a.skel) >= 2:
         n = len(a.skel)
         if cross:
@@ -102,8 +112,36 @@ def tok_sim(a: Token, b: Token, cross: bool = True) -> tuple[float, str]:
             sk = 0.5 + 0.5 * jw if n >= 4 else jw + 0.04 if n == 3 else jw
         sk = min(sk, 0.99)
         if sk > jw:
-            return sk, "transliteration"
-    return jw, "spelling"
+            sim, how = sk, "transliteration"
+    if how == "spelling" and not cross and sim >= PAIR_MIN and not _few_edits(a, b):
+        # within alphabets that write vowels, Jaro-Winkler rates names that share
+        # letters and a prefix close (Smirnov/Mironov, Popov/Pospelov, Evans/Wanus);
+        # a spelling variant is a few edits apart, on the letters or on the
+        # vowel-normalised form (Mohammed/Muhammad, Vasilev/Vasilyev), or shares
+        # its consonant skeleton (the romanisations of one Arabic name:
+        # Jaziri/Djazairi, Husayn/Hasan — the "transliteration" path above)
+        return min(sim, NOT_ALIGNED), how
+    return sim, how
+
+
+NOT_ALIGNED = PAIR_MIN - 0.01
+# East Slavic patronymics (Ivanovich, Petrovna, Ivanivna, Sergiyovych)
+_PATRONYMIC = ("ovich", "evich", "ovna", "evna", "ichna", "ovych", "evych", "ivna")
+
+
+def _patronymic(latin: str) -> bool:
+    return len(latin) >= 7 and latin.endswith(_PATRONYMIC)
+
+
+def _few_edits(a: Token, b: Token) -> bool:
+    """At most one edit per four letters (at least one) between the two
+    spellings, or between their vowel-normalised forms."""
+    la, lb = a.latin, b.latin
+    allowed = max(1, min(len(la), len(lb)) // 4)
+    if Levenshtein.distance(la, lb, score_cutoff=allowed) <= allowed:
+        return True
+    pa, pb = a.phon or la, b.phon or lb
+    return Levenshtein.distance(pa, pb, score_cutoff=allowed) <= allowed
 
 
 @dataclass(slots=True)
@@ -245,7 +283,7 @@ class Screener:
         wq = q_weights or [self.weight(t) for t in q.tokens]
         wn = [self.weight(t) for t in n.tokens]
         pairs = []
-        cross = q.script != n.script or q.script not in (None, "Latin")
+        cross = not {q.script, n.script} <= VOWELLED
         for i, a in enumerate(q.tokens):
             for j, b in enumerate(n.tokens):
                 s, how = tok_sim(a, b, cross)
