@@ -8,6 +8,8 @@ the same file, and the ratio between them.
     python benchmarks/ingest.py                 # 200k posts (~190 MB file)
     python benchmarks/ingest.py --posts 50000
     python benchmarks/ingest.py --size-gb 1.0   # the ≥1 GB bounded-memory run
+    python benchmarks/ingest.py --pg postgresql://postgres@127.0.0.1:5432/test
+                                                # also into PostgreSQL (a fresh schema)
 
 Each measurement runs in a child process so that peak RSS is its own (for the
 two-process ingest: the writing process + the parsing process).
@@ -195,6 +197,40 @@ def run_rasd(path: str, db: str, jobs: int) -> dict:
             "counts": rep.counts}
 
 
+def run_pg(path: str, url: str) -> dict:
+    """rasd ingest (2 processes) into a fresh schema of the PostgreSQL server at
+    ``url``, then the same file again (no-op); the schema is dropped after."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from rasd.ingest import ingest_path
+    from rasd.store import Store
+
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        sep = "&" if "?" in url else "?"
+        store = Store.open(f"{url}{sep}options=-csearch_path%3D{schema}")
+        t0, c0 = time.perf_counter(), _cpu_s()
+        rep = ingest_path(store, path, jobs=2)
+        dt, cpu = time.perf_counter() - t0, _cpu_s() - c0
+        t1 = time.perf_counter()
+        again = ingest_path(store, path, jobs=2)
+        dt_again = time.perf_counter() - t1
+        store.close()
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    posts = rep.counts["by_kind"].get("posts", {}).get("new", 0)
+    return {"seconds": dt, "cpu_seconds": cpu, "posts": posts, "posts_per_s": posts / dt,
+            "again_seconds": dt_again, "again_new": again.counts["new"],
+            "peak_rss_mb": _peak_rss_mb(), "child_peak_rss_mb": _peak_child_rss_mb()}
+
+
 def run_floor(path: str, db: str) -> dict:
     """The SQLite floor: replay the rows a rasd ingest stored (``path`` is that
     store) into a fresh store with the same schema and settings (and the same
@@ -306,6 +342,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the temporary files")
     ap.add_argument("--skip-one", action="store_true",
                     help="skip the one-process ingest (saves time on big files)")
+    ap.add_argument("--pg", metavar="URL",
+                    help="also ingest into this PostgreSQL server (a fresh schema, dropped "
+                         "after; the client's CPU time only: the server's is not counted)")
     a = ap.parse_args()
     if a.child:
         kind, path, db = a.child
@@ -315,6 +354,8 @@ def main() -> None:
             res = run_parse(path)
         elif kind == "floor":
             res = run_floor(path, db)
+        elif kind == "pg":
+            res = run_pg(path, db)
         else:
             res = run_naive(path, db)
         print(json.dumps(res, default=str))
@@ -332,6 +373,7 @@ def main() -> None:
     again = child("rasd2", str(data), str(tmp / "rasd.db"))  # idempotent re-run
     one = None if a.skip_one else child("rasd1", str(data), str(tmp / "rasd1.db"))
     floor = child("floor", str(tmp / "rasd.db"), str(tmp / "floor.db"))
+    pg = child("pg", str(data), a.pg) if a.pg else None
     print(f"{'':26}{'posts/s':>12}{'seconds':>10}{'per CPU-s':>12}{'peak RSS MB':>16}")
     print(_row("naive baseline", naive))
     print(_row("rasd parse only", parse))
@@ -343,6 +385,12 @@ def main() -> None:
                                           "posts_per_s": n / again["seconds"]},
                f"{again['peak_rss_mb']:,.0f} + {again['child_peak_rss_mb']:,.0f}"))
     print(_row("SQLite floor (replay)", floor))
+    if pg is not None:
+        print(_row("rasd into PostgreSQL", pg,
+                   f"{pg['peak_rss_mb']:,.0f} + {pg['child_peak_rss_mb']:,.0f}"))
+        print(_row("PostgreSQL re-ingest", {**pg, "posts": n, "cpu_seconds": None,
+                                            "seconds": pg["again_seconds"],
+                                            "posts_per_s": n / pg["again_seconds"]}, ""))
     print(f"ratio rasd/naive: {two['posts_per_s'] / naive['posts_per_s']:.2f}x with 2 processes"
           + (f", {one['posts_per_s'] / naive['posts_per_s']:.2f}x with 1" if one else "")
           + f"; SQLite floor/naive: {floor['posts_per_s'] / naive['posts_per_s']:.2f}x")
