@@ -207,3 +207,21 @@ def test_an_identical_newer_snapshot_advances_the_current_view(store, tmp_path, 
     ingest_path(store, mar)
     with store.connect() as c:
         assert c.execute(select(S.accounts.c.observed_at, S.accounts.c.last_seen)).all() == snap
+
+
+def test_a_newer_time_is_never_given_to_a_different_stored_version(store, tmp_path):
+    """The store holds version B (May). A file then brings A in January and A
+    again in June, in two batches: June's time belongs to A, so B must not be
+    marked as seen in June. (Whether A then replaces B is a separate matter:
+    the June copy of A is a repeat of the January one within the run.)"""
+    may = tmp_path / "may.jsonl"
+    may.write_text(_page("2024-05-01T00:00:00+00:00", "Name B", "text B") + "\n")
+    ingest_path(store, may)
+    f = tmp_path / "jan-jun.jsonl"
+    f.write_text(_page("2024-01-01T00:00:00+00:00", "Name A", "text A") + "\n"
+                 + _page("2024-06-01T00:00:00+00:00", "Name A", "text A") + "\n")
+    ingest_path(store, f, batch_size=1)
+    from tests.helpers import account
+    acc = account(store, "x", "5")
+    obs = _observed(store, S.accounts, "5").observed_at
+    assert (acc.name, obs.month) in {("Name B", 5), ("Name A", 6)}, (acc.name, obs)

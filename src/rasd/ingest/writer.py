@@ -202,8 +202,9 @@ class Batch:
     raw: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # sha, fmt, size, zstd
     accounts: list[AccountItem] = field(default_factory=list)
     seen_accounts: int = 0  # profiles identical to one already sent in this run
-    # of those, the ones seen in a newer snapshot than sent: key → that time
-    touched: dict[Key, datetime] = field(default_factory=dict)
+    # of those, the ones seen in a newer snapshot than sent: key → (that time,
+    # their content hash)
+    touched: dict[Key, tuple[datetime, str]] = field(default_factory=dict)
     stubs: dict[Key, str | None] = field(default_factory=dict)  # referenced by id → handle
     # referenced by handle or name only (a dict: ordered, so ids are reproducible)
     names: dict[Key, None] = field(default_factory=dict)
@@ -347,7 +348,7 @@ class Prep:
                 b.seen_accounts += 1
                 if acc.observed_at is not None and (
                         got[1] is None or is_older(got[1], acc.observed_at)):
-                    b.touched[key] = acc.observed_at
+                    b.touched[key] = (acc.observed_at, h)
                     sent[key] = (h, acc.observed_at)
                 continue
             sent[key] = (h, acc.observed_at)
@@ -553,7 +554,7 @@ class Writer:
                 continue  # a stub never overwrites
             if old_hash == it.hash and not old_stub:
                 self.counts.add("accounts", "unchanged")
-                self._seen_again(touches, rid, it.observed_at, it.raw_sha256)
+                self._seen_again(touches, rid, it.observed_at, it.hash, it.raw_sha256)
                 continue
             if old_stub:
                 updates.append(self._update_row(ACCOUNT_COLS, it.row, rid))
@@ -604,9 +605,9 @@ class Writer:
             todo = [k for k in b.touched if k not in acc_cache]
             for k, r in (self._lookup_accounts(c, todo) if todo else {}).items():
                 acc_cache[k] = r[0]
-            for k, seen in b.touched.items():
+            for k, (seen, h) in b.touched.items():
                 if k in acc_cache:
-                    self._seen_again(touches, acc_cache[k], seen, None)
+                    self._seen_again(touches, acc_cache[k], seen, h, None)
         self._touch(c, S.accounts, touches, b.ts)
         for key in batch:
             if key not in acc_cache:
@@ -619,24 +620,26 @@ class Writer:
                 self.handle_cache[(key[0], handle.lower())] = acc_cache[key]
 
     def _seen_again(self, touches: list[dict], rid: int, observed_at: datetime | None,
-                    raw_sha256: str | None) -> None:
-        """Note an unchanged record seen in a snapshot that may be newer than
-        the stored one (bytes already ingested are not: re-reading a file
-        writes nothing)."""
-        if observed_at is not None and not self._applied_before(raw_sha256):
-            touches.append({"b_id": rid, "obs": observed_at})
+                    content_hash: str | None, raw_sha256: str | None) -> None:
+        """Note an unchanged record (content ``content_hash``) seen in a
+        snapshot that may be newer than the stored one (bytes already ingested
+        are not: re-reading a file writes nothing)."""
+        if observed_at is not None and content_hash and not self._applied_before(raw_sha256):
+            touches.append({"b_id": rid, "obs": observed_at, "h": content_hash})
 
     @staticmethod
     def _touch(c: Connection, table: Any, touches: list[dict], ts: datetime) -> None:
         """Advance ``observed_at`` (and ``last_seen``) of unchanged records to a
         newer snapshot's time, so that a differing copy collected between the
         two is recognised as older and does not replace the current view. The
-        stored time is compared in SQL: no read, and never moved back."""
+        stored time and content are compared in SQL: no read; a time is never
+        moved back, nor given to a stored version other than the one seen."""
         if not touches:
             return
         t = table
         obs = bindparam("obs", type_=t.c.observed_at.type)
         c.execute(update(t).where(t.c.id == bindparam("b_id"),
+                                  t.c.content_hash == bindparam("h"),
                                   or_(t.c.observed_at.is_(None), t.c.observed_at < obs))
                   .values(observed_at=obs, last_seen=bindparam("seen", type_=t.c.last_seen.type)),
                   [{**r, "seen": ts} for r in touches])
@@ -714,7 +717,7 @@ class Writer:
             if it.reference or got[1] == it.hash:
                 self.counts.add("posts", "unchanged")
                 if not it.reference:
-                    self._seen_again(touches, got[0], it.observed_at, it.raw_sha256)
+                    self._seen_again(touches, got[0], it.observed_at, it.hash, it.raw_sha256)
                 continue
             modified.append(it)
         old_rows: dict[Key, Any] = {}
