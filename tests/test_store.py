@@ -177,6 +177,25 @@ def test_background_checkpoints_copy_the_wal_and_stop(tmp_path):
         assert "rasd-wal-checkpoint" not in {t.name for t in threading.enumerate()}
 
 
+def test_commits_do_not_checkpoint_while_the_thread_does(tmp_path):
+    """The writer's own (per-connection) autocheckpoint is off while the
+    checkpoint thread runs, and on again after, for every pooled connection."""
+    s = Store.open(str(tmp_path / "a.db"))
+
+    def setting() -> int:
+        with s.write() as c:
+            return int(c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+
+    assert setting() == 10000
+    with s.background_checkpoints(interval=0.05):
+        assert setting() == 0
+        with s.begin() as c:  # plain transactions too
+            assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    assert setting() == 10000
+    with s.begin() as c:
+        assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10000
+
+
 def _indexes(store) -> set[str]:
     with store.connect() as c:
         return {r[0] for r in c.exec_driver_sql(
