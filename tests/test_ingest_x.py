@@ -209,19 +209,29 @@ def test_an_identical_newer_snapshot_advances_the_current_view(store, tmp_path, 
         assert c.execute(select(S.accounts.c.observed_at, S.accounts.c.last_seen)).all() == snap
 
 
-def test_a_newer_time_is_never_given_to_a_different_stored_version(store, tmp_path):
+def test_a_repeat_newer_than_the_stored_version_replaces_it(store, tmp_path):
     """The store holds version B (May). A file then brings A in January and A
-    again in June, in two batches: June's time belongs to A, so B must not be
-    marked as seen in June. (Whether A then replaces B is a separate matter:
-    the June copy of A is a repeat of the January one within the run.)"""
+    again in June, in two batches (the June copy is a repeat within the run:
+    only its time is sent). June's time belongs to A, never to B; and June's A
+    is newer than B, so it becomes the current view, B going to the history."""
     may = tmp_path / "may.jsonl"
     may.write_text(_page("2024-05-01T00:00:00+00:00", "Name B", "text B") + "\n")
     ingest_path(store, may)
     f = tmp_path / "jan-jun.jsonl"
     f.write_text(_page("2024-01-01T00:00:00+00:00", "Name A", "text A") + "\n"
                  + _page("2024-06-01T00:00:00+00:00", "Name A", "text A") + "\n")
-    ingest_path(store, f, batch_size=1)
+    rep = ingest_path(store, f, batch_size=1)
+    by = rep.counts["by_kind"]["accounts"]
+    assert (by.get("unchanged", 0), by.get("updated", 0)) == (1, 1), by
     from tests.helpers import account
     acc = account(store, "x", "5")
     obs = _observed(store, S.accounts, "5").observed_at
-    assert (acc.name, obs.month) in {("Name B", 5), ("Name A", 6)}, (acc.name, obs)
+    assert (acc.name, obs.month) == ("Name A", 6), (acc.name, obs)
+    assert post(store, "x", "77").text == "text A"
+    with store.connect() as c:
+        hist = c.execute(select(S.account_versions.c.name)).scalars().all()
+    assert hist == ["Name B"]
+    # the account counted once per copy in the file: January's unchanged
+    # (older than May), June's updated
+    rep = ingest_path(store, f, batch_size=1)
+    assert rep.counts["updated"] == 0 and account(store, "x", "5").name == "Name A"

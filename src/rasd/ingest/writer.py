@@ -58,6 +58,7 @@ from rasd.store.upsert import (
 
 IN_CHUNK = 900
 CACHE_MAX = 400_000
+STALE_MAX = 50_000
 PROFILE_FIELDS = ("handle", "name", "bio", "location", "url")
 
 Key = tuple[str, str]  # (platform, platform id)
@@ -203,8 +204,9 @@ class Batch:
     accounts: list[AccountItem] = field(default_factory=list)
     seen_accounts: int = 0  # profiles identical to one already sent in this run
     # of those, the ones seen in a newer snapshot than sent: key → (that time,
-    # their content hash)
-    touched: dict[Key, tuple[datetime, str]] = field(default_factory=dict)
+    # their content hash, and the raw record (sha256, JSON path) of that copy)
+    touched: dict[Key, tuple[datetime, str, str | None, str | None]] = field(
+        default_factory=dict)
     stubs: dict[Key, str | None] = field(default_factory=dict)  # referenced by id → handle
     # referenced by handle or name only (a dict: ordered, so ids are reproducible)
     names: dict[Key, None] = field(default_factory=dict)
@@ -236,6 +238,17 @@ def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, touched: d
     return Batch(ts=ts, raw=raw, accounts=_items(AccountItem, accounts), seen_accounts=seen,
                  touched=touched, stubs=stubs, names=names, posts=_items(PostItem, posts),
                  events=_items(EventItem, events), compliance=compliance)
+
+
+_A_INDEX = {c: i for i, c in enumerate(ACCOUNT_COLS)}
+
+
+def _with(row: tuple[Any, ...], **values: Any) -> tuple[Any, ...]:
+    """An accounts row with some columns replaced."""
+    out = list(row)
+    for name, v in values.items():
+        out[_A_INDEX[name]] = v
+    return tuple(out)
 
 
 _LINK_SLOT = {PostKind.REPLY: 0, PostKind.REPOST: 1, PostKind.QUOTE: 2, PostKind.FORWARD: 3}
@@ -348,7 +361,9 @@ class Prep:
                 b.seen_accounts += 1
                 if acc.observed_at is not None and (
                         got[1] is None or is_older(got[1], acc.observed_at)):
-                    b.touched[key] = (acc.observed_at, h)
+                    raw = acc.raw
+                    b.touched[key] = (acc.observed_at, h, raw.sha256 if raw else None,
+                                      raw.path if raw else None)
                     sent[key] = (h, acc.observed_at)
                 continue
             sent[key] = (h, acc.observed_at)
@@ -426,6 +441,10 @@ class Writer:
         self.handle_cache: dict[Key, int] = {}
         self.post_author: dict[Key, int | None] = {}
         self.known_raw: set[str] = set()
+        # profiles of this run found older than the stored version: if the run
+        # brings the same profile again in a newer snapshot (only its time is
+        # sent then, Batch.touched), it is applied from here
+        self.stale: dict[Key, AccountItem] = {}
 
     def __len__(self) -> int:
         return len(self.prep)
@@ -527,6 +546,17 @@ class Writer:
     def _write_accounts(self, c: Connection, b: Batch) -> None:
         self.counts.add("accounts", "unchanged", b.seen_accounts)
         batch = {it.key: it for it in b.accounts}
+        touched = dict(b.touched)
+        for k, (seen, h, rsha, rpath) in b.touched.items():
+            st = self.stale.pop(k, None)
+            if st is not None and st.hash == h and k not in batch:
+                # a profile found older than the stored version, now seen again
+                # later: judged afresh as that later copy (counted once: it was
+                # counted unchanged as a repeat)
+                batch[k] = st._replace(row=_with(st.row, observed_at=seen, raw_sha256=rsha,
+                                                 raw_path=rpath))
+                del touched[k]
+                self.counts.add("accounts", "unchanged", -1)
         stubs = dict(b.stubs)
         # handle/name references: known handle → that account; else a stub "@name"
         self._resolve_names(c, b, stubs)
@@ -567,6 +597,8 @@ class Writer:
             if is_older(it.observed_at, row.observed_at) or self._applied_before(it.raw_sha256):
                 # an older snapshot than the current view: it does not replace it
                 self.counts.add("accounts", "unchanged")
+                if len(self.stale) < STALE_MAX:
+                    self.stale[it.key] = it
                 continue
             updates.append(self._update_row(ACCOUNT_COLS, it.row, row.id))
             self.counts.add("accounts", "updated")
@@ -601,11 +633,11 @@ class Writer:
             fast_update(c, S.accounts, updates)
         if versions:
             c.execute(S.account_versions.insert(), versions)
-        if b.touched:  # repeats of profiles sent in an earlier batch of this run
-            todo = [k for k in b.touched if k not in acc_cache]
+        if touched:  # repeats of profiles sent in an earlier batch of this run
+            todo = [k for k in touched if k not in acc_cache]
             for k, r in (self._lookup_accounts(c, todo) if todo else {}).items():
                 acc_cache[k] = r[0]
-            for k, (seen, h) in b.touched.items():
+            for k, (seen, h, _, _) in touched.items():
                 if k in acc_cache:
                     self._seen_again(touches, acc_cache[k], seen, h, None)
         self._touch(c, S.accounts, touches, b.ts)
