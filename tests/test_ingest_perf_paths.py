@@ -212,3 +212,28 @@ def test_bulk_paths_store_what_sqlalchemy_stores(store):
     got = {p: [r[1:] for r in rows if r[0] == p] for p in "xyz"}
     assert len(got["y"]) == n
     assert got["x"] == got["y"] == got["z"]
+
+
+def test_insert_returning_gives_the_ids_of_inserted_rows(store):
+    """``fast_insert_rows(returning=…)``: on PostgreSQL's COPY path, the ids of
+    the rows it inserted (not of rows skipped as already there); elsewhere
+    nothing, and callers look up what they miss."""
+    from rasd.store.upsert import COPY_MIN_ROWS, fast_insert_rows
+
+    a = S.accounts
+    n = COPY_MIN_ROWS * 2
+    rows = [_acc(i, platform="r") for i in range(1, n + 1)]
+    cols = tuple(rows[0])
+    as_tuples = [tuple(r[k] for k in cols) for r in rows]
+    with store.begin() as c:
+        fast_insert_rows(c, a, cols, as_tuples[:10])
+        got = fast_insert_rows(c, a, cols, as_tuples, returning=("id", "platform_id"))
+    with store.connect() as c:
+        ids = dict(c.execute(select(a.c.platform_id, a.c.id).where(a.c.platform == "r")).all())
+    assert len(ids) == n
+    first = {r[cols.index("platform_id")] for r in as_tuples[:10]}
+    if store.is_sqlite:
+        assert got == []
+    else:
+        assert sorted(got) == sorted((i, p) for p, i in ids.items() if p not in first)
+        assert len(got) == n - 10

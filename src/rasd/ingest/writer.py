@@ -625,9 +625,12 @@ class Writer:
                 for r in numbered:
                     acc_cache[(r[0], r[1])] = r[-1]
             else:
-                fast_insert_rows(c, S.accounts, (*ACCOUNT_COLS, "source_id"), inserts)
-                got = self._lookup_accounts(c, list(uniq))
-                for k, r in got.items():
+                for rid, plat, pid in fast_insert_rows(
+                        c, S.accounts, (*ACCOUNT_COLS, "source_id"), inserts,
+                        returning=("id", "platform", "platform_id")):
+                    acc_cache[(plat, pid)] = rid
+                missing = [k for k in uniq if k not in acc_cache]
+                for k, r in (self._lookup_accounts(c, missing) if missing else {}).items():
                     acc_cache[k] = r[0]
         if updates:
             fast_update(c, S.accounts, updates)
@@ -778,11 +781,13 @@ class Writer:
                                  "valid_until": b.ts})
         self.counts.add("posts", "new", len(inserts))
         numbered = self._number(c, t, inserts)
+        returned: list[tuple] = []
         if numbered is not None:
             fast_insert_rows(c, t, (*POST_COLS, "account_id", "source_id", "id"), numbered,
                              ignore=False)
         elif inserts:
-            fast_insert_rows(c, t, (*POST_COLS, "account_id", "source_id"), inserts)
+            returned = fast_insert_rows(c, t, (*POST_COLS, "account_id", "source_id"), inserts,
+                                        returning=("id", "platform", "platform_id"))
         if updates:
             fast_update(c, t, updates)
         if versions:
@@ -791,6 +796,7 @@ class Writer:
         ids: dict[Key, int] = {k: r[0] for k, r in existing.items()}
         if numbered is not None:
             ids.update(((r[0], r[1]), r[-1]) for r in numbered)
+        ids.update(((plat, pid), rid) for rid, plat, pid in returned)
         new_keys = [it.key for it in changed if it.key not in ids]
         by_plat = {}
         for plat, pid in new_keys:

@@ -202,7 +202,8 @@ def _copy_pays(conn: Connection, rows: list) -> bool:
 
 
 def _pg_copy_insert(conn: Connection, table: Table, cols: tuple[str, ...],
-                    rows: list[tuple], ignore: bool) -> None:
+                    rows: list[tuple], ignore: bool, returning: tuple[str, ...] = ()
+                    ) -> list[tuple]:
     """Insert ``rows`` (tuples in the order of ``cols``) into ``table`` on
     PostgreSQL: COPY into a session-local staging table with the same column
     types, then one ``INSERT … SELECT`` (``ON CONFLICT DO NOTHING`` when
@@ -211,7 +212,7 @@ def _pg_copy_insert(conn: Connection, table: Table, cols: tuple[str, ...],
     stored. Names come from the table definition only."""
     import hashlib
 
-    for c in cols:
+    for c in (*cols, *returning):
         if c not in table.c:
             raise KeyError(f"{table.name} has no column {c!r}")
     key = (conn.dialect.name, table.name, cols, "copy")
@@ -234,7 +235,9 @@ def _pg_copy_insert(conn: Connection, table: Table, cols: tuple[str, ...],
             for v in values:
                 copy.write_row(v)
         cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage}"
-                    + (" ON CONFLICT DO NOTHING" if ignore else ""))
+                    + (" ON CONFLICT DO NOTHING" if ignore else "")
+                    + (f" RETURNING {', '.join(returning)}" if returning else ""))
+        return [tuple(r) for r in cur.fetchall()] if returning else []
     finally:
         cur.close()
 
@@ -246,22 +249,28 @@ def _bind(c: str, table: Table) -> Any:
 
 
 def fast_insert_rows(conn: Connection, table: Table, cols: tuple[str, ...],
-                     rows: list[tuple], *, ignore: bool = True) -> None:
+                     rows: list[tuple], *, ignore: bool = True,
+                     returning: tuple[str, ...] = ()) -> list[tuple]:
     """``fast_insert`` for rows given as tuples in the order of ``cols``:
     no dict per row to build (or to pickle, for rows prepared in another
-    process). Same statement, type processing and stored values."""
+    process). Same statement, type processing and stored values.
+
+    ``returning``: columns to read back from the rows this call inserted, where
+    that costs nothing extra (PostgreSQL's COPY path); elsewhere, and for rows
+    skipped as already present, nothing comes back: callers look up what they
+    miss."""
     if not rows:
-        return
+        return []
     from sqlalchemy import bindparam
 
     if _copy_pays(conn, rows):
-        _pg_copy_insert(conn, table, cols, rows, ignore)
-        return
+        return _pg_copy_insert(conn, table, cols, rows, ignore, returning)
     sql, convert = _prepare(
         conn, table, cols, "insert-ignore" if ignore else "insert",
         lambda: (insert_ignore(conn, table) if ignore else table.insert()).values(
             {c: bindparam(c, type_=table.c[c].type) for c in cols}), by_position=True)
     _executemany(conn, sql, convert(rows))
+    return []
 
 
 def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
