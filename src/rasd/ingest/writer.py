@@ -58,7 +58,7 @@ from rasd.store.upsert import (
 
 IN_CHUNK = 900
 CACHE_MAX = 400_000
-STALE_MAX = 50_000
+STALE_MAX = 20_000  # ~1 KB each
 PROFILE_FIELDS = ("handle", "name", "bio", "location", "url")
 
 Key = tuple[str, str]  # (platform, platform id)
@@ -597,7 +597,7 @@ class Writer:
             if is_older(it.observed_at, row.observed_at) or self._applied_before(it.raw_sha256):
                 # an older snapshot than the current view: it does not replace it
                 self.counts.add("accounts", "unchanged")
-                if len(self.stale) < STALE_MAX:
+                if it.observed_at is not None and len(self.stale) < STALE_MAX:
                     self.stale[it.key] = it
                 continue
             updates.append(self._update_row(ACCOUNT_COLS, it.row, row.id))
