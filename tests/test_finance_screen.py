@@ -177,3 +177,21 @@ def test_normalize_and_screen_arbitrary_text(screener):
         screener.find_in_text(q)
 
     run()
+
+
+@pytest.mark.parametrize("arabic,latin,same", [
+    ("محمد", "Muhammad", True), ("محمد", "Mohammed", True), ("محمود", "Mahmoud", True),
+    ("محمود", "Mahmud", True), ("محمود", "Muhammad", False), ("أحمد", "Ahmed", True),
+    ("أحمد", "Hamid", False), ("حامد", "Ahmad", False), ("حسن", "Hassan", True),
+    ("حسن", "Hussein", False), ("حسين", "Hussein", True), ("حسني", "Housni", True),
+    ("سالم", "Salim", True), ("كمال", "Kamel", True), ("إبراهيم", "Ibrahim", True),
+])
+def test_names_of_one_arabic_root_are_told_apart(arabic, latin, same):
+    """Arabic writes long vowels: محمود has a waw that Muhammad's romanisation
+    cannot carry, أحمد a leading alif that Hamid lacks — one consonant
+    skeleton (m-h-m-d, h-m-d), different names."""
+    from rasd.detect.finance.screen import PAIR_MIN, tok_sim
+
+    a, b = normalize(arabic).tokens[0], normalize(latin).tokens[0]
+    s, how = tok_sim(a, b, True, (True, False))
+    assert (s >= PAIR_MIN) is same, (arabic, latin, s, how)

@@ -31,7 +31,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from sqlalchemy import func, select
 
 from rasd.detect.finance import schema as F
-from rasd.detect.finance.names import NormName, Token, normalize, to_latin
+from rasd.detect.finance.names import _SKEL_MAP, NormName, Token, normalize, to_latin
 
 DEFAULT_THRESHOLD = 0.70
 MAX_MATCHES = 10
@@ -80,12 +80,14 @@ def _particles() -> frozenset[str]:
 VOWELLED = frozenset({None, "Latin", "Cyrillic", "Greek"})
 
 
-def tok_sim(a: Token, b: Token, cross: bool = True) -> tuple[float, str]:
+def tok_sim(a: Token, b: Token, cross: bool = True, arabic: tuple[bool, bool] = (False, False)
+            ) -> tuple[float, str]:
     """Similarity of two name parts and the feature that produced it.
 
     ``cross``: the names are in different scripts (or one was transliterated), so
     equal consonant skeletons are strong evidence; within one script they only
-    add a little to the spelling similarity.
+    add a little to the spelling similarity. ``arabic``: whether each part was
+    written in Arabic script (its long vowels are then known).
     """
     if a.latin == b.latin:
         return 1.0, "exact"
@@ -113,6 +115,10 @@ def tok_sim(a: Token, b: Token, cross: bool = True) -> tuple[float, str]:
         sk = min(sk, 0.99)
         if sk > jw:
             sim, how = sk, "transliteration"
+            if arabic[0] != arabic[1] and not _long_vowels_agree(
+                    *((a, b) if arabic[0] else (b, a))):
+                # one Arabic root, different names: محمود is not Muhammad, أحمد not Hamid
+                return min(sim, NOT_ALIGNED), "different names"
     if how == "spelling" and not cross and sim >= PAIR_MIN and not _few_edits(a, b):
         # within alphabets that write vowels, Jaro-Winkler rates names that share
         # letters and a prefix close (Smirnov/Mironov, Popov/Pospelov, Evans/Wanus);
@@ -127,6 +133,64 @@ def tok_sim(a: Token, b: Token, cross: bool = True) -> tuple[float, str]:
 NOT_ALIGNED = PAIR_MIN - 0.01
 # East Slavic patronymics (Ivanovich, Petrovna, Ivanivna, Sergiyovych)
 _PATRONYMIC = ("ovich", "evich", "ovna", "evna", "ichna", "ovych", "evych", "ivna")
+
+
+# consonant digraphs only: "ou", "oo" stay, they mark a long vowel
+_CONS_DIGRAPHS = (("kh", "h"), ("gh", "g"), ("sh", "s"), ("ch", "s"), ("th", "t"), ("dh", "d"),
+                  ("ph", "f"), ("zh", "j"), ("dj", "j"), ("ts", "s"), ("ck", "k"))
+_VOWELISH = frozenset("aeiouyw'")
+_LONG_MARKS = frozenset({"ee", "aa", "ii", "uu"})
+_YA_MARKS = frozenset({"ei", "ey", "ay"})  # Hussein, Zubaydi: a ya (ي) the Arabic lacks
+
+
+def _gaps(latin: str) -> tuple[str, list[str], list[str]]:
+    """(leading vowels, vowels between consecutive consonants, consonants) of a
+    part, consonants written as in its skeleton."""
+    s = latin
+    for x, y in _CONS_DIGRAPHS:
+        s = s.replace(x, y)
+    s = s.translate(_SKEL_MAP)
+    cons: list[str] = []
+    gaps: list[str] = []
+    lead: str | None = None
+    cur = ""
+    for ch in s:
+        if ch in _VOWELISH:
+            cur += ch
+            continue
+        if cons and ch == cons[-1] and not cur:
+            continue  # a doubled consonant
+        if lead is None:
+            lead = cur
+        else:
+            gaps.append(cur)
+        cons.append(ch)
+        cur = ""
+    return lead or "", gaps, cons
+
+
+def _long_vowels_agree(ar: Token, lat: Token) -> bool:
+    """Can the romanised part ``lat`` spell the Arabic-script part ``ar``?
+    Arabic writes its long vowels (ا و ي) and not its short ones, so where ``ar``
+    has a long u or i between two consonants the romanisation must have a
+    vowel of that colour there, and where it has none, no doubled-vowel or ya
+    mark (Hussein's "ei"; not "ou", which French style writes for any u:
+    Housni for حسني); a leading vowel (أ, إ, ع) must be there in both or in
+    neither. True when the parts cannot be aligned consonant by consonant."""
+    a_lead, a_gaps, a_cons = _gaps(ar.latin)
+    l_lead, l_gaps, l_cons = _gaps(lat.latin)
+    if a_cons != l_cons:
+        return True
+    if bool(a_lead.strip("'")) != bool(l_lead.strip("'")):
+        return False
+    for ga, gl in zip(a_gaps, l_gaps, strict=True):
+        if "u" in ga and not set(gl) & {"u", "o", "w"}:
+            return False
+        if "i" in ga and not set(gl) & {"i", "e", "y"}:
+            return False
+        if not ga and (gl in _LONG_MARKS or gl in _YA_MARKS):
+            return False
+    return True
 
 
 def _patronymic(latin: str) -> bool:
@@ -284,9 +348,10 @@ class Screener:
         wn = [self.weight(t) for t in n.tokens]
         pairs = []
         cross = not {q.script, n.script} <= VOWELLED
+        arabic = (q.script == "Arabic", n.script == "Arabic")
         for i, a in enumerate(q.tokens):
             for j, b in enumerate(n.tokens):
-                s, how = tok_sim(a, b, cross)
+                s, how = tok_sim(a, b, cross, arabic)
                 if s >= PAIR_MIN:
                     pairs.append((s, i, j, how))
         pairs.sort(key=lambda p: -p[0])
