@@ -130,6 +130,8 @@ def test_scan_is_idempotent_and_versioned(store):
     assert count(store, S.detections) == 1  # replaced, not duplicated
     scan(store, [Shouty("2")])
     assert count(store, S.detections) == 2  # a new model version keeps the old results
+    st = store.stats()
+    assert st["detections"] == 2 and st["detections_current"] == 1  # … as history
     with store.connect() as c:
         d = c.execute(select(S.detections).where(S.detections.c.model_version == "2")).one()
     assert d.label == "shouting" and d.explanation == ["all caps"]

@@ -12,6 +12,11 @@ def register(app: typer.Typer) -> None:
     def stats_cmd(json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Count accounts, posts, media and edges, by platform and by source.
 
+        "Detections" counts every model version's results; the JSON's
+        "detections_current" only those of the version that last scanned each
+        subject (a new model or list version rescans; the old results stay as
+        history).
+
         "By source" counts each account and post once, under the source
         (rasd ingest --source, default: the file name) whose copy is the
         current view: the one that stored it, or that last changed it.
@@ -35,6 +40,8 @@ def register(app: typer.Typer) -> None:
         t.add_column("count", justify="right")
         for k in ("accounts", "posts", "media", "edges", "hashtags", "urls", "detections"):
             t.add_row(k, f"{s[k]:,}")
+        if s["detections_current"] != s["detections"]:
+            t.add_row("  of the versions that last scanned", f"{s['detections_current']:,}")
         con.print(t)
         for title, key in (("by platform", "by_platform"), ("by source", "by_source")):
             tt = Table(title=title)

@@ -311,6 +311,23 @@ class Store:
         return decompress(row[0]) if row else None
 
     # ---- read side ---------------------------------------------------------
+    @staticmethod
+    def _current_detections(c: Connection) -> int:
+        """Detections of the model version that last scanned their subject
+        (older versions' results are kept as history: ``detections`` counts
+        them too)."""
+        d, s = S.detections, S.scans
+        s2 = S.scans.alias("later")
+        newer = select(s2.c.subject_id).where(
+            s2.c.subject_type == d.c.subject_type, s2.c.subject_id == d.c.subject_id,
+            s2.c.detector == d.c.detector, s2.c.scanned_at > s.c.scanned_at)
+        q = select(func.count()).select_from(d.join(s, (s.c.subject_type == d.c.subject_type)
+                                                    & (s.c.subject_id == d.c.subject_id)
+                                                    & (s.c.detector == d.c.detector)
+                                                    & (s.c.model_version == d.c.model_version))
+                                             ).where(~newer.exists())
+        return int(c.execute(q).scalar_one())
+
     def stats(self) -> dict[str, Any]:
         """Counts for ``rasd stats``: totals, by platform and by source."""
         with self.connect() as c:
@@ -325,6 +342,7 @@ class Store:
                 "hashtags": count(S.hashtags),
                 "urls": count(S.urls),
                 "detections": count(S.detections),
+                "detections_current": self._current_detections(c),
             }
             by_platform: dict[str, dict[str, int]] = {}
             for name, t in (("accounts", S.accounts), ("posts", S.posts),
