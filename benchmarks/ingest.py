@@ -37,6 +37,11 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   (0.16x; 1 process 5,881/s); an A/B of the final code against the code
   before session 3, alternated three times, showed no difference outside
   the noise (50k: 4.6-6.0 s against 4.9-5.9 s with 2 processes).
+  Into a store already holding 1.1M posts, 50k new posts took 10.9-11.2 s
+  against ~5-6 s into an empty store; with commits no longer checkpointing
+  while the checkpoint thread runs, 9.9-10.1 s (A/B alternated). A 4x page
+  cache or 10x batches changed nothing there. PostgreSQL (--pg, 50k posts):
+  20.6-22.1 s, then 16.7-18.9 s with ids read back by RETURNING.
   The same machine and file at the start of the day (one process, no index
   deferral, no background checkpoints): 11,200-12,100/s at 50k posts, 4,184/s
   at 1 GB (then ~220 us/post in SQLite alone as the indexes outgrew the cache).
