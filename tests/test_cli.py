@@ -4,6 +4,7 @@ accounts, scan idempotency with a detector plugin."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,10 @@ def test_show_post_with_raw_evidence(tmp_path):
     assert raw["id"] == 2 and raw["photo"].startswith("photos/")
     r = runner.invoke(app, ["--db", db, "show", "telegram:channel7000000001/2", "--json"])
     assert json.loads(r.output)["text"].startswith("New release")
+    r = runner.invoke(app, ["--db", db, "show", "telegram:channel7000000001/2"])
+    assert r.exit_code == 0 and "New release" in r.output
+    assert re.search(r"collected \S+; stored \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, last seen ",
+                     r.output), r.output
     r = runner.invoke(app, ["--db", db, "show", "telegram:nope/1"])
     assert r.exit_code == 2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 
 import typer
 
@@ -73,6 +74,11 @@ def register(app: typer.Typer) -> None:
             who = f"@{author.handle}" if author.handle else (author.name or "-")
         typer.echo(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} by {who}")
         typer.echo(f"  {p.text!r}")
+        def when(t: Any) -> str:
+            return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "-"
+
+        typer.echo(f"  collected {when(p.observed_at)}; stored {when(p.first_seen)}, "
+                   f"last seen {when(p.last_seen)}")
         for v in out["versions"]:
             typer.echo(f"  earlier version (until {v['until']}): {v['text']!r}")
         for d in out["detections"]:
