@@ -224,3 +224,32 @@ def test_cli_hash_jsonl(tmp_path):
     assert r.exit_code == 0 and r.stdout.count("\n") == 3
     r2 = CliRunner().invoke(app, ["hash", "-r", "-t", "md5", "--workers", "2", str(DEMO)])
     assert r2.exit_code == 0 and r2.stdout == r.stdout  # same output, same order
+
+
+@pytest.mark.parametrize("name", ["minhash", "tlsh"])
+def test_linear_scan_distances_equal_one_by_one(name, tmp_path):
+    """A bank of a linear-scan type is prepared once and scanned in one call
+    (MinHash: one array comparison); the distances are exactly those of
+    ``distance`` pair by pair, and a stored signal that cannot be read is
+    None, not an error."""
+    rng = np.random.default_rng(3)
+    st = sig.get(name)
+    vals = []
+    for i in range(40):
+        words = " ".join(f"w{int(x)}" for x in rng.integers(0, 300 if i % 2 else 40, 400))
+        if name == "minhash":
+            vals.append(st.hash_text(words).value)
+        else:
+            p = tmp_path / f"{i}.txt"
+            p.write_text(words)
+            vals.append(hash_path(p).signals["tlsh"].value)
+    bank = vals[1:] + ["AAAA" if name == "minhash" else "T1NOTAHASH"]
+    got = st.distances(vals[0], st.prepare(bank))
+    want = []
+    for other in bank:
+        try:
+            want.append(st.distance(vals[0], other))
+        except ValueError:
+            want.append(None)
+    assert got[-1] is None and got[:-1] == pytest.approx(want[:-1])
+    assert want[-1] is None

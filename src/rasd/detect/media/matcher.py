@@ -73,7 +73,7 @@ class Matcher:
         self.flood_window = timedelta(seconds=FLOOD_WINDOW_S if flood_window_s is None
                                       else flood_window_s)
         self.indexes = indexes or IndexManager(store)
-        self._linear: dict[str, list[tuple[int, str]]] = {}
+        self._linear: dict[str, tuple[list[int], Any]] = {}  # ids, st.prepare(signals)
         self._fresh: set[str] = set()
 
     def refresh(self) -> None:
@@ -175,17 +175,13 @@ class Matcher:
             if st.name not in self._linear:
                 bs = M.bank_signals
                 with self.store.connect() as c:
-                    self._linear[st.name] = [(r[0], r[1]) for r in c.execute(
-                        select(bs.c.id, bs.c.signal).where(and_(
-                            bs.c.signal_type == st.name, bs.c.status != "tombstoned")))]
-            near = []
-            for sid, other in self._linear[st.name]:
-                try:
-                    d = st.distance(value, other)
-                except ValueError:
-                    continue
-                if d <= max(st.default_threshold, 0):
-                    near.append((sid, d))
+                    got = c.execute(select(bs.c.id, bs.c.signal).where(and_(
+                        bs.c.signal_type == st.name, bs.c.status != "tombstoned"))).all()
+                self._linear[st.name] = ([r[0] for r in got], st.prepare([r[1] for r in got]))
+            ids, prepared = self._linear[st.name]
+            limit = max(st.default_threshold, 0)
+            near = [(sid, d) for sid, d in zip(ids, st.distances(value, prepared), strict=True)
+                    if d is not None and d <= limit]
             rows = self._rows([s for s, _ in near])
             for sid, d in near:
                 if (row := rows.get(sid)) is not None and (h := self._hit(row, d, st)):

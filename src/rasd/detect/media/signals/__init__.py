@@ -65,6 +65,24 @@ class SignalType(ABC):
     def distance(self, a: str, b: str) -> float:
         """Distance between two normalised signals (0 = identical)."""
 
+    def prepare(self, signals: list[str]) -> Any:
+        """Bank signals in whatever form ``distances`` scans fastest (a
+        linear-scan type may decode them once, into one array); by default
+        the list itself."""
+        return signals
+
+    def distances(self, value: str, prepared: Any) -> list[float | None]:
+        """Distance from ``value`` to every prepared bank signal, in order;
+        None where a stored signal cannot be compared. Override with a
+        vectorised version; by default ``distance`` one by one."""
+        out: list[float | None] = []
+        for other in prepared:
+            try:
+                out.append(self.distance(value, other))
+            except ValueError:
+                out.append(None)
+        return out
+
     def matches(self, a: str, b: str, threshold: float | None = None) -> bool:
         t = self.default_threshold if threshold is None else threshold
         return self.distance(a, b) <= t

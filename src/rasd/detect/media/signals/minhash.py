@@ -4,8 +4,10 @@ similarity of character 5-gram sets. Distance = 1 - Jaccard; match ≤ 0.3."""
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 import unicodedata
+from typing import Any
 
 import numpy as np
 
@@ -91,3 +93,21 @@ class MinHashSignal(SignalType):
 
     def distance(self, a: str, b: str) -> float:
         return 1.0 - float(np.mean(decode(a) == decode(b)))
+
+    def prepare(self, signals: list[str]) -> Any:
+        """(signatures as one N×128 array, which rows decoded): decoded once."""
+        rows = np.zeros((len(signals), NUM_PERM), dtype="<u4")
+        ok = np.zeros(len(signals), dtype=bool)
+        for i, sgn in enumerate(signals):
+            try:
+                rows[i] = decode(sgn)
+                ok[i] = True
+            except (ValueError, binascii.Error):
+                pass
+        return rows, ok
+
+    def distances(self, value: str, prepared: Any) -> list[float | None]:
+        rows, ok = prepared
+        q = decode(value)
+        d = 1.0 - (rows == q).mean(axis=1) if len(rows) else np.zeros(0)
+        return [float(x) if good else None for x, good in zip(d, ok, strict=True)]
