@@ -4,7 +4,6 @@ similarity of character 5-gram sets. Distance = 1 - Jaccard; match ≤ 0.3."""
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import unicodedata
 from typing import Any
@@ -102,12 +101,12 @@ class MinHashSignal(SignalType):
             try:
                 rows[i] = decode(sgn)
                 ok[i] = True
-            except (ValueError, binascii.Error):
+            except ValueError:  # binascii.Error included
                 pass
         return rows, ok
 
     def distances(self, value: str, prepared: Any) -> list[float | None]:
         rows, ok = prepared
         q = decode(value)
-        d = 1.0 - (rows == q).mean(axis=1) if len(rows) else np.zeros(0)
+        d = 1.0 - (rows == q).mean(axis=1)  # an empty bank gives an empty array
         return [float(x) if good else None for x, good in zip(d, ok, strict=True)]
