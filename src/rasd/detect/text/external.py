@@ -216,13 +216,13 @@ def load_external(path: str | Path, policy_labels: list[str] | None = None) -> E
 
         fp = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
         return ExternalClassifier(d, id2label, label_map, run, fp, multi)
-    if (d / "pytorch_model.bin").is_file() and not (d / "model.safetensors").is_file():
+    weights = d / "model.safetensors"
+    if (d / "pytorch_model.bin").is_file() and not weights.is_file():
         raise ExternalModelError(
             f"{d / 'pytorch_model.bin'}: pickled weights are not loaded (unpickling runs code); "
             "save the model as model.safetensors (model.save_pretrained(dir, "
             "safe_serialization=True)) or export it to model.onnx")
-    weights = [p for p in ("model.safetensors",) if (d / p).is_file()]
-    if weights:
+    if weights.is_file():
         try:
             import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -241,6 +241,6 @@ def load_external(path: str | Path, policy_labels: list[str] | None = None) -> E
             with torch.no_grad():
                 return model(**enc).logits.numpy()
 
-        fp = hashlib.sha256((d / weights[0]).read_bytes()).hexdigest()
+        fp = hashlib.sha256(weights.read_bytes()).hexdigest()
         return ExternalClassifier(d, id2label, label_map, run_hf, fp, multi)
     raise ExternalModelError(f"{d}: no model.onnx or model.safetensors")
