@@ -9,6 +9,10 @@ import typer
 from rasd.cli.common import echo_json, fail, get_store
 
 
+def _when(t: Any) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "-"
+
+
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(
@@ -74,11 +78,8 @@ def register(app: typer.Typer) -> None:
             who = f"@{author.handle}" if author.handle else (author.name or "-")
         typer.echo(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} by {who}")
         typer.echo(f"  {p.text!r}")
-        def when(t: Any) -> str:
-            return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "-"
-
-        typer.echo(f"  collected {when(p.observed_at)}; stored {when(p.first_seen)}, "
-                   f"last seen {when(p.last_seen)}")
+        typer.echo(f"  collected {_when(p.observed_at)}; stored {_when(p.first_seen)}, "
+                   f"last seen {_when(p.last_seen)}")
         for v in out["versions"]:
             typer.echo(f"  earlier version (until {v['until']}): {v['text']!r}")
         for d in out["detections"]:
