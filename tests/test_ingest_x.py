@@ -125,6 +125,63 @@ def test_v1_tweets_are_read(sqlite_store, tmp_path):
     assert kinds == ["mention", "repost"]
 
 
+def _tags_urls(store, pid):
+    p = post(store, "x", pid)
+    with store.connect() as c:
+        tags = sorted(r[0] for r in c.execute(select(S.hashtags.c.tag).where(
+            S.hashtags.c.post_id == p.id)))
+        urls = sorted(r[0] for r in c.execute(select(S.urls.c.url).where(
+            S.urls.c.post_id == p.id)))
+    return p, tags, urls
+
+
+def test_long_v2_posts_keep_their_whole_text_and_entities(sqlite_store, tmp_path):
+    whole = "Long post " + "word " * 80 + "#Tail https://t.co/tail"
+    page = {"data": [{"id": "90", "author_id": "5", "text": whole[:270] + "…",
+                      "entities": {"hashtags": [{"tag": "Head"}]},
+                      "note_tweet": {"text": whole, "entities": {
+                          "hashtags": [{"start": 0, "end": 5, "tag": "Tail"}],
+                          "urls": [{"url": "https://t.co/tail",
+                                    "expanded_url": "https://example.org/tail"}]}}}],
+            "includes": {"users": [{"id": "5", "username": "u5"}]}}
+    f = tmp_path / "long.jsonl"
+    f.write_text(json.dumps(page) + "\n")
+    assert ingest_path(sqlite_store, f).rejected == 0
+    p, tags, urls = _tags_urls(sqlite_store, "90")
+    assert p.text == whole and len(p.text) > 400
+    assert tags == ["head", "tail"] and urls == ["https://example.org/tail"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"data": [{"id": "91", "text": "x", "note_tweet": "oops"}]}) + "\n")
+    rep = ingest_path(sqlite_store, bad)
+    assert rep.rejected == 1 and post(sqlite_store, "x", "91") is None
+
+
+def test_truncated_v1_streaming_tweets_use_extended_tweet(sqlite_store, tmp_path):
+    whole = "A streaming tweet " + "longer " * 40 + "#Full"
+    v1 = {"id_str": "500", "text": whole[:140] + "… https://t.co/x", "truncated": True,
+          "created_at": "Wed Oct 10 20:19:24 +0000 2018",
+          "user": {"id_str": "7", "screen_name": "alice"},
+          "entities": {"hashtags": [], "urls": [{"expanded_url": "https://twitter.com/i/web/status/500"}]},
+          "extended_tweet": {"full_text": whole, "entities": {"hashtags": [{"text": "Full"}],
+                                                             "urls": []},
+                             "extended_entities": {"media": [
+                                 {"id_str": "m1", "type": "photo",
+                                  "media_url_https": "https://pbs.twimg.com/media/m1.jpg"}]}},
+          "quoted_status_id_str": "499", "is_quote_status": True,
+          "favorite_count": 12, "retweet_count": 3,
+          "withheld_in_countries": ["DE", "FR"]}
+    f = tmp_path / "v1s.jsonl"
+    f.write_text(json.dumps(v1) + "\n")
+    assert ingest_path(sqlite_store, f).rejected == 0
+    p, tags, urls = _tags_urls(sqlite_store, "500")
+    assert p.text == whole and tags == ["full"] and urls == []
+    assert p.kind == "quote" and p.quote_of == "499"  # quoted tweet not embedded
+    assert p.metrics == {"like_count": 12, "retweet_count": 3}
+    assert p.withheld == {"country_codes": ["DE", "FR"]}
+    with sqlite_store.connect() as c:
+        assert [r[0] for r in c.execute(select(S.media.c.media_key))] == ["m1"]
+
+
 def test_parser_yields_compliance_for_unavailable_tweets(xdir):
     recs = list(get_parser("x").parse(xdir / "withheld.jsonl", RawSink()))
     notes = [r for r in recs if isinstance(r, Compliance)]

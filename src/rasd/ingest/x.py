@@ -34,6 +34,10 @@ from rasd.model import Account, Compliance, Link, Media, Post, PostKind, RawRef,
 PLATFORM = "x"
 RT_RE = re.compile(r"^RT @(\w{1,50}):")
 
+# v1.1 counters under the names v2 gives them, so metrics compare across versions.
+V1_METRICS = (("retweet_count", "retweet_count"), ("reply_count", "reply_count"),
+              ("favorite_count", "like_count"), ("quote_count", "quote_count"))
+
 REF_KIND = {"replied_to": PostKind.REPLY, "retweeted": PostKind.REPOST,
             "quoted": PostKind.QUOTE}
 
@@ -91,10 +95,10 @@ def user_v1(u: dict, raw: RawRef | None) -> Account:
     )
 
 
-def _entities_v2(t: dict, post: Post) -> None:
+def _entities_v2(t: dict, post: Post, field: str = "entities") -> None:
     ent = t.get("entities") or {}
     if not isinstance(ent, dict):
-        raise TypeError("field 'entities': expected an object")
+        raise TypeError(f"field {field!r}: expected an object")
     for h in ent.get("hashtags") or []:
         if isinstance(h, dict) and isinstance(h.get("tag"), str):
             post.hashtags.append(h["tag"])
@@ -118,7 +122,15 @@ def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
     if not isinstance(t, dict):
         raise TypeError(f"field {field!r}: expected an object")
     tid = req_id(t.get("id"), f"{field}.id")
-    text = clean_text(t.get("text"), f"{field}.text")
+    # A long post ("note tweet", up to 25,000 characters) comes with ``text``
+    # cut at ~280 characters; the whole text and its entities are in ``note_tweet``.
+    note = t.get("note_tweet")
+    if note is not None and not isinstance(note, dict):
+        raise TypeError(f"field {field + '.note_tweet'!r}: expected an object")
+    if note and isinstance(note.get("text"), str):
+        text = clean_text(note["text"], f"{field}.note_tweet.text")
+    else:
+        text = clean_text(t.get("text"), f"{field}.text")
     author = t.get("author_id")
     if author is None and isinstance(t.get("author"), dict):
         author = t["author"].get("id")
@@ -156,7 +168,9 @@ def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
                                target_account_name=name))
         if post.kind == PostKind.POST or kind == PostKind.REPOST:
             post.kind = kind
-    _entities_v2(t, post)
+    _entities_v2(t, post, f"{field}.entities")
+    if note:
+        _entities_v2(note, post, f"{field}.note_tweet.entities")
     if user_ids:  # pages name mentioned users in includes.users; fill their ids
         post.mentions = [(mid or user_ids.get(h.lower()), h) for mid, h in post.mentions]
     att = t.get("attachments") or {}
@@ -197,9 +211,12 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
     tid = req_id(t.get("id_str") or t.get("id"), "id_str")
     user = user_v1(t.get("user"), raw)
     extra.append(user)
+    # Streaming v1.1 cuts long tweets (``truncated``) and puts the whole text, its
+    # entities and media in ``extended_tweet``.
+    ext = t.get("extended_tweet") if isinstance(t.get("extended_tweet"), dict) else {}
     text = t.get("full_text")
-    if text is None and isinstance(t.get("extended_tweet"), dict):
-        text = t["extended_tweet"].get("full_text")
+    if text is None:
+        text = ext.get("full_text")
     if text is None:
         text = t.get("text")
     post = Post(platform=PLATFORM, platform_id=tid, account_id=user.platform_id,
@@ -220,7 +237,13 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
             extra.append(ip)
             post.links.append(Link(kind, ip.platform_id, ip.account_id))
             post.kind = kind
-    ent = t.get("entities") or {}
+    qid = t.get("quoted_status_id_str")
+    if qid and not isinstance(t.get("quoted_status"), dict):  # quoted tweet not embedded
+        post.links.append(Link(PostKind.QUOTE, req_id(qid, "quoted_status_id_str")))
+        if post.kind == PostKind.POST:
+            post.kind = PostKind.QUOTE
+    ent = ext.get("entities") if isinstance(ext.get("entities"), dict) else (
+        t.get("entities") or {})
     if isinstance(ent, dict):
         for h in ent.get("hashtags") or []:
             if isinstance(h, dict) and isinstance(h.get("text"), str):
@@ -231,7 +254,13 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
         for u in ent.get("urls") or []:
             if isinstance(u, dict) and isinstance(u.get("expanded_url") or u.get("url"), str):
                 post.urls.append((u.get("expanded_url") or u.get("url"))[:2000])
-    xent = t.get("extended_entities") or ent
+    for v1, v2 in V1_METRICS:
+        if isinstance(t.get(v1), int) and not isinstance(t[v1], bool):
+            post.metrics[v2] = t[v1]
+    if isinstance(t.get("withheld_in_countries"), list) and t["withheld_in_countries"]:
+        post.withheld = {"country_codes": [c for c in t["withheld_in_countries"]
+                                           if isinstance(c, str)][:300]}
+    xent = ext.get("extended_entities") or t.get("extended_entities") or ent
     if isinstance(xent, dict):
         for m in xent.get("media") or []:
             if isinstance(m, dict) and (m.get("id_str") or m.get("media_url_https")):
