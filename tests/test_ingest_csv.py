@@ -93,3 +93,50 @@ def test_bad_mapping_file(sqlite_store, tmp_path):
     f.write_text("body\nhi\n")
     with pytest.raises(IngestError, match="account_id"):
         ingest_path(sqlite_store, f, mapping=str(mf))
+
+
+KAGGLE_HEADER = "name,username,description,location,followers,numberstatuses,time,tweets\n"
+
+
+def test_kaggle_times_as_downloaded_give_the_same_posts_as_iso_times(store, tmp_path):
+    """The Kaggle file writes ``1/6/2015 21:07`` (month first); a converted copy
+    writes ISO. Both are read, and one tweet gets one id either way."""
+    rows = [("Abu A", "abu_a", "bio", "", "10", "5", "1/6/2015 21:07", "2015-01-06 21:07:00",
+             "first #tag"),
+            ("Abu A", "abu_a", "bio", "", "10", "5", "12/31/2015 9:05", "2015-12-31 09:05:00",
+             "second @abu_b")]
+    kaggle, iso = tmp_path / "kaggle.csv", tmp_path / "iso.csv"
+    kaggle.write_text(KAGGLE_HEADER + "".join(",".join(r[:6] + (r[6], r[8])) + "\n"
+                                              for r in rows))
+    iso.write_text(KAGGLE_HEADER + "".join(",".join(r[:6] + (r[7], r[8])) + "\n"
+                                           for r in rows))
+    rep = ingest_path(store, kaggle)
+    assert rep.rejected == 0 and rep.counts["by_kind"]["posts"]["new"] == 2
+    with store.connect() as c:
+        times = sorted(r[0].replace(tzinfo=None) for r in c.execute(
+            select(S.posts.c.created_at)))
+    assert [t.isoformat(sep=" ") for t in times] == [
+        "2015-01-06 21:07:00", "2015-12-31 09:05:00"]
+    again = ingest_path(store, iso)
+    assert again.rejected == 0 and again.counts["by_kind"]["posts"]["unchanged"] == 2
+    assert store.stats()["posts"] == 2
+
+
+def test_mapping_time_formats(sqlite_store, tmp_path):
+    m = {"name": "eu", "platform": "forum", "time_formats": ["%d.%m.%Y %H:%M"],
+         "post": {"id_from": ["user", "ts", "body"], "text": "body", "account_id": "{user}",
+                  "created_at": "ts"}}
+    mf = tmp_path / "m.json"
+    mf.write_text(json.dumps(m))
+    f = tmp_path / "p.csv"
+    f.write_text("user,ts,body\nann,02.03.2024 10:15,hi\nbob,2024-03-02T10:15:00Z,iso too\n"
+                 "cat,31.02.2024 10:15,no such day\n")
+    rep = ingest_path(sqlite_store, f, mapping=str(mf))
+    assert rep.counts["by_kind"]["posts"]["new"] == 2 and rep.rejected == 1
+    assert "not a date/time: '31.02.2024 10:15'" in rep.rejects[0]["reason"]
+    with sqlite_store.connect() as c:
+        days = sorted(r[0].day for r in c.execute(select(S.posts.c.created_at)))
+    assert days == [2, 2]  # day first, as the format says
+    mf.write_text(json.dumps({**m, "time_formats": "%d.%m.%Y"}))
+    with pytest.raises(IngestError, match="time_formats"):
+        ingest_path(sqlite_store, f, mapping=str(mf))

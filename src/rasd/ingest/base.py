@@ -27,6 +27,7 @@ from rasd.store.db import sha256_hex
 MAX_LINE = 32 * 1024 * 1024  # bytes; a longer line is rejected, not loaded
 MAX_TEXT = 200_000  # characters in one post's text
 SNIFF = 64 * 1024
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark
 
 
 class IngestError(Exception):
@@ -42,9 +43,13 @@ def open_binary(path: Path) -> IO[bytes]:
     """Open a file for reading, transparently gunzipping ``.gz``."""
     raw = open(path, "rb")
     CURRENT_RAW.set(raw)
-    if path.suffix == ".gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw
+    f: Any = gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+    try:  # a UTF-8 byte-order mark (Windows tools write one) is not part of the data
+        if f.peek(3)[:3] == BOM:
+            f.read(3)
+    except (OSError, EOFError):
+        pass  # unreadable: the first read says so
+    return f  # type: ignore[no-any-return]
 
 
 def inner_suffix(path: Path) -> str:
@@ -64,8 +69,10 @@ def read_sample(path: Path, n: int = SNIFF) -> bytes:
                 if not piece:
                     break
                 buf += piece
-        except EOFError:  # a truncated .gz: judge by what could be read
-            pass
+        except EOFError as e:  # a truncated .gz: judge by what could be read
+            if not buf:
+                raise IngestError(f"{path}: the compressed file ends before any data "
+                                  "(truncated?)") from e
         except OSError as e:
             if not buf:
                 raise IngestError(f"{path}: cannot read: {e}") from e
@@ -114,6 +121,8 @@ def loads(line: bytes) -> Any:
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError as e:
+        if "depth" in str(e):  # orjson stops at 1024 levels; nothing real nests so deep
+            raise ValueError(f"JSON nested too deeply: {e}") from None
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as ue:
@@ -122,6 +131,8 @@ def loads(line: bytes) -> Any:
             return _strip_surrogates(json.loads(text))
         except json.JSONDecodeError:
             raise ValueError(f"invalid JSON: {e}") from None
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def clean_text(value: Any, field: str) -> str | None:

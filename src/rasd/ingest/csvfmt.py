@@ -24,6 +24,7 @@ import csv
 import hashlib
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,10 @@ def validate_mapping(m: Any, where: str) -> None:
         raise IngestError(f"{where}: post.text and post.account_id are required")
     if "id" not in post and "id_from" not in post:
         raise IngestError(f"{where}: post.id or post.id_from is required")
+    tf = m.get("time_formats", [])
+    if not (isinstance(tf, list) and all(isinstance(f, str) and "%" in f for f in tf)):
+        raise IngestError(f"{where}: time_formats must be a list of strptime formats "
+                          "such as \"%d/%m/%Y %H:%M\"")
     for section in ("post", "account"):
         for k, v in (m.get(section) or {}).items():
             if k == "id_from":
@@ -100,6 +105,10 @@ def validate_mapping(m: Any, where: str) -> None:
 
 def columns_of(m: dict) -> set[str]:
     cols: set[str] = set()
+    tf = m.get("time_formats", [])
+    if not (isinstance(tf, list) and all(isinstance(f, str) and "%" in f for f in tf)):
+        raise IngestError(f"{where}: time_formats must be a list of strptime formats "
+                          "such as \"%d/%m/%Y %H:%M\"")
     for section in ("post", "account"):
         for k, v in (m.get(section) or {}).items():
             if k == "id_from":
@@ -143,6 +152,33 @@ def _decoded_lines(f: Any) -> Iterator[str]:
                 yield tail
             return
         yield dec.decode(chunk)
+
+
+def row_time(value: str | None, formats: list[str], field: str) -> tuple[datetime | None,
+                                                                       str | None]:
+    """The time of a cell, and its canonical text when the mapping's
+    ``time_formats`` were needed to read it (``None`` otherwise).
+
+    ISO 8601, X v1.1 times and unix seconds are read as everywhere; a mapping may add
+    strptime formats for exports that write times their own way (the Kaggle ISIS CSV
+    as downloaded: ``1/6/2015 21:07``, month first). Times without a zone are UTC.
+    The canonical text (``2015-01-06 21:07:00``) stands in for the cell wherever the
+    mapping derives an id from it, so one tweet gets one id whichever way its file
+    writes the time.
+    """
+    try:
+        return parse_time(value, field), None
+    except ValueError:
+        if not value or not formats:
+            raise
+        for fmt in formats:
+            try:
+                dt = datetime.strptime(value.strip(), fmt)
+            except ValueError:
+                continue
+            dt = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+            return dt, dt.strftime("%Y-%m-%d %H:%M:%S")
+        raise
 
 
 def _has_bad_bytes(row: dict[str, str]) -> str | None:
@@ -253,13 +289,16 @@ class CSVParser(Parser):
         pm = m["post"]
         am = m.get("account") or {}
         account_id = req_id(_value(pm["account_id"], row), pm["account_id"].strip("{}"))
+        tcol = pm.get("created_at")
+        created, canon = row_time(_value(tcol, row), m.get("time_formats") or [], "created_at")
+        if canon is not None and tcol in row:
+            row = {**row, tcol: canon}
         if "id" in pm:
             pid = req_id(_value(pm["id"], row), "id")
         else:
             key = "\x1f".join(row.get(c, "") for c in pm["id_from"])
             pid = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
         text = clean_text(_value(pm["text"], row), pm["text"])
-        created = parse_time(_value(pm.get("created_at"), row), "created_at")
         if am:
             acc_id = _value(am.get("id", pm["account_id"]), row) or account_id
             yield Account(

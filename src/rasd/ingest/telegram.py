@@ -196,8 +196,12 @@ class TelegramParser(Parser):
         try:
             data = orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS)
         except TypeError:  # integers beyond 64 bits are valid JSON; orjson refuses them
-            data = json.dumps(m, ensure_ascii=False, separators=(",", ":"),
-                              default=str).encode("utf-8", "replace")
+            try:
+                data = json.dumps(m, ensure_ascii=False, separators=(",", ":"),
+                                  default=str).encode("utf-8", "replace")
+            except RecursionError:  # no export nests hundreds of levels deep
+                yield reject(src, "message nested too deeply", path=path)
+                return
         sha = raw.put(data, "telegram")
         ref = RawRef(sha256=sha, fmt="telegram", source_file=src, path=path)
         if cid not in chat_emitted:
