@@ -86,6 +86,52 @@ def test_truncated_gzip(sqlite_store, tmp_path):
     assert 0 < sqlite_store.stats()["posts"] < 300
 
 
+def test_gzip_cut_before_any_data_is_named(sqlite_store, tmp_path):
+    import gzip
+    f = tmp_path / "t.jsonl.gz"
+    f.write_bytes(gzip.compress(b'{"data": []}\n' * 50)[:15])
+    with pytest.raises(IngestError, match="compressed file ends before any data"):
+        ingest_path(sqlite_store, f)
+
+
+def test_deeply_nested_json_is_a_reject_not_a_crash(sqlite_store, tmp_path):
+    deep = "[" * 50_000 + "]" * 50_000
+    good = json.dumps({"data": [{"id": "2", "text": "ok", "author_id": "1"}]})
+    f = tmp_path / "deep.jsonl"
+    f.write_text('{"data": ' + deep + "}\n" + good + "\n")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 1 and "nested too deeply" in rep.rejects[0]["reason"]
+    tg = tmp_path / "result.json"
+    msg = {"id": 2, "type": "message", "date": "2024-01-01T00:00:00", "text": "ok"}
+    tg.write_text('{"name": "c", "type": "public_channel", "id": 9, "messages": ['
+                  '{"id": 1, "type": "message", "date": "2024-01-01T00:00:00", "x": '
+                  + deep[:2000] + deep[-2000:] + "}, " + json.dumps(msg) + "]}")
+    rep = ingest_path(sqlite_store, tg)
+    assert rep.rejected == 1 and "nested too deeply" in rep.rejects[0]["reason"]
+    assert sqlite_store.stats()["posts"] == 2
+
+
+@pytest.mark.parametrize("fmt", ["x", "telegram", "csv"])
+def test_a_byte_order_mark_is_not_data(sqlite_store, tmp_path, fmt):
+    bom = b"\xef\xbb\xbf"
+    if fmt == "x":
+        f, body = tmp_path / "t.jsonl", json.dumps(
+            {"data": [{"id": "1", "text": "hi", "author_id": "2"}]}).encode() + b"\n"
+    elif fmt == "telegram":
+        f, body = tmp_path / "result.json", json.dumps(
+            {"name": "c", "type": "public_channel", "id": 9, "messages": [
+                {"id": 1, "type": "message", "date": "2024-01-01T00:00:00", "text": "hi"}]}
+        ).encode()
+    else:
+        f, body = tmp_path / "t.csv", (
+            b"name,username,description,location,followers,numberstatuses,time,tweets\n"
+            b"A,a1,,,1,1,2015-01-06 21:07:00,hi\n")
+    f.write_bytes(bom + body)
+    rep = ingest_path(sqlite_store, f)
+    assert rep.fmt == fmt
+    assert rep.rejected == 0 and sqlite_store.stats()["posts"] == 1
+
+
 def test_unknown_format_is_refused_and_nothing_written(tmp_path):
     db = tmp_path / "r.db"
     f = tmp_path / "notes.txt"
