@@ -268,6 +268,37 @@ def test_fuzz_x_parser_from_real_lines(samples, tmp_path_factory, data):
             assert r.reason and (r.line in (1, 2) or r.line is None)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_x_json_documents(samples, tmp_path_factory, data):
+    """Mutate a pretty-printed JSON array of real pages: never a crash, every
+    problem a reject that names where, and the items before the first damaged
+    byte are all read."""
+    pages = [json.loads(x) for x in samples[:4] if x.strip()]
+    text = json.dumps(pages, indent=1).encode()
+    pos = data.draw(st.integers(0, len(text) - 1))
+    op = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+    if op == "flip":
+        text = text[:pos] + bytes([data.draw(st.integers(0, 255))]) + text[pos + 1:]
+    elif op == "cut":
+        text = text[:pos]
+    else:
+        text = text[:pos] + data.draw(st.binary(min_size=1, max_size=8)) + text[pos:]
+    f = tmp_path_factory.mktemp("doc") / "saved.json"
+    f.write_bytes(text)
+    recs = list(get_parser("x").parse(f, RawSink()))
+    for r in recs:
+        if isinstance(r, Reject):
+            assert r.reason and (r.path or r.line)
+    intact = [p for i, p in enumerate(pages)
+              if len(json.dumps(pages[: i + 1], indent=1).encode()) < pos - 2]
+    ids = {r.platform_id for r in recs if isinstance(r, Post)}
+    for p in intact:
+        items = p["data"] if isinstance(p.get("data"), list) else [p.get("data") or p]
+        assert {str(t["id"]) for t in items if isinstance(t, dict) and "id" in t} <= ids
+
+
 def _one(factory, line: bytes) -> Path:
     f = factory.mktemp("one") / "o.jsonl"
     f.write_bytes(line + b"\n")

@@ -292,3 +292,72 @@ def test_a_repeat_newer_than_the_stored_version_replaces_it(store, tmp_path):
     # (older than May), June's updated
     rep = ingest_path(store, f, batch_size=1)
     assert rep.counts["updated"] == 0 and account(store, "x", "5").name == "Name A"
+
+
+def _tweets(n: int, start: int = 1) -> list[dict]:
+    return [{"id": str(i), "text": f"tweet {i} #t{i % 3}", "author_id": "5",
+             "created_at": "2024-03-01T10:00:00.000Z"} for i in range(start, start + n)]
+
+
+def _pages(n_pages: int, per: int) -> list[dict]:
+    return [{"data": _tweets(per, 1 + k * per),
+             "includes": {"users": [{"id": "5", "username": "u5", "name": "U"}]}}
+            for k in range(n_pages)]
+
+
+@pytest.mark.parametrize("layout", ["pretty", "concatenated", "array", "long-array",
+                                    "tweet-array"])
+def test_json_documents_read_like_json_lines(store, tmp_path, layout):
+    """Saved API responses and json.dump'ed lists: one pretty document, several
+    one after another, a JSON array of pages or of tweets (also on one line longer
+    than the format sniffer's sample) give the posts their JSON Lines give."""
+    pages = _pages(3, 400 if layout == "long-array" else 4)
+    f = tmp_path / "saved.json"
+    if layout == "pretty":
+        pages = pages[:1]
+        f.write_text(json.dumps(pages[0], indent=2))
+    elif layout == "concatenated":
+        f.write_text("\n".join(json.dumps(p, indent=2) for p in pages))
+    elif layout in ("array", "long-array"):
+        f.write_text(json.dumps(pages, indent=None if layout == "long-array" else 1))
+    else:
+        f.write_text(json.dumps([t for p in pages for t in p["data"]]))
+    assert detect_format(f) == "x"
+    rep = ingest_path(store, f)
+    n = sum(len(p["data"]) for p in pages)
+    assert rep.rejected == 0 and store.stats()["posts"] == n
+    assert rep.counts["by_kind"]["posts"]["new"] == n
+    lines = tmp_path / "same.jsonl"
+    lines.write_text("".join(json.dumps(p) + "\n" for p in pages))
+    again = ingest_path(store, lines)
+    assert again.counts["by_kind"]["posts"] == {"unchanged": n}
+    p = post(store, "x", "2")
+    with store.connect() as c:
+        raw = c.execute(select(S.raw_records.c.size).where(
+            S.raw_records.c.sha256 == p.raw_sha256)).scalar_one()
+    assert raw > 0 and p.raw_path in ("data[1]", None)
+
+
+def test_a_broken_json_array_keeps_the_items_before_the_break(sqlite_store, tmp_path):
+    text = json.dumps(_tweets(5), indent=1)
+    f = tmp_path / "cut.json"
+    f.write_text(text[: text.index('"4"')])  # cut inside the 4th tweet
+    rep = ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 3
+    assert rep.rejected == 1 and rep.rejects[0]["path"] == "[3]"
+    assert "after item 3" in rep.rejects[0]["reason"]
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps([_tweets(1, 10)[0], 7, {"nothing": "here"}, _tweets(1, 11)[0]]))
+    rep = ingest_path(sqlite_store, mixed)
+    assert [r["path"] for r in rep.rejects] == ["[1]", "[2]"]
+    assert sqlite_store.stats()["posts"] == 5
+
+
+def test_json_lines_with_an_odd_first_line_are_still_json_lines(sqlite_store, tmp_path):
+    good = "".join(json.dumps({"data": [t]}) + "\n" for t in _tweets(3))
+    for first in ('[1, 2]\n', '{"data": [\n', '{"broken": \n'):
+        f = tmp_path / "odd.jsonl"
+        f.write_text(first + good)
+        rep = ingest_path(sqlite_store, f)
+        assert rep.rejected == 1 and rep.rejects[0]["line"] == 1, first
+        assert sqlite_store.stats()["posts"] == 3
