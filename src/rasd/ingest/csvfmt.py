@@ -105,10 +105,6 @@ def validate_mapping(m: Any, where: str) -> None:
 
 def columns_of(m: dict) -> set[str]:
     cols: set[str] = set()
-    tf = m.get("time_formats", [])
-    if not (isinstance(tf, list) and all(isinstance(f, str) and "%" in f for f in tf)):
-        raise IngestError(f"{where}: time_formats must be a list of strptime formats "
-                          "such as \"%d/%m/%Y %H:%M\"")
     for section in ("post", "account"):
         for k, v in (m.get(section) or {}).items():
             if k == "id_from":
