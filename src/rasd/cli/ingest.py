@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
 
 from rasd.cli.common import echo_json, fail, get_store, progress_enabled, warn
 
-FORMATS_HELP = "auto, x, telegram or csv (auto: decided from the name and first bytes)"
+FORMATS_HELP = ("auto, x, telegram, telegram-html or csv (auto: decided from the name and "
+                "first bytes)")
 
 
 SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
+HTML_PAGE = re.compile(r"^messages(\d*)\.html$")
+
+
+def _order(f: Path) -> tuple:
+    """Sorted order, except that a Telegram HTML export's pages go by number
+    (messages.html, messages2.html, … messages10.html)."""
+    m = HTML_PAGE.match(f.name)
+    return (f.parent, 1, int(m.group(1) or 1), "") if m else (f.parent, 0, 0, f.name)
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
     """Files stay; a Telegram export folder (with result.json) stays; any other
-    folder is replaced by the ingestible files under it, in sorted order."""
+    folder is replaced by the ingestible files under it (with a Telegram HTML
+    export's messages*.html pages in page order)."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir() and not (p / "result.json").is_file():
-            for f in sorted(p.rglob("*")):
+            found = []
+            for f in p.rglob("*"):
                 if f.is_file() and not f.name.startswith(".") and (
-                        f.suffix.lower() in SUFFIXES or (
+                        f.suffix.lower() in SUFFIXES or HTML_PAGE.match(f.name) or (
                             f.suffix == ".gz" and f.with_suffix("").suffix.lower() in SUFFIXES)):
-                    if f.name == "result.json":
-                        out.append(f.parent)
-                    else:
-                        out.append(f)
+                    found.append(f)
+            for f in sorted(found, key=_order):
+                out.append(f.parent if f.name == "result.json" else f)
         else:
             out.append(p)
     return list(dict.fromkeys(out))
@@ -72,6 +83,8 @@ def register(app: typer.Typer) -> None:
 
           rasd ingest ~/Downloads/ChatExport_2024-03-01/   # Telegram export folder
 
+          rasd ingest ChatExport_html/      # an HTML export: messages*.html, names only
+
           rasd ingest collected/            # every .jsonl/.json/.csv(.gz) under a folder
 
           rasd ingest tweets.csv --mapping isis-kaggle --source kaggle-isis
@@ -89,7 +102,8 @@ def register(app: typer.Typer) -> None:
         explicit = set(paths)
         paths = expand_paths(paths)
         if not paths:
-            fail("no ingestible files found (.jsonl, .json, .csv, .tsv, optionally .gz)")
+            fail("no ingestible files found (.jsonl, .json, .csv, .tsv, optionally .gz, "
+                 "or a Telegram export's result.json / messages*.html)")
         store = get_store()
         pending = [p for p in unfinished_files(store)
                    if p not in {str(x.resolve()) for x in paths}]
@@ -102,8 +116,13 @@ def register(app: typer.Typer) -> None:
             bar = None
             prog = None
             if progress_enabled() and not json_:
-                from rich.progress import (BarColumn, DownloadColumn, Progress,
-                                           TimeRemainingColumn, TransferSpeedColumn)
+                from rich.progress import (
+                    BarColumn,
+                    DownloadColumn,
+                    Progress,
+                    TimeRemainingColumn,
+                    TransferSpeedColumn,
+                )
 
                 # refreshed from the progress callback, not by a thread: ingest can
                 # then fork its parsing process (rasd.ingest.pipeline.start_method)

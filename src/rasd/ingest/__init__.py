@@ -2,7 +2,8 @@
 
 - ``base``: the ``Parser`` interface, the format registry and ``--format auto``.
 - ``x``: X API v2 pages, twarc2 flattened lines, v1.1 tweets, users, compliance.
-- ``telegram``: Telegram Desktop exports (one chat, or a full account export).
+- ``telegram``: Telegram Desktop JSON exports (one chat, or a full account export).
+- ``telegram_html``: Telegram Desktop HTML exports (messages*.html; names, no ids).
 - ``csvfmt``: CSV with a column mapping (built in: Kaggle ISIS, far-right Telegram).
 - ``writer``: batched, idempotent, historical upserts into the store.
 - ``runner``: ``ingest_path``: the whole job for one file, with quarantine and summary.

@@ -1,0 +1,350 @@
+"""Telegram Desktop exports in HTML ("Export chat history", format HTML: the default).
+
+An HTML export is a folder of ``messages.html``, ``messages2.html`` … (a thousand
+messages each) beside ``photos/``, ``files/``, ``video_files/`` … Each message is a
+``<div class="message default clearfix" id="message123">`` (``… joined`` when the
+sender is the one of the message before, whose name is then not repeated) or a
+``<div class="message service">`` (joins, pins, title changes; date separators have
+negative ids and are skipped).
+
+HTML carries no ids for chats or people, only names: the chat is keyed by its
+name (``name:<chat name>``) and senders by their name inside the chat. The JSON
+export ("Machine-readable JSON") is the better source; this reader exists because
+HTML is what many exports handed to analysts are.
+
+The file is read message by message (split at each message's opening tag), so
+memory stays bounded and each message's HTML is kept, byte for byte, as its raw
+record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from rasd.ingest.base import (
+    MAX_LINE,
+    IngestError,
+    Parser,
+    RawSink,
+    clean_text,
+    inner_suffix,
+    open_binary,
+    register,
+    reject,
+)
+from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record
+
+PLATFORM = "telegram"
+MARKER = b'<div class="message '
+CHUNK = 1 << 20
+HEADER_MAX = 1 << 20
+TITLE = re.compile(rb'<div class="page_header">.*?<div class="text bold">\s*(.*?)\s*</div>',
+                   re.DOTALL)
+MSG_ID = re.compile(r"^message(-?\d{1,18})$")
+REPLY_ID = re.compile(r"go_to_message(\d{1,18})")
+DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2}):(\d{2})"
+                  r"(?: UTC([+-])(\d{2}):?(\d{2}))?")
+HASHTAG = re.compile(r"(?<![\w&])#(\w{1,139})")
+MENTION = re.compile(r"(?<![\w@])@(\w{4,32})")
+MEDIA_KIND = (("photo", "photo"), ("video", "video"), ("voice", "voice"), ("audio", "audio"),
+              ("sticker", "sticker"), ("animated", "animation"), ("media_file", "file"),
+              ("media_location", "location"), ("media_contact", "contact"),
+              ("media_poll", "poll"), ("media_game", "game"), ("media_invoice", "invoice"))
+NOT_INCLUDED = "Not included"
+
+
+def _time(title: str | None) -> tuple[datetime | None, bool]:
+    """``03.10.2025 12:34:18 UTC+03:00`` → an aware time; older exports give no
+    zone (the exporting computer's local time): read as UTC, flagged."""
+    if not title:
+        return None, False
+    m = DATE.match(title.strip())
+    if not m:
+        raise ValueError(f"field 'date': not a date/time: {title[:40]!r}")
+    d, mo, y, h, mi, s = (int(x) for x in m.groups()[:6])
+    tz: timezone = UTC
+    if m.group(7):
+        off = timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+        tz = timezone(off if m.group(7) == "+" else -off)
+    try:
+        return datetime(y, mo, d, h, mi, s, tzinfo=tz).astimezone(UTC), m.group(7) is None
+    except ValueError:
+        raise ValueError(f"field 'date': not a date/time: {title[:40]!r}") from None
+
+
+class _Message(HTMLParser):
+    """Collects the parts of one message's HTML."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, str]] = []  # (tag, class)
+        self.root_class = ""
+        self.dom_id = ""
+        self.date_title: str | None = None
+        self.edited = False
+        self.from_name: list[str] = []
+        self.fwd_name: list[str] = []
+        self.text: list[str] = []
+        self.service: list[str] = []
+        self.signature: list[str] = []
+        self.reply_href: str | None = None
+        self.links: list[str] = []
+        self.media: list[dict[str, Any]] = []
+        self.depth_limit = False
+
+    def _inside(self, cls: str) -> bool:
+        return any(cls in c.split() or c == cls for _, c in self.stack)
+
+    def _innermost(self) -> str:
+        """The class that decides where text goes, ignoring inline tags."""
+        for tag, c in reversed(self.stack):
+            if tag == "div" or (tag == "span" and "details" in c.split()):
+                return c
+        return ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        cls = a.get("class", "")
+        if not self.stack and tag == "div":
+            self.root_class, self.dom_id = cls, a.get("id", "")
+        if tag == "br":
+            if self._innermost() == "text":
+                self.text.append("\n")
+            return
+        if tag in ("img", "input", "meta", "link", "hr", "source"):
+            return
+        if len(self.stack) > 200:  # hostile nesting: stop descending
+            self.depth_limit = True
+            return
+        if "date" in cls.split() and "details" in cls.split() and "title" in a:
+            if self._inside("forwarded body") or self._inside("forwarded"):
+                pass  # the original post's date, not this message's
+            elif self.date_title is None:
+                self.date_title = a["title"]
+                self.edited = "Edited" in a["title"] or "edited" in a["title"]
+        if tag == "a":
+            href = a.get("href", "")
+            if self._innermost() == "reply_to details":
+                self.reply_href = href
+            elif self._inside("media_wrap clearfix") or self._inside("media_wrap"):
+                self._media(cls, href)
+            elif self._innermost() == "text" and href.startswith(("http://", "https://")):
+                self.links.append(href[:2000])
+        elif tag == "div" and (self._inside("media_wrap clearfix") or self._inside("media_wrap")):
+            self._media(cls, None)
+        self.stack.append((tag, cls))
+
+    def _media(self, cls: str, href: str | None) -> None:
+        kind = next((k for key, k in MEDIA_KIND if key in cls), None)
+        if kind is None:
+            return
+        if self.media and self.media[-1]["open"] and self.media[-1]["href"] is None:
+            if href:  # the link inside the box just seen
+                self.media[-1]["href"] = href
+            return
+        self.media.append({"type": kind, "href": href or None, "open": True})
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "br":
+            return
+        for i in range(len(self.stack) - 1, -1, -1):  # tolerate unclosed inline tags
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                break
+        if self.media and not self._inside("media_wrap clearfix"):
+            self.media[-1]["open"] = False
+
+    def handle_data(self, data: str) -> None:
+        where = self._innermost()
+        if where == "text":
+            self.text.append(data)
+        elif where == "from_name":
+            (self.fwd_name if self._inside("forwarded body") else self.from_name).append(data)
+        elif where == "body details" and "service" in self.root_class.split():
+            self.service.append(data)
+        elif where == "signature details":
+            self.signature.append(data)
+        elif self.media and where.startswith("status details") and NOT_INCLUDED in data:
+            self.media[-1]["not_included"] = True
+
+
+def _name(parts: list[str]) -> str | None:
+    name = " ".join("".join(parts).split())
+    return name[:200] or None
+
+
+@register
+class TelegramHTMLParser(Parser):
+    """Telegram Desktop HTML exports: ``messages.html``, ``messages2.html`` …"""
+
+    name = "telegram-html"
+    platform = PLATFORM
+    description = "Telegram Desktop export in HTML (messages*.html); no ids, names only"
+
+    @classmethod
+    def sniff(cls, path: Path, sample: bytes) -> float:
+        if inner_suffix(path) not in (".html", ".htm"):
+            return 0.0
+        if b'class="history"' in sample and (b'class="message ' in sample
+                                             or b'class="page_header"' in sample):
+            return 0.9
+        return 0.0
+
+    def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
+        src = str(path)
+        base = path.parent.resolve()
+        chat: dict[str, Any] = {"name": None, "cid": None, "sender": None, "emitted": False}
+        blocks = self._blocks(path)
+        try:
+            header = next(blocks)
+        except StopIteration:
+            raise IngestError(f"{src}: empty file") from None
+        m = TITLE.search(header[:HEADER_MAX])
+        if m is None or b'class="history"' not in header:
+            raise IngestError(f"{src}: not a Telegram HTML export (no page header)")
+        title = unescape(m.group(1).decode("utf-8", "replace"))
+        chat["name"] = " ".join(re.sub(r"<[^>]*>", "", title).split())[:200] or "?"
+        chat["cid"] = f"name:{chat['name']}"[:150]
+        n = 0
+        for block in blocks:
+            n += 1
+            if block is None:
+                yield reject(src, f"message {n}: over {MAX_LINE} bytes", path=f"message #{n}")
+                continue
+            yield from self._message(block, chat, base, src, raw, n)
+
+    def _blocks(self, path: Path) -> Iterator[bytes | None]:
+        """The header, then each message's bytes (None for one over the limit)."""
+        with open_binary(path) as f:
+            buf = b""
+            header_done = False
+            skipping = False
+            while True:
+                chunk = f.read(CHUNK)
+                buf += chunk
+                while True:
+                    start = buf.find(MARKER, 1 if header_done else 0)
+                    if start < 0:
+                        break
+                    if not header_done:
+                        yield buf[:start]
+                        header_done = True
+                    elif skipping:
+                        skipping = False
+                    else:
+                        yield buf[:start]
+                    buf = buf[start:]
+                if not chunk:
+                    break
+                if len(buf) > MAX_LINE:
+                    if header_done and not skipping:
+                        yield None
+                    skipping = True
+                    buf = buf[-len(MARKER):]
+            if not header_done or buf and not skipping:
+                yield buf
+
+    def _message(self, block: bytes, chat: dict, base: Path, src: str, raw: RawSink,
+                 n: int) -> Iterator[Record]:
+        cid = chat["cid"]
+        where = f"message #{n}"
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield reject(src, f"invalid UTF-8 at byte {e.start} of the message", path=where)
+            return
+        p = _Message()
+        try:
+            p.feed(text)
+            p.close()
+        except (AssertionError, ValueError) as e:  # html.parser on broken markup
+            yield reject(src, f"unreadable HTML: {e}", path=where)
+            return
+        m = MSG_ID.match(p.dom_id)
+        if m is None:
+            yield reject(src, "missing required field 'id' (id=\"messageN\")", path=where,
+                         excerpt=text[:200])
+            return
+        mid = m.group(1)
+        if mid.startswith("-"):
+            return  # a date separator
+        where = f"{cid}.message{mid}"
+        sha = raw.put(block, "telegram-html")
+        ref = RawRef(sha256=sha, fmt="telegram-html", source_file=src, path=where)
+        if not chat["emitted"]:
+            chat["emitted"] = True
+            yield Account(platform=PLATFORM, platform_id=cid, name=chat["name"], raw=ref,
+                          extra={"keyed_by": "name (HTML export)"})
+        try:
+            when, zoneless = _time(p.date_title)
+            classes = p.root_class.split()
+            if "service" in classes:
+                yield Event(platform=PLATFORM, platform_id=f"{cid}/{mid}", action="service",
+                            chat_id=cid, at=when,
+                            extra={"text": clean_text(_name(p.service) or "", "text")},
+                            raw=ref)
+                return
+            if "default" not in classes:
+                yield reject(src, f"unknown message kind {p.root_class[:40]!r}", path=where)
+                return
+            sender = _name(p.from_name)
+            if sender is None and "joined" in classes:
+                sender = chat["sender"]  # same sender as the message before
+            chat["sender"] = sender
+            account_id: str | None
+            if sender is None or sender == chat["name"]:
+                account_id = cid if sender else None
+            else:
+                account_id = f"{cid}/name:{sender}"[:190]
+                yield Account(platform=PLATFORM, platform_id=account_id, name=sender,
+                              stub=True, raw=ref)
+            post = Post(platform=PLATFORM, platform_id=f"{cid}/{mid}", account_id=account_id,
+                        text=clean_text("".join(p.text).strip(), "text"), created_at=when,
+                        chat_id=cid, raw=ref)
+            if zoneless:
+                post.extra["time_zone"] = "unknown (read as UTC)"
+            if p.edited:
+                post.extra["edited"] = True
+            if p.signature:
+                post.extra["signature"] = _name(p.signature)
+            if sender is None:
+                post.extra["sender"] = "unknown (continues a message in an earlier file)"
+            fwd = _name(p.fwd_name)
+            if fwd:
+                post.kind = PostKind.FORWARD
+                post.links.append(Link(PostKind.FORWARD, None, None, fwd))
+            if p.reply_href:
+                rm = REPLY_ID.search(p.reply_href)
+                if rm:
+                    post.links.append(Link(PostKind.REPLY, f"{cid}/{rm.group(1)}"))
+                    if post.kind == PostKind.POST:
+                        post.kind = PostKind.REPLY
+            body = post.text or ""
+            post.hashtags.extend(HASHTAG.findall(body))
+            post.mentions.extend((None, h) for h in MENTION.findall(body))
+            post.urls.extend(dict.fromkeys(p.links))
+            for i, md in enumerate(p.media):
+                post.media.append(self._media_item(md, cid, mid, i, base))
+            yield post
+        except (KeyError, TypeError, ValueError) as e:
+            yield reject(src, e, path=where)
+
+    @staticmethod
+    def _media_item(md: dict, cid: str, mid: str, i: int, base: Path) -> Media:
+        href = md.get("href")
+        local = None
+        if href and not href.startswith(("http://", "https://", "#", "tg://")):
+            target = (base / unescape(href)).resolve()
+            if not target.is_relative_to(base):
+                raise ValueError("field 'href': media path points outside the export folder")
+            local = str(target)
+        return Media(platform=PLATFORM, media_key=f"{cid}/{mid}/{i}"[:300], type=md["type"],
+                     local_path=local,
+                     extra={"relative_path": href[:500]} if href else
+                     {"not_included": bool(md.get("not_included"))})
