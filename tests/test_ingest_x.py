@@ -14,7 +14,10 @@ from rasd.ingest.base import RawSink, get_parser
 from rasd.model import Compliance, Post
 from rasd.store import schema as S
 
-FILES = ["edited.jsonl", "flat.jsonl", "geo_tweets.jsonl", "media_tweet.jsonl", "mentions_tweet.jsonl", "noflat.jsonl", "quoted_edit.jsonl", "streaming_output_with_error.jsonl", "tweets_compliance.jsonl", "two_tweets.jsonl", "users.jsonl", "withheld.jsonl"]
+FILES = ["edited.jsonl", "flat.jsonl", "geo_tweets.jsonl", "media_tweet.jsonl",
+         "mentions_tweet.jsonl", "noflat.jsonl", "quoted_edit.jsonl",
+         "streaming_output_with_error.jsonl", "tweets_compliance.jsonl", "two_tweets.jsonl",
+         "users.jsonl", "withheld.jsonl"]
 
 
 @pytest.fixture(scope="module")
