@@ -7,15 +7,11 @@ writes them: pages, stream error lines, compliance events) is read in one pass.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import ijson
-import orjson
 
 from rasd.ingest.base import (
     Parser,
@@ -23,17 +19,14 @@ from rasd.ingest.base import (
     clean_text,
     first_json_line,
     inner_suffix,
-    iter_lines,
-    loads,
-    open_binary,
     opt_int,
     opt_str,
     parse_time,
-    read_sample,
     register,
     reject,
     req_id,
 )
+from rasd.ingest.jsonitems import json_items, located
 from rasd.model import (
     Account,
     Compliance,
@@ -286,54 +279,6 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
     return post, extra
 
 
-def json_layout(sample: bytes) -> str:
-    """``lines`` (JSON Lines), ``array`` (one JSON array of items) or ``documents``
-    (one pretty-printed JSON document, or several one after another).
-
-    JSON Lines whose first line is broken must stay JSON Lines (every other line is
-    still read), so a file counts as a document only when its first two lines are
-    not JSON on their own, as in anything pretty-printed."""
-    body = sample.lstrip()
-    lines = [x for x in body.split(b"\n", 2) if x.strip()]
-    if not lines or body[:1] not in (b"{", b"["):
-        return "lines"
-    array = body[:1] == b"["
-    if len(lines) == 1 or b"\n" not in body.rstrip():  # one line, maybe over the sample
-        return "array" if array else "lines"
-    first, second = (_json_value(x) for x in lines[:2])
-    if first is not _NOT_JSON:
-        return "lines"
-    if second is not _NOT_JSON:
-        return "lines"  # a broken first line of JSON Lines
-    return "array" if array else "documents"
-
-
-_NOT_JSON = object()
-
-
-def _json_value(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return _NOT_JSON
-
-
-def _doc_path(layout: str, i: int) -> str:
-    return f"[{i}]" if layout == "array" else f"doc[{i}]"
-
-
-def dump_item(obj: Any) -> bytes:
-    """Compact JSON of an item read from a JSON document (its raw record)."""
-    try:
-        return orjson.dumps(obj)
-    except TypeError:  # integers beyond 64 bits, or nesting past orjson's limit
-        try:
-            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
-                              default=str).encode("utf-8", "replace")
-        except RecursionError:
-            raise ValueError("JSON nested too deeply") from None
-
-
 def retrieved_at(obj: dict) -> datetime | None:
     """When twarc fetched this line (``__twarc.retrieved_at``), if it says."""
     meta = obj.get("__twarc")
@@ -390,76 +335,13 @@ class XParser(Parser):
         return 0.0
 
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
-        layout = json_layout(read_sample(path))
-        if layout != "lines":
-            done = [0]
-            try:
-                yield from self._documents(path, raw, layout, done)
-                return
-            except (ijson.common.JSONError, UnicodeDecodeError) as e:
-                if done[0]:
-                    msg = e.args[0] if e.args else e  # yajl gives bytes for UTF-8 errors
-                    msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-                    first = (msg.strip().splitlines() or ["?"])[0]
-                    yield reject(str(path), f"malformed or truncated JSON after item "
-                                 f"{done[0]}: {first[:200]}", path=_doc_path(layout, done[0]))
-                    return
-                # not one JSON document after all (a broken first line of JSON Lines)
-        yield from self._lines(path, raw)
-
-    def _lines(self, path: Path, raw: RawSink) -> Iterator[Record]:
         src = str(path)
-        with open_binary(path) as f:
-            try:
-                for lineno, line in iter_lines(f):
-                    if line is None:
-                        yield reject(src, "line longer than the limit", line=lineno)
-                        continue
-                    if not line.strip():
-                        continue
-                    try:
-                        obj = loads(line)
-                    except ValueError as e:
-                        yield reject(src, e, line=lineno, excerpt=line)
-                        continue
-                    if not isinstance(obj, dict):
-                        yield reject(src, "expected a JSON object", line=lineno, excerpt=line)
-                        continue
-                    sha = raw.put(line.rstrip(b"\r\n"), "x")
-                    yield from self._observed(obj, self._line(obj, src, lineno, sha))
-            except (EOFError, OSError) as e:  # truncated gzip, I/O error
-                yield reject(src, f"file ends unexpectedly: {e}")
-
-    def _documents(self, path: Path, raw: RawSink, layout: str,
-                   done: list[int]) -> Iterator[Record]:
-        """A file that is one JSON document, or several, or a JSON array of pages,
-        tweets or users, as saved by hand or by tools other than twarc
-        (pretty-printed, ``json.dump(list_of_tweets)``). Items are streamed, so
-        memory stays bounded by the largest item; each item is kept as a raw
-        record of its own (its compact JSON: there are no lines to keep)."""
-        src = str(path)
-        with open_binary(path) as f:
-            items = ijson.items(f, "item" if layout == "array" else "", use_float=True,
-                                multiple_values=layout != "array")
-            try:
-                for i, obj in enumerate(items):
-                    done[0] = i + 1
-                    where = _doc_path(layout, i)
-                    if not isinstance(obj, dict):
-                        yield reject(src, "expected a JSON object", path=where)
-                        continue
-                    try:
-                        data = dump_item(obj)
-                    except ValueError as e:
-                        yield reject(src, e, path=where)
-                        continue
-                    sha = raw.put(data, "x")
-                    for rec in self._observed(obj, self._line(obj, src, None, sha)):
-                        if isinstance(rec, Reject):
-                            rec.path = where + ("." + rec.path if rec.path else "")
-                        yield rec
-            except (EOFError, OSError) as e:  # truncated gzip, I/O error
-                yield reject(src, f"file ends unexpectedly: {e}", path=_doc_path(layout, done[0]))
+        for item in json_items(path, raw, "x"):
+            if isinstance(item, Reject):
+                yield item
+                continue
+            yield from located(self._observed(
+                item.obj, self._line(item.obj, src, item.line, item.sha)), item)
 
     @staticmethod
     def _observed(obj: dict, recs: Iterator[Record]) -> Iterator[Record]:
