@@ -9,8 +9,8 @@ import typer
 
 from rasd.cli.common import echo_json, fail, get_store, progress_enabled, warn
 
-FORMATS_HELP = ("auto, x, telegram, telegram-html or csv (auto: decided from the name and "
-                "first bytes)")
+FORMATS_HELP = ("auto, x, telegram, telegram-html, telethon or csv (auto: decided from the "
+                "name and first bytes)")
 
 
 SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
                                  "~1.3x faster on 2 cores). Default: 2 for files of "
                                  "16 MB or more on 2+ cores, else 1 (env RASD_INGEST_JOBS)."),
     ) -> None:
-        """Ingest X/Twitter JSONL, Telegram Desktop exports and CSV files.
+        """Ingest X/Twitter JSON, Telegram exports (JSON, HTML, Telethon) and CSV files.
 
         Streams files of any size in bounded memory. Bad records are rejected
         one by one (file, line or JSON path, field and reason) into a quarantine
@@ -83,9 +83,11 @@ def register(app: typer.Typer) -> None:
 
           rasd ingest ~/Downloads/ChatExport_2024-03-01/   # Telegram export folder
 
-          rasd ingest ChatExport_html/      # an HTML export: messages*.html, names only
+          rasd ingest ChatExport_html/      # HTML export (messages*.html)
 
-          rasd ingest collected/            # every .jsonl/.json/.csv(.gz) under a folder
+          rasd ingest scraped.jsonl         # Telethon Message.to_dict() lines
+
+          rasd ingest collected/            # every ingestible file under it
 
           rasd ingest tweets.csv --mapping isis-kaggle --source kaggle-isis
 

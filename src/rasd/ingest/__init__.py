@@ -4,6 +4,8 @@
 - ``x``: X API v2 pages, twarc2 flattened lines, v1.1 tweets, users, compliance.
 - ``telegram``: Telegram Desktop JSON exports (one chat, or a full account export).
 - ``telegram_html``: Telegram Desktop HTML exports (messages*.html; names, no ids).
+- ``telethon``: Telegram API messages as Telethon serialises them (scrapers' output).
+- ``jsonitems``: JSON objects from JSON Lines, documents or arrays (shared by X, Telethon).
 - ``csvfmt``: CSV with a column mapping (built in: Kaggle ISIS, far-right Telegram).
 - ``writer``: batched, idempotent, historical upserts into the store.
 - ``runner``: ``ingest_path``: the whole job for one file, with quarantine and summary.

@@ -291,7 +291,7 @@ def register(cls: type[Parser]) -> type[Parser]:
 
 
 def _ensure_loaded() -> None:
-    from rasd.ingest import csvfmt, telegram, telegram_html, x  # noqa: F401
+    from rasd.ingest import csvfmt, telegram, telegram_html, telethon, x  # noqa: F401
 
 
 def get_parser(name: str, **options: Any) -> Parser:

@@ -1,0 +1,259 @@
+"""Telegram messages as Telethon serialises them (``Message.to_dict()`` /
+``to_json()``): what research scrapers built on the Telegram API save — custom
+Telethon scripts, telegram-tracker, 4CAT's Telegram source and the like — one
+object a line, or a JSON array (see ``rasd.ingest.jsonitems``).
+
+A message is ``{"_": "Message", "id", "peer_id": {"_": "PeerChannel",
+"channel_id"}, "date", "message", "from_id", "fwd_from", "reply_to", "entities",
+"media", "views", "forwards", "replies", "reactions", "edit_date", "post_author",
+"grouped_id", "via_bot_id"}``; ``MessageService`` carries an ``action`` instead.
+Older Telethon wrote ``to_id`` for ``peer_id`` and a bare user id in ``from_id``.
+Dates may be ISO text (``to_json``, or ``json.dumps(default=str)``) or unix seconds.
+
+Peers get the ids a Telegram Desktop export gives them (``channel123``,
+``chat123``, ``user123``), so posts collected both ways are one post
+(``channel123/45``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rasd.ingest.base import (
+    Parser,
+    RawSink,
+    clean_text,
+    first_json_line,
+    inner_suffix,
+    opt_int,
+    opt_str,
+    parse_time,
+    register,
+    reject,
+    req_id,
+)
+from rasd.ingest.jsonitems import json_items, located
+from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record, Reject
+
+PLATFORM = "telegram"
+MESSAGE_TYPES = {"message", "messageservice"}
+PEER_KEYS = (("channel_id", "channel"), ("chat_id", "chat"), ("user_id", "user"))
+ENTITY_TEXT = {"messageentityhashtag": "hashtag", "messageentitymention": "mention",
+               "messageentityurl": "url"}
+
+
+def peer_id(peer: Any, field: str) -> str | None:
+    """``{"_": "PeerChannel", "channel_id": 1}`` → ``channel1``; a bare number is
+    a user (older Telethon's ``from_id``); None stays None."""
+    if peer is None:
+        return None
+    if isinstance(peer, bool):
+        raise TypeError(f"field {field!r}: expected a peer object")
+    if isinstance(peer, int):
+        return f"user{peer}"
+    if not isinstance(peer, dict):
+        raise TypeError(f"field {field!r}: expected a peer object")
+    for key, prefix in PEER_KEYS:
+        if peer.get(key) is not None:
+            return f"{prefix}{req_id(peer[key], f'{field}.{key}')}"
+    raise KeyError(f"missing required field '{field}.channel_id' (or chat_id, user_id)")
+
+
+def _utf16_slice(text: str, offset: Any, length: Any) -> str | None:
+    """Telegram entity offsets count UTF-16 code units."""
+    if not (isinstance(offset, int) and isinstance(length, int)) or offset < 0 or length <= 0:
+        return None
+    units = text.encode("utf-16-le", "surrogatepass")
+    part = units[2 * offset: 2 * (offset + length)]
+    return part.decode("utf-16-le", "replace") or None
+
+
+def _kind(obj: dict) -> str:
+    t = obj.get("_")
+    return t.lower() if isinstance(t, str) else ""
+
+
+@register
+class TelethonParser(Parser):
+    """Telethon message objects (JSON Lines or a JSON array)."""
+
+    name = "telethon"
+    platform = PLATFORM
+    description = "Telegram API messages as Telethon writes them (to_dict/to_json), JSONL or array"
+
+    @classmethod
+    def sniff(cls, path: Path, sample: bytes) -> float:
+        if inner_suffix(path) in (".csv", ".tsv", ".html", ".htm"):
+            return 0.0
+        o = first_json_line(sample)
+        if isinstance(o, list) and o:
+            o = o[0]
+        if isinstance(o, dict):
+            return 0.95 if _kind(o) in MESSAGE_TYPES and (
+                "peer_id" in o or "to_id" in o) else 0.0
+        head = sample.lstrip()[:4096]  # pretty-printed, or a first line over the sample
+        if head[:1] in (b"{", b"[") and (b'"_": "Message' in head or b'"_":"Message' in head) \
+                and (b'"peer_id"' in head or b'"to_id"' in head):
+            return 0.9
+        return 0.0
+
+    def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
+        src = str(path)
+        chats: set[str] = set()
+        for item in json_items(path, raw, "telethon"):
+            if isinstance(item, Reject):
+                yield item
+                continue
+            ref = RawRef(sha256=item.sha, fmt="telethon", source_file=src, line=item.line,
+                         path=item.where)
+            yield from located(self._message(item.obj, ref, src, item.line, chats), item)
+
+    def _message(self, m: dict, ref: RawRef, src: str, line: int | None,
+                 chats: set[str]) -> Iterator[Record]:
+        try:
+            kind = _kind(m)
+            if kind not in MESSAGE_TYPES:
+                raise ValueError(f"field '_': not a Telethon message ({str(m.get('_'))[:40]!r})")
+            cid = peer_id(m.get("peer_id", m.get("to_id")), "peer_id")
+            if cid is None:
+                raise KeyError("missing required field 'peer_id'")
+            mid = req_id(m.get("id"), "id")
+            pid = f"{cid}/{mid}"
+            when = parse_time(m.get("date"), "date")
+            sender = peer_id(m.get("from_id"), "from_id")
+            if cid not in chats:
+                chats.add(cid)
+                yield Account(platform=PLATFORM, platform_id=cid, stub=True, raw=ref,
+                              kind="user" if cid.startswith("user") else None)
+            if sender and sender != cid:
+                yield Account(platform=PLATFORM, platform_id=sender, stub=True, raw=ref,
+                              kind="user" if sender.startswith("user") else None)
+            if kind == "messageservice":
+                action = m.get("action")
+                name = _kind(action) if isinstance(action, dict) else "service"
+                yield Event(platform=PLATFORM, platform_id=pid,
+                            action=name.removeprefix("messageaction")[:64] or "service",
+                            chat_id=cid, actor_id=sender, at=when,
+                            extra={"action": action.get("_")} if isinstance(action, dict)
+                            else {}, raw=ref)
+                return
+            text = m.get("message")
+            post = Post(platform=PLATFORM, platform_id=pid, account_id=sender or cid,
+                        text=clean_text(text if text is not None else "", "message"),
+                        created_at=when, chat_id=cid,
+                        edited_at=parse_time(m.get("edit_date"), "edit_date"), raw=ref)
+            self._links(m, post, cid)
+            self._entities(m, post)
+            self._media(m, post, cid, mid)
+            self._metrics(m, post)
+            for key, out in (("post_author", "signature"), ("grouped_id", "album"),
+                             ("via_bot_id", "via_bot")):
+                if m.get(key) is not None:
+                    post.extra[out] = opt_str(m[key], key, 200)
+            yield post
+        except (KeyError, TypeError, ValueError) as e:
+            yield reject(src, e, line=line)
+
+    @staticmethod
+    def _links(m: dict, post: Post, cid: str) -> None:
+        fwd = m.get("fwd_from")
+        if fwd is not None:
+            if not isinstance(fwd, dict):
+                raise TypeError("field 'fwd_from': expected an object")
+            src = peer_id(fwd.get("from_id") or fwd.get("saved_from_peer"), "fwd_from.from_id")
+            cpost = fwd.get("channel_post") or fwd.get("saved_from_msg_id")
+            target = f"{src}/{req_id(cpost, 'fwd_from.channel_post')}" if src and cpost else None
+            post.kind = PostKind.FORWARD
+            post.links.append(Link(PostKind.FORWARD, target, src,
+                                   opt_str(fwd.get("from_name") or fwd.get("post_author"),
+                                           "fwd_from.from_name", 200)))
+        rep = m.get("reply_to")
+        if rep is not None:
+            if not isinstance(rep, dict):
+                raise TypeError("field 'reply_to': expected an object")
+            rid = rep.get("reply_to_msg_id")
+            if rid is not None:
+                peer = peer_id(rep.get("reply_to_peer_id"), "reply_to.reply_to_peer_id") or cid
+                post.links.append(Link(PostKind.REPLY,
+                                       f"{peer}/{req_id(rid, 'reply_to.reply_to_msg_id')}"))
+                if post.kind == PostKind.POST:
+                    post.kind = PostKind.REPLY
+
+    @staticmethod
+    def _entities(m: dict, post: Post) -> None:
+        ents = m.get("entities") or []
+        if not isinstance(ents, list):
+            raise TypeError("field 'entities': expected a list")
+        text = post.text or ""
+        for e in ents:
+            if not isinstance(e, dict):
+                continue
+            et = _kind(e)
+            if et == "messageentitytexturl" and isinstance(e.get("url"), str):
+                post.urls.append(e["url"][:2000])
+            elif et == "messageentitymentionname" and e.get("user_id") is not None:
+                post.mentions.append((f"user{req_id(e['user_id'], 'entities.user_id')}", None))
+            elif et in ENTITY_TEXT:
+                part = _utf16_slice(text, e.get("offset"), e.get("length"))
+                if not part:
+                    continue
+                what = ENTITY_TEXT[et]
+                if what == "hashtag":
+                    post.hashtags.append(part.lstrip("#"))
+                elif what == "mention":
+                    post.mentions.append((None, part.lstrip("@")))
+                else:
+                    post.urls.append(part[:2000])
+
+    @staticmethod
+    def _media(m: dict, post: Post, cid: str, mid: str) -> None:
+        media = m.get("media")
+        if not isinstance(media, dict):
+            return
+        mt = _kind(media)
+        if mt == "messagemediawebpage":
+            page = media.get("webpage")
+            if isinstance(page, dict) and isinstance(page.get("url"), str):
+                post.urls.append(page["url"][:2000])
+            return
+        if mt == "messagemediaphoto":
+            photo = media.get("photo") if isinstance(media.get("photo"), dict) else {}
+            post.media.append(Media(platform=PLATFORM, media_key=f"{cid}/{mid}/photo",
+                                    type="photo", extra={"telegram_id": str(photo.get("id"))}
+                                    if photo.get("id") is not None else {}))
+        elif mt == "messagemediadocument":
+            doc = media.get("document") if isinstance(media.get("document"), dict) else {}
+            mime = opt_str(doc.get("mime_type"), "media.document.mime_type", 100)
+            width = height = duration = None
+            for a in doc.get("attributes") or []:
+                if isinstance(a, dict) and _kind(a) == "documentattributevideo":
+                    width, height = opt_int(a.get("w"), "w"), opt_int(a.get("h"), "h")
+                    d = a.get("duration")
+                    duration = int(d * 1000) if isinstance(d, (int, float)) and not \
+                        isinstance(d, bool) else None
+            kind = (mime or "").split("/")[0] if mime else ""
+            post.media.append(Media(
+                platform=PLATFORM, media_key=f"{cid}/{mid}/document",
+                type={"video": "video", "audio": "audio", "image": "photo"}.get(kind, "file"),
+                mime_type=mime, width=width, height=height, duration_ms=duration,
+                extra={"telegram_id": str(doc.get("id"))} if doc.get("id") is not None else {}))
+        elif mt:
+            post.media.append(Media(platform=PLATFORM, media_key=f"{cid}/{mid}/media",
+                                    type=mt.removeprefix("messagemedia")[:32] or "media"))
+
+    @staticmethod
+    def _metrics(m: dict, post: Post) -> None:
+        for key in ("views", "forwards"):
+            v = m.get(key)
+            if isinstance(v, int) and not isinstance(v, bool):
+                post.metrics[key] = v
+        replies = m.get("replies")
+        if isinstance(replies, dict) and isinstance(replies.get("replies"), int):
+            post.metrics["replies"] = replies["replies"]
+        reactions = m.get("reactions")
+        if isinstance(reactions, dict) and isinstance(reactions.get("results"), list):
+            post.metrics["reactions"] = sum(
+                r.get("count", 0) for r in reactions["results"]
+                if isinstance(r, dict) and isinstance(r.get("count"), int))

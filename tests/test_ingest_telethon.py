@@ -1,0 +1,136 @@
+"""Telethon message objects (Message.to_dict() saved as JSON): fixtures written here
+in the shape Telethon gives, serialised the two ways scrapers do it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from tests.helpers import post
+
+from rasd.ingest import detect_format, ingest_path
+from rasd.store import schema as S
+
+CHAN = {"_": "PeerChannel", "channel_id": 555}
+
+
+def messages() -> list[dict]:
+    text = "Join 🔥 #Banner now @other_chan https://t.me/x"
+    return [
+        {"_": "Message", "id": 45, "peer_id": CHAN, "out": False, "from_id": None,
+         "date": datetime(2024, 5, 1, 10, 0, tzinfo=UTC), "message": text,
+         "entities": [
+             {"_": "MessageEntityHashtag", "offset": 8, "length": 7},  # after a 2-unit emoji
+             {"_": "MessageEntityMention", "offset": 20, "length": 11},
+             {"_": "MessageEntityUrl", "offset": 32, "length": 14},
+             {"_": "MessageEntityTextUrl", "offset": 0, "length": 4,
+              "url": "https://example.org/join"},
+             {"_": "MessageEntityMentionName", "offset": 0, "length": 4, "user_id": 99}],
+         "views": 1337, "forwards": 3, "edit_date": None, "post_author": "Admin",
+         "media": {"_": "MessageMediaPhoto", "photo": {
+             "_": "Photo", "id": 5555555555555555555, "file_reference": b"\x02\x9a",
+             "date": datetime(2024, 5, 1, 9, 59, tzinfo=UTC)}},
+         "reactions": {"_": "MessageReactions", "results": [
+             {"_": "ReactionCount", "reaction": {"_": "ReactionEmoji", "emoticon": "👍"},
+              "count": 7}]}},
+        {"_": "Message", "id": 46, "peer_id": CHAN, "date": 1714557700, "message": "fwd",
+         "fwd_from": {"_": "MessageFwdHeader", "date": datetime(2024, 4, 30, tzinfo=UTC),
+                      "from_id": {"_": "PeerChannel", "channel_id": 777},
+                      "channel_post": 12}},
+        {"_": "Message", "id": 47, "peer_id": CHAN, "date": "2024-05-01T10:05:00+00:00",
+         "message": "reply", "reply_to": {"_": "MessageReplyHeader", "reply_to_msg_id": 45},
+         "from_id": {"_": "PeerUser", "user_id": 42},
+         "media": {"_": "MessageMediaDocument", "document": {
+             "_": "Document", "id": 9, "mime_type": "video/mp4", "attributes": [
+                 {"_": "DocumentAttributeVideo", "duration": 12.5, "w": 640, "h": 360}]}}},
+        {"_": "MessageService", "id": 48, "peer_id": CHAN, "date": 1714557800,
+         "action": {"_": "MessageActionPinMessage"}},
+    ]
+
+
+def write(tmp: Path, msgs: list[dict], layout: str = "lines") -> Path:
+    f = tmp / ("msgs.jsonl" if layout == "lines" else "msgs.json")
+    if layout == "lines":
+        f.write_text("".join(json.dumps(m, default=str, ensure_ascii=False) + "\n"
+                             for m in msgs), "utf-8")
+    else:
+        f.write_text(json.dumps(msgs, default=str, indent=1), "utf-8")
+    return f
+
+
+@pytest.mark.parametrize("layout", ["lines", "array"])
+def test_telethon_messages(store, tmp_path, layout):
+    f = write(tmp_path, messages(), layout)
+    assert detect_format(f) == "telethon"
+    rep = ingest_path(store, f)
+    assert rep.rejected == 0 and rep.fmt == "telethon"
+    assert store.stats()["posts"] == 3
+    p = post(store, "telegram", "channel555/45")
+    assert p.text.startswith("Join 🔥") and p.created_at.replace(tzinfo=None) == datetime(
+        2024, 5, 1, 10, 0)
+    assert p.metrics == {"views": 1337, "forwards": 3, "reactions": 7}
+    assert p.extra == {"signature": "Admin"}
+    fwd = post(store, "telegram", "channel555/46")
+    assert fwd.kind == "forward" and fwd.forward_of == "channel777/12"
+    rep_ = post(store, "telegram", "channel555/47")
+    assert rep_.kind == "reply" and rep_.reply_to == "channel555/45"
+    with store.connect() as c:
+        tags = [r[0] for r in c.execute(select(S.hashtags.c.tag))]
+        urls = sorted(r[0] for r in c.execute(select(S.urls.c.url)))
+        media = {r.media_key: r for r in c.execute(select(S.media))}
+        kinds = sorted(r[0] for r in c.execute(select(S.edges.c.kind)))
+        actions = [r[0] for r in c.execute(select(S.events.c.action))]
+        users = {r[0] for r in c.execute(select(S.accounts.c.platform_id))}
+    assert tags == ["banner"]
+    assert urls == ["https://example.org/join", "https://t.me/x"]
+    assert media["channel555/45/photo"].type == "photo"
+    video = media["channel555/47/document"]
+    assert (video.type, video.mime_type, video.width, video.duration_ms) == (
+        "video", "video/mp4", 640, 12500)
+    assert kinds == ["forward", "mention", "mention", "reply"]
+    assert actions == ["pinmessage"]
+    assert {"channel555", "channel777", "user42", "user99"} <= users
+    again = ingest_path(store, f)
+    assert again.counts["new"] == 0 and again.counts["updated"] == 0
+
+
+def test_a_desktop_export_of_the_same_channel_names_the_same_posts(sqlite_store, tmp_path):
+    ingest_path(sqlite_store, write(tmp_path, messages()))
+    d = tmp_path / "export"
+    d.mkdir()
+    (d / "result.json").write_text(json.dumps({
+        "name": "Chan", "type": "public_channel", "id": 555, "messages": [
+            {"id": 45, "type": "message", "date": "2024-05-01T10:00:00",
+             "date_unixtime": "1714557600", "from": "Chan", "from_id": "channel555",
+             "text": "Join 🔥 #Banner now @other_chan https://t.me/x"}]}))
+    rep = ingest_path(sqlite_store, d)
+    assert rep.counts["by_kind"]["posts"].get("new", 0) == 0
+    assert sqlite_store.stats()["posts"] == 3
+
+
+def test_older_telethon_and_bad_messages(sqlite_store, tmp_path):
+    msgs = [
+        {"_": "Message", "id": 1, "to_id": {"_": "PeerChat", "chat_id": 8}, "from_id": 31,
+         "date": "2019-02-03 04:05:06+00:00", "message": "old style"},
+        {"_": "Message", "id": 2, "date": 1, "message": "no peer"},
+        {"_": "Message", "id": 3, "peer_id": CHAN, "date": "yesterday", "message": "bad date"},
+        {"_": "Channel", "id": 555, "title": "not a message"},
+        {"_": "Message", "id": 4, "peer_id": CHAN, "date": 1714557900, "message": "kept",
+         "fwd_from": "oops"},
+        {"_": "Message", "id": 5, "peer_id": CHAN, "date": 1714557900, "message": "fine"},
+    ]
+    rep = ingest_path(sqlite_store, write(tmp_path, msgs))
+    assert sorted(r["line"] for r in rep.rejects) == [2, 3, 4, 5]
+    reasons = " | ".join(r["reason"] for r in rep.rejects)
+    assert "peer_id" in reasons and "not a date/time" in reasons
+    assert "not a Telethon message" in reasons and "fwd_from" in reasons
+    old = post(sqlite_store, "telegram", "chat8/1")
+    assert old.text == "old style" and old.created_at.year == 2019
+    with sqlite_store.connect() as c:
+        author = c.execute(select(S.accounts.c.platform_id).where(
+            S.accounts.c.id == old.account_id)).scalar_one()
+    assert author == "user31"
+    assert post(sqlite_store, "telegram", "channel555/5").text == "fine"
