@@ -154,3 +154,27 @@ def test_quarantine_lists_rejects(tmp_path):
     assert r.exit_code == 0 and "1 rejected record" in r.stdout and "bad.jsonl:line 2" in r.stdout
     r = runner.invoke(app, ["--db", db, "quarantine", "--json"])
     assert json.loads(r.stdout)[0]["line"] == 2
+
+
+def test_ingest_reads_standard_input(tmp_path):
+    """`twarc2 search … | rasd ingest -`: plain or gzipped, spooled to a temporary
+    file that is removed afterwards; the summary and the source say stdin."""
+    import gzip
+    import tempfile
+
+    db = tmp_path / "s.db"
+    page = json.dumps({"data": [{"id": "1", "text": "piped", "author_id": "2"}],
+                       "includes": {"users": [{"id": "2", "username": "u2"}]}}) + "\n"
+    before = set(Path(tempfile.gettempdir()).glob("rasd-stdin-*"))
+    cmd = [sys.executable, "-m", "rasd.cli", "--db", str(db), "ingest", "-", "--json"]
+    r = subprocess.run(cmd, input=page.encode(), capture_output=True, check=False)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)[0]
+    assert rep["path"] == "-" and rep["source"] == "stdin" and rep["new"] == 2
+    page2 = page.replace('"1"', '"3"').replace("piped", "gzipped")
+    r = subprocess.run(cmd, input=gzip.compress(page2.encode()), capture_output=True,
+                       check=False)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["by_kind"]["posts"] == {"new": 1}
+    r = subprocess.run(cmd[:-1], input=b"", capture_output=True, check=False)
+    assert r.returncode == 2 and b"standard input: file is empty" in r.stderr
+    assert set(Path(tempfile.gettempdir()).glob("rasd-stdin-*")) <= before

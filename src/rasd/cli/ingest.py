@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import typer
@@ -44,12 +48,31 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
+STDIN = Path("-")
+
+
+def spool_stdin() -> Path:
+    """Copy standard input to a temporary file (formats are told from the first
+    bytes, and big input must not sit in memory); gzip is recognised by its magic."""
+    if sys.stdin.isatty():
+        fail("'-' reads standard input, but it is a terminal: pipe data in, "
+             "e.g. twarc2 search 'query' | rasd ingest -")
+    src = sys.stdin.buffer
+    head = src.read(2)
+    fd, name = tempfile.mkstemp(prefix="rasd-stdin-", suffix=".gz" if head == b"\x1f\x8b" else "")
+    with os.fdopen(fd, "wb") as out:
+        out.write(head)
+        shutil.copyfileobj(src, out, 1 << 20)
+    return Path(name)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest_cmd(
         paths: list[Path] = typer.Argument(..., metavar="PATH...",
-                                           help="Files (.jsonl, .json, .csv, optionally .gz) "
-                                           "or Telegram export folders."),
+                                           help="Files (.jsonl, .json, .csv, optionally .gz), "
+                                           "Telegram export folders, or - for standard "
+                                           "input."),
         fmt: str = typer.Option("auto", "--format", "-f", help=FORMATS_HELP),
         platform: str = typer.Option(None, "--platform", "-p",
                                      help="Override the platform recorded (e.g. for a CSV)."),
@@ -91,13 +114,28 @@ def register(app: typer.Typer) -> None:
 
           rasd ingest tweets.csv --mapping isis-kaggle --source kaggle-isis
 
+          twarc2 search 'query' | rasd ingest - --source my-search
+
           rasd --db postgresql://me@db/rasd ingest a.jsonl b.jsonl --strict
 
           rasd ingest big-crawl.jsonl.gz --jobs 2     # parse and write on two cores
         """
+        stdin_file = spool_stdin() if STDIN in paths else None
+        try:
+            ingest_files(paths, stdin_file, fmt, platform, source, mapping, strict, json_,
+                         batch, jobs)
+        finally:
+            if stdin_file is not None:
+                stdin_file.unlink(missing_ok=True)
+
+    def ingest_files(paths: list[Path], stdin_file: Path | None, fmt: str, platform: str | None,
+                     source: str | None, mapping: str | None, strict: bool, json_: bool,
+                     batch: int, jobs: int | None) -> None:
         from rasd.ingest import IngestError, ingest_path
         from rasd.ingest.runner import unfinished_files
 
+        shown = {stdin_file: "-"} if stdin_file else {}
+        paths = [stdin_file if p == STDIN and stdin_file else p for p in paths]
         for p in paths:
             if not p.exists():
                 fail(f"{p}: no such file or directory")
@@ -139,19 +177,23 @@ def register(app: typer.Typer) -> None:
                 def prog(done: int, total: int, _bar=bar, _task=task) -> None:
                     _bar.update(_task, completed=done, total=total or None, refresh=True)
             try:
-                rep = ingest_path(store, p, fmt=fmt, platform=platform, source=source,
+                rep = ingest_path(store, p, fmt=fmt, platform=platform,
+                                  source=source or ("stdin" if p == stdin_file else None),
                                   mapping=mapping, batch_size=batch, progress=prog,
                                   jobs=jobs)
             except IngestError as e:
                 if bar is not None:
                     bar.stop()
-                if p in explicit:
-                    fail(str(e))
+                if p in explicit or p == stdin_file:
+                    fail(str(e).replace(str(p), "standard input") if p == stdin_file
+                         else str(e))
                 warn(f"skipped: {e}")  # found inside a folder, not named by the user
                 continue
             finally:
                 if bar is not None:
                     bar.stop()
+            if p == stdin_file:
+                rep.path = "-"
             reports.append(rep)
             if rep.rejected:
                 any_rejected = True
@@ -159,7 +201,8 @@ def register(app: typer.Typer) -> None:
                 c = rep.counts
                 done = c["new"] + c["updated"] + c["unchanged"] + c["rejected"]
                 rate = f", {done / rep.seconds:,.0f} records/s" if rep.seconds > 0 else ""
-                typer.echo(f"{p}: {rep.fmt}: {c['new']} new, {c['updated']} updated, "
+                typer.echo(f"{shown.get(p, p)}: {rep.fmt}: {c['new']} new, "
+                           f"{c['updated']} updated, "
                            f"{c['unchanged']} unchanged, {c['rejected']} rejected "
                            f"({rep.seconds:.1f}s{rate})")
                 for kind, cnt in c.get("by_kind", {}).items():
