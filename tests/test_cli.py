@@ -178,3 +178,30 @@ def test_ingest_reads_standard_input(tmp_path):
     r = subprocess.run(cmd[:-1], input=b"", capture_output=True, check=False)
     assert r.returncode == 2 and b"standard input: file is empty" in r.stderr
     assert set(Path(tempfile.gettempdir()).glob("rasd-stdin-*")) <= before
+
+
+def test_content_printed_to_a_terminal_cannot_drive_it(tmp_path):
+    """Names, bios and raw records are adversaries' text: control characters and
+    bidi overrides are shown as escapes, never sent to the terminal."""
+    esc, rlo = "\x1b[2J\x1b]0;pwned\x07", "\u202e"
+    page = {"data": [{"id": "9", "text": f"hi {esc}", "author_id": "5"}],
+            "includes": {"users": [{"id": "5", "username": f"evil{rlo}", "name": f"N{esc}",
+                                    "description": f"bio {esc}{rlo}"}]}}
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps(page) + "\n")
+    html = tmp_path / "export" / "messages.html"
+    html.parent.mkdir()
+    html.write_text('<div class="page_header"><div class="text bold">C</div></div>'
+                    '<div class="history">\n<div class="message default clearfix" id="message1">'
+                    '<div class="body"><div class="pull_right date details" '
+                    'title="01.03.2024 10:00:05 UTC+03:00">10:00</div>'
+                    f'<div class="from_name">Bad{esc}</div><div class="text">x{esc}</div>'
+                    "</div></div>\n", "utf-8")
+    db = str(tmp_path / "t.db")
+    assert runner.invoke(app, ["--db", db, "ingest", str(f), str(html)]).exit_code == 0
+    outs = [runner.invoke(app, ["--db", db, "show", "x:9"]).output,
+            runner.invoke(app, ["--db", db, "show", "telegram:name:C/1"]).output,
+            runner.invoke(app, ["--db", db, "accounts", "show", "5"]).output]
+    for out in outs:
+        assert "\x1b" not in out and "\x07" not in out and rlo not in out, out
+    assert "\\x1b" in outs[1] and "\\u202e" in outs[2]

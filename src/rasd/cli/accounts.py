@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import echo_json, fail, get_store
+from rasd.cli.common import echo_json, fail, get_store, term_safe
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +37,8 @@ def register(app: typer.Typer) -> None:
         except (ValueError, LookupError) as e:
             fail(str(e))
         for r in rows:
-            typer.echo(f"{r.platform} {r.platform_id} @{r.handle or '-'}: role {r.role or '-'}")
+            typer.echo(term_safe(f"{r.platform} {r.platform_id} @{r.handle or '-'}: "
+                                 f"role {r.role or '-'}"))
 
     @sub.command("show")
     def show(
@@ -73,9 +74,11 @@ def register(app: typer.Typer) -> None:
             echo_json(out)
             return
         for a in out:
-            typer.echo(f"{a['platform']} {a['platform_id']} @{a['handle'] or '-'} "
-                       f"({a['name'] or '-'}) role={a['role'] or '-'} posts={a['posts']}")
+            typer.echo(term_safe(f"{a['platform']} {a['platform_id']} @{a['handle'] or '-'} "
+                                 f"({a['name'] or '-'}) role={a['role'] or '-'} "
+                                 f"posts={a['posts']}"))
             if a["bio"]:
-                typer.echo(f"  bio: {a['bio']}")
+                typer.echo(term_safe(f"  bio: {a['bio']}"))
             for h in a["history"][:-1]:
-                typer.echo(f"  until {h['until']}: @{h['handle']} {h['name']!r} {h['bio']!r}")
+                typer.echo(term_safe(f"  until {h['until']}: @{h['handle']} {h['name']!r} "
+                                     f"{h['bio']!r}"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from rasd.cli.common import echo_json, fail, get_store, progress_enabled, warn
+from rasd.cli.common import echo_json, fail, get_store, progress_enabled, term_safe, warn
 
 FORMATS_HELP = ("auto, x, telegram, telegram-html, telethon or csv (auto: decided from the "
                 "name and first bytes)")
@@ -210,7 +210,7 @@ def register(app: typer.Typer) -> None:
                                                            sorted(cnt.items())))
                 for r in rep.rejects[:5]:
                     where = f"line {r['line']}" if r["line"] else (r["path"] or "?")
-                    typer.echo(f"    rejected {where}: {r['reason']}", err=True)
+                    typer.echo(term_safe(f"    rejected {where}: {r['reason']}"), err=True)
                 if rep.rejected:
                     warn(f"{rep.rejected} record(s) rejected; details in {rep.quarantine}")
         if json_:

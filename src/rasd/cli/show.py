@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from rasd.cli.common import echo_json, fail, get_store
+from rasd.cli.common import echo_json, fail, get_store, term_safe
 
 
 def _when(t: Any) -> str:
@@ -76,7 +76,8 @@ def register(app: typer.Typer) -> None:
         who = "-"
         if author is not None:
             who = f"@{author.handle}" if author.handle else (author.name or "-")
-        typer.echo(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} by {who}")
+        typer.echo(term_safe(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} "
+                             f"by {who}"))
         typer.echo(f"  {p.text!r}")
         typer.echo(f"  collected {_when(p.observed_at)}; stored {_when(p.first_seen)}, "
                    f"last seen {_when(p.last_seen)}")
@@ -87,5 +88,5 @@ def register(app: typer.Typer) -> None:
                        f"({d['model_version']})")
         if data is not None:
             snippet = data[:300].decode("utf-8", "replace")
-            typer.echo(f"  raw {p.raw_sha256[:12]}… at {p.raw_path or '-'}: {snippet}"
-                       + ("…" if len(data) > 300 else ""))
+            typer.echo(term_safe(f"  raw {p.raw_sha256[:12]}… at {p.raw_path or '-'}: {snippet}"
+                                 + ("…" if len(data) > 300 else "")))
