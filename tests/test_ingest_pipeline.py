@@ -279,7 +279,14 @@ def test_batch_pickles_exactly(tmp_path):
     batches = [c.batch for c in produce(f, "x", {}, None, 100) if c.batch is not None]
     batches += [c.batch for c in produce(DEMO / "telegram", "telegram", {}, None, 100)
                 if c.batch is not None]
+    follows = tmp_path / "following.jsonl"
+    follows.write_text(json.dumps({
+        "data": [{"id": "1", "username": "one"}, {"id": "2", "username": "two"}],
+        "__twarc": {"url": "https://api.twitter.com/2/users/9/following?max_results=1000",
+                    "retrieved_at": "2024-01-01T00:00:00+00:00"}}) + "\n")
+    batches += [c.batch for c in produce(follows, "x", {}, None, 100) if c.batch is not None]
     assert any(b.events for b in batches) and any(b.stubs for b in batches)
+    assert any(len(b.edges) == 2 for b in batches)
     for b in batches:
         back = pickle.loads(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL))
         assert back == b

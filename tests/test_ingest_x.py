@@ -362,3 +362,48 @@ def test_json_lines_with_an_odd_first_line_are_still_json_lines(sqlite_store, tm
         rep = ingest_path(sqlite_store, f)
         assert rep.rejected == 1 and rep.rejects[0]["line"] == 1, first
         assert sqlite_store.stats()["posts"] == 3
+
+
+def _follow_page(owner: str, direction: str, users: list[str], when: str,
+                 flat: bool = False) -> str:
+    meta = {"url": f"https://api.twitter.com/2/users/{owner}/{direction}?max_results=1000",
+            "version": "2.14.0", "retrieved_at": when}
+    people = [{"id": u, "username": f"user{u}", "name": f"U{u}"} for u in users]
+    if flat:  # twarc2 flatten: one user a line, the page's metadata on each
+        return "".join(json.dumps({**u, "__twarc": meta}) + "\n" for u in people)
+    return json.dumps({"data": people, "meta": {"result_count": len(users)},
+                       "__twarc": meta}) + "\n"
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_following_and_followers_pages_become_follow_edges(store, tmp_path, flat):
+    """twarc2 following/followers output: the page does not say whose list it is,
+    twarc's request URL does; each user on it is one follow edge, traced to the
+    raw page and dated by its retrieval."""
+    following = tmp_path / "following.jsonl"
+    following.write_text(_follow_page("100", "following", ["1", "2"], "2024-01-01T00:00:00Z",
+                                      flat))
+    followers = tmp_path / "followers.jsonl"
+    followers.write_text(_follow_page("100", "followers", ["2", "5"], "2024-01-02T00:00:00Z",
+                                      flat))
+    lookup = tmp_path / "lookup.jsonl"  # a user lookup page is not a follow list
+    lookup.write_text(json.dumps({"data": [{"id": "7", "username": "user7"}], "__twarc": {
+        "url": "https://api.twitter.com/2/users?ids=7"}}) + "\n")
+    reps = [ingest_path(store, f) for f in (following, followers, lookup)]
+    assert reps[0].counts["by_kind"]["follows"] == {"new": 2}
+    assert reps[1].counts["by_kind"]["follows"] == {"new": 2}
+    assert "follows" not in reps[2].counts["by_kind"]
+    with store.connect() as c:
+        a, b = S.accounts.alias(), S.accounts.alias()
+        rows = c.execute(select(a.c.platform_id, b.c.platform_id, S.edges.c.post_id,
+                                S.edges.c.raw_sha256, S.edges.c.created_at)
+                         .join(a, a.c.id == S.edges.c.src_account_id)
+                         .join(b, b.c.id == S.edges.c.dst_account_id)
+                         .where(S.edges.c.kind == "follow")).all()
+        raws = {r[0] for r in c.execute(select(S.raw_records.c.sha256))}
+    assert sorted((r[0], r[1]) for r in rows) == [("100", "1"), ("100", "2"),
+                                                  ("2", "100"), ("5", "100")]
+    assert all(r[2] is None and r[3] in raws for r in rows)
+    assert {r[4].day for r in rows} == {1, 2}
+    again = ingest_path(store, following)
+    assert again.counts["by_kind"]["follows"] == {"unchanged": 2} and again.counts["new"] == 0

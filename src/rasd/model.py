@@ -156,12 +156,18 @@ class Event:
 
 @dataclass(slots=True)
 class Edge:
+    """An account→account relation read as such, not derived from a post: a
+    follow from an X following/followers list. (Replies, reposts, quotes,
+    mentions and forwards are derived from posts' links by the writer.) Traced to
+    the raw record it was read from; ``created_at`` is when it was observed."""
+
     platform: str
     kind: str
     src_account_id: str
     dst_account_id: str
-    post_id: str | None  # the post the interaction was observed in
+    post_id: str | None = None  # the post the interaction was observed in, if any
     created_at: datetime | None = None
+    raw: RawRef | None = None
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from rasd.model import (
     Account,
     Compliance,
+    Edge,
     Event,
     Post,
     PostKind,
@@ -213,10 +214,13 @@ class Batch:
     posts: list[PostItem] = field(default_factory=list)
     events: list[EventItem] = field(default_factory=list)
     compliance: list[dict[str, Any]] = field(default_factory=list)
+    # edges read as such (follows): platform, kind, src id, dst id, observed, raw sha256
+    edges: list[tuple[str, str, str, str, datetime | None, str | None]] = field(
+        default_factory=list)
 
     def __len__(self) -> int:
         return len(self.accounts) + self.seen_accounts + len(self.posts) + len(
-            self.events) + len(self.compliance)
+            self.events) + len(self.compliance) + len(self.edges)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # items cross the pipe as plain tuples, turned back into items in C
@@ -224,7 +228,7 @@ class Batch:
         # each side, more than the rows' own strings
         return _batch, (self.ts, self.raw, list(map(tuple, self.accounts)), self.seen_accounts,
                         self.touched, self.stubs, self.names, list(map(tuple, self.posts)),
-                        list(map(tuple, self.events)), self.compliance)
+                        list(map(tuple, self.events)), self.compliance, self.edges)
 
 
 def _items(cls: type, rows: list[tuple]) -> list[Any]:
@@ -233,11 +237,11 @@ def _items(cls: type, rows: list[tuple]) -> list[Any]:
 
 def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, touched: dict,
            stubs: dict, names: dict, posts: list[tuple], events: list[tuple],
-           compliance: list) -> Batch:
+           compliance: list, edges: list) -> Batch:
     """Unpickle a ``Batch`` (see ``Batch.__reduce__``)."""
     return Batch(ts=ts, raw=raw, accounts=_items(AccountItem, accounts), seen_accounts=seen,
                  touched=touched, stubs=stubs, names=names, posts=_items(PostItem, posts),
-                 events=_items(EventItem, events), compliance=compliance)
+                 events=_items(EventItem, events), compliance=compliance, edges=edges)
 
 
 _A_INDEX = {c: i for i, c in enumerate(ACCOUNT_COLS)}
@@ -305,11 +309,13 @@ class Prep:
         self.posts: dict[Key, Post] = {}
         self.events: dict[Key, Event] = {}
         self.compliance: list[Compliance] = []
+        self.edges: dict[tuple[str, str, str, str], Edge] = {}  # read as such: follows
         self.raw: dict[str, tuple[str, bytes]] = {}
         self._added = 0
 
     def __len__(self) -> int:
-        return len(self.accounts) + len(self.posts) + len(self.events) + len(self.compliance)
+        return len(self.accounts) + len(self.posts) + len(self.events) + len(
+            self.compliance) + len(self.edges)
 
     def add(self, rec: Record) -> None:
         self._added += 1
@@ -329,8 +335,15 @@ class Prep:
             self.events[(rec.platform, rec.platform_id)] = rec
         elif isinstance(rec, Compliance):
             self.compliance.append(rec)
+        elif isinstance(rec, Edge) and rec.post_id is None:
+            key4 = (rec.platform, rec.kind, rec.src_account_id, rec.dst_account_id)
+            old_e = self.edges.get(key4)
+            if old_e is None or is_older(old_e.created_at, rec.created_at):
+                self.edges[key4] = rec
         else:
-            raise TypeError(f"cannot write {type(rec).__name__}")
+            raise TypeError(f"cannot write {type(rec).__name__}"
+                            + (" with a post id (derived from posts' links)"
+                               if isinstance(rec, Edge) else ""))
 
     def add_raw(self, items: dict[str, tuple[str, bytes]]) -> None:
         self.raw.update(items)
@@ -395,6 +408,8 @@ class Prep:
                           "reason": n.reason, "at": n.at,
                           "raw_sha256": n.raw.sha256 if n.raw else None, "dedup_key": ckey}
         b.compliance = list(rows.values())
+        b.edges = [(e.platform, e.kind, e.src_account_id, e.dst_account_id, e.created_at,
+                    e.raw.sha256 if e.raw else None) for e in self.edges.values()]
         self._reset()
         if len(sent) > CACHE_MAX:
             sent.clear()
@@ -410,6 +425,9 @@ class Prep:
             if pid and (plat, pid) not in accounts and (plat, pid) not in stubs:
                 stubs[(plat, pid)] = handle
 
+        for e in self.edges.values():
+            by_id(e.platform, e.src_account_id)
+            by_id(e.platform, e.dst_account_id)
         for p in self.posts.values():
             if (p.platform, p.account_id) not in accounts:  # usually in the batch
                 by_id(p.platform, p.account_id)
@@ -474,6 +492,7 @@ class Writer:
             self._write_events(c, b)
             self._write_compliance(c, b)
             self._write_children(c, new_posts)
+            self._write_edges(c, b)
         if len(self.acc_cache) > CACHE_MAX:
             self.acc_cache.clear()
             self.handle_cache.clear()
@@ -922,6 +941,30 @@ class Writer:
                     c.execute(update(t).where(and_(
                         t.c.platform == r["platform"], t.c.platform_id == r["platform_id"],
                         t.c.deleted_at.is_(None))).values(deleted_at=r["at"] or now()))
+
+
+    def _write_edges(self, c: Connection, b: Batch) -> None:
+        """Edges read as such (follows): new ones are stored, with the raw record
+        they came from; one seen before is unchanged (a follow has no history
+        here: a later list without it does not end it)."""
+        if not b.edges:
+            return
+        rows: dict[str, tuple[Any, ...]] = {}
+        for plat, kind, src_id, dst_id, seen, rsha in b.edges:
+            src, dst = self._account_id(plat, src_id), self._account_id(plat, dst_id)
+            if src is None or dst is None or src == dst:
+                continue
+            key = f"{kind}:{src}:{dst}:"
+            rows[key] = (plat, kind, src, dst, None, seen, key, rsha)
+        e = S.edges
+        have: set[str] = set()
+        for chunk in _chunks(list(rows)):
+            have.update(r[0] for r in c.execute(select(e.c.dedup_key).where(
+                e.c.dedup_key.in_(chunk))))
+        fresh = [r for k, r in rows.items() if k not in have]
+        self.counts.add("follows", "new", len(fresh))
+        self.counts.add("follows", "unchanged", len(rows) - len(fresh))
+        fast_insert_rows(c, e, EDGE_COLS + ("raw_sha256",), fresh)
 
 
 EDGE_COLS = ("platform", "kind", "src_account_id", "dst_account_id", "post_id", "created_at",

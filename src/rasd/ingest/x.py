@@ -30,6 +30,8 @@ from rasd.ingest.jsonitems import json_items, located
 from rasd.model import (
     Account,
     Compliance,
+    Edge,
+    EdgeKind,
     Link,
     Media,
     Post,
@@ -279,6 +281,28 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
     return post, extra
 
 
+FOLLOW_URL = re.compile(r"/2/users/(\d{1,30})/(following|followers)(?:[?#]|$)")
+
+
+def follow_list(obj: dict) -> tuple[str, str] | None:
+    """(user id, "following" or "followers") when twarc says this page answers
+    ``GET /2/users/:id/following`` or ``…/followers`` (``__twarc.url``); the page
+    itself does not say whose list it is."""
+    meta = obj.get("__twarc")
+    url = meta.get("url") if isinstance(meta, dict) else None
+    m = FOLLOW_URL.search(url) if isinstance(url, str) else None
+    return (m.group(1), m.group(2)) if m else None
+
+
+def follow_edge(listed: tuple[str, str], user_id: str, seen: datetime | None,
+                raw: RawRef) -> Edge:
+    """The follow between the list's owner and one user on it."""
+    owner, direction = listed
+    src, dst = (owner, user_id) if direction == "following" else (user_id, owner)
+    return Edge(platform=PLATFORM, kind=EdgeKind.FOLLOW, src_account_id=src,
+                dst_account_id=dst, created_at=seen, raw=raw)
+
+
 def retrieved_at(obj: dict) -> datetime | None:
     """When twarc fetched this line (``__twarc.retrieved_at``), if it says."""
     meta = obj.get("__twarc")
@@ -373,7 +397,11 @@ class XParser(Parser):
             elif _is_tweet(obj):
                 yield from self._flat(obj, ref)
             elif _is_user(obj):
-                yield user_v2(obj, ref(None))
+                user = user_v2(obj, ref(None))
+                yield user
+                listed = follow_list(obj)  # a flattened following/followers line
+                if listed:
+                    yield follow_edge(listed, user.platform_id, retrieved_at(obj), ref(None))
             elif "action" in obj and "id" in obj:
                 yield Compliance(platform=PLATFORM, subject_type="post",
                                  platform_id=req_id(obj.get("id"), "id"),
@@ -434,11 +462,16 @@ class XParser(Parser):
                 yield p
             except (KeyError, TypeError, ValueError) as e:
                 yield reject(src, e, line=lineno, path=f"includes.tweets[{i}]")
+        listed = follow_list(obj)
+        seen = retrieved_at(obj) if listed else None
         for i, t in enumerate(items):
             path = f"data[{i}]" if isinstance(data, list) else "data"
             try:
                 if isinstance(t, dict) and _is_user(t):
-                    yield user_v2(t, ref(path), path)
+                    user = user_v2(t, ref(path), path)
+                    yield user
+                    if listed:
+                        yield follow_edge(listed, user.platform_id, seen, ref(path))
                 else:
                     yield tweet_v2(t, ref(path), media_by_key, authors, path, user_ids)
             except (KeyError, TypeError, ValueError) as e:

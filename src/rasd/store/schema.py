@@ -226,6 +226,8 @@ edges = Table(
     Column("created_at", TS),
     # kind:src:dst:post — unique even where post_id is NULL (follows)
     Column("dedup_key", String(120), nullable=False, unique=True),
+    # edges read as such (follows): the raw record they came from (migration 0007)
+    Column("raw_sha256", String(64)),
     Index("ix_edges_src", "src_account_id"),
     Index("ix_edges_dst", "dst_account_id"),
 )
