@@ -8,10 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from tests.helpers import post
 
 from rasd.ingest import detect_format, ingest_path
+from rasd.ingest.base import RawSink, get_parser
+from rasd.model import Post
 from rasd.store import schema as S
 
 CHAN = {"_": "PeerChannel", "channel_id": 555}
@@ -134,3 +138,25 @@ def test_older_telethon_and_bad_messages(sqlite_store, tmp_path):
             S.accounts.c.id == old.account_id)).scalar_one()
     assert author == "user31"
     assert post(sqlite_store, "telegram", "channel555/5").text == "fine"
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda ch: st.lists(ch, max_size=4) | st.dictionaries(
+                        st.sampled_from(["_", "id", "peer_id", "channel_id", "user_id",
+                                         "date", "message", "from_id", "fwd_from",
+                                         "reply_to", "reply_to_msg_id", "entities",
+                                         "offset", "length", "media", "document",
+                                         "attributes", "reactions", "results", "count"]),
+                        ch, max_size=6),
+                    max_leaves=25))
+def test_fuzz_telethon_messages(tmp_path_factory, junk):
+    """Any shape of junk beside a good message: no crash, the good one is read."""
+    good = {"_": "Message", "id": 1, "peer_id": CHAN, "date": 1714557600, "message": "kept"}
+    bad = {"_": "Message", "id": 2, "peer_id": CHAN, "date": 1714557600,
+           **(junk if isinstance(junk, dict) else {"media": junk})}
+    f = write(tmp_path_factory.mktemp("tl"), [bad, junk if isinstance(junk, dict) else {},
+                                               good])
+    recs = list(get_parser("telethon").parse(f, RawSink()))
+    assert any(isinstance(r, Post) and r.text == "kept" for r in recs)
