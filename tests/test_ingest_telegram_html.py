@@ -244,3 +244,12 @@ def test_fuzz_html_messages(tmp_path_factory, junk, where):
     f.write_text(text[:pos] + junk + text[pos:], "utf-8")
     recs = list(get_parser("telegram-html").parse(f, RawSink()))
     assert any(isinstance(r, Post) and r.text == "intact" for r in recs)
+
+
+def test_a_message_nested_too_deeply_is_rejected(sqlite_store, tmp_path):
+    deep = message(60, "deep").replace('<div class="text">',
+                                       "<span>" * 300 + '<div class="text">')
+    d = html_export(tmp_path, [[deep, message(61, "next")]])
+    rep = ingest_path(sqlite_store, d / "messages.html")
+    assert rep.rejected == 1 and "nested too deeply" in rep.rejects[0]["reason"]
+    assert post(sqlite_store, "telegram", f"{CID}/61").text == "next"

@@ -96,10 +96,11 @@ class _Message(HTMLParser):
         self.reply_href: str | None = None
         self.links: list[str] = []
         self.media: list[dict[str, Any]] = []
-        self.depth_limit = False
+        self.too_deep = False
 
-    def _inside(self, cls: str) -> bool:
-        return any(cls in c.split() or c == cls for _, c in self.stack)
+    def _inside(self, token: str) -> bool:
+        """Whether an open element has the class ``token``."""
+        return any(token in c.split() for _, c in self.stack)
 
     def _innermost(self) -> str:
         """The class that decides where text goes, ignoring inline tags."""
@@ -119,11 +120,11 @@ class _Message(HTMLParser):
             return
         if tag in ("img", "input", "meta", "link", "hr", "source"):
             return
-        if len(self.stack) > 200:  # hostile nesting: stop descending
-            self.depth_limit = True
+        if len(self.stack) > 200:  # no export nests so deep: the message is rejected
+            self.too_deep = True
             return
         if "date" in cls.split() and "details" in cls.split() and "title" in a:
-            if self._inside("forwarded body") or self._inside("forwarded"):
+            if self._inside("forwarded"):
                 pass  # the original post's date, not this message's
             elif self.date_title is None:
                 self.date_title = a["title"]
@@ -132,11 +133,11 @@ class _Message(HTMLParser):
             href = a.get("href", "")
             if self._innermost() == "reply_to details":
                 self.reply_href = href
-            elif self._inside("media_wrap clearfix") or self._inside("media_wrap"):
+            elif self._inside("media_wrap"):
                 self._media(cls, href)
             elif self._innermost() == "text" and href.startswith(("http://", "https://")):
                 self.links.append(href[:2000])
-        elif tag == "div" and (self._inside("media_wrap clearfix") or self._inside("media_wrap")):
+        elif tag == "div" and self._inside("media_wrap"):
             self._media(cls, None)
         self.stack.append((tag, cls))
 
@@ -157,7 +158,7 @@ class _Message(HTMLParser):
             if self.stack[i][0] == tag:
                 del self.stack[i:]
                 break
-        if self.media and not self._inside("media_wrap clearfix"):
+        if self.media and not self._inside("media_wrap"):
             self.media[-1]["open"] = False
 
     def handle_data(self, data: str) -> None:
@@ -165,7 +166,7 @@ class _Message(HTMLParser):
         if where == "text":
             self.text.append(data)
         elif where == "from_name":
-            (self.fwd_name if self._inside("forwarded body") else self.from_name).append(data)
+            (self.fwd_name if self._inside("forwarded") else self.from_name).append(data)
         elif where == "body details" and "service" in self.root_class.split():
             self.service.append(data)
         elif where == "signature details":
@@ -265,6 +266,9 @@ class TelegramHTMLParser(Parser):
             p.close()
         except (AssertionError, ValueError) as e:  # html.parser on broken markup
             yield reject(src, f"unreadable HTML: {e}", path=where)
+            return
+        if p.too_deep:
+            yield reject(src, "message nested too deeply", path=where)
             return
         m = MSG_ID.match(p.dom_id)
         if m is None:
