@@ -926,13 +926,7 @@ class Writer:
             return
         rows = {r["dedup_key"]: r for r in b.compliance}
         ce = S.compliance_events
-        have = set()
-        for chunk in _chunks(list(rows)):
-            have.update(r[0] for r in c.execute(select(ce.c.dedup_key).where(
-                ce.c.dedup_key.in_(chunk))))
-        fresh = [r for k, r in rows.items() if k not in have]
-        self.counts.add("compliance", "new", len(fresh))
-        self.counts.add("compliance", "unchanged", len(rows) - len(fresh))
+        fresh = self._fresh(c, ce.c.dedup_key, rows, "compliance")
         if fresh:
             c.execute(insert_ignore(c, ce), fresh)
             t = S.posts
@@ -956,15 +950,19 @@ class Writer:
                 continue
             key = f"{kind}:{src}:{dst}:"
             rows[key] = (plat, kind, src, dst, None, seen, key, rsha)
-        e = S.edges
+        fresh = self._fresh(c, S.edges.c.dedup_key, rows, "follows")
+        fast_insert_rows(c, S.edges, EDGE_COLS + ("raw_sha256",), fresh)
+
+    def _fresh(self, c: Connection, key_col: Any, rows: dict[str, Any], kind: str) -> list[Any]:
+        """The rows whose unique key is not stored yet (counted new); the others
+        are counted unchanged."""
         have: set[str] = set()
         for chunk in _chunks(list(rows)):
-            have.update(r[0] for r in c.execute(select(e.c.dedup_key).where(
-                e.c.dedup_key.in_(chunk))))
+            have.update(r[0] for r in c.execute(select(key_col).where(key_col.in_(chunk))))
         fresh = [r for k, r in rows.items() if k not in have]
-        self.counts.add("follows", "new", len(fresh))
-        self.counts.add("follows", "unchanged", len(rows) - len(fresh))
-        fast_insert_rows(c, e, EDGE_COLS + ("raw_sha256",), fresh)
+        self.counts.add(kind, "new", len(fresh))
+        self.counts.add(kind, "unchanged", len(rows) - len(fresh))
+        return fresh
 
 
 EDGE_COLS = ("platform", "kind", "src_account_id", "dst_account_id", "post_id", "created_at",
