@@ -170,3 +170,21 @@ def test_not_an_export(sqlite_store, tmp_path):
     with pytest.raises(IngestError):
         ingest_path(sqlite_store, f)
     assert sqlite_store.stats()["posts"] == 0
+
+
+def test_link_buttons_under_a_post_are_kept(sqlite_store, tmp_path):
+    """Channels put join links and donation pages in buttons under a post."""
+    buttons = [[{"type": "url", "text": "Donate", "data": "https://pay.example/x"},
+                {"type": "callback", "text": "Vote", "data": "AQID"}],
+               [{"type": "url", "text": "Join", "data": "https://t.me/joinchat/abc"}]]
+    d = channel_export(tmp_path, [_msg(2, "support us", inline_bot_buttons=buttons),
+                                  _msg(3, "bad buttons", inline_bot_buttons="nope")])
+    rep = ingest_path(sqlite_store, d)
+    assert rep.rejected == 1 and "inline_bot_buttons" in rep.rejects[0]["reason"]
+    p = post(sqlite_store, "telegram", "channel555/2")
+    assert p.extra["buttons"] == [{"text": "Donate", "url": "https://pay.example/x"},
+                                  {"text": "Join", "url": "https://t.me/joinchat/abc"}]
+    with sqlite_store.connect() as c:
+        urls = sorted(r[0] for r in c.execute(select(S.urls.c.url).where(
+            S.urls.c.post_id == p.id)))
+    assert urls == ["https://pay.example/x", "https://t.me/joinchat/abc"]

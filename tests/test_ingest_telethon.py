@@ -160,3 +160,15 @@ def test_fuzz_telethon_messages(tmp_path_factory, junk):
                                                good])
     recs = list(get_parser("telethon").parse(f, RawSink()))
     assert any(isinstance(r, Post) and r.text == "kept" for r in recs)
+
+
+def test_link_buttons_under_a_post_are_kept(sqlite_store, tmp_path):
+    markup = {"_": "ReplyInlineMarkup", "rows": [
+        {"_": "KeyboardButtonRow", "buttons": [
+            {"_": "KeyboardButtonUrl", "text": "Donate", "url": "https://pay.example/x"},
+            {"_": "KeyboardButtonCallback", "text": "Vote", "data": "AQID"}]}]}
+    msg = {"_": "Message", "id": 70, "peer_id": CHAN, "date": 1714557600,
+           "message": "support us", "reply_markup": markup}
+    ingest_path(sqlite_store, write(tmp_path, [msg]))
+    p = post(sqlite_store, "telegram", "channel555/70")
+    assert p.extra["buttons"] == [{"text": "Donate", "url": "https://pay.example/x"}]

@@ -88,6 +88,24 @@ def _plain_text(text: Any, field: str = "text") -> tuple[str, list[dict]]:
     return "".join(parts), ents
 
 
+MAX_BUTTONS = 50
+
+
+def button_links(rows: Any, field: str) -> list[dict[str, str]]:
+    """Link buttons of a Telegram Desktop message (``inline_bot_buttons``: rows of
+    ``{"type": "url", "text", "data"}``) as ``{"text", "url"}``."""
+    if rows is None:
+        return []
+    if not isinstance(rows, list):
+        raise TypeError(f"field {field!r}: expected a list of button rows")
+    out = []
+    for row in rows:
+        for b in row if isinstance(row, list) else []:
+            if isinstance(b, dict) and b.get("type") == "url" and isinstance(b.get("data"), str):
+                out.append({"text": str(b.get("text") or "")[:200], "url": b["data"][:2000]})
+    return out[:MAX_BUTTONS]
+
+
 @register
 class TelegramParser(Parser):
     """Telegram Desktop JSON exports: a chat's ``result.json`` or a full account
@@ -270,6 +288,10 @@ class TelegramParser(Parser):
                     post.urls.append(e["text"][:2000])
                 elif et == "text_link" and isinstance(e.get("href"), str):
                     post.urls.append(e["href"][:2000])
+            buttons = button_links(m.get("inline_bot_buttons"), "inline_bot_buttons")
+            if buttons:  # link buttons under a post: join links, donation pages …
+                post.extra["buttons"] = buttons
+                post.urls.extend(b["url"] for b in buttons)
             post.media.extend(self._media(m, cid, mid, base, src, path))
             if isinstance(m.get("reactions"), list):
                 post.metrics["reactions"] = sum(

@@ -40,6 +40,7 @@ from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Reco
 PLATFORM = "telegram"
 MESSAGE_TYPES = {"message", "messageservice"}
 PEER_KEYS = (("channel_id", "channel"), ("chat_id", "chat"), ("user_id", "user"))
+MAX_BUTTONS = 50
 ENTITY_TEXT = {"messageentityhashtag": "hashtag", "messageentitymention": "mention",
                "messageentityurl": "url"}
 
@@ -147,6 +148,10 @@ class TelethonParser(Parser):
             self._links(m, post, cid)
             self._entities(m, post)
             self._media(m, post, cid, mid)
+            buttons = self._buttons(m.get("reply_markup"))
+            if buttons:  # link buttons under a post: join links, donation pages …
+                post.extra["buttons"] = buttons
+                post.urls.extend(b["url"] for b in buttons)
             self._metrics(m, post)
             for key, out in (("post_author", "signature"), ("grouped_id", "album"),
                              ("via_bot_id", "via_bot")):
@@ -242,6 +247,19 @@ class TelethonParser(Parser):
         elif mt:
             post.media.append(Media(platform=PLATFORM, media_key=f"{cid}/{mid}/media",
                                     type=mt.removeprefix("messagemedia")[:32] or "media"))
+
+    @staticmethod
+    def _buttons(markup: Any) -> list[dict[str, str]]:
+        """``ReplyInlineMarkup`` rows of ``KeyboardButtonUrl`` as ``{"text", "url"}``."""
+        if not isinstance(markup, dict) or not isinstance(markup.get("rows"), list):
+            return []
+        out = []
+        for row in markup["rows"]:
+            buttons = row.get("buttons") if isinstance(row, dict) else None
+            for b in buttons if isinstance(buttons, list) else []:
+                if isinstance(b, dict) and isinstance(b.get("url"), str):
+                    out.append({"text": str(b.get("text") or "")[:200], "url": b["url"][:2000]})
+        return out[:MAX_BUTTONS]
 
     @staticmethod
     def _metrics(m: dict, post: Post) -> None:
