@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
 from rasd.detect.finance import schema as F
-from rasd.detect.finance.detector import FinanceAccountDetector, FinanceDetector
+from rasd.detect.finance.detector import RULES_VERSION, FinanceAccountDetector, FinanceDetector
 from rasd.detect.finance.links import EDGE_KIND, shared
 from rasd.detect.finance.lists import import_list
 from rasd.detect.scan import scan
@@ -128,7 +128,7 @@ def test_version_follows_lists(sqlite_store, tmp_path):
     before = det.version
     _seed(sqlite_store, tmp_path)
     det.bind(sqlite_store)
-    assert det.version != before and det.version.startswith("1.0-")
+    assert det.version != before and det.version.startswith(RULES_VERSION + "-")
 
 
 def test_cli(sqlite_store, tmp_path, monkeypatch):
@@ -203,3 +203,36 @@ def test_demo_step(tmp_path):
     assert out["designation_matches"] >= 1
     assert out["shared_indicators"] >= 1 and out["shared_indicator_edges"] >= 1
     assert any("SYNTHETIC" in line for line in logs)
+
+
+def test_indicators_in_the_links_a_post_carries(store):
+    """X shows t.co in the text and the real address in its entities; Telegram puts
+    donation pages in buttons: both reach the finance detector."""
+    posts = [("q1", "Support the brothers at the front, donate now https://t.co/abc",
+              ["https://paypal.me/brothersfund"]),
+             ("q2", "", ["https://www.gofundme.com/f/help-the-front"]),
+             ("q3", "Give here https://paypal.me/same", ["https://paypal.me/same"]),
+             ("q4", "Lovely weather https://t.co/xyz", ["https://example.org/weather"])]
+    with store.begin() as c:
+        acc = c.execute(insert(S.accounts).values(
+            platform="x", platform_id="z1", handle="z1", stub=False, first_seen=T0,
+            last_seen=T0)).inserted_primary_key[0]
+        ids = {}
+        for pid, text, urls in posts:
+            ids[pid] = c.execute(insert(S.posts).values(
+                platform="x", platform_id=pid, account_id=acc, kind="post", text=text,
+                created_at=T0, first_seen=T0, last_seen=T0)).inserted_primary_key[0]
+            for u in urls:
+                c.execute(insert(S.urls).values(post_id=ids[pid], url=u))
+    scan(store, [FinanceDetector()])
+    d = _dets(store, "finance")
+    inds = {pid: d.get(ids[pid], {}).get("fin_indicator") for pid in ids}
+    one = inds["q1"][1]["indicators"]
+    assert [(i["kind"], i["value"], i["detail"]) for i in one] == [
+        ("paypal", "https://paypal.me/brothersfund",
+         {"found_in": "link", "url": "https://paypal.me/brothersfund"})]
+    assert "financing" in d[ids["q1"]]  # appeal words in the text + a payment link
+    assert inds["q2"] is not None and inds["q2"][1]["indicators"][0]["kind"] == "gofundme"
+    three = inds["q3"][1]["indicators"]
+    assert len(three) == 1 and "found_in" not in three[0].get("detail", {})
+    assert inds["q4"] is None

@@ -40,6 +40,9 @@ class StoredPost:
     account_kind: str | None = None
     account_role: str | None = None  # news, researcher, ngo … (set by analysts)
     extra: dict[str, Any] = field(default_factory=dict)
+    # links the post carries beyond its text: X's expanded URLs (the text shows
+    # t.co), Telegram link buttons, text links
+    urls: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

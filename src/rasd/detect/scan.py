@@ -69,6 +69,9 @@ def load_subjects(store: Store, subject_type: str, ids: Sequence[int]) -> list[A
                  .select_from(S.posts.outerjoin(a, S.posts.c.account_id == a.c.id))
                  .where(S.posts.c.id.in_(ids)))
             rows = {r[0]: StoredPost(*r[:13], extra=r[13] or {}) for r in c.execute(q)}
+            for pid, url in c.execute(select(S.urls.c.post_id, S.urls.c.url)
+                                      .where(S.urls.c.post_id.in_(ids))):
+                rows[pid].urls.append(url)
         elif subject_type == "media":
             q = select(S.media.c.id, S.media.c.platform, S.media.c.media_key, S.media.c.type,
                        S.media.c.url, S.media.c.local_path, S.media.c.mime_type

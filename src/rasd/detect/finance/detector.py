@@ -33,7 +33,7 @@ from rasd.detect.finance.names import handle_to_name
 from rasd.detect.finance.screen import DEFAULT_THRESHOLD, Match, Screener, get_screener
 from rasd.model import Detection
 
-RULES_VERSION = "1.0"
+RULES_VERSION = "1.1"  # 1.1: indicators also from the post's links, not only its text
 
 
 def _version(store: Any | None) -> str:
@@ -47,6 +47,25 @@ def _version(store: Any | None) -> str:
             for (sha,) in c.execute(select(F.fin_lists.c.sha256).order_by(F.fin_lists.c.name)):
                 h.update((sha or "").encode())
     return f"{RULES_VERSION}-{h.hexdigest()[:10]}"
+
+
+def link_indicators(urls: Sequence[str], text: str, found: list[Indicator]) -> list[Indicator]:
+    """Indicators in the links a post carries beyond its text (X shows t.co in the
+    text and gives the real address in its entities; Telegram puts donation pages
+    in buttons). Each is marked ``detail.found_in = "link"`` with the URL, its span
+    within that URL; what the text already showed is not repeated."""
+    seen = {(i.type, i.value) for i in found}
+    out: list[Indicator] = []
+    for url in urls:
+        if not url or url in text:
+            continue
+        for ind in extract(url):
+            if (ind.type, ind.value) in seen:
+                continue
+            seen.add((ind.type, ind.value))
+            ind.detail = {**ind.detail, "found_in": "link", "url": url[:500]}
+            out.append(ind)
+    return out
 
 
 def _ind_line(i: Indicator) -> str:
@@ -95,9 +114,10 @@ class FinanceDetector(_FinanceBase):
         sightings: list[links.Sighting] = []
         for p in subjects:
             text = p.text or ""
-            if not text.strip():
+            inds = extract(text) if text.strip() else []
+            inds += link_indicators(p.urls, text, inds)
+            if not text.strip() and not inds:
                 continue
-            inds = extract(text)
             ents: list[Match] = []
             if self.screener is not None:
                 ents = self.screener.find_in_text(text) + self._wallet_hits(inds)
