@@ -45,6 +45,10 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   The same machine and file at the start of the day (one process, no index
   deferral, no background checkpoints): 11,200-12,100/s at 50k posts, 4,184/s
   at 1 GB (then ~220 us/post in SQLite alone as the indexes outgrew the cache).
+  Session 4 (a normal-speed spell: naive 153k posts/s): 200k posts 25,215/s
+  (0.16x; 1 process 15,896/s; peak RSS 203 + 81 MB), 50k 24,782/s; --pg 50k:
+  PostgreSQL 9,130/s. Per post: naive 6.5 us, rasd's parser alone 12.4 us
+  (0.52x naive by itself), SQLite floor 11.5 us.
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
