@@ -253,3 +253,17 @@ def test_a_message_nested_too_deeply_is_rejected(sqlite_store, tmp_path):
     rep = ingest_path(sqlite_store, d / "messages.html")
     assert rep.rejected == 1 and "nested too deeply" in rep.rejects[0]["reason"]
     assert post(sqlite_store, "telegram", f"{CID}/61").text == "next"
+
+
+def test_compact_html_reads_the_same(tmp_path):
+    """Exports written without indentation (messages back to back on one line)."""
+    import re
+
+    def posts(f):
+        return [(r.platform_id, r.text, r.kind, r.account_id, [m.type for m in r.media])
+                for r in get_parser("telegram-html").parse(f, RawSink()) if isinstance(r, Post)]
+
+    f = html_export(tmp_path, [PAGE1 + PAGE2]) / "messages.html"
+    pretty = posts(f)
+    f.write_text(re.sub(r">\s+<", "><", f.read_text("utf-8")), "utf-8")
+    assert posts(f) == pretty and len(pretty) == 4
