@@ -123,6 +123,7 @@ def test_show_post_with_raw_evidence(tmp_path):
     assert json.loads(r.output)["text"].startswith("New release")
     r = runner.invoke(app, ["--db", db, "show", "telegram:channel7000000001/2"])
     assert r.exit_code == 0 and "New release" in r.output
+    assert "https://t.me/c/7000000001/2" in r.output  # no public username in the export
     assert re.search(r"collected \S+; stored \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, last seen ",
                      r.output), r.output
     r = runner.invoke(app, ["--db", db, "show", "telegram:nope/1"])

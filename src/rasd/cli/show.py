@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from rasd.cli.common import echo_json, fail, get_store, term_safe
+from rasd.platforms import post_url
 
 
 def _when(t: Any) -> str:
@@ -55,6 +56,9 @@ def register(app: typer.Typer) -> None:
                 S.detections.c.subject_type == "post", S.detections.c.subject_id == p.id)).all()
             author = c.execute(select(S.accounts.c.handle, S.accounts.c.name).where(
                 S.accounts.c.id == p.account_id)).first() if p.account_id else None
+            chat_handle = c.execute(select(S.accounts.c.handle).where(
+                S.accounts.c.platform == p.platform, S.accounts.c.platform_id == p.chat_id)
+            ).scalar() if p.chat_id else None
         data = store.raw(p.raw_sha256) if p.raw_sha256 else None
         if raw:
             if data is None:
@@ -63,6 +67,9 @@ def register(app: typer.Typer) -> None:
             return
         out = {k: v for k, v in p._mapping.items()}
         out["author"] = dict(author._mapping) if author else None
+        out["url"] = post_url(p.platform, p.platform_id, extra=p.extra,
+                              author_handle=author.handle if author else None,
+                              chat_handle=chat_handle)
         out["versions"] = [{"text": v.text, "edited_at": v.edited_at, "until": v.valid_until}
                            for v in versions]
         out["detections"] = [{"detector": d.detector, "label": d.label, "score": d.score,
@@ -79,6 +86,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(term_safe(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} "
                              f"by {who}"))
         typer.echo(f"  {p.text!r}")
+        if out["url"]:
+            typer.echo(term_safe(f"  {out['url']}"))
         typer.echo(f"  collected {_when(p.observed_at)}; stored {_when(p.first_seen)}, "
                    f"last seen {_when(p.last_seen)}")
         for v in out["versions"]:
