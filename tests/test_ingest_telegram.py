@@ -188,3 +188,18 @@ def test_link_buttons_under_a_post_are_kept(sqlite_store, tmp_path):
         urls = sorted(r[0] for r in c.execute(select(S.urls.c.url).where(
             S.urls.c.post_id == p.id)))
     assert urls == ["https://pay.example/x", "https://t.me/joinchat/abc"]
+
+
+def test_a_message_over_the_size_limit_is_dropped_not_built(sqlite_store, tmp_path,
+                                                            monkeypatch):
+    import rasd.ingest.telegram as tg
+
+    monkeypatch.setattr(tg, "MAX_LINE", 100_000)
+    huge = _msg(3, "huge", reactions=[{"type": "emoji", "count": 1, "emoji": "x" * 50}
+                                      for _ in range(20_000)])
+    d = channel_export(tmp_path, [_msg(2, "before"), huge, _msg(4, "after")])
+    rep = ingest_path(sqlite_store, d)
+    assert rep.rejected == 1 and "message over 100000 bytes" in rep.rejects[0]["reason"]
+    assert rep.rejects[0]["path"] == "channel555.messages[1]"
+    assert post(sqlite_store, "telegram", "channel555/4").text == "after"
+    assert post(sqlite_store, "telegram", "channel555/3") is None

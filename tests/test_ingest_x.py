@@ -407,3 +407,20 @@ def test_following_and_followers_pages_become_follow_edges(store, tmp_path, flat
     assert {r[4].day for r in rows} == {1, 2}
     again = ingest_path(store, following)
     assert again.counts["by_kind"]["follows"] == {"unchanged": 2} and again.counts["new"] == 0
+
+
+def test_an_endless_item_stops_reading_not_memory(sqlite_store, tmp_path, monkeypatch):
+    """ijson builds each item in memory: an item over the limit stops the file
+    there (a reject says so) instead of growing without bound."""
+    import rasd.ingest.jsonitems as ji
+
+    monkeypatch.setattr(ji, "MAX_LINE", 200_000)
+    small = [{"data": [t]} for t in _tweets(3)]
+    huge = {"data": [{"id": str(100 + i), "text": "x" * 100, "author_id": "5"}
+                     for i in range(20_000)]}  # ~1.2 MB, many small values
+    f = tmp_path / "big.json"
+    f.write_text(json.dumps(small + [huge] + small, indent=1))
+    rep = ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 3
+    assert rep.rejected == 1 and "item 4 is over 200000 bytes" in rep.rejects[0]["reason"]
+    assert rep.rejects[0]["path"] == "[3]"

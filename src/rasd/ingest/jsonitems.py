@@ -25,7 +25,15 @@ from typing import Any
 import ijson
 import orjson
 
-from rasd.ingest.base import RawSink, iter_lines, loads, open_binary, read_sample, reject
+from rasd.ingest.base import (
+    MAX_LINE,
+    RawSink,
+    iter_lines,
+    loads,
+    open_binary,
+    read_sample,
+    reject,
+)
 from rasd.model import Record, Reject
 
 
@@ -82,6 +90,26 @@ def dump_item(obj: Any) -> bytes:
             raise ValueError("JSON nested too deeply") from None
 
 
+class ItemTooLarge(Exception):
+    """One item of a JSON document is over ``MAX_LINE`` bytes (no real item is)."""
+
+
+class _Guard:
+    """A file reader that stops once the item being read is over ``limit`` bytes:
+    ijson builds each item in memory, and an adversary's file could be one
+    endless item. (``mark`` is moved on after each item.)"""
+
+    def __init__(self, f: Any, limit: int) -> None:
+        self.f, self.limit, self.n, self.mark = f, limit, 0, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.n - self.mark > self.limit:
+            raise ItemTooLarge
+        data = self.f.read(size)
+        self.n += len(data)
+        return data
+
+
 def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
     """Every JSON object of ``path`` (see the module docstring), or a reject."""
     layout = json_layout(read_sample(path))
@@ -89,6 +117,10 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
         done = [0]
         try:
             yield from _documents(path, raw, fmt, layout, done)
+            return
+        except ItemTooLarge:
+            yield reject(str(path), f"item {done[0] + 1} is over {MAX_LINE} bytes; the rest "
+                         "of the file is not read", path=doc_path(layout, done[0]))
             return
         except (ijson.common.JSONError, UnicodeDecodeError) as e:
             if done[0]:
@@ -129,11 +161,13 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
                done: list[int]) -> Iterator[Item | Reject]:
     src = str(path)
     with open_binary(path) as f:
-        items = ijson.items(f, "item" if layout == "array" else "", use_float=True,
+        guard = _Guard(f, MAX_LINE)
+        items = ijson.items(guard, "item" if layout == "array" else "", use_float=True,
                             multiple_values=layout != "array")
         try:
             for i, obj in enumerate(items):
                 done[0] = i + 1
+                guard.mark = guard.n
                 where = doc_path(layout, i)
                 if not isinstance(obj, dict):
                     yield reject(src, "expected a JSON object", path=where)

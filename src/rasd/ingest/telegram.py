@@ -24,6 +24,7 @@ import ijson
 import orjson
 
 from rasd.ingest.base import (
+    MAX_LINE,
     IngestError,
     Parser,
     RawSink,
@@ -49,6 +50,7 @@ CHAT_PREFIX = {
 CHAT_ITEM = ("messages.item", "chats.list.item.messages.item", "left_chats.list.item.messages.item")
 CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
 NOT_INCLUDED = "(File not included"
+TOO_BIG = object()  # stands for a message dropped for its size
 
 
 class _State:
@@ -162,25 +164,35 @@ class TelegramParser(Parser):
         chat: dict[str, Any] = {}
         chat_emitted: set[str] = set()
         with open_binary(path) as f:
-            builder = None
+            builder: Any = None
             item_prefix = None
+            start = events = 0
             for prefix, event, value in backend.parse(f, use_float=True, buf_size=buf_size):
                 if builder is not None:
                     if prefix == item_prefix and event == "end_map":
-                        msg = builder.value
+                        msg = builder.value if builder is not TOO_BIG else TOO_BIG
                         builder = None
                         state.messages += 1
-                        if state.messages > skip:
+                        if state.messages > skip and msg is TOO_BIG:
+                            yield reject(src, f"message over {MAX_LINE} bytes",
+                                         path=f"{state.chat_id}.messages[{state.idx}]")
+                        elif state.messages > skip:
                             yield from self._message(msg, chat, base, src, state.idx, raw,
                                                      chat_emitted)
                         state.idx += 1
-                    else:
+                    elif builder is not TOO_BIG:
                         builder.event(event, value)
+                        events += 1
+                        # every message is built in memory: one that grows past the
+                        # limit is dropped and its remaining events skipped
+                        if not events & 255 and f.tell() - start > MAX_LINE:
+                            builder = TOO_BIG
                     continue
                 if event == "start_map" and prefix in CHAT_ITEM:
                     builder = ijson.ObjectBuilder()
                     builder.event(event, value)
                     item_prefix = prefix
+                    start, events = f.tell(), 0
                     continue
                 if event == "start_map" and prefix in CHAT_PREFIXES[1:]:
                     chat = {}
