@@ -206,3 +206,20 @@ def test_content_printed_to_a_terminal_cannot_drive_it(tmp_path):
     for out in outs:
         assert "\x1b" not in out and "\x07" not in out and rlo not in out, out
     assert "\\x1b" in outs[1] and "\\u202e" in outs[2]
+
+
+def test_chat_id_option(tmp_path):
+    from tests.test_ingest_telegram_html import html_export, message
+
+    d = html_export(tmp_path, [[message(2, "hi")]])
+    other = tmp_path / "t.jsonl"
+    other.write_text(json.dumps({"data": [{"id": "1", "text": "x", "author_id": "2"}]}) + "\n")
+    db = str(tmp_path / "c.db")
+    r = runner.invoke(app, ["--db", db, "ingest", str(d), "--chat-id", "bogus"])
+    assert r.exit_code == 2 and "expected a Telegram chat id" in r.output
+    r = runner.invoke(app, ["--db", db, "ingest", str(other), "--chat-id", "channel1"])
+    assert r.exit_code == 2 and "for Telegram HTML exports" in r.output
+    r = runner.invoke(app, ["--db", db, "ingest", str(d), str(other), "--chat-id", "channel9"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["--db", db, "show", "telegram:channel9/2"])
+    assert r.exit_code == 0 and "https://t.me/c/9/2" in r.output

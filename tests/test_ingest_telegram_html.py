@@ -267,3 +267,22 @@ def test_compact_html_reads_the_same(tmp_path):
     pretty = posts(f)
     f.write_text(re.sub(r">\s+<", "><", f.read_text("utf-8")), "utf-8")
     assert posts(f) == pretty and len(pretty) == 4
+
+
+def test_the_analyst_can_give_the_chat_id(sqlite_store, tmp_path):
+    """With --chat-id the HTML export's posts are those a JSON export of the same
+    channel gives (channel555/2), not a second copy keyed by name."""
+    d = html_export(tmp_path, [[message(2, "same post")]])
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json" / "result.json").write_text(
+        '{"name": "Northern & Front", "type": "public_channel", "id": 555, "messages": [{"id": 2,'
+        ' "type": "message", "date": "2024-03-01T10:00:05", "from": "Northern & Front",'
+        ' "from_id": "channel555", "text": "same post"}]}', "utf-8")
+    ingest_path(sqlite_store, tmp_path / "json")
+    rep = ingest_path(sqlite_store, d / "messages.html", chat_id="channel555")
+    assert rep.counts["by_kind"]["posts"].get("new", 0) == 0
+    assert sqlite_store.stats()["posts"] == 1
+    with pytest.raises(IngestError, match="expected a Telegram chat id"):
+        ingest_path(sqlite_store, d / "messages.html", chat_id="555; drop")
+    with pytest.raises(IngestError, match="for Telegram HTML exports"):
+        ingest_path(sqlite_store, tmp_path / "json", chat_id="channel555")

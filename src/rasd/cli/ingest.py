@@ -86,6 +86,10 @@ def register(app: typer.Typer) -> None:
         json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
         batch: int = typer.Option(5000, "--batch", min=1, max=100_000,
                                   help="Records per transaction."),
+        chat_id: str = typer.Option(None, "--chat-id",
+                                    help="Telegram HTML exports only: the chat's id "
+                                    "(channel123), which HTML does not carry; without it "
+                                    "the chat is keyed by its name."),
         jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=2,
                                  help="1: parse and write in this process. 2: parse in a "
                                  "second process while this one writes (same result, "
@@ -123,14 +127,14 @@ def register(app: typer.Typer) -> None:
         stdin_file = spool_stdin() if STDIN in paths else None
         try:
             ingest_files(paths, stdin_file, fmt, platform, source, mapping, strict, json_,
-                         batch, jobs)
+                         batch, jobs, chat_id)
         finally:
             if stdin_file is not None:
                 stdin_file.unlink(missing_ok=True)
 
     def ingest_files(paths: list[Path], stdin_file: Path | None, fmt: str, platform: str | None,
                      source: str | None, mapping: str | None, strict: bool, json_: bool,
-                     batch: int, jobs: int | None) -> None:
+                     batch: int, jobs: int | None, chat_id: str | None) -> None:
         from rasd.ingest import IngestError, ingest_path
         from rasd.ingest.runner import unfinished_files
 
@@ -144,6 +148,16 @@ def register(app: typer.Typer) -> None:
         if not paths:
             fail("no ingestible files found (.jsonl, .json, .csv, .tsv, optionally .gz, "
                  "or a Telegram export's result.json / messages*.html)")
+        html = {p for p in paths if p.suffix.lower() in (".html", ".htm")}
+        if chat_id is not None:
+            from rasd.ingest.telegram_html import CHAT_ID
+
+            if not CHAT_ID.match(chat_id):
+                fail(f"--chat-id {chat_id[:40]!r}: expected a Telegram chat id such as "
+                     "channel1234567890 (channel, chat or user + digits)")
+            if not html:
+                fail("--chat-id is for Telegram HTML exports (messages*.html); other "
+                     "formats carry their chats' ids")
         store = get_store()
         pending = [p for p in unfinished_files(store)
                    if p not in {str(x.resolve()) for x in paths}]
@@ -180,7 +194,7 @@ def register(app: typer.Typer) -> None:
                 rep = ingest_path(store, p, fmt=fmt, platform=platform,
                                   source=source or ("stdin" if p == stdin_file else None),
                                   mapping=mapping, batch_size=batch, progress=prog,
-                                  jobs=jobs)
+                                  jobs=jobs, chat_id=chat_id if p in html else None)
             except IngestError as e:
                 if bar is not None:
                     bar.stop()

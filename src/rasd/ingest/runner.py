@@ -82,12 +82,16 @@ def _source_id(store: Store, name: str) -> int:
 def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: str | None = None,
                 source: str | None = None, mapping: str | None = None,
                 batch_size: int = 5000, progress: Progress | None = None,
-                keep_rejects: int = 20, jobs: int | None = None) -> IngestReport:
+                keep_rejects: int = 20, jobs: int | None = None,
+                chat_id: str | None = None) -> IngestReport:
     """Ingest one file (or Telegram export folder) into ``store``.
 
     Raises ``IngestError`` when the file cannot be read as any known format;
     then nothing has been written. Bad records inside a readable file are
     rejected one by one (quarantine file) and everything valid is stored.
+
+    ``chat_id``: for a Telegram HTML export, the chat's id as Telegram names it
+    (``channel123``), which HTML does not carry (it is then keyed by name).
 
     ``jobs``: 1 parses and writes in this process; 2 parses in a second
     process while this one writes (same result, faster on two cores). Default:
@@ -103,6 +107,11 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
         options["mapping"] = mapping
     if platform:
         options["platform"] = platform
+    if chat_id:
+        if name != "telegram-html":
+            raise IngestError(f"{path}: --chat-id is for Telegram HTML exports (this is {name}: "
+                              "its chats carry their ids)")
+        options["chat_id"] = chat_id
     get_parser(name, **options)  # a bad format name or mapping fails here, before any work
     src_name = source or (path.name if path.is_file() else path.resolve().name)
     report = IngestReport(path=str(path), fmt=name, source=src_name)

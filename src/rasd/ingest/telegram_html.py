@@ -8,7 +8,9 @@ sender is the one of the message before, whose name is then not repeated) or a
 negative ids and are skipped).
 
 HTML carries no ids for chats or people, only names: the chat is keyed by its
-name (``name:<chat name>``) and senders by their name inside the chat. The JSON
+name (``name:<chat name>``) unless the analyst gives its id (``--chat-id
+channel123``: then its posts are the ones a JSON export or a Telethon collection of
+the same chat gives), and senders by their name inside the chat. The JSON
 export ("Machine-readable JSON") is the better source; this reader exists because
 HTML is what many exports handed to analysts are.
 
@@ -46,6 +48,7 @@ CHUNK = 1 << 20
 HEADER_MAX = 1 << 20
 TITLE = re.compile(rb'<div class="page_header">.*?<div class="text bold">\s*(.*?)\s*</div>',
                    re.DOTALL)
+CHAT_ID = re.compile(r"^(channel|chat|user)\d{1,20}$")
 MSG_ID = re.compile(r"^message(-?\d{1,18})$")
 REPLY_ID = re.compile(r"go_to_message(\d{1,18})")
 DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2}):(\d{2})"
@@ -197,6 +200,13 @@ class TelegramHTMLParser(Parser):
             return 0.9
         return 0.0
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        cid = options.get("chat_id")
+        if cid is not None and not CHAT_ID.match(str(cid)):
+            raise IngestError(f"--chat-id {str(cid)[:40]!r}: expected a Telegram chat id such as "
+                              "channel1234567890 (channel, chat or user + digits)")
+
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         src = str(path)
         base = path.parent.resolve()
@@ -211,7 +221,7 @@ class TelegramHTMLParser(Parser):
             raise IngestError(f"{src}: not a Telegram HTML export (no page header)")
         title = unescape(m.group(1).decode("utf-8", "replace"))
         chat["name"] = " ".join(re.sub(r"<[^>]*>", "", title).split())[:200] or "?"
-        chat["cid"] = f"name:{chat['name']}"[:150]
+        chat["cid"] = self.options.get("chat_id") or f"name:{chat['name']}"[:150]
         n = 0
         for block in blocks:
             n += 1
@@ -284,7 +294,8 @@ class TelegramHTMLParser(Parser):
         if not chat["emitted"]:
             chat["emitted"] = True
             yield Account(platform=PLATFORM, platform_id=cid, name=chat["name"], raw=ref,
-                          extra={"keyed_by": "name (HTML export)"})
+                          extra={} if self.options.get("chat_id") else
+                          {"keyed_by": "name (HTML export)"})
         try:
             when, zoneless = _time(p.date_title)
             classes = p.root_class.split()
