@@ -424,3 +424,25 @@ def test_an_endless_item_stops_reading_not_memory(sqlite_store, tmp_path, monkey
     assert sqlite_store.stats()["posts"] == 3
     assert rep.rejected == 1 and "item 4 is over 200000 bytes" in rep.rejects[0]["reason"]
     assert rep.rejects[0]["path"] == "[3]"
+
+
+def test_where_a_post_was_made(sqlite_store, xdir, tmp_path):
+    """Coordinates and the tagged place (named from includes.places) are kept."""
+    ingest_path(sqlite_store, xdir / "geo_tweets.jsonl")
+    assert post(sqlite_store, "x", "1501963039859363843").extra["geo"] == {
+        "place_id": "3078869807f9dd36",
+        "place": {"full_name": "Berlin, Germany", "country_code": "DE", "place_type": "city"}}
+    assert post(sqlite_store, "x", "1249702384659554308").extra["geo"] == {
+        "coordinates": [42.77810097, 88.01785747]}
+    v1 = {"id_str": "600", "text": "here", "created_at": "Wed Oct 10 20:19:24 +0000 2018",
+          "user": {"id_str": "7", "screen_name": "alice"},
+          "coordinates": {"type": "Point", "coordinates": [13.4, 52.5]},
+          "place": {"id": "p1", "full_name": "Berlin, Germany", "country_code": "DE"}}
+    bad = {**v1, "id_str": "601", "coordinates": {"coordinates": [500, 1]}, "place": "x"}
+    f = tmp_path / "v1geo.jsonl"
+    f.write_text(json.dumps(v1) + "\n" + json.dumps(bad) + "\n")
+    assert ingest_path(sqlite_store, f).rejected == 0
+    assert post(sqlite_store, "x", "600").extra["geo"] == {
+        "coordinates": [13.4, 52.5], "place_id": "p1",
+        "place": {"full_name": "Berlin, Germany", "country_code": "DE"}}
+    assert "geo" not in (post(sqlite_store, "x", "601").extra or {})

@@ -124,9 +124,49 @@ def _entities_v2(t: dict, post: Post, field: str = "entities") -> None:
                 post.urls.append(url[:2000])
 
 
+PLACE_FIELDS = ("full_name", "country_code", "place_type")
+
+
+def _point(c: Any) -> list[float] | None:
+    """GeoJSON point coordinates ``[longitude, latitude]``, if they are that."""
+    xy = c.get("coordinates") if isinstance(c, dict) else None
+    if (isinstance(xy, list) and len(xy) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in xy)
+            and -180 <= xy[0] <= 180 and -90 <= xy[1] <= 90):
+        return [float(xy[0]), float(xy[1])]
+    return None
+
+
+def _place(pl: Any) -> dict[str, str] | None:
+    if not isinstance(pl, dict):
+        return None
+    out = {k: pl[k][:200] for k in PLACE_FIELDS if isinstance(pl.get(k), str)}
+    return out or None
+
+
+def geo_v2(t: dict, places: dict[str, dict]) -> dict[str, Any] | None:
+    """Where a v2 tweet says it was posted: exact coordinates (rare) and/or the
+    tagged place, named from ``includes.places``."""
+    geo = t.get("geo")
+    if not isinstance(geo, dict):
+        return None
+    out: dict[str, Any] = {}
+    point = _point(geo.get("coordinates"))
+    if point:
+        out["coordinates"] = point
+    pid = geo.get("place_id")
+    if isinstance(pid, str) and pid:
+        out["place_id"] = pid[:64]
+        place = _place(places.get(pid) or geo.get("place"))
+        if place:
+            out["place"] = place
+    return out or None
+
+
 def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
              authors: dict[str, str], field: str = "tweet",
-             user_ids: dict[str, str] | None = None) -> Post:
+             user_ids: dict[str, str] | None = None,
+             places: dict[str, dict] | None = None) -> Post:
     """Map a v2 tweet object. ``authors`` maps tweet id → author id for
     referenced tweets found in ``includes`` (so edges can name their target)."""
     if not isinstance(t, dict):
@@ -212,6 +252,9 @@ def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
         post.metrics = {k: v for k, v in pm.items() if isinstance(v, int)}
     if isinstance(t.get("withheld"), dict):
         post.withheld = t["withheld"]
+    geo = geo_v2(t, places or {})
+    if geo:
+        post.extra["geo"] = geo
     return post
 
 
@@ -270,6 +313,17 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
     if isinstance(t.get("withheld_in_countries"), list) and t["withheld_in_countries"]:
         post.withheld = {"country_codes": [c for c in t["withheld_in_countries"]
                                            if isinstance(c, str)][:300]}
+    geo: dict[str, Any] = {}
+    point = _point(t.get("coordinates"))
+    if point:
+        geo["coordinates"] = point
+    place = _place(t.get("place"))
+    if place:
+        geo["place"] = place
+        if isinstance(t["place"].get("id"), str):
+            geo["place_id"] = t["place"]["id"][:64]
+    if geo:
+        post.extra["geo"] = geo
     xent = ext.get("extended_entities") or t.get("extended_entities") or ent
     if isinstance(xent, dict):
         for m in xent.get("media") or []:
@@ -445,6 +499,8 @@ class XParser(Parser):
                    if isinstance(t, dict) and t.get("author_id")}
         user_ids = {u["username"].lower(): str(u["id"]) for u in inc.get("users") or []
                     if isinstance(u, dict) and isinstance(u.get("username"), str) and u.get("id")}
+        places = {p["id"]: p for p in inc.get("places") or []
+                  if isinstance(p, dict) and isinstance(p.get("id"), str)}
         data = obj.get("data")
         items = data if isinstance(data, list) else ([data] if isinstance(data, dict) else [])
         if data is not None and not isinstance(data, (list, dict)):
@@ -457,7 +513,7 @@ class XParser(Parser):
         for i, t in enumerate(inc.get("tweets") or []):
             try:
                 p = tweet_v2(t, ref(f"includes.tweets[{i}]"), media_by_key, authors,
-                             f"includes.tweets[{i}]", user_ids)
+                             f"includes.tweets[{i}]", user_ids, places)
                 p.reference = True
                 yield p
             except (KeyError, TypeError, ValueError) as e:
@@ -473,7 +529,7 @@ class XParser(Parser):
                     if listed:
                         yield follow_edge(listed, user.platform_id, seen, ref(path))
                 else:
-                    yield tweet_v2(t, ref(path), media_by_key, authors, path, user_ids)
+                    yield tweet_v2(t, ref(path), media_by_key, authors, path, user_ids, places)
             except (KeyError, TypeError, ValueError) as e:
                 yield reject(src, e, line=lineno, path=path)
         if "errors" in obj:
