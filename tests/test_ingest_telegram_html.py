@@ -286,3 +286,24 @@ def test_the_analyst_can_give_the_chat_id(sqlite_store, tmp_path):
         ingest_path(sqlite_store, d / "messages.html", chat_id="555; drop")
     with pytest.raises(IngestError, match="for Telegram HTML exports"):
         ingest_path(sqlite_store, tmp_path / "json", chat_id="channel555")
+
+
+def test_a_page_that_opens_with_joined_messages_takes_the_sender_from_the_page_before(
+        sqlite_store, tmp_path):
+    d = html_export(tmp_path, [
+        [message(1, "from ann", sender="Ann"), message(2, "ann again", joined=True)],
+        [message(3, "still ann", joined=True), message(4, "ben now", sender="Ben")],
+        [message(5, "ben again", joined=True)]], title="Group chat")
+    (d / "messages4.html").write_text((d / "messages3.html").read_text().replace(
+        'id="message5"', 'id="message6"'))
+    (d / "messages3.html").unlink()  # page 4 has no page before it on disk
+    for page in ("messages.html", "messages2.html", "messages4.html"):
+        assert ingest_path(sqlite_store, d / page).rejected == 0
+    with sqlite_store.connect() as c:
+        rows = dict(c.execute(select(S.posts.c.platform_id, S.accounts.c.name).outerjoin(
+            S.accounts, S.accounts.c.id == S.posts.c.account_id)).all())
+    assert rows == {"name:Group chat/1": "Ann", "name:Group chat/2": "Ann",
+                    "name:Group chat/3": "Ann", "name:Group chat/4": "Ben",
+                    "name:Group chat/6": None}
+    assert post(sqlite_store, "telegram", "name:Group chat/6").extra["sender"].startswith(
+        "unknown")

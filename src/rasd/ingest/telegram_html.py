@@ -178,6 +178,42 @@ class _Message(HTMLParser):
             self.media[-1]["not_included"] = True
 
 
+PAGE = re.compile(r"^messages(\d*)\.html$")
+TAIL = 1 << 20
+
+
+def previous_sender(path: Path) -> str | None:
+    """The sender of the last message of the page before ``path`` (messages.html
+    before messages2.html …): a page may open with "joined" messages that continue
+    it. Read from that page's last MiB, newest message first."""
+    m = PAGE.match(path.name)
+    if m is None or not m.group(1) or int(m.group(1)) < 2:
+        return None
+    n = int(m.group(1)) - 1
+    prev = path.with_name("messages.html" if n == 1 else f"messages{n}.html")
+    try:
+        with open(prev, "rb") as f:
+            f.seek(max(0, prev.stat().st_size - TAIL))
+            tail = f.read(TAIL)
+    except OSError:
+        return None
+    for block in reversed(tail.split(MARKER)[1:]):
+        p = _Message()
+        try:
+            p.feed((MARKER + block).decode("utf-8", "replace"))
+        except (AssertionError, ValueError):
+            continue
+        classes = p.root_class.split()
+        if "default" not in classes:
+            continue
+        name = _name(p.from_name)
+        if name:
+            return name
+        if "joined" not in classes:
+            return None
+    return None
+
+
 def _name(parts: list[str]) -> str | None:
     name = " ".join("".join(parts).split())
     return name[:200] or None
@@ -210,7 +246,8 @@ class TelegramHTMLParser(Parser):
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         src = str(path)
         base = path.parent.resolve()
-        chat: dict[str, Any] = {"name": None, "cid": None, "sender": None, "emitted": False}
+        chat: dict[str, Any] = {"name": None, "cid": None, "emitted": False,
+                                "sender": previous_sender(path)}
         blocks = self._blocks(path)
         try:
             header = next(blocks)
