@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from rasd.ingest import IngestError, detect_format, ingest_path
+from rasd.ingest.base import RawSink, get_parser
+from rasd.model import Post
 from rasd.store import schema as S
 from tests.helpers import account
 
@@ -140,3 +146,68 @@ def test_mapping_time_formats(sqlite_store, tmp_path):
     mf.write_text(json.dumps({**m, "time_formats": "%d.%m.%Y"}))
     with pytest.raises(IngestError, match="time_formats"):
         ingest_path(sqlite_store, f, mapping=str(mf))
+
+
+def test_an_unbalanced_quote_does_not_swallow_the_rows_after_it(sqlite_store, tmp_path):
+    rows = [f"Abu,abu{i},bio,,10,100,2015-01-06 21:{i:02d}:00,text {i}\n" for i in range(1, 30)]
+    stray = 'Abu,abu0,bio,,10,100,2015-01-06 21:00:00,"a quote that never closes\n'
+    f = tmp_path / "stray.csv"
+    f.write_text(KAGGLE_HEADER + stray + "".join(rows))
+    rep = ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 29
+    assert rep.rejected == 1 and rep.rejects[0]["line"] == 2
+    assert "unbalanced quote" in rep.rejects[0]["reason"]
+
+
+def test_a_tweet_over_several_lines_stays_one_row(sqlite_store, tmp_path):
+    """A line of a tweet can have as many commas as the header (a list of names):
+    it is text, not a row, because its "time" is not a time."""
+    text = '"RT @x: #Free\nAnn, Ben, Cat, Dan, Eve, Fay, Gil, Hal …"'
+    f = tmp_path / "multi.csv"
+    f.write_text(KAGGLE_HEADER + f"Abu,abu1,bio,,10,100,2016-02-20 20:20:00,{text}\n"
+                 "Abu,abu1,bio,,10,100,2016-02-20 20:27:00,next tweet\n")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 0 and sqlite_store.stats()["posts"] == 2
+    with sqlite_store.connect() as c:
+        texts = sorted(r[0] for r in c.execute(select(S.posts.c.text)))
+    assert texts[0].startswith("RT @x: #Free\nAnn, Ben") and texts[1] == "next tweet"
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_csv_from_real_rows(shared_data, tmp_path_factory, data):
+    """Mutate a real row of the Kaggle ISIS file (quotes, commas, line breaks,
+    any bytes); with an intact row after it, the parser must not crash and must
+    still read the intact row."""
+    src = shared_data / "isis-twitter" / "tweets.csv"
+    if not src.is_file():
+        pytest.skip(f"{src} missing")
+    with src.open(encoding="utf-8", newline="") as fh:
+        rows = [r for _, r in zip(range(40), csv.reader(fh), strict=False)]
+    header, body = rows[0], rows[1:]
+
+    def line(r: list[str]) -> bytes:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow(r)
+        return out.getvalue().encode()
+
+    base = bytearray(line(data.draw(st.sampled_from(body))))
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(base) - 1))
+        op = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if op == "flip":
+            base[pos] = data.draw(st.sampled_from([34, 44, 10, 13, 0, 255, 65]))
+        elif op == "cut":
+            del base[pos:]
+            if not base:
+                base = bytearray(b"x")
+        else:
+            base[pos:pos] = data.draw(st.binary(min_size=1, max_size=6) | st.sampled_from(
+                [b'"', b'""', b",", b"\n", b'",', b',"']))
+    intact = data.draw(st.sampled_from(body))
+    f = tmp_path_factory.mktemp("csvfz") / "t.csv"
+    f.write_bytes(line(header) + bytes(base).rstrip(b"\n") + b"\n" + line(intact))
+    recs = list(get_parser("csv").parse(f, RawSink()))
+    got = {(r.text or "") for r in recs if isinstance(r, Post)}
+    assert intact[header.index("tweets")] in got

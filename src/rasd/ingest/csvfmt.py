@@ -23,8 +23,10 @@ import codecs
 import csv
 import hashlib
 import re
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -177,6 +179,82 @@ def row_time(value: str | None, formats: list[str], field: str) -> tuple[datetim
         raise
 
 
+def _is_row(m: dict, row: dict[str, str]) -> bool | None:
+    """Whether ``row`` reads as a row of mapping ``m``: True when its time column
+    reads as a time and its author is there, False when either fails, None when
+    the mapping has no time column to tell by."""
+    pm = m["post"]
+    if not _value(pm["account_id"], row):
+        return False
+    if not pm.get("created_at"):
+        return None
+    try:
+        return row_time(_value(pm["created_at"], row), m.get("time_formats") or [],
+                        "created_at")[0] is not None
+    except ValueError:
+        return False
+
+
+class _Lines:
+    """Physical lines for ``csv.reader``, numbered, with the ones a record took
+    (``taken``) and a way to hand lines back to be read again."""
+
+    def __init__(self, it: Iterator[str]) -> None:
+        self.it = it
+        self.n = 0
+        self.back: deque[tuple[int, str]] = deque()
+        self.taken: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.back:
+            item = self.back.popleft()
+        else:
+            line = next(self.it)
+            self.n += 1
+            item = (self.n, line)
+        self.taken.append(item)
+        return item[1]
+
+    def first(self) -> int:
+        """The line number where the last record started."""
+        return self.taken[0][0] if self.taken else self.n + 1
+
+    def push_back(self, items: list[tuple[int, str]]) -> None:
+        self.back.extendleft(reversed(items))
+
+
+def _swallowed(taken: list[tuple[int, str]], header: list[str], delim: str,
+               cells: list[str], is_row: Any) -> bool:
+    """Whether a record that spans several lines is an unbalanced quote eating the
+    rows after it rather than a field with line breaks (a tweet over several lines).
+
+    A continuation line counts as a row of its own when it has the header's number
+    of fields and ``is_row`` accepts it (the mapping's time column reads as a time,
+    its author is there): one such line is enough when the mapping can check a
+    time; otherwise two are needed, or one and a record that does not fit the
+    header. (A tweet line listing seven names has eight fields too: the Kaggle
+    ISIS file has one, and its "time" is a name.)"""
+    width = len(header)
+    whole = 0
+    for _, line in taken[1:]:
+        try:
+            row = next(csv.reader([line], delimiter=delim), [])
+        except csv.Error:
+            continue
+        if len(row) != width or not any(row):
+            continue
+        verdict = is_row(dict(zip(header, row, strict=True)))
+        if verdict is False:
+            continue
+        whole += 1
+        if verdict is True or whole >= 2 or len(cells) != width:
+            return True
+    return False
+
+
 def _has_bad_bytes(row: dict[str, str]) -> str | None:
     for k, v in row.items():
         if isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v):
@@ -238,7 +316,7 @@ class CSVParser(Parser):
         delim = "\t" if inner_suffix(path) == ".tsv" else ","
         csv.field_size_limit(MAX_LINE)
         with open_binary(path) as f:
-            lines = _decoded_lines(f)
+            lines = _Lines(_decoded_lines(f))
             reader = csv.reader(lines, delimiter=delim)
             try:
                 header = next(reader)
@@ -251,17 +329,28 @@ class CSVParser(Parser):
             platform = str(self.options.get("platform") or m.get("platform") or "csv")
             fmt = f"csv:{m.get('name', 'custom')}"
             while True:
-                start = reader.line_num + 1
+                lines.taken.clear()
                 try:
                     cells = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as e:
-                    yield reject(src, f"malformed CSV: {e}", line=start)
+                    yield reject(src, f"malformed CSV: {e}", line=lines.first())
                     continue
                 except (EOFError, OSError) as e:
-                    yield reject(src, f"file ends unexpectedly: {e}", line=start)
+                    yield reject(src, f"file ends unexpectedly: {e}", line=lines.first())
                     break
+                start = lines.first()
+                if len(lines.taken) > 1 and _swallowed(lines.taken, header, delim, cells,
+                                                       partial(_is_row, m)):
+                    # an unbalanced quote ran this row's field into the rows after it:
+                    # reject its first line and read the others again, one by one
+                    yield reject(src, "unbalanced quote: the row's quoted field ran into the "
+                                 f"{len(lines.taken) - 1} line(s) after it, which are read "
+                                 "again as rows", line=start,
+                                 excerpt=lines.taken[0][1][:200])
+                    lines.push_back(lines.taken[1:])
+                    continue
                 if not cells or all(not c for c in cells):
                     continue
                 if len(cells) != len(header):
