@@ -211,3 +211,49 @@ def test_fuzz_csv_from_real_rows(shared_data, tmp_path_factory, data):
     recs = list(get_parser("csv").parse(f, RawSink()))
     got = {(r.text or "") for r in recs if isinstance(r, Post)}
     assert intact[header.index("tweets")] in got
+
+
+@pytest.mark.parametrize("variant", ["semicolon", "utf16-tabs", "cp1252", "pipe-mapping"])
+def test_spreadsheet_exports(sqlite_store, tmp_path, variant):
+    """What spreadsheets write: `;` (European locales), UTF-16 with tabs ("Unicode
+    text"), a legacy code page named by the mapping, a delimiter named by the mapping."""
+    cols = KAGGLE_HEADER.strip().split(",")
+    rows = [["Abu", f"abu{i}", "bio", "", "10", "100", f"2015-01-06 21:0{i}:00",
+             f"café {i}, – ✓" if variant != "cp1252" else f"café {i}, –"] for i in range(1, 4)]
+    mapping = None
+    if variant == "semicolon":
+        data = "\n".join(";".join(r) for r in [cols, *rows]).encode("utf-8")
+    elif variant == "utf16-tabs":
+        data = "\n".join("\t".join(r) for r in [cols, *rows]).encode("utf-16")
+    elif variant == "cp1252":
+        data = "\n".join(",".join(f'"{c}"' for c in r) for r in [cols, *rows]).encode("cp1252")
+        mapping = {"encoding": "cp1252"}
+    else:
+        data = "\n".join("|".join(r) for r in [cols, *rows]).encode("utf-8")
+        mapping = {"delimiter": "|"}
+    f = tmp_path / "sheet.csv"
+    f.write_bytes(data)
+    kw = {}
+    if mapping:
+        from rasd.ingest.csvfmt import builtin_mappings
+
+        mf = tmp_path / "m.json"
+        mf.write_text(json.dumps({**builtin_mappings()["isis-kaggle"], **mapping}))
+        kw["mapping"] = str(mf)
+    rep = ingest_path(sqlite_store, f, **kw)
+    assert rep.rejected == 0 and sqlite_store.stats()["posts"] == 3
+    with sqlite_store.connect() as c:
+        texts = sorted(r[0] for r in c.execute(select(S.posts.c.text)))
+    assert texts[0] == rows[0][7]
+
+
+def test_bad_delimiter_or_encoding_in_a_mapping(sqlite_store, tmp_path):
+    from rasd.ingest.csvfmt import builtin_mappings
+
+    f = tmp_path / "p.csv"
+    f.write_text(KAGGLE_HEADER + "A,a1,,,1,1,2015-01-06 21:07:00,hi\n")
+    mf = tmp_path / "m.json"
+    for bad, msg in (({"delimiter": ";;"}, "delimiter"), ({"encoding": "klingon"}, "encoding")):
+        mf.write_text(json.dumps({**builtin_mappings()["isis-kaggle"], **bad}))
+        with pytest.raises(IngestError, match=msg):
+            ingest_path(sqlite_store, f, mapping=str(mf))

@@ -22,12 +22,14 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import io
 import re
 from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 from importlib.resources import files
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,16 @@ def validate_mapping(m: Any, where: str) -> None:
         raise IngestError(f"{where}: post.text and post.account_id are required")
     if "id" not in post and "id_from" not in post:
         raise IngestError(f"{where}: post.id or post.id_from is required")
+    d = m.get("delimiter")
+    if d is not None and not (isinstance(d, str) and len(d) == 1 and d not in "\"\r\n"):
+        raise IngestError(f"{where}: delimiter must be one character, such as \";\" or \"\\t\"")
+    enc = m.get("encoding")
+    if enc is not None:
+        try:
+            codecs.lookup(enc)
+        except (LookupError, TypeError):
+            raise IngestError(f"{where}: unknown encoding {str(enc)[:40]!r} (e.g. utf-8, "
+                              "cp1252, latin-1, utf-16)") from None
     tf = m.get("time_formats", [])
     if not (isinstance(tf, list) and all(isinstance(f, str) and "%" in f for f in tf)):
         raise IngestError(f"{where}: time_formats must be a list of strptime formats "
@@ -255,6 +267,29 @@ def _swallowed(taken: list[tuple[int, str]], header: list[str], delim: str,
     return False
 
 
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(header: str, default: str) -> str:
+    """The delimiter a header line uses: the one of ``DELIMITERS`` it holds most of
+    (European spreadsheets write ``;``; "Unicode text" exports use tabs)."""
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: (counts[d], d == default))
+    return best if counts[best] else default
+
+
+def _text_lines(f: Any, encoding: str) -> Iterator[str]:
+    """Lines of a file in another encoding than UTF-8 (UTF-16 from spreadsheets,
+    a mapping's ``encoding``); bytes that do not decode become lone surrogates, so
+    that only their row is rejected."""
+    text = io.TextIOWrapper(f, encoding=encoding, errors="surrogateescape", newline="")
+    while True:
+        line = text.readline(MAX_LINE)
+        if not line:
+            return
+        yield line
+
+
 def _has_bad_bytes(row: dict[str, str]) -> str | None:
     for k, v in row.items():
         if isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v):
@@ -313,10 +348,17 @@ class CSVParser(Parser):
 
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         src = str(path)
-        delim = "\t" if inner_suffix(path) == ".tsv" else ","
+        spec = self.options.get("mapping")
+        given = (spec if isinstance(spec, dict) else load_mapping(spec)) if spec else {}
         csv.field_size_limit(MAX_LINE)
         with open_binary(path) as f:
-            lines = _Lines(_decoded_lines(f))
+            enc = given.get("encoding") or (
+                "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
+            physical = _decoded_lines(f) if enc == "utf-8" else _text_lines(f, enc)
+            first = next(physical, "")
+            delim = given.get("delimiter") or sniff_delimiter(
+                first, "\t" if inner_suffix(path) == ".tsv" else ",")
+            lines = _Lines(chain([first] if first else [], physical))
             reader = csv.reader(lines, delimiter=delim)
             try:
                 header = next(reader)
