@@ -176,6 +176,12 @@ def test_ingest_reads_standard_input(tmp_path):
     r = subprocess.run(cmd, input=gzip.compress(page2.encode()), capture_output=True,
                        check=False)
     assert r.returncode == 0 and json.loads(r.stdout)[0]["by_kind"]["posts"] == {"new": 1}
+    import lzma
+
+    page3 = page.replace('"1"', '"4"').replace("piped", "xz")
+    r = subprocess.run(cmd, input=lzma.compress(page3.encode()), capture_output=True,
+                       check=False)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["by_kind"]["posts"] == {"new": 1}
     r = subprocess.run(cmd[:-1], input=b"", capture_output=True, check=False)
     assert r.returncode == 2 and b"standard input: file is empty" in r.stderr
     assert set(Path(tempfile.gettempdir()).glob("rasd-stdin-*")) <= before
@@ -223,3 +229,20 @@ def test_chat_id_option(tmp_path):
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["--db", db, "show", "telegram:channel9/2"])
     assert r.exit_code == 0 and "https://t.me/c/9/2" in r.output
+
+
+def test_a_folder_of_compressed_files(tmp_path):
+    import bz2
+    import lzma
+
+    d = tmp_path / "crawl"
+    d.mkdir()
+    for i, (ext, pack) in enumerate((("jsonl.xz", lzma.compress), ("jsonl.bz2", bz2.compress),
+                                     ("txt.xz", lzma.compress))):
+        (d / f"p{i}.{ext}").write_bytes(pack(json.dumps(
+            {"data": [{"id": str(i), "text": "t", "author_id": "9"}]}).encode() + b"\n"))
+    db = str(tmp_path / "z.db")
+    r = runner.invoke(app, ["--db", db, "ingest", str(d), "--json"])
+    assert r.exit_code == 0, r.output
+    assert sorted(Path(x["path"]).name for x in json.loads(r.output)) == [
+        "p0.jsonl.xz", "p1.jsonl.bz2"]  # .txt.xz is not an ingestible name

@@ -320,3 +320,38 @@ def test_fuzz_telegram_messages(tmp_path_factory, junk):
     (d / "result.json").write_text(json.dumps(doc))
     recs = list(get_parser("telegram").parse(d, RawSink()))
     assert any(isinstance(r, Post) and r.text == "kept" for r in recs)
+
+
+def _compress(kind: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    return {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress,
+            "zst": zstandard.ZstdCompressor().compress}[kind](data)
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zst"])
+def test_compressed_files_whole_truncated_and_damaged(sqlite_store, tmp_path, kind):
+    lines = b"".join(json.dumps({"data": [{"id": str(i), "text": "x" * 300,
+                                           "author_id": "1"}]}).encode() + b"\n"
+                     for i in range(400))
+    packed = _compress(kind, lines)
+    whole = tmp_path / f"w.jsonl.{kind}"
+    whole.write_bytes(packed)
+    assert ingest_path(sqlite_store, whole).rejected == 0
+    assert sqlite_store.stats()["posts"] == 400
+    cut = tmp_path / f"c.jsonl.{kind}"
+    cut.write_bytes(packed[: len(packed) * 2 // 3])
+    bad = tmp_path / f"b.jsonl.{kind}"
+    bad.write_bytes(packed[:40] + bytes(b ^ 0x5A for b in packed[40:80]) + packed[80:])
+    for f in (cut, bad):  # never a crash: what was read is kept, the rest rejected
+        try:
+            rep = ingest_path(sqlite_store, f)
+        except IngestError as e:  # nothing readable (bz2 decodes whole 900 kB blocks)
+            assert str(f) in str(e) and ("compressed" in str(e) or "format" in str(e))
+        else:
+            assert rep.rejected >= 1 or sum(rep.counts[k] for k in ("new", "unchanged")) < 400
+    assert sqlite_store.stats()["posts"] == 400

@@ -32,6 +32,8 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     """Files stay; a Telegram export folder (with result.json) stays; any other
     folder is replaced by the ingestible files under it (with a Telegram HTML
     export's messages*.html pages in page order)."""
+    from rasd.ingest.base import COMPRESSED
+
     out: list[Path] = []
     for p in paths:
         if p.is_dir() and not (p / "result.json").is_file():
@@ -39,7 +41,8 @@ def expand_paths(paths: list[Path]) -> list[Path]:
             for f in p.rglob("*"):
                 if f.is_file() and not f.name.startswith(".") and (
                         f.suffix.lower() in SUFFIXES or HTML_PAGE.match(f.name) or (
-                            f.suffix == ".gz" and f.with_suffix("").suffix.lower() in SUFFIXES)):
+                            f.suffix.lower() in COMPRESSED
+                            and f.with_suffix("").suffix.lower() in SUFFIXES)):
                     found.append(f)
             for f in sorted(found, key=_order):
                 out.append(f.parent if f.name == "result.json" else f)
@@ -49,6 +52,9 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 
 
 STDIN = Path("-")
+# compressed input on standard input is told by its first bytes
+MAGIC = ((b"\x1f\x8b", ".gz"), (b"BZh", ".bz2"), (b"\xfd7zXZ\x00", ".xz"),
+         (b"\x28\xb5\x2f\xfd", ".zst"))
 
 
 def spool_stdin() -> Path:
@@ -58,8 +64,9 @@ def spool_stdin() -> Path:
         fail("'-' reads standard input, but it is a terminal: pipe data in, "
              "e.g. twarc2 search 'query' | rasd ingest -")
     src = sys.stdin.buffer
-    head = src.read(2)
-    fd, name = tempfile.mkstemp(prefix="rasd-stdin-", suffix=".gz" if head == b"\x1f\x8b" else "")
+    head = src.read(6)
+    suffix = next((sfx for magic, sfx in MAGIC if head.startswith(magic)), "")
+    fd, name = tempfile.mkstemp(prefix="rasd-stdin-", suffix=suffix)
     with os.fdopen(fd, "wb") as out:
         out.write(head)
         shutil.copyfileobj(src, out, 1 << 20)
@@ -70,7 +77,7 @@ def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest_cmd(
         paths: list[Path] = typer.Argument(..., metavar="PATH...",
-                                           help="Files (.jsonl, .json, .csv, optionally .gz), "
+                                           help="Files (.jsonl, .json, .csv, .html; .gz .bz2 .xz .zst), "
                                            "Telegram export folders, or - for standard "
                                            "input."),
         fmt: str = typer.Option("auto", "--format", "-f", help=FORMATS_HELP),
@@ -146,8 +153,8 @@ def register(app: typer.Typer) -> None:
         explicit = set(paths)
         paths = expand_paths(paths)
         if not paths:
-            fail("no ingestible files found (.jsonl, .json, .csv, .tsv, optionally .gz, "
-                 "or a Telegram export's result.json / messages*.html)")
+            fail("no ingestible files found (.jsonl, .json, .csv, .tsv, optionally .gz/.bz2/"
+                 ".xz/.zst, or a Telegram export's result.json / messages*.html)")
         html = {p for p in paths if p.suffix.lower() in (".html", ".htm")}
         if chat_id is not None:
             from rasd.ingest.telegram_html import CHAT_ID

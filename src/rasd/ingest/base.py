@@ -9,9 +9,12 @@ as its format (then nothing is written).
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
 import json
+import lzma
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 import orjson
+import zstandard
 
 from rasd.model import Record, Reject
 from rasd.store.db import sha256_hex
@@ -39,11 +43,71 @@ class IngestError(Exception):
 CURRENT_RAW: ContextVar[IO[bytes] | None] = ContextVar("CURRENT_RAW", default=None)
 
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst")  # read transparently, by suffix
+
+
+_DECOMPRESS_ERRORS = (zlib.error, lzma.LZMAError, zstandard.ZstdError)
+
+
+class _Damaged(io.BufferedIOBase):
+    """A decompressed stream whose errors are all OSError or EOFError (zlib, lzma
+    and zstd raise their own), so that every parser treats damaged compressed data
+    like a truncated file: what was read is kept, the rest is one reject."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except _DECOMPRESS_ERRORS as e:
+            raise OSError(f"damaged compressed data: {e}") from e
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._call(self.inner.read, size)  # type: ignore[no-any-return]
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._call(self.inner.read1, size)  # type: ignore[no-any-return]
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._call(self.inner.readline, size)  # type: ignore[no-any-return]
+
+    def peek(self, size: int = 0) -> bytes:
+        return self._call(self.inner.peek, size)  # type: ignore[no-any-return]
+
+    def tell(self) -> int:
+        return int(self.inner.tell())
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+def _decompressing(path: Path, raw: IO[bytes]) -> Any:
+    sfx = path.suffix.lower()
+    if sfx == ".gz":
+        inner: Any = gzip.GzipFile(fileobj=raw, mode="rb")
+    elif sfx == ".bz2":
+        inner = bz2.BZ2File(raw, "rb")
+    elif sfx == ".xz":
+        inner = lzma.LZMAFile(raw, "rb")
+    elif sfx == ".zst":  # a plain stream: buffered here for readline and peek
+        inner = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(  # type: ignore[arg-type]
+            raw, read_across_frames=True), 1 << 16)
+    else:
+        return raw
+    return _Damaged(inner)
+
+
 def open_binary(path: Path) -> IO[bytes]:
-    """Open a file for reading, transparently gunzipping ``.gz``."""
+    """Open a file for reading, decompressing ``.gz``, ``.bz2``, ``.xz`` and
+    ``.zst`` transparently."""
     raw = open(path, "rb")
     CURRENT_RAW.set(raw)
-    f: Any = gzip.GzipFile(fileobj=raw, mode="rb") if path.suffix == ".gz" else raw
+    f: Any = _decompressing(path, raw)
     try:  # a UTF-8 byte-order mark (Windows tools write one) is not part of the data
         if f.peek(3)[:3] == BOM:
             f.read(3)
@@ -53,9 +117,10 @@ def open_binary(path: Path) -> IO[bytes]:
 
 
 def inner_suffix(path: Path) -> str:
-    """``.csv`` for ``x.csv.gz``; the suffix that tells the format."""
+    """``.csv`` for ``x.csv.gz`` (or ``.bz2``, ``.xz``, ``.zst``); the suffix that
+    tells the format."""
     sfx = path.suffixes
-    if sfx and sfx[-1] == ".gz" and len(sfx) > 1:
+    if sfx and sfx[-1].lower() in COMPRESSED and len(sfx) > 1:
         return sfx[-2].lower()
     return path.suffix.lower()
 
