@@ -203,3 +203,17 @@ def test_a_message_over_the_size_limit_is_dropped_not_built(sqlite_store, tmp_pa
     assert rep.rejects[0]["path"] == "channel555.messages[1]"
     assert post(sqlite_store, "telegram", "channel555/4").text == "after"
     assert post(sqlite_store, "telegram", "channel555/3") is None
+
+
+def test_older_exports_with_numeric_sender_ids(sqlite_store, tmp_path):
+    """Exports before 2020 wrote ``from_id`` as a bare number: the same people get
+    the ids newer exports give them (user42), and the channel's own posts are its."""
+    old = [{"id": 1, "type": "message", "date": "2019-05-01T10:00:00", "from": "Test Channel",
+            "from_id": 555, "text": "by the channel"},
+           {"id": 2, "type": "message", "date": "2019-05-01T10:01:00", "from": "Ann",
+            "from_id": 42, "text": "by ann"}]
+    ingest_path(sqlite_store, channel_export(tmp_path, old))
+    with sqlite_store.connect() as c:
+        rows = dict(c.execute(select(S.posts.c.platform_id, S.accounts.c.platform_id).join(
+            S.accounts, S.accounts.c.id == S.posts.c.account_id)).all())
+    assert rows == {"channel555/1": "channel555", "channel555/2": "user42"}

@@ -244,7 +244,12 @@ class TelegramParser(Parser):
             pid = f"{cid}/{mid}"
             when = parse_time(m.get("date_unixtime") or m.get("date"), "date")
             mtype = m.get("type", "message")
-            from_id = opt_str(m.get("from_id") or m.get("actor_id"), "from_id", 190)
+            raw_from = m.get("from_id") or m.get("actor_id")
+            if isinstance(raw_from, int) and not isinstance(raw_from, bool):
+                # exports before 2020 wrote a bare number: the chat's own id for its
+                # posts, a user's otherwise; named as newer exports name them
+                raw_from = cid if str(raw_from) == str(chat.get("id")) else f"user{raw_from}"
+            from_id = opt_str(raw_from, "from_id", 190)
             from_name = m.get("from") if m.get("type") != "service" else m.get("actor")
             from_name = clean_text(from_name, "from") if isinstance(from_name, str) else None
             if from_id and from_id != cid:
