@@ -355,3 +355,29 @@ def test_compressed_files_whole_truncated_and_damaged(sqlite_store, tmp_path, ki
         else:
             assert rep.rejected >= 1 or sum(rep.counts[k] for k in ("new", "unchanged")) < 400
     assert sqlite_store.stats()["posts"] == 400
+
+
+def test_two_ingests_into_one_sqlite_store_at_once(tmp_path):
+    """A second `rasd ingest` (or scan) on the same store waits for the write lock
+    instead of failing with "database is locked" (a read-then-write transaction,
+    such as merging "@name" stubs after a CSV, cannot wait once another writer has
+    committed in between)."""
+    db = tmp_path / "shared.db"
+    Store.open(str(db))  # migrated once, before the race
+    pages = tmp_path / "pages.jsonl"
+    users = [{"id": str(u), "username": f"u{u}"} for u in range(40)]
+    pages.write_text("".join(json.dumps({"data": [
+        {"id": f"{i:05d}{j}", "text": f"post {i} @u{(i + j) % 40}", "author_id": str(j)}
+        for j in range(10)], "includes": {"users": users}}) + "\n" for i in range(1500)))
+    rows = tmp_path / "rows.csv"  # reposts known by name only: merged at the end
+    rows.write_text("name,username,description,location,followers,numberstatuses,time,tweets\n"
+                    + "".join(f"N,c{i},,,1,1,2015-01-0{1 + i % 9} 10:{i % 60:02d}:00,"
+                              f"RT @c{(i + 1500) % 3000}: hello {i}\n" for i in range(3000)))
+    cmd = [sys.executable, "-m", "rasd.cli", "--db", str(db), "ingest", "--batch", "20",
+           "--jobs", "1"]
+    writer = subprocess.Popen([*cmd, str(pages)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    merger = subprocess.Popen([*cmd, str(rows)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for p in (writer, merger):
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    assert Store.open(str(db)).stats()["posts"] == 15000 + 3000

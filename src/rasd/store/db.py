@@ -232,7 +232,12 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        """A transaction that writes. On SQLite it takes the write lock at its
+        start (BEGIN IMMEDIATE), waiting up to the busy timeout for another
+        writer: a transaction that read first and then wrote would fail at once
+        with "database is locked" had another connection written in between (a
+        second ``rasd ingest`` or ``rasd scan`` on the same store)."""
+        with self.write() as conn:
             yield conn
 
     @contextmanager
