@@ -57,11 +57,13 @@ def test_classify_jsonl_and_plain_lines(tiny_model, tmp_path):
     inp.write_text('{"id": "a", "text": "Make hijrah and join the caravan to the caliphate"}\n'
                    "just a plain line about the beach weather\n"
                    "{broken json\n"
-                   '{"id": "c", "lang": "en", "text": "The court heard how the group recruited"}\n')
+                   '{"id": "c", "lang": "en", "text": "The court heard how the group recruited"}\n'
+                   '{"id": "d", "text": ' + "[" * 5000 + "]" * 5000 + "}\n")
     r = runner.invoke(app, ["classify", str(inp), "--model", str(tiny_model)])
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     assert [x["id"] for x in lines] == ["a", 2, "c"]
+    assert "line 5: JSON nested too deeply" in r.stderr
     assert lines[0]["label"] == "recruitment" and lines[0]["flagged"]
     for x in lines:
         assert set(x) >= {"id", "lang", "label", "score", "scores", "explanation"}
@@ -117,6 +119,9 @@ def test_policy_commands(tmp_path):
     p.write_text('{"name": "x", "version": "1", "labels": [{"id": "none", "flagged": true}]}')
     r = runner.invoke(app, ["policy", "check", str(p)])
     assert r.exit_code == 2 and "definition" in r.output
+    p.write_text('{"name": ' + "[" * 5000 + "]" * 5000 + "}")
+    r = runner.invoke(app, ["policy", "check", str(p)])
+    assert r.exit_code == 2 and "nested too deeply" in r.output
     r = runner.invoke(app, ["policy", "match", "أعلن تنظيم داعش"])
     assert r.exit_code == 0 and "ISIL" in r.stdout
 

@@ -116,6 +116,8 @@ def functional_suite(path: str | Path | None = None) -> list[dict[str, Any]]:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ValueError(f"{p}: line {e.lineno}: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise ValueError(f"{p}: JSON nested too deeply") from None
     fills = doc.get("fills", {})
     cases = []
     for i, f in enumerate(doc.get("functionalities", [])):

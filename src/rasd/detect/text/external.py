@@ -45,6 +45,8 @@ def _read_json(p: Path) -> dict[str, Any]:
         return {}
     except json.JSONDecodeError as e:
         raise ExternalModelError(f"{p}: line {e.lineno}: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise ExternalModelError(f"{p}: JSON nested too deeply") from None
     if not isinstance(d, dict):
         raise ExternalModelError(f"{p}: expected a JSON object")
     return d

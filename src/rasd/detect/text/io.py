@@ -76,6 +76,8 @@ def read_labelled(path: str, *, require_label: bool = True) -> list[dict[str, An
                     rec = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise InputError(f"{path}: line {n}: invalid JSON: {e.msg}") from None
+                except RecursionError:
+                    raise InputError(f"{path}: line {n}: JSON nested too deeply") from None
                 if not isinstance(rec, dict):
                     raise InputError(f"{path}: line {n}: expected a JSON object")
                 out.append(_row(path, n, rec, require_label))
@@ -124,6 +126,9 @@ def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | No
                     rec = json.loads(s)
                 except json.JSONDecodeError as e:
                     yield n, None, f"invalid JSON: {e.msg}"
+                    continue
+                except RecursionError:
+                    yield n, None, "JSON nested too deeply"
                     continue
                 text = rec.get("text") if isinstance(rec, dict) else None
                 if not isinstance(text, str):

@@ -101,6 +101,8 @@ def load_lexicon_file(path: Path) -> list[Entry]:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise LexiconError(f"{p}: line {e.lineno}: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise LexiconError(f"{p}: JSON nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
         raise LexiconError(f"{p}: expected an object with an 'entries' list")
     out = []

@@ -171,6 +171,8 @@ def load_policy_file(path: str | Path) -> Policy:
         raise PolicyError(f"{p}: line {e.lineno}, column {e.colno}: invalid JSON: {e.msg}") from None
     except UnicodeDecodeError:
         raise PolicyError(f"{p}: not UTF-8 text") from None
+    except RecursionError:
+        raise PolicyError(f"{p}: JSON nested too deeply") from None
     return parse_policy(data, source=str(p))
 
 
