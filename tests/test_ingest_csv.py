@@ -17,7 +17,7 @@ from rasd.ingest import IngestError, detect_format, ingest_path
 from rasd.ingest.base import RawSink, get_parser
 from rasd.model import Post
 from rasd.store import schema as S
-from tests.helpers import account
+from tests.helpers import account, post
 
 
 def _head(src: Path, dst: Path, lines: int) -> Path:
@@ -257,3 +257,63 @@ def test_bad_delimiter_or_encoding_in_a_mapping(sqlite_store, tmp_path):
         mf.write_text(json.dumps({**builtin_mappings()["isis-kaggle"], **bad}))
         with pytest.raises(IngestError, match=msg):
             ingest_path(sqlite_store, f, mapping=str(mf))
+
+
+TWARC_CSV_COLUMNS = (
+    "id created_at text __twarc.retrieved_at __twarc.url __twarc.version attachments.media "
+    "attachments.media_keys author.created_at author.description author.id author.location "
+    "author.name author.public_metrics.followers_count author.public_metrics.following_count "
+    "author.public_metrics.listed_count author.public_metrics.tweet_count author.username "
+    "author.verified author_id conversation_id entities.hashtags entities.mentions "
+    "entities.urls geo.place_id in_reply_to_user_id lang possibly_sensitive "
+    "public_metrics.like_count public_metrics.quote_count public_metrics.reply_count "
+    "public_metrics.retweet_count referenced_tweets reply_settings source type").split()
+
+
+def _twarc_row(**kw) -> dict:
+    row = dict.fromkeys(TWARC_CSV_COLUMNS, "")
+    row.update({"__twarc.retrieved_at": "2024-02-01T00:00:00+00:00", "lang": "en",
+                "author.public_metrics.followers_count": "580.0",  # pandas writes floats
+                "public_metrics.like_count": "3"})
+    row.update(kw)
+    return row
+
+
+def test_twarc_csv_output(store, tmp_path):
+    """CSV written by twarc-csv: its built-in mapping is picked from the header;
+    replies, retweets and quotes come from the JSON-encoded referenced_tweets, line
+    breaks (written as \\n) come back, metrics and the retrieval time are kept."""
+    rows = [
+        _twarc_row(id="100", created_at="2024-01-01T10:00:00.000Z", author_id="1",
+                   **{"author.id": "1", "author.username": "alice", "author.name": "Alice",
+                      "text": "first line\\nsecond line #Tag", "conversation_id": "100"}),
+        _twarc_row(id="101", created_at="2024-01-01T11:00:00.000Z", author_id="2",
+                   **{"author.id": "2", "author.username": "bob", "text": "RT @alice: first line",
+                      "referenced_tweets": '[{"type": "retweeted", "id": "100"}]'}),
+        _twarc_row(id="102", created_at="2024-01-01T12:00:00.000Z", author_id="2",
+                   in_reply_to_user_id="1",
+                   **{"author.id": "2", "author.username": "bob", "text": "@alice agreed",
+                      "referenced_tweets": '[{"type": "replied_to", "id": "100"}]'}),
+        _twarc_row(id="103", created_at="2024-01-01T13:00:00.000Z", author_id="2",
+                   **{"author.id": "2", "author.username": "bob", "text": "bad refs",
+                      "referenced_tweets": "not json"}),
+    ]
+    f = tmp_path / "tweets.csv"
+    with f.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=TWARC_CSV_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    rep = ingest_path(store, f)
+    assert rep.rejected == 1 and "referenced_tweets" in rep.rejects[0]["reason"]
+    first = post(store, "x", "100")
+    assert first.text == "first line\nsecond line #Tag" and first.conversation_id == "100"
+    assert first.metrics == {"like_count": 3}
+    assert first.observed_at.replace(tzinfo=None).isoformat() == "2024-02-01T00:00:00"
+    rt, reply = post(store, "x", "101"), post(store, "x", "102")
+    assert rt.kind == "repost" and rt.repost_of == "100"
+    assert reply.kind == "reply" and reply.reply_to == "100"
+    assert account(store, "x", "1").handle == "alice"
+    assert account(store, "x", "1").followers == 580
+    with store.connect() as c:
+        kinds = sorted(r[0] for r in c.execute(select(S.edges.c.kind)))
+    assert kinds == ["mention", "mention", "reply", "repost"]  # X lists the RT'd author too

@@ -58,6 +58,8 @@ MENTION = re.compile(r"(?<![\w@])@(\w{1,50})")
 URL = re.compile(r"https?://[^\s<>\"']{1,2000}")
 RT = re.compile(r"^RT @(\w{1,50}):")
 TRUE = {"1", "true", "yes", "y", "t"}
+REF_KIND = {"replied_to": PostKind.REPLY, "retweeted": PostKind.REPOST,
+            "quoted": PostKind.QUOTE}
 
 
 def builtin_mappings() -> dict[str, dict]:
@@ -94,6 +96,11 @@ def validate_mapping(m: Any, where: str) -> None:
         raise IngestError(f"{where}: post.text and post.account_id are required")
     if "id" not in post and "id_from" not in post:
         raise IngestError(f"{where}: post.id or post.id_from is required")
+    metrics = m.get("metrics", {})
+    if not (isinstance(metrics, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metrics.items())):
+        raise IngestError(f"{where}: metrics must map names to columns, e.g. "
+                          "{\"like_count\": \"likes\"}")
     d = m.get("delimiter")
     if d is not None and not (isinstance(d, str) and len(d) == 1 and d not in "\"\r\n"):
         raise IngestError(f"{where}: delimiter must be one character, such as \";\" or \"\\t\"")
@@ -118,7 +125,7 @@ def validate_mapping(m: Any, where: str) -> None:
 
 
 def columns_of(m: dict) -> set[str]:
-    cols: set[str] = set()
+    cols: set[str] = set(m.get("metrics", {}).values())
     for section in ("post", "account"):
         for k, v in (m.get(section) or {}).items():
             if k == "id_from":
@@ -317,7 +324,7 @@ class CSVParser(Parser):
     name = "csv"
     platform = "csv"
     description = "CSV/TSV with a column mapping (built in: " + ", ".join(
-        ["isis-kaggle", "far-right-telegram"]) + ")"
+        ["isis-kaggle", "far-right-telegram", "twarc-csv"]) + ")"
 
     @classmethod
     def sniff(cls, path: Path, sample: bytes) -> float:
@@ -412,6 +419,35 @@ class CSVParser(Parser):
                 except (KeyError, TypeError, ValueError) as e:
                     yield reject(src, e, line=start)
 
+    @staticmethod
+    def _referenced(post: Post, refs: str | None, reply_account: str | None) -> None:
+        """X's ``referenced_tweets`` as twarc-csv writes it (a JSON list of
+        ``{"type", "id"}``): replies, retweets and quotes by the target's id."""
+        if not refs:
+            return
+        try:
+            items = orjson.loads(refs)
+        except orjson.JSONDecodeError:
+            raise ValueError("field 'referenced_tweets': not a JSON list") from None
+        if not isinstance(items, list):
+            raise TypeError("field 'referenced_tweets': not a JSON list")
+        for r in items:
+            kind = REF_KIND.get(r.get("type")) if isinstance(r, dict) else None
+            if kind is None:
+                continue
+            target = req_id(r.get("id"), "referenced_tweets.id")
+            if any(lk.kind == kind and lk.target_post_id == target for lk in post.links):
+                continue
+            named = next((lk for lk in post.links if lk.kind == kind and lk.target_post_id is None),
+                         None)
+            if named is not None:  # "RT @user:" found in the text: now with its post
+                named.target_post_id = target
+            else:
+                post.links.append(Link(kind, target, reply_account if kind == PostKind.REPLY
+                                       else None))
+            if post.kind == PostKind.POST or kind == PostKind.REPOST:
+                post.kind = kind
+
     def _row(self, row: dict[str, str], m: dict, platform: str, ref: RawRef) -> Iterator[Record]:
         pm = m["post"]
         am = m.get("account") or {}
@@ -425,7 +461,11 @@ class CSVParser(Parser):
         else:
             key = "\x1f".join(row.get(c, "") for c in pm["id_from"])
             pid = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
-        text = clean_text(_value(pm["text"], row), pm["text"])
+        raw_text = _value(pm["text"], row)
+        if raw_text and m.get("unescape_newlines"):
+            raw_text = raw_text.replace("\\n", "\n")  # twarc-csv writes line breaks as \n
+        text = clean_text(raw_text, pm["text"])
+        seen = row_time(_value(pm.get("observed_at"), row), [], "observed_at")[0]
         if am:
             acc_id = _value(am.get("id", pm["account_id"]), row) or account_id
             yield Account(
@@ -438,20 +478,30 @@ class CSVParser(Parser):
                 following=opt_int(_value(am.get("following"), row), "following"),
                 post_count=opt_int(_value(am.get("post_count"), row), "post_count"),
                 kind=_value_or_literal(am.get("kind"), row),
-                raw=ref, observed_at=created)  # the profile as of this row's post
+                # the profile as of when it was collected, else as of this row's post
+                raw=ref, observed_at=seen or created)
         post = Post(platform=platform, platform_id=pid, account_id=account_id, text=text,
                     created_at=created,
                     lang=opt_str(_value(pm.get("lang"), row), "lang", 16),
                     chat_id=opt_str(_value(pm.get("chat_id"), row), "chat_id", 200),
-                    raw=ref)
+                    conversation_id=opt_str(_value(pm.get("conversation_id"), row),
+                                            "conversation_id", 200),
+                    raw=ref, observed_at=seen)
         views = opt_int(_value(pm.get("views"), row), "views")
         if views is not None:
             post.metrics["views"] = views
+        for name, col in (m.get("metrics") or {}).items():
+            v = opt_int(_value(col, row), col)
+            if v is not None:
+                post.metrics[name] = v
+
         url = _value(pm.get("url"), row)
         if url:
             post.extra["url"] = url[:2000]
         if m.get("entities_from_text", True):
             extract_entities(post)
+        self._referenced(post, _value(pm.get("referenced_tweets"), row),
+                         _value(pm.get("reply_to_account"), row))
         is_fwd = (_value(pm.get("is_forward"), row) or "").strip().lower() in TRUE
         fname = _value(pm.get("forward_from_name"), row)
         fid = _value(pm.get("forward_from_id"), row)
