@@ -50,6 +50,7 @@ from rasd.ingest.base import (
     reject,
     req_id,
 )
+from rasd.ingest.x import REF_KIND
 from rasd.model import Account, Link, Post, PostKind, RawRef, Record
 
 TEMPLATE = re.compile(r"\{([^{}]{1,100})\}")
@@ -58,8 +59,6 @@ MENTION = re.compile(r"(?<![\w@])@(\w{1,50})")
 URL = re.compile(r"https?://[^\s<>\"']{1,2000}")
 RT = re.compile(r"^RT @(\w{1,50}):")
 TRUE = {"1", "true", "yes", "y", "t"}
-REF_KIND = {"replied_to": PostKind.REPLY, "retweeted": PostKind.REPOST,
-            "quoted": PostKind.QUOTE}
 
 
 def builtin_mappings() -> dict[str, dict]:
