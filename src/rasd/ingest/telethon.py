@@ -172,8 +172,10 @@ class TelethonParser(Parser):
             target = f"{src}/{req_id(cpost, 'fwd_from.channel_post')}" if src and cpost else None
             post.kind = PostKind.FORWARD
             post.links.append(Link(PostKind.FORWARD, target, src,
-                                   opt_str(fwd.get("from_name") or fwd.get("post_author"),
-                                           "fwd_from.from_name", 200)))
+                                   opt_str(fwd.get("from_name"), "fwd_from.from_name", 200)))
+            if fwd.get("post_author") is not None:  # the original post's signature
+                post.extra["forward_signature"] = opt_str(fwd["post_author"],
+                                                          "fwd_from.post_author", 200)
         rep = m.get("reply_to")
         if rep is not None:
             if not isinstance(rep, dict):
