@@ -276,18 +276,20 @@ class TelegramHTMLParser(Parser):
             while True:
                 chunk = f.read(CHUNK)
                 buf += chunk
+                pos = 0  # where the current message starts in buf (sliced once per chunk)
                 while True:
-                    start = buf.find(MARKER, 1 if header_done else 0)
+                    start = buf.find(MARKER, pos + 1 if header_done else pos)
                     if start < 0:
                         break
                     if not header_done:
-                        yield buf[:start]
+                        yield buf[pos:start]
                         header_done = True
                     elif skipping:
                         skipping = False
                     else:
-                        yield buf[:start]
-                    buf = buf[start:]
+                        yield buf[pos:start]
+                    pos = start
+                buf = buf[pos:]
                 if not chunk:
                     break
                 if len(buf) > MAX_LINE:
