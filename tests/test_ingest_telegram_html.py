@@ -307,3 +307,10 @@ def test_a_page_that_opens_with_joined_messages_takes_the_sender_from_the_page_b
                     "name:Group chat/6": None}
     assert post(sqlite_store, "telegram", "name:Group chat/6").extra["sender"].startswith(
         "unknown")
+
+
+def test_options_reach_the_parsing_process(sqlite_store, tmp_path):
+    """With two processes the parser runs in the child: --chat-id must get there."""
+    d = html_export(tmp_path, [[message(7, "seven")]])
+    rep = ingest_path(sqlite_store, d / "messages.html", chat_id="channel77", jobs=2)
+    assert rep.rejected == 0 and post(sqlite_store, "telegram", "channel77/7").text == "seven"
