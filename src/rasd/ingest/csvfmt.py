@@ -331,10 +331,11 @@ class CSVParser(Parser):
             return 0.8
         return 0.0
 
-    def _mapping_for(self, header: list[str], src: str) -> dict:
-        spec = self.options.get("mapping")
-        if spec:
-            m = spec if isinstance(spec, dict) else load_mapping(spec)
+    def _mapping_for(self, header: list[str], src: str, given: dict) -> dict:
+        """The mapping named by the user (``given``, loaded once per file), else
+        the built-in one whose columns the header has."""
+        if given:
+            m = given
         else:
             hs = set(header)
             found = [m for m in builtin_mappings().values()
@@ -373,7 +374,7 @@ class CSVParser(Parser):
             except csv.Error as e:
                 raise IngestError(f"{src}: unreadable CSV header: {e}") from None
             header = [h.strip().lstrip("\ufeff") for h in header]
-            m = self._mapping_for(header, src)
+            m = self._mapping_for(header, src, given)
             platform = str(self.options.get("platform") or m.get("platform") or "csv")
             fmt = f"csv:{m.get('name', 'custom')}"
             while True:
