@@ -79,9 +79,10 @@ def doc_path(layout: str, i: int) -> str:
 
 
 def dump_item(obj: Any) -> bytes:
-    """Compact JSON of an item read from a JSON document (its raw record)."""
+    """Compact JSON of an object read from a JSON document (its raw record, where
+    there are no lines to keep: items of arrays, Telegram messages)."""
     try:
-        return orjson.dumps(obj)
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # integers beyond 64 bits, or nesting past orjson's limit
         try:
             return json.dumps(obj, ensure_ascii=False, separators=(",", ":"),

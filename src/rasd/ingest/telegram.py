@@ -15,13 +15,11 @@ refused if they point outside it); service messages are stored as events.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import ijson
-import orjson
 
 from rasd.ingest.base import (
     MAX_LINE,
@@ -38,6 +36,7 @@ from rasd.ingest.base import (
     reject,
     req_id,
 )
+from rasd.ingest.jsonitems import dump_item
 from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record
 
 PLATFORM = "telegram"
@@ -224,14 +223,10 @@ class TelegramParser(Parser):
             yield reject(src, "message: expected an object", path=path)
             return
         try:
-            data = orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS)
-        except TypeError:  # integers beyond 64 bits are valid JSON; orjson refuses them
-            try:
-                data = json.dumps(m, ensure_ascii=False, separators=(",", ":"),
-                                  default=str).encode("utf-8", "replace")
-            except RecursionError:  # no export nests hundreds of levels deep
-                yield reject(src, "message nested too deeply", path=path)
-                return
+            data = dump_item(m)
+        except ValueError:  # no export nests hundreds of levels deep
+            yield reject(src, "message nested too deeply", path=path)
+            return
         sha = raw.put(data, "telegram")
         ref = RawRef(sha256=sha, fmt="telegram", source_file=src, path=path)
         if cid not in chat_emitted:

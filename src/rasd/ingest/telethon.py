@@ -35,12 +35,12 @@ from rasd.ingest.base import (
     req_id,
 )
 from rasd.ingest.jsonitems import json_items, located
+from rasd.ingest.telegram import MAX_BUTTONS
 from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record, Reject
 
 PLATFORM = "telegram"
 MESSAGE_TYPES = {"message", "messageservice"}
 PEER_KEYS = (("channel_id", "channel"), ("chat_id", "chat"), ("user_id", "user"))
-MAX_BUTTONS = 50
 ENTITY_TEXT = {"messageentityhashtag": "hashtag", "messageentitymention": "mention",
                "messageentityurl": "url"}
 
