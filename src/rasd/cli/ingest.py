@@ -145,7 +145,6 @@ def register(app: typer.Typer) -> None:
         from rasd.ingest import IngestError, ingest_path
         from rasd.ingest.runner import unfinished_files
 
-        shown = {stdin_file: "-"} if stdin_file else {}
         paths = [stdin_file if p == STDIN and stdin_file else p for p in paths]
         for p in paths:
             if not p.exists():
@@ -157,11 +156,12 @@ def register(app: typer.Typer) -> None:
                  ".xz/.zst, or a Telegram export's result.json / messages*.html)")
         html = {p for p in paths if p.suffix.lower() in (".html", ".htm")}
         if chat_id is not None:
-            from rasd.ingest.telegram_html import CHAT_ID
+            from rasd.ingest.telegram_html import check_chat_id
 
-            if not CHAT_ID.match(chat_id):
-                fail(f"--chat-id {chat_id[:40]!r}: expected a Telegram chat id such as "
-                     "channel1234567890 (channel, chat or user + digits)")
+            try:
+                check_chat_id(chat_id)
+            except IngestError as e:  # checked up front: files of a folder only warn
+                fail(str(e))
             if not html:
                 fail("--chat-id is for Telegram HTML exports (messages*.html); other "
                      "formats carry their chats' ids")
@@ -222,7 +222,7 @@ def register(app: typer.Typer) -> None:
                 c = rep.counts
                 done = c["new"] + c["updated"] + c["unchanged"] + c["rejected"]
                 rate = f", {done / rep.seconds:,.0f} records/s" if rep.seconds > 0 else ""
-                typer.echo(f"{shown.get(p, p)}: {rep.fmt}: {c['new']} new, "
+                typer.echo(f"{rep.path}: {rep.fmt}: {c['new']} new, "
                            f"{c['updated']} updated, "
                            f"{c['unchanged']} unchanged, {c['rejected']} rejected "
                            f"({rep.seconds:.1f}s{rate})")

@@ -49,6 +49,16 @@ HEADER_MAX = 1 << 20
 TITLE = re.compile(rb'<div class="page_header">.*?<div class="text bold">\s*(.*?)\s*</div>',
                    re.DOTALL)
 CHAT_ID = re.compile(r"^(channel|chat|user)\d{1,20}$")
+
+
+def check_chat_id(cid: Any) -> str:
+    """``cid`` if it is a chat id as Telegram names them, else IngestError."""
+    if not CHAT_ID.match(str(cid)):
+        raise IngestError(f"--chat-id {str(cid)[:40]!r}: expected a Telegram chat id such as "
+                          "channel1234567890 (channel, chat or user + digits)")
+    return str(cid)
+
+
 MSG_ID = re.compile(r"^message(-?\d{1,18})$")
 REPLY_ID = re.compile(r"go_to_message(\d{1,18})")
 DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2}):(\d{2})"
@@ -238,10 +248,8 @@ class TelegramHTMLParser(Parser):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        cid = options.get("chat_id")
-        if cid is not None and not CHAT_ID.match(str(cid)):
-            raise IngestError(f"--chat-id {str(cid)[:40]!r}: expected a Telegram chat id such as "
-                              "channel1234567890 (channel, chat or user + digits)")
+        if options.get("chat_id") is not None:
+            check_chat_id(options["chat_id"])
 
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         src = str(path)
