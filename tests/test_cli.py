@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -158,15 +159,15 @@ def test_quarantine_lists_rejects(tmp_path):
 
 
 def test_ingest_reads_standard_input(tmp_path):
-    """`twarc2 search … | rasd ingest -`: plain or gzipped, spooled to a temporary
-    file that is removed afterwards; the summary and the source say stdin."""
+    """`twarc2 search … | rasd ingest -`: plain or compressed, read as it comes
+    (nothing spooled to disk); the summary and the source say stdin."""
     import gzip
     import tempfile
 
     db = tmp_path / "s.db"
     page = json.dumps({"data": [{"id": "1", "text": "piped", "author_id": "2"}],
                        "includes": {"users": [{"id": "2", "username": "u2"}]}}) + "\n"
-    before = set(Path(tempfile.gettempdir()).glob("rasd-stdin-*"))
+    before = set(Path(tempfile.gettempdir()).glob("rasd-*"))
     cmd = [sys.executable, "-m", "rasd.cli", "--db", str(db), "ingest", "-", "--json"]
     r = subprocess.run(cmd, input=page.encode(), capture_output=True, check=False)
     assert r.returncode == 0, r.stderr
@@ -184,7 +185,57 @@ def test_ingest_reads_standard_input(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)[0]["by_kind"]["posts"] == {"new": 1}
     r = subprocess.run(cmd[:-1], input=b"", capture_output=True, check=False)
     assert r.returncode == 2 and b"standard input: file is empty" in r.stderr
-    assert set(Path(tempfile.gettempdir()).glob("rasd-stdin-*")) <= before
+    assert set(Path(tempfile.gettempdir()).glob("rasd-*")) <= before
+    # a JSON array whose second item is broken: the reader starts again on the
+    # kept first bytes (JSON Lines fallback) and keeps the item before
+    r = subprocess.run(cmd, input=b'[{"data": [{"id": "7", "text": "a", "author_id": "2"}]},'
+                       b'\n{oops', capture_output=True, check=False)
+    rep = json.loads(r.stdout)[0]
+    assert r.returncode == 0 and rep["by_kind"]["posts"] == {"new": 1} and rep["rejected"] == 1
+    q = (tmp_path / "s.quarantine.jsonl").read_text().splitlines()
+    assert json.loads(q[-1])["file"] == "-"
+    with sqlite3.connect(db) as c:
+        rows = c.execute("SELECT path, status FROM ingest_files").fetchall()
+    assert rows and all(p == "-" and st == "done" for p, st in rows)
+
+
+def test_ingest_from_a_pipe_writes_while_the_pipe_is_quiet(tmp_path):
+    """`twarc2 stream | rasd ingest -` never ends: what has arrived is in the
+    store once the pipe goes quiet, not after a batch of 5,000 or at the end."""
+    import time
+
+    db = tmp_path / "live.db"
+    proc = subprocess.Popen([sys.executable, "-m", "rasd.cli", "--db", str(db), "ingest", "-",
+                             "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+
+    def posts() -> int:
+        if not db.exists():
+            return 0
+        try:
+            with sqlite3.connect(db, timeout=5) as c:
+                return c.execute("SELECT count(*) FROM posts").fetchone()[0]
+        except sqlite3.OperationalError:  # not migrated yet
+            return 0
+
+    try:
+        for k in (1, 2):
+            page = {"data": [{"id": str(100 + k), "text": f"live {k}", "author_id": "2"}],
+                    "includes": {"users": [{"id": "2", "username": "u2"}]}}
+            proc.stdin.write(json.dumps(page).encode() + b"\n")
+            proc.stdin.flush()
+            deadline = time.monotonic() + 30
+            while posts() < k and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.1)
+            assert posts() == k, proc.stderr.read() if proc.poll() is not None else "timeout"
+        out, err = proc.communicate(timeout=60)  # closes the pipe: end of input
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    rep = json.loads(out)[0]
+    assert rep["path"] == "-" and rep["by_kind"]["posts"] == {"new": 2}
 
 
 def test_content_printed_to_a_terminal_cannot_drive_it(tmp_path):

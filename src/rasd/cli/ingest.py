@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -36,7 +34,7 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 
     out: list[Path] = []
     for p in paths:
-        if p.is_dir() and not (p / "result.json").is_file():
+        if p != STDIN and p.is_dir() and not (p / "result.json").is_file():
             found = []
             for f in p.rglob("*"):
                 if f.is_file() and not f.name.startswith(".") and (
@@ -52,25 +50,20 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 
 
 STDIN = Path("-")
-# compressed input on standard input is told by its first bytes
-MAGIC = ((b"\x1f\x8b", ".gz"), (b"BZh", ".bz2"), (b"\xfd7zXZ\x00", ".xz"),
-         (b"\x28\xb5\x2f\xfd", ".zst"))
 
 
-def spool_stdin() -> Path:
-    """Copy standard input to a temporary file (formats are told from the first
-    bytes, and big input must not sit in memory); gzip is recognised by its magic."""
-    if sys.stdin.isatty():
+def stdin_stream() -> Any:
+    """Standard input as a ``Stream``: read as it arrives, never spooled."""
+    from rasd.ingest.base import Stream
+
+    if sys.stdin is None or sys.stdin.isatty():
         fail("'-' reads standard input, but it is a terminal: pipe data in, "
              "e.g. twarc2 search 'query' | rasd ingest -")
-    src = sys.stdin.buffer
-    head = src.read(6)
-    suffix = next((sfx for magic, sfx in MAGIC if head.startswith(magic)), "")
-    fd, name = tempfile.mkstemp(prefix="rasd-stdin-", suffix=suffix)
-    with os.fdopen(fd, "wb") as out:
-        out.write(head)
-        shutil.copyfileobj(src, out, 1 << 20)
-    return Path(name)
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a non-file (tests)
+        return Stream(sys.stdin.buffer)
+    return Stream(fd)
 
 
 def register(app: typer.Typer) -> None:
@@ -127,27 +120,25 @@ def register(app: typer.Typer) -> None:
 
           twarc2 search 'query' | rasd ingest - --source my-search
 
+          twarc2 stream | rasd ingest - --source live   # stored as it arrives
+
           rasd --db postgresql://me@db/rasd ingest a.jsonl b.jsonl --strict
 
           rasd ingest big-crawl.jsonl.gz --jobs 2     # parse and write on two cores
         """
-        stdin_file = spool_stdin() if STDIN in paths else None
-        try:
-            ingest_files(paths, stdin_file, fmt, platform, source, mapping, strict, json_,
-                         batch, jobs, chat_id)
-        finally:
-            if stdin_file is not None:
-                stdin_file.unlink(missing_ok=True)
+        if paths.count(STDIN) > 1:
+            fail("'-' (standard input) can be named once")
+        ingest_files(paths, fmt, platform, source, mapping, strict, json_, batch, jobs,
+                     chat_id)
 
-    def ingest_files(paths: list[Path], stdin_file: Path | None, fmt: str, platform: str | None,
+    def ingest_files(paths: list[Path], fmt: str, platform: str | None,
                      source: str | None, mapping: str | None, strict: bool, json_: bool,
                      batch: int, jobs: int | None, chat_id: str | None) -> None:
         from rasd.ingest import IngestError, ingest_path
         from rasd.ingest.runner import unfinished_files
 
-        paths = [stdin_file if p == STDIN and stdin_file else p for p in paths]
         for p in paths:
-            if not p.exists():
+            if p != STDIN and not p.exists():
                 fail(f"{p}: no such file or directory")
         explicit = set(paths)
         paths = expand_paths(paths)
@@ -167,7 +158,7 @@ def register(app: typer.Typer) -> None:
                      "formats carry their chats' ids")
         store = get_store()
         pending = [p for p in unfinished_files(store)
-                   if p not in {str(x.resolve()) for x in paths}]
+                   if p not in {str(x.resolve()) for x in paths if x != STDIN}]
         if pending and not json_:
             warn(f"{len(pending)} earlier ingest(s) did not finish (e.g. {pending[0]}); "
                  "re-run them to complete")
@@ -193,28 +184,28 @@ def register(app: typer.Typer) -> None:
                 bar.start()
                 from rasd.ingest.runner import file_size
 
-                task = bar.add_task(p.name[:40], total=file_size(p) or None)
+                task = bar.add_task("standard input" if p == STDIN else p.name[:40],
+                                    total=None if p == STDIN else file_size(p) or None)
 
                 def prog(done: int, total: int, _bar=bar, _task=task) -> None:
                     _bar.update(_task, completed=done, total=total or None, refresh=True)
             try:
-                rep = ingest_path(store, p, fmt=fmt, platform=platform,
-                                  source=source or ("stdin" if p == stdin_file else None),
-                                  mapping=mapping, batch_size=batch, progress=prog,
-                                  jobs=jobs, chat_id=chat_id if p in html else None)
+                rep = ingest_path(store, stdin_stream() if p == STDIN else p, fmt=fmt,
+                                  platform=platform, source=source, mapping=mapping,
+                                  batch_size=batch, progress=prog, jobs=jobs,
+                                  chat_id=chat_id if p in html else None)
             except IngestError as e:
                 if bar is not None:
                     bar.stop()
-                if p in explicit or p == stdin_file:
-                    fail(str(e).replace(str(p), "standard input") if p == stdin_file
-                         else str(e))
+                if p in explicit:
+                    msg = str(e)
+                    fail("standard input" + msg[1:] if p == STDIN and msg.startswith("-:")
+                         else msg)
                 warn(f"skipped: {e}")  # found inside a folder, not named by the user
                 continue
             finally:
                 if bar is not None:
                     bar.stop()
-            if p == stdin_file:
-                rep.path = "-"
             reports.append(rep)
             if rep.rejected:
                 any_rejected = True

@@ -14,9 +14,11 @@ import gzip
 import io
 import json
 import lzma
+import os
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,12 +104,139 @@ def _decompressing(path: Path, raw: IO[bytes]) -> Any:
     return _Damaged(inner)
 
 
+# Compressed input without a name (a pipe) is told by its first bytes.
+MAGIC = ((b"\x1f\x8b", ".gz"), (b"BZh", ".bz2"), (b"\xfd7zXZ\x00", ".xz"),
+         (b"\x28\xb5\x2f\xfd", ".zst"))
+STREAM_PATH = Path("-")  # how parsers and reports name standard input
+REPLAY_LIMIT = 8 * 2**20  # bytes of a stream's start kept for a parser to read again
+IDLE_SECONDS = 0.5  # a pipe quiet this long: what has arrived is written (Stream.on_idle)
+
+
+class Stream:
+    """Input that can be read only once, front to back: standard input, a pipe
+    (``twarc2 stream | rasd ingest -``). Parsers see it as the path ``-``.
+
+    Formats are told from the first bytes, and some parsers read a file twice
+    (a sample, then the whole): the first ``REPLAY_LIMIT`` bytes are kept, so
+    a parser may start again as long as nothing beyond them has been read;
+    later, a second read is an ``IngestError``. Compression is told by magic
+    bytes. Where the source is a pipe (it has a file descriptor), a read that
+    would wait calls ``on_idle`` once no data has come for ``IDLE_SECONDS``,
+    so that the records read so far can be written while the pipe is quiet
+    (``rasd.ingest.pipeline``) instead of waiting for a full batch that may
+    take hours to arrive.
+    """
+
+    def __init__(self, source: IO[bytes] | int, name: str = "standard input") -> None:
+        self.name = name
+        self.fd: int | None = source if isinstance(source, int) else None
+        self.src = None if isinstance(source, int) else source
+        self.kept = bytearray()  # the first bytes read, for readers that start again
+        self.spilled = False  # more than REPLAY_LIMIT has been read
+        self.consumed = 0  # bytes read from the source
+        self.eof = False
+        self.on_idle: Any = None  # called (no arguments) when a pipe has been quiet
+        self.suffix = ""
+        head = bytearray()
+        while len(head) < 6 and not self.eof:
+            piece = self._read_source(6 - len(head))
+            head += piece
+        self.suffix = next((sfx for magic, sfx in MAGIC if head.startswith(magic)), "")
+
+    def _read_source(self, n: int) -> bytes:
+        if self.eof:
+            return b""
+        if self.fd is not None:
+            import select
+
+            if self.on_idle is not None and not select.select([self.fd], [], [], 0)[0] \
+                    and not select.select([self.fd], [], [], IDLE_SECONDS)[0]:
+                self.on_idle()
+            data = os.read(self.fd, n)
+        else:
+            reader = getattr(self.src, "read1", None) or self.src.read  # type: ignore[union-attr]
+            data = reader(n)
+        if not data:
+            self.eof = True
+            return b""
+        self.consumed += len(data)
+        if not self.spilled:
+            if len(self.kept) + len(data) <= REPLAY_LIMIT:
+                self.kept += data
+            else:
+                self.spilled = True
+                self.kept = bytearray()
+        return bytes(data)
+
+    def open(self) -> IO[bytes]:
+        """A reader from the first byte (decompressed where the stream is)."""
+        if self.spilled:
+            raise IngestError(f"{self.name} cannot be read a second time past its first "
+                              f"{REPLAY_LIMIT / 2**20:g} MB; save it to a file and ingest that")
+        raw = io.BufferedReader(_Replay(self), 1 << 16)
+        CURRENT_RAW.set(raw)
+        return _decompressing(Path("-" + self.suffix), raw)  # type: ignore[no-any-return]
+
+
+class _Replay(io.RawIOBase):
+    """One reading of a ``Stream``: its kept first bytes, then the source."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream, self.pos = stream, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        s = self.stream
+        if self.pos < s.consumed:
+            if s.spilled:
+                raise OSError(f"{s.name} was read past this reader by another one")
+            data = bytes(s.kept[self.pos:self.pos + len(b)])
+        else:
+            data = s._read_source(len(b))
+        b[:len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+
+_current_stream: list[Stream | None] = [None]  # seen by threads and forked children too
+
+
+def current_stream() -> Stream | None:
+    """The stream that ``-`` names now (``reading``), if any."""
+    return _current_stream[0]
+
+
+@contextmanager
+def reading(stream: Stream) -> Iterator[Path]:
+    """Let parsers read ``stream`` as the path ``-`` for the duration."""
+    old = _current_stream[0]
+    _current_stream[0] = stream
+    try:
+        yield STREAM_PATH
+    finally:
+        _current_stream[0] = old
+
+
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` names the stream being ingested (``-``)."""
+    return _current_stream[0] is not None and path == STREAM_PATH
+
+
 def open_binary(path: Path) -> IO[bytes]:
     """Open a file for reading, decompressing ``.gz``, ``.bz2``, ``.xz`` and
-    ``.zst`` transparently."""
-    raw = open(path, "rb")
-    CURRENT_RAW.set(raw)
-    f: Any = _decompressing(path, raw)
+    ``.zst`` transparently; ``-`` is the stream being ingested (``Stream``)."""
+    stream = _current_stream[0]
+    if stream is not None and path == STREAM_PATH:
+        f: Any = stream.open()
+    else:
+        raw = open(path, "rb")
+        CURRENT_RAW.set(raw)
+        f = _decompressing(path, raw)
     try:  # a UTF-8 byte-order mark (Windows tools write one) is not part of the data
         if f.peek(3)[:3] == BOM:
             f.read(3)
@@ -125,15 +254,36 @@ def inner_suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
+class _Enough(Exception):
+    pass
+
+
 def read_sample(path: Path, n: int = SNIFF) -> bytes:
+    """The first ``n`` bytes (decompressed); of a stream, fewer once it has
+    given at least one whole line and then gone quiet (a slow pipe)."""
     buf = bytearray()
-    with open_binary(path) as f:
+    stream = current_stream() if is_stream(path) else None
+    if stream is not None:
+        def enough() -> None:
+            if b"\n" in buf:
+                raise _Enough
+        old, stream.on_idle = stream.on_idle, enough
+    try:
+        f = open_binary(path)
+    except BaseException:
+        if stream is not None:
+            stream.on_idle = old
+        raise
+    with f:
         try:
             while len(buf) < n:
-                piece = f.read(min(4096, n - len(buf)))
+                piece = f.read1(min(4096, n - len(buf))) if stream else f.read(
+                    min(4096, n - len(buf)))
                 if not piece:
                     break
                 buf += piece
+        except _Enough:
+            pass
         except EOFError as e:  # a truncated .gz: judge by what could be read
             if not buf:
                 raise IngestError(f"{path}: the compressed file ends before any data "
@@ -141,6 +291,9 @@ def read_sample(path: Path, n: int = SNIFF) -> bytes:
         except OSError as e:
             if not buf:
                 raise IngestError(f"{path}: cannot read: {e}") from e
+        finally:
+            if stream is not None:
+                stream.on_idle = old
     return bytes(buf)
 
 
@@ -369,7 +522,7 @@ def get_parser(name: str, **options: Any) -> Parser:
 def detect_format(path: Path) -> str:
     """Pick the parser that claims ``path`` most strongly, or raise IngestError."""
     _ensure_loaded()
-    if path.is_dir():
+    if not is_stream(path) and path.is_dir():
         if (path / "result.json").is_file():
             return "telegram"
         raise IngestError(f"{path}: a directory without result.json (not a Telegram export)")

@@ -329,7 +329,21 @@ class CSVParser(Parser):
     def sniff(cls, path: Path, sample: bytes) -> float:
         if inner_suffix(path) in (".csv", ".tsv"):
             return 0.8
-        return 0.0
+        if inner_suffix(path) not in ("", ".txt"):
+            return 0.0
+        # no telling name (standard input): a header line of a built-in mapping
+        enc = "utf-16" if sample[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
+        first = sample.decode(enc, "replace").lstrip("\ufeff").split("\n", 1)[0].strip()
+        if not first or first[0] in "{[<":
+            return 0.0
+        try:
+            header = next(csv.reader([first], delimiter=sniff_delimiter(first, ",")))
+        except (csv.Error, StopIteration):
+            return 0.0
+        hs = set(header)
+        if any(set(m.get("detect_columns", [])) <= hs for m in builtin_mappings().values()):
+            return 0.7
+        return 0.05 if len(header) >= 2 else 0.0
 
     def _mapping_for(self, header: list[str], src: str, given: dict) -> dict:
         """The mapping named by the user (``given``, loaded once per file), else

@@ -24,6 +24,7 @@ import gc
 import json
 import os
 import pickle
+import queue
 import signal
 import struct
 import subprocess
@@ -34,7 +35,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from rasd.ingest.base import CURRENT_RAW, IngestError, RawSink, get_parser
+from rasd.ingest.base import (
+    CURRENT_RAW,
+    IngestError,
+    RawSink,
+    Stream,
+    current_stream,
+    get_parser,
+    is_stream,
+)
 from rasd.ingest.writer import Batch, Prep
 from rasd.model import Reject
 from rasd.store.db import now
@@ -70,11 +79,16 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
     from rasd.ingest.runner import relaxed_gc
 
     parser = get_parser(fmt, **options)
+    path = Path(path)
+    stream = current_stream() if is_stream(path) else None
+    if stream is not None and stream.fd is not None:
+        yield from _produce_live(parser, path, stream, fmt, platform, batch_size)
+        return
     sink = RawSink()
     prep = Prep(batch_size)
     rejects: list[dict[str, Any]] = []
     with relaxed_gc():
-        for rec in parser.parse(Path(path), sink):
+        for rec in parser.parse(path, sink):
             if isinstance(rec, Reject):
                 rejects.append(reject_entry(rec, fmt))
                 if len(rejects) >= MAX_REJECTS_PER_CHUNK:
@@ -92,6 +106,95 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
         last = prep.take() if len(prep) or prep.raw else None
         if last is not None or rejects:
             yield Chunk(last, rejects, _pos())
+
+
+LIVE_GROUP = 256  # records handed from the reading thread at a time
+
+
+class _Stopped(Exception):
+    """The consumer of a live stream stopped reading."""
+
+
+def _produce_live(parser: Any, path: Path, stream: Stream, fmt: str, platform: str | None,
+                  batch_size: int) -> Iterator[Chunk]:
+    """``produce`` for a pipe that may go quiet for minutes (``twarc2 stream``):
+    the parser runs in a thread, and whenever the pipe has been quiet for
+    ``IDLE_SECONDS`` what was read so far goes out as a batch of its own, so it
+    is in the store (and visible to other commands) without waiting for a full
+    batch. The same records in the same order as a file gives."""
+    from rasd.ingest.runner import relaxed_gc
+
+    hand: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=64)  # bounded memory
+    sink = RawSink()
+    group: list[Any] = []
+    stopped = threading.Event()  # the consumer has gone: the reader stops too
+
+    def put(item: tuple[str, Any, Any]) -> None:
+        while True:
+            if stopped.is_set():
+                raise _Stopped
+            try:
+                hand.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def pass_on(kind: str = "records") -> None:
+        nonlocal group
+        if group or sink.pending:
+            put(("records", group, sink.drain()))
+            group = []
+        if kind == "quiet":
+            put(("quiet", None, None))
+
+    def work() -> None:
+        try:
+            stream.on_idle = lambda: pass_on("quiet")
+            for rec in parser.parse(path, sink):
+                group.append(rec)
+                if len(group) >= LIVE_GROUP:
+                    pass_on()
+            pass_on()
+            put(("end", None, None))
+        except _Stopped:
+            pass
+        except BaseException as e:  # noqa: BLE001 - raised again by the consumer
+            with contextlib.suppress(_Stopped):
+                put(("error", e, None))
+        finally:
+            stream.on_idle = None
+
+    threading.Thread(target=work, name="rasd-stream-reader", daemon=True).start()
+    prep = Prep(batch_size)
+    rejects: list[dict[str, Any]] = []
+    with relaxed_gc(), contextlib.ExitStack() as stop:
+        stop.callback(stopped.set)
+        while True:
+            kind, recs, raws = hand.get()
+            if kind == "error":
+                raise recs
+            if kind != "records":
+                if len(prep) or prep.raw or rejects:
+                    yield Chunk(prep.take() if len(prep) or prep.raw else None, rejects,
+                                stream.consumed)
+                    rejects = []
+                if kind == "end":
+                    return
+                continue
+            prep.add_raw(raws)  # before the records: a batch never lacks its raw bytes
+            for rec in recs:
+                if isinstance(rec, Reject):
+                    rejects.append(reject_entry(rec, fmt))
+                    continue
+                if platform and hasattr(rec, "platform") and rec.platform != platform:
+                    rec.platform = platform
+                prep.add(rec)
+                if prep.full():
+                    yield Chunk(prep.take(), rejects, stream.consumed)
+                    rejects = []
+            if len(rejects) >= MAX_REJECTS_PER_CHUNK:
+                yield Chunk(None, rejects, stream.consumed)
+                rejects = []
 
 
 _LEN = struct.Struct("<Q")

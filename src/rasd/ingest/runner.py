@@ -15,8 +15,8 @@ from typing import IO, Any
 import orjson
 from sqlalchemy import func, select, update
 
-from rasd.ingest.base import IngestError, detect_format, get_parser
-from rasd.ingest.pipeline import default_jobs, produce, produce_in_child
+from rasd.ingest.base import IngestError, Stream, detect_format, get_parser, is_stream, reading
+from rasd.ingest.pipeline import default_jobs, produce, produce_in_child, start_method
 from rasd.ingest.writer import Writer, merge_name_stubs
 from rasd.store import Store
 from rasd.store import schema as S
@@ -79,12 +79,17 @@ def _source_id(store: Store, name: str) -> int:
                    .scalar_one())
 
 
-def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: str | None = None,
-                source: str | None = None, mapping: str | None = None,
-                batch_size: int = 5000, progress: Progress | None = None,
-                keep_rejects: int = 20, jobs: int | None = None,
-                chat_id: str | None = None) -> IngestReport:
-    """Ingest one file (or Telegram export folder) into ``store``.
+def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str = "auto",
+                platform: str | None = None, source: str | None = None,
+                mapping: str | None = None, batch_size: int = 5000,
+                progress: Progress | None = None, keep_rejects: int = 20,
+                jobs: int | None = None, chat_id: str | None = None) -> IngestReport:
+    """Ingest one file (or Telegram export folder, or stream) into ``store``.
+
+    ``path`` may also be a binary file object or a ``Stream`` (standard input:
+    ``Stream(sys.stdin.fileno())``), read once, front to back: its report and
+    rejects name it ``-`` and its source defaults to ``stdin``. A pipe that goes
+    quiet has what it gave so far written at once (``Stream``).
 
     Raises ``IngestError`` when the file cannot be read as any known format;
     then nothing has been written. Bad records inside a readable file are
@@ -98,9 +103,25 @@ def ingest_path(store: Store, path: str | Path, *, fmt: str = "auto", platform: 
     2 for files of 16 MB or more on a machine with two or more cores
     (``RASD_INGEST_JOBS`` overrides).
     """
+    if isinstance(path, Stream) or hasattr(path, "read"):
+        stream = path if isinstance(path, Stream) else Stream(path)  # type: ignore[arg-type]
+        with reading(stream) as p:
+            if jobs == 2 and (stream.fd is None or start_method() != "fork"):
+                jobs = 1  # only a forked child can go on reading the same pipe
+            return _ingest(store, p, fmt, platform, source or "stdin", mapping, batch_size,
+                           progress, keep_rejects, jobs or 1, chat_id)
     path = Path(path)
     if not path.exists():
         raise IngestError(f"{path}: no such file or directory")
+    return _ingest(store, path, fmt, platform, source, mapping, batch_size, progress,
+                   keep_rejects, jobs, chat_id)
+
+
+def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: str | None,
+            mapping: str | None, batch_size: int, progress: Progress | None,
+            keep_rejects: int, jobs: int | None, chat_id: str | None) -> IngestReport:
+    if fmt == "auto" and mapping:
+        fmt = "csv"  # a column mapping is for CSV only
     name = detect_format(path) if fmt == "auto" else fmt
     options: dict[str, Any] = {}
     if mapping:
@@ -200,6 +221,8 @@ def bulk_load_pays(store: Store, size: int) -> bool:
 
 def file_size(path: Path) -> int:
     """Bytes on disk of a file (or of a Telegram export's result.json)."""
+    if is_stream(path):
+        return 0  # unknown until it ends
     if path.is_dir():
         path = path / "result.json"
     try:
@@ -211,7 +234,7 @@ def file_size(path: Path) -> int:
 def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int) -> int:
     with store.begin() as c:
         r = c.execute(S.ingest_files.insert().values(
-            source_id=sid, path=str(path.resolve()), fmt=fmt, size=size, started_at=now(),
+            source_id=sid, path="-" if is_stream(path) else str(path.resolve()), fmt=fmt, size=size, started_at=now(),
             status="running"))
         return int(r.inserted_primary_key[0])
 
@@ -222,4 +245,4 @@ def unfinished_files(store: Store) -> list[str]:
     with store.connect() as c:
         done = {r[0] for r in c.execute(select(f.c.path).where(f.c.status == "done"))}
         running = {r[0] for r in c.execute(select(f.c.path).where(f.c.status == "running"))}
-    return sorted(running - done)
+    return sorted(running - done - {"-"})  # a stream cannot be run again

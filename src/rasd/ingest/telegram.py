@@ -28,6 +28,7 @@ from rasd.ingest.base import (
     RawSink,
     clean_text,
     inner_suffix,
+    is_stream,
     open_binary,
     opt_int,
     opt_str,
@@ -128,7 +129,7 @@ class TelegramParser(Parser):
         return 0.0
 
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
-        if path.is_dir():
+        if not is_stream(path) and path.is_dir():
             path = path / "result.json"
         src = str(path)
         state = _State()
@@ -158,7 +159,8 @@ class TelegramParser(Parser):
 
     def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
                skip: int, backend: Any = ijson) -> Iterator[Record]:
-        base = path.parent.resolve()
+        # media paths are relative to the export's folder; a stream has none
+        base = None if is_stream(path) else path.parent.resolve()
         src = str(path)
         chat: dict[str, Any] = {}
         chat_emitted: set[str] = set()
@@ -214,7 +216,7 @@ class TelegramParser(Parser):
                            chat.get("name"), str) else None,
                        kind=ctype, raw=raw)
 
-    def _message(self, m: Any, chat: dict, base: Path, src: str, idx: int, raw: RawSink,
+    def _message(self, m: Any, chat: dict, base: Path | None, src: str, idx: int, raw: RawSink,
                  chat_emitted: set[str]) -> Iterator[Record]:
         cid = chat_platform_id(chat.get("type"), chat.get("id")) if chat.get("id") is not None \
             else "chat?"
@@ -315,7 +317,7 @@ class TelegramParser(Parser):
         except (KeyError, TypeError, ValueError) as e:
             yield reject(src, e, path=path)
 
-    def _media(self, m: dict, cid: str, mid: str, base: Path, src: str,
+    def _media(self, m: dict, cid: str, mid: str, base: Path | None, src: str,
                path: str) -> Iterator[Media]:
         for key, mtype in (("photo", "photo"), ("file", None)):
             rel = m.get(key)
@@ -324,7 +326,7 @@ class TelegramParser(Parser):
             if not isinstance(rel, str):
                 raise TypeError(f"field {key!r}: expected a path string")
             local = None
-            if rel and not rel.startswith(NOT_INCLUDED):
+            if rel and not rel.startswith(NOT_INCLUDED) and base is not None:
                 p = (base / rel).resolve()
                 if p.is_relative_to(base):
                     local = str(p)

@@ -36,6 +36,7 @@ from rasd.ingest.base import (
     RawSink,
     clean_text,
     inner_suffix,
+    is_stream,
     open_binary,
     register,
     reject,
@@ -253,9 +254,10 @@ class TelegramHTMLParser(Parser):
 
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         src = str(path)
-        base = path.parent.resolve()
+        stream = is_stream(path)  # a pipe: no folder, no previous page
+        base = None if stream else path.parent.resolve()
         chat: dict[str, Any] = {"name": None, "cid": None, "emitted": False,
-                                "sender": previous_sender(path)}
+                                "sender": None if stream else previous_sender(path)}
         blocks = self._blocks(path)
         try:
             header = next(blocks)
@@ -308,7 +310,7 @@ class TelegramHTMLParser(Parser):
             if not header_done or buf and not skipping:
                 yield buf
 
-    def _message(self, block: bytes, chat: dict, base: Path, src: str, raw: RawSink,
+    def _message(self, block: bytes, chat: dict, base: Path | None, src: str, raw: RawSink,
                  n: int) -> Iterator[Record]:
         cid = chat["cid"]
         where = f"message #{n}"
@@ -398,10 +400,11 @@ class TelegramHTMLParser(Parser):
             yield reject(src, e, path=where)
 
     @staticmethod
-    def _media_item(md: dict, cid: str, mid: str, i: int, base: Path) -> Media:
+    def _media_item(md: dict, cid: str, mid: str, i: int, base: Path | None) -> Media:
         href = md.get("href")
         local = None
-        if href and not href.startswith(("http://", "https://", "#", "tg://")):
+        if href and base is not None and not href.startswith(
+                ("http://", "https://", "#", "tg://")):
             target = (base / unescape(href)).resolve()
             if not target.is_relative_to(base):
                 raise ValueError("field 'href': media path points outside the export folder")

@@ -1,0 +1,132 @@
+"""Input read once, front to back (standard input, a pipe): ``rasd.ingest.base.Stream``.
+
+A stream must store exactly what the same bytes store as a file, whichever
+format and compression, in one process or two; parsers that read the start
+twice get it replayed; a pipe that goes quiet has its records written at once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from tests.test_ingest_pipeline import DEMO, _fingerprint
+
+from rasd.ingest import IngestError, ingest_path
+from rasd.ingest import base as B
+from rasd.ingest.base import Stream
+from rasd.store import Store
+from rasd.store import schema as S
+
+
+def _twarc_files(shared: Path) -> list[Path]:
+    return sorted((shared / "formats" / "twitter-v2-twarc2").glob("*.jsonl"))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_pipe_stores_what_the_file_stores(store, second_store, shared_data, jobs):
+    """Every real twarc2 file, once as a file and once through a pipe (``cat``):
+    the same counts and the same rows, table by table."""
+    files = _twarc_files(shared_data)
+    as_files = [ingest_path(store, p, source=p.name, jobs=1).counts for p in files]
+    as_pipes = []
+    for p in files:
+        with subprocess.Popen(["cat", str(p)], stdout=subprocess.PIPE) as cat:
+            assert cat.stdout is not None
+            rep = ingest_path(second_store, Stream(cat.stdout.fileno()), source=p.name,
+                              jobs=jobs)
+        assert rep.path == "-" and rep.source == p.name
+        as_pipes.append(rep.counts)
+    assert as_pipes == as_files
+    assert _fingerprint(second_store) == _fingerprint(store)
+
+
+@pytest.mark.parametrize("compress", [None, "gz"])
+def test_a_file_object_is_a_stream(sqlite_store, shared_data, tmp_path, compress):
+    """The library takes a binary file object; compression is told by magic
+    bytes; a CSV without a name is known by its header (a built-in mapping's)."""
+    src = shared_data / "isis-twitter" / "tweets.csv"
+    with src.open("rb") as f:
+        head = b"".join(f.readline() for _ in range(300))
+    data = gzip.compress(head) if compress else head
+    rep = ingest_path(sqlite_store, io.BytesIO(data))
+    assert rep.fmt == "csv" and rep.source == "stdin" and rep.counts["new"] > 150
+    (tmp_path / "head.csv").write_bytes(head)
+    as_file = ingest_path(Store.open(str(tmp_path / "f.db")), tmp_path / "head.csv",
+                          mapping="isis-kaggle")
+    assert as_file.counts == rep.counts
+    again = ingest_path(sqlite_store, io.BytesIO(head), mapping="isis-kaggle")
+    assert again.counts["new"] == 0 and again.counts["unchanged"] == rep.counts["new"]
+
+
+def test_telegram_export_on_a_stream_has_no_local_media(sqlite_store, tmp_path):
+    """Media paths are relative to an export's folder; a stream has none, so
+    nothing is read from wherever rasd runs. The relative path is kept."""
+    data = (DEMO / "telegram" / "result.json").read_bytes()
+    ingest_path(sqlite_store, io.BytesIO(data))
+    with sqlite_store.connect() as c:
+        rows = c.execute(select(S.media.c.local_path, S.media.c.extra)).all()
+    assert rows and all(r.local_path is None for r in rows)
+    assert any((r.extra or {}).get("relative_path") for r in rows)
+    folder = Store.open(str(tmp_path / "f.db"))
+    ingest_path(folder, DEMO / "telegram")
+    with folder.connect() as c:
+        assert c.execute(select(func.count()).select_from(S.media)
+                         .where(S.media.c.local_path.is_not(None))).scalar()
+
+
+def test_reading_again_past_the_kept_start_is_refused(monkeypatch):
+    """The first REPLAY_LIMIT bytes are kept for a parser that starts again;
+    past them a second reading is an IngestError, never silently short."""
+    monkeypatch.setattr(B, "REPLAY_LIMIT", 100_000)  # a reader buffers 64 KiB
+    s = Stream(io.BytesIO(bytes(range(256)) * 1000))
+    with s.open() as f:
+        assert f.read(500) == bytes(range(256)) * 1 + bytes(range(244))
+    with s.open() as f:  # still within the kept start: replayed
+        assert f.read() == bytes(range(256)) * 1000
+    with pytest.raises(IngestError, match="second time"):
+        s.open()
+
+
+def test_a_quiet_pipe_flushes_what_it_gave(tmp_path):
+    """Records that arrived are written once the pipe has been quiet for
+    IDLE_SECONDS, long before a full batch; the reader stops with the consumer."""
+    import os
+
+    r, w = os.pipe()
+    store = Store.open(str(tmp_path / "q.db"))
+    page = {"data": [{"id": "5", "text": "first", "author_id": "2"}]}
+    os.write(w, json.dumps(page).encode() + b"\n")
+    seen: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        with store.connect() as c:
+            seen.append(c.execute(select(func.count()).select_from(S.posts)).scalar())
+
+    def later() -> None:
+        time.sleep(6 * B.IDLE_SECONDS + 1)  # sampling waits for quiet twice, then a flush
+        os.write(w, json.dumps({"data": [{"id": "6", "text": "second", "author_id": "2"}]})
+                 .encode() + b"\n")
+        os.close(w)
+
+    t = threading.Thread(target=later)
+    t.start()
+    rep = ingest_path(store, Stream(r), batch_size=5000, progress=progress)
+    t.join()
+    os.close(r)
+    assert rep.counts["by_kind"]["posts"] == {"new": 2}
+    assert 1 in seen  # the first post was stored while the pipe was quiet
+
+
+def test_cli_names_standard_input_once(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "d.db"),
+                        "ingest", "-", "-"], input=b"", capture_output=True, check=False)
+    assert r.returncode == 2 and b"once" in r.stderr
