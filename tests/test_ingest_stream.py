@@ -130,3 +130,19 @@ def test_cli_names_standard_input_once(tmp_path):
     r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "d.db"),
                         "ingest", "-", "-"], input=b"", capture_output=True, check=False)
     assert r.returncode == 2 and b"once" in r.stderr
+
+
+def test_a_mapping_does_not_make_other_files_csv(tmp_path, shared_data):
+    """--mapping implies CSV only where nothing else tells the format (a
+    stream): in a folder, JSON files stay JSON."""
+    d = tmp_path / "collected"
+    d.mkdir()
+    (d / "a.jsonl").write_text(json.dumps({"data": [{"id": "1", "text": "x",
+                                                      "author_id": "2"}]}) + "\n")
+    with (shared_data / "isis-twitter" / "tweets.csv").open("rb") as f:
+        (d / "b.csv").write_bytes(b"".join(f.readline() for _ in range(20)))
+    r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "m.db"),
+                        "ingest", str(d), "--mapping", "isis-kaggle", "--json"],
+                       capture_output=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert [rep["format"] for rep in json.loads(r.stdout)] == ["x", "csv"]

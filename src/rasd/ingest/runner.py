@@ -120,8 +120,8 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
 def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: str | None,
             mapping: str | None, batch_size: int, progress: Progress | None,
             keep_rejects: int, jobs: int | None, chat_id: str | None) -> IngestReport:
-    if fmt == "auto" and mapping:
-        fmt = "csv"  # a column mapping is for CSV only
+    if fmt == "auto" and mapping and is_stream(path):
+        fmt = "csv"  # no name to tell by, and a column mapping is for CSV only
     name = detect_format(path) if fmt == "auto" else fmt
     options: dict[str, Any] = {}
     if mapping:
