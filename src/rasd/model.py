@@ -217,3 +217,13 @@ class Detection:
 
 
 Record = Account | Post | Edge | Event | Compliance | Reject
+
+
+def poll_text(poll: Any) -> str:
+    """A stored poll's words (question, then one option a line), for reading
+    and for detectors; empty when there is none."""
+    if not isinstance(poll, dict):
+        return ""
+    parts = [poll.get("question")] + [o.get("text") for o in poll.get("options") or []
+                                       if isinstance(o, dict)]
+    return "\n".join(p for p in parts if isinstance(p, str) and p)

@@ -86,6 +86,17 @@ def register(app: typer.Typer) -> None:
         typer.echo(term_safe(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} "
                              f"by {who}"))
         typer.echo(f"  {p.text!r}")
+        poll = (p.extra or {}).get("poll")
+        if isinstance(poll, dict):
+            state = {True: "closed", False: "open"}.get(poll.get("closed"), "")
+            total = poll.get("total_voters")
+            typer.echo(term_safe(f"  poll{' ' + state if state else ''}"
+                                 f"{f', {total} voters' if total is not None else ''}: "
+                                 f"{poll.get('question') or '(the text asks)'!r}"))
+            for o in poll.get("options") or []:
+                votes = o.get("votes")
+                typer.echo(term_safe(f"    - {o.get('text')!r}"
+                                     + (f" ({votes})" if votes is not None else "")))
         if out["url"]:
             typer.echo(term_safe(f"  {out['url']}"))
         typer.echo(f"  collected {_when(p.observed_at)}; stored {_when(p.first_seen)}, "

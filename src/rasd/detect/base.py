@@ -29,7 +29,7 @@ class StoredPost:
     id: int
     platform: str
     platform_id: str
-    text: str | None
+    text: str | None  # with a poll's question and options after it, where it has one
     lang: str | None = None
     kind: str = "post"
     created_at: datetime | None = None

@@ -409,6 +409,30 @@ def opt_int(value: Any, field: str) -> int | None:
     raise TypeError(f"field {field!r}: expected an integer, got {type(value).__name__}")
 
 
+MAX_POLL_OPTIONS = 20  # X allows 4, Telegram 12
+
+
+def make_poll(question: Any, options: Any, field: str, *, closed: Any = None,
+              total_voters: Any = None) -> dict[str, Any] | None:
+    """A poll as every format stores it in ``posts.extra["poll"]``:
+    ``{"question", "options": [{"text", "votes"}], "closed", "total_voters"}``.
+    Polls are content ("which target next?"): their words are the post's as much
+    as its text. ``options`` is a list of (text, votes) pairs; strings are
+    bounded, at most ``MAX_POLL_OPTIONS`` options are kept. None when there is
+    neither a question nor an option."""
+    q = opt_str(question, f"{field}.question", 1000)
+    opts = []
+    for i, (text, votes) in enumerate(options[:MAX_POLL_OPTIONS]):
+        t = opt_str(text, f"{field}.options[{i}].text", 500)
+        if t is not None:
+            opts.append({"text": t, "votes": opt_int(votes, f"{field}.options[{i}].votes")})
+    if q is None and not opts:
+        return None
+    return {"question": q, "options": opts,
+            "closed": closed if isinstance(closed, bool) else None,
+            "total_voters": opt_int(total_voters, f"{field}.total_voters")}
+
+
 def parse_time(value: Any, field: str) -> datetime | None:
     """ISO 8601 (X v2, Telegram, CSV), X v1.1 ``Wed Oct 10 20:19:24 +0000 2018``,
     or a unix timestamp. Naive times are taken as UTC."""

@@ -29,6 +29,7 @@ from rasd.ingest.base import (
     clean_text,
     inner_suffix,
     is_stream,
+    make_poll,
     open_binary,
     opt_int,
     opt_str,
@@ -51,6 +52,21 @@ CHAT_ITEM = ("messages.item", "chats.list.item.messages.item", "left_chats.list.
 CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
 NOT_INCLUDED = "(File not included"
 TOO_BIG = object()  # stands for a message dropped for its size
+
+
+def desktop_poll(p: Any) -> dict[str, Any] | None:
+    """A Desktop export's ``poll``: ``{"question", "closed", "total_voters",
+    "answers": [{"text", "voters", "chosen"}]}`` (question and answers as a
+    string or, like ``text``, a list of entity parts)."""
+    if not isinstance(p, dict):
+        raise TypeError("field 'poll': expected an object")
+    answers = p.get("answers") or []
+    if not isinstance(answers, list):
+        raise TypeError("field 'poll.answers': expected a list")
+    return make_poll(_plain_text(p.get("question"), "poll.question")[0] or None,
+                     [(_plain_text(a.get("text"), "poll.answers[].text")[0], a.get("voters"))
+                      for a in answers if isinstance(a, dict)], "poll", closed=p.get("closed"),
+                     total_voters=p.get("total_voters"))
 
 
 class _State:
@@ -306,6 +322,8 @@ class TelegramParser(Parser):
             if buttons:  # link buttons under a post: join links, donation pages …
                 post.extra["buttons"] = buttons
                 post.urls.extend(b["url"] for b in buttons)
+            if m.get("poll") is not None:
+                post.extra["poll"] = desktop_poll(m["poll"])
             post.media.extend(self._media(m, cid, mid, base, src, path))
             if isinstance(m.get("reactions"), list):
                 post.metrics["reactions"] = sum(

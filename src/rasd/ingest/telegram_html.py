@@ -37,6 +37,7 @@ from rasd.ingest.base import (
     clean_text,
     inner_suffix,
     is_stream,
+    make_poll,
     open_binary,
     register,
     reject,
@@ -110,6 +111,7 @@ class _Message(HTMLParser):
         self.reply_href: str | None = None
         self.links: list[str] = []
         self.media: list[dict[str, Any]] = []
+        self.poll: dict[str, Any] | None = None  # question, answers [[parts, votes]], …
         self.too_deep = False
 
     def _inside(self, token: str) -> bool:
@@ -153,11 +155,17 @@ class _Message(HTMLParser):
                 self.links.append(href[:2000])
         elif tag == "div" and self._inside("media_wrap"):
             self._media(cls, None)
+            if self.poll is not None and "answer" in cls.split():
+                self.poll["answers"].append([[], None])
         self.stack.append((tag, cls))
 
     def _media(self, cls: str, href: str | None) -> None:
         kind = next((k for key, k in MEDIA_KIND if key in cls), None)
         if kind is None:
+            return
+        if kind == "poll":  # content, not a file (posts.extra["poll"])
+            if self.poll is None:
+                self.poll = {"question": [], "answers": [], "closed": None, "total": None}
             return
         if self.media and self.media[-1]["open"] and self.media[-1]["href"] is None:
             if href:  # the link inside the box just seen
@@ -187,6 +195,39 @@ class _Message(HTMLParser):
             self.signature.append(data)
         elif self.media and where.startswith("status details") and NOT_INCLUDED in data:
             self.media[-1]["not_included"] = True
+        elif self.poll is not None and self._inside("media_poll"):
+            self._poll_data(where.split(), data)
+
+    def _poll_data(self, where: list[str], data: str) -> None:
+        """A poll box: question, "Final results"/"Anonymous poll", answers
+        ("- text" then "N votes" in a details span), the total."""
+        poll = self.poll
+        assert poll is not None
+        if "question" in where:
+            poll["question"].append(data)
+        elif poll["answers"] and self._inside("answer"):
+            if where == ["details"]:
+                poll["answers"][-1][1] = _votes(data)
+            else:
+                poll["answers"][-1][0].append(data)
+        elif "total" in where:
+            poll["total"] = _votes(data)
+        elif where == ["details"]:
+            if "Final results" in data:
+                poll["closed"] = True
+            elif "poll" in data.lower():
+                poll["closed"] = False
+
+
+VOTES = re.compile(r"(\d[\d,. \u00a0\u202f]*)\s*votes?\b")
+
+
+def _votes(text: str) -> int | None:
+    """``12 votes``, ``1 vote``, ``No votes``, ``3 votes, chosen vote``."""
+    if "No votes" in text:
+        return 0
+    m = VOTES.search(text)
+    return int(re.sub(r"\D", "", m.group(1))) if m else None
 
 
 PAGE = re.compile(r"^messages(\d*)\.html$")
@@ -225,9 +266,13 @@ def previous_sender(path: Path) -> str | None:
     return None
 
 
+def _squeeze(parts: list[str]) -> str:
+    """Text parts joined, runs of white space (HTML line breaks, indents) as one."""
+    return " ".join("".join(parts).split())
+
+
 def _name(parts: list[str]) -> str | None:
-    name = " ".join("".join(parts).split())
-    return name[:200] or None
+    return _squeeze(parts)[:200] or None
 
 
 @register
@@ -395,6 +440,13 @@ class TelegramHTMLParser(Parser):
             post.urls.extend(dict.fromkeys(p.links))
             for i, md in enumerate(p.media):
                 post.media.append(self._media_item(md, cid, mid, i, base))
+            if p.poll is not None:
+                pl = p.poll
+                post.extra["poll"] = make_poll(
+                    _squeeze(pl["question"]),
+                    [(_squeeze(parts).removeprefix("- "), votes)
+                     for parts, votes in pl["answers"]], "poll", closed=pl["closed"],
+                    total_voters=pl["total"])
             yield post
         except (KeyError, TypeError, ValueError) as e:
             yield reject(src, e, path=where)

@@ -27,6 +27,7 @@ from rasd.ingest.base import (
     clean_text,
     first_json_line,
     inner_suffix,
+    make_poll,
     opt_int,
     opt_str,
     parse_time,
@@ -69,6 +70,28 @@ def _utf16_slice(text: str, offset: Any, length: Any) -> str | None:
     units = text.encode("utf-16-le", "surrogatepass")
     part = units[2 * offset: 2 * (offset + length)]
     return part.decode("utf-16-le", "replace") or None
+
+
+def _words(value: Any, field: str) -> str | None:
+    """A string, or a ``TextWithEntities`` (newer layers' poll texts)."""
+    if isinstance(value, dict):
+        value = value.get("text")
+    return opt_str(value, field, 1000)
+
+
+def telethon_poll(media: dict) -> dict[str, Any] | None:
+    """``MessageMediaPoll``: ``poll`` (question, answers with their ``option``
+    bytes, closed) and ``results`` (voters per option, total)."""
+    poll = media.get("poll") if isinstance(media.get("poll"), dict) else {}
+    results = media.get("results") if isinstance(media.get("results"), dict) else {}
+    votes = {repr(r.get("option")): r.get("voters") for r in results.get("results") or []
+             if isinstance(r, dict)}
+    answers = [a for a in poll.get("answers") or [] if isinstance(a, dict)]
+    return make_poll(_words(poll.get("question"), "media.poll.question"),
+                     [(_words(a.get("text"), "media.poll.answers.text"),
+                       votes.get(repr(a.get("option")))) for a in answers],
+                     "media.poll", closed=poll.get("closed"),
+                     total_voters=results.get("total_voters"))
 
 
 def _kind(obj: dict) -> str:
@@ -246,6 +269,8 @@ class TelethonParser(Parser):
                 type={"video": "video", "audio": "audio", "image": "photo"}.get(kind, "file"),
                 mime_type=mime, width=width, height=height, duration_ms=duration,
                 extra={"telegram_id": str(doc.get("id"))} if doc.get("id") is not None else {}))
+        elif mt == "messagemediapoll":  # content, not a file: like a Desktop export's poll
+            post.extra["poll"] = telethon_poll(media)
         elif mt:
             post.media.append(Media(platform=PLATFORM, media_key=f"{cid}/{mid}/media",
                                     type=mt.removeprefix("messagemedia")[:32] or "media"))

@@ -19,6 +19,7 @@ from rasd.ingest.base import (
     clean_text,
     first_json_line,
     inner_suffix,
+    make_poll,
     opt_int,
     opt_str,
     parse_time,
@@ -166,7 +167,8 @@ def geo_v2(t: dict, places: dict[str, dict]) -> dict[str, Any] | None:
 def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
              authors: dict[str, str], field: str = "tweet",
              user_ids: dict[str, str] | None = None,
-             places: dict[str, dict] | None = None) -> Post:
+             places: dict[str, dict] | None = None,
+             polls: dict[str, dict] | None = None) -> Post:
     """Map a v2 tweet object. ``authors`` maps tweet id → author id for
     referenced tweets found in ``includes`` (so edges can name their target)."""
     if not isinstance(t, dict):
@@ -255,7 +257,34 @@ def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
     geo = geo_v2(t, places or {})
     if geo:
         post.extra["geo"] = geo
+    poll = poll_v2(t, polls or {}, field)
+    if poll:
+        post.extra["poll"] = poll
     return post
+
+
+def poll_v2(t: dict, polls: dict[str, dict], field: str) -> dict[str, Any] | None:
+    """A tweet's poll: ``attachments.poll_ids`` named in ``includes.polls``, or
+    inlined by a flattener (twarc2: ``attachments.poll``; others ``polls``).
+    X polls have no question of their own: the tweet's text asks it."""
+    att = t.get("attachments") if isinstance(t.get("attachments"), dict) else {}
+    found: list[Any] = [polls.get(p) for p in att.get("poll_ids") or [] if isinstance(p, str)]
+    found += [att.get("poll")] + list(att.get("polls") or []) + list(
+        t.get("polls") if isinstance(t.get("polls"), list) else [])
+    p = next((x for x in found if isinstance(x, dict)), None)
+    if p is None:
+        return None
+    opts = p.get("options")
+    if not isinstance(opts, list):
+        raise TypeError(f"field {field + '.poll.options'!r}: expected a list")
+    opts = sorted((o for o in opts if isinstance(o, dict)),
+                  key=lambda o: o.get("position") if isinstance(o.get("position"), int) else 0)
+    votes = [o.get("votes") for o in opts]
+    total = sum(votes) if votes and all(isinstance(v, int) for v in votes) else None
+    status = p.get("voting_status")
+    return make_poll(None, [(o.get("label"), o.get("votes")) for o in opts], f"{field}.poll",
+                     closed=status == "closed" if isinstance(status, str) else None,
+                     total_voters=total)
 
 
 def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
@@ -501,6 +530,8 @@ class XParser(Parser):
                     if isinstance(u, dict) and isinstance(u.get("username"), str) and u.get("id")}
         places = {p["id"]: p for p in inc.get("places") or []
                   if isinstance(p, dict) and isinstance(p.get("id"), str)}
+        polls = {p["id"]: p for p in inc.get("polls") or []
+                 if isinstance(p, dict) and isinstance(p.get("id"), str)}
         data = obj.get("data")
         items = data if isinstance(data, list) else ([data] if isinstance(data, dict) else [])
         if data is not None and not isinstance(data, (list, dict)):
@@ -513,7 +544,7 @@ class XParser(Parser):
         for i, t in enumerate(inc.get("tweets") or []):
             try:
                 p = tweet_v2(t, ref(f"includes.tweets[{i}]"), media_by_key, authors,
-                             f"includes.tweets[{i}]", user_ids, places)
+                             f"includes.tweets[{i}]", user_ids, places, polls)
                 p.reference = True
                 yield p
             except (KeyError, TypeError, ValueError) as e:
@@ -529,7 +560,8 @@ class XParser(Parser):
                     if listed:
                         yield follow_edge(listed, user.platform_id, seen, ref(path))
                 else:
-                    yield tweet_v2(t, ref(path), media_by_key, authors, path, user_ids, places)
+                    yield tweet_v2(t, ref(path), media_by_key, authors, path, user_ids, places,
+                                   polls)
             except (KeyError, TypeError, ValueError) as e:
                 yield reject(src, e, line=lineno, path=path)
         if "errors" in obj:
