@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from tests.helpers import post
+from tests.helpers import account, post
 
 from rasd.ingest import detect_format, ingest_path
 from rasd.ingest.base import RawSink, get_parser
@@ -172,3 +172,61 @@ def test_link_buttons_under_a_post_are_kept(sqlite_store, tmp_path):
     ingest_path(sqlite_store, write(tmp_path, [msg]))
     p = post(sqlite_store, "telegram", "channel555/70")
     assert p.extra["buttons"] == [{"text": "Donate", "url": "https://pay.example/x"}]
+
+
+def fourcat_messages() -> list[dict]:
+    """Messages as 4CAT's Telegram datasource stores them (its ``serialize_obj``:
+    ``_type`` for the type, unix-second dates, bytes as hex, the chat and sender
+    entities under ``_chat`` / ``_sender``), written from its published code."""
+    chan = {"id": 555, "title": "Banner Channel", "username": "banner_chan",
+            "broadcast": True, "megagroup": False, "verified": False, "scam": True,
+            "_type": "Channel"}
+    group = {"id": 777, "title": "Talk", "username": None, "megagroup": True,
+             "_type": "Channel"}
+    return [
+        {"_type": "Message", "id": 45, "date": 1714557600.0, "message": "Join #Banner",
+         "peer_id": {"channel_id": 555, "_type": "PeerChannel"}, "from_id": None,
+         "entities": [{"offset": 5, "length": 7, "_type": "MessageEntityHashtag"}],
+         "media": {"photo": {"id": 5, "file_reference": "029a", "_type": "Photo"},
+                   "_type": "MessageMediaPhoto"},
+         "views": 10, "edit_date": None, "_chat": chan, "_sender": chan,
+         "message_markdown": "Join #Banner"},
+        {"_type": "Message", "id": 9, "date": 1714557700.0, "message": "hello",
+         "peer_id": {"channel_id": 777, "_type": "PeerChannel"},
+         "from_id": {"user_id": 42, "_type": "PeerUser"},
+         "reply_to": {"reply_to_msg_id": 8, "_type": "MessageReplyHeader"},
+         "_chat": group, "_sender": {"id": 42, "first_name": "Abu", "last_name": "X",
+                                     "username": "abux", "bot": False, "_type": "User"}},
+        {"_type": "Message", "id": 10, "date": 1714557800.0, "message": "again",
+         "peer_id": {"channel_id": 777, "_type": "PeerChannel"},
+         "from_id": {"user_id": 43, "_type": "PeerUser"}, "_chat": group,
+         "_sender": {"id": 999, "username": "someone_else", "_type": "User"}},  # not 43
+        {"_type": "MessageService", "id": 11, "date": 1714557900.0,
+         "peer_id": {"channel_id": 777, "_type": "PeerChannel"},
+         "action": {"_type": "MessageActionPinMessage"}, "_chat": group},
+    ]
+
+
+def test_4cat_telegram_items(store, tmp_path):
+    f = tmp_path / "4cat-telegram.ndjson"
+    f.write_text("".join(json.dumps(m) + "\n" for m in fourcat_messages()))
+    assert detect_format(f) == "telethon"
+    rep = ingest_path(store, f)
+    assert rep.rejected == 0 and store.stats()["posts"] == 3
+    p = post(store, "telegram", "channel555/45")
+    assert p.text == "Join #Banner" and p.created_at.year == 2024
+    chan = account(store, "telegram", "channel555")
+    assert (chan.handle, chan.name, chan.kind, chan.stub) == (
+        "banner_chan", "Banner Channel", "public_channel", False)
+    assert chan.extra == {"scam": True}
+    assert account(store, "telegram", "channel777").kind == "private_supergroup"
+    u = account(store, "telegram", "user42")
+    assert (u.handle, u.name, u.kind) == ("abux", "Abu X", "user")
+    other = account(store, "telegram", "user43")  # the sender entity named someone else
+    assert other.handle is None and other.stub
+    with store.connect() as c:
+        assert c.execute(select(S.events.c.action)).scalar() == "pinmessage"
+        tags = {r[0] for r in c.execute(select(S.hashtags.c.tag))}
+    assert tags == {"banner"}
+    again = ingest_path(store, f)
+    assert again.counts["new"] == 0 and again.counts["updated"] == 0

@@ -10,6 +10,12 @@ A message is ``{"_": "Message", "id", "peer_id": {"_": "PeerChannel",
 Older Telethon wrote ``to_id`` for ``peer_id`` and a bare user id in ``from_id``.
 Dates may be ISO text (``to_json``, or ``json.dumps(default=str)``) or unix seconds.
 
+4CAT's Telegram datasource writes the same objects its own way (``serialize_obj``):
+the type under ``"_type"`` instead of ``"_"``, dates as unix seconds, bytes as hex,
+and the message's chat and sender entities under ``"_chat"`` and ``"_sender"``
+(``Channel``/``User``: username, title or names, bot); those become the chat's and
+sender's profiles (handle, name, kind).
+
 Peers get the ids a Telegram Desktop export gives them (``channel123``,
 ``chat123``, ``user123``), so posts collected both ways are one post
 (``channel123/45``).
@@ -17,6 +23,7 @@ Peers get the ids a Telegram Desktop export gives them (``channel123``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +47,7 @@ from rasd.ingest.telegram import MAX_BUTTONS
 from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record, Reject
 
 PLATFORM = "telegram"
+MESSAGE_TAG = re.compile(rb'"_(?:type)?"\s*:\s*"Message')
 MESSAGE_TYPES = {"message", "messageservice"}
 PEER_KEYS = (("channel_id", "channel"), ("chat_id", "chat"), ("user_id", "user"))
 ENTITY_TEXT = {"messageentityhashtag": "hashtag", "messageentitymention": "mention",
@@ -94,8 +102,34 @@ def telethon_poll(media: dict) -> dict[str, Any] | None:
                      total_voters=results.get("total_voters"))
 
 
+def entity_account(e: Any, pid: str, ref: RawRef, field: str) -> Account | None:
+    """A profile from a Telethon entity (4CAT's ``_chat``/``_sender``: ``User``,
+    ``Channel``, ``Chat``), when it is the peer ``pid``; kinds as a Telegram
+    Desktop export names chats (``public_channel``, ``private_supergroup`` …)."""
+    if not isinstance(e, dict):
+        return None
+    kind = _kind(e)
+    prefix = {"user": "user", "channel": "channel", "chat": "chat"}.get(kind)
+    if prefix is None or e.get("id") is None or f"{prefix}{e['id']}" != pid:
+        return None  # another peer, or not an entity: nothing to attribute
+    handle = opt_str(e.get("username"), f"{field}.username", 200)
+    if kind == "user":
+        name = " ".join(x for x in (e.get("first_name"), e.get("last_name"))
+                        if isinstance(x, str) and x)
+        akind = "bot" if e.get("bot") is True else "user"
+    else:
+        name = e.get("title")
+        scope = "public" if handle else "private"
+        akind = ("private_group" if kind == "chat" else
+                 f"{scope}_supergroup" if e.get("megagroup") is True else f"{scope}_channel")
+    flags = {k: True for k in ("verified", "scam", "fake", "restricted") if e.get(k) is True}
+    return Account(platform=PLATFORM, platform_id=pid, handle=handle,
+                   name=clean_text(name or None, f"{field}.name"), kind=akind,
+                   verified=flags.pop("verified", None), extra=flags, raw=ref)
+
+
 def _kind(obj: dict) -> str:
-    t = obj.get("_")
+    t = obj.get("_", obj.get("_type"))  # Telethon's own key; 4CAT's serialize_obj
     return t.lower() if isinstance(t, str) else ""
 
 
@@ -118,7 +152,7 @@ class TelethonParser(Parser):
             return 0.95 if _kind(o) in MESSAGE_TYPES and (
                 "peer_id" in o or "to_id" in o) else 0.0
         head = sample.lstrip()[:4096]  # pretty-printed, or a first line over the sample
-        if head[:1] in (b"{", b"[") and (b'"_": "Message' in head or b'"_":"Message' in head) \
+        if head[:1] in (b"{", b"[") and MESSAGE_TAG.search(head) \
                 and (b'"peer_id"' in head or b'"to_id"' in head):
             return 0.9
         return 0.0
@@ -139,7 +173,8 @@ class TelethonParser(Parser):
         try:
             kind = _kind(m)
             if kind not in MESSAGE_TYPES:
-                raise ValueError(f"field '_': not a Telethon message ({str(m.get('_'))[:40]!r})")
+                raise ValueError("field '_': not a Telethon message "
+                                 f"({str(m.get('_', m.get('_type')))[:40]!r})")
             cid = peer_id(m.get("peer_id", m.get("to_id")), "peer_id")
             if cid is None:
                 raise KeyError("missing required field 'peer_id'")
@@ -147,20 +182,26 @@ class TelethonParser(Parser):
             pid = f"{cid}/{mid}"
             when = parse_time(m.get("date"), "date")
             sender = peer_id(m.get("from_id"), "from_id")
-            if cid not in chats:
+            chat = entity_account(m.get("_chat"), cid, ref, "_chat")  # 4CAT
+            if chat is not None:
+                chats.add(cid)
+                yield chat
+            elif cid not in chats:
                 chats.add(cid)
                 yield Account(platform=PLATFORM, platform_id=cid, stub=True, raw=ref,
                               kind="user" if cid.startswith("user") else None)
             if sender and sender != cid:
-                yield Account(platform=PLATFORM, platform_id=sender, stub=True, raw=ref,
-                              kind="user" if sender.startswith("user") else None)
+                yield entity_account(m.get("_sender"), sender, ref, "_sender") or Account(
+                    platform=PLATFORM, platform_id=sender, stub=True, raw=ref,
+                    kind="user" if sender.startswith("user") else None)
             if kind == "messageservice":
                 action = m.get("action")
                 name = _kind(action) if isinstance(action, dict) else "service"
                 yield Event(platform=PLATFORM, platform_id=pid,
                             action=name.removeprefix("messageaction")[:64] or "service",
                             chat_id=cid, actor_id=sender, at=when,
-                            extra={"action": action.get("_")} if isinstance(action, dict)
+                            extra={"action": action.get("_", action.get("_type"))}
+                            if isinstance(action, dict)
                             else {}, raw=ref)
                 return
             text = m.get("message")
