@@ -317,3 +317,53 @@ def test_twarc_csv_output(store, tmp_path):
     with store.connect() as c:
         kinds = sorted(r[0] for r in c.execute(select(S.edges.c.kind)))
     assert kinds == ["mention", "mention", "reply", "repost"]  # X lists the RT'd author too
+
+
+def test_qut_coordination_toolkit_csv(store, tmp_path):
+    """The QUT Coordination Network Toolkit's generic CSV (message_id, user_id,
+    username, repost_id, reply_id, message, timestamp in seconds, urls
+    space-separated) is recognised by its header: reposts and replies become
+    links to the posts by id, the listed URLs join those in the text."""
+    f = tmp_path / "cnt.csv"
+    f.write_text("message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\n"
+                 "1111,2222,orig,,,\"This is the tweet https://a.example/x\",1577886230,"
+                 "https://a.example/x https://b.example/y\n"
+                 "2563,3214,rt_er,1111,,RT @orig: This is the tweet,1577886276.5,\n"
+                 "2564,3214,rt_er,,1111,@orig agreed,1577886300,\n")
+    assert detect_format(f) == "csv"
+    rep = ingest_path(store, f)
+    assert rep.rejected == 0 and rep.counts["by_kind"]["posts"] == {"new": 3}
+    p = post(store, "x", "1111")
+    assert p.created_at.year == 2020
+    with store.connect() as c:
+        urls = sorted(r[0] for r in c.execute(select(S.urls.c.url)
+                                              .where(S.urls.c.post_id == p.id)))
+        assert urls == ["https://a.example/x", "https://b.example/y"]
+        rt = post(store, "x", "2563")
+        assert (rt.kind, rt.repost_of) == ("repost", "1111")
+        assert rt.created_at.microsecond == 500_000
+        assert post(store, "x", "2564").reply_to == "1111"
+        kinds = {r[0] for r in c.execute(select(S.edges.c.kind))}
+    assert {"repost", "reply"} <= kinds
+    assert account(store, "x", "3214").handle == "rt_er"
+
+
+def test_misspelt_mapping_keys_are_named(sqlite_store, tmp_path):
+    """A typo in a mapping is an error naming the key, not a column silently
+    left unread; every built-in mapping passes the same check."""
+    from rasd.ingest.csvfmt import builtin_mappings, validate_mapping
+
+    for name, m in builtin_mappings().items():
+        validate_mapping(m, name)
+    f = tmp_path / "a.csv"
+    f.write_text("id,who,body\n1,u,hi\n")
+    for bad, word in (({"post": {"id": "{id}", "text": "body", "account_id": "{who}",
+                                 "reply_too": "x"}}, "reply_too"),
+                      ({"post": {"id": "{id}", "text": "body", "account_id": "{who}"},
+                        "acount": {}}, "acount"),
+                      ({"post": {"id": "{id}", "text": "body", "account_id": "{who}"},
+                        "account": {"handel": "who"}}, "handel")):
+        mf = tmp_path / "m.json"
+        mf.write_text(json.dumps(bad))
+        with pytest.raises(IngestError, match=word):
+            ingest_path(sqlite_store, f, mapping=str(mf))

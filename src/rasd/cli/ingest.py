@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
                                    help="Name this collection (default: the file name)."),
         mapping: str = typer.Option(None, "--mapping", "-m",
                                     help="CSV column mapping: a built-in name "
-                                    "(isis-kaggle, far-right-telegram, twarc-csv) or a JSON file."),
+                                    "(isis-kaggle, twarc-csv, far-right-telegram, qut-cnt) or a JSON file."),
         strict: bool = typer.Option(False, "--strict",
                                     help="Exit 1 if any record was rejected."),
         json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),

@@ -15,6 +15,7 @@ import io
 import json
 import lzma
 import os
+import re
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -409,6 +410,7 @@ def opt_int(value: Any, field: str) -> int | None:
     raise TypeError(f"field {field!r}: expected an integer, got {type(value).__name__}")
 
 
+NUMBER = re.compile(r"^\d{1,12}\.\d{1,9}$")
 MAX_POLL_OPTIONS = 20  # X allows 4, Telegram 12
 
 
@@ -446,6 +448,8 @@ def parse_time(value: Any, field: str) -> datetime | None:
         v = value.strip()
         if v.isdigit():
             return datetime.fromtimestamp(int(v), UTC)
+        if NUMBER.match(v):  # unix seconds with a fraction ("1577886276.25")
+            return datetime.fromtimestamp(float(v), UTC)
         if len(v) >= 26 and v[3] == " " and v[-5] == " ":  # v1.1
             dt = datetime.strptime(v, "%a %b %d %H:%M:%S %z %Y")
         else:

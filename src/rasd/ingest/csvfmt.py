@@ -87,9 +87,35 @@ def load_mapping(spec: str | Path) -> dict:
     return m
 
 
+# What a mapping may say: a misspelt key is an error, not a column quietly unread.
+MAPPING_KEYS = {"name", "description", "platform", "detect_columns", "post", "account",
+                "metrics", "unescape_newlines", "entities_from_text", "delimiter",
+                "encoding", "time_formats"}
+SECTION_KEYS = {
+    "post": {"id", "id_from", "text", "created_at", "account_id", "lang", "chat_id",
+             "conversation_id", "observed_at", "referenced_tweets", "reply_to_account",
+             "views", "url", "is_forward", "forward_from_name", "forward_from_id",
+             "reply_to", "repost_of", "urls"},
+    "account": {"id", "handle", "name", "bio", "location", "followers", "following",
+                "post_count", "kind"},
+}
+
+
 def validate_mapping(m: Any, where: str) -> None:
     if not isinstance(m, dict) or not isinstance(m.get("post"), dict):
         raise IngestError(f"{where}: a mapping needs a 'post' object")
+    unknown = sorted(set(m) - MAPPING_KEYS)
+    if unknown:
+        raise IngestError(f"{where}: unknown mapping key(s) {unknown[:5]} (known: "
+                          f"{', '.join(sorted(MAPPING_KEYS))})")
+    for section, known in SECTION_KEYS.items():
+        part = m.get(section) or {}
+        if not isinstance(part, dict):
+            raise IngestError(f"{where}: '{section}' must be an object")
+        bad = sorted(set(part) - known)
+        if bad:
+            raise IngestError(f"{where}: unknown {section} key(s) {bad[:5]} (known: "
+                              f"{', '.join(sorted(known))})")
     post = m["post"]
     if "text" not in post or "account_id" not in post:
         raise IngestError(f"{where}: post.text and post.account_id are required")
@@ -322,8 +348,8 @@ class CSVParser(Parser):
 
     name = "csv"
     platform = "csv"
-    description = "CSV/TSV with a column mapping (built in: " + ", ".join(
-        ["isis-kaggle", "far-right-telegram", "twarc-csv"]) + ")"
+    description = ("CSV/TSV with a column mapping (built in: isis-kaggle, twarc-csv, "
+                   "far-right-telegram, qut-cnt)")
 
     @classmethod
     def sniff(cls, path: Path, sample: bytes) -> float:
@@ -527,4 +553,16 @@ class CSVParser(Parser):
             post.links.append(Link(PostKind.REPLY, rto))
             if post.kind == PostKind.POST:
                 post.kind = PostKind.REPLY
+        rp = _value(pm.get("repost_of"), row)
+        if rp:  # a verbatim repost (retweet) of the post with this id
+            target = req_id(rp, pm["repost_of"])
+            named = next((lk for lk in post.links if lk.kind == PostKind.REPOST), None)
+            if named is not None:  # "RT @user:" found in the text: now with its post
+                named.target_post_id = named.target_post_id or target
+            else:
+                post.links.append(Link(PostKind.REPOST, target))
+            post.kind = PostKind.REPOST
+        links = _value(pm.get("urls"), row)
+        if links:  # a space-separated list (QUT's toolkit), beside those in the text
+            post.urls.extend(u[:2000] for u in links.split()[:100] if u not in post.urls)
         yield post
