@@ -205,6 +205,31 @@ def test_a_message_over_the_size_limit_is_dropped_not_built(sqlite_store, tmp_pa
     assert post(sqlite_store, "telegram", "channel555/3") is None
 
 
+def test_one_endless_string_is_not_held_in_memory(sqlite_store, tmp_path, monkeypatch):
+    """ijson hands over a string only whole: a message whose text is one endless
+    string stops the file there (a reject), after the messages before it, instead
+    of growing in memory; a text under the bound is read as ever."""
+    import resource
+
+    import rasd.ingest.telegram as tg
+
+    monkeypatch.setattr(tg, "TOKEN_MAX", 1_000_000)
+    d = channel_export(tmp_path, [_msg(2, "before"), _msg(3, "x" * 150_000),
+                                  _msg(4, "PLACEHOLDER"), _msg(5, "after")])
+    f = d / "result.json"
+    data = f.read_bytes().replace(b"PLACEHOLDER", b"y" * 40_000_000)  # 40 MB, one token
+    f.write_bytes(data)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rep = ingest_path(sqlite_store, d)
+    grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert rep.rejected == 1 and "JSON value over 1000000 bytes" in rep.rejects[0]["reason"]
+    assert rep.rejects[0]["path"] == "channel555.messages[2]"
+    assert post(sqlite_store, "telegram", "channel555/2").text == "before"
+    assert len(post(sqlite_store, "telegram", "channel555/3").text) == 150_000
+    assert post(sqlite_store, "telegram", "channel555/5") is None  # not read: said so
+    assert grew_mb < 30, grew_mb  # the 40 MB string was never built
+
+
 def test_older_exports_with_numeric_sender_ids(sqlite_store, tmp_path):
     """Exports before 2020 wrote ``from_id`` as a bare number: the same people get
     the ids newer exports give them (user42), and the channel's own posts are its."""

@@ -95,7 +95,7 @@ class ItemTooLarge(Exception):
     """One item of a JSON document is over ``MAX_LINE`` bytes (no real item is)."""
 
 
-class _Guard:
+class ReadGuard:
     """A file reader that stops once the item being read is over ``limit`` bytes:
     ijson builds each item in memory, and an adversary's file could be one
     endless item. (``mark`` is moved on after each item.)"""
@@ -162,7 +162,7 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
                done: list[int]) -> Iterator[Item | Reject]:
     src = str(path)
     with open_binary(path) as f:
-        guard = _Guard(f, MAX_LINE)
+        guard = ReadGuard(f, MAX_LINE)
         items = ijson.items(guard, "item" if layout == "array" else "", use_float=True,
                             multiple_values=layout != "array")
         try:

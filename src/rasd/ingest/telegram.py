@@ -38,8 +38,8 @@ from rasd.ingest.base import (
     reject,
     req_id,
 )
-from rasd.ingest.jsonitems import dump_item
-from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record
+from rasd.ingest.jsonitems import ItemTooLarge, ReadGuard, dump_item
+from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record, Reject
 
 PLATFORM = "telegram"
 CHAT_PREFIX = {
@@ -52,6 +52,7 @@ CHAT_ITEM = ("messages.item", "chats.list.item.messages.item", "left_chats.list.
 CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
 NOT_INCLUDED = "(File not included"
 TOO_BIG = object()  # stands for a message dropped for its size
+TOKEN_MAX = 2 * MAX_LINE  # bytes read with fewer than 16 JSON events: one endless token
 
 
 def desktop_poll(p: Any) -> dict[str, Any] | None:
@@ -154,6 +155,9 @@ class TelegramParser(Parser):
             return
         except (ijson.common.JSONError, UnicodeDecodeError):
             pass  # read again carefully, below
+        except ItemTooLarge:
+            yield self._too_large(src, state)
+            return
         # The C parser reads ahead in 64 KiB chunks and reports a broken or truncated
         # file before yielding what it buffered, and refuses integers beyond 64 bits
         # that are valid JSON: read again with the pure-Python parser in tiny chunks,
@@ -166,12 +170,20 @@ class TelegramParser(Parser):
             return  # the careful pass read the whole file: the first error was the C parser's
         except (ijson.common.JSONError, UnicodeDecodeError) as e:
             err: Exception = e
+        except ItemTooLarge:
+            yield self._too_large(src, state)
+            return
         if not state.messages:
             raise IngestError(f"{src}: not a readable Telegram export: {err}") from err
         kind = "invalid UTF-8" if isinstance(err, UnicodeDecodeError) else (
             "file ends unexpectedly or is malformed")
         yield reject(src, f"{kind}: {str(err).strip()[:200]}",
                      path=f"{state.chat_id}.messages[{state.idx}]")
+
+    @staticmethod
+    def _too_large(src: str, state: _State) -> Reject:
+        return reject(src, f"a JSON value over {TOKEN_MAX} bytes; the rest of the file is "
+                      "not read", path=f"{state.chat_id}.messages[{state.idx}]")
 
     def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
                skip: int, backend: Any = ijson) -> Iterator[Record]:
@@ -180,11 +192,18 @@ class TelegramParser(Parser):
         src = str(path)
         chat: dict[str, Any] = {}
         chat_emitted: set[str] = set()
-        with open_binary(path) as f:
+        with open_binary(path) as raw_f:
+            # ijson hands over a JSON string only whole: a file that is one endless
+            # string would be held in memory. The guard stops reading once
+            # TOKEN_MAX bytes have passed without 16 events.
+            f = ReadGuard(raw_f, TOKEN_MAX)
             builder: Any = None
             item_prefix = None
             start = events = 0
             for prefix, event, value in backend.parse(f, use_float=True, buf_size=buf_size):
+                events += 1
+                if not events & 15:
+                    f.mark = f.n
                 if builder is not None:
                     if prefix == item_prefix and event == "end_map":
                         msg = builder.value if builder is not TOO_BIG else TOO_BIG
@@ -199,17 +218,16 @@ class TelegramParser(Parser):
                         state.idx += 1
                     elif builder is not TOO_BIG:
                         builder.event(event, value)
-                        events += 1
                         # every message is built in memory: one that grows past the
                         # limit is dropped and its remaining events skipped
-                        if not events & 255 and f.tell() - start > MAX_LINE:
+                        if not events & 255 and f.n - start > MAX_LINE:
                             builder = TOO_BIG
                     continue
                 if event == "start_map" and prefix in CHAT_ITEM:
                     builder = ijson.ObjectBuilder()
                     builder.event(event, value)
                     item_prefix = prefix
-                    start, events = f.tell(), 0
+                    start = f.n
                     continue
                 if event == "start_map" and prefix in CHAT_PREFIXES[1:]:
                     chat = {}
