@@ -146,3 +146,21 @@ def test_a_mapping_does_not_make_other_files_csv(tmp_path, shared_data):
                        capture_output=True, check=False)
     assert r.returncode == 0, r.stderr
     assert [rep["format"] for rep in json.loads(r.stdout)] == ["x", "csv"]
+
+
+def test_binary_junk_on_standard_input_is_no_known_format(tmp_path):
+    import random
+
+    junk = bytes(random.Random(3).randrange(256) for _ in range(5000))
+    r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "j.db"),
+                        "ingest", "-"], input=junk, capture_output=True, check=False)
+    assert r.returncode == 2 and b"standard input: not a known format" in r.stderr
+    assert not (tmp_path / "j.db").exists() or b"CSV header" not in r.stderr
+    # a UTF-16 spreadsheet export on standard input is still a CSV
+    text = "message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\r\n" \
+           "1,2,u,,,hi,1577886230,\r\n"
+    r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "u.db"),
+                        "ingest", "-", "--json"], input=text.encode("utf-16"),
+                       capture_output=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]["by_kind"]["posts"] == {"new": 1}

@@ -359,8 +359,14 @@ class CSVParser(Parser):
             return 0.0
         # no telling name (standard input): a header line of a built-in mapping
         enc = "utf-16" if sample[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
-        first = sample.decode(enc, "replace").lstrip("\ufeff").split("\n", 1)[0].strip()
-        if not first or first[0] in "{[<":
+        cut = sample.split(b"\n", 1)[0] if enc == "utf-8" else sample
+        try:  # a header is text: binary junk is not a CSV without a mapping
+            first = cut.decode(enc, "strict" if enc == "utf-8" else "replace").lstrip(
+                "\ufeff").split("\n", 1)[0].strip()
+        except UnicodeDecodeError:
+            return 0.0
+        if not first or first[0] in "{[<" or any(
+                ord(ch) < 32 and ch not in "\t\r" for ch in first):
             return 0.0
         try:
             header = next(csv.reader([first], delimiter=sniff_delimiter(first, ",")))
