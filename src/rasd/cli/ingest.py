@@ -15,7 +15,7 @@ FORMATS_HELP = ("auto, x, telegram, telegram-html, telethon or csv (auto: decide
                 "name and first bytes)")
 
 
-SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
+SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}  # also inside .zip archives
 HTML_PAGE = re.compile(r"^messages(\d*)\.html$")
 
 
@@ -26,11 +26,21 @@ def _order(f: Path) -> tuple:
     return (f.parent, 1, int(m.group(1) or 1), "") if m else (f.parent, 0, 0, f.name)
 
 
+def _ingestible(f: Path) -> bool:
+    from rasd.ingest.base import COMPRESSED
+
+    sfx = f.suffix.lower()
+    return bool(sfx in SUFFIXES or HTML_PAGE.match(f.name) or (
+        sfx in COMPRESSED and f.with_suffix("").suffix.lower() in SUFFIXES))
+
+
 def expand_paths(paths: list[Path]) -> list[Path]:
     """Files stay; a Telegram export folder (with result.json) stays; any other
     folder is replaced by the ingestible files under it (with a Telegram HTML
-    export's messages*.html pages in page order)."""
-    from rasd.ingest.base import COMPRESSED
+    export's messages*.html pages in page order); a ZIP archive (given, or in a
+    folder) by its ingestible members, named ``archive.zip!/member``
+    (``rasd.ingest.archive``)."""
+    from rasd.ingest.archive import is_archive
 
     out: list[Path] = []
     for p in paths:
@@ -38,15 +48,45 @@ def expand_paths(paths: list[Path]) -> list[Path]:
             found = []
             for f in p.rglob("*"):
                 if f.is_file() and not f.name.startswith(".") and (
-                        f.suffix.lower() in SUFFIXES or HTML_PAGE.match(f.name) or (
-                            f.suffix.lower() in COMPRESSED
-                            and f.with_suffix("").suffix.lower() in SUFFIXES)):
+                        _ingestible(f) or is_archive(f)):
                     found.append(f)
             for f in sorted(found, key=_order):
-                out.append(f.parent if f.name == "result.json" else f)
+                if is_archive(f):
+                    out.extend(_members(f))
+                else:
+                    out.append(f.parent if f.name == "result.json" else f)
+        elif p != STDIN and is_archive(p):
+            out.extend(_members(p, named=True))
         else:
             out.append(p)
     return list(dict.fromkeys(out))
+
+
+def _members(archive: Path, named: bool = False) -> list[Path]:
+    """An archive's ingestible members; an unreadable archive is an error when
+    the user named it, a warning when it was found in a folder."""
+    from rasd.ingest import IngestError
+    from rasd.ingest.archive import member_path, members
+
+    try:
+        names = members(archive, _ingestible)
+    except IngestError as e:
+        if named:
+            fail(str(e))
+        warn(f"skipped: {e}")
+        return []
+    return [member_path(archive, n) for n in sorted(names, key=lambda n: _order(Path(n)))]
+
+
+def split_member(p: Path) -> tuple[Path, str] | None:
+    """``(archive, member)`` for a path ``expand_paths`` made for an archive member."""
+    from rasd.ingest.archive import SEP, is_archive
+
+    text = str(p)
+    if SEP not in text:
+        return None
+    archive, _, name = text.partition(SEP)
+    return (Path(archive), name) if is_archive(Path(archive)) else None
 
 
 STDIN = Path("-")
@@ -71,8 +111,8 @@ def register(app: typer.Typer) -> None:
     def ingest_cmd(
         paths: list[Path] = typer.Argument(..., metavar="PATH...",
                                            help="Files (.jsonl, .json, .csv, .html; .gz .bz2 .xz .zst), "
-                                           "Telegram export folders, or - for standard "
-                                           "input."),
+                                           ".zip archives of them, Telegram export "
+                                           "folders, or - for standard input."),
         fmt: str = typer.Option("auto", "--format", "-f", help=FORMATS_HELP),
         platform: str = typer.Option(None, "--platform", "-p",
                                      help="Override the platform recorded (e.g. for a CSV)."),
@@ -125,6 +165,8 @@ def register(app: typer.Typer) -> None:
           rasd --db postgresql://me@db/rasd ingest a.jsonl b.jsonl --strict
 
           rasd ingest big-crawl.jsonl.gz --jobs 2     # parse and write on two cores
+
+          rasd ingest archive.zip           # every ingestible file inside, not extracted
         """
         if paths.count(STDIN) > 1:
             fail("'-' (standard input) can be named once")
@@ -144,7 +186,8 @@ def register(app: typer.Typer) -> None:
         paths = expand_paths(paths)
         if not paths:
             fail("no ingestible files found (.jsonl, .json, .csv, .tsv, optionally .gz/.bz2/"
-                 ".xz/.zst, or a Telegram export's result.json / messages*.html)")
+                 ".xz/.zst, a Telegram export's result.json / messages*.html, or .zip "
+                 "archives of these)")
         html = {p for p in paths if p.suffix.lower() in (".html", ".htm")}
         if chat_id is not None:
             from rasd.ingest.telegram_html import check_chat_id
@@ -167,6 +210,18 @@ def register(app: typer.Typer) -> None:
         for p in paths:
             bar = None
             prog = None
+            member = split_member(p)
+            target: Any = p
+            try:
+                if p == STDIN:
+                    target = stdin_stream()
+                elif member is not None:
+                    from rasd.ingest.archive import member_stream
+
+                    target = member_stream(*member)
+            except IngestError as e:
+                warn(f"skipped: {e}")
+                continue
             if progress_enabled() and not json_:
                 from rich.progress import (
                     BarColumn,
@@ -184,13 +239,14 @@ def register(app: typer.Typer) -> None:
                 bar.start()
                 from rasd.ingest.runner import file_size
 
+                size = target.size if target is not p else file_size(p)
                 task = bar.add_task("standard input" if p == STDIN else p.name[:40],
-                                    total=None if p == STDIN else file_size(p) or None)
+                                    total=size or None)
 
                 def prog(done: int, total: int, _bar=bar, _task=task) -> None:
                     _bar.update(_task, completed=done, total=total or None, refresh=True)
             try:
-                rep = ingest_path(store, stdin_stream() if p == STDIN else p, fmt=fmt,
+                rep = ingest_path(store, target, fmt=fmt,
                                   platform=platform, source=source, mapping=mapping,
                                   batch_size=batch, progress=prog, jobs=jobs,
                                   chat_id=chat_id if p in html else None)

@@ -16,6 +16,7 @@ import json
 import lzma
 import os
 import re
+import zipfile
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -49,7 +50,7 @@ CURRENT_RAW: ContextVar[IO[bytes] | None] = ContextVar("CURRENT_RAW", default=No
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst")  # read transparently, by suffix
 
 
-_DECOMPRESS_ERRORS = (zlib.error, lzma.LZMAError, zstandard.ZstdError)
+_DECOMPRESS_ERRORS = (zlib.error, lzma.LZMAError, zstandard.ZstdError, zipfile.BadZipFile)
 
 
 class _Damaged(io.BufferedIOBase):
@@ -128,8 +129,17 @@ class Stream:
     take hours to arrive.
     """
 
-    def __init__(self, source: IO[bytes] | int, name: str = "standard input") -> None:
+    def __init__(self, source: IO[bytes] | int, name: str = "standard input",
+                 path: Path = STREAM_PATH, reopen: Any = None, size: int = 0,
+                 origin: str = "-", source_name: str = "stdin") -> None:
         self.name = name
+        self.path = path  # what parsers, reports and rejects call it
+        self.size = size  # bytes, where known (progress)
+        self.origin = origin  # what ingest_files records ("-" is never run again)
+        self.source = source_name  # the default source (collection) name
+        # reopen: a function giving a fresh reader from the first byte (a member of
+        # an archive): then every opening uses it, and nothing need be kept
+        self.reopen = reopen
         self.fd: int | None = source if isinstance(source, int) else None
         self.src = None if isinstance(source, int) else source
         self.kept = bytearray()  # the first bytes read, for readers that start again
@@ -143,6 +153,8 @@ class Stream:
             piece = self._read_source(6 - len(head))
             head += piece
         self.suffix = next((sfx for magic, sfx in MAGIC if head.startswith(magic)), "")
+        if reopen is not None and self.src is not None:
+            self.src.close()
 
     def _read_source(self, n: int) -> bytes:
         if self.eof:
@@ -171,6 +183,10 @@ class Stream:
 
     def open(self) -> IO[bytes]:
         """A reader from the first byte (decompressed where the stream is)."""
+        if self.reopen is not None:
+            fresh = self.reopen()
+            CURRENT_RAW.set(fresh)
+            return _decompressing(Path("-" + self.suffix), fresh)  # type: ignore[no-any-return]
         if self.spilled:
             raise IngestError(f"{self.name} cannot be read a second time past its first "
                               f"{REPLAY_LIMIT / 2**20:g} MB; save it to a file and ingest that")
@@ -214,25 +230,27 @@ def current_stream() -> Stream | None:
 
 @contextmanager
 def reading(stream: Stream) -> Iterator[Path]:
-    """Let parsers read ``stream`` as the path ``-`` for the duration."""
+    """Let parsers read ``stream`` as its path (``-``) for the duration."""
     old = _current_stream[0]
     _current_stream[0] = stream
     try:
-        yield STREAM_PATH
+        yield stream.path
     finally:
         _current_stream[0] = old
 
 
 def is_stream(path: Path) -> bool:
-    """Whether ``path`` names the stream being ingested (``-``)."""
-    return _current_stream[0] is not None and path == STREAM_PATH
+    """Whether ``path`` names the stream being ingested (``-``, or a member of
+    an archive: ``rasd.ingest.archive``)."""
+    s = _current_stream[0]
+    return s is not None and path == s.path
 
 
 def open_binary(path: Path) -> IO[bytes]:
     """Open a file for reading, decompressing ``.gz``, ``.bz2``, ``.xz`` and
     ``.zst`` transparently; ``-`` is the stream being ingested (``Stream``)."""
     stream = _current_stream[0]
-    if stream is not None and path == STREAM_PATH:
+    if stream is not None and path == stream.path:
         f: Any = stream.open()
     else:
         raw = open(path, "rb")
@@ -554,6 +572,10 @@ def detect_format(path: Path) -> str:
         if (path / "result.json").is_file():
             return "telegram"
         raise IngestError(f"{path}: a directory without result.json (not a Telegram export)")
+    if not is_stream(path) and path.suffix.lower() == ".zip":
+        raise IngestError(f"{path}: a ZIP archive: ingest it with `rasd ingest {path.name}` "
+                          "(every ingestible member), or its members one by one "
+                          "(rasd.ingest.archive.member_stream)")
     sample = read_sample(path)
     if not sample.strip():
         raise IngestError(f"{path}: file is empty")

@@ -15,7 +15,16 @@ from typing import IO, Any
 import orjson
 from sqlalchemy import func, select, update
 
-from rasd.ingest.base import IngestError, Stream, detect_format, get_parser, is_stream, reading
+from rasd.ingest.base import (
+    STREAM_PATH,
+    IngestError,
+    Stream,
+    current_stream,
+    detect_format,
+    get_parser,
+    is_stream,
+    reading,
+)
 from rasd.ingest.pipeline import default_jobs, produce, produce_in_child, start_method
 from rasd.ingest.writer import Writer, merge_name_stubs
 from rasd.store import Store
@@ -106,10 +115,16 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
     if isinstance(path, Stream) or hasattr(path, "read"):
         stream = path if isinstance(path, Stream) else Stream(path)  # type: ignore[arg-type]
         with reading(stream) as p:
-            if jobs == 2 and (stream.fd is None or start_method() != "fork"):
-                jobs = 1  # only a forked child can go on reading the same pipe
-            return _ingest(store, p, fmt, platform, source or "stdin", mapping, batch_size,
-                           progress, keep_rejects, jobs or 1, chat_id)
+            # only a forked child can go on reading the same pipe (or open the
+            # same archive member: it inherits the stream)
+            forkable = (stream.fd is not None or stream.reopen is not None) and \
+                start_method() == "fork"
+            if jobs is None:
+                jobs = default_jobs(stream.size) if forkable else 1
+            elif jobs == 2 and not forkable:
+                jobs = 1
+            return _ingest(store, p, fmt, platform, source or stream.source, mapping,
+                           batch_size, progress, keep_rejects, jobs, chat_id)
     path = Path(path)
     if not path.exists():
         raise IngestError(f"{path}: no such file or directory")
@@ -120,7 +135,7 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
 def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: str | None,
             mapping: str | None, batch_size: int, progress: Progress | None,
             keep_rejects: int, jobs: int | None, chat_id: str | None) -> IngestReport:
-    if fmt == "auto" and mapping and is_stream(path):
+    if fmt == "auto" and mapping and path == STREAM_PATH:
         fmt = "csv"  # no name to tell by, and a column mapping is for CSV only
     name = detect_format(path) if fmt == "auto" else fmt
     options: dict[str, Any] = {}
@@ -222,7 +237,8 @@ def bulk_load_pays(store: Store, size: int) -> bool:
 def file_size(path: Path) -> int:
     """Bytes on disk of a file (or of a Telegram export's result.json)."""
     if is_stream(path):
-        return 0  # unknown until it ends
+        s = current_stream()
+        return s.size if s is not None else 0  # a pipe's is unknown until it ends
     if path.is_dir():
         path = path / "result.json"
     try:
@@ -234,9 +250,16 @@ def file_size(path: Path) -> int:
 def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int) -> int:
     with store.begin() as c:
         r = c.execute(S.ingest_files.insert().values(
-            source_id=sid, path="-" if is_stream(path) else str(path.resolve()), fmt=fmt, size=size, started_at=now(),
+            source_id=sid, path=_recorded(path), fmt=fmt, size=size, started_at=now(),
             status="running"))
         return int(r.inserted_primary_key[0])
+
+
+def _recorded(path: Path) -> str:
+    """How ``ingest_files`` names an input: a file by its absolute path, standard
+    input as ``-``, an archive member as ``/abs/archive.zip!/member``."""
+    s = current_stream() if is_stream(path) else None
+    return s.origin if s is not None else str(path.resolve())
 
 
 def unfinished_files(store: Store) -> list[str]:

@@ -1,0 +1,138 @@
+"""ZIP archives are ingested member by member without being extracted: the
+same posts as the extracted files, rejects and reports named
+``archive.zip!/member``, damaged or hostile archives handled like damaged files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from tests.test_ingest_pipeline import DEMO, _fingerprint
+from typer.testing import CliRunner
+
+from rasd.cli import app
+from rasd.ingest import IngestError, ingest_path
+from rasd.ingest.archive import member_stream
+from rasd.store import Store
+from rasd.store import schema as S
+
+runner = CliRunner()
+
+
+def _zip(path: Path, files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", method) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_an_archive_stores_what_its_files_store(tmp_path, shared_data):
+    """The Kaggle download is archive.zip holding tweets.csv; a crawl zipped with
+    its twarc2 files and a Telegram export: one command, the same rows as the
+    files ingested one by one."""
+    twarc = sorted((shared_data / "formats" / "twitter-v2-twarc2").glob("*.jsonl"))[:4]
+    with (shared_data / "isis-twitter" / "tweets.csv").open("rb") as f:
+        kaggle = b"".join(f.readline() for _ in range(400))
+    files = {f"crawl/{p.name}": p.read_bytes() for p in twarc}
+    files["tweets.csv"] = kaggle
+    files["ChatExport_2024-03-01/result.json"] = (DEMO / "telegram" / "result.json").read_bytes()
+    files["__MACOSX/._tweets.csv"] = b"\x00\x05junk"
+    files["notes.txt"] = b"not ingested"
+    archive = _zip(tmp_path / "archive.zip", files)
+
+    db_zip, db_files = tmp_path / "z.db", tmp_path / "f.db"
+    r = runner.invoke(app, ["--db", str(db_zip), "ingest", str(archive), "--json"])
+    assert r.exit_code == 0, r.output
+    reps = json.loads(r.stdout)
+    assert sorted(rep["path"] for rep in reps) == sorted([
+        f"{archive}!/ChatExport_2024-03-01/result.json",
+        *(f"{archive}!/crawl/{p.name}" for p in twarc), f"{archive}!/tweets.csv"])
+    assert {rep["source"] for rep in reps} == {"archive.zip"}
+    assert {rep["format"] for rep in reps} == {"telegram", "x", "csv"}
+
+    ext = tmp_path / "extracted"
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(ext)
+    order = [ext / rep["path"].split("!/", 1)[1] for rep in reps]  # as the archive went
+    fs = Store.open(str(db_files))
+    for p in order:
+        ingest_path(fs, p, source="archive.zip")
+    zs = Store.open(str(db_zip))
+    fz, ff = _fingerprint(zs), _fingerprint(fs)
+    media = fz.pop("media"), ff.pop("media")  # local files only where extracted
+    assert fz == ff
+    assert media[0][0] == media[1][0]
+    with zs.connect() as c:
+        assert all(r[0] is None for r in c.execute(select(S.media.c.local_path)))
+        rows = [r[0] for r in c.execute(select(S.ingest_files.c.path))]
+    assert f"{archive.resolve()}!/tweets.csv" in rows
+    again = runner.invoke(app, ["--db", str(db_zip), "ingest", str(archive), "--json"])
+    assert sum(rep["new"] for rep in json.loads(again.stdout)) == 0
+
+
+def test_damaged_encrypted_and_hostile_archives(tmp_path):
+    page = json.dumps({"data": [{"id": str(i), "text": "t", "author_id": "2"}
+                                for i in range(50)]}).encode() + b"\n"
+    other = page.replace(b'"id": "', b'"id": "9')
+    good = _zip(tmp_path / "ok.zip", {"a.jsonl": page * 200, "../../evil.jsonl": other})
+    # a CRC error in the middle of a member: what came before is kept, the rest rejected
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as z:
+        info = z.getinfo("a.jsonl")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + info.compress_size // 2] ^= 0xFF
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(bytes(data))
+    db = str(tmp_path / "d.db")
+    r = runner.invoke(app, ["--db", db, "ingest", str(bad), "--json"])
+    assert r.exit_code == 0, r.output
+    reps = {rep["path"]: rep for rep in json.loads(r.stdout)}
+    a = reps[f"{bad}!/a.jsonl"]
+    assert a["rejected"] >= 1 and a["new"] > 0
+    # the "../../" member is read in place: nothing is written outside
+    assert reps[f"{bad}!/../../evil.jsonl"]["new"] >= 50
+    assert not (tmp_path.parent.parent / "evil.jsonl").exists()
+    # not a zip at all: named, exit 2
+    (tmp_path / "fake.zip").write_bytes(b"PK\x03\x04 not really")
+    r = runner.invoke(app, ["--db", db, "ingest", str(tmp_path / "fake.zip")])
+    assert r.exit_code == 2 and "not a readable ZIP archive" in r.output
+    # a member with a compression method zipfile cannot read is skipped with a warning
+    odd = _zip(tmp_path / "odd.zip", {"x.jsonl": page})
+    raw = bytearray(odd.read_bytes())
+    raw[8:10] = (99).to_bytes(2, "little")  # local header: method 99 (AES)
+    cd = raw.rfind(b"PK\x01\x02")
+    raw[cd + 10:cd + 12] = (99).to_bytes(2, "little")  # central directory
+    odd.write_bytes(bytes(raw))
+    r = runner.invoke(app, ["--db", db, "ingest", str(odd)])
+    assert "skipped" in r.output and "x.jsonl" in r.output
+    with pytest.raises(IngestError, match="cannot be read"):
+        member_stream(odd, "x.jsonl")
+
+
+def test_library_api_names_the_archive_way(sqlite_store, tmp_path):
+    page = json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}).encode()
+    archive = _zip(tmp_path / "c.zip", {"in/t.jsonl": page + b"\n{oops\n"})
+    with pytest.raises(IngestError, match="a ZIP archive"):
+        ingest_path(sqlite_store, archive)
+    rep = ingest_path(sqlite_store, member_stream(archive, "in/t.jsonl"))
+    assert rep.path == f"{archive}!/in/t.jsonl" and rep.source == "c.zip"
+    assert rep.rejects[0]["file"] == f"{archive}!/in/t.jsonl" and rep.rejects[0]["line"] == 2
+
+
+def test_two_processes_read_a_member_too(tmp_path, shared_data):
+    src = sorted((shared_data / "formats" / "twitter-v2-twarc2").glob("*.jsonl"))
+    archive = _zip(tmp_path / "c.zip", {p.name: p.read_bytes() for p in src})
+    out = {}
+    for jobs in ("1", "2"):
+        db = tmp_path / f"j{jobs}.db"
+        r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(db), "ingest",
+                            str(archive), "--jobs", jobs, "--json"], capture_output=True,
+                           check=False)
+        assert r.returncode == 0, r.stderr
+        out[jobs] = _fingerprint(Store.open(str(db)))
+    assert out["1"] == out["2"]
