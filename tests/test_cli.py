@@ -297,3 +297,38 @@ def test_a_folder_of_compressed_files(tmp_path):
     assert r.exit_code == 0, r.output
     assert sorted(Path(x["path"]).name for x in json.loads(r.output)) == [
         "p0.jsonl.xz", "p1.jsonl.bz2"]  # .txt.xz is not an ingestible name
+
+
+def test_dry_run_reads_and_writes_nothing(tmp_path):
+    """--dry-run is for trying a mapping or vetting a file: the counts of what it
+    holds and its rejects, no store created, no quarantine written; --strict
+    still fails on rejects."""
+    f = tmp_path / "a.csv"
+    f.write_text("id,who,body\n1,u,hi\n2,,x\n3,v,#tag\n")
+    m = tmp_path / "m.json"
+    m.write_text(json.dumps({"post": {"id": "{id}", "text": "body", "account_id": "{who}"},
+                             "account": {"id": "{who}", "handle": "who"}}))
+    db = tmp_path / "never.db"
+    r = runner.invoke(app, ["--db", str(db), "ingest", str(f), "--mapping", str(m),
+                            "--dry-run", "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)[0]
+    assert rep["records"] == {"accounts": 2, "posts": 2} and rep["rejected"] == 1
+    assert rep["rejects"][0]["line"] == 3 and rep["rejects"][0]["field"] == "who"
+    assert not db.exists() and not list(tmp_path.glob("*.quarantine.jsonl"))
+    r = runner.invoke(app, ["--db", str(db), "ingest", str(f), "--mapping", str(m),
+                            "--dry-run", "--strict"])
+    assert r.exit_code == 1 and "2 posts" in r.output and "line 3 field who" in r.output
+    assert not db.exists()
+
+
+def test_several_files_end_with_a_total_and_names_are_escaped(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    page = {"data": [{"id": "1", "text": "a", "author_id": "2"}]}
+    (d / "a.jsonl").write_text(json.dumps(page) + "\n")
+    (d / "b\x1b[2J.jsonl").write_text(json.dumps(page).replace('"1"', '"3"') + "\n")
+    r = runner.invoke(app, ["--db", str(tmp_path / "t.db"), "ingest", str(d)])
+    assert r.exit_code == 0, r.output
+    assert "2 files: 2 new, 0 updated, 0 unchanged, 0 rejected" in r.output
+    assert "\x1b" not in r.output and "b\\x1b[2J.jsonl" in r.output

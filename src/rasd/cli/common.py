@@ -43,13 +43,14 @@ def term_safe(text: str) -> str:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a clear error to stderr and exit with ``code`` (2: bad usage/input)."""
-    typer.echo(f"rasd: error: {message}", err=True)
+    """Print a clear error to stderr and exit with ``code`` (2: bad usage/input).
+    Messages name files and quote input: control characters are escaped."""
+    typer.echo(term_safe(f"rasd: error: {message}"), err=True)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    typer.echo(f"rasd: warning: {message}", err=True)
+    typer.echo(term_safe(f"rasd: warning: {message}"), err=True)
 
 
 def echo_json(obj: Any, *, indent: bool = True) -> None:

@@ -130,6 +130,10 @@ def register(app: typer.Typer) -> None:
                                     help="Telegram HTML exports only: the chat's id "
                                     "(channel123), which HTML does not carry; without it "
                                     "the chat is keyed by its name."),
+        dry_run: bool = typer.Option(False, "--dry-run",
+                                     help="Read and check, write nothing (no store is "
+                                     "opened): what each file holds and every reject. "
+                                     "For trying a mapping or vetting a file."),
         jobs: int = typer.Option(None, "--jobs", "-j", min=1, max=2,
                                  help="1: parse and write in this process. 2: parse in a "
                                  "second process while this one writes (same result, "
@@ -167,16 +171,19 @@ def register(app: typer.Typer) -> None:
           rasd ingest big-crawl.jsonl.gz --jobs 2     # parse and write on two cores
 
           rasd ingest archive.zip           # every ingestible file inside, not extracted
+
+          rasd ingest export.csv --mapping my.json --dry-run   # check, store nothing
         """
         if paths.count(STDIN) > 1:
             fail("'-' (standard input) can be named once")
         ingest_files(paths, fmt, platform, source, mapping, strict, json_, batch, jobs,
-                     chat_id)
+                     chat_id, dry_run)
 
     def ingest_files(paths: list[Path], fmt: str, platform: str | None,
                      source: str | None, mapping: str | None, strict: bool, json_: bool,
-                     batch: int, jobs: int | None, chat_id: str | None) -> None:
-        from rasd.ingest import IngestError, ingest_path
+                     batch: int, jobs: int | None, chat_id: str | None,
+                     dry_run: bool = False) -> None:
+        from rasd.ingest import IngestError, check_path, ingest_path
         from rasd.ingest.runner import unfinished_files
 
         for p in paths:
@@ -199,9 +206,10 @@ def register(app: typer.Typer) -> None:
             if not html:
                 fail("--chat-id is for Telegram HTML exports (messages*.html); other "
                      "formats carry their chats' ids")
-        store = get_store()
-        pending = [p for p in unfinished_files(store)
-                   if p not in {str(x.resolve()) for x in paths if x != STDIN}]
+        store = None if dry_run else get_store()
+        pending = [] if store is None else [
+            p for p in unfinished_files(store)
+            if p not in {str(x.resolve()) for x in paths if x != STDIN}]
         if pending and not json_:
             warn(f"{len(pending)} earlier ingest(s) did not finish (e.g. {pending[0]}); "
                  "re-run them to complete")
@@ -240,16 +248,25 @@ def register(app: typer.Typer) -> None:
                 from rasd.ingest.runner import file_size
 
                 size = target.size if target is not p else file_size(p)
-                task = bar.add_task("standard input" if p == STDIN else p.name[:40],
+                from rich.markup import escape
+
+                task = bar.add_task("standard input" if p == STDIN else
+                                    escape(term_safe(p.name[:40])),
                                     total=size or None)
 
                 def prog(done: int, total: int, _bar=bar, _task=task) -> None:
                     _bar.update(_task, completed=done, total=total or None, refresh=True)
             try:
-                rep = ingest_path(store, target, fmt=fmt,
-                                  platform=platform, source=source, mapping=mapping,
-                                  batch_size=batch, progress=prog, jobs=jobs,
-                                  chat_id=chat_id if p in html else None)
+                if store is None:
+                    rep = check_path(target, fmt=fmt, platform=platform, mapping=mapping,
+                                     chat_id=chat_id if p in html else None, progress=prog)
+                    if source:
+                        rep.source = source
+                else:
+                    rep = ingest_path(store, target, fmt=fmt,
+                                      platform=platform, source=source, mapping=mapping,
+                                      batch_size=batch, progress=prog, jobs=jobs,
+                                      chat_id=chat_id if p in html else None)
             except IngestError as e:
                 if bar is not None:
                     bar.stop()
@@ -265,14 +282,32 @@ def register(app: typer.Typer) -> None:
             reports.append(rep)
             if rep.rejected:
                 any_rejected = True
-            if not json_:
+            if not json_ and store is None:
+                c = rep.counts
+                words = {"posts": "posts", "posts_referenced": "referenced posts",
+                         "accounts": "account records", "edges": "edges",
+                         "events": "events", "compliance": "compliance notices"}
+                held = ", ".join(f"{v:,} {words.get(k, k)}" for k, v in
+                                 c["records"].items()) or "no records"
+                typer.echo(term_safe(f"{rep.path}: {rep.fmt}: {held}; {c['rejected']} "
+                                     f"rejected (dry run, nothing written; "
+                                     f"{rep.seconds:.1f}s)"))
+                for r in rep.rejects[:20]:
+                    where = f"line {r['line']}" if r["line"] else (r["path"] or "?")
+                    typer.echo(term_safe(f"    rejected {where}"
+                                         + (f" field {r['field']}" if r.get("field") else "")
+                                         + f": {r['reason']}"), err=True)
+                if rep.rejected > len(rep.rejects[:20]):
+                    warn(f"{rep.rejected - 20} more rejected (ingest writes them all to the "
+                         "quarantine file)")
+            elif not json_:
                 c = rep.counts
                 done = c["new"] + c["updated"] + c["unchanged"] + c["rejected"]
                 rate = f", {done / rep.seconds:,.0f} records/s" if rep.seconds > 0 else ""
-                typer.echo(f"{rep.path}: {rep.fmt}: {c['new']} new, "
-                           f"{c['updated']} updated, "
-                           f"{c['unchanged']} unchanged, {c['rejected']} rejected "
-                           f"({rep.seconds:.1f}s{rate})")
+                typer.echo(term_safe(f"{rep.path}: {rep.fmt}: {c['new']} new, "
+                                     f"{c['updated']} updated, "
+                                     f"{c['unchanged']} unchanged, {c['rejected']} rejected "
+                                     f"({rep.seconds:.1f}s{rate})"))
                 for kind, cnt in c.get("by_kind", {}).items():
                     typer.echo(f"    {kind}: " + ", ".join(f"{k} {v}" for k, v in
                                                            sorted(cnt.items())))
@@ -281,7 +316,13 @@ def register(app: typer.Typer) -> None:
                     typer.echo(term_safe(f"    rejected {where}: {r['reason']}"), err=True)
                 if rep.rejected:
                     warn(f"{rep.rejected} record(s) rejected; details in {rep.quarantine}")
+        if not json_ and store is not None and len(reports) > 1:
+            tot = {k: sum(r.counts.get(k, 0) for r in reports)
+                   for k in ("new", "updated", "unchanged", "rejected")}
+            typer.echo(f"{len(reports)} files: {tot['new']} new, {tot['updated']} updated, "
+                       f"{tot['unchanged']} unchanged, {tot['rejected']} rejected")
         if json_:
-            echo_json([r.as_dict() for r in reports])
+            echo_json([{**r.as_dict(), **({"rejects": r.rejects} if store is None else {})}
+                       for r in reports])
         if strict and any_rejected:
             raise typer.Exit(1)

@@ -25,7 +25,14 @@ from rasd.ingest.base import (
     is_stream,
     reading,
 )
-from rasd.ingest.pipeline import default_jobs, produce, produce_in_child, start_method
+from rasd.ingest.pipeline import (
+    _pos,
+    default_jobs,
+    produce,
+    produce_in_child,
+    reject_entry,
+    start_method,
+)
 from rasd.ingest.writer import Writer, merge_name_stubs
 from rasd.store import Store
 from rasd.store import schema as S
@@ -210,6 +217,71 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         with store.begin() as c:
             c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id).values(
                 finished_at=now(), status="done", counts=report.counts))
+    if progress:
+        progress(total, total)
+    return report
+
+
+def check_path(path: str | Path | IO[bytes] | Stream, *, fmt: str = "auto",
+               platform: str | None = None, mapping: str | None = None,
+               chat_id: str | None = None, keep_rejects: int = 20,
+               progress: Progress | None = None) -> IngestReport:
+    """Read ``path`` as ``ingest_path`` would, and write nothing (``rasd ingest
+    --dry-run``): no store is opened, no quarantine written. ``counts`` say what
+    the file holds — ``{"records": {"posts": n, "accounts": n, "posts_referenced":
+    n, "edges": n, "events": n, "compliance": n}, "rejected": n}`` — and
+    ``rejects`` the first ``keep_rejects`` rejects, for checking a mapping or a
+    file before loading it. Raises ``IngestError`` where ingest would."""
+    if isinstance(path, Stream) or hasattr(path, "read"):
+        stream = path if isinstance(path, Stream) else Stream(path)  # type: ignore[arg-type]
+        with reading(stream) as p:
+            return _check(p, fmt, platform, stream.source, mapping, chat_id, keep_rejects,
+                          progress)
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(f"{path}: no such file or directory")
+    return _check(path, fmt, platform, None, mapping, chat_id, keep_rejects, progress)
+
+
+def _check(path: Path, fmt: str, platform: str | None, source: str | None,
+           mapping: str | None, chat_id: str | None, keep_rejects: int,
+           progress: Progress | None) -> IngestReport:
+    from rasd.ingest.base import RawSink
+    from rasd.model import Post, Reject
+
+    if fmt == "auto" and mapping and path == STREAM_PATH:
+        fmt = "csv"
+    name = detect_format(path) if fmt == "auto" else fmt
+    options: dict[str, Any] = {k: v for k, v in (("mapping", mapping), ("platform", platform),
+                                                   ("chat_id", chat_id)) if v}
+    parser = get_parser(name, **options)
+    report = IngestReport(path=str(path), fmt=name,
+                          source=source or (path.name if path.is_file() else
+                                            path.resolve().name))
+    total = file_size(path)
+    records: dict[str, int] = {}
+    rejected = 0
+    sink = RawSink()
+    t0 = time.perf_counter()
+    with relaxed_gc():
+        for i, rec in enumerate(parser.parse(path, sink)):
+            if isinstance(rec, Reject):
+                rejected += 1
+                if len(report.rejects) < keep_rejects:
+                    report.rejects.append(reject_entry(rec, name))
+                continue
+            kind = type(rec).__name__.lower()
+            key = {"account": "accounts", "post": "posts", "edge": "edges",
+                   "event": "events"}.get(kind, kind)
+            if isinstance(rec, Post) and rec.reference:
+                key = "posts_referenced"
+            records[key] = records.get(key, 0) + 1
+            if not i % 5000:
+                sink.drain()  # raw bytes are not kept: nothing is written
+                if progress:
+                    progress(_pos(), total)
+    report.seconds = time.perf_counter() - t0
+    report.counts = {"records": dict(sorted(records.items())), "rejected": rejected}
     if progress:
         progress(total, total)
     return report
