@@ -164,3 +164,17 @@ def test_binary_junk_on_standard_input_is_no_known_format(tmp_path):
                        capture_output=True, check=False)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)[0]["by_kind"]["posts"] == {"new": 1}
+
+
+def test_a_file_redirected_to_standard_input_has_its_size(tmp_path, shared_data):
+    """`rasd ingest - < file`: the size is known (progress, default --jobs) and
+    the posts are the file's."""
+    src = shared_data / "formats" / "twitter-v2-twarc2" / "withheld.jsonl"
+    with open(src, "rb") as f:
+        r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "r.db"),
+                            "ingest", "-", "--json", "--jobs", "2"], stdin=f,
+                           capture_output=True, check=False)
+    assert r.returncode == 0, r.stderr
+    piped = json.loads(r.stdout)[0]
+    direct = ingest_path(Store.open(str(tmp_path / "d.db")), src)
+    assert piped["by_kind"] == direct.counts["by_kind"]

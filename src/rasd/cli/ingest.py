@@ -103,7 +103,11 @@ def stdin_stream() -> Any:
         fd = sys.stdin.fileno()
     except (AttributeError, OSError, ValueError):  # replaced by a non-file (tests)
         return Stream(sys.stdin.buffer)
-    return Stream(fd)
+    import os
+    import stat
+
+    st = os.fstat(fd)  # a file redirected in (< big.jsonl) has a size: progress, --jobs
+    return Stream(fd, size=st.st_size if stat.S_ISREG(st.st_mode) else 0)
 
 
 def register(app: typer.Typer) -> None:
