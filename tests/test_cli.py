@@ -332,3 +332,16 @@ def test_several_files_end_with_a_total_and_names_are_escaped(tmp_path):
     assert r.exit_code == 0, r.output
     assert "2 files: 2 new, 0 updated, 0 unchanged, 0 rejected" in r.output
     assert "\x1b" not in r.output and "b\\x1b[2J.jsonl" in r.output
+
+
+def test_each_invocation_opens_the_store_it_names(tmp_path):
+    """In one process (tests, notebooks), a second invocation with another --db
+    must not write into the first one's store."""
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"data": [{"id": "1", "text": "a", "author_id": "2"}]}) + "\n")
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    assert runner.invoke(app, ["--db", str(a), "stats"]).exit_code == 0
+    assert runner.invoke(app, ["--db", str(b), "ingest", str(f)]).exit_code == 0
+    sa = json.loads(runner.invoke(app, ["--db", str(a), "stats", "--json"]).stdout)
+    sb = json.loads(runner.invoke(app, ["--db", str(b), "stats", "--json"]).stdout)
+    assert sa["posts"] == 0 and sb["posts"] == 1

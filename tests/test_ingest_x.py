@@ -446,3 +446,23 @@ def test_where_a_post_was_made(sqlite_store, xdir, tmp_path):
         "coordinates": [13.4, 52.5], "place_id": "p1",
         "place": {"full_name": "Berlin, Germany", "country_code": "DE"}}
     assert "geo" not in (post(sqlite_store, "x", "601").extra or {})
+
+
+def test_lists_and_spaces_are_not_stored_as_empty_posts(sqlite_store, tmp_path):
+    """twarc2 `lists lookup` and `spaces search` pages hold X Lists and Spaces in
+    `data`: they are not posts, and say so, instead of becoming posts without text."""
+    lists = {"data": [{"id": "1355797419175383040", "name": "Tech", "owner_id": "7"}],
+             "__twarc": {"url": "https://api.x.com/2/lists/1355797419175383040",
+                         "version": "2.14.0", "retrieved_at": "2024-10-01T00:00:00+00:00"}}
+    spaces = {"data": [{"id": "1DXxyRYNejbKM", "state": "live", "title": "Rally",
+                        "host_ids": ["7"], "created_at": "2024-01-01T00:00:00.000Z"}],
+              "includes": {"users": [{"id": "7", "username": "host"}]}}
+    tweet = {"data": [{"id": "5", "text": "hi", "author_id": "7",
+                       "edit_history_tweet_ids": ["5"]}]}
+    f = tmp_path / "mixed.jsonl"
+    f.write_text("\n".join(json.dumps(o) for o in (lists, spaces, tweet)) + "\n")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.counts["by_kind"]["posts"] == {"new": 1}
+    assert rep.rejected == 2 and all("neither a tweet nor a user" in r["reason"]
+                                     for r in rep.rejects)
+    assert post(sqlite_store, "x", "1355797419175383040") is None

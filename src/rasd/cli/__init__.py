@@ -69,6 +69,9 @@ def root(
                                  help="Print the version and exit."),
 ) -> None:
     common.STATE.db = db
+    if common.STATE.store is not None:  # an earlier invocation in this process (tests,
+        common.STATE.store.close()      # notebooks): each one opens the store it names
+        common.STATE.store = None
 
 
 _loaded = False

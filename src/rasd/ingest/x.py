@@ -559,6 +559,11 @@ class XParser(Parser):
                     yield user
                     if listed:
                         yield follow_edge(listed, user.platform_id, seen, ref(path))
+                elif isinstance(t, dict) and not _is_tweet(t) and "author_id" not in t:
+                    # an X List, Space, DM event … (twarc2 lists / spaces commands):
+                    # not a post; said, not stored as an empty one (the raw page is kept)
+                    yield reject(src, "neither a tweet nor a user (an X list, space or other "
+                                 "object: not stored)", line=lineno, path=path)
                 else:
                     yield tweet_v2(t, ref(path), media_by_key, authors, path, user_ids, places,
                                    polls)
