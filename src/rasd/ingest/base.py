@@ -466,12 +466,15 @@ def parse_time(value: Any, field: str) -> datetime | None:
         v = value.strip()
         if v.isdigit():
             return datetime.fromtimestamp(int(v), UTC)
-        if NUMBER.match(v):  # unix seconds with a fraction ("1577886276.25")
-            return datetime.fromtimestamp(float(v), UTC)
         if len(v) >= 26 and v[3] == " " and v[-5] == " ":  # v1.1
             dt = datetime.strptime(v, "%a %b %d %H:%M:%S %z %Y")
         else:
-            dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            try:
+                dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                if NUMBER.match(v):  # unix seconds with a fraction ("1577886276.25")
+                    return datetime.fromtimestamp(float(v), UTC)
+                raise
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
         return dt.astimezone(UTC)

@@ -257,9 +257,10 @@ def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
     geo = geo_v2(t, places or {})
     if geo:
         post.extra["geo"] = geo
-    poll = poll_v2(t, polls or {}, field)
-    if poll:
-        post.extra["poll"] = poll
+    if "attachments" in t or "polls" in t:
+        poll = poll_v2(t, polls or {}, field)
+        if poll:
+            post.extra["poll"] = poll
     return post
 
 
@@ -267,7 +268,14 @@ def poll_v2(t: dict, polls: dict[str, dict], field: str) -> dict[str, Any] | Non
     """A tweet's poll: ``attachments.poll_ids`` named in ``includes.polls``, or
     inlined by a flattener (twarc2: ``attachments.poll``; others ``polls``).
     X polls have no question of their own: the tweet's text asks it."""
-    att = t.get("attachments") if isinstance(t.get("attachments"), dict) else {}
+    att = t.get("attachments")
+    if not isinstance(att, dict):
+        if "polls" not in t:
+            return None  # nearly every tweet: no poll, no work
+        att = {}
+    elif "poll_ids" not in att and "poll" not in att and "polls" not in att \
+            and "polls" not in t:
+        return None
     found: list[Any] = [polls.get(p) for p in att.get("poll_ids") or [] if isinstance(p, str)]
     found += [att.get("poll")] + list(att.get("polls") or []) + list(
         t.get("polls") if isinstance(t.get("polls"), list) else [])
@@ -559,7 +567,8 @@ class XParser(Parser):
                     yield user
                     if listed:
                         yield follow_edge(listed, user.platform_id, seen, ref(path))
-                elif isinstance(t, dict) and not _is_tweet(t) and "author_id" not in t:
+                elif isinstance(t, dict) and "text" not in t and not _is_tweet(t) \
+                        and "author_id" not in t:
                     # an X List, Space, DM event … (twarc2 lists / spaces commands):
                     # not a post; said, not stored as an empty one (the raw page is kept)
                     yield reject(src, "neither a tweet nor a user (an X list, space or other "
