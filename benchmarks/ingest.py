@@ -49,6 +49,12 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   (0.16x; 1 process 15,896/s; peak RSS 203 + 81 MB), 50k 24,782/s; --pg 50k:
   PostgreSQL 9,130/s. Per post: naive 6.5 us, rasd's parser alone 12.4 us
   (0.52x naive by itself), SQLite floor 11.5 us.
+  Session 5 (a slower spell: naive 120-125k posts/s, load ~1.9 at start):
+  200k posts 21,614/s (0.18x; 1 process 13,571/s; re-ingest 22,336/s; peak
+  RSS 201 + 81 MB), 50k 18,844/s (0.15x); --pg 50k: 6,765/s. Per post (200k):
+  naive 8.3 us, parse 16.1 us, SQLite floor 13.1 us, ingest 46.3 us. A profile
+  of the two processes: parse + Prep ~39 us/post in the child, Writer.apply
+  ~42 us/post in the parent (balanced): 0.5x would need both ~3x cheaper.
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
