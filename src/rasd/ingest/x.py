@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,13 @@ def _is_user(o: dict) -> bool:
     return "username" in o and "text" not in o
 
 
+def _is_gql(o: dict) -> bool:
+    """An object of X's web app (GraphQL): a ``Tweet`` or ``User`` result."""
+    return ("rest_id" in o and "legacy" in o) or o.get("__typename") in (
+        "Tweet", "TweetWithVisibilityResults", "User") or (
+        o.get("type") == "adaptive" and "legacy" in o)
+
+
 def user_v2(u: dict, raw: RawRef | None, field: str = "user") -> Account:
     if not isinstance(u, dict):
         raise TypeError(f"field {field!r}: expected an object")
@@ -102,6 +109,9 @@ def user_v1(u: dict, raw: RawRef | None) -> Account:
         location=clean_text(u.get("location"), "user.location"),
         url=opt_str(u.get("url"), "user.url"),
         verified=u.get("verified") if isinstance(u.get("verified"), bool) else None,
+        # an id with neither handle nor name is a reference, not a profile: it
+        # must never blank a stored one
+        stub=u.get("screen_name") is None and u.get("name") is None,
         raw=raw,
     )
 
@@ -347,6 +357,8 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
     for v1, v2 in V1_METRICS:
         if isinstance(t.get(v1), int) and not isinstance(t[v1], bool):
             post.metrics[v2] = t[v1]
+    if isinstance(t.get("impression_count"), int):  # views, from the web app's data
+        post.metrics["impression_count"] = t["impression_count"]
     if isinstance(t.get("withheld_in_countries"), list) and t["withheld_in_countries"]:
         post.withheld = {"country_codes": [c for c in t["withheld_in_countries"]
                                            if isinstance(c, str)][:300]}
@@ -365,8 +377,10 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
     if isinstance(xent, dict):
         for m in xent.get("media") or []:
             if isinstance(m, dict) and (m.get("id_str") or m.get("media_url_https")):
+                # the web app's media carry v2's media_key ("3_123…"): the same key
+                key = m.get("media_key") or m.get("id_str") or m["media_url_https"]
                 post.media.append(Media(platform=PLATFORM,
-                                        media_key=str(m.get("id_str") or m["media_url_https"])[:300],
+                                        media_key=str(key)[:300],
                                         type=opt_str(m.get("type"), "media.type", 32),
                                         url=opt_str(m.get("media_url_https"), "media.url")))
     return post, extra
@@ -403,6 +417,77 @@ def retrieved_at(obj: dict) -> datetime | None:
         except ValueError:
             return None
     return None
+
+
+GQL_TWEETS = ("Tweet", "TweetWithVisibilityResults")
+ZEESCHUIMER_X = ("twitter.com", "x.com")
+MAX_GQL_DEPTH = 3  # a retweet of a quote of a tweet; deeper nesting is cut
+
+
+def _gql_user(res: Any) -> dict[str, Any] | None:
+    """A GraphQL ``User`` result as a v1.1 user object (``legacy`` plus the
+    fields X moved to ``core``/``location`` in 2025), or None."""
+    if not isinstance(res, dict) or res.get("__typename") not in (None, "User"):
+        return None
+    legacy = res.get("legacy")
+    if not isinstance(legacy, dict):
+        return None
+    u = dict(legacy)
+    core = res.get("core")
+    if isinstance(core, dict):
+        u.update({k: core[k] for k in ("screen_name", "name", "created_at") if k in core})
+    loc = res.get("location")
+    if isinstance(loc, dict) and isinstance(loc.get("location"), str):
+        u["location"] = loc["location"]
+    u["id_str"] = res.get("rest_id") or legacy.get("id_str")
+    if isinstance(res.get("is_blue_verified"), bool):
+        u.setdefault("verified", res["is_blue_verified"])
+    return u
+
+
+def gql_tweet(t: Any, depth: int = 0) -> dict[str, Any] | None:
+    """A tweet as X's web app receives it (GraphQL ``Tweet``: what Zeeschuimer
+    and 4CAT's X import store) as a v1.1 tweet object, for ``tweet_v1``: the
+    ``legacy`` part is v1.1-shaped; the author is ``core.user_results``, a long
+    post's text ``note_tweet``, retweets and quotes are GraphQL results of their
+    own, views a count. None for a tombstone (deleted, withheld, unavailable)."""
+    if not isinstance(t, dict):
+        return None
+    if t.get("__typename") == "TweetWithVisibilityResults" or (
+            "tweet" in t and "legacy" not in t):
+        t = t.get("tweet")
+        if not isinstance(t, dict):
+            return None
+    legacy = t.get("legacy")
+    if not isinstance(legacy, dict):
+        return None
+    out = dict(legacy)
+    out["id_str"] = t.get("rest_id") or legacy.get("id_str")
+    core = t.get("core") if isinstance(t.get("core"), dict) else {}
+    ures = core.get("user_results") if isinstance(core.get("user_results"), dict) else {}
+    user = _gql_user(ures.get("result"))
+    if user is None and isinstance(t.get("user"), dict):  # the older "adaptive" layout
+        user = t["user"]
+    if user is None and legacy.get("user_id_str"):  # the author's id, no profile
+        user = {"id_str": legacy["user_id_str"]}
+    out["user"] = user
+    note = t.get("note_tweet")
+    if isinstance(note, dict):
+        nres = (note.get("note_tweet_results") or {}).get("result")
+        if isinstance(nres, dict) and isinstance(nres.get("text"), str):
+            out["full_text"] = nres["text"]  # the whole long post
+    out.pop("retweeted_status_result", None)
+    out.pop("quoted_status_result", None)
+    if depth < MAX_GQL_DEPTH:
+        for key, src in (("retweeted_status", legacy.get("retweeted_status_result")),
+                         ("quoted_status", t.get("quoted_status_result"))):
+            inner = gql_tweet(src.get("result"), depth + 1) if isinstance(src, dict) else None
+            if inner is not None:
+                out[key] = inner
+    views = t.get("views") if isinstance(t.get("views"), dict) else {}
+    if isinstance(views.get("count"), str) and views["count"].isdigit():
+        out["impression_count"] = int(views["count"])
+    return out
 
 
 @register
@@ -443,6 +528,8 @@ class XParser(Parser):
             return 0.9
         if "action" in o and "id" in o and len(o) <= 8:
             return 0.6
+        if _is_gql(o):
+            return 0.9
         if _is_user(o) and "id" in o:
             return 0.6
         if "errors" in o:
@@ -474,8 +561,14 @@ class XParser(Parser):
         def ref(path: str | None) -> RawRef:
             return RawRef(sha256=sha, fmt="x", source_file=src, line=lineno, path=path)
 
+        if "source_platform" in obj and "data" in obj:  # a Zeeschuimer capture
+            yield from self._zeeschuimer(obj, src, lineno, ref)
+            return
         if "data" in obj or "includes" in obj:
             yield from self._page(obj, src, lineno, ref)
+            return
+        if _is_gql(obj):  # 4CAT's X import: the web app's objects, one a line
+            yield from self._gql(obj, src, lineno, ref)
             return
         if "errors" in obj and len(obj.keys() - {"errors", "__twarc"}) == 0:
             yield from self._errors(obj["errors"], src, lineno, ref)
@@ -580,6 +673,49 @@ class XParser(Parser):
                 yield reject(src, e, line=lineno, path=path)
         if "errors" in obj:
             yield from self._errors(obj["errors"], src, lineno, ref)
+
+    def _zeeschuimer(self, obj: dict, src: str, lineno: int | None,
+                     ref: Any) -> Iterator[Record]:
+        """A Zeeschuimer line: ``{"source_platform", "timestamp_collected" (ms),
+        "data": <the web app's object>, …}``; X's are read, other platforms'
+        are said to be out of scope."""
+        plat = obj.get("source_platform")
+        if plat not in ZEESCHUIMER_X:
+            yield reject(src, f"a Zeeschuimer capture from {str(plat)[:40]!r}: only X "
+                         "(twitter.com, x.com) captures are read", line=lineno)
+            return
+        seen = None
+        ts = obj.get("timestamp_collected")
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool) and ts > 0:
+            try:
+                seen = datetime.fromtimestamp(ts / 1000, UTC)
+            except (OverflowError, OSError, ValueError):
+                seen = None
+        for rec in self._gql(obj["data"], src, lineno, lambda p: ref(
+                "data" + ("." + p if p else ""))):
+            if seen is not None and isinstance(rec, (Post, Account)):
+                rec.observed_at = seen
+            yield rec
+
+    def _gql(self, obj: Any, src: str, lineno: int | None, ref: Any) -> Iterator[Record]:
+        try:
+            if isinstance(obj, dict) and obj.get("__typename") == "User":
+                u = _gql_user(obj)
+                if u is None:
+                    raise KeyError("missing required field 'legacy'")
+                yield user_v1(u, ref(None))
+                return
+            tw = gql_tweet(obj)
+            if tw is None:
+                typename = obj.get("__typename") if isinstance(obj, dict) else None
+                yield reject(src, f"an X web object without a tweet ({str(typename)[:40]}: "
+                             "deleted, withheld or unavailable?)", line=lineno)
+                return
+            post, extra = tweet_v1(tw, ref(None))
+            yield from extra
+            yield post
+        except (KeyError, TypeError, ValueError) as e:
+            yield reject(src, e, line=lineno)
 
     def _flat(self, t: dict, ref: Any) -> Iterator[Record]:
         """twarc2 flattened tweet: author and referenced tweets inlined."""
