@@ -119,8 +119,8 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
     2 for files of 16 MB or more on a machine with two or more cores
     (``RASD_INGEST_JOBS`` overrides).
     """
-    if isinstance(path, Stream) or hasattr(path, "read"):
-        stream = path if isinstance(path, Stream) else Stream(path)  # type: ignore[arg-type]
+    stream = _stream_of(path)
+    if stream is not None:
         with reading(stream) as p:
             # only a forked child can go on reading the same pipe (or open the
             # same archive member: it inherits the stream)
@@ -139,9 +139,17 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
                    keep_rejects, jobs, chat_id)
 
 
-def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: str | None,
-            mapping: str | None, batch_size: int, progress: Progress | None,
-            keep_rejects: int, jobs: int | None, chat_id: str | None) -> IngestReport:
+def _stream_of(path: Any) -> Stream | None:
+    """``path`` as a ``Stream`` when it is one or a binary file object."""
+    if isinstance(path, Stream):
+        return path
+    return Stream(path) if hasattr(path, "read") else None
+
+
+def _format(path: Path, fmt: str, mapping: str | None, platform: str | None,
+            chat_id: str | None) -> tuple[str, dict[str, Any]]:
+    """The format name and parser options, checked (a bad format name, mapping
+    or --chat-id fails here, before any work)."""
     if fmt == "auto" and mapping and path == STREAM_PATH:
         fmt = "csv"  # no name to tell by, and a column mapping is for CSV only
     name = detect_format(path) if fmt == "auto" else fmt
@@ -155,9 +163,19 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             raise IngestError(f"{path}: --chat-id is for Telegram HTML exports (this is {name}: "
                               "its chats carry their ids)")
         options["chat_id"] = chat_id
-    get_parser(name, **options)  # a bad format name or mapping fails here, before any work
-    src_name = source or (path.name if path.is_file() else path.resolve().name)
-    report = IngestReport(path=str(path), fmt=name, source=src_name)
+    get_parser(name, **options)
+    return name, options
+
+
+def _source_name(path: Path, source: str | None) -> str:
+    return source or (path.name if path.is_file() else path.resolve().name)
+
+
+def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: str | None,
+            mapping: str | None, batch_size: int, progress: Progress | None,
+            keep_rejects: int, jobs: int | None, chat_id: str | None) -> IngestReport:
+    name, options = _format(path, fmt, mapping, platform, chat_id)
+    report = IngestReport(path=str(path), fmt=name, source=_source_name(path, source))
     total = file_size(path)
     if jobs is None:
         jobs = default_jobs(total)
@@ -191,7 +209,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             # of a file) is kept like any other once the file has records
             if b is not None and (len(b) or (writer is not None and b.raw)):
                 if writer is None:  # first good record: only now touch the store
-                    sid = _source_id(store, src_name)
+                    sid = _source_id(store, report.source)
                     writer = Writer(store, sid, batch_size=batch_size)
                     file_id = _start_file(store, sid, path, name, total)
                     # a thread from here on: a parsing process is forked by now
@@ -232,8 +250,8 @@ def check_path(path: str | Path | IO[bytes] | Stream, *, fmt: str = "auto",
     n, "edges": n, "events": n, "compliance": n}, "rejected": n}`` — and
     ``rejects`` the first ``keep_rejects`` rejects, for checking a mapping or a
     file before loading it. Raises ``IngestError`` where ingest would."""
-    if isinstance(path, Stream) or hasattr(path, "read"):
-        stream = path if isinstance(path, Stream) else Stream(path)  # type: ignore[arg-type]
+    stream = _stream_of(path)
+    if stream is not None:
         with reading(stream) as p:
             return _check(p, fmt, platform, stream.source, mapping, chat_id, keep_rejects,
                           progress)
@@ -249,15 +267,9 @@ def _check(path: Path, fmt: str, platform: str | None, source: str | None,
     from rasd.ingest.base import RawSink
     from rasd.model import Post, Reject
 
-    if fmt == "auto" and mapping and path == STREAM_PATH:
-        fmt = "csv"
-    name = detect_format(path) if fmt == "auto" else fmt
-    options: dict[str, Any] = {k: v for k, v in (("mapping", mapping), ("platform", platform),
-                                                   ("chat_id", chat_id)) if v}
+    name, options = _format(path, fmt, mapping, platform, chat_id)
     parser = get_parser(name, **options)
-    report = IngestReport(path=str(path), fmt=name,
-                          source=source or (path.name if path.is_file() else
-                                            path.resolve().name))
+    report = IngestReport(path=str(path), fmt=name, source=_source_name(path, source))
     total = file_size(path)
     records: dict[str, int] = {}
     rejected = 0
