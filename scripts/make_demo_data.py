@@ -240,6 +240,16 @@ def write_telegram() -> None:
          "from_id": "channel7000000001", "file": "(File not included. Change data exporting "
          "settings to download.)", "media_type": "video_file", "mime_type": "video/mp4",
          "duration_seconds": 42, "text": "Full video of the operation.", "text_entities": []},
+        # a poll: its words are the whole message (the text is empty)
+        {"id": 10, "type": "message", "date": "2024-03-05T18:00:00",
+         "date_unixtime": "1709661600", "from": "Banner Relay Channel",
+         "from_id": "channel7000000001", "text": "", "text_entities": [],
+         "poll": {"question": "Brothers, where should the lions of the Banner strike next?",
+                  "closed": False, "total_voters": 57,
+                  "answers": [{"text": "The checkpoint at the bridge", "voters": 31,
+                               "chosen": False},
+                              {"text": "The police station in the city", "voters": 26,
+                               "chosen": False}]}},
     ]
     for m in msgs:
         if isinstance(m["text"], list):
@@ -282,7 +292,7 @@ def write_readme() -> None:
 {MARK}. Written by `scripts/make_demo_data.py`; regenerate with that script.
 
 - `x/demo_tweets.jsonl`: X API v2 pages as twarc2 writes them, plus one compliance line.
-- `telegram/result.json` + `telegram/photos/`: a Telegram Desktop channel export; the
+- `telegram/result.json` + `telegram/photos/`: a Telegram Desktop channel export (with a poll); the
   photos are drawn by `scripts/make_demo_images.py` (coloured shapes, no real imagery).
 - `csv/demo_kaggle_format.csv`: the column layout of Kaggle's "How ISIS Uses Twitter".
 
