@@ -178,3 +178,19 @@ def test_a_file_redirected_to_standard_input_has_its_size(tmp_path, shared_data)
     piped = json.loads(r.stdout)[0]
     direct = ingest_path(Store.open(str(tmp_path / "d.db")), src)
     assert piped["by_kind"] == direct.counts["by_kind"]
+
+
+def test_every_format_is_known_on_a_stream(sqlite_store):
+    """Without a file name the content decides: a Telegram HTML page, a Desktop
+    JSON export, Telethon/4CAT lines and X pages are each told apart."""
+    from tests.test_ingest_telegram_html import CHAT, HEAD, PAGE1, TAIL
+    from tests.test_ingest_telethon import fourcat_messages
+
+    html = (HEAD.format(title=CHAT) + "".join(PAGE1) + TAIL).encode()
+    cases = {"telegram-html": html,
+             "telegram": (DEMO / "telegram" / "result.json").read_bytes(),
+             "telethon": "".join(json.dumps(m) + "\n" for m in fourcat_messages()).encode(),
+             "x": json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}).encode()}
+    for fmt, data in cases.items():
+        rep = ingest_path(sqlite_store, io.BytesIO(data))
+        assert rep.fmt == fmt and rep.rejected == 0 and rep.counts["new"] > 0, fmt

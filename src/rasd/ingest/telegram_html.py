@@ -285,7 +285,7 @@ class TelegramHTMLParser(Parser):
 
     @classmethod
     def sniff(cls, path: Path, sample: bytes) -> float:
-        if inner_suffix(path) not in (".html", ".htm"):
+        if inner_suffix(path) not in (".html", ".htm", ""):  # "": a stream has no name
             return 0.0
         if b'class="history"' in sample and (b'class="message ' in sample
                                              or b'class="page_header"' in sample):
