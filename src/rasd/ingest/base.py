@@ -429,6 +429,39 @@ def opt_int(value: Any, field: str) -> int | None:
 
 
 NUMBER = re.compile(r"^\d{1,12}\.\d{1,9}$")
+
+
+def _degrees(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            return None
+    return float(v) if isinstance(v, (int, float)) and v == v else None
+
+
+def make_geo(lat: Any, lon: Any, *, name: Any = None, address: Any = None,
+             live_seconds: Any = None) -> dict[str, Any] | None:
+    """A shared location as every format stores it in ``posts.extra["geo"]``
+    (X's shape): ``{"coordinates": [longitude, latitude], "place": {"full_name",
+    "address"}, "live_seconds"}``. A channel posting coordinates or a venue is
+    evidence (a target, a meeting point). None when the point is not a point
+    on Earth and there is no place name either."""
+    la, lo = _degrees(lat), _degrees(lon)
+    geo: dict[str, Any] = {}
+    if la is not None and lo is not None and -90 <= la <= 90 and -180 <= lo <= 180:
+        geo["coordinates"] = [lo, la]
+    place = {k: v[:300] for k, v in (("full_name", name), ("address", address))
+             if isinstance(v, str) and v.strip()}
+    if place:
+        geo["place"] = place
+    if not geo:
+        return None
+    if isinstance(live_seconds, int) and not isinstance(live_seconds, bool) and live_seconds > 0:
+        geo["live_seconds"] = live_seconds
+    return geo
 MAX_POLL_OPTIONS = 20  # X allows 4, Telegram 12
 
 

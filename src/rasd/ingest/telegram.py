@@ -29,6 +29,7 @@ from rasd.ingest.base import (
     clean_text,
     inner_suffix,
     is_stream,
+    make_geo,
     make_poll,
     open_binary,
     opt_int,
@@ -342,6 +343,14 @@ class TelegramParser(Parser):
                 post.urls.extend(b["url"] for b in buttons)
             if m.get("poll") is not None:
                 post.extra["poll"] = desktop_poll(m["poll"])
+            if m.get("location_information") is not None or m.get("place_name"):
+                loc = m.get("location_information")
+                loc = loc if isinstance(loc, dict) else {}
+                geo = make_geo(loc.get("latitude"), loc.get("longitude"),
+                               name=m.get("place_name"), address=m.get("address"),
+                               live_seconds=m.get("live_location_period_seconds"))
+                if geo:
+                    post.extra["geo"] = geo
             post.media.extend(self._media(m, cid, mid, base, src, path))
             if isinstance(m.get("reactions"), list):
                 post.metrics["reactions"] = sum(

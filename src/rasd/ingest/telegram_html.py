@@ -37,6 +37,7 @@ from rasd.ingest.base import (
     clean_text,
     inner_suffix,
     is_stream,
+    make_geo,
     make_poll,
     open_binary,
     register,
@@ -112,6 +113,7 @@ class _Message(HTMLParser):
         self.links: list[str] = []
         self.media: list[dict[str, Any]] = []
         self.poll: dict[str, Any] | None = None  # question, answers [[parts, votes]], …
+        self.geo: dict[str, Any] | None = None  # lat, lon from the map link; venue names
         self.too_deep = False
 
     def _inside(self, token: str) -> bool:
@@ -160,6 +162,12 @@ class _Message(HTMLParser):
         self.stack.append((tag, cls))
 
     def _media(self, cls: str, href: str | None) -> None:
+        if href and any(k in cls for k in ("media_location", "media_live_location",
+                                           "media_venue")):
+            m = MAP_POINT.search(href)  # the writer links a map: …maps?q=<lat>,<lon>&…
+            self.geo = {"lat": m.group(1) if m else None, "lon": m.group(2) if m else None,
+                        "live": "media_live_location" in cls, "venue": "media_venue" in cls,
+                        "name": [], "address": []}
         kind = next((k for key, k in MEDIA_KIND if key in cls), None)
         if kind is None:
             return
@@ -197,6 +205,11 @@ class _Message(HTMLParser):
             self.media[-1]["not_included"] = True
         elif self.poll is not None and self._inside("media_poll"):
             self._poll_data(where.split(), data)
+        elif self.geo is not None and self.geo["venue"] and self._inside("media_venue"):
+            if "title" in where.split():
+                self.geo["name"].append(data)
+            elif where == "description":
+                self.geo["address"].append(data)
 
     def _poll_data(self, where: list[str], data: str) -> None:
         """A poll box: question, "Final results"/"Anonymous poll", answers
@@ -219,6 +232,7 @@ class _Message(HTMLParser):
                 poll["closed"] = False
 
 
+MAP_POINT = re.compile(r"[?&]q=(-?\d{1,3}(?:\.\d+)?),(-?\d{1,3}(?:\.\d+)?)")
 VOTES = re.compile(r"(\d[\d,. \u00a0\u202f]*)\s*votes?\b")
 
 
@@ -440,6 +454,14 @@ class TelegramHTMLParser(Parser):
             post.urls.extend(dict.fromkeys(p.links))
             for i, md in enumerate(p.media):
                 post.media.append(self._media_item(md, cid, mid, i, base))
+            if p.geo is not None:
+                g = p.geo
+                geo = make_geo(g["lat"], g["lon"], name=_squeeze(g["name"]) or None,
+                               address=_squeeze(g["address"]) or None)
+                if geo:
+                    if g["live"]:
+                        geo["live"] = True  # the HTML gives no period
+                    post.extra["geo"] = geo
             if p.poll is not None:
                 pl = p.poll
                 post.extra["poll"] = make_poll(

@@ -34,6 +34,7 @@ from rasd.ingest.base import (
     clean_text,
     first_json_line,
     inner_suffix,
+    make_geo,
     make_poll,
     opt_int,
     opt_str,
@@ -312,6 +313,12 @@ class TelethonParser(Parser):
                 extra={"telegram_id": str(doc.get("id"))} if doc.get("id") is not None else {}))
         elif mt == "messagemediapoll":  # content, not a file: like a Desktop export's poll
             post.extra["poll"] = telethon_poll(media)
+        elif mt in ("messagemediageo", "messagemediageolive", "messagemediavenue"):
+            point = media.get("geo") if isinstance(media.get("geo"), dict) else {}
+            geo = make_geo(point.get("lat"), point.get("long"), name=media.get("title"),
+                           address=media.get("address"), live_seconds=media.get("period"))
+            if geo:
+                post.extra["geo"] = geo
         elif mt:
             post.media.append(Media(platform=PLATFORM, media_key=f"{cid}/{mid}/media",
                                     type=mt.removeprefix("messagemedia")[:32] or "media"))
