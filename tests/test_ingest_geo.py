@@ -101,3 +101,44 @@ def test_make_geo_bounds():
     assert make_geo(float("nan"), 1) is None and make_geo(True, 1) is None
     assert make_geo(None, None, name="x" * 1000)["place"]["full_name"] == "x" * 300
     assert make_geo(1, 2, live_seconds=-5) == {"coordinates": [2.0, 1.0]}
+
+
+def test_contact_cards_are_kept_and_read(store, tmp_path):
+    """A contact card posted "for brothers who want to help" may be an indicator:
+    kept in posts.extra.contact from all three Telegram formats, and its name and
+    number are among the words detectors read after the text."""
+    from rasd.detect.scan import load_subjects
+
+    base = {"type": "message", "date": "2024-03-01T10:00:00", "from": "Chan",
+            "from_id": "channel5", "text": "Call him"}
+    d = _desktop(tmp_path, [{**base, "id": 1, "contact_information": {
+        "first_name": "Abu", "last_name": "Hamza", "phone_number": "+44 7700 900123"}}])
+    ingest_path(store, d)
+    p = post(store, "telegram", "channel5/1")
+    assert p.extra["contact"] == {"name": "Abu Hamza", "phone": "+44 7700 900123"}
+    sub = load_subjects(store, "post", [p.id])[0]
+    assert sub.text == "Call him\n\nAbu Hamza +44 7700 900123"
+
+    card = ('       <div class="media_wrap clearfix">\n'
+            '        <div class="media clearfix pull_left media_contact">\n'
+            '         <div class="fill pull_left"></div>\n         <div class="body">\n'
+            '          <div class="title bold">Abu Hamza</div>\n'
+            '          <div class="status details">+44 7700 900123 - vCard</div>\n'
+            "         </div>\n        </div>\n       </div>\n")
+    h = tmp_path / "html"
+    h.mkdir()
+    (h / "messages.html").write_text(HEAD.format(title=CHAT) + message(9, "").replace(
+        '       <div class="text">', card + '       <div class="text">') + TAIL, "utf-8")
+    ingest_path(store, h / "messages.html")
+    assert post(store, "telegram", f"{CID}/9").extra["contact"] == {
+        "name": "Abu Hamza", "phone": "+44 7700 900123"}
+
+    when = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    f = write_telethon(tmp_path, [{"_": "Message", "id": 80, "peer_id": CHAN, "date": when,
+                                   "message": "", "media": {
+                                       "_": "MessageMediaContact", "phone_number": "447700900123",
+                                       "first_name": "Abu", "last_name": "", "vcard": "",
+                                       "user_id": 42}}])
+    ingest_path(store, f)
+    assert post(store, "telegram", "channel555/80").extra["contact"] == {
+        "name": "Abu", "phone": "447700900123", "user_id": "user42"}

@@ -227,3 +227,15 @@ def poll_text(poll: Any) -> str:
     parts = [poll.get("question")] + [o.get("text") for o in poll.get("options") or []
                                        if isinstance(o, dict)]
     return "\n".join(p for p in parts if isinstance(p, str) and p)
+
+
+def attached_text(extra: Any) -> str:
+    """The words a post carries beside its text: a poll's question and options,
+    a shared contact's name and number. Detectors read them after the text."""
+    if not isinstance(extra, dict):
+        return ""
+    parts = [poll_text(extra.get("poll"))]
+    c = extra.get("contact")
+    if isinstance(c, dict):
+        parts.append(" ".join(v for v in (c.get("name"), c.get("phone")) if isinstance(v, str)))
+    return "\n".join(p for p in parts if p)

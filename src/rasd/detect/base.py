@@ -29,7 +29,7 @@ class StoredPost:
     id: int
     platform: str
     platform_id: str
-    text: str | None  # with a poll's question and options after it, where it has one
+    text: str | None  # with a poll's or contact card's words after it (model.attached_text)
     lang: str | None = None
     kind: str = "post"
     created_at: datetime | None = None

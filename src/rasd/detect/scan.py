@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, select
 
 from rasd.detect.base import Detector, StoredAccount, StoredMedia, StoredPost
-from rasd.model import Detection, poll_text
+from rasd.model import Detection, attached_text
 from rasd.plugins import load_group
 from rasd.store import Store
 from rasd.store import schema as S
@@ -69,8 +69,8 @@ def load_subjects(store: Store, subject_type: str, ids: Sequence[int]) -> list[A
                  .select_from(S.posts.outerjoin(a, S.posts.c.account_id == a.c.id))
                  .where(S.posts.c.id.in_(ids)))
             rows = {r[0]: StoredPost(*r[:13], extra=r[13] or {}) for r in c.execute(q)}
-            for sp in rows.values():  # a poll's words are the post's too
-                words = poll_text(sp.extra.get("poll"))
+            for sp in rows.values():  # a poll's or contact card's words are the post's too
+                words = attached_text(sp.extra)
                 if words:
                     sp.text = f"{sp.text}\n\n{words}" if sp.text else words
             for pid, url in c.execute(select(S.urls.c.post_id, S.urls.c.url)

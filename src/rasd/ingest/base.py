@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import lzma
+import math
 import os
 import re
 import zipfile
@@ -439,7 +440,19 @@ def _degrees(v: Any) -> float | None:
             v = float(v)
         except ValueError:
             return None
-    return float(v) if isinstance(v, (int, float)) and v == v else None
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def make_contact(first: Any, last: Any, phone: Any, user_id: str | None = None
+                 ) -> dict[str, Any] | None:
+    """A contact card a post shares, as every format stores it in
+    ``posts.extra["contact"]``: ``{"name", "phone", "user_id"}``. A number
+    posted for "brothers who want to help" is as much the post's as one in its
+    text (detectors read it after the text: ``rasd.model.attached_text``)."""
+    name = " ".join(x.strip() for x in (first, last) if isinstance(x, str) and x.strip())
+    out = {k: v for k, v in (("name", name[:300]), ("phone", opt_str(phone, "phone", 64)),
+                             ("user_id", user_id)) if v}
+    return out if ("name" in out or "phone" in out) else None
 
 
 def make_geo(lat: Any, lon: Any, *, name: Any = None, address: Any = None,

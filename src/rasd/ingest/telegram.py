@@ -5,7 +5,8 @@ built only while it is read):
 - one chat or channel: ``{"name", "type", "id", "messages": [...]}``
 - a full account export: ``{"about", "personal_information", "chats": {"list":
   [{"name", "type", "id", "messages": [...]}, ...]}, "left_chats": {...}}``.
-  Personal information and contacts are never read.
+  The exporting user's personal information and contact list are never read
+  (a contact card posted in a chat is content: ``posts.extra.contact``).
 
 Messages: ``text`` as a string or a list of strings and entity objects;
 ``forwarded_from`` (+ ``forwarded_from_id`` in newer exports), ``reply_to_message_id``,
@@ -29,6 +30,7 @@ from rasd.ingest.base import (
     clean_text,
     inner_suffix,
     is_stream,
+    make_contact,
     make_geo,
     make_poll,
     open_binary,
@@ -343,6 +345,12 @@ class TelegramParser(Parser):
                 post.urls.extend(b["url"] for b in buttons)
             if m.get("poll") is not None:
                 post.extra["poll"] = desktop_poll(m["poll"])
+            ci = m.get("contact_information")
+            if isinstance(ci, dict):
+                contact = make_contact(ci.get("first_name"), ci.get("last_name"),
+                                       ci.get("phone_number"))
+                if contact:
+                    post.extra["contact"] = contact
             if m.get("location_information") is not None or m.get("place_name"):
                 loc = m.get("location_information")
                 loc = loc if isinstance(loc, dict) else {}

@@ -37,6 +37,7 @@ from rasd.ingest.base import (
     clean_text,
     inner_suffix,
     is_stream,
+    make_contact,
     make_geo,
     make_poll,
     open_binary,
@@ -114,6 +115,7 @@ class _Message(HTMLParser):
         self.media: list[dict[str, Any]] = []
         self.poll: dict[str, Any] | None = None  # question, answers [[parts, votes]], …
         self.geo: dict[str, Any] | None = None  # lat, lon from the map link; venue names
+        self.contact: dict[str, list[str]] | None = None  # a shared contact card
         self.too_deep = False
 
     def _inside(self, token: str) -> bool:
@@ -171,6 +173,8 @@ class _Message(HTMLParser):
         kind = next((k for key, k in MEDIA_KIND if key in cls), None)
         if kind is None:
             return
+        if kind == "contact" and self.contact is None:
+            self.contact = {"name": [], "phone": []}
         if kind == "poll":  # content, not a file (posts.extra["poll"])
             if self.poll is None:
                 self.poll = {"question": [], "answers": [], "closed": None, "total": None}
@@ -205,6 +209,11 @@ class _Message(HTMLParser):
             self.media[-1]["not_included"] = True
         elif self.poll is not None and self._inside("media_poll"):
             self._poll_data(where.split(), data)
+        elif self.contact is not None and self._inside("media_contact"):
+            if "title" in where.split():
+                self.contact["name"].append(data)
+            elif where.startswith("status details"):
+                self.contact["phone"].append(data)
         elif self.geo is not None and self.geo["venue"] and self._inside("media_venue"):
             if "title" in where.split():
                 self.geo["name"].append(data)
@@ -454,6 +463,11 @@ class TelegramHTMLParser(Parser):
             post.urls.extend(dict.fromkeys(p.links))
             for i, md in enumerate(p.media):
                 post.media.append(self._media_item(md, cid, mid, i, base))
+            if p.contact is not None:
+                contact = make_contact(_squeeze(p.contact["name"]), None,
+                                       _squeeze(p.contact["phone"]).removesuffix(" - vCard"))
+                if contact:
+                    post.extra["contact"] = contact
             if p.geo is not None:
                 g = p.geo
                 geo = make_geo(g["lat"], g["lon"], name=_squeeze(g["name"]) or None,

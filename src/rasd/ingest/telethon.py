@@ -34,6 +34,7 @@ from rasd.ingest.base import (
     clean_text,
     first_json_line,
     inner_suffix,
+    make_contact,
     make_geo,
     make_poll,
     opt_int,
@@ -313,6 +314,13 @@ class TelethonParser(Parser):
                 extra={"telegram_id": str(doc.get("id"))} if doc.get("id") is not None else {}))
         elif mt == "messagemediapoll":  # content, not a file: like a Desktop export's poll
             post.extra["poll"] = telethon_poll(media)
+        elif mt == "messagemediacontact":
+            uid = media.get("user_id")
+            contact = make_contact(media.get("first_name"), media.get("last_name"),
+                                   media.get("phone_number"),
+                                   f"user{uid}" if isinstance(uid, int) and uid > 0 else None)
+            if contact:
+                post.extra["contact"] = contact
         elif mt in ("messagemediageo", "messagemediageolive", "messagemediavenue"):
             point = media.get("geo") if isinstance(media.get("geo"), dict) else {}
             geo = make_geo(point.get("lat"), point.get("long"), name=media.get("title"),
