@@ -623,26 +623,32 @@ class XParser(Parser):
         if not isinstance(inc, dict):
             yield reject(src, "field 'includes': expected an object", line=lineno)
             inc = {}
-        media_by_key = {m["media_key"]: m for m in inc.get("media") or []
+        got: dict[str, list] = {}
+        for key in ("media", "tweets", "users", "places", "polls"):
+            v = inc.get(key)
+            got[key] = v if isinstance(v, list) else []
+            if v is not None and not isinstance(v, list):
+                yield reject(src, f"field 'includes.{key}': expected a list", line=lineno)
+        media_by_key = {m["media_key"]: m for m in got["media"]
                         if isinstance(m, dict) and isinstance(m.get("media_key"), str)}
-        authors = {str(t.get("id")): str(t.get("author_id")) for t in inc.get("tweets") or []
+        authors = {str(t.get("id")): str(t.get("author_id")) for t in got["tweets"]
                    if isinstance(t, dict) and t.get("author_id")}
-        user_ids = {u["username"].lower(): str(u["id"]) for u in inc.get("users") or []
+        user_ids = {u["username"].lower(): str(u["id"]) for u in got["users"]
                     if isinstance(u, dict) and isinstance(u.get("username"), str) and u.get("id")}
-        places = {p["id"]: p for p in inc.get("places") or []
+        places = {p["id"]: p for p in got["places"]
                   if isinstance(p, dict) and isinstance(p.get("id"), str)}
-        polls = {p["id"]: p for p in inc.get("polls") or []
+        polls = {p["id"]: p for p in got["polls"]
                  if isinstance(p, dict) and isinstance(p.get("id"), str)}
         data = obj.get("data")
         items = data if isinstance(data, list) else ([data] if isinstance(data, dict) else [])
         if data is not None and not isinstance(data, (list, dict)):
             yield reject(src, "field 'data': expected a list or an object", line=lineno)
-        for i, u in enumerate(inc.get("users") or []):
+        for i, u in enumerate(got["users"]):
             try:
                 yield user_v2(u, ref(f"includes.users[{i}]"), f"includes.users[{i}]")
             except (KeyError, TypeError, ValueError) as e:
                 yield reject(src, e, line=lineno, path=f"includes.users[{i}]")
-        for i, t in enumerate(inc.get("tweets") or []):
+        for i, t in enumerate(got["tweets"]):
             try:
                 p = tweet_v2(t, ref(f"includes.tweets[{i}]"), media_by_key, authors,
                              f"includes.tweets[{i}]", user_ids, places, polls)
