@@ -19,6 +19,7 @@ from tests.helpers import live_processes
 from tests.test_ingest_polls import X_POLL
 from tests.test_ingest_telethon import CHAN as GCHAN
 from tests.test_ingest_telethon import fourcat_messages
+from tests.test_ingest_telethon import messages as telethon_messages
 from tests.test_ingest_x_web import tweet, user, zee
 
 from rasd.ingest import IngestError, ingest_path
@@ -442,7 +443,7 @@ def _fuzz_objects():
                      "title": "v", "address": "w"}},
           {"_": "Message", "id": 7, "peer_id": GCHAN, "date": 1714557600, "message": "",
            "media": {"_": "MessageMediaContact", "phone_number": "1", "first_name": "a",
-                     "user_id": 4}}, *fourcat_messages()]
+                     "user_id": 4}}, *fourcat_messages(), *telethon_messages()]
     desktop = [{"id": 1, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
                 "from_id": "channel5", "text": "",
                 "poll": {"question": "q", "closed": False, "total_voters": 1,
@@ -498,3 +499,37 @@ def test_includes_of_the_wrong_type_are_a_reject_not_a_crash(sqlite_store, tmp_p
     rep = ingest_path(sqlite_store, f)
     assert rep.counts["by_kind"]["posts"] == {"new": 1}
     assert rep.rejected == 1 and f"includes.{key}" in rep.rejects[0]["reason"]
+
+
+@settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_structure_of_real_x_lines(samples, tmp_path_factory, data):
+    """Real twarc2/v1.1 lines with values anywhere replaced by arbitrary JSON
+    (types an adversary or a changed API could send): records or rejects, never
+    a crash; an intact line after it still gives its posts."""
+    base = json.loads(data.draw(st.sampled_from([s for s in samples if s.strip()])))
+    bad = _structure_fuzz(data, base)
+    intact = json.dumps({"data": [{"id": "999", "text": "ok", "author_id": "1"}]})
+    f = tmp_path_factory.mktemp("sx") / "f.jsonl"
+    f.write_text(json.dumps(bad, default=str) + "\n" + intact + "\n")
+    recs = list(get_parser("x").parse(f, RawSink()))
+    assert "999" in {r.platform_id for r in recs if isinstance(r, Post)}
+
+
+@settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_structure_of_desktop_messages(tmp_path_factory, data):
+    """The demo export's messages (entities, forwards, replies, buttons, media,
+    reactions, a poll) with values anywhere replaced by arbitrary JSON: records
+    or rejects, never a crash, and the next message is still read."""
+    demo = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram/result.json"
+    doc = json.loads(demo.read_text("utf-8"))
+    msg = _structure_fuzz(data, data.draw(st.sampled_from(doc["messages"])))
+    doc["messages"] = [msg, {"id": 99, "type": "message", "date": "2024-03-01T10:00:00",
+                             "from": "C", "from_id": "channel7000000001", "text": "intact"}]
+    d = tmp_path_factory.mktemp("sd")
+    (d / "result.json").write_text(json.dumps(doc, default=str))
+    recs = list(get_parser("telegram").parse(d, RawSink()))
+    assert "channel7000000001/99" in {r.platform_id for r in recs if isinstance(r, Post)}
