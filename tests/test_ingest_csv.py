@@ -367,3 +367,21 @@ def test_misspelt_mapping_keys_are_named(sqlite_store, tmp_path):
         mf.write_text(json.dumps(bad))
         with pytest.raises(IngestError, match=word):
             ingest_path(sqlite_store, f, mapping=str(mf))
+
+
+def test_platform_names_are_checked(sqlite_store, tmp_path):
+    """A platform is a short lower-case name (the store's column holds 32
+    characters; PostgreSQL refused longer ones mid-ingest with a DataError)."""
+    f = tmp_path / "a.csv"
+    f.write_text("id,who,body\n1,u,hi\n")
+    m = tmp_path / "m.json"
+    for bad in ("X Twitter", "x" * 40, 5, ""):
+        m.write_text(json.dumps({"platform": bad, "post": {"id": "{id}", "text": "body",
+                                                           "account_id": "{who}"}}))
+        with pytest.raises(IngestError, match="platform must be"):
+            ingest_path(sqlite_store, f, mapping=str(m))
+    m.write_text(json.dumps({"platform": "forum-a", "post": {"id": "{id}", "text": "body",
+                                                             "account_id": "{who}"}}))
+    assert ingest_path(sqlite_store, f, mapping=str(m)).counts["new"] >= 1
+    with pytest.raises(IngestError, match="--platform"):
+        ingest_path(sqlite_store, f, mapping=str(m), platform="Forum A")

@@ -475,6 +475,18 @@ def make_geo(lat: Any, lon: Any, *, name: Any = None, address: Any = None,
     if isinstance(live_seconds, int) and not isinstance(live_seconds, bool) and live_seconds > 0:
         geo["live_seconds"] = live_seconds
     return geo
+PLATFORM_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+
+
+def check_platform(name: Any, where: str) -> str:
+    """A platform name (``x``, ``telegram``, ``forum-a``): lower case, at most
+    32 characters, what the store's platform columns hold."""
+    if not isinstance(name, str) or not PLATFORM_NAME.match(name):
+        raise IngestError(f"{where}: platform must be a short lower-case name such as "
+                          f"'x', 'telegram' or 'forum-a', not {str(name)[:40]!r}")
+    return name
+
+
 MAX_POLL_OPTIONS = 20  # X allows 4, Telegram 12
 
 

@@ -40,6 +40,7 @@ from rasd.ingest.base import (
     IngestError,
     Parser,
     RawSink,
+    check_platform,
     clean_text,
     inner_suffix,
     open_binary,
@@ -116,6 +117,11 @@ def validate_mapping(m: Any, where: str) -> None:
         if bad:
             raise IngestError(f"{where}: unknown {section} key(s) {bad[:5]} (known: "
                               f"{', '.join(sorted(known))})")
+    if "platform" in m:
+        check_platform(m["platform"], where)
+    for key in ("name", "description"):
+        if key in m and not isinstance(m[key], str):
+            raise IngestError(f"{where}: '{key}' must be a string")
     post = m["post"]
     if "text" not in post or "account_id" not in post:
         raise IngestError(f"{where}: post.text and post.account_id are required")

@@ -19,6 +19,7 @@ from rasd.ingest.base import (
     STREAM_PATH,
     IngestError,
     Stream,
+    check_platform,
     current_stream,
     detect_format,
     get_parser,
@@ -157,7 +158,7 @@ def _format(path: Path, fmt: str, mapping: str | None, platform: str | None,
     if mapping:
         options["mapping"] = mapping
     if platform:
-        options["platform"] = platform
+        options["platform"] = check_platform(platform, "--platform")
     if chat_id:
         if name != "telegram-html":
             raise IngestError(f"{path}: --chat-id is for Telegram HTML exports (this is {name}: "
