@@ -412,6 +412,15 @@ def req_id(value: Any, field: str) -> str:
     return value
 
 
+def message_id(chat: str, mid: str) -> str:
+    """A Telegram post's id, ``<chat>/<message>``; both parts are ids already,
+    but together they must still fit the store's 200 characters."""
+    pid = f"{chat}/{mid}"
+    if len(pid) > 200:
+        raise ValueError("field 'id': the message's id with its chat's is over 200 characters")
+    return pid
+
+
 def opt_int(value: Any, field: str) -> int | None:
     if value is None or value == "":
         return None

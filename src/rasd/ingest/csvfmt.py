@@ -529,7 +529,7 @@ class CSVParser(Parser):
                 followers=opt_int(_value(am.get("followers"), row), "followers"),
                 following=opt_int(_value(am.get("following"), row), "following"),
                 post_count=opt_int(_value(am.get("post_count"), row), "post_count"),
-                kind=_value_or_literal(am.get("kind"), row),
+                kind=opt_str(_value_or_literal(am.get("kind"), row), "kind", 32),
                 # the profile as of when it was collected, else as of this row's post
                 raw=ref, observed_at=seen or created)
         post = Post(platform=platform, platform_id=pid, account_id=account_id, text=text,

@@ -33,6 +33,7 @@ from rasd.ingest.base import (
     make_contact,
     make_geo,
     make_poll,
+    message_id,
     open_binary,
     opt_int,
     opt_str,
@@ -82,8 +83,19 @@ class _State:
         self.chat_id = "chat?"
 
 
+def _chat_id(chat: dict) -> str | None:
+    """The chat's platform id, or None when its id is no id."""
+    try:
+        return chat_platform_id(chat.get("type") if isinstance(chat.get("type"), str)
+                                else None, chat.get("id"))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def chat_platform_id(ctype: str | None, cid: Any) -> str:
-    return f"{CHAT_PREFIX.get(ctype or '', 'chat')}{cid}"
+    """``channel123`` for a channel's id 123 (the prefix by chat type); an id that
+    is no id (over 190 characters, a NUL, an object) raises, as any id would."""
+    return f"{CHAT_PREFIX.get(ctype or '', 'chat')}{req_id(cid, 'id')}"
 
 
 def _plain_text(text: Any, field: str = "text") -> tuple[str, list[dict]]:
@@ -240,7 +252,7 @@ class TelegramParser(Parser):
                     if parent in CHAT_PREFIXES and key in ("name", "type", "id"):
                         chat[key] = value
                         if chat.get("id") is not None:
-                            state.chat_id = chat_platform_id(chat.get("type"), chat["id"])
+                            state.chat_id = _chat_id(chat) or "chat?"
         if not state.messages and not chat:
             raise IngestError(f"{src}: no chats or messages found (not a Telegram export?)")
 
@@ -251,12 +263,15 @@ class TelegramParser(Parser):
         return Account(platform=PLATFORM, platform_id=chat_platform_id(ctype, chat["id"]),
                        name=clean_text(chat.get("name"), "name") if isinstance(
                            chat.get("name"), str) else None,
-                       kind=ctype, raw=raw)
+                       kind=opt_str(ctype, "type", 32), raw=raw)
 
     def _message(self, m: Any, chat: dict, base: Path | None, src: str, idx: int, raw: RawSink,
                  chat_emitted: set[str]) -> Iterator[Record]:
-        cid = chat_platform_id(chat.get("type"), chat.get("id")) if chat.get("id") is not None \
-            else "chat?"
+        cid = _chat_id(chat) if chat.get("id") is not None else "chat?"
+        if cid is None:
+            yield reject(src, "field 'id' of the chat: not a valid id (over 190 characters, "
+                         "a NUL byte or not a string or number)", path=f"chat?.messages[{idx}]")
+            return
         path = f"{cid}.messages[{idx}]"
         if not isinstance(m, dict):
             yield reject(src, "message: expected an object", path=path)
@@ -275,7 +290,7 @@ class TelegramParser(Parser):
                 yield acc
         try:
             mid = req_id(m.get("id"), "id")
-            pid = f"{cid}/{mid}"
+            pid = message_id(cid, mid)
             when = parse_time(m.get("date_unixtime") or m.get("date"), "date")
             mtype = m.get("type", "message")
             raw_from = m.get("from_id") or m.get("actor_id")

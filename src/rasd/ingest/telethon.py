@@ -37,6 +37,7 @@ from rasd.ingest.base import (
     make_contact,
     make_geo,
     make_poll,
+    message_id,
     opt_int,
     opt_str,
     parse_time,
@@ -181,7 +182,7 @@ class TelethonParser(Parser):
             if cid is None:
                 raise KeyError("missing required field 'peer_id'")
             mid = req_id(m.get("id"), "id")
-            pid = f"{cid}/{mid}"
+            pid = message_id(cid, mid)
             when = parse_time(m.get("date"), "date")
             sender = peer_id(m.get("from_id"), "from_id")
             chat = entity_account(m.get("_chat"), cid, ref, "_chat")  # 4CAT

@@ -276,7 +276,9 @@ def _post_row(p: Post, ts: Any, h: str) -> tuple[Any, ...]:
     for lk in p.links:
         slot = _LINK_SLOT.get(PostKind(lk.kind))
         if slot is not None:
-            links[slot] = lk.target_post_id or lk.target_account_id or lk.target_account_name
+            target = lk.target_post_id or lk.target_account_id or lk.target_account_name
+            # a target longer than any stored id can name nothing: not kept
+            links[slot] = target if target is None or len(target) <= 200 else None
     raw = p.raw
     return (p.platform, p.platform_id, p.chat_id, str(p.kind), p.text, p.lang, p.created_at,
             p.conversation_id, links[0], links[1], links[2], links[3], p.edited_at,
@@ -422,8 +424,11 @@ class Prep:
         names = b.names
 
         def by_id(plat: str, pid: str | None, handle: str | None = None) -> None:
-            if pid and (plat, pid) not in accounts and (plat, pid) not in stubs:
-                stubs[(plat, pid)] = handle
+            # an id named by reference (a mention's, a link target's) is input like
+            # any other: one that is no id is not made an account
+            if pid and (plat, pid) not in accounts and (plat, pid) not in stubs and \
+                    len(pid) <= 190 and "\x00" not in pid:
+                stubs[(plat, pid)] = handle[:200] if handle else handle
 
         for e in self.edges.values():
             by_id(e.platform, e.src_account_id)

@@ -258,7 +258,7 @@ def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
                     height=opt_int(m.get("height"), "media.height")))
     hist = t.get("edit_history_tweet_ids")
     if isinstance(hist, list) and len(hist) > 1 and str(hist[0]) != tid:
-        post.edit_of = str(hist[0])
+        post.edit_of = req_id(hist[0], f"{field}.edit_history_tweet_ids")
     pm = t.get("public_metrics")
     if isinstance(pm, dict):
         post.metrics = {k: v for k, v in pm.items() if isinstance(v, int)}

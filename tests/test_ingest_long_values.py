@@ -1,0 +1,99 @@
+"""Every string an input carries, made 5,000 characters long (and every number
+made huge), one at a time: the ingest goes on — the record stored with the
+value bounded, or rejected — on SQLite and on PostgreSQL, whose VARCHAR limits
+SQLite does not enforce (a Telegram chat id of 5,000 characters stopped a
+PostgreSQL ingest with StringDataRightTruncation before this test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.test_ingest_hostile import _paths, _replace
+from tests.test_ingest_telethon import fourcat_messages
+from tests.test_ingest_telethon import messages as telethon_messages
+from tests.test_ingest_x_web import tweet, user, zee
+
+from rasd.ingest import ingest_path
+
+LONG = "y" * 5000
+HUGE = 10**30
+DEMO = Path(__file__).resolve().parents[1] / "src/rasd/data/demo"
+
+
+def _leaves(obj):
+    for path in _paths(obj):
+        v = obj
+        for k in path:
+            v = v[k]
+        if path and isinstance(v, (str, int)) and not isinstance(v, bool):
+            yield path, (LONG if isinstance(v, str) else HUGE)
+
+
+def _run(store, tmp_path, fmt, objs, write):
+    """Each leaf of each object replaced, one file per variant; all ingested."""
+    n = 0
+    for i, obj in enumerate(objs):
+        for path, value in _leaves(obj):
+            f = write(tmp_path / f"{fmt}-{i}-{n}", _replace(obj, path, value))
+            try:
+                ingest_path(store, f, fmt=fmt, jobs=1)
+            except Exception as e:  # named with the value that broke it
+                raise AssertionError(f"{fmt} object {i}, {path}: {type(e).__name__}: "
+                                     f"{str(e)[:200]}") from e
+            n += 1
+    assert n > 20
+
+
+def _jsonl(p: Path, obj) -> Path:
+    p = p.with_suffix(".jsonl")
+    p.write_text(json.dumps(obj, default=str) + "\n")
+    return p
+
+
+def _export(p: Path, msg) -> Path:
+    p.mkdir()
+    (p / "result.json").write_text(json.dumps(
+        {"name": "C", "type": "public_channel", "id": 5, "messages": [msg]}, default=str))
+    return p
+
+
+def test_x_values(store, tmp_path, shared_data):
+    d = shared_data / "formats/twitter-v2-twarc2"
+    lines = [(d / name).read_text().splitlines()[0] for name in ("two_tweets.jsonl",
+                                                                  "edited.jsonl")]
+    a = user("1", "a", "A")
+    objs = [*(json.loads(x) for x in lines), zee(tweet("10", "t", a, retweeted_status_result={
+        "result": tweet("9", "o", user("2", "b", "B", layout2025=True))}))]
+    _run(store, tmp_path, "x", objs, _jsonl)
+
+
+def test_telegram_values(store, tmp_path):
+    doc = json.loads((DEMO / "telegram/result.json").read_text("utf-8"))
+    _run(store, tmp_path, "telegram", doc["messages"][:6], _export)
+    chat = tmp_path / "chat"
+    chat.mkdir()
+    for i, (key, value) in enumerate((("id", LONG), ("type", LONG), ("name", LONG),
+                                      ("id", HUGE))):
+        d = chat / str(i)
+        d.mkdir()
+        (d / "result.json").write_text(json.dumps(
+            {"name": "C", "type": "public_channel", "id": 5, key: value,
+             "messages": [{"id": 1, "type": "message", "date": "2024-03-01T10:00:00",
+                           "from": "C", "from_id": "channel5", "text": "x"}]}))
+        ingest_path(store, d, fmt="telegram")
+    # each id valid alone, too long together: the message is rejected, not the ingest
+    d = chat / "both"
+    d.mkdir()
+    (d / "result.json").write_text(json.dumps(
+        {"name": "C", "type": "public_channel", "id": "9" * 150,
+         "messages": [{"id": "8" * 100, "type": "message", "date": "2024-03-01T10:00:00",
+                       "from": "C", "from_id": "user1", "text": "x",
+                       "reply_to_message_id": "7" * 150, "reply_to_peer_id": LONG}]}))
+    rep = ingest_path(store, d, fmt="telegram")
+    assert rep.rejected == 1 and "over 200 characters" in rep.rejects[0]["reason"]
+
+
+def test_telethon_and_4cat_values(store, tmp_path):
+    _run(store, tmp_path, "telethon", [*telethon_messages()[:3], *fourcat_messages()[:2]],
+         _jsonl)
