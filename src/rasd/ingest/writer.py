@@ -281,14 +281,21 @@ def _post_row(p: Post, ts: Any, h: str) -> tuple[Any, ...]:
             links[slot] = target if target is None or len(target) <= 200 else None
     raw = p.raw
     return (p.platform, p.platform_id, p.chat_id, str(p.kind), p.text, p.lang, p.created_at,
-            p.conversation_id, links[0], links[1], links[2], links[3], p.edited_at,
+            p.conversation_id, _nul(links[0]), _nul(links[1]), _nul(links[2]),
+            _nul(links[3]), p.edited_at,
             p.edit_of, p.metrics or None, p.withheld, p.extra or None, h,
             raw.sha256 if raw else None, raw.path if raw else None, ts, ts, p.observed_at)
 
 
+def _nul(s: Any) -> Any:
+    """A string PostgreSQL can store (no NUL byte), for strings parsers take
+    from input without a field check (entity texts, names in links, media)."""
+    return s.replace("\x00", "\ufffd") if isinstance(s, str) and "\x00" in s else s
+
+
 def _media_row(m: Any, ts: Any) -> dict[str, Any]:
-    return {"platform": m.platform, "media_key": m.media_key, "type": m.type,
-            "url": m.url, "local_path": m.local_path, "mime_type": m.mime_type,
+    return {"platform": m.platform, "media_key": _nul(m.media_key), "type": _nul(m.type),
+            "url": _nul(m.url), "local_path": m.local_path, "mime_type": _nul(m.mime_type),
             "width": m.width, "height": m.height, "duration_ms": m.duration_ms,
             "extra": m.extra or None, "first_seen": ts}
 
@@ -390,12 +397,13 @@ class Prep:
             posts.append(PostItem(
                 (p.platform, p.platform_id), p.reference, p.account_id,
                 _post_row(p, ts, post_hash(p)),
-                tuple({t.casefold()[:300]: None for t in p.hashtags if t}) if p.hashtags else (),
-                tuple({u[:2000]: None for u in p.urls}) if p.urls else (),
+                tuple({_nul(t.casefold()[:300]): None for t in p.hashtags if t})
+                if p.hashtags else (),
+                tuple({_nul(u[:2000]): None for u in p.urls}) if p.urls else (),
                 tuple(_media_row(m, ts) for m in p.media) if p.media else (),
                 tuple((PostKind(lk.kind).value, lk.target_post_id, lk.target_account_id,
-                       lk.target_account_name) for lk in p.links) if p.links else (),
-                tuple(p.mentions) if p.mentions else ()))
+                       _nul(lk.target_account_name)) for lk in p.links) if p.links else (),
+                tuple((mid, _nul(h)) for mid, h in p.mentions) if p.mentions else ()))
         for key, ev in self.events.items():
             b.events.append(EventItem(key, ev.actor_id, {
                 "platform": ev.platform, "platform_id": ev.platform_id,
@@ -428,7 +436,7 @@ class Prep:
             # any other: one that is no id is not made an account
             if pid and (plat, pid) not in accounts and (plat, pid) not in stubs and \
                     len(pid) <= 190 and "\x00" not in pid:
-                stubs[(plat, pid)] = handle[:200] if handle else handle
+                stubs[(plat, pid)] = _nul(handle[:200]) if handle else handle
 
         for e in self.edges.values():
             by_id(e.platform, e.src_account_id)
@@ -440,12 +448,12 @@ class Prep:
                 if lk.target_account_id:
                     by_id(p.platform, lk.target_account_id, None)
                 elif lk.target_account_name:
-                    names[(p.platform, lk.target_account_name)] = None
+                    names[(p.platform, _nul(lk.target_account_name))] = None
             for mid, handle in p.mentions:
                 if mid:
                     by_id(p.platform, mid, handle)
                 elif handle:
-                    names[(p.platform, handle)] = None
+                    names[(p.platform, _nul(handle))] = None
         for e in self.events.values():
             by_id(e.platform, e.actor_id)
 
