@@ -99,3 +99,36 @@ def test_telegram_values(store, tmp_path):
 def test_telethon_and_4cat_values(store, tmp_path):
     _run(store, tmp_path, "telethon", [*telethon_messages()[:3], *fourcat_messages()[:2]],
          _jsonl)
+
+
+def test_csv_values(store, tmp_path):
+    """Every column of a CSV row made overlong or given a NUL, one at a time,
+    through a mapping that uses every kind of key."""
+    import csv
+
+    cols = ["msg", "user", "body", "ts", "chan", "fwd", "fwd_id", "parent", "rt", "lnk",
+            "handle", "kind", "views"]
+    row = ["1", "u1", "hello #tag @men https://x.org", "2024-03-01 10:00:00", "c1", "Other",
+           "5", "0", "", "https://a.org https://b.org", "h1", "user", "7"]
+    mapping = {"name": "all", "platform": "forum",
+               "post": {"id": "{chan}/{msg}", "text": "body", "created_at": "ts",
+                        "account_id": "{user}", "chat_id": "chan", "forward_from_name": "fwd",
+                        "forward_from_id": "fwd_id", "reply_to": "parent", "repost_of": "rt",
+                        "urls": "lnk", "views": "views"},
+               "account": {"id": "{user}", "handle": "handle", "kind": "kind"}}
+    m = tmp_path / "m.json"
+    m.write_text(json.dumps(mapping))
+    n = 0
+    for i in range(len(cols)):
+        for value in (LONG, "a\x00b"):
+            f = tmp_path / f"c{n}.csv"
+            with open(f, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(cols)
+                w.writerow([value if j == i else v for j, v in enumerate(row)])
+            try:
+                ingest_path(store, f, mapping=str(m), jobs=1)
+            except Exception as e:  # named with the value that broke it
+                raise AssertionError(f"column {cols[i]} = {value[:8]!r}…: "
+                                     f"{type(e).__name__}: {str(e)[:200]}") from e
+            n += 1

@@ -276,7 +276,8 @@ def _post_row(p: Post, ts: Any, h: str) -> tuple[Any, ...]:
     for lk in p.links:
         slot = _LINK_SLOT.get(PostKind(lk.kind))
         if slot is not None:
-            target = lk.target_post_id or lk.target_account_id or lk.target_account_name
+            target = (_ref_id(lk.target_post_id) or _ref_id(lk.target_account_id)
+                      or lk.target_account_name)
             # a target longer than any stored id can name nothing: not kept
             links[slot] = target if target is None or len(target) <= 200 else None
     raw = p.raw
@@ -291,6 +292,12 @@ def _nul(s: Any) -> Any:
     """A string PostgreSQL can store (no NUL byte), for strings parsers take
     from input without a field check (entity texts, names in links, media)."""
     return s.replace("\x00", "\ufffd") if isinstance(s, str) and "\x00" in s else s
+
+
+def _ref_id(s: str | None) -> str | None:
+    """An id a link names, if it can be one (no stored id is longer than 200
+    characters or holds a NUL); else None: the link names nothing."""
+    return s if s is None or (len(s) <= 200 and "\x00" not in s) else None
 
 
 def _media_row(m: Any, ts: Any) -> dict[str, Any]:
@@ -401,8 +408,9 @@ class Prep:
                 if p.hashtags else (),
                 tuple({_nul(u[:2000]): None for u in p.urls}) if p.urls else (),
                 tuple(_media_row(m, ts) for m in p.media) if p.media else (),
-                tuple((PostKind(lk.kind).value, lk.target_post_id, lk.target_account_id,
-                       _nul(lk.target_account_name)) for lk in p.links) if p.links else (),
+                tuple((PostKind(lk.kind).value, _ref_id(lk.target_post_id),
+                       _ref_id(lk.target_account_id), _nul(lk.target_account_name))
+                      for lk in p.links) if p.links else (),
                 tuple((mid, _nul(h)) for mid, h in p.mentions) if p.mentions else ()))
         for key, ev in self.events.items():
             b.events.append(EventItem(key, ev.actor_id, {
