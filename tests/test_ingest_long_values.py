@@ -132,3 +132,17 @@ def test_csv_values(store, tmp_path):
                 raise AssertionError(f"column {cols[i]} = {value[:8]!r}…: "
                                      f"{type(e).__name__}: {str(e)[:200]}") from e
             n += 1
+
+
+def test_telegram_html_values(store, tmp_path):
+    from tests.test_ingest_telegram_html import HEAD, TAIL, message
+
+    for i, (title, sender, text, link) in enumerate((
+            (LONG, LONG, LONG, "https://x.org/" + LONG),
+            ("a\x00b", "s\x00t", "t\x00 #ta\x00g @men\x00tion", "https://x.org/\x00"))):
+        d = tmp_path / f"h{i}"
+        d.mkdir()
+        (d / "messages.html").write_text(
+            HEAD.format(title=title) + message(1, text, sender=sender, link=link,
+                                                photo="photos/\x00x.jpg") + TAIL, "utf-8")
+        ingest_path(store, d / "messages.html")

@@ -290,8 +290,9 @@ def previous_sender(path: Path) -> str | None:
 
 
 def _squeeze(parts: list[str]) -> str:
-    """Text parts joined, runs of white space (HTML line breaks, indents) as one."""
-    return " ".join("".join(parts).split())
+    """Text parts joined, runs of white space (HTML line breaks, indents) as one;
+    a NUL (which PostgreSQL refuses, and no name holds) as U+FFFD."""
+    return " ".join("".join(parts).split()).replace("\x00", "\ufffd")
 
 
 def _name(parts: list[str]) -> str | None:
@@ -335,7 +336,7 @@ class TelegramHTMLParser(Parser):
         if m is None or b'class="history"' not in header:
             raise IngestError(f"{src}: not a Telegram HTML export (no page header)")
         title = unescape(m.group(1).decode("utf-8", "replace"))
-        chat["name"] = " ".join(re.sub(r"<[^>]*>", "", title).split())[:200] or "?"
+        chat["name"] = _squeeze([re.sub(r"<[^>]*>", "", title)])[:200] or "?"
         chat["cid"] = self.options.get("chat_id") or f"name:{chat['name']}"[:150]
         n = 0
         for block in blocks:
