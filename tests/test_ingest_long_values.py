@@ -76,7 +76,7 @@ def test_telegram_values(store, tmp_path):
     chat = tmp_path / "chat"
     chat.mkdir()
     for i, (key, value) in enumerate((("id", LONG), ("type", LONG), ("name", LONG),
-                                      ("id", HUGE))):
+                                      ("id", HUGE), ("id", "9" * 190))):
         d = chat / str(i)
         d.mkdir()
         (d / "result.json").write_text(json.dumps(

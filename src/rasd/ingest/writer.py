@@ -263,7 +263,7 @@ def _account_row(acc: Account, ts: Any, h: str | None) -> tuple[Any, ...]:
     return (acc.platform, acc.platform_id, acc.handle, acc.name, acc.bio, acc.created_at,
             acc.kind, acc.followers, acc.following, acc.post_count, acc.location, acc.url,
             acc.verified, acc.stub, acc.extra or None, None if acc.stub else h,
-            raw.sha256 if raw else None, raw.path if raw else None, ts, ts, acc.observed_at)
+            raw.sha256 if raw else None, _rpath(raw), ts, ts, acc.observed_at)
 
 
 def _stub_row(plat: str, pid: str, handle: str | None, ts: Any) -> tuple[Any, ...]:
@@ -285,13 +285,21 @@ def _post_row(p: Post, ts: Any, h: str) -> tuple[Any, ...]:
             p.conversation_id, _nul(links[0]), _nul(links[1]), _nul(links[2]),
             _nul(links[3]), p.edited_at,
             p.edit_of, p.metrics or None, p.withheld, p.extra or None, h,
-            raw.sha256 if raw else None, raw.path if raw else None, ts, ts, p.observed_at)
+            raw.sha256 if raw else None, _rpath(raw), ts, ts, p.observed_at)
 
 
 def _nul(s: Any) -> Any:
     """A string PostgreSQL can store (no NUL byte), for strings parsers take
     from input without a field check (entity texts, names in links, media)."""
     return s.replace("\x00", "\ufffd") if isinstance(s, str) and "\x00" in s else s
+
+
+def _rpath(raw: Any) -> str | None:
+    """Where in its raw record a record was (``channel123.messages[4]``), as the
+    store's 200 characters hold it: a chat id near the id limit plus the
+    message's index would not fit whole (the end, the index, is kept)."""
+    path = raw.path if raw else None
+    return path if path is None or len(path) <= 200 else "…" + path[-199:]
 
 
 def _ref_id(s: str | None) -> str | None:
@@ -392,7 +400,7 @@ class Prep:
                         got[1] is None or is_older(got[1], acc.observed_at)):
                     raw = acc.raw
                     b.touched[key] = (acc.observed_at, h, raw.sha256 if raw else None,
-                                      raw.path if raw else None)
+                                      _rpath(raw))
                     sent[key] = (h, acc.observed_at)
                 continue
             sent[key] = (h, acc.observed_at)
@@ -417,7 +425,7 @@ class Prep:
                 "platform": ev.platform, "platform_id": ev.platform_id,
                 "chat_id": ev.chat_id, "actor_id": None, "action": ev.action, "at": ev.at,
                 "extra": ev.extra or None, "raw_sha256": ev.raw.sha256 if ev.raw else None,
-                "raw_path": ev.raw.path if ev.raw else None, "source_id": None}))
+                "raw_path": _rpath(ev.raw), "source_id": None}))
         rows: dict[str, dict[str, Any]] = {}
         for n in self.compliance:
             ckey = f"{n.platform}:{n.subject_type}:{n.platform_id}:{n.action}:{n.at}"[:400]
