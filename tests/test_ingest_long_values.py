@@ -30,6 +30,8 @@ def _leaves(obj):
             yield path, (LONG if isinstance(v, str) else HUGE)
             if isinstance(v, str):  # PostgreSQL refuses NUL in text and in JSON
                 yield path, "a\x00b"
+            else:  # past PostgreSQL's 4-byte INTEGER, within 64 bits
+                yield path, 10**12
 
 
 def _run(store, tmp_path, fmt, objs, write):
@@ -146,3 +148,19 @@ def test_telegram_html_values(store, tmp_path):
             HEAD.format(title=title) + message(1, text, sender=sender, link=link,
                                                 photo="photos/\x00x.jpg") + TAIL, "utf-8")
         ingest_path(store, d / "messages.html")
+
+
+def test_a_file_of_more_than_2_gb_can_be_recorded(store, tmp_path):
+    """ingest_files.size was a 4-byte INTEGER on PostgreSQL: a file of 2 GB or
+    more stopped its ingest before it began (migration 0008)."""
+    from sqlalchemy import select
+
+    from rasd.ingest.runner import _source_id, _start_file
+    from rasd.store import schema as S
+
+    f = tmp_path / "big.jsonl"
+    f.write_text("{}\n")
+    fid = _start_file(store, _source_id(store, "big"), f, "x", 3 * 10**9)
+    with store.connect() as c:
+        assert c.execute(select(S.ingest_files.c.size).where(
+            S.ingest_files.c.id == fid)).scalar() == 3 * 10**9
