@@ -533,3 +533,42 @@ def test_fuzz_structure_of_desktop_messages(tmp_path_factory, data):
     (d / "result.json").write_text(json.dumps(doc, default=str))
     recs = list(get_parser("telegram").parse(d, RawSink()))
     assert "channel7000000001/99" in {r.platform_id for r in recs if isinstance(r, Post)}
+
+
+def _deep(levels: int):
+    v = "x"
+    for _ in range(levels):
+        v = [v]
+    return v
+
+
+def test_fields_kept_as_they_came_cannot_nest_past_what_can_be_stored(sqlite_store, tmp_path):
+    """Values stored as received (X's `withheld`, a profile's flags, a service
+    message's members, a Telethon action) nested 300 levels deep — valid JSON,
+    under the parser's 1,024 — stopped the ingest with "Recursion limit
+    reached" (orjson hashes and stores at most 254 levels). Now that record is
+    rejected and the file goes on."""
+    deep = _deep(300)
+    x = tmp_path / "x.jsonl"
+    x.write_text("\n".join(json.dumps(o) for o in (
+        {"data": [{"id": "1", "text": "t", "author_id": "2",
+                   "withheld": {"copyright": True, "country_codes": deep}}]},
+        {"data": [{"id": "3", "username": "u", "protected": deep}]},
+        {"data": [{"id": "4", "text": "fine", "author_id": "2"}]})) + "\n")
+    rep = ingest_path(sqlite_store, x)
+    assert rep.rejected == 2 and rep.counts["by_kind"]["posts"] == {"new": 1}
+    d = tmp_path / "tg"
+    d.mkdir()
+    (d / "result.json").write_text(json.dumps(
+        {"name": "C", "type": "public_channel", "id": 5, "messages": [
+            {"id": 1, "type": "service", "date": "2024-03-01T10:00:00", "action": "invite_members",
+             "actor": "A", "actor_id": "user1", "members": deep},
+            {"id": 2, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
+             "from_id": "channel5", "text": "fine"}]}))
+    rep = ingest_path(sqlite_store, d)
+    assert rep.rejected == 1 and rep.counts["by_kind"]["posts"] == {"new": 1}
+    tl = tmp_path / "tl.jsonl"
+    tl.write_text(json.dumps({"_": "MessageService", "id": 9, "date": 1714557800,
+                              "peer_id": {"_": "PeerChannel", "channel_id": 1},
+                              "action": {"_": deep}}) + "\n")
+    assert ingest_path(sqlite_store, tl).rejected == 1

@@ -412,6 +412,28 @@ def req_id(value: Any, field: str) -> str:
     return value
 
 
+def plain_json(value: Any, field: str, *, depth: int = 6, items: int = 2000) -> Any:
+    """``value`` (taken from input to be stored as it is: X's ``withheld``, a
+    profile's flags, a service message's members) if it nests at most ``depth``
+    levels and holds at most ``items`` values; else ValueError, so that the
+    record is rejected. Hashing and storing JSON stop at 254 levels (orjson):
+    a field nested deeper stopped an ingest with "Recursion limit reached"."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        count += 1
+        if d > depth or count > items:
+            raise ValueError(f"field {field!r}: nested too deeply or too large to keep")
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+        elif isinstance(v, str) and "\x00" in v:
+            raise ValueError(f"field {field!r}: a NUL byte")
+    return value
+
+
 def message_id(chat: str, mid: str) -> str:
     """A Telegram post's id, ``<chat>/<message>``; both parts are ids already,
     but together they must still fit the store's 200 characters."""

@@ -38,6 +38,7 @@ from rasd.ingest.base import (
     opt_int,
     opt_str,
     parse_time,
+    plain_json,
     register,
     reject,
     req_id,
@@ -309,8 +310,9 @@ class TelegramParser(Parser):
                 yield Event(platform=PLATFORM, platform_id=pid,
                             action=opt_str(m.get("action"), "action", 64) or "service",
                             chat_id=cid, actor_id=from_id, actor_name=from_name, at=when,
-                            extra={k: m[k] for k in ("title", "members", "message_id",
-                                                     "duration_seconds") if k in m},
+                            extra={k: plain_json(m[k], k) for k in (
+                                "title", "members", "message_id", "duration_seconds")
+                                if k in m},
                             raw=ref)
                 return
             if mtype != "message":

@@ -203,9 +203,9 @@ class TelethonParser(Parser):
                 yield Event(platform=PLATFORM, platform_id=pid,
                             action=name.removeprefix("messageaction")[:64] or "service",
                             chat_id=cid, actor_id=sender, at=when,
-                            extra={"action": action.get("_", action.get("_type"))}
-                            if isinstance(action, dict)
-                            else {}, raw=ref)
+                            extra={"action": opt_str(action.get("_", action.get("_type")),
+                                                     "action._", 64)}
+                            if isinstance(action, dict) else {}, raw=ref)
                 return
             text = m.get("message")
             post = Post(platform=PLATFORM, platform_id=pid, account_id=sender or cid,

@@ -23,6 +23,7 @@ from rasd.ingest.base import (
     opt_int,
     opt_str,
     parse_time,
+    plain_json,
     register,
     reject,
     req_id,
@@ -74,8 +75,9 @@ def user_v2(u: dict, raw: RawRef | None, field: str = "user") -> Account:
     pm = u.get("public_metrics") or {}
     if not isinstance(pm, dict):
         raise TypeError(f"field {field + '.public_metrics'!r}: expected an object")
-    extra = {k: u[k] for k in ("protected", "profile_image_url", "pinned_tweet_id",
-                               "verified_type") if k in u}
+    extra = {k: plain_json(u[k], f"{field}.{k}", depth=0)
+             for k in ("protected", "profile_image_url", "pinned_tweet_id", "verified_type")
+             if k in u}
     return Account(
         platform=PLATFORM, platform_id=req_id(u.get("id"), f"{field}.id"),
         handle=opt_str(u.get("username"), f"{field}.username", 200),
@@ -263,7 +265,7 @@ def tweet_v2(t: dict, raw: RawRef | None, media_by_key: dict[str, dict],
     if isinstance(pm, dict):
         post.metrics = {k: v for k, v in pm.items() if isinstance(v, int)}
     if isinstance(t.get("withheld"), dict):
-        post.withheld = t["withheld"]
+        post.withheld = plain_json(t["withheld"], f"{field}.withheld")
     geo = geo_v2(t, places or {})
     if geo:
         post.extra["geo"] = geo
