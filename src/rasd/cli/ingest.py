@@ -162,6 +162,8 @@ def register(app: typer.Typer) -> None:
 
           rasd ingest scraped.jsonl         # Telethon Message.to_dict() lines
 
+          rasd ingest zeeschuimer.ndjson    # X web captures (Zeeschuimer, 4CAT)
+
           rasd ingest collected/            # every ingestible file under it
 
           rasd ingest tweets.csv --mapping isis-kaggle --source kaggle-isis
@@ -174,9 +176,9 @@ def register(app: typer.Typer) -> None:
 
           rasd ingest big-crawl.jsonl.gz --jobs 2     # parse and write on two cores
 
-          rasd ingest archive.zip           # every ingestible file inside, not extracted
+          rasd ingest archive.zip           # the files inside, not extracted
 
-          rasd ingest export.csv --mapping my.json --dry-run   # check, store nothing
+          rasd ingest a.csv -m my.json --dry-run   # check only
         """
         if paths.count(STDIN) > 1:
             fail("'-' (standard input) can be named once")
