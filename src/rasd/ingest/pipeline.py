@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -81,18 +81,27 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
     parser = get_parser(fmt, **options)
     path = Path(path)
     stream = current_stream() if is_stream(path) else None
-    if stream is not None and stream.fd is not None:
-        yield from _produce_live(parser, path, stream, fmt, platform, batch_size)
-        return
     sink = RawSink()
+    records: Iterator[Any]
+    pos: Callable[[], int]
+    if stream is not None and stream.fd is not None:
+        records, pos = _live_records(parser, path, stream, sink), lambda: stream.consumed
+    else:
+        records, pos = parser.parse(path, sink), _pos
     prep = Prep(batch_size)
     rejects: list[dict[str, Any]] = []
-    with relaxed_gc():
-        for rec in parser.parse(path, sink):
+    with relaxed_gc(), contextlib.closing(records):
+        for rec in records:
+            if rec is QUIET:  # a pipe gone quiet: what it gave goes out now
+                if len(prep) or sink.pending or prep.raw or rejects:
+                    prep.add_raw(sink.drain())
+                    yield Chunk(prep.take() if len(prep) or prep.raw else None, rejects, pos())
+                    rejects = []
+                continue
             if isinstance(rec, Reject):
                 rejects.append(reject_entry(rec, fmt))
                 if len(rejects) >= MAX_REJECTS_PER_CHUNK:
-                    yield Chunk(None, rejects, _pos())
+                    yield Chunk(None, rejects, pos())
                     rejects = []
                 continue
             if platform and hasattr(rec, "platform") and rec.platform != platform:
@@ -100,32 +109,32 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
             prep.add(rec)
             if prep.full():
                 prep.add_raw(sink.drain())
-                yield Chunk(prep.take(), rejects, _pos())
+                yield Chunk(prep.take(), rejects, pos())
                 rejects = []
         prep.add_raw(sink.drain())
         last = prep.take() if len(prep) or prep.raw else None
         if last is not None or rejects:
-            yield Chunk(last, rejects, _pos())
+            yield Chunk(last, rejects, pos())
 
 
 LIVE_GROUP = 256  # records handed from the reading thread at a time
+QUIET = object()  # stands, among records, for "the pipe has gone quiet"
 
 
 class _Stopped(Exception):
     """The consumer of a live stream stopped reading."""
 
 
-def _produce_live(parser: Any, path: Path, stream: Stream, fmt: str, platform: str | None,
-                  batch_size: int) -> Iterator[Chunk]:
-    """``produce`` for a pipe that may go quiet for minutes (``twarc2 stream``):
-    the parser runs in a thread, and whenever the pipe has been quiet for
-    ``IDLE_SECONDS`` what was read so far goes out as a batch of its own, so it
-    is in the store (and visible to other commands) without waiting for a full
-    batch. The same records in the same order as a file gives."""
-    from rasd.ingest.runner import relaxed_gc
-
+def _live_records(parser: Any, path: Path, stream: Stream, sink: RawSink) -> Iterator[Any]:
+    """``parser.parse`` for a pipe that may go quiet for minutes (``twarc2
+    stream``): the parser runs in a thread, and ``QUIET`` comes among the
+    records whenever the pipe has been quiet for ``IDLE_SECONDS``, so that
+    ``produce`` sends what was read so far as a batch of its own — in the store
+    (and visible to other commands) without waiting for a full batch. The same
+    records in the same order as a file gives; their raw bytes reach ``sink``
+    before they do."""
     hand: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=64)  # bounded memory
-    sink = RawSink()
+    own = RawSink()  # the reading thread's; handed over with the records
     group: list[Any] = []
     stopped = threading.Event()  # the consumer has gone: the reader stops too
 
@@ -141,8 +150,8 @@ def _produce_live(parser: Any, path: Path, stream: Stream, fmt: str, platform: s
 
     def pass_on(kind: str = "records") -> None:
         nonlocal group
-        if group or sink.pending:
-            put(("records", group, sink.drain()))
+        if group or own.pending:
+            put(("records", group, own.drain()))
             group = []
         if kind == "quiet":
             put(("quiet", None, None))
@@ -150,7 +159,7 @@ def _produce_live(parser: Any, path: Path, stream: Stream, fmt: str, platform: s
     def work() -> None:
         try:
             stream.on_idle = lambda: pass_on("quiet")
-            for rec in parser.parse(path, sink):
+            for rec in parser.parse(path, own):
                 group.append(rec)
                 if len(group) >= LIVE_GROUP:
                     pass_on()
@@ -165,36 +174,20 @@ def _produce_live(parser: Any, path: Path, stream: Stream, fmt: str, platform: s
             stream.on_idle = None
 
     threading.Thread(target=work, name="rasd-stream-reader", daemon=True).start()
-    prep = Prep(batch_size)
-    rejects: list[dict[str, Any]] = []
-    with relaxed_gc(), contextlib.ExitStack() as stop:
-        stop.callback(stopped.set)
+    try:
         while True:
             kind, recs, raws = hand.get()
             if kind == "error":
                 raise recs
-            if kind != "records":
-                if len(prep) or prep.raw or rejects:
-                    yield Chunk(prep.take() if len(prep) or prep.raw else None, rejects,
-                                stream.consumed)
-                    rejects = []
-                if kind == "end":
-                    return
+            if kind == "end":
+                return
+            if kind == "quiet":
+                yield QUIET
                 continue
-            prep.add_raw(raws)  # before the records: a batch never lacks its raw bytes
-            for rec in recs:
-                if isinstance(rec, Reject):
-                    rejects.append(reject_entry(rec, fmt))
-                    continue
-                if platform and hasattr(rec, "platform") and rec.platform != platform:
-                    rec.platform = platform
-                prep.add(rec)
-                if prep.full():
-                    yield Chunk(prep.take(), rejects, stream.consumed)
-                    rejects = []
-            if len(rejects) >= MAX_REJECTS_PER_CHUNK:
-                yield Chunk(None, rejects, stream.consumed)
-                rejects = []
+            sink.pending.update(raws)  # before the records: a batch never lacks its raw bytes
+            yield from recs
+    finally:
+        stopped.set()
 
 
 _LEN = struct.Struct("<Q")
