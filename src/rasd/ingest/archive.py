@@ -67,12 +67,17 @@ class _Member(io.RawIOBase):
     def __init__(self, archive: Path, name: str) -> None:
         try:
             self.zf = zipfile.ZipFile(archive)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
+                from None
+        try:
+            self.size = self.zf.getinfo(name).file_size
             self.f: IO[bytes] = _Damaged(self.zf.open(name))
-        except RuntimeError as e:  # an encrypted member
-            raise IngestError(f"{archive}{SEP}{name}: cannot be read: {e}") from None
-        except NotImplementedError as e:  # a compression method zipfile lacks
+        except (RuntimeError, NotImplementedError) as e:  # encrypted; a method zipfile lacks
+            self.zf.close()
             raise IngestError(f"{archive}{SEP}{name}: cannot be read: {e}") from None
         except (zipfile.BadZipFile, KeyError, OSError) as e:
+            self.zf.close()
             raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
                 from None
 
@@ -97,9 +102,7 @@ def member_stream(archive: Path, name: str) -> Stream:
         return io.BufferedReader(_Member(archive, name), 1 << 16)
 
     first = reopen()  # fails here, before any work, when the member is unreadable
-    with zipfile.ZipFile(archive) as zf:
-        size = zf.getinfo(name).file_size
     return Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
-                  reopen=reopen, size=size, origin=f"{archive.resolve()}{SEP}{name}",
+                  reopen=reopen, size=first.raw.size, origin=f"{archive.resolve()}{SEP}{name}",
                   source_name=archive.name)
 
