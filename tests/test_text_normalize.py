@@ -92,3 +92,31 @@ def test_language_id_empty_and_hostile():
 
 def test_tatweel_removed_from_readable_text():
     assert clean("الدولـــة باقـيـة") == "الدولة باقية"
+
+
+def test_long_words_are_cleaned_in_linear_time():
+    """A post with a leet word (which turns the word fixer on) and a word of
+    thousands of letters: the fixer found suspect words with one pattern that
+    backtracked cubically — 4,000 characters took minutes, holding `rasd scan`
+    on one adversarial post. The alarm turns a relapse into a failure rather
+    than a hang (it is no speed target: the text is cleaned in milliseconds)."""
+    import signal
+
+    def hang(*_):
+        raise TimeoutError("clean() backtracked on a long word")
+
+    word = "z" * 50_000
+    mixed = "раss" * 10_000  # Cyrillic and Latin in one 40,000-letter word
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(30)
+    try:
+        out = clean(f"send to bc1qar0srrr7 and k1ll {word} {mixed}")
+        folded = fold("1SIS " + "q1" * 20_000 + " " + word)
+        short = model_text("k1ll them " + word)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    # the fixes still happen beside the long words
+    assert "kill" in out and word in out and "pass" * 10 in out
+    assert folded.startswith("isis ")
+    assert short.startswith("kill them")

@@ -95,10 +95,14 @@ def _fix_word(w: str) -> str:
 
 
 _L = r"A-Za-z\u00C0-\u024F\u0400-\u04FF\u0370-\u03FF"
-# candidate words only: letters mixed with leet symbols, or Latin mixed with Cyrillic/Greek
-_SUSPECT_RE = re.compile(
-    rf"[{_L}0-9@$!|€]*(?:[{_L}][0-9@$|€]|[0-9@$|€][{_L}])[{_L}0-9@$!|€]*"
-    r"|\w*[a-zA-Z]\w*[\u0370-\u03FF\u0400-\u04FF]\w*|\w*[\u0370-\u03FF\u0400-\u04FF]\w*[a-zA-Z]\w*")
+# candidate words: runs of letters (Latin, Cyrillic, Greek), digits and leet
+# symbols, found in one linear pass; a word is fixed when it mixes a letter with
+# a digit or symbol side by side ("1SIS", "k@fir") or Latin with Cyrillic/Greek
+# letters. (A single pattern that found suspect words by itself backtracked
+# cubically on a long word: a post with a wallet address and a 5,000-letter
+# word held `rasd scan` for minutes.)
+_WORDISH_RE = re.compile(rf"[{_L}0-9@$!|€]+")
+_LEET_PAIR_RE = re.compile(rf"[{_L}][0-9@$|€]|[0-9@$|€][{_L}]")
 # "@" only counts after a letter ("k@fir"); a leading "@" is a mention
 _QUICK_LEET = re.compile(r"[^\W\d_][0-9@$|€]|[0-9$|€][^\W\d_]")
 _CYRGR_RE = re.compile(r"[\u0370-\u03FF\u0400-\u04FF]")
@@ -117,8 +121,15 @@ def clean(text: str) -> str:
     text = text.translate(_CONTROLS)
     text = _SPACED_RE.sub(lambda m: re.sub(r"[ .\-_*·]", "", m.group(1)), text)
     if _QUICK_LEET.search(text) or (_CYRGR_RE.search(text) and _LATIN_RE.search(text)):
-        text = _SUSPECT_RE.sub(lambda m: _fix_word(m.group(0)), text)
+        text = _WORDISH_RE.sub(_fix_suspect, text)
     return text
+
+
+def _fix_suspect(m: re.Match[str]) -> str:
+    w = m.group(0)
+    if _LEET_PAIR_RE.search(w) or (_LATIN_RE.search(w) and _CYRGR_RE.search(w)):
+        return _fix_word(w)
+    return w
 
 
 def fold(text: str, *, cleaned: bool = False) -> str:
