@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -64,12 +65,19 @@ def test_an_archive_stores_what_its_files_store(tmp_path, shared_data):
         ingest_path(fs, p, source="archive.zip")
     zs = Store.open(str(db_zip))
     fz, ff = _fingerprint(zs), _fingerprint(fs)
-    media = fz.pop("media"), ff.pop("media")  # local files only where extracted
+    media = fz.pop("media"), ff.pop("media")
     assert fz == ff
     assert media[0][0] == media[1][0]
+    # a photo's local path names its member in the archive where the extracted
+    # export names the file on disk
     with zs.connect() as c:
-        assert all(r[0] is None for r in c.execute(select(S.media.c.local_path)))
+        in_zip = sorted(r[0] for r in c.execute(select(S.media.c.local_path)) if r[0])
         rows = [r[0] for r in c.execute(select(S.ingest_files.c.path))]
+    with fs.connect() as c:
+        on_disk = sorted(r[0] for r in c.execute(select(S.media.c.local_path)) if r[0])
+    assert len(in_zip) == len(on_disk) == 3
+    assert in_zip == [p.replace(str(ext.resolve()) + "/", f"{archive.resolve()}!/")
+                      for p in on_disk]
     assert f"{archive.resolve()}!/tweets.csv" in rows
     again = runner.invoke(app, ["--db", str(db_zip), "ingest", str(archive), "--json"])
     assert sum(rep["new"] for rep in json.loads(again.stdout)) == 0
@@ -136,3 +144,73 @@ def test_two_processes_read_a_member_too(tmp_path, shared_data):
         assert r.returncode == 0, r.stderr
         out[jobs] = _fingerprint(Store.open(str(db)))
     assert out["1"] == out["2"]
+
+
+def test_media_of_a_zipped_export_are_hashed_from_the_archive(store, tmp_path, monkeypatch,
+                                                              capsys):
+    """A Telegram export shared as a ZIP file: `rasd scan --media` hashes its
+    photos from the archive (nothing extracted beside it) and matches them as
+    it matches the extracted files; a member that is missing, damaged or too
+    large is reported, and the scan goes on."""
+    from rasd.detect.media import banks as B
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    export = DEMO / "telegram"
+    files = {f"ChatExport/{p.relative_to(export)}": p.read_bytes()
+             for p in sorted(export.rglob("*")) if p.is_file()}
+    archive = _zip(tmp_path / "export.zip", files, zipfile.ZIP_STORED)
+    res = ingest_path(store, member_stream(archive, "ChatExport/result.json"))
+    assert res.counts["new"] > 0
+    B.create_bank(store, "demo", labels={"entity": "demo-group"})
+    B.import_file(store, "demo", DEMO / "banks" / "demo-known-content.csv")
+    det = MediaDetector()
+    got = scan(store, [det])[0]
+    assert det.stats["hashed"] == 3 and det.stats["errors"] == 0
+    missing = det.stats["missing"]  # media the export did not include
+    # the same two matches as the extracted photos give (test_media_detector)
+    assert got.by_label == {"incitement": 2}
+    # nothing extracted beside the archive; the decoders' temporary copies are gone
+    assert not [p for p in tmp_path.rglob("*") if p.suffix == ".jpg"]
+    assert not list(Path(tempfile.gettempdir()).glob("rasd-member-*"))
+
+    # the archive changed since: one photo gone, one damaged, one past the size limit
+    names = sorted(n for n in files if n.endswith(".jpg"))
+    damaged = {**files, names[1]: files[names[1]][:400]}
+    del damaged[names[0]]
+    _zip(archive, damaged, zipfile.ZIP_STORED)
+    monkeypatch.setenv("RASD_MEDIA_MAX_FILE_BYTES", str(len(files[names[2]]) - 1))
+    det = MediaDetector()
+    scan(store, [det], rescan=True)
+    err = capsys.readouterr().err
+    assert det.stats["missing"] == missing + 1 and det.stats["errors"] >= 2
+    assert "more than" in err and "export.zip!/ChatExport/photos/" in err
+
+
+def test_media_paths_stay_inside_the_export_in_the_archive():
+    from rasd.ingest.archive import split_member
+    from rasd.ingest.base import MediaRoot
+
+    root = MediaRoot(archive="/data/export.zip", inner="Chat")
+    assert root.local("photos/p.jpg", "photo") == "/data/export.zip!/Chat/photos/p.jpg"
+    assert root.local("photos/./a/../p.jpg", "photo") == "/data/export.zip!/Chat/photos/p.jpg"
+    for bad in ("../p.jpg", "photos/../../p.jpg", "/etc/passwd", "..", "../Chat2/p.jpg"):
+        with pytest.raises(ValueError, match="field 'photo': path points outside"):
+            root.local(bad, "photo")
+    top = MediaRoot(archive="/data/export.zip", inner="")
+    assert top.local("photos/p.jpg", "file") == "/data/export.zip!/photos/p.jpg"
+    with pytest.raises(ValueError):
+        top.local("../p.jpg", "file")
+    assert split_member("/nowhere.zip!/a") is None  # no such archive
+
+
+def test_split_member_takes_the_first_prefix_that_is_an_archive(tmp_path):
+    from rasd.ingest.archive import split_member
+
+    d = tmp_path / "odd!"
+    d.mkdir()
+    archive = _zip(d / "a.zip", {"x/y.json": b"{}"})
+    assert split_member(f"{archive}!/x/y.json") == (archive, "x/y.json")
+    assert split_member(f"{archive}!/x/y!/z") == (archive, "x/y!/z")
+    assert split_member(str(archive)) is None

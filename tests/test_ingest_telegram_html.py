@@ -314,3 +314,27 @@ def test_options_reach_the_parsing_process(sqlite_store, tmp_path):
     d = html_export(tmp_path, [[message(7, "seven")]])
     rep = ingest_path(sqlite_store, d / "messages.html", chat_id="channel77", jobs=2)
     assert rep.rejected == 0 and post(sqlite_store, "telegram", "channel77/7").text == "seven"
+
+
+def test_media_of_a_zipped_html_export_name_their_member(sqlite_store, tmp_path):
+    """An HTML export shared as a ZIP file: a photo's local path names its member
+    in the archive (the media stage hashes it from there); a link out of the
+    export's folder is refused as it is on disk."""
+    import zipfile
+
+    from rasd.ingest.archive import member_stream
+
+    d = html_export(tmp_path, [PAGE1])
+    escape = message(9, "x", photo="../../etc/passwd")
+    (d / "messages2.html").write_text(HEAD.format(title=CHAT) + escape + TAIL, "utf-8")
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for p in sorted(d.rglob("*")):
+            z.write(p, f"{d.name}/{p.relative_to(d)}")
+    rep = ingest_path(sqlite_store, member_stream(archive, f"{d.name}/messages.html"))
+    assert rep.rejected == 0
+    with sqlite_store.connect() as c:
+        paths = [r[0] for r in c.execute(select(S.media.c.local_path)) if r[0]]
+    assert paths == [f"{archive.resolve()}!/{d.name}/photos/photo_1.jpg"]
+    bad = ingest_path(sqlite_store, member_stream(archive, f"{d.name}/messages2.html"))
+    assert bad.rejected == 1

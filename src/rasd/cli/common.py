@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from rasd.store import Store
+from rasd.terminal import term_safe
 
 
 @dataclass
@@ -28,18 +29,6 @@ def get_store() -> Store:
     if STATE.store is None:
         STATE.store = Store.open(STATE.db)
     return STATE.store
-
-
-# Control characters (C0 but tab and newline, DEL, C1) and bidirectional overrides:
-# in text written by adversaries they can rewrite a terminal or reorder what it shows.
-_TERM_UNSAFE = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0))}
-_TERM_UNSAFE.update({c: f"\\u{c:04x}" for c in (*range(0x202a, 0x202f), *range(0x2066, 0x206a))})
-
-
-def term_safe(text: str) -> str:
-    """``text`` with control characters and bidi overrides shown as escapes, for
-    printing content (names, raw records) to a terminal."""
-    return text.translate(_TERM_UNSAFE)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

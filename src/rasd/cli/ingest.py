@@ -78,17 +78,6 @@ def _members(archive: Path, named: bool = False) -> list[Path]:
     return [member_path(archive, n) for n in sorted(names, key=lambda n: _order(Path(n)))]
 
 
-def split_member(p: Path) -> tuple[Path, str] | None:
-    """``(archive, member)`` for a path ``expand_paths`` made for an archive member."""
-    from rasd.ingest.archive import SEP, is_archive
-
-    text = str(p)
-    if SEP not in text:
-        return None
-    archive, _, name = text.partition(SEP)
-    return (Path(archive), name) if is_archive(Path(archive)) else None
-
-
 STDIN = Path("-")
 
 
@@ -224,7 +213,9 @@ def register(app: typer.Typer) -> None:
         for p in paths:
             bar = None
             prog = None
-            member = split_member(p)
+            from rasd.ingest.archive import split_member
+
+            member = split_member(p) if p != STDIN else None
             target: Any = p
             try:
                 if p == STDIN:

@@ -10,20 +10,26 @@ anywhere ("../" means nothing here) and a zip bomb costs time, not space.
 A member is read through a ``Stream`` named ``archive.zip!/path/in/zip`` (the
 name rejects, reports and ``ingest_files`` carry), which a parser may open as
 often as it likes (each time from the archive). Media a Telegram export in an
-archive points to stay inside it: they are recorded by relative path, without
-a local file (extract the archive to hash them).
+archive points to stay inside it: their local path names the member
+(``/abs/archive.zip!/ChatExport/photos/p.jpg``), which ``rasd scan --media``
+hashes from the archive (``member_file``).
 """
 
 from __future__ import annotations
 
 import io
+import posixpath
+import tempfile
 import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from rasd.ingest.base import IngestError, Stream, _Damaged
+from rasd.ingest.base import ARCHIVE_SEP as SEP
+from rasd.ingest.base import IngestError, MediaRoot, Stream, _Damaged
 
-SEP = "!/"  # archive path + SEP + member name, as Java and GDAL name members
 MAX_MEMBERS = 100_000
 
 
@@ -102,7 +108,58 @@ def member_stream(archive: Path, name: str) -> Stream:
         return io.BufferedReader(_Member(archive, name), 1 << 16)
 
     first = reopen()  # fails here, before any work, when the member is unreadable
-    return Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
-                  reopen=reopen, size=first.raw.size, origin=f"{archive.resolve()}{SEP}{name}",
-                  source_name=archive.name)
+    where = archive.resolve()
+    s = Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
+               reopen=reopen, size=first.raw.size, origin=f"{where}{SEP}{name}",
+               source_name=archive.name)
+    s.media_root = MediaRoot(archive=str(where), inner=posixpath.dirname(name))
+    return s
+
+
+def split_member(path: str | Path) -> tuple[Path, str] | None:
+    """``(archive, member)`` for a path that names a member of a ZIP archive
+    (``archive.zip!/dir/file``), else None. A folder may itself end in "!"
+    (``a!/b.zip!/c``): the first prefix that is an archive file counts."""
+    text = str(path)
+    i = text.find(SEP)
+    while i >= 0:
+        archive = Path(text[:i])
+        if is_archive(archive):
+            return archive, text[i + len(SEP):]
+        i = text.find(SEP, i + 1)
+    return None
+
+
+@contextmanager
+def member_file(archive: Path, name: str, max_bytes: int) -> Iterator[Path]:
+    """A member copied to a temporary file (kept until the block ends), for
+    readers that need a real file (image and video decoders). A member larger
+    than ``max_bytes`` (as its header says, or as it turns out) is an OSError;
+    so is one that is missing or damaged."""
+    suffix = Path(name).suffix[:16]
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise OSError(f"{archive}: not a readable ZIP archive: {e}") from None
+    with zf, tempfile.TemporaryDirectory(prefix="rasd-member-") as tmp:
+        try:
+            info = zf.getinfo(name)
+        except KeyError:
+            raise FileNotFoundError(f"{archive}{SEP}{name}: no such member") from None
+        if info.file_size > max_bytes:
+            raise OSError(f"{archive}{SEP}{name}: {info.file_size:,} bytes, more than "
+                          f"{max_bytes:,}")
+        out = Path(tmp) / ("member" + suffix)
+        try:
+            with zf.open(info) as src, open(out, "wb") as dst:
+                left = max_bytes + 1
+                while chunk := src.read(min(1 << 20, left)):
+                    dst.write(chunk)
+                    left -= len(chunk)
+                    if left <= 0:
+                        raise OSError(f"{archive}{SEP}{name}: more than {max_bytes:,} bytes")
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError,
+                zlib.error) as e:
+            raise OSError(f"{archive}{SEP}{name}: not readable in the archive: {e}") from None
+        yield out
 

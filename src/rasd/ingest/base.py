@@ -16,6 +16,7 @@ import json
 import lzma
 import math
 import os
+import posixpath
 import re
 import zipfile
 import zlib
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, NamedTuple
 
 import orjson
 import zstandard
@@ -138,6 +139,7 @@ class Stream:
         self.size = size  # bytes, where known (progress)
         self.origin = origin  # what ingest_files records ("-" is never run again)
         self.source = source_name  # the default source (collection) name
+        self.media_root: MediaRoot | None = None  # where media it names lie (archive members)
         # reopen: a function giving a fresh reader from the first byte (a member of
         # an archive): then every opening uses it, and nothing need be kept
         self.reopen = reopen
@@ -245,6 +247,45 @@ def is_stream(path: Path) -> bool:
     an archive: ``rasd.ingest.archive``)."""
     s = _current_stream[0]
     return s is not None and path == s.path
+
+
+ARCHIVE_SEP = "!/"  # archive path + ARCHIVE_SEP + member name, as Java and GDAL name members
+
+
+class MediaRoot(NamedTuple):
+    """Where the media files a chat export names lie: the export's folder on
+    disk, or its folder inside a ZIP archive (then a file's local path is
+    ``/abs/archive.zip!/ChatExport/photos/p.jpg``, which the media stage reads
+    from the archive: nothing is extracted at ingest)."""
+
+    folder: Path | None = None
+    archive: str | None = None  # an archive's absolute path, and
+    inner: str = ""  # the export's folder inside it ("" at its top)
+
+    def local(self, rel: str, field: str) -> str:
+        """The local path of ``rel`` (as the export names a file). A path
+        outside the export's folder is a ValueError naming ``field``."""
+        outside = ValueError(f"field {field!r}: path points outside the export folder")
+        if self.archive is None:
+            assert self.folder is not None
+            p = (self.folder / rel).resolve()
+            if not p.is_relative_to(self.folder):
+                raise outside
+            return str(p)
+        name = posixpath.normpath(posixpath.join(self.inner, rel))
+        if name.startswith("/") or name == ".." or name.startswith("../") or (
+                self.inner and not name.startswith(self.inner + "/")):
+            raise outside
+        return f"{self.archive}{ARCHIVE_SEP}{name}"
+
+
+def media_root(path: Path) -> MediaRoot | None:
+    """Where the media of the export read from ``path`` lie; None for a pipe
+    (nothing beside it)."""
+    s = _current_stream[0]
+    if s is not None and path == s.path:
+        return s.media_root
+    return MediaRoot(folder=path.parent.resolve())
 
 
 def open_binary(path: Path) -> IO[bytes]:

@@ -25,6 +25,7 @@ import ijson
 from rasd.ingest.base import (
     MAX_LINE,
     IngestError,
+    MediaRoot,
     Parser,
     RawSink,
     clean_text,
@@ -33,6 +34,7 @@ from rasd.ingest.base import (
     make_contact,
     make_geo,
     make_poll,
+    media_root,
     message_id,
     open_binary,
     opt_int,
@@ -203,8 +205,9 @@ class TelegramParser(Parser):
 
     def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
                skip: int, backend: Any = ijson) -> Iterator[Record]:
-        # media paths are relative to the export's folder; a stream has none
-        base = None if is_stream(path) else path.parent.resolve()
+        # media paths are relative to the export's folder (on disk or in an
+        # archive); a pipe has none
+        base = media_root(path)
         src = str(path)
         chat: dict[str, Any] = {}
         chat_emitted: set[str] = set()
@@ -266,7 +269,7 @@ class TelegramParser(Parser):
                            chat.get("name"), str) else None,
                        kind=opt_str(ctype, "type", 32), raw=raw)
 
-    def _message(self, m: Any, chat: dict, base: Path | None, src: str, idx: int, raw: RawSink,
+    def _message(self, m: Any, chat: dict, base: MediaRoot | None, src: str, idx: int, raw: RawSink,
                  chat_emitted: set[str]) -> Iterator[Record]:
         cid = _chat_id(chat) if chat.get("id") is not None else "chat?"
         if cid is None:
@@ -387,7 +390,7 @@ class TelegramParser(Parser):
         except (KeyError, TypeError, ValueError) as e:
             yield reject(src, e, path=path)
 
-    def _media(self, m: dict, cid: str, mid: str, base: Path | None, src: str,
+    def _media(self, m: dict, cid: str, mid: str, base: MediaRoot | None, src: str,
                path: str) -> Iterator[Media]:
         for key, mtype in (("photo", "photo"), ("file", None)):
             rel = m.get(key)
@@ -397,11 +400,7 @@ class TelegramParser(Parser):
                 raise TypeError(f"field {key!r}: expected a path string")
             local = None
             if rel and not rel.startswith(NOT_INCLUDED) and base is not None:
-                p = (base / rel).resolve()
-                if p.is_relative_to(base):
-                    local = str(p)
-                else:
-                    raise ValueError(f"field {key!r}: path points outside the export folder")
+                local = base.local(rel, key)
             yield Media(
                 platform=PLATFORM, media_key=f"{cid}/{mid}/{key}",
                 type=mtype or opt_str(m.get("media_type"), "media_type", 32) or "file",

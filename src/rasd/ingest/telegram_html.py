@@ -32,6 +32,7 @@ from typing import Any
 from rasd.ingest.base import (
     MAX_LINE,
     IngestError,
+    MediaRoot,
     Parser,
     RawSink,
     clean_text,
@@ -40,6 +41,7 @@ from rasd.ingest.base import (
     make_contact,
     make_geo,
     make_poll,
+    media_root,
     open_binary,
     register,
     reject,
@@ -324,7 +326,7 @@ class TelegramHTMLParser(Parser):
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         src = str(path)
         stream = is_stream(path)  # a pipe: no folder, no previous page
-        base = None if stream else path.parent.resolve()
+        base = media_root(path)  # where media lie (a folder, or one inside an archive)
         chat: dict[str, Any] = {"name": None, "cid": None, "emitted": False,
                                 "sender": None if stream else previous_sender(path)}
         blocks = self._blocks(path)
@@ -379,7 +381,7 @@ class TelegramHTMLParser(Parser):
             if not header_done or buf and not skipping:
                 yield buf
 
-    def _message(self, block: bytes, chat: dict, base: Path | None, src: str, raw: RawSink,
+    def _message(self, block: bytes, chat: dict, base: MediaRoot | None, src: str, raw: RawSink,
                  n: int) -> Iterator[Record]:
         cid = chat["cid"]
         where = f"message #{n}"
@@ -489,15 +491,12 @@ class TelegramHTMLParser(Parser):
             yield reject(src, e, path=where)
 
     @staticmethod
-    def _media_item(md: dict, cid: str, mid: str, i: int, base: Path | None) -> Media:
+    def _media_item(md: dict, cid: str, mid: str, i: int, base: MediaRoot | None) -> Media:
         href = md.get("href")
         local = None
         if href and base is not None and not href.startswith(
                 ("http://", "https://", "#", "tg://")):
-            target = (base / unescape(href)).resolve()
-            if not target.is_relative_to(base):
-                raise ValueError("field 'href': media path points outside the export folder")
-            local = str(target)
+            local = base.local(unescape(href), "href")
         return Media(platform=PLATFORM, media_key=f"{cid}/{mid}/{i}"[:300], type=md["type"],
                      local_path=local,
                      extra={"relative_path": href[:500]} if href else

@@ -2,7 +2,9 @@
 against the banks, store signals, matches and detections (``rasd scan --media``).
 
 URLs are never fetched here (see ``rasd media fetch`` for the opt-in downloader); a
-media row without a local file is skipped and counted. A file that cannot be hashed
+media row without a local file is skipped and counted. A file inside a ZIP archive
+(a Telegram export ingested zipped: ``/abs/export.zip!/ChatExport/photos/p.jpg``) is
+copied to a temporary file for the decoders and removed once hashed. A file that cannot be hashed
 (corrupt, truncated, a bomb…) is reported on stderr with its path and the batch goes
 on. Signals are kept in ``media_signals`` so that banks imported later can be matched
 retroactively without the files: ``rasd scan --media`` does it by itself when the
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from sqlalchemy import func, select
 from rasd.detect.base import Detector, StoredMedia
 from rasd.detect.media import schema as M
 from rasd.detect.media import signals as sig
+from rasd.detect.media.files import Limits
 from rasd.detect.media.hasher import hash_path
 from rasd.detect.media.matcher import Matcher, detections_for
 from rasd.model import Detection
@@ -30,12 +34,27 @@ from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import now
 from rasd.store.upsert import insert_ignore
+from rasd.terminal import term_safe
 
 VERSION = "media-1"
 # meta key: the state of the banks (bank_state) when stored signals were last
 # matched against all of them
 BANKS_MATCHED_KEY = "media.banks_matched"
 MAX_REPORTED_ERRORS = 20
+
+
+def local_file(path: str | None, stack: ExitStack) -> Path | None:
+    """The file a media row's local path names, readable until ``stack``
+    closes: a file on disk, or a member of a ZIP archive copied to a temporary
+    file (bounded by ``RASD_MEDIA_MAX_FILE_BYTES``). None when there is no
+    such file; OSError when an archive or its member cannot be read."""
+    from rasd.ingest.archive import member_file, split_member
+
+    member = split_member(path) if path and "!/" in path else None
+    if member is not None:
+        return stack.enter_context(member_file(*member, Limits.from_env().max_file_bytes))
+    p = resolve_local(path)
+    return p if p is not None and p.is_file() else None
 
 
 def resolve_local(path: str | None) -> Path | None:
@@ -109,20 +128,27 @@ class MediaDetector(Detector):
         self.stats["errors"] += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(msg)
-            print(f"rasd: media: {msg}", file=sys.stderr)
+            print(term_safe(f"rasd: media: {msg}"), file=sys.stderr)
 
     def detect(self, subjects: Sequence[StoredMedia]) -> list[Detection]:
         if self.store is None or self.matcher is None:
             raise RuntimeError("MediaDetector.bind(store) must be called first")
         out: list[Detection] = []
         for m in subjects:
-            p = resolve_local(m.local_path)
-            if p is None or not p.is_file():
-                self.stats["missing"] += 1
-                continue
-            fh = hash_path(p)
+            with ExitStack() as stack:
+                try:
+                    p = local_file(m.local_path, stack)
+                except FileNotFoundError:
+                    p = None
+                except OSError as e:
+                    self._error(f"media #{m.id}: {e}")
+                    continue
+                if p is None:
+                    self.stats["missing"] += 1
+                    continue
+                fh = hash_path(p)
             for k, v in fh.errors.items():
-                self._error(f"media #{m.id} {p}: {k}: {v}")
+                self._error(f"media #{m.id} {m.local_path}: {k}: {v}")
             if not fh.signals:
                 continue
             self.stats["hashed"] += 1

@@ -63,7 +63,6 @@ MARKER_EMOJI = {
     "\U0001F4A3": " bomb ",             # 💣
 }
 _MARKER_RE = re.compile("|".join(re.escape(k) for k in sorted(MARKER_EMOJI, key=len, reverse=True)))
-_WORD_RE = re.compile(r"[^\W_]+(?:[0-9@$!|€]+[^\W_]*)*|[0-9@$€]+[^\W\d_]+[^\W_]*", re.UNICODE)
 # three or more single letters separated by spaces, dots, dashes, underscores or stars
 _SPACED_RE = re.compile(r"(?<![^\W\d_])((?:[^\W\d_][ .\-_*·]{1,2}){3,}[^\W\d_])(?![^\W\d_])")
 _LATIN_RE = re.compile(r"[a-zA-Z]")
