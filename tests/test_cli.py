@@ -105,7 +105,14 @@ def test_accounts_mark_and_show(tmp_path):
     r = runner.invoke(app, ["--db", db, "accounts", "mark", "@dailyworld_news", "--role", "news"])
     assert r.exit_code == 0 and "role news" in r.output
     r = runner.invoke(app, ["--db", db, "accounts", "show", "dailyworld_news", "--json"])
-    assert json.loads(r.output)[0]["role"] == "news"
+    got = json.loads(r.output)[0]
+    assert got["role"] == "news"
+    # platform:id and platform:@handle, as `accounts show` prints them
+    for ref in (f"x:{got['platform_id']}", "x:@dailyworld_news", "x:dailyworld_news"):
+        r = runner.invoke(app, ["--db", db, "accounts", "show", ref, "--json"])
+        assert r.exit_code == 0 and json.loads(r.output)[0]["id"] == got["id"], ref
+    r = runner.invoke(app, ["--db", db, "accounts", "show", "telegram:dailyworld_news"])
+    assert r.exit_code == 2 and "no account matches" in r.output
     r = runner.invoke(app, ["--db", db, "accounts", "mark", "@nobody", "--role", "news"])
     assert r.exit_code == 2
     r = runner.invoke(app, ["--db", db, "accounts", "mark", "@dailyworld_news", "--role", "x"])

@@ -8,6 +8,7 @@ roles lower the prior that the account's posts are terrorist content.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -25,7 +26,18 @@ ROLES = {
 
 
 def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[Any]:
-    """Accounts whose handle (with or without @) or platform id is ``ref``."""
+    """Accounts whose handle (with or without @) or platform id is ``ref``;
+    ``platform:ref`` (``x:12345``, ``telegram:@name``, as ``rasd show`` names
+    posts and ``accounts show`` prints accounts) names the platform too."""
+    plat, sep, rest = ref.partition(":")
+    if sep and rest and platform in (None, plat) and PLATFORM_PREFIX.fullmatch(plat):
+        found = _find(store, rest, plat)
+        if found:
+            return found
+    return _find(store, ref, platform)
+
+
+def _find(store: Store, ref: str, platform: str | None) -> list[Any]:
     a = S.accounts
     handle = ref.lstrip("@").lower()
     q = select(a).where(or_(func.lower(a.c.handle) == handle, a.c.platform_id == ref))
@@ -33,6 +45,9 @@ def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[A
         q = q.where(a.c.platform == platform)
     with store.connect() as c:
         return list(c.execute(q.order_by(a.c.platform, a.c.id)))
+
+
+PLATFORM_PREFIX = re.compile(r"[a-z][a-z0-9._-]{0,31}")
 
 
 def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:

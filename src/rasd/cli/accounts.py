@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("mark")
     def mark(
-        ref: str = typer.Argument(..., help="Handle (@name) or platform id."),
+        ref: str = typer.Argument(..., help="Handle (@name) or platform id, optionally "
+                                  "after its platform (x:12345, telegram:@name)."),
         role: str = typer.Option(..., "--role", "-r",
                                  help="news, researcher, ngo, official, or none to clear."),
         platform: str = typer.Option(None, "--platform", "-p", help="Only on this platform."),
@@ -42,15 +43,18 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("show")
     def show(
-        ref: str = typer.Argument(..., help="Handle (@name) or platform id."),
+        ref: str = typer.Argument(..., help="Handle (@name) or platform id, optionally "
+                                  "after its platform (x:12345, telegram:@name)."),
         platform: str = typer.Option(None, "--platform", "-p"),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
         """Show an account: profile, role, counts and profile history.
 
-        Example:
+        Examples:
 
           rasd accounts show @bbf_lion_media
+
+          rasd accounts show x:1600000000000000001
         """
         from sqlalchemy import func, select
 
