@@ -309,6 +309,33 @@ def test_a_page_that_opens_with_joined_messages_takes_the_sender_from_the_page_b
         "unknown")
 
 
+def test_pages_in_an_archive_take_the_sender_from_the_page_before(sqlite_store, tmp_path):
+    """The same export zipped: page 2's opening "joined" message is Ann's, read
+    from page 1 inside the archive (deflated: the member is read up to its end)."""
+    import zipfile
+
+    from rasd.cli.ingest import expand_paths
+    from rasd.ingest.archive import member_stream, split_member
+
+    d = html_export(tmp_path, [
+        [message(1, "from ann", sender="Ann"), message(2, "ann again", joined=True)],
+        [message(3, "still ann", joined=True), message(4, "ben now", sender="Ben")]],
+        title="Group chat")
+    archive = tmp_path / "group.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(d.rglob("*")):
+            z.write(p, f"{d.name}/{p.relative_to(d)}")
+    pages = expand_paths([archive])
+    assert [p.name for p in pages] == ["messages.html", "messages2.html"]
+    for page in pages:
+        assert ingest_path(sqlite_store, member_stream(*split_member(page))).rejected == 0
+    with sqlite_store.connect() as c:
+        rows = dict(c.execute(select(S.posts.c.platform_id, S.accounts.c.name).outerjoin(
+            S.accounts, S.accounts.c.id == S.posts.c.account_id)).all())
+    assert rows == {"name:Group chat/1": "Ann", "name:Group chat/2": "Ann",
+                    "name:Group chat/3": "Ann", "name:Group chat/4": "Ben"}
+
+
 def test_options_reach_the_parsing_process(sqlite_store, tmp_path):
     """With two processes the parser runs in the child: --chat-id must get there."""
     d = html_export(tmp_path, [[message(7, "seven")]])

@@ -130,6 +130,19 @@ def split_member(path: str | Path) -> tuple[Path, str] | None:
     return None
 
 
+def member_tail(archive: Path, name: str, n: int) -> bytes:
+    """The last ``n`` bytes of a member (OSError where it cannot be read)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            size = zf.getinfo(name).file_size
+            with zf.open(name) as f:
+                f.seek(max(0, size - n))
+                return f.read(n)
+    except (zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError, EOFError,
+            zlib.error) as e:
+        raise OSError(f"{archive}{SEP}{name}: {e}") from None
+
+
 @contextmanager
 def member_file(archive: Path, name: str, max_bytes: int) -> Iterator[Path]:
     """A member copied to a temporary file (kept until the block ends), for

@@ -29,6 +29,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from rasd.ingest.archive import member_tail, split_member
 from rasd.ingest.base import (
     MAX_LINE,
     IngestError,
@@ -37,7 +38,6 @@ from rasd.ingest.base import (
     RawSink,
     clean_text,
     inner_suffix,
-    is_stream,
     make_contact,
     make_geo,
     make_poll,
@@ -268,10 +268,14 @@ def previous_sender(path: Path) -> str | None:
         return None
     n = int(m.group(1)) - 1
     prev = path.with_name("messages.html" if n == 1 else f"messages{n}.html")
+    member = split_member(prev)  # a page of an export in a ZIP archive
     try:
-        with open(prev, "rb") as f:
-            f.seek(max(0, prev.stat().st_size - TAIL))
-            tail = f.read(TAIL)
+        if member is not None:
+            tail = member_tail(*member, TAIL)
+        else:
+            with open(prev, "rb") as f:
+                f.seek(max(0, prev.stat().st_size - TAIL))
+                tail = f.read(TAIL)
     except OSError:
         return None
     for block in reversed(tail.split(MARKER)[1:]):
@@ -325,10 +329,9 @@ class TelegramHTMLParser(Parser):
 
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         src = str(path)
-        stream = is_stream(path)  # a pipe: no folder, no previous page
         base = media_root(path)  # where media lie (a folder, or one inside an archive)
         chat: dict[str, Any] = {"name": None, "cid": None, "emitted": False,
-                                "sender": None if stream else previous_sender(path)}
+                                "sender": previous_sender(path)}
         blocks = self._blocks(path)
         try:
             header = next(blocks)
