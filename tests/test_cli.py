@@ -138,6 +138,31 @@ def test_show_post_with_raw_evidence(tmp_path):
     assert r.exit_code == 2
 
 
+def test_show_lists_a_posts_media_with_their_matches(tmp_path, monkeypatch):
+    """An analyst looking at a post sees its photo, where the file is, and the
+    bank match on it (the media detection is the photo's, not the post's)."""
+    demo = Path(__file__).resolve().parents[1] / "src/rasd/data/demo"
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    db = str(tmp_path / "m.db")
+    assert runner.invoke(app, ["--db", db, "ingest", str(demo / "telegram")]).exit_code == 0
+    runner.invoke(app, ["--db", db, "bank", "create", "demo", "-l", "entity=demo-group"])
+    runner.invoke(app, ["--db", db, "bank", "import", "demo",
+                        str(demo / "banks" / "demo-known-content.csv")])
+    r = runner.invoke(app, ["--db", db, "scan", "--media", "--detector", "media"])
+    assert r.exit_code == 0, r.output
+    ref = "telegram:channel7000000001/2"
+    r = runner.invoke(app, ["--db", db, "show", ref, "--json"])
+    media = json.loads(r.stdout)["media"]
+    assert [m["type"] for m in media] == ["photo"]
+    assert media[0]["local_path"].endswith("photos/photo_1@01-03-2024_10-00-00.jpg")
+    assert [(d["detector"], d["label"]) for d in media[0]["detections"]] == [
+        ("media", "incitement")]
+    r = runner.invoke(app, ["--db", db, "show", ref])
+    assert re.search(r"media photo #\d+: \S+photo_1@01-03-2024_10-00-00\.jpg\n"
+                     r"    detection media/incitement 1\.00 \(media-1\) entity=demo-group",
+                     r.stdout), r.stdout
+
+
 def test_ingest_a_folder_of_files(tmp_path):
     import shutil
 

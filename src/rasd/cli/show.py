@@ -24,8 +24,9 @@ def register(app: typer.Typer) -> None:
                                  "as received (the bytes, decompressed)."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """Show a stored post: its fields, versions, detections, and the raw record
-        it was parsed from — the evidence exactly as received.
+        """Show a stored post: its fields, versions, detections, its media (with
+        their hash-match detections), and the raw record it was parsed from — the
+        evidence exactly as received.
 
         Examples:
 
@@ -54,6 +55,13 @@ def register(app: typer.Typer) -> None:
                 S.post_versions.c.post_id == p.id).order_by(S.post_versions.c.id)).all()
             dets = c.execute(select(S.detections).where(
                 S.detections.c.subject_type == "post", S.detections.c.subject_id == p.id)).all()
+            media = c.execute(select(S.media).join(
+                S.post_media, S.post_media.c.media_id == S.media.c.id).where(
+                S.post_media.c.post_id == p.id).order_by(S.media.c.id)).all()
+            media_dets = c.execute(select(S.detections).where(
+                S.detections.c.subject_type == "media",
+                S.detections.c.subject_id.in_([m.id for m in media])).order_by(
+                S.detections.c.id)).all() if media else []
             author = c.execute(select(S.accounts.c.handle, S.accounts.c.name).where(
                 S.accounts.c.id == p.account_id)).first() if p.account_id else None
             chat_handle = c.execute(select(S.accounts.c.handle).where(
@@ -75,6 +83,12 @@ def register(app: typer.Typer) -> None:
         out["detections"] = [{"detector": d.detector, "label": d.label, "score": d.score,
                               "model_version": d.model_version, "explanation": d.explanation}
                              for d in dets]
+        out["media"] = [{"id": m.id, "type": m.type, "local_path": m.local_path, "url": m.url,
+                         "detections": [{"detector": d.detector, "label": d.label,
+                                         "score": d.score, "model_version": d.model_version,
+                                         "attributes": d.attributes}
+                                        for d in media_dets if d.subject_id == m.id]}
+                        for m in media]
         out["raw"] = {"sha256": p.raw_sha256, "path": p.raw_path,
                       "bytes": len(data) if data else None}
         if json_:
@@ -106,6 +120,14 @@ def register(app: typer.Typer) -> None:
         for d in out["detections"]:
             typer.echo(f"  detection {d['detector']}/{d['label']} {d['score']:.2f} "
                        f"({d['model_version']})")
+        for m in out["media"]:
+            where = m["local_path"] or m["url"] or "(no file, no URL)"
+            typer.echo(term_safe(f"  media {m['type'] or '-'} #{m['id']}: {where}"))
+            for d in m["detections"]:
+                entity = (d["attributes"] or {}).get("entity")
+                typer.echo(term_safe(f"    detection {d['detector']}/{d['label']} "
+                                     f"{d['score']:.2f} ({d['model_version']})"
+                                     + (f" entity={entity}" if entity else "")))
         if data is not None:
             snippet = data[:300].decode("utf-8", "replace")
             typer.echo(term_safe(f"  raw {p.raw_sha256[:12]}… at {p.raw_path or '-'}: {snippet}"
