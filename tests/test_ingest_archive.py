@@ -214,3 +214,26 @@ def test_split_member_takes_the_first_prefix_that_is_an_archive(tmp_path):
     assert split_member(f"{archive}!/x/y.json") == (archive, "x/y.json")
     assert split_member(f"{archive}!/x/y!/z") == (archive, "x/y!/z")
     assert split_member(str(archive)) is None
+
+
+def test_member_file_is_bounded_and_named_plainly(tmp_path):
+    from rasd.ingest.archive import member_file
+
+    archive = _zip(tmp_path / "m.zip", {"p/a.jpg": b"x" * 100, "p/b.\u202ejpg": b"y",
+                                        "p/c": b"z" * 10})
+    with member_file(archive, "p/a.jpg", 100) as p:
+        assert p.name == "member.jpg" and p.read_bytes() == b"x" * 100
+        kept = p
+    assert not kept.exists()  # removed once the block ends
+    with member_file(archive, "p/b.\u202ejpg", 100) as p:
+        assert p.name == "member"  # an odd extension is not carried over
+    with pytest.raises(OSError, match="more than 99"):
+        with member_file(archive, "p/a.jpg", 99):
+            pass
+    with pytest.raises(FileNotFoundError):
+        with member_file(archive, "p/none.jpg", 99):
+            pass
+    (tmp_path / "not.zip").write_bytes(b"plain")
+    with pytest.raises(OSError, match="not a readable ZIP archive"):
+        with member_file(tmp_path / "not.zip", "p/c", 99):
+            pass

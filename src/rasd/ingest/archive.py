@@ -149,7 +149,9 @@ def member_file(archive: Path, name: str, max_bytes: int) -> Iterator[Path]:
     readers that need a real file (image and video decoders). A member larger
     than ``max_bytes`` (as its header says, or as it turns out) is an OSError;
     so is one that is missing or damaged."""
-    suffix = Path(name).suffix[:16]
+    # the decoders may go by the extension; a name is input: only a plain one is kept
+    suffix = Path(name).suffix
+    suffix = suffix if len(suffix) <= 16 and suffix[1:].isalnum() and suffix.isascii() else ""
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, EOFError) as e:
