@@ -120,6 +120,23 @@ def test_damaged_encrypted_and_hostile_archives(tmp_path):
     assert "skipped" in r.output and "x.jsonl" in r.output
     with pytest.raises(IngestError, match="cannot be read"):
         member_stream(odd, "x.jsonl")
+    # a small member damaged from its start (it is checked whole on the first read):
+    # skipped with a warning, the other members stored; --strict exits 1 (found by
+    # fuzzing archives: this stopped the ingest with a traceback)
+    small = _zip(tmp_path / "small.zip", {"tiny.jsonl": page, "b.jsonl": other})
+    raw = bytearray(small.read_bytes())
+    with zipfile.ZipFile(small) as z:
+        info = z.getinfo("tiny.jsonl")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    raw[start + info.compress_size // 2] ^= 0xFF
+    small.write_bytes(bytes(raw))
+    with pytest.raises(IngestError, match="tiny.jsonl: not readable in the archive"):
+        member_stream(small, "tiny.jsonl")
+    r = runner.invoke(app, ["--db", str(tmp_path / "s.db"), "ingest", str(small)])
+    assert r.exit_code == 0, r.output
+    assert "skipped" in r.output and "tiny.jsonl" in r.output and "50 new" in r.output
+    r = runner.invoke(app, ["--db", str(tmp_path / "s.db"), "ingest", str(small), "--strict"])
+    assert r.exit_code == 1
 
 
 def test_library_api_names_the_archive_way(sqlite_store, tmp_path):

@@ -224,8 +224,9 @@ def register(app: typer.Typer) -> None:
                     from rasd.ingest.archive import member_stream
 
                     target = member_stream(*member)
-            except IngestError as e:
+            except IngestError as e:  # a member that cannot be read at all
                 warn(f"skipped: {e}")
+                any_rejected = True  # --strict: not everything given was read
                 continue
             if progress_enabled() and not json_:
                 from rich.progress import (

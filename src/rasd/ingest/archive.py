@@ -109,9 +109,14 @@ def member_stream(archive: Path, name: str) -> Stream:
 
     first = reopen()  # fails here, before any work, when the member is unreadable
     where = archive.resolve()
-    s = Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
-               reopen=reopen, size=first.raw.size, origin=f"{where}{SEP}{name}",
-               source_name=archive.name)
+    try:  # the first bytes are read at once (compression is told by them)
+        s = Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
+                   reopen=reopen, size=first.raw.size, origin=f"{where}{SEP}{name}",
+                   source_name=archive.name)
+    except OSError as e:  # damaged where it starts: a small member is checked whole
+        first.close()
+        raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
+            from None
     s.media_root = MediaRoot(archive=str(where), inner=posixpath.dirname(name))
     return s
 
