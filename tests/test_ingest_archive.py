@@ -4,21 +4,26 @@ same posts as the extracted files, rejects and reports named
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from tests.test_ingest_pipeline import DEMO, _fingerprint
 from typer.testing import CliRunner
 
 from rasd.cli import app
 from rasd.ingest import IngestError, ingest_path
-from rasd.ingest.archive import member_stream
+from rasd.ingest.archive import member_stream, members
 from rasd.store import Store
 from rasd.store import schema as S
 
@@ -137,6 +142,14 @@ def test_damaged_encrypted_and_hostile_archives(tmp_path):
     assert "skipped" in r.output and "tiny.jsonl" in r.output and "50 new" in r.output
     r = runner.invoke(app, ["--db", str(tmp_path / "s.db"), "ingest", str(small), "--strict"])
     assert r.exit_code == 1
+    # an archive of a format version zipfile does not know (NotImplementedError)
+    newer = _zip(tmp_path / "newer.zip", {"x.jsonl": page})
+    raw = bytearray(newer.read_bytes())
+    cd = raw.rfind(b"PK\x01\x02")
+    raw[cd + 6:cd + 8] = (99).to_bytes(2, "little")  # version needed to extract: 9.9
+    newer.write_bytes(bytes(raw))
+    r = runner.invoke(app, ["--db", db, "ingest", str(newer)])
+    assert r.exit_code == 2 and "not a readable ZIP archive" in r.output
 
 
 def test_library_api_names_the_archive_way(sqlite_store, tmp_path):
@@ -254,3 +267,54 @@ def test_member_file_is_bounded_and_named_plainly(tmp_path):
     with pytest.raises(OSError, match="not a readable ZIP archive"):
         with member_file(tmp_path / "not.zip", "p/c", 99):
             pass
+
+
+def _demo_archive() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted((DEMO / "telegram").rglob("*")):
+            if p.is_file():
+                z.write(p, f"Chat/{p.relative_to(DEMO / 'telegram')}")
+        for p in sorted((DEMO / "x").glob("*.jsonl")):
+            z.write(p, f"x/{p.name}")
+        z.writestr("small.jsonl", json.dumps({"data": [{"id": "5", "text": "t",
+                                                        "author_id": "2"}]}) + "\n")
+    return buf.getvalue()
+
+
+@settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_whole_archives(tmp_path_factory, data):
+    """Bytes of a real archive (a Telegram export with photos, X files) changed,
+    cut or grown anywhere: every member is read, skipped with IngestError, or
+    stored in part with rejects — never another exception. (This found the small
+    member damaged from its start; 3,000 examples passed locally after the fix,
+    40 in CI.)"""
+    good = _ARCHIVE.setdefault("bytes", _demo_archive())
+    b = bytearray(good)
+    for _ in range(data.draw(st.integers(1, 24))):
+        k = data.draw(st.integers(0, len(b) - 1))
+        op = data.draw(st.sampled_from(["set", "cut", "grow"]))
+        if op == "set":
+            b[k] = data.draw(st.integers(0, 255))
+        elif op == "cut":
+            del b[k:k + data.draw(st.integers(1, 64))]
+        else:
+            b[k:k] = data.draw(st.binary(min_size=1, max_size=32))
+    d = tmp_path_factory.mktemp("za")
+    archive = d / "a.zip"
+    archive.write_bytes(bytes(b))
+    store = _ARCHIVE.setdefault("store", Store.open(str(tmp_path_factory.mktemp("zs") / "s.db")))
+    try:
+        names = members(archive, lambda p: p.suffix in (".json", ".jsonl", ".csv", ".html"))
+    except IngestError:
+        return
+    for name in names:
+        try:
+            ingest_path(store, member_stream(archive, name), jobs=1)
+        except IngestError:
+            continue
+
+
+_ARCHIVE: dict[str, Any] = {}  # the archive's bytes and one store, for every example

@@ -31,6 +31,9 @@ from rasd.ingest.base import ARCHIVE_SEP as SEP
 from rasd.ingest.base import IngestError, MediaRoot, Stream, _Damaged
 
 MAX_MEMBERS = 100_000
+# what zipfile raises for an archive it cannot read: a damaged one (BadZipFile,
+# EOFError, OSError), a newer format version or method (NotImplementedError)
+UNREADABLE = (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError)
 
 
 def is_archive(path: Path) -> bool:
@@ -47,7 +50,7 @@ def members(archive: Path, wanted: Any) -> list[str]:
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except UNREADABLE as e:
         raise IngestError(f"{archive}: not a readable ZIP archive: {e}") from None
     if len(infos) > MAX_MEMBERS:
         raise IngestError(f"{archive}: {len(infos):,} members, more than {MAX_MEMBERS:,}")
@@ -73,7 +76,7 @@ class _Member(io.RawIOBase):
     def __init__(self, archive: Path, name: str) -> None:
         try:
             self.zf = zipfile.ZipFile(archive)
-        except (zipfile.BadZipFile, OSError) as e:
+        except UNREADABLE as e:
             raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
                 from None
         try:
@@ -143,8 +146,7 @@ def member_tail(archive: Path, name: str, n: int) -> bytes:
             with zf.open(name) as f:
                 f.seek(max(0, size - n))
                 return f.read(n)
-    except (zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError, EOFError,
-            zlib.error) as e:
+    except (*UNREADABLE, KeyError, RuntimeError, zlib.error) as e:
         raise OSError(f"{archive}{SEP}{name}: {e}") from None
 
 
@@ -159,7 +161,7 @@ def member_file(archive: Path, name: str, max_bytes: int) -> Iterator[Path]:
     suffix = suffix if len(suffix) <= 16 and suffix[1:].isalnum() and suffix.isascii() else ""
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, EOFError) as e:
+    except UNREADABLE as e:
         raise OSError(f"{archive}: not a readable ZIP archive: {e}") from None
     with zf, tempfile.TemporaryDirectory(prefix="rasd-member-") as tmp:
         try:
@@ -178,7 +180,7 @@ def member_file(archive: Path, name: str, max_bytes: int) -> Iterator[Path]:
                     left -= len(chunk)
                     if left <= 0:
                         raise OSError(f"{archive}{SEP}{name}: more than {max_bytes:,} bytes")
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError,
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, ValueError,
                 zlib.error) as e:
             raise OSError(f"{archive}{SEP}{name}: not readable in the archive: {e}") from None
         yield out
