@@ -141,3 +141,40 @@ def test_classify_jobs_keeps_order_and_output(tiny_model, tmp_path):
     two = runner.invoke(app, args + ["--jobs", "2"])
     assert one.exit_code == 0 and two.exit_code == 0, two.output
     assert one.stdout == two.stdout and len(one.stdout.splitlines()) == 300
+
+
+def test_overlong_lines_are_passed_over_without_being_read_whole(tiny_model, tmp_path,
+                                                                 monkeypatch):
+    """A line past the limit is reported and skipped (classify) or stops the
+    file naming it (train/eval): read in bounded pieces, so a file or pipe with
+    no newline for gigabytes cannot fill memory. (The limit is lowered here so
+    that the test reads a few hundred kilobytes.)"""
+    from rasd.detect.text import io as tio
+
+    monkeypatch.setattr(tio, "MAX_LINE_BYTES", 1000)
+    long = "x" * 250_000
+    r = runner.invoke(app, ["classify", "-", "--model", str(tiny_model)],
+                      input=f"{long}\nMake hijrah and join the caravan\n" + long)
+    assert r.exit_code == 0, r.output
+    out = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert [x["id"] for x in out] == [2]
+    assert "line 1: line longer than 1000 bytes" in r.stderr
+    assert "line 3: line longer than 1000 bytes" in r.stderr
+    for name, head in (("t.csv", "text,label\n"), ("t.jsonl", "")):
+        f = tmp_path / name
+        f.write_text(head + ('"' + long + '",none\n' if head else long + "\n"))
+        r = runner.invoke(app, ["eval", str(f), "--model", str(tiny_model)])
+        assert r.exit_code == 2 and "longer than 1000 bytes" in r.output, r.output
+    import io
+
+    class Recorded(io.StringIO):  # the most characters one read returned
+        biggest = 0
+
+        def readline(self, size=-1):
+            got = super().readline(size)
+            Recorded.biggest = max(Recorded.biggest, len(got))
+            return got
+
+    lines = list(tio._lines(Recorded(long + "\nshort\n" + long)))
+    assert lines == [(1, None), (2, "short\n"), (3, None)]
+    assert Recorded.biggest <= 1001

@@ -35,6 +35,35 @@ def _open(path: str) -> TextIO:
     return p.open(encoding="utf-8", errors="replace", newline="")
 
 
+def _lines(f: TextIO) -> Iterator[tuple[int, str | None]]:
+    """(1-based line number, line) with bounded memory: a line longer than
+    ``MAX_LINE_BYTES`` characters is None, passed over without being held whole
+    (a file or pipe with no newline for gigabytes would otherwise be read into
+    memory before its length was checked)."""
+    n = 0
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        n += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(("\n", "\r")):
+            while True:
+                more = f.readline(MAX_LINE_BYTES)
+                if not more or more.endswith(("\n", "\r")):
+                    break
+            yield n, None
+            continue
+        yield n, line
+
+
+def _bounded(f: TextIO, path: str) -> Iterator[str]:
+    """The lines of a CSV file for the csv module, each bounded (InputError past it)."""
+    for n, line in _lines(f):
+        if line is None:
+            raise InputError(f"{path}: line {n}: longer than {MAX_LINE_BYTES} bytes")
+        yield line
+
+
 def _fmt(path: str) -> str:
     name = path.removesuffix(".gz")
     if name.endswith(".csv"):
@@ -57,7 +86,7 @@ def read_labelled(path: str, *, require_label: bool = True) -> list[dict[str, An
     with _open(path) as f:
         if fmt in ("csv", "tsv"):
             csv.field_size_limit(MAX_LINE_BYTES)
-            reader = csv.DictReader(f, delimiter="," if fmt == "csv" else "\t")
+            reader = csv.DictReader(_bounded(f, path), delimiter="," if fmt == "csv" else "\t")
             if not reader.fieldnames or "text" not in reader.fieldnames:
                 raise InputError(f"{path}: line 1: header needs a 'text' column "
                                  f"(has {reader.fieldnames})")
@@ -67,8 +96,8 @@ def read_labelled(path: str, *, require_label: bool = True) -> list[dict[str, An
             except csv.Error as e:
                 raise InputError(f"{path}: line {reader.line_num}: {e}") from None
         else:
-            for n, line in enumerate(f, 1):
-                if len(line) > MAX_LINE_BYTES:
+            for n, line in _lines(f):
+                if line is None:
                     raise InputError(f"{path}: line {n}: longer than {MAX_LINE_BYTES} bytes")
                 if not line.strip():
                     continue
@@ -114,8 +143,8 @@ def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | No
     """Yield (line number, {"id", "text", "lang"?, "role"?} or None, error or None) for
     ``rasd classify``: JSONL objects, or plain text lines."""
     with _open(path) as f:
-        for n, line in enumerate(f, 1):
-            if len(line) > MAX_LINE_BYTES:
+        for n, line in _lines(f):
+            if line is None:
                 yield n, None, f"line longer than {MAX_LINE_BYTES} bytes"
                 continue
             s = line.rstrip("\r\n")
