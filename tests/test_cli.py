@@ -377,3 +377,47 @@ def test_each_invocation_opens_the_store_it_names(tmp_path):
     sa = json.loads(runner.invoke(app, ["--db", str(a), "stats", "--json"]).stdout)
     sb = json.loads(runner.invoke(app, ["--db", str(b), "stats", "--json"]).stdout)
     assert sa["posts"] == 0 and sb["posts"] == 1
+
+
+def test_what_adversaries_wrote_is_printed_escaped(tmp_path, monkeypatch):
+    """Handles, names, indicator values, cluster texts and file names are input:
+    their control characters (a terminal title, a screen clear, a C1 CSI) and
+    bidi overrides reach the terminal escaped, from every command that prints
+    them. JSON output keeps the values (escaped as \\uXXXX, which JSON reads back
+    the same)."""
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    esc = "\x1b]0;PWNED\x07\x1b[2J\u202eevil\x9b31m"
+    wallet = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+    lines = []
+    for i, uid in enumerate(["77", "78"]):
+        user = {"id": uid, "username": f"bad{esc}{uid}", "name": f"N{esc}",
+                "description": f"bio {esc}"}
+        lines.append(json.dumps({
+            "id": str(500 + i), "author_id": uid, "author": user,
+            "created_at": "2024-01-01T00:00:00.000Z",
+            "text": f"Brothers, the caravan is waiting, make hijrah now, send {wallet} {esc}",
+            "entities": {"urls": [{"start": 0, "end": 1, "url": "https://t.co/x",
+                                   "expanded_url": f"https://paypal.me/x{esc}"}]}}))
+    f = tmp_path / "e.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    png = tmp_path / f"img{esc}.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(png, format="PNG")
+    db = str(tmp_path / "e.db")
+    outputs = []
+    for args in (["ingest", str(f)], ["scan", "--detector", "finance"], ["finance", "links"],
+                 ["clusters", "build"], ["clusters", "list"], ["clusters", "show", "1"],
+                 ["accounts", "show", "x:77"], ["show", "x:500"], ["hash", str(png)],
+                 ["bank", "create", "b"], ["match", str(png)], ["quarantine"],
+                 ["show", "x:500", "--json"], ["finance", "links", "--json"],
+                 ["accounts", "show", "x:77", "--json"], ["clusters", "show", "1", "--json"]):
+        r = runner.invoke(app, ["--db", db, *args])
+        assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.output)
+        outputs.append((args, r.output))
+    printed = "".join(o for _, o in outputs)
+    assert "bc1qar0srrr7" in printed and "evil" in printed  # the content is shown …
+    for args, out in outputs:  # … its control characters are not
+        assert not set(out) & {"\x1b", "\x07", "\u202e", "\x9b"}, (args, out)
+    shown = json.loads(dict((tuple(a), o) for a, o in outputs)[("show", "x:500", "--json")])
+    assert esc in shown["text"]  # the same string once read back

@@ -17,3 +17,16 @@ def term_safe(text: str) -> str:
     """``text`` with control characters and bidi overrides shown as escapes, for
     printing content (names, raw records) to a terminal."""
     return text.translate(_TERM_UNSAFE)
+
+
+# In JSON, control characters of C0 are escaped by the encoder; DEL, C1 and the
+# bidi overrides are valid unescaped, and as harmful on a terminal.
+_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (*range(0x7f, 0xa0), *range(0x202a, 0x202f),
+                                            *range(0x2066, 0x206a))}
+
+
+def json_safe(text: str) -> str:
+    """Serialised JSON with DEL, C1 controls and bidi overrides written as
+    ``\\uXXXX`` escapes: the same JSON values, safe to print to a terminal
+    (they can only occur inside strings, where an escape means the same)."""
+    return text.translate(_JSON_UNSAFE)

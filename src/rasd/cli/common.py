@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from rasd.store import Store
-from rasd.terminal import term_safe
+from rasd.terminal import json_safe, term_safe
 
 
 @dataclass
@@ -31,6 +31,12 @@ def get_store() -> Store:
     return STATE.store
 
 
+def echo(text: str, err: bool = False) -> None:
+    """Print a line that may quote input (names, handles, values, paths) with
+    control characters and bidi overrides escaped."""
+    typer.echo(term_safe(text), err=err)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a clear error to stderr and exit with ``code`` (2: bad usage/input).
     Messages name files and quote input: control characters are escaped."""
@@ -44,12 +50,12 @@ def warn(message: str) -> None:
 
 def echo_json(obj: Any, *, indent: bool = True) -> None:
     opt = orjson.OPT_INDENT_2 if indent else 0
-    sys.stdout.write(orjson.dumps(obj, option=opt | orjson.OPT_NON_STR_KEYS,
-                                  default=str).decode() + "\n")
+    sys.stdout.write(json_safe(orjson.dumps(obj, option=opt | orjson.OPT_NON_STR_KEYS,
+                                            default=str).decode()) + "\n")
 
 
 def jsonl_line(obj: Any) -> str:
-    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    return json_safe(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS, default=str).decode())
 
 
 def progress_enabled() -> bool:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from rasd.cli.common import echo_json, fail, get_store, jsonl_line, progress_enabled, warn
-
+from rasd.cli.common import echo, echo_json, fail, get_store, jsonl_line, progress_enabled, warn
 
 
 def _read_items(src: str):
@@ -113,11 +112,11 @@ def register(app: typer.Typer) -> None:
             return
         for r in rows:
             cur = "/".join(x for x in (r["currency"], r["asset"]) if x)
-            typer.echo(f"{r['type']} {cur + ' ' if cur else ''}{r['value']}: "
+            echo(f"{r['type']} {cur + ' ' if cur else ''}{r['value']}: "
                        f"{r['accounts']} accounts, {r['posts']} posts")
             for a in r["linked_accounts"]:
                 who = a["handle"] or a["name"] or a["account_id"]
-                typer.echo(f"  {a['platform']}:{who} (account {a['account_id']}, "
+                echo(f"  {a['platform']}:{who} (account {a['account_id']}, "
                            f"{a['sightings']} sightings)")
 
     @lists.command("import")
@@ -167,7 +166,7 @@ def register(app: typer.Typer) -> None:
             return
         scripts = ", ".join(f"{k} {v}" for k, v in sorted(res.scripts.items(),
                                                           key=lambda kv: -kv[1]))
-        typer.echo(f"{res.list_name} ({res.format}): {res.entities} entities, {res.names} "
+        echo(f"{res.list_name} ({res.format}): {res.entities} entities, {res.names} "
                    f"names [{scripts}], {res.identifiers} identifiers "
                    f"({res.wallets} crypto wallets)" + (" — replaced the earlier import"
                                                          if res.replaced else ""))
@@ -194,11 +193,11 @@ def register(app: typer.Typer) -> None:
             return
         for r in rows:
             progs = ", ".join(f"{k} {v}" for k, v in r["top_programmes"].items())
-            typer.echo(f"{r['list']} ({r['format']}): {r['entities']} entities, {r['names']} "
+            echo(f"{r['list']} ({r['format']}): {r['entities']} entities, {r['names']} "
                        f"names, {r['identifiers']} identifiers ({r['wallets']} wallets); "
                        f"published {r['published'] or '?'}; imported {r['imported_at']}")
             if progs:
-                typer.echo(f"  programmes: {progs}")
+                echo(f"  programmes: {progs}")
 
     @app.command("screen")
     def screen_cmd(
@@ -258,9 +257,9 @@ def register(app: typer.Typer) -> None:
                 echo_json([{"query": q, "matches": ms} for q, ms in results])
             return
         for q, ms in results:
-            typer.echo(f"{q}: {len(ms)} match(es)")
+            echo(f"{q}: {len(ms)} match(es)")
             for m in ms:
-                typer.echo(f"  {m['score']:.2f}  {m['name']}  [{m['list']} {m['list_ref']}; "
+                echo(f"  {m['score']:.2f}  {m['name']}  [{m['list']} {m['list_ref']}; "
                            f"{m['programme'] or '-'}]")
                 for line in m["explanation"]:
-                    typer.echo(f"        {line}")
+                    echo(f"        {line}")

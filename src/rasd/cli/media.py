@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from rasd.cli.common import (
+    echo,
     echo_json,
     fail,
     get_store,
@@ -149,7 +150,7 @@ def register(app: typer.Typer) -> None:
             if json_:
                 echo_json(res)
             else:
-                typer.echo(f"re-matched {res['media']} media: {res['detections']} detection(s), "
+                echo(f"re-matched {res['media']} media: {res['detections']} detection(s), "
                            f"{res['suppressed']} suppressed, {res['quarantined']} quarantined")
             return
         if not files:
@@ -168,14 +169,14 @@ def register(app: typer.Typer) -> None:
                 sys.stdout.write(jsonl_line({"path": str(p), "matches": [h.as_dict()
                                                                          for h in hits]}) + "\n")
             elif not hits:
-                typer.echo(f"{p}: no match")
+                echo(f"{p}: no match")
             for h in hits if not json_ else []:
                 labels = ";".join(f"{k}={v}" for k, v in h.labels.items()) or "-"
-                typer.echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "
+                echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "
                            f"distance={h.distance:g} labels={labels}")
             n_match += any(h.outcome == "reported" for h in hits)
         if not json_:
-            typer.echo(f"{n_match} of {len(paths)} file(s) matched")
+            echo(f"{n_match} of {len(paths)} file(s) matched")
         if bad:
             raise typer.Exit(1)
 
@@ -221,7 +222,7 @@ def register(app: typer.Typer) -> None:
         b = _bank_errors(lambda: create_bank(get_store(), name, labels=_labels(label),
                                              negative=negative, description=description,
                                              pdq_threshold=pdq_threshold))
-        typer.echo(f"created bank {b.name}" + (" (negative)" if b.negative else ""))
+        echo(f"created bank {b.name}" + (" (negative)" if b.negative else ""))
 
     @bank.command("list")
     def bank_list(json_: bool = typer.Option(False, "--json")) -> None:
@@ -244,7 +245,7 @@ def register(app: typer.Typer) -> None:
                                              ("disabled", not b.enabled)) if on) or "-"
             counts = " ".join(f"{k}={v}" for k, v in sorted(b.counts.items())) or "empty"
             labels = ";".join(f"{k}={v}" for k, v in b.labels.items()) or "-"
-            typer.echo(f"{b.name}\t{flags}\t{counts}\tlabels={labels}")
+            echo(f"{b.name}\t{flags}\t{counts}\tlabels={labels}")
 
     @bank.command("import")
     def bank_import(
@@ -283,7 +284,7 @@ def register(app: typer.Typer) -> None:
             for e in rep.errors:
                 warn(e)
             types = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_type.items())) or "-"
-            typer.echo(f"{name}: read {rep.read}, added {rep.added}, duplicates "
+            echo(f"{name}: read {rep.read}, added {rep.added}, duplicates "
                        f"{rep.duplicates}, invalid {rep.invalid} ({types})")
         if rep.invalid and not rep.added and not rep.duplicates:
             raise typer.Exit(1)
@@ -310,7 +311,7 @@ def register(app: typer.Typer) -> None:
             with open(out, "w", encoding="utf-8", newline="") as fh:
                 n = _bank_errors(lambda: write_csv(export_rows(store, name, include_inactive=all_),
                                                    fh, with_status=all_))
-            typer.echo(f"wrote {n} signal(s) to {out}", err=True)
+            echo(f"wrote {n} signal(s) to {out}", err=True)
         else:
             _bank_errors(lambda: write_csv(export_rows(store, name, include_inactive=all_),
                                            sys.stdout, with_status=all_))
@@ -319,7 +320,7 @@ def register(app: typer.Typer) -> None:
         from rasd.detect.media.banks import set_bank_enabled
 
         b = _bank_errors(lambda: set_bank_enabled(get_store(), name, enabled))
-        typer.echo(f"bank {b.name} {'enabled' if b.enabled else 'disabled'}")
+        echo(f"bank {b.name} {'enabled' if b.enabled else 'disabled'}")
 
     @bank.command("enable")
     def bank_enable(name: str = typer.Argument(...)) -> None:
@@ -350,7 +351,7 @@ def register(app: typer.Typer) -> None:
         if not ids:
             fail(f"bank {name!r} holds no signal {signal[:80]!r}")
         n = set_signal_status(store, ids, status, note)
-        typer.echo(f"{n} signal(s) in {name} now {status}")
+        echo(f"{n} signal(s) in {name} now {status}")
 
     @bank.command("tombstone")
     def bank_tombstone(
@@ -406,7 +407,7 @@ def register(app: typer.Typer) -> None:
         if not rows:
             typer.echo("no signals waiting for review")
         for r in rows:
-            typer.echo(f"review {r['review']}: bank {r['bank']} signal #{r['signal_id']} "
+            echo(f"review {r['review']}: bank {r['bank']} signal #{r['signal_id']} "
                        f"({r['signal_type']}) — {r['reason']}")
 
     clusters = typer.Typer(help="Near-duplicate text (copypasta) clusters from MinHash LSH.\n\n"
@@ -450,12 +451,12 @@ def register(app: typer.Typer) -> None:
         if json_:
             echo_json(rep.__dict__)
             return
-        typer.echo(f"{rep.posts_considered} posts ({rep.distinct_texts} distinct texts, "
+        echo(f"{rep.posts_considered} posts ({rep.distinct_texts} distinct texts, "
                    f"{rep.hashed} newly hashed): {rep.clusters} clusters holding "
                    f"{rep.clustered_posts} posts")
         if rep.largest:
             lg = rep.largest
-            typer.echo(f"largest: cluster {lg['cluster_id']}: {lg['size']} posts by "
+            echo(f"largest: cluster {lg['cluster_id']}: {lg['size']} posts by "
                        f"{lg['accounts']} accounts: {lg['sample']!r}")
 
     @clusters.command("list")
@@ -481,7 +482,7 @@ def register(app: typer.Typer) -> None:
             typer.echo("no clusters to show (none found yet, or fewer accounts than "
                        "--min-accounts; `rasd clusters build` makes them)")
         for r in rows:
-            typer.echo(f"cluster {r['cluster']}: {r['size']} posts by {r['accounts']} accounts "
+            echo(f"cluster {r['cluster']}: {r['size']} posts by {r['accounts']} accounts "
                        f"— {(r['sample'] or '')[:100]!r}")
 
     @clusters.command("show")
@@ -502,7 +503,7 @@ def register(app: typer.Typer) -> None:
             echo_json(rows)
             return
         for r in rows:
-            typer.echo(f"{r['created_at']} @{r['account'] or '?'} sim={r['similarity']} "
+            echo(f"{r['created_at']} @{r['account'] or '?'} sim={r['similarity']} "
                        f"{r['platform']}:{r['platform_id']}: {r['text'][:120]!r}")
 
     media = typer.Typer(help="Ingested media files.\n\nExample:\n\n"
@@ -535,5 +536,5 @@ def register(app: typer.Typer) -> None:
         res = fetch_pending(store, d, policy=pol, limit=limit)
         for e in res["errors"][:20]:
             warn(e)
-        typer.echo(f"fetched {res['fetched']} of {res['tried']} (failed {res['failed']}) "
+        echo(f"fetched {res['fetched']} of {res['tried']} (failed {res['failed']}) "
                    f"into {d}")

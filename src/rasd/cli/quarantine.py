@@ -7,7 +7,7 @@ from collections import Counter
 import orjson
 import typer
 
-from rasd.cli.common import echo_json, get_store, term_safe
+from rasd.cli.common import echo, echo_json, get_store, term_safe
 
 
 def register(app: typer.Typer) -> None:
@@ -45,9 +45,9 @@ def register(app: typer.Typer) -> None:
             echo_json(rows[-limit:] if limit else [])
             return
         if not rows:
-            typer.echo(f"no rejected records ({q})")
+            echo(f"no rejected records ({q})")
             return
-        typer.echo(f"{len(rows)} rejected record(s) in {q}")
+        echo(f"{len(rows)} rejected record(s) in {q}")
         by_reason = Counter(r["reason"].split(":")[0] for r in rows)
         for reason, n in by_reason.most_common(10):
             typer.echo(term_safe(f"  {n:>7}  {reason}"))

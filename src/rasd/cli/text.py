@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from rasd.cli.common import echo_json, fail, jsonl_line, progress_enabled, warn
+from rasd.cli.common import echo, echo_json, fail, jsonl_line, progress_enabled, warn
 
 BATCH = 256
 
@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
         except BrokenPipeError:
             return
         if progress_enabled():
-            typer.echo(f"classified {n_in} posts, flagged {n_flag}", err=True)
+            echo(f"classified {n_in} posts, flagged {n_flag}", err=True)
 
     @app.command("train")
     def train_cmd(
@@ -270,7 +270,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo("")
             typer.echo(render_functional(result["functional"]))
             for f in result["functional"].get("failures", []):
-                typer.echo(f"  FAIL {f['functionality']}/{f['lang']}: expected {f['expected']}, "
+                echo(f"  FAIL {f['functionality']}/{f['lang']}: expected {f['expected']}, "
                            f"got {f['got']} ({f['score']}): {f['text'][:100]}")
 
     pol_app = typer.Typer(help="Show or check content policies (labels, definitions, "
@@ -294,15 +294,15 @@ def register(app: typer.Typer) -> None:
         if json_:
             echo_json(pol.to_dict())
             return
-        typer.echo(f"{pol.name} {pol.version}  ({pol.source})")
-        typer.echo(f"target journalism FPR {pol.target_journalism_fpr:.1%}; "
+        echo(f"{pol.name} {pol.version}  ({pol.source})")
+        echo(f"target journalism FPR {pol.target_journalism_fpr:.1%}; "
                    f"lexicons {', '.join(pol.lexicons) or '-'}")
         for lab in pol.labels:
             n = sum(len(v) for v in lab.examples.values())
-            typer.echo(f"\n{lab.id} ({'flagged' if lab.flagged else 'not flagged'}, "
+            echo(f"\n{lab.id} ({'flagged' if lab.flagged else 'not flagged'}, "
                        f"{lab.legal_basis or 'no legal basis'}; {n} examples in "
                        f"{len(lab.examples)} languages)")
-            typer.echo(f"  {lab.definition}")
+            echo(f"  {lab.definition}")
 
     @pol_app.command("check")
     def policy_check(path: str = typer.Argument(..., help="Policy JSON file to validate.")) -> None:
@@ -319,7 +319,7 @@ def register(app: typer.Typer) -> None:
             resolve_lexicon_paths(pol.lexicons, Path(path).parent)
         except LexiconError as e:
             fail(f"{path}: lexicons: {e}")
-        typer.echo(f"{path}: ok ({len(pol.labels)} labels, {len(pol.examples())} examples)")
+        echo(f"{path}: ok ({len(pol.labels)} labels, {len(pol.examples())} examples)")
 
     @pol_app.command("match")
     def policy_match(text: str = typer.Argument(..., help="Text to match against the lexicons.")
