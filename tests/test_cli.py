@@ -127,8 +127,15 @@ def test_show_post_with_raw_evidence(tmp_path):
     assert r.exit_code == 0
     raw = json.loads(r.output)
     assert raw["id"] == 2 and raw["photo"].startswith("photos/")
+    raw_bytes = r.stdout_bytes
     r = runner.invoke(app, ["--db", db, "show", "telegram:channel7000000001/2", "--json"])
-    assert json.loads(r.output)["text"].startswith("New release")
+    shown = json.loads(r.output)
+    assert shown["text"].startswith("New release")
+    from rasd.store import Store
+
+    st = Store.open(db)
+    assert raw_bytes == st.raw(shown["raw"]["sha256"])  # byte for byte, when redirected
+    st.close()
     r = runner.invoke(app, ["--db", db, "show", "telegram:channel7000000001/2"])
     assert r.exit_code == 0 and "New release" in r.output
     assert "https://t.me/c/7000000001/2" in r.output  # no public username in the export

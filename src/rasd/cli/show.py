@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
@@ -21,7 +22,8 @@ def register(app: typer.Typer) -> None:
                                   help="A post: x:1576994789110992896, "
                                   "telegram:channel555/2, or the store's numeric id."),
         raw: bool = typer.Option(False, "--raw", help="Print only the raw record, exactly "
-                                 "as received (the bytes, decompressed)."),
+                                 "as received (the bytes, decompressed; on a terminal "
+                                 "with control characters escaped)."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Show a stored post: its fields, versions, detections, its media (with
@@ -71,7 +73,12 @@ def register(app: typer.Typer) -> None:
         if raw:
             if data is None:
                 fail("no raw record stored for this post")
-            typer.echo(data.decode("utf-8", "replace"))
+            if sys.stdout.isatty():  # shown: its control characters escaped
+                typer.echo(term_safe(data.decode("utf-8", "replace")))
+            else:  # redirected (evidence): the bytes exactly as received
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
             return
         out = {k: v for k, v in p._mapping.items()}
         out["author"] = dict(author._mapping) if author else None
