@@ -466,3 +466,24 @@ def test_lists_and_spaces_are_not_stored_as_empty_posts(sqlite_store, tmp_path):
     assert rep.rejected == 2 and all("neither a tweet nor a user" in r["reason"]
                                      for r in rep.rejects)
     assert post(sqlite_store, "x", "1355797419175383040") is None
+
+
+def test_a_flattened_tweet_longer_than_the_sniff_sample_is_known(sqlite_store, tmp_path):
+    """X writes a tweet's keys in no fixed order: a flattened tweet whose long
+    note comes first (its line past the 64 KiB read to tell the format) is still
+    told from the tweet keys further on."""
+    from rasd.ingest import IngestError
+
+    # a note of 25,000 Arabic letters, written as \\u escapes (twarc's json.dumps):
+    # 150 KB before the next key
+    tweet = {"text": "\u0627" * 25_000, "edit_history_tweet_ids": ["1"], "id": "1",
+             "author_id": "2", "created_at": "2024-01-01T00:00:00.000Z"}
+    f = tmp_path / "flat.jsonl"
+    f.write_text(json.dumps(tweet) + "\n")
+    assert f.stat().st_size > 128 * 1024
+    assert detect_format(f) == "x"
+    assert ingest_path(sqlite_store, f).counts["new"] == 1
+    # and a line that is no tweet is still no known format
+    f.write_text(json.dumps({"text": "\u0627" * 25_000, "other": 1}) + "\n")
+    with pytest.raises(IngestError, match="not a known format"):
+        detect_format(f)

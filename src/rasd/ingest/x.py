@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rasd.ingest.base import (
+    SNIFF,
+    IngestError,
     Parser,
     RawSink,
     clean_text,
@@ -24,6 +26,7 @@ from rasd.ingest.base import (
     opt_str,
     parse_time,
     plain_json,
+    read_sample,
     register,
     reject,
     req_id,
@@ -52,6 +55,30 @@ V1_METRICS = (("retweet_count", "retweet_count"), ("reply_count", "reply_count")
 
 REF_KIND = {"replied_to": PostKind.REPLY, "retweeted": PostKind.REPOST,
             "quoted": PostKind.QUOTE}
+
+
+# keys only X's tweets carry, for a first line longer than the sample (a
+# flattened tweet with a long note and its expansions): X writes keys in no fixed
+# order, so a tweet's may come late, after a long text
+_V2_KEYS = (b'"author_id"', b'"edit_history_tweet_ids"', b'"conversation_id"',
+            b'"referenced_tweets"', b'"public_metrics"', b'"context_annotations"',
+            b'"possibly_sensitive"', b'"reply_settings"', b'"note_tweet"')
+
+
+def _has_v2_keys(path: Path, sample: bytes) -> bool:
+    """Whether tweet keys occur in the first line, read up to 1 MiB where the
+    sample ends inside it (a long text, written with \\u escapes, can fill
+    the sample before the first other key)."""
+    if any(k in sample for k in _V2_KEYS):
+        return True
+    if len(sample) < SNIFF:
+        return False
+    try:
+        more = read_sample(path, 1 << 20)
+    except (OSError, IngestError):
+        return False
+    line = more.split(b"\n", 1)[0]
+    return any(k in line for k in _V2_KEYS)
 
 
 def _is_tweet(o: dict) -> bool:
@@ -518,7 +545,7 @@ class XParser(Parser):
             head = sample.lstrip()[:4096]
             if any(k in head for k in (b'"data"', b'"__twarc"', b'"includes"')):
                 return 0.7
-            if b'"id_str"' in head or b'"author_id"' in head:
+            if b'"id_str"' in head or _has_v2_keys(path, sample):
                 return 0.6
         if not isinstance(o, dict):
             return 0.0
