@@ -179,6 +179,19 @@ def test_ftm_json(files):
     assert by["syn-org-1"].programmes == ["EU-TAQA"]
 
 
+def test_ftm_lines_are_read_in_bounded_pieces(files, tmp_path, monkeypatch):
+    """An overlong line is refused, naming it, before it is held whole."""
+    from rasd.detect.finance import lists as L
+
+    monkeypatch.setattr(L, "FTM_MAX_LINE", 2000)
+    good = (files / "os.json").read_bytes()
+    f = tmp_path / "big.json"
+    f.write_bytes(good + b'{"schema": "Person", "id": "x", "caption": "' + b"a" * 10_000 + b'"}\n')
+    with pytest.raises(ListFormatError, match=r"big\.json:\d+: line over"):
+        parse_file(f, "ftm_json")
+    assert len(parse_file(files / "os.json", "ftm_json").entities) == 2
+
+
 def test_reimport_replaces_and_status(files, store):
     import_list(store, files / "un.xml")
     again = import_list(store, files / "un.xml")

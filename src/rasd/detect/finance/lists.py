@@ -414,6 +414,9 @@ _FTM_ID_PROPS = {"idNumber": "national_id", "passportNumber": "passport",
                  "email": "email"}
 
 
+FTM_MAX_LINE = 50_000_000  # one entity, nested targets included
+
+
 def parse_ftm_json(path: Path) -> ParsedList:
     """OpenSanctions / FollowTheMoney entities, one JSON object per line (flat
     ``entities.ftm.json`` or nested ``targets.nested.json``)."""
@@ -421,11 +424,14 @@ def parse_ftm_json(path: Path) -> ParsedList:
     wallets: list[tuple[str, str, str | None]] = []  # (holder id, address, currency)
     sanctions: list[tuple[str, list[str]]] = []
     with path.open("rb") as fh:
-        for line_no, line in enumerate(fh, 1):
+        line_no = 0
+        # read in bounded pieces: a line's length is known before it is held whole
+        while line := fh.readline(FTM_MAX_LINE + 1):
+            line_no += 1
+            if len(line) > FTM_MAX_LINE:
+                raise ListFormatError(f"{path}:{line_no}: line over {FTM_MAX_LINE:,} bytes")
             if not line.strip():
                 continue
-            if len(line) > 50_000_000:
-                raise ListFormatError(f"{path}:{line_no}: line over 50 MB")
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
