@@ -358,22 +358,24 @@ def read_sample(path: Path, n: int = SNIFF) -> bytes:
     return bytes(buf)
 
 
-def iter_lines(f: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
-    """Yield (1-based line number, line bytes) with bounded memory.
+def iter_lines(f: Any, limit: int = MAX_LINE,
+               ends: tuple[Any, ...] = (b"\n",)) -> Iterator[tuple[int, Any]]:
+    """Yield (1-based line number, line) with bounded memory, from a binary file
+    (or a text one, with ``ends=("\\n", "\\r")``).
 
-    A line over ``MAX_LINE`` bytes yields ``None`` (the caller rejects it) and is
-    skipped without being held in memory.
+    A line over ``limit`` bytes (characters) yields ``None`` (the caller rejects
+    it) and is passed over without being held in memory.
     """
     n = 0
     while True:
-        line = f.readline(MAX_LINE + 1)
+        line = f.readline(limit + 1)
         if not line:
             return
         n += 1
-        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+        if len(line) > limit and not line.endswith(ends):
             while True:  # drain the rest of the oversized line
-                more = f.readline(MAX_LINE)
-                if not more or more.endswith(b"\n"):
+                more = f.readline(limit)
+                if not more or more.endswith(ends):
                     break
             yield n, None
             continue

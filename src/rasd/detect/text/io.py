@@ -40,20 +40,9 @@ def _lines(f: TextIO) -> Iterator[tuple[int, str | None]]:
     ``MAX_LINE_BYTES`` characters is None, passed over without being held whole
     (a file or pipe with no newline for gigabytes would otherwise be read into
     memory before its length was checked)."""
-    n = 0
-    while True:
-        line = f.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        n += 1
-        if len(line) > MAX_LINE_BYTES and not line.endswith(("\n", "\r")):
-            while True:
-                more = f.readline(MAX_LINE_BYTES)
-                if not more or more.endswith(("\n", "\r")):
-                    break
-            yield n, None
-            continue
-        yield n, line
+    from rasd.ingest.base import iter_lines
+
+    return iter_lines(f, MAX_LINE_BYTES, ("\n", "\r"))
 
 
 def _bounded(f: TextIO, path: str) -> Iterator[str]:
