@@ -80,3 +80,24 @@ def test_financing_detection_carries_indicators_when_available(sqlite_store):
         return  # the finance stage is not installed: detection still stored, no indicators
     inds = found["p5"][3].get("indicators")
     assert isinstance(inds, list)
+
+
+def test_scan_reads_pending_subjects_a_page_at_a_time(sqlite_store, monkeypatch):
+    """Pending ids come in pages (memory bounded on a store of any size); a
+    limit, a second run and a rescan see the same subjects as one big read."""
+    from rasd.detect import scan as scan_mod
+
+    monkeypatch.setattr(scan_mod, "PAGE", 2)
+    seed(sqlite_store)
+    det = TextDetector()
+    det.batch_size = 1
+    seen = []
+    first = scan(sqlite_store, [det], limit=3,
+                 progress=lambda name, done, total: seen.append((done, total)))[0]
+    assert first.scanned == 3 and seen[-1] == (3, 3)
+    rest = scan(sqlite_store, [det])[0]
+    assert rest.scanned == len(POSTS) - 3
+    assert scan(sqlite_store, [det])[0].scanned == 0
+    again = scan(sqlite_store, [det], rescan=True)[0]
+    assert again.scanned == len(POSTS)
+    assert set(detections(sqlite_store)) >= {"p1", "p2"}

@@ -3,17 +3,18 @@
 Idempotent: a (subject, detector, model_version) that was scanned is skipped
 unless ``rescan`` is set; results of a rescan replace that version's previous
 detections for the subject. Each batch commits on its own, so a crash loses at
-most the batch in flight and a re-run picks up where it stopped.
+most the batch in flight and a re-run picks up where it stopped. The subjects
+to scan are read a page of ids at a time: memory does not grow with the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, select
+from sqlalchemy import and_, delete, exists, func, select
 
 from rasd.detect.base import Detector, StoredAccount, StoredMedia, StoredPost
 from rasd.model import Detection, attached_text
@@ -38,11 +39,13 @@ class ScanResult:
     caught_up: dict[str, int] | None = None  # Detector.catch_up's summary
 
 
-def _pending(store: Store, det: Detector, *, rescan: bool, since: datetime | None,
-             limit: int | None) -> Any:
+PAGE = 20_000  # pending ids read at a time: memory stays bounded on stores of any size
+
+
+def _pending_query(det: Detector, *, rescan: bool, since: datetime | None) -> Any:
     st = det.subject_type
     table = {"post": S.posts, "media": S.media, "account": S.accounts}[st]
-    q = select(table.c.id).order_by(table.c.id)
+    q = select(table.c.id)
     if not rescan:
         done = exists().where(and_(
             S.scans.c.subject_type == st, S.scans.c.subject_id == table.c.id,
@@ -51,10 +54,38 @@ def _pending(store: Store, det: Detector, *, rescan: bool, since: datetime | Non
     if since is not None:
         col = table.c.created_at if st == "post" else table.c.first_seen
         q = q.where(col >= since)
-    if limit:
-        q = q.limit(limit)
+    return q, table
+
+
+def _pending(store: Store, det: Detector, *, rescan: bool, since: datetime | None,
+             limit: int | None) -> Iterator[list[int]]:
+    """The ids to scan, in id order, a page at a time (keyset: each page starts
+    after the last id of the one before, so what the scan marks meanwhile
+    changes nothing ahead of it)."""
+    q, table = _pending_query(det, rescan=rescan, since=since)
+    page = PAGE
+    last, left = 0, limit
+    while left is None or left > 0:
+        n = page if left is None else min(page, left)
+        with store.connect() as c:
+            ids = [r[0] for r in c.execute(
+                q.where(table.c.id > last).order_by(table.c.id).limit(n))]
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+        if left is not None:
+            left -= len(ids)
+        if len(ids) < n:
+            return
+
+
+def _count_pending(store: Store, det: Detector, *, rescan: bool, since: datetime | None,
+                   limit: int | None) -> int:
+    q, _ = _pending_query(det, rescan=rescan, since=since)
     with store.connect() as c:
-        return [r[0] for r in c.execute(q)]
+        n = int(c.execute(select(func.count()).select_from(q.subquery())).scalar_one())
+    return n if limit is None else min(n, limit)
 
 
 def load_subjects(store: Store, subject_type: str, ids: Sequence[int]) -> list[Any]:
@@ -124,17 +155,19 @@ def scan(store: Store, detectors: Sequence[Detector], *, rescan: bool = False,
     for det in detectors:
         det.bind(store)
         caught_up = det.catch_up(store)
-        ids = _pending(store, det, rescan=rescan, since=since, limit=limit)
+        total = _count_pending(store, det, rescan=rescan, since=since,
+                               limit=limit) if progress else 0
         res = ScanResult(det.name, det.version, caught_up=caught_up)
-        for start in range(0, len(ids), det.batch_size):
-            chunk = ids[start:start + det.batch_size]
-            subjects = load_subjects(store, det.subject_type, chunk)
-            found = det.detect(subjects)
-            res.detections += store_detections(store, det, chunk, found)
-            for d in found:
-                res.by_label[d.label] = res.by_label.get(d.label, 0) + 1
-            res.scanned += len(chunk)
-            if progress:
-                progress(det.name, res.scanned, len(ids))
+        for ids in _pending(store, det, rescan=rescan, since=since, limit=limit):
+            for start in range(0, len(ids), det.batch_size):
+                chunk = ids[start:start + det.batch_size]
+                subjects = load_subjects(store, det.subject_type, chunk)
+                found = det.detect(subjects)
+                res.detections += store_detections(store, det, chunk, found)
+                for d in found:
+                    res.by_label[d.label] = res.by_label.get(d.label, 0) + 1
+                res.scanned += len(chunk)
+                if progress:
+                    progress(det.name, res.scanned, max(total, res.scanned))
         results.append(res)
     return results
