@@ -168,6 +168,18 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
     r = runner.invoke(app, ["--db", db, "screen", "--file", str(names), "--json"])
     batch = json.loads(r.stdout)
     assert [len(b["matches"]) for b in batch] == [1, 0]
+    # names from standard input, printed as they are screened; blank and overlong
+    # lines passed over; an empty file is an error naming it
+    r = runner.invoke(app, ["--db", db, "screen", "--file", "-"],
+                      input="Khalid al-Qaswari\n\n" + "x" * 5000 + "\nJohn Smith")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("Khalid al-Qaswari: 1 match(es)\n")
+    assert "John Smith: 0 match(es)" in r.stdout and "xxxx" not in r.stdout
+    assert "-: line 3: longer than 4,000 characters" in r.stderr
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    r = runner.invoke(app, ["--db", db, "screen", "--file", str(empty)])
+    assert r.exit_code == 2 and "empty.txt: no names to screen" in r.output
 
     r = runner.invoke(app, ["--db", db, "lists", "status", "--json"])
     assert json.loads(r.stdout)[0]["list"] == "syn"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -232,34 +235,48 @@ def register(app: typer.Typer) -> None:
         """
         from rasd.detect.finance.screen import Screener, get_screener
 
-        queries = list(names or [])
-        if file is not None:
-            src = sys.stdin if str(file) == "-" else None
-            try:
-                lines = (src.read() if src else file.read_text("utf-8")).splitlines()
-            except (OSError, UnicodeDecodeError) as e:
-                fail(f"{file}: {e}")
-            queries.extend(ln.strip()[:400] for ln in lines if ln.strip())
-        if not queries:
+        if not names and file is None:
             fail("give a NAME or --file; see `rasd screen --help`")
         store = get_store()
         scr = Screener.load(store, list_) if list_ else get_screener(store)
         if not scr.entries and not scr.identifiers:
             fail("no designation list imported; run `rasd lists import FILE` first", code=1)
-        results = []
-        for q in queries:
+
+        def queries() -> Iterator[str]:
+            yield from names or []
+            if file is None:
+                return
+            from rasd.ingest.base import iter_lines
+
+            try:  # read as screened: a list of a million names starts printing at once
+                f = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8") if str(file) == "-"
+                     else file.open(encoding="utf-8"))
+                with f:
+                    for n_line, line in iter_lines(f, 4000, ("\n", "\r")):
+                        if line is None:
+                            warn(f"{file}: line {n_line}: longer than 4,000 characters; "
+                                 "not a name, skipped")
+                        elif line.strip():
+                            yield line.strip()[:400]
+            except (OSError, UnicodeDecodeError) as e:
+                fail(f"{file}: {e}")
+
+        single = len(names or []) == 1 and file is None
+        out: list[dict[str, Any]] = []
+        n = 0
+        for q in queries():
+            n += 1
             ms = [m.to_dict() for m in scr.screen(q, threshold=threshold, limit=limit)]
-            results.append((q, ms))
-        if json_:
-            if len(results) == 1 and file is None:
-                echo_json(results[0][1])
-            else:
-                echo_json([{"query": q, "matches": ms} for q, ms in results])
-            return
-        for q, ms in results:
+            if json_:
+                out.append({"query": q, "matches": ms})
+                continue
             echo(f"{q}: {len(ms)} match(es)")
             for m in ms:
                 echo(f"  {m['score']:.2f}  {m['name']}  [{m['list']} {m['list_ref']}; "
-                           f"{m['programme'] or '-'}]")
+                     f"{m['programme'] or '-'}]")
                 for line in m["explanation"]:
                     echo(f"        {line}")
+        if not n:
+            fail(f"{file}: no names to screen")
+        if json_:
+            echo_json(out[0]["matches"] if single else out)
