@@ -228,6 +228,10 @@ def test_media_paths_stay_inside_the_export_in_the_archive():
     for bad in ("../p.jpg", "photos/../../p.jpg", "/etc/passwd", "..", "../Chat2/p.jpg"):
         with pytest.raises(ValueError, match="field 'photo': path points outside"):
             root.local(bad, "photo")
+    with pytest.raises(ValueError, match="NUL"):
+        root.local("photos/p\x00.jpg", "photo")
+    with pytest.raises(ValueError, match="NUL"):
+        MediaRoot(folder=Path("/data/Chat")).local("photos/p\x00.jpg", "photo")
     top = MediaRoot(archive="/data/export.zip", inner="")
     assert top.local("photos/p.jpg", "file") == "/data/export.zip!/photos/p.jpg"
     with pytest.raises(ValueError):
@@ -318,3 +322,19 @@ def test_fuzz_whole_archives(tmp_path_factory, data):
 
 
 _ARCHIVE: dict[str, Any] = {}  # the archive's bytes and one store, for every example
+
+
+def test_hostile_media_paths_in_a_zipped_export(store, tmp_path):
+    """A photo path with a NUL, or leading out of the export, inside an archive:
+    that message is rejected, the others stored (on PostgreSQL too, which stores
+    no NUL)."""
+    doc = json.loads((DEMO / "telegram" / "result.json").read_text())
+    with_photo = [m for m in doc["messages"] if m.get("photo")]
+    with_photo[0]["photo"] = "photos/a\x00b.jpg"
+    with_photo[1]["photo"] = "../../outside.jpg"
+    archive = _zip(tmp_path / "h.zip", {"Chat/result.json": json.dumps(doc).encode()})
+    rep = ingest_path(store, member_stream(archive, "Chat/result.json"))
+    assert rep.rejected == 2 and rep.counts["new"] > 0
+    with store.connect() as c:
+        paths = [r[0] for r in c.execute(select(S.media.c.local_path)) if r[0]]
+    assert all("\x00" not in p and p.startswith(f"{archive.resolve()}!/Chat/") for p in paths)

@@ -266,6 +266,8 @@ class MediaRoot(NamedTuple):
         """The local path of ``rel`` (as the export names a file). A path
         outside the export's folder is a ValueError naming ``field``."""
         outside = ValueError(f"field {field!r}: path points outside the export folder")
+        if "\x00" in rel:  # no file name holds one (and PostgreSQL stores none)
+            raise ValueError(f"field {field!r}: a NUL byte in a file path")
         if self.archive is None:
             assert self.folder is not None
             p = (self.folder / rel).resolve()
