@@ -98,6 +98,30 @@ def test_telegram_values(store, tmp_path):
     assert rep.rejected == 1 and "over 200 characters" in rep.rejects[0]["reason"]
 
 
+def test_telegram_values_in_an_archive(store, tmp_path):
+    """The same, the export read from a ZIP archive: media paths then name
+    members, which no folder's resolve() checks (a NUL in one reached
+    media.local_path and stopped a PostgreSQL ingest)."""
+    import zipfile
+
+    from rasd.ingest.archive import member_stream
+
+    chats = iter(range(1000, 10**6))
+
+    def zipped(p: Path, msg):
+        # a chat of its own each time: the variant is a new post, its media written
+        # (a post seen before with the same content is not written again)
+        with zipfile.ZipFile(p.with_suffix(".zip"), "w") as z:
+            z.writestr("Chat/result.json", json.dumps(
+                {"name": "C", "type": "public_channel", "id": next(chats), "messages": [msg]},
+                default=str))
+        return member_stream(p.with_suffix(".zip"), "Chat/result.json")
+
+    doc = json.loads((DEMO / "telegram/result.json").read_text("utf-8"))
+    _run(store, tmp_path, "telegram", [m for m in doc["messages"] if m.get("photo")][:2],
+         zipped)
+
+
 def test_telethon_and_4cat_values(store, tmp_path):
     _run(store, tmp_path, "telethon", [*telethon_messages()[:3], *fourcat_messages()[:2]],
          _jsonl)
