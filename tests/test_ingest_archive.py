@@ -47,6 +47,8 @@ def test_an_archive_stores_what_its_files_store(tmp_path, shared_data):
     files = {f"crawl/{p.name}": p.read_bytes() for p in twarc}
     files["tweets.csv"] = kaggle
     files["ChatExport_2024-03-01/result.json"] = (DEMO / "telegram" / "result.json").read_bytes()
+    for photo in sorted((DEMO / "telegram" / "photos").iterdir()):
+        files[f"ChatExport_2024-03-01/photos/{photo.name}"] = photo.read_bytes()
     files["__MACOSX/._tweets.csv"] = b"\x00\x05junk"
     files["notes.txt"] = b"not ingested"
     archive = _zip(tmp_path / "archive.zip", files)

@@ -242,3 +242,41 @@ def test_older_exports_with_numeric_sender_ids(sqlite_store, tmp_path):
         rows = dict(c.execute(select(S.posts.c.platform_id, S.accounts.c.platform_id).join(
             S.accounts, S.accounts.c.id == S.posts.c.account_id)).all())
     assert rows == {"channel555/1": "channel555", "channel555/2": "user42"}
+
+
+def test_media_follow_the_export_when_it_moves(store, tmp_path):
+    """An export read again from where it is now — moved, or zipped — is
+    unchanged, and its media's files are found there; a copy without its media
+    folders changes nothing (only files that are there are named)."""
+    import shutil
+    import zipfile
+
+    from rasd.ingest.archive import member_stream
+
+    demo = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram"
+
+    def paths():
+        with store.connect() as c:
+            return sorted(r[0] for r in c.execute(select(S.media.c.local_path)) if r[0])
+
+    a = tmp_path / "a" / "ChatExport"
+    shutil.copytree(demo, a)
+    ingest_path(store, a)
+    first = paths()
+    assert len(first) == 3 and all(p.startswith(str(a.resolve())) for p in first)
+    b = tmp_path / "b" / "ChatExport"
+    shutil.move(a, b)
+    again = ingest_path(store, b)
+    assert again.counts["new"] == 0 and again.counts["updated"] == 0
+    assert paths() == sorted(p.replace(str(a.resolve()), str(b.resolve())) for p in first)
+    bare = tmp_path / "c" / "ChatExport"
+    bare.mkdir(parents=True)
+    shutil.copy(b / "result.json", bare / "result.json")
+    ingest_path(store, bare)
+    assert all(p.startswith(str(b.resolve())) for p in paths())
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for p in sorted(b.rglob("*")):
+            z.write(p, f"ChatExport/{p.relative_to(b)}")
+    ingest_path(store, member_stream(archive, "ChatExport/result.json"))
+    assert all(p.startswith(f"{archive.resolve()}!/ChatExport/photos/") for p in paths())

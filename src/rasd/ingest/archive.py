@@ -111,6 +111,7 @@ def member_stream(archive: Path, name: str) -> Stream:
         return io.BufferedReader(_Member(archive, name), 1 << 16)
 
     first = reopen()  # fails here, before any work, when the member is unreadable
+    names = frozenset(first.raw.zf.namelist())  # for the media the member names
     where = archive.resolve()
     try:  # the first bytes are read at once (compression is told by them)
         s = Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
@@ -120,7 +121,8 @@ def member_stream(archive: Path, name: str) -> Stream:
         first.close()
         raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
             from None
-    s.media_root = MediaRoot(archive=str(where), inner=posixpath.dirname(name))
+    s.media_root = MediaRoot(archive=str(where), inner=posixpath.dirname(name),
+                             names=names)
     return s
 
 

@@ -261,10 +261,12 @@ class MediaRoot(NamedTuple):
     folder: Path | None = None
     archive: str | None = None  # an archive's absolute path, and
     inner: str = ""  # the export's folder inside it ("" at its top)
+    names: frozenset[str] | None = None  # the archive's members (None: not checked)
 
-    def local(self, rel: str, field: str) -> str:
-        """The local path of ``rel`` (as the export names a file). A path
-        outside the export's folder is a ValueError naming ``field``."""
+    def local(self, rel: str, field: str) -> str | None:
+        """The local path of ``rel`` (as the export names a file); None where
+        no such file is there (an export copied without its media folders). A
+        path outside the export's folder is a ValueError naming ``field``."""
         outside = ValueError(f"field {field!r}: path points outside the export folder")
         if "\x00" in rel:  # no file name holds one (and PostgreSQL stores none)
             raise ValueError(f"field {field!r}: a NUL byte in a file path")
@@ -273,11 +275,16 @@ class MediaRoot(NamedTuple):
             p = (self.folder / rel).resolve()
             if not p.is_relative_to(self.folder):
                 raise outside
-            return str(p)
+            try:
+                return str(p) if p.is_file() else None
+            except OSError:  # a name too long for the file system: no such file
+                return None
         name = posixpath.normpath(posixpath.join(self.inner, rel))
         if name.startswith("/") or name == ".." or name.startswith("../") or (
                 self.inner and not name.startswith(self.inner + "/")):
             raise outside
+        if self.names is not None and name not in self.names:
+            return None
         return f"{self.archive}{ARCHIVE_SEP}{name}"
 
 

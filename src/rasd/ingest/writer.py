@@ -787,6 +787,7 @@ class Writer:
                     existing[(plat, pid)] = (rid, h)
         inserts, updates, versions = [], [], []
         touches: list[dict] = []  # unchanged, seen in a newer snapshot
+        moved: list[dict] = []  # media files of unchanged posts, where they are now
         changed: list[PostItem] = []
         modified: list[PostItem] = []
         acc_cache, sid = self.acc_cache, self.source_id
@@ -801,6 +802,10 @@ class Writer:
                 self.counts.add("posts", "unchanged")
                 if not it.reference:
                     self._seen_again(touches, got[0], it.observed_at, it.hash, it.raw_sha256)
+                    for m in it.media:  # the same export read from where it is now
+                        if m["local_path"]:
+                            moved.append({"p": m["platform"], "k": m["media_key"],
+                                          "l": m["local_path"]})
                 continue
             modified.append(it)
         old_rows: dict[Key, Any] = {}
@@ -841,6 +846,7 @@ class Writer:
         if versions:
             c.execute(S.post_versions.insert(), versions)
         self._touch(c, t, touches, b.ts)
+        self._relocate(c, moved)
         ids: dict[Key, int] = {k: r[0] for k, r in existing.items()}
         if numbered is not None:
             ids.update(((r[0], r[1]), r[-1]) for r in numbered)
@@ -858,6 +864,19 @@ class Writer:
         for key, it in items.items():
             post_author[key] = acc_cache.get((key[0], it.author)) if it.author else None
         return [(ids[it.key], it) for it in changed if it.key in ids]
+
+    @staticmethod
+    def _relocate(c: Connection, moved: list[dict]) -> None:
+        """Media of posts read again unchanged from another place (an export
+        moved, or zipped): their files are where this copy found them (parsers
+        name a local file only where one is), as a new or changed post's are."""
+        if not moved:
+            return
+        m = S.media
+        c.execute(update(m).where(m.c.platform == bindparam("p"),
+                                  m.c.media_key == bindparam("k"),
+                                  or_(m.c.local_path.is_(None), m.c.local_path != bindparam("l")))
+                  .values(local_path=bindparam("l")), moved)
 
     def _target_authors(self, c: Connection, posts: list[tuple[int, PostItem]]) -> None:
         """Fill ``post_author`` for link targets named only by post id."""
