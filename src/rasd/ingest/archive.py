@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import posixpath
 import tempfile
 import zipfile
@@ -45,12 +46,38 @@ def member_path(archive: Path, name: str) -> Path:
     return Path(f"{archive}{SEP}{name}")
 
 
+# Archives kept open, their directories read once: an export of a hundred pages
+# and 20,000 photos opened its archive a few times a page, ~80 ms each (a zipped
+# export took 12x as long as the folder). Keyed by path, size and time, so an
+# archive changed since is read afresh; a forked parsing process opens its own
+# (the descriptor's offset is shared across a fork).
+_OPEN: dict[tuple[str, int, int], zipfile.ZipFile] = {}
+_OPEN_MAX = 2
+
+
+def shared_archive(archive: Path) -> zipfile.ZipFile:
+    """The archive, open for reading (kept open for the next call; do not close
+    it). Raises what ``zipfile`` raises for an unreadable one (``UNREADABLE``)."""
+    st = os.stat(archive)
+    key = (os.path.realpath(archive), st.st_mtime_ns, st.st_size)
+    zf = _OPEN.get(key)
+    if zf is None:
+        zf = zipfile.ZipFile(archive)
+        while len(_OPEN) >= _OPEN_MAX:  # members still open keep their own reference
+            _OPEN.pop(next(iter(_OPEN))).close()
+        _OPEN[key] = zf
+    return zf
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere nothing forks
+    os.register_at_fork(after_in_child=_OPEN.clear)
+
+
 def members(archive: Path, wanted: Any) -> list[str]:
     """Names of the members ``wanted(PurePath)`` accepts, in archive order.
     Raises ``IngestError`` for a file that is not a readable ZIP archive."""
     try:
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
+        infos = shared_archive(archive).infolist()
     except UNREADABLE as e:
         raise IngestError(f"{archive}: not a readable ZIP archive: {e}") from None
     if len(infos) > MAX_MEMBERS:
@@ -70,13 +97,13 @@ def members(archive: Path, wanted: Any) -> list[str]:
 
 
 class _Member(io.RawIOBase):
-    """One member, read from its own handle on the archive (closed with it);
+    """One member, read through the archive kept open (``shared_archive``);
     damage inside the archive (a bad CRC, a broken deflate stream) is an
     OSError, as in a damaged .gz, so parsers keep what came before."""
 
     def __init__(self, archive: Path, name: str) -> None:
         try:
-            self.zf = zipfile.ZipFile(archive)
+            self.zf = shared_archive(archive)
         except UNREADABLE as e:
             raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
                 from None
@@ -84,10 +111,8 @@ class _Member(io.RawIOBase):
             self.size = self.zf.getinfo(name).file_size
             self.f: IO[bytes] = _Damaged(self.zf.open(name))
         except (RuntimeError, NotImplementedError) as e:  # encrypted; a method zipfile lacks
-            self.zf.close()
             raise IngestError(f"{archive}{SEP}{name}: cannot be read: {e}") from None
-        except (zipfile.BadZipFile, KeyError, OSError) as e:
-            self.zf.close()
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
             raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
                 from None
 
@@ -101,8 +126,7 @@ class _Member(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self.f.close()
-            self.zf.close()
+            self.f.close()  # the archive stays open for the next member (shared_archive)
         super().close()
 
 
@@ -144,11 +168,11 @@ def split_member(path: str | Path) -> tuple[Path, str] | None:
 def member_tail(archive: Path, name: str, n: int) -> bytes:
     """The last ``n`` bytes of a member (OSError where it cannot be read)."""
     try:
-        with zipfile.ZipFile(archive) as zf:
-            size = zf.getinfo(name).file_size
-            with zf.open(name) as f:
-                f.seek(max(0, size - n))
-                return f.read(n)
+        zf = shared_archive(archive)
+        size = zf.getinfo(name).file_size
+        with zf.open(name) as f:
+            f.seek(max(0, size - n))
+            return f.read(n)
     except (*UNREADABLE, KeyError, RuntimeError, zlib.error) as e:
         raise OSError(f"{archive}{SEP}{name}: {e}") from None
 
