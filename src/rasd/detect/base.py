@@ -100,7 +100,3 @@ class Detector(ABC):
     @abstractmethod
     def detect(self, subjects: Sequence[Any]) -> list[Detection]:
         """Return detections for ``subjects`` (possibly none for some)."""
-
-    def finish(self) -> None:
-        """Called by ``scan`` after the last batch (also when one failed):
-        release what the run held open."""

@@ -158,19 +158,16 @@ def scan(store: Store, detectors: Sequence[Detector], *, rescan: bool = False,
         total = _count_pending(store, det, rescan=rescan, since=since,
                                limit=limit) if progress else 0
         res = ScanResult(det.name, det.version, caught_up=caught_up)
-        try:
-            for ids in _pending(store, det, rescan=rescan, since=since, limit=limit):
-                for start in range(0, len(ids), det.batch_size):
-                    chunk = ids[start:start + det.batch_size]
-                    subjects = load_subjects(store, det.subject_type, chunk)
-                    found = det.detect(subjects)
-                    res.detections += store_detections(store, det, chunk, found)
-                    for d in found:
-                        res.by_label[d.label] = res.by_label.get(d.label, 0) + 1
-                    res.scanned += len(chunk)
-                    if progress:
-                        progress(det.name, res.scanned, max(total, res.scanned))
-        finally:
-            det.finish()
+        for ids in _pending(store, det, rescan=rescan, since=since, limit=limit):
+            for start in range(0, len(ids), det.batch_size):
+                chunk = ids[start:start + det.batch_size]
+                subjects = load_subjects(store, det.subject_type, chunk)
+                found = det.detect(subjects)
+                res.detections += store_detections(store, det, chunk, found)
+                for d in found:
+                    res.by_label[d.label] = res.by_label.get(d.label, 0) + 1
+                res.scanned += len(chunk)
+                if progress:
+                    progress(det.name, res.scanned, max(total, res.scanned))
         results.append(res)
     return results

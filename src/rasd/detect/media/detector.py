@@ -41,30 +41,18 @@ VERSION = "media-1"
 # matched against all of them
 BANKS_MATCHED_KEY = "media.banks_matched"
 MAX_REPORTED_ERRORS = 20
-OPEN_ARCHIVES = 4  # ZIP archives a media scan keeps open (their directories read once)
 
 
-def local_file(path: str | None, stack: ExitStack,
-               archives: dict[Path, Any] | None = None) -> Path | None:
+def local_file(path: str | None, stack: ExitStack) -> Path | None:
     """The file a media row's local path names, readable until ``stack``
     closes: a file on disk, or a member of a ZIP archive copied to a temporary
     file (bounded by ``RASD_MEDIA_MAX_FILE_BYTES``). None when there is no
-    such file; OSError when an archive or its member cannot be read.
-    ``archives``: archives kept open between calls (path → ZipFile)."""
-    from rasd.ingest.archive import member_file, open_archive, split_member
+    such file; OSError when an archive or its member cannot be read."""
+    from rasd.ingest.archive import member_file, split_member
 
     member = split_member(path) if path and "!/" in path else None
     if member is not None:
-        archive, name = member
-        zf = None
-        if archives is not None:
-            zf = archives.get(archive)
-            if zf is None:
-                while len(archives) >= OPEN_ARCHIVES:  # the oldest one closed
-                    archives.pop(next(iter(archives))).close()
-                zf = archives[archive] = open_archive(archive)
-        return stack.enter_context(member_file(archive, name,
-                                               Limits.from_env().max_file_bytes, zf))
+        return stack.enter_context(member_file(*member, Limits.from_env().max_file_bytes))
     p = resolve_local(path)
     return p if p is not None and p.is_file() else None
 
@@ -114,15 +102,10 @@ class MediaDetector(Detector):
         self.stats: dict[str, Any] = {"hashed": 0, "missing": 0, "errors": 0, "matched": 0,
                                       "suppressed": 0, "quarantined": 0}
         self.errors: list[str] = []
-        self.archives: dict[Path, Any] = {}  # ZIP archives open during a scan
 
     @property
     def version(self) -> str:
         return VERSION
-
-    def finish(self) -> None:
-        while self.archives:
-            self.archives.popitem()[1].close()
 
     def bind(self, store: Store) -> None:
         self.store = store
@@ -154,7 +137,7 @@ class MediaDetector(Detector):
         for m in subjects:
             with ExitStack() as stack:
                 try:
-                    p = local_file(m.local_path, stack, self.archives)
+                    p = local_file(m.local_path, stack)
                 except FileNotFoundError:
                     p = None
                 except OSError as e:
