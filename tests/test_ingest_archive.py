@@ -340,19 +340,9 @@ def test_hostile_media_paths_in_a_zipped_export(store, tmp_path):
     assert all("\x00" not in p and p.startswith(f"{archive.resolve()}!/Chat/") for p in paths)
 
 
-def test_a_media_scan_reads_each_archive_directory_once(store, tmp_path, monkeypatch):
-    """Thousands of photos in one zipped export: the archive's directory is read
-    once for the scan, not once a photo (it costs ~80 ms at 20,000 members)."""
-    from rasd.detect.media.detector import MediaDetector
-    from rasd.detect.scan import scan
+def _count_opens(monkeypatch) -> Any:
+    """zipfile.ZipFile, counting how often an archive's directory is read."""
     from rasd.ingest import archive as A
-
-    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
-    export = DEMO / "telegram"
-    files = {f"ChatExport/{p.relative_to(export)}": p.read_bytes()
-             for p in sorted(export.rglob("*")) if p.is_file()}
-    archive = _zip(tmp_path / "export.zip", files, zipfile.ZIP_STORED)
-    ingest_path(store, member_stream(archive, "ChatExport/result.json"))
 
     class Counting(zipfile.ZipFile):
         opened = 0
@@ -363,6 +353,23 @@ def test_a_media_scan_reads_each_archive_directory_once(store, tmp_path, monkeyp
 
     monkeypatch.setattr(zipfile, "ZipFile", Counting)
     A._OPEN.clear()
+    return Counting
+
+
+def test_a_media_scan_reads_each_archive_directory_once(store, tmp_path, monkeypatch):
+    """Thousands of photos in one zipped export: the archive's directory is read
+    once for the scan, not once a photo (it costs ~80 ms at 20,000 members)."""
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    export = DEMO / "telegram"
+    files = {f"ChatExport/{p.relative_to(export)}": p.read_bytes()
+             for p in sorted(export.rglob("*")) if p.is_file()}
+    archive = _zip(tmp_path / "export.zip", files, zipfile.ZIP_STORED)
+    ingest_path(store, member_stream(archive, "ChatExport/result.json"))
+
+    Counting = _count_opens(monkeypatch)
     det = MediaDetector()
     det.batch_size = 1  # a batch per photo
     scan(store, [det])
@@ -377,7 +384,6 @@ def test_an_archive_directory_is_read_once_per_ingest(tmp_path, monkeypatch):
     the archive has changed."""
     from tests.test_ingest_telegram_html import PAGE1, PAGE2, html_export
 
-    from rasd.ingest import archive as A
 
     d = html_export(tmp_path, [PAGE1, PAGE2, PAGE2])
     archive = tmp_path / "html.zip"
@@ -385,15 +391,7 @@ def test_an_archive_directory_is_read_once_per_ingest(tmp_path, monkeypatch):
         for p in sorted(d.rglob("*")):
             z.write(p, f"{d.name}/{p.relative_to(d)}")
 
-    class Counting(zipfile.ZipFile):
-        opened = 0
-
-        def __init__(self, *a, **k):
-            Counting.opened += 1
-            super().__init__(*a, **k)
-
-    monkeypatch.setattr(zipfile, "ZipFile", Counting)
-    A._OPEN.clear()
+    Counting = _count_opens(monkeypatch)
     db = str(tmp_path / "h.db")
     r = runner.invoke(app, ["--db", db, "ingest", str(archive), "--jobs", "1", "--json"])
     assert r.exit_code == 0, r.output
