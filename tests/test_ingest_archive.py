@@ -400,3 +400,18 @@ def test_an_archive_directory_is_read_once_per_ingest(tmp_path, monkeypatch):
         z.writestr("note.txt", "x")
     runner.invoke(app, ["--db", db, "ingest", str(archive), "--jobs", "1"])
     assert Counting.opened == 3  # the rewrite above, and the ingest
+
+
+def test_an_archive_with_too_many_members_is_refused_before_its_directory_is_read(
+        tmp_path, monkeypatch):
+    """The count its end record declares is checked first: a crafted archive of
+    tens of millions of empty entries would otherwise fill memory with one
+    object per entry before the count could be checked."""
+    from rasd.ingest import archive as A
+
+    archive = _zip(tmp_path / "many.zip", {f"e{i}.jsonl": b"" for i in range(30)})
+    monkeypatch.setattr(A, "MAX_MEMBERS", 20)
+    Counting = _count_opens(monkeypatch)
+    r = runner.invoke(app, ["--db", str(tmp_path / "m.db"), "ingest", str(archive)])
+    assert r.exit_code == 2 and "30 members, more than 20" in r.output
+    assert Counting.opened == 0

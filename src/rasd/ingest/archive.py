@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -61,11 +62,30 @@ def shared_archive(archive: Path) -> zipfile.ZipFile:
     key = (os.path.realpath(archive), st.st_mtime_ns, st.st_size)
     zf = _OPEN.get(key)
     if zf is None:
+        _check_count(archive)
         zf = zipfile.ZipFile(archive)
         while len(_OPEN) >= _OPEN_MAX:  # members still open keep their own reference
             _OPEN.pop(next(iter(_OPEN))).close()
         _OPEN[key] = zf
     return zf
+
+
+def _check_count(archive: Path) -> None:
+    """Refuse an archive whose directory declares more than ``MAX_MEMBERS``
+    entries before reading it: zipfile builds an object per entry (~500
+    bytes), so a crafted archive of tens of millions of empty entries would
+    fill memory before any count could be checked."""
+    find = getattr(zipfile, "_EndRecData", None)  # zipfile's own reader of the end record
+    if find is None:
+        return
+    try:
+        with open(archive, "rb") as f:
+            end = find(f)
+    except (OSError, ValueError, struct.error):  # zipfile judges such a file itself
+        return
+    total = end[getattr(zipfile, "_ECD_ENTRIES_TOTAL", 4)] if end else 0
+    if isinstance(total, int) and total > MAX_MEMBERS:
+        raise zipfile.BadZipFile(f"{total:,} members, more than {MAX_MEMBERS:,}")
 
 
 if hasattr(os, "register_at_fork"):  # POSIX; elsewhere nothing forks
