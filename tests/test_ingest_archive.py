@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from rasd.cli import app
 from rasd.ingest import IngestError, ingest_path
 from rasd.ingest.archive import member_stream, members
+from rasd.ingest.base import Stream
 from rasd.store import Store
 from rasd.store import schema as S
 
@@ -415,3 +416,27 @@ def test_an_archive_with_too_many_members_is_refused_before_its_directory_is_rea
     r = runner.invoke(app, ["--db", str(tmp_path / "m.db"), "ingest", str(archive)])
     assert r.exit_code == 2 and "30 members, more than 20" in r.output
     assert Counting.opened == 0
+
+
+def test_other_archives_are_named_as_such(tmp_path):
+    """A tar (plain or compressed), 7-Zip or RAR file, or a ZIP file without its
+    name: told as what it is and what to do, not "not a known format"."""
+    import tarfile
+
+    src = tmp_path / "t.jsonl"
+    src.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}) + "\n")
+    for name, mode in (("a.tar", "w"), ("a.tar.gz", "w:gz")):
+        with tarfile.open(tmp_path / name, mode) as t:
+            t.add(src, "t.jsonl")
+    (tmp_path / "a.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + b"\x00" * 64)
+    (tmp_path / "a.rar").write_bytes(b"Rar!\x1a\x07\x01\x00" + b"\x00" * 64)
+    _zip(tmp_path / "download", {"t.jsonl": src.read_bytes()})
+    expect = {"a.tar": "a tar archive", "a.tar.gz": "a tar archive",
+              "a.7z": "a 7-Zip archive", "a.rar": "a RAR archive",
+              "download": "a ZIP archive without a .zip name"}
+    for name, words in expect.items():
+        r = runner.invoke(app, ["--db", str(tmp_path / "x.db"), "ingest", str(tmp_path / name)])
+        assert r.exit_code == 2 and words in r.output, (name, r.output)
+    with pytest.raises(IngestError, match="a ZIP archive: save it to a file"):
+        ingest_path(Store.open(str(tmp_path / "y.db")),
+                    Stream(io.BytesIO((tmp_path / "download").read_bytes())))

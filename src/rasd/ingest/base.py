@@ -727,10 +727,33 @@ def detect_format(path: Path) -> str:
                     reverse=True)
     best, name = scores[0]
     if best <= 0:
+        kind = _archive_kind(sample)
+        if kind == "ZIP" and is_stream(path):  # read in place, an archive needs a file
+            raise IngestError(f"{path}: a ZIP archive: save it to a file (archive.zip) and "
+                              "ingest that")
+        if kind == "ZIP":  # e.g. a download saved without its extension
+            raise IngestError(f"{path}: a ZIP archive without a .zip name: rename it "
+                              f"({path.name}.zip) and ingest that")
+        if kind:  # an archive rasd does not open: say so, not "no known format"
+            raise IngestError(f"{path}: a {kind} archive; rasd reads ZIP archives and "
+                              "folders: extract it and ingest the folder, or zip it")
         raise IngestError(
             f"{path}: not a known format (tried {', '.join(sorted(PARSERS))}); "
             "name one with --format, or give a CSV --mapping")
     return name
+
+
+def _archive_kind(sample: bytes) -> str | None:
+    """The kind of archive the first bytes (decompressed) are, if any."""
+    if sample[257:262] == b"ustar":
+        return "tar"
+    if sample.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7-Zip"
+    if sample.startswith(b"Rar!\x1a\x07"):
+        return "RAR"
+    if sample.startswith(b"PK\x03\x04"):
+        return "ZIP"
+    return None
 
 
 def first_json_line(sample: bytes) -> Any:
