@@ -440,3 +440,24 @@ def test_other_archives_are_named_as_such(tmp_path):
     with pytest.raises(IngestError, match="a ZIP archive: save it to a file"):
         ingest_path(Store.open(str(tmp_path / "y.db")),
                     Stream(io.BytesIO((tmp_path / "download").read_bytes())))
+
+
+def test_an_export_zipped_with_backslashes_keeps_its_media(store, tmp_path, monkeypatch):
+    """Windows tools (PowerShell's Compress-Archive among them) write member
+    names with "\\": the export is read, and its photos found and hashed."""
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    export = DEMO / "telegram"
+    files = {"ChatExport\\" + str(p.relative_to(export)).replace("/", "\\"): p.read_bytes()
+             for p in sorted(export.rglob("*")) if p.is_file()}
+    archive = _zip(tmp_path / "win.zip", files)
+    rep = ingest_path(store, member_stream(archive, "ChatExport\\result.json"))
+    assert rep.rejected == 0 and rep.counts["new"] > 0
+    with store.connect() as c:
+        paths = [r[0] for r in c.execute(select(S.media.c.local_path)) if r[0]]
+    assert len(paths) == 3 and all("!/ChatExport\\photos\\photo_" in p for p in paths)
+    det = MediaDetector()
+    scan(store, [det])
+    assert det.stats["hashed"] == 3 and det.stats["errors"] == 0

@@ -155,7 +155,8 @@ def member_stream(archive: Path, name: str) -> Stream:
         return io.BufferedReader(_Member(archive, name), 1 << 16)
 
     first = reopen()  # fails here, before any work, when the member is unreadable
-    names = frozenset(first.raw.zf.namelist())  # for the media the member names
+    # for the media the member names; "\\" as written by some Windows tools is "/"
+    names = {n.replace("\\", "/"): n for n in first.raw.zf.namelist()}
     where = archive.resolve()
     try:  # the first bytes are read at once (compression is told by them)
         s = Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
@@ -165,8 +166,8 @@ def member_stream(archive: Path, name: str) -> Stream:
         first.close()
         raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
             from None
-    s.media_root = MediaRoot(archive=str(where), inner=posixpath.dirname(name),
-                             names=names)
+    s.media_root = MediaRoot(archive=str(where),
+                             inner=posixpath.dirname(name.replace("\\", "/")), names=names)
     return s
 
 

@@ -261,7 +261,9 @@ class MediaRoot(NamedTuple):
     folder: Path | None = None
     archive: str | None = None  # an archive's absolute path, and
     inner: str = ""  # the export's folder inside it ("" at its top)
-    names: frozenset[str] | None = None  # the archive's members (None: not checked)
+    # the archive's members by their name with "/" separators (Windows tools such
+    # as PowerShell's Compress-Archive write "\\"), to the name as stored; None: not checked
+    names: dict[str, str] | None = None
 
     def local(self, rel: str, field: str) -> str | None:
         """The local path of ``rel`` (as the export names a file); None where
@@ -283,8 +285,11 @@ class MediaRoot(NamedTuple):
         if name.startswith("/") or name == ".." or name.startswith("../") or (
                 self.inner and not name.startswith(self.inner + "/")):
             raise outside
-        if self.names is not None and name not in self.names:
-            return None
+        if self.names is not None:
+            stored = self.names.get(name)
+            if stored is None:
+                return None
+            name = stored
         return f"{self.archive}{ARCHIVE_SEP}{name}"
 
 
