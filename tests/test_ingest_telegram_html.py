@@ -309,9 +309,11 @@ def test_a_page_that_opens_with_joined_messages_takes_the_sender_from_the_page_b
         "unknown")
 
 
-def test_pages_in_an_archive_take_the_sender_from_the_page_before(sqlite_store, tmp_path):
+@pytest.mark.parametrize("sep", ["/", "\\"])
+def test_pages_in_an_archive_take_the_sender_from_the_page_before(sqlite_store, tmp_path, sep):
     """The same export zipped: page 2's opening "joined" message is Ann's, read
-    from page 1 inside the archive (deflated: the member is read up to its end)."""
+    from page 1 inside the archive (deflated: the member is read up to its end),
+    also where a Windows tool wrote the member names with "\\"."""
     import zipfile
 
     from rasd.cli.ingest import expand_paths
@@ -319,21 +321,25 @@ def test_pages_in_an_archive_take_the_sender_from_the_page_before(sqlite_store, 
 
     d = html_export(tmp_path, [
         [message(1, "from ann", sender="Ann"), message(2, "ann again", joined=True)],
-        [message(3, "still ann", joined=True), message(4, "ben now", sender="Ben")]],
+        [message(3, "still ann", joined=True), message(4, "ben now", sender="Ben")],
+        *[[message(10 + i, f"page {i + 3}", sender="Cy")] for i in range(8)]],
         title="Group chat")
     archive = tmp_path / "group.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
         for p in sorted(d.rglob("*")):
-            z.write(p, f"{d.name}/{p.relative_to(d)}")
+            z.write(p, sep.join([d.name, *p.relative_to(d).parts]))
     pages = expand_paths([archive])
-    assert [p.name for p in pages] == ["messages.html", "messages2.html"]
+    assert [str(p).rsplit(sep, 1)[-1] for p in pages] == [
+        "messages.html", *(f"messages{i}.html" for i in range(2, 11))]  # in page order
     for page in pages:
         assert ingest_path(sqlite_store, member_stream(*split_member(page))).rejected == 0
     with sqlite_store.connect() as c:
         rows = dict(c.execute(select(S.posts.c.platform_id, S.accounts.c.name).outerjoin(
             S.accounts, S.accounts.c.id == S.posts.c.account_id)).all())
-    assert rows == {"name:Group chat/1": "Ann", "name:Group chat/2": "Ann",
-                    "name:Group chat/3": "Ann", "name:Group chat/4": "Ben"}
+    assert {k: rows[k] for k in list(rows)[:4]} == {
+        "name:Group chat/1": "Ann", "name:Group chat/2": "Ann",
+        "name:Group chat/3": "Ann", "name:Group chat/4": "Ben"}
+    assert len(rows) == 12
 
 
 def test_options_reach_the_parsing_process(sqlite_store, tmp_path):

@@ -75,7 +75,8 @@ def _members(archive: Path, named: bool = False) -> list[Path]:
             fail(str(e))
         warn(f"skipped: {e}")
         return []
-    return [member_path(archive, n) for n in sorted(names, key=lambda n: _order(Path(n)))]
+    return [member_path(archive, n) for n in sorted(
+        names, key=lambda n: _order(Path(n.replace("\\", "/"))))]  # "\\": Windows tools
 
 
 STDIN = Path("-")

@@ -104,13 +104,13 @@ def members(archive: Path, wanted: Any) -> list[str]:
     out = []
     for info in infos:
         name = info.filename
-        parts = Path(name).parts
+        parts = Path(name.replace("\\", "/")).parts
         # hidden files and macOS resource forks are not data; "../" is only a
         # name here (nothing is extracted), so such a member is read like any
         if info.is_dir() or not parts or any(
                 (p.startswith(".") and p != "..") or p == "__MACOSX" for p in parts):
             continue
-        if wanted(Path(name)):
+        if wanted(Path(name.replace("\\", "/"))):  # "\\": zipped by a Windows tool
             out.append(name)
     return out
 

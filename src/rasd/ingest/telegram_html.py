@@ -263,15 +263,19 @@ def previous_sender(path: Path) -> str | None:
     """The sender of the last message of the page before ``path`` (messages.html
     before messages2.html …): a page may open with "joined" messages that continue
     it. Read from that page's last MiB, newest message first."""
-    m = PAGE.match(path.name)
+    member = split_member(path)  # a page of an export in a ZIP archive
+    # a member's name may use "\\" (zipped by Windows tools): its last part is the page
+    name = member[1].replace("\\", "/").rsplit("/", 1)[-1] if member else path.name
+    m = PAGE.match(name)
     if m is None or not m.group(1) or int(m.group(1)) < 2:
         return None
     n = int(m.group(1)) - 1
-    prev = path.with_name("messages.html" if n == 1 else f"messages{n}.html")
-    member = split_member(prev)  # a page of an export in a ZIP archive
+    before = "messages.html" if n == 1 else f"messages{n}.html"
+    prev = path.with_name(before)
     try:
         if member is not None:
-            tail = member_tail(*member, TAIL)
+            archive, inner = member
+            tail = member_tail(archive, inner[:len(inner) - len(name)] + before, TAIL)
         else:
             with open(prev, "rb") as f:
                 f.seek(max(0, prev.stat().st_size - TAIL))
