@@ -461,3 +461,38 @@ def test_an_export_zipped_with_backslashes_keeps_its_media(store, tmp_path, monk
     det = MediaDetector()
     scan(store, [det])
     assert det.stats["hashed"] == 3 and det.stats["errors"] == 0
+
+
+def test_a_document_named_in_utf8_without_the_archives_flag_is_found(store, tmp_path):
+    """Many tools write UTF-8 names without setting the archive's UTF-8 flag;
+    zipfile then reads them as CP437. A document named in Arabic or Russian is
+    still found (and hashed) by its UTF-8 name."""
+    from rasd.detect.media.files import Limits
+    from rasd.ingest.archive import member_file, split_member
+
+    names = ["files/Документ.pdf", "files/النبأ.pdf"]
+    doc = {"name": "C", "type": "public_channel", "id": 5, "messages": [
+        {"id": i + 1, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
+         "from_id": "channel5", "text": "", "file": n, "mime_type": "application/pdf"}
+        for i, n in enumerate(names)]}
+    files = {"Chat/result.json": json.dumps(doc).encode(),
+             **{f"Chat/{n}": b"%PDF-1.4 " + n.encode() for n in names}}
+    archive = _zip(tmp_path / "u.zip", files, zipfile.ZIP_STORED)
+    raw = bytearray(archive.read_bytes())
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # clear the UTF-8 flag (bit 11)
+        i = raw.find(sig)
+        while i >= 0:
+            flags = int.from_bytes(raw[i + at:i + at + 2], "little") & ~0x800
+            raw[i + at:i + at + 2] = flags.to_bytes(2, "little")
+            i = raw.find(sig, i + 4)
+    archive.write_bytes(bytes(raw))
+    with zipfile.ZipFile(archive) as z:
+        assert "Chat/files/Документ.pdf" not in z.namelist()  # read as CP437
+    rep = ingest_path(store, member_stream(archive, "Chat/result.json"))
+    assert rep.rejected == 0
+    with store.connect() as c:
+        paths = [r[0] for r in c.execute(select(S.media.c.local_path)) if r[0]]
+    assert len(paths) == 2
+    for p in paths:
+        with member_file(*split_member(p), Limits().max_file_bytes) as f:
+            assert f.read_bytes().startswith(b"%PDF-1.4 files/")

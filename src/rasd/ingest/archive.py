@@ -155,8 +155,7 @@ def member_stream(archive: Path, name: str) -> Stream:
         return io.BufferedReader(_Member(archive, name), 1 << 16)
 
     first = reopen()  # fails here, before any work, when the member is unreadable
-    # for the media the member names; "\\" as written by some Windows tools is "/"
-    names = {n.replace("\\", "/"): n for n in first.raw.zf.namelist()}
+    names = _media_names(first.raw.zf)  # for the media the member names
     where = archive.resolve()
     try:  # the first bytes are read at once (compression is told by them)
         s = Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
@@ -169,6 +168,25 @@ def member_stream(archive: Path, name: str) -> Stream:
     s.media_root = MediaRoot(archive=str(where),
                              inner=posixpath.dirname(name.replace("\\", "/")), names=names)
     return s
+
+
+def _media_names(zf: zipfile.ZipFile) -> dict[str, str]:
+    """The members by the names an export's files go by, to the names as stored:
+    "\\" as some Windows tools write it is "/", and a name written in UTF-8
+    without the archive saying so (zipfile then reads it as CP437: "Ð\x94…" for
+    "Д…") is known by its UTF-8 reading too — a document named in Arabic or
+    Russian is then found."""
+    out: dict[str, str] = {}
+    for info in zf.infolist():
+        n = info.filename
+        out[n.replace("\\", "/")] = n
+        if not info.flag_bits & 0x800 and not n.isascii():
+            try:
+                utf8 = n.encode("cp437").decode("utf-8")
+            except UnicodeError:
+                continue
+            out.setdefault(utf8.replace("\\", "/"), n)
+    return out
 
 
 def split_member(path: str | Path) -> tuple[Path, str] | None:
