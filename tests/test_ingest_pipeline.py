@@ -295,3 +295,29 @@ def test_batch_pickles_exactly(tmp_path):
             assert all(type(it) is cls for it in items)
         if back.posts:
             assert back.posts[0].hash == b.posts[0].hash and back.posts[0].text == b.posts[0].text
+
+
+def test_a_compressed_file_is_judged_by_what_it_holds(tmp_path, monkeypatch):
+    """The choice of a second parsing process goes by the bytes to parse: a
+    .jsonl.gz of 1/8 its size was parsed in one process where its plain copy
+    got two (the .gz of a 50k-post crawl: 3.7 s against 2.4 s)."""
+    import bz2
+    import gzip
+
+    from rasd.ingest import runner
+
+    line = json.dumps({"data": [{"id": "1", "text": "t " * 200, "author_id": "2"}]}) + "\n"
+    plain = tmp_path / "a.jsonl"
+    plain.write_text(line * 2000)
+    gz = tmp_path / "a.jsonl.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    bz = tmp_path / "a.jsonl.bz2"
+    bz.write_bytes(bz2.compress(plain.read_bytes()))
+    n = plain.stat().st_size
+    assert runner.data_size(plain, n) == n
+    assert runner.data_size(gz, gz.stat().st_size) == n  # gzip states it exactly
+    assert runner.data_size(bz, bz.stat().st_size) == 8 * bz.stat().st_size
+    seen = []
+    monkeypatch.setattr(runner, "default_jobs", lambda size: seen.append(size) or 1)
+    ingest_path(Store.open(str(tmp_path / "s.db")), gz)
+    assert seen == [n]
