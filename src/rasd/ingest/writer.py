@@ -867,9 +867,10 @@ class Writer:
 
     @staticmethod
     def _relocate(c: Connection, moved: list[dict]) -> None:
-        """Media of posts read again unchanged from another place (an export
-        moved, or zipped): their files are where this copy found them (parsers
-        name a local file only where one is), as a new or changed post's are."""
+        """Point media (``{"p": platform, "k": media_key, "l": local_path}``)
+        at where their files are now: the latest copy read names them (parsers
+        name a local file only where one is) — of a new or changed post, or of
+        one read again unchanged from another place (an export moved, zipped)."""
         if not moved:
             return
         m = S.media
@@ -931,6 +932,7 @@ class Writer:
             for plat, key in media_rows:
                 by_plat.setdefault(plat, []).append(key)
             m = S.media
+            moved: list[dict] = []  # stored before, its file found somewhere else now
             for plat, keys in by_plat.items():
                 for chunk in _chunks(keys):
                     for r in c.execute(select(m.c.id, m.c.media_key, m.c.local_path).where(
@@ -938,7 +940,8 @@ class Writer:
                         mid_of[(plat, r.media_key)] = r.id
                         new_local = media_rows[(plat, r.media_key)]["local_path"]
                         if new_local and r.local_path != new_local:
-                            c.execute(update(m).where(m.c.id == r.id).values(local_path=new_local))
+                            moved.append({"p": plat, "k": r.media_key, "l": new_local})
+            self._relocate(c, moved)
             pm = [(pid, mid_of[k]) for pid, k in pm_pairs if k in mid_of]
             fast_insert_rows(c, S.post_media, ("post_id", "media_id"), pm)
         if edges:
