@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# A platform's name as the store keeps it (``x``, ``telegram``, ``forum-a``):
+# lower case, at most 32 characters.
+PLATFORM_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 _HANDLE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _TG_POST = re.compile(r"^channel(\d{1,20})/(\d{1,20})$")
 

@@ -8,11 +8,11 @@ roles lower the prior that the account's posts are terrorist content.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
+from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
 from rasd.store import schema as S
 
@@ -30,7 +30,7 @@ def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[A
     ``platform:ref`` (``x:12345``, ``telegram:@name``, as ``rasd show`` names
     posts and ``accounts show`` prints accounts) names the platform too."""
     plat, sep, rest = ref.partition(":")
-    if sep and rest and platform in (None, plat) and PLATFORM_PREFIX.fullmatch(plat):
+    if sep and rest and platform in (None, plat) and PLATFORM_NAME.match(plat):
         found = _find(store, rest, plat)
         if found:
             return found
@@ -45,9 +45,6 @@ def _find(store: Store, ref: str, platform: str | None) -> list[Any]:
         q = q.where(a.c.platform == platform)
     with store.connect() as c:
         return list(c.execute(q.order_by(a.c.platform, a.c.id)))
-
-
-PLATFORM_PREFIX = re.compile(r"[a-z][a-z0-9._-]{0,31}")
 
 
 def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:

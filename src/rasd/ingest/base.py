@@ -32,6 +32,7 @@ import orjson
 import zstandard
 
 from rasd.model import Record, Reject
+from rasd.platforms import PLATFORM_NAME
 from rasd.store.db import sha256_hex
 
 MAX_LINE = 32 * 1024 * 1024  # bytes; a longer line is rejected, not loaded
@@ -296,9 +297,8 @@ class MediaRoot(NamedTuple):
 def media_root(path: Path) -> MediaRoot | None:
     """Where the media of the export read from ``path`` lie; None for a pipe
     (nothing beside it)."""
-    s = _current_stream[0]
-    if s is not None and path == s.path:
-        return s.media_root
+    if is_stream(path):
+        return _current_stream[0].media_root  # type: ignore[union-attr]
     return MediaRoot(folder=path.parent.resolve())
 
 
@@ -563,7 +563,6 @@ def make_geo(lat: Any, lon: Any, *, name: Any = None, address: Any = None,
     if isinstance(live_seconds, int) and not isinstance(live_seconds, bool) and live_seconds > 0:
         geo["live_seconds"] = live_seconds
     return geo
-PLATFORM_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 
 
 def check_platform(name: Any, where: str) -> str:

@@ -131,8 +131,13 @@ def entity_account(e: Any, pid: str, ref: RawRef, field: str) -> Account | None:
                    verified=flags.pop("verified", None), extra=flags, raw=ref)
 
 
+def _type_name(obj: dict) -> Any:
+    """An object's type as written: under ``_`` (Telethon) or ``_type`` (4CAT)."""
+    return obj.get("_", obj.get("_type"))
+
+
 def _kind(obj: dict) -> str:
-    t = obj.get("_", obj.get("_type"))  # Telethon's own key; 4CAT's serialize_obj
+    t = _type_name(obj)
     return t.lower() if isinstance(t, str) else ""
 
 
@@ -177,7 +182,7 @@ class TelethonParser(Parser):
             kind = _kind(m)
             if kind not in MESSAGE_TYPES:
                 raise ValueError("field '_': not a Telethon message "
-                                 f"({str(m.get('_', m.get('_type')))[:40]!r})")
+                                 f"({str(_type_name(m))[:40]!r})")
             cid = peer_id(m.get("peer_id", m.get("to_id")), "peer_id")
             if cid is None:
                 raise KeyError("missing required field 'peer_id'")
@@ -203,8 +208,7 @@ class TelethonParser(Parser):
                 yield Event(platform=PLATFORM, platform_id=pid,
                             action=name.removeprefix("messageaction")[:64] or "service",
                             chat_id=cid, actor_id=sender, at=when,
-                            extra={"action": opt_str(action.get("_", action.get("_type")),
-                                                     "action._", 64)}
+                            extra={"action": opt_str(_type_name(action), "action._", 64)}
                             if isinstance(action, dict) else {}, raw=ref)
                 return
             text = m.get("message")
