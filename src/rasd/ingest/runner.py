@@ -263,6 +263,9 @@ def check_path(path: str | Path | IO[bytes] | Stream, *, fmt: str = "auto",
     return _check(path, fmt, platform, None, mapping, chat_id, keep_rejects, progress)
 
 
+_RECORD_KEYS = {"account": "accounts", "post": "posts", "edge": "edges", "event": "events"}
+
+
 def _check(path: Path, fmt: str, platform: str | None, source: str | None,
            mapping: str | None, chat_id: str | None, keep_rejects: int,
            progress: Progress | None) -> IngestReport:
@@ -285,8 +288,7 @@ def _check(path: Path, fmt: str, platform: str | None, source: str | None,
                     report.rejects.append(reject_entry(rec, name))
                 continue
             kind = type(rec).__name__.lower()
-            key = {"account": "accounts", "post": "posts", "edge": "edges",
-                   "event": "events"}.get(kind, kind)
+            key = _RECORD_KEYS.get(kind, kind)
             if isinstance(rec, Post) and rec.reference:
                 key = "posts_referenced"
             records[key] = records.get(key, 0) + 1
