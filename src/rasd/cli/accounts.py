@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import echo_json, fail, get_store, term_safe
+from rasd.cli.common import echo, echo_json, fail, get_store
 
 
 def register(app: typer.Typer) -> None:
@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         except (ValueError, LookupError) as e:
             fail(str(e))
         for r in rows:
-            typer.echo(term_safe(f"{r.platform} {r.platform_id} @{r.handle or '-'}: "
-                                 f"role {r.role or '-'}"))
+            echo(f"{r.platform} {r.platform_id} @{r.handle or '-'}: "
+                 f"role {r.role or '-'}")
 
     @sub.command("show")
     def show(
@@ -78,11 +78,11 @@ def register(app: typer.Typer) -> None:
             echo_json(out)
             return
         for a in out:
-            typer.echo(term_safe(f"{a['platform']} {a['platform_id']} @{a['handle'] or '-'} "
-                                 f"({a['name'] or '-'}) role={a['role'] or '-'} "
-                                 f"posts={a['posts']}"))
+            echo(f"{a['platform']} {a['platform_id']} @{a['handle'] or '-'} "
+                 f"({a['name'] or '-'}) role={a['role'] or '-'} "
+                 f"posts={a['posts']}")
             if a["bio"]:
-                typer.echo(term_safe(f"  bio: {a['bio']}"))
+                echo(f"  bio: {a['bio']}")
             for h in a["history"][:-1]:
-                typer.echo(term_safe(f"  until {h['until']}: @{h['handle']} {h['name']!r} "
-                                     f"{h['bio']!r}"))
+                echo(f"  until {h['until']}: @{h['handle']} {h['name']!r} "
+                     f"{h['bio']!r}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from rasd.cli.common import echo_json, fail, get_store, progress_enabled, term_safe, warn
+from rasd.cli.common import echo, echo_json, fail, get_store, progress_enabled, term_safe, warn
 
 FORMATS_HELP = ("auto, x, telegram, telegram-html, telethon or csv (auto: decided from the "
                 "name and first bytes)")
@@ -180,6 +180,7 @@ def register(app: typer.Typer) -> None:
                      batch: int, jobs: int | None, chat_id: str | None,
                      dry_run: bool = False) -> None:
         from rasd.ingest import IngestError, check_path, ingest_path
+        from rasd.ingest.archive import member_stream, split_member
         from rasd.ingest.runner import unfinished_files
 
         for p in paths:
@@ -203,9 +204,8 @@ def register(app: typer.Typer) -> None:
                 fail("--chat-id is for Telegram HTML exports (messages*.html); other "
                      "formats carry their chats' ids")
         store = None if dry_run else get_store()
-        pending = [] if store is None else [
-            p for p in unfinished_files(store)
-            if p not in {str(x.resolve()) for x in paths if x != STDIN}]
+        given = {str(x.resolve()) for x in paths if x != STDIN}
+        pending = [] if store is None else [p for p in unfinished_files(store) if p not in given]
         if pending and not json_:
             warn(f"{len(pending)} earlier ingest(s) did not finish (e.g. {pending[0]}); "
                  "re-run them to complete")
@@ -214,16 +214,12 @@ def register(app: typer.Typer) -> None:
         for p in paths:
             bar = None
             prog = None
-            from rasd.ingest.archive import split_member
-
             member = split_member(p) if p != STDIN else None
             target: Any = p
             try:
                 if p == STDIN:
                     target = stdin_stream()
                 elif member is not None:
-                    from rasd.ingest.archive import member_stream
-
                     target = member_stream(*member)
             except IngestError as e:  # a member that cannot be read at all
                 warn(f"skipped: {e}")
@@ -288,14 +284,14 @@ def register(app: typer.Typer) -> None:
                          "events": "events", "compliance": "compliance notices"}
                 held = ", ".join(f"{v:,} {words.get(k, k)}" for k, v in
                                  c["records"].items()) or "no records"
-                typer.echo(term_safe(f"{rep.path}: {rep.fmt}: {held}; {c['rejected']} "
-                                     f"rejected (dry run, nothing written; "
-                                     f"{rep.seconds:.1f}s)"))
+                echo(f"{rep.path}: {rep.fmt}: {held}; {c['rejected']} "
+                     f"rejected (dry run, nothing written; "
+                     f"{rep.seconds:.1f}s)")
                 for r in rep.rejects[:20]:
                     where = f"line {r['line']}" if r["line"] else (r["path"] or "?")
-                    typer.echo(term_safe(f"    rejected {where}"
-                                         + (f" field {r['field']}" if r.get("field") else "")
-                                         + f": {r['reason']}"), err=True)
+                    echo(f"    rejected {where}"
+                         + (f" field {r['field']}" if r.get("field") else "")
+                         + f": {r['reason']}", err=True)
                 if rep.rejected > len(rep.rejects[:20]):
                     warn(f"{rep.rejected - 20} more rejected (ingest writes them all to the "
                          "quarantine file)")
@@ -303,16 +299,16 @@ def register(app: typer.Typer) -> None:
                 c = rep.counts
                 done = c["new"] + c["updated"] + c["unchanged"] + c["rejected"]
                 rate = f", {done / rep.seconds:,.0f} records/s" if rep.seconds > 0 else ""
-                typer.echo(term_safe(f"{rep.path}: {rep.fmt}: {c['new']} new, "
-                                     f"{c['updated']} updated, "
-                                     f"{c['unchanged']} unchanged, {c['rejected']} rejected "
-                                     f"({rep.seconds:.1f}s{rate})"))
+                echo(f"{rep.path}: {rep.fmt}: {c['new']} new, "
+                     f"{c['updated']} updated, "
+                     f"{c['unchanged']} unchanged, {c['rejected']} rejected "
+                     f"({rep.seconds:.1f}s{rate})")
                 for kind, cnt in c.get("by_kind", {}).items():
                     typer.echo(f"    {kind}: " + ", ".join(f"{k} {v}" for k, v in
                                                            sorted(cnt.items())))
                 for r in rep.rejects[:5]:
                     where = f"line {r['line']}" if r["line"] else (r["path"] or "?")
-                    typer.echo(term_safe(f"    rejected {where}: {r['reason']}"), err=True)
+                    echo(f"    rejected {where}: {r['reason']}", err=True)
                 if rep.rejected:
                     warn(f"{rep.rejected} record(s) rejected; details in {rep.quarantine}")
         if not json_ and store is not None and len(reports) > 1:

@@ -7,7 +7,7 @@ from collections import Counter
 import orjson
 import typer
 
-from rasd.cli.common import echo, echo_json, get_store, term_safe
+from rasd.cli.common import echo, echo_json, get_store
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         echo(f"{len(rows)} rejected record(s) in {q}")
         by_reason = Counter(r["reason"].split(":")[0] for r in rows)
         for reason, n in by_reason.most_common(10):
-            typer.echo(term_safe(f"  {n:>7}  {reason}"))
+            echo(f"  {n:>7}  {reason}")
         for r in rows[-limit:] if limit else []:
             where = f"line {r['line']}" if r.get("line") else (r.get("path") or "?")
-            typer.echo(term_safe(f"{r['file']}:{where}: {r['reason']}"))
+            echo(f"{r['file']}:{where}: {r['reason']}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from rasd.cli.common import echo_json, fail, get_store, term_safe
+from rasd.cli.common import echo, echo_json, fail, get_store
 from rasd.platforms import post_url
 
 
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
             if data is None:
                 fail("no raw record stored for this post")
             if sys.stdout.isatty():  # shown: its control characters escaped
-                typer.echo(term_safe(data.decode("utf-8", "replace")))
+                echo(data.decode("utf-8", "replace"))
             else:  # redirected (evidence): the bytes exactly as received
                 sys.stdout.flush()
                 sys.stdout.buffer.write(data)
@@ -104,22 +104,22 @@ def register(app: typer.Typer) -> None:
         who = "-"
         if author is not None:
             who = f"@{author.handle}" if author.handle else (author.name or "-")
-        typer.echo(term_safe(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} "
-                             f"by {who}"))
+        echo(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} "
+             f"by {who}")
         typer.echo(f"  {p.text!r}")
         poll = (p.extra or {}).get("poll")
         if isinstance(poll, dict):
             state = {True: "closed", False: "open"}.get(poll.get("closed"), "")
             total = poll.get("total_voters")
-            typer.echo(term_safe(f"  poll{' ' + state if state else ''}"
-                                 f"{f', {total} voters' if total is not None else ''}: "
-                                 f"{poll.get('question') or '(the text asks)'!r}"))
+            echo(f"  poll{' ' + state if state else ''}"
+                 f"{f', {total} voters' if total is not None else ''}: "
+                 f"{poll.get('question') or '(the text asks)'!r}")
             for o in poll.get("options") or []:
                 votes = o.get("votes")
-                typer.echo(term_safe(f"    - {o.get('text')!r}"
-                                     + (f" ({votes})" if votes is not None else "")))
+                echo(f"    - {o.get('text')!r}"
+                     + (f" ({votes})" if votes is not None else ""))
         if out["url"]:
-            typer.echo(term_safe(f"  {out['url']}"))
+            echo(f"  {out['url']}")
         typer.echo(f"  collected {_when(p.observed_at)}; stored {_when(p.first_seen)}, "
                    f"last seen {_when(p.last_seen)}")
         for v in out["versions"]:
@@ -129,13 +129,13 @@ def register(app: typer.Typer) -> None:
                        f"({d['model_version']})")
         for m in out["media"]:
             where = m["local_path"] or m["url"] or "(no file, no URL)"
-            typer.echo(term_safe(f"  media {m['type'] or '-'} #{m['id']}: {where}"))
+            echo(f"  media {m['type'] or '-'} #{m['id']}: {where}")
             for d in m["detections"]:
                 entity = (d["attributes"] or {}).get("entity")
-                typer.echo(term_safe(f"    detection {d['detector']}/{d['label']} "
-                                     f"{d['score']:.2f} ({d['model_version']})"
-                                     + (f" entity={entity}" if entity else "")))
+                echo(f"    detection {d['detector']}/{d['label']} "
+                     f"{d['score']:.2f} ({d['model_version']})"
+                     + (f" entity={entity}" if entity else ""))
         if data is not None:
             snippet = data[:300].decode("utf-8", "replace")
-            typer.echo(term_safe(f"  raw {p.raw_sha256[:12]}… at {p.raw_path or '-'}: {snippet}"
-                                 + ("…" if len(data) > 300 else "")))
+            echo(f"  raw {p.raw_sha256[:12]}… at {p.raw_path or '-'}: {snippet}"
+                 + ("…" if len(data) > 300 else ""))
