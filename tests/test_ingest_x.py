@@ -409,21 +409,55 @@ def test_following_and_followers_pages_become_follow_edges(store, tmp_path, flat
     assert again.counts["by_kind"]["follows"] == {"unchanged": 2} and again.counts["new"] == 0
 
 
-def test_an_endless_item_stops_reading_not_memory(sqlite_store, tmp_path, monkeypatch):
-    """ijson builds each item in memory: an item over the limit stops the file
-    there (a reject says so) instead of growing without bound."""
+@pytest.mark.parametrize("layout", ["array", "documents"])
+def test_an_item_over_the_limit_is_rejected_and_the_rest_read(sqlite_store, tmp_path,
+                                                              monkeypatch, layout):
+    """ijson builds each item in memory: an item over the limit is not built
+    (a reject names it) and every item after it is still read, in a JSON array
+    and in documents one after another."""
     import rasd.ingest.jsonitems as ji
 
     monkeypatch.setattr(ji, "MAX_LINE", 200_000)
-    small = [{"data": [t]} for t in _tweets(3)]
+    before = [{"data": [t]} for t in _tweets(3)]
+    after = [{"data": [t]} for t in _tweets(2, start=50)] + [7, {"data": _tweets(1, 60)}]
     huge = {"data": [{"id": str(100 + i), "text": "x" * 100, "author_id": "5"}
                      for i in range(20_000)]}  # ~1.2 MB, many small values
     f = tmp_path / "big.json"
-    f.write_text(json.dumps(small + [huge] + small, indent=1))
+    items = before + [huge] + after
+    f.write_text(json.dumps(items, indent=1) if layout == "array"
+                 else "\n".join(json.dumps(x, indent=1) for x in items))
     rep = ingest_path(sqlite_store, f)
-    assert sqlite_store.stats()["posts"] == 3
-    assert rep.rejected == 1 and "item 4 is over 200000 bytes" in rep.rejects[0]["reason"]
-    assert rep.rejects[0]["path"] == "[3]"
+    assert sqlite_store.stats()["posts"] == 6
+    at = "[{}]" if layout == "array" else "doc[{}]"
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        (at.format(3), "item 4 is over 200000 bytes"),
+        (at.format(6), "expected a JSON object")]
+    assert post(sqlite_store, "x", "60").text.startswith("tweet 60")
+    assert post(sqlite_store, "x", "100") is None
+    again = ingest_path(sqlite_store, f)  # the same file again: nothing new
+    assert again.counts["new"] == 0 and again.rejected == 2
+
+
+def test_one_endless_value_stops_the_file_not_memory(sqlite_store, tmp_path, monkeypatch):
+    """ijson hands over a string only whole: after an item over the limit, one
+    value over TOKEN_MAX stops the file there (a reject says so) instead of
+    growing in memory; the items before it are kept."""
+    import rasd.ingest.jsonitems as ji
+
+    monkeypatch.setattr(ji, "MAX_LINE", 100_000)
+    monkeypatch.setattr(ji, "TOKEN_MAX", 1_000_000)
+    items = [{"data": _tweets(1)}, {"data": [{"id": "2", "text": "x" * 300_000,
+                                             "author_id": "5"}]},
+             {"data": _tweets(1, 3)}, {"data": [{"id": "4", "text": "PLACEHOLDER"}]},
+             {"data": _tweets(1, 5)}]
+    f = tmp_path / "endless.json"
+    f.write_bytes(json.dumps(items, indent=1).encode().replace(b"PLACEHOLDER",
+                                                                b"y" * 5_000_000))
+    rep = ingest_path(sqlite_store, f)
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        ("[1]", "item 2 is over 100000 bytes"),
+        ("[3]", "a JSON value over 1000000 bytes in item 4; the rest of the file is not read")]
+    assert post(sqlite_store, "x", "3") is not None and post(sqlite_store, "x", "5") is None
 
 
 def test_where_a_post_was_made(sqlite_store, xdir, tmp_path):

@@ -9,9 +9,12 @@ module only maps objects to records.
 - JSON Lines: each line is parsed alone; a bad line is a reject and the next line
   is read. The raw record is the line as received.
 - Documents and arrays: streamed with ijson (memory bounded by the largest item);
-  the raw record is the item's compact JSON (there are no lines to keep). After a
-  damaged byte nothing can be trusted: the items before it are kept and the rest
-  is one reject naming the item where reading stopped.
+  the raw record is the item's compact JSON (there are no lines to keep). An item
+  over ``MAX_LINE`` bytes is a reject and the items after it are still read
+  (``capped_parse``). After a damaged byte nothing can be trusted: the items
+  before it are kept and the rest is one reject naming the item where reading
+  stopped; so it is after one JSON value over ``TOKEN_MAX`` bytes (ijson hands
+  over a string only whole).
 """
 
 from __future__ import annotations
@@ -95,6 +98,12 @@ class ItemTooLarge(Exception):
     """One item of a JSON document is over ``MAX_LINE`` bytes (no real item is)."""
 
 
+TOKEN_MAX = 2 * MAX_LINE  # bytes read with fewer than 16 JSON events: one endless token
+TOO_BIG = object()  # stands for an item dropped for its size
+SKIPPED = object()  # stands for an item passed over unbuilt (``skip``)
+_OPEN = {"start_map": "end_map", "start_array": "end_array"}
+
+
 class ReadGuard:
     """A file reader that stops once the item being read is over ``limit`` bytes:
     ijson builds each item in memory, and an adversary's file could be one
@@ -111,6 +120,51 @@ class ReadGuard:
         return data
 
 
+def capped_parse(f: ReadGuard, items: tuple[str, ...], limit: int, *, skip: int = 0,
+                 backend: Any = ijson, **kw: Any) -> Iterator[tuple[str, str, Any]]:
+    """The ijson events of ``f``, with every value at one of the ``items``
+    prefixes built and handed over whole as one event ``(prefix, "item",
+    value)``; other events pass through as ijson gives them.
+
+    Memory stays bounded on hostile input: an item whose bytes pass ``limit``
+    comes as ``TOO_BIG`` (the rest of its events are skipped, not built), and
+    ``f`` (a ``ReadGuard``, its mark moved every 16 events) raises
+    ``ItemTooLarge`` once ``f.limit`` bytes pass without 16 events: one endless
+    string or number. The first ``skip`` items come as ``SKIPPED``, unbuilt (a
+    second pass over a file skips what the first one yielded). ``kw`` goes to
+    ``backend.parse`` (``buf_size``, ``multiple_values``)."""
+    builder: Any = None  # ObjectBuilder, TOO_BIG or SKIPPED while in an item
+    item_prefix, end = "", ""
+    start = events = n = 0
+    for prefix, event, value in backend.parse(f, use_float=True, **kw):
+        events += 1
+        if not events & 15:
+            f.mark = f.n
+        if builder is not None:
+            if prefix == item_prefix and event == end:
+                yield prefix, "item", builder.value if isinstance(
+                    builder, ijson.ObjectBuilder) else builder
+                builder = None
+            elif isinstance(builder, ijson.ObjectBuilder):
+                builder.event(event, value)
+                if f.n - start > limit:  # bytes read, so within a buffer of the item's size
+                    builder = TOO_BIG
+            continue
+        if prefix not in items or event in ("end_map", "end_array", "map_key"):
+            yield prefix, event, value
+            continue
+        n += 1
+        if event not in _OPEN:  # a scalar item
+            yield prefix, "item", SKIPPED if n <= skip else value
+            continue
+        item_prefix, end, start = prefix, _OPEN[event], f.n
+        if n <= skip:
+            builder = SKIPPED
+        else:
+            builder = ijson.ObjectBuilder()
+            builder.event(event, value)
+
+
 def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
     """Every JSON object of ``path`` (see the module docstring), or a reject."""
     layout = json_layout(read_sample(path))
@@ -119,17 +173,14 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
         try:
             yield from _documents(path, raw, fmt, layout, done)
             return
-        except ItemTooLarge:
-            yield reject(str(path), f"item {done[0] + 1} is over {MAX_LINE} bytes; the rest "
-                         "of the file is not read", path=doc_path(layout, done[0]))
+        except ItemTooLarge:  # read again, item by item, passing the big ones over
+            yield from _careful(path, raw, fmt, layout, done[0])
             return
         except (ijson.common.JSONError, UnicodeDecodeError) as e:
             if done[0]:
-                msg = e.args[0] if e.args else e  # yajl gives bytes for UTF-8 errors
-                msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-                first = (msg.strip().splitlines() or ["?"])[0]
                 yield reject(str(path), f"malformed or truncated JSON after item "
-                             f"{done[0]}: {first[:200]}", path=doc_path(layout, done[0]))
+                             f"{done[0]}: {_first_line(e)[:200]}",
+                             path=doc_path(layout, done[0]))
                 return
             # not one JSON document after all (a broken first line of JSON Lines)
     yield from _lines(path, raw, fmt)
@@ -169,18 +220,58 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
             for i, obj in enumerate(items):
                 done[0] = i + 1
                 guard.mark = guard.n
-                where = doc_path(layout, i)
-                if not isinstance(obj, dict):
-                    yield reject(src, "expected a JSON object", path=where)
-                    continue
-                try:
-                    data = dump_item(obj)
-                except ValueError as e:
-                    yield reject(src, e, path=where)
-                    continue
-                yield Item(obj, raw.put(data, fmt), None, where)
+                yield _item(obj, src, raw, fmt, doc_path(layout, i))
         except (EOFError, OSError) as e:  # truncated gzip, I/O error
             yield reject(src, f"file ends unexpectedly: {e}", path=doc_path(layout, done[0]))
+
+
+def _item(obj: Any, src: str, raw: RawSink, fmt: str, where: str) -> Item | Reject:
+    if not isinstance(obj, dict):
+        return reject(src, "expected a JSON object", path=where)
+    try:
+        data = dump_item(obj)
+    except ValueError as e:
+        return reject(src, e, path=where)
+    return Item(obj, raw.put(data, fmt), None, where)
+
+
+def _careful(path: Path, raw: RawSink, fmt: str, layout: str,
+             skip: int) -> Iterator[Item | Reject]:
+    """The items of a JSON document after the first ``skip`` (yielded already),
+    read again event by event (slower, only after an item over ``MAX_LINE``):
+    an item over the limit is a reject, the items after it are still read."""
+    src = str(path)
+    i = 0
+    with open_binary(path) as f:
+        guard = ReadGuard(f, TOKEN_MAX)
+        try:
+            for _, event, obj in capped_parse(guard, ("item" if layout == "array" else "",),
+                                              MAX_LINE, skip=skip,
+                                              multiple_values=layout != "array"):
+                if event != "item":
+                    continue
+                i += 1
+                if obj is SKIPPED:
+                    continue
+                where = doc_path(layout, i - 1)
+                if obj is TOO_BIG:
+                    yield reject(src, f"item {i} is over {MAX_LINE} bytes", path=where)
+                else:
+                    yield _item(obj, src, raw, fmt, where)
+        except ItemTooLarge:
+            yield reject(src, f"a JSON value over {TOKEN_MAX} bytes in item {i + 1}; the rest "
+                         "of the file is not read", path=doc_path(layout, i))
+        except (ijson.common.JSONError, UnicodeDecodeError) as e:
+            yield reject(src, f"malformed or truncated JSON after item {i}: "
+                         f"{_first_line(e)[:200]}", path=doc_path(layout, i))
+        except (EOFError, OSError) as e:
+            yield reject(src, f"file ends unexpectedly: {e}", path=doc_path(layout, i))
+
+
+def _first_line(e: Exception) -> str:
+    msg = e.args[0] if e.args else e  # yajl gives bytes for UTF-8 errors
+    msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+    return (msg.strip().splitlines() or ["?"])[0]
 
 
 def located(records: Iterator[Record], item: Item) -> Iterator[Record]:

@@ -121,9 +121,8 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
     2 for files of 16 MB or more on a machine with two or more cores
     (``RASD_INGEST_JOBS`` overrides).
     """
-    stream = _stream_of(path)
-    if stream is not None:
-        with reading(stream) as p:
+    with _opened(path) as (p, stream):
+        if stream is not None:
             # only a forked child can go on reading the same pipe (or open the
             # same archive member: it inherits the stream)
             forkable = (stream.fd is not None or stream.reopen is not None) and \
@@ -132,13 +131,25 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
                 jobs = default_jobs(stream.size) if forkable else 1
             elif jobs == 2 and not forkable:
                 jobs = 1
-            return _ingest(store, p, fmt, platform, source or stream.source, mapping,
-                           batch_size, progress, keep_rejects, jobs, chat_id)
-    path = Path(path)
+            source = source or stream.source
+        return _ingest(store, p, fmt, platform, source, mapping, batch_size, progress,
+                       keep_rejects, jobs, chat_id)
+
+
+@contextmanager
+def _opened(path: str | Path | IO[bytes] | Stream) -> Iterator[tuple[Path, Stream | None]]:
+    """The path to parse, and the ``Stream`` behind it where it is one (read
+    from while the context lasts); a path that is not there is an
+    ``IngestError``."""
+    stream = _stream_of(path)
+    if stream is not None:
+        with reading(stream) as p:
+            yield p, stream
+        return
+    path = Path(path)  # type: ignore[arg-type]
     if not path.exists():
         raise IngestError(f"{path}: no such file or directory")
-    return _ingest(store, path, fmt, platform, source, mapping, batch_size, progress,
-                   keep_rejects, jobs, chat_id)
+    yield path, None
 
 
 def _stream_of(path: Any) -> Stream | None:
@@ -252,15 +263,9 @@ def check_path(path: str | Path | IO[bytes] | Stream, *, fmt: str = "auto",
     n, "edges": n, "events": n, "compliance": n}, "rejected": n}`` — and
     ``rejects`` the first ``keep_rejects`` rejects, for checking a mapping or a
     file before loading it. Raises ``IngestError`` where ingest would."""
-    stream = _stream_of(path)
-    if stream is not None:
-        with reading(stream) as p:
-            return _check(p, fmt, platform, stream.source, mapping, chat_id, keep_rejects,
-                          progress)
-    path = Path(path)
-    if not path.exists():
-        raise IngestError(f"{path}: no such file or directory")
-    return _check(path, fmt, platform, None, mapping, chat_id, keep_rejects, progress)
+    with _opened(path) as (p, stream):
+        return _check(p, fmt, platform, stream.source if stream else None, mapping, chat_id,
+                      keep_rejects, progress)
 
 
 _RECORD_KEYS = {"account": "accounts", "post": "posts", "edge": "edges", "event": "events"}
