@@ -438,6 +438,26 @@ def test_an_item_over_the_limit_is_rejected_and_the_rest_read(sqlite_store, tmp_
     assert again.counts["new"] == 0 and again.rejected == 2
 
 
+def test_an_item_over_the_limit_on_standard_input_stops_there(sqlite_store, monkeypatch):
+    """Standard input cannot be read again past what it keeps: there an item
+    over the limit stops the input (a reject says so), the items before it kept."""
+    import io
+
+    import rasd.ingest.base as base
+    import rasd.ingest.jsonitems as ji
+    from rasd.ingest.base import Stream
+
+    monkeypatch.setattr(ji, "MAX_LINE", 200_000)
+    monkeypatch.setattr(base, "REPLAY_LIMIT", 100_000)
+    huge = {"data": [{"id": str(100 + i), "text": "x" * 100, "author_id": "5"}
+                     for i in range(20_000)]}
+    data = json.dumps([{"data": _tweets(1)}, huge, {"data": _tweets(1, 2)}], indent=1)
+    rep = ingest_path(sqlite_store, Stream(io.BytesIO(data.encode())))
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        ("[1]", "item 2 is over 200000 bytes; the rest of the input is not read")]
+    assert post(sqlite_store, "x", "1") is not None and post(sqlite_store, "x", "2") is None
+
+
 def test_one_endless_value_stops_the_file_not_memory(sqlite_store, tmp_path, monkeypatch):
     """ijson hands over a string only whole: after an item over the limit, one
     value over TOKEN_MAX stops the file there (a reject says so) instead of

@@ -23,13 +23,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import ijson
 import orjson
 
 from rasd.ingest.base import (
     MAX_LINE,
+    IngestError,
     RawSink,
     iter_lines,
     loads,
@@ -174,7 +175,13 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
             yield from _documents(path, raw, fmt, layout, done)
             return
         except ItemTooLarge:  # read again, item by item, passing the big ones over
-            yield from _careful(path, raw, fmt, layout, done[0])
+            try:
+                again = open_binary(path)
+            except IngestError:  # standard input, read past what it keeps
+                yield reject(str(path), f"item {done[0] + 1} is over {MAX_LINE} bytes; the "
+                             "rest of the input is not read", path=doc_path(layout, done[0]))
+                return
+            yield from _careful(again, str(path), raw, fmt, layout, done[0])
             return
         except (ijson.common.JSONError, UnicodeDecodeError) as e:
             if done[0]:
@@ -235,14 +242,14 @@ def _item(obj: Any, src: str, raw: RawSink, fmt: str, where: str) -> Item | Reje
     return Item(obj, raw.put(data, fmt), None, where)
 
 
-def _careful(path: Path, raw: RawSink, fmt: str, layout: str,
+def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
              skip: int) -> Iterator[Item | Reject]:
-    """The items of a JSON document after the first ``skip`` (yielded already),
-    read again event by event (slower, only after an item over ``MAX_LINE``):
-    an item over the limit is a reject, the items after it are still read."""
-    src = str(path)
+    """The items of the JSON document ``f`` (opened again) after the first
+    ``skip`` (yielded already), read event by event (slower, only after an
+    item over ``MAX_LINE``): an item over the limit is a reject, the items
+    after it are still read."""
     i = 0
-    with open_binary(path) as f:
+    with f:
         guard = ReadGuard(f, TOKEN_MAX)
         try:
             for _, event, obj in capped_parse(guard, ("item" if layout == "array" else "",),
