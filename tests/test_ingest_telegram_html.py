@@ -152,7 +152,7 @@ def test_html_export_folder_is_read_page_by_page(store, tmp_path):
     assert photo.type == "photo" and photo.local_path == str(d.resolve() / "photos" / "photo_1.jpg")
     video = media[f"{CID}/5/0"]
     assert video.type == "video" and video.local_path is None
-    assert video.extra == {"not_included": True}
+    assert video.extra == {"not_included": True, "not_downloaded": "not included"}
     assert kinds == ["forward", "mention"]
     assert events == [{"text": f'Channel "{CHAT}" created'}]
 

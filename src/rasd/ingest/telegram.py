@@ -11,7 +11,9 @@ built only while it is read):
 Messages: ``text`` as a string or a list of strings and entity objects;
 ``forwarded_from`` (+ ``forwarded_from_id`` in newer exports), ``reply_to_message_id``,
 ``edited``; photos and files by path relative to the export folder (resolved, and
-refused if they point outside it); service messages are stored as events.
+refused if they point outside it), or a placeholder where the file was not
+downloaded (``media_placeholder``), with the document's ``file_name`` and size;
+service messages are stored as events.
 """
 
 from __future__ import annotations
@@ -57,7 +59,11 @@ CHAT_PREFIX = {
 }
 CHAT_ITEM = ("messages.item", "chats.list.item.messages.item", "left_chats.list.item.messages.item")
 CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
-NOT_INCLUDED = "(File not included"
+# what Desktop writes in "photo" and "file" (and "thumbnail", not read) instead of a
+# path when it did not download the file, to the reason kept (Media.extra["not_downloaded"])
+PLACEHOLDERS = (("(File not included", "not included"),
+                ("(File exceeds maximum size", "exceeds maximum size"),
+                ("(File unavailable", "unavailable"))
 TOO_BIG = object()  # stands for a message dropped for its size
 TOKEN_MAX = 2 * MAX_LINE  # bytes read with fewer than 16 JSON events: one endless token
 
@@ -75,6 +81,19 @@ def desktop_poll(p: Any) -> dict[str, Any] | None:
                      [(_plain_text(a.get("text"), "poll.answers[].text")[0], a.get("voters"))
                       for a in answers if isinstance(a, dict)], "poll", closed=p.get("closed"),
                      total_voters=p.get("total_voters"))
+
+
+def media_placeholder(value: Any) -> str | None:
+    """Why an export names no file where a path would be: a placeholder such as
+    ``(File exceeds maximum size. Change data exporting settings to download.)`` as
+    a short reason ("not included", "exceeds maximum size", "unavailable"; another
+    ``(File …)`` as its text, at most 200 characters); None for a path (or no string)."""
+    if not isinstance(value, str) or not (value.startswith("(File ") and value.endswith(")")):
+        return None
+    for start, reason in PLACEHOLDERS:
+        if value.startswith(start):
+            return reason
+    return opt_str(value, "placeholder", 200)
 
 
 class _State:
@@ -392,15 +411,29 @@ class TelegramParser(Parser):
 
     def _media(self, m: dict, cid: str, mid: str, base: MediaRoot | None, src: str,
                path: str) -> Iterator[Media]:
-        for key, mtype in (("photo", "photo"), ("file", None)):
+        for key, mtype, size_key in (("photo", "photo", "photo_file_size"),
+                                     ("file", None, "file_size")):
             rel = m.get(key)
             if rel is None:
                 continue
             if not isinstance(rel, str):
                 raise TypeError(f"field {key!r}: expected a path string")
+            extra: dict[str, Any] = {}
             local = None
-            if rel and not rel.startswith(NOT_INCLUDED) and base is not None:
-                local = base.local(rel, key)
+            missing = media_placeholder(rel)
+            if missing is not None:  # not downloaded: no path to look for
+                extra["not_downloaded"] = missing
+            else:
+                if rel and base is not None:
+                    local = base.local(rel, key)
+                extra["relative_path"] = rel[:500]
+            if key == "file":  # a document's own name, kept where its file is not
+                name = opt_str(m.get("file_name"), "file_name", 300)
+                if name is not None:
+                    extra["file_name"] = name
+            size = opt_int(m.get(size_key), size_key)
+            if size is not None:
+                extra["file_size"] = size
             yield Media(
                 platform=PLATFORM, media_key=f"{cid}/{mid}/{key}",
                 type=mtype or opt_str(m.get("media_type"), "media_type", 32) or "file",
@@ -408,4 +441,4 @@ class TelegramParser(Parser):
                 width=opt_int(m.get("width"), "width"), height=opt_int(m.get("height"), "height"),
                 duration_ms=(opt_int(m.get("duration_seconds"), "duration_seconds") or 0) * 1000
                 or None,
-                extra={"relative_path": rel[:500]})
+                extra=extra)

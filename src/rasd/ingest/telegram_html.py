@@ -75,7 +75,16 @@ MEDIA_KIND = (("photo", "photo"), ("video", "video"), ("voice", "voice"), ("audi
               ("sticker", "sticker"), ("animated", "animation"), ("media_file", "file"),
               ("media_location", "location"), ("media_contact", "contact"),
               ("media_poll", "poll"), ("media_game", "game"), ("media_invoice", "invoice"))
-NOT_INCLUDED = "Not included"
+# what a media box's status says instead of a size when Desktop did not download the
+# file, to the reason kept (Media.extra["not_downloaded"], as the JSON reader keeps it)
+NOT_DOWNLOADED = (("Not included", "not included"),
+                  ("Exceeds maximum size", "exceeds maximum size"),
+                  ("Unavailable, please try again later", "unavailable"))
+
+
+def not_downloaded(status: str) -> str | None:
+    """The reason a media box's status text gives for a file not downloaded, or None."""
+    return next((why for text, why in NOT_DOWNLOADED if text in status), None)
 
 
 def _time(title: str | None) -> tuple[datetime | None, bool]:
@@ -207,8 +216,9 @@ class _Message(HTMLParser):
             self.service.append(data)
         elif where == "signature details":
             self.signature.append(data)
-        elif self.media and where.startswith("status details") and NOT_INCLUDED in data:
-            self.media[-1]["not_included"] = True
+        elif self.media and where.startswith("status details") and (
+                why := not_downloaded(data)):
+            self.media[-1]["not_downloaded"] = why
         elif self.poll is not None and self._inside("media_poll"):
             self._poll_data(where.split(), data)
         elif self.contact is not None and self._inside("media_contact"):
@@ -504,7 +514,10 @@ class TelegramHTMLParser(Parser):
         if href and base is not None and not href.startswith(
                 ("http://", "https://", "#", "tg://")):
             local = base.local(unescape(href), "href")
+        why = md.get("not_downloaded")  # "not included", "exceeds maximum size" …
+        extra: dict[str, Any] = ({"relative_path": href[:500]} if href else
+                                 {"not_included": why is not None})
+        if why is not None:
+            extra["not_downloaded"] = why
         return Media(platform=PLATFORM, media_key=f"{cid}/{mid}/{i}"[:300], type=md["type"],
-                     local_path=local,
-                     extra={"relative_path": href[:500]} if href else
-                     {"not_included": bool(md.get("not_included"))})
+                     local_path=local, extra=extra)
