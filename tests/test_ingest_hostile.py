@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.helpers import live_processes
@@ -386,6 +387,41 @@ def test_two_ingests_into_one_sqlite_store_at_once(tmp_path):
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err.decode()[-2000:]
     assert Store.open(str(db)).stats()["posts"] == 15000 + 3000
+
+
+def test_two_ingests_of_overlapping_files_at_once(store, tmp_path):
+    """Two analysts load crawls that overlap (the same accounts, half the same
+    posts) into one store at the same time: no error, every post and account
+    once, every reply edge once and from its post's author."""
+    users = [{"id": str(u), "username": f"u{u}"} for u in range(60)]
+
+    def page(i: int) -> str:
+        return json.dumps({"data": [
+            {"id": f"{i:05d}{j}", "text": f"post {i}", "author_id": str((i + j) % 60),
+             "referenced_tweets": [{"type": "replied_to", "id": f"{max(i - 1, 0):05d}{j}"}],
+             "entities": {"mentions": [{"username": f"u{(i + j + 1) % 60}"}]}}
+            for j in range(10)], "includes": {"users": users}}) + "\n"
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("".join(page(i) for i in range(400)))
+    b.write_text("".join(page(i) for i in range(200, 600)))
+    db = store.url.render_as_string(hide_password=False)
+    cmd = [sys.executable, "-m", "rasd.cli", "--db", db, "ingest", "--batch", "50",
+           "--jobs", "1"]
+    procs = [subprocess.Popen([*cmd, str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for f in (a, b)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    stats = store.stats()
+    assert (stats["posts"], stats["accounts"]) == (6000, 60)
+    with store.engine.connect() as c:
+        kinds = dict(c.execute(sa.text("SELECT kind, count(*) FROM edges GROUP BY kind")).all())
+        wrong = c.execute(sa.text(
+            "SELECT count(*) FROM edges e JOIN posts p ON p.id = e.post_id "
+            "WHERE e.src_account_id != p.account_id")).scalar()
+    # replies: every post but the first page's (to themselves); a mention each
+    assert kinds == {"reply": 5990, "mention": 6000} and wrong == 0
 
 
 JSON_VALUES = st.recursive(

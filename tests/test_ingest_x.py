@@ -443,7 +443,7 @@ def test_an_item_over_the_limit_on_standard_input_stops_there(sqlite_store, monk
     over the limit stops the input (a reject says so), the items before it kept."""
     import io
 
-    import rasd.ingest.base as base
+    from rasd.ingest import base
     import rasd.ingest.jsonitems as ji
     from rasd.ingest.base import Stream
 
@@ -541,3 +541,50 @@ def test_a_flattened_tweet_longer_than_the_sniff_sample_is_known(sqlite_store, t
     f.write_text(json.dumps({"text": "\u0627" * 25_000, "other": 1}) + "\n")
     with pytest.raises(IngestError, match="not a known format"):
         detect_format(f)
+
+
+def _edge_set(store) -> set[tuple]:
+    a, b, p, e = S.accounts.alias("a"), S.accounts.alias("b"), S.posts, S.edges
+    with store.engine.connect() as c:
+        return set(c.execute(
+            select(e.c.kind, a.c.platform_id, b.c.platform_id, p.c.platform_id)
+            .join(a, a.c.id == e.c.src_account_id).join(b, b.c.id == e.c.dst_account_id)
+            .join(p, p.c.id == e.c.post_id, isouter=True)).all())
+
+
+def test_links_to_posts_read_later_get_their_edges(store, second_store, tmp_path):
+    """A reply, repost or quote that names its target by id alone waits for that
+    post: read in either order (a newest-first crawl, the parents' file after the
+    replies'), the two files give the same network; read again, nothing new."""
+    parents = tmp_path / "parents.jsonl"
+    replies = tmp_path / "replies.jsonl"
+    parents.write_text("".join(json.dumps({"data": [
+        {"id": str(i), "text": f"parent {i}", "author_id": str(10 + i % 5)}]}) + "\n"
+        for i in range(1, 31)))
+    kinds = ("replied_to", "retweeted", "quoted")
+    replies.write_text("".join(json.dumps({"data": [
+        {"id": str(100 + i), "text": f"answer {i}", "author_id": str(20 + i % 3),
+         "referenced_tweets": [{"type": kinds[i % 3], "id": str(i)}]}]}) + "\n"
+        for i in range(1, 31)) + json.dumps({"data": [  # to its own author's post: no edge
+            {"id": "200", "text": "self", "author_id": "11",
+             "referenced_tweets": [{"type": "replied_to", "id": "1"}]},
+            {"id": "201", "text": "lost", "author_id": "20",  # to a post never read
+             "referenced_tweets": [{"type": "replied_to", "id": "999"}]}]}) + "\n")
+    first = ingest_path(store, replies)
+    assert first.counts["by_kind"]["links"] == {"waiting": 32}
+    later = ingest_path(store, parents)
+    assert later.counts["by_kind"]["links"] == {"drawn": 30}
+    ingest_path(second_store, parents)
+    in_order = ingest_path(second_store, replies)
+    assert in_order.counts["by_kind"]["links"] == {"waiting": 1}  # to the post never read
+    edges = _edge_set(store)
+    assert edges == _edge_set(second_store)
+    assert {k for k, *_ in edges} == {"reply", "repost", "quote"} and len(edges) == 30
+    assert ("repost", "21", "11", "101") in edges
+    with store.engine.connect() as c:  # only the link to a post never read still waits
+        assert c.execute(select(S.pending_links.c.target_post_id)).scalars().all() == ["999"]
+    for f in (replies, parents):
+        again = ingest_path(store, f)
+        assert again.counts["new"] == again.counts["updated"] == 0
+        assert "links" not in again.counts["by_kind"]
+    assert _edge_set(store) == edges

@@ -35,7 +35,7 @@ from rasd.ingest.pipeline import (
     reject_entry,
     start_method,
 )
-from rasd.ingest.writer import Writer, merge_name_stubs
+from rasd.ingest.writer import Writer, link_pending, merge_name_stubs
 from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import now
@@ -235,6 +235,9 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         bulk.close()  # indexes back before the merge, which uses them
         if writer is not None:
             merge_name_stubs(store)
+            drawn = link_pending(store)
+            if drawn:
+                writer.counts.add("links", "drawn", drawn)
     finally:
         guard.close()  # closes the quarantine file and stops a parsing process
     report.seconds = time.perf_counter() - t0

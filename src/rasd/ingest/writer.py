@@ -897,7 +897,7 @@ class Writer:
         if not posts:
             return
         self._target_authors(c, posts)
-        tags, urls, edges, media_rows, pm_pairs = [], [], [], {}, []
+        tags, urls, edges, media_rows, pm_pairs, waiting = [], [], [], {}, [], []
         account_id, name_id, post_author = self._account_id, self._name_id, self.post_author
         for pid, it in posts:
             plat = it.key[0]
@@ -917,6 +917,9 @@ class Writer:
                 dst = account_id(plat, tacc) or name_id(plat, tname)
                 if dst is None and tpost:
                     dst = post_author.get((plat, tpost))
+                    if dst is None and not tacc and not tname:
+                        # its target (or the target's author) is not stored yet
+                        waiting.append((plat, pid, kind, tpost))
                 if dst is not None and dst != src:
                     edges.append(_edge(plat, kind, src, dst, pid, created))
             for mid, handle in it.mentions:
@@ -947,6 +950,9 @@ class Writer:
         if edges:
             uniq = {e[-1]: e for e in edges}  # dedup_key
             fast_insert_rows(c, S.edges, EDGE_COLS, list(uniq.values()))
+        if waiting:
+            fast_insert_rows(c, S.pending_links, PENDING_COLS, waiting)
+            self.counts.add("links", "waiting", len(waiting))
 
     # ---------------------------------------------------------- events, notices
     def _write_events(self, c: Connection, b: Batch) -> None:
@@ -1018,11 +1024,46 @@ class Writer:
 
 EDGE_COLS = ("platform", "kind", "src_account_id", "dst_account_id", "post_id", "created_at",
              "dedup_key")
+PENDING_COLS = ("platform", "post_id", "kind", "target_post_id")
+LINK_PAGE = 5000
 
 
 def _edge(plat: str, kind: str, src: int, dst: int, post_id: int,
           created_at: Any) -> tuple[Any, ...]:
     return (plat, kind, src, dst, post_id, created_at, f"{kind}:{src}:{dst}:{post_id}")
+
+
+def link_pending(store: Store) -> int:
+    """Draw the edges of links that waited for their target post (a reply read
+    before the post it answers: a later file, a newest-first crawl, another
+    ingest running at the same time), now that the post and its author are
+    stored; return how many were drawn. A link to a post of its own author
+    draws nothing and waits no more; one whose target is still unknown keeps
+    waiting. Pages of ``LINK_PAGE`` links, each in its own transaction: the
+    work is a lookup per waiting link (``ix_pending_links_target`` and the
+    posts' key), nothing per stored post."""
+    pl, p, t = S.pending_links, S.posts.alias("p"), S.posts.alias("t")
+    q = (select(pl.c.id, pl.c.platform, pl.c.kind, pl.c.post_id, p.c.account_id,
+                p.c.created_at, t.c.account_id)
+         .join(p, p.c.id == pl.c.post_id)
+         .join(t, and_(t.c.platform == pl.c.platform, t.c.platform_id == pl.c.target_post_id))
+         .where(t.c.account_id.is_not(None), p.c.account_id.is_not(None))
+         .order_by(pl.c.id).limit(LINK_PAGE))
+    drawn, last = 0, 0
+    while True:
+        with store.begin() as c:
+            rows = c.execute(q.where(pl.c.id > last)).all()
+            if not rows:
+                return drawn
+            last = rows[-1][0]
+            edges = {}
+            for _, plat, kind, post_id, src, created, dst in rows:
+                if src != dst:
+                    e = _edge(plat, kind, src, dst, post_id, created)
+                    edges[e[-1]] = e
+            fast_insert_rows(c, S.edges, EDGE_COLS, list(edges.values()))
+            c.execute(pl.delete().where(pl.c.id.in_([r[0] for r in rows])))
+            drawn += len(edges)
 
 
 def merge_name_stubs(store: Store) -> int:

@@ -31,7 +31,7 @@ def resolve_url(db: str | None = None) -> str:
     value = db or os.environ.get("RASD_DB") or DEFAULT_DB
     if "://" not in value:
         return "sqlite:///" + str(Path(value).expanduser())
-    if value.startswith("postgresql://") or value.startswith("postgres://"):
+    if value.startswith(("postgresql://", "postgres://")):
         value = "postgresql+psycopg://" + value.split("://", 1)[1]
     return value
 

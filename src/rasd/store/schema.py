@@ -233,6 +233,22 @@ edges = Table(
     Index("ix_edges_dst", "dst_account_id"),
 )
 
+# links of posts to a post not stored yet, named by its id alone (a reply whose
+# parent comes in a later file, or later in a newest-first crawl): no edge can be
+# drawn until that post, and its author, are known; each ingest draws the edges of
+# those whose target has come since (migration 0009)
+pending_links = Table(
+    "pending_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("target_post_id", String(200), nullable=False),
+    UniqueConstraint("post_id", "kind", "target_post_id"),
+    Index("ix_pending_links_target", "platform", "target_post_id"),
+)
+
 hashtags = Table(
     "hashtags",
     metadata,

@@ -5,8 +5,8 @@ Placeholder in the chain so that stages can land in any order; the stage fills i
 Revision ID: 0002
 Revises: 0001
 """
-from alembic import op  # noqa: F401
 import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
 
 revision = "0002"
 down_revision = "0001"

@@ -6,8 +6,8 @@ Tables: fin_lists, fin_entities, fin_names, fin_identifiers, fin_sightings
 Revision ID: 0004
 Revises: 0003
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
