@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.helpers import account, count, post
 
 from rasd.ingest import IngestError, detect_format, ingest_path
 from rasd.store import schema as S
-from tests.helpers import account, count, post
 
 
 def _msg(i: int, text, **kw) -> dict:
@@ -162,6 +162,18 @@ def test_truncated_export_keeps_what_was_read(sqlite_store, tmp_path):
     rep = ingest_path(sqlite_store, d)
     assert rep.rejected == 1 and "ends unexpectedly" in rep.rejects[0]["reason"]
     assert sqlite_store.stats()["posts"] == 3
+
+
+def test_a_message_that_is_no_object_is_a_reject_at_its_index(sqlite_store, tmp_path):
+    """A string among the messages is one reject, at its own index; the
+    messages around it are kept, and the paths after it stay the array's."""
+    d = channel_export(tmp_path, [_msg(2, "before"), "oops", _msg(4, "after")])
+    rep = ingest_path(sqlite_store, d)
+    assert rep.rejected == 1 and "expected an object" in rep.rejects[0]["reason"]
+    assert rep.rejects[0]["path"] == "channel555.messages[1]"
+    assert post(sqlite_store, "telegram", "channel555/2").text == "before"
+    after = post(sqlite_store, "telegram", "channel555/4")
+    assert after.text == "after" and after.raw_path == "channel555.messages[2]"
 
 
 def test_not_an_export(sqlite_store, tmp_path):

@@ -47,7 +47,14 @@ from rasd.ingest.base import (
     reject,
     req_id,
 )
-from rasd.ingest.jsonitems import ItemTooLarge, ReadGuard, dump_item
+from rasd.ingest.jsonitems import (
+    SKIPPED,
+    TOO_BIG,
+    ItemTooLarge,
+    ReadGuard,
+    capped_parse,
+    dump_item,
+)
 from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record, Reject
 
 PLATFORM = "telegram"
@@ -64,7 +71,6 @@ CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
 PLACEHOLDERS = (("(File not included", "not included"),
                 ("(File exceeds maximum size", "exceeds maximum size"),
                 ("(File unavailable", "unavailable"))
-TOO_BIG = object()  # stands for a message dropped for its size
 TOKEN_MAX = 2 * MAX_LINE  # bytes read with fewer than 16 JSON events: one endless token
 
 
@@ -233,41 +239,21 @@ class TelegramParser(Parser):
         with open_binary(path) as raw_f:
             # ijson hands over a JSON string only whole: a file that is one endless
             # string would be held in memory. The guard stops reading once
-            # TOKEN_MAX bytes have passed without 16 events.
+            # TOKEN_MAX bytes have passed without 16 events; a message that grows
+            # past MAX_LINE comes as TOO_BIG, its remaining events skipped.
             f = ReadGuard(raw_f, TOKEN_MAX)
-            builder: Any = None
-            item_prefix = None
-            start = events = 0
-            for prefix, event, value in backend.parse(f, use_float=True, buf_size=buf_size):
-                events += 1
-                if not events & 15:
-                    f.mark = f.n
-                if builder is not None:
-                    if prefix == item_prefix and event == "end_map":
-                        msg = builder.value if builder is not TOO_BIG else TOO_BIG
-                        builder = None
-                        state.messages += 1
-                        if state.messages > skip and msg is TOO_BIG:
-                            yield reject(src, f"message over {MAX_LINE} bytes",
-                                         path=f"{state.chat_id}.messages[{state.idx}]")
-                        elif state.messages > skip:
-                            yield from self._message(msg, chat, base, src, state.idx, raw,
-                                                     chat_emitted)
-                        state.idx += 1
-                    elif builder is not TOO_BIG:
-                        builder.event(event, value)
-                        # every message is built in memory: one that grows past the
-                        # limit is dropped and its remaining events skipped
-                        if not events & 255 and f.n - start > MAX_LINE:
-                            builder = TOO_BIG
-                    continue
-                if event == "start_map" and prefix in CHAT_ITEM:
-                    builder = ijson.ObjectBuilder()
-                    builder.event(event, value)
-                    item_prefix = prefix
-                    start = f.n
-                    continue
-                if event == "start_map" and prefix in CHAT_PREFIXES[1:]:
+            for prefix, event, value in capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip,
+                                                     backend=backend, buf_size=buf_size):
+                if event == "item":  # one message, built whole (or TOO_BIG, SKIPPED)
+                    state.messages += 1
+                    if value is TOO_BIG:
+                        yield reject(src, f"message over {MAX_LINE} bytes",
+                                     path=f"{state.chat_id}.messages[{state.idx}]")
+                    elif value is not SKIPPED:
+                        yield from self._message(value, chat, base, src, state.idx, raw,
+                                                 chat_emitted)
+                    state.idx += 1
+                elif event == "start_map" and prefix in CHAT_PREFIXES[1:]:
                     chat = {}
                     state.idx = 0
                 elif event in ("string", "number"):
