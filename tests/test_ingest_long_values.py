@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tests.test_ingest_hostile import _paths, _replace
 from tests.test_ingest_telethon import fourcat_messages
 from tests.test_ingest_telethon import messages as telethon_messages
@@ -74,7 +75,15 @@ def test_x_values(store, tmp_path, shared_data):
 
 def test_telegram_values(store, tmp_path):
     doc = json.loads((DEMO / "telegram/result.json").read_text("utf-8"))
-    _run(store, tmp_path, "telegram", doc["messages"][:6], _export)
+    counted = {"id": 9, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
+               "from_id": "channel5", "text": "x", "views": 7, "forwards": 1,
+               "reactions": [{"type": "emoji", "count": 3, "emoji": "x"},
+                             {"type": "emoji", "count": 2, "emoji": "y"}],
+               "file": "files/a.pdf", "file_name": "a.pdf", "file_size": 10,
+               "duration_seconds": 4, "width": 5, "height": 6}
+    # a number past 64 bits (10**30) in views or a reaction's count stopped the whole
+    # ingest when the post was hashed: it is dropped now, the post kept
+    _run(store, tmp_path, "telegram", [*doc["messages"][:6], counted], _export)
     chat = tmp_path / "chat"
     chat.mkdir()
     for i, (key, value) in enumerate((("id", LONG), ("type", LONG), ("name", LONG),
@@ -188,3 +197,20 @@ def test_a_file_of_more_than_2_gb_can_be_recorded(store, tmp_path):
     with store.connect() as c:
         assert c.execute(select(S.ingest_files.c.size).where(
             S.ingest_files.c.id == fid)).scalar() == 3 * 10**9
+
+
+def test_counters_of_any_size_are_bounded():
+    from rasd.ingest.base import clean_metrics, opt_int, plain_json
+
+    assert [opt_int(v, "n") for v in ("12", "1,234", "1.5e3", " 7 ", "1e400", "9" * 30,
+                                      "9" * 5000, "nan", 10**30, -(10**30), 2.5)] == [
+        12, 1234, 1500, 7, None, None, None, None, None, None, 2]
+    for bad in ("x", "1e", "0x10"):
+        with pytest.raises(TypeError, match="not a number"):
+            opt_int(bad, "n")
+    assert clean_metrics({"views": 5, "likes": 10**30, "r": 2**62, "f": 1.5}) == {"views": 5}
+    m = {"views": 5}
+    assert clean_metrics(m) is m
+    with pytest.raises(ValueError, match="beyond 64 bits"):
+        plain_json({"a": [1, 2**64]}, "withheld")
+    assert plain_json({"a": [1, 2**63 - 1]}, "withheld") == {"a": [1, 2**63 - 1]}

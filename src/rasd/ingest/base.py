@@ -472,8 +472,9 @@ def req_id(value: Any, field: str) -> str:
 def plain_json(value: Any, field: str, *, depth: int = 6, items: int = 2000) -> Any:
     """``value`` (taken from input to be stored as it is: X's ``withheld``, a
     profile's flags, a service message's members) if it nests at most ``depth``
-    levels and holds at most ``items`` values; else ValueError, so that the
-    record is rejected. Hashing and storing JSON stop at 254 levels (orjson):
+    levels, holds at most ``items`` values and no integer beyond 64 bits (JSON
+    stores and hashing refuse those); else ValueError, so that the record is
+    rejected. Hashing and storing JSON stop at 254 levels (orjson):
     a field nested deeper stopped an ingest with "Recursion limit reached"."""
     count = 0
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -488,6 +489,8 @@ def plain_json(value: Any, field: str, *, depth: int = 6, items: int = 2000) -> 
             stack.extend((x, d + 1) for x in v)
         elif isinstance(v, str) and "\x00" in v:
             raise ValueError(f"field {field!r}: a NUL byte")
+        elif type(v) is int and not -(2**63) <= v < 2**63:
+            raise ValueError(f"field {field!r}: an integer beyond 64 bits")
     return value
 
 
@@ -510,11 +513,28 @@ def opt_int(value: Any, field: str) -> int | None:
     if isinstance(value, float):
         return int(value) if value == value and abs(value) < 2**62 else None
     if isinstance(value, str):
+        text = value.replace(",", "").strip()
         try:
-            return int(float(value.replace(",", "")))
+            n = int(text)  # exact, and bounded: Python refuses over 4,300 digits
         except ValueError:
-            raise TypeError(f"field {field!r}: not a number: {value[:40]!r}") from None
+            try:
+                return opt_int(float(text), field)  # "1.5e3"; "1e400" is inf: None
+            except ValueError:
+                raise TypeError(f"field {field!r}: not a number: {value[:40]!r}") from None
+        return n if -(2**62) < n < 2**62 else None
     raise TypeError(f"field {field!r}: expected an integer, got {type(value).__name__}")
+
+
+def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A record's counters (views, likes …) as the store keeps them: integers
+    within 62 bits. Parsers copy counters from input, where an adversary may
+    write any number (the stdlib JSON parser, ijson's careful pass and sums of
+    reactions give integers of any size, which stopped a whole ingest when the
+    record was hashed); one out of range is dropped, as ``opt_int`` drops it."""
+    if all(type(v) is int and -(2**62) < v < 2**62 for v in metrics.values()):
+        return metrics
+    return {k: v for k, v in metrics.items()
+            if type(v) is int and -(2**62) < v < 2**62}
 
 
 NUMBER = re.compile(r"^\d{1,12}\.\d{1,9}$")

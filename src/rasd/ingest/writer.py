@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
+from rasd.ingest.base import clean_metrics
 from rasd.model import (
     Account,
     Compliance,
@@ -409,6 +410,8 @@ class Prep:
         self._refs(b, accounts)
         posts = b.posts
         for p in self.posts.values():
+            if p.metrics:  # counters copied from input: any size (base.clean_metrics)
+                p.metrics = clean_metrics(p.metrics)
             posts.append(PostItem(
                 (p.platform, p.platform_id), p.reference, p.account_id,
                 _post_row(p, ts, post_hash(p)),
