@@ -525,6 +525,19 @@ def opt_int(value: Any, field: str) -> int | None:
     raise TypeError(f"field {field!r}: expected an integer, got {type(value).__name__}")
 
 
+def bounded_ints(value: Any) -> Any:
+    """``value`` with every integer past 62 bits inside it made None: the
+    writer's last guard for what a parser copied from input into a record's
+    JSON fields (JSON stores and hashing refuse integers past 64 bits)."""
+    if type(value) is int:
+        return value if -(2**62) < value < 2**62 else None
+    if isinstance(value, dict):
+        return {k: bounded_ints(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [bounded_ints(v) for v in value]
+    return value
+
+
 def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """A record's counters (views, likes …) as the store keeps them: integers
     within 62 bits. Parsers copy counters from input, where an adversary may
@@ -580,7 +593,7 @@ def make_geo(lat: Any, lon: Any, *, name: Any = None, address: Any = None,
         geo["place"] = place
     if not geo:
         return None
-    if isinstance(live_seconds, int) and not isinstance(live_seconds, bool) and live_seconds > 0:
+    if type(live_seconds) is int and 0 < live_seconds < 2**62:
         geo["live_seconds"] = live_seconds
     return geo
 

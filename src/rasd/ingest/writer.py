@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
-from rasd.ingest.base import clean_metrics
+from rasd.ingest.base import bounded_ints, clean_metrics
 from rasd.model import (
     Account,
     Compliance,
@@ -70,6 +70,21 @@ def _hash(obj: Any) -> str:
     data = orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS,
                         default=str)
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _hashed(rec: Account | Post, fn: Any) -> str:
+    """``fn(rec)``; where a JSON field of the record holds an integer past 64
+    bits (orjson refuses it: TypeError), those integers are made None first
+    (``bounded_ints``), so that one hostile number costs its value, not the
+    ingest."""
+    try:
+        return fn(rec)
+    except TypeError:
+        rec.extra = bounded_ints(rec.extra)
+        if isinstance(rec, Post):
+            rec.metrics = clean_metrics(rec.metrics)
+            rec.withheld = bounded_ints(rec.withheld)
+        return fn(rec)
 
 
 def account_hash(a: Account) -> str:
@@ -393,7 +408,7 @@ class Prep:
                 accounts[key] = acc
                 items.append(AccountItem(key, True, _account_row(acc, ts, None)))
                 continue
-            h = account_hash(acc)
+            h = _hashed(acc, account_hash)
             got = sent.get(key)
             if got is not None and got[0] == h:
                 b.seen_accounts += 1
@@ -414,7 +429,7 @@ class Prep:
                 p.metrics = clean_metrics(p.metrics)
             posts.append(PostItem(
                 (p.platform, p.platform_id), p.reference, p.account_id,
-                _post_row(p, ts, post_hash(p)),
+                _post_row(p, ts, _hashed(p, post_hash)),
                 tuple({_nul(t.casefold()[:300]): None for t in p.hashtags if t})
                 if p.hashtags else (),
                 tuple({_nul(u[:2000]): None for u in p.urls}) if p.urls else (),
