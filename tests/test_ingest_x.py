@@ -583,6 +583,7 @@ def test_links_to_posts_read_later_get_their_edges(store, second_store, tmp_path
     assert ("repost", "21", "11", "101") in edges
     with store.engine.connect() as c:  # only the link to a post never read still waits
         assert c.execute(select(S.pending_links.c.target_post_id)).scalars().all() == ["999"]
+    assert store.stats()["links_waiting"] == 1
     for f in (replies, parents):
         again = ingest_path(store, f)
         assert again.counts["new"] == again.counts["updated"] == 0

@@ -17,6 +17,10 @@ def register(app: typer.Typer) -> None:
         subject (a new model or list version rescans; the old results stay as
         history).
 
+        "Links waiting for their post": replies, reposts and quotes whose
+        target post has not been ingested (yet), so no edge to its author is
+        drawn; ingesting that post draws them.
+
         "By source" counts each account and post once, under the source
         (rasd ingest --source, default: the file name) whose copy is the
         current view: the one that stored it, or that last changed it.
@@ -40,6 +44,8 @@ def register(app: typer.Typer) -> None:
         t.add_column("count", justify="right")
         for k in ("accounts", "posts", "media", "edges", "hashtags", "urls", "detections"):
             t.add_row(k, f"{s[k]:,}")
+            if k == "edges" and s["links_waiting"]:
+                t.add_row("  links waiting for their post", f"{s['links_waiting']:,}")
         if s["detections_current"] != s["detections"]:
             t.add_row("  of the versions that last scanned", f"{s['detections_current']:,}")
         con.print(t)

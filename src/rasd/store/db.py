@@ -344,6 +344,8 @@ class Store:
                 "posts": count(S.posts),
                 "media": count(S.media),
                 "edges": count(S.edges),
+                # links to posts not ingested (yet): edges the network may lack
+                "links_waiting": count(S.pending_links),
                 "hashtags": count(S.hashtags),
                 "urls": count(S.urls),
                 "detections": count(S.detections),
