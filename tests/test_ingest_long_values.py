@@ -137,8 +137,9 @@ def test_telethon_and_4cat_values(store, tmp_path):
 
 
 def test_csv_values(store, tmp_path):
-    """Every column of a CSV row made overlong or given a NUL, one at a time,
-    through a mapping that uses every kind of key."""
+    """Every column of a CSV row made overlong, given a NUL, a number past any
+    range ("1e400" raised OverflowError), not a number or date, or emptied, one
+    at a time, through a mapping that uses every kind of key."""
     import csv
 
     cols = ["msg", "user", "body", "ts", "chan", "fwd", "fwd_id", "parent", "rt", "lnk",
@@ -155,7 +156,8 @@ def test_csv_values(store, tmp_path):
     m.write_text(json.dumps(mapping))
     n = 0
     for i in range(len(cols)):
-        for value in (LONG, "a\x00b"):
+        for value in (LONG, "a\x00b", "1e400", "9" * 30, "-inf", "nan", "١٢٣",
+                      "2024-13-45 99:99:99", ""):
             f = tmp_path / f"c{n}.csv"
             with open(f, "w", newline="") as fh:
                 w = csv.writer(fh)
