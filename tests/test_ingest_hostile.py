@@ -698,15 +698,9 @@ def _ingest_all(store, f, fmt, variants, write):
         raise
 
 
-def test_every_field_a_parser_reads_with_hostile_values(store, tmp_path):
-    """Each name a parser reads, set to each hostile value (numbers past 64 bits,
-    long and NUL-bearing strings, wrong types, deep nesting) in each object of a
-    sample record: the ingest goes on, the record stored or rejected, and an
-    intact record after them all is stored. (A Telegram message's ``views`` or
-    ``live_location_period_seconds`` past 64 bits stopped a whole ingest; no
-    sample had them, so no fuzz tried them.) CI tries 3,000 variants a sample;
-    RASD_FIELD_VARIANTS=1000000000 tries all (~80,000; passed locally on both
-    stores, and with objects 4-5 levels down: ~250,000)."""
+def _field_variants_ingested(store, tmp_path, most):
+    """Ingest ``_variants`` of the fuzz samples, ``most`` a sample, in one
+    file a format; return the store."""
     x_lines, tl, desktop = _fuzz_objects()
     demo = json.loads((SRC / "rasd/data/demo/telegram/result.json").read_text("utf-8"))
     intact_tg = {"id": 10**6, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
@@ -721,7 +715,6 @@ def test_every_field_a_parser_reads_with_hostile_values(store, tmp_path):
             {"name": "C", "type": "public_channel", "id": 5, "messages": [*msgs, intact_tg]},
             default=str))
 
-    most = int(os.environ.get("RASD_FIELD_VARIANTS", "3000"))  # per sample; all: 10**9
     msgs = [*desktop, *[m for m in demo["messages"] if m.get("type") == "message"][:3]]
     variants = [v for m in msgs for v in _variants(m, KEYS["telegram"], depth=1, most=most)]
     _ingest_all(store, tmp_path / "tg", "telegram", variants, export)
@@ -738,6 +731,37 @@ def test_every_field_a_parser_reads_with_hostile_values(store, tmp_path):
     variants = [v for o in tl[:4] for v in _variants(o, KEYS["telethon"], depth=1, most=most)]
     _ingest_all(store, tmp_path / "tl.jsonl", "telethon", variants,
                 lambda f, objs: lines(f, objs, tl[-1]))
+
+
+def test_every_field_a_parser_reads_with_hostile_values(store, tmp_path):
+    """Each name a parser reads, set to each hostile value (numbers past 64 bits,
+    long and NUL-bearing strings, wrong types, deep nesting) in each object of a
+    sample record: the ingest goes on, the record stored or rejected, and an
+    intact record after them all is stored. (A Telegram message's ``views`` or
+    ``live_location_period_seconds`` past 64 bits stopped a whole ingest; no
+    sample had them, so no fuzz tried them.) CI tries 3,000 variants a sample;
+    RASD_FIELD_VARIANTS=1000000000 tries all (~80,000; passed locally on both
+    stores, and with objects 4-5 levels down: ~250,000)."""
+    _field_variants_ingested(store, tmp_path,
+                             int(os.environ.get("RASD_FIELD_VARIANTS", "3000")))
+
+
+def test_hostile_fields_go_through_every_later_stage(store, tmp_path):
+    """What such records leave in the store (a sample of them) goes through the
+    text, finance and account detectors, copypasta clusters and shared
+    indicators without an exception."""
+    from rasd.detect.finance.detector import FinanceAccountDetector, FinanceDetector
+    from rasd.detect.finance.links import shared
+    from rasd.detect.media.textdup import build_clusters
+    from rasd.detect.scan import scan
+    from rasd.detect.text.detector import TextDetector
+
+    _field_variants_ingested(store, tmp_path, 120)
+    done = {r.detector: r.scanned for r in scan(
+        store, [TextDetector(), FinanceDetector(), FinanceAccountDetector()])}
+    assert done["text"] > 300 and done["finance_account"] > 0
+    build_clusters(store, min_chars=20)
+    shared(store, min_accounts=1)
 
 
 @pytest.fixture(scope="module")
