@@ -55,6 +55,13 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   naive 8.3 us, parse 16.1 us, SQLite floor 13.1 us, ingest 46.3 us. A profile
   of the two processes: parse + Prep ~39 us/post in the child, Writer.apply
   ~42 us/post in the parent (balanced): 0.5x would need both ~3x cheaper.
+  Session 7 (a fast spell: naive 152,690 posts/s; load 1.8 at start), after
+  links to posts not stored yet were made to wait for them (pending_links)
+  and hostile counters bounded: 200k posts 23,570/s (0.15x; 1 process
+  16,541/s; re-ingest 27,369/s; 13,199 posts per CPU-second; peak RSS 204 +
+  82 MB); per post: naive 6.5 us, parse 12.5 us, SQLite floor 12.8 us (0.51x
+  naive), ingest 42.4 us. A/B against the session's first commit (50k posts,
+  2 processes, 7 alternated pairs): wall ratio median 1.03 (0.95-1.08).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
