@@ -211,8 +211,6 @@ def test_counters_of_any_size_are_bounded():
         with pytest.raises(TypeError, match="not a number"):
             opt_int(bad, "n")
     assert clean_metrics({"views": 5, "likes": 10**30, "r": 2**62, "f": 1.5}) == {"views": 5}
-    m = {"views": 5}
-    assert clean_metrics(m) is m
     with pytest.raises(ValueError, match="beyond 64 bits"):
         plain_json({"a": [1, 2**64]}, "withheld")
     assert plain_json({"a": [1, 2**63 - 1]}, "withheld") == {"a": [1, 2**63 - 1]}

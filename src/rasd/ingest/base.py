@@ -543,11 +543,9 @@ def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     within 62 bits. Parsers copy counters from input, where an adversary may
     write any number (the stdlib JSON parser, ijson's careful pass and sums of
     reactions give integers of any size, which stopped a whole ingest when the
-    record was hashed); one out of range is dropped, as ``opt_int`` drops it."""
-    if all(type(v) is int and -(2**62) < v < 2**62 for v in metrics.values()):
-        return metrics
-    return {k: v for k, v in metrics.items()
-            if type(v) is int and -(2**62) < v < 2**62}
+    record was hashed); one out of range is dropped, as ``opt_int`` drops it.
+    Called where hashing a record failed on such a number (``writer._hashed``)."""
+    return {k: v for k, v in metrics.items() if type(v) is int and -(2**62) < v < 2**62}
 
 
 NUMBER = re.compile(r"^\d{1,12}\.\d{1,9}$")

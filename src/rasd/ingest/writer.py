@@ -425,8 +425,6 @@ class Prep:
         self._refs(b, accounts)
         posts = b.posts
         for p in self.posts.values():
-            if p.metrics:  # counters copied from input: any size (base.clean_metrics)
-                p.metrics = clean_metrics(p.metrics)
             posts.append(PostItem(
                 (p.platform, p.platform_id), p.reference, p.account_id,
                 _post_row(p, ts, _hashed(p, post_hash)),
