@@ -145,7 +145,8 @@ class Stream:
         # an archive): then every opening uses it, and nothing need be kept
         self.reopen = reopen
         self.fd: int | None = source if isinstance(source, int) else None
-        self.src = None if isinstance(source, int) else source
+        # the file object read from (None where the source is a file descriptor)
+        self.reader = None if isinstance(source, int) else source
         self.kept = bytearray()  # the first bytes read, for readers that start again
         self.spilled = False  # more than REPLAY_LIMIT has been read
         self.consumed = 0  # bytes read from the source
@@ -157,8 +158,8 @@ class Stream:
             piece = self._read_source(6 - len(head))
             head += piece
         self.suffix = next((sfx for magic, sfx in MAGIC if head.startswith(magic)), "")
-        if reopen is not None and self.src is not None:
-            self.src.close()
+        if reopen is not None and self.reader is not None:
+            self.reader.close()
 
     def _read_source(self, n: int) -> bytes:
         if self.eof:
@@ -171,7 +172,7 @@ class Stream:
                 self.on_idle()
             data = os.read(self.fd, n)
         else:
-            reader = getattr(self.src, "read1", None) or self.src.read  # type: ignore[union-attr]
+            reader = getattr(self.reader, "read1", None) or self.reader.read  # type: ignore[union-attr]
             data = reader(n)
         if not data:
             self.eof = True
