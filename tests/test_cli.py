@@ -403,6 +403,7 @@ def test_what_adversaries_wrote_is_printed_escaped(tmp_path, monkeypatch):
             "id": str(500 + i), "author_id": uid, "author": user,
             "created_at": "2024-01-01T00:00:00.000Z",
             "text": f"Brothers, the caravan is waiting, make hijrah now, send {wallet} {esc}",
+            "referenced_tweets": [{"type": "replied_to", "id": f"9{esc}"}],
             "entities": {"urls": [{"start": 0, "end": 1, "url": "https://t.co/x",
                                    "expanded_url": f"https://paypal.me/x{esc}"}]}}))
     f = tmp_path / "e.jsonl"
@@ -416,7 +417,8 @@ def test_what_adversaries_wrote_is_printed_escaped(tmp_path, monkeypatch):
     for args in (["ingest", str(f)], ["scan", "--detector", "finance"], ["finance", "links"],
                  ["clusters", "build"], ["clusters", "list"], ["clusters", "show", "1"],
                  ["accounts", "show", "x:77"], ["show", "x:500"], ["hash", str(png)],
-                 ["bank", "create", "b"], ["match", str(png)], ["quarantine"],
+                 ["bank", "create", "b"], ["match", str(png)], ["quarantine"], ["links"],
+                 ["links", "--ids"],
                  ["show", "x:500", "--json"], ["finance", "links", "--json"],
                  ["accounts", "show", "x:77", "--json"], ["clusters", "show", "1", "--json"]):
         r = runner.invoke(app, ["--db", db, *args])
@@ -428,3 +430,34 @@ def test_what_adversaries_wrote_is_printed_escaped(tmp_path, monkeypatch):
         assert not set(out) & {"\x1b", "\x07", "\u202e", "\x9b"}, (args, out)
     shown = json.loads(dict((tuple(a), o) for a, o in outputs)[("show", "x:500", "--json")])
     assert esc in shown["text"]  # the same string once read back
+
+
+def test_links_lists_the_posts_links_wait_for(tmp_path):
+    """`rasd links`: the missing posts, most awaited first; --ids for twarc2
+    hydrate; once they are ingested, nothing waits and the edges are there."""
+    db = str(tmp_path / "r.db")
+    replies = tmp_path / "replies.jsonl"
+    replies.write_text("".join(json.dumps({"data": [
+        {"id": str(10 + i), "text": "re", "author_id": str(i),
+         "referenced_tweets": [{"type": kind, "id": target}]}]}) + "\n"
+        for i, (kind, target) in enumerate((("replied_to", "500"), ("replied_to", "500"),
+                                            ("quoted", "500"), ("replied_to", "600")))))
+    assert runner.invoke(app, ["--db", db, "ingest", str(replies)]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "links"])
+    assert r.exit_code == 0
+    assert r.output.splitlines() == ["x:500  3 link(s): quote 1, reply 2",
+                                     "x:600  1 link(s): reply 1"]
+    r = runner.invoke(app, ["--db", db, "links", "--ids", "-n", "0", "--platform", "x"])
+    assert r.output.split() == ["500", "600"]
+    r = runner.invoke(app, ["--db", db, "links", "--json", "-n", "1"])
+    assert json.loads(r.output) == [{"platform": "x", "post_id": "500", "links": 3,
+                                     "kinds": {"quote": 1, "reply": 2}}]
+    assert "no links wait" in runner.invoke(app, ["--db", db, "links", "-p", "telegram"]).output
+    parents = tmp_path / "parents.jsonl"
+    parents.write_text(json.dumps({"data": [{"id": "500", "text": "p", "author_id": "9"},
+                                            {"id": "600", "text": "p", "author_id": "9"}]}))
+    r = runner.invoke(app, ["--db", db, "ingest", str(parents)])
+    assert "links: drawn 4" in r.output
+    assert "no links wait for a post" in runner.invoke(app, ["--db", db, "links"]).output
+    stats = json.loads(runner.invoke(app, ["--db", db, "stats", "--json"]).output)
+    assert stats["links_waiting"] == 0 and stats["edges_by_kind"] == {"reply": 3, "quote": 1}

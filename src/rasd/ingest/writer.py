@@ -1082,6 +1082,35 @@ def link_pending(store: Store) -> int:
             drawn += len(edges)
 
 
+def waiting_links(store: Store, *, platform: str | None = None,
+                  limit: int | None = None) -> list[dict[str, Any]]:
+    """The posts that links wait for (``link_pending``), most awaited first:
+    ``{"platform", "post_id" (the missing post's id on its platform), "links",
+    "kinds": {"reply": n, ...}}``. What to collect next to complete the network
+    (for X: ``twarc2 hydrate`` these ids, then ingest what it writes)."""
+    pl = S.pending_links
+    n = func.count().label("n")
+    q = select(pl.c.platform, pl.c.target_post_id, n).group_by(
+        pl.c.platform, pl.c.target_post_id).order_by(
+        n.desc(), pl.c.platform, pl.c.target_post_id)
+    if platform:
+        q = q.where(pl.c.platform == platform)
+    if limit:
+        q = q.limit(limit)
+    with store.connect() as c:
+        out = [{"platform": plat, "post_id": tid, "links": int(cnt), "kinds": {}}
+               for plat, tid, cnt in c.execute(q)]
+        index = {(r["platform"], r["post_id"]): r for r in out}
+        for plat in {r["platform"] for r in out}:
+            for chunk in _chunks([r["post_id"] for r in out if r["platform"] == plat]):
+                for tid, kind, cnt in c.execute(
+                        select(pl.c.target_post_id, pl.c.kind, func.count())
+                        .where(pl.c.platform == plat, pl.c.target_post_id.in_(chunk))
+                        .group_by(pl.c.target_post_id, pl.c.kind)):
+                    index[(plat, tid)]["kinds"][kind] = int(cnt)
+    return out
+
+
 def merge_name_stubs(store: Store) -> int:
     """Fold "@handle" stubs into the real account with that handle, once known.
 

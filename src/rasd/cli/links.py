@@ -1,0 +1,48 @@
+"""``rasd links``: the posts that replies, reposts and quotes wait for."""
+
+from __future__ import annotations
+
+import typer
+
+from rasd.cli.common import echo, echo_json, get_store
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("links")
+    def links_cmd(
+        platform: str = typer.Option(None, "--platform", "-p",
+                                     help="Only targets on this platform (x, telegram …)."),
+        limit: int = typer.Option(50, "--limit", "-n", min=0,
+                                  help="Targets to list, most awaited first (0: all)."),
+        ids: bool = typer.Option(False, "--ids",
+                                 help="Print only the missing posts' ids, one a line "
+                                      "(for twarc2 hydrate)."),
+        json_: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List the posts that links wait for: replies, reposts and quotes whose
+        target post has not been ingested, so no edge to its author is drawn
+        yet. Collect those posts and ingest them, and the edges are drawn (in
+        any order: ingest draws every waiting link whose target has come).
+
+        Examples:
+
+          rasd links                         # most awaited first
+
+          rasd links --platform x --ids -n 0 > ids.txt
+
+          twarc2 hydrate ids.txt parents.jsonl && rasd ingest parents.jsonl
+        """
+        from rasd.ingest.writer import waiting_links
+
+        rows = waiting_links(get_store(), platform=platform, limit=limit or None)
+        if json_:
+            echo_json(rows)
+        elif ids:
+            for r in rows:
+                echo(r["post_id"])
+        elif not rows:
+            echo("no links wait for a post" + (f" on {platform}" if platform else ""))
+        else:
+            for r in rows:
+                kinds = ", ".join(f"{k} {n}" for k, n in sorted(r["kinds"].items()))
+                echo(f"{r['platform']}:{r['post_id']}  {r['links']} link(s): {kinds}")
