@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rasd.cli import app
-from rasd.cli import common
+from rasd.cli import app, common
 
 runner = CliRunner()
 
