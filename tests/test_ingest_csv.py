@@ -385,3 +385,45 @@ def test_platform_names_are_checked(sqlite_store, tmp_path):
     assert ingest_path(sqlite_store, f, mapping=str(m)).counts["new"] >= 1
     with pytest.raises(IngestError, match="--platform"):
         ingest_path(sqlite_store, f, mapping=str(m), platform="Forum A")
+
+
+def test_every_mapping_key_with_hostile_values(tmp_path):
+    """A mapping file is input too: each key the CSV reader knows, at the top,
+    under "post" and under "account", set to each hostile value or template
+    trick, is read or refused with an IngestError naming the mapping, never
+    another exception (an "encoding" with a NUL raised ValueError)."""
+    from tests.test_ingest_hostile import HOSTILE_VALUES, _parser_keys
+
+    from rasd.ingest import IngestError
+    from rasd.ingest.runner import check_path
+
+    base = {"name": "all", "platform": "forum",
+            "post": {"id": "{chan}/{msg}", "text": "body", "created_at": "ts",
+                     "account_id": "{user}", "chat_id": "chan", "reply_to": "parent",
+                     "urls": "lnk", "views": "views"},
+            "account": {"id": "{user}", "handle": "handle"}}
+    f = tmp_path / "a.csv"
+    f.write_text("msg,user,body,ts,chan,parent,lnk,handle,views\n"
+                 "1,u1,hello,2024-03-01 10:00:00,c1,0,https://x.org,h1,7\n")
+    tricks = ("{", "{nope}", "{chan}{", "{0}", "{chan!r}", "{chan.__class__}", "{chan[0]}",
+              "%s", "{{}}")
+    m = tmp_path / "m.json"
+    n = 0
+    for place in ((), ("post",), ("account",)):
+        for key in _parser_keys("csvfmt"):
+            for value in (*HOSTILE_VALUES, *tricks):
+                mapping = json.loads(json.dumps(base))
+                target = mapping
+                for p in place:
+                    target = target[p]
+                target[key] = value
+                m.write_text(json.dumps(mapping, default=str))
+                try:
+                    check_path(f, mapping=str(m))
+                except IngestError as e:
+                    assert str(m) in str(e) or "mapping" in str(e), str(e)
+                except Exception as e:
+                    raise AssertionError(f"{place} {key}={value!r:.60}: "
+                                         f"{type(e).__name__}: {e}") from e
+                n += 1
+    assert n > 3000

@@ -139,7 +139,7 @@ def validate_mapping(m: Any, where: str) -> None:
     if enc is not None:
         try:
             codecs.lookup(enc)
-        except (LookupError, TypeError):
+        except (LookupError, TypeError, ValueError):  # ValueError: a NUL in the name
             raise IngestError(f"{where}: unknown encoding {str(enc)[:40]!r} (e.g. utf-8, "
                               "cp1252, latin-1, utf-16)") from None
     tf = m.get("time_formats", [])
