@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from tests.helpers import account, post
 
 from rasd.ingest import IngestError, detect_format, ingest_path
 from rasd.ingest.base import RawSink, get_parser
 from rasd.model import Post
 from rasd.store import schema as S
-from tests.helpers import account, post
 
 
 def _head(src: Path, dst: Path, lines: int) -> Path:
