@@ -240,3 +240,41 @@ def test_real_lists(shared_data, sqlite_store):
     assert scr.screen("Айман аз-Завахири")[0].list_ref in ("QDi.006", "2676")
     # an OFAC-listed wallet is found exactly
     assert scr.screen("12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h")[0].list_ref == "25308"
+
+
+def test_every_ftm_field_with_hostile_values(store, tmp_path):
+    """A designation list is input too: each name the FtM reader knows, set to
+    each hostile value in each object (two levels) of the demo entities, is read
+    or refused with a ListFormatError naming file and line ("properties" that
+    were no object, a "schema" that was a list, raised AttributeError or
+    TypeError); all that is read imports together, and screening works on it."""
+    from pathlib import Path
+
+    from tests.test_ingest_hostile import _parser_keys, _variants
+
+    src = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/lists"
+    objs = [json.loads(x) for x in (src / "demo_opensanctions.ftm.json").read_text().splitlines()]
+    keys = _parser_keys("../detect/finance/lists")
+    f = tmp_path / "one.ftm.json"
+    ok = []
+    for i, v in enumerate(x for o in objs for x in _variants(o, keys, depth=2, most=2500)):
+        f.write_text(json.dumps(v, default=str) + "\n")
+        try:
+            parse_file(f, "ftm_json")
+        except ListFormatError as e:
+            assert f"{f}:1:" in str(e), str(e)
+            continue
+        except Exception as e:
+            raise AssertionError(f"{json.dumps(v, default=str)[:300]}: "
+                                 f"{type(e).__name__}: {e}") from e
+        ok.append(dict(v, id=f"{v['id']}-{i}") if isinstance(v.get("id"), str) else v)
+    assert len(ok) > 5000
+    sentinel = {"id": "sentinel", "schema": "Organization", "caption": "Zarqun Velomir Brigade",
+                "properties": {"name": ["Zarqun Velomir Brigade"]}}
+    f.write_text("".join(json.dumps(v, default=str) + "\n" for v in [*ok, sentinel]))
+    res = import_list(store, f, fmt="ftm_json", name="hostile")
+    assert res.entities > 1000
+    scr = Screener.load(store)
+    assert scr.screen("Zarqun Velomir Brigade")[0].list_ref == "sentinel"
+    for v in (*[x for x in objs[0]["properties"]["alias"]], "a\x00b", "y" * 5000, "\u202e"):
+        assert isinstance(scr.screen(v), list)

@@ -451,16 +451,20 @@ def parse_ftm_json(path: Path) -> ParsedList:
     return ParsedList("ftm_json", None, [e for e in ents.values() if e.names])
 
 
-def _props(obj: dict[str, Any]) -> dict[str, list[Any]]:
+def _props(obj: dict[str, Any], where: str) -> dict[str, list[Any]]:
     props = obj.get("properties") or {}
+    if not isinstance(props, dict):
+        raise ListFormatError(f"{where}: field properties: expected an object")
     return {k: v if isinstance(v, list) else [v] for k, v in props.items()}
 
 
 def _ftm_entity(path: Path, line_no: int, obj: dict[str, Any], ents: dict[str, ListEntity],
                 wallets: list, sanctions: list, parent: str | None = None) -> None:
     schema = obj.get("schema")
+    if not isinstance(schema, str):
+        raise ListFormatError(f"{path}:{line_no}: field schema: expected a string")
     eid = obj.get("id")
-    props = _props(obj)
+    props = _props(obj, f"{path}:{line_no}")
     if schema == "CryptoWallet":
         holders = [h.get("id") if isinstance(h, dict) else h for h in props.get("holder", [])]
         if parent:
