@@ -278,3 +278,32 @@ def test_every_ftm_field_with_hostile_values(store, tmp_path):
     assert scr.screen("Zarqun Velomir Brigade")[0].list_ref == "sentinel"
     for v in (*[x for x in objs[0]["properties"]["alias"]], "a\x00b", "y" * 5000, "\u202e"):
         assert isinstance(scr.screen(v), list)
+
+
+@pytest.mark.parametrize("fmt", ["un_xml", "eu_xml"])
+def test_every_xml_value_with_hostile_text(tmp_path, fmt):
+    """Each text and attribute value of an XML list replaced by hostile text, one
+    at a time: the list is read or refused with a ListFormatError naming it (an
+    encoding the XML declaration named that Python does not know raised
+    LookupError)."""
+    import re
+
+    doc = UN_XML if fmt == "un_xml" else EU_XML
+    values = ("", "y" * 5000, "\u202e", "١٢٣", "2024-13-45", "-1", "1e400", "&amp;&lt;",
+              "<![CDATA[x]]>", "   ", "&#0;", "&unknown;")
+    texts = [m.span(1) for m in re.finditer(r">([^<>]+)<", doc)]
+    attrs = [m.span(1) for m in re.finditer(r'="([^"]*)"', doc)]
+    f = tmp_path / f"list.{fmt[-3:]}"
+    n = 0
+    for a, b in texts + attrs:
+        for v in values:
+            f.write_text(doc[:a] + v.replace('"', "") + doc[b:], "utf-8")
+            try:
+                parse_file(f, fmt)
+            except ListFormatError as e:
+                assert str(f) in str(e)
+            except Exception as e:
+                raise AssertionError(f"{doc[max(a - 40, 0):a]!r} + {v[:20]!r}: "
+                                     f"{type(e).__name__}: {e}") from e
+            n += 1
+    assert n > 300

@@ -18,6 +18,7 @@ import io
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ def parse_un_xml(path: Path) -> ParsedList:
     """UN Security Council consolidated list (scsanctions.un.org XML)."""
     published = None
     ents: list[ListEntity] = []
-    try:
+    with _xml_errors(path):
         for event, el in DET.iterparse(str(path), events=("start", "end"),
                                        forbid_dtd=True):
             tag = _local(el.tag)
@@ -173,13 +174,24 @@ def parse_un_xml(path: Path) -> ParsedList:
             }.items() if v}
             ents.append(e)
             el.clear()
+    return ParsedList("un_xml", published, ents)
+
+
+@contextmanager
+def _xml_errors(path: Path) -> Iterator[None]:
+    """An XML list that cannot be read is a ``ListFormatError`` naming it: a
+    syntax error, an encoding its declaration names that Python does not know
+    (LookupError), or defusedxml's refusal of a DTD or entity."""
+    try:
+        yield
     except DET.ParseError as exc:
         raise ListFormatError(f"{path}: XML error: {exc}") from exc
+    except LookupError as exc:
+        raise ListFormatError(f"{path}: XML in an unknown encoding: {str(exc)[:100]}") from exc
     except Exception as exc:  # defusedxml's DTD/entity refusals
         if type(exc).__module__.startswith("defusedxml"):
             raise ListFormatError(f"{path}: refused unsafe XML ({type(exc).__name__})") from exc
         raise
-    return ParsedList("un_xml", published, ents)
 
 
 # -------------------------------------------------------------------- OFAC
@@ -294,7 +306,7 @@ def parse_eu_xml(path: Path) -> ParsedList:
     """EU consolidated financial sanctions list, XML export (schema 1.1)."""
     published = None
     ents: list[ListEntity] = []
-    try:
+    with _xml_errors(path):
         for event, el in DET.iterparse(str(path), events=("start", "end"), forbid_dtd=True):
             tag = _local(el.tag)
             if event == "start":
@@ -345,12 +357,6 @@ def parse_eu_xml(path: Path) -> ParsedList:
                            if v})
             ents.append(e)
             el.clear()
-    except DET.ParseError as exc:
-        raise ListFormatError(f"{path}: XML error: {exc}") from exc
-    except Exception as exc:
-        if type(exc).__module__.startswith("defusedxml"):
-            raise ListFormatError(f"{path}: refused unsafe XML ({type(exc).__name__})") from exc
-        raise
     return ParsedList("eu_xml", published, ents)
 
 
