@@ -62,6 +62,10 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   82 MB); per post: naive 6.5 us, parse 12.5 us, SQLite floor 12.8 us (0.51x
   naive), ingest 42.4 us. A/B against the session's first commit (50k posts,
   2 processes, 7 alternated pairs): wall ratio median 1.03 (0.95-1.08).
+  --size-gb 1.0 --skip-one (1.1M posts; other tests ran beside it part of the
+  time): 2 processes 16,905/s, re-ingest 21,794/s, naive 158,467/s -> 0.11x;
+  SQLite floor 55,694/s = 0.35x naive (18.0 us/post: at this size the floor
+  alone is below 0.5x); peak RSS 307 + 83 MB (goal < 500 MB: met).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
