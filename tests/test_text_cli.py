@@ -58,12 +58,14 @@ def test_classify_jsonl_and_plain_lines(tiny_model, tmp_path):
                    "just a plain line about the beach weather\n"
                    "{broken json\n"
                    '{"id": "c", "lang": "en", "text": "The court heard how the group recruited"}\n'
-                   '{"id": "d", "text": ' + "[" * 5000 + "]" * 5000 + "}\n")
+                   '{"id": "d", "text": ' + "[" * 5000 + "]" * 5000 + "}\n"
+                   '{"id": ' + "9" * 5000 + ', "text": "a number past what Python reads"}\n')
     r = runner.invoke(app, ["classify", str(inp), "--model", str(tiny_model)])
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     assert [x["id"] for x in lines] == ["a", 2, "c"]
     assert "line 5: JSON nested too deeply" in r.stderr
+    assert "line 6: a number too long to read" in r.stderr  # was a traceback
     assert lines[0]["label"] == "recruitment" and lines[0]["flagged"]
     for x in lines:
         assert set(x) >= {"id", "lang", "label", "score", "scores", "explanation"}
@@ -104,6 +106,11 @@ def test_bad_inputs_give_clear_errors(tmp_path, tiny_model):
     assert r.exit_code == 2 and "nonsense" in r.output
     r = runner.invoke(app, ["eval", str(bad), "--model", str(tiny_model)])
     assert r.exit_code == 2 and "nonsense" in r.output
+    bad.write_text('{"text": "x", "label": "none", "weight": ' + "9" * 5000 + "}\n")
+    for cmd in (["eval", str(bad), "--model", str(tiny_model)],
+                ["train", str(bad), "--out", str(tmp_path / "o"), "--no-examples"]):
+        r = runner.invoke(app, cmd)  # a traceback before
+        assert r.exit_code == 2 and "line 1: a number too long to read" in r.output, r.output
     missing = tmp_path / "m.csv"
     missing.write_text("body,label\nx,none\n")
     r = runner.invoke(app, ["train", str(missing), "--out", str(tmp_path / "o")])
@@ -122,6 +129,9 @@ def test_policy_commands(tmp_path):
     p.write_text('{"name": ' + "[" * 5000 + "]" * 5000 + "}")
     r = runner.invoke(app, ["policy", "check", str(p)])
     assert r.exit_code == 2 and "nested too deeply" in r.output
+    p.write_text('{"name": "x", "version": ' + "1" * 5000 + "}")
+    r = runner.invoke(app, ["policy", "check", str(p)])
+    assert r.exit_code == 2 and "a number too long to read" in r.output
     r = runner.invoke(app, ["policy", "match", "أعلن تنظيم داعش"])
     assert r.exit_code == 0 and "ISIL" in r.stdout
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
-import json
 import lzma
 import math
 import os
@@ -31,6 +30,7 @@ from typing import IO, Any, ClassVar, NamedTuple
 import orjson
 import zstandard
 
+from rasd.jsonread import JSONInputError, parse_json
 from rasd.model import Record, Reject
 from rasd.platforms import PLATFORM_NAME
 from rasd.store.db import sha256_hex
@@ -424,11 +424,10 @@ def loads(line: bytes) -> Any:
         except UnicodeDecodeError as ue:
             raise ValueError(f"invalid UTF-8 at byte {ue.start}") from None
         try:
-            return _strip_surrogates(json.loads(text))
-        except json.JSONDecodeError:
-            raise ValueError(f"invalid JSON: {e}") from None
-        except RecursionError:
-            raise ValueError("JSON nested too deeply") from None
+            return _strip_surrogates(parse_json(text))
+        except JSONInputError as je:  # orjson's message for syntax, the stdlib's for the rest
+            raise ValueError(f"invalid JSON: {e}" if str(je).startswith("invalid JSON")
+                             else str(je)) from None
 
 
 def clean_text(value: Any, field: str) -> str | None:

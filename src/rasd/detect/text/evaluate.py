@@ -8,7 +8,6 @@ Rows are dicts with ``text``, ``label`` (a policy label) and optionally ``lang``
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from importlib.resources import files
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rasd.detect.text.normalize import detect_language
+from rasd.jsonread import JSONInputError, parse_json
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float | None]:
@@ -113,11 +113,9 @@ def functional_suite(path: str | Path | None = None) -> list[dict[str, Any]]:
     """Expand the suite's templates into cases."""
     p = Path(path) if path else functional_suite_path()
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: line {e.lineno}: invalid JSON: {e.msg}") from None
-    except RecursionError:
-        raise ValueError(f"{p}: JSON nested too deeply") from None
+        doc = parse_json(p.read_text(encoding="utf-8"))
+    except JSONInputError as e:
+        raise ValueError(f"{p}: {e}") from None
     fills = doc.get("fills", {})
     cases = []
     for i, f in enumerate(doc.get("functionalities", [])):

@@ -24,12 +24,13 @@ know get no mass of their own.
 from __future__ import annotations
 
 import hashlib
-import json
 import unicodedata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rasd.jsonread import JSONInputError, parse_json
 
 MAX_LEN_CAP = 512
 
@@ -40,13 +41,11 @@ class ExternalModelError(RuntimeError):
 
 def _read_json(p: Path) -> dict[str, Any]:
     try:
-        d = json.loads(p.read_text(encoding="utf-8"))
+        d = parse_json(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except json.JSONDecodeError as e:
-        raise ExternalModelError(f"{p}: line {e.lineno}: invalid JSON: {e.msg}") from None
-    except RecursionError:
-        raise ExternalModelError(f"{p}: JSON nested too deeply") from None
+    except JSONInputError as e:
+        raise ExternalModelError(f"{p}: {e}") from None
     if not isinstance(d, dict):
         raise ExternalModelError(f"{p}: expected a JSON object")
     return d

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
+
+from rasd.jsonread import JSONInputError, parse_json
 
 MAX_LINE_BYTES = 1_000_000
 MAX_TEXT_CHARS = 100_000
@@ -91,11 +92,9 @@ def read_labelled(path: str, *, require_label: bool = True) -> list[dict[str, An
                 if not line.strip():
                     continue
                 try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}: line {n}: invalid JSON: {e.msg}") from None
-                except RecursionError:
-                    raise InputError(f"{path}: line {n}: JSON nested too deeply") from None
+                    rec = parse_json(line)
+                except JSONInputError as e:
+                    raise InputError(f"{path}: line {n}: {e}") from None
                 if not isinstance(rec, dict):
                     raise InputError(f"{path}: line {n}: expected a JSON object")
                 out.append(_row(path, n, rec, require_label))
@@ -141,12 +140,9 @@ def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | No
                 continue
             if s.lstrip().startswith("{"):
                 try:
-                    rec = json.loads(s)
-                except json.JSONDecodeError as e:
-                    yield n, None, f"invalid JSON: {e.msg}"
-                    continue
-                except RecursionError:
-                    yield n, None, "JSON nested too deeply"
+                    rec = parse_json(s)
+                except JSONInputError as e:
+                    yield n, None, str(e)
                     continue
                 text = rec.get("text") if isinstance(rec, dict) else None
                 if not isinstance(text, str):

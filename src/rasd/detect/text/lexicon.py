@@ -9,7 +9,6 @@ the same whatever the lexicon size.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rasd.detect.text.normalize import fold
+from rasd.jsonread import JSONInputError, parse_json
 
 MAX_LEXICON_BYTES = 50 * 1024 * 1024
 _NONWORD = re.compile(r"[^\w]+", re.UNICODE)
@@ -98,11 +98,9 @@ def load_lexicon_file(path: Path) -> list[Entry]:
     if p.stat().st_size > MAX_LEXICON_BYTES:
         raise LexiconError(f"{p}: lexicon larger than {MAX_LEXICON_BYTES} bytes")
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise LexiconError(f"{p}: line {e.lineno}: invalid JSON: {e.msg}") from None
-    except RecursionError:
-        raise LexiconError(f"{p}: JSON nested too deeply") from None
+        doc = parse_json(p.read_text(encoding="utf-8"))
+    except JSONInputError as e:
+        raise LexiconError(f"{p}: {e}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
         raise LexiconError(f"{p}: expected an object with an 'entries' list")
     out = []

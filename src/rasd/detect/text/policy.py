@@ -11,13 +11,14 @@ evaluation read the same :class:`Policy`.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+from rasd.jsonread import JSONInputError, parse_json
 
 MAX_POLICY_BYTES = 20 * 1024 * 1024
 REQUIRED_LABELS = ("none",)
@@ -166,13 +167,11 @@ def load_policy_file(path: str | Path) -> Policy:
     if size > MAX_POLICY_BYTES:
         raise PolicyError(f"{p}: policy file is {size} bytes; the limit is {MAX_POLICY_BYTES}")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise PolicyError(f"{p}: line {e.lineno}, column {e.colno}: invalid JSON: {e.msg}") from None
+        data = parse_json(p.read_text(encoding="utf-8"))
+    except JSONInputError as e:
+        raise PolicyError(f"{p}: {e}") from None
     except UnicodeDecodeError:
         raise PolicyError(f"{p}: not UTF-8 text") from None
-    except RecursionError:
-        raise PolicyError(f"{p}: JSON nested too deeply") from None
     return parse_policy(data, source=str(p))
 
 
