@@ -452,11 +452,17 @@ def test_links_lists_the_posts_links_wait_for(tmp_path):
     assert json.loads(r.output) == [{"platform": "x", "post_id": "500", "links": 3,
                                      "kinds": {"quote": 1, "reply": 2}}]
     assert "no links wait" in runner.invoke(app, ["--db", db, "links", "-p", "telegram"]).output
+    shown = runner.invoke(app, ["--db", db, "show", "x:12"]).output
+    assert "  quote of x:500 (not ingested: its edge waits for it; rasd links)" in shown
     parents = tmp_path / "parents.jsonl"
     parents.write_text(json.dumps({"data": [{"id": "500", "text": "p", "author_id": "9"},
                                             {"id": "600", "text": "p", "author_id": "9"}]}))
     r = runner.invoke(app, ["--db", db, "ingest", str(parents)])
     assert "links: drawn 4" in r.output
     assert "no links wait for a post" in runner.invoke(app, ["--db", db, "links"]).output
+    assert "  quote of x:500 by 9\n" in runner.invoke(app, ["--db", db, "show", "x:12"]).output
+    got = json.loads(runner.invoke(app, ["--db", db, "show", "x:10", "--json"]).output)["links"]
+    assert got == [{"kind": "reply", "target": "500", "stored": True, "waiting": False,
+                    "account": "9", "handle": None, "name": None}]
     stats = json.loads(runner.invoke(app, ["--db", db, "stats", "--json"]).output)
     assert stats["links_waiting"] == 0 and stats["edges_by_kind"] == {"reply": 3, "quote": 1}

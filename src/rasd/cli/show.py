@@ -15,6 +15,57 @@ def _when(t: Any) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "-"
 
 
+_LINK_COLS = (("reply", "reply_to"), ("repost", "repost_of"), ("quote", "quote_of"),
+              ("forward", "forward_of"))
+
+
+def _links(c: Any, p: Any) -> list[dict[str, Any]]:
+    """What a post links to: each reply/repost/quote/forward target (the post,
+    if stored, and its author; else whether its edge waits for it), then the
+    accounts its edges name (mentions; a forward's source where no post is)."""
+    from sqlalchemy import select
+
+    from rasd.store import schema as S
+
+    a, t, e, pl = S.accounts, S.posts, S.edges, S.pending_links
+    waiting = {(r.kind, r.target_post_id) for r in c.execute(
+        select(pl.c.kind, pl.c.target_post_id).where(pl.c.post_id == p.id))}
+    edges = c.execute(select(e.c.kind, a.c.platform_id, a.c.handle, a.c.name).join(
+        a, a.c.id == e.c.dst_account_id).where(
+        e.c.src_account_id == p.account_id, e.c.post_id == p.id).order_by(e.c.id)).all() \
+        if p.account_id else []
+    out: list[dict[str, Any]] = []
+    for kind, col in _LINK_COLS:
+        target = getattr(p, col)
+        if not target:
+            continue
+        got = c.execute(select(t.c.id, a.c.platform_id, a.c.handle, a.c.name).outerjoin(
+            a, a.c.id == t.c.account_id).where(
+            t.c.platform == p.platform, t.c.platform_id == target)).first()
+        edge = next((x for x in edges if x.kind == kind), None)
+        acc = got if got is not None and got.platform_id is not None else edge
+        out.append({"kind": kind, "target": target, "stored": got is not None,
+                    "waiting": (kind, target) in waiting,
+                    "account": acc.platform_id if acc is not None else None,
+                    "handle": acc.handle if acc is not None else None,
+                    "name": acc.name if acc is not None else None})
+    for x in edges:
+        if x.kind == "mention":
+            out.append({"kind": "mention", "target": None, "stored": False, "waiting": False,
+                        "account": x.platform_id, "handle": x.handle, "name": x.name})
+    return out
+
+
+_PHRASE = {"reply": "reply to", "repost": "repost of", "quote": "quote of",
+           "forward": "forwarded from"}
+
+
+def _who(lk: dict[str, Any]) -> str:
+    if lk["handle"]:
+        return f"@{lk['handle']}"
+    return lk["name"] or lk["account"] or "-"
+
+
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(
@@ -26,9 +77,11 @@ def register(app: typer.Typer) -> None:
                                  "with control characters escaped)."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """Show a stored post: its fields, versions, detections, its media (with
-        their hash-match detections), and the raw record it was parsed from — the
-        evidence exactly as received.
+        """Show a stored post: its fields, what it replies to, quotes, reposts or
+        forwards (the post and its author, or that it is not ingested) and whom it
+        mentions, versions, detections, its media (with their hash-match
+        detections), and the raw record it was parsed from — the evidence exactly
+        as received.
 
         Examples:
 
@@ -69,6 +122,7 @@ def register(app: typer.Typer) -> None:
             chat_handle = c.execute(select(S.accounts.c.handle).where(
                 S.accounts.c.platform == p.platform, S.accounts.c.platform_id == p.chat_id)
             ).scalar() if p.chat_id else None
+            links = _links(c, p)
         data = store.raw(p.raw_sha256) if p.raw_sha256 else None
         if raw:
             if data is None:
@@ -96,6 +150,7 @@ def register(app: typer.Typer) -> None:
                                          "attributes": d.attributes}
                                         for d in media_dets if d.subject_id == m.id]}
                         for m in media]
+        out["links"] = links
         out["raw"] = {"sha256": p.raw_sha256, "path": p.raw_path,
                       "bytes": len(data) if data else None}
         if json_:
@@ -120,6 +175,19 @@ def register(app: typer.Typer) -> None:
                      + (f" ({votes})" if votes is not None else ""))
         if out["url"]:
             echo(f"  {out['url']}")
+        for lk in links:
+            if lk["kind"] == "mention":
+                echo(f"  mentions {_who(lk)}")
+                continue
+            if lk["kind"] == "forward" and not lk["stored"] and not lk["waiting"]:
+                # from a channel or user named, not from a post of theirs we hold
+                echo(f"  forwarded from {_who(lk) if lk['account'] else repr(lk['target'])}")
+                continue
+            line = f"  {_PHRASE[lk['kind']]} {p.platform}:{lk['target']}"
+            if not lk["stored"]:
+                line += (" (not ingested: its edge waits for it; rasd links)" if lk["waiting"]
+                         else " (not ingested)")
+            echo(line + (f" by {_who(lk)}" if lk["account"] else ""))
         typer.echo(f"  collected {_when(p.observed_at)}; stored {_when(p.first_seen)}, "
                    f"last seen {_when(p.last_seen)}")
         for v in out["versions"]:
