@@ -589,3 +589,24 @@ def test_links_to_posts_read_later_get_their_edges(store, second_store, tmp_path
         assert again.counts["new"] == again.counts["updated"] == 0
         assert "links" not in again.counts["by_kind"]
     assert _edge_set(store) == edges
+
+
+@pytest.mark.parametrize("at", [0, 7])
+def test_a_number_past_64_bits_in_a_json_document_is_read(sqlite_store, tmp_path, at):
+    """ijson's C parser refuses integers past 64 bits, which are valid JSON: the
+    rest of the array was lost ("malformed after item k"), or, in the first
+    item, the array was read as JSON Lines and lost whole. Now the items are
+    read again with the pure-Python parser from where it stopped."""
+    items = [{"data": _tweets(1, i + 1)} for i in range(20)]
+    items[at]["data"][0]["public_metrics"] = {"like_count": 10**30, "reply_count": 2}
+    f = tmp_path / "pages.json"
+    f.write_text(json.dumps(items, indent=1))
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 0 and sqlite_store.stats()["posts"] == 20
+    assert post(sqlite_store, "x", str(at + 1)).metrics == {"reply_count": 2}
+    bad = tmp_path / "bad.json"  # damaged after item 5: reported there, as before
+    bad.write_text(json.dumps(items[:5], indent=1)[:-2] + ",\n {nope},\n"
+                   + json.dumps(items[5:], indent=1)[1:])
+    rep = ingest_path(sqlite_store, bad)
+    assert rep.rejected == 1 and rep.rejects[0]["path"] == "[5]"
+    assert "malformed or truncated JSON after item 5" in rep.rejects[0]["reason"]

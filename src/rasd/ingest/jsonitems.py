@@ -175,22 +175,45 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
             yield from _documents(path, raw, fmt, layout, done)
             return
         except ItemTooLarge:  # read again, item by item, passing the big ones over
-            try:
-                again = open_binary(path)
-            except IngestError:  # standard input, read past what it keeps
+            again = _reopen(path)
+            if again is None:  # standard input, read past what it keeps
                 yield reject(str(path), f"item {done[0] + 1} is over {MAX_LINE} bytes; the "
                              "rest of the input is not read", path=doc_path(layout, done[0]))
                 return
             yield from _careful(again, str(path), raw, fmt, layout, done[0])
             return
         except (ijson.common.JSONError, UnicodeDecodeError) as e:
-            if done[0]:
+            # the C parser also refuses integers past 64 bits, which are valid JSON:
+            # read again with the pure-Python one from the item where it stopped
+            # (a damaged file stops it at the same place, and is reported there)
+            again = _reopen(path)
+            if again is not None:
+                try:
+                    yield from _careful(again, str(path), raw, fmt, layout, done[0],
+                                        backend=ijson.get_backend("python"))
+                    return
+                except _NotDocument:
+                    pass
+            elif done[0]:
                 yield reject(str(path), f"malformed or truncated JSON after item "
                              f"{done[0]}: {_first_line(e)[:200]}",
                              path=doc_path(layout, done[0]))
                 return
             # not one JSON document after all (a broken first line of JSON Lines)
     yield from _lines(path, raw, fmt)
+
+
+class _NotDocument(Exception):
+    """Reading failed before a first item: not JSON documents after all."""
+
+
+def _reopen(path: Path) -> IO[bytes] | None:
+    """``path`` opened again from its start; None for standard input read past
+    what it keeps."""
+    try:
+        return open_binary(path)
+    except IngestError:
+        return None
 
 
 def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
@@ -243,17 +266,18 @@ def _item(obj: Any, src: str, raw: RawSink, fmt: str, where: str) -> Item | Reje
 
 
 def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
-             skip: int) -> Iterator[Item | Reject]:
+             skip: int, backend: Any = ijson) -> Iterator[Item | Reject]:
     """The items of the JSON document ``f`` (opened again) after the first
-    ``skip`` (yielded already), read event by event (slower, only after an
-    item over ``MAX_LINE``): an item over the limit is a reject, the items
-    after it are still read."""
+    ``skip`` (yielded already), read event by event (slower: only after an
+    item over ``MAX_LINE``, or with ``backend`` the pure-Python parser after
+    the C one failed): an item over the limit is a reject, the items after it
+    are still read. Malformed JSON before any item raises ``_NotDocument``."""
     i = 0
     with f:
         guard = ReadGuard(f, TOKEN_MAX)
         try:
             for _, event, obj in capped_parse(guard, ("item" if layout == "array" else "",),
-                                              MAX_LINE, skip=skip,
+                                              MAX_LINE, skip=skip, backend=backend,
                                               multiple_values=layout != "array"):
                 if event != "item":
                     continue
@@ -268,7 +292,9 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
         except ItemTooLarge:
             yield reject(src, f"a JSON value over {TOKEN_MAX} bytes in item {i + 1}; the rest "
                          "of the file is not read", path=doc_path(layout, i))
-        except (ijson.common.JSONError, UnicodeDecodeError) as e:
+        except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
+            if not i:                                       # JSONDecodeError, ValueError
+                raise _NotDocument from e
             yield reject(src, f"malformed or truncated JSON after item {i}: "
                          f"{_first_line(e)[:200]}", path=doc_path(layout, i))
         except (EOFError, OSError) as e:
