@@ -466,3 +466,8 @@ def test_links_lists_the_posts_links_wait_for(tmp_path):
                     "account": "9", "handle": None, "name": None}]
     stats = json.loads(runner.invoke(app, ["--db", db, "stats", "--json"]).output)
     assert stats["links_waiting"] == 0 and stats["edges_by_kind"] == {"reply": 3, "quote": 1}
+    acc = json.loads(runner.invoke(app, ["--db", db, "accounts", "show", "x:9", "--json"]).output)
+    assert acc[0]["links"] == {"out": {}, "out_accounts": 0, "in": {"quote": 1, "reply": 3},
+                               "in_accounts": 4}
+    shown = runner.invoke(app, ["--db", db, "accounts", "show", "x:0"]).output
+    assert "  links out: reply 1 (to 1 account(s))" in shown

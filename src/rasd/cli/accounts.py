@@ -48,7 +48,9 @@ def register(app: typer.Typer) -> None:
         platform: str = typer.Option(None, "--platform", "-p"),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Show an account: profile, role, counts and profile history.
+        """Show an account: profile, role, counts, its links to and from other
+        accounts by kind (replies, reposts, quotes, mentions, forwards, follows)
+        and profile history.
 
         Examples:
 
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
         """
         from sqlalchemy import func, select
 
-        from rasd.accounts import account_history, find_accounts
+        from rasd.accounts import account_history, edge_counts, find_accounts
         from rasd.store import schema as S
 
         store = get_store()
@@ -73,7 +75,8 @@ def register(app: typer.Typer) -> None:
                 out.append({"id": r.id, "platform": r.platform, "platform_id": r.platform_id,
                             "handle": r.handle, "name": r.name, "bio": r.bio, "role": r.role,
                             "kind": r.kind, "followers": r.followers, "stub": r.stub,
-                            "posts": posts, "history": account_history(store, r.id)})
+                            "posts": posts, "links": edge_counts(store, r.id),
+                            "history": account_history(store, r.id)})
         if json_:
             echo_json(out)
             return
@@ -83,6 +86,12 @@ def register(app: typer.Typer) -> None:
                  f"posts={a['posts']}")
             if a["bio"]:
                 echo(f"  bio: {a['bio']}")
+            lk = a["links"]
+            for side, word in (("out", "to"), ("in", "from")):
+                if lk[side]:
+                    kinds = ", ".join(f"{k} {n}" for k, n in lk[side].items())
+                    echo(f"  links {side}: {kinds} ({word} {lk[f'{side}_accounts']} "
+                         "account(s))")
             for h in a["history"][:-1]:
                 echo(f"  until {h['until']}: @{h['handle']} {h['name']!r} "
                      f"{h['bio']!r}")
