@@ -27,6 +27,7 @@ from rasd.ingest import IngestError, ingest_path
 from rasd.ingest.base import RawSink, get_parser
 from rasd.model import Post, Reject
 from rasd.store import Store
+from rasd.store import schema as S
 
 GOOD = {"data": [{"id": "1", "text": "ok one", "author_id": "10",
                   "created_at": "2024-01-01T00:00:00.000Z"},
@@ -651,7 +652,7 @@ def test_fields_kept_as_they_came_cannot_nest_past_what_can_be_stored(sqlite_sto
 
 HOSTILE_VALUES = (10**30, -(10**30), 2**63, 1e308, -1.5, 0, "", "y" * 5000, "a\x00b",
                   "\u202e", "١٢٣", "2024-13-45T99:99:99", True, None, [], {}, [[[[[[[[]]]]]]]],
-                  {"_": "x", "id": 10**30})
+                  {"_": "x", "id": 10**30}, "lone \ud800 surrogate", {"\udc00": "\udfff"})
 
 
 def _variants(obj, keys, depth=2, most=4000):
@@ -794,3 +795,33 @@ def test_fuzz_structure_through_the_store(fuzz_store, tmp_path_factory, data):
         f = d / "f.jsonl"
         f.write_text(json.dumps(bad, default=str) + "\n")
         ingest_path(fuzz_store, f, fmt=kind, jobs=1)
+
+
+def test_names_in_bytes_that_are_not_utf8(store, tmp_path):
+    """A file or export folder named in bytes that are not UTF-8 (a Windows or
+    legacy archive, extracted on Linux): its quarantine entry, source name,
+    recorded path and media paths are stored and printed with those bytes
+    written \\xNN (the quarantine entry stopped the ingest with a TypeError, a
+    media path with UnicodeEncodeError), and its records are stored."""
+    base = os.fsencode(tmp_path)
+    f = base + b"/crawl\xff\xfe.jsonl"
+    with open(f, "w") as fh:
+        fh.write(json.dumps({"data": [{"id": "1", "text": "x", "author_id": "2"}]}) + "\n{bad\n")
+    rep = ingest_path(store, os.fsdecode(f))
+    assert rep.counts["new"] >= 1 and rep.rejected == 1
+    assert rep.path.endswith("crawl\\xff\\xfe.jsonl") and rep.source == "crawl\\xff\\xfe.jsonl"
+    assert rep.rejects[0]["file"].endswith("crawl\\xff\\xfe.jsonl")
+    export = base + b"/Chat\xe9"
+    os.makedirs(export + b"/photos")
+    with open(export + b"/photos/p.jpg", "wb") as fh:
+        fh.write(b"\xff\xd8\xff\xe0" + b"0" * 64)
+    with open(export + b"/result.json", "w") as fh:
+        fh.write(json.dumps({"name": "C", "type": "public_channel", "id": 5, "messages": [
+            {"id": 1, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
+             "from_id": "channel5", "text": "a lone \ud800 surrogate", "photo": "photos/p.jpg"}]}))
+    rep = ingest_path(store, os.fsdecode(export), source=os.fsdecode(b"op\xff"))
+    assert rep.rejected == 0 and rep.source == "op\\xff"
+    with store.connect() as c:
+        local = c.execute(sa.select(S.media.c.local_path)).scalar_one()
+    assert local.endswith("Chat\\xe9/photos/p.jpg")
+    assert post(store, "telegram", "channel5/1").text == "a lone ? surrogate"

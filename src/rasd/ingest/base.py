@@ -280,7 +280,9 @@ class MediaRoot(NamedTuple):
             if not p.is_relative_to(self.folder):
                 raise outside
             try:
-                return str(p) if p.is_file() else None
+                # a folder named in bytes that are not UTF-8 is written \xNN (it can
+                # be stored, not opened: scan --media then reports it missing)
+                return path_text(p) if p.is_file() else None
             except OSError:  # a name too long for the file system: no such file
                 return None
         name = posixpath.normpath(posixpath.join(self.inner, rel))
@@ -292,7 +294,7 @@ class MediaRoot(NamedTuple):
             if stored is None:
                 return None
             name = stored
-        return f"{self.archive}{ARCHIVE_SEP}{name}"
+        return path_text(f"{self.archive}{ARCHIVE_SEP}{name}")
 
 
 def media_root(path: Path) -> MediaRoot | None:
@@ -397,13 +399,14 @@ def iter_lines(f: Any, limit: int = MAX_LINE,
         yield n, line
 
 
-def _strip_surrogates(obj: Any) -> Any:
+def strip_surrogates(obj: Any) -> Any:
+    """``obj`` with every lone surrogate in its strings (keys too) made "?"."""
     if isinstance(obj, str):
         return obj.encode("utf-8", "replace").decode("utf-8")
     if isinstance(obj, list):
-        return [_strip_surrogates(x) for x in obj]
+        return [strip_surrogates(x) for x in obj]
     if isinstance(obj, dict):
-        return {_strip_surrogates(k): _strip_surrogates(v) for k, v in obj.items()}
+        return {strip_surrogates(k): strip_surrogates(v) for k, v in obj.items()}
     return obj
 
 
@@ -424,10 +427,14 @@ def loads(line: bytes) -> Any:
         except UnicodeDecodeError as ue:
             raise ValueError(f"invalid UTF-8 at byte {ue.start}") from None
         try:
-            return _strip_surrogates(parse_json(text))
+            obj = parse_json(text)
         except JSONInputError as je:  # orjson's message for syntax, the stdlib's for the rest
             raise ValueError(f"invalid JSON: {e}" if str(je).startswith("invalid JSON")
                              else str(je)) from None
+        try:
+            return strip_surrogates(obj)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def clean_text(value: Any, field: str) -> str | None:
@@ -670,13 +677,26 @@ def reject(source: str, reason: str | Exception, *, line: int | None = None,
         excerpt = excerpt[:200].decode("utf-8", "replace")
     elif isinstance(excerpt, str):
         excerpt = _safe(excerpt[:200])
-    return Reject(source_file=source, reason=_safe(msg), line=line, path=path,
+    return Reject(source_file=path_text(source), reason=_safe(msg), line=line, path=path,
                   field=_safe(field) if field else None, excerpt=excerpt)
 
 
 def _safe(text: str) -> str:
-    """Undecodable bytes (kept as lone surrogates while reading) become U+FFFD."""
+    """Undecodable bytes (kept as lone surrogates while reading) become "?"."""
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def path_text(path: Any) -> str:
+    """A file's path as text that can be stored, written as JSON and printed:
+    bytes of its name that are not UTF-8 (Python keeps them as lone
+    surrogates; a name from a Windows or legacy archive) are written ``\\xNN``
+    (a quarantine entry for such a file stopped an ingest)."""
+    s = str(path)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return s
 
 
 class Parser(ABC):

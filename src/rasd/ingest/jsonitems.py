@@ -37,6 +37,7 @@ from rasd.ingest.base import (
     open_binary,
     read_sample,
     reject,
+    strip_surrogates,
 )
 from rasd.model import Record, Reject
 
@@ -82,17 +83,30 @@ def doc_path(layout: str, i: int) -> str:
     return f"[{i}]" if layout == "array" else f"doc[{i}]"
 
 
-def dump_item(obj: Any) -> bytes:
-    """Compact JSON of an object read from a JSON document (its raw record, where
-    there are no lines to keep: items of arrays, Telegram messages)."""
+def dump_item(obj: Any) -> tuple[Any, bytes]:
+    """An object read from a JSON document, and its compact JSON (its raw
+    record, where there are no lines to keep: items of arrays, Telegram
+    messages). A lone surrogate escape in a string (``"\\ud800"``: valid JSON,
+    not valid text) is replaced first, in the object as in its JSON: such a
+    string stopped a whole ingest when the record was hashed or stored."""
     try:
-        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:  # integers beyond 64 bits, or nesting past orjson's limit
-        try:
-            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
-                              default=str).encode("utf-8", "replace")
-        except RecursionError:
-            raise ValueError("JSON nested too deeply") from None
+        return obj, orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError as e:
+        if "surrogates" in str(e):
+            try:
+                obj = strip_surrogates(obj)
+            except RecursionError:
+                raise ValueError("JSON nested too deeply") from None
+            try:
+                return obj, orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+            except TypeError:
+                pass
+    # integers beyond 64 bits, or nesting past orjson's limit
+    try:
+        return obj, json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
+                               default=str).encode("utf-8", "replace")
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 class ItemTooLarge(Exception):
@@ -259,7 +273,7 @@ def _item(obj: Any, src: str, raw: RawSink, fmt: str, where: str) -> Item | Reje
     if not isinstance(obj, dict):
         return reject(src, "expected a JSON object", path=where)
     try:
-        data = dump_item(obj)
+        obj, data = dump_item(obj)
     except ValueError as e:
         return reject(src, e, path=where)
     return Item(obj, raw.put(data, fmt), None, where)

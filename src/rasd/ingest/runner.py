@@ -25,6 +25,7 @@ from rasd.ingest.base import (
     detect_format,
     get_parser,
     is_stream,
+    path_text,
     reading,
 )
 from rasd.ingest.pipeline import (
@@ -181,14 +182,14 @@ def _format(path: Path, fmt: str, mapping: str | None, platform: str | None,
 
 
 def _source_name(path: Path, source: str | None) -> str:
-    return source or (path.name if path.is_file() else path.resolve().name)
+    return path_text(source or (path.name if path.is_file() else path.resolve().name))
 
 
 def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: str | None,
             mapping: str | None, batch_size: int, progress: Progress | None,
             keep_rejects: int, jobs: int | None, chat_id: str | None) -> IngestReport:
     name, options = _format(path, fmt, mapping, platform, chat_id)
-    report = IngestReport(path=str(path), fmt=name, source=_source_name(path, source))
+    report = IngestReport(path=path_text(path), fmt=name, source=_source_name(path, source))
     total = file_size(path)
     if jobs is None:
         jobs = default_jobs(data_size(path, total))
@@ -282,7 +283,7 @@ def _check(path: Path, fmt: str, platform: str | None, source: str | None,
 
     name, options = _format(path, fmt, mapping, platform, chat_id)
     parser = get_parser(name, **options)
-    report = IngestReport(path=str(path), fmt=name, source=_source_name(path, source))
+    report = IngestReport(path=path_text(path), fmt=name, source=_source_name(path, source))
     total = file_size(path)
     records: dict[str, int] = {}
     rejected = 0
@@ -377,7 +378,7 @@ def _recorded(path: Path) -> str:
     """How ``ingest_files`` names an input: a file by its absolute path, standard
     input as ``-``, an archive member as ``/abs/archive.zip!/member``."""
     s = current_stream() if is_stream(path) else None
-    return s.origin if s is not None else str(path.resolve())
+    return path_text(s.origin if s is not None else path.resolve())
 
 
 def unfinished_files(store: Store) -> list[str]:

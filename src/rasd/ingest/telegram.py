@@ -286,7 +286,7 @@ class TelegramParser(Parser):
             yield reject(src, "message: expected an object", path=path)
             return
         try:
-            data = dump_item(m)
+            m, data = dump_item(m)
         except ValueError:  # no export nests hundreds of levels deep
             yield reject(src, "message nested too deeply", path=path)
             return
