@@ -87,7 +87,8 @@ def test_telegram_values(store, tmp_path):
     chat = tmp_path / "chat"
     chat.mkdir()
     for i, (key, value) in enumerate((("id", LONG), ("type", LONG), ("name", LONG),
-                                      ("id", HUGE), ("id", "9" * 190))):
+                                      ("id", HUGE), ("id", "9" * 190), ("name", "C\ud800"),
+                                      ("type", "x\udc00"), ("id", "5\udfff"))):
         d = chat / str(i)
         d.mkdir()
         (d / "result.json").write_text(json.dumps(

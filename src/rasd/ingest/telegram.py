@@ -46,6 +46,7 @@ from rasd.ingest.base import (
     register,
     reject,
     req_id,
+    strip_surrogates,
 )
 from rasd.ingest.jsonitems import (
     SKIPPED,
@@ -259,7 +260,7 @@ class TelegramParser(Parser):
                 elif event in ("string", "number"):
                     parent, _, key = prefix.rpartition(".")
                     if parent in CHAT_PREFIXES and key in ("name", "type", "id"):
-                        chat[key] = value
+                        chat[key] = strip_surrogates(value)  # a lone "\\ud800" is valid JSON, not text
                         if chat.get("id") is not None:
                             state.chat_id = _chat_id(chat) or "chat?"
         if not state.messages and not chat:
