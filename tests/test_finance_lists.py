@@ -250,14 +250,18 @@ def test_every_ftm_field_with_hostile_values(store, tmp_path):
     TypeError); all that is read imports together, and screening works on it."""
     from pathlib import Path
 
-    from tests.test_ingest_hostile import _parser_keys, _variants
+    from tests.test_ingest_hostile import HOSTILE_VALUES, _parser_keys, _variants
 
     src = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/lists"
     objs = [json.loads(x) for x in (src / "demo_opensanctions.ftm.json").read_text().splitlines()]
     keys = _parser_keys("../detect/finance/lists")
     f = tmp_path / "one.ftm.json"
     ok = []
-    for i, v in enumerate(x for o in objs for x in _variants(o, keys, depth=2, most=2500)):
+    named = [dict(objs[0], caption=h, properties={**objs[0]["properties"], "name": [h],
+                                                  "alias": [h, "ok"]})
+             for h in HOSTILE_VALUES]  # every value in the names, whatever the sampling
+    variants = [*named, *(x for o in objs for x in _variants(o, keys, depth=2, most=2500))]
+    for i, v in enumerate(variants):
         f.write_text(json.dumps(v, default=str) + "\n")
         try:
             parse_file(f, "ftm_json")

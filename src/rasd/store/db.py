@@ -40,6 +40,26 @@ def json_dumps(obj: Any) -> str:
     return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
+def storable(value: Any) -> Any:
+    """``value`` with every string in it (dict keys too) one that both stores
+    take: NUL bytes (PostgreSQL refuses them in text and JSON) become U+FFFD,
+    lone surrogates (not UTF-8) "?". For values taken from input outside the
+    ingest parsers, which clean their own (designation lists)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, insert, select
 from rasd.detect.finance import schema as F
 from rasd.detect.finance.names import dominant_script, normalize
 from rasd.detect.finance.screen import identifier_norm
-from rasd.store.db import now
+from rasd.store.db import now, storable
 
 MAX_LIST_BYTES = int(os.environ.get("RASD_MAX_LIST_BYTES") or 1 << 30)
 MAX_NAME_LEN = 1000
@@ -565,6 +565,12 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
     """Parse ``path`` and store it as list ``name`` (replacing an earlier import)."""
     path = Path(path)
     parsed = parse_file(path, fmt, companions)
+    for e in parsed.entities:  # a list is input: no NUL or lone surrogate reaches the store
+        for f in ("list_ref", "schema", "caption", "programmes", "names", "identifiers",
+                  "listed_on", "remarks", "data"):
+            setattr(e, f, storable(getattr(e, f)))
+        e.names = [tuple(n) for n in e.names]
+        e.identifiers = [tuple(i) for i in e.identifiers]
     list_name = name or DEFAULT_NAMES[parsed.format]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     n_names = sum(len(e.names) for e in parsed.entities)
@@ -579,7 +585,8 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
             c.execute(delete(F.fin_entities).where(F.fin_entities.c.list_id == old[0]))
             c.execute(delete(F.fin_lists).where(F.fin_lists.c.id == old[0]))
         list_id = c.execute(insert(F.fin_lists).values(
-            name=list_name, format=parsed.format, source_file=str(path), sha256=digest,
+            name=storable(list_name), format=parsed.format, source_file=storable(str(path)),
+            sha256=digest,
             published=parsed.published, entities=len(parsed.entities), names=n_names,
             identifiers=n_ids, imported_at=now())).inserted_primary_key[0]
         seen_refs: set[str] = set()
