@@ -471,3 +471,23 @@ def test_links_lists_the_posts_links_wait_for(tmp_path):
                                "in_accounts": 4}
     shown = runner.invoke(app, ["--db", db, "accounts", "show", "x:0"]).output
     assert "  links out: reply 1 (to 1 account(s))" in shown
+
+
+def test_file_names_in_bytes_that_are_not_utf8_print(tmp_path, monkeypatch):
+    """JSON output that names a file named in bytes that are not UTF-8 (Python
+    keeps them as lone surrogates) writes them \\xNN: `rasd hash` raised
+    TypeError from the JSON encoder, for the file and for a missing one."""
+    import os
+
+    from PIL import Image
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    png = os.fsdecode(os.fsencode(tmp_path) + b"/img\xff.png")
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(png, format="PNG")
+    db = str(tmp_path / "h.db")
+    for args in (["hash", png], ["hash", png[:-4] + "-missing.png"], ["match", "--json", png]):
+        r = runner.invoke(app, ["--db", db, *args])
+        assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
+        first = json.loads(r.stdout.splitlines()[0] if args[0] == "hash" else r.stdout)
+        first = first[0] if isinstance(first, list) else first
+        assert "img\\xff" in first["path"], r.stdout

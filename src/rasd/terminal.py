@@ -30,3 +30,30 @@ def json_safe(text: str) -> str:
     ``\\uXXXX`` escapes: the same JSON values, safe to print to a terminal
     (they can only occur inside strings, where an escape means the same)."""
     return text.translate(_JSON_UNSAFE)
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: bytes of a file name that are not UTF-8 (which
+    Python keeps as lone surrogates) written ``\\xNN``, any other lone surrogate
+    ``\\udXXX``. Such strings cannot be encoded as UTF-8: printed, written as
+    JSON or stored, they raised instead."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def valid_json_value(value: object) -> object:
+    """``value`` with ``valid_text`` applied to every string in it (keys too)."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {valid_json_value(k): valid_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [valid_json_value(v) for v in value]
+    return value

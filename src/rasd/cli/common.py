@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from rasd.store import Store
-from rasd.terminal import json_safe, term_safe
+from rasd.terminal import json_safe, term_safe, valid_json_value
 
 
 @dataclass
@@ -48,14 +48,25 @@ def warn(message: str) -> None:
     typer.echo(term_safe(f"rasd: warning: {message}"), err=True)
 
 
+def _dumps(obj: Any, opt: int) -> str:
+    """JSON text of ``obj``, safe to print; a string that is not valid Unicode
+    (a file named in bytes that are not UTF-8) is written with ``valid_text``."""
+    try:
+        data = orjson.dumps(obj, option=opt | orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError as e:
+        if "surrogates" not in str(e):
+            raise
+        data = orjson.dumps(valid_json_value(obj), option=opt | orjson.OPT_NON_STR_KEYS,
+                            default=str)
+    return json_safe(data.decode())
+
+
 def echo_json(obj: Any, *, indent: bool = True) -> None:
-    opt = orjson.OPT_INDENT_2 if indent else 0
-    sys.stdout.write(json_safe(orjson.dumps(obj, option=opt | orjson.OPT_NON_STR_KEYS,
-                                            default=str).decode()) + "\n")
+    sys.stdout.write(_dumps(obj, orjson.OPT_INDENT_2 if indent else 0) + "\n")
 
 
 def jsonl_line(obj: Any) -> str:
-    return json_safe(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS, default=str).decode())
+    return _dumps(obj, 0)
 
 
 def progress_enabled() -> bool:

@@ -34,6 +34,7 @@ from rasd.jsonread import JSONInputError, parse_json
 from rasd.model import Record, Reject
 from rasd.platforms import PLATFORM_NAME
 from rasd.store.db import sha256_hex
+from rasd.terminal import valid_text
 
 MAX_LINE = 32 * 1024 * 1024  # bytes; a longer line is rejected, not loaded
 MAX_TEXT = 200_000  # characters in one post's text
@@ -691,12 +692,7 @@ def path_text(path: Any) -> str:
     bytes of its name that are not UTF-8 (Python keeps them as lone
     surrogates; a name from a Windows or legacy archive) are written ``\\xNN``
     (a quarantine entry for such a file stopped an ingest)."""
-    s = str(path)
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return s
+    return valid_text(str(path))
 
 
 class Parser(ABC):
