@@ -491,3 +491,9 @@ def test_file_names_in_bytes_that_are_not_utf8_print(tmp_path, monkeypatch):
         first = json.loads(r.stdout.splitlines()[0] if args[0] == "hash" else r.stdout)
         first = first[0] if isinstance(first, list) else first
         assert "img\\xff" in first["path"], r.stdout
+    bank = os.fsdecode(os.fsencode(tmp_path) + b"/bank\xff.csv")
+    with open(bank, "w") as fh:  # its name is stored as the signals' source (it raised)
+        fh.write("signal_type,signal,labels\npdq," + "f" * 64 + ",category=terror\n")
+    assert runner.invoke(app, ["--db", db, "bank", "create", "b"]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "bank", "import", "b", bank])
+    assert r.exit_code == 0 and "added 1" in r.output, r.output

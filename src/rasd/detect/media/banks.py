@@ -35,6 +35,7 @@ from rasd.detect.media import signals as sig
 from rasd.store import Store
 from rasd.store.db import now
 from rasd.store.upsert import insert_ignore
+from rasd.terminal import valid_text
 
 POLICY_LABELS = {"incitement", "solicitation", "recruitment", "instruction", "threat",
                  "financing", "exempt", "none"}
@@ -291,7 +292,7 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
     if signal_type:
         signal_type = sig.resolve_alias(signal_type)
         sig.get(signal_type)  # validates the name
-    where = str(path)
+    where = valid_text(str(path))
     if fmt == "vpdq":
         yield Entry(1, "vpdq", text, {})
         return
@@ -383,7 +384,8 @@ def import_file(store: Store, bank: str, path: Path, *, fmt: str = "auto",
     b = get_bank(store, bank)
     rep = ImportReport(b.name)
     entries = read_entries(path, fmt=fmt, signal_type=signal_type, report=rep)
-    return add_signals(store, b, entries, source=path.name[:200], report=rep, where=str(path))
+    return add_signals(store, b, entries, source=valid_text(path.name)[:200], report=rep,
+                       where=valid_text(str(path)))
 
 
 def export_rows(store: Store, bank: str, *, include_inactive: bool = False
