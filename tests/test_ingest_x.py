@@ -443,8 +443,8 @@ def test_an_item_over_the_limit_on_standard_input_stops_there(sqlite_store, monk
     over the limit stops the input (a reject says so), the items before it kept."""
     import io
 
-    from rasd.ingest import base
     import rasd.ingest.jsonitems as ji
+    from rasd.ingest import base
     from rasd.ingest.base import Stream
 
     monkeypatch.setattr(ji, "MAX_LINE", 200_000)

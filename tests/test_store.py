@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, text
+from tests.helpers import count
 
 from rasd.detect.base import Detector, StoredPost
 from rasd.detect.scan import scan
@@ -15,7 +16,6 @@ from rasd.model import Account, Detection, Post
 from rasd.store import Store, resolve_url
 from rasd.store import schema as S
 from rasd.store.migrate import current, head
-from tests.helpers import count
 
 
 def test_url_resolution(monkeypatch):
