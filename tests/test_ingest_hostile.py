@@ -825,3 +825,27 @@ def test_names_in_bytes_that_are_not_utf8(store, tmp_path):
         local = c.execute(sa.select(S.media.c.local_path)).scalar_one()
     assert local.endswith("Chat\\xe9/photos/p.jpg")
     assert post(store, "telegram", "channel5/1").text == "a lone ? surrogate"
+
+
+def test_a_big_number_and_a_lone_surrogate_in_one_record(store, tmp_path):
+    """orjson names only the first problem it meets: an integer past 64 bits
+    before a lone surrogate left the surrogate in the record, and hashing it
+    stopped the ingest (Telegram message; item of a JSON array)."""
+    d = tmp_path / "tg"
+    d.mkdir()
+    (d / "result.json").write_text(json.dumps({"name": "C", "type": "public_channel", "id": 5,
+                                               "messages": [
+        {"id": 1, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
+         "from_id": "channel5", "views": 10**30, "text": "a \ud800 b"},
+        {"id": 2, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
+         "from_id": "channel5", "text": "next"}]}))
+    assert ingest_path(store, d).rejected == 0
+    assert post(store, "telegram", "channel5/1").text == "a ? b"
+    assert post(store, "telegram", "channel5/2").text == "next"
+    f = tmp_path / "pages.json"
+    f.write_text(json.dumps([{"data": [{"id": "7", "author_id": "1", "text": "x \udc00 y",
+                                        "public_metrics": {"like_count": 10**30}}]},
+                             {"data": [{"id": "8", "author_id": "1", "text": "next"}]}],
+                            indent=1))
+    assert ingest_path(store, f).rejected == 0
+    assert post(store, "x", "7").text == "x ? y" and post(store, "x", "8").text == "next"

@@ -91,18 +91,18 @@ def dump_item(obj: Any) -> tuple[Any, bytes]:
     string stopped a whole ingest when the record was hashed or stored."""
     try:
         return obj, orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError as e:
-        if "surrogates" in str(e):
-            try:
-                obj = strip_surrogates(obj)
-            except RecursionError:
-                raise ValueError("JSON nested too deeply") from None
-            try:
-                return obj, orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
-            except TypeError:
-                pass
-    # integers beyond 64 bits, or nesting past orjson's limit
+    except TypeError:
+        # orjson names only the first problem it meets: a lone surrogate, an
+        # integer past 64 bits or nesting past its limit, maybe several of them
+        try:
+            obj = strip_surrogates(obj)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
     try:
+        return obj, orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        pass
+    try:  # integers beyond 64 bits, or nesting past orjson's limit
         return obj, json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
                                default=str).encode("utf-8", "replace")
     except RecursionError:
