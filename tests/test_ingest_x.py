@@ -610,3 +610,27 @@ def test_a_number_past_64_bits_in_a_json_document_is_read(sqlite_store, tmp_path
     rep = ingest_path(sqlite_store, bad)
     assert rep.rejected == 1 and rep.rejects[0]["path"] == "[5]"
     assert "malformed or truncated JSON after item 5" in rep.rejects[0]["reason"]
+
+
+def test_an_edited_post_waits_for_its_links_as_they_are_now(store, tmp_path):
+    """A post changed in a later copy keeps waiting only for what it links to
+    now: its old link waited on, and would have drawn a wrong edge (review)."""
+    def copy(name, target, likes):
+        f = tmp_path / name
+        f.write_text(json.dumps({"data": [{
+            "id": "5", "text": f"to {target}", "author_id": "1",
+            "referenced_tweets": [{"type": "replied_to", "id": target}],
+            "public_metrics": {"like_count": likes}}]}) + "\n")
+        return f
+
+    ingest_path(store, copy("a.jsonl", "999", 1))
+    ingest_path(store, copy("b.jsonl", "999", 2))  # changed, same link
+    with store.engine.connect() as c:
+        assert c.execute(select(S.pending_links.c.target_post_id)).scalars().all() == ["999"]
+    ingest_path(store, copy("c.jsonl", "888", 3))
+    with store.engine.connect() as c:
+        assert c.execute(select(S.pending_links.c.target_post_id)).scalars().all() == ["888"]
+    parent = tmp_path / "p.jsonl"
+    parent.write_text(json.dumps({"data": [{"id": "999", "text": "p", "author_id": "2"}]}))
+    assert "links" not in ingest_path(store, parent).counts["by_kind"]
+    assert _edge_set(store) == set()

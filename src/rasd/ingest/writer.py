@@ -502,6 +502,7 @@ class Writer:
         self.counts = Counts()
         self.acc_cache: dict[Key, int] = {}
         self.handle_cache: dict[Key, int] = {}
+        self.updated_posts: list[int] = []  # ids of stored posts the batch changed
         self.post_author: dict[Key, int | None] = {}
         self.known_raw: set[str] = set()
         # profiles of this run found older than the stored version: if the run
@@ -859,6 +860,7 @@ class Writer:
                                         returning=("id", "platform", "platform_id"))
         if updates:
             fast_update(c, t, updates)
+        self.updated_posts = [u["b_id"] for u in updates]
         if versions:
             c.execute(S.post_versions.insert(), versions)
         self._touch(c, t, touches, b.ts)
@@ -912,6 +914,9 @@ class Writer:
     def _write_children(self, c: Connection, posts: list[tuple[int, PostItem]]) -> None:
         if not posts:
             return
+        pl = S.pending_links
+        for chunk in _chunks(self.updated_posts):  # their links as they are now, below
+            c.execute(pl.delete().where(pl.c.post_id.in_(chunk)))
         self._target_authors(c, posts)
         tags, urls, edges, media_rows, pm_pairs, waiting = [], [], [], {}, [], []
         account_id, name_id, post_author = self._account_id, self._name_id, self.post_author
