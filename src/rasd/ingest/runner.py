@@ -36,7 +36,7 @@ from rasd.ingest.pipeline import (
     reject_entry,
     start_method,
 )
-from rasd.ingest.writer import Writer, link_pending, merge_name_stubs
+from rasd.ingest.writer import Writer, link_marks, link_pending, merge_name_stubs
 from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import now
@@ -224,6 +224,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             if b is not None and (len(b) or (writer is not None and b.raw)):
                 if writer is None:  # first good record: only now touch the store
                     sid = _source_id(store, report.source)
+                    marks = link_marks(store)  # what link_pending need look at: from here
                     writer = Writer(store, sid, batch_size=batch_size)
                     file_id = _start_file(store, sid, path, name, total)
                     # a thread from here on: a parsing process is forked by now
@@ -236,7 +237,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         bulk.close()  # indexes back before the merge, which uses them
         if writer is not None:
             merge_name_stubs(store)
-            drawn = link_pending(store)
+            drawn = link_pending(store, since=marks)
             if drawn:
                 writer.counts.add("links", "drawn", drawn)
     finally:

@@ -1054,37 +1054,80 @@ def _edge(plat: str, kind: str, src: int, dst: int, post_id: int,
     return (plat, kind, src, dst, post_id, created_at, f"{kind}:{src}:{dst}:{post_id}")
 
 
-def link_pending(store: Store) -> int:
+def link_marks(store: Store) -> tuple[int, int]:
+    """The highest post id and waiting-link id stored now: what an ingest run
+    starts from, so that ``link_pending`` can look only at what it wrote."""
+    with store.connect() as c:
+        return (int(c.execute(select(func.coalesce(func.max(S.posts.c.id), 0))).scalar_one()),
+                int(c.execute(select(func.coalesce(func.max(S.pending_links.c.id), 0)))
+                    .scalar_one()))
+
+
+def link_pending(store: Store, since: tuple[int, int] | None = None) -> int:
     """Draw the edges of links that waited for their target post (a reply read
     before the post it answers: a later file, a newest-first crawl, another
     ingest running at the same time), now that the post and its author are
     stored; return how many were drawn. A link to a post of its own author
     draws nothing and waits no more; one whose target is still unknown keeps
-    waiting. Pages of ``LINK_PAGE`` links, each in its own transaction: the
-    work is a lookup per waiting link (``ix_pending_links_target`` and the
-    posts' key), nothing per stored post."""
+    waiting.
+
+    ``since`` (``link_marks`` before a run) limits the work to what the run
+    wrote: its new posts as targets, and its own waiting links, whichever way
+    is fewer lookups — a store with millions of links waiting for posts never
+    collected costs an ingest of one file nothing more (the later of two
+    concurrent runs sees what the earlier one committed). Without it every
+    waiting link is looked at (a post that got its author in an update, not
+    a new post, is drawn then). Pages of ``LINK_PAGE``, a transaction each."""
     pl, p, t = S.pending_links, S.posts.alias("p"), S.posts.alias("t")
     q = (select(pl.c.id, pl.c.platform, pl.c.kind, pl.c.post_id, p.c.account_id,
                 p.c.created_at, t.c.account_id)
          .join(p, p.c.id == pl.c.post_id)
          .join(t, and_(t.c.platform == pl.c.platform, t.c.platform_id == pl.c.target_post_id))
-         .where(t.c.account_id.is_not(None), p.c.account_id.is_not(None))
-         .order_by(pl.c.id).limit(LINK_PAGE))
-    drawn, last = 0, 0
+         .where(t.c.account_id.is_not(None), p.c.account_id.is_not(None)))
+    top_post, top_link = link_marks(store)
+    with store.connect() as c:
+        low_link = int(c.execute(select(func.coalesce(func.min(pl.c.id), 0))).scalar_one())
+    if not top_link:
+        return 0
+    drawn = 0
+    if since is None or top_link - low_link < top_post - since[0]:
+        # fewer waiting links (at most) than new posts: look at each waiting link
+        return _draw_pages(store, q, pl.c.id, 0)
+    # the run's new posts as targets, a range of ids at a time …
+    for lo in range(since[0] + 1, top_post + 1, LINK_PAGE):
+        with store.begin() as c:
+            drawn += _draw(c, c.execute(q.where(t.c.id.between(lo, lo + LINK_PAGE - 1))).all())
+    # … and the run's own waiting links, whatever their targets
+    return drawn + _draw_pages(store, q, pl.c.id, since[1])
+
+
+def _draw_pages(store: Store, q: Any, key: Any, after: int) -> int:
+    """``_draw`` the rows of ``q`` with ``key`` past ``after``, a page at a time."""
+    drawn, last = 0, after
     while True:
         with store.begin() as c:
-            rows = c.execute(q.where(pl.c.id > last)).all()
+            rows = c.execute(q.where(key > last).order_by(key).limit(LINK_PAGE)).all()
             if not rows:
                 return drawn
             last = rows[-1][0]
-            edges = {}
-            for _, plat, kind, post_id, src, created, dst in rows:
-                if src != dst:
-                    e = _edge(plat, kind, src, dst, post_id, created)
-                    edges[e[-1]] = e
-            fast_insert_rows(c, S.edges, EDGE_COLS, list(edges.values()))
-            c.execute(pl.delete().where(pl.c.id.in_([r[0] for r in rows])))
-            drawn += len(edges)
+            drawn += _draw(c, rows)
+
+
+def _draw(c: Connection, rows: Sequence[Any]) -> int:
+    """Edges for waiting links whose post and target author are known (rows of
+    ``link_pending``'s query); those links wait no more."""
+    if not rows:
+        return 0
+    edges = {}
+    for _, plat, kind, post_id, src, created, dst in rows:
+        if src != dst:
+            e = _edge(plat, kind, src, dst, post_id, created)
+            edges[e[-1]] = e
+    fast_insert_rows(c, S.edges, EDGE_COLS, list(edges.values()))
+    pl = S.pending_links
+    for chunk in _chunks([r[0] for r in rows]):
+        c.execute(pl.delete().where(pl.c.id.in_(chunk)))
+    return len(edges)
 
 
 def waiting_links(store: Store, *, platform: str | None = None,
