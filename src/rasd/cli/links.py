@@ -34,15 +34,18 @@ def register(app: typer.Typer) -> None:
         """
         from rasd.ingest.writer import waiting_links
 
-        rows = waiting_links(get_store(), platform=platform, limit=limit or None)
+        rows = waiting_links(get_store(), platform=platform, limit=limit or None,
+                             kinds=not ids)
         if json_:
-            echo_json(rows)
-        elif ids:
-            for r in rows:
+            echo_json(list(rows))
+            return
+        any_ = False
+        for r in rows:  # streamed: -n 0 --ids lists millions in little memory
+            any_ = True
+            if ids:
                 echo(r["post_id"])
-        elif not rows:
-            echo("no links wait for a post" + (f" on {platform}" if platform else ""))
-        else:
-            for r in rows:
+            else:
                 kinds = ", ".join(f"{k} {n}" for k, n in sorted(r["kinds"].items()))
                 echo(f"{r['platform']}:{r['post_id']}  {r['links']} link(s): {kinds}")
+        if not any_ and not ids:
+            echo("no links wait for a post" + (f" on {platform}" if platform else ""))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -1130,12 +1130,14 @@ def _draw(c: Connection, rows: Sequence[Any]) -> int:
     return len(edges)
 
 
-def waiting_links(store: Store, *, platform: str | None = None,
-                  limit: int | None = None) -> list[dict[str, Any]]:
+def waiting_links(store: Store, *, platform: str | None = None, limit: int | None = None,
+                  kinds: bool = True) -> Iterator[dict[str, Any]]:
     """The posts that links wait for (``link_pending``), most awaited first:
     ``{"platform", "post_id" (the missing post's id on its platform), "links",
-    "kinds": {"reply": n, ...}}``. What to collect next to complete the network
-    (for X: ``twarc2 hydrate`` these ids, then ingest what it writes)."""
+    "kinds": {"reply": n, ...}}`` (without ``kinds``: ``{}``, one query, rows
+    streamed as the database sorts them: millions of ids in little memory).
+    What to collect next to complete the network (for X: ``twarc2 hydrate``
+    these ids, then ingest what it writes)."""
     pl = S.pending_links
     n = func.count().label("n")
     q = select(pl.c.platform, pl.c.target_post_id, n).group_by(
@@ -1146,9 +1148,20 @@ def waiting_links(store: Store, *, platform: str | None = None,
     if limit:
         q = q.limit(limit)
     with store.connect() as c:
-        out = [{"platform": plat, "post_id": tid, "links": int(cnt), "kinds": {}}
-               for plat, tid, cnt in c.execute(q)]
-        index = {(r["platform"], r["post_id"]): r for r in out}
+        rows = c.execution_options(yield_per=LINK_PAGE).execute(q)
+        for page in rows.partitions():
+            out = [{"platform": plat, "post_id": tid, "links": int(cnt), "kinds": {}}
+                   for plat, tid, cnt in page]
+            if kinds:
+                _kinds_of(store, out)
+            yield from out
+
+
+def _kinds_of(store: Store, out: list[dict[str, Any]]) -> None:
+    """Fill ``kinds`` of ``waiting_links`` rows (a page of them)."""
+    pl = S.pending_links
+    index = {(r["platform"], r["post_id"]): r for r in out}
+    with store.connect() as c:
         for plat in {r["platform"] for r in out}:
             for chunk in _chunks([r["post_id"] for r in out if r["platform"] == plat]):
                 for tid, kind, cnt in c.execute(
@@ -1156,7 +1169,6 @@ def waiting_links(store: Store, *, platform: str | None = None,
                         .where(pl.c.platform == plat, pl.c.target_post_id.in_(chunk))
                         .group_by(pl.c.target_post_id, pl.c.kind)):
                     index[(plat, tid)]["kinds"][kind] = int(cnt)
-    return out
 
 
 def merge_name_stubs(store: Store) -> int:
