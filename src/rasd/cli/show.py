@@ -31,9 +31,7 @@ def _links(c: Any, p: Any) -> list[dict[str, Any]]:
     waiting = {(r.kind, r.target_post_id) for r in c.execute(
         select(pl.c.kind, pl.c.target_post_id).where(pl.c.post_id == p.id))}
     edges = c.execute(select(e.c.kind, a.c.platform_id, a.c.handle, a.c.name).join(
-        a, a.c.id == e.c.dst_account_id).where(
-        e.c.src_account_id == p.account_id, e.c.post_id == p.id).order_by(e.c.id)).all() \
-        if p.account_id else []
+        a, a.c.id == e.c.dst_account_id).where(e.c.post_id == p.id).order_by(e.c.id)).all()
     out: list[dict[str, Any]] = []
     for kind, col in _LINK_COLS:
         target = getattr(p, col)

@@ -152,7 +152,7 @@ def _sqlite_begin(conn: Connection) -> None:
 # Secondary indexes an ingest may drop for its duration (``Store.bulk_load``):
 # none that the writer's own lookups or uniqueness depend on.
 DEFERRABLE_INDEXES = ("ix_posts_created", "ix_posts_account", "ix_edges_src", "ix_edges_dst",
-                      "ix_hashtags_tag")
+                      "ix_edges_post", "ix_hashtags_tag")
 
 
 def _deferrable_indexes() -> list[Any]:

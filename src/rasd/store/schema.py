@@ -231,6 +231,7 @@ edges = Table(
     Column("raw_sha256", String(64)),
     Index("ix_edges_src", "src_account_id"),
     Index("ix_edges_dst", "dst_account_id"),
+    Index("ix_edges_post", "post_id"),  # a post's edges; deleting a post (migration 0010)
 )
 
 # links of posts to a post not stored yet, named by its id alone (a reply whose
