@@ -849,3 +849,25 @@ def test_a_big_number_and_a_lone_surrogate_in_one_record(store, tmp_path):
                             indent=1))
     assert ingest_path(store, f).rejected == 0
     assert post(store, "x", "7").text == "x ? y" and post(store, "x", "8").text == "next"
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    ('"text": "a\x01b"', "Invalid control character"),  # a raw control byte: not JSON
+    ('"text": "x", "views": ' + "9" * 5000, "a number too long to read"),
+])
+def test_damage_a_telegram_export_cannot_get_past(sqlite_store, tmp_path, bad, reason):
+    """What the pure-Python parser of the careful pass cannot read either (it
+    raised JSONDecodeError past the handlers: a traceback, nothing stored): the
+    messages before it are kept, the rest one reject saying why."""
+    def msg(i, body):
+        return ('{"id": %d, "type": "message", "date": "2024-03-01T10:00:00", "from": "C", '
+                '"from_id": "channel5", %s}' % (i, body))
+    d = tmp_path / "export"
+    d.mkdir()
+    (d / "result.json").write_text(
+        '{"name": "C", "type": "public_channel", "id": 5, "messages": ['
+        + ", ".join([msg(1, '"text": "kept"'), msg(2, bad), msg(3, '"text": "after"')]) + "]}")
+    rep = ingest_path(sqlite_store, d)
+    assert post(sqlite_store, "telegram", "channel5/1").text == "kept"
+    assert rep.rejected == 1 and reason in rep.rejects[0]["reason"]
+    assert rep.rejects[0]["path"] == "channel5.messages[1]"

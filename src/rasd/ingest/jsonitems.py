@@ -20,6 +20,7 @@ module only maps objects to records.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,7 +211,7 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                     pass
             elif done[0]:
                 yield reject(str(path), f"malformed or truncated JSON after item "
-                             f"{done[0]}: {_first_line(e)[:200]}",
+                             f"{done[0]}: {json_error_text(e)[:200]}",
                              path=doc_path(layout, done[0]))
                 return
             # not one JSON document after all (a broken first line of JSON Lines)
@@ -310,15 +311,21 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
             if not i:                                       # JSONDecodeError, ValueError
                 raise _NotDocument from e
             yield reject(src, f"malformed or truncated JSON after item {i}: "
-                         f"{_first_line(e)[:200]}", path=doc_path(layout, i))
+                         f"{json_error_text(e)[:200]}", path=doc_path(layout, i))
         except (EOFError, OSError) as e:
             yield reject(src, f"file ends unexpectedly: {e}", path=doc_path(layout, i))
 
 
-def _first_line(e: Exception) -> str:
+def json_error_text(e: Exception) -> str:
+    """The first line of a JSON parser's error, as a reject's reason; a number
+    Python cannot read (over 4,300 digits: ijson's pure-Python parser calls it
+    an "unexpected symbol") is said so."""
     msg = e.args[0] if e.args else e  # yajl gives bytes for UTF-8 errors
     msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-    return (msg.strip().splitlines() or ["?"])[0]
+    first = (msg.strip().splitlines() or ["?"])[0]
+    if re.match(r"Unexpected symbol '-?\d{100}", first):
+        return "a number too long to read (over 4,300 digits)"
+    return first
 
 
 def located(records: Iterator[Record], item: Item) -> Iterator[Record]:

@@ -55,6 +55,7 @@ from rasd.ingest.jsonitems import (
     ReadGuard,
     capped_parse,
     dump_item,
+    json_error_text,
 )
 from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record, Reject
 
@@ -212,7 +213,8 @@ class TelegramParser(Parser):
             yield from self._parse(path, raw, state, buf_size=64, skip=done,
                                    backend=ijson.get_backend("python"))
             return  # the careful pass read the whole file: the first error was the C parser's
-        except (ijson.common.JSONError, UnicodeDecodeError) as e:
+        except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
+            # JSONDecodeError for a raw control character in a string, ValueError …
             err: Exception = e
         except ItemTooLarge:
             yield self._too_large(src, state)
@@ -221,7 +223,7 @@ class TelegramParser(Parser):
             raise IngestError(f"{src}: not a readable Telegram export: {err}") from err
         kind = "invalid UTF-8" if isinstance(err, UnicodeDecodeError) else (
             "file ends unexpectedly or is malformed")
-        yield reject(src, f"{kind}: {str(err).strip()[:200]}",
+        yield reject(src, f"{kind}: {json_error_text(err)[:200]}",
                      path=f"{state.chat_id}.messages[{state.idx}]")
 
     @staticmethod
@@ -260,7 +262,8 @@ class TelegramParser(Parser):
                 elif event in ("string", "number"):
                     parent, _, key = prefix.rpartition(".")
                     if parent in CHAT_PREFIXES and key in ("name", "type", "id"):
-                        chat[key] = strip_surrogates(value)  # a lone "\\ud800" is valid JSON, not text
+                        # a lone "\\ud800" is valid JSON, not text
+                        chat[key] = strip_surrogates(value)
                         if chat.get("id") is not None:
                             state.chat_id = _chat_id(chat) or "chat?"
         if not state.messages and not chat:
