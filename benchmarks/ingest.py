@@ -62,6 +62,11 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   82 MB); per post: naive 6.5 us, parse 12.5 us, SQLite floor 12.8 us (0.51x
   naive), ingest 42.4 us. A/B against the session's first commit (50k posts,
   2 processes, 7 alternated pairs): wall ratio median 1.03 (0.95-1.08).
+  Final code of session 7 (edges.post_id index, link_pending per run; naive
+  171,613/s, a fast spell): 200k posts 28,428/s (0.17x; 1 process 17,943/s;
+  re-ingest 30,226/s; 16,833 posts per CPU-second; peak RSS 202 + 82 MB);
+  per post naive 5.8 us, parse 12.4 us, SQLite floor 9.8 us (0.60x), ingest
+  35.2 us.
   --size-gb 1.0 --skip-one (1.1M posts; other tests ran beside it part of the
   time): 2 processes 16,905/s, re-ingest 21,794/s, naive 158,467/s -> 0.11x;
   SQLite floor 55,694/s = 0.35x naive (18.0 us/post: at this size the floor
