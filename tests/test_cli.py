@@ -448,9 +448,11 @@ def test_links_lists_the_posts_links_wait_for(tmp_path):
                                      "x:600  1 link(s): reply 1"]
     r = runner.invoke(app, ["--db", db, "links", "--ids", "-n", "0", "--platform", "x"])
     assert r.output.split() == ["500", "600"]
-    r = runner.invoke(app, ["--db", db, "links", "--json", "-n", "1"])
-    assert json.loads(r.output) == [{"platform": "x", "post_id": "500", "links": 3,
-                                     "kinds": {"quote": 1, "reply": 2}}]
+    for extra in ([], ["--ids"]):  # --json with --ids keeps the kinds (review)
+        r = runner.invoke(app, ["--db", db, "links", "--json", "-n", "1", *extra])
+        assert json.loads(r.output) == [{"platform": "x", "post_id": "500", "links": 3,
+                                         "kinds": {"quote": 1, "reply": 2}}]
+    assert runner.invoke(app, ["--db", db, "links", "--draw"]).output == "0 edge(s) drawn\n"
     assert "no links wait" in runner.invoke(app, ["--db", db, "links", "-p", "telegram"]).output
     shown = runner.invoke(app, ["--db", db, "show", "x:12"]).output
     assert "  quote of x:500 (not ingested: its edge waits for it; rasd links)" in shown

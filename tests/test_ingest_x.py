@@ -658,3 +658,45 @@ def test_link_pending_looks_only_at_what_a_run_wrote(sqlite_store, tmp_path):
     assert link_pending(sqlite_store, since=marks) == 0  # nothing left to draw
     assert link_pending(sqlite_store) == 0
     assert sqlite_store.stats()["links_waiting"] == 297
+
+
+def test_links_of_a_run_killed_before_drawing_are_drawn_later(store, tmp_path, monkeypatch):
+    """A run that wrote a target post and was killed before drawing (review: its
+    links waited for good, later runs began above them) leaves its marks in
+    ``ingest_files``; the next run draws from there — the file run again, or
+    any other file — and a post whose author a later copy brings draws too."""
+    import rasd.ingest.runner as runner
+
+    def page(pid, author=None, to=None):
+        t = {"id": pid, "text": "t"}
+        if author:
+            t["author_id"] = author
+        if to:
+            t["referenced_tweets"] = [{"type": "replied_to", "id": to}]
+        return json.dumps({"data": [t]}) + "\n"
+
+    def write(name, *lines):
+        f = tmp_path / name
+        f.write_text("".join(lines))
+        return f
+
+    ingest_path(store, write("r.jsonl", *(page(str(10 + i), str(i), "5000") for i in range(3)),
+                             page("20", "1", "6000")))
+    real = runner.link_pending
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "link_pending", killed)
+    for name, pid in (("p.jsonl", "5000"), ("q.jsonl", "6000")):
+        with pytest.raises(KeyboardInterrupt):
+            ingest_path(store, write(name, page(pid, "99")))
+    monkeypatch.setattr(runner, "link_pending", real)
+    again = ingest_path(store, tmp_path / "p.jsonl")  # the same file: its post unchanged
+    assert again.counts["by_kind"]["links"] == {"drawn": 4}  # q.jsonl's link too
+    assert store.stats()["links_waiting"] == 0
+    # an author that comes with a later copy of the target
+    ingest_path(store, write("a.jsonl", page("7000")))
+    ingest_path(store, write("b.jsonl", page("30", "3", "7000")))
+    rep = ingest_path(store, write("c.jsonl", page("7000", "98")))
+    assert rep.counts["by_kind"] == {"links": {"drawn": 1}, "posts": {"updated": 1}}

@@ -18,6 +18,10 @@ def register(app: typer.Typer) -> None:
                                  help="Print only the missing posts' ids, one a line "
                                       "(for twarc2 hydrate)."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
+        draw: bool = typer.Option(False, "--draw",
+                                  help="Look at every waiting link and draw the edges whose "
+                                       "target post and its author are stored (each "
+                                       "ingest does this for what it wrote)."),
     ) -> None:
         """List the posts that links wait for: replies, reposts and quotes whose
         target post has not been ingested, so no edge to its author is drawn
@@ -31,11 +35,18 @@ def register(app: typer.Typer) -> None:
           rasd links --platform x --ids -n 0 > ids.txt
 
           twarc2 hydrate ids.txt parents.jsonl && rasd ingest parents.jsonl
+
+          rasd links --draw                  # a full pass (after a store repair)
         """
         from rasd.ingest.writer import waiting_links
 
+        if draw:
+            from rasd.ingest.writer import link_pending
+
+            echo(f"{link_pending(get_store())} edge(s) drawn")
+            return
         rows = waiting_links(get_store(), platform=platform, limit=limit or None,
-                             kinds=not ids)
+                             kinds=not ids or json_)
         if json_:
             echo_json(list(rows))
             return

@@ -224,9 +224,10 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             if b is not None and (len(b) or (writer is not None and b.raw)):
                 if writer is None:  # first good record: only now touch the store
                     sid = _source_id(store, report.source)
-                    marks = link_marks(store)  # what link_pending need look at: from here
                     writer = Writer(store, sid, batch_size=batch_size)
-                    file_id = _start_file(store, sid, path, name, total)
+                    # what link_pending need look at: from here (recorded: a run
+                    # killed before drawing keeps later runs drawing from there)
+                    file_id = _start_file(store, sid, path, name, total, link_marks(store))
                     # a thread from here on: a parsing process is forked by now
                     guard.enter_context(store.background_checkpoints())
                     if bulk_load_pays(store, total):
@@ -237,7 +238,8 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         bulk.close()  # indexes back before the merge, which uses them
         if writer is not None:
             merge_name_stubs(store)
-            drawn = link_pending(store, since=marks)
+            drawn = link_pending(store, since=_unfinished_marks(store),
+                                 updated=writer.updated_all)
             if drawn:
                 writer.counts.add("links", "drawn", drawn)
     finally:
@@ -250,9 +252,13 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
     if rejected:
         report.quarantine = str(qpath)
     if file_id is not None:
+        f = S.ingest_files
         with store.begin() as c:
-            c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id).values(
+            c.execute(update(f).where(f.c.id == file_id).values(
                 finished_at=now(), status="done", counts=report.counts))
+            # earlier runs of this file that did not finish: completed by this one
+            c.execute(update(f).where(f.c.path == _recorded(path), f.c.id < file_id,
+                                      f.c.status != "done").values(status="superseded"))
     if progress:
         progress(total, total)
     return report
@@ -367,12 +373,26 @@ def data_size(path: Path, size: int) -> int:
     return size * 8
 
 
-def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int) -> int:
+def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int,
+                marks: tuple[int, int]) -> int:
     with store.begin() as c:
         r = c.execute(S.ingest_files.insert().values(
             source_id=sid, path=_recorded(path), fmt=fmt, size=size, started_at=now(),
-            status="running"))
+            status="running", link_marks=list(marks)))
         return int(r.inserted_primary_key[0])
+
+
+def _unfinished_marks(store: Store) -> tuple[int, int]:
+    """The lowest ``link_marks`` of the runs that have not finished, this one
+    included: waiting links are drawn from there (a run killed after writing a
+    target post, before drawing, is covered by every later run until a run of
+    its file completes)."""
+    f = S.ingest_files
+    with store.connect() as c:
+        marks = [m for (m,) in c.execute(select(f.c.link_marks).where(
+            f.c.status == "running", f.c.link_marks.is_not(None)))
+                 if isinstance(m, list) and len(m) == 2]
+    return (min(int(m[0]) for m in marks), min(int(m[1]) for m in marks)) if marks else (0, 0)
 
 
 def _recorded(path: Path) -> str:

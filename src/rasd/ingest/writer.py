@@ -503,6 +503,9 @@ class Writer:
         self.acc_cache: dict[Key, int] = {}
         self.handle_cache: dict[Key, int] = {}
         self.updated_posts: list[int] = []  # ids of stored posts the batch changed
+        # … and the run: a post whose author a later copy brings may be the
+        # target of waiting links (None past UPDATED_MAX: link_pending looks at all)
+        self.updated_all: list[int] | None = []
         self.post_author: dict[Key, int | None] = {}
         self.known_raw: set[str] = set()
         # profiles of this run found older than the stored version: if the run
@@ -861,6 +864,10 @@ class Writer:
         if updates:
             fast_update(c, t, updates)
         self.updated_posts = [u["b_id"] for u in updates]
+        if self.updated_all is not None and self.updated_posts:
+            self.updated_all.extend(self.updated_posts)
+            if len(self.updated_all) > UPDATED_MAX:
+                self.updated_all = None
         if versions:
             c.execute(S.post_versions.insert(), versions)
         self._touch(c, t, touches, b.ts)
@@ -1047,6 +1054,7 @@ EDGE_COLS = ("platform", "kind", "src_account_id", "dst_account_id", "post_id", 
              "dedup_key")
 PENDING_COLS = ("platform", "post_id", "kind", "target_post_id")
 LINK_PAGE = 5000
+UPDATED_MAX = 100_000  # updated post ids a run remembers for link_pending
 
 
 def _edge(plat: str, kind: str, src: int, dst: int, post_id: int,
@@ -1063,7 +1071,8 @@ def link_marks(store: Store) -> tuple[int, int]:
                     .scalar_one()))
 
 
-def link_pending(store: Store, since: tuple[int, int] | None = None) -> int:
+def link_pending(store: Store, since: tuple[int, int] | None = None,
+                 updated: list[int] | None = None) -> int:
     """Draw the edges of links that waited for their target post (a reply read
     before the post it answers: a later file, a newest-first crawl, another
     ingest running at the same time), now that the post and its author are
@@ -1071,13 +1080,16 @@ def link_pending(store: Store, since: tuple[int, int] | None = None) -> int:
     draws nothing and waits no more; one whose target is still unknown keeps
     waiting.
 
-    ``since`` (``link_marks`` before a run) limits the work to what the run
-    wrote: its new posts as targets, and its own waiting links, whichever way
-    is fewer lookups — a store with millions of links waiting for posts never
-    collected costs an ingest of one file nothing more (the later of two
-    concurrent runs sees what the earlier one committed). Without it every
-    waiting link is looked at (a post that got its author in an update, not
-    a new post, is drawn then). Pages of ``LINK_PAGE``, a transaction each."""
+    ``since`` (``link_marks`` before a run; the runner passes the lowest of
+    every unfinished run's) limits the work to what was written since: new
+    posts as targets — and ``updated``, ids of stored posts the run changed
+    (one may have got its author) — plus the waiting links added since, or
+    else every waiting link, whichever is fewer lookups. A store with millions
+    of links waiting for posts never collected costs an ingest of one file
+    nothing more; the later of two concurrent runs sees what the earlier one
+    committed. Without ``since`` (or with ``updated`` None: too many to keep)
+    every waiting link is looked at (``rasd links --draw``). Pages of
+    ``LINK_PAGE``, a transaction each."""
     pl, p, t = S.pending_links, S.posts.alias("p"), S.posts.alias("t")
     q = (select(pl.c.id, pl.c.platform, pl.c.kind, pl.c.post_id, p.c.account_id,
                 p.c.created_at, t.c.account_id)
@@ -1090,14 +1102,18 @@ def link_pending(store: Store, since: tuple[int, int] | None = None) -> int:
     if not top_link:
         return 0
     drawn = 0
-    if since is None or top_link - low_link < top_post - since[0]:
+    if since is None or updated is None or \
+            top_link - low_link < top_post - since[0] + len(updated):
         # fewer waiting links (at most) than new posts: look at each waiting link
         return _draw_pages(store, q, pl.c.id, 0)
-    # the run's new posts as targets, a range of ids at a time …
+    # new posts as targets, a range of ids at a time, and changed ones …
     for lo in range(since[0] + 1, top_post + 1, LINK_PAGE):
         with store.begin() as c:
             drawn += _draw(c, c.execute(q.where(t.c.id.between(lo, lo + LINK_PAGE - 1))).all())
-    # … and the run's own waiting links, whatever their targets
+    for chunk in _chunks(sorted(set(updated))):
+        with store.begin() as c:
+            drawn += _draw(c, c.execute(q.where(t.c.id.in_(chunk))).all())
+    # … and the waiting links added since, whatever their targets
     return drawn + _draw_pages(store, q, pl.c.id, since[1])
 
 
