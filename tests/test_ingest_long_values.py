@@ -196,7 +196,7 @@ def test_a_file_of_more_than_2_gb_can_be_recorded(store, tmp_path):
 
     f = tmp_path / "big.jsonl"
     f.write_text("{}\n")
-    fid = _start_file(store, _source_id(store, "big"), f, "x", 3 * 10**9)
+    fid = _start_file(store, _source_id(store, "big"), f, "x", 3 * 10**9, (0, 0))
     with store.connect() as c:
         assert c.execute(select(S.ingest_files.c.size).where(
             S.ingest_files.c.id == fid)).scalar() == 3 * 10**9
