@@ -179,6 +179,9 @@ def load_image_rgb(path: Path, limits: Limits, *, draft: int | None = 512,
     try:
         Image.MAX_IMAGE_PIXELS = limits.max_image_pixels
         with warnings.catch_warnings():
+            # a damaged file's "Corrupt EXIF data", "Truncated File Read" …: the
+            # file's result says what failed; a scan of thousands is not flooded
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
