@@ -63,6 +63,8 @@ def hash_video(path: Any, limits: Limits, *, seconds_per_hash: float | None = No
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         cc = stream.codec_context
+        if cc is None:  # a damaged header names a codec FFmpeg has no decoder for
+            raise MediaError("no decoder for the video stream (damaged or unknown codec)")
         w, h = cc.width or 0, cc.height or 0
         if w > limits.max_video_side or h > limits.max_video_side:
             raise MediaError(f"absurd video dimensions {w}x{h} "
