@@ -700,3 +700,44 @@ def test_links_of_a_run_killed_before_drawing_are_drawn_later(store, tmp_path, m
     ingest_path(store, write("b.jsonl", page("30", "3", "7000")))
     rep = ingest_path(store, write("c.jsonl", page("7000", "98")))
     assert rep.counts["by_kind"] == {"links": {"drawn": 1}, "posts": {"updated": 1}}
+
+
+def test_a_run_dead_for_a_day_stops_holding_the_marks_back(sqlite_store, tmp_path,
+                                                           monkeypatch):
+    """A run killed and never completed (standard input cannot be run again)
+    kept later runs drawing from its marks for good; a day on, the next run
+    draws its links and marks it abandoned — still reported as unfinished."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    import rasd.ingest.runner as runner
+    from rasd.store.db import now
+
+    replies = tmp_path / "r.jsonl"
+    replies.write_text(json.dumps({"data": [{"id": "1", "text": "r", "author_id": "1",
+                                             "referenced_tweets": [{"type": "replied_to",
+                                                                    "id": "500"}]}]}) + "\n")
+    ingest_path(sqlite_store, replies)
+    parent = tmp_path / "p.jsonl"
+    parent.write_text(json.dumps({"data": [{"id": "500", "text": "p", "author_id": "2"}]}))
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "link_pending", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_path(sqlite_store, parent)
+    monkeypatch.undo()
+    f = S.ingest_files
+    with sqlite_store.begin() as c:
+        c.execute(update(f).where(f.c.status == "running")
+                  .values(started_at=now() - timedelta(days=2)))
+    other = tmp_path / "o.jsonl"
+    other.write_text(json.dumps({"data": [{"id": "9", "text": "o", "author_id": "3"}]}))
+    assert ingest_path(sqlite_store, other).counts["by_kind"]["links"] == {"drawn": 1}
+    with sqlite_store.connect() as c:
+        assert c.execute(select(f.c.status).where(f.c.path == str(parent.resolve()))
+                         ).scalar() == "abandoned"
+    assert runner._unfinished_marks(sqlite_store) == (0, 0)  # no run holds marks back
+    assert runner.unfinished_files(sqlite_store) == [str(parent.resolve())]
