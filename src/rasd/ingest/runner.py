@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,7 +43,6 @@ from rasd.store.db import now
 from rasd.store.upsert import insert_ignore
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
-ABANDONED_AFTER = timedelta(days=1)  # an unfinished run older than this is dead
 
 
 @dataclass
@@ -261,11 +259,6 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             # earlier runs of this file that did not finish: completed by this one
             c.execute(update(f).where(f.c.path == _recorded(path), f.c.id < file_id,
                                       f.c.status != "done").values(status="superseded"))
-            # runs begun a day ago and never finished are dead (killed; standard input
-            # cannot be run again): this run drew their waiting links, from their marks
-            c.execute(update(f).where(f.c.status == "running", f.c.id != file_id,
-                                      f.c.started_at < now() - ABANDONED_AFTER)
-                      .values(status="abandoned"))
     if progress:
         progress(total, total)
     return report
@@ -414,6 +407,5 @@ def unfinished_files(store: Store) -> list[str]:
     f = S.ingest_files
     with store.connect() as c:
         done = {r[0] for r in c.execute(select(f.c.path).where(f.c.status == "done"))}
-        running = {r[0] for r in c.execute(select(f.c.path).where(
-            f.c.status.in_(("running", "abandoned"))))}
+        running = {r[0] for r in c.execute(select(f.c.path).where(f.c.status == "running"))}
     return sorted(running - done - {"-"})  # a stream cannot be run again
