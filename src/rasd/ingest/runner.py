@@ -227,7 +227,8 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                     writer = Writer(store, sid, batch_size=batch_size)
                     # what link_pending need look at: from here (recorded: a run
                     # killed before drawing keeps later runs drawing from there)
-                    file_id = _start_file(store, sid, path, name, total, link_marks(store))
+                    marks = link_marks(store)
+                    file_id = _start_file(store, sid, path, name, total, marks)
                     # a thread from here on: a parsing process is forked by now
                     guard.enter_context(store.background_checkpoints())
                     if bulk_load_pays(store, total):
@@ -238,10 +239,16 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         bulk.close()  # indexes back before the merge, which uses them
         if writer is not None:
             merge_name_stubs(store)
-            drawn = link_pending(store, since=_unfinished_marks(store),
-                                 updated=writer.updated_all)
-            if drawn:
-                writer.counts.add("links", "drawn", drawn)
+            _draw_links(store, writer, file_id, marks)
+    except KeyboardInterrupt:
+        # stopped (Ctrl-C: how `twarc2 stream | rasd ingest -` ends): what was
+        # committed still gets its edges, and the run is recorded as interrupted
+        if writer is not None and file_id is not None:
+            _draw_links(store, writer, file_id, marks)
+            with store.begin() as c:
+                c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
+                          .values(finished_at=now(), status="interrupted"))
+        raise
     finally:
         guard.close()  # closes the quarantine file and stops a parsing process
     report.seconds = time.perf_counter() - t0
@@ -257,8 +264,11 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             c.execute(update(f).where(f.c.id == file_id).values(
                 finished_at=now(), status="done", counts=report.counts))
             # earlier runs of this file that did not finish: completed by this one
-            c.execute(update(f).where(f.c.path == _recorded(path), f.c.id < file_id,
-                                      f.c.status != "done").values(status="superseded"))
+            # (standard input, recorded as "-", is a different input each time)
+            recorded = _recorded(path)
+            if recorded != "-":
+                c.execute(update(f).where(f.c.path == recorded, f.c.id < file_id,
+                                          f.c.status != "done").values(status="superseded"))
     if progress:
         progress(total, total)
     return report
@@ -382,17 +392,29 @@ def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int,
         return int(r.inserted_primary_key[0])
 
 
-def _unfinished_marks(store: Store) -> tuple[int, int]:
-    """The lowest ``link_marks`` of the runs that have not finished, this one
-    included: waiting links are drawn from there (a run killed after writing a
-    target post, before drawing, is covered by every later run until a run of
-    its file completes)."""
+def _draw_links(store: Store, writer: Writer, file_id: int,
+                marks: tuple[int, int]) -> None:
+    """Draw the edges of waiting links whose target this run (or a run that did
+    not finish) wrote: from this run's marks (``link_marks`` when it began to
+    write) and those of every other run still recorded as running — killed
+    hard, or running now. Where there is such a run, the posts it changed are
+    not known here (one may have got its author): every waiting link is looked
+    at then."""
+    others = _unfinished_marks(store, besides=file_id)
+    since = (min([marks[0], *(m[0] for m in others)]), min([marks[1], *(m[1] for m in others)]))
+    drawn = link_pending(store, since=since, updated=None if others else writer.updated_all)
+    if drawn:
+        writer.counts.add("links", "drawn", drawn)
+
+
+def _unfinished_marks(store: Store, besides: int) -> list[tuple[int, int]]:
+    """The ``link_marks`` of the runs other than ``besides`` recorded as
+    running: killed before they finished (a crash, a kill), or running now."""
     f = S.ingest_files
     with store.connect() as c:
-        marks = [m for (m,) in c.execute(select(f.c.link_marks).where(
-            f.c.status == "running", f.c.link_marks.is_not(None)))
-                 if isinstance(m, list) and len(m) == 2]
-    return (min(int(m[0]) for m in marks), min(int(m[1]) for m in marks)) if marks else (0, 0)
+        rows = c.execute(select(f.c.link_marks).where(
+            f.c.status == "running", f.c.id != besides, f.c.link_marks.is_not(None)))
+        return [(int(m[0]), int(m[1])) for (m,) in rows if isinstance(m, list) and len(m) == 2]
 
 
 def _recorded(path: Path) -> str:
@@ -407,5 +429,6 @@ def unfinished_files(store: Store) -> list[str]:
     f = S.ingest_files
     with store.connect() as c:
         done = {r[0] for r in c.execute(select(f.c.path).where(f.c.status == "done"))}
-        running = {r[0] for r in c.execute(select(f.c.path).where(f.c.status == "running"))}
+        running = {r[0] for r in c.execute(select(f.c.path).where(
+            f.c.status.in_(("running", "interrupted"))))}
     return sorted(running - done - {"-"})  # a stream cannot be run again

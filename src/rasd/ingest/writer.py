@@ -1103,7 +1103,7 @@ def link_pending(store: Store, since: tuple[int, int] | None = None,
         return 0
     drawn = 0
     if since is None or updated is None or \
-            top_link - low_link < top_post - since[0] + len(updated):
+            top_link - low_link < top_post - since[0] + len(set(updated)):
         # fewer waiting links (at most) than new posts: look at each waiting link
         return _draw_pages(store, q, pl.c.id, 0)
     # new posts as targets, a range of ids at a time, and changed ones …

@@ -88,7 +88,8 @@ ingest_files = Table(
     Column("size", BigInteger),
     Column("started_at", TS, nullable=False),
     Column("finished_at", TS),
-    Column("status", String(20), nullable=False),  # running, done, failed, superseded
+    # running, done, interrupted (Ctrl-C), superseded (a later run completed the file)
+    Column("status", String(20), nullable=False),
     Column("counts", J),
     # [highest post id, highest waiting-link id] when the run began to write: a run
     # that did not finish keeps later runs drawing waiting links from there (0011)
