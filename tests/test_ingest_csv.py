@@ -427,3 +427,19 @@ def test_every_mapping_key_with_hostile_values(tmp_path):
                                          f"{type(e).__name__}: {e}") from e
                 n += 1
     assert n > 3000
+
+
+def test_a_utf16_row_that_does_not_decode_is_rejected_alone(sqlite_store, tmp_path):
+    """A lone UTF-16 surrogate (a broken pair holds a NUL byte, which
+    "surrogateescape" cannot take): UnicodeDecodeError stopped the ingest with
+    nothing stored (review); now that row is rejected, the others stored."""
+    cols = KAGGLE_HEADER.strip().split(",")
+    rows = [["Abu", f"abu{i}", "bio", "", "10", "100", f"2015-01-06 21:0{i}:00", "t"]
+            for i in (1, 2, 3)]
+    data = "\n".join("\t".join(r) for r in [cols, *rows]).encode("utf-16")
+    i = data.rindex("t".encode("utf-16-le"))
+    f = tmp_path / "s.csv"
+    f.write_bytes(data[:i] + b"\x00\xd8" + data[i:])  # a lone high surrogate in row 3
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 1 and rep.rejects[0]["line"] == 4
+    assert sqlite_store.stats()["posts"] == 2

@@ -316,11 +316,22 @@ def sniff_delimiter(header: str, default: str) -> str:
     return best if counts[best] else default
 
 
+def _undecodable(err: UnicodeError) -> tuple[str, int]:
+    """Bytes that do not decode, as lone surrogates U+DC00 + byte (any byte:
+    "surrogateescape" takes only bytes from 128 up, and a broken UTF-16 pair
+    holds a NUL, so it raised and stopped the ingest): their row is rejected."""
+    assert isinstance(err, UnicodeDecodeError)
+    return "".join(chr(0xDC00 + b) for b in err.object[err.start:err.end]), err.end
+
+
+codecs.register_error("rasd-undecodable", _undecodable)
+
+
 def _text_lines(f: Any, encoding: str) -> Iterator[str]:
     """Lines of a file in another encoding than UTF-8 (UTF-16 from spreadsheets,
     a mapping's ``encoding``); bytes that do not decode become lone surrogates, so
     that only their row is rejected."""
-    text = io.TextIOWrapper(f, encoding=encoding, errors="surrogateescape", newline="")
+    text = io.TextIOWrapper(f, encoding=encoding, errors="rasd-undecodable", newline="")
     while True:
         line = text.readline(MAX_LINE)
         if not line:
