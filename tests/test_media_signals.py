@@ -256,6 +256,25 @@ def test_linear_scan_distances_equal_one_by_one(name, tmp_path):
     assert want[-1] is None
 
 
+def _damaged(rng, base: bytes) -> bytes:
+    """``base`` with a few bytes flipped, cut, inserted or deleted (the header's
+    first 8 bytes kept by cuts, so the format is still recognised)."""
+    m = bytearray(base)
+    for _ in range(rng.randint(1, 6)):
+        if not m:
+            break
+        op, pos = rng.choice(["flip", "cut", "insert", "delete"]), rng.randrange(len(m))
+        if op == "flip":
+            m[pos] = rng.randrange(256)
+        elif op == "cut":
+            del m[max(pos, 8):]
+        elif op == "insert":
+            m[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        else:
+            del m[pos:pos + rng.randint(1, 20)]
+    return bytes(m)
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF"])
 def test_damaged_images_are_errors_not_exceptions(tmp_path, fmt):
     """Images with bytes flipped, cut, inserted or deleted (800 a format locally,
@@ -277,20 +296,7 @@ def test_damaged_images_are_errors_not_exceptions(tmp_path, fmt):
     rng = random.Random(fmt)
     f = tmp_path / f"x.{fmt.lower()}"
     for _ in range(int(os.environ.get("RASD_FUZZ_EXAMPLES", "60"))):
-        m = bytearray(base)
-        for _ in range(rng.randint(1, 6)):
-            op, pos = rng.choice(["flip", "cut", "insert", "delete"]), rng.randrange(len(m) or 1)
-            if not m:
-                break
-            if op == "flip":
-                m[pos] = rng.randrange(256)
-            elif op == "cut":
-                del m[max(pos, 8):]
-            elif op == "insert":
-                m[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
-            else:
-                del m[pos:pos + rng.randint(1, 20)]
-        f.write_bytes(bytes(m))
+        f.write_bytes(_damaged(rng, base))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             hash_path(f)
@@ -325,18 +331,5 @@ def test_damaged_videos_are_errors_not_exceptions(tmp_path):
     rng = random.Random(5)
     f = tmp_path / "m.mp4"
     for _ in range(int(os.environ.get("RASD_FUZZ_EXAMPLES", "60"))):
-        m = bytearray(base)
-        for _ in range(rng.randint(1, 6)):
-            op, pos = rng.choice(["flip", "cut", "insert", "delete"]), rng.randrange(len(m) or 1)
-            if not m:
-                break
-            if op == "flip":
-                m[pos] = rng.randrange(256)
-            elif op == "cut":
-                del m[max(pos, 8):]
-            elif op == "insert":
-                m[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
-            else:
-                del m[pos:pos + rng.randint(1, 20)]
-        f.write_bytes(bytes(m))
+        f.write_bytes(_damaged(rng, base))
         hash_path(f)
