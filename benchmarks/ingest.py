@@ -62,7 +62,10 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   82 MB); per post: naive 6.5 us, parse 12.5 us, SQLite floor 12.8 us (0.51x
   naive), ingest 42.4 us. A/B against the session's first commit (50k posts,
   2 processes, 7 alternated pairs): wall ratio median 1.03 (0.95-1.08).
-  Final code of session 7 (edges.post_id index, link_pending per run; naive
+  Final code of session 7, after its last review fixes: 200k posts 27,008/s
+  (0.16x; naive 167,474/s; 1 process 17,851/s; re-ingest 27,911/s; 15,799
+  posts per CPU-s; peak RSS 203 + 82 MB; floor 0.59x). Shortly before
+  (edges.post_id index, link_pending per run; naive
   171,613/s, a fast spell): 200k posts 28,428/s (0.17x; 1 process 17,943/s;
   re-ingest 30,226/s; 16,833 posts per CPU-second; peak RSS 202 + 82 MB);
   per post naive 5.8 us, parse 12.4 us, SQLite floor 9.8 us (0.60x), ingest
