@@ -786,3 +786,29 @@ def _stdin_source(store) -> int:
     from rasd.ingest.runner import _source_id
 
     return _source_id(store, "stdin")
+
+
+def test_a_file_whose_last_run_was_interrupted_is_listed_unfinished(sqlite_store, tmp_path,
+                                                                    monkeypatch):
+    """An earlier complete run does not hide a later interrupted one (a crawl
+    that grew, read again and stopped with Ctrl-C) — review."""
+    from rasd.ingest.runner import unfinished_files
+    from rasd.ingest.writer import Writer
+
+    f = tmp_path / "grows.jsonl"
+    f.write_text(json.dumps({"data": _tweets(3)}) + "\n")
+    ingest_path(sqlite_store, f)
+    assert unfinished_files(sqlite_store) == []
+    f.write_text(json.dumps({"data": _tweets(3)}) + "\n" + json.dumps({"data": _tweets(3, 4)})
+                 + "\n")
+
+    def interrupted(self, b):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Writer, "apply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_path(sqlite_store, f)
+    monkeypatch.undo()
+    assert unfinished_files(sqlite_store) == [str(f.resolve())]
+    ingest_path(sqlite_store, f)
+    assert unfinished_files(sqlite_store) == []

@@ -283,3 +283,33 @@ def test_migrations_build_the_schema_the_code_declares(store):
     if store.is_sqlite:
         flat = [d for d in flat if not (d[0] == "modify_type" and isinstance(d[-1], BigInteger))]
     assert flat == []
+
+
+def test_short_waits_bound_how_long_a_write_waits_for_a_lock(store):
+    """After an interrupt the interrupted transaction may still hold its lock:
+    best-effort work then waits seconds, not SQLite's 30 s busy timeout (or for
+    ever on PostgreSQL, which then hung Ctrl-C) — review."""
+    import time
+
+    import pytest
+    from sqlalchemy import insert
+    from sqlalchemy.exc import OperationalError
+
+    from rasd.store.db import now
+
+    def add(name):
+        with store.write() as c:
+            c.execute(insert(S.sources).values(name=name, created_at=now()))
+
+    with store.write() as held:
+        if not store.is_sqlite:  # SQLite's BEGIN IMMEDIATE holds the write lock already
+            held.exec_driver_sql("LOCK TABLE sources IN ACCESS EXCLUSIVE MODE")
+        t = time.monotonic()
+        with store.short_waits(1), pytest.raises(OperationalError):
+            add("waits")
+        assert time.monotonic() - t < 10
+    add("after")  # the usual waits again, and the lock gone: it works
+    with store.connect() as c:
+        assert c.execute(select(S.sources.c.name)).scalars().all() == ["after"]
+        if store.is_sqlite:  # the pooled connection's busy timeout is back to 30 s
+            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000

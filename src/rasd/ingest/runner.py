@@ -7,7 +7,7 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -242,12 +242,16 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             _draw_links(store, writer, file_id, marks)
     except KeyboardInterrupt:
         # stopped (Ctrl-C: how `twarc2 stream | rasd ingest -` ends): what was
-        # committed still gets its edges, and the run is recorded as interrupted
+        # committed still gets its edges, and the run is recorded as interrupted —
+        # best effort, a few seconds at most: an interrupt that came inside a
+        # commit can leave that transaction holding its lock; the run then stays
+        # recorded as running, and later runs draw from its marks
         if writer is not None and file_id is not None:
-            _draw_links(store, writer, file_id, marks)
-            with store.begin() as c:
-                c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
-                          .values(finished_at=now(), status="interrupted"))
+            with store.short_waits(), suppress(Exception):
+                _draw_links(store, writer, file_id, marks)
+                with store.begin() as c:
+                    c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
+                              .values(finished_at=now(), status="interrupted"))
         raise
     finally:
         guard.close()  # closes the quarantine file and stops a parsing process
@@ -425,10 +429,12 @@ def _recorded(path: Path) -> str:
 
 
 def unfinished_files(store: Store) -> list[str]:
-    """Files whose last ingest did not finish (killed): re-run them to complete."""
+    """Files whose last ingest did not finish (killed or interrupted): re-run
+    them to complete. Standard input cannot be run again: not listed."""
     f = S.ingest_files
+    last: dict[str, str] = {}
     with store.connect() as c:
-        done = {r[0] for r in c.execute(select(f.c.path).where(f.c.status == "done"))}
-        running = {r[0] for r in c.execute(select(f.c.path).where(
-            f.c.status.in_(("running", "interrupted"))))}
-    return sorted(running - done - {"-"})  # a stream cannot be run again
+        for path, status in c.execute(select(f.c.path, f.c.status).order_by(f.c.id)):
+            last[path] = status
+    return sorted(p for p, st in last.items()
+                  if st in ("running", "interrupted") and p != "-")

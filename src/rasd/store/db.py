@@ -167,6 +167,8 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.url = engine.url
+        # seconds a write waits for a lock, where not the usual 30 (short_waits)
+        self.lock_wait: float | None = None
 
     @classmethod
     def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
@@ -266,10 +268,31 @@ class Store:
         BEGIN IMMEDIATE), so that no other writer can interleave. ``exclusive``
         tells callers whether they may number new rows themselves."""
         with self.engine.connect() as conn:
+            wait = self.lock_wait
             if self.is_sqlite:
                 conn.info["rasd_immediate"] = True
-            with conn.begin():
-                yield conn
+                if wait is not None:  # on the driver's connection: no transaction begun
+                    conn.connection.driver_connection.execute(
+                        f"PRAGMA busy_timeout={int(wait * 1000)}")
+            try:
+                with conn.begin():
+                    if wait is not None and not self.is_sqlite:
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'")
+                    yield conn
+            finally:
+                if wait is not None and self.is_sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA busy_timeout=30000")
+
+    @contextmanager
+    def short_waits(self, seconds: float = 3.0) -> Iterator[None]:
+        """Writes in this context wait at most ``seconds`` for a lock, then fail
+        (``OperationalError``): for best-effort work after an interrupt, when the
+        interrupted transaction may still hold its lock."""
+        self.lock_wait = seconds
+        try:
+            yield
+        finally:
+            self.lock_wait = None
 
     @property
     def exclusive_writes(self) -> bool:
