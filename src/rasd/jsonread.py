@@ -16,6 +16,22 @@ import json
 from typing import Any
 
 
+def map_leaves(value: Any, fn: Any) -> Any:
+    """``value`` — a JSON-like value of dicts, lists and tuples — rebuilt with
+    ``fn`` applied to every other value in it, dict keys included: the one walk
+    behind making input's strings and numbers safe to hash, store and print
+    (``strip_surrogates``, ``bounded_ints``, ``storable``, ``valid_json_value``).
+    Containers keep their type. Nesting deeper than Python's recursion allows
+    raises RecursionError (callers reject such input)."""
+    if isinstance(value, dict):
+        return {map_leaves(k, fn): map_leaves(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_leaves(v, fn) for v in value]
+    if isinstance(value, tuple):
+        return tuple([map_leaves(v, fn) for v in value])
+    return fn(value)
+
+
 class JSONInputError(ValueError):
     """Input that is not JSON rasd can read; the message says why (and where
     inside the text, for a syntax error)."""

@@ -8,6 +8,8 @@ messages and the library's warnings on stderr — goes through ``term_safe``.
 
 from __future__ import annotations
 
+from rasd.jsonread import map_leaves
+
 # Control characters (C0 but tab and newline, DEL, C1) and bidirectional overrides.
 _TERM_UNSAFE = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0))}
 _TERM_UNSAFE.update({c: f"\\u{c:04x}" for c in (*range(0x202a, 0x202f), *range(0x2066, 0x206a))})
@@ -50,10 +52,4 @@ def valid_text(text: str) -> str:
 
 def valid_json_value(value: object) -> object:
     """``value`` with ``valid_text`` applied to every string in it (keys too)."""
-    if isinstance(value, str):
-        return valid_text(value)
-    if isinstance(value, dict):
-        return {valid_json_value(k): valid_json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [valid_json_value(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: valid_text(v) if isinstance(v, str) else v)

@@ -30,7 +30,7 @@ from typing import IO, Any, ClassVar, NamedTuple
 import orjson
 import zstandard
 
-from rasd.jsonread import JSONInputError, parse_json
+from rasd.jsonread import JSONInputError, map_leaves, parse_json
 from rasd.model import Record, Reject
 from rasd.platforms import PLATFORM_NAME
 from rasd.store.db import sha256_hex
@@ -402,13 +402,7 @@ def iter_lines(f: Any, limit: int = MAX_LINE,
 
 def strip_surrogates(obj: Any) -> Any:
     """``obj`` with every lone surrogate in its strings (keys too) made "?"."""
-    if isinstance(obj, str):
-        return obj.encode("utf-8", "replace").decode("utf-8")
-    if isinstance(obj, list):
-        return [strip_surrogates(x) for x in obj]
-    if isinstance(obj, dict):
-        return {strip_surrogates(k): strip_surrogates(v) for k, v in obj.items()}
-    return obj
+    return map_leaves(obj, lambda v: _safe(v) if isinstance(v, str) else v)
 
 
 def loads(line: bytes) -> Any:
@@ -537,13 +531,8 @@ def bounded_ints(value: Any) -> Any:
     """``value`` with every integer past 62 bits inside it made None: the
     writer's last guard for what a parser copied from input into a record's
     JSON fields (JSON stores and hashing refuse integers past 64 bits)."""
-    if type(value) is int:
-        return value if -(2**62) < value < 2**62 else None
-    if isinstance(value, dict):
-        return {k: bounded_ints(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [bounded_ints(v) for v in value]
-    return value
+    return map_leaves(value, lambda v: v if type(v) is not int or -(2**62) < v < 2**62
+                      else None)
 
 
 def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

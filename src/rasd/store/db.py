@@ -15,6 +15,7 @@ import zstandard
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 
+from rasd.jsonread import map_leaves
 from rasd.store import schema as S
 
 DEFAULT_DB = "rasd.db"
@@ -44,19 +45,20 @@ def storable(value: Any) -> Any:
     """``value`` with every string in it (dict keys too) one that both stores
     take: NUL bytes (PostgreSQL refuses them in text and JSON) become U+FFFD,
     lone surrogates (not UTF-8) "?". For values taken from input outside the
-    ingest parsers, which clean their own (designation lists)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            value = value.replace("\x00", "\ufffd")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "replace").decode("utf-8")
+    ingest parsers, which clean their own (designation lists). Containers keep
+    their type (``map_leaves``)."""
+    return map_leaves(value, _storable_text)
+
+
+def _storable_text(value: Any) -> Any:
+    if not isinstance(value, str):
         return value
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [storable(v) for v in value]
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
     return value
 
 

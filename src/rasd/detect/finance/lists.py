@@ -569,8 +569,6 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
         for f in ("list_ref", "schema", "caption", "programmes", "names", "identifiers",
                   "listed_on", "remarks", "data"):
             setattr(e, f, storable(getattr(e, f)))
-        e.names = [tuple(n) for n in e.names]
-        e.identifiers = [tuple(i) for i in e.identifiers]
     list_name = name or DEFAULT_NAMES[parsed.format]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     n_names = sum(len(e.names) for e in parsed.entities)
