@@ -116,11 +116,11 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             cur = "/".join(x for x in (r["currency"], r["asset"]) if x)
             echo(f"{r['type']} {cur + ' ' if cur else ''}{r['value']}: "
-                       f"{r['accounts']} accounts, {r['posts']} posts")
+                 f"{r['accounts']} accounts, {r['posts']} posts")
             for a in r["linked_accounts"]:
                 who = a["handle"] or a["name"] or a["account_id"]
                 echo(f"  {a['platform']}:{who} (account {a['account_id']}, "
-                           f"{a['sightings']} sightings)")
+                     f"{a['sightings']} sightings)")
 
     @lists.command("import")
     def import_cmd(
@@ -170,9 +170,9 @@ def register(app: typer.Typer) -> None:
         scripts = ", ".join(f"{k} {v}" for k, v in sorted(res.scripts.items(),
                                                           key=lambda kv: -kv[1]))
         echo(f"{res.list_name} ({res.format}): {res.entities} entities, {res.names} "
-                   f"names [{scripts}], {res.identifiers} identifiers "
-                   f"({res.wallets} crypto wallets)" + (" — replaced the earlier import"
-                                                         if res.replaced else ""))
+             f"names [{scripts}], {res.identifiers} identifiers "
+             f"({res.wallets} crypto wallets)" + (" — replaced the earlier import"
+                                                   if res.replaced else ""))
 
     @lists.command("status")
     def status_cmd(json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -197,8 +197,8 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             progs = ", ".join(f"{k} {v}" for k, v in r["top_programmes"].items())
             echo(f"{r['list']} ({r['format']}): {r['entities']} entities, {r['names']} "
-                       f"names, {r['identifiers']} identifiers ({r['wallets']} wallets); "
-                       f"published {r['published'] or '?'}; imported {r['imported_at']}")
+                 f"names, {r['identifiers']} identifiers ({r['wallets']} wallets); "
+                 f"published {r['published'] or '?'}; imported {r['imported_at']}")
             if progs:
                 echo(f"  programmes: {progs}")
 

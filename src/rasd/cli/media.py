@@ -151,7 +151,7 @@ def register(app: typer.Typer) -> None:
                 echo_json(res)
             else:
                 echo(f"re-matched {res['media']} media: {res['detections']} detection(s), "
-                           f"{res['suppressed']} suppressed, {res['quarantined']} quarantined")
+                     f"{res['suppressed']} suppressed, {res['quarantined']} quarantined")
             return
         if not files:
             fail("give files to match, or --stored")
@@ -173,7 +173,7 @@ def register(app: typer.Typer) -> None:
             for h in hits if not json_ else []:
                 labels = ";".join(f"{k}={v}" for k, v in h.labels.items()) or "-"
                 echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "
-                           f"distance={h.distance:g} labels={labels}")
+                     f"distance={h.distance:g} labels={labels}")
             n_match += any(h.outcome == "reported" for h in hits)
         if not json_:
             echo(f"{n_match} of {len(paths)} file(s) matched")
@@ -285,7 +285,7 @@ def register(app: typer.Typer) -> None:
                 warn(e)
             types = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_type.items())) or "-"
             echo(f"{name}: read {rep.read}, added {rep.added}, duplicates "
-                       f"{rep.duplicates}, invalid {rep.invalid} ({types})")
+                 f"{rep.duplicates}, invalid {rep.invalid} ({types})")
         if rep.invalid and not rep.added and not rep.duplicates:
             raise typer.Exit(1)
 
@@ -408,7 +408,7 @@ def register(app: typer.Typer) -> None:
             typer.echo("no signals waiting for review")
         for r in rows:
             echo(f"review {r['review']}: bank {r['bank']} signal #{r['signal_id']} "
-                       f"({r['signal_type']}) — {r['reason']}")
+                 f"({r['signal_type']}) — {r['reason']}")
 
     clusters = typer.Typer(help="Near-duplicate text (copypasta) clusters from MinHash LSH.\n\n"
                            "Examples:\n\n  rasd clusters build\n\n  rasd clusters list\n\n"
@@ -452,12 +452,12 @@ def register(app: typer.Typer) -> None:
             echo_json(rep.__dict__)
             return
         echo(f"{rep.posts_considered} posts ({rep.distinct_texts} distinct texts, "
-                   f"{rep.hashed} newly hashed): {rep.clusters} clusters holding "
-                   f"{rep.clustered_posts} posts")
+             f"{rep.hashed} newly hashed): {rep.clusters} clusters holding "
+             f"{rep.clustered_posts} posts")
         if rep.largest:
             lg = rep.largest
             echo(f"largest: cluster {lg['cluster_id']}: {lg['size']} posts by "
-                       f"{lg['accounts']} accounts: {lg['sample']!r}")
+                 f"{lg['accounts']} accounts: {lg['sample']!r}")
 
     @clusters.command("list")
     def clusters_list(
@@ -483,7 +483,7 @@ def register(app: typer.Typer) -> None:
                        "--min-accounts; `rasd clusters build` makes them)")
         for r in rows:
             echo(f"cluster {r['cluster']}: {r['size']} posts by {r['accounts']} accounts "
-                       f"— {(r['sample'] or '')[:100]!r}")
+                 f"— {(r['sample'] or '')[:100]!r}")
 
     @clusters.command("show")
     def clusters_show(cluster: int = typer.Argument(...),
@@ -504,7 +504,7 @@ def register(app: typer.Typer) -> None:
             return
         for r in rows:
             echo(f"{r['created_at']} @{r['account'] or '?'} sim={r['similarity']} "
-                       f"{r['platform']}:{r['platform_id']}: {r['text'][:120]!r}")
+                 f"{r['platform']}:{r['platform_id']}: {r['text'][:120]!r}")
 
     media = typer.Typer(help="Ingested media files.\n\nExample:\n\n"
                         "  rasd media fetch --max-bytes 20000000", no_args_is_help=True)
@@ -537,4 +537,4 @@ def register(app: typer.Typer) -> None:
         for e in res["errors"][:20]:
             warn(e)
         echo(f"fetched {res['fetched']} of {res['tried']} (failed {res['failed']}) "
-                   f"into {d}")
+             f"into {d}")

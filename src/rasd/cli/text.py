@@ -271,7 +271,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(render_functional(result["functional"]))
             for f in result["functional"].get("failures", []):
                 echo(f"  FAIL {f['functionality']}/{f['lang']}: expected {f['expected']}, "
-                           f"got {f['got']} ({f['score']}): {f['text'][:100]}")
+                     f"got {f['got']} ({f['score']}): {f['text'][:100]}")
 
     pol_app = typer.Typer(help="Show or check content policies (labels, definitions, "
                                "examples, thresholds).", no_args_is_help=True)
@@ -296,12 +296,12 @@ def register(app: typer.Typer) -> None:
             return
         echo(f"{pol.name} {pol.version}  ({pol.source})")
         echo(f"target journalism FPR {pol.target_journalism_fpr:.1%}; "
-                   f"lexicons {', '.join(pol.lexicons) or '-'}")
+             f"lexicons {', '.join(pol.lexicons) or '-'}")
         for lab in pol.labels:
             n = sum(len(v) for v in lab.examples.values())
             echo(f"\n{lab.id} ({'flagged' if lab.flagged else 'not flagged'}, "
-                       f"{lab.legal_basis or 'no legal basis'}; {n} examples in "
-                       f"{len(lab.examples)} languages)")
+                 f"{lab.legal_basis or 'no legal basis'}; {n} examples in "
+                 f"{len(lab.examples)} languages)")
             echo(f"  {lab.definition}")
 
     @pol_app.command("check")

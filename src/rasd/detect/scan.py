@@ -63,10 +63,9 @@ def _pending(store: Store, det: Detector, *, rescan: bool, since: datetime | Non
     after the last id of the one before, so what the scan marks meanwhile
     changes nothing ahead of it)."""
     q, table = _pending_query(det, rescan=rescan, since=since)
-    page = PAGE
     last, left = 0, limit
     while left is None or left > 0:
-        n = page if left is None else min(page, left)
+        n = PAGE if left is None else min(PAGE, left)
         with store.connect() as c:
             ids = [r[0] for r in c.execute(
                 q.where(table.c.id > last).order_by(table.c.id).limit(n))]

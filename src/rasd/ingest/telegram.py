@@ -50,6 +50,7 @@ from rasd.ingest.base import (
 )
 from rasd.ingest.jsonitems import (
     SKIPPED,
+    TOKEN_MAX,
     TOO_BIG,
     ItemTooLarge,
     ReadGuard,
@@ -73,7 +74,6 @@ CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
 PLACEHOLDERS = (("(File not included", "not included"),
                 ("(File exceeds maximum size", "exceeds maximum size"),
                 ("(File unavailable", "unavailable"))
-TOKEN_MAX = 2 * MAX_LINE  # bytes read with fewer than 16 JSON events: one endless token
 
 
 def desktop_poll(p: Any) -> dict[str, Any] | None:

@@ -48,9 +48,9 @@ def local_file(path: str | None, stack: ExitStack) -> Path | None:
     closes: a file on disk, or a member of a ZIP archive copied to a temporary
     file (bounded by ``RASD_MEDIA_MAX_FILE_BYTES``). None when there is no
     such file; OSError when an archive or its member cannot be read."""
-    from rasd.ingest.archive import member_file, split_member
+    from rasd.ingest.archive import SEP, member_file, split_member
 
-    member = split_member(path) if path and "!/" in path else None
+    member = split_member(path) if path and SEP in path else None
     if member is not None:
         return stack.enter_context(member_file(*member, Limits.from_env().max_file_bytes))
     p = resolve_local(path)
