@@ -119,6 +119,17 @@ def _chunks(seq: Sequence[Any], n: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
         yield seq[i:i + n]
 
 
+def _by_platform(keys: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, list[Any]]]:
+    """``(platform, ids)`` for ``(platform, id)`` keys, the ids in chunks of
+    ``IN_CHUNK``: what a lookup ``WHERE platform = ? AND id IN (…)`` takes."""
+    by_plat: dict[str, list[Any]] = {}
+    for plat, pid in keys:
+        by_plat.setdefault(plat, []).append(pid)
+    for plat, pids in by_plat.items():
+        for i in range(0, len(pids), IN_CHUNK):
+            yield plat, pids[i:i + IN_CHUNK]
+
+
 @dataclass
 class Counts:
     """new / updated / unchanged per record kind, plus rejected records."""
@@ -582,33 +593,25 @@ class Writer:
     def _lookup_accounts(self, c: Connection, keys: Iterable[Key]
                          ) -> dict[Key, tuple[int, str | None, Any]]:
         """(platform, platform_id) → (id, content_hash, stub) of stored accounts."""
-        by_plat: dict[str, list[str]] = {}
-        for plat, pid in keys:
-            by_plat.setdefault(plat, []).append(pid)
         found: dict[Key, tuple[int, str | None, Any]] = {}
-        for plat, pids in by_plat.items():
-            for chunk in _chunks(pids):
-                for rid, pid, h, stub in fast_select_in(
-                        c, S.accounts, ("id", "platform_id", "content_hash", "stub"),
-                        ("platform", plat), "platform_id", list(chunk)):
-                    found[(plat, pid)] = (rid, h, stub)
+        for plat, chunk in _by_platform(keys):
+            for rid, pid, h, stub in fast_select_in(
+                    c, S.accounts, ("id", "platform_id", "content_hash", "stub"),
+                    ("platform", plat), "platform_id", chunk):
+                found[(plat, pid)] = (rid, h, stub)
         return found
 
     def _full_accounts(self, c: Connection, keys: list[Key]) -> dict:
         """Stored profiles (for the history of those about to be updated)."""
-        by_plat: dict[str, list[str]] = {}
-        for plat, pid in keys:
-            by_plat.setdefault(plat, []).append(pid)
         found: dict[Key, Any] = {}
         a = S.accounts
-        for plat, pids in by_plat.items():
-            for chunk in _chunks(pids):
-                q = select(a.c.id, a.c.platform_id, a.c.content_hash, a.c.stub, a.c.handle,
-                           a.c.name, a.c.bio, a.c.location, a.c.url, a.c.raw_sha256,
-                           a.c.observed_at,
-                           ).where(a.c.platform == plat, a.c.platform_id.in_(chunk))
-                for r in c.execute(q):
-                    found[(plat, r.platform_id)] = r
+        for plat, chunk in _by_platform(keys):
+            q = select(a.c.id, a.c.platform_id, a.c.content_hash, a.c.stub, a.c.handle,
+                       a.c.name, a.c.bio, a.c.location, a.c.url, a.c.raw_sha256,
+                       a.c.observed_at,
+                       ).where(a.c.platform == plat, a.c.platform_id.in_(chunk))
+            for r in c.execute(q):
+                found[(plat, r.platform_id)] = r
         return found
 
     def _write_accounts(self, c: Connection, b: Batch) -> None:
@@ -761,16 +764,12 @@ class Writer:
             if handle and it.key in self.acc_cache:
                 self.handle_cache[(it.key[0], handle.lower())] = self.acc_cache[it.key]
         todo = [(p, n) for p, n in b.names if (p, n.lower()) not in self.handle_cache]
-        by_plat: dict[str, list[str]] = {}
-        for p, n in todo:
-            by_plat.setdefault(p, []).append(n)
         a = S.accounts
-        for plat, ns in by_plat.items():
-            for chunk in _chunks(sorted(set(ns))):
-                q = select(a.c.id, a.c.handle).where(a.c.platform == plat, a.c.handle.in_(chunk),
-                                                     ~a.c.platform_id.startswith("@"))
-                for r in c.execute(q):
-                    self.handle_cache.setdefault((plat, r.handle.lower()), r.id)
+        for plat, chunk in _by_platform(sorted(set(todo))):
+            q = select(a.c.id, a.c.handle).where(a.c.platform == plat, a.c.handle.in_(chunk),
+                                                 ~a.c.platform_id.startswith("@"))
+            for r in c.execute(q):
+                self.handle_cache.setdefault((plat, r.handle.lower()), r.id)
         batch_handles = {(it.key[0], it.handle.lower()) for it in b.accounts
                          if it.handle}
         for p, n in todo:
@@ -797,14 +796,10 @@ class Writer:
         items = {it.key: it for it in b.posts}
         # (id, content_hash) of stored posts; full old rows only for those that change
         existing: dict[Key, tuple[int, str | None]] = {}
-        by_plat: dict[str, list[str]] = {}
-        for plat, pid in items:
-            by_plat.setdefault(plat, []).append(pid)
-        for plat, pids in by_plat.items():
-            for chunk in _chunks(pids):
-                for rid, pid, h in fast_select_in(c, t, ("id", "platform_id", "content_hash"),
-                                                  ("platform", plat), "platform_id", list(chunk)):
-                    existing[(plat, pid)] = (rid, h)
+        for plat, chunk in _by_platform(items):
+            for rid, pid, h in fast_select_in(c, t, ("id", "platform_id", "content_hash"),
+                                              ("platform", plat), "platform_id", chunk):
+                existing[(plat, pid)] = (rid, h)
         inserts, updates, versions = [], [], []
         touches: list[dict] = []  # unchanged, seen in a newer snapshot
         moved: list[dict] = []  # media files of unchanged posts, where they are now
@@ -829,12 +824,11 @@ class Writer:
                 continue
             modified.append(it)
         old_rows: dict[Key, Any] = {}
-        for plat in {it.key[0] for it in modified}:
-            for chunk in _chunks([it.key[1] for it in modified if it.key[0] == plat]):
-                for r in c.execute(select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text,
-                                          t.c.edited_at, t.c.raw_sha256, t.c.observed_at).where(
-                        t.c.platform == plat, t.c.platform_id.in_(chunk))):
-                    old_rows[(plat, r.platform_id)] = r
+        for plat, chunk in _by_platform(it.key for it in modified):
+            for r in c.execute(select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text,
+                                      t.c.edited_at, t.c.raw_sha256, t.c.observed_at).where(
+                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
+                old_rows[(plat, r.platform_id)] = r
         for it in modified:
             row = old_rows[it.key]
             if is_older(it.observed_at, row.observed_at) or self._applied_before(
@@ -877,14 +871,10 @@ class Writer:
             ids.update(((r[0], r[1]), r[-1]) for r in numbered)
         ids.update(((plat, pid), rid) for rid, plat, pid in returned)
         new_keys = [it.key for it in changed if it.key not in ids]
-        by_plat = {}
-        for plat, pid in new_keys:
-            by_plat.setdefault(plat, []).append(pid)
-        for plat, pids in by_plat.items():
-            for chunk in _chunks(pids):
-                for r in c.execute(select(t.c.id, t.c.platform_id).where(
-                        t.c.platform == plat, t.c.platform_id.in_(chunk))):
-                    ids[(plat, r.platform_id)] = r.id
+        for plat, chunk in _by_platform(new_keys):
+            for r in c.execute(select(t.c.id, t.c.platform_id).where(
+                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
+                ids[(plat, r.platform_id)] = r.id
         post_author = self.post_author
         for key, it in items.items():
             post_author[key] = acc_cache.get((key[0], it.author)) if it.author else None
@@ -908,15 +898,11 @@ class Writer:
         """Fill ``post_author`` for link targets named only by post id."""
         need = {(it.key[0], lk[1]) for _, it in posts for lk in it.links
                 if lk[1] and not lk[2] and (it.key[0], lk[1]) not in self.post_author}
-        by_plat: dict[str, list[str]] = {}
-        for plat, pid in need:
-            by_plat.setdefault(plat, []).append(pid)
         t = S.posts
-        for plat, pids in by_plat.items():
-            for chunk in _chunks(pids):
-                for r in c.execute(select(t.c.platform_id, t.c.account_id).where(
-                        t.c.platform == plat, t.c.platform_id.in_(chunk))):
-                    self.post_author[(plat, r.platform_id)] = r.account_id
+        for plat, chunk in _by_platform(need):
+            for r in c.execute(select(t.c.platform_id, t.c.account_id).where(
+                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
+                self.post_author[(plat, r.platform_id)] = r.account_id
 
     def _write_children(self, c: Connection, posts: list[tuple[int, PostItem]]) -> None:
         if not posts:
@@ -959,19 +945,15 @@ class Writer:
         if media_rows:
             fast_insert(c, S.media, list(media_rows.values()))
             mid_of: dict[Key, int] = {}
-            by_plat: dict[str, list[str]] = {}
-            for plat, key in media_rows:
-                by_plat.setdefault(plat, []).append(key)
             m = S.media
             moved: list[dict] = []  # stored before, its file found somewhere else now
-            for plat, keys in by_plat.items():
-                for chunk in _chunks(keys):
-                    for r in c.execute(select(m.c.id, m.c.media_key, m.c.local_path).where(
-                            m.c.platform == plat, m.c.media_key.in_(chunk))):
-                        mid_of[(plat, r.media_key)] = r.id
-                        new_local = media_rows[(plat, r.media_key)]["local_path"]
-                        if new_local and r.local_path != new_local:
-                            moved.append({"p": plat, "k": r.media_key, "l": new_local})
+            for plat, chunk in _by_platform(media_rows):
+                for r in c.execute(select(m.c.id, m.c.media_key, m.c.local_path).where(
+                        m.c.platform == plat, m.c.media_key.in_(chunk))):
+                    mid_of[(plat, r.media_key)] = r.id
+                    new_local = media_rows[(plat, r.media_key)]["local_path"]
+                    if new_local and r.local_path != new_local:
+                        moved.append({"p": plat, "k": r.media_key, "l": new_local})
             self._relocate(c, moved)
             pm = [(pid, mid_of[k]) for pid, k in pm_pairs if k in mid_of]
             fast_insert_rows(c, S.post_media, ("post_id", "media_id"), pm)
@@ -987,13 +969,11 @@ class Writer:
         if not b.events:
             return
         e = S.events
-        keys = [it.key for it in b.events]
         have: set[Key] = set()
-        for plat in {k[0] for k in keys}:
-            for chunk in _chunks([k[1] for k in keys if k[0] == plat]):
-                for r in c.execute(select(e.c.platform_id).where(
-                        e.c.platform == plat, e.c.platform_id.in_(chunk))):
-                    have.add((plat, r.platform_id))
+        for plat, chunk in _by_platform(it.key for it in b.events):
+            for r in c.execute(select(e.c.platform_id).where(
+                    e.c.platform == plat, e.c.platform_id.in_(chunk))):
+                have.add((plat, r.platform_id))
         rows = []
         for it in b.events:
             if it.key in have:
@@ -1178,13 +1158,12 @@ def _kinds_of(store: Store, out: list[dict[str, Any]]) -> None:
     pl = S.pending_links
     index = {(r["platform"], r["post_id"]): r for r in out}
     with store.connect() as c:
-        for plat in {r["platform"] for r in out}:
-            for chunk in _chunks([r["post_id"] for r in out if r["platform"] == plat]):
-                for tid, kind, cnt in c.execute(
-                        select(pl.c.target_post_id, pl.c.kind, func.count())
-                        .where(pl.c.platform == plat, pl.c.target_post_id.in_(chunk))
-                        .group_by(pl.c.target_post_id, pl.c.kind)):
-                    index[(plat, tid)]["kinds"][kind] = int(cnt)
+        for plat, chunk in _by_platform(index):
+            for tid, kind, cnt in c.execute(
+                    select(pl.c.target_post_id, pl.c.kind, func.count())
+                    .where(pl.c.platform == plat, pl.c.target_post_id.in_(chunk))
+                    .group_by(pl.c.target_post_id, pl.c.kind)):
+                index[(plat, tid)]["kinds"][kind] = int(cnt)
 
 
 def merge_name_stubs(store: Store) -> int:
