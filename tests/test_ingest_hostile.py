@@ -208,6 +208,15 @@ def test_killed_mid_file_then_rerun_completes(tmp_path, mode, monkeypatch):
     assert not _running_with(str(db))
     partial = Store.open(str(db)).stats()["posts"]
     assert 0 < partial < 60_000, partial
+    # the next run, of another file, finds the killed run's process gone: it
+    # draws the killed run's waiting links once and records it as killed
+    other = tmp_path / "other.jsonl"
+    with open(f, "rb") as first:  # a page the killed run wrote: changes no counts
+        other.write_bytes(first.readline())
+    ingest_path(Store.open(str(db)), other)
+    with Store.open(str(db)).connect() as c:
+        runs = dict(c.exec_driver_sql("SELECT pid, status FROM ingest_files").all())
+    assert runs == {proc.pid: "killed", os.getpid(): "done"}
     done = subprocess.run(cmd + ["--json"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert Store.open(str(db)).stats()["posts"] == 60_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -757,6 +758,140 @@ def test_an_interrupted_run_draws_what_it_committed(sqlite_store, tmp_path, monk
     other = tmp_path / "o.jsonl"
     other.write_text(page("8000", "6"))
     assert ingest_path(sqlite_store, other).counts["by_kind"]["links"] == {"drawn": 1}
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+@pytest.fixture
+def full_passes(monkeypatch):
+    """Whether each end-of-run draw looked at every waiting link (True) or only
+    at what its run wrote (False), in order."""
+    import rasd.ingest.runner as runner
+
+    real = runner.link_pending
+    seen: list[bool] = []
+
+    def spy(store, since, updated=None):
+        seen.append(updated is None)
+        return real(store, since=since, updated=updated)
+
+    monkeypatch.setattr(runner, "link_pending", spy)
+    return seen
+
+
+def _running_run(store, tmp_path, **kw) -> int:
+    from sqlalchemy import insert
+
+    from rasd.ingest.runner import _source_id
+    from rasd.store.db import now
+
+    sid = _source_id(store, "other")
+    vals = {"source_id": sid, "path": str(tmp_path / "gone.jsonl"), "fmt": "x",
+            "started_at": now(), "status": "running", "link_marks": [0, 0], **kw}
+    with store.begin() as c:
+        return int(c.execute(insert(S.ingest_files).values(**vals)).inserted_primary_key[0])
+
+
+def _status(store, run_id: int) -> str:
+    with store.connect() as c:
+        return c.execute(select(S.ingest_files.c.status).where(
+            S.ingest_files.c.id == run_id)).scalar_one()
+
+
+def test_a_run_killed_hard_costs_one_full_pass_then_is_recorded_killed(store, tmp_path,
+                                                                        full_passes):
+    """A run whose process is gone from this host (SIGKILL, a crash) made every
+    later run look at every waiting link, for good; now the first run to find
+    it dead draws for it once and records it killed (0012)."""
+    from rasd.ingest.runner import this_host, unfinished_files
+    from rasd.store.db import now
+
+    def page(pid, author, to=None):
+        t = {"id": pid, "text": "t", "author_id": author}
+        if to:
+            t["referenced_tweets"] = [{"type": "replied_to", "id": to}]
+        return json.dumps({"data": [t]}) + "\n"
+
+    (tmp_path / "a.jsonl").write_text(page("1", "1", "500"))
+    ingest_path(store, tmp_path / "a.jsonl")
+    dead = _running_run(store, tmp_path, pid=_dead_pid(), host=this_host(), seen_at=now())
+    assert unfinished_files(store) == [str(tmp_path / "gone.jsonl")]
+    (tmp_path / "b.jsonl").write_text(page("500", "2"))
+    rep = ingest_path(store, tmp_path / "b.jsonl")
+    assert rep.counts["by_kind"]["links"] == {"drawn": 1}
+    assert _status(store, dead) == "killed"
+    assert unfinished_files(store) == [str(tmp_path / "gone.jsonl")]  # still to be re-run
+    (tmp_path / "c.jsonl").write_text(page("600", "3", "700"))
+    ingest_path(store, tmp_path / "c.jsonl")
+    assert full_passes == [False, True, False]
+
+
+@pytest.mark.parametrize("kind", ["this process", "another host, seen lately",
+                                  "another host, not seen for two hours", "before 0012, old"])
+def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp_path,
+                                                               full_passes, kind):
+    import os
+    from datetime import timedelta
+
+    from rasd.ingest.runner import this_host
+    from rasd.store.db import now
+
+    old = now() - timedelta(hours=2)
+    kw = {"this process": {"pid": os.getpid(), "host": this_host(), "seen_at": now()},
+          "another host, seen lately": {"pid": _dead_pid(), "host": this_host() + "-other",
+                                        "seen_at": now()},
+          "another host, not seen for two hours": {"pid": 1, "host": "elsewhere",
+                                                   "seen_at": old},
+          "before 0012, old": {"started_at": old}}[kind]
+    run = _running_run(sqlite_store, tmp_path, **kw)
+    for i in range(2):
+        f = tmp_path / f"{i}.jsonl"
+        f.write_text(json.dumps({"data": _tweets(2, 1 + 2 * i)}) + "\n")
+        ingest_path(sqlite_store, f)
+    alive = kind.startswith(("this", "another host, seen"))
+    assert _status(sqlite_store, run) == ("running" if alive else "killed")
+    assert full_passes == ([True, True] if alive else [True, False])
+
+
+def test_a_zombie_or_missing_process_is_not_alive():
+    import subprocess
+    import sys
+    import time
+
+    from rasd.ingest.runner import process_alive
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        stat = Path(f"/proc/{p.pid}/stat")
+        deadline = time.time() + 10
+        while stat.exists() and b") Z" not in stat.read_bytes() and time.time() < deadline:
+            time.sleep(0.02)
+        if stat.exists():  # exited, not reaped: a zombie
+            assert not process_alive(p.pid)
+    finally:
+        p.wait()
+    assert not process_alive(p.pid)
+    assert process_alive(os.getpid()) and not process_alive(0)
+
+
+def test_a_run_beats_while_it_writes(sqlite_store, tmp_path, monkeypatch):
+    import rasd.ingest.runner as runner
+
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.0)
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(json.dumps(p) + "\n" for p in _pages(5, 10)))
+    ingest_path(sqlite_store, f, batch_size=10, jobs=1)
+    with sqlite_store.connect() as c:
+        pid, seen, started = c.execute(select(
+            S.ingest_files.c.pid, S.ingest_files.c.seen_at, S.ingest_files.c.started_at)).one()
+    assert pid == os.getpid() and seen > started
 
 
 def test_standard_input_runs_are_not_superseded_by_each_other(sqlite_store):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -198,6 +200,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
     t0 = time.perf_counter()
     writer: Writer | None = None
     file_id: int | None = None
+    beat: _Heartbeat | None = None
     qfile: IO[bytes] | None = None
     qpath = quarantine_path(store)
     rejected = 0
@@ -229,14 +232,19 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                     # killed before drawing keeps later runs drawing from there)
                     marks = link_marks(store)
                     file_id = _start_file(store, sid, path, name, total, marks)
+                    beat = _Heartbeat(store, file_id)
                     # a thread from here on: a parsing process is forked by now
                     guard.enter_context(store.background_checkpoints())
                     if bulk_load_pays(store, total):
                         bulk.enter_context(store.bulk_load())
                 writer.apply(b)
+                if beat is not None:
+                    beat()
             if progress:
                 progress(chunk.pos, total)
         bulk.close()  # indexes back before the merge, which uses them
+        if beat is not None:
+            beat(force=True)  # rebuilding the indexes of a big store takes a while
         if writer is not None:
             merge_name_stubs(store)
             _draw_links(store, writer, file_id, marks)
@@ -389,11 +397,79 @@ def data_size(path: Path, size: int) -> int:
 
 def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int,
                 marks: tuple[int, int]) -> int:
+    t = now()
     with store.begin() as c:
         r = c.execute(S.ingest_files.insert().values(
-            source_id=sid, path=_recorded(path), fmt=fmt, size=size, started_at=now(),
-            status="running", link_marks=list(marks)))
+            source_id=sid, path=_recorded(path), fmt=fmt, size=size, started_at=t,
+            status="running", link_marks=list(marks), pid=os.getpid(), host=this_host(),
+            seen_at=t))
         return int(r.inserted_primary_key[0])
+
+
+HEARTBEAT_SECONDS = 30.0
+STALE_AFTER = timedelta(hours=1)
+
+
+class _Heartbeat:
+    """Records, at most every ``HEARTBEAT_SECONDS`` while a run writes, that it
+    is alive (``ingest_files.seen_at``): how a run on another host, which
+    cannot look for the process, tells a run killed hard from one going on."""
+
+    def __init__(self, store: Store, file_id: int) -> None:
+        self.store, self.file_id = store, file_id
+        self.last = time.monotonic()
+
+    def __call__(self, force: bool = False) -> None:
+        t = time.monotonic()
+        if force or t - self.last >= HEARTBEAT_SECONDS:
+            self.last = t
+            f = S.ingest_files
+            with self.store.begin() as c:
+                c.execute(update(f).where(f.c.id == self.file_id).values(seen_at=now()))
+
+
+def this_host() -> str:
+    """The name of this machine, as runs record it."""
+    return socket.gethostname()[:255]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie, killed but
+    not yet reaped, does not). Where this cannot be told (Windows, where
+    signal 0 would end the process), it is taken to run."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0 or os.name == "nt":
+        return pid > 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):  # another user's, or cannot tell
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[:1]
+        return state != [b"Z"]
+    except OSError:  # no /proc (macOS): kill said it runs
+        return True
+
+
+def run_alive(pid: int | None, host: str | None, seen: datetime | None,
+              started: datetime | None, at: datetime | None = None) -> bool:
+    """Whether a run recorded as running still is: not when its process is
+    gone from this host, nor when it has not been seen for ``STALE_AFTER``
+    (a run on another host, or killed with its process id reused). A run
+    recorded before runs recorded this (0012) counts by its start."""
+    last = seen or started
+    if last is not None:
+        if last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)
+        if (at or now()) - last > STALE_AFTER:
+            return False
+    if pid is not None and host == this_host():
+        return process_alive(pid)
+    return True
 
 
 def _draw_links(store: Store, writer: Writer, file_id: int,
@@ -405,20 +481,33 @@ def _draw_links(store: Store, writer: Writer, file_id: int,
     not known here (one may have got its author): every waiting link is looked
     at then."""
     others = _unfinished_marks(store, besides=file_id)
-    since = (min([marks[0], *(m[0] for m in others)]), min([marks[1], *(m[1] for m in others)]))
+    since = (min([marks[0], *(m[0] for _, m, _ in others)]),
+             min([marks[1], *(m[1] for _, m, _ in others)]))
     drawn = link_pending(store, since=since, updated=None if others else writer.updated_all)
     if drawn:
         writer.counts.add("links", "drawn", drawn)
+    dead = [i for i, _, alive in others if not alive]
+    if dead:  # drawn for them now: later runs need not look at every link again
+        f = S.ingest_files
+        with store.begin() as c:
+            c.execute(update(f).where(f.c.id.in_(dead), f.c.status == "running")
+                      .values(status="killed"))
 
 
-def _unfinished_marks(store: Store, besides: int) -> list[tuple[int, int]]:
-    """The ``link_marks`` of the runs other than ``besides`` recorded as
-    running: killed before they finished (a crash, a kill), or running now."""
+def _unfinished_marks(store: Store, besides: int) -> list[tuple[int, tuple[int, int], bool]]:
+    """``(id, link_marks, alive)`` of the runs other than ``besides`` recorded
+    as running: killed before they finished (a crash, a kill: ``alive`` is
+    False where that can be told, see ``run_alive``), or running now."""
     f = S.ingest_files
+    out = []
     with store.connect() as c:
-        rows = c.execute(select(f.c.link_marks).where(
+        rows = c.execute(select(f.c.id, f.c.link_marks, f.c.pid, f.c.host, f.c.seen_at,
+                                f.c.started_at).where(
             f.c.status == "running", f.c.id != besides, f.c.link_marks.is_not(None)))
-        return [(int(m[0]), int(m[1])) for (m,) in rows if isinstance(m, list) and len(m) == 2]
+        for i, m, pid, host, seen, started in rows:
+            if isinstance(m, list) and len(m) == 2:
+                out.append((int(i), (int(m[0]), int(m[1])), run_alive(pid, host, seen, started)))
+    return out
 
 
 def _recorded(path: Path) -> str:
@@ -437,4 +526,4 @@ def unfinished_files(store: Store) -> list[str]:
         for path, status in c.execute(select(f.c.path, f.c.status).order_by(f.c.id)):
             last[path] = status
     return sorted(p for p, st in last.items()
-                  if st in ("running", "interrupted") and p != "-")
+                  if st in ("running", "interrupted", "killed") and p != "-")

@@ -88,12 +88,18 @@ ingest_files = Table(
     Column("size", BigInteger),
     Column("started_at", TS, nullable=False),
     Column("finished_at", TS),
-    # running, done, interrupted (Ctrl-C), superseded (a later run completed the file)
+    # running, done, interrupted (Ctrl-C), killed (found dead by a later run),
+    # superseded (a later run completed the file)
     Column("status", String(20), nullable=False),
     Column("counts", J),
     # [highest post id, highest waiting-link id] when the run began to write: a run
     # that did not finish keeps later runs drawing waiting links from there (0011)
     Column("link_marks", J),
+    # who runs it, and when it last wrote: a run recorded as running whose
+    # process is gone, or that has not been seen for long, was killed (0012)
+    Column("pid", Integer),
+    Column("host", String(255)),
+    Column("seen_at", TS),
 )
 
 accounts = Table(
