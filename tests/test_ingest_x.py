@@ -666,7 +666,7 @@ def test_links_of_a_run_killed_before_drawing_are_drawn_later(store, tmp_path, m
     links waited for good, later runs began above them) leaves its marks in
     ``ingest_files``; the next run draws from there — the file run again, or
     any other file — and a post whose author a later copy brings draws too."""
-    import rasd.ingest.runner as runner
+    from rasd.ingest import runner
 
     def page(pid, author=None, to=None):
         t = {"id": pid, "text": "t"}
@@ -744,7 +744,7 @@ def test_an_interrupted_run_draws_what_it_committed(sqlite_store, tmp_path, monk
     b = tmp_path / "b.jsonl"
     b.write_text(page("31", "4", "7000"))
     ingest_path(sqlite_store, b)
-    import rasd.ingest.runner as runner
+    from rasd.ingest import runner
 
     def killed(*args, **kw):
         raise KeyboardInterrupt
@@ -773,7 +773,7 @@ def _dead_pid() -> int:
 def full_passes(monkeypatch):
     """Whether each end-of-run draw looked at every waiting link (True) or only
     at what its run wrote (False), in order."""
-    import rasd.ingest.runner as runner
+    from rasd.ingest import runner
 
     real = runner.link_pending
     seen: list[bool] = []
@@ -882,7 +882,7 @@ def test_a_zombie_or_missing_process_is_not_alive():
 
 
 def test_a_run_beats_while_it_writes(sqlite_store, tmp_path, monkeypatch):
-    import rasd.ingest.runner as runner
+    from rasd.ingest import runner
 
     monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.0)
     f = tmp_path / "p.jsonl"
