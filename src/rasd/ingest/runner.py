@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -200,7 +201,6 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
     t0 = time.perf_counter()
     writer: Writer | None = None
     file_id: int | None = None
-    beat: _Heartbeat | None = None
     qfile: IO[bytes] | None = None
     qpath = quarantine_path(store)
     rejected = 0
@@ -232,19 +232,15 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                     # killed before drawing keeps later runs drawing from there)
                     marks = link_marks(store)
                     file_id = _start_file(store, sid, path, name, total, marks)
-                    beat = _Heartbeat(store, file_id)
                     # a thread from here on: a parsing process is forked by now
                     guard.enter_context(store.background_checkpoints())
+                    guard.enter_context(_heartbeat(store, file_id))
                     if bulk_load_pays(store, total):
                         bulk.enter_context(store.bulk_load())
                 writer.apply(b)
-                if beat is not None:
-                    beat()
             if progress:
                 progress(chunk.pos, total)
         bulk.close()  # indexes back before the merge, which uses them
-        if beat is not None:
-            beat(force=True)  # rebuilding the indexes of a big store takes a while
         if writer is not None:
             merge_name_stubs(store)
             _draw_links(store, writer, file_id, marks)
@@ -410,22 +406,30 @@ HEARTBEAT_SECONDS = 30.0
 STALE_AFTER = timedelta(hours=1)
 
 
-class _Heartbeat:
-    """Records, at most every ``HEARTBEAT_SECONDS`` while a run writes, that it
-    is alive (``ingest_files.seen_at``): how a run on another host, which
-    cannot look for the process, tells a run killed hard from one going on."""
+@contextmanager
+def _heartbeat(store: Store, file_id: int) -> Iterator[None]:
+    """While a run goes on, record every ``HEARTBEAT_SECONDS`` that it is alive
+    (``ingest_files.seen_at``), from a thread of its own: a stream that is quiet
+    for hours (``twarc2 stream | rasd ingest -``) still beats. How a run on
+    another host, which cannot look for the process, tells a run killed hard
+    from one going on. A beat that finds the store locked (a long write) is
+    skipped: the next one comes."""
+    stop = threading.Event()
+    f = S.ingest_files
 
-    def __init__(self, store: Store, file_id: int) -> None:
-        self.store, self.file_id = store, file_id
-        self.last = time.monotonic()
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with suppress(Exception), store.begin() as c:
+                c.execute(update(f).where(f.c.id == file_id, f.c.status == "running")
+                          .values(seen_at=now()))
 
-    def __call__(self, force: bool = False) -> None:
-        t = time.monotonic()
-        if force or t - self.last >= HEARTBEAT_SECONDS:
-            self.last = t
-            f = S.ingest_files
-            with self.store.begin() as c:
-                c.execute(update(f).where(f.c.id == self.file_id).values(seen_at=now()))
+    t = threading.Thread(target=beat, name="rasd-heartbeat", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(timeout=1.0)  # a beat waiting for a lock ends on its own
 
 
 def this_host() -> str:
