@@ -833,7 +833,9 @@ def test_a_run_killed_hard_costs_one_full_pass_then_is_recorded_killed(store, tm
     assert full_passes == [False, True, False]
 
 
-@pytest.mark.parametrize("kind", ["this process", "another host, seen lately",
+@pytest.mark.parametrize("kind", ["this process", "this process, not seen for two hours",
+                                  "another host, seen lately",
+                                  "this host, process id taken, not seen for two days",
                                   "another host, not seen for two hours", "before 0012, old"])
 def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp_path,
                                                                full_passes, kind):
@@ -844,7 +846,11 @@ def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp
     from rasd.store.db import now
 
     old = now() - timedelta(hours=2)
-    kw = {"this process": {"pid": os.getpid(), "host": this_host(), "seen_at": now()},
+    me = {"pid": os.getpid(), "host": this_host()}
+    kw = {"this process": {**me, "seen_at": now()},
+          "this process, not seen for two hours": {**me, "seen_at": old},
+          "this host, process id taken, not seen for two days": {
+              **me, "seen_at": now() - timedelta(days=2)},
           "another host, seen lately": {"pid": _dead_pid(), "host": this_host() + "-other",
                                         "seen_at": now()},
           "another host, not seen for two hours": {"pid": 1, "host": "elsewhere",
@@ -855,7 +861,7 @@ def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp
         f = tmp_path / f"{i}.jsonl"
         f.write_text(json.dumps({"data": _tweets(2, 1 + 2 * i)}) + "\n")
         ingest_path(sqlite_store, f)
-    alive = kind.startswith(("this", "another host, seen"))
+    alive = kind.startswith(("this process", "another host, seen"))
     assert _status(sqlite_store, run) == ("running" if alive else "killed")
     assert full_passes == ([True, True] if alive else [True, False])
 

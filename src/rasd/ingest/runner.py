@@ -403,7 +403,8 @@ def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int,
 
 
 HEARTBEAT_SECONDS = 30.0
-STALE_AFTER = timedelta(hours=1)
+STALE_AFTER = timedelta(hours=1)  # a run on another host not seen for this long is dead
+STALE_REUSED = timedelta(days=1)  # nor one on this host whose process id is taken
 
 
 @contextmanager
@@ -461,19 +462,21 @@ def process_alive(pid: int) -> bool:
 
 def run_alive(pid: int | None, host: str | None, seen: datetime | None,
               started: datetime | None, at: datetime | None = None) -> bool:
-    """Whether a run recorded as running still is: not when its process is
-    gone from this host, nor when it has not been seen for ``STALE_AFTER``
-    (a run on another host, or killed with its process id reused). A run
-    recorded before runs recorded this (0012) counts by its start."""
+    """Whether a run recorded as running still is. On this host, by its
+    process: gone (or a zombie) is dead; there (its id perhaps reused by
+    another process), alive unless not seen for ``STALE_REUSED`` — a long
+    write can hold up its heartbeat, not for a day. Elsewhere (PostgreSQL shared
+    between hosts), by its heartbeat: not seen for ``STALE_AFTER`` is dead.
+    A run recorded before runs recorded this (0012) counts by its start."""
     last = seen or started
+    age = timedelta(0)
     if last is not None:
         if last.tzinfo is None:
             last = last.replace(tzinfo=UTC)
-        if (at or now()) - last > STALE_AFTER:
-            return False
+        age = (at or now()) - last
     if pid is not None and host == this_host():
-        return process_alive(pid)
-    return True
+        return process_alive(pid) and age <= STALE_REUSED
+    return age <= STALE_AFTER
 
 
 def _draw_links(store: Store, writer: Writer, file_id: int,
