@@ -144,6 +144,8 @@ def test_failure_mid_file_keeps_whole_batches(tmp_path, monkeypatch):
     from rasd.ingest.runner import unfinished_files
 
     assert unfinished_files(s) == [str(f.resolve())]
+    with s.connect() as c:  # recorded at once, not when this process ends
+        assert c.exec_driver_sql("SELECT status FROM ingest_files").scalar() == "failed"
     partial = s.stats()["posts"]
     assert 0 < partial < 200 * 50
     monkeypatch.setattr(runner, "produce_in_child", real)

@@ -842,7 +842,7 @@ def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp
     import os
     from datetime import timedelta
 
-    from rasd.ingest.runner import this_host
+    from rasd.ingest.runner import this_host, unfinished_files
     from rasd.store.db import now
 
     old = now() - timedelta(hours=2)
@@ -863,6 +863,8 @@ def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp
         ingest_path(sqlite_store, f)
     alive = kind.startswith(("this process", "another host, seen"))
     assert _status(sqlite_store, run) == ("running" if alive else "killed")
+    # a run still going is not one to re-run (the warning ingest prints)
+    assert unfinished_files(sqlite_store) == ([] if alive else [str(tmp_path / "gone.jsonl")])
     assert full_passes == ([True, True] if alive else [True, False])
 
 

@@ -244,18 +244,21 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         if writer is not None:
             merge_name_stubs(store)
             _draw_links(store, writer, file_id, marks)
-    except KeyboardInterrupt:
-        # stopped (Ctrl-C: how `twarc2 stream | rasd ingest -` ends): what was
-        # committed still gets its edges, and the run is recorded as interrupted —
-        # best effort, a few seconds at most: an interrupt that came inside a
-        # commit can leave that transaction holding its lock; the run then stays
-        # recorded as running, and later runs draw from its marks
+    except BaseException as e:
+        # stopped (Ctrl-C: how `twarc2 stream | rasd ingest -` ends) or failed (a
+        # file that breaks off, a full disk): what was committed still gets its
+        # edges, and the run is recorded as interrupted or failed — at once, not
+        # when the process ends (a caller may go on to other files). Best effort,
+        # a few seconds at most: an interrupt that came inside a commit can leave
+        # that transaction holding its lock; the run then stays recorded as
+        # running, and later runs find it dead once this process has ended
         if writer is not None and file_id is not None:
+            status = "interrupted" if isinstance(e, KeyboardInterrupt | SystemExit) else "failed"
             with store.short_waits(), suppress(Exception):
                 _draw_links(store, writer, file_id, marks)
                 with store.begin() as c:
                     c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
-                              .values(finished_at=now(), status="interrupted"))
+                              .values(finished_at=now(), status=status))
         raise
     finally:
         guard.close()  # closes the quarantine file and stops a parsing process
@@ -526,11 +529,14 @@ def _recorded(path: Path) -> str:
 
 def unfinished_files(store: Store) -> list[str]:
     """Files whose last ingest did not finish (killed or interrupted): re-run
-    them to complete. Standard input cannot be run again: not listed."""
+    them to complete. A run still going in another process is not listed;
+    standard input cannot be run again: not listed."""
     f = S.ingest_files
-    last: dict[str, str] = {}
+    last: dict[str, bool] = {}
     with store.connect() as c:
-        for path, status in c.execute(select(f.c.path, f.c.status).order_by(f.c.id)):
-            last[path] = status
-    return sorted(p for p, st in last.items()
-                  if st in ("running", "interrupted", "killed") and p != "-")
+        for path, status, pid, host, seen, started in c.execute(select(
+                f.c.path, f.c.status, f.c.pid, f.c.host, f.c.seen_at, f.c.started_at)
+                .order_by(f.c.id)):
+            last[path] = status in ("interrupted", "failed", "killed") or (
+                status == "running" and not run_alive(pid, host, seen, started))
+    return sorted(p for p, unfinished in last.items() if unfinished and p != "-")

@@ -88,8 +88,8 @@ ingest_files = Table(
     Column("size", BigInteger),
     Column("started_at", TS, nullable=False),
     Column("finished_at", TS),
-    # running, done, interrupted (Ctrl-C), killed (found dead by a later run),
-    # superseded (a later run completed the file)
+    # running, done, interrupted (Ctrl-C), failed (an error), killed (found dead by a
+    # later run), superseded (a later run completed the file)
     Column("status", String(20), nullable=False),
     Column("counts", J),
     # [highest post id, highest waiting-link id] when the run began to write: a run
