@@ -834,11 +834,12 @@ def test_a_run_killed_hard_costs_one_full_pass_then_is_recorded_killed(store, tm
 
 
 @pytest.mark.parametrize("kind", ["this process", "this process, not seen for two hours",
+                                  "this host, process id taken since the run began",
                                   "another host, seen lately",
                                   "this host, process id taken, not seen for two days",
                                   "another host, not seen for two hours", "before 0012, old"])
 def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp_path,
-                                                               full_passes, kind):
+                                                               full_passes, kind, request):
     import os
     from datetime import timedelta
 
@@ -847,8 +848,15 @@ def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp
 
     old = now() - timedelta(hours=2)
     me = {"pid": os.getpid(), "host": this_host()}
+    import subprocess
+    import sys
+
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    request.addfinalizer(lambda: (later.kill(), later.wait()))
     kw = {"this process": {**me, "seen_at": now()},
           "this process, not seen for two hours": {**me, "seen_at": old},
+          "this host, process id taken since the run began": {
+              "pid": later.pid, "host": this_host(), "started_at": old, "seen_at": now()},
           "this host, process id taken, not seen for two days": {
               **me, "seen_at": now() - timedelta(days=2)},
           "another host, seen lately": {"pid": _dead_pid(), "host": this_host() + "-other",
@@ -866,6 +874,63 @@ def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp
     # a run still going is not one to re-run (the warning ingest prints)
     assert unfinished_files(sqlite_store) == ([] if alive else [str(tmp_path / "gone.jsonl")])
     assert full_passes == ([True, True] if alive else [True, False])
+
+
+def test_a_run_that_fails_draws_what_it_committed(sqlite_store, tmp_path, monkeypatch):
+    """A run stopped by an error (a file that breaks off, a full disk) draws the
+    edges of what it committed and is recorded as failed, at once."""
+    from rasd.ingest import IngestError
+    from rasd.ingest.writer import Writer
+
+    def page(pid, author, to=None):
+        t = {"id": pid, "text": "t", "author_id": author}
+        if to:
+            t["referenced_tweets"] = [{"type": "replied_to", "id": to}]
+        return json.dumps({"data": [t]}) + "\n"
+
+    (tmp_path / "r.jsonl").write_text(page("1", "1", "500"))
+    ingest_path(sqlite_store, tmp_path / "r.jsonl")
+    f = tmp_path / "p.jsonl"
+    f.write_text(page("500", "2") + "".join(page(str(600 + i), "3") for i in range(30)))
+    real, calls = Writer.apply, []
+
+    def apply(self, b):
+        calls.append(1)
+        if len(calls) == 2:
+            raise IngestError("disk went away")
+        return real(self, b)
+
+    monkeypatch.setattr(Writer, "apply", apply)
+    with pytest.raises(IngestError, match="disk went away"):
+        ingest_path(sqlite_store, f, batch_size=10, jobs=1)
+    monkeypatch.undo()
+    assert sqlite_store.stats()["edges"] == 1 and sqlite_store.stats()["links_waiting"] == 0
+    with sqlite_store.connect() as c:
+        assert c.execute(select(S.ingest_files.c.status).where(
+            S.ingest_files.c.path == str(f.resolve()))).scalar_one() == "failed"
+
+
+def test_a_process_started_after_the_run_is_not_the_run():
+    """A process id taken since the run began (ids wrap; after a reboot a
+    small id is soon taken) is not the run's process (Linux, where /proc
+    says when a process started)."""
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    from rasd.ingest.runner import process_alive
+    from rasd.store.db import now
+
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        if not Path(f"/proc/{p.pid}/stat").exists():
+            pytest.skip("no /proc: when a process started cannot be told")
+        assert process_alive(p.pid, since=now() + timedelta(minutes=1)) is True
+        assert process_alive(p.pid, since=now() - timedelta(hours=1)) is False
+        assert process_alive(p.pid) is True
+    finally:
+        p.kill()
+        p.wait()
 
 
 def test_a_zombie_or_missing_process_is_not_alive():
@@ -901,7 +966,8 @@ def test_a_run_beats_while_it_goes_on_even_with_the_store_locked(sqlite_store, t
     from rasd.ingest import runner
 
     monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.05)
-    run = _running_run(sqlite_store, tmp_path, seen_at=None)
+    monkeypatch.setattr(runner, "BEAT_WAIT", 0.2)
+    run = _running_run(sqlite_store, tmp_path, seen_at=None, status="killed")
 
     def seen():
         with sqlite_store.connect() as c:
@@ -912,14 +978,16 @@ def test_a_run_beats_while_it_goes_on_even_with_the_store_locked(sqlite_store, t
         time.sleep(0.4)
     beat, started = seen()
     assert (beat - started).total_seconds() > 0.2
+    # taken for dead (a host paused for an hour), it beats itself back to running
+    assert _status(sqlite_store, run) == "running"
     lock = sqlite3.connect(sqlite_store.path, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # another writer holds the store
     try:
         t0 = time.monotonic()
         with runner._heartbeat(sqlite_store, run):
             time.sleep(0.3)
-        assert time.monotonic() - t0 < 2.0
-        assert seen()[0] == beat  # no beat got through; none raised
+        assert time.monotonic() - t0 < 1.0  # a beat gives up after BEAT_WAIT
+        assert seen()[0] == beat  # no beat got through
     finally:
         lock.execute("ROLLBACK")
         lock.close()

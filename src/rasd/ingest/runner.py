@@ -406,6 +406,7 @@ def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int,
 
 
 HEARTBEAT_SECONDS = 30.0
+BEAT_WAIT = 1.0  # seconds a beat waits for the store's write lock
 STALE_AFTER = timedelta(hours=1)  # a run on another host not seen for this long is dead
 STALE_REUSED = timedelta(days=1)  # nor one on this host whose process id is taken
 
@@ -416,16 +417,18 @@ def _heartbeat(store: Store, file_id: int) -> Iterator[None]:
     (``ingest_files.seen_at``), from a thread of its own: a stream that is quiet
     for hours (``twarc2 stream | rasd ingest -``) still beats. How a run on
     another host, which cannot look for the process, tells a run killed hard
-    from one going on. A beat that finds the store locked (a long write) is
-    skipped: the next one comes."""
+    from one going on. A beat that finds the store locked by a long write
+    gives up after ``BEAT_WAIT`` seconds: the next one comes."""
     stop = threading.Event()
     f = S.ingest_files
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT_SECONDS):
-            with suppress(Exception), store.begin() as c:
-                c.execute(update(f).where(f.c.id == file_id, f.c.status == "running")
-                          .values(seen_at=now()))
+            # a run taken for dead (a host paused for an hour) is running again
+            with suppress(Exception), store.begin(wait=BEAT_WAIT) as c:
+                c.execute(update(f).where(f.c.id == file_id,
+                                          f.c.status.in_(("running", "killed")))
+                          .values(seen_at=now(), status="running"))
 
     t = threading.Thread(target=beat, name="rasd-heartbeat", daemon=True)
     t.start()
@@ -433,22 +436,30 @@ def _heartbeat(store: Store, file_id: int) -> Iterator[None]:
         yield
     finally:
         stop.set()
-        t.join(timeout=1.0)  # a beat waiting for a lock ends on its own
+        t.join(timeout=BEAT_WAIT + 1.0)
 
 
 def this_host() -> str:
-    """The name of this machine, as runs record it."""
-    return socket.gethostname()[:255]
+    """This machine as runs record it: its name and, on Linux, its process-id
+    namespace (containers that share a host name do not share process ids)."""
+    try:
+        ns = " " + os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        ns = ""
+    return (socket.gethostname() + ns)[:255]
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host still runs (a zombie, killed but
-    not yet reaped, does not). Where this cannot be told (Windows, where
-    signal 0 would end the process), it is taken to run."""
+def process_alive(pid: int, since: datetime | None = None) -> bool | None:
+    """Whether process ``pid`` of this host still runs: not when it is gone, a
+    zombie (killed, not yet reaped), or (Linux) started after ``since`` — its
+    id taken by another process since, after a reboot too. None where this
+    cannot be told (Windows, where signal 0 would end the process)."""
     if pid == os.getpid():
         return True
-    if pid <= 0 or os.name == "nt":
-        return pid > 0
+    if pid <= 0:
+        return False
+    if os.name == "nt":
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -457,28 +468,48 @@ def process_alive(pid: int) -> bool:
         return True
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rpartition(b")")[2].split()[:1]
-        return state != [b"Z"]
+            fields = f.read().rpartition(b")")[2].split()
     except OSError:  # no /proc (macOS): kill said it runs
         return True
+    if fields[:1] == [b"Z"]:
+        return False
+    started = _process_start(fields)
+    return not (since is not None and started is not None
+                and started > _aware(since) + timedelta(seconds=5))
+
+
+def _process_start(fields: list[bytes]) -> datetime | None:
+    """When a process started, from the fields of its ``/proc/PID/stat`` after
+    the command name (``starttime``, clock ticks after boot: field 22)."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+        ticks = int(fields[19])
+        return datetime.fromtimestamp(btime + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)  # SQLite gives UTC, naive
 
 
 def run_alive(pid: int | None, host: str | None, seen: datetime | None,
               started: datetime | None, at: datetime | None = None) -> bool:
     """Whether a run recorded as running still is. On this host, by its
-    process: gone (or a zombie) is dead; there (its id perhaps reused by
-    another process), alive unless not seen for ``STALE_REUSED`` — a long
-    write can hold up its heartbeat, not for a day. Elsewhere (PostgreSQL shared
-    between hosts), by its heartbeat: not seen for ``STALE_AFTER`` is dead.
-    A run recorded before runs recorded this (0012) counts by its start."""
+    process (``process_alive``: gone, a zombie, or its id taken since is dead;
+    where that is only half known — no /proc — alive unless not seen for
+    ``STALE_REUSED``, as a long write can hold up its heartbeat, not for a
+    day). Elsewhere (PostgreSQL shared between hosts, another container), and
+    where the process cannot be looked at, by its heartbeat: not seen for
+    ``STALE_AFTER`` is dead. A run recorded before runs recorded this (0012)
+    counts by its start."""
     last = seen or started
-    age = timedelta(0)
-    if last is not None:
-        if last.tzinfo is None:
-            last = last.replace(tzinfo=UTC)
-        age = (at or now()) - last
+    age = (at or now()) - _aware(last) if last is not None else timedelta(0)
     if pid is not None and host == this_host():
-        return process_alive(pid) and age <= STALE_REUSED
+        alive = process_alive(pid, started)
+        if alive is not None:
+            return alive and age <= STALE_REUSED
     return age <= STALE_AFTER
 
 

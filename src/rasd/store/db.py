@@ -255,22 +255,24 @@ class Store:
             self.ensure_indexes()
 
     @contextmanager
-    def begin(self) -> Iterator[Connection]:
+    def begin(self, wait: float | None = None) -> Iterator[Connection]:
         """A transaction that writes. On SQLite it takes the write lock at its
         start (BEGIN IMMEDIATE), waiting up to the busy timeout for another
         writer: a transaction that read first and then wrote would fail at once
         with "database is locked" had another connection written in between (a
-        second ``rasd ingest`` or ``rasd scan`` on the same store)."""
-        with self.write() as conn:
+        second ``rasd ingest`` or ``rasd scan`` on the same store). ``wait``:
+        seconds to wait for a lock, for this transaction only (see ``write``)."""
+        with self.write(wait) as conn:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, wait: float | None = None) -> Iterator[Connection]:
         """A write transaction that holds the write lock from its start (SQLite:
         BEGIN IMMEDIATE), so that no other writer can interleave. ``exclusive``
         tells callers whether they may number new rows themselves."""
         with self.engine.connect() as conn:
-            wait = self.lock_wait
+            if wait is None:  # this transaction's own, else this store's (short_waits)
+                wait = self.lock_wait
             if self.is_sqlite:
                 conn.info["rasd_immediate"] = True
                 if wait is not None:  # on the driver's connection: no transaction begun
