@@ -292,3 +292,24 @@ def test_media_follow_the_export_when_it_moves(store, tmp_path):
             z.write(p, f"ChatExport/{p.relative_to(b)}")
     ingest_path(store, member_stream(archive, "ChatExport/result.json"))
     assert all(p.startswith(f"{archive.resolve()}!/ChatExport/photos/") for p in paths())
+
+
+@pytest.mark.parametrize("number", ["9" * 5000, "-" + "9" * 4301, "1e400", "-2.5E+999",
+                                    "9" * 400 + ".5"])
+def test_a_number_python_cannot_read_rejects_its_message_only(store, tmp_path, number):
+    """An integer of over 4,300 digits (Python will not convert it) or a number
+    past a float's range is valid JSON; the parser stopped there and every
+    later message was lost. Now its message is one reject, the rest is read,
+    and text holding the same characters is left as it is."""
+    text = f'see {number} and "{number}" \\ {number}'
+    msgs = [_msg(2, "before"), _msg(3, "big", views=0), _msg(4, text), _msg(5, "after")]
+    d = channel_export(tmp_path, msgs)
+    f = d / "result.json"
+    f.write_bytes(f.read_bytes().replace(b'"views": 0', b'"views": ' + number.encode()))
+    rep = ingest_path(store, d)
+    assert rep.rejected == 1, rep.rejects
+    assert "number too large to read" in rep.rejects[0]["reason"]
+    assert rep.rejects[0]["path"] == "channel555.messages[1]"
+    assert post(store, "telegram", "channel555/5").text == "after"
+    assert post(store, "telegram", "channel555/4").text == text
+    assert store.stats()["posts"] == 3

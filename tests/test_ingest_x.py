@@ -1046,3 +1046,20 @@ def test_a_file_whose_last_run_was_interrupted_is_listed_unfinished(sqlite_store
     assert unfinished_files(sqlite_store) == [str(f.resolve())]
     ingest_path(sqlite_store, f)
     assert unfinished_files(sqlite_store) == []
+
+
+@pytest.mark.parametrize("where", [0, 1])
+def test_a_number_python_cannot_read_rejects_its_array_item_only(sqlite_store, tmp_path, where):
+    """In a JSON array, an item holding an integer of over 4,300 digits was the
+    end of the file (the first item: the whole array was lost); now it is one
+    reject and the items after it are stored."""
+    items = [json.dumps({"data": [{"id": str(i), "text": "t", "author_id": "1",
+                                   "public_metrics": {"like_count": 0}}]})
+             for i in range(1, 4)]
+    items[where] = items[where].replace('"like_count": 0', '"like_count": ' + "9" * 5000)
+    f = tmp_path / "a.json"
+    f.write_text("[" + ",\n".join(items) + "]")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 1 and "number too large" in rep.rejects[0]["reason"]
+    assert rep.rejects[0]["path"] == f"[{where}]"
+    assert sqlite_store.stats()["posts"] == 2

@@ -20,7 +20,9 @@ module only maps objects to records.
 from __future__ import annotations
 
 import json
+import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +93,7 @@ def dump_item(obj: Any) -> tuple[Any, bytes]:
     not valid text) is replaced first, in the object as in its JSON: such a
     string stopped a whole ingest when the record was hashed or stored."""
     try:
-        return obj, orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+        return obj, _checked(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS))
     except TypeError:
         # orjson names only the first problem it meets: a lone surrogate, an
         # integer past 64 bits or nesting past its limit, maybe several of them
@@ -100,14 +102,152 @@ def dump_item(obj: Any) -> tuple[Any, bytes]:
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
     try:
-        return obj, orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+        return obj, _checked(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS))
     except TypeError:
         pass
     try:  # integers beyond 64 bits, or nesting past orjson's limit
-        return obj, json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
-                               default=str).encode("utf-8", "replace")
+        data = json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
+                          default=str).encode("utf-8", "replace")
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    if _UNREADABLE_JSON in data:  # NumberGuard put it where a number was
+        raise ValueError(UNREADABLE_REASON)
+    return obj, data
+
+
+def _checked(data: bytes) -> bytes:
+    if _UNREADABLE_JSON in data:  # NumberGuard put it where a number was
+        raise ValueError(UNREADABLE_REASON)
+    return data
+
+
+# What NumberGuard puts where a number was that Python cannot read; an item
+# holding it is rejected (dump_item), the items after it are read.
+UNREADABLE = "\x00rasd:unreadable-number"
+_UNREADABLE_JSON = b'"\\u0000rasd:unreadable-number"'
+UNREADABLE_REASON = ("a number too large to read (an integer of over 4,300 digits, or "
+                     "past a float's range)")
+NUMBER_CARRY_MAX = 2**20  # a number longer than this is taken as unreadable
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)  # in a string: up to its '"'
+_NUMBER_BYTES = b"-+.0123456789eE"
+_NUMBER_CHARS = re.compile(rb"[-+.0-9eE]*")
+# for a first look at C speed: digits and "." as "1", e/E as "e", signs as "+"
+_CLASSES = bytes(b"1"[0] if c in b".0123456789" else b"e"[0] if c in b"eE"
+                 else b"+"[0] if c in b"+-" else b" "[0] for c in range(256))
+_ESCAPES = re.compile(rb"\\.", re.DOTALL)
+_SUSPECT = re.compile(  # numbers worth a look: long ones, exponents of 3 digits and more
+    rb"(?<![\w.+-])(?:-?[0-9][0-9.]{299,}(?:[eE][+-]?[0-9]+)?"
+    rb"|-?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]{3,})(?![\w.+-])")
+
+
+def _readable(tok: bytes) -> bool:
+    """Whether a JSON parser in Python reads number ``tok`` (ijson: an ``int``
+    where there is no fraction or exponent, else a finite ``float``)."""
+    if not any(c in tok for c in b".eE"):
+        limit = sys.get_int_max_str_digits()
+        return not limit or len(tok.lstrip(b"-")) <= limit
+    try:
+        return math.isfinite(float(tok))
+    except ValueError:
+        return False
+
+
+class NumberGuard:
+    """A JSON byte stream in which each number Python cannot read — an integer
+    of over 4,300 digits (Python's limit on converting text to int), or one
+    past a float's range (``1e400``) — is replaced by the string ``UNREADABLE``.
+    A parser stops for good at such a number; valid JSON as it is, one of them
+    in a Telegram export or a JSON array lost every record after it. Now the
+    item that holds it is rejected (``dump_item``) and the rest is read.
+    Strings are passed through untouched (their state is followed across
+    reads); only numbers outside them are looked at. Read in the careful
+    passes, after the fast C parser stopped."""
+
+    def __init__(self, f: Any, block: int = 64 * 1024) -> None:
+        self.f, self.block = f, block
+        self.ready = bytearray()
+        self.pending = b""  # an unfinished number, or a string's lone trailing backslash
+        self.in_string = self.swallow = self.eof = False
+        self.replaced = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.eof and (size < 0 or len(self.ready) < size):
+            data = self.f.read(self.block)
+            if not data:
+                self.eof = True
+            self._scan(data)
+        n = len(self.ready) if size < 0 else min(size, len(self.ready))
+        out = bytes(self.ready[:n])
+        del self.ready[:n]
+        return out
+
+    def _scan(self, data: bytes) -> None:
+        buf, self.pending = self.pending + data, b""
+        if not self.swallow and not self.eof and self._plain(buf):
+            return
+        n, pos, out = len(buf), 0, self.ready
+        if self.swallow:  # the rest of a number already replaced
+            pos = _NUMBER_CHARS.match(buf).end()  # type: ignore[union-attr]
+            if pos == n and not self.eof:
+                return
+            self.swallow = False
+        while pos < n:
+            if self.in_string:
+                end = _STRING_REST.match(buf, pos).end()  # type: ignore[union-attr]
+                if end < n and buf[end] == 0x22:  # its closing quote
+                    out += buf[pos:end + 1]
+                    pos, self.in_string = end + 1, False
+                    continue
+                out += buf[pos:end]  # goes on in the next read (a lone '\' waits)
+                if self.eof:
+                    out += buf[end:]
+                else:
+                    self.pending = buf[end:]
+                return
+            q = buf.find(b'"', pos)
+            if q >= 0:
+                self._outside(buf, pos, q)
+                out += b'"'
+                pos, self.in_string = q + 1, True
+                continue
+            if self.eof:
+                self._outside(buf, pos, n)
+                return
+            cut = max(pos, len(buf.rstrip(_NUMBER_BYTES)))
+            self._outside(buf, pos, cut)
+            if n - cut > NUMBER_CARRY_MAX:  # an endless number: unreadable
+                out += _UNREADABLE_JSON
+                self.replaced += 1
+                self.swallow = True
+            else:
+                self.pending = buf[cut:]
+            return
+
+    def _plain(self, buf: bytes) -> bool:
+        """The common case, at C speed: nothing in ``buf`` looks like an
+        unreadable number, in strings or out. Then only whether it ends in a
+        string matters (the parity of its unescaped quotes), and a number it
+        may end with is kept for the next read. False: ``_scan`` walks it."""
+        if buf.endswith(b"\\"):
+            return False
+        kinds = buf.translate(_CLASSES)
+        if b"1" * 300 in kinds or b"e111" in kinds or b"e+111" in kinds:
+            return False  # a long number or a long exponent, maybe: a closer look
+        ends_in_string = self.in_string ^ bool(_ESCAPES.sub(b"", buf).count(b'"') & 1)
+        cut = len(buf) if ends_in_string else len(buf.rstrip(_NUMBER_BYTES))
+        self.ready += buf[:cut]
+        self.pending = buf[cut:]
+        self.in_string = ends_in_string
+        return True
+
+    def _outside(self, buf: bytes, start: int, end: int) -> None:
+        last = start
+        for m in _SUSPECT.finditer(buf, start, end):
+            if not _readable(m.group()):
+                self.ready += buf[last:m.start()] + _UNREADABLE_JSON
+                last = m.end()
+                self.replaced += 1
+        self.ready += buf[last:end]
 
 
 class ItemTooLarge(Exception):
@@ -289,7 +429,7 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
     are still read. Malformed JSON before any item raises ``_NotDocument``."""
     i = 0
     with f:
-        guard = ReadGuard(f, TOKEN_MAX)
+        guard = ReadGuard(NumberGuard(f), TOKEN_MAX)
         try:
             for _, event, obj in capped_parse(guard, ("item" if layout == "array" else "",),
                                               MAX_LINE, skip=skip, backend=backend,

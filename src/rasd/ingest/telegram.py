@@ -53,6 +53,7 @@ from rasd.ingest.jsonitems import (
     TOKEN_MAX,
     TOO_BIG,
     ItemTooLarge,
+    NumberGuard,
     ReadGuard,
     capped_parse,
     dump_item,
@@ -244,7 +245,8 @@ class TelegramParser(Parser):
             # string would be held in memory. The guard stops reading once
             # TOKEN_MAX bytes have passed without 16 events; a message that grows
             # past MAX_LINE comes as TOO_BIG, its remaining events skipped.
-            f = ReadGuard(raw_f, TOKEN_MAX)
+            # the careful pass reads on past numbers Python cannot read
+            f = ReadGuard(raw_f if backend is ijson else NumberGuard(raw_f), TOKEN_MAX)
             for prefix, event, value in capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip,
                                                      backend=backend, buf_size=buf_size):
                 if event == "item":  # one message, built whole (or TOO_BIG, SKIPPED)
@@ -291,8 +293,8 @@ class TelegramParser(Parser):
             return
         try:
             m, data = dump_item(m)
-        except ValueError:  # no export nests hundreds of levels deep
-            yield reject(src, "message nested too deeply", path=path)
+        except ValueError as e:  # nested hundreds of levels deep, a number too large
+            yield reject(src, f"message: {e}", path=path)
             return
         sha = raw.put(data, "telegram")
         ref = RawRef(sha256=sha, fmt="telegram", source_file=src, path=path)

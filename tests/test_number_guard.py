@@ -1,0 +1,116 @@
+"""NumberGuard: numbers Python cannot read become a marker; nothing else in
+the JSON changes, whatever the reads' sizes."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rasd.ingest import jsonitems
+from rasd.ingest.jsonitems import UNREADABLE, NumberGuard
+
+BIG = ["9" * 4301, "-" + "9" * 5000, "1e400", "-1.5E+309", "9" * 400 + ".0",
+       "1" + "0" * 320 + ".0"]
+
+
+class Big:
+    """A number token Python will not read, placed as a value."""
+
+    def __init__(self, tok: str) -> None:
+        self.tok = tok
+
+
+def dump(v) -> str:
+    if isinstance(v, Big):
+        return v.tok
+    if isinstance(v, list):
+        return "[" + ", ".join(dump(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + dump(x) for k, x in v.items()) + "}"
+    return json.dumps(v)
+
+
+def expected(v):
+    if isinstance(v, Big):
+        return UNREADABLE
+    if isinstance(v, list):
+        return [expected(x) for x in v]
+    if isinstance(v, dict):
+        return {k: expected(x) for k, x in v.items()}
+    return v
+
+
+tricky_text = st.text(alphabet=st.sampled_from('ab"\\/9e.-+ \n\u00e9\u0645'), max_size=30)
+leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**40), 10**40),
+    st.floats(allow_nan=False, allow_infinity=False), tricky_text,
+    st.sampled_from(BIG),  # as text: left alone
+    st.sampled_from(BIG).map(Big))
+values = st.recursive(leaves, lambda c: st.lists(c, max_size=4)
+                      | st.dictionaries(tricky_text, c, max_size=4), max_leaves=25)
+
+
+@settings(max_examples=int(os.environ.get("RASD_GUARD_EXAMPLES", "400")), deadline=None)
+@given(values, st.integers(1, 300), st.integers(1, 50))
+def test_only_unreadable_numbers_change(v, block, size):
+    data = dump(v).encode()
+    g = NumberGuard(io.BytesIO(data), block=block)
+    out = bytearray()
+    while piece := g.read(size):
+        out += piece
+    assert json.loads(out) == expected(v)
+    if not any(isinstance(x, Big) for x in _leaves(v)):
+        assert bytes(out) == data
+
+
+def _leaves(v):
+    if isinstance(v, list):
+        for x in v:
+            yield from _leaves(x)
+    elif isinstance(v, dict):
+        for x in v.values():
+            yield from _leaves(x)
+    else:
+        yield v
+
+
+def test_readable_numbers_near_the_limits_are_kept():
+    data = ("[" + ", ".join(["9" * 4300, "-" + "9" * 4300, "1e308", "1.7976931348623157e308",
+                             "0." + "0" * 500 + "1", "1e-400"]) + "]").encode()
+    assert NumberGuard(io.BytesIO(data), block=7).read() == data
+    assert all(math.isfinite(x) for x in json.loads(data)[2:])
+
+
+def test_an_endless_number_is_not_held(monkeypatch):
+    """A number that never ends (a hostile file of digits) is swallowed as it
+    is read: what is kept stays within NUMBER_CARRY_MAX."""
+    monkeypatch.setattr(jsonitems, "NUMBER_CARRY_MAX", 1000)
+
+    class Digits(io.RawIOBase):
+        left = 5_000_000
+
+        def read(self, n=-1):
+            n = min(n, self.left)
+            self.left -= n
+            return b"9" * n
+
+    g = NumberGuard(Digits(), block=4096)
+    out, peak = bytearray(), 0
+    while piece := g.read(10):
+        out += piece
+        peak = max(peak, len(g.pending) + len(g.ready))
+    assert json.loads(b"[" + out + b"]") == [UNREADABLE] and peak <= 4096 + 1000
+
+
+@pytest.mark.parametrize("tok", BIG)
+def test_each_unreadable_number_is_replaced_at_any_cut(tok):
+    data = ('{"a": [1, ' + tok + ', "' + tok + '"]}').encode()
+    for block in (1, 2, 3, 5, 64, 4096, 100_000):
+        out = NumberGuard(io.BytesIO(data), block=block).read()
+        assert json.loads(out) == {"a": [1, UNREADABLE, tok]}, block
