@@ -74,6 +74,13 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   time): 2 processes 16,905/s, re-ingest 21,794/s, naive 158,467/s -> 0.11x;
   SQLite floor 55,694/s = 0.35x naive (18.0 us/post: at this size the floor
   alone is below 0.5x); peak RSS 307 + 83 MB (goal < 500 MB: met).
+  Session 8 (a slow spell of the host all day: naive 70-96k posts/s against
+  150-170k, "parse only" 43-47k/s against ~80k), ingest runs now recording
+  their process and beating a heartbeat from a thread: 200k posts 13,929/s
+  (0.20x; 1 process 10,975/s; re-ingest 17,793/s; peak RSS 202 + 81 MB;
+  floor 0.85x naive in that spell); --size-gb 1.0 --skip-one (1.1M posts,
+  alone on the machine): 14,505/s (0.15x; naive 96,133/s; re-ingest
+  17,954/s; floor 0.43x), peak RSS 310 + 82 MB (goal < 500 MB: met).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
