@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -123,8 +124,9 @@ def _checked(data: bytes) -> bytes:
 
 # What NumberGuard puts where a number was that Python cannot read; an item
 # holding it is rejected (dump_item), the items after it are read.
-UNREADABLE = "\x00rasd:unreadable-number"
-_UNREADABLE_JSON = b'"\\u0000rasd:unreadable-number"'
+# a token of this process's own: a post cannot hold it to have itself rejected
+UNREADABLE = f"\x00rasd:unreadable-number:{secrets.token_hex(8)}"
+_UNREADABLE_JSON = orjson.dumps(UNREADABLE)
 UNREADABLE_REASON = ("a number too large to read (an integer of over 4,300 digits, or "
                      "past a float's range)")
 NUMBER_CARRY_MAX = 2**20  # a number longer than this is taken as unreadable
@@ -135,14 +137,21 @@ _NUMBER_CHARS = re.compile(rb"[-+.0-9eE]*")
 _CLASSES = bytes(b"1"[0] if c in b".0123456789" else b"e"[0] if c in b"eE"
                  else b"+"[0] if c in b"+-" else b" "[0] for c in range(256))
 _ESCAPES = re.compile(rb"\\.", re.DOTALL)
-_SUSPECT = re.compile(  # numbers worth a look: long ones, exponents of 3 digits and more
+# numbers worth a look: 300 characters and more (an integer of over 4,300
+# digits, a float of 309 digits before its point), an exponent of 3 digits and
+# more, or one after 16 characters and more (1000…0e60: 250 digits, then e60)
+_SUSPECT = re.compile(
     rb"(?<![\w.+-])(?:-?[0-9][0-9.]{299,}(?:[eE][+-]?[0-9]+)?"
+    rb"|-?[0-9][0-9.]{15,}[eE][+-]?[0-9]+"
     rb"|-?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]{3,})(?![\w.+-])")
 
 
 def _readable(tok: bytes) -> bool:
     """Whether a JSON parser in Python reads number ``tok`` (ijson: an ``int``
-    where there is no fraction or exponent, else a finite ``float``)."""
+    where there is no fraction or exponent, else a finite ``float``). One
+    over ``NUMBER_CARRY_MAX`` never is, however it was read."""
+    if len(tok) > NUMBER_CARRY_MAX:
+        return False
     if not any(c in tok for c in b".eE"):
         limit = sys.get_int_max_str_digits()
         return not limit or len(tok.lstrip(b"-")) <= limit
@@ -231,10 +240,13 @@ class NumberGuard:
         if buf.endswith(b"\\"):
             return False
         kinds = buf.translate(_CLASSES)
-        if b"1" * 300 in kinds or b"e111" in kinds or b"e+111" in kinds:
+        if b"1" * 300 in kinds or b"1" * 16 + b"e" in kinds or b"e111" in kinds \
+                or b"e+111" in kinds:
             return False  # a long number or a long exponent, maybe: a closer look
         ends_in_string = self.in_string ^ bool(_ESCAPES.sub(b"", buf).count(b'"') & 1)
         cut = len(buf) if ends_in_string else len(buf.rstrip(_NUMBER_BYTES))
+        if len(buf) - cut > NUMBER_CARRY_MAX:
+            return False  # an endless run: _scan swallows it, it is not kept
         self.ready += buf[:cut]
         self.pending = buf[cut:]
         self.in_string = ends_in_string
