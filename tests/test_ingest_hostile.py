@@ -863,6 +863,14 @@ def test_names_in_bytes_that_are_not_utf8(store, tmp_path):
     with store.connect() as c:
         local = c.execute(sa.select(S.media.c.local_path)).scalar_one()
     assert local.endswith("Chat\\xe9/photos/p.jpg")
+    # and the detectors find the file by that path (scan --media reported it missing)
+    from contextlib import ExitStack
+
+    from rasd.detect.media.detector import local_file
+
+    with ExitStack() as stack:
+        found = local_file(local, stack)
+    assert found is not None and os.fsencode(found) == export + b"/photos/p.jpg"
     assert post(store, "telegram", "channel5/1").text == "a lone ? surrogate"
 
 

@@ -15,6 +15,7 @@ match --stored`` does it on request.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -58,13 +59,26 @@ def local_file(path: str | None, stack: ExitStack) -> Path | None:
 
 
 def resolve_local(path: str | None) -> Path | None:
+    """The file a stored local path names: relative ones under
+    ``RASD_MEDIA_ROOT`` (or the working folder). A path stored with bytes of
+    its name that are not UTF-8 written ``\\xNN`` (``path_text``: an export
+    folder from a Windows or legacy archive) names the file with those bytes
+    where no file has the written name."""
     if not path:
         return None
     p = Path(path).expanduser()
     if not p.is_absolute():
         root = os.environ.get("RASD_MEDIA_ROOT")
         p = (Path(root) / p) if root else p.resolve()
+    if "\\x" in path and not p.exists():
+        raw = Path(_NAME_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), str(p)))
+        if raw.exists():
+            return raw
     return p
+
+
+# a byte of a file name that was not UTF-8, as path_text writes it (0x80-0xff)
+_NAME_BYTE = re.compile(r"\\x([89a-fA-F][0-9a-fA-F])")
 
 
 def save_signals(store: Store, media_id: int, signals: dict[str, sig.SignalValue]) -> None:
