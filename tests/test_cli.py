@@ -417,7 +417,7 @@ def test_what_adversaries_wrote_is_printed_escaped(tmp_path, monkeypatch):
                  ["clusters", "build"], ["clusters", "list"], ["clusters", "show", "1"],
                  ["accounts", "show", "x:77"], ["show", "x:500"], ["hash", str(png)],
                  ["bank", "create", "b"], ["match", str(png)], ["quarantine"], ["links"],
-                 ["links", "--ids"],
+                 ["links", "--ids"], ["runs"], ["runs", "--json"],
                  ["show", "x:500", "--json"], ["finance", "links", "--json"],
                  ["accounts", "show", "x:77", "--json"], ["clusters", "show", "1", "--json"]):
         r = runner.invoke(app, ["--db", db, *args])
@@ -499,3 +499,46 @@ def test_file_names_in_bytes_that_are_not_utf8_print(tmp_path, monkeypatch):
     assert runner.invoke(app, ["--db", db, "bank", "create", "b"]).exit_code == 0
     r = runner.invoke(app, ["--db", db, "bank", "import", "b", bank])
     assert r.exit_code == 0 and "added 1" in r.output, r.output
+
+
+def test_runs_lists_what_was_ingested_and_how_it_ended(tmp_path):
+    """`rasd runs`: the ingest runs recorded, newest first, with their counts; a
+    run recorded as running whose process is gone shows as dead, and the next
+    ingest records it killed."""
+    from sqlalchemy import update
+
+    from rasd.store import Store
+    from rasd.store import schema as S
+
+    db = str(tmp_path / "r.db")
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "5"}]}) + "\n{bad\n")
+    b.write_text(json.dumps({"data": [{"id": "2", "text": "t", "author_id": "5"}]}) + "\n")
+    assert runner.invoke(app, ["--db", db, "ingest", str(a), "--source", "op"]).exit_code == 0
+    assert runner.invoke(app, ["--db", db, "ingest", str(b)]).exit_code == 0
+    out = runner.invoke(app, ["--db", db, "runs"]).output.splitlines()
+    assert len(out) == 2 and out[0].startswith("#2 ") and str(b) in out[0]
+    assert "done" in out[1] and "[op]" in out[1] and "new 1, updated 0, unchanged 0, " \
+        "rejected 1" in out[1]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    s = Store.open(db)
+    with s.begin() as c:  # run 1 as a run killed hard leaves it
+        c.execute(update(S.ingest_files).where(S.ingest_files.c.id == 1).values(
+            status="running", pid=gone.pid, host=__import__(
+                "rasd.ingest.runner", fromlist=["this_host"]).this_host()))
+    runs = json.loads(runner.invoke(app, ["--db", db, "runs", "--json"]).output)
+    assert [(r["id"], r["status"], r["state"]) for r in runs] == [
+        (2, "done", "done"), (1, "running", "dead")]
+    assert runs[1]["source"] == "op" and runs[1]["counts"]["rejected"] == 1
+    dead = json.loads(runner.invoke(app, ["--db", db, "runs", "--status", "dead",
+                                          "--json"]).output)
+    assert [r["id"] for r in dead] == [1]
+    r = runner.invoke(app, ["--db", db, "ingest", str(b)])
+    assert "did not finish" in r.output and "rasd runs" in r.output
+    got = json.loads(runner.invoke(app, ["--db", db, "runs", "--json", "-n", "0"]).output)
+    assert [(r["id"], r["state"]) for r in got] == [(3, "done"), (2, "done"), (1, "killed")]
+    assert runner.invoke(app, ["--db", db, "runs", "--source", "op", "-n", "1"]).output \
+        .startswith("#1 ")
+    bad = runner.invoke(app, ["--db", db, "runs", "--status", "bogus"])
+    assert bad.exit_code == 2 and "status must be one of" in bad.output

@@ -19,7 +19,7 @@ from rasd.cli import common
 
 # The order in which `rasd --help` lists commands: the analyst's path through the
 # pipeline. Commands not named here follow, alphabetically.
-ORDER = ("demo", "ingest", "stats", "show", "quarantine", "links", "accounts", "scan",
+ORDER = ("demo", "ingest", "runs", "stats", "show", "quarantine", "links", "accounts", "scan",
          "classify", "train", "eval", "policy", "hash", "match", "bank", "media", "clusters",
          "finance", "lists", "screen")
 

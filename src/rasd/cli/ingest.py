@@ -208,7 +208,7 @@ def register(app: typer.Typer) -> None:
         pending = [] if store is None else [p for p in unfinished_files(store) if p not in given]
         if pending and not json_:
             warn(f"{len(pending)} earlier ingest(s) did not finish (e.g. {pending[0]}); "
-                 "re-run them to complete")
+                 "re-run them to complete (rasd runs lists them)")
         reports = []
         any_rejected = False
         for p in paths:

@@ -571,3 +571,51 @@ def unfinished_files(store: Store) -> list[str]:
             last[path] = status in ("interrupted", "failed", "killed") or (
                 status == "running" and not run_alive(pid, host, seen, started))
     return sorted(p for p, unfinished in last.items() if unfinished and p != "-")
+
+
+RUN_STATUSES = ("running", "done", "interrupted", "failed", "killed", "superseded")
+
+
+def ingest_runs(store: Store, *, limit: int | None = 50, status: str | None = None,
+                source: str | None = None) -> list[dict[str, Any]]:
+    """The ingest runs recorded (``ingest_files``), newest first: what was read
+    when, from where, into which source, and what it gave — the provenance of
+    every count drawn from the store. Each is ``{"id", "source", "path",
+    "format", "size", "started_at", "finished_at", "seconds", "status", "state",
+    "counts", "pid", "host"}``; ``status`` is as recorded, ``state`` the same
+    except ``"dead"`` for a run recorded as running whose process is gone (the
+    next ingest records it ``killed`` and draws its waiting links).
+    ``status`` (one of ``RUN_STATUSES``, or ``"dead"``) and ``source`` filter;
+    ``limit`` None lists all."""
+    if status is not None and status not in (*RUN_STATUSES, "dead"):
+        raise ValueError(f"status must be one of {', '.join((*RUN_STATUSES, 'dead'))}, "
+                         f"not {status!r}")
+    f, s = S.ingest_files, S.sources
+    q = (select(f.c.id, s.c.name, f.c.path, f.c.fmt, f.c.size, f.c.started_at,
+                f.c.finished_at, f.c.status, f.c.counts, f.c.pid, f.c.host, f.c.seen_at)
+         .join(s, s.c.id == f.c.source_id).order_by(f.c.id.desc()))
+    if status is not None:
+        q = q.where(f.c.status == ("running" if status == "dead" else status))
+    if source is not None:
+        q = q.where(s.c.name == source)
+    out: list[dict[str, Any]] = []
+    with store.connect() as c:
+        for r in c.execute(q):
+            state = r.status
+            if state == "running" and not run_alive(r.pid, r.host, r.seen_at, r.started_at):
+                state = "dead"
+            if status is not None and state != status:
+                continue
+            started, finished = r.started_at, r.finished_at
+            out.append({
+                "id": r.id, "source": r.name, "path": r.path, "format": r.fmt, "size": r.size,
+                "started_at": _aware(started).isoformat() if started else None,
+                "finished_at": _aware(finished).isoformat() if finished else None,
+                "seconds": round((_aware(finished) - _aware(started)).total_seconds(), 3)
+                if started and finished else None,
+                "status": r.status, "state": state,
+                "counts": r.counts if isinstance(r.counts, dict) else None,
+                "pid": r.pid, "host": r.host})
+            if limit is not None and len(out) >= limit:
+                break
+    return out
