@@ -871,6 +871,42 @@ def test_names_in_bytes_that_are_not_utf8(store, tmp_path):
     with ExitStack() as stack:
         found = local_file(local, stack)
     assert found is not None and os.fsencode(found) == export + b"/photos/p.jpg"
+    # … relative to a media root whose own name holds a literal "\xab" (review) …
+    root = base + b"/lit\\xab"
+    os.makedirs(root + b"/caf\xe9")
+    with open(root + b"/caf\xe9/q.jpg", "wb") as fh:
+        fh.write(b"\xff\xd8\xff\xe0")
+    from rasd.detect.media.detector import resolve_local
+
+    os.environ["RASD_MEDIA_ROOT"] = os.fsdecode(root)
+    try:
+        got = resolve_local("caf\\xe9/q.jpg")
+    finally:
+        del os.environ["RASD_MEDIA_ROOT"]
+    assert os.fsencode(got) == root + b"/caf\xe9/q.jpg"
+    # … and inside a ZIP archive under such a folder (review)
+    import zipfile
+
+    with zipfile.ZipFile(os.fsdecode(export + b"/../z.zip"), "w") as z:
+        z.writestr("exp/result.json", json.dumps({
+            "name": "Z", "type": "public_channel", "id": 6, "messages": [
+                {"id": 1, "type": "message", "date": "2024-03-01T10:00:00", "from": "Z",
+                 "from_id": "channel6", "text": "zipped", "photo": "photos/z.jpg"}]}))
+        z.writestr("exp/photos/z.jpg", b"\xff\xd8\xff\xe0zip")
+    zdir = base + b"/Z\xe9"
+    os.makedirs(zdir)
+    os.rename(base + b"/z.zip", zdir + b"/z.zip")
+    from rasd.ingest.archive import member_stream
+
+    zpath = Path(os.fsdecode(zdir + b"/z.zip"))
+    assert ingest_path(store, member_stream(zpath, "exp/result.json")).rejected == 0
+    with store.connect() as c:
+        zlocal = c.execute(sa.select(S.media.c.local_path).where(
+            S.media.c.local_path.like("%z.jpg"))).scalar_one()
+    assert "Z\\xe9/z.zip" in zlocal
+    with ExitStack() as stack:
+        zfound = local_file(zlocal, stack)
+        assert zfound is not None and zfound.read_bytes() == b"\xff\xd8\xff\xe0zip"
     assert post(store, "telegram", "channel5/1").text == "a lone ? surrogate"
 
 

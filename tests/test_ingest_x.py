@@ -928,9 +928,34 @@ def test_a_process_started_after_the_run_is_not_the_run():
         assert process_alive(p.pid, since=now() + timedelta(minutes=1)) is True
         assert process_alive(p.pid, since=now() - timedelta(hours=1)) is False
         assert process_alive(p.pid) is True
+        # this very process too (a container restarted after a crash can give the
+        # new process the old one's id) — review
+        assert process_alive(os.getpid(), since=now() - timedelta(days=3650)) is False
+        assert process_alive(os.getpid(), since=now()) is True
     finally:
         p.kill()
         p.wait()
+
+
+def test_a_completed_file_supersedes_its_dead_runs_not_a_live_one(sqlite_store, tmp_path,
+                                                                   request):
+    """Re-running a file marks its unfinished runs superseded — not one still
+    going in another process, which draws for itself (review)."""
+    import subprocess
+    import sys
+
+    from rasd.ingest.runner import this_host
+
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"data": _tweets(2)}) + "\n")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    request.addfinalizer(lambda: (live.kill(), live.wait()))
+    path = str(f.resolve())
+    going = _running_run(sqlite_store, tmp_path, path=path, pid=live.pid, host=this_host())
+    dead = _running_run(sqlite_store, tmp_path, path=path, pid=_dead_pid(), host=this_host())
+    ingest_path(sqlite_store, f)
+    assert (_status(sqlite_store, going), _status(sqlite_store, dead)) == (
+        "running", "superseded")
 
 
 def test_a_zombie_or_missing_process_is_not_alive():

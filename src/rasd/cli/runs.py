@@ -53,10 +53,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _line(r: dict[str, Any]) -> str:
-    when = (r["started_at"] or "")[:19].replace("T", " ")
+    when = (r["started_at"] or "")[:19].replace("T", " ") + " UTC"
     took = f"  {r['seconds']:.1f}s" if r["seconds"] is not None else ""
     c = r["counts"] or {}
     counts = ", ".join(f"{k} {c[k]}" for k in ("new", "updated", "unchanged", "rejected")
                        if isinstance(c.get(k), int)) if r["state"] != "running" else ""
-    return (f"#{r['id']}  {when}  {r['state']:<11} {r['format']:<9} {r['path']}"
-            f"  [{r['source']}]" + (f"  {counts}" if counts else "") + took)
+    return (f"#{r['id']}  {when}  {r['state']:<11} {r['format']:<13} {_flat(r['path'])}"
+            f"  [{_flat(r['source'])}]" + (f"  {counts}" if counts else "") + took)
+
+
+def _flat(text: str) -> str:
+    """A name on one line: a file named with a line break cannot forge a row."""
+    return text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")

@@ -282,7 +282,7 @@ class MediaRoot(NamedTuple):
                 raise outside
             try:
                 # a folder named in bytes that are not UTF-8 is written \xNN (it can
-                # be stored, not opened: scan --media then reports it missing)
+                # be stored; the media detectors turn it back: resolve_local)
                 return path_text(p) if p.is_file() else None
             except OSError:  # a name too long for the file system: no such file
                 return None

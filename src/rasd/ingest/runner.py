@@ -276,10 +276,17 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                 finished_at=now(), status="done", counts=report.counts))
             # earlier runs of this file that did not finish: completed by this one
             # (standard input, recorded as "-", is a different input each time)
+            # — not one still going in another process (it draws for itself)
             recorded = _recorded(path)
             if recorded != "-":
-                c.execute(update(f).where(f.c.path == recorded, f.c.id < file_id,
-                                          f.c.status != "done").values(status="superseded"))
+                done = [r.id for r in c.execute(select(
+                    f.c.id, f.c.status, f.c.pid, f.c.host, f.c.seen_at, f.c.started_at).where(
+                        f.c.path == recorded, f.c.id < file_id,
+                        f.c.status.not_in(("done", "superseded"))))
+                    if r.status != "running"
+                    or not run_alive(r.pid, r.host, r.seen_at, r.started_at)]
+                for chunk in (done[i:i + 500] for i in range(0, len(done), 500)):
+                    c.execute(update(f).where(f.c.id.in_(chunk)).values(status="superseded"))
     if progress:
         progress(total, total)
     return report
@@ -454,8 +461,8 @@ def process_alive(pid: int, since: datetime | None = None) -> bool | None:
     zombie (killed, not yet reaped), or (Linux) started after ``since`` — its
     id taken by another process since, after a reboot too. None where this
     cannot be told (Windows, where signal 0 would end the process)."""
-    if pid == os.getpid():
-        return True
+    # (this very process too: a container restarted after a crash can give the
+    # new process the crashed one's id, and its namespace the same number)
     if pid <= 0:
         return False
     if os.name == "nt":
@@ -464,13 +471,13 @@ def process_alive(pid: int, since: datetime | None = None) -> bool | None:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (OSError, OverflowError, ValueError):  # another user's, or cannot tell
-        return True
+    except (OSError, OverflowError, ValueError):  # another user's: /proc tells more
+        pass
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rpartition(b")")[2].split()
-    except OSError:  # no /proc (macOS): kill said it runs
-        return True
+    except OSError:  # gone since (Linux), or no /proc at all (macOS): kill said it runs
+        return not os.path.isdir("/proc/self")
     if fields[:1] == [b"Z"]:
         return False
     started = _process_start(fields)
@@ -594,6 +601,8 @@ def ingest_runs(store: Store, *, limit: int | None = 50, status: str | None = No
     q = (select(f.c.id, s.c.name, f.c.path, f.c.fmt, f.c.size, f.c.started_at,
                 f.c.finished_at, f.c.status, f.c.counts, f.c.pid, f.c.host, f.c.seen_at)
          .join(s, s.c.id == f.c.source_id).order_by(f.c.id.desc()))
+    if limit is not None and status not in ("running", "dead"):  # else: filtered below
+        q = q.limit(limit)
     if status is not None:
         q = q.where(f.c.status == ("running" if status == "dead" else status))
     if source is not None:

@@ -52,6 +52,8 @@ def local_file(path: str | None, stack: ExitStack) -> Path | None:
     from rasd.ingest.archive import SEP, member_file, split_member
 
     member = split_member(path) if path and SEP in path else None
+    if member is None and path and SEP in path and "\\x" in path:  # under a folder
+        member = split_member(_name_bytes(path))                  # named in non-UTF-8
     if member is not None:
         return stack.enter_context(member_file(*member, Limits.from_env().max_file_bytes))
     p = resolve_local(path)
@@ -66,19 +68,30 @@ def resolve_local(path: str | None) -> Path | None:
     where no file has the written name."""
     if not path:
         return None
-    p = Path(path).expanduser()
-    if not p.is_absolute():
-        root = os.environ.get("RASD_MEDIA_ROOT")
-        p = (Path(root) / p) if root else p.resolve()
+    p = _rooted(path)
     if "\\x" in path and not p.exists():
-        raw = Path(_NAME_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), str(p)))
+        raw = _rooted(_name_bytes(path))
         if raw.exists():
             return raw
     return p
 
 
+def _rooted(path: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        root = os.environ.get("RASD_MEDIA_ROOT")
+        p = (Path(root) / p) if root else p.resolve()
+    return p
+
+
 # a byte of a file name that was not UTF-8, as path_text writes it (0x80-0xff)
 _NAME_BYTE = re.compile(r"\\x([89a-fA-F][0-9a-fA-F])")
+
+
+def _name_bytes(path: str) -> str:
+    """A stored path with its ``\\xNN`` back as the bytes they stand for (as
+    Python names them: surrogate escapes)."""
+    return _NAME_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), path)
 
 
 def save_signals(store: Store, media_id: int, signals: dict[str, sig.SignalValue]) -> None:
