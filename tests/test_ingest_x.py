@@ -668,21 +668,13 @@ def test_links_of_a_run_killed_before_drawing_are_drawn_later(store, tmp_path, m
     any other file — and a post whose author a later copy brings draws too."""
     from rasd.ingest import runner
 
-    def page(pid, author=None, to=None):
-        t = {"id": pid, "text": "t"}
-        if author:
-            t["author_id"] = author
-        if to:
-            t["referenced_tweets"] = [{"type": "replied_to", "id": to}]
-        return json.dumps({"data": [t]}) + "\n"
-
     def write(name, *lines):
         f = tmp_path / name
         f.write_text("".join(lines))
         return f
 
-    ingest_path(store, write("r.jsonl", *(page(str(10 + i), str(i), "5000") for i in range(3)),
-                             page("20", "1", "6000")))
+    ingest_path(store, write("r.jsonl", *(_reply_page(str(10 + i), str(i), "5000") for i in range(3)),
+                             _reply_page("20", "1", "6000")))
     real = runner.link_pending
 
     def killed(*a, **k):
@@ -691,16 +683,24 @@ def test_links_of_a_run_killed_before_drawing_are_drawn_later(store, tmp_path, m
     monkeypatch.setattr(runner, "link_pending", killed)
     for name, pid in (("p.jsonl", "5000"), ("q.jsonl", "6000")):
         with pytest.raises(KeyboardInterrupt):
-            ingest_path(store, write(name, page(pid, "99")))
+            ingest_path(store, write(name, _reply_page(pid, "99")))
     monkeypatch.setattr(runner, "link_pending", real)
     again = ingest_path(store, tmp_path / "p.jsonl")  # the same file: its post unchanged
     assert again.counts["by_kind"]["links"] == {"drawn": 4}  # q.jsonl's link too
     assert store.stats()["links_waiting"] == 0
     # an author that comes with a later copy of the target
-    ingest_path(store, write("a.jsonl", page("7000")))
-    ingest_path(store, write("b.jsonl", page("30", "3", "7000")))
-    rep = ingest_path(store, write("c.jsonl", page("7000", "98")))
+    ingest_path(store, write("a.jsonl", _reply_page("7000")))
+    ingest_path(store, write("b.jsonl", _reply_page("30", "3", "7000")))
+    rep = ingest_path(store, write("c.jsonl", _reply_page("7000", "98")))
     assert rep.counts["by_kind"] == {"links": {"drawn": 1}, "posts": {"updated": 1}}
+
+
+def _reply_page(pid, author=None, to=None) -> str:
+    """One page of one tweet, by ``author`` (none: unknown), replying to ``to``."""
+    t = {"id": pid, "text": "t", **({"author_id": author} if author else {})}
+    if to:
+        t["referenced_tweets"] = [{"type": "replied_to", "id": to}]
+    return json.dumps({"data": [t]}) + "\n"
 
 
 def test_an_interrupted_run_draws_what_it_committed(sqlite_store, tmp_path, monkeypatch):
@@ -711,17 +711,11 @@ def test_an_interrupted_run_draws_what_it_committed(sqlite_store, tmp_path, monk
     from rasd.ingest.runner import unfinished_files
     from rasd.ingest.writer import Writer
 
-    def page(pid, author=None, to=None):
-        t = {"id": pid, "text": "t", **({"author_id": author} if author else {})}
-        if to:
-            t["referenced_tweets"] = [{"type": "replied_to", "id": to}]
-        return json.dumps({"data": [t]}) + "\n"
-
     r = tmp_path / "r.jsonl"
-    r.write_text(page("1", "1", "500"))
+    r.write_text(_reply_page("1", "1", "500"))
     ingest_path(sqlite_store, r)
     f = tmp_path / "p.jsonl"
-    f.write_text(page("500", "2") + "".join(page(str(600 + i), "3") for i in range(30)))
+    f.write_text(_reply_page("500", "2") + "".join(_reply_page(str(600 + i), "3") for i in range(30)))
     real = Writer.apply
     calls = []
 
@@ -739,10 +733,10 @@ def test_an_interrupted_run_draws_what_it_committed(sqlite_store, tmp_path, monk
     assert unfinished_files(sqlite_store) == [str(f.resolve())]
     # a hard kill while a later copy gives a post its author
     a = tmp_path / "a.jsonl"
-    a.write_text(page("7000"))
+    a.write_text(_reply_page("7000"))
     ingest_path(sqlite_store, a)
     b = tmp_path / "b.jsonl"
-    b.write_text(page("31", "4", "7000"))
+    b.write_text(_reply_page("31", "4", "7000"))
     ingest_path(sqlite_store, b)
     from rasd.ingest import runner
 
@@ -751,12 +745,12 @@ def test_an_interrupted_run_draws_what_it_committed(sqlite_store, tmp_path, monk
 
     monkeypatch.setattr(runner, "link_pending", killed)
     c = tmp_path / "c.jsonl"
-    c.write_text(page("7000", "5"))
+    c.write_text(_reply_page("7000", "5"))
     with pytest.raises(KeyboardInterrupt):
         ingest_path(sqlite_store, c)
     monkeypatch.undo()
     other = tmp_path / "o.jsonl"
-    other.write_text(page("8000", "6"))
+    other.write_text(_reply_page("8000", "6"))
     assert ingest_path(sqlite_store, other).counts["by_kind"]["links"] == {"drawn": 1}
 
 
@@ -813,22 +807,16 @@ def test_a_run_killed_hard_costs_one_full_pass_then_is_recorded_killed(store, tm
     from rasd.ingest.runner import this_host, unfinished_files
     from rasd.store.db import now
 
-    def page(pid, author, to=None):
-        t = {"id": pid, "text": "t", "author_id": author}
-        if to:
-            t["referenced_tweets"] = [{"type": "replied_to", "id": to}]
-        return json.dumps({"data": [t]}) + "\n"
-
-    (tmp_path / "a.jsonl").write_text(page("1", "1", "500"))
+    (tmp_path / "a.jsonl").write_text(_reply_page("1", "1", "500"))
     ingest_path(store, tmp_path / "a.jsonl")
     dead = _running_run(store, tmp_path, pid=_dead_pid(), host=this_host(), seen_at=now())
     assert unfinished_files(store) == [str(tmp_path / "gone.jsonl")]
-    (tmp_path / "b.jsonl").write_text(page("500", "2"))
+    (tmp_path / "b.jsonl").write_text(_reply_page("500", "2"))
     rep = ingest_path(store, tmp_path / "b.jsonl")
     assert rep.counts["by_kind"]["links"] == {"drawn": 1}
     assert _status(store, dead) == "killed"
     assert unfinished_files(store) == [str(tmp_path / "gone.jsonl")]  # still to be re-run
-    (tmp_path / "c.jsonl").write_text(page("600", "3", "700"))
+    (tmp_path / "c.jsonl").write_text(_reply_page("600", "3", "700"))
     ingest_path(store, tmp_path / "c.jsonl")
     assert full_passes == [False, True, False]
 
@@ -882,16 +870,10 @@ def test_a_run_that_fails_draws_what_it_committed(sqlite_store, tmp_path, monkey
     from rasd.ingest import IngestError
     from rasd.ingest.writer import Writer
 
-    def page(pid, author, to=None):
-        t = {"id": pid, "text": "t", "author_id": author}
-        if to:
-            t["referenced_tweets"] = [{"type": "replied_to", "id": to}]
-        return json.dumps({"data": [t]}) + "\n"
-
-    (tmp_path / "r.jsonl").write_text(page("1", "1", "500"))
+    (tmp_path / "r.jsonl").write_text(_reply_page("1", "1", "500"))
     ingest_path(sqlite_store, tmp_path / "r.jsonl")
     f = tmp_path / "p.jsonl"
-    f.write_text(page("500", "2") + "".join(page(str(600 + i), "3") for i in range(30)))
+    f.write_text(_reply_page("500", "2") + "".join(_reply_page(str(600 + i), "3") for i in range(30)))
     real, calls = Writer.apply, []
 
     def apply(self, b):
