@@ -826,8 +826,9 @@ def test_a_run_killed_hard_costs_one_full_pass_then_is_recorded_killed(store, tm
                                   "another host, seen lately",
                                   "this host, process id taken, not seen for two days",
                                   "another host, not seen for two hours", "before 0012, old"])
-def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp_path,
+def test_which_runs_recorded_as_running_still_count_as_running(store, tmp_path,
                                                                full_passes, kind, request):
+    """Both stores: PostgreSQL gives its times with their zone, SQLite without."""
     import os
     from datetime import timedelta
 
@@ -852,15 +853,15 @@ def test_which_runs_recorded_as_running_still_count_as_running(sqlite_store, tmp
           "another host, not seen for two hours": {"pid": 1, "host": "elsewhere",
                                                    "seen_at": old},
           "before 0012, old": {"started_at": old}}[kind]
-    run = _running_run(sqlite_store, tmp_path, **kw)
+    run = _running_run(store, tmp_path, **kw)
     for i in range(2):
         f = tmp_path / f"{i}.jsonl"
         f.write_text(json.dumps({"data": _tweets(2, 1 + 2 * i)}) + "\n")
-        ingest_path(sqlite_store, f)
+        ingest_path(store, f)
     alive = kind.startswith(("this process", "another host, seen"))
-    assert _status(sqlite_store, run) == ("running" if alive else "killed")
+    assert _status(store, run) == ("running" if alive else "killed")
     # a run still going is not one to re-run (the warning ingest prints)
-    assert unfinished_files(sqlite_store) == ([] if alive else [str(tmp_path / "gone.jsonl")])
+    assert unfinished_files(store) == ([] if alive else [str(tmp_path / "gone.jsonl")])
     assert full_passes == ([True, True] if alive else [True, False])
 
 
