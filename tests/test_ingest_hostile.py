@@ -955,3 +955,48 @@ def test_damage_a_telegram_export_cannot_get_past(sqlite_store, tmp_path, bad, r
     assert post(sqlite_store, "telegram", "channel5/1").text == "kept"
     assert rep.rejected == 1 and reason in rep.rejects[0]["reason"]
     assert rep.rejects[0]["path"] == "channel5.messages[1]"
+
+
+# numbers valid in JSON that no Python parser reads (json.dumps cannot write them):
+# put in as markers, then swapped for the raw tokens in the file's text
+UNREADABLE_TOKENS = ["9" * 4400, "-" + "9" * 5000, "1e400", "-2E+999", "1" + "0" * 250 + "e60"]
+
+
+def _with_unreadable_numbers(data, obj):
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = list(_paths(obj))
+        i = data.draw(st.integers(0, len(UNREADABLE_TOKENS) - 1))
+        obj = _replace(obj, data.draw(st.sampled_from(paths[1:] or paths)), f"\x00big{i}")
+    return obj
+
+
+def _raw_numbers(text: str) -> str:
+    for i, tok in enumerate(UNREADABLE_TOKENS):
+        text = text.replace(json.dumps(f"\x00big{i}"), tok)
+    return text
+
+
+@settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_unreadable_numbers_anywhere(tmp_path_factory, data):
+    """Numbers Python cannot read (over 4,300 digits, past a float's range) put
+    anywhere in a Desktop export's message or in an item of a JSON array of X
+    pages: that message or item is a record or a reject, never the end of the
+    file — the next one is still read (they stopped it there before)."""
+    demo = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram/result.json"
+    doc = json.loads(demo.read_text("utf-8"))
+    msg = _with_unreadable_numbers(data, data.draw(st.sampled_from(doc["messages"])))
+    doc["messages"] = [msg, {"id": 99, "type": "message", "date": "2024-03-01T10:00:00",
+                             "from": "C", "from_id": "channel7000000001", "text": "intact"}]
+    d = tmp_path_factory.mktemp("un")
+    (d / "result.json").write_text(_raw_numbers(json.dumps(doc)))
+    recs = list(get_parser("telegram").parse(d, RawSink()))
+    assert "channel7000000001/99" in {r.platform_id for r in recs if isinstance(r, Post)}
+    x = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/x/demo_tweets.jsonl"
+    page = _with_unreadable_numbers(data, json.loads(x.read_text("utf-8").splitlines()[0]))
+    intact = {"data": [{"id": "999", "text": "ok", "author_id": "1"}]}
+    f = d / "pages.json"
+    f.write_text("[" + _raw_numbers(json.dumps(page)) + ",\n" + json.dumps(intact) + "]")
+    recs = list(get_parser("x").parse(f, RawSink()))
+    assert "999" in {r.platform_id for r in recs if isinstance(r, Post)}
