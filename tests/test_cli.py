@@ -548,3 +548,25 @@ def test_runs_lists_what_was_ingested_and_how_it_ended(tmp_path):
     assert runner.invoke(app, ["--db", db, "ingest", str(odd)]).exit_code == 0
     out = runner.invoke(app, ["--db", db, "runs", "-n", "1"]).output
     assert out.count("\n") == 1 and "x\\n#99" in out and " UTC " in out
+
+
+def test_a_file_of_no_known_format_leaves_no_store_behind(tmp_path):
+    """Issue 2: "a file that is no known format: clear error, exit 2, nothing
+    written" — not even an empty store, nor for a folder of files rasd cannot
+    read (a CSV no mapping fits), which --strict makes an error; the first
+    readable file creates it."""
+    db = tmp_path / "new.db"
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"hello\x00world\n")
+    r = runner.invoke(app, ["--db", str(db), "ingest", str(junk)])
+    assert r.exit_code == 2 and "not a known format" in r.output and not db.exists()
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.csv").write_text("colour,size\nred,3\n")
+    r = runner.invoke(app, ["--db", str(db), "ingest", str(d)])
+    assert r.exit_code == 0 and "skipped" in r.output and not db.exists()
+    assert runner.invoke(app, ["--db", str(db), "ingest", str(d), "--strict"]).exit_code == 1
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}) + "\n")
+    assert runner.invoke(app, ["--db", str(db), "ingest", str(d), str(ok)]).exit_code == 0
+    assert db.exists()

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
@@ -22,6 +23,19 @@ class State:
 
 
 STATE = State()
+
+
+def store_exists() -> bool:
+    """Whether the store named by --db / RASD_DB / ./rasd.db is there already:
+    a SQLite file that exists (a server database is taken to be there)."""
+    from sqlalchemy.engine import make_url
+
+    from rasd.store.db import resolve_url
+
+    url = make_url(resolve_url(STATE.db))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return True
+    return Path(url.database).exists()
 
 
 def get_store() -> Store:

@@ -9,7 +9,16 @@ from typing import Any
 
 import typer
 
-from rasd.cli.common import echo, echo_json, fail, get_store, progress_enabled, term_safe, warn
+from rasd.cli.common import (
+    echo,
+    echo_json,
+    fail,
+    get_store,
+    progress_enabled,
+    store_exists,
+    term_safe,
+    warn,
+)
 
 FORMATS_HELP = ("auto, x, telegram, telegram-html, telethon or csv (auto: decided from the "
                 "name and first bytes)")
@@ -181,7 +190,7 @@ def register(app: typer.Typer) -> None:
                      dry_run: bool = False) -> None:
         from rasd.ingest import IngestError, check_path, ingest_path
         from rasd.ingest.archive import member_stream, split_member
-        from rasd.ingest.runner import unfinished_files
+        from rasd.ingest.runner import check_format, unfinished_files
 
         for p in paths:
             if p != STDIN and not p.exists():
@@ -203,7 +212,10 @@ def register(app: typer.Typer) -> None:
             if not html:
                 fail("--chat-id is for Telegram HTML exports (messages*.html); other "
                      "formats carry their chats' ids")
-        store = None if dry_run else get_store()
+        # a new store is created only once a file turns out readable: a file of no
+        # known format leaves nothing behind, not even an empty store
+        writing = not dry_run
+        store = get_store() if writing and store_exists() else None
         given = {str(x.resolve()) for x in paths if x != STDIN}
         pending = [] if store is None else [p for p in unfinished_files(store) if p not in given]
         if pending and not json_:
@@ -252,12 +264,17 @@ def register(app: typer.Typer) -> None:
                 def prog(done: int, total: int, _bar=bar, _task=task) -> None:
                     _bar.update(_task, completed=done, total=total or None, refresh=True)
             try:
-                if store is None:
+                if not writing:
                     rep = check_path(target, fmt=fmt, platform=platform, mapping=mapping,
                                      chat_id=chat_id if p in html else None, progress=prog)
                     if source:
                         rep.source = source
                 else:
+                    if store is None:
+                        if target is p and p != STDIN:
+                            check_format(p, fmt, platform=platform, mapping=mapping,
+                                         chat_id=chat_id if p in html else None)
+                        store = get_store()
                     rep = ingest_path(store, target, fmt=fmt,
                                       platform=platform, source=source, mapping=mapping,
                                       batch_size=batch, progress=prog, jobs=jobs,
@@ -270,6 +287,7 @@ def register(app: typer.Typer) -> None:
                     fail("standard input" + msg[1:] if p == STDIN and msg.startswith("-:")
                          else msg)
                 warn(f"skipped: {e}")  # found inside a folder, not named by the user
+                any_rejected = True  # --strict: not everything given was read
                 continue
             finally:
                 if bar is not None:
@@ -277,7 +295,7 @@ def register(app: typer.Typer) -> None:
             reports.append(rep)
             if rep.rejected:
                 any_rejected = True
-            if not json_ and store is None:
+            if not json_ and not writing:
                 c = rep.counts
                 words = {"posts": "posts", "posts_referenced": "referenced posts",
                          "accounts": "account records", "edges": "edges",
@@ -311,13 +329,13 @@ def register(app: typer.Typer) -> None:
                     echo(f"    rejected {where}: {r['reason']}", err=True)
                 if rep.rejected:
                     warn(f"{rep.rejected} record(s) rejected; details in {rep.quarantine}")
-        if not json_ and store is not None and len(reports) > 1:
+        if not json_ and writing and len(reports) > 1:
             tot = {k: sum(r.counts.get(k, 0) for r in reports)
                    for k in ("new", "updated", "unchanged", "rejected")}
             typer.echo(f"{len(reports)} files: {tot['new']} new, {tot['updated']} updated, "
                        f"{tot['unchanged']} unchanged, {tot['rejected']} rejected")
         if json_:
-            echo_json([{**r.as_dict(), **({"rejects": r.rejects} if store is None else {})}
+            echo_json([{**r.as_dict(), **({"rejects": r.rejects} if not writing else {})}
                        for r in reports])
         if strict and any_rejected:
             raise typer.Exit(1)

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,6 +161,21 @@ def _stream_of(path: Any) -> Stream | None:
     if isinstance(path, Stream):
         return path
     return Stream(path) if hasattr(path, "read") else None
+
+
+def check_format(path: str | Path, fmt: str = "auto", *, platform: str | None = None,
+                 mapping: str | None = None, chat_id: str | None = None) -> str:
+    """The format ``ingest_path`` would read ``path`` (a file or export folder)
+    as, checked as it would check it; IngestError where it would fail before
+    its first record (no known format, a bad mapping or option, a CSV header
+    no mapping fits). Reads up to the first record; touches no store."""
+    from rasd.ingest.base import RawSink
+
+    p = Path(path)
+    name, options = _format(p, fmt, mapping, platform, chat_id)
+    with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
+        next(records, None)
+    return name
 
 
 def _format(path: Path, fmt: str, mapping: str | None, platform: str | None,
