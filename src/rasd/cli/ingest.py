@@ -149,7 +149,8 @@ def register(app: typer.Typer) -> None:
         one by one (file, line or JSON path, field and reason) into a quarantine
         file next to the store; every valid record is still stored. Re-ingesting
         a file changes nothing; a changed profile or edited message updates the
-        current view and keeps the old version.
+        current view and keeps the old version. Each run is recorded (rasd runs);
+        one cut short (Ctrl-C, a crash) is completed by running it again.
 
         Examples:
 
