@@ -570,3 +570,30 @@ def test_a_file_of_no_known_format_leaves_no_store_behind(tmp_path):
     ok.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}) + "\n")
     assert runner.invoke(app, ["--db", str(db), "ingest", str(d), str(ok)]).exit_code == 0
     assert db.exists()
+
+
+def test_quarantine_counts_each_files_latest_run(tmp_path):
+    """Re-ingesting a file writes its rejects again; `rasd quarantine` counts
+    those of each file's latest run (it said "2 rejected" for one bad line read
+    twice), `--all` every entry; each entry names its run, and a file whose
+    records were all rejected is a run too (rasd runs)."""
+    db = str(tmp_path / "q.db")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]})
+                   + "\n{bad\n")
+    for _ in range(2):
+        assert runner.invoke(app, ["--db", db, "ingest", str(bad)]).exit_code == 0
+    out = runner.invoke(app, ["--db", db, "quarantine"]).output
+    assert out.startswith("1 rejected record(s)") and "1 more from earlier runs" in out
+    assert runner.invoke(app, ["--db", db, "quarantine", "--all"]).output.startswith(
+        "2 rejected record(s)")
+    last = json.loads(runner.invoke(app, ["--db", db, "quarantine", "--json"]).output)
+    assert [r["run"] for r in last] == [2] and last[0]["line"] == 2
+    only = tmp_path / "only.jsonl"
+    only.write_text("".join(json.dumps({"data": [{"text": f"no id {i}"}]}) + "\n"
+                            for i in range(3)))
+    assert runner.invoke(app, ["--db", db, "ingest", str(only)]).exit_code == 0
+    run = json.loads(runner.invoke(app, ["--db", db, "runs", "--json", "-n", "1"]).output)[0]
+    assert run["path"] == str(only.resolve()) and run["counts"]["rejected"] == 3
+    out = runner.invoke(app, ["--db", db, "quarantine", "--file", "only"]).output
+    assert out.startswith("3 rejected record(s)")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
-import orjson
 import typer
 
 from rasd.cli.common import echo, echo_json, get_store
@@ -16,10 +13,16 @@ def register(app: typer.Typer) -> None:
         file: str = typer.Option(None, "--file", "-f",
                                  help="Only rejects from files whose path contains this."),
         limit: int = typer.Option(20, "--limit", "-n", min=0, help="Rejects to list."),
+        every_run: bool = typer.Option(
+            False, "--all",
+            help="Every entry, also those of earlier runs of a file read again (each "
+                 "run writes its rejects; by default only each file's latest run counts)."),
         json_: bool = typer.Option(False, "--json", help="Print the rejects as JSON."),
     ) -> None:
         """List records that ingest rejected (file, line or JSON path, field, reason),
-        with counts by reason. They live in <store>.quarantine.jsonl beside the store.
+        with counts by reason: those of the latest run of each file (rasd runs),
+        or with --all every entry. They live in <store>.quarantine.jsonl beside
+        the store, one JSON line each, naming the run that wrote it.
 
         Examples:
 
@@ -27,30 +30,21 @@ def register(app: typer.Typer) -> None:
 
           rasd quarantine --file tweets.jsonl --limit 100 --json
         """
-        from rasd.ingest.runner import quarantine_path
+        from rasd.ingest.runner import read_quarantine
 
-        q = quarantine_path(get_store())
-        rows = []
-        if q.exists():
-            with open(q, "rb") as f:
-                for line in f:
-                    try:
-                        r = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if file and file not in str(r.get("file", "")):
-                        continue
-                    rows.append(r)
+        q = read_quarantine(get_store(), file=file, every_run=every_run, keep=limit)
         if json_:
-            echo_json(rows[-limit:] if limit else [])
+            echo_json(q.last)
             return
-        if not rows:
-            echo(f"no rejected records ({q})")
+        if not q.count:
+            echo(f"no rejected records ({q.path})")
             return
-        echo(f"{len(rows)} rejected record(s) in {q}")
-        by_reason = Counter(r["reason"].split(":")[0] for r in rows)
-        for reason, n in by_reason.most_common(10):
+        again = q.entries - q.count
+        echo(f"{q.count} rejected record(s) in {q.path}" + (
+            f" (the latest run of each file; {again} more from earlier runs: --all)"
+            if again else ""))
+        for reason, n in q.by_reason.most_common(10):
             echo(f"  {n:>7}  {reason}")
-        for r in rows[-limit:] if limit else []:
-            where = f"line {r['line']}" if r.get("line") else (r.get("path") or "?")
-            echo(f"{r['file']}:{where}: {r['reason']}")
+        for r in q.last:
+            where = f"line {r.get('line')}" if r.get("line") else (r.get("path") or "?")
+            echo(f"{r.get('file', '?')}:{where}: {r.get('reason', '?')}")

@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -72,6 +73,63 @@ def quarantine_path(store: Store) -> Path:
     p = store.path
     stem = p.stem if p is not None else "rasd"
     return store.workspace_dir() / f"{stem}.quarantine.jsonl"
+
+
+@dataclass
+class Quarantined:
+    """What ``read_quarantine`` found: ``count`` rejects (by ``by_reason``, the
+    reason up to its first colon), the ``last`` few of them in file order, and
+    ``entries``, every line of the quarantine file that passed the filter —
+    re-ingesting a file writes its rejects again."""
+    path: Path
+    count: int = 0
+    entries: int = 0
+    by_reason: Counter[str] = field(default_factory=Counter)
+    last: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = False,
+                    keep: int = 20) -> Quarantined:
+    """The rejects in the store's quarantine file: by default those of the
+    latest run of each file (a file read again — after a crash, or a new copy —
+    has its rejects written again; an earlier run's are history), with
+    ``every_run`` every entry. ``file``: only files whose path contains it.
+    Streamed: memory holds the counts and the ``keep`` last rejects, whatever
+    the file's size. Standard input's runs (a new input each time) all count;
+    entries written before runs were named in them (``run``) count too."""
+    q = Quarantined(quarantine_path(store))
+    if not q.path.exists():
+        return q
+    f = S.ingest_files
+    latest: dict[str, int] = {}
+    path_of: dict[int, str] = {}
+    if not every_run:
+        with store.connect() as c:
+            for rid, p in c.execute(select(f.c.id, f.c.path)):
+                path_of[rid] = p
+                latest[p] = max(latest.get(p, 0), rid)
+    tail: deque[dict[str, Any]] = deque(maxlen=max(keep, 0) or None)
+    with open(q.path, "rb") as fh:
+        for line in fh:
+            try:
+                r = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(r, dict):
+                continue
+            if file and file not in str(r.get("file", "")):
+                continue
+            q.entries += 1
+            run = r.get("run")
+            p = path_of.get(run) if isinstance(run, int) else None
+            if p is not None and p != "-" and latest[p] != run:
+                continue  # a later run of that file wrote its rejects again
+            q.count += 1
+            q.by_reason[str(r.get("reason", "?")).split(":")[0]] += 1
+            if keep:
+                tail.append(r)
+    q.last = list(tail)
+    return q
 
 
 # Ingest allocates millions of short-lived, acyclic objects (parsed JSON, records,
@@ -216,6 +274,8 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
     t0 = time.perf_counter()
     writer: Writer | None = None
     file_id: int | None = None
+    sid = 0
+    marks = (0, 0)
     qfile: IO[bytes] | None = None
     qpath = quarantine_path(store)
     rejected = 0
@@ -228,28 +288,32 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         guard.callback(getattr(chunks, "close", lambda: None))
         guard.enter_context(bulk)
         for chunk in chunks:
+            b = chunk.batch
+            # a batch of raw bytes only (lines that yield no record, at the end
+            # of a file) is kept like any other once the file has records
+            good = b is not None and (len(b) or (writer is not None and b.raw))
+            if file_id is None and (good or chunk.rejects):
+                # the first record or reject: only now touch the store and record
+                # the run (its rejects name it in the quarantine)
+                sid = _source_id(store, report.source)
+                # what link_pending need look at: from here (recorded: a run
+                # killed before drawing keeps later runs drawing from there)
+                marks = link_marks(store)
+                file_id = _start_file(store, sid, path, name, total, marks)
+                # a thread from here on: a parsing process is forked by now
+                guard.enter_context(store.background_checkpoints())
+                guard.enter_context(_heartbeat(store, file_id))
             for entry in chunk.rejects:
                 rejected += 1
                 if qfile is None:
                     qpath.parent.mkdir(parents=True, exist_ok=True)
                     qfile = guard.enter_context(open(qpath, "ab"))  # noqa: SIM115
-                qfile.write(orjson.dumps(entry) + b"\n")
+                qfile.write(orjson.dumps({**entry, "run": file_id}) + b"\n")
                 if len(report.rejects) < keep_rejects:
                     report.rejects.append(entry)
-            b = chunk.batch
-            # a batch of raw bytes only (lines that yield no record, at the end
-            # of a file) is kept like any other once the file has records
-            if b is not None and (len(b) or (writer is not None and b.raw)):
-                if writer is None:  # first good record: only now touch the store
-                    sid = _source_id(store, report.source)
+            if good:
+                if writer is None:
                     writer = Writer(store, sid, batch_size=batch_size)
-                    # what link_pending need look at: from here (recorded: a run
-                    # killed before drawing keeps later runs drawing from there)
-                    marks = link_marks(store)
-                    file_id = _start_file(store, sid, path, name, total, marks)
-                    # a thread from here on: a parsing process is forked by now
-                    guard.enter_context(store.background_checkpoints())
-                    guard.enter_context(_heartbeat(store, file_id))
                     if bulk_load_pays(store, total):
                         bulk.enter_context(store.bulk_load())
                 writer.apply(b)
@@ -267,10 +331,11 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         # a few seconds at most: an interrupt that came inside a commit can leave
         # that transaction holding its lock; the run then stays recorded as
         # running, and later runs find it dead once this process has ended
-        if writer is not None and file_id is not None:
+        if file_id is not None:
             status = "interrupted" if isinstance(e, KeyboardInterrupt | SystemExit) else "failed"
             with store.short_waits(), suppress(Exception):
-                _draw_links(store, writer, file_id, marks)
+                if writer is not None:
+                    _draw_links(store, writer, file_id, marks)
                 with store.begin() as c:
                     c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
                               .values(finished_at=now(), status=status))
