@@ -597,3 +597,42 @@ def test_quarantine_counts_each_files_latest_run(tmp_path):
     assert run["path"] == str(only.resolve()) and run["counts"]["rejected"] == 3
     out = runner.invoke(app, ["--db", db, "quarantine", "--file", "only"]).output
     assert out.startswith("3 rejected record(s)")
+
+
+def test_quarantine_of_a_rerun_cut_short_and_of_another_store(tmp_path, monkeypatch):
+    """Review: a re-run cut short does not hide the complete run's rejects; a
+    quarantine file that names runs of another store (kept from a deleted one)
+    counts whole; a re-run whose records are all rejected draws for the dead
+    run of its file before it supersedes it."""
+    from rasd.ingest import runner as r
+    from rasd.ingest.writer import Writer
+
+    db = tmp_path / "q.db"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]})
+                   + "\n{bad\n")
+    assert runner.invoke(app, ["--db", str(db), "ingest", str(bad)]).exit_code == 0
+
+    def cut(self, b):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Writer, "apply", cut)
+    runner.invoke(app, ["--db", str(db), "ingest", str(bad)])
+    monkeypatch.undo()
+    runs = json.loads(runner.invoke(app, ["--db", str(db), "runs", "--json"]).output)
+    assert [x["state"] for x in runs] == ["interrupted", "done"]
+    out = runner.invoke(app, ["--db", str(db), "quarantine"]).output
+    assert out.startswith("1 rejected record(s)")
+    last = json.loads(runner.invoke(app, ["--db", str(db), "quarantine", "--json"]).output)
+    assert [x["run"] for x in last] == [1]  # the complete run's
+    # the store deleted, its quarantine kept: the new store's run 1 is another run
+    for p in tmp_path.glob("q.db*"):
+        p.unlink()
+    assert runner.invoke(app, ["--db", str(db), "ingest", str(bad)]).exit_code == 0
+    out = runner.invoke(app, ["--db", str(db), "quarantine"]).output
+    # the old store's two entries name no run of this one (run 1 began at another
+    # time): they count, with this store's run 1, none taken for an earlier run
+    assert out.startswith("3 rejected record(s)") and "earlier runs" not in out
+    from rasd.store import Store
+
+    assert r.read_quarantine(Store.open(str(db))).count == 3

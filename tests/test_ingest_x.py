@@ -1071,3 +1071,31 @@ def test_a_number_python_cannot_read_rejects_its_array_item_only(sqlite_store, t
     assert rep.rejected == 1 and "number too large" in rep.rejects[0]["reason"]
     assert rep.rejects[0]["path"] == f"[{where}]"
     assert sqlite_store.stats()["posts"] == 2
+
+
+def test_a_rerun_of_rejects_only_draws_for_the_dead_run_it_supersedes(sqlite_store, tmp_path,
+                                                                       monkeypatch):
+    """Review: a run killed after writing a reply's target, its file then read
+    again with only rejects left in it — the re-run writes nothing, but it
+    draws for the dead run before it marks it superseded (else that run's
+    links waited for good)."""
+    from sqlalchemy import update
+
+    from rasd.ingest import runner
+    from rasd.ingest.runner import this_host
+
+    (tmp_path / "r.jsonl").write_text(_reply_page("1", "1", "500"))
+    ingest_path(sqlite_store, tmp_path / "r.jsonl")
+    f = tmp_path / "p.jsonl"
+    f.write_text(_reply_page("500", "2"))
+    monkeypatch.setattr(runner, "link_pending", lambda *a, **k: 0)  # killed before drawing
+    ingest_path(sqlite_store, f)
+    monkeypatch.undo()
+    with sqlite_store.begin() as c:
+        c.execute(update(S.ingest_files).where(S.ingest_files.c.id == 2).values(
+            status="running", pid=_dead_pid(), host=this_host(), link_marks=[1, 1]))
+    assert sqlite_store.stats()["edges"] == 0
+    f.write_text(json.dumps({"data": [{"text": "no id"}]}) + "\n")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 1 and rep.counts["new"] == 0
+    assert sqlite_store.stats()["edges"] == 1 and _status(sqlite_store, 2) == "superseded"

@@ -91,23 +91,30 @@ class Quarantined:
 def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = False,
                     keep: int = 20) -> Quarantined:
     """The rejects in the store's quarantine file: by default those of the
-    latest run of each file (a file read again — after a crash, or a new copy —
-    has its rejects written again; an earlier run's are history), with
-    ``every_run`` every entry. ``file``: only files whose path contains it.
-    Streamed: memory holds the counts and the ``keep`` last rejects, whatever
-    the file's size. Standard input's runs (a new input each time) all count;
-    entries written before runs were named in them (``run``) count too."""
+    latest run of each file that completed it, else of its latest run (a file
+    read again — after a crash, or a new copy — has its rejects written again;
+    an earlier run's are history), with ``every_run`` every entry. ``file``:
+    only files whose path contains it. Streamed: memory holds the counts and
+    the ``keep`` last rejects, whatever the file's size. Standard input's runs
+    (a new input each time) all count; so do entries that name no run of this
+    store (``run`` and ``run_at``: written before runs were named, or by
+    another store sharing the folder)."""
     q = Quarantined(quarantine_path(store))
     if not q.path.exists():
         return q
     f = S.ingest_files
-    latest: dict[str, int] = {}
-    path_of: dict[int, str] = {}
+    latest: dict[str, int] = {}  # each path's latest complete run, else its latest
+    path_of: dict[int, tuple[str, str]] = {}
     if not every_run:
+        done: dict[str, int] = {}
         with store.connect() as c:
-            for rid, p in c.execute(select(f.c.id, f.c.path)):
-                path_of[rid] = p
-                latest[p] = max(latest.get(p, 0), rid)
+            for rid, p, st, at in c.execute(select(f.c.id, f.c.path, f.c.status,
+                                                   f.c.started_at).order_by(f.c.id)):
+                path_of[rid] = (p, _aware(at).isoformat() if at else "")
+                latest[p] = rid
+                if st == "done":
+                    done[p] = rid
+        latest.update(done)
     tail: deque[dict[str, Any]] = deque(maxlen=max(keep, 0) or None)
     with open(q.path, "rb") as fh:
         for line in fh:
@@ -121,8 +128,11 @@ def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = 
                 continue
             q.entries += 1
             run = r.get("run")
-            p = path_of.get(run) if isinstance(run, int) else None
-            if p is not None and p != "-" and latest[p] != run:
+            known = path_of.get(run) if isinstance(run, int) else None
+            # (a run of this store: a quarantine file kept from a deleted store, or
+            # shared by two stores in one folder, names runs of another)
+            if known is not None and known[1] == r.get("run_at") and known[0] != "-" \
+                    and latest[known[0]] != run:
                 continue  # a later run of that file wrote its rejects again
             q.count += 1
             q.by_reason[str(r.get("reason", "?")).split(":")[0]] += 1
@@ -276,6 +286,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
     file_id: int | None = None
     sid = 0
     marks = (0, 0)
+    run_ref: dict[str, Any] = {}
     qfile: IO[bytes] | None = None
     qpath = quarantine_path(store)
     rejected = 0
@@ -300,6 +311,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                 # killed before drawing keeps later runs drawing from there)
                 marks = link_marks(store)
                 file_id = _start_file(store, sid, path, name, total, marks)
+                run_ref = {"run": file_id, "run_at": _run_at(store, file_id)}
                 # a thread from here on: a parsing process is forked by now
                 guard.enter_context(store.background_checkpoints())
                 guard.enter_context(_heartbeat(store, file_id))
@@ -308,7 +320,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                 if qfile is None:
                     qpath.parent.mkdir(parents=True, exist_ok=True)
                     qfile = guard.enter_context(open(qpath, "ab"))  # noqa: SIM115
-                qfile.write(orjson.dumps({**entry, "run": file_id}) + b"\n")
+                qfile.write(orjson.dumps({**entry, **run_ref}) + b"\n")
                 if len(report.rejects) < keep_rejects:
                     report.rejects.append(entry)
             if good:
@@ -322,6 +334,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         bulk.close()  # indexes back before the merge, which uses them
         if writer is not None:
             merge_name_stubs(store)
+        if file_id is not None:  # (a run of rejects only draws for dead runs)
             _draw_links(store, writer, file_id, marks)
     except BaseException as e:
         # stopped (Ctrl-C: how `twarc2 stream | rasd ingest -` ends) or failed (a
@@ -334,8 +347,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         if file_id is not None:
             status = "interrupted" if isinstance(e, KeyboardInterrupt | SystemExit) else "failed"
             with store.short_waits(), suppress(Exception):
-                if writer is not None:
-                    _draw_links(store, writer, file_id, marks)
+                _draw_links(store, writer, file_id, marks)
                 with store.begin() as c:
                     c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
                               .values(finished_at=now(), status=status))
@@ -481,6 +493,15 @@ def data_size(path: Path, size: int) -> int:
     return size * 8
 
 
+def _run_at(store: Store, file_id: int) -> str:
+    """When run ``file_id`` began, as its quarantine entries say it (read back,
+    so that it compares equal to what ``read_quarantine`` reads)."""
+    f = S.ingest_files
+    with store.connect() as c:
+        at = c.execute(select(f.c.started_at).where(f.c.id == file_id)).scalar_one()
+    return _aware(at).isoformat()
+
+
 def _start_file(store: Store, sid: int, path: Path, fmt: str, size: int,
                 marks: tuple[int, int]) -> int:
     t = now()
@@ -600,19 +621,23 @@ def run_alive(pid: int | None, host: str | None, seen: datetime | None,
     return age <= STALE_AFTER
 
 
-def _draw_links(store: Store, writer: Writer, file_id: int,
+def _draw_links(store: Store, writer: Writer | None, file_id: int,
                 marks: tuple[int, int]) -> None:
     """Draw the edges of waiting links whose target this run (or a run that did
     not finish) wrote: from this run's marks (``link_marks`` when it began to
     write) and those of every other run still recorded as running — killed
     hard, or running now. Where there is such a run, the posts it changed are
     not known here (one may have got its author): every waiting link is looked
-    at then."""
+    at then. A run that wrote nothing (``writer`` None: rejects only) draws
+    only for such runs — before it supersedes a dead one of its file."""
     others = _unfinished_marks(store, besides=file_id)
+    if writer is None and not others:
+        return
     since = (min([marks[0], *(m[0] for _, m, _ in others)]),
              min([marks[1], *(m[1] for _, m, _ in others)]))
-    drawn = link_pending(store, since=since, updated=None if others else writer.updated_all)
-    if drawn:
+    drawn = link_pending(store, since=since,
+                         updated=None if others or writer is None else writer.updated_all)
+    if drawn and writer is not None:
         writer.counts.add("links", "drawn", drawn)
     dead = [i for i, _, alive in others if not alive]
     if dead:  # drawn for them now: later runs need not look at every link again
