@@ -639,13 +639,22 @@ def test_fuzz_structure_of_desktop_messages(tmp_path_factory, data):
     """The demo export's messages (entities, forwards, replies, buttons, media,
     reactions, a poll) with values anywhere replaced by arbitrary JSON: records
     or rejects, never a crash, and the next message is still read."""
-    demo = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram/result.json"
-    doc = json.loads(demo.read_text("utf-8"))
-    msg = _structure_fuzz(data, data.draw(st.sampled_from(doc["messages"])))
+    _next_message_is_read(tmp_path_factory, lambda m: _structure_fuzz(data, m), data,
+                          lambda doc: json.dumps(doc, default=str))
+
+
+DEMO_EXPORT = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram/result.json"
+
+
+def _next_message_is_read(tmp_path_factory, damage, data, encode) -> None:
+    """A message of the demo export, ``damage``d, then an intact one, written by
+    ``encode``: the intact one is read."""
+    doc = json.loads(DEMO_EXPORT.read_text("utf-8"))
+    msg = damage(data.draw(st.sampled_from(doc["messages"])))
     doc["messages"] = [msg, {"id": 99, "type": "message", "date": "2024-03-01T10:00:00",
                              "from": "C", "from_id": "channel7000000001", "text": "intact"}]
     d = tmp_path_factory.mktemp("sd")
-    (d / "result.json").write_text(json.dumps(doc, default=str))
+    (d / "result.json").write_text(encode(doc))
     recs = list(get_parser("telegram").parse(d, RawSink()))
     assert "channel7000000001/99" in {r.platform_id for r in recs if isinstance(r, Post)}
 
@@ -984,15 +993,9 @@ def test_fuzz_unreadable_numbers_anywhere(tmp_path_factory, data):
     anywhere in a Desktop export's message or in an item of a JSON array of X
     pages: that message or item is a record or a reject, never the end of the
     file — the next one is still read (they stopped it there before)."""
-    demo = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram/result.json"
-    doc = json.loads(demo.read_text("utf-8"))
-    msg = _with_unreadable_numbers(data, data.draw(st.sampled_from(doc["messages"])))
-    doc["messages"] = [msg, {"id": 99, "type": "message", "date": "2024-03-01T10:00:00",
-                             "from": "C", "from_id": "channel7000000001", "text": "intact"}]
+    _next_message_is_read(tmp_path_factory, lambda m: _with_unreadable_numbers(data, m), data,
+                          lambda doc: _raw_numbers(json.dumps(doc)))
     d = tmp_path_factory.mktemp("un")
-    (d / "result.json").write_text(_raw_numbers(json.dumps(doc)))
-    recs = list(get_parser("telegram").parse(d, RawSink()))
-    assert "channel7000000001/99" in {r.platform_id for r in recs if isinstance(r, Post)}
     x = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/x/demo_tweets.jsonl"
     page = _with_unreadable_numbers(data, json.loads(x.read_text("utf-8").splitlines()[0]))
     intact = {"data": [{"id": "999", "text": "ok", "author_id": "1"}]}
