@@ -566,6 +566,13 @@ def test_a_file_of_no_known_format_leaves_no_store_behind(tmp_path):
     r = runner.invoke(app, ["--db", str(db), "ingest", str(d)])
     assert r.exit_code == 0 and "skipped" in r.output and not db.exists()
     assert runner.invoke(app, ["--db", str(db), "ingest", str(d), "--strict"]).exit_code == 1
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as z:  # nor does an archive of such files
+        z.writestr("junk.jsonl", "hello\x00world\n")
+        z.writestr("b.csv", "colour,size\nred,3\n")
+    r = runner.invoke(app, ["--db", str(db), "ingest", str(tmp_path / "a.zip")])
+    assert "skipped" in r.output and not db.exists()
     ok = tmp_path / "ok.jsonl"
     ok.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}) + "\n")
     assert runner.invoke(app, ["--db", str(db), "ingest", str(d), str(ok)]).exit_code == 0

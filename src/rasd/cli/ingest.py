@@ -272,8 +272,8 @@ def register(app: typer.Typer) -> None:
                         rep.source = source
                 else:
                     if store is None:
-                        if target is p and p != STDIN:
-                            check_format(p, fmt, platform=platform, mapping=mapping,
+                        if p != STDIN:  # (a file, or an archive member: read again)
+                            check_format(target, fmt, platform=platform, mapping=mapping,
                                          chat_id=chat_id if p in html else None)
                         store = get_store()
                     rep = ingest_path(store, target, fmt=fmt,

@@ -231,18 +231,19 @@ def _stream_of(path: Any) -> Stream | None:
     return Stream(path) if hasattr(path, "read") else None
 
 
-def check_format(path: str | Path, fmt: str = "auto", *, platform: str | None = None,
+def check_format(path: str | Path | Stream, fmt: str = "auto", *, platform: str | None = None,
                  mapping: str | None = None, chat_id: str | None = None) -> str:
-    """The format ``ingest_path`` would read ``path`` (a file or export folder)
-    as, checked as it would check it; IngestError where it would fail before
-    its first record (no known format, a bad mapping or option, a CSV header
-    no mapping fits). Reads up to the first record; touches no store."""
+    """The format ``ingest_path`` would read ``path`` (a file, an export folder,
+    or a ``Stream`` that can be opened again: an archive member) as, checked
+    as it would check it; IngestError where it would fail before its first
+    record (no known format, a bad mapping or option, a CSV header no mapping
+    fits). Reads up to the first record; touches no store."""
     from rasd.ingest.base import RawSink
 
-    p = Path(path)
-    name, options = _format(p, fmt, mapping, platform, chat_id)
-    with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
-        next(records, None)
+    with _opened(path) as (p, _):
+        name, options = _format(p, fmt, mapping, platform, chat_id)
+        with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
+            next(records, None)
     return name
 
 
