@@ -643,3 +643,20 @@ def test_quarantine_of_a_rerun_cut_short_and_of_another_store(tmp_path, monkeypa
     from rasd.store import Store
 
     assert r.read_quarantine(Store.open(str(db))).count == 3
+
+
+def test_a_file_name_with_a_line_break_cannot_forge_output_lines(tmp_path):
+    """Exploratory testing: the ingest summary, its warnings and `rasd
+    quarantine` printed a line break in a file name as is (`rasd runs` did
+    not): each now keeps to its line."""
+    db = str(tmp_path / "n.db")
+    odd = tmp_path / "a\nrasd: 0 rejected.jsonl"
+    odd.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]})
+                   + "\n{bad\n")
+    r = runner.invoke(app, ["--db", db, "ingest", str(odd)])
+    assert r.exit_code == 0
+    lines = r.output.splitlines()
+    assert not any(x.startswith("rasd: 0 rejected") for x in lines), lines
+    assert any("a\\nrasd: 0 rejected.jsonl" in x for x in lines)  # the summary
+    q = runner.invoke(app, ["--db", db, "quarantine"]).output.splitlines()
+    assert not any(x.startswith("rasd: 0 rejected") for x in q), q

@@ -21,6 +21,13 @@ def term_safe(text: str) -> str:
     return text.translate(_TERM_UNSAFE)
 
 
+def one_line(text: str) -> str:
+    """``text`` (a file name, a reason quoting input) kept to one line: line
+    breaks and tabs written ``\\n``, ``\\r``, ``\\t``, so that a name cannot
+    forge lines of a listing. Printed through ``term_safe`` as any text."""
+    return text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
 # In JSON, control characters of C0 are escaped by the encoder; DEL, C1 and the
 # bidi overrides are valid unescaped, and as harmful on a terminal.
 _JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (*range(0x7f, 0xa0), *range(0x202a, 0x202f),

@@ -13,7 +13,7 @@ import orjson
 import typer
 
 from rasd.store import Store
-from rasd.terminal import json_safe, term_safe, valid_json_value
+from rasd.terminal import json_safe, one_line, term_safe, valid_json_value
 
 
 @dataclass
@@ -54,12 +54,12 @@ def echo(text: str, err: bool = False) -> None:
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a clear error to stderr and exit with ``code`` (2: bad usage/input).
     Messages name files and quote input: control characters are escaped."""
-    typer.echo(term_safe(f"rasd: error: {message}"), err=True)
+    typer.echo(term_safe(one_line(f"rasd: error: {message}")), err=True)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    typer.echo(term_safe(f"rasd: warning: {message}"), err=True)
+    typer.echo(term_safe(one_line(f"rasd: warning: {message}")), err=True)
 
 
 def _dumps(obj: Any, opt: int) -> str:

@@ -19,6 +19,7 @@ from rasd.cli.common import (
     term_safe,
     warn,
 )
+from rasd.terminal import one_line
 
 FORMATS_HELP = ("auto, x, telegram, telegram-html, telethon or csv (auto: decided from the "
                 "name and first bytes)")
@@ -303,14 +304,14 @@ def register(app: typer.Typer) -> None:
                          "events": "events", "compliance": "compliance notices"}
                 held = ", ".join(f"{v:,} {words.get(k, k)}" for k, v in
                                  c["records"].items()) or "no records"
-                echo(f"{rep.path}: {rep.fmt}: {held}; {c['rejected']} "
+                echo(f"{one_line(rep.path)}: {rep.fmt}: {held}; {c['rejected']} "
                      f"rejected (dry run, nothing written; "
                      f"{rep.seconds:.1f}s)")
                 for r in rep.rejects[:20]:
                     where = f"line {r['line']}" if r["line"] else (r["path"] or "?")
-                    echo(f"    rejected {where}"
-                         + (f" field {r['field']}" if r.get("field") else "")
-                         + f": {r['reason']}", err=True)
+                    echo(one_line(f"    rejected {where}"
+                                  + (f" field {r['field']}" if r.get("field") else "")
+                                  + f": {r['reason']}"), err=True)
                 if rep.rejected > len(rep.rejects[:20]):
                     warn(f"{rep.rejected - 20} more rejected (ingest writes them all to the "
                          "quarantine file)")
@@ -318,7 +319,7 @@ def register(app: typer.Typer) -> None:
                 c = rep.counts
                 done = c["new"] + c["updated"] + c["unchanged"] + c["rejected"]
                 rate = f", {done / rep.seconds:,.0f} records/s" if rep.seconds > 0 else ""
-                echo(f"{rep.path}: {rep.fmt}: {c['new']} new, "
+                echo(f"{one_line(rep.path)}: {rep.fmt}: {c['new']} new, "
                      f"{c['updated']} updated, "
                      f"{c['unchanged']} unchanged, {c['rejected']} rejected "
                      f"({rep.seconds:.1f}s{rate})")
@@ -327,7 +328,7 @@ def register(app: typer.Typer) -> None:
                                                            sorted(cnt.items())))
                 for r in rep.rejects[:5]:
                     where = f"line {r['line']}" if r["line"] else (r["path"] or "?")
-                    echo(f"    rejected {where}: {r['reason']}", err=True)
+                    echo(one_line(f"    rejected {where}: {r['reason']}"), err=True)
                 if rep.rejected:
                     warn(f"{rep.rejected} record(s) rejected; details in {rep.quarantine}")
         if not json_ and writing and len(reports) > 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from rasd.cli.common import echo, echo_json, get_store
+from rasd.terminal import one_line
 
 
 def register(app: typer.Typer) -> None:
@@ -40,11 +41,11 @@ def register(app: typer.Typer) -> None:
             echo(f"no rejected records ({q.path})")
             return
         again = q.entries - q.count
-        echo(f"{q.count} rejected record(s) in {q.path}" + (
+        echo(one_line(f"{q.count} rejected record(s) in {q.path}") + (
             f" (the latest run of each file; {again} more from earlier runs: --all)"
             if again else ""))
         for reason, n in q.by_reason.most_common(10):
             echo(f"  {n:>7}  {reason}")
         for r in q.last:
             where = f"line {r.get('line')}" if r.get("line") else (r.get("path") or "?")
-            echo(f"{r.get('file', '?')}:{where}: {r.get('reason', '?')}")
+            echo(one_line(f"{r.get('file', '?')}:{where}: {r.get('reason', '?')}"))

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from rasd.cli.common import echo, echo_json, fail, get_store
+from rasd.terminal import one_line
 
 
 def register(app: typer.Typer) -> None:
@@ -58,10 +59,5 @@ def _line(r: dict[str, Any]) -> str:
     c = r["counts"] or {}
     counts = ", ".join(f"{k} {c[k]}" for k in ("new", "updated", "unchanged", "rejected")
                        if isinstance(c.get(k), int)) if r["state"] != "running" else ""
-    return (f"#{r['id']}  {when}  {r['state']:<11} {r['format']:<13} {_flat(r['path'])}"
-            f"  [{_flat(r['source'])}]" + (f"  {counts}" if counts else "") + took)
-
-
-def _flat(text: str) -> str:
-    """A name on one line: a file named with a line break cannot forge a row."""
-    return text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return (f"#{r['id']}  {when}  {r['state']:<11} {r['format']:<13} {one_line(r['path'])}"
+            f"  [{one_line(r['source'])}]" + (f"  {counts}" if counts else "") + took)
