@@ -443,3 +443,29 @@ def test_a_utf16_row_that_does_not_decode_is_rejected_alone(sqlite_store, tmp_pa
     rep = ingest_path(sqlite_store, f)
     assert rep.rejected == 1 and rep.rejects[0]["line"] == 4
     assert sqlite_store.stats()["posts"] == 2
+
+
+def test_ids_a_spreadsheet_or_pandas_rewrote(sqlite_store, tmp_path):
+    """Exploratory testing: "2.0" (an integer column with a gap, as pandas
+    writes it) and " 8 " were stored as ids "2.0" and " 8 " — other posts than
+    2 and 8; an id in float notation, rounded, is rejected, not stored under a
+    wrong id; a handle that reads like a number ("1e100") is left alone."""
+    from rasd.ingest import ingest_path
+
+    f = tmp_path / "fr.csv"
+    f.write_text("channel_id,channel_name,msg_id,date,cleaned_message,views,is_forward,"
+                 "forward_msg_from_peer_name\n"
+                 "100.0,C,2.0,2024-03-01 10:00:00,two,1,False,\n"
+                 "100,C, 8 ,2024-03-01 10:00:00,eight,1,False,\n"
+                 "100,C,1.2345678901234568e+18,2024-03-01 10:00:00,rounded,1,False,\n")
+    rep = ingest_path(sqlite_store, f, mapping="far-right-telegram")
+    assert rep.rejected == 1 and "float notation" in rep.rejects[0]["reason"]
+    from rasd.store import schema as S
+
+    with sqlite_store.connect() as c:
+        ids = sorted(c.execute(select(S.posts.c.platform_id)).scalars())
+    assert ids == ["channel100/2", "channel100/8"]
+    g = tmp_path / "isis.csv"
+    g.write_text("name,username,description,location,followers,numberstatuses,time,tweets\n"
+                 "N,1e100,d,l,1,1,1/1/2016 10:00,hello\n")
+    assert ingest_path(sqlite_store, g, mapping="isis-kaggle").rejected == 0

@@ -168,6 +168,48 @@ def columns_of(m: dict) -> set[str]:
     return cols
 
 
+_ID_FIELDS = (("post", "id"), ("post", "account_id"), ("account", "id"), ("post", "reply_to"),
+              ("post", "repost_of"), ("post", "forward_from_id"), ("post", "conversation_id"),
+              ("post", "reply_to_account"))
+_INT_AS_FLOAT = re.compile(r"-?\d+\.0+")
+# (with a point or a sign: a handle such as "1e100" is no number)
+_FLOAT_NOTATION = re.compile(r"-?\d+\.\d+[eE][+-]?\d+|-?\d+[eE][+-]\d+")
+
+
+def id_columns(m: dict) -> list[str]:
+    """The columns a mapping takes identifiers from (templates included)."""
+    cols: list[str] = []
+    for section, key in _ID_FIELDS:
+        spec = (m.get(section) or {}).get(key)
+        if isinstance(spec, str):
+            cols.extend(TEMPLATE.findall(spec) if "{" in spec else [spec])
+    return list(dict.fromkeys(cols))
+
+
+def clean_ids(row: dict[str, str], cols: list[str]) -> dict[str, str]:
+    """``row`` with its identifier cells as a spreadsheet or pandas did not mean
+    them: spaces around trimmed, ``2.0`` (an integer column that held a gap)
+    read ``2``; an id in float notation (``1.2345678901234568e+18``: rounded,
+    its digits lost) is a ValueError — the row is rejected, not stored under
+    an id that names another post."""
+    out = row
+    for c in cols:
+        v = row.get(c)
+        if not v:
+            continue
+        w = v.strip()
+        if _INT_AS_FLOAT.fullmatch(w):
+            w = w.split(".", 1)[0]
+        elif _FLOAT_NOTATION.fullmatch(w):
+            raise ValueError(f"field {c!r}: {w!r} is an id in float notation (rounded by a "
+                             "spreadsheet or pandas: its digits are lost); export ids as text")
+        if w != v:
+            if out is row:
+                out = dict(row)
+            out[c] = w
+    return out
+
+
 def _value(spec: str | None, row: dict[str, str]) -> str | None:
     if spec is None:
         return None
@@ -444,6 +486,7 @@ class CSVParser(Parser):
                 raise IngestError(f"{src}: unreadable CSV header: {e}") from None
             header = [h.strip().lstrip("\ufeff") for h in header]
             m = self._mapping_for(header, src, given)
+            idcols = [c for c in id_columns(m) if c in header]
             platform = str(self.options.get("platform") or m.get("platform") or "csv")
             fmt = f"csv:{m.get('name', 'custom')}"
             while True:
@@ -484,7 +527,7 @@ class CSVParser(Parser):
                 sha = raw.put(data, fmt)
                 ref = RawRef(sha256=sha, fmt=fmt, source_file=src, line=start)
                 try:
-                    yield from self._row(row, m, platform, ref)
+                    yield from self._row(clean_ids(row, idcols), m, platform, ref)
                 except (KeyError, TypeError, ValueError) as e:
                     yield reject(src, e, line=start)
 
