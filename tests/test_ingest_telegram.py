@@ -313,3 +313,45 @@ def test_a_number_python_cannot_read_rejects_its_message_only(store, tmp_path, n
     assert post(store, "telegram", "channel555/5").text == "after"
     assert post(store, "telegram", "channel555/4").text == text
     assert store.stats()["posts"] == 3
+
+
+@pytest.mark.parametrize("order", ["messages first", "sorted keys"])
+def test_a_chat_whose_id_or_type_follows_its_messages_is_not_guessed(sqlite_store, tmp_path,
+                                                                     order):
+    """Exploratory testing: with its messages before the chat's id, a channel's
+    posts were stored as chat?/1 (and a second such channel's post 1 became an
+    edit of the first's); with sorted keys (type after messages) channel123 was
+    chat123. Such messages are now rejected, saying why, not keyed by a guess."""
+    d = tmp_path / "exp"
+    d.mkdir()
+    msgs = [_msg(1, "hi"), _msg(2, "there")]
+    if order == "messages first":
+        doc = ('{"messages": ' + json.dumps(msgs)
+               + ', "name": "C", "type": "public_channel", "id": 123}')
+    else:
+        doc = json.dumps({"name": "C", "type": "public_channel", "id": 123, "messages": msgs},
+                         sort_keys=True)
+    (d / "result.json").write_text(doc)
+    rep = ingest_path(sqlite_store, d)
+    assert rep.rejected == 2 and "comes after its messages" in rep.rejects[0]["reason"]
+    assert sqlite_store.stats()["posts"] == 0
+
+
+def test_messages_or_chats_of_the_wrong_kind_are_rejects_not_silence(sqlite_store, tmp_path):
+    """Exploratory testing: "messages" that is no array, or a chat of a full
+    export's list that is no object, was passed over without a word."""
+    d = tmp_path / "one"
+    d.mkdir()
+    (d / "result.json").write_text(json.dumps(
+        {"name": "C", "type": "public_channel", "id": 5, "messages": {"a": 1}}))
+    rep = ingest_path(sqlite_store, d)
+    assert rep.rejected == 1 and "'messages' of the chat: expected an array" in \
+        rep.rejects[0]["reason"]
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "result.json").write_text(json.dumps({"chats": {"list": [
+        "oops", {"name": "C", "type": "public_channel", "id": 6, "messages": [_msg(1, "ok")]}]}}))
+    rep = ingest_path(sqlite_store, full)
+    assert rep.rejected == 1 and "expected an object" in rep.rejects[0]["reason"]
+    assert rep.rejects[0]["path"] == "chats.list[]"
+    assert post(sqlite_store, "telegram", "channel6/1").text == "ok"

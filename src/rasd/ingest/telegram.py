@@ -112,6 +112,14 @@ class _State:
         self.messages = 0
         self.idx = 0
         self.chat_id = "chat?"
+        self.chat_keys: set[str] = set()  # of name, type, id: those read so far
+
+
+# events that start a value (ijson)
+_VALUE_STARTS = frozenset(("string", "number", "boolean", "null", "start_map", "start_array"))
+REORDERED = ("the chat's id or type comes after its messages in this file (not the order "
+             "Telegram Desktop writes: re-serialised with sorted keys?), or is missing; not "
+             "stored under a guessed chat")
 
 
 def _chat_id(chat: dict) -> str | None:
@@ -255,19 +263,33 @@ class TelegramParser(Parser):
                         yield reject(src, f"message over {MAX_LINE} bytes",
                                      path=f"{state.chat_id}.messages[{state.idx}]")
                     elif value is not SKIPPED:
-                        yield from self._message(value, chat, base, src, state.idx, raw,
-                                                 chat_emitted)
+                        if {"id", "type"} <= state.chat_keys:
+                            yield from self._message(value, chat, base, src, state.idx, raw,
+                                                     chat_emitted)
+                        else:
+                            yield reject(src, REORDERED, path=f"{state.chat_id}.messages"
+                                         f"[{state.idx}]")
                     state.idx += 1
                 elif event == "start_map" and prefix in CHAT_PREFIXES[1:]:
                     chat = {}
                     state.idx = 0
-                elif event in ("string", "number"):
+                    state.chat_keys = set()
+                elif event in _VALUE_STARTS:
                     parent, _, key = prefix.rpartition(".")
-                    if parent in CHAT_PREFIXES and key in ("name", "type", "id"):
-                        # a lone "\\ud800" is valid JSON, not text
-                        chat[key] = strip_surrogates(value)
-                        if chat.get("id") is not None:
-                            state.chat_id = _chat_id(chat) or "chat?"
+                    if parent in CHAT_PREFIXES:
+                        if key in ("name", "type", "id"):
+                            state.chat_keys.add(key)
+                            if event in ("string", "number"):
+                                # a lone "\\ud800" is valid JSON, not text
+                                chat[key] = strip_surrogates(value)
+                                if chat.get("id") is not None:
+                                    state.chat_id = _chat_id(chat) or "chat?"
+                        elif key == "messages" and event != "start_array":
+                            yield reject(src, "field 'messages' of the chat: expected an "
+                                         "array of messages", path=f"{state.chat_id}.messages")
+                    elif prefix in CHAT_PREFIXES[1:] and event != "start_map":
+                        yield reject(src, "a chat of the list: expected an object",
+                                     path=prefix.replace(".item", "[]"))
         if not state.messages and not chat:
             raise IngestError(f"{src}: no chats or messages found (not a Telegram export?)")
 
