@@ -313,3 +313,21 @@ def test_short_waits_bound_how_long_a_write_waits_for_a_lock(store):
         assert c.execute(select(S.sources.c.name)).scalars().all() == ["after"]
         if store.is_sqlite:  # the pooled connection's busy timeout is back to 30 s
             assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_several_processes_creating_one_new_store_at_once(tmp_path):
+    """Exploratory testing: two `rasd ingest` started at once on a store that did
+    not exist yet — one failed with "database is locked" while creating the
+    schema. Migrations now take the write lock first and wait for it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rasd.store import Store; s = Store.open(sys.argv[1]); "
+            "print(s.stats()['posts'])")
+    for attempt in range(3):
+        db = str(tmp_path / f"new{attempt}.db")
+        procs = [subprocess.Popen([sys.executable, "-c", code, db], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [e[-400:] for _, e in outs]
+        assert [o.strip() for o, _ in outs] == ["0"] * 4

@@ -37,6 +37,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     if revision == "head" and current(engine) == head():
         return
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    with engine.connect() as conn:
+        # SQLite: hold the write lock from the start (BEGIN IMMEDIATE, waiting
+        # for it as every writer does): two processes creating one new store at
+        # once failed with "database is locked" when the second upgraded its read
+        # to a write; now it waits, then finds the schema made (Alembic reads
+        # the version inside this transaction) and does nothing
+        if conn.dialect.name == "sqlite":
+            conn.info["rasd_immediate"] = True
+        with conn.begin():
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
