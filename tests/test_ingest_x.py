@@ -1099,3 +1099,21 @@ def test_a_rerun_of_rejects_only_draws_for_the_dead_run_it_supersedes(sqlite_sto
     rep = ingest_path(sqlite_store, f)
     assert rep.rejected == 1 and rep.counts["new"] == 0
     assert sqlite_store.stats()["edges"] == 1 and _status(sqlite_store, 2) == "superseded"
+
+
+@pytest.mark.parametrize("batch", [5000, 1])
+def test_two_copies_of_a_post_in_one_file_keep_the_first_as_a_version(sqlite_store, tmp_path,
+                                                                      batch):
+    """Exploratory testing: a post read twice in one file with different text
+    lost its first copy without a trace when both fell in one batch (the later
+    replaced it before writing), and kept it as a version when they did not:
+    the result depended on --batch. Now it is the same either way."""
+    f = tmp_path / "dup.jsonl"
+    f.write_text("".join(json.dumps({"data": [{"id": "50", "text": t, "author_id": "2"}]})
+                         + "\n" for t in ("first copy", "second copy", "second copy")))
+    rep = ingest_path(sqlite_store, f, batch_size=batch, jobs=1)
+    assert rep.counts["by_kind"]["posts"]["new"] == 1
+    assert rep.counts["by_kind"]["posts"].get("updated") == 1
+    assert post(sqlite_store, "x", "50").text == "second copy"
+    with sqlite_store.connect() as c:
+        assert list(c.execute(select(S.post_versions.c.text)).scalars()) == ["first copy"]

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from itertools import chain
 from typing import Any, NamedTuple
 
 import orjson
@@ -90,6 +91,20 @@ def _hashed(rec: Account | Post, fn: Any) -> str:
 def account_hash(a: Account) -> str:
     return _hash((a.handle, a.name, a.bio, a.created_at, a.kind, a.followers, a.following,
                   a.post_count, a.location, a.url, a.verified, a.extra))
+
+
+def _rounds(posts: list[PostItem]) -> list[list[PostItem]]:
+    """``posts`` in rounds that hold each key once, in order: the first copy of
+    every post, then the second copies, …; one round where no key repeats."""
+    seen: dict[Key, int] = {}
+    rounds: list[list[PostItem]] = [[]]
+    for it in posts:
+        n = seen.get(it.key, 0)
+        seen[it.key] = n + 1
+        while len(rounds) <= n:
+            rounds.append([])
+        rounds[n].append(it)
+    return rounds
 
 
 def post_hash(p: Post) -> str:
@@ -358,6 +373,10 @@ class Prep:
     def _reset(self) -> None:
         self.accounts: dict[Key, Account] = {}
         self.posts: dict[Key, Post] = {}
+        # earlier copies of posts a later copy in this batch changed (an edit read
+        # twice in one file): written first, so that the later one keeps them as
+        # versions — as when the two fall in different batches
+        self.earlier: list[Post] = []
         self.events: dict[Key, Event] = {}
         self.compliance: list[Compliance] = []
         self.edges: dict[tuple[str, str, str, str], Edge] = {}  # read as such: follows
@@ -375,6 +394,9 @@ class Prep:
             old = self.posts.get(key)
             if old is None or (not rec.reference and (
                     old.reference or not is_older(rec.observed_at, old.observed_at))):
+                if old is not None and not old.reference and \
+                        _hashed(old, post_hash) != _hashed(rec, post_hash):
+                    self.earlier.append(old)
                 self.posts[key] = rec
         elif isinstance(rec, Account):
             key = (rec.platform, rec.platform_id)
@@ -435,7 +457,7 @@ class Prep:
             items.append(AccountItem(key, False, _account_row(acc, ts, h)))
         self._refs(b, accounts)
         posts = b.posts
-        for p in self.posts.values():
+        for p in chain(self.earlier, self.posts.values()):
             posts.append(PostItem(
                 (p.platform, p.platform_id), p.reference, p.account_id,
                 _post_row(p, ts, _hashed(p, post_hash)),
@@ -548,7 +570,11 @@ class Writer:
         with self.store.write() as c:
             self._write_raw(c, b)
             self._write_accounts(c, b)
-            new_posts = self._write_posts(c, b)
+            rounds = _rounds(b.posts)
+            new_posts = self._write_posts(c, b, rounds[0])
+            for later in rounds[1:]:  # later copies of posts the batch holds twice
+                self._write_children(c, new_posts)
+                new_posts = self._write_posts(c, b, later)
             self._write_events(c, b)
             self._write_compliance(c, b)
             self._write_children(c, new_posts)
@@ -790,10 +816,12 @@ class Writer:
         return got
 
     # ------------------------------------------------------------------- posts
-    def _write_posts(self, c: Connection, b: Batch) -> list[tuple[int, PostItem]]:
-        """Insert/update posts; return (id, post) for new and updated ones."""
+    def _write_posts(self, c: Connection, b: Batch,
+                     posts: list[PostItem]) -> list[tuple[int, PostItem]]:
+        """Insert/update ``posts`` (each key once); return (id, post) for new and
+        updated ones."""
         t = S.posts
-        items = {it.key: it for it in b.posts}
+        items = {it.key: it for it in posts}
         # (id, content_hash) of stored posts; full old rows only for those that change
         existing: dict[Key, tuple[int, str | None]] = {}
         for plat, chunk in _by_platform(items):
