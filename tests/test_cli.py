@@ -628,6 +628,8 @@ def test_quarantine_of_a_rerun_cut_short_and_of_another_store(tmp_path, monkeypa
     monkeypatch.undo()
     runs = json.loads(runner.invoke(app, ["--db", str(db), "runs", "--json"]).output)
     assert [x["state"] for x in runs] == ["interrupted", "done"]
+    # what the interrupted run did is recorded too (exploratory testing: it had no counts)
+    assert runs[0]["counts"] is not None and runs[0]["counts"]["rejected"] == 1
     out = runner.invoke(app, ["--db", str(db), "quarantine"]).output
     assert out.startswith("1 rejected record(s)")
     last = json.loads(runner.invoke(app, ["--db", str(db), "quarantine", "--json"]).output)

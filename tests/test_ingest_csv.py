@@ -469,3 +469,19 @@ def test_ids_a_spreadsheet_or_pandas_rewrote(sqlite_store, tmp_path):
     g.write_text("name,username,description,location,followers,numberstatuses,time,tweets\n"
                  "N,1e100,d,l,1,1,1/1/2016 10:00,hello\n")
     assert ingest_path(sqlite_store, g, mapping="isis-kaggle").rejected == 0
+
+
+def test_a_header_naming_a_mapped_column_twice_is_an_error(sqlite_store, tmp_path):
+    """Exploratory testing: with "tweets" twice in the header the last column
+    won without a word (a row whose last cell was empty lost its text)."""
+    from rasd.ingest import ingest_path
+
+    f = tmp_path / "dup.csv"
+    f.write_text("name,username,description,location,followers,numberstatuses,time,tweets,"
+                 "tweets\nN,u,d,l,1,1,1/1/2016 10:00,first text,second text\n")
+    with pytest.raises(IngestError, match="more than once"):
+        ingest_path(sqlite_store, f, mapping="isis-kaggle")
+    g = tmp_path / "ok.csv"  # a repeated column the mapping does not read is no matter
+    g.write_text("name,username,description,location,followers,numberstatuses,time,tweets,"
+                 "x,x\nN,u,d,l,1,1,1/1/2016 10:00,text,a,b\n")
+    assert ingest_path(sqlite_store, g, mapping="isis-kaggle").counts["new"] >= 1

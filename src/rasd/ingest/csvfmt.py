@@ -24,7 +24,7 @@ import csv
 import hashlib
 import io
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -456,6 +456,10 @@ class CSVParser(Parser):
                     f"{src}: CSV header {header[:12]} matches no built-in mapping "
                     f"({', '.join(sorted(builtin_mappings()))}); pass --mapping FILE")
             m = found[0]
+        twice = sorted(c for c, n in Counter(header).items() if n > 1 and c in columns_of(m))
+        if twice:  # a row's dict keeps the last of them: which one is meant is unknown
+            raise IngestError(f"{src}: the CSV header names column(s) {twice[:5]} more than "
+                              f"once, and mapping {m.get('name', '?')!r} reads them")
         missing = [c for c in columns_of(m) if c not in header]
         need = columns_of({"post": {k: v for k, v in m["post"].items()
                                     if k in ("id", "id_from", "text", "account_id")}})

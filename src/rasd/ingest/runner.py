@@ -349,9 +349,13 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             status = "interrupted" if isinstance(e, KeyboardInterrupt | SystemExit) else "failed"
             with store.short_waits(), suppress(Exception):
                 _draw_links(store, writer, file_id, marks)
+                # what it committed, so that rasd runs credits those rows to it
+                done = {**(writer.counts.as_dict() if writer is not None else
+                           {"new": 0, "updated": 0, "unchanged": 0, "by_kind": {}}),
+                        "rejected": rejected}
                 with store.begin() as c:
                     c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
-                              .values(finished_at=now(), status=status))
+                              .values(finished_at=now(), status=status, counts=done))
         raise
     finally:
         guard.close()  # closes the quarantine file and stops a parsing process
