@@ -496,3 +496,19 @@ def test_a_document_named_in_utf8_without_the_archives_flag_is_found(store, tmp_
     for p in paths:
         with member_file(*split_member(p), Limits().max_file_bytes) as f:
             assert f.read_bytes().startswith(b"%PDF-1.4 files/")
+
+
+def test_an_archive_inside_an_archive_is_said_skipped(tmp_path):
+    """Exploratory testing: a zip inside a zip was passed over without a word
+    when the outer one had other members; it is not read (extract it), and the
+    warning says so."""
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("x.jsonl", json.dumps({"data": [{"id": "2", "text": "t", "author_id": "1"}]}))
+    outer = tmp_path / "zz.zip"
+    with zipfile.ZipFile(outer, "w") as z:
+        z.writestr("inner.zip", inner.getvalue())
+        z.writestr("top.jsonl", json.dumps({"data": [{"id": "1", "text": "t", "author_id": "1"}]}))
+    r = runner.invoke(app, ["--db", str(tmp_path / "z.db"), "ingest", str(outer)])
+    assert r.exit_code == 0 and "inner.zip: an archive inside an archive is not read" in r.output
+    assert "x: 1 new" in r.output

@@ -80,11 +80,18 @@ def _members(archive: Path, named: bool = False) -> list[Path]:
 
     try:
         names = members(archive, _ingestible)
+        inner = members(archive, lambda p: p.suffix.lower() in (".zip", ".tar", ".7z", ".rar")
+                        or p.name.lower().endswith((".tar.gz", ".tgz")))
     except IngestError as e:
         if named:
             fail(str(e))
         warn(f"skipped: {e}")
         return []
+    for n in inner[:5]:  # not read: said, not passed over in silence
+        warn(f"skipped: {archive}!/{n}: an archive inside an archive is not read; "
+             "extract it and ingest the result")
+    if len(inner) > 5:
+        warn(f"skipped: {len(inner) - 5} more archives inside {archive}")
     return [member_path(archive, n) for n in sorted(
         names, key=lambda n: _order(Path(n.replace("\\", "/"))))]  # "\\": Windows tools
 
