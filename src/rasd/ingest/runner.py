@@ -349,21 +349,15 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             status = "interrupted" if isinstance(e, KeyboardInterrupt | SystemExit) else "failed"
             with store.short_waits(), suppress(Exception):
                 _draw_links(store, writer, file_id, marks)
-                # what it committed, so that rasd runs credits those rows to it
-                done = {**(writer.counts.as_dict() if writer is not None else
-                           {"new": 0, "updated": 0, "unchanged": 0, "by_kind": {}}),
-                        "rejected": rejected}
-                with store.begin() as c:
+                with store.begin() as c:  # with what it committed (rasd runs)
                     c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
-                              .values(finished_at=now(), status=status, counts=done))
+                              .values(finished_at=now(), status=status,
+                                      counts=_run_counts(writer, rejected)))
         raise
     finally:
         guard.close()  # closes the quarantine file and stops a parsing process
     report.seconds = time.perf_counter() - t0
-    counts = writer.counts if writer is not None else None
-    report.counts = counts.as_dict() if counts else {
-        "new": 0, "updated": 0, "unchanged": 0, "rejected": 0, "by_kind": {}}
-    report.counts["rejected"] = rejected
+    report.counts = _run_counts(writer, rejected)
     if rejected:
         report.quarantine = str(qpath)
     if file_id is not None:
@@ -376,14 +370,12 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             # — not one still going in another process (it draws for itself)
             recorded = _recorded(path)
             if recorded != "-":
-                done = [r.id for r in c.execute(select(
-                    f.c.id, f.c.status, f.c.pid, f.c.host, f.c.seen_at, f.c.started_at).where(
-                        f.c.path == recorded, f.c.id < file_id,
-                        f.c.status.not_in(("done", "superseded"))))
-                    if r.status != "running"
-                    or not run_alive(r.pid, r.host, r.seen_at, r.started_at)]
-                for chunk in (done[i:i + 500] for i in range(0, len(done), 500)):
-                    c.execute(update(f).where(f.c.id.in_(chunk)).values(status="superseded"))
+                completed = [r.id for r in c.execute(select(f.c.id, f.c.status, *_LIVENESS).where(
+                    f.c.path == recorded, f.c.id < file_id,
+                    f.c.status.not_in(("done", "superseded"))))
+                    if r.status != "running" or not _row_alive(r)]
+                if completed:  # (a file's unfinished runs: a handful)
+                    c.execute(update(f).where(f.c.id.in_(completed)).values(status="superseded"))
     if progress:
         progress(total, total)
     return report
@@ -603,6 +595,23 @@ def _process_start(fields: list[bytes]) -> datetime | None:
         return None
 
 
+# what run_alive reads of a run, selected with it wherever runs are judged
+_LIVENESS = (S.ingest_files.c.pid, S.ingest_files.c.host, S.ingest_files.c.seen_at,
+             S.ingest_files.c.started_at)
+
+
+def _row_alive(r: Any) -> bool:
+    """``run_alive`` of a row that holds ``_LIVENESS``."""
+    return run_alive(r.pid, r.host, r.seen_at, r.started_at)
+
+
+def _run_counts(writer: Writer | None, rejected: int) -> dict[str, Any]:
+    """A run's counts as its report and ``ingest_files`` keep them."""
+    counts = writer.counts.as_dict() if writer is not None else {
+        "new": 0, "updated": 0, "unchanged": 0, "rejected": 0, "by_kind": {}}
+    return {**counts, "rejected": rejected}
+
+
 def _aware(t: datetime) -> datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)  # SQLite gives UTC, naive
 
@@ -659,12 +668,11 @@ def _unfinished_marks(store: Store, besides: int) -> list[tuple[int, tuple[int, 
     f = S.ingest_files
     out = []
     with store.connect() as c:
-        rows = c.execute(select(f.c.id, f.c.link_marks, f.c.pid, f.c.host, f.c.seen_at,
-                                f.c.started_at).where(
-            f.c.status == "running", f.c.id != besides, f.c.link_marks.is_not(None)))
-        for i, m, pid, host, seen, started in rows:
+        for r in c.execute(select(f.c.id, f.c.link_marks, *_LIVENESS).where(
+                f.c.status == "running", f.c.id != besides, f.c.link_marks.is_not(None))):
+            m = r.link_marks
             if isinstance(m, list) and len(m) == 2:
-                out.append((int(i), (int(m[0]), int(m[1])), run_alive(pid, host, seen, started)))
+                out.append((int(r.id), (int(m[0]), int(m[1])), _row_alive(r)))
     return out
 
 
@@ -682,11 +690,9 @@ def unfinished_files(store: Store) -> list[str]:
     f = S.ingest_files
     last: dict[str, bool] = {}
     with store.connect() as c:
-        for path, status, pid, host, seen, started in c.execute(select(
-                f.c.path, f.c.status, f.c.pid, f.c.host, f.c.seen_at, f.c.started_at)
-                .order_by(f.c.id)):
-            last[path] = status in ("interrupted", "failed", "killed") or (
-                status == "running" and not run_alive(pid, host, seen, started))
+        for r in c.execute(select(f.c.path, f.c.status, *_LIVENESS).order_by(f.c.id)):
+            last[r.path] = r.status in ("interrupted", "failed", "killed") or (
+                r.status == "running" and not _row_alive(r))
     return sorted(p for p, unfinished in last.items() if unfinished and p != "-")
 
 
@@ -708,8 +714,8 @@ def ingest_runs(store: Store, *, limit: int | None = 50, status: str | None = No
         raise ValueError(f"status must be one of {', '.join((*RUN_STATUSES, 'dead'))}, "
                          f"not {status!r}")
     f, s = S.ingest_files, S.sources
-    q = (select(f.c.id, s.c.name, f.c.path, f.c.fmt, f.c.size, f.c.started_at,
-                f.c.finished_at, f.c.status, f.c.counts, f.c.pid, f.c.host, f.c.seen_at)
+    q = (select(f.c.id, s.c.name, f.c.path, f.c.fmt, f.c.size, f.c.finished_at, f.c.status,
+                f.c.counts, *_LIVENESS)
          .join(s, s.c.id == f.c.source_id).order_by(f.c.id.desc()))
     if limit is not None and status not in ("running", "dead"):  # else: filtered below
         q = q.limit(limit)
@@ -721,7 +727,7 @@ def ingest_runs(store: Store, *, limit: int | None = 50, status: str | None = No
     with store.connect() as c:
         for r in c.execute(q):
             state = r.status
-            if state == "running" and not run_alive(r.pid, r.host, r.seen_at, r.started_at):
+            if state == "running" and not _row_alive(r):
                 state = "dead"
             if status is not None and state != status:
                 continue
