@@ -111,9 +111,7 @@ def dump_item(obj: Any) -> tuple[Any, bytes]:
                           default=str).encode("utf-8", "replace")
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    if _UNREADABLE_JSON in data:  # NumberGuard put it where a number was
-        raise ValueError(UNREADABLE_REASON)
-    return obj, data
+    return obj, _checked(data)
 
 
 def _checked(data: bytes) -> bytes:
@@ -177,7 +175,6 @@ class NumberGuard:
         self.ready = bytearray()
         self.pending = b""  # an unfinished number, or a string's lone trailing backslash
         self.in_string = self.swallow = self.eof = False
-        self.replaced = 0
 
     def read(self, size: int = -1) -> bytes:
         while not self.eof and (size < 0 or len(self.ready) < size):
@@ -226,7 +223,6 @@ class NumberGuard:
             self._outside(buf, pos, cut)
             if n - cut > NUMBER_CARRY_MAX:  # an endless number: unreadable
                 out += _UNREADABLE_JSON
-                self.replaced += 1
                 self.swallow = True
             else:
                 self.pending = buf[cut:]
@@ -258,7 +254,6 @@ class NumberGuard:
             if not _readable(m.group()):
                 self.ready += buf[last:m.start()] + _UNREADABLE_JSON
                 last = m.end()
-                self.replaced += 1
         self.ready += buf[last:end]
 
 
@@ -469,15 +464,11 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
 
 
 def json_error_text(e: Exception) -> str:
-    """The first line of a JSON parser's error, as a reject's reason; a number
-    Python cannot read (over 4,300 digits: ijson's pure-Python parser calls it
-    an "unexpected symbol") is said so."""
+    """The first line of a JSON parser's error, as a reject's reason (a number
+    Python cannot read never reaches the pure-Python parser: ``NumberGuard``)."""
     msg = e.args[0] if e.args else e  # yajl gives bytes for UTF-8 errors
     msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-    first = (msg.strip().splitlines() or ["?"])[0]
-    if re.match(r"Unexpected symbol '-?\d{100}", first):
-        return "a number too long to read (over 4,300 digits)"
-    return first
+    return (msg.strip().splitlines() or ["?"])[0]
 
 
 def located(records: Iterator[Record], item: Item) -> Iterator[Record]:
