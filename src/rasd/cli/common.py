@@ -6,7 +6,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
@@ -28,14 +27,10 @@ STATE = State()
 def store_exists() -> bool:
     """Whether the store named by --db / RASD_DB / ./rasd.db is there already:
     a SQLite file that exists (a server database is taken to be there)."""
-    from sqlalchemy.engine import make_url
+    from rasd.store.db import resolve_url, sqlite_file
 
-    from rasd.store.db import resolve_url
-
-    url = make_url(resolve_url(STATE.db))
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return True
-    return Path(url.database).exists()
+    path = sqlite_file(resolve_url(STATE.db))
+    return path is None or path.exists()
 
 
 def get_store() -> Store:

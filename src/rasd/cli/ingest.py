@@ -88,7 +88,7 @@ def _members(archive: Path, named: bool = False) -> list[Path]:
         warn(f"skipped: {e}")
         return []
     for n in inner[:5]:  # not read: said, not passed over in silence
-        warn(f"skipped: {archive}!/{n}: an archive inside an archive is not read; "
+        warn(f"skipped: {member_path(archive, n)}: an archive inside an archive is not read; "
              "extract it and ingest the result")
     if len(inner) > 5:
         warn(f"skipped: {len(inner) - 5} more archives inside {archive}")

@@ -141,8 +141,8 @@ def _by_platform(keys: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, list[An
     for plat, pid in keys:
         by_plat.setdefault(plat, []).append(pid)
     for plat, pids in by_plat.items():
-        for i in range(0, len(pids), IN_CHUNK):
-            yield plat, pids[i:i + IN_CHUNK]
+        for chunk in _chunks(pids):
+            yield plat, list(chunk)
 
 
 @dataclass

@@ -37,6 +37,15 @@ def resolve_url(db: str | None = None) -> str:
     return value
 
 
+def sqlite_file(url: Any) -> Path | None:
+    """The file a SQLite URL names (a ``URL`` or its text), or None for an
+    in-memory SQLite or a server database."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        return Path(u.database)
+    return None
+
+
 def json_dumps(obj: Any) -> str:
     return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
@@ -200,9 +209,7 @@ class Store:
     @property
     def path(self) -> Path | None:
         """The SQLite file, or None for a server database."""
-        if self.is_sqlite and self.url.database and self.url.database != ":memory:":
-            return Path(self.url.database)
-        return None
+        return sqlite_file(self.url)
 
     def workspace_dir(self) -> Path:
         """Where files that belong beside the store live (quarantine, indexes)."""
