@@ -315,6 +315,40 @@ def test_short_waits_bound_how_long_a_write_waits_for_a_lock(store):
             assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 
 
+def test_writers_take_turns_on_both_stores(store, second_store):
+    """A write transaction holds the store's write lock from its start, on
+    PostgreSQL too (an advisory lock per schema): a second writer waits for it,
+    so what one looked up cannot change under it before it writes. A store in
+    another schema of the same database is not held up."""
+    import threading
+    import time
+
+    from sqlalchemy import insert
+
+    from rasd.store.db import now
+
+    order: list[str] = []
+
+    def second() -> None:
+        with store.write() as c:
+            order.append("second in")
+            c.execute(insert(S.sources).values(name="second", created_at=now()))
+
+    with store.write() as c:
+        c.execute(insert(S.sources).values(name="first", created_at=now()))
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.5)
+        order.append("first out")
+        with second_store.write() as other:  # another store: no wait
+            other.execute(insert(S.sources).values(name="elsewhere", created_at=now()))
+    t.join(30)
+    assert order == ["first out", "second in"]
+    with store.connect() as c:
+        assert c.execute(select(S.sources.c.name).order_by(S.sources.c.id)).scalars().all() \
+            == ["first", "second"]
+
+
 def test_several_processes_creating_one_new_store_at_once(tmp_path):
     """Exploratory testing: two `rasd ingest` started at once on a store that did
     not exist yet — one failed with "database is locked" while creating the

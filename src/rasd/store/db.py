@@ -124,6 +124,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     _record.info["rasd_wal_autocheckpoint"] = WAL_AUTOCHECKPOINT
 
 
+# The PostgreSQL lock every write transaction takes first (``Store.write``): one
+# per schema (the tests, and sites, keep several stores in one database), in a
+# key space of rasd's own (the first key, "rasd" in ASCII).
+WRITE_LOCK_SQL = "SELECT pg_advisory_xact_lock(1918989156, hashtext(current_schema()))"
 WAL_AUTOCHECKPOINT = 10000  # pages
 
 
@@ -274,9 +278,13 @@ class Store:
 
     @contextmanager
     def write(self, wait: float | None = None) -> Iterator[Connection]:
-        """A write transaction that holds the write lock from its start (SQLite:
-        BEGIN IMMEDIATE), so that no other writer can interleave. ``exclusive``
-        tells callers whether they may number new rows themselves."""
+        """A write transaction that holds the write lock from its start, so that
+        no other writer can interleave: SQLite's BEGIN IMMEDIATE; on PostgreSQL a
+        transaction-level advisory lock of the store (its schema), taken first.
+        Without it two ingests on PostgreSQL could both look a new account up,
+        find it missing and count it new (one insert won, the other did
+        nothing), and a profile version sent by the loser was dropped unseen.
+        ``exclusive`` tells callers whether they may number new rows themselves."""
         with self.engine.connect() as conn:
             if wait is None:  # this transaction's own, else this store's (short_waits)
                 wait = self.lock_wait
@@ -287,8 +295,11 @@ class Store:
                         f"PRAGMA busy_timeout={int(wait * 1000)}")
             try:
                 with conn.begin():
-                    if wait is not None and not self.is_sqlite:
-                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'")
+                    if not self.is_sqlite:
+                        if wait is not None:
+                            conn.exec_driver_sql(
+                                f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'")
+                        conn.exec_driver_sql(WRITE_LOCK_SQL)
                     yield conn
             finally:
                 if wait is not None and self.is_sqlite:
