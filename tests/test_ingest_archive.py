@@ -326,19 +326,23 @@ _ARCHIVE: dict[str, Any] = {}  # the archive's bytes and one store, for every ex
 
 
 def test_hostile_media_paths_in_a_zipped_export(store, tmp_path):
-    """A photo path with a NUL, or leading out of the export, inside an archive:
-    that message is rejected, the others stored (on PostgreSQL too, which stores
-    no NUL)."""
+    """A photo path with a NUL inside an archive: that message is rejected, the
+    others stored (on PostgreSQL too, which stores no NUL); one leading out of
+    the export is never looked at, its message kept."""
     doc = json.loads((DEMO / "telegram" / "result.json").read_text())
     with_photo = [m for m in doc["messages"] if m.get("photo")]
     with_photo[0]["photo"] = "photos/a\x00b.jpg"
     with_photo[1]["photo"] = "../../outside.jpg"
     archive = _zip(tmp_path / "h.zip", {"Chat/result.json": json.dumps(doc).encode()})
     rep = ingest_path(store, member_stream(archive, "Chat/result.json"))
-    assert rep.rejected == 2 and rep.counts["new"] > 0
+    assert rep.rejected == 1 and rep.counts["new"] > 0
+    assert "NUL" in rep.rejects[0]["reason"]
     with store.connect() as c:
         paths = [r[0] for r in c.execute(select(S.media.c.local_path)) if r[0]]
+        refused = [r.extra for r in c.execute(select(S.media.c.extra))
+                   if "path_refused" in r.extra]
     assert all("\x00" not in p and p.startswith(f"{archive.resolve()}!/Chat/") for p in paths)
+    assert [e["relative_path"] for e in refused] == ["../../outside.jpg"]
 
 
 def _count_opens(monkeypatch) -> Any:

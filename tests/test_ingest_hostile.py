@@ -447,14 +447,20 @@ def test_two_ingests_of_overlapping_files_at_once(store, tmp_path):
     b.write_text("".join(page(i) for i in range(200, 600)))
     db = store.url.render_as_string(hide_password=False)
     cmd = [sys.executable, "-m", "rasd.cli", "--db", db, "ingest", "--batch", "50",
-           "--jobs", "1"]
+           "--jobs", "1", "--json"]
     procs = [subprocess.Popen([*cmd, str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for f in (a, b)]
+    reports = []
     for p in procs:
-        _, err = p.communicate(timeout=300)
+        out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err.decode()[-2000:]
+        reports.append(json.loads(out)[0])
     stats = store.stats()
     assert (stats["posts"], stats["accounts"]) == (6000, 60)
+    # and the runs' counts add up: what one run counted new the other did not
+    # (on PostgreSQL both counted a row new that both had looked up as missing)
+    new = [sum(r["by_kind"][k].get("new", 0) for r in reports) for k in ("posts", "accounts")]
+    assert new == [6000, 60], [r["by_kind"] for r in reports]
     with store.engine.connect() as c:
         kinds = dict(c.execute(sa.text("SELECT kind, count(*) FROM edges GROUP BY kind")).all())
         wrong = c.execute(sa.text(

@@ -155,7 +155,7 @@ def test_binary_junk_on_standard_input_is_no_known_format(tmp_path):
     r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "j.db"),
                         "ingest", "-"], input=junk, capture_output=True, check=False)
     assert r.returncode == 2 and b"standard input: not a known format" in r.stderr
-    assert not (tmp_path / "j.db").exists() or b"CSV header" not in r.stderr
+    assert not (tmp_path / "j.db").exists()  # no store is made for it
     # a UTF-16 spreadsheet export on standard input is still a CSV
     text = "message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\r\n" \
            "1,2,u,,,hi,1577886230,\r\n"

@@ -183,11 +183,15 @@ def test_bad_messages_are_rejected_one_by_one(sqlite_store, tmp_path):
     d = html_export(tmp_path, [[no_id, bad_date, escape, good]])
     rep = ingest_path(sqlite_store, d / "messages.html")
     reasons = sorted(r["reason"] for r in rep.rejects)
-    assert rep.rejected == 3, reasons
+    assert rep.rejected == 2, reasons
     assert any("'id'" in r for r in reasons)
     assert any("not a date/time" in r for r in reasons)
-    assert any("outside the export folder" in r for r in reasons)
-    assert sqlite_store.stats()["posts"] == 1 and post(sqlite_store, "telegram", f"{CID}/20")
+    assert sqlite_store.stats()["posts"] == 2 and post(sqlite_store, "telegram", f"{CID}/20")
+    # the message with a media path out of the export is kept, its path refused
+    assert post(sqlite_store, "telegram", f"{CID}/22").text == "escape"
+    with sqlite_store.connect() as c:
+        m = c.execute(select(S.media).where(S.media.c.media_key.like(f"{CID}/22/%"))).one()
+    assert m.local_path is None and m.extra["path_refused"] == "points outside the export folder"
 
 
 def test_invalid_utf8_costs_only_its_message(sqlite_store, tmp_path):
@@ -352,7 +356,7 @@ def test_options_reach_the_parsing_process(sqlite_store, tmp_path):
 def test_media_of_a_zipped_html_export_name_their_member(sqlite_store, tmp_path):
     """An HTML export shared as a ZIP file: a photo's local path names its member
     in the archive (the media stage hashes it from there); a link out of the
-    export's folder is refused as it is on disk."""
+    export's folder is refused as it is on disk (its message kept)."""
     import zipfile
 
     from rasd.ingest.archive import member_stream
@@ -370,4 +374,7 @@ def test_media_of_a_zipped_html_export_name_their_member(sqlite_store, tmp_path)
         paths = [r[0] for r in c.execute(select(S.media.c.local_path)) if r[0]]
     assert paths == [f"{archive.resolve()}!/{d.name}/photos/photo_1.jpg"]
     bad = ingest_path(sqlite_store, member_stream(archive, f"{d.name}/messages2.html"))
-    assert bad.rejected == 1
+    assert bad.rejected == 0  # the message is kept, its media path refused
+    with sqlite_store.connect() as c:
+        m = c.execute(select(S.media).where(S.media.c.media_key.like("%/9/%"))).one()
+    assert m.local_path is None and m.extra["path_refused"] == "points outside the export folder"

@@ -279,10 +279,10 @@ def register(app: typer.Typer) -> None:
                     if source:
                         rep.source = source
                 else:
-                    if store is None:
-                        if p != STDIN:  # (a file, or an archive member: read again)
-                            check_format(target, fmt, platform=platform, mapping=mapping,
-                                         chat_id=chat_id if p in html else None)
+                    if store is None:  # (standard input: only what tells its format)
+                        check_format(target, fmt, platform=platform, mapping=mapping,
+                                     chat_id=chat_id if p in html else None,
+                                     first_record=p != STDIN)
                         store = get_store()
                     rep = ingest_path(store, target, fmt=fmt,
                                       platform=platform, source=source, mapping=mapping,

@@ -10,6 +10,7 @@ as its format (then nothing is written).
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
@@ -94,8 +95,31 @@ class _Damaged(io.BufferedIOBase):
         super().close()
 
 
+def compression(head: bytes) -> str:
+    """The compression suffix (``.gz``…) that the first bytes of a file show, or "".
+
+    bzip2's three-letter magic (``BZh``) could begin a text file, so its level
+    digit and the block (or end-of-stream) magic after it are checked too."""
+    for magic, sfx in MAGIC:
+        if head.startswith(magic):
+            if sfx == ".bz2" and not (head[3:4].isdigit() and head[3:4] != b"0"
+                                      and head[4:10] in _BZ2_BLOCKS):
+                continue
+            return sfx
+    return ""
+
+
 def _decompressing(path: Path, raw: IO[bytes]) -> Any:
+    """``raw`` decompressed by its name's suffix or, where the name does not say
+    (a ``.jsonl`` that is gzip inside: a download saved under the wrong name,
+    ``gzip -c x.jsonl > y.jsonl``), by its first bytes."""
     sfx = path.suffix.lower()
+    if sfx not in COMPRESSED:
+        peek = getattr(raw, "peek", None)
+        try:
+            sfx = compression(peek(MAGIC_BYTES)[:MAGIC_BYTES]) if peek is not None else ""
+        except (OSError, ValueError):
+            sfx = ""  # unreadable: the first read says so
     if sfx == ".gz":
         inner: Any = gzip.GzipFile(fileobj=raw, mode="rb")
     elif sfx == ".bz2":
@@ -110,9 +134,12 @@ def _decompressing(path: Path, raw: IO[bytes]) -> Any:
     return _Damaged(inner)
 
 
-# Compressed input without a name (a pipe) is told by its first bytes.
+# Compressed input without a telling name (a pipe, a misnamed file) is told by
+# its first bytes.
 MAGIC = ((b"\x1f\x8b", ".gz"), (b"BZh", ".bz2"), (b"\xfd7zXZ\x00", ".xz"),
          (b"\x28\xb5\x2f\xfd", ".zst"))
+_BZ2_BLOCKS = (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90")  # pi, sqrt(pi)
+MAGIC_BYTES = 10  # enough of a file's start for ``compression``
 STREAM_PATH = Path("-")  # how parsers and reports name standard input
 REPLAY_LIMIT = 8 * 2**20  # bytes of a stream's start kept for a parser to read again
 IDLE_SECONDS = 0.5  # a pipe quiet this long: what has arrived is written (Stream.on_idle)
@@ -155,10 +182,10 @@ class Stream:
         self.on_idle: Any = None  # called (no arguments) when a pipe has been quiet
         self.suffix = ""
         head = bytearray()
-        while len(head) < 6 and not self.eof:
-            piece = self._read_source(6 - len(head))
+        while len(head) < MAGIC_BYTES and not self.eof:
+            piece = self._read_source(MAGIC_BYTES - len(head))
             head += piece
-        self.suffix = next((sfx for magic, sfx in MAGIC if head.startswith(magic)), "")
+        self.suffix = compression(bytes(head))
         if reopen is not None and self.reader is not None:
             self.reader.close()
 
@@ -255,6 +282,12 @@ def is_stream(path: Path) -> bool:
 ARCHIVE_SEP = "!/"  # archive path + ARCHIVE_SEP + member name, as Java and GDAL name members
 
 
+class OutsideExport(ValueError):
+    """A media path of an export that points outside the export's folder
+    (``../../etc/passwd``): never looked at. The message is kept; its media
+    record says the path was refused."""
+
+
 class MediaRoot(NamedTuple):
     """Where the media files a chat export names lie: the export's folder on
     disk, or its folder inside a ZIP archive (then a file's local path is
@@ -271,8 +304,8 @@ class MediaRoot(NamedTuple):
     def local(self, rel: str, field: str) -> str | None:
         """The local path of ``rel`` (as the export names a file); None where
         no such file is there (an export copied without its media folders). A
-        path outside the export's folder is a ValueError naming ``field``."""
-        outside = ValueError(f"field {field!r}: path points outside the export folder")
+        path outside the export's folder is ``OutsideExport`` naming ``field``."""
+        outside = OutsideExport(f"field {field!r}: path points outside the export folder")
         if "\x00" in rel:  # no file name holds one (and PostgreSQL stores none)
             raise ValueError(f"field {field!r}: a NUL byte in a file path")
         if self.archive is None:
@@ -306,9 +339,14 @@ def media_root(path: Path) -> MediaRoot | None:
     return MediaRoot(folder=path.parent.resolve())
 
 
-def open_binary(path: Path) -> IO[bytes]:
+def open_binary(path: Path, *, transcode: bool = True) -> IO[bytes]:
     """Open a file for reading, decompressing ``.gz``, ``.bz2``, ``.xz`` and
-    ``.zst`` transparently; ``-`` is the stream being ingested (``Stream``)."""
+    ``.zst`` transparently; ``-`` is the stream being ingested (``Stream``).
+
+    What is read is UTF-8 without a byte-order mark: UTF-16 (what Windows
+    PowerShell 5 writes with ``>``, and Notepad's "Unicode") is transcoded
+    (``utf16_order``), unless ``transcode`` is false (a reader that decodes
+    text itself, CSV)."""
     stream = _current_stream[0]
     if stream is not None and path == stream.path:
         f: Any = stream.open()
@@ -317,11 +355,66 @@ def open_binary(path: Path) -> IO[bytes]:
         CURRENT_RAW.set(raw)
         f = _decompressing(path, raw)
     try:  # a UTF-8 byte-order mark (Windows tools write one) is not part of the data
-        if f.peek(3)[:3] == BOM:
+        head = f.peek(4)[:4]
+        if head[:3] == BOM:
             f.read(3)
+        elif transcode and (order := utf16_order(head)):
+            if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                f.read(2)
+            return io.BufferedReader(_FromUTF16(f, order), 1 << 16)  # type: ignore[arg-type]
     except (OSError, EOFError):
         pass  # unreadable: the first read says so
     return f  # type: ignore[no-any-return]
+
+
+def utf16_order(head: bytes) -> str | None:
+    """``utf-16-le`` or ``utf-16-be`` where a file's first four bytes show UTF-16:
+    a byte-order mark, or JSON without one (``{`` or ``[`` with a NUL byte beside
+    each character); None otherwise (a UTF-32 mark too)."""
+    if head[:2] == b"\xfe\xff":
+        return "utf-16-be"
+    if head[:2] == b"\xff\xfe":
+        return None if head[2:4] == b"\x00\x00" else "utf-16-le"
+    if len(head) == 4 and head[1] == 0 == head[3] and head[0:1] in (b"{", b"[") and head[2]:
+        return "utf-16-le"
+    if len(head) == 4 and head[0] == 0 == head[2] and head[1:2] in (b"{", b"[") and head[3]:
+        return "utf-16-be"
+    return None
+
+
+class _FromUTF16(io.RawIOBase):
+    """UTF-16 read as UTF-8, for parsers that read bytes. Line numbers stay the
+    same; the raw records kept are this UTF-8. A lone surrogate becomes bytes
+    that are not UTF-8 (the record holding it is rejected as invalid UTF-8, as
+    a damaged byte of a UTF-8 file is), and so does an odd last byte."""
+
+    def __init__(self, f: Any, order: str) -> None:
+        self.f = f
+        self.read1_ = getattr(f, "read1", None) or f.read
+        self.decoder = codecs.getincrementaldecoder(order)("surrogatepass")
+        self.pending = b""
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.pending and not self.done:
+            data = self.read1_(1 << 16)
+            self.done = not data
+            try:
+                self.pending = self.decoder.decode(data, final=self.done).encode(
+                    "utf-8", "surrogatepass")
+            except UnicodeDecodeError:  # an odd byte at the end: a truncated file
+                self.pending, self.done = b"\xff", True
+        n = min(len(b), len(self.pending))
+        b[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
 
 
 def inner_suffix(path: Path) -> str:
@@ -464,6 +557,10 @@ def req_id(value: Any, field: str) -> str:
         raise KeyError(f"missing required field {field!r}")
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):  # what orjson makes of an integer past 64 bits, too
+        raise TypeError(f"field {field!r}: expected an id, got the number {value!r}" + (
+            " (an integer past 64 bits, which is read rounded: an id that long must be "
+            "a string)" if math.isfinite(value) and abs(value) >= 2**63 else ""))
     if not isinstance(value, str):
         raise TypeError(f"field {field!r}: expected an id, got {type(value).__name__}")
     if len(value) > 190 or "\x00" in value:

@@ -473,7 +473,7 @@ class CSVParser(Parser):
         spec = self.options.get("mapping")
         given = (spec if isinstance(spec, dict) else load_mapping(spec)) if spec else {}
         csv.field_size_limit(MAX_LINE)
-        with open_binary(path) as f:
+        with open_binary(path, transcode=False) as f:  # its own decoding
             enc = given.get("encoding") or (
                 "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
             physical = _decoded_lines(f) if enc == "utf-8" else _text_lines(f, enc)

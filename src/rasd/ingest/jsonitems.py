@@ -391,7 +391,11 @@ def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                 try:
                     obj = loads(line)
                 except ValueError as e:
-                    yield reject(src, e, line=lineno, excerpt=line)
+                    parts = run_on(line)
+                    if parts is None:
+                        yield reject(src, e, line=lineno, excerpt=line)
+                        continue
+                    yield from _run_on_items(parts, src, raw, fmt, lineno)
                     continue
                 if not isinstance(obj, dict):
                     yield reject(src, "expected a JSON object", line=lineno, excerpt=line)
@@ -399,6 +403,60 @@ def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                 yield Item(obj, raw.put(line.rstrip(b"\r\n"), fmt), lineno, None)
         except (EOFError, OSError) as e:  # truncated gzip, I/O error
             yield reject(src, f"file ends unexpectedly: {e}")
+
+
+_DECODER = json.JSONDecoder()
+_GAP = re.compile(r"[ \t\r\n]*")
+
+
+def run_on(line: bytes) -> list[bytes] | None:
+    """The objects of a line that holds several, one after another (``{…}{…}``):
+    files joined with ``cat`` where one lacked its last line break, a tool
+    writing objects back to back, lines parted by a lone CR (classic Mac).
+    Each object's bytes, then what could not be read as one, if anything; None
+    where the line does not begin with a whole object and another's start (a
+    plain bad line)."""
+    if line.count(b"{") < 2:  # cheap: most bad lines are not run-on ones
+        return None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    parts: list[bytes] = []
+    at = _GAP.match(text, 0).end()  # type: ignore[union-attr]
+    end = len(text.rstrip(" \t\r\n"))
+    while at < end:
+        if text[at] != "{":
+            break
+        try:
+            _, stop = _DECODER.raw_decode(text, at)
+        except (ValueError, RecursionError):
+            break
+        parts.append(text[at:stop].encode("utf-8", "surrogatepass"))
+        at = _GAP.match(text, stop).end()  # type: ignore[union-attr]
+    if not parts or (len(parts) == 1 and not text.startswith("{", at)):
+        return None  # one object and junk after it: a bad line, not several objects
+    if at < end:  # a broken object after whole ones: rejected alone
+        parts.append(text[at:end].encode("utf-8", "surrogatepass"))
+    return parts
+
+
+def _run_on_items(parts: list[bytes], src: str, raw: RawSink, fmt: str,
+                  lineno: int) -> Iterator[Item | Reject]:
+    """Items of a line holding several objects (``run_on``); each is placed by
+    its index on the line (line 4, path ``[1]``: the line's second object)."""
+    for k, part in enumerate(parts):
+        where = f"[{k}]"
+        try:
+            obj = loads(part)
+        except ValueError as e:
+            yield reject(src, f"{e} (object {k + 1} on a line of several)",
+                         line=lineno, path=where, excerpt=part)
+            continue
+        if not isinstance(obj, dict):
+            yield reject(src, "expected a JSON object", line=lineno, path=where, excerpt=part)
+            continue
+        yield Item(obj, raw.put(part, fmt), lineno, where)
 
 
 def _documents(path: Path, raw: RawSink, fmt: str, layout: str,

@@ -21,10 +21,12 @@ from sqlalchemy import func, select, update
 
 from rasd.ingest.base import (
     COMPRESSED,
+    MAGIC_BYTES,
     STREAM_PATH,
     IngestError,
     Stream,
     check_platform,
+    compression,
     current_stream,
     detect_format,
     get_parser,
@@ -232,18 +234,22 @@ def _stream_of(path: Any) -> Stream | None:
 
 
 def check_format(path: str | Path | Stream, fmt: str = "auto", *, platform: str | None = None,
-                 mapping: str | None = None, chat_id: str | None = None) -> str:
+                 mapping: str | None = None, chat_id: str | None = None,
+                 first_record: bool = True) -> str:
     """The format ``ingest_path`` would read ``path`` (a file, an export folder,
-    or a ``Stream`` that can be opened again: an archive member) as, checked
-    as it would check it; IngestError where it would fail before its first
-    record (no known format, a bad mapping or option, a CSV header no mapping
-    fits). Reads up to the first record; touches no store."""
+    or a ``Stream``) as, checked as it would check it; IngestError where it
+    would fail before its first record (no known format, a bad mapping or
+    option, a CSV header no mapping fits). Reads up to the first record, or
+    with ``first_record`` false only the first bytes that tell the format (a
+    pipe, which can be read again only as far as it keeps, and whose first
+    record may be hours away); touches no store."""
     from rasd.ingest.base import RawSink
 
     with _opened(path) as (p, _):
         name, options = _format(p, fmt, mapping, platform, chat_id)
-        with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
-            next(records, None)
+        if first_record:
+            with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
+                next(records, None)
     return name
 
 
@@ -478,7 +484,13 @@ def data_size(path: Path, size: int) -> int:
         return size
     sfx = path.suffix.lower()
     if sfx not in COMPRESSED:
-        return size
+        try:  # compressed under another name (read by its first bytes)
+            with open(path, "rb") as f:
+                sfx = compression(f.read(MAGIC_BYTES))
+        except OSError:
+            return size
+        if not sfx:
+            return size
     if sfx == ".gz" and size >= 18:
         try:
             with open(path, "rb") as f:

@@ -28,6 +28,7 @@ from rasd.ingest.base import (
     MAX_LINE,
     IngestError,
     MediaRoot,
+    OutsideExport,
     Parser,
     RawSink,
     clean_text,
@@ -439,7 +440,10 @@ class TelegramParser(Parser):
                 extra["not_downloaded"] = missing
             else:
                 if rel and base is not None:
-                    local = base.local(rel, key)
+                    try:
+                        local = base.local(rel, key)
+                    except OutsideExport:  # hostile or broken: kept, never looked at
+                        extra["path_refused"] = "points outside the export folder"
                 extra["relative_path"] = rel[:500]
             if key == "file":  # a document's own name, kept where its file is not
                 name = opt_str(m.get("file_name"), "file_name", 300)

@@ -34,6 +34,7 @@ from rasd.ingest.base import (
     MAX_LINE,
     IngestError,
     MediaRoot,
+    OutsideExport,
     Parser,
     RawSink,
     clean_text,
@@ -511,12 +512,16 @@ class TelegramHTMLParser(Parser):
     def _media_item(md: dict, cid: str, mid: str, i: int, base: MediaRoot | None) -> Media:
         href = md.get("href")
         local = None
+        extra: dict[str, Any] = {}
         if href and base is not None and not href.startswith(
                 ("http://", "https://", "#", "tg://")):
-            local = base.local(unescape(href), "href")
+            try:
+                local = base.local(unescape(href), "href")
+            except OutsideExport:  # hostile or broken: kept, never looked at
+                extra["path_refused"] = "points outside the export folder"
         why = md.get("not_downloaded")  # "not included", "exceeds maximum size" …
-        extra: dict[str, Any] = ({"relative_path": href[:500]} if href else
-                                 {"not_included": why is not None})
+        extra.update({"relative_path": href[:500]} if href else
+                     {"not_included": why is not None})
         if why is not None:
             extra["not_downloaded"] = why
         return Media(platform=PLATFORM, media_key=f"{cid}/{mid}/{i}"[:300], type=md["type"],

@@ -1,0 +1,254 @@
+"""Files as people really hand them over: UTF-16 from Windows tools, compressed
+files under a plain name, JSON objects run together on one line, numbers that
+cannot be ids. Each is read as what it is, or rejected record by record with a
+reason that says what is wrong, never a whole file lost."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import lzma
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import zstandard
+from tests.helpers import post
+
+from rasd.ingest import ingest_path
+from rasd.ingest.base import (
+    RawSink,
+    Stream,
+    compression,
+    get_parser,
+    open_binary,
+    utf16_order,
+)
+from rasd.ingest.jsonitems import run_on
+from rasd.ingest.runner import data_size
+from rasd.model import Post
+
+
+def _tweet(i: int, text: str = "") -> bytes:
+    return json.dumps({"data": [{"id": str(100 + i), "text": text or f"post {i} — مرحبا",
+                                 "author_id": "7"}],
+                       "includes": {"users": [{"id": "7", "username": "seven",
+                                               "name": "Семь"}]}},
+                      ensure_ascii=False).encode()
+
+
+def _utf8_lines(n: int = 5) -> bytes:
+    return b"".join(_tweet(i) + b"\n" for i in range(n))
+
+
+ENCODINGS = {
+    "utf-16-le with mark (PowerShell 5 `>`)": lambda t: b"\xff\xfe" + t.encode("utf-16-le"),
+    "utf-16-be with mark": lambda t: b"\xfe\xff" + t.encode("utf-16-be"),
+    "utf-16-le without mark": lambda t: t.encode("utf-16-le"),
+    "utf-16-be without mark": lambda t: t.encode("utf-16-be"),
+}
+
+
+@pytest.mark.parametrize("enc", list(ENCODINGS))
+def test_utf16_json_lines_store_what_utf8_stores(store, second_store, tmp_path, enc):
+    text = _utf8_lines().decode()
+    u8, u16 = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    u8.write_text(text, encoding="utf-8")
+    u16.write_bytes(ENCODINGS[enc](text))
+    r1, r2 = ingest_path(store, u8), ingest_path(second_store, u16)
+    assert r2.fmt == "x" and r2.rejected == 0
+    assert r1.counts == r2.counts and store.stats()["posts"] == 5
+    assert store.stats() | {"by_source": None} == second_store.stats() | {"by_source": None}
+    assert post(second_store, "x", "103").text == "post 3 — مرحبا"
+    # the same file again is unchanged, and line numbers are the file's own
+    assert ingest_path(second_store, u16).counts["new"] == 0
+
+
+def test_real_twarc2_file_in_utf16_as_windows_saves_it(store, second_store, shared_data,
+                                                       tmp_path):
+    src = shared_data / "formats" / "twitter-v2-twarc2" / "flat.jsonl"
+    f = tmp_path / "flat-utf16.jsonl"
+    f.write_bytes(src.read_bytes().decode("utf-8").encode("utf-16"))
+    a, b = ingest_path(store, src), ingest_path(second_store, f)
+    assert b.rejected == a.rejected == 0 and a.counts == b.counts
+    assert store.stats() | {"by_source": None} == second_store.stats() | {"by_source": None}
+
+
+def test_utf16_damage_is_rejected_by_line_and_the_rest_kept(sqlite_store, tmp_path):
+    lines = [_tweet(i).decode() for i in range(4)]
+    body = b"\xff\xfe" + "\n".join(lines[:2]).encode("utf-16-le") \
+        + "\n".encode("utf-16-le") + "\n".join(lines[2:]).encode("utf-16-le")
+    # a lone surrogate (a UTF-16 code unit 0xD800 alone) inside line 2's text
+    at = body.index("post 1".encode("utf-16-le"))
+    body = body[:at] + b"\x00\xd8" + body[at:]
+    f = tmp_path / "d.jsonl"
+    f.write_bytes(body + b"\x41")  # and an odd last byte: the file was cut
+    rep = ingest_path(sqlite_store, f)
+    by_line = {r["line"]: r["reason"] for r in rep.rejects}
+    assert set(by_line) == {2, 4}, rep.rejects
+    assert "invalid UTF-8" in by_line[2]
+    assert sqlite_store.stats()["posts"] == 2  # lines 1 and 3
+
+
+def test_utf16_telegram_export_and_stdin(sqlite_store, tmp_path):
+    export = {"name": "Канал", "type": "public_channel", "id": 77, "messages": [
+        {"id": 1, "type": "message", "date": "2024-03-01T10:00:00", "text": "نص عربي"},
+        {"id": 2, "type": "message", "date": "2024-03-01T10:01:00", "text": "zwei"}]}
+    f = tmp_path / "result.json"  # ConvertTo-Json ... > result.json on Windows PowerShell 5
+    f.write_bytes(json.dumps(export, ensure_ascii=False, indent=2).encode("utf-16"))
+    rep = ingest_path(sqlite_store, f)
+    assert rep.fmt == "telegram" and rep.rejected == 0
+    assert sqlite_store.stats()["posts"] == 2
+    assert post(sqlite_store, "telegram", "channel77/1").text == "نص عربي"
+    piped = _utf8_lines(3).decode().encode("utf-16")
+    rep = ingest_path(sqlite_store, Stream(io.BytesIO(piped)))
+    assert rep.fmt == "x" and rep.rejected == 0
+    assert rep.counts["by_kind"]["posts"] == {"new": 3} and post(sqlite_store, "x", "102") is not None
+
+
+def test_utf16_csv_is_still_read_by_the_csv_reader(sqlite_store, tmp_path):
+    rows = "name,username,description,location,followers,numberstatuses,time,tweets\n" \
+           "A,a1,,,1,1,2015-01-06 21:07:00,hi ü\n"
+    f = tmp_path / "t.csv"
+    f.write_bytes(rows.encode("utf-16"))
+    rep = ingest_path(sqlite_store, f)
+    assert rep.fmt == "csv" and rep.rejected == 0
+    with open_binary(f, transcode=False) as raw:  # CSV decodes it itself
+        assert raw.read(4) == b"\xff\xfe" + "n".encode("utf-16-le")
+    with open_binary(f) as text:
+        assert text.read(4) == b"name"
+
+
+def test_utf16_order_is_told_only_where_it_is_sure():
+    assert utf16_order(b"\xff\xfe{\x00") == "utf-16-le"
+    assert utf16_order(b"\xfe\xff\x00{") == "utf-16-be"
+    assert utf16_order(b'{\x00"\x00') == "utf-16-le"
+    assert utf16_order(b'\x00[\x00{') == "utf-16-be"
+    assert utf16_order(b"\xff\xfe\x00\x00") is None  # a UTF-32 mark
+    assert utf16_order(b'{"da') is None and utf16_order(b"{\x00\x00\x00") is None
+    assert utf16_order(b"") is None and utf16_order(b"{") is None
+
+
+PACK = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress,
+        "zst": lambda b: zstandard.ZstdCompressor().compress(b)}
+
+
+@pytest.mark.parametrize("kind", list(PACK))
+def test_compressed_file_under_a_plain_name_is_read(sqlite_store, tmp_path, kind):
+    """A download saved as .jsonl that is gzip inside, `gzip -c a.jsonl > b.jsonl`:
+    told by its first bytes, not refused as "not a known format"."""
+    data = _utf8_lines(6)
+    f = tmp_path / "misnamed.jsonl"
+    f.write_bytes(PACK[kind](data))
+    rep = ingest_path(sqlite_store, f)
+    assert rep.fmt == "x" and rep.rejected == 0 and sqlite_store.stats()["posts"] == 6
+    z = tmp_path / "a.zip"  # and as a member of a ZIP archive
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("inner.jsonl", PACK[kind](_utf8_lines(8)))
+    r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "z.db"),
+                        "ingest", str(z), "--json"], capture_output=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]["by_kind"]["posts"] == {"new": 8}
+
+
+def test_misnamed_gzip_counts_its_unpacked_size_for_the_second_process(tmp_path):
+    data = _utf8_lines(400)
+    f = tmp_path / "big.jsonl"
+    f.write_bytes(gzip.compress(data))
+    assert data_size(f, f.stat().st_size) == len(data)
+    plain = tmp_path / "plain.jsonl"
+    plain.write_bytes(data)
+    assert data_size(plain, len(data)) == len(data)
+
+
+def test_compression_magic_is_not_taken_from_text():
+    assert compression(gzip.compress(b"x")[:10]) == ".gz"
+    assert compression(bz2.compress(b"x")[:10]) == ".bz2"
+    assert compression(bz2.compress(b"")[:10]) == ".bz2"  # an empty bzip2 file
+    assert compression(lzma.compress(b"x")[:10]) == ".xz"
+    assert compression(zstandard.ZstdCompressor().compress(b"x")[:10]) == ".zst"
+    for text in (b"BZh this is text,b\n", b"BZh9 words!", b"BZh0\x31\x41\x59\x26\x53\x59",
+                 b"", b'{"data":'):
+        assert compression(text[:10]) == ""
+
+
+def test_a_text_file_starting_with_bzh_is_read_as_text(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("BZh9,user_id\nx,2\n")
+    with open_binary(f) as r:
+        assert r.read() == b"BZh9,user_id\nx,2\n"
+
+
+def _x_items(f: Path) -> list:
+    return list(get_parser("x").parse(f, RawSink()))
+
+
+def test_objects_run_together_on_one_line_are_each_read(store, tmp_path):
+    """`cat a.jsonl b.jsonl` where a.jsonl lacks its last line break joins two
+    records on one line; a tool may write objects back to back or part lines
+    with a lone CR. Each object is a record; a broken one is rejected alone."""
+    f = tmp_path / "joined.jsonl"
+    f.write_bytes(_tweet(0) + b"\n" + _tweet(1) + _tweet(2) + b"\n"
+                  + _tweet(3) + b"\r" + _tweet(4) + b" \r\n"
+                  + _tweet(5) + b'{"data": [{"id": "9"' + b"\n"
+                  + _tweet(6) + b"x\n")
+    rep = ingest_path(store, f)
+    assert store.stats()["posts"] == 6  # 0–5; line 5's tail and line 6 are rejected
+    assert rep.rejected == 2
+    by_line = {r["line"]: r for r in rep.rejects}
+    assert by_line[4]["path"] == "[1]" and "object 2 on a line of several" in by_line[4]["reason"]
+    assert "invalid JSON" in by_line[5]["reason"] and by_line[5]["path"] is None
+    # each object's raw record is its own bytes, and a second run changes nothing
+    recs = [r for r in _x_items(f) if isinstance(r, Post)]
+    assert sorted(r.platform_id for r in recs) == [str(100 + i) for i in range(6)]
+    with store.connect() as c:
+        from sqlalchemy import select
+
+        from rasd.store import schema as S
+        raws = {row.sha256 for row in c.execute(select(S.raw_records.c.sha256))}
+    from rasd.store.db import sha256_hex
+    assert sha256_hex(_tweet(2)) in raws and sha256_hex(_tweet(4)) in raws
+    assert ingest_path(store, f).counts["new"] == 0
+
+
+def test_a_reject_inside_a_run_on_object_names_its_place(sqlite_store, tmp_path):
+    f = tmp_path / "j.jsonl"
+    bad = json.dumps({"data": [{"id": "5", "text": 7, "author_id": "1"}]}).encode()
+    f.write_bytes(_tweet(0) + bad + b"\n")
+    rep = ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 1 and rep.rejected == 1
+    assert rep.rejects[0]["path"] == "[1].data[0]" and rep.rejects[0]["line"] == 1
+
+
+def test_run_on_splits_only_whole_objects():
+    a, b = b'{"a": 1}', b'{"b": "}{"}'
+    assert run_on(a + b) == [a, b]
+    assert run_on(a + b" \t\r " + b + b"\r\n") == [a, b]
+    assert run_on(a + b'{"b":') == [a, b'{"b":']  # a broken one after a whole one
+    assert run_on(a) is None  # one object: not several (its error is its own)
+    assert run_on(a + b"x") is None and run_on(a + b"]") is None  # junk after one
+    assert run_on(b"[" + a + b + b"]") is None and run_on(b"x" + a + b) is None
+    assert run_on(b"\xff" + a + b) is None  # not UTF-8: the line's own reason stands
+    deep = b"{" + b'"a":[' * 5000 + b"]" * 5000 + b"}"
+    assert run_on(deep + a) is None  # too deep to read: a plain bad line
+
+
+@pytest.mark.parametrize("value", ["123456789012345678901234567890", "-99999999999999999999"])
+def test_an_integer_id_past_64_bits_is_rejected_with_why(sqlite_store, tmp_path, value):
+    f = tmp_path / "big.jsonl"
+    f.write_bytes(b'{"data": [{"id": ' + value.encode() + b', "text": "t", "author_id": "1"}]}\n'
+                  + _tweet(1) + b"\n")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 1 and sqlite_store.stats()["posts"] == 1
+    reason = rep.rejects[0]["reason"]
+    assert "past 64 bits" in reason and "must be a string" in reason
+    assert rep.rejects[0]["field"] == "data[0].id"
+    # an id at the edge of 64 bits is an id
+    ok = tmp_path / "edge.jsonl"
+    ok.write_bytes(b'{"data": [{"id": 18446744073709551615, "text": "t", "author_id": "1"}]}\n')
+    assert ingest_path(sqlite_store, ok).rejected == 0
+    assert post(sqlite_store, "x", "18446744073709551615") is not None
