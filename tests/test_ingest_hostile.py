@@ -208,6 +208,10 @@ def test_killed_mid_file_then_rerun_completes(tmp_path, mode, monkeypatch):
     assert not _running_with(str(db))
     partial = Store.open(str(db)).stats()["posts"]
     assert 0 < partial < 60_000, partial
+    # the killed run's counts are what it had committed (recorded with each batch)
+    with Store.open(str(db)).connect() as c:
+        counts = c.execute(sa.select(S.ingest_files.c.counts)).scalar_one()
+    assert counts["by_kind"]["posts"]["new"] == partial and counts["rejected"] == 0
     # the next run, of another file, finds the killed run's process gone: it
     # draws the killed run's waiting links once and records it as killed
     other = tmp_path / "other.jsonl"

@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from rasd.ingest.base import (
     COMPRESSED,
@@ -333,6 +334,8 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             if good:
                 if writer is None:
                     writer = Writer(store, sid, batch_size=batch_size)
+                    writer.on_commit = partial(  # the rejects counted by each commit
+                        _record_counts, writer, file_id, lambda: rejected)  # noqa: B023
                     if bulk_load_pays(store, total):
                         bulk.enter_context(store.bulk_load())
                 writer.apply(b)
@@ -615,6 +618,16 @@ _LIVENESS = (S.ingest_files.c.pid, S.ingest_files.c.host, S.ingest_files.c.seen_
 def _row_alive(r: Any) -> bool:
     """``run_alive`` of a row that holds ``_LIVENESS``."""
     return run_alive(r.pid, r.host, r.seen_at, r.started_at)
+
+
+def _record_counts(writer: Writer, file_id: int | None, rejected: Callable[[], int],
+                   c: Connection) -> None:
+    """Record a run's counts in the transaction of each batch it writes (one
+    UPDATE a batch): a run killed hard (SIGKILL, a power cut) keeps what it had
+    committed, for ``rasd runs``, where it kept nothing before."""
+    if file_id is not None:
+        c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
+                  .values(counts=_run_counts(writer, rejected())))
 
 
 def _run_counts(writer: Writer | None, rejected: int) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -545,6 +545,9 @@ class Writer:
         # brings the same profile again in a newer snapshot (only its time is
         # sent then, Batch.touched), it is applied from here
         self.stale: dict[Key, AccountItem] = {}
+        # called in each batch's transaction, after its writes: the run records
+        # its counts there, so that a run killed hard says what it had committed
+        self.on_commit: Callable[[Connection], None] | None = None
 
     def __len__(self) -> int:
         return len(self.prep)
@@ -579,6 +582,8 @@ class Writer:
             self._write_compliance(c, b)
             self._write_children(c, new_posts)
             self._write_edges(c, b)
+            if self.on_commit is not None:
+                self.on_commit(c)
         if len(self.acc_cache) > CACHE_MAX:
             self.acc_cache.clear()
             self.handle_cache.clear()
