@@ -25,7 +25,7 @@ FORMATS_HELP = ("auto, x, telegram, telegram-html, telethon or csv (auto: decide
                 "name and first bytes)")
 
 
-SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}  # also inside .zip archives
+SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}  # also inside ZIP and tar archives
 HTML_PAGE = re.compile(r"^messages(\d*)\.html$")
 
 
@@ -44,12 +44,15 @@ def _ingestible(f: Path) -> bool:
         sfx in COMPRESSED and f.with_suffix("").suffix.lower() in SUFFIXES))
 
 
-def expand_paths(paths: list[Path]) -> list[Path]:
+def expand_paths(paths: list[Path], skipped: list[str] | None = None) -> list[Path]:
     """Files stay; a Telegram export folder (with result.json) stays; any other
     folder is replaced by the ingestible files under it (with a Telegram HTML
-    export's messages*.html pages in page order); a ZIP archive (given, or in a
-    folder) by its ingestible members, named ``archive.zip!/member``
-    (``rasd.ingest.archive``)."""
+    export's messages*.html pages in page order); a ZIP or tar archive (given,
+    or in a folder) by its ingestible members, named ``archive.zip!/member``
+    (``rasd.ingest.archive``). What is passed over (an unreadable archive found
+    in a folder, an archive inside an archive, a damaged archive's end) is
+    warned about and added to ``skipped``: ``--strict`` then fails."""
+    skipped = [] if skipped is None else skipped
     from rasd.ingest.archive import is_archive
 
     out: list[Path] = []
@@ -62,36 +65,44 @@ def expand_paths(paths: list[Path]) -> list[Path]:
                     found.append(f)
             for f in sorted(found, key=_order):
                 if is_archive(f):
-                    out.extend(_members(f))
+                    out.extend(_members(f, skipped))
                 else:
                     out.append(f.parent if f.name == "result.json" else f)
         elif p != STDIN and is_archive(p):
-            out.extend(_members(p, named=True))
+            out.extend(_members(p, skipped, named=True))
         else:
             out.append(p)
     return list(dict.fromkeys(out))
 
 
-def _members(archive: Path, named: bool = False) -> list[Path]:
+def _members(archive: Path, skipped: list[str], named: bool = False) -> list[Path]:
     """An archive's ingestible members; an unreadable archive is an error when
     the user named it, a warning when it was found in a folder."""
     from rasd.ingest import IngestError
-    from rasd.ingest.archive import member_path, members
+    from rasd.ingest.archive import damage, member_path, members
+    from rasd.ingest.base import TAR_SUFFIXES
+
+    def skip(what: str) -> None:
+        warn(f"skipped: {what}")
+        skipped.append(what)
 
     try:
         names = members(archive, _ingestible)
-        inner = members(archive, lambda p: p.suffix.lower() in (".zip", ".tar", ".7z", ".rar")
-                        or p.name.lower().endswith((".tar.gz", ".tgz")))
+        inner = members(archive, lambda p: p.suffix.lower() in (".zip", ".7z", ".rar")
+                        or p.name.lower().endswith(TAR_SUFFIXES))
     except IngestError as e:
         if named:
             fail(str(e))
-        warn(f"skipped: {e}")
+        skip(str(e))
         return []
+    hurt = damage(archive)
+    if hurt:  # a cut .tar.gz: the members before the damage are read
+        skip(hurt)
     for n in inner[:5]:  # not read: said, not passed over in silence
-        warn(f"skipped: {member_path(archive, n)}: an archive inside an archive is not read; "
+        skip(f"{member_path(archive, n)}: an archive inside an archive is not read; "
              "extract it and ingest the result")
     if len(inner) > 5:
-        warn(f"skipped: {len(inner) - 5} more archives inside {archive}")
+        skip(f"{len(inner) - 5} more archives inside {archive}")
     return [member_path(archive, n) for n in sorted(
         names, key=lambda n: _order(Path(n.replace("\\", "/"))))]  # "\\": Windows tools
 
@@ -122,7 +133,7 @@ def register(app: typer.Typer) -> None:
     def ingest_cmd(
         paths: list[Path] = typer.Argument(..., metavar="PATH...",
                                            help="Files (.jsonl, .json, .csv, .html; .gz .bz2 .xz .zst), "
-                                           ".zip archives of them, Telegram export "
+                                           "ZIP or tar(.gz) archives of them, Telegram export "
                                            "folders, or - for standard input."),
         fmt: str = typer.Option("auto", "--format", "-f", help=FORMATS_HELP),
         platform: str = typer.Option(None, "--platform", "-p",
@@ -186,6 +197,8 @@ def register(app: typer.Typer) -> None:
 
           rasd ingest archive.zip           # the files inside, not extracted
 
+          rasd ingest dump.tar.gz           # also .tar, .tgz, .tar.bz2, .tar.xz
+
           rasd ingest a.csv -m my.json --dry-run   # check only
         """
         if paths.count(STDIN) > 1:
@@ -205,11 +218,12 @@ def register(app: typer.Typer) -> None:
             if p != STDIN and not p.exists():
                 fail(f"{p}: no such file or directory")
         explicit = set(paths)
-        paths = expand_paths(paths)
+        skipped: list[str] = []
+        paths = expand_paths(paths, skipped)
         if not paths:
             fail("no ingestible files found (.jsonl, .json, .csv, .tsv, optionally .gz/.bz2/"
-                 ".xz/.zst, a Telegram export's result.json / messages*.html, or .zip "
-                 "archives of these)")
+                 ".xz/.zst, a Telegram export's result.json / messages*.html, or ZIP or "
+                 "tar archives of these)")
         html = {p for p in paths if p.suffix.lower() in (".html", ".htm")}
         if chat_id is not None:
             from rasd.ingest.telegram_html import check_chat_id
@@ -231,7 +245,7 @@ def register(app: typer.Typer) -> None:
             warn(f"{len(pending)} earlier ingest(s) did not finish (e.g. {pending[0]}); "
                  "re-run them to complete (rasd runs lists them)")
         reports = []
-        any_rejected = False
+        any_rejected = bool(skipped)  # --strict: not everything given was read
         for p in paths:
             bar = None
             prog = None

@@ -1,8 +1,9 @@
-"""ZIP archives: ingest the files inside one without extracting it.
+"""Archives: ingest the files inside a ZIP or tar archive without extracting it.
 
-Analysts receive collections zipped: the Kaggle download of "How ISIS Uses
+Analysts receive collections packed: the Kaggle download of "How ISIS Uses
 Twitter" is ``archive.zip`` holding ``tweets.csv``; Telegram exports and twarc
-crawls are passed around as ZIP files. ``rasd ingest archive.zip`` reads every
+crawls are passed around as ZIP files, and data sets and server dumps as
+``.tar.gz``. ``rasd ingest archive.zip`` (or ``crawl.tar.gz``) reads every
 ingestible member (the same names a folder's files are chosen by) straight
 from the archive: nothing is written to disk, so member names cannot escape
 anywhere ("../" means nothing here) and a zip bomb costs time, not space.
@@ -13,6 +14,14 @@ often as it likes (each time from the archive). Media a Telegram export in an
 archive points to stay inside it: their local path names the member
 (``/abs/archive.zip!/ChatExport/photos/p.jpg``), which ``rasd scan --media``
 hashes from the archive (``member_file``).
+
+``Archive`` is the one noun: a kind of archive opened for reading, its members
+listed, opened and sized. ``ZipArchive`` and ``TarArchive`` are the two kinds;
+a tar archive is read as it is compressed (``.tar``, ``.tar.gz``/``.tgz``,
+``.tar.bz2``, ``.tar.xz``): a member of a compressed one is reached by
+decompressing the archive up to it, so an archive of a few large files reads
+well, while the media of a Telegram export in a ``.tar.gz`` are each a pass
+over the archive's start (extract such an export, or zip it).
 """
 
 from __future__ import annotations
@@ -21,26 +30,200 @@ import io
 import os
 import posixpath
 import struct
+import tarfile
 import tempfile
 import weakref
 import zipfile
-import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
+from rasd.ingest.base import (
+    _DECOMPRESS_ERRORS,
+    TAR_SUFFIXES,
+    IngestError,
+    MediaRoot,
+    Stream,
+    _Damaged,
+)
 from rasd.ingest.base import ARCHIVE_SEP as SEP
-from rasd.ingest.base import IngestError, MediaRoot, Stream, _Damaged
 
 MAX_MEMBERS = 100_000
-# what zipfile raises for an archive it cannot read: a damaged one (BadZipFile,
-# EOFError, OSError), a newer format version or method (NotImplementedError)
-UNREADABLE = (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError)
+# what zipfile and tarfile raise for an archive they cannot read: a damaged one
+# (BadZipFile, ReadError, EOFError, OSError, a decompressor's own error), a newer
+# format version or method (NotImplementedError)
+UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, NotImplementedError,
+              ValueError, *_DECOMPRESS_ERRORS)
+
+
+class Archive(ABC):
+    """An archive open for reading: the members it holds, each opened as a
+    binary stream. Why a noun of its own: the ingest, the Telegram HTML
+    reader (a page's predecessor) and the media stage (photos of an export)
+    read members the same way whatever the archive's kind, and a new kind
+    plugs in here (``_KINDS``) without touching them."""
+
+    kind: ClassVar[str]  # "ZIP", "tar": what messages call it
+    damage: str | None = None  # read only in part: why (a cut .tar.gz)
+
+    @classmethod
+    @abstractmethod
+    def claims(cls, path: Path) -> bool:
+        """Whether ``path``'s name says this kind of archive."""
+
+    @abstractmethod
+    def files(self) -> list[tuple[str, bool]]:
+        """(name as stored, is a plain file) of every member, in archive order."""
+
+    @abstractmethod
+    def size(self, name: str) -> int:
+        """Bytes of member ``name`` unpacked; KeyError where there is none."""
+
+    @abstractmethod
+    def open(self, name: str) -> IO[bytes]:
+        """Member ``name`` from its first byte; KeyError where there is none."""
+
+    def media_names(self) -> dict[str, str]:
+        """The members by the names an export's files go by ("/" separators), to
+        the names as stored."""
+        out = _NAMES.get(self)
+        if out is None:
+            out = _NAMES[self] = {n.replace("\\", "/"): n for n, plain in self.files() if plain}
+        return out
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class ZipArchive(Archive):
+    kind = "ZIP"
+
+    def __init__(self, path: Path) -> None:
+        _check_count(path)
+        self.zf = zipfile.ZipFile(path)
+
+    @classmethod
+    def claims(cls, path: Path) -> bool:
+        return path.suffix.lower() == ".zip"
+
+    def files(self) -> list[tuple[str, bool]]:
+        infos = self.zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise zipfile.BadZipFile(f"{len(infos):,} members, more than {MAX_MEMBERS:,}")
+        return [(i.filename, not i.is_dir()) for i in infos]
+
+    def size(self, name: str) -> int:
+        return self.zf.getinfo(name).file_size
+
+    def open(self, name: str) -> IO[bytes]:
+        return self.zf.open(name)
+
+    def media_names(self) -> dict[str, str]:
+        """As ``Archive``'s, and a name written in UTF-8 without the archive
+        saying so (zipfile then reads it as CP437: "Ð\x94…" for "Д…") is known
+        by its UTF-8 reading too — a document named in Arabic or Russian is
+        then found."""
+        out = _NAMES.get(self)
+        if out is not None:
+            return out
+        out = _NAMES[self] = {}
+        for info in self.zf.infolist():
+            n = info.filename
+            out[n.replace("\\", "/")] = n
+            if not info.flag_bits & 0x800 and not n.isascii():
+                try:
+                    utf8 = n.encode("cp437").decode("utf-8")
+                except UnicodeError:
+                    continue
+                out.setdefault(utf8.replace("\\", "/"), n)
+        return out
+
+    def close(self) -> None:
+        self.zf.close()
+
+
+class TarArchive(Archive):
+    """A tar archive, plain or compressed (gzip, bzip2, xz: told by tarfile from
+    its first bytes). Only regular files are members here: a link, device or
+    FIFO entry is passed over (nothing is extracted, and a link's target is not
+    followed)."""
+
+    kind = "tar"
+
+    def __init__(self, path: Path) -> None:
+        self.tf = tarfile.open(path, "r:*")  # noqa: SIM115 (kept open: shared_archive)
+        self.members: dict[str, tarfile.TarInfo] = {}
+        self.order: list[tuple[str, bool]] = []
+        try:
+            n = 0
+            while True:
+                try:
+                    m = self.tf.next()
+                except (*_DECOMPRESS_ERRORS, EOFError, OSError, tarfile.ReadError) as e:
+                    if not n:
+                        raise
+                    # cut or damaged after some members (a download broken off):
+                    # those are read, the last of them maybe only in part
+                    self.damage = (f"{path}: damaged or cut short after member {n:,} "
+                                   f"({self.order[-1][0]!r}): {e}; the members before are read")
+                    # the decompressor is left broken: the members are read afresh
+                    self.tf.close()
+                    self.tf = tarfile.open(path, "r:*")  # noqa: SIM115
+                    break
+                if m is None:
+                    break
+                n += 1
+                if n > MAX_MEMBERS:  # counted while read: one object a member
+                    raise tarfile.ReadError(f"more than {MAX_MEMBERS:,} members")
+                plain = m.isreg()
+                self.order.append((m.name, plain))
+                if plain:
+                    self.members[m.name] = m
+            self.tf.members = []  # the index above is what is kept
+        except BaseException:
+            self.tf.close()
+            raise
+
+    @classmethod
+    def claims(cls, path: Path) -> bool:
+        return path.name.lower().endswith(TAR_SUFFIXES)
+
+    def files(self) -> list[tuple[str, bool]]:
+        return self.order
+
+    def size(self, name: str) -> int:
+        return self.members[name].size
+
+    def open(self, name: str) -> IO[bytes]:
+        f = self.tf.extractfile(self.members[name])
+        assert f is not None  # a regular file
+        return f
+
+    def close(self) -> None:
+        self.tf.close()
+
+
+_KINDS: tuple[type[Archive], ...] = (ZipArchive, TarArchive)
+
+
+def archive_kind(path: Path) -> type[Archive] | None:
+    """The kind of archive ``path``'s name says, if any."""
+    return next((k for k in _KINDS if k.claims(path)), None)
 
 
 def is_archive(path: Path) -> bool:
-    return path.suffix.lower() == ".zip" and path.is_file()
+    return archive_kind(path) is not None and path.is_file()
+
+
+def damage(archive: Path) -> str | None:
+    """Why only part of ``archive`` could be listed (a ``.tar.gz`` cut short:
+    the members before the cut are read), or None."""
+    try:
+        return shared_archive(archive).damage
+    except UNREADABLE:
+        return None
 
 
 def member_path(archive: Path, name: str) -> Path:
@@ -52,27 +235,32 @@ def member_path(archive: Path, name: str) -> Path:
 # export took 12x as long as the folder). Keyed by path, size and time, so an
 # archive changed since is read afresh; a forked parsing process opens its own
 # (the descriptor's offset is shared across a fork).
-_OPEN: dict[tuple[str, int, int], zipfile.ZipFile] = {}
+_OPEN: dict[tuple[str, int, int], Archive] = {}
 _OPEN_MAX = 2
 
 
-def shared_archive(archive: Path) -> zipfile.ZipFile:
+def shared_archive(archive: Path) -> Archive:
     """The archive, open for reading (kept open for the next call; do not close
-    it). Raises what ``zipfile`` raises for an unreadable one (``UNREADABLE``)."""
+    it). Raises what ``zipfile`` or ``tarfile`` raise for an unreadable one
+    (``UNREADABLE``)."""
     st = os.stat(archive)
     key = (os.path.realpath(archive), st.st_mtime_ns, st.st_size)
-    zf = _OPEN.get(key)
-    if zf is None:
-        _check_count(archive)
-        zf = zipfile.ZipFile(archive)
+    arc = _OPEN.get(key)
+    if arc is None:
+        kind = archive_kind(archive) or ZipArchive
+        arc = kind(archive)
         while len(_OPEN) >= _OPEN_MAX:  # members still open keep their own reference
             _OPEN.pop(next(iter(_OPEN))).close()
-        _OPEN[key] = zf
-    return zf
+        _OPEN[key] = arc
+    return arc
+
+
+def _kind_name(archive: Path) -> str:
+    return (archive_kind(archive) or ZipArchive).kind
 
 
 def _check_count(archive: Path) -> None:
-    """Refuse an archive whose directory declares more than ``MAX_MEMBERS``
+    """Refuse a ZIP archive whose directory declares more than ``MAX_MEMBERS``
     entries before reading it: zipfile builds an object per entry (~500
     bytes), so a crafted archive of tens of millions of empty entries would
     fill memory before any count could be checked."""
@@ -95,24 +283,25 @@ if hasattr(os, "register_at_fork"):  # POSIX; elsewhere nothing forks
 
 def members(archive: Path, wanted: Any) -> list[str]:
     """Names of the members ``wanted(PurePath)`` accepts, in archive order.
-    Raises ``IngestError`` for a file that is not a readable ZIP archive."""
+    Raises ``IngestError`` for a file that is not a readable archive."""
     try:
-        infos = shared_archive(archive).infolist()
+        files = shared_archive(archive).files()
     except UNREADABLE as e:
-        raise IngestError(f"{archive}: not a readable ZIP archive: {e}") from None
-    if len(infos) > MAX_MEMBERS:
-        raise IngestError(f"{archive}: {len(infos):,} members, more than {MAX_MEMBERS:,}")
+        raise IngestError(f"{archive}: not a readable {_kind_name(archive)} archive: "
+                          f"{e}") from None
+    if len(files) > MAX_MEMBERS:
+        raise IngestError(f"{archive}: {len(files):,} members, more than {MAX_MEMBERS:,}")
     out = []
-    for info in infos:
-        posix = Path(info.filename.replace("\\", "/"))  # "\\": zipped by a Windows tool
+    for name, plain in files:
+        posix = Path(name.replace("\\", "/"))  # "\\": zipped by a Windows tool
         parts = posix.parts
         # hidden files and macOS resource forks are not data; "../" is only a
         # name here (nothing is extracted), so such a member is read like any
-        if info.is_dir() or not parts or any(
+        if not plain or not parts or any(
                 (p.startswith(".") and p != "..") or p == "__MACOSX" for p in parts):
             continue
         if wanted(posix):
-            out.append(info.filename)
+            out.append(name)
     return out
 
 
@@ -123,16 +312,16 @@ class _Member(io.RawIOBase):
 
     def __init__(self, archive: Path, name: str) -> None:
         try:
-            self.zf = shared_archive(archive)
+            self.arc = shared_archive(archive)
         except UNREADABLE as e:
             raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
                 from None
         try:
-            self.size = self.zf.getinfo(name).file_size
-            self.f: IO[bytes] = _Damaged(self.zf.open(name))
+            self.size = self.arc.size(name)
+            self.f: IO[bytes] = _Damaged(self.arc.open(name))
         except (RuntimeError, NotImplementedError) as e:  # encrypted; a method zipfile lacks
             raise IngestError(f"{archive}{SEP}{name}: cannot be read: {e}") from None
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        except (*UNREADABLE, KeyError) as e:
             raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
                 from None
 
@@ -156,13 +345,14 @@ def member_stream(archive: Path, name: str) -> Stream:
         return io.BufferedReader(_Member(archive, name), 1 << 16)
 
     first = reopen()  # fails here, before any work, when the member is unreadable
-    names = _media_names(first.raw.zf)  # for the media the member names
+    names = first.raw.arc.media_names()  # for the media the member names
     where = archive.resolve()
     try:  # the first bytes are read at once (compression is told by them)
         s = Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
                    reopen=reopen, size=first.raw.size, origin=f"{where}{SEP}{name}",
                    source_name=archive.name)
-    except OSError as e:  # damaged where it starts: a small member is checked whole
+    except (OSError, EOFError) as e:  # damaged or cut where it starts: a small member
+        # is checked whole
         first.close()
         raise IngestError(f"{archive}{SEP}{name}: not readable in the archive: {e}") \
             from None
@@ -171,35 +361,13 @@ def member_stream(archive: Path, name: str) -> Stream:
     return s
 
 
-_NAMES: weakref.WeakKeyDictionary[zipfile.ZipFile, dict[str, str]] = \
-    weakref.WeakKeyDictionary()  # _media_names of each open archive, made once
-
-
-def _media_names(zf: zipfile.ZipFile) -> dict[str, str]:
-    """The members by the names an export's files go by, to the names as stored:
-    "\\" as some Windows tools write it is "/", and a name written in UTF-8
-    without the archive saying so (zipfile then reads it as CP437: "Ð\x94…" for
-    "Д…") is known by its UTF-8 reading too — a document named in Arabic or
-    Russian is then found. Made once per open archive, not per member read (a
-    hundred pages of an archive of 20,000 photos)."""
-    out = _NAMES.get(zf)
-    if out is not None:
-        return out
-    out = _NAMES[zf] = {}
-    for info in zf.infolist():
-        n = info.filename
-        out[n.replace("\\", "/")] = n
-        if not info.flag_bits & 0x800 and not n.isascii():
-            try:
-                utf8 = n.encode("cp437").decode("utf-8")
-            except UnicodeError:
-                continue
-            out.setdefault(utf8.replace("\\", "/"), n)
-    return out
+_NAMES: weakref.WeakKeyDictionary[Archive, dict[str, str]] = \
+    weakref.WeakKeyDictionary()  # media_names of each open archive, made once (not per
+# member read: a hundred pages of an archive of 20,000 photos)
 
 
 def split_member(path: str | Path) -> tuple[Path, str] | None:
-    """``(archive, member)`` for a path that names a member of a ZIP archive
+    """``(archive, member)`` for a path that names a member of an archive
     (``archive.zip!/dir/file``), else None. A folder may itself end in "!"
     (``a!/b.zip!/c``): the first prefix that is an archive file counts."""
     text = str(path)
@@ -215,12 +383,12 @@ def split_member(path: str | Path) -> tuple[Path, str] | None:
 def member_tail(archive: Path, name: str, n: int) -> bytes:
     """The last ``n`` bytes of a member (OSError where it cannot be read)."""
     try:
-        zf = shared_archive(archive)
-        size = zf.getinfo(name).file_size
-        with zf.open(name) as f:
+        arc = shared_archive(archive)
+        size = arc.size(name)
+        with arc.open(name) as f:
             f.seek(max(0, size - n))
             return f.read(n)
-    except (*UNREADABLE, KeyError, RuntimeError, zlib.error) as e:
+    except (*UNREADABLE, KeyError, RuntimeError) as e:
         raise OSError(f"{archive}{SEP}{name}: {e}") from None
 
 
@@ -236,28 +404,27 @@ def member_file(archive: Path, name: str, max_bytes: int) -> Iterator[Path]:
     suffix = Path(name).suffix
     suffix = suffix if len(suffix) <= 16 and suffix[1:].isalnum() and suffix.isascii() else ""
     try:
-        zf = shared_archive(archive)
+        arc = shared_archive(archive)
     except UNREADABLE as e:
-        raise OSError(f"{archive}: not a readable ZIP archive: {e}") from None
+        raise OSError(f"{archive}: not a readable {_kind_name(archive)} archive: {e}") \
+            from None
     with tempfile.TemporaryDirectory(prefix="rasd-member-") as tmp:
         try:
-            info = zf.getinfo(name)
+            size = arc.size(name)
         except KeyError:
             raise FileNotFoundError(f"{archive}{SEP}{name}: no such member") from None
-        if info.file_size > max_bytes:
-            raise OSError(f"{archive}{SEP}{name}: {info.file_size:,} bytes, more than "
-                          f"{max_bytes:,}")
+        if size > max_bytes:
+            raise OSError(f"{archive}{SEP}{name}: {size:,} bytes, more than {max_bytes:,}")
         out = Path(tmp) / ("member" + suffix)
         try:
-            with zf.open(info) as src, open(out, "wb") as dst:
+            with arc.open(name) as src, open(out, "wb") as dst:
                 left = max_bytes + 1
                 while chunk := src.read(min(1 << 20, left)):
                     dst.write(chunk)
                     left -= len(chunk)
                     if left <= 0:
                         raise OSError(f"{archive}{SEP}{name}: more than {max_bytes:,} bytes")
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, ValueError,
-                zlib.error) as e:
+        except (zipfile.BadZipFile, tarfile.TarError, RuntimeError, NotImplementedError,
+                EOFError, ValueError, *_DECOMPRESS_ERRORS) as e:
             raise OSError(f"{archive}{SEP}{name}: not readable in the archive: {e}") from None
         yield out
-

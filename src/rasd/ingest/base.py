@@ -53,6 +53,8 @@ CURRENT_RAW: ContextVar[IO[bytes] | None] = ContextVar("CURRENT_RAW", default=No
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst")  # read transparently, by suffix
+# tar archives read member by member (rasd.ingest.archive), as ZIP archives are
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz")
 
 
 _DECOMPRESS_ERRORS = (zlib.error, lzma.LZMAError, zstandard.ZstdError, zipfile.BadZipFile)
@@ -853,8 +855,10 @@ def detect_format(path: Path) -> str:
         if (path / "result.json").is_file():
             return "telegram"
         raise IngestError(f"{path}: a directory without result.json (not a Telegram export)")
-    if not is_stream(path) and path.suffix.lower() == ".zip":
-        raise IngestError(f"{path}: a ZIP archive: ingest it with `rasd ingest {path.name}` "
+    if not is_stream(path) and (path.suffix.lower() == ".zip"
+                                or path.name.lower().endswith(TAR_SUFFIXES)):
+        kind = "a ZIP" if path.suffix.lower() == ".zip" else "a tar"
+        raise IngestError(f"{path}: {kind} archive: ingest it with `rasd ingest {path.name}` "
                           "(every ingestible member), or its members one by one "
                           "(rasd.ingest.archive.member_stream)")
     sample = read_sample(path)
@@ -865,15 +869,23 @@ def detect_format(path: Path) -> str:
     best, name = scores[0]
     if best <= 0:
         kind = _archive_kind(sample)
-        if kind == "ZIP" and is_stream(path):  # read in place, an archive needs a file
-            raise IngestError(f"{path}: a ZIP archive: save it to a file (archive.zip) and "
-                              "ingest that")
-        if kind == "ZIP":  # e.g. a download saved without its extension
-            raise IngestError(f"{path}: a ZIP archive without a .zip name: rename it "
-                              f"({path.name}.zip) and ingest that")
+        ext = {"ZIP": ".zip", "tar": ".tar"}.get(kind or "")
+        if ext and is_stream(path):  # read in place, an archive needs a file
+            raise IngestError(f"{path}: a {kind} archive: save it to a file (archive{ext}) "
+                              "and ingest that")
+        sfx = path.suffix.lower()
+        if ext and sfx == ".zst":  # tarfile reads no zstd
+            raise IngestError(f"{path}: a tar archive compressed with zstd; rasd reads tar "
+                              "archives plain or compressed with gzip, bzip2 or xz: extract "
+                              "it and ingest the folder, or repack it (zstd -dc | gzip)")
+        if ext:  # e.g. a download saved without its extension
+            name = (path.stem + ".tar" + sfx if kind == "tar" and sfx in COMPRESSED
+                    else path.name + ext)
+            raise IngestError(f"{path}: a {kind} archive without a {ext} name: rename it "
+                              f"({name}) and ingest that")
         if kind:  # an archive rasd does not open: say so, not "no known format"
-            raise IngestError(f"{path}: a {kind} archive; rasd reads ZIP archives and "
-                              "folders: extract it and ingest the folder, or zip it")
+            raise IngestError(f"{path}: a {kind} archive; rasd reads ZIP and tar archives "
+                              "and folders: extract it and ingest the folder, or zip it")
         raise IngestError(
             f"{path}: not a known format (tried {', '.join(sorted(PARSERS))}); "
             "name one with --format, or give a CSV --mapping")
