@@ -1001,6 +1001,35 @@ def test_a_run_beats_while_it_goes_on_even_with_the_store_locked(sqlite_store, t
         lock.close()
 
 
+def test_each_commit_records_the_runs_counts_and_that_it_is_alive(store, tmp_path,
+                                                                   monkeypatch):
+    """Long batches can keep a heartbeat from the write lock: each batch's own
+    transaction records the run's counts so far and that it was seen, so a
+    run stays alive (and shows what it committed) without beats."""
+    from rasd.ingest import runner
+
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 3600.0)  # no beat in this test
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(json.dumps({"data": [{"id": str(i), "text": "t",
+                                               "author_id": "1"}]}) + "\n"
+                         for i in range(30)))
+    seen: list[tuple] = []
+    real = runner._record_counts
+
+    def spy(writer, file_id, rejected, c):
+        real(writer, file_id, rejected, c)
+        row = c.execute(select(S.ingest_files.c.seen_at, S.ingest_files.c.started_at,
+                               S.ingest_files.c.counts)
+                        .where(S.ingest_files.c.id == file_id)).one()
+        seen.append(row)
+
+    monkeypatch.setattr(runner, "_record_counts", spy)
+    ingest_path(store, f, batch_size=10, jobs=1)
+    assert [r.counts["by_kind"]["posts"]["new"] for r in seen] == [10, 20, 30]
+    assert all(r.seen_at is not None and r.seen_at >= r.started_at for r in seen)
+    assert seen[-1].seen_at > seen[0].started_at
+
+
 def test_standard_input_runs_are_not_superseded_by_each_other(sqlite_store):
     """Standard input is recorded as "-": a finished stdin run must not mark
     another one still running as superseded (its later writes would be drawn

@@ -624,10 +624,12 @@ def _record_counts(writer: Writer, file_id: int | None, rejected: Callable[[], i
                    c: Connection) -> None:
     """Record a run's counts in the transaction of each batch it writes (one
     UPDATE a batch): a run killed hard (SIGKILL, a power cut) keeps what it had
-    committed, for ``rasd runs``, where it kept nothing before."""
+    committed, for ``rasd runs``, where it kept nothing before. It is seen
+    alive then too: a heartbeat that cannot get the write lock between long
+    batches (it waits ``BEAT_WAIT``) is not needed while batches commit."""
     if file_id is not None:
         c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
-                  .values(counts=_run_counts(writer, rejected())))
+                  .values(counts=_run_counts(writer, rejected()), seen_at=now()))
 
 
 def _run_counts(writer: Writer | None, rejected: int) -> dict[str, Any]:
