@@ -54,21 +54,50 @@ def test_help_everywhere_with_examples():
 
 
 def test_stats_json_shape(tmp_path):
+    """Of a store not made yet: the shape, all zeros, and a warning; no empty
+    store is left behind (a mistyped --db made one, and its zeros looked like
+    data)."""
     db = tmp_path / "s.db"
     r = runner.invoke(app, ["--db", str(db), "stats", "--json"])
     assert r.exit_code == 0, r.output
-    s = json.loads(r.output)
+    s = json.loads(r.stdout)
     for k in ("accounts", "posts", "media", "edges", "by_platform", "by_source"):
         assert k in s
+    assert s["posts"] == 0 and "no store at" in r.stderr and not db.exists()
 
 
 def test_rasd_db_env(tmp_path, monkeypatch):
     db = tmp_path / "env.db"
     monkeypatch.setenv("RASD_DB", str(db))
-    r = subprocess.run([sys.executable, "-m", "rasd", "stats", "--json"], capture_output=True,
+    page = tmp_path / "p.jsonl"
+    page.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}) + "\n")
+    r = subprocess.run([sys.executable, "-m", "rasd", "ingest", str(page)], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr
     assert db.exists()
+    r = subprocess.run([sys.executable, "-m", "rasd", "stats", "--json"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["posts"] == 1, r.stderr
+
+
+@pytest.mark.parametrize("kind", ["not a database", "a folder", "a server that is not there",
+                                  "a driver that is not installed"])
+def test_a_store_that_cannot_be_opened_is_an_error_not_a_traceback(tmp_path, kind):
+    if kind == "not a database":
+        db = tmp_path / "g.db"
+        db.write_text("garbage")
+    elif kind == "a folder":
+        db = tmp_path
+    url = {"a server that is not there": "postgresql://me:s3cret@127.0.0.1:1/x",
+           "a driver that is not installed": "mysql://x@y/z"}.get(kind) or str(db)
+    for cmd in (["stats"], ["ingest", str(tmp_path / "none.jsonl")], ["runs"]):
+        r = subprocess.run([sys.executable, "-m", "rasd", "--db", url, *cmd],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (cmd, r.stderr)
+        assert "s3cret" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "rasd", "--db", url, "stats"],
+                       capture_output=True, text=True)
+    assert r.stderr.startswith("rasd: error: cannot open the store "), r.stderr
 
 
 def test_demo_ingests_bundled_data_and_is_rerunnable(tmp_path):

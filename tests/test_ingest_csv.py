@@ -485,3 +485,90 @@ def test_a_header_naming_a_mapped_column_twice_is_an_error(sqlite_store, tmp_pat
     g.write_text("name,username,description,location,followers,numberstatuses,time,tweets,"
                  "x,x\nN,u,d,l,1,1,1/1/2016 10:00,text,a,b\n")
     assert ingest_path(sqlite_store, g, mapping="isis-kaggle").counts["new"] >= 1
+
+
+NOTES = {"name": "notes", "platform": "forum",
+         "post": {"id": "{id}", "text": "text", "account_id": "{user}"},
+         "account": {"id": "{user}", "handle": "user"}}
+
+
+def _notes(tmp_path: Path, mapping: dict | None = None) -> Path:
+    mf = tmp_path / "notes.json"
+    mf.write_text(json.dumps(mapping or NOTES))
+    return mf
+
+
+def test_a_quoted_field_over_lines_of_commas_is_one_row_without_a_time_column(
+        sqlite_store, tmp_path):
+    """A mapping with no time column cannot check a line by its time: a well
+    quoted post whose lines read "knives, rope, tape" (as many commas as the
+    header) was rejected as an unbalanced quote and its lines stored as posts."""
+    f = tmp_path / "multiline.csv"
+    with f.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "user", "text"])
+        w.writerow(["1", "alice", "Bring:\nknives, rope, tape\nfuel, matches, gloves"])
+        w.writerow(["2", "bob", "ok"])
+    rep = ingest_path(sqlite_store, f, mapping=str(_notes(tmp_path)))
+    assert rep.rejected == 0 and sqlite_store.stats()["posts"] == 2
+    assert post(sqlite_store, "forum", "1").text == "Bring:\nknives, rope, tape\nfuel, matches, gloves"
+
+
+@pytest.mark.parametrize("tail", ["", '4,dan,"quoted, text"\n5,eve,x\n'])
+def test_a_stray_quote_is_found_without_a_time_column(sqlite_store, tmp_path, tail):
+    """… while a quote that never closes (or closes inside another row's field)
+    still does not swallow the rows after it."""
+    f = tmp_path / "stray.csv"
+    f.write_text('id,user,text\n1,alice,"never closes\n2,bob,ok\n3,carl,fine\n' + tail)
+    rep = ingest_path(sqlite_store, f, mapping=str(_notes(tmp_path)))
+    assert rep.rejected == 1 and "unbalanced quote" in rep.rejects[0]["reason"]
+    with sqlite_store.connect() as c:
+        ids = sorted(r[0] for r in c.execute(select(S.posts.c.platform_id)))
+    assert ids == (["2", "3"] if not tail else ["2", "3", "4", "5"])
+
+
+def test_ids_rounded_by_a_european_spreadsheet_are_rejected(sqlite_store, tmp_path):
+    m = {"name": "tw", "platform": "x",
+         "post": {"id": "{tweet_id}", "text": "text", "account_id": "{user_id}"},
+         "account": {"id": "{user_id}", "handle": "user"}}
+    f = tmp_path / "euro.csv"
+    f.write_bytes(b"tweet_id;user_id;user;text\r\n1,23457E+18;12;alice;first\r\n"
+                  b"1,23457E+18;12;alice;another\r\n5;1,0E+09;bob;ok\r\n7;12;alice;fine\r\n")
+    rep = ingest_path(sqlite_store, f, mapping=str(_notes(tmp_path, m)))
+    assert rep.rejected == 3 and sqlite_store.stats()["posts"] == 1
+    assert all("float notation" in r["reason"] for r in rep.rejects)
+
+
+def test_a_csv_with_classic_mac_line_ends(sqlite_store, tmp_path):
+    m = {"name": "forum", "platform": "forum", "time_formats": ["%d.%m.%Y %H:%M"],
+         "post": {"id": "{thread}-{msg_no}", "text": "body", "account_id": "{user}",
+                  "created_at": "posted_at"}}
+    f = tmp_path / "mac.csv"
+    f.write_bytes(b'thread,msg_no,user,body,posted_at\r1,1,alice,"hello\nworld",'
+                  b"01.02.2024 10:00\r1,2,bob,second,01.02.2024 11:00\r")
+    rep = ingest_path(sqlite_store, f, mapping=str(_notes(tmp_path, m)))
+    assert rep.rejected == 0 and sqlite_store.stats()["posts"] == 2
+    assert post(sqlite_store, "forum", "1-1").text == "hello\nworld"
+    assert post(sqlite_store, "forum", "1-2").created_at.hour == 11
+
+
+def test_a_mapping_naming_columns_the_file_lacks_is_an_error(sqlite_store, tmp_path):
+    """A misspelt column ("postd_at") was left unread without a word, even by
+    --dry-run; a built-in mapping's optional columns may still be absent."""
+    m = {"name": "forum", "platform": "forum",
+         "post": {"id": "{id}", "text": "body", "account_id": "{user}",
+                  "created_at": "postd_at", "views": "veiws"},
+         "account": {"id": "{user}", "handle": "user", "kind": "channel"}}
+    f = tmp_path / "f.csv"
+    f.write_text("id,user,body,posted_at,views\n1,ann,hi,2024-01-01T00:00:00Z,5\n")
+    mf = _notes(tmp_path, m)
+    with pytest.raises(IngestError, match=r"names column\(s\) \['postd_at', 'veiws'\]|"
+                                          r"names column\(s\) \['veiws', 'postd_at'\]"):
+        ingest_path(sqlite_store, f, mapping=str(mf))
+    assert sqlite_store.stats()["posts"] == 0
+    # corrected (and a literal account kind, which names no column), it is read;
+    # saved with a byte-order mark (Notepad, PowerShell 5), the mapping still loads
+    m["post"].update(created_at="posted_at", views="views")
+    mf.write_bytes(b"\xef\xbb\xbf" + json.dumps(m).encode())
+    rep = ingest_path(sqlite_store, f, mapping=str(mf))
+    assert rep.rejected == 0 and post(sqlite_store, "forum", "1").created_at.year == 2024

@@ -33,11 +33,41 @@ def store_exists() -> bool:
     return path is None or path.exists()
 
 
-def get_store() -> Store:
-    """Open (and migrate) the store named by --db / RASD_DB / ./rasd.db."""
+def get_store(create: bool = False) -> Store:
+    """Open (and migrate) the store named by --db / RASD_DB / ./rasd.db. A
+    SQLite file that is not there is made only where ``create`` says (commands
+    that bring data: ingest, a list or bank import); elsewhere a mistyped
+    ``--db`` is warned about and an empty store in memory stands in (an empty
+    ``rasd.db`` was left behind, and its zeros looked like data). A file
+    that is no store, a server that cannot be reached, a store of a newer rasd:
+    an error naming it, not a traceback."""
     if STATE.store is None:
-        STATE.store = Store.open(STATE.db)
+        from alembic.util import CommandError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not create and not store_exists():
+            warn(f"no store at {STATE.db} yet (`rasd ingest FILE` or `rasd demo` makes one; "
+                 "--db or RASD_DB names another): an empty one is shown, none is made")
+            STATE.store = Store.open("sqlite://")  # in memory: nothing left behind
+            return STATE.store
+        try:
+            STATE.store = Store.open(STATE.db)
+        except (SQLAlchemyError, CommandError, OSError, ValueError, ImportError) as e:
+            why = str(getattr(e, "orig", None) or e).strip().splitlines()
+            fail(f"cannot open the store {shown_db()}: {why[0] if why else type(e).__name__}")
     return STATE.store
+
+
+def shown_db() -> str:
+    """The store's name as messages show it: a server URL without its password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(STATE.db)
+    except ArgumentError:  # a file path
+        return STATE.db
+    return url.render_as_string(hide_password=True) if url.password else STATE.db
 
 
 def echo(text: str, err: bool = False) -> None:

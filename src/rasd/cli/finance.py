@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
 
         if fmt and fmt not in FORMATS:
             fail(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
-        store = get_store()
+        store = get_store(create=True)
         try:
             if progress_enabled() and not json_:
                 from rich.console import Console

@@ -238,7 +238,7 @@ def register(app: typer.Typer) -> None:
         # a new store is created only once a file turns out readable: a file of no
         # known format leaves nothing behind, not even an empty store
         writing = not dry_run
-        store = get_store() if writing and store_exists() else None
+        store = get_store(create=True) if writing and store_exists() else None
         given = {str(x.resolve()) for x in paths if x != STDIN}
         pending = [] if store is None else [p for p in unfinished_files(store) if p not in given]
         if pending and not json_:
@@ -297,7 +297,7 @@ def register(app: typer.Typer) -> None:
                         check_format(target, fmt, platform=platform, mapping=mapping,
                                      chat_id=chat_id if p in html else None,
                                      first_record=p != STDIN)
-                        store = get_store()
+                        store = get_store(create=True)
                     rep = ingest_path(store, target, fmt=fmt,
                                       platform=platform, source=source, mapping=mapping,
                                       batch_size=batch, progress=prog, jobs=jobs,

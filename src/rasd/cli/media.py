@@ -219,7 +219,7 @@ def register(app: typer.Typer) -> None:
         """
         from rasd.detect.media.banks import create_bank
 
-        b = _bank_errors(lambda: create_bank(get_store(), name, labels=_labels(label),
+        b = _bank_errors(lambda: create_bank(get_store(create=True), name, labels=_labels(label),
                                              negative=negative, description=description,
                                              pdq_threshold=pdq_threshold))
         echo(f"created bank {b.name}" + (" (negative)" if b.negative else ""))
@@ -276,7 +276,7 @@ def register(app: typer.Typer) -> None:
             fail(f"--format {fmt!r}: use auto, csv, list or vpdq")
         if not file.is_file():
             fail(f"{file}: no such file")
-        rep = _bank_errors(lambda: import_file(get_store(), name, file, fmt=fmt,
+        rep = _bank_errors(lambda: import_file(get_store(create=True), name, file, fmt=fmt,
                                                signal_type=signal_type))
         if json_:
             echo_json(rep.__dict__)

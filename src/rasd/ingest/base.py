@@ -450,9 +450,10 @@ def read_sample(path: Path, n: int = SNIFF) -> bytes:
         raise
     with f:
         try:
+            # read1: what a cut .gz gave before its end is kept (read() loses
+            # a call's part when the end comes in the middle of it)
             while len(buf) < n:
-                piece = f.read1(min(4096, n - len(buf))) if stream else f.read(
-                    min(4096, n - len(buf)))
+                piece = f.read1(min(4096, n - len(buf)))
                 if not piece:
                     break
                 buf += piece

@@ -80,8 +80,9 @@ def load_mapping(spec: str | Path) -> dict:
     if not p.is_file():
         raise IngestError(f"mapping {spec!r}: no such built-in ({', '.join(sorted(builtins))}) "
                           "or file")
-    try:
-        m = orjson.loads(p.read_bytes())
+    data = p.read_bytes()
+    try:  # saved by Notepad or PowerShell 5: a byte-order mark first
+        m = orjson.loads(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
     except orjson.JSONDecodeError as e:
         raise IngestError(f"{p}: invalid JSON mapping: {e}") from e
     validate_mapping(m, str(p))
@@ -172,8 +173,9 @@ _ID_FIELDS = (("post", "id"), ("post", "account_id"), ("account", "id"), ("post"
               ("post", "repost_of"), ("post", "forward_from_id"), ("post", "conversation_id"),
               ("post", "reply_to_account"))
 _INT_AS_FLOAT = re.compile(r"-?\d+\.0+")
-# (with a point or a sign: a handle such as "1e100" is no number)
-_FLOAT_NOTATION = re.compile(r"-?\d+\.\d+[eE][+-]?\d+|-?\d+[eE][+-]\d+")
+# (with a point or a sign: a handle such as "1e100" is no number; a comma is the
+# point of a European-locale spreadsheet: "1,23457E+18")
+_FLOAT_NOTATION = re.compile(r"-?\d+[.,]\d+[eE][+-]?\d+|-?\d+[eE][+-]\d+")
 
 
 def id_columns(m: dict) -> list[str]:
@@ -271,14 +273,21 @@ def row_time(value: str | None, formats: list[str], field: str) -> tuple[datetim
         raise
 
 
-def _is_row(m: dict, row: dict[str, str]) -> bool | None:
+def _is_row(m: dict, row: dict[str, str], ref: dict[str, str] | None = None) -> bool | None:
     """Whether ``row`` reads as a row of mapping ``m``: True when its time column
     reads as a time and its author is there, False when either fails, None when
-    the mapping has no time column to tell by."""
+    the mapping has no time column to tell by. Without one, a row whose id is not
+    of the shape of ``ref``'s (the record being judged: all digits, or not) is
+    False too: the line of a post listing "knives, rope, tape" is text."""
     pm = m["post"]
     if not _value(pm["account_id"], row):
         return False
     if not pm.get("created_at"):
+        spec = pm.get("id")
+        if ref is not None and spec:
+            mine, theirs = _value(spec, row), _value(spec, ref)
+            if mine is not None and theirs is not None and mine.isdigit() != theirs.isdigit():
+                return False
         return None
     try:
         return row_time(_value(pm["created_at"], row), m.get("time_formats") or [],
@@ -321,16 +330,20 @@ class _Lines:
 def _swallowed(taken: list[tuple[int, str]], header: list[str], delim: str,
                cells: list[str], is_row: Any) -> bool:
     """Whether a record that spans several lines is an unbalanced quote eating the
-    rows after it rather than a field with line breaks (a tweet over several lines).
+    rows after it rather than a field with line breaks (a post over several lines).
 
     A continuation line counts as a row of its own when it has the header's number
     of fields and ``is_row`` accepts it (the mapping's time column reads as a time,
-    its author is there): one such line is enough when the mapping can check a
-    time; otherwise two are needed, or one and a record that does not fit the
-    header. (A tweet line listing seven names has eight fields too: the Kaggle
-    ISIS file has one, and its "time" is a name.)"""
+    its author is there). One such line is enough when the mapping can check a
+    time; otherwise two are needed (of the record's id shape), or one and a record
+    that does not fit the header or whose quoting is broken (a quote that never
+    closes, or closes inside a word). (A tweet line listing seven names has eight
+    fields too: the Kaggle ISIS file has one, and its "time" is a name; a well
+    quoted field over three lines of "a, b, c" is text.)"""
     width = len(header)
+    ref = dict(zip(header, cells, strict=True)) if len(cells) == width else None
     whole = 0
+    broken: bool | None = None
     for _, line in taken[1:]:
         try:
             row = next(csv.reader([line], delimiter=delim), [])
@@ -338,12 +351,28 @@ def _swallowed(taken: list[tuple[int, str]], header: list[str], delim: str,
             continue
         if len(row) != width or not any(row):
             continue
-        verdict = is_row(dict(zip(header, row, strict=True)))
+        verdict = is_row(dict(zip(header, row, strict=True)), ref)
         if verdict is False:
             continue
         whole += 1
         if verdict is True or whole >= 2 or len(cells) != width:
             return True
+        if broken is None:
+            broken = _badly_quoted(taken, delim)
+        if broken:
+            return True
+    return False
+
+
+def _badly_quoted(taken: list[tuple[int, str]], delim: str) -> bool:
+    """Whether the lines of a record are not well-formed CSV (strict reading):
+    a quote that never closes, or one closed before more text in the field."""
+    try:
+        for _ in csv.reader(io.StringIO("".join(line for _, line in taken), newline=""),
+                            delimiter=delim, strict=True):
+            pass
+    except csv.Error:
+        return True
     return False
 
 
@@ -367,6 +396,19 @@ def _undecodable(err: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error("rasd-undecodable", _undecodable)
+
+
+def _cr_lines(f: Any) -> bool:
+    """Whether the file's lines end with a lone CR (classic Mac OS, and Excel for
+    Mac's "CSV" until 2016): its first line break, in what can be peeked, is a
+    CR not followed by LF. Such a file is read as text (``_text_lines``), which
+    ends lines at CR too; the byte-wise reader would see one long line."""
+    try:
+        head = f.peek(1 << 16)
+    except (OSError, EOFError, AttributeError):
+        return False
+    cr, lf = head.find(b"\r"), head.find(b"\n")
+    return cr >= 0 and (lf < 0 or cr < lf) and head[cr + 1:cr + 2] != b"\n"
 
 
 def _text_lines(f: Any, encoding: str) -> Iterator[str]:
@@ -427,7 +469,7 @@ class CSVParser(Parser):
         cut = sample.split(b"\n", 1)[0] if enc == "utf-8" else sample
         try:  # a header is text: binary junk is not a CSV without a mapping
             first = cut.decode(enc, "strict" if enc == "utf-8" else "replace").lstrip(
-                "\ufeff").split("\n", 1)[0].strip()
+                "\ufeff").split("\n", 1)[0].split("\r", 1)[0].strip()  # (a CR-only file too)
         except UnicodeDecodeError:
             return 0.0
         if not first or first[0] in "{[<" or any(
@@ -442,9 +484,13 @@ class CSVParser(Parser):
             return 0.7
         return 0.05 if len(header) >= 2 else 0.0
 
-    def _mapping_for(self, header: list[str], src: str, given: dict) -> dict:
+    def _mapping_for(self, header: list[str], src: str, given: dict,
+                     own: bool = False) -> dict:
         """The mapping named by the user (``given``, loaded once per file), else
-        the built-in one whose columns the header has."""
+        the built-in one whose columns the header has. A mapping of the user's
+        own (``own``: a file, not a built-in) that names a column the header
+        lacks is an error: a misspelt column ("postd_at") was left unread, the
+        posts stored without it, and ``--dry-run`` did not tell."""
         if given:
             m = given
         else:
@@ -461,6 +507,13 @@ class CSVParser(Parser):
             raise IngestError(f"{src}: the CSV header names column(s) {twice[:5]} more than "
                               f"once, and mapping {m.get('name', '?')!r} reads them")
         missing = [c for c in columns_of(m) if c not in header]
+        kind = (m.get("account") or {}).get("kind")  # a column, or a value for every row
+        unread = [c for c in missing if not (c == kind and "{" not in c)]
+        if own and unread:
+            raise IngestError(
+                f"{src}: mapping {m.get('name', '?')!r} names column(s) {unread[:8]} that "
+                f"the header lacks (it has {header[:12]}); correct the mapping, or remove "
+                "them if this file has no such columns")
         need = columns_of({"post": {k: v for k, v in m["post"].items()
                                     if k in ("id", "id_from", "text", "account_id")}})
         if any(c in need for c in missing):
@@ -476,7 +529,8 @@ class CSVParser(Parser):
         with open_binary(path, transcode=False) as f:  # its own decoding
             enc = given.get("encoding") or (
                 "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
-            physical = _decoded_lines(f) if enc == "utf-8" else _text_lines(f, enc)
+            physical = _decoded_lines(f) if enc == "utf-8" and not _cr_lines(f) \
+                else _text_lines(f, enc)
             first = next(physical, "")
             delim = given.get("delimiter") or sniff_delimiter(
                 first, "\t" if inner_suffix(path) == ".tsv" else ",")
@@ -489,7 +543,8 @@ class CSVParser(Parser):
             except csv.Error as e:
                 raise IngestError(f"{src}: unreadable CSV header: {e}") from None
             header = [h.strip().lstrip("\ufeff") for h in header]
-            m = self._mapping_for(header, src, given)
+            m = self._mapping_for(header, src, given, own=bool(spec) and not (
+                isinstance(spec, str) and spec in builtin_mappings()))
             idcols = [c for c in id_columns(m) if c in header]
             platform = str(self.options.get("platform") or m.get("platform") or "csv")
             fmt = f"csv:{m.get('name', 'custom')}"

@@ -381,6 +381,7 @@ def _reopen(path: Path) -> IO[bytes] | None:
 def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
     src = str(path)
     with open_binary(path) as f:
+        lineno = 0
         try:
             for lineno, line in iter_lines(f):
                 if line is None:
@@ -401,8 +402,8 @@ def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                     yield reject(src, "expected a JSON object", line=lineno, excerpt=line)
                     continue
                 yield Item(obj, raw.put(line.rstrip(b"\r\n"), fmt), lineno, None)
-        except (EOFError, OSError) as e:  # truncated gzip, I/O error
-            yield reject(src, f"file ends unexpectedly: {e}")
+        except (EOFError, OSError) as e:  # truncated gzip, I/O error: in the next line
+            yield reject(src, f"file ends unexpectedly: {e}", line=lineno + 1)
 
 
 _DECODER = json.JSONDecoder()
