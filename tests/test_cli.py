@@ -636,10 +636,9 @@ def test_quarantine_counts_each_files_latest_run(tmp_path):
 
 
 def test_quarantine_of_a_rerun_cut_short_and_of_another_store(tmp_path, monkeypatch):
-    """Review: a re-run cut short does not hide the complete run's rejects; a
-    quarantine file that names runs of another store (kept from a deleted one)
-    counts whole; a re-run whose records are all rejected draws for the dead
-    run of its file before it supersedes it."""
+    """Review: a re-run cut short does not hide the complete run's rejects; the
+    entries of a quarantine file that name runs of another store (kept from a
+    deleted one, or shared: x.db and x.sqlite wrote one file) do not count."""
     from rasd.ingest import runner as r
     from rasd.ingest.writer import Writer
 
@@ -668,12 +667,19 @@ def test_quarantine_of_a_rerun_cut_short_and_of_another_store(tmp_path, monkeypa
         p.unlink()
     assert runner.invoke(app, ["--db", str(db), "ingest", str(bad)]).exit_code == 0
     out = runner.invoke(app, ["--db", str(db), "quarantine"]).output
-    # the old store's two entries name no run of this one (run 1 began at another
-    # time): they count, with this store's run 1, none taken for an earlier run
-    assert out.startswith("3 rejected record(s)") and "earlier runs" not in out
+    # the old store's two entries name runs this one does not hold (its run 1
+    # began at another time): only this store's run 1 counts, with --all too
+    assert out.startswith("1 rejected record(s)"), out
     from rasd.store import Store
 
-    assert r.read_quarantine(Store.open(str(db))).count == 3
+    assert r.read_quarantine(Store.open(str(db))).count == 1
+    assert r.read_quarantine(Store.open(str(db)), every_run=True).count == 1
+    # a store named x.sqlite beside x.db has a quarantine file of its own
+    other = tmp_path / "q.sqlite"
+    assert runner.invoke(app, ["--db", str(other), "ingest", str(bad)]).exit_code == 0
+    assert r.quarantine_path(Store.open(str(other))).name == "q.sqlite.quarantine.jsonl"
+    assert r.read_quarantine(Store.open(str(other))).count == 1
+    assert r.read_quarantine(Store.open(str(db))).count == 1
 
 
 def test_a_file_name_with_a_line_break_cannot_forge_output_lines(tmp_path):
@@ -691,3 +697,82 @@ def test_a_file_name_with_a_line_break_cannot_forge_output_lines(tmp_path):
     assert any("a\\nrasd: 0 rejected.jsonl" in x for x in lines)  # the summary
     q = runner.invoke(app, ["--db", db, "quarantine"]).output.splitlines()
     assert not any(x.startswith("rasd: 0 rejected") for x in q), q
+
+
+def test_stats_shows_source_names_as_text(tmp_path):
+    """Source names are input (a file name by default): Rich read markup in
+    them — "[link=…]" made a hyperlink, "op[/]x" stopped `rasd stats` with a
+    traceback — and let control characters through."""
+    db = str(tmp_path / "s.db")
+    names = ["op[/]x", "[link=https:evil.example]x", "evil\x1b]0;TITLE\x07\u202e", "two\nlines"]
+    for i, name in enumerate(names):
+        f = tmp_path / f"p{i}.jsonl"
+        f.write_text(json.dumps({"data": [{"id": str(i), "text": "t",
+                                           "author_id": str(10 + i)}]}) + "\n")
+        r = runner.invoke(app, ["--db", db, "ingest", str(f), "--source", name])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["--db", db, "stats"])
+    assert r.exit_code == 0, r.output
+    out = r.stdout
+    assert "op[/]x" in out and "[link=https:evil.example]x" in out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "evil\\x1b]0;TITLE\\x07\\u202e" in out and "two\\nlines" in out
+
+
+def test_each_server_store_has_a_quarantine_file_of_its_own(pg_store, tmp_path, monkeypatch):
+    """Every PostgreSQL store (each database, each schema) wrote
+    ./rasd.quarantine.jsonl and listed the others' rejects."""
+    import re
+
+    monkeypatch.setenv("RASD_HOME", str(tmp_path))
+
+    from rasd.ingest import ingest_path
+    from rasd.ingest.runner import quarantine_path, read_quarantine
+
+    q = quarantine_path(pg_store)
+    assert re.fullmatch(r"rasd-test-t_[0-9a-f]{12}\.quarantine\.jsonl", q.name), q.name
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{bad\n")
+    ingest_path(pg_store, bad, fmt="x")
+    assert read_quarantine(pg_store).count == 1 and q.exists()
+
+
+def test_every_file_named_is_checked_before_any_is_ingested(tmp_path):
+    """One unreadable file among several named stopped the command after the
+    files before it were stored, and --json printed nothing of them."""
+    good = [tmp_path / f"g{i}.jsonl" for i in range(2)]
+    for i, g in enumerate(good):
+        g.write_text(json.dumps({"data": [{"id": str(i), "text": "t", "author_id": "2"}]})
+                     + "\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    db = tmp_path / "j.db"
+    r = runner.invoke(app, ["--db", str(db), "ingest", "--json", str(good[0]), str(notes),
+                            str(good[1])])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "notes.txt: not a known format" in r.stderr and "nothing was ingested" in r.stderr
+    assert not db.exists()
+
+
+def test_data_files_beside_a_telegram_export_are_named_not_passed_over(tmp_path):
+    """A folder with a result.json is a Telegram export, and only that is read:
+    a crawl copied in beside it was passed over without a word (its ZIP was
+    read whole)."""
+    import shutil
+
+    demo = Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo" / "telegram"
+    case = tmp_path / "case"
+    shutil.copytree(demo, case)
+    (case / "sub").mkdir()
+    line = json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}) + "\n"
+    (case / "tweets.jsonl").write_text(line)
+    (case / "sub" / "more.jsonl").write_text(line)
+    (case / "files").mkdir(exist_ok=True)
+    (case / "files" / "posted.json").write_text("{}")  # a document posted in the chat
+    db = str(tmp_path / "c.db")
+    r = runner.invoke(app, ["--db", db, "ingest", str(case)])
+    assert r.exit_code == 0
+    assert "only result.json is read, not the 2 other data file(s)" in r.stderr
+    assert runner.invoke(app, ["--db", db, "ingest", str(case), "--strict"]).exit_code == 1
+    r = runner.invoke(app, ["--db", db, "ingest", str(demo), "--strict"])
+    assert r.exit_code == 0 and "skipped" not in r.stderr

@@ -683,3 +683,49 @@ def test_an_archive_inside_an_archive_is_said_skipped(tmp_path):
     r = runner.invoke(app, ["--db", str(tmp_path / "z.db"), "ingest", str(outer)])
     assert r.exit_code == 0 and "inner.zip: an archive inside an archive is not read" in r.output
     assert "x: 1 new" in r.output
+
+
+def test_members_named_with_dot_or_slash_are_read(tmp_path):
+    """`tar -C dir -czf x.tar.gz .` names every member "./…", and a ZIP may name
+    one "/abs/…" or "./…": member paths (``archive!/name``) drop those, and the
+    members were listed and then "not readable in the archive" — a whole
+    archive skipped. Found by exploratory testing. A Telegram export's photos
+    in such an archive are found too."""
+    page = json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}).encode() + b"\n"
+    other = page.replace(b'"id": "1"', b'"id": "3"')
+    files = {"./crawl/a.jsonl": page, "./Chat/result.json":
+             (DEMO / "telegram" / "result.json").read_bytes()}
+    for photo in sorted((DEMO / "telegram" / "photos").iterdir()):
+        files[f"./Chat/photos/{photo.name}"] = photo.read_bytes()
+    tar = _tar(tmp_path / "dot.tar.gz", files)
+    db = str(tmp_path / "t.db")
+    r = runner.invoke(app, ["--db", db, "ingest", str(tar), "--json"])
+    assert r.exit_code == 0 and "skipped" not in r.output, r.output
+    assert sorted(rep["format"] for rep in json.loads(r.stdout)) == ["telegram", "x"]
+    with Store.open(db).connect() as c:
+        paths = [r[0] for r in c.execute(select(S.media.c.local_path)) if r[0]]
+    assert len(paths) == 3
+    from rasd.ingest.archive import member_file, split_member
+
+    with member_file(*split_member(paths[0]), 10**7) as f:  # type: ignore[misc]
+        assert f.stat().st_size > 0
+    z = _zip(tmp_path / "odd.zip", {"/abs/a.jsonl": page, "./dot/b.jsonl": other})
+    r = runner.invoke(app, ["--db", str(tmp_path / "z.db"), "ingest", str(z), "--json"])
+    assert r.exit_code == 0 and "skipped" not in r.output, r.output
+    assert sorted(rep["by_kind"]["posts"]["new"] for rep in json.loads(r.stdout)) == [1, 1]
+
+
+def test_a_zip_repeating_a_member_name_says_only_the_last_is_read(tmp_path):
+    import warnings
+
+    page = json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}).encode() + b"\n"
+    z = tmp_path / "dup.zip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile: "Duplicate name"
+        with zipfile.ZipFile(z, "w") as zf:
+            zf.writestr("dup.jsonl", page.replace(b'"t"', b'"older"'))
+            zf.writestr("dup.jsonl", page)
+    r = runner.invoke(app, ["--db", str(tmp_path / "d.db"), "ingest", str(z)])
+    assert r.exit_code == 0 and "appear more than once (e.g. 'dup.jsonl')" in r.stderr
+    r = runner.invoke(app, ["--db", str(tmp_path / "d.db"), "ingest", str(z), "--strict"])
+    assert r.exit_code == 1

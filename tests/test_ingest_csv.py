@@ -572,3 +572,79 @@ def test_a_mapping_naming_columns_the_file_lacks_is_an_error(sqlite_store, tmp_p
     mf.write_bytes(b"\xef\xbb\xbf" + json.dumps(m).encode())
     rep = ingest_path(sqlite_store, f, mapping=str(mf))
     assert rep.rejected == 0 and post(sqlite_store, "forum", "1").created_at.year == 2024
+
+
+@pytest.mark.parametrize("enc", ["utf-8", "utf-16"])
+def test_a_column_name_that_does_not_decode_does_not_stop_the_file(sqlite_store, tmp_path, enc):
+    """Found by fuzzing: a byte that is no UTF-8 in a header cell stopped the
+    ingest with "str is not valid UTF-8" when the row was kept as its raw record."""
+    head = "name,username,description,location,followers,numberstatuses,time,tweets,extra"
+    body = "\nA,userA,d,l,1,1,1/6/2015 21:07,hello,x\n"
+    f = tmp_path / "t.csv"
+    if enc == "utf-8":
+        f.write_bytes(head.encode() + b"\xff" + body.encode())
+    else:
+        data = (head + "X" + body).encode("utf-16-le")
+        i = data.index("X".encode("utf-16-le"))
+        f.write_bytes(b"\xff\xfe" + data[:i] + b"\x00\xd8" + data[i + 2:])  # a lone surrogate
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 0 and sqlite_store.stats()["posts"] == 1
+
+
+# the columns twarc-csv writes now (a subset, in its order): one column per kind of
+# referenced tweet, and the referenced authors' ids beside them
+TWARC_CSV_NOW = (
+    "id conversation_id referenced_tweets.replied_to.id referenced_tweets.retweeted.id "
+    "referenced_tweets.quoted.id edit_history_tweet_ids author_id in_reply_to_user_id "
+    "retweeted_user_id quoted_user_id created_at text lang source public_metrics.like_count "
+    "public_metrics.quote_count public_metrics.reply_count public_metrics.retweet_count "
+    "author.id author.created_at author.username author.name author.description "
+    "author.public_metrics.followers_count __twarc.retrieved_at __twarc.url "
+    "__twarc.version").split()
+
+
+def test_twarc_csv_as_it_is_written_now(store, tmp_path):
+    """twarc-csv writes replies, retweets and quotes as three columns
+    (referenced_tweets.replied_to.id …) with the referenced authors' ids, and a
+    retweet's text is the original's (merged): the header was not recognised,
+    and with -m twarc-csv every reply, retweet and quote was stored as a plain
+    post. Found by exploratory testing."""
+    base = dict.fromkeys(TWARC_CSV_NOW, "")
+    base.update({"__twarc.retrieved_at": "2024-02-01T00:00:00+00:00", "lang": "en"})
+
+    def row(**kw: str) -> dict:
+        return {**base, **kw}
+
+    rows = [
+        row(id="200", author_id="1", created_at="2024-01-01T10:00:00.000Z", text="original",
+            **{"author.id": "1", "author.username": "alice"}),
+        row(id="201", author_id="2", created_at="2024-01-01T11:00:00.000Z",
+            text="original", retweeted_user_id="1",  # merged: the original's text
+            **{"referenced_tweets.retweeted.id": "200", "author.id": "2",
+               "author.username": "bob"}),
+        row(id="202", author_id="2", created_at="2024-01-01T12:00:00.000Z", text="@alice yes",
+            in_reply_to_user_id="1",
+            **{"referenced_tweets.replied_to.id": "200", "author.id": "2",
+               "author.username": "bob"}),
+        row(id="203", author_id="3", created_at="2024-01-01T13:00:00.000Z", text="look",
+            quoted_user_id="9",  # quotes a tweet not in the file: its author is known
+            **{"referenced_tweets.quoted.id": "999", "author.id": "3",
+               "author.username": "cat"}),
+    ]
+    f = tmp_path / "tweets.csv"
+    with f.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=TWARC_CSV_NOW)
+        w.writeheader()
+        w.writerows(rows)
+    rep = ingest_path(store, f)  # no --mapping: told by its header
+    assert rep.fmt == "csv" and rep.rejected == 0
+    rt, reply, quote = post(store, "x", "201"), post(store, "x", "202"), post(store, "x", "203")
+    assert rt.kind == "repost" and rt.repost_of == "200"
+    assert reply.kind == "reply" and reply.reply_to == "200"
+    assert quote.kind == "quote" and quote.quote_of == "999"
+    with store.connect() as c:
+        edges = sorted((r.kind, r.dst) for r in c.execute(
+            select(S.edges.c.kind, S.accounts.c.platform_id.label("dst")).join(
+                S.accounts, S.accounts.c.id == S.edges.c.dst_account_id)))
+    # the quote's edge goes to the quoted author at once, its post not ingested
+    assert edges == [("mention", "1"), ("quote", "9"), ("reply", "1"), ("repost", "1")]

@@ -96,9 +96,31 @@ def test_truncated_gzip(sqlite_store, tmp_path):
 def test_gzip_cut_before_any_data_is_named(sqlite_store, tmp_path):
     import gzip
     f = tmp_path / "t.jsonl.gz"
-    f.write_bytes(gzip.compress(b'{"data": []}\n' * 50)[:15])
+    f.write_bytes(gzip.compress(b'{"data": []}\n' * 50)[:10])
     with pytest.raises(IngestError, match="compressed file ends before any data"):
         ingest_path(sqlite_store, f)
+    # a few bytes of data before the cut: too few to tell the format, and said so
+    f.write_bytes(gzip.compress(b'{"data": []}\n' * 50)[:15])
+    with pytest.raises(IngestError, match=r"data ends after \d+ bytes \(a compressed file "
+                                          r"cut short\?\): too few to tell its format"):
+        ingest_path(sqlite_store, f)
+
+
+def test_a_small_cut_gzip_keeps_its_whole_lines(sqlite_store, tmp_path):
+    """A .gz cut after a few whole lines: the format is told from them and they
+    are stored (the first read lost them when the cut came inside it, and the
+    file was refused whole); the cut line is rejected with its number."""
+    import gzip
+
+    lines = b"".join(json.dumps({"data": [{"id": str(i), "text": f"t{i}",
+                                           "author_id": "1"}]}).encode() + b"\n"
+                     for i in range(40))
+    packed = gzip.compress(lines)
+    f = tmp_path / "t.jsonl.gz"
+    f.write_bytes(packed[: len(packed) * 3 // 4])
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 1 and rep.rejects[0]["line"] is not None
+    assert 0 < sqlite_store.stats()["posts"] < 40
 
 
 def test_deeply_nested_json_is_a_reject_not_a_crash(sqlite_store, tmp_path):
@@ -164,7 +186,9 @@ def test_strict_exit_status(tmp_path):
     assert strict.returncode == 1
 
 
-def _big_file(path: Path, n: int) -> None:
+def _big_file(path: Path, n: int, bad_every: int = 0) -> None:
+    """``n`` posts, 100 a page; with ``bad_every``, a broken line after page 5
+    and every ``bad_every`` pages."""
     with open(path, "w") as f:
         for page in range(n // 100):
             data = [{"id": str(page * 100 + i), "text": f"post {page} {i} " + "w " * 40,
@@ -172,6 +196,8 @@ def _big_file(path: Path, n: int) -> None:
                      "entities": {"mentions": [{"username": f"u{i}", "id": str(2000 + i)}]}}
                     for i in range(100)]
             f.write(json.dumps({"data": data}) + "\n")
+            if bad_every and page % bad_every == 5:
+                f.write('{"data": [{"id": "broken\n')
 
 
 def _running_with(arg: str) -> list[int]:
@@ -185,7 +211,7 @@ def test_killed_mid_file_then_rerun_completes(tmp_path, mode, monkeypatch):
         monkeypatch.setenv("RASD_INGEST_JOBS", "2")
         monkeypatch.setenv("RASD_INGEST_BULK", "1")
     f = tmp_path / "big.jsonl"
-    _big_file(f, 60_000)
+    _big_file(f, 60_000, bad_every=50)
     db = tmp_path / "k.db"
     cmd = [sys.executable, "-m", "rasd.cli", "--db", str(db), "ingest", str(f), "--batch", "1000"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -211,7 +237,11 @@ def test_killed_mid_file_then_rerun_completes(tmp_path, mode, monkeypatch):
     # the killed run's counts are what it had committed (recorded with each batch)
     with Store.open(str(db)).connect() as c:
         counts = c.execute(sa.select(S.ingest_files.c.counts)).scalar_one()
-    assert counts["by_kind"]["posts"]["new"] == partial and counts["rejected"] == 0
+    assert counts["by_kind"]["posts"]["new"] == partial and counts["rejected"] >= 1
+    # and the rejects of what it read are in the quarantine file (they sat in a
+    # buffer a hard kill threw away)
+    q = tmp_path / "k.quarantine.jsonl"
+    assert q.exists() and len(q.read_text().splitlines()) >= counts["rejected"]
     # the next run, of another file, finds the killed run's process gone: it
     # draws the killed run's waiting links once and records it as killed
     other = tmp_path / "other.jsonl"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from tests.helpers import count, post
+from tests.helpers import account, count, post
 
 from rasd.ingest import detect_format, ingest_path
 from rasd.ingest.base import RawSink, get_parser
@@ -81,6 +81,35 @@ def test_withheld_edits_and_compliance(store, xdir):
     assert ("1576994789110992896", "1576994746135764992") in [tuple(e) for e in edits]
     ingest_path(store, xdir / "tweets_compliance.jsonl")
     assert count(store, S.compliance_events, S.compliance_events.c.action == "delete") == 2
+
+
+@pytest.mark.parametrize("order", ["deletion first, another file", "deletion first, one file",
+                                   "tweet first"])
+def test_a_deletion_marks_its_post_whichever_is_read_first(store, xdir, tmp_path, order):
+    """A compliance ``delete`` read before its tweet (a folder read in name
+    order puts compliance.jsonl first; another batch) was stored and never
+    applied: the post looked live. Found by exploratory testing."""
+    gone = tmp_path / "compliance.jsonl"
+    gone.write_text(json.dumps({"id": "1394735776701816833", "action": "delete",
+                                "created_at": "2021-06-01T00:00:00.000Z",
+                                "reason": "deleted"}) + "\n")
+    tweets = xdir / "two_tweets.jsonl"
+    if order == "deletion first, one file":
+        both = tmp_path / "both.jsonl"
+        both.write_bytes(gone.read_bytes() + tweets.read_bytes())
+        ingest_path(store, both, batch_size=1)
+    else:
+        for f in ([gone, tweets] if order.startswith("deletion") else [tweets, gone]):
+            ingest_path(store, f)
+    p = post(store, "x", "1394735776701816833")
+    assert p.deleted_at is not None and p.deleted_at.year == 2021
+    assert post(store, "x", "1391677057810288641").deleted_at is None  # the quoted one
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+    r = CliRunner().invoke(app, ["--db", store.url.render_as_string(hide_password=False),
+                                 "show", "x:1394735776701816833"])
+    assert r.exit_code == 0 and "DELETED on the platform 2021-06-01" in r.stdout, r.output
 
 
 def test_retweets_replies_mentions_become_edges_traceable_to_posts(store, xdir):
@@ -1146,3 +1175,45 @@ def test_two_copies_of_a_post_in_one_file_keep_the_first_as_a_version(sqlite_sto
     assert post(sqlite_store, "x", "50").text == "second copy"
     with sqlite_store.connect() as c:
         assert list(c.execute(select(S.post_versions.c.text)).scalars()) == ["first copy"]
+
+
+def _snapshots(tmp_path: Path) -> Path:
+    """One tweet and its author collected three times, changed each time."""
+    def page(at: str, handle: str, text: str) -> str:
+        return json.dumps({"data": [{"id": "1", "text": text, "author_id": "1001",
+                                     "created_at": "2021-01-01T00:00:00Z"}],
+                           "includes": {"users": [{"id": "1001", "username": handle,
+                                                   "name": "N" + handle}]},
+                           "__twarc": {"url": "https://api.twitter.com/2/tweets/search/all",
+                                       "retrieved_at": at}}) + "\n"
+    f = tmp_path / "abc.jsonl"
+    f.write_text(page("2021-02-01T00:00:00Z", "h1", "hello")
+                 + page("2021-03-01T00:00:00Z", "h2", "hello edited")
+                 + page("2021-03-01T00:00:00Z", "h2", "hello edited")  # the same again
+                 + page("2021-04-01T00:00:00Z", "h3", "hello edited again"))
+    return f
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5000])
+def test_history_and_counts_do_not_depend_on_the_batch_size(store, tmp_path, xdir, batch):
+    """A profile changed twice within one batch kept only its first and last
+    versions (posts kept all three); records repeated within a file counted
+    unchanged only when they fell in different batches; a referenced copy that
+    a whole one completed counted updated only across batches. Found by
+    exploratory testing: the same file gave different history and counts by
+    --batch."""
+    f = _snapshots(tmp_path)
+    rep = ingest_path(store, f, batch_size=batch, jobs=1)
+    with store.connect() as c:
+        handles = c.execute(select(S.account_versions.c.handle)
+                            .order_by(S.account_versions.c.id)).scalars().all()
+        texts = c.execute(select(S.post_versions.c.text)
+                          .order_by(S.post_versions.c.id)).scalars().all()
+    assert handles == ["h1", "h2"] and account(store, "x", "1001").handle == "h3"
+    assert texts == ["hello", "hello edited"]
+    assert rep.counts["by_kind"]["accounts"] == {"new": 1, "updated": 2, "unchanged": 1}
+    assert rep.counts["by_kind"]["posts"] == {"new": 1, "updated": 2, "unchanged": 1}
+    # the real sample: repeats of profiles and posts, and referenced copies
+    rep = ingest_path(store, xdir / "flat.jsonl", batch_size=batch, jobs=1)
+    assert rep.counts["by_kind"]["posts"] == {"new": 164, "unchanged": 22}
+    assert rep.counts["by_kind"]["accounts"] == {"new": 154, "unchanged": 64}

@@ -83,6 +83,24 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def markup_escaped(text: str) -> str:
+    """``text`` as Rich markup that shows it as it is (progress descriptions are
+    markup strings), one line, control characters escaped."""
+    from rich.markup import escape
+
+    return escape(term_safe(one_line(text)))
+
+
+def rich_text(text: str) -> Any:
+    """``text`` for a Rich table or progress line: one line, control characters
+    escaped, and no markup read in it (a source named "[link=…]x.jsonl" made a
+    hyperlink on the terminal, "op[/]x" stopped ``rasd stats`` with a
+    traceback)."""
+    from rich.text import Text
+
+    return Text(term_safe(one_line(text)))
+
+
 def warn(message: str) -> None:
     typer.echo(term_safe(one_line(f"rasd: warning: {message}")), err=True)
 
@@ -127,7 +145,7 @@ def stage_progress(enabled: bool, prefix: str = "") -> Iterator[
 
     def prog(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
-            tasks[stage] = bar.add_task(f"{prefix}{stage}", total=total)
+            tasks[stage] = bar.add_task(markup_escaped(f"{prefix}{stage}"), total=total)
         bar.update(tasks[stage], completed=done)
 
     bar.start()

@@ -10,7 +10,16 @@ from typing import Any
 
 import typer
 
-from rasd.cli.common import echo, echo_json, fail, get_store, jsonl_line, progress_enabled, warn
+from rasd.cli.common import (
+    echo,
+    echo_json,
+    fail,
+    get_store,
+    jsonl_line,
+    markup_escaped,
+    progress_enabled,
+    warn,
+)
 
 
 def _read_items(src: str):
@@ -158,7 +167,7 @@ def register(app: typer.Typer) -> None:
             if progress_enabled() and not json_:
                 from rich.console import Console
 
-                with Console(stderr=True).status(f"importing {file} …"):
+                with Console(stderr=True).status(markup_escaped(f"importing {file} …")):
                     res = import_list(store, file, fmt=fmt, name=name, companions=companion)
             else:
                 res = import_list(store, file, fmt=fmt, name=name, companions=companion)

@@ -72,7 +72,39 @@ def expand_paths(paths: list[Path], skipped: list[str] | None = None) -> list[Pa
             out.extend(_members(p, skipped, named=True))
         else:
             out.append(p)
+            if p != STDIN and p.is_dir():  # a Telegram export: its result.json is read
+                others = _beside_export(p)
+                if others:
+                    what = (f"{p}: a Telegram export folder (it has result.json): only "
+                            f"result.json is read, not the {len(others):,} other data "
+                            f"file(s) in it (e.g. {others[0].relative_to(p)}); name them, or "
+                            "move the export into a folder of its own")
+                    warn(f"skipped: {what}")
+                    skipped.append(what)
     return list(dict.fromkeys(out))
+
+
+# Folders of a Telegram Desktop export: its media (a document posted in a chat may
+# be a .json or .csv file: not data to ingest), and the HTML export's own files.
+EXPORT_DIRS = {"photos", "files", "video_files", "voice_messages", "round_video_messages",
+               "stickers", "animations", "contacts", "chats", "css", "js", "images",
+               "profile_pictures", "stories", "lists"}
+
+
+def _beside_export(folder: Path) -> list[Path]:
+    """Ingestible files in a Telegram export folder besides its result.json and
+    its media folders (a crawl copied in beside the export was passed over
+    without a word; its ZIP was read whole)."""
+    found = []
+    for f in folder.rglob("*"):
+        rel = f.relative_to(folder)
+        if rel.parts[0] in EXPORT_DIRS or f.name == "result.json" or f.name.startswith("."):
+            continue
+        if f.is_file() and (_ingestible(f) or f.suffix.lower() == ".zip"):
+            found.append(f)
+            if len(found) >= 100:
+                break
+    return sorted(found)
 
 
 def _members(archive: Path, skipped: list[str], named: bool = False) -> list[Path]:
@@ -238,6 +270,17 @@ def register(app: typer.Typer) -> None:
         # a new store is created only once a file turns out readable: a file of no
         # known format leaves nothing behind, not even an empty store
         writing = not dry_run
+        named = [p for p in paths if p in explicit and p != STDIN and split_member(p) is None]
+        if writing and len(named) > 1:
+            # each file named is checked before any is written: one that cannot be
+            # read stopped the command after those before it were stored (and
+            # --json printed nothing of them)
+            for p in named:
+                try:
+                    check_format(p, fmt, platform=platform, mapping=mapping,
+                                 chat_id=chat_id if p in html else None)
+                except IngestError as e:
+                    fail(f"{e} (nothing was ingested: every file named is checked first)")
         store = get_store(create=True) if writing and store_exists() else None
         given = {str(x.resolve()) for x in paths if x != STDIN}
         pending = [] if store is None else [p for p in unfinished_files(store) if p not in given]

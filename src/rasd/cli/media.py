@@ -15,6 +15,7 @@ from rasd.cli.common import (
     fail,
     get_store,
     jsonl_line,
+    markup_escaped,
     progress_enabled,
     stage_progress,
     warn,
@@ -45,7 +46,7 @@ def _progress(total: int, label: str):
 
     bar = Progress(transient=True)
     bar.start()
-    task = bar.add_task(label, total=total)
+    task = bar.add_task(markup_escaped(label), total=total)
     return bar, task
 
 

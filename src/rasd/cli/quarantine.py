@@ -22,8 +22,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List records that ingest rejected (file, line or JSON path, field, reason),
         with counts by reason: those of the latest run of each file (rasd runs),
-        or with --all every entry. They live in <store>.quarantine.jsonl beside
-        the store, one JSON line each, naming the run that wrote it.
+        or with --all every run's. They live in rasd.quarantine.jsonl beside
+        rasd.db (a PostgreSQL store's in RASD_HOME, named after its database and
+        schema), one JSON line each, naming the run that wrote it.
 
         Examples:
 

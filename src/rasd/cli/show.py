@@ -188,6 +188,8 @@ def register(app: typer.Typer) -> None:
             echo(line + (f" by {_who(lk)}" if lk["account"] else ""))
         typer.echo(f"  collected {_when(p.observed_at)}; stored {_when(p.first_seen)}, "
                    f"last seen {_when(p.last_seen)}")
+        if p.deleted_at is not None:  # a compliance event said so (delete, unavailable)
+            typer.echo(f"  DELETED on the platform {_when(p.deleted_at)} (compliance event)")
         for v in out["versions"]:
             typer.echo(f"  earlier version (until {v['until']}): {v['text']!r}")
         for d in out["detections"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import echo_json, get_store
+from rasd.cli.common import echo_json, get_store, rich_text
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
             tt.add_column(title.split()[-1])
             cols = sorted({c for v in s[key].values() for c in v})
             for c in cols:
-                tt.add_column(c, justify="right")
-            for name, v in sorted(s[key].items()):
-                tt.add_row(name, *[f"{v.get(c, 0):,}" for c in cols])
+                tt.add_column(rich_text(c), justify="right")
+            for name, v in sorted(s[key].items()):  # names are input: shown as text
+                tt.add_row(rich_text(name), *[f"{v.get(c, 0):,}" for c in cols])
             con.print(tt)

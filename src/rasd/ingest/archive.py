@@ -35,6 +35,7 @@ import tempfile
 import weakref
 import zipfile
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -86,12 +87,31 @@ class Archive(ABC):
         """Member ``name`` from its first byte; KeyError where there is none."""
 
     def media_names(self) -> dict[str, str]:
-        """The members by the names an export's files go by ("/" separators), to
-        the names as stored."""
+        """The members by the names an export's files go by ("/" separators, no
+        "./"), to the names as stored."""
         out = _NAMES.get(self)
         if out is None:
-            out = _NAMES[self] = {n.replace("\\", "/"): n for n, plain in self.files() if plain}
+            out = _NAMES[self] = {}
+            for n, plain in self.files():
+                if plain:
+                    out[n.replace("\\", "/")] = n
+                    out.setdefault(normal_name(n.replace("\\", "/")), n)
         return out
+
+    def stored(self, name: str) -> str:
+        """The member name as stored for ``name`` as a path names it: member paths
+        go through ``Path`` (``archive.zip!/member``), which drops a "./" and a
+        leading "/" (``tar -C dir -cf x.tar .`` names every member "./…")."""
+        table = _STORED.get(self)
+        if table is None:
+            table = _STORED[self] = {}
+            for n, plain in self.files():
+                if plain:
+                    table[normal_name(n)] = n
+            for n, plain in self.files():
+                if plain:
+                    table[n] = n
+        return table.get(name, name)
 
     @abstractmethod
     def close(self) -> None: ...
@@ -102,6 +122,7 @@ class ZipArchive(Archive):
 
     def __init__(self, path: Path) -> None:
         _check_count(path)
+        self.path = path
         self.zf = zipfile.ZipFile(path)
 
     @classmethod
@@ -112,13 +133,19 @@ class ZipArchive(Archive):
         infos = self.zf.infolist()
         if len(infos) > MAX_MEMBERS:
             raise zipfile.BadZipFile(f"{len(infos):,} members, more than {MAX_MEMBERS:,}")
-        return [(i.filename, not i.is_dir()) for i in infos]
+        out = [(i.filename, not i.is_dir()) for i in infos]
+        if self.damage is None and len(self.zf.NameToInfo) < len(infos):
+            twice = [n for n, k in Counter(i.filename for i in infos).items() if k > 1]
+            # zipfile reaches only the last member of a name (crafted, or appended)
+            self.damage = (f"{self.path}: {len(twice):,} member name(s) appear more than "
+                           f"once (e.g. {twice[0]!r}): only the last of each is read")
+        return out
 
     def size(self, name: str) -> int:
-        return self.zf.getinfo(name).file_size
+        return self.zf.getinfo(self.stored(name)).file_size
 
     def open(self, name: str) -> IO[bytes]:
-        return self.zf.open(name)
+        return self.zf.open(self.stored(name))
 
     def media_names(self) -> dict[str, str]:
         """As ``Archive``'s, and a name written in UTF-8 without the archive
@@ -132,6 +159,7 @@ class ZipArchive(Archive):
         for info in self.zf.infolist():
             n = info.filename
             out[n.replace("\\", "/")] = n
+            out.setdefault(normal_name(n.replace("\\", "/")), n)
             if not info.flag_bits & 0x800 and not n.isascii():
                 try:
                     utf8 = n.encode("cp437").decode("utf-8")
@@ -194,10 +222,10 @@ class TarArchive(Archive):
         return self.order
 
     def size(self, name: str) -> int:
-        return self.members[name].size
+        return self.members[self.stored(name)].size
 
     def open(self, name: str) -> IO[bytes]:
-        f = self.tf.extractfile(self.members[name])
+        f = self.tf.extractfile(self.members[self.stored(name)])
         assert f is not None  # a regular file
         return f
 
@@ -364,6 +392,14 @@ def member_stream(archive: Path, name: str) -> Stream:
 _NAMES: weakref.WeakKeyDictionary[Archive, dict[str, str]] = \
     weakref.WeakKeyDictionary()  # media_names of each open archive, made once (not per
 # member read: a hundred pages of an archive of 20,000 photos)
+_STORED: weakref.WeakKeyDictionary[Archive, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def normal_name(name: str) -> str:
+    """A member name as a member path (``archive.zip!/name``) gives it back:
+    ``./a/b`` and ``/a/b`` are ``a/b`` (``Path`` drops "." parts and repeated
+    or trailing "/")."""
+    return str(Path("_!/" + name))[3:]
 
 
 def split_member(path: str | Path) -> tuple[Path, str] | None:

@@ -435,7 +435,14 @@ class _Enough(Exception):
 def read_sample(path: Path, n: int = SNIFF) -> bytes:
     """The first ``n`` bytes (decompressed); of a stream, fewer once it has
     given at least one whole line and then gone quiet (a slow pipe)."""
+    return _read_head(path, n)[0]
+
+
+def _read_head(path: Path, n: int = SNIFF) -> tuple[bytes, bool]:
+    """``read_sample``, and whether the data ended early: compressed data cut
+    short (a truncated .gz), or a read error after some bytes."""
     buf = bytearray()
+    cut = False
     stream = current_stream() if is_stream(path) else None
     if stream is not None:
         def enough() -> None:
@@ -463,13 +470,15 @@ def read_sample(path: Path, n: int = SNIFF) -> bytes:
             if not buf:
                 raise IngestError(f"{path}: the compressed file ends before any data "
                                   "(truncated?)") from e
+            cut = True
         except OSError as e:
             if not buf:
                 raise IngestError(f"{path}: cannot read: {e}") from e
+            cut = True
         finally:
             if stream is not None:
                 stream.on_idle = old
-    return bytes(buf)
+    return bytes(buf), cut
 
 
 def iter_lines(f: Any, limit: int = MAX_LINE,
@@ -862,7 +871,7 @@ def detect_format(path: Path) -> str:
         raise IngestError(f"{path}: {kind} archive: ingest it with `rasd ingest {path.name}` "
                           "(every ingestible member), or its members one by one "
                           "(rasd.ingest.archive.member_stream)")
-    sample = read_sample(path)
+    sample, cut = _read_head(path)
     if not sample.strip():
         raise IngestError(f"{path}: file is empty")
     scores = sorted(((cls.sniff(path, sample), name) for name, cls in PARSERS.items()),
@@ -887,6 +896,9 @@ def detect_format(path: Path) -> str:
         if kind:  # an archive rasd does not open: say so, not "no known format"
             raise IngestError(f"{path}: a {kind} archive; rasd reads ZIP and tar archives "
                               "and folders: extract it and ingest the folder, or zip it")
+        if cut:  # a few bytes of a cut .gz: too few to tell, and the reason is the cut
+            raise IngestError(f"{path}: the data ends after {len(sample):,} bytes (a "
+                              "compressed file cut short?): too few to tell its format")
         raise IngestError(
             f"{path}: not a known format (tried {', '.join(sorted(PARSERS))}); "
             "name one with --format, or give a CSV --mapping")

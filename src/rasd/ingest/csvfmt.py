@@ -97,7 +97,8 @@ SECTION_KEYS = {
     "post": {"id", "id_from", "text", "created_at", "account_id", "lang", "chat_id",
              "conversation_id", "observed_at", "referenced_tweets", "reply_to_account",
              "views", "url", "is_forward", "forward_from_name", "forward_from_id",
-             "reply_to", "repost_of", "urls"},
+             "reply_to", "repost_of", "quote_of", "repost_of_account", "quote_of_account",
+             "urls"},
     "account": {"id", "handle", "name", "bio", "location", "followers", "following",
                 "post_count", "kind"},
 }
@@ -171,7 +172,8 @@ def columns_of(m: dict) -> set[str]:
 
 _ID_FIELDS = (("post", "id"), ("post", "account_id"), ("account", "id"), ("post", "reply_to"),
               ("post", "repost_of"), ("post", "forward_from_id"), ("post", "conversation_id"),
-              ("post", "reply_to_account"))
+              ("post", "reply_to_account"), ("post", "quote_of"),
+              ("post", "repost_of_account"), ("post", "quote_of_account"))
 _INT_AS_FLOAT = re.compile(r"-?\d+\.0+")
 # (with a point or a sign: a handle such as "1e100" is no number; a comma is the
 # point of a European-locale spreadsheet: "1,23457E+18")
@@ -542,7 +544,10 @@ class CSVParser(Parser):
                 raise IngestError(f"{src}: empty CSV file") from None
             except csv.Error as e:
                 raise IngestError(f"{src}: unreadable CSV header: {e}") from None
-            header = [h.strip().lstrip("\ufeff") for h in header]
+            # a byte that does not decode in a column name: "?" (the names are the
+            # raw record's keys; such a name stopped the ingest with a TypeError)
+            header = [h.strip().lstrip("\ufeff").encode("utf-8", "replace").decode()
+                      for h in header]
             m = self._mapping_for(header, src, given, own=bool(spec) and not (
                 isinstance(spec, str) and spec in builtin_mappings()))
             idcols = [c for c in id_columns(m) if c in header]
@@ -680,19 +685,29 @@ class CSVParser(Parser):
             post.kind = PostKind.FORWARD
             post.links.append(Link(PostKind.FORWARD, None, fid, fname))
         rto = _value(pm.get("reply_to"), row)
-        if rto:
-            post.links.append(Link(PostKind.REPLY, rto))
+        if rto and not any(lk.kind == PostKind.REPLY and lk.target_post_id == rto
+                           for lk in post.links):
+            post.links.append(Link(PostKind.REPLY, rto, _value(pm.get("reply_to_account"), row)))
             if post.kind == PostKind.POST:
                 post.kind = PostKind.REPLY
         rp = _value(pm.get("repost_of"), row)
         if rp:  # a verbatim repost (retweet) of the post with this id
             target = req_id(rp, pm["repost_of"])
+            by = _value(pm.get("repost_of_account"), row)  # its author, where the row says
             named = next((lk for lk in post.links if lk.kind == PostKind.REPOST), None)
             if named is not None:  # "RT @user:" found in the text: now with its post
                 named.target_post_id = named.target_post_id or target
+                named.target_account_id = named.target_account_id or by
             else:
-                post.links.append(Link(PostKind.REPOST, target))
+                post.links.append(Link(PostKind.REPOST, target, by))
             post.kind = PostKind.REPOST
+        qo = _value(pm.get("quote_of"), row)
+        if qo and not any(lk.kind == PostKind.QUOTE and lk.target_post_id == qo
+                          for lk in post.links):
+            post.links.append(Link(PostKind.QUOTE, req_id(qo, pm["quote_of"]),
+                                   _value(pm.get("quote_of_account"), row)))
+            if post.kind == PostKind.POST:
+                post.kind = PostKind.QUOTE
         links = _value(pm.get("urls"), row)
         if links:  # a space-separated list (QUT's toolkit), beside those in the text
             post.urls.extend(u[:2000] for u in links.split()[:100] if u not in post.urls)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import socket
 import threading
 import time
@@ -73,9 +74,22 @@ class IngestReport:
 
 
 def quarantine_path(store: Store) -> Path:
+    """The store's quarantine file: beside a SQLite store, named after it
+    (``rasd.db`` → ``rasd.quarantine.jsonl``; ``x.sqlite`` →
+    ``x.sqlite.quarantine.jsonl``, so that ``x.db`` beside it has its own); for
+    a server store, in ``RASD_HOME`` (else the current folder), named after its
+    database and schema (``rasd-test-myschema.quarantine.jsonl``): every server
+    store wrote ``rasd.quarantine.jsonl`` there, and listed the others' rejects."""
     p = store.path
-    stem = p.stem if p is not None else "rasd"
-    return store.workspace_dir() / f"{stem}.quarantine.jsonl"
+    if p is not None:
+        name = p.stem if p.suffix.lower() == ".db" else p.name
+    else:
+        with store.connect() as c:
+            db, schema = c.exec_driver_sql(
+                "SELECT current_database(), current_schema()").one()
+        name = f"rasd-{db}" + (f"-{schema}" if schema and schema != "public" else "")
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:150]
+    return store.workspace_dir() / f"{name}.quarantine.jsonl"
 
 
 @dataclass
@@ -99,25 +113,25 @@ def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = 
     an earlier run's are history), with ``every_run`` every entry. ``file``:
     only files whose path contains it. Streamed: memory holds the counts and
     the ``keep`` last rejects, whatever the file's size. Standard input's runs
-    (a new input each time) all count; so do entries that name no run of this
-    store (``run`` and ``run_at``: written before runs were named, or by
-    another store sharing the folder)."""
+    (a new input each time) all count; so do entries that name no run
+    (written before runs were named). An entry that names a run this store
+    does not hold (its id, and when it began: ``run``, ``run_at``) is another
+    store's — one sharing the file, or a deleted one — and does not count."""
     q = Quarantined(quarantine_path(store))
     if not q.path.exists():
         return q
     f = S.ingest_files
     latest: dict[str, int] = {}  # each path's latest complete run, else its latest
     path_of: dict[int, tuple[str, str]] = {}
-    if not every_run:
-        done: dict[str, int] = {}
-        with store.connect() as c:
-            for rid, p, st, at in c.execute(select(f.c.id, f.c.path, f.c.status,
-                                                   f.c.started_at).order_by(f.c.id)):
-                path_of[rid] = (p, _aware(at).isoformat() if at else "")
-                latest[p] = rid
-                if st == "done":
-                    done[p] = rid
-        latest.update(done)
+    done: dict[str, int] = {}
+    with store.connect() as c:
+        for rid, p, st, at in c.execute(select(f.c.id, f.c.path, f.c.status,
+                                               f.c.started_at).order_by(f.c.id)):
+            path_of[rid] = (p, _aware(at).isoformat() if at else "")
+            latest[p] = rid
+            if st == "done":
+                done[p] = rid
+    latest.update(done)
     tail: deque[dict[str, Any]] = deque(maxlen=max(keep, 0) or None)
     with open(q.path, "rb") as fh:
         for line in fh:
@@ -129,12 +143,12 @@ def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = 
                 continue
             if file and file not in str(r.get("file", "")):
                 continue
-            q.entries += 1
             run = r.get("run")
             known = path_of.get(run) if isinstance(run, int) else None
-            # (a run of this store: a quarantine file kept from a deleted store, or
-            # shared by two stores in one folder, names runs of another)
-            if known is not None and known[1] == r.get("run_at") and known[0] != "-" \
+            if run is not None and (known is None or known[1] != r.get("run_at")):
+                continue  # another store's run (sharing the file, or deleted)
+            q.entries += 1
+            if not every_run and known is not None and known[0] != "-" \
                     and latest[known[0]] != run:
                 continue  # a later run of that file wrote its rejects again
             q.count += 1
@@ -331,6 +345,9 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                 qfile.write(orjson.dumps({**entry, **run_ref}) + b"\n")
                 if len(report.rejects) < keep_rejects:
                     report.rejects.append(entry)
+            if chunk.rejects and qfile is not None:
+                # on disk before the batch commits: a run killed hard kept none of them
+                qfile.flush()
             if good:
                 if writer is None:
                     writer = Writer(store, sid, batch_size=batch_size)

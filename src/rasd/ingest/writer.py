@@ -93,12 +93,13 @@ def account_hash(a: Account) -> str:
                   a.post_count, a.location, a.url, a.verified, a.extra))
 
 
-def _rounds(posts: list[PostItem]) -> list[list[PostItem]]:
-    """``posts`` in rounds that hold each key once, in order: the first copy of
-    every post, then the second copies, …; one round where no key repeats."""
+def _rounds(items: list[Any]) -> list[list[Any]]:
+    """``items`` (posts, profiles) in rounds that hold each key once, in order:
+    the first copy of every one, then the second copies, …; one round where no
+    key repeats."""
     seen: dict[Key, int] = {}
-    rounds: list[list[PostItem]] = [[]]
-    for it in posts:
+    rounds: list[list[Any]] = [[]]
+    for it in items:
         n = seen.get(it.key, 0)
         seen[it.key] = n + 1
         while len(rounds) <= n:
@@ -246,6 +247,9 @@ class Batch:
     raw: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # sha, fmt, size, zstd
     accounts: list[AccountItem] = field(default_factory=list)
     seen_accounts: int = 0  # profiles identical to one already sent in this run
+    # copies of posts that another copy in this batch equalled or superseded
+    # (counted unchanged), and referenced copies a whole one completed (updated)
+    seen_posts: tuple[int, int] = (0, 0)
     # of those, the ones seen in a newer snapshot than sent: key → (that time,
     # their content hash, and the raw record (sha256, JSON path) of that copy)
     touched: dict[Key, tuple[datetime, str, str | None, str | None]] = field(
@@ -261,8 +265,8 @@ class Batch:
         default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.accounts) + self.seen_accounts + len(self.posts) + len(
-            self.events) + len(self.compliance) + len(self.edges)
+        return len(self.accounts) + self.seen_accounts + len(self.posts) + sum(
+            self.seen_posts) + len(self.events) + len(self.compliance) + len(self.edges)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # items cross the pipe as plain tuples, turned back into items in C
@@ -270,7 +274,8 @@ class Batch:
         # each side, more than the rows' own strings
         return _batch, (self.ts, self.raw, list(map(tuple, self.accounts)), self.seen_accounts,
                         self.touched, self.stubs, self.names, list(map(tuple, self.posts)),
-                        list(map(tuple, self.events)), self.compliance, self.edges)
+                        list(map(tuple, self.events)), self.compliance, self.edges,
+                        self.seen_posts)
 
 
 def _items(cls: type, rows: list[tuple]) -> list[Any]:
@@ -279,11 +284,12 @@ def _items(cls: type, rows: list[tuple]) -> list[Any]:
 
 def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, touched: dict,
            stubs: dict, names: dict, posts: list[tuple], events: list[tuple],
-           compliance: list, edges: list) -> Batch:
+           compliance: list, edges: list, seen_posts: tuple[int, int]) -> Batch:
     """Unpickle a ``Batch`` (see ``Batch.__reduce__``)."""
     return Batch(ts=ts, raw=raw, accounts=_items(AccountItem, accounts), seen_accounts=seen,
                  touched=touched, stubs=stubs, names=names, posts=_items(PostItem, posts),
-                 events=_items(EventItem, events), compliance=compliance, edges=edges)
+                 events=_items(EventItem, events), compliance=compliance, edges=edges,
+                 seen_posts=seen_posts)
 
 
 _A_INDEX = {c: i for i, c in enumerate(ACCOUNT_COLS)}
@@ -377,6 +383,16 @@ class Prep:
         # twice in one file): written first, so that the later one keeps them as
         # versions — as when the two fall in different batches
         self.earlier: list[Post] = []
+        # … and of profiles (a handle changed twice in one file), with their
+        # content hashes; the hash of each profile held where one was made
+        self.accounts_earlier: list[tuple[Account, str]] = []
+        self.acc_hash: dict[Key, str] = {}
+        # copies that another copy in this batch equalled or superseded: counted
+        # unchanged, as they are when they fall in different batches (the counts
+        # of a file depended on --batch)
+        self.dup_accounts = 0
+        self.dup_posts = 0
+        self.upgraded_posts = 0
         self.events: dict[Key, Event] = {}
         self.compliance: list[Compliance] = []
         self.edges: dict[tuple[str, str, str, str], Edge] = {}  # read as such: follows
@@ -394,16 +410,33 @@ class Prep:
             old = self.posts.get(key)
             if old is None or (not rec.reference and (
                     old.reference or not is_older(rec.observed_at, old.observed_at))):
-                if old is not None and not old.reference and \
-                        _hashed(old, post_hash) != _hashed(rec, post_hash):
-                    self.earlier.append(old)
+                if old is not None:
+                    if _hashed(old, post_hash) == _hashed(rec, post_hash):
+                        self.dup_posts += 1  # the same post again: unchanged
+                    elif old.reference:  # a referenced copy, now whole: updated
+                        self.upgraded_posts += 1
+                    else:
+                        self.earlier.append(old)
                 self.posts[key] = rec
+            else:  # an older or a referenced copy: unchanged, as in another batch
+                self.dup_posts += 1
         elif isinstance(rec, Account):
             key = (rec.platform, rec.platform_id)
             old = self.accounts.get(key)
             if old is None or old.stub or (
                     not rec.stub and not is_older(rec.observed_at, old.observed_at)):
+                if old is not None and not old.stub and not rec.stub:
+                    h_old = self.acc_hash.get(key) or _hashed(old, account_hash)
+                    h_new = self.acc_hash[key] = _hashed(rec, account_hash)
+                    if h_old != h_new:  # kept as a version, as across batches
+                        self.accounts_earlier.append((old, h_old))
+                    else:  # the same profile again: unchanged, as in another batch
+                        self.dup_accounts += 1
+                else:
+                    self.acc_hash.pop(key, None)
                 self.accounts[key] = rec
+            elif not rec.stub:  # an older copy: unchanged
+                self.dup_accounts += 1
         elif isinstance(rec, Event):
             self.events[(rec.platform, rec.platform_id)] = rec
         elif isinstance(rec, Compliance):
@@ -436,12 +469,16 @@ class Prep:
         sent = self.sent
         accounts: dict[Key, Account] = {}
         items = b.accounts
-        for key, acc in self.accounts.items():
+        acc_hash = self.acc_hash
+        b.seen_accounts, b.seen_posts = self.dup_accounts, (self.dup_posts, self.upgraded_posts)
+        for key, acc, known in chain(
+                (((a.platform, a.platform_id), a, h) for a, h in self.accounts_earlier),
+                ((k, a, None) for k, a in self.accounts.items())):
             if acc.stub:
                 accounts[key] = acc
                 items.append(AccountItem(key, True, _account_row(acc, ts, None)))
                 continue
-            h = _hashed(acc, account_hash)
+            h = known or acc_hash.get(key) or _hashed(acc, account_hash)
             got = sent.get(key)
             if got is not None and got[0] == h:
                 b.seen_accounts += 1
@@ -548,6 +585,7 @@ class Writer:
         # called in each batch's transaction, after its writes: the run records
         # its counts there, so that a run killed hard says what it had committed
         self.on_commit: Callable[[Connection], None] | None = None
+        self.has_compliance: bool | None = None  # the store holds compliance events
 
     def __len__(self) -> int:
         return len(self.prep)
@@ -572,7 +610,14 @@ class Writer:
             return
         with self.store.write() as c:
             self._write_raw(c, b)
+            self.counts.add("posts", "unchanged", b.seen_posts[0])
+            self.counts.add("posts", "updated", b.seen_posts[1])
+            profiles = _rounds(b.accounts)  # a profile that changed within the batch
+            if len(profiles) > 1:
+                b.accounts = profiles[0]
             self._write_accounts(c, b)
+            for later in profiles[1:]:  # its later copies, each keeping the one before
+                self._write_accounts(c, Batch(ts=b.ts, accounts=later))
             rounds = _rounds(b.posts)
             new_posts = self._write_posts(c, b, rounds[0])
             for later in rounds[1:]:  # later copies of posts the batch holds twice
@@ -890,6 +935,8 @@ class Writer:
                                         returning=("id", "platform", "platform_id"))
         if updates:
             fast_update(c, t, updates)
+        if inserts:
+            self._deleted_before(c, [(r[0], r[1]) for r in inserts])
         self.updated_posts = [u["b_id"] for u in updates]
         if self.updated_all is not None and self.updated_posts:
             self.updated_all.extend(self.updated_posts)
@@ -912,6 +959,29 @@ class Writer:
         for key, it in items.items():
             post_author[key] = acc_cache.get((key[0], it.author)) if it.author else None
         return [(ids[it.key], it) for it in changed if it.key in ids]
+
+    def _deleted_before(self, c: Connection, keys: list[Key]) -> None:
+        """Mark new posts deleted where a compliance event stored earlier says so
+        (a ``delete`` read before its tweet: a folder read in name order, another
+        batch). Looked up only in a store that holds compliance events."""
+        if self.has_compliance is None:
+            self.has_compliance = c.execute(
+                select(S.compliance_events.c.id).limit(1)).first() is not None
+        if not self.has_compliance:
+            return
+        ce, t = S.compliance_events, S.posts
+        for plat, chunk in _by_platform(keys):
+            found = c.execute(
+                select(ce.c.platform_id, func.min(ce.c.at)).where(
+                    ce.c.platform == plat, ce.c.platform_id.in_(chunk),
+                    ce.c.subject_type == "post", ce.c.action.in_(DELETING))
+                .group_by(ce.c.platform_id)).all()
+            if found:
+                c.execute(update(t).where(t.c.platform == plat,
+                                          t.c.platform_id == bindparam("pid"),
+                                          t.c.deleted_at.is_(None))
+                          .values(deleted_at=bindparam("at", type_=t.c.deleted_at.type)),
+                          [{"pid": pid, "at": at or now()} for pid, at in found])
 
     @staticmethod
     def _relocate(c: Connection, moved: list[dict]) -> None:
@@ -1028,8 +1098,9 @@ class Writer:
         if fresh:
             c.execute(insert_ignore(c, ce), fresh)
             t = S.posts
+            self.has_compliance = True
             for r in fresh:
-                if r["subject_type"] == "post" and r["action"] in ("delete", "unavailable"):
+                if r["subject_type"] == "post" and r["action"] in DELETING:
                     c.execute(update(t).where(and_(
                         t.c.platform == r["platform"], t.c.platform_id == r["platform_id"],
                         t.c.deleted_at.is_(None))).values(deleted_at=r["at"] or now()))
@@ -1063,6 +1134,7 @@ class Writer:
         return fresh
 
 
+DELETING = ("delete", "unavailable")  # compliance actions that mark a post deleted
 EDGE_COLS = ("platform", "kind", "src_account_id", "dst_account_id", "post_id", "created_at",
              "dedup_key")
 PENDING_COLS = ("platform", "post_id", "kind", "target_post_id")

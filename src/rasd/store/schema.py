@@ -306,6 +306,7 @@ compliance_events = Table(
     Column("at", TS),
     Column("raw_sha256", String(64)),
     Column("dedup_key", String(400), nullable=False, unique=True),
+    Index("ix_compliance_subject", "platform", "platform_id"),  # a post's deletions (0013)
 )
 
 detections = Table(
