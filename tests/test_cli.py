@@ -776,3 +776,20 @@ def test_data_files_beside_a_telegram_export_are_named_not_passed_over(tmp_path)
     assert runner.invoke(app, ["--db", db, "ingest", str(case), "--strict"]).exit_code == 1
     r = runner.invoke(app, ["--db", db, "ingest", str(demo), "--strict"])
     assert r.exit_code == 0 and "skipped" not in r.stderr
+
+
+def test_line_breaks_in_names_cannot_forge_lines(tmp_path):
+    """A profile named "N\\nFAKE LINE" forged a line of `rasd accounts show`
+    and `rasd show` (control characters were escaped, line breaks were not)."""
+    db = str(tmp_path / "n.db")
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "1001"}],
+                             "includes": {"users": [{"id": "1001", "username": "u",
+                                                     "name": "N\nFAKE LINE",
+                                                     "description": "bio\nFAKE BIO"}]}})
+                 + "\n")
+    assert runner.invoke(app, ["--db", db, "ingest", str(f)]).exit_code == 0
+    for cmd in (["accounts", "show", "x:1001"], ["show", "x:1"]):
+        r = runner.invoke(app, ["--db", db, *cmd])
+        assert r.exit_code == 0, r.output
+        assert not any(x.lstrip().startswith("FAKE") for x in r.stdout.splitlines()), r.stdout

@@ -1217,3 +1217,24 @@ def test_history_and_counts_do_not_depend_on_the_batch_size(store, tmp_path, xdi
     rep = ingest_path(store, xdir / "flat.jsonl", batch_size=batch, jobs=1)
     assert rep.counts["by_kind"]["posts"] == {"new": 164, "unchanged": 22}
     assert rep.counts["by_kind"]["accounts"] == {"new": 154, "unchanged": 64}
+
+
+def test_ids_with_control_characters_are_no_ids(sqlite_store, tmp_path):
+    """An id holding a control character ("9\\x1b]0;…") went into waiting links and
+    out of `rasd links --ids` to twarc2 hydrate: it is no id, and its record is
+    rejected as one with an id over 190 characters is."""
+    from rasd.ingest.writer import waiting_links
+
+    f = tmp_path / "c.jsonl"
+    f.write_text("\n".join(json.dumps(x) for x in [
+        {"data": [{"id": "1", "text": "t", "author_id": "2",
+                   "referenced_tweets": [{"type": "replied_to", "id": "9\x1b]0;x\x07"}]}]},
+        {"data": [{"id": "5\x85", "text": "t", "author_id": "2"}]},
+        {"data": [{"id": "6", "text": "t", "author_id": "2\x7f"}]},
+        {"data": [{"id": "8", "text": "t", "author_id": "2",
+                   "referenced_tweets": [{"type": "quoted", "id": "77"}]}]},
+    ]) + "\n")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 3 and all("control character" in r["reason"] for r in rep.rejects)
+    assert sqlite_store.stats()["posts"] == 1
+    assert [w["post_id"] for w in waiting_links(sqlite_store)] == ["77"]

@@ -70,10 +70,13 @@ def shown_db() -> str:
     return url.render_as_string(hide_password=True) if url.password else STATE.db
 
 
-def echo(text: str, err: bool = False) -> None:
+def echo(text: str, err: bool = False, keep_lines: bool = False) -> None:
     """Print a line that may quote input (names, handles, values, paths) with
-    control characters and bidi overrides escaped."""
-    typer.echo(term_safe(text), err=err)
+    control characters and bidi overrides escaped, and as one line: a line
+    break in a name or bio is written ``\n`` (a profile named "N\nFAKE LINE"
+    forged a line of `rasd accounts show`). ``keep_lines``: text meant to span
+    lines (a raw record shown on a terminal)."""
+    typer.echo(term_safe(text if keep_lines else one_line(text)), err=err)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
             if data is None:
                 fail("no raw record stored for this post")
             if sys.stdout.isatty():  # shown: its control characters escaped
-                echo(data.decode("utf-8", "replace"))
+                echo(data.decode("utf-8", "replace"), keep_lines=True)
             else:  # redirected (evidence): the bytes exactly as received
                 sys.stdout.flush()
                 sys.stdout.buffer.write(data)

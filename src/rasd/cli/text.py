@@ -299,7 +299,8 @@ def register(app: typer.Typer) -> None:
              f"lexicons {', '.join(pol.lexicons) or '-'}")
         for lab in pol.labels:
             n = sum(len(v) for v in lab.examples.values())
-            echo(f"\n{lab.id} ({'flagged' if lab.flagged else 'not flagged'}, "
+            echo("")
+            echo(f"{lab.id} ({'flagged' if lab.flagged else 'not flagged'}, "
                  f"{lab.legal_basis or 'no legal basis'}; {n} examples in "
                  f"{len(lab.examples)} languages)")
             echo(f"  {lab.definition}")

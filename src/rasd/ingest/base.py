@@ -575,9 +575,15 @@ def req_id(value: Any, field: str) -> str:
             "a string)" if math.isfinite(value) and abs(value) >= 2**63 else ""))
     if not isinstance(value, str):
         raise TypeError(f"field {field!r}: expected an id, got {type(value).__name__}")
-    if len(value) > 190 or "\x00" in value:
-        raise ValueError(f"field {field!r}: not a valid id (over 190 characters or a NUL byte)")
+    if len(value) > 190 or CONTROL.search(value):
+        raise ValueError(f"field {field!r}: not a valid id (over 190 characters, or a "
+                         "control character)")
     return value
+
+
+# C0 and C1 control characters and DEL: in no platform's ids (an id "9\x1b]0;…" went
+# into waiting links and out of `rasd links --ids` to twarc2 hydrate)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def plain_json(value: Any, field: str, *, depth: int = 6, items: int = 2000) -> Any:

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
-from rasd.ingest.base import bounded_ints, clean_metrics
+from rasd.ingest.base import CONTROL, bounded_ints, clean_metrics
 from rasd.model import (
     Account,
     Compliance,
@@ -352,8 +352,8 @@ def _rpath(raw: Any) -> str | None:
 
 def _ref_id(s: str | None) -> str | None:
     """An id a link names, if it can be one (no stored id is longer than 200
-    characters or holds a NUL); else None: the link names nothing."""
-    return s if s is None or (len(s) <= 200 and "\x00" not in s) else None
+    characters or holds a control character); else None: the link names nothing."""
+    return s if s is None or (len(s) <= 200 and not CONTROL.search(s)) else None
 
 
 def _media_row(m: Any, ts: Any) -> dict[str, Any]:
@@ -537,7 +537,7 @@ class Prep:
             # an id named by reference (a mention's, a link target's) is input like
             # any other: one that is no id is not made an account
             if pid and (plat, pid) not in accounts and (plat, pid) not in stubs and \
-                    len(pid) <= 190 and "\x00" not in pid:
+                    len(pid) <= 190 and not CONTROL.search(pid):
                 stubs[(plat, pid)] = _nul(handle[:200]) if handle else handle
 
         for e in self.edges.values():
