@@ -230,3 +230,30 @@ def test_4cat_telegram_items(store, tmp_path):
     assert tags == {"banner"}
     again = ingest_path(store, f)
     assert again.counts["new"] == 0 and again.counts["updated"] == 0
+
+
+@pytest.mark.parametrize("order", ["newer first", "older first"])
+def test_an_older_crawl_read_later_keeps_the_newer_chat_name(store, tmp_path, order):
+    """A 4CAT crawl records no time of its own: the chat's title and handle
+    were those of whichever crawl was read last, so an older crawl read after
+    a newer one made the channel's old name current again. The entities a
+    message carries are now seen no earlier than the message (its last edit).
+    Found by exploratory testing."""
+    def line(mid: int, when: float, title: str, handle: str) -> str:
+        return json.dumps({"_type": "Message", "id": mid, "date": when, "message": f"m{mid}",
+                           "peer_id": {"channel_id": 555, "_type": "PeerChannel"},
+                           "from_id": None,
+                           "_chat": {"id": 555, "title": title, "username": handle,
+                                     "broadcast": True, "_type": "Channel"}}) + "\n"
+    old = tmp_path / "old.ndjson"
+    old.write_text(line(1, 1704067200.0, "Old Title", "oldhandle"))  # 2024-01-01
+    new = tmp_path / "new.ndjson"
+    new.write_text(line(1, 1704067200.0, "New Title", "newhandle")
+                   + line(2, 1709251200.0, "New Title", "newhandle"))  # 2024-03-01
+    for f in ([new, old] if order == "newer first" else [old, new]):
+        ingest_path(store, f, fmt="telethon")
+    acc = account(store, "telegram", "channel555")
+    assert (acc.name, acc.handle) == ("New Title", "newhandle")
+    with store.connect() as c:
+        kept = c.execute(select(S.account_versions.c.handle)).scalars().all()
+    assert kept == (["oldhandle"] if order == "older first" else [])

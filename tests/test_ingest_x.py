@@ -1238,3 +1238,34 @@ def test_ids_with_control_characters_are_no_ids(sqlite_store, tmp_path):
     assert rep.rejected == 3 and all("control character" in r["reason"] for r in rep.rejects)
     assert sqlite_store.stats()["posts"] == 1
     assert [w["post_id"] for w in waiting_links(sqlite_store)] == ["77"]
+
+
+@pytest.mark.parametrize("order", ["reference first", "whole first", "one file"])
+def test_a_whole_copy_completes_a_referenced_one_whenever_it_was_collected(
+        store, tmp_path, order):
+    """A tweet seen only as another's reference (includes.tweets: no entities,
+    no lang) on a page collected in June kept its whole copy, collected in
+    January, out: the whole copy was "older". Found by exploratory testing."""
+    def page(at: str, data: list, tweets: list = ()) -> str:
+        return json.dumps({"data": data, "includes": {
+            "users": [{"id": "1", "username": "a"}, {"id": "2", "username": "b"}],
+            "tweets": list(tweets)}, "__twarc": {
+                "url": "https://api.twitter.com/2/tweets/search/all", "retrieved_at": at}})
+    whole = page("2021-01-01T00:00:00Z", [{"id": "10", "text": "orig #fromfull", "lang": "en",
+                                           "author_id": "1",
+                                           "entities": {"hashtags": [{"tag": "fromfull"}]}}])
+    ref = page("2021-06-01T00:00:00Z",
+               [{"id": "20", "text": "RT @a: orig", "author_id": "2",
+                 "referenced_tweets": [{"type": "retweeted", "id": "10"}]}],
+               [{"id": "10", "text": "orig #fromfull", "author_id": "1"}])
+    files = {"reference first": [ref, whole], "whole first": [whole, ref],
+             "one file": [ref + "\n" + whole]}[order]
+    for i, text in enumerate(files):
+        f = tmp_path / f"{i}.jsonl"
+        f.write_text(text + "\n")
+        ingest_path(store, f, batch_size=1)
+    p = post(store, "x", "10")
+    assert p.lang == "en" and p.raw_path == "data[0]", (p.lang, p.raw_path)
+    with store.connect() as c:
+        tags = c.execute(select(S.hashtags.c.tag).where(S.hashtags.c.post_id == p.id)).all()
+    assert [t[0] for t in tags] == ["fromfull"]

@@ -131,6 +131,16 @@ def entity_account(e: Any, pid: str, ref: RawRef, field: str) -> Account | None:
                    verified=flags.pop("verified", None), extra=flags, raw=ref)
 
 
+def _seen(m: dict, when: Any) -> Any:
+    """When the entities a message carries were seen, at the earliest: its last
+    edit, else its date (a crawl records no time of its own)."""
+    try:
+        edited = parse_time(m.get("edit_date"), "edit_date") if m.get("edit_date") else None
+    except ValueError:
+        edited = None
+    return max(edited, when) if edited is not None and when is not None else (edited or when)
+
+
 def _type_name(obj: dict) -> Any:
     """An object's type as written: under ``_`` (Telethon) or ``_type`` (4CAT)."""
     return obj.get("_", obj.get("_type"))
@@ -192,6 +202,10 @@ class TelethonParser(Parser):
             sender = peer_id(m.get("from_id"), "from_id")
             chat = entity_account(m.get("_chat"), cid, ref, "_chat")  # 4CAT
             if chat is not None:
+                # the chat as it was when this message was collected: no earlier
+                # than the message (an older crawl read later made its old title
+                # and handle current again)
+                chat.observed_at = _seen(m, when)
                 chats.add(cid)
                 yield chat
             elif cid not in chats:
@@ -199,7 +213,10 @@ class TelethonParser(Parser):
                 yield Account(platform=PLATFORM, platform_id=cid, stub=True, raw=ref,
                               kind="user" if cid.startswith("user") else None)
             if sender and sender != cid:
-                yield entity_account(m.get("_sender"), sender, ref, "_sender") or Account(
+                who = entity_account(m.get("_sender"), sender, ref, "_sender")
+                if who is not None:
+                    who.observed_at = _seen(m, when)
+                yield who or Account(
                     platform=PLATFORM, platform_id=sender, stub=True, raw=ref,
                     kind="user" if sender.startswith("user") else None)
             if kind == "messageservice":

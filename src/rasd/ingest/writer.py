@@ -333,7 +333,11 @@ def _post_row(p: Post, ts: Any, h: str) -> tuple[Any, ...]:
             p.conversation_id, _nul(links[0]), _nul(links[1]), _nul(links[2]),
             _nul(links[3]), p.edited_at,
             p.edit_of, p.metrics or None, p.withheld, p.extra or None, h,
-            raw.sha256 if raw else None, _rpath(raw), ts, ts, p.observed_at)
+            raw.sha256 if raw else None, _rpath(raw), ts, ts,
+            # a referenced copy (includes.tweets) is a part of the post, whenever it
+            # was seen: stored without a time, any whole copy completes it (a whole
+            # copy collected before a newer page referenced it was counted older)
+            None if p.reference else p.observed_at)
 
 
 def _nul(s: Any) -> Any:
