@@ -431,7 +431,8 @@ def test_what_adversaries_wrote_is_printed_escaped(tmp_path, monkeypatch):
             "id": str(500 + i), "author_id": uid, "author": user,
             "created_at": "2024-01-01T00:00:00.000Z",
             "text": f"Brothers, the caravan is waiting, make hijrah now, send {wallet} {esc}",
-            "referenced_tweets": [{"type": "replied_to", "id": f"9{esc}"}],
+            # (an id with a control character rejects its tweet: a bidi override is left)
+            "referenced_tweets": [{"type": "replied_to", "id": "9\u202eevil"}],
             "entities": {"urls": [{"start": 0, "end": 1, "url": "https://t.co/x",
                                    "expanded_url": f"https://paypal.me/x{esc}"}]}}))
     f = tmp_path / "e.jsonl"
