@@ -648,3 +648,19 @@ def test_twarc_csv_as_it_is_written_now(store, tmp_path):
                 S.accounts, S.accounts.c.id == S.edges.c.dst_account_id)))
     # the quote's edge goes to the quoted author at once, its post not ingested
     assert edges == [("mention", "1"), ("quote", "9"), ("reply", "1"), ("repost", "1")]
+
+
+def test_excels_sep_line_and_grouped_counts(sqlite_store, tmp_path):
+    """Excel writes "sep=;" as the first line of a CSV it should open with that
+    delimiter: it was taken for the header ("needs column(s) … not in the
+    header"). A European spreadsheet groups thousands ("1.234", "1 234"): the
+    count was stored as 1."""
+    f = tmp_path / "excel.csv"
+    f.write_bytes(b"sep=;\r\nname;username;description;location;followers;numberstatuses;"
+                  b"time;tweets\r\nA;a1;;;1.234;1\xc2\xa0234;2015-01-06 21:07:00;hi\r\n"
+                  b"bad;row\r\n")
+    rep = ingest_path(sqlite_store, f)  # the built-in Kaggle mapping, told by its header
+    assert rep.fmt == "csv" and sqlite_store.stats()["posts"] == 1
+    assert rep.rejected == 1 and rep.rejects[0]["line"] == 4  # the file's own line numbers
+    a = account(sqlite_store, "x", "a1")
+    assert a.followers == 1234 and a.post_count == 1234

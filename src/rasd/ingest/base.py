@@ -581,6 +581,10 @@ def req_id(value: Any, field: str) -> str:
     return value
 
 
+# A count written with thousands grouped as European locales write them: a count
+# is a whole number, so "1.234" is 1234, not 1 (a dot, a space, a no-break space,
+# a narrow no-break space or an apostrophe between groups of three digits).
+THOUSANDS = re.compile("\\d{1,3}(?:[. \u00a0\u202f']\\d{3})+")
 # C0 and C1 control characters and DEL: in no platform's ids (an id "9\x1b]0;…" went
 # into waiting links and out of `rasd links --ids` to twarc2 hydrate)
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -631,6 +635,8 @@ def opt_int(value: Any, field: str) -> int | None:
         return int(value) if value == value and abs(value) < 2**62 else None
     if isinstance(value, str):
         text = value.replace(",", "").strip()
+        if THOUSANDS.fullmatch(text):  # "1.234", "1 234", "1'234": a count, grouped
+            text = re.sub(r"\D", "", text)
         try:
             n = int(text)  # exact, and bounded: Python refuses over 4,300 digits
         except ValueError:

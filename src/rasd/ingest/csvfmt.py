@@ -302,9 +302,9 @@ class _Lines:
     """Physical lines for ``csv.reader``, numbered, with the ones a record took
     (``taken``) and a way to hand lines back to be read again."""
 
-    def __init__(self, it: Iterator[str]) -> None:
+    def __init__(self, it: Iterator[str], start: int = 0) -> None:
         self.it = it
-        self.n = 0
+        self.n = start  # lines read before (Excel's "sep=" line)
         self.back: deque[tuple[int, str]] = deque()
         self.taken: list[tuple[int, str]] = []
 
@@ -379,6 +379,10 @@ def _badly_quoted(taken: list[tuple[int, str]], delim: str) -> bool:
 
 
 DELIMITERS = (",", ";", "\t", "|")
+
+
+# The first line Excel reads as the delimiter to use ("sep=;"), not as a header.
+EXCEL_SEP = re.compile(r"sep=([,;\t|])")
 
 
 def sniff_delimiter(header: str, default: str) -> str:
@@ -468,12 +472,15 @@ class CSVParser(Parser):
             return 0.0
         # no telling name (standard input): a header line of a built-in mapping
         enc = "utf-16" if sample[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
-        cut = sample.split(b"\n", 1)[0] if enc == "utf-8" else sample
+        cut = b"\n".join(sample.split(b"\n", 2)[:2]) if enc == "utf-8" else sample
         try:  # a header is text: binary junk is not a CSV without a mapping
-            first = cut.decode(enc, "strict" if enc == "utf-8" else "replace").lstrip(
-                "\ufeff").split("\n", 1)[0].split("\r", 1)[0].strip()  # (a CR-only file too)
+            two = re.split(r"\r\n|\r|\n", cut.decode(
+                enc, "strict" if enc == "utf-8" else "replace").lstrip("\ufeff"), maxsplit=2)
         except UnicodeDecodeError:
             return 0.0
+        first = two[0].strip()  # (lines that end with CR only too)
+        if EXCEL_SEP.fullmatch(first) and len(two) > 1:  # Excel's "sep=;" line
+            first = two[1].strip()
         if not first or first[0] in "{[<" or any(
                 ord(ch) < 32 and ch not in "\t\r" for ch in first):
             return 0.0
@@ -534,9 +541,12 @@ class CSVParser(Parser):
             physical = _decoded_lines(f) if enc == "utf-8" and not _cr_lines(f) \
                 else _text_lines(f, enc)
             first = next(physical, "")
-            delim = given.get("delimiter") or sniff_delimiter(
-                first, "\t" if inner_suffix(path) == ".tsv" else ",")
-            lines = _Lines(chain([first] if first else [], physical))
+            sep = EXCEL_SEP.fullmatch(first.strip().lstrip("\ufeff"))
+            if sep:  # Excel's "sep=;" line: the delimiter, then the header
+                first = next(physical, "")
+            delim = given.get("delimiter") or (sep.group(1) if sep else sniff_delimiter(
+                first, "\t" if inner_suffix(path) == ".tsv" else ","))
+            lines = _Lines(chain([first] if first else [], physical), start=1 if sep else 0)
             reader = csv.reader(lines, delimiter=delim)
             try:
                 header = next(reader)
