@@ -794,3 +794,15 @@ def test_line_breaks_in_names_cannot_forge_lines(tmp_path):
         r = runner.invoke(app, ["--db", db, *cmd])
         assert r.exit_code == 0, r.output
         assert not any(x.lstrip().startswith("FAKE") for x in r.stdout.splitlines()), r.stdout
+
+
+def test_a_link_to_nothing_in_a_folder_is_named(tmp_path):
+    d = tmp_path / "crawl"
+    d.mkdir()
+    (d / "a.jsonl").write_text(json.dumps({"data": [{"id": "1", "text": "t",
+                                                     "author_id": "2"}]}) + "\n")
+    (d / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    db = str(tmp_path / "l.db")
+    r = runner.invoke(app, ["--db", db, "ingest", str(d)])
+    assert r.exit_code == 0 and "gone.jsonl: a symbolic link to nothing" in r.stderr
+    assert runner.invoke(app, ["--db", db, "ingest", str(d), "--strict"]).exit_code == 1

@@ -60,9 +60,15 @@ def expand_paths(paths: list[Path], skipped: list[str] | None = None) -> list[Pa
         if p != STDIN and p.is_dir() and not (p / "result.json").is_file():
             found = []
             for f in p.rglob("*"):
-                if f.is_file() and not f.name.startswith(".") and (
-                        _ingestible(f) or is_archive(f)):
+                if f.name.startswith(".") or not (_ingestible(f) or f.suffix.lower() == ".zip"
+                                                  or is_archive(f)):
+                    continue
+                if f.is_file():
                     found.append(f)
+                elif f.is_symlink() and not f.exists():  # said, not passed over
+                    what = f"{f}: a symbolic link to nothing (its target is gone)"
+                    warn(f"skipped: {what}")
+                    skipped.append(what)
             for f in sorted(found, key=_order):
                 if is_archive(f):
                     out.extend(_members(f, skipped))
