@@ -806,3 +806,52 @@ def test_a_link_to_nothing_in_a_folder_is_named(tmp_path):
     r = runner.invoke(app, ["--db", db, "ingest", str(d)])
     assert r.exit_code == 0 and "gone.jsonl: a symbolic link to nothing" in r.stderr
     assert runner.invoke(app, ["--db", db, "ingest", str(d), "--strict"]).exit_code == 1
+
+
+def test_read_commands_on_a_store_not_made_yet(tmp_path, monkeypatch):
+    """Review: the in-memory stand-in was taken for a server store by
+    `rasd quarantine` (a traceback). Every read command answers, none leaves a
+    store behind."""
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "nothere.db")
+    for cmd in (["stats"], ["runs"], ["quarantine"], ["links"], ["links", "--ids"],
+                ["show", "x:1"], ["accounts", "show", "x:1"], ["clusters", "list"],
+                ["bank", "list"], ["lists", "status"]):
+        r = runner.invoke(app, ["--db", db, *cmd])
+        assert r.exit_code in (0, 2), (cmd, r.output)
+        assert r.exception is None or isinstance(r.exception, SystemExit), (cmd, r.output)
+        assert "Traceback" not in r.output
+    assert not (tmp_path / "nothere.db").exists()
+
+
+def test_named_pipes_are_not_read_twice(tmp_path):
+    """Review: checking every named file first read the start of a FIFO
+    (`rasd ingest <(zcat a.gz) <(zcat b.gz)`), and what it read was gone."""
+    import os
+    import threading
+
+    pipes = []
+    for k in range(2):
+        p = tmp_path / f"p{k}"
+        os.mkfifo(p)
+        pipes.append(p)
+    body = ["".join(json.dumps({"data": [{"id": f"{k}-{i}", "text": "t" * 40,
+                                          "author_id": "2"}]}) + "\n" for i in range(3000))
+            for k in range(2)]
+
+    def feed(p: Path, text: str) -> None:
+        with open(p, "w") as fh:
+            fh.write(text)
+
+    threads = [threading.Thread(target=feed, args=(p, b), daemon=True)
+               for p, b in zip(pipes, body, strict=True)]
+    for t in threads:
+        t.start()
+    db = str(tmp_path / "f.db")
+    r = subprocess.run([sys.executable, "-m", "rasd", "--db", db, "ingest", "--format", "x",
+                        str(pipes[0]), str(pipes[1])], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "rasd", "--db", db, "stats", "--json"],
+                       capture_output=True, text=True)
+    assert json.loads(r.stdout)["posts"] == 6000

@@ -729,3 +729,23 @@ def test_a_zip_repeating_a_member_name_says_only_the_last_is_read(tmp_path):
     assert r.exit_code == 0 and "appear more than once (e.g. 'dup.jsonl')" in r.stderr
     r = runner.invoke(app, ["--db", str(tmp_path / "d.db"), "ingest", str(z), "--strict"])
     assert r.exit_code == 1
+
+
+def test_a_cut_tar_gz_of_small_members_does_not_stop_the_command(tmp_path):
+    """Review: a member whose data ends within its first 64 KiB raised EOFError
+    from the compression sniff, which Click reported as "Aborted!" — no report,
+    and the files after it unread."""
+    files = {f"m{i:02d}.jsonl": json.dumps({"data": [
+        {"id": f"{i}-{j}", "text": "t" * 50, "author_id": "1"} for j in range(20)]}).encode()
+        + b"\n" for i in range(50)}
+    whole = _tar(tmp_path / "w.tar.gz", files).read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    after = tmp_path / "after.jsonl"
+    after.write_text(json.dumps({"data": [{"id": "z", "text": "t", "author_id": "2"}]}) + "\n")
+    r = runner.invoke(app, ["--db", str(tmp_path / "c.db"), "ingest", str(cut), str(after),
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    reps = json.loads(r.stdout)
+    assert reps[-1]["path"] == str(after) and reps[-1]["new"] >= 1
+    assert "damaged or cut short" in r.stderr and len(reps) > 10

@@ -664,3 +664,8 @@ def test_excels_sep_line_and_grouped_counts(sqlite_store, tmp_path):
     assert rep.rejected == 1 and rep.rejects[0]["line"] == 4  # the file's own line numbers
     a = account(sqlite_store, "x", "a1")
     assert a.followers == 1234 and a.post_count == 1234
+    # "sep=" then a tab (the line's own whitespace is the delimiter)
+    t = tmp_path / "tabs.csv"
+    t.write_text("sep=\t\nname\tusername\tdescription\tlocation\tfollowers\tnumberstatuses"
+                 "\ttime\ttweets\nB\tb1\t\t\t1\t1\t2015-01-06 21:08:00\thi\n")
+    assert ingest_path(sqlite_store, t).rejected == 0 and sqlite_store.stats()["posts"] == 2

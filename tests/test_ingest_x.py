@@ -1269,3 +1269,45 @@ def test_a_whole_copy_completes_a_referenced_one_whenever_it_was_collected(
     with store.connect() as c:
         tags = c.execute(select(S.hashtags.c.tag).where(S.hashtags.c.post_id == p.id)).all()
     assert [t[0] for t in tags] == ["fromfull"]
+
+
+@pytest.mark.parametrize("batch", [1, 5000])
+def test_a_file_read_again_is_all_unchanged_whatever_it_repeats(sqlite_store, tmp_path, batch):
+    """Copies a file repeats with moved counters, and a referenced copy a whole one
+    completes, count updated when first read — and unchanged when the file is read
+    again (they were counted updated again when they fell in one batch)."""
+    def page(at: str, followers: int, with_ref: bool) -> dict:
+        data = [{"id": "20", "text": "RT @a: orig", "author_id": "2",
+                 "referenced_tweets": [{"type": "retweeted", "id": "10"}]}] if with_ref else \
+            [{"id": "10", "text": "orig", "author_id": "1", "lang": "en"}]
+        return {"data": data, "includes": {
+            "users": [{"id": "1", "username": "a", "public_metrics": {
+                "followers_count": followers}}, {"id": "2", "username": "b"}],
+            "tweets": [{"id": "10", "text": "orig", "author_id": "1"}] if with_ref else []},
+            "__twarc": {"url": "https://api.twitter.com/2/tweets/search/all",
+                        "retrieved_at": at}}
+    f = tmp_path / "r.jsonl"
+    f.write_text("\n".join(json.dumps(p) for p in [
+        page("2021-01-01T00:00:00Z", 5, True), page("2021-01-02T00:00:00Z", 6, False),
+        page("2021-01-03T00:00:00Z", 7, False)]) + "\n")
+    first = ingest_path(sqlite_store, f, batch_size=batch, jobs=1)
+    assert first.counts["updated"] > 0
+    again = ingest_path(sqlite_store, f, batch_size=batch, jobs=1)
+    assert again.counts["new"] == again.counts["updated"] == 0
+    assert again.counts["unchanged"] == sum(first.counts[k] for k in ("new", "updated",
+                                                                      "unchanged"))
+
+
+def test_a_profile_changing_in_every_record_still_fills_batches():
+    """Earlier copies kept for their versions count toward the batch: a file of
+    one profile changing again and again was held whole, then written in one
+    transaction."""
+    from rasd.ingest.writer import Prep
+    from rasd.model import Account
+
+    prep = Prep(batch_size=10)
+    for i in range(25):
+        prep.add(Account(platform="x", platform_id="1", handle=f"h{i}"))
+        if prep.full():
+            break
+    assert prep.full() and len(prep) == 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -148,6 +149,21 @@ def _members(archive: Path, skipped: list[str], named: bool = False) -> list[Pat
 STDIN = Path("-")
 
 
+def pipe_stream(p: Path) -> Any:
+    """A named pipe (a FIFO, ``<(zcat a.gz)``'s /dev/fd/63, a device) as a
+    ``Stream``, as standard input is: read once as it arrives (opening it
+    twice, to tell its format and then to read it, lost what the first
+    reading took, or waited for ever for a writer gone)."""
+    from rasd.ingest.base import Stream
+
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        return Stream(fd, name=str(p), path=p, source_name=p.name)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def stdin_stream() -> Any:
     """Standard input as a ``Stream``: read as it arrives, never spooled."""
     from rasd.ingest.base import Stream
@@ -159,7 +175,6 @@ def stdin_stream() -> Any:
         fd = sys.stdin.fileno()
     except (AttributeError, OSError, ValueError):  # replaced by a non-file (tests)
         return Stream(sys.stdin.buffer)
-    import os
     import stat
 
     st = os.fstat(fd)  # a file redirected in (< big.jsonl) has a size: progress, --jobs
@@ -276,7 +291,9 @@ def register(app: typer.Typer) -> None:
         # a new store is created only once a file turns out readable: a file of no
         # known format leaves nothing behind, not even an empty store
         writing = not dry_run
-        named = [p for p in paths if p in explicit and p != STDIN and split_member(p) is None]
+        # (files and folders only: a pipe or FIFO, <(…), would lose what a check read)
+        named = [p for p in paths if p in explicit and p != STDIN and split_member(p) is None
+                 and (p.is_file() or p.is_dir())]
         if writing and len(named) > 1:
             # each file named is checked before any is written: one that cannot be
             # read stopped the command after those before it were stored (and
@@ -300,11 +317,15 @@ def register(app: typer.Typer) -> None:
             prog = None
             member = split_member(p) if p != STDIN else None
             target: Any = p
+            pipe = p != STDIN and member is None and p.exists() and not (
+                p.is_file() or p.is_dir())  # a FIFO, <(zcat a.gz), a device: read once
             try:
                 if p == STDIN:
                     target = stdin_stream()
                 elif member is not None:
                     target = member_stream(*member)
+                elif pipe:
+                    target = pipe_stream(p)
             except IngestError as e:  # a member that cannot be read at all
                 warn(f"skipped: {e}")
                 any_rejected = True  # --strict: not everything given was read
@@ -342,10 +363,10 @@ def register(app: typer.Typer) -> None:
                     if source:
                         rep.source = source
                 else:
-                    if store is None:  # (standard input: only what tells its format)
+                    if store is None:  # (a pipe: only what tells its format)
                         check_format(target, fmt, platform=platform, mapping=mapping,
                                      chat_id=chat_id if p in html else None,
-                                     first_record=p != STDIN)
+                                     first_record=p != STDIN and not pipe)
                         store = get_store(create=True)
                     rep = ingest_path(store, target, fmt=fmt,
                                       platform=platform, source=source, mapping=mapping,
@@ -364,6 +385,8 @@ def register(app: typer.Typer) -> None:
             finally:
                 if bar is not None:
                     bar.stop()
+                if pipe and target is not p:  # the descriptor pipe_stream opened
+                    os.close(target.fd)
             reports.append(rep)
             if rep.rejected:
                 any_rejected = True

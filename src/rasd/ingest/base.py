@@ -120,7 +120,7 @@ def _decompressing(path: Path, raw: IO[bytes]) -> Any:
         peek = getattr(raw, "peek", None)
         try:
             sfx = compression(peek(MAGIC_BYTES)[:MAGIC_BYTES]) if peek is not None else ""
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):  # (EOFError: a member of a cut .tar.gz)
             sfx = ""  # unreadable: the first read says so
     if sfx == ".gz":
         inner: Any = gzip.GzipFile(fileobj=raw, mode="rb")

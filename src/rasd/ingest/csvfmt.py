@@ -479,7 +479,7 @@ class CSVParser(Parser):
         except UnicodeDecodeError:
             return 0.0
         first = two[0].strip()  # (lines that end with CR only too)
-        if EXCEL_SEP.fullmatch(first) and len(two) > 1:  # Excel's "sep=;" line
+        if EXCEL_SEP.fullmatch(two[0]) and len(two) > 1:  # Excel's "sep=;" line
             first = two[1].strip()
         if not first or first[0] in "{[<" or any(
                 ord(ch) < 32 and ch not in "\t\r" for ch in first):
@@ -541,7 +541,7 @@ class CSVParser(Parser):
             physical = _decoded_lines(f) if enc == "utf-8" and not _cr_lines(f) \
                 else _text_lines(f, enc)
             first = next(physical, "")
-            sep = EXCEL_SEP.fullmatch(first.strip().lstrip("\ufeff"))
+            sep = EXCEL_SEP.fullmatch(first.rstrip("\r\n").lstrip("\ufeff"))  # ("sep=\t")
             if sep:  # Excel's "sep=;" line: the delimiter, then the header
                 first = next(physical, "")
             delim = given.get("delimiter") or (sep.group(1) if sep else sniff_delimiter(

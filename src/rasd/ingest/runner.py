@@ -83,6 +83,8 @@ def quarantine_path(store: Store) -> Path:
     p = store.path
     if p is not None:
         name = p.stem if p.suffix.lower() == ".db" else p.name
+    elif store.is_sqlite:  # in memory (a store not made yet, shown empty): as before
+        name = "rasd"
     else:
         with store.connect() as c:
             db, schema = c.exec_driver_sql(

@@ -88,6 +88,16 @@ def _hashed(rec: Account | Post, fn: Any) -> str:
         return fn(rec)
 
 
+def _profile(a: Account) -> tuple[Any, ...]:
+    """What a version of a profile keeps (``PROFILE_FIELDS``)."""
+    return (a.handle, a.name, a.bio, a.location, a.url)
+
+
+def _counters(a: Account) -> tuple[Any, ...]:
+    """The rest of what ``account_hash`` covers."""
+    return (a.created_at, a.kind, a.followers, a.following, a.post_count, a.verified, a.extra)
+
+
 def account_hash(a: Account) -> str:
     return _hash((a.handle, a.name, a.bio, a.created_at, a.kind, a.followers, a.following,
                   a.post_count, a.location, a.url, a.verified, a.extra))
@@ -249,7 +259,13 @@ class Batch:
     seen_accounts: int = 0  # profiles identical to one already sent in this run
     # copies of posts that another copy in this batch equalled or superseded
     # (counted unchanged), and referenced copies a whole one completed (updated)
-    seen_posts: tuple[int, int] = (0, 0)
+    # copies of posts another copy in the batch equalled or superseded (counted
+    # unchanged); and, by kind and raw record, copies that another one changed
+    # without a version to keep: a referenced post completed by a whole copy, a
+    # profile whose counters alone moved (updated, unless their raw record was
+    # stored before: a file read again)
+    repeats: int = 0
+    moved: list[tuple[str, str | None]] = field(default_factory=list)
     # of those, the ones seen in a newer snapshot than sent: key → (that time,
     # their content hash, and the raw record (sha256, JSON path) of that copy)
     touched: dict[Key, tuple[datetime, str, str | None, str | None]] = field(
@@ -265,8 +281,8 @@ class Batch:
         default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.accounts) + self.seen_accounts + len(self.posts) + sum(
-            self.seen_posts) + len(self.events) + len(self.compliance) + len(self.edges)
+        return len(self.accounts) + self.seen_accounts + len(self.posts) + self.repeats + len(
+            self.moved) + len(self.events) + len(self.compliance) + len(self.edges)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # items cross the pipe as plain tuples, turned back into items in C
@@ -275,7 +291,7 @@ class Batch:
         return _batch, (self.ts, self.raw, list(map(tuple, self.accounts)), self.seen_accounts,
                         self.touched, self.stubs, self.names, list(map(tuple, self.posts)),
                         list(map(tuple, self.events)), self.compliance, self.edges,
-                        self.seen_posts)
+                        self.repeats, self.moved)
 
 
 def _items(cls: type, rows: list[tuple]) -> list[Any]:
@@ -284,12 +300,12 @@ def _items(cls: type, rows: list[tuple]) -> list[Any]:
 
 def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, touched: dict,
            stubs: dict, names: dict, posts: list[tuple], events: list[tuple],
-           compliance: list, edges: list, seen_posts: tuple[int, int]) -> Batch:
+           compliance: list, edges: list, repeats: int, moved: list) -> Batch:
     """Unpickle a ``Batch`` (see ``Batch.__reduce__``)."""
     return Batch(ts=ts, raw=raw, accounts=_items(AccountItem, accounts), seen_accounts=seen,
                  touched=touched, stubs=stubs, names=names, posts=_items(PostItem, posts),
                  events=_items(EventItem, events), compliance=compliance, edges=edges,
-                 seen_posts=seen_posts)
+                 repeats=repeats, moved=moved)
 
 
 _A_INDEX = {c: i for i, c in enumerate(ACCOUNT_COLS)}
@@ -389,23 +405,22 @@ class Prep:
         self.earlier: list[Post] = []
         # … and of profiles (a handle changed twice in one file), with their
         # content hashes; the hash of each profile held where one was made
-        self.accounts_earlier: list[tuple[Account, str]] = []
-        self.acc_hash: dict[Key, str] = {}
+        self.accounts_earlier: list[Account] = []
         # copies that another copy in this batch equalled or superseded: counted
         # unchanged, as they are when they fall in different batches (the counts
         # of a file depended on --batch)
         self.dup_accounts = 0
         self.dup_posts = 0
-        self.upgraded_posts = 0
+        self.moved: list[tuple[str, str | None]] = []
         self.events: dict[Key, Event] = {}
         self.compliance: list[Compliance] = []
         self.edges: dict[tuple[str, str, str, str], Edge] = {}  # read as such: follows
         self.raw: dict[str, tuple[str, bytes]] = {}
         self._added = 0
 
-    def __len__(self) -> int:
-        return len(self.accounts) + len(self.posts) + len(self.events) + len(
-            self.compliance) + len(self.edges)
+    def __len__(self) -> int:  # earlier copies too: a file of one profile changing
+        return len(self.accounts) + len(self.accounts_earlier) + len(self.posts) + len(
+            self.earlier) + len(self.events) + len(self.compliance) + len(self.edges)
 
     def add(self, rec: Record) -> None:
         self._added += 1
@@ -418,7 +433,7 @@ class Prep:
                     if _hashed(old, post_hash) == _hashed(rec, post_hash):
                         self.dup_posts += 1  # the same post again: unchanged
                     elif old.reference:  # a referenced copy, now whole: updated
-                        self.upgraded_posts += 1
+                        self.moved.append(("posts", rec.raw.sha256 if rec.raw else None))
                     else:
                         self.earlier.append(old)
                 self.posts[key] = rec
@@ -430,14 +445,13 @@ class Prep:
             if old is None or old.stub or (
                     not rec.stub and not is_older(rec.observed_at, old.observed_at)):
                 if old is not None and not old.stub and not rec.stub:
-                    h_old = self.acc_hash.get(key) or _hashed(old, account_hash)
-                    h_new = self.acc_hash[key] = _hashed(rec, account_hash)
-                    if h_old != h_new:  # kept as a version, as across batches
-                        self.accounts_earlier.append((old, h_old))
+                    # compared field by field, not hashed: a page repeats its users
+                    if _profile(old) != _profile(rec):  # kept as a version, as across
+                        self.accounts_earlier.append(old)  # batches (a round of its own)
+                    elif _counters(old) != _counters(rec):  # updated, no version
+                        self.moved.append(("accounts", rec.raw.sha256 if rec.raw else None))
                     else:  # the same profile again: unchanged, as in another batch
                         self.dup_accounts += 1
-                else:
-                    self.acc_hash.pop(key, None)
                 self.accounts[key] = rec
             elif not rec.stub:  # an older copy: unchanged
                 self.dup_accounts += 1
@@ -473,16 +487,14 @@ class Prep:
         sent = self.sent
         accounts: dict[Key, Account] = {}
         items = b.accounts
-        acc_hash = self.acc_hash
-        b.seen_accounts, b.seen_posts = self.dup_accounts, (self.dup_posts, self.upgraded_posts)
-        for key, acc, known in chain(
-                (((a.platform, a.platform_id), a, h) for a, h in self.accounts_earlier),
-                ((k, a, None) for k, a in self.accounts.items())):
+        b.seen_accounts, b.repeats, b.moved = self.dup_accounts, self.dup_posts, self.moved
+        earlier = (((a.platform, a.platform_id), a) for a in self.accounts_earlier)
+        for key, acc in chain(earlier, self.accounts.items()):
             if acc.stub:
                 accounts[key] = acc
                 items.append(AccountItem(key, True, _account_row(acc, ts, None)))
                 continue
-            h = known or acc_hash.get(key) or _hashed(acc, account_hash)
+            h = _hashed(acc, account_hash)
             got = sent.get(key)
             if got is not None and got[0] == h:
                 b.seen_accounts += 1
@@ -614,8 +626,9 @@ class Writer:
             return
         with self.store.write() as c:
             self._write_raw(c, b)
-            self.counts.add("posts", "unchanged", b.seen_posts[0])
-            self.counts.add("posts", "updated", b.seen_posts[1])
+            self.counts.add("posts", "unchanged", b.repeats)
+            for kind, sha in b.moved:  # (after _write_raw: known_raw is this batch's)
+                self.counts.add(kind, "unchanged" if self._applied_before(sha) else "updated")
             profiles = _rounds(b.accounts)  # a profile that changed within the batch
             if len(profiles) > 1:
                 b.accounts = profiles[0]
