@@ -270,6 +270,14 @@ TWARC_CSV_COLUMNS = (
     "public_metrics.retweet_count referenced_tweets reply_settings source type").split()
 
 
+def _dict_csv(f: Path, columns: list[str], rows: list[dict]) -> Path:
+    with f.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+    return f
+
+
 def _twarc_row(**kw) -> dict:
     row = dict.fromkeys(TWARC_CSV_COLUMNS, "")
     row.update({"__twarc.retrieved_at": "2024-02-01T00:00:00+00:00", "lang": "en",
@@ -298,11 +306,7 @@ def test_twarc_csv_output(store, tmp_path):
                    **{"author.id": "2", "author.username": "bob", "text": "bad refs",
                       "referenced_tweets": "not json"}),
     ]
-    f = tmp_path / "tweets.csv"
-    with f.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=TWARC_CSV_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    f = _dict_csv(tmp_path / "tweets.csv", TWARC_CSV_COLUMNS, rows)
     rep = ingest_path(store, f)
     assert rep.rejected == 1 and "referenced_tweets" in rep.rejects[0]["reason"]
     first = post(store, "x", "100")
@@ -631,11 +635,7 @@ def test_twarc_csv_as_it_is_written_now(store, tmp_path):
             **{"referenced_tweets.quoted.id": "999", "author.id": "3",
                "author.username": "cat"}),
     ]
-    f = tmp_path / "tweets.csv"
-    with f.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=TWARC_CSV_NOW)
-        w.writeheader()
-        w.writerows(rows)
+    f = _dict_csv(tmp_path / "tweets.csv", TWARC_CSV_NOW, rows)
     rep = ingest_path(store, f)  # no --mapping: told by its header
     assert rep.fmt == "csv" and rep.rejected == 0
     rt, reply, quote = post(store, "x", "201"), post(store, "x", "202"), post(store, "x", "203")
