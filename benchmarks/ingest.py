@@ -81,6 +81,13 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   floor 0.85x naive in that spell); --size-gb 1.0 --skip-one (1.1M posts,
   alone on the machine): 14,505/s (0.15x; naive 96,133/s; re-ingest
   17,954/s; floor 0.43x), peak RSS 310 + 82 MB (goal < 500 MB: met).
+  Session 9 (the slowest spell yet: naive 41,878 posts/s, "parse only"
+  19,607/s against ~80k in normal spells; load 1.5 at start), after the
+  batch-independent history and counts, per-batch run counts and the
+  PostgreSQL write lock: 200k posts 7,556/s (0.18x; 1 process 5,300/s;
+  re-ingest 9,095/s; floor 0.77x naive; peak RSS 203 + 83 MB). A/B of the
+  final code against the session's first commit (50k posts, 2 processes,
+  farm-bench, 4 alternated pairs): wall ratio median 1.00 (1.00-1.05).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
