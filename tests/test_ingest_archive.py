@@ -749,3 +749,27 @@ def test_a_cut_tar_gz_of_small_members_does_not_stop_the_command(tmp_path):
     reps = json.loads(r.stdout)
     assert reps[-1]["path"] == str(after) and reps[-1]["new"] >= 1
     assert "damaged or cut short" in r.stderr and len(reps) > 10
+
+
+def test_tar_members_differing_only_by_dot_slash_are_said(tmp_path):
+    page = json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}).encode() + b"\n"
+    tar = _tar(tmp_path / "two.tar", {"./a.jsonl": page, "a.jsonl": page.replace(
+        b'"id": "1"', b'"id": "2"')}, "w")
+    r = runner.invoke(app, ["--db", str(tmp_path / "t.db"), "ingest", str(tar)])
+    assert r.exit_code == 0 and "differ only by './'" in r.stderr, r.output
+
+
+def test_rejects_written_under_the_old_quarantine_name_are_still_read(tmp_path):
+    """x.sqlite's rejects went to x.quarantine.jsonl before each store had its
+    own file: an upgrade must not lose them."""
+    from rasd.ingest.runner import quarantine_path, read_quarantine
+
+    db = tmp_path / "x.sqlite"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{bad\n")
+    assert runner.invoke(app, ["--db", str(db), "ingest", str(bad), "--format", "x"]
+                         ).exit_code == 0
+    store = Store.open(str(db))
+    new = quarantine_path(store)
+    new.rename(tmp_path / "x.quarantine.jsonl")  # as the version before wrote it
+    assert read_quarantine(store).count == 1

@@ -213,6 +213,15 @@ class TarArchive(Archive):
         except BaseException:
             self.tf.close()
             raise
+        # "./a.jsonl" and "a.jsonl" are one member path: only the last is read (a
+        # name stored twice is tar's own way to update a member: not said)
+        by_path: dict[str, set[str]] = {}
+        for n in self.members:
+            by_path.setdefault(normal_name(n), set()).add(n)
+        clash = sorted(min(v) for v in by_path.values() if len(v) > 1)
+        if clash and self.damage is None:
+            self.damage = (f"{path}: {len(clash):,} member name(s) differ only by './' or a "
+                           f"leading '/' (e.g. {clash[0]!r}): only one of each is read")
 
     @classmethod
     def claims(cls, path: Path) -> bool:

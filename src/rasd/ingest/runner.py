@@ -94,6 +94,17 @@ def quarantine_path(store: Store) -> Path:
     return store.workspace_dir() / f"{name}.quarantine.jsonl"
 
 
+def _legacy_quarantine(store: Store) -> Path | None:
+    """Where this store's rejects went before quarantine files were named for
+    their store (``x.sqlite`` → ``x.quarantine.jsonl``, a server store →
+    ``rasd.quarantine.jsonl``): still read, so that an upgrade loses none; its
+    entries of other stores do not count (their runs are not this store's)."""
+    p = store.path
+    old = store.workspace_dir() / (f"{p.stem}.quarantine.jsonl" if p is not None
+                                   else "rasd.quarantine.jsonl")
+    return old if old != quarantine_path(store) and old.is_file() else None
+
+
 @dataclass
 class Quarantined:
     """What ``read_quarantine`` found: ``count`` rejects (by ``by_reason``, the
@@ -105,6 +116,12 @@ class Quarantined:
     entries: int = 0
     by_reason: Counter[str] = field(default_factory=Counter)
     last: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _lines_of(files: list[Path]) -> Iterator[bytes]:
+    for path in files:
+        with open(path, "rb") as fh:
+            yield from fh
 
 
 def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = False,
@@ -120,7 +137,8 @@ def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = 
     does not hold (its id, and when it began: ``run``, ``run_at``) is another
     store's — one sharing the file, or a deleted one — and does not count."""
     q = Quarantined(quarantine_path(store))
-    if not q.path.exists():
+    files = [x for x in (_legacy_quarantine(store), q.path) if x is not None and x.exists()]
+    if not files:
         return q
     f = S.ingest_files
     latest: dict[str, int] = {}  # each path's latest complete run, else its latest
@@ -135,28 +153,27 @@ def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = 
                 done[p] = rid
     latest.update(done)
     tail: deque[dict[str, Any]] = deque(maxlen=max(keep, 0) or None)
-    with open(q.path, "rb") as fh:
-        for line in fh:
-            try:
-                r = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(r, dict):
-                continue
-            if file and file not in str(r.get("file", "")):
-                continue
-            run = r.get("run")
-            known = path_of.get(run) if isinstance(run, int) else None
-            if run is not None and (known is None or known[1] != r.get("run_at")):
-                continue  # another store's run (sharing the file, or deleted)
-            q.entries += 1
-            if not every_run and known is not None and known[0] != "-" \
-                    and latest[known[0]] != run:
-                continue  # a later run of that file wrote its rejects again
-            q.count += 1
-            q.by_reason[str(r.get("reason", "?")).split(":")[0]] += 1
-            if keep:
-                tail.append(r)
+    for line in _lines_of(files):
+        try:
+            r = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(r, dict):
+            continue
+        if file and file not in str(r.get("file", "")):
+            continue
+        run = r.get("run")
+        known = path_of.get(run) if isinstance(run, int) else None
+        if run is not None and (known is None or known[1] != r.get("run_at")):
+            continue  # another store's run (sharing the file, or deleted)
+        q.entries += 1
+        if not every_run and known is not None and known[0] != "-" \
+                and latest[known[0]] != run:
+            continue  # a later run of that file wrote its rejects again
+        q.count += 1
+        q.by_reason[str(r.get("reason", "?")).split(":")[0]] += 1
+        if keep:
+            tail.append(r)
     q.last = list(tail)
     return q
 
