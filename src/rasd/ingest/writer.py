@@ -257,8 +257,6 @@ class Batch:
     raw: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # sha, fmt, size, zstd
     accounts: list[AccountItem] = field(default_factory=list)
     seen_accounts: int = 0  # profiles identical to one already sent in this run
-    # copies of posts that another copy in this batch equalled or superseded
-    # (counted unchanged), and referenced copies a whole one completed (updated)
     # copies of posts another copy in the batch equalled or superseded (counted
     # unchanged); and, by kind and raw record, copies that another one changed
     # without a version to keep: a referenced post completed by a whole copy, a
@@ -403,8 +401,7 @@ class Prep:
         # twice in one file): written first, so that the later one keeps them as
         # versions — as when the two fall in different batches
         self.earlier: list[Post] = []
-        # … and of profiles (a handle changed twice in one file), with their
-        # content hashes; the hash of each profile held where one was made
+        # … and of profiles (a handle changed twice in one file)
         self.accounts_earlier: list[Account] = []
         # copies that another copy in this batch equalled or superseded: counted
         # unchanged, as they are when they fall in different batches (the counts
