@@ -108,12 +108,31 @@ def _cheap_sqlite_binds() -> None:
 _cheap_sqlite_binds()
 
 
+def _switch_to_wal(cur: Any, seconds: float = 30.0) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while the database is locked: SQLite
+    answers "database is locked" at once, without its busy handler, where
+    waiting could deadlock (a connection opening a new store while another
+    creates its schema; seen in CI with four processes opening one new store)."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event emit BEGIN itself (see _sqlite_begin).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL may wait too
-    cur.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA cache_size=-65536")
