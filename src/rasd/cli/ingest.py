@@ -15,9 +15,9 @@ from rasd.cli.common import (
     echo_json,
     fail,
     get_store,
+    markup_escaped,
     progress_enabled,
     store_exists,
-    term_safe,
     warn,
 )
 from rasd.terminal import one_line
@@ -54,22 +54,19 @@ def expand_paths(paths: list[Path], skipped: list[str] | None = None) -> list[Pa
     in a folder, an archive inside an archive, a damaged archive's end) is
     warned about and added to ``skipped``: ``--strict`` then fails."""
     skipped = [] if skipped is None else skipped
-    from rasd.ingest.archive import is_archive
+    from rasd.ingest.archive import archive_kind, is_archive
 
     out: list[Path] = []
     for p in paths:
         if p != STDIN and p.is_dir() and not (p / "result.json").is_file():
             found = []
             for f in p.rglob("*"):
-                if f.name.startswith(".") or not (_ingestible(f) or f.suffix.lower() == ".zip"
-                                                  or is_archive(f)):
+                if f.name.startswith(".") or not (_ingestible(f) or archive_kind(f)):
                     continue
                 if f.is_file():
                     found.append(f)
                 elif f.is_symlink() and not f.exists():  # said, not passed over
-                    what = f"{f}: a symbolic link to nothing (its target is gone)"
-                    warn(f"skipped: {what}")
-                    skipped.append(what)
+                    _skip(skipped, f"{f}: a symbolic link to nothing (its target is gone)")
             for f in sorted(found, key=_order):
                 if is_archive(f):
                     out.extend(_members(f, skipped))
@@ -82,13 +79,17 @@ def expand_paths(paths: list[Path], skipped: list[str] | None = None) -> list[Pa
             if p != STDIN and p.is_dir():  # a Telegram export: its result.json is read
                 others = _beside_export(p)
                 if others:
-                    what = (f"{p}: a Telegram export folder (it has result.json): only "
-                            f"result.json is read, not the {len(others):,} other data "
-                            f"file(s) in it (e.g. {others[0].relative_to(p)}); name them, or "
-                            "move the export into a folder of its own")
-                    warn(f"skipped: {what}")
-                    skipped.append(what)
+                    _skip(skipped, f"{p}: a Telegram export folder (it has result.json): "
+                          f"only result.json is read, not the {len(others):,} other data "
+                          f"file(s) in it (e.g. {others[0].relative_to(p)}); name them, or "
+                          "move the export into a folder of its own")
     return list(dict.fromkeys(out))
+
+
+def _skip(skipped: list[str], what: str) -> None:
+    """Warn that ``what`` is passed over, and note it (``--strict`` then fails)."""
+    warn(f"skipped: {what}")
+    skipped.append(what)
 
 
 # Folders of a Telegram Desktop export: its media (a document posted in a chat may
@@ -102,12 +103,14 @@ def _beside_export(folder: Path) -> list[Path]:
     """Ingestible files in a Telegram export folder besides its result.json and
     its media folders (a crawl copied in beside the export was passed over
     without a word; its ZIP was read whole)."""
+    from rasd.ingest.archive import archive_kind
+
     found = []
     for f in folder.rglob("*"):
         rel = f.relative_to(folder)
         if rel.parts[0] in EXPORT_DIRS or f.name == "result.json" or f.name.startswith("."):
             continue
-        if f.is_file() and (_ingestible(f) or f.suffix.lower() == ".zip"):
+        if f.is_file() and (_ingestible(f) or archive_kind(f)):
             found.append(f)
             if len(found) >= 100:
                 break
@@ -121,10 +124,6 @@ def _members(archive: Path, skipped: list[str], named: bool = False) -> list[Pat
     from rasd.ingest.archive import damage, member_path, members
     from rasd.ingest.base import TAR_SUFFIXES
 
-    def skip(what: str) -> None:
-        warn(f"skipped: {what}")
-        skipped.append(what)
-
     try:
         names = members(archive, _ingestible)
         inner = members(archive, lambda p: p.suffix.lower() in (".zip", ".7z", ".rar")
@@ -132,16 +131,16 @@ def _members(archive: Path, skipped: list[str], named: bool = False) -> list[Pat
     except IngestError as e:
         if named:
             fail(str(e))
-        skip(str(e))
+        _skip(skipped, str(e))
         return []
     hurt = damage(archive)
     if hurt:  # a cut .tar.gz: the members before the damage are read
-        skip(hurt)
+        _skip(skipped, hurt)
     for n in inner[:5]:  # not read: said, not passed over in silence
-        skip(f"{member_path(archive, n)}: an archive inside an archive is not read; "
-             "extract it and ingest the result")
+        _skip(skipped, f"{member_path(archive, n)}: an archive inside an archive is not "
+              "read; extract it and ingest the result")
     if len(inner) > 5:
-        skip(f"{len(inner) - 5} more archives inside {archive}")
+        _skip(skipped, f"{len(inner) - 5} more archives inside {archive}")
     return [member_path(archive, n) for n in sorted(
         names, key=lambda n: _order(Path(n.replace("\\", "/"))))]  # "\\": Windows tools
 
@@ -294,7 +293,8 @@ def register(app: typer.Typer) -> None:
         # (files and folders only: a pipe or FIFO, <(…), would lose what a check read)
         named = [p for p in paths if p in explicit and p != STDIN and split_member(p) is None
                  and (p.is_file() or p.is_dir())]
-        if writing and len(named) > 1:
+        checked = set(named) if writing and len(named) > 1 else set()
+        if checked:
             # each file named is checked before any is written: one that cannot be
             # read stopped the command after those before it were stored (and
             # --json printed nothing of them)
@@ -348,11 +348,8 @@ def register(app: typer.Typer) -> None:
                 from rasd.ingest.runner import file_size
 
                 size = target.size if target is not p else file_size(p)
-                from rich.markup import escape
-
                 task = bar.add_task("standard input" if p == STDIN else
-                                    escape(term_safe(p.name[:40])),
-                                    total=size or None)
+                                    markup_escaped(p.name[:40]), total=size or None)
 
                 def prog(done: int, total: int, _bar=bar, _task=task) -> None:
                     _bar.update(_task, completed=done, total=total or None, refresh=True)
@@ -364,9 +361,10 @@ def register(app: typer.Typer) -> None:
                         rep.source = source
                 else:
                     if store is None:  # (a pipe: only what tells its format)
-                        check_format(target, fmt, platform=platform, mapping=mapping,
-                                     chat_id=chat_id if p in html else None,
-                                     first_record=p != STDIN and not pipe)
+                        if p not in checked:  # (checked already with the others)
+                            check_format(target, fmt, platform=platform, mapping=mapping,
+                                         chat_id=chat_id if p in html else None,
+                                         first_record=p != STDIN and not pipe)
                         store = get_store(create=True)
                     rep = ingest_path(store, target, fmt=fmt,
                                       platform=platform, source=source, mapping=mapping,

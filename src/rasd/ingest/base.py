@@ -333,6 +333,17 @@ class MediaRoot(NamedTuple):
         return path_text(f"{self.archive}{ARCHIVE_SEP}{name}")
 
 
+def kept_local(base: MediaRoot, rel: str, field: str, extra: dict[str, Any]) -> str | None:
+    """``base.local(rel, field)``, where a path leading out of the export is
+    never looked at and its message kept: ``extra`` then says the path was
+    refused (the message is evidence; it was rejected whole)."""
+    try:
+        return base.local(rel, field)
+    except OutsideExport:
+        extra["path_refused"] = "points outside the export folder"
+        return None
+
+
 def media_root(path: Path) -> MediaRoot | None:
     """Where the media of the export read from ``path`` lie; None for a pipe
     (nothing beside it)."""

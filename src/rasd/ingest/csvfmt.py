@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 
 from rasd.ingest.base import (
+    BOM,
     MAX_LINE,
     IngestError,
     Parser,
@@ -82,7 +83,7 @@ def load_mapping(spec: str | Path) -> dict:
                           "or file")
     data = p.read_bytes()
     try:  # saved by Notepad or PowerShell 5: a byte-order mark first
-        m = orjson.loads(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
+        m = orjson.loads(data[3:] if data.startswith(BOM) else data)
     except orjson.JSONDecodeError as e:
         raise IngestError(f"{p}: invalid JSON mapping: {e}") from e
     validate_mapping(m, str(p))
@@ -273,6 +274,12 @@ def row_time(value: str | None, formats: list[str], field: str) -> tuple[datetim
             dt = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
             return dt, dt.strftime("%Y-%m-%d %H:%M:%S")
         raise
+
+
+def _linked(post: Post, kind: PostKind, target: str) -> bool:
+    """Whether ``post`` links to post ``target`` as ``kind`` already (a row may
+    say so twice: the JSON column and a column of its own)."""
+    return any(lk.kind == kind and lk.target_post_id == target for lk in post.links)
 
 
 def _is_row(m: dict, row: dict[str, str], ref: dict[str, str] | None = None) -> bool | None:
@@ -622,7 +629,7 @@ class CSVParser(Parser):
             if kind is None:
                 continue
             target = req_id(r.get("id"), "referenced_tweets.id")
-            if any(lk.kind == kind and lk.target_post_id == target for lk in post.links):
+            if _linked(post, kind, target):
                 continue
             named = next((lk for lk in post.links if lk.kind == kind and lk.target_post_id is None),
                          None)
@@ -695,8 +702,7 @@ class CSVParser(Parser):
             post.kind = PostKind.FORWARD
             post.links.append(Link(PostKind.FORWARD, None, fid, fname))
         rto = _value(pm.get("reply_to"), row)
-        if rto and not any(lk.kind == PostKind.REPLY and lk.target_post_id == rto
-                           for lk in post.links):
+        if rto and not _linked(post, PostKind.REPLY, rto):
             post.links.append(Link(PostKind.REPLY, rto, _value(pm.get("reply_to_account"), row)))
             if post.kind == PostKind.POST:
                 post.kind = PostKind.REPLY
@@ -712,8 +718,7 @@ class CSVParser(Parser):
                 post.links.append(Link(PostKind.REPOST, target, by))
             post.kind = PostKind.REPOST
         qo = _value(pm.get("quote_of"), row)
-        if qo and not any(lk.kind == PostKind.QUOTE and lk.target_post_id == qo
-                          for lk in post.links):
+        if qo and not _linked(post, PostKind.QUOTE, qo):
             post.links.append(Link(PostKind.QUOTE, req_id(qo, pm["quote_of"]),
                                    _value(pm.get("quote_of_account"), row)))
             if post.kind == PostKind.POST:

@@ -94,15 +94,16 @@ def quarantine_path(store: Store) -> Path:
     return store.workspace_dir() / f"{name}.quarantine.jsonl"
 
 
-def _legacy_quarantine(store: Store) -> Path | None:
+def _legacy_quarantine(store: Store, current: Path) -> Path | None:
     """Where this store's rejects went before quarantine files were named for
     their store (``x.sqlite`` → ``x.quarantine.jsonl``, a server store →
     ``rasd.quarantine.jsonl``): still read, so that an upgrade loses none; its
-    entries of other stores do not count (their runs are not this store's)."""
+    entries of other stores do not count (their runs are not this store's).
+    ``current``: its quarantine file now (``quarantine_path``)."""
     p = store.path
     old = store.workspace_dir() / (f"{p.stem}.quarantine.jsonl" if p is not None
                                    else "rasd.quarantine.jsonl")
-    return old if old != quarantine_path(store) and old.is_file() else None
+    return old if old != current and old.is_file() else None
 
 
 @dataclass
@@ -137,7 +138,7 @@ def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = 
     does not hold (its id, and when it began: ``run``, ``run_at``) is another
     store's — one sharing the file, or a deleted one — and does not count."""
     q = Quarantined(quarantine_path(store))
-    files = [x for x in (_legacy_quarantine(store), q.path) if x is not None and x.exists()]
+    files = [x for x in (_legacy_quarantine(store, q.path), q.path) if x is not None and x.exists()]
     if not files:
         return q
     f = S.ingest_files

@@ -28,12 +28,12 @@ from rasd.ingest.base import (
     MAX_LINE,
     IngestError,
     MediaRoot,
-    OutsideExport,
     Parser,
     RawSink,
     clean_text,
     inner_suffix,
     is_stream,
+    kept_local,
     make_contact,
     make_geo,
     make_poll,
@@ -440,10 +440,7 @@ class TelegramParser(Parser):
                 extra["not_downloaded"] = missing
             else:
                 if rel and base is not None:
-                    try:
-                        local = base.local(rel, key)
-                    except OutsideExport:  # hostile or broken: kept, never looked at
-                        extra["path_refused"] = "points outside the export folder"
+                    local = kept_local(base, rel, key, extra)
                 extra["relative_path"] = rel[:500]
             if key == "file":  # a document's own name, kept where its file is not
                 name = opt_str(m.get("file_name"), "file_name", 300)

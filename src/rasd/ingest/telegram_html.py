@@ -34,11 +34,11 @@ from rasd.ingest.base import (
     MAX_LINE,
     IngestError,
     MediaRoot,
-    OutsideExport,
     Parser,
     RawSink,
     clean_text,
     inner_suffix,
+    kept_local,
     make_contact,
     make_geo,
     make_poll,
@@ -515,10 +515,7 @@ class TelegramHTMLParser(Parser):
         extra: dict[str, Any] = {}
         if href and base is not None and not href.startswith(
                 ("http://", "https://", "#", "tg://")):
-            try:
-                local = base.local(unescape(href), "href")
-            except OutsideExport:  # hostile or broken: kept, never looked at
-                extra["path_refused"] = "points outside the export folder"
+            local = kept_local(base, unescape(href), "href", extra)
         why = md.get("not_downloaded")  # "not included", "exceeds maximum size" …
         extra.update({"relative_path": href[:500]} if href else
                      {"not_included": why is not None})

@@ -200,12 +200,13 @@ class TelethonParser(Parser):
             pid = message_id(cid, mid)
             when = parse_time(m.get("date"), "date")
             sender = peer_id(m.get("from_id"), "from_id")
+            # entities as they were when this message was collected: no earlier
+            # than the message (an older crawl read later made a chat's old title
+            # and handle current again)
+            seen = _seen(m, when)
             chat = entity_account(m.get("_chat"), cid, ref, "_chat")  # 4CAT
             if chat is not None:
-                # the chat as it was when this message was collected: no earlier
-                # than the message (an older crawl read later made its old title
-                # and handle current again)
-                chat.observed_at = _seen(m, when)
+                chat.observed_at = seen
                 chats.add(cid)
                 yield chat
             elif cid not in chats:
@@ -215,7 +216,7 @@ class TelethonParser(Parser):
             if sender and sender != cid:
                 who = entity_account(m.get("_sender"), sender, ref, "_sender")
                 if who is not None:
-                    who.observed_at = _seen(m, when)
+                    who.observed_at = seen
                 yield who or Account(
                     platform=PLATFORM, platform_id=sender, stub=True, raw=ref,
                     kind="user" if sender.startswith("user") else None)
