@@ -256,4 +256,4 @@ def test_an_older_crawl_read_later_keeps_the_newer_chat_name(store, tmp_path, or
     assert (acc.name, acc.handle) == ("New Title", "newhandle")
     with store.connect() as c:
         kept = c.execute(select(S.account_versions.c.handle)).scalars().all()
-    assert kept == (["oldhandle"] if order == "older first" else [])
+    assert kept == ["oldhandle"]  # whichever crawl was read first

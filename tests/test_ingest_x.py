@@ -233,12 +233,30 @@ def test_an_older_snapshot_never_replaces_a_newer_one(store, tmp_path):
     old.write_text(_page("2024-01-01T00:00:00+00:00", "Old name", "text v1") + "\n")
     ingest_path(store, new)
     rep = ingest_path(store, old)  # collected earlier, ingested later
-    assert rep.counts["updated"] == 0
     from tests.helpers import account
     assert account(store, "x", "5").name == "New name"
     assert post(store, "x", "77").text == "text v2"
-    rep = ingest_path(store, new)
-    assert rep.counts["new"] == 0 and rep.counts["updated"] == 0
+    # … but kept as the versions they are (they were dropped), placed by when
+    # they were collected and superseded at the latest by June's copies
+    assert rep.counts["updated"] == 2 and rep.counts["new"] == 0
+    with store.connect() as c:
+        av = c.execute(select(S.account_versions)).one()
+        pv = c.execute(select(S.post_versions)).one()
+    assert (av.name, av.handle, pv.text) == ("Old name", "u5", "text v1")
+    for v in (av, pv):
+        assert (v.observed_at.month, v.valid_until.month) == (1, 6)
+        assert v.raw_sha256 is not None
+    for f in (new, old):  # files read before: nothing changes
+        rep = ingest_path(store, f)
+        assert rep.counts["new"] == 0 and rep.counts["updated"] == 0
+    # the same old profile and text from another crawl: the history holds them
+    feb = tmp_path / "feb.jsonl"
+    feb.write_text(_page("2024-02-01T00:00:00+00:00", "Old name", "text v1") + "\n")
+    rep = ingest_path(store, feb)
+    assert rep.counts["updated"] == 0 and rep.counts["unchanged"] == 2
+    with store.connect() as c:
+        assert len(c.execute(select(S.account_versions)).all()) == 1
+        assert len(c.execute(select(S.post_versions)).all()) == 1
 
 
 def test_a_file_with_two_versions_of_a_record_reingests_unchanged(store, tmp_path):
@@ -285,10 +303,14 @@ def test_an_identical_newer_snapshot_advances_the_current_view(store, tmp_path, 
     mar = tmp_path / "mar.jsonl"
     mar.write_text(_page("2024-03-01T00:00:00+00:00", "Name B", "text B") + "\n")
     rep = ingest_path(store, mar)
-    assert rep.counts["updated"] == 0
     from tests.helpers import account
     assert account(store, "x", "5").name == "Name A"
     assert post(store, "x", "77").text == "text A"
+    # March's copies are versions, superseded by June at the latest
+    assert rep.counts["updated"] == 2
+    with store.connect() as c:
+        av = c.execute(select(S.account_versions)).one()
+    assert (av.name, av.observed_at.month, av.valid_until.month) == ("Name B", 3, 6)
     # and re-reading a file already ingested writes nothing, as before
     with store.connect() as c:
         snap = c.execute(select(S.accounts.c.observed_at, S.accounts.c.last_seen)).all()
@@ -310,17 +332,17 @@ def test_a_repeat_newer_than_the_stored_version_replaces_it(store, tmp_path):
                  + _page("2024-06-01T00:00:00+00:00", "Name A", "text A") + "\n")
     rep = ingest_path(store, f, batch_size=1)
     by = rep.counts["by_kind"]["accounts"]
-    assert (by.get("unchanged", 0), by.get("updated", 0)) == (1, 1), by
+    # January's copy (older than May) a version, June's the current view
+    assert (by.get("unchanged", 0), by.get("updated", 0)) == (0, 2), by
     from tests.helpers import account
     acc = account(store, "x", "5")
     obs = _observed(store, S.accounts, "5").observed_at
     assert (acc.name, obs.month) == ("Name A", 6), (acc.name, obs)
     assert post(store, "x", "77").text == "text A"
-    with store.connect() as c:
-        hist = c.execute(select(S.account_versions.c.name)).scalars().all()
-    assert hist == ["Name B"]
-    # the account counted once per copy in the file: January's unchanged
-    # (older than May), June's updated
+    from rasd.accounts import account_history
+    hist = account_history(store, acc.id)
+    assert [h["name"] for h in hist] == ["Name A", "Name B", "Name A"]  # Jan, May, June
+    assert [h["until"].month for h in hist[:2]] == [5, 6]
     rep = ingest_path(store, f, batch_size=1)
     assert rep.counts["updated"] == 0 and account(store, "x", "5").name == "Name A"
 
@@ -1177,7 +1199,7 @@ def test_two_copies_of_a_post_in_one_file_keep_the_first_as_a_version(sqlite_sto
         assert list(c.execute(select(S.post_versions.c.text)).scalars()) == ["first copy"]
 
 
-def _snapshots(tmp_path: Path) -> Path:
+def _snapshots(tmp_path: Path, newest_first: bool = False) -> Path:
     """One tweet and its author collected three times, changed each time."""
     def page(at: str, handle: str, text: str) -> str:
         return json.dumps({"data": [{"id": "1", "text": text, "author_id": "1001",
@@ -1187,11 +1209,41 @@ def _snapshots(tmp_path: Path) -> Path:
                            "__twarc": {"url": "https://api.twitter.com/2/tweets/search/all",
                                        "retrieved_at": at}}) + "\n"
     f = tmp_path / "abc.jsonl"
-    f.write_text(page("2021-02-01T00:00:00Z", "h1", "hello")
-                 + page("2021-03-01T00:00:00Z", "h2", "hello edited")
-                 + page("2021-03-01T00:00:00Z", "h2", "hello edited")  # the same again
-                 + page("2021-04-01T00:00:00Z", "h3", "hello edited again"))
+    pages = [page("2021-02-01T00:00:00Z", "h1", "hello"),
+             page("2021-03-01T00:00:00Z", "h2", "hello edited"),
+             page("2021-03-01T00:00:00Z", "h2", "hello edited"),  # the same again
+             page("2021-04-01T00:00:00Z", "h3", "hello edited again")]
+    f.write_text("".join(reversed(pages) if newest_first else pages))
     return f
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5000])
+def test_snapshots_read_newest_first_keep_the_same_history(store, tmp_path, batch):
+    """The same three snapshots in a file written newest first (crawls merged
+    in the wrong order): the older copies were dropped as older, so the
+    history lost h1 and h2. They are now the versions they are, in time order,
+    whatever the batch, with the counts of the file read oldest first."""
+    from rasd.accounts import account_history
+
+    f = _snapshots(tmp_path, newest_first=True)
+    rep = ingest_path(store, f, batch_size=batch, jobs=1)
+    acc = account(store, "x", "1001")
+    hist = account_history(store, acc.id)
+    assert [h["handle"] for h in hist] == ["h1", "h2", "h3"]
+    assert [(h["seen"].month, h["until"].month) for h in hist[:2]] == [(2, 3), (3, 4)]
+    p = post(store, "x", "1")
+    assert p.text == "hello edited again"
+    with store.connect() as c:
+        texts = c.execute(select(S.post_versions.c.text, S.post_versions.c.valid_until)
+                          .order_by(S.post_versions.c.observed_at)).all()
+    assert [(t, u.month) for t, u in texts] == [("hello", 3), ("hello edited", 4)]
+    assert rep.counts["by_kind"]["accounts"] == {"new": 1, "updated": 2, "unchanged": 1}
+    assert rep.counts["by_kind"]["posts"] == {"new": 1, "updated": 2, "unchanged": 1}
+    again = ingest_path(store, f, batch_size=batch, jobs=1)
+    assert again.counts["new"] == again.counts["updated"] == 0
+    with store.connect() as c:
+        assert len(c.execute(select(S.account_versions)).all()) == 2
+        assert len(c.execute(select(S.post_versions)).all()) == 2
 
 
 @pytest.mark.parametrize("batch", [1, 2, 5000])

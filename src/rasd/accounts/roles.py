@@ -8,6 +8,7 @@ roles lower the prior that the account's posts are terrorist content.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -60,13 +61,25 @@ def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> 
 
 
 def account_history(store: Store, account_id: int) -> list[dict[str, Any]]:
-    """Earlier profile versions, oldest first, then the current one."""
+    """Earlier profile versions, oldest first, then the current one: each with
+    when it was collected (``seen``, where known) and superseded (``until``)."""
     v = S.account_versions
     with store.connect() as c:
         old = c.execute(select(v).where(v.c.account_id == account_id).order_by(v.c.id)).all()
         cur = c.execute(select(S.accounts).where(S.accounts.c.id == account_id)).first()
-    out = [{"handle": r.handle, "name": r.name, "bio": r.bio, "until": r.valid_until}
-           for r in old]
+    out = [{"handle": r.handle, "name": r.name, "bio": r.bio, "seen": r.observed_at,
+            "until": r.valid_until} for r in sorted(old, key=version_order)]
     if cur is not None:
-        out.append({"handle": cur.handle, "name": cur.name, "bio": cur.bio, "until": None})
+        out.append({"handle": cur.handle, "name": cur.name, "bio": cur.bio,
+                    "seen": cur.observed_at, "until": None})
     return out
+
+
+def version_order(r: Any) -> tuple[datetime, int]:
+    """Versions in time order: by when each was collected, else (a copy of no
+    known time) by when it was superseded; a version read late (an older crawl
+    ingested after a newer one) sits where it belongs, not where it was added."""
+    t = r.observed_at or r.valid_until
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return (t, r.id)

@@ -93,5 +93,6 @@ def register(app: typer.Typer) -> None:
                     echo(f"  links {side}: {kinds} ({word} {lk[f'{side}_accounts']} "
                          "account(s))")
             for h in a["history"][:-1]:
-                echo(f"  until {h['until']}: @{h['handle']} {h['name']!r} "
+                seen = f"collected {h['seen']}, " if h["seen"] else ""
+                echo(f"  {seen}until {h['until']}: @{h['handle']} {h['name']!r} "
                      f"{h['bio']!r}")

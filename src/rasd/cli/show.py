@@ -89,6 +89,7 @@ def register(app: typer.Typer) -> None:
         """
         from sqlalchemy import select
 
+        from rasd.accounts.roles import version_order
         from rasd.store import schema as S
 
         store = get_store()
@@ -137,8 +138,8 @@ def register(app: typer.Typer) -> None:
         out["url"] = post_url(p.platform, p.platform_id, extra=p.extra,
                               author_handle=author.handle if author else None,
                               chat_handle=chat_handle)
-        out["versions"] = [{"text": v.text, "edited_at": v.edited_at, "until": v.valid_until}
-                           for v in versions]
+        out["versions"] = [{"text": v.text, "edited_at": v.edited_at, "seen": v.observed_at,
+                            "until": v.valid_until} for v in sorted(versions, key=version_order)]
         out["detections"] = [{"detector": d.detector, "label": d.label, "score": d.score,
                               "model_version": d.model_version, "explanation": d.explanation}
                              for d in dets]
@@ -191,7 +192,8 @@ def register(app: typer.Typer) -> None:
         if p.deleted_at is not None:  # a compliance event said so (delete, unavailable)
             typer.echo(f"  DELETED on the platform {_when(p.deleted_at)} (compliance event)")
         for v in out["versions"]:
-            typer.echo(f"  earlier version (until {v['until']}): {v['text']!r}")
+            seen = f"collected {_when(v['seen'])}, " if v["seen"] else ""
+            typer.echo(f"  earlier version ({seen}until {_when(v['until'])}): {v['text']!r}")
         for d in out["detections"]:
             typer.echo(f"  detection {d['detector']}/{d['label']} {d['score']:.2f} "
                        f"({d['model_version']})")

@@ -93,6 +93,11 @@ def _profile(a: Account) -> tuple[Any, ...]:
     return (a.handle, a.name, a.bio, a.location, a.url)
 
 
+def _text_version(p: Post) -> tuple[Any, ...]:
+    """What a version of a post keeps."""
+    return (p.text, p.edited_at)
+
+
 def _counters(a: Account) -> tuple[Any, ...]:
     """The rest of what ``account_hash`` covers."""
     return (a.created_at, a.kind, a.followers, a.following, a.post_count, a.verified, a.extra)
@@ -101,6 +106,53 @@ def _counters(a: Account) -> tuple[Any, ...]:
 def account_hash(a: Account) -> str:
     return _hash((a.handle, a.name, a.bio, a.created_at, a.kind, a.followers, a.following,
                   a.post_count, a.location, a.url, a.verified, a.extra))
+
+
+def _stored_profile(row: Any) -> tuple[Any, ...]:
+    """PROFILE_FIELDS of a stored accounts row."""
+    return (row.handle, row.name, row.bio, row.location, row.url)
+
+
+def _version_profile(r: Any) -> tuple[Any, ...]:
+    """PROFILE_FIELDS of a stored (or about to be stored) account version."""
+    snap = r.snapshot if isinstance(r.snapshot, dict) else {}
+    return (r.handle, r.name, r.bio, snap.get("location"), snap.get("url"))
+
+
+class _VersionView:
+    """Attribute access to a version row about to be inserted."""
+
+    def __init__(self, row: dict[str, Any]):
+        self.__dict__.update(row)
+
+
+def _account_version(account_id: int, p: Any, content_hash: str | None,
+                     raw_sha256: str | None, observed_at: datetime | None,
+                     until: datetime) -> dict[str, Any]:
+    """An account_versions row holding profile ``p`` (a row or a mapping)."""
+    get = p.get if isinstance(p, dict) else partial(getattr, p)
+    return {"account_id": account_id, "handle": get("handle"), "name": get("name"),
+            "bio": get("bio"), "content_hash": content_hash,
+            "snapshot": {"location": get("location"), "url": get("url")},
+            "raw_sha256": raw_sha256, "observed_at": observed_at, "valid_until": until}
+
+
+def _post_version(post_id: int, text: str | None, edited_at: datetime | None,
+                  content_hash: str | None, raw_sha256: str | None,
+                  observed_at: datetime | None, until: datetime) -> dict[str, Any]:
+    return {"post_id": post_id, "text": text, "edited_at": edited_at,
+            "content_hash": content_hash, "raw_sha256": raw_sha256,
+            "observed_at": observed_at, "valid_until": until}
+
+
+def _next_seen(t: datetime | None, held: Iterable[datetime | None],
+               current: datetime | None) -> datetime | None:
+    """The earliest of ``held`` (collection times of stored versions) and
+    ``current`` (the current copy's) after ``t``: when a copy collected at
+    ``t`` was superseded, at the latest (a copy of no known time — a post's
+    text before any edit — by the earliest)."""
+    later = [x for x in (*held, current) if x is not None and (t is None or is_older(t, x))]
+    return min(later, key=_utc_naive) if later else None
 
 
 def _rounds(items: list[Any]) -> list[list[Any]]:
@@ -403,6 +455,13 @@ class Prep:
         self.earlier: list[Post] = []
         # … and of profiles (a handle changed twice in one file)
         self.accounts_earlier: list[Account] = []
+        # the same, by key: an older copy read after a newer one (its text or
+        # profile differing from every copy the batch holds) goes among its
+        # key's earlier copies in time order, so that it is written as the
+        # version it is (``_keep_late``); ``late`` says the lists need rebuilding
+        self.earlier_of: dict[Key, list[Post]] = {}
+        self.accounts_earlier_of: dict[Key, list[Account]] = {}
+        self.late = False
         # copies that another copy in this batch equalled or superseded: counted
         # unchanged, as they are when they fall in different batches (the counts
         # of a file depended on --batch)
@@ -433,8 +492,12 @@ class Prep:
                         self.moved.append(("posts", rec.raw.sha256 if rec.raw else None))
                     else:
                         self.earlier.append(old)
+                        self.earlier_of.setdefault(key, []).append(old)
                 self.posts[key] = rec
-            else:  # an older or a referenced copy: unchanged, as in another batch
+            elif rec.reference or not self._keep_late(self.earlier_of, key, rec, old,
+                                                      _text_version):
+                # a referenced copy, or an older one that the batch already
+                # holds: unchanged, as in another batch
                 self.dup_posts += 1
         elif isinstance(rec, Account):
             key = (rec.platform, rec.platform_id)
@@ -445,13 +508,15 @@ class Prep:
                     # compared field by field, not hashed: a page repeats its users
                     if _profile(old) != _profile(rec):  # kept as a version, as across
                         self.accounts_earlier.append(old)  # batches (a round of its own)
+                        self.accounts_earlier_of.setdefault(key, []).append(old)
                     elif _counters(old) != _counters(rec):  # updated, no version
                         self.moved.append(("accounts", rec.raw.sha256 if rec.raw else None))
                     else:  # the same profile again: unchanged, as in another batch
                         self.dup_accounts += 1
                 self.accounts[key] = rec
-            elif not rec.stub:  # an older copy: unchanged
-                self.dup_accounts += 1
+            elif not rec.stub and not self._keep_late(self.accounts_earlier_of, key, rec, old,
+                                                      _profile):
+                self.dup_accounts += 1  # an older copy the batch holds: unchanged
         elif isinstance(rec, Event):
             self.events[(rec.platform, rec.platform_id)] = rec
         elif isinstance(rec, Compliance):
@@ -465,6 +530,23 @@ class Prep:
             raise TypeError(f"cannot write {type(rec).__name__}"
                             + (" with a post id (derived from posts' links)"
                                if isinstance(rec, Edge) else ""))
+
+    def _keep_late(self, groups: dict[Key, list[Any]], key: Key, rec: Any, old: Any,
+                   version: Callable[[Any], Any]) -> bool:
+        """Place ``rec``, a copy older than ``old`` (the newest of its key in
+        the batch), among the key's earlier copies in time order, unless what a
+        version keeps of it (``version``) is a copy the batch already holds."""
+        v = version(rec)
+        if v == version(old):
+            return False
+        group = groups.setdefault(key, [])
+        if any(version(e) == v for e in group):
+            return False
+        at = next((i for i, e in enumerate(group) if is_older(rec.observed_at, e.observed_at)),
+                  len(group))
+        group.insert(at, rec)
+        self.late = True
+        return True
 
     def add_raw(self, items: dict[str, tuple[str, bytes]]) -> None:
         self.raw.update(items)
@@ -485,6 +567,9 @@ class Prep:
         accounts: dict[Key, Account] = {}
         items = b.accounts
         b.seen_accounts, b.repeats, b.moved = self.dup_accounts, self.dup_posts, self.moved
+        if self.late:  # each key's earlier copies in time order (rounds are per key)
+            self.accounts_earlier = [a for g in self.accounts_earlier_of.values() for a in g]
+            self.earlier = [p for g in self.earlier_of.values() for p in g]
         earlier = (((a.platform, a.platform_id), a) for a in self.accounts_earlier)
         for key, acc in chain(earlier, self.accounts.items()):
             if acc.stub:
@@ -753,22 +838,27 @@ class Writer:
             else:
                 changed.append(it)
         full = self._full_accounts(c, [it.key for it in changed]) if changed else {}
+        late: list[tuple[AccountItem, Any]] = []
         for it in changed:
             row = full[it.key]
-            if is_older(it.observed_at, row.observed_at) or self._applied_before(it.raw_sha256):
+            older = is_older(it.observed_at, row.observed_at)
+            if older or self._applied_before(it.raw_sha256):
                 # an older snapshot than the current view: it does not replace it
-                self.counts.add("accounts", "unchanged")
+                # (kept as a version if its profile is new to the history)
+                if older and not self._applied_before(it.raw_sha256):
+                    late.append((it, row))
+                else:
+                    self.counts.add("accounts", "unchanged")
                 if it.observed_at is not None and len(self.stale) < STALE_MAX:
                     self.stale[it.key] = it
                 continue
             updates.append(self._update_row(ACCOUNT_COLS, it.row, row.id))
             self.counts.add("accounts", "updated")
-            if it.profile != (row.handle, row.name, row.bio, row.location, row.url):
-                versions.append({
-                    "account_id": row.id, "handle": row.handle, "name": row.name,
-                    "bio": row.bio, "content_hash": row.content_hash,
-                    "snapshot": {"location": row.location, "url": row.url},
-                    "raw_sha256": row.raw_sha256, "valid_until": b.ts})
+            if it.profile != _stored_profile(row):
+                versions.append(_account_version(row.id, row, row.content_hash, row.raw_sha256,
+                                                 row.observed_at, it.observed_at or b.ts))
+        if late:
+            self._late_accounts(c, late, versions, b.ts)
         for key, handle in stubs.items():
             if key in acc_cache or key in existing:
                 if key in existing:
@@ -814,6 +904,33 @@ class Writer:
             handle = it.handle
             if handle and key in acc_cache:
                 self.handle_cache[(key[0], handle.lower())] = acc_cache[key]
+
+    def _late_accounts(self, c: Connection, late: list[tuple[AccountItem, Any]],
+                       versions: list[dict], ts: datetime) -> None:
+        """Profiles collected before the stored one, read after it: each is a
+        version of its own (counted updated) unless the history already holds
+        that profile (unchanged). It was superseded, at the latest, by the next
+        copy collected after it that the store holds."""
+        v = S.account_versions
+        held: dict[int, list[Any]] = {}
+        for chunk in _chunks(sorted({row.id for _, row in late})):
+            for r in c.execute(select(v.c.account_id, v.c.handle, v.c.name, v.c.bio,
+                                      v.c.snapshot, v.c.observed_at
+                                      ).where(v.c.account_id.in_(chunk))):
+                held.setdefault(r.account_id, []).append(r)
+        for it, row in late:
+            got = held.setdefault(row.id, [])
+            prof = it.profile
+            if prof == _stored_profile(row) or any(
+                    _version_profile(r) == prof for r in got):
+                self.counts.add("accounts", "unchanged")
+                continue
+            until = _next_seen(it.observed_at, [r.observed_at for r in got], row.observed_at)
+            new = _account_version(row.id, dict(zip(ACCOUNT_COLS, it.row, strict=True)),
+                                   it.hash, it.raw_sha256, it.observed_at, until or ts)
+            versions.append(new)
+            got.append(_VersionView(new))
+            self.counts.add("accounts", "updated")
 
     def _seen_again(self, touches: list[dict], rid: int, observed_at: datetime | None,
                     content_hash: str | None, raw_sha256: str | None) -> None:
@@ -921,13 +1038,17 @@ class Writer:
                                       t.c.edited_at, t.c.raw_sha256, t.c.observed_at).where(
                     t.c.platform == plat, t.c.platform_id.in_(chunk))):
                 old_rows[(plat, r.platform_id)] = r
+        late: list[tuple[PostItem, Any]] = []
         for it in modified:
             row = old_rows[it.key]
-            if is_older(it.observed_at, row.observed_at) or self._applied_before(
-                    it.raw_sha256) or (row.edited_at is not None and (
-                        it.edited_at is None or is_older(it.edited_at, row.edited_at))):
-                # an older copy (earlier crawl, or the text before an edit we hold)
+            if self._applied_before(it.raw_sha256):
                 self.counts.add("posts", "unchanged")
+                continue
+            if is_older(it.observed_at, row.observed_at) or (row.edited_at is not None and (
+                    it.edited_at is None or is_older(it.edited_at, row.edited_at))):
+                # an older copy (earlier crawl, or the text before an edit we
+                # hold): kept as a version if its text is new to the history
+                late.append((it, row))
                 continue
             new = self._update_row(POST_COLS, it.row, row.id)
             new["account_id"] = acc_cache.get((it.key[0], it.author)) if it.author else None
@@ -935,9 +1056,13 @@ class Writer:
             changed.append(it)
             self.counts.add("posts", "updated")
             if row.text != it.text or (it.edited_at and row.edited_at != it.edited_at):
-                versions.append({"post_id": row.id, "text": row.text, "edited_at": row.edited_at,
-                                 "content_hash": row.content_hash, "raw_sha256": row.raw_sha256,
-                                 "valid_until": b.ts})
+                edit = it.edited_at if it.edited_at and (
+                    row.edited_at is None or is_older(row.edited_at, it.edited_at)) else None
+                versions.append(_post_version(row.id, row.text, row.edited_at, row.content_hash,
+                                              row.raw_sha256, row.observed_at,
+                                              edit or it.observed_at or b.ts))
+        if late:
+            self._late_posts(c, late, versions, b.ts)
         self.counts.add("posts", "new", len(inserts))
         numbered = self._number(c, t, inserts)
         returned: list[tuple] = []
@@ -973,6 +1098,33 @@ class Writer:
         for key, it in items.items():
             post_author[key] = acc_cache.get((key[0], it.author)) if it.author else None
         return [(ids[it.key], it) for it in changed if it.key in ids]
+
+    def _late_posts(self, c: Connection, late: list[tuple[PostItem, Any]],
+                    versions: list[dict], ts: datetime) -> None:
+        """Copies of posts older than the stored one (as ``_late_accounts``):
+        a version each, unless the history holds its text and edit time."""
+        v = S.post_versions
+        held: dict[int, list[Any]] = {}
+        for chunk in _chunks(sorted({row.id for _, row in late})):
+            for r in c.execute(select(v.c.post_id, v.c.text, v.c.edited_at, v.c.observed_at
+                                      ).where(v.c.post_id.in_(chunk))):
+                held.setdefault(r.post_id, []).append(r)
+        for it, row in late:
+            got = held.setdefault(row.id, [])
+            mine = (it.text, _utc_naive(it.edited_at) if it.edited_at else None)
+            if any((r.text, _utc_naive(r.edited_at) if r.edited_at else None) == mine
+                   for r in (row, *got)):
+                self.counts.add("posts", "unchanged")
+                continue
+            # superseded by the next edit, else the next copy collected, held
+            mine_t = it.edited_at or it.observed_at
+            until = _next_seen(mine_t, [r.edited_at or r.observed_at for r in got],
+                               row.edited_at or row.observed_at)
+            new = _post_version(row.id, it.text, it.edited_at, it.hash, it.raw_sha256,
+                                it.observed_at, until or ts)
+            versions.append(new)
+            got.append(_VersionView(new))
+            self.counts.add("posts", "updated")
 
     def _deleted_before(self, c: Connection, keys: list[Key]) -> None:
         """Mark new posts deleted where a compliance event stored earlier says so

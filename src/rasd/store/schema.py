@@ -147,7 +147,10 @@ account_versions = Table(
     Column("snapshot", J),
     Column("content_hash", String(32)),
     Column("raw_sha256", String(64)),
-    Column("valid_until", TS, nullable=False),  # when this version was superseded
+    # when this version was superseded: the superseding copy's collection time
+    # where known, else the time of the ingest that replaced it
+    Column("valid_until", TS, nullable=False),
+    Column("observed_at", TS),  # when the copy this version holds was collected
     Index("ix_account_versions_account", "account_id"),
 )
 
@@ -196,7 +199,8 @@ post_versions = Table(
     Column("snapshot", J),
     Column("content_hash", String(32)),
     Column("raw_sha256", String(64)),
-    Column("valid_until", TS, nullable=False),
+    Column("valid_until", TS, nullable=False),  # as account_versions
+    Column("observed_at", TS),
     Index("ix_post_versions_post", "post_id"),
 )
 
