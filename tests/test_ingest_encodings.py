@@ -131,6 +131,12 @@ def test_utf16_order_is_told_only_where_it_is_sure():
     assert utf16_order(b"\xff\xfe\x00\x00") is None  # a UTF-32 mark
     assert utf16_order(b'{"da') is None and utf16_order(b"{\x00\x00\x00") is None
     assert utf16_order(b"") is None and utf16_order(b"{") is None
+    # a UTF-8 file whose first line was damaged to `{\0"\0` (found by the fuzz
+    # test: the intact lines after it were read as UTF-16 and lost)
+    assert utf16_order(b'{\x00"\x00\n{"data": [{"id": "1"}]}\n'[:32]) is None
+    arabic = '[{"text": "\u0645\u0631\u062d\u0628\u0627 \u0628\u0643\u0645 \u0641\u064a"}]'
+    assert utf16_order(arabic.encode("utf-16-le")[:32]) == "utf-16-le"
+    assert utf16_order(arabic.encode("utf-16-be")[:32]) == "utf-16-be"
 
 
 PACK = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress,

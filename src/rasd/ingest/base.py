@@ -368,7 +368,7 @@ def open_binary(path: Path, *, transcode: bool = True) -> IO[bytes]:
         CURRENT_RAW.set(raw)
         f = _decompressing(path, raw)
     try:  # a UTF-8 byte-order mark (Windows tools write one) is not part of the data
-        head = f.peek(4)[:4]
+        head = f.peek(UTF16_HEAD)[:UTF16_HEAD]
         if head[:3] == BOM:
             f.read(3)
         elif transcode and (order := utf16_order(head)):
@@ -380,18 +380,30 @@ def open_binary(path: Path, *, transcode: bool = True) -> IO[bytes]:
     return f  # type: ignore[no-any-return]
 
 
+UTF16_HEAD = 32  # bytes looked at for UTF-16 without a byte-order mark
+
+
 def utf16_order(head: bytes) -> str | None:
-    """``utf-16-le`` or ``utf-16-be`` where a file's first four bytes show UTF-16:
-    a byte-order mark, or JSON without one (``{`` or ``[`` with a NUL byte beside
-    each character); None otherwise (a UTF-32 mark too)."""
+    """``utf-16-le`` or ``utf-16-be`` where a file's first bytes show UTF-16:
+    a byte-order mark, or JSON without one: ``{`` or ``[`` with a NUL byte
+    beside it and beside the next character, and at least half the characters
+    of the first ``UTF16_HEAD`` bytes so (JSON starts with ASCII: brackets,
+    quotes, keys). A UTF-8 file whose first line is damaged to ``{\0"\0`` is
+    not taken for UTF-16 (its other lines were lost); None otherwise (a
+    UTF-32 mark too)."""
     if head[:2] == b"\xfe\xff":
         return "utf-16-be"
     if head[:2] == b"\xff\xfe":
         return None if head[2:4] == b"\x00\x00" else "utf-16-le"
-    if len(head) == 4 and head[1] == 0 == head[3] and head[0:1] in (b"{", b"[") and head[2]:
-        return "utf-16-le"
-    if len(head) == 4 and head[0] == 0 == head[2] and head[1:2] in (b"{", b"[") and head[3]:
-        return "utf-16-be"
+    if len(head) < 4:
+        return None
+    units = len(head) // 2
+    for order, hi, lo in (("utf-16-le", 1, 0), ("utf-16-be", 0, 1)):
+        if head[hi] == 0 == head[hi + 2] and head[lo:lo + 1] in (b"{", b"[") and head[lo + 2]:
+            ascii_units = sum(1 for i in range(units) if head[2 * i + hi] == 0
+                              and head[2 * i + lo])
+            if 2 * ascii_units >= units:
+                return order
     return None
 
 
