@@ -383,3 +383,47 @@ def test_messages_or_chats_of_the_wrong_kind_are_rejects_not_silence(sqlite_stor
     assert rep.rejected == 1 and "expected an object" in rep.rejects[0]["reason"]
     assert rep.rejects[0]["path"] == "chats.list[]"
     assert post(sqlite_store, "telegram", "channel6/1").text == "ok"
+
+
+@pytest.mark.parametrize("order", ["newer first", "older first"])
+@pytest.mark.parametrize("batch", [1, 2000])
+def test_a_renamed_channel_keeps_its_newer_name_whichever_export_is_read_last(
+        store, tmp_path, order, batch):
+    """A Desktop export records no time of its own: the channel's name was the
+    one of the export read last, so an export from before a rename, read after
+    a newer one, made the old name current again. A chat's account is now
+    given at the chat's end, collected no earlier than its latest message: the
+    newer name stays current and the older one is kept as a version, in both
+    orders, counted once per export."""
+    old_msgs = MESSAGES[1:3]
+    new_msgs = MESSAGES[1:] + [_msg(9, "after the rename", date="2024-06-01T10:00:00",
+                                    date_unixtime="1717236000")]
+    old = channel_export(tmp_path / "jan", old_msgs, name="Old Name")
+    new = channel_export(tmp_path / "jun", new_msgs, name="New Name")
+    reps = [ingest_path(store, d, batch_size=batch)
+            for d in ([new, old] if order == "newer first" else [old, new])]
+    acc = account(store, "telegram", "channel555")
+    assert acc.name == "New Name" and not acc.stub
+    assert acc.observed_at.replace(tzinfo=None).isoformat() == "2024-06-01T10:00:00"
+    from rasd.accounts import account_history
+    assert [h["name"] for h in account_history(store, acc.id)] == ["Old Name", "New Name"]
+    for rep in reps:  # the channel counted once an export, as a profile
+        by = rep.counts["by_kind"]["accounts"]
+        assert sum(by.values()) == 1, by
+    again = ingest_path(store, old, batch_size=batch)
+    assert again.counts["new"] == again.counts["updated"] == 0
+    assert account(store, "telegram", "channel555").name == "New Name"
+
+
+def test_a_cut_export_still_gives_its_chat(store, tmp_path):
+    """A file that breaks off inside the messages: the chat's account comes
+    from what was read, at the time of its last complete message."""
+    d = channel_export(tmp_path, MESSAGES, name="Cut Channel")
+    f = d / "result.json"
+    data = f.read_bytes()
+    f.write_bytes(data[:data.rindex(b'"id": 5')])  # inside the last message
+    rep = ingest_path(store, d)
+    assert rep.rejected == 1
+    acc = account(store, "telegram", "channel555")
+    assert acc.name == "Cut Channel" and not acc.stub
+    assert acc.observed_at is not None

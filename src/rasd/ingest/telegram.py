@@ -19,6 +19,7 @@ service messages are stored as events.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,33 @@ def media_placeholder(value: Any) -> str | None:
 
 
 class _State:
-    """Progress of one pass: messages read, index in the current chat."""
+    """Progress of one pass: messages read, index in the current chat; and,
+    carried from a first pass to the careful second one, the chats' accounts.
 
-    def __init__(self) -> None:
+    An export records no time of its own, so a chat's name is as of no known
+    time: read before the chat's messages, an older export read after a newer
+    one made its old name current. A chat's account is now given at the end
+    of the chat (or of what could be read of it), collected no earlier than
+    its latest message or edit (``latest``); until then it waits in
+    ``pending``. The chat's messages name it as their author meanwhile (a
+    placeholder that the account fills in where the batch does not hold it)."""
+
+    def __init__(self, carried: _State | None = None) -> None:
         self.messages = 0
         self.idx = 0
         self.chat_id = "chat?"
         self.chat_keys: set[str] = set()  # of name, type, id: those read so far
+        # chat id → the chat's fields (name, type, id), its messages being read
+        self.pending: dict[str, dict[str, Any]] = carried.pending if carried else {}
+        self.latest: dict[str, datetime] = carried.latest if carried else {}
+        self.done: set[str] = carried.done if carried else set()  # accounts given
+
+    def seen(self, cid: str, *times: datetime | None) -> None:
+        for t in times:
+            if t is not None:
+                got = self.latest.get(cid)
+                if got is None or got < t:  # (parse_time gives UTC times)
+                    self.latest[cid] = t
 
 
 # events that start a value (ijson)
@@ -205,6 +226,12 @@ class TelegramParser(Parser):
             path = path / "result.json"
         src = str(path)
         state = _State()
+        yield from self._parse_all(path, raw, state, src)
+        for cid in list(state.pending):  # chats cut short: as far as they were read
+            yield from self._chat_done(cid, state, raw, src)
+
+    def _parse_all(self, path: Path, raw: RawSink, state: _State, src: str
+                   ) -> Iterator[Record]:
         try:
             yield from self._parse(path, raw, state, buf_size=64 * 1024, skip=0)
             return
@@ -218,7 +245,7 @@ class TelegramParser(Parser):
         # that are valid JSON: read again with the pure-Python parser in tiny chunks,
         # skip the messages already yielded, and salvage every complete one.
         done = state.messages
-        state = _State()
+        state = _State(carried=state)
         try:
             yield from self._parse(path, raw, state, buf_size=64, skip=done,
                                    backend=ijson.get_backend("python"))
@@ -248,7 +275,6 @@ class TelegramParser(Parser):
         base = media_root(path)
         src = str(path)
         chat: dict[str, Any] = {}
-        chat_emitted: set[str] = set()
         with open_binary(path) as raw_f:
             # ijson hands over a JSON string only whole: a file that is one endless
             # string would be held in memory. The guard stops reading once
@@ -266,7 +292,7 @@ class TelegramParser(Parser):
                     elif value is not SKIPPED:
                         if {"id", "type"} <= state.chat_keys:
                             yield from self._message(value, chat, base, src, state.idx, raw,
-                                                     chat_emitted)
+                                                     state)
                         else:
                             yield reject(src, REORDERED, path=f"{state.chat_id}.messages"
                                          f"[{state.idx}]")
@@ -275,6 +301,11 @@ class TelegramParser(Parser):
                     chat = {}
                     state.idx = 0
                     state.chat_keys = set()
+                elif event == "end_map" and prefix in CHAT_PREFIXES:
+                    if chat.get("id") is not None:  # the chat read whole: its account
+                        cid = _chat_id(chat)
+                        if cid is not None:
+                            yield from self._chat_done(cid, state, raw, src)
                 elif event in _VALUE_STARTS:
                     parent, _, key = prefix.rpartition(".")
                     if parent in CHAT_PREFIXES:
@@ -294,17 +325,42 @@ class TelegramParser(Parser):
         if not state.messages and not chat:
             raise IngestError(f"{src}: no chats or messages found (not a Telegram export?)")
 
-    def _chat_account(self, chat: dict, raw: RawRef) -> Account | None:
+    @staticmethod
+    def _chat_account(chat: dict, raw: RawRef,
+                      observed_at: datetime | None = None) -> Account | None:
         if chat.get("id") is None:
             return None
         ctype = chat.get("type") if isinstance(chat.get("type"), str) else None
         return Account(platform=PLATFORM, platform_id=chat_platform_id(ctype, chat["id"]),
                        name=clean_text(chat.get("name"), "name") if isinstance(
                            chat.get("name"), str) else None,
-                       kind=opt_str(ctype, "type", 32), raw=raw)
+                       kind=opt_str(ctype, "type", 32), raw=raw, observed_at=observed_at)
+
+    @classmethod
+    def _chat_done(cls, cid: str, state: _State, raw: RawSink, src: str) -> Iterator[Record]:
+        """The account of chat ``cid``, once its messages are read (``_State``).
+
+        Its raw record is the chat's own fields as read (name, type, id) with
+        the time of its latest message or edit (``latest_message_at``, what its
+        collection time is taken from): the account is made from those, not
+        from any one message, and two exports of a chat give two records unless
+        both name and time agree (a message's bytes, repeated in a later
+        export, made the later export's chat count as read before)."""
+        chat = state.pending.pop(cid, None)
+        if chat is None or cid in state.done:
+            return
+        state.done.add(cid)
+        latest = state.latest.get(cid)
+        head = {k: chat[k] for k in ("id", "type", "name") if k in chat}
+        head["latest_message_at"] = latest.isoformat() if latest else None
+        sha = raw.put(dump_item(head)[1], "telegram")
+        acc = cls._chat_account(chat, RawRef(sha256=sha, fmt="telegram", source_file=src,
+                                             path=cid), latest)
+        if acc is not None:
+            yield acc
 
     def _message(self, m: Any, chat: dict, base: MediaRoot | None, src: str, idx: int, raw: RawSink,
-                 chat_emitted: set[str]) -> Iterator[Record]:
+                 state: _State) -> Iterator[Record]:
         cid = _chat_id(chat) if chat.get("id") is not None else "chat?"
         if cid is None:
             yield reject(src, "field 'id' of the chat: not a valid id (over 190 characters, "
@@ -321,15 +377,13 @@ class TelegramParser(Parser):
             return
         sha = raw.put(data, "telegram")
         ref = RawRef(sha256=sha, fmt="telegram", source_file=src, path=path)
-        if cid not in chat_emitted:
-            acc = self._chat_account(chat, ref)
-            if acc is not None:
-                chat_emitted.add(cid)
-                yield acc
+        if cid not in state.done and cid not in state.pending:
+            state.pending[cid] = dict(chat)
         try:
             mid = req_id(m.get("id"), "id")
             pid = message_id(cid, mid)
             when = parse_time(m.get("date_unixtime") or m.get("date"), "date")
+            state.seen(cid, when)
             mtype = m.get("type", "message")
             raw_from = m.get("from_id") or m.get("actor_id")
             if isinstance(raw_from, int) and not isinstance(raw_from, bool):
@@ -362,6 +416,7 @@ class TelegramParser(Parser):
                         edited_at=parse_time(m.get("edited_unixtime") or m.get("edited"),
                                              "edited"),
                         raw=ref)
+            state.seen(cid, post.edited_at)
             if m.get("author"):
                 post.extra["signature"] = opt_str(m.get("author"), "author", 200)
             if m.get("via_bot"):
