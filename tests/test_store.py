@@ -365,3 +365,37 @@ def test_several_processes_creating_one_new_store_at_once(tmp_path):
         outs = [p.communicate(timeout=120) for p in procs]
         assert all(p.returncode == 0 for p in procs), [e[-400:] for _, e in outs]
         assert [o.strip() for o, _ in outs] == ["0"] * 4
+
+
+def test_several_processes_creating_one_new_postgresql_schema_at_once():
+    """Exploratory testing: on PostgreSQL, two ingests started at once on a new
+    (empty) schema — one failed with a duplicate key in pg_type while both
+    created the tables. Migrations there take the store's advisory lock first."""
+    import subprocess
+    import sys
+    import uuid
+
+    import sqlalchemy as sa
+    from tests.conftest import PG_URL, _drop_pg
+
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need RASD_TEST_PG_URL (CI sets it; e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/test)")
+    code = ("import sys; from rasd.store import Store; s = Store.open(sys.argv[1]); "
+            "print(s.stats()['posts'])")
+    url = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    for _ in range(2):
+        schema = "t_" + uuid.uuid4().hex[:12]
+        admin = sa.create_engine(url)
+        with admin.begin() as c:
+            c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+        db = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        try:
+            procs = [subprocess.Popen([sys.executable, "-c", code, db], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for _ in range(4)]
+            outs = [p.communicate(timeout=120) for p in procs]
+            assert all(p.returncode == 0 for p in procs), [e[-400:] for _, e in outs]
+            assert [o.strip() for o, _ in outs] == ["0"] * 4
+        finally:
+            _drop_pg(schema)

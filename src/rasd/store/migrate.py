@@ -46,5 +46,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if conn.dialect.name == "sqlite":
             conn.info["rasd_immediate"] = True
         with conn.begin():
+            if conn.dialect.name == "postgresql":
+                # PostgreSQL likewise: the store's write lock (an advisory lock
+                # per schema) first; two processes creating the tables of one
+                # new schema at once failed with a duplicate key in pg_type
+                from rasd.store.db import WRITE_LOCK_SQL
+
+                conn.exec_driver_sql(WRITE_LOCK_SQL)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
