@@ -855,3 +855,42 @@ def test_named_pipes_are_not_read_twice(tmp_path):
     r = subprocess.run([sys.executable, "-m", "rasd", "--db", db, "stats", "--json"],
                        capture_output=True, text=True)
     assert json.loads(r.stdout)["posts"] == 6000
+
+
+def test_a_store_that_fails_while_writing_is_one_line_not_a_traceback(tmp_path):
+    """Exploratory testing: a database error in the middle of an ingest (a full
+    disk, a lost connection) printed a 100-line chained traceback. It is one
+    line naming the file and the store, exit 1; the run is recorded failed."""
+    db = str(tmp_path / "r.db")
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"data": [{"id": "1", "text": "x", "author_id": "2"}]}) + "\n")
+    from rasd.store import Store
+
+    Store.open(db).close()
+    con = sqlite3.connect(db)
+    con.execute("CREATE TRIGGER boom BEFORE INSERT ON posts "
+                "BEGIN SELECT RAISE(ABORT, 'simulated disk full'); END")
+    con.commit()
+    con.close()
+    r = runner.invoke(app, ["--db", db, "ingest", str(f)])
+    assert r.exit_code == 1, r.output
+    assert "writing to the store" in r.output and "simulated disk full" in r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) <= 2
+    r = runner.invoke(app, ["--db", db, "runs", "--json"])
+    assert json.loads(r.stdout)[0]["status"] == "failed"
+
+
+@pytest.mark.parametrize("url, secret", [
+    ("postgresql://u:s3cretPW@127.0.0.1:abc/x", "s3cretPW"),
+    ("postgresql://postgres@127.0.0.1:1/x?password=s3cretPW", "s3cretPW"),
+    ("postgresql://postgres@127.0.0.1:1/x?sslpassword=s3cretPW", "s3cretPW"),
+])
+def test_store_urls_that_cannot_be_read_or_reached_hide_the_password(url, secret):
+    """Exploratory testing: a URL whose port is not a number gave a ValueError
+    traceback; a password given as a query parameter (libpq takes
+    ?password=) was printed in the error."""
+    for cmd in (["stats"], ["runs"], ["ingest", "-"]):
+        r = runner.invoke(app, ["--db", url, *cmd], input="")
+        assert r.exit_code == 2, (cmd, r.output)
+        assert "cannot open the store" in r.output and secret not in r.output
+        assert "Traceback" not in r.output

@@ -1043,3 +1043,30 @@ def test_fuzz_unreadable_numbers_anywhere(tmp_path_factory, data):
     f.write_text("[" + _raw_numbers(json.dumps(page)) + ",\n" + json.dumps(intact) + "]")
     recs = list(get_parser("x").parse(f, RawSink()))
     assert "999" in {r.platform_id for r in recs if isinstance(r, Post)}
+
+
+def test_a_failed_run_records_only_what_it_committed(sqlite_store, tmp_path):
+    """Exploratory testing: a run that failed in its third batch (a full disk,
+    a lost connection) recorded the counts of that batch too — 9,870 posts new
+    where the store held 4,932. A database error is raised here by a real
+    trigger once five posts are stored."""
+    from sqlalchemy import select, text
+
+    from rasd.store import schema as S
+
+    with sqlite_store.begin() as c:
+        c.execute(text("CREATE TRIGGER boom BEFORE INSERT ON posts "
+                       "WHEN (SELECT count(*) FROM posts) >= 4 "
+                       "BEGIN SELECT RAISE(ABORT, 'simulated disk full'); END"))
+    f = tmp_path / "t.jsonl"
+    f.write_text("".join(json.dumps({"data": [{"id": str(i), "text": f"t{i}",
+                                               "author_id": "5"}]}) + "\n"
+                         for i in range(1, 11)))
+    with pytest.raises(Exception, match="simulated disk full"):
+        ingest_path(sqlite_store, f, batch_size=2, jobs=1)
+    with sqlite_store.connect() as c:
+        stored = c.execute(select(S.posts.c.id)).all()
+        run = c.execute(select(S.ingest_files.c.status, S.ingest_files.c.counts)).one()
+    assert len(stored) == 4
+    assert run.status == "failed"
+    assert run.counts["by_kind"]["posts"] == {"new": 4}, run.counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,9 +28,14 @@ STATE = State()
 def store_exists() -> bool:
     """Whether the store named by --db / RASD_DB / ./rasd.db is there already:
     a SQLite file that exists (a server database is taken to be there)."""
+    from sqlalchemy.exc import ArgumentError
+
     from rasd.store.db import resolve_url, sqlite_file
 
-    path = sqlite_file(resolve_url(STATE.db))
+    try:
+        path = sqlite_file(resolve_url(STATE.db))
+    except (ArgumentError, ValueError):  # a URL that cannot be read: Store.open says so
+        return True
     return path is None or path.exists()
 
 
@@ -63,11 +69,19 @@ def shown_db() -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    db = STATE.db
     try:
-        url = make_url(STATE.db)
-    except ArgumentError:  # a file path
-        return STATE.db
-    return url.render_as_string(hide_password=True) if url.password else STATE.db
+        url = make_url(db)
+    except (ArgumentError, ValueError):  # a file path, or a URL that cannot be read
+        return _USER_PASSWORD.sub(r"\1***@", db) if "://" in db else db
+    # libpq also takes the password as a parameter (?password=, ?sslpassword=)
+    hidden = {k: "***" for k in url.query if k.lower() in ("password", "sslpassword")}
+    if hidden:
+        url = url.update_query_dict(hidden)
+    return url.render_as_string(hide_password=True) if url.password or hidden else db
+
+
+_USER_PASSWORD = re.compile(r"(://[^/@:]*:)[^@]*@")
 
 
 def echo(text: str, err: bool = False, keep_lines: bool = False) -> None:

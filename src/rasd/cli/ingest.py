@@ -17,9 +17,11 @@ from rasd.cli.common import (
     get_store,
     markup_escaped,
     progress_enabled,
+    shown_db,
     store_exists,
     warn,
 )
+from rasd.store.db import is_store_error
 from rasd.terminal import one_line
 
 FORMATS_HELP = ("auto, x, telegram, telegram-html, telethon or csv (auto: decided from the "
@@ -380,6 +382,15 @@ def register(app: typer.Typer) -> None:
                 warn(f"skipped: {e}")  # found inside a folder, not named by the user
                 any_rejected = True  # --strict: not everything given was read
                 continue
+            except Exception as e:
+                if not is_store_error(e):
+                    raise
+                # a full disk, a lost connection, a server gone: said in one line
+                why = str(getattr(e, "orig", None) or e).strip().splitlines()
+                fail(f"{one_line(str(p))}: writing to the store {shown_db()} failed: "
+                     f"{why[0] if why else type(e).__name__} (the run is recorded as failed "
+                     "and keeps what it committed: ingest the file again to complete it)",
+                     code=1)
             finally:
                 if bar is not None:
                     bar.stop()

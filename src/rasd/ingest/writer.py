@@ -706,6 +706,17 @@ class Writer:
         """Write one prepared batch in one transaction."""
         if not len(b) and not b.raw:
             return
+        # the counts as committed: a batch that fails (a full disk, a lost
+        # connection, Ctrl-C) counts nothing, in the report and in the run
+        # recorded (a failed run recorded twice the posts it had stored)
+        saved = ({k: Counter(v) for k, v in self.counts.by_kind.items()}, self.counts.stubs)
+        try:
+            self._apply(b)
+        except BaseException:
+            self.counts.by_kind, self.counts.stubs = saved
+            raise
+
+    def _apply(self, b: Batch) -> None:
         with self.store.write() as c:
             self._write_raw(c, b)
             self.counts.add("posts", "unchanged", b.repeats)

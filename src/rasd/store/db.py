@@ -150,6 +150,18 @@ WRITE_LOCK_SQL = "SELECT pg_advisory_xact_lock(1918989156, hashtext(current_sche
 WAL_AUTOCHECKPOINT = 10000  # pages
 
 
+def is_store_error(e: BaseException) -> bool:
+    """Whether ``e`` is the database's (a full disk, a lost connection, a
+    constraint): SQLAlchemy's, or the driver's own where rasd writes through
+    the driver's cursor (``upsert``)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(e, SQLAlchemyError | sqlite3.Error) or type(e).__module__.split(
+        ".")[0] in ("psycopg", "psycopg2")
+
+
 def _pg_session(dbapi_conn: Any, _record: Any) -> None:
     """Session settings for every PostgreSQL connection.
 
