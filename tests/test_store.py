@@ -399,3 +399,16 @@ def test_several_processes_creating_one_new_postgresql_schema_at_once():
             assert [o.strip() for o, _ in outs] == ["0"] * 4
         finally:
             _drop_pg(schema)
+
+
+def test_an_account_is_found_by_a_handle_with_non_ascii_capitals(store):
+    """Exploratory testing: on SQLite, whose lower() folds ASCII only,
+    `accounts show @Ärger` found nothing, even typed as stored (PostgreSQL
+    found it)."""
+    from rasd.accounts import find_accounts
+
+    _write(store, Account(platform="telegram", platform_id="channel5001", handle="Ärger"))
+    for ref in ("@Ärger", "Ärger", "@ÄRGER", "ärger"):
+        if ref == "ärger" and store.is_sqlite:
+            continue  # (SQLite cannot fold the stored Ä: a limit, documented)
+        assert [r.platform_id for r in find_accounts(store, ref)] == ["channel5001"], ref
