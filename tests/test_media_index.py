@@ -107,3 +107,76 @@ def test_manager_switches_to_multihash_above_threshold(store, tmp_path, monkeypa
     B.add_signals(store, "k", [B.Entry(i, "pdq", _hex(rng), {}) for i in range(20)])
     idx = I.IndexManager(store, tmp_path / "i").get("pdq")
     assert idx.kind == "mih" and len(idx) == 40
+
+
+def _edited(src, tmp_path, name: str, op) -> str:
+    """PDQ of an edited copy of ``src`` (rotated, flipped: far from the original)."""
+    from PIL import Image
+
+    from rasd.detect.media.hasher import hash_path
+
+    out = tmp_path / name
+    with Image.open(src) as im:
+        op(im.convert("RGB")).save(out)
+    return hash_path(out, ["pdq"]).signals["pdq"].value
+
+
+def test_a_copied_store_does_not_use_the_other_copys_index(tmp_path, monkeypatch):
+    """A store copied file-for-file (a backup, a case copy) carries the same store id
+    and so the same index folder. Each copy then adds different signals under the same
+    ids: neither may miss its own signals nor report the other's labels."""
+    import shutil
+
+    from PIL import Image
+
+    from rasd.detect.media.matcher import Matcher
+    from rasd.store import Store
+    from tests.test_media_banks import POSTER
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    base = _edited(POSTER, tmp_path, "base.png", lambda im: im)
+    rot = _edited(POSTER, tmp_path, "rot.png", lambda im: im.transpose(Image.Transpose.ROTATE_90))
+    flip = _edited(POSTER, tmp_path, "flip.png",
+                   lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    a = Store.open(str(tmp_path / "A.db"))
+    B.create_bank(a, "b")
+    B.add_signals(a, "b", [B.Entry(1, "pdq", base, {"content": "base"})])
+    assert [h.labels["content"] for h in Matcher(a).lookup("pdq", base)] == ["base"]
+    a.close()
+    shutil.copy(tmp_path / "A.db", tmp_path / "B.db")
+    a, b = Store.open(str(tmp_path / "A.db")), Store.open(str(tmp_path / "B.db"))
+    try:
+        assert I.store_id(a) == I.store_id(b)  # the premise: one index folder
+        B.add_signals(a, "b", [B.Entry(1, "pdq", rot, {"content": "rotated"})])
+        assert [h.labels["content"] for h in Matcher(a).lookup("pdq", rot)] == ["rotated"]
+        B.add_signals(b, "b", [B.Entry(1, "pdq", flip, {"content": "flipped"})])
+        mb = Matcher(b)
+        assert [h.labels["content"] for h in mb.lookup("pdq", flip)] == ["flipped"]
+        assert mb.lookup("pdq", rot) == []
+        # and back on A, after B rewrote the shared index
+        ma = Matcher(a)
+        assert [h.labels["content"] for h in ma.lookup("pdq", rot)] == ["rotated"]
+        assert ma.lookup("pdq", flip) == []
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_hit_is_checked_against_the_stored_signal(store, tmp_path):
+    """An index whose entry holds another value than the signal with its id (a stale
+    or foreign index) never reports that signal: the distance is recomputed from the
+    stored hash."""
+    from rasd.detect.media.matcher import Matcher
+
+    rng = np.random.default_rng(21)
+    stored, foreign = _hex(rng), _hex(rng)
+    B.create_bank(store, "k")
+    B.add_signals(store, "k", [B.Entry(1, "pdq", stored, {})])
+    mgr = I.IndexManager(store, tmp_path / "idx")
+    idx = mgr.get("pdq")
+    (sid,) = B.find_signals(store, "k", stored, "pdq")
+    idx.index.remove_ids(np.array([sid], dtype=np.int64))
+    idx.add(np.array([sid], dtype=np.int64), I.hex_to_codes([foreign]))
+    m = Matcher(store, indexes=mgr)
+    assert m.lookup("pdq", foreign) == []
+    assert [h.signal_id for h in m.lookup("pdq", stored)] == [sid]

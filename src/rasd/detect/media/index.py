@@ -11,12 +11,22 @@
   that is exact with nflip=1 was measured slower at 10M (~34 ms/query: its buckets
   hold ~150 entries each). Figures: benchmarks/signals.py and docs/media.md.
 - ``IndexManager``: keeps one index per signal type in ``<workspace>/.rasd-index/
-  <store-id>/``, with a small JSON state (highest signal id indexed). Opening it adds
-  signals with a higher id (incremental: new bank entries take effect at the next
-  match, in well under a minute); entries that were disabled, tombstoned, quarantined
-  or whose bank was disabled are filtered at query time against the database, so they
-  take effect at once; when more than 20 % of the entries are dead the index is
-  rebuilt from the live ones.
+  <store-id>/``, with a small JSON state (highest signal id indexed, rows seen up to
+  it, and an owner token). Opening it adds signals with a higher id (incremental: new
+  bank entries take effect at the next match, in well under a minute); entries that
+  were disabled, tombstoned, quarantined or whose bank was disabled are filtered at
+  query time against the database, so they take effect at once; when more than 20 %
+  of the entries are dead the index is rebuilt from the live ones.
+
+  The store id lives inside the database, so a copied or restored store (a backup, a
+  case copy) shares the folder with the store it was copied from, and the two then
+  give the same ids to different signals. Each index update therefore writes a new
+  random token both into the state file and into the store's ``meta`` table; an index
+  whose token is not the store's was last written for another copy (or an older
+  state of this one) and is rebuilt. A row count of the indexed id range catches rows
+  that appeared below the highest id or were removed, and signals that left the
+  tombstoned state. The matcher also checks every hit against the stored hash, so a
+  wrong index can cost a rebuild but never a wrong match.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 
 from rasd.detect.media import schema as M
 from rasd.store import Store
@@ -167,6 +177,7 @@ class IndexManager:
         self.dir = directory or index_dir(store)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._cache: dict[str, PdqIndex] = {}
+        self._states: dict[str, dict[str, Any]] = {}
         self.stats: dict[str, IndexStats] = {}
 
     def _state_path(self, signal_type: str) -> Path:
@@ -175,20 +186,45 @@ class IndexManager:
     def _index_path(self, signal_type: str) -> Path:
         return self.dir / f"{signal_type}.faissbin"
 
+    @staticmethod
+    def _token_key(signal_type: str) -> str:
+        return f"media.index.{signal_type}"
+
+    def _owner_token(self, signal_type: str) -> str | None:
+        """The token of the last index update made for this store (None: never)."""
+        with self.store.connect() as c:
+            return c.execute(select(S.meta.c.value).where(
+                S.meta.c.key == self._token_key(signal_type))).scalar()
+
+    def _claim(self, signal_type: str, token: str) -> None:
+        """Record in the store that the index now on disk was written for it."""
+        m, key = S.meta, self._token_key(signal_type)
+        with self.store.begin() as c:
+            c.execute(m.delete().where(m.c.key == key))
+            c.execute(m.insert().values(key=key, value=token))
+
+    def invalidate(self, signal_type: str) -> None:
+        """Forget the index of ``signal_type``: the next ``get`` rebuilds it (a hit
+        disagreed with the stored signal, so the index is not this store's)."""
+        self._cache.pop(signal_type, None)
+        self._states.pop(signal_type, None)
+        with self.store.begin() as c:
+            c.execute(S.meta.delete().where(S.meta.c.key == self._token_key(signal_type)))
+
     def _chunks(self, signal_type: str, after_id: int, size: int | None = None
-                ) -> Iterator[list[tuple[int, str]]]:
-        """Live signals with id > ``after_id`` in id order, ``size`` rows at a time
-        (keyset pages: a 10M-hash rebuild never holds all rows in Python)."""
+                ) -> Iterator[list[tuple[int, str, str]]]:
+        """Signals of every status with id > ``after_id`` in id order, ``size`` rows
+        at a time (keyset pages: a 10M-hash rebuild never holds all rows in Python).
+        Tombstoned rows come too, so that the state counts every row of its range."""
         bs = M.bank_signals
         size = size or CHUNK
         last = after_id
         while True:
-            q = (select(bs.c.id, bs.c.signal)
-                 .where(and_(bs.c.signal_type == signal_type, bs.c.id > last,
-                             bs.c.status != "tombstoned"))
+            q = (select(bs.c.id, bs.c.signal, bs.c.status)
+                 .where(and_(bs.c.signal_type == signal_type, bs.c.id > last))
                  .order_by(bs.c.id).limit(size))
             with self.store.connect() as c:
-                rows = [(r[0], r[1]) for r in c.execute(q)]
+                rows = [(r[0], r[1], r[2]) for r in c.execute(q)]
             if not rows:
                 return
             yield rows
@@ -196,12 +232,49 @@ class IndexManager:
             if len(rows) < size:
                 return
 
-    def _live_count(self, signal_type: str, max_id: int) -> int:
+    def _range_counts(self, signal_type: str, max_id: int) -> tuple[int, int]:
+        """(rows, tombstoned rows) of ``signal_type`` with id ≤ ``max_id``."""
         bs = M.bank_signals
+        tomb = func.sum(case((bs.c.status == "tombstoned", 1), else_=0))
         with self.store.connect() as c:
-            return int(c.execute(select(func.count()).where(and_(
-                bs.c.signal_type == signal_type, bs.c.id <= max_id,
-                bs.c.status != "tombstoned"))).scalar_one())
+            rows, dead = c.execute(select(func.count(), tomb).where(and_(
+                bs.c.signal_type == signal_type, bs.c.id <= max_id))).one()
+        return int(rows or 0), int(dead or 0)
+
+    def _stale(self, signal_type: str, state: dict[str, Any]) -> bool:
+        """Whether an index whose state is ``state`` no longer fits the store's rows:
+        a row appeared in or left its id range (a late commit, a deletion), a signal
+        left the tombstoned state (it was never indexed), or more than
+        ``DEAD_FRACTION`` of its entries are dead."""
+        if "rows" not in state:
+            return True
+        rows, tomb = self._range_counts(signal_type, int(state.get("max_id", 0)))
+        signals = int(state.get("signals", 0))
+        tomb_then = int(state["rows"]) - signals  # tombstoned when indexed
+        if rows != int(state["rows"]) or tomb < tomb_then:
+            return True
+        return tomb - tomb_then > DEAD_FRACTION * max(1, signals)
+
+    def _load(self, signal_type: str, owner: str | None
+              ) -> tuple[PdqIndex | None, dict[str, Any]]:
+        """The cached or persisted index with its state, when it was written for this
+        store as it is now (its token is the store's); else (None, {})."""
+        if owner is None:
+            return None, {}
+        idx, state = self._cache.get(signal_type), self._states.get(signal_type, {})
+        if idx is not None and state.get("token") == owner:
+            return idx, state
+        ipath, spath = self._index_path(signal_type), self._state_path(signal_type)
+        try:
+            state = json.loads(spath.read_text())
+            if not isinstance(state, dict) or state.get("token") != owner:
+                return None, {}
+            idx = PdqIndex.load(ipath, state["kind"])
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return None, {}
+        if len(idx) != state.get("entries"):
+            return None, {}  # torn write: rebuild
+        return idx, state
 
     @staticmethod
     def _entries(signal_type: str, rows: list[tuple[int, str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -223,51 +296,46 @@ class IndexManager:
     def get(self, signal_type: str, *, rebuild: bool = False) -> PdqIndex:
         """The index for ``pdq`` or ``vpdq``, brought up to date with the banks."""
         ipath, spath = self._index_path(signal_type), self._state_path(signal_type)
-        state: dict[str, Any] = {}
-        idx = None if rebuild else self._cache.get(signal_type)
-        if idx is None and not rebuild and ipath.exists() and spath.exists():
-            try:
-                state = json.loads(spath.read_text())
-                idx = PdqIndex.load(ipath, state["kind"])
-                if len(idx) != state.get("entries"):
-                    idx = None  # torn write: rebuild
-            except (OSError, ValueError, KeyError, RuntimeError):
-                idx, state = None, {}
-        elif idx is not None:
-            state = json.loads(spath.read_text()) if spath.exists() else {}
+        idx, state = (None, {}) if rebuild else self._load(signal_type,
+                                                           self._owner_token(signal_type))
+        if idx is not None and self._stale(signal_type, state):
+            idx = None
         rebuilt = False
-        if idx is not None:
-            max_id = int(state.get("max_id", 0))
-            live = self._live_count(signal_type, max_id)
-            dead = int(state.get("signals", 0)) - live
-            if dead > DEAD_FRACTION * max(1, int(state.get("signals", 0))):
-                idx = None
-        added = 0
+        added = read = 0
         if idx is None:
-            n_live = self._live_count(signal_type, 2**31 - 1)
+            bs = M.bank_signals
+            with self.store.connect() as c:
+                n_live = int(c.execute(select(func.count()).where(and_(
+                    bs.c.signal_type == signal_type, bs.c.status != "tombstoned"))
+                ).scalar_one())
             # vPDQ indexes frames of a few (hundred) videos: flat; PDQ by bank size
             idx = PdqIndex.for_size(n_live) if signal_type == "pdq" else PdqIndex("flat")
-            state = {"kind": idx.kind, "max_id": 0, "signals": 0}
+            state = {"kind": idx.kind, "max_id": 0, "signals": 0, "rows": 0}
             rebuilt = True
-            after = 0
         else:
-            after = int(state.get("max_id", 0))
-        for rows in self._chunks(signal_type, after):
-            ids, codes = self._entries(signal_type, rows)
+            state = dict(state)  # the cached state changes only once saved
+        for rows in self._chunks(signal_type, int(state.get("max_id", 0))):
+            live = [(sid, value) for sid, value, status in rows if status != "tombstoned"]
+            ids, codes = self._entries(signal_type, live)
             if (not rebuilt and signal_type == "pdq" and idx.kind == "flat"
                     and len(idx) + len(ids) >= MIH_THRESHOLD):
                 return self.get(signal_type, rebuild=True)  # grow into multi-hash
             idx.add(ids, codes)
             state["max_id"] = rows[-1][0]
-            state["signals"] = int(state.get("signals", 0)) + len(rows)
+            state["signals"] = int(state.get("signals", 0)) + len(live)
+            state["rows"] = int(state.get("rows", 0)) + len(rows)
             added += len(ids)
-        if rebuilt or added:
+            read += len(rows)
+        if rebuilt or read:
             state["entries"] = len(idx)
+            state["token"] = uuid.uuid4().hex
             idx.save(ipath)
             tmp = spath.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps(state))
             os.replace(tmp, spath)
+            self._claim(signal_type, state["token"])
         self._cache[signal_type] = idx
+        self._states[signal_type] = state
         self.stats[signal_type] = IndexStats(signal_type, idx.kind, len(idx), added, rebuilt,
                                              str(ipath))
         return idx

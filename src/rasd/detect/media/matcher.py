@@ -86,9 +86,9 @@ class Matcher:
         if not ids:
             return {}
         bs, hb = M.bank_signals, M.hash_banks
-        q = (select(bs.c.id, bs.c.bank_id, bs.c.signal_type, bs.c.labels, bs.c.status,
-                    hb.c.name, hb.c.labels.label("bank_labels"), hb.c.negative, hb.c.enabled,
-                    hb.c.pdq_threshold)
+        q = (select(bs.c.id, bs.c.bank_id, bs.c.signal_type, bs.c.signal, bs.c.labels,
+                    bs.c.status, hb.c.name, hb.c.labels.label("bank_labels"), hb.c.negative,
+                    hb.c.enabled, hb.c.pdq_threshold)
              .select_from(bs.join(hb, hb.c.id == bs.c.bank_id)))
         out: dict[int, Any] = {}
         with self.store.connect() as c:
@@ -122,6 +122,28 @@ class Matcher:
             return self.indexes.get(signal_type)
         return self.indexes._cache.get(signal_type) or self.indexes.get(signal_type)
 
+    def _pdq_hits(self, st: sig.SignalType, value: str, *, retry: bool = True) -> list[Hit]:
+        """PDQ hits from the faiss index, each checked against the stored hash: the
+        distance is the one to the signal the id names now. An entry that disagrees
+        means the index is not this store's (a copy's, a stale one): it is dropped,
+        the index rebuilt and the search run once more."""
+        idx = self._index(st.name)
+        ids, dists = idx.search(hex_to_codes([value]), self._max_pdq_threshold())[0]
+        rows = self._rows([int(i) for i in ids])
+        hits: list[Hit] = []
+        for i, d in zip(ids, dists, strict=True):
+            row = rows.get(int(i))
+            stored = float(st.distance(value, row.signal)) if row is not None else None
+            if stored != float(d):
+                if retry:
+                    self.indexes.invalidate(st.name)
+                    self._fresh.discard(st.name)
+                    return self._pdq_hits(st, value, retry=False)
+                continue
+            if (h := self._hit(row, stored, st)) is not None:
+                hits.append(h)
+        return hits
+
     def lookup(self, signal_type: str, value: str) -> list[Hit]:
         st = sig.get(signal_type)
         kind = st.index_kind
@@ -136,13 +158,7 @@ class Matcher:
                 if (h := self._hit(row, 0.0, st)) is not None:
                     hits.append(h)
         elif kind == "pdq":
-            idx = self._index(st.name)
-            radius = self._max_pdq_threshold()
-            ids, dists = idx.search(hex_to_codes([value]), radius)[0]
-            rows = self._rows([int(i) for i in ids])
-            for i, d in zip(ids, dists, strict=True):
-                if (row := rows.get(int(i))) is not None and (h := self._hit(row, float(d), st)):
-                    hits.append(h)
+            hits = self._pdq_hits(st, value)
         elif kind == "vpdq":
             from rasd.detect.media.signals.vpdq import (
                 FRAME_DISTANCE,
@@ -159,14 +175,8 @@ class Matcher:
             res = idx.search(hex_to_codes(uniq), FRAME_DISTANCE)
             cand = sorted({int(i) >> VPDQ_FRAME_BITS for ids, _ in res for i in ids})
             rows = self._rows(cand)
-            texts: dict[int, str] = {}
-            if rows:
-                with self.store.connect() as c:
-                    texts = {r[0]: r[1] for r in c.execute(
-                        select(M.bank_signals.c.id, M.bank_signals.c.signal)
-                        .where(M.bank_signals.c.id.in_(list(rows))))}
-            for sid, row in rows.items():
-                qp, cp = match_percent(frames, parse(texts[sid]))
+            for sid, row in rows.items():  # percentages from the stored signal
+                qp, cp = match_percent(frames, parse(row.signal))
                 h = self._hit(row, 100.0 - qp, st, {"query_match_pct": round(qp, 1),
                                                      "compared_match_pct": round(cp, 1)})
                 if h is not None:
