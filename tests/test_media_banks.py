@@ -142,7 +142,8 @@ def test_match_rules_disable_tombstone_negative(store, tmp_path):
     assert m.lookup_all(_sig(REUPLOAD)) == []
     rep = B.add_signals(store, "known", [B.Entry(1, "pdq", _pdq(POSTER), {})])
     assert rep.added == 0  # a re-import does not revive a tombstone
-    B.set_signal_status(store, ids, "active")
+    B.add_signals(store, "known", [B.Entry(1, "pdq", _pdq(REUPLOAD), {})])
+    m.refresh()
 
     # a negative bank suppresses the positive match
     B.create_bank(store, "fp", negative=True, pdq_threshold=2)
@@ -153,6 +154,24 @@ def test_match_rules_disable_tombstone_negative(store, tmp_path):
                                                           ("known", "suppressed")]
     hits = m.decide(m.lookup_all(_sig(POSTER)))  # farther than fp's threshold of 2
     assert [(h.bank, h.outcome) for h in hits] == [("known", "reported")]
+
+
+def test_a_tombstone_is_permanent(store):
+    """The docs call a tombstone removal for good: setting a tombstoned signal back to
+    active or disabled is refused with a clear error, and the signal does not match."""
+    B.create_bank(store, "known")
+    B.add_signals(store, "known", [B.Entry(1, "pdq", _pdq(POSTER), {})])
+    ids = B.find_signals(store, "known", _pdq(POSTER))
+    m = Matcher(store)
+    assert len(m.lookup_all(_sig(REUPLOAD))) == 1
+    B.set_signal_status(store, ids, "tombstoned")
+    for status in ("active", "disabled", "quarantined"):
+        with pytest.raises(B.BankError, match=rf"signal #{ids[0]} is tombstoned"):
+            B.set_signal_status(store, ids, status)
+    assert B.get_bank(store, "known").counts == {"tombstoned": 1}
+    m.refresh()
+    assert m.lookup_all(_sig(REUPLOAD)) == []
+    assert B.set_signal_status(store, ids, "tombstoned") == 1  # again: no harm
 
 
 def _media(store, n: int) -> list[int]:
@@ -211,6 +230,8 @@ def test_cli_bank_session(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "tombstoned" in r.stdout
     r = cli("match", str(REUPLOAD))
     assert "no match" in r.stdout
+    r = cli("bank", "signal", "demo", _pdq(POSTER), "--type", "pdq", "--set", "active")
+    assert r.exit_code == 2 and "is tombstoned" in r.stderr and "for good" in r.stderr
     assert cli("bank", "disable", "nope").exit_code == 2
     r = cli("bank", "list", "--json")
     assert '"tombstoned": 1' in r.stdout

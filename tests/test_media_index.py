@@ -180,3 +180,26 @@ def test_a_hit_is_checked_against_the_stored_signal(store, tmp_path):
     m = Matcher(store, indexes=mgr)
     assert m.lookup("pdq", foreign) == []
     assert [h.signal_id for h in m.lookup("pdq", stored)] == [sid]
+
+
+def test_a_signal_back_from_tombstoned_is_indexed_again(store, tmp_path):
+    """rasd refuses to revive a tombstone, but a store changed by an older rasd or by
+    hand may hold one: the index, built without it, notices and is rebuilt."""
+    from sqlalchemy import update
+
+    from rasd.detect.media import schema as M
+    from rasd.detect.media.matcher import Matcher
+
+    rng = np.random.default_rng(8)
+    hexes = [_hex(rng) for _ in range(10)]
+    B.create_bank(store, "k")
+    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)])
+    (sid,) = B.find_signals(store, "k", hexes[3], "pdq")
+    B.set_signal_status(store, [sid], "tombstoned")
+    mgr = I.IndexManager(store, tmp_path / "idx")
+    assert len(mgr.get("pdq")) == 9
+    with store.begin() as c:
+        c.execute(update(M.bank_signals).where(M.bank_signals.c.id == sid)
+                  .values(status="active"))
+    m = Matcher(store, indexes=I.IndexManager(store, tmp_path / "idx"))
+    assert [h.signal_id for h in m.lookup("pdq", hexes[3])] == [sid]

@@ -351,7 +351,7 @@ def register(app: typer.Typer) -> None:
         ids = _bank_errors(lambda: find_signals(store, name, signal, signal_type))
         if not ids:
             fail(f"bank {name!r} holds no signal {signal[:80]!r}")
-        n = set_signal_status(store, ids, status, note)
+        n = _bank_errors(lambda: set_signal_status(store, ids, status, note))
         echo(f"{n} signal(s) in {name} now {status}")
 
     @bank.command("tombstone")
@@ -378,7 +378,8 @@ def register(app: typer.Typer) -> None:
         signal_type: str = typer.Option(None, "--type", "-t"),
         note: str = typer.Option(None, "--note"),
     ) -> None:
-        """Enable or disable one signal (also: restore a quarantined one).
+        """Enable or disable one signal (also: restore a quarantined one). A
+        tombstoned signal stays tombstoned: a tombstone is for good.
 
         Examples:
 

@@ -440,6 +440,10 @@ def find_signals(store: Store, bank: str, signal: str, signal_type: str | None =
 
 def set_signal_status(store: Store, ids: Iterable[int], status: str,
                       note: str | None = None) -> int:
+    """Set the status of signals. A tombstone is for good (a re-import does not
+    revive it, and neither does this): a tombstoned signal cannot be set to another
+    status — BankError naming it, and nothing changes. Importing it into a new bank
+    is the way back, if a tombstone was a mistake."""
     if status not in STATUSES:
         raise BankError(f"status must be one of {STATUSES}")
     ids = list(ids)
@@ -449,6 +453,15 @@ def set_signal_status(store: Store, ids: Iterable[int], status: str,
     if note:
         values["note"] = note
     with store.begin() as c:
+        if status != "tombstoned":
+            bs = M.bank_signals
+            dead = [r[0] for r in c.execute(select(bs.c.id).where(and_(
+                bs.c.id.in_(ids), bs.c.status == "tombstoned")).order_by(bs.c.id).limit(5))]
+            if dead:
+                raise BankError(
+                    f"signal #{dead[0]} is tombstoned: a tombstone is for good and cannot "
+                    f"be set {status}" + (f" (also #{', #'.join(map(str, dead[1:]))})"
+                                          if dead[1:] else ""))
         res = c.execute(update(M.bank_signals).where(M.bank_signals.c.id.in_(ids))
                         .values(**values))
         if status in ("active", "tombstoned"):  # a decision closes open reviews
