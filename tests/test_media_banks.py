@@ -116,6 +116,47 @@ def test_export_round_trip(store, tmp_path):
         [r["labels"] for r in B.export_rows(store, "a")]
 
 
+def test_export_all_round_trip_keeps_statuses(store, tmp_path):
+    """`bank export --all` writes a status column; importing it keeps each status
+    (a tombstone stays a tombstone, so the original list cannot revive it later;
+    a quarantined signal is queued for review again) and never makes it a label."""
+    B.create_bank(store, "a", labels={"entity": "x"})
+    hexes = [_pdq(POSTER), _pdq(REUPLOAD), _pdq(OTHER)]
+    B.add_signals(store, "a", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)]
+                  + [B.Entry(9, "md5", "b" * 32, {})])
+    B.set_signal_status(store, B.find_signals(store, "a", hexes[0], "pdq"), "tombstoned")
+    B.set_signal_status(store, B.find_signals(store, "a", hexes[1], "pdq"), "disabled")
+    B.set_signal_status(store, B.find_signals(store, "a", hexes[2], "pdq"), "quarantined")
+    buf = io.StringIO()
+    B.write_csv(B.export_rows(store, "a", include_inactive=True), buf, with_status=True)
+    f = tmp_path / "all.csv"
+    f.write_text(buf.getvalue())
+    B.create_bank(store, "b")
+    rep = B.import_file(store, "b", f)
+    assert (rep.added, rep.invalid) == (4, 0)
+    assert rep.by_status == {"tombstoned": 1, "disabled": 1, "quarantined": 1}
+    got = {r["signal"]: (r["status"], r["labels"]) for r in
+           B.export_rows(store, "b", include_inactive=True)}
+    assert got == {hexes[0]: ("tombstoned", {"entity": "x"}),
+                   hexes[1]: ("disabled", {"entity": "x"}),
+                   hexes[2]: ("quarantined", {"entity": "x"}),
+                   "b" * 32: ("active", {"entity": "x"})}
+    assert [r["bank"] for r in B.open_reviews(store)] == ["b"]
+    assert "imported as quarantined" in B.open_reviews(store)[0]["reason"]
+    plain = tmp_path / "plain.txt"
+    plain.write_text("\n".join(hexes) + "\n")
+    assert B.import_file(store, "b", plain, signal_type="pdq").added == 0
+    assert B.get_bank(store, "b").counts["tombstoned"] == 1
+    assert Matcher(store).lookup_all(_sig(POSTER)) == []
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"signal_type,signal,status\npdq,{hexes[0]},gone\n")
+    B.create_bank(store, "c")
+    rep = B.import_file(store, "c", bad)
+    assert rep.added == 0 and rep.errors == [
+        f"{bad}:2: field status: 'gone' is not one of active, disabled, tombstoned, "
+        "quarantined"]
+
+
 def test_match_rules_disable_tombstone_negative(store, tmp_path):
     B.create_bank(store, "known", labels={"policy": "incitement", "entity": "demo-group"})
     B.add_signals(store, "known", [B.Entry(1, "pdq", _pdq(POSTER), {})])

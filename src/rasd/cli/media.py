@@ -285,8 +285,10 @@ def register(app: typer.Typer) -> None:
             for e in rep.errors:
                 warn(e)
             types = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_type.items())) or "-"
+            kept = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_status.items()))
             echo(f"{name}: read {rep.read}, added {rep.added}, duplicates "
-                 f"{rep.duplicates}, invalid {rep.invalid} ({types})")
+                 f"{rep.duplicates}, invalid {rep.invalid} ({types})"
+                 + (f"; not active, as the file says: {kept}" if kept else ""))
         if rep.invalid and not rep.added and not rep.duplicates:
             raise typer.Exit(1)
 

@@ -5,7 +5,8 @@ Import formats (``import_file``, format sniffed unless given):
   ``signal_type,signal[,labels]`` and GIFCT/TCAP-style exports (``hash``/``hash_type``
   with ``entity``, ``content_type``, ``severity``… columns) alike: the signal column is
   one of signal/hash/hash_value/value, the type column one of signal_type/hash_type/
-  type/algorithm, and every other non-empty column becomes a label. Without a header
+  type/algorithm, a ``status`` column (``bank export --all``) is the signal's status
+  (a tombstone stays one), and every other non-empty column becomes a label. Without a header
   the columns are ``signal_type,signal[,labels]``.
 - ``list``: one hash per line (``#`` comments allowed); the type is inferred where it
   is unambiguous (32 hex: md5; T1+70 hex: tlsh) and otherwise must be given
@@ -46,6 +47,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
 SIGNAL_COLS = ("signal", "signal_value", "hash", "hash_value", "value", "pdq", "md5")
 TYPE_COLS = ("signal_type", "hash_type", "type", "algorithm", "hash_algorithm")
 LABEL_COLS = ("labels", "label", "tags")
+STATUS_COLS = ("status",)  # `bank export --all` writes it: a status, never a label
 
 
 class BankError(ValueError):
@@ -172,6 +174,7 @@ class ImportReport:
     invalid: int = 0
     errors: list[str] = field(default_factory=list)  # "FILE:LINE: why" (first 50)
     by_type: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)  # entries not imported active
 
     def error(self, msg: str) -> None:
         self.invalid += 1
@@ -185,13 +188,17 @@ class Entry:
     signal_type: str
     signal: str
     labels: dict[str, Any]
+    status: str = "active"
 
 
 def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 source: str | None = None, report: ImportReport | None = None,
                 where: str = "input") -> ImportReport:
     """Normalise and insert signals; duplicates (also of tombstoned signals, which
-    therefore stay tombstoned) are skipped. Invalid entries are reported by line."""
+    therefore stay tombstoned) are skipped and keep their status. Invalid entries are
+    reported by line. An entry's own status (an export with ``--all``) is kept, so a
+    tombstone stays one in its new bank; a quarantined signal is queued for review
+    again, as nothing else would bring it back."""
     b = bank if isinstance(bank, Bank) else get_bank(store, bank)
     rep = report or ImportReport(b.name)
     reg = sig.registry()
@@ -208,6 +215,8 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 M.bank_signals.c.bank_id == b.id)).scalar_one()
         rep.added += after - before
         rep.duplicates += len(batch) - (after - before)
+        _review_quarantined(store, b.id, [(r["signal_type"], r["signal_key"]) for r in batch
+                                          if r["status"] == "quarantined"], where)
         batch.clear()
 
     seen: set[tuple[str, str]] = set()
@@ -231,13 +240,35 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         seen.add((tname, key))
         ts = now()
         batch.append({"bank_id": b.id, "signal_type": tname, "signal": norm, "signal_key": key,
-                      "labels": e.labels or {}, "status": "active", "source": source,
+                      "labels": e.labels or {}, "status": e.status, "source": source,
                       "added_at": ts, "updated_at": ts})
         rep.by_type[tname] = rep.by_type.get(tname, 0) + 1
+        if e.status != "active":
+            rep.by_status[e.status] = rep.by_status.get(e.status, 0) + 1
         if len(batch) >= 2000:
             flush()
     flush()
     return rep
+
+
+def _review_quarantined(store: Store, bank_id: int, keys: list[tuple[str, str]],
+                        where: str) -> None:
+    """Open a review for each quarantined signal of ``keys`` that has none open (an
+    imported one: the review queue is the only way a quarantined signal comes back)."""
+    if not keys:
+        return
+    bs, rv = M.bank_signals, M.signal_reviews
+    ts = now()
+    with store.begin() as c:
+        for t, key in keys:
+            sid = c.execute(select(bs.c.id).where(and_(
+                bs.c.bank_id == bank_id, bs.c.signal_type == t, bs.c.signal_key == key,
+                bs.c.status == "quarantined"))).scalar()
+            if sid is None or c.execute(select(rv.c.id).where(and_(
+                    rv.c.signal_id == sid, rv.c.closed_at.is_(None)))).first():
+                continue
+            c.execute(rv.insert().values(signal_id=sid, opened_at=ts,
+                                         reason=f"imported as quarantined from {where}"))
 
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
@@ -326,6 +357,7 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
     header: list[str] | None = None
     sig_i = type_i = None
     label_i: list[int] = []
+    status_i: int | None = None
     extra_i: list[tuple[int, str]] = []
     for row in rows:
         n = rows.line_num
@@ -340,8 +372,9 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
                 sig_i = next(i for i, c in enumerate(lower) if c in SIGNAL_COLS)
                 type_i = next((i for i, c in enumerate(lower) if c in TYPE_COLS), None)
                 label_i = [i for i, c in enumerate(lower) if c in LABEL_COLS]
+                status_i = next((i for i, c in enumerate(lower) if c in STATUS_COLS), None)
                 extra_i = [(i, c) for i, c in enumerate(lower)
-                           if i not in (sig_i, type_i) and i not in label_i and c]
+                           if i not in (sig_i, type_i, status_i) and i not in label_i and c]
                 if type_i is None and signal_type is None and "pdq" in lower[sig_i]:
                     signal_type = "pdq"
                 if type_i is None and signal_type is None and "md5" in lower[sig_i]:
@@ -368,6 +401,17 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
             report.read += 1
             report.error(str(e))
             continue
+        status = "active"
+        if status_i is not None and status_i < len(cells) and cells[status_i]:
+            status = cells[status_i].lower()
+            if status not in STATUSES:
+                msg = (f"{where}:{n}: field status: {cells[status_i]!r:.80} is not one of "
+                       f"{', '.join(STATUSES)}")
+                if report is None:
+                    raise BankError(msg)
+                report.read += 1
+                report.error(msg)
+                continue
         labels: dict[str, Any] = {}
         for i in label_i:
             if i < len(cells):
@@ -376,7 +420,7 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
             if i < len(cells) and cells[i]:
                 labels[{"organization": "entity", "group": "entity", "content_type": "content",
                          "behaviour": "content", "behavior": "content"}.get(col, col)] = cells[i]
-        yield Entry(n, t, value, labels)
+        yield Entry(n, t, value, labels, status)
 
 
 def import_file(store: Store, bank: str, path: Path, *, fmt: str = "auto",
