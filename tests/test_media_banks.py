@@ -157,6 +157,67 @@ def test_export_all_round_trip_keeps_statuses(store, tmp_path):
         "quarantined"]
 
 
+@pytest.mark.parametrize("labels", [
+    {"tags": ["foo"]},
+    {"tags": ["a", "b"], "entity": "x"},
+    {"content": "poster; v2", "entity": "a|b"},
+    {"note": "  padded "},
+    {"tags": ["incitement"], "policy": "threat"},
+    {"url": "http://example.org/a=b"},
+    {"entity": "{braced}"},
+    {"tags": ["{x}", "y"]},
+    {"Key": "v", "policy": "recruitment"},
+])
+def test_labels_round_trip_exactly(labels):
+    """format_labels then parse_labels gives the labels back: tags stay a list of
+    whole words, and a value holding a separator is not split."""
+    assert B.parse_labels(B.format_labels(labels)) == labels
+
+
+def test_labels_tags_key_and_legacy_string(store, tmp_path):
+    assert B.parse_labels("tags=foo") == {"tags": ["foo"]}
+    assert B.parse_labels("tags=foo;bar") == {"tags": ["foo", "bar"]}
+    assert B.format_labels({"tags": "foo"}) == "foo"  # a string stored by an older rasd
+    B.create_bank(store, "t", labels=B.parse_labels("tags=foo"))
+    B.add_signals(store, "t", [B.Entry(1, "md5", "c" * 32, {"content": "a;b"})])
+    buf = io.StringIO()
+    B.write_csv(B.export_rows(store, "t"), buf)
+    f = tmp_path / "t.csv"
+    f.write_text(buf.getvalue())
+    B.create_bank(store, "u")
+    B.import_file(store, "u", f)
+    assert next(B.export_rows(store, "u"))["labels"] == {"tags": ["foo"], "content": "a;b"}
+
+
+def test_policy_labels_are_the_policys(store, tmp_path):
+    """A policy label from a file or --label is one of the policy's labels (any case),
+    or a GIFCT category name with one clear meaning; anything else is an error that
+    names the file and line, and the row is skipped."""
+    assert B.parse_labels("policy=Incitement") == {"policy": "incitement"}
+    assert B.parse_labels("THREAT") == {"policy": "threat"}
+    assert B.parse_labels("policy=Glorification of Terrorist Acts") == {"policy": "incitement"}
+    assert B.parse_labels("policy=imminent credible threat") == {"policy": "threat"}
+    with pytest.raises(B.BankError, match="policy label 'foo'.*incitement"):
+        B.parse_labels("policy=foo")
+    B.create_bank(store, "g")
+    f = tmp_path / "gifct.csv"
+    f.write_text("hash_type,hash,entity,policy\n"
+                 "MD5,dddddddddddddddddddddddddddddddd,Demo Group,Incitement\n"
+                 "MD5,eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee,Demo Group,Memes\n")
+    rep = B.import_file(store, "g", f)
+    assert rep.added == 1 and len(rep.errors) == 1
+    assert rep.errors[0].startswith(f"{f}:3: field policy: policy label 'Memes'")
+    assert next(B.export_rows(store, "g"))["labels"] == {"entity": "Demo Group",
+                                                        "policy": "incitement"}
+    rep = B.add_signals(store, "g", [B.Entry(7, "md5", "1" * 32, {"policy": "Threat"}),
+                                     B.Entry(8, "md5", "2" * 32, {"policy": "memes"})])
+    assert rep.added == 1 and rep.errors[0].startswith("input:8: field policy:")
+    h = tmp_path / "hma.csv"
+    h.write_text("signal_type,signal,labels\nmd5," + "f" * 32 + ",policy=nope\n")
+    rep = B.import_file(store, "g", h)
+    assert rep.added == 0 and rep.errors[0].startswith(f"{h}:2: field labels: policy label")
+
+
 def test_match_rules_disable_tombstone_negative(store, tmp_path):
     B.create_bank(store, "known", labels={"policy": "incitement", "entity": "demo-group"})
     B.add_signals(store, "known", [B.Entry(1, "pdq", _pdq(POSTER), {})])
@@ -274,6 +335,8 @@ def test_cli_bank_session(tmp_path, monkeypatch):
     r = cli("bank", "signal", "demo", _pdq(POSTER), "--type", "pdq", "--set", "active")
     assert r.exit_code == 2 and "is tombstoned" in r.stderr and "for good" in r.stderr
     assert cli("bank", "disable", "nope").exit_code == 2
+    r = cli("bank", "create", "bad", "--label", "policy=foo")
+    assert r.exit_code == 2 and "--label 'policy=foo': policy label 'foo'" in r.stderr
     r = cli("bank", "list", "--json")
     assert '"tombstoned": 1' in r.stdout
     common.STATE.store = None
@@ -340,3 +403,20 @@ def test_every_command_has_help_with_examples(cmd):
     r = CliRunner().invoke(app, [*cmd, "--help"])
     assert r.exit_code == 0, r.output
     assert "Example" in r.output
+
+
+def test_a_policy_label_stored_unchecked_is_normalised_in_detections(store):
+    """A store written before imports checked policy labels may hold ``Incitement``:
+    its detections are labelled as the policy spells it."""
+    from sqlalchemy import update
+
+    from rasd.detect.media import schema as M
+    from rasd.detect.media.matcher import detections_for
+
+    B.create_bank(store, "old")
+    B.add_signals(store, "old", [B.Entry(1, "pdq", _pdq(POSTER), {})])
+    with store.begin() as c:
+        c.execute(update(M.bank_signals).values(labels={"policy": "Incitement"}))
+    m = Matcher(store)
+    hits = m.decide(m.lookup_all(_sig(POSTER)))
+    assert [d.label for d in detections_for(1, hits, "media", "media-1")] == ["incitement"]

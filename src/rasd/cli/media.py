@@ -51,11 +51,14 @@ def _progress(total: int, label: str):
 
 
 def _labels(values: list[str] | None) -> dict[str, Any]:
-    from rasd.detect.media.banks import parse_labels
+    from rasd.detect.media.banks import BankError, parse_labels
 
     out: dict[str, Any] = {}
     for v in values or []:
-        out.update(parse_labels(v))
+        try:
+            out.update(parse_labels(v))
+        except BankError as e:
+            fail(f"--label {v!r}: {e}")
     return out
 
 
@@ -140,6 +143,7 @@ def register(app: typer.Typer) -> None:
 
           rasd match --stored          # retroactive: re-check ingested media
         """
+        from rasd.detect.media.banks import format_labels
         from rasd.detect.media.hasher import hash_path
         from rasd.detect.media.matcher import Matcher
 
@@ -172,7 +176,7 @@ def register(app: typer.Typer) -> None:
             elif not hits:
                 echo(f"{p}: no match")
             for h in hits if not json_ else []:
-                labels = ";".join(f"{k}={v}" for k, v in h.labels.items()) or "-"
+                labels = format_labels(h.labels) or "-"
                 echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "
                      f"distance={h.distance:g} labels={labels}")
             n_match += any(h.outcome == "reported" for h in hits)
@@ -233,7 +237,7 @@ def register(app: typer.Typer) -> None:
 
           rasd bank list --json
         """
-        from rasd.detect.media.banks import list_banks
+        from rasd.detect.media.banks import format_labels, list_banks
 
         banks = list_banks(get_store())
         if json_:
@@ -245,7 +249,7 @@ def register(app: typer.Typer) -> None:
             flags = ",".join(x for x, on in (("negative", b.negative),
                                              ("disabled", not b.enabled)) if on) or "-"
             counts = " ".join(f"{k}={v}" for k, v in sorted(b.counts.items())) or "empty"
-            labels = ";".join(f"{k}={v}" for k, v in b.labels.items()) or "-"
+            labels = format_labels(b.labels) or "-"
             echo(f"{b.name}\t{flags}\t{counts}\tlabels={labels}")
 
     @bank.command("import")

@@ -16,7 +16,9 @@ Import formats (``import_file``, format sniffed unless given):
 
 Labels are ``key=value`` pairs (``policy``, ``entity``, ``content``, ``severity``,
 ``ideology``…) separated by ``;`` or ``|``; a bare word is a policy label if it is one
-of POLICY.md's labels, else a tag.
+of the policy's labels, else a tag; a JSON object is read as the labels (what export
+writes when a value holds a separator). A policy label must be one of the policy's
+(or a GIFCT category name in ``GIFCT_POLICY``).
 """
 
 from __future__ import annotations
@@ -38,8 +40,6 @@ from rasd.store.db import now
 from rasd.store.upsert import insert_ignore
 from rasd.terminal import valid_text
 
-POLICY_LABELS = {"incitement", "solicitation", "recruitment", "instruction", "threat",
-                 "financing", "exempt", "none"}
 STATUSES = ("active", "disabled", "tombstoned", "quarantined")
 MAX_IMPORT_BYTES = 512 << 20
 MAX_FIELD = 4 << 20  # a vPDQ signal of 20k frames is ~1.5 MB
@@ -54,38 +54,138 @@ class BankError(ValueError):
     """A user-facing problem with a bank or an import file."""
 
 
-def parse_labels(text: str | None) -> dict[str, Any]:
+# GIFCT hash-sharing category names with one clear meaning under the policy (TCO
+# Art. 2(7)); "Radicalization, Recruitment, Instruction" and "Graphic Violence Against
+# Defenseless People" span several labels and are left for the analyst to map.
+GIFCT_POLICY = {
+    "glorification of terrorist acts": "incitement",
+    "glorification": "incitement",
+    "imminent credible threat": "threat",
+    "ict": "threat",
+    "terrorist financing": "financing",
+    "financing of terrorism": "financing",
+}
+_SEP = re.compile(r"[;|]")
+_KV = re.compile(r"[=:]")
+
+
+def policy_labels() -> list[str]:
+    """The policy's label ids (the shipped policy, or ``RASD_POLICY``): what a
+    detection from a bank match may be labelled, as for text detections."""
+    from rasd.detect.text.policy import load_policy
+
+    return load_policy().label_ids
+
+
+def policy_label(value: str) -> str:
+    """``value`` as one of the policy's labels: any case and spacing, or a GIFCT
+    category name from ``GIFCT_POLICY``. BankError otherwise: a label the queue and
+    reports do not know would make a detection no policy covers."""
+    ids = policy_labels()
+    v = " ".join(value.strip().lower().replace("_", " ").split())
+    if v in ids:
+        return v
+    if v.replace(" ", "-") in ids:
+        return v.replace(" ", "-")
+    if v in GIFCT_POLICY and GIFCT_POLICY[v] in ids:
+        return GIFCT_POLICY[v]
+    raise BankError(f"policy label {value!r:.80}: not one of the policy's labels "
+                    f"({', '.join(ids)}) nor a GIFCT category rasd maps "
+                    f"({', '.join(sorted(GIFCT_POLICY))})")
+
+
+def _put_label(out: dict[str, Any], key: str, value: Any) -> None:
+    """Add one label: ``tags`` collect into a list, ``policy`` must be the policy's."""
+    if key == "tags":
+        tags = out.setdefault("tags", [])
+        for t in value if isinstance(value, list) else [value]:
+            if t not in tags:
+                tags.append(t)
+    elif key == "policy":
+        out["policy"] = policy_label(str(value))
+    else:
+        out[key] = value
+
+
+def _json_labels(text: str) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise BankError(f"labels look like JSON but are not: {e}") from None
+    ok = isinstance(data, dict) and all(
+        isinstance(k, str) and (isinstance(v, str) or (
+            isinstance(v, list) and all(isinstance(x, str) for x in v)))
+        for k, v in data.items())
+    if not ok:
+        raise BankError("JSON labels must be an object of strings (tags: a list of strings)")
     out: dict[str, Any] = {}
-    if not text:
-        return out
-    for tok in re.split(r"[;|]", text):
-        tok = tok.strip()
-        if not tok:
-            continue
-        if "=" in tok or ":" in tok:
-            k, v = re.split(r"[=:]", tok, maxsplit=1)
-            k, v = k.strip().lower(), v.strip()
-            if k and v:
-                out[k] = v
-        elif tok.lower() in POLICY_LABELS:
-            out["policy"] = tok.lower()
-        else:
-            out.setdefault("tags", [])
-            if tok not in out["tags"]:
-                out["tags"].append(tok)
+    for k, v in data.items():
+        _put_label(out, k, v)
     return out
 
 
+def parse_labels(text: str | None) -> dict[str, Any]:
+    """Labels from ``key=value`` pairs separated by ``;`` or ``|`` (a bare word is
+    the policy label if it is one of the policy's, else a tag; ``tags=x`` adds a
+    tag), or from a JSON object — what ``format_labels`` writes when a value holds
+    a separator, so that every label survives an export and import. BankError for
+    a policy label the policy does not have."""
+    out: dict[str, Any] = {}
+    if not text or not text.strip():
+        return out
+    if text.lstrip().startswith("{"):
+        return _json_labels(text)
+    ids = policy_labels()
+    for tok in _SEP.split(text):
+        tok = tok.strip()
+        if not tok:
+            continue
+        if _KV.search(tok):
+            k, v = _KV.split(tok, maxsplit=1)
+            k, v = k.strip().lower(), v.strip()
+            if k and v:
+                _put_label(out, k, v)
+        elif tok.lower() in ids:
+            out["policy"] = tok.lower()
+        else:
+            _put_label(out, "tags", tok)
+    return out
+
+
+def _plain(text: str, *, key: bool = False) -> bool:
+    """Whether ``text`` reads back the same from the ``key=value;…`` form."""
+    return (bool(text) and text == text.strip() and not _SEP.search(text)
+            and not text.startswith("{") and not (key and (_KV.search(text)
+                                                           or text != text.lower())))
+
+
 def format_labels(labels: dict[str, Any] | None) -> str:
+    """Labels as ``key=value;…`` with tags as bare words — or, when some label
+    would not read back the same that way (a value holding ``;``, a tag that is a
+    policy label or holds ``=``…), as a JSON object, which ``parse_labels`` reads."""
+    import json
+
     if not labels:
         return ""
-    parts = []
+    ids = policy_labels()
+    parts: list[str] = []
+    plain = True
     for k, v in labels.items():
         if k == "tags":
-            parts.extend(str(t) for t in v)
+            tags = [str(t) for t in (v if isinstance(v, list) else [v])]
+            plain &= all(_plain(t) and not _KV.search(t) and t.lower() not in ids
+                         for t in tags)
+            parts.extend(tags)
         else:
+            plain &= isinstance(v, str) and _plain(k, key=True) and _plain(v)
             parts.append(f"{k}={v}")
-    return ";".join(parts)
+    if plain:
+        return ";".join(parts)
+    return json.dumps({k: ([str(t) for t in v] if isinstance(v, list) else
+                           [str(v)] if k == "tags" else v) for k, v in labels.items()},
+                      ensure_ascii=False)
 
 
 def check_name(name: str) -> str:
@@ -233,6 +333,13 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         except ValueError as err:
             rep.error(f"{where}:{e.line}: field signal: {err}")
             continue
+        labels = dict(e.labels or {})
+        if labels.get("policy"):
+            try:
+                labels["policy"] = policy_label(str(labels["policy"]))
+            except BankError as err:
+                rep.error(f"{where}:{e.line}: field policy: {err}")
+                continue
         key = st.key(norm)
         if (tname, key) in seen:
             rep.duplicates += 1
@@ -240,7 +347,7 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         seen.add((tname, key))
         ts = now()
         batch.append({"bank_id": b.id, "signal_type": tname, "signal": norm, "signal_key": key,
-                      "labels": e.labels or {}, "status": e.status, "source": source,
+                      "labels": labels, "status": e.status, "source": source,
                       "added_at": ts, "updated_at": ts})
         rep.by_type[tname] = rep.by_type.get(tname, 0) + 1
         if e.status != "active":
@@ -412,15 +519,40 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
                 report.read += 1
                 report.error(msg)
                 continue
-        labels: dict[str, Any] = {}
-        for i in label_i:
-            if i < len(cells):
-                labels.update(parse_labels(cells[i]))
-        for i, col in extra_i:
-            if i < len(cells) and cells[i]:
-                labels[{"organization": "entity", "group": "entity", "content_type": "content",
-                         "behaviour": "content", "behavior": "content"}.get(col, col)] = cells[i]
+        try:
+            labels = _row_labels(cells, header, label_i, extra_i)
+        except BankError as e:
+            if report is None:
+                raise BankError(f"{where}:{n}: {e}") from None
+            report.read += 1
+            report.error(f"{where}:{n}: {e}")
+            continue
         yield Entry(n, t, value, labels, status)
+
+
+_COLUMN_LABEL = {"organization": "entity", "group": "entity", "content_type": "content",
+                 "behaviour": "content", "behavior": "content"}
+
+
+def _row_labels(cells: list[str], header: list[str], label_i: list[int],
+                extra_i: list[tuple[int, str]]) -> dict[str, Any]:
+    """The labels of one CSV row; BankError naming the column of a bad one."""
+    labels: dict[str, Any] = {}
+    for i in label_i:
+        if i < len(cells):
+            try:
+                for k, v in parse_labels(cells[i]).items():
+                    _put_label(labels, k, v)
+            except BankError as e:
+                raise BankError(f"field {header[i] if i < len(header) else 'labels'}: {e}"
+                                ) from None
+    for i, col in extra_i:
+        if i < len(cells) and cells[i]:
+            try:
+                _put_label(labels, _COLUMN_LABEL.get(col, col), cells[i])
+            except BankError as e:
+                raise BankError(f"field {col}: {e}") from None
+    return labels
 
 
 def import_file(store: Store, bank: str, path: Path, *, fmt: str = "auto",

@@ -263,6 +263,21 @@ class Matcher:
                  "outcome": h.outcome, "matched_at": ts} for h in hits])
 
 
+def _policy(hit: Hit) -> str:
+    """The detection label of a hit: its policy label (``known_content`` when none),
+    as the policy spells it; a label stored before imports checked them
+    (``Incitement``) is normalised, one the policy does not know is kept as it is."""
+    from rasd.detect.media.banks import BankError, policy_label
+
+    raw = hit.labels.get("policy")
+    if not raw:
+        return "known_content"
+    try:
+        return policy_label(str(raw))
+    except BankError:
+        return str(raw)
+
+
 def detections_for(media_id: int, hits: list[Hit], detector: str, version: str,
                    post_ids: list[int] | None = None) -> list[Detection]:
     """One detection per policy label from the reported hits of one media item
@@ -271,7 +286,7 @@ def detections_for(media_id: int, hits: list[Hit], detector: str, version: str,
     for h in hits:
         if h.outcome != "reported":
             continue
-        label = str(h.labels.get("policy") or "known_content")
+        label = _policy(h)
         by_label.setdefault(label, []).append(h)
     out = []
     for label, hs in by_label.items():
