@@ -420,3 +420,46 @@ def test_a_policy_label_stored_unchecked_is_normalised_in_detections(store):
     m = Matcher(store)
     hits = m.decide(m.lookup_all(_sig(POSTER)))
     assert [d.label for d in detections_for(1, hits, "media", "media-1")] == ["incitement"]
+
+
+def test_match_skips_low_quality_pdq_and_says_so(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from rasd.cli import app, common
+
+    black, dot = tmp_path / "black.png", tmp_path / "1x1.png"
+    Image.new("RGB", (64, 64)).save(black)
+    Image.new("RGB", (1, 1), (255, 255, 255)).save(dot)
+    db = tmp_path / "q.db"
+    run = CliRunner()
+
+    def cli(*args: str):
+        common.STATE.store = None
+        return run.invoke(app, ["--db", str(db), *args])
+
+    cli("bank", "create", "z")
+    f = tmp_path / "z.txt"
+    f.write_text("0" * 64 + "\n")
+    assert cli("bank", "import", "z", str(f), "--type", "pdq").exit_code == 0
+    r = cli("match", str(black), str(dot))
+    assert r.exit_code == 0 and "0 of 2 file(s) matched" in r.stdout
+    assert "black.png: no match (pdq not matched: quality 0 below 50)" in r.stdout
+    r = cli("match", "--json", str(black))
+    import json
+
+    rec = json.loads(r.stdout)
+    assert rec["matches"] == [] and rec["skipped"] == {"pdq": "quality 0 below 50"}
+    common.STATE.store = None
+
+
+def test_import_refuses_pdq_of_low_quality(store, tmp_path):
+    """A bank file that gives PDQ quality (a quality column) cannot bring in hashes
+    Meta calls unreliable (< 50); the row is an error naming file and line."""
+    B.create_bank(store, "q")
+    f = tmp_path / "q.csv"
+    f.write_text(f"pdq,quality\n{_pdq(POSTER)},100\n{'0' * 64},0\n")
+    rep = B.import_file(store, "q", f)
+    assert rep.added == 1 and rep.errors == [
+        f"{f}:3: field quality: PDQ quality 0 is below 50 (unreliable: a flat or "
+        "near-flat image); not imported"]
+    assert next(B.export_rows(store, "q"))["labels"] == {}

@@ -233,3 +233,29 @@ def test_scan_matches_earlier_media_again_when_the_banks_change(store, tmp_path)
     assert res.caught_up is not None and res.caught_up["detections"] == 0
     with store.connect() as c:
         assert c.execute(select(func.count()).select_from(S.detections)).scalar_one() == 0
+
+
+def test_flat_images_are_not_matched_by_pdq(store, tmp_path):
+    """A flat image (all black) has PDQ quality 0 and an all-zero hash that any other
+    flat image shares: it is not matched, neither when scanned nor when re-matched
+    from its stored signals (Meta: PDQ quality < 50 is unreliable)."""
+    from PIL import Image
+
+    from rasd.detect.media.hasher import hash_path
+
+    black = tmp_path / "black.png"
+    Image.new("RGB", (64, 64)).save(black)
+    pdq = hash_path(black, ["pdq"]).signals["pdq"]
+    assert pdq.quality == 0 and pdq.value == "0" * 64
+    B.create_bank(store, "flat")
+    B.add_signals(store, "flat", [B.Entry(1, "pdq", pdq.value, {})])
+    ts = now()
+    with store.begin() as c:
+        c.execute(S.media.insert().values(platform="telegram", media_key="c/1/photo",
+                                          type="photo", local_path=str(black), first_seen=ts))
+    det = MediaDetector()
+    scan(store, [det])
+    assert det.stats["hashed"] == 1 and det.stats["matched"] == 0
+    assert rematch_stored(store)["matched"] == 0
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(M.hash_matches)).scalar_one() == 0

@@ -145,7 +145,7 @@ def register(app: typer.Typer) -> None:
         """
         from rasd.detect.media.banks import format_labels
         from rasd.detect.media.hasher import hash_path
-        from rasd.detect.media.matcher import Matcher
+        from rasd.detect.media.matcher import Matcher, quality_gate
 
         store = get_store()
         if stored:
@@ -168,13 +168,16 @@ def register(app: typer.Typer) -> None:
             if fh.errors:
                 bad += 1
                 warn(f"{p}: " + "; ".join(f"{k}: {v}" for k, v in fh.errors.items()))
-            hits = matcher.decide(matcher.lookup_all({k: v.value for k, v in
-                                                      fh.signals.items()}))
+            values, skipped = quality_gate(fh.signals)
+            hits = matcher.decide(matcher.lookup_all(values))
             if json_:
-                sys.stdout.write(jsonl_line({"path": str(p), "matches": [h.as_dict()
-                                                                         for h in hits]}) + "\n")
+                rec: dict[str, Any] = {"path": str(p), "matches": [h.as_dict() for h in hits]}
+                if skipped:
+                    rec["skipped"] = skipped
+                sys.stdout.write(jsonl_line(rec) + "\n")
             elif not hits:
-                echo(f"{p}: no match")
+                why = "; ".join(f"{k} not matched: {v}" for k, v in skipped.items())
+                echo(f"{p}: no match" + (f" ({why})" if why else ""))
             for h in hits if not json_ else []:
                 labels = format_labels(h.labels) or "-"
                 echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "

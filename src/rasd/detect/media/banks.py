@@ -47,6 +47,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
 SIGNAL_COLS = ("signal", "signal_value", "hash", "hash_value", "value", "pdq", "md5")
 TYPE_COLS = ("signal_type", "hash_type", "type", "algorithm", "hash_algorithm")
 LABEL_COLS = ("labels", "label", "tags")
+QUALITY_COLS = ("quality", "pdq_quality", "hash_quality")  # PDQ hashers write it
 STATUS_COLS = ("status",)  # `bank export --all` writes it: a status, never a label
 
 
@@ -289,6 +290,7 @@ class Entry:
     signal: str
     labels: dict[str, Any]
     status: str = "active"
+    quality: int | None = None  # when the file gives it (a quality column)
 
 
 def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
@@ -332,6 +334,11 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
             norm = st.normalize(e.signal)
         except ValueError as err:
             rep.error(f"{where}:{e.line}: field signal: {err}")
+            continue
+        if st.min_quality is not None and e.quality is not None and e.quality < st.min_quality:
+            rep.error(f"{where}:{e.line}: field quality: {tname.upper()} quality {e.quality} "
+                      f"is below {st.min_quality} (unreliable: a flat or near-flat image); "
+                      "not imported")
             continue
         labels = dict(e.labels or {})
         if labels.get("policy"):
@@ -465,6 +472,7 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
     sig_i = type_i = None
     label_i: list[int] = []
     status_i: int | None = None
+    quality_i: int | None = None
     extra_i: list[tuple[int, str]] = []
     for row in rows:
         n = rows.line_num
@@ -480,8 +488,9 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
                 type_i = next((i for i, c in enumerate(lower) if c in TYPE_COLS), None)
                 label_i = [i for i, c in enumerate(lower) if c in LABEL_COLS]
                 status_i = next((i for i, c in enumerate(lower) if c in STATUS_COLS), None)
-                extra_i = [(i, c) for i, c in enumerate(lower)
-                           if i not in (sig_i, type_i, status_i) and i not in label_i and c]
+                quality_i = next((i for i, c in enumerate(lower) if c in QUALITY_COLS), None)
+                extra_i = [(i, c) for i, c in enumerate(lower) if c and i not in label_i
+                           and i not in (sig_i, type_i, status_i, quality_i)]
                 if type_i is None and signal_type is None and "pdq" in lower[sig_i]:
                     signal_type = "pdq"
                 if type_i is None and signal_type is None and "md5" in lower[sig_i]:
@@ -521,13 +530,27 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
                 continue
         try:
             labels = _row_labels(cells, header, label_i, extra_i)
+            quality = _cell_quality(cells, quality_i)
         except BankError as e:
             if report is None:
                 raise BankError(f"{where}:{n}: {e}") from None
             report.read += 1
             report.error(f"{where}:{n}: {e}")
             continue
-        yield Entry(n, t, value, labels, status)
+        yield Entry(n, t, value, labels, status, quality)
+
+
+def _cell_quality(cells: list[str], i: int | None) -> int | None:
+    """The quality column of a row (0-100), None when there is none."""
+    if i is None or i >= len(cells) or not cells[i]:
+        return None
+    try:
+        q = int(float(cells[i]))
+    except ValueError:
+        raise BankError(f"field quality: {cells[i]!r:.40} is not a number") from None
+    if not 0 <= q <= 100:
+        raise BankError(f"field quality: {q} is outside 0..100")
+    return q
 
 
 _COLUMN_LABEL = {"organization": "entity", "group": "entity", "content_type": "content",

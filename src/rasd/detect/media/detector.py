@@ -29,7 +29,7 @@ from rasd.detect.media import schema as M
 from rasd.detect.media import signals as sig
 from rasd.detect.media.files import Limits
 from rasd.detect.media.hasher import hash_path
-from rasd.detect.media.matcher import Matcher, detections_for
+from rasd.detect.media.matcher import Matcher, detections_for, quality_gate
 from rasd.model import Detection
 from rasd.store import Store
 from rasd.store import schema as S
@@ -107,14 +107,17 @@ def save_signals(store: Store, media_id: int, signals: dict[str, sig.SignalValue
             c.execute(insert_ignore(c, M.media_signals), rows)
 
 
-def stored_signals(store: Store, media_ids: Sequence[int]) -> dict[int, dict[str, str]]:
-    out: dict[int, dict[str, str]] = {}
+def stored_signals(store: Store, media_ids: Sequence[int]
+                   ) -> dict[int, dict[str, sig.SignalValue]]:
+    """The stored signals of media, with their quality (for ``quality_gate``)."""
+    out: dict[int, dict[str, sig.SignalValue]] = {}
     ms = M.media_signals
     with store.connect() as c:
         for start in range(0, len(media_ids), 900):
-            for mid, t, v in c.execute(select(ms.c.media_id, ms.c.signal_type, ms.c.signal).where(
-                    ms.c.media_id.in_(list(media_ids[start:start + 900])))):
-                out.setdefault(mid, {})[t] = v
+            for mid, t, v, q in c.execute(
+                    select(ms.c.media_id, ms.c.signal_type, ms.c.signal, ms.c.quality).where(
+                        ms.c.media_id.in_(list(media_ids[start:start + 900])))):
+                out.setdefault(mid, {})[t] = sig.SignalValue(v, q)
     return out
 
 
@@ -180,8 +183,7 @@ class MediaDetector(Detector):
                 continue
             self.stats["hashed"] += 1
             save_signals(self.store, m.id, fh.signals)
-            out.extend(self.match_one(m.id, {k: v.value for k, v in fh.signals.items()},
-                                      m.post_ids))
+            out.extend(self.match_one(m.id, quality_gate(fh.signals)[0], m.post_ids))
         return out
 
     def match_one(self, media_id: int, signals: dict[str, str],
@@ -255,7 +257,7 @@ def rematch_stored(store: Store, *, matcher: Matcher | None = None,
         dets: list[Detection] = []
         for mid in chunk:
             if mid in sigs:
-                dets.extend(det.match_one(mid, sigs[mid], posts.get(mid)))
+                dets.extend(det.match_one(mid, quality_gate(sigs[mid])[0], posts.get(mid)))
         found += store_detections(store, det, chunk, dets)
         done += len(chunk)
     if everything:

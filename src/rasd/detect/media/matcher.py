@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -32,6 +33,24 @@ from rasd.store.db import now
 
 FLOOD_MAX = int(os.environ.get("RASD_FLOOD_MAX", "50"))
 FLOOD_WINDOW_S = int(os.environ.get("RASD_FLOOD_WINDOW_S", "86400"))
+
+
+def quality_gate(signals: Mapping[str, sig.SignalValue]
+                 ) -> tuple[dict[str, str], dict[str, str]]:
+    """(values worth matching, why the others are not) of one item's signals: a
+    signal below its type's ``min_quality`` (PDQ < 50: a flat image, whose all-zero
+    hash every flat image shares) would match noise, so it is not looked up."""
+    reg = sig.registry()
+    values: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for t, v in signals.items():
+        st = reg.get(t)
+        low = st.min_quality if st is not None else None
+        if low is not None and v.quality is not None and v.quality < low:
+            skipped[t] = f"quality {v.quality} below {low}"
+        else:
+            values[t] = v.value
+    return values, skipped
 
 
 @dataclass

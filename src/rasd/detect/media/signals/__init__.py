@@ -44,6 +44,10 @@ class SignalType(ABC):
     index_kind: ClassVar[str] = "linear"
     default_threshold: ClassVar[float] = 0
     description: ClassVar[str] = ""
+    # the lowest quality (SignalValue.quality) worth matching; a hash below it is not
+    # looked up nor imported (PDQ of a flat image: an all-zero hash every flat image
+    # shares). None: the type has no quality, or every value is usable.
+    min_quality: ClassVar[int | None] = None
 
     def applies_to(self, content_type: str) -> bool:
         return "*" in self.content_types or content_type in self.content_types

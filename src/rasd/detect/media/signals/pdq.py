@@ -8,6 +8,7 @@ implementations themselves differ by a few bits).
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -16,6 +17,9 @@ from rasd.detect.media.files import FileInfo, Limits, MediaError, load_image_rgb
 from rasd.detect.media.signals import SignalType, SignalValue
 
 _HEX = re.compile(r"[0-9a-f]{64}")
+# Meta's guidance: PDQ hashes of quality below 50 are unreliable (flat, near-flat or
+# tiny images: black frames hash to all zeros); vPDQ drops such frames the same way.
+MIN_QUALITY = int(os.environ.get("RASD_PDQ_MIN_QUALITY", "50"))
 
 
 def bits_to_hex(bits: np.ndarray) -> str:
@@ -44,6 +48,7 @@ class PdqSignal(SignalType):
     content_types = frozenset({"photo"})
     index_kind = "pdq"
     default_threshold = 31
+    min_quality = MIN_QUALITY
     description = "PDQ perceptual image hash (256 bits, Hamming distance, match ≤ 31)"
 
     def hash_file(self, info: FileInfo, limits: Limits) -> SignalValue | None:
