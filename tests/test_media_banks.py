@@ -463,3 +463,23 @@ def test_import_refuses_pdq_of_low_quality(store, tmp_path):
         f"{f}:3: field quality: PDQ quality 0 is below 50 (unreliable: a flat or "
         "near-flat image); not imported"]
     assert next(B.export_rows(store, "q"))["labels"] == {}
+
+
+def test_match_json_names_a_file_that_failed(tmp_path):
+    """A file that could not be hashed (truncated, a bomb, gone) must not read like a
+    clean file without matches in `match --json`: it gets an "error" field."""
+    import json
+
+    from rasd.cli import app, common
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(POSTER.read_bytes()[:500])
+    run = CliRunner()
+    common.STATE.store = None
+    r = run.invoke(app, ["--db", str(tmp_path / "e.db"), "match", "--json", str(broken),
+                         str(OTHER)])
+    common.STATE.store = None
+    recs = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert r.exit_code == 1
+    assert recs[0]["matches"] == [] and recs[0]["error"].startswith("pdq: ")
+    assert "error" not in recs[1]

@@ -133,7 +133,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Match files against the enabled hash banks and print every match with
         bank, labels and distance. Negative banks suppress matches (shown as
-        "suppressed"); quarantined signals are shown but not reported.
+        "suppressed"); quarantined signals are shown but not reported. A file that
+        cannot be hashed is reported on stderr (with --json: an "error" field) and
+        the exit status is 1.
 
         Examples:
 
@@ -167,13 +169,15 @@ def register(app: typer.Typer) -> None:
             fh = hash_path(p)
             if fh.errors:
                 bad += 1
-                warn(f"{p}: " + "; ".join(f"{k}: {v}" for k, v in fh.errors.items()))
+                warn(f"{p}: {fh.error_text()}")
             values, skipped = quality_gate(fh.signals)
             hits = matcher.decide(matcher.lookup_all(values))
             if json_:
                 rec: dict[str, Any] = {"path": str(p), "matches": [h.as_dict() for h in hits]}
                 if skipped:
                     rec["skipped"] = skipped
+                if fh.errors:  # else a failed file reads like a clean one without matches
+                    rec["error"] = fh.error_text()
                 sys.stdout.write(jsonl_line(rec) + "\n")
             elif not hits:
                 why = "; ".join(f"{k} not matched: {v}" for k, v in skipped.items())

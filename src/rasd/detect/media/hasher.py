@@ -22,6 +22,10 @@ class FileHashes:
     def ok(self) -> bool:
         return "file" not in self.errors
 
+    def error_text(self) -> str | None:
+        """What failed, as one line (``pdq: truncated image …``); None when nothing did."""
+        return "; ".join(f"{k}: {v}" for k, v in self.errors.items()) or None
+
     def record(self) -> dict[str, Any]:
         """The JSONL record of ``rasd hash``."""
         r: dict[str, Any] = {"path": self.path}
@@ -38,7 +42,7 @@ class FileHashes:
             for k, x in (v.extra or {}).items():
                 r[f"{name}_{k}"] = x
         if self.errors:
-            r["error"] = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
+            r["error"] = self.error_text()
         return r
 
 
