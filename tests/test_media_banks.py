@@ -339,6 +339,11 @@ def test_cli_bank_session(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "--label 'policy=foo': policy label 'foo'" in r.stderr
     r = cli("bank", "list", "--json")
     assert '"tombstoned": 1' in r.stdout
+    cli("bank", "create", "tabbed", "--label", "content=a\tb")
+    r = cli("bank", "list")
+    assert r.stdout.splitlines() == [
+        "demo\t-\tactive=1 tombstoned=1\tlabels=entity=demo-group;policy=incitement",
+        "tabbed\t-\tempty\tlabels=content=a\\tb"]  # a tab inside a field is escaped
     common.STATE.store = None
 
 

@@ -93,6 +93,13 @@ def echo(text: str, err: bool = False, keep_lines: bool = False) -> None:
     typer.echo(term_safe(text if keep_lines else one_line(text)), err=err)
 
 
+def echo_row(*fields: str) -> None:
+    """Print fields separated by tabs: ``echo`` would write the separating tabs as
+    ``\t`` too, so each field is made one line and escaped by itself (a tab inside a
+    label cannot forge a column)."""
+    typer.echo("\t".join(term_safe(one_line(f)) for f in fields))
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a clear error to stderr and exit with ``code`` (2: bad usage/input).
     Messages name files and quote input: control characters are escaped."""

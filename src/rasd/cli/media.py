@@ -12,6 +12,7 @@ import typer
 from rasd.cli.common import (
     echo,
     echo_json,
+    echo_row,
     fail,
     get_store,
     jsonl_line,
@@ -257,7 +258,7 @@ def register(app: typer.Typer) -> None:
                                              ("disabled", not b.enabled)) if on) or "-"
             counts = " ".join(f"{k}={v}" for k, v in sorted(b.counts.items())) or "empty"
             labels = format_labels(b.labels) or "-"
-            echo(f"{b.name}\t{flags}\t{counts}\tlabels={labels}")
+            echo_row(b.name, flags, counts, f"labels={labels}")
 
     @bank.command("import")
     def bank_import(
