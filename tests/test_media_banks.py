@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -488,3 +489,22 @@ def test_match_json_names_a_file_that_failed(tmp_path):
     assert r.exit_code == 1
     assert recs[0]["matches"] == [] and recs[0]["error"].startswith("pdq: ")
     assert "error" not in recs[1]
+
+
+def _vpdq_text(rng, frames: int = 5) -> str:
+    return ";".join(f"{k},100,{rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()},{k}.000"
+                    for k in range(frames))
+
+
+def test_vpdq_match_percentages_are_json_numbers(store):
+    import json
+
+    from rasd.cli.common import jsonl_line
+
+    video = _vpdq_text(np.random.default_rng(4))
+    B.create_bank(store, "v")
+    B.add_signals(store, "v", [B.Entry(1, "vpdq", video, {})])
+    (hit,) = Matcher(store).lookup("vpdq", video)
+    rec = json.loads(jsonl_line(hit.as_dict()))
+    assert rec["query_match_pct"] == 100.0 and rec["compared_match_pct"] == 100.0
+    assert type(hit.detail["query_match_pct"]) is float

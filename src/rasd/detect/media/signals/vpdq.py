@@ -157,13 +157,14 @@ def pairwise_hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def match_percent(query: list[Frame], target: list[Frame],
                   distance: int = FRAME_DISTANCE) -> tuple[float, float]:
-    """(query match %, target match %): shares of unique good frames with a partner."""
+    """(query match %, target match %): shares of unique good frames with a partner,
+    as Python floats (numpy's would be written as strings in JSON output)."""
     q = hex_matrix(usable_unique(query))
     t = hex_matrix(usable_unique(target))
     if not len(q) or not len(t):
         return 0.0, 0.0
     d = pairwise_hamming(q, t) <= distance
-    return 100.0 * d.any(axis=1).mean(), 100.0 * d.any(axis=0).mean()
+    return float(100.0 * d.any(axis=1).mean()), float(100.0 * d.any(axis=0).mean())
 
 
 class VpdqSignal(SignalType):
