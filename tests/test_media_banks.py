@@ -508,3 +508,26 @@ def test_vpdq_match_percentages_are_json_numbers(store):
     rec = json.loads(jsonl_line(hit.as_dict()))
     assert rec["query_match_pct"] == 100.0 and rec["compared_match_pct"] == 100.0
     assert type(hit.detail["query_match_pct"]) is float
+
+
+@pytest.mark.parametrize("fmt", ["auto", "vpdq"])
+def test_vpdq_file_with_a_bad_line_names_that_line(store, tmp_path, fmt):
+    """One damaged line in a vPDQ file is one error naming its line; the file is still
+    read as vPDQ (not sniffed as CSV, with an error per line) and the other frames
+    are imported."""
+    from rasd.detect.media.signals.vpdq import parse
+
+    lines = _vpdq_text(np.random.default_rng(6), 10).split(";")
+    lines[3] = "3,100,not-a-hash,3.000"
+    f = tmp_path / "video.txt"
+    f.write_text("\n".join(lines) + "\n")
+    assert B.sniff_format(f.read_text()) == "vpdq"
+    B.create_bank(store, "v")
+    rep = B.import_file(store, "v", f, fmt=fmt)
+    assert (rep.added, rep.invalid) == (1, 1)
+    assert rep.errors == [f"{f}:4: field frame: not 'frame,quality,pdq_hex,seconds': "
+                          "'3,100,not-a-hash,3.000'"]
+    assert len(parse(next(B.export_rows(store, "v"))["signal"])) == 9
+    f.write_text("garbage\n")
+    rep = B.import_file(store, "v", f, fmt="vpdq")
+    assert rep.added == 0 and rep.errors[-1] == f"{f}: no vPDQ frames"

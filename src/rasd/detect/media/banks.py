@@ -406,10 +406,15 @@ def _infer_type(value: str, given: str | None, where: str) -> str:
 
 
 def sniff_format(text: str) -> str:
+    """The format of a bank file from its first lines: vPDQ when the first line and
+    most of the first 50 are frame lines (one damaged line must not turn a video's
+    frames into CSV rows, each an error), CSV when there are commas, else a list."""
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         return "list"
-    if all(_VPDQ_LINE.fullmatch(ln) for ln in lines[:50]):
+    head = lines[:50]
+    if (_VPDQ_LINE.fullmatch(head[0])
+            and 2 * sum(1 for ln in head if _VPDQ_LINE.fullmatch(ln)) > len(head)):
         return "vpdq"
     if any("," in ln for ln in lines[:5]):
         return "csv"
@@ -439,7 +444,7 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
         sig.get(signal_type)  # validates the name
     where = valid_text(str(path))
     if fmt == "vpdq":
-        yield Entry(1, "vpdq", text, {})
+        yield from _vpdq_entry(text, where, report)
         return
     if fmt == "list":
         for n, ln in enumerate(text.splitlines(), 1):
@@ -464,6 +469,31 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
         yield from _csv_entries(rows, where, signal_type, report)
     except csv.Error as e:
         raise BankError(f"{where}:{rows.line_num}: malformed CSV: {e}") from None
+
+
+def _vpdq_entry(text: str, where: str, report: ImportReport | None) -> Iterator[Entry]:
+    """The one video signal of a vPDQ file. A damaged frame line is an error naming
+    its line (with a report: skipped, the other frames make the signal)."""
+    good: list[str] = []
+    first = 0
+    for n, ln in enumerate(text.splitlines(), 1):
+        if not ln.strip() or ln.lstrip().startswith("#"):
+            continue
+        if not _VPDQ_LINE.fullmatch(ln):
+            msg = (f"{where}:{n}: field frame: not 'frame,quality,pdq_hex,seconds': "
+                   f"{ln.strip()!r:.80}")
+            if report is None:
+                raise BankError(msg)
+            report.error(msg)
+            continue
+        first = first or n
+        good.append(ln.strip())
+    if not good:
+        if report is None:
+            raise BankError(f"{where}: no vPDQ frames")
+        report.error(f"{where}: no vPDQ frames")
+        return
+    yield Entry(first, "vpdq", "\n".join(good), {})
 
 
 def _csv_entries(rows: Any, where: str, signal_type: str | None,
