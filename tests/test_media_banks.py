@@ -322,6 +322,12 @@ def test_cli_bank_session(tmp_path, monkeypatch):
                "incitement").exit_code == 0
     r = cli("bank", "import", "demo", str(DEMO / "banks" / "demo-known-content.csv"))
     assert r.exit_code == 0 and "added 2" in r.stdout
+    r = cli("bank", "import", "demo", str(tmp_path))
+    assert r.exit_code == 2 and f"{tmp_path}: is a folder, not a bank file" in r.stderr
+    (tmp_path / "empty.csv").write_text("")
+    r = cli("bank", "import", "demo", str(tmp_path / "empty.csv"))
+    assert r.exit_code == 0 and "read 0" in r.stdout
+    assert "empty.csv: no signals in the file" in r.stderr
     r = cli("match", str(POSTER), str(REUPLOAD), str(OTHER))
     assert r.exit_code == 0
     assert "REPORTED pdq bank=demo distance=0" in r.stdout

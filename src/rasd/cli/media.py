@@ -287,6 +287,8 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in ("auto", "csv", "list", "vpdq"):
             fail(f"--format {fmt!r}: use auto, csv, list or vpdq")
+        if file.is_dir():
+            fail(f"{file}: is a folder, not a bank file (import its files one by one)")
         if not file.is_file():
             fail(f"{file}: no such file")
         rep = _bank_errors(lambda: import_file(get_store(create=True), name, file, fmt=fmt,
@@ -296,6 +298,8 @@ def register(app: typer.Typer) -> None:
         else:
             for e in rep.errors:
                 warn(e)
+            if not rep.read and not rep.invalid:  # nothing imported, and no error said why
+                warn(f"{file}: no signals in the file (empty, or only comments)")
             types = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_type.items())) or "-"
             kept = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_status.items()))
             echo(f"{name}: read {rep.read}, added {rep.added}, duplicates "
