@@ -154,8 +154,8 @@ def test_export_all_round_trip_keeps_statuses(store, tmp_path):
     B.create_bank(store, "c")
     rep = B.import_file(store, "c", bad)
     assert rep.added == 0 and rep.errors == [
-        f"{bad}:2: field status: 'gone' is not one of active, disabled, tombstoned, "
-        "quarantined"]
+        (f"{bad}:2: field status: 'gone' is not one of active, disabled, tombstoned, "
+         "quarantined")]
 
 
 @pytest.mark.parametrize("labels", [
@@ -472,8 +472,8 @@ def test_import_refuses_pdq_of_low_quality(store, tmp_path):
     f.write_text(f"pdq,quality\n{_pdq(POSTER)},100\n{'0' * 64},0\n")
     rep = B.import_file(store, "q", f)
     assert rep.added == 1 and rep.errors == [
-        f"{f}:3: field quality: PDQ quality 0 is below 50 (unreliable: a flat or "
-        "near-flat image); not imported"]
+        (f"{f}:3: field quality: PDQ quality 0 is below 50 (unreliable: a flat or "
+         "near-flat image); not imported")]
     assert next(B.export_rows(store, "q"))["labels"] == {}
 
 
@@ -531,8 +531,8 @@ def test_vpdq_file_with_a_bad_line_names_that_line(store, tmp_path, fmt):
     B.create_bank(store, "v")
     rep = B.import_file(store, "v", f, fmt=fmt)
     assert (rep.added, rep.invalid) == (1, 1)
-    assert rep.errors == [f"{f}:4: field frame: not 'frame,quality,pdq_hex,seconds': "
-                          "'3,100,not-a-hash,3.000'"]
+    assert rep.errors == [(f"{f}:4: field frame: not 'frame,quality,pdq_hex,seconds': "
+                           "'3,100,not-a-hash,3.000'")]
     assert len(parse(next(B.export_rows(store, "v"))["signal"])) == 9
     f.write_text("garbage\n")
     rep = B.import_file(store, "v", f, fmt="vpdq")

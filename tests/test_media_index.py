@@ -3,12 +3,17 @@ persisted index is updated incrementally and rebuilt when many entries are dead.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from rasd.detect.media import banks as B
 from rasd.detect.media import index as I
 from rasd.detect.media.signals.vpdq import pairwise_hamming
+
+POSTER = (Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo" / "telegram"
+          / "photos" / "photo_1@01-03-2024_10-00-00.jpg")
 
 
 def _planted(rng, n: int, nq: int):
@@ -131,7 +136,6 @@ def test_a_copied_store_does_not_use_the_other_copys_index(tmp_path, monkeypatch
 
     from rasd.detect.media.matcher import Matcher
     from rasd.store import Store
-    from tests.test_media_banks import POSTER
 
     monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
     base = _edited(POSTER, tmp_path, "base.png", lambda im: im)
