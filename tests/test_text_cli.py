@@ -73,6 +73,19 @@ def test_classify_jsonl_and_plain_lines(tiny_model, tmp_path):
     assert "line 3" in r.stderr
 
 
+def test_lone_surrogates_in_classify_input_are_cleaned_not_fatal(tiny_model):
+    """JSON may escape a lone surrogate; it is read as ingest stores it ("?"),
+    and every line of the batch is still classified (a traceback and no output
+    before)."""
+    r = runner.invoke(app, ["classify", "-", "--model", str(tiny_model)],
+                      input='{"id": 1, "text": "Nice weather today"}\n'
+                            '{"id": 9, "text": "\\ud800 x"}\n'
+                            '{"id": "\\udc00", "text": "Make hijrah \\u0000 and join"}\n')
+    assert r.exit_code == 0, r.output
+    out = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["id"] for x in out] == [1, 9, "?"]
+
+
 def test_classify_flagged_only_from_stdin(tiny_model):
     r = runner.invoke(app, ["classify", "-", "--model", str(tiny_model), "--flagged-only"],
                       input="Glory to the martyr who struck the crusaders\nNice weather today\n")

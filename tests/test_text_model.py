@@ -74,3 +74,11 @@ def test_functional_suite_pass_rate(clf):
     assert s["overall"] >= 0.8, s
     for lang, rate in s["by_language"].items():
         assert rate >= 0.6, (lang, rate)
+
+
+def test_a_lone_surrogate_is_classified_not_raised(clf):
+    """A lone surrogate is no character: the char tier's UTF-32 hasher raised on
+    it, and the whole batch of posts around it was lost."""
+    preds = clf.predict(["\ud800 Join the caravan to the land of the caliphate, brothers",
+                         "Lovely weather in Rome today \udfff"])
+    assert preds[0].label == "recruitment" and not preds[1].flagged

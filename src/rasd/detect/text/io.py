@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rasd.jsonread import JSONInputError, parse_json
+from rasd.store.db import storable
 
 MAX_LINE_BYTES = 1_000_000
 MAX_TEXT_CHARS = 100_000
@@ -102,6 +103,7 @@ def read_labelled(path: str, *, require_label: bool = True) -> list[dict[str, An
 
 
 def _row(path: str, n: int, rec: dict[str, Any], require_label: bool) -> dict[str, Any]:
+    rec = storable(rec)
     text = rec.get("text")
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"{path}: line {n}: field 'text': missing or empty")
@@ -129,7 +131,11 @@ def _row(path: str, n: int, rec: dict[str, Any], require_label: bool) -> dict[st
 
 def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Yield (line number, {"id", "text", "lang"?, "role"?} or None, error or None) for
-    ``rasd classify``: JSONL objects, or plain text lines."""
+    ``rasd classify``: JSONL objects, or plain text lines.
+
+    Strings are cleaned as ingest cleans what it stores (``storable``): JSON may
+    escape a lone surrogate (``"\\ud800"``), which is no character and cannot be
+    encoded — one such post stopped ``rasd classify`` and lost its whole batch."""
     with _open(path) as f:
         for n, line in _lines(f):
             if line is None:
@@ -148,11 +154,11 @@ def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | No
                 if not isinstance(text, str):
                     yield n, None, "field 'text': missing or not a string"
                     continue
-                item = {"id": rec.get("id", n), "text": text[:MAX_TEXT_CHARS]}
+                item = storable({"id": rec.get("id", n), "text": text[:MAX_TEXT_CHARS]})
                 if isinstance(rec.get("lang"), str) and rec["lang"]:
-                    item["lang"] = rec["lang"]
+                    item["lang"] = storable(rec["lang"])
                 if isinstance(rec.get("role"), str) and rec["role"]:
-                    item["role"] = rec["role"]
+                    item["role"] = storable(rec["role"])
                 yield n, item, None
             else:
                 yield n, {"id": n, "text": s[:MAX_TEXT_CHARS]}, None

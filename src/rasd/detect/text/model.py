@@ -162,8 +162,20 @@ class Prepared:
         return self._matches
 
 
+def encodable(text: str) -> str:
+    """``text`` with every lone surrogate made "?" (as ingest stores them): such
+    a code point is no character, and the char tier's hasher (UTF-32) and the
+    USE tokenizer (UTF-8) cannot encode it. Readers clean their input already;
+    this keeps one post from a caller that did not from failing its batch."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def prepare(texts: Sequence[str], lexicon: Lexicon) -> Prepared:
-    mt = [model_text((t or "")[:MAX_TEXT_CHARS], CHAR_MAX_CHARS) for t in texts]
+    mt = [model_text(encodable((t or "")[:MAX_TEXT_CHARS]), CHAR_MAX_CHARS) for t in texts]
     fo = [fold(t, cleaned=True) for t in mt]
     return Prepared(mt, fo, None, lexicon)
 
