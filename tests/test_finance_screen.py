@@ -195,3 +195,112 @@ def test_names_of_one_arabic_root_are_told_apart(arabic, latin, same):
     a, b = normalize(arabic).tokens[0], normalize(latin).tokens[0]
     s, how = tok_sim(a, b, True, (True, False))
     assert (s >= PAIR_MIN) is same, (arabic, latin, s, how)
+
+
+def _one_list(tmp_path, entities, wallets=()):
+    """A store holding one FtM list of ``entities`` [(id, schema, name, aliases)]
+    and ``wallets`` [(address, holder id)]; its Screener."""
+    from rasd.store import Store
+
+    lines = [{"id": eid, "schema": sch, "caption": name,
+              "properties": {"name": [name], "alias": aliases}}
+             for eid, sch, name, aliases in entities]
+    lines += [{"id": f"w{i}", "schema": "CryptoWallet",
+               "properties": {"publicKey": [addr], "holder": [holder]}}
+              for i, (addr, holder) in enumerate(wallets)]
+    p = tmp_path / "one.json"
+    p.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    store = Store.open(str(tmp_path / "rasd.db"))
+    import_list(store, p, name="one")
+    return store, Screener.load(store)
+
+
+def test_a_list_of_one_entity_matches_its_names(tmp_path):
+    """In a one-entity list every part is in every listed entity: unsmoothed
+    rarity weighed each part at nothing, and even the exact name scored 0.04."""
+    store, scr = _one_list(tmp_path, [("o1", "Organization", "Black Banner Front",
+                                       ["جبهة الراية السوداء"])])
+    try:
+        assert top(scr, "Black Banner Front") == ("o1", 1.0)
+        assert top(scr, "Black Banner Frontt")[1] >= 0.9
+        assert top(scr, "Black Banner")[1] >= DEFAULT_THRESHOLD
+        assert scr.screen("John Smith") == []
+        assert [m.list_ref for m in scr.find_in_text("Donate to the Black Banner Front")] == ["o1"]
+    finally:
+        store.close()
+
+
+def test_the_listed_name_itself_scores_one(screener, tmp_path):
+    """A one-part name could not reach more than 0.82 (damped as little
+    information), so a strict threshold missed designated groups queried by
+    their own name; the listed name itself, part for part, is a 1.0 match."""
+    store, scr = _one_list(tmp_path, [
+        ("o1", "Organization", "Qasrawiyya", ["Al-Qasrawiyya Brigade"]),
+        ("p1", "Person", "Yusuf Haddad", []), ("p2", "Person", "Yusuf Haddad Tamimi", [])]
+        + [(f"f{i}", "Person", f"Yusuf Haddad {x}", []) for i, x in enumerate(FILLER)])
+    try:
+        assert top(scr, "Qasrawiyya", threshold=0.85) == ("o1", 1.0)
+        assert top(scr, "al-Qasrawiyya brigade") == ("o1", 1.0)  # an alias, article set aside
+        assert top(scr, "Qasrawiya")[1] < 1.0  # a different spelling is not the name
+        assert top(scr, "Yusuf Haddad") == ("p1", 1.0)  # common parts, still the listed name
+        # an initial the listed name lacks: not the name itself
+        assert all(m.score < 1.0 for m in scr.screen("Yusuf A. Haddad", threshold=0.0))
+        m = scr.screen("Qasrawiyya")[0]
+        assert any(line.startswith("exact:") for line in m.explanation)
+    finally:
+        store.close()
+    # across alphabets with vowels the listed name is still itself …
+    assert top(screener, "Виктор Петрович Иванов")[1] == 1.0
+    # … but not from Arabic, whose romanisation cannot say which vowels were long
+    assert top(screener, "سميرة يوسف حداد")[1] == 1.0  # the listed Arabic name
+    assert top(screener, "Samira Yusuf Haddad") == ("p2", 1.0)
+
+
+@pytest.mark.parametrize("query", [
+    "Ayman\u3164al-Zawahiri",       # Hangul filler as the space
+    "Ayman\u2800al-Zawahiri",       # braille blank
+    "\x1b[31mAyman al-Zawahiri\x1b[0m",  # terminal colour codes
+    "Ay\u200bman al-Zawa\u200dhiri",  # zero-width characters inside words
+    "Ayman\tal-Zawahiri\n",
+])
+def test_invisible_and_escape_characters_do_not_hide_a_name(tmp_path, query):
+    store, scr = _one_list(tmp_path, [("p1", "Person", "Ayman al-Zawahiri", [])])
+    try:
+        assert top(scr, query) == ("p1", 1.0), normalize(query)
+    finally:
+        store.close()
+
+
+def test_an_arabic_long_a_needs_a_vowel_in_the_romanisation():
+    """حماس writes an alif between m and s: Hamas, not Hamms or Khamis."""
+    from rasd.detect.finance.screen import PAIR_MIN, tok_sim
+
+    ar = normalize("حماس").tokens[0]
+    for latin, same in (("Hamas", True), ("Hamms", False), ("Khamis", False)):
+        s, how = tok_sim(ar, normalize(latin).tokens[0], True, (True, False))
+        assert (s >= PAIR_MIN) is same, (latin, s, how)
+
+
+@pytest.fixture(scope="module")
+def real_lists(shared_data, tmp_path_factory):
+    from rasd.store import Store
+
+    d = shared_data / "sanctions"
+    if not d.is_dir():
+        pytest.skip("no sanctions folder in shared data")
+    store = Store.open(str(tmp_path_factory.mktemp("real") / "rasd.db"))
+    import_list(store, d / "un_sc_consolidated_2018-10-29.xml")
+    import_list(store, d / "ofac_sdn_2024-05-03.csv")
+    yield Screener.load(store)
+    store.close()
+
+
+@pytest.mark.shared_data
+def test_designated_groups_by_their_own_name_pass_a_strict_threshold(real_lists):
+    for q in ("Al-Shabaab", "Hamas", "TALIBAN"):
+        ms = real_lists.screen(q, threshold=0.85)
+        assert ms and ms[0].score == 1.0 and ms[0].name.replace("-", " ").lower() in (
+            "al shabaab", "hamas", "taliban"), (q, ms[:1])
+    assert real_lists.screen("حماس")[0].name == "HAMAS"
+    for q in ("Ayman\u3164al-Zawahiri", "\x1b[31mAyman al-Zawahiri"):
+        assert real_lists.screen(q)[0].list_ref in ("QDi.006", "2676"), q

@@ -166,9 +166,41 @@ def to_latin(text: str) -> str:
     return out.lower()
 
 
+# Terminal escape sequences (CSI "ESC [ … m" colours, OSC "ESC ] … BEL" titles,
+# two-character ESC forms): pasted from a terminal or planted in a display name,
+# their letters ("[31m") would otherwise join the name's first part.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+                      r"|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+# Characters that show as a blank but are no Unicode space: the Hangul fillers
+# (a favourite space substitute in display names) and the braille blank.
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _plain(name: str) -> str:
+    """``name`` as the words a reader sees: escape sequences dropped, blank-looking
+    characters made spaces, and invisible ones (zero-width, joiners, bidi
+    controls, soft hyphen, variation selectors — format characters that render
+    as nothing and split a name where they stand) removed; other control
+    characters become spaces."""
+    if "\x1b" in name or "\x9b" in name:
+        name = _ESCAPES.sub("", name)
+    if name.isascii() and name.isprintable():
+        return name
+    out = []
+    for ch in name:
+        if ch in _BLANKS:
+            out.append(" ")
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cf" or ch == "\u034f" or "\ufe00" <= ch <= "\ufe0f":
+            continue
+        out.append(" " if cat == "Cc" else ch)
+    return "".join(out)
+
+
 def normalize(name: str, *, split_camel: bool = False) -> NormName:
     """Tokens of a person or organisation name, ready for comparison."""
-    name = unicodedata.normalize("NFKC", name[:MAX_NAME])
+    name = unicodedata.normalize("NFKC", _plain(name[:MAX_NAME]))
     name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)  # bracketed notes
     if split_camel:
         name = _CAMEL.sub(" ", name)

@@ -41,6 +41,12 @@ PREFILTER = True  # find_in_text: skip listed names whose parts' skeletons are n
 Q_EXP, N_EXP = 0.55, 0.45  # weight of query / listed-name coverage in the score
 DAMP_EXP = 0.6
 COMMON_DF = 20  # a name part of at most this many listed entities counts fully
+# Rarity is estimated as if the lists held this many more entities, none with the
+# part (add-k smoothing): a list of a handful of entities says little about which
+# parts are common — in a one-entity list every part is in "every" entity, and
+# unsmoothed inverse frequency weighed each at nothing, so not even the exact
+# name matched. Against lists of thousands of entities it changes nothing.
+PRIOR_ENTITIES = COMMON_DF
 INFO_FULL = 1.4  # matched information (sum of part weights) needed for an undamped score
 
 
@@ -172,13 +178,16 @@ def _gaps(latin: str) -> tuple[str, list[str], list[str]]:
 def _long_vowels_agree(ar: Token, lat: Token) -> bool:
     """Can the romanised part ``lat`` spell the Arabic-script part ``ar``?
     Arabic writes its long vowels (ا و ي) and not its short ones, so where ``ar``
-    has a long u or i between two consonants the romanisation must have a
-    vowel of that colour there, and where it has none, no doubled-vowel or ya
+    has a long a, u or i between two consonants the romanisation must have a
+    vowel of that colour there (a long a is also written e or o: Kemal for كمال), and where it has none, no doubled-vowel or ya
     mark (Hussein's "ei"; not "ou", which French style writes for any u:
     Housni for حسني); a leading vowel (أ, إ, ع) must be there in both or in
     neither. True when the parts cannot be aligned consonant by consonant."""
     a_lead, a_gaps, a_cons = _gaps(ar.latin)
     l_lead, l_gaps, l_cons = _gaps(lat.latin)
+    # a part joined to its kunya/"Abd" prefix (عبد الله → abdallh, Abdallah →
+    # abdlah) carries the article's alif, which no romanisation need write
+    alif = not ar.latin.startswith(_KUNYA)
     if a_cons != l_cons:
         return True
     if bool(a_lead.strip("'")) != bool(l_lead.strip("'")):
@@ -188,9 +197,17 @@ def _long_vowels_agree(ar: Token, lat: Token) -> bool:
             return False
         if "i" in ga and not set(gl) & {"i", "e", "y"}:
             return False
+        if alif and "a" in ga and not set(gl) & {"a", "e", "o"}:
+            return False  # an alif (long a): حماس is Hamas, not Hamms or Khamis
         if not ga and (gl in _LONG_MARKS or gl in _YA_MARKS):
             return False
     return True
+
+
+def _marks(n: NormName) -> list[str]:
+    """The initials and numbers a name had beside its words (set aside, not
+    compared): "A. Salim" is not exactly "B. Salim", nor "Front 2" "Front"."""
+    return sorted(a for a in n.set_aside if len(a) == 1 or a.isdigit())
 
 
 def _patronymic(latin: str) -> bool:
@@ -271,7 +288,7 @@ class Screener:
                     df_seen[k].add(e.entity_id)
         self.df = defaultdict(int, {k: len(v) for k, v in df_seen.items()})
         self._wcache: dict[Token, float] = {}
-        self.n = max(1, len({e.entity_id for e in entries}))
+        self.n = len({e.entity_id for e in entries}) + PRIOR_ENTITIES
         # parts found in at most COMMON_DF listed entities weigh 1; commoner ones less
         # (in a small list, a part of more than 3 entities or 2% of them is common)
         common = min(COMMON_DF, max(3.0, 0.02 * self.n))
@@ -323,16 +340,18 @@ class Screener:
         return keys
 
     def weight(self, t: Token) -> float:
-        """Inverse frequency of a name part among listed names, in [0.05, 1]: the
+        """Inverse frequency of a name part among listed names, in [0.0025, 1]: the
         geometric mean of its spelling's and its skeleton's frequency, so that
         "Muhammad" (common in every spelling) is weak and "Hamas" (rare, though
-        its skeleton is shared with "Khamis") is strong."""
+        its skeleton is shared with "Khamis") is strong. ``self.n`` counts
+        ``PRIOR_ENTITIES`` more than are listed, so a small list does not make
+        its own names common."""
         w = self._wcache.get(t)
         if w is None:
             df_skel = self.df.get(self._dfkey(t), 0)
             df_lat = self.df.get("l:" + t.latin, 0)
             df = max(1.0, math.sqrt((df_skel + 1) * (df_lat + 1)) - 1)
-            rel = math.log(self.n / df) / self._log_common if self.n > df else 0.0
+            rel = math.log(self.n / df) / self._log_common
             w = min(1.0, max(0.05, rel)) ** 2
             if len(self._wcache) < 500_000:
                 self._wcache[t] = w
@@ -376,7 +395,14 @@ class Screener:
         if len(aligned) == 1 and aligned[0][0] < 1.0:
             damp *= aligned[0][0]  # a single inexact part (Hamas/Hamad) is weak evidence
         score = min(1.0, score * damp)
-        ev = {"aligned": [(q.tokens[i].latin, n.tokens[j].latin, round(s, 3), how)
+        # identical parts are the same name only where the romanisation kept every
+        # letter: within a script, or between alphabets that write their vowels
+        # (ناصر and Nasr both become "nasr": Nasir and Nasr)
+        exact = (len(aligned) == len(q.tokens) == len(n.tokens)
+                 and all(how == "exact" for *_, how in aligned) and _marks(q) == _marks(n)
+                 and (q.script == n.script or {q.script, n.script} <= VOWELLED))
+        ev = {"exact": exact,
+              "aligned": [(q.tokens[i].latin, n.tokens[j].latin, round(s, 3), how)
                           for s, i, j, how in aligned],
               "unmatched_query": [q.tokens[i].latin for i in range(len(q.tokens))
                                   if i not in used_q],
@@ -386,6 +412,16 @@ class Screener:
               "coverage_query": round(cov_q, 3), "coverage_listed": round(cov_n, 3),
               "damping": round(damp, 3)}
         return score, ev
+
+    @staticmethod
+    def _score(s: float, e: Entry, ev: dict[str, Any]) -> float:
+        """An entity name's score: the listed name itself — every part identical
+        after normalisation, nothing left over on either side — scores 1.0, as
+        yente's literal name match does, however common or few its parts (damping
+        capped a one-part name, HAMAS or TALIBAN, at 0.82, below a strict
+        threshold). Not for weak aliases, which the lists themselves call
+        unreliable."""
+        return 1.0 if ev.get("exact") and e.kind != "weak" else s
 
     def candidates(self, q: NormName) -> list[int]:
         keys = []
@@ -414,6 +450,7 @@ class Screener:
                 s, ev = self.compare(q, e.norm, q_weights=wq)
                 if s <= 0:
                     continue
+                s = self._score(s, e, ev)
                 cur = best.get(e.entity_id)
                 if cur is None or s > cur[0]:
                     best[e.entity_id] = (s, e, ev)
@@ -450,6 +487,8 @@ class Screener:
     def _explain(query: str, q: NormName, e: Entry, ev: dict[str, Any]) -> list[str]:
         lines = [f"name_match: {query!r} ~ {e.name!r} ({e.kind} name"
                  + (f", {e.norm.script} script" if e.norm.script else "") + ")"]
+        if ev.get("exact") and e.kind != "weak":
+            lines.append("exact: the listed name itself, part for part after normalisation")
         parts = []
         for a, b, s, how in ev.get("aligned", []):
             parts.append(f"{a}={b}" if how == "exact" else f"{a}~{b} ({how} {s:.2f})")
