@@ -271,6 +271,31 @@ def test_invisible_and_escape_characters_do_not_hide_a_name(tmp_path, query):
         store.close()
 
 
+@pytest.mark.parametrize("query", [
+    "12QtD5BFwRsd\u200bNsAZY76UVE1xyCGNTojH9h",
+    "\u200e12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h\u2060",
+    "bitcoin:12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h",
+    "BITCOIN:12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h?amount=0.5&label=relief",
+    "bitcoincash:qpf2cphc5dkuclkqur7lhj2yuqq9pk3hmukle77vhq",
+    "qpf2cphc5dkuclkqur7lhj2yuqq9pk3hmukle77vhq",
+    "ethereum:0x098B716B8Aaf21512996dC57EB0615e2383E2f96",
+    "ethereum:pay-0x098b716b8aaf21512996dc57eb0615e2383e2f96@1?value=1e18",
+])
+def test_listed_wallets_match_in_payment_uris_and_with_invisible_characters(tmp_path, query):
+    store, scr = _one_list(
+        tmp_path, [("o1", "Organization", "Black Banner Front", [])],
+        [("12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h", "o1"),
+         ("bitcoincash:qpf2cphc5dkuclkqur7lhj2yuqq9pk3hmukle77vhq", "o1"),
+         ("0x098B716B8Aaf21512996dC57EB0615e2383E2f96", "o1")])
+    try:
+        ms = scr.screen(query)
+        assert [(m.list_ref, m.score) for m in ms] == [("o1", 1.0)], query
+        assert "crypto_wallet_address" in ms[0].features
+        assert scr.screen("bitcoin:12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9i") == []
+    finally:
+        store.close()
+
+
 def test_an_arabic_long_a_needs_a_vowel_in_the_romanisation():
     """حماس writes an alif between m and s: Hamas, not Hamms or Khamis."""
     from rasd.detect.finance.screen import PAIR_MIN, tok_sim
@@ -304,3 +329,5 @@ def test_designated_groups_by_their_own_name_pass_a_strict_threshold(real_lists)
     assert real_lists.screen("حماس")[0].name == "HAMAS"
     for q in ("Ayman\u3164al-Zawahiri", "\x1b[31mAyman al-Zawahiri"):
         assert real_lists.screen(q)[0].list_ref in ("QDi.006", "2676"), q
+    assert real_lists.screen(
+        "bitcoin:12QtD5BFwRsd\u200bNsAZY76UVE1xyCGNTojH9h?amount=1")[0].list_ref == "25308"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -50,16 +51,35 @@ PRIOR_ENTITIES = COMMON_DF
 INFO_FULL = 1.4  # matched information (sum of part weights) needed for an undamped score
 
 
+# Payment-URI schemes (BIP-21 ``bitcoin:ADDR?amount=…``, CashAddr's
+# ``bitcoincash:`` prefix, EIP-681 ``ethereum:[pay-]ADDR[@chain][/fn]?…``, and the
+# same form of other wallets): the address is what is listed.
+_URI = re.compile(r"(?i)^(?:bitcoin|bitcoincash|bchtest|litecoin|dogecoin|dash|zcash|monero|"
+                  r"tron|ethereum):(?://)?(?:pay-)?")
+
+
 def identifier_norm(value: str) -> str:
     """Normalise an identifier for exact lookup: wallets keep base58 case; hex and
-    bech32 are case-insensitive; document numbers drop spaces and dashes."""
-    v = value.strip()
+    bech32 are case-insensitive; document numbers drop spaces and dashes.
+
+    Invisible characters (zero-width spaces, joiners, bidi controls: format
+    characters that show nothing) are dropped, and a payment URI is read as its
+    address — both ways a listed wallet was written so that it no longer
+    matched, while a wallet app still reads it."""
+    v = "".join(c for c in value if not _invisible(c)).strip()
+    m = _URI.match(v)
+    if m:
+        v = re.split(r"[?@/#]", v[m.end():], maxsplit=1)[0]
     low = v.lower()
     if low.startswith(("0x", "bc1", "tb1", "ltc1")):
         return low
     if any(c.islower() for c in v) and any(c.isupper() for c in v):
         return v  # base58 and other case-sensitive encodings
     return "".join(c for c in v.upper() if c.isalnum())
+
+
+def _invisible(c: str) -> bool:
+    return unicodedata.category(c) == "Cf" or c in "\u034f\u115f\u1160\u3164\uffa0"
 
 
 _KUNYA = ("abu", "umm", "abd")
@@ -324,9 +344,9 @@ class Screener:
             idents: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
             q = select(F.fin_identifiers.c.entity_id, F.fin_identifiers.c.type,
                        F.fin_identifiers.c.value, F.fin_identifiers.c.norm)
-            for eid, typ, val, norm in c.execute(q):
-                if eid in entities:
-                    idents[norm].append((eid, typ, val))
+            for eid, typ, val, _norm in c.execute(q):
+                if eid in entities:  # keyed as identifier_norm reads them now, not at import
+                    idents[identifier_norm(val)].append((eid, typ, val))
         return cls(entries, entities, dict(idents))
 
     @staticmethod
