@@ -147,6 +147,38 @@ def test_accounts_mark_and_show(tmp_path):
     assert r.exit_code == 2 and "unknown role" in r.output
 
 
+def test_marking_a_role_has_the_next_scan_evaluate_the_accounts_posts(tmp_path):
+    """Detectors read the author's role; a scan after `accounts mark` scanned
+    nothing (the posts were scanned already) and kept the detections made
+    under the old role until `scan --all`."""
+    data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/x/demo_tweets.jsonl"
+    db = str(tmp_path / "r.db")
+    runner.invoke(app, ["--db", db, "ingest", str(data)])
+
+    def text_scan() -> dict:
+        r = runner.invoke(app, ["--db", db, "scan", "-d", "text", "--json"])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)[0]
+
+    def labels() -> list[str]:
+        r = runner.invoke(app, ["--db", db, "show", "x:1800000000000000007", "--json"])
+        return [d["label"] for d in json.loads(r.stdout)["detections"]
+                if d["detector"] == "text"]
+
+    text_scan()
+    assert labels() == ["financing"]
+    r = runner.invoke(app, ["--db", db, "accounts", "mark", "@relief_for_orphans",
+                            "--role", "news"])
+    assert r.exit_code == 0 and "next `rasd scan`" in r.output
+    again = text_scan()
+    r = runner.invoke(app, ["--db", db, "accounts", "show", "@relief_for_orphans", "--json"])
+    n_posts = json.loads(r.stdout)[0]["posts"]
+    assert again["scanned"] == n_posts > 0  # that account's posts, and only those
+    assert labels() == []  # news about a financing appeal is not flagged
+    runner.invoke(app, ["--db", db, "accounts", "mark", "@relief_for_orphans", "--role", "news"])
+    assert text_scan()["scanned"] == 0  # the same role again changes nothing
+
+
 def test_show_post_with_raw_evidence(tmp_path):
     data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram"
     db = str(tmp_path / "show.db")

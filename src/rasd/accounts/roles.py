@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
@@ -61,15 +61,34 @@ def _find(store: Store, ref: str, platform: str | None) -> list[Any]:
 
 
 def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:
+    """Set the role of every account ``ref`` names; the posts of those whose
+    role changed are scanned again by the next ``rasd scan`` (``rescan_posts``)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     rows = find_accounts(store, ref, platform)
     if not rows:
         raise LookupError(f"no account matches {ref!r}" + (f" on {platform}" if platform else ""))
+    new = None if role == "none" else role
+    changed = [r.id for r in rows if r.role != new]
     with store.begin() as c:
         c.execute(update(S.accounts).where(S.accounts.c.id.in_([r.id for r in rows]))
-                  .values(role=None if role == "none" else role))
+                  .values(role=new))
+        rescan_posts(c, changed)
     return find_accounts(store, ref, platform)
+
+
+def rescan_posts(c: Any, account_ids: list[int]) -> int:
+    """Forget that the posts of these accounts were scanned, so that the next
+    ``rasd scan`` runs every post detector over them again. Detectors read the
+    author's role (the text model's prior, the financing rules' exemption), so
+    detections made under the old role are stale; they are kept until the scan
+    replaces them. Returns the number of scan records dropped."""
+    if not account_ids:
+        return 0
+    posts = select(S.posts.c.id).where(S.posts.c.account_id.in_(account_ids))
+    res = c.execute(delete(S.scans).where(S.scans.c.subject_type == "post",
+                                          S.scans.c.subject_id.in_(posts)))
+    return int(res.rowcount or 0)
 
 
 def account_history(store: Store, account_id: int) -> list[dict[str, Any]]:

@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
 
         Journalism and research about terrorism are exempt (EU TCO Art. 1(3)):
         detectors lower the prior that posts of such accounts are terrorist content.
+        When the role changes, the next `rasd scan` evaluates the account's posts
+        again under it.
 
         Examples:
 
@@ -40,6 +42,7 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             echo(f"{r.platform} {r.platform_id} @{r.handle or '-'}: "
                  f"role {r.role or '-'}")
+        echo("posts of an account whose role changed are evaluated again by the next `rasd scan`")
 
     @sub.command("show")
     def show(
