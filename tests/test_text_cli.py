@@ -201,3 +201,21 @@ def test_overlong_lines_are_passed_over_without_being_read_whole(tiny_model, tmp
     lines = list(tio._lines(Recorded(long + "\nshort\n" + long)))
     assert lines == [(1, None), (2, "short\n"), (3, None)]
     assert Recorded.biggest <= 1001
+
+
+def test_train_refuses_a_model_whose_tiers_all_got_weight_zero(tmp_path):
+    """Calibration rows whose labels no training row has: the tiers help on
+    none of them, the fitted weights are all 0 and every text would score
+    uniformly (flagged as incitement). Refused, and nothing is written."""
+    data = tmp_path / "tiny.csv"
+    data.write_text("text,label,split\n"
+                    "Kill them all now,incitement,train\n"
+                    "I like pizza,none,train\n"
+                    "Join us brothers,recruitment,calib\n"
+                    "Police said the attack killed two,exempt,calib\n")
+    out = tmp_path / "m"
+    r = runner.invoke(app, ["train", str(data), "--out", str(out), "--tiers", "char",
+                            "--no-examples"])
+    assert r.exit_code == 2, r.output
+    assert "weight 0" in r.output and "['exempt', 'recruitment']" in r.output
+    assert not out.exists()

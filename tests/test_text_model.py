@@ -82,3 +82,14 @@ def test_a_lone_surrogate_is_classified_not_raised(clf):
     preds = clf.predict(["\ud800 Join the caravan to the land of the caliphate, brothers",
                          "Lovely weather in Rome today \udfff"])
     assert preds[0].label == "recruitment" and not preds[1].flagged
+
+
+def test_uniform_scores_are_no_evidence_and_never_flagged(clf):
+    """With every label equal the flagged labels hold most of the mass (6 of 8),
+    which passed the threshold: a model without information flagged everything
+    as the first flagged label."""
+    n = len(clf.labels)
+    P = np.vstack([np.full(n, 1.0 / n), np.eye(n)[clf.labels.index("recruitment")]])
+    (lab, _, flagged), (lab2, _, flagged2) = clf.decide(P)
+    assert (lab, flagged) == ("none", False)
+    assert (lab2, flagged2) == ("recruitment", True)

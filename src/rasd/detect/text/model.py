@@ -379,7 +379,11 @@ class TextClassifier:
         return float(self.policy.thresholds.get(label, 0.0))
 
     def decide(self, P: np.ndarray) -> list[tuple[str, float, bool]]:
-        """(label, flag probability, flagged) per row of P, vectorised."""
+        """(label, flag probability, flagged) per row of P, vectorised.
+
+        A row whose labels all score the same carries no evidence (a model whose
+        tiers have weight 0 gives such rows for every text): it is `none`, never
+        flagged, although its flagged labels together hold most of the mass."""
         n = len(P)
         fi = self.flag_idx
         nf = np.array([i for i in range(len(self.labels)) if i not in set(fi.tolist())])
@@ -393,6 +397,10 @@ class TextClassifier:
             best_f = np.zeros(n, dtype=int)
             flagged = np.zeros(n, dtype=bool)
         best_nf = nf[np.argmax(P[:, nf], axis=1)] if len(nf) else best_f
+        uniform = (P.max(axis=1) - P.min(axis=1)) < 1e-9 if n else np.zeros(0, dtype=bool)
+        if uniform.any():
+            flagged = flagged & ~uniform
+            best_nf = np.where(uniform, self.labels.index("none"), best_nf)
         labels = self.labels
         return [(labels[int(best_f[i])] if flagged[i] else labels[int(best_nf[i])],
                  float(pflag[i]), bool(flagged[i])) for i in range(n)]

@@ -137,6 +137,30 @@ def choose_threshold(pflag: np.ndarray, langs: Sequence[str], target: float, *,
     return min(thr, 0.99), detail
 
 
+def _check_weights(ensembles: dict[str, Any], names: list[str], labels_train: dict[str, int],
+                   cal_rows: list[dict[str, Any]], log: Callable[[str], None]) -> None:
+    """Refuse a model whose tiers all got weight 0 on the calibration rows, before
+    anything is written: its scores would be uniform whatever the text, and a
+    uniform distribution sums most of its mass on the flagged labels (a tiny
+    training file had "I like pizza" flagged as incitement). It happens when
+    the tiers are wrong on every calibration row — typically calibration labels
+    the training rows never showed. A tier that is 0 alone but not in the
+    ensemble is only warned about (``--tiers`` with it alone scores uniformly)."""
+    full = ensembles[",".join(names)]["weights"]
+    if all(w <= 1e-6 for w in full.values()):
+        unseen = sorted({str(r["label"]) for r in cal_rows} - set(labels_train))
+        why = (f"; calibration labels {unseen} have no training rows" if unseen else "")
+        raise TrainError(f"every tier got ensemble weight 0 ({full}): the models predict the "
+                         f"calibration rows no better than uniform scores{why}. Add labelled "
+                         "rows (or keep the policy's examples: drop --no-examples); "
+                         "no model was written")
+    for n in names:
+        alone = ensembles.get(n, {}).get("weights", {}).get(n)
+        if len(names) > 1 and alone is not None and alone <= 1e-6:
+            log(f"warning: tier {n} alone got weight 0 on the calibration rows: "
+                f"`--tiers {n}` would give uniform scores")
+
+
 def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
         tiers: Sequence[str] = TIERS, C_char: float = 4.0, C_use: float = 2.0,
         cache: Path | None = None, log: Callable[[str], None] = print,
@@ -172,7 +196,6 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
                         [prep_all.matches[k] for k in ks])
 
     ptr, pca = sub(tr), sub(ca)
-    out_dir.mkdir(parents=True, exist_ok=True)
     models: dict[str, LinearTier] = {}
     calib_p: dict[str, np.ndarray] = {}
     w_tr = balanced_weights(y[tr], base_w[tr])
@@ -236,6 +259,8 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
             f"per language {thr_detail})")
     main = ensembles[",".join(names)]
     weights, thr, thr_detail = main["weights"], main["threshold"], main["threshold_detail"]
+    _check_weights(ensembles, names, figures["labels_train"], cal_rows, log)
+    out_dir.mkdir(parents=True, exist_ok=True)
     for n, m in models.items():
         m.save(out_dir / f"{n}.npz")
     digest = hashlib.sha256()
