@@ -219,3 +219,29 @@ def test_train_refuses_a_model_whose_tiers_all_got_weight_zero(tmp_path):
     assert r.exit_code == 2, r.output
     assert "weight 0" in r.output and "['exempt', 'recruitment']" in r.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("lexicon,why", [
+    (None, "lexicon file not found: missing.json"),
+    ("this is not json\n", "invalid JSON"),
+    ('{"entries": [{"aliases": ["x"]}]}', "must name its source"),
+    (b"\xff\xfe not utf-8", "not UTF-8"),
+])
+def test_a_policy_naming_a_missing_or_broken_lexicon_fails_cleanly(tmp_path, lexicon, why):
+    """`policy check` said ok for a lexicon that is no JSON, and classify then
+    stopped with a LexiconError traceback."""
+    from importlib.resources import files
+
+    pol = json.loads((files("rasd") / "data" / "policy" / "default.json").read_text("utf-8"))
+    pol["lexicons"] = ["missing.json" if lexicon is None else "lex.json"]
+    p = tmp_path / "pol.json"
+    p.write_text(json.dumps(pol))
+    if isinstance(lexicon, bytes):
+        (tmp_path / "lex.json").write_bytes(lexicon)
+    elif lexicon is not None:
+        (tmp_path / "lex.json").write_text(lexicon)
+    r = runner.invoke(app, ["policy", "check", str(p)])
+    assert r.exit_code == 2 and why in r.output and str(p) in r.output, r.output
+    r = runner.invoke(app, ["classify", "-", "--policy", str(p)], input="hello\n")
+    assert r.exit_code == 2 and why in r.output and str(p) in r.output, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)

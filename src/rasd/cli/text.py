@@ -307,17 +307,18 @@ def register(app: typer.Typer) -> None:
 
     @pol_app.command("check")
     def policy_check(path: str = typer.Argument(..., help="Policy JSON file to validate.")) -> None:
-        """Validate a policy file; errors name the field.
+        """Validate a policy file and the lexicon files it names (read as classify
+        reads them); errors name the field or the file.
 
         Examples:
 
           rasd policy check my-policy.json
         """
-        from rasd.detect.text.lexicon import LexiconError, resolve_lexicon_paths
+        from rasd.detect.text.lexicon import Lexicon, LexiconError, resolve_lexicon_paths
 
         pol = _load_policy(path)
         try:
-            resolve_lexicon_paths(pol.lexicons, Path(path).parent)
+            Lexicon.from_files(resolve_lexicon_paths(pol.lexicons, Path(path).parent))
         except LexiconError as e:
             fail(f"{path}: lexicons: {e}")
         echo(f"{path}: ok ({len(pol.labels)} labels, {len(pol.examples())} examples)")

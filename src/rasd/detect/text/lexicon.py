@@ -94,13 +94,19 @@ class Lexicon:
 
 
 def load_lexicon_file(path: Path) -> list[Entry]:
+    """The entries of one lexicon file; any fault (unreadable, not UTF-8, not
+    JSON, wrong shape) is a LexiconError naming the file."""
     p = Path(path)
-    if p.stat().st_size > MAX_LEXICON_BYTES:
-        raise LexiconError(f"{p}: lexicon larger than {MAX_LEXICON_BYTES} bytes")
     try:
+        if p.stat().st_size > MAX_LEXICON_BYTES:
+            raise LexiconError(f"{p}: lexicon larger than {MAX_LEXICON_BYTES} bytes")
         doc = parse_json(p.read_text(encoding="utf-8"))
     except JSONInputError as e:
         raise LexiconError(f"{p}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise LexiconError(f"{p}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise LexiconError(f"{p}: cannot read: {e.strerror or e}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
         raise LexiconError(f"{p}: expected an object with an 'entries' list")
     out = []

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from rasd.detect.text.lexicon import Lexicon, Match, load_lexicon
+from rasd.detect.text.lexicon import Lexicon, LexiconError, Match, load_lexicon
 from rasd.detect.text.normalize import detect_language, fold, model_text
 from rasd.detect.text.policy import Policy, load_policy
 
@@ -319,9 +319,12 @@ class TextClassifier:
                 raise ModelError(f"{d}: this model has no {t!r} tier (it has {meta['tiers']})")
             loaded[t] = LinearTier.load(t, d / f"{t}.npz")
         src = Path(pol.source)
-        lex = load_lexicon(tuple(pol.lexicons or meta.get("lexicons") or
-                                 ("entities.json", "indicators.json")),
-                           str(src.parent) if src.is_file() else None)
+        try:
+            lex = load_lexicon(tuple(pol.lexicons or meta.get("lexicons") or
+                                     ("entities.json", "indicators.json")),
+                               str(src.parent) if src.is_file() else None)
+        except LexiconError as e:  # a policy naming a missing or broken lexicon
+            raise ModelError(f"{pol.source}: lexicons: {e}") from None
         ext = None
         if external:
             from rasd.detect.text.external import load_external
