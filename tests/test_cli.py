@@ -926,3 +926,15 @@ def test_store_urls_that_cannot_be_read_or_reached_hide_the_password(url, secret
         assert r.exit_code == 2, (cmd, r.output)
         assert "cannot open the store" in r.output and secret not in r.output
         assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("ref", ["99999999999999999999999", "9223372036854775808", "²"])
+def test_show_a_numeric_id_past_any_stored_one_is_no_post(tmp_path, ref):
+    """An id past 64 bits raised OverflowError binding it; a digit that is no
+    ASCII digit ("²", which isdigit() accepts) raised ValueError."""
+    data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/x/demo_tweets.jsonl"
+    db = str(tmp_path / "s.db")
+    runner.invoke(app, ["--db", db, "ingest", str(data)])
+    r = runner.invoke(app, ["--db", db, "show", ref])
+    assert r.exit_code == 2 and ("no post" in r.output or "expected" in r.output), r.output
+    assert runner.invoke(app, ["--db", db, "show", "1"]).exit_code == 0

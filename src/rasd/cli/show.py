@@ -58,6 +58,9 @@ _PHRASE = {"reply": "reply to", "repost": "repost of", "quote": "quote of",
            "forward": "forwarded from"}
 
 
+MAX_ID = 2 ** 63 - 1  # the largest id either store's integer key holds
+
+
 def _who(lk: dict[str, Any]) -> str:
     if lk["handle"]:
         return f"@{lk['handle']}"
@@ -94,7 +97,9 @@ def register(app: typer.Typer) -> None:
 
         store = get_store()
         t = S.posts
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():
+            if int(ref) > MAX_ID:  # past any stored id; SQLite cannot even bind it
+                fail(f"no post {ref}")
             cond = t.c.id == int(ref)
         elif ":" in ref:
             plat, pid = ref.split(":", 1)
