@@ -159,7 +159,10 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
 
     r = runner.invoke(app, ["--db", db, "screen", "أبو قسورة", "--json"])
     assert r.exit_code == 0, r.output
-    hits = json.loads(r.stdout)
+    # one shape whatever the number of names: [{"query", "matches"}]
+    [one] = json.loads(r.stdout)
+    assert one["query"] == "أبو قسورة"
+    hits = one["matches"]
     assert hits[0]["list_ref"] == "ldr" and hits[0]["list"] == "syn"
     assert {"entity_id", "list_ref", "name", "score", "list", "programme",
             "explanation"} <= set(hits[0])

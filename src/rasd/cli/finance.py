@@ -225,8 +225,9 @@ def register(app: typer.Typer) -> None:
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Screen names (any script) or identifiers against the imported lists and
-        print ranked matches [{"entity_id", "list_ref", "name", "score", "list",
-        "programme", "explanation"}].
+        print ranked matches per name; --json prints [{"query", "matches":
+        [{"entity_id", "list_ref", "name", "score", "list", "programme",
+        "explanation"}]}], one entry per name, however many names.
 
         Arabic, Latin and Cyrillic spellings are compared after transliteration;
         particles and honorifics (al-, bin, abu, sheikh…) are set aside; rare name
@@ -270,7 +271,6 @@ def register(app: typer.Typer) -> None:
             except (OSError, UnicodeDecodeError) as e:
                 fail(f"{file}: {e}")
 
-        single = len(names or []) == 1 and file is None
         out: list[dict[str, Any]] = []
         n = 0
         for q in queries():
@@ -288,4 +288,4 @@ def register(app: typer.Typer) -> None:
         if not n:
             fail(f"{file}: no names to screen")
         if json_:
-            echo_json(out[0]["matches"] if single else out)
+            echo_json(out)
