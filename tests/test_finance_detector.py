@@ -179,6 +179,17 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
     assert r.stdout.startswith("Khalid al-Qaswari: 1 match(es)\n")
     assert "John Smith: 0 match(es)" in r.stdout and "xxxx" not in r.stdout
     assert "-: line 3: longer than 4,000 characters" in r.stderr
+    # a line that is not UTF-8 is reported by number and skipped; the rest is screened
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_bytes(b"John Smith\nKhalid \xff\xfe al-Qaswari\nKhalid al-Qaswari\n")
+    r = runner.invoke(app, ["--db", db, "screen", "--file", str(mixed), "--json"])
+    assert r.exit_code == 0, r.output
+    assert [b["query"] for b in json.loads(r.stdout)] == ["John Smith", "Khalid al-Qaswari"]
+    assert "mixed.txt: line 2: not valid UTF-8; skipped" in r.stderr
+    r = runner.invoke(app, ["--db", db, "screen", "--file", "-"],
+                      input=b"\xc3\nKhalid al-Qaswari\n")
+    assert r.exit_code == 0 and "-: line 1: not valid UTF-8" in r.stderr
+    assert "Khalid al-Qaswari: 1 match(es)" in r.stdout
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     r = runner.invoke(app, ["--db", db, "screen", "--file", str(empty)])

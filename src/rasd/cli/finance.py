@@ -39,6 +39,15 @@ def _read_items(src: str):
         fail(str(e))
 
 
+def _utf8(line: str) -> bool:
+    """Whether a line read with ``surrogateescape`` was valid UTF-8."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def register(app: typer.Typer) -> None:
     fin = typer.Typer(help="Financial indicators in text and the accounts they link.",
                       no_args_is_help=True)
@@ -258,18 +267,25 @@ def register(app: typer.Typer) -> None:
                 return
             from rasd.ingest.base import iter_lines
 
-            try:  # read as screened: a list of a million names starts printing at once
-                f = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8") if str(file) == "-"
-                     else file.open(encoding="utf-8"))
+            # read as screened: a list of a million names starts printing at once.
+            # Bytes that are not UTF-8 are kept as surrogates, so that the line
+            # holding them is reported and skipped, as every text command treats
+            # a bad line; the names around it are still screened
+            try:
+                f = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
+                                      errors="surrogateescape") if str(file) == "-"
+                     else file.open(encoding="utf-8", errors="surrogateescape"))
                 with f:
                     for n_line, line in iter_lines(f, 4000, ("\n", "\r")):
                         if line is None:
                             warn(f"{file}: line {n_line}: longer than 4,000 characters; "
                                  "not a name, skipped")
+                        elif not _utf8(line):
+                            warn(f"{file}: line {n_line}: not valid UTF-8; skipped")
                         elif line.strip():
                             yield line.strip()[:400]
-            except (OSError, UnicodeDecodeError) as e:
-                fail(f"{file}: {e}")
+            except OSError as e:
+                fail(f"{file}: {e.strerror or e}")
 
         out: list[dict[str, Any]] = []
         n = 0
