@@ -938,3 +938,9 @@ def test_show_a_numeric_id_past_any_stored_one_is_no_post(tmp_path, ref):
     r = runner.invoke(app, ["--db", db, "show", ref])
     assert r.exit_code == 2 and ("no post" in r.output or "expected" in r.output), r.output
     assert runner.invoke(app, ["--db", db, "show", "1"]).exit_code == 0
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_scan_limit_must_be_positive(tmp_path, limit):
+    r = runner.invoke(app, ["--db", str(tmp_path / "l.db"), "scan", "--limit", limit])
+    assert r.exit_code == 2 and "--limit" in r.output

@@ -245,3 +245,14 @@ def test_a_policy_naming_a_missing_or_broken_lexicon_fails_cleanly(tmp_path, lex
     r = runner.invoke(app, ["classify", "-", "--policy", str(p)], input="hello\n")
     assert r.exit_code == 2 and why in r.output and str(p) in r.output, r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_unknown_labels_are_named_by_file_and_line(tmp_path, tiny_model):
+    """train said "row 1" for line 2 of a CSV (its header is line 1); eval
+    named no line at all."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nhello there,none\nsome text,nonsense\n")
+    for cmd in (["train", str(bad), "--out", str(tmp_path / "o"), "--no-examples"],
+                ["eval", str(bad), "--model", str(tiny_model)]):
+        r = runner.invoke(app, cmd)
+        assert r.exit_code == 2 and f"{bad}: line 3: label 'nonsense'" in r.output, r.output

@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
                                    "(hash ingested media whose files are present)."),
         detector: list[str] = typer.Option(None, "--detector", "-d",
                                            help="Run only these detectors (repeatable)."),
-        limit: int = typer.Option(None, "--limit", help="At most this many subjects each."),
+        limit: int = typer.Option(None, "--limit", min=1,
+                                  help="At most this many subjects each."),
         json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Run every text (and with --media, media) detector over stored subjects

@@ -248,9 +248,12 @@ def register(app: typer.Typer) -> None:
         result = {}
         if files:
             rows = _read_labelled(files)
-            bad = sorted({r["label"] for r in rows} - set(clf.labels))
-            if bad:
-                fail(f"labels {bad} are not in the policy ({', '.join(clf.labels)})")
+            from rasd.detect.text.train import where
+
+            for i, r in enumerate(rows):
+                if r["label"] not in clf.labels:
+                    fail(f"{where(r, i)}: label {r['label']!r} is not in the policy "
+                         f"({', '.join(clf.labels)})")
             result["report"] = evaluate(clf, rows)
         if functional:
             try:

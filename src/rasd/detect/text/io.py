@@ -111,7 +111,7 @@ def _row(path: str, n: int, rec: dict[str, Any], require_label: bool) -> dict[st
     if require_label and (not isinstance(label, str) or not label.strip()):
         raise InputError(f"{path}: line {n}: field 'label': missing or empty")
     row: dict[str, Any] = {"text": text[:MAX_TEXT_CHARS], "label": (label or "").strip() or None,
-                           "line": n}
+                           "line": n, "file": path}
     for k in ("lang", "split", "role", "id", "source"):
         if rec.get(k) not in (None, ""):
             row[k] = str(rec[k]).strip()

@@ -137,6 +137,14 @@ def choose_threshold(pflag: np.ndarray, langs: Sequence[str], target: float, *,
     return min(thr, 0.99), detail
 
 
+def where(row: dict[str, Any], i: int) -> str:
+    """Where a labelled row came from: FILE: line N as read (a CSV header is
+    line 1, so "row 1" named line 2), else its place in the rows given."""
+    if row.get("file") and row.get("line"):
+        return f"{row['file']}: line {row['line']}"
+    return f"row {i + 1}"
+
+
 def _check_weights(ensembles: dict[str, Any], names: list[str], labels_train: dict[str, int],
                    cal_rows: list[dict[str, Any]], log: Callable[[str], None]) -> None:
     """Refuse a model whose tiers all got weight 0 on the calibration rows, before
@@ -170,10 +178,10 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
     lab_idx = {lab: i for i, lab in enumerate(labels)}
     for i, r in enumerate(rows):
         if r.get("label") not in lab_idx:
-            raise TrainError(f"row {i + 1}: label {r.get('label')!r} is not in policy "
+            raise TrainError(f"{where(r, i)}: label {r.get('label')!r} is not in policy "
                              f"{policy.name} ({', '.join(labels)})")
         if not isinstance(r.get("text"), str) or not r["text"].strip():
-            raise TrainError(f"row {i + 1}: empty text")
+            raise TrainError(f"{where(r, i)}: empty text")
     for t in tiers:
         if t not in TIERS:
             raise TrainError(f"unknown tier {t!r}; choose from {TIERS}")
