@@ -944,3 +944,35 @@ def test_show_a_numeric_id_past_any_stored_one_is_no_post(tmp_path, ref):
 def test_scan_limit_must_be_positive(tmp_path, limit):
     r = runner.invoke(app, ["--db", str(tmp_path / "l.db"), "scan", "--limit", limit])
     assert r.exit_code == 2 and "--limit" in r.output
+
+
+def test_show_a_tweet_id_typed_without_its_platform_on_postgresql(tmp_path):
+    """Exploratory testing: `rasd show 1394735776701816833` (a tweet id without
+    "x:") raised NumericValueOutOfRange on PostgreSQL, whose post ids are
+    32-bit; it is no post there as on SQLite, with a hint."""
+    from tests.conftest import PG_URL, _drop_pg, _pg_store
+
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need RASD_TEST_PG_URL (CI sets it; e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/test)")
+    s, schema = _pg_store()
+    try:
+        url = s.engine.url.render_as_string(hide_password=False)
+        s.close()
+        for db in (url, str(tmp_path / "s.db")):
+            r = runner.invoke(app, ["--db", db, "show", "1394735776701816833"])
+            assert r.exit_code == 2 and "no post" in r.output and "x:1394" in r.output, r.output
+    finally:
+        _drop_pg(schema)
+
+
+@pytest.mark.parametrize("cmd", [["quarantine", "-n", "99999999999999999999"],
+                                 ["links", "-n", "99999999999999999999"],
+                                 ["runs", "-n", "99999999999999999999"],
+                                 ["clusters", "show", "3000000000"],
+                                 ["clusters", "list", "-n", "99999999999999999999"]])
+def test_numbers_past_what_a_store_holds_are_usage_errors(tmp_path, cmd):
+    """Exploratory testing: a limit past 64 bits raised OverflowError on SQLite,
+    a cluster id past 32 bits NumericValueOutOfRange on PostgreSQL."""
+    r = runner.invoke(app, ["--db", str(tmp_path / "s.db"), *cmd])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output

@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     def links_cmd(
         platform: str = typer.Option(None, "--platform", "-p",
                                      help="Only targets on this platform (x, telegram …)."),
-        limit: int = typer.Option(50, "--limit", "-n", min=0,
+        limit: int = typer.Option(50, "--limit", "-n", min=0, max=2**31 - 1,
                                   help="Targets to list, most awaited first (0: all)."),
         ids: bool = typer.Option(False, "--ids",
                                  help="Print only the missing posts' ids, one a line "

@@ -481,7 +481,7 @@ def register(app: typer.Typer) -> None:
 
     @clusters.command("list")
     def clusters_list(
-        limit: int = typer.Option(20, "--limit", "-n"),
+        limit: int = typer.Option(20, "--limit", "-n", min=1, max=2**31 - 1),
         min_accounts: int = typer.Option(1, "--min-accounts"),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -506,7 +506,7 @@ def register(app: typer.Typer) -> None:
                  f"— {(r['sample'] or '')[:100]!r}")
 
     @clusters.command("show")
-    def clusters_show(cluster: int = typer.Argument(...),
+    def clusters_show(cluster: int = typer.Argument(..., min=1, max=2**31 - 1),
                       json_: bool = typer.Option(False, "--json")) -> None:
         """The posts of one cluster with their accounts and similarity.
 

@@ -13,7 +13,7 @@ from rasd.terminal import one_line
 def register(app: typer.Typer) -> None:
     @app.command("runs")
     def runs_cmd(
-        limit: int = typer.Option(20, "--limit", "-n", min=0,
+        limit: int = typer.Option(20, "--limit", "-n", min=0, max=2**31 - 1,
                                   help="Runs to list, newest first (0: all)."),
         status: str = typer.Option(
             None, "--status",

@@ -58,7 +58,8 @@ _PHRASE = {"reply": "reply to", "repost": "repost of", "quote": "quote of",
            "forward": "forwarded from"}
 
 
-MAX_ID = 2 ** 63 - 1  # the largest id either store's integer key holds
+MAX_ID = 2 ** 63 - 1  # the largest id SQLite's integer key holds
+PG_MAX_ID = 2 ** 31 - 1  # … and PostgreSQL's (posts.id is an INTEGER)
 
 
 def _who(lk: dict[str, Any]) -> str:
@@ -97,9 +98,14 @@ def register(app: typer.Typer) -> None:
 
         store = get_store()
         t = S.posts
+        missing = f"no post {ref}"
         if ref.isascii() and ref.isdigit():
-            if int(ref) > MAX_ID:  # past any stored id; SQLite cannot even bind it
-                fail(f"no post {ref}")
+            missing += (" (a number is a store id; a platform's post id is PLATFORM:ID, "
+                        f"e.g. x:{ref})")
+            # past any stored id: SQLite cannot even bind it, nor PostgreSQL an
+            # id past its 32-bit integer (a tweet id typed without "x:")
+            if int(ref) > (MAX_ID if store.is_sqlite else PG_MAX_ID):
+                fail(missing)
             cond = t.c.id == int(ref)
         elif ":" in ref:
             plat, pid = ref.split(":", 1)
@@ -109,7 +115,7 @@ def register(app: typer.Typer) -> None:
         with store.connect() as c:
             p = c.execute(select(t).where(cond)).first()
             if p is None:
-                fail(f"no post {ref}")
+                fail(missing)
             versions = c.execute(select(S.post_versions).where(
                 S.post_versions.c.post_id == p.id).order_by(S.post_versions.c.id)).all()
             dets = c.execute(select(S.detections).where(
