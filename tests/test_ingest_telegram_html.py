@@ -378,3 +378,26 @@ def test_media_of_a_zipped_html_export_name_their_member(sqlite_store, tmp_path)
     with sqlite_store.connect() as c:
         m = c.execute(select(S.media).where(S.media.c.media_key.like("%/9/%"))).one()
     assert m.local_path is None and m.extra["path_refused"] == "points outside the export folder"
+
+
+@pytest.mark.parametrize("order", ["newer first", "older first"])
+def test_a_renamed_channel_keyed_by_its_id_keeps_the_newer_name(sqlite_store, tmp_path, order):
+    """With --chat-id, two HTML exports of one channel from before and after a
+    rename: the name of the export read last was current. The chat is now
+    seen no earlier than the page's latest message: the newer name stays
+    current and the older one is kept as a version, in both orders."""
+    from rasd.accounts import account_history
+    from tests.helpers import account
+
+    old = html_export(tmp_path / "old", [[message(2, "before")]], title="Old Name")
+    new = html_export(tmp_path / "new", [[message(2, "before"),
+                                          message(3, "after", sender="New Name",
+                                                  date="01.06.2024 10:00:05 UTC+03:00")]],
+                      title="New Name")
+    for d in ([new, old] if order == "newer first" else [old, new]):
+        ingest_path(sqlite_store, d / "messages.html", chat_id="channel555")
+    acc = account(sqlite_store, "telegram", "channel555")
+    assert acc.name == "New Name" and not acc.stub
+    assert [h["name"] for h in account_history(sqlite_store, acc.id)] == ["Old Name", "New Name"]
+    rep = ingest_path(sqlite_store, old / "messages.html", chat_id="channel555")
+    assert rep.counts["new"] == rep.counts["updated"] == 0

@@ -29,6 +29,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from rasd.ingest.archive import member_tail, split_member
 from rasd.ingest.base import (
     MAX_LINE,
@@ -365,6 +367,25 @@ class TelegramHTMLParser(Parser):
                 yield reject(src, f"message {n}: over {MAX_LINE} bytes", path=f"message #{n}")
                 continue
             yield from self._message(block, chat, base, src, raw, n)
+        if chat["emitted"]:
+            yield self._chat_account(chat, raw, src)
+
+    def _chat_account(self, chat: dict, raw: RawSink, src: str) -> Account:
+        """The chat's account, given after the page's messages: an export records
+        no time of its own, so the chat is seen no earlier than the page's
+        latest message (an older export read after a newer one made its name
+        current again, where the chat is keyed by --chat-id). Its raw record is
+        the page header's name with that time (as the JSON parser's)."""
+        latest: datetime | None = chat.get("latest")
+        head = {"id": chat["cid"], "name": chat["name"],
+                "latest_message_at": latest.isoformat() if latest else None}
+        sha = raw.put(orjson.dumps(head), "telegram-html")
+        return Account(platform=PLATFORM, platform_id=chat["cid"], name=chat["name"],
+                       raw=RawRef(sha256=sha, fmt="telegram-html", source_file=src,
+                                  path=chat["cid"]),
+                       observed_at=latest,
+                       extra={} if self.options.get("chat_id") else
+                       {"keyed_by": "name (HTML export)"})
 
     def _blocks(self, path: Path) -> Iterator[bytes | None]:
         """The header, then each message's bytes (None for one over the limit)."""
@@ -429,13 +450,11 @@ class TelegramHTMLParser(Parser):
         where = f"{cid}.message{mid}"
         sha = raw.put(block, "telegram-html")
         ref = RawRef(sha256=sha, fmt="telegram-html", source_file=src, path=where)
-        if not chat["emitted"]:
-            chat["emitted"] = True
-            yield Account(platform=PLATFORM, platform_id=cid, name=chat["name"], raw=ref,
-                          extra={} if self.options.get("chat_id") else
-                          {"keyed_by": "name (HTML export)"})
+        chat["emitted"] = True  # its account is given after the page (_chat_account)
         try:
             when, zoneless = _time(p.date_title)
+            if when is not None and (chat.get("latest") is None or chat["latest"] < when):
+                chat["latest"] = when
             classes = p.root_class.split()
             if "service" in classes:
                 yield Event(platform=PLATFORM, platform_id=f"{cid}/{mid}", action="service",
