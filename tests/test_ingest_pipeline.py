@@ -323,3 +323,20 @@ def test_a_compressed_file_is_judged_by_what_it_holds(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "default_jobs", lambda size: seen.append(size) or 1)
     ingest_path(Store.open(str(tmp_path / "s.db")), gz)
     assert seen == [n]
+
+
+def test_two_long_source_names_stay_two_sources(sqlite_store, tmp_path):
+    """Exploratory testing: --source values (or file names) over 200
+    characters were cut to 200, so two that shared their start became one
+    source. The stored name keeps its start and a digest of the whole."""
+    from rasd.ingest.runner import ingest_runs
+
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"data": [{"id": "1", "text": "x", "author_id": "2"}]}) + "\n")
+    a, b = "op-" + "x" * 250 + "-a", "op-" + "x" * 250 + "-b"
+    ingest_path(sqlite_store, f, source=a)
+    ingest_path(sqlite_store, f, source=b)
+    with sqlite_store.connect() as c:
+        names = c.execute(select(S.sources.c.name)).scalars().all()
+    assert len(names) == 2 and all(len(n) <= 200 for n in names), names
+    assert len(ingest_runs(sqlite_store, source=a)) == 1

@@ -4,6 +4,7 @@ batches, quarantine bad records, and report what happened."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import re
 import socket
@@ -199,10 +200,25 @@ def relaxed_gc() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
+SOURCE_MAX = 200  # sources.name
+
+
+def source_name(name: str) -> str:
+    """``name`` as a source is stored: a name over ``SOURCE_MAX`` characters
+    keeps its start and a digest of the whole, so that two long names (two
+    --source values, two long file names) that share their first 200
+    characters stay two sources (they were cut to one)."""
+    if len(name) <= SOURCE_MAX:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{name[:SOURCE_MAX - 14]}…{digest}"
+
+
 def _source_id(store: Store, name: str) -> int:
+    name = source_name(name)
     with store.begin() as c:
-        c.execute(insert_ignore(c, S.sources), [{"name": name[:200], "created_at": now()}])
-        return int(c.execute(select(S.sources.c.id).where(S.sources.c.name == name[:200]))
+        c.execute(insert_ignore(c, S.sources), [{"name": name, "created_at": now()}])
+        return int(c.execute(select(S.sources.c.id).where(S.sources.c.name == name))
                    .scalar_one())
 
 
@@ -786,7 +802,7 @@ def ingest_runs(store: Store, *, limit: int | None = 50, status: str | None = No
     if status is not None:
         q = q.where(f.c.status == ("running" if status == "dead" else status))
     if source is not None:
-        q = q.where(s.c.name == source)
+        q = q.where(s.c.name == source_name(source))
     out: list[dict[str, Any]] = []
     with store.connect() as c:
         for r in c.execute(q):
