@@ -976,3 +976,35 @@ def test_numbers_past_what_a_store_holds_are_usage_errors(tmp_path, cmd):
     a cluster id past 32 bits NumericValueOutOfRange on PostgreSQL."""
     r = runner.invoke(app, ["--db", str(tmp_path / "s.db"), *cmd])
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+
+
+def test_show_and_accounts_json_print_times_alike_on_both_stores(tmp_path):
+    """Exploratory testing: times printed `2020-06-25 08:15:41+00:00` from
+    PostgreSQL and `2020-06-25 08:15:41` from SQLite (in JSON and in the
+    history lines), so the same store compared different."""
+    from tests.conftest import PG_URL, _drop_pg, _pg_store
+
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need RASD_TEST_PG_URL (CI sets it; e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/test)")
+    f = tmp_path / "t.jsonl"
+    f.write_text("".join(json.dumps({
+        "data": [{"id": "7", "text": t, "author_id": "5",
+                  "created_at": "2020-06-25T08:15:41.000Z"}],
+        "includes": {"users": [{"id": "5", "username": "u5", "name": n}]},
+        "__twarc": {"retrieved_at": at}}) + "\n" for t, n, at in (
+            ("one", "A", "2021-01-01T00:00:00+00:00"), ("two", "B", "2021-02-01T00:00:00+00:00"))))
+    s, schema = _pg_store()
+    try:
+        url = s.engine.url.render_as_string(hide_password=False)
+        s.close()
+        outs = []
+        for db in (url, str(tmp_path / "s.db")):
+            assert runner.invoke(app, ["--db", db, "ingest", str(f)]).exit_code == 0
+            shown = json.loads(runner.invoke(app, ["--db", db, "show", "x:7", "--json"]).stdout)
+            acc = runner.invoke(app, ["--db", db, "accounts", "show", "@u5"]).stdout
+            outs.append(({k: shown[k] for k in ("created_at", "observed_at", "versions")}, acc))
+        assert outs[0] == outs[1]
+        assert outs[0][0]["created_at"] == "2020-06-25T08:15:41+00:00"
+    finally:
+        _drop_pg(schema)

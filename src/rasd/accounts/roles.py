@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
@@ -38,22 +38,12 @@ def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[A
     return _find(store, ref, platform)
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _ascii_lower(s: str) -> str:
-    """``s`` with ASCII letters lowered, as SQLite's lower() does."""
-    return s.translate(_ASCII_LOWER)
-
-
 def _find(store: Store, ref: str, platform: str | None) -> list[Any]:
     a = S.accounts
-    bare = ref.lstrip("@")
-    # SQLite's lower() folds ASCII letters only (PostgreSQL's, all): compared
-    # with both foldings, "@Ärger" finds the handle "Ärger" on either store
-    # (on SQLite it found nothing, even typed as stored)
-    folded = {bare.lower(), _ascii_lower(bare)}
-    q = select(a).where(or_(func.lower(a.c.handle).in_(folded), a.c.platform_id == ref))
+    # handle_key: folded by rasd, so "@ärger" finds "Ärger" on SQLite too, whose
+    # lower() folds ASCII only (it found nothing there, even typed as stored)
+    q = select(a).where(or_(a.c.handle_key == S.handle_key(ref.lstrip("@")),
+                            a.c.platform_id == ref))
     if platform:
         q = q.where(a.c.platform == platform)
     with store.connect() as c:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from rasd.cli.common import echo, echo_json, fail, get_store
+from rasd.cli.common import when_text as _when
 
 
 def register(app: typer.Typer) -> None:
@@ -96,6 +97,6 @@ def register(app: typer.Typer) -> None:
                     echo(f"  links {side}: {kinds} ({word} {lk[f'{side}_accounts']} "
                          "account(s))")
             for h in a["history"][:-1]:
-                seen = f"collected {h['seen']}, " if h["seen"] else ""
-                echo(f"  {seen}until {h['until']}: @{h['handle']} {h['name']!r} "
+                seen = f"collected {_when(h['seen'])}, " if h["seen"] else ""
+                echo(f"  {seen}until {_when(h['until'])}: @{h['handle']} {h['name']!r} "
                      f"{h['bio']!r}")

@@ -131,7 +131,11 @@ def warn(message: str) -> None:
 
 def _dumps(obj: Any, opt: int) -> str:
     """JSON text of ``obj``, safe to print; a string that is not valid Unicode
-    (a file named in bytes that are not UTF-8) is written with ``valid_text``."""
+    (a file named in bytes that are not UTF-8) is written with ``valid_text``.
+    Times are UTC with their offset on every store: SQLite gives them without
+    one (stored as UTC), PostgreSQL with it, and the same query printed
+    differently on the two."""
+    opt |= orjson.OPT_NAIVE_UTC
     try:
         data = orjson.dumps(obj, option=opt | orjson.OPT_NON_STR_KEYS, default=str)
     except TypeError as e:
@@ -140,6 +144,12 @@ def _dumps(obj: Any, opt: int) -> str:
         data = orjson.dumps(valid_json_value(obj), option=opt | orjson.OPT_NON_STR_KEYS,
                             default=str)
     return json_safe(data.decode())
+
+
+def when_text(t: Any) -> str:
+    """A stored time as text lines show it (UTC, to the second), the same on
+    SQLite and PostgreSQL; ``-`` for none."""
+    return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "-"
 
 
 def echo_json(obj: Any, *, indent: bool = True) -> None:

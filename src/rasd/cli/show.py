@@ -8,12 +8,8 @@ from typing import Any
 import typer
 
 from rasd.cli.common import echo, echo_json, fail, get_store
+from rasd.cli.common import when_text as _when
 from rasd.platforms import post_url
-
-
-def _when(t: Any) -> str:
-    return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "-"
-
 
 _LINK_COLS = (("reply", "reply_to"), ("repost", "repost_of"), ("quote", "quote_of"),
               ("forward", "forward_of"))

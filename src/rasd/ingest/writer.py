@@ -236,7 +236,8 @@ class Counts:
 # Row layouts of what ``Prep`` hands over: tuples, not dicts (a batch holds
 # thousands; tuples pickle and convert faster). The writer appends source_id
 # (and account_id for posts, and the id where it numbers rows itself).
-ACCOUNT_COLS = ("platform", "platform_id", "handle", "name", "bio", "created_at", "kind",
+ACCOUNT_COLS = ("platform", "platform_id", "handle", "handle_key", "name", "bio", "created_at",
+                "kind",
                 "followers", "following", "post_count", "location", "url", "verified", "stub",
                 "extra", "content_hash", "raw_sha256", "raw_path", "first_seen", "last_seen",
                 "observed_at")
@@ -374,7 +375,8 @@ _LINK_SLOT = {PostKind.REPLY: 0, PostKind.REPOST: 1, PostKind.QUOTE: 2, PostKind
 
 def _account_row(acc: Account, ts: Any, h: str | None) -> tuple[Any, ...]:
     raw = acc.raw
-    return (acc.platform, acc.platform_id, acc.handle, acc.name, acc.bio, acc.created_at,
+    return (acc.platform, acc.platform_id, acc.handle, S.handle_key(acc.handle), acc.name,
+            acc.bio, acc.created_at,
             acc.kind, acc.followers, acc.following, acc.post_count, acc.location, acc.url,
             acc.verified, acc.stub, acc.extra or None, None if acc.stub else h,
             raw.sha256 if raw else None, _rpath(raw), ts, ts, acc.observed_at)
@@ -983,11 +985,13 @@ class Writer:
                 self.handle_cache[(it.key[0], handle.lower())] = self.acc_cache[it.key]
         todo = [(p, n) for p, n in b.names if (p, n.lower()) not in self.handle_cache]
         a = S.accounts
-        for plat, chunk in _by_platform(sorted(set(todo))):
-            q = select(a.c.id, a.c.handle).where(a.c.platform == plat, a.c.handle.in_(chunk),
-                                                 ~a.c.platform_id.startswith("@"))
+        keys = sorted({(p, S.handle_key(n)) for p, n in todo})
+        for plat, chunk in _by_platform(keys):
+            q = select(a.c.id, a.c.handle_key).where(
+                a.c.platform == plat, a.c.handle_key.in_(chunk),
+                ~a.c.platform_id.startswith("@")).order_by(a.c.stub, a.c.id)
             for r in c.execute(q):
-                self.handle_cache.setdefault((plat, r.handle.lower()), r.id)
+                self.handle_cache.setdefault((plat, r.handle_key), r.id)
         batch_handles = {(it.key[0], it.handle.lower()) for it in b.accounts
                          if it.handle}
         for p, n in todo:
@@ -1454,17 +1458,17 @@ def merge_name_stubs(store: Store) -> int:
     A forward or mention can name an account before its profile is ingested;
     the placeholder is then merged: its edges and posts move to the real account
     (a full profile before a stub, then the lowest id). One query finds them,
-    an index lookup a stub (on lower(handle)); stubs with no real account yet
+    an index lookup a stub (on its handle_key); stubs with no real account yet
     cost nothing more.
     """
     a = S.accounts
     real_a = a.alias("r")
     merged = 0
     with store.begin() as c:
-        # per stub, the real account by the index on (platform, lower(handle))
+        # per stub, the real account by the index on (platform, handle_key)
         real = (select(real_a.c.id).where(
             real_a.c.platform == a.c.platform,
-            func.lower(real_a.c.handle) == func.substr(a.c.platform_id, 2),
+            real_a.c.handle_key == func.substr(a.c.platform_id, 2),
             ~real_a.c.platform_id.startswith("@"))
             .order_by(real_a.c.stub, real_a.c.id).limit(1)
             .correlate(a).scalar_subquery())

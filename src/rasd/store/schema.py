@@ -37,7 +37,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    func,
 )
 
 NAMING = {
@@ -102,6 +101,12 @@ ingest_files = Table(
     Column("seen_at", TS),
 )
 
+def handle_key(handle: str | None) -> str | None:
+    """A handle as it is matched whatever its case (``accounts.handle_key``;
+    "@name" placeholders are keyed so too)."""
+    return handle.lower()[:200] if handle else None
+
+
 accounts = Table(
     "accounts",
     metadata,
@@ -109,6 +114,9 @@ accounts = Table(
     Column("platform", String(32), nullable=False),
     Column("platform_id", String(200), nullable=False),
     Column("handle", String(200)),
+    # the handle folded by rasd (str.lower), as "@name" placeholders are keyed:
+    # SQL's lower() folds only ASCII on SQLite (migration 0015)
+    Column("handle_key", String(200)),
     Column("name", Text),
     Column("bio", Text),
     Column("created_at", TS),
@@ -134,7 +142,7 @@ accounts = Table(
     UniqueConstraint("platform", "platform_id"),
 )
 Index("ix_accounts_handle", accounts.c.platform, accounts.c.handle)
-Index("ix_accounts_handle_lower", accounts.c.platform, func.lower(accounts.c.handle))
+Index("ix_accounts_handle_key", accounts.c.platform, accounts.c.handle_key)
 
 account_versions = Table(
     "account_versions",
