@@ -319,7 +319,8 @@ def test_an_identical_newer_snapshot_advances_the_current_view(store, tmp_path, 
         assert c.execute(select(S.accounts.c.observed_at, S.accounts.c.last_seen)).all() == snap
 
 
-def test_a_repeat_newer_than_the_stored_version_replaces_it(store, tmp_path):
+@pytest.mark.parametrize("batch", [1, 5000])
+def test_a_repeat_newer_than_the_stored_version_replaces_it(store, tmp_path, batch):
     """The store holds version B (May). A file then brings A in January and A
     again in June, in two batches (the June copy is a repeat within the run:
     only its time is sent). June's time belongs to A, never to B; and June's A
@@ -330,9 +331,11 @@ def test_a_repeat_newer_than_the_stored_version_replaces_it(store, tmp_path):
     f = tmp_path / "jan-jun.jsonl"
     f.write_text(_page("2024-01-01T00:00:00+00:00", "Name A", "text A") + "\n"
                  + _page("2024-06-01T00:00:00+00:00", "Name A", "text A") + "\n")
-    rep = ingest_path(store, f, batch_size=1)
+    rep = ingest_path(store, f, batch_size=batch)
     by = rep.counts["by_kind"]["accounts"]
-    # January's copy (older than May) a version, June's the current view
+    # January's copy (older than May) a version, June's the current view, in
+    # one batch as in two (one batch kept no January version, and counted it
+    # unchanged: found by review)
     assert (by.get("unchanged", 0), by.get("updated", 0)) == (0, 2), by
     from tests.helpers import account
     acc = account(store, "x", "5")
@@ -343,7 +346,11 @@ def test_a_repeat_newer_than_the_stored_version_replaces_it(store, tmp_path):
     hist = account_history(store, acc.id)
     assert [h["name"] for h in hist] == ["Name A", "Name B", "Name A"]  # Jan, May, June
     assert [h["until"].month for h in hist[:2]] == [5, 6]
-    rep = ingest_path(store, f, batch_size=1)
+    with store.connect() as c:
+        texts = c.execute(select(S.post_versions.c.text).order_by(
+            S.post_versions.c.observed_at)).scalars().all()
+    assert texts == ["text A", "text B"]
+    rep = ingest_path(store, f, batch_size=batch)
     assert rep.counts["updated"] == 0 and account(store, "x", "5").name == "Name A"
 
 
@@ -1363,3 +1370,76 @@ def test_a_profile_changing_in_every_record_still_fills_batches():
         if prep.full():
             break
     assert prep.full() and len(prep) == 10
+
+
+@pytest.mark.parametrize("batch", [1, 5000])
+def test_a_late_copy_gives_its_version_and_nothing_else(store, tmp_path, batch):
+    """Found by review: newest first in one batch, an older copy of a post was
+    written whole before the newer one, so its hashtags and URLs joined the
+    current post (not so across batches). A late copy gives its version only."""
+    def page(at: str, tag: str) -> str:
+        return json.dumps({"data": [{"id": "77", "text": f"{tag} #{tag}", "author_id": "5",
+                                     "entities": {"hashtags": [{"start": 4, "end": 8,
+                                                                "tag": tag}]}}],
+                           "includes": {"users": [{"id": "5", "username": "u5", "name": "N"}]},
+                           "__twarc": {"retrieved_at": at}}) + "\n"
+    f = tmp_path / "newest-first.jsonl"
+    f.write_text(page("2024-06-01T00:00:00+00:00", "new")
+                 + page("2024-01-01T00:00:00+00:00", "old"))
+    ingest_path(store, f, batch_size=batch)
+    p = post(store, "x", "77")
+    with store.connect() as c:
+        tags = c.execute(select(S.hashtags.c.tag).where(S.hashtags.c.post_id == p.id)
+                         ).scalars().all()
+        texts = c.execute(select(S.post_versions.c.text)).scalars().all()
+    assert (p.text, tags, texts) == ("new #new", ["new"], ["old #old"])
+
+
+@pytest.mark.parametrize("how", ["three files", "one batch", "batches of one"])
+def test_versions_read_out_of_order_do_not_overlap(store, tmp_path, how):
+    """Found by review: copies collected in March, January and February, read
+    in that order in three files, left January's version valid until March,
+    overlapping February's; read in one batch, until February. A version added
+    between two supersedes the earlier one."""
+    from rasd.accounts import account_history
+
+    pages = [_page(f"2024-0{m}-01T00:00:00+00:00", f"Name {m}", f"text {m}")
+             for m in (3, 1, 2)]
+    if how == "three files":
+        for i, pg in enumerate(pages):
+            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
+            ingest_path(store, tmp_path / f"{i}.jsonl")
+    else:
+        (tmp_path / "all.jsonl").write_text("\n".join(pages) + "\n")
+        ingest_path(store, tmp_path / "all.jsonl", batch_size=1 if how == "batches of one"
+                    else 5000)
+    from tests.helpers import account
+    hist = account_history(store, account(store, "x", "5").id)
+    assert [(h["name"], h["until"] and h["until"].month) for h in hist] == [
+        ("Name 1", 2), ("Name 2", 3), ("Name 3", None)]
+    with store.connect() as c:
+        pv = c.execute(select(S.post_versions.c.text, S.post_versions.c.valid_until)
+                       .order_by(S.post_versions.c.observed_at)).all()
+    assert [(t, u.month) for t, u in pv] == [("text 1", 2), ("text 2", 3)]
+
+
+def test_older_copies_of_one_account_fill_batches_as_any_records(tmp_path):
+    """Found by review: older copies kept for their versions were not counted
+    toward a batch, so a file written newest first was one batch, held whole
+    in memory and written in one transaction, and each copy was compared with
+    every other (20,000 copies: 24 s in Prep alone)."""
+    from datetime import UTC, datetime, timedelta
+
+    from rasd.ingest.writer import Prep
+    from rasd.model import Account
+
+    prep, batches = Prep(batch_size=100), 0
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    for i in range(5000):  # newest first
+        prep.add(Account(platform="x", platform_id="5", handle="u5", bio=f"bio {i}",
+                         observed_at=t0 - timedelta(minutes=i)))
+        if prep.full():
+            b = prep.take()
+            batches += 1
+            assert len(b) <= 101
+    assert batches >= 45

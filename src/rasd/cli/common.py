@@ -73,7 +73,9 @@ def shown_db() -> str:
     try:
         url = make_url(db)
     except (ArgumentError, ValueError):  # a file path, or a URL that cannot be read
-        return _USER_PASSWORD.sub(r"\1***@", db) if "://" in db else db
+        if "://" not in db:
+            return db
+        return _QUERY_PASSWORD.sub(r"\1***", _USER_PASSWORD.sub(r"\1***@", db))
     # libpq also takes the password as a parameter (?password=, ?sslpassword=)
     hidden = {k: "***" for k in url.query if k.lower() in ("password", "sslpassword")}
     if hidden:
@@ -81,7 +83,10 @@ def shown_db() -> str:
     return url.render_as_string(hide_password=True) if url.password or hidden else db
 
 
-_USER_PASSWORD = re.compile(r"(://[^/@:]*:)[^@]*@")
+# user:password@ up to the authority's last "@" (a password may hold one);
+# password= and sslpassword= parameters
+_USER_PASSWORD = re.compile(r"(://[^/@:]*:)[^/]*@")
+_QUERY_PASSWORD = re.compile(r"(?i)((?:[?&;]|^)(?:ssl)?password=)[^&;]*")
 
 
 def echo(text: str, err: bool = False, keep_lines: bool = False) -> None:

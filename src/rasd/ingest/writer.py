@@ -98,6 +98,13 @@ def _text_version(p: Post) -> tuple[Any, ...]:
     return (p.text, p.edited_at)
 
 
+def _since(since: dict[Key, datetime], key: Key, old: Any, new: Any) -> None:
+    """Note that ``new`` replaced an identical ``old`` seen earlier (Prep.since)."""
+    t = since.get(key) or old.observed_at
+    if t is not None and is_older(t, new.observed_at):
+        since[key] = t
+
+
 def _counters(a: Account) -> tuple[Any, ...]:
     """The rest of what ``account_hash`` covers."""
     return (a.created_at, a.kind, a.followers, a.following, a.post_count, a.verified, a.extra)
@@ -120,10 +127,41 @@ def _version_profile(r: Any) -> tuple[Any, ...]:
 
 
 class _VersionView:
-    """Attribute access to a version row about to be inserted."""
+    """Attribute access to a version row, stored (with its id) or about to be
+    inserted; ``row`` is that row (an inserted one is changed in place)."""
 
     def __init__(self, row: dict[str, Any]):
-        self.__dict__.update(row)
+        self.row = row
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.row[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _supersede(held: list[_VersionView], t: datetime, time_of: Callable[[Any], Any]) -> None:
+    """A version collected at ``t`` is being added: a held one collected before
+    ``t`` and taken as valid until after it was superseded by ``t`` at the
+    latest (it overlapped the new one; the history depended on the order the
+    copies were read in)."""
+    for r in held:
+        rt = time_of(r)
+        if rt is not None and is_older(rt, t) and is_older(t, r.valid_until):
+            r.row["valid_until"] = t
+            if r.row.get("id") is not None:  # stored: updated by _shorten
+                r.row["_shortened"] = True
+
+
+def _shorten(c: Connection, table: Any, held: dict[int, list[_VersionView]]) -> None:
+    """Store the ``valid_until`` that ``_supersede`` moved, of stored versions
+    (those about to be inserted carry it already)."""
+    rows = [{"b_id": r.row["id"], "u": r.row["valid_until"]}
+            for vs in held.values() for r in vs
+            if r.row.get("_shortened") and r.row.get("id") is not None]
+    if rows:
+        c.execute(update(table).where(table.c.id == bindparam("b_id"))
+                  .values(valid_until=bindparam("u", type_=table.c.valid_until.type)), rows)
 
 
 def _account_version(account_id: int, p: Any, content_hash: str | None,
@@ -153,6 +191,19 @@ def _next_seen(t: datetime | None, held: Iterable[datetime | None],
     text before any edit — by the earliest)."""
     later = [x for x in (*held, current) if x is not None and (t is None or is_older(t, x))]
     return min(later, key=_utc_naive) if later else None
+
+
+def _by_round(rounds: list[list[Any]], since: dict[Key, datetime]
+              ) -> list[dict[Key, datetime]]:
+    """``since`` (Batch.since) split by the round that holds each key's last
+    copy, the one it belongs to."""
+    out: list[dict[Key, datetime]] = [{} for _ in rounds]
+    if since:
+        last = {it.key: i for i, rnd in enumerate(rounds) for it in rnd}
+        for k, t in since.items():
+            if k in last:
+                out[last[k]][k] = t
+    return out
 
 
 def _rounds(items: list[Any]) -> list[list[Any]]:
@@ -325,6 +376,12 @@ class Batch:
     # referenced by handle or name only (a dict: ordered, so ids are reproducible)
     names: dict[Key, None] = field(default_factory=dict)
     posts: list[PostItem] = field(default_factory=list)
+    # older copies read after newer ones, to keep as versions (Prep.late_*)
+    late_accounts: list[AccountItem] = field(default_factory=list)
+    late_posts: list[PostItem] = field(default_factory=list)
+    # key → earliest time the batch's newest copy was seen unchanged (Prep.since)
+    since: dict[Key, datetime] = field(default_factory=dict)
+    post_since: dict[Key, datetime] = field(default_factory=dict)
     events: list[EventItem] = field(default_factory=list)
     compliance: list[dict[str, Any]] = field(default_factory=list)
     # edges read as such (follows): platform, kind, src id, dst id, observed, raw sha256
@@ -333,7 +390,8 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.accounts) + self.seen_accounts + len(self.posts) + self.repeats + len(
-            self.moved) + len(self.events) + len(self.compliance) + len(self.edges)
+            self.moved) + len(self.events) + len(self.compliance) + len(self.edges) + len(
+            self.late_accounts) + len(self.late_posts)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # items cross the pipe as plain tuples, turned back into items in C
@@ -342,7 +400,8 @@ class Batch:
         return _batch, (self.ts, self.raw, list(map(tuple, self.accounts)), self.seen_accounts,
                         self.touched, self.stubs, self.names, list(map(tuple, self.posts)),
                         list(map(tuple, self.events)), self.compliance, self.edges,
-                        self.repeats, self.moved)
+                        self.repeats, self.moved, list(map(tuple, self.late_accounts)),
+                        list(map(tuple, self.late_posts)), self.since, self.post_since)
 
 
 def _items(cls: type, rows: list[tuple]) -> list[Any]:
@@ -351,12 +410,14 @@ def _items(cls: type, rows: list[tuple]) -> list[Any]:
 
 def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, touched: dict,
            stubs: dict, names: dict, posts: list[tuple], events: list[tuple],
-           compliance: list, edges: list, repeats: int, moved: list) -> Batch:
+           compliance: list, edges: list, repeats: int, moved: list, late_accounts: list,
+           late_posts: list, since: dict, post_since: dict) -> Batch:
     """Unpickle a ``Batch`` (see ``Batch.__reduce__``)."""
     return Batch(ts=ts, raw=raw, accounts=_items(AccountItem, accounts), seen_accounts=seen,
                  touched=touched, stubs=stubs, names=names, posts=_items(PostItem, posts),
                  events=_items(EventItem, events), compliance=compliance, edges=edges,
-                 repeats=repeats, moved=moved)
+                 repeats=repeats, moved=moved, late_accounts=_items(AccountItem, late_accounts),
+                 late_posts=_items(PostItem, late_posts), since=since, post_since=post_since)
 
 
 _A_INDEX = {c: i for i, c in enumerate(ACCOUNT_COLS)}
@@ -367,6 +428,17 @@ def _with(row: tuple[Any, ...], **values: Any) -> tuple[Any, ...]:
     out = list(row)
     for name, v in values.items():
         out[_A_INDEX[name]] = v
+    return tuple(out)
+
+
+_P_INDEX = {c: i for i, c in enumerate(POST_COLS)}
+
+
+def _post_with(row: tuple[Any, ...], **values: Any) -> tuple[Any, ...]:
+    """A posts row with some columns replaced."""
+    out = list(row)
+    for name, v in values.items():
+        out[_P_INDEX[name]] = v
     return tuple(out)
 
 
@@ -457,13 +529,19 @@ class Prep:
         self.earlier: list[Post] = []
         # … and of profiles (a handle changed twice in one file)
         self.accounts_earlier: list[Account] = []
-        # the same, by key: an older copy read after a newer one (its text or
-        # profile differing from every copy the batch holds) goes among its
-        # key's earlier copies in time order, so that it is written as the
-        # version it is (``_keep_late``); ``late`` says the lists need rebuilding
-        self.earlier_of: dict[Key, list[Post]] = {}
-        self.accounts_earlier_of: dict[Key, list[Account]] = {}
-        self.late = False
+        # copies older than the batch's newest of their key, read after it (a
+        # file written newest first, crawls merged out of order), whose text or
+        # profile the batch holds in no other copy: written after the rounds,
+        # as the versions they are (only their version rows, as across batches)
+        self.late_posts: list[Post] = []
+        self.late_accounts: list[Account] = []
+        self.late_seen: dict[tuple[bool, Key], set[Any]] = {}  # (is post, key) → versions
+        # earliest time a batch's newest copy was seen unchanged before (an
+        # identical newer copy replaced it): a profile or text seen before the
+        # stored one and after it is a version at that time too, as when the
+        # two copies fall in different batches
+        self.since: dict[Key, datetime] = {}
+        self.post_since: dict[Key, datetime] = {}
         # copies that another copy in this batch equalled or superseded: counted
         # unchanged, as they are when they fall in different batches (the counts
         # of a file depended on --batch)
@@ -478,7 +556,8 @@ class Prep:
 
     def __len__(self) -> int:  # earlier copies too: a file of one profile changing
         return len(self.accounts) + len(self.accounts_earlier) + len(self.posts) + len(
-            self.earlier) + len(self.events) + len(self.compliance) + len(self.edges)
+            self.earlier) + len(self.late_accounts) + len(self.late_posts) + len(
+            self.events) + len(self.compliance) + len(self.edges)
 
     def add(self, rec: Record) -> None:
         self._added += 1
@@ -490,13 +569,14 @@ class Prep:
                 if old is not None:
                     if _hashed(old, post_hash) == _hashed(rec, post_hash):
                         self.dup_posts += 1  # the same post again: unchanged
+                        _since(self.post_since, key, old, rec)
                     elif old.reference:  # a referenced copy, now whole: updated
                         self.moved.append(("posts", rec.raw.sha256 if rec.raw else None))
                     else:
                         self.earlier.append(old)
-                        self.earlier_of.setdefault(key, []).append(old)
+                        self.post_since.pop(key, None)
                 self.posts[key] = rec
-            elif rec.reference or not self._keep_late(self.earlier_of, key, rec, old,
+            elif rec.reference or not self._keep_late(self.late_posts, True, key, rec, old,
                                                       _text_version):
                 # a referenced copy, or an older one that the batch already
                 # holds: unchanged, as in another batch
@@ -510,14 +590,16 @@ class Prep:
                     # compared field by field, not hashed: a page repeats its users
                     if _profile(old) != _profile(rec):  # kept as a version, as across
                         self.accounts_earlier.append(old)  # batches (a round of its own)
-                        self.accounts_earlier_of.setdefault(key, []).append(old)
+                        self.since.pop(key, None)
                     elif _counters(old) != _counters(rec):  # updated, no version
                         self.moved.append(("accounts", rec.raw.sha256 if rec.raw else None))
+                        _since(self.since, key, old, rec)
                     else:  # the same profile again: unchanged, as in another batch
                         self.dup_accounts += 1
+                        _since(self.since, key, old, rec)
                 self.accounts[key] = rec
-            elif not rec.stub and not self._keep_late(self.accounts_earlier_of, key, rec, old,
-                                                      _profile):
+            elif not rec.stub and not self._keep_late(self.late_accounts, False, key, rec,
+                                                      old, _profile):
                 self.dup_accounts += 1  # an older copy the batch holds: unchanged
         elif isinstance(rec, Event):
             self.events[(rec.platform, rec.platform_id)] = rec
@@ -533,21 +615,19 @@ class Prep:
                             + (" with a post id (derived from posts' links)"
                                if isinstance(rec, Edge) else ""))
 
-    def _keep_late(self, groups: dict[Key, list[Any]], key: Key, rec: Any, old: Any,
+    def _keep_late(self, late: list[Any], is_post: bool, key: Key, rec: Any, old: Any,
                    version: Callable[[Any], Any]) -> bool:
-        """Place ``rec``, a copy older than ``old`` (the newest of its key in
-        the batch), among the key's earlier copies in time order, unless what a
-        version keeps of it (``version``) is a copy the batch already holds."""
+        """Keep ``rec``, a copy older than ``old`` (the newest of its key in the
+        batch), to be written as a version, unless what a version keeps of it
+        (``version``) is in a copy the batch holds already."""
         v = version(rec)
         if v == version(old):
             return False
-        group = groups.setdefault(key, [])
-        if any(version(e) == v for e in group):
+        seen = self.late_seen.setdefault((is_post, key), set())
+        if v in seen:
             return False
-        at = next((i for i, e in enumerate(group) if is_older(rec.observed_at, e.observed_at)),
-                  len(group))
-        group.insert(at, rec)
-        self.late = True
+        seen.add(v)
+        late.append(rec)
         return True
 
     def add_raw(self, items: dict[str, tuple[str, bytes]]) -> None:
@@ -569,9 +649,13 @@ class Prep:
         accounts: dict[Key, Account] = {}
         items = b.accounts
         b.seen_accounts, b.repeats, b.moved = self.dup_accounts, self.dup_posts, self.moved
-        if self.late:  # each key's earlier copies in time order (rounds are per key)
-            self.accounts_earlier = [a for g in self.accounts_earlier_of.values() for a in g]
-            self.earlier = [p for g in self.earlier_of.values() for p in g]
+        b.since, b.post_since = self.since, self.post_since
+        b.late_accounts = [AccountItem((a.platform, a.platform_id), False,
+                                       _account_row(a, ts, _hashed(a, account_hash)))
+                           for a in self.late_accounts]
+        b.late_posts = [PostItem((p.platform, p.platform_id), False, p.account_id,
+                                 _post_row(p, ts, _hashed(p, post_hash)), (), (), (), (), ())
+                        for p in self.late_posts]
         earlier = (((a.platform, a.platform_id), a) for a in self.accounts_earlier)
         for key, acc in chain(earlier, self.accounts.items()):
             if acc.stub:
@@ -725,16 +809,20 @@ class Writer:
             for kind, sha in b.moved:  # (after _write_raw: known_raw is this batch's)
                 self.counts.add(kind, "unchanged" if self._applied_before(sha) else "updated")
             profiles = _rounds(b.accounts)  # a profile that changed within the batch
+            since = _by_round(profiles, b.since)  # (for each key's last copy)
             if len(profiles) > 1:
                 b.accounts = profiles[0]
-            self._write_accounts(c, b)
-            for later in profiles[1:]:  # its later copies, each keeping the one before
-                self._write_accounts(c, Batch(ts=b.ts, accounts=later))
+            self._write_accounts(c, b, since[0])
+            for i, later in enumerate(profiles[1:], 1):  # its later copies, each keeping
+                self._write_accounts(c, Batch(ts=b.ts, accounts=later), since[i])  # the last
+            self._write_late_accounts(c, b)
             rounds = _rounds(b.posts)
-            new_posts = self._write_posts(c, b, rounds[0])
-            for later in rounds[1:]:  # later copies of posts the batch holds twice
+            since = _by_round(rounds, b.post_since)
+            new_posts = self._write_posts(c, b, rounds[0], since[0])
+            for i, later in enumerate(rounds[1:], 1):  # later copies of posts held twice
                 self._write_children(c, new_posts)
-                new_posts = self._write_posts(c, b, later)
+                new_posts = self._write_posts(c, b, later, since[i])
+            self._write_late_posts(c, b)
             self._write_events(c, b)
             self._write_compliance(c, b)
             self._write_children(c, new_posts)
@@ -802,7 +890,8 @@ class Writer:
                 found[(plat, r.platform_id)] = r
         return found
 
-    def _write_accounts(self, c: Connection, b: Batch) -> None:
+    def _write_accounts(self, c: Connection, b: Batch,
+                        since: dict[Key, datetime] | None = None) -> None:
         self.counts.add("accounts", "unchanged", b.seen_accounts)
         batch = {it.key: it for it in b.accounts}
         touched = dict(b.touched)
@@ -852,6 +941,7 @@ class Writer:
                 changed.append(it)
         full = self._full_accounts(c, [it.key for it in changed]) if changed else {}
         late: list[tuple[AccountItem, Any]] = []
+        seen_before: list[tuple[AccountItem, Any]] = []  # (Batch.since)
         for it in changed:
             row = full[it.key]
             older = is_older(it.observed_at, row.observed_at)
@@ -870,8 +960,14 @@ class Writer:
             if it.profile != _stored_profile(row):
                 versions.append(_account_version(row.id, row, row.content_hash, row.raw_sha256,
                                                  row.observed_at, it.observed_at or b.ts))
-        if late:
-            self._late_accounts(c, late, versions, b.ts)
+                first = since.get(it.key) if since else None
+                if first is not None and is_older(first, row.observed_at):
+                    # the same profile was seen before the stored one too (a copy
+                    # counted unchanged in Prep): a version at that time
+                    seen_before.append((it._replace(row=_with(it.row, observed_at=first)), row))
+        if late or seen_before:
+            self._late_accounts(c, late + seen_before, versions, b.ts)
+            self.counts.add("accounts", "unchanged", -len(seen_before))
         for key, handle in stubs.items():
             if key in acc_cache or key in existing:
                 if key in existing:
@@ -927,10 +1023,10 @@ class Writer:
         v = S.account_versions
         held: dict[int, list[Any]] = {}
         for chunk in _chunks(sorted({row.id for _, row in late})):
-            for r in c.execute(select(v.c.account_id, v.c.handle, v.c.name, v.c.bio,
-                                      v.c.snapshot, v.c.observed_at
+            for r in c.execute(select(v.c.id, v.c.account_id, v.c.handle, v.c.name, v.c.bio,
+                                      v.c.snapshot, v.c.observed_at, v.c.valid_until
                                       ).where(v.c.account_id.in_(chunk))):
-                held.setdefault(r.account_id, []).append(r)
+                held.setdefault(r.account_id, []).append(_VersionView(r._asdict()))
         for it, row in late:
             got = held.setdefault(row.id, [])
             prof = it.profile
@@ -938,12 +1034,15 @@ class Writer:
                     _version_profile(r) == prof for r in got):
                 self.counts.add("accounts", "unchanged")
                 continue
-            until = _next_seen(it.observed_at, [r.observed_at for r in got], row.observed_at)
+            t = it.observed_at
+            until = _next_seen(t, [r.observed_at for r in got], row.observed_at)
             new = _account_version(row.id, dict(zip(ACCOUNT_COLS, it.row, strict=True)),
-                                   it.hash, it.raw_sha256, it.observed_at, until or ts)
+                                   it.hash, it.raw_sha256, t, until or ts)
+            _supersede(got, t, lambda r: r.observed_at)
             versions.append(new)
             got.append(_VersionView(new))
             self.counts.add("accounts", "updated")
+        _shorten(c, v, held)
 
     def _seen_again(self, touches: list[dict], rid: int, observed_at: datetime | None,
                     content_hash: str | None, raw_sha256: str | None) -> None:
@@ -1012,8 +1111,8 @@ class Writer:
         return got
 
     # ------------------------------------------------------------------- posts
-    def _write_posts(self, c: Connection, b: Batch,
-                     posts: list[PostItem]) -> list[tuple[int, PostItem]]:
+    def _write_posts(self, c: Connection, b: Batch, posts: list[PostItem],
+                     since: dict[Key, datetime] | None = None) -> list[tuple[int, PostItem]]:
         """Insert/update ``posts`` (each key once); return (id, post) for new and
         updated ones."""
         t = S.posts
@@ -1054,6 +1153,7 @@ class Writer:
                     t.c.platform == plat, t.c.platform_id.in_(chunk))):
                 old_rows[(plat, r.platform_id)] = r
         late: list[tuple[PostItem, Any]] = []
+        seen_before: list[tuple[PostItem, Any]] = []  # (Batch.post_since)
         for it in modified:
             row = old_rows[it.key]
             if self._applied_before(it.raw_sha256):
@@ -1076,8 +1176,13 @@ class Writer:
                 versions.append(_post_version(row.id, row.text, row.edited_at, row.content_hash,
                                               row.raw_sha256, row.observed_at,
                                               edit or it.observed_at or b.ts))
-        if late:
-            self._late_posts(c, late, versions, b.ts)
+                first = since.get(it.key) if since else None
+                if first is not None and is_older(first, row.observed_at):
+                    seen_before.append((it._replace(row=_post_with(it.row, observed_at=first)),
+                                        row))
+        if late or seen_before:
+            self._late_posts(c, late + seen_before, versions, b.ts)
+            self.counts.add("posts", "unchanged", -len(seen_before))
         self.counts.add("posts", "new", len(inserts))
         numbered = self._number(c, t, inserts)
         returned: list[tuple] = []
@@ -1121,9 +1226,10 @@ class Writer:
         v = S.post_versions
         held: dict[int, list[Any]] = {}
         for chunk in _chunks(sorted({row.id for _, row in late})):
-            for r in c.execute(select(v.c.post_id, v.c.text, v.c.edited_at, v.c.observed_at
+            for r in c.execute(select(v.c.id, v.c.post_id, v.c.text, v.c.edited_at,
+                                      v.c.observed_at, v.c.valid_until
                                       ).where(v.c.post_id.in_(chunk))):
-                held.setdefault(r.post_id, []).append(r)
+                held.setdefault(r.post_id, []).append(_VersionView(r._asdict()))
         for it, row in late:
             got = held.setdefault(row.id, [])
             mine = (it.text, _utc_naive(it.edited_at) if it.edited_at else None)
@@ -1137,9 +1243,52 @@ class Writer:
                                row.edited_at or row.observed_at)
             new = _post_version(row.id, it.text, it.edited_at, it.hash, it.raw_sha256,
                                 it.observed_at, until or ts)
+            if mine_t is not None:
+                _supersede(got, mine_t, lambda r: r.edited_at or r.observed_at)
             versions.append(new)
             got.append(_VersionView(new))
             self.counts.add("posts", "updated")
+        _shorten(c, v, held)
+
+    def _write_late_accounts(self, c: Connection, b: Batch) -> None:
+        """The batch's profiles read after a newer copy of theirs (Prep.late_*),
+        once its rounds are written: versions, or unchanged."""
+        if not b.late_accounts:
+            return
+        full = self._full_accounts(c, list({it.key for it in b.late_accounts}))
+        late, versions = [], []
+        for it in b.late_accounts:
+            row = full.get(it.key)
+            if row is None or self._applied_before(it.raw_sha256) or not is_older(
+                    it.observed_at, row.observed_at):
+                self.counts.add("accounts", "unchanged")
+            else:
+                late.append((it, row))
+        self._late_accounts(c, late, versions, b.ts)
+        if versions:
+            c.execute(S.account_versions.insert(), versions)
+
+    def _write_late_posts(self, c: Connection, b: Batch) -> None:
+        """… and posts (``_write_late_accounts``)."""
+        if not b.late_posts:
+            return
+        t = S.posts
+        rows: dict[Key, Any] = {}
+        for plat, chunk in _by_platform({it.key for it in b.late_posts}):
+            for r in c.execute(select(t.c.id, t.c.platform_id, t.c.text, t.c.edited_at,
+                                      t.c.observed_at).where(
+                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
+                rows[(plat, r.platform_id)] = r
+        late, versions = [], []
+        for it in b.late_posts:
+            row = rows.get(it.key)
+            if row is None or self._applied_before(it.raw_sha256):
+                self.counts.add("posts", "unchanged")
+            else:
+                late.append((it, row))
+        self._late_posts(c, late, versions, b.ts)
+        if versions:
+            c.execute(S.post_versions.insert(), versions)
 
     def _deleted_before(self, c: Connection, keys: list[Key]) -> None:
         """Mark new posts deleted where a compliance event stored earlier says so
