@@ -77,22 +77,34 @@ def test_channel_export(store, tmp_path):
     assert post(store, "telegram", "channel555/4").reply_to == "channel555/2"
 
 
-def test_edit_keeps_the_old_version(store, tmp_path):
-    d = channel_export(tmp_path, MESSAGES)
-    ingest_path(store, d)
-    again = ingest_path(store, d)
-    assert again.counts["by_kind"]["posts"] == {"unchanged": 5}
+def _edited() -> list[dict]:
+    """MESSAGES with message 5 edited again, later."""
     edited = [dict(m) for m in MESSAGES]
     edited[4] = _msg(5, "corrected text", edited="2024-05-07T11:00:00",
                      edited_unixtime="1715079600")
-    channel_export(tmp_path, edited)
-    rep = ingest_path(store, d)
+    return edited
+
+
+def _corrected(store, rep) -> tuple:
+    """Message 5 as corrected, its text before kept as a version; one post
+    counted updated."""
     assert rep.counts["by_kind"]["posts"] == {"unchanged": 4, "updated": 1}
     p = post(store, "telegram", "channel555/5")
     assert p.text == "corrected text"
     with store.connect() as c:
         old = c.execute(select(S.post_versions).where(S.post_versions.c.post_id == p.id)).all()
     assert [o.text for o in old] == ["original text"]
+    return p, old
+
+
+def test_edit_keeps_the_old_version(store, tmp_path):
+    d = channel_export(tmp_path, MESSAGES)
+    ingest_path(store, d)
+    again = ingest_path(store, d)
+    assert again.counts["by_kind"]["posts"] == {"unchanged": 5}
+    channel_export(tmp_path, _edited())
+    rep = ingest_path(store, d)
+    _corrected(store, rep)
     assert store.stats()["posts"] == 5
     # the older export read again does not revert the edit
     channel_export(tmp_path, MESSAGES)
@@ -105,17 +117,9 @@ def test_an_export_from_before_an_edit_read_later_keeps_the_old_text(store, tmp_
     """The export made after the edit is read first, the one from before it
     later: the text before the edit was dropped as older, and the history
     never held it. It is now a version, superseded at the edit's time."""
-    edited = [dict(m) for m in MESSAGES]
-    edited[4] = _msg(5, "corrected text", edited="2024-05-07T11:00:00",
-                     edited_unixtime="1715079600")
-    ingest_path(store, channel_export(tmp_path / "after", edited))
+    ingest_path(store, channel_export(tmp_path / "after", _edited()))
     rep = ingest_path(store, channel_export(tmp_path / "before", MESSAGES))
-    assert rep.counts["by_kind"]["posts"] == {"unchanged": 4, "updated": 1}
-    p = post(store, "telegram", "channel555/5")
-    assert p.text == "corrected text"
-    with store.connect() as c:
-        old = c.execute(select(S.post_versions).where(S.post_versions.c.post_id == p.id)).all()
-    assert [o.text for o in old] == ["original text"]
+    p, old = _corrected(store, rep)
     assert old[0].edited_at < p.edited_at  # (edited once before)
     assert old[0].valid_until.replace(tzinfo=None) == p.edited_at.replace(tzinfo=None)
     rep = ingest_path(store, tmp_path / "before" / "ChatExport_2024-05-10")  # again: no more

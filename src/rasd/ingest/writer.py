@@ -421,24 +421,16 @@ def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, touched: d
 
 
 _A_INDEX = {c: i for i, c in enumerate(ACCOUNT_COLS)}
-
-
-def _with(row: tuple[Any, ...], **values: Any) -> tuple[Any, ...]:
-    """An accounts row with some columns replaced."""
-    out = list(row)
-    for name, v in values.items():
-        out[_A_INDEX[name]] = v
-    return tuple(out)
-
-
 _P_INDEX = {c: i for i, c in enumerate(POST_COLS)}
 
 
-def _post_with(row: tuple[Any, ...], **values: Any) -> tuple[Any, ...]:
-    """A posts row with some columns replaced."""
+def _with(row: tuple[Any, ...], _index: dict[str, int] = _A_INDEX,
+          **values: Any) -> tuple[Any, ...]:
+    """An accounts row (with ``_P_INDEX``: a posts row) with some columns
+    replaced."""
     out = list(row)
     for name, v in values.items():
-        out[_P_INDEX[name]] = v
+        out[_index[name]] = v
     return tuple(out)
 
 
@@ -1178,7 +1170,7 @@ class Writer:
                                               edit or it.observed_at or b.ts))
                 first = since.get(it.key) if since else None
                 if first is not None and is_older(first, row.observed_at):
-                    seen_before.append((it._replace(row=_post_with(it.row, observed_at=first)),
+                    seen_before.append((it._replace(row=_with(it.row, _P_INDEX, observed_at=first)),
                                         row))
         if late or seen_before:
             self._late_posts(c, late + seen_before, versions, b.ts)
