@@ -1443,3 +1443,23 @@ def test_older_copies_of_one_account_fill_batches_as_any_records(tmp_path):
             batches += 1
             assert len(b) <= 101
     assert batches >= 45
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5000])
+def test_a_stored_profile_seen_again_then_its_counters_move_counts_alike(store, tmp_path,
+                                                                         batch):
+    """Found by exploratory testing (the Kaggle ISIS file sorted by time counted
+    135, 155 or 144 profiles updated by --batch): a copy equal to the stored
+    profile, replaced in the batch by one whose counters alone moved, counted
+    updated — and the copy replacing it updated again."""
+    def page(day: int, followers: int, name: str) -> str:
+        return json.dumps({"data": [{"id": str(day), "text": "t", "author_id": "5"}],
+                           "includes": {"users": [{"id": "5", "username": "u5", "name": name,
+                                                   "public_metrics": {
+                                                       "followers_count": followers}}]},
+                           "__twarc": {"retrieved_at": f"2024-01-{day:02d}T00:00:00Z"}}) + "\n"
+    (tmp_path / "a.jsonl").write_text(page(1, 10, "A"))
+    ingest_path(store, tmp_path / "a.jsonl")
+    (tmp_path / "b.jsonl").write_text(page(2, 10, "A") + page(3, 11, "A") + page(4, 12, "B"))
+    rep = ingest_path(store, tmp_path / "b.jsonl", batch_size=batch)
+    assert rep.counts["by_kind"]["accounts"] == {"unchanged": 1, "updated": 2}
