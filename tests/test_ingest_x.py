@@ -1463,3 +1463,28 @@ def test_a_stored_profile_seen_again_then_its_counters_move_counts_alike(store, 
     (tmp_path / "b.jsonl").write_text(page(2, 10, "A") + page(3, 11, "A") + page(4, 12, "B"))
     rep = ingest_path(store, tmp_path / "b.jsonl", batch_size=batch)
     assert rep.counts["by_kind"]["accounts"] == {"unchanged": 1, "updated": 2}
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 4, 5000])
+def test_a_version_is_seen_last_and_superseded_first_whatever_the_batch(store, tmp_path,
+                                                                       batch):
+    """Found by exploratory testing: one account as @aa on days 1-3, then @bb on
+    days 4-5, in one file read in order. @aa's version was last seen day 3 and
+    superseded day 4 with batches of 1 and 2; day 2 with batches of 3 (the
+    repeat, sent as a time only, was applied after the profile changed, and
+    lost), and superseded day 5 with larger batches (bb's repeats kept only
+    the last one's time)."""
+    from rasd.accounts import account_history
+
+    def page(day: int, handle: str) -> str:
+        return json.dumps({"data": [{"id": str(day), "text": "t", "author_id": "5"}],
+                           "includes": {"users": [{"id": "5", "username": handle,
+                                                   "name": handle}]},
+                           "__twarc": {"retrieved_at": f"2024-01-0{day}T00:00:00Z"}}) + "\n"
+    f = tmp_path / "same.jsonl"
+    f.write_text("".join(page(d, "aa" if d <= 3 else "bb") for d in range(1, 6)))
+    rep = ingest_path(store, f, batch_size=batch)
+    hist = account_history(store, account(store, "x", "5").id)
+    assert [(h["handle"], h["seen"].day, h["until"] and h["until"].day) for h in hist] == [
+        ("aa", 3, 4), ("bb", 5, None)]
+    assert rep.counts["by_kind"]["accounts"] == {"new": 1, "unchanged": 3, "updated": 1}

@@ -193,6 +193,27 @@ def _next_seen(t: datetime | None, held: Iterable[datetime | None],
     return min(later, key=_utc_naive) if later else None
 
 
+def _superseded(first: datetime | None, stored: datetime | None,
+                newest: datetime | None) -> datetime | None:
+    """When the stored copy (collected ``stored``) was superseded by the
+    batch's newest copy (collected ``newest``, the same seen first at
+    ``first``, Batch.since): at its first sighting after the stored one (a
+    file of one profile's repeats kept only the last one's time)."""
+    if first is not None and not is_older(first, stored):
+        return first
+    return newest
+
+
+def _last_seen(row: Any, touched: tuple[Any, ...] | None) -> datetime | None:
+    """When the stored profile ``row`` was last seen: its time, or a newer one
+    that the batch saw it at (Batch.touched: a repeat sent only as a time, which
+    is applied after the profile is replaced and was lost for its version)."""
+    if touched is not None and touched[1] == row.content_hash and (
+            row.observed_at is None or is_older(row.observed_at, touched[0])):
+        return touched[0]
+    return row.observed_at
+
+
 def _by_round(rounds: list[list[Any]], since: dict[Key, datetime]
               ) -> list[dict[Key, datetime]]:
     """``since`` (Batch.since) split by the round that holds each key's last
@@ -970,9 +991,11 @@ class Writer:
             updates.append(self._update_row(ACCOUNT_COLS, it.row, row.id))
             self.counts.add("accounts", "updated")
             if it.profile != _stored_profile(row):
-                versions.append(_account_version(row.id, row, row.content_hash, row.raw_sha256,
-                                                 row.observed_at, it.observed_at or b.ts))
                 first = since.get(it.key) if since else None
+                versions.append(_account_version(
+                    row.id, row, row.content_hash, row.raw_sha256,
+                    _last_seen(row, b.touched.get(it.key)),
+                    _superseded(first, row.observed_at, it.observed_at) or b.ts))
                 if first is not None and is_older(first, row.observed_at):
                     # the same profile was seen before the stored one too (a copy
                     # counted unchanged in Prep): a version at that time
@@ -1185,10 +1208,11 @@ class Writer:
             if row.text != it.text or (it.edited_at and row.edited_at != it.edited_at):
                 edit = it.edited_at if it.edited_at and (
                     row.edited_at is None or is_older(row.edited_at, it.edited_at)) else None
-                versions.append(_post_version(row.id, row.text, row.edited_at, row.content_hash,
-                                              row.raw_sha256, row.observed_at,
-                                              edit or it.observed_at or b.ts))
                 first = since.get(it.key) if since else None
+                versions.append(_post_version(
+                    row.id, row.text, row.edited_at, row.content_hash, row.raw_sha256,
+                    row.observed_at,
+                    edit or _superseded(first, row.observed_at, it.observed_at) or b.ts))
                 if first is not None and is_older(first, row.observed_at):
                     seen_before.append((it._replace(row=_with(it.row, _P_INDEX, observed_at=first)),
                                         row))
