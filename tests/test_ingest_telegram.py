@@ -431,3 +431,29 @@ def test_a_cut_export_still_gives_its_chat(store, tmp_path):
     acc = account(store, "telegram", "channel555")
     assert acc.name == "Cut Channel" and not acc.stub
     assert acc.observed_at is not None
+
+
+@pytest.mark.parametrize("order", ["in order", "newer first"])
+def test_the_export_folders_day_dates_an_export(store, tmp_path, order):
+    """Found by exploratory testing: an export made after a rename, whose
+    latest message was deleted since (or a date-range export), looked older
+    than the export before it: the old name stayed current. Desktop names the
+    folder after the day it exported (ChatExport_YYYY-MM-DD): a chat and its
+    messages are collected no earlier than that day. Messages read from an
+    older export after a newer one no longer revert their views either."""
+    from tests.helpers import account
+
+    old = channel_export(tmp_path / "a", MESSAGES[1:4], name="Chan Old")
+    new = tmp_path / "b" / "ChatExport_2024-06-01"
+    new.parent.mkdir()
+    renamed = channel_export(tmp_path / "tmp", MESSAGES[1:3] + [
+        dict(MESSAGES[3], views=900)], name="Chan Renamed")
+    renamed.rename(new)
+    for d in ([old, new] if order == "in order" else [new, old]):
+        ingest_path(store, d)
+    acc = account(store, "telegram", "channel555")
+    assert acc.name == "Chan Renamed"
+    assert acc.observed_at.replace(tzinfo=None).isoformat() == "2024-06-01T00:00:00"
+    from rasd.accounts import account_history
+    assert [h["name"] for h in account_history(store, acc.id)] == ["Chan Old", "Chan Renamed"]
+    assert post(store, "telegram", f"channel555/{MESSAGES[3]['id']}").metrics["views"] == 900

@@ -401,3 +401,18 @@ def test_a_renamed_channel_keyed_by_its_id_keeps_the_newer_name(sqlite_store, tm
     assert [h["name"] for h in account_history(sqlite_store, acc.id)] == ["Old Name", "New Name"]
     rep = ingest_path(sqlite_store, old / "messages.html", chat_id="channel555")
     assert rep.counts["new"] == rep.counts["updated"] == 0
+
+
+def test_an_older_html_export_read_later_does_not_revert_an_edit(sqlite_store, tmp_path):
+    """Found by exploratory testing: HTML gives no edit time, so an older export
+    read after a newer one made the text before the edit current again. The
+    export folder's day dates its copies: the older text is kept as a version."""
+    old = html_export(tmp_path / "a", [[message(2, "original")]])
+    new = html_export(tmp_path / "b", [[message(2, "edited text")]])
+    new = new.rename(new.parent / "ChatExport_2024-04-01")
+    for d in (new, old):
+        ingest_path(sqlite_store, d / "messages.html")
+    p = post(sqlite_store, "telegram", f"{CID}/2")
+    assert p.text == "edited text"
+    with sqlite_store.connect() as c:
+        assert c.execute(select(S.post_versions.c.text)).scalars().all() == ["original"]

@@ -382,6 +382,32 @@ def open_binary(path: Path, *, transcode: bool = True) -> IO[bytes]:
 
 UTF16_HEAD = 32  # bytes looked at for UTF-16 without a byte-order mark
 
+# Telegram Desktop names an export's folder after the day it was made
+# (ChatExport_2024-05-10, DataExport_2024-05-10, " (2)" for a second that day)
+EXPORT_FOLDER = re.compile(r"(?:ChatExport|DataExport)_(\d{4})-(\d{2})-(\d{2})(?: \(\d+\))?"
+                           r"(?=$|[/\\!.])")
+
+
+def export_day(path: Path | str) -> datetime | None:
+    """The day a Telegram Desktop export was made, read from the name of its
+    folder (or of the archive it travels in): the only time an export records
+    of itself. None where no folder is so named (renamed, or standard input).
+    A copy from an export is collected no earlier than that day's start."""
+    found = list(EXPORT_FOLDER.finditer(str(path)))
+    if not found:
+        return None
+    y, m, d = (int(x) for x in found[-1].groups())
+    try:
+        return datetime(y, m, d, tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def latest(*times: datetime | None) -> datetime | None:
+    """The latest of ``times`` (UTC-aware), None where none is known."""
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
 
 def utf16_order(head: bytes) -> str | None:
     """``utf-16-le`` or ``utf-16-be`` where a file's first bytes show UTF-16:

@@ -32,9 +32,11 @@ from rasd.ingest.base import (
     Parser,
     RawSink,
     clean_text,
+    export_day,
     inner_suffix,
     is_stream,
     kept_local,
+    latest,
     make_contact,
     make_geo,
     make_poll,
@@ -128,6 +130,8 @@ class _State:
         self.pending: dict[str, dict[str, Any]] = carried.pending if carried else {}
         self.latest: dict[str, datetime] = carried.latest if carried else {}
         self.done: set[str] = carried.done if carried else set()  # accounts given
+        # the day the export was made, from its folder's name (base.export_day)
+        self.day: datetime | None = carried.day if carried else None
 
     def seen(self, cid: str, *times: datetime | None) -> None:
         for t in times:
@@ -226,6 +230,7 @@ class TelegramParser(Parser):
             path = path / "result.json"
         src = str(path)
         state = _State()
+        state.day = export_day(path)  # (standard input: none)
         yield from self._parse_all(path, raw, state, src)
         for cid in list(state.pending):  # chats cut short: as far as they were read
             yield from self._chat_done(cid, state, raw, src)
@@ -350,12 +355,14 @@ class TelegramParser(Parser):
         if chat is None or cid in state.done:
             return
         state.done.add(cid)
-        latest = state.latest.get(cid)
+        last = state.latest.get(cid)
         head = {k: chat[k] for k in ("id", "type", "name") if k in chat}
-        head["latest_message_at"] = latest.isoformat() if latest else None
+        head["latest_message_at"] = last.isoformat() if last else None
+        if state.day is not None:
+            head["export_day"] = state.day.date().isoformat()
         sha = raw.put(dump_item(head)[1], "telegram")
         acc = cls._chat_account(chat, RawRef(sha256=sha, fmt="telegram", source_file=src,
-                                             path=cid), latest)
+                                             path=cid), latest(last, state.day))
         if acc is not None:
             yield acc
 
@@ -417,6 +424,8 @@ class TelegramParser(Parser):
                                              "edited"),
                         raw=ref)
             state.seen(cid, post.edited_at)
+            if state.day is not None:  # collected that day, and not before the message
+                post.observed_at = latest(state.day, when, post.edited_at)
             if m.get("author"):
                 post.extra["signature"] = opt_str(m.get("author"), "author", 200)
             if m.get("via_bot"):

@@ -39,8 +39,10 @@ from rasd.ingest.base import (
     Parser,
     RawSink,
     clean_text,
+    export_day,
     inner_suffix,
     kept_local,
+    latest,
     make_contact,
     make_geo,
     make_poll,
@@ -348,7 +350,8 @@ class TelegramHTMLParser(Parser):
         src = str(path)
         base = media_root(path)  # where media lie (a folder, or one inside an archive)
         chat: dict[str, Any] = {"name": None, "cid": None, "emitted": False,
-                                "sender": previous_sender(path)}
+                                "sender": previous_sender(path),
+                                "day": export_day(path)}  # the day it was exported
         blocks = self._blocks(path)
         try:
             header = next(blocks)
@@ -376,14 +379,16 @@ class TelegramHTMLParser(Parser):
         latest message (an older export read after a newer one made its name
         current again, where the chat is keyed by --chat-id). Its raw record is
         the page header's name with that time (as the JSON parser's)."""
-        latest: datetime | None = chat.get("latest")
+        last: datetime | None = chat.get("latest")
         head = {"id": chat["cid"], "name": chat["name"],
-                "latest_message_at": latest.isoformat() if latest else None}
+                "latest_message_at": last.isoformat() if last else None}
+        if chat["day"] is not None:
+            head["export_day"] = chat["day"].date().isoformat()
         sha = raw.put(orjson.dumps(head), "telegram-html")
         return Account(platform=PLATFORM, platform_id=chat["cid"], name=chat["name"],
                        raw=RawRef(sha256=sha, fmt="telegram-html", source_file=src,
                                   path=chat["cid"]),
-                       observed_at=latest,
+                       observed_at=latest(last, chat["day"]),
                        extra={} if self.options.get("chat_id") else
                        {"keyed_by": "name (HTML export)"})
 
@@ -479,6 +484,8 @@ class TelegramHTMLParser(Parser):
             post = Post(platform=PLATFORM, platform_id=f"{cid}/{mid}", account_id=account_id,
                         text=clean_text("".join(p.text).strip(), "text"), created_at=when,
                         chat_id=cid, raw=ref)
+            if chat["day"] is not None:  # collected that day, not before the message
+                post.observed_at = latest(chat["day"], when)
             if zoneless:
                 post.extra["time_zone"] = "unknown (read as UTC)"
             if p.edited:
