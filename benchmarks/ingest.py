@@ -88,6 +88,16 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   re-ingest 9,095/s; floor 0.77x naive; peak RSS 203 + 83 MB). A/B of the
   final code against the session's first commit (50k posts, 2 processes,
   farm-bench, 4 alternated pairs): wall ratio median 1.00 (1.00-1.05).
+  Session 10 (a fast spell: naive 164,704 posts/s, "parse only" 74,608/s;
+  load 2.3 at start), after older copies were kept as versions, the
+  handle_key column (migration 0015), Telegram export days and the
+  batch-independent counts of moved profiles: 200k posts 25,781/s (0.16x;
+  1 process 16,029/s; re-ingest 26,051/s; 15,185 posts per CPU-second; peak
+  RSS 204 + 83 MB; floor 0.54x naive); per post naive 6.1 us, parse 13.4 us,
+  SQLite floor 11.2 us, ingest 38.8 us. A/B of the final code against the
+  session's first commit (50k posts, 2 processes, 5 alternated pairs): wall
+  ratio median 0.98 (0.94-1.03), cpu 0.99. (A run while other work loaded the
+  machine, load 3.7: 13,498/s, 0.09x; compare figures within one quiet run.)
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
