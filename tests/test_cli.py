@@ -1012,3 +1012,36 @@ def test_show_and_accounts_json_print_times_alike_on_both_stores(tmp_path):
         assert outs[0][0]["created_at"] == "2020-06-25T08:15:41+00:00"
     finally:
         _drop_pg(schema)
+
+
+def test_ctrl_c_on_a_stream_says_what_was_committed(tmp_path):
+    """Ctrl-C is how `twarc2 stream | rasd ingest -` ends: it printed only
+    "Aborted!" and no summary. It now says what the run committed before the
+    interrupt (as `rasd runs` records it) and exits 130."""
+    import os
+    import signal
+    import time
+
+    db = str(tmp_path / "s.db")
+    proc = subprocess.Popen([sys.executable, "-m", "rasd.cli", "--db", db, "ingest", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    for i in range(1, 6):
+        proc.stdin.write((json.dumps({"data": [{"id": str(i), "text": "t",
+                                                "author_id": "2"}]}) + "\n").encode())
+    proc.stdin.flush()  # then the pipe goes quiet: what it gave is written
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        if os.path.exists(db):
+            with sqlite3.connect(db) as con:
+                try:
+                    if con.execute("SELECT count(*) FROM posts").fetchone()[0] == 5:
+                        break
+                except sqlite3.OperationalError:
+                    pass
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted: standard input: committed before the interrupt: 5 new" in err, err

@@ -182,6 +182,33 @@ def stdin_stream() -> Any:
     return Stream(fd, size=st.st_size if stat.S_ISREG(st.st_mode) else 0)
 
 
+def _interrupted(store: Any, p: Any) -> None:
+    """Say what an interrupted run committed (it is recorded as interrupted,
+    with those counts: rasd runs) and exit 130, as a shell does for Ctrl-C; it
+    printed only "Aborted!", and a stream's run gave no summary at all."""
+    from rasd.ingest.runner import ingest_runs
+
+    what = "standard input" if p == STDIN else one_line(str(p))
+    got = None
+    if store is not None:
+        try:
+            runs = ingest_runs(store, limit=1)
+            got = runs[0] if runs and runs[0]["status"] == "interrupted" else None
+        except Exception as e:  # the store busy with the interrupted transaction
+            if not is_store_error(e):
+                raise
+            got = None
+    if got is not None and got.get("counts"):
+        c = got["counts"]
+        warn(f"interrupted: {what}: committed before the interrupt: {c['new']:,} new, "
+             f"{c['updated']:,} updated, {c['unchanged']:,} unchanged, "
+             f"{c['rejected']:,} rejected (run #{got['id']}, recorded as interrupted; "
+             "ingest a file again to complete it)")
+    else:
+        warn(f"interrupted: {what} (rasd runs shows what was committed)")
+    raise typer.Exit(130)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest_cmd(
@@ -382,6 +409,10 @@ def register(app: typer.Typer) -> None:
                 warn(f"skipped: {e}")  # found inside a folder, not named by the user
                 any_rejected = True  # --strict: not everything given was read
                 continue
+            except KeyboardInterrupt:  # Ctrl-C (how `twarc2 stream | rasd ingest -` ends)
+                if bar is not None:
+                    bar.stop()
+                _interrupted(store, p)
             except Exception as e:
                 if not is_store_error(e):
                     raise
