@@ -920,6 +920,7 @@ def test_a_store_that_fails_while_writing_is_one_line_not_a_traceback(tmp_path):
     # or an "@" in the password
     ("postgresql://u@127.0.0.1:abc/db?password=s3cretPW", "s3cretPW"),
     ("postgresql://u:s3c@retPW@127.0.0.1:abc/db", "retPW"),
+    ("postgresql://u:s3c/retPW@127.0.0.1:abc/db", "retPW"),
 ])
 def test_store_urls_that_cannot_be_read_or_reached_hide_the_password(url, secret):
     """Exploratory testing: a URL whose port is not a number gave a ValueError

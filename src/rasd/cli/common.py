@@ -83,9 +83,9 @@ def shown_db() -> str:
     return url.render_as_string(hide_password=True) if url.password or hidden else db
 
 
-# user:password@ up to the authority's last "@" (a password may hold one);
+# user:password@ up to the last "@" before the query (a password may hold "@" or "/");
 # password= and sslpassword= parameters
-_USER_PASSWORD = re.compile(r"(://[^/@:]*:)[^/]*@")
+_USER_PASSWORD = re.compile(r"(://[^/@:?#]*:)[^?#]*@")
 _QUERY_PASSWORD = re.compile(r"(?i)((?:[?&;]|^)(?:ssl)?password=)[^&;]*")
 
 
