@@ -1488,3 +1488,45 @@ def test_a_version_is_seen_last_and_superseded_first_whatever_the_batch(store, t
     assert [(h["handle"], h["seen"].day, h["until"] and h["until"].day) for h in hist] == [
         ("aa", 3, 4), ("bb", 5, None)]
     assert rep.counts["by_kind"]["accounts"] == {"new": 1, "unchanged": 3, "updated": 1}
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 5000])
+def test_a_profile_changed_twice_in_a_batch_ends_its_versions_alike(store, tmp_path, batch):
+    """Found by review: A on Jan, B on Feb and again Mar, C on Apr, in one file:
+    A's version ended at Feb with batches of one, at Mar in one batch (the
+    middle copy's first sighting was dropped when C came)."""
+    from rasd.accounts import account_history
+
+    def page(month: int, name: str) -> str:
+        return json.dumps({"data": [{"id": "77", "text": f"text {name}", "author_id": "5"}],
+                           "includes": {"users": [{"id": "5", "username": "u5", "name": name}]},
+                           "__twarc": {"retrieved_at": f"2024-0{month}-01T00:00:00Z"}}) + "\n"
+    f = tmp_path / "abbc.jsonl"
+    f.write_text(page(1, "A") + page(2, "B") + page(3, "B") + page(4, "C"))
+    rep = ingest_path(store, f, batch_size=batch)
+    hist = account_history(store, account(store, "x", "5").id)
+    assert [(h["name"], h["until"] and h["until"].month) for h in hist] == [
+        ("A", 2), ("B", 4), ("C", None)]
+    with store.connect() as c:
+        pv = c.execute(select(S.post_versions.c.text, S.post_versions.c.valid_until)
+                       .order_by(S.post_versions.c.id)).all()
+    assert [(t, u.month) for t, u in pv] == [("text A", 2), ("text B", 4)]
+    assert rep.counts["by_kind"]["accounts"] == {"new": 1, "updated": 2, "unchanged": 1}
+
+
+@pytest.mark.parametrize("batch", [1, 5000])
+def test_a_copy_counted_moved_then_kept_as_a_version_counts_once(store, tmp_path, batch):
+    """Found by review: the store holds Q (May); a file holds P on Jan
+    (followers 1) and P on Jun (followers 2). One batch counted 3 updated and
+    -1 unchanged; batches of one, 2 updated."""
+    def page(day: str, name: str, followers: int) -> str:
+        return json.dumps({"data": [{"id": day, "text": "t", "author_id": "5"}],
+                           "includes": {"users": [{"id": "5", "username": "u5", "name": name,
+                                                   "public_metrics": {
+                                                       "followers_count": followers}}]},
+                           "__twarc": {"retrieved_at": f"2024-{day}T00:00:00Z"}}) + "\n"
+    (tmp_path / "may.jsonl").write_text(page("05-01", "Q", 5))
+    ingest_path(store, tmp_path / "may.jsonl")
+    (tmp_path / "p.jsonl").write_text(page("01-01", "P", 1) + page("06-01", "P", 2))
+    rep = ingest_path(store, tmp_path / "p.jsonl", batch_size=batch)
+    assert rep.counts["by_kind"]["accounts"] == {"updated": 2}, rep.counts

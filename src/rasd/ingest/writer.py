@@ -94,11 +94,18 @@ def _profile(a: Account) -> tuple[Any, ...]:
     return (a.handle, a.name, a.bio, a.location, a.url)
 
 
-def _since(since: dict[Key, datetime], key: Key, old: Any, new: Any) -> None:
-    """Note that ``new`` replaced an identical ``old`` seen earlier (Prep.since)."""
-    t = since.get(key) or old.observed_at
+Since = tuple[datetime, bool]  # first sighting, and whether that copy was counted moved
+
+
+def _since(since: dict[Key, Since], key: Key, old: Any, new: Any, moved: bool) -> None:
+    """Note that ``new`` replaced an identical ``old`` seen earlier (Prep.since):
+    the first sighting of the profile, and how that copy was counted (unchanged
+    as a duplicate, or ``moved``)."""
+    if key in since:
+        return
+    t = old.observed_at
     if t is not None and is_older(t, new.observed_at):
-        since[key] = t
+        since[key] = (t, moved)
 
 
 def _counters(a: Account) -> tuple[Any, ...]:
@@ -249,16 +256,13 @@ def _last_seen(row: Any, touched: tuple[Any, ...] | None) -> datetime | None:
     return row.observed_at
 
 
-def _by_round(rounds: list[list[Any]], since: dict[Key, datetime]
-              ) -> list[dict[Key, datetime]]:
-    """``since`` (Batch.since) split by the round that holds each key's last
-    copy, the one it belongs to."""
-    out: list[dict[Key, datetime]] = [{} for _ in rounds]
-    if since:
-        last = {it.key: i for i, rnd in enumerate(rounds) for it in rnd}
-        for k, t in since.items():
-            if k in last:
-                out[last[k]][k] = t
+def _by_round(rounds: list[list[Any]], since: dict[tuple[Key, int], Since]
+              ) -> list[dict[Key, Since]]:
+    """``since`` (Batch.since) by round: the n-th copy of a key is in round n."""
+    out: list[dict[Key, Since]] = [{} for _ in rounds]
+    for (k, n), v in since.items():
+        if n < len(out):
+            out[n][k] = v
     return out
 
 
@@ -437,9 +441,10 @@ class Batch:
     # older copies read after newer ones, to keep as versions (Prep.late_*)
     late_accounts: list[AccountItem] = field(default_factory=list)
     late_posts: list[PostItem] = field(default_factory=list)
-    # key → earliest time the batch's newest copy was seen unchanged (Prep.since)
-    since: dict[Key, datetime] = field(default_factory=dict)
-    post_since: dict[Key, datetime] = field(default_factory=dict)
+    # (key, its copy's round) → first sighting of that copy's profile or text
+    # in the batch, and whether that sighting was counted moved (Prep.since)
+    since: dict[tuple[Key, int], Since] = field(default_factory=dict)
+    post_since: dict[tuple[Key, int], Since] = field(default_factory=dict)
     events: list[EventItem] = field(default_factory=list)
     compliance: list[dict[str, Any]] = field(default_factory=list)
     # edges read as such (follows): platform, kind, src id, dst id, observed, raw sha256
@@ -590,8 +595,13 @@ class Prep:
         # identical newer copy replaced it): a profile or text seen before the
         # stored one and after it is a version at that time too, as when the
         # two copies fall in different batches
-        self.since: dict[Key, datetime] = {}
-        self.post_since: dict[Key, datetime] = {}
+        self.since: dict[Key, Since] = {}
+        self.post_since: dict[Key, Since] = {}
+        # … and of the earlier copies (one each, in step with earlier /
+        # accounts_earlier): a profile changed twice in a batch kept its middle
+        # copy's first sighting otherwise (its predecessor's version overlapped)
+        self.earlier_since: list[Since | None] = []
+        self.accounts_earlier_since: list[Since | None] = []
         # copies that another copy in this batch equalled or superseded: counted
         # unchanged, as they are when they fall in different batches (the counts
         # of a file depended on --batch)
@@ -619,13 +629,13 @@ class Prep:
                 if old is not None:
                     if _hashed(old, post_hash) == _hashed(rec, post_hash):
                         self.dup_posts += 1  # the same post again: unchanged
-                        _since(self.post_since, key, old, rec)
+                        _since(self.post_since, key, old, rec, False)
                     elif old.reference:  # a referenced copy, now whole: updated
                         self.moved.append(("posts", rec.raw.sha256 if rec.raw else None,
                                            None, None))
                     else:
                         self.earlier.append(old)
-                        self.post_since.pop(key, None)
+                        self.earlier_since.append(self.post_since.pop(key, None))
                 self.posts[key] = rec
             elif rec.reference or not self._keep_late(self.late_posts, True, key, rec, old,
                                                       _text_kept):
@@ -641,14 +651,14 @@ class Prep:
                     # compared field by field, not hashed: a page repeats its users
                     if _profile(old) != _profile(rec):  # kept as a version, as across
                         self.accounts_earlier.append(old)  # batches (a round of its own)
-                        self.since.pop(key, None)
+                        self.accounts_earlier_since.append(self.since.pop(key, None))
                     elif _counters(old) != _counters(rec):  # updated, no version
                         self.moved.append(("accounts", rec.raw.sha256 if rec.raw else None,
                                            key, _hashed(old, account_hash)))
-                        _since(self.since, key, old, rec)
+                        _since(self.since, key, old, rec, True)
                     else:  # the same profile again: unchanged, as in another batch
                         self.dup_accounts += 1
-                        _since(self.since, key, old, rec)
+                        _since(self.since, key, old, rec, False)
                 self.accounts[key] = rec
             elif not rec.stub and not self._keep_late(self.late_accounts, False, key, rec,
                                                       old, _profile):
@@ -701,18 +711,22 @@ class Prep:
         accounts: dict[Key, Account] = {}
         items = b.accounts
         b.seen_accounts, b.repeats, b.moved = self.dup_accounts, self.dup_posts, self.moved
-        b.since, b.post_since = self.since, self.post_since
         b.late_accounts = [AccountItem((a.platform, a.platform_id), False,
                                        _account_row(a, ts, _hashed(a, account_hash)))
                            for a in self.late_accounts]
         b.late_posts = [PostItem((p.platform, p.platform_id), False, p.account_id,
                                  _post_row(p, ts, _hashed(p, post_hash)), (), (), (), (), ())
                         for p in self.late_posts]
-        earlier = (((a.platform, a.platform_id), a) for a in self.accounts_earlier)
-        for key, acc in chain(earlier, self.accounts.items()):
+        earlier = (((a.platform, a.platform_id), a, s)
+                   for a, s in zip(self.accounts_earlier, self.accounts_earlier_since,
+                                   strict=True))
+        current = ((k, a, self.since.get(k)) for k, a in self.accounts.items())
+        nth: Counter = Counter()  # copies of a key sent: its round (``_rounds``)
+        for key, acc, first in chain(earlier, current):
             if acc.stub:
                 accounts[key] = acc
                 items.append(AccountItem(key, True, _account_row(acc, ts, None)))
+                nth[key] += 1
                 continue
             h = _hashed(acc, account_hash)
             got = sent.get(key)
@@ -727,10 +741,19 @@ class Prep:
                 continue
             sent[key] = (h, acc.observed_at)
             accounts[key] = acc
+            if first is not None:
+                b.since[(key, nth[key])] = first
+            nth[key] += 1
             items.append(AccountItem(key, False, _account_row(acc, ts, h)))
         self._refs(b, accounts)
         posts = b.posts
-        for p in chain(self.earlier, self.posts.values()):
+        nth.clear()
+        for p, first in chain(zip(self.earlier, self.earlier_since, strict=True),
+                              ((p, self.post_since.get(k)) for k, p in self.posts.items())):
+            pkey = (p.platform, p.platform_id)
+            if first is not None:
+                b.post_since[(pkey, nth[pkey])] = first
+            nth[pkey] += 1
             posts.append(PostItem(
                 (p.platform, p.platform_id), p.reference, p.account_id,
                 _post_row(p, ts, _hashed(p, post_hash)),
@@ -959,7 +982,7 @@ class Writer:
         return found
 
     def _write_accounts(self, c: Connection, b: Batch,
-                        since: dict[Key, datetime] | None = None) -> None:
+                        since: dict[Key, Since] | None = None) -> None:
         self.counts.add("accounts", "unchanged", b.seen_accounts)
         batch = {it.key: it for it in b.accounts}
         touched = dict(b.touched)
@@ -1026,18 +1049,23 @@ class Writer:
             updates.append(self._update_row(ACCOUNT_COLS, it.row, row.id))
             self.counts.add("accounts", "updated")
             if it.profile != _stored_profile(row):
-                first = since.get(it.key) if since else None
+                got_since = since.get(it.key) if since else None
+                first = got_since[0] if got_since else None
                 versions.append(_account_version(
                     row.id, row, row.content_hash, row.raw_sha256,
                     _last_seen(row, b.touched.get(it.key)),
                     _superseded(first, row.observed_at, it.observed_at) or b.ts))
-                if first is not None and is_older(first, row.observed_at):
+                if got_since and first is not None and is_older(first, row.observed_at):
                     # the same profile was seen before the stored one too (a copy
-                    # counted unchanged in Prep): a version at that time
-                    seen_before.append((it._replace(row=_with(it.row, observed_at=first)), row))
-        if late or seen_before:
-            self._late_accounts(c, late + seen_before, versions, b.ts)
-            self.counts.add("accounts", "unchanged", -len(seen_before))
+                    # counted in Prep): a version at that time
+                    seen_before.append((it._replace(row=_with(it.row, observed_at=first)), row,
+                                        got_since[1]))
+        if late:
+            self._late_accounts(c, late, versions, b.ts)
+        if seen_before:
+            added = self._late_accounts(c, [(i, r) for i, r, _ in seen_before], versions, b.ts,
+                                        count=False)
+            self._recount("accounts", [m for *_, m in seen_before], added)
         for key, handle in stubs.items():
             if key in acc_cache or key in existing:
                 if key in existing:
@@ -1085,7 +1113,7 @@ class Writer:
                 self.handle_cache[(key[0], handle.lower())] = acc_cache[key]
 
     def _late_accounts(self, c: Connection, late: list[tuple[AccountItem, Any]],
-                       versions: list[dict], ts: datetime) -> None:
+                       versions: list[dict], ts: datetime, count: bool = True) -> list[bool]:
         """Profiles collected before the stored one, read after it: each is a
         version of its own (counted updated) unless the history already holds
         that profile (unchanged). It was superseded, at the latest, by the next
@@ -1104,11 +1132,14 @@ class Writer:
                                       v.c.snapshot, v.c.observed_at, v.c.valid_until
                                       ).where(v.c.account_id.in_(chunk))):
                 history(r.account_id).add(_VersionView(r._asdict()))
+        added: list[bool] = []
         for it, row in late:
             got = history(row.id)
             prof = it.profile
-            if prof == _stored_profile(row) or prof in got.kept:
-                self.counts.add("accounts", "unchanged")
+            added.append(not (prof == _stored_profile(row) or prof in got.kept))
+            if not added[-1]:
+                if count:
+                    self.counts.add("accounts", "unchanged")
                 continue
             t = it.observed_at
             until = got.next_after(t, row.observed_at)
@@ -1117,8 +1148,22 @@ class Writer:
             got.supersede(t)
             versions.append(new)
             got.add(_VersionView(new))
-            self.counts.add("accounts", "updated")
+            if count:
+                self.counts.add("accounts", "updated")
         _shorten(c, v, held)
+        return added
+
+    def _recount(self, kind: str, moved: list[bool], added: list[bool]) -> None:
+        """Copies seen before the stored one and counted in Prep (unchanged as
+        a duplicate, or updated as moved): recounted as they count across
+        batches — updated where they gave a version, else unchanged."""
+        for was_moved, gave in zip(moved, added, strict=True):
+            if gave and not was_moved:
+                self.counts.add(kind, "unchanged", -1)
+                self.counts.add(kind, "updated")
+            elif not gave and was_moved:
+                self.counts.add(kind, "updated", -1)
+                self.counts.add(kind, "unchanged")
 
     def _seen_again(self, touches: list[dict], rid: int, observed_at: datetime | None,
                     content_hash: str | None, raw_sha256: str | None) -> None:
@@ -1188,7 +1233,7 @@ class Writer:
 
     # ------------------------------------------------------------------- posts
     def _write_posts(self, c: Connection, b: Batch, posts: list[PostItem],
-                     since: dict[Key, datetime] | None = None) -> list[tuple[int, PostItem]]:
+                     since: dict[Key, Since] | None = None) -> list[tuple[int, PostItem]]:
         """Insert/update ``posts`` (each key once); return (id, post) for new and
         updated ones."""
         t = S.posts
@@ -1249,17 +1294,21 @@ class Writer:
             if row.text != it.text or (it.edited_at and row.edited_at != it.edited_at):
                 edit = it.edited_at if it.edited_at and (
                     row.edited_at is None or is_older(row.edited_at, it.edited_at)) else None
-                first = since.get(it.key) if since else None
+                got_since = since.get(it.key) if since else None
+                first = got_since[0] if got_since else None
                 versions.append(_post_version(
                     row.id, row.text, row.edited_at, row.content_hash, row.raw_sha256,
                     row.observed_at,
                     edit or _superseded(first, row.observed_at, it.observed_at) or b.ts))
-                if first is not None and is_older(first, row.observed_at):
+                if got_since and first is not None and is_older(first, row.observed_at):
                     seen_before.append((it._replace(row=_with(it.row, _P_INDEX, observed_at=first)),
-                                        row))
-        if late or seen_before:
-            self._late_posts(c, late + seen_before, versions, b.ts)
-            self.counts.add("posts", "unchanged", -len(seen_before))
+                                        row, got_since[1]))
+        if late:
+            self._late_posts(c, late, versions, b.ts)
+        if seen_before:
+            added = self._late_posts(c, [(i, r) for i, r, _ in seen_before], versions, b.ts,
+                                     count=False)
+            self._recount("posts", [m for *_, m in seen_before], added)
         self.counts.add("posts", "new", len(inserts))
         numbered = self._number(c, t, inserts)
         returned: list[tuple] = []
@@ -1297,7 +1346,7 @@ class Writer:
         return [(ids[it.key], it) for it in changed if it.key in ids]
 
     def _late_posts(self, c: Connection, late: list[tuple[PostItem, Any]],
-                    versions: list[dict], ts: datetime) -> None:
+                    versions: list[dict], ts: datetime, count: bool = True) -> list[bool]:
         """Copies of posts older than the stored one (as ``_late_accounts``):
         a version each, unless the history holds its text and edit time."""
         v = S.post_versions
@@ -1314,11 +1363,14 @@ class Writer:
                                       v.c.observed_at, v.c.valid_until
                                       ).where(v.c.post_id.in_(chunk))):
                 history(r.post_id).add(_VersionView(r._asdict()))
+        added: list[bool] = []
         for it, row in late:
             got = history(row.id)
             mine = _text_kept(it)
-            if mine == _text_kept(row) or mine in got.kept:
-                self.counts.add("posts", "unchanged")
+            added.append(not (mine == _text_kept(row) or mine in got.kept))
+            if not added[-1]:
+                if count:
+                    self.counts.add("posts", "unchanged")
                 continue
             # superseded by the next edit, else the next copy collected, held
             mine_t = _post_time(it)
@@ -1329,8 +1381,10 @@ class Writer:
                 got.supersede(mine_t)
             versions.append(new)
             got.add(_VersionView(new))
-            self.counts.add("posts", "updated")
+            if count:
+                self.counts.add("posts", "updated")
         _shorten(c, v, held)
+        return added
 
     def _write_late_accounts(self, c: Connection, b: Batch) -> None:
         """The batch's profiles read after a newer copy of theirs (Prep.late_*),
