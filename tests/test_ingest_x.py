@@ -1401,7 +1401,6 @@ def test_versions_read_out_of_order_do_not_overlap(store, tmp_path, how):
     in that order in three files, left January's version valid until March,
     overlapping February's; read in one batch, until February. A version added
     between two supersedes the earlier one."""
-    from rasd.accounts import account_history
 
     pages = [_page(f"2024-0{m}-01T00:00:00+00:00", f"Name {m}", f"text {m}")
              for m in (3, 1, 2)]
@@ -1413,14 +1412,23 @@ def test_versions_read_out_of_order_do_not_overlap(store, tmp_path, how):
         (tmp_path / "all.jsonl").write_text("\n".join(pages) + "\n")
         ingest_path(store, tmp_path / "all.jsonl", batch_size=1 if how == "batches of one"
                     else 5000)
+    assert _names_and_texts_until(store) == (
+        [("Name 1", 2), ("Name 2", 3), ("Name 3", None)], [("text 1", 2), ("text 2", 3)])
+
+
+def _names_and_texts_until(store) -> tuple[list, list]:
+    """Account 5's names and post 77's earlier texts, each with the month its
+    version ended (None: current)."""
     from tests.helpers import account
+
+    from rasd.accounts import account_history
+
     hist = account_history(store, account(store, "x", "5").id)
-    assert [(h["name"], h["until"] and h["until"].month) for h in hist] == [
-        ("Name 1", 2), ("Name 2", 3), ("Name 3", None)]
     with store.connect() as c:
         pv = c.execute(select(S.post_versions.c.text, S.post_versions.c.valid_until)
                        .order_by(S.post_versions.c.observed_at)).all()
-    assert [(t, u.month) for t, u in pv] == [("text 1", 2), ("text 2", 3)]
+    return ([(h["name"], h["until"] and h["until"].month) for h in hist],
+            [(t, u.month) for t, u in pv])
 
 
 def test_older_copies_of_one_account_fill_batches_as_any_records(tmp_path):
@@ -1495,7 +1503,6 @@ def test_a_profile_changed_twice_in_a_batch_ends_its_versions_alike(store, tmp_p
     """Found by review: A on Jan, B on Feb and again Mar, C on Apr, in one file:
     A's version ended at Feb with batches of one, at Mar in one batch (the
     middle copy's first sighting was dropped when C came)."""
-    from rasd.accounts import account_history
 
     def page(month: int, name: str) -> str:
         return json.dumps({"data": [{"id": "77", "text": f"text {name}", "author_id": "5"}],
@@ -1504,13 +1511,8 @@ def test_a_profile_changed_twice_in_a_batch_ends_its_versions_alike(store, tmp_p
     f = tmp_path / "abbc.jsonl"
     f.write_text(page(1, "A") + page(2, "B") + page(3, "B") + page(4, "C"))
     rep = ingest_path(store, f, batch_size=batch)
-    hist = account_history(store, account(store, "x", "5").id)
-    assert [(h["name"], h["until"] and h["until"].month) for h in hist] == [
-        ("A", 2), ("B", 4), ("C", None)]
-    with store.connect() as c:
-        pv = c.execute(select(S.post_versions.c.text, S.post_versions.c.valid_until)
-                       .order_by(S.post_versions.c.id)).all()
-    assert [(t, u.month) for t, u in pv] == [("text A", 2), ("text B", 4)]
+    assert _names_and_texts_until(store) == (
+        [("A", 2), ("B", 4), ("C", None)], [("text A", 2), ("text B", 4)])
     assert rep.counts["by_kind"]["accounts"] == {"new": 1, "updated": 2, "unchanged": 1}
 
 

@@ -190,6 +190,20 @@ class _History:
                     r.row["_shortened"] = True
 
 
+def _histories(c: Connection, owner: Any, cols: tuple[Any, ...], ids: set[int],
+               ident: Callable[[Any], Any], time_of: Callable[[Any], Any]
+               ) -> dict[int, _History]:
+    """The stored versions of the records ``ids`` (``owner``: the versions
+    table's column naming the record), one ``_History`` each."""
+    t = owner.table
+    held = {rid: _History(ident, time_of) for rid in ids}
+    for chunk in _chunks(sorted(ids)):
+        for r in c.execute(select(t.c.id, owner, *cols, t.c.observed_at, t.c.valid_until)
+                           .where(owner.in_(chunk))):
+            held[r[1]].add(_VersionView(r._asdict()))
+    return held
+
+
 def _shorten(c: Connection, table: Any, held: dict[int, _History]) -> None:
     """Store the ``valid_until`` that ``_History.supersede`` moved, of stored
     versions (those about to be inserted carry it already)."""
@@ -1119,22 +1133,11 @@ class Writer:
         that profile (unchanged). It was superseded, at the latest, by the next
         copy collected after it that the store holds."""
         v = S.account_versions
-        held: dict[int, _History] = {}
-
-        def history(rid: int) -> _History:
-            got = held.get(rid)
-            if got is None:
-                got = held[rid] = _History(_version_profile, _account_time)
-            return got
-
-        for chunk in _chunks(sorted({row.id for _, row in late})):
-            for r in c.execute(select(v.c.id, v.c.account_id, v.c.handle, v.c.name, v.c.bio,
-                                      v.c.snapshot, v.c.observed_at, v.c.valid_until
-                                      ).where(v.c.account_id.in_(chunk))):
-                history(r.account_id).add(_VersionView(r._asdict()))
+        held = _histories(c, v.c.account_id, (v.c.handle, v.c.name, v.c.bio, v.c.snapshot),
+                          {row.id for _, row in late}, _version_profile, _account_time)
         added: list[bool] = []
         for it, row in late:
-            got = history(row.id)
+            got = held[row.id]
             prof = it.profile
             added.append(not (prof == _stored_profile(row) or prof in got.kept))
             if not added[-1]:
@@ -1350,22 +1353,11 @@ class Writer:
         """Copies of posts older than the stored one (as ``_late_accounts``):
         a version each, unless the history holds its text and edit time."""
         v = S.post_versions
-        held: dict[int, _History] = {}
-
-        def history(rid: int) -> _History:
-            got = held.get(rid)
-            if got is None:
-                got = held[rid] = _History(_text_kept, _post_time)
-            return got
-
-        for chunk in _chunks(sorted({row.id for _, row in late})):
-            for r in c.execute(select(v.c.id, v.c.post_id, v.c.text, v.c.edited_at,
-                                      v.c.observed_at, v.c.valid_until
-                                      ).where(v.c.post_id.in_(chunk))):
-                history(r.post_id).add(_VersionView(r._asdict()))
+        held = _histories(c, v.c.post_id, (v.c.text, v.c.edited_at), {row.id for _, row in late},
+                          _text_kept, _post_time)
         added: list[bool] = []
         for it, row in late:
-            got = history(row.id)
+            got = held[row.id]
             mine = _text_kept(it)
             added.append(not (mine == _text_kept(row) or mine in got.kept))
             if not added[-1]:
