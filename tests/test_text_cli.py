@@ -256,3 +256,27 @@ def test_unknown_labels_are_named_by_file_and_line(tmp_path, tiny_model):
                 ["eval", str(bad), "--model", str(tiny_model)]):
         r = runner.invoke(app, cmd)
         assert r.exit_code == 2 and f"{bad}: line 3: label 'nonsense'" in r.output, r.output
+
+
+def test_scan_with_a_policy_whose_lexicon_is_missing_is_a_clean_error(tmp_path, monkeypatch):
+    """Found by exploratory testing: `rasd scan` under a policy (RASD_POLICY)
+    naming a lexicon file that is not there ended in a ModelError traceback
+    (classify already said so cleanly). Detectors are set up before scanning."""
+    from pathlib import Path
+
+    import rasd
+
+    policy = json.loads((Path(rasd.__file__).parent / "data" / "policy" / "default.json")
+                        .read_text("utf-8"))
+    policy["lexicons"] = ["missing.json"]
+    p = tmp_path / "p.json"
+    p.write_text(json.dumps(policy), "utf-8")
+    db = str(tmp_path / "s.db")
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"data": [{"id": "1", "text": "hello", "author_id": "2"}]}) + "\n")
+    assert runner.invoke(app, ["--db", db, "ingest", str(f)]).exit_code == 0
+    monkeypatch.setenv("RASD_POLICY", str(p))
+    r = runner.invoke(app, ["--db", db, "scan", "-d", "text"])
+    assert r.exit_code == 2, r.output
+    assert "detector text cannot be set up" in r.output and "missing.json" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)

@@ -59,6 +59,11 @@ def register(app: typer.Typer) -> None:
         dets = [avail[n]() for n in names]
         if not dets:
             fail("no detectors are installed")
+        for det in dets:  # set up (models, policies, lexicons load) before any scanning
+            try:
+                det.version  # noqa: B018
+            except (RuntimeError, ValueError, OSError) as e:  # ModelError, LexiconError …
+                fail(f"detector {det.name} cannot be set up: {e}")
         store = get_store()
         with stage_progress(progress_enabled() and not json_, "scan ") as prog:
             results = scan(store, dets, rescan=all_, since=since_dt, limit=limit, progress=prog)
