@@ -1046,3 +1046,23 @@ def test_ctrl_c_on_a_stream_says_what_was_committed(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert b"interrupted: standard input: committed before the interrupt: 5 new" in err, err
+
+
+def test_show_raw_item_gives_the_posts_own_object(tmp_path):
+    """Found by a new user's walk-through: `show --raw` of an X post prints its
+    whole page (other people's posts with it), and the text view's excerpt
+    began at the page's first tweet while naming the post's path. `--raw
+    --item` prints the post's own object; the excerpt is of it."""
+    db = str(tmp_path / "s.db")
+    page = {"data": [{"id": "1", "text": "first", "author_id": "2"},
+                     {"id": "5", "text": "the one asked for", "author_id": "2"}]}
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps(page) + "\n")
+    assert runner.invoke(app, ["--db", db, "ingest", str(f)]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "show", "x:5", "--raw", "--item"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == page["data"][1], r.output
+    excerpt = runner.invoke(app, ["--db", db, "show", "x:5"]).stdout.split("  raw ")[-1]
+    assert "at data[1]:" in excerpt and "the one asked for" in excerpt
+    assert "first" not in excerpt
+    assert json.loads(runner.invoke(app, ["--db", db, "show", "x:5", "--raw"]).stdout) == page
+    assert runner.invoke(app, ["--db", db, "show", "x:5", "--item"]).exit_code == 2

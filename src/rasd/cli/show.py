@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
+import orjson
 import typer
 
 from rasd.cli.common import echo, echo_json, fail, get_store
@@ -64,6 +66,29 @@ def _who(lk: dict[str, Any]) -> str:
     return lk["name"] or lk["account"] or "-"
 
 
+_JSON_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*")
+_STEP = re.compile(r"([A-Za-z_]\w*)|\[(\d+)\]")
+
+
+def item_at(data: bytes, path: str | None) -> Any:
+    """The object at ``path`` (``data[5]``, ``includes.tweets[2]``) within a
+    raw record holding more than the post (an X page); None where the record
+    is not JSON or the path does not lead into it (a Telegram message is its
+    own record: its path says where it was in the export)."""
+    if not path or not _JSON_PATH.fullmatch(path):
+        return None
+    try:
+        node: Any = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    for name, index in _STEP.findall(path):
+        try:
+            node = node[int(index)] if index else node[name]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(
@@ -72,7 +97,11 @@ def register(app: typer.Typer) -> None:
                                   "telegram:channel555/2, or the store's numeric id."),
         raw: bool = typer.Option(False, "--raw", help="Print only the raw record, exactly "
                                  "as received (the bytes, decompressed; on a terminal "
-                                 "with control characters escaped)."),
+                                 "with control characters escaped). For an X page that is "
+                                 "the whole page, other posts with it: see --item."),
+        item: bool = typer.Option(False, "--item", help="With --raw: only the post's own "
+                                  "object within the record (at its JSON path), "
+                                  "re-serialised; the record byte for byte is --raw alone."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Show a stored post: its fields, what it replies to, quotes, reposts or
@@ -86,6 +115,8 @@ def register(app: typer.Typer) -> None:
           rasd show x:1394735776701816833
 
           rasd show telegram:channel7000000001/2 --raw > evidence.json
+
+          rasd show x:1394735776701816833 --raw --item   # the tweet, not its whole page
         """
         from sqlalchemy import select
 
@@ -130,9 +161,18 @@ def register(app: typer.Typer) -> None:
             ).scalar() if p.chat_id else None
             links = _links(c, p)
         data = store.raw(p.raw_sha256) if p.raw_sha256 else None
+        own = item_at(data, p.raw_path) if data is not None else None
+        if item and not raw:
+            fail("--item goes with --raw")
         if raw:
             if data is None:
                 fail("no raw record stored for this post")
+            if item:
+                if own is None:
+                    fail(f"the raw record holds no object at {p.raw_path or '-'}: it is the "
+                         "post's own (print it with --raw alone)")
+                echo_json(own, indent=False)
+                return
             if sys.stdout.isatty():  # shown: its control characters escaped
                 echo(data.decode("utf-8", "replace"), keep_lines=True)
             else:  # redirected (evidence): the bytes exactly as received
@@ -212,7 +252,8 @@ def register(app: typer.Typer) -> None:
                 echo(f"    detection {d['detector']}/{d['label']} "
                      f"{d['score']:.2f} ({d['model_version']})"
                      + (f" entity={entity}" if entity else ""))
-        if data is not None:
-            snippet = data[:300].decode("utf-8", "replace")
+        if data is not None:  # the post's own object where the record holds more
+            shown = orjson.dumps(own) if own is not None else data
+            snippet = shown[:300].decode("utf-8", "replace")
             echo(f"  raw {p.raw_sha256[:12]}… at {p.raw_path or '-'}: {snippet}"
-                 + ("…" if len(data) > 300 else ""))
+                 + ("…" if len(shown) > 300 else ""))
