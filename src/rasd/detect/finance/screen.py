@@ -525,7 +525,12 @@ class Screener:
         if ev.get("common"):
             lines.append("common name parts weighted down: " + ", ".join(ev["common"]))
         if ev.get("damping", 1.0) < 1.0:
-            lines.append(f"score damped ×{ev['damping']} (few distinctive name parts matched)")
+            if ev.get("exact") and e.kind != "weak":  # the score is 1.0 all the same
+                lines.append(f"not damped for being the listed name itself (common parts "
+                             f"would damp ×{ev['damping']})")
+            else:
+                lines.append(f"score damped ×{ev['damping']} (few distinctive name parts "
+                             "matched)")
         return lines
 
     # ---------------------------------------------------------- names in text
