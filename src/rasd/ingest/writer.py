@@ -1135,25 +1135,40 @@ class Writer:
         v = S.account_versions
         held = _histories(c, v.c.account_id, (v.c.handle, v.c.name, v.c.bio, v.c.snapshot),
                           {row.id for _, row in late}, _version_profile, _account_time)
+        added = self._place_late(
+            "accounts", held, late, lambda it: it.profile, _stored_profile, _account_time,
+            lambda it, row, until: _account_version(
+                row.id, dict(zip(ACCOUNT_COLS, it.row, strict=True)), it.hash, it.raw_sha256,
+                it.observed_at, until), versions, ts, count)
+        _shorten(c, v, held)
+        return added
+
+    def _place_late(self, kind: str, held: dict[int, _History], late: list[tuple[Any, Any]],
+                    kept: Callable[[Any], Any], stored_kept: Callable[[Any], Any],
+                    time_of: Callable[[Any], Any], version: Callable[[Any, Any, datetime], dict],
+                    versions: list[dict], ts: datetime, count: bool) -> list[bool]:
+        """Each late copy (with the stored row of its record) a version unless
+        the record's history keeps what it keeps (``kept``; ``stored_kept`` of
+        the current row); ``version`` makes the row, valid until the next copy
+        collected after it (else ``ts``). Whether each gave a version; counted
+        updated or unchanged where ``count``."""
         added: list[bool] = []
         for it, row in late:
             got = held[row.id]
-            prof = it.profile
-            added.append(not (prof == _stored_profile(row) or prof in got.kept))
+            mine = kept(it)
+            added.append(not (mine == stored_kept(row) or mine in got.kept))
             if not added[-1]:
                 if count:
-                    self.counts.add("accounts", "unchanged")
+                    self.counts.add(kind, "unchanged")
                 continue
-            t = it.observed_at
-            until = got.next_after(t, row.observed_at)
-            new = _account_version(row.id, dict(zip(ACCOUNT_COLS, it.row, strict=True)),
-                                   it.hash, it.raw_sha256, t, until or ts)
-            got.supersede(t)
+            t = time_of(it)
+            new = version(it, row, got.next_after(t, time_of(row)) or ts)
+            if t is not None:
+                got.supersede(t)
             versions.append(new)
             got.add(_VersionView(new))
             if count:
-                self.counts.add("accounts", "updated")
-        _shorten(c, v, held)
+                self.counts.add(kind, "updated")
         return added
 
     def _recount(self, kind: str, moved: list[bool], added: list[bool]) -> None:
@@ -1355,26 +1370,12 @@ class Writer:
         v = S.post_versions
         held = _histories(c, v.c.post_id, (v.c.text, v.c.edited_at), {row.id for _, row in late},
                           _text_kept, _post_time)
-        added: list[bool] = []
-        for it, row in late:
-            got = held[row.id]
-            mine = _text_kept(it)
-            added.append(not (mine == _text_kept(row) or mine in got.kept))
-            if not added[-1]:
-                if count:
-                    self.counts.add("posts", "unchanged")
-                continue
-            # superseded by the next edit, else the next copy collected, held
-            mine_t = _post_time(it)
-            until = got.next_after(mine_t, _post_time(row))
-            new = _post_version(row.id, it.text, it.edited_at, it.hash, it.raw_sha256,
-                                it.observed_at, until or ts)
-            if mine_t is not None:
-                got.supersede(mine_t)
-            versions.append(new)
-            got.add(_VersionView(new))
-            if count:
-                self.counts.add("posts", "updated")
+        # (superseded by the next edit, else the next copy collected, held)
+        added = self._place_late(
+            "posts", held, late, _text_kept, _text_kept, _post_time,
+            lambda it, row, until: _post_version(row.id, it.text, it.edited_at, it.hash,
+                                                 it.raw_sha256, it.observed_at, until),
+            versions, ts, count)
         _shorten(c, v, held)
         return added
 
