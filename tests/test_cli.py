@@ -1066,3 +1066,31 @@ def test_show_raw_item_gives_the_posts_own_object(tmp_path):
     assert "first" not in excerpt
     assert json.loads(runner.invoke(app, ["--db", db, "show", "x:5", "--raw"]).stdout) == page
     assert runner.invoke(app, ["--db", db, "show", "x:5", "--item"]).exit_code == 2
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["stats", "--json", "--db", "x.db"], ["--db", "x.db", "stats", "--json"]),
+    (["bank", "list", "--db=x.db"], ["--db=x.db", "bank", "list"]),
+    (["--db", "a.db", "stats"], ["--db", "a.db", "stats"]),
+    (["screen", "--", "--db", "x"], ["screen", "--", "--db", "x"]),
+    (["ingest", "f.jsonl", "--db"], ["ingest", "f.jsonl", "--db"]),  # no value: click says so
+])
+def test_db_may_come_after_the_command(argv, expected):
+    """Found by a new user's walk-through: `rasd stats --json --db x.db` said
+    only "No such option: --db"."""
+    from rasd.cli import global_options_first
+
+    assert global_options_first(argv) == expected
+
+
+def test_db_after_the_command_names_the_store(tmp_path):
+    db = tmp_path / "s.db"
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"data": [{"id": "1", "text": "x", "author_id": "2"}]}) + "\n")
+    r = subprocess.run([sys.executable, "-m", "rasd", "ingest", str(f), "--db", str(db)],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "rasd", "stats", "--json", "--db", str(db)],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["posts"] == 1, r.stderr
+    assert not (tmp_path / "rasd.db").exists()

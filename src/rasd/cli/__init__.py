@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from typing import Any
 
 import typer
@@ -63,7 +64,7 @@ def root(
     db: str = typer.Option(
         None, "--db", envvar="RASD_DB", metavar="PATH_OR_URL",
         help="Store: a SQLite path (default ./rasd.db) or a SQLAlchemy URL "
-             "(postgresql://user@host/db).",
+             "(postgresql://user@host/db); before or after the command.",
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
@@ -91,9 +92,38 @@ def _load_commands() -> None:
             register(app)
 
 
+def global_options_first(argv: list[str]) -> list[str]:
+    """``argv`` with ``--db`` moved before the command where it was given after
+    it (``rasd stats --json --db x.db`` said only "No such option: --db"): the
+    store is named the same wherever it is written. After ``--`` nothing moves."""
+    out = list(argv)
+    cmd = None
+    i = 0
+    while i < len(out):
+        a = out[i]
+        if a == "--":
+            break
+        if cmd is None:
+            if a == "--db":
+                i += 2
+                continue
+            if not a.startswith("-"):
+                cmd = i
+        elif a == "--db" and i + 1 < len(out) or a.startswith("--db="):
+            n = 1 if a.startswith("--db=") else 2
+            moved = out[i:i + n]
+            del out[i:i + n]
+            out[cmd:cmd] = moved
+            cmd += n
+            i += n
+            continue
+        i += 1
+    return out
+
+
 def main() -> None:
     _load_commands()
-    app()
+    app(args=global_options_first(sys.argv[1:]))
 
 
 _load_commands()
