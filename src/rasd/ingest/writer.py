@@ -89,8 +89,9 @@ def _hashed(rec: Account | Post, fn: Any) -> str:
         return fn(rec)
 
 
-def _profile(a: Account) -> tuple[Any, ...]:
-    """What a version of a profile keeps (``PROFILE_FIELDS``)."""
+def _profile(a: Any) -> tuple[Any, ...]:
+    """What a version of a profile keeps (``PROFILE_FIELDS``), of an Account or
+    a stored accounts row."""
     return (a.handle, a.name, a.bio, a.location, a.url)
 
 
@@ -116,11 +117,6 @@ def _counters(a: Account) -> tuple[Any, ...]:
 def account_hash(a: Account) -> str:
     return _hash((a.handle, a.name, a.bio, a.created_at, a.kind, a.followers, a.following,
                   a.post_count, a.location, a.url, a.verified, a.extra))
-
-
-def _stored_profile(row: Any) -> tuple[Any, ...]:
-    """PROFILE_FIELDS of a stored accounts row."""
-    return (row.handle, row.name, row.bio, row.location, row.url)
 
 
 def _version_profile(r: Any) -> tuple[Any, ...]:
@@ -1062,7 +1058,7 @@ class Writer:
                 continue
             updates.append(self._update_row(ACCOUNT_COLS, it.row, row.id))
             self.counts.add("accounts", "updated")
-            if it.profile != _stored_profile(row):
+            if it.profile != _profile(row):
                 got_since = since.get(it.key) if since else None
                 first = got_since[0] if got_since else None
                 versions.append(_account_version(
@@ -1074,12 +1070,8 @@ class Writer:
                     # counted in Prep): a version at that time
                     seen_before.append((it._replace(row=_with(it.row, observed_at=first)), row,
                                         got_since[1]))
-        if late:
-            self._late_accounts(c, late, versions, b.ts)
-        if seen_before:
-            added = self._late_accounts(c, [(i, r) for i, r, _ in seen_before], versions, b.ts,
-                                        count=False)
-            self._recount("accounts", [m for *_, m in seen_before], added)
+        self._versions_read_late(c, "accounts", self._late_accounts, late, seen_before,
+                                 versions, b.ts)
         for key, handle in stubs.items():
             if key in acc_cache or key in existing:
                 if key in existing:
@@ -1136,7 +1128,7 @@ class Writer:
         held = _histories(c, v.c.account_id, (v.c.handle, v.c.name, v.c.bio, v.c.snapshot),
                           {row.id for _, row in late}, _version_profile, _account_time)
         added = self._place_late(
-            "accounts", held, late, lambda it: it.profile, _stored_profile, _account_time,
+            "accounts", held, late, lambda it: it.profile, _profile, _account_time,
             lambda it, row, until: _account_version(
                 row.id, dict(zip(ACCOUNT_COLS, it.row, strict=True)), it.hash, it.raw_sha256,
                 it.observed_at, until), versions, ts, count)
@@ -1170,6 +1162,19 @@ class Writer:
             if count:
                 self.counts.add(kind, "updated")
         return added
+
+    def _versions_read_late(self, c: Connection, kind: str, place: Callable[..., list[bool]],
+                            late: list[tuple[Any, Any]], seen_before: list[tuple[Any, Any, bool]],
+                            versions: list[dict], ts: datetime) -> None:
+        """The versions of copies older than the stored one (``late``: counted
+        here) and of copies seen before it that a newer identical copy
+        replaced in the batch (``seen_before``, with whether Prep counted them
+        moved): ``place`` is ``_late_accounts`` or ``_late_posts``."""
+        if late:
+            place(c, late, versions, ts)
+        if seen_before:
+            added = place(c, [(i, r) for i, r, _ in seen_before], versions, ts, count=False)
+            self._recount(kind, [m for *_, m in seen_before], added)
 
     def _recount(self, kind: str, moved: list[bool], added: list[bool]) -> None:
         """Copies seen before the stored one and counted in Prep (unchanged as
@@ -1285,12 +1290,7 @@ class Writer:
                                           "l": m["local_path"]})
                 continue
             modified.append(it)
-        old_rows: dict[Key, Any] = {}
-        for plat, chunk in _by_platform(it.key for it in modified):
-            for r in c.execute(select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text,
-                                      t.c.edited_at, t.c.raw_sha256, t.c.observed_at).where(
-                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
-                old_rows[(plat, r.platform_id)] = r
+        old_rows = self._full_posts(c, [it.key for it in modified])
         late: list[tuple[PostItem, Any]] = []
         seen_before: list[tuple[PostItem, Any]] = []  # (Batch.post_since)
         for it in modified:
@@ -1321,12 +1321,8 @@ class Writer:
                 if got_since and first is not None and is_older(first, row.observed_at):
                     seen_before.append((it._replace(row=_with(it.row, _P_INDEX, observed_at=first)),
                                         row, got_since[1]))
-        if late:
-            self._late_posts(c, late, versions, b.ts)
-        if seen_before:
-            added = self._late_posts(c, [(i, r) for i, r, _ in seen_before], versions, b.ts,
-                                     count=False)
-            self._recount("posts", [m for *_, m in seen_before], added)
+        self._versions_read_late(c, "posts", self._late_posts, late, seen_before, versions,
+                                 b.ts)
         self.counts.add("posts", "new", len(inserts))
         numbered = self._number(c, t, inserts)
         returned: list[tuple] = []
@@ -1379,45 +1375,49 @@ class Writer:
         _shorten(c, v, held)
         return added
 
+    def _full_posts(self, c: Connection, keys: Iterable[Key]) -> dict[Key, Any]:
+        """Stored posts (for the history of those about to be updated)."""
+        t = S.posts
+        found: dict[Key, Any] = {}
+        for plat, chunk in _by_platform(keys):
+            for r in c.execute(select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text,
+                                      t.c.edited_at, t.c.raw_sha256, t.c.observed_at).where(
+                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
+                found[(plat, r.platform_id)] = r
+        return found
+
     def _write_late_accounts(self, c: Connection, b: Batch) -> None:
         """The batch's profiles read after a newer copy of theirs (Prep.late_*),
         once its rounds are written: versions, or unchanged."""
-        if not b.late_accounts:
-            return
-        full = self._full_accounts(c, list({it.key for it in b.late_accounts}))
-        late, versions = [], []
-        for it in b.late_accounts:
-            row = full.get(it.key)
-            if row is None or self._applied_before(it.raw_sha256) or not is_older(
-                    it.observed_at, row.observed_at):
-                self.counts.add("accounts", "unchanged")
-            else:
-                late.append((it, row))
-        self._late_accounts(c, late, versions, b.ts)
-        if versions:
-            c.execute(S.account_versions.insert(), versions)
+        if b.late_accounts:
+            self._write_late(c, "accounts", b.late_accounts,
+                             self._full_accounts(c, list({it.key for it in b.late_accounts})),
+                             self._late_accounts, S.account_versions, b.ts, older=True)
 
     def _write_late_posts(self, c: Connection, b: Batch) -> None:
         """… and posts (``_write_late_accounts``)."""
-        if not b.late_posts:
-            return
-        t = S.posts
-        rows: dict[Key, Any] = {}
-        for plat, chunk in _by_platform({it.key for it in b.late_posts}):
-            for r in c.execute(select(t.c.id, t.c.platform_id, t.c.text, t.c.edited_at,
-                                      t.c.observed_at).where(
-                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
-                rows[(plat, r.platform_id)] = r
+        if b.late_posts:
+            self._write_late(c, "posts", b.late_posts,
+                             self._full_posts(c, list({it.key for it in b.late_posts})),
+                             self._late_posts, S.post_versions, b.ts, older=False)
+
+    def _write_late(self, c: Connection, kind: str, items: list[Any], rows: dict[Key, Any],
+                    place: Callable[..., list[bool]], table: Any, ts: datetime,
+                    older: bool) -> None:
+        """Late copies (``items``) against their stored rows: unchanged where
+        none is stored, the bytes were read before or (``older``) the copy is
+        not older than the stored one; the others placed as versions."""
         late, versions = [], []
-        for it in b.late_posts:
+        for it in items:
             row = rows.get(it.key)
-            if row is None or self._applied_before(it.raw_sha256):
-                self.counts.add("posts", "unchanged")
+            if row is None or self._applied_before(it.raw_sha256) or (
+                    older and not is_older(it.observed_at, row.observed_at)):
+                self.counts.add(kind, "unchanged")
             else:
                 late.append((it, row))
-        self._late_posts(c, late, versions, b.ts)
+        place(c, late, versions, ts)
         if versions:
-            c.execute(S.post_versions.insert(), versions)
+            c.execute(table.insert(), versions)
 
     def _deleted_before(self, c: Connection, keys: list[Key]) -> None:
         """Mark new posts deleted where a compliance event stored earlier says so
