@@ -26,6 +26,7 @@ import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,13 +38,14 @@ from rasd.ingest.base import (
     IngestError,
     RawSink,
     iter_lines,
+    latest,
     loads,
     open_binary,
     read_sample,
     reject,
     strip_surrogates,
 )
-from rasd.model import Record, Reject
+from rasd.model import RawRef, Record, Reject
 
 
 @dataclass(slots=True)
@@ -85,6 +87,22 @@ def _is_json(line: bytes) -> bool:
 
 def doc_path(layout: str, i: int) -> str:
     return f"[{i}]" if layout == "array" else f"doc[{i}]"
+
+
+def chat_record(raw: RawSink, fmt: str, src: str, cid: str, fields: dict[str, Any],
+                last: datetime | None, day: datetime | None) -> tuple[RawRef, datetime | None]:
+    """The raw record of a Telegram export's chat and when it was seen: the
+    chat's own ``fields`` as read, with the time of its latest message or edit
+    (``last``) and the day of the export (``day``, base.export_day) — the
+    account is made from those, not from any one message, and two exports of a
+    chat give two records unless name and times agree — and the later of the
+    two times (an export records no time of its own)."""
+    head = dict(fields)
+    head["latest_message_at"] = last.isoformat() if last else None
+    if day is not None:
+        head["export_day"] = day.date().isoformat()
+    sha = raw.put(dump_item(head)[1], fmt)
+    return RawRef(sha256=sha, fmt=fmt, source_file=src, path=cid), latest(last, day)
 
 
 def dump_item(obj: Any) -> tuple[Any, bytes]:

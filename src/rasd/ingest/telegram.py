@@ -60,6 +60,7 @@ from rasd.ingest.jsonitems import (
     NumberGuard,
     ReadGuard,
     capped_parse,
+    chat_record,
     dump_item,
     json_error_text,
 )
@@ -134,11 +135,9 @@ class _State:
         self.day: datetime | None = carried.day if carried else None
 
     def seen(self, cid: str, *times: datetime | None) -> None:
-        for t in times:
-            if t is not None:
-                got = self.latest.get(cid)
-                if got is None or got < t:  # (parse_time gives UTC times)
-                    self.latest[cid] = t
+        t = latest(self.latest.get(cid), *times)
+        if t is not None:
+            self.latest[cid] = t
 
 
 # events that start a value (ijson)
@@ -343,26 +342,18 @@ class TelegramParser(Parser):
 
     @classmethod
     def _chat_done(cls, cid: str, state: _State, raw: RawSink, src: str) -> Iterator[Record]:
-        """The account of chat ``cid``, once its messages are read (``_State``).
-
-        Its raw record is the chat's own fields as read (name, type, id) with
-        the time of its latest message or edit (``latest_message_at``, what its
-        collection time is taken from): the account is made from those, not
-        from any one message, and two exports of a chat give two records unless
-        both name and time agree (a message's bytes, repeated in a later
-        export, made the later export's chat count as read before)."""
+        """The account of chat ``cid``, once its messages are read (``_State``),
+        with the raw record ``chat_record`` makes of its fields (name, type, id):
+        a message's bytes, repeated in a later export, made the later export's
+        chat count as read before."""
         chat = state.pending.pop(cid, None)
         if chat is None or cid in state.done:
             return
         state.done.add(cid)
-        last = state.latest.get(cid)
-        head = {k: chat[k] for k in ("id", "type", "name") if k in chat}
-        head["latest_message_at"] = last.isoformat() if last else None
-        if state.day is not None:
-            head["export_day"] = state.day.date().isoformat()
-        sha = raw.put(dump_item(head)[1], "telegram")
-        acc = cls._chat_account(chat, RawRef(sha256=sha, fmt="telegram", source_file=src,
-                                             path=cid), latest(last, state.day))
+        ref, seen = chat_record(raw, "telegram", src, cid,
+                                {k: chat[k] for k in ("id", "type", "name") if k in chat},
+                                state.latest.get(cid), state.day)
+        acc = cls._chat_account(chat, ref, seen)
         if acc is not None:
             yield acc
 

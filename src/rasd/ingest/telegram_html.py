@@ -29,8 +29,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from rasd.ingest.archive import member_tail, split_member
 from rasd.ingest.base import (
     MAX_LINE,
@@ -51,6 +49,7 @@ from rasd.ingest.base import (
     register,
     reject,
 )
+from rasd.ingest.jsonitems import chat_record
 from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record
 
 PLATFORM = "telegram"
@@ -379,16 +378,11 @@ class TelegramHTMLParser(Parser):
         latest message (an older export read after a newer one made its name
         current again, where the chat is keyed by --chat-id). Its raw record is
         the page header's name with that time (as the JSON parser's)."""
-        last: datetime | None = chat.get("latest")
-        head = {"id": chat["cid"], "name": chat["name"],
-                "latest_message_at": last.isoformat() if last else None}
-        if chat["day"] is not None:
-            head["export_day"] = chat["day"].date().isoformat()
-        sha = raw.put(orjson.dumps(head), "telegram-html")
+        ref, seen = chat_record(raw, "telegram-html", src, chat["cid"],
+                                {"id": chat["cid"], "name": chat["name"]},
+                                chat.get("latest"), chat["day"])
         return Account(platform=PLATFORM, platform_id=chat["cid"], name=chat["name"],
-                       raw=RawRef(sha256=sha, fmt="telegram-html", source_file=src,
-                                  path=chat["cid"]),
-                       observed_at=latest(last, chat["day"]),
+                       raw=ref, observed_at=seen,
                        extra={} if self.options.get("chat_id") else
                        {"keyed_by": "name (HTML export)"})
 
@@ -458,8 +452,7 @@ class TelegramHTMLParser(Parser):
         chat["emitted"] = True  # its account is given after the page (_chat_account)
         try:
             when, zoneless = _time(p.date_title)
-            if when is not None and (chat.get("latest") is None or chat["latest"] < when):
-                chat["latest"] = when
+            chat["latest"] = latest(chat.get("latest"), when)
             classes = p.root_class.split()
             if "service" in classes:
                 yield Event(platform=PLATFORM, platform_id=f"{cid}/{mid}", action="service",

@@ -34,6 +34,7 @@ from rasd.ingest.base import (
     clean_text,
     first_json_line,
     inner_suffix,
+    latest,
     make_contact,
     make_geo,
     make_poll,
@@ -138,7 +139,7 @@ def _seen(m: dict, when: Any) -> Any:
         edited = parse_time(m.get("edit_date"), "edit_date") if m.get("edit_date") else None
     except ValueError:
         edited = None
-    return max(edited, when) if edited is not None and when is not None else (edited or when)
+    return latest(edited, when)
 
 
 def _type_name(obj: dict) -> Any:
