@@ -59,9 +59,20 @@ def get_store(create: bool = False) -> Store:
         try:
             STATE.store = Store.open(STATE.db)
         except (SQLAlchemyError, CommandError, OSError, ValueError, ImportError) as e:
-            why = str(getattr(e, "orig", None) or e).strip().splitlines()
-            fail(f"cannot open the store {shown_db()}: {why[0] if why else type(e).__name__}")
+            fail(f"cannot open the store {shown_db()}: {error_line(e)}")
     return STATE.store
+
+
+# the largest number an INTEGER column holds on either store (PostgreSQL's are
+# 32-bit): bound for --limit options and ids typed in
+INT_MAX = 2**31 - 1
+
+
+def error_line(e: BaseException) -> str:
+    """The first line of a database error (the driver's own, where SQLAlchemy
+    wraps one), for a one-line message."""
+    why = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return why[0] if why else type(e).__name__
 
 
 def shown_db() -> str:

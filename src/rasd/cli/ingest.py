@@ -13,6 +13,7 @@ import typer
 from rasd.cli.common import (
     echo,
     echo_json,
+    error_line,
     fail,
     get_store,
     markup_escaped,
@@ -417,9 +418,8 @@ def register(app: typer.Typer) -> None:
                 if not is_store_error(e):
                     raise
                 # a full disk, a lost connection, a server gone: said in one line
-                why = str(getattr(e, "orig", None) or e).strip().splitlines()
                 fail(f"{one_line(str(p))}: writing to the store {shown_db()} failed: "
-                     f"{why[0] if why else type(e).__name__} (the run is recorded as failed "
+                     f"{error_line(e)} (the run is recorded as failed "
                      "and keeps what it committed: ingest the file again to complete it)",
                      code=1)
             finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import echo, echo_json, get_store
+from rasd.cli.common import INT_MAX, echo, echo_json, get_store
 
 
 def register(app: typer.Typer) -> None:
@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     def links_cmd(
         platform: str = typer.Option(None, "--platform", "-p",
                                      help="Only targets on this platform (x, telegram …)."),
-        limit: int = typer.Option(50, "--limit", "-n", min=0, max=2**31 - 1,
+        limit: int = typer.Option(50, "--limit", "-n", min=0, max=INT_MAX,
                                   help="Targets to list, most awaited first (0: all)."),
         ids: bool = typer.Option(False, "--ids",
                                  help="Print only the missing posts' ids, one a line "

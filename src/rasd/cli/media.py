@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from rasd.cli.common import (
+    INT_MAX,
     echo,
     echo_json,
     echo_row,
@@ -481,7 +482,7 @@ def register(app: typer.Typer) -> None:
 
     @clusters.command("list")
     def clusters_list(
-        limit: int = typer.Option(20, "--limit", "-n", min=1, max=2**31 - 1),
+        limit: int = typer.Option(20, "--limit", "-n", min=1, max=INT_MAX),
         min_accounts: int = typer.Option(1, "--min-accounts"),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -506,7 +507,7 @@ def register(app: typer.Typer) -> None:
                  f"— {(r['sample'] or '')[:100]!r}")
 
     @clusters.command("show")
-    def clusters_show(cluster: int = typer.Argument(..., min=1, max=2**31 - 1),
+    def clusters_show(cluster: int = typer.Argument(..., min=1, max=INT_MAX),
                       json_: bool = typer.Option(False, "--json")) -> None:
         """The posts of one cluster with their accounts and similarity.
 

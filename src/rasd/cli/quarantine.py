@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import echo, echo_json, get_store
+from rasd.cli.common import INT_MAX, echo, echo_json, get_store
 from rasd.terminal import one_line
 
 
@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
     def quarantine_cmd(
         file: str = typer.Option(None, "--file", "-f",
                                  help="Only rejects from files whose path contains this."),
-        limit: int = typer.Option(20, "--limit", "-n", min=0, max=2**31 - 1, help="Rejects to list."),
+        limit: int = typer.Option(20, "--limit", "-n", min=0, max=INT_MAX, help="Rejects to list."),
         every_run: bool = typer.Option(
             False, "--all",
             help="Every entry, also those of earlier runs of a file read again (each "

@@ -6,14 +6,14 @@ from typing import Any
 
 import typer
 
-from rasd.cli.common import echo, echo_json, fail, get_store
+from rasd.cli.common import INT_MAX, echo, echo_json, fail, get_store
 from rasd.terminal import one_line
 
 
 def register(app: typer.Typer) -> None:
     @app.command("runs")
     def runs_cmd(
-        limit: int = typer.Option(20, "--limit", "-n", min=0, max=2**31 - 1,
+        limit: int = typer.Option(20, "--limit", "-n", min=0, max=INT_MAX,
                                   help="Runs to list, newest first (0: all)."),
         status: str = typer.Option(
             None, "--status",

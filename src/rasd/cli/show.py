@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import typer
 
-from rasd.cli.common import echo, echo_json, fail, get_store
+from rasd.cli.common import INT_MAX, echo, echo_json, fail, get_store
 from rasd.cli.common import when_text as _when
 from rasd.platforms import post_url
 
@@ -57,7 +57,7 @@ _PHRASE = {"reply": "reply to", "repost": "repost of", "quote": "quote of",
 
 
 MAX_ID = 2 ** 63 - 1  # the largest id SQLite's integer key holds
-PG_MAX_ID = 2 ** 31 - 1  # … and PostgreSQL's (posts.id is an INTEGER)
+
 
 
 def _who(lk: dict[str, Any]) -> str:
@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
                         f"e.g. x:{ref})")
             # past any stored id: SQLite cannot even bind it, nor PostgreSQL an
             # id past its 32-bit integer (a tweet id typed without "x:")
-            if int(ref) > (MAX_ID if store.is_sqlite else PG_MAX_ID):
+            if int(ref) > (MAX_ID if store.is_sqlite else INT_MAX):
                 fail(missing)
             cond = t.c.id == int(ref)
         elif ":" in ref:
