@@ -173,7 +173,15 @@ _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\
                       r"|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
 # Characters that show as a blank but are no Unicode space: the Hangul fillers
 # (a favourite space substitute in display names) and the braille blank.
-_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+HANGUL_FILLERS = "\u115f\u1160\u3164\uffa0"
+_BLANKS = frozenset(HANGUL_FILLERS + "\u2800")
+
+
+def format_char(ch: str) -> bool:
+    """Whether ``ch`` renders as nothing: a format character (zero-width
+    space, joiners, bidi controls, soft hyphen) or the combining grapheme
+    joiner."""
+    return unicodedata.category(ch) == "Cf" or ch == "\u034f"
 
 
 def _plain(name: str) -> str:
@@ -191,10 +199,9 @@ def _plain(name: str) -> str:
         if ch in _BLANKS:
             out.append(" ")
             continue
-        cat = unicodedata.category(ch)
-        if cat == "Cf" or ch == "\u034f" or "\ufe00" <= ch <= "\ufe0f":
+        if format_char(ch) or "\ufe00" <= ch <= "\ufe0f":
             continue
-        out.append(" " if cat == "Cc" else ch)
+        out.append(" " if unicodedata.category(ch) == "Cc" else ch)
     return "".join(out)
 
 

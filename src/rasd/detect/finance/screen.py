@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,7 +31,15 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from sqlalchemy import func, select
 
 from rasd.detect.finance import schema as F
-from rasd.detect.finance.names import _SKEL_MAP, NormName, Token, normalize, to_latin
+from rasd.detect.finance.names import (
+    _SKEL_MAP,
+    HANGUL_FILLERS,
+    NormName,
+    Token,
+    format_char,
+    normalize,
+    to_latin,
+)
 
 DEFAULT_THRESHOLD = 0.70
 MAX_MATCHES = 10
@@ -79,7 +86,7 @@ def identifier_norm(value: str) -> str:
 
 
 def _invisible(c: str) -> bool:
-    return unicodedata.category(c) == "Cf" or c in "\u034f\u115f\u1160\u3164\uffa0"
+    return format_char(c) or c in HANGUL_FILLERS
 
 
 _KUNYA = ("abu", "umm", "abd")
