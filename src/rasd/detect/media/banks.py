@@ -454,10 +454,7 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
             try:
                 t = _infer_type(v, signal_type, f"{where}:{n}")
             except BankError as e:
-                if report is None:
-                    raise
-                report.read += 1
-                report.error(str(e))
+                _bad(report, str(e))
                 continue
             yield Entry(n, t, v, {})
         return
@@ -471,6 +468,16 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
         raise BankError(f"{where}:{rows.line_num}: malformed CSV: {e}") from None
 
 
+def _bad(report: ImportReport | None, msg: str, *, read: bool = True) -> None:
+    """A bad entry of a bank file: an error where no ``report`` collects them,
+    else noted there (counted as read unless ``read`` is false) and passed over."""
+    if report is None:
+        raise BankError(msg)
+    if read:
+        report.read += 1
+    report.error(msg)
+
+
 def _vpdq_entry(text: str, where: str, report: ImportReport | None) -> Iterator[Entry]:
     """The one video signal of a vPDQ file. A damaged frame line is an error naming
     its line (with a report: skipped, the other frames make the signal)."""
@@ -482,16 +489,12 @@ def _vpdq_entry(text: str, where: str, report: ImportReport | None) -> Iterator[
         if not _VPDQ_LINE.fullmatch(ln):
             msg = (f"{where}:{n}: field frame: not 'frame,quality,pdq_hex,seconds': "
                    f"{ln.strip()!r:.80}")
-            if report is None:
-                raise BankError(msg)
-            report.error(msg)
+            _bad(report, msg, read=False)
             continue
         first = first or n
         good.append(ln.strip())
     if not good:
-        if report is None:
-            raise BankError(f"{where}: no vPDQ frames")
-        report.error(f"{where}: no vPDQ frames")
+        _bad(report, f"{where}: no vPDQ frames", read=False)
         return
     yield Entry(first, "vpdq", "\n".join(good), {})
 
@@ -542,10 +545,7 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
                 continue
             raise BankError(f"{where}:{n}: too few columns") from None
         except BankError as e:
-            if report is None:
-                raise
-            report.read += 1
-            report.error(str(e))
+            _bad(report, str(e))
             continue
         status = "active"
         if status_i is not None and status_i < len(cells) and cells[status_i]:
@@ -553,19 +553,13 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
             if status not in STATUSES:
                 msg = (f"{where}:{n}: field status: {cells[status_i]!r:.80} is not one of "
                        f"{', '.join(STATUSES)}")
-                if report is None:
-                    raise BankError(msg)
-                report.read += 1
-                report.error(msg)
+                _bad(report, msg)
                 continue
         try:
             labels = _row_labels(cells, header, label_i, extra_i)
             quality = _cell_quality(cells, quality_i)
         except BankError as e:
-            if report is None:
-                raise BankError(f"{where}:{n}: {e}") from None
-            report.read += 1
-            report.error(f"{where}:{n}: {e}")
+            _bad(report, f"{where}:{n}: {e}")
             continue
         yield Entry(n, t, value, labels, status, quality)
 
