@@ -1532,3 +1532,31 @@ def test_a_copy_counted_moved_then_kept_as_a_version_counts_once(store, tmp_path
     (tmp_path / "p.jsonl").write_text(page("01-01", "P", 1) + page("06-01", "P", 2))
     rep = ingest_path(store, tmp_path / "p.jsonl", batch_size=batch)
     assert rep.counts["by_kind"]["accounts"] == {"updated": 2}, rep.counts
+
+
+@pytest.mark.parametrize("how", ["three files", "batches of one", "one batch"])
+def test_a_name_that_returns_read_newest_first_keeps_its_first_period(store, tmp_path, how):
+    """A profile named A in January, B in February and A again in March, read
+    March, February, January: January's A was dropped because the current copy
+    kept A already (a copy was compared with every version, not with what was
+    in effect at its time), so the history said B until March with nothing
+    before it. Now January's A is the version it is, as read oldest first."""
+    pages = [_page(f"2024-0{m}-01T00:00:00+00:00", name, "same text")
+             for m, name in ((3, "A"), (2, "B"), (1, "A"))]
+    if how == "three files":
+        for i, pg in enumerate(pages):
+            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
+            ingest_path(store, tmp_path / f"{i}.jsonl")
+    else:
+        (tmp_path / "all.jsonl").write_text("\n".join(pages) + "\n")
+        ingest_path(store, tmp_path / "all.jsonl", batch_size=1 if how == "batches of one"
+                    else 5000)
+    names, _ = _names_and_texts_until(store)
+    assert names == [("A", 2), ("B", 3), ("A", None)]
+    # a copy of A collected inside A's first period, or of the current A, adds nothing
+    (tmp_path / "more.jsonl").write_text(
+        _page("2024-01-15T00:00:00+00:00", "A", "same text") + "\n"
+        + _page("2024-03-15T00:00:00+00:00", "A", "same text") + "\n")
+    rep = ingest_path(store, tmp_path / "more.jsonl")
+    assert rep.counts["by_kind"]["accounts"] == {"unchanged": 2}
+    assert _names_and_texts_until(store)[0] == names

@@ -149,6 +149,7 @@ class _History:
     def __init__(self, ident: Callable[[Any], Any], time_of: Callable[[Any], Any]):
         self.ident, self.time_of = ident, time_of
         self.kept: set[Any] = set()
+        self.untimed: set[Any] = set()  # what versions of no known time keep
         self.views: list[_VersionView] = []  # all, stored and new
         self.times: list[datetime] = []  # of the timed ones, in order (naive UTC) …
         self.timed: list[_VersionView] = []  # … and those versions, in that order
@@ -157,10 +158,31 @@ class _History:
         self.views.append(view)
         self.kept.add(self.ident(view))
         t = self.time_of(view)
-        if t is not None:
+        if t is None:
+            self.untimed.add(self.ident(view))
+        else:
             i = bisect.bisect_right(self.times, _utc_naive(t))
             self.times.insert(i, _utc_naive(t))
             self.timed.insert(i, view)
+
+    def holds(self, kept: Any, t: datetime | None, current: Any) -> bool:
+        """Whether a copy of time ``t`` keeping ``kept`` adds nothing: it is
+        what was in effect then (the version collected at or before ``t`` and
+        not yet superseded), else what came next (the first version collected
+        after it, or the current copy, which keeps ``current``). Not whether
+        any version keeps it: a profile that went A, B and back to A, read
+        newest first, lost its first A (the current copy kept A already)."""
+        if t is None:  # when it was is unknown: anything held
+            return kept == current or kept in self.kept
+        if kept in self.untimed:  # (versions from before their times were kept)
+            return True
+        i = bisect.bisect_right(self.times, _utc_naive(t)) - 1
+        if i >= 0:
+            v = self.timed[i]
+            if v.valid_until is None or is_older(t, v.valid_until):
+                return bool(self.ident(v) == kept)
+        nxt = self.timed[i + 1] if i + 1 < len(self.timed) else None
+        return bool((current if nxt is None else self.ident(nxt)) == kept)
 
     def next_after(self, t: datetime | None, current: datetime | None) -> datetime | None:
         """When a copy of time ``t`` was superseded at the latest: the first
@@ -304,6 +326,17 @@ def _utc_naive(dt: datetime) -> datetime:
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _driver_time(v: Any) -> datetime | None:
+    """A time column as the DBAPI driver returns it (``fast_select_in``:
+    SQLite's text, PostgreSQL's datetime) as a datetime."""
+    if v is None or isinstance(v, datetime):
+        return v
+    return datetime.fromisoformat(v)
 
 
 def is_older(new: datetime | None, current: datetime | None) -> bool:
@@ -600,7 +633,8 @@ class Prep:
         # as the versions they are (only their version rows, as across batches)
         self.late_posts: list[Post] = []
         self.late_accounts: list[Account] = []
-        self.late_seen: dict[tuple[bool, Key], set[Any]] = {}  # (is post, key) → versions
+        # (is post, key) → what a version keeps → that copy's place in late_*
+        self.late_seen: dict[tuple[bool, Key], dict[Any, int]] = {}
         # earliest time a batch's newest copy was seen unchanged before (an
         # identical newer copy replaced it): a profile or text seen before the
         # stored one and after it is a version at that time too, as when the
@@ -690,15 +724,19 @@ class Prep:
     def _keep_late(self, late: list[Any], is_post: bool, key: Key, rec: Any, old: Any,
                    version: Callable[[Any], Any]) -> bool:
         """Keep ``rec``, a copy older than ``old`` (the newest of its key in the
-        batch), to be written as a version, unless what a version keeps of it
-        (``version``) is in a copy the batch holds already."""
+        batch), to be written after the batch's rounds: the writer places it in
+        the record's history (a version, or nothing where it holds that state
+        then). Of copies keeping the same (``version``), the earliest only:
+        when that state began. Also a copy keeping what ``old`` keeps: the
+        record may have changed between (a name that came back)."""
         v = version(rec)
-        if v == version(old):
+        seen = self.late_seen.setdefault((is_post, key), {})
+        at = seen.get(v)
+        if at is not None:
+            if is_older(rec.observed_at, late[at].observed_at):
+                late[at] = rec
             return False
-        seen = self.late_seen.setdefault((is_post, key), set())
-        if v in seen:
-            return False
-        seen.add(v)
+        seen[v] = len(late)
         late.append(rec)
         return True
 
@@ -968,14 +1006,15 @@ class Writer:
 
     # ---------------------------------------------------------------- accounts
     def _lookup_accounts(self, c: Connection, keys: Iterable[Key]
-                         ) -> dict[Key, tuple[int, str | None, Any]]:
-        """(platform, platform_id) → (id, content_hash, stub) of stored accounts."""
-        found: dict[Key, tuple[int, str | None, Any]] = {}
+                         ) -> dict[Key, tuple[int, str | None, Any, Any]]:
+        """(platform, platform_id) → (id, content_hash, stub, observed_at as the
+        driver gives it: ``_driver_time``) of stored accounts."""
+        found: dict[Key, tuple[int, str | None, Any, Any]] = {}
         for plat, chunk in _by_platform(keys):
-            for rid, pid, h, stub in fast_select_in(
-                    c, S.accounts, ("id", "platform_id", "content_hash", "stub"),
+            for rid, pid, h, stub, obs in fast_select_in(
+                    c, S.accounts, ("id", "platform_id", "content_hash", "stub", "observed_at"),
                     ("platform", plat), "platform_id", chunk):
-                found[(plat, pid)] = (rid, h, stub)
+                found[(plat, pid)] = (rid, h, stub, obs)
         return found
 
     def _full_accounts(self, c: Connection, keys: list[Key]) -> dict:
@@ -1027,11 +1066,17 @@ class Writer:
                 else:
                     self.counts.add("accounts", "new")
                 continue
-            rid, old_hash, old_stub = got
+            rid, old_hash, old_stub, old_seen = got
             acc_cache[key] = rid
             if it.stub:
                 continue  # a stub never overwrites
             if old_hash == it.hash and not old_stub:
+                if is_older(it.observed_at, _driver_time(old_seen)) and not self._applied_before(
+                        it.raw_sha256):
+                    # the stored profile, collected earlier: it may predate a
+                    # version (a name that came back), so the history places it
+                    changed.append(it)
+                    continue
                 self.counts.add("accounts", "unchanged")
                 self._seen_again(touches, rid, it.observed_at, it.hash, it.raw_sha256)
                 continue
@@ -1140,20 +1185,25 @@ class Writer:
                     time_of: Callable[[Any], Any], version: Callable[[Any, Any, datetime], dict],
                     versions: list[dict], ts: datetime, count: bool) -> list[bool]:
         """Each late copy (with the stored row of its record) a version unless
-        the record's history keeps what it keeps (``kept``; ``stored_kept`` of
-        the current row); ``version`` makes the row, valid until the next copy
+        what it keeps (``kept``) was in effect at its time or came next
+        (``_History.holds``; ``stored_kept`` of the current row); ``version`` makes the row, valid until the next copy
         collected after it (else ``ts``). Whether each gave a version; counted
         updated or unchanged where ``count``."""
-        added: list[bool] = []
-        for it, row in late:
+        # newest first: each is placed against the copies after it (as if the
+        # copies had been read in time order), whatever the order it was read in
+        order = sorted(range(len(late)), reverse=True,
+                       key=lambda i: (time_of(late[i][0]) is not None,
+                                      _utc_naive(time_of(late[i][0]) or _EPOCH)))
+        placed: dict[int, bool] = {}
+        for i in order:
+            it, row = late[i]
             got = held[row.id]
-            mine = kept(it)
-            added.append(not (mine == stored_kept(row) or mine in got.kept))
-            if not added[-1]:
+            t = time_of(it)
+            placed[i] = not got.holds(kept(it), t, stored_kept(row))
+            if not placed[i]:
                 if count:
                     self.counts.add(kind, "unchanged")
                 continue
-            t = time_of(it)
             new = version(it, row, got.next_after(t, time_of(row)) or ts)
             if t is not None:
                 got.supersede(t)
@@ -1161,7 +1211,7 @@ class Writer:
             got.add(_VersionView(new))
             if count:
                 self.counts.add(kind, "updated")
-        return added
+        return [placed[i] for i in range(len(late))]
 
     def _versions_read_late(self, c: Connection, kind: str, place: Callable[..., list[bool]],
                             late: list[tuple[Any, Any]], seen_before: list[tuple[Any, Any, bool]],
