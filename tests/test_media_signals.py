@@ -227,6 +227,23 @@ def test_cli_hash_jsonl(tmp_path):
     assert r2.exit_code == 0 and r2.stdout == r.stdout  # same output, same order
 
 
+def test_a_folder_without_recursive_is_an_error_not_an_empty_success(tmp_path):
+    """`rasd hash DIR` (and `rasd match DIR`) without -r used to warn, hash nothing and
+    exit 0, which reads like a folder without files: it is an error (exit 2) saying
+    to pass -r, and nothing is hashed — not even the files named beside it."""
+    from rasd.cli import app, common
+
+    r = CliRunner().invoke(app, ["hash", "-t", "md5", str(POSTER), str(DEMO)])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert f"{DEMO}: is a folder; pass -r/--recursive to hash every file" in r.stderr
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "m.db"), "match", str(DEMO)])
+    common.STATE.store = None
+    assert r.exit_code == 2 and "pass -r/--recursive to match every file" in r.stderr
+    r = CliRunner().invoke(app, ["hash", "--help"])
+    assert "without -r is an error" in " ".join(r.stdout.split())
+
+
 @pytest.mark.parametrize("name", ["minhash", "tlsh"])
 def test_linear_scan_distances_equal_one_by_one(name, tmp_path):
     """A bank of a linear-scan type is prepared once and scanned in one call

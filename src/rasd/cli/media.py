@@ -26,13 +26,16 @@ from rasd.cli.common import (
 MAX_FILES = 1_000_000
 
 
-def _expand(paths: list[Path], recursive: bool) -> list[Path]:
+def _expand(paths: list[Path], recursive: bool, verb: str = "hash") -> list[Path]:
+    """The files named, folders expanded to every file below them with ``recursive``.
+    A folder without it is an error (exit 2) before anything is done: hashing
+    nothing and exiting 0 would read like a folder without files."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
             if not recursive:
-                warn(f"{p}: is a directory (use --recursive to hash its files)")
-                continue
+                fail(f"{p}: is a folder; pass -r/--recursive to {verb} every file in it "
+                     "and its subfolders (or name the files)")
             out.extend(sorted(x for x in p.rglob("*") if x.is_file()))
         else:
             out.append(p)
@@ -67,12 +70,14 @@ def _labels(values: list[str] | None) -> dict[str, Any]:
 def register(app: typer.Typer) -> None:
     @app.command("hash")
     def hash_cmd(
-        files: list[Path] = typer.Argument(..., help="Files (or folders with --recursive)."),
+        files: list[Path] = typer.Argument(..., help="Files, or folders with -r (a folder "
+                                           "without -r is an error)."),
         signal_type: list[str] = typer.Option(None, "--type", "-t",
                                               help="Only these signal types (repeatable): "
                                                    "md5, sha256, pdq, vpdq, tlsh, minhash."),
         recursive: bool = typer.Option(False, "--recursive", "-r",
-                                       help="Hash the files inside folders."),
+                                       help="Hash every file inside the folders named, "
+                                            "subfolders included."),
         workers: int = typer.Option(1, "--workers", "-w", min=1, max=64,
                                     help="Processes to hash with (PDQ scales with cores)."),
     ) -> None:
@@ -80,7 +85,8 @@ def register(app: typer.Typer) -> None:
         path, size, content_type (sniffed from the bytes), md5, sha256, pdq and
         pdq_quality (images), vpdq (videos: frame,quality,pdq,seconds per sampled
         frame), tlsh (documents), minhash (text). A file that cannot be hashed gets an
-        "error" field; the others go on. Exit status 1 if any file failed.
+        "error" field; the others go on. Exit status 1 if any file failed; 2 (and
+        nothing hashed) if a folder is named without -r.
 
         Examples:
 
@@ -126,8 +132,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("match")
     def match_cmd(
-        files: list[Path] = typer.Argument(None, help="Files to match (or folders with -r)."),
-        recursive: bool = typer.Option(False, "--recursive", "-r"),
+        files: list[Path] = typer.Argument(None, help="Files to match, or folders with -r "
+                                           "(a folder without -r is an error)."),
+        recursive: bool = typer.Option(False, "--recursive", "-r",
+                                       help="Match every file inside the folders named, "
+                                            "subfolders included."),
         stored: bool = typer.Option(False, "--stored", help="Instead of files: re-match the "
                                     "stored signals of ingested media against the current "
                                     "banks (after an import) and update their detections."),
@@ -165,7 +174,7 @@ def register(app: typer.Typer) -> None:
         if not files:
             fail("give files to match, or --stored")
         matcher = Matcher(store)
-        paths = _expand(files, recursive)
+        paths = _expand(files, recursive, "match")
         n_match = bad = 0
         for p in paths:
             fh = hash_path(p)
