@@ -46,3 +46,37 @@ def live_processes() -> list[tuple[int, int, bytes]]:
         if fields[0] != "Z":
             out.append((int(d.name), int(fields[1]), cmdline))
     return out
+
+
+def write_video(path: Path, frames: Any, rate: int = 5) -> Path:
+    """A small MPEG-4 video (PyAV) of ``frames``: RGB uint8 arrays of one size,
+    whose sides are even."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = None
+        for arr in frames:
+            if s is None:
+                s = c.add_stream("mpeg4", rate=rate)
+                s.height, s.width = arr.shape[:2]
+                s.pix_fmt = "yuv420p"
+            for p in s.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                c.mux(p)
+        if s is not None:
+            for p in s.encode():
+                c.mux(p)
+    return path
+
+
+def textured_frames(seconds: int, rate: int = 2, seed: int = 0, start: int = 0) -> list[Any]:
+    """Frames of a video with a new detailed picture (random 8-pixel blocks, PDQ
+    quality 100) every second: seconds ``start`` … ``start + seconds - 1`` of the
+    video ``seed`` names, so a shorter call with the same seed is a clip of it."""
+    import numpy as np
+
+    out = []
+    for sec in range(start, start + seconds):
+        rng = np.random.default_rng([seed, sec])
+        pic = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+        out += [pic] * rate
+    return out

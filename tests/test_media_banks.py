@@ -537,3 +537,59 @@ def test_vpdq_file_with_a_bad_line_names_that_line(store, tmp_path, fmt):
     f.write_text("garbage\n")
     rep = B.import_file(store, "v", f, fmt="vpdq")
     assert rep.added == 0 and rep.errors[-1] == f"{f}: no vPDQ frames"
+
+
+def _cli(db: Path):
+    from rasd.cli import app, common
+
+    run = CliRunner()
+
+    def cli(*args: str):
+        common.STATE.store = None
+        try:
+            return run.invoke(app, ["--db", str(db), *args])
+        finally:
+            common.STATE.store = None
+    return cli
+
+
+def _video_bank_file(video: Path, out: Path) -> Path:
+    """The vPDQ of ``video`` as a vPDQ hash file (Meta's layout, a frame a line)."""
+    out.write_text(hash_path(video, ["vpdq"]).signals["vpdq"].value.replace(";", "\n") + "\n")
+    return out
+
+
+def test_match_of_a_video_prints_the_frame_match_percentages(tmp_path):
+    """A vPDQ match is a share of matching frames, not a distance: `rasd match`
+    printed `distance=0` for a clip. It prints (and --json carries) the query's and
+    the bank video's percentages and the share needed — here a 4-second clip of a
+    6-second video in the bank: 100 % of its frames, 66.7 % of the bank video's."""
+    import json
+
+    pytest.importorskip("av")
+    from tests.helpers import textured_frames, write_video
+
+    full = write_video(tmp_path / "full.mp4", textured_frames(6, seed=1), rate=2)
+    clip = write_video(tmp_path / "clip.mp4", textured_frames(4, seed=1), rate=2)
+    other = write_video(tmp_path / "other.mp4", textured_frames(4, seed=2), rate=2)
+    cli = _cli(tmp_path / "v.db")
+    assert cli("bank", "create", "videos", "--label", "incitement").exit_code == 0
+    r = cli("bank", "import", "videos", str(_video_bank_file(full, tmp_path / "full.txt")))
+    assert r.exit_code == 0 and "added 1" in r.stdout and "vpdq=1" in r.stdout
+    r = cli("match", str(clip), str(other))
+    assert r.exit_code == 0, r.output
+    assert (f"{clip}: REPORTED vpdq bank=videos query_match=100% compared_match=66.7% "
+            "labels=policy=incitement") in r.stdout
+    assert "distance" not in r.stdout and f"{other}: no match" in r.stdout
+    r = cli("match", "--json", str(clip))
+    (m,) = json.loads(r.stdout)["matches"]
+    assert (m["query_match_pct"], m["compared_match_pct"], m["min_query_match_pct"]) == (
+        100.0, 66.7, 80.0)
+    from rasd.detect.media.matcher import Hit, detections_for
+
+    h = Hit(1, 1, "videos", "vpdq", 0.0, 20.0, {}, False, "active", "reported",
+            {"query_match_pct": 100.0, "compared_match_pct": 66.7})
+    (d,) = detections_for(1, [h], "media", "media-1")
+    assert d.explanation == ["vpdq match in bank 'videos' (signal #1): 100 % of the "
+                             "video's frames matched (≥ 80 % needed), 66.7 % of the "
+                             "bank video's"]

@@ -143,7 +143,10 @@ def register(app: typer.Typer) -> None:
         json_: bool = typer.Option(False, "--json", help="JSON lines instead of text."),
     ) -> None:
         """Match files against the enabled hash banks and print every match with
-        bank, labels and distance. Negative banks suppress matches (shown as
+        bank, labels and what was measured: the distance (md5/sha256 0, PDQ bits of
+        256…), or for a video (vPDQ) the share of its frames that matched the bank
+        video's (query_match, ≥ 80 % needed) and of the bank video's frames that
+        matched (compared_match). Negative banks suppress matches (shown as
         "suppressed"); quarantined signals are shown but not reported. A file that
         cannot be hashed is reported on stderr (with --json: an "error" field) and
         the exit status is 1.
@@ -196,7 +199,7 @@ def register(app: typer.Typer) -> None:
             for h in hits if not json_ else []:
                 labels = format_labels(h.labels) or "-"
                 echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "
-                     f"distance={h.distance:g} labels={labels}")
+                     f"{h.measured()} labels={labels}")
             n_match += any(h.outcome == "reported" for h in hits)
         if not json_:
             echo(f"{n_match} of {len(paths)} file(s) matched")

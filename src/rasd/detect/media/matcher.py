@@ -75,12 +75,28 @@ class Hit:
             return 1.0 if self.distance <= 0 else 0.5
         return max(0.5, 1.0 - 0.5 * self.distance / (self.threshold + 1))
 
+    @property
+    def frame_match(self) -> bool:
+        """Whether the hit was measured as shares of matching frames (vPDQ), whose
+        ``distance`` is only 100 − the query's share."""
+        return "query_match_pct" in self.detail
+
+    def measured(self) -> str:
+        """What the match measured, as people read it: vPDQ's frame match percentages
+        (``query_match=96% compared_match=83.3%``), else ``distance=N``."""
+        if self.frame_match:
+            return (f"query_match={self.detail['query_match_pct']:g}% "
+                    f"compared_match={self.detail['compared_match_pct']:g}%")
+        return f"distance={self.distance:g}"
+
     def as_dict(self) -> dict[str, Any]:
         d = {"bank": self.bank, "signal_id": self.signal_id, "signal_type": self.signal_type,
              "distance": self.distance, "threshold": self.threshold, "labels": self.labels,
              "negative": self.negative, "outcome": self.outcome}
         if self.detail:
             d.update(self.detail)
+        if self.frame_match:  # the rule the percentages were held to
+            d["min_query_match_pct"] = round(100.0 - self.threshold, 1)
         return d
 
 
@@ -320,8 +336,11 @@ def detections_for(media_id: int, hits: list[Hit], detector: str, version: str,
             vals = sorted({str(h.labels[k]) for h in hs if h.labels.get(k)})
             if vals:
                 attrs[k] = vals[0] if len(vals) == 1 else vals
-        expl = [f"{h.signal_type} match in bank {h.bank!r} (signal #{h.signal_id}) at "
-                f"distance {h.distance:g} ≤ {h.threshold:g}" for h in hs[:10]]
+        expl = [f"{h.signal_type} match in bank {h.bank!r} (signal #{h.signal_id}): "
+                + (f"{h.detail['query_match_pct']:g} % of the video's frames matched "
+                   f"(≥ {100 - h.threshold:g} % needed), {h.detail['compared_match_pct']:g} "
+                   "% of the bank video's" if h.frame_match else
+                   f"at distance {h.distance:g} ≤ {h.threshold:g}") for h in hs[:10]]
         out.append(Detection("media", media_id, detector, label, round(best.score, 4), version,
                              expl, attrs))
     return out
