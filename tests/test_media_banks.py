@@ -593,3 +593,58 @@ def test_match_of_a_video_prints_the_frame_match_percentages(tmp_path):
     assert d.explanation == ["vpdq match in bank 'videos' (signal #1): 100 % of the "
                              "video's frames matched (≥ 80 % needed), 66.7 % of the "
                              "bank video's"]
+
+
+def test_flat_video_frames_make_no_match_and_no_bank_signal(tmp_path):
+    """vPDQ frames of quality < 50 (black screens, fades) are noise that every flat
+    video shares, like PDQ's flat images: they make no match — a video of 5 black
+    seconds and 1 of its own would otherwise match a bank video that opens black at
+    83 % — a video with no better frame is not looked up (and `match` says why), and
+    a bank file of one cannot import it (an error naming file and line)."""
+    import json
+
+    import numpy as np
+
+    pytest.importorskip("av")
+    from tests.helpers import textured_frames, write_video
+
+    black = [np.zeros((96, 128, 3), np.uint8)] * 2
+    known = write_video(tmp_path / "known.mp4", black * 3 + textured_frames(3, seed=1), 2)
+    query = write_video(tmp_path / "query.mp4", black * 5 + textured_frames(1, seed=2), 2)
+    flat = write_video(tmp_path / "flat.mp4", black * 4, 2)
+    cli = _cli(tmp_path / "q.db")
+    cli("bank", "create", "videos")
+    r = cli("bank", "import", "videos", str(_video_bank_file(known, tmp_path / "known.txt")))
+    assert r.exit_code == 0 and "added 1" in r.stdout
+    r = cli("match", str(query), str(known))
+    assert f"{query}: no match" in r.stdout and "1 of 2 file(s) matched" in r.stdout
+    why = "no frame of quality ≥ 50 (best 0 of 4 frame(s): flat or near-flat video)"
+    r = cli("match", str(flat))
+    assert f"{flat}: no match (vpdq not matched: {why})" in r.stdout
+    rec = json.loads(cli("match", "--json", str(flat)).stdout)
+    assert rec["matches"] == [] and rec["skipped"] == {"vpdq": why}
+    f = _video_bank_file(flat, tmp_path / "flat.txt")
+    r = cli("bank", "import", "videos", str(f), "--json")
+    rep = json.loads(r.stdout)
+    assert r.exit_code == 1 and (rep["added"], rep["invalid"]) == (0, 1)
+    assert rep["errors"] == [f"{f}:1: field quality: vpdq signal with {why}; it could "
+                             "never match; not imported"]
+
+
+def test_a_stored_flat_vpdq_signal_matches_nothing(store):
+    """A flat vPDQ signal already in a bank (imported before the import check) makes
+    no match either: low-quality frames are left out of the index and of the
+    percentages, on both sides."""
+    flat = ";".join(f"{k},0,{'0' * 64},{k}.000" for k in range(4))
+    B.create_bank(store, "old")
+    with store.begin() as c:
+        from rasd.detect.media import schema as M
+        from rasd.detect.media import signals as sig
+        from rasd.store.db import now
+
+        st = sig.get("vpdq")
+        c.execute(M.bank_signals.insert().values(
+            bank_id=B.get_bank(store, "old").id, signal_type="vpdq", signal=flat,
+            signal_key=st.key(flat), labels={}, status="active", added_at=now(),
+            updated_at=now()))
+    assert Matcher(store).lookup("vpdq", flat) == []

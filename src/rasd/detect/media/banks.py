@@ -340,6 +340,10 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                       f"is below {st.min_quality} (unreliable: a flat or near-flat image); "
                       "not imported")
             continue
+        if why := st.unusable(norm):  # it could never match: noise in the bank
+            rep.error(f"{where}:{e.line}: field quality: {tname} signal with {why}; "
+                      "it could never match; not imported")
+            continue
         labels = dict(e.labels or {})
         if labels.get("policy"):
             try:

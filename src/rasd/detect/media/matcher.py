@@ -39,7 +39,8 @@ def quality_gate(signals: Mapping[str, sig.SignalValue]
                  ) -> tuple[dict[str, str], dict[str, str]]:
     """(values worth matching, why the others are not) of one item's signals: a
     signal below its type's ``min_quality`` (PDQ < 50: a flat image, whose all-zero
-    hash every flat image shares) would match noise, so it is not looked up."""
+    hash every flat image shares) would match noise, so it is not looked up; nor is
+    one its type calls ``unusable`` (a video without a frame of quality ≥ 50)."""
     reg = sig.registry()
     values: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -48,9 +49,18 @@ def quality_gate(signals: Mapping[str, sig.SignalValue]
         low = st.min_quality if st is not None else None
         if low is not None and v.quality is not None and v.quality < low:
             skipped[t] = f"quality {v.quality} below {low}"
+        elif st is not None and (why := _unusable(st, v.value)):
+            skipped[t] = why
         else:
             values[t] = v.value
     return values, skipped
+
+
+def _unusable(st: sig.SignalType, value: str) -> str | None:
+    try:
+        return st.unusable(value)
+    except ValueError:  # a stored value that no longer parses: the lookup says so
+        return None
 
 
 @dataclass

@@ -49,6 +49,13 @@ class SignalType(ABC):
     # shares). None: the type has no quality, or every value is usable.
     min_quality: ClassVar[int | None] = None
 
+    def unusable(self, normalized: str) -> str | None:
+        """Why a (normalised) value can never make a match, from what it holds
+        itself — None when it can. A type whose value carries its own quality says
+        here when none of it is good enough (vPDQ: no frame of quality ≥ 50); such
+        a value is neither imported into a bank nor looked up."""
+        return None
+
     def applies_to(self, content_type: str) -> bool:
         return "*" in self.content_types or content_type in self.content_types
 

@@ -6,7 +6,9 @@ manager, which a fresh machine with only Python does not have; so rasd decodes w
 PyAV (a wheel that bundles FFmpeg) and hashes each frame with the same PDQ binding.
 On Meta's sample videos the per-frame hashes are within a few bits of the reference
 ``vpdq`` output (conformance tests), and the video-level match is the reference's:
-frames of quality < 50 are dropped, duplicate frame hashes are merged, and two videos
+frames of quality < 50 are dropped (on both sides; a video with no frame left is
+neither imported into a bank nor looked up: ``unusable``), duplicate frame hashes are
+merged, and two videos
 match when ≥ 80 % of the query's unique frames are within PDQ distance 31 of some frame
 of the other (python-threatexchange's defaults).
 
@@ -183,6 +185,17 @@ class VpdqSignal(SignalType):
 
     def normalize(self, signal: str) -> str:
         return serialize(parse(signal))
+
+    def unusable(self, normalized: str) -> str | None:
+        """Frames below quality 50 (flat or near-flat: a black screen, a fade) never
+        take part in a match, as in python-threatexchange's vPDQ; a video with none
+        above it can never match, and a bank of such videos would only hold noise."""
+        frames = parse(normalized)
+        if usable_unique(frames):
+            return None
+        best = max(f.quality for f in frames)
+        return (f"no frame of quality ≥ {QUALITY_MIN} (best {best} of {len(frames)} "
+                "frame(s): flat or near-flat video)")
 
     def distance(self, a: str, b: str) -> float:
         qp, _ = match_percent(parse(a), parse(b))
