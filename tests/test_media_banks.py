@@ -648,3 +648,42 @@ def test_a_stored_flat_vpdq_signal_matches_nothing(store):
             signal_key=st.key(flat), labels={}, status="active", added_at=now(),
             updated_at=now()))
     assert Matcher(store).lookup("vpdq", flat) == []
+
+
+def test_tombstone_rows_for_live_signals_are_reported_and_applied_on_request(tmp_path):
+    """A tombstone in a bank file used to be dropped silently as a duplicate when the
+    bank held the signal active, which kept matching. Each such row is now counted and
+    reported (per file: stderr and --json), and --apply-tombstones applies them, as a
+    tombstone in an HMA/ThreatExchange fetch deletes the signal; a tombstone row for a
+    signal the bank does not hold is imported tombstoned either way."""
+    import hashlib
+    import json
+
+    cli = _cli(tmp_path / "t.db")
+    cli("bank", "create", "tcap", "--label", "incitement")
+    md5 = hashlib.md5(POSTER.read_bytes()).hexdigest()
+    f = tmp_path / "first.csv"
+    f.write_text(f"signal_type,signal\npdq,{_pdq(POSTER)}\nmd5,{md5}\n")
+    assert "added 2" in cli("bank", "import", "tcap", str(f)).stdout
+    assert cli("bank", "signal", "tcap", md5, "--set", "disabled").exit_code == 0
+    g = tmp_path / "update.csv"
+    g.write_text("signal_type,signal,labels,status\n"
+                 f"pdq,{_pdq(POSTER)},,tombstoned\nmd5,{md5},,tombstoned\n"
+                 f"pdq,{_pdq(OTHER)},,tombstoned\n")
+    r = cli("bank", "import", "tcap", str(g))
+    assert r.exit_code == 0
+    assert (f"{g}: 2 tombstone row(s) name signals that bank tcap holds un-tombstoned; "
+            "not applied (they still match): pass --apply-tombstones") in r.stderr
+    assert "added 1, duplicates 2" in r.stdout and "tombstones not applied: 2" in r.stdout
+    assert "REPORTED pdq bank=tcap" in cli("match", str(POSTER)).stdout
+    rep = json.loads(cli("bank", "import", "tcap", str(g), "--json").stdout)
+    assert (rep["tombstones_not_applied"], rep["tombstones_applied"]) == (2, 0)  # not OTHER
+    r = cli("bank", "import", "tcap", str(g), "--apply-tombstones")
+    assert r.exit_code == 0 and "tombstones applied to existing signals: 2" in r.stdout
+    assert "not applied" not in r.stdout + r.stderr
+    assert f"{POSTER}: no match" in cli("match", str(POSTER)).stdout
+    banks = json.loads(cli("bank", "list", "--json").stdout)
+    assert banks[0]["signals"] == {"tombstoned": 3}
+    rep = json.loads(cli("bank", "import", "tcap", str(g), "--json",
+                         "--apply-tombstones").stdout)
+    assert (rep["tombstones_not_applied"], rep["tombstones_applied"]) == (0, 0)

@@ -282,11 +282,20 @@ def register(app: typer.Typer) -> None:
         signal_type: str = typer.Option(None, "--type", "-t", help="Signal type of rows "
                                         "without one (needed for lists of 64-hex hashes: "
                                         "pdq or sha256)."),
+        apply_tombstones: bool = typer.Option(False, "--apply-tombstones", help="Rows with "
+                                              "status 'tombstoned' tombstone the signal if "
+                                              "the bank holds it un-tombstoned (as a "
+                                              "tombstone in an HMA exchange fetch deletes "
+                                              "it). Without this they are counted and "
+                                              "reported, and change nothing."),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
         """Import signals into a bank. Invalid rows are reported with file:line and
-        skipped; duplicates (and tombstoned signals) are not added again. New signals
-        take effect at the next match.
+        skipped; duplicates (and tombstoned signals) are not added again. A file does
+        not change signals the bank already holds: a row marked tombstoned for a
+        signal the bank holds active, disabled or quarantined is counted and reported
+        (with the option that applies it, --apply-tombstones). New signals take effect
+        at the next match.
 
         Examples:
 
@@ -295,6 +304,8 @@ def register(app: typer.Typer) -> None:
           rasd bank import tcap pdq_list.txt --type pdq
 
           rasd bank import videos known.vpdq.txt --format vpdq
+
+          rasd bank import tcap tcap_export_all.csv --apply-tombstones
         """
         from rasd.detect.media.banks import import_file
 
@@ -305,7 +316,8 @@ def register(app: typer.Typer) -> None:
         if not file.is_file():
             fail(f"{file}: no such file")
         rep = _bank_errors(lambda: import_file(get_store(create=True), name, file, fmt=fmt,
-                                               signal_type=signal_type))
+                                               signal_type=signal_type,
+                                               apply_tombstones=apply_tombstones))
         if json_:
             echo_json(rep.__dict__)
         else:
@@ -315,9 +327,17 @@ def register(app: typer.Typer) -> None:
                 warn(f"{file}: no signals in the file (empty, or only comments)")
             types = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_type.items())) or "-"
             kept = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_status.items()))
+            if rep.tombstones_not_applied:
+                warn(f"{file}: {rep.tombstones_not_applied} tombstone row(s) name signals "
+                     f"that bank {name} holds un-tombstoned; not applied (they still "
+                     "match): pass --apply-tombstones to tombstone them")
             echo(f"{name}: read {rep.read}, added {rep.added}, duplicates "
                  f"{rep.duplicates}, invalid {rep.invalid} ({types})"
-                 + (f"; not active, as the file says: {kept}" if kept else ""))
+                 + (f"; not active, as the file says: {kept}" if kept else "")
+                 + (f"; tombstones applied to existing signals: {rep.tombstones_applied}"
+                    if rep.tombstones_applied else "")
+                 + (f"; tombstones not applied: {rep.tombstones_not_applied}"
+                    if rep.tombstones_not_applied else ""))
         if rep.invalid and not rep.added and not rep.duplicates:
             raise typer.Exit(1)
 

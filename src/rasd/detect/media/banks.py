@@ -276,6 +276,10 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)  # "FILE:LINE: why" (first 50)
     by_type: dict[str, int] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)  # entries not imported active
+    # tombstone entries naming a signal the bank holds un-tombstoned: left alone
+    # (a file does not silently change existing signals) or, when asked, applied
+    tombstones_not_applied: int = 0
+    tombstones_applied: int = 0
 
     def error(self, msg: str) -> None:
         self.invalid += 1
@@ -295,21 +299,39 @@ class Entry:
 
 def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 source: str | None = None, report: ImportReport | None = None,
-                where: str = "input") -> ImportReport:
+                where: str = "input", apply_tombstones: bool = False) -> ImportReport:
     """Normalise and insert signals; duplicates (also of tombstoned signals, which
     therefore stay tombstoned) are skipped and keep their status. Invalid entries are
     reported by line. An entry's own status (an export with ``--all``) is kept, so a
     tombstone stays one in its new bank; a quarantined signal is queued for review
-    again, as nothing else would bring it back."""
+    again, as nothing else would bring it back.
+
+    A tombstone entry for a signal the bank already holds un-tombstoned (active,
+    disabled, quarantined) is counted in ``tombstones_not_applied`` and changes
+    nothing — unless ``apply_tombstones``: then the signal is tombstoned, as a
+    tombstone in an HMA/ThreatExchange exchange fetch deletes the signal
+    (``tombstones_applied``)."""
     b = bank if isinstance(bank, Bank) else get_bank(store, bank)
     rep = report or ImportReport(b.name)
     reg = sig.registry()
     batch: list[dict[str, Any]] = []
 
+    def live_tombstoned(c: Any) -> list[int]:
+        """Ids of un-tombstoned signals of the bank that the batch's tombstones name."""
+        bs = M.bank_signals
+        keys = [r["signal_key"] for r in batch if r["status"] == "tombstoned"]
+        ids: list[int] = []
+        for start in range(0, len(keys), 900):
+            ids += [r[0] for r in c.execute(select(bs.c.id).where(and_(
+                bs.c.bank_id == b.id, bs.c.signal_key.in_(keys[start:start + 900]),
+                bs.c.status != "tombstoned")))]
+        return ids
+
     def flush() -> None:
         if not batch:
             return
         with store.begin() as c:
+            live = live_tombstoned(c)
             before = c.execute(select(func.count()).where(
                 M.bank_signals.c.bank_id == b.id)).scalar_one()
             c.execute(insert_ignore(c, M.bank_signals), batch)
@@ -317,6 +339,11 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 M.bank_signals.c.bank_id == b.id)).scalar_one()
         rep.added += after - before
         rep.duplicates += len(batch) - (after - before)
+        if live and apply_tombstones:
+            set_signal_status(store, live, "tombstoned", f"tombstoned by {where}"[:500])
+            rep.tombstones_applied += len(live)
+        elif live:
+            rep.tombstones_not_applied += len(live)
         _review_quarantined(store, b.id, [(r["signal_type"], r["signal_key"]) for r in batch
                                           if r["status"] == "quarantined"], where)
         batch.clear()
@@ -607,12 +634,13 @@ def _row_labels(cells: list[str], header: list[str], label_i: list[int],
 
 
 def import_file(store: Store, bank: str, path: Path, *, fmt: str = "auto",
-                signal_type: str | None = None) -> ImportReport:
+                signal_type: str | None = None,
+                apply_tombstones: bool = False) -> ImportReport:
     b = get_bank(store, bank)
     rep = ImportReport(b.name)
     entries = read_entries(path, fmt=fmt, signal_type=signal_type, report=rep)
     return add_signals(store, b, entries, source=valid_text(path.name)[:200], report=rep,
-                       where=valid_text(str(path)))
+                       where=valid_text(str(path)), apply_tombstones=apply_tombstones)
 
 
 def export_rows(store: Store, bank: str, *, include_inactive: bool = False
