@@ -687,3 +687,45 @@ def test_tombstone_rows_for_live_signals_are_reported_and_applied_on_request(tmp
     rep = json.loads(cli("bank", "import", "tcap", str(g), "--json",
                          "--apply-tombstones").stdout)
     assert (rep["tombstones_not_applied"], rep["tombstones_applied"]) == (0, 0)
+
+
+def test_gifct_categories_spanning_several_labels_are_mapped_by_the_analyst(tmp_path):
+    """'Radicalization, Recruitment, Instruction' and 'Graphic Violence Against
+    Defenseless People' name alternatives (an item is one of them), so rasd maps them
+    to no label, nor to all: the row's error says how to map them for the file, and
+    --map-policy NAME=LABEL does (any case and spacing; LABEL must be the policy's)."""
+    import csv
+    import json
+
+    cli = _cli(tmp_path / "g.db")
+    cli("bank", "create", "gifct")
+    f = tmp_path / "gifct.csv"
+    f.write_text("hash_type,hash,entity,policy\n"
+                 f"MD5,{'a' * 32},Demo Group,\"Radicalization, Recruitment, Instruction\"\n"
+                 f"MD5,{'b' * 32},Demo Group,Graphic Violence Against Defenseless People\n"
+                 f"MD5,{'c' * 32},Demo Group,Glorification of Terrorist Acts\n")
+    rep = json.loads(cli("bank", "import", "gifct", str(f), "--json").stdout)
+    assert rep["added"] == 1 and rep["invalid"] == 2
+    assert rep["errors"][0].startswith(
+        f"{f}:2: field policy: policy label 'Radicalization, Recruitment, Instruction': a "
+        "GIFCT category spanning several of the policy's labels (recruitment, instruction "
+        "or incitement, item by item), so rasd does not map it; say what it means in this "
+        "file: rasd bank import … --map-policy 'Radicalization, Recruitment, "
+        "Instruction=LABEL' (LABEL one of incitement,")
+    assert "severity under the policy, not a label" in rep["errors"][1]
+    assert "--map-policy 'Graphic Violence Against Defenseless People=LABEL'" in \
+        rep["errors"][1]
+    r = cli("bank", "import", "gifct", str(f), "--map-policy",
+            "radicalization,  recruitment, instruction=Recruitment", "--map-policy",
+            "Graphic Violence Against Defenseless People=incitement")
+    assert r.exit_code == 0 and "added 2, duplicates 1, invalid 0" in r.stdout
+    rows = list(csv.reader(io.StringIO(cli("bank", "export", "gifct").stdout)))
+    assert [(s, lab) for _, s, lab in rows[1:]] == [
+        ("c" * 32, "entity=Demo Group;policy=incitement"),
+        ("a" * 32, "entity=Demo Group;policy=recruitment"),
+        ("b" * 32, "entity=Demo Group;policy=incitement")]
+    r = cli("bank", "import", "gifct", str(f), "--map-policy", "Graphic Violence=gore")
+    assert r.exit_code == 2 and "policy label 'gore': not one of the policy's" in r.stderr
+    r = cli("bank", "import", "gifct", str(f), "--map-policy", "recruitment")
+    assert r.exit_code == 2 and "use 'CATEGORY=LABEL'" in r.stderr
+    assert "--map-policy" in cli("bank", "import", "--help").stdout

@@ -288,6 +288,14 @@ def register(app: typer.Typer) -> None:
                                               "tombstone in an HMA exchange fetch deletes "
                                               "it). Without this they are counted and "
                                               "reported, and change nothing."),
+        map_policy: list[str] = typer.Option(None, "--map-policy", metavar="NAME=LABEL",
+                                             help="Read the file's policy value NAME as the "
+                                             "policy label LABEL (repeatable): for GIFCT "
+                                             "categories that span several labels "
+                                             "('Radicalization, Recruitment, Instruction', "
+                                             "'Graphic Violence Against Defenseless "
+                                             "People'), which rasd does not guess, and a "
+                                             "partner's own names."),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
         """Import signals into a bank. Invalid rows are reported with file:line and
@@ -306,8 +314,10 @@ def register(app: typer.Typer) -> None:
           rasd bank import videos known.vpdq.txt --format vpdq
 
           rasd bank import tcap tcap_export_all.csv --apply-tombstones
+
+          rasd bank import gifct gifct.csv --map-policy "Radicalization, Recruitment, Instruction=recruitment"
         """
-        from rasd.detect.media.banks import import_file
+        from rasd.detect.media.banks import import_file, parse_policy_map
 
         if fmt not in ("auto", "csv", "list", "vpdq"):
             fail(f"--format {fmt!r}: use auto, csv, list or vpdq")
@@ -315,9 +325,11 @@ def register(app: typer.Typer) -> None:
             fail(f"{file}: is a folder, not a bank file (import its files one by one)")
         if not file.is_file():
             fail(f"{file}: no such file")
+        pmap = _bank_errors(lambda: parse_policy_map(map_policy or []))
         rep = _bank_errors(lambda: import_file(get_store(create=True), name, file, fmt=fmt,
                                                signal_type=signal_type,
-                                               apply_tombstones=apply_tombstones))
+                                               apply_tombstones=apply_tombstones,
+                                               policy_map=pmap))
         if json_:
             echo_json(rep.__dict__)
         else:

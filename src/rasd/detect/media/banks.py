@@ -17,8 +17,10 @@ Import formats (``import_file``, format sniffed unless given):
 Labels are ``key=value`` pairs (``policy``, ``entity``, ``content``, ``severity``,
 ``ideology``…) separated by ``;`` or ``|``; a bare word is a policy label if it is one
 of the policy's labels, else a tag; a JSON object is read as the labels (what export
-writes when a value holds a separator). A policy label must be one of the policy's
-(or a GIFCT category name in ``GIFCT_POLICY``).
+writes when a value holds a separator). A policy label must be one of the policy's,
+a GIFCT category name in ``GIFCT_POLICY``, or a name the import maps (``policy_map``,
+``--map-policy``: how the analyst reads GIFCT categories that span several labels,
+``GIFCT_SPANS``, and a partner's own names).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +58,7 @@ class BankError(ValueError):
 
 
 # GIFCT hash-sharing category names with one clear meaning under the policy (TCO
-# Art. 2(7)); "Radicalization, Recruitment, Instruction" and "Graphic Violence Against
-# Defenseless People" span several labels and are left for the analyst to map.
+# Art. 2(7)).
 GIFCT_POLICY = {
     "glorification of terrorist acts": "incitement",
     "glorification": "incitement",
@@ -66,8 +67,38 @@ GIFCT_POLICY = {
     "terrorist financing": "financing",
     "financing of terrorism": "financing",
 }
+# GIFCT categories that span several policy labels. Each names alternatives — an item
+# in it is one of them, not all — so no mapping to several labels is sound (every
+# item would get labels most of them do not deserve), and picking one would be a
+# guess: the analyst maps them for a file (``--map-policy``, ``policy_map``).
+GIFCT_SPANS = {
+    "radicalization, recruitment, instruction": (
+        "recruitment, instruction or incitement, item by item"),
+    "graphic violence against defenseless people": (
+        "graphic violence is a severity under the policy, not a label: the item may be "
+        "incitement (glorifying the attack), a threat, or another label"),
+}
 _SEP = re.compile(r"[;|]")
 _KV = re.compile(r"[=:]")
+
+
+def _norm_policy(value: str) -> str:
+    return " ".join(value.strip().lower().replace("_", " ").split())
+
+
+def parse_policy_map(items: Iterable[str]) -> dict[str, str]:
+    """``CATEGORY=LABEL`` pairs (``--map-policy``) as {category: policy label}: how
+    this file's policy values the policy does not know — a GIFCT category spanning
+    several labels, a partner's own names — are to be read. The last ``=`` splits
+    (a category may hold one); BankError for a label the policy does not have."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, label = item.rpartition("=")
+        if not sep or not name.strip() or not label.strip():
+            raise BankError(f"--map-policy {item!r:.100}: use 'CATEGORY=LABEL', e.g. "
+                            "'Radicalization, Recruitment, Instruction=recruitment'")
+        out[_norm_policy(name)] = policy_label(label)
+    return out
 
 
 def policy_labels() -> list[str]:
@@ -78,24 +109,36 @@ def policy_labels() -> list[str]:
     return load_policy().label_ids
 
 
-def policy_label(value: str) -> str:
-    """``value`` as one of the policy's labels: any case and spacing, or a GIFCT
-    category name from ``GIFCT_POLICY``. BankError otherwise: a label the queue and
-    reports do not know would make a detection no policy covers."""
+def policy_label(value: str, policy_map: Mapping[str, str] | None = None) -> str:
+    """``value`` as one of the policy's labels: any case and spacing, a name the
+    import's ``policy_map`` maps (``--map-policy``), or a GIFCT category name from
+    ``GIFCT_POLICY``. BankError otherwise: a label the queue and reports do not know
+    would make a detection no policy covers; for a GIFCT category spanning several
+    labels it says how to map it."""
     ids = policy_labels()
-    v = " ".join(value.strip().lower().replace("_", " ").split())
+    v = _norm_policy(value)
     if v in ids:
         return v
     if v.replace(" ", "-") in ids:
         return v.replace(" ", "-")
+    if policy_map and v in policy_map:
+        return policy_map[v]
     if v in GIFCT_POLICY and GIFCT_POLICY[v] in ids:
         return GIFCT_POLICY[v]
+    if v in GIFCT_SPANS:
+        raise BankError(f"policy label {value!r:.80}: a GIFCT category spanning several "
+                        f"of the policy's labels ({GIFCT_SPANS[v]}), so rasd does not map "
+                        f"it; say what it means in this file: rasd bank import … "
+                        f"--map-policy '{value.strip()}=LABEL' (LABEL one of "
+                        f"{', '.join(ids)}), or give its rows a policy column")
     raise BankError(f"policy label {value!r:.80}: not one of the policy's labels "
                     f"({', '.join(ids)}) nor a GIFCT category rasd maps "
-                    f"({', '.join(sorted(GIFCT_POLICY))})")
+                    f"({', '.join(sorted(GIFCT_POLICY))}); a bank file's own names "
+                    "can be mapped: rasd bank import … --map-policy 'NAME=LABEL'")
 
 
-def _put_label(out: dict[str, Any], key: str, value: Any) -> None:
+def _put_label(out: dict[str, Any], key: str, value: Any,
+               policy_map: Mapping[str, str] | None = None) -> None:
     """Add one label: ``tags`` collect into a list, ``policy`` must be the policy's."""
     if key == "tags":
         tags = out.setdefault("tags", [])
@@ -103,12 +146,12 @@ def _put_label(out: dict[str, Any], key: str, value: Any) -> None:
             if t not in tags:
                 tags.append(t)
     elif key == "policy":
-        out["policy"] = policy_label(str(value))
+        out["policy"] = policy_label(str(value), policy_map)
     else:
         out[key] = value
 
 
-def _json_labels(text: str) -> dict[str, Any]:
+def _json_labels(text: str, policy_map: Mapping[str, str] | None = None) -> dict[str, Any]:
     import json
 
     try:
@@ -123,11 +166,12 @@ def _json_labels(text: str) -> dict[str, Any]:
         raise BankError("JSON labels must be an object of strings (tags: a list of strings)")
     out: dict[str, Any] = {}
     for k, v in data.items():
-        _put_label(out, k, v)
+        _put_label(out, k, v, policy_map)
     return out
 
 
-def parse_labels(text: str | None) -> dict[str, Any]:
+def parse_labels(text: str | None, policy_map: Mapping[str, str] | None = None
+                 ) -> dict[str, Any]:
     """Labels from ``key=value`` pairs separated by ``;`` or ``|`` (a bare word is
     the policy label if it is one of the policy's, else a tag; ``tags=x`` adds a
     tag), or from a JSON object — what ``format_labels`` writes when a value holds
@@ -137,7 +181,7 @@ def parse_labels(text: str | None) -> dict[str, Any]:
     if not text or not text.strip():
         return out
     if text.lstrip().startswith("{"):
-        return _json_labels(text)
+        return _json_labels(text, policy_map)
     ids = policy_labels()
     for tok in _SEP.split(text):
         tok = tok.strip()
@@ -147,7 +191,7 @@ def parse_labels(text: str | None) -> dict[str, Any]:
             k, v = _KV.split(tok, maxsplit=1)
             k, v = k.strip().lower(), v.strip()
             if k and v:
-                _put_label(out, k, v)
+                _put_label(out, k, v, policy_map)
         elif tok.lower() in ids:
             out["policy"] = tok.lower()
         else:
@@ -299,7 +343,8 @@ class Entry:
 
 def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 source: str | None = None, report: ImportReport | None = None,
-                where: str = "input", apply_tombstones: bool = False) -> ImportReport:
+                where: str = "input", apply_tombstones: bool = False,
+                policy_map: Mapping[str, str] | None = None) -> ImportReport:
     """Normalise and insert signals; duplicates (also of tombstoned signals, which
     therefore stay tombstoned) are skipped and keep their status. Invalid entries are
     reported by line. An entry's own status (an export with ``--all``) is kept, so a
@@ -374,7 +419,7 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         labels = dict(e.labels or {})
         if labels.get("policy"):
             try:
-                labels["policy"] = policy_label(str(labels["policy"]))
+                labels["policy"] = policy_label(str(labels["policy"]), policy_map)
             except BankError as err:
                 rep.error(f"{where}:{e.line}: field policy: {err}")
                 continue
@@ -453,7 +498,8 @@ def sniff_format(text: str) -> str:
 
 
 def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = None,
-                 report: ImportReport | None = None) -> Iterator[Entry]:
+                 report: ImportReport | None = None,
+                 policy_map: Mapping[str, str] | None = None) -> Iterator[Entry]:
     """Entries of a bank file. Hostile input: size-bounded, decoded strictly as UTF-8
     (a BOM is allowed), errors name the file and line."""
     try:
@@ -494,7 +540,7 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
     csv.field_size_limit(MAX_FIELD)
     rows = csv.reader(io.StringIO(text))
     try:
-        yield from _csv_entries(rows, where, signal_type, report)
+        yield from _csv_entries(rows, where, signal_type, report, policy_map)
     except csv.Error as e:
         raise BankError(f"{where}:{rows.line_num}: malformed CSV: {e}") from None
 
@@ -531,7 +577,8 @@ def _vpdq_entry(text: str, where: str, report: ImportReport | None) -> Iterator[
 
 
 def _csv_entries(rows: Any, where: str, signal_type: str | None,
-                 report: ImportReport | None) -> Iterator[Entry]:
+                 report: ImportReport | None,
+                 policy_map: Mapping[str, str] | None = None) -> Iterator[Entry]:
     header: list[str] | None = None
     sig_i = type_i = None
     label_i: list[int] = []
@@ -587,7 +634,7 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
                 _bad(report, msg)
                 continue
         try:
-            labels = _row_labels(cells, header, label_i, extra_i)
+            labels = _row_labels(cells, header, label_i, extra_i, policy_map)
             quality = _cell_quality(cells, quality_i)
         except BankError as e:
             _bad(report, f"{where}:{n}: {e}")
@@ -613,34 +660,39 @@ _COLUMN_LABEL = {"organization": "entity", "group": "entity", "content_type": "c
 
 
 def _row_labels(cells: list[str], header: list[str], label_i: list[int],
-                extra_i: list[tuple[int, str]]) -> dict[str, Any]:
+                extra_i: list[tuple[int, str]],
+                policy_map: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The labels of one CSV row; BankError naming the column of a bad one."""
     labels: dict[str, Any] = {}
     for i in label_i:
         if i < len(cells):
             try:
-                for k, v in parse_labels(cells[i]).items():
-                    _put_label(labels, k, v)
+                for k, v in parse_labels(cells[i], policy_map).items():
+                    _put_label(labels, k, v, policy_map)
             except BankError as e:
                 raise BankError(f"field {header[i] if i < len(header) else 'labels'}: {e}"
                                 ) from None
     for i, col in extra_i:
         if i < len(cells) and cells[i]:
             try:
-                _put_label(labels, _COLUMN_LABEL.get(col, col), cells[i])
+                _put_label(labels, _COLUMN_LABEL.get(col, col), cells[i], policy_map)
             except BankError as e:
                 raise BankError(f"field {col}: {e}") from None
     return labels
 
 
 def import_file(store: Store, bank: str, path: Path, *, fmt: str = "auto",
-                signal_type: str | None = None,
-                apply_tombstones: bool = False) -> ImportReport:
+                signal_type: str | None = None, apply_tombstones: bool = False,
+                policy_map: Mapping[str, str] | None = None) -> ImportReport:
+    """Import a bank file; ``policy_map`` ({name: policy label}, ``parse_policy_map``)
+    says how the file's policy values the policy does not know are to be read."""
     b = get_bank(store, bank)
     rep = ImportReport(b.name)
-    entries = read_entries(path, fmt=fmt, signal_type=signal_type, report=rep)
+    entries = read_entries(path, fmt=fmt, signal_type=signal_type, report=rep,
+                           policy_map=policy_map)
     return add_signals(store, b, entries, source=valid_text(path.name)[:200], report=rep,
-                       where=valid_text(str(path)), apply_tombstones=apply_tombstones)
+                       where=valid_text(str(path)), apply_tombstones=apply_tombstones,
+                       policy_map=policy_map)
 
 
 def export_rows(store: Store, bank: str, *, include_inactive: bool = False
