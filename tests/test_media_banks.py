@@ -590,9 +590,9 @@ def test_match_of_a_video_prints_the_frame_match_percentages(tmp_path):
     h = Hit(1, 1, "videos", "vpdq", 0.0, 20.0, {}, False, "active", "reported",
             {"query_match_pct": 100.0, "compared_match_pct": 66.7})
     (d,) = detections_for(1, [h], "media", "media-1")
-    assert d.explanation == ["vpdq match in bank 'videos' (signal #1): 100 % of the "
-                             "video's frames matched (≥ 80 % needed), 66.7 % of the "
-                             "bank video's"]
+    assert d.explanation == [("vpdq match in bank 'videos' (signal #1): 100 % of the "
+                              "video's frames matched (≥ 80 % needed), 66.7 % of the "
+                              "bank video's")]
 
 
 def test_flat_video_frames_make_no_match_and_no_bank_signal(tmp_path):
@@ -627,8 +627,8 @@ def test_flat_video_frames_make_no_match_and_no_bank_signal(tmp_path):
     r = cli("bank", "import", "videos", str(f), "--json")
     rep = json.loads(r.stdout)
     assert r.exit_code == 1 and (rep["added"], rep["invalid"]) == (0, 1)
-    assert rep["errors"] == [f"{f}:1: field quality: vpdq signal with {why}; it could "
-                             "never match; not imported"]
+    assert rep["errors"] == [(f"{f}:1: field quality: vpdq signal with {why}; it could "
+                              "never match; not imported")]
 
 
 def test_a_stored_flat_vpdq_signal_matches_nothing(store):

@@ -329,8 +329,9 @@ def test_damaged_videos_are_errors_not_exceptions(tmp_path):
 
     pytest.importorskip("av")
 
-    from rasd.detect.media.hasher import hash_path
     from tests.helpers import write_video
+
+    from rasd.detect.media.hasher import hash_path
 
     frames = []
     for i in range(15):
