@@ -163,6 +163,8 @@ class _Message(HTMLParser):
                 pass  # the original post's date, not this message's
             elif self.date_title is None:
                 self.date_title = a["title"]
+                # Desktop's HTML writer titles it with the send date only (no edit
+                # time: tdesktop export_output_html.cpp); a marker other tools add
                 self.edited = "Edited" in a["title"] or "edited" in a["title"]
         if tag == "a":
             href = a.get("href", "")
