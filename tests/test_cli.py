@@ -526,8 +526,8 @@ def test_links_lists_the_posts_links_wait_for(tmp_path):
     assert "no links wait for a post" in runner.invoke(app, ["--db", db, "links"]).output
     assert "  quote of x:500 by 9\n" in runner.invoke(app, ["--db", db, "show", "x:12"]).output
     got = json.loads(runner.invoke(app, ["--db", db, "show", "x:10", "--json"]).output)["links"]
-    assert got == [{"kind": "reply", "target": "500", "stored": True, "waiting": False,
-                    "account": "9", "handle": None, "name": None}]
+    assert got == [{"kind": "reply", "target": "500", "stored": True, "target_is": "post",
+                    "waiting": False, "account": "9", "handle": None, "name": None}]
     stats = json.loads(runner.invoke(app, ["--db", db, "stats", "--json"]).output)
     assert stats["links_waiting"] == 0 and stats["edges_by_kind"] == {"reply": 3, "quote": 1}
     acc = json.loads(runner.invoke(app, ["--db", db, "accounts", "show", "x:9", "--json"]).output)
@@ -1094,3 +1094,146 @@ def test_db_after_the_command_names_the_store(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and json.loads(r.stdout)["posts"] == 1, r.stderr
     assert not (tmp_path / "rasd.db").exists()
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> str:
+    """The workspace `make run` builds (`rasd demo`), for examples to be tried on."""
+    w = tmp_path_factory.mktemp("demo") / "demo-workspace"
+    common.STATE.db = None
+    r = runner.invoke(app, ["demo", "--workdir", str(w)])
+    assert r.exit_code == 0, r.output
+    common.STATE.store.close()
+    common.STATE.store = None
+    _DEMO_LOG.append(r.output)
+    return str(w / "rasd.db")
+
+
+_DEMO_LOG: list[str] = []  # what `rasd demo` printed
+
+
+def _account_refs(text: str) -> set[str]:
+    """The accounts named in lines that list them (`accounts show` links,
+    `finance links`, the demo's shared-indicator line); a reference may hold
+    spaces (a stub Telegram account named by a forward)."""
+    refs = set(re.findall(r"^    (?:to|from) (.+?) \([^()]*\): ", text, re.M))
+    refs |= set(re.findall(r"^  (.+?) \([^()]*\): \d+ sightings", text, re.M))
+    for shared in re.findall(r"shared wallet \S+: (.*)$", text, re.M):
+        refs |= {x.rsplit(" (", 1)[0] for x in shared.split(", ")}
+    return refs
+
+
+def test_every_account_rasd_prints_is_taken_back_by_accounts_show(demo_db):
+    """`finance links`, the demo summary, `accounts list` and `accounts show`
+    print accounts as PLATFORM:ID; `accounts show` takes each back, and that
+    account alone ("telegram:Banner Relay Channel" was printed and refused)."""
+    printed = {}
+    for cmd in (["finance", "links"], ["accounts", "list", "-n", "0"],
+                ["accounts", "show", "@bbf_lion_media"],
+                ["accounts", "show", "telegram:channel7000000001"]):
+        r = runner.invoke(app, ["--db", demo_db, *cmd])
+        assert r.exit_code == 0, r.output
+        printed[" ".join(cmd)] = r.output
+    shared = next(ln for ln in _DEMO_LOG[-1].splitlines() if "shared wallet" in ln)
+    assert "x:9000000013 (@relief_for_orphans)" in shared
+    assert "telegram:channel7000000001 (Banner Relay Channel)" in shared
+    refs = _account_refs(shared) | {ln.split("\t")[0] for ln in
+                                    printed["accounts list -n 0"].splitlines()[1:]}
+    for out in printed.values():
+        refs |= _account_refs(out)
+    assert {"x:9000000013", "telegram:channel7000000001", "x:9000000004",
+            "telegram:@lions media archive"} <= refs
+    assert len(refs) >= 19
+    for ref in sorted(refs):
+        r = runner.invoke(app, ["--db", demo_db, "accounts", "show", ref, "--json"])
+        assert r.exit_code == 0, (ref, r.output)
+        assert [a["ref"] for a in json.loads(r.stdout)] == [ref]
+    # the name as the summary printed it before: taken too
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "show",
+                            "telegram:Banner Relay Channel", "--json"])
+    assert json.loads(r.stdout)[0]["ref"] == "telegram:channel7000000001"
+
+
+def test_accounts_show_lists_the_accounts_linked_each_way(demo_db):
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "show", "@bbf_lion_media"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("x:9000000001 @bbf_lion_media (Lions of the Banner)")
+    assert "    from x:9000000004 (@banner_relay_07): mention 1, repost 1" in lines
+    assert "    from x:9000000007 (@ctr_research_lab): mention 1, quote 1" in lines
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "show", "x:9000000004"])
+    assert "    to x:9000000002 (@abu_qaswara_bbf): mention 1, reply 1" in r.output
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "show", "@bbf_lion_media",
+                            "--links", "2"])
+    assert r.output.count("    from ") == 2 and "… and 4 more account(s)" in r.output
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "show", "@bbf_lion_media", "--json"])
+    got = json.loads(r.stdout)[0]
+    assert len(got["linked"]["in"]) == 6 and got["linked"]["out"] == []
+
+
+def test_accounts_list(demo_db):
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "list", "--sort", "flagged",
+                            "-n", "3"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].split("\t") == ["account", "handle", "name", "role", "posts", "flagged"]
+    assert len(lines) == 4
+    flagged = [int(ln.split("\t")[5]) for ln in lines[1:]]
+    assert flagged == sorted(flagged, reverse=True) and flagged[0] > 0
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "list", "--platform", "telegram",
+                            "--json", "-n", "0"])
+    rows = json.loads(r.stdout)
+    assert {x["platform"] for x in rows} == {"telegram"} and len(rows) == 4
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "list", "--sort", "followers"])
+    assert r.exit_code == 2 and "--sort 'followers'" in r.output
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "list", "--role", "nws"])
+    assert r.exit_code == 2
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "list", "--source", "nothing"])
+    assert r.exit_code == 0 and "no accounts match" in r.output
+
+
+def test_accounts_list_prints_names_escaped(tmp_path):
+    db = str(tmp_path / "e.db")
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"data": [{"id": "1", "text": "hi", "author_id": "5"}],
+                             "includes": {"users": [{"id": "5", "username": "u5",
+                                                     "name": "A\tB\x1b[31m\nFAKE"}]}}) + "\n")
+    assert runner.invoke(app, ["--db", db, "ingest", str(f)]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "accounts", "list"])
+    row = r.output.splitlines()[1].split("\t")
+    assert len(r.output.splitlines()) == 2 and len(row) == 6
+    assert "\x1b" not in r.output and row[2] == "A\\tB\\x1b[31m\\nFAKE"
+
+
+def test_show_names_the_account_a_csv_repost_names_not_a_post(demo_db):
+    """A CSV of tweets (isis-kaggle) says only "RT @user:": the repost's target
+    is that account; it was shown as the post x:bbf_lion_media."""
+    r = runner.invoke(app, ["--db", demo_db, "show", "x:e8a5d491482b85d46e46"])
+    assert r.exit_code == 0, r.output
+    assert "repost of a post by @bbf_lion_media (the record names the account" in r.output
+    assert "x:bbf_lion_media" not in r.output
+    r = runner.invoke(app, ["--db", demo_db, "show", "x:e8a5d491482b85d46e46", "--json"])
+    lk = json.loads(r.stdout)["links"][0]
+    assert lk["kind"] == "repost" and lk["target_is"] == "account"
+    r = runner.invoke(app, ["--db", demo_db, "show", "x:1800000000000000024"])
+    assert "repost of x:1800000000000000001 by @bbf_lion_media" in r.output
+
+
+def test_show_a_kaggle_isis_repost(tmp_path, shared_data):
+    src = shared_data / "isis-twitter" / "tweets.csv"
+    if not src.exists():
+        pytest.skip(f"{src} not found")
+    with src.open(encoding="utf-8") as f:
+        head = [next(f) for _ in range(300)]
+    part = tmp_path / "part.csv"
+    part.write_text("".join(head), encoding="utf-8")
+    db = str(tmp_path / "k.db")
+    r = runner.invoke(app, ["--db", db, "ingest", str(part), "--mapping", "isis-kaggle"])
+    assert r.exit_code == 0, r.output
+    con = sqlite3.connect(db)
+    pid, target = con.execute("SELECT platform_id, repost_of FROM posts WHERE kind='repost' "
+                              "ORDER BY id LIMIT 1").fetchone()
+    con.close()
+    r = runner.invoke(app, ["--db", db, "show", f"x:{pid}"])
+    assert f"repost of a post by @{target}" in r.output, r.output
+    assert f"x:{target}" not in r.output

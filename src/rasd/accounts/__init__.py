@@ -1,7 +1,15 @@
-"""Accounts: roles set by analysts, profile history (later: supporter score,
-census estimation, resurgence)."""
+"""Accounts: roles set by analysts, profile history, lists and links
+(later: supporter score, census estimation, resurgence)."""
 
 from rasd.accounts.edges import edge_counts
+from rasd.accounts.listing import (
+    FLAGGED_LABELS,
+    SORTS,
+    account_ref,
+    linked_accounts,
+    list_accounts,
+)
 from rasd.accounts.roles import ROLES, account_history, find_accounts, set_role
 
-__all__ = ["ROLES", "account_history", "edge_counts", "find_accounts", "set_role"]
+__all__ = ["FLAGGED_LABELS", "ROLES", "SORTS", "account_history", "account_ref", "edge_counts",
+           "find_accounts", "linked_accounts", "list_accounts", "set_role"]

@@ -27,9 +27,14 @@ ROLES = {
 
 
 def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[Any]:
-    """Accounts whose handle (with or without @) or platform id is ``ref``;
-    ``platform:ref`` (``x:12345``, ``telegram:@name``, as ``rasd show`` names
-    posts and ``accounts show`` prints accounts) names the platform too."""
+    """The accounts ``ref`` names: its platform id, else its handle (with or
+    without @), else its display name (a Telegram channel or a forward's
+    source has only that); ``platform:ref`` (``x:12345``, ``telegram:@name``,
+    as ``rasd show`` names posts and ``account_ref`` prints accounts) names the
+    platform too. A platform id is unique on its platform, so ``PLATFORM:ID``
+    names one account even where another's handle reads the same; a handle
+    may name accounts on several platforms, a name several anywhere (names
+    are tried only where no id or handle matches)."""
     plat, sep, rest = ref.partition(":")
     if sep and rest and platform in (None, plat) and PLATFORM_NAME.match(plat):
         found = _find(store, rest, plat)
@@ -42,12 +47,24 @@ def _find(store: Store, ref: str, platform: str | None) -> list[Any]:
     a = S.accounts
     # handle_key: folded by rasd, so "@ärger" finds "Ärger" on SQLite too, whose
     # lower() folds ASCII only (it found nothing there, even typed as stored)
-    q = select(a).where(or_(a.c.handle_key == S.handle_key(ref.lstrip("@")),
-                            a.c.platform_id == ref))
+    bare = ref.lstrip("@")
+    cond = a.c.platform_id == ref
+    if bare:
+        cond = or_(cond, a.c.handle_key == S.handle_key(bare))
+    q = select(a).where(cond)
     if platform:
         q = q.where(a.c.platform == platform)
     with store.connect() as c:
-        return list(c.execute(q.order_by(a.c.platform, a.c.id)))
+        found = list(c.execute(q.order_by(a.c.platform, a.c.id)))
+        if not found:  # exact: names are not keyed (a scan, tried last)
+            q = select(a).where(a.c.name == ref)
+            if platform:
+                q = q.where(a.c.platform == platform)
+            return list(c.execute(q.order_by(a.c.platform, a.c.id)))
+    # on a platform where ref is an account's id, that account only: PLATFORM:ID
+    # names one account even where another's handle reads the same
+    by_id = {r.platform for r in found if r.platform_id == ref}
+    return [r for r in found if r.platform not in by_id or r.platform_id == ref]
 
 
 def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import echo, echo_json, fail, get_store
+from rasd.cli.common import INT_MAX, echo, echo_json, echo_row, fail, get_store
 from rasd.cli.common import when_text as _when
 
 
@@ -15,8 +15,9 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("mark")
     def mark(
-        ref: str = typer.Argument(..., help="Handle (@name) or platform id, optionally "
-                                  "after its platform (x:12345, telegram:@name)."),
+        ref: str = typer.Argument(..., help="An account as rasd prints it (x:9000000001), "
+                                  "a handle (@name), a platform id or a display name, "
+                                  "optionally after its platform (telegram:@name)."),
         role: str = typer.Option(..., "--role", "-r",
                                  help="news, researcher, ngo, official, or none to clear."),
         platform: str = typer.Option(None, "--platform", "-p", help="Only on this platform."),
@@ -41,30 +42,48 @@ def register(app: typer.Typer) -> None:
         except (ValueError, LookupError) as e:
             fail(str(e))
         for r in rows:
-            echo(f"{r.platform} {r.platform_id} @{r.handle or '-'}: "
+            echo(f"{r.platform}:{r.platform_id} @{r.handle or '-'}: "
                  f"role {r.role or '-'}")
         echo("posts of an account whose role changed are evaluated again by the next `rasd scan`")
 
     @sub.command("show")
     def show(
-        ref: str = typer.Argument(..., help="Handle (@name) or platform id, optionally "
-                                  "after its platform (x:12345, telegram:@name)."),
+        ref: str = typer.Argument(..., help="An account as rasd prints it (x:9000000001, "
+                                  "telegram:channel7000000001), a handle (@name), a "
+                                  "platform id, or a display name; any of these after its "
+                                  "platform (telegram:@name, \"telegram:Banner Relay "
+                                  "Channel\")."),
         platform: str = typer.Option(None, "--platform", "-p"),
+        links: int = typer.Option(10, "--links", "-l", min=0, max=INT_MAX,
+                                  help="Linked accounts to list each way, most linked "
+                                       "first (0: all)."),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
         """Show an account: profile, role, counts, its links to and from other
-        accounts by kind (replies, reposts, quotes, mentions, forwards, follows)
-        and profile history.
+        accounts by kind (replies, reposts, quotes, mentions, forwards, follows),
+        the accounts it links to and that link to it (with counts by kind), and
+        profile history.
+
+        Each account is printed as PLATFORM:ID, which names it alone (handles and
+        names may be shared); every account rasd prints can be typed back here.
 
         Examples:
 
           rasd accounts show @bbf_lion_media
 
-          rasd accounts show x:1600000000000000001
+          rasd accounts show x:9000000001 --links 0
+
+          rasd accounts show "telegram:Banner Relay Channel"
         """
         from sqlalchemy import func, select
 
-        from rasd.accounts import account_history, edge_counts, find_accounts
+        from rasd.accounts import (
+            account_history,
+            account_ref,
+            edge_counts,
+            find_accounts,
+            linked_accounts,
+        )
         from rasd.store import schema as S
 
         store = get_store()
@@ -76,18 +95,23 @@ def register(app: typer.Typer) -> None:
             for r in rows:
                 posts = c.execute(select(func.count()).select_from(S.posts).where(
                     S.posts.c.account_id == r.id)).scalar_one()
-                out.append({"id": r.id, "platform": r.platform, "platform_id": r.platform_id,
+                out.append({"id": r.id, "ref": account_ref(r.platform, r.platform_id),
+                            "platform": r.platform, "platform_id": r.platform_id,
                             "handle": r.handle, "name": r.name, "bio": r.bio, "role": r.role,
                             "kind": r.kind, "followers": r.followers, "stub": r.stub,
                             "posts": posts, "links": edge_counts(store, r.id),
+                            "linked": linked_accounts(store, r.id, limit=links or None),
                             "history": account_history(store, r.id)})
         if json_:
             echo_json(out)
             return
+        if len(out) > 1:
+            echo(f"{len(out)} accounts match {ref!r}: " + ", ".join(a["ref"] for a in out)
+                 + " (name one by its reference)")
         for a in out:
-            echo(f"{a['platform']} {a['platform_id']} @{a['handle'] or '-'} "
+            echo(f"{a['ref']}{' @' + a['handle'] if a['handle'] else ''} "
                  f"({a['name'] or '-'}) role={a['role'] or '-'} "
-                 f"posts={a['posts']}")
+                 f"posts={a['posts']}" + (" (stub: only referenced)" if a["stub"] else ""))
             if a["bio"]:
                 echo(f"  bio: {a['bio']}")
             lk = a["links"]
@@ -96,7 +120,65 @@ def register(app: typer.Typer) -> None:
                     kinds = ", ".join(f"{k} {n}" for k, n in lk[side].items())
                     echo(f"  links {side}: {kinds} ({word} {lk[f'{side}_accounts']} "
                          "account(s))")
+                    for o in a["linked"][side]:
+                        kinds = ", ".join(f"{k} {n}" for k, n in o["kinds"].items())
+                        echo(f"    {word} {_who(o)}: {kinds}")
+                    more = lk[f"{side}_accounts"] - len(a["linked"][side])
+                    if more > 0:
+                        echo(f"    … and {more} more account(s) (--links 0 lists all)")
             for h in a["history"][:-1]:
                 seen = f"collected {_when(h['seen'])}, " if h["seen"] else ""
                 echo(f"  {seen}until {_when(h['until'])}: @{h['handle']} {h['name']!r} "
                      f"{h['bio']!r}")
+
+    @sub.command("list")
+    def list_cmd(
+        platform: str = typer.Option(None, "--platform", "-p", help="Only on this platform."),
+        role: str = typer.Option(None, "--role", "-r",
+                                 help="Only with this role (news, researcher, ngo, "
+                                      "official; none: without one)."),
+        source: str = typer.Option(None, "--source", "-s",
+                                   help="Only accounts last written by this ingest source."),
+        sort: str = typer.Option("posts", "--sort",
+                                 help="posts or flagged (most first), or handle (A-Z)."),
+        limit: int = typer.Option(50, "--limit", "-n", min=0, max=INT_MAX,
+                                  help="Accounts to list (0: all)."),
+        json_: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List accounts: reference, handle, name, role, posts, and flagged
+        posts (a post with a detection of a TCO label: incitement, solicitation,
+        recruitment, instruction, threat, financing — on the post or a hash match
+        on its media; run `rasd scan` first). Tab-separated, one account a line.
+
+        Examples:
+
+          rasd accounts list
+
+          rasd accounts list --sort flagged -n 10
+
+          rasd accounts list --platform telegram --role none --json
+        """
+        from rasd.accounts import ROLES, SORTS, list_accounts
+
+        if sort not in SORTS:
+            fail(f"--sort {sort!r}: one of {', '.join(SORTS)}")
+        if role is not None and role not in ROLES:
+            fail(f"--role {role!r}: one of {', '.join(ROLES)}")
+        rows = list_accounts(get_store(), platform=platform, role=role, source=source,
+                             sort=sort, limit=limit or None)
+        if json_:
+            echo_json(rows)
+            return
+        if not rows:
+            echo("no accounts" + (" match" if platform or role or source else " stored"))
+            return
+        echo_row("account", "handle", "name", "role", "posts", "flagged")
+        for r in rows:
+            echo_row(r["ref"], f"@{r['handle']}" if r["handle"] else "-", r["name"] or "-",
+                     r["role"] or "-", str(r["posts"]), str(r["flagged"]))
+
+
+def _who(a: dict) -> str:
+    """An account as lines name it: its reference, then its handle or name."""
+    shown = f"@{a['handle']}" if a["handle"] else a["name"]
+    return f"{a['ref']} ({shown})" if shown else a["ref"]

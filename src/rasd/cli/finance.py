@@ -135,10 +135,10 @@ def register(app: typer.Typer) -> None:
             cur = "/".join(x for x in (r["currency"], r["asset"]) if x)
             echo(f"{r['type']} {cur + ' ' if cur else ''}{r['value']}: "
                  f"{r['accounts']} accounts, {r['posts']} posts")
-            for a in r["linked_accounts"]:
-                who = a["handle"] or a["name"] or a["account_id"]
-                echo(f"  {a['platform']}:{who} (account {a['account_id']}, "
-                     f"{a['sightings']} sightings)")
+            for a in r["linked_accounts"]:  # as `rasd accounts show` takes it back
+                shown = f"@{a['handle']}" if a["handle"] else a["name"]
+                echo(f"  {a['ref']}{f' ({shown})' if shown else ''}: "
+                     f"{a['sightings']} sightings")
 
     @lists.command("import")
     def import_cmd(

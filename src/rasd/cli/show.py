@@ -28,7 +28,7 @@ def _links(c: Any, p: Any) -> list[dict[str, Any]]:
     a, t, e, pl = S.accounts, S.posts, S.edges, S.pending_links
     waiting = {(r.kind, r.target_post_id) for r in c.execute(
         select(pl.c.kind, pl.c.target_post_id).where(pl.c.post_id == p.id))}
-    edges = c.execute(select(e.c.kind, a.c.platform_id, a.c.handle, a.c.name).join(
+    edges = c.execute(select(e.c.kind, a.c.platform_id, a.c.handle, a.c.name, a.c.platform).join(
         a, a.c.id == e.c.dst_account_id).where(e.c.post_id == p.id).order_by(e.c.id)).all()
     out: list[dict[str, Any]] = []
     for kind, col in _LINK_COLS:
@@ -40,14 +40,22 @@ def _links(c: Any, p: Any) -> list[dict[str, Any]]:
             t.c.platform == p.platform, t.c.platform_id == target)).first()
         edge = next((x for x in edges if x.kind == kind), None)
         acc = got if got is not None and got.platform_id is not None else edge
+        is_waiting = (kind, target) in waiting
+        # a record that names only whom it reposts or forwards ("RT @user:" in a
+        # CSV of tweets, a forward's source by name): the target is that account
+        names_account = (got is None and not is_waiting and edge is not None and (
+            target in (edge.platform_id, edge.name)
+            or S.handle_key(target.lstrip("@")) == S.handle_key(edge.handle)))
         out.append({"kind": kind, "target": target, "stored": got is not None,
-                    "waiting": (kind, target) in waiting,
+                    "target_is": "account" if names_account else "post",
+                    "waiting": is_waiting,
                     "account": acc.platform_id if acc is not None else None,
                     "handle": acc.handle if acc is not None else None,
                     "name": acc.name if acc is not None else None})
     for x in edges:
         if x.kind == "mention":
-            out.append({"kind": "mention", "target": None, "stored": False, "waiting": False,
+            out.append({"kind": "mention", "target": None, "stored": False,
+                        "target_is": "account", "waiting": False,
                         "account": x.platform_id, "handle": x.handle, "name": x.name})
     return out
 
@@ -228,6 +236,10 @@ def register(app: typer.Typer) -> None:
             if lk["kind"] == "forward" and not lk["stored"] and not lk["waiting"]:
                 # from a channel or user named, not from a post of theirs we hold
                 echo(f"  forwarded from {_who(lk) if lk['account'] else repr(lk['target'])}")
+                continue
+            if lk["target_is"] == "account":  # the record names the author, not the post
+                echo(f"  {_PHRASE[lk['kind']]} a post by {_who(lk)} (the record names "
+                     "the account, not the post)")
                 continue
             line = f"  {_PHRASE[lk['kind']]} {p.platform}:{lk['target']}"
             if not lk["stored"]:

@@ -53,7 +53,8 @@ def step(ctx: DemoContext) -> dict[str, Any]:
                 f"score {score:.2f}")
     linked = shared(ctx.store, min_accounts=2)
     for row in linked[:5]:
-        who = ", ".join(f"{a['platform']}:{a['handle'] or a['name']}"
+        who = ", ".join(a["ref"] + (f" (@{a['handle']})" if a["handle"]
+                                    else f" ({a['name']})" if a["name"] else "")
                         for a in row["linked_accounts"])
         ctx.log(f"  shared {row['type']} {row['value']}: {who}")
     out.update({"financing_posts": len(fin), "designation_matches": len(matches),

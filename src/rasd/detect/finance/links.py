@@ -124,17 +124,20 @@ def shared(store: Any, *, min_accounts: int = 2, types: list[str] | None = None,
         for typ, val, nacc, nposts, first, last, cur, asset in groups:
             accs = c.execute(
                 select(S.accounts.c.id, S.accounts.c.platform, S.accounts.c.handle,
-                       S.accounts.c.name, func.count(s.c.id), func.min(s.c.post_id))
+                       S.accounts.c.name, func.count(s.c.id), func.min(s.c.post_id),
+                       S.accounts.c.platform_id)
                 .select_from(s.join(S.accounts, s.c.account_id == S.accounts.c.id))
                 .where(and_(s.c.type == typ, s.c.value == val))
                 .group_by(S.accounts.c.id, S.accounts.c.platform, S.accounts.c.handle,
-                          S.accounts.c.name)
+                          S.accounts.c.name, S.accounts.c.platform_id)
                 .order_by(S.accounts.c.id)).all()
             out.append({"type": typ, "value": val, "currency": cur, "asset": asset,
                         "accounts": int(nacc), "posts": int(nposts), "first_seen": first,
                         "last_seen": last,
-                        "linked_accounts": [{"account_id": a, "platform": p, "handle": h,
+                        # ref: as `rasd accounts show` takes it back (account_ref)
+                        "linked_accounts": [{"account_id": a, "ref": f"{p}:{pid}",
+                                             "platform": p, "handle": h,
                                              "name": n, "sightings": int(k),
                                              "first_post_id": fp}
-                                            for a, p, h, n, k, fp in accs]})
+                                            for a, p, h, n, k, fp, pid in accs]})
     return out

@@ -1,0 +1,135 @@
+"""Accounts as lists: each with its posts and flagged posts (``rasd accounts
+list``), and the accounts one links to and is linked from, by kind, with
+counts (``rasd accounts show``).
+
+Every account is named by ``account_ref``: ``PLATFORM:PLATFORM_ID``, unique in
+the store (the accounts table's unique key) and read back by
+``find_accounts`` as that account and no other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func, select, union_all
+
+from rasd.store import Store
+from rasd.store import schema as S
+
+# The labels that make a post *flagged* (POLICY, EU TCO Art. 2(7)): neither
+# ``none`` nor ``exempt``, and not a finance detector's finding about what a
+# post holds (``fin_indicator``: a wallet; ``designated_entity``: a listed
+# name, which reporting names too).
+FLAGGED_LABELS = ("incitement", "solicitation", "recruitment", "instruction", "threat",
+                  "financing")
+
+SORTS = ("posts", "flagged", "handle")
+
+
+def account_ref(platform: str, platform_id: str) -> str:
+    """How rasd prints an account so that it can be typed back
+    (``rasd accounts show x:9000000001``): its platform and platform id, which
+    name one account (handles and names may be shared or change)."""
+    return f"{platform}:{platform_id}"
+
+
+def _brief(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "ref": account_ref(r.platform, r.platform_id), "platform": r.platform,
+            "platform_id": r.platform_id, "handle": r.handle, "name": r.name}
+
+
+def _flagged_posts() -> Any:
+    """(post id) of every flagged post: a post detection of a flagged label,
+    or a hash match of one on its media."""
+    d = S.detections
+    by_post = select(d.c.subject_id.label("post_id")).where(
+        d.c.subject_type == "post", d.c.label.in_(FLAGGED_LABELS))
+    by_media = select(S.post_media.c.post_id.label("post_id")).select_from(
+        d.join(S.post_media, S.post_media.c.media_id == d.c.subject_id)).where(
+        d.c.subject_type == "media", d.c.label.in_(FLAGGED_LABELS))
+    return union_all(by_post, by_media).subquery()
+
+
+def list_accounts(store: Store, *, platform: str | None = None, role: str | None = None,
+                  source: str | None = None, sort: str = "posts",
+                  limit: int | None = 50) -> list[dict[str, Any]]:
+    """Accounts with their post count and flagged-post count (posts with a
+    detection of a ``FLAGGED_LABELS`` label, on the post or its media): only
+    those on ``platform``, with analyst role ``role`` (``none``: without one),
+    last written by ingest source ``source``; sorted by ``sort`` (``posts``,
+    ``flagged``: most first; ``handle``: A-Z, then name), at most ``limit``."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
+    a, p = S.accounts, S.posts
+    posts = (select(p.c.account_id, func.count().label("n")).where(p.c.account_id.isnot(None))
+             .group_by(p.c.account_id).subquery())
+    fl = _flagged_posts()
+    flagged = (select(p.c.account_id, func.count(func.distinct(p.c.id)).label("n"))
+               .select_from(p.join(fl, fl.c.post_id == p.c.id))
+               .group_by(p.c.account_id).subquery())
+    n_posts = func.coalesce(posts.c.n, 0).label("posts")
+    n_flagged = func.coalesce(flagged.c.n, 0).label("flagged")
+    q = (select(a.c.id, a.c.platform, a.c.platform_id, a.c.handle, a.c.name, a.c.role,
+                a.c.stub, S.sources.c.name.label("source"), n_posts, n_flagged)
+         .select_from(a.outerjoin(posts, posts.c.account_id == a.c.id)
+                      .outerjoin(flagged, flagged.c.account_id == a.c.id)
+                      .outerjoin(S.sources, S.sources.c.id == a.c.source_id)))
+    if platform:
+        q = q.where(a.c.platform == platform)
+    if role == "none":
+        q = q.where(a.c.role.is_(None))
+    elif role:
+        q = q.where(a.c.role == role)
+    if source:
+        q = q.where(S.sources.c.name == source)
+    if sort == "handle":
+        # accounts without a handle (Telegram channels, stubs named only) by name, after
+        order = [a.c.handle_key.is_(None), a.c.handle_key, a.c.name, a.c.id]
+    elif sort == "flagged":
+        order = [n_flagged.desc(), n_posts.desc(), a.c.id]
+    else:
+        order = [n_posts.desc(), n_flagged.desc(), a.c.id]
+    q = q.order_by(*order)
+    if limit:
+        q = q.limit(limit)
+    with store.connect() as c:
+        rows = c.execute(q).all()
+    return [{**_brief(r), "role": r.role, "stub": bool(r.stub), "source": r.source,
+             "posts": int(r.posts), "flagged": int(r.flagged)} for r in rows]
+
+
+def linked_accounts(store: Store, account_id: int,
+                    limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The accounts ``account_id`` links to (``out``: it replies to, reposts,
+    quotes, mentions, forwards, follows them) and that link to it (``in``),
+    each with the count by edge kind and in all, most first; at most ``limit``
+    accounts each way."""
+    e, a = S.edges, S.accounts
+    out: dict[str, list[dict[str, Any]]] = {}
+    with store.connect() as c:
+        for side, mine, other in (("out", e.c.src_account_id, e.c.dst_account_id),
+                                  ("in", e.c.dst_account_id, e.c.src_account_id)):
+            total = func.count().label("total")
+            top = (select(other.label("other"), total).where(mine == account_id)
+                   .group_by(other).order_by(total.desc(), other))
+            if limit:
+                top = top.limit(limit)
+            top_sq = top.subquery()
+            accs = c.execute(
+                select(a.c.id, a.c.platform, a.c.platform_id, a.c.handle, a.c.name,
+                       top_sq.c.total)
+                .select_from(top_sq.join(a, a.c.id == top_sq.c.other))
+                .order_by(top_sq.c.total.desc(), a.c.id)).all()
+            kinds: dict[int, dict[str, int]] = {}
+            if accs:
+                for oid, kind, n in c.execute(
+                        select(other, e.c.kind, func.count()).where(
+                            and_(mine == account_id, other.in_([r.id for r in accs])))
+                        .group_by(other, e.c.kind).order_by(other, e.c.kind)):
+                    kinds.setdefault(oid, {})[kind] = int(n)
+            out[side] = [{**_brief(r), "total": int(r.total), "kinds": kinds.get(r.id, {})}
+                         for r in accs]
+    return out
+
+
+__all__ = ["FLAGGED_LABELS", "SORTS", "account_ref", "linked_accounts", "list_accounts"]

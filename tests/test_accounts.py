@@ -1,0 +1,128 @@
+"""Accounts as a user meets them: references rasd prints are taken back, the
+accounts one links to and from, lists with post and flagged-post counts; on
+SQLite and (RASD_TEST_PG_URL) PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+from tests.helpers import account
+
+from rasd.accounts import find_accounts, linked_accounts, list_accounts, set_role
+from rasd.ingest.runner import ingest_path
+from rasd.model import Account
+from rasd.store import schema as S
+
+DEMO = Path(__file__).resolve().parents[1] / "src/rasd/data/demo"
+
+
+def _demo(store) -> None:
+    for rel in ("x/demo_tweets.jsonl", "telegram", "csv/demo_kaggle_format.csv"):
+        ingest_path(store, DEMO / rel, source=f"demo-{rel.split('/')[0]}")
+
+
+def _detect(store, post_pid: str, label: str, detector: str = "text") -> None:
+    now = datetime.now(UTC)
+    with store.begin() as c:
+        pid = c.execute(select(S.posts.c.id).where(S.posts.c.platform_id == post_pid)
+                        ).scalar_one()
+        c.execute(insert(S.detections).values(
+            subject_type="post", subject_id=pid, detector=detector, label=label, score=0.9,
+            model_version="t", created_at=now))
+
+
+def test_every_account_reference_printed_is_taken_back(store):
+    _demo(store)
+    rows = list_accounts(store, limit=None)
+    assert len(rows) == 19
+    for r in rows:
+        found = find_accounts(store, r["ref"])
+        assert [a.id for a in found] == [r["id"]], r["ref"]
+    # the display name a Telegram channel has instead of a handle, after its platform
+    found = find_accounts(store, "telegram:Banner Relay Channel")
+    assert [a.platform_id for a in found] == ["channel7000000001"]
+    assert find_accounts(store, "x:Banner Relay Channel") == []
+
+
+def test_a_platform_id_names_one_account_where_a_handle_reads_the_same(store):
+    from rasd.ingest.runner import _source_id
+    from rasd.ingest.writer import Writer
+
+    w = Writer(store, _source_id(store, "t"))
+    w.add(Account("x", "4242", handle="first"))
+    w.add(Account("x", "77", handle="4242"))  # all-digit handles are allowed on X
+    w.add(Account("telegram", "9", handle="4242"))
+    w.flush()
+    assert [a.platform_id for a in find_accounts(store, "x:4242")] == ["4242"]
+    assert [a.platform_id for a in find_accounts(store, "x:@4242")] == ["77"]
+    # no platform: each platform's own match
+    assert sorted((a.platform, a.platform_id) for a in find_accounts(store, "4242")) == [
+        ("telegram", "9"), ("x", "4242")]
+
+
+def test_linked_accounts_each_way_with_counts(store):
+    _demo(store)
+    lion = account(store, "x", "9000000001")
+    got = linked_accounts(store, lion.id)
+    assert got["out"] == []
+    assert len(got["in"]) == 6
+    by = {a["ref"]: a for a in got["in"]}
+    assert by["x:9000000004"]["kinds"] == {"mention": 1, "repost": 1}
+    assert by["x:9000000004"]["handle"] == "banner_relay_07"
+    assert by["x:9000000007"]["kinds"] == {"mention": 1, "quote": 1}
+    assert by["x:banner_archive_22"]["total"] == 2
+    assert len(linked_accounts(store, lion.id, limit=2)["in"]) == 2
+    relay = account(store, "x", "9000000004")
+    out = linked_accounts(store, relay.id)["out"]
+    assert [(a["ref"], a["kinds"]) for a in out] == [
+        ("x:9000000001", {"mention": 1, "repost": 1}),
+        ("x:9000000002", {"mention": 1, "reply": 1})]
+
+
+def test_list_accounts_counts_filters_and_sorts(store):
+    _demo(store)
+    _detect(store, "1800000000000000002", "incitement")
+    _detect(store, "1800000000000000002", "financing", "finance")  # one post, counted once
+    _detect(store, "1800000000000000004", "threat")
+    _detect(store, "1800000000000000006", "fin_indicator", "finance")  # not a flag
+    _detect(store, "1800000000000000008", "exempt")
+    rows = {r["ref"]: r for r in list_accounts(store, limit=None)}
+    assert rows["x:9000000002"]["posts"] == 4 and rows["x:9000000002"]["flagged"] == 2
+    assert rows["x:9000000013"]["flagged"] == 0 and rows["x:9000000006"]["flagged"] == 0
+    assert rows["telegram:channel7000000001"]["posts"] == 9
+    assert rows["telegram:@daily world news"]["stub"] is True
+    top = list_accounts(store, sort="flagged", limit=1)
+    assert [r["ref"] for r in top] == ["x:9000000002"]
+    by_posts = list_accounts(store, limit=None)
+    assert [r["posts"] for r in by_posts] == sorted((r["posts"] for r in by_posts),
+                                                    reverse=True)
+    handles = [r["handle"] for r in list_accounts(store, platform="x", sort="handle",
+                                                   limit=None)]
+    assert handles == sorted(handles, key=str.lower)
+    tg = list_accounts(store, platform="telegram", limit=None)
+    assert {r["platform"] for r in tg} == {"telegram"} and len(tg) == 4
+    assert {r["ref"] for r in list_accounts(store, source="demo-csv", limit=None)} >= {
+        "x:banner_archive_22", "x:lucie_reads"}
+    set_role(store, "@dailyworld_news", "news")
+    assert [r["handle"] for r in list_accounts(store, role="news")] == ["dailyworld_news"]
+    assert len(list_accounts(store, role="none", limit=None)) == 18
+    assert len(list_accounts(store, limit=3)) == 3
+    with pytest.raises(ValueError, match="unknown sort"):
+        list_accounts(store, sort="followers")
+
+
+def test_a_flagged_media_match_flags_its_post(store):
+    _demo(store)
+    now = datetime.now(UTC)
+    with store.begin() as c:
+        mid = c.execute(select(S.post_media.c.media_id).join(
+            S.posts, S.posts.c.id == S.post_media.c.post_id).where(
+            S.posts.c.platform_id == "channel7000000001/2")).scalar_one()
+        c.execute(insert(S.detections).values(
+            subject_type="media", subject_id=mid, detector="media", label="incitement",
+            score=1.0, model_version="t", created_at=now))
+    rows = {r["ref"]: r for r in list_accounts(store, limit=None)}
+    assert rows["telegram:channel7000000001"]["flagged"] == 1
