@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
 from rasd.cli.common import echo_json, fail, get_store, progress_enabled, stage_progress
 
 
+_SUBJECTS = {"post": "posts", "account": "accounts", "media": "media files, with --media"}
+
+
+def installed_detectors() -> list[tuple[str, str, str]]:
+    """(name, what it scans, what it is) of every detector installed (the
+    ``rasd.detectors`` entry points, rasd's own and any plugin's), by name."""
+    from rasd.detect.base import Detector
+    from rasd.detect.scan import available_detectors
+
+    out = []
+    for name, cls in sorted(available_detectors().items()):
+        doc = next((ln.strip() for ln in (cls.__doc__ or "").splitlines() if ln.strip()), "")
+        if doc == (Detector.__doc__ or "").strip().splitlines()[0]:
+            doc = ""  # the base class's, inherited
+        st = getattr(cls, "subject_type", "post")
+        out.append((name, _SUBJECTS.get(st, st), doc))
+    return out
+
+
+class _ScanCommand(TyperCommand):
+    """`rasd scan`, whose help lists the detectors installed now (read when
+    help is asked for: the command line does not import them to start)."""
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Installed detectors (--detector NAME)"):
+            formatter.write_dl([(name, f"{what}{': ' + doc if doc else ''}")
+                                for name, what, doc in installed_detectors()]
+                               or [("(none)", "no detector is installed")])
+        super().format_epilog(ctx, formatter)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("scan")
+    @app.command("scan", cls=_ScanCommand)
     def scan_cmd(
         all_: bool = typer.Option(False, "--all", help="Rescan everything, even subjects "
                                   "already scanned by the same model version."),
@@ -19,13 +52,16 @@ def register(app: typer.Typer) -> None:
         media: bool = typer.Option(False, "--media", help="Also run media detectors "
                                    "(hash ingested media whose files are present)."),
         detector: list[str] = typer.Option(None, "--detector", "-d",
-                                           help="Run only these detectors (repeatable)."),
+                                           help="Run only these detectors (repeatable; the installed ones are listed below)."),
         limit: int = typer.Option(None, "--limit", min=1,
                                   help="At most this many subjects each."),
         json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
-        """Run every text (and with --media, media) detector over stored subjects
-        not yet scanned, and store the detections.
+        """Run every installed detector of posts and accounts (and with --media,
+        of media files) over stored subjects not yet scanned, and store the
+        detections. The detectors installed are listed below: rasd's own are
+        text, finance and finance_account (posts and accounts) and media; plugins
+        add theirs (entry-point group rasd.detectors).
 
         Re-running is idempotent; a new model version scans again; --all rescans.
         With --media, media hashed earlier are matched again (from their stored
@@ -36,6 +72,8 @@ def register(app: typer.Typer) -> None:
           rasd scan
 
           rasd scan --since 2024-01-01 --detector text
+
+          rasd scan -d finance -d finance_account
 
           rasd scan --media
         """

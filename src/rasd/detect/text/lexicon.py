@@ -119,6 +119,9 @@ def load_lexicon_file(path: Path) -> list[Entry]:
         aliases = raw.get("aliases")
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise LexiconError(f"{p}: entries[{i}].aliases: must be a list of strings")
+        for field in ("kind", "entity", "ideology"):  # text or absent (matches are keyed
+            if not isinstance(raw.get(field), str | None):  # by them: a list stopped a scan)
+                raise LexiconError(f"{p}: entries[{i}].{field}: must be a string")
         kind = str(raw.get("kind", "entity"))
         for a in aliases:
             out.append(Entry(kind, raw.get("entity"), raw.get("ideology"), src, a))
