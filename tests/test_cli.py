@@ -1292,3 +1292,38 @@ def test_scan_with_a_policy_whose_lexicon_is_broken_is_one_line(tmp_path, monkey
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rasd: error: detector text cannot be set up")
     assert str(lex) in err[0] and "Traceback" not in r.output
+
+
+def test_policy_show_json_is_a_policy_file_policy_check_reads_back(tmp_path, monkeypatch):
+    """It printed example counts, not examples: `policy check` refused it."""
+    import dataclasses
+    import shutil
+
+    from rasd.detect.text.lexicon import lexicon_dir
+    from rasd.detect.text.policy import load_policy, load_policy_file
+
+    monkeypatch.delenv("RASD_POLICY", raising=False)
+    r = runner.invoke(app, ["policy", "show", "--json"])
+    assert r.exit_code == 0
+    saved = tmp_path / "elsewhere" / "my-policy.json"
+    saved.parent.mkdir()
+    saved.write_text(r.stdout, encoding="utf-8")
+    r = runner.invoke(app, ["policy", "check", str(saved)])
+    assert r.exit_code == 0 and "ok (" in r.output, r.output
+    original = load_policy()
+    assert dataclasses.replace(load_policy_file(saved), source="-") == dataclasses.replace(
+        original, source="-")
+    # a policy with a lexicon of its own, beside it: saved anywhere, it still finds it
+    own = tmp_path / "team"
+    own.mkdir()
+    shutil.copy(lexicon_dir() / "entities.json", own / "team-lexicon.json")
+    doc = json.loads(saved.read_text(encoding="utf-8"))
+    doc["lexicons"] = ["team-lexicon.json", "indicators.json"]
+    (own / "p.json").write_text(json.dumps(doc), encoding="utf-8")
+    r = runner.invoke(app, ["policy", "show", "--policy", str(own / "p.json"), "--json"])
+    again = saved.parent / "again.json"
+    again.write_text(r.stdout, encoding="utf-8")
+    r = runner.invoke(app, ["policy", "check", str(again)])
+    assert r.exit_code == 0, r.output
+    assert load_policy_file(again).lexicons == (str((own / "team-lexicon.json").resolve()),
+                                                "indicators.json")

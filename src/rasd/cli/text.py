@@ -285,17 +285,20 @@ def register(app: typer.Typer) -> None:
         policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY", help="Policy JSON file."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """Show the active policy's labels and definitions.
+        """Show the active policy's labels and definitions; with --json, the whole
+        policy as a policy file (examples in full), to save, edit and use.
 
         Examples:
 
           rasd policy show
 
-          rasd policy show --policy my-policy.json --json
+          rasd policy show --json > my-policy.json && rasd policy check my-policy.json
+
+          rasd classify posts.jsonl --policy my-policy.json
         """
         pol = _load_policy(policy)
-        if json_:
-            echo_json(pol.to_dict())
+        if json_:  # a policy file: `rasd policy check` and --policy read it back
+            echo_json(pol.to_document())
             return
         echo(f"{pol.name} {pol.version}  ({pol.source})")
         echo(f"target journalism FPR {pol.target_journalism_fpr:.1%}; "

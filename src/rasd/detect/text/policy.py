@@ -91,6 +91,30 @@ class Policy:
         }
 
 
+    def to_document(self) -> dict[str, Any]:
+        """The policy as a policy file holds it, which ``load_policy_file``
+        (``rasd policy check``) reads back as the same policy: every field,
+        examples in full. A lexicon named relative to the policy's own folder
+        becomes an absolute path, so the document reads the same lexicons
+        wherever it is saved; shipped lexicons keep their names."""
+        # as resolve_lexicon_paths reads them: the policy's folder first, then rasd's
+        base = Path(self.source).parent if Path(self.source).is_file() else None
+        lexicons = []
+        for n in self.lexicons:
+            own = base / n if base is not None else None  # (an absolute n stays n)
+            lexicons.append(str(own.resolve()) if own is not None and own.is_file() else n)
+        return {
+            "name": self.name, "version": self.version, "languages": list(self.languages),
+            "target_journalism_fpr": self.target_journalism_fpr,
+            "attributes": self.attributes, "lexicons": lexicons,
+            "labels": [{"id": lab.id, "flagged": lab.flagged, "severity": lab.severity,
+                        "legal_basis": lab.legal_basis, "definition": lab.definition,
+                        "examples": {k: list(v) for k, v in lab.examples.items()}}
+                       for lab in self.labels],
+            "thresholds": dict(self.thresholds),
+        }
+
+
 def _err(src: str, where: str, msg: str) -> PolicyError:
     return PolicyError(f"{src}: {where}: {msg}")
 
