@@ -1327,3 +1327,63 @@ def test_policy_show_json_is_a_policy_file_policy_check_reads_back(tmp_path, mon
     assert r.exit_code == 0, r.output
     assert load_policy_file(again).lexicons == (str((own / "team-lexicon.json").resolve()),
                                                 "indicators.json")
+
+
+def _examples() -> list[tuple[str, list[str]]]:
+    """Every `rasd …` example line of the README and of every --help, split as
+    a shell would (where: README or the command's help)."""
+    import shlex
+
+    texts = [("README", (Path(__file__).resolve().parents[1] / "README.md").read_text())]
+    for path in _commands():
+        texts.append((" ".join(path) or "rasd", runner.invoke(app, path + ["--help"]).output))
+    out = []
+    for where, text in texts:
+        for line in text.splitlines():
+            at = line.find("rasd ")
+            before = line[:at]  # nothing, or what pipes into rasd ("twarc2 stream | ")
+            if at < 0 or before.strip() and "|" not in before and "&&" not in before:
+                continue
+            for part in line[at:].split("&&"):
+                part = part.strip()
+                if not part.startswith("rasd "):
+                    continue
+                try:
+                    argv = shlex.split(part.split(" | ")[0].split(" > ")[0], comments=True)
+                except ValueError:
+                    continue
+                out.append((where, argv[1:]))
+    return out
+
+
+def test_readme_and_help_examples_name_what_the_demo_workspace_holds(demo_db):
+    """A user who ran `make run` pastes the examples with --db demo-workspace/rasd.db:
+    the posts, accounts, clusters and indicator values they name are there
+    (x:1394735776701816833 and x:1600000000000000001 were not)."""
+    tried = set()
+    for where, argv in _examples():
+        if argv[:1] == ["show"] and len(argv) > 1 and ":" in argv[1]:
+            cmd = ["show", argv[1], "--json"]
+        elif argv[:2] in (["accounts", "show"], ["accounts", "mark"]) and len(argv) > 2 \
+                and argv[2] not in ("@handle",) and not argv[2].startswith("-"):
+            plat = argv[argv.index("--platform") + 1] if "--platform" in argv else None
+            cmd = ["accounts", "show", argv[2], "--json"] + (["-p", plat] if plat else [])
+        elif argv[:2] == ["clusters", "show"] and len(argv) > 2 and argv[2].isdigit():
+            cmd = ["clusters", "show", argv[2]]
+        elif argv[:2] == ["finance", "links"] and "--value" in argv:
+            cmd = argv + ["--json"]
+        else:
+            continue
+        tried.add(" ".join(cmd))
+        r = runner.invoke(app, ["--db", demo_db, *cmd])
+        assert r.exit_code == 0, (where, argv, r.output)
+        if cmd[-1] == "--json":
+            assert json.loads(r.stdout), (where, argv)
+    assert {"show x:1800000000000000024 --json", "show telegram:channel7000000001/2 --json",
+            "accounts show @dailyworld_news --json", "clusters show 1",
+            "accounts show x:9000000001 --json"} <= tried, tried
+    # the demo's own lists answer the screening examples given for them
+    for q in ("خالد محمود القسواري", "Khaled al-Qaswari", "135wCRn97GorukdPmxn2JSiWD1cBFKXNFa"):
+        assert ["screen", q] in [a[:2] for _, a in _examples()], q
+        r = runner.invoke(app, ["--db", demo_db, "screen", q, "--json"])
+        assert json.loads(r.stdout)[0]["matches"], q

@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
 
           rasd finance links --type wallet --json
 
-          rasd finance links --value bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq
+          rasd finance links --value 135wCRn97GorukdPmxn2JSiWD1cBFKXNFa
         """
         from rasd.detect.finance.indicators import INDICATOR_TYPES
         from rasd.detect.finance.links import shared
@@ -242,11 +242,16 @@ def register(app: typer.Typer) -> None:
         particles and honorifics (al-, bin, abu, sheikh…) are set aside; rare name
         parts weigh more than common ones. Wallet addresses match exactly.
 
-        Examples:
+        Examples (the first three find the demo workspace's SYNTHETIC lists'
+        entries, `rasd demo`; the next two, real UN/OFAC lists once imported):
+
+          rasd screen "خالد محمود القسواري"
+
+          rasd screen "Khaled al-Qaswari" --json
+
+          rasd screen 135wCRn97GorukdPmxn2JSiWD1cBFKXNFa
 
           rasd screen "أيمن الظواهري"
-
-          rasd screen "Abu Bakr al-Baghdadi" --json
 
           rasd screen 12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h
 

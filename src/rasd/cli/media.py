@@ -477,7 +477,7 @@ def register(app: typer.Typer) -> None:
 
     clusters = typer.Typer(help="Near-duplicate text (copypasta) clusters from MinHash LSH.\n\n"
                            "Examples:\n\n  rasd clusters build\n\n  rasd clusters list\n\n"
-                           "  rasd clusters show 3", no_args_is_help=True)
+                           "  rasd clusters show 1", no_args_is_help=True)
     app.add_typer(clusters, name="clusters")
 
     @clusters.command("build")

@@ -101,8 +101,8 @@ def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(
         ref: str = typer.Argument(..., metavar="PLATFORM:ID",
-                                  help="A post: x:1576994789110992896, "
-                                  "telegram:channel555/2, or the store's numeric id."),
+                                  help="A post: x:1800000000000000024, "
+                                  "telegram:channel7000000001/2, or the store's numeric id."),
         raw: bool = typer.Option(False, "--raw", help="Print only the raw record, exactly "
                                  "as received (the bytes, decompressed; on a terminal "
                                  "with control characters escaped). For an X page that is "
@@ -118,13 +118,13 @@ def register(app: typer.Typer) -> None:
         detections), and the raw record it was parsed from — the evidence exactly
         as received.
 
-        Examples:
+        Examples (posts of the demo workspace, `rasd demo`):
 
-          rasd show x:1394735776701816833
+          rasd show x:1800000000000000024
 
           rasd show telegram:channel7000000001/2 --raw > evidence.json
 
-          rasd show x:1394735776701816833 --raw --item   # the tweet, not its whole page
+          rasd show x:1800000000000000024 --raw --item   # the tweet, not its whole page
         """
         from sqlalchemy import select
 
