@@ -1116,9 +1116,9 @@ def _account_refs(text: str) -> set[str]:
     """The accounts named in lines that list them (`accounts show` links,
     `finance links`, the demo's shared-indicator line); a reference may hold
     spaces (a stub Telegram account named by a forward)."""
-    refs = set(re.findall(r"^    (?:to|from) (.+?) \([^()]*\): ", text, re.M))
-    refs |= set(re.findall(r"^  (.+?) \([^()]*\): \d+ sightings", text, re.M))
-    for shared in re.findall(r"shared wallet \S+: (.*)$", text, re.M):
+    refs = set(re.findall(r"^    (?:to|from) (.+?) \([^()]*\): ", text, re.MULTILINE))
+    refs |= set(re.findall(r"^  (.+?) \([^()]*\): \d+ sightings", text, re.MULTILINE))
+    for shared in re.findall(r"shared wallet \S+: (.*)$", text, re.MULTILINE):
         refs |= {x.rsplit(" (", 1)[0] for x in shared.split(", ")}
     return refs
 
@@ -1249,9 +1249,9 @@ def test_scan_help_lists_every_installed_detector(monkeypatch):
     assert r.exit_code == 0
     listed = r.output.split("Installed detectors")[1]
     for name in scan_mod.available_detectors():
-        assert re.search(rf"^  {name}\s", listed, re.M), name
+        assert re.search(rf"^  {name}\s", listed, re.MULTILINE), name
     assert {"text", "finance", "finance_account", "media"} <= set(
-        re.findall(r"^  (\w+)\s", listed, re.M))
+        re.findall(r"^  (\w+)\s", listed, re.MULTILINE))
 
     class Plugged(Detector):
         """Counts posts that say hello."""
@@ -1266,7 +1266,7 @@ def test_scan_help_lists_every_installed_detector(monkeypatch):
     real = scan_mod.available_detectors
     monkeypatch.setattr(scan_mod, "available_detectors", lambda: {**real(), "hello": Plugged})
     r = runner.invoke(app, ["scan", "--help"])
-    assert re.search(r"^  hello\s+posts: Counts posts that say hello\.$", r.output, re.M)
+    assert re.search(r"^  hello\s+posts: Counts posts that say hello\.$", r.output, re.MULTILINE)
 
 
 @pytest.mark.parametrize("content", [

@@ -10,7 +10,6 @@ from typer.core import TyperCommand
 
 from rasd.cli.common import echo_json, fail, get_store, progress_enabled, stage_progress
 
-
 _SUBJECTS = {"post": "posts", "account": "accounts", "media": "media files, with --media"}
 
 
