@@ -9,8 +9,9 @@ from rasd.cli.common import when_text as _when
 
 
 def register(app: typer.Typer) -> None:
-    sub = typer.Typer(help="Look up accounts and set analyst roles (news, researcher …).",
-                      no_args_is_help=True)
+    sub = typer.Typer(help="List and look up accounts (each printed as PLATFORM:ID, which "
+                           "these commands take back) and set analyst roles (news, "
+                           "researcher …).", no_args_is_help=True)
     app.add_typer(sub, name="accounts")
 
     @sub.command("mark")
