@@ -729,3 +729,59 @@ def test_gifct_categories_spanning_several_labels_are_mapped_by_the_analyst(tmp_
     r = cli("bank", "import", "gifct", str(f), "--map-policy", "recruitment")
     assert r.exit_code == 2 and "use 'CATEGORY=LABEL'" in r.stderr
     assert "--map-policy" in cli("bank", "import", "--help").stdout
+
+
+def _notes(store, bank: str) -> dict[str, tuple[str, str | None]]:
+    from sqlalchemy import select
+
+    from rasd.detect.media import schema as M
+
+    bs = M.bank_signals
+    with store.connect() as c:
+        return {r.signal: (r.status, r.note) for r in c.execute(
+            select(bs.c.signal, bs.c.status, bs.c.note).where(
+                bs.c.bank_id == B.get_bank(store, bank).id))}
+
+
+def test_import_summary_counts_only_statuses_it_gave_and_keeps_notes(store, tmp_path):
+    """The summary's 'not active, as the file says' counted every non-active row,
+    also rows for signals the bank already held — tombstones it did not apply, a
+    'disabled' row for a signal that stays active — so it claimed tombstones that
+    never happened. It counts the signals added with that status; applied tombstones
+    have their own count. And --apply-tombstones replaced the signal's note (the
+    analyst's) with its own; it adds to it now."""
+    a, b_, c, d, e = (ch * 32 for ch in "abcde")
+    B.create_bank(store, "t")
+    B.add_signals(store, "t", [B.Entry(n, "md5", h, {}) for n, h in enumerate((a, b_, e), 1)])
+    B.set_signal_status(store, B.find_signals(store, "t", a, "md5"), "disabled",
+                        "analyst: looks like a stock photo")
+    f = tmp_path / "update.csv"
+    f.write_text("signal_type,signal,labels,status\n"
+                 f"md5,{a},,tombstoned\nmd5,{b_},,tombstoned\nmd5,{c},,tombstoned\n"
+                 f"md5,{d},,disabled\nmd5,{e},,disabled\n")
+    rep = B.import_file(store, "t", f)
+    assert (rep.added, rep.duplicates, rep.tombstones_not_applied) == (2, 3, 2)
+    assert rep.by_status == {"tombstoned": 1, "disabled": 1}  # c and d, not a, b, e
+    assert _notes(store, "t")[e] == ("active", None)
+    rep = B.import_file(store, "t", f, apply_tombstones=True)
+    assert (rep.added, rep.tombstones_applied, rep.by_status) == (0, 2, {})
+    notes = _notes(store, "t")
+    assert notes[a] == ("tombstoned", f"analyst: looks like a stock photo; tombstoned by {f}")
+    assert notes[b_] == ("tombstoned", f"tombstoned by {f}")
+    B.set_signal_status(store, B.find_signals(store, "t", e, "md5"), "disabled", "new note")
+    assert _notes(store, "t")[e] == ("disabled", "new note")  # an explicit note replaces
+
+
+def test_cli_import_summary_names_only_what_the_import_did(tmp_path):
+    a, c = "a" * 32, "c" * 32
+    cli = _cli(tmp_path / "s.db")
+    cli("bank", "create", "t")
+    f = tmp_path / "first.csv"
+    f.write_text(f"signal_type,signal\nmd5,{a}\n")
+    cli("bank", "import", "t", str(f))
+    g = tmp_path / "update.csv"
+    g.write_text(f"signal_type,signal,status\nmd5,{a},tombstoned\nmd5,{c},tombstoned\n")
+    r = cli("bank", "import", "t", str(g))
+    assert r.exit_code == 0
+    assert ("t: read 2, added 1, duplicates 1, invalid 0 (md5=2); not active, as the file "
+            "says: tombstoned=1; tombstones not applied: 1") in r.stdout

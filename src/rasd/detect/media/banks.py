@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 
 from rasd.detect.media import schema as M
 from rasd.detect.media import signals as sig
@@ -319,7 +319,9 @@ class ImportReport:
     invalid: int = 0
     errors: list[str] = field(default_factory=list)  # "FILE:LINE: why" (first 50)
     by_type: dict[str, int] = field(default_factory=dict)
-    by_status: dict[str, int] = field(default_factory=dict)  # entries not imported active
+    # signals added with the status the file gives them, other than active (a row
+    # for a signal the bank already holds is a duplicate and changes nothing)
+    by_status: dict[str, int] = field(default_factory=dict)
     # tombstone entries naming a signal the bank holds un-tombstoned: left alone
     # (a file does not silently change existing signals) or, when asked, applied
     tombstones_not_applied: int = 0
@@ -361,22 +363,23 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     reg = sig.registry()
     batch: list[dict[str, Any]] = []
 
-    def live_tombstoned(c: Any) -> list[int]:
-        """Ids of un-tombstoned signals of the bank that the batch's tombstones name."""
+    def held(c: Any) -> dict[tuple[str, str], tuple[int, str]]:
+        """{(type, key): (id, status)} of the batch's signals the bank already holds."""
         bs = M.bank_signals
-        keys = [r["signal_key"] for r in batch if r["status"] == "tombstoned"]
-        ids: list[int] = []
+        keys = [r["signal_key"] for r in batch]
+        out: dict[tuple[str, str], tuple[int, str]] = {}
         for start in range(0, len(keys), 900):
-            ids += [r[0] for r in c.execute(select(bs.c.id).where(and_(
-                bs.c.bank_id == b.id, bs.c.signal_key.in_(keys[start:start + 900]),
-                bs.c.status != "tombstoned")))]
-        return ids
+            for r in c.execute(select(bs.c.id, bs.c.signal_type, bs.c.signal_key,
+                                      bs.c.status).where(and_(
+                    bs.c.bank_id == b.id, bs.c.signal_key.in_(keys[start:start + 900])))):
+                out[(r.signal_type, r.signal_key)] = (r.id, r.status)
+        return out
 
     def flush() -> None:
         if not batch:
             return
         with store.begin() as c:
-            live = live_tombstoned(c)
+            old = held(c)
             before = c.execute(select(func.count()).where(
                 M.bank_signals.c.bank_id == b.id)).scalar_one()
             c.execute(insert_ignore(c, M.bank_signals), batch)
@@ -384,8 +387,17 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 M.bank_signals.c.bank_id == b.id)).scalar_one()
         rep.added += after - before
         rep.duplicates += len(batch) - (after - before)
+        live: list[int] = []  # held un-tombstoned, and the file tombstones them
+        for r in batch:
+            had = old.get((r["signal_type"], r["signal_key"]))
+            if had is None:  # added now, with the status the file gives it
+                if r["status"] != "active":
+                    rep.by_status[r["status"]] = rep.by_status.get(r["status"], 0) + 1
+            elif r["status"] == "tombstoned" and had[1] != "tombstoned":
+                live.append(had[0])
         if live and apply_tombstones:
-            set_signal_status(store, live, "tombstoned", f"tombstoned by {where}"[:500])
+            set_signal_status(store, live, "tombstoned", f"tombstoned by {where}"[:500],
+                              append_note=True)
             rep.tombstones_applied += len(live)
         elif live:
             rep.tombstones_not_applied += len(live)
@@ -433,8 +445,6 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                       "labels": labels, "status": e.status, "source": source,
                       "added_at": ts, "updated_at": ts})
         rep.by_type[tname] = rep.by_type.get(tname, 0) + 1
-        if e.status != "active":
-            rep.by_status[e.status] = rep.by_status.get(e.status, 0) + 1
         if len(batch) >= 2000:
             flush()
     flush()
@@ -746,18 +756,24 @@ def find_signals(store: Store, bank: str, signal: str, signal_type: str | None =
 
 
 def set_signal_status(store: Store, ids: Iterable[int], status: str,
-                      note: str | None = None) -> int:
+                      note: str | None = None, *, append_note: bool = False) -> int:
     """Set the status of signals. A tombstone is for good (a re-import does not
     revive it, and neither does this): a tombstoned signal cannot be set to another
     status — BankError naming it, and nothing changes. Importing it into a new bank
-    is the way back, if a tombstone was a mistake."""
+    is the way back, if a tombstone was a mistake. ``note`` replaces the signal's
+    note, or with ``append_note`` is added after it (``OLD; NOTE``): an import that
+    tombstones keeps what the analyst wrote."""
     if status not in STATUSES:
         raise BankError(f"status must be one of {STATUSES}")
     ids = list(ids)
     if not ids:
         return 0
     values: dict[str, Any] = {"status": status, "updated_at": now()}
-    if note:
+    if note and append_note:
+        col = M.bank_signals.c.note
+        values["note"] = case((or_(col.is_(None), col == ""), literal(note)),
+                              else_=col + literal(f"; {note}"))
+    elif note:
         values["note"] = note
     with store.begin() as c:
         if status != "tombstoned":
