@@ -4,6 +4,7 @@ flood quarantine — on SQLite and (with RASD_TEST_PG_URL) PostgreSQL."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -785,3 +786,118 @@ def test_cli_import_summary_names_only_what_the_import_did(tmp_path):
     assert r.exit_code == 0
     assert ("t: read 2, added 1, duplicates 1, invalid 0 (md5=2); not active, as the file "
             "says: tombstoned=1; tombstones not applied: 1") in r.stdout
+
+
+def _hma_vpdq(video: Path) -> list[str]:
+    """The vPDQ of ``video`` (hashed by rasd) in HMA's form: python-threatexchange's
+    JSON list of "pdq_hex,quality,seconds", seconds written to 3 significant digits
+    as it writes them."""
+    from rasd.detect.media.signals.vpdq import parse
+
+    return [f"{f.pdq},{f.quality},{f.seconds:.3}"
+            for f in parse(hash_path(video, ["vpdq"]).signals["vpdq"].value)]
+
+
+def test_vpdq_signals_in_hmas_json_form_import_and_match(tmp_path):
+    """HMA stores and serves a vPDQ signal as a JSON list of "hex,quality,seconds"
+    strings; rasd read only Meta's frame-file layout, so such a signal did not
+    import. It does now — in a CSV's signal column (type column or not) and as a
+    file of its own — matches as the same video hashed by rasd does, and gets the
+    same FILE:LINE errors and quality gate."""
+    import csv
+    import json
+
+    import numpy as np
+
+    pytest.importorskip("av")
+    from tests.helpers import textured_frames, write_video
+
+    full = write_video(tmp_path / "full.mp4", textured_frames(6, seed=1), rate=2)
+    clip = write_video(tmp_path / "clip.mp4", textured_frames(4, seed=1), rate=2)
+    other = write_video(tmp_path / "other.mp4", textured_frames(4, seed=3), rate=2)
+    flat = write_video(tmp_path / "flat.mp4", [np.zeros((96, 128, 3), np.uint8)] * 4, 2)
+    hma = _hma_vpdq(full)
+    assert len(hma) == 6 and all(len(x.split(",")) == 3 for x in hma)
+    f = tmp_path / "hma.csv"
+    with open(f, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["signal_type", "signal", "labels"])
+        w.writerow(["HASH_VIDEO_VPDQ", json.dumps(hma), "incitement"])
+        w.writerow(["vpdq", json.dumps(_hma_vpdq(flat)), ""])
+        w.writerow(["vpdq", json.dumps(hma[:2] + [hma[2].replace(",100,", ",101,")]), ""])
+        w.writerow(["vpdq", json.dumps(hma)[:-1], ""])
+    cli = _cli(tmp_path / "h.db")
+    cli("bank", "create", "videos")
+    rep = json.loads(cli("bank", "import", "videos", str(f), "--json").stdout)
+    assert (rep["added"], rep["invalid"]) == (1, 3)
+    assert rep["errors"][0].startswith(f"{f}:3: field quality: vpdq signal with no frame "
+                                       "of quality ≥ 50")
+    assert rep["errors"][1] == (f"{f}:4: field signal: vpdq: frame 3 of the JSON list: "
+                                "quality 101 is outside 0..100")
+    assert rep["errors"][2].startswith(f"{f}:5: field signal: vpdq: starts like HMA's "
+                                       "JSON form but is not JSON: expected ',' or ']'")
+    r = cli("match", str(clip), str(other))
+    assert (f"{clip}: REPORTED vpdq bank=videos query_match=100% compared_match=66.7% "
+            "labels=policy=incitement") in r.stdout and f"{other}: no match" in r.stdout
+    (row,) = list(csv.reader(io.StringIO(cli("bank", "export", "videos").stdout)))[1:]
+    assert row[1].split(";")[0] == f"0,100,{hma[0].split(',')[0]},0.000"  # rasd's form
+
+    # a file of its own, as python-threatexchange writes one (here indented: a frame
+    # a line), with no type column to say what it is: sniffed, errors by line
+    g = tmp_path / "clip.json"
+    frames = _hma_vpdq(clip)
+    frames[1] = "not-a-hash,100,0.5"
+    g.write_text(json.dumps(frames, indent=2))
+    cli("bank", "create", "clips")
+    rep = json.loads(cli("bank", "import", "clips", str(g), "--json").stdout)
+    assert (rep["added"], rep["invalid"], rep["by_type"]) == (1, 1, {"vpdq": 1})
+    assert rep["errors"] == [(f"{g}:3: field frame: vpdq: frame 2 of the JSON list is not "
+                              "'pdq_hex,quality,seconds' (HMA's form): 'not-a-hash,100,0.5'")]
+    g.write_text(json.dumps(_hma_vpdq(flat), indent=2))
+    rep = json.loads(cli("bank", "import", "clips", str(g), "--json").stdout)
+    assert rep["added"] == 0 and rep["errors"][0].startswith(
+        f"{g}:2: field quality: vpdq signal with no frame of quality ≥ 50")
+    g.write_text(json.dumps(frames[:1])[:-1])
+    rep = json.loads(cli("bank", "import", "clips", str(g), "--json").stdout)
+    assert rep["added"] == 0 and rep["errors"] == [(
+        f"{g}:1: not valid JSON (HMA's vPDQ form): expected ',' or ']' (column 76); "
+        "nothing imported")]
+    h = tmp_path / "untyped.csv"
+    h.write_text(f"signal,labels\n\"{json.dumps(hma).replace(chr(34), chr(34) * 2)}\",x\n")
+    rep = json.loads(cli("bank", "import", "clips", str(h), "--json").stdout)
+    assert (rep["added"], rep["by_type"]) == (1, {"vpdq": 1})
+
+
+def test_vpdq_parse_reads_hmas_forms_strictly():
+    """HMA's list (seconds as it writes them: 3 significant digits, so 1234.5 s is
+    '1.23e+03') and python-threatexchange's older object form; anything else is a
+    ValueError naming the frame."""
+    import json
+
+    from rasd.detect.media.signals import get
+    from rasd.detect.media.signals.vpdq import Frame, parse
+
+    h = "ab" * 32
+    assert parse(json.dumps([f"{h},100,0.0", f"{h.upper()}, 90 ,1.23e+03"])) == [
+        Frame(0, 100, h, 0.0), Frame(1, 90, h, 1230.0)]
+    assert parse(json.dumps({"7": {"quality": 80, "hash": h, "timestamp": 2.5}})) == [
+        Frame(7, 80, h, 2.5)]
+    assert get("vpdq").normalize(json.dumps([f"{h},100,1"])) == f"0,100,{h},1.000"
+    with pytest.raises(ValueError, match="frame 2: quality 101 is outside 0..100"):
+        get("vpdq").normalize(f"0,100,{h},0.000;1,101,{h},1.000")  # rasd's form too
+    for bad, why in [
+            ("[1]", "frame 1 of the JSON list is not 'pdq_hex,quality,seconds'"),
+            (f'["{h},100"]', "frame 1 of the JSON list is not 'pdq_hex,quality,seconds'"),
+            (f'["{h},1e2,0"]', "quality '1e2' is not a whole number"),
+            (f'["{h},100,0", "{h},100,nan"]', "frame 2 of the JSON list: seconds 'nan'"),
+            (f'["{h},100,inf"]', "seconds 'inf' is not a number"),
+            (f'["{h},100,1e999"]', "is not a time in 0..1e9"),
+            (f'["{h},100,-1"]', "seconds '-1' is not a number"),
+            ("[]", "vpdq: no frames"),
+            ('{"x": {}}', "frame 'x' of the JSON object is not 'NUMBER'"),
+            (f'{{"1": {{"quality": true, "hash": "{h}", "timestamp": 0}}}}',
+             "quality 'True' is not a whole number"),
+            ("[" * 50000, "nested too deeply"),
+            (f'["{h},100,0"] []', "extra data after the JSON")]:
+        with pytest.raises(ValueError, match=re.escape(why)):
+            parse(bad)

@@ -277,7 +277,8 @@ def register(app: typer.Typer) -> None:
     def bank_import(
         name: str = typer.Argument(...),
         file: Path = typer.Argument(..., help="CSV (HMA/ThreatExchange or GIFCT/TCAP style), "
-                                    "a plain list of hashes, or a vPDQ hash file."),
+                                    "a plain list of hashes, or a vPDQ hash file (Meta's "
+                                    "frame lines or HMA's JSON list)."),
         fmt: str = typer.Option("auto", "--format", "-f", help="auto, csv, list, vpdq."),
         signal_type: str = typer.Option(None, "--type", "-t", help="Signal type of rows "
                                         "without one (needed for lists of 64-hex hashes: "
@@ -312,6 +313,8 @@ def register(app: typer.Typer) -> None:
           rasd bank import tcap pdq_list.txt --type pdq
 
           rasd bank import videos known.vpdq.txt --format vpdq
+
+          rasd bank import videos hma_signal.json
 
           rasd bank import tcap tcap_export_all.csv --apply-tombstones
 

@@ -12,7 +12,9 @@ Import formats (``import_file``, format sniffed unless given):
   is unambiguous (32 hex: md5; T1+70 hex: tlsh) and otherwise must be given
   (64 hex digits may be PDQ or SHA-256).
 - ``vpdq``: a vPDQ hash file as Meta's ``vpdq`` writes it (``frame,quality,hex,sec``
-  per line) — one video signal.
+  per line), or a vPDQ signal in HMA's JSON form (as python-threatexchange writes it:
+  a list of ``"hex,quality,seconds"``) — one video signal. A CSV's vPDQ signal may be
+  in either form too.
 
 Labels are ``key=value`` pairs (``policy``, ``entity``, ``content``, ``severity``,
 ``ideology``…) separated by ``;`` or ``|``; a bare word is a policy label if it is one
@@ -475,6 +477,9 @@ _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _TLSH = re.compile(r"(T1|t1)?[0-9a-fA-F]{70}")
 _VPDQ_LINE = re.compile(r"\s*\d+\s*,\s*\d+\s*,\s*[0-9a-fA-F]{64}\s*,\s*[0-9.]+\s*")
+# a vPDQ signal in HMA's JSON forms: a list of "pdq_hex,quality,seconds", or the older
+# object {"frame": {"quality", "hash", "timestamp"}} (signals/vpdq.py)
+_HMA_VPDQ = re.compile(r'\s*(\[\s*"\s*[0-9a-fA-F]{64}\s*,|\{\s*"\s*\d+\s*"\s*:\s*\{)')
 
 
 def _infer_type(value: str, given: str | None, where: str) -> str:
@@ -485,6 +490,8 @@ def _infer_type(value: str, given: str | None, where: str) -> str:
         return "md5"
     if _TLSH.fullmatch(v):
         return "tlsh"
+    if _HMA_VPDQ.match(v) or _VPDQ_LINE.fullmatch(v.split(";", 1)[0]):
+        return "vpdq"
     if _HEX64.fullmatch(v):
         raise BankError(f"{where}: 64 hex digits may be pdq or sha256: pass --type pdq "
                         "or --type sha256")
@@ -494,7 +501,10 @@ def _infer_type(value: str, given: str | None, where: str) -> str:
 def sniff_format(text: str) -> str:
     """The format of a bank file from its first lines: vPDQ when the first line and
     most of the first 50 are frame lines (one damaged line must not turn a video's
-    frames into CSV rows, each an error), CSV when there are commas, else a list."""
+    frames into CSV rows, each an error) or when it opens as a vPDQ signal in HMA's
+    JSON form, CSV when there are commas, else a list."""
+    if _HMA_VPDQ.match(text):
+        return "vpdq"
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         return "list"
@@ -568,6 +578,9 @@ def _bad(report: ImportReport | None, msg: str, *, read: bool = True) -> None:
 def _vpdq_entry(text: str, where: str, report: ImportReport | None) -> Iterator[Entry]:
     """The one video signal of a vPDQ file. A damaged frame line is an error naming
     its line (with a report: skipped, the other frames make the signal)."""
+    if text.lstrip()[:1] in ("[", "{"):
+        yield from _vpdq_json_entry(text, where, report)
+        return
     good: list[str] = []
     first = 0
     for n, ln in enumerate(text.splitlines(), 1):
@@ -584,6 +597,40 @@ def _vpdq_entry(text: str, where: str, report: ImportReport | None) -> Iterator[
         _bad(report, f"{where}: no vPDQ frames", read=False)
         return
     yield Entry(first, "vpdq", "\n".join(good), {})
+
+
+def _vpdq_json_entry(text: str, where: str, report: ImportReport | None
+                     ) -> Iterator[Entry]:
+    """The one video signal of a vPDQ file in HMA's JSON form (what
+    python-threatexchange writes: a list of ``"pdq_hex,quality,seconds"``, or the
+    older object). A damaged frame is an error naming its line (with a report:
+    skipped, the other frames make the signal); JSON that does not parse imports
+    nothing — a cut-off list would be another video."""
+    import json
+
+    from rasd.detect.media.signals import vpdq
+
+    good: list[vpdq.Frame] = []
+    first = line = pos = 0
+    try:
+        for at, key, value in vpdq.json_items(text):
+            line += text.count("\n", pos, at) + (pos == 0)
+            pos = at
+            try:
+                good.append(vpdq.hma_frame(key, value) if isinstance(key, int)
+                            else vpdq.hma_object_frame(key, value))
+            except ValueError as e:
+                _bad(report, f"{where}:{line}: field frame: {e}", read=False)
+                continue
+            first = first or line
+    except json.JSONDecodeError as e:
+        _bad(report, f"{where}:{e.lineno}: not valid JSON (HMA's vPDQ form): {e.msg} "
+                     f"(column {e.colno}); nothing imported", read=False)
+        return
+    if not good:
+        _bad(report, f"{where}: no vPDQ frames", read=False)
+        return
+    yield Entry(first, "vpdq", vpdq.serialize(good), {})
 
 
 def _csv_entries(rows: Any, where: str, signal_type: str | None,

@@ -141,7 +141,7 @@ ALIASES = {
     "pdq": "pdq", "hash_pdq": "pdq", "photo_pdq": "pdq", "pdq_hash": "pdq",
     "md5": "md5", "hash_md5": "md5", "video_md5": "md5", "photo_md5": "md5",
     "sha256": "sha256", "sha-256": "sha256", "hash_sha256": "sha256",
-    "vpdq": "vpdq", "video_vpdq": "vpdq", "tlsh": "tlsh", "hash_tlsh": "tlsh",
+    "vpdq": "vpdq", "video_vpdq": "vpdq", "hash_video_vpdq": "vpdq", "tlsh": "tlsh", "hash_tlsh": "tlsh",
     "minhash": "minhash",
 }
 

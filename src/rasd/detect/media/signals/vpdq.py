@@ -13,13 +13,20 @@ match when ≥ 80 % of the query's unique frames are within PDQ distance 31 of s
 of the other (python-threatexchange's defaults).
 
 Serialised form: ``frame,quality,pdq_hex,seconds`` per frame (the format of Meta's
-``vpdq`` sample-hash files), frames joined by ``;``.
+``vpdq`` sample-hash files), frames joined by ``;``. A signal in HMA's form — what
+python-threatexchange stores and HMA serves: a JSON list of ``"pdq_hex,quality,seconds"``
+strings, or the older JSON object ``{"frame": {"quality", "hash", "timestamp"}}`` — is
+read too and normalised to rasd's form; the list has no frame numbers, so its frames
+are numbered by position (0, 1, 2…).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,8 +121,140 @@ def serialize(frames: list[Frame]) -> str:
     return ";".join(f"{f.number},{f.quality},{f.pdq},{f.seconds:.3f}" for f in frames)
 
 
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+HMA_FORM = "'pdq_hex,quality,seconds'"
+
+
+_INT = re.compile(r"[0-9]{1,9}")
+_NUM = re.compile(r"[0-9]{1,12}(\.[0-9]*)?([eE][+-]?[0-9]{1,3})?")
+
+
+def _quality(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        q = value
+    elif isinstance(value, str) and _INT.fullmatch(value.strip()):
+        q = int(value)
+    else:
+        raise ValueError(f"{where}: quality {str(value)!r:.40} is not a whole number")
+    if not 0 <= q <= 100:
+        raise ValueError(f"{where}: quality {q} is outside 0..100")
+    return q
+
+
+def _seconds(value: Any, where: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        t = float(value)
+    elif isinstance(value, str) and _NUM.fullmatch(value.strip()):
+        t = float(value)  # HMA writes 3 significant digits: 1234.5 s is '1.23e+03'
+    else:
+        raise ValueError(f"{where}: seconds {str(value)!r:.40} is not a number")
+    if not math.isfinite(t) or not 0 <= t <= 1e9:
+        raise ValueError(f"{where}: seconds {str(value)!r:.40} is not a time in 0..1e9")
+    return round(t, 3)
+
+
+def hma_frame(position: int, item: Any) -> Frame:
+    """One frame of HMA's JSON list: ``"pdq_hex,quality,seconds"`` at ``position``
+    (0-based; its frame number, as the form has none). ValueError naming the frame."""
+    where = f"vpdq: frame {position + 1} of the JSON list"
+    parts = [p.strip() for p in item.split(",")] if isinstance(item, str) else []
+    if len(parts) != 3 or not _HEX64.fullmatch(parts[0]):
+        raise ValueError(f"{where} is not {HMA_FORM} (HMA's form): {item!r:.80}")
+    return Frame(position, _quality(parts[1], where), parts[0].lower(),
+                 _seconds(parts[2], where))
+
+
+def hma_object_frame(key: str, value: Any) -> Frame:
+    """One frame of HMA's older JSON object: ``"frame": {"quality", "hash",
+    "timestamp"}``. ValueError naming the frame."""
+    where = f"vpdq: frame {key!r:.20} of the JSON object"
+    if not _INT.fullmatch(key.strip()) or not isinstance(value, dict):
+        raise ValueError(f"{where} is not 'NUMBER': {{\"quality\", \"hash\", "
+                         f"\"timestamp\"}}: {value!r:.80}")
+    h = value.get("hash")
+    if not isinstance(h, str) or not _HEX64.fullmatch(h.strip()):
+        raise ValueError(f"{where}: hash {h!r:.80} is not 64 hex digits")
+    return Frame(int(key), _quality(value.get("quality"), where), h.strip().lower(),
+                 _seconds(value.get("timestamp"), where))
+
+
+def json_items(text: str) -> Iterator[tuple[int, Any, Any]]:
+    """(offset, key, value) of each member of the JSON list (key: its position) or
+    object ``text`` holds, in order — where in the text each frame of HMA's forms
+    starts, so that a bank file's error can name its line. ValueError (with the
+    offset in ``.pos`` where it has one) for text that is not one JSON list or object."""
+    raw = json.JSONDecoder().raw_decode
+    ws = re.compile(r"[ \t\n\r]*")
+
+    def decode(i: int) -> tuple[Any, int]:
+        try:
+            return raw(text, i)
+        except RecursionError:  # hostile: "[[[[…"
+            raise json.JSONDecodeError("nested too deeply", text, i) from None
+
+    def skip(i: int) -> int:
+        return ws.match(text, i).end()  # type: ignore[union-attr]
+
+    i = skip(0)
+    if i >= len(text) or text[i] not in "[{":
+        raise json.JSONDecodeError("not a JSON list or object", text, i)
+    close, n = ("]" if text[i] == "[" else "}"), 0
+    i = skip(i + 1)
+    if text.startswith(close, i):
+        i += 1
+    else:
+        while True:
+            start = i
+            if close == "]":
+                key, value = n, None
+                value, i = decode(i)
+            else:
+                key, i = decode(i)
+                if not isinstance(key, str):
+                    raise json.JSONDecodeError("an object's key must be a string", text, start)
+                i = skip(i)
+                if not text.startswith(":", i):
+                    raise json.JSONDecodeError("expected ':'", text, i)
+                value, i = decode(skip(i + 1))
+            yield start, key, value
+            n += 1
+            i = skip(i)
+            if text.startswith(",", i):
+                i = skip(i + 1)
+            elif text.startswith(close, i):
+                i += 1
+                break
+            else:
+                raise json.JSONDecodeError(f"expected ',' or '{close}'", text, i)
+    if skip(i) != len(text):
+        raise json.JSONDecodeError("extra data after the JSON", text, skip(i))
+
+
+def hma_frames(text: str) -> Iterator[tuple[int, Frame]]:
+    """(offset, frame) of each frame of a signal in HMA's JSON forms; ValueError
+    for the first bad one (or bad JSON)."""
+    for at, key, value in json_items(text):
+        yield at, (hma_frame(key, value) if isinstance(key, int)
+                   else hma_object_frame(key, value))
+
+
+def _parse_json(text: str) -> list[Frame]:
+    """Frames of a signal in HMA's JSON forms (see the module's docstring)."""
+    try:
+        return [f for _, f in hma_frames(text)]
+    except json.JSONDecodeError as e:
+        raise ValueError(f"vpdq: starts like HMA's JSON form but is not JSON: {e}") from None
+
+
 def parse(signal: str) -> list[Frame]:
-    """Frames from the ``;``- or newline-separated text form (Meta's sample files too)."""
+    """Frames from the ``;``- or newline-separated text form (Meta's sample files too),
+    or from HMA's JSON forms."""
+    head = signal.lstrip()[:1]
+    if head in ("[", "{"):
+        out = _parse_json(signal)
+        if not out:
+            raise ValueError("vpdq: no frames")
+        return out
     out = []
     for i, part in enumerate(re.split(r"[;\n]", signal)):
         if not part.strip():
@@ -184,7 +323,11 @@ class VpdqSignal(SignalType):
         return SignalValue(serialize(frames), q, {"frames": len(frames)})
 
     def normalize(self, signal: str) -> str:
-        return serialize(parse(signal))
+        frames = parse(signal)
+        for i, f in enumerate(frames):  # HMA's forms are checked as they are read
+            if f.quality > 100:
+                raise ValueError(f"vpdq: frame {i + 1}: quality {f.quality} is outside 0..100")
+        return serialize(frames)
 
     def unusable(self, normalized: str) -> str | None:
         """Frames below quality 50 (flat or near-flat: a black screen, a fade) never
