@@ -93,3 +93,36 @@ def test_uniform_scores_are_no_evidence_and_never_flagged(clf):
     (lab, _, flagged), (lab2, _, flagged2) = clf.decide(P)
     assert (lab, flagged) == ("none", False)
     assert (lab2, flagged2) == ("recruitment", True)
+
+
+def _row(clf, **p):
+    """A probability row over the model's labels: the given ones, the rest on `none`."""
+    row = np.zeros(len(clf.labels))
+    for lab, v in p.items():
+        row[clf.labels.index(lab)] = v
+    row[clf.labels.index("none")] += 1.0 - row.sum()
+    return row
+
+
+def test_exempt_is_a_competing_hypothesis_for_flagging(clf):
+    """The demo's counter-speech post ("They say 'baqiya' ... we mourn the victims and
+    reject this hateful ideology") scored incitement 0.35, exempt 0.62: past the
+    threshold (0.3), so it was flagged although the model found protected speech
+    far more likely. A post is flagged only when its flagged labels together are at
+    least as probable as `exempt`; against `none` the lower threshold still holds."""
+    assert clf.threshold < 0.35
+    P = np.vstack([_row(clf, incitement=0.342, exempt=0.619),
+                   _row(clf, incitement=0.35),                 # probably ordinary: flagged
+                   _row(clf, incitement=0.30, recruitment=0.2, exempt=0.45)])
+    (lab, pf, flagged), (lab2, _, flagged2), (lab3, _, flagged3) = clf.decide(P)
+    assert (lab, flagged) == ("exempt", False) and pf == pytest.approx(0.342)
+    assert (lab2, flagged2) == ("incitement", True)
+    assert (lab3, flagged3) == ("incitement", True)  # 0.5 flagged vs 0.45 exempt
+
+
+def test_counter_speech_quoting_a_slogan_is_not_flagged(clf):
+    text = ("They say 'baqiya' — remaining. No. Their banner will not remain. We mourn the "
+            "victims of the checkpoint attack and reject this hateful ideology.")
+    p = clf.predict([text])[0]
+    assert p.scores["exempt"] > p.attributes["flag_probability"]
+    assert not p.flagged and p.label == "exempt"

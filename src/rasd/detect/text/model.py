@@ -16,7 +16,8 @@ The ensemble is a weighted geometric mean of the tiers' label distributions
 is calibrated), then an author-role prior (news outlets and researchers lower
 the odds of flagged labels), then the decision: a post is *flagged* when the
 summed probability of flagged labels reaches the threshold chosen on development
-data for the policy's target false-positive rate on journalism.
+data for the policy's target false-positive rate on journalism, and is at least
+the probability of ``exempt`` (protected journalism, research, counter-speech).
 
 Everything is stored as ``.npz``/``.json`` (never pickle).
 """
@@ -384,6 +385,15 @@ class TextClassifier:
     def decide(self, P: np.ndarray) -> list[tuple[str, float, bool]]:
         """(label, flag probability, flagged) per row of P, vectorised.
 
+        A row is flagged when the summed probability of the flagged labels reaches
+        the threshold *and* is at least the probability of `exempt` (when the policy
+        has that label). The threshold is below one half, so that a post that is
+        probably ordinary (`none`) but may well be violating is flagged; but
+        `exempt` — journalism, research, counter-speech (TCO Art. 1(3)) — is the
+        competing hypothesis that flagging must beat: a post the model finds more
+        likely protected than violating is not flagged (counter-speech quoting a
+        slogan was flagged at 0.35 with `exempt` at 0.62).
+
         A row whose labels all score the same carries no evidence (a model whose
         tiers have weight 0 gives such rows for every text): it is `none`, never
         flagged, although its flagged labels together hold most of the mass."""
@@ -395,6 +405,8 @@ class TextClassifier:
             best_f = fi[np.argmax(P[:, fi], axis=1)]
             lab_thr = np.array([self.label_threshold(lab) for lab in self.labels])
             flagged = (pflag >= self.threshold) & (P[np.arange(n), best_f] >= lab_thr[best_f])
+            if "exempt" in self.labels and not self.policy.is_flagged("exempt"):
+                flagged &= pflag >= P[:, self.labels.index("exempt")]
         else:
             pflag = np.zeros(n)
             best_f = np.zeros(n, dtype=int)
