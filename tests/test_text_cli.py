@@ -280,3 +280,20 @@ def test_scan_with_a_policy_whose_lexicon_is_missing_is_a_clean_error(tmp_path, 
     assert r.exit_code == 2, r.output
     assert "detector text cannot be set up" in r.output and "missing.json" in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_classify_rejects_json_lines_that_are_not_objects(tiny_model):
+    """`null`, numbers, booleans and arrays parse as JSON but are no post: each is
+    skipped with its line number and reason on stderr (they were classified as
+    their literal text). A quoted sentence and "[BREAKING] ..." stay plain text."""
+    r = runner.invoke(app, ["classify", "-", "--model", str(tiny_model), "--no-explain"],
+                      input='null\n42\n[1, 2]\ntrue\n-1.5e3\n'
+                            '"We will strike again," he said\n'
+                            '[BREAKING] police report an attack\n'
+                            '{"id": "x", "text": "Nice weather today"}\n')
+    assert r.exit_code == 0, r.output
+    out = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["id"] for x in out] == [6, 7, "x"]
+    for n, kind in ((1, "null"), (2, "number"), (3, "array"), (4, "boolean"), (5, "number")):
+        assert f"line {n}: a JSON {kind}, not an object" in r.stderr
+    assert "line 6" not in r.stderr and "line 7" not in r.stderr

@@ -98,6 +98,11 @@ def register(app: typer.Typer) -> None:
         Output: {"id", "lang", "label", "score", "flagged", "scores": {label: p}, "explanation"}.
         A post is flagged when its label is neither `none` nor `exempt`.
 
+        A line that starts with `{` must be a JSON object with a string "text". A line
+        that is JSON but no object — `null`, `true`, a number, an array — is no post:
+        it is skipped with its line number and reason on stderr (a quoted "sentence"
+        is a plain text line). Other lines are plain text posts.
+
         Examples:
 
           echo '{"id": 1, "text": "Join the caravan, make hijrah now"}' | rasd classify

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,9 +130,33 @@ def _row(path: str, n: int, rec: dict[str, Any], require_label: bool) -> dict[st
     return row
 
 
+_JSON_SCALAR = re.compile(r"\s*(?:null|true|false|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*")
+
+
+def _non_object_json(s: str) -> str | None:
+    """What JSON value other than an object the line ``s`` is ("null", "number",
+    "boolean", "array"), or None: for an object, a quoted string (a quoted
+    sentence is plain text) and text that is not JSON. ``rasd classify`` took
+    ``null``, ``42`` and ``[1, 2]`` for posts and classified their literal text."""
+    t = s.strip()
+    if t.startswith("["):
+        try:
+            v = parse_json(t)
+        except JSONInputError:
+            return None  # "[BREAKING] ..." is a plain text line
+        return "array" if isinstance(v, list) else None
+    if _JSON_SCALAR.fullmatch(t):
+        return ("null" if t == "null" else "boolean" if t in ("true", "false")
+                else "number")
+    return None
+
+
 def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Yield (line number, {"id", "text", "lang"?, "role"?} or None, error or None) for
-    ``rasd classify``: JSONL objects, or plain text lines.
+    ``rasd classify``: JSONL objects, or plain text lines. A line that is a JSON
+    value other than an object or a string (``null``, ``true``, ``42``, ``[1, 2]``)
+    is an error, not a post: it is no text, and reading it as one (as before)
+    classified the literal ``null``.
 
     Strings are cleaned as ingest cleans what it stores (``storable``): JSON may
     escape a lone surrogate (``"\\ud800"``), which is no character and cannot be
@@ -143,6 +168,10 @@ def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | No
                 continue
             s = line.rstrip("\r\n")
             if not s.strip():
+                continue
+            kind = _non_object_json(s)
+            if kind:
+                yield n, None, f"a JSON {kind}, not an object {{\"id\", \"text\"}}"
                 continue
             if s.lstrip().startswith("{"):
                 try:
