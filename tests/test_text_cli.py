@@ -297,3 +297,22 @@ def test_classify_rejects_json_lines_that_are_not_objects(tiny_model):
     for n, kind in ((1, "null"), (2, "number"), (3, "array"), (4, "boolean"), (5, "number")):
         assert f"line {n}: a JSON {kind}, not an object" in r.stderr
     assert "line 6" not in r.stderr and "line 7" not in r.stderr
+
+
+def test_readme_classify_example_prints_a_flagged_verdict():
+    """The README's `echo '{...}' | rasd classify --flagged-only` example printed
+    nothing: its text ("Make hijrah to the caliphate") is `exempt` to the shipped
+    model, and its language was read as Dutch. Run the README's own line."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"^echo ('.*?') \| rasd classify --flagged-only", readme, re.M)
+    assert m, "README lost its classify example"
+    line = shlex.split(m.group(1))[0]
+    r = runner.invoke(app, ["classify", "-", "--flagged-only"], input=line + "\n")
+    assert r.exit_code == 0, r.output
+    out = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(out) == 1 and out[0]["flagged"] and out[0]["label"] == "recruitment"
+    assert out[0]["lang"] == "en"

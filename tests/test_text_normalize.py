@@ -120,3 +120,30 @@ def test_long_words_are_cleaned_in_linear_time():
     assert "kill" in out and word in out and "pass" * 10 in out
     assert folded.startswith("isis ")
     assert short.startswith("kill them")
+
+
+@pytest.mark.parametrize("text,lang", [
+    # fastText: nl 0.57 / nl 0.66 / es 0.52, English not in its top three
+    ("Make hijrah to the caliphate", "en"),
+    ("Join the caravan, make hijrah now", "en"),
+    ("Make hijrah to the land of the caliphate, brothers", "en"),
+    # function words of a language rasd does not read still win for it
+    ("la casa de mi madre", "es"),
+    # confident short text is left to fastText
+    ("Nice weather today", "en"),
+    ("Die Polizei in Berlin", "de"),
+])
+def test_short_text_language_uses_function_words(text, lang):
+    assert detect_language(text)[0] == lang
+
+
+def test_short_text_language_is_unknown_rather_than_a_poor_guess():
+    """fastText's top language below LID_GUESS_FLOOR on a short post, with no
+    function words to go by, is 'und' (right about 4 times in 10 otherwise)."""
+    from rasd.detect.text.normalize import LID_GUESS_FLOOR, _lid_model
+
+    assert _lid_model().predict("haha xD", k=1)[1][0] < LID_GUESS_FLOOR
+    assert detect_language("haha xD")[0] == "und"
+    long = ("Police in Berlin said on Monday that the suspect had been arrested at his flat "
+            "and would appear before a judge later this week")
+    assert detect_language(long)[0] == "en"
