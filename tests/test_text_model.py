@@ -126,3 +126,18 @@ def test_counter_speech_quoting_a_slogan_is_not_flagged(clf):
     p = clf.predict([text])[0]
     assert p.scores["exempt"] > p.attributes["flag_probability"]
     assert not p.flagged and p.label == "exempt"
+
+
+def test_every_account_role_has_a_prior(clf):
+    """`rasd accounts mark --role official` stored a role the text model's table did not
+    know (it knew `government`), so marking an official account changed nothing. Every
+    role an analyst can set (but `none`, which clears it) lowers the flagged odds."""
+    from rasd.accounts.roles import ROLES
+    from rasd.detect.text.model import ROLE_PRIOR
+
+    assert {r for r in ROLES if r != "none"} <= set(ROLE_PRIOR)
+    text = "Soldiers of the caliphate struck the apostates today, may Allah accept the martyrs"
+    base = clf.predict([text])[0].attributes["flag_probability"]
+    official = clf.predict([text], roles=["official"])[0]
+    assert official.attributes["flag_probability"] < base
+    assert any(e.get("why") == "author_role" for e in official.explanation)

@@ -45,9 +45,12 @@ NGRAMS = (3, 4)
 USE_MAX_CHARS = 600
 CHAR_MAX_CHARS = 2000
 LEX_KINDS = ("entity", "media", "slogan", "emoji")
-# How much an analyst-set author role multiplies the odds of the flagged labels.
-ROLE_PRIOR = {"news": 0.2, "researcher": 0.2, "ngo": 0.35, "government": 0.35,
-              "academic": 0.2, "fact-checker": 0.2}
+# How much an analyst-set author role multiplies the odds of the flagged labels. The
+# keys cover every role `rasd accounts mark --role` sets (rasd.accounts.roles.ROLES:
+# news, researcher, ngo, official — `official` had no entry and no effect) and the
+# other names a `classify` input's "role" may use (government = official).
+ROLE_PRIOR = {"news": 0.2, "researcher": 0.2, "ngo": 0.35, "official": 0.35,
+              "government": 0.35, "academic": 0.2, "fact-checker": 0.2}
 MAX_TEXT_CHARS = 100_000
 
 
