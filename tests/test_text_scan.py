@@ -101,3 +101,29 @@ def test_scan_reads_pending_subjects_a_page_at_a_time(sqlite_store, monkeypatch)
     again = scan(sqlite_store, [det], rescan=True)[0]
     assert again.scanned == len(POSTS)
     assert set(detections(sqlite_store)) >= {"p1", "p2"}
+
+
+def test_demo_text_step_shows_poll_words_and_leaves_counter_speech_unflagged(sqlite_store, tmp_path):
+    """The demo's text listing printed an empty excerpt for its poll post (flagged for
+    the poll's words, which posts.text does not hold), and it flagged the counter-speech
+    post of @voices_against_hate (incitement 0.35, exempt 0.62)."""
+    from rasd.demo import DemoContext, demo_data_dir
+    from rasd.detect.text.demo import step as text_step
+    from rasd.ingest.demo import step as ingest_step
+
+    lines: list[str] = []
+    ctx = DemoContext(store=sqlite_store, workdir=tmp_path, data_dir=demo_data_dir(),
+                      log=lines.append)
+    ingest_step(ctx)
+    lines.clear()
+    text_step(ctx)
+    listed = [ln for ln in lines if ln.startswith("  ")]
+    assert listed and all(ln.split("] ", 1)[1].strip() for ln in listed), listed
+    assert any("where should the lions of the Banner strike next" in ln for ln in listed)
+    with sqlite_store.connect() as c:
+        flagged = {r[0] for r in c.execute(
+            sa.select(S.accounts.c.handle)
+            .select_from(S.detections.join(S.posts, S.posts.c.id == S.detections.c.subject_id)
+                         .join(S.accounts, S.accounts.c.id == S.posts.c.account_id))
+            .where(S.detections.c.detector == "text"))}
+    assert "voices_against_hate" not in flagged and "bbf_lion_media" in flagged
