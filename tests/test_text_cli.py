@@ -308,7 +308,7 @@ def test_readme_classify_example_prints_a_flagged_verdict():
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    m = re.search(r"^echo ('.*?') \| rasd classify --flagged-only", readme, re.M)
+    m = re.search(r"^echo ('.*?') \| rasd classify --flagged-only", readme, re.MULTILINE)
     assert m, "README lost its classify example"
     line = shlex.split(m.group(1))[0]
     r = runner.invoke(app, ["classify", "-", "--flagged-only"], input=line + "\n")
