@@ -177,7 +177,7 @@ _FUNCTION_WORDS = {
           "them us do don't",
     "de": "der die das und ist sind nicht ich wir ihr sie ein eine einen mit für auf den dem "
           "zu von es du unser unsere wird auch im sich dass",
-    "fr": "le la les et est sont des une un pour dans nous vous ils elles pas que qui sur du "
+    "fr": "le la les de et est sont des une un pour dans nous vous ils elles pas que qui sur du "
           "au aux ce cette avec je tu leur notre votre",
     "it": "il lo gli e è di che per non una un del della dei nel nella sono con noi voi "
           "loro questo questa ci si",
