@@ -39,13 +39,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from rasd.detect.text.curation import curate
+from rasd.detect.text.model import DECISION  # the rule the figures are computed under
 from rasd.detect.text.normalize import detect_language, fold, model_text
 from rasd.detect.text.policy import load_policy
 
 SEED = 20261129
-# The decision rule the figures are computed under (rasd.detect.text.model decide()):
-# flagged labels summed reach the threshold and are at least as probable as `exempt`.
-DECISION = "threshold+exempt-competes"
 csv.field_size_limit(10_000_000)
 
 
@@ -479,7 +477,7 @@ def main() -> int:
 
     meta = fit(fit_rows, policy, args.out, cache=args.cache,
                extra_meta={"training_data": by_src, "isis_curation": isis_counts,
-                           "isis_heldout_accounts": len(held), "decision": DECISION,
+                           "isis_heldout_accounts": len(held),
                            "recipe": "scripts/train_text_model.py"})
     if args.export_eval:
         args.export_eval.mkdir(parents=True, exist_ok=True)

