@@ -11,8 +11,11 @@
    from ../shared/data/sanctions): query one alias and expect its entity first;
    "self" keeps the alias in the index, "leave-one-out" removes that alias so that
    another name of the entity (often in another script) must be found.
+   "leave_one_out strict" applies the strict rule that profiles and text are
+   screened with (Screener.strict_ok: two firm, distinctive parts or more).
 3. False-match rate: share of common personal names (rasd/data/finance/
-   common_names.json, 9 groups x 100) that match any listed entity at 0.70/0.80/0.90.
+   common_names.json, 9 groups x 100) that match any listed entity at 0.70/0.80/0.90,
+   and under the strict rule at 0.70.
 
     python benchmarks/finance.py                       # all sections
     python benchmarks/finance.py --max-queries 1500 --json out.json
@@ -312,15 +315,18 @@ def bench_recall(store, max_queries: int, seed: int = 11) -> dict:
             script = e.norm.script or "none"
             others = {o.norm.script for o in by_ent[e.entity_id] if o is not e}
             cross = script not in others
-            for mode, excl in (("self", None), ("leave_one_out", {e.name_id})):
-                res = scr.screen(e.name, threshold=0.0, limit=10, exclude_names=excl)
+            modes = (("self", None, False), ("leave_one_out", {e.name_id}, False),
+                     ("leave_one_out strict", {e.name_id}, True))
+            for mode, excl, strict in modes:
+                res = scr.screen(e.name, threshold=0.0, limit=10, exclude_names=excl,
+                                 strict=strict)
                 top = res[0] if res else None
                 hit = top is not None and top.entity_id == e.entity_id
                 tie = top is not None and any(r.entity_id == e.entity_id and
                                               r.score == top.score for r in res)
                 thr = hit and top.score >= 0.70
                 for key in ("all", f"script:{script}") + (("cross_script",) if cross and
-                                                          mode == "leave_one_out" else ()):
+                                                          mode != "self" else ()):
                     s = stats[(mode, key)]
                     s["n"] += 1
                     s["r1"] += hit
@@ -353,6 +359,8 @@ def bench_false_match(store) -> dict:
         names = [f"{a} {b}" for a in spec["given"] for b in spec["family"]]
         c = Counter()
         for n in names:
+            strict = scr.screen(n, threshold=0.70, limit=1, strict=True)
+            c["strict"] += bool(strict)
             res = scr.screen(n, threshold=0.70, limit=1)
             best = res[0].score if res else 0.0
             for t in (0.70, 0.80, 0.90):
@@ -369,12 +377,13 @@ def bench_false_match(store) -> dict:
                               res[0].list_ref))
         out[g] = {"queries": len(names), **{f"fmr@{t:.2f}": round(c[t] / len(names), 4)
                                             for t in (0.70, 0.80, 0.90)},
+                  "fmr_strict@0.70": round(c["strict"] / len(names), 4),
                   "listed_full_name@0.70": round(c["full"] / len(names), 4)}
     tot = sum(v["queries"] for v in out.values())
     out["ALL"] = {"queries": tot, **{k: round(sum(v[k] * v["queries"] for v in out.values())
                                               / tot, 4)
                                      for k in ("fmr@0.70", "fmr@0.80", "fmr@0.90",
-                                               "listed_full_name@0.70")}}
+                                               "fmr_strict@0.70", "listed_full_name@0.70")}}
     worst.sort(reverse=True)
     return {"by_group": out, "examples_at_0.80": worst[:12]}
 
@@ -440,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
             report["false_match"] = fm
             for g, v in fm["by_group"].items():
                 print(f"   {g:18} n={v['queries']:4d}  @0.70 {v['fmr@0.70']:.3f}  "
-                      f"@0.80 {v['fmr@0.80']:.3f}  @0.90 {v['fmr@0.90']:.3f}   "
+                      f"@0.80 {v['fmr@0.80']:.3f}  @0.90 {v['fmr@0.90']:.3f}  "
+                      f"strict@0.70 {v['fmr_strict@0.70']:.3f}   "
                       f"(the list holds the full name: {v['listed_full_name@0.70']:.3f})")
             for w in fm["examples_at_0.80"]:
                 print(f"     e.g. {w}")

@@ -34,10 +34,13 @@ def _seed(store, tmp_path):
     p = tmp_path / "syn.json"
     p.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in LIST), encoding="utf-8")
     import_list(store, p, name="syn")
-    accounts = [("a1", "abu_qaswara_1", "Abu Qaswara", "Soldier. Donations: " + WALLET),
+    accounts = [("a1", "abu_qaswara_1", "Khalid al-Qaswari", "Soldier. Donations: " + WALLET),
                 ("a2", "relay_two", "Relay", None),
                 ("a3", "news_desk", "Daily News", "Journalism"),
-                ("a4", "cook", "Marco", "Risotto")]
+                ("a4", "cook", "Marco", "Risotto"),
+                # a kunya alone is one name part: "Abu Qaswara" is listed, but a
+                # profile of that name alone is no designation match
+                ("a5", "qaswara_fan", "Abu Qaswara", None)]
     posts = [
         ("p1", "a1", f"Sponsor a mujahid of the Black Banner Front. BTC {WALLET}"),
         ("p2", "a2", f"Support the brothers at the front, send to {WALLET}"),
@@ -76,7 +79,7 @@ def _dets(store, detector):
 def test_scan_detections_links(store, tmp_path):
     ids, pids = _seed(store, tmp_path)
     res = scan(store, [FinanceDetector(), FinanceAccountDetector()])
-    assert [r.scanned for r in res] == [5, 4]
+    assert [r.scanned for r in res] == [5, 5]
     posts = _dets(store, "finance")
     # p1: appeal with the group named and a listed wallet
     score, attrs, expl = posts[pids["p1"]]["financing"]
@@ -100,7 +103,9 @@ def test_scan_detections_links(store, tmp_path):
     m = accs[ids["a1"]]["designation_match"]
     assert m[1]["matches"][0]["list_ref"] == "ldr" and m[0] >= 0.7
     assert accs[ids["a1"]]["fin_indicator"][1]["field"] == "bio"
-    assert ids["a4"] not in accs and ids["a3"] not in accs
+    assert ids["a4"] not in accs and ids["a3"] not in accs and ids["a5"] not in accs
+    assert any("strict rule: 2 of 3 listed part(s) matched firmly: khalid, qaswari" in line
+               for line in m[2]), m[2]
 
     # the wallet links a1 (bio and post) and a2 (post); invalid ones are not sighted
     linked = shared(store)

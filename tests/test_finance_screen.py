@@ -331,3 +331,93 @@ def test_designated_groups_by_their_own_name_pass_a_strict_threshold(real_lists)
         assert real_lists.screen(q)[0].list_ref in ("QDi.006", "2676"), q
     assert real_lists.screen(
         "bitcoin:12QtD5BFwRsd\u200bNsAZY76UVE1xyCGNTojH9h?amount=1")[0].list_ref == "25308"
+
+
+# ------------------------------------------------- strict rule: profiles and text
+@pytest.mark.parametrize("query,ref", [
+    ("Khalid al-Qaswari", "p1"), ("خالد القسوري", "p1"), ("Халид аль-Касвари", "p1"),
+    ("Samira Hadad", "p2"), ("سميرة حداد", "p2"), ("Иван Морозко", "p4"),
+    ("Abdurrahman al-Zubaydi", "p3"), ("Фронт Черного Знамени", "o1"),
+    ("Muhammad Ali Hassan Tamimi", "f8"),
+])
+def test_strict_rule_keeps_multi_part_and_cross_script_matches(screener, query, ref):
+    got = screener.screen(query, strict=True)
+    assert got and got[0].list_ref == ref, (query, screener.screen(query)[:1])
+    assert any(line.startswith("strict rule:") for line in got[0].explanation)
+
+
+@pytest.mark.parametrize("query", [
+    "Khalid",              # one part of a listed name
+    "Abu Qaswara",         # a kunya alone: one part, shared by many
+    "Qaswari",
+    "Black Banner",        # an organisation needs all its parts
+    "Muhammad Ali",        # two parts, both common
+    "Samira Hadadd Jones",  # … "Samira" and a part that is not firm
+])
+def test_strict_rule_drops_one_part_and_common_matches(screener, query):
+    assert screener.screen(query, strict=True) == [], screener.screen(query, strict=True)[:1]
+
+
+def test_strict_rule_short_parts_must_be_identical(tmp_path):
+    """Joel is not Joe, Tim not Tem: one letter apart in a short part is another
+    name; a one-part person name never matches a profile."""
+    store, scr = _one_list(tmp_path, [("p1", "Person", "Joe Tem Varszawa", []),
+                                      ("p2", "Person", "Joe", [])])
+    try:
+        assert scr.screen("Joel Tim Varszawa")  # the lenient screen: a lead
+        assert scr.screen("Joel Tim Varszawa", strict=True) == []
+        assert scr.screen("Joe Varszawa", strict=True)[0].list_ref == "p1"
+        assert scr.screen("Joe", strict=True) == []
+    finally:
+        store.close()
+
+
+def test_handles_are_split_carefully():
+    assert handle_to_name("Hamza2906014") == "Hamza"
+    assert handle_to_name("84isis__83") == "isis"
+    assert handle_to_name("WilayatBarqah1") == "Wilayat Barqah"
+    # a digit between letters (leetspeak, Arabizi) is no place to split a name
+    assert handle_to_name("g0r1llaGriP") == ""
+    assert handle_to_name("Du3aa_Ebrahim") == "Ebrahim"
+
+
+def test_a_name_in_text_says_which_parts_occur(tmp_path):
+    store, scr = _one_list(tmp_path, [("o1", "Organization", "Nordwind Strelka 2 AG", []),
+                                      ("o2", "Organization", "Brigade of the Yellow Kestrel",
+                                       []),
+                                      ("p1", "Person", "Muhammad Qasim", [])]
+                           + [(f"f{i}", "Person", f"Muhammad {x}", [])
+                              for i, x in enumerate(FILLER)]
+                           + [(f"g{i}", "Person", f"Qasim {x}", [])
+                              for i, x in enumerate(FILLER)])
+    try:
+        whole = scr.find_in_text("Shares of Nordwind Strelka 2 AG fell.")
+        assert whole[0].explanation[0] == "listed name 'Nordwind Strelka 2 AG' occurs in the text"
+        # two of its words are not the company: its number and form are missing
+        assert scr.find_in_text("The Nordwind Strelka pipeline was hit.") == []
+        part = scr.find_in_text("Yellow Kestrel Brigade fighters marched.")
+        assert part[0].list_ref == "o2"
+        assert part[0].explanation[0] == (
+            "parts of listed name 'Brigade of the Yellow Kestrel' occur in the text: "
+            "brigade=brigade, yellow=yellow, kestrel=kestrel")
+        assert not any("occurs in the text" in line for line in part[0].explanation)
+        # two common parts are not enough in free text
+        assert scr.find_in_text("Muhammad bin Qasim conquered Sindh.") == []
+    finally:
+        store.close()
+
+
+@pytest.mark.shared_data
+def test_strict_rule_on_real_lists(real_lists):
+    for handle in ("Joel44537047", "TheNewArena", "AbuMusab_110", "Asia1941", "g0r1llaGriP",
+                   "Hasan6ali", "pol_4chan_1"):
+        q = handle_to_name(handle)
+        assert not q or real_lists.screen(q, strict=True, split_camel=True) == [], handle
+    for name in ("NewArena", "Mike Lee", "Ian Fant", "Asad Ali Shah"):
+        assert real_lists.screen(name, strict=True) == [], name
+    for q, refs in (("jond_aqsa7", None), ("AbuBakrBaghdadi", None)):
+        assert real_lists.screen(handle_to_name(q), strict=True, split_camel=True), q
+    for q in ("أيمن الظواهري", "Ayman al-Zawahiri", "Айман аз-Завахири"):
+        ms = real_lists.screen(q, strict=True)
+        assert ms and ms[0].list_ref in ("QDi.006", "2676"), (q, ms[:1])
+    assert real_lists.screen("Hamas", strict=True)[0].name == "HAMAS"

@@ -11,7 +11,8 @@ Valid indicators are recorded as sightings; accounts sharing one are linked by
 ``shared_indicator`` edges (:mod:`.links`).
 
 ``finance_account`` (accounts) screens display names and handles against the
-lists (``designation_match``), looks for listed names in bios
+lists (``designation_match``, under the strict rule of
+:meth:`.Screener.strict_ok`: two firm, distinctive name parts or more), looks for listed names in bios
 (``designated_entity``) and extracts indicators from bios.
 """
 
@@ -33,7 +34,9 @@ from rasd.detect.finance.names import handle_to_name
 from rasd.detect.finance.screen import DEFAULT_THRESHOLD, Match, Screener, get_screener
 from rasd.model import Detection
 
-RULES_VERSION = "1.1"  # 1.1: indicators also from the post's links, not only its text
+# 1.1: indicators also from the post's links, not only its text; 1.2: names in
+# profiles and text under the strict rule (two firm, distinctive parts)
+RULES_VERSION = "1.2"
 
 
 def _version(store: Any | None) -> str:
@@ -171,8 +174,10 @@ class FinanceAccountDetector(_FinanceBase):
                                             ("handle", handle_to_name(a.handle or ""), True)):
                     if not value or not value.strip():
                         continue
+                    # a profile is not a name query: the strict rule (two firm,
+                    # distinctive parts; Screener.strict_ok)
                     for m in self.screener.screen(value, threshold=self.threshold,
-                                                  split_camel=camel):
+                                                  split_camel=camel, strict=True):
                         if m.entity_id not in hits or m.score > hits[m.entity_id][0].score:
                             hits[m.entity_id] = (m, field)
                 if hits:

@@ -254,8 +254,22 @@ def toks_only_initials(raw: list[str]) -> bool:
     return all(len(t) == 1 for t in raw)
 
 
+_MIXED = re.compile(r"[^\W\d_]\d+[^\W\d_]")  # a digit between letters: g0r1lla, du3aa
+
+
 def handle_to_name(handle: str) -> str:
-    """``abu_bakr_99`` / ``AbuBakrBaghdadi`` → ``abu bakr`` / ``Abu Bakr Baghdadi``."""
+    """``abu_bakr_99`` / ``AbuBakrBaghdadi`` → ``abu bakr`` / ``Abu Bakr Baghdadi``.
+
+    Split carefully: at ``_ . -``, at digits only where they stand at the edge of a
+    chunk (``Hamza2906014`` → ``Hamza``), and between a lower-case and a capital
+    letter. A chunk with a digit between letters (``g0r1llaGriP``, Arabizi
+    ``du3aa``) is not read as name parts: cut at its digits it gave fragments
+    ("lla", "Gri") that matched listed names by chance."""
     h = handle.lstrip("@")
-    h = _CAMEL.sub(" ", h)
-    return re.sub(r"[_.\-\d]+", " ", h).strip()
+    words = []
+    for chunk in re.split(r"[_.\-\s]+", h):
+        chunk = chunk.strip("0123456789")
+        if not chunk or _MIXED.search(chunk):
+            continue
+        words.append(_CAMEL.sub(" ", chunk))
+    return re.sub(r"\s+", " ", " ".join(words)).strip()

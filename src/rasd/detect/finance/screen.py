@@ -36,6 +36,7 @@ from rasd.detect.finance.names import (
     HANGUL_FILLERS,
     NormName,
     Token,
+    _sets,
     format_char,
     normalize,
     to_latin,
@@ -56,6 +57,20 @@ COMMON_DF = 20  # a name part of at most this many listed entities counts fully
 # name matched. Against lists of thousands of entities it changes nothing.
 PRIOR_ENTITIES = COMMON_DF
 INFO_FULL = 1.4  # matched information (sum of part weights) needed for an undamped score
+# Strict screening (display names, handles, free text — ``strict=True``): a name
+# typed by an analyst may match on one fuzzy part, but a profile name or a post
+# is not a name query, and one part ("Joel"~"Joe", "Asia", "Abu") matched
+# thousands of ordinary accounts. There a match needs at least two *firm* parts
+# (identical, or at least STRICT_PART_MIN similar; parts shorter than
+# STRICT_SHORT letters only identical or as the same consonant skeleton,
+# "transliteration"), carrying at least STRICT_INFO of rarity weight; an
+# organisation's name all its parts; a one-part name only an organisation's own
+# primary name (HAMAS, TALIBAN) written as the whole field.
+STRICT_PART_MIN = 0.90
+STRICT_SHORT = 5
+STRICT_MIN_LEN = 3  # shorter parts ("id", "aa", "tv") never count
+STRICT_INFO = 1.2  # one distinctive part (weight 1) and more: not "Muhammad Ali"
+STRICT_ONE_PART_LEN = 5
 
 
 # Payment-URI schemes (BIP-21 ``bitcoin:ADDR?amount=…``, CashAddr's
@@ -429,6 +444,7 @@ class Screener:
                  and all(how == "exact" for *_, how in aligned) and _marks(q) == _marks(n)
                  and (q.script == n.script or {q.script, n.script} <= VOWELLED))
         ev = {"exact": exact,
+              "pairs": [(i, j, s, how) for s, i, j, how in aligned],
               "aligned": [(q.tokens[i].latin, n.tokens[j].latin, round(s, 3), how)
                           for s, i, j, how in aligned],
               "unmatched_query": [q.tokens[i].latin for i in range(len(q.tokens))
@@ -450,6 +466,54 @@ class Screener:
         unreliable."""
         return 1.0 if ev.get("exact") and e.kind != "weak" else s
 
+    @staticmethod
+    def _firm(a: Token, b: Token, s: float, how: str) -> bool:
+        """Is this aligned pair of parts firm enough for strict screening?"""
+        if min(len(a.latin), len(b.latin)) < STRICT_MIN_LEN:
+            return False
+        if how == "exact":
+            return True
+        if s < STRICT_PART_MIN:
+            return False
+        # short parts: Joel/Joe, Tim/Tem, Jack/Jak differ by a letter and are
+        # different names; only a shared consonant skeleton (Jond/Jund) is kept
+        return min(len(a.latin), len(b.latin)) >= STRICT_SHORT or how == "transliteration"
+
+    def firm_parts(self, q: NormName, n: NormName, ev: dict[str, Any]) -> list[tuple]:
+        """The aligned (query index, listed index, similarity, how) pairs of ``ev``
+        that count under the strict rule."""
+        return [(i, j, s, how) for i, j, s, how in ev.get("pairs", ())
+                if self._firm(q.tokens[i], n.tokens[j], s, how)]
+
+    def strict_ok(self, q: NormName, e: Entry, ev: dict[str, Any]) -> bool:
+        """The strict rule for names that are not typed as a name query (display
+        names, handles, names in free text): two firm parts or more, carrying
+        STRICT_INFO of rarity weight, every part of an organisation's name; or an
+        organisation's own one-part primary name as the whole field."""
+        firm = self.firm_parts(q, e.norm, ev)
+        n = e.norm.tokens
+        info = self.entities.get(e.entity_id)
+        if len(n) == 1:
+            return (len(q.tokens) == 1 and len(firm) == 1 and firm[0][3] == "exact"
+                    and self.one_part_org_name(e))
+        if len(firm) < 2:
+            return False
+        if info is not None and info.schema != "person" and len(firm) < len(n):
+            return False  # "Front … Liberation" is not "Front for the Liberation of al-Sham"
+        return sum(self.weight(n[j]) for _, j, _, _ in firm) >= STRICT_INFO
+
+    def one_part_org_name(self, e: Entry) -> bool:
+        """A one-part listed name that may stand alone: an organisation's primary
+        name (HAMAS, TALIBAN), not a weak alias, no company words beside it, at
+        least STRICT_ONE_PART_LEN letters and distinctive."""
+        if len(e.norm.tokens) != 1:
+            return False
+        tok = e.norm.tokens[0]
+        info = self.entities[e.entity_id]
+        return (info.schema == "organization" and e.kind == "primary"
+                and all(a in _particles() for a in e.norm.set_aside)
+                and len(tok.latin) >= STRICT_ONE_PART_LEN and self.weight(tok) >= 0.5)
+
     def candidates(self, q: NormName) -> list[int]:
         keys = []
         for t in q.tokens:
@@ -464,8 +528,12 @@ class Screener:
 
     def screen(self, query: str, *, threshold: float = DEFAULT_THRESHOLD,
                limit: int = MAX_MATCHES, exclude_names: set[int] | None = None,
-               split_camel: bool = False) -> list[Match]:
-        """Ranked entities whose names match ``query`` with score ≥ ``threshold``."""
+               split_camel: bool = False, strict: bool = False) -> list[Match]:
+        """Ranked entities whose names match ``query`` with score ≥ ``threshold``.
+
+        ``strict``: the query is not a name typed as one but a display name or a
+        handle; a listed name must also pass :meth:`strict_ok` (two firm,
+        distinctive parts or more)."""
         q = normalize(query, split_camel=split_camel)
         best: dict[int, tuple[float, Entry, dict[str, Any]]] = {}
         if q.tokens:
@@ -475,7 +543,7 @@ class Screener:
                 if exclude_names and e.name_id in exclude_names:
                     continue
                 s, ev = self.compare(q, e.norm, q_weights=wq)
-                if s <= 0:
+                if s <= 0 or (strict and not self.strict_ok(q, e, ev)):
                     continue
                 s = self._score(s, e, ev)
                 cur = best.get(e.entity_id)
@@ -486,8 +554,14 @@ class Screener:
             if s < threshold:
                 continue
             info = self.entities[eid]
+            expl = self._explain(query, q, e, ev)
+            if strict:
+                firm = self.firm_parts(q, e.norm, ev)
+                expl.insert(1, f"strict rule: {len(firm)} of {len(e.norm.tokens)} listed "
+                               "part(s) matched firmly: "
+                               + ", ".join(e.norm.tokens[j].latin for _, j, _, _ in firm))
             out.append(Match(eid, info.list_ref, info.caption, s, info.list_name,
-                             ", ".join(info.programmes), self._explain(query, q, e, ev),
+                             ", ".join(info.programmes), expl,
                              matched_name=e.name, schema=info.schema,
                              features={"name_match": round(s, 4)}))
         ident = self.screen_identifier(query)
@@ -560,6 +634,7 @@ class Screener:
         # In cased writing, a name is written with capitals: "Large Range Limited"
         # is a listed company, "a large range of …" is not. (All-lowercase texts are
         # not held to this.)
+        words = _words(_plain_text(text), reorder=False)
         caps: set[str] | None = None
         if any(c.isupper() for c in text):
             caps = set()
@@ -584,10 +659,7 @@ class Screener:
                 continue
             if n == 1:
                 tok = e.norm.tokens[0]
-                info = self.entities[e.entity_id]
-                if (info.schema != "organization" or e.kind != "primary"
-                        or any(a not in _particles() for a in e.norm.set_aside)
-                        or len(tok.latin) < 5 or self.weight(tok) < 0.5):
+                if not self.one_part_org_name(e):
                     continue
                 if not any(toks[p].latin == tok.latin for p in positions):
                     continue
@@ -602,9 +674,23 @@ class Screener:
                         al = evw.get("aligned", [])
                         if len(al) < n or min(a[2] for a in al) < part_min:
                             continue
+                        # every part firm (short parts identical: "Gaz" is not
+                        # "Gaza"), and together distinctive: "Muhammad … Qasim",
+                        # "Ali … Hussain" are names of thousands
+                        firm = self.firm_parts(e.norm, window, evw)
+                        if len(firm) < n or sum(self.weight(e.norm.tokens[i])
+                                                for i, *_ in firm) < STRICT_INFO:
+                            continue
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
                             s, ev = sc, evw
+            if s >= threshold and not _whole_name_in(e.name, words) and any(
+                    w not in words for w in _identity_words(e.norm)):
+                # the parts are there, but not what tells this entity from another
+                # of that name: "Nord Stream" is not NORD STREAM 2 AG, "New City"
+                # not LIMITED LIABILITY COMPANY NEW CITY, "Ali … Hussain" not
+                # HOSSENI, M. Ali
+                continue
             if s >= threshold and caps is not None and not all(
                     _capitalised(b, caps) for _, b, *_ in ev.get("aligned", [])):
                 continue
@@ -615,13 +701,65 @@ class Screener:
         out = []
         for eid, (s, e, ev) in best.items():
             info = self.entities[eid]
-            expl = [f"listed name {e.name!r} occurs in the text",
-                    "parts: " + ", ".join(f"{a}~{b}" for a, b, *_ in ev.get("aligned", []))]
+            parts = ", ".join(f"{a}={b}" if a == b else f"{a}~{b}"
+                              for a, b, *_ in ev.get("aligned", []))
+            if _whole_name_in(e.name, words):
+                expl = [f"listed name {e.name!r} occurs in the text", "parts: " + parts]
+            else:  # say what matched, not that the name is there
+                expl = [f"parts of listed name {e.name!r} occur in the text: {parts}"]
+                missing = [w for w in e.norm.set_aside if w not in words]
+                if missing:
+                    expl.append("words of the listed name not in the text: "
+                                + ", ".join(dict.fromkeys(missing)))
             out.append(Match(eid, info.list_ref, info.caption, min(1.0, s), info.list_name,
                              ", ".join(info.programmes), expl, matched_name=e.name,
                              schema=info.schema, features={"name_in_text": round(s, 4)}))
         out.sort(key=lambda m: -m.score)
         return out[:MAX_MATCHES]
+
+
+_SPLIT_WORDS = re.compile(r"[^0-9a-z]+")
+
+
+def _plain_text(text: str) -> str:
+    return "".join(" " if _invisible(c) else c for c in text)
+
+
+def _words(name: str, reorder: bool = True) -> list[str]:
+    """The Latin words of a name or text, as :func:`.names.normalize` reads them."""
+    head, sep, tail = name.partition(",")  # "LAST, First" is written "First Last"
+    if reorder and sep and tail.strip() and "," not in tail and head.strip():
+        name = tail + " " + head
+    name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)
+    return [w for w in _SPLIT_WORDS.split(to_latin(name).replace("'", "").replace("`", ""))
+            if w]
+
+
+# words set aside in organisation names that only join the name ("the", "of",
+# Arabic "wa", "fi") — every other set-aside word (a company form such as LLC,
+# AG, LIMITED, a number, an initial) tells one listed entity from another
+_FUNCTION_WORDS = frozenset({
+    "the", "of", "and", "for", "in", "on", "to", "a", "an", "et", "des", "du", "und", "der",
+    "die", "das", "ve", "wa", "wal", "fi", "fy", "li", "min", "ila", "w", "la", "bi", "ile",
+    "i", "v", "na"})
+
+
+def _identity_words(n: NormName) -> list[str]:
+    """Set-aside words of a listed name that a mention of it must carry too."""
+    particles, honorifics, _, prefixes = _sets()
+    return [w for w in n.set_aside
+            if w not in _FUNCTION_WORDS and w not in particles and w not in honorifics
+            and w not in prefixes]
+
+
+def _whole_name_in(name: str, words: list[str]) -> bool:
+    """Do all the words of ``name`` — company words, numbers and particles too —
+    stand together in ``words`` (in any order), each spelled the same?"""
+    want = sorted(_words(name))
+    k = len(want)
+    if not k:
+        return False
+    return any(sorted(words[i:i + k]) == want for i in range(len(words) - k + 1))
 
 
 _CACHE: dict[str, tuple[Any, Screener]] = {}
