@@ -311,3 +311,25 @@ def test_every_xml_value_with_hostile_text(tmp_path, fmt):
                                      f"{type(e).__name__}: {e}") from e
             n += 1
     assert n > 300
+
+
+def test_status_counts_names_per_script(files, sqlite_store, tmp_path, monkeypatch):
+    """`rasd lists status` says how many names each list holds in each script."""
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+
+    monkeypatch.setattr(common.STATE, "store", None)
+    store = sqlite_store
+    res = import_list(store, files / "un.xml")
+    st = list_status(store)[0]
+    assert set(st["scripts"]) == {"Arabic", "Latin", "Cyrillic", "other"}
+    assert sum(st["scripts"].values()) == st["names"]
+    want = {"Arabic": 0, "Latin": 0, "Cyrillic": 0, "other": 0}
+    for k, v in res.scripts.items():
+        want[k if k in want else "other"] += v
+    assert st["scripts"] == want and st["scripts"]["Arabic"] >= 1
+    out = CliRunner().invoke(app, ["--db", str(tmp_path / "rasd.db"), "lists", "status"])
+    assert out.exit_code == 0, out.output
+    assert (f"names per script: Arabic {want['Arabic']}, Latin {want['Latin']}, "
+            f"Cyrillic {want['Cyrillic']}, other {want['other']}") in out.output

@@ -194,8 +194,9 @@ def register(app: typer.Typer) -> None:
 
     @lists.command("status")
     def status_cmd(json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Show the imported lists: entities, names, identifiers, wallets,
-        programmes, publication date and when each was imported.
+        """Show the imported lists: entities, names and names per script (Arabic,
+        Latin, Cyrillic, other), identifiers, wallets, programmes, publication
+        date and when each was imported.
 
         Examples:
 
@@ -217,6 +218,7 @@ def register(app: typer.Typer) -> None:
             echo(f"{r['list']} ({r['format']}): {r['entities']} entities, {r['names']} "
                  f"names, {r['identifiers']} identifiers ({r['wallets']} wallets); "
                  f"published {r['published'] or '?'}; imported {r['imported_at']}")
+            echo("  names per script: " + ", ".join(f"{k} {v}" for k, v in r["scripts"].items()))
             if progs:
                 echo(f"  programmes: {progs}")
 

@@ -639,8 +639,16 @@ def list_status(store: Any) -> list[dict[str, Any]]:
                                        F.fin_identifiers.c.entity_id == F.fin_entities.c.id))
                 .where(F.fin_entities.c.list_id == r["id"],
                        F.fin_identifiers.c.type == "crypto_wallet")).scalar_one()
+            scripts = {"Arabic": 0, "Latin": 0, "Cyrillic": 0, "other": 0}
+            q = (select(F.fin_names.c.script, func.count())
+                 .select_from(F.fin_names.join(F.fin_entities,
+                                               F.fin_names.c.entity_id == F.fin_entities.c.id))
+                 .where(F.fin_entities.c.list_id == r["id"]).group_by(F.fin_names.c.script))
+            for script, n in c.execute(q):
+                key = script if script in scripts else "other"
+                scripts[key] += int(n)
             out.append({"list": r["name"], "format": r["format"], "entities": r["entities"],
-                        "names": r["names"], "identifiers": r["identifiers"],
+                        "names": r["names"], "scripts": scripts, "identifiers": r["identifiers"],
                         "wallets": int(wallets), "published": r["published"],
                         "imported_at": r["imported_at"], "source_file": r["source_file"],
                         "sha256": r["sha256"],
