@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -224,3 +225,30 @@ def test_extract_on_address_like_noise(text):
         if ind.valid:  # a valid report on noise must hold up on its own
             again = extract(ind.value)
             assert again and again[0].valid and again[0].value == ind.value
+
+
+def test_the_documented_extract_example_works_as_typed():
+    """README and docs/finance.md show `echo '…' | rasd finance extract`: the
+    address there must be complete and pass its checksum (it was 'TR7NHq…'), and be
+    an example, not someone's wallet: TRON's zero address (0x41 + 20 zero bytes)."""
+    import re
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+    from rasd.detect.finance import crypto
+
+    root = Path(__file__).resolve().parents[1]
+    zero = crypto.base58check_encode(0x41, bytes(20))
+    seen = 0
+    for doc in ("README.md", "docs/finance.md"):
+        for line in re.findall(r"echo '([^']*)' \| rasd finance extract",
+                               (root / doc).read_text(encoding="utf-8")):
+            seen += 1
+            out = CliRunner().invoke(app, ["finance", "extract"], input=line + "\n")
+            assert out.exit_code == 0, out.output
+            ind = json.loads(out.output.splitlines()[0])["indicators"]
+            assert [(i["value"], i["valid"], i["currency"], i.get("asset")) for i in ind] == [
+                (zero, True, "TRX", "USDT")], (doc, line)
+    assert seen == 2
