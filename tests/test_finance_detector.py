@@ -267,3 +267,29 @@ def test_indicators_in_the_links_a_post_carries(store):
     three = inds["q3"][1]["indicators"]
     assert len(three) == 1 and "found_in" not in three[0].get("detail", {})
     assert inds["q4"] is None
+
+
+def test_show_says_which_entity_and_wallet_a_detection_is_about(sqlite_store, tmp_path,
+                                                               monkeypatch):
+    """`rasd show POST` printed only finance/designated_entity 1.00 — which entity,
+    which wallet, only --json said. The text view now names them, escaped."""
+    from rasd.cli import app, common
+
+    monkeypatch.setattr(common.STATE, "store", None)
+    _ids, pids = _seed(sqlite_store, tmp_path)
+    scan(sqlite_store, [FinanceDetector()])
+    with sqlite_store.begin() as c:  # a hostile caption, as a list file could carry one
+        c.execute(insert(S.detections).values(
+            subject_type="post", subject_id=pids["p3"], detector="finance",
+            label="designated_entity", score=0.9, model_version="x", explanation=[],
+            attributes={"matches": [{"name": "Evil\x1b[2J Front\nFAKE", "list": "syn",
+                                     "list_ref": "e1"}]}, created_at=T0))
+    runner = CliRunner()
+    db = str(tmp_path / "rasd.db")
+    out = runner.invoke(app, ["--db", db, "show", str(pids["p1"])])
+    assert out.exit_code == 0, out.output
+    assert "about: entity Black Banner Front (syn grp)" in out.output
+    assert f"wallet BTC {WALLET}" in out.output
+    out = runner.invoke(app, ["--db", db, "show", str(pids["p3"])])
+    assert "about: entity Evil" in out.output and "\x1b" not in out.output
+    assert "\nFAKE" not in out.output

@@ -253,9 +253,13 @@ def register(app: typer.Typer) -> None:
         for v in out["versions"]:
             seen = f"collected {_when(v['seen'])}, " if v["seen"] else ""
             typer.echo(f"  earlier version ({seen}until {_when(v['until'])}): {v['text']!r}")
-        for d in out["detections"]:
+        from rasd.detect.finance.detector import about
+
+        for d, row in zip(out["detections"], dets, strict=True):
             typer.echo(f"  detection {d['detector']}/{d['label']} {d['score']:.2f} "
                        f"({d['model_version']})")
+            if what := about(row.detector, row.attributes):  # the entity / wallet it names
+                echo(f"    about: {what}")
         for m in out["media"]:
             where = m["local_path"] or m["url"] or "(no file, no URL)"
             echo(f"  media {m['type'] or '-'} #{m['id']}: {where}")

@@ -77,6 +77,29 @@ def _ind_line(i: Indicator) -> str:
     return f"{what} {i.value} ({state})"
 
 
+def about(detector: str, attributes: Any, limit: int = 5) -> str:
+    """What a finance detection is about, in one line for a text view: the listed
+    entities it names (caption, list and reference) and the wallets, IBANs, phones
+    or links it found. Empty for other detectors. Not escaped: print it with
+    ``rasd.cli.common.echo``."""
+    if detector not in ("finance", "finance_account") or not isinstance(attributes, dict):
+        return ""
+    items: list[str] = []
+    for m in attributes.get("matches") or attributes.get("entities") or []:
+        if isinstance(m, dict) and m.get("name"):
+            items.append(f"entity {m['name']} ({m.get('list') or '?'} "
+                         f"{m.get('list_ref') or '?'}"
+                         + (f"; field {m['field']}" if m.get("field") else "") + ")")
+    for i in attributes.get("indicators") or []:
+        if isinstance(i, dict) and i.get("value"):
+            kind = " ".join(str(x) for x in (i.get("type"), i.get("currency"), i.get("asset"))
+                            if x)
+            items.append(f"{kind} {i['value']}" + ("" if i.get("valid", True) else " (invalid)"))
+    items = list(dict.fromkeys(items))
+    more = len(items) - limit
+    return "; ".join(items[:limit]) + (f"; … {more} more" if more > 0 else "")
+
+
 def _entity_dicts(matches: list[Match]) -> list[dict[str, Any]]:
     return [m.to_dict() for m in matches]
 
