@@ -325,8 +325,14 @@ def bench_recall(store, max_queries: int, seed: int = 11) -> dict:
                 tie = top is not None and any(r.entity_id == e.entity_id and
                                               r.score == top.score for r in res)
                 thr = hit and top.score >= 0.70
-                for key in ("all", f"script:{script}") + (("cross_script",) if cross and
-                                                          mode != "self" else ()):
+                keys = ["all", f"script:{script}"]
+                if mode != "self" and len(e.norm.tokens) >= 2:
+                    keys.append("multi_part")  # two parts or more: what strict keeps
+                if cross and mode != "self":
+                    keys.append("cross_script")
+                    if len(e.norm.tokens) >= 2:
+                        keys.append("cross_script multi_part")
+                for key in keys:
                     s = stats[(mode, key)]
                     s["n"] += 1
                     s["r1"] += hit

@@ -60,10 +60,10 @@ INFO_FULL = 1.4  # matched information (sum of part weights) needed for an undam
 # Strict screening (display names, handles, free text — ``strict=True``): a name
 # typed by an analyst may match on one fuzzy part, but a profile name or a post
 # is not a name query, and one part ("Joel"~"Joe", "Asia", "Abu") matched
-# thousands of ordinary accounts. There a match needs at least two *firm* parts
+# hundreds of ordinary accounts. There a match needs at least two *firm* parts
 # (identical, or at least STRICT_PART_MIN similar; parts shorter than
-# STRICT_SHORT letters only identical or as the same consonant skeleton,
-# "transliteration"), carrying at least STRICT_INFO of rarity weight; an
+# STRICT_SHORT letters only identical or with the same consonant skeleton —
+# against Arabic script a shared skeleton is enough at any length), carrying at least STRICT_INFO of rarity weight; an
 # organisation's name all its parts; a one-part name only an organisation's own
 # primary name (HAMAS, TALIBAN) written as the whole field.
 STRICT_PART_MIN = 0.90
@@ -467,23 +467,33 @@ class Screener:
         return 1.0 if ev.get("exact") and e.kind != "weak" else s
 
     @staticmethod
-    def _firm(a: Token, b: Token, s: float, how: str) -> bool:
-        """Is this aligned pair of parts firm enough for strict screening?"""
+    def _firm(a: Token, b: Token, s: float, how: str, cross: bool = False) -> bool:
+        """Is this aligned pair of parts firm enough for strict screening?
+
+        ``cross``: one side is written in a script without short vowels (Arabic):
+        there romanisations of one name stay further apart (محمد/Mohammad 0.90,
+        جواد/Jawad 0.86), and a shared consonant skeleton is what makes them one
+        name."""
         if min(len(a.latin), len(b.latin)) < STRICT_MIN_LEN:
             return False
         if how == "exact":
             return True
+        if cross:
+            return a.skel == b.skel or (s >= STRICT_PART_MIN
+                                        and min(len(a.latin), len(b.latin)) >= STRICT_SHORT)
         if s < STRICT_PART_MIN:
             return False
         # short parts: Joel/Joe, Tim/Tem, Jack/Jak differ by a letter and are
-        # different names; only a shared consonant skeleton (Jond/Jund) is kept
+        # different names; only a shared consonant skeleton of three letters or
+        # more (Jond/Jund, "transliteration") is kept
         return min(len(a.latin), len(b.latin)) >= STRICT_SHORT or how == "transliteration"
 
     def firm_parts(self, q: NormName, n: NormName, ev: dict[str, Any]) -> list[tuple]:
         """The aligned (query index, listed index, similarity, how) pairs of ``ev``
         that count under the strict rule."""
+        cross = not {q.script, n.script} <= VOWELLED
         return [(i, j, s, how) for i, j, s, how in ev.get("pairs", ())
-                if self._firm(q.tokens[i], n.tokens[j], s, how)]
+                if self._firm(q.tokens[i], n.tokens[j], s, how, cross)]
 
     def strict_ok(self, q: NormName, e: Entry, ev: dict[str, Any]) -> bool:
         """The strict rule for names that are not typed as a name query (display
