@@ -162,6 +162,11 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
     r = runner.invoke(app, ["--db", db, "finance", "extract", str(bad)])
     assert r.exit_code == 0 and "bad.jsonl: line 1: field 'text'" in r.stderr
 
+    # --strict screens as profiles are screened: a kunya alone is one part
+    r = runner.invoke(app, ["--db", db, "screen", "أبو قسورة", "--strict", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["matches"] == [], r.output
+    r = runner.invoke(app, ["--db", db, "screen", "Khalid Qaswari", "--strict"])
+    assert r.exit_code == 0 and "strict rule: 2 of 3" in r.stdout, r.output
     r = runner.invoke(app, ["--db", db, "screen", "أبو قسورة", "--json"])
     assert r.exit_code == 0, r.output
     # one shape whatever the number of names: [{"query", "matches"}]

@@ -233,6 +233,9 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(10, "--limit", min=1, max=100),
         list_: list[str] = typer.Option(None, "--list",  # noqa: B008
                                         help="Only these lists (repeatable)."),
+        strict: bool = typer.Option(False, "--strict",
+                                    help="Screen as `rasd scan` screens display names and "
+                                         "posts: two firm, distinctive name parts or more."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Screen names (any script) or identifiers against the imported lists and
@@ -258,6 +261,8 @@ def register(app: typer.Typer) -> None:
           rasd screen 12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h
 
           rasd screen --file account_names.txt --json --threshold 0.8
+
+          rasd screen "Joel" --strict      # as a profile is screened: one part is no match
         """
         from rasd.detect.finance.screen import Screener, get_screener
 
@@ -298,7 +303,8 @@ def register(app: typer.Typer) -> None:
         n = 0
         for q in queries():
             n += 1
-            ms = [m.to_dict() for m in scr.screen(q, threshold=threshold, limit=limit)]
+            ms = [m.to_dict() for m in scr.screen(q, threshold=threshold, limit=limit,
+                                                  strict=strict)]
             if json_:
                 out.append({"query": q, "matches": ms})
                 continue
