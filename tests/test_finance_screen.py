@@ -437,3 +437,18 @@ def test_strict_rule_across_arabic_script_counts_a_shared_skeleton(tmp_path):
         assert scr.screen("Mohammad Jwad", strict=True) == []
     finally:
         store.close()
+
+
+def test_strict_rule_counts_short_parts_only_identical(tmp_path):
+    """"Kim Jong Un" and "Press TV" are named in the news: a two-letter part counts
+    when identical; "R S" (two initials from a handle) is too little to be a name."""
+    store, scr = _one_list(tmp_path, [("p1", "Person", "KIM, Jong Un", []),
+                                      ("o1", "Organization", "PRESS TV", []),
+                                      ("o2", "Organization", "B R C S.A.", [])])
+    try:
+        assert [m.list_ref for m in scr.find_in_text("Kim Jong Un fired a missile")] == ["p1"]
+        assert [m.list_ref for m in scr.find_in_text("Press TV said so")] == ["o1"]
+        assert scr.screen("Kim Jong Un", strict=True)[0].list_ref == "p1"
+        assert scr.screen(handle_to_name("2r_0047s"), strict=True) == []
+    finally:
+        store.close()

@@ -63,12 +63,15 @@ INFO_FULL = 1.4  # matched information (sum of part weights) needed for an undam
 # hundreds of ordinary accounts. There a match needs at least two *firm* parts
 # (identical, or at least STRICT_PART_MIN similar; parts shorter than
 # STRICT_SHORT letters only identical or with the same consonant skeleton —
-# against Arabic script a shared skeleton is enough at any length), carrying at least STRICT_INFO of rarity weight; an
-# organisation's name all its parts; a one-part name only an organisation's own
-# primary name (HAMAS, TALIBAN) written as the whole field.
+# against Arabic script a shared skeleton is enough at any length; under
+# STRICT_MIN_LEN letters only identical), together STRICT_MIN_LETTERS letters
+# and STRICT_INFO of rarity weight; an organisation's name all its parts; a
+# one-part name only an organisation's own primary name (HAMAS, TALIBAN)
+# written as the whole field.
 STRICT_PART_MIN = 0.90
 STRICT_SHORT = 5
-STRICT_MIN_LEN = 3  # shorter parts ("id", "aa", "tv") never count
+STRICT_MIN_LEN = 3  # shorter parts ("un", "tv") count only identical …
+STRICT_MIN_LETTERS = 6  # … and the firm parts together have this many letters ("r s" not)
 STRICT_INFO = 1.2  # one distinctive part (weight 1) and more: not "Muhammad Ali"
 STRICT_ONE_PART_LEN = 5
 
@@ -474,10 +477,10 @@ class Screener:
         there romanisations of one name stay further apart (محمد/Mohammad 0.90,
         جواد/Jawad 0.86), and a shared consonant skeleton is what makes them one
         name."""
-        if min(len(a.latin), len(b.latin)) < STRICT_MIN_LEN:
-            return False
         if how == "exact":
             return True
+        if min(len(a.latin), len(b.latin)) < STRICT_MIN_LEN:
+            return False  # "is"~"es", "un"~"won"
         if cross:
             return a.skel == b.skel or (s >= STRICT_PART_MIN
                                         and min(len(a.latin), len(b.latin)) >= STRICT_SHORT)
@@ -497,8 +500,9 @@ class Screener:
 
     def strict_ok(self, q: NormName, e: Entry, ev: dict[str, Any]) -> bool:
         """The strict rule for names that are not typed as a name query (display
-        names, handles, names in free text): two firm parts or more, carrying
-        STRICT_INFO of rarity weight, every part of an organisation's name; or an
+        names, handles, names in free text): two firm parts or more, with
+        STRICT_MIN_LETTERS letters and STRICT_INFO of rarity weight together,
+        every part of an organisation's name; or an
         organisation's own one-part primary name as the whole field."""
         firm = self.firm_parts(q, e.norm, ev)
         n = e.norm.tokens
@@ -506,11 +510,16 @@ class Screener:
         if len(n) == 1:
             return (len(q.tokens) == 1 and len(firm) == 1 and firm[0][3] == "exact"
                     and self.one_part_org_name(e))
-        if len(firm) < 2:
-            return False
         if info is not None and info.schema != "person" and len(firm) < len(n):
             return False  # "Front … Liberation" is not "Front for the Liberation of al-Sham"
-        return sum(self.weight(n[j]) for _, j, _, _ in firm) >= STRICT_INFO
+        return self.enough(n, [j for _, j, _, _ in firm])
+
+    def enough(self, n: tuple[Token, ...], firm: list[int]) -> bool:
+        """Do the firm parts ``firm`` (indices into ``n``) make a match under the
+        strict rule: two or more, STRICT_MIN_LETTERS letters and STRICT_INFO of
+        rarity weight together?"""
+        return (len(firm) >= 2 and sum(len(n[j].latin) for j in firm) >= STRICT_MIN_LETTERS
+                and sum(self.weight(n[j]) for j in firm) >= STRICT_INFO)
 
     def one_part_org_name(self, e: Entry) -> bool:
         """A one-part listed name that may stand alone: an organisation's primary
@@ -688,8 +697,8 @@ class Screener:
                         # "Gaza"), and together distinctive: "Muhammad … Qasim",
                         # "Ali … Hussain" are names of thousands
                         firm = self.firm_parts(e.norm, window, evw)
-                        if len(firm) < n or sum(self.weight(e.norm.tokens[i])
-                                                for i, *_ in firm) < STRICT_INFO:
+                        if len(firm) < n or not self.enough(e.norm.tokens,
+                                                            [i for i, *_ in firm]):
                             continue
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
