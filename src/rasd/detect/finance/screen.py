@@ -643,17 +643,22 @@ class Screener:
         one-part name is looked for only if it is an organisation's primary name
         (HAMAS, TALIBAN), at least 5 letters and distinctive; one-part aliases
         ("PEOPLE", "EGYPT", "VICTORY") and weak aliases are too often ordinary
-        words, and persons need two parts.
+        words, and persons need two parts. The parts must be firm and together
+        distinctive (:meth:`enough`: "Muhammad … Qasim" is not enough), and
+        unless every word of the listed name stands in the text, its identifying
+        words (company form, number, initial) must be there too: "Nord Stream"
+        is not NORD STREAM 2 AG. The explanation says the listed name "occurs in
+        the text" only when every word of it does, else which parts do.
         """
         text = text[:5000]
         t = normalize(text)
         toks = t.tokens
         if not toks:
             return []
+        words = _words(_plain_text(text), reorder=False)
         # In cased writing, a name is written with capitals: "Large Range Limited"
         # is a listed company, "a large range of …" is not. (All-lowercase texts are
         # not held to this.)
-        words = _words(_plain_text(text), reorder=False)
         caps: set[str] | None = None
         if any(c.isupper() for c in text):
             caps = set()
