@@ -644,7 +644,7 @@ class Screener:
         (HAMAS, TALIBAN), at least 5 letters and distinctive; one-part aliases
         ("PEOPLE", "EGYPT", "VICTORY") and weak aliases are too often ordinary
         words, and persons need two parts. The parts must be firm and together
-        distinctive (:meth:`enough`: "Muhammad … Qasim" is not enough), and
+        distinctive (:meth:`enough`: "Hasan … Ali" is not enough), and
         unless every word of the listed name stands in the text, its identifying
         words (company form, number, initial) must be there too: "Nord Stream"
         is not NORD STREAM 2 AG. The explanation says the listed name "occurs in
@@ -699,8 +699,8 @@ class Screener:
                         if len(al) < n or min(a[2] for a in al) < part_min:
                             continue
                         # every part firm (short parts identical: "Gaz" is not
-                        # "Gaza"), and together distinctive: "Muhammad … Qasim",
-                        # "Ali … Hussain" are names of thousands
+                        # "Gaza"), and together distinctive: "Hasan … Ali" is
+                        # the name of thousands
                         firm = self.firm_parts(e.norm, window, evw)
                         if len(firm) < n or not self.enough(e.norm.tokens,
                                                             [i for i, *_ in firm]):
