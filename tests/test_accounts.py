@@ -126,3 +126,57 @@ def test_a_flagged_media_match_flags_its_post(store):
             score=1.0, model_version="t", created_at=now))
     rows = {r["ref"]: r for r in list_accounts(store, limit=None)}
     assert rows["telegram:channel7000000001"]["flagged"] == 1
+
+
+def test_flagged_counts_and_show_read_the_latest_scan_only(store, tmp_path):
+    """A post flagged by an older model version and cleared by the version
+    that scanned it since: the old result is history (kept, shown as such),
+    not a flag — an account's flagged posts counted it, and `show` listed it
+    like a current detection."""
+    from collections.abc import Sequence
+
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+    from rasd.detect.base import Detector, StoredPost
+    from rasd.detect.scan import scan
+    from rasd.model import Detection
+
+    class Caps(Detector):
+        name = "caps"
+
+        def __init__(self, version: str, flags: bool):
+            self._v, self.flags = version, flags
+
+        @property
+        def version(self) -> str:
+            return self._v
+
+        def detect(self, subjects: Sequence[StoredPost]) -> list[Detection]:
+            return [Detection("post", p.id, self.name, "incitement", 0.9, self._v, ["caps"])
+                    for p in subjects if self.flags and p.text and p.text.isupper()]
+
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"data": [{"id": "9", "text": "KILL THEM", "author_id": "7"}], '
+                 '"includes": {"users": [{"id": "7", "username": "loud", "name": "L"}]}}\n')
+    ingest_path(store, f)
+
+    def flagged() -> int:
+        return next(r["flagged"] for r in list_accounts(store) if r["handle"] == "loud")
+
+    scan(store, [Caps("v1", True)])
+    assert flagged() == 1
+    scan(store, [Caps("v2", False)])  # the new version clears it
+    assert flagged() == 0
+    with store.connect() as c:
+        assert c.execute(select(S.detections.c.model_version)).scalars().all() == ["v1"]
+    env = {"RASD_DB": store.url.render_as_string(hide_password=False)}
+    out = CliRunner().invoke(app, ["show", "x:9", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    import json
+    dets = json.loads(out.output)["detections"]
+    assert [(d["model_version"], d["current"]) for d in dets] == [("v1", False)]
+    text = CliRunner().invoke(app, ["show", "x:9"], env=env).output
+    assert "caps/incitement 0.90 (v1) [history" in text
+    scan(store, [Caps("v3", True)])  # flagged again by a newer version
+    assert flagged() == 1

@@ -127,3 +127,50 @@ def test_demo_text_step_shows_poll_words_and_leaves_counter_speech_unflagged(sql
                          .join(S.accounts, S.accounts.c.id == S.posts.c.account_id))
             .where(S.detections.c.detector == "text"))}
     assert "voices_against_hate" not in flagged and "bbf_lion_media" in flagged
+
+
+def test_an_older_versions_flag_is_history_once_the_model_clears_the_post(store):
+    """A model (or rule) of a new version scans the store again; a post the old
+    one flagged and the new one does not keeps the old detection as history,
+    not as a current one (``current_detection``: what counts as flagged)."""
+    from rasd.store.db import current_detection
+
+    seed(store)
+    det = TextDetector()
+    scan(store, [det])
+    with store.begin() as c:  # an older model's verdict on a post the current one clears
+        p3 = c.execute(sa.select(S.posts.c.id).where(S.posts.c.platform_id == "p3")).scalar()
+        c.execute(sa.insert(S.detections).values(
+            subject_type="post", subject_id=p3, detector="text", label="incitement",
+            score=0.4, model_version="an-older-model", explanation="old",
+            created_at=datetime(2020, 1, 1, tzinfo=UTC)))
+        c.execute(sa.delete(S.scans).where(S.scans.c.subject_id == p3))
+    assert scan(store, [det])[0].scanned == 1
+    with store.connect() as c:
+        rows = c.execute(sa.select(S.detections.c.subject_id, S.detections.c.model_version,
+                                   current_detection().label("cur"))).all()
+    assert (p3, "an-older-model", False) in [tuple(r) for r in rows]
+    assert all(r.cur for r in rows if r.model_version == det.version)
+
+
+def test_long_model_versions_are_stored_on_both_stores(store, tmp_path):
+    """A version naming model, external tier and policy passed 64 characters,
+    which PostgreSQL refused mid-scan (migration 0016 allows 200); one longer
+    still (a user's model name) is stored as its start and a digest."""
+    import json
+    import shutil
+
+    from rasd.detect.base import bounded_version
+    from rasd.detect.text.model import TextClassifier, default_model_dir
+
+    d = tmp_path / "m"
+    shutil.copytree(default_model_dir(), d)
+    meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    meta["version"] = "a-long-model-name-" * 20
+    (d / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    seed(store)
+    det = TextDetector(classifier=TextClassifier.load(d, tiers=["char"]))
+    assert len(det.version) == 200 and det.version == bounded_version(det.version)
+    assert bounded_version("x" * 300) != bounded_version("x" * 299 + "y")
+    scan(store, [det])
+    assert {r[4] for r in detections(store).values()} == {det.version}

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, select, union_all
 
 from rasd.store import Store
 from rasd.store import schema as S
+from rasd.store.db import current_detection
 
 # The labels that make a post *flagged* (POLICY, EU TCO Art. 2(7)): neither
 # ``none`` nor ``exempt``, and not a finance detector's finding about what a
@@ -43,10 +44,10 @@ def _flagged_posts() -> Any:
     or a hash match of one on its media."""
     d = S.detections
     by_post = select(d.c.subject_id.label("post_id")).where(
-        d.c.subject_type == "post", d.c.label.in_(FLAGGED_LABELS))
+        d.c.subject_type == "post", d.c.label.in_(FLAGGED_LABELS), current_detection(d))
     by_media = select(S.post_media.c.post_id.label("post_id")).select_from(
         d.join(S.post_media, S.post_media.c.media_id == d.c.subject_id)).where(
-        d.c.subject_type == "media", d.c.label.in_(FLAGGED_LABELS))
+        d.c.subject_type == "media", d.c.label.in_(FLAGGED_LABELS), current_detection(d))
     return union_all(by_post, by_media).subquery()
 
 

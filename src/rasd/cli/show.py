@@ -64,6 +64,9 @@ _PHRASE = {"reply": "reply to", "repost": "repost of", "quote": "quote of",
            "forward": "forwarded from"}
 
 
+# after a detection an older model or rules version made, kept as history
+# since another version scanned the post (``store.db.current_detection``)
+HISTORY = " [history: an earlier version's result]"
 MAX_ID = 2 ** 63 - 1  # the largest id SQLite's integer key holds
 
 
@@ -130,6 +133,7 @@ def register(app: typer.Typer) -> None:
 
         from rasd.accounts.roles import version_order
         from rasd.store import schema as S
+        from rasd.store.db import current_detection
 
         store = get_store()
         t = S.posts
@@ -153,12 +157,12 @@ def register(app: typer.Typer) -> None:
                 fail(missing)
             versions = c.execute(select(S.post_versions).where(
                 S.post_versions.c.post_id == p.id).order_by(S.post_versions.c.id)).all()
-            dets = c.execute(select(S.detections).where(
+            dets = c.execute(select(S.detections, current_detection().label("current")).where(
                 S.detections.c.subject_type == "post", S.detections.c.subject_id == p.id)).all()
             media = c.execute(select(S.media).join(
                 S.post_media, S.post_media.c.media_id == S.media.c.id).where(
                 S.post_media.c.post_id == p.id).order_by(S.media.c.id)).all()
-            media_dets = c.execute(select(S.detections).where(
+            media_dets = c.execute(select(S.detections, current_detection().label("current")).where(
                 S.detections.c.subject_type == "media",
                 S.detections.c.subject_id.in_([m.id for m in media])).order_by(
                 S.detections.c.id)).all() if media else []
@@ -196,12 +200,13 @@ def register(app: typer.Typer) -> None:
         out["versions"] = [{"text": v.text, "edited_at": v.edited_at, "seen": v.observed_at,
                             "until": v.valid_until} for v in sorted(versions, key=version_order)]
         out["detections"] = [{"detector": d.detector, "label": d.label, "score": d.score,
-                              "model_version": d.model_version, "explanation": d.explanation}
+                              "model_version": d.model_version, "explanation": d.explanation,
+                              "current": bool(d.current)}
                              for d in dets]
         out["media"] = [{"id": m.id, "type": m.type, "local_path": m.local_path, "url": m.url,
                          "detections": [{"detector": d.detector, "label": d.label,
                                          "score": d.score, "model_version": d.model_version,
-                                         "attributes": d.attributes}
+                                         "attributes": d.attributes, "current": bool(d.current)}
                                         for d in media_dets if d.subject_id == m.id]}
                         for m in media]
         out["links"] = links
@@ -257,7 +262,7 @@ def register(app: typer.Typer) -> None:
 
         for d, row in zip(out["detections"], dets, strict=True):
             typer.echo(f"  detection {d['detector']}/{d['label']} {d['score']:.2f} "
-                       f"({d['model_version']})")
+                       f"({d['model_version']})" + ("" if d["current"] else HISTORY))
             if what := about(row.detector, row.attributes):  # the entity / wallet it names
                 echo(f"    about: {what}")
         for m in out["media"]:
@@ -267,7 +272,8 @@ def register(app: typer.Typer) -> None:
                 entity = (d["attributes"] or {}).get("entity")
                 echo(f"    detection {d['detector']}/{d['label']} "
                      f"{d['score']:.2f} ({d['model_version']})"
-                     + (f" entity={entity}" if entity else ""))
+                     + (f" entity={entity}" if entity else "")
+                     + ("" if d["current"] else HISTORY))
         if data is not None:  # the post's own object where the record holds more
             shown = orjson.dumps(own) if own is not None else data
             snippet = shown[:300].decode("utf-8", "replace")

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rasd.model import Detection
+from rasd.store.schema import MODEL_VERSION_MAX
 
 if TYPE_CHECKING:
     from rasd.store import Store
@@ -84,7 +85,8 @@ class Detector(ABC):
     @property
     @abstractmethod
     def version(self) -> str:
-        """Model / rules version. A new version rescans on request."""
+        """Model / rules version. A new version rescans on request. At most
+        ``MODEL_VERSION_MAX`` characters, as stored (``bounded_version``)."""
 
     def bind(self, store: Store) -> None:  # noqa: B027 - optional hook
         """Called once with the store before any batch."""
@@ -100,3 +102,16 @@ class Detector(ABC):
     @abstractmethod
     def detect(self, subjects: Sequence[Any]) -> list[Detection]:
         """Return detections for ``subjects`` (possibly none for some)."""
+
+
+def bounded_version(v: str) -> str:
+    """``v`` as a stored model version: as it is up to ``MODEL_VERSION_MAX``
+    characters, else its start and a digest of the whole (a model directory's
+    name is the user's; two long versions stay two)."""
+    if len(v) <= MODEL_VERSION_MAX:
+        return v
+    import hashlib
+
+    digest = hashlib.sha256(v.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return v[:MODEL_VERSION_MAX - 17] + "~" + digest
+

@@ -71,6 +71,20 @@ def _storable_text(value: Any) -> Any:
     return value
 
 
+def current_detection(d: Any = None) -> Any:
+    """SQL condition on a detections row (``d``: the table or an alias): it is
+    what its detector said at its latest scan of the subject, not the result of
+    an older model or rules version, which is kept as history once another
+    version has scanned the subject since. What counts a post as flagged (an
+    account's flagged posts, what is shown as current) reads only these."""
+    d = S.detections if d is None else d
+    later = S.scans.alias("later_scan")
+    return ~select(later.c.subject_id).where(
+        later.c.subject_type == d.c.subject_type, later.c.subject_id == d.c.subject_id,
+        later.c.detector == d.c.detector, later.c.model_version != d.c.model_version,
+        later.c.scanned_at > d.c.created_at).exists()
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -417,16 +431,7 @@ class Store:
         """Detections of the model version that last scanned their subject
         (older versions' results are kept as history: ``detections`` counts
         them too)."""
-        d, s = S.detections, S.scans
-        s2 = S.scans.alias("later")
-        newer = select(s2.c.subject_id).where(
-            s2.c.subject_type == d.c.subject_type, s2.c.subject_id == d.c.subject_id,
-            s2.c.detector == d.c.detector, s2.c.scanned_at > s.c.scanned_at)
-        q = select(func.count()).select_from(d.join(s, (s.c.subject_type == d.c.subject_type)
-                                                    & (s.c.subject_id == d.c.subject_id)
-                                                    & (s.c.detector == d.c.detector)
-                                                    & (s.c.model_version == d.c.model_version))
-                                             ).where(~newer.exists())
+        q = select(func.count()).select_from(S.detections).where(current_detection())
         return int(c.execute(q).scalar_one())
 
     def stats(self) -> dict[str, Any]:

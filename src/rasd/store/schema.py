@@ -49,6 +49,8 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 TS = DateTime(timezone=True)
+# a detector's model version (model, policy, external tier: ``Detector.version``)
+MODEL_VERSION_MAX = 200
 # Python None is stored as SQL NULL (not the JSON text "null"), so IS NULL works.
 J = JSON(none_as_null=True)
 
@@ -330,7 +332,7 @@ detections = Table(
     Column("detector", String(64), nullable=False),
     Column("label", String(64), nullable=False),
     Column("score", Float, nullable=False),
-    Column("model_version", String(64), nullable=False),
+    Column("model_version", String(MODEL_VERSION_MAX), nullable=False),
     Column("explanation", J),
     Column("attributes", J),
     Column("created_at", TS, nullable=False),
@@ -344,7 +346,7 @@ scans = Table(
     Column("subject_type", String(16), primary_key=True),
     Column("subject_id", Integer, primary_key=True),
     Column("detector", String(64), primary_key=True),
-    Column("model_version", String(64), primary_key=True),
+    Column("model_version", String(MODEL_VERSION_MAX), primary_key=True),
     Column("scanned_at", TS, nullable=False),
 )
 

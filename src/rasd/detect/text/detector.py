@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from rasd.detect.base import Detector, StoredPost
+from rasd.detect.base import Detector, StoredPost, bounded_version
 from rasd.model import Detection
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class TextDetector(Detector):
     @property
     def version(self) -> str:
         clf = self.classifier
-        return f"{clf.version}/policy-{clf.policy.name}-{clf.policy.version}"
+        return bounded_version(f"{clf.version}/policy-{clf.policy.name}-{clf.policy.version}")
 
     def detect(self, subjects: Sequence[StoredPost]) -> list[Detection]:
         posts = [p for p in subjects if p.text and p.text.strip()]
