@@ -901,3 +901,172 @@ def test_vpdq_parse_reads_hmas_forms_strictly():
             (f'["{h},100,0"] []', "extra data after the JSON")]:
         with pytest.raises(ValueError, match=re.escape(why)):
             parse(bad)
+
+
+def _textured_image(path: Path, seed: int, size: int = 256) -> Path:
+    """A detailed image (PDQ quality well above 50), built here: blocks of noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(small).resize((size, size), Image.Resampling.NEAREST).save(path)
+    return path
+
+
+def _tcap_record(rid: int, digest: str, algorithm: str, *, ideology: str | None = "islamist",
+                 file_type: str = "jpg", deleted: bool = False, key: str = "algorithim"
+                 ) -> dict:
+    """One record of TCAP's hash list, with the fields its API gives."""
+    return {"id": rid, "hash_digest": digest, key: algorithm, "ideology": ideology,
+            "file_type": file_type, "deleted": deleted, "updated_on": 1704901040.2 + rid}
+
+
+def _tcap_page(records: list) -> dict:
+    """A page of TCAP's hash-list API, as python-threatexchange's client reads it."""
+    return {"count": len(records), "next": None, "previous": None,
+            "checkpoint": "1724856487.709035,10594", "results": records}
+
+
+def test_tcap_hash_list_imports_and_its_pdq_matches(tmp_path):
+    """TCAP's JSON hash list (one API page: the records under `results`) is sniffed
+    and imported: algorithms map to signal types, ideology and file type become
+    labels and the TCAP id the label tcap_id; a bad record is an error naming its
+    JSON path and skipped. The PDQ of an image built here matches that image and a
+    resized copy; a re-import adds nothing, and a later list deleting the record
+    tombstones it on request."""
+    import json
+
+    from PIL import Image
+
+    img = _textured_image(tmp_path / "poster.png", seed=11)
+    small = tmp_path / "poster-small.jpg"
+    Image.open(img).resize((200, 200)).convert("RGB").save(small, quality=80)
+    other = _textured_image(tmp_path / "other.png", seed=12)
+    pdq = _pdq(img)
+    md5, sha = "0123456789abcdef" * 2, "ab" * 32
+    records = [
+        _tcap_record(101, pdq, "ImagePDQ"),
+        _tcap_record(102, md5, "VideoMD5", ideology="far-right", file_type="mp4"),
+        _tcap_record(103, sha, "SHA256", key="algorithm"),
+        _tcap_record(104, "cd" * 32, "ImageTMK"),
+        "not a record",
+        _tcap_record(105, "zz", "MD5"),
+        {"id": 106, "hash_digest": "ef" * 16},
+        _tcap_record(107, "12" * 16, "MD5", ideology=["islamist"]),  # type: ignore[arg-type]
+        _tcap_record(108, "34" * 16, "VideoMD5", deleted=True),
+    ]
+    f = tmp_path / "tcap.json"
+    f.write_text(json.dumps(_tcap_page(records), indent=2))
+    assert B.sniff_format(f.read_text()) == "tcap"
+    cli = _cli(tmp_path / "t.db")
+    assert cli("bank", "create", "tcap", "--label", "incitement").exit_code == 0
+    r = cli("bank", "import", "tcap", str(f))
+    assert r.exit_code == 0, r.output
+    assert ("tcap: read 9, added 4, duplicates 0, invalid 5 (md5=2, pdq=1, sha256=1); "
+            "not active, as the file says: tombstoned=1") in r.stdout
+    errors = [ln for ln in r.stderr.splitlines() if "warning" in ln]
+    assert errors == [f"rasd: warning: {f}:{e}" for e in (
+        ("$.results[3]: field algorithim: algorithm 'ImageTMK' is not one rasd reads "
+         "(ImageMD5, ImagePDQ, MD5, PDQ, SHA256, TLSH, VideoMD5, vPDQ)"),
+        "$.results[4]: not a TCAP record (an object with hash_digest and algorithim)",
+        "$.results[5]: field hash_digest: md5: expected 32 hex digits, got 'zz'",
+        "$.results[6]: field algorithim: missing",
+        '$.results[7]: field ideology: ["islamist"] is not a string')]
+    r = cli("bank", "export", "tcap", "--all")
+    assert r.stdout.splitlines()[1:] == [
+        f"pdq,{pdq},policy=incitement;ideology=islamist;file_type=jpg;tcap_id=101,active",
+        f"md5,{md5},policy=incitement;ideology=far-right;file_type=mp4;tcap_id=102,active",
+        f"sha256,{sha},policy=incitement;ideology=islamist;file_type=jpg;tcap_id=103,active",
+        f"md5,{'34' * 16},policy=incitement;ideology=islamist;file_type=jpg;tcap_id=108,tombstoned",
+    ]
+
+    r = cli("match", str(img), str(small), str(other))
+    assert r.exit_code == 0, r.output
+    assert f"{img}: REPORTED pdq bank=tcap distance=0 " in r.stdout
+    assert "ideology=islamist" in r.stdout and "tcap_id=101" in r.stdout
+    assert f"{small}: REPORTED pdq bank=tcap" in r.stdout
+    assert f"{other}: no match" in r.stdout
+
+    # the same list again: nothing added, nothing changed
+    r = cli("bank", "import", "tcap", str(f))
+    assert "read 9, added 0, duplicates 4, invalid 5" in r.stdout
+    # a later list deletes record 101: a tombstone, applied when asked
+    later = tmp_path / "tcap-later.json"
+    later.write_text(json.dumps(_tcap_page([_tcap_record(101, pdq, "ImagePDQ",
+                                                         deleted=True)])))
+    r = cli("bank", "import", "tcap", str(later))
+    assert "tombstones not applied: 1" in r.stdout
+    assert "REPORTED" in cli("match", str(img)).stdout
+    r = cli("bank", "import", "tcap", str(later), "--apply-tombstones")
+    assert "tombstones applied to existing signals: 1" in r.stdout
+    assert f"{img}: no match" in cli("match", str(img)).stdout
+
+
+def test_tcap_forms_and_hostile_json(store, tmp_path):
+    """A TCAP file may be the record list itself, one page or a list of pages; where
+    an id comes twice the later record is its newer state (a deletion is not lost as
+    a duplicate). JSON that does not parse — cut off, nested without end, trailing
+    text — imports nothing, with an error naming the line, and never crashes."""
+    import json
+
+    md5a, md5b, md5c = "aa" * 16, "bb" * 16, "cc" * 16
+    f = tmp_path / "list.json"
+    f.write_text(json.dumps([_tcap_record(1, md5a, "MD5"),
+                             _tcap_record(2, md5b.upper(), "md5", key="algorithm")]))
+    assert B.sniff_format(f.read_text()) == "tcap"
+    B.create_bank(store, "t")
+    rep = B.import_file(store, "t", f)
+    assert (rep.read, rep.added, rep.invalid) == (2, 2, 0)
+
+    pages = tmp_path / "pages.json"
+    pages.write_text(json.dumps([
+        _tcap_page([_tcap_record(3, md5c, "VideoMD5"), _tcap_record(4, md5a, "PDQ")]),
+        _tcap_page([_tcap_record(3, md5c, "VideoMD5", deleted=True)]),
+        {"results": "nope"}]))
+    B.create_bank(store, "p")
+    rep = B.import_file(store, "p", pages)
+    assert (rep.read, rep.added, rep.duplicates, rep.invalid) == (4, 1, 1, 2)
+    assert rep.by_status == {"tombstoned": 1}
+    assert [e.split(": field")[0].split(": not")[0] for e in rep.errors] == [
+        f"{pages}:$[0].results[1]", f"{pages}:$[2].results"]
+    assert [(r["signal"], r["status"]) for r in B.export_rows(store, "p",
+                                                             include_inactive=True)] == [
+        (md5c, "tombstoned")]
+
+    # an empty page is an empty list, not an error
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps(_tcap_page([])))
+    assert B.import_file(store, "p", empty).read == 0
+
+    # both spellings given and disagreeing
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps([{"hash_digest": md5a, "algorithim": "MD5",
+                                 "algorithm": "PDQ"}]))
+    rep = B.import_file(store, "p", both)
+    assert rep.errors == [(f"{both}:$[0]: fields algorithim and algorithm disagree: 'MD5' "
+                           "and 'PDQ'")]
+
+    hostile = {
+        "cut.json": json.dumps(_tcap_page([_tcap_record(9, "dd" * 16, "MD5")] * 3),
+                               indent=1)[:-40],
+        "deep.json": "[" * 200_000 + '{"hash_digest": 1}',
+        "trailing.json": json.dumps([_tcap_record(9, "dd" * 16, "MD5")]) + "\n{}",
+        "object.json": '{"hash_digest_list": []}',
+    }
+    for name, text in hostile.items():
+        h = tmp_path / name
+        h.write_text(text)
+        with pytest.raises(B.BankError, match="not valid JSON|not a TCAP hash list") as e:
+            B.import_file(store, "p", h, fmt="tcap")
+        assert str(e.value).startswith(f"{h}:"), e.value
+    assert "nothing imported" in str(pytest.raises(
+        B.BankError, B.import_file, store, "p", tmp_path / "cut.json").value)
+    assert not B.find_signals(store, "p", "dd" * 16)
+
+    # the formats read before are sniffed as before
+    hma = json.dumps([f"{'ab' * 32},100,0.0", f"{'cd' * 32},100,1.0"])
+    assert B.sniff_format(hma) == "vpdq"
+    assert B.sniff_format("signal_type,signal\npdq," + "ab" * 32) == "csv"
+    assert B.sniff_format("hash type,hash value\nPDQ," + "ab" * 32) == "csv"
+    assert B.sniff_format(md5a + "\n" + md5b) == "list"
+

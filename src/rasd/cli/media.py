@@ -277,9 +277,11 @@ def register(app: typer.Typer) -> None:
     def bank_import(
         name: str = typer.Argument(...),
         file: Path = typer.Argument(..., help="CSV (HMA/ThreatExchange or GIFCT/TCAP style), "
-                                    "a plain list of hashes, or a vPDQ hash file (Meta's "
-                                    "frame lines or HMA's JSON list)."),
-        fmt: str = typer.Option("auto", "--format", "-f", help="auto, csv, list, vpdq."),
+                                    "a plain list of hashes, a vPDQ hash file (Meta's "
+                                    "frame lines or HMA's JSON list), or TCAP's JSON "
+                                    "hash list."),
+        fmt: str = typer.Option("auto", "--format", "-f", help="auto, csv, list, vpdq, "
+                                "tcap (TCAP's JSON hash list)."),
         signal_type: str = typer.Option(None, "--type", "-t", help="Signal type of rows "
                                         "without one (needed for lists of 64-hex hashes: "
                                         "pdq or sha256)."),
@@ -316,14 +318,16 @@ def register(app: typer.Typer) -> None:
 
           rasd bank import videos hma_signal.json
 
+          rasd bank import tcap tcap_hash_list.json
+
           rasd bank import tcap tcap_export_all.csv --apply-tombstones
 
           rasd bank import gifct gifct.csv --map-policy "Radicalization, Recruitment, Instruction=recruitment"
         """
-        from rasd.detect.media.banks import import_file, parse_policy_map
+        from rasd.detect.media.banks import FORMATS, import_file, parse_policy_map
 
-        if fmt not in ("auto", "csv", "list", "vpdq"):
-            fail(f"--format {fmt!r}: use auto, csv, list or vpdq")
+        if fmt not in FORMATS:
+            fail(f"--format {fmt!r}: use {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
         if file.is_dir():
             fail(f"{file}: is a folder, not a bank file (import its files one by one)")
         if not file.is_file():

@@ -15,6 +15,8 @@ Import formats (``import_file``, format sniffed unless given):
   per line), or a vPDQ signal in HMA's JSON form (as python-threatexchange writes it:
   a list of ``"hex,quality,seconds"``) — one video signal. A CSV's vPDQ signal may be
   in either form too.
+- ``tcap``: Tech Against Terrorism's TCAP hash list (JSON: the records, a page of its
+  API holding them under ``results``, or a list of pages), read by ``tcap.py``.
 
 Labels are ``key=value`` pairs (``policy``, ``entity``, ``content``, ``severity``,
 ``ideology``…) separated by ``;`` or ``|``; a bare word is a policy label if it is one
@@ -45,6 +47,7 @@ from rasd.store.upsert import insert_ignore
 from rasd.terminal import valid_text
 
 STATUSES = ("active", "disabled", "tombstoned", "quarantined")
+FORMATS = ("auto", "csv", "list", "vpdq", "tcap")
 MAX_IMPORT_BYTES = 512 << 20
 MAX_FIELD = 4 << 20  # a vPDQ signal of 20k frames is ~1.5 MB
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
@@ -343,6 +346,8 @@ class Entry:
     labels: dict[str, Any]
     status: str = "active"
     quality: int | None = None  # when the file gives it (a quality column)
+    at: str | None = None  # where in the file, when not a line: a JSON path ($[3])
+    field: str = "signal"  # the file's name of the signal's field, for errors
 
 
 def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
@@ -413,21 +418,21 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         tname = sig.resolve_alias(e.signal_type)
         st = reg.get(tname)
         if st is None:
-            rep.error(f"{where}:{e.line}: field signal_type: unknown signal type "
+            rep.error(f"{where}:{e.at or e.line}: field signal_type: unknown signal type "
                       f"{e.signal_type!r} (known: {', '.join(sorted(reg))})")
             continue
         try:
             norm = st.normalize(e.signal)
         except ValueError as err:
-            rep.error(f"{where}:{e.line}: field signal: {err}")
+            rep.error(f"{where}:{e.at or e.line}: field {e.field}: {err}")
             continue
         if st.min_quality is not None and e.quality is not None and e.quality < st.min_quality:
-            rep.error(f"{where}:{e.line}: field quality: {tname.upper()} quality {e.quality} "
+            rep.error(f"{where}:{e.at or e.line}: field quality: {tname.upper()} quality {e.quality} "
                       f"is below {st.min_quality} (unreliable: a flat or near-flat image); "
                       "not imported")
             continue
         if why := st.unusable(norm):  # it could never match: noise in the bank
-            rep.error(f"{where}:{e.line}: field quality: {tname} signal with {why}; "
+            rep.error(f"{where}:{e.at or e.line}: field quality: {tname} signal with {why}; "
                       "it could never match; not imported")
             continue
         labels = dict(e.labels or {})
@@ -435,7 +440,7 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
             try:
                 labels["policy"] = policy_label(str(labels["policy"]), policy_map)
             except BankError as err:
-                rep.error(f"{where}:{e.line}: field policy: {err}")
+                rep.error(f"{where}:{e.at or e.line}: field policy: {err}")
                 continue
         key = st.key(norm)
         if (tname, key) in seen:
@@ -502,9 +507,15 @@ def sniff_format(text: str) -> str:
     """The format of a bank file from its first lines: vPDQ when the first line and
     most of the first 50 are frame lines (one damaged line must not turn a video's
     frames into CSV rows, each an error) or when it opens as a vPDQ signal in HMA's
-    JSON form, CSV when there are commas, else a list."""
+    JSON form; a TCAP hash list when it opens as JSON naming ``hash_digest`` (or a
+    page of TCAP's API: an object with ``results``); CSV when there are commas, else
+    a list."""
+    from rasd.detect.media import tcap
+
     if _HMA_VPDQ.match(text):
         return "vpdq"
+    if tcap.looks_like(text):
+        return "tcap"
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         return "list"
@@ -543,6 +554,11 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
     if fmt == "vpdq":
         yield from _vpdq_entry(text, where, report)
         return
+    if fmt == "tcap":
+        from rasd.detect.media import tcap
+
+        yield from tcap.entries(text, where, report)
+        return
     if fmt == "list":
         for n, ln in enumerate(text.splitlines(), 1):
             v = ln.strip()
@@ -556,7 +572,7 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
             yield Entry(n, t, v, {})
         return
     if fmt != "csv":
-        raise BankError(f"unknown import format {fmt!r} (auto, csv, list, vpdq)")
+        raise BankError(f"unknown import format {fmt!r} ({', '.join(FORMATS)})")
     csv.field_size_limit(MAX_FIELD)
     rows = csv.reader(io.StringIO(text))
     try:

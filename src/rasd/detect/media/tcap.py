@@ -1,0 +1,293 @@
+"""Tech Against Terrorism's TCAP hash list as a bank file.
+
+TCAP's hash-list API (the one python-threatexchange's ``tat`` exchange reads) serves
+pages ``{"count", "next", "previous", "checkpoint", "results": [...]}``; each result
+is a record ``{"id", "hash_digest", "algorithm", "ideology", "file_type", "deleted",
+"updated_on"}`` — the algorithm key also spelt ``algorithim``, as TCAP's own
+documentation and downloads spell it. A bank file may be one page, a list of pages
+(one fetch saved page by page) or the list of records itself.
+
+Each record is one signal: its algorithm names the signal type (``PDQ``/``ImagePDQ``
+→ pdq, ``MD5``/``VideoMD5``/``ImageMD5`` → md5, ``SHA256``… → sha256, ``vPDQ`` →
+vpdq), its ``ideology`` and ``file_type`` become labels of those names and its
+``id`` the label ``tcap_id``; a ``deleted`` record is a tombstone (as the exchange
+deletes the signal). Where a file holds one id more than once (a record updated
+between two pages), its last record is the one read.
+
+Hostile input: the list is walked record by record (never decoded whole), nesting
+and record counts are bounded, and JSON that does not parse imports nothing. A
+bad record is an error naming its JSON path (``FILE:$.results[3]: field
+algorithim: …``) and is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from rasd.detect.media.banks import MAX_FIELD, BankError, Entry, ImportReport, _bad
+
+# at most this many records a file: the ids of all of them are held to find a
+# record's last version (TCAP's whole list is tens of thousands)
+MAX_RECORDS = 2_000_000
+MAX_LABEL = 500  # characters of an ideology, file type or id
+ALGORITHM_KEYS = ("algorithim", "algorithm")
+# TCAP's algorithm names (any case; '-', '_' and spaces ignored) → rasd signal types
+ALGORITHMS = {
+    "pdq": "pdq", "imagepdq": "pdq", "photopdq": "pdq",
+    "md5": "md5", "imagemd5": "md5", "videomd5": "md5", "photomd5": "md5",
+    "filemd5": "md5",
+    "sha256": "sha256", "imagesha256": "sha256", "videosha256": "sha256",
+    "photosha256": "sha256", "filesha256": "sha256",
+    "vpdq": "vpdq", "videovpdq": "vpdq",
+    "tlsh": "tlsh", "filetlsh": "tlsh", "documenttlsh": "tlsh",
+}
+_HEAD = re.compile(r'\s*[\[{]')
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def looks_like(text: str) -> bool:
+    """Whether a bank file's text opens as a TCAP hash list: JSON whose first
+    64 kB name ``hash_digest`` (a record), or an object with ``results`` (a page,
+    maybe an empty one)."""
+    if not _HEAD.match(text):
+        return False
+    head = text[:65536]
+    return '"hash_digest"' in head or (text.lstrip().startswith("{")
+                                       and '"results"' in head)
+
+
+def algorithm_type(name: str) -> str | None:
+    """The rasd signal type of a TCAP algorithm name, None for one rasd lacks."""
+    return ALGORITHMS.get(re.sub(r"[^a-z0-9]", "", name.lower()))
+
+
+STREAMED = object()
+
+
+class _Walk:
+    """A JSON text read member by member: a TCAP file's record list is never decoded
+    whole (a 500 MB list would take gigabytes as Python objects)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.raw = json.JSONDecoder().raw_decode
+
+    def skip(self, i: int) -> int:
+        return _WS.match(self.text, i).end()  # type: ignore[union-attr]
+
+    def decode(self, i: int) -> tuple[Any, int]:
+        try:
+            return self.raw(self.text, i)
+        except RecursionError:  # hostile: "[[[[…"
+            raise json.JSONDecodeError("nested too deeply", self.text, i) from None
+
+    def members(self, i: int, path: str, stream: str | None = None
+                ) -> Iterator[tuple[int, str, Any]]:
+        """(offset, JSON path, value) of each member of the list or object at ``i``;
+        the list under key ``stream`` of an object is walked too, member by member,
+        instead of being one value (its own value given as ``STREAMED``). Returns
+        the offset after it."""
+        t = self.text
+        i = self.skip(i)
+        if i >= len(t) or t[i] not in "[{":
+            raise json.JSONDecodeError("expected a JSON list or object", t, i)
+        close = "]" if t[i] == "[" else "}"
+        i = self.skip(i + 1)
+        if t.startswith(close, i):
+            return i + 1
+        n = 0
+        while True:
+            start = i
+            if close == "]":
+                value, i = self.decode(i)
+                yield start, f"{path}[{n}]", value
+            else:
+                key, i = self.decode(i)
+                if not isinstance(key, str):
+                    raise json.JSONDecodeError("an object's key must be a string", t, start)
+                i = self.skip(i)
+                if not t.startswith(":", i):
+                    raise json.JSONDecodeError("expected ':'", t, i)
+                i = self.skip(i + 1)
+                sub = f"{path}.{key}" if re.fullmatch(r"[A-Za-z_]\w{0,60}", key) else (
+                    f"{path}[{json.dumps(key[:60])}]")
+                if key == stream and t.startswith("[", i):
+                    yield start, sub, STREAMED
+                    i = yield from self.members(i, sub)
+                else:
+                    value, i = self.decode(i)
+                    yield start, sub, value
+            n += 1
+            i = self.skip(i)
+            if t.startswith(",", i):
+                i = self.skip(i + 1)
+            elif t.startswith(close, i):
+                return i + 1
+            else:
+                raise json.JSONDecodeError(f"expected ',' or '{close}'", t, i)
+
+
+class _NotList:
+    """The value of a page's ``results`` that is not a list (reported, not read)."""
+
+
+def _each(gen: Iterator[tuple[int, str, Any]]) -> Iterator[tuple[int, str, Any]]:
+    """The members ``gen`` yields; then the offset it returns, as a last item."""
+    while True:
+        try:
+            yield next(gen)
+        except StopIteration as stop:
+            yield stop.value, "", None
+            return
+
+
+def _records(text: str) -> Iterator[tuple[int, str, Any]]:
+    """(offset, JSON path, record) of each record of a TCAP file: one page (the
+    records under ``results``; its other members — count, next, checkpoint… — are
+    passed over), a list of pages, a list of records, or one record.
+    JSONDecodeError for text that is not one JSON list or object."""
+    w = _Walk(text)
+    top = w.skip(0)
+    end = top
+    if text.startswith("{", top):
+        page = False
+        for at, p, v in _each(w.members(top, "$", stream="results")):
+            if not p:
+                end = at
+            elif p == "$.results":
+                page = True
+                if v is not STREAMED:
+                    yield at, p, _NotList()
+            elif p.startswith("$.results["):
+                page = True
+                yield at, p, v
+        if not page:
+            obj, end = w.decode(top)
+            if not (isinstance(obj, dict) and "hash_digest" in obj):
+                raise BankError("a JSON object with neither results (a page of TCAP's "
+                                "hash list) nor hash_digest (a record): not a TCAP "
+                                "hash list")
+            yield top, "$", obj
+    else:
+        for at, p, v in _each(w.members(top, "$")):
+            if not p:
+                end = at
+            elif isinstance(v, dict) and "results" in v and "hash_digest" not in v:
+                res = v["results"]
+                if not isinstance(res, list):
+                    yield at, f"{p}.results", _NotList()
+                    continue
+                for j, r in enumerate(res):
+                    yield at, f"{p}.results[{j}]", r
+            else:
+                yield at, p, v
+    if w.skip(end) != len(text):
+        raise json.JSONDecodeError("extra data after the JSON", text, w.skip(end))
+
+
+def _check(text: str, where: str) -> dict[str, int]:
+    """First pass: the whole file parses (a cut-off download imports nothing: some
+    of its deletions would be lost), there are at most MAX_RECORDS records, and
+    {id: ordinal of its last record}."""
+    last: dict[str, int] = {}
+    try:
+        for n, (_, _, rec) in enumerate(_records(text), 1):
+            if n > MAX_RECORDS:
+                raise BankError(f"{where}: more than {MAX_RECORDS} records; split the file")
+            rid = _id(rec)
+            if rid is not None:
+                last[rid] = n
+    except json.JSONDecodeError as e:
+        raise BankError(f"{where}:{e.lineno}: not valid JSON (a TCAP hash list): {e.msg} "
+                        f"(column {e.colno}); nothing imported") from None
+    except BankError as e:
+        if str(e).startswith(where):
+            raise
+        raise BankError(f"{where}: {e}") from None
+    return last
+
+
+def _id(rec: Any) -> str | None:
+    if not isinstance(rec, dict):
+        return None
+    v = rec.get("id")
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or v == "":
+        return None
+    return str(v)[:MAX_LABEL]
+
+
+def _label(rec: dict[str, Any], key: str) -> str | None:
+    """A string field of a record as a label (None: absent, null or empty)."""
+    v = rec.get(key)
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise BankError(f"field {key}: {json.dumps(v)[:60]} is not a string")
+    v = str(v).strip()
+    if len(v) > MAX_LABEL:
+        raise BankError(f"field {key}: longer than {MAX_LABEL} characters")
+    return v or None
+
+
+def _entry(rec: Any, at: str, n: int) -> Entry:
+    """The signal of one record; BankError (without the place) for a bad one."""
+    if isinstance(rec, _NotList):
+        raise BankError("not a list of records")
+    if not isinstance(rec, dict):
+        raise BankError("not a TCAP record (an object with hash_digest and algorithim)")
+    digest = rec.get("hash_digest")
+    if not isinstance(digest, str) or not digest.strip():
+        raise BankError("field hash_digest: missing or not a string")
+    if len(digest) > MAX_FIELD:
+        raise BankError(f"field hash_digest: longer than {MAX_FIELD} characters")
+    keys = [k for k in ALGORITHM_KEYS if rec.get(k) not in (None, "")]
+    if not keys:
+        raise BankError("field algorithim: missing")
+    algo = rec[keys[0]]
+    if not isinstance(algo, str):
+        raise BankError(f"field {keys[0]}: {json.dumps(algo)[:60]} is not a string")
+    if len(keys) > 1 and algorithm_type(str(rec[keys[1]])) != algorithm_type(algo):
+        raise BankError(f"fields algorithim and algorithm disagree: {algo!r:.40} and "
+                        f"{str(rec[keys[1]])!r:.40}")
+    t = algorithm_type(algo)
+    if t is None:
+        known = sorted({"PDQ", "ImagePDQ", "MD5", "VideoMD5", "ImageMD5", "SHA256", "vPDQ",
+                        "TLSH"})
+        raise BankError(f"field {keys[0]}: algorithm {algo!r:.60} is not one rasd reads "
+                        f"({', '.join(known)})")
+    deleted = rec.get("deleted", False)
+    if deleted is None:
+        deleted = False
+    if not isinstance(deleted, bool):
+        raise BankError(f"field deleted: {json.dumps(deleted)[:40]} is not true or false")
+    labels: dict[str, Any] = {}
+    for key, label in (("ideology", "ideology"), ("file_type", "file_type"),
+                       ("id", "tcap_id")):
+        if (v := _label(rec, key)) is not None:
+            labels[label] = v
+    return Entry(n, t, digest.strip(), labels, "tombstoned" if deleted else "active",
+                 at=at, field="hash_digest")
+
+
+def entries(text: str, where: str, report: ImportReport | None) -> Iterator[Entry]:
+    """The signals of a TCAP hash-list file (see the module's doc). Where a record's
+    id comes again later in the file, the earlier record is passed over (counted as
+    read and a duplicate): the later one is its newer state."""
+    last = _check(text, where)
+    line, pos = 1, 0
+    for n, (at, path, rec) in enumerate(_records(text), 1):
+        line += text.count("\n", pos, at)
+        pos = at
+        rid = _id(rec)
+        if rid is not None and last.get(rid, n) != n:
+            if report is not None:
+                report.read += 1
+                report.duplicates += 1
+            continue
+        try:
+            yield _entry(rec, path, line)
+        except BankError as e:
+            _bad(report, f"{where}:{path}: {e}")
