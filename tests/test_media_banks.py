@@ -1070,3 +1070,34 @@ def test_tcap_forms_and_hostile_json(store, tmp_path):
     assert B.sniff_format("hash type,hash value\nPDQ," + "ab" * 32) == "csv"
     assert B.sniff_format(md5a + "\n" + md5b) == "list"
 
+
+def test_pytx_local_file_imports_line_by_line(store, tmp_path):
+    """python-threatexchange's local-file exchange reads (and writes) one
+    `signal_type signal` a line. Such a file is sniffed and read: pdq, video_md5,
+    a vPDQ signal in HMA's JSON form (which holds commas, and was taken for CSV);
+    a type rasd lacks is an error naming its line."""
+    import json
+
+    pdq = _pdq(_textured_image(tmp_path / "img.png", seed=21))
+    rng = np.random.default_rng(8)
+    frames = [f"{rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()},100,{k}.0"
+              for k in range(4)]
+    f = tmp_path / "signals.txt"
+    f.write_text(f"pdq {pdq}\nvideo_md5 {'ab' * 16}\nurl https://example.org/x\n"
+                 f"vpdq {json.dumps(frames)}\n{'cd' * 16}\nsha256 {'ef' * 32}\n"
+                 f"pdq {'zz' * 32}\n")
+    assert B.sniff_format(f.read_text()) == "pytx"
+    B.create_bank(store, "x", labels={"policy": "incitement"})
+    rep = B.import_file(store, "x", f)
+    assert rep.by_type == {"pdq": 1, "md5": 2, "vpdq": 1, "sha256": 1}
+    assert (rep.read, rep.added, rep.invalid) == (7, 5, 2)
+    assert rep.errors[0].startswith(f"{f}:3: field signal_type: unknown signal type 'url'")
+    assert rep.errors[1].startswith(f"{f}:7: field signal: ")
+    (hit,) = Matcher(store).lookup("pdq", pdq)
+    assert hit.bank == "x" and hit.distance == 0
+    (vhit,) = Matcher(store).lookup("vpdq", ";".join(
+        f"{k},100,{fr.split(',')[0]},{k}.000" for k, fr in enumerate(frames)))
+    assert vhit.bank == "x"
+    # a list of bare hashes is still a list, and a vPDQ frame file still a vPDQ file
+    assert B.sniff_format(f"{'ab' * 16}\n{'cd' * 16}\n") == "list"
+    assert B.sniff_format(_vpdq_text(rng).replace(";", "\n")) == "vpdq"

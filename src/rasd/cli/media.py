@@ -278,10 +278,12 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(...),
         file: Path = typer.Argument(..., help="CSV (HMA/ThreatExchange or GIFCT/TCAP style), "
                                     "a plain list of hashes, a vPDQ hash file (Meta's "
-                                    "frame lines or HMA's JSON list), or TCAP's JSON "
-                                    "hash list."),
+                                    "frame lines or HMA's JSON list), TCAP's JSON hash "
+                                    "list, or python-threatexchange's local file "
+                                    "('pdq HEX' lines)."),
         fmt: str = typer.Option("auto", "--format", "-f", help="auto, csv, list, vpdq, "
-                                "tcap (TCAP's JSON hash list)."),
+                                "tcap (TCAP's JSON hash list), pytx (python-threatexchange's "
+                                "'signal_type signal' lines)."),
         signal_type: str = typer.Option(None, "--type", "-t", help="Signal type of rows "
                                         "without one (needed for lists of 64-hex hashes: "
                                         "pdq or sha256)."),
@@ -319,6 +321,8 @@ def register(app: typer.Typer) -> None:
           rasd bank import videos hma_signal.json
 
           rasd bank import tcap tcap_hash_list.json
+
+          rasd bank import tcap pytx_signals.txt
 
           rasd bank import tcap tcap_export_all.csv --apply-tombstones
 

@@ -17,6 +17,8 @@ Import formats (``import_file``, format sniffed unless given):
   in either form too.
 - ``tcap``: Tech Against Terrorism's TCAP hash list (JSON: the records, a page of its
   API holding them under ``results``, or a list of pages), read by ``tcap.py``.
+- ``pytx``: python-threatexchange's local file, ``signal_type signal`` a line
+  (``pdq <hex>``, ``video_md5 <hex>``, ``vpdq [...]``).
 
 Labels are ``key=value`` pairs (``policy``, ``entity``, ``content``, ``severity``,
 ``ideology``…) separated by ``;`` or ``|``; a bare word is a policy label if it is one
@@ -47,7 +49,7 @@ from rasd.store.upsert import insert_ignore
 from rasd.terminal import valid_text
 
 STATUSES = ("active", "disabled", "tombstoned", "quarantined")
-FORMATS = ("auto", "csv", "list", "vpdq", "tcap")
+FORMATS = ("auto", "csv", "list", "vpdq", "tcap", "pytx")
 MAX_IMPORT_BYTES = 512 << 20
 MAX_FIELD = 4 << 20  # a vPDQ signal of 20k frames is ~1.5 MB
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
@@ -503,13 +505,37 @@ def _infer_type(value: str, given: str | None, where: str) -> str:
     raise BankError(f"{where}: cannot tell the signal type of {v[:80]!r}; pass --type")
 
 
+# python-threatexchange's local-file exchange: one ``signal_type signal`` a line
+_PYTX_LINE = re.compile(r"\s*([A-Za-z][\w.-]{0,40})[ \t]+(\S.*?)\s*")
+# python-threatexchange's signal types rasd has no type for: their lines are read
+# (and reported, line by line, as of an unknown type) rather than the file misread
+PYTX_OTHER_TYPES = ("url", "url_md5", "raw_text", "trend_query", "video_tmk_pdqf",
+                    "pdq_ocr", "photo_dna")
+_SIGNALISH = re.compile(r"(T1|t1)?[0-9a-fA-F]{16,}")
+
+
+def _pytx_line(ln: str) -> bool:
+    """Whether a line reads as python-threatexchange's ``signal_type signal``: a
+    type rasd knows (or an alias) and a value like a hash or HMA's vPDQ JSON, or
+    one of pytx's types rasd lacks and any value."""
+    m = _PYTX_LINE.fullmatch(ln)
+    if not m:
+        return False
+    t, v = m.group(1).lower(), m.group(2)
+    if t in PYTX_OTHER_TYPES:
+        return True
+    return sig.resolve_alias(t) in sig.registry() and bool(
+        _SIGNALISH.fullmatch(v) or v[:1] in ("[", "{"))
+
+
 def sniff_format(text: str) -> str:
     """The format of a bank file from its first lines: vPDQ when the first line and
     most of the first 50 are frame lines (one damaged line must not turn a video's
     frames into CSV rows, each an error) or when it opens as a vPDQ signal in HMA's
     JSON form; a TCAP hash list when it opens as JSON naming ``hash_digest`` (or a
-    page of TCAP's API: an object with ``results``); CSV when there are commas, else
-    a list."""
+    page of TCAP's API: an object with ``results``); python-threatexchange's local
+    file when the first line and most of the first 50 are ``signal_type signal``;
+    CSV when there are commas, else a list."""
     from rasd.detect.media import tcap
 
     if _HMA_VPDQ.match(text):
@@ -523,9 +549,38 @@ def sniff_format(text: str) -> str:
     if (_VPDQ_LINE.fullmatch(head[0])
             and 2 * sum(1 for ln in head if _VPDQ_LINE.fullmatch(ln)) > len(head)):
         return "vpdq"
+    if _pytx_line(head[0]) and 2 * sum(1 for ln in head if _pytx_line(ln)) > len(head):
+        return "pytx"
     if any("," in ln for ln in lines[:5]):
         return "csv"
     return "list"
+
+
+def _pytx_entries(text: str, where: str, signal_type: str | None,
+                  report: ImportReport | None) -> Iterator[Entry]:
+    """python-threatexchange's local file: ``signal_type signal`` a line (``pdq
+    <hex>``, ``video_md5 <hex>``, ``vpdq ["<hex>,<quality>,<seconds>", …]``) — what
+    its local-file exchange reads and writes. A line with a bare hash is read as a
+    list's line (``--type`` or the inferred type), as pytx reads it with a
+    configured type. Lines of types rasd lacks (``url``, ``raw_text``…) are errors
+    naming their line."""
+    for n, ln in enumerate(text.splitlines(), 1):
+        v = ln.strip()
+        if not v or v.startswith("#"):
+            continue
+        if len(v) > MAX_FIELD:
+            _bad(report, f"{where}:{n}: line longer than {MAX_FIELD} characters")
+            continue
+        parts = v.split(None, 1)
+        if len(parts) == 2:
+            yield Entry(n, parts[0], parts[1].strip(), {})
+            continue
+        try:
+            t = _infer_type(v, signal_type, f"{where}:{n}")
+        except BankError as e:
+            _bad(report, str(e))
+            continue
+        yield Entry(n, t, v, {})
 
 
 def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = None,
@@ -558,6 +613,9 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
         from rasd.detect.media import tcap
 
         yield from tcap.entries(text, where, report)
+        return
+    if fmt == "pytx":
+        yield from _pytx_entries(text, where, signal_type, report)
         return
     if fmt == "list":
         for n, ln in enumerate(text.splitlines(), 1):
