@@ -1002,7 +1002,7 @@ def test_tcap_hash_list_imports_and_its_pdq_matches(tmp_path):
     assert f"{img}: no match" in cli("match", str(img)).stdout
 
 
-def test_tcap_forms_and_hostile_json(store, tmp_path):
+def test_tcap_forms_and_hostile_json(store, tmp_path, monkeypatch):
     """A TCAP file may be the record list itself, one page or a list of pages; where
     an id comes twice the later record is its newer state (a deletion is not lost as
     a duplicate). JSON that does not parse — cut off, nested without end, trailing
@@ -1062,6 +1062,12 @@ def test_tcap_forms_and_hostile_json(store, tmp_path):
     assert "nothing imported" in str(pytest.raises(
         B.BankError, B.import_file, store, "p", tmp_path / "cut.json").value)
     assert not B.find_signals(store, "p", "dd" * 16)
+    # the number of records a file may hold is bounded (their ids are held)
+    from rasd.detect.media import tcap
+
+    monkeypatch.setattr(tcap, "MAX_RECORDS", 2)
+    with pytest.raises(B.BankError, match=r"more than 2 records; split the file"):
+        B.import_file(store, "p", pages)
 
     # the formats read before are sniffed as before
     hma = json.dumps([f"{'ab' * 32},100,0.0", f"{'cd' * 32},100,1.0"])
