@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from rasd.cli import common
-from rasd.cli.common import echo_json
+from rasd.cli.common import echo, echo_json
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +39,8 @@ def register(app: typer.Typer) -> None:
         common.STATE.store = store
         typer.echo(f"rasd demo: workspace {workdir}/ (store {db}) — synthetic data, "
                    "invented accounts and events")
-        results = run_demo(store, workdir, log=typer.echo)
+        # steps quote what they read (names, texts): escaped, lines kept
+        results = run_demo(store, workdir, log=lambda line: echo(line, keep_lines=True))
         if json_:
             echo_json(results)
         failed = [k for k, v in results.items() if isinstance(v, dict) and "error" in v]
