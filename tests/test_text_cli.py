@@ -149,6 +149,44 @@ def test_policy_commands(tmp_path):
     assert r.exit_code == 0 and "ISIL" in r.stdout
 
 
+def test_policy_match_uses_the_policy_classify_uses(tmp_path, monkeypatch):
+    """`policy match` read the shipped lexicons whatever --policy or
+    RASD_POLICY said: a policy's own lexicon (named beside it) never matched,
+    and what it dropped still did."""
+    from importlib.resources import files
+
+    pol = json.loads((files("rasd") / "data" / "policy" / "default.json").read_text("utf-8"))
+    pol["lexicons"] = ["mine.json"]
+    own = tmp_path / "pol" / "p.json"
+    own.parent.mkdir()
+    own.write_text(json.dumps(pol))
+    (own.parent / "mine.json").write_text(json.dumps({"entries": [
+        {"kind": "entity", "entity": "Bluebird Collective", "ideology": "test",
+         "source": "written by this test", "aliases": ["bluebird collective"]}]}))
+    text = "the Bluebird Collective and ISIS"
+
+    def matched(*args):
+        r = runner.invoke(app, ["policy", "match", text, *args])
+        assert r.exit_code == 0, r.output
+        return sorted(m["entity"] for m in json.loads(r.stdout))
+
+    assert "Bluebird Collective" not in matched() and matched()  # the shipped lexicons
+    assert matched("--policy", str(own)) == ["Bluebird Collective"]
+    monkeypatch.setenv("RASD_POLICY", str(own))
+    assert matched() == ["Bluebird Collective"]
+    # --policy before RASD_POLICY, as classify reads them
+    default = str(files("rasd") / "data" / "policy" / "default.json")
+    assert "Bluebird Collective" not in matched("--policy", default)
+    r = runner.invoke(app, ["policy", "match", text, "--policy", str(own.parent / "x.json")])
+    assert r.exit_code == 2 and "cannot read policy file" in r.output
+    pol["lexicons"] = ["gone.json"]
+    gone = own.parent / "gone-policy.json"  # (a policy file is read once a process)
+    gone.write_text(json.dumps(pol))
+    r = runner.invoke(app, ["policy", "match", text, "--policy", str(gone)])
+    assert r.exit_code == 2 and "gone.json" in r.output and str(gone) in r.output, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
 @pytest.mark.parametrize("cmd", [["classify"], ["train"], ["eval"], ["policy"]])
 def test_help_has_examples(cmd):
     r = runner.invoke(app, cmd + ["--help"])

@@ -335,15 +335,31 @@ def register(app: typer.Typer) -> None:
         echo(f"{path}: ok ({len(pol.labels)} labels, {len(pol.examples())} examples)")
 
     @pol_app.command("match")
-    def policy_match(text: str = typer.Argument(..., help="Text to match against the lexicons.")
-                     ) -> None:
+    def policy_match(
+        text: str = typer.Argument(..., help="Text to match against the lexicons."),
+        policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY",
+                                   help="Policy JSON file whose lexicons to use (default: "
+                                        "the shipped policy)."),
+    ) -> None:
         """Show indicator-lexicon matches (designated groups, media outlets, slogans)
-        in a text, each with its source. Matches are evidence, never a verdict.
+        in a text, each with its source: the lexicons of the policy classify and scan
+        use (--policy or RASD_POLICY, else the shipped one). Matches are evidence,
+        never a verdict.
 
         Examples:
 
           rasd policy match "Amaq reports soldiers of the khilafah"
-        """
-        from rasd.detect.text.lexicon import load_lexicon
 
-        echo_json([m.to_dict() for m in load_lexicon().match(text)])
+          rasd policy match "text" --policy my-policy.json
+        """
+        from rasd.detect.text.lexicon import DEFAULT_LEXICONS, LexiconError, load_lexicon
+
+        pol = _load_policy(policy)
+        # as the text model reads them: named relative to the policy's folder first
+        src = Path(pol.source)
+        try:
+            lex = load_lexicon(tuple(pol.lexicons or DEFAULT_LEXICONS),
+                               str(src.parent) if src.is_file() else None)
+        except LexiconError as e:
+            fail(f"{pol.source}: lexicons: {e}")
+        echo_json([m.to_dict() for m in lex.match(text)])

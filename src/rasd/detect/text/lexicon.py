@@ -145,7 +145,11 @@ def resolve_lexicon_paths(names: list[str] | tuple[str, ...], base: Path | None 
     return out
 
 
+# the shipped lexicons: what a policy that names none (and a model that names none) uses
+DEFAULT_LEXICONS = ("entities.json", "indicators.json")
+
+
 @lru_cache(maxsize=8)
-def load_lexicon(names: tuple[str, ...] = ("entities.json", "indicators.json"),
+def load_lexicon(names: tuple[str, ...] = DEFAULT_LEXICONS,
                  base: str | None = None) -> Lexicon:
     return Lexicon.from_files(resolve_lexicon_paths(names, Path(base) if base else None))
