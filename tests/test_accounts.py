@@ -180,3 +180,84 @@ def test_flagged_counts_and_show_read_the_latest_scan_only(store, tmp_path):
     assert "caps/incitement 0.90 (v1) [history" in text
     scan(store, [Caps("v3", True)])  # flagged again by a newer version
     assert flagged() == 1
+
+
+def _policy_file(tmp_path: Path, flagged: dict[str, bool]) -> Path:
+    import json
+
+    p = tmp_path / f"policy-{len(list(tmp_path.iterdir()))}.json"
+    p.write_text(json.dumps({"name": "mine", "version": "1", "labels": [
+        {"id": lab, "flagged": f, "definition": lab} for lab, f in flagged.items()]}))
+    return p
+
+
+def test_flagged_posts_are_those_the_policy_flags(store, tmp_path, monkeypatch):
+    """`accounts list` counted a hand-kept list of labels: a custom policy's
+    own flagged label never counted, and one it does not flag still did."""
+    from rasd.accounts import flagged_labels
+    from rasd.detect.text.policy import load_policy
+
+    _demo(store)
+    _detect(store, "1800000000000000002", "glorification")
+    _detect(store, "1800000000000000004", "threat")
+
+    def flagged(**kw):
+        return {r["ref"]: r["flagged"] for r in list_accounts(store, limit=None, **kw)}
+
+    # the shipped policy: threat is flagged, glorification is no label of it
+    assert flagged()["x:9000000002"] == 1
+    assert flagged_labels() == load_policy().flagged_labels
+    mine = _policy_file(tmp_path, {"glorification": True, "threat": False, "none": False})
+    assert flagged(flagged=flagged_labels(load_policy(mine)))["x:9000000002"] == 1
+    assert flagged(flagged=["threat", "glorification"])["x:9000000002"] == 2
+    assert flagged(flagged=[])["x:9000000002"] == 0
+    monkeypatch.setenv("RASD_POLICY", str(mine))  # the active policy, as scan reads it
+    assert flagged_labels() == ["glorification"]
+    got = list_accounts(store, sort="flagged", limit=1)
+    assert got[0]["ref"] == "x:9000000002" and got[0]["flagged"] == 1
+
+
+def test_accounts_list_counts_the_flagged_labels_of_policy(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+    from rasd.store import Store
+
+    runner = CliRunner()
+    db = str(tmp_path / "s.db")
+    common.STATE.db = common.STATE.store = None
+    s = Store.open(db)
+    ingest_path(s, DEMO / "x/demo_tweets.jsonl")
+    _detect(s, "1800000000000000002", "glorification")
+    s.close()
+    mine = _policy_file(tmp_path, {"glorification": True, "none": False})
+
+    def row(*args):
+        r = runner.invoke(app, ["--db", db, "accounts", "list", "--json", "-n", "0", *args])
+        assert r.exit_code == 0, r.output
+        import json
+
+        return {a["ref"]: a["flagged"] for a in json.loads(r.stdout)}["x:9000000002"]
+
+    assert row() == 0
+    assert row("--policy", str(mine)) == 1
+    monkeypatch.setenv("RASD_POLICY", str(mine))
+    assert row() == 1
+    r = runner.invoke(app, ["--db", db, "accounts", "list", "--policy", str(tmp_path / "no.json")])
+    assert r.exit_code == 2 and "cannot read policy file" in r.output
+    if common.STATE.store is not None:
+        common.STATE.store.close()
+    common.STATE.db = common.STATE.store = None
+
+
+def test_the_accounts_package_loads_no_model_code():
+    """The policy is read when flagged posts are counted, not on import."""
+    import subprocess
+    import sys
+
+    code = ("import sys, rasd.accounts, rasd.cli.accounts; "
+            "print(sorted(m for m in sys.modules if m in ('numpy', 'sklearn', 'torch', "
+            "'onnxruntime') or m.startswith('rasd.detect')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

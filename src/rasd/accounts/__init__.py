@@ -3,13 +3,13 @@
 
 from rasd.accounts.edges import edge_counts
 from rasd.accounts.listing import (
-    FLAGGED_LABELS,
     SORTS,
     account_ref,
+    flagged_labels,
     linked_accounts,
     list_accounts,
 )
 from rasd.accounts.roles import ROLES, account_history, find_accounts, set_role
 
-__all__ = ["FLAGGED_LABELS", "ROLES", "SORTS", "account_history", "account_ref", "edge_counts",
-           "find_accounts", "linked_accounts", "list_accounts", "set_role"]
+__all__ = ["ROLES", "SORTS", "account_history", "account_ref", "edge_counts", "find_accounts",
+           "flagged_labels", "linked_accounts", "list_accounts", "set_role"]

@@ -9,6 +9,7 @@ the store (the accounts table's unique key) and read back by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, select, union_all
@@ -16,13 +17,6 @@ from sqlalchemy import and_, func, select, union_all
 from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import current_detection
-
-# The labels that make a post *flagged* (POLICY, EU TCO Art. 2(7)): neither
-# ``none`` nor ``exempt``, and not a finance detector's finding about what a
-# post holds (``fin_indicator``: a wallet; ``designated_entity``: a listed
-# name, which reporting names too).
-FLAGGED_LABELS = ("incitement", "solicitation", "recruitment", "instruction", "threat",
-                  "financing")
 
 SORTS = ("posts", "flagged", "handle")
 
@@ -39,23 +33,39 @@ def _brief(r: Any) -> dict[str, Any]:
             "platform_id": r.platform_id, "handle": r.handle, "name": r.name}
 
 
-def _flagged_posts() -> Any:
+def flagged_labels(policy: Any = None) -> list[str]:
+    """The labels that make a post *flagged*: those ``policy`` flags (by
+    default the active policy: ``RASD_POLICY``, else the shipped one, whose
+    flagged labels are the TCO Art. 2(7) kinds). ``none`` and ``exempt`` are
+    not flagged, nor a finance detector's finding about what a post holds
+    (``fin_indicator``, ``designated_entity``), which no shipped label names.
+    The policy is read when asked for, not when this package is imported."""
+    if policy is None:
+        from rasd.detect.text.policy import load_policy
+
+        policy = load_policy()
+    return list(policy.flagged_labels)
+
+
+def _flagged_posts(labels: Sequence[str]) -> Any:
     """(post id) of every flagged post: a post detection of a flagged label,
     or a hash match of one on its media."""
     d = S.detections
     by_post = select(d.c.subject_id.label("post_id")).where(
-        d.c.subject_type == "post", d.c.label.in_(FLAGGED_LABELS), current_detection(d))
+        d.c.subject_type == "post", d.c.label.in_(labels), current_detection(d))
     by_media = select(S.post_media.c.post_id.label("post_id")).select_from(
         d.join(S.post_media, S.post_media.c.media_id == d.c.subject_id)).where(
-        d.c.subject_type == "media", d.c.label.in_(FLAGGED_LABELS), current_detection(d))
+        d.c.subject_type == "media", d.c.label.in_(labels), current_detection(d))
     return union_all(by_post, by_media).subquery()
 
 
 def list_accounts(store: Store, *, platform: str | None = None, role: str | None = None,
                   source: str | None = None, sort: str = "posts",
-                  limit: int | None = 50) -> list[dict[str, Any]]:
+                  limit: int | None = 50,
+                  flagged: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Accounts with their post count and flagged-post count (posts with a
-    detection of a ``FLAGGED_LABELS`` label, on the post or its media): only
+    detection of a label in ``flagged``, by default those the active policy
+    flags (``flagged_labels``), on the post or its media): only
     those on ``platform``, with analyst role ``role`` (``none``: without one),
     last written by ingest source ``source``; sorted by ``sort`` (``posts``,
     ``flagged``: most first; ``handle``: A-Z, then name), at most ``limit``."""
@@ -64,7 +74,7 @@ def list_accounts(store: Store, *, platform: str | None = None, role: str | None
     a, p = S.accounts, S.posts
     posts = (select(p.c.account_id, func.count().label("n")).where(p.c.account_id.isnot(None))
              .group_by(p.c.account_id).subquery())
-    fl = _flagged_posts()
+    fl = _flagged_posts(flagged_labels() if flagged is None else list(flagged))
     flagged = (select(p.c.account_id, func.count(func.distinct(p.c.id)).label("n"))
                .select_from(p.join(fl, fl.c.post_id == p.c.id))
                .group_by(p.c.account_id).subquery())
@@ -133,4 +143,4 @@ def linked_accounts(store: Store, account_id: int,
     return out
 
 
-__all__ = ["FLAGGED_LABELS", "SORTS", "account_ref", "linked_accounts", "list_accounts"]
+__all__ = ["SORTS", "account_ref", "flagged_labels", "linked_accounts", "list_accounts"]

@@ -144,12 +144,16 @@ def register(app: typer.Typer) -> None:
                                  help="posts or flagged (most first), or handle (A-Z)."),
         limit: int = typer.Option(50, "--limit", "-n", min=0, max=INT_MAX,
                                   help="Accounts to list (0: all)."),
+        policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY",
+                                   help="Policy JSON file whose flagged labels count "
+                                        "(default: the shipped policy)."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List accounts: reference, handle, name, role, posts, and flagged
-        posts (a post with a detection of a TCO label: incitement, solicitation,
-        recruitment, instruction, threat, financing — on the post or a hash match
-        on its media; run `rasd scan` first). Tab-separated, one account a line.
+        posts (a post with a detection of a label the policy flags — the shipped
+        policy's: incitement, solicitation, recruitment, instruction, threat,
+        financing — on the post or a hash match on its media; run `rasd scan`
+        first). Tab-separated, one account a line.
 
         Examples:
 
@@ -159,14 +163,19 @@ def register(app: typer.Typer) -> None:
 
           rasd accounts list --platform telegram --role none --json
         """
-        from rasd.accounts import ROLES, SORTS, list_accounts
+        from rasd.accounts import ROLES, SORTS, flagged_labels, list_accounts
+        from rasd.detect.text.policy import PolicyError, load_policy
 
         if sort not in SORTS:
             fail(f"--sort {sort!r}: one of {', '.join(SORTS)}")
         if role is not None and role not in ROLES:
             fail(f"--role {role!r}: one of {', '.join(ROLES)}")
+        try:
+            flagged = flagged_labels(load_policy(policy))
+        except PolicyError as e:
+            fail(str(e))
         rows = list_accounts(get_store(), platform=platform, role=role, source=source,
-                             sort=sort, limit=limit or None)
+                             sort=sort, limit=limit or None, flagged=flagged)
         if json_:
             echo_json(rows)
             return
