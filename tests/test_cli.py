@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -1141,17 +1142,44 @@ def test_every_account_rasd_prints_is_taken_back_by_accounts_show(demo_db):
                                     printed["accounts list -n 0"].splitlines()[1:]}
     for out in printed.values():
         refs |= _account_refs(out)
+    # quoted for a shell where a reference needs it (a forward's source, with spaces)
     assert {"x:9000000013", "telegram:channel7000000001", "x:9000000004",
-            "telegram:@lions media archive"} <= refs
+            "'telegram:@lions media archive'"} <= refs
     assert len(refs) >= 19
     for ref in sorted(refs):
-        r = runner.invoke(app, ["--db", demo_db, "accounts", "show", ref, "--json"])
-        assert r.exit_code == 0, (ref, r.output)
-        assert [a["ref"] for a in json.loads(r.stdout)] == [ref]
+        # as a shell passes it on when pasted, and with its quotes kept
+        for arg in {shlex.split(ref)[0], ref}:
+            r = runner.invoke(app, ["--db", demo_db, "accounts", "show", arg, "--json"])
+            assert r.exit_code == 0, (ref, r.output)
+            assert [a["ref"] for a in json.loads(r.stdout)] == [shlex.split(ref)[0]]
     # the name as the summary printed it before: taken too
     r = runner.invoke(app, ["--db", demo_db, "accounts", "show",
                             "telegram:Banner Relay Channel", "--json"])
     assert json.loads(r.stdout)[0]["ref"] == "telegram:channel7000000001"
+
+
+def test_a_reference_with_spaces_is_printed_quoted_and_works_pasted(demo_db):
+    """A Telegram account known only from forwards is "telegram:@lions media
+    archive": printed bare, pasted into a shell it was three arguments."""
+    lines = runner.invoke(app, ["--db", demo_db, "accounts", "list", "-n", "0"]).output
+    ref = next(ln.split("\t")[0] for ln in lines.splitlines() if "lions media" in ln)
+    assert ref == "'telegram:@lions media archive'"
+    shown = runner.invoke(app, ["--db", demo_db, "accounts", "show", "telegram:channel7000000001"])
+    assert "    to 'telegram:@lions media archive' (@Lions Media Archive): forward 1" in (
+        shown.output.splitlines())
+    # JSON keeps the reference bare
+    got = json.loads(runner.invoke(app, ["--db", demo_db, "accounts", "list", "--json",
+                                         "-n", "0"]).stdout)
+    assert "telegram:@lions media archive" in {a["ref"] for a in got}
+    # pasted into a shell as printed
+    r = subprocess.run(f"{shlex.quote(sys.executable)} -m rasd --db {shlex.quote(demo_db)} "
+                       f"accounts show {ref} --json", shell=True, capture_output=True,
+                       text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert [a["ref"] for a in json.loads(r.stdout)] == ["telegram:@lions media archive"]
+    # an unbalanced quote is no shell quoting: nothing matches, cleanly
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "show", "'telegram:@lions media"])
+    assert r.exit_code == 2 and "no account matches" in r.output
 
 
 def test_accounts_show_lists_the_accounts_linked_each_way(demo_db):

@@ -8,8 +8,9 @@ from rasd.accounts.listing import (
     flagged_labels,
     linked_accounts,
     list_accounts,
+    quoted_ref,
 )
 from rasd.accounts.roles import ROLES, account_history, find_accounts, set_role
 
 __all__ = ["ROLES", "SORTS", "account_history", "account_ref", "edge_counts", "find_accounts",
-           "flagged_labels", "linked_accounts", "list_accounts", "set_role"]
+           "flagged_labels", "linked_accounts", "list_accounts", "quoted_ref", "set_role"]

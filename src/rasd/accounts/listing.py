@@ -4,11 +4,14 @@ counts (``rasd accounts show``).
 
 Every account is named by ``account_ref``: ``PLATFORM:PLATFORM_ID``, unique in
 the store (the accounts table's unique key) and read back by
-``find_accounts`` as that account and no other.
+``find_accounts`` as that account and no other. Lines print it through
+``quoted_ref``, quoted for a shell where it needs it (a Telegram account known
+only from forwards is ``telegram:@lions media archive``); JSON holds it bare.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +29,14 @@ def account_ref(platform: str, platform_id: str) -> str:
     (``rasd accounts show x:9000000001``): its platform and platform id, which
     name one account (handles and names may be shared or change)."""
     return f"{platform}:{platform_id}"
+
+
+def quoted_ref(ref: str) -> str:
+    """``ref`` as a line prints it, so that it can be pasted into a shell as
+    one argument: as it is where that is safe (``x:9000000001``), else in
+    single quotes (``'telegram:@lions media archive'``; ``shlex.quote``).
+    ``find_accounts`` takes the quoted form too, where no shell unquoted it."""
+    return shlex.quote(ref)
 
 
 def _brief(r: Any) -> dict[str, Any]:
@@ -143,4 +154,5 @@ def linked_accounts(store: Store, account_id: int,
     return out
 
 
-__all__ = ["SORTS", "account_ref", "flagged_labels", "linked_accounts", "list_accounts"]
+__all__ = ["SORTS", "account_ref", "flagged_labels", "linked_accounts", "list_accounts",
+           "quoted_ref"]

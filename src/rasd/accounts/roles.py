@@ -8,6 +8,7 @@ roles lower the prior that the account's posts are terrorist content.
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +35,22 @@ def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[A
     platform too. A platform id is unique on its platform, so ``PLATFORM:ID``
     names one account even where another's handle reads the same; a handle
     may name accounts on several platforms, a name several anywhere (names
-    are tried only where no id or handle matches)."""
+    are tried only where no id or handle matches). A reference quoted for a
+    shell as lines print it (``'telegram:@lions media archive'``,
+    ``quoted_ref``) but passed on with its quotes is read unquoted where
+    nothing matches it as it is."""
+    found = _find_ref(store, ref, platform)
+    if not found and any(q in ref for q in "'\"\\"):
+        try:
+            words = shlex.split(ref)
+        except ValueError:  # unbalanced quotes: no shell quoting
+            words = []
+        if len(words) == 1 and words[0] and words[0] != ref:
+            return _find_ref(store, words[0], platform)
+    return found
+
+
+def _find_ref(store: Store, ref: str, platform: str | None) -> list[Any]:
     plat, sep, rest = ref.partition(":")
     if sep and rest and platform in (None, plat) and PLATFORM_NAME.match(plat):
         found = _find(store, rest, plat)

@@ -36,14 +36,14 @@ def register(app: typer.Typer) -> None:
 
           rasd accounts mark ctr_research_lab --role researcher --platform x
         """
-        from rasd.accounts import set_role
+        from rasd.accounts import account_ref, quoted_ref, set_role
 
         try:
             rows = set_role(get_store(), ref, role, platform)
         except (ValueError, LookupError) as e:
             fail(str(e))
         for r in rows:
-            echo(f"{r.platform}:{r.platform_id} @{r.handle or '-'}: "
+            echo(f"{quoted_ref(account_ref(r.platform, r.platform_id))} @{r.handle or '-'}: "
                  f"role {r.role or '-'}")
         echo("posts of an account whose role changed are evaluated again by the next `rasd scan`")
 
@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
 
         Each account is printed as PLATFORM:ID, which names it alone (handles and
         names may be shared); every account rasd prints can be typed back here.
+        One a shell would split is printed in single quotes, ready to paste
+        ('telegram:@lions media archive', known only from forwards).
 
         Examples:
 
@@ -84,6 +86,7 @@ def register(app: typer.Typer) -> None:
             edge_counts,
             find_accounts,
             linked_accounts,
+            quoted_ref,
         )
         from rasd.store import schema as S
 
@@ -107,10 +110,11 @@ def register(app: typer.Typer) -> None:
             echo_json(out)
             return
         if len(out) > 1:
-            echo(f"{len(out)} accounts match {ref!r}: " + ", ".join(a["ref"] for a in out)
+            echo(f"{len(out)} accounts match {ref!r}: "
+                 + ", ".join(quoted_ref(a["ref"]) for a in out)
                  + " (name one by its reference)")
         for a in out:
-            echo(f"{a['ref']}{' @' + a['handle'] if a['handle'] else ''} "
+            echo(f"{quoted_ref(a['ref'])}{' @' + a['handle'] if a['handle'] else ''} "
                  f"({a['name'] or '-'}) role={a['role'] or '-'} "
                  f"posts={a['posts']}" + (" (stub: only referenced)" if a["stub"] else ""))
             if a["bio"]:
@@ -163,7 +167,7 @@ def register(app: typer.Typer) -> None:
 
           rasd accounts list --platform telegram --role none --json
         """
-        from rasd.accounts import ROLES, SORTS, flagged_labels, list_accounts
+        from rasd.accounts import ROLES, SORTS, flagged_labels, list_accounts, quoted_ref
         from rasd.detect.text.policy import PolicyError, load_policy
 
         if sort not in SORTS:
@@ -184,11 +188,15 @@ def register(app: typer.Typer) -> None:
             return
         echo_row("account", "handle", "name", "role", "posts", "flagged")
         for r in rows:
-            echo_row(r["ref"], f"@{r['handle']}" if r["handle"] else "-", r["name"] or "-",
+            echo_row(quoted_ref(r["ref"]), f"@{r['handle']}" if r["handle"] else "-", r["name"] or "-",
                      r["role"] or "-", str(r["posts"]), str(r["flagged"]))
 
 
 def _who(a: dict) -> str:
-    """An account as lines name it: its reference, then its handle or name."""
+    """An account as lines name it: its reference (quoted for a shell where it
+    needs it), then its handle or name."""
+    from rasd.accounts import quoted_ref
+
+    ref = quoted_ref(a["ref"])
     shown = f"@{a['handle']}" if a["handle"] else a["name"]
-    return f"{a['ref']} ({shown})" if shown else a["ref"]
+    return f"{ref} ({shown})" if shown else ref

@@ -116,6 +116,7 @@ def register(app: typer.Typer) -> None:
 
           rasd finance links --value 135wCRn97GorukdPmxn2JSiWD1cBFKXNFa
         """
+        from rasd.accounts import quoted_ref
         from rasd.detect.finance.indicators import INDICATOR_TYPES
         from rasd.detect.finance.links import shared
 
@@ -137,7 +138,7 @@ def register(app: typer.Typer) -> None:
                  f"{r['accounts']} accounts, {r['posts']} posts")
             for a in r["linked_accounts"]:  # as `rasd accounts show` takes it back
                 shown = f"@{a['handle']}" if a["handle"] else a["name"]
-                echo(f"  {a['ref']}{f' ({shown})' if shown else ''}: "
+                echo(f"  {quoted_ref(a['ref'])}{f' ({shown})' if shown else ''}: "
                      f"{a['sightings']} sightings")
 
     @lists.command("import")

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from rasd.accounts.listing import quoted_ref
 from rasd.demo import DemoContext
 from rasd.detect.finance.detector import FinanceAccountDetector, FinanceDetector
 from rasd.detect.finance.links import EDGE_KIND, shared
@@ -53,7 +54,7 @@ def step(ctx: DemoContext) -> dict[str, Any]:
                 f"score {score:.2f}")
     linked = shared(ctx.store, min_accounts=2)
     for row in linked[:5]:
-        who = ", ".join(a["ref"] + (f" (@{a['handle']})" if a["handle"]
+        who = ", ".join(quoted_ref(a["ref"]) + (f" (@{a['handle']})" if a["handle"]
                                     else f" ({a['name']})" if a["name"] else "")
                         for a in row["linked_accounts"])
         ctx.log(f"  shared {row['type']} {row['value']}: {who}")
