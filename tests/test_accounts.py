@@ -261,3 +261,111 @@ def test_the_accounts_package_loads_no_model_code():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def _write(store, *accounts: Account) -> None:
+    from rasd.ingest.runner import _source_id
+    from rasd.ingest.writer import Writer
+
+    w = Writer(store, _source_id(store, "t"))
+    for a in accounts:
+        w.add(a)
+    w.flush()
+
+
+def test_a_display_name_is_found_whatever_its_case_on_both_stores(store):
+    """`accounts show NAME` compared names exactly, case and all (SQLite's
+    lower() folds ASCII only), by a scan of every account; names are now
+    keyed by rasd (name_key) and found by that index."""
+    import unicodedata
+
+    from rasd.accounts import lookup_accounts
+
+    long_a, long_b = "Ä" * 199 + "x tail one", "ä" * 199 + "X tail two"
+    _write(store,
+           Account("telegram", "channel1", name="Ärger Nachrichten"),
+           Account("telegram", "channel2", name="Große Straße"),
+           Account("telegram", "channel3", name="ΟΔΟΣ"),
+           Account("telegram", "channel4", name=long_a),
+           Account("telegram", "channel5", name=long_b))
+    for ref, pid in (("Ärger Nachrichten", "channel1"), ("ärger nachrichten", "channel1"),
+                     ("ÄRGER NACHRICHTEN", "channel1"),
+                     (unicodedata.normalize("NFD", "ärger Nachrichten"), "channel1"),
+                     ("GROSSE STRASSE", "channel2"), ("große straße", "channel2"),
+                     ("telegram:grosse strasse", "channel2"), ("οδος", "channel3"),
+                     ("Οδοσ", "channel3"), (long_a.upper(), "channel4"),
+                     (long_b.lower(), "channel5")):
+        got = lookup_accounts(store, ref)
+        assert [r.platform_id for r in got.rows] == [pid], ref
+        assert got.by_name
+    assert find_accounts(store, "Ärger") == []
+    assert find_accounts(store, "x:ärger nachrichten") == []
+    assert find_accounts(store, "ärger nachrichten", "x") == []
+    # a new name is found, the old one no longer
+    _write(store, Account("telegram", "channel1", name="Neue Zeiten"))
+    assert [r.platform_id for r in find_accounts(store, "NEUE ZEITEN")] == ["channel1"]
+    assert find_accounts(store, "Ärger Nachrichten") == []
+    # an id or handle still comes first
+    _write(store, Account("x", "55", handle="neue zeiten"))
+    got = lookup_accounts(store, "neue zeiten")
+    assert [r.platform_id for r in got.rows] == ["55"] and not got.by_name
+    if store.is_sqlite:  # an index lookup, not a scan
+        from sqlalchemy import select
+
+        q = select(S.accounts).where(S.accounts.c.name_key == "x")
+        with store.connect() as c:
+            plan = " ".join(str(r[-1]) for r in c.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(q.compile(compile_kwargs={"literal_binds": True}))))
+        assert "ix_accounts_name_key" in plan, plan
+
+
+def test_accounts_sharing_a_name_are_listed_not_marked_together(store):
+    from rasd.accounts import lookup_accounts
+
+    _write(store, Account("telegram", "channel1", name="Daily News"),
+           Account("telegram", "channel2", name="DAILY NEWS"),
+           Account("x", "77", handle="dn", name="daily news"),
+           Account("x", "78", handle="other", name="Other"))
+    got = lookup_accounts(store, "Daily News")
+    assert got.by_name and not got.more
+    assert [(r.platform, r.platform_id) for r in got.rows] == [
+        ("telegram", "channel1"), ("telegram", "channel2"), ("x", "77")]
+    # a role for one of them, not for every namesake (an impersonator's too)
+    with pytest.raises(LookupError, match=r"3 accounts are named 'daily news': "
+                                          r"telegram:channel1, telegram:channel2, x:77"):
+        set_role(store, "daily news", "news")
+    assert [r.role for r in set_role(store, "x:daily news", "news")] == ["news"]
+    assert [r.role for r in set_role(store, "telegram:channel2", "news")] == ["news"]
+    assert {r.platform_id: r.role for r in find_accounts(store, "daily news")} == {
+        "channel1": None, "channel2": "news", "77": "news"}
+
+
+def test_a_name_lookup_is_bounded(store, monkeypatch):
+    from rasd.accounts import lookup_accounts, roles
+
+    monkeypatch.setattr(roles, "NAME_MATCHES", 3)
+    _write(store, *(Account("telegram", f"c{i}", name="Same") for i in range(5)))
+    got = lookup_accounts(store, "same")
+    assert len(got.rows) == 3 and got.more
+
+
+def test_migration_0016_keys_the_names_stored_before(store):
+    """A store written before name_key gets its names keyed on upgrade."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from rasd.store.migrate import alembic_config
+
+    _write(store, Account("telegram", "channel1", name="Ärger"),
+           Account("telegram", "channel2"))
+    with store.engine.connect() as c:
+        cfg = alembic_config(store.engine)
+        cfg.attributes["connection"] = c
+        command.downgrade(cfg, "0015")
+        c.commit()
+        c.execute(text("UPDATE accounts SET name = 'ÖL' WHERE platform_id = 'channel2'"))
+        c.commit()
+        command.upgrade(cfg, "head")
+        c.commit()
+    assert [r.platform_id for r in find_accounts(store, "ärger")] == ["channel1"]
+    assert [r.platform_id for r in find_accounts(store, "öl")] == ["channel2"]

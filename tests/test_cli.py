@@ -1415,3 +1415,57 @@ def test_readme_and_help_examples_name_what_the_demo_workspace_holds(demo_db):
         assert ["screen", q] in [a[:2] for _, a in _examples()], q
         r = runner.invoke(app, ["--db", demo_db, "screen", q, "--json"])
         assert json.loads(r.stdout)[0]["matches"], q
+
+
+def test_accounts_show_lists_the_accounts_a_name_names(tmp_path):
+    """A display name is looked up whatever its case; where several accounts
+    bear it, `accounts show` lists them by reference (each then shown by it)
+    and `accounts mark` marks none of them."""
+    from rasd.ingest.runner import _source_id
+    from rasd.ingest.writer import Writer
+    from rasd.model import Account
+    from rasd.store import Store
+
+    db = str(tmp_path / "n.db")
+    s = Store.open(db)
+    w = Writer(s, _source_id(s, "t"))
+    for a in (Account("telegram", "channel1", name="Ärger Kanal"),
+              Account("telegram", "@ärger kanal", handle="ÄRGER KANAL", stub=True),
+              Account("x", "9", handle="ak", name="ärger kanal"),
+              Account("telegram", "channel2", name="Straße")):
+        w.add(a)
+    w.flush()
+    s.close()
+    r = runner.invoke(app, ["--db", db, "accounts", "show", "STRASSE"])
+    assert r.exit_code == 0 and r.output.startswith("telegram:channel2 (Straße)"), r.output
+    r = runner.invoke(app, ["--db", db, "accounts", "show", "ÄRGER kanal"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    # the handle matched: the stub alone
+    assert lines[0].startswith("'telegram:@ärger kanal' @ÄRGER KANAL"), r.output
+    r = runner.invoke(app, ["--db", db, "accounts", "show", "telegram:Ärger Kanal"])
+    assert r.output.splitlines()[0].startswith("'telegram:@ärger kanal'"), r.output
+    # by name: one on a platform shown, several listed by reference, each taken back
+    r = runner.invoke(app, ["--db", db, "accounts", "show", "ärger KANAL", "-p", "x"])
+    assert r.output.startswith("x:9 @ak (ärger kanal)"), r.output
+    w = Writer(s := Store.open(db), _source_id(s, "t"))
+    w.add(Account("telegram", "@ärger kanal", handle="ak2", name="ÄRGER KANAL"))
+    w.flush()
+    s.close()
+    r = runner.invoke(app, ["--db", db, "accounts", "show", "Ärger Kanal"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "3 accounts are named 'Ärger Kanal'; name one by its reference:"
+    assert [ln.split("\t")[0] for ln in lines[1:]] == [
+        "telegram:channel1", "'telegram:@ärger kanal'", "x:9"]
+    assert lines[3] == "x:9\t@ak\tärger kanal\tposts=0"
+    for ln in lines[1:]:
+        ref = shlex.split(ln.split("\t")[0])[0]
+        got = json.loads(runner.invoke(app, ["--db", db, "accounts", "show", ref,
+                                             "--json"]).stdout)
+        assert [a["ref"] for a in got] == [ref]
+    got = json.loads(runner.invoke(app, ["--db", db, "accounts", "show", "Ärger Kanal",
+                                         "--json"]).stdout)
+    assert len(got) == 3
+    r = runner.invoke(app, ["--db", db, "accounts", "mark", "ärger kanal", "--role", "news"])
+    assert r.exit_code == 2 and "3 accounts are named" in r.output and "x:9" in r.output

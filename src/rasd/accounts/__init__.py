@@ -10,7 +10,15 @@ from rasd.accounts.listing import (
     list_accounts,
     quoted_ref,
 )
-from rasd.accounts.roles import ROLES, account_history, find_accounts, set_role
+from rasd.accounts.roles import (
+    ROLES,
+    Lookup,
+    account_history,
+    find_accounts,
+    lookup_accounts,
+    set_role,
+)
 
-__all__ = ["ROLES", "SORTS", "account_history", "account_ref", "edge_counts", "find_accounts",
-           "flagged_labels", "linked_accounts", "list_accounts", "quoted_ref", "set_role"]
+__all__ = ["ROLES", "SORTS", "Lookup", "account_history", "account_ref", "edge_counts",
+           "find_accounts", "flagged_labels", "linked_accounts", "list_accounts",
+           "lookup_accounts", "quoted_ref", "set_role"]

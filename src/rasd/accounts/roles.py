@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, or_, select, update
 
@@ -27,6 +27,21 @@ ROLES = {
 }
 
 
+# accounts a display name lists at most (names are not unique: thousands may
+# share a common one); more is said, not listed
+NAME_MATCHES = 100
+NAME_PAGES = 10
+
+
+class Lookup(NamedTuple):
+    """What a reference names: ``rows``, and whether they were found by display
+    name (``by_name``: no id or handle matched), which several accounts may
+    share; ``more``: by name, more accounts than the ``NAME_MATCHES`` listed."""
+    rows: list[Any]
+    by_name: bool = False
+    more: bool = False
+
+
 def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[Any]:
     """The accounts ``ref`` names: its platform id, else its handle (with or
     without @), else its display name (a Telegram channel or a forward's
@@ -35,12 +50,18 @@ def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[A
     platform too. A platform id is unique on its platform, so ``PLATFORM:ID``
     names one account even where another's handle reads the same; a handle
     may name accounts on several platforms, a name several anywhere (names
-    are tried only where no id or handle matches). A reference quoted for a
-    shell as lines print it (``'telegram:@lions media archive'``,
-    ``quoted_ref``) but passed on with its quotes is read unquoted where
-    nothing matches it as it is."""
+    are tried only where no id or handle matches, whatever their case, at
+    most ``NAME_MATCHES``). A reference quoted for a shell as lines print it
+    (``'telegram:@lions media archive'``, ``quoted_ref``) but passed on with
+    its quotes is read unquoted where nothing matches it as it is. See
+    ``lookup_accounts`` for whether they were found by name."""
+    return lookup_accounts(store, ref, platform).rows
+
+
+def lookup_accounts(store: Store, ref: str, platform: str | None = None) -> Lookup:
+    """``find_accounts``, saying whether the accounts were found by name."""
     found = _find_ref(store, ref, platform)
-    if not found and any(q in ref for q in "'\"\\"):
+    if not found.rows and any(q in ref for q in "'\"\\"):
         try:
             words = shlex.split(ref)
         except ValueError:  # unbalanced quotes: no shell quoting
@@ -50,16 +71,16 @@ def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[A
     return found
 
 
-def _find_ref(store: Store, ref: str, platform: str | None) -> list[Any]:
+def _find_ref(store: Store, ref: str, platform: str | None) -> Lookup:
     plat, sep, rest = ref.partition(":")
     if sep and rest and platform in (None, plat) and PLATFORM_NAME.match(plat):
         found = _find(store, rest, plat)
-        if found:
+        if found.rows:
             return found
     return _find(store, ref, platform)
 
 
-def _find(store: Store, ref: str, platform: str | None) -> list[Any]:
+def _find(store: Store, ref: str, platform: str | None) -> Lookup:
     a = S.accounts
     # handle_key: folded by rasd, so "@ärger" finds "Ärger" on SQLite too, whose
     # lower() folds ASCII only (it found nothing there, even typed as stored)
@@ -72,25 +93,62 @@ def _find(store: Store, ref: str, platform: str | None) -> list[Any]:
         q = q.where(a.c.platform == platform)
     with store.connect() as c:
         found = list(c.execute(q.order_by(a.c.platform, a.c.id)))
-        if not found:  # exact: names are not keyed (a scan, tried last)
-            q = select(a).where(a.c.name == ref)
-            if platform:
-                q = q.where(a.c.platform == platform)
-            return list(c.execute(q.order_by(a.c.platform, a.c.id)))
+        if not found:
+            return _find_name(c, ref, platform)
     # on a platform where ref is an account's id, that account only: PLATFORM:ID
     # names one account even where another's handle reads the same
     by_id = {r.platform for r in found if r.platform_id == ref}
-    return [r for r in found if r.platform not in by_id or r.platform_id == ref]
+    return Lookup([r for r in found if r.platform not in by_id or r.platform_id == ref])
+
+
+def _find_name(c: Any, ref: str, platform: str | None) -> Lookup:
+    """Accounts whose display name is ``ref`` whatever its case: an index
+    lookup on name_key (folded by rasd: SQL's lower() folds only ASCII on
+    SQLite), then the names compared in full (keys are cut to 200 characters)."""
+    a = S.accounts
+    key = S.name_key(ref)
+    if not key:
+        return Lookup([], by_name=True)
+    want = S.fold_name(ref)
+    rows: list[Any] = []
+    more, last = False, None
+    q = select(a).where(a.c.name_key == key)
+    if platform:
+        q = q.where(a.c.platform == platform)
+    q = q.order_by(a.c.id).limit(NAME_MATCHES + 1)
+    for _ in range(NAME_PAGES):  # names longer than a key that only begin alike: skipped
+        page = list(c.execute(q if last is None else q.where(a.c.id > last)))
+        rows += [r for r in page if r.name and S.fold_name(r.name) == want]
+        if len(rows) > NAME_MATCHES:
+            rows, more = rows[:NAME_MATCHES], True
+            break
+        if len(page) <= NAME_MATCHES:
+            break
+        last = page[-1].id
+    else:  # a bounded lookup: pages of long names that only begin alike
+        more = True
+    rows.sort(key=lambda r: (r.platform, r.id))
+    return Lookup(rows, by_name=True, more=more)
 
 
 def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:
     """Set the role of every account ``ref`` names; the posts of those whose
-    role changed are scanned again by the next ``rasd scan`` (``rescan_posts``)."""
+    role changed are scanned again by the next ``rasd scan`` (``rescan_posts``).
+    A display name several accounts share is refused (LookupError naming
+    each): a role set on every namesake would lower the prior of an
+    impersonator's posts too."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    rows = find_accounts(store, ref, platform)
+    found = lookup_accounts(store, ref, platform)
+    rows = found.rows
     if not rows:
         raise LookupError(f"no account matches {ref!r}" + (f" on {platform}" if platform else ""))
+    if found.by_name and len(rows) > 1:  # a role for one of them, not for every namesake
+        from rasd.accounts.listing import account_ref, quoted_ref
+
+        refs = ", ".join(quoted_ref(account_ref(r.platform, r.platform_id)) for r in rows)
+        raise LookupError(f"{len(rows)}{'+' if found.more else ''} accounts are named "
+                          f"{ref!r}: {refs}; name one by its reference")
     new = None if role == "none" else role
     changed = [r.id for r in rows if r.role != new]
     with store.begin() as c:

@@ -17,8 +17,10 @@ def register(app: typer.Typer) -> None:
     @sub.command("mark")
     def mark(
         ref: str = typer.Argument(..., help="An account as rasd prints it (x:9000000001), "
-                                  "a handle (@name), a platform id or a display name, "
-                                  "optionally after its platform (telegram:@name)."),
+                                  "a handle (@name), a platform id or a display name (any "
+                                  "case; one several accounts bear is refused: name one "
+                                  "by PLATFORM:ID), optionally after its platform "
+                                  "(telegram:@name)."),
         role: str = typer.Option(..., "--role", "-r",
                                  help="news, researcher, ngo, official, or none to clear."),
         platform: str = typer.Option(None, "--platform", "-p", help="Only on this platform."),
@@ -51,9 +53,9 @@ def register(app: typer.Typer) -> None:
     def show(
         ref: str = typer.Argument(..., help="An account as rasd prints it (x:9000000001, "
                                   "telegram:channel7000000001), a handle (@name), a "
-                                  "platform id, or a display name; any of these after its "
-                                  "platform (telegram:@name, \"telegram:Banner Relay "
-                                  "Channel\")."),
+                                  "platform id, or a display name (any case); any of these "
+                                  "after its platform (telegram:@name, \"telegram:Banner "
+                                  "Relay Channel\")."),
         platform: str = typer.Option(None, "--platform", "-p"),
         links: int = typer.Option(10, "--links", "-l", min=0, max=INT_MAX,
                                   help="Linked accounts to list each way, most linked "
@@ -67,6 +69,7 @@ def register(app: typer.Typer) -> None:
 
         Each account is printed as PLATFORM:ID, which names it alone (handles and
         names may be shared); every account rasd prints can be typed back here.
+        A display name several accounts bear lists them, by PLATFORM:ID.
         One a shell would split is printed in single quotes, ready to paste
         ('telegram:@lions media archive', known only from forwards).
 
@@ -84,21 +87,38 @@ def register(app: typer.Typer) -> None:
             account_history,
             account_ref,
             edge_counts,
-            find_accounts,
             linked_accounts,
+            lookup_accounts,
             quoted_ref,
         )
         from rasd.store import schema as S
 
         store = get_store()
-        rows = find_accounts(store, ref, platform)
+        found = lookup_accounts(store, ref, platform)
+        rows = found.rows
         if not rows:
             fail(f"no account matches {ref!r}")
+
+        def n_posts(c, account_id: int) -> int:
+            return c.execute(select(func.count()).select_from(S.posts).where(
+                S.posts.c.account_id == account_id)).scalar_one()
+
+        if found.by_name and len(rows) > 1 and not json_:
+            # a name several accounts share: which they are, each to be named by its reference
+            echo(f"{len(rows)}{'+' if found.more else ''} accounts are named {ref!r}; "
+                 "name one by its reference:")
+            with store.connect() as c:
+                for r in rows:
+                    echo_row(quoted_ref(account_ref(r.platform, r.platform_id)),
+                             f"@{r.handle}" if r.handle else "-", r.name or "-",
+                             f"posts={n_posts(c, r.id)}")
+            if found.more:
+                echo(f"… and more (the first {len(rows)} are listed)")
+            return
         out = []
         with store.connect() as c:
             for r in rows:
-                posts = c.execute(select(func.count()).select_from(S.posts).where(
-                    S.posts.c.account_id == r.id)).scalar_one()
+                posts = n_posts(c, r.id)
                 out.append({"id": r.id, "ref": account_ref(r.platform, r.platform_id),
                             "platform": r.platform, "platform_id": r.platform_id,
                             "handle": r.handle, "name": r.name, "bio": r.bio, "role": r.role,

@@ -390,8 +390,8 @@ class Counts:
 # Row layouts of what ``Prep`` hands over: tuples, not dicts (a batch holds
 # thousands; tuples pickle and convert faster). The writer appends source_id
 # (and account_id for posts, and the id where it numbers rows itself).
-ACCOUNT_COLS = ("platform", "platform_id", "handle", "handle_key", "name", "bio", "created_at",
-                "kind",
+ACCOUNT_COLS = ("platform", "platform_id", "handle", "handle_key", "name", "name_key", "bio",
+                "created_at", "kind",
                 "followers", "following", "post_count", "location", "url", "verified", "stub",
                 "extra", "content_hash", "raw_sha256", "raw_path", "first_seen", "last_seen",
                 "observed_at")
@@ -546,7 +546,7 @@ _LINK_SLOT = {PostKind.REPLY: 0, PostKind.REPOST: 1, PostKind.QUOTE: 2, PostKind
 def _account_row(acc: Account, ts: Any, h: str | None) -> tuple[Any, ...]:
     raw = acc.raw
     return (acc.platform, acc.platform_id, acc.handle, S.handle_key(acc.handle), acc.name,
-            acc.bio, acc.created_at,
+            S.name_key(acc.name), acc.bio, acc.created_at,
             acc.kind, acc.followers, acc.following, acc.post_count, acc.location, acc.url,
             acc.verified, acc.stub, acc.extra or None, None if acc.stub else h,
             raw.sha256 if raw else None, _rpath(raw), ts, ts, acc.observed_at)

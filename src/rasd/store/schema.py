@@ -20,6 +20,7 @@ Design notes
 from __future__ import annotations
 
 import importlib
+import unicodedata
 
 from sqlalchemy import (
     JSON,
@@ -109,6 +110,20 @@ def handle_key(handle: str | None) -> str | None:
     return handle.lower()[:200] if handle else None
 
 
+def fold_name(name: str) -> str:
+    """A display name as names are compared whatever their case: NFC, then
+    case-folded by Python (``Straße`` and ``STRASSE``, ``ÄRGER`` and ``ärger``
+    alike, on SQLite as on PostgreSQL)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def name_key(name: str | None) -> str | None:
+    """``accounts.name_key``: the folded name (``fold_name``), cut to 200
+    characters; names longer than that share a key with others that begin
+    alike, so a lookup compares the names it finds in full."""
+    return fold_name(name)[:200] if name else None
+
+
 accounts = Table(
     "accounts",
     metadata,
@@ -120,6 +135,9 @@ accounts = Table(
     # SQL's lower() folds only ASCII on SQLite (migration 0015)
     Column("handle_key", String(200)),
     Column("name", Text),
+    # the name folded by rasd (name_key), so `accounts show NAME` is an index
+    # lookup whatever the case, non-ASCII included (migration 0016)
+    Column("name_key", String(200)),
     Column("bio", Text),
     Column("created_at", TS),
     Column("kind", String(32)),
@@ -145,6 +163,7 @@ accounts = Table(
 )
 Index("ix_accounts_handle", accounts.c.platform, accounts.c.handle)
 Index("ix_accounts_handle_key", accounts.c.platform, accounts.c.handle_key)
+Index("ix_accounts_name_key", accounts.c.name_key)
 
 account_versions = Table(
     "account_versions",
