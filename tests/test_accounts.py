@@ -349,7 +349,7 @@ def test_a_name_lookup_is_bounded(store, monkeypatch):
     assert len(got.rows) == 3 and got.more
 
 
-def test_migration_0016_keys_the_names_stored_before(store):
+def test_migration_0017_keys_the_names_stored_before(store):
     """A store written before name_key gets its names keyed on upgrade."""
     from alembic import command
     from sqlalchemy import text
@@ -361,7 +361,7 @@ def test_migration_0016_keys_the_names_stored_before(store):
     with store.engine.connect() as c:
         cfg = alembic_config(store.engine)
         cfg.attributes["connection"] = c
-        command.downgrade(cfg, "0015")
+        command.downgrade(cfg, "0016")
         c.commit()
         c.execute(text("UPDATE accounts SET name = 'ÖL' WHERE platform_id = 'channel2'"))
         c.commit()

@@ -136,7 +136,7 @@ accounts = Table(
     Column("handle_key", String(200)),
     Column("name", Text),
     # the name folded by rasd (name_key), so `accounts show NAME` is an index
-    # lookup whatever the case, non-ASCII included (migration 0016)
+    # lookup whatever the case, non-ASCII included (migration 0017)
     Column("name_key", String(200)),
     Column("bio", Text),
     Column("created_at", TS),

@@ -6,16 +6,16 @@ name is now kept folded by rasd (NFC, ``str.casefold``, 200 characters), as
 handles are in handle_key (0015), and indexed: a lookup whatever the case,
 non-ASCII included, on SQLite as on PostgreSQL, without a scan.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 import unicodedata
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
