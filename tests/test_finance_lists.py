@@ -333,3 +333,15 @@ def test_status_counts_names_per_script(files, sqlite_store, tmp_path, monkeypat
     assert out.exit_code == 0, out.output
     assert (f"names per script: Arabic {want['Arabic']}, Latin {want['Latin']}, "
             f"Cyrillic {want['Cyrillic']}, other {want['other']}") in out.output
+
+
+def test_long_free_form_dates_and_codes_are_bounded_on_both_stores(store, tmp_path):
+    """Found by the hostile-values test on PostgreSQL (sampled, so not every
+    run): an FtM ``createdAt`` longer than its column (40) ended the import
+    with "value too long"; SQLite does not enforce lengths."""
+    f = tmp_path / "long.ftm.json"
+    f.write_text(json.dumps({"id": "e1", "schema": "Organization", "caption": "Long Date Front",
+                             "properties": {"name": ["Long Date Front"],
+                                            "createdAt": ["2020-01-01" + "x" * 300]}}) + "\n")
+    res = import_list(store, f, fmt="ftm_json", name="long")
+    assert res.entities == 1

@@ -559,6 +559,12 @@ class ImportResult:
     replaced: bool
 
 
+def _cut(value: str | None, n: int) -> str | None:
+    """A list's free-form date or code, bounded to its column (a hostile
+    ``createdAt`` of a few hundred characters ended the import on PostgreSQL)."""
+    return value[:n] if isinstance(value, str) else value
+
+
 def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
                 name: str | None = None, companions: list[Path] | None = None
                 ) -> ImportResult:
@@ -585,7 +591,7 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
         list_id = c.execute(insert(F.fin_lists).values(
             name=storable(list_name), format=parsed.format, source_file=storable(str(path)),
             sha256=digest,
-            published=parsed.published, entities=len(parsed.entities), names=n_names,
+            published=_cut(parsed.published, 40), entities=len(parsed.entities), names=n_names,
             identifiers=n_ids, imported_at=now())).inserted_primary_key[0]
         seen_refs: set[str] = set()
         for chunk_start in range(0, len(parsed.entities), 500):
@@ -597,7 +603,7 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
                 seen_refs.add(e.list_ref)
                 rows.append({"list_id": list_id, "list_ref": e.list_ref[:200],
                              "schema": e.schema, "caption": e.caption,
-                             "programmes": e.programmes, "listed_on": e.listed_on,
+                             "programmes": e.programmes, "listed_on": _cut(e.listed_on, 40),
                              "remarks": e.remarks, "data": e.data})
             c.execute(insert(F.fin_entities), rows)
             ids = dict(c.execute(select(F.fin_entities.c.list_ref, F.fin_entities.c.id).where(
@@ -612,8 +618,9 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
                     name_rows.append({"entity_id": eid, "name": n, "kind": kind,
                                       "script": script, "norm": normalize(n).key})
                 for typ, val, cur in e.identifiers:
-                    id_rows.append({"entity_id": eid, "type": typ, "value": val[:300],
-                                    "norm": identifier_norm(val)[:300], "currency": cur})
+                    id_rows.append({"entity_id": eid, "type": typ[:40], "value": val[:300],
+                                    "norm": identifier_norm(val)[:300],
+                                    "currency": _cut(cur, 16)})
             if name_rows:
                 c.execute(insert(F.fin_names), name_rows)
             if id_rows:
