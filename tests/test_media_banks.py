@@ -1107,3 +1107,52 @@ def test_pytx_local_file_imports_line_by_line(store, tmp_path):
     # a list of bare hashes is still a list, and a vPDQ frame file still a vPDQ file
     assert B.sniff_format(f"{'ab' * 16}\n{'cd' * 16}\n") == "list"
     assert B.sniff_format(_vpdq_text(rng).replace(";", "\n")) == "vpdq"
+
+
+def test_json_bank_files_with_long_numbers_or_lone_surrogates_are_errors(store, tmp_path):
+    """Hostile JSON in the new readers: a number of more than 4,300 digits (Python
+    refuses to convert it: a plain ValueError, not a JSONDecodeError) and a lone
+    surrogate escape ("\\ud800", which no store or terminal takes) ended
+    `rasd bank import` with a traceback. They are errors naming the file and line
+    or JSON path; the good records still import."""
+    import json
+
+    long = "9" * 5000
+    pdq = "ab" * 32
+    B.create_bank(store, "h")
+    cases = {
+        # TCAP: a long number anywhere in the list makes it JSON rasd cannot read
+        "tcap_long.json": ('[{"hash_digest": "' + "aa" * 16 + '", "algorithim": "MD5", '
+                           f'"id": {long}}}]', "tcap"),
+        # HMA's vPDQ list and its older object form
+        "hma_long.json": (f'["{pdq},100,1.0", {long}]', "vpdq"),
+        "hma_obj_long.json": ('{"0": {"hash": "' + pdq + f'", "quality": {long}, '
+                              '"timestamp": 1}}', "vpdq"),
+    }
+    for name, (text, fmt) in cases.items():
+        f = tmp_path / name
+        f.write_text(text)
+        if fmt == "tcap":  # nothing of a list that does not parse is imported
+            with pytest.raises(B.BankError, match=rf"^{f}:1: not valid JSON.*too long"):
+                B.import_file(store, "h", f)
+            continue
+        rep = B.import_file(store, "h", f, fmt=fmt)  # one video: its signal is not read
+        assert rep.added == 0 and len(rep.errors) == 1, rep.errors
+        assert rep.errors[0].startswith(f"{f}:1: not valid JSON (HMA's vPDQ form): a "
+                                        "number too long to read")
+    # a lone surrogate in a TCAP record's label, and in a CSV's JSON labels
+    tc = tmp_path / "tcap_surrogate.json"
+    tc.write_text('[{"hash_digest": "' + "bb" * 16 + '", "algorithim": "MD5", '
+                  '"ideology": "x\\ud800"}, ' + json.dumps(_tcap_record(2, "cc" * 16, "MD5"))
+                  + "]")
+    rep = B.import_file(store, "h", tc)
+    assert (rep.added, rep.invalid) == (1, 1)
+    assert rep.errors == [f"{tc}:$[0]: field ideology: not valid Unicode text (a lone "
+                          "surrogate escape); not imported"]
+    cs = tmp_path / "labels.csv"
+    cs.write_text('signal_type,signal,labels\nmd5,' + "dd" * 16
+                  + ',"{""entity"": ""\\udc80""}"\n')
+    rep = B.import_file(store, "h", cs)
+    assert rep.errors == [f"{cs}:2: field entity: not valid Unicode text (a lone "
+                          "surrogate escape); not imported"]
+    assert {r["signal"] for r in B.export_rows(store, "h")} == {"cc" * 16}

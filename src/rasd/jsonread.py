@@ -13,6 +13,8 @@ and line in front.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -49,3 +51,76 @@ def parse_json(text: str | bytes) -> Any:
         raise JSONInputError("JSON nested too deeply") from None
     except ValueError as e:  # an integer of more than 4,300 digits
         raise JSONInputError(f"a number too long to read ({str(e)[:60]})") from None
+
+
+def raw_decode(text: str, i: int) -> tuple[Any, int]:
+    """The JSON value at offset ``i`` of ``text`` and the offset after it
+    (``json.JSONDecoder.raw_decode``), with all three failures as
+    ``json.JSONDecodeError`` — a walker that caught only the first two let a
+    5,000-digit number end ``rasd bank import`` with a traceback."""
+    try:
+        return _RAW(text, i)
+    except RecursionError:  # hostile: "[[[[…"
+        raise json.JSONDecodeError("nested too deeply", text, i) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer of more than 4,300 digits
+        raise json.JSONDecodeError("a number too long to read (over 4,300 digits)", text,
+                                   i) from None
+
+
+_RAW = json.JSONDecoder().raw_decode
+_WS = re.compile(r"[ \t\n\r]*")
+STREAMED = object()  # the value ``members`` gives a list it walks member by member
+
+
+def skip_ws(text: str, i: int) -> int:
+    return _WS.match(text, i).end()  # type: ignore[union-attr]
+
+
+def members(text: str, i: int, path: str = "$", stream: str | None = None
+            ) -> Iterator[tuple[int, Any, str, Any]]:
+    """(offset, key, JSON path, value) of each member of the JSON list or object at
+    offset ``i`` (key: a list member's position, an object member's name), read
+    member by member — a list of a million records is never decoded whole. The
+    list under key ``stream`` of an object is walked too, member by member, after
+    a member whose value is ``STREAMED``. Returns the offset after the list or
+    object; ``json.JSONDecodeError`` for text that is not one (``raw_decode``)."""
+    t = text
+    i = skip_ws(t, i)
+    if i >= len(t) or t[i] not in "[{":
+        raise json.JSONDecodeError("expected a JSON list or object", t, i)
+    close = "]" if t[i] == "[" else "}"
+    i = skip_ws(t, i + 1)
+    if t.startswith(close, i):
+        return i + 1
+    n = 0
+    while True:
+        start = i
+        if close == "]":
+            value, i = raw_decode(t, i)
+            yield start, n, f"{path}[{n}]", value
+        else:
+            key, i = raw_decode(t, i)
+            if not isinstance(key, str):
+                raise json.JSONDecodeError("an object's key must be a string", t, start)
+            i = skip_ws(t, i)
+            if not t.startswith(":", i):
+                raise json.JSONDecodeError("expected ':'", t, i)
+            i = skip_ws(t, i + 1)
+            sub = f"{path}.{key}" if re.fullmatch(r"[A-Za-z_]\w{0,60}", key) else (
+                f"{path}[{json.dumps(key[:60])}]")
+            if key == stream and t.startswith("[", i):
+                yield start, key, sub, STREAMED
+                i = yield from members(t, i, sub)
+            else:
+                value, i = raw_decode(t, i)
+                yield start, key, sub, value
+        n += 1
+        i = skip_ws(t, i)
+        if t.startswith(",", i):
+            i = skip_ws(t, i + 1)
+        elif t.startswith(close, i):
+            return i + 1
+        else:
+            raise json.JSONDecodeError(f"expected ',' or '{close}'", t, i)

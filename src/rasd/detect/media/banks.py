@@ -352,6 +352,17 @@ class Entry:
     field: str = "signal"  # the file's name of the signal's field, for errors
 
 
+def _not_unicode(labels: Mapping[str, Any]) -> str | None:
+    """The first label (its name) that holds a string no store or terminal can take
+    — a lone surrogate, which JSON may escape (``"\\ud800"``) — or None. Stored, it
+    ended the import with a traceback."""
+    for k, v in labels.items():
+        for s in (k, *(v if isinstance(v, list) else [v])):
+            if isinstance(s, str) and valid_text(s) != s:
+                return valid_text(k)[:60]
+    return None
+
+
 def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 source: str | None = None, report: ImportReport | None = None,
                 where: str = "input", apply_tombstones: bool = False,
@@ -438,6 +449,10 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                       "it could never match; not imported")
             continue
         labels = dict(e.labels or {})
+        if bad := _not_unicode(labels):  # JSON may escape a lone surrogate: "\ud800"
+            rep.error(f"{where}:{e.at or e.line}: field {bad}: not valid Unicode text (a "
+                      "lone surrogate escape); not imported")
+            continue
         if labels.get("policy"):
             try:
                 labels["policy"] = policy_label(str(labels["policy"]), policy_map)

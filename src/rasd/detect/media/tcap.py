@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rasd.detect.media.banks import MAX_FIELD, BankError, Entry, ImportReport, _bad
+from rasd.jsonread import STREAMED, members, raw_decode, skip_ws
 
 # at most this many records a file: the ids of all of them are held to find a
 # record's last version (TCAP's whole list is tens of thousands)
@@ -45,7 +46,6 @@ ALGORITHMS = {
     "tlsh": "tlsh", "filetlsh": "tlsh", "documenttlsh": "tlsh",
 }
 _HEAD = re.compile(r'\s*[\[{]')
-_WS = re.compile(r"[ \t\n\r]*")
 
 
 def looks_like(text: str) -> bool:
@@ -64,83 +64,18 @@ def algorithm_type(name: str) -> str | None:
     return ALGORITHMS.get(re.sub(r"[^a-z0-9]", "", name.lower()))
 
 
-STREAMED = object()
-
-
-class _Walk:
-    """A JSON text read member by member: a TCAP file's record list is never decoded
-    whole (a 500 MB list would take gigabytes as Python objects)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.raw = json.JSONDecoder().raw_decode
-
-    def skip(self, i: int) -> int:
-        return _WS.match(self.text, i).end()  # type: ignore[union-attr]
-
-    def decode(self, i: int) -> tuple[Any, int]:
-        try:
-            return self.raw(self.text, i)
-        except RecursionError:  # hostile: "[[[[…"
-            raise json.JSONDecodeError("nested too deeply", self.text, i) from None
-
-    def members(self, i: int, path: str, stream: str | None = None
-                ) -> Iterator[tuple[int, str, Any]]:
-        """(offset, JSON path, value) of each member of the list or object at ``i``;
-        the list under key ``stream`` of an object is walked too, member by member,
-        instead of being one value (its own value given as ``STREAMED``). Returns
-        the offset after it."""
-        t = self.text
-        i = self.skip(i)
-        if i >= len(t) or t[i] not in "[{":
-            raise json.JSONDecodeError("expected a JSON list or object", t, i)
-        close = "]" if t[i] == "[" else "}"
-        i = self.skip(i + 1)
-        if t.startswith(close, i):
-            return i + 1
-        n = 0
-        while True:
-            start = i
-            if close == "]":
-                value, i = self.decode(i)
-                yield start, f"{path}[{n}]", value
-            else:
-                key, i = self.decode(i)
-                if not isinstance(key, str):
-                    raise json.JSONDecodeError("an object's key must be a string", t, start)
-                i = self.skip(i)
-                if not t.startswith(":", i):
-                    raise json.JSONDecodeError("expected ':'", t, i)
-                i = self.skip(i + 1)
-                sub = f"{path}.{key}" if re.fullmatch(r"[A-Za-z_]\w{0,60}", key) else (
-                    f"{path}[{json.dumps(key[:60])}]")
-                if key == stream and t.startswith("[", i):
-                    yield start, sub, STREAMED
-                    i = yield from self.members(i, sub)
-                else:
-                    value, i = self.decode(i)
-                    yield start, sub, value
-            n += 1
-            i = self.skip(i)
-            if t.startswith(",", i):
-                i = self.skip(i + 1)
-            elif t.startswith(close, i):
-                return i + 1
-            else:
-                raise json.JSONDecodeError(f"expected ',' or '{close}'", t, i)
-
-
 class _NotList:
     """The value of a page's ``results`` that is not a list (reported, not read)."""
 
 
-def _each(gen: Iterator[tuple[int, str, Any]]) -> Iterator[tuple[int, str, Any]]:
+def _each(gen: Iterator[tuple[int, Any, str, Any]]
+          ) -> Iterator[tuple[int, Any, str, Any]]:
     """The members ``gen`` yields; then the offset it returns, as a last item."""
     while True:
         try:
             yield next(gen)
         except StopIteration as stop:
-            yield stop.value, "", None
+            yield stop.value, None, "", None
             return
 
 
@@ -149,12 +84,11 @@ def _records(text: str) -> Iterator[tuple[int, str, Any]]:
     records under ``results``; its other members — count, next, checkpoint… — are
     passed over), a list of pages, a list of records, or one record.
     JSONDecodeError for text that is not one JSON list or object."""
-    w = _Walk(text)
-    top = w.skip(0)
+    top = skip_ws(text, 0)
     end = top
     if text.startswith("{", top):
         page = False
-        for at, p, v in _each(w.members(top, "$", stream="results")):
+        for at, _, p, v in _each(members(text, top, "$", stream="results")):
             if not p:
                 end = at
             elif p == "$.results":
@@ -165,14 +99,14 @@ def _records(text: str) -> Iterator[tuple[int, str, Any]]:
                 page = True
                 yield at, p, v
         if not page:
-            obj, end = w.decode(top)
+            obj, end = raw_decode(text, top)
             if not (isinstance(obj, dict) and "hash_digest" in obj):
                 raise BankError("a JSON object with neither results (a page of TCAP's "
                                 "hash list) nor hash_digest (a record): not a TCAP "
                                 "hash list")
             yield top, "$", obj
     else:
-        for at, p, v in _each(w.members(top, "$")):
+        for at, _, p, v in _each(members(text, top, "$")):
             if not p:
                 end = at
             elif isinstance(v, dict) and "results" in v and "hash_digest" not in v:
@@ -184,8 +118,8 @@ def _records(text: str) -> Iterator[tuple[int, str, Any]]:
                     yield at, f"{p}.results[{j}]", r
             else:
                 yield at, p, v
-    if w.skip(end) != len(text):
-        raise json.JSONDecodeError("extra data after the JSON", text, w.skip(end))
+    if skip_ws(text, end) != len(text):
+        raise json.JSONDecodeError("extra data after the JSON", text, skip_ws(text, end))
 
 
 def _check(text: str, where: str) -> dict[str, int]:

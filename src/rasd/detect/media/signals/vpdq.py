@@ -35,6 +35,7 @@ import numpy as np
 from rasd.detect.media.files import FileInfo, Limits, MediaError
 from rasd.detect.media.signals import SignalType, SignalValue
 from rasd.detect.media.signals.pdq import hash_array
+from rasd.jsonread import members, skip_ws
 
 FRAME_DISTANCE = 31
 QUALITY_MIN = 50
@@ -181,53 +182,22 @@ def hma_object_frame(key: str, value: Any) -> Frame:
 def json_items(text: str) -> Iterator[tuple[int, Any, Any]]:
     """(offset, key, value) of each member of the JSON list (key: its position) or
     object ``text`` holds, in order — where in the text each frame of HMA's forms
-    starts, so that a bank file's error can name its line. ValueError (with the
-    offset in ``.pos`` where it has one) for text that is not one JSON list or object."""
-    raw = json.JSONDecoder().raw_decode
-    ws = re.compile(r"[ \t\n\r]*")
-
-    def decode(i: int) -> tuple[Any, int]:
-        try:
-            return raw(text, i)
-        except RecursionError:  # hostile: "[[[[…"
-            raise json.JSONDecodeError("nested too deeply", text, i) from None
-
-    def skip(i: int) -> int:
-        return ws.match(text, i).end()  # type: ignore[union-attr]
-
-    i = skip(0)
+    starts, so that a bank file's error can name its line. ``json.JSONDecodeError``
+    (a ValueError, with the offset in ``.pos``) for text that is not one JSON list
+    or object, nested too deeply or holding a number too long to read."""
+    i = skip_ws(text, 0)
     if i >= len(text) or text[i] not in "[{":
         raise json.JSONDecodeError("not a JSON list or object", text, i)
-    close, n = ("]" if text[i] == "[" else "}"), 0
-    i = skip(i + 1)
-    if text.startswith(close, i):
-        i += 1
-    else:
-        while True:
-            start = i
-            if close == "]":
-                key, value = n, None
-                value, i = decode(i)
-            else:
-                key, i = decode(i)
-                if not isinstance(key, str):
-                    raise json.JSONDecodeError("an object's key must be a string", text, start)
-                i = skip(i)
-                if not text.startswith(":", i):
-                    raise json.JSONDecodeError("expected ':'", text, i)
-                value, i = decode(skip(i + 1))
-            yield start, key, value
-            n += 1
-            i = skip(i)
-            if text.startswith(",", i):
-                i = skip(i + 1)
-            elif text.startswith(close, i):
-                i += 1
-                break
-            else:
-                raise json.JSONDecodeError(f"expected ',' or '{close}'", text, i)
-    if skip(i) != len(text):
-        raise json.JSONDecodeError("extra data after the JSON", text, skip(i))
+    gen = members(text, i)
+    while True:
+        try:
+            at, key, _, value = next(gen)
+        except StopIteration as stop:
+            end = stop.value
+            break
+        yield at, key, value
+    if skip_ws(text, end) != len(text):
+        raise json.JSONDecodeError("extra data after the JSON", text, skip_ws(text, end))
 
 
 def hma_frames(text: str) -> Iterator[tuple[int, Frame]]:
