@@ -1147,12 +1147,12 @@ def test_json_bank_files_with_long_numbers_or_lone_surrogates_are_errors(store, 
                   + "]")
     rep = B.import_file(store, "h", tc)
     assert (rep.added, rep.invalid) == (1, 1)
-    assert rep.errors == [f"{tc}:$[0]: field ideology: not valid Unicode text (a lone "
-                          "surrogate escape); not imported"]
+    assert rep.errors == [(f"{tc}:$[0]: field ideology: not valid Unicode text (a lone "
+                           "surrogate escape); not imported")]
     cs = tmp_path / "labels.csv"
     cs.write_text('signal_type,signal,labels\nmd5,' + "dd" * 16
                   + ',"{""entity"": ""\\udc80""}"\n')
     rep = B.import_file(store, "h", cs)
-    assert rep.errors == [f"{cs}:2: field entity: not valid Unicode text (a lone "
-                          "surrogate escape); not imported"]
+    assert rep.errors == [(f"{cs}:2: field entity: not valid Unicode text (a lone "
+                           "surrogate escape); not imported")]
     assert {r["signal"] for r in B.export_rows(store, "h")} == {"cc" * 16}
