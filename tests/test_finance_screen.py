@@ -4,6 +4,7 @@ OpenSanctions' FollowTheMoney format; every name is invented."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -356,6 +357,30 @@ def test_strict_rule_keeps_multi_part_and_cross_script_matches(screener, query, 
 ])
 def test_strict_rule_drops_one_part_and_common_matches(screener, query):
     assert screener.screen(query, strict=True) == [], screener.screen(query, strict=True)[:1]
+
+
+def test_strict_screen_is_the_display_name_rule_not_the_text_rule(screener):
+    """`rasd screen --strict` (its --help and docs/finance.md said: as posts are
+    screened) applies the display-name rule; a name in a post must hold every part
+    of the listed name as well, so two of three parts match a profile, not a post."""
+    assert screener.screen("Khalid al-Qaswari", strict=True)[0].list_ref == "p1"
+    assert screener.find_in_text("Yesterday Khalid al-Qaswari spoke in the town.") == []
+    assert [m.list_ref for m in screener.find_in_text(
+        "Yesterday Khalid Mahmoud al-Qaswari spoke in the town.")] == ["p1"]
+
+
+def test_screen_strict_help_and_docs_say_which_rule(tmp_path):
+    from typer.testing import CliRunner
+
+    from rasd.cli import _load_commands, app
+
+    _load_commands()
+    out = " ".join(CliRunner().invoke(app, ["screen", "--help"], terminal_width=200
+                                      ).output.split())
+    assert "screens display names: two firm" in out
+    assert "screens display names and posts" not in out
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "finance.md").read_text()
+    assert "the rule profiles and posts are screened with" not in docs
 
 
 def test_strict_rule_short_parts_must_be_identical(tmp_path):

@@ -235,8 +235,10 @@ def register(app: typer.Typer) -> None:
         list_: list[str] = typer.Option(None, "--list",  # noqa: B008
                                         help="Only these lists (repeatable)."),
         strict: bool = typer.Option(False, "--strict",
-                                    help="Screen as `rasd scan` screens display names and "
-                                         "posts: two firm, distinctive name parts or more."),
+                                    help="Screen as `rasd scan` screens display names: "
+                                         "two firm, distinctive name parts or more. (A name "
+                                         "in a post or bio must hold every part of the "
+                                         "listed name as well: docs/finance.md.)"),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Screen names (any script) or identifiers against the imported lists and
@@ -263,7 +265,7 @@ def register(app: typer.Typer) -> None:
 
           rasd screen --file account_names.txt --json --threshold 0.8
 
-          rasd screen "Joel" --strict      # as a profile is screened: one part is no match
+          rasd screen "Joel" --strict      # as a display name is screened: one part is no match
         """
         from rasd.detect.finance.screen import Screener, get_screener
 
