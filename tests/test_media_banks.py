@@ -1156,3 +1156,31 @@ def test_json_bank_files_with_long_numbers_or_lone_surrogates_are_errors(store, 
     assert rep.errors == [(f"{cs}:2: field entity: not valid Unicode text (a lone "
                            "surrogate escape); not imported")]
     assert {r["signal"] for r in B.export_rows(store, "h")} == {"cc" * 16}
+
+
+def test_vpdq_signal_files_are_bounded_like_a_signal_field(store, tmp_path):
+    """A vPDQ file (Meta's frame lines or HMA's JSON list) is one video's signal,
+    bounded as the signal of a CSV, TCAP or pytx line is (MAX_FIELD): a 56 MB HMA
+    list of 700,000 frames took 720 MB of memory and was stored as one 61 MB row;
+    512 MB files were read the same way."""
+    import json
+
+    rng = np.random.default_rng(3)
+    frames = [f"{rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()},100,{k}.0"
+              for k in range(60_000)]
+    B.create_bank(store, "v")
+    hma = tmp_path / "long.json"
+    hma.write_text(json.dumps(frames))
+    meta = tmp_path / "long.vpdq.txt"
+    meta.write_text("\n".join(f"{k},{f.split(',')[1]},{f.split(',')[0]},{k}.0"
+                              for k, f in enumerate(frames)))
+    for f in (hma, meta):
+        assert B.sniff_format(f.read_text()) == "vpdq"
+        rep = B.import_file(store, "v", f)
+        assert (rep.added, rep.errors) == (0, [
+            f"{f}: a vPDQ signal file longer than {B.MAX_FIELD} characters (one video's "
+            "signal; rasd hashes at most 20,000 frames a video, some 1.5 MB); nothing "
+            "imported"])
+    # 20,000 frames — the most rasd hashes from one video — still import
+    hma.write_text(json.dumps(frames[:20_000]))
+    assert B.import_file(store, "v", hma).added == 1

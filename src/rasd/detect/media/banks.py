@@ -666,7 +666,16 @@ def _bad(report: ImportReport | None, msg: str, *, read: bool = True) -> None:
 
 def _vpdq_entry(text: str, where: str, report: ImportReport | None) -> Iterator[Entry]:
     """The one video signal of a vPDQ file. A damaged frame line is an error naming
-    its line (with a report: skipped, the other frames make the signal)."""
+    its line (with a report: skipped, the other frames make the signal). The file
+    is one signal, bounded as a signal in a CSV or TCAP file is (``MAX_FIELD``: some
+    50,000 frames; rasd hashes at most 20,000 a video): a 512 MB file was read
+    whole, at some 13 times its size in memory, into one row that every match
+    would load."""
+    if len(text) > MAX_FIELD:
+        _bad(report, f"{where}: a vPDQ signal file longer than {MAX_FIELD} characters "
+                     "(one video's signal; rasd hashes at most 20,000 frames a video, "
+                     "some 1.5 MB); nothing imported", read=False)
+        return
     if text.lstrip()[:1] in ("[", "{"):
         yield from _vpdq_json_entry(text, where, report)
         return
