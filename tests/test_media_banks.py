@@ -726,7 +726,13 @@ def test_gifct_categories_spanning_several_labels_are_mapped_by_the_analyst(tmp_
         ("a" * 32, "entity=Demo Group;policy=recruitment"),
         ("b" * 32, "entity=Demo Group;policy=incitement")]
     r = cli("bank", "import", "gifct", str(f), "--map-policy", "Graphic Violence=gore")
-    assert r.exit_code == 2 and "policy label 'gore': not one of the policy's" in r.stderr
+    assert r.exit_code == 2 and ("--map-policy 'Graphic Violence=gore': 'gore' is not "
+                                 "one of the policy's labels (incitement,") in r.stderr
+    # a NAME that is the policy's own label is read as itself: mapping it was ignored
+    # without a word (rows labelled incitement stayed incitement under incitement=threat)
+    r = cli("bank", "import", "gifct", str(f), "--map-policy", "Incitement=threat")
+    assert r.exit_code == 2 and ("--map-policy 'Incitement=threat': 'Incitement' is one "
+                                 "of the policy's labels and is read as itself") in r.stderr
     r = cli("bank", "import", "gifct", str(f), "--map-policy", "recruitment")
     assert r.exit_code == 2 and "use 'CATEGORY=LABEL'" in r.stderr
     assert "--map-policy" in cli("bank", "import", "--help").stdout

@@ -300,7 +300,8 @@ def register(app: typer.Typer) -> None:
                                              "('Radicalization, Recruitment, Instruction', "
                                              "'Graphic Violence Against Defenseless "
                                              "People'), which rasd does not guess, and a "
-                                             "partner's own names."),
+                                             "partner's own names (not the policy's own "
+                                             "labels, which read as themselves)."),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
         """Import signals into a bank. Invalid rows are reported with file:line and

@@ -97,14 +97,26 @@ def parse_policy_map(items: Iterable[str]) -> dict[str, str]:
     """``CATEGORY=LABEL`` pairs (``--map-policy``) as {category: policy label}: how
     this file's policy values the policy does not know — a GIFCT category spanning
     several labels, a partner's own names — are to be read. The last ``=`` splits
-    (a category may hold one); BankError for a label the policy does not have."""
+    (a category may hold one); BankError for a label the policy does not have, and
+    for a NAME that is already one of the policy's labels (it is read as that label:
+    the mapping would be ignored without a word)."""
     out: dict[str, str] = {}
+    ids = policy_labels()
     for item in items:
         name, sep, label = item.rpartition("=")
         if not sep or not name.strip() or not label.strip():
             raise BankError(f"--map-policy {item!r:.100}: use 'CATEGORY=LABEL', e.g. "
                             "'Radicalization, Recruitment, Instruction=recruitment'")
-        out[_norm_policy(name)] = policy_label(label)
+        key = _norm_policy(name)
+        if key in ids or key.replace(" ", "-") in ids:
+            raise BankError(f"--map-policy {item!r:.100}: {name.strip()!r:.60} is one of "
+                            "the policy's labels and is read as itself; map only names "
+                            "the policy does not have")
+        try:
+            out[key] = policy_label(label)
+        except BankError:
+            raise BankError(f"--map-policy {item!r:.100}: {label.strip()!r:.60} is not one "
+                            f"of the policy's labels ({', '.join(ids)})") from None
     return out
 
 
