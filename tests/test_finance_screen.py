@@ -418,6 +418,9 @@ def test_a_name_in_text_says_which_parts_occur(tmp_path):
     try:
         whole = scr.find_in_text("Shares of Nordwind Strelka 2 AG fell.")
         assert whole[0].explanation[0] == "listed name 'Nordwind Strelka 2 AG' occurs in the text"
+        # a post's brackets hold what it says (they were dropped as a name's notes)
+        bracketed = scr.find_in_text("Sanctions hit the pipeline (Nordwind Strelka 2 AG).")
+        assert [m.list_ref for m in bracketed] == ["o1"]
         # two of its words are not the company: its number and form are missing
         assert scr.find_in_text("The Nordwind Strelka pipeline was hit.") == []
         part = scr.find_in_text("Yellow Kestrel Brigade fighters marched.")

@@ -650,12 +650,13 @@ class Screener:
         is not NORD STREAM 2 AG. The explanation says the listed name "occurs in
         the text" only when every word of it does, else which parts do.
         """
-        text = text[:5000]
+        # a post's brackets hold what it says; a name's are notes (normalize)
+        text = re.sub(r"[()\[\]]", " ", text[:5000])
         t = normalize(text)
         toks = t.tokens
         if not toks:
             return []
-        words = _words(_plain_text(text), reorder=False)
+        words = _words(_plain_text(text), text=True)
         # In cased writing, a name is written with capitals: "Large Range Limited"
         # is a listed company, "a large range of …" is not. (All-lowercase texts are
         # not held to this.)
@@ -749,12 +750,16 @@ def _plain_text(text: str) -> str:
     return "".join(" " if _invisible(c) else c for c in text)
 
 
-def _words(name: str, reorder: bool = True) -> list[str]:
-    """The Latin words of a name or text, as :func:`.names.normalize` reads them."""
-    head, sep, tail = name.partition(",")  # "LAST, First" is written "First Last"
-    if reorder and sep and tail.strip() and "," not in tail and head.strip():
-        name = tail + " " + head
-    name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)
+def _words(name: str, text: bool = False) -> list[str]:
+    """The Latin words of a name or (``text``) a post, as
+    :func:`.names.normalize` reads them. A listed name's "LAST, First" is read
+    "First Last" and its bracketed notes are set aside; a post's brackets hold
+    what it says ("(Nord Stream 2 AG)" lost the words that told the company)."""
+    if not text:
+        head, sep, tail = name.partition(",")  # "LAST, First" is written "First Last"
+        if sep and tail.strip() and "," not in tail and head.strip():
+            name = tail + " " + head
+        name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)
     return [w for w in _SPLIT_WORDS.split(to_latin(name).replace("'", "").replace("`", ""))
             if w]
 
