@@ -369,3 +369,39 @@ def test_migration_0017_keys_the_names_stored_before(store):
         c.commit()
     assert [r.platform_id for r in find_accounts(store, "ärger")] == ["channel1"]
     assert [r.platform_id for r in find_accounts(store, "öl")] == ["channel2"]
+
+
+def test_accounts_show_gives_the_accounts_own_detections_and_flagged_posts(store):
+    """`rasd scan` stores finance_account's designation_match of a profile, but
+    `accounts show` printed neither it (no command showed which accounts
+    matched) nor the flagged posts `accounts list` counts."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+
+    _demo(store)
+    _detect(store, "1800000000000000006", "financing")
+    now = datetime.now(UTC)
+    with store.begin() as c:
+        aid = c.execute(select(S.accounts.c.id).where(
+            S.accounts.c.handle == "relief_for_orphans")).scalar_one()
+        c.execute(insert(S.detections).values(
+            subject_type="account", subject_id=aid, detector="finance_account",
+            label="designation_match", score=0.97, model_version="f1", created_at=now,
+            explanation=["name matches a listed entity"],
+            attributes={"matches": [{"name": "ORPHANS FRONT", "list": "un_sc",
+                                     "list_ref": "QDe.999"}], "field": "name"}))
+    env = {"RASD_DB": store.url.render_as_string(hide_password=False)}
+    out = CliRunner().invoke(app, ["accounts", "show", "@relief_for_orphans"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "posts=3 flagged=1" in out.output
+    assert "detection finance_account/designation_match 0.97 (f1)" in out.output
+    assert "about: entity ORPHANS FRONT (un_sc QDe.999; field name)" in out.output
+    out = CliRunner().invoke(app, ["accounts", "show", "x:9000000013", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    a = json.loads(out.output)[0]
+    assert a["flagged"] == 1
+    assert [(d["detector"], d["label"], d["current"]) for d in a["detections"]] == [
+        ("finance_account", "designation_match", True)]

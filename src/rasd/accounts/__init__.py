@@ -4,7 +4,9 @@
 from rasd.accounts.edges import edge_counts
 from rasd.accounts.listing import (
     SORTS,
+    account_detections,
     account_ref,
+    flagged_count,
     flagged_labels,
     linked_accounts,
     list_accounts,
@@ -19,6 +21,6 @@ from rasd.accounts.roles import (
     set_role,
 )
 
-__all__ = ["ROLES", "SORTS", "Lookup", "account_history", "account_ref", "edge_counts",
-           "find_accounts", "flagged_labels", "linked_accounts", "list_accounts",
-           "lookup_accounts", "quoted_ref", "set_role"]
+__all__ = ["ROLES", "SORTS", "Lookup", "account_detections", "account_history", "account_ref",
+           "edge_counts", "find_accounts", "flagged_count", "flagged_labels",
+           "linked_accounts", "list_accounts", "lookup_accounts", "quoted_ref", "set_role"]

@@ -120,6 +120,37 @@ def list_accounts(store: Store, *, platform: str | None = None, role: str | None
              "posts": int(r.posts), "flagged": int(r.flagged)} for r in rows]
 
 
+def flagged_count(store: Store, account_id: int,
+                  flagged: Sequence[str] | None = None) -> int:
+    """How many posts of ``account_id`` are flagged: as ``list_accounts``
+    counts them (a current detection of a label in ``flagged``, by default
+    those the active policy flags, on the post or a hash match on its media)."""
+    p = S.posts
+    fl = _flagged_posts(flagged_labels() if flagged is None else list(flagged))
+    q = (select(func.count(func.distinct(p.c.id))).select_from(p.join(fl, fl.c.post_id == p.c.id))
+         .where(p.c.account_id == account_id))
+    with store.connect() as c:
+        return int(c.execute(q).scalar_one())
+
+
+def account_detections(store: Store, account_id: int) -> list[dict[str, Any]]:
+    """The detections about the account itself (``finance_account``'s
+    ``designation_match`` of a profile, plugins' account detectors), current
+    ones first, each as ``rasd show`` gives a post's: detector, label, score,
+    model version, explanation, attributes (the entity or wallet it names) and
+    whether it is current (not an older version's result kept as history)."""
+    d = S.detections
+    cur = current_detection(d).label("current")
+    q = (select(d, cur).where(d.c.subject_type == "account", d.c.subject_id == account_id)
+         .order_by(d.c.id))
+    with store.connect() as c:
+        rows = c.execute(q).all()
+    out = [{"detector": r.detector, "label": r.label, "score": r.score,
+            "model_version": r.model_version, "explanation": r.explanation,
+            "attributes": r.attributes, "current": bool(r.current)} for r in rows]
+    return sorted(out, key=lambda x: (not x["current"], -(x["score"] or 0)))
+
+
 def linked_accounts(store: Store, account_id: int,
                     limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
     """The accounts ``account_id`` links to (``out``: it replies to, reposts,

@@ -60,9 +60,15 @@ def register(app: typer.Typer) -> None:
         links: int = typer.Option(10, "--links", "-l", min=0, max=INT_MAX,
                                   help="Linked accounts to list each way, most linked "
                                        "first (0: all)."),
+        policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY",
+                                   help="Policy JSON file whose flagged labels count "
+                                        "(default: the shipped policy)."),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Show an account: profile, role, counts, its links to and from other
+        """Show an account: profile, role, its posts and flagged posts (as
+        `rasd accounts list` counts them), the detections about the account
+        itself (a profile matching a designated entity: finance_account's
+        designation_match, with the entity it names), its links to and from other
         accounts by kind (replies, reposts, quotes, mentions, forwards, follows),
         the accounts it links to and that link to it (with counts by kind), and
         profile history.
@@ -84,15 +90,24 @@ def register(app: typer.Typer) -> None:
         from sqlalchemy import func, select
 
         from rasd.accounts import (
+            account_detections,
             account_history,
             account_ref,
             edge_counts,
+            flagged_count,
+            flagged_labels,
             linked_accounts,
             lookup_accounts,
             quoted_ref,
         )
+        from rasd.detect.finance.detector import about
+        from rasd.detect.text.policy import PolicyError, load_policy
         from rasd.store import schema as S
 
+        try:
+            flagged = flagged_labels(load_policy(policy))
+        except PolicyError as e:
+            fail(str(e))
         store = get_store()
         found = lookup_accounts(store, ref, platform)
         rows = found.rows
@@ -123,7 +138,9 @@ def register(app: typer.Typer) -> None:
                             "platform": r.platform, "platform_id": r.platform_id,
                             "handle": r.handle, "name": r.name, "bio": r.bio, "role": r.role,
                             "kind": r.kind, "followers": r.followers, "stub": r.stub,
-                            "posts": posts, "links": edge_counts(store, r.id),
+                            "posts": posts, "flagged": flagged_count(store, r.id, flagged),
+                            "detections": account_detections(store, r.id),
+                            "links": edge_counts(store, r.id),
                             "linked": linked_accounts(store, r.id, limit=links or None),
                             "history": account_history(store, r.id)})
         if json_:
@@ -136,9 +153,16 @@ def register(app: typer.Typer) -> None:
         for a in out:
             echo(f"{quoted_ref(a['ref'])}{' @' + a['handle'] if a['handle'] else ''} "
                  f"({a['name'] or '-'}) role={a['role'] or '-'} "
-                 f"posts={a['posts']}" + (" (stub: only referenced)" if a["stub"] else ""))
+                 f"posts={a['posts']} flagged={a['flagged']}"
+                 + (" (stub: only referenced)" if a["stub"] else ""))
             if a["bio"]:
                 echo(f"  bio: {a['bio']}")
+            for d in a["detections"]:
+                echo(f"  detection {d['detector']}/{d['label']} {d['score']:.2f} "
+                     f"({d['model_version']})"
+                     + ("" if d["current"] else " [history: an earlier version's result]"))
+                if what := about(d["detector"], d["attributes"]):  # the entity it names
+                    echo(f"    about: {what}")
             lk = a["links"]
             for side, word in (("out", "to"), ("in", "from")):
                 if lk[side]:

@@ -85,11 +85,13 @@ def about(detector: str, attributes: Any, limit: int = 5) -> str:
     if detector not in ("finance", "finance_account") or not isinstance(attributes, dict):
         return ""
     items: list[str] = []
+    field = attributes.get("field")  # an account detection's: the profile field read
     for m in attributes.get("matches") or attributes.get("entities") or []:
         if isinstance(m, dict) and m.get("name"):
+            where = m.get("field") or field
             items.append(f"entity {m['name']} ({m.get('list') or '?'} "
                          f"{m.get('list_ref') or '?'}"
-                         + (f"; field {m['field']}" if m.get("field") else "") + ")")
+                         + (f"; field {where}" if isinstance(where, str) else "") + ")")
     for i in attributes.get("indicators") or []:
         if isinstance(i, dict) and i.get("value"):
             kind = " ".join(str(x) for x in (i.get("type"), i.get("currency"), i.get("asset"))
