@@ -259,3 +259,26 @@ def test_flat_images_are_not_matched_by_pdq(store, tmp_path):
     assert rematch_stored(store)["matched"] == 0
     with store.connect() as c:
         assert c.execute(select(func.count()).select_from(M.hash_matches)).scalar_one() == 0
+
+
+def test_clusters_show_names_each_author_as_a_reference_to_type_back(tmp_path):
+    """A cluster post by an account without a handle (a Telegram channel) was
+    printed as `@?`, and the others by handle only: now each author is its
+    PLATFORM:ID (what `rasd accounts show` takes back) with its handle or name."""
+    from rasd.cli import app, common
+    from rasd.ingest.runner import ingest_path
+    from rasd.store import Store
+
+    db = tmp_path / "c.db"
+    st = Store.open(str(db))
+    for rel in ("x/demo_tweets.jsonl", "telegram", "csv/demo_kaggle_format.csv"):
+        ingest_path(st, DEMO / rel)
+    build_clusters(st)
+    st.close()
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", str(db), "clusters", "show", "1"])
+    common.STATE.store = None
+    assert r.exit_code == 0, r.output
+    assert "@?" not in r.stdout
+    assert " telegram:channel7000000001 (Banner Relay Channel) sim=" in r.stdout
+    assert " x:9000000005 (@banner_relay_08) sim=" in r.stdout

@@ -579,8 +579,14 @@ def register(app: typer.Typer) -> None:
         if json_:
             echo_json(rows)
             return
+        from rasd.accounts import quoted_ref
+
         for r in rows:
-            echo(f"{r['created_at']} @{r['account'] or '?'} sim={r['similarity']} "
+            # the author as rasd names accounts (typed back by `rasd accounts show`)
+            shown = f"@{r['account']}" if r["account"] else r["account_name"]
+            who = quoted_ref(r["account_ref"]) if r["account_ref"] else "-"
+            who += f" ({shown})" if shown and r["account_ref"] else ""
+            echo(f"{r['created_at']} {who} sim={r['similarity']} "
                  f"{r['platform']}:{r['platform_id']}: {r['text'][:120]!r}")
 
     media = typer.Typer(help="Ingested media files.\n\nExample:\n\n"

@@ -226,10 +226,15 @@ def list_clusters(store: Store, *, limit: int = 20, min_accounts: int = 1
 def cluster_members(store: Store, cluster_id: int) -> list[dict[str, Any]]:
     m, p, a = M.text_cluster_members, S.posts, S.accounts
     q = (select(m.c.post_id, m.c.similarity, p.c.platform, p.c.platform_id, p.c.created_at,
-                p.c.text, a.c.handle)
+                p.c.text, a.c.handle, a.c.name, a.c.platform.label("account_platform"),
+                a.c.platform_id.label("account_platform_id"))
          .select_from(m.join(p, p.c.id == m.c.post_id).outerjoin(a, a.c.id == p.c.account_id))
          .where(m.c.cluster_id == cluster_id).order_by(p.c.created_at, m.c.post_id))
     with store.connect() as c:
         return [{"post_id": r.post_id, "similarity": r.similarity, "platform": r.platform,
                  "platform_id": r.platform_id, "created_at": r.created_at,
-                 "account": r.handle, "text": (r.text or "")[:280]} for r in c.execute(q)]
+                 "account": r.handle,
+                 "account_ref": (f"{r.account_platform}:{r.account_platform_id}"
+                                 if r.account_platform_id is not None else None),
+                 "account_name": r.name,
+                 "text": (r.text or "")[:280]} for r in c.execute(q)]
