@@ -239,6 +239,11 @@ def test_demo_step(tmp_path):
     assert out["designation_matches"] >= 1
     assert out["shared_indicators"] >= 1 and out["shared_indicator_edges"] >= 1
     assert any("SYNTHETIC" in line for line in logs)
+    # posts and accounts as `rasd show` / `rasd accounts show` take them back (the
+    # store's row id was printed: "financing post 6", and accounts by handle only)
+    text = "\n".join(logs)
+    assert "  financing post x:1800000000000000006 (score " in text
+    assert "  account x:9000000013 (@relief_for_orphans) ~ " in text
 
 
 def test_indicators_in_the_links_a_post_carries(store):

@@ -33,25 +33,33 @@ def step(ctx: DemoContext) -> dict[str, Any]:
         out[r.detector] = dict(r.by_label)
     with ctx.store.connect() as c:
         fin = c.execute(
-            select(S.detections.c.subject_id, S.detections.c.score, S.detections.c.attributes)
-            .where(S.detections.c.detector == "finance", S.detections.c.label == "financing")
-            .order_by(S.detections.c.score.desc())).all()
+            select(S.posts.c.platform, S.posts.c.platform_id, S.detections.c.score,
+                   S.detections.c.attributes)
+            .select_from(S.detections.join(S.posts, S.detections.c.subject_id == S.posts.c.id))
+            .where(S.detections.c.subject_type == "post",
+                   S.detections.c.detector == "finance", S.detections.c.label == "financing")
+            .order_by(S.detections.c.score.desc(), S.detections.c.id)).all()
         n_edges = c.execute(select(func.count()).select_from(S.edges)
                             .where(S.edges.c.kind == EDGE_KIND)).scalar_one()
-        for pid, score, attrs in fin[:5]:
+        for plat, post_id, score, attrs in fin[:5]:  # as `rasd show` takes the post back
             inds = ", ".join(f"{i['type']} {i['value']}" for i in attrs.get("indicators", []))
-            ctx.log(f"  financing post {pid} (score {score:.2f}): {inds or 'no indicator'}")
+            ctx.log(f"  financing post {plat}:{post_id} (score {score:.2f}): "
+                    f"{inds or 'no indicator'}")
         matches = c.execute(
-            select(S.accounts.c.handle, S.detections.c.score, S.detections.c.attributes)
+            select(S.accounts.c.platform, S.accounts.c.platform_id, S.accounts.c.handle,
+                   S.accounts.c.name, S.detections.c.score, S.detections.c.attributes)
             .select_from(S.detections.join(S.accounts, S.detections.c.subject_id
                                            == S.accounts.c.id))
-            .where(S.detections.c.detector == "finance_account",
+            .where(S.detections.c.subject_type == "account",
+                   S.detections.c.detector == "finance_account",
                    S.detections.c.label == "designation_match")
-            .order_by(S.detections.c.score.desc())).all()
-    for handle, score, attrs in matches[:5]:
+            .order_by(S.detections.c.score.desc(), S.detections.c.id)).all()
+    for plat, acc_id, handle, name, score, attrs in matches[:5]:
         m = attrs["matches"][0]
-        ctx.log(f"  account @{handle} ~ {m['name']} ({m['list']} {m['list_ref']}), "
-                f"score {score:.2f}")
+        shown = f"@{handle}" if handle else name
+        ctx.log(f"  account {quoted_ref(f'{plat}:{acc_id}')}"
+                + (f" ({shown})" if shown else "")
+                + f" ~ {m['name']} ({m['list']} {m['list_ref']}), score {score:.2f}")
     linked = shared(ctx.store, min_accounts=2)
     for row in linked[:5]:
         who = ", ".join(quoted_ref(a["ref"]) + (f" (@{a['handle']})" if a["handle"]
