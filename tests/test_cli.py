@@ -118,6 +118,34 @@ def test_demo_ingests_bundled_data_and_is_rerunnable(tmp_path):
     assert "0 new, 0 updated" in again.output
 
 
+def test_demo_workdir_on_the_command_line_wins_over_an_exported_rasd_db(tmp_path, monkeypatch):
+    """The README says `export RASD_DB=demo-workspace/rasd.db`; `rasd demo
+    --workdir /tmp/rasd-demo` (its --help example) then wrote into the exported
+    store, and `rasd --db /tmp/rasd-demo/rasd.db stats` found none. --db on the
+    command line still names the store; RASD_DB does where no --workdir is given."""
+    import rasd.demo
+
+    monkeypatch.setattr(rasd.demo, "run_demo", lambda store, workdir, log: {})
+    exported = tmp_path / "exported.db"
+    env = {"RASD_DB": str(exported)}
+
+    def demo(*args: str) -> str:
+        r = runner.invoke(app, list(args), env=env)
+        assert r.exit_code == 0, r.output
+        common.STATE.store.close()
+        common.STATE.store = None
+        return r.output
+
+    out = demo("demo", "--workdir", str(tmp_path / "w"))
+    assert f"(store {tmp_path / 'w' / 'rasd.db'})" in out
+    assert (tmp_path / "w" / "rasd.db").exists() and not exported.exists()
+    out = demo("--db", str(tmp_path / "named.db"), "demo", "-w", str(tmp_path / "w2"))
+    assert f"(store {tmp_path / 'named.db'})" in out
+    monkeypatch.chdir(tmp_path)
+    out = demo("demo")
+    assert f"(store {exported})" in out and exported.exists()
+
+
 def test_ingest_cli_summary_and_missing_file(tmp_path):
     data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/x/demo_tweets.jsonl"
     db = str(tmp_path / "c.db")

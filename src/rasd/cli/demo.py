@@ -13,6 +13,7 @@ from rasd.cli.common import echo, echo_json
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
+        ctx: typer.Context,
         workdir: Path = typer.Option(Path("demo-workspace"), "--workdir", "-w",
                                      help="Folder for the demo workspace (created)."),
         json_: bool = typer.Option(False, "--json", help="Print every step's figures as JSON."),
@@ -21,8 +22,9 @@ def register(app: typer.Typer) -> None:
         stage on it: ingest (X JSONL, a Telegram export with photos, a CSV), then
         each installed stage (text detection, hash matching, finance …).
 
-        The store is WORKDIR/rasd.db unless --db is given. Safe to re-run: every
-        stage is idempotent.
+        The store is WORKDIR/rasd.db unless --db is given (RASD_DB too, where no
+        --workdir is given: an exported RASD_DB does not send another workspace's
+        data into it). Safe to re-run: every stage is idempotent.
 
         Examples:
 
@@ -35,6 +37,15 @@ def register(app: typer.Typer) -> None:
 
         workdir.mkdir(parents=True, exist_ok=True)
         db = common.STATE.db or str(workdir / "rasd.db")
+        db_from = ctx.find_root().get_parameter_source("db")
+        workdir_from = ctx.get_parameter_source("workdir")
+        if (common.STATE.db and getattr(db_from, "name", "") == "ENVIRONMENT"
+                and getattr(workdir_from, "name", "DEFAULT") != "DEFAULT"):
+            # `export RASD_DB=demo-workspace/rasd.db` (as the README says to explore
+            # the demo), then `rasd demo --workdir /tmp/rasd-demo`: the folder named
+            # on the command line, not the exported store (typer's click is its own
+            # copy: its ParameterSource is compared by name)
+            db = str(workdir / "rasd.db")
         store = Store.open(db)
         common.STATE.store = store
         typer.echo(f"rasd demo: workspace {workdir}/ (store {db}) — synthetic data, "
