@@ -54,6 +54,15 @@ def test_explanations_name_indicators_with_sources(clf):
     assert "ISIL (Da'esh)" in p.attributes.get("entity", [])
 
 
+def test_char_ngram_explanation_names_each_gram_once(clf):
+    """" kil" (a word's start) and "kil" were both printed, stripped, as "kil":
+    `rasd classify` listed "kil" twice among the five top n-grams."""
+    p = clf.predict(["Kill the apostates wherever you find them"])[0]
+    top = next(e["top"] for e in p.explanation if e.get("why") == "char_ngrams")
+    assert top and len(top) == len(set(top)) and len(top) <= 5
+    assert all(g == g.strip() for g in top)
+
+
 def test_hostile_inputs_do_not_crash(clf):
     preds = clf.predict(["", "\u202e\u200b" * 1000, "x" * 300_000, "🏴" * 50, None])
     assert len(preds) == 5

@@ -492,7 +492,14 @@ class TextClassifier:
             h = gram_index(g)
             scored.append((float(tier.W[h, j] - tier.W[h].mean()), g))
         scored.sort(reverse=True)
-        return [g.strip() for c, g in scored[:k] if c > 0 and g.strip()]
+        # " kil" (a word's start) and "kil" read the same once stripped: each once
+        top: list[str] = []
+        for c, g in scored:
+            if c <= 0 or len(top) >= k:
+                break
+            if (g := g.strip()) and g not in top:
+                top.append(g)
+        return top
 
 
 def fingerprint_files(paths: Sequence[Path]) -> str:
