@@ -405,3 +405,30 @@ def test_accounts_show_gives_the_accounts_own_detections_and_flagged_posts(store
     assert a["flagged"] == 1
     assert [(d["detector"], d["label"], d["current"]) for d in a["detections"]] == [
         ("finance_account", "designation_match", True)]
+
+
+def test_accounts_list_detected_lists_the_accounts_a_scan_matched(store):
+    """`rasd scan` counted designation_match detections of accounts, and no
+    command listed which accounts they were."""
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+
+    _demo(store)
+    now = datetime.now(UTC)
+    with store.begin() as c:
+        ids = dict(c.execute(select(S.accounts.c.handle, S.accounts.c.id)).all())
+        for handle, label in (("relief_for_orphans", "designation_match"),
+                              ("bbf_lion_media", "designated_entity")):
+            c.execute(insert(S.detections).values(
+                subject_type="account", subject_id=ids[handle], detector="finance_account",
+                label=label, score=0.9, model_version="f1", created_at=now))
+    rows = list_accounts(store, detected="designation_match", limit=None)
+    assert [r["ref"] for r in rows] == ["x:9000000013"]
+    assert list_accounts(store, detected="threat") == []
+    env = {"RASD_DB": store.url.render_as_string(hide_password=False)}
+    out = CliRunner().invoke(app, ["accounts", "list", "--detected", "designation_match"],
+                             env=env)
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[1].startswith("x:9000000013\t@relief_for_orphans\t")
+    assert len(out.output.splitlines()) == 2

@@ -73,12 +73,14 @@ def _flagged_posts(labels: Sequence[str]) -> Any:
 def list_accounts(store: Store, *, platform: str | None = None, role: str | None = None,
                   source: str | None = None, sort: str = "posts",
                   limit: int | None = 50,
-                  flagged: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                  flagged: Sequence[str] | None = None,
+                  detected: str | None = None) -> list[dict[str, Any]]:
     """Accounts with their post count and flagged-post count (posts with a
     detection of a label in ``flagged``, by default those the active policy
     flags (``flagged_labels``), on the post or its media): only
     those on ``platform``, with analyst role ``role`` (``none``: without one),
-    last written by ingest source ``source``; sorted by ``sort`` (``posts``,
+    last written by ingest source ``source``, with a current detection of
+    label ``detected`` about the account itself (``designation_match``); sorted by ``sort`` (``posts``,
     ``flagged``: most first; ``handle``: A-Z, then name), at most ``limit``."""
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
@@ -104,6 +106,11 @@ def list_accounts(store: Store, *, platform: str | None = None, role: str | None
         q = q.where(a.c.role == role)
     if source:
         q = q.where(S.sources.c.name == source)
+    if detected:
+        d = S.detections
+        q = q.where(select(d.c.id).where(
+            d.c.subject_type == "account", d.c.subject_id == a.c.id, d.c.label == detected,
+            current_detection(d)).exists())
     if sort == "handle":
         # accounts without a handle (Telegram channels, stubs named only) by name, after
         order = [a.c.handle_key.is_(None), a.c.handle_key, a.c.name, a.c.id]

@@ -195,6 +195,10 @@ def register(app: typer.Typer) -> None:
         policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY",
                                    help="Policy JSON file whose flagged labels count "
                                         "(default: the shipped policy)."),
+        detected: str = typer.Option(None, "--detected", "-d", metavar="LABEL",
+                                     help="Only accounts with a detection of this label "
+                                          "about the account itself (designation_match: "
+                                          "a profile naming a designated entity)."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List accounts: reference, handle, name, role, posts, and flagged
@@ -210,6 +214,8 @@ def register(app: typer.Typer) -> None:
           rasd accounts list --sort flagged -n 10
 
           rasd accounts list --platform telegram --role none --json
+
+          rasd accounts list --detected designation_match   # then accounts show REF
         """
         from rasd.accounts import ROLES, SORTS, flagged_labels, list_accounts, quoted_ref
         from rasd.detect.text.policy import PolicyError, load_policy
@@ -223,12 +229,14 @@ def register(app: typer.Typer) -> None:
         except PolicyError as e:
             fail(str(e))
         rows = list_accounts(get_store(), platform=platform, role=role, source=source,
-                             sort=sort, limit=limit or None, flagged=flagged)
+                             sort=sort, limit=limit or None, flagged=flagged,
+                             detected=detected)
         if json_:
             echo_json(rows)
             return
         if not rows:
-            echo("no accounts" + (" match" if platform or role or source else " stored"))
+            echo("no accounts" + (" match" if platform or role or source or detected
+                                  else " stored"))
             return
         echo_row("account", "handle", "name", "role", "posts", "flagged")
         for r in rows:
