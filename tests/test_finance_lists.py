@@ -225,6 +225,20 @@ def test_hostile_inputs(tmp_path):
 
 
 @pytest.mark.shared_data
+def test_a_bracket_inside_a_name_is_no_name_of_its_own():
+    from rasd.detect.finance.lists import ListEntity
+
+    e = ListEntity("15616", "organization", "x")
+    e.add_name("LEADER (HONG KONG) INTERNATIONAL TRADING LIMITED", "primary")
+    assert e.names == [("LEADER INTERNATIONAL TRADING LIMITED", "primary")]
+    e = ListEntity("1", "person", "x")
+    e.add_name("أبو بكر البغدادي (Abu Bakr al-Baghdadi; Abu Bakr)", "primary")
+    assert [n for n, _ in e.names] == ["أبو بكر البغدادي", "Abu Bakr al-Baghdadi", "Abu Bakr"]
+    e = ListEntity("2", "organization", "x")
+    e.add_name("X CORP (ALPHA) (BETA GROUP)", "primary")
+    assert [n for n, _ in e.names] == ["X CORP", "ALPHA", "BETA GROUP"]
+
+
 def test_real_lists(shared_data, sqlite_store):
     d = shared_data / "sanctions"
     if not d.is_dir():
@@ -240,6 +254,12 @@ def test_real_lists(shared_data, sqlite_store):
     assert scr.screen("Айман аз-Завахири")[0].list_ref in ("QDi.006", "2676")
     # an OFAC-listed wallet is found exactly
     assert scr.screen("12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h")[0].list_ref == "25308"
+    # "LEADER (HONG KONG) INTERNATIONAL …" (UN KPe.017, OFAC 15616): a bracket inside
+    # a name qualifies it; "HONG KONG" was a name of theirs, named in 20 posts of the
+    # shared data; a bracket at the end still gives names ("… (TTP)")
+    assert not scr.find_in_text("Thousands marched in Hong Kong on Sunday")
+    assert any(m.matched_name == "TTP" or m.name.startswith("TEHRIK-E TALIBAN")
+               for m in scr.screen("TTP", threshold=0.9))
 
 
 def test_every_ftm_field_with_hostile_values(store, tmp_path):

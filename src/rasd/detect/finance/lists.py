@@ -59,13 +59,19 @@ class ListEntity:
         if not name:
             return
         # "أبو بكر البغدادي (Abu Bakr al-Baghdadi; Abu Bakr)": each bracketed
-        # variant is a name of its own
-        inner = re.findall(r"\(([^()]{2,500})\)", name)
-        if inner and len(name) <= MAX_NAME_LEN:
+        # variant at the end is a name of its own; one inside the name qualifies it
+        # ("LEADER (HONG KONG) INTERNATIONAL TRADING LIMITED", "… (PVT.) LIMITED"):
+        # "HONG KONG" is no name of the company, and made every post about Hong
+        # Kong name it
+        found = list(re.finditer(r"\(([^()]{2,500})\)", name))
+        if found and len(name) <= MAX_NAME_LEN:
             outer = re.sub(r"\([^()]*\)", " ", name)
             self.add_name(outer, kind)
-            for part in inner:
-                for v in re.split(r";\s*", part):
+            for m in found:
+                rest = re.sub(r"\([^()]*\)", " ", name[m.end():])
+                if rest.strip(" \t\r\n.,;"):  # more of the name follows
+                    continue
+                for v in re.split(r";\s*", m.group(1)):
                     if len(v.strip()) >= 3 and not v.strip().isdigit():
                         self.add_name(v, "alias" if kind == "primary" else kind)
             return
