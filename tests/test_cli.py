@@ -553,7 +553,7 @@ def test_links_lists_the_posts_links_wait_for(tmp_path):
     r = runner.invoke(app, ["--db", db, "ingest", str(parents)])
     assert "links: drawn 4" in r.output
     assert "no links wait for a post" in runner.invoke(app, ["--db", db, "links"]).output
-    assert "  quote of x:500 by 9\n" in runner.invoke(app, ["--db", db, "show", "x:12"]).output
+    assert "  quote of x:500 by x:9\n" in runner.invoke(app, ["--db", db, "show", "x:12"]).output
     got = json.loads(runner.invoke(app, ["--db", db, "show", "x:10", "--json"]).output)["links"]
     assert got == [{"kind": "reply", "target": "500", "stored": True, "target_is": "post",
                     "waiting": False, "account": "9", "handle": None, "name": None}]
@@ -1266,13 +1266,33 @@ def test_show_names_the_account_a_csv_repost_names_not_a_post(demo_db):
     is that account; it was shown as the post x:bbf_lion_media."""
     r = runner.invoke(app, ["--db", demo_db, "show", "x:e8a5d491482b85d46e46"])
     assert r.exit_code == 0, r.output
-    assert "repost of a post by @bbf_lion_media (the record names the account" in r.output
+    assert ("repost of a post by x:9000000001 (@bbf_lion_media) (the record names the "
+            "account") in r.output
     assert "x:bbf_lion_media" not in r.output
     r = runner.invoke(app, ["--db", demo_db, "show", "x:e8a5d491482b85d46e46", "--json"])
     lk = json.loads(r.stdout)["links"][0]
     assert lk["kind"] == "repost" and lk["target_is"] == "account"
     r = runner.invoke(app, ["--db", demo_db, "show", "x:1800000000000000024"])
-    assert "repost of x:1800000000000000001 by @bbf_lion_media" in r.output
+    assert "repost of x:1800000000000000001 by x:9000000001 (@bbf_lion_media)" in r.output
+
+
+def test_show_names_every_account_as_a_reference_to_type_back(demo_db):
+    """The README: rasd prints every account as PLATFORM:ID, which `rasd accounts
+    show` takes back; `rasd show` printed the author, the accounts replied to,
+    reposted, forwarded and mentioned by handle or display name ("by Banner Relay
+    Channel", "forwarded from Lions Media Archive"), which a shell splits or
+    several accounts may bear."""
+    r = runner.invoke(app, ["--db", demo_db, "show", "x:1800000000000000024"])
+    assert r.exit_code == 0, r.output
+    assert " by x:9000000004 (@banner_relay_07)\n" in r.output
+    assert "  mentions x:9000000001 (@bbf_lion_media)\n" in r.output
+    r = runner.invoke(app, ["--db", demo_db, "show", "telegram:channel7000000001/3"])
+    assert " by telegram:channel7000000001 (Banner Relay Channel)\n" in r.output
+    line = next(x for x in r.output.splitlines() if "forwarded from" in x)
+    ref = shlex.split(line.split("forwarded from ", 1)[1])[0]
+    assert ref == "telegram:@lions media archive"
+    r = runner.invoke(app, ["--db", demo_db, "accounts", "show", ref])
+    assert r.exit_code == 0 and "(stub: only referenced)" in r.output, r.output
 
 
 def test_show_a_kaggle_isis_repost(tmp_path, shared_data):
@@ -1291,8 +1311,8 @@ def test_show_a_kaggle_isis_repost(tmp_path, shared_data):
                               "ORDER BY id LIMIT 1").fetchone()
     con.close()
     r = runner.invoke(app, ["--db", db, "show", f"x:{pid}"])
-    assert f"repost of a post by @{target}" in r.output, r.output
-    assert f"x:{target}" not in r.output
+    assert re.search(rf"repost of a post by x:\S+ \(@{re.escape(target)}\)", r.output), r.output
+    assert f"repost of x:{target}" not in r.output
 
 
 def test_scan_help_lists_every_installed_detector(monkeypatch):

@@ -71,10 +71,16 @@ MAX_ID = 2 ** 63 - 1  # the largest id SQLite's integer key holds
 
 
 
-def _who(lk: dict[str, Any]) -> str:
-    if lk["handle"]:
-        return f"@{lk['handle']}"
-    return lk["name"] or lk["account"] or "-"
+def _who(lk: dict[str, Any], platform: str | None = None) -> str:
+    """An account as rasd prints it: ``PLATFORM:ID`` (quoted for a shell where
+    it needs it; what `rasd accounts show` takes back), then its handle or name."""
+    from rasd.accounts import quoted_ref
+
+    shown = f"@{lk['handle']}" if lk["handle"] else lk["name"]
+    if lk["account"] is None or platform is None:
+        return shown or lk["account"] or "-"
+    ref = quoted_ref(f"{platform}:{lk['account']}")
+    return f"{ref} ({shown})" if shown else ref
 
 
 _JSON_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*")
@@ -119,7 +125,8 @@ def register(app: typer.Typer) -> None:
         forwards (the post and its author, or that it is not ingested) and whom it
         mentions, versions, detections, its media (with their hash-match
         detections), and the raw record it was parsed from — the evidence exactly
-        as received.
+        as received. Accounts (its author, those it links to) are printed as
+        PLATFORM:ID (@handle or name), which `rasd accounts show` takes back.
 
         Examples (posts of the demo workspace, `rasd demo`):
 
@@ -166,7 +173,8 @@ def register(app: typer.Typer) -> None:
                 S.detections.c.subject_type == "media",
                 S.detections.c.subject_id.in_([m.id for m in media])).order_by(
                 S.detections.c.id)).all() if media else []
-            author = c.execute(select(S.accounts.c.handle, S.accounts.c.name).where(
+            author = c.execute(select(S.accounts.c.handle, S.accounts.c.name,
+                                      S.accounts.c.platform_id).where(
                 S.accounts.c.id == p.account_id)).first() if p.account_id else None
             chat_handle = c.execute(select(S.accounts.c.handle).where(
                 S.accounts.c.platform == p.platform, S.accounts.c.platform_id == p.chat_id)
@@ -217,7 +225,8 @@ def register(app: typer.Typer) -> None:
             return
         who = "-"
         if author is not None:
-            who = f"@{author.handle}" if author.handle else (author.name or "-")
+            who = _who({"account": author.platform_id, "handle": author.handle,
+                        "name": author.name}, p.platform)
         echo(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} "
              f"by {who}")
         typer.echo(f"  {p.text!r}")
@@ -236,21 +245,22 @@ def register(app: typer.Typer) -> None:
             echo(f"  {out['url']}")
         for lk in links:
             if lk["kind"] == "mention":
-                echo(f"  mentions {_who(lk)}")
+                echo(f"  mentions {_who(lk, p.platform)}")
                 continue
             if lk["kind"] == "forward" and not lk["stored"] and not lk["waiting"]:
                 # from a channel or user named, not from a post of theirs we hold
-                echo(f"  forwarded from {_who(lk) if lk['account'] else repr(lk['target'])}")
+                echo(f"  forwarded from "
+                     f"{_who(lk, p.platform) if lk['account'] else repr(lk['target'])}")
                 continue
             if lk["target_is"] == "account":  # the record names the author, not the post
-                echo(f"  {_PHRASE[lk['kind']]} a post by {_who(lk)} (the record names "
+                echo(f"  {_PHRASE[lk['kind']]} a post by {_who(lk, p.platform)} (the record names "
                      "the account, not the post)")
                 continue
             line = f"  {_PHRASE[lk['kind']]} {p.platform}:{lk['target']}"
             if not lk["stored"]:
                 line += (" (not ingested: its edge waits for it; rasd links)" if lk["waiting"]
                          else " (not ingested)")
-            echo(line + (f" by {_who(lk)}" if lk["account"] else ""))
+            echo(line + (f" by {_who(lk, p.platform)}" if lk["account"] else ""))
         typer.echo(f"  collected {_when(p.observed_at)}; stored {_when(p.first_seen)}, "
                    f"last seen {_when(p.last_seen)}")
         if p.deleted_at is not None:  # a compliance event said so (delete, unavailable)
