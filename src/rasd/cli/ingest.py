@@ -442,8 +442,11 @@ def register(app: typer.Typer) -> None:
                      f"{rep.seconds:.1f}s)")
                 for r in rep.rejects[:20]:
                     where = f"line {r['line']}" if r["line"] else (r["path"] or "?")
+                    # the field where the reason does not name it already
+                    # ("field 'username': not a valid id" was "field username: field …")
+                    named = r.get("field") and f"'{r['field']}'" not in (r["reason"] or "")
                     echo(one_line(f"    rejected {where}"
-                                  + (f" field {r['field']}" if r.get("field") else "")
+                                  + (f" field {r['field']}" if named else "")
                                   + f": {r['reason']}"), err=True)
                 if rep.rejected > len(rep.rejects[:20]):
                     warn(f"{rep.rejected - 20} more rejected (ingest writes them all to the "
