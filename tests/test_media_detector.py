@@ -282,3 +282,23 @@ def test_clusters_show_names_each_author_as_a_reference_to_type_back(tmp_path):
     assert "@?" not in r.stdout
     assert " telegram:channel7000000001 (Banner Relay Channel) sim=" in r.stdout
     assert " x:9000000005 (@banner_relay_08) sim=" in r.stdout
+
+
+def test_an_export_read_again_with_its_photos_gets_them_hashed(store, tmp_path):
+    """An export first ingested without its photos (a text-only export, files
+    not yet copied): the scan marked its media scanned without a file, and once
+    the export was read again with them `rasd scan --media` hashed nothing."""
+    from rasd.ingest.runner import ingest_path
+
+    export = tmp_path / "ChatExport"
+    export.mkdir()
+    shutil.copy(DEMO / "telegram" / "result.json", export / "result.json")
+    ingest_path(store, export)
+    first = MediaDetector()
+    scan(store, [first])
+    assert first.stats["hashed"] == 0
+    shutil.copytree(PHOTOS, export / "photos")
+    ingest_path(store, export)
+    det = MediaDetector()
+    scan(store, [det])
+    assert det.stats["hashed"] == 3

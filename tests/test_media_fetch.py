@@ -142,3 +142,22 @@ def test_cli_media_fetch(server, tmp_path):
                                  "--dest", str(tmp_path / "m")])
     assert r.exit_code == 0 and "fetched 1 of 1" in r.stdout
     common.STATE.store = None
+
+
+def test_a_medium_scanned_without_a_file_is_hashed_once_fetched(server, sqlite_store, tmp_path):
+    """`rasd media fetch && rasd scan --media` (media fetch --help): the scan
+    before the fetch had marked the URL-only medium scanned, so the fetched file
+    was never hashed nor matched."""
+    from rasd.detect.media import schema as M
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+
+    with sqlite_store.begin() as c:
+        c.execute(S.media.insert().values(platform="x", media_key="a",
+                                          url=server + "/poster.jpg", first_seen=now()))
+    assert scan(sqlite_store, [MediaDetector()])[0].scanned == 1  # no file: nothing hashed
+    assert fetch_pending(sqlite_store, tmp_path / "media", policy=TEST)["fetched"] == 1
+    det = MediaDetector()
+    assert scan(sqlite_store, [det])[0].scanned == 1 and det.stats["hashed"] == 1
+    with sqlite_store.connect() as c:
+        assert c.execute(M.media_signals.select()).first() is not None

@@ -37,7 +37,7 @@ from itertools import chain
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from rasd.ingest.base import CONTROL, bounded_ints, clean_metrics
 from rasd.model import (
@@ -1501,6 +1501,15 @@ class Writer:
         if not moved:
             return
         m = S.media
+        # a medium stored without a file was scanned (if at all) without one, so
+        # never hashed: with its file here now, the next `rasd scan --media` reads it
+        had_none = [i for plat, keys in _by_platform((d["p"], d["k"]) for d in moved)
+                    for i in c.execute(select(m.c.id).where(
+                        m.c.platform == plat, m.c.media_key.in_(keys),
+                        m.c.local_path.is_(None))).scalars()]
+        for chunk in _chunks(had_none):
+            c.execute(delete(S.scans).where(S.scans.c.subject_type == "media",
+                                            S.scans.c.subject_id.in_(list(chunk))))
         c.execute(update(m).where(m.c.platform == bindparam("p"),
                                   m.c.media_key == bindparam("k"),
                                   or_(m.c.local_path.is_(None), m.c.local_path != bindparam("l")))

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, delete, select, update
 
 from rasd.detect.media.files import sniff
 from rasd.store import Store
@@ -195,5 +195,8 @@ def fetch_pending(store: Store, dest_dir: Path, *, policy: FetchPolicy | None = 
         with store.begin() as c:
             c.execute(update(m).where(m.c.id == mid).values(local_path=got["path"],
                                                             mime_type=got["content_type"]))
+            # scanned while it had no file (never hashed): `rasd scan --media` reads it now
+            c.execute(delete(S.scans).where(S.scans.c.subject_type == "media",
+                                            S.scans.c.subject_id == mid))
         res["fetched"] += 1
     return res
