@@ -118,11 +118,11 @@ def test_demo_ingests_bundled_data_and_is_rerunnable(tmp_path):
     assert "0 new, 0 updated" in again.output
 
 
-def test_demo_workdir_on_the_command_line_wins_over_an_exported_rasd_db(tmp_path, monkeypatch):
+def test_demo_says_when_an_exported_rasd_db_is_not_the_workdir(tmp_path, monkeypatch):
     """The README says `export RASD_DB=demo-workspace/rasd.db`; `rasd demo
     --workdir /tmp/rasd-demo` (its --help example) then wrote into the exported
-    store, and `rasd --db /tmp/rasd-demo/rasd.db stats` found none. --db on the
-    command line still names the store; RASD_DB does where no --workdir is given."""
+    store without a word, and `rasd --db /tmp/rasd-demo/rasd.db stats` found
+    none. RASD_DB still names the store (a PostgreSQL one, say), and says so."""
     import rasd.demo
 
     monkeypatch.setattr(rasd.demo, "run_demo", lambda store, workdir, log: {})
@@ -137,13 +137,16 @@ def test_demo_workdir_on_the_command_line_wins_over_an_exported_rasd_db(tmp_path
         return r.output
 
     out = demo("demo", "--workdir", str(tmp_path / "w"))
-    assert f"(store {tmp_path / 'w' / 'rasd.db'})" in out
-    assert (tmp_path / "w" / "rasd.db").exists() and not exported.exists()
+    assert f"(store {exported})" in out
+    assert (f"rasd: warning: the store is RASD_DB's ({exported}), not "
+            f"{tmp_path / 'w' / 'rasd.db'}") in out
     out = demo("--db", str(tmp_path / "named.db"), "demo", "-w", str(tmp_path / "w2"))
-    assert f"(store {tmp_path / 'named.db'})" in out
+    assert f"(store {tmp_path / 'named.db'})" in out and "warning" not in out
     monkeypatch.chdir(tmp_path)
     out = demo("demo")
-    assert f"(store {exported})" in out and exported.exists()
+    assert f"(store {exported})" in out and "warning" not in out
+    env["RASD_DB"] = str(tmp_path / "w" / "rasd.db")  # the workdir's own store
+    assert "warning" not in demo("demo", "-w", str(tmp_path / "w"))
 
 
 def test_ingest_cli_summary_and_missing_file(tmp_path):

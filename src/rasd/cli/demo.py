@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from rasd.cli import common
-from rasd.cli.common import echo, echo_json
+from rasd.cli.common import echo, echo_json, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -22,9 +22,9 @@ def register(app: typer.Typer) -> None:
         stage on it: ingest (X JSONL, a Telegram export with photos, a CSV), then
         each installed stage (text detection, hash matching, finance …).
 
-        The store is WORKDIR/rasd.db unless --db is given (RASD_DB too, where no
-        --workdir is given: an exported RASD_DB does not send another workspace's
-        data into it). Safe to re-run: every stage is idempotent.
+        The store is WORKDIR/rasd.db unless --db or RASD_DB names another (a
+        PostgreSQL store, say); with an exported RASD_DB and a --workdir, it says
+        so. Safe to re-run: every stage is idempotent.
 
         Examples:
 
@@ -40,12 +40,15 @@ def register(app: typer.Typer) -> None:
         db_from = ctx.find_root().get_parameter_source("db")
         workdir_from = ctx.get_parameter_source("workdir")
         if (common.STATE.db and getattr(db_from, "name", "") == "ENVIRONMENT"
-                and getattr(workdir_from, "name", "DEFAULT") != "DEFAULT"):
+                and getattr(workdir_from, "name", "DEFAULT") != "DEFAULT"
+                and ("://" in common.STATE.db
+                     or Path(common.STATE.db).resolve() != (workdir / "rasd.db").resolve())):
             # `export RASD_DB=demo-workspace/rasd.db` (as the README says to explore
-            # the demo), then `rasd demo --workdir /tmp/rasd-demo`: the folder named
-            # on the command line, not the exported store (typer's click is its own
-            # copy: its ParameterSource is compared by name)
-            db = str(workdir / "rasd.db")
+            # the demo), then `rasd demo --workdir /tmp/rasd-demo`: RASD_DB names the
+            # store as it does for every command; the folder given is not where it
+            # goes (typer's click is its own copy: ParameterSource by name)
+            warn(f"the store is RASD_DB's ({common.STATE.db}), not "
+                 f"{workdir / 'rasd.db'}: unset RASD_DB, or pass --db, to choose")
         store = Store.open(db)
         common.STATE.store = store
         typer.echo(f"rasd demo: workspace {workdir}/ (store {db}) — synthetic data, "
