@@ -1560,3 +1560,34 @@ def test_a_name_that_returns_read_newest_first_keeps_its_first_period(store, tmp
     rep = ingest_path(store, tmp_path / "more.jsonl")
     assert rep.counts["by_kind"]["accounts"] == {"unchanged": 2}
     assert _names_and_texts_until(store)[0] == names
+
+
+def _histories_by_day(store) -> tuple[list, list]:
+    """Account 5's and post 77's versions (name or text, first and last day),
+    then the current one: what an ingest must leave as it was when read again."""
+    av, pv, a, p = S.account_versions, S.post_versions, S.accounts, S.posts
+    with store.connect() as c:
+        names = [(n, o.day, u.day) for n, o, u in c.execute(
+            select(av.c.name, av.c.observed_at, av.c.valid_until).order_by(av.c.observed_at))]
+        texts = [(t, o.day, u.day) for t, o, u in c.execute(
+            select(pv.c.text, pv.c.observed_at, pv.c.valid_until).order_by(pv.c.observed_at))]
+        cur_a = c.execute(select(a.c.name, a.c.observed_at).where(a.c.platform_id == "5")).one()
+        cur_p = c.execute(select(p.c.text, p.c.observed_at)).one()
+    return (names + [(cur_a.name, cur_a.observed_at.day)],
+            texts + [(cur_p.text, cur_p.observed_at.day)])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_file_read_again_in_small_batches_changes_nothing(store, tmp_path, batch):
+    """Found by review: where a batch ends inside a page (its profile in one
+    batch, its post in the next), the page's raw bytes go with the first
+    batch, and the second one's records were not known as read before: read
+    again, a post text read late became a version a second time (updated 1)."""
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(_page(f"2024-01-{d:02d}T00:00:00+00:00", n, t) + "\n" for d, n, t in (
+        (8, "A", "t2"), (10, "B", "t2"), (2, "C", "t1"), (17, "A", "t1"))))
+    ingest_path(store, f, batch_size=batch)
+    before = _histories_by_day(store)
+    rep = ingest_path(store, f, batch_size=batch)
+    assert rep.counts["new"] == rep.counts["updated"] == 0, rep.counts
+    assert _histories_by_day(store) == before

@@ -462,6 +462,9 @@ class Batch:
 
     ts: datetime
     raw: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # sha, fmt, size, zstd
+    # raw records of this batch's records whose bytes went with an earlier batch
+    # of the run (a batch that ended inside a page): read before where they were
+    raw_earlier: list[str] = field(default_factory=list)
     accounts: list[AccountItem] = field(default_factory=list)
     seen_accounts: int = 0  # profiles identical to one already sent in this run
     # copies of posts another copy in the batch equalled or superseded (counted
@@ -507,7 +510,8 @@ class Batch:
                         self.touched, self.stubs, self.names, list(map(tuple, self.posts)),
                         list(map(tuple, self.events)), self.compliance, self.edges,
                         self.repeats, self.moved, list(map(tuple, self.late_accounts)),
-                        list(map(tuple, self.late_posts)), self.since, self.post_since)
+                        list(map(tuple, self.late_posts)), self.since, self.post_since,
+                        self.raw_earlier)
 
 
 def _items(cls: type, rows: list[tuple]) -> list[Any]:
@@ -517,13 +521,14 @@ def _items(cls: type, rows: list[tuple]) -> list[Any]:
 def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, touched: dict,
            stubs: dict, names: dict, posts: list[tuple], events: list[tuple],
            compliance: list, edges: list, repeats: int, moved: list, late_accounts: list,
-           late_posts: list, since: dict, post_since: dict) -> Batch:
+           late_posts: list, since: dict, post_since: dict, raw_earlier: list) -> Batch:
     """Unpickle a ``Batch`` (see ``Batch.__reduce__``)."""
     return Batch(ts=ts, raw=raw, accounts=_items(AccountItem, accounts), seen_accounts=seen,
                  touched=touched, stubs=stubs, names=names, posts=_items(PostItem, posts),
                  events=_items(EventItem, events), compliance=compliance, edges=edges,
                  repeats=repeats, moved=moved, late_accounts=_items(AccountItem, late_accounts),
-                 late_posts=_items(PostItem, late_posts), since=since, post_since=post_since)
+                 late_posts=_items(PostItem, late_posts), since=since, post_since=post_since,
+                 raw_earlier=raw_earlier)
 
 
 _A_INDEX = {c: i for i, c in enumerate(ACCOUNT_COLS)}
@@ -656,6 +661,7 @@ class Prep:
         self.compliance: list[Compliance] = []
         self.edges: dict[tuple[str, str, str, str], Edge] = {}  # read as such: follows
         self.raw: dict[str, tuple[str, bytes]] = {}
+        self.raw_refs: set[str] = set()  # the raw records the batch's records name
         self._added = 0
 
     def __len__(self) -> int:  # earlier copies too: a file of one profile changing
@@ -665,6 +671,8 @@ class Prep:
 
     def add(self, rec: Record) -> None:
         self._added += 1
+        if rec.raw is not None:
+            self.raw_refs.add(rec.raw.sha256)
         if isinstance(rec, Post):
             key = (rec.platform, rec.platform_id)
             old = self.posts.get(key)
@@ -755,6 +763,7 @@ class Prep:
         # compressed here: smaller to hand over (pickling the raw bytes cost
         # more than compressing them)
         b.raw = [(h, fmt, len(data), compress(data)) for h, (fmt, data) in self.raw.items()]
+        b.raw_earlier = [h for h in self.raw_refs if h not in self.raw]
         sent = self.sent
         accounts: dict[Key, Account] = {}
         items = b.accounts
@@ -990,7 +999,10 @@ class Writer:
         it has been applied, and re-applying it could only revert a newer copy
         (a file that holds two versions of a post, or an older export read again).
         """
-        self.known_raw = set()
+        # records whose bytes went with the previous batch (it ended inside
+        # their page): read before if those bytes were (a file read again in
+        # small batches gave versions of what it had read)
+        self.known_raw = {h for h in b.raw_earlier if h in self.known_raw}
         if not b.raw:
             return
         rr = S.raw_records
