@@ -1591,3 +1591,30 @@ def test_a_file_read_again_in_small_batches_changes_nothing(store, tmp_path, bat
     rep = ingest_path(store, f, batch_size=batch)
     assert rep.counts["new"] == rep.counts["updated"] == 0, rep.counts
     assert _histories_by_day(store) == before
+
+
+@pytest.mark.parametrize("how", ["files", "batches of one", "one batch"])
+def test_a_profile_read_again_collected_earlier_is_placed_whatever_the_batch(store, tmp_path,
+                                                                             how):
+    """Found by review: B on the 4th, A on the 24th, then A collected on the
+    10th. One batch (or three files) kept that A began by the 10th (B ended
+    then); batches of one counted the repeat of A unchanged without sending
+    it (a profile sent earlier in the run), so the history said B until the
+    24th and the counts differed with --batch."""
+    pages = [_page(f"2024-01-{d:02d}T00:00:00+00:00", n, "same text")
+             for d, n in ((4, "B"), (24, "A"), (10, "A"))]
+    reps = []
+    if how == "files":
+        for i, pg in enumerate(pages):
+            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
+            reps.append(ingest_path(store, tmp_path / f"{i}.jsonl"))
+    else:
+        (tmp_path / "all.jsonl").write_text("".join(pg + "\n" for pg in pages))
+        reps.append(ingest_path(store, tmp_path / "all.jsonl",
+                                batch_size=1 if how == "batches of one" else 5000))
+    by: dict[str, int] = {}
+    for r in reps:
+        for k, v in r.counts["by_kind"]["accounts"].items():
+            by[k] = by.get(k, 0) + v
+    assert {k: v for k, v in by.items() if v} == {"new": 1, "updated": 2}, by
+    assert _histories_by_day(store)[0] == [("B", 4, 10), ("A", 10, 24), ("A", 24)]

@@ -617,10 +617,13 @@ class Prep:
 
     def __init__(self, batch_size: int = 2000):
         self.batch_size = batch_size
-        # content hash and snapshot time of every full profile sent in this run:
-        # a profile that a page repeats is counted unchanged without being sent
-        # again (a newer snapshot of it only advances its time: Batch.touched)
-        self.sent: dict[Key, tuple[str, datetime | None]] = {}
+        # content hash, newest and earliest snapshot time of every full profile
+        # sent in this run: a profile that a page repeats is counted unchanged
+        # without being sent again (a newer snapshot of it only advances its
+        # time: Batch.touched) — unless collected before any copy sent: the
+        # writer places it in the history (a name that came back), as it does
+        # a copy the batch itself holds (Prep._keep_late)
+        self.sent: dict[Key, tuple[str, datetime | None, datetime | None]] = {}
         self._reset()
 
     def _reset(self) -> None:
@@ -787,16 +790,19 @@ class Prep:
                 continue
             h = _hashed(acc, account_hash)
             got = sent.get(key)
-            if got is not None and got[0] == h:
+            if got is not None and got[0] == h and not is_older(acc.observed_at, got[2]):
                 b.seen_accounts += 1
                 if acc.observed_at is not None and (
                         got[1] is None or is_older(got[1], acc.observed_at)):
                     raw = acc.raw
                     b.touched[key] = (acc.observed_at, h, raw.sha256 if raw else None,
                                       _rpath(raw))
-                    sent[key] = (h, acc.observed_at)
+                    sent[key] = (h, acc.observed_at, got[2])
                 continue
-            sent[key] = (h, acc.observed_at)
+            if got is not None and got[0] == h:  # the same, collected before all sent
+                sent[key] = (h, got[1], acc.observed_at)
+            else:
+                sent[key] = (h, acc.observed_at, acc.observed_at)
             accounts[key] = acc
             if first is not None:
                 b.since[(key, nth[key])] = first
