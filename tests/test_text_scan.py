@@ -174,3 +174,39 @@ def test_long_model_versions_are_stored_on_both_stores(store, tmp_path):
     assert bounded_version("x" * 300) != bounded_version("x" * 299 + "y")
     scan(store, [det])
     assert {r[4] for r in detections(store).values()} == {det.version}
+
+
+def test_a_version_scanning_again_after_another_is_the_current_one(store):
+    """Found by review: model A flags a post, model B (scanned later) flags it
+    too, then A is put back and ``scan --all`` runs it again. A rescan did not
+    move its scan's time (insert-ignored), so both A's (detection made
+    after B's scan) and B's (no scan of another version after it, by the
+    stored times) counted as current: the post flagged twice over."""
+    from rasd.detect.base import Detector
+    from rasd.model import Detection
+    from rasd.store.db import current_detection
+
+    class Flags(Detector):
+        name = "flags"
+
+        def __init__(self, v: str):
+            self.v = v
+
+        @property
+        def version(self) -> str:
+            return self.v
+
+        def detect(self, subjects):
+            return [Detection("post", s.id, self.name, "incitement", 0.9, self.v)
+                    for s in subjects if s.text.startswith("Soldiers")]
+
+    seed(store)
+    a, b = Flags("A"), Flags("B")
+    scan(store, [a])
+    scan(store, [b])
+    scan(store, [a], rescan=True)
+    with store.connect() as c:
+        cur = c.execute(sa.select(S.detections.c.subject_id, S.detections.c.model_version)
+                        .where(current_detection())).all()
+    assert sorted(v for _, v in cur) == ["A", "A"], cur  # p1 and p4, by A alone
+    assert store.stats()["detections_current"] == 2

@@ -126,15 +126,16 @@ def load_subjects(store: Store, subject_type: str, ids: Sequence[int]) -> list[A
 
 def store_detections(store: Store, det: Detector, ids: Sequence[int],
                      found: Iterable[Detection]) -> int:
-    """Replace this version's detections for ``ids`` and mark them scanned."""
+    """Replace this version's detections for ``ids`` and mark them scanned
+    now (a rescan moves the time: which version scanned a subject last decides
+    which detections are current, ``store.db.current_detection``)."""
     found = list(found)
     ts = now()
     with store.begin() as c:
-        c.execute(delete(S.detections).where(and_(
-            S.detections.c.subject_type == det.subject_type,
-            S.detections.c.subject_id.in_(ids),
-            S.detections.c.detector == det.name,
-            S.detections.c.model_version == det.version)))
+        for t in (S.detections, S.scans):
+            c.execute(delete(t).where(and_(
+                t.c.subject_type == det.subject_type, t.c.subject_id.in_(ids),
+                t.c.detector == det.name, t.c.model_version == det.version)))
         if found:
             c.execute(insert_ignore(c, S.detections), [
                 {"subject_type": d.subject_type, "subject_id": d.subject_id,
