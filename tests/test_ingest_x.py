@@ -1616,5 +1616,39 @@ def test_a_profile_read_again_collected_earlier_is_placed_whatever_the_batch(sto
     for r in reps:
         for k, v in r.counts["by_kind"]["accounts"].items():
             by[k] = by.get(k, 0) + v
-    assert {k: v for k, v in by.items() if v} == {"new": 1, "updated": 2}, by
-    assert _histories_by_day(store)[0] == [("B", 4, 10), ("A", 10, 24), ("A", 24)]
+    # as read in time order: B new, A on the 10th updated (B ended), A on the
+    # 24th unchanged
+    assert {k: v for k, v in by.items() if v} == {"new": 1, "updated": 1, "unchanged": 1}, by
+    assert _histories_by_day(store)[0] == [("B", 4, 10), ("A", 24)]
+
+
+@pytest.mark.parametrize("how", ["files", "batches of one", "one batch"])
+def test_a_copy_that_began_the_current_state_ends_the_one_before(store, tmp_path, how):
+    """Found by review: a profile (and a post's text) was B on the 1st and A
+    on the 8th and the 20th, read 20th, 1st, 8th. In one batch the 8th's
+    copy, placed first (newest first), matched the current A and added
+    nothing, then B was taken as valid until the 20th; read apart, the 8th's
+    copy became a version of its own beside the current A (updated 2), and a
+    post's text read that way stayed B until the 20th (a stored text
+    collected earlier was not placed at all). Now each ends B on the 8th, as
+    read in time order (B new, A updated, A again unchanged)."""
+    pages = [_page(f"2024-01-{d:02d}T00:00:00+00:00", n, t)
+             for d, n, t in ((20, "A", "text A"), (1, "B", "text B"), (8, "A", "text A"))]
+    reps = []
+    if how == "files":
+        for i, pg in enumerate(pages):
+            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
+            reps.append(ingest_path(store, tmp_path / f"{i}.jsonl"))
+    else:
+        (tmp_path / "all.jsonl").write_text("".join(pg + "\n" for pg in pages))
+        reps.append(ingest_path(store, tmp_path / "all.jsonl",
+                                batch_size=1 if how == "batches of one" else 5000))
+    for kind in ("accounts", "posts"):
+        by: dict[str, int] = {}
+        for r in reps:
+            for k, v in r.counts["by_kind"][kind].items():
+                by[k] = by.get(k, 0) + v
+        assert {k: v for k, v in by.items() if v} == {"new": 1, "updated": 1,
+                                                       "unchanged": 1}, (kind, by)
+    assert _histories_by_day(store) == ([("B", 1, 8), ("A", 20)],
+                                        [("text B", 1, 8), ("text A", 20)])

@@ -153,6 +153,11 @@ class _History:
         self.views: list[_VersionView] = []  # all, stored and new
         self.times: list[datetime] = []  # of the timed ones, in order (naive UTC) …
         self.timed: list[_VersionView] = []  # … and those versions, in that order
+        # late copies of the batch that gave no version because the state after
+        # them began with them (``judge``: "next", "ends"): (time, what they
+        # keep), in time order. An older copy placed after them (newest first)
+        # was superseded by them at the latest, as when read after them
+        self.seen: list[tuple[datetime, Any]] = []
 
     def add(self, view: _VersionView) -> None:
         self.views.append(view)
@@ -165,34 +170,63 @@ class _History:
             self.times.insert(i, _utc_naive(t))
             self.timed.insert(i, view)
 
-    def holds(self, kept: Any, t: datetime | None, current: Any) -> bool:
-        """Whether a copy of time ``t`` keeping ``kept`` adds nothing: it is
-        what was in effect then (the version collected at or before ``t`` and
-        not yet superseded), else what came next (the first version collected
-        after it, or the current copy, which keeps ``current``). Not whether
-        any version keeps it: a profile that went A, B and back to A, read
-        newest first, lost its first A (the current copy kept A already)."""
+    def judge(self, kept: Any, t: datetime | None, current: Any) -> str:
+        """What a copy of time ``t`` keeping ``kept`` is to the history:
+        "held": what was in effect then (the version collected at or before
+        ``t`` and not yet superseded) — nothing to add; "next": nothing in
+        effect then, and it keeps what came next (the first version collected
+        after it, or the current copy, which keeps ``current``) — nothing to
+        add; "ends": another state in effect then, and it keeps what came
+        after that one — that one ended by ``t`` at the latest (``supersede``),
+        no version (a profile that went B, A and stayed A: an A collected
+        between them is when B ended, as read in time order); "new": a version
+        of its own. Not whether any version keeps it: a profile that went A, B
+        and back to A, read newest first, lost its first A (the current copy
+        kept A already)."""
         if t is None:  # when it was is unknown: anything held
-            return kept == current or kept in self.kept
+            return "held" if kept == current or kept in self.kept else "new"
         if kept in self.untimed:  # (versions from before their times were kept)
-            return True
+            return "held"
         i = bisect.bisect_right(self.times, _utc_naive(t)) - 1
+        nxt = self.ident(self.timed[i + 1]) if i + 1 < len(self.timed) else current
         if i >= 0:
             v = self.timed[i]
             if v.valid_until is None or is_older(t, v.valid_until):
-                return bool(self.ident(v) == kept)
-        nxt = self.timed[i + 1] if i + 1 < len(self.timed) else None
-        return bool((current if nxt is None else self.ident(nxt)) == kept)
+                if self.ident(v) == kept:
+                    return "held"
+                return "ends" if nxt == kept else "new"
+        return "next" if nxt == kept else "new"
 
-    def next_after(self, t: datetime | None, current: datetime | None) -> datetime | None:
-        """When a copy of time ``t`` was superseded at the latest: the first
-        version, or the current copy (``current``), collected after it (a copy
-        of no known time — a post's text before any edit — the earliest)."""
+    def sight(self, t: datetime, kept: Any) -> None:
+        """A copy of time ``t`` keeping ``kept`` gave no version, the state
+        after it beginning with it (``judge``: "next" or "ends")."""
+        bisect.insort(self.seen, (_utc_naive(t), kept), key=lambda s: s[0])
+
+    def next_after(self, t: datetime | None, current: datetime | None,
+                   kept: Any = None) -> datetime | None:
+        """When a copy of time ``t`` (keeping ``kept``) was superseded at the
+        latest: the first version, or the current copy (``current``),
+        collected after it (a copy of no known time — a post's text before
+        any edit — the earliest); or sooner, when the version in effect at
+        ``t`` (another state) ended, or a copy of another state that began
+        the next one was seen (``sight``)."""
         i = 0 if t is None else bisect.bisect_right(self.times, _utc_naive(t))
         nxt = self.time_of(self.timed[i]) if i < len(self.timed) else None
         if current is not None and (t is None or is_older(t, current)) and (
                 nxt is None or is_older(current, nxt)):
-            return current
+            nxt = current
+        if t is None:
+            return nxt
+        if i > 0:  # the state in effect at t ended by then: so did this one
+            v = self.timed[i - 1]
+            if (v.valid_until is not None and is_older(t, v.valid_until)
+                    and self.ident(v) != kept and (nxt is None or is_older(v.valid_until, nxt))):
+                nxt = v.valid_until
+        j = bisect.bisect_right(self.seen, _utc_naive(t), key=lambda s: s[0])
+        while j < len(self.seen) and self.seen[j][1] == kept:
+            j += 1
+        if j < len(self.seen) and (nxt is None or is_older(self.seen[j][0], nxt)):
+            nxt = self.seen[j][0]
         return nxt
 
     def supersede(self, t: datetime) -> None:
@@ -1203,10 +1237,11 @@ class Writer:
                     time_of: Callable[[Any], Any], version: Callable[[Any, Any, datetime], dict],
                     versions: list[dict], ts: datetime, count: bool) -> list[bool]:
         """Each late copy (with the stored row of its record) a version unless
-        what it keeps (``kept``) was in effect at its time or came next
-        (``_History.holds``; ``stored_kept`` of the current row); ``version`` makes the row, valid until the next copy
-        collected after it (else ``ts``). Whether each gave a version; counted
-        updated or unchanged where ``count``."""
+        what it keeps (``kept``; ``stored_kept`` of the current row) was in
+        effect at its time or began what came next (``_History.judge``);
+        ``version`` makes the row, valid until the copy was superseded at the
+        latest (``_History.next_after``, else ``ts``). Whether each gave a
+        version; counted updated or unchanged where ``count``."""
         # newest first: each is placed against the copies after it (as if the
         # copies had been read in time order), whatever the order it was read in
         order = sorted(range(len(late)), reverse=True,
@@ -1217,12 +1252,18 @@ class Writer:
             it, row = late[i]
             got = held[row.id]
             t = time_of(it)
-            placed[i] = not got.holds(kept(it), t, stored_kept(row))
+            mine = kept(it)
+            what = got.judge(mine, t, stored_kept(row))
+            placed[i] = what == "new"
             if not placed[i]:
+                if t is not None and what in ("next", "ends"):
+                    got.sight(t, mine)
+                    if what == "ends":
+                        got.supersede(t)
                 if count:
                     self.counts.add(kind, "unchanged")
                 continue
-            new = version(it, row, got.next_after(t, time_of(row)) or ts)
+            new = version(it, row, got.next_after(t, time_of(row), mine) or ts)
             if t is not None:
                 got.supersede(t)
             versions.append(new)
@@ -1329,12 +1370,14 @@ class Writer:
         updated ones."""
         t = S.posts
         items = {it.key: it for it in posts}
-        # (id, content_hash) of stored posts; full old rows only for those that change
-        existing: dict[Key, tuple[int, str | None]] = {}
+        # (id, content_hash, observed_at as the driver gives it) of stored posts;
+        # full old rows only for those that change
+        existing: dict[Key, tuple[int, str | None, Any]] = {}
         for plat, chunk in _by_platform(items):
-            for rid, pid, h in fast_select_in(c, t, ("id", "platform_id", "content_hash"),
-                                              ("platform", plat), "platform_id", chunk):
-                existing[(plat, pid)] = (rid, h)
+            for rid, pid, h, obs in fast_select_in(
+                    c, t, ("id", "platform_id", "content_hash", "observed_at"),
+                    ("platform", plat), "platform_id", chunk):
+                existing[(plat, pid)] = (rid, h, obs)
         inserts, updates, versions = [], [], []
         touches: list[dict] = []  # unchanged, seen in a newer snapshot
         moved: list[dict] = []  # media files of unchanged posts, where they are now
@@ -1347,6 +1390,13 @@ class Writer:
                 inserts.append(it.row + (
                     acc_cache.get((key[0], it.author)) if it.author else None, sid))
                 changed.append(it)
+                continue
+            if not it.reference and got[1] == it.hash and is_older(
+                    it.observed_at, _driver_time(got[2])) and not self._applied_before(
+                    it.raw_sha256):
+                # the stored text, collected earlier: it may predate a version (a
+                # text edited back), so the history places it, as for profiles
+                modified.append(it)
                 continue
             if it.reference or got[1] == it.hash:
                 self.counts.add("posts", "unchanged")
