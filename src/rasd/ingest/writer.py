@@ -1123,8 +1123,9 @@ class Writer:
             if it.stub:
                 continue  # a stub never overwrites
             if old_hash == it.hash and not old_stub:
-                if is_older(it.observed_at, _driver_time(old_seen)) and not self._applied_before(
-                        it.raw_sha256):
+                if old_seen is not None and it.observed_at is not None and \
+                        not self._applied_before(it.raw_sha256) and is_older(
+                        it.observed_at, _driver_time(old_seen)):
                     # the stored profile, collected earlier: it may predate a
                     # version (a name that came back), so the history places it
                     changed.append(it)
@@ -1391,9 +1392,9 @@ class Writer:
                     acc_cache.get((key[0], it.author)) if it.author else None, sid))
                 changed.append(it)
                 continue
-            if not it.reference and got[1] == it.hash and is_older(
-                    it.observed_at, _driver_time(got[2])) and not self._applied_before(
-                    it.raw_sha256):
+            if got[1] == it.hash and not it.reference and got[2] is not None and \
+                    it.observed_at is not None and not self._applied_before(
+                    it.raw_sha256) and is_older(it.observed_at, _driver_time(got[2])):
                 # the stored text, collected earlier: it may predate a version (a
                 # text edited back), so the history places it, as for profiles
                 modified.append(it)
