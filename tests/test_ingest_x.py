@@ -1652,3 +1652,42 @@ def test_a_copy_that_began_the_current_state_ends_the_one_before(store, tmp_path
                                                        "unchanged": 1}, (kind, by)
     assert _histories_by_day(store) == ([("B", 1, 8), ("A", 20)],
                                         [("text B", 1, 8), ("text A", 20)])
+
+
+@pytest.mark.parametrize("how", ["files", "batches of one", "one batch"])
+def test_a_state_that_returns_within_one_batch_keeps_both_periods(store, tmp_path, how):
+    """Found by review: C on the 12th, B on the 23rd, C again on the 24th, A on
+    the 26th, read 26th, 12th, 23rd, 24th. One batch kept only the earliest
+    copy of each state (C's of the 12th), so the second C period was lost: B
+    until the 26th, and one update fewer than in batches of one."""
+    pages = [_page(f"2024-01-{d:02d}T00:00:00+00:00", n, "same text")
+             for d, n in ((26, "A"), (12, "C"), (23, "B"), (24, "C"))]
+    reps = []
+    if how == "files":
+        for i, pg in enumerate(pages):
+            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
+            reps.append(ingest_path(store, tmp_path / f"{i}.jsonl"))
+    else:
+        (tmp_path / "all.jsonl").write_text("".join(pg + "\n" for pg in pages))
+        reps.append(ingest_path(store, tmp_path / "all.jsonl",
+                                batch_size=1 if how == "batches of one" else 5000))
+    by: dict[str, int] = {}
+    for r in reps:
+        for k, v in r.counts["by_kind"]["accounts"].items():
+            by[k] = by.get(k, 0) + v
+    assert {k: v for k, v in by.items() if v} == {"new": 1, "updated": 3}, by
+    assert _histories_by_day(store)[0] == [("C", 12, 23), ("B", 23, 24), ("C", 24, 26),
+                                           ("A", 26)]
+
+
+def test_copies_of_one_state_read_late_in_one_batch_give_one_version_from_the_first(
+        store, tmp_path):
+    """Late copies are kept each (a state may return between two of them); a
+    run of them keeping the same state is still one version, from its
+    earliest copy (when that state began), whatever the order they are read."""
+    pages = [_page(f"2024-01-{d:02d}T00:00:00+00:00", n, "same text")
+             for d, n in ((20, "A"), (10, "B"), (5, "B"), (12, "B"))]
+    (tmp_path / "all.jsonl").write_text("".join(pg + "\n" for pg in pages))
+    rep = ingest_path(store, tmp_path / "all.jsonl")
+    assert rep.counts["by_kind"]["accounts"] == {"new": 1, "updated": 1, "unchanged": 2}
+    assert _histories_by_day(store)[0] == [("B", 5, 20), ("A", 20)]

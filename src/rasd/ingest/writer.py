@@ -197,6 +197,22 @@ class _History:
                 return "ends" if nxt == kept else "new"
         return "next" if nxt == kept else "new"
 
+    def extend(self, kept: Any, t: datetime, raw_sha256: str | None) -> bool:
+        """A copy of time ``t`` keeping ``kept``, where what came next is a
+        version of the same placed in this batch (``judge``: "next"): that
+        version begins with this copy, its earliest (copies placed newest
+        first). False where what came next is stored, or the current copy."""
+        i = bisect.bisect_right(self.times, _utc_naive(t))
+        if i >= len(self.timed):
+            return False
+        v = self.timed[i]
+        if v.row.get("id") is not None or self.ident(v) != kept or (
+                self.time_of(v) is not v.row.get("observed_at")):
+            return False
+        v.row["observed_at"], v.row["raw_sha256"] = t, raw_sha256
+        self.times[i] = _utc_naive(t)
+        return True
+
     def sight(self, t: datetime, kept: Any) -> None:
         """A copy of time ``t`` keeping ``kept`` gave no version, the state
         after it beginning with it (``judge``: "next" or "ends")."""
@@ -675,7 +691,7 @@ class Prep:
         # as the versions they are (only their version rows, as across batches)
         self.late_posts: list[Post] = []
         self.late_accounts: list[Account] = []
-        # (is post, key) → what a version keeps → that copy's place in late_*
+        # (is post, key) → (what a version keeps, when) → that copy's place in late_*
         self.late_seen: dict[tuple[bool, Key], dict[Any, int]] = {}
         # earliest time a batch's newest copy was seen unchanged before (an
         # identical newer copy replaced it): a profile or text seen before the
@@ -771,17 +787,15 @@ class Prep:
         """Keep ``rec``, a copy older than ``old`` (the newest of its key in the
         batch), to be written after the batch's rounds: the writer places it in
         the record's history (a version, or nothing where it holds that state
-        then). Of copies keeping the same (``version``), the earliest only:
-        when that state began. Also a copy keeping what ``old`` keeps: the
-        record may have changed between (a name that came back)."""
-        v = version(rec)
+        then; a run of copies keeping the same state is one version from its
+        earliest copy). Every copy but one keeping the same (``version``) at
+        the same time: a state may return between two copies of it (C, B,
+        C), and a copy keeping what ``old`` keeps may be when it began."""
         seen = self.late_seen.setdefault((is_post, key), {})
-        at = seen.get(v)
-        if at is not None:
-            if is_older(rec.observed_at, late[at].observed_at):
-                late[at] = rec
+        k = (version(rec), rec.observed_at)
+        if k in seen:
             return False
-        seen[v] = len(late)
+        seen[k] = len(late)
         late.append(rec)
         return True
 
@@ -1257,7 +1271,8 @@ class Writer:
             what = got.judge(mine, t, stored_kept(row))
             placed[i] = what == "new"
             if not placed[i]:
-                if t is not None and what in ("next", "ends"):
+                if t is not None and what in ("next", "ends") and not (
+                        what == "next" and got.extend(mine, t, it.raw_sha256)):
                     got.sight(t, mine)
                     if what == "ends":
                         got.supersede(t)
