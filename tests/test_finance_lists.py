@@ -355,6 +355,42 @@ def test_status_counts_names_per_script(files, sqlite_store, tmp_path, monkeypat
             f"Cyrillic {want['Cyrillic']}, other {want['other']}") in out.output
 
 
+def test_import_and_status_count_names_per_script_in_the_same_words(tmp_path, monkeypatch):
+    """README walkthrough: `rasd lists import` printed "none 5" (and "Greek 1",
+    "Han 1") where `rasd lists status` said "other 7" for the same names. Both
+    now count in Arabic, Latin, Cyrillic and other, and print them alike."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+
+    monkeypatch.setattr(common.STATE, "store", None)
+    objs = [{"id": "syn-p", "schema": "Person", "caption": "Khalid al-Zubaydi",
+             "properties": {"name": ["Khalid al-Zubaydi"],
+                            "alias": ["خالد الزبيدي", "Халид", "Χαλίντ", "哈立德", "1234", "---"],
+                            "topics": ["sanction"]}}]
+    f = tmp_path / "mixed.ftm.json"
+    f.write_text("\n".join(json.dumps(o, ensure_ascii=False) for o in objs) + "\n",
+                 encoding="utf-8")
+    db = str(tmp_path / "rasd.db")
+    runner = CliRunner()
+    imp = runner.invoke(app, ["--db", db, "lists", "import", str(f), "--name", "mixed"])
+    assert imp.exit_code == 0, imp.output
+    common.STATE.store = None
+    st = runner.invoke(app, ["--db", db, "lists", "status"])
+    assert st.exit_code == 0, st.output
+    want = "Arabic 1, Latin 1, Cyrillic 1, other 4"
+    assert f"names [{want}]" in imp.stdout, imp.stdout
+    assert f"names per script: {want}" in st.stdout, st.stdout
+    for out in (imp.stdout, st.stdout):
+        assert not re.search(r"\b(none|Greek|Han)\b", out), out
+    common.STATE.store = None
+    js = json.loads(runner.invoke(app, ["--db", db, "lists", "import", str(f), "--name",
+                                        "mixed", "--json"]).stdout)
+    assert js["scripts"] == {"Arabic": 1, "Latin": 1, "Cyrillic": 1, "other": 4}
+
+
 def test_long_free_form_dates_and_codes_are_bounded_on_both_stores(store, tmp_path):
     """Found by the hostile-values test on PostgreSQL (sampled, so not every
     run): an FtM ``createdAt`` longer than its column (40) ended the import

@@ -186,10 +186,8 @@ def register(app: typer.Typer) -> None:
         if json_:
             echo_json(res.__dict__)
             return
-        scripts = ", ".join(f"{k} {v}" for k, v in sorted(res.scripts.items(),
-                                                          key=lambda kv: -kv[1]))
         echo(f"{res.list_name} ({res.format}): {res.entities} entities, {res.names} "
-             f"names [{scripts}], {res.identifiers} identifiers "
+             f"names [{_scripts_text(res.scripts)}], {res.identifiers} identifiers "
              f"({res.wallets} crypto wallets)" + (" — replaced the earlier import"
                                                    if res.replaced else ""))
 
@@ -219,7 +217,7 @@ def register(app: typer.Typer) -> None:
             echo(f"{r['list']} ({r['format']}): {r['entities']} entities, {r['names']} "
                  f"names, {r['identifiers']} identifiers ({r['wallets']} wallets); "
                  f"published {r['published'] or '?'}; imported {r['imported_at']}")
-            echo("  names per script: " + ", ".join(f"{k} {v}" for k, v in r["scripts"].items()))
+            echo(f"  names per script: {_scripts_text(r['scripts'])}")
             if progs:
                 echo(f"  programmes: {progs}")
 
@@ -321,3 +319,8 @@ def register(app: typer.Typer) -> None:
             fail(f"{file}: no names to screen")
         if json_:
             echo_json(out)
+
+
+def _scripts_text(scripts: dict[str, int]) -> str:
+    """Names per script as `lists import` and `lists status` both print them."""
+    return ", ".join(f"{k} {v}" for k, v in scripts.items())

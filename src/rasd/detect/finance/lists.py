@@ -585,7 +585,7 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     n_names = sum(len(e.names) for e in parsed.entities)
     n_ids = sum(len(e.identifiers) for e in parsed.entities)
-    scripts: dict[str, int] = {}
+    scripts = script_counts()
     with store.begin() as c:
         old = c.execute(select(F.fin_lists.c.id).where(F.fin_lists.c.name == list_name)).first()
         if old is not None:
@@ -620,7 +620,7 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
                 eid = ids[e.list_ref[:200]]
                 for n, kind in e.names:
                     script = dominant_script(n)
-                    scripts[script or "none"] = scripts.get(script or "none", 0) + 1
+                    scripts[script_group(script)] += 1
                     name_rows.append({"entity_id": eid, "name": n, "kind": kind,
                                       "script": script, "norm": normalize(n).key})
                 for typ, val, cur in e.identifiers:
@@ -635,6 +635,22 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
                         sum(1 for e in parsed.entities for i in e.identifiers
                             if i[0] == "crypto_wallet"),
                         scripts, old is not None)
+
+
+# the scripts names are counted in by `rasd lists import` and `rasd lists status`;
+# every other script, and a name without letters, is "other" (the import said
+# "none 5" where the status said "other 5" for the same names)
+SHOWN_SCRIPTS = ("Arabic", "Latin", "Cyrillic")
+
+
+def script_counts() -> dict[str, int]:
+    """Names per script, zero each, in the order they are shown."""
+    return dict.fromkeys((*SHOWN_SCRIPTS, "other"), 0)
+
+
+def script_group(script: str | None) -> str:
+    """The group a name's dominant script (``dominant_script``) is counted in."""
+    return script if script in SHOWN_SCRIPTS else "other"
 
 
 def list_status(store: Any) -> list[dict[str, Any]]:
@@ -652,14 +668,13 @@ def list_status(store: Any) -> list[dict[str, Any]]:
                                        F.fin_identifiers.c.entity_id == F.fin_entities.c.id))
                 .where(F.fin_entities.c.list_id == r["id"],
                        F.fin_identifiers.c.type == "crypto_wallet")).scalar_one()
-            scripts = {"Arabic": 0, "Latin": 0, "Cyrillic": 0, "other": 0}
+            scripts = script_counts()
             q = (select(F.fin_names.c.script, func.count())
                  .select_from(F.fin_names.join(F.fin_entities,
                                                F.fin_names.c.entity_id == F.fin_entities.c.id))
                  .where(F.fin_entities.c.list_id == r["id"]).group_by(F.fin_names.c.script))
             for script, n in c.execute(q):
-                key = script if script in scripts else "other"
-                scripts[key] += int(n)
+                scripts[script_group(script)] += int(n)
             out.append({"list": r["name"], "format": r["format"], "entities": r["entities"],
                         "names": r["names"], "scripts": scripts, "identifiers": r["identifiers"],
                         "wallets": int(wallets), "published": r["published"],
