@@ -1151,7 +1151,7 @@ def _account_refs(text: str) -> set[str]:
     `finance links`, the demo's shared-indicator line); a reference may hold
     spaces (a stub Telegram account named by a forward)."""
     refs = set(re.findall(r"^    (?:to|from) (.+?) \([^()]*\): ", text, re.MULTILINE))
-    refs |= set(re.findall(r"^  (.+?) \([^()]*\): \d+ sightings", text, re.MULTILINE))
+    refs |= set(re.findall(r"^  (.+?) \([^()]*\): \d+ sightings?$", text, re.MULTILINE))
     for shared in re.findall(r"shared wallet \S+: (.*)$", text, re.MULTILINE):
         refs |= {x.rsplit(" (", 1)[0] for x in shared.split(", ")}
     return refs

@@ -217,6 +217,10 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
     assert rows[0]["value"] == WALLET and rows[0]["accounts"] == 2
     r = runner.invoke(app, ["--db", db, "finance", "links"])
     assert "2 accounts" in r.stdout
+    # one sighting is "1 sighting" (it printed "1 sightings"), two are "2 sightings"
+    assert "x:a2 (@relay_two): 1 sighting\n" in r.stdout, r.stdout
+    assert "x:a1 (@abu_qaswara_1): 2 sightings\n" in r.stdout, r.stdout
+    assert "1 sightings" not in r.stdout
     for cmd in (["finance", "extract"], ["finance", "links"], ["lists", "import"],
                 ["lists", "status"], ["screen"]):
         h = runner.invoke(app, [*cmd, "--help"])

@@ -135,11 +135,11 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             cur = "/".join(x for x in (r["currency"], r["asset"]) if x)
             echo(f"{r['type']} {cur + ' ' if cur else ''}{r['value']}: "
-                 f"{r['accounts']} accounts, {r['posts']} posts")
+                 f"{_counted(r['accounts'], 'account')}, {_counted(r['posts'], 'post')}")
             for a in r["linked_accounts"]:  # as `rasd accounts show` takes it back
                 shown = f"@{a['handle']}" if a["handle"] else a["name"]
                 echo(f"  {quoted_ref(a['ref'])}{f' ({shown})' if shown else ''}: "
-                     f"{a['sightings']} sightings")
+                     f"{_counted(a['sightings'], 'sighting')}")
 
     @lists.command("import")
     def import_cmd(
@@ -324,3 +324,8 @@ def register(app: typer.Typer) -> None:
 def _scripts_text(scripts: dict[str, int]) -> str:
     """Names per script as `lists import` and `lists status` both print them."""
     return ", ".join(f"{k} {v}" for k, v in scripts.items())
+
+
+def _counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural but for one ("1 sighting", "2 sightings")."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
