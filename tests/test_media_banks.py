@@ -348,10 +348,17 @@ def test_cli_bank_session(tmp_path, monkeypatch):
     r = cli("bank", "list", "--json")
     assert '"tombstoned": 1' in r.stdout
     cli("bank", "create", "tabbed", "--label", "content=a\tb")
+    # every column says what it is (a bare "-" stood for "not negative, enabled"),
+    # and a bank's own --pdq-threshold is shown
+    assert cli("bank", "create", "logos", "--negative", "--pdq-threshold", "10").exit_code == 0
+    assert cli("bank", "disable", "logos").exit_code == 0
     r = cli("bank", "list")
     assert r.stdout.splitlines() == [
-        "demo\t-\tactive=1 tombstoned=1\tlabels=entity=demo-group;policy=incitement",
-        "tabbed\t-\tempty\tlabels=content=a\\tb"]  # a tab inside a field is escaped
+        "demo\tpositive\tenabled\tpdq_threshold=31 (default)\tsignals: active=1 tombstoned=1"
+        "\tlabels=entity=demo-group;policy=incitement",
+        "logos\tnegative\tdisabled\tpdq_threshold=10\tsignals: none\tlabels=-",
+        "tabbed\tpositive\tenabled\tpdq_threshold=31 (default)\tsignals: none"
+        "\tlabels=content=a\\tb"]  # a tab inside a field is escaped
     common.STATE.store = None
 
 

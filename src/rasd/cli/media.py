@@ -252,12 +252,18 @@ def register(app: typer.Typer) -> None:
 
     @bank.command("list")
     def bank_list(json_: bool = typer.Option(False, "--json")) -> None:
-        """List banks with their labels and signal counts by status.
+        """List banks, one a line, tab-separated: the name; positive or negative
+        (known false positives); enabled or disabled; the PDQ match radius
+        (pdq_threshold=N, "(default)" where `bank create --pdq-threshold` did not
+        set one); signal counts by status; labels.
 
-        Example:
+        Examples:
+
+          rasd bank list
 
           rasd bank list --json
         """
+        from rasd.detect.media import signals as sig
         from rasd.detect.media.banks import format_labels, list_banks
 
         banks = list_banks(get_store())
@@ -266,12 +272,15 @@ def register(app: typer.Typer) -> None:
             return
         if not banks:
             typer.echo("no banks yet (rasd bank create NAME)")
+        pdq_default = sig.get("pdq").default_threshold
         for b in banks:
-            flags = ",".join(x for x, on in (("negative", b.negative),
-                                             ("disabled", not b.enabled)) if on) or "-"
-            counts = " ".join(f"{k}={v}" for k, v in sorted(b.counts.items())) or "empty"
+            pdq = (f"pdq_threshold={b.pdq_threshold}" if b.pdq_threshold is not None
+                   else f"pdq_threshold={pdq_default:g} (default)")
+            counts = " ".join(f"{k}={v}" for k, v in sorted(b.counts.items())) or "none"
             labels = format_labels(b.labels) or "-"
-            echo_row(b.name, flags, counts, f"labels={labels}")
+            echo_row(b.name, "negative" if b.negative else "positive",
+                     "enabled" if b.enabled else "disabled", pdq, f"signals: {counts}",
+                     f"labels={labels}")
 
     @bank.command("import")
     def bank_import(
