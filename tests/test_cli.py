@@ -231,7 +231,7 @@ def test_show_post_with_raw_evidence(tmp_path):
     r = runner.invoke(app, ["--db", db, "show", "telegram:channel7000000001/2"])
     assert r.exit_code == 0 and "New release" in r.output
     assert "https://t.me/c/7000000001/2" in r.output  # no public username in the export
-    assert re.search(r"collected \S+; stored \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, last seen ",
+    assert re.search(r"collected \S+; stored \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, last seen ",
                      r.output), r.output
     r = runner.invoke(app, ["--db", db, "show", "telegram:nope/1"])
     assert r.exit_code == 2
@@ -1522,3 +1522,57 @@ def test_accounts_show_lists_the_accounts_a_name_names(tmp_path):
     assert len(got) == 3
     r = runner.invoke(app, ["--db", db, "accounts", "mark", "ärger kanal", "--role", "news"])
     assert r.exit_code == 2 and "3 accounts are named" in r.output and "x:9" in r.output
+
+
+def test_times_print_alike_on_both_stores(store, tmp_path):
+    """README walkthrough: text lines printed times with "+00:00" (and
+    microseconds, `lists status`) on PostgreSQL and without on SQLite. Every
+    time in `runs`, `show`, `accounts show`, `lists status` and `clusters show`
+    is now UTC to the second, marked "UTC", on both stores."""
+    from rasd.ingest import ingest_path
+
+    def tweet(i, handle, day):
+        return json.dumps({"data": [{"id": str(i), "text": "the same long message, shared again and again",
+                                     "author_id": "42",
+                                     "created_at": f"2024-03-0{day}T10:00:00.000Z"}],
+                           "includes": {"users": [{"id": "42", "username": handle,
+                                                   "name": "Tester"}]}}) + "\n"
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(tweet(1, "old_handle", 1) + tweet(3, "old_handle", 1))
+    b.write_text(tweet(2, "new_handle", 2))
+    db = store.url.render_as_string(hide_password=False)
+    ingest_path(store, a)
+    ingest_path(store, b)
+    lst = tmp_path / "l.ftm.json"
+    lst.write_text(json.dumps({"id": "e", "schema": "Organization", "caption": "Some Front",
+                               "properties": {"name": ["Some Front"]}}) + "\n")
+    assert runner.invoke(app, ["--db", db, "lists", "import", str(lst)]).exit_code == 0
+    assert runner.invoke(app, ["--db", db, "clusters", "build"]).exit_code == 0
+    stamp = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d\S*(?: UTC)?")
+    seen = []
+    for cmd in (["runs"], ["show", "x:1"], ["accounts", "show", "x:42"], ["lists", "status"],
+                ["clusters", "show", "1"]):
+        r = runner.invoke(app, ["--db", db, *cmd])
+        assert r.exit_code == 0, (cmd, r.output)
+        # (the raw record, shown as the file gave it, keeps its own times)
+        shown = "\n".join(x for x in r.stdout.splitlines() if not x.startswith("  raw "))
+        times = stamp.findall(shown)
+        assert times, (cmd, r.stdout)
+        for t in times:
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", t), (cmd, t, r.stdout)
+        seen += times
+    assert "2024-03-01 10:00:00 UTC" in seen  # the post's own time, as the file gave it
+    assert "+00:00" not in "".join(seen)
+
+
+def test_when_text_is_utc_whatever_the_zone():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from rasd.cli.common import when_text
+
+    t = datetime(2024, 3, 1, 16, 5, 9, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    assert when_text(t) == "2024-03-01 10:35:09 UTC"
+    assert when_text(t.astimezone(UTC).replace(tzinfo=None)) == "2024-03-01 10:35:09 UTC"
+    assert when_text(t.isoformat()) == "2024-03-01 10:35:09 UTC"
+    assert when_text(None) == "-"

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import orjson
@@ -163,9 +164,23 @@ def _dumps(obj: Any, opt: int) -> str:
 
 
 def when_text(t: Any) -> str:
-    """A stored time as text lines show it (UTC, to the second), the same on
-    SQLite and PostgreSQL; ``-`` for none."""
-    return t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "-"
+    """A stored time as every text line shows it: UTC, to the second, marked
+    ("2024-03-01 13:35:00 UTC"), the same on SQLite and PostgreSQL (SQLite gives
+    times without an offset, stored as UTC; PostgreSQL with one, in the
+    session's time zone: text lines printed "+00:00" and microseconds on one
+    store and not the other). An ISO string is read as such; ``-`` for none."""
+    if t is None or t == "":
+        return "-"
+    if isinstance(t, str):
+        try:
+            t = datetime.fromisoformat(t)
+        except ValueError:
+            return t
+    if not isinstance(t, datetime):
+        return str(t)
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def echo_json(obj: Any, *, indent: bool = True) -> None:

@@ -19,6 +19,7 @@ from rasd.cli.common import (
     markup_escaped,
     progress_enabled,
     warn,
+    when_text,
 )
 
 
@@ -216,7 +217,7 @@ def register(app: typer.Typer) -> None:
             progs = ", ".join(f"{k} {v}" for k, v in r["top_programmes"].items())
             echo(f"{r['list']} ({r['format']}): {r['entities']} entities, {r['names']} "
                  f"names, {r['identifiers']} identifiers ({r['wallets']} wallets); "
-                 f"published {r['published'] or '?'}; imported {r['imported_at']}")
+                 f"published {r['published'] or '?'}; imported {when_text(r['imported_at'])}")
             echo(f"  names per script: {_scripts_text(r['scripts'])}")
             if progs:
                 echo(f"  programmes: {progs}")

@@ -21,6 +21,7 @@ from rasd.cli.common import (
     progress_enabled,
     stage_progress,
     warn,
+    when_text,
 )
 
 MAX_FILES = 1_000_000
@@ -595,7 +596,7 @@ def register(app: typer.Typer) -> None:
             shown = f"@{r['account']}" if r["account"] else r["account_name"]
             who = quoted_ref(r["account_ref"]) if r["account_ref"] else "-"
             who += f" ({shown})" if shown and r["account_ref"] else ""
-            echo(f"{r['created_at']} {who} sim={r['similarity']} "
+            echo(f"{when_text(r['created_at'])} {who} sim={r['similarity']} "
                  f"{r['platform']}:{r['platform_id']}: {r['text'][:120]!r}")
 
     media = typer.Typer(help="Ingested media files.\n\nExample:\n\n"

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from rasd.cli.common import INT_MAX, echo, echo_json, fail, get_store
+from rasd.cli.common import INT_MAX, echo, echo_json, fail, get_store, when_text
 from rasd.terminal import one_line
 
 
@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _line(r: dict[str, Any]) -> str:
-    when = (r["started_at"] or "")[:19].replace("T", " ") + " UTC"
+    when = when_text(r["started_at"])
     took = f"  {r['seconds']:.1f}s" if r["seconds"] is not None else ""
     c = r["counts"] or {}
     counts = ", ".join(f"{k} {c[k]}" for k in ("new", "updated", "unchanged", "rejected")

@@ -227,7 +227,7 @@ def register(app: typer.Typer) -> None:
         if author is not None:
             who = _who({"account": author.platform_id, "handle": author.handle,
                         "name": author.name}, p.platform)
-        echo(f"{p.platform}:{p.platform_id} [{p.kind}] {p.created_at} "
+        echo(f"{p.platform}:{p.platform_id} [{p.kind}] {_when(p.created_at)} "
              f"by {who}")
         typer.echo(f"  {p.text!r}")
         poll = (p.extra or {}).get("poll")
