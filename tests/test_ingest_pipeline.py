@@ -362,3 +362,40 @@ def test_runs_gives_the_seconds_ingest_printed(store, tmp_path, monkeypatch):
     run = runner.ingest_runs(store)[0]
     assert rep.seconds >= 0.4
     assert abs(run["seconds"] - rep.seconds) < 0.002, (run["seconds"], rep.seconds)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_repeated_profiles_are_told_apart_in_the_per_kind_line(tmp_path, jobs):
+    """README walkthrough: the far-right Telegram CSV (a channel's profile on
+    every row) said "accounts: ... unchanged 39944" into an empty store, as if
+    the store had held them. The per-kind line now says how many of the
+    unchanged were the same profile read again in this run, across batches too,
+    and the run's counts keep the figure."""
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+    from rasd.ingest.runner import ingest_runs
+
+    f = tmp_path / "t.jsonl"
+    f.write_text("".join(json.dumps({
+        "data": [{"id": str(i), "text": f"post {i}", "author_id": "7"}],
+        "includes": {"users": [{"id": "7", "username": "chan", "name": "Channel"}]}}) + "\n"
+        for i in range(12)))
+    db = str(tmp_path / "r.db")
+    common.STATE.store = None
+    try:
+        r = CliRunner().invoke(app, ["--db", db, "ingest", str(f), "--batch", "5",
+                                     "--jobs", jobs])
+    finally:
+        if common.STATE.store is not None:
+            common.STATE.store.close()
+        common.STATE.store = None
+    assert r.exit_code == 0, r.output
+    assert ("    accounts: new 1, unchanged 11 (11 of them repeats of a profile read "
+            "earlier in this run)\n") in r.stdout, r.stdout
+    assert "    posts: new 12\n" in r.stdout
+    st = Store.open(db)
+    try:
+        assert ingest_runs(st)[0]["counts"]["repeated_profiles"] == 11
+    finally:
+        st.close()

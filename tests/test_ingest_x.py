@@ -1074,8 +1074,8 @@ def test_each_commit_records_the_runs_counts_and_that_it_is_alive(store, tmp_pat
     seen: list[tuple] = []
     real = runner._record_counts
 
-    def spy(writer, file_id, rejected, c):
-        real(writer, file_id, rejected, c)
+    def spy(writer, file_id, rejected, repeats, c):
+        real(writer, file_id, rejected, repeats, c)
         row = c.execute(select(S.ingest_files.c.seen_at, S.ingest_files.c.started_at,
                                S.ingest_files.c.counts)
                         .where(S.ingest_files.c.id == file_id)).one()

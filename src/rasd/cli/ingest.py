@@ -460,8 +460,7 @@ def register(app: typer.Typer) -> None:
                      f"{c['unchanged']} unchanged, {c['rejected']} rejected "
                      f"({rep.seconds:.1f}s{rate})")
                 for kind, cnt in c.get("by_kind", {}).items():
-                    typer.echo(f"    {kind}: " + ", ".join(f"{k} {v}" for k, v in
-                                                           sorted(cnt.items())))
+                    typer.echo(f"    {kind}: {_kind_counts(kind, cnt, c)}")
                 for r in rep.rejects[:5]:
                     where = f"line {r['line']}" if r["line"] else (r["path"] or "?")
                     echo(one_line(f"    rejected {where}: {r['reason']}"), err=True)
@@ -477,3 +476,21 @@ def register(app: typer.Typer) -> None:
                        for r in reports])
         if strict and any_rejected:
             raise typer.Exit(1)
+
+
+_OUTCOMES = ("new", "updated", "unchanged")
+
+
+def _kind_counts(kind: str, cnt: dict[str, int], counts: dict[str, Any]) -> str:
+    """One kind's counts as the per-kind line gives them: new, updated,
+    unchanged first (as the file's line), then any other outcome (links drawn,
+    waiting). Unchanged accounts say how many were the same profile read again
+    in this run: a CSV repeats its channel's profile on every row, and "39944
+    unchanged" for 449 accounts read as if the store had held them all."""
+    parts = [f"{k} {cnt[k]}" for k in _OUTCOMES if k in cnt]
+    parts += [f"{k} {v}" for k, v in sorted(cnt.items()) if k not in _OUTCOMES]
+    text = ", ".join(parts)
+    repeats = min(int(counts.get("repeated_profiles") or 0), cnt.get("unchanged", 0))
+    if kind == "accounts" and repeats:
+        text += f" ({repeats} of them repeats of a profile read earlier in this run)"
+    return text

@@ -351,6 +351,9 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
     qfile: IO[bytes] | None = None
     qpath = quarantine_path(store)
     rejected = 0
+    # profiles read again unchanged within this run (a channel's profile on every
+    # row of a CSV): counted unchanged by the writer, told apart for the report
+    repeats = 0
     run = produce_in_child if jobs == 2 else produce
     chunks = run(path, name, options, platform, batch_size)
     guard = ExitStack()  # relaxed GC, the quarantine file, the chunk source
@@ -391,9 +394,11 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                 if writer is None:
                     writer = Writer(store, sid, batch_size=batch_size)
                     writer.on_commit = partial(  # the rejects counted by each commit
-                        _record_counts, writer, file_id, lambda: rejected)  # noqa: B023
+                        _record_counts, writer, file_id, lambda: rejected,  # noqa: B023
+                        lambda: repeats)  # noqa: B023
                     if bulk_load_pays(store, total):
                         bulk.enter_context(store.bulk_load())
+                repeats += b.seen_accounts
                 writer.apply(b)
             if progress:
                 progress(chunk.pos, total)
@@ -417,13 +422,13 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                 with store.begin() as c:  # with what it committed (rasd runs)
                     c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
                               .values(finished_at=now(), status=status,
-                                      counts=_run_counts(writer, rejected)))
+                                      counts=_run_counts(writer, rejected, repeats)))
         raise
     finally:
         guard.close()  # closes the quarantine file and stops a parsing process
     report.seconds = time.perf_counter() - t0
     finished = started + timedelta(seconds=report.seconds)  # the same span as printed
-    report.counts = _run_counts(writer, rejected)
+    report.counts = _run_counts(writer, rejected, repeats)
     if rejected:
         report.quarantine = str(qpath)
     if file_id is not None:
@@ -678,7 +683,7 @@ def _row_alive(r: Any) -> bool:
 
 
 def _record_counts(writer: Writer, file_id: int | None, rejected: Callable[[], int],
-                   c: Connection) -> None:
+                   repeats: Callable[[], int], c: Connection) -> None:
     """Record a run's counts in the transaction of each batch it writes (one
     UPDATE a batch): a run killed hard (SIGKILL, a power cut) keeps what it had
     committed, for ``rasd runs``, where it kept nothing before. It is seen
@@ -686,14 +691,17 @@ def _record_counts(writer: Writer, file_id: int | None, rejected: Callable[[], i
     batches (it waits ``BEAT_WAIT``) is not needed while batches commit."""
     if file_id is not None:
         c.execute(update(S.ingest_files).where(S.ingest_files.c.id == file_id)
-                  .values(counts=_run_counts(writer, rejected()), seen_at=now()))
+                  .values(counts=_run_counts(writer, rejected(), repeats()), seen_at=now()))
 
 
-def _run_counts(writer: Writer | None, rejected: int) -> dict[str, Any]:
-    """A run's counts as its report and ``ingest_files`` keep them."""
+def _run_counts(writer: Writer | None, rejected: int, repeats: int = 0) -> dict[str, Any]:
+    """A run's counts as its report and ``ingest_files`` keep them.
+    ``repeated_profiles``: account records that repeated a profile already read
+    in this run unchanged (``Batch.seen_accounts``), counted among the unchanged
+    accounts."""
     counts = writer.counts.as_dict() if writer is not None else {
         "new": 0, "updated": 0, "unchanged": 0, "rejected": 0, "by_kind": {}}
-    return {**counts, "rejected": rejected}
+    return {**counts, "rejected": rejected, "repeated_profiles": repeats}
 
 
 def _aware(t: datetime) -> datetime:
