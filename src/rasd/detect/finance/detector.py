@@ -4,7 +4,8 @@
 - ``fin_indicator``: the wallets, IBANs, phones and payment links found, each
   with its validation (score 1.0 when at least one is valid, else 0.3);
 - ``designated_entity``: names from the imported designation lists that occur
-  in the text, and listed wallets (exact identifier match);
+  in the text (distinctive ones: not made only of words common in ordinary
+  writing, :meth:`.Screener.enough`), and listed wallets (exact identifier match);
 - ``financing``: a donation appeal for terrorism (see :mod:`.appeals`), with the
   validated indicators and the entities attached.
 Valid indicators are recorded as sightings; accounts sharing one are linked by
@@ -35,15 +36,16 @@ from rasd.detect.finance.screen import DEFAULT_THRESHOLD, Match, Screener, get_s
 from rasd.model import Detection
 
 # 1.1: indicators also from the post's links, not only its text; 1.2: names in
-# profiles and text under the strict rule (two firm, distinctive parts)
-RULES_VERSION = "1.2"
+# profiles and text under the strict rule (two firm, distinctive parts); 1.3: a name
+# in posts and bios must not be made only of words common in ordinary text
+RULES_VERSION = "1.3"
 
 
 def _version(store: Any | None) -> str:
     """Rules version + a digest of the lexicons and of the imported lists, so that
     importing a new list version makes ``rasd scan`` look at everything again."""
     h = hashlib.sha1()
-    for name in ("appeals.json", "name_particles.json"):
+    for name in ("appeals.json", "name_particles.json", "common_words.json"):
         h.update((files("rasd") / "data" / "finance" / name).read_bytes())
     if store is not None:
         with store.connect() as c:

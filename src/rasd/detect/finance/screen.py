@@ -20,11 +20,14 @@ threshold of 0.70 and an explanation of what matched.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler, Levenshtein
@@ -74,6 +77,20 @@ STRICT_MIN_LEN = 3  # shorter parts ("un", "tv") count only identical …
 STRICT_MIN_LETTERS = 6  # … and the firm parts together have this many letters ("r s" not)
 STRICT_INFO = 1.2  # one distinctive part (weight 1) and more: not "Muhammad Ali"
 STRICT_ONE_PART_LEN = 5
+# Names in free text (posts, bios) must also be distinctive in ordinary writing:
+# a listed name made only of everyday words ("OPERA", "MINISTRY OF INTERIOR",
+# "NORTH STAR", "PRESS TV") is what posts say about other things. A word is
+# *common* when at least TEXT_COMMON of the documents of some ordinary-text
+# corpus contain it (rasd/data/finance/common_words.json, built by
+# scripts/build_common_words.py from real tweets and news, documents about
+# terrorism left out). A name found in text needs a part that is not common — or
+# TEXT_COMMON_PARTS parts or more, a run of common words that long being rarely
+# there by chance (BLACK BANNER FRONT, ISLAMIC REVOLUTIONARY GUARD CORPS) — and
+# a person's name a common word only where listed persons use it as a name part
+# (John, Peter; not "THE CHESS PLAYER"): see :meth:`Screener.enough`.
+TEXT_COMMON = 1 / 1000
+TEXT_COMMON_PARTS = 3
+PERSON_NAME_DF = 2  # listed persons whose names hold the part: a personal name
 
 
 # Payment-URI schemes (BIP-21 ``bitcoin:ADDR?amount=…``, CashAddr's
@@ -116,6 +133,20 @@ def _capitalised(tok: str, caps: set[str]) -> bool:
         return True
     # joined kunya / article forms: "abubakr" from "Abu Bakr", "nusrah" from "al-Nusrah"
     return any(len(c) >= 3 and (tok.endswith(c) or tok.startswith(c)) for c in caps)
+
+
+@lru_cache(maxsize=1)
+def common_words() -> dict[str, float]:
+    """Word → share of the documents of ordinary text that contain it (highest
+    over the corpora; words under the table's floor are absent: rare)."""
+    doc = json.loads((files("rasd") / "data" / "finance" / "common_words.json").read_text(
+        encoding="utf-8"))
+    return {w: ppm / 1e6 for w, ppm in doc["words"].items()}
+
+
+def common_in_text(t: Token) -> bool:
+    """Is this name part an everyday word of ordinary writing (:data:`TEXT_COMMON`)?"""
+    return common_words().get(t.latin, 0.0) >= TEXT_COMMON
 
 
 def _particles() -> frozenset[str]:
@@ -332,6 +363,15 @@ class Screener:
                 for k in {self._dfkey(t), "l:" + t.latin}:
                     df_seen[k].add(e.entity_id)
         self.df = defaultdict(int, {k: len(v) for k, v in df_seen.items()})
+        # how many listed persons carry each part (by spelling): a common word
+        # that is a personal name (John, Peter) against a nickname ("PLAYER")
+        person_seen: dict[str, set[int]] = defaultdict(set)
+        for e in entries:
+            info = entities.get(e.entity_id)
+            if info is not None and info.schema == "person":
+                for t in e.norm.tokens:
+                    person_seen[t.latin].add(e.entity_id)
+        self.person_df = {k: len(v) for k, v in person_seen.items()}
         self._wcache: dict[Token, float] = {}
         self.n = len({e.entity_id for e in entries}) + PRIOR_ENTITIES
         # parts found in at most COMMON_DF listed entities weigh 1; commoner ones less
@@ -514,24 +554,46 @@ class Screener:
             return False  # "Front … Liberation" is not "Front for the Liberation of al-Sham"
         return self.enough(n, [j for _, j, _, _ in firm])
 
-    def enough(self, n: tuple[Token, ...], firm: list[int]) -> bool:
+    def enough(self, n: tuple[Token, ...], firm: list[int], *, text: bool = False,
+               person: bool = False) -> bool:
         """Do the firm parts ``firm`` (indices into ``n``) make a match under the
         strict rule: two or more, STRICT_MIN_LETTERS letters and STRICT_INFO of
-        rarity weight together?"""
-        return (len(firm) >= 2 and sum(len(n[j].latin) for j in firm) >= STRICT_MIN_LETTERS
-                and sum(self.weight(n[j]) for j in firm) >= STRICT_INFO)
+        rarity weight together?
 
-    def one_part_org_name(self, e: Entry) -> bool:
+        ``text``: the name was found in free text, where it must also be
+        distinctive in ordinary writing — not made only of common words
+        (:func:`common_in_text`) unless it has TEXT_COMMON_PARTS parts or more;
+        and for a ``person``, no common word of STRICT_SHORT letters or more that
+        listed persons do not use as a name part (PERSON_NAME_DF): "THE CHESS
+        PLAYER" is a nickname of ordinary words, "CHESS PLAYER" in a bio a
+        description. (Shorter parts — Kim, Jong, Un, Ali — are syllables of names
+        more than words, and a small list says too little about them.)"""
+        if not (len(firm) >= 2 and sum(len(n[j].latin) for j in firm) >= STRICT_MIN_LETTERS
+                and sum(self.weight(n[j]) for j in firm) >= STRICT_INFO):
+            return False
+        if text:
+            common = [j for j in firm if common_in_text(n[j])]
+            if len(common) == len(firm) and len(firm) < TEXT_COMMON_PARTS:
+                return False
+            if person and any(len(n[j].latin) >= STRICT_SHORT
+                              and self.person_df.get(n[j].latin, 0) < PERSON_NAME_DF
+                              for j in common):
+                return False
+        return True
+
+    def one_part_org_name(self, e: Entry, *, text: bool = False) -> bool:
         """A one-part listed name that may stand alone: an organisation's primary
         name (HAMAS, TALIBAN), not a weak alias, no company words beside it, at
-        least STRICT_ONE_PART_LEN letters and distinctive."""
+        least STRICT_ONE_PART_LEN letters and distinctive — in free text
+        (``text``) also not an everyday word (OPERA, :func:`common_in_text`)."""
         if len(e.norm.tokens) != 1:
             return False
         tok = e.norm.tokens[0]
         info = self.entities[e.entity_id]
         return (info.schema == "organization" and e.kind == "primary"
                 and all(a in _particles() for a in e.norm.set_aside)
-                and len(tok.latin) >= STRICT_ONE_PART_LEN and self.weight(tok) >= 0.5)
+                and len(tok.latin) >= STRICT_ONE_PART_LEN and self.weight(tok) >= 0.5
+                and not (text and common_in_text(tok)))
 
     def candidates(self, q: NormName) -> list[int]:
         keys = []
@@ -644,7 +706,9 @@ class Screener:
         (HAMAS, TALIBAN), at least 5 letters and distinctive; one-part aliases
         ("PEOPLE", "EGYPT", "VICTORY") and weak aliases are too often ordinary
         words, and persons need two parts. The parts must be firm and together
-        distinctive (:meth:`enough`: "Hasan … Ali" is not enough), and
+        distinctive (:meth:`enough`: "Hasan … Ali" is not enough) — also in
+        ordinary writing, not made only of everyday words ("Ministry of Interior",
+        "Press TV"; a one-part name not one itself, "Opera") — and
         unless every word of the listed name stands in the text, its identifying
         words (company form, number, initial) must be there too: "Nord Stream"
         is not NORD STREAM 2 AG. The explanation says the listed name "occurs in
@@ -684,13 +748,16 @@ class Screener:
                 continue
             if n == 1:
                 tok = e.norm.tokens[0]
-                if not self.one_part_org_name(e):
+                if not self.one_part_org_name(e, text=True):
                     continue
                 if not any(toks[p].latin == tok.latin for p in positions):
                     continue
                 s, ev = 1.0, {"aligned": [(tok.latin, tok.latin, 1.0, "exact")]}
             else:
-                # the listed name must occur as a contiguous run of parts (any order)
+                # the listed name must occur as a contiguous run of parts (any order);
+                # written whole with what identifies it (NORD STREAM 2 AG), a name
+                # of common words is distinctive all the same
+                plain = not (_identity_words(e.norm) and _whole_name_in(e.name, words))
                 s, ev = 0.0, {}
                 for p in positions[:20]:
                     for start in range(max(0, p - n + 1), min(p, len(toks) - n) + 1):
@@ -703,8 +770,9 @@ class Screener:
                         # "Gaza"), and together distinctive: "Hasan … Ali" is
                         # the name of thousands
                         firm = self.firm_parts(e.norm, window, evw)
-                        if len(firm) < n or not self.enough(e.norm.tokens,
-                                                            [i for i, *_ in firm]):
+                        if len(firm) < n or not self.enough(
+                                e.norm.tokens, [i for i, *_ in firm], text=plain,
+                                person=self.entities[e.entity_id].schema == "person"):
                             continue
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
