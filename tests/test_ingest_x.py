@@ -1404,16 +1404,30 @@ def test_versions_read_out_of_order_do_not_overlap(store, tmp_path, how):
 
     pages = [_page(f"2024-0{m}-01T00:00:00+00:00", f"Name {m}", f"text {m}")
              for m in (3, 1, 2)]
-    if how == "three files":
-        for i, pg in enumerate(pages):
-            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
-            ingest_path(store, tmp_path / f"{i}.jsonl")
-    else:
-        (tmp_path / "all.jsonl").write_text("\n".join(pages) + "\n")
-        ingest_path(store, tmp_path / "all.jsonl", batch_size=1 if how == "batches of one"
-                    else 5000)
+    _read_pages(store, tmp_path, pages, how)
     assert _names_and_texts_until(store) == (
         [("Name 1", 2), ("Name 2", 3), ("Name 3", None)], [("text 1", 2), ("text 2", 3)])
+
+
+def _read_pages(store, tmp_path: Path, pages: list[str], how: str) -> dict[str, dict[str, int]]:
+    """Ingest ``pages`` one file each (``how``: "files", "three files"), or
+    in one file in batches of one ("batches of one") or one batch; the counts
+    of all the runs by kind, summed."""
+    reps = []
+    if how in ("files", "three files"):
+        for i, pg in enumerate(pages):
+            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
+            reps.append(ingest_path(store, tmp_path / f"{i}.jsonl"))
+    else:
+        (tmp_path / "all.jsonl").write_text("".join(pg + "\n" for pg in pages))
+        reps.append(ingest_path(store, tmp_path / "all.jsonl",
+                                batch_size=1 if how == "batches of one" else 5000))
+    total: dict[str, dict[str, int]] = {}
+    for r in reps:
+        for kind, got in r.counts["by_kind"].items():
+            for k, v in got.items():
+                total.setdefault(kind, {})[k] = total.setdefault(kind, {}).get(k, 0) + v
+    return total
 
 
 def _names_and_texts_until(store) -> tuple[list, list]:
@@ -1543,14 +1557,7 @@ def test_a_name_that_returns_read_newest_first_keeps_its_first_period(store, tmp
     before it. Now January's A is the version it is, as read oldest first."""
     pages = [_page(f"2024-0{m}-01T00:00:00+00:00", name, "same text")
              for m, name in ((3, "A"), (2, "B"), (1, "A"))]
-    if how == "three files":
-        for i, pg in enumerate(pages):
-            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
-            ingest_path(store, tmp_path / f"{i}.jsonl")
-    else:
-        (tmp_path / "all.jsonl").write_text("\n".join(pages) + "\n")
-        ingest_path(store, tmp_path / "all.jsonl", batch_size=1 if how == "batches of one"
-                    else 5000)
+    _read_pages(store, tmp_path, pages, how)
     names, _ = _names_and_texts_until(store)
     assert names == [("A", 2), ("B", 3), ("A", None)]
     # a copy of A collected inside A's first period, or of the current A, adds nothing
@@ -1603,19 +1610,8 @@ def test_a_profile_read_again_collected_earlier_is_placed_whatever_the_batch(sto
     24th and the counts differed with --batch."""
     pages = [_page(f"2024-01-{d:02d}T00:00:00+00:00", n, "same text")
              for d, n in ((4, "B"), (24, "A"), (10, "A"))]
-    reps = []
-    if how == "files":
-        for i, pg in enumerate(pages):
-            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
-            reps.append(ingest_path(store, tmp_path / f"{i}.jsonl"))
-    else:
-        (tmp_path / "all.jsonl").write_text("".join(pg + "\n" for pg in pages))
-        reps.append(ingest_path(store, tmp_path / "all.jsonl",
-                                batch_size=1 if how == "batches of one" else 5000))
-    by: dict[str, int] = {}
-    for r in reps:
-        for k, v in r.counts["by_kind"]["accounts"].items():
-            by[k] = by.get(k, 0) + v
+    counts = _read_pages(store, tmp_path, pages, how)
+    by = counts["accounts"]
     # as read in time order: B new, A on the 10th updated (B ended), A on the
     # 24th unchanged
     assert {k: v for k, v in by.items() if v} == {"new": 1, "updated": 1, "unchanged": 1}, by
@@ -1634,20 +1630,9 @@ def test_a_copy_that_began_the_current_state_ends_the_one_before(store, tmp_path
     read in time order (B new, A updated, A again unchanged)."""
     pages = [_page(f"2024-01-{d:02d}T00:00:00+00:00", n, t)
              for d, n, t in ((20, "A", "text A"), (1, "B", "text B"), (8, "A", "text A"))]
-    reps = []
-    if how == "files":
-        for i, pg in enumerate(pages):
-            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
-            reps.append(ingest_path(store, tmp_path / f"{i}.jsonl"))
-    else:
-        (tmp_path / "all.jsonl").write_text("".join(pg + "\n" for pg in pages))
-        reps.append(ingest_path(store, tmp_path / "all.jsonl",
-                                batch_size=1 if how == "batches of one" else 5000))
+    counts = _read_pages(store, tmp_path, pages, how)
     for kind in ("accounts", "posts"):
-        by: dict[str, int] = {}
-        for r in reps:
-            for k, v in r.counts["by_kind"][kind].items():
-                by[k] = by.get(k, 0) + v
+        by = counts[kind]
         assert {k: v for k, v in by.items() if v} == {"new": 1, "updated": 1,
                                                        "unchanged": 1}, (kind, by)
     assert _histories_by_day(store) == ([("B", 1, 8), ("A", 20)],
@@ -1662,19 +1647,8 @@ def test_a_state_that_returns_within_one_batch_keeps_both_periods(store, tmp_pat
     until the 26th, and one update fewer than in batches of one."""
     pages = [_page(f"2024-01-{d:02d}T00:00:00+00:00", n, "same text")
              for d, n in ((26, "A"), (12, "C"), (23, "B"), (24, "C"))]
-    reps = []
-    if how == "files":
-        for i, pg in enumerate(pages):
-            (tmp_path / f"{i}.jsonl").write_text(pg + "\n")
-            reps.append(ingest_path(store, tmp_path / f"{i}.jsonl"))
-    else:
-        (tmp_path / "all.jsonl").write_text("".join(pg + "\n" for pg in pages))
-        reps.append(ingest_path(store, tmp_path / "all.jsonl",
-                                batch_size=1 if how == "batches of one" else 5000))
-    by: dict[str, int] = {}
-    for r in reps:
-        for k, v in r.counts["by_kind"]["accounts"].items():
-            by[k] = by.get(k, 0) + v
+    counts = _read_pages(store, tmp_path, pages, how)
+    by = counts["accounts"]
     assert {k: v for k, v in by.items() if v} == {"new": 1, "updated": 3}, by
     assert _histories_by_day(store)[0] == [("C", 12, 23), ("B", 23, 24), ("C", 24, 26),
                                            ("A", 26)]
