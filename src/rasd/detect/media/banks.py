@@ -601,13 +601,20 @@ def _pytx_entries(text: str, where: str, signal_type: str | None,
         parts = v.split(None, 1)
         if len(parts) == 2:
             yield Entry(n, parts[0], parts[1].strip(), {})
-            continue
-        try:
-            t = _infer_type(v, signal_type, f"{where}:{n}")
-        except BankError as e:
-            _bad(report, str(e))
-            continue
-        yield Entry(n, t, v, {})
+        elif (e := _list_entry(n, v, where, signal_type, report)) is not None:
+            yield e
+
+
+def _list_entry(n: int, v: str, where: str, signal_type: str | None,
+                report: ImportReport | None) -> Entry | None:
+    """Line ``n`` of a hash list (a bare hash ``v``), of ``--type`` or the
+    type its form tells; None where neither tells (noted in ``report``)."""
+    try:
+        t = _infer_type(v, signal_type, f"{where}:{n}")
+    except BankError as e:
+        _bad(report, str(e))
+        return None
+    return Entry(n, t, v, {})
 
 
 def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = None,
@@ -647,14 +654,9 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
     if fmt == "list":
         for n, ln in enumerate(text.splitlines(), 1):
             v = ln.strip()
-            if not v or v.startswith("#"):
-                continue
-            try:
-                t = _infer_type(v, signal_type, f"{where}:{n}")
-            except BankError as e:
-                _bad(report, str(e))
-                continue
-            yield Entry(n, t, v, {})
+            if v and not v.startswith("#") and (
+                    e := _list_entry(n, v, where, signal_type, report)) is not None:
+                yield e
         return
     if fmt != "csv":
         raise BankError(f"unknown import format {fmt!r} ({', '.join(FORMATS)})")
