@@ -186,8 +186,8 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
     r = runner.invoke(app, ["--db", db, "screen", "--file", "-"],
                       input="Khalid al-Qaswari\n\n" + "x" * 5000 + "\nJohn Smith")
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith("Khalid al-Qaswari: 1 match(es)\n")
-    assert "John Smith: 0 match(es)" in r.stdout and "xxxx" not in r.stdout
+    assert r.stdout.startswith("Khalid al-Qaswari: 1 match\n")
+    assert "John Smith: 0 matches" in r.stdout and "xxxx" not in r.stdout
     assert "-: line 3: longer than 4,000 characters" in r.stderr
     # a line that is not UTF-8 is reported by number and skipped; the rest is screened
     mixed = tmp_path / "mixed.txt"
@@ -199,7 +199,7 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
     r = runner.invoke(app, ["--db", db, "screen", "--file", "-"],
                       input=b"\xc3\nKhalid al-Qaswari\n")
     assert r.exit_code == 0 and "-: line 1: not valid UTF-8" in r.stderr
-    assert "Khalid al-Qaswari: 1 match(es)" in r.stdout
+    assert "Khalid al-Qaswari: 1 match" in r.stdout
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     r = runner.invoke(app, ["--db", db, "screen", "--file", str(empty)])

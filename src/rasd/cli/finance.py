@@ -310,7 +310,7 @@ def register(app: typer.Typer) -> None:
             if json_:
                 out.append({"query": q, "matches": ms})
                 continue
-            echo(f"{q}: {len(ms)} match(es)")
+            echo(f"{q}: {_counted(len(ms), 'match', 'matches')}")
             for m in ms:
                 echo(f"  {m['score']:.2f}  {m['name']}  [{m['list']} {m['list_ref']}; "
                      f"{m['programme'] or '-'}]")
@@ -327,6 +327,7 @@ def _scripts_text(scripts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in scripts.items())
 
 
-def _counted(n: int, noun: str) -> str:
-    """``n`` and the noun, plural but for one ("1 sighting", "2 sightings")."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def _counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun, plural but for one ("1 sighting", "2 sightings";
+    ``plural`` where adding "s" is not it)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
