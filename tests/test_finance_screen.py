@@ -595,3 +595,16 @@ def test_everyday_listed_names_on_real_lists(real_lists):
         ms = real_lists.find_in_text(text)
         assert any(m.name.replace("-", " ").lower() == name for m in ms), (text, ms)
     assert real_lists.find_in_text("Hayat Tahrir al-Sham took the town")
+
+
+def test_an_everyday_word_as_a_whole_profile_name_is_no_listed_organisation(tmp_path):
+    """An account named "Opera" matched OFAC's one-part OPERA under the strict
+    rule (a whole display name equal to an organisation's primary name), as it
+    no longer does in posts; HAMAS as a display name still matches."""
+    store, scr = _one_list(tmp_path, [("o1", "Organization", "OPERA", []),
+                                      ("o2", "Organization", "HAMAS", [])])
+    try:
+        assert [m for m in scr.screen("Opera", strict=True) if m.list_ref == "o1"] == []
+        assert [m.list_ref for m in scr.screen("Hamas", strict=True)][:1] == ["o2"]
+    finally:
+        store.close()

@@ -543,13 +543,16 @@ class Screener:
         names, handles, names in free text): two firm parts or more, with
         STRICT_MIN_LETTERS letters and STRICT_INFO of rarity weight together,
         every part of an organisation's name; or an
-        organisation's own one-part primary name as the whole field."""
+        organisation's own one-part primary name, not an everyday word, as the
+        whole field."""
         firm = self.firm_parts(q, e.norm, ev)
         n = e.norm.tokens
         info = self.entities.get(e.entity_id)
         if len(n) == 1:
+            # (an everyday word as a whole profile name — an account called
+            # "Opera" — is no more a listed organisation than in a post)
             return (len(q.tokens) == 1 and len(firm) == 1 and firm[0][3] == "exact"
-                    and self.one_part_org_name(e))
+                    and self.one_part_org_name(e, text=True))
         if info is not None and info.schema != "person" and len(firm) < len(n):
             return False  # "Front … Liberation" is not "Front for the Liberation of al-Sham"
         return self.enough(n, [j for _, j, _, _ in firm])
