@@ -210,3 +210,40 @@ def test_a_version_scanning_again_after_another_is_the_current_one(store):
                         .where(current_detection())).all()
     assert sorted(v for _, v in cur) == ["A", "A"], cur  # p1 and p4, by A alone
     assert store.stats()["detections_current"] == 2
+
+
+def test_going_back_to_an_earlier_version_scans_again(store):
+    """Model A, then B, then A again: A's second scan was skipped (A had
+    scanned every post), so B's results stayed what the posts' detections
+    said until `scan --all`. A subject is pending when its latest scan by the
+    detector was by another version."""
+    from collections.abc import Sequence
+
+    from rasd.detect.base import Detector, StoredPost
+    from rasd.model import Detection
+    from rasd.store.db import current_detection
+
+    class Caps(Detector):
+        name = "caps"
+
+        def __init__(self, version: str):
+            self._v = version
+
+        @property
+        def version(self) -> str:
+            return self._v
+
+        def detect(self, subjects: Sequence[StoredPost]) -> list[Detection]:
+            return [Detection("post", p.id, self.name, "incitement", 0.9, self._v, ["caps"])
+                    for p in subjects if p.text]
+
+    seed(store)
+    n = sum(1 for _, _, t in POSTS if t)
+    assert scan(store, [Caps("A")])[0].scanned == len(POSTS)
+    assert scan(store, [Caps("B")])[0].scanned == len(POSTS)
+    assert scan(store, [Caps("A")])[0].scanned == len(POSTS)  # back to A: scanned again
+    assert scan(store, [Caps("A")])[0].scanned == 0
+    with store.connect() as c:
+        cur = c.execute(sa.select(S.detections.c.model_version).where(
+            S.detections.c.detector == "caps", current_detection())).scalars().all()
+    assert sorted(cur) == ["A"] * n

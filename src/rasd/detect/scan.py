@@ -1,8 +1,9 @@
 """``rasd scan``: run detectors over stored subjects not yet scanned.
 
-Idempotent: a (subject, detector, model_version) that was scanned is skipped
-unless ``rescan`` is set; results of a rescan replace that version's previous
-detections for the subject. Each batch commits on its own, so a crash loses at
+Idempotent: a subject whose latest scan by the detector was by this version
+is skipped unless ``rescan`` is set (a new version scans again, and so does
+going back to an earlier one); results of a rescan replace that version's
+previous detections for the subject, older versions' stay as history. Each batch commits on its own, so a crash loses at
 most the batch in flight and a re-run picks up where it stopped. The subjects
 to scan are read a page of ids at a time: memory does not grow with the store.
 """
@@ -47,9 +48,17 @@ def _pending_query(det: Detector, *, rescan: bool, since: datetime | None) -> An
     table = {"post": S.posts, "media": S.media, "account": S.accounts}[st]
     q = select(table.c.id)
     if not rescan:
+        # done: scanned by this version, and no other version scanned it since
+        # (going back to an earlier model scans again: what it said before is
+        # no longer what the subject's detections say)
+        mine, later = S.scans.alias("mine"), S.scans.alias("later")
+        since_then = exists().where(and_(
+            later.c.subject_type == st, later.c.subject_id == table.c.id,
+            later.c.detector == det.name, later.c.model_version != det.version,
+            later.c.scanned_at > mine.c.scanned_at))
         done = exists().where(and_(
-            S.scans.c.subject_type == st, S.scans.c.subject_id == table.c.id,
-            S.scans.c.detector == det.name, S.scans.c.model_version == det.version))
+            mine.c.subject_type == st, mine.c.subject_id == table.c.id,
+            mine.c.detector == det.name, mine.c.model_version == det.version, ~since_then))
         q = q.where(~done)
     if since is not None:
         col = table.c.created_at if st == "post" else table.c.first_seen
