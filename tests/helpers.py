@@ -80,3 +80,23 @@ def textured_frames(seconds: int, rate: int = 2, seed: int = 0, start: int = 0) 
         pic = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
         out += [pic] * rate
     return out
+
+
+def versioned_detector(version: str, accept: Any = bool, name: str = "caps") -> Any:
+    """A post detector of model version ``version`` that flags as
+    ``incitement`` (0.9) each post whose text ``accept`` takes: for tests of
+    what a new, or an earlier, version's scan leaves current."""
+    from rasd.detect.base import Detector
+    from rasd.model import Detection
+
+    class Versioned(Detector):
+        @property
+        def version(self) -> str:
+            return version
+
+        def detect(self, subjects: Any) -> list[Detection]:
+            return [Detection("post", p.id, name, "incitement", 0.9, version, [name])
+                    for p in subjects if accept(p.text or "")]
+
+    Versioned.name = name
+    return Versioned()

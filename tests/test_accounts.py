@@ -133,28 +133,15 @@ def test_flagged_counts_and_show_read_the_latest_scan_only(store, tmp_path):
     that scanned it since: the old result is history (kept, shown as such),
     not a flag — an account's flagged posts counted it, and `show` listed it
     like a current detection."""
-    from collections.abc import Sequence
 
+    from tests.helpers import versioned_detector
     from typer.testing import CliRunner
 
     from rasd.cli import app
-    from rasd.detect.base import Detector, StoredPost
     from rasd.detect.scan import scan
-    from rasd.model import Detection
 
-    class Caps(Detector):
-        name = "caps"
-
-        def __init__(self, version: str, flags: bool):
-            self._v, self.flags = version, flags
-
-        @property
-        def version(self) -> str:
-            return self._v
-
-        def detect(self, subjects: Sequence[StoredPost]) -> list[Detection]:
-            return [Detection("post", p.id, self.name, "incitement", 0.9, self._v, ["caps"])
-                    for p in subjects if self.flags and p.text and p.text.isupper()]
+    def caps(v: str, flags: bool):
+        return versioned_detector(v, lambda t: flags and t.isupper())
 
     f = tmp_path / "t.jsonl"
     f.write_text('{"data": [{"id": "9", "text": "KILL THEM", "author_id": "7"}], '
@@ -164,9 +151,9 @@ def test_flagged_counts_and_show_read_the_latest_scan_only(store, tmp_path):
     def flagged() -> int:
         return next(r["flagged"] for r in list_accounts(store) if r["handle"] == "loud")
 
-    scan(store, [Caps("v1", True)])
+    scan(store, [caps("v1", True)])
     assert flagged() == 1
-    scan(store, [Caps("v2", False)])  # the new version clears it
+    scan(store, [caps("v2", False)])  # the new version clears it
     assert flagged() == 0
     with store.connect() as c:
         assert c.execute(select(S.detections.c.model_version)).scalars().all() == ["v1"]
@@ -178,7 +165,7 @@ def test_flagged_counts_and_show_read_the_latest_scan_only(store, tmp_path):
     assert [(d["model_version"], d["current"]) for d in dets] == [("v1", False)]
     text = CliRunner().invoke(app, ["show", "x:9"], env=env).output
     assert "caps/incitement 0.90 (v1) [history" in text
-    scan(store, [Caps("v3", True)])  # flagged again by a newer version
+    scan(store, [caps("v3", True)])  # flagged again by a newer version
     assert flagged() == 1
 
 

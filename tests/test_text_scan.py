@@ -4,6 +4,7 @@ author's role, on SQLite and PostgreSQL."""
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from tests.helpers import versioned_detector
 
 from rasd.detect.scan import scan
 from rasd.detect.text.detector import TextDetector
@@ -182,26 +183,13 @@ def test_a_version_scanning_again_after_another_is_the_current_one(store):
     move its scan's time (insert-ignored), so both A's (detection made
     after B's scan) and B's (no scan of another version after it, by the
     stored times) counted as current: the post flagged twice over."""
-    from rasd.detect.base import Detector
-    from rasd.model import Detection
     from rasd.store.db import current_detection
 
-    class Flags(Detector):
-        name = "flags"
-
-        def __init__(self, v: str):
-            self.v = v
-
-        @property
-        def version(self) -> str:
-            return self.v
-
-        def detect(self, subjects):
-            return [Detection("post", s.id, self.name, "incitement", 0.9, self.v)
-                    for s in subjects if s.text.startswith("Soldiers")]
-
     seed(store)
-    a, b = Flags("A"), Flags("B")
+    def flags(v):
+        return versioned_detector(v, lambda t: t.startswith("Soldiers"), "flags")
+
+    a, b = flags("A"), flags("B")
     scan(store, [a])
     scan(store, [b])
     scan(store, [a], rescan=True)
@@ -217,32 +205,14 @@ def test_going_back_to_an_earlier_version_scans_again(store):
     scanned every post), so B's results stayed what the posts' detections
     said until `scan --all`. A subject is pending when its latest scan by the
     detector was by another version."""
-    from collections.abc import Sequence
-
-    from rasd.detect.base import Detector, StoredPost
-    from rasd.model import Detection
     from rasd.store.db import current_detection
-
-    class Caps(Detector):
-        name = "caps"
-
-        def __init__(self, version: str):
-            self._v = version
-
-        @property
-        def version(self) -> str:
-            return self._v
-
-        def detect(self, subjects: Sequence[StoredPost]) -> list[Detection]:
-            return [Detection("post", p.id, self.name, "incitement", 0.9, self._v, ["caps"])
-                    for p in subjects if p.text]
 
     seed(store)
     n = sum(1 for _, _, t in POSTS if t)
-    assert scan(store, [Caps("A")])[0].scanned == len(POSTS)
-    assert scan(store, [Caps("B")])[0].scanned == len(POSTS)
-    assert scan(store, [Caps("A")])[0].scanned == len(POSTS)  # back to A: scanned again
-    assert scan(store, [Caps("A")])[0].scanned == 0
+    assert scan(store, [versioned_detector("A")])[0].scanned == len(POSTS)
+    assert scan(store, [versioned_detector("B")])[0].scanned == len(POSTS)
+    assert scan(store, [versioned_detector("A")])[0].scanned == len(POSTS)  # back to A: scanned again
+    assert scan(store, [versioned_detector("A")])[0].scanned == 0
     with store.connect() as c:
         cur = c.execute(sa.select(S.detections.c.model_version).where(
             S.detections.c.detector == "caps", current_detection())).scalars().all()
