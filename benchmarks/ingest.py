@@ -98,6 +98,16 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   session's first commit (50k posts, 2 processes, 5 alternated pairs): wall
   ratio median 0.98 (0.94-1.03), cpu 0.99. (A run while other work loaded the
   machine, load 3.7: 13,498/s, 0.09x; compare figures within one quiet run.)
+  Session 11 (a slower spell: naive 123,473 posts/s, "parse only" 57,297/s;
+  load 1.45 at start), after history placement by the state in effect at a
+  copy's time, name_key (migration 0017) and the repeat counts: 200k posts
+  18,966/s (0.15x; 1 process 10,820/s; re-ingest 18,685/s; peak RSS 203 + 84
+  MB; floor 0.56x naive); per post naive 8.1 us, parse 17.5 us, SQLite floor
+  14.4 us, ingest 52.7 us. A/B of the final code against the session's first
+  commit (50k posts, farm-bench, 5 alternated pairs): 1 process wall ratio
+  median 1.03 (0.97-1.06); 2 processes 0.91 (0.85-1.04). --size-gb 1.0
+  --skip-one while other work loaded the machine (load 8; speeds meaningless):
+  peak RSS 304 + 84 MB (goal < 500 MB: met).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
