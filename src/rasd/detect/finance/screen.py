@@ -150,8 +150,6 @@ def common_in_text(t: Token) -> bool:
 
 
 def _particles() -> frozenset[str]:
-    from rasd.detect.finance.names import _sets
-
     return _sets()[0]
 
 
@@ -749,6 +747,10 @@ class Screener:
             if PREFILTER and n > 1 and not all(self._dfkey(x) in text_keys
                                                for x in e.norm.tokens):
                 continue
+            # what tells this entity from another of its name (company form,
+            # number, initial), and whether the name stands whole in the text
+            ids = _identity_words(e.norm)
+            whole = bool(ids) and _whole_name_in(e.name, words)
             if n == 1:
                 tok = e.norm.tokens[0]
                 if not self.one_part_org_name(e, text=True):
@@ -760,7 +762,7 @@ class Screener:
                 # the listed name must occur as a contiguous run of parts (any order);
                 # written whole with what identifies it (NORD STREAM 2 AG), a name
                 # of common words is distinctive all the same
-                plain = not (_identity_words(e.norm) and _whole_name_in(e.name, words))
+                plain = not whole
                 s, ev = 0.0, {}
                 for p in positions[:20]:
                     for start in range(max(0, p - n + 1), min(p, len(toks) - n) + 1):
@@ -780,8 +782,7 @@ class Screener:
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
                             s, ev = sc, evw
-            if s >= threshold and not _whole_name_in(e.name, words) and any(
-                    w not in words for w in _identity_words(e.norm)):
+            if s >= threshold and not whole and any(w not in words for w in ids):
                 # the parts are there, but not what tells this entity from another
                 # of that name: "Nord Stream" is not NORD STREAM 2 AG, "New City"
                 # not LIMITED LIABILITY COMPANY NEW CITY, "Ali … Hussain" not
