@@ -440,36 +440,37 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     seen: set[tuple[str, str]] = set()
     for e in entries:
         rep.read += 1
+        at = f"{where}:{e.at or e.line}"
         tname = sig.resolve_alias(e.signal_type)
         st = reg.get(tname)
         if st is None:
-            rep.error(f"{where}:{e.at or e.line}: field signal_type: unknown signal type "
+            rep.error(f"{at}: field signal_type: unknown signal type "
                       f"{e.signal_type!r} (known: {', '.join(sorted(reg))})")
             continue
         try:
             norm = st.normalize(e.signal)
         except ValueError as err:
-            rep.error(f"{where}:{e.at or e.line}: field {e.field}: {err}")
+            rep.error(f"{at}: field {e.field}: {err}")
             continue
         if st.min_quality is not None and e.quality is not None and e.quality < st.min_quality:
-            rep.error(f"{where}:{e.at or e.line}: field quality: {tname.upper()} quality {e.quality} "
+            rep.error(f"{at}: field quality: {tname.upper()} quality {e.quality} "
                       f"is below {st.min_quality} (unreliable: a flat or near-flat image); "
                       "not imported")
             continue
         if why := st.unusable(norm):  # it could never match: noise in the bank
-            rep.error(f"{where}:{e.at or e.line}: field quality: {tname} signal with {why}; "
+            rep.error(f"{at}: field quality: {tname} signal with {why}; "
                       "it could never match; not imported")
             continue
         labels = dict(e.labels or {})
         if bad := _not_unicode(labels):  # JSON may escape a lone surrogate: "\ud800"
-            rep.error(f"{where}:{e.at or e.line}: field {bad}: not valid Unicode text (a "
+            rep.error(f"{at}: field {bad}: not valid Unicode text (a "
                       "lone surrogate escape); not imported")
             continue
         if labels.get("policy"):
             try:
                 labels["policy"] = policy_label(str(labels["policy"]), policy_map)
             except BankError as err:
-                rep.error(f"{where}:{e.at or e.line}: field policy: {err}")
+                rep.error(f"{at}: field policy: {err}")
                 continue
         key = st.key(norm)
         if (tname, key) in seen:
