@@ -730,8 +730,7 @@ def _vpdq_json_entry(text: str, where: str, report: ImportReport | None
             line += text.count("\n", pos, at) + (pos == 0)
             pos = at
             try:
-                good.append(vpdq.hma_frame(key, value) if isinstance(key, int)
-                            else vpdq.hma_object_frame(key, value))
+                good.append(vpdq.hma_item(key, value))
             except ValueError as e:
                 _bad(report, f"{where}:{line}: field frame: {e}", read=False)
                 continue

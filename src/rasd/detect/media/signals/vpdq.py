@@ -200,12 +200,18 @@ def json_items(text: str) -> Iterator[tuple[int, Any, Any]]:
         raise json.JSONDecodeError("extra data after the JSON", text, skip_ws(text, end))
 
 
+def hma_item(key: int | str, value: Any) -> Frame:
+    """The frame of one member of HMA's JSON forms (``json_items``): a list item at
+    position ``key`` or the older object's member named ``key``. ValueError naming
+    the frame."""
+    return hma_frame(key, value) if isinstance(key, int) else hma_object_frame(key, value)
+
+
 def hma_frames(text: str) -> Iterator[tuple[int, Frame]]:
     """(offset, frame) of each frame of a signal in HMA's JSON forms; ValueError
     for the first bad one (or bad JSON)."""
     for at, key, value in json_items(text):
-        yield at, (hma_frame(key, value) if isinstance(key, int)
-                   else hma_object_frame(key, value))
+        yield at, hma_item(key, value)
 
 
 def _parse_json(text: str) -> list[Frame]:
