@@ -78,6 +78,26 @@ def skip_ws(text: str, i: int) -> int:
     return _WS.match(text, i).end()  # type: ignore[union-attr]
 
 
+def expect_end(text: str, end: int) -> None:
+    """``json.JSONDecodeError`` unless only whitespace follows offset ``end`` (where
+    a walked list or object ended): one JSON value is the whole text."""
+    i = skip_ws(text, end)
+    if i != len(text):
+        raise json.JSONDecodeError("extra data after the JSON", text, i)
+
+
+def with_end(gen: Iterator[tuple[int, Any, str, Any]]
+             ) -> Iterator[tuple[int, Any, str, Any]]:
+    """The members ``gen`` (``members``) yields; then, as a last item, the offset it
+    returns (after the list or object) with key None, path ``""`` and value None."""
+    while True:
+        try:
+            yield next(gen)
+        except StopIteration as stop:
+            yield stop.value, None, "", None
+            return
+
+
 def members(text: str, i: int, path: str = "$", stream: str | None = None
             ) -> Iterator[tuple[int, Any, str, Any]]:
     """(offset, key, JSON path, value) of each member of the JSON list or object at

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rasd.detect.media.banks import MAX_FIELD, BankError, Entry, ImportReport, _bad
-from rasd.jsonread import STREAMED, members, raw_decode, skip_ws
+from rasd.jsonread import STREAMED, expect_end, members, raw_decode, skip_ws, with_end
 
 # at most this many records a file: the ids of all of them are held to find a
 # record's last version (TCAP's whole list is tens of thousands)
@@ -68,17 +68,6 @@ class _NotList:
     """The value of a page's ``results`` that is not a list (reported, not read)."""
 
 
-def _each(gen: Iterator[tuple[int, Any, str, Any]]
-          ) -> Iterator[tuple[int, Any, str, Any]]:
-    """The members ``gen`` yields; then the offset it returns, as a last item."""
-    while True:
-        try:
-            yield next(gen)
-        except StopIteration as stop:
-            yield stop.value, None, "", None
-            return
-
-
 def _records(text: str) -> Iterator[tuple[int, str, Any]]:
     """(offset, JSON path, record) of each record of a TCAP file: one page (the
     records under ``results``; its other members — count, next, checkpoint… — are
@@ -88,7 +77,7 @@ def _records(text: str) -> Iterator[tuple[int, str, Any]]:
     end = top
     if text.startswith("{", top):
         page = False
-        for at, _, p, v in _each(members(text, top, "$", stream="results")):
+        for at, _, p, v in with_end(members(text, top, "$", stream="results")):
             if not p:
                 end = at
             elif p == "$.results":
@@ -106,7 +95,7 @@ def _records(text: str) -> Iterator[tuple[int, str, Any]]:
                                 "hash list")
             yield top, "$", obj
     else:
-        for at, _, p, v in _each(members(text, top, "$")):
+        for at, _, p, v in with_end(members(text, top, "$")):
             if not p:
                 end = at
             elif isinstance(v, dict) and "results" in v and "hash_digest" not in v:
@@ -118,8 +107,7 @@ def _records(text: str) -> Iterator[tuple[int, str, Any]]:
                     yield at, f"{p}.results[{j}]", r
             else:
                 yield at, p, v
-    if skip_ws(text, end) != len(text):
-        raise json.JSONDecodeError("extra data after the JSON", text, skip_ws(text, end))
+    expect_end(text, end)
 
 
 def _check(text: str, where: str) -> dict[str, int]:

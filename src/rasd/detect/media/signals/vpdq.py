@@ -35,7 +35,7 @@ import numpy as np
 from rasd.detect.media.files import FileInfo, Limits, MediaError
 from rasd.detect.media.signals import SignalType, SignalValue
 from rasd.detect.media.signals.pdq import hash_array
-from rasd.jsonread import members, skip_ws
+from rasd.jsonread import expect_end, members, skip_ws, with_end
 
 FRAME_DISTANCE = 31
 QUALITY_MIN = 50
@@ -188,16 +188,13 @@ def json_items(text: str) -> Iterator[tuple[int, Any, Any]]:
     i = skip_ws(text, 0)
     if i >= len(text) or text[i] not in "[{":
         raise json.JSONDecodeError("not a JSON list or object", text, i)
-    gen = members(text, i)
-    while True:
-        try:
-            at, key, _, value = next(gen)
-        except StopIteration as stop:
-            end = stop.value
-            break
-        yield at, key, value
-    if skip_ws(text, end) != len(text):
-        raise json.JSONDecodeError("extra data after the JSON", text, skip_ws(text, end))
+    end = i
+    for at, key, path, value in with_end(members(text, i)):
+        if path:
+            yield at, key, value
+        else:
+            end = at
+    expect_end(text, end)
 
 
 def hma_item(key: int | str, value: Any) -> Frame:
