@@ -52,11 +52,11 @@ def looks_like(text: str) -> bool:
     """Whether a bank file's text opens as a TCAP hash list: JSON whose first
     64 kB name ``hash_digest`` (a record), or an object with ``results`` (a page,
     maybe an empty one)."""
-    if not _HEAD.match(text):
+    m = _HEAD.match(text)
+    if not m:
         return False
     head = text[:65536]
-    return '"hash_digest"' in head or (text.lstrip().startswith("{")
-                                       and '"results"' in head)
+    return '"hash_digest"' in head or (m.group().endswith("{") and '"results"' in head)
 
 
 def algorithm_type(name: str) -> str | None:
