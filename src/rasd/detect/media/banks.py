@@ -93,6 +93,16 @@ def _norm_policy(value: str) -> str:
     return " ".join(value.strip().lower().replace("_", " ").split())
 
 
+def _own_label(v: str, ids: list[str]) -> str | None:
+    """The policy's label a ``_norm_policy`` value names itself (spaces read as
+    ``-`` too), or None."""
+    if v in ids:
+        return v
+    if v.replace(" ", "-") in ids:
+        return v.replace(" ", "-")
+    return None
+
+
 def parse_policy_map(items: Iterable[str]) -> dict[str, str]:
     """``CATEGORY=LABEL`` pairs (``--map-policy``) as {category: policy label}: how
     this file's policy values the policy does not know — a GIFCT category spanning
@@ -108,7 +118,7 @@ def parse_policy_map(items: Iterable[str]) -> dict[str, str]:
             raise BankError(f"--map-policy {item!r:.100}: use 'CATEGORY=LABEL', e.g. "
                             "'Radicalization, Recruitment, Instruction=recruitment'")
         key = _norm_policy(name)
-        if key in ids or key.replace(" ", "-") in ids:
+        if _own_label(key, ids) is not None:
             raise BankError(f"--map-policy {item!r:.100}: {name.strip()!r:.60} is one of "
                             "the policy's labels and is read as itself; map only names "
                             "the policy does not have")
@@ -136,10 +146,8 @@ def policy_label(value: str, policy_map: Mapping[str, str] | None = None) -> str
     labels it says how to map it."""
     ids = policy_labels()
     v = _norm_policy(value)
-    if v in ids:
-        return v
-    if v.replace(" ", "-") in ids:
-        return v.replace(" ", "-")
+    if (own := _own_label(v, ids)) is not None:
+        return own
     if policy_map and v in policy_map:
         return policy_map[v]
     if v in GIFCT_POLICY and GIFCT_POLICY[v] in ids:
