@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import and_, select
 
+from rasd.accounts.listing import account_ref
 from rasd.detect.media import schema as M
 from rasd.detect.media.signals.minhash import NUM_PERM, SEED, SHINGLE, minhash_of, normalize_text
 from rasd.store import Store
@@ -234,7 +235,7 @@ def cluster_members(store: Store, cluster_id: int) -> list[dict[str, Any]]:
         return [{"post_id": r.post_id, "similarity": r.similarity, "platform": r.platform,
                  "platform_id": r.platform_id, "created_at": r.created_at,
                  "account": r.handle,
-                 "account_ref": (f"{r.account_platform}:{r.account_platform_id}"
+                 "account_ref": (account_ref(r.account_platform, r.account_platform_id)
                                  if r.account_platform_id is not None else None),
                  "account_name": r.name,
                  "text": (r.text or "")[:280]} for r in c.execute(q)]
