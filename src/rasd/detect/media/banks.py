@@ -732,10 +732,10 @@ def _vpdq_json_entry(text: str, where: str, report: ImportReport | None
     from rasd.detect.media.signals import vpdq
 
     good: list[vpdq.Frame] = []
-    first = line = pos = 0
+    first, line, pos = 0, 1, 0
     try:
         for at, key, value in vpdq.json_items(text):
-            line += text.count("\n", pos, at) + (pos == 0)
+            line += text.count("\n", pos, at)
             pos = at
             try:
                 good.append(vpdq.hma_item(key, value))
