@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import INT_MAX, echo, echo_json, echo_row, fail, get_store
+from rasd.cli.common import HISTORY, INT_MAX, echo, echo_json, echo_row, fail, get_store
 from rasd.cli.common import when_text as _when
 
 
@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
             for d in a["detections"]:
                 echo(f"  detection {d['detector']}/{d['label']} {d['score']:.2f} "
                      f"({d['model_version']})"
-                     + ("" if d["current"] else " [history: an earlier version's result]"))
+                     + ("" if d["current"] else HISTORY))
                 if what := about(d["detector"], d["attributes"]):  # the entity it names
                     echo(f"    about: {what}")
             lk = a["links"]

@@ -68,6 +68,10 @@ def get_store(create: bool = False) -> Store:
 # 32-bit): bound for --limit options and ids typed in
 INT_MAX = 2**31 - 1
 
+# after a detection an older model or rules version made, kept as history
+# since another version scanned the subject (``store.db.current_detection``)
+HISTORY = " [history: an earlier version's result]"
+
 
 def error_line(e: BaseException) -> str:
     """The first line of a database error (the driver's own, where SQLAlchemy

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import typer
 
-from rasd.cli.common import INT_MAX, echo, echo_json, fail, get_store
+from rasd.cli.common import HISTORY, INT_MAX, echo, echo_json, fail, get_store
 from rasd.cli.common import when_text as _when
 from rasd.platforms import post_url
 
@@ -64,11 +64,7 @@ _PHRASE = {"reply": "reply to", "repost": "repost of", "quote": "quote of",
            "forward": "forwarded from"}
 
 
-# after a detection an older model or rules version made, kept as history
-# since another version scanned the post (``store.db.current_detection``)
-HISTORY = " [history: an earlier version's result]"
 MAX_ID = 2 ** 63 - 1  # the largest id SQLite's integer key holds
-
 
 
 def _who(lk: dict[str, Any], platform: str | None = None) -> str:
