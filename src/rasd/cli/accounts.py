@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import HISTORY, INT_MAX, echo, echo_json, echo_row, fail, get_store
+from rasd.cli.common import (
+    HISTORY,
+    INT_MAX,
+    account_text,
+    echo,
+    echo_json,
+    echo_row,
+    fail,
+    get_store,
+)
 from rasd.cli.common import when_text as _when
 
 
@@ -245,10 +254,5 @@ def register(app: typer.Typer) -> None:
 
 
 def _who(a: dict) -> str:
-    """An account as lines name it: its reference (quoted for a shell where it
-    needs it), then its handle or name."""
-    from rasd.accounts import quoted_ref
-
-    ref = quoted_ref(a["ref"])
-    shown = f"@{a['handle']}" if a["handle"] else a["name"]
-    return f"{ref} ({shown})" if shown else ref
+    """A linked account as lines name it (``account_text``)."""
+    return account_text(a["ref"], a["handle"], a["name"])

@@ -73,6 +73,16 @@ INT_MAX = 2**31 - 1
 HISTORY = " [history: an earlier version's result]"
 
 
+def account_text(ref: str, handle: str | None, name: str | None) -> str:
+    """An account as lines name it: its reference (``PLATFORM:ID``, quoted for
+    a shell where it needs it: what `rasd accounts show` takes back), then its
+    handle or name."""
+    from rasd.accounts import quoted_ref
+
+    shown = f"@{handle}" if handle else name
+    return f"{quoted_ref(ref)} ({shown})" if shown else quoted_ref(ref)
+
+
 def error_line(e: BaseException) -> str:
     """The first line of a database error (the driver's own, where SQLAlchemy
     wraps one), for a one-line message."""

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import typer
 
-from rasd.cli.common import HISTORY, INT_MAX, echo, echo_json, fail, get_store
+from rasd.cli.common import HISTORY, INT_MAX, account_text, echo, echo_json, fail, get_store
 from rasd.cli.common import when_text as _when
 from rasd.platforms import post_url
 
@@ -69,14 +69,13 @@ MAX_ID = 2 ** 63 - 1  # the largest id SQLite's integer key holds
 
 def _who(lk: dict[str, Any], platform: str | None = None) -> str:
     """An account as rasd prints it: ``PLATFORM:ID`` (quoted for a shell where
-    it needs it; what `rasd accounts show` takes back), then its handle or name."""
-    from rasd.accounts import quoted_ref
+    it needs it; what `rasd accounts show` takes back), then its handle or name
+    (``account_text``); without a platform id, the handle or name alone."""
+    from rasd.accounts import account_ref
 
-    shown = f"@{lk['handle']}" if lk["handle"] else lk["name"]
     if lk["account"] is None or platform is None:
-        return shown or lk["account"] or "-"
-    ref = quoted_ref(f"{platform}:{lk['account']}")
-    return f"{ref} ({shown})" if shown else ref
+        return (f"@{lk['handle']}" if lk["handle"] else lk["name"]) or lk["account"] or "-"
+    return account_text(account_ref(platform, lk["account"]), lk["handle"], lk["name"])
 
 
 _JSON_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*")
