@@ -1071,6 +1071,15 @@ class Writer:
         return raw_sha256 is not None and raw_sha256 in self.known_raw
 
     # ---------------------------------------------------------------- accounts
+    def _before_stored(self, it: Any, stored_at: Any) -> bool:
+        """Whether ``it``, identical to the stored copy, was collected before it
+        (``stored_at``, as the driver gives it: ``_driver_time``) and not read
+        before: it may predate a version (a name that came back, a text edited
+        back), so the history places it."""
+        return stored_at is not None and it.observed_at is not None and \
+            not self._applied_before(it.raw_sha256) and is_older(
+                it.observed_at, _driver_time(stored_at))
+
     def _lookup_accounts(self, c: Connection, keys: Iterable[Key]
                          ) -> dict[Key, tuple[int, str | None, Any, Any]]:
         """(platform, platform_id) → (id, content_hash, stub, observed_at as the
@@ -1137,11 +1146,7 @@ class Writer:
             if it.stub:
                 continue  # a stub never overwrites
             if old_hash == it.hash and not old_stub:
-                if old_seen is not None and it.observed_at is not None and \
-                        not self._applied_before(it.raw_sha256) and is_older(
-                        it.observed_at, _driver_time(old_seen)):
-                    # the stored profile, collected earlier: it may predate a
-                    # version (a name that came back), so the history places it
+                if self._before_stored(it, old_seen):  # (a name that came back)
                     changed.append(it)
                     continue
                 self.counts.add("accounts", "unchanged")
@@ -1407,12 +1412,8 @@ class Writer:
                     acc_cache.get((key[0], it.author)) if it.author else None, sid))
                 changed.append(it)
                 continue
-            if got[1] == it.hash and not it.reference and got[2] is not None and \
-                    it.observed_at is not None and not self._applied_before(
-                    it.raw_sha256) and is_older(it.observed_at, _driver_time(got[2])):
-                # the stored text, collected earlier: it may predate a version (a
-                # text edited back), so the history places it, as for profiles
-                modified.append(it)
+            if got[1] == it.hash and not it.reference and self._before_stored(it, got[2]):
+                modified.append(it)  # (a text edited back)
                 continue
             if it.reference or got[1] == it.hash:
                 self.counts.add("posts", "unchanged")
