@@ -154,6 +154,17 @@ def test_an_older_versions_flag_is_history_once_the_model_clears_the_post(store)
     assert all(r.cur for r in rows if r.model_version == det.version)
 
 
+def test_going_back_scans_again_only_what_another_version_scanned_since(store):
+    """A later scan by another version makes that subject pending for the
+    earlier one, not every subject: the check was not correlated to the
+    subject (model B on two posts sent model A over all of them again)."""
+    seed(store)
+    assert scan(store, [versioned_detector("A")])[0].scanned == len(POSTS)
+    assert scan(store, [versioned_detector("B")], limit=2)[0].scanned == 2
+    assert scan(store, [versioned_detector("A")])[0].scanned == 2
+    assert scan(store, [versioned_detector("A")])[0].scanned == 0
+
+
 def test_long_model_versions_are_stored_on_both_stores(store, tmp_path):
     """A version naming model, external tier and policy passed 64 characters,
     which PostgreSQL refused mid-scan (migration 0016 allows 200); one longer

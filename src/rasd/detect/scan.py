@@ -22,7 +22,7 @@ from rasd.model import Detection, attached_text
 from rasd.plugins import load_group
 from rasd.store import Store
 from rasd.store import schema as S
-from rasd.store.db import now
+from rasd.store.db import current_detection, now
 from rasd.store.upsert import insert_ignore
 
 
@@ -51,14 +51,11 @@ def _pending_query(det: Detector, *, rescan: bool, since: datetime | None) -> An
         # done: scanned by this version, and no other version scanned it since
         # (going back to an earlier model scans again: what it said before is
         # no longer what the subject's detections say)
-        mine, later = S.scans.alias("mine"), S.scans.alias("later")
-        since_then = exists().where(and_(
-            later.c.subject_type == st, later.c.subject_id == table.c.id,
-            later.c.detector == det.name, later.c.model_version != det.version,
-            later.c.scanned_at > mine.c.scanned_at))
+        mine = S.scans.alias("mine")
         done = exists().where(and_(
             mine.c.subject_type == st, mine.c.subject_id == table.c.id,
-            mine.c.detector == det.name, mine.c.model_version == det.version, ~since_then))
+            mine.c.detector == det.name, mine.c.model_version == det.version,
+            current_detection(mine, mine.c.scanned_at)))
         q = q.where(~done)
     if since is not None:
         col = table.c.created_at if st == "post" else table.c.first_seen

@@ -71,18 +71,20 @@ def _storable_text(value: Any) -> Any:
     return value
 
 
-def current_detection(d: Any = None) -> Any:
+def current_detection(d: Any = None, at: Any = None) -> Any:
     """SQL condition on a detections row (``d``: the table or an alias): it is
     what its detector said at its latest scan of the subject, not the result of
     an older model or rules version, which is kept as history once another
     version has scanned the subject since. What counts a post as flagged (an
-    account's flagged posts, what is shown as current) reads only these."""
+    account's flagged posts, what is shown as current) reads only these. On a
+    scans row (``d``, with ``at`` its ``scanned_at``): no other version of its
+    detector scanned the subject since (``scan``'s pending subjects)."""
     d = S.detections if d is None else d
     later = S.scans.alias("later_scan")
     return ~select(later.c.subject_id).where(
         later.c.subject_type == d.c.subject_type, later.c.subject_id == d.c.subject_id,
         later.c.detector == d.c.detector, later.c.model_version != d.c.model_version,
-        later.c.scanned_at > d.c.created_at).exists()
+        later.c.scanned_at > (d.c.created_at if at is None else at)).exists()
 
 
 def now() -> datetime:
