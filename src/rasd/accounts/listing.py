@@ -192,5 +192,5 @@ def linked_accounts(store: Store, account_id: int,
     return out
 
 
-__all__ = ["SORTS", "account_ref", "flagged_labels", "linked_accounts", "list_accounts",
-           "quoted_ref"]
+__all__ = ["SORTS", "account_detections", "account_ref", "flagged_count", "flagged_labels",
+           "linked_accounts", "list_accounts", "quoted_ref"]
