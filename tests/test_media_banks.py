@@ -1197,3 +1197,12 @@ def test_vpdq_signal_files_are_bounded_like_a_signal_field(store, tmp_path):
     # 20,000 frames — the most rasd hashes from one video — still import
     hma.write_text(json.dumps(frames[:20_000]))
     assert B.import_file(store, "v", hma).added == 1
+
+
+def test_labels_nested_without_end_are_a_bank_error():
+    """A labels cell of JSON nested thousands deep ended the import with a
+    RecursionError traceback; it is a BankError naming the labels."""
+    from rasd.detect.media.banks import BankError, parse_labels
+
+    with pytest.raises(BankError, match="nested too deeply"):
+        parse_labels('{"a": ' + "[" * 200_000)

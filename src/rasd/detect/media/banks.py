@@ -185,6 +185,8 @@ def _json_labels(text: str, policy_map: Mapping[str, str] | None = None) -> dict
         data = json.loads(text)
     except ValueError as e:
         raise BankError(f"labels look like JSON but are not: {e}") from None
+    except RecursionError:  # "[[[[…" a few thousand deep
+        raise BankError("labels look like JSON but are not: nested too deeply") from None
     ok = isinstance(data, dict) and all(
         isinstance(k, str) and (isinstance(v, str) or (
             isinstance(v, list) and all(isinstance(x, str) for x in v)))
