@@ -354,11 +354,11 @@ def test_cli_bank_session(tmp_path, monkeypatch):
     assert cli("bank", "disable", "logos").exit_code == 0
     r = cli("bank", "list")
     assert r.stdout.splitlines() == [
-        "demo\tpositive\tenabled\tpdq_threshold=31 (default)\tsignals: active=1 tombstoned=1"
-        "\tlabels=entity=demo-group;policy=incitement",
+        ("demo\tpositive\tenabled\tpdq_threshold=31 (default)\tsignals: active=1 tombstoned=1"
+         "\tlabels=entity=demo-group;policy=incitement"),
         "logos\tnegative\tdisabled\tpdq_threshold=10\tsignals: none\tlabels=-",
-        "tabbed\tpositive\tenabled\tpdq_threshold=31 (default)\tsignals: none"
-        "\tlabels=content=a\\tb"]  # a tab inside a field is escaped
+        ("tabbed\tpositive\tenabled\tpdq_threshold=31 (default)\tsignals: none"
+         "\tlabels=content=a\\tb")]  # a tab inside a field is escaped
     common.STATE.store = None
 
 
@@ -1191,9 +1191,9 @@ def test_vpdq_signal_files_are_bounded_like_a_signal_field(store, tmp_path):
         assert B.sniff_format(f.read_text()) == "vpdq"
         rep = B.import_file(store, "v", f)
         assert (rep.added, rep.errors) == (0, [
-            f"{f}: a vPDQ signal file longer than {B.MAX_FIELD} characters (one video's "
-            "signal; rasd hashes at most 20,000 frames a video, some 1.5 MB); nothing "
-            "imported"])
+            (f"{f}: a vPDQ signal file longer than {B.MAX_FIELD} characters (one video's "
+             "signal; rasd hashes at most 20,000 frames a video, some 1.5 MB); nothing "
+             "imported")])
     # 20,000 frames — the most rasd hashes from one video — still import
     hma.write_text(json.dumps(frames[:20_000]))
     assert B.import_file(store, "v", hma).added == 1
