@@ -347,3 +347,18 @@ def test_damaged_videos_are_errors_not_exceptions(tmp_path):
     for _ in range(int(os.environ.get("RASD_FUZZ_EXAMPLES", "60"))):
         f.write_bytes(_damaged(rng, base))
         hash_path(f)
+
+
+def test_the_64_hex_pattern_is_defined_once():
+    """64 hex digits (a PDQ or SHA-256 hash, a vPDQ frame's PDQ) is one pattern the
+    bank readers and the vPDQ parser share — `signals.HEX64` — so that a file is
+    sniffed by the rule its signals are then parsed by; it was written out in
+    banks.py and vpdq.py apiece (and in the frame-line patterns of each)."""
+    from pathlib import Path
+
+    import rasd.detect.media as media_pkg
+
+    root = Path(media_pkg.__file__).parent
+    where = {str(p.relative_to(root)): p.read_text().count("[0-9a-fA-F]{64}")
+             for p in root.rglob("*.py")}
+    assert {k: n for k, n in where.items() if n} == {"signals/__init__.py": 1}

@@ -43,6 +43,7 @@ from sqlalchemy import and_, case, func, literal, or_, select, update
 
 from rasd.detect.media import schema as M
 from rasd.detect.media import signals as sig
+from rasd.detect.media.signals import vpdq
 from rasd.store import Store
 from rasd.store.db import now
 from rasd.store.upsert import insert_ignore
@@ -519,12 +520,11 @@ def _review_quarantined(store: Store, bank_id: int, keys: list[tuple[str, str]],
 
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _TLSH = re.compile(r"(T1|t1)?[0-9a-fA-F]{70}")
-_VPDQ_LINE = re.compile(r"\s*\d+\s*,\s*\d+\s*,\s*[0-9a-fA-F]{64}\s*,\s*[0-9.]+\s*")
-# a vPDQ signal in HMA's JSON forms: a list of "pdq_hex,quality,seconds", or the older
-# object {"frame": {"quality", "hash", "timestamp"}} (signals/vpdq.py)
-_HMA_VPDQ = re.compile(r'\s*(\[\s*"\s*[0-9a-fA-F]{64}\s*,|\{\s*"\s*\d+\s*"\s*:\s*\{)')
+# a vPDQ frame line, and the opening of a vPDQ signal in HMA's JSON forms: the
+# parser's own patterns (signals/vpdq.py), so a file sniffed as vPDQ parses as it
+_VPDQ_LINE = vpdq.LINE
+_HMA_VPDQ = vpdq.HMA_OPENING
 
 
 def _infer_type(value: str, given: str | None, where: str) -> str:
@@ -537,7 +537,7 @@ def _infer_type(value: str, given: str | None, where: str) -> str:
         return "tlsh"
     if _HMA_VPDQ.match(v) or _VPDQ_LINE.fullmatch(v.split(";", 1)[0]):
         return "vpdq"
-    if _HEX64.fullmatch(v):
+    if sig.HEX64.fullmatch(v):
         raise BankError(f"{where}: 64 hex digits may be pdq or sha256: pass --type pdq "
                         "or --type sha256")
     raise BankError(f"{where}: cannot tell the signal type of {v[:80]!r}; pass --type")
@@ -730,8 +730,6 @@ def _vpdq_json_entry(text: str, where: str, report: ImportReport | None
     skipped, the other frames make the signal); JSON that does not parse imports
     nothing — a cut-off list would be another video."""
     import json
-
-    from rasd.detect.media.signals import vpdq
 
     good: list[vpdq.Frame] = []
     first, line, pos = 0, 1, 0

@@ -20,12 +20,19 @@ the ``rasd.signal_types`` entry-point group, without touching this code.
 from __future__ import annotations
 
 import hashlib
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
 from rasd.detect.media.files import FileInfo, Limits
+
+
+# 64 hex digits in any case: a PDQ or SHA-256 hash, or one vPDQ frame's PDQ. The one
+# definition the bank readers (banks.py) and the vPDQ parser (vpdq.py) share, so that
+# a file's type is sniffed by the same rule its signal is then parsed by.
+HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(slots=True)

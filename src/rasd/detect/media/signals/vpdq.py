@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from rasd.detect.media.files import FileInfo, Limits, MediaError
-from rasd.detect.media.signals import SignalType, SignalValue
+from rasd.detect.media.signals import HEX64, SignalType, SignalValue
 from rasd.detect.media.signals.pdq import hash_array
 from rasd.jsonread import expect_end, members, skip_ws, with_end
 
@@ -41,7 +41,11 @@ FRAME_DISTANCE = 31
 QUALITY_MIN = 50
 QUERY_MATCH_PCT = 80.0
 INDEX_MATCH_PCT = 0.0
-_LINE = re.compile(r"\s*(\d+)\s*,\s*(\d+)\s*,\s*([0-9a-fA-F]{64})\s*,\s*([0-9.]+)\s*")
+# one frame of rasd's (and Meta's sample files') form: frame,quality,pdq_hex,seconds
+LINE = re.compile(rf"\s*(\d+)\s*,\s*(\d+)\s*,\s*({HEX64.pattern})\s*,\s*([0-9.]+)\s*")
+# how a signal in HMA's JSON forms opens: a list of "pdq_hex,quality,seconds", or the
+# older object {"frame": {"quality", "hash", "timestamp"}}
+HMA_OPENING = re.compile(rf'\s*(\[\s*"\s*{HEX64.pattern}\s*,|\{{\s*"\s*\d+\s*"\s*:\s*\{{)')
 
 
 @dataclass(slots=True, frozen=True)
@@ -122,7 +126,6 @@ def serialize(frames: list[Frame]) -> str:
     return ";".join(f"{f.number},{f.quality},{f.pdq},{f.seconds:.3f}" for f in frames)
 
 
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 HMA_FORM = "'pdq_hex,quality,seconds'"
 
 
@@ -159,7 +162,7 @@ def hma_frame(position: int, item: Any) -> Frame:
     (0-based; its frame number, as the form has none). ValueError naming the frame."""
     where = f"vpdq: frame {position + 1} of the JSON list"
     parts = [p.strip() for p in item.split(",")] if isinstance(item, str) else []
-    if len(parts) != 3 or not _HEX64.fullmatch(parts[0]):
+    if len(parts) != 3 or not HEX64.fullmatch(parts[0]):
         raise ValueError(f"{where} is not {HMA_FORM} (HMA's form): {item!r:.80}")
     return Frame(position, _quality(parts[1], where), parts[0].lower(),
                  _seconds(parts[2], where))
@@ -173,7 +176,7 @@ def hma_object_frame(key: str, value: Any) -> Frame:
         raise ValueError(f"{where} is not 'NUMBER': {{\"quality\", \"hash\", "
                          f"\"timestamp\"}}: {value!r:.80}")
     h = value.get("hash")
-    if not isinstance(h, str) or not _HEX64.fullmatch(h.strip()):
+    if not isinstance(h, str) or not HEX64.fullmatch(h.strip()):
         raise ValueError(f"{where}: hash {h!r:.80} is not 64 hex digits")
     return Frame(int(key), _quality(value.get("quality"), where), h.strip().lower(),
                  _seconds(value.get("timestamp"), where))
@@ -232,7 +235,7 @@ def parse(signal: str) -> list[Frame]:
     for i, part in enumerate(re.split(r"[;\n]", signal)):
         if not part.strip():
             continue
-        m = _LINE.fullmatch(part)
+        m = LINE.fullmatch(part)
         if not m:
             raise ValueError(f"vpdq: frame {i + 1} is not 'frame,quality,pdq_hex,seconds': "
                              f"{part.strip()!r:.80}")
