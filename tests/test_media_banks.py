@@ -980,7 +980,9 @@ def test_tcap_hash_list_imports_and_its_pdq_matches(tmp_path):
     errors = [ln for ln in r.stderr.splitlines() if "warning" in ln]
     assert errors == [f"rasd: warning: {f}:{e}" for e in (
         ("$.results[3]: field algorithim: algorithm 'ImageTMK' is not one rasd reads "
-         "(ImageMD5, ImagePDQ, MD5, PDQ, SHA256, TLSH, VideoMD5, vPDQ)"),
+         "(DocumentTLSH, FileMD5, FileSHA256, FileTLSH, ImageMD5, ImagePDQ, ImageSHA256, "
+         "MD5, PDQ, PhotoMD5, PhotoPDQ, PhotoSHA256, SHA256, TLSH, VideoMD5, VideoSHA256, "
+         "VideoVPDQ, vPDQ)"),
         "$.results[4]: not a TCAP record (an object with hash_digest and algorithim)",
         "$.results[5]: field hash_digest: md5: expected 32 hex digits, got 'zz'",
         "$.results[6]: field algorithim: missing",
@@ -1088,6 +1090,26 @@ def test_tcap_forms_and_hostile_json(store, tmp_path, monkeypatch):
     assert B.sniff_format("signal_type,signal\npdq," + "ab" * 32) == "csv"
     assert B.sniff_format("hash type,hash value\nPDQ," + "ab" * 32) == "csv"
     assert B.sniff_format(md5a + "\n" + md5b) == "list"
+
+
+def test_tcap_error_lists_every_algorithm_rasd_reads(sqlite_store, tmp_path):
+    """The error for an algorithm rasd does not read lists the names it does read
+    from ``tcap.ALGORITHMS`` itself: every name there is read, and every one is
+    named (a list written out by hand beside it left out PhotoPDQ, FileMD5…)."""
+    import json
+
+    from rasd.detect.media import tcap
+
+    for name, t in tcap.ALGORITHMS.items():
+        assert tcap.algorithm_type(name) == t
+        assert tcap.algorithm_type(name.upper().replace("PDQ", "-pdq")) == t
+    f = tmp_path / "tcap.json"
+    f.write_text(json.dumps([_tcap_record(1, "ab" * 16, "ImageTMK")]))
+    B.create_bank(sqlite_store, "t")
+    rep = B.import_file(sqlite_store, "t", f)
+    (err,) = rep.errors
+    listed = err.split("is not one rasd reads (", 1)[1].rstrip(")").split(", ")
+    assert sorted(listed) == sorted(tcap.ALGORITHMS)
 
 
 def test_pytx_local_file_imports_line_by_line(store, tmp_path):

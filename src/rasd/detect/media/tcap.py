@@ -35,16 +35,25 @@ from rasd.jsonread import STREAMED, expect_end, members, raw_decode, skip_ws, wi
 MAX_RECORDS = 2_000_000
 MAX_LABEL = 500  # characters of an ideology, file type or id
 ALGORITHM_KEYS = ("algorithim", "algorithm")
-# TCAP's algorithm names (any case; '-', '_' and spaces ignored) → rasd signal types
+# TCAP's algorithm names → rasd signal types. A record's name is read in any case,
+# with '-', '_' and spaces ignored (``algorithm_type``); these spellings are the
+# ones an error lists as what rasd reads.
 ALGORITHMS = {
-    "pdq": "pdq", "imagepdq": "pdq", "photopdq": "pdq",
-    "md5": "md5", "imagemd5": "md5", "videomd5": "md5", "photomd5": "md5",
-    "filemd5": "md5",
-    "sha256": "sha256", "imagesha256": "sha256", "videosha256": "sha256",
-    "photosha256": "sha256", "filesha256": "sha256",
-    "vpdq": "vpdq", "videovpdq": "vpdq",
-    "tlsh": "tlsh", "filetlsh": "tlsh", "documenttlsh": "tlsh",
+    "PDQ": "pdq", "ImagePDQ": "pdq", "PhotoPDQ": "pdq",
+    "MD5": "md5", "ImageMD5": "md5", "VideoMD5": "md5", "PhotoMD5": "md5",
+    "FileMD5": "md5",
+    "SHA256": "sha256", "ImageSHA256": "sha256", "VideoSHA256": "sha256",
+    "PhotoSHA256": "sha256", "FileSHA256": "sha256",
+    "vPDQ": "vpdq", "VideoVPDQ": "vpdq",
+    "TLSH": "tlsh", "FileTLSH": "tlsh", "DocumentTLSH": "tlsh",
 }
+
+
+def _fold(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_BY_FOLDED = {_fold(k): v for k, v in ALGORITHMS.items()}
 _HEAD = re.compile(r'\s*[\[{]')
 
 
@@ -61,7 +70,7 @@ def looks_like(text: str) -> bool:
 
 def algorithm_type(name: str) -> str | None:
     """The rasd signal type of a TCAP algorithm name, None for one rasd lacks."""
-    return ALGORITHMS.get(re.sub(r"[^a-z0-9]", "", name.lower()))
+    return _BY_FOLDED.get(_fold(name))
 
 
 class _NotList:
@@ -176,10 +185,8 @@ def _entry(rec: Any, at: str, n: int) -> Entry:
                         f"{str(rec[keys[1]])!r:.40}")
     t = algorithm_type(algo)
     if t is None:
-        known = sorted({"PDQ", "ImagePDQ", "MD5", "VideoMD5", "ImageMD5", "SHA256", "vPDQ",
-                        "TLSH"})
         raise BankError(f"field {keys[0]}: algorithm {algo!r:.60} is not one rasd reads "
-                        f"({', '.join(known)})")
+                        f"({', '.join(sorted(ALGORITHMS, key=str.lower))})")
     deleted = rec.get("deleted", False)
     if deleted is None:
         deleted = False
