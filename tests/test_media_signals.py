@@ -362,3 +362,63 @@ def test_the_64_hex_pattern_is_defined_once():
     where = {str(p.relative_to(root)): p.read_text().count("[0-9a-fA-F]{64}")
              for p in root.rglob("*.py")}
     assert {k: n for k, n in where.items() if n} == {"signals/__init__.py": 1}
+
+
+def _frames_text(rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` random frame PDQs of quality 100, as hex."""
+    return [rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(n)]
+
+
+def test_a_vpdq_signal_is_parsed_once_on_import_and_once_on_lookup(store, tmp_path,
+                                                                    monkeypatch):
+    """Import normalises a vPDQ signal and then asks whether it could ever match
+    (``unusable``); a lookup asks the same and then matches it. Each read the
+    frames from the text again — twice per signal, up to 4 MB of text each. The
+    frames ``normalize`` read, and those ``unusable`` read, are now kept
+    (``SignalType.parsed``), so each signal's text is parsed once on each path."""
+    from rasd.detect.media import banks as B
+    from rasd.detect.media.matcher import Matcher, quality_gate
+    from rasd.detect.media.signals import vpdq
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    calls: list[str] = []
+    real = vpdq.parse
+
+    def counting(text: str) -> list:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(vpdq, "parse", counting)
+    hexes = _frames_text(np.random.default_rng(31), 6)
+    hma = json.dumps([f"{h},100,{k}.0" for k, h in enumerate(hexes)])
+    B.create_bank(store, "v")
+    rep = B.add_signals(store, "v", [B.Entry(1, "vpdq", hma, {})])
+    assert (rep.added, rep.invalid) == (1, 0)
+    assert calls == [hma]
+
+    sig._parsed.clear()
+    calls.clear()
+    query = ";".join(f"{30 * k},100,{h},{k}.000" for k, h in enumerate(hexes))
+    values, skipped = quality_gate({"vpdq": sig.SignalValue(query, 100)})
+    assert skipped == {} and values == {"vpdq": query}
+    (hit,) = Matcher(store).lookup_all(values)
+    assert hit.bank == "v" and hit.detail["query_match_pct"] == 100.0
+    assert calls.count(query) == 1
+
+
+@pytest.mark.parametrize("signal", [
+    json.dumps(["ab" * 32 + ",90,1.23e+03", "CD" * 32 + ",40,0.0004"]),
+    '{"7": {"quality": 80, "hash": "' + "ef" * 32 + '", "timestamp": 0.12345}}',
+    "3,55," + "12" * 32 + ",0.12345;9,100," + "34" * 32 + ",7",
+])
+def test_the_frames_normalize_keeps_are_the_frames_parse_reads(signal):
+    """What ``normalize`` hands on (``remember``) must be exactly what parsing the
+    normalised text gives — seconds as written (3 decimals), hex in lower case —
+    else the lookup would compute with other frames than a fresh parse."""
+    st = sig.get("vpdq")
+    sig._parsed.clear()
+    norm = st.normalize(signal)
+    kept = st.parsed(norm)
+    sig._parsed.clear()
+    assert kept == st.parsed(norm) == tuple(parse(norm))
+    assert isinstance(kept, tuple)

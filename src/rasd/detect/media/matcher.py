@@ -212,7 +212,7 @@ class Matcher:
                 usable_unique,
             )
 
-            frames = parse(value)
+            frames = st.parsed(value)  # parsed once: quality_gate read it just now
             uniq = usable_unique(frames)
             if not uniq:
                 return []

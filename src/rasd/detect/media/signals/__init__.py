@@ -6,6 +6,8 @@ knows
   other — or ``*`` for every file),
 - how to hash (``hash_file`` / ``hash_text``),
 - how to parse and normalise a signal received from elsewhere (``normalize``),
+  and — only where reading its own normalised text is costly — the form it computes
+  with (``parse``; vPDQ: its frames), which callers get through ``parsed``,
 - how to compare two signals (``distance``) and what distance counts as a match
   (``default_threshold``),
 - which index serves it (``index_kind``: ``exact`` — an SQL lookup on the
@@ -21,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
@@ -33,6 +37,15 @@ from rasd.detect.media.files import FileInfo, Limits
 # definition the bank readers (banks.py) and the vPDQ parser (vpdq.py) share, so that
 # a file's type is sniffed by the same rule its signal is then parsed by.
 HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+# The parsed forms ``SignalType.parsed`` keeps: (type name, normalised text) → parse's
+# result, the most recently used last. Import checks a value right after normalising
+# it, and a lookup checks a value (``unusable``) right before looking it up, so the
+# last few are all that is ever asked for again; a vPDQ signal may be 4 MB of text.
+PARSED_KEEP = 4
+_parsed: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_parsed_lock = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -60,8 +73,42 @@ class SignalType(ABC):
         """Why a (normalised) value can never make a match, from what it holds
         itself — None when it can. A type whose value carries its own quality says
         here when none of it is good enough (vPDQ: no frame of quality ≥ 50); such
-        a value is neither imported into a bank nor looked up."""
+        a value is neither imported into a bank nor looked up. A type with a
+        ``parse`` reads the value through ``self.parsed(normalized)``: import calls
+        this right after ``normalize``, and a lookup right before it looks the value
+        up, and neither then parses it again."""
         return None
+
+    def parse(self, normalized: str) -> Any:
+        """A normalised value in the form this type computes with — vPDQ: its frames
+        — or, by default, the text itself. Only a type whose text is costly to read
+        overrides it; return something immutable (a tuple), as ``parsed`` hands
+        the same object to every caller. Call ``parsed``, not this."""
+        return normalized
+
+    def parsed(self, normalized: str) -> Any:
+        """``parse(normalized)``, kept for the last ``PARSED_KEEP`` values of any
+        type, so that one value checked and then matched (or normalised and then
+        checked) is parsed once."""
+        key = (self.name, normalized)
+        with _parsed_lock:
+            if key in _parsed:
+                _parsed.move_to_end(key)
+                return _parsed[key]
+        value = self.parse(normalized)
+        self.remember(normalized, value)
+        return value
+
+    def remember(self, normalized: str, value: Any) -> None:
+        """Keep ``value`` as what ``parse(normalized)`` gives: for a ``normalize``
+        that had to parse the signal to normalise it — what it returns is then not
+        parsed again by ``unusable`` or the lookup. ``value`` must equal what
+        ``parse`` would give."""
+        with _parsed_lock:
+            _parsed[(self.name, normalized)] = value
+            _parsed.move_to_end((self.name, normalized))
+            while len(_parsed) > PARSED_KEEP:
+                _parsed.popitem(last=False)
 
     def applies_to(self, content_type: str) -> bool:
         return "*" in self.content_types or content_type in self.content_types

@@ -26,7 +26,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,7 +245,7 @@ def parse(signal: str) -> list[Frame]:
     return out
 
 
-def usable_unique(frames: list[Frame], quality_min: int = QUALITY_MIN) -> list[str]:
+def usable_unique(frames: Sequence[Frame], quality_min: int = QUALITY_MIN) -> list[str]:
     """Unique frame hashes of sufficient quality, in first-seen order."""
     seen: dict[str, None] = {}
     for f in frames:
@@ -272,7 +272,7 @@ def pairwise_hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def match_percent(query: list[Frame], target: list[Frame],
+def match_percent(query: Sequence[Frame], target: Sequence[Frame],
                   distance: int = FRAME_DISTANCE) -> tuple[float, float]:
     """(query match %, target match %): shares of unique good frames with a partner,
     as Python floats (numpy's would be written as strings in JSON output)."""
@@ -303,13 +303,21 @@ class VpdqSignal(SignalType):
         for i, f in enumerate(frames):  # HMA's forms are checked as they are read
             if f.quality > 100:
                 raise ValueError(f"vpdq: frame {i + 1}: quality {f.quality} is outside 0..100")
-        return serialize(frames)
+        norm = serialize(frames)
+        # the frames of ``norm`` as ``parse`` would read them back (seconds as
+        # written: 3 decimals), so that ``unusable`` does not parse them again
+        self.remember(norm, tuple(Frame(f.number, f.quality, f.pdq, float(f"{f.seconds:.3f}"))
+                                  for f in frames))
+        return norm
+
+    def parse(self, normalized: str) -> tuple[Frame, ...]:
+        return tuple(parse(normalized))
 
     def unusable(self, normalized: str) -> str | None:
         """Frames below quality 50 (flat or near-flat: a black screen, a fade) never
         take part in a match, as in python-threatexchange's vPDQ; a video with none
         above it can never match, and a bank of such videos would only hold noise."""
-        frames = parse(normalized)
+        frames = self.parsed(normalized)
         if usable_unique(frames):
             return None
         best = max(f.quality for f in frames)
