@@ -39,9 +39,10 @@ def test_import_formats_and_errors_name_the_line(store, tmp_path):
     B.create_bank(store, "hma", labels={"policy": "incitement"})
     f = tmp_path / "hma.csv"
     pdq = _pdq(POSTER)
-    f.write_text(f"signal_type,signal,labels\npdq,{pdq},entity=demo-group;propaganda\n"
+    # the signal on line 2 comes again on line 6: the last row's labels are its own
+    f.write_text(f"signal_type,signal,labels\npdq,{pdq},entity=other\n"
                  "md5,0123456789abcdef0123456789abcdef,\nvideo_md5,zz,\ntmk,abc,\n"
-                 f"pdq,{pdq.upper()},\n")
+                 f"pdq,{pdq.upper()},entity=demo-group;propaganda\n")
     rep = B.import_file(store, "hma", f)
     assert (rep.read, rep.added, rep.invalid, rep.duplicates) == (5, 2, 2, 1)
     assert any(":4:" in e and "field signal" in e for e in rep.errors)
@@ -157,6 +158,43 @@ def test_export_all_round_trip_keeps_statuses(store, tmp_path):
     assert rep.added == 0 and rep.errors == [
         (f"{bad}:2: field status: 'gone' is not one of active, disabled, tombstoned, "
          "quarantined")]
+
+
+@pytest.mark.parametrize("batch", [2000, 2])
+def test_the_last_row_for_a_signal_in_a_file_wins(store, tmp_path, monkeypatch, batch):
+    """A list that names a signal active and later tombstoned (or relabelled) holds
+    the signal as its last row says, as an HMA / ThreatExchange fetch applies its
+    updates in order — the tombstone was dropped as a duplicate of the first row,
+    leaving the signal active. So too when the rows fall in different write
+    batches (``batch`` = 2: the import writes two rows a transaction)."""
+    monkeypatch.setattr(B, "IMPORT_BATCH", batch)
+    a, b, c, d = ("a" * 32, "b" * 32, "c" * 32, "d" * 32)
+    f = tmp_path / "list.csv"
+    f.write_text("signal_type,signal,labels,status\n"
+                 f"md5,{a},entity=x,active\n"
+                 f"md5,{b},,quarantined\n"
+                 f"md5,{c},,tombstoned\n"
+                 f"md5,{d},,active\n"
+                 f"md5,{a.upper()},entity=y,tombstoned\n"
+                 f"md5,{b},,active\n"
+                 f"md5,{c},entity=z,active\n")
+    B.create_bank(store, "k")
+    rep = B.import_file(store, "k", f)
+    assert (rep.read, rep.added, rep.duplicates, rep.invalid) == (7, 4, 3, 0)
+    assert rep.by_type == {"md5": 4}
+    assert rep.by_status == {"tombstoned": 1}
+    got = {r["signal"]: (r["status"], r["labels"]) for r in
+           B.export_rows(store, "k", include_inactive=True)}
+    assert got == {a: ("tombstoned", {"entity": "y"}), b: ("active", {}),
+                   c: ("active", {"entity": "z"}), d: ("active", {})}
+    assert B.open_reviews(store) == []  # b ended active: no review stays open
+    assert Matcher(store).lookup("md5", a) == []
+    # a signal the bank held before: the last row is the one the rules see
+    g = tmp_path / "again.csv"
+    g.write_text(f"signal_type,signal,status\nmd5,{d},tombstoned\nmd5,{d},active\n"
+                 f"md5,{c},active\nmd5,{c},tombstoned\n")
+    rep = B.import_file(store, "k", g)
+    assert (rep.added, rep.duplicates, rep.tombstones_not_applied) == (0, 4, 1)
 
 
 @pytest.mark.parametrize("labels", [

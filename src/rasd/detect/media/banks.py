@@ -53,6 +53,7 @@ STATUSES = ("active", "disabled", "tombstoned", "quarantined")
 FORMATS = ("auto", "csv", "list", "vpdq", "tcap", "pytx")
 MAX_IMPORT_BYTES = 512 << 20
 MAX_FIELD = 4 << 20  # a vPDQ signal of 20k frames is ~1.5 MB
+IMPORT_BATCH = 2000  # signals written a transaction
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
 SIGNAL_COLS = ("signal", "signal_value", "hash", "hash_value", "value", "pdq", "md5")
 TYPE_COLS = ("signal_type", "hash_type", "type", "algorithm", "hash_algorithm")
@@ -396,6 +397,14 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     tombstone stays one in its new bank; a quarantined signal is queued for review
     again, as nothing else would bring it back.
 
+    Where ``entries`` name one signal more than once, the last entry wins — its
+    status and labels are the signal's, as an HMA/ThreatExchange fetch applies its
+    updates in order (python-threatexchange keys a fetch's updates by signal, a
+    later one replacing an earlier): a file listing a signal active and then
+    tombstoned adds it tombstoned. The earlier entries count as duplicates. This
+    holds for signals the import itself added; for a signal the bank held before,
+    the last entry is what the rules below see.
+
     A tombstone entry for a signal the bank already holds un-tombstoned (active,
     disabled, quarantined) is counted in ``tombstones_not_applied`` and changes
     nothing — unless ``apply_tombstones``: then the signal is tombstoned, as a
@@ -431,13 +440,24 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         rep.added += after - before
         rep.duplicates += len(batch) - (after - before)
         live: list[int] = []  # held un-tombstoned, and the file tombstones them
+        redo: list[tuple[int, dict[str, Any]]] = []  # added by this import; said again
         for r in batch:
-            had = old.get((r["signal_type"], r["signal_key"]))
+            k = (r["signal_type"], r["signal_key"])
+            had = old.get(k)
             if had is None:  # added now, with the status the file gives it
-                if r["status"] != "active":
-                    rep.by_status[r["status"]] = rep.by_status.get(r["status"], 0) + 1
-            elif r["status"] == "tombstoned" and had[1] != "tombstoned":
-                live.append(had[0])
+                _count_status(r["status"], 1)
+                written[k] = r["status"]
+            elif written.get(k):  # added by an earlier batch of this file: the later row wins
+                _count_status(written[k], -1)
+                _count_status(r["status"], 1)
+                written[k] = r["status"]
+                redo.append((had[0], r))
+            else:
+                written[k] = ""
+                if r["status"] == "tombstoned" and had[1] != "tombstoned":
+                    live.append(had[0])
+        if redo:
+            _restate(store, redo)
         if live and apply_tombstones:
             set_signal_status(store, live, "tombstoned", f"tombstoned by {where}"[:500],
                               append_note=True)
@@ -447,8 +467,20 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         _review_quarantined(store, b.id, [(r["signal_type"], r["signal_key"]) for r in batch
                                           if r["status"] == "quarantined"], where)
         batch.clear()
+        pending.clear()
 
-    seen: set[tuple[str, str]] = set()
+    # (type, key) → index in ``batch`` of the row for each signal in it
+    pending: dict[tuple[str, str], int] = {}
+    # (type, key) of each signal of an earlier batch → the status this import gave
+    # it ("" for one the bank held before: the import did not add it)
+    written: dict[tuple[str, str], str] = {}
+
+    def _count_status(status: str, n: int) -> None:
+        if status != "active":
+            rep.by_status[status] = rep.by_status.get(status, 0) + n
+            if not rep.by_status[status]:
+                del rep.by_status[status]
+
     for e in entries:
         rep.read += 1
         at = f"{where}:{e.at or e.line}"
@@ -484,19 +516,41 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 rep.error(f"{at}: field policy: {err}")
                 continue
         key = st.key(norm)
-        if (tname, key) in seen:
+        ts = now()
+        row = {"bank_id": b.id, "signal_type": tname, "signal": norm, "signal_key": key,
+               "labels": labels, "status": e.status, "source": source,
+               "added_at": ts, "updated_at": ts}
+        i = pending.get((tname, key))
+        if i is not None:  # read earlier in this batch: the later row wins
+            batch[i] = row
             rep.duplicates += 1
             continue
-        seen.add((tname, key))
-        ts = now()
-        batch.append({"bank_id": b.id, "signal_type": tname, "signal": norm, "signal_key": key,
-                      "labels": labels, "status": e.status, "source": source,
-                      "added_at": ts, "updated_at": ts})
-        rep.by_type[tname] = rep.by_type.get(tname, 0) + 1
-        if len(batch) >= 2000:
+        if (tname, key) not in written:
+            rep.by_type[tname] = rep.by_type.get(tname, 0) + 1
+        pending[(tname, key)] = len(batch)
+        batch.append(row)
+        if len(batch) >= IMPORT_BATCH:
             flush()
     flush()
     return rep
+
+
+def _restate(store: Store, rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """Give signals an import added in an earlier batch the status and labels of the
+    file's later row for them (``rows``: (signal id, row)) — the last row wins, as
+    within one batch. Reviews open on one that is now active or tombstoned close,
+    as ``set_signal_status`` closes them."""
+    bs, rv = M.bank_signals, M.signal_reviews
+    ts = now()
+    with store.begin() as c:
+        for sid, r in rows:
+            c.execute(update(bs).where(bs.c.id == sid).values(
+                status=r["status"], labels=r["labels"], updated_at=ts))
+            if r["status"] in ("active", "tombstoned"):
+                c.execute(update(rv).where(and_(rv.c.signal_id == sid,
+                                                rv.c.closed_at.is_(None))).values(
+                    closed_at=ts,
+                    decision="restore" if r["status"] == "active" else "tombstone"))
 
 
 def _review_quarantined(store: Store, bank_id: int, keys: list[tuple[str, str]],
