@@ -1150,6 +1150,54 @@ def test_tcap_error_lists_every_algorithm_rasd_reads(sqlite_store, tmp_path):
     assert sorted(listed) == sorted(tcap.ALGORITHMS)
 
 
+def test_json_objects_holding_a_key_twice_are_errors_naming_the_path(store, tmp_path):
+    """Hostile or broken JSON may hold one key twice: a TCAP page with `results`
+    twice was read as both lists (and by `json.loads` as the last), a record with
+    two `hash_digest`s as its last. Which is meant is for the sender to say, so
+    an object holding a key twice is an error naming the file and the key's JSON
+    path, and the file imports nothing — in a TCAP list, a vPDQ signal in HMA's
+    JSON form and a JSON labels cell alike."""
+    import json
+
+    a, b = _tcap_record(1, "aa" * 16, "MD5"), _tcap_record(2, "bb" * 16, "MD5")
+    B.create_bank(store, "d")
+    page = tmp_path / "page.json"
+    page.write_text('{"count": 2, "results": [%s],\n "results": [%s]}'
+                    % (json.dumps(a), json.dumps(b)))
+    with pytest.raises(B.BankError) as e:
+        B.import_file(store, "d", page)
+    assert str(e.value).startswith(f"{page}:2: not valid JSON (a TCAP hash list): the key "
+                                   '"results" comes twice in one object (at $.results)')
+    rec = tmp_path / "record.json"
+    rec.write_text(json.dumps([a, b])[:-1] + ', {"id": 3, "hash_digest": "%s", '
+                   '"algorithim": "MD5", "hash_digest": "%s"}]' % ("cc" * 16, "dd" * 16))
+    with pytest.raises(B.BankError, match=r'the key "hash_digest" comes twice in one '
+                                          r'object \(in \$\[2\]\)'):
+        B.import_file(store, "d", rec)
+    pages = tmp_path / "pages.json"
+    pages.write_text(json.dumps([_tcap_page([a])])[:-2] + ', "results": []}]')
+    with pytest.raises(B.BankError, match=r'"results" comes twice .*\(in \$\[0\]\)'):
+        B.import_file(store, "d", pages, fmt="tcap")
+    assert B.get_bank(store, "d").counts == {}
+
+    video = tmp_path / "video.json"
+    video.write_text('{"0": {"quality": 100, "hash": "%s", "timestamp": 0},\n'
+                     ' "0": {"quality": 100, "hash": "%s", "timestamp": 1}}'
+                     % ("ab" * 32, "cd" * 32))
+    rep = B.import_file(store, "d", video)
+    assert rep.added == 0 and rep.errors == [
+        f'{video}:2: not valid JSON (HMA\'s vPDQ form): the key "0" comes twice in one '
+        'object (at $["0"]) (column 2); nothing imported']
+
+    cell = tmp_path / "labels.csv"
+    cell.write_text('signal_type,signal,labels\nmd5,%s,"{""entity"": ""a"", '
+                    '""entity"": ""b""}"\n' % ("ee" * 16))
+    rep = B.import_file(store, "d", cell)
+    assert rep.added == 0 and rep.errors == [
+        f'{cell}:2: field labels: labels look like JSON but are not: the key "entity" '
+        'comes twice in one object']
+
+
 def test_pytx_local_file_imports_line_by_line(store, tmp_path):
     """python-threatexchange's local-file exchange reads (and writes) one
     `signal_type signal` a line. Such a file is sniffed and read: pdq, video_md5,

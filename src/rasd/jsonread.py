@@ -53,23 +53,49 @@ def parse_json(text: str | bytes) -> Any:
         raise JSONInputError(f"a number too long to read ({str(e)[:60]})") from None
 
 
-def raw_decode(text: str, i: int) -> tuple[Any, int]:
-    """The JSON value at offset ``i`` of ``text`` and the offset after it
-    (``json.JSONDecoder.raw_decode``), with all three failures as
-    ``json.JSONDecodeError`` — a walker that caught only the first two let a
-    5,000-digit number end ``rasd bank import`` with a traceback."""
+class DuplicateKey(ValueError):
+    """A JSON object that holds one key twice (``unique_keys``)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {json.dumps(key[:60], ensure_ascii=False)} comes twice "
+                         "in one object")
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses an object holding a key twice
+    (``DuplicateKey``). ``json.loads`` keeps the last value silently, another
+    reader may keep the first: in a file from elsewhere the two readings are two
+    different files (a page of a hash list with ``results`` twice), so which
+    one is meant is for its sender to say, not for rasd to guess."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def raw_decode(text: str, i: int, path: str = "$") -> tuple[Any, int]:
+    """The JSON value at offset ``i`` of ``text`` (at JSON path ``path``, for
+    errors) and the offset after it (``json.JSONDecoder.raw_decode``), with all
+    three failures as ``json.JSONDecodeError`` — a walker that caught only the
+    first two let a 5,000-digit number end ``rasd bank import`` with a traceback
+    — and an object holding a key twice as one more (``unique_keys``)."""
     try:
         return _RAW(text, i)
     except RecursionError:  # hostile: "[[[[…"
         raise json.JSONDecodeError("nested too deeply", text, i) from None
     except json.JSONDecodeError:
         raise
+    except DuplicateKey as e:
+        raise json.JSONDecodeError(f"{e} (in {path})", text, i) from None
     except ValueError:  # an integer of more than 4,300 digits
         raise json.JSONDecodeError("a number too long to read (over 4,300 digits)", text,
                                    i) from None
 
 
-_RAW = json.JSONDecoder().raw_decode
+_RAW = json.JSONDecoder(object_pairs_hook=unique_keys).raw_decode
 _WS = re.compile(r"[ \t\n\r]*")
 STREAMED = object()  # the value ``members`` gives a list it walks member by member
 
@@ -105,7 +131,11 @@ def members(text: str, i: int, path: str = "$", stream: str | None = None
     member by member — a list of a million records is never decoded whole. The
     list under key ``stream`` of an object is walked too, member by member, after
     a member whose value is ``STREAMED``. Returns the offset after the list or
-    object; ``json.JSONDecodeError`` for text that is not one (``raw_decode``)."""
+    object; ``json.JSONDecodeError`` for text that is not one (``raw_decode``),
+    and for an object, here or inside a member, that holds a key twice — naming
+    the key's path (``unique_keys``: a page with ``results`` twice would
+    otherwise be read as both lists by this walker and as the last by
+    ``json.loads``)."""
     t = text
     i = skip_ws(t, i)
     if i >= len(t) or t[i] not in "[{":
@@ -115,13 +145,14 @@ def members(text: str, i: int, path: str = "$", stream: str | None = None
     if t.startswith(close, i):
         return i + 1
     n = 0
+    keys: set[str] = set()
     while True:
         start = i
         if close == "]":
-            value, i = raw_decode(t, i)
+            value, i = raw_decode(t, i, f"{path}[{n}]")
             yield start, n, f"{path}[{n}]", value
         else:
-            key, i = raw_decode(t, i)
+            key, i = raw_decode(t, i, path)
             if not isinstance(key, str):
                 raise json.JSONDecodeError("an object's key must be a string", t, start)
             i = skip_ws(t, i)
@@ -130,11 +161,14 @@ def members(text: str, i: int, path: str = "$", stream: str | None = None
             i = skip_ws(t, i + 1)
             sub = f"{path}.{key}" if re.fullmatch(r"[A-Za-z_]\w{0,60}", key) else (
                 f"{path}[{json.dumps(key[:60])}]")
+            if key in keys:
+                raise json.JSONDecodeError(f"{DuplicateKey(key)} (at {sub})", t, start)
+            keys.add(key)
             if key == stream and t.startswith("[", i):
                 yield start, key, sub, STREAMED
                 i = yield from members(t, i, sub)
             else:
-                value, i = raw_decode(t, i)
+                value, i = raw_decode(t, i, sub)
                 yield start, key, sub, value
         n += 1
         i = skip_ws(t, i)

@@ -183,8 +183,12 @@ def _put_label(out: dict[str, Any], key: str, value: Any,
 def _json_labels(text: str, policy_map: Mapping[str, str] | None = None) -> dict[str, Any]:
     import json
 
+    from rasd.jsonread import DuplicateKey, unique_keys
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=unique_keys)
+    except DuplicateKey as e:  # which of the two was meant is the sender's to say
+        raise BankError(f"labels look like JSON but are not: {e}") from None
     except ValueError as e:
         raise BankError(f"labels look like JSON but are not: {e}") from None
     except RecursionError:  # "[[[[…" a few thousand deep
