@@ -1201,25 +1201,47 @@ def test_json_objects_holding_a_key_twice_are_errors_naming_the_path(store, tmp_
 def test_pytx_local_file_imports_line_by_line(store, tmp_path):
     """python-threatexchange's local-file exchange reads (and writes) one
     `signal_type signal` a line. Such a file is sniffed and read: pdq, video_md5,
-    a vPDQ signal in HMA's JSON form (which holds commas, and was taken for CSV);
-    a type rasd lacks is an error naming its line."""
+    a vPDQ signal in HMA's JSON form (which holds commas, and was taken for CSV).
+    A raw_text line is imported as the MinHash of its text (rasd's near-duplicate
+    text signal), which matches the text with small edits; one too short for
+    MinHash is an error naming its line. Lines of pytx types rasd has no type for
+    (url…) were each an error; they are passed over and counted by type, as pytx
+    passes over the types it does not support, and the summary says so."""
     import json
+
+    from rasd.detect.media.signals.minhash import MinHashSignal
 
     pdq = _pdq(_textured_image(tmp_path / "img.png", seed=21))
     rng = np.random.default_rng(8)
     frames = [f"{rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex()},100,{k}.0"
               for k in range(4)]
+    manifesto = ("we call on every brother to rise against the enemies of the faith "
+                 "and strike them where they live, in their cities and their homes")
     f = tmp_path / "signals.txt"
     f.write_text(f"pdq {pdq}\nvideo_md5 {'ab' * 16}\nurl https://example.org/x\n"
                  f"vpdq {json.dumps(frames)}\n{'cd' * 16}\nsha256 {'ef' * 32}\n"
-                 f"pdq {'zz' * 32}\n")
+                 f"pdq {'zz' * 32}\nraw_text {manifesto}\nurl https://example.org/y\n"
+                 "url_md5 " + "12" * 16 + "\nraw_text rise up\n")
     assert B.sniff_format(f.read_text()) == "pytx"
     B.create_bank(store, "x", labels={"policy": "incitement"})
     rep = B.import_file(store, "x", f)
-    assert rep.by_type == {"pdq": 1, "md5": 2, "vpdq": 1, "sha256": 1}
-    assert (rep.read, rep.added, rep.invalid) == (7, 5, 2)
-    assert rep.errors[0].startswith(f"{f}:3: field signal_type: unknown signal type 'url'")
-    assert rep.errors[1].startswith(f"{f}:7: field signal: ")
+    assert rep.by_type == {"pdq": 1, "md5": 2, "vpdq": 1, "sha256": 1, "minhash": 1}
+    assert (rep.read, rep.added, rep.invalid) == (11, 6, 2)
+    assert rep.skipped_types == {"url": 2, "url_md5": 1}
+    assert rep.errors[0].startswith(f"{f}:7: field signal: ")
+    assert rep.errors[1] == (f"{f}:11: field signal: raw_text 'rise up' is too short for "
+                             "MinHash text matching (under 20 characters once normalised); "
+                             "not imported")
+    edited = MinHashSignal().hash_text(manifesto.upper().replace("homes", "homes!! 🔥"))
+    (thit,) = Matcher(store).lookup("minhash", edited.value)
+    assert thit.bank == "x" and thit.distance < 0.3
+    cli = _cli(tmp_path / "c.db")
+    assert cli("bank", "create", "x").exit_code == 0
+    r = cli("bank", "import", "x", str(f))
+    assert r.exit_code == 0, r.output
+    assert ("; skipped, no rasd signal type: url=2, url_md5=1" in r.stdout)
+    assert (f"rasd: warning: {f}: 3 row(s) of signal types rasd has no signal type for "
+            "passed over (url=2, url_md5=1); the file's other rows are imported") in r.stderr
     (hit,) = Matcher(store).lookup("pdq", pdq)
     assert hit.bank == "x" and hit.distance == 0
     (vhit,) = Matcher(store).lookup("vpdq", ";".join(

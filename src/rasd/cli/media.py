@@ -361,6 +361,11 @@ def register(app: typer.Typer) -> None:
                 warn(f"{file}: no signals in the file (empty, or only comments)")
             types = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_type.items())) or "-"
             kept = ", ".join(f"{k}={v}" for k, v in sorted(rep.by_status.items()))
+            skipped = ", ".join(f"{k}={v}" for k, v in sorted(rep.skipped_types.items()))
+            if skipped:
+                warn(f"{file}: {sum(rep.skipped_types.values())} row(s) of signal types "
+                     f"rasd has no signal type for passed over ({skipped}); the file's "
+                     "other rows are imported")
             if rep.tombstones_not_applied:
                 warn(f"{file}: {rep.tombstones_not_applied} tombstone row(s) name signals "
                      f"that bank {name} holds un-tombstoned; not applied (they still "
@@ -368,6 +373,7 @@ def register(app: typer.Typer) -> None:
             echo(f"{name}: read {rep.read}, added {rep.added}, duplicates "
                  f"{rep.duplicates}, invalid {rep.invalid} ({types})"
                  + (f"; not active, as the file says: {kept}" if kept else "")
+                 + (f"; skipped, no rasd signal type: {skipped}" if skipped else "")
                  + (f"; tombstones applied to existing signals: {rep.tombstones_applied}"
                     if rep.tombstones_applied else "")
                  + (f"; tombstones not applied: {rep.tombstones_not_applied}"

@@ -361,6 +361,9 @@ class ImportReport:
     # (a file does not silently change existing signals) or, when asked, applied
     tombstones_not_applied: int = 0
     tombstones_applied: int = 0
+    # rows of python-threatexchange signal types rasd has no type for (url,
+    # url_md5…), by type: passed over, as pytx passes over types it does not support
+    skipped_types: dict[str, int] = field(default_factory=dict)
 
     def error(self, msg: str) -> None:
         self.invalid += 1
@@ -603,10 +606,13 @@ def _infer_type(value: str, given: str | None, where: str) -> str:
 
 # python-threatexchange's local-file exchange: one ``signal_type signal`` a line
 _PYTX_LINE = re.compile(r"\s*([A-Za-z][\w.-]{0,40})[ \t]+(\S.*?)\s*")
-# python-threatexchange's signal types rasd has no type for: their lines are read
-# (and reported, line by line, as of an unknown type) rather than the file misread
-PYTX_OTHER_TYPES = ("url", "url_md5", "raw_text", "trend_query", "video_tmk_pdqf",
-                    "pdq_ocr", "photo_dna")
+# python-threatexchange's signal types rasd has no type for: their lines are passed
+# over and counted by type (``ImportReport.skipped_types``), as pytx itself passes
+# over the types it is not configured for — one line of a URL must not fail a file
+# of PDQ hashes. ``raw_text`` is not among them: it is imported as MinHash.
+PYTX_SKIPPED_TYPES = ("url", "url_md5", "trend_query", "video_tmk_pdqf", "pdq_ocr",
+                      "photo_dna")
+PYTX_OTHER_TYPES = (*PYTX_SKIPPED_TYPES, "raw_text")
 _SIGNALISH = re.compile(r"(T1|t1)?[0-9a-fA-F]{16,}")
 
 
@@ -658,8 +664,13 @@ def _pytx_entries(text: str, where: str, signal_type: str | None,
     <hex>``, ``video_md5 <hex>``, ``vpdq ["<hex>,<quality>,<seconds>", …]``) — what
     its local-file exchange reads and writes. A line with a bare hash is read as a
     list's line (``--type`` or the inferred type), as pytx reads it with a
-    configured type. Lines of types rasd lacks (``url``, ``raw_text``…) are errors
-    naming their line."""
+    configured type. A ``raw_text`` line (pytx's near-duplicate text signal) is
+    imported as rasd's near-duplicate text signal, the MinHash of its text; one
+    too short for MinHash (under 20 characters once normalised) is an error naming
+    its line. Lines of pytx's types rasd has no type for (``url``…) are passed
+    over and counted by type in ``report.skipped_types``."""
+    from rasd.detect.media.signals.minhash import MinHashSignal
+
     for n, ln in enumerate(text.splitlines(), 1):
         v = ln.strip()
         if not v or v.startswith("#"):
@@ -668,10 +679,24 @@ def _pytx_entries(text: str, where: str, signal_type: str | None,
             _bad(report, f"{where}:{n}: line longer than {MAX_FIELD} characters")
             continue
         parts = v.split(None, 1)
-        if len(parts) == 2:
-            yield Entry(n, parts[0], parts[1].strip(), {})
-        elif (e := _list_entry(n, v, where, signal_type, report)) is not None:
-            yield e
+        if len(parts) != 2:
+            if (e := _list_entry(n, v, where, signal_type, report)) is not None:
+                yield e
+            continue
+        t, value = parts[0].lower(), parts[1].strip()
+        if t in PYTX_SKIPPED_TYPES:
+            if report is not None:
+                report.read += 1
+                report.skipped_types[t] = report.skipped_types.get(t, 0) + 1
+        elif t == "raw_text":
+            if (mh := MinHashSignal().hash_text(value)) is None:
+                _bad(report, f"{where}:{n}: field signal: raw_text {value!r:.60} is too "
+                             "short for MinHash text matching (under 20 characters once "
+                             "normalised); not imported")
+            else:
+                yield Entry(n, "minhash", mh.value, {})
+        else:
+            yield Entry(n, parts[0], value, {})
 
 
 def _list_entry(n: int, v: str, where: str, signal_type: str | None,
