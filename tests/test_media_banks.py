@@ -1198,6 +1198,64 @@ def test_json_objects_holding_a_key_twice_are_errors_naming_the_path(store, tmp_
         'comes twice in one object']
 
 
+def test_tcap_updated_on_orders_records_and_updates_held_signals(store, tmp_path):
+    """TCAP gives each record an ``updated_on`` (seconds since 1970), which the
+    import did not read: a re-import with a newer record left the old labels, and
+    nothing kept an older list from being read as news. Now the newest record of an
+    id in a file is the one read (wherever it stands), the time is kept with the
+    signal, a later list's newer record sets its labels over the held signal's, and
+    an older list — its labels, its deletions — changes nothing and is counted."""
+    import json
+    from datetime import UTC, datetime
+
+    from rasd.detect.media import schema as M
+
+    t0 = 1704901040.25
+    a, b = "aa" * 16, "bb" * 16
+
+    def rec(rid: int, digest: str, ideology: str, at: float, **kw) -> dict:
+        return {**_tcap_record(rid, digest, "MD5", ideology=ideology, **kw),
+                "updated_on": at}
+
+    def load(name: str, records: list) -> B.ImportReport:
+        f = tmp_path / name
+        f.write_text(json.dumps(_tcap_page(records)))
+        return B.import_file(store, "t", f, apply_tombstones=True)
+
+    def held() -> dict:
+        return {r["signal"]: (r["status"], r["labels"]["ideology"]) for r in
+                B.export_rows(store, "t", include_inactive=True)}
+
+    B.create_bank(store, "t")
+    # id 2 twice: the record updated last wins, though it comes first
+    rep = load("v1.json", [rec(1, a, "islamist", t0), rec(2, b, "far-right", t0 + 10),
+                           rec(2, b, "other", t0 + 5),
+                           rec(3, "cc" * 16, "x", "yesterday")])  # type: ignore[arg-type]
+    assert (rep.added, rep.duplicates, rep.invalid) == (2, 1, 1)
+    assert rep.errors == [f"{tmp_path / 'v1.json'}:$.results[3]: field updated_on: "
+                          '"yesterday" is not a time (seconds since 1970, or ISO 8601)']
+    assert held() == {a: ("active", "islamist"), b: ("active", "far-right")}
+    with store.connect() as c:
+        at = c.execute(M.bank_signals.select().where(M.bank_signals.c.signal == a)
+                       ).first().source_updated_at
+    assert at.replace(tzinfo=at.tzinfo or UTC) == datetime.fromtimestamp(t0, UTC)
+
+    rep = load("v2.json", [rec(1, a, "far-right", t0 + 100)])  # TCAP relabelled it
+    assert (rep.added, rep.updated, rep.outdated) == (0, 1, 0)
+    assert held()[a] == ("active", "far-right")
+    rep = load("v1-again.json", [rec(1, a, "islamist", t0),  # an old list: no news
+                                 rec(2, b, "far-right", t0 + 10, deleted=True)])
+    assert (rep.updated, rep.outdated, rep.tombstones_applied) == (0, 1, 1)
+    assert held() == {a: ("active", "far-right"), b: ("tombstoned", "far-right")}
+    rep = load("old-delete.json", [rec(1, a, "far-right", "2024-01-10T15:38:00Z",  # type: ignore[arg-type]
+                                       deleted=True)])
+    assert (rep.outdated, rep.tombstones_applied) == (1, 0)
+    assert held()[a] == ("active", "far-right")
+    rep = load("v3.json", [rec(1, a, "far-right", t0 + 200, deleted=True)])
+    assert (rep.updated, rep.tombstones_applied) == (1, 1)
+    assert held()[a] == ("tombstoned", "far-right")
+
+
 def test_pytx_local_file_imports_line_by_line(store, tmp_path):
     """python-threatexchange's local-file exchange reads (and writes) one
     `signal_type signal` a line. Such a file is sniffed and read: pdq, video_md5,

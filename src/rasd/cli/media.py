@@ -374,6 +374,10 @@ def register(app: typer.Typer) -> None:
                  f"{rep.duplicates}, invalid {rep.invalid} ({types})"
                  + (f"; not active, as the file says: {kept}" if kept else "")
                  + (f"; skipped, no rasd signal type: {skipped}" if skipped else "")
+                 + (f"; held signals updated from newer records: {rep.updated}"
+                    if rep.updated else "")
+                 + (f"; records older than the bank's, not applied: {rep.outdated}"
+                    if rep.outdated else "")
                  + (f"; tombstones applied to existing signals: {rep.tombstones_applied}"
                     if rep.tombstones_applied else "")
                  + (f"; tombstones not applied: {rep.tombstones_not_applied}"

@@ -36,6 +36,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -364,6 +365,10 @@ class ImportReport:
     # rows of python-threatexchange signal types rasd has no type for (url,
     # url_md5…), by type: passed over, as pytx passes over types it does not support
     skipped_types: dict[str, int] = field(default_factory=dict)
+    # signals the bank held that a newer row (Entry.updated) updated: labels set
+    # over theirs; and rows older than what the bank holds, which changed nothing
+    updated: int = 0
+    outdated: int = 0
 
     def error(self, msg: str) -> None:
         self.invalid += 1
@@ -381,6 +386,10 @@ class Entry:
     quality: int | None = None  # when the file gives it (a quality column)
     at: str | None = None  # where in the file, when not a line: a JSON path ($[3])
     field: str = "signal"  # the file's name of the signal's field, for errors
+    # when the source last updated the signal (TCAP's updated_on), if it says: of two
+    # rows for one signal the newer wins, and a row newer than what the bank holds
+    # updates the held signal's labels (an older one changes nothing)
+    updated: datetime | None = None
 
 
 def _not_unicode(labels: Mapping[str, Any]) -> str | None:
@@ -410,7 +419,12 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     later one replacing an earlier): a file listing a signal active and then
     tombstoned adds it tombstoned. The earlier entries count as duplicates. This
     holds for signals the import itself added; for a signal the bank held before,
-    the last entry is what the rules below see.
+    the last entry is what the rules below see. Where entries give the time their
+    source last updated the signal (``Entry.updated``: TCAP's ``updated_on``), the
+    newest wins instead of the last, the time is stored with the signal, and an
+    entry newer than the held signal's time sets its labels over the held ones
+    (``updated``) while one older changes nothing, tombstone included
+    (``outdated``).
 
     A tombstone entry for a signal the bank already holds un-tombstoned (active,
     disabled, quarantined) is counted in ``tombstones_not_applied`` and changes
@@ -422,16 +436,18 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     reg = sig.registry()
     batch: list[dict[str, Any]] = []
 
-    def held(c: Any) -> dict[tuple[str, str], tuple[int, str]]:
-        """{(type, key): (id, status)} of the batch's signals the bank already holds."""
+    def held(c: Any) -> dict[tuple[str, str], Any]:
+        """{(type, key): row (id, status, labels, source_updated_at)} of the batch's
+        signals the bank already holds."""
         bs = M.bank_signals
         keys = [r["signal_key"] for r in batch]
-        out: dict[tuple[str, str], tuple[int, str]] = {}
+        out: dict[tuple[str, str], Any] = {}
         for start in range(0, len(keys), 900):
             for r in c.execute(select(bs.c.id, bs.c.signal_type, bs.c.signal_key,
-                                      bs.c.status).where(and_(
+                                      bs.c.status, bs.c.labels,
+                                      bs.c.source_updated_at).where(and_(
                     bs.c.bank_id == b.id, bs.c.signal_key.in_(keys[start:start + 900])))):
-                out[(r.signal_type, r.signal_key)] = (r.id, r.status)
+                out[(r.signal_type, r.signal_key)] = r
         return out
 
     def flush() -> None:
@@ -448,23 +464,41 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         rep.duplicates += len(batch) - (after - before)
         live: list[int] = []  # held un-tombstoned, and the file tombstones them
         redo: list[tuple[int, dict[str, Any]]] = []  # added by this import; said again
+        relabel: list[tuple[int, dict[str, Any], datetime]] = []  # held; a newer row
         for r in batch:
             k = (r["signal_type"], r["signal_key"])
             had = old.get(k)
             if had is None:  # added now, with the status the file gives it
                 _count_status(r["status"], 1)
                 written[k] = r["status"]
-            elif written.get(k):  # added by an earlier batch of this file: the later row wins
+                continue
+            held_at = _utc(had.source_updated_at)
+            if _older(r["source_updated_at"], held_at):  # the bank holds newer news
+                if not written.get(k):
+                    rep.outdated += 1
+                    written[k] = ""
+                continue
+            if written.get(k):  # added by an earlier batch of this file: the later row wins
                 _count_status(written[k], -1)
                 _count_status(r["status"], 1)
                 written[k] = r["status"]
-                redo.append((had[0], r))
-            else:
-                written[k] = ""
-                if r["status"] == "tombstoned" and had[1] != "tombstoned":
-                    live.append(had[0])
+                redo.append((had.id, r))
+                continue
+            written[k] = ""
+            if r["status"] == "tombstoned" and had.status != "tombstoned":
+                live.append(had.id)
+            if (r["source_updated_at"] is not None and had.status != "tombstoned"
+                    and (held_at is None or r["source_updated_at"] > held_at)):
+                relabel.append((had.id, {**(had.labels or {}), **r["labels"]},
+                                r["source_updated_at"]))
+                rep.updated += 1
         if redo:
             _restate(store, redo)
+        if relabel:
+            with store.begin() as c:
+                for sid, labels, at in relabel:
+                    c.execute(update(M.bank_signals).where(M.bank_signals.c.id == sid)
+                              .values(labels=labels, source_updated_at=at, updated_at=now()))
         if live and apply_tombstones:
             set_signal_status(store, live, "tombstoned", f"tombstoned by {where}"[:500],
                               append_note=True)
@@ -526,10 +560,11 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         ts = now()
         row = {"bank_id": b.id, "signal_type": tname, "signal": norm, "signal_key": key,
                "labels": labels, "status": e.status, "source": source,
-               "added_at": ts, "updated_at": ts}
+               "added_at": ts, "updated_at": ts, "source_updated_at": _utc(e.updated)}
         i = pending.get((tname, key))
-        if i is not None:  # read earlier in this batch: the later row wins
-            batch[i] = row
+        if i is not None:  # read earlier in this batch: the later row wins, unless older
+            if not _older(row["source_updated_at"], batch[i]["source_updated_at"]):
+                batch[i] = row
             rep.duplicates += 1
             continue
         if (tname, key) not in written:
@@ -542,6 +577,19 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     return rep
 
 
+def _utc(t: datetime | None) -> datetime | None:
+    """``t`` as an aware UTC time (SQLite gives back naive UTC)."""
+    if t is None:
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _older(new: datetime | None, held: datetime | None) -> bool:
+    """Whether a row updated at ``new`` is older than the ``held`` one (unknown
+    times are never older: a row without one is read in file order)."""
+    return new is not None and held is not None and new < held
+
+
 def _restate(store: Store, rows: list[tuple[int, dict[str, Any]]]) -> None:
     """Give signals an import added in an earlier batch the status and labels of the
     file's later row for them (``rows``: (signal id, row)) — the last row wins, as
@@ -552,7 +600,8 @@ def _restate(store: Store, rows: list[tuple[int, dict[str, Any]]]) -> None:
     with store.begin() as c:
         for sid, r in rows:
             c.execute(update(bs).where(bs.c.id == sid).values(
-                status=r["status"], labels=r["labels"], updated_at=ts))
+                status=r["status"], labels=r["labels"], updated_at=ts,
+                source_updated_at=r["source_updated_at"]))
             if r["status"] in ("active", "tombstoned"):
                 c.execute(update(rv).where(and_(rv.c.signal_id == sid,
                                                 rv.c.closed_at.is_(None))).values(

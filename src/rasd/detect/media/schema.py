@@ -64,6 +64,9 @@ bank_signals = Table(
     Column("note", Text),
     Column("added_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    # when the source list last updated the signal (TCAP's updated_on), if it says:
+    # a re-import's newer record updates the labels, an older one changes nothing
+    Column("source_updated_at", TS),
     UniqueConstraint("bank_id", "signal_type", "signal_key"),
     Index("ix_bank_signals_key", "signal_type", "signal_key"),
 )

@@ -11,8 +11,13 @@ Each record is one signal: its algorithm names the signal type (``PDQ``/``ImageP
 → pdq, ``MD5``/``VideoMD5``/``ImageMD5`` → md5, ``SHA256``… → sha256, ``vPDQ`` →
 vpdq), its ``ideology`` and ``file_type`` become labels of those names and its
 ``id`` the label ``tcap_id``; a ``deleted`` record is a tombstone (as the exchange
-deletes the signal). Where a file holds one id more than once (a record updated
-between two pages), its last record is the one read.
+deletes the signal). ``updated_on`` (seconds since 1970, UTC, as TCAP's API gives it
+and python-threatexchange's client reads it; an ISO 8601 time is read too) is when
+TCAP last changed the record: where a file holds one id more than once (a record
+updated between two pages) the record updated last is read (of equal times, or
+without one, the last in the file), and the import keeps the time with the signal,
+so that a later list's newer record updates its labels and an older list changes
+nothing (``banks.add_signals``).
 
 Hostile input: the list is walked record by record (never decoded whole), nesting
 and record counts are bounded, and JSON that does not parse imports nothing. A
@@ -23,8 +28,10 @@ algorithim: …``) and is skipped.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from rasd.detect.media.banks import MAX_FIELD, BankError, Entry, ImportReport, _bad
@@ -122,15 +129,24 @@ def _records(text: str) -> Iterator[tuple[int, str, Any]]:
 def _check(text: str, where: str) -> dict[str, int]:
     """First pass: the whole file parses (a cut-off download imports nothing: some
     of its deletions would be lost), there are at most MAX_RECORDS records, and
-    {id: ordinal of its last record}."""
+    {id: ordinal of its newest record} — updated last (``updated_on``), and of
+    records updated at the same time (or without a readable time) the last."""
     last: dict[str, int] = {}
+    rank: dict[str, tuple[float, int]] = {}
     try:
         for n, (_, _, rec) in enumerate(_records(text), 1):
             if n > MAX_RECORDS:
                 raise BankError(f"{where}: more than {MAX_RECORDS} records; split the file")
             rid = _id(rec)
-            if rid is not None:
-                last[rid] = n
+            if rid is None:
+                continue
+            try:
+                u = _updated(rec)
+            except BankError:  # reported when the record is read
+                u = None
+            r = (u.timestamp() if u is not None else -math.inf, n)
+            if rid not in rank or r > rank[rid]:
+                rank[rid], last[rid] = r, n
     except json.JSONDecodeError as e:
         raise BankError(f"{where}:{e.lineno}: not valid JSON (a TCAP hash list): {e.msg} "
                         f"(column {e.colno}); nothing imported") from None
@@ -148,6 +164,31 @@ def _id(rec: Any) -> str | None:
     if isinstance(v, bool) or not isinstance(v, (int, str)) or v == "":
         return None
     return str(v)[:MAX_LABEL]
+
+
+def _updated(rec: Any) -> datetime | None:
+    """A record's ``updated_on`` as a UTC time: seconds since 1970 (TCAP's API and
+    python-threatexchange's client: ``1704901040.222779``), a string of them, or
+    an ISO 8601 time; None when absent. BankError for anything else."""
+    if not isinstance(rec, dict) or rec.get("updated_on") in (None, ""):
+        return None
+    v = rec["updated_on"]
+    t: float | None = None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        t = float(v)
+    elif isinstance(v, str) and re.fullmatch(r"[0-9]{1,12}(\.[0-9]{0,9})?", v.strip()):
+        t = float(v)
+    elif isinstance(v, str) and len(v) <= 40:
+        try:
+            d = datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+        except ValueError:
+            d = None
+        if d is not None:
+            return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+    if t is None or not math.isfinite(t) or not 0 <= t < 1e11:
+        raise BankError(f"field updated_on: {json.dumps(v)[:60]} is not a time (seconds "
+                        "since 1970, or ISO 8601)")
+    return datetime.fromtimestamp(t, UTC)
 
 
 def _label(rec: dict[str, Any], key: str) -> str | None:
@@ -198,13 +239,13 @@ def _entry(rec: Any, at: str, n: int) -> Entry:
         if (v := _label(rec, key)) is not None:
             labels[label] = v
     return Entry(n, t, digest.strip(), labels, "tombstoned" if deleted else "active",
-                 at=at, field="hash_digest")
+                 at=at, field="hash_digest", updated=_updated(rec))
 
 
 def entries(text: str, where: str, report: ImportReport | None) -> Iterator[Entry]:
     """The signals of a TCAP hash-list file (see the module's doc). Where a record's
-    id comes again later in the file, the earlier record is passed over (counted as
-    read and a duplicate): the later one is its newer state."""
+    id comes more than once in the file, all but its newest record (``_check``)
+    are passed over (counted as read and as duplicates)."""
     last = _check(text, where)
     line, pos = 1, 0
     for n, (at, path, rec) in enumerate(_records(text), 1):
