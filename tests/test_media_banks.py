@@ -1256,6 +1256,92 @@ def test_tcap_updated_on_orders_records_and_updates_held_signals(store, tmp_path
     assert held()[a] == ("tombstoned", "far-right")
 
 
+def _two_forms(seed: int) -> tuple[str, str]:
+    """One video's vPDQ signal in HMA's JSON list (no frame numbers; seconds to 3
+    significant digits, as python-threatexchange writes them) and in rasd's form
+    (frame numbers of a 30 fps video hashed once a second; seconds to 3 decimals)."""
+    import json
+
+    rng = np.random.default_rng(seed)
+    frames = [(30 * k, 60 + 5 * k, rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex(),
+               k * 1.0012345) for k in range(6)]
+    hma = json.dumps([f"{h},{q},{t:.3}" for _, q, h, t in frames])
+    own = "\n".join(f"{n},{q},{h.upper()},{t:.3f}" for n, q, h, t in frames)
+    return hma, own
+
+
+def test_one_video_in_hmas_form_and_rasds_is_one_bank_signal(store, tmp_path):
+    """HMA's vPDQ list has no frame numbers (rasd numbers its frames by position)
+    and writes seconds to 3 significant digits, so the same video imported in HMA's
+    form and in rasd's was held twice. A vPDQ signal's key is now its frames' hashes
+    and qualities — all a match reads — so the second form is a duplicate; the bank
+    keeps (and exports) the form imported first, and either form finds it."""
+    hma, own = _two_forms(41)
+    f_hma, f_own = tmp_path / "video.json", tmp_path / "video.vpdq"
+    f_hma.write_text(hma)
+    f_own.write_text(own)
+    B.create_bank(store, "v")
+    assert B.import_file(store, "v", f_hma).added == 1
+    rep = B.import_file(store, "v", f_own)
+    assert (rep.added, rep.duplicates, rep.invalid) == (0, 1, 0)
+    (row,) = B.export_rows(store, "v")
+    assert row["signal"].startswith("0,60,")  # HMA's form came first: numbered by position
+    assert B.find_signals(store, "v", own, "vpdq") == B.find_signals(store, "v", hma, "vpdq")
+    B.create_bank(store, "w")
+    assert B.import_file(store, "w", f_own).added == 1
+    assert B.import_file(store, "w", f_hma).added == 0
+    (row,) = B.export_rows(store, "w")
+    assert row["signal"].startswith("0,60,") and ";30,65," in row["signal"]  # rasd's numbers
+    # other frames, or other qualities, are another signal
+    other = own.replace(",60,", ",61,", 1)
+    assert B.add_signals(store, "w", [B.Entry(1, "vpdq", other, {})]).added == 1
+
+
+def test_migration_0019_rekeys_stored_vpdq_signals(store, tmp_path):
+    """Keys stored before 0019 are recomputed: a bank holding the video once finds
+    the other form a duplicate after the upgrade; a bank that already held it in
+    both forms keeps both rows (the later with its old key), as merging them is the
+    analyst's call."""
+    import hashlib
+
+    from alembic import command
+    from sqlalchemy import select, text
+
+    from rasd.detect.media import schema as M
+    from rasd.detect.media import signals as sig
+    from rasd.store.migrate import alembic_config
+
+    hma, own = _two_forms(42)
+    st = sig.get("vpdq")
+    n_hma, n_own = st.normalize(hma), st.normalize(own)
+    B.create_bank(store, "once")
+    B.create_bank(store, "twice")
+    B.add_signals(store, "once", [B.Entry(1, "vpdq", hma, {})])
+    B.add_signals(store, "twice", [B.Entry(1, "vpdq", own, {})])
+    twice = B.get_bank(store, "twice").id
+    with store.engine.connect() as c:
+        cfg = alembic_config(store.engine)
+        cfg.attributes["connection"] = c
+        command.downgrade(cfg, "0018")
+        c.commit()
+        c.execute(text("INSERT INTO bank_signals (bank_id, signal_type, signal, signal_key, "
+                       "labels, status, added_at, updated_at) VALUES (:b, 'vpdq', :s, :k, "
+                       "'{}', 'active', :t, :t)"),
+                  {"b": twice, "s": n_hma, "k": hashlib.sha256(f"vpdq:{n_hma}".encode())
+                   .hexdigest(), "t": "2024-01-01 00:00:00"})
+        c.commit()
+        command.upgrade(cfg, "head")
+        c.commit()
+    bs = M.bank_signals
+    with store.connect() as c:
+        keys = c.execute(select(bs.c.signal, bs.c.signal_key).where(
+            bs.c.bank_id == twice).order_by(bs.c.id)).all()
+    assert [k for _, k in keys] == [st.key(n_own), hashlib.sha256(
+        f"vpdq:{n_hma}".encode()).hexdigest()]
+    rep = B.add_signals(store, "once", [B.Entry(1, "vpdq", own, {})])
+    assert (rep.added, rep.duplicates) == (0, 1)
+
+
 def test_pytx_local_file_imports_line_by_line(store, tmp_path):
     """python-threatexchange's local-file exchange reads (and writes) one
     `signal_type signal` a line. Such a file is sniffed and read: pdq, video_md5,

@@ -17,11 +17,14 @@ Serialised form: ``frame,quality,pdq_hex,seconds`` per frame (the format of Meta
 python-threatexchange stores and HMA serves: a JSON list of ``"pdq_hex,quality,seconds"``
 strings, or the older JSON object ``{"frame": {"quality", "hash", "timestamp"}}`` — is
 read too and normalised to rasd's form; the list has no frame numbers, so its frames
-are numbered by position (0, 1, 2…).
+are numbered by position (0, 1, 2…). A signal's identity in a bank (``key``) is its
+frames' hashes and qualities in order, so the same video in HMA's form and in rasd's
+is one signal: the form imported first is the one the bank holds and exports.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -323,6 +326,16 @@ class VpdqSignal(SignalType):
         best = max(f.quality for f in frames)
         return (f"no frame of quality ≥ {QUALITY_MIN} (best {best} of {len(frames)} "
                 "frame(s): flat or near-flat video)")
+
+    def key(self, normalized: str) -> str:
+        """The signal's identity: its frames' PDQ hashes and qualities, in order —
+        not their frame numbers nor seconds. HMA's JSON list has no frame numbers
+        (its frames are numbered by position here) and writes seconds to 3
+        significant digits, so one video in HMA's form and in rasd's differed in
+        both and was held twice; the match reads only hashes and qualities, so
+        two signals equal in those match each other wholly and are one signal."""
+        body = ";".join(f"{f.pdq},{f.quality}" for f in self.parsed(normalized))
+        return hashlib.sha256(f"{self.name}:{body}".encode()).hexdigest()
 
     def distance(self, a: str, b: str) -> float:
         qp, _ = match_percent(parse(a), parse(b))
