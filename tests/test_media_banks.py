@@ -1162,15 +1162,15 @@ def test_json_objects_holding_a_key_twice_are_errors_naming_the_path(store, tmp_
     a, b = _tcap_record(1, "aa" * 16, "MD5"), _tcap_record(2, "bb" * 16, "MD5")
     B.create_bank(store, "d")
     page = tmp_path / "page.json"
-    page.write_text('{"count": 2, "results": [%s],\n "results": [%s]}'
-                    % (json.dumps(a), json.dumps(b)))
+    page.write_text(f'{{"count": 2, "results": [{json.dumps(a)}],\n'
+                    f' "results": [{json.dumps(b)}]}}')
     with pytest.raises(B.BankError) as e:
         B.import_file(store, "d", page)
     assert str(e.value).startswith(f"{page}:2: not valid JSON (a TCAP hash list): the key "
                                    '"results" comes twice in one object (at $.results)')
     rec = tmp_path / "record.json"
-    rec.write_text(json.dumps([a, b])[:-1] + ', {"id": 3, "hash_digest": "%s", '
-                   '"algorithim": "MD5", "hash_digest": "%s"}]' % ("cc" * 16, "dd" * 16))
+    rec.write_text(json.dumps([a, b])[:-1] + f', {{"id": 3, "hash_digest": "{"cc" * 16}", '
+                   f'"algorithim": "MD5", "hash_digest": "{"dd" * 16}"}}]')
     with pytest.raises(B.BankError, match=r'the key "hash_digest" comes twice in one '
                                           r'object \(in \$\[2\]\)'):
         B.import_file(store, "d", rec)
@@ -1181,21 +1181,20 @@ def test_json_objects_holding_a_key_twice_are_errors_naming_the_path(store, tmp_
     assert B.get_bank(store, "d").counts == {}
 
     video = tmp_path / "video.json"
-    video.write_text('{"0": {"quality": 100, "hash": "%s", "timestamp": 0},\n'
-                     ' "0": {"quality": 100, "hash": "%s", "timestamp": 1}}'
-                     % ("ab" * 32, "cd" * 32))
+    video.write_text(f'{{"0": {{"quality": 100, "hash": "{"ab" * 32}", "timestamp": 0}},\n'
+                     f' "0": {{"quality": 100, "hash": "{"cd" * 32}", "timestamp": 1}}}}')
     rep = B.import_file(store, "d", video)
     assert rep.added == 0 and rep.errors == [
-        f'{video}:2: not valid JSON (HMA\'s vPDQ form): the key "0" comes twice in one '
-        'object (at $["0"]) (column 2); nothing imported']
+        (f'{video}:2: not valid JSON (HMA\'s vPDQ form): the key "0" comes twice in one '
+         'object (at $["0"]) (column 2); nothing imported')]
 
     cell = tmp_path / "labels.csv"
-    cell.write_text('signal_type,signal,labels\nmd5,%s,"{""entity"": ""a"", '
-                    '""entity"": ""b""}"\n' % ("ee" * 16))
+    cell.write_text(f'signal_type,signal,labels\nmd5,{"ee" * 16},"{{""entity"": ""a"", '
+                    '""entity"": ""b""}"\n')
     rep = B.import_file(store, "d", cell)
     assert rep.added == 0 and rep.errors == [
-        f'{cell}:2: field labels: labels look like JSON but are not: the key "entity" '
-        'comes twice in one object']
+        (f'{cell}:2: field labels: labels look like JSON but are not: the key "entity" '
+         'comes twice in one object')]
 
 
 def test_tcap_updated_on_orders_records_and_updates_held_signals(store, tmp_path):
@@ -1232,8 +1231,8 @@ def test_tcap_updated_on_orders_records_and_updates_held_signals(store, tmp_path
                            rec(2, b, "other", t0 + 5),
                            rec(3, "cc" * 16, "x", "yesterday")])  # type: ignore[arg-type]
     assert (rep.added, rep.duplicates, rep.invalid) == (2, 1, 1)
-    assert rep.errors == [f"{tmp_path / 'v1.json'}:$.results[3]: field updated_on: "
-                          '"yesterday" is not a time (seconds since 1970, or ISO 8601)']
+    assert rep.errors == [(f"{tmp_path / 'v1.json'}:$.results[3]: field updated_on: "
+                           '"yesterday" is not a time (seconds since 1970, or ISO 8601)')]
     assert held() == {a: ("active", "islamist"), b: ("active", "far-right")}
     with store.connect() as c:
         at = c.execute(M.bank_signals.select().where(M.bank_signals.c.signal == a)

@@ -174,13 +174,12 @@ def _updated(rec: Any) -> datetime | None:
         return None
     v = rec["updated_on"]
     t: float | None = None
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        t = float(v)
-    elif isinstance(v, str) and re.fullmatch(r"[0-9]{1,12}(\.[0-9]{0,9})?", v.strip()):
+    if (isinstance(v, (int, float)) and not isinstance(v, bool)) or (
+            isinstance(v, str) and re.fullmatch(r"[0-9]{1,12}(\.[0-9]{0,9})?", v.strip())):
         t = float(v)
     elif isinstance(v, str) and len(v) <= 40:
         try:
-            d = datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+            d = datetime.fromisoformat(v.strip())
         except ValueError:
             d = None
         if d is not None:

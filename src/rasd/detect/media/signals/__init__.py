@@ -32,7 +32,6 @@ from typing import Any, ClassVar
 
 from rasd.detect.media.files import FileInfo, Limits
 
-
 # 64 hex digits in any case: a PDQ or SHA-256 hash, or one vPDQ frame's PDQ. The one
 # definition the bank readers (banks.py) and the vPDQ parser (vpdq.py) share, so that
 # a file's type is sniffed by the same rule its signal is then parsed by.
