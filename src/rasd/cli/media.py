@@ -315,11 +315,15 @@ def register(app: typer.Typer) -> None:
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
         """Import signals into a bank. Invalid rows are reported with file:line and
-        skipped; duplicates (and tombstoned signals) are not added again. A file does
-        not change signals the bank already holds: a row marked tombstoned for a
-        signal the bank holds active, disabled or quarantined is counted and reported
-        (with the option that applies it, --apply-tombstones). New signals take effect
-        at the next match.
+        skipped; duplicates (and tombstoned signals) are not added again. Where a file
+        names one signal twice, its last row wins (TCAP: the record updated last). A
+        file does not change signals the bank already holds, but for two kinds of
+        news: a row marked tombstoned for a signal the bank holds active, disabled or
+        quarantined is counted and reported (with the option that applies it,
+        --apply-tombstones); a TCAP record newer (updated_on) than the held signal's
+        sets its labels, and an older one changes nothing. Rows of
+        python-threatexchange types rasd has no signal type for (url…) are passed
+        over and counted. New signals take effect at the next match.
 
         Examples:
 
