@@ -218,6 +218,30 @@ def use_embed(texts: Sequence[str], batch: int = 256) -> np.ndarray:
     return np.vstack(out) if out else np.zeros((0, 512), dtype=np.float32)
 
 
+def flag_candidates(P: np.ndarray, labels: Sequence[str], policy: Policy
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flag probability, best flagged label index, eligible) per row of P: every
+    condition of the decision rule (``DECISION``) but the model's threshold. A row is
+    eligible when its best flagged label reaches the policy's per-label threshold, its
+    flagged labels together are at least as probable as ``exempt`` and its labels do
+    not all score the same. ``TextClassifier.decide`` flags the eligible rows whose
+    flag probability reaches the threshold; training chooses that threshold over the
+    same rule (:func:`rasd.detect.text.train.choose_threshold`), so that rows `exempt`
+    outweighs — which can never be flagged — do not raise it."""
+    n = len(P)
+    fi = np.array([i for i, lab in enumerate(labels) if policy.is_flagged(lab)], dtype=int)
+    if not len(fi) or not n:
+        return np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=bool)
+    pflag = P[:, fi].sum(axis=1)
+    best_f = fi[np.argmax(P[:, fi], axis=1)]
+    lab_thr = np.array([float(policy.thresholds.get(lab, 0.0)) for lab in labels])
+    eligible = P[np.arange(n), best_f] >= lab_thr[best_f]
+    if "exempt" in labels and not policy.is_flagged("exempt"):
+        eligible &= pflag >= P[:, list(labels).index("exempt")]
+    eligible &= (P.max(axis=1) - P.min(axis=1)) >= 1e-9
+    return pflag, best_f, eligible
+
+
 # ------------------------------------------------------------------ tiers
 
 @dataclass
@@ -413,21 +437,11 @@ class TextClassifier:
         n = len(P)
         fi = self.flag_idx
         nf = np.array([i for i in range(len(self.labels)) if i not in set(fi.tolist())])
-        if len(fi):
-            pflag = P[:, fi].sum(axis=1)
-            best_f = fi[np.argmax(P[:, fi], axis=1)]
-            lab_thr = np.array([self.label_threshold(lab) for lab in self.labels])
-            flagged = (pflag >= self.threshold) & (P[np.arange(n), best_f] >= lab_thr[best_f])
-            if "exempt" in self.labels and not self.policy.is_flagged("exempt"):
-                flagged &= pflag >= P[:, self.labels.index("exempt")]
-        else:
-            pflag = np.zeros(n)
-            best_f = np.zeros(n, dtype=int)
-            flagged = np.zeros(n, dtype=bool)
+        pflag, best_f, eligible = flag_candidates(P, self.labels, self.policy)
+        flagged = eligible & (pflag >= self.threshold)
         best_nf = nf[np.argmax(P[:, nf], axis=1)] if len(nf) else best_f
         uniform = (P.max(axis=1) - P.min(axis=1)) < 1e-9 if n else np.zeros(0, dtype=bool)
         if uniform.any():
-            flagged = flagged & ~uniform
             best_nf = np.where(uniform, self.labels.index("none"), best_nf)
         labels = self.labels
         return [(labels[int(best_f[i])] if flagged[i] else labels[int(best_nf[i])],

@@ -9,8 +9,9 @@ assigned train/calib by a stable hash of their text (80/20).
 Threshold: on the calibration rows marked ``journalism`` (or, if there are none,
 all calibration rows whose label is not flagged), for every language with enough
 rows, the smallest threshold whose false-positive rate is at most half the
-policy's target (a margin for small samples); the model's threshold is the
-largest of these, and never below ``min_threshold``.
+policy's target (a margin for small samples), counting rows as the decision rule
+flags them (a row that `exempt` outweighs is never flagged); the model's threshold
+is the largest of these, and never below 0.3.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rasd.detect.text.lexicon import load_lexicon
 from rasd.detect.text.model import (
     DECISION,
     LinearTier,
+    flag_candidates,
     Prepared,
     char_features,
     lexicon_features,
@@ -118,15 +120,26 @@ def balanced_weights(y: np.ndarray, base: np.ndarray, power: float = 0.5) -> np.
     return w / w.mean()
 
 
-def choose_threshold(pflag: np.ndarray, langs: Sequence[str], target: float, *,
-                     min_rows: int = 20, floor: float = 0.3, margin: float = 0.5
-                     ) -> tuple[float, dict[str, Any]]:
+def choose_threshold(P: np.ndarray, langs: Sequence[str], labels: Sequence[str],
+                     policy: Policy, *, min_rows: int = 20, floor: float = 0.3,
+                     margin: float = 0.5) -> tuple[float, dict[str, Any]]:
+    """The threshold under which at most ``margin`` x the policy's target rate of the
+    rows of P (label distributions of journalism rows) is flagged in every language
+    with at least ``min_rows`` rows, and never below ``floor``.
+
+    Rows are counted as the decision rule would flag them (:func:`flag_candidates`):
+    a row that `exempt` outweighs, or that misses its label's policy threshold, is
+    never flagged whatever the threshold, so it does not raise it. (Choosing on the
+    flag probability alone counted such rows as false positives and set the threshold
+    higher than the rule needs, costing recall for nothing.)"""
+    pflag, _, eligible = flag_candidates(P, labels, policy)
+    score = np.where(eligible, pflag, 0.0)
     by_lang: dict[str, list[float]] = defaultdict(list)
-    for p, lang in zip(pflag, langs, strict=True):
+    for p, lang in zip(score, langs, strict=True):
         by_lang[lang].append(float(p))
     thr = floor
     detail = {}
-    allowed_rate = target * margin
+    allowed_rate = policy.target_journalism_fpr * margin
     for lang, ps in sorted(by_lang.items()):
         if len(ps) < min_rows:
             continue
@@ -237,7 +250,6 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
     # for the full ensemble and for each tier alone (so `--tiers` stays calibrated)
     w_ca = balanced_weights(y[ca], base_w[ca])
     names = list(models)
-    flag_idx = [lab_idx[lab] for lab in policy.flagged_labels]
     cal_rows = [rows[i] for i in np.where(ca)[0]]
     jmask = np.array([bool(r.get("journalism")) for r in cal_rows])
     if not jmask.any():
@@ -258,8 +270,7 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
                        bounds=[(0.0, 5.0)] * len(combo))
         ws = {n: round(float(w), 4) for n, w in zip(combo, res.x, strict=True)}
         P = softmax(sum(ws[n] * lp for n, lp in zip(combo, logs, strict=True)))
-        pflag = P[:, flag_idx].sum(axis=1)
-        thr, thr_detail = choose_threshold(pflag[jmask], jlangs, policy.target_journalism_fpr)
+        thr, thr_detail = choose_threshold(P[jmask], jlangs, labels, policy)
         ensembles[",".join(combo)] = {"weights": ws, "threshold": round(float(thr), 6),
                                       "threshold_detail": thr_detail,
                                       "calib_logloss": round(float(res.fun), 4)}
