@@ -187,6 +187,44 @@ def test_policy_match_uses_the_policy_classify_uses(tmp_path, monkeypatch):
     assert r.exception is None or isinstance(r.exception, SystemExit)
 
 
+@pytest.mark.parametrize("text,alias", [
+    ("4m4q reports", "amaq"),                            # leetspeak
+    ("A\u200bm\u200ba\u200bq reports", "amaq"),         # zero-width characters
+    ("\u0410maq reports", "amaq"),                        # Cyrillic А in a Latin word
+    ("d a e s h", "daesh"),                              # spaced letters
+    ("الدولـــة الإسلاميـة", "الدولة الإسلامية"),             # tatweel
+    ("Dâesh", "daesh"),                                  # accents
+    ("Etat islamique", "état islamique"),                # French typed without accents
+    ("Deas saldirisi", "deaş"),                          # Turkish typed in ASCII
+    ("Hay'at Taḥrīr al-Shām", "hayat tahrir al-sham"),  # scholarly transliteration
+])
+def test_policy_match_sees_the_text_as_the_model_does(text, alias):
+    """Found by review: `policy match` and the model must read the same text. Hostile
+    spellings match the lexicon (accents were not stripped for either: "Dâesh" and
+    ASCII-typed Turkish "Deas" matched nothing), and what policy match prints is what
+    classify explains."""
+    from rasd.detect.text.model import TextClassifier
+
+    r = runner.invoke(app, ["policy", "match", text])
+    assert r.exit_code == 0, r.output
+    found = json.loads(r.stdout)
+    assert alias in {m["alias"] for m in found}, found
+    pred = TextClassifier.load(tiers=["char"]).predict([text])[0]
+    explained = next((e["matches"] for e in pred.explanation if e.get("why") == "indicators"), [])
+    assert found == explained
+
+
+def test_policy_match_masks_urls_and_mentions_as_the_model_does():
+    """The model reads URLs as `http` and @mentions as `@user`: a name inside a link
+    is no model feature, so policy match does not report it as one (it did: the raw
+    text was matched)."""
+    r = runner.invoke(app, ["policy", "match", "see http://amaq-news.example/x and @daesh_fan"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == []
+    r = runner.invoke(app, ["policy", "match", "see http://amaq-news.example/x: Amaq says"])
+    assert [m["alias"] for m in json.loads(r.stdout)] == ["amaq"]
+
+
 @pytest.mark.parametrize("cmd", [["classify"], ["train"], ["eval"], ["policy"]])
 def test_help_has_examples(cmd):
     r = runner.invoke(app, cmd + ["--help"])

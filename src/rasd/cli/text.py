@@ -343,8 +343,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show indicator-lexicon matches (designated groups, media outlets, slogans)
         in a text, each with its source: the lexicons of the policy classify and scan
-        use (--policy or RASD_POLICY, else the shipped one). Matches are evidence,
-        never a verdict.
+        use (--policy or RASD_POLICY, else the shipped one), matched on the text as
+        the model reads it — obfuscation undone (leetspeak, zero-width and bidi
+        characters, homoglyphs, spaced letters, accents, Arabic diacritics), URLs and
+        @mentions masked — so the matches are exactly those classify uses and
+        explains. Matches are evidence, never a verdict.
 
         Examples:
 
@@ -362,4 +365,8 @@ def register(app: typer.Typer) -> None:
                                str(src.parent) if src.is_file() else None)
         except LexiconError as e:
             fail(f"{pol.source}: lexicons: {e}")
-        echo_json([m.to_dict() for m in lex.match(text)])
+        from rasd.detect.text.model import prepare
+
+        # the model's own preparation (model_text + fold), not the raw text: what
+        # classify matched and what this printed must not differ
+        echo_json([m.to_dict() for m in prepare([text], lex).matches[0]])

@@ -10,6 +10,7 @@ the same whatever the lexicon size.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -24,10 +25,25 @@ _NONWORD = re.compile(r"[^\w]+", re.UNICODE)
 _ARTICLE = re.compile(r"\b(al|el|ad|an|ar|as|ash|at|az|ал|аль|аш|ад|ан|ат|эль)\s+(?=\w)")
 
 
+_LATIN_MARKS = re.compile("[\u0300-\u036f]")
+
+
+def strip_marks(text: str) -> str:
+    """Latin/Greek/Cyrillic accents removed (NFD, combining diacritical marks
+    U+0300–U+036F dropped, NFC again): "Dâesh", "khilâfah", "Dawlat al-Islāmiyya",
+    ASCII-typed Turkish ("Irak Sam", "deas") and French without accents match the
+    lexicon's spellings, whichever side has the accents. Arabic marks are already
+    removed by :func:`~rasd.detect.text.normalize.fold`."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFC", _LATIN_MARKS.sub("", unicodedata.normalize("NFD", text)))
+
+
 def alias_key(text: str, *, folded: bool = False) -> str:
-    """Canonical form for matching: folded, apostrophes dropped, other punctuation
-    as spaces, Arabic-style articles ("al-", "el-", "аль-") glued to the noun."""
-    t = text if folded else fold(text)
+    """Canonical form for matching: folded, accents stripped (:func:`strip_marks`),
+    apostrophes dropped, other punctuation as spaces, Arabic-style articles ("al-",
+    "el-", "аль-") glued to the noun."""
+    t = strip_marks(text if folded else fold(text))
     t = t.replace("'", "").replace("’", "").replace("ʼ", "").replace("`", "")
     t = " ".join(_NONWORD.sub(" ", t).split())
     return _ARTICLE.sub(lambda m: m.group(1), t)
