@@ -31,9 +31,9 @@ from rasd.detect.text.lexicon import load_lexicon
 from rasd.detect.text.model import (
     DECISION,
     LinearTier,
-    flag_candidates,
     Prepared,
     char_features,
+    flag_candidates,
     lexicon_features,
     logloss,
     prepare,
