@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from itertools import chain
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import orjson
@@ -119,177 +120,186 @@ def account_hash(a: Account) -> str:
                   a.post_count, a.location, a.url, a.verified, a.extra))
 
 
-def _version_profile(r: Any) -> tuple[Any, ...]:
-    """PROFILE_FIELDS of a stored (or about to be stored) account version."""
-    snap = r.snapshot if isinstance(r.snapshot, dict) else {}
-    return (r.handle, r.name, r.bio, snap.get("location"), snap.get("url"))
+def _version_profile(r: dict[str, Any]) -> tuple[Any, ...]:
+    """PROFILE_FIELDS of an account version row (stored or about to be)."""
+    snap = r["snapshot"] if isinstance(r["snapshot"], dict) else {}
+    return (r["handle"], r["name"], r["bio"], snap.get("location"), snap.get("url"))
 
 
-class _VersionView:
-    """Attribute access to a version row, stored (with its id) or about to be
-    inserted; ``row`` is that row (an inserted one is changed in place)."""
+def _version_text(r: dict[str, Any]) -> tuple[Any, ...]:
+    """What a post version row keeps (as ``_text_kept``)."""
+    return (r["text"], _utc_naive(r["edited_at"]) if r["edited_at"] else None)
 
-    def __init__(self, row: dict[str, Any]):
-        self.row = row
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.row[name]
-        except KeyError:
-            raise AttributeError(name) from None
+class _Period:
+    """One state of a record's history: a version row (stored, with its id,
+    or about to be inserted: changed in place) or the current copy (a
+    version-shaped row with the record's id). It holds ``kept`` from when
+    it was first seen (``first_observed_at``, else ``observed_at``; a post
+    version from its edit, where it has one) to when it was last seen
+    (``observed_at``), and ends at ``valid_until`` (the current: never)."""
+
+    __slots__ = ("current", "dirty", "kept", "row", "stored")
+
+    def __init__(self, row: dict[str, Any], kept: Any, stored: bool = False,
+                 current: bool = False):
+        self.row, self.kept, self.stored, self.current = row, kept, stored, current
+        self.dirty = False
+
+    @property
+    def first(self) -> datetime | None:
+        return self.row["first_observed_at"] or self.row["observed_at"]
+
+    @property
+    def last(self) -> datetime | None:
+        return self.row["observed_at"]  # type: ignore[no-any-return]
+
+    @property
+    def start(self) -> datetime | None:
+        return self.row.get("edited_at") or self.first
+
+    @property
+    def until(self) -> datetime | None:
+        return None if self.current else self.row["valid_until"]
 
 
 class _History:
-    """The versions one record holds, for placing copies read late
-    (``_late_accounts``, ``_late_posts``): what they keep, as a set, and their
-    times in order, so that each late copy costs a lookup and a bisection, not
-    a pass over every version (one account's 20,000 bios read newest first took
-    over 12 minutes)."""
+    """The states one record held, for placing copies read late (``_late``):
+    its versions and its current copy in time order, each from its first
+    sighting to its last, so that a late copy costs a bisection, not a pass
+    over every version (one account's 20,000 bios read newest first took
+    over 12 minutes). A copy that adds no version still leaves its time: the
+    state it keeps is then known to have begun (``first_observed_at``) or
+    lasted (``observed_at``) that far, so a copy of another state read after
+    it is placed as in time order, in one batch as across batches."""
 
-    def __init__(self, ident: Callable[[Any], Any], time_of: Callable[[Any], Any]):
-        self.ident, self.time_of = ident, time_of
-        self.kept: set[Any] = set()
+    def __init__(self, ident: Callable[[dict[str, Any]], Any]):
+        self.ident = ident
+        self.kept: set[Any] = set()  # what any state keeps (for copies of no known time)
         self.untimed: set[Any] = set()  # what versions of no known time keep
-        self.views: list[_VersionView] = []  # all, stored and new
-        self.times: list[datetime] = []  # of the timed ones, in order (naive UTC) …
-        self.timed: list[_VersionView] = []  # … and those versions, in that order
-        # late copies of the batch that gave no version because the state after
-        # them began with them (``judge``: "next", "ends"): (time, what they
-        # keep), in time order. An older copy placed after them (newest first)
-        # was superseded by them at the latest, as when read after them
-        self.seen: list[tuple[datetime, Any]] = []
+        self.periods: list[_Period] = []  # the timed ones, by start …
+        self.starts: list[datetime] = []  # … and their starts (naive UTC)
+        self.all: list[_Period] = []  # timed or not, stored and new
 
-    def add(self, view: _VersionView) -> None:
-        self.views.append(view)
-        self.kept.add(self.ident(view))
-        t = self.time_of(view)
-        if t is None:
-            self.untimed.add(self.ident(view))
-        else:
-            i = bisect.bisect_right(self.times, _utc_naive(t))
-            self.times.insert(i, _utc_naive(t))
-            self.timed.insert(i, view)
+    def add(self, row: dict[str, Any], stored: bool = False, current: bool = False) -> _Period:
+        p = _Period(row, self.ident(row), stored, current)
+        self.all.append(p)
+        self.kept.add(p.kept)
+        s = p.start
+        if s is None:
+            if not current:
+                self.untimed.add(p.kept)
+            return p
+        i = bisect.bisect_right(self.starts, _utc_naive(s))
+        self.starts.insert(i, _utc_naive(s))
+        self.periods.insert(i, p)
+        return p
 
-    def judge(self, kept: Any, t: datetime | None, current: Any) -> str:
-        """What a copy of time ``t`` keeping ``kept`` is to the history:
-        "held": what was in effect then (the version collected at or before
-        ``t`` and not yet superseded) — nothing to add; "next": nothing in
-        effect then, and it keeps what came next (the first version collected
-        after it, or the current copy, which keeps ``current``) — nothing to
-        add; "ends": another state in effect then, and it keeps what came
-        after that one — that one ended by ``t`` at the latest (``supersede``),
-        no version (a profile that went B, A and stayed A: an A collected
-        between them is when B ended, as read in time order); "new": a version
-        of its own. Not whether any version keeps it: a profile that went A, B
-        and back to A, read newest first, lost its first A (the current copy
-        kept A already)."""
+    def place(self, kept: Any, t: datetime | None, seen: datetime | None,
+              raw_sha256: str | None, make: Callable[[datetime | None], dict[str, Any]],
+              out: list[dict[str, Any]]) -> bool:
+        """Place a copy keeping ``kept`` of time ``t`` (a post's edit, else
+        when it was collected: ``seen``); whether it gave a version of its own
+        (``make(until)``, appended to ``out``). Within a state of the same it
+        widens that state's sightings; within one of another state, seen
+        before and after ``t``, it splits that state there (its sightings
+        either side are taken as the first and the last known); after the
+        last sighting of the state in effect it ends that state at ``t``, and
+        then begins the next one if it keeps the same (moved back to ``t``)
+        or is a version until the next one begins."""
         if t is None:  # when it was is unknown: anything held
-            return "held" if kept == current or kept in self.kept else "new"
+            if kept in self.kept:
+                return False
+            self._new(make(self.periods[0].start if self.periods else None), out)
+            return True
         if kept in self.untimed:  # (versions from before their times were kept)
-            return "held"
-        i = bisect.bisect_right(self.times, _utc_naive(t)) - 1
-        nxt = self.ident(self.timed[i + 1]) if i + 1 < len(self.timed) else current
+            return False
+        tn = _utc_naive(t)
+        i = bisect.bisect_right(self.starts, tn) - 1
         if i >= 0:
-            v = self.timed[i]
-            if v.valid_until is None or is_older(t, v.valid_until):
-                if self.ident(v) == kept:
-                    return "held"
-                return "ends" if nxt == kept else "new"
-        return "next" if nxt == kept else "new"
-
-    def extend(self, kept: Any, t: datetime, raw_sha256: str | None) -> bool:
-        """A copy of time ``t`` keeping ``kept``, where what came next is a
-        version of the same placed in this batch (``judge``: "next"): that
-        version begins with this copy, its earliest (copies placed newest
-        first). False where what came next is stored, or the current copy."""
-        i = bisect.bisect_right(self.times, _utc_naive(t))
-        if i >= len(self.timed):
+            p = self.periods[i]
+            if p.current or p.until is None or tn < _utc_naive(p.until):  # in effect at t
+                if p.kept == kept:
+                    self._widen(i, seen, raw_sha256)
+                    return False
+                if p.last is not None and tn < _utc_naive(p.last):
+                    self._split(i, t, make, out)
+                    return True
+                if p.current:  # seen after the current copy: not one read late
+                    return False
+                self._end(p, t)
+        if i + 1 < len(self.periods) and self.periods[i + 1].kept == kept:
+            self._widen(i + 1, seen, raw_sha256)
             return False
-        v = self.timed[i]
-        if v.row.get("id") is not None or self.ident(v) != kept or (
-                self.time_of(v) is not v.row.get("observed_at")):
-            return False
-        v.row["observed_at"], v.row["raw_sha256"] = t, raw_sha256
-        self.times[i] = _utc_naive(t)
+        self._new(make(self.periods[i + 1].start if i + 1 < len(self.periods) else None), out)
         return True
 
-    def sight(self, t: datetime, kept: Any) -> None:
-        """A copy of time ``t`` keeping ``kept`` gave no version, the state
-        after it beginning with it (``judge``: "next" or "ends")."""
-        bisect.insort(self.seen, (_utc_naive(t), kept), key=lambda s: s[0])
+    def _new(self, row: dict[str, Any], out: list[dict[str, Any]]) -> None:
+        out.append(row)
+        self.add(row)
 
-    def next_after(self, t: datetime | None, current: datetime | None,
-                   kept: Any = None) -> datetime | None:
-        """When a copy of time ``t`` (keeping ``kept``) was superseded at the
-        latest: the first version, or the current copy (``current``),
-        collected after it (a copy of no known time — a post's text before
-        any edit — the earliest); or sooner, when the version in effect at
-        ``t`` (another state) ended, or a copy of another state that began
-        the next one was seen (``sight``)."""
-        i = 0 if t is None else bisect.bisect_right(self.times, _utc_naive(t))
-        nxt = self.time_of(self.timed[i]) if i < len(self.timed) else None
-        if current is not None and (t is None or is_older(t, current)) and (
-                nxt is None or is_older(current, nxt)):
-            nxt = current
-        if t is None:
-            return nxt
-        if i > 0:  # the state in effect at t ended by then: so did this one
-            v = self.timed[i - 1]
-            if (v.valid_until is not None and is_older(t, v.valid_until)
-                    and self.ident(v) != kept and (nxt is None or is_older(v.valid_until, nxt))):
-                nxt = v.valid_until
-        j = bisect.bisect_right(self.seen, _utc_naive(t), key=lambda s: s[0])
-        while j < len(self.seen) and self.seen[j][1] == kept:
-            j += 1
-        if j < len(self.seen) and (nxt is None or is_older(self.seen[j][0], nxt)):
-            nxt = self.seen[j][0]
-        return nxt
+    def _restart(self, i: int) -> None:
+        s = self.periods[i].start
+        if s is not None:
+            self.starts[i] = _utc_naive(s)
 
-    def supersede(self, t: datetime) -> None:
-        """A version of time ``t`` is being added: the one before it, taken as
-        valid until after ``t``, was superseded by ``t`` at the latest (they
-        overlapped; the history depended on the order copies were read in)."""
-        i = bisect.bisect_left(self.times, _utc_naive(t)) - 1
-        if i >= 0:
-            r = self.timed[i]
-            if is_older(t, r.valid_until):
-                r.row["valid_until"] = t
-                if r.row.get("id") is not None:  # stored: updated by _shorten
-                    r.row["_shortened"] = True
+    def _widen(self, i: int, seen: datetime | None, raw_sha256: str | None) -> None:
+        """State ``i`` was seen at ``seen`` too: earlier than its first
+        sighting (a version takes that copy's raw record, as a state read in
+        time order keeps its first copy's), or later than its last (a
+        version; the current copy's last sighting is the stored copy's)."""
+        p = self.periods[i]
+        if seen is None:
+            return
+        row, first = p.row, p.first
+        if first is None or is_older(seen, first):
+            row["first_observed_at"] = seen
+            if not p.current:
+                row["raw_sha256"] = raw_sha256
+            p.dirty = True
+            self._restart(i)
+        elif not p.current and is_older(p.last, seen):
+            row["first_observed_at"], row["observed_at"] = first, seen
+            p.dirty = True
 
+    def _end(self, p: _Period, t: datetime) -> None:
+        """Version ``p`` ended by ``t`` at the latest."""
+        if is_older(t, p.until):
+            p.row["valid_until"] = t
+            p.dirty = True
 
-def _histories(c: Connection, owner: Any, cols: tuple[Any, ...], ids: set[int],
-               ident: Callable[[Any], Any], time_of: Callable[[Any], Any]
-               ) -> dict[int, _History]:
-    """The stored versions of the records ``ids`` (``owner``: the versions
-    table's column naming the record), one ``_History`` each."""
-    t = owner.table
-    held = {rid: _History(ident, time_of) for rid in ids}
-    for chunk in _chunks(sorted(ids)):
-        for r in c.execute(select(t.c.id, owner, *cols, t.c.observed_at, t.c.valid_until)
-                           .where(owner.in_(chunk))):
-            held[r[1]].add(_VersionView(r._asdict()))
-    return held
-
-
-def _shorten(c: Connection, table: Any, held: dict[int, _History]) -> None:
-    """Store the ``valid_until`` that ``_History.supersede`` moved, of stored
-    versions (those about to be inserted carry it already)."""
-    rows = [{"b_id": r.row["id"], "u": r.row["valid_until"]}
-            for h in held.values() for r in h.views
-            if r.row.get("_shortened") and r.row.get("id") is not None]
-    if rows:
-        c.execute(update(table).where(table.c.id == bindparam("b_id"))
-                  .values(valid_until=bindparam("u", type_=table.c.valid_until.type)), rows)
+    def _split(self, i: int, t: datetime, make: Callable[[datetime | None], dict[str, Any]],
+               out: list[dict[str, Any]]) -> None:
+        """A copy of time ``t`` and of another state falls between the first
+        and the last sighting of state ``i``: that state is two periods, up to
+        ``t`` (last seen, as known, at its first sighting) and from its last
+        sighting on, and the copy a version between them."""
+        p = self.periods[i]
+        first, last = p.first, p.last
+        left = {k: v for k, v in p.row.items() if k != "id"}
+        left.update(first_observed_at=first, observed_at=first, valid_until=t)
+        if p.current:  # the current copy now begins at its last sighting
+            p.row["first_observed_at"] = last
+            p.dirty = True
+            self._restart(i)
+            self._new(left, out)
+            self._new(make(p.start), out)
+            return
+        right = {k: v for k, v in p.row.items() if k != "id"}
+        right.update(first_observed_at=last, observed_at=last)
+        p.row.update(left)
+        p.dirty = True
+        self._new(right, out)
+        self._new(make(right.get("edited_at") or last), out)
 
 
 def _account_time(r: Any) -> datetime | None:
-    """When an account version was collected."""
+    """When an account copy was collected."""
     return r.observed_at  # type: ignore[no-any-return]
 
 
 def _post_time(r: Any) -> datetime | None:
-    """When a post version began: its edit, else its collection."""
+    """When a post copy's text began: its edit, else its collection."""
     return r.edited_at or r.observed_at  # type: ignore[no-any-return]
 
 
@@ -300,21 +310,24 @@ def _text_kept(r: Any) -> tuple[Any, ...]:
 
 def _account_version(account_id: int, p: Any, content_hash: str | None,
                      raw_sha256: str | None, observed_at: datetime | None,
-                     until: datetime) -> dict[str, Any]:
-    """An account_versions row holding profile ``p`` (a row or a mapping)."""
+                     until: datetime | None, first: datetime | None) -> dict[str, Any]:
+    """An account_versions row holding profile ``p`` (a row or a mapping),
+    seen from ``first`` to ``observed_at``."""
     get = p.get if isinstance(p, dict) else partial(getattr, p)
     return {"account_id": account_id, "handle": get("handle"), "name": get("name"),
             "bio": get("bio"), "content_hash": content_hash,
             "snapshot": {"location": get("location"), "url": get("url")},
-            "raw_sha256": raw_sha256, "observed_at": observed_at, "valid_until": until}
+            "raw_sha256": raw_sha256, "observed_at": observed_at, "valid_until": until,
+            "first_observed_at": first}
 
 
 def _post_version(post_id: int, text: str | None, edited_at: datetime | None,
                   content_hash: str | None, raw_sha256: str | None,
-                  observed_at: datetime | None, until: datetime) -> dict[str, Any]:
+                  observed_at: datetime | None, until: datetime | None,
+                  first: datetime | None) -> dict[str, Any]:
     return {"post_id": post_id, "text": text, "edited_at": edited_at,
             "content_hash": content_hash, "raw_sha256": raw_sha256,
-            "observed_at": observed_at, "valid_until": until}
+            "observed_at": observed_at, "valid_until": until, "first_observed_at": first}
 
 
 def _superseded(first: datetime | None, stored: datetime | None,
@@ -444,11 +457,12 @@ ACCOUNT_COLS = ("platform", "platform_id", "handle", "handle_key", "name", "name
                 "created_at", "kind",
                 "followers", "following", "post_count", "location", "url", "verified", "stub",
                 "extra", "content_hash", "raw_sha256", "raw_path", "first_seen", "last_seen",
-                "observed_at")
+                "observed_at", "first_observed_at")
 POST_COLS = ("platform", "platform_id", "chat_id", "kind", "text", "lang", "created_at",
              "conversation_id", "reply_to", "repost_of", "quote_of", "forward_of",
              "edited_at", "edit_of", "metrics", "withheld", "extra", "content_hash",
-             "raw_sha256", "raw_path", "first_seen", "last_seen", "observed_at")
+             "raw_sha256", "raw_path", "first_seen", "last_seen", "observed_at",
+             "first_observed_at")
 _A_PROFILE = tuple(ACCOUNT_COLS.index(c) for c in PROFILE_FIELDS)
 
 
@@ -604,7 +618,7 @@ def _account_row(acc: Account, ts: Any, h: str | None) -> tuple[Any, ...]:
             S.name_key(acc.name), acc.bio, acc.created_at,
             acc.kind, acc.followers, acc.following, acc.post_count, acc.location, acc.url,
             acc.verified, acc.stub, acc.extra or None, None if acc.stub else h,
-            raw.sha256 if raw else None, _rpath(raw), ts, ts, acc.observed_at)
+            raw.sha256 if raw else None, _rpath(raw), ts, ts, acc.observed_at, None)
 
 
 def _stub_row(plat: str, pid: str, handle: str | None, ts: Any) -> tuple[Any, ...]:
@@ -630,7 +644,7 @@ def _post_row(p: Post, ts: Any, h: str) -> tuple[Any, ...]:
             # a referenced copy (includes.tweets) is a part of the post, whenever it
             # was seen: stored without a time, any whole copy completes it (a whole
             # copy collected before a newer page referenced it was counted older)
-            None if p.reference else p.observed_at)
+            None if p.reference else p.observed_at, None)
 
 
 def _nul(s: Any) -> Any:
@@ -667,13 +681,14 @@ class Prep:
 
     def __init__(self, batch_size: int = 2000):
         self.batch_size = batch_size
-        # content hash, newest and earliest snapshot time of every full profile
-        # sent in this run: a profile that a page repeats is counted unchanged
-        # without being sent again (a newer snapshot of it only advances its
-        # time: Batch.touched) — unless collected before any copy sent: the
-        # writer places it in the history (a name that came back), as it does
-        # a copy the batch itself holds (Prep._keep_late)
-        self.sent: dict[Key, tuple[str, datetime | None, datetime | None]] = {}
+        # content hash and newest snapshot time of every full profile sent in
+        # this run: a profile that a page repeats is counted unchanged without
+        # being sent again (a newer snapshot of it only advances its time:
+        # Batch.touched) — unless collected before the newest copy sent: the
+        # writer places it in the history (a name that came back; a sighting
+        # between two that a copy of another state read later may fall
+        # between), as it does a copy the batch itself holds (Prep._keep_late)
+        self.sent: dict[Key, tuple[str, datetime | None]] = {}
         self._reset()
 
     def _reset(self) -> None:
@@ -786,9 +801,9 @@ class Prep:
                    version: Callable[[Any], Any]) -> bool:
         """Keep ``rec``, a copy older than ``old`` (the newest of its key in the
         batch), to be written after the batch's rounds: the writer places it in
-        the record's history (a version, or nothing where it holds that state
-        then; a run of copies keeping the same state is one version from its
-        earliest copy). Every copy but one keeping the same (``version``) at
+        the record's history (a version, or only a sighting of a state it
+        holds; a run of copies keeping the same state is one version from its
+        earliest copy to its last). Every copy but one keeping the same (``version``) at
         the same time: a state may return between two copies of it (C, B,
         C), and a copy keeping what ``old`` keeps may be when it began."""
         seen = self.late_seen.setdefault((is_post, key), {})
@@ -838,36 +853,37 @@ class Prep:
                 continue
             h = _hashed(acc, account_hash)
             got = sent.get(key)
-            if got is not None and got[0] == h and not is_older(acc.observed_at, got[2]):
+            if got is not None and got[0] == h and not is_older(acc.observed_at, got[1]):
                 b.seen_accounts += 1
                 if acc.observed_at is not None and (
                         got[1] is None or is_older(got[1], acc.observed_at)):
                     raw = acc.raw
                     b.touched[key] = (acc.observed_at, h, raw.sha256 if raw else None,
                                       _rpath(raw))
-                    sent[key] = (h, acc.observed_at, got[2])
+                    sent[key] = (h, acc.observed_at)
                 continue
-            if got is not None and got[0] == h:  # the same, collected before all sent
-                sent[key] = (h, got[1], acc.observed_at)
-            else:
-                sent[key] = (h, acc.observed_at, acc.observed_at)
+            if got is None or got[0] != h:  # (else the same, collected before the newest)
+                sent[key] = (h, acc.observed_at)
             accounts[key] = acc
-            if first is not None:
+            row = _account_row(acc, ts, h)
+            if first is not None:  # (its first sighting in the batch)
                 b.since[(key, nth[key])] = first
+                row = _with(row, first_observed_at=first[0])
             nth[key] += 1
-            items.append(AccountItem(key, False, _account_row(acc, ts, h)))
+            items.append(AccountItem(key, False, row))
         self._refs(b, accounts)
         posts = b.posts
         nth.clear()
         for p, first in chain(zip(self.earlier, self.earlier_since, strict=True),
                               ((p, self.post_since.get(k)) for k, p in self.posts.items())):
             pkey = (p.platform, p.platform_id)
-            if first is not None:
+            prow = _post_row(p, ts, _hashed(p, post_hash))
+            if first is not None:  # (its first sighting in the batch)
                 b.post_since[(pkey, nth[pkey])] = first
+                prow = _with(prow, _P_INDEX, first_observed_at=first[0])
             nth[pkey] += 1
             posts.append(PostItem(
-                (p.platform, p.platform_id), p.reference, p.account_id,
-                _post_row(p, ts, _hashed(p, post_hash)),
+                (p.platform, p.platform_id), p.reference, p.account_id, prow,
                 tuple({_nul(t.casefold()[:300]): None for t in p.hashtags if t})
                 if p.hashtags else (),
                 tuple({_nul(u[:2000]): None for u in p.urls}) if p.urls else (),
@@ -928,6 +944,48 @@ class Prep:
                     names[(p.platform, _nul(handle))] = None
         for e in self.events.values():
             by_id(e.platform, e.actor_id)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How copies of one kind of record read late are placed in its history
+    (``Writer._late``): accounts keep a profile, posts a text and edit time."""
+
+    name: str  # the counts' kind
+    table: Any  # the records' table …
+    versions: Any  # … and their versions'
+    owner: str  # the versions' column naming the record
+    cols: tuple[str, ...]  # what a version keeps
+    ident: Callable[[dict[str, Any]], Any]  # what a version row keeps, comparable
+    kept: Callable[[Any], Any]  # … and a copy (an item)
+    time_of: Callable[[Any], datetime | None]  # when a copy's state began at the latest
+    version: Callable[[Any, int, datetime], dict[str, Any]]  # (copy, record id, until) → row
+    current: Callable[[Any], dict[str, Any]]  # a stored row as a version row
+
+
+def _now(cols: tuple[str, ...], row: tuple[Any, ...], rid: int, first: datetime | None) -> Any:
+    """A record as a write of item row ``row`` leaves it (seen first at
+    ``first``): the current copy against which a copy of the same seen
+    before the stored one is placed (``_write_accounts``' seen_before)."""
+    return SimpleNamespace(**{**dict(zip(cols, row, strict=True)), "first_observed_at": first,
+                              "id": rid})
+
+
+_ACCOUNTS = _Kind(
+    "accounts", S.accounts, S.account_versions, "account_id", ("handle", "name", "bio", "snapshot"),
+    _version_profile, lambda it: it.profile, _account_time,
+    lambda it, rid, until: _account_version(
+        rid, dict(zip(ACCOUNT_COLS, it.row, strict=True)), it.hash, it.raw_sha256,
+        it.observed_at, until, it.observed_at),
+    lambda r: _account_version(r.id, r, r.content_hash, r.raw_sha256, r.observed_at, None,
+                               r.first_observed_at))
+_POSTS = _Kind(
+    "posts", S.posts, S.post_versions, "post_id", ("text", "edited_at"), _version_text,
+    _text_kept, _post_time,
+    lambda it, rid, until: _post_version(rid, it.text, it.edited_at, it.hash, it.raw_sha256,
+                                         it.observed_at, until, it.observed_at),
+    lambda r: _post_version(r.id, r.text, r.edited_at, r.content_hash, r.raw_sha256,
+                            r.observed_at, None, r.first_observed_at))
 
 
 class Writer:
@@ -1000,14 +1058,14 @@ class Writer:
             self._write_accounts(c, b, since[0])
             for i, later in enumerate(profiles[1:], 1):  # its later copies, each keeping
                 self._write_accounts(c, Batch(ts=b.ts, accounts=later), since[i])  # the last
-            self._write_late_accounts(c, b)
+            self._write_late(c, _ACCOUNTS, b.late_accounts, b.ts)
             rounds = _rounds(b.posts)
             since = _by_round(rounds, b.post_since)
             new_posts = self._write_posts(c, b, rounds[0], since[0])
             for i, later in enumerate(rounds[1:], 1):  # later copies of posts held twice
                 self._write_children(c, new_posts)
                 new_posts = self._write_posts(c, b, later, since[i])
-            self._write_late_posts(c, b)
+            self._write_late(c, _POSTS, b.late_posts, b.ts)
             self._write_events(c, b)
             self._write_compliance(c, b)
             self._write_children(c, new_posts)
@@ -1099,7 +1157,7 @@ class Writer:
         for plat, chunk in _by_platform(keys):
             q = select(a.c.id, a.c.platform_id, a.c.content_hash, a.c.stub, a.c.handle,
                        a.c.name, a.c.bio, a.c.location, a.c.url, a.c.raw_sha256,
-                       a.c.observed_at,
+                       a.c.observed_at, a.c.first_observed_at,
                        ).where(a.c.platform == plat, a.c.platform_id.in_(chunk))
             for r in c.execute(q):
                 found[(plat, r.platform_id)] = r
@@ -1117,7 +1175,7 @@ class Writer:
                 # later: judged afresh as that later copy (counted once: it was
                 # counted unchanged as a repeat)
                 batch[k] = st._replace(row=_with(st.row, observed_at=seen, raw_sha256=rsha,
-                                                 raw_path=rpath))
+                                                 raw_path=rpath, first_observed_at=None))
                 del touched[k]
                 self.counts.add("accounts", "unchanged", -1)
         stubs = dict(b.stubs)
@@ -1173,22 +1231,29 @@ class Writer:
                 if it.observed_at is not None and len(self.stale) < STALE_MAX:
                     self.stale[it.key] = it
                 continue
-            updates.append(self._update_row(ACCOUNT_COLS, it.row, row.id))
+            new = self._update_row(ACCOUNT_COLS, it.row, row.id)
+            updates.append(new)
             self.counts.add("accounts", "updated")
             if it.profile != _profile(row):
                 got_since = since.get(it.key) if since else None
                 first = got_since[0] if got_since else None
+                # the new profile's first sighting after the stored one: when that ended
+                new["first_observed_at"] = begun = _superseded(first, row.observed_at,
+                                                               it.observed_at)
                 versions.append(_account_version(
                     row.id, row, row.content_hash, row.raw_sha256,
-                    _last_seen(row, b.touched.get(it.key)),
-                    _superseded(first, row.observed_at, it.observed_at) or b.ts))
+                    _last_seen(row, b.touched.get(it.key)), begun or b.ts,
+                    row.first_observed_at or row.observed_at))
                 if got_since and first is not None and is_older(first, row.observed_at):
                     # the same profile was seen before the stored one too (a copy
-                    # counted in Prep): a version at that time
-                    seen_before.append((it._replace(row=_with(it.row, observed_at=first)), row,
+                    # counted in Prep): a version at that time, placed against
+                    # the history as this write leaves it
+                    seen_before.append((it._replace(row=_with(it.row, observed_at=first)),
+                                        _now(ACCOUNT_COLS, it.row, row.id, begun),
                                         got_since[1]))
-        self._versions_read_late(c, "accounts", self._late_accounts, late, seen_before,
-                                 versions, b.ts)
+            else:  # the same profile: seen since its first sighting still
+                new["first_observed_at"] = row.first_observed_at or row.observed_at
+        self._versions_read_late(c, _ACCOUNTS, late, seen_before, versions, b.ts)
         for key, handle in stubs.items():
             if key in acc_cache or key in existing:
                 if key in existing:
@@ -1235,76 +1300,72 @@ class Writer:
             if handle and key in acc_cache:
                 self.handle_cache[(key[0], handle.lower())] = acc_cache[key]
 
-    def _late_accounts(self, c: Connection, late: list[tuple[AccountItem, Any]],
-                       versions: list[dict], ts: datetime, count: bool = True) -> list[bool]:
-        """Profiles collected before the stored one, read after it: each is a
-        version of its own (counted updated) unless the history already holds
-        that profile (unchanged). It was superseded, at the latest, by the next
-        copy collected after it that the store holds."""
-        v = S.account_versions
-        held = _histories(c, v.c.account_id, (v.c.handle, v.c.name, v.c.bio, v.c.snapshot),
-                          {row.id for _, row in late}, _version_profile, _account_time)
-        added = self._place_late(
-            "accounts", held, late, lambda it: it.profile, _profile, _account_time,
-            lambda it, row, until: _account_version(
-                row.id, dict(zip(ACCOUNT_COLS, it.row, strict=True)), it.hash, it.raw_sha256,
-                it.observed_at, until), versions, ts, count)
-        _shorten(c, v, held)
-        return added
-
-    def _place_late(self, kind: str, held: dict[int, _History], late: list[tuple[Any, Any]],
-                    kept: Callable[[Any], Any], stored_kept: Callable[[Any], Any],
-                    time_of: Callable[[Any], Any], version: Callable[[Any, Any, datetime], dict],
-                    versions: list[dict], ts: datetime, count: bool) -> list[bool]:
-        """Each late copy (with the stored row of its record) a version unless
-        what it keeps (``kept``; ``stored_kept`` of the current row) was in
-        effect at its time or began what came next (``_History.judge``);
-        ``version`` makes the row, valid until the copy was superseded at the
-        latest (``_History.next_after``, else ``ts``). Whether each gave a
-        version; counted updated or unchanged where ``count``."""
-        # newest first: each is placed against the copies after it (as if the
-        # copies had been read in time order), whatever the order it was read in
-        order = sorted(range(len(late)), reverse=True,
-                       key=lambda i: (time_of(late[i][0]) is not None,
-                                      _utc_naive(time_of(late[i][0]) or _EPOCH)))
-        placed: dict[int, bool] = {}
-        for i in order:
-            it, row = late[i]
-            got = held[row.id]
-            t = time_of(it)
-            mine = kept(it)
-            what = got.judge(mine, t, stored_kept(row))
-            placed[i] = what == "new"
-            if not placed[i]:
-                if t is not None and what in ("next", "ends") and not (
-                        what == "next" and got.extend(mine, t, it.raw_sha256)):
-                    got.sight(t, mine)
-                    if what == "ends":
-                        got.supersede(t)
-                if count:
-                    self.counts.add(kind, "unchanged")
-                continue
-            new = version(it, row, got.next_after(t, time_of(row), mine) or ts)
-            if t is not None:
-                got.supersede(t)
-            versions.append(new)
-            got.add(_VersionView(new))
+    def _late(self, c: Connection, kind: _Kind, late: list[tuple[Any, Any]],
+              versions: list[dict], ts: datetime, count: bool = True) -> list[bool]:
+        """Copies collected before the stored one (with the stored row of
+        their record, or what this write makes it: ``_now``), read after it,
+        placed in their records' histories in the order read (each against
+        what the copies read before it left, as across batches): a version
+        each (counted updated) unless what it keeps was in effect at its time
+        or began what came next (``_History.place``: then it only moves when
+        that state was first or last seen; unchanged). ``versions`` holds the
+        versions this write adds (those of these records are part of their
+        histories); a new one is valid until the next state began (else
+        ``ts``). Whether each gave a version; counted where ``count``."""
+        v = kind.versions
+        owner = v.c[kind.owner]
+        held = {row.id: _History(kind.ident) for _, row in late}
+        for chunk in _chunks(sorted(held)):
+            for r in c.execute(select(v.c.id, owner, *(v.c[n] for n in kind.cols),
+                                      v.c.content_hash, v.c.raw_sha256, v.c.observed_at,
+                                      v.c.valid_until, v.c.first_observed_at)
+                               .where(owner.in_(chunk))):
+                held[r[1]].add(r._asdict(), stored=True)
+        for new in versions:  # this write's, not stored yet
+            if new[kind.owner] in held:
+                held[new[kind.owner]].add(new)
+        current: dict[int, _Period] = {}
+        for _, row in late:
+            if row.id not in current:
+                current[row.id] = held[row.id].add({**kind.current(row), "id": row.id},
+                                                   current=True)
+        gave: list[bool] = []
+        for it, row in late:
+            placed = held[row.id].place(
+                kind.kept(it), kind.time_of(it), it.observed_at, it.raw_sha256,
+                lambda until, it=it, rid=row.id: kind.version(it, rid, until or ts), versions)
+            gave.append(placed)
             if count:
-                self.counts.add(kind, "updated")
-        return [placed[i] for i in range(len(late))]
+                self.counts.add(kind.name, "updated" if placed else "unchanged")
+        moved = [{"b_id": p.row["id"], "u": p.row["valid_until"], "o": p.row["observed_at"],
+                  "f": p.row["first_observed_at"], "r": p.row["raw_sha256"]}
+                 for h in held.values() for p in h.all if p.stored and p.dirty]
+        if moved:  # stored versions whose sightings or end moved
+            tt = v.c.valid_until.type
+            c.execute(update(v).where(v.c.id == bindparam("b_id")).values(
+                valid_until=bindparam("u", type_=tt), observed_at=bindparam("o", type_=tt),
+                first_observed_at=bindparam("f", type_=tt), raw_sha256=bindparam("r")), moved)
+        began = [{"b_id": p.row["id"], "f": p.row["first_observed_at"]}
+                 for p in current.values() if p.dirty]
+        if began:  # current copies first seen earlier (or, split, later)
+            t = kind.table
+            c.execute(update(t).where(t.c.id == bindparam("b_id")).values(
+                first_observed_at=bindparam("f", type_=t.c.first_observed_at.type)), began)
+        return gave
 
-    def _versions_read_late(self, c: Connection, kind: str, place: Callable[..., list[bool]],
-                            late: list[tuple[Any, Any]], seen_before: list[tuple[Any, Any, bool]],
+    def _versions_read_late(self, c: Connection, kind: _Kind, late: list[tuple[Any, Any]],
+                            seen_before: list[tuple[Any, Any, bool]],
                             versions: list[dict], ts: datetime) -> None:
         """The versions of copies older than the stored one (``late``: counted
         here) and of copies seen before it that a newer identical copy
         replaced in the batch (``seen_before``, with whether Prep counted them
-        moved): ``place`` is ``_late_accounts`` or ``_late_posts``."""
+        moved), placed by ``_late``."""
         if late:
-            place(c, late, versions, ts)
+            self._late(c, kind, late, versions, ts)
         if seen_before:
-            added = place(c, [(i, r) for i, r, _ in seen_before], versions, ts, count=False)
-            self._recount(kind, [m for *_, m in seen_before], added)
+            added = self._late(c, kind, [(i, r) for i, r, _ in seen_before], versions, ts,
+                               count=False)
+            self._recount(kind.name, [m for *_, m in seen_before], added)
 
     def _recount(self, kind: str, moved: list[bool], added: list[bool]) -> None:
         """Copies seen before the stored one and counted in Prep (unchanged as
@@ -1340,7 +1401,10 @@ class Writer:
         c.execute(update(t).where(t.c.id == bindparam("b_id"),
                                   t.c.content_hash == bindparam("h"),
                                   or_(t.c.observed_at.is_(None), t.c.observed_at < obs))
-                  .values(observed_at=obs, last_seen=bindparam("seen", type_=t.c.last_seen.type)),
+                  .values(observed_at=obs, last_seen=bindparam("seen", type_=t.c.last_seen.type),
+                          # (first seen: where not kept, it was the time moved from)
+                          first_observed_at=func.coalesce(t.c.first_observed_at,
+                                                          t.c.observed_at)),
                   [{**r, "seen": ts} for r in touches])
 
     def _update_row(self, cols: tuple[str, ...], row: tuple[Any, ...],
@@ -1449,15 +1513,18 @@ class Writer:
                     row.edited_at is None or is_older(row.edited_at, it.edited_at)) else None
                 got_since = since.get(it.key) if since else None
                 first = got_since[0] if got_since else None
+                new["first_observed_at"] = begun = _superseded(first, row.observed_at,
+                                                               it.observed_at)
                 versions.append(_post_version(
                     row.id, row.text, row.edited_at, row.content_hash, row.raw_sha256,
-                    row.observed_at,
-                    edit or _superseded(first, row.observed_at, it.observed_at) or b.ts))
+                    row.observed_at, edit or begun or b.ts,
+                    row.first_observed_at or row.observed_at))
                 if got_since and first is not None and is_older(first, row.observed_at):
                     seen_before.append((it._replace(row=_with(it.row, _P_INDEX, observed_at=first)),
-                                        row, got_since[1]))
-        self._versions_read_late(c, "posts", self._late_posts, late, seen_before, versions,
-                                 b.ts)
+                                        _now(POST_COLS, it.row, row.id, begun), got_since[1]))
+            else:  # the same text: seen since its first sighting still
+                new["first_observed_at"] = row.first_observed_at or row.observed_at
+        self._versions_read_late(c, _POSTS, late, seen_before, versions, b.ts)
         self.counts.add("posts", "new", len(inserts))
         numbered = self._number(c, t, inserts)
         returned: list[tuple] = []
@@ -1494,65 +1561,38 @@ class Writer:
             post_author[key] = acc_cache.get((key[0], it.author)) if it.author else None
         return [(ids[it.key], it) for it in changed if it.key in ids]
 
-    def _late_posts(self, c: Connection, late: list[tuple[PostItem, Any]],
-                    versions: list[dict], ts: datetime, count: bool = True) -> list[bool]:
-        """Copies of posts older than the stored one (as ``_late_accounts``):
-        a version each, unless the history holds its text and edit time."""
-        v = S.post_versions
-        held = _histories(c, v.c.post_id, (v.c.text, v.c.edited_at), {row.id for _, row in late},
-                          _text_kept, _post_time)
-        # (superseded by the next edit, else the next copy collected, held)
-        added = self._place_late(
-            "posts", held, late, _text_kept, _text_kept, _post_time,
-            lambda it, row, until: _post_version(row.id, it.text, it.edited_at, it.hash,
-                                                 it.raw_sha256, it.observed_at, until),
-            versions, ts, count)
-        _shorten(c, v, held)
-        return added
-
     def _full_posts(self, c: Connection, keys: Iterable[Key]) -> dict[Key, Any]:
         """Stored posts (for the history of those about to be updated)."""
         t = S.posts
         found: dict[Key, Any] = {}
         for plat, chunk in _by_platform(keys):
             for r in c.execute(select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text,
-                                      t.c.edited_at, t.c.raw_sha256, t.c.observed_at).where(
+                                      t.c.edited_at, t.c.raw_sha256, t.c.observed_at,
+                                      t.c.first_observed_at).where(
                     t.c.platform == plat, t.c.platform_id.in_(chunk))):
                 found[(plat, r.platform_id)] = r
         return found
 
-    def _write_late_accounts(self, c: Connection, b: Batch) -> None:
-        """The batch's profiles read after a newer copy of theirs (Prep.late_*),
-        once its rounds are written: versions, or unchanged."""
-        if b.late_accounts:
-            self._write_late(c, "accounts", b.late_accounts,
-                             self._full_accounts(c, list({it.key for it in b.late_accounts})),
-                             self._late_accounts, S.account_versions, b.ts, older=True)
-
-    def _write_late_posts(self, c: Connection, b: Batch) -> None:
-        """… and posts (``_write_late_accounts``)."""
-        if b.late_posts:
-            self._write_late(c, "posts", b.late_posts,
-                             self._full_posts(c, list({it.key for it in b.late_posts})),
-                             self._late_posts, S.post_versions, b.ts, older=False)
-
-    def _write_late(self, c: Connection, kind: str, items: list[Any], rows: dict[Key, Any],
-                    place: Callable[..., list[bool]], table: Any, ts: datetime,
-                    older: bool) -> None:
-        """Late copies (``items``) against their stored rows: unchanged where
-        none is stored, the bytes were read before or (``older``) the copy is
-        not older than the stored one; the others placed as versions."""
+    def _write_late(self, c: Connection, kind: _Kind, items: list[Any], ts: datetime) -> None:
+        """The batch's copies read after a newer copy of theirs (Prep.late_*),
+        once its rounds are written, against their stored rows: unchanged
+        where none is stored, the bytes were read before or (a profile) the
+        copy is not older than the stored one; the others placed (``_late``)."""
+        if not items:
+            return
+        full = self._full_accounts if kind is _ACCOUNTS else self._full_posts
+        rows = full(c, list({it.key for it in items}))
         late, versions = [], []
         for it in items:
             row = rows.get(it.key)
             if row is None or self._applied_before(it.raw_sha256) or (
-                    older and not is_older(it.observed_at, row.observed_at)):
-                self.counts.add(kind, "unchanged")
+                    kind is _ACCOUNTS and not is_older(it.observed_at, row.observed_at)):
+                self.counts.add(kind.name, "unchanged")
             else:
                 late.append((it, row))
-        place(c, late, versions, ts)
+        self._late(c, kind, late, versions, ts)
         if versions:
-            c.execute(table.insert(), versions)
+            c.execute(kind.versions.insert(), versions)
 
     def _deleted_before(self, c: Connection, keys: list[Key]) -> None:
         """Mark new posts deleted where a compliance event stored earlier says so

@@ -1,0 +1,38 @@
+"""spine: each state keeps when it was first seen (first_observed_at)
+
+A record's current copy and each kept version held one collection time,
+``observed_at``: when that state was last seen. A copy collected earlier than
+the stored one but read later was placed against those times alone, so a copy
+that added nothing (it kept the state then in effect, or the one that came
+next) left no trace: an older copy read after it could not end that state in
+time (January's A read before February's B, with March's A stored: B was taken
+as the state since January), and across ingests a version began at the first
+of its copies placed, not at its earliest. ``first_observed_at`` is the
+earliest collection time of a copy keeping that state (NULL: the same as
+``observed_at``, as every row written before this revision), moved back by
+copies read late.
+
+Revision ID: 0018
+Revises: 0017
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0017"
+branch_labels = None
+depends_on = None
+
+TABLES = ("accounts", "posts", "account_versions", "post_versions")
+
+
+def upgrade() -> None:
+    for table in TABLES:
+        op.add_column(table, sa.Column("first_observed_at", sa.DateTime(timezone=True),
+                                       nullable=True))
+
+
+def downgrade() -> None:
+    for table in TABLES:
+        with op.batch_alter_table(table) as b:
+            b.drop_column("first_observed_at")
