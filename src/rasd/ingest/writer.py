@@ -206,7 +206,8 @@ class _History:
         either side are taken as the first and the last known); after the
         last sighting of the state in effect it ends that state at ``t``, and
         then begins the next one if it keeps the same (moved back to ``t``)
-        or is a version until the next one begins."""
+        or is a version until the next one begins (none: ``make(None)``; a
+        post's text without an edit time seen after the current edit)."""
         if t is None:  # when it was is unknown: anything held
             if kept in self.kept:
                 return False
@@ -216,18 +217,20 @@ class _History:
             return False
         tn = _utc_naive(t)
         i = bisect.bisect_right(self.starts, tn) - 1
+        while i >= 0 and self.starts[i] == tn and self.periods[i].kept != kept:
+            i -= 1  # another state seen first at the same time: this one before it
         if i >= 0:
             p = self.periods[i]
             if p.current or p.until is None or tn < _utc_naive(p.until):  # in effect at t
                 if p.kept == kept:
                     self._widen(i, seen, raw_sha256)
                     return False
-                if p.last is not None and tn < _utc_naive(p.last):
+                if p.last is not None and tn < _utc_naive(p.last) and not p.row.get(
+                        "edited_at"):  # (an edit is when its text began: not split)
                     self._split(i, t, make, out)
                     return True
-                if p.current:  # seen after the current copy: not one read late
-                    return False
-                self._end(p, t)
+                if not p.current:
+                    self._end(p, t)
         if i + 1 < len(self.periods) and self.periods[i + 1].kept == kept:
             self._widen(i + 1, seen, raw_sha256)
             return False
