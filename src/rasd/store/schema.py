@@ -160,7 +160,7 @@ accounts = Table(
     Column("last_seen", TS, nullable=False),
     Column("observed_at", TS),  # snapshot time of the current view (migration 0005)
     # earliest collection time of a copy keeping the current profile; NULL: the
-    # same as observed_at (migration 0018)
+    # same as observed_at (migration 0020)
     Column("first_observed_at", TS),
     UniqueConstraint("platform", "platform_id"),
 )
@@ -184,7 +184,7 @@ account_versions = Table(
     Column("valid_until", TS, nullable=False),
     # when the copy this version holds was collected: the last copy keeping it
     Column("observed_at", TS),
-    Column("first_observed_at", TS),  # … and the first (NULL: the same; migration 0018)
+    Column("first_observed_at", TS),  # … and the first (NULL: the same; migration 0020)
     Index("ix_account_versions_account", "account_id"),
 )
 
@@ -218,7 +218,7 @@ posts = Table(
     Column("first_seen", TS, nullable=False),
     Column("last_seen", TS, nullable=False),
     Column("observed_at", TS),  # collection time of the current copy (migration 0005)
-    Column("first_observed_at", TS),  # as accounts (migration 0018)
+    Column("first_observed_at", TS),  # as accounts (migration 0020)
     UniqueConstraint("platform", "platform_id"),
 )
 Index("ix_posts_account", posts.c.account_id)
@@ -236,7 +236,7 @@ post_versions = Table(
     Column("raw_sha256", String(64)),
     Column("valid_until", TS, nullable=False),  # as account_versions
     Column("observed_at", TS),
-    Column("first_observed_at", TS),  # as account_versions (migration 0018)
+    Column("first_observed_at", TS),  # as account_versions (migration 0020)
     Index("ix_post_versions_post", "post_id"),
 )
 

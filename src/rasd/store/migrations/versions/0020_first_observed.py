@@ -12,14 +12,14 @@ earliest collection time of a copy keeping that state (NULL: the same as
 ``observed_at``, as every row written before this revision), moved back by
 copies read late.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
