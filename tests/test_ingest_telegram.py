@@ -457,3 +457,18 @@ def test_the_export_folders_day_dates_an_export(store, tmp_path, order):
     from rasd.accounts import account_history
     assert [h["name"] for h in account_history(store, acc.id)] == ["Chan Old", "Chan Renamed"]
     assert post(store, "telegram", f"channel555/{MESSAGES[3]['id']}").metrics["views"] == 900
+
+
+def test_a_long_number_rejects_its_message_and_costs_no_squared_time(store, tmp_path):
+    """A number over NUMBER_CARRY_MAX (64 KiB) in a message: yajl accepted a
+    long float, in time squared over its length (80 s for 30 MiB); it never
+    gets one now, and the message is rejected, the rest read."""
+    msgs = [_msg(2, "before"), _msg(3, "long", views=0), _msg(4, "after")]
+    d = channel_export(tmp_path, msgs)
+    f = d / "result.json"
+    f.write_bytes(f.read_bytes().replace(b'"views": 0', b'"views": 0.' + b"7" * 2**21))
+    rep = ingest_path(store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel555.messages[1]"]
+    assert "a number too large to read" in rep.rejects[0]["reason"]
+    assert post(store, "telegram", "channel555/4").text == "after"
+    assert post(store, "telegram", "channel555/3") is None

@@ -1803,3 +1803,43 @@ def test_copies_read_in_any_order_give_the_history_read_in_time_order(store, tmp
         for how, (history, _) in got.items():
             assert history == in_order, (seed, copies, [d for d, *_ in order], how)
         assert len({tuple(sorted(c.items())) for _, c in got.values()}) == 1, (seed, got)
+
+
+def test_a_long_number_rejects_its_item_and_costs_no_squared_time(store, tmp_path):
+    """A number token over NUMBER_CARRY_MAX (64 KiB: nothing real comes near)
+    in a JSON array rejects its item; the items after it are read. yajl (the
+    fast parser) accepted a long float, taking time squared over its length
+    (80 s for one of 30 MiB, minutes for 64 MiB) and kept it; it now never
+    gets one: the file is read again with such numbers guarded."""
+    long = "0." + "1" * (2 * 2**20)
+    items = [{"data": _tweets(1)}, {"data": [{"id": "2", "text": "t", "author_id": "5",
+                                             "public_metrics": {"like_count": "LONG"}}]},
+             {"data": _tweets(1, 3)}]
+    f = tmp_path / "long_number.json"
+    f.write_bytes(json.dumps(items).replace('"LONG"', long).encode())
+    rep = ingest_path(store, f)
+    assert [(r["path"], r["reason"][:30]) for r in rep.rejects] == [
+        ("[1]", "a number too large to read (an")]
+    assert post(store, "x", "1") is not None and post(store, "x", "3") is not None
+    assert post(store, "x", "2") is None
+
+
+def test_an_integer_past_64_bits_after_a_big_item_loses_nothing(store, tmp_path,
+                                                                 monkeypatch):
+    """After an item over MAX_LINE the file is read again by the C parser with
+    numbers guarded; that parser also stops at an integer past 64 bits (valid
+    JSON), which then lost every later item as 'malformed'. The pure-Python
+    parser now goes on from there."""
+    import rasd.ingest.jsonitems as ji
+
+    monkeypatch.setattr(ji, "MAX_LINE", 100_000)
+    items = [{"data": [{"id": "1", "text": "x" * 200_000, "author_id": "5"}]},
+             {"data": [{"id": "2", "text": "t", "author_id": "5",
+                        "public_metrics": {"like_count": 10**25}}]},
+             {"data": _tweets(1, 3)}]
+    f = tmp_path / "big_then_wide.json"
+    f.write_text(json.dumps(items, indent=1))
+    rep = ingest_path(store, f)
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        ("[0]", "item 1 is over 100000 bytes")]
+    assert post(store, "x", "2") is not None and post(store, "x", "3") is not None

@@ -147,3 +147,23 @@ def test_a_number_over_the_carry_limit_is_unreadable_at_any_block(monkeypatch):
     for block in (64, 1000, 100_000):
         assert json.loads(NumberGuard(io.BytesIO(data), block=block).read()) == [
             UNREADABLE, 5], block
+
+
+@pytest.mark.parametrize("block", [1, 7, 4096, 70_000])
+def test_number_runs_stop_before_the_c_parser_gets_a_long_number(monkeypatch, block):
+    """NumberRuns (the fast pass's reader) raises LongNumber once more than
+    NUMBER_CARRY_MAX number characters come in a row, across reads of any
+    size, and passes everything else through unchanged."""
+    monkeypatch.setattr(jsonitems, "NUMBER_CARRY_MAX", 1000)
+
+    def read_all(data: bytes) -> bytes:
+        r, out = jsonitems.NumberRuns(io.BytesIO(data)), bytearray()
+        while piece := r.read(block):
+            out += piece
+        return bytes(out)
+
+    fine = b'[{"a": ' + b"1" * 1000 + b', "b": "' + b"9" * 999 + b'"}, ' + b"-1e5" * 250 + b"]"
+    assert read_all(fine) == fine
+    for long in (b"1" * 1001, b"0." + b"5" * 999, b"1e" * 501):
+        with pytest.raises(jsonitems.LongNumber):
+            read_all(b'[{"a": ' + long + b"}]")

@@ -143,9 +143,16 @@ def _checked(data: bytes) -> bytes:
 # a token of this process's own: a post cannot hold it to have itself rejected
 UNREADABLE = f"\x00rasd:unreadable-number:{secrets.token_hex(8)}"
 _UNREADABLE_JSON = orjson.dumps(UNREADABLE)
-UNREADABLE_REASON = ("a number too large to read (an integer of over 4,300 digits, or "
-                     "past a float's range)")
-NUMBER_CARRY_MAX = 2**20  # a number longer than this is taken as unreadable
+UNREADABLE_REASON = ("a number too large to read (an integer of over 4,300 digits, a float "
+                     "past its range, or a number over 64 KiB long)")
+# A number longer than this is taken as unreadable. No real one comes near: an
+# integer past 4,300 digits is unreadable anyway, and a float's digits past the
+# 17th change nothing. It bounds what the parsers spend on one number token: yajl
+# (ijson's C backend) and ijson's Python lexer (read 64 bytes at a time in the
+# careful passes) scan a number again for each piece of it read, so their time
+# grows with its length squared: 37 s for a 1 MiB float in the Python lexer, 80 s
+# for a 30 MiB number in yajl (2 s for the whole 60 MiB file with this bound).
+NUMBER_CARRY_MAX = 64 * 1024
 _STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)  # in a string: up to its '"'
 _NUMBER_BYTES = b"-+.0123456789eE"
 _NUMBER_CHARS = re.compile(rb"[-+.0-9eE]*")
@@ -301,6 +308,45 @@ class ReadGuard:
         return data
 
 
+class LongNumber(Exception):
+    """A run of over ``NUMBER_CARRY_MAX`` characters that may be a number, met
+    on the fast pass (``NumberRuns``)."""
+
+
+class NumberRuns:
+    """A file reader for the fast pass of the C parser that stops
+    (``LongNumber``) at a run of over ``NUMBER_CARRY_MAX`` characters that may
+    be a number (digits, signs, ".", "e") before yajl gets it: yajl scans a
+    number again for each piece of it read (80 s for one of 30 MiB, and
+    endless ones up to ``TOKEN_MAX``). The file is then read again through
+    ``NumberGuard``, which makes such a number the marker (its item or message
+    is rejected) and leaves such a run inside a string as it is. Strings are
+    not followed here, which would cost every read a pass over its bytes in
+    Python: a string of 64 KiB of digits only sends its file to the careful
+    pass, read right."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.run = f, 0  # run: number characters at the end of what was read
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size)
+        if not data:
+            return data
+        limit = NUMBER_CARRY_MAX
+        tail = len(data) - len(data.rstrip(_NUMBER_BYTES))
+        if tail == len(data):
+            self.run += tail
+        else:
+            head = len(data) - len(data.lstrip(_NUMBER_BYTES))
+            if self.run + head > limit or (len(data) > limit and re.search(
+                    b"[-+.0-9eE]{%d}" % (limit + 1), data)):
+                raise LongNumber
+            self.run = tail
+        if self.run > limit:
+            raise LongNumber
+        return data
+
+
 def capped_parse(f: ReadGuard, items: tuple[str, ...], limit: int, *, skip: int = 0,
                  backend: Any = ijson, **kw: Any) -> Iterator[tuple[str, str, Any]]:
     """The ijson events of ``f``, with every value at one of the ``items``
@@ -354,32 +400,40 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
         try:
             yield from _documents(path, raw, fmt, layout, done)
             return
-        except ItemTooLarge:  # read again, item by item, passing the big ones over
+        except (ItemTooLarge, LongNumber) as e:
+            # read again, item by item, passing the big ones over, numbers guarded
             again = _reopen(path)
             if again is None:  # standard input, read past what it keeps
-                yield reject(str(path), f"item {done[0] + 1} is over {MAX_LINE} bytes; the "
-                             "rest of the input is not read", path=doc_path(layout, done[0]))
-                return
-            yield from _careful(again, str(path), raw, fmt, layout, done[0])
-            return
-        except (ijson.common.JSONError, UnicodeDecodeError) as e:
-            # the C parser also refuses integers past 64 bits, which are valid JSON:
-            # read again with the pure-Python one from the item where it stopped
-            # (a damaged file stops it at the same place, and is reported there)
-            again = _reopen(path)
-            if again is not None:
-                try:
-                    yield from _careful(again, str(path), raw, fmt, layout, done[0],
-                                        backend=ijson.get_backend("python"))
-                    return
-                except _NotDocument:
-                    pass
-            elif done[0]:
-                yield reject(str(path), f"malformed or truncated JSON after item "
-                             f"{done[0]}: {json_error_text(e)[:200]}",
+                what = (f"a number over {NUMBER_CARRY_MAX} bytes in item {done[0] + 1}"
+                        if isinstance(e, LongNumber)
+                        else f"item {done[0] + 1} is over {MAX_LINE} bytes")
+                yield reject(str(path), f"{what}; the rest of the input is not read",
                              path=doc_path(layout, done[0]))
                 return
-            # not one JSON document after all (a broken first line of JSON Lines)
+            try:
+                yield from _careful(again, str(path), raw, fmt, layout, done, strict=True)
+                return
+            except (ijson.common.JSONError, UnicodeDecodeError) as e2:
+                err: Exception = e2  # the C parser stopped again: as below, from there
+        except (ijson.common.JSONError, UnicodeDecodeError) as e:
+            err = e
+        # the C parser also refuses integers past 64 bits, which are valid JSON:
+        # read again with the pure-Python one from the item where it stopped
+        # (a damaged file stops it at the same place, and is reported there)
+        again = _reopen(path)
+        if again is not None:
+            try:
+                yield from _careful(again, str(path), raw, fmt, layout, done,
+                                    backend=ijson.get_backend("python"))
+                return
+            except _NotDocument:
+                pass
+        elif done[0]:
+            yield reject(str(path), f"malformed or truncated JSON after item "
+                         f"{done[0]}: {json_error_text(err)[:200]}",
+                         path=doc_path(layout, done[0]))
+            return
+        # not one JSON document after all (a broken first line of JSON Lines)
     yield from _lines(path, raw, fmt)
 
 
@@ -482,7 +536,7 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
                done: list[int]) -> Iterator[Item | Reject]:
     src = str(path)
     with open_binary(path) as f:
-        guard = ReadGuard(f, MAX_LINE)
+        guard = ReadGuard(NumberRuns(f), MAX_LINE)
         items = ijson.items(guard, "item" if layout == "array" else "", use_float=True,
                             multiple_values=layout != "array")
         try:
@@ -505,13 +559,19 @@ def _item(obj: Any, src: str, raw: RawSink, fmt: str, where: str) -> Item | Reje
 
 
 def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
-             skip: int, backend: Any = ijson) -> Iterator[Item | Reject]:
+             done: list[int], backend: Any = ijson, strict: bool = False
+             ) -> Iterator[Item | Reject]:
     """The items of the JSON document ``f`` (opened again) after the first
-    ``skip`` (yielded already), read event by event (slower: only after an
-    item over ``MAX_LINE``, or with ``backend`` the pure-Python parser after
-    the C one failed): an item over the limit is a reject, the items after it
-    are still read. Malformed JSON before any item raises ``_NotDocument``."""
+    ``done[0]`` (yielded already; ``done[0]`` is moved on as items are read),
+    read event by event (slower: only after an item over ``MAX_LINE`` or a
+    long number, or with ``backend`` the pure-Python parser after the C one
+    failed): an item over the limit is a reject, the items after it are
+    still read. Malformed JSON before any item raises ``_NotDocument``; with
+    ``strict`` (the C parser) any error of the parser is raised, for the
+    pure-Python one to go on from ``done[0]``: yajl also stops at an integer
+    past 64 bits, valid JSON, which lost every item after it here."""
     i = 0
+    skip = done[0]
     with f:
         guard = ReadGuard(NumberGuard(f), TOKEN_MAX)
         try:
@@ -523,6 +583,7 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
                 i += 1
                 if obj is SKIPPED:
                     continue
+                done[0] = i
                 where = doc_path(layout, i - 1)
                 if obj is TOO_BIG:
                     yield reject(src, f"item {i} is over {MAX_LINE} bytes", path=where)
@@ -532,6 +593,8 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
             yield reject(src, f"a JSON value over {TOKEN_MAX} bytes in item {i + 1}; the rest "
                          "of the file is not read", path=doc_path(layout, i))
         except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
+            if strict and isinstance(e, (ijson.common.JSONError, UnicodeDecodeError)):
+                raise
             if not i:                                       # JSONDecodeError, ValueError
                 raise _NotDocument from e
             yield reject(src, f"malformed or truncated JSON after item {i}: "

@@ -57,7 +57,9 @@ from rasd.ingest.jsonitems import (
     TOKEN_MAX,
     TOO_BIG,
     ItemTooLarge,
+    LongNumber,
     NumberGuard,
+    NumberRuns,
     ReadGuard,
     capped_parse,
     chat_record,
@@ -239,15 +241,17 @@ class TelegramParser(Parser):
         try:
             yield from self._parse(path, raw, state, buf_size=64 * 1024, skip=0)
             return
-        except (ijson.common.JSONError, UnicodeDecodeError):
+        except (ijson.common.JSONError, UnicodeDecodeError, LongNumber):
             pass  # read again carefully, below
         except ItemTooLarge:
             yield self._too_large(src, state)
             return
         # The C parser reads ahead in 64 KiB chunks and reports a broken or truncated
-        # file before yielding what it buffered, and refuses integers beyond 64 bits
-        # that are valid JSON: read again with the pure-Python parser in tiny chunks,
-        # skip the messages already yielded, and salvage every complete one.
+        # file before yielding what it buffered, refuses integers beyond 64 bits
+        # that are valid JSON, and is not given a number over NUMBER_CARRY_MAX
+        # (NumberRuns: it takes time squared over one): read again with the
+        # pure-Python parser in tiny chunks, skip the messages already yielded,
+        # and salvage every complete one.
         done = state.messages
         state = _State(carried=state)
         try:
@@ -285,7 +289,8 @@ class TelegramParser(Parser):
             # TOKEN_MAX bytes have passed without 16 events; a message that grows
             # past MAX_LINE comes as TOO_BIG, its remaining events skipped.
             # the careful pass reads on past numbers Python cannot read
-            f = ReadGuard(raw_f if backend is ijson else NumberGuard(raw_f), TOKEN_MAX)
+            f = ReadGuard(NumberRuns(raw_f) if backend is ijson else NumberGuard(raw_f),
+                          TOKEN_MAX)
             for prefix, event, value in capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip,
                                                      backend=backend, buf_size=buf_size):
                 if event == "item":  # one message, built whole (or TOO_BIG, SKIPPED)
