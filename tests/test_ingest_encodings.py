@@ -221,6 +221,30 @@ def test_objects_run_together_on_one_line_are_each_read(store, tmp_path):
     assert ingest_path(store, f).counts["new"] == 0
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_lone_cr_lines_are_lines_past_the_line_limit(store, tmp_path, monkeypatch, compress):
+    """A JSON Lines file whose lines end with a lone CR (classic Mac OS) is
+    read line by line in bounded memory: each CR ends a line, a broken record
+    is rejected on its own line. Read as one line, such a file was lost whole
+    past MAX_LINE (32 MiB) and every reject said line 1. A CR that ends a
+    read (of a compressed file, 64 KiB pieces) is not taken for a second line
+    break where an LF follows."""
+    import rasd.ingest.jsonitems as ji
+
+    monkeypatch.setattr(ji, "MAX_LINE", 10_000)
+    lines = [_tweet(i, "x" * 200) for i in range(60)]  # ~19 KB: past the limit
+    lines[3] = b'{"data": [{"id": "bad"'
+    data = b"\r".join(lines) + b"\r"
+    f = tmp_path / ("mac.jsonl.gz" if compress else "mac.jsonl")
+    f.write_bytes(gzip.compress(data) if compress else data)
+    rep = ingest_path(store, f)
+    assert [(r["line"], r["path"]) for r in rep.rejects] == [(4, None)]
+    assert store.stats()["posts"] == 59
+    assert post(store, "x", "159").text == "x" * 200
+    with ji._LoneCR(io.BytesIO(b"a\r" * 40_000 + b"\r\nb\r")) as r:  # CRs at read ends
+        assert r.read() == b"a\n" * 40_000 + b"\r\nb\n"
+
+
 def test_a_reject_inside_a_run_on_object_names_its_place(sqlite_store, tmp_path):
     f = tmp_path / "j.jsonl"
     bad = json.dumps({"data": [{"id": "5", "text": 7, "author_id": "1"}]}).encode()

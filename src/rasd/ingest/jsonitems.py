@@ -19,6 +19,7 @@ module only maps objects to records.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -450,12 +451,63 @@ def _reopen(path: Path) -> IO[bytes] | None:
         return None
 
 
+def cr_lines(f: Any) -> bool:
+    """Whether a file's lines end with a lone CR (classic Mac OS): its first
+    line break, in what can be peeked, is a CR not followed by LF."""
+    try:
+        head = f.peek(1 << 16)
+    except (OSError, EOFError, AttributeError):
+        return False
+    cr, lf = head.find(b"\r"), head.find(b"\n")
+    return cr >= 0 and (lf < 0 or cr < lf) and head[cr + 1:cr + 2] != b"\n"
+
+
+class _LoneCR(io.RawIOBase):
+    """A binary file with each lone CR (one not followed by LF) read as LF, so
+    that a file of classic Mac OS lines is read line by line (``readline``
+    ends lines at LF only), in bounded memory: read whole, such a file was one
+    line, and all lost past ``MAX_LINE``. JSON holds no raw CR but as
+    whitespace between values, and a record's raw bytes never include its
+    line break, so nothing kept changes; CRLF stays as it is."""
+
+    def __init__(self, f: Any) -> None:
+        self.read1_ = getattr(f, "read1", None) or f.read
+        self.f, self.held, self.out, self.done = f, b"", b"", False
+        # held: a CR that ended the last read (an LF may begin the next one)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.out and not self.done:
+            chunk = self.read1_(1 << 16)
+            data, self.held = self.held + chunk, b""
+            if not chunk:
+                self.done = True
+            elif data.endswith(b"\r"):
+                data, self.held = data[:-1], b"\r"
+            self.out = _LONE_CR.sub(b"\n", data)
+        n = min(len(b), len(self.out))
+        b[:n] = self.out[:n]
+        self.out = self.out[n:]
+        return n
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
 def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
     src = str(path)
     with open_binary(path) as f:
+        if cr_lines(f):
+            f = io.BufferedReader(_LoneCR(f), 1 << 16)  # type: ignore[assignment]
         lineno = 0
         try:
-            for lineno, line in iter_lines(f):
+            for lineno, line in iter_lines(f, MAX_LINE):
                 if line is None:
                     yield reject(src, "line longer than the limit", line=lineno)
                     continue
