@@ -607,6 +607,29 @@ def test_a_flattened_tweet_longer_than_the_sniff_sample_is_known(sqlite_store, t
         detect_format(f)
 
 
+@pytest.mark.parametrize("layout", ["line", "pretty", "stdin"])
+def test_tweet_keys_after_the_first_mib_are_found(sqlite_store, tmp_path, layout):
+    """A first record whose tweet keys come only after 1 MiB (a flattened
+    tweet whose author's long bio, in \\u escapes, comes first) was "not a
+    known format" (the sniffer read a 1 MiB prefix of the first line): its
+    top-level keys are now read as a stream (up to 8 MiB), on one line,
+    pretty-printed or on standard input."""
+    import io
+
+    from rasd.ingest.base import Stream
+
+    tweet = {"author": {"id": "2", "username": "u2", "description": "\u0627" * 190_000},
+             "id": "1", "text": "t", "author_id": "2", "edit_history_tweet_ids": ["1"]}
+    data = (json.dumps(tweet, indent=1 if layout == "pretty" else None) + "\n").encode()
+    assert data.index(b'"author_id"') > 2**20
+    f = tmp_path / "flat.jsonl"
+    f.write_bytes(data)
+    src = Stream(io.BytesIO(data)) if layout == "stdin" else f
+    assert ingest_path(sqlite_store, src).rejected == 0
+    assert post(sqlite_store, "x", "1").text == "t"
+    assert account(sqlite_store, "x", "2").bio == "\u0627" * 190_000
+
+
 def _edge_set(store) -> set[tuple]:
     a, b, p, e = S.accounts.alias("a"), S.accounts.alias("b"), S.posts, S.edges
     with store.engine.connect() as c:

@@ -36,6 +36,7 @@ import orjson
 
 from rasd.ingest.base import (
     MAX_LINE,
+    REPLAY_LIMIT,
     IngestError,
     RawSink,
     iter_lines,
@@ -84,6 +85,47 @@ def _is_json(line: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+def first_keys(path: Path, limit: int = REPLAY_LIMIT - 2**18) -> set[str]:
+    """The top-level keys of the first JSON object of ``path`` (a line of JSON
+    Lines, a document, or an array's first item), read as a stream from its
+    start for at most ``limit`` bytes: what a format is told by when its
+    first record runs past the sample (X writes a tweet's keys in no fixed
+    order; a long note may fill megabytes before them). A broken or cut
+    object gives the keys before the break. Bounded: ``limit`` bytes read
+    (standard input keeps 8 MiB to read again: the default leaves room for
+    what buffers read ahead, so that the parser can still start over), values
+    skipped by ijson's pure-Python lexer, which takes a string in time linear
+    in its length (yajl, the C one, took 240 s for 30 MiB of \\u escapes),
+    and numbers over ``NUMBER_CARRY_MAX`` made a marker first (``NumberGuard``)."""
+    keys: set[str] = set()
+    try:
+        with open_binary(path) as f:
+            events = ijson.get_backend("python").parse(
+                NumberGuard(_Capped(f, limit)), use_float=True, multiple_values=True)
+            for prefix, event, value in events:
+                if prefix in ("", "item") and event == "map_key":
+                    keys.add(value)
+                elif prefix in ("", "item") and event == "end_map":
+                    break
+    except (IngestError, OSError, EOFError, ValueError, ijson.common.JSONError):
+        pass  # unreadable there: the keys before it
+    return keys
+
+
+class _Capped:
+    """A reader that ends after ``limit`` bytes."""
+
+    def __init__(self, f: Any, limit: int) -> None:
+        self.f, self.left = f, limit
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = self.f.read(self.left if size < 0 else min(size, self.left))
+        self.left -= len(data)
+        return data
 
 
 def doc_path(layout: str, i: int) -> str:

@@ -15,7 +15,6 @@ from typing import Any
 
 from rasd.ingest.base import (
     SNIFF,
-    IngestError,
     Parser,
     RawSink,
     clean_text,
@@ -26,12 +25,11 @@ from rasd.ingest.base import (
     opt_str,
     parse_time,
     plain_json,
-    read_sample,
     register,
     reject,
     req_id,
 )
-from rasd.ingest.jsonitems import json_items, located
+from rasd.ingest.jsonitems import first_keys, json_items, located
 from rasd.model import (
     Account,
     Compliance,
@@ -66,19 +64,15 @@ _V2_KEYS = (b'"author_id"', b'"edit_history_tweet_ids"', b'"conversation_id"',
 
 
 def _has_v2_keys(path: Path, sample: bytes) -> bool:
-    """Whether tweet keys occur in the first line, read up to 1 MiB where the
-    sample ends inside it (a long text, written with \\u escapes, can fill
-    the sample before the first other key)."""
+    """Whether tweet keys occur in the sample or, where the sample ends inside
+    the first record (a long text, written with \\u escapes, can fill it
+    before the first other key), among that record's top-level keys."""
     if any(k in sample for k in _V2_KEYS):
         return True
     if len(sample) < SNIFF:
         return False
-    try:
-        more = read_sample(path, 1 << 20)
-    except (OSError, IngestError):
-        return False
-    line = more.split(b"\n", 1)[0]
-    return any(k in line for k in _V2_KEYS)
+    keys = first_keys(path)
+    return any(k.strip(b'"').decode() in keys for k in _V2_KEYS)
 
 
 def _is_tweet(o: dict) -> bool:
