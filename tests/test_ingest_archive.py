@@ -165,9 +165,15 @@ def test_library_api_names_the_archive_way(sqlite_store, tmp_path):
     assert rep.rejects[0]["file"] == f"{archive}!/in/t.jsonl" and rep.rejects[0]["line"] == 2
 
 
-def test_two_processes_read_a_member_too(tmp_path, shared_data):
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_two_processes_read_a_member_too(tmp_path, shared_data, kind):
+    """The parsing process reads a member through an archive of its own: one
+    of a .tar.gz is read on from where telling its format left it in this
+    process, except there (the file offset is shared across the fork)."""
     src = sorted((shared_data / "formats" / "twitter-v2-twarc2").glob("*.jsonl"))
-    archive = _zip(tmp_path / "c.zip", {p.name: p.read_bytes() for p in src})
+    files = {p.name: p.read_bytes() for p in src}
+    archive = (_zip(tmp_path / "c.zip", files) if kind == "zip"
+               else _tar(tmp_path / "c.tar.gz", files))
     out = {}
     for jobs in ("1", "2"):
         db = tmp_path / f"j{jobs}.db"
@@ -773,3 +779,85 @@ def test_rejects_written_under_the_old_quarantine_name_are_still_read(tmp_path):
     new = quarantine_path(store)
     new.rename(tmp_path / "x.quarantine.jsonl")  # as the version before wrote it
     assert read_quarantine(store).count == 1
+
+
+def test_a_compressed_tar_member_is_decompressed_once(tmp_path, monkeypatch):
+    """A member of a .tar.gz is reached by decompressing the archive up to it.
+    Each opening of a member did that again — four or five a member through
+    `rasd ingest` (to tell compression, to tell the format, to check the first
+    record, to tell it again, to read it): a 5 MB .tar.gz of 15 MB decompressed
+    185 MB. Its openings now replay the bytes the first one read and go on
+    reading it: one pass over the archive to list it and one to read it (29 MB
+    there), the same rows."""
+    import gzip
+
+    from rasd.ingest import archive as A
+
+    lines = [json.dumps({"id": str(10**15 + i), "text": f"post {i} " + "x" * 40,
+                         "author_id": str(i % 7), "edit_history_tweet_ids": [str(10**15 + i)]})
+             for i in range(3000)]
+    files = {f"crawl/part{k}.jsonl": "\n".join(lines[k * 1000:(k + 1) * 1000]).encode()
+             for k in range(3)}
+    archive = _tar(tmp_path / "crawl.tar.gz", files)
+    opened, unpacked = [], [0]
+    real_open, real_read = A.TarArchive.open, gzip._GzipReader.read
+
+    def counting_open(self, name):
+        opened.append(name)
+        return real_open(self, name)
+
+    def counting_read(self, size=-1):
+        out = real_read(self, size)
+        unpacked[0] += len(out)
+        return out
+
+    monkeypatch.setattr(A.TarArchive, "open", counting_open)
+    monkeypatch.setattr(gzip._GzipReader, "read", counting_read)
+    A._OPEN.clear()
+    db = tmp_path / "t.db"
+    r = runner.invoke(app, ["--db", str(db), "ingest", str(archive), "--jobs", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    assert sorted(opened) == sorted(files)
+    inside = sum(len(d) for d in files.values())
+    assert unpacked[0] < 2.2 * inside  # listing + reading (+ tar headers and padding)
+    st = Store.open(str(db))
+    assert st.stats()["posts"] == 3000
+    st.close()
+
+
+def test_a_member_that_failed_once_is_read_afresh():
+    """Openings of a member replay what its first reader read and go on with
+    that reader; once that reader has raised (damaged data), a later opening
+    starts afresh and meets the damage itself. Going on with the failed reader
+    instead may read a clean end (a decompressor that raised once and then
+    says EOF): the member would look whole, the damage unreported."""
+    data = b'{"a": 1}\n' * 1000
+
+    class Damaged(io.RawIOBase):
+        """Raises once at byte 5,000, then says EOF, as some readers do."""
+
+        def __init__(self) -> None:
+            self.pos, self.raised = 0, False
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:
+            if self.raised:
+                return 0
+            if self.pos >= 5000:
+                self.raised = True
+                raise OSError("damaged compressed data")
+            n = min(len(b), 5000 - self.pos)
+            b[:n] = data[self.pos:self.pos + n]
+            self.pos += n
+            return n
+
+    def reopen():
+        return io.BufferedReader(Damaged(), 1024)
+
+    s = Stream(reopen(), name="a.zip!/m.jsonl", reopen=reopen)
+    for _ in range(2):  # each opening meets the damage
+        with s.open() as f, pytest.raises(OSError, match="damaged"):
+            while f.read(1000):
+                pass

@@ -172,8 +172,16 @@ class Stream:
         self.source = source_name  # the default source (collection) name
         self.media_root: MediaRoot | None = None  # where media it names lie (archive members)
         # reopen: a function giving a fresh reader from the first byte (a member of
-        # an archive): then every opening uses it, and nothing need be kept
+        # an archive). Openings replay what is kept and go on reading the first
+        # reader, as for a pipe (a member of a compressed tar archive is reached by
+        # decompressing the archive up to it: each opening cost that again, four
+        # or five a member); reopen serves an opening that the kept bytes cannot
+        # (a second pass past them), one after the first reader raised, and a
+        # forked parsing process (the first reader's file offset is shared with
+        # its parent)
         self.reopen = reopen
+        self.pid = os.getpid()
+        self.failed = False  # reading the source raised
         self.fd: int | None = source if isinstance(source, int) else None
         # the file object read from (None where the source is a file descriptor)
         self.reader = None if isinstance(source, int) else source
@@ -188,8 +196,6 @@ class Stream:
             piece = self._read_source(MAGIC_BYTES - len(head))
             head += piece
         self.suffix = compression(bytes(head))
-        if reopen is not None and self.reader is not None:
-            self.reader.close()
 
     def _read_source(self, n: int) -> bytes:
         if self.eof:
@@ -203,7 +209,13 @@ class Stream:
             data = os.read(self.fd, n)
         else:
             reader = getattr(self.reader, "read1", None) or self.reader.read  # type: ignore[union-attr]
-            data = reader(n)
+            try:
+                data = reader(n)
+            except (OSError, EOFError):
+                # a damaged member: a reader after it may get only its end, not
+                # the error again; later openings start afresh, and meet it
+                self.failed = True
+                raise
         if not data:
             self.eof = True
             return b""
@@ -218,7 +230,8 @@ class Stream:
 
     def open(self) -> IO[bytes]:
         """A reader from the first byte (decompressed where the stream is)."""
-        if self.reopen is not None:
+        if self.reopen is not None and (self.spilled or self.failed
+                                        or os.getpid() != self.pid):
             fresh = self.reopen()
             CURRENT_RAW.set(fresh)
             return _decompressing(Path("-" + self.suffix), fresh)  # type: ignore[no-any-return]
