@@ -211,6 +211,54 @@ def test_marking_a_role_has_the_next_scan_evaluate_the_accounts_posts(tmp_path):
     assert text_scan()["scanned"] == 0  # the same role again changes nothing
 
 
+def test_show_raw_on_a_terminal_refuses_binary_and_says_what_it_escaped(tmp_path,
+                                                                          monkeypatch):
+    """On a terminal `show --raw` prints text, not the bytes: control
+    characters are escaped and stderr says so, with how to get the bytes. A
+    record that is not UTF-8 text was printed as replacement characters, which
+    looked like the record; it is refused there (exit 1) unless --force, which
+    writes its bytes \\xNN. Redirected, the bytes are written as stored."""
+    from sqlalchemy import update
+
+    from rasd.cli import show
+    from rasd.store import Store
+    from rasd.store import schema as S
+    from rasd.store.db import compress
+
+    data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram"
+    db = str(tmp_path / "show.db")
+    runner.invoke(app, ["--db", db, "ingest", str(data)])
+    ref = "telegram:channel7000000001/2"
+    args = ["--db", db, "show", ref, "--raw"]
+    sha = json.loads(runner.invoke(app, ["--db", db, "show", ref, "--json"]).stdout)["raw"][
+        "sha256"]
+    monkeypatch.setattr(show, "_on_terminal", lambda: True)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0 and json.loads(r.stdout)["id"] == 2 and r.stderr == ""
+
+    def store_raw(data: bytes) -> None:  # a store is input too: any bytes may be there
+        st = Store.open(db)
+        with st.begin() as c:
+            c.execute(update(S.raw_records).where(S.raw_records.c.sha256 == sha).values(
+                data=compress(data)))
+        st.close()
+
+    store_raw(b'{"text": "red \x1b[31malert"}')
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0 and r.stdout == '{"text": "red \\x1b[31malert"}\n'
+    assert "control characters escaped" in r.stderr and "--raw > record" in r.stderr
+    binary = b"\xff\xd8\xff\xe0\x00\x10JFIF\x1b[2J"
+    store_raw(binary)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1 and r.stdout == "" and "binary (14 bytes" in r.stderr
+    r = runner.invoke(app, [*args, "--force"])
+    assert r.exit_code == 0 and "\x1b" not in r.stdout
+    assert r.stdout == "\\xff\\xd8\\xff\\xe0\\x00\\x10JFIF\\x1b[2J\n"
+    monkeypatch.setattr(show, "_on_terminal", lambda: False)
+    assert runner.invoke(app, args).stdout_bytes == binary
+    assert runner.invoke(app, ["--db", db, "show", ref, "--force"]).exit_code == 2
+
+
 def test_show_post_with_raw_evidence(tmp_path):
     data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/telegram"
     db = str(tmp_path / "show.db")

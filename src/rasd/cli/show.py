@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from shlex import quote
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ import typer
 from rasd.cli.common import HISTORY, INT_MAX, account_text, echo, echo_json, fail, get_store
 from rasd.cli.common import when_text as _when
 from rasd.platforms import post_url
+from rasd.terminal import term_safe
 
 _LINK_COLS = (("reply", "reply_to"), ("repost", "repost_of"), ("quote", "quote_of"),
               ("forward", "forward_of"))
@@ -101,6 +103,37 @@ def item_at(data: bytes, path: str | None) -> Any:
     return node
 
 
+def _on_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _show_raw(data: bytes, ref: str, force: bool) -> None:
+    """A raw record printed to a terminal. What is shown there is text, not
+    the bytes: control characters (an escape sequence in a post could restyle
+    or retitle the terminal) are written as escapes, and stderr says so, with
+    how to get the bytes. A record that is not UTF-8 text (no parser of rasd
+    keeps one, but a store is input too) was decoded with U+FFFD for its
+    bytes: a screen of replacement characters that looked like the record.
+    It is refused, as ``curl`` refuses binary output to a terminal, unless
+    ``force``: then each byte that is not UTF-8 is written ``\\xNN``."""
+    binary = b"\x00" in data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        binary = True
+        text = data.decode("utf-8", "backslashreplace")
+    save = f"rasd show {quote(ref)} --raw > record"
+    if binary and not force:
+        fail(f"the raw record is binary ({len(data):,} bytes, not UTF-8 text); printing it "
+             f"would garble the terminal: save it ({save}), or show it escaped with --force",
+             code=1)
+    shown = term_safe(text)
+    typer.echo(shown)
+    if shown != text or binary:
+        echo(f"rasd: note: shown with {'bytes and ' if binary else ''}control characters "
+             f"escaped; for the bytes as received: {save}", err=True)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show_cmd(
@@ -108,9 +141,15 @@ def register(app: typer.Typer) -> None:
                                   help="A post: x:1800000000000000024, "
                                   "telegram:channel7000000001/2, or the store's numeric id."),
         raw: bool = typer.Option(False, "--raw", help="Print only the raw record, exactly "
-                                 "as received (the bytes, decompressed; on a terminal "
-                                 "with control characters escaped). For an X page that is "
-                                 "the whole page, other posts with it: see --item."),
+                                 "as received (the bytes, decompressed) when redirected; on "
+                                 "a terminal its text with control characters escaped (a "
+                                 "note on stderr says when any were), and a record that is "
+                                 "not UTF-8 text is refused there (see --force). For an X "
+                                 "page that is the whole page, other posts with it: see "
+                                 "--item."),
+        force: bool = typer.Option(False, "--force", help="With --raw on a terminal: show "
+                                   "a binary record anyway, its bytes that are not UTF-8 "
+                                   "written \\xNN and control characters escaped."),
         item: bool = typer.Option(False, "--item", help="With --raw: only the post's own "
                                   "object within the record (at its JSON path), "
                                   "re-serialised; the record byte for byte is --raw alone."),
@@ -179,6 +218,8 @@ def register(app: typer.Typer) -> None:
         own = item_at(data, p.raw_path) if data is not None else None
         if item and not raw:
             fail("--item goes with --raw")
+        if force and not raw:
+            fail("--force goes with --raw")
         if raw:
             if data is None:
                 fail("no raw record stored for this post")
@@ -188,8 +229,8 @@ def register(app: typer.Typer) -> None:
                          "post's own (print it with --raw alone)")
                 echo_json(own, indent=False)
                 return
-            if sys.stdout.isatty():  # shown: its control characters escaped
-                echo(data.decode("utf-8", "replace"), keep_lines=True)
+            if _on_terminal():  # shown: its control characters escaped
+                _show_raw(data, ref, force)
             else:  # redirected (evidence): the bytes exactly as received
                 sys.stdout.flush()
                 sys.stdout.buffer.write(data)
