@@ -419,3 +419,42 @@ def test_accounts_list_detected_lists_the_accounts_a_scan_matched(store):
     assert out.exit_code == 0, out.output
     assert out.output.splitlines()[1].startswith("x:9000000013\t@relief_for_orphans\t")
     assert len(out.output.splitlines()) == 2
+
+
+def test_accounts_show_counts_the_posts_of_namesakes_in_one_query(store):
+    """`accounts show NAME` where a name is shared listed each namesake with a
+    post count made by a query of its own (up to 100 queries); one grouped
+    query counts them all."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+    from rasd.ingest.runner import _source_id
+    from rasd.ingest.writer import Writer
+    from rasd.model import Post
+
+    w = Writer(store, _source_id(store, "t"))
+    for i in range(30):
+        w.add(Account("telegram", f"c{i}", name="Same Name"))
+        for k in range(i % 3):
+            w.add(Post("telegram", f"c{i}/{k}", f"c{i}", f"post {k}"))
+    w.flush()
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements.append(statement.lower())
+
+    env = {"RASD_DB": store.url.render_as_string(hide_password=False)}
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        out = CliRunner().invoke(app, ["accounts", "show", "same name"], env=env)
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0] == "30 accounts are named 'same name'; name one by its reference:"
+    counts = {ln.split("\t")[0]: ln.split("\t")[-1] for ln in lines[1:]}
+    assert counts == {f"telegram:c{i}": f"posts={i % 3}" for i in range(30)}
+    post_counts = [s for s in statements if "count(" in s and "from posts" in s]
+    assert len(post_counts) == 1, post_counts

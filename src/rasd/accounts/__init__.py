@@ -10,6 +10,7 @@ from rasd.accounts.listing import (
     flagged_labels,
     linked_accounts,
     list_accounts,
+    post_counts,
     quoted_ref,
 )
 from rasd.accounts.roles import (
@@ -23,4 +24,5 @@ from rasd.accounts.roles import (
 
 __all__ = ["ROLES", "SORTS", "Lookup", "account_detections", "account_history", "account_ref",
            "edge_counts", "find_accounts", "flagged_count", "flagged_labels",
-           "linked_accounts", "list_accounts", "lookup_accounts", "quoted_ref", "set_role"]
+           "linked_accounts", "list_accounts", "lookup_accounts", "post_counts", "quoted_ref",
+           "set_role"]

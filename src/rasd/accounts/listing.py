@@ -127,6 +127,22 @@ def list_accounts(store: Store, *, platform: str | None = None, role: str | None
              "posts": int(r.posts), "flagged": int(r.flagged)} for r in rows]
 
 
+def post_counts(store: Store, account_ids: Sequence[int]) -> dict[int, int]:
+    """How many posts each of ``account_ids`` wrote (0 for none), in one
+    grouped query: `accounts show NAME` lists up to ``NAME_MATCHES``
+    namesakes, and a count per account was a query per account."""
+    ids = sorted(set(account_ids))
+    out = dict.fromkeys(ids, 0)
+    if not ids:
+        return out
+    p = S.posts
+    q = (select(p.c.account_id, func.count()).where(p.c.account_id.in_(ids))
+         .group_by(p.c.account_id))
+    with store.connect() as c:
+        out.update({int(a): int(n) for a, n in c.execute(q)})
+    return out
+
+
 def flagged_count(store: Store, account_id: int,
                   flagged: Sequence[str] | None = None) -> int:
     """How many posts of ``account_id`` are flagged: as ``list_accounts``
@@ -193,4 +209,4 @@ def linked_accounts(store: Store, account_id: int,
 
 
 __all__ = ["SORTS", "account_detections", "account_ref", "flagged_count", "flagged_labels",
-           "linked_accounts", "list_accounts", "quoted_ref"]
+           "linked_accounts", "list_accounts", "post_counts", "quoted_ref"]

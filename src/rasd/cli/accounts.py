@@ -96,8 +96,6 @@ def register(app: typer.Typer) -> None:
 
           rasd accounts show "telegram:Banner Relay Channel"
         """
-        from sqlalchemy import func, select
-
         from rasd.accounts import (
             account_detections,
             account_history,
@@ -107,11 +105,11 @@ def register(app: typer.Typer) -> None:
             flagged_labels,
             linked_accounts,
             lookup_accounts,
+            post_counts,
             quoted_ref,
         )
         from rasd.detect.finance.detector import about
         from rasd.detect.text.policy import PolicyError, load_policy
-        from rasd.store import schema as S
 
         try:
             flagged = flagged_labels(load_policy(policy))
@@ -123,35 +121,29 @@ def register(app: typer.Typer) -> None:
         if not rows:
             fail(f"no account matches {ref!r}")
 
-        def n_posts(c, account_id: int) -> int:
-            return c.execute(select(func.count()).select_from(S.posts).where(
-                S.posts.c.account_id == account_id)).scalar_one()
-
+        posts = post_counts(store, [r.id for r in rows])  # one query, not one an account
         if found.by_name and len(rows) > 1 and not json_:
             # a name several accounts share: which they are, each to be named by its reference
             echo(f"{len(rows)}{'+' if found.more else ''} accounts are named {ref!r}; "
                  "name one by its reference:")
-            with store.connect() as c:
-                for r in rows:
-                    echo_row(quoted_ref(account_ref(r.platform, r.platform_id)),
-                             f"@{r.handle}" if r.handle else "-", r.name or "-",
-                             f"posts={n_posts(c, r.id)}")
+            for r in rows:
+                echo_row(quoted_ref(account_ref(r.platform, r.platform_id)),
+                         f"@{r.handle}" if r.handle else "-", r.name or "-",
+                         f"posts={posts[r.id]}")
             if found.more:
                 echo(f"… and more (the first {len(rows)} are listed)")
             return
         out = []
-        with store.connect() as c:
-            for r in rows:
-                posts = n_posts(c, r.id)
-                out.append({"id": r.id, "ref": account_ref(r.platform, r.platform_id),
-                            "platform": r.platform, "platform_id": r.platform_id,
-                            "handle": r.handle, "name": r.name, "bio": r.bio, "role": r.role,
-                            "kind": r.kind, "followers": r.followers, "stub": r.stub,
-                            "posts": posts, "flagged": flagged_count(store, r.id, flagged),
-                            "detections": account_detections(store, r.id),
-                            "links": edge_counts(store, r.id),
-                            "linked": linked_accounts(store, r.id, limit=links or None),
-                            "history": account_history(store, r.id)})
+        for r in rows:
+            out.append({"id": r.id, "ref": account_ref(r.platform, r.platform_id),
+                        "platform": r.platform, "platform_id": r.platform_id,
+                        "handle": r.handle, "name": r.name, "bio": r.bio, "role": r.role,
+                        "kind": r.kind, "followers": r.followers, "stub": r.stub,
+                        "posts": posts[r.id], "flagged": flagged_count(store, r.id, flagged),
+                        "detections": account_detections(store, r.id),
+                        "links": edge_counts(store, r.id),
+                        "linked": linked_accounts(store, r.id, limit=links or None),
+                        "history": account_history(store, r.id)})
         if json_:
             echo_json(out)
             return
