@@ -458,3 +458,34 @@ def test_accounts_show_counts_the_posts_of_namesakes_in_one_query(store):
     assert counts == {f"telegram:c{i}": f"posts={i % 3}" for i in range(30)}
     post_counts = [s for s in statements if "count(" in s and "from posts" in s]
     assert len(post_counts) == 1, post_counts
+
+
+def test_a_handle_on_several_platforms_is_not_marked_on_all(store):
+    """`accounts mark HANDLE` set the role of every account of that handle, on
+    every platform: the X account and a Telegram channel of the same handle
+    (which need not be the same outlet) were marked news together. Like a
+    shared name, such a handle is refused with the reference of each."""
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+
+    _write(store, Account("x", "77", handle="daily_news"),
+           Account("telegram", "channel5", handle="Daily_News"),
+           Account("x", "78", handle="4242"), Account("telegram", "4242", handle="other"))
+    for ref, refs in (("@daily_news", "telegram:channel5, x:77"),
+                      ("daily_news", "telegram:channel5, x:77"),
+                      ("4242", "telegram:4242, x:78")):
+        with pytest.raises(LookupError, match=rf"2 accounts match '{ref}': {refs}; name one"):
+            set_role(store, ref, "news")
+    assert {r.role for r in find_accounts(store, "daily_news")} == {None}
+    assert [r.platform_id for r in set_role(store, "x:@daily_news", "news")] == ["77"]
+    assert [r.platform_id for r in set_role(store, "@daily_news", "ngo", "telegram")] == [
+        "channel5"]
+    assert {r.platform_id: r.role for r in find_accounts(store, "daily_news")} == {
+        "77": "news", "channel5": "ngo"}
+    env = {"RASD_DB": store.url.render_as_string(hide_password=False)}
+    out = CliRunner().invoke(app, ["accounts", "mark", "4242", "--role", "news"], env=env)
+    assert out.exit_code == 2
+    assert "2 accounts match '4242': telegram:4242, x:78; name one by its reference" in (
+        out.output)
+    assert {r.role for r in find_accounts(store, "4242")} == {None}

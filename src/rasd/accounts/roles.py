@@ -132,22 +132,25 @@ def _find_name(c: Any, ref: str, platform: str | None) -> Lookup:
 
 
 def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:
-    """Set the role of every account ``ref`` names; the posts of those whose
+    """Set the role of the one account ``ref`` names; the posts of those whose
     role changed are scanned again by the next ``rasd scan`` (``rescan_posts``).
-    A display name several accounts share is refused (LookupError naming
-    each): a role set on every namesake would lower the prior of an
-    impersonator's posts too."""
+    A reference that names several accounts is refused (LookupError naming
+    each by ``PLATFORM:ID``): a display name several accounts share, and a
+    handle (or a platform id) that several platforms know — "@dailyworld_news"
+    on X need not be the Telegram channel of that handle. A role set on every
+    namesake would lower the prior of an impersonator's posts too."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     found = lookup_accounts(store, ref, platform)
     rows = found.rows
     if not rows:
         raise LookupError(f"no account matches {ref!r}" + (f" on {platform}" if platform else ""))
-    if found.by_name and len(rows) > 1:  # a role for one of them, not for every namesake
+    if len(rows) > 1:  # a role for one of them, not for every namesake
         from rasd.accounts.listing import account_ref, quoted_ref
 
         refs = ", ".join(quoted_ref(account_ref(r.platform, r.platform_id)) for r in rows)
-        raise LookupError(f"{len(rows)}{'+' if found.more else ''} accounts are named "
+        what = "are named" if found.by_name else "match"
+        raise LookupError(f"{len(rows)}{'+' if found.more else ''} accounts {what} "
                           f"{ref!r}: {refs}; name one by its reference")
     new = None if role == "none" else role
     changed = [r.id for r in rows if r.role != new]

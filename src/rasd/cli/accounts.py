@@ -27,9 +27,10 @@ def register(app: typer.Typer) -> None:
     def mark(
         ref: str = typer.Argument(..., help="An account as rasd prints it (x:9000000001), "
                                   "a handle (@name), a platform id or a display name (any "
-                                  "case; one several accounts bear is refused: name one "
-                                  "by PLATFORM:ID), optionally after its platform "
-                                  "(telegram:@name)."),
+                                  "case), optionally after its platform "
+                                  "(telegram:@name). One that names several accounts (a "
+                                  "shared name, a handle on several platforms) is "
+                                  "refused: name one by PLATFORM:ID."),
         role: str = typer.Option(..., "--role", "-r",
                                  help="news, researcher, ngo, official, or none to clear."),
         platform: str = typer.Option(None, "--platform", "-p", help="Only on this platform."),
@@ -39,7 +40,9 @@ def register(app: typer.Typer) -> None:
         Journalism and research about terrorism are exempt (EU TCO Art. 1(3)):
         detectors lower the prior that posts of such accounts are terrorist content.
         When the role changes, the next `rasd scan` evaluates the account's posts
-        again under it.
+        again under it. One account at a time: a reference that names several
+        (a display name they share, a handle on X and on Telegram) is refused
+        with the PLATFORM:ID of each, to name the one meant.
 
         Examples:
 
