@@ -489,3 +489,71 @@ def test_a_handle_on_several_platforms_is_not_marked_on_all(store):
     assert "2 accounts match '4242': telegram:4242, x:78; name one by its reference" in (
         out.output)
     assert {r.role for r in find_accounts(store, "4242")} == {None}
+
+
+HOSTILE = [Account("x", "1", handle="plain", name="Plain"),
+           Account("telegram", "@lions media archive", handle="Lions Media Archive"),
+           Account("telegram", "@قناة الأخبار", handle="قناة_الأخبار", name="قناة الأخبار"),
+           Account("telegram", "@Ärger", handle="Ärger", name="Ärger"),
+           Account("x", "2", handle="a\x1b[31mred", name="tab\there"),
+           Account("x", "3", handle="o'brien", name="new\nline"),
+           Account("telegram", "@a\x1b]0;title\x07b", handle="t", name="\u202eevil"),
+           Account("telegram", "@it's", name="q"),
+           Account("telegram", "@x\ny\tz\\w", name="日本語の名前" * 10)]
+
+
+def test_accounts_list_prints_hostile_references_that_paste_back(store, monkeypatch):
+    """`accounts list` quoted every reference shlex.quote would (an Arabic or
+    "Ärger" handle too), wrote control characters inside single quotes as
+    backslash escapes (pasted back, they named no account), and aligned
+    columns by tabs only. A reference is quoted now only where a shell needs
+    it, with control characters as ANSI-C escapes ($'…') a shell reads back;
+    piped, the table stays tab-separated, on a terminal it is aligned."""
+    import re
+    import shutil
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+
+    _write(store, *HOSTILE)
+    env = {"RASD_DB": store.url.render_as_string(hide_password=False)}
+    out = CliRunner().invoke(app, ["accounts", "list", "-n", "0", "--sort", "handle"], env=env)
+    assert out.exit_code == 0, out.output
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", out.output)
+    rows = [ln.split("\t") for ln in out.output.splitlines()]
+    assert all(len(r) == 6 for r in rows) and len(rows) == len(HOSTILE) + 1
+    printed = {r[0] for r in rows[1:]}
+    assert {"x:1", "telegram:@Ärger", "'telegram:@قناة الأخبار'", "\"telegram:@it's\"",
+            "$'telegram:@a\\x1b]0;title\\x07b'", "$'telegram:@x\\ny\\tz\\\\w'"} <= printed
+    want = {f"{a.platform}:{a.platform_id}" for a in HOSTILE}
+    for ref in printed:
+        # taken back with its quotes, as no shell unquoted it ...
+        assert [f"{a.platform}:{a.platform_id}" for a in find_accounts(store, ref)] in (
+            [[w] for w in want]), ref
+        # ... and as a shell reads it, pasted
+        if shutil.which("bash"):
+            got = subprocess.run(["bash", "-c", f"printf %s {ref}"], capture_output=True,
+                                 check=True, env={"LC_ALL": "C.UTF-8"}).stdout.decode()
+            assert got in want, (ref, got)
+    # on a terminal: columns aligned by the width each field takes there
+    from rasd.terminal import display_width
+
+    monkeypatch.setattr(common, "stdout_is_terminal", lambda: True)
+    out = CliRunner().invoke(app, ["accounts", "list", "-n", "0", "--sort", "handle"], env=env)
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert len(lines) == len(rows)
+    starts = []
+    for ln, fields in zip(lines, rows, strict=True):
+        at, cols = 0, []
+        for f in fields:
+            f = f if display_width(f) <= common.TABLE_CELL_MAX else f[:10]  # cut: "…"
+            at = ln.index(f, at)
+            cols.append(display_width(ln[:at]))
+            at += len(f)
+        starts.append(cols)
+    assert all(s == starts[0] for s in starts), starts
+    assert "日本語の名前" * 3 + "日…" in out.output  # a long name is cut to the column
+

@@ -11,7 +11,6 @@ only from forwards is ``telegram:@lions media archive``); JSON holds it bare.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from sqlalchemy import and_, func, select, union_all
 from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import current_detection
+from rasd.terminal import shell_word
 
 SORTS = ("posts", "flagged", "handle")
 
@@ -33,10 +33,12 @@ def account_ref(platform: str, platform_id: str) -> str:
 
 def quoted_ref(ref: str) -> str:
     """``ref`` as a line prints it, so that it can be pasted into a shell as
-    one argument: as it is where that is safe (``x:9000000001``), else in
-    single quotes (``'telegram:@lions media archive'``; ``shlex.quote``).
+    one argument and printed safely: as it is where a shell reads it so
+    (``x:9000000001``, ``telegram:@Ärger``), else quoted
+    (``'telegram:@lions media archive'``), control characters written as
+    escapes a shell reads back (``$'telegram:@a\x1bb'``; ``shell_word``).
     ``find_accounts`` takes the quoted form too, where no shell unquoted it."""
-    return shlex.quote(ref)
+    return shell_word(ref)
 
 
 def _brief(r: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ roles lower the prior that the account's posts are terrorist content.
 
 from __future__ import annotations
 
-import shlex
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -17,6 +16,7 @@ from sqlalchemy import delete, or_, select, update
 from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
 from rasd.store import schema as S
+from rasd.terminal import shell_unword
 
 ROLES = {
     "news": "a news outlet or journalist",
@@ -52,8 +52,8 @@ def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[A
     may name accounts on several platforms, a name several anywhere (names
     are tried only where no id or handle matches, whatever their case, at
     most ``NAME_MATCHES``). A reference quoted for a shell as lines print it
-    (``'telegram:@lions media archive'``, ``quoted_ref``) but passed on with
-    its quotes is read unquoted where nothing matches it as it is. See
+    (``'telegram:@lions media archive'``, ``$'x:a\\x1bb'``: ``quoted_ref``) but
+    passed on with its quotes is read unquoted where nothing matches it as it is. See
     ``lookup_accounts`` for whether they were found by name."""
     return lookup_accounts(store, ref, platform).rows
 
@@ -62,12 +62,9 @@ def lookup_accounts(store: Store, ref: str, platform: str | None = None) -> Look
     """``find_accounts``, saying whether the accounts were found by name."""
     found = _find_ref(store, ref, platform)
     if not found.rows and any(q in ref for q in "'\"\\"):
-        try:
-            words = shlex.split(ref)
-        except ValueError:  # unbalanced quotes: no shell quoting
-            words = []
-        if len(words) == 1 and words[0] and words[0] != ref:
-            return _find_ref(store, words[0], platform)
+        word = shell_unword(ref)
+        if word and word != ref:
+            return _find_ref(store, word, platform)
     return found
 
 

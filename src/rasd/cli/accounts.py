@@ -10,7 +10,7 @@ from rasd.cli.common import (
     account_text,
     echo,
     echo_json,
-    echo_row,
+    echo_table,
     fail,
     get_store,
 )
@@ -88,8 +88,9 @@ def register(app: typer.Typer) -> None:
         Each account is printed as PLATFORM:ID, which names it alone (handles and
         names may be shared); every account rasd prints can be typed back here.
         A display name several accounts bear lists them, by PLATFORM:ID.
-        One a shell would split is printed in single quotes, ready to paste
-        ('telegram:@lions media archive', known only from forwards).
+        One a shell would split is printed quoted, ready to paste
+        ('telegram:@lions media archive', known only from forwards), one with
+        control characters in $'…' with those as escapes the shell reads back.
 
         Examples:
 
@@ -129,10 +130,9 @@ def register(app: typer.Typer) -> None:
             # a name several accounts share: which they are, each to be named by its reference
             echo(f"{len(rows)}{'+' if found.more else ''} accounts are named {ref!r}; "
                  "name one by its reference:")
-            for r in rows:
-                echo_row(quoted_ref(account_ref(r.platform, r.platform_id)),
+            echo_table([(quoted_ref(account_ref(r.platform, r.platform_id)),
                          f"@{r.handle}" if r.handle else "-", r.name or "-",
-                         f"posts={posts[r.id]}")
+                         f"posts={posts[r.id]}") for r in rows])
             if found.more:
                 echo(f"… and more (the first {len(rows)} are listed)")
             return
@@ -209,7 +209,11 @@ def register(app: typer.Typer) -> None:
         posts (a post with a detection of a label the policy flags — the shipped
         policy's: incitement, solicitation, recruitment, instruction, threat,
         financing — on the post or a hash match on its media; run `rasd scan`
-        first). Tab-separated, one account a line.
+        first). One account a line: on a terminal in aligned columns (a long
+        handle or name cut with "…"), else (a pipe, a file) tab-separated, for
+        `cut -f1`. The reference is quoted only where a shell needs it, ready
+        to paste into `rasd accounts show`; control characters in any field
+        are written as escapes.
 
         Examples:
 
@@ -242,10 +246,10 @@ def register(app: typer.Typer) -> None:
             echo("no accounts" + (" match" if platform or role or source or detected
                                   else " stored"))
             return
-        echo_row("account", "handle", "name", "role", "posts", "flagged")
-        for r in rows:
-            echo_row(quoted_ref(r["ref"]), f"@{r['handle']}" if r["handle"] else "-", r["name"] or "-",
-                     r["role"] or "-", str(r["posts"]), str(r["flagged"]))
+        echo_table([(quoted_ref(r["ref"]), f"@{r['handle']}" if r["handle"] else "-",
+                     r["name"] or "-", r["role"] or "-", str(r["posts"]), str(r["flagged"]))
+                    for r in rows],
+                   header=("account", "handle", "name", "role", "posts", "flagged"))
 
 
 def _who(a: dict) -> str:

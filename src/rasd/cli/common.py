@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,6 +129,47 @@ def echo_row(*fields: str) -> None:
     ``\t`` too, so each field is made one line and escaped by itself (a tab inside a
     label cannot forge a column)."""
     typer.echo("\t".join(term_safe(one_line(f)) for f in fields))
+
+
+# a column of a table on a terminal is at most this wide; a longer field (a
+# name of thousands of characters) is cut, with "…", but the first (the account
+# reference, to be copied whole), which only pushes its row's later fields on
+TABLE_CELL_MAX = 40
+
+
+def echo_table(rows: Iterable[Sequence[str]], header: Sequence[str] | None = None) -> None:
+    """Print a table (after its ``header`` line, if any), one row a line, each
+    field one line with control characters escaped (``echo_row``):
+    tab-separated where the output goes to
+    a pipe or a file (``cut -f1``), and on a terminal in columns aligned by the
+    width each field takes there (tabs stopped at every 8th column: an Arabic
+    handle or a quoted reference pushed the later fields of its line out of
+    their columns)."""
+    rows = [header, *rows] if header else list(rows)
+    if not stdout_is_terminal():
+        for r in rows:
+            echo_row(*r)
+        return
+    if not rows:
+        return
+    from rasd.terminal import cut_to_width, display_width
+
+    def cell(i: int, f: str) -> str:
+        f = term_safe(one_line(f))
+        return cut_to_width(f, TABLE_CELL_MAX) if i else f
+
+    table = [[cell(i, f) for i, f in enumerate(r)] for r in rows]
+    widths = [min(TABLE_CELL_MAX, max(display_width(r[i]) for r in table if i < len(r)))
+              for i in range(max(map(len, table)))]
+    for r in table:
+        line = "".join(f + " " * max(1, widths[i] + 2 - display_width(f))
+                       for i, f in enumerate(r[:-1])) + r[-1]
+        typer.echo(line)
+
+
+def stdout_is_terminal() -> bool:
+    """Whether what is printed goes to a terminal (tables are aligned there)."""
+    return sys.stdout.isatty()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
