@@ -557,3 +557,46 @@ def test_accounts_list_prints_hostile_references_that_paste_back(store, monkeypa
     assert all(s == starts[0] for s in starts), starts
     assert "日本語の名前" * 3 + "日…" in out.output  # a long name is cut to the column
 
+
+def test_accounts_written_without_keys_are_found_by_handle_and_name(store):
+    """handle_key and name_key are written by rasd's ingest (and by migrations
+    0015 and 0017 for the accounts stored before them); an account inserted by
+    SQL, or by an older rasd on an upgraded store, had none, and neither its
+    handle nor its name found it. A lookup keys such accounts first."""
+    from rasd.accounts import lookup_accounts
+
+    _write(store, Account("telegram", "channel1", handle="kept", name="Kept Name"))
+    now = datetime.now(UTC)
+    with store.begin() as c:
+        for pid, handle, name in (("raw1", "Ärger_Raw", "Große Straße"),
+                                  ("raw2", None, "ΟΔΟΣ Raw"), ("raw3", "", "")):
+            c.execute(insert(S.accounts).values(platform="telegram", platform_id=pid,
+                                                handle=handle, name=name, stub=False,
+                                                first_seen=now, last_seen=now))
+        # a row an older rasd rewrote: its keys gone
+        c.execute(S.accounts.update().where(S.accounts.c.platform_id == "channel1")
+                  .values(handle_key=None, name_key=None))
+    assert [r.platform_id for r in find_accounts(store, "@ärger_raw")] == ["raw1"]
+    got = lookup_accounts(store, "GROSSE STRASSE")
+    assert got.by_name and [r.platform_id for r in got.rows] == ["raw1"]
+    assert [r.platform_id for r in find_accounts(store, "οδος raw")] == ["raw2"]
+    assert [r.platform_id for r in find_accounts(store, "KEPT")] == ["channel1"]
+    assert [r.platform_id for r in find_accounts(store, "kept name")] == ["channel1"]
+    with store.connect() as c:
+        keys = {r.platform_id: (r.handle_key, r.name_key) for r in c.execute(
+            select(S.accounts.c.platform_id, S.accounts.c.handle_key, S.accounts.c.name_key))}
+    assert keys == {"channel1": ("kept", "kept name"), "raw1": ("ärger_raw", "grosse strasse"),
+                    "raw2": (None, "οδοσ raw"), "raw3": (None, None)}
+    from rasd.accounts.roles import key_accounts
+
+    assert key_accounts(store) == 0  # nothing left to key (an empty name has no key)
+    if store.is_sqlite:  # finding none is a probe of the partial indexes, not a scan
+        for unkeyed, ix in ((S.HANDLE_UNKEYED, "ix_accounts_unkeyed_handle"),
+                            (S.NAME_UNKEYED, "ix_accounts_unkeyed_name")):
+            q = select(S.accounts.c.id).where(unkeyed, S.accounts.c.id > 0)
+            with store.connect() as c:
+                sql = q.compile(c)  # as run: with its parameters bound
+                plan = " ".join(str(r[-1]) for r in c.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + str(sql),
+                    tuple(sql.params[k] for k in sql.positiontup)))
+            assert ix in plan, plan

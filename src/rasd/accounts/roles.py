@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
 from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
@@ -53,19 +53,54 @@ def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[A
     are tried only where no id or handle matches, whatever their case, at
     most ``NAME_MATCHES``). A reference quoted for a shell as lines print it
     (``'telegram:@lions media archive'``, ``$'x:a\\x1bb'``: ``quoted_ref``) but
-    passed on with its quotes is read unquoted where nothing matches it as it is. See
+    passed on with its quotes is read unquoted where nothing matches it as it is.
+    Accounts stored without the keys handles and names are found by (written
+    by SQL, or by an older rasd) are keyed first (``key_accounts``). See
     ``lookup_accounts`` for whether they were found by name."""
     return lookup_accounts(store, ref, platform).rows
 
 
 def lookup_accounts(store: Store, ref: str, platform: str | None = None) -> Lookup:
     """``find_accounts``, saying whether the accounts were found by name."""
+    key_accounts(store)
     found = _find_ref(store, ref, platform)
     if not found.rows and any(q in ref for q in "'\"\\"):
         word = shell_unword(ref)
         if word and word != ref:
             return _find_ref(store, word, platform)
     return found
+
+
+KEY_BATCH = 5000
+
+
+def key_accounts(store: Store) -> int:
+    """Key the accounts that have a handle or a name but no ``handle_key`` or
+    ``name_key``, which lookups read; returns how many were keyed. rasd's
+    ingest keys every account it writes, and migrations 0015 and 0017 keyed
+    those stored before; an account written by SQL, or by an older rasd on an
+    upgraded store, has none, and neither its handle nor its name found it.
+    Finding that there are none is a probe of two partial indexes (0018); the
+    write lock is taken only where there are some."""
+    a = S.accounts
+    keyed = 0
+    for col, key_col, key, unkeyed in (
+            (a.c.handle, a.c.handle_key, S.handle_key, S.HANDLE_UNKEYED),
+            (a.c.name, a.c.name_key, S.name_key, S.NAME_UNKEYED)):
+        last = 0
+        while True:  # each account at most once (by id)
+            with store.connect() as c:
+                rows = c.execute(select(a.c.id, col).where(unkeyed, a.c.id > last)
+                                 .order_by(a.c.id).limit(KEY_BATCH)).all()
+            if not rows:
+                break
+            with store.begin() as c:
+                c.execute(update(a).where(a.c.id == bindparam("b_id"), key_col.is_(None))
+                          .values({key_col.name: bindparam("key")}),
+                          [{"b_id": i, "key": key(v)} for i, v in rows])
+            keyed += len(rows)
+            last = rows[-1].id
+    return keyed
 
 
 def _find_ref(store: Store, ref: str, platform: str | None) -> Lookup:

@@ -38,6 +38,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 
 NAMING = {
@@ -167,6 +169,20 @@ accounts = Table(
 Index("ix_accounts_handle", accounts.c.platform, accounts.c.handle)
 Index("ix_accounts_handle_key", accounts.c.platform, accounts.c.handle_key)
 Index("ix_accounts_name_key", accounts.c.name_key)
+# accounts with a handle or a name but no key (written by SQL, or by an older
+# rasd): few or none, keyed by the next lookup (``accounts.roles``; migration 0018)
+# (an empty handle or name has no key: handle_key, name_key). Written so that
+# SQLite takes these indexes for them: with "key IS NULL" it took the index on
+# the key (every account without a name), and a bound "''" matches no index's
+# WHERE, so the empty string is written out.
+_EMPTY = literal_column("''")
+HANDLE_UNKEYED = ((accounts.c.handle != _EMPTY)
+                  & (func.coalesce(accounts.c.handle_key, _EMPTY) == _EMPTY))
+NAME_UNKEYED = (accounts.c.name != _EMPTY) & (func.coalesce(accounts.c.name_key, _EMPTY) == _EMPTY)
+Index("ix_accounts_unkeyed_handle", accounts.c.id, sqlite_where=HANDLE_UNKEYED,
+      postgresql_where=HANDLE_UNKEYED)
+Index("ix_accounts_unkeyed_name", accounts.c.id, sqlite_where=NAME_UNKEYED,
+      postgresql_where=NAME_UNKEYED)
 
 account_versions = Table(
     "account_versions",
