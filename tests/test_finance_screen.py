@@ -565,8 +565,58 @@ def test_common_words_table_is_small_and_knows_the_words():
         assert words.get(w, 0) >= 1 / 1000, w
     for w in ("hamas", "taliban", "isis", "aqsa", "nusrah", "tahrir", "chess"):
         assert words.get(w, 0) < 1 / 1000, w
+    # words written in Arabic and Cyrillic script, as to_latin spells them: tables
+    # of their own, so that a transliterated word (على "ala") is no Latin word
+    arabic, cyrillic = common_words("Arabic"), common_words("Cyrillic")
+    for w in ("allh", "ala", "qadh", "raq"):  # الله, على, قاعده, العراق
+        assert arabic.get(w, 0) >= 1 / 1000 > words.get(w, 0), w
+    for w in ("dash", "nsra", "aqsa"):  # داعش, النصرة, الأقصى
+        assert arabic.get(w, 0) < 1 / 1000, w
+    for w in ("novosti", "rossii", "ministerstvo"):
+        assert cyrillic.get(w, 0) >= 1 / 1000 > words.get(w, 0), w
+    for w in ("taliban", "khamas", "igil"):
+        assert cyrillic.get(w, 0) < 1 / 1000, w
+    assert common_words("Greek") is words  # no corpus of its own: the Latin table
     path = Path(__file__).parents[1] / "src/rasd/data/finance/common_words.json"
-    assert path.stat().st_size < 300_000
+    assert path.stat().st_size < 400_000
+
+
+# listed names in Arabic and Cyrillic script (aliases, as the UN list gives them)
+SCRIPT_NAMES = [*EVERYDAY,
+                ("a1", "Organization", "AL-QAIDA IN IRAQ", ["القاعده في العراق"]),
+                ("a4", "Organization", "AL-QAIDA IN THE ARABIAN PENINSULA",
+                 ["القاعدة في جزيرة العرب"]),
+                ("a2", "Organization", "AL-NUSRAH FRONT FOR THE PEOPLE OF THE LEVANT",
+                 ["جبهة النصرة"]),
+                ("a3", "Person", "BASHAR SABAWI IBRAHIM HASAN AL-TIKRITI",
+                 ["بشار سبعاوي إبراهيم حسن التكريتي"]),
+                ("r1", "Organization", "NOVOSTI ROSSII TRADING", ["Новости России"]),
+                ("r2", "Organization", "Талибан", [])]
+
+
+@pytest.mark.parametrize("text,refs", [
+    # two everyday words of their script (قاعده: sitting, base, rule; "News of Russia"):
+    # found before, when every script was looked up in the Latin table
+    ("القاعده في العراق تتبنى التفجير", []),
+    ("Новости России сообщают о погоде", []),
+    # a distinctive word, three words or more, a one-part primary name
+    ("مقاتلون من جبهة النصرة في حلب", ["a2"]),
+    ("قائد تنظيم القاعدة في جزيرة العرب", ["a4"]),
+    ("Движение Талибан объявило", ["g5", "r2"]),  # and TALIBAN, transliterated
+    # a person's name of everyday Arabic words (بشار, حسن): still the listed person
+    ("بشار سبعاوي إبراهيم حسن التكريتي في بغداد", ["a3"]),
+])
+def test_names_in_arabic_and_cyrillic_text_are_everyday_words_of_their_script(
+        tmp_path, text, refs):
+    """The common-word table measured Latin-script writing only, so listed names
+    in Arabic or Cyrillic script were held to the looser rules in free text:
+    their parts were looked up, transliterated, among English and German words.
+    Each script is now looked up in a table of its own writing."""
+    store, scr = _one_list(tmp_path, SCRIPT_NAMES)
+    try:
+        assert sorted({m.list_ref for m in scr.find_in_text(text)}) == refs, text
+    finally:
+        store.close()
 
 
 @pytest.mark.shared_data

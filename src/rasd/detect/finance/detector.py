@@ -38,8 +38,9 @@ from rasd.model import Detection
 # 1.1: indicators also from the post's links, not only its text; 1.2: names in
 # profiles and text under the strict rule (two firm, distinctive parts); 1.3: a name
 # in posts and bios must not be made only of words common in ordinary text; 1.4: nor
-# a one-part name that is a whole display name or handle ("Opera")
-RULES_VERSION = "1.4"
+# a one-part name that is a whole display name or handle ("Opera"); 1.5: a name in
+# Arabic or Cyrillic script is common or not in writing of its own script
+RULES_VERSION = "1.5"
 
 
 def _version(store: Any | None) -> str:

@@ -83,14 +83,19 @@ STRICT_ONE_PART_LEN = 5
 # *common* when at least TEXT_COMMON of the documents of some ordinary-text
 # corpus contain it (rasd/data/finance/common_words.json, built by
 # scripts/build_common_words.py from real tweets and news, documents about
-# terrorism left out). A name found in text needs a part that is not common — or
-# TEXT_COMMON_PARTS parts or more, a run of common words that long being rarely
-# there by chance (BLACK BANNER FRONT, ISLAMIC REVOLUTIONARY GUARD CORPS) — and
+# terrorism left out; a table for each of Latin, Arabic and Cyrillic script, a
+# name's parts looked up in the table of its script). A name found in text needs
+# a part that is not common — or TEXT_COMMON_PARTS parts or more, a run of
+# common words that long being rarely there by chance (BLACK BANNER FRONT,
+# ISLAMIC REVOLUTIONARY GUARD CORPS) — and
 # a person's name a common word only where listed persons use it as a name part
 # (John, Peter; not "THE CHESS PLAYER"): see :meth:`Screener.enough`.
 TEXT_COMMON = 1 / 1000
 TEXT_COMMON_PARTS = 3
 PERSON_NAME_DF = 2  # listed persons whose names hold the part: a personal name
+# scripts whose listed persons' names are many enough to tell a name part from a
+# word (see Screener.enough); None: a name of no letters
+PERSON_WORD_SCRIPTS = frozenset({None, "Latin"})
 
 
 # Payment-URI schemes (BIP-21 ``bitcoin:ADDR?amount=…``, CashAddr's
@@ -136,17 +141,33 @@ def _capitalised(tok: str, caps: set[str]) -> bool:
 
 
 @lru_cache(maxsize=1)
-def common_words() -> dict[str, float]:
-    """Word → share of the documents of ordinary text that contain it (highest
-    over the corpora; words under the table's floor are absent: rare)."""
+def _common_tables() -> dict[str | None, dict[str, float]]:
     doc = json.loads((files("rasd") / "data" / "finance" / "common_words.json").read_text(
         encoding="utf-8"))
-    return {w: ppm / 1e6 for w, ppm in doc["words"].items()}
+    out: dict[str | None, dict[str, float]] = {
+        sc: {w: ppm / 1e6 for w, ppm in t["words"].items()}
+        for sc, t in doc.get("scripts", {}).items()}
+    out[None] = {w: ppm / 1e6 for w, ppm in doc["words"].items()}
+    return out
 
 
-def common_in_text(t: Token) -> bool:
-    """Is this name part an everyday word of ordinary writing (:data:`TEXT_COMMON`)?"""
-    return common_words().get(t.latin, 0.0) >= TEXT_COMMON
+def common_words(script: str | None = None) -> dict[str, float]:
+    """Word (as ``to_latin`` writes it) → share of the documents of ordinary
+    text that contain it (highest over the corpora; words under the table's
+    floor are absent: rare), for words written in ``script``: Latin by default;
+    Arabic and Cyrillic have tables of their own, measured on Arabic tweets and
+    Russian news posts (scripts/build_common_words.py). Other scripts have no
+    corpus and read the Latin table, as every script did before."""
+    tables = _common_tables()
+    return tables.get(script) or tables[None]
+
+
+def common_in_text(t: Token, script: str | None = None) -> bool:
+    """Is this name part, of a name written in ``script``, an everyday word of
+    ordinary writing in that script (:data:`TEXT_COMMON`)? Looked up in the
+    table of the name's script: transliterated, an Arabic word (على "ala") may
+    spell a Latin name part, and an English word an Arabic one."""
+    return common_words(script).get(t.latin, 0.0) >= TEXT_COMMON
 
 
 def _particles() -> frozenset[str]:
@@ -556,7 +577,7 @@ class Screener:
         return self.enough(n, [j for _, j, _, _ in firm])
 
     def enough(self, n: tuple[Token, ...], firm: list[int], *, text: bool = False,
-               person: bool = False) -> bool:
+               person: bool = False, script: str | None = None) -> bool:
         """Do the firm parts ``firm`` (indices into ``n``) make a match under the
         strict rule: two or more, STRICT_MIN_LETTERS letters and STRICT_INFO of
         rarity weight together?
@@ -568,17 +589,22 @@ class Screener:
         listed persons do not use as a name part (PERSON_NAME_DF): "THE CHESS
         PLAYER" is a nickname of ordinary words, "CHESS PLAYER" in a bio a
         description. (Shorter parts — Kim, Jong, Un, Ali — are syllables of names
-        more than words, and a small list says too little about them.)"""
+        more than words, and a small list says too little about them.) Words
+        are common or not in the writing of the name's ``script``; the rule for
+        persons holds for names in Latin script only: in Arabic script given
+        names are everyday words (أشرف, بشار, غريب) and the lists hold too few
+        names in it (427 of 22,905 in UN 2018 + OFAC 2024; Cyrillic 12) to tell a
+        name part from a word, so it refused listed persons' own names."""
         if not (len(firm) >= 2 and sum(len(n[j].latin) for j in firm) >= STRICT_MIN_LETTERS
                 and sum(self.weight(n[j]) for j in firm) >= STRICT_INFO):
             return False
         if text:
-            common = [j for j in firm if common_in_text(n[j])]
+            common = [j for j in firm if common_in_text(n[j], script)]
             if len(common) == len(firm) and len(firm) < TEXT_COMMON_PARTS:
                 return False
-            if person and any(len(n[j].latin) >= STRICT_SHORT
-                              and self.person_df.get(n[j].latin, 0) < PERSON_NAME_DF
-                              for j in common):
+            if person and script in PERSON_WORD_SCRIPTS and any(
+                    len(n[j].latin) >= STRICT_SHORT
+                    and self.person_df.get(n[j].latin, 0) < PERSON_NAME_DF for j in common):
                 return False
         return True
 
@@ -594,7 +620,7 @@ class Screener:
         return (info.schema == "organization" and e.kind == "primary"
                 and all(a in _particles() for a in e.norm.set_aside)
                 and len(tok.latin) >= STRICT_ONE_PART_LEN and self.weight(tok) >= 0.5
-                and not (text and common_in_text(tok)))
+                and not (text and common_in_text(tok, e.norm.script)))
 
     def candidates(self, q: NormName) -> list[int]:
         keys = []
@@ -777,7 +803,8 @@ class Screener:
                         firm = self.firm_parts(e.norm, window, evw)
                         if len(firm) < n or not self.enough(
                                 e.norm.tokens, [i for i, *_ in firm], text=plain,
-                                person=self.entities[e.entity_id].schema == "person"):
+                                person=self.entities[e.entity_id].schema == "person",
+                                script=e.norm.script):
                             continue
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
