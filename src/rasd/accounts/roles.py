@@ -80,7 +80,7 @@ def key_accounts(store: Store) -> int:
     ingest keys every account it writes, and migrations 0015 and 0017 keyed
     those stored before; an account written by SQL, or by an older rasd on an
     upgraded store, has none, and neither its handle nor its name found it.
-    Finding that there are none is a probe of two partial indexes (0018); the
+    Finding that there are none is a probe of two partial indexes (0021); the
     write lock is taken only where there are some."""
     a = S.accounts
     keyed = 0

@@ -170,7 +170,7 @@ Index("ix_accounts_handle", accounts.c.platform, accounts.c.handle)
 Index("ix_accounts_handle_key", accounts.c.platform, accounts.c.handle_key)
 Index("ix_accounts_name_key", accounts.c.name_key)
 # accounts with a handle or a name but no key (written by SQL, or by an older
-# rasd): few or none, keyed by the next lookup (``accounts.roles``; migration 0018)
+# rasd): few or none, keyed by the next lookup (``accounts.roles``; migration 0021)
 # (an empty handle or name has no key: handle_key, name_key). Written so that
 # SQLite takes these indexes for them: with "key IS NULL" it took the index on
 # the key (every account without a name), and a bound "''" matches no index's

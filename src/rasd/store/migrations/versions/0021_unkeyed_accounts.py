@@ -8,14 +8,14 @@ now keys such accounts first; these partial indexes hold only them (none, in a
 store rasd wrote), so finding that there are none costs an index probe, not a
 scan of the accounts without a name.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0021
+Revises: 0020
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
