@@ -237,3 +237,24 @@ def test_insert_returning_gives_the_ids_of_inserted_rows(store):
     else:
         assert sorted(got) == sorted((i, p) for p, i in ids.items() if p not in first)
         assert len(got) == n - 10
+
+
+def test_is_older_compares_as_utc_whatever_the_zones():
+    """``is_older`` compares two UTC (or two naive) times as they are, and any
+    other pair through UTC: the same answer either way, naive taken as UTC."""
+    import random
+    from datetime import timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from rasd.ingest.writer import _utc_naive, is_older
+
+    rng = random.Random(11)
+    zones = [None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(0)),
+             ZoneInfo("Europe/Berlin")]
+    base = datetime(2024, 10, 27, 0, 30)
+    for _ in range(3000):
+        a, b = (base + timedelta(minutes=rng.randint(-300, 300)) for _ in range(2))
+        a, b = (t.replace(tzinfo=rng.choice(zones), fold=rng.randint(0, 1)) for t in (a, b))
+        assert is_older(a, b) == (_utc_naive(a) < _utc_naive(b)), (a, b)
+    assert not is_older(None, base) and not is_older(base, None)
+    assert is_older(base.replace(tzinfo=UTC), base + timedelta(seconds=1))

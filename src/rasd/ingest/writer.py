@@ -409,6 +409,12 @@ def is_older(new: datetime | None, current: datetime | None) -> bool:
     """True when ``new`` is known to be strictly earlier than ``current``."""
     if new is None or current is None:
         return False
+    tz = new.tzinfo
+    if tz is current.tzinfo and (tz is None or tz is UTC):
+        # both naive or both UTC (what parsers give): compared as they are,
+        # without two conversions (``replace`` alone costs ~1 us; this ran
+        # for every repeated profile and post)
+        return new < current
     return _utc_naive(new) < _utc_naive(current)
 
 
