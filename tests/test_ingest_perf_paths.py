@@ -258,3 +258,80 @@ def test_is_older_compares_as_utc_whatever_the_zones():
         assert is_older(a, b) == (_utc_naive(a) < _utc_naive(b)), (a, b)
     assert not is_older(None, base) and not is_older(base, None)
     assert is_older(base.replace(tzinfo=UTC), base + timedelta(seconds=1))
+
+
+_ODD_VALUES = [None, "", " ", "0", "123", "00", "\uff11\uff12", "\u0663", "12\x1b", "a\x00b",
+               "x" * 250, "9" * 190, "9" * 191, "\u202eevil", 5, -7, 2**62, 2**62 - 1,
+               -(2**62), 2**63, 1.5, float("nan"), True, False, [], {}, [1], {"a": None},
+               "1,234", "1.234"]
+
+
+def _outcome(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except Exception as e:  # noqa: BLE001 - the error is what is compared
+        return (type(e).__name__, str(e))
+
+
+def _same(a, b) -> bool:
+    return a == b or (a[0] == b[0] == "ok" and a[1] != a[1] and b[1] != b[1])  # nan
+
+
+def test_x_mapping_fast_paths_take_what_the_checking_helpers_take():
+    """``user_v2`` and ``tweet_v2`` take common values without calling the
+    checking helpers: for any value of each field, the result (or the error,
+    its type and message) is what the helper gives."""
+    from rasd.ingest.base import clean_text, opt_int, opt_str, parse_time, plain_json, req_id
+    from rasd.ingest.x import tweet_v2, user_v2
+
+    f = "includes.users[3]"
+    user_fields = {
+        "id": (lambda v: req_id(v, f"{f}.id"), lambda a: a.platform_id),
+        "username": (lambda v: opt_str(v, f"{f}.username", 200), lambda a: a.handle),
+        "name": (lambda v: clean_text(v, f"{f}.name"), lambda a: a.name),
+        "description": (lambda v: clean_text(v, f"{f}.description"), lambda a: a.bio),
+        "location": (lambda v: clean_text(v, f"{f}.location"), lambda a: a.location),
+        "url": (lambda v: opt_str(v, f"{f}.url"), lambda a: a.url),
+        "verified": (lambda v: v if isinstance(v, bool) else None, lambda a: a.verified),
+        "protected": (lambda v: plain_json(v, f"{f}.protected", depth=0),
+                      lambda a: a.extra["protected"]),
+        "created_at": (lambda v: parse_time(v, f"{f}.created_at"), lambda a: a.created_at),
+    }
+    checked = 0
+    for key, (helper, got) in user_fields.items():
+        for v in _ODD_VALUES:
+            u = {"id": "1", "username": "u", key: v}
+            want = _outcome(helper, v)
+            have = _outcome(lambda u=u: got(user_v2(u, None, f)))
+            assert _same(have, want), (key, v, have, want)
+            checked += 1
+    for key in ("followers_count", "following_count", "tweet_count"):
+        attr = {"followers_count": "followers", "following_count": "following",
+                "tweet_count": "post_count"}[key]
+        for v in _ODD_VALUES:
+            u = {"id": "1", "public_metrics": {key: v}}
+            assert _same(_outcome(lambda u=u, attr=attr: getattr(user_v2(u, None, f), attr)),
+                         _outcome(opt_int, v, key)), (key, v)
+    t = "data[7]"
+    tweet_fields = {
+        "id": (lambda v: req_id(v, f"{t}.id"), lambda p: p.platform_id),
+        "text": (lambda v: clean_text(v, f"{t}.text"), lambda p: p.text),
+        "author_id": (lambda v: None if v is None else req_id(v, f"{t}.author_id"),
+                      lambda p: p.account_id),
+        "lang": (lambda v: opt_str(v, f"{t}.lang", 16), lambda p: p.lang),
+        "conversation_id": (lambda v: opt_str(v, f"{t}.conversation_id", 200),
+                            lambda p: p.conversation_id),
+        "created_at": (lambda v: parse_time(v, f"{t}.created_at"), lambda p: p.created_at),
+    }
+    for key, (helper, got) in tweet_fields.items():
+        for v in _ODD_VALUES:
+            tw = {"id": "5", "text": "hi", "author_id": "1", key: v}
+            want = _outcome(helper, v)
+            have = _outcome(lambda tw=tw: got(tweet_v2(tw, None, {}, {}, t)))
+            assert _same(have, want), (key, v, have, want)
+            checked += 1
+    for v in _ODD_VALUES:
+        tw = {"id": "5", "text": "hi", "referenced_tweets": [{"type": "quoted", "id": v}]}
+        assert _same(_outcome(lambda tw=tw: tweet_v2(tw, None, {}, {}, t).links[0].target_post_id),
+                     _outcome(req_id, v, f"{t}.referenced_tweets.id")), v
+    assert checked == (len(user_fields) + len(tweet_fields)) * len(_ODD_VALUES)
