@@ -383,8 +383,9 @@ def post_hash(p: Post) -> str:
     return _hash((p.account_id, p.text, p.created_at, p.kind, p.lang, p.conversation_id,
                   p.chat_id, p.edited_at, p.edit_of,
                   [(lk.kind, lk.target_post_id, lk.target_account_id, lk.target_account_name)
-                   for lk in p.links],
-                  p.mentions, p.hashtags, p.urls, [m.media_key for m in p.media],
+                   for lk in p.links] if p.links else [],
+                  p.mentions, p.hashtags, p.urls,
+                  [m.media_key for m in p.media] if p.media else [],
                   p.metrics, p.withheld, p.extra))
 
 
@@ -587,6 +588,9 @@ class Batch:
                         self.raw_earlier)
 
 
+_new_post_item = partial(tuple.__new__, PostItem)
+
+
 def _items(cls: type, rows: list[tuple]) -> list[Any]:
     return list(map(partial(tuple.__new__, cls), rows))
 
@@ -619,6 +623,16 @@ def _with(row: tuple[Any, ...], _index: dict[str, int] = _A_INDEX,
 
 
 _LINK_SLOT = {PostKind.REPLY: 0, PostKind.REPOST: 1, PostKind.QUOTE: 2, PostKind.FORWARD: 3}
+_KINDS = {k: k for k in PostKind}  # a kind (or its value) -> the member
+
+
+def _post_kind(kind: Any) -> PostKind:
+    """``PostKind(kind)`` (ValueError for no kind), without the enum's call
+    (~3k instructions, twice for each link of every post)."""
+    try:
+        return _KINDS[kind]
+    except (KeyError, TypeError):
+        return PostKind(kind)
 
 
 def _account_row(acc: Account, ts: Any, h: str | None) -> tuple[Any, ...]:
@@ -638,16 +652,15 @@ def _stub_row(plat: str, pid: str, handle: str | None, ts: Any) -> tuple[Any, ..
 def _post_row(p: Post, ts: Any, h: str) -> tuple[Any, ...]:
     links: list[str | None] = [None, None, None, None]  # reply_to … forward_of
     for lk in p.links:
-        slot = _LINK_SLOT.get(PostKind(lk.kind))
+        slot = _LINK_SLOT.get(_post_kind(lk.kind))
         if slot is not None:
             target = (_ref_id(lk.target_post_id) or _ref_id(lk.target_account_id)
                       or lk.target_account_name)
             # a target longer than any stored id can name nothing: not kept
-            links[slot] = target if target is None or len(target) <= 200 else None
+            links[slot] = _nul(target) if target is not None and len(target) <= 200 else None
     raw = p.raw
     return (p.platform, p.platform_id, p.chat_id, str(p.kind), p.text, p.lang, p.created_at,
-            p.conversation_id, _nul(links[0]), _nul(links[1]), _nul(links[2]),
-            _nul(links[3]), p.edited_at,
+            p.conversation_id, links[0], links[1], links[2], links[3], p.edited_at,
             p.edit_of, p.metrics or None, p.withheld, p.extra or None, h,
             raw.sha256 if raw else None, _rpath(raw), ts, ts,
             # a referenced copy (includes.tweets) is a part of the post, whenever it
@@ -891,16 +904,16 @@ class Prep:
                 b.post_since[(pkey, nth[pkey])] = first
                 prow = _with(prow, _P_INDEX, first_observed_at=first[0])
             nth[pkey] += 1
-            posts.append(PostItem(
-                (p.platform, p.platform_id), p.reference, p.account_id, prow,
+            posts.append(_new_post_item((  # (PostItem's own __new__ is a Python call)
+                pkey, p.reference, p.account_id, prow,
                 tuple({_nul(t.casefold()[:300]): None for t in p.hashtags if t})
                 if p.hashtags else (),
                 tuple({_nul(u[:2000]): None for u in p.urls}) if p.urls else (),
                 tuple(_media_row(m, ts) for m in p.media) if p.media else (),
-                tuple((PostKind(lk.kind).value, _ref_id(lk.target_post_id),
+                tuple((_post_kind(lk.kind)._value_, _ref_id(lk.target_post_id),
                        _ref_id(lk.target_account_id), _nul(lk.target_account_name))
                       for lk in p.links) if p.links else (),
-                tuple((mid, _nul(h)) for mid, h in p.mentions) if p.mentions else ()))
+                tuple((mid, _nul(h)) for mid, h in p.mentions) if p.mentions else ())))
         for key, ev in self.events.items():
             b.events.append(EventItem(key, ev.actor_id, {
                 "platform": ev.platform, "platform_id": ev.platform_id,
@@ -932,7 +945,7 @@ class Prep:
             # an id named by reference (a mention's, a link target's) is input like
             # any other: one that is no id is not made an account
             if pid and (plat, pid) not in accounts and (plat, pid) not in stubs and \
-                    len(pid) <= 190 and not CONTROL.search(pid):
+                    len(pid) <= 190 and (pid.isdigit() or not CONTROL.search(pid)):
                 stubs[(plat, pid)] = _nul(handle[:200]) if handle else handle
 
         for e in self.edges.values():
