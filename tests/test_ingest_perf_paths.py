@@ -302,7 +302,7 @@ def test_x_mapping_fast_paths_take_what_the_checking_helpers_take():
         for v in _ODD_VALUES:
             u = {"id": "1", "username": "u", key: v}
             want = _outcome(helper, v)
-            have = _outcome(lambda u=u: got(user_v2(u, None, f)))
+            have = _outcome(lambda u=u, got=got: got(user_v2(u, None, f)))
             assert _same(have, want), (key, v, have, want)
             checked += 1
     for key in ("followers_count", "following_count", "tweet_count"):
@@ -327,7 +327,7 @@ def test_x_mapping_fast_paths_take_what_the_checking_helpers_take():
         for v in _ODD_VALUES:
             tw = {"id": "5", "text": "hi", "author_id": "1", key: v}
             want = _outcome(helper, v)
-            have = _outcome(lambda tw=tw: got(tweet_v2(tw, None, {}, {}, t)))
+            have = _outcome(lambda tw=tw, got=got: got(tweet_v2(tw, None, {}, {}, t)))
             assert _same(have, want), (key, v, have, want)
             checked += 1
     for v in _ODD_VALUES:
@@ -335,3 +335,41 @@ def test_x_mapping_fast_paths_take_what_the_checking_helpers_take():
         assert _same(_outcome(lambda tw=tw: tweet_v2(tw, None, {}, {}, t).links[0].target_post_id),
                      _outcome(req_id, v, f"{t}.referenced_tweets.id")), v
     assert checked == (len(user_fields) + len(tweet_fields)) * len(_ODD_VALUES)
+
+
+def test_parse_time_fast_path_reads_what_the_general_path_reads():
+    """``parse_time`` reads a time ending in "Z" with ``fromisoformat``
+    alone: the same time, or the same error, as the general path, on every
+    ISO 8601 shape and on random strings."""
+    import itertools
+    import random
+
+    from rasd.ingest.base import _any_time, parse_time
+
+    dates = ["2024-03-11", "20240311", "2024-W10-1", "2024-071", "2024-03", "0001-01-01",
+             "9999-12-31", "2024-02-30", ""]
+    times = ["12", "12:34", "1234", "12:34:56", "123456", "12:34:56.1", "12:34:56.123",
+             "12:34:56.123456", "12:34:56,123", "12:34:56.1234567", "24:00", "23:59:60", ""]
+    cands = {d + s + t + z for d, s, t, z in itertools.product(
+        dates, ["T", " ", "t", ""], times, ["Z", "+00:00Z", "ZZ", "z", " Z", "+01:00"])}
+    rng = random.Random(3)
+    cands |= {"".join(rng.choice("0123456789-:T.Z+ W,") for _ in range(rng.randint(1, 26)))
+              + "Z" for _ in range(5000)}
+    fast = 0
+    for c in sorted(cands):
+        want = _outcome(_any_time, c, "f")
+        got = _outcome(parse_time, c, "f")
+        assert got == want, (c, got, want)
+        fast += got[0] == "ok" and c.endswith("Z")
+    assert fast > 200  # (the fast path was taken)
+
+
+def test_post_kind_is_the_enums_lookup():
+    """``writer._post_kind`` gives what ``PostKind(kind)`` gives, errors too."""
+    from rasd.ingest.writer import _post_kind
+    from rasd.model import PostKind
+
+    for k in [*PostKind, *(k.value for k in PostKind), "nope", "", None, 3, []]:
+        assert _outcome(_post_kind, k) == _outcome(PostKind, k), k
+        if k in list(PostKind):
+            assert _post_kind(k) is PostKind(k)

@@ -812,6 +812,22 @@ def make_poll(question: Any, options: Any, field: str, *, closed: Any = None,
 def parse_time(value: Any, field: str) -> datetime | None:
     """ISO 8601 (X v2, Telegram, CSV), X v1.1 ``Wed Oct 10 20:19:24 +0000 2018``,
     or a unix timestamp. Naive times are taken as UTC."""
+    if type(value) is str and value[-1:] == "Z":
+        # X's own form ("2024-03-11T12:34:00.000Z"), read whole by
+        # fromisoformat (Python 3.11+): what ``_any_time`` gives for it, in a
+        # third of the work; anything else goes that way
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if dt.tzinfo is UTC:
+                return dt
+    return _any_time(value, field)
+
+
+def _any_time(value: Any, field: str) -> datetime | None:
+    """``parse_time`` for any form."""
     if value is None or value == "":
         return None
     try:
