@@ -320,12 +320,21 @@ def fast_select_in(conn: Connection, table: Table, cols: tuple[str, ...], eq: tu
     for c in (*cols, eq[0], in_col):
         if c not in table.c:
             raise KeyError(f"{table.name} has no column {c!r}")
-    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {eq[0]} = {ph} "
-           f"AND {in_col} IN ({', '.join([ph] * len(values))})")
+    if conn.dialect.name == "postgresql":
+        # one array parameter: the same statement text each time, which the
+        # driver parses once (a statement of 900 placeholders it parsed at
+        # every call, ~10 ms of client CPU each), and the same index lookup
+        sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {eq[0]} = %s "
+               f"AND {in_col} = ANY(%s)")
+        params: tuple[Any, ...] = (eq[1], list(values))
+    else:
+        ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {eq[0]} = {ph} "
+               f"AND {in_col} IN ({', '.join([ph] * len(values))})")
+        params = (eq[1], *values)
     cur = conn.connection.driver_connection.cursor()
     try:
-        cur.execute(sql, (eq[1], *values))
+        cur.execute(sql, params)
         return list(cur.fetchall())
     finally:
         cur.close()
