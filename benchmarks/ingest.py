@@ -108,6 +108,36 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   median 1.03 (0.97-1.06); 2 processes 0.91 (0.85-1.04). --size-gb 1.0
   --skip-one while other work loaded the machine (load 8; speeds meaningless):
   peak RSS 304 + 84 MB (goal < 500 MB: met).
+  Session 12 (CPU per post; the host was loaded 7.5-9.5 on its 2 cores all
+  session, naive 15-33k posts/s: wall times meaningless). A/B by instruction
+  counts (callgrind, 1-process ingest of 4,000 generated posts after a
+  warm-up, repeatable to 0.2%): 2,484M -> 2,138M (-14%), ~534k a post;
+  by phase, parse 793M -> 662M, Prep 417M -> 360M, Writer.apply 1,227M ->
+  1,081M. Where a post's ~530k go now: parse 165k (sha256 of the raw line
+  27k, overstated under valgrind, which lacks the SHA extensions; orjson
+  25k; user_v2 39k and tweet_v2 55k, were 52k and 69k), Prep 90k (zstd
+  15k, content hashes ~19k: blake2b's reference code and orjson), apply
+  270k (executemany 150k: SQLite's own work 100k, binding 36k, the None
+  adapter 17k; the rest Python: rows, lookups, counts). Kept: UTC times
+  compared and bound without datetime.replace (~10k instructions a call),
+  SQLite DATETIME text from per-day date text and two-digit fields (was
+  isoformat, 15k with an offset formatted only to be cut off), fast paths
+  in user_v2/tweet_v2 for plain values (helpers and field names only for
+  odd ones), parse_time reading "...Z" with fromisoformat alone, Prep
+  without enum calls or empty comprehensions. --posts 50000, old/new
+  alternated 3 times: posts per CPU-second (both processes) 2 processes
+  7,681 / 7,803 / 6,161 old against 8,292 / 8,372 / 8,724 new, 1 process
+  8,714 / 8,294 / 7,702 against 9,732 / 9,108 / 9,493, re-ingest 11,061 /
+  9,871 / 9,379 against 11,764 / 11,353 / 12,003. PostgreSQL (20k posts,
+  1 process): the client waits on the server's INSERT ... SELECT (posts
+  3.7 s, edges 4.0 s of 17.6 s; foreign-key triggers are ~60% of the edges
+  insert, three a row); key lookups now pass one array (= ANY): psycopg
+  parsed the 900-placeholder text at every call (1.09 -> 0.58 s).
+  Tried, dropped: a None/Boolean shortcut in the generated row converters
+  (-0.9%, under the bar). Not done: dataclass records built positionally
+  (Account: 11k -> 4.5k instructions, fragile against the model), the
+  Counter in Prep.take (~0.9%; history code, changed elsewhere), another
+  hash or zstd level (changes stored hashes or bytes).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
