@@ -481,6 +481,20 @@ class _FromUTF16(io.RawIOBase):
         super().close()
 
 
+def cr_lines(f: Any) -> bool:
+    """Whether a file's lines end with a lone CR (classic Mac OS, and Excel for
+    Mac's "CSV" until 2016): its first line break, in what can be peeked, is a
+    CR not followed by LF. Such a file is one long line to a reader that ends
+    lines at LF only (JSON Lines reads it through a CR→LF filter, CSV as text,
+    which ends lines at CR too)."""
+    try:
+        head = f.peek(1 << 16)
+    except (OSError, EOFError, AttributeError):
+        return False
+    cr, lf = head.find(b"\r"), head.find(b"\n")
+    return cr >= 0 and (lf < 0 or cr < lf) and head[cr + 1:cr + 2] != b"\n"
+
+
 def inner_suffix(path: Path) -> str:
     """``.csv`` for ``x.csv.gz`` (or ``.bz2``, ``.xz``, ``.zst``); the suffix that
     tells the format."""

@@ -43,6 +43,7 @@ from rasd.ingest.base import (
     RawSink,
     check_platform,
     clean_text,
+    cr_lines,
     inner_suffix,
     open_binary,
     opt_int,
@@ -411,19 +412,6 @@ def _undecodable(err: UnicodeError) -> tuple[str, int]:
 codecs.register_error("rasd-undecodable", _undecodable)
 
 
-def _cr_lines(f: Any) -> bool:
-    """Whether the file's lines end with a lone CR (classic Mac OS, and Excel for
-    Mac's "CSV" until 2016): its first line break, in what can be peeked, is a
-    CR not followed by LF. Such a file is read as text (``_text_lines``), which
-    ends lines at CR too; the byte-wise reader would see one long line."""
-    try:
-        head = f.peek(1 << 16)
-    except (OSError, EOFError, AttributeError):
-        return False
-    cr, lf = head.find(b"\r"), head.find(b"\n")
-    return cr >= 0 and (lf < 0 or cr < lf) and head[cr + 1:cr + 2] != b"\n"
-
-
 def _text_lines(f: Any, encoding: str) -> Iterator[str]:
     """Lines of a file in another encoding than UTF-8 (UTF-16 from spreadsheets,
     a mapping's ``encoding``); bytes that do not decode become lone surrogates, so
@@ -545,7 +533,7 @@ class CSVParser(Parser):
         with open_binary(path, transcode=False) as f:  # its own decoding
             enc = given.get("encoding") or (
                 "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
-            physical = _decoded_lines(f) if enc == "utf-8" and not _cr_lines(f) \
+            physical = _decoded_lines(f) if enc == "utf-8" and not cr_lines(f) \
                 else _text_lines(f, enc)
             first = next(physical, "")
             sep = EXCEL_SEP.fullmatch(first.rstrip("\r\n").lstrip("\ufeff"))  # ("sep=\t")

@@ -39,6 +39,7 @@ from rasd.ingest.base import (
     REPLAY_LIMIT,
     IngestError,
     RawSink,
+    cr_lines,
     iter_lines,
     latest,
     loads,
@@ -491,17 +492,6 @@ def _reopen(path: Path) -> IO[bytes] | None:
         return open_binary(path)
     except IngestError:
         return None
-
-
-def cr_lines(f: Any) -> bool:
-    """Whether a file's lines end with a lone CR (classic Mac OS): its first
-    line break, in what can be peeked, is a CR not followed by LF."""
-    try:
-        head = f.peek(1 << 16)
-    except (OSError, EOFError, AttributeError):
-        return False
-    cr, lf = head.find(b"\r"), head.find(b"\n")
-    return cr >= 0 and (lf < 0 or cr < lf) and head[cr + 1:cr + 2] != b"\n"
 
 
 class _LoneCR(io.RawIOBase):
