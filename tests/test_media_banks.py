@@ -1479,3 +1479,24 @@ def test_labels_nested_without_end_are_a_bank_error():
 
     with pytest.raises(BankError, match="nested too deeply"):
         parse_labels('{"a": ' + "[" * 200_000)
+
+
+def test_tcap_updated_on_out_of_range_is_an_error_not_a_crash(store, tmp_path):
+    """An ISO 8601 ``updated_on`` whose offset moves it out of Python's years
+    (``0001-01-01T00:00:00+14:00`` is in year 0 in UTC) raised OverflowError
+    from the conversion to UTC, which stopped the whole import with a traceback;
+    it is the record's error, as any other ``updated_on`` that is not a time."""
+    import json
+
+    B.create_bank(store, "t")
+    f = tmp_path / "h.json"
+    f.write_text(json.dumps(_tcap_page([
+        {**_tcap_record(1, "aa" * 16, "MD5"), "updated_on": "0001-01-01T00:00:00+14:00"},
+        {**_tcap_record(2, "bb" * 16, "MD5"), "updated_on": "9999-12-31T23:59:59-14:00"},
+        _tcap_record(3, "cc" * 16, "MD5")])))
+    rep = B.import_file(store, "t", f)
+    assert (rep.added, rep.invalid) == (1, 2)
+    assert rep.errors == [
+        f'{f}:$.results[{i}]: field updated_on: "{v}" is not a time (seconds since '
+        "1970, or ISO 8601)"
+        for i, v in ((0, "0001-01-01T00:00:00+14:00"), (1, "9999-12-31T23:59:59-14:00"))]

@@ -180,10 +180,10 @@ def _updated(rec: Any) -> datetime | None:
     elif isinstance(v, str) and len(v) <= 40:
         try:
             d = datetime.fromisoformat(v.strip())
-        except ValueError:
-            d = None
-        if d is not None:
+            # an offset may move the time out of Python's years 1..9999 (OverflowError)
             return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
     if t is None or not math.isfinite(t) or not 0 <= t < 1e11:
         raise BankError(f"field updated_on: {json.dumps(v)[:60]} is not a time (seconds "
                         "since 1970, or ISO 8601)")
