@@ -600,3 +600,22 @@ def test_accounts_written_without_keys_are_found_by_handle_and_name(store):
                     "EXPLAIN QUERY PLAN " + str(sql),
                     tuple(sql.params[k] for k in sql.positiontup)))
             assert ix in plan, plan
+
+
+def test_accounts_written_with_empty_keys_are_keyed_once(store):
+    """An account written by SQL with ``handle_key = ''`` (or ``name_key``) is
+    unkeyed to the lookup (``HANDLE_UNKEYED`` reads '' as no key), but
+    ``key_accounts`` wrote only keys that were NULL: such an account was found
+    by neither its handle nor its name, and every lookup found it again, took
+    the write lock to key it and counted it keyed."""
+    from rasd.accounts.roles import key_accounts
+
+    now = datetime.now(UTC)
+    with store.begin() as c:
+        c.execute(insert(S.accounts).values(platform="telegram", platform_id="raw9",
+                                            handle="Empty_Keyed", name="Empty Keyed Name",
+                                            handle_key="", name_key="", stub=False,
+                                            first_seen=now, last_seen=now))
+    assert [r.platform_id for r in find_accounts(store, "@empty_keyed")] == ["raw9"]
+    assert [r.platform_id for r in find_accounts(store, "EMPTY KEYED NAME")] == ["raw9"]
+    assert key_accounts(store) == 0

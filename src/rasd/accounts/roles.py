@@ -95,7 +95,10 @@ def key_accounts(store: Store) -> int:
             if not rows:
                 break
             with store.begin() as c:
-                c.execute(update(a).where(a.c.id == bindparam("b_id"), key_col.is_(None))
+                # a key of '' is none too (``unkeyed``): one written so by SQL was
+                # found again by every lookup and never keyed
+                c.execute(update(a).where(a.c.id == bindparam("b_id"),
+                                          or_(key_col.is_(None), key_col == ""))
                           .values({key_col.name: bindparam("key")}),
                           [{"b_id": i, "key": key(v)} for i, v in rows])
             keyed += len(rows)
