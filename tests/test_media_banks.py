@@ -1500,3 +1500,33 @@ def test_tcap_updated_on_out_of_range_is_an_error_not_a_crash(store, tmp_path):
         f'{f}:$.results[{i}]: field updated_on: "{v}" is not a time (seconds since '
         "1970, or ISO 8601)"
         for i, v in ((0, "0001-01-01T00:00:00+14:00"), (1, "9999-12-31T23:59:59-14:00"))]
+
+
+def test_migration_0018_downgrade_keeps_reviews_and_matches(store):
+    """0018's downgrade dropped ``source_updated_at`` in Alembic's batch mode, which
+    on SQLite copies ``bank_signals`` to a new table and drops the old one — with
+    foreign keys on (as rasd's connections have them), that DROP deleted every
+    signal's reviews and hash matches by their ON DELETE CASCADE."""
+    from alembic import command
+    from sqlalchemy import func, select
+
+    from rasd.detect.media import schema as M
+    from rasd.store.migrate import alembic_config
+
+    B.create_bank(store, "t")
+    B.add_signals(store, "t", [B.Entry(1, "md5", "aa" * 16, {}, status="quarantined")])
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(M.signal_reviews)).scalar_one() == 1
+    with store.engine.connect() as c:
+        cfg = alembic_config(store.engine)
+        cfg.attributes["connection"] = c
+        command.downgrade(cfg, "0019")  # 0021…0019's own: not what this test is about
+        c.commit()
+        assert c.execute(select(func.count()).select_from(M.signal_reviews)).scalar_one() == 1
+        command.downgrade(cfg, "0017")
+        c.commit()
+        assert c.execute(select(func.count()).select_from(M.signal_reviews)).scalar_one() == 1
+        command.upgrade(cfg, "head")
+        c.commit()
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(M.signal_reviews)).scalar_one() == 1

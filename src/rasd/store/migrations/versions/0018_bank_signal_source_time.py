@@ -23,5 +23,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("bank_signals") as b:
-        b.drop_column("source_updated_at")
+    # not in batch mode: on SQLite that copies bank_signals to a new table and drops
+    # the old, and with foreign keys on (rasd's connections) the DROP deleted every
+    # signal's reviews and hash matches (ON DELETE CASCADE). The column has no index
+    # nor constraint, so SQLite (3.35+) drops it in place.
+    op.drop_column("bank_signals", "source_updated_at")
