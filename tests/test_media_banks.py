@@ -197,6 +197,30 @@ def test_the_last_row_for_a_signal_in_a_file_wins(store, tmp_path, monkeypatch, 
     assert (rep.added, rep.duplicates, rep.tombstones_not_applied) == (0, 4, 1)
 
 
+@pytest.mark.parametrize("batch", [2000, 2])
+def test_a_held_signals_later_row_undoes_its_tombstone_across_batches(
+        store, tmp_path, monkeypatch, batch):
+    """For a signal the bank held before, the file's last row is what the rules
+    see: a tombstone row followed by an active row is no tombstone. Where the
+    two rows fell in different write batches (``batch`` = 2), the first batch
+    counted the tombstone and, with --apply-tombstones, tombstoned the signal,
+    which the later active row left so."""
+    monkeypatch.setattr(B, "IMPORT_BATCH", batch)
+    a, b, c = ("a" * 32, "b" * 32, "c" * 32)
+    B.create_bank(store, "h")
+    B.add_signals(store, "h", [B.Entry(1, "md5", a, {}), B.Entry(2, "md5", c, {})])
+    f = tmp_path / "undo.csv"
+    f.write_text("signal_type,signal,status\n"
+                 f"md5,{a},tombstoned\nmd5,{b},active\nmd5,{a},active\n"
+                 f"md5,{c},active\nmd5,{b},active\nmd5,{c},tombstoned\n")
+    rep = B.import_file(store, "h", f)
+    assert (rep.tombstones_not_applied, rep.tombstones_applied) == (1, 0)
+    rep = B.import_file(store, "h", f, apply_tombstones=True)
+    assert (rep.tombstones_not_applied, rep.tombstones_applied) == (0, 1)
+    got = {r["signal"]: r["status"] for r in B.export_rows(store, "h", include_inactive=True)}
+    assert got == {a: "active", b: "active", c: "tombstoned"}
+
+
 @pytest.mark.parametrize("labels", [
     {"tags": ["foo"]},
     {"tags": ["a", "b"], "entity": "x"},

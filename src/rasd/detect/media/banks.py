@@ -462,7 +462,6 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 M.bank_signals.c.bank_id == b.id)).scalar_one()
         rep.added += after - before
         rep.duplicates += len(batch) - (after - before)
-        live: list[int] = []  # held un-tombstoned, and the file tombstones them
         redo: list[tuple[int, dict[str, Any]]] = []  # added by this import; said again
         relabel: list[tuple[int, dict[str, Any], datetime]] = []  # held; a newer row
         for r in batch:
@@ -486,7 +485,9 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 continue
             written[k] = ""
             if r["status"] == "tombstoned" and had.status != "tombstoned":
-                live.append(had.id)
+                live[k] = had.id
+            else:  # a later row (in a later batch) that is no tombstone undoes one
+                live.pop(k, None)
             if (r["source_updated_at"] is not None and had.status != "tombstoned"
                     and (held_at is None or r["source_updated_at"] > held_at)):
                 relabel.append((had.id, {**(had.labels or {}), **r["labels"]},
@@ -499,17 +500,15 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                 for sid, labels, at in relabel:
                     c.execute(update(M.bank_signals).where(M.bank_signals.c.id == sid)
                               .values(labels=labels, source_updated_at=at, updated_at=now()))
-        if live and apply_tombstones:
-            set_signal_status(store, live, "tombstoned", f"tombstoned by {where}"[:500],
-                              append_note=True)
-            rep.tombstones_applied += len(live)
-        elif live:
-            rep.tombstones_not_applied += len(live)
         _review_quarantined(store, b.id, [(r["signal_type"], r["signal_key"]) for r in batch
                                           if r["status"] == "quarantined"], where)
         batch.clear()
         pending.clear()
 
+    # (type, key) → id of each signal the bank held un-tombstoned whose last row so
+    # far is a tombstone: applied (or counted) once the whole file is read, as a
+    # later row for it, maybe in a later batch, is the one that counts
+    live: dict[tuple[str, str], int] = {}
     # (type, key) → index in ``batch`` of the row for each signal in it
     pending: dict[tuple[str, str], int] = {}
     # (type, key) of each signal of an earlier batch → the status this import gave
@@ -574,6 +573,14 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
         if len(batch) >= IMPORT_BATCH:
             flush()
     flush()
+    if live and apply_tombstones:
+        ids = list(live.values())
+        for start in range(0, len(ids), IMPORT_BATCH):  # SQL's bound on parameters
+            set_signal_status(store, ids[start:start + IMPORT_BATCH], "tombstoned",
+                              f"tombstoned by {where}"[:500], append_note=True)
+        rep.tombstones_applied += len(live)
+    elif live:
+        rep.tombstones_not_applied += len(live)
     return rep
 
 
