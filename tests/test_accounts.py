@@ -619,3 +619,16 @@ def test_accounts_written_with_empty_keys_are_keyed_once(store):
     assert [r.platform_id for r in find_accounts(store, "@empty_keyed")] == ["raw9"]
     assert [r.platform_id for r in find_accounts(store, "EMPTY KEYED NAME")] == ["raw9"]
     assert key_accounts(store) == 0
+
+
+def test_an_ansi_c_quoted_surrogate_is_not_looked_up(store):
+    """``$'\\ud800'`` — typed in ASCII — was read back by ``shell_unword`` as a
+    lone surrogate, which no database driver can encode: the lookup raised
+    UnicodeEncodeError (a traceback from `rasd accounts show`). A surrogate
+    escape is not read back as one; the text is looked up as it is."""
+    from rasd.terminal import shell_unword
+
+    _write(store, Account("telegram", "channel1", handle="kept"))
+    assert shell_unword("$'a\\ud800b'") == "a\\ud800b"
+    assert find_accounts(store, "$'\\ud800'") == []
+    assert find_accounts(store, "$'\\udfff'") == []

@@ -129,7 +129,9 @@ def _ansi_c_char(m: re.Match[str]) -> str:
     e = m.group(1)
     if e[0] in "xuU" and len(e) > 1:
         cp = int(e[1:], 16)
-        return chr(cp) if cp <= 0x10FFFF else m.group(0)
+        # a surrogate (\ud800) is no character: as one, the lookup could not
+        # encode it for the database (UnicodeEncodeError); kept as written
+        return chr(cp) if cp <= 0x10FFFF and not 0xD800 <= cp <= 0xDFFF else m.group(0)
     return _ANSI_C_CHARS.get(e, m.group(0))
 
 
