@@ -632,3 +632,21 @@ def test_an_ansi_c_quoted_surrogate_is_not_looked_up(store):
     assert shell_unword("$'a\\ud800b'") == "a\\ud800b"
     assert find_accounts(store, "$'\\ud800'") == []
     assert find_accounts(store, "$'\\udfff'") == []
+
+
+def test_mark_with_a_platform_does_not_fall_back_to_another_platforms_name(store):
+    """``telegram:@dailyworld_news`` names a Telegram account. Where rasd holds
+    none of that handle, the lookup tries the whole text, and an X account
+    whose display name is "telegram:@dailyworld_news" (anyone may take that
+    name) matched it alone: `accounts mark` gave the impersonator the role
+    (a lower prior for its posts) without a word. mark refuses it, naming the
+    account found, as it refuses any reference that does not name one account
+    plainly."""
+    _write(store, Account("x", "666", handle="imp", name="telegram:@dailyworld_news"),
+           Account("telegram", "channel9", handle="real_news"))
+    with pytest.raises(LookupError, match=r"no telegram account matches "
+                                          r"'telegram:@dailyworld_news'.*x:666"):
+        set_role(store, "telegram:@dailyworld_news", "news")
+    assert [r.role for r in find_accounts(store, "x:666")] == [None]
+    assert [r.role for r in set_role(store, "telegram:@real_news", "news")] == ["news"]
+    assert [r.role for r in set_role(store, "x:666", "news")] == ["news"]

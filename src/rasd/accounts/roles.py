@@ -180,8 +180,17 @@ def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> 
     rows = found.rows
     if not rows:
         raise LookupError(f"no account matches {ref!r}" + (f" on {platform}" if platform else ""))
+    from rasd.accounts.listing import account_ref, quoted_ref
+
+    plat, sep, rest = ref.partition(":")
+    if (platform is None and sep and rest and PLATFORM_NAME.match(plat)
+            and all(r.platform != plat for r in rows)):
+        # "telegram:@x" found nothing on Telegram and then matched the whole text
+        # elsewhere: a display name "telegram:@x" anyone may take (an impersonator)
+        refs = ", ".join(quoted_ref(account_ref(r.platform, r.platform_id)) for r in rows)
+        raise LookupError(f"no {plat} account matches {ref!r} (found by the whole text: "
+                          f"{refs}); name one by its reference")
     if len(rows) > 1:  # a role for one of them, not for every namesake
-        from rasd.accounts.listing import account_ref, quoted_ref
 
         refs = ", ".join(quoted_ref(account_ref(r.platform, r.platform_id)) for r in rows)
         what = "are named" if found.by_name else "match"

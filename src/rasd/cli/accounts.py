@@ -29,8 +29,9 @@ def register(app: typer.Typer) -> None:
                                   "a handle (@name), a platform id or a display name (any "
                                   "case), optionally after its platform "
                                   "(telegram:@name). One that names several accounts (a "
-                                  "shared name, a handle on several platforms) is "
-                                  "refused: name one by PLATFORM:ID."),
+                                  "shared name, a handle on several platforms), or "
+                                  "none on the platform it gives, is refused: name "
+                                  "one by PLATFORM:ID."),
         role: str = typer.Option(..., "--role", "-r",
                                  help="news, researcher, ngo, official, or none to clear."),
         platform: str = typer.Option(None, "--platform", "-p", help="Only on this platform."),
