@@ -438,3 +438,30 @@ def test_a_forward_by_name_merges_whatever_the_case_on_both_stores(store, tmp_pa
         dst = c.execute(select(S.accounts.c.platform_id).join(
             S.edges, S.edges.c.dst_account_id == S.accounts.c.id)).scalars().all()
     assert ids == ["5001", "5002"] and dst == ["5001"]
+
+
+def test_migration_0020_downgrade_keeps_versions_and_posts(store):
+    """0020's downgrade dropped ``first_observed_at`` in Alembic's batch mode,
+    which on SQLite copies each table and drops the old one: with foreign keys
+    on (rasd's connections), dropping ``accounts`` deleted the account's kept
+    versions (ON DELETE CASCADE) — found by review. The column now goes in
+    place, and a round trip down and up keeps every row."""
+    from alembic import command
+
+    from rasd.store.migrate import alembic_config
+
+    _write(store, Account("x", "1", handle="old_name", name="Old", bio="first bio"))
+    _write(store, Account("x", "1", handle="new_name", name="New", bio="second bio"))
+    _write(store, Post("x", "10", account_id="1", text="a post"))
+    before = [count(store, t) for t in (S.accounts, S.account_versions, S.posts)]
+    assert before == [1, 1, 1]
+    with store.engine.connect() as c:
+        cfg = alembic_config(store.engine)
+        cfg.attributes["connection"] = c
+        command.downgrade(cfg, "0019")
+        c.commit()
+        for t in ("accounts", "account_versions", "posts"):
+            assert c.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one() == 1, t
+        command.upgrade(cfg, "head")
+        c.commit()
+    assert [count(store, t) for t in (S.accounts, S.account_versions, S.posts)] == before

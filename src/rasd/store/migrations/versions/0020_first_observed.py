@@ -33,6 +33,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # not in batch mode: on SQLite that copies each table to a new one and drops
+    # the old, and with foreign keys on (rasd's connections) dropping accounts
+    # or posts deleted their versions, edges and detections (ON DELETE CASCADE)
+    # or failed. The column has no index nor constraint, so SQLite (3.35+)
+    # drops it in place.
     for table in TABLES:
-        with op.batch_alter_table(table) as b:
-            b.drop_column("first_observed_at")
+        op.drop_column(table, "first_observed_at")
