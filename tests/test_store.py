@@ -458,10 +458,11 @@ def test_migration_0020_downgrade_keeps_versions_and_posts(store):
     with store.engine.connect() as c:
         cfg = alembic_config(store.engine)
         cfg.attributes["connection"] = c
-        command.downgrade(cfg, "0019")
-        c.commit()
-        for t in ("accounts", "account_versions", "posts"):
-            assert c.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one() == 1, t
+        for to in ("0019", "0004"):  # (0005–0017 dropped their columns the same way)
+            command.downgrade(cfg, to)
+            c.commit()
+            for t in ("accounts", "account_versions", "posts"):
+                assert c.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one() == 1, (to, t)
         command.upgrade(cfg, "head")
         c.commit()
     assert [count(store, t) for t in (S.accounts, S.account_versions, S.posts)] == before

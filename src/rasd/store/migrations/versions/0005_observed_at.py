@@ -23,7 +23,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("posts") as b:
-        b.drop_column("observed_at")
-    with op.batch_alter_table("accounts") as b:
-        b.drop_column("observed_at")
+    # in place, not by Alembic's batch copy: on SQLite its DROP of the old table
+    # cascaded away dependent rows with foreign keys on (see 0020)
+    op.drop_column("posts", "observed_at")
+    op.drop_column("accounts", "observed_at")

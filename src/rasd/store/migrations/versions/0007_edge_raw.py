@@ -20,5 +20,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("edges") as b:
-        b.drop_column("raw_sha256")
+    # in place, not by Alembic's batch copy: on SQLite its DROP of the old table
+    # cascaded away dependent rows with foreign keys on (see 0020)
+    op.drop_column("edges", "raw_sha256")

@@ -25,5 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("ingest_files") as b:
-        b.drop_column("link_marks")
+    # in place, not by Alembic's batch copy: on SQLite its DROP of the old table
+    # cascaded away dependent rows with foreign keys on (see 0020)
+    op.drop_column("ingest_files", "link_marks")

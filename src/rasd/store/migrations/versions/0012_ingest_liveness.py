@@ -28,7 +28,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("ingest_files") as b:
-        b.drop_column("seen_at")
-        b.drop_column("host")
-        b.drop_column("pid")
+    # in place, not by Alembic's batch copy: on SQLite its DROP of the old table
+    # cascaded away dependent rows with foreign keys on (see 0020)
+    op.drop_column("ingest_files", "seen_at")
+    op.drop_column("ingest_files", "host")
+    op.drop_column("ingest_files", "pid")

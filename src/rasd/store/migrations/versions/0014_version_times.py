@@ -28,5 +28,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("account_versions", "post_versions"):
-        with op.batch_alter_table(table) as b:
-            b.drop_column("observed_at")
+        # in place, not by Alembic's batch copy: on SQLite its DROP of the old table
+        # cascaded away dependent rows with foreign keys on (see 0020)
+        op.drop_column(table, "observed_at")

@@ -47,5 +47,6 @@ def downgrade() -> None:
     op.drop_index("ix_accounts_handle_key", table_name="accounts")
     op.create_index("ix_accounts_handle_lower", "accounts",
                     ["platform", sa.text("lower(handle)")])
-    with op.batch_alter_table("accounts") as b:
-        b.drop_column("handle_key")
+    # in place, not by Alembic's batch copy: on SQLite its DROP of the old table
+    # cascaded away dependent rows with foreign keys on (see 0020)
+    op.drop_column("accounts", "handle_key")

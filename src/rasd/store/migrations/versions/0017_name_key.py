@@ -48,5 +48,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_accounts_name_key", table_name="accounts")
-    with op.batch_alter_table("accounts") as b:
-        b.drop_column("name_key")
+    # in place, not by Alembic's batch copy: on SQLite its DROP of the old table
+    # cascaded away dependent rows with foreign keys on (see 0020)
+    op.drop_column("accounts", "name_key")
