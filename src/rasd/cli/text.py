@@ -183,7 +183,9 @@ def register(app: typer.Typer) -> None:
         Rows without a split are divided train/calib by a hash of the text (80/20);
         the threshold keeps the flag rate on calib rows marked journalism (or, if none,
         on non-flagged calib rows) under half the policy's target in every language.
-        The default model is built by scripts/train_text_model.py.
+        The default model is built by scripts/train_text_model.py. The same files
+        give the same weights and version hash (date aside) on the same CPU type and
+        library versions, with or without --cache.
 
         Examples:
 
