@@ -245,6 +245,18 @@ def test_lone_cr_lines_are_lines_past_the_line_limit(store, tmp_path, monkeypatc
         assert r.read() == b"a\n" * 40_000 + b"\r\nb\n"
 
 
+def test_a_lone_cr_inside_a_record_of_lf_lines_is_whitespace(sqlite_store, tmp_path):
+    """A lone CR is JSON whitespace: inside the first record of a file of
+    LF-ended lines (not one document: a broken line) it is not a line break.
+    Taken for classic Mac OS lines, it split that record in two, both lost."""
+    f = tmp_path / "cr.jsonl"
+    f.write_bytes(_tweet(0).replace(b', "includes"', b',\r"includes"') + b"\n" + _tweet(1)
+                  + b"\n" + b'{"data": [{"id": "9"\n' + _tweet(2) + b"\n")
+    rep = ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 3
+    assert [r["line"] for r in rep.rejects] == [3]
+
+
 def test_a_reject_inside_a_run_on_object_names_its_place(sqlite_store, tmp_path):
     f = tmp_path / "j.jsonl"
     bad = json.dumps({"data": [{"id": "5", "text": 7, "author_id": "1"}]}).encode()

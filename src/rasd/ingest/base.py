@@ -481,18 +481,25 @@ class _FromUTF16(io.RawIOBase):
         super().close()
 
 
-def cr_lines(f: Any) -> bool:
+def cr_lines(f: Any, *, lf_in_records: bool = False) -> bool:
     """Whether a file's lines end with a lone CR (classic Mac OS, and Excel for
-    Mac's "CSV" until 2016): its first line break, in what can be peeked, is a
-    CR not followed by LF. Such a file is one long line to a reader that ends
-    lines at LF only (JSON Lines reads it through a CR→LF filter, CSV as text,
-    which ends lines at CR too)."""
+    Mac's "CSV" until 2016): in what can be peeked, the first line break is a
+    CR not followed by LF — or, where a record never holds a raw LF but may hold
+    a lone CR (JSON takes it as whitespace), a lone CR and no LF at all
+    (``lf_in_records=False``: a record of LF-ended JSON lines with a CR inside
+    was split there, and lost, when that CR came before the first LF). CSV
+    passes ``lf_in_records=True``: a quoted field may hold an LF in a file of
+    CR-ended rows. Such a file is one long line to a reader that ends lines at
+    LF only (JSON Lines reads it through a CR→LF filter, CSV as text, which
+    ends lines at CR too)."""
     try:
         head = f.peek(1 << 16)
     except (OSError, EOFError, AttributeError):
         return False
     cr, lf = head.find(b"\r"), head.find(b"\n")
-    return cr >= 0 and (lf < 0 or cr < lf) and head[cr + 1:cr + 2] != b"\n"
+    if cr < 0 or head[cr + 1:cr + 2] == b"\n":
+        return False
+    return lf < 0 or (lf_in_records and cr < lf)
 
 
 def inner_suffix(path: Path) -> str:

@@ -533,7 +533,7 @@ class CSVParser(Parser):
         with open_binary(path, transcode=False) as f:  # its own decoding
             enc = given.get("encoding") or (
                 "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
-            physical = _decoded_lines(f) if enc == "utf-8" and not cr_lines(f) \
+            physical = _decoded_lines(f) if enc == "utf-8" and not cr_lines(f, lf_in_records=True) \
                 else _text_lines(f, enc)
             first = next(physical, "")
             sep = EXCEL_SEP.fullmatch(first.rstrip("\r\n").lstrip("\ufeff"))  # ("sep=\t")
