@@ -197,3 +197,20 @@ def test_every_format_is_known_on_a_stream(sqlite_store):
     for fmt, data in cases.items():
         rep = ingest_path(sqlite_store, io.BytesIO(data))
         assert rep.fmt == fmt and rep.rejected == 0 and rep.counts["new"] > 0, fmt
+
+
+def test_a_string_of_digits_past_the_kept_start_does_not_stop_the_input(store, monkeypatch):
+    """Found by review: the fast pass stops at a run of over 64 KiB of number
+    characters (yajl takes time squared over a long number) to read the file
+    again with the guarded parser, and does not tell a string from a number.
+    Standard input read past what it keeps cannot be read again: a post whose
+    text was 70,000 digits there stopped the input, every post after it lost
+    as "a number over 65536 bytes". There the run is passed on, as before."""
+    monkeypatch.setattr(B, "REPLAY_LIMIT", 300_000)
+    posts = [{"data": [{"id": str(100 + i), "text": "x" * 3000, "author_id": "7"}]}
+             for i in range(200)]  # ~620 KB
+    posts[150]["data"][0]["text"] = "1" * 70_000
+    rep = ingest_path(store, Stream(io.BytesIO(json.dumps(posts).encode())))
+    assert rep.rejected == 0
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(S.posts)).scalar() == 200

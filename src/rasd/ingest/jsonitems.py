@@ -40,6 +40,7 @@ from rasd.ingest.base import (
     IngestError,
     RawSink,
     cr_lines,
+    current_stream,
     iter_lines,
     latest,
     loads,
@@ -367,14 +368,24 @@ class NumberRuns:
     is rejected) and leaves such a run inside a string as it is. Strings are
     not followed here, which would cost every read a pass over its bytes in
     Python: a string of 64 KiB of digits only sends its file to the careful
-    pass, read right."""
+    pass, read right. Only where the file can be read again (``path``: not
+    standard input read past what it keeps): else the run is passed on as
+    before (a string of digits there stopped the input, the rest lost)."""
 
-    def __init__(self, f: Any) -> None:
+    def __init__(self, f: Any, path: Path | None = None) -> None:
         self.f, self.run = f, 0  # run: number characters at the end of what was read
+        self.path, self.off = path, False
+
+    def _again(self) -> bool:
+        s = current_stream()
+        if (self.path is not None and s is not None and self.path == s.path
+                and s.reopen is None and s.spilled):
+            self.off = True  # (it stays spilled)
+        return not self.off
 
     def read(self, size: int = -1) -> bytes:
         data = self.f.read(size)
-        if not data:
+        if not data or self.off:
             return data
         limit = NUMBER_CARRY_MAX
         tail = len(data) - len(data.rstrip(_NUMBER_BYTES))
@@ -382,11 +393,11 @@ class NumberRuns:
             self.run += tail
         else:
             head = len(data) - len(data.lstrip(_NUMBER_BYTES))
-            if self.run + head > limit or (len(data) > limit and re.search(
-                    b"[-+.0-9eE]{%d}" % (limit + 1), data)):
+            if (self.run + head > limit or (len(data) > limit and re.search(
+                    b"[-+.0-9eE]{%d}" % (limit + 1), data))) and self._again():
                 raise LongNumber
             self.run = tail
-        if self.run > limit:
+        if self.run > limit and self._again():
             raise LongNumber
         return data
 
@@ -620,7 +631,7 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
                done: list[int]) -> Iterator[Item | Reject]:
     src = str(path)
     with open_binary(path) as f:
-        guard = ReadGuard(NumberRuns(f), MAX_LINE)
+        guard = ReadGuard(NumberRuns(f, path), MAX_LINE)
         items = ijson.items(guard, "item" if layout == "array" else "", use_float=True,
                             multiple_values=layout != "array")
         try:

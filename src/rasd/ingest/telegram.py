@@ -289,7 +289,7 @@ class TelegramParser(Parser):
             # TOKEN_MAX bytes have passed without 16 events; a message that grows
             # past MAX_LINE comes as TOO_BIG, its remaining events skipped.
             # the careful pass reads on past numbers Python cannot read
-            f = ReadGuard(NumberRuns(raw_f) if backend is ijson else NumberGuard(raw_f),
+            f = ReadGuard(NumberRuns(raw_f, path) if backend is ijson else NumberGuard(raw_f),
                           TOKEN_MAX)
             for prefix, event, value in capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip,
                                                      backend=backend, buf_size=buf_size):
