@@ -294,3 +294,24 @@ def test_an_integer_id_past_64_bits_is_rejected_with_why(sqlite_store, tmp_path,
     ok.write_bytes(b'{"data": [{"id": 18446744073709551615, "text": "t", "author_id": "1"}]}\n')
     assert ingest_path(sqlite_store, ok).rejected == 0
     assert post(sqlite_store, "x", "18446744073709551615") is not None
+
+
+def test_the_keys_of_a_deeply_nested_first_record_are_read_in_bounded_time(tmp_path):
+    """Found by review: X's sniffing reads the top-level keys of a first
+    record longer than the sample through ijson's prefixes, a string as long
+    as the depth built for each event: 300,000 "[" (600 KB) took over 7 GB
+    and 90 s, unfinished. Nesting is followed by depth alone, given up past
+    MAX_JSON_DEPTH levels; the keys before it are kept."""
+    import time
+
+    from rasd.ingest.jsonitems import first_keys
+
+    f = tmp_path / "deep.jsonl"
+    f.write_bytes(b'{"a": 1, "b": ' + b"[" * 300_000 + b"]" * 300_000 + b', "c": 2}\n')
+    start = time.monotonic()
+    assert first_keys(f) == {"a", "b"}
+    assert time.monotonic() - start < 20
+    f.write_bytes(b'[{"a": {"x": [1, {"y": 2}]}, "author_id": "1"}, {"z": 1}]')
+    assert first_keys(f) == {"a", "author_id"}  # an array's first item, its own keys
+    f.write_bytes(b'{"a": 1, "b": {"c": [{"d": 1}]}, "e": 1}\n{"z": 1}\n')
+    assert first_keys(f) == {"a", "b", "e"}

@@ -89,6 +89,9 @@ def _is_json(line: bytes) -> bool:
     return True
 
 
+MAX_JSON_DEPTH = 1024  # levels of nesting: what orjson reads (loads), and first_keys follows
+
+
 def first_keys(path: Path, limit: int = REPLAY_LIMIT - 2**18) -> set[str]:
     """The top-level keys of the first JSON object of ``path`` (a line of JSON
     Lines, a document, or an array's first item), read as a stream from its
@@ -100,17 +103,28 @@ def first_keys(path: Path, limit: int = REPLAY_LIMIT - 2**18) -> set[str]:
     what buffers read ahead, so that the parser can still start over), values
     skipped by ijson's pure-Python lexer, which takes a string in time linear
     in its length (yajl, the C one, took 240 s for 30 MiB of \\u escapes),
-    and numbers over ``NUMBER_CARRY_MAX`` made a marker first (``NumberGuard``)."""
+    and numbers over ``NUMBER_CARRY_MAX`` made a marker first (``NumberGuard``);
+    nesting followed here, not by ijson's prefixes (a string as long as the
+    depth for each event: a first record of 300,000 "[" took over 7 GB and
+    90 s, unfinished), and given up past ``MAX_JSON_DEPTH``."""
     keys: set[str] = set()
     try:
         with open_binary(path) as f:
-            events = ijson.get_backend("python").parse(
+            events = ijson.get_backend("python").basic_parse(
                 NumberGuard(_Capped(f, limit)), use_float=True, multiple_values=True)
-            for prefix, event, value in events:
-                if prefix in ("", "item") and event == "map_key":
+            open_: list[str] = []  # the containers open: "start_map" or "start_array"
+            for event, value in events:
+                if event == "start_map" or event == "start_array":
+                    open_.append(event)
+                    if len(open_) > MAX_JSON_DEPTH:
+                        break
+                elif event == "end_map" or event == "end_array":
+                    open_.pop()
+                    if event == "end_map" and open_ in ([], ["start_array"]):
+                        break  # the first object (or the array's first item) ended
+                elif event == "map_key" and open_ in (["start_map"],
+                                                      ["start_array", "start_map"]):
                     keys.add(value)
-                elif prefix in ("", "item") and event == "end_map":
-                    break
     except (IngestError, OSError, EOFError, ValueError, ijson.common.JSONError):
         pass  # unreadable there: the keys before it
     return keys
