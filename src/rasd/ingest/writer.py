@@ -171,7 +171,9 @@ class _History:
     over 12 minutes). A copy that adds no version still leaves its time: the
     state it keeps is then known to have begun (``first_observed_at``) or
     lasted (``observed_at``) that far, so a copy of another state read after
-    it is placed as in time order, in one batch as across batches."""
+    it is placed as in time order, in one batch as across batches — except
+    against sightings between a state's first and last, which leave no trace
+    (only those two are kept: docs/ingest.md, "Still lost")."""
 
     def __init__(self, ident: Callable[[dict[str, Any]], Any]):
         self.ident = ident
