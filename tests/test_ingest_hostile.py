@@ -1070,3 +1070,81 @@ def test_a_failed_run_records_only_what_it_committed(sqlite_store, tmp_path):
     assert len(stored) == 4
     assert run.status == "failed"
     assert run.counts["by_kind"]["posts"] == {"new": 4}, run.counts
+
+
+def _parser_cost(monkeypatch, module, parse, data: bytes, token: bytes) -> list[int]:
+    """What ijson's parser spends going over string ``token`` of ``data`` again,
+    in each pass over the file that ``parse`` makes: each read that ends inside
+    a string has it lexed (yajl) or searched (the Python parser) again from its
+    start, so the bytes of it read by then, summed over the parser's reads (of
+    its ReadGuard, one a pass)."""
+    from rasd.ingest.jsonitems import ReadGuard
+
+    passes: list[list[int]] = []
+
+    class Logged(ReadGuard):
+        def __init__(self, f, limit: int) -> None:
+            super().__init__(f, limit)
+            passes.append([])
+
+        def read(self, size: int = -1) -> bytes:
+            data = super().read(size)
+            passes[-1].append(self.n)
+            return data
+
+    monkeypatch.setattr(module, "ReadGuard", Logged)
+    start = data.index(token)
+    list(parse())
+    monkeypatch.setattr(module, "ReadGuard", ReadGuard)
+    return [sum(end - start for end in ends if start < end < start + len(token))
+            for ends in passes]
+
+
+@pytest.mark.parametrize("unit", [b"\\u00e9", "\u00e9".encode(), b'\\"'])
+@pytest.mark.parametrize("kind", ["array", "telegram", "telegram, damaged"])
+def test_a_long_string_is_read_in_linear_time(store, tmp_path, monkeypatch, unit, kind):
+    """ijson's parsers go over a string again from its start at each read that
+    ends inside it, and rasd read 64 KiB at a time (yajl: the fast pass of
+    arrays, documents and Telegram exports) or 64 bytes (the Python parser:
+    Telegram's careful pass): time squared over a string's length, 238 s for
+    30 MiB of \\u00e9 in one item, 8 s for 8 MiB of é, 9 s for 8 MiB read 64
+    bytes at a time. Reads now grow while in a long string (StringReads):
+    here the parser goes over the string a few times, not 16 (64 KiB reads
+    of 2 MiB) or thousands of times; every record is still stored, and in a
+    damaged export the message right after the long one is still salvaged."""
+    import rasd.ingest.jsonitems as ji
+    import rasd.ingest.telegram as tg
+
+    long = unit * ((2 << 20) // len(unit))
+    token = b'"' + long + b'"'
+    if kind == "array":
+        pages = [{"data": [{"id": str(i), "author_id": "1", "text": f"post {i}",
+                            "note": "LONG" if i == 2 else ""}]} for i in (1, 2, 3)]
+        f = tmp_path / "pages.json"
+        f.write_bytes(json.dumps(pages, indent=1).encode().replace(b'"LONG"', token))
+        cost = _parser_cost(monkeypatch, ji, lambda: ji.json_items(f, RawSink(), "x"),
+                            f.read_bytes(), token)
+    else:
+        msgs = [{"id": i, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
+                 "from_id": "channel5", "text": f"message {i}", "note": "LONG" if i == 2 else ""}
+                for i in (1, 2, 3, 4)]
+        d = tmp_path / "export"
+        d.mkdir()
+        body = json.dumps({"name": "C", "type": "public_channel", "id": 5, "messages": msgs},
+                          indent=1).encode().replace(b'"LONG"', token)
+        if kind == "telegram, damaged":  # a raw control byte: the careful pass reads it
+            body = body.replace(b'"message 4"', b'"message\x01 4"')
+        (d / "result.json").write_bytes(body)
+        cost = _parser_cost(monkeypatch, tg, lambda: get_parser("telegram").parse(d, RawSink()),
+                            body, token)
+        f = d
+    assert len(cost) == (2 if kind == "telegram, damaged" else 1)
+    assert max(cost) <= 4 * len(token), cost
+    rep = ingest_path(store, f)
+    if kind == "array":
+        assert rep.rejected == 0 and store.stats()["posts"] == 3
+        assert post(store, "x", "2").text == "post 2"
+    else:
+        assert post(store, "telegram", "channel5/2").text == "message 2"
+        assert post(store, "telegram", "channel5/3").text == "message 3"
+        assert rep.rejected == (kind == "telegram, damaged")

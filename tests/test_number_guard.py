@@ -167,3 +167,77 @@ def test_number_runs_stop_before_the_c_parser_gets_a_long_number(monkeypatch, bl
     for long in (b"1" * 1001, b"0." + b"5" * 999, b"1e" * 501):
         with pytest.raises(jsonitems.LongNumber):
             read_all(b'[{"a": ' + long + b"}]")
+
+
+class Pieces:
+    """A file whose reads return at most ``block`` bytes (as a pipe may)."""
+
+    def __init__(self, data: bytes, block: int) -> None:
+        self.f, self.block = io.BytesIO(data), block
+
+    def read(self, size: int = -1) -> bytes:
+        return self.f.read(self.block if size < 0 else min(size, self.block))
+
+
+long_text = st.builds(lambda unit, n: unit * n,
+                      st.sampled_from(["a", "\u00e9", '"', "\\", "\\u00e9", '\\"', "\u0645 "]),
+                      st.integers(0, 400))
+texts = st.one_of(tricky_text, long_text)
+string_values = st.recursive(
+    st.one_of(st.none(), st.integers(-(10**20), 10**20), texts),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(texts, c, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=int(os.environ.get("RASD_GUARD_EXAMPLES", "400")), deadline=None)
+@given(string_values, st.integers(1, 80), st.integers(1, 300), st.booleans())
+def test_string_reads_hand_over_the_bytes_unchanged(v, step, block, ascii_):
+    """StringReads changes only the sizes of reads: whatever the JSON (strings
+    of quotes, backslashes and escapes cut anywhere), the pieces are the file,
+    and both of ijson's parsers read the same value from them."""
+    import ijson
+
+    data = json.dumps(v, ensure_ascii=ascii_).encode()
+    r, out = jsonitems.StringReads(Pieces(data, block), step), bytearray()
+    while piece := r.read(jsonitems.READ_MAX):
+        out += piece
+    assert bytes(out) == data
+    for backend in ("yajl2_c", "python"):
+        r = jsonitems.StringReads(Pieces(data, block), step)
+        got = next(ijson.get_backend(backend).items(r, "", buf_size=jsonitems.READ_MAX))
+        assert json.loads(json.dumps(got)) == v
+
+
+def _relex_cost(data: bytes, start: int, end: int, step: int) -> tuple[int, list[int]]:
+    """What ijson's parsers spend on the string ``data[start:end]`` when read
+    through StringReads: each read that ends inside it has them go over it
+    again from its start (yajl lexes it again, the Python lexer searches it
+    again), so the bytes of it read so far, summed over those reads; and the
+    ends of the reads from the one that holds its closing quote (at ``end``)."""
+    r, at, cost, after = jsonitems.StringReads(io.BytesIO(data), step), 0, 0, []
+    while piece := r.read(jsonitems.READ_MAX):
+        at += len(piece)
+        if start < at <= end:
+            cost += at - start
+        elif at > end:
+            after.append(at)
+    return cost, after
+
+
+@pytest.mark.parametrize("unit", [b"a", "\u00e9".encode(), b"\\u00e9", b'\\"', b"\\\\",
+                                  b"x\\\\\\\"", b"\\/"])
+@pytest.mark.parametrize("step", [64, 4096])
+@pytest.mark.parametrize("lead", [0, 1, 5])
+def test_a_long_string_costs_the_parsers_linear_time(unit, step, lead):
+    """Read in fixed pieces of ``step`` bytes, a string of length L cost the
+    parsers L²/2·step (yajl: 238 s for 30 MiB of \\u00e9, the Python parser
+    9 s for 8 MiB read 64 bytes at a time); StringReads keeps it within a few
+    times L, and the reads after the string are ``step`` bytes again (Telegram's
+    careful pass loses what the read that meets a broken byte holds)."""
+    s = b"q" * lead + unit * (64 * step // len(unit))
+    head = b'[{"id": 1, "t": "a\\"b"}, {"id": 2, "text": "'
+    data = head + s + b'", "n": 3}, {"id": 4}]' + b" " * 3 * step
+    end = len(head) + len(s)
+    cost, after = _relex_cost(data, len(head), end, step)
+    assert cost <= 4 * len(s)
+    # the read that meets the closing quote ends there; the next ones are small
+    assert after[0] == end + 1 and after[1] - after[0] <= step

@@ -53,6 +53,7 @@ from rasd.ingest.base import (
     strip_surrogates,
 )
 from rasd.ingest.jsonitems import (
+    READ_MAX,
     SKIPPED,
     TOKEN_MAX,
     TOO_BIG,
@@ -61,6 +62,7 @@ from rasd.ingest.jsonitems import (
     NumberGuard,
     NumberRuns,
     ReadGuard,
+    StringReads,
     capped_parse,
     chat_record,
     dump_item,
@@ -289,10 +291,12 @@ class TelegramParser(Parser):
             # TOKEN_MAX bytes have passed without 16 events; a message that grows
             # past MAX_LINE comes as TOO_BIG, its remaining events skipped.
             # the careful pass reads on past numbers Python cannot read
-            f = ReadGuard(NumberRuns(raw_f, path) if backend is ijson else NumberGuard(raw_f),
-                          TOKEN_MAX)
+            # reads of buf_size bytes, growing within a long string (StringReads:
+            # both parsers take time squared over a string read in fixed pieces)
+            f = ReadGuard(StringReads(NumberRuns(raw_f, path) if backend is ijson
+                                      else NumberGuard(raw_f), buf_size), TOKEN_MAX)
             for prefix, event, value in capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip,
-                                                     backend=backend, buf_size=buf_size):
+                                                     backend=backend, buf_size=READ_MAX):
                 if event == "item":  # one message, built whole (or TOO_BIG, SKIPPED)
                     state.messages += 1
                     if value is TOO_BIG:
