@@ -449,9 +449,6 @@ class TextClassifier:
         P = self.combine(self.tier_probas(prep))
         return self.apply_role_prior(P, roles), prep
 
-    def label_threshold(self, label: str) -> float:
-        return float(self.policy.thresholds.get(label, 0.0))
-
     def decide(self, P: np.ndarray) -> list[tuple[str, float, bool]]:
         """(label, flag probability, flagged) per row of P, vectorised.
 
