@@ -192,8 +192,9 @@ class _History:
             if not current:
                 self.untimed.add(p.kept)
             return p
-        i = bisect.bisect_right(self.starts, _utc_naive(s))
-        self.starts.insert(i, _utc_naive(s))
+        sn = _utc_naive(s)
+        i = bisect.bisect_right(self.starts, sn)
+        self.starts.insert(i, sn)
         self.periods.insert(i, p)
         return p
 
