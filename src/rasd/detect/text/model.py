@@ -24,9 +24,7 @@ Everything is stored as ``.npz``/``.json`` (never pickle).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -546,20 +544,9 @@ class TextClassifier:
         return top
 
 
-def fingerprint_files(paths: Sequence[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.name.encode())
-        h.update(Path(p).read_bytes())
-    return h.hexdigest()
-
-
 def logloss(P: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> float:
     p = np.clip(P[np.arange(len(y)), y], 1e-12, 1.0)
     if w is None:
         return float(-np.mean(np.log(p)))
     return float(-np.sum(w * np.log(p)) / np.sum(w))
 
-
-def safe_float(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
