@@ -4,6 +4,7 @@ accounts, scan idempotency with a detector plugin."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import sqlite3
@@ -341,34 +342,37 @@ def test_ingest_reads_standard_input(tmp_path):
     """`twarc2 search … | rasd ingest -`: plain or compressed, read as it comes
     (nothing spooled to disk); the summary and the source say stdin."""
     import gzip
-    import tempfile
 
     db = tmp_path / "s.db"
     page = json.dumps({"data": [{"id": "1", "text": "piped", "author_id": "2"}],
                        "includes": {"users": [{"id": "2", "username": "u2"}]}}) + "\n"
-    before = set(Path(tempfile.gettempdir()).glob("rasd-*"))
+    # a temporary folder of its own: other processes on the machine may make
+    # rasd-* files in the shared one at the same moment
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
     cmd = [sys.executable, "-m", "rasd.cli", "--db", str(db), "ingest", "-", "--json"]
-    r = subprocess.run(cmd, input=page.encode(), capture_output=True, check=False)
+    r = subprocess.run(cmd, input=page.encode(), capture_output=True, check=False, env=env)
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)[0]
     assert rep["path"] == "-" and rep["source"] == "stdin" and rep["new"] == 2
     page2 = page.replace('"1"', '"3"').replace("piped", "gzipped")
     r = subprocess.run(cmd, input=gzip.compress(page2.encode()), capture_output=True,
-                       check=False)
+                       check=False, env=env)
     assert r.returncode == 0 and json.loads(r.stdout)[0]["by_kind"]["posts"] == {"new": 1}
     import lzma
 
     page3 = page.replace('"1"', '"4"').replace("piped", "xz")
     r = subprocess.run(cmd, input=lzma.compress(page3.encode()), capture_output=True,
-                       check=False)
+                       check=False, env=env)
     assert r.returncode == 0 and json.loads(r.stdout)[0]["by_kind"]["posts"] == {"new": 1}
-    r = subprocess.run(cmd[:-1], input=b"", capture_output=True, check=False)
+    r = subprocess.run(cmd[:-1], input=b"", capture_output=True, check=False, env=env)
     assert r.returncode == 2 and b"standard input: file is empty" in r.stderr
-    assert set(Path(tempfile.gettempdir()).glob("rasd-*")) <= before
+    assert not list(tmp.iterdir())  # nothing spooled to disk
     # a JSON array whose second item is broken: the reader starts again on the
     # kept first bytes (JSON Lines fallback) and keeps the item before
     r = subprocess.run(cmd, input=b'[{"data": [{"id": "7", "text": "a", "author_id": "2"}]},'
-                       b'\n{oops', capture_output=True, check=False)
+                       b'\n{oops', capture_output=True, check=False, env=env)
     rep = json.loads(r.stdout)[0]
     assert r.returncode == 0 and rep["by_kind"]["posts"] == {"new": 1} and rep["rejected"] == 1
     q = (tmp_path / "s.quarantine.jsonl").read_text().splitlines()
