@@ -42,6 +42,9 @@ def run_demo(store: Store, workdir: Path, log: Callable[[str], None] = print) ->
         try:
             ctx.results[name] = step(ctx)
         except Exception as exc:  # noqa: BLE001 - reported and counted as a failure
-            log(f"  FAILED: {type(exc).__name__}: {exc}")
-            ctx.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            # one line: the driver's own words where a database error wraps them
+            # (SQLAlchemy's text adds the statement, its parameters and a link)
+            why = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+            log(f"  FAILED: {type(exc).__name__}: {why}")
+            ctx.results[name] = {"error": f"{type(exc).__name__}: {why}"}
     return ctx.results

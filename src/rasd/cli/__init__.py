@@ -31,6 +31,28 @@ class _Group(TyperGroup):
         rank = {n: i for i, n in enumerate(ORDER)}
         return sorted(names, key=lambda n: (rank.get(n, len(ORDER)), n))
 
+    def invoke(self, ctx: Any) -> Any:
+        # A store that opened but cannot be written or read as asked (a read-only
+        # file or folder, a lock another process holds past the 30 s wait, a full
+        # disk, a server gone or refusing a privilege) is an error naming the store,
+        # not a traceback: `rasd accounts mark`, `scan`, `bank create`, `lists
+        # import`, `clusters build` … printed SQLAlchemy's whole trace
+        import logging
+
+        from sqlalchemy.exc import DBAPIError
+
+        # psycopg logs, through Python's last-resort handler, that it ignored an
+        # error while closing a pipeline the failure had already aborted: a
+        # second line, of psycopg's internals, under the error said here
+        logging.getLogger("psycopg").addHandler(logging.NullHandler())
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as e:
+            why = common.store_failure(e)
+            if why is None:  # a fault of rasd's own (a constraint, bad SQL): traced
+                raise
+            common.fail(why, code=1)
+
 
 app = typer.Typer(
     name="rasd",

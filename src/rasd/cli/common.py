@@ -90,6 +90,41 @@ def error_line(e: BaseException) -> str:
     return why[0] if why else type(e).__name__
 
 
+# what a store's failure means to the one who runs the command, by the
+# driver's words (SQLite) or the SQLSTATE (PostgreSQL)
+_STORE_HINTS = (
+    ("readonly database", "the file, or the folder it is in, cannot be written"),
+    ("database is locked", ("another process held its write lock past the 30 s "
+                            "wait: try again when it is done")),
+    ("disk is full", "no space left where it is"),
+    ("disk i/o error", "the disk or file system failed"),
+    ("unable to open database file", ("the file, or the folder it is in, cannot be "
+                                      "opened or written")),
+)
+_PG_STATES = {"25006": "a read-only transaction: a standby server, or a read-only role",
+              "42501": "the role lacks a privilege it needs",
+              "53100": "the server is out of disk space"}
+
+
+def store_failure(e: BaseException) -> str | None:
+    """A one-line message for a database error met while a command used the
+    store (``OperationalError``: locks, read-only files, lost connections; and a
+    PostgreSQL privilege or read-only refusal), or None for errors that are
+    rasd's own faults (constraints, SQL), which keep their traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    orig = getattr(e, "orig", None)
+    state = getattr(orig, "sqlstate", None)
+    if not isinstance(e, OperationalError) and state not in _PG_STATES:
+        return None
+    line = error_line(e)
+    low = line.lower()
+    hint = _PG_STATES.get(state or "") or next(
+        (h for k, h in _STORE_HINTS if k in low), None)
+    return (f"the store {shown_db() if STATE.db else 'rasd.db'} failed: {line}"
+            + (f" ({hint})" if hint else ""))
+
+
 def shown_db() -> str:
     """The store's name as messages show it: a server URL without its password."""
     from sqlalchemy.engine import make_url

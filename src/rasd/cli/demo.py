@@ -33,7 +33,6 @@ def register(app: typer.Typer) -> None:
           rasd demo --workdir /tmp/rasd-demo && rasd --db /tmp/rasd-demo/rasd.db stats
         """
         from rasd.demo import run_demo
-        from rasd.store import Store
 
         workdir.mkdir(parents=True, exist_ok=True)
         db = common.STATE.db or str(workdir / "rasd.db")
@@ -49,8 +48,8 @@ def register(app: typer.Typer) -> None:
             # goes (typer's click is its own copy: ParameterSource by name)
             warn(f"the store is RASD_DB's ({common.STATE.db}), not "
                  f"{workdir / 'rasd.db'}: unset RASD_DB, or pass --db, to choose")
-        store = Store.open(db)
-        common.STATE.store = store
+        common.STATE.db = db  # opened as every command opens it: a store that
+        store = common.get_store(create=True)  # cannot be, an error naming it
         typer.echo(f"rasd demo: workspace {workdir}/ (store {db}) — synthetic data, "
                    "invented accounts and events")
         # steps quote what they read (names, texts): escaped, lines kept

@@ -27,15 +27,38 @@ def head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def _unknown(revision: str) -> bool:
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is None
+    except CommandError:  # "Can't locate revision identified by ..."
+        return True
+
+
 def current(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+class UnknownSchemaError(ValueError):
+    """The store's schema is at a revision this rasd does not know: a newer
+    rasd made or upgraded it (or its ``alembic_version`` was edited)."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to ``revision``; a no-op when it is already there."""
-    if revision == "head" and current(engine) == head():
+    """Bring the database to ``revision``; a no-op when it is already there.
+    A store whose revision this rasd does not know is refused with
+    ``UnknownSchemaError`` (Alembic said only "Can't locate revision identified
+    by '0099'")."""
+    now = current(engine)
+    if revision == "head" and now == head():
         return
+    if now is not None and _unknown(now):
+        raise UnknownSchemaError(
+            f"its schema is at revision {now!r}, which this rasd (schema up to "
+            f"{head()!r}) does not know: it was made or upgraded by a newer rasd; "
+            "upgrade rasd to open it (nothing was changed)")
     cfg = alembic_config(engine)
     with engine.connect() as conn:
         # SQLite: hold the write lock from the start (BEGIN IMMEDIATE, waiting

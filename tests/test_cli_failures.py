@@ -1,0 +1,102 @@
+"""Expected failures as a user meets them: a store that cannot be written, one of
+a newer rasd, one that cannot be reached. Each is one line naming the store, never
+a traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rasd.store import Store
+
+DEMO = Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo"
+
+# commands that write to a store that is there, and what each needs first
+WRITERS = [
+    ["accounts", "mark", "@bbf_lion_media", "--role", "news"],
+    ["bank", "create", "fp", "--negative"],
+    ["lists", "import", str(DEMO / "lists" / "demo_un_format.xml")],
+    ["clusters", "build"],
+    ["scan", "--all", "-d", "finance"],
+]
+
+
+def _rasd(url: str, *args: str, prefix: list[str] | None = None,
+          **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("RASD_DB", None)
+    return subprocess.run([*(prefix or []), sys.executable, "-m", "rasd", "--db", url, *args],
+                          capture_output=True, text=True, env=env, timeout=120, check=False,
+                          **kw)
+
+
+def _one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "sqlalche.me" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rasd: error: the store "), r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def _read_only_prefix(tmp_path: Path) -> list[str]:
+    """Run as root, file modes bind no one: drop the capability that lets root
+    write past them (setpriv); as anyone else, the modes suffice."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: a read-only file is writable")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_a_read_only_store_is_one_line_error_for_every_writing_command(store, tmp_path):
+    from rasd.ingest import ingest_path
+
+    ingest_path(store, DEMO / "x" / "demo_tweets.jsonl")
+    if store.is_sqlite:
+        db = store.path
+        store.close()
+        db.chmod(stat.S_IREAD)  # its folder stays writable: WAL's files are made there
+        prefix = _read_only_prefix(tmp_path)
+        url, state = str(db), "cannot be written"
+    else:  # a session that may not write: a hot standby, a read-only role
+        url = store.url.render_as_string(hide_password=False).replace(
+            "options=-csearch_path", "options=-cdefault_transaction_read_only%3Don"
+            "%20-csearch_path")
+        prefix, state = [], "read-only"
+    try:
+        ok = _rasd(url, "stats", "--json", prefix=prefix)  # reading still works
+        assert ok.returncode == 0 and '"posts": 29' in ok.stdout, ok.stderr
+        for cmd in WRITERS:
+            _one_line_error(_rasd(url, *cmd, prefix=prefix), state)
+    finally:
+        if store.is_sqlite:
+            store.path.chmod(0o644)
+
+
+def test_a_store_of_a_newer_rasd_is_named_as_such(tmp_path):
+    db = tmp_path / "rasd.db"
+    Store.open(str(db)).close()
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE alembic_version SET version_num = '0999'")
+    for cmd in (["stats"], ["ingest", str(DEMO / "x" / "demo_tweets.jsonl")],
+                ["demo", "--workdir", str(tmp_path)]):
+        r = _rasd(str(db), *cmd)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (cmd, r.stderr)
+        assert "revision '0999'" in r.stderr and "newer rasd" in r.stderr, r.stderr
+    with sqlite3.connect(db) as c:  # refused, not touched
+        assert c.execute("SELECT version_num FROM alembic_version").fetchall() == [("0999",)]
+
+
+def test_demo_into_a_store_that_cannot_be_reached_is_an_error(tmp_path):
+    r = _rasd("postgresql://me:s3cret@127.0.0.1:1/x", "demo", "--workdir", str(tmp_path / "w"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("rasd: error: cannot open the store "), r.stderr
+    assert "s3cret" not in r.stderr
