@@ -50,14 +50,17 @@ def register(app: typer.Typer) -> None:
                  f"{workdir / 'rasd.db'}: unset RASD_DB, or pass --db, to choose")
         common.STATE.db = db  # opened as every command opens it: a store that
         store = common.get_store(create=True)  # cannot be, an error naming it
+        # with --json, standard output is the JSON alone (`rasd demo --json | jq`):
+        # the steps' lines go to standard error
         typer.echo(f"rasd demo: workspace {workdir}/ (store {db}) — synthetic data, "
-                   "invented accounts and events")
+                   "invented accounts and events", err=json_)
         # steps quote what they read (names, texts): escaped, lines kept
-        results = run_demo(store, workdir, log=lambda line: echo(line, keep_lines=True))
+        results = run_demo(store, workdir,
+                           log=lambda line: echo(line, err=json_, keep_lines=True))
         if json_:
             echo_json(results)
         failed = [k for k, v in results.items() if isinstance(v, dict) and "error" in v]
         if failed:
             typer.echo(f"rasd demo: {len(failed)} step(s) failed: {', '.join(failed)}", err=True)
             raise typer.Exit(1)
-        typer.echo(f"done. Explore it: rasd --db {db} stats")
+        typer.echo(f"done. Explore it: rasd --db {db} stats", err=json_)
