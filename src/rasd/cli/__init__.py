@@ -99,6 +99,40 @@ def root(
 
 _loaded = False
 
+# click's mark for a paragraph it must print as written, not rewrap
+_NO_REWRAP = "\b"
+
+
+def examples_kept(text: str) -> str:
+    """``text`` (a command's help) with each paragraph of indented lines — the
+    examples — marked for click to print as written. Click rewrapped them to the
+    terminal's width, and a pasted example broke where it had been wrapped
+    (``rasd policy check my-`` / ``policy.json``, ``... | rasd`` / ``classify``)."""
+    import inspect
+
+    paras = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        f"{_NO_REWRAP}\n{p}" if all(line.startswith(" ") for line in p.splitlines())
+        and not p.startswith(_NO_REWRAP) else p for p in paras)
+
+
+def _keep_examples(typer_app: typer.Typer) -> None:
+    """Mark the examples in the help of every command of ``typer_app`` and of
+    its sub-apps (``examples_kept``)."""
+    import inspect
+
+    if isinstance(typer_app.info.help, str):
+        typer_app.info.help = examples_kept(typer_app.info.help)
+    for c in typer_app.registered_commands:
+        text = c.help if isinstance(c.help, str) else inspect.getdoc(c.callback)
+        if text:
+            c.help = examples_kept(text)
+    for g in typer_app.registered_groups:
+        if isinstance(g.help, str):
+            g.help = examples_kept(g.help)
+        if g.typer_instance is not None:
+            _keep_examples(g.typer_instance)
+
 
 def _load_commands() -> None:
     global _loaded
@@ -112,6 +146,7 @@ def _load_commands() -> None:
         register = getattr(module, "register", None)
         if register is not None:
             register(app)
+    _keep_examples(app)
 
 
 def global_options_first(argv: list[str]) -> list[str]:
@@ -145,7 +180,9 @@ def global_options_first(argv: list[str]) -> list[str]:
 
 def main() -> None:
     _load_commands()
-    app(args=global_options_first(sys.argv[1:]))
+    # "rasd" however it was started: `python -m rasd` printed "Usage: python -m
+    # rasd" and "Try 'python -m rasd -h'" above examples that all say "rasd"
+    app(args=global_options_first(sys.argv[1:]), prog_name="rasd")
 
 
 _load_commands()
