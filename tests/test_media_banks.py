@@ -565,6 +565,15 @@ def test_match_json_names_a_file_that_failed(tmp_path):
     assert r.exit_code == 1
     assert recs[0]["matches"] == [] and recs[0]["error"].startswith("pdq: ")
     assert "error" not in recs[1]
+    # nor in text: a file that could not be hashed at all ("missing.jpg: no match",
+    # counted among the files matched against)
+    missing = tmp_path / "missing.jpg"
+    r = run.invoke(app, ["--db", str(tmp_path / "e.db"), "match", str(missing), str(OTHER)])
+    common.STATE.store = None
+    assert r.exit_code == 1
+    assert f"{missing}: not checked: file: no such file" in r.stdout
+    assert f"{missing}: no match" not in r.stdout
+    assert "0 of 2 file(s) matched; 1 had errors" in r.stdout
 
 
 def _vpdq_text(rng, frames: int = 5) -> str:

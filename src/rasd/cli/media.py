@@ -194,6 +194,10 @@ def register(app: typer.Typer) -> None:
                 if fh.errors:  # else a failed file reads like a clean one without matches
                     rec["error"] = fh.error_text()
                 sys.stdout.write(jsonl_line(rec) + "\n")
+            elif not hits and fh.errors and not values:
+                # nothing was hashed (no such file, unreadable): not a clean file
+                # without matches ("missing.jpg: no match" read like one)
+                echo(f"{p}: not checked: {fh.error_text()}")
             elif not hits:
                 why = "; ".join(f"{k} not matched: {v}" for k, v in skipped.items())
                 echo(f"{p}: no match" + (f" ({why})" if why else ""))
@@ -203,7 +207,8 @@ def register(app: typer.Typer) -> None:
                      f"{h.measured()} labels={labels}")
             n_match += any(h.outcome == "reported" for h in hits)
         if not json_:
-            echo(f"{n_match} of {len(paths)} file(s) matched")
+            echo(f"{n_match} of {len(paths)} file(s) matched"
+                 + (f"; {bad} had errors" if bad else ""))
         if bad:
             raise typer.Exit(1)
 
