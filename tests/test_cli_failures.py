@@ -100,3 +100,57 @@ def test_demo_into_a_store_that_cannot_be_reached_is_an_error(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.startswith("rasd: error: cannot open the store "), r.stderr
     assert "s3cret" not in r.stderr
+
+
+# --- ingest: options that do not fit the file -------------------------------------------
+
+
+def _ingest(tmp_path: Path, *args: str):
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "rasd.db"), "ingest", *args])
+    if common.STATE.store is not None:
+        common.STATE.store.close()
+    common.STATE.store = None
+    return r
+
+
+def test_a_format_that_reads_not_even_the_first_record_is_refused(tmp_path):
+    """``--format x`` on the Kaggle CSV rejected every line as invalid JSON, into
+    the quarantine, and ended with status 0; ``--format telethon`` on X JSONL
+    likewise. Both are refused before anything is written, naming the format the
+    file is."""
+    csv = tmp_path / "tweets.csv"
+    shutil.copy(DEMO / "csv" / "demo_kaggle_format.csv", csv)
+    tweets = DEMO / "x" / "demo_tweets.jsonl"
+    for args, looks in (([str(csv), "--format", "x"], "csv"),
+                        ([str(csv), "--format", "x", "--dry-run"], "csv"),
+                        ([str(tweets), "--format", "telethon"], "x")):
+        r = _ingest(tmp_path, *args)
+        assert r.exit_code == 2, (args, r.output)
+        assert f"read as --format {args[2]}, its first record is rejected (line 1: " in r.stderr
+        assert f"it looks like {looks}: leave --format out, or give --format {looks}" in r.stderr
+        assert not (tmp_path / "rasd.db").exists()
+        assert not (tmp_path / "rasd.quarantine.jsonl").exists()
+    r = _ingest(tmp_path, str(tweets), "--format", "x")  # the right one is read
+    assert r.exit_code == 0 and "x: 43 new" in r.stdout, r.output
+
+
+def test_a_misspelt_mapping_is_an_error_whatever_the_files(tmp_path):
+    """``--mapping isis-kagle`` was said to be unknown on a CSV, and on JSON
+    Lines ignored without a word."""
+    r = _ingest(tmp_path, str(DEMO / "x" / "demo_tweets.jsonl"), "--mapping", "isis-kagle")
+    assert r.exit_code == 2 and "mapping 'isis-kagle': no such built-in" in r.stderr, r.output
+    assert not (tmp_path / "rasd.db").exists()
+
+
+def test_a_json_file_read_as_csv_is_named_in_a_bounded_line(tmp_path):
+    """``--format csv`` on X JSONL printed its whole first line as the "header"."""
+    r = _ingest(tmp_path, str(DEMO / "x" / "demo_tweets.jsonl"), "--format", "csv")
+    assert r.exit_code == 2, r.output
+    line = r.stderr.strip()
+    assert "matches no built-in mapping" in line and "it reads as JSON, not CSV" in line
+    assert len(line) < 900, len(line)

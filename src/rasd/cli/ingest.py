@@ -299,6 +299,13 @@ def register(app: typer.Typer) -> None:
         for p in paths:
             if p != STDIN and not p.exists():
                 fail(f"{p}: no such file or directory")
+        if mapping is not None:  # a misspelt mapping is an error whatever the files
+            from rasd.ingest.csvfmt import load_mapping  # (it was ignored unless a CSV came)
+
+            try:
+                load_mapping(mapping)
+            except IngestError as e:
+                fail(str(e))
         explicit = set(paths)
         skipped: list[str] = []
         paths = expand_paths(paths, skipped)
@@ -323,11 +330,12 @@ def register(app: typer.Typer) -> None:
         # (files and folders only: a pipe or FIFO, <(…), would lose what a check read)
         named = [p for p in paths if p in explicit and p != STDIN and split_member(p) is None
                  and (p.is_file() or p.is_dir())]
-        checked = set(named) if writing and len(named) > 1 else set()
+        checked = set(named) if writing and len(named) > 1 or fmt != "auto" else set()
         if checked:
             # each file named is checked before any is written: one that cannot be
             # read stopped the command after those before it were stored (and
-            # --json printed nothing of them)
+            # --json printed nothing of them); and a --format given is checked
+            # against each file's first record (check_format), a dry run's too
             for p in named:
                 try:
                     check_format(p, fmt, platform=platform, mapping=mapping,

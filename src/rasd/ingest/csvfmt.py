@@ -502,9 +502,15 @@ class CSVParser(Parser):
             found = [m for m in builtin_mappings().values()
                      if set(m.get("detect_columns", [])) <= hs]
             if not found:
+                # each name cut: a JSON line read as a header (--format csv on a
+                # JSONL file) was printed whole, a screenful in one error line
+                shown = [h if len(h) <= 40 else h[:39] + "…" for h in header[:12]]
+                json_like = bool(header) and header[0].lstrip("\ufeff \t").startswith(("{", "["))
                 raise IngestError(
-                    f"{src}: CSV header {header[:12]} matches no built-in mapping "
-                    f"({', '.join(sorted(builtin_mappings()))}); pass --mapping FILE")
+                    f"{src}: CSV header {shown} matches no built-in mapping "
+                    f"({', '.join(sorted(builtin_mappings()))}); pass --mapping FILE"
+                    + ("; it reads as JSON, not CSV: leave --format out" if json_like
+                       else ""))
             m = found[0]
         twice = sorted(c for c, n in Counter(header).items() if n > 1 and c in columns_of(m))
         if twice:  # a row's dict keeps the last of them: which one is meant is unknown

@@ -46,6 +46,7 @@ from rasd.ingest.pipeline import (
     start_method,
 )
 from rasd.ingest.writer import Writer, link_marks, link_pending, merge_name_stubs
+from rasd.model import Reject
 from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import now
@@ -300,8 +301,27 @@ def check_format(path: str | Path | Stream, fmt: str = "auto", *, platform: str 
         name, options = _format(p, fmt, mapping, platform, chat_id)
         if first_record:
             with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
-                next(records, None)
+                first = next(records, None)
+            if fmt != "auto" and isinstance(first, Reject):
+                _check_forced(p, name, first)
     return name
+
+
+def _check_forced(path: Path | Stream, name: str, first: Reject) -> None:
+    """A ``--format`` that reads not even the first record of a file that another
+    format claims is a mistake, said before anything is written: ``--format x``
+    on a CSV rejected its 18,605 lines one by one as invalid JSON into the
+    quarantine, and ended with status 0. (Where no format claims the file, as for
+    a first record too long to sniff, --format is what reads it: no error.)"""
+    try:
+        claimed = detect_format(path)  # type: ignore[arg-type]
+    except IngestError:
+        return
+    if claimed != name:
+        where = f"line {first.line}" if first.line else (first.path or "its start")
+        raise IngestError(f"{path_text(path)}: read as --format {name}, its first record is "
+                          f"rejected ({where}: {first.reason}); it looks like {claimed}: "
+                          f"leave --format out, or give --format {claimed}")
 
 
 def _format(path: Path, fmt: str, mapping: str | None, platform: str | None,
