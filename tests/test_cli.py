@@ -691,6 +691,9 @@ def test_runs_lists_what_was_ingested_and_how_it_ended(tmp_path):
         .startswith("#1 ")
     bad = runner.invoke(app, ["--db", db, "runs", "--status", "bogus"])
     assert bad.exit_code == 2 and "status must be one of" in bad.output
+    # runs are there, none of that source: said so ("no ingest runs recorded")
+    none = runner.invoke(app, ["--db", db, "runs", "--source", "op-banner", "--status", "done"])
+    assert none.output == "no ingest runs recorded with status done and source 'op-banner'\n"
     # a file named with a line break cannot forge a row (review)
     odd = tmp_path / "x\n#99  2026-01-01 00:00:00 UTC  done  x  forged.jsonl"
     odd.write_text(json.dumps({"data": [{"id": "3", "text": "t", "author_id": "5"}]}) + "\n")

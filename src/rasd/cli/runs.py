@@ -47,7 +47,11 @@ def register(app: typer.Typer) -> None:
             echo_json(runs)
             return
         if not runs:
-            echo("no ingest runs recorded" + (f" with status {status}" if status else ""))
+            # what was asked for, not "no ingest runs recorded" where runs are
+            # there but none matches the --status/--source given
+            asked = " and ".join(([f"status {status}"] if status else [])
+                                 + ([f"source {source!r}"] if source else []))
+            echo("no ingest runs recorded" + (f" with {asked}" if asked else ""))
             return
         for r in runs:
             echo(_line(r))
