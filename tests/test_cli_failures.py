@@ -76,6 +76,16 @@ def test_a_read_only_store_is_one_line_error_for_every_writing_command(store, tm
         assert ok.returncode == 0 and '"posts": 29' in ok.stdout, ok.stderr
         for cmd in WRITERS:
             _one_line_error(_rasd(url, *cmd, prefix=prefix), state)
+        # ingest says it in its own words: which file, and that nothing went in
+        # (it said "the run is recorded as failed", where nothing could be recorded)
+        r = _rasd(url, "ingest", str(DEMO / "telegram"), prefix=prefix)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1 and "writing to the store" in r.stderr, r.stderr
+        if store.is_sqlite:
+            assert "cannot be written: nothing was ingested" in r.stderr, r.stderr
+            assert "recorded as failed" not in r.stderr, r.stderr
+        else:
+            assert "(a read-only transaction: " in r.stderr, r.stderr
     finally:
         if store.is_sqlite:
             store.path.chmod(0o644)

@@ -39,7 +39,7 @@ class _Group(TyperGroup):
         # import`, `clusters build` … printed SQLAlchemy's whole trace
         import logging
 
-        from sqlalchemy.exc import DBAPIError
+        from rasd.store.db import is_store_error
 
         # psycopg logs, through Python's last-resort handler, that it ignored an
         # error while closing a pipeline the failure had already aborted: a
@@ -47,7 +47,9 @@ class _Group(TyperGroup):
         logging.getLogger("psycopg").addHandler(logging.NullHandler())
         try:
             return super().invoke(ctx)
-        except DBAPIError as e:
+        except Exception as e:
+            if not is_store_error(e):  # (SQLAlchemy's, or the driver's own)
+                raise
             why = common.store_failure(e)
             if why is None:  # a fault of rasd's own (a constraint, bad SQL): traced
                 raise

@@ -106,22 +106,46 @@ _PG_STATES = {"25006": "a read-only transaction: a standby server, or a read-onl
               "53100": "the server is out of disk space"}
 
 
-def store_failure(e: BaseException) -> str | None:
-    """A one-line message for a database error met while a command used the
-    store (``OperationalError``: locks, read-only files, lost connections; and a
-    PostgreSQL privilege or read-only refusal), or None for errors that are
-    rasd's own faults (constraints, SQL), which keep their traceback."""
+def _operational(e: BaseException) -> bool:
+    """Whether ``e`` is the database saying it could not do what was asked
+    (SQLAlchemy's ``OperationalError``, or the driver's own where rasd writes
+    through its cursor), not that what was asked was wrong."""
+    import sqlite3
+
     from sqlalchemy.exc import OperationalError
 
-    orig = getattr(e, "orig", None)
+    if isinstance(e, OperationalError | sqlite3.OperationalError):
+        return True
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    return isinstance(e, psycopg.OperationalError)
+
+
+def store_hint(e: BaseException) -> str | None:
+    """What a database error that is not rasd's fault means to the one who runs
+    the command (a read-only file, a lock held too long, a read-only session …),
+    or None: ``_STORE_HINTS`` by the driver's words (SQLite), ``_PG_STATES`` by
+    the SQLSTATE (PostgreSQL)."""
+    orig = getattr(e, "orig", None) or e
     state = getattr(orig, "sqlstate", None)
-    if not isinstance(e, OperationalError) and state not in _PG_STATES:
+    if state in _PG_STATES:
+        return _PG_STATES[state]
+    low = error_line(e).lower()
+    return next((h for k, h in _STORE_HINTS if k in low), None)
+
+
+def store_failure(e: BaseException) -> str | None:
+    """A one-line message for a database error met while a command used the
+    store (an operational error: locks, read-only files, lost connections; and a
+    PostgreSQL privilege or read-only refusal), or None for errors that are
+    rasd's own faults (constraints, SQL), which keep their traceback."""
+    orig = getattr(e, "orig", None) or e
+    if not _operational(e) and getattr(orig, "sqlstate", None) not in _PG_STATES:
         return None
-    line = error_line(e)
-    low = line.lower()
-    hint = _PG_STATES.get(state or "") or next(
-        (h for k, h in _STORE_HINTS if k in low), None)
-    return (f"the store {shown_db() if STATE.db else 'rasd.db'} failed: {line}"
+    hint = store_hint(e)
+    return (f"the store {shown_db() if STATE.db else 'rasd.db'} failed: {error_line(e)}"
             + (f" ({hint})" if hint else ""))
 
 

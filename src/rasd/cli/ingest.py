@@ -20,6 +20,7 @@ from rasd.cli.common import (
     progress_enabled,
     shown_db,
     store_exists,
+    store_hint,
     warn,
 )
 from rasd.store.db import is_store_error
@@ -426,10 +427,14 @@ def register(app: typer.Typer) -> None:
                 if not is_store_error(e):
                     raise
                 # a full disk, a lost connection, a server gone: said in one line
+                hint = store_hint(e)
+                if hint and "cannot be written" in hint:  # nothing was, not even the run
+                    fail(f"{one_line(str(p))}: writing to the store {shown_db()} failed: "
+                         f"{error_line(e)} ({hint}: nothing was ingested)", code=1)
                 fail(f"{one_line(str(p))}: writing to the store {shown_db()} failed: "
-                     f"{error_line(e)} (the run is recorded as failed "
-                     "and keeps what it committed: ingest the file again to complete it)",
-                     code=1)
+                     f"{error_line(e)}{f' ({hint})' if hint else ''} (the run is recorded "
+                     "as failed and keeps what it committed: ingest the file again to "
+                     "complete it)", code=1)
             finally:
                 if bar is not None:
                     bar.stop()
