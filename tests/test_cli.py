@@ -698,7 +698,7 @@ def test_runs_lists_what_was_ingested_and_how_it_ended(tmp_path):
     odd = tmp_path / "x\n#99  2026-01-01 00:00:00 UTC  done  x  forged.jsonl"
     odd.write_text(json.dumps({"data": [{"id": "3", "text": "t", "author_id": "5"}]}) + "\n")
     assert runner.invoke(app, ["--db", db, "ingest", str(odd)]).exit_code == 0
-    out = runner.invoke(app, ["--db", db, "runs", "-n", "1"]).output
+    out = runner.invoke(app, ["--db", db, "runs", "-n", "1"]).stdout
     assert out.count("\n") == 1 and "x\\n#99" in out and " UTC " in out
 
 
@@ -1292,7 +1292,7 @@ def test_accounts_list(demo_db):
     r = runner.invoke(app, ["--db", demo_db, "accounts", "list", "--sort", "flagged",
                             "-n", "3"])
     assert r.exit_code == 0, r.output
-    lines = r.output.splitlines()
+    lines = r.stdout.splitlines()
     assert lines[0].split("\t") == ["account", "handle", "name", "role", "posts", "flagged"]
     assert len(lines) == 4
     flagged = [int(ln.split("\t")[5]) for ln in lines[1:]]
@@ -1632,3 +1632,32 @@ def test_when_text_is_utc_whatever_the_zone():
     assert when_text(t.astimezone(UTC).replace(tzinfo=None)) == "2024-03-01 10:35:09 UTC"
     assert when_text(t.isoformat()) == "2024-03-01 10:35:09 UTC"
     assert when_text(None) == "-"
+
+
+def test_a_list_cut_at_its_limit_says_there_are_more(tmp_path):
+    """`rasd accounts list` printed the 50 accounts its default allows of
+    thousands, `rasd links --ids` (for twarc2 hydrate) 50 of the posts waited
+    for, and nothing said more were there."""
+    db = str(tmp_path / "r.db")
+    data = Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo"
+    assert runner.invoke(app, ["--db", db, "ingest", str(data / "x" / "demo_tweets.jsonl"),
+                               str(data / "telegram")]).exit_code == 0
+    for args, what in ((["accounts", "list", "-n", "3"], "accounts"),
+                       (["runs", "-n", "1"], "runs")):
+        r = runner.invoke(app, ["--db", db, *args])
+        assert r.exit_code == 0
+        assert r.stderr == f"rasd: the first {args[-1]} {what} are shown; there are more " \
+                           "(-n 0 lists all)\n", r.stderr
+        whole = runner.invoke(app, ["--db", db, *args[:-1], "0"])
+        assert whole.stderr == "" and whole.stdout.startswith(r.stdout)
+        as_json = runner.invoke(app, ["--db", db, *args, "--json"])
+        assert len(json.loads(as_json.stdout)) == int(args[-1]) and as_json.stderr == ""
+    ids = [f"{i}00" for i in range(1, 4)]  # three replies whose parents are not stored
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps({"data": [{
+        "id": f"9{i}", "text": "t", "author_id": "5", "referenced_tweets": [
+            {"type": "replied_to", "id": i}]}]}) + "\n" for i in ids))
+    assert runner.invoke(app, ["--db", db, "ingest", str(tmp_path / "r.jsonl")]).exit_code == 0
+    r = runner.invoke(app, ["--db", db, "links", "--ids", "-n", "2"])
+    assert len(r.stdout.split()) == 2 and "the first 2 posts waited for" in r.stderr
+    r = runner.invoke(app, ["--db", db, "links", "--ids", "-n", "3"])
+    assert sorted(r.stdout.split()) == ids and r.stderr == ""

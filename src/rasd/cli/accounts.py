@@ -13,6 +13,7 @@ from rasd.cli.common import (
     echo_table,
     fail,
     get_store,
+    more_shown,
 )
 from rasd.cli.common import when_text as _when
 
@@ -238,8 +239,10 @@ def register(app: typer.Typer) -> None:
         except PolicyError as e:
             fail(str(e))
         rows = list_accounts(get_store(), platform=platform, role=role, source=source,
-                             sort=sort, limit=limit or None, flagged=flagged,
-                             detected=detected)
+                             sort=sort, limit=limit + 1 if limit else None, flagged=flagged,
+                             detected=detected)  # one more: to tell whether there are
+        more = bool(limit) and len(rows) > limit
+        rows = rows[:limit] if limit else rows
         if json_:
             echo_json(rows)
             return
@@ -251,6 +254,8 @@ def register(app: typer.Typer) -> None:
                      r["name"] or "-", r["role"] or "-", str(r["posts"]), str(r["flagged"]))
                     for r in rows],
                    header=("account", "handle", "name", "role", "posts", "flagged"))
+        if more:
+            more_shown(limit, "accounts")
 
 
 def _who(a: dict) -> str:

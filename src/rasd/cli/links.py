@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import INT_MAX, echo, echo_json, get_store
+from rasd.cli.common import INT_MAX, echo, echo_json, get_store, more_shown
 
 
 def register(app: typer.Typer) -> None:
@@ -45,13 +45,16 @@ def register(app: typer.Typer) -> None:
 
             echo(f"{link_pending(get_store())} edge(s) drawn")
             return
-        rows = waiting_links(get_store(), platform=platform, limit=limit or None,
-                             kinds=not ids or json_)
+        rows = waiting_links(get_store(), platform=platform, limit=limit + 1 if limit else None,
+                             kinds=not ids or json_)  # one more: to tell whether there are
         if json_:
-            echo_json(list(rows))
+            echo_json(list(rows)[:limit] if limit else list(rows))
             return
-        any_ = False
-        for r in rows:  # streamed: -n 0 --ids lists millions in little memory
+        any_ = more = False
+        for i, r in enumerate(rows):  # streamed: -n 0 --ids lists millions in little memory
+            if limit and i == limit:
+                more = True  # (--ids for twarc2 hydrate: the rest would go unfetched)
+                break
             any_ = True
             if ids:
                 echo(r["post_id"])
@@ -60,3 +63,5 @@ def register(app: typer.Typer) -> None:
                 echo(f"{r['platform']}:{r['post_id']}  {r['links']} link(s): {kinds}")
         if not any_ and not ids:
             echo("no links wait for a post" + (f" on {platform}" if platform else ""))
+        if more:
+            more_shown(limit, "posts waited for")

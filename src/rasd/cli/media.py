@@ -18,6 +18,7 @@ from rasd.cli.common import (
     get_store,
     jsonl_line,
     markup_escaped,
+    more_shown,
     progress_enabled,
     stage_progress,
     warn,
@@ -579,8 +580,11 @@ def register(app: typer.Typer) -> None:
         """
         from rasd.detect.media.textdup import list_clusters
 
-        rows = list_clusters(get_store(), limit=max(1, min(limit, 10_000)),
-                             min_accounts=min_accounts)
+        limit = max(1, min(limit, 10_000))
+        rows = list_clusters(get_store(), limit=limit + 1,  # one more: to tell whether
+                             min_accounts=min_accounts)     # there are
+        more = len(rows) > limit
+        rows = rows[:limit]
         if json_:
             echo_json(rows)
             return
@@ -590,6 +594,8 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             echo(f"cluster {r['cluster']}: {r['size']} posts by {r['accounts']} accounts "
                  f"— {(r['sample'] or '')[:100]!r}")
+        if more:
+            more_shown(limit, "clusters", "-n N lists more")
 
     @clusters.command("show")
     def clusters_show(cluster: int = typer.Argument(..., min=1, max=INT_MAX),

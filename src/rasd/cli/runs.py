@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from rasd.cli.common import INT_MAX, echo, echo_json, fail, get_store, when_text
+from rasd.cli.common import INT_MAX, echo, echo_json, fail, get_store, more_shown, when_text
 from rasd.terminal import one_line
 
 
@@ -40,9 +40,12 @@ def register(app: typer.Typer) -> None:
         from rasd.ingest.runner import ingest_runs
 
         try:
-            runs = ingest_runs(get_store(), limit=limit or None, status=status, source=source)
+            runs = ingest_runs(get_store(), limit=limit + 1 if limit else None, status=status,
+                               source=source)  # one more: to tell whether there are
         except ValueError as e:
             fail(str(e))
+        more = bool(limit) and len(runs) > limit
+        runs = runs[:limit] if limit else runs
         if json_:
             echo_json(runs)
             return
@@ -55,6 +58,8 @@ def register(app: typer.Typer) -> None:
             return
         for r in runs:
             echo(_line(r))
+        if more:
+            more_shown(limit, "runs")
 
 
 def _line(r: dict[str, Any]) -> str:
