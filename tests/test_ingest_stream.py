@@ -214,3 +214,18 @@ def test_a_string_of_digits_past_the_kept_start_does_not_stop_the_input(store, m
     assert rep.rejected == 0
     with store.connect() as c:
         assert c.execute(select(func.count()).select_from(S.posts)).scalar() == 200
+
+
+def test_a_csv_no_mapping_fits_on_standard_input_leaves_no_store(tmp_path):
+    """The header of a CSV on standard input is checked before a store is made,
+    as a file's is: `printf 'a,b\\n1,2\\n' | rasd ingest -` said no mapping fits
+    after it had made an empty store."""
+    r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "c.db"),
+                        "ingest", "-"], input=b"a,b\n1,2\n", capture_output=True, check=False)
+    assert r.returncode == 2 and b"matches no built-in mapping" in r.stderr, r.stderr
+    assert not (tmp_path / "c.db").exists()
+    ok = b"message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\n" \
+         b"1,2,u,,,hi,1577886230,\n"  # one that fits is read whole
+    r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "c.db"),
+                        "ingest", "-", "--json"], input=ok, capture_output=True, check=False)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["new"] == 2, r.stderr

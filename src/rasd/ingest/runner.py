@@ -299,7 +299,10 @@ def check_format(path: str | Path | Stream, fmt: str = "auto", *, platform: str 
 
     with _opened(path) as (p, _):
         name, options = _format(p, fmt, mapping, platform, chat_id)
-        if first_record:
+        # a CSV's header is checked on a pipe too: its mapping is picked from the
+        # header, and `printf 'a,b\n1,2\n' | rasd ingest -` made an empty store
+        # before saying no mapping fits (a CSV comes from a file, not a live stream)
+        if first_record or name == "csv":
             with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
                 first = next(records, None)
             if fmt != "auto" and isinstance(first, Reject):
