@@ -1323,6 +1323,15 @@ def test_ids_with_control_characters_are_no_ids(sqlite_store, tmp_path):
     ]) + "\n")
     rep = ingest_path(sqlite_store, f)
     assert rep.rejected == 3 and all("control character" in r["reason"] for r in rep.rejects)
+    # which character, and where: the reason says (it said "over 190 characters, or a
+    # control character")
+    assert [r["reason"].split(": ", 1)[1] for r in rep.rejects] == [
+        "not a valid id (a control character, U+001B, at character 2)",
+        "not a valid id (a control character, U+0085, at character 2)",
+        "not a valid id (a control character, U+007F, at character 2)"]
+    f.write_text(json.dumps({"data": [{"id": "1" * 191, "text": "t", "author_id": "2"}]}))
+    assert ingest_path(sqlite_store, f).rejects[0]["reason"] == (
+        "field 'data[0].id': not a valid id (191 characters; an id has at most 190)")
     assert sqlite_store.stats()["posts"] == 1
     assert [w["post_id"] for w in waiting_links(sqlite_store)] == ["77"]
 
