@@ -1661,3 +1661,46 @@ def test_a_list_cut_at_its_limit_says_there_are_more(tmp_path):
     assert len(r.stdout.split()) == 2 and "the first 2 posts waited for" in r.stderr
     r = runner.invoke(app, ["--db", db, "links", "--ids", "-n", "3"])
     assert sorted(r.stdout.split()) == ids and r.stderr == ""
+
+
+def test_scan_interrupted_keeps_what_it_stored_and_says_so(tmp_path, monkeypatch):
+    """Ctrl-C ended `rasd scan` with status 130 and not a word: what it had
+    stored, and what to do, were left to guess. Each batch's detections are
+    committed with it; the next scan goes on with the rest."""
+    from rasd.detect import scan as scan_mod
+    from rasd.detect.base import Detector
+    from rasd.model import Detection
+
+    db = str(tmp_path / "r.db")
+    data = Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo"
+    assert runner.invoke(app, ["--db", db, "ingest",
+                               str(data / "x" / "demo_tweets.jsonl")]).exit_code == 0
+    batches = []
+
+    class Slow(Detector):
+        """Flags every post; interrupted (Ctrl-C) at its third batch."""
+
+        name = "slow"
+        subject_type = "post"
+        version = "1"
+        batch_size = 10
+
+        def detect(self, subjects):
+            batches.append(len(subjects))
+            if len(batches) == 3 and interrupt:
+                raise KeyboardInterrupt
+            return [Detection(subject_type="post", subject_id=s.id, detector=self.name,
+                              label="incitement", score=0.9, model_version=self.version)
+                    for s in subjects]
+
+    interrupt = True
+    monkeypatch.setattr(scan_mod, "available_detectors", lambda: {"slow": Slow})
+    r = runner.invoke(app, ["--db", db, "scan", "-d", "slow"])
+    common.STATE.store.close()
+    common.STATE.store = None
+    assert r.exit_code == 130
+    assert r.stderr == ("rasd: warning: interrupted: the subjects scanned before it are "
+                        "stored with their detections; `rasd scan` again scans the rest\n")
+    interrupt = False
+    r = runner.invoke(app, ["--db", db, "scan", "-d", "slow", "--json"])
+    assert json.loads(r.stdout)[0]["scanned"] == 29 - 20  # the two batches before: kept

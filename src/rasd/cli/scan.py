@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
-from rasd.cli.common import echo_json, fail, get_store, progress_enabled, stage_progress
+from rasd.cli.common import echo_json, fail, get_store, progress_enabled, stage_progress, warn
 
 _SUBJECTS = {"post": "posts", "account": "accounts", "media": "media files, with --media"}
 
@@ -102,8 +102,15 @@ def register(app: typer.Typer) -> None:
             except (RuntimeError, ValueError, OSError) as e:  # ModelError, LexiconError …
                 fail(f"detector {det.name} cannot be set up: {e}")
         store = get_store()
-        with stage_progress(progress_enabled() and not json_, "scan ") as prog:
-            results = scan(store, dets, rescan=all_, since=since_dt, limit=limit, progress=prog)
+        try:
+            with stage_progress(progress_enabled() and not json_, "scan ") as prog:
+                results = scan(store, dets, rescan=all_, since=since_dt, limit=limit,
+                               progress=prog)
+        except KeyboardInterrupt:  # Ctrl-C ended the scan without a word, status 130
+            # each batch's detections are committed with the batch (store_detections)
+            warn("interrupted: the subjects scanned before it are stored with their "
+                 "detections; `rasd scan` again scans the rest")
+            raise typer.Exit(130) from None
         out = [r.__dict__ for r in results]
         if json_:
             echo_json(out)
