@@ -1646,8 +1646,8 @@ def test_a_list_cut_at_its_limit_says_there_are_more(tmp_path):
                        (["runs", "-n", "1"], "runs")):
         r = runner.invoke(app, ["--db", db, *args])
         assert r.exit_code == 0
-        assert r.stderr == f"rasd: the first {args[-1]} {what} are shown; there are more " \
-                           "(-n 0 lists all)\n", r.stderr
+        assert r.stderr == f"rasd: more {what} than the {args[-1]} shown (-n 0 lists all)\n", \
+            r.stderr
         whole = runner.invoke(app, ["--db", db, *args[:-1], "0"])
         assert whole.stderr == "" and whole.stdout.startswith(r.stdout)
         as_json = runner.invoke(app, ["--db", db, *args, "--json"])
@@ -1658,7 +1658,7 @@ def test_a_list_cut_at_its_limit_says_there_are_more(tmp_path):
             {"type": "replied_to", "id": i}]}]}) + "\n" for i in ids))
     assert runner.invoke(app, ["--db", db, "ingest", str(tmp_path / "r.jsonl")]).exit_code == 0
     r = runner.invoke(app, ["--db", db, "links", "--ids", "-n", "2"])
-    assert len(r.stdout.split()) == 2 and "the first 2 posts waited for" in r.stderr
+    assert len(r.stdout.split()) == 2 and "more posts waited for than the 2 shown" in r.stderr
     r = runner.invoke(app, ["--db", db, "links", "--ids", "-n", "3"])
     assert sorted(r.stdout.split()) == ids and r.stderr == ""
 

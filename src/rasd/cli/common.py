@@ -260,8 +260,7 @@ def more_shown(limit: int, what: str, how: str = "-n 0 lists all") -> None:
     """Say, on standard error, that a list was cut at its ``--limit``: `rasd
     accounts list` printed the 50 of 7,136 accounts its default allows, and
     nothing told that more were there."""
-    typer.echo(f"rasd: the first {limit:,} {what} are shown; there are more ({how})",
-               err=True)
+    typer.echo(f"rasd: more {what} than the {limit:,} shown ({how})", err=True)
 
 
 def warn(message: str) -> None:
