@@ -164,3 +164,21 @@ def test_a_json_file_read_as_csv_is_named_in_a_bounded_line(tmp_path):
     line = r.stderr.strip()
     assert "matches no built-in mapping" in line and "it reads as JSON, not CSV" in line
     assert len(line) < 900, len(line)
+
+
+@pytest.mark.parametrize("url", ["mysql://me:s3cret@db/rasd", "http://example.com/rasd",
+                                 "oracle://me@db/rasd"])
+def test_a_store_url_of_a_database_rasd_does_not_keep_says_what_it_takes(url):
+    """A MySQL or web URL said "No module named 'MySQLdb'" or "Can't load plugin:
+    sqlalchemy.dialects:http"."""
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", url, "stats"])
+    assert r.exit_code == 2 and "s3cret" not in r.stderr
+    scheme = url.split(":")[0]
+    assert r.stderr == (f"rasd: error: cannot open the store {url.replace('s3cret', '***')}: "
+                        "rasd keeps its store in SQLite (a file path) or PostgreSQL "
+                        f"(postgresql://user@host/db), not '{scheme}'\n"), r.stderr

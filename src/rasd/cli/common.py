@@ -57,11 +57,32 @@ def get_store(create: bool = False) -> Store:
                  "--db or RASD_DB names another): an empty one is shown, none is made")
             STATE.store = Store.open("sqlite://")  # in memory: nothing left behind
             return STATE.store
+        backend = _backend()
+        if backend not in (None, "sqlite", "postgresql"):
+            # what rasd takes, not "No module named 'MySQLdb'" or "Can't load
+            # plugin: sqlalchemy.dialects:http"
+            fail(f"cannot open the store {shown_db()}: rasd keeps its store in SQLite "
+                 "(a file path) or PostgreSQL (postgresql://user@host/db), not "
+                 f"{backend!r}")
         try:
             STATE.store = Store.open(STATE.db)
         except (SQLAlchemyError, CommandError, OSError, ValueError, ImportError) as e:
             fail(f"cannot open the store {shown_db()}: {error_line(e)}")
     return STATE.store
+
+
+def _backend() -> str | None:
+    """The database the store named is kept in (``sqlite``, ``postgresql`` …),
+    None where its URL cannot be read (Store.open says why)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from rasd.store.db import resolve_url
+
+    try:
+        return make_url(resolve_url(STATE.db)).get_backend_name()
+    except (ArgumentError, ValueError):
+        return None
 
 
 # the largest number an INTEGER column holds on either store (PostgreSQL's are
