@@ -102,15 +102,56 @@ def gen_csv(path: Path, n: int, rng: random.Random) -> Path:
     return f
 
 
+def gen_zeeschuimer(path: Path, n: int, rng: random.Random) -> Path:
+    """X web captures (Zeeschuimer: one GraphQL ``Tweet`` a line, its author
+    in ``core.user_results``; every fifth a retweet with the original inside)."""
+    def user(u: int) -> dict:
+        return {"__typename": "User", "rest_id": str(1000 + u), "is_blue_verified": False,
+                "legacy": {"screen_name": f"user{u}", "name": f"User {u}",
+                           "description": "bio", "location": "", "followers_count": 10 * u,
+                           "friends_count": u, "statuses_count": 100 + u, "verified": False,
+                           "created_at": "Sat Mar 01 10:00:00 +0000 2014"}}
+
+    def tweet(i: int, text: str) -> dict:
+        u = rng.randint(1, 200)
+        return {"__typename": "Tweet", "rest_id": str(1_700_000_000_000_000_000 + i),
+                "core": {"user_results": {"result": user(u)}},
+                "views": {"count": str(rng.randint(0, 9999)), "state": "EnabledWithCount"},
+                "legacy": {"full_text": text, "lang": "en", "user_id_str": str(1000 + u),
+                           "created_at": f"Fri Mar 01 10:{i % 60:02d}:00 +0000 2024",
+                           "conversation_id_str": str(1_700_000_000_000_000_000 + i),
+                           "favorite_count": rng.randint(0, 99), "retweet_count": 1,
+                           "reply_count": 0, "quote_count": 0,
+                           "entities": {"hashtags": [{"text": "b", "indices": [0, 2]}],
+                                        "urls": [], "user_mentions": [], "symbols": []}}}
+
+    f = path / "zeeschuimer.ndjson"
+    with f.open("w") as out:
+        for i in range(1, n + 1):
+            t = tweet(i, _text(rng) + " #b")
+            if i % 5 == 0:
+                t["legacy"]["retweeted_status_result"] = {"result": tweet(n + i, _text(rng))}
+            out.write(json.dumps({"nav_index": f"1:1:{i}", "item_id": t["rest_id"],
+                                  "timestamp_collected": 1_727_000_000_000 + i,
+                                  "source_platform": "x.com",
+                                  "source_platform_url": "https://x.com/search?q=b",
+                                  "source_url": "https://x.com/i/api/graphql/a/SearchTimeline",
+                                  "user_agent": "Mozilla/5.0", "data": t}) + "\n")
+    return f
+
+
 GENERATORS = {"telegram": gen_telegram, "telegram-html": gen_telegram_html,
-              "telethon": gen_telethon, "csv": gen_csv}
+              "telethon": gen_telethon, "csv": gen_csv, "zeeschuimer": gen_zeeschuimer}
+
+
+PARSER = {"zeeschuimer": "x"}  # the parser of a format, where its name differs
 
 
 def baseline(fmt: str, path: Path) -> int:
     if fmt == "telegram":
         with open(path / "result.json", "rb") as f:
             return len(json.load(f)["messages"])
-    if fmt == "telethon":
+    if fmt in ("telethon", "zeeschuimer"):
         with open(path, "rb") as f:
             return sum(1 for line in f if json.loads(line))
     if fmt == "csv":
@@ -155,7 +196,7 @@ def main() -> None:
 
             def parse(p=path, f=fmt) -> None:
                 nonlocal n
-                n = sum(1 for _ in get_parser(f).parse(p, RawSink()))
+                n = sum(1 for _ in get_parser(PARSER.get(f, f)).parse(p, RawSink()))
 
             t_parse = best(parse, args.repeat)
             runs = []
