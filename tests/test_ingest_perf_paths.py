@@ -352,16 +352,37 @@ def test_parse_time_fast_path_reads_what_the_general_path_reads():
              "12:34:56.123456", "12:34:56,123", "12:34:56.1234567", "24:00", "23:59:60", ""]
     cands = {d + s + t + z for d, s, t, z in itertools.product(
         dates, ["T", " ", "t", ""], times, ["Z", "+00:00Z", "ZZ", "z", " Z", "+01:00"])}
+    # UTC as an offset, with a "Z" or "z" as the separator too (fromisoformat reads
+    # "2024-03-01Z10:00+00:00"; the general path does not); not "...Z" with a "Z"
+    # separator, which the "Z" fast path reads and the general path refuses (kept
+    # as it was)
+    cands |= {d + s + t + z for d, s, t, z in itertools.product(
+        dates, ["T", " ", "t", "", "Z", "z"], times,
+        ["+00:00", "-00:00", "+00:00:00", " +00:00", "Z+00:00", "+00:00 ", "+01:00"])}
     rng = random.Random(3)
-    cands |= {"".join(rng.choice("0123456789-:T.Z+ W,") for _ in range(rng.randint(1, 26)))
-              + "Z" for _ in range(5000)}
+    cands |= {c for c in ("".join(rng.choice("0123456789-:T.Z+ W,") for _ in range(
+        rng.randint(1, 26))) + rng.choice(["Z", "+00:00"]) for _ in range(8000))
+        if not (c.endswith("Z") and "Z" in c[:-1])}
     fast = 0
     for c in sorted(cands):
         want = _outcome(_any_time, c, "f")
         got = _outcome(parse_time, c, "f")
         assert got == want, (c, got, want)
-        fast += got[0] == "ok" and c.endswith("Z")
-    assert fast > 200  # (the fast path was taken)
+        fast += got[0] == "ok" and c.endswith(("Z", "+00:00"))
+        if got[0] == "ok":
+            assert got[1].tzinfo is want[1].tzinfo
+    assert fast > 200
+    import sys
+
+    called: list[str] = []
+    sys.setprofile(lambda frame, event, arg: called.append(frame.f_code.co_name)
+                   if event == "call" else None)
+    try:
+        for c in ("2024-03-11T12:34:00.000Z", "2024-03-01 10:00:00+00:00"):
+            parse_time(c, "f")
+    finally:
+        sys.setprofile(None)
+    assert "_any_time" not in called  # (the fast paths were taken)
 
 
 def test_post_kind_is_the_enums_lookup():
@@ -373,3 +394,52 @@ def test_post_kind_is_the_enums_lookup():
         assert _outcome(_post_kind, k) == _outcome(PostKind, k), k
         if k in list(PostKind):
             assert _post_kind(k) is PostKind(k)
+
+
+def test_parse_time_v1_fast_path_reads_what_strptime_reads():
+    """``parse_time`` reads X v1.1's UTC form ("Wed Oct 10 20:19:24 +0000
+    2018") with a regular expression: the same time, or the same error, as
+    the general path (strptime), for valid times, impossible ones (Feb 30,
+    24:00, second 60, year 0), other zones and cases, odd digits and spacing."""
+    import random
+
+    from rasd.ingest.base import _any_time, parse_time
+
+    days = ["Mon", "Wed", "Sun", "mon", "WED", "Xyz"]
+    months = ["Jan", "Feb", "Oct", "Dec", "oct", "DEC", "Foo"]
+    cands = {f"{d} {mo} {dd} {hh}:{mm}:{ss} {z} {y}"
+             for d in days for mo in months for dd in ["01", "10", "29", "30", "31", "00", "32",
+                                                       " 5", "5", "\u0661\u0662"]
+             for hh, mm, ss in [("20", "19", "24"), ("00", "00", "00"), ("23", "59", "59"),
+                                ("24", "00", "00"), ("12", "60", "00"), ("12", "00", "60"),
+                                ("12", "00", "61"), ("1", "2", "3")]
+             for z in ["+0000", "+0100", "-0000", "Z", "+00:00"]
+             for y in ["2018", "2024", "2023", "0000", "0001", "9999", "\u0662\u0660\u0662\u0664"]}
+    rng = random.Random(5)
+    base = "Wed Oct 10 20:19:24 +0000 2018"
+    for _ in range(4000):
+        s = list(base)
+        for _ in range(rng.randint(1, 3)):
+            s[rng.randrange(len(s))] = rng.choice("0123456789 :+-ZabWFO\t")
+        cands.add("".join(s))
+    cands |= {" " + base, base + " ", base + "\n", base.replace(" ", "  ", 1)}
+    fast = 0
+    for c in sorted(cands):
+        want = _outcome(_any_time, c, "f")
+        got = _outcome(parse_time, c, "f")
+        assert got == want, (c, got, want)
+        if got[0] == "ok":
+            assert got[1].tzinfo is want[1].tzinfo
+            fast += len(c) == 30 and c[19:26] == " +0000 "
+    assert fast > 500
+    import sys
+
+    called: list[str] = []
+    sys.setprofile(lambda frame, event, arg: called.append(frame.f_code.co_filename)
+                   if event == "call" else None)
+    try:
+        parse_time(base, "f")
+    finally:
+        sys.setprofile(None)
+    assert not any(f.endswith("_strptime.py") for f in called)  # (the fast path was taken)
+
