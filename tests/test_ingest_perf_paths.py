@@ -443,3 +443,122 @@ def test_parse_time_v1_fast_path_reads_what_strptime_reads():
         sys.setprofile(None)
     assert not any(f.endswith("_strptime.py") for f in called)  # (the fast path was taken)
 
+
+_ODD_CELLS = ["", " ", "0", "12", "007", "1,234", "1.234", "1 234", "1e5", "1.5e3", "-3",
+              "+3", " 12 ", "12\n", "\uff11\uff12", "\u0663", "9" * 18, "9" * 19, "x",
+              "a\x00b", "2.0", "1.2345678901234568e+18", "1,23457E+18", "user7", "us er",
+              "\udcff", "\u202eevil", "1/6/2015 21:07", "2015-01-06 21:07:00", "1420578420",
+              "1577886276.25", "Wed Oct 10 20:19:24 +0000 2018", "nan", "inf", "{x}"]
+
+
+def test_csv_row_time_fast_path_reads_what_the_general_path_reads():
+    """``row_time`` skips ``parse_time`` where it must fail and reads a
+    mapping's numeric ``time_formats`` without strptime: the same time,
+    canonical text and error as ``parse_time`` first, then strptime for each
+    format, on valid, impossible and random cells."""
+    import random
+
+    from rasd.ingest import csvfmt
+    from rasd.ingest.base import parse_time
+
+    def reference(value, formats, field):  # row_time before its fast paths
+        try:
+            return parse_time(value, field), None
+        except ValueError:
+            if not value or not formats:
+                raise
+            for fmt in formats:
+                try:
+                    dt = datetime.strptime(value.strip(), fmt)
+                except ValueError:
+                    continue
+                dt = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+                return dt, dt.strftime("%Y-%m-%d %H:%M:%S")
+            raise
+
+    format_lists = [["%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"], ["%d.%m.%Y %H:%M:%S"],
+                    ["%Y/%m/%d"], ["%d/%m/%Y %I:%M %p", "%d/%m/%Y"], ["%Y-%m-%d%"],
+                    ["%Y %Y"], ["%d %b %Y %H:%M"], ["(%m) [%d] %Y+%H|%M"], []]
+    cells = list(_ODD_CELLS)
+    for m, d, y in [("1", "6", "2015"), ("12", "31", "1999"), ("2", "29", "2023"),
+                    ("2", "29", "2024"), ("13", "1", "2015"), ("0", "1", "2015"),
+                    ("01", " 5", "0999"), ("1", "00", "2015"), ("\u0661", "2", "2015")]:
+        for t in ["21:07", "21:07:59", "21:07:60", "24:00", "9:5", "21:07:61", "", "  21:07",
+                  "21:07 PM"]:
+            cells += [f"{m}/{d}/{y} {t}", f"{d}.{m}.{y} {t}", f"{y}/{m}/{d}",
+                      f"({m}) [{d}] {y}+{t.replace(':', '|')}", f" {m}/{d}/{y}\t{t} "]
+    rng = random.Random(11)
+    for _ in range(3000):
+        s = list(rng.choice(cells) or "1/6/2015 21:07")
+        for _ in range(rng.randint(1, 3)):
+            s[rng.randrange(len(s))] = rng.choice("0123456789 /:.-+T\t")
+        cells.append("".join(s))
+    fast = 0
+    for formats in format_lists:
+        compiled = [csvfmt._time_format(f) for f in formats]
+        for c in cells:
+            want = _outcome(reference, c, formats, "created_at")
+            got = _outcome(csvfmt.row_time, c, formats, "created_at", compiled)
+            assert got == want, (formats, c, got, want)
+            if got[0] == "ok" and got[1][1] is not None:
+                assert got[1][0].tzinfo is want[1][0].tzinfo
+                fast += compiled[0][1] is not None
+    assert fast > 100
+
+
+def test_csv_getters_and_cleaning_take_what_the_checking_helpers_take():
+    """The per-file getters of a mapping give what ``_value`` gives, ``_count``
+    what ``opt_int`` gives (errors too), and ``clean_ids`` / ``_has_bad_bytes``
+    with their shortcuts what they gave without, on odd cells."""
+    import itertools
+
+    from rasd.ingest import csvfmt
+    from rasd.ingest.base import opt_int
+
+    specs = ["a", "b", "{a}", "{b}", "x{a}/{b}", "{a}{b}", "{a", "plain {", "{}", "{z}", "zz",
+             "ch{a}", "{a}/{a}"]
+    for spec in specs:
+        get = csvfmt._getter(spec)
+        for a, b in itertools.product(_ODD_CELLS, ["", "7", " x "]):
+            for row in ({"a": a, "b": b}, {"a": a}, {}):
+                assert _outcome(get, row) == _outcome(csvfmt._value, spec, row), (spec, row)
+    assert csvfmt._getter(None) is None
+    for c in _ODD_CELLS + ["0" * 18, "1" * 18, "4611686018427387904", "-0", "00"]:
+        assert _same(_outcome(csvfmt._count, c, "followers"),
+                     _outcome(opt_int, c, "followers")), c
+
+    def clean_ids_before(row, cols):
+        out = row
+        for c in cols:
+            v = row.get(c)
+            if not v:
+                continue
+            w = v.strip()
+            if csvfmt._INT_AS_FLOAT.fullmatch(w):
+                w = w.split(".", 1)[0]
+            elif csvfmt._FLOAT_NOTATION.fullmatch(w):
+                raise ValueError(f"field {c!r}: {w!r} is an id in float notation (rounded by a "
+                                 "spreadsheet or pandas: its digits are lost); export ids as text")
+            if w != v:
+                if out is row:
+                    out = dict(row)
+                out[c] = w
+        return out
+
+    def bad_before(row):
+        for k, v in row.items():
+            if isinstance(v, str) and not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    return k
+        return None
+
+    for a, b in itertools.product(_ODD_CELLS, _ODD_CELLS):
+        row = {"id": a, "user": b, "text": "ok"}
+        assert _outcome(csvfmt.clean_ids, row, ["id", "user"]) == \
+            _outcome(clean_ids_before, row, ["id", "user"]), row
+        assert csvfmt._has_bad_bytes(row) == bad_before(row), row
+    pair = {"a": "x\ud83d", "b": "\ude00y"}  # halves of a pair, in two cells: both bad
+    assert csvfmt._has_bad_bytes(pair) == bad_before(pair) == "a"
+

@@ -38,6 +38,7 @@ import orjson
 from rasd.ingest.base import (
     BOM,
     MAX_LINE,
+    NUMBER,
     IngestError,
     Parser,
     RawSink,
@@ -201,7 +202,7 @@ def clean_ids(row: dict[str, str], cols: list[str]) -> dict[str, str]:
     out = row
     for c in cols:
         v = row.get(c)
-        if not v:
+        if not v or v.isalnum():  # (no space, point, comma or sign: nothing to clean)
             continue
         w = v.strip()
         if _INT_AS_FLOAT.fullmatch(w):
@@ -228,6 +229,60 @@ def _value(spec: str | None, row: dict[str, str]) -> str | None:
     return v if v not in (None, "") else None
 
 
+def _getter(spec: str | None) -> Any:
+    """``_value`` for one spec, made once per file: a function of the row, or
+    None where the mapping has no such field (``_value`` gives None then)."""
+    if spec is None:
+        return None
+    if "{" not in spec:
+        return lambda row: row.get(spec) or None  # (cells are strings)
+    parts = TEMPLATE.split(spec)  # literal, column, literal, column …, literal
+    if len(parts) == 3 and parts[0] == parts[2] == "":
+        col = parts[1]
+        return lambda row: row.get(col) or None
+    lits, cols = parts[0::2], parts[1::2]
+
+    def value(row: dict[str, str]) -> str | None:
+        out = [lits[0]]
+        for c, lit in zip(cols, lits[1:], strict=True):
+            v = row.get(c)
+            if not v:
+                return None
+            out.append(v)
+            out.append(lit)
+        return "".join(out)
+    return value
+
+
+class _Plan:
+    """A mapping's fields as getters (``_getter``), made once per file."""
+
+    POST = ("id", "text", "created_at", "account_id", "lang", "chat_id", "conversation_id",
+            "observed_at", "referenced_tweets", "reply_to_account", "views", "url",
+            "is_forward", "forward_from_name", "forward_from_id", "reply_to", "repost_of",
+            "quote_of", "repost_of_account", "quote_of_account", "urls")
+    ACCOUNT = ("handle", "name", "bio", "location", "followers", "following", "post_count")
+
+    def __init__(self, m: dict) -> None:
+        pm = m["post"]
+        am = m.get("account") or {}
+        self.post = {k: _getter(pm.get(k)) for k in self.POST}
+        self.account = {k: _getter(am.get(k)) for k in self.ACCOUNT}
+        self.has_account = bool(am)
+        self.account_id = _getter(am.get("id", pm["account_id"]))
+        self.metrics = [(name, _getter(col), col) for name, col in
+                        (m.get("metrics") or {}).items()]
+        self.time_formats = [_time_format(f) for f in m.get("time_formats") or []]
+
+
+def _count(v: str | None, field: str) -> int | None:
+    """``opt_int`` of a cell: plain digits (up to 18: within its bounds) read
+    here, anything else by ``opt_int``."""
+    if v is not None and len(v) <= 18 and v.isascii() and v.isdigit():
+        return int(v)
+    return opt_int(v, field)
+
+
 def _value_or_literal(spec: str | None, row: dict[str, str]) -> str | None:
     """A column or template, like ``_value``; any other string is the value itself
     (``"kind": "channel"`` for every row)."""
@@ -250,8 +305,50 @@ def _decoded_lines(f: Any) -> Iterator[str]:
         yield dec.decode(chunk)
 
 
-def row_time(value: str | None, formats: list[str], field: str) -> tuple[datetime | None,
-                                                                       str | None]:
+# strptime's own expressions for the directives of numeric times (Python 3.11-3.13,
+# _strptime.TimeRE), to read a mapping's time_formats without its per-call work
+_STRPTIME_RE = {"d": r"(?P<d>3[0-1]|[1-2]\d|0[1-9]|[1-9]| [1-9])", "H": r"(?P<H>2[0-3]|[0-1]\d|\d)",
+                "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])", "M": r"(?P<M>[0-5]\d|\d)",
+                "S": r"(?P<S>6[0-1]|[0-5]\d|\d)", "Y": r"(?P<Y>\d\d\d\d)"}
+
+
+def _time_format(fmt: str) -> tuple[str, re.Pattern[str] | None]:
+    """A ``time_formats`` entry and, where it holds only %Y %m %d %H %M %S (each at
+    most once, year, month and day among them) and other characters, the
+    expression strptime matches it with (built as ``_strptime.TimeRE.pattern``
+    builds it); None otherwise (strptime reads it)."""
+    directives = re.findall(r"%(.)", fmt)
+    if (not set(directives) <= set(_STRPTIME_RE) or len(directives) != len(set(directives))
+            or fmt.count("%") != len(directives)  # (a stray "%": strptime's error)
+            or not {"Y", "m", "d"} <= set(directives)):
+        return fmt, None
+    f = re.sub(r"([\\.^$*+?\(\){}\[\]|])", r"\\\1", fmt)
+    f = re.sub(r"\s+", r"\\s+", f)
+    out = ""
+    while "%" in f:
+        i = f.index("%") + 1
+        out += f[:i - 1] + _STRPTIME_RE[f[i]]
+        f = f[i + 1:]
+    return fmt, re.compile(out + f, re.IGNORECASE)
+
+
+def _strptime_utc(value: str, fmt: tuple[str, re.Pattern[str] | None]) -> datetime:
+    """``datetime.strptime(value, fmt)`` (a ValueError where it fails), as UTC."""
+    rx = fmt[1]
+    if rx is None:
+        dt = datetime.strptime(value, fmt[0])
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+    m = rx.match(value)
+    if m is None or m.end() != len(value):
+        raise ValueError(f"time data {value!r} does not match format {fmt[0]!r}")
+    g = m.groupdict()
+    return datetime(int(g["Y"]), int(g["m"]), int(g["d"]), int(g.get("H") or 0),
+                    int(g.get("M") or 0), int(g.get("S") or 0), tzinfo=UTC)
+
+
+def row_time(value: str | None, formats: list[str], field: str,
+             compiled: list[tuple[str, re.Pattern[str] | None]] | None = None,
+             ) -> tuple[datetime | None, str | None]:
     """The time of a cell, and its canonical text when the mapping's
     ``time_formats`` were needed to read it (``None`` otherwise).
 
@@ -262,19 +359,30 @@ def row_time(value: str | None, formats: list[str], field: str) -> tuple[datetim
     mapping derives an id from it, so one tweet gets one id whichever way its file
     writes the time.
     """
-    try:
-        return parse_time(value, field), None
-    except ValueError:
-        if not value or not formats:
-            raise
-        for fmt in formats:
-            try:
-                dt = datetime.strptime(value.strip(), fmt)
-            except ValueError:
-                continue
-            dt = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
-            return dt, dt.strftime("%Y-%m-%d %H:%M:%S")
-        raise
+    if not (formats and value and type(value) is str and _not_general(value.strip())):
+        try:
+            return parse_time(value, field), None
+        except ValueError:
+            if not value or not formats:
+                raise
+    for fmt in compiled if compiled is not None else [(f, None) for f in formats]:
+        try:
+            dt = _strptime_utc(value.strip(), fmt)
+        except ValueError:
+            continue
+        return dt, (f"{dt.year}-{dt.month:02d}-{dt.day:02d} {dt.hour:02d}:"
+                    f"{dt.minute:02d}:{dt.second:02d}" if dt.year >= 1000
+                    else dt.strftime("%Y-%m-%d %H:%M:%S"))
+    return parse_time(value, field), None  # (its error: no form reads the cell)
+
+
+def _not_general(v: str) -> bool:
+    """Whether ``parse_time`` fails on ``v`` (stripped) for sure: not four digits
+    first (every ISO 8601 date's year), not X v1.1's shape, not unix seconds.
+    A mapping's own ``time_formats`` (``1/6/2015 21:07``) are then tried without
+    that failure first (its exception was a fifth of a row's reading)."""
+    return not (v[:4].isdigit() or NUMBER.match(v) or (len(v) >= 26 and v[3] == " "
+                                                       and v[-5] == " "))
 
 
 def _linked(post: Post, kind: PostKind, target: str) -> bool:
@@ -427,7 +535,16 @@ def _text_lines(f: Any, encoding: str) -> Iterator[str]:
 def _has_bad_bytes(row: dict[str, str]) -> str | None:
     """The first column holding bytes that did not decode (kept as lone
     surrogates by "surrogateescape"), found by the UTF-8 encoder in C: a loop
-    over every character in Python cost a fifth of a CSV ingest."""
+    over every character in Python cost a fifth of a CSV ingest; the whole row
+    first, each cell only where the row holds such bytes."""
+    whole = "".join(v for v in row.values() if isinstance(v, str))
+    if whole.isascii():
+        return None
+    try:
+        whole.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
     for k, v in row.items():
         if isinstance(v, str) and not v.isascii():
             try:
@@ -564,6 +681,7 @@ class CSVParser(Parser):
             idcols = [c for c in id_columns(m) if c in header]
             platform = str(self.options.get("platform") or m.get("platform") or "csv")
             fmt = f"csv:{m.get('name', 'custom')}"
+            plan = _Plan(m)
             while True:
                 lines.taken.clear()
                 try:
@@ -602,7 +720,7 @@ class CSVParser(Parser):
                 sha = raw.put(data, fmt)
                 ref = RawRef(sha256=sha, fmt=fmt, source_file=src, line=start)
                 try:
-                    yield from self._row(clean_ids(row, idcols), m, platform, ref)
+                    yield from self._row(clean_ids(row, idcols), m, platform, ref, plan)
                 except (KeyError, TypeError, ValueError) as e:
                     yield reject(src, e, line=start)
 
@@ -635,75 +753,90 @@ class CSVParser(Parser):
             if post.kind == PostKind.POST or kind == PostKind.REPOST:
                 post.kind = kind
 
-    def _row(self, row: dict[str, str], m: dict, platform: str, ref: RawRef) -> Iterator[Record]:
+    def _row(self, row: dict[str, str], m: dict, platform: str, ref: RawRef,
+             plan: _Plan | None = None) -> Iterator[Record]:
+        P = plan or _Plan(m)
+        g = P.post
         pm = m["post"]
-        am = m.get("account") or {}
-        account_id = req_id(_value(pm["account_id"], row), pm["account_id"].strip("{}"))
+        v = g["account_id"]
+        account_id = req_id(v(row) if v else None, pm["account_id"].strip("{}"))
         tcol = pm.get("created_at")
-        created, canon = row_time(_value(tcol, row), m.get("time_formats") or [], "created_at")
+        v = g["created_at"]
+        created, canon = row_time(v(row) if v else None, m.get("time_formats") or [],
+                                  "created_at", P.time_formats)
         if canon is not None and tcol in row:
             row = {**row, tcol: canon}
         if "id" in pm:
-            pid = req_id(_value(pm["id"], row), "id")
+            pid = req_id(g["id"](row) if g["id"] else None, "id")
         else:
             key = "\x1f".join(row.get(c, "") for c in pm["id_from"])
             pid = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
-        raw_text = _value(pm["text"], row)
+        raw_text = g["text"](row) if g["text"] else None
         if raw_text and m.get("unescape_newlines"):
             raw_text = raw_text.replace("\\n", "\n")  # twarc-csv writes line breaks as \n
         text = clean_text(raw_text, pm["text"])
-        seen = row_time(_value(pm.get("observed_at"), row), [], "observed_at")[0]
-        if am:
-            acc_id = _value(am.get("id", pm["account_id"]), row) or account_id
+        v = g["observed_at"]
+        seen = row_time(v(row), [], "observed_at")[0] if v else None
+        if P.has_account:
+            a = P.account
+            v = (P.account_id(row) if P.account_id else None) or account_id
             yield Account(
-                platform=platform, platform_id=acc_id,
-                handle=opt_str(_value(am.get("handle"), row), "handle", 200),
-                name=clean_text(_value(am.get("name"), row), "name"),
-                bio=clean_text(_value(am.get("bio"), row), "bio"),
-                location=clean_text(_value(am.get("location"), row), "location"),
-                followers=opt_int(_value(am.get("followers"), row), "followers"),
-                following=opt_int(_value(am.get("following"), row), "following"),
-                post_count=opt_int(_value(am.get("post_count"), row), "post_count"),
-                kind=opt_str(_value_or_literal(am.get("kind"), row), "kind", 32),
+                platform=platform, platform_id=v,
+                handle=opt_str(a["handle"](row), "handle", 200) if a["handle"] else None,
+                name=clean_text(a["name"](row), "name") if a["name"] else None,
+                bio=clean_text(a["bio"](row), "bio") if a["bio"] else None,
+                location=clean_text(a["location"](row), "location") if a["location"] else None,
+                followers=_count(a["followers"](row), "followers") if a["followers"] else None,
+                following=_count(a["following"](row), "following") if a["following"] else None,
+                post_count=_count(a["post_count"](row), "post_count") if a["post_count"]
+                else None,
+                kind=opt_str(_value_or_literal((m.get("account") or {}).get("kind"), row),
+                             "kind", 32),
                 # the profile as of when it was collected, else as of this row's post
                 raw=ref, observed_at=seen or created)
+        v = g["lang"], g["chat_id"], g["conversation_id"]
         post = Post(platform=platform, platform_id=pid, account_id=account_id, text=text,
                     created_at=created,
-                    lang=opt_str(_value(pm.get("lang"), row), "lang", 16),
-                    chat_id=opt_str(_value(pm.get("chat_id"), row), "chat_id", 200),
-                    conversation_id=opt_str(_value(pm.get("conversation_id"), row),
-                                            "conversation_id", 200),
+                    lang=opt_str(v[0](row), "lang", 16) if v[0] else None,
+                    chat_id=opt_str(v[1](row), "chat_id", 200) if v[1] else None,
+                    conversation_id=opt_str(v[2](row), "conversation_id", 200) if v[2]
+                    else None,
                     raw=ref, observed_at=seen)
-        views = opt_int(_value(pm.get("views"), row), "views")
+        v = g["views"]
+        views = _count(v(row), "views") if v else None
         if views is not None:
             post.metrics["views"] = views
-        for name, col in (m.get("metrics") or {}).items():
-            v = opt_int(_value(col, row), col)
+        for name, get, col in P.metrics:
+            v = _count(get(row), col)
             if v is not None:
                 post.metrics[name] = v
 
-        url = _value(pm.get("url"), row)
+        url = g["url"](row) if g["url"] else None
         if url:
             post.extra["url"] = url[:2000]
         if m.get("entities_from_text", True):
             extract_entities(post)
-        self._referenced(post, _value(pm.get("referenced_tweets"), row),
-                         _value(pm.get("reply_to_account"), row))
-        is_fwd = (_value(pm.get("is_forward"), row) or "").strip().lower() in TRUE
-        fname = _value(pm.get("forward_from_name"), row)
-        fid = _value(pm.get("forward_from_id"), row)
+        if g["referenced_tweets"]:
+            v = g["reply_to_account"]
+            self._referenced(post, g["referenced_tweets"](row), v(row) if v else None)
+        v = g["is_forward"]
+        is_fwd = ((v(row) if v else None) or "").strip().lower() in TRUE
+        fname = g["forward_from_name"](row) if g["forward_from_name"] else None
+        fid = g["forward_from_id"](row) if g["forward_from_id"] else None
         if is_fwd or (fname and "is_forward" not in pm) or fid:
             post.kind = PostKind.FORWARD
             post.links.append(Link(PostKind.FORWARD, None, fid, fname))
-        rto = _value(pm.get("reply_to"), row)
+        rto = g["reply_to"](row) if g["reply_to"] else None
         if rto and not _linked(post, PostKind.REPLY, rto):
-            post.links.append(Link(PostKind.REPLY, rto, _value(pm.get("reply_to_account"), row)))
+            v = g["reply_to_account"]
+            post.links.append(Link(PostKind.REPLY, rto, v(row) if v else None))
             if post.kind == PostKind.POST:
                 post.kind = PostKind.REPLY
-        rp = _value(pm.get("repost_of"), row)
+        rp = g["repost_of"](row) if g["repost_of"] else None
         if rp:  # a verbatim repost (retweet) of the post with this id
             target = req_id(rp, pm["repost_of"])
-            by = _value(pm.get("repost_of_account"), row)  # its author, where the row says
+            v = g["repost_of_account"]
+            by = v(row) if v else None  # its author, where the row says
             named = next((lk for lk in post.links if lk.kind == PostKind.REPOST), None)
             if named is not None:  # "RT @user:" found in the text: now with its post
                 named.target_post_id = named.target_post_id or target
@@ -711,13 +844,14 @@ class CSVParser(Parser):
             else:
                 post.links.append(Link(PostKind.REPOST, target, by))
             post.kind = PostKind.REPOST
-        qo = _value(pm.get("quote_of"), row)
+        qo = g["quote_of"](row) if g["quote_of"] else None
         if qo and not _linked(post, PostKind.QUOTE, qo):
+            v = g["quote_of_account"]
             post.links.append(Link(PostKind.QUOTE, req_id(qo, pm["quote_of"]),
-                                   _value(pm.get("quote_of_account"), row)))
+                                   v(row) if v else None))
             if post.kind == PostKind.POST:
                 post.kind = PostKind.QUOTE
-        links = _value(pm.get("urls"), row)
+        links = g["urls"](row) if g["urls"] else None
         if links:  # a space-separated list (QUT's toolkit), beside those in the text
             post.urls.extend(u[:2000] for u in links.split()[:100] if u not in post.urls)
         yield post
