@@ -562,3 +562,47 @@ def test_csv_getters_and_cleaning_take_what_the_checking_helpers_take():
     pair = {"a": "x\ud83d", "b": "\ude00y"}  # halves of a pair, in two cells: both bad
     assert csvfmt._has_bad_bytes(pair) == bad_before(pair) == "a"
 
+
+def test_x_v1_mapping_fast_paths_take_what_the_checking_helpers_take():
+    """``user_v1`` and ``tweet_v1`` (v1.1, the X web app, Zeeschuimer) take
+    common values without the checking helpers: for any value of each field,
+    the result (or the error, its type and message) is what the helper gives."""
+    from rasd.ingest.base import clean_text, opt_int, opt_str, parse_time, req_id
+    from rasd.ingest.x import tweet_v1, user_v1
+
+    user_fields = {
+        "id_str": (lambda v: req_id(v or None, "user.id_str"), lambda a: a.platform_id),
+        "screen_name": (lambda v: opt_str(v, "user.screen_name", 200), lambda a: a.handle),
+        "name": (lambda v: clean_text(v, "user.name"), lambda a: a.name),
+        "description": (lambda v: clean_text(v, "user.description"), lambda a: a.bio),
+        "location": (lambda v: clean_text(v, "user.location"), lambda a: a.location),
+        "url": (lambda v: opt_str(v, "user.url"), lambda a: a.url),
+        "verified": (lambda v: v if isinstance(v, bool) else None, lambda a: a.verified),
+        "created_at": (lambda v: parse_time(v, "user.created_at"), lambda a: a.created_at),
+        "followers_count": (lambda v: opt_int(v, "followers_count"), lambda a: a.followers),
+        "friends_count": (lambda v: opt_int(v, "friends_count"), lambda a: a.following),
+        "statuses_count": (lambda v: opt_int(v, "statuses_count"), lambda a: a.post_count),
+    }
+    odd = [*_ODD_VALUES, "Wed Oct 10 20:19:24 +0000 2018", "Wed Oct 10 20:19:24 +0100 2018"]
+    for key, (helper, got) in user_fields.items():
+        for v in odd:
+            u = {"id_str": "1", "screen_name": "u", key: v}
+            want = _outcome(helper, v)
+            have = _outcome(lambda u=u, got=got: got(user_v1(u, None)))
+            assert _same(have, want), (key, v, have, want)
+    for name, handle in [(None, None), ("n", None), (None, "h"), ("", "")]:
+        a = user_v1({"id_str": "1", "name": name, "screen_name": handle}, None)
+        assert a.stub is (name is None and handle is None)
+    tweet_fields = {
+        "id_str": (lambda v: req_id(v or None, "id_str"), lambda p: p.platform_id),
+        "full_text": (lambda v: clean_text(v, "text"), lambda p: p.text),
+        "lang": (lambda v: opt_str(v, "lang", 16), lambda p: p.lang),
+        "created_at": (lambda v: parse_time(v, "created_at"), lambda p: p.created_at),
+    }
+    for key, (helper, got) in tweet_fields.items():
+        for v in odd:
+            tw = {"id_str": "5", "full_text": "hi", "user": {"id_str": "1"}, key: v}
+            want = _outcome(helper, v)
+            have = _outcome(lambda tw=tw, got=got: got(tweet_v1(tw, None)[0]))
+            assert _same(have, want), (key, v, have, want)
+

@@ -168,22 +168,38 @@ def user_v2(u: dict, raw: RawRef | None, field: str = "user") -> Account:
 def user_v1(u: dict, raw: RawRef | None) -> Account:
     if not isinstance(u, dict):
         raise TypeError("field 'user': expected an object")
+    # (the fast paths of user_v2, in the order the fields were always read)
+    get = u.get
+    v = get("id_str") or get("id")
+    pid = v if _plain_id(v) else req_id(v, "user.id_str")
+    sn = get("screen_name")
+    handle = sn[:200] if _plain_str(sn) else opt_str(sn, "user.screen_name", 200)
+    nm = get("name")
+    name = nm if _plain_text(nm) else clean_text(nm, "user.name")
+    v = get("description")
+    bio = v if _plain_text(v) else clean_text(v, "user.description")
+    created = parse_time(get("created_at"), "user.created_at")
+    v = get("followers_count")
+    followers = v if type(v) is int and _INT_MIN < v < _INT_MAX else opt_int(
+        v, "followers_count")
+    v = get("friends_count")
+    following = v if type(v) is int and _INT_MIN < v < _INT_MAX else opt_int(
+        v, "friends_count")
+    v = get("statuses_count")
+    count = v if type(v) is int and _INT_MIN < v < _INT_MAX else opt_int(v, "statuses_count")
+    v = get("location")
+    location = v if _plain_text(v) else clean_text(v, "user.location")
+    v = get("url")
+    url = v[:2000] if _plain_str(v) else opt_str(v, "user.url")
+    v = get("verified")
     return Account(
-        platform=PLATFORM, platform_id=req_id(u.get("id_str") or u.get("id"), "user.id_str"),
-        handle=opt_str(u.get("screen_name"), "user.screen_name", 200),
-        name=clean_text(u.get("name"), "user.name"),
-        bio=clean_text(u.get("description"), "user.description"),
-        created_at=parse_time(u.get("created_at"), "user.created_at"),
-        kind="user",
-        followers=opt_int(u.get("followers_count"), "followers_count"),
-        following=opt_int(u.get("friends_count"), "friends_count"),
-        post_count=opt_int(u.get("statuses_count"), "statuses_count"),
-        location=clean_text(u.get("location"), "user.location"),
-        url=opt_str(u.get("url"), "user.url"),
-        verified=u.get("verified") if isinstance(u.get("verified"), bool) else None,
+        platform=PLATFORM, platform_id=pid, handle=handle, name=name, bio=bio,
+        created_at=created, kind="user", followers=followers, following=following,
+        post_count=count, location=location, url=url,
+        verified=v if isinstance(v, bool) else None,
         # an id with neither handle nor name is a reference, not a profile: it
         # must never blank a stored one
-        stub=u.get("screen_name") is None and u.get("name") is None,
+        stub=sn is None and nm is None,
         raw=raw,
     )
 
@@ -384,7 +400,8 @@ def poll_v2(t: dict, polls: dict[str, dict], field: str) -> dict[str, Any] | Non
 def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
     """Map a v1.1 tweet; returns the post and its embedded users/tweets."""
     extra: list[Record] = []
-    tid = req_id(t.get("id_str") or t.get("id"), "id_str")
+    v = t.get("id_str") or t.get("id")
+    tid = v if _plain_id(v) else req_id(v, "id_str")
     user = user_v1(t.get("user"), raw)
     extra.append(user)
     # Streaming v1.1 cuts long tweets (``truncated``) and puts the whole text, its
@@ -395,10 +412,12 @@ def tweet_v1(t: dict, raw: RawRef | None) -> tuple[Post, list[Record]]:
         text = ext.get("full_text")
     if text is None:
         text = t.get("text")
-    post = Post(platform=PLATFORM, platform_id=tid, account_id=user.platform_id,
-                text=clean_text(text, "text"),
-                created_at=parse_time(t.get("created_at"), "created_at"),
-                lang=opt_str(t.get("lang"), "lang", 16), raw=raw)
+    text = text if _plain_text(text) else clean_text(text, "text")
+    created = parse_time(t.get("created_at"), "created_at")
+    v = t.get("lang")
+    post = Post(platform=PLATFORM, platform_id=tid, account_id=user.platform_id, text=text,
+                created_at=created, lang=v[:16] if _plain_str(v) else opt_str(v, "lang", 16),
+                raw=raw)
     if t.get("in_reply_to_status_id_str"):
         post.kind = PostKind.REPLY
         post.links.append(Link(PostKind.REPLY, str(t["in_reply_to_status_id_str"]),
