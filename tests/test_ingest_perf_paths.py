@@ -606,3 +606,69 @@ def test_x_v1_mapping_fast_paths_take_what_the_checking_helpers_take():
             have = _outcome(lambda tw=tw, got=got: got(tweet_v1(tw, None)[0]))
             assert _same(have, want), (key, v, have, want)
 
+
+def test_capped_parse_builds_items_as_ijson_builds_them():
+    """``capped_parse`` builds each item without ijson's ObjectBuilder: the
+    same values (nested maps and arrays, empty ones, repeated keys: the last
+    wins, scalars of every kind) and events as ObjectBuilder gave, and
+    TOO_BIG / SKIPPED where it gave them."""
+    import io
+    import json
+    import random
+
+    import ijson
+
+    from rasd.ingest.jsonitems import SKIPPED, TOO_BIG, ReadGuard, capped_parse
+
+    def reference(data, items, limit, skip):  # capped_parse with ijson's ObjectBuilder
+        f = ReadGuard(io.BytesIO(data), 1 << 20)
+        builder, item_prefix, end, start, n = None, "", "", 0, 0
+        opened = {"start_map": "end_map", "start_array": "end_array"}
+        for prefix, event, value in ijson.parse(f, use_float=True):
+            if builder is not None:
+                if prefix == item_prefix and event == end:
+                    yield prefix, "item", builder.value if isinstance(
+                        builder, ijson.ObjectBuilder) else builder
+                    builder = None
+                elif isinstance(builder, ijson.ObjectBuilder):
+                    builder.event(event, value)
+                    if f.n - start > limit:
+                        builder = TOO_BIG
+                continue
+            if prefix not in items or event in ("end_map", "end_array", "map_key"):
+                yield prefix, event, value
+                continue
+            n += 1
+            if event not in opened:
+                yield prefix, "item", SKIPPED if n <= skip else value
+                continue
+            item_prefix, end, start = prefix, opened[event], f.n
+            if n <= skip:
+                builder = SKIPPED
+            else:
+                builder = ijson.ObjectBuilder()
+                builder.event(event, value)
+
+    rng = random.Random(9)
+
+    def value(depth):
+        r = rng.random()
+        if depth > 4 or r < 0.3:
+            return rng.choice([None, True, False, 0, -7, 2**40, 1.5, "", "x", "\u00e9\ud83d\ude00",
+                               "a\\nb"])
+        if r < 0.65:
+            return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+        return {rng.choice("abc"): value(depth + 1) for _ in range(rng.randint(0, 4))}
+
+    for trial in range(300):
+        msgs = [value(0) for _ in range(rng.randint(0, 6))]
+        doc = {"name": "c", "messages": msgs, "tail": value(1)}
+        data = json.dumps(doc).encode()
+        if trial % 3 == 0:  # a repeated key inside an item: the last one wins
+            data = data.replace(b'"messages": [{"', b'"messages": [{"a": 1, "a": [2], "', 1)
+        for limit, skip in [(1 << 20, 0), (1 << 20, 2), (40, 0), (0, 1)]:
+            got = list(capped_parse(ReadGuard(io.BytesIO(data), 1 << 20), ("messages.item",),
+                                    limit, skip=skip))
+            want = list(reference(data, ("messages.item",), limit, skip))
+            assert got == want, (data, limit, skip)
+            assert [v for _, e, v in got if e == "item"] == [v for _, e, v in want if e == "item"]

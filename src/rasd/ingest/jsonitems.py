@@ -510,22 +510,44 @@ def capped_parse(f: ReadGuard, items: tuple[str, ...], limit: int, *, skip: int 
     string or number. The first ``skip`` items come as ``SKIPPED``, unbuilt (a
     second pass over a file skips what the first one yielded). ``kw`` goes to
     ``backend.parse`` (``buf_size``, ``multiple_values``)."""
-    builder: Any = None  # ObjectBuilder, TOO_BIG or SKIPPED while in an item
+    builder: Any = None  # BUILDING, TOO_BIG or SKIPPED while in an item
     item_prefix, end = "", ""
     start = events = n = 0
+    # the item being built, as ijson's ObjectBuilder builds it (a map's value
+    # set under the last key read), without a method and a closure per event
+    root: Any = None
+    stack: list[Any] = []  # its open maps and arrays, innermost last
+    key: Any = None
     for prefix, event, value in backend.parse(f, use_float=True, **kw):
         events += 1
         if not events & 15:
             f.mark = f.n
         if builder is not None:
             if prefix == item_prefix and event == end:
-                yield prefix, "item", builder.value if isinstance(
-                    builder, ijson.ObjectBuilder) else builder
-                builder = None
-            elif isinstance(builder, ijson.ObjectBuilder):
-                builder.event(event, value)
+                yield prefix, "item", root if builder is BUILDING else builder
+                builder = root = None
+                stack = []
+            elif builder is BUILDING:
+                if event == "map_key":
+                    key = value
+                elif event == "end_map" or event == "end_array":
+                    stack.pop()
+                else:
+                    if event == "start_map":
+                        value = {}
+                    elif event == "start_array":
+                        value = []
+                    top = stack[-1]
+                    if type(top) is dict:
+                        top[key] = value
+                    else:
+                        top.append(value)
+                    if event == "start_map" or event == "start_array":
+                        stack.append(value)
                 if f.n - start > limit:  # bytes read, so within a buffer of the item's size
                     builder = TOO_BIG
+                    root = None
+                    stack = []
             continue
         if prefix not in items or event in ("end_map", "end_array", "map_key"):
             yield prefix, event, value
@@ -538,8 +560,12 @@ def capped_parse(f: ReadGuard, items: tuple[str, ...], limit: int, *, skip: int 
         if n <= skip:
             builder = SKIPPED
         else:
-            builder = ijson.ObjectBuilder()
-            builder.event(event, value)
+            builder = BUILDING
+            root = {} if event == "start_map" else []
+            stack = [root]
+
+
+BUILDING = object()  # (capped_parse: an item being built)
 
 
 def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:

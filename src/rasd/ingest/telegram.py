@@ -139,6 +139,13 @@ class _State:
         self.day: datetime | None = carried.day if carried else None
 
     def seen(self, cid: str, *times: datetime | None) -> None:
+        if len(times) == 1:  # (each message: its time, its edit's; without a list and max)
+            t = times[0]
+            if t is not None:
+                cur = self.latest.get(cid)
+                if cur is None or t > cur:
+                    self.latest[cid] = t
+            return
         t = latest(self.latest.get(cid), *times)
         if t is not None:
             self.latest[cid] = t
