@@ -672,3 +672,39 @@ def test_capped_parse_builds_items_as_ijson_builds_them():
             want = list(reference(data, ("messages.item",), limit, skip))
             assert got == want, (data, limit, skip)
             assert [v for _, e, v in got if e == "item"] == [v for _, e, v in want if e == "item"]
+
+
+def test_telethon_utf16_slice_and_seen_shortcuts():
+    """``_utf16_slice`` slices ASCII text directly and ``_seen`` returns the
+    message's time when it has no edit time: what the general ways give, for
+    odd offsets, lengths, texts and times."""
+    from rasd.ingest import telethon as T
+    from rasd.ingest.base import latest, parse_time
+
+    def slice_before(text, offset, length):
+        if not (isinstance(offset, int) and isinstance(length, int)) or offset < 0 \
+                or length <= 0:
+            return None
+        units = text.encode("utf-16-le", "surrogatepass")
+        return units[2 * offset: 2 * (offset + length)].decode("utf-16-le", "replace") or None
+
+    texts = ["", "#tag here", "a" * 50, "caf\u00e9 #x", "\U0001f600 #x", "\ud800 #x", "\x00#a"]
+    nums = [None, -1, 0, 1, 2, 5, 9, 49, 50, 51, 10**6, True, False, 1.0, "1"]
+    for t in texts:
+        for o in nums:
+            for n in nums:
+                assert T._utf16_slice(t, o, n) == slice_before(t, o, n), (t, o, n)
+
+    def seen_before(m, when):
+        try:
+            edited = parse_time(m.get("edit_date"), "edit_date") if m.get("edit_date") else None
+        except ValueError:
+            edited = None
+        return latest(edited, when)
+
+    when = T.parse_time("2024-03-01 10:00:00+00:00", "date")
+    for edit in [None, "", 0, "2024-03-01 09:00:00+00:00", "2024-03-02T00:00:00Z", "junk",
+                 1709290000, False]:
+        for w in (when, None):
+            assert T._seen({"edit_date": edit}, w) == seen_before({"edit_date": edit}, w)
+    assert T._seen({}, when) is when

@@ -79,6 +79,8 @@ def _utf16_slice(text: str, offset: Any, length: Any) -> str | None:
     """Telegram entity offsets count UTF-16 code units."""
     if not (isinstance(offset, int) and isinstance(length, int)) or offset < 0 or length <= 0:
         return None
+    if text.isascii():  # one UTF-16 unit a character: the slice itself
+        return text[offset:offset + length] or None
     units = text.encode("utf-16-le", "surrogatepass")
     part = units[2 * offset: 2 * (offset + length)]
     return part.decode("utf-16-le", "replace") or None
@@ -135,6 +137,8 @@ def entity_account(e: Any, pid: str, ref: RawRef, field: str) -> Account | None:
 def _seen(m: dict, when: Any) -> Any:
     """When the entities a message carries were seen, at the earliest: its last
     edit, else its date (a crawl records no time of its own)."""
+    if not m.get("edit_date"):
+        return when  # (what latest(None, when) gives)
     try:
         edited = parse_time(m.get("edit_date"), "edit_date") if m.get("edit_date") else None
     except ValueError:
