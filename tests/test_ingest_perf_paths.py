@@ -708,3 +708,51 @@ def test_telethon_utf16_slice_and_seen_shortcuts():
         for w in (when, None):
             assert T._seen({"edit_date": edit}, w) == seen_before({"edit_date": edit}, w)
     assert T._seen({}, when) is when
+
+
+def test_telegram_html_message_parser_keeps_no_positions():
+    """A Telegram HTML message is parsed without html.parser's line and column
+    bookkeeping (``updatepos``): the same parts, text, links, media and errors
+    as with it, on real-shaped, broken and random markup."""
+    import random
+    from _markupbase import ParserBase
+
+    from rasd.ingest.telegram_html import _Message
+
+    class Counting(_Message):
+        updatepos = ParserBase.updatepos  # (html.parser's own)
+
+    msg = ('<div class="message default clearfix" id="message5">\n<div class="body">\n'
+           '<div class="pull_right date details" title="01.03.2024 10:00:00 UTC+03:00">\n10:00'
+           '\n</div>\n<div class="from_name">\nBench\n</div>\n<div class="forwarded body">'
+           '<div class="from_name">Other</div></div>\n<div class="media_wrap clearfix">'
+           '<a class="media clearfix pull_left block_link media_photo" href="photos/p.jpg">'
+           '<div class="fill pull_left"></div></a></div>\n<div class="text">\na<br>b &amp; '
+           '&#x41; &bogus; #tag <a href="https://x.y/z">l</a>\n</div>\n'
+           '<div class="signature details">\nSig\n</div>\n</div>\n</div>\n')
+    docs = [msg, msg.replace("\n", "\r\n"), msg[:200], msg + "<!-- c\n -->", "<!DOCTYPE html>\n" + msg,
+            msg.replace("<br>", "<![CDATA[x\n]]>"), "<?pi x\n?>" + msg,
+            '<script>if (a<b) {\n}</script>' + msg, '<div class="text"\n', "</div junk>\n" + msg,
+            "<a href='x'\nclass=\"y\">t</a>", "&#0;\n&#xffffffff;", "a <", "<!", "<!-", "<![if x]>"]
+    rng = random.Random(2)
+    for _ in range(300):
+        s = list(msg)
+        for _ in range(rng.randint(1, 6)):
+            s[rng.randrange(len(s))] = rng.choice('<>/!-"\'=& \n\r?[]a')
+        docs.append("".join(s))
+    for d in docs:
+        out = []
+        for cls in (_Message, Counting):
+            p = cls()
+            try:
+                p.feed(d)
+                p.close()
+                err = None
+            except (AssertionError, ValueError) as e:
+                err = (type(e).__name__, str(e))
+            out.append((err, {k: v for k, v in vars(p).items() if k not in ("lineno", "offset")}))
+        assert out[0] == out[1], d
+    fast, counting = _Message(), Counting()
+    for p in (fast, counting):
+        p.feed(msg)
+    assert counting.getpos()[0] > 1 and fast.getpos() == (1, 0)  # (no line counted)
