@@ -869,8 +869,8 @@ def parse_time(value: Any, field: str) -> datetime | None:
     return _any_time(value, field)
 
 
-_V1_MONTHS = {m: i for i, m in enumerate(
-    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+_V1_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+                                           "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 # (the C locale's names, as strptime reads them: rasd sets no locale)
 _V1_UTC = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (" + "|".join(_V1_MONTHS)
                      + r") ([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) \+0000 ([0-9]{4})")
