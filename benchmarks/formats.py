@@ -15,6 +15,34 @@ three ways, in this process:
 The figures are records per second (posts, plus the accounts and events the
 format carries), best of ``--repeat`` runs; compare within one run: the shared
 host's speed drifts.
+
+2026-11-30 (the parsers other than X JSONL; "zeeschuimer", X web captures, added
+here). Instructions per message (callgrind; a warm-up of 200, then 2,000
+messages, less the warm-up alone; repeatable to ~0.1%), before -> after,
+parse / ingest (SQLite, one process):
+  csv (isis-kaggle)   342k -> 240k (-30%) / 959k -> 856k (-11%)
+  zeeschuimer         449k -> 290k (-36%) / 1,083k -> 924k (-15%)
+  telegram (JSON)     236k -> 202k (-15%) / 740k -> 703k (-5%)
+  telegram-html       581k -> 530k (-9%)  / 1,077k -> 1,027k (-5%)
+  telethon            120k -> 106k (-11%) / 640k -> 618k (-3%)
+Messages per CPU-second (5,000 a format, old and new alternated three
+times; the host was at load 7-9 all session, which made this script's wall
+figures swing 2-3x between runs of the same code): parse csv 30-31k -> 51-55k,
+zeeschuimer 26-27k -> 49-51k, telegram 53-55k -> 59-63k, telegram-html
+19k -> 20-22k, telethon 111-113k -> 134-146k; ingest csv 11.8-13.2k ->
+13.7-15.2k, zeeschuimer 11.4-11.8k -> 12.9-14.3k, the others within noise.
+What did it: strptime out of the way (X v1.1 "... +0000 2018" times read by a
+regular expression, ~14 us each; a CSV mapping's numeric time_formats read
+with strptime's own expressions, and parse_time's certain failure no longer
+tried first), UTC offsets "+00:00" read by fromisoformat alone, a CSV
+mapping's fields as getters made once per file, user_v1/tweet_v1 taking plain
+values without the checking helpers (kept for every other value), Telegram
+messages built without ijson's ObjectBuilder, html.parser's line counting
+skipped. Stored contents are unchanged (every table but ingest bookkeeping,
+old and new, on these files and the real ones in shared data). What remains:
+ingest is now 2-6x parse for every format (the writer, shared with X);
+telegram is ijson's events in Python (26 a message; json.load reads the file
+over 10x faster); telegram-html is html.parser itself (~60% of its parse).
 """
 
 from __future__ import annotations
