@@ -257,6 +257,24 @@ def test_a_lone_cr_inside_a_record_of_lf_lines_is_whitespace(sqlite_store, tmp_p
     assert [r["line"] for r in rep.rejects] == [3]
 
 
+def test_a_lone_cr_inside_a_long_first_record_of_lf_lines_is_whitespace(sqlite_store, tmp_path):
+    """The same past the 64 KiB that are peeked to tell line ends: a first
+    record longer than that, with a lone CR between its tokens, was taken for
+    classic Mac OS lines (a CR and no LF in the peek) and split there, and every
+    later line number was one too high (found by the X fuzz test). A CR ends a
+    line only where it parts two JSON values (``}`` or ``]`` before it, ``{``
+    or ``[`` after it), which no CR inside a valid record does."""
+    first = _tweet(0, "x" * 70_000).replace(b', "includes"', b',\r"includes"')
+    assert first.index(b"\r") > 1 << 16
+    f = tmp_path / "cr.jsonl"
+    f.write_bytes(b"\r" + first + b"\n" + _tweet(1) + b"\n" + b'{"data": [{"id": "9"\n'
+                  + _tweet(2) + b"\n")
+    rep = ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 3
+    assert [r["line"] for r in rep.rejects] == [3]
+    assert post(sqlite_store, "x", "100").text == "x" * 70_000
+
+
 def test_a_reject_inside_a_run_on_object_names_its_place(sqlite_store, tmp_path):
     f = tmp_path / "j.jsonl"
     bad = json.dumps({"data": [{"id": "5", "text": 7, "author_id": "1"}]}).encode()

@@ -487,7 +487,9 @@ def cr_lines(f: Any, *, lf_in_records: bool = False) -> bool:
     CR not followed by LF — or, where a record never holds a raw LF but may hold
     a lone CR (JSON takes it as whitespace), a lone CR and no LF at all
     (``lf_in_records=False``: a record of LF-ended JSON lines with a CR inside
-    was split there, and lost, when that CR came before the first LF). CSV
+    was split there, and lost, when that CR came before the first LF), and
+    one that parts two JSON values (``}`` CR ``{``: a record longer than the
+    peek may hold a lone CR and no LF, as whitespace). CSV
     passes ``lf_in_records=True``: a quoted field may hold an LF in a file of
     CR-ended rows. Such a file is one long line to a reader that ends lines at
     LF only (JSON Lines reads it through a CR→LF filter, CSV as text, which
@@ -499,7 +501,15 @@ def cr_lines(f: Any, *, lf_in_records: bool = False) -> bool:
     cr, lf = head.find(b"\r"), head.find(b"\n")
     if cr < 0 or head[cr + 1:cr + 2] == b"\n":
         return False
-    return lf < 0 or (lf_in_records and cr < lf)
+    if lf_in_records:
+        return lf < 0 or cr < lf
+    # JSON: a CR ends a line only where it parts two values (a record longer
+    # than the peek may hold a lone CR as whitespace and no LF yet)
+    return lf < 0 and _CR_PARTS_VALUES.search(head) is not None
+
+
+# ``}`` or ``]``, a lone CR, then ``{`` or ``[``: never inside one valid JSON text
+_CR_PARTS_VALUES = re.compile(rb"[}\]][ \t]*\r(?!\n)[ \t\r]*[{\[]")
 
 
 def inner_suffix(path: Path) -> str:
