@@ -5,6 +5,12 @@
   both; tests that take ``sqlite_store`` run on SQLite only.
 - ``shared_data``: the path of ../shared/data (RASD_SHARED_DATA); tests skip with a
   clear reason where it is absent.
+
+Property tests (hypothesis): CI (``.ci/run`` sets HYPOTHESIS_PROFILE=ci) draws the
+same examples every run, so a landing is never refused by an input drawn for the
+first time that day; a local run (the default profile) draws new ones each time and
+keeps the failures it finds in .hypothesis/ to replay them. The fuzzers in
+benchmarks/fuzz_parsers.py search further.
 """
 
 from __future__ import annotations
@@ -16,8 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from rasd.store import Store
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("default", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 PG_URL = os.environ.get("RASD_TEST_PG_URL")
 REPO = Path(__file__).resolve().parents[1]
