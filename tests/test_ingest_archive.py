@@ -757,6 +757,28 @@ def test_a_cut_tar_gz_of_small_members_does_not_stop_the_command(tmp_path):
     assert "damaged or cut short" in r.stderr and len(reps) > 10
 
 
+@pytest.mark.parametrize("size", [60, 3000])  # inside one read; past several
+def test_a_plain_tar_cut_inside_a_member_keeps_the_lines_before_the_cut(tmp_path, size):
+    """Fuzzing (benchmarks/fuzz_parsers.py archive): a plain .tar cut inside a
+    member raised tarfile.ReadError out of the parser (a traceback, the files
+    after it unread), and tarfile drops what a read got before the cut: the
+    lines there were lost. Now they are kept and the cut is one reject."""
+    lines = [json.dumps({"data": {"id": str(i), "text": "t" * 80, "author_id": "2"}}).encode()
+             + b"\n" for i in range(size)]
+    body = b"".join(lines)
+    whole = _tar(tmp_path / "w.tar", {"a.jsonl": body}, mode="w").read_bytes()
+    cut = tmp_path / "cut.tar"
+    keep = size // 2
+    cut.write_bytes(whole[: 512 + len(b"".join(lines[:keep])) + 10])  # a header, then data
+    r = runner.invoke(app, ["--db", str(tmp_path / "c.db"), "ingest", str(cut), "--json"])
+    assert r.exit_code == 0, r.output
+    (rep,) = json.loads(r.stdout)
+    assert rep["by_kind"]["posts"]["new"] == keep
+    assert rep["rejected"] == 1
+    (q,) = [json.loads(x) for x in Path(rep["quarantine"]).read_text().splitlines()]
+    assert q["line"] == keep + 1 and "unexpected end of data" in q["reason"]
+
+
 def test_tar_members_differing_only_by_dot_slash_are_said(tmp_path):
     page = json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}).encode() + b"\n"
     tar = _tar(tmp_path / "two.tar", {"./a.jsonl": page, "a.jsonl": page.replace(
