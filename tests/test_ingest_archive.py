@@ -757,6 +757,21 @@ def test_a_cut_tar_gz_of_small_members_does_not_stop_the_command(tmp_path):
     assert "damaged or cut short" in r.stderr and len(reps) > 10
 
 
+def test_a_zip_member_with_an_empty_name_is_passed_over(tmp_path):
+    """Fuzzing (benchmarks/fuzz_parsers.py archive): a ZIP whose directory names
+    a member "" stopped `rasd ingest` with an IndexError from zipfile (listing
+    its members); it is no file, and the members beside it are read."""
+    archive = tmp_path / "e.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(zipfile.ZipInfo(""), b"{}")
+        z.writestr("a.jsonl", json.dumps({"data": {"id": "1", "text": "t", "author_id": "2"}}))
+    assert members(archive, lambda p: True) == ["a.jsonl"]
+    r = runner.invoke(app, ["--db", str(tmp_path / "e.db"), "ingest", str(archive), "--json"])
+    assert r.exit_code == 0, r.output
+    (rep,) = json.loads(r.stdout)
+    assert rep["path"].endswith("e.zip!/a.jsonl") and rep["by_kind"]["posts"]["new"] == 1
+
+
 @pytest.mark.parametrize("size", [60, 3000])  # inside one read; past several
 def test_a_plain_tar_cut_inside_a_member_keeps_the_lines_before_the_cut(tmp_path, size):
     """Fuzzing (benchmarks/fuzz_parsers.py archive): a plain .tar cut inside a

@@ -133,7 +133,8 @@ class ZipArchive(Archive):
         infos = self.zf.infolist()
         if len(infos) > MAX_MEMBERS:
             raise zipfile.BadZipFile(f"{len(infos):,} members, more than {MAX_MEMBERS:,}")
-        out = [(i.filename, not i.is_dir()) for i in infos]
+        # a member named "" (crafted) is no file; zipfile's is_dir() raised IndexError on it
+        out = [(i.filename, i.filename[-1:] not in ("", "/")) for i in infos]
         if self.damage is None and len(self.zf.NameToInfo) < len(infos):
             twice = [n for n, k in Counter(i.filename for i in infos).items() if k > 1]
             # zipfile reaches only the last member of a name (crafted, or appended)
