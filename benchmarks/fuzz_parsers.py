@@ -228,7 +228,16 @@ def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def target_html(data: bytes) -> None:
-    read("messages.html", data, "telegram-html")
+    got = read("messages.html", data, "telegram-html")
+    if got is None:
+        return
+    parts = data.split(b'<div class="message ')
+    if len(parts) < 3 or len(parts) > 40:
+        return
+    for i, part in enumerate(parts[1:], 1):
+        alone = read("messages.html", parts[0] + b'<div class="message ' + part, "telegram-html")
+        if alone is not None:
+            _lost(got[0], alone[0], f"message div {i}")
 
 
 AUTO_NAMES = ("in.jsonl", "in.json", "in.csv", "in.tsv", "messages.html", "result.json",
