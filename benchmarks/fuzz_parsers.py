@@ -20,8 +20,9 @@ Targets: ``x``, ``telethon``, ``telegram``, ``telegram-html``, ``csv``,
 ``auto`` (format sniffing: the first byte picks the file name, ``.gz``/``.zst``
 included), ``archive`` (ZIP and tar members). Seeds: the real files under
 ``$RASD_SHARED_DATA/formats`` (cut into small pieces), the heads of the
-``isis-twitter`` and ``far-right-telegram`` CSVs, rasd's demo data and the
-synthetic files of ``benchmarks/formats.py``.
+``isis-twitter`` and ``far-right-telegram`` CSVs, rasd's demo data, the
+synthetic files of ``benchmarks/formats.py`` and the richer Telegram and
+Telethon samples the tests build (run it from a checkout).
 
 atheris is not a dependency of rasd; install it on the side::
 
@@ -306,6 +307,30 @@ def _synthetic(fmt: str) -> bytes:
         return (p / "result.json" if p.is_dir() else p).read_bytes()
 
 
+def _from_tests(fmt: str) -> list[bytes]:
+    """The richer samples the test suite builds (forwards, replies, media,
+    service messages, entities), where ``tests/`` is there."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            if fmt == "telethon":
+                from tests.test_ingest_telethon import messages, write
+                return [write(Path(d), messages()).read_bytes()]
+            if fmt == "telegram-html":
+                from tests.test_ingest_telegram_html import HEAD, PAGE1, PAGE2, TAIL
+                return [(HEAD.format(title="Chat") + "".join(p) + TAIL).encode()
+                        for p in (PAGE1, PAGE2)]
+            if fmt == "telegram":
+                from tests.test_ingest_telegram import MESSAGES, channel_export
+                p = channel_export(Path(d), MESSAGES)
+                return [(p / "result.json" if p.is_dir() else p).read_bytes()]
+    except ImportError:  # an installed rasd without its tests
+        return []
+    finally:
+        sys.path.remove(str(ROOT))
+    return []
+
+
 def _csv_head(path: Path, lines: int = 12) -> bytes:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
@@ -325,11 +350,14 @@ def seeds(target: str) -> Iterator[bytes]:
             yield from list(_pieces(p.read_bytes()))[:6]
     if target in ("telethon", "auto"):
         yield _synthetic("telethon")
+        yield from _from_tests("telethon")
     if target in ("telegram", "auto"):
         yield (DEMO / "telegram" / "result.json").read_bytes()
         yield _synthetic("telegram")
+        yield from _from_tests("telegram")
     if target in ("telegram-html", "auto"):
         yield _synthetic("telegram-html")
+        yield from _from_tests("telegram-html")
     if target in ("csv", "auto"):
         for p in csvs:
             yield _csv_head(p)
