@@ -669,3 +669,34 @@ def test_excels_sep_line_and_grouped_counts(sqlite_store, tmp_path):
     t.write_text("sep=\t\nname\tusername\tdescription\tlocation\tfollowers\tnumberstatuses"
                  "\ttime\ttweets\nB\tb1\t\t\t1\t1\t2015-01-06 21:08:00\thi\n")
     assert ingest_path(sqlite_store, t).rejected == 0 and sqlite_store.stats()["posts"] == 2
+
+
+@pytest.mark.parametrize("kind", ["bz2", "gz", "xz"])
+def test_compressed_csv_damaged_inside_its_header_is_an_ingest_error(sqlite_store, tmp_path,
+                                                                    kind):
+    """Fuzzing (benchmarks/fuzz_parsers.py auto): a .csv.bz2 cut or damaged
+    before its header's line ends passed format detection (its first bytes are
+    a CSV header) and then raised EOFError / OSError out of the parser, a
+    traceback; it is an IngestError saying so, and nothing is written."""
+    import bz2
+    import lzma
+
+    import random
+
+    header = "name,username,description,location,followers,numberstatuses,time,tweets"
+    # a long last column name that does not compress away (bzip2 decodes whole
+    # blocks of 100 kB: the first must be whole for the sniffer to see the header)
+    rng = random.Random(5)
+    long = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(400_000))
+    body = (header + "," + long + "\n"
+            + "a,b,c,d,1,2,2015-01-06 21:07:00,hello\n").encode()
+    comp = {"bz2": lambda b: bz2.compress(b, 1), "gz": gzip.compress,
+            "xz": lzma.compress}[kind](body)
+    f = tmp_path / f"t.csv.{kind}"
+    f.write_bytes(comp[: len(comp) // 2])
+    assert detect_format(f) == "csv"
+    with pytest.raises(IngestError, match="before the CSV header's end"):
+        ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 0
+    with pytest.raises(IngestError, match="before the CSV header's end"):
+        list(get_parser("csv").parse(f, RawSink()))

@@ -654,24 +654,28 @@ class CSVParser(Parser):
         given = (spec if isinstance(spec, dict) else load_mapping(spec)) if spec else {}
         csv.field_size_limit(MAX_LINE)
         with open_binary(path, transcode=False) as f:  # its own decoding
-            enc = given.get("encoding") or (
-                "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
-            physical = _decoded_lines(f) if enc == "utf-8" and not cr_lines(f, lf_in_records=True) \
-                else _text_lines(f, enc)
-            first = next(physical, "")
-            sep = EXCEL_SEP.fullmatch(first.rstrip("\r\n").lstrip("\ufeff"))  # ("sep=\t")
-            if sep:  # Excel's "sep=;" line: the delimiter, then the header
+            try:  # damaged compressed data before the header's end: nothing to read by
+                # (it escaped as EOFError or OSError, a traceback: found by fuzzing)
+                enc = given.get("encoding") or (
+                    "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
+                physical = _decoded_lines(f) if enc == "utf-8" and not cr_lines(
+                    f, lf_in_records=True) else _text_lines(f, enc)
                 first = next(physical, "")
-            delim = given.get("delimiter") or (sep.group(1) if sep else sniff_delimiter(
-                first, "\t" if inner_suffix(path) == ".tsv" else ","))
-            lines = _Lines(chain([first] if first else [], physical), start=1 if sep else 0)
-            reader = csv.reader(lines, delimiter=delim)
-            try:
+                sep = EXCEL_SEP.fullmatch(first.rstrip("\r\n").lstrip("\ufeff"))  # ("sep=\t")
+                if sep:  # Excel's "sep=;" line: the delimiter, then the header
+                    first = next(physical, "")
+                delim = given.get("delimiter") or (sep.group(1) if sep else sniff_delimiter(
+                    first, "\t" if inner_suffix(path) == ".tsv" else ","))
+                lines = _Lines(chain([first] if first else [], physical), start=1 if sep else 0)
+                reader = csv.reader(lines, delimiter=delim)
                 header = next(reader)
             except StopIteration:
                 raise IngestError(f"{src}: empty CSV file") from None
             except csv.Error as e:
                 raise IngestError(f"{src}: unreadable CSV header: {e}") from None
+            except (EOFError, OSError) as e:
+                raise IngestError(f"{src}: the data ends or is damaged before the CSV "
+                                  f"header's end: {e}") from None
             # a byte that does not decode in a column name: "?" (the names are the
             # raw record's keys; such a name stopped the ingest with a TypeError)
             header = [h.strip().lstrip("\ufeff").encode("utf-8", "replace").decode()
