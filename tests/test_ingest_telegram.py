@@ -196,6 +196,41 @@ def test_truncated_export_keeps_what_was_read(sqlite_store, tmp_path):
     assert sqlite_store.stats()["posts"] == 3
 
 
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz"])
+def test_a_compressed_export_cut_short_keeps_what_was_read(sqlite_store, tmp_path, kind):
+    """Fuzzing (benchmarks/fuzz_parsers.py): a result.json.gz (.bz2, .xz) cut
+    short raised the decompressor's EOFError out of the parser, a traceback and
+    nothing kept. Now it reads as the same export cut short uncompressed: every
+    whole message before the cut, and one reject."""
+    import bz2
+    import gzip
+    import lzma
+
+    msgs = [_msg(i, f"message number {i} " + "words " * (i % 7)) for i in range(1, 3001)]
+    d = channel_export(tmp_path, msgs)
+    data = (d / "result.json").read_bytes()
+    comp = {"gz": gzip.compress, "bz2": lambda b: bz2.compress(b, 1),
+            "xz": lzma.compress}[kind](data)
+    cut = comp[: len(comp) * 2 // 3]
+    dec = {"gz": lambda: __import__("zlib").decompressobj(31), "bz2": bz2.BZ2Decompressor,
+           "xz": lzma.LZMADecompressor}[kind]()
+    readable = dec.decompress(cut)  # what any reader can get out of the cut file
+    assert 0 < len(readable) < len(data)
+    (d / "result.json").unlink()
+    (d / f"result.json.{kind}").write_bytes(cut)
+    plain = tmp_path / "plain" / "ChatExport_2024-05-10"
+    plain.mkdir(parents=True)
+    (plain / "result.json").write_bytes(readable)
+    rep = ingest_path(sqlite_store, d / f"result.json.{kind}")
+    assert rep.rejected == 1 and "file ends unexpectedly" in rep.rejects[0]["reason"]
+    got = sqlite_store.stats()["posts"]
+    assert got > 100
+    from rasd.ingest.base import RawSink, get_parser
+    from rasd.model import Post
+    want = sum(isinstance(r, Post) for r in get_parser("telegram").parse(plain, RawSink()))
+    assert got == want
+
+
 def test_a_message_that_is_no_object_is_a_reject_at_its_index(sqlite_store, tmp_path):
     """A string among the messages is one reject, at its own index; the
     messages around it are kept, and the paths after it stay the array's."""
