@@ -97,6 +97,29 @@ class _Damaged(io.BufferedIOBase):
         super().close()
 
 
+class EndAtDamage:
+    """A file whose read error (EOFError, OSError: compressed data cut short or
+    damaged) is an end of data, kept in ``damage``: a JSON parser then meets a
+    truncated document, as in a plain file cut short, and reads every item
+    before the damage (a Telegram export's error escaped as a traceback; a JSON
+    document's items in the read that met the end were lost: found by
+    fuzzing). Reads with ``read1`` where it has one: ``read`` loses what it
+    decompressed in the call that meets the end."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.damage: Exception | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.damage is not None:
+            return b""
+        try:
+            return bytes(self.f.read1(size) if hasattr(self.f, "read1") else self.f.read(size))
+        except (EOFError, OSError) as e:
+            self.damage = e
+            return b""
+
+
 def compression(head: bytes) -> str:
     """The compression suffix (``.gz``…) that the first bytes of a file show, or "".
 

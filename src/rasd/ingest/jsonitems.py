@@ -37,6 +37,7 @@ import orjson
 from rasd.ingest.base import (
     MAX_LINE,
     REPLAY_LIMIT,
+    EndAtDamage,
     IngestError,
     RawSink,
     cr_lines,
@@ -751,7 +752,8 @@ def _run_on_items(parts: list[bytes], src: str, raw: RawSink, fmt: str,
 def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
                done: list[int]) -> Iterator[Item | Reject]:
     src = str(path)
-    with open_binary(path) as f:
+    with open_binary(path) as opened:
+        f = EndAtDamage(opened)  # a cut .gz: a truncated document, read below as one
         guard = ReadGuard(StringReads(NumberRuns(f, path), 64 * 1024), MAX_LINE)
         items = ijson.items(guard, "item" if layout == "array" else "", use_float=True,
                             multiple_values=layout != "array", buf_size=READ_MAX)
@@ -762,6 +764,10 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
                 yield _item(obj, src, raw, fmt, doc_path(layout, i))
         except (EOFError, OSError) as e:  # truncated gzip, I/O error
             yield reject(src, f"file ends unexpectedly: {e}", path=doc_path(layout, done[0]))
+            return
+        if f.damage is not None:  # cut between two documents: each read is whole
+            yield reject(src, f"file ends unexpectedly: {f.damage}",
+                         path=doc_path(layout, done[0]))
 
 
 def _item(obj: Any, src: str, raw: RawSink, fmt: str, where: str) -> Item | Reject:
@@ -789,7 +795,8 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
     i = 0
     skip = done[0]
     with f:
-        guard = ReadGuard(StringReads(NumberGuard(f), 64 * 1024), TOKEN_MAX)
+        cut = EndAtDamage(f)
+        guard = ReadGuard(StringReads(NumberGuard(cut), 64 * 1024), TOKEN_MAX)
         try:
             for _, event, obj in capped_parse(guard, ("item" if layout == "array" else "",),
                                               MAX_LINE, skip=skip, backend=backend,
@@ -814,10 +821,17 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
                 raise
             if not i:                                       # JSONDecodeError, ValueError
                 raise _NotDocument from e
+            if cut.damage is not None:  # the end the parser met: a cut compressed file
+                yield reject(src, f"file ends unexpectedly: {cut.damage}",
+                             path=doc_path(layout, i))
+                return
             yield reject(src, f"malformed or truncated JSON after item {i}: "
                          f"{json_error_text(e)[:200]}", path=doc_path(layout, i))
         except (EOFError, OSError) as e:
             yield reject(src, f"file ends unexpectedly: {e}", path=doc_path(layout, i))
+            return
+        if cut.damage is not None:  # cut between two documents: each read is whole
+            yield reject(src, f"file ends unexpectedly: {cut.damage}", path=doc_path(layout, i))
 
 
 def json_error_text(e: Exception) -> str:

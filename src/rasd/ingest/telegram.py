@@ -27,6 +27,7 @@ import ijson
 
 from rasd.ingest.base import (
     MAX_LINE,
+    EndAtDamage,
     IngestError,
     MediaRoot,
     Parser,
@@ -114,27 +115,6 @@ def media_placeholder(value: Any) -> str | None:
     return opt_str(value, "placeholder", 200)
 
 
-class _EndAtDamage:
-    """A file whose read error (EOFError, OSError: compressed data cut short
-    or damaged) is an end of data, kept in ``state.damage``: the parsers then
-    meet a truncated document, as in a plain file cut short, and every message
-    before the damage is kept. (The error escaped the parser as a traceback:
-    found by fuzzing.)"""
-
-    def __init__(self, f: Any, state: _State) -> None:
-        self.f = f
-        self.state = state
-
-    def read(self, size: int = -1) -> bytes:
-        if self.state.damage is not None:
-            return b""
-        try:  # read1: read() loses what it decompressed in the call that meets the end
-            return bytes(self.f.read1(size) if hasattr(self.f, "read1") else self.f.read(size))
-        except (EOFError, OSError) as e:
-            self.state.damage = e
-            return b""
-
-
 class _State:
     """Progress of one pass: messages read, index in the current chat; and,
     carried from a first pass to the careful second one, the chats' accounts.
@@ -158,8 +138,13 @@ class _State:
         self.done: set[str] = carried.done if carried else set()  # accounts given
         # the day the export was made, from its folder's name (base.export_day)
         self.day: datetime | None = carried.day if carried else None
-        # why the data ended early (a compressed export cut short or damaged)
-        self.damage: Exception | None = None
+        # the file as read, which knows why the data ended early (a compressed
+        # export cut short or damaged: EndAtDamage)
+        self.cut: EndAtDamage | None = None
+
+    @property
+    def damage(self) -> Exception | None:
+        return self.cut.damage if self.cut else None
 
     def seen(self, cid: str, *times: datetime | None) -> None:
         if len(times) == 1:  # (each message: its time, its edit's; without a list and max)
@@ -319,7 +304,8 @@ class TelegramParser(Parser):
         src = str(path)
         chat: dict[str, Any] = {}
         with open_binary(path) as opened:
-            raw_f = _EndAtDamage(opened, state)
+            raw_f = EndAtDamage(opened)
+            state.cut = raw_f
             # ijson hands over a JSON string only whole: a file that is one endless
             # string would be held in memory. The guard stops reading once
             # TOKEN_MAX bytes have passed without 16 events; a message that grows
