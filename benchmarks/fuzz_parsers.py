@@ -242,7 +242,8 @@ def target_html(data: bytes) -> None:
 
 
 AUTO_NAMES = ("in.jsonl", "in.json", "in.csv", "in.tsv", "messages.html", "result.json",
-              "in.jsonl.gz", "in.json.zst", "in.csv.bz2", "in.txt", "in.ndjson", "in.jsonl.xz")
+              "in.jsonl.gz", "in.json.zst", "in.csv.bz2", "in.txt", "in.ndjson", "in.jsonl.xz",
+              "result.json.gz", "in.json.gz", "in.csv.xz")
 
 
 def target_auto(data: bytes) -> None:
@@ -362,9 +363,12 @@ def seeds(target: str) -> Iterator[bytes]:
         for p in csvs:
             yield _csv_head(p)
     if target == "auto":  # the byte that names the file goes first
-        base = list(seeds("x"))[:4] + [_synthetic("telethon"), _csv_head(csvs[0])]
+        xs = list(seeds("x"))[:4] + [_synthetic("telethon")]
         for i, name in enumerate(AUTO_NAMES):
-            body = base[i % len(base)]
+            body = (_synthetic("telegram") if name.startswith("result.json") else
+                    _synthetic("telegram-html") if name.endswith(".html") else
+                    _csv_head(csvs[i % len(csvs)]) if ".csv" in name or ".tsv" in name
+                    else xs[i % len(xs)])
             if name.endswith(".gz"):
                 body = gzip.compress(body)
             elif name.endswith(".bz2"):
