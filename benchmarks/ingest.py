@@ -233,15 +233,17 @@ def _tweet(rng: random.Random, tid: int, users: list[dict]) -> dict:
     return t
 
 
-def generate(path: Path, posts: int = 0, size_bytes: int = 0, seed: int = 7) -> int:
-    """Write v2 pages to ``path``; stop at ``posts`` tweets or ``size_bytes``."""
+def generate(path: Path, posts: int = 0, size_bytes: int = 0, seed: int = 7,
+             n_users: int = 20_000) -> int:
+    """Write v2 pages to ``path``; stop at ``posts`` tweets or ``size_bytes``;
+    authors and mentions drawn from ``n_users`` accounts."""
     rng = random.Random(seed)
     users = [{"id": str(10_000 + i), "username": f"user_{i}", "name": f"User {i}",
               "description": " ".join(rng.choice(WORDS) for _ in range(12)),
               "created_at": "2015-03-01T00:00:00.000Z", "location": "somewhere",
               "public_metrics": {"followers_count": rng.randint(0, 10_000),
                                  "following_count": 10, "tweet_count": 100, "listed_count": 0},
-              "verified": False, "protected": False} for i in range(20_000)]
+              "verified": False, "protected": False} for i in range(n_users)]
     tid = 1_500_000_000_000_000_000
     n = 0
     size = 0
@@ -436,6 +438,10 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=200_000)
     ap.add_argument("--size-gb", type=float, default=0.0,
                     help="generate a file of this size instead of --posts")
+    ap.add_argument("--users", type=int, default=20_000,
+                    help="distinct accounts the posts are drawn from (default 20,000; a "
+                         "search crawl meets mostly new ones: try 1000000 for the "
+                         "writer's caches at their cap)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--keep", action="store_true", help="keep the temporary files")
     ap.add_argument("--skip-one", action="store_true",
@@ -454,6 +460,10 @@ def main() -> None:
             res = run_floor(path, db)
         elif kind == "pg":
             res = run_pg(path, db)
+        elif kind == "gen":  # db: "POSTS SIZE_BYTES USERS"
+            posts, size_bytes, users = map(int, db.split())
+            res = {"posts": generate(Path(path), posts=posts, size_bytes=size_bytes,
+                                     n_users=users)}
         else:
             res = run_naive(path, db)
         print(json.dumps(res, default=str))
@@ -461,7 +471,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rasd-bench-"))
     data = tmp / "tweets.jsonl"
     t0 = time.perf_counter()
-    n = generate(data, posts=0 if a.size_gb else a.posts, size_bytes=int(a.size_gb * 2**30))
+    # generated in a child process: Linux keeps a process's peak RSS across
+    # fork and exec, so every measured child would report this one's (the
+    # generator's user table: ~800 MB at --users 1000000) as its own
+    n = child("gen", str(data), f"{0 if a.size_gb else a.posts} {int(a.size_gb * 2**30)} "
+                                f"{a.users}")["posts"]
     size_mb = data.stat().st_size / 2**20
     print(f"generated {n:,} posts in {size_mb:,.0f} MB ({time.perf_counter() - t0:.1f}s): {data}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
