@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -1170,3 +1171,74 @@ def test_the_fuzz_harness_passes_on_its_seeds(shared_data):
             target(seed)
     given = [fp.read("in.jsonl", s, "x") for s in fp.seeds("x")]
     assert sum(len(g[0]) for g in given if g) > 300
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL of the ingest just after a batch committed."""
+
+
+def _changing_pages(pages: int = 2) -> bytes:
+    """X pages, collected a day apart, each of its author's profile (the bio
+    changes from page to page), a copy of post 100 (its text changes: an edit
+    captured again) and a new post: each page's profile and text a version."""
+    out = []
+    for p in range(pages):
+        out.append(json.dumps({
+            "data": [{"id": "100", "text": f"text as of page {p}", "author_id": "7"},
+                     {"id": str(101 + p), "text": f"page {p}", "author_id": "7"}],
+            "includes": {"users": [{"id": "7", "username": "seven", "name": "Seven",
+                                    "description": f"bio {p}"}]},
+            "__twarc": {"retrieved_at": f"2024-06-0{p + 1}T00:00:00+00:00"}}))
+    return ("\n".join(out) + "\n").encode()
+
+
+@pytest.mark.parametrize("stdin", [False, True], ids=["file", "stdin"])
+def test_a_kill_after_a_batch_that_ended_inside_a_page_loses_nothing(
+        store, second_store, tmp_path, monkeypatch, stdin):
+    """A batch wrote the raw record of a page (or, on standard input, of pages
+    read ahead of their records) while records of it were still to come in the
+    next batch; a run killed after that batch committed left the bytes stored
+    without those records, and the next run took them for applied and skipped
+    them: the post's edit and the profile's change were lost. Two records a
+    batch (a page is its author, post 100, a new post: the second batch ends
+    inside page 2), killed after the first batch and after the second, then run
+    again: the store one uninterrupted run makes."""
+    from benchmarks.killpoints import diff, dump
+    from tests.conftest import _fresh_store
+
+    from rasd.ingest.base import Stream
+    from rasd.ingest.writer import Writer
+
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    f = tmp_path / "pages.jsonl"
+    f.write_bytes(_changing_pages())
+
+    def ingest(s: Store) -> None:
+        if not stdin:
+            ingest_path(s, f, batch_size=2, source="pages")
+            return
+        with open(f, "rb") as fh:
+            ingest_path(s, Stream(fh.fileno()), batch_size=2, source="pages")
+
+    ingest(second_store)
+    ref = dump(second_store, since)
+    assert len(ref["account_versions"]) == len(ref["post_versions"]) == 1
+    apply = Writer.apply
+    kind = "sqlite" if store.is_sqlite else "postgresql"
+    for k in (1, 2):
+        with _fresh_store(kind, tmp_path / f"k{k}.db") as s:
+            calls = 0
+
+            def dying(self, b, k=k):
+                nonlocal calls
+                calls += 1
+                apply(self, b)
+                if calls == k:
+                    raise _Killed
+
+            monkeypatch.setattr(Writer, "apply", dying)
+            with pytest.raises(_Killed):
+                ingest(s)
+            monkeypatch.setattr(Writer, "apply", apply)
+            ingest(s)
+            assert diff(ref, dump(s, since)) == [], f"killed after batch {k}"

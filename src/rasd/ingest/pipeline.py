@@ -90,6 +90,10 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
         records, pos = parser.parse(path, sink), _pos
     prep = Prep(batch_size)
     rejects: list[dict[str, Any]] = []
+    # a full batch goes out at the next record, or at the end: its raw records
+    # are written with it only where none of their records is still to come
+    # (Prep.take: a run killed after the batch took such records for applied)
+    full = False
     with relaxed_gc(), contextlib.closing(records):
         for rec in records:
             if rec is QUIET:  # a pipe gone quiet: what it gave goes out now
@@ -97,6 +101,7 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
                     prep.add_raw(sink.drain())
                     yield Chunk(prep.take() if len(prep) or prep.raw else None, rejects, pos())
                     rejects = []
+                    full = False
                 continue
             if isinstance(rec, Reject):
                 rejects.append(reject_entry(rec, fmt))
@@ -106,11 +111,15 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
                 continue
             if platform and hasattr(rec, "platform") and rec.platform != platform:
                 rec.platform = platform
-            prep.add(rec)
-            if prep.full():
+            if full:
                 prep.add_raw(sink.drain())
-                yield Chunk(prep.take(), rejects, pos())
+                raw = getattr(rec, "raw", None)
+                yield Chunk(prep.take(hold=True, continues=raw is not None
+                                      and raw.sha256 == prep.tail), rejects, pos())
                 rejects = []
+                full = False
+            prep.add(rec)
+            full = prep.full()
         prep.add_raw(sink.drain())
         last = prep.take() if len(prep) or prep.raw else None
         if last is not None or rejects:

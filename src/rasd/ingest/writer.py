@@ -64,6 +64,10 @@ from rasd.store.upsert import (
 IN_CHUNK = 900
 CACHE_MAX = 400_000
 STALE_MAX = 20_000  # ~1 KB each
+# raw records no record has named yet held back by a full batch (Prep.take): read
+# ahead of their records (standard input hands them over 256 records at a time),
+# or lines that give no record (kept with a later batch)
+HOLD_MAX = 1024
 PROFILE_FIELDS = ("handle", "name", "bio", "location", "url")
 
 Key = tuple[str, str]  # (platform, platform id)
@@ -542,6 +546,9 @@ class Batch:
     # raw records of this batch's records whose bytes went with an earlier batch
     # of the run (a batch that ended inside a page): read before where they were
     raw_earlier: list[str] = field(default_factory=list)
+    # … and whose bytes go with a later batch (``Prep.take(hold=True)``: the page
+    # goes on in it): read before only where the store holds them already
+    raw_later: list[str] = field(default_factory=list)
     accounts: list[AccountItem] = field(default_factory=list)
     seen_accounts: int = 0  # profiles identical to one already sent in this run
     # copies of posts another copy in the batch equalled or superseded (counted
@@ -588,7 +595,7 @@ class Batch:
                         list(map(tuple, self.events)), self.compliance, self.edges,
                         self.repeats, self.moved, list(map(tuple, self.late_accounts)),
                         list(map(tuple, self.late_posts)), self.since, self.post_since,
-                        self.raw_earlier)
+                        self.raw_earlier, self.raw_later)
 
 
 _new_post_item = partial(tuple.__new__, PostItem)
@@ -601,14 +608,15 @@ def _items(cls: type, rows: list[tuple]) -> list[Any]:
 def _batch(ts: datetime, raw: list, accounts: list[tuple], seen: int, touched: dict,
            stubs: dict, names: dict, posts: list[tuple], events: list[tuple],
            compliance: list, edges: list, repeats: int, moved: list, late_accounts: list,
-           late_posts: list, since: dict, post_since: dict, raw_earlier: list) -> Batch:
+           late_posts: list, since: dict, post_since: dict, raw_earlier: list,
+           raw_later: list) -> Batch:
     """Unpickle a ``Batch`` (see ``Batch.__reduce__``)."""
     return Batch(ts=ts, raw=raw, accounts=_items(AccountItem, accounts), seen_accounts=seen,
                  touched=touched, stubs=stubs, names=names, posts=_items(PostItem, posts),
                  events=_items(EventItem, events), compliance=compliance, edges=edges,
                  repeats=repeats, moved=moved, late_accounts=_items(AccountItem, late_accounts),
                  late_posts=_items(PostItem, late_posts), since=since, post_since=post_since,
-                 raw_earlier=raw_earlier)
+                 raw_earlier=raw_earlier, raw_later=raw_later)
 
 
 _A_INDEX = {c: i for i, c in enumerate(ACCOUNT_COLS)}
@@ -714,6 +722,9 @@ class Prep:
         # between two that a copy of another state read later may fall
         # between), as it does a copy the batch itself holds (Prep._keep_late)
         self.sent: dict[Key, tuple[str, datetime | None]] = {}
+        self.raw: dict[str, tuple[str, bytes]] = {}
+        self.tail: str | None = None  # the raw record of the last record added
+        self.held_tail: str | None = None  # … held back by the last take (hold=True)
         self._reset()
 
     def _reset(self) -> None:
@@ -753,7 +764,9 @@ class Prep:
         self.events: dict[Key, Event] = {}
         self.compliance: list[Compliance] = []
         self.edges: dict[tuple[str, str, str, str], Edge] = {}  # read as such: follows
-        self.raw: dict[str, tuple[str, bytes]] = {}
+        # raw records to write with the batch: those held back by the last take
+        # (``take(hold=True)``) stay
+        self.raw = {}
         self.raw_refs: set[str] = set()  # the raw records the batch's records name
         self._added = 0
 
@@ -766,6 +779,7 @@ class Prep:
         self._added += 1
         if rec.raw is not None:
             self.raw_refs.add(rec.raw.sha256)
+        self.tail = rec.raw.sha256 if rec.raw is not None else None
         if isinstance(rec, Post):
             key = (rec.platform, rec.platform_id)
             old = self.posts.get(key)
@@ -847,14 +861,35 @@ class Prep:
         # checked first, as this runs once per record
         return self._added >= self.batch_size and len(self) >= self.batch_size
 
-    def take(self) -> Batch:
-        """The prepared batch; the buffer starts empty again."""
+    def take(self, hold: bool = False, continues: bool = True) -> Batch:
+        """The prepared batch; the buffer starts empty again.
+
+        ``hold``: more records of the input follow (a full batch), so raw records
+        whose records are in a later batch are held back for it — those no
+        record has named yet (bytes read ahead of their records: standard
+        input) and, where the next record is of the same raw record
+        (``continues``: a page that goes on), the last record's. A raw record in the store
+        means that its records were applied (``Writer._write_raw``): written with
+        a batch that held only some of them, a run killed after that batch
+        committed had the next run take the rest for applied, and skip them (a
+        profile's or a text's versions lost). Lines that give no record are
+        held at most ``HOLD_MAX`` at a time."""
         ts = now()
         b = Batch(ts=ts)
+        held: dict[str, tuple[str, bytes]] = {}
+        if hold:
+            unnamed = [h for h in self.raw if h not in self.raw_refs and h != self.held_tail]
+            keep = set(unnamed[-HOLD_MAX:])
+            if continues and self.tail in self.raw:
+                keep.add(self.tail)
+            held = {h: v for h, v in self.raw.items() if h in keep}
+            b.raw_later = [h for h in self.raw_refs if h in held]
         # compressed here: smaller to hand over (pickling the raw bytes cost
         # more than compressing them)
-        b.raw = [(h, fmt, len(data), compress(data)) for h, (fmt, data) in self.raw.items()]
+        b.raw = [(h, fmt, len(data), compress(data)) for h, (fmt, data) in self.raw.items()
+                 if h not in held]
         b.raw_earlier = [h for h in self.raw_refs if h not in self.raw]
+        self.held_tail = self.tail if self.tail in held else None
         sent = self.sent
         accounts: dict[Key, Account] = {}
         items = b.accounts
@@ -934,6 +969,7 @@ class Prep:
         b.edges = [(e.platform, e.kind, e.src_account_id, e.dst_account_id, e.created_at,
                     e.raw.sha256 if e.raw else None) for e in self.edges.values()]
         self._reset()
+        self.raw = held
         if len(sent) > CACHE_MAX:
             sent.clear()
         return b
@@ -1140,10 +1176,12 @@ class Writer:
         # their page): read before if those bytes were (a file read again in
         # small batches gave versions of what it had read)
         self.known_raw = {h for h in b.raw_earlier if h in self.known_raw}
-        if not b.raw:
+        if not b.raw and not b.raw_later:
             return
         rr = S.raw_records
-        for chunk in _chunks([r[0] for r in b.raw]):
+        # (records whose bytes come with a later batch: read before if the
+        # store holds those bytes — a file read again)
+        for chunk in _chunks([r[0] for r in b.raw] + b.raw_later):
             self.known_raw.update(r[0] for r in c.execute(
                 select(rr.c.sha256).where(rr.c.sha256.in_(chunk))))
         rows = [{"sha256": h, "fmt": fmt, "size": size, "data": data, "first_seen": b.ts}
