@@ -1242,3 +1242,45 @@ def test_a_kill_after_a_batch_that_ended_inside_a_page_loses_nothing(
             monkeypatch.setattr(Writer, "apply", apply)
             ingest(s)
             assert diff(ref, dump(s, since)) == [], f"killed after batch {k}"
+
+
+def test_a_repeat_after_a_kill_is_placed_as_in_one_run(store, second_store, tmp_path,
+                                                       monkeypatch):
+    """A profile read again older than the stored copy (b at 08:00, b stored
+    from 12:00) is kept aside, so that a later repeat of it (b at 10:00, sent
+    as a time only) is placed: it ends a's version (a at 09:00) at 10:00. Read
+    again after a kill, that copy's page was applied before and was not kept
+    aside: the repeat was dropped, and a's version ran on to 12:00."""
+    from benchmarks.killpoints import diff, dump
+
+    from rasd.ingest.writer import Writer
+    from tests.conftest import _fresh_store
+
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    f = tmp_path / "pages.jsonl"
+    pages = [("b", "12:00"), ("a", "09:00"), ("b", "08:00"), ("b", "10:00")]
+    f.write_text("".join(json.dumps({
+        "data": [{"id": str(100 + i), "text": "t", "author_id": "7"}],
+        "includes": {"users": [{"id": "7", "username": "seven", "name": "Seven",
+                                "description": f"bio {bio}"}]},
+        "__twarc": {"retrieved_at": f"2024-06-01T{t}:00+00:00"}}) + "\n"
+        for i, (bio, t) in enumerate(pages)))
+    ingest_path(second_store, f, batch_size=2)  # a page a batch
+    ref = dump(second_store, since)
+    apply = Writer.apply
+    calls = 0
+
+    def dying(self, b):
+        nonlocal calls
+        calls += 1
+        apply(self, b)
+        if calls == 3:
+            raise _Killed
+
+    with _fresh_store("sqlite" if store.is_sqlite else "postgresql", tmp_path / "k.db") as s:
+        monkeypatch.setattr(Writer, "apply", dying)
+        with pytest.raises(_Killed):
+            ingest_path(s, f, batch_size=2)
+        monkeypatch.setattr(Writer, "apply", apply)
+        ingest_path(s, f, batch_size=2)
+        assert diff(ref, dump(s, since)) == []

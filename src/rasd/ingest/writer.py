@@ -1271,6 +1271,13 @@ class Writer:
                     changed.append(it)
                     continue
                 self.counts.add("accounts", "unchanged")
+                if self._applied_before(it.raw_sha256) and it.observed_at is not None and \
+                        old_seen is not None and len(self.stale) < STALE_MAX and \
+                        is_older(it.observed_at, _driver_time(old_seen)):
+                    # read before (the run again after a kill): kept as when it was
+                    # first read, older than the stored copy, so that a later
+                    # repeat of it that this run applies is judged afresh
+                    self.stale[key] = it
                 self._seen_again(touches, rid, it.observed_at, it.hash, it.raw_sha256)
                 continue
             if old_stub:
