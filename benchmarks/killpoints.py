@@ -129,6 +129,9 @@ def _x_pages(n: int, rng: random.Random, per_page: int = 25,
     file order, profiles going back and forth), as several crawls put together."""
     tweets = _x_tweets(n, rng)
     pages = []
+    # distinct times: two different profiles collected at the same instant have
+    # no order to keep (a re-run after a kill may then keep one more version)
+    minutes = rng.sample(range(len(tweets)), -(-len(tweets) // per_page))
     for p in range(0, len(tweets), per_page):
         chunk = [t for _, t in tweets[p:p + per_page]]
         users = sorted({t["author_id"] for t in chunk})
@@ -136,7 +139,7 @@ def _x_pages(n: int, rng: random.Random, per_page: int = 25,
         minute = p
         if shuffled:
             version = rng.randrange(3)
-            minute = rng.randrange(len(tweets))
+            minute = minutes[p // per_page]
         media = sorted({k for t in chunk for k in t.get("attachments", {}).get("media_keys", [])})
         pages.append({
             "data": chunk,
