@@ -99,8 +99,8 @@ Peak RSS in MB, ingesting process + parsing process:
 Reading: the parsing process is flat in every format (81-118 MB: one batch and
 the reader's window). The writing process grows until the run's caches are full
 and then stays: the account and post-author caches of ``Writer`` and the profiles
-``Prep`` has sent are capped at ``CACHE_MAX`` (400,000 entries, ~80 MB each at
-the cap for these keys) and cleared past it, and SQLite's page cache is 64 MB
+``Prep`` has sent are capped at ``CACHE_MAX`` (400,000 entries then, ~80 MB each at
+the cap for these keys; 150,000 since, see docs/ingest.md) and cleared past it, and SQLite's page cache is 64 MB
 per connection; the rise in the run's last quarter comes with the end of the run
 (most likely the rebuilding of the indexes a big load deferred: SQLite's sorter
 works in memory up to the cache size; not measured apart).

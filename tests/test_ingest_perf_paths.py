@@ -756,3 +756,52 @@ def test_telegram_html_message_parser_keeps_no_positions():
     for p in (fast, counting):
         p.feed(msg)
     assert counting.getpos()[0] > 1 and fast.getpos() == (1, 0)  # (no line counted)
+
+
+def test_the_run_caches_stay_at_their_cap_and_change_nothing(store, second_store, tmp_path,
+                                                             monkeypatch):
+    """The writer's run caches (account ids, handles, post authors) and Prep's
+    profiles sent are cleared past CACHE_MAX entries: a crawl of mostly new
+    accounts stays in bounded memory (at 1M distinct accounts, the caches at
+    400,000 entries each held ~250 MB of the writing process). Ingested with a
+    cap of 3, far below what the file names, the store is the one the default
+    cap makes, a second run finds everything unchanged, and after each batch no
+    cache holds more than the cap."""
+    import json
+
+    import rasd.ingest.writer as W
+    from benchmarks.killpoints import diff, dump
+
+    pages = []
+    for p in range(6):
+        data = [{"id": str(1000 + 10 * p + i), "text": f"post {p}.{i} @u{(p + i) % 9}",
+                 "author_id": str(50 + (p * 7 + i) % 23),
+                 "entities": {"mentions": [{"username": f"u{(p + i) % 9}",
+                                            "id": str(80 + (p + i) % 9)}]},
+                 **({"referenced_tweets": [{"type": "replied_to", "id": str(1000 + i)}]}
+                    if p else {})}
+                for i in range(8)]
+        users = [{"id": str(50 + k), "username": f"a{k}", "name": f"A {k}",
+                  "description": f"bio {k} {p % 2}"} for k in range(23)]
+        pages.append(json.dumps({"data": data, "includes": {"users": users},
+                                 "__twarc": {"retrieved_at": f"2024-06-0{p + 1}T00:00:00Z"}}))
+    f = tmp_path / "pages.jsonl"
+    f.write_text("\n".join(pages) + "\n")
+    since = datetime.now(UTC)
+    ingest_path(second_store, f, batch_size=5, jobs=1)
+    ref = dump(second_store, since)
+
+    monkeypatch.setattr(W, "CACHE_MAX", 3)
+    sizes: list[int] = []
+    apply = W.Writer.apply
+
+    def watched(self, b):
+        apply(self, b)
+        sizes.append(max(len(self.acc_cache), len(self.handle_cache), len(self.post_author)))
+
+    monkeypatch.setattr(W.Writer, "apply", watched)
+    rep = ingest_path(store, f, batch_size=5, jobs=1)
+    assert diff(ref, dump(store, since)) == []
+    assert len(sizes) > 5 and max(sizes) <= 3
+    again = ingest_path(store, f, batch_size=5, jobs=1)
+    assert again.counts["new"] == again.counts["updated"] == 0 and rep.counts["new"] > 0

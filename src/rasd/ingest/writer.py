@@ -62,7 +62,7 @@ from rasd.store.upsert import (
 )
 
 IN_CHUNK = 900
-CACHE_MAX = 400_000
+CACHE_MAX = 150_000  # entries a run cache holds before it is cleared (~200 B each)
 STALE_MAX = 20_000  # ~1 KB each
 # raw records no record has named yet held back by a full batch (Prep.take): read
 # ahead of their records (standard input hands them over 256 records at a time),
