@@ -822,7 +822,7 @@ def test_a_file_name_with_a_line_break_cannot_forge_output_lines(tmp_path):
     assert not any(x.startswith("rasd: 0 rejected") for x in q), q
 
 
-def test_stats_shows_source_names_as_text(tmp_path):
+def test_stats_shows_source_names_as_text(tmp_path, monkeypatch):
     """Source names are input (a file name by default): Rich read markup in
     them — "[link=…]" made a hyperlink, "op[/]x" stopped `rasd stats` with a
     traceback — and let control characters through."""
@@ -834,12 +834,35 @@ def test_stats_shows_source_names_as_text(tmp_path):
                                            "author_id": str(10 + i)}]}) + "\n")
         r = runner.invoke(app, ["--db", db, "ingest", str(f), "--source", name])
         assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["--db", db, "stats"])
-    assert r.exit_code == 0, r.output
-    out = r.stdout
-    assert "op[/]x" in out and "[link=https:evil.example]x" in out
-    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
-    assert "evil\\x1b]0;TITLE\\x07\\u202e" in out and "two\\nlines" in out
+    for terminal in (True, False):  # Rich tables on a terminal, tab-separated elsewhere
+        monkeypatch.setattr(common, "stdout_is_terminal", lambda: terminal)
+        r = runner.invoke(app, ["--db", db, "stats"])
+        assert r.exit_code == 0, r.output
+        out = r.stdout
+        assert "op[/]x" in out and "[link=https:evil.example]x" in out
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+        assert "evil\\x1b]0;TITLE\\x07\\u202e" in out and "two\\nlines" in out
+
+
+def test_stats_into_a_pipe_is_tab_separated(tmp_path):
+    """Found by a new user's walk-through: `rasd stats | grep posts` got
+    box-drawing characters, where every other list prints tab-separated lines
+    into a pipe or a file."""
+    db = str(tmp_path / "s.db")
+    data = Path(__file__).resolve().parents[1] / "src/rasd/data/demo/x/demo_tweets.jsonl"
+    assert runner.invoke(app, ["--db", db, "ingest", str(data),
+                               "--source", "demo x"]).exit_code == 0
+    s = json.loads(runner.invoke(app, ["--db", db, "stats", "--json"]).stdout)
+    r = subprocess.run([sys.executable, "-m", "rasd", "--db", db, "stats"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert not set(r.stdout) & set("┏━┃│└─┡╇"), r.stdout
+    tables = [[line.split("\t") for line in t.splitlines()] for t in r.stdout.split("\n\n")]
+    assert [t[0][0] for t in tables] == ["what", "platform", "source"]
+    assert ["posts", str(s["posts"])] in tables[0] and ["edges", str(s["edges"])] in tables[0]
+    assert tables[1][0] == ["platform", *sorted(s["by_platform"]["x"])]
+    assert tables[2][1] == ["demo x", *(str(s["by_source"]["demo x"][c])
+                                         for c in sorted(s["by_source"]["demo x"]))]
 
 
 def test_each_server_store_has_a_quarantine_file_of_its_own(pg_store, tmp_path, monkeypatch):

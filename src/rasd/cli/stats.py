@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from rasd.cli.common import echo_json, get_store, rich_text
+from rasd.cli import common
+from rasd.cli.common import echo_json, echo_table, get_store, rich_text
 
 
 def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats_cmd(json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Count accounts, posts, media and edges, by platform and by source.
+
+        Tables on a terminal; in a pipe or a file, the same tables tab-separated
+        (a header line each, plain numbers, a blank line between).
 
         "Detections" counts every model version's results; the JSON's
         "detections_current" only those of the version that last scanned each
@@ -35,6 +39,9 @@ def register(app: typer.Typer) -> None:
         if json_:
             echo_json(s)
             return
+        if not common.stdout_is_terminal():
+            _stats_rows(s)
+            return
         from rich.console import Console
         from rich.table import Table
 
@@ -58,3 +65,23 @@ def register(app: typer.Typer) -> None:
             for name, v in sorted(s[key].items()):  # names are input: shown as text
                 tt.add_row(rich_text(name), *[f"{v.get(c, 0):,}" for c in cols])
             con.print(tt)
+
+
+def _stats_rows(s: dict) -> None:
+    """The same three tables for a pipe or a file, as the other lists print
+    there: tab-separated, a header line each, plain numbers (``awk`` can sum
+    them), a blank line between tables (box-drawing characters went into
+    files and pipes)."""
+    rows = []
+    for k in ("accounts", "posts", "media", "edges", "hashtags", "urls", "detections"):
+        rows.append((k, str(s[k])))
+        if k == "edges" and s["links_waiting"]:
+            rows.append(("links waiting for their post", str(s["links_waiting"])))
+    if s["detections_current"] != s["detections"]:
+        rows.append(("detections of the versions that last scanned", str(s["detections_current"])))
+    echo_table(rows, header=("what", "count"))
+    for col, key in (("platform", "by_platform"), ("source", "by_source")):
+        cols = sorted({c for v in s[key].values() for c in v})
+        typer.echo("")
+        echo_table([(name, *[str(v.get(c, 0)) for c in cols])
+                    for name, v in sorted(s[key].items())], header=(col, *cols))
