@@ -3,6 +3,7 @@ matches and detections; retroactive matching; copypasta clusters; the demo step.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -302,3 +303,57 @@ def test_an_export_read_again_with_its_photos_gets_them_hashed(store, tmp_path):
     det = MediaDetector()
     scan(store, [det])
     assert det.stats["hashed"] == 3
+
+
+def test_clusters_build_interrupted_keeps_the_clusters_before_and_says_so(tmp_path,
+                                                                          monkeypatch):
+    """Ctrl-C ended `rasd clusters build` with status 130 and not a word. The
+    clusters are replaced in one transaction at the end: interrupted while
+    storing them, the previous build's clusters stay, and the next build
+    reuses the text signatures already stored."""
+    from rasd.cli import app, common
+    from rasd.detect.media import textdup
+    from rasd.ingest.runner import ingest_path
+    from rasd.store import Store
+
+    db = tmp_path / "c.db"
+    st = Store.open(str(db))
+    for rel in ("x/demo_tweets.jsonl", "telegram", "csv/demo_kaggle_format.csv"):
+        ingest_path(st, DEMO / rel)
+    st.close()
+    run = CliRunner()
+
+    def cli(*args: str):
+        common.STATE.store = None
+        r = run.invoke(app, ["--db", str(db), *args])
+        common.STATE.store = None
+        return r
+
+    assert cli("clusters", "build").exit_code == 0
+    before = cli("clusters", "list", "--json").stdout
+    assert len(json.loads(before)) >= 1
+    storing = []
+    real_now, real_jaccard = textdup.now, textdup._jaccard
+
+    def now():  # called as the clusters are about to be stored
+        storing.append(1)
+        return real_now()
+
+    def jaccard(a, b):  # a Ctrl-C half-way through storing the new clusters
+        if storing:
+            raise KeyboardInterrupt
+        return real_jaccard(a, b)
+
+    monkeypatch.setattr(textdup, "now", now)
+    monkeypatch.setattr(textdup, "_jaccard", jaccard)
+    r = cli("clusters", "build", "--min-size", "3", "--threshold", "0.5")
+    assert r.exit_code == 130
+    assert r.stderr == ("rasd: warning: interrupted: the clusters stored before are "
+                        "unchanged (a build replaces them only when it ends); `rasd clusters "
+                        "build` again builds them, reusing the text signatures already "
+                        "stored\n")
+    assert storing and cli("clusters", "list", "--json").stdout == before
+    monkeypatch.setattr(textdup, "now", real_now)
+    monkeypatch.setattr(textdup, "_jaccard", real_jaccard)
+    r = cli("clusters", "build", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["hashed"] == 0

@@ -533,6 +533,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Cluster posts whose text is nearly the same and store the clusters
         (replacing the previous run). Reposts and forwards are left out.
+        Interrupted (Ctrl-C), the previous run's clusters stay as they were.
 
         Examples:
 
@@ -552,9 +553,17 @@ def register(app: typer.Typer) -> None:
                 fail(f"--since: not an ISO date/time: {since!r}")
         if not 0.1 <= threshold <= 1.0:
             fail("--threshold must be between 0.1 and 1.0")
-        with stage_progress(progress_enabled() and not json_) as prog:
-            rep = build_clusters(get_store(), threshold=threshold, min_chars=min_chars,
-                                 min_size=min_size, since=since_dt, progress=prog)
+        try:
+            with stage_progress(progress_enabled() and not json_) as prog:
+                rep = build_clusters(get_store(), threshold=threshold, min_chars=min_chars,
+                                     min_size=min_size, since=since_dt, progress=prog)
+        except KeyboardInterrupt:  # Ctrl-C ended the build without a word, status 130
+            # the clusters are replaced in one transaction at the end; the text
+            # signatures, in one before the clustering starts
+            warn("interrupted: the clusters stored before are unchanged (a build replaces "
+                 "them only when it ends); `rasd clusters build` again builds them, "
+                 "reusing the text signatures already stored")
+            raise typer.Exit(130) from None
         if json_:
             echo_json(rep.__dict__)
             return
