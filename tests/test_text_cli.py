@@ -392,3 +392,48 @@ def test_readme_classify_example_prints_a_flagged_verdict():
     out = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(out) == 1 and out[0]["flagged"] and out[0]["label"] == "recruitment"
     assert out[0]["lang"] == "en"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_classify_interrupted_says_what_is_written_and_where_to_go_on(tiny_model, tmp_path,
+                                                                      jobs):
+    """Ctrl-C ended `rasd classify` with status 130 and not a word (with --jobs,
+    each worker printed a traceback). It now says how many posts' results are
+    written and from which input line to go on. A real SIGINT to the process
+    group, as a terminal sends it, once the first results are out."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    posts = tmp_path / "posts.txt"
+    posts.write_text("null\n"  # line 1: no post (skipped, with a warning)
+                     + "".join(f"{TRAIN[i % 12][0]} {i}\n" for i in range(200_000)))
+    p = subprocess.Popen([sys.executable, "-m", "rasd", "classify", str(posts), "--model",
+                          str(tiny_model), "--tiers", "char", "--no-explain", "--jobs", jobs],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        first = p.stdout.readline()  # the first batch's results are out
+        time.sleep(0.3)
+        os.killpg(p.pid, signal.SIGINT)
+        rest = p.stdout.read()  # (communicate() would pass over what readline buffered)
+        err = p.stderr.read()
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, err
+    out = [json.loads(x) for x in [first, *rest.splitlines()]]
+    m = re.fullmatch(r"rasd: warning: interrupted: the results of the first ([\d,]+) posts "
+                     r"\(input lines 1-([\d,]+)\) are written; the rest is not: `tail -n "
+                     r"\+([\d]+) (\S+) \| rasd classify` goes on from there \(plain text "
+                     r"lines are then numbered from 1 again\)", err.splitlines()[-1])
+    assert m, err
+    n, last, go_on = (int(g.replace(",", "")) for g in m.groups()[:3])
+    assert 1 <= n < 200_000 and n == len(out) and m.group(4) == str(posts)
+    assert [o["id"] for o in out] == list(range(2, n + 2))  # plain lines: id = line number
+    assert last == n + 1 and go_on == n + 2
+    assert "Traceback" not in err, err

@@ -60,11 +60,36 @@ _WORKER: dict = {}
 
 
 def _worker_init(clf, args) -> None:  # runs in each forked worker; the model is inherited
+    import signal
+
+    # Ctrl-C is the parent's to handle (it ends the pool): each worker printed a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["clf"], _WORKER["explain"] = clf, args[-1]
 
 
 def _worker_classify(items):
     return _classify_batch(_WORKER["clf"], items, _WORKER["explain"])
+
+
+def _interrupted(file: str, n_done: int, last_line: int, flagged_only: bool) -> None:
+    """Say what an interrupted ``rasd classify`` wrote and where to go on."""
+    from rasd.terminal import shell_word
+
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        pass
+    if not n_done:
+        warn("interrupted before any post was classified: nothing is written")
+    else:
+        done = (f"the results of the first {n_done:,} posts (input lines 1-{last_line:,})"
+                f"{', the flagged ones,' if flagged_only else ''} are written")
+        rest = ("the rest of standard input is not classified" if file == "-" else
+                f"the rest is not: `tail -n +{last_line + 1} {shell_word(file)} | rasd "
+                "classify` goes on from there (plain text lines are then numbered from 1 "
+                "again)")
+        warn(f"interrupted: {done}; {rest}")
+    raise typer.Exit(130)
 
 
 def register(app: typer.Typer) -> None:
@@ -103,6 +128,9 @@ def register(app: typer.Typer) -> None:
         it is skipped with its line number and reason on stderr (a quoted "sentence"
         is a plain text line). Other lines are plain text posts.
 
+        Interrupted (Ctrl-C), it says how many posts' verdicts are written, up to
+        which input line, and how to go on from the next one.
+
         Examples:
 
           echo '{"id": 1, "text": "Join the caravan, make hijrah now"}' | rasd classify
@@ -117,17 +145,24 @@ def register(app: typer.Typer) -> None:
         """
         from rasd.detect.text.io import InputError, iter_posts
 
+        from collections import deque
+
         clf = _load_model(model, policy, tiers, external, external_weight)
         out = sys.stdout
-        n_in = n_flag = 0
+        n_in = n_flag = n_done = last_line = 0
+        line_of: deque[int] = deque()  # the input line of each post read, not yet written
 
         def write(preds):
-            nonlocal n_flag
+            nonlocal n_flag, n_done, last_line
             for p in preds:
                 n_flag += p["flagged"]
-                if flagged_only and not p["flagged"]:
-                    continue
-                out.write(jsonl_line(p) + "\n")
+                line = jsonl_line(p) + "\n" if not flagged_only or p["flagged"] else ""
+                # counted before it is written: a Ctrl-C while a full pipe blocks
+                # the write comes out of it with the line already buffered
+                n_done += 1
+                last_line = line_of.popleft()
+                if line:
+                    out.write(line)
             out.flush()
 
         def batches():
@@ -138,6 +173,7 @@ def register(app: typer.Typer) -> None:
                     warn(f"{file}: line {n}: {err} (skipped)")
                     continue
                 buf.append(item)
+                line_of.append(n)
                 n_in += 1
                 if len(buf) >= BATCH:
                     yield buf
@@ -161,6 +197,8 @@ def register(app: typer.Typer) -> None:
             fail(str(e))
         except BrokenPipeError:
             return
+        except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
+            _interrupted(file, n_done, last_line, flagged_only)
         if progress_enabled():
             echo(f"classified {n_in} posts, flagged {n_flag}", err=True)
 
