@@ -149,6 +149,25 @@ def test_policy_commands(tmp_path):
     assert r.exit_code == 0 and "ISIL" in r.stdout
 
 
+def test_policy_match_prints_lines_and_json_with_json():
+    """`policy match` printed JSON whatever was asked, and took no --json, unlike
+    every other command: it prints a line a match, JSON with --json."""
+    text = "Amaq reports soldiers of the khilafah \x1b[2J"
+    r = runner.invoke(app, ["policy", "match", text, "--json"])
+    assert r.exit_code == 0, r.output
+    found = json.loads(r.stdout)
+    assert {m["alias"] for m in found} >= {"amaq", "soldiers of the khilafah"}
+    r = runner.invoke(app, ["policy", "match", text])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(found) and not r.stdout.lstrip().startswith("[")
+    for m, line in zip(found, lines):
+        assert line.startswith(f"{m['kind']}: {m['matched']!r}") and m["source"] in line
+        assert m["entity"] in line
+    r = runner.invoke(app, ["policy", "match", "lovely weather at the beach"])
+    assert r.exit_code == 0 and r.stdout == "no lexicon matches\n"
+
+
 def test_policy_match_uses_the_policy_classify_uses(tmp_path, monkeypatch):
     """`policy match` read the shipped lexicons whatever --policy or
     RASD_POLICY said: a policy's own lexicon (named beside it) never matched,
@@ -166,7 +185,7 @@ def test_policy_match_uses_the_policy_classify_uses(tmp_path, monkeypatch):
     text = "the Bluebird Collective and ISIS"
 
     def matched(*args):
-        r = runner.invoke(app, ["policy", "match", text, *args])
+        r = runner.invoke(app, ["policy", "match", text, "--json", *args])
         assert r.exit_code == 0, r.output
         return sorted(m["entity"] for m in json.loads(r.stdout))
 
@@ -205,7 +224,7 @@ def test_policy_match_sees_the_text_as_the_model_does(text, alias):
     classify explains."""
     from rasd.detect.text.model import TextClassifier
 
-    r = runner.invoke(app, ["policy", "match", text])
+    r = runner.invoke(app, ["policy", "match", text, "--json"])
     assert r.exit_code == 0, r.output
     found = json.loads(r.stdout)
     assert alias in {m["alias"] for m in found}, found
@@ -218,10 +237,12 @@ def test_policy_match_masks_urls_and_mentions_as_the_model_does():
     """The model reads URLs as `http` and @mentions as `@user`: a name inside a link
     is no model feature, so policy match does not report it as one (it did: the raw
     text was matched)."""
-    r = runner.invoke(app, ["policy", "match", "see http://amaq-news.example/x and @daesh_fan"])
+    r = runner.invoke(app, ["policy", "match", "see http://amaq-news.example/x and @daesh_fan",
+                            "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout) == []
-    r = runner.invoke(app, ["policy", "match", "see http://amaq-news.example/x: Amaq says"])
+    r = runner.invoke(app, ["policy", "match", "see http://amaq-news.example/x: Amaq says",
+                            "--json"])
     assert [m["alias"] for m in json.loads(r.stdout)] == ["amaq"]
 
 

@@ -380,6 +380,7 @@ def register(app: typer.Typer) -> None:
         policy: str = typer.Option(None, "--policy", envvar="RASD_POLICY",
                                    help="Policy JSON file whose lexicons to use (default: "
                                         "the shipped policy)."),
+        json_: bool = typer.Option(False, "--json", help="Print the matches as JSON."),
     ) -> None:
         """Show indicator-lexicon matches (designated groups, media outlets, slogans)
         in a text, each with its source: the lexicons of the policy classify and scan
@@ -394,6 +395,8 @@ def register(app: typer.Typer) -> None:
           rasd policy match "Amaq reports soldiers of the khilafah"
 
           rasd policy match "text" --policy my-policy.json
+
+          rasd policy match "Amaq reports" --json
         """
         from rasd.detect.text.lexicon import DEFAULT_LEXICONS, LexiconError, load_lexicon
 
@@ -409,4 +412,15 @@ def register(app: typer.Typer) -> None:
 
         # the model's own preparation (model_text + fold), not the raw text: what
         # classify matched and what this printed must not differ
-        echo_json([m.to_dict() for m in prepare([text], lex).matches[0]])
+        found = [m.to_dict() for m in prepare([text], lex).matches[0]]
+        if json_:
+            echo_json(found)
+            return
+        if not found:
+            echo("no lexicon matches")
+        for m in found:  # one line each: what matched, as which alias, whose, on what source
+            alias = "" if m["alias"] == m["matched"] else f" (alias {m['alias']!r})"
+            whose = m["entity"] or "-"
+            if m["ideology"]:
+                whose += f", {m['ideology']}"
+            echo(f"{m['kind']}: {m['matched']!r}{alias} — {whose} — source: {m['source']}")
