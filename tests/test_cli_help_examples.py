@@ -8,6 +8,7 @@ error too, so the list follows the help."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shlex
@@ -232,3 +233,24 @@ def test_python_m_rasd_names_itself_rasd():
                        text=True, env=env, check=False)
     assert r.returncode == 2 and "Usage: rasd [OPTIONS]" in r.stderr, r.stderr
     assert "Try 'rasd -h' for help." in r.stderr, r.stderr
+
+
+def test_readme_screen_examples_say_which_need_real_lists(workspace):
+    """Found by a new user's walk-through: the README says the examples name
+    what the demo workspace holds, yet `rasd screen "أيمن الظواهري"` and the
+    OFAC wallet found nothing there (they are on the real UN/OFAC lists, which
+    the demo's SYNTHETIC lists do not copy). Each README `rasd screen` line
+    either finds something in the demo workspace or says it needs real lists."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    lines = re.findall(r"^(rasd screen (?!--file).*?)\s+#\s*(.*)$", readme, re.MULTILINE)
+    assert len(lines) >= 4
+    db = str(workspace / "rasd.db")
+    for example, comment in lines:
+        words = shlex.split(example)[2:]
+        _close()
+        r = runner.invoke(app, ["--db", db, "screen", *words, "--json"])
+        _close()
+        assert r.exit_code == 0, r.output
+        found = [m for x in json.loads(r.stdout) for m in x["matches"]]
+        if not found:
+            assert "real" in comment and "lists" in comment, (example, comment)
