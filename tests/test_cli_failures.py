@@ -149,6 +149,29 @@ def test_a_format_that_reads_not_even_the_first_record_is_refused(tmp_path):
     assert r.exit_code == 0 and "x: 43 new" in r.stdout, r.output
 
 
+def test_a_format_that_reads_not_a_folder_file_is_refused_naming_it(tmp_path):
+    """Found by a new user's walk-through: a forced --format was checked only
+    against the files named, so in a folder the Kaggle CSV under ``--format x``
+    was still read line by line into the quarantine, and the command ended
+    with status 0. Each file found in a folder is checked as a named one is,
+    before anything is written, and the error names it."""
+    folder = tmp_path / "collected"
+    folder.mkdir()
+    shutil.copy(DEMO / "x" / "demo_tweets.jsonl", folder / "a_tweets.jsonl")
+    shutil.copy(DEMO / "csv" / "demo_kaggle_format.csv", folder / "b_tweets.csv")
+    r = _ingest(tmp_path, str(folder), "--format", "x")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"rasd: error: {folder / 'b_tweets.csv'}: read as --format x, "
+                               "its first record is rejected (line 1: "), r.stderr
+    assert "it looks like csv: leave --format out, or give --format csv" in r.stderr
+    assert "nothing was ingested" in r.stderr
+    assert not (tmp_path / "rasd.db").exists()
+    assert not (tmp_path / "rasd.quarantine.jsonl").exists()
+    (folder / "b_tweets.csv").unlink()
+    r = _ingest(tmp_path, str(folder), "--format", "x")  # the right one is read
+    assert r.exit_code == 0 and "x: 43 new" in r.stdout, r.output
+
+
 def test_a_misspelt_mapping_is_an_error_whatever_the_files(tmp_path):
     """``--mapping isis-kagle`` was said to be unknown on a CSV, and on JSON
     Lines ignored without a word."""

@@ -329,8 +329,10 @@ def register(app: typer.Typer) -> None:
         # known format leaves nothing behind, not even an empty store
         writing = not dry_run
         # (files and folders only: a pipe or FIFO, <(…), would lose what a check read)
-        named = [p for p in paths if p in explicit and p != STDIN and split_member(p) is None
-                 and (p.is_file() or p.is_dir())]
+        # a --format given is checked against every file, those found in a folder
+        # too: there a mismatch was read record by record into thousands of rejects
+        named = [p for p in paths if (p in explicit or fmt != "auto") and p != STDIN
+                 and split_member(p) is None and (p.is_file() or p.is_dir())]
         checked = set(named) if writing and len(named) > 1 or fmt != "auto" else set()
         if checked:
             # each file named is checked before any is written: one that cannot be
@@ -342,7 +344,8 @@ def register(app: typer.Typer) -> None:
                     check_format(p, fmt, platform=platform, mapping=mapping,
                                  chat_id=chat_id if p in html else None)
                 except IngestError as e:
-                    fail(f"{e} (nothing was ingested: every file named is checked first)")
+                    fail(f"{e} (nothing was ingested: every file "
+                         f"{'named' if fmt == 'auto' else 'to read'} is checked first)")
         store = get_store(create=True) if writing and store_exists() else None
         given = {str(x.resolve()) for x in paths if x != STDIN}
         pending = [] if store is None else [p for p in unfinished_files(store) if p not in given]
