@@ -143,9 +143,9 @@ def register(app: typer.Typer) -> None:
 
           rasd classify big.jsonl --tiers char --jobs 2 --no-explain
         """
-        from rasd.detect.text.io import InputError, iter_posts
-
         from collections import deque
+
+        from rasd.detect.text.io import InputError, iter_posts
 
         clf = _load_model(model, policy, tiers, external, external_weight)
         out = sys.stdout
