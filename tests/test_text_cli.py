@@ -454,7 +454,11 @@ def test_classify_interrupted_says_what_is_written_and_where_to_go_on(tiny_model
                      r"lines are then numbered from 1 again\)", err.splitlines()[-1])
     assert m, err
     n, last, go_on = (int(g.replace(",", "")) for g in m.groups()[:3])
-    assert 1 <= n < 200_000 and n == len(out) and m.group(4) == str(posts)
-    assert [o["id"] for o in out] == list(range(2, n + 2))  # plain lines: id = line number
+    assert 1 <= n < 200_000 and m.group(4) == str(posts)
+    # a Ctrl-C while a full pipe blocks a write may leave that line buffered (it
+    # comes out) or not: the count said is never more than what is written, so
+    # going on from it repeats at most one verdict and loses none
+    assert n <= len(out) <= n + 1, (n, len(out))
+    assert [o["id"] for o in out] == list(range(2, len(out) + 2))  # plain: id = line number
     assert last == n + 1 and go_on == n + 2
     assert "Traceback" not in err, err

@@ -156,13 +156,14 @@ def register(app: typer.Typer) -> None:
             nonlocal n_flag, n_done, last_line
             for p in preds:
                 n_flag += p["flagged"]
-                line = jsonl_line(p) + "\n" if not flagged_only or p["flagged"] else ""
-                # counted before it is written: a Ctrl-C while a full pipe blocks
-                # the write comes out of it with the line already buffered
+                if not flagged_only or p["flagged"]:
+                    out.write(jsonl_line(p) + "\n")
+                # counted once written: a Ctrl-C while a full pipe blocks the write
+                # may leave its line buffered (it comes out) or not, so the count
+                # said may be one short, and going on from it repeats a verdict
+                # rather than losing one
                 n_done += 1
                 last_line = line_of.popleft()
-                if line:
-                    out.write(line)
             out.flush()
 
         def batches():
