@@ -138,6 +138,22 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   (Account: 11k -> 4.5k instructions, fragile against the model), the
   Counter in Prep.take (~0.9%; history code, changed elsewhere), another
   hash or zstd level (changes stored hashes or bytes).
+  Session 13 (a fast, quiet spell at the end: load 0.3, naive 143,783
+  posts/s), after raw records moved to the batch that holds their last
+  record (crash consistency), the run caches capped at 150,000 entries and
+  the other formats' parsers tuned: 200k posts 23,948/s (0.17x; 1 process
+  16,087/s; re-ingest 24,858/s; 13,577 posts per CPU-second; peak RSS 193 +
+  84 MB; floor 0.58x); per post naive 7.0 us, parse 11.6, SQLite floor 12.1,
+  ingest 41.8 (1 process 62.2). --size-gb 1.0 --skip-one (1.1M posts):
+  24,026/s (0.15x; naive 165,389/s), re-ingest 27,572/s, floor 0.36x, peak
+  RSS 243 + 84 MB (was 298-307 + 81-84 with caps of 400,000). A/B against
+  the session's start ce4b69c (50k posts, 2 pairs alternated): 2 processes
+  23,143 / 25,560 old, 21,526 / 26,253 new (noise). New --users N: with
+  --users 1000000 --posts 600000 (561 MB, ~0.9 new accounts a post, the
+  shape of a keyword crawl) the caps of 400,000 left the writer at 432 MB
+  and the parser at 212 MB; with 150,000, 313 + 129 MB and 8,797 against
+  7,749 posts per CPU-second. That shape is rasd's slow case: 13,064
+  posts/s, the SQLite floor alone 31.9 us a post (accounts' indexes).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
