@@ -462,3 +462,34 @@ def test_classify_interrupted_says_what_is_written_and_where_to_go_on(tiny_model
     assert [o["id"] for o in out] == list(range(2, len(out) + 2))  # plain: id = line number
     assert last == n + 1 and go_on == n + 2
     assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("name", ["posts.txt", "posts.txt.gz", "my posts.jsonl.gz"])
+def test_classify_interrupted_go_on_command_reads_on_from_the_next_line(tmp_path, name):
+    """The command an interrupted `rasd classify FILE` prints to go on, run in a
+    shell, gives the input from the line after the last one written. A .gz file
+    is read decompressed, its lines counted there: `tail -n +N posts.txt.gz`
+    went on from a line of the compressed bytes."""
+    import contextlib
+    import gzip
+    import io
+    import re
+    import subprocess
+
+    import typer
+
+    from rasd.cli.text import _interrupted
+
+    lines = [f"post {i}\n" for i in range(1, 21)]
+    path = tmp_path / name
+    with (gzip.open(path, "wt") if name.endswith(".gz") else open(path, "w")) as f:
+        f.writelines(lines)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(typer.Exit):
+        _interrupted(str(path), 7, 7, False)
+    m = re.search(r"`(.*) \| rasd classify` goes on", err.getvalue())
+    assert m, err.getvalue()
+    r = subprocess.run(["bash", "-c", m.group(1)], capture_output=True, text=True,
+                       timeout=30, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "".join(lines[7:])

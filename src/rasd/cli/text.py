@@ -84,10 +84,13 @@ def _interrupted(file: str, n_done: int, last_line: int, flagged_only: bool) -> 
     else:
         done = (f"the results of the first {n_done:,} posts (input lines 1-{last_line:,})"
                 f"{', the flagged ones,' if flagged_only else ''} are written")
+        # a .gz file is read decompressed (io._open): its lines are counted there,
+        # and `tail` on the compressed bytes went on from nowhere in particular
+        read = (f"gzip -dc {shell_word(file)} | tail -n +{last_line + 1}"
+                if Path(file).suffix == ".gz" else f"tail -n +{last_line + 1} {shell_word(file)}")
         rest = ("the rest of standard input is not classified" if file == "-" else
-                f"the rest is not: `tail -n +{last_line + 1} {shell_word(file)} | rasd "
-                "classify` goes on from there (plain text lines are then numbered from 1 "
-                "again)")
+                f"the rest is not: `{read} | rasd classify` goes on from there (plain "
+                "text lines are then numbered from 1 again)")
         warn(f"interrupted: {done}; {rest}")
     raise typer.Exit(130)
 
