@@ -4,6 +4,7 @@ a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -86,6 +87,11 @@ def test_a_read_only_store_is_one_line_error_for_every_writing_command(store, tm
             assert "recorded as failed" not in r.stderr, r.stderr
         else:
             assert "(a read-only transaction: " in r.stderr, r.stderr
+        # (a read-only PostgreSQL session records no run either: it said there was one)
+        assert "nothing was ingested" in r.stderr and "recorded as failed" not in r.stderr
+        runs = _rasd(url, "runs", "--json", "-n", "0", prefix=prefix)
+        assert runs.returncode == 0, runs.stderr
+        assert [x["source"] for x in json.loads(runs.stdout)] == ["demo_tweets.jsonl"]
     finally:
         if store.is_sqlite:
             store.path.chmod(0o644)

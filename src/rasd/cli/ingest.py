@@ -431,7 +431,10 @@ def register(app: typer.Typer) -> None:
                     raise
                 # a full disk, a lost connection, a server gone: said in one line
                 hint = store_hint(e)
-                if hint and "cannot be written" in hint:  # nothing was, not even the run
+                # a read-only file, or a read-only PostgreSQL session (SQLSTATE 25006):
+                # nothing was written, not even the run
+                read_only = getattr(getattr(e, "orig", None) or e, "sqlstate", None) == "25006"
+                if hint and ("cannot be written" in hint or read_only):
                     fail(f"{one_line(str(p))}: writing to the store {shown_db()} failed: "
                          f"{error_line(e)} ({hint}: nothing was ingested)", code=1)
                 fail(f"{one_line(str(p))}: writing to the store {shown_db()} failed: "
