@@ -1727,3 +1727,29 @@ def test_scan_interrupted_keeps_what_it_stored_and_says_so(tmp_path, monkeypatch
     interrupt = False
     r = runner.invoke(app, ["--db", db, "scan", "-d", "slow", "--json"])
     assert json.loads(r.stdout)[0]["scanned"] == 29 - 20  # the two batches before: kept
+
+
+def test_clusters_list_cut_at_its_bound_does_not_say_a_larger_n_lists_more(tmp_path):
+    """`rasd clusters list` lists at most 10,000 clusters whatever its -n: cut
+    there, it said "-n N lists more", which listed no more."""
+    from datetime import UTC, datetime
+
+    from rasd.detect.media import schema as M
+    from rasd.store import Store
+
+    db = str(tmp_path / "r.db")
+    store = Store.open(db)
+    now = datetime.now(UTC)
+    with store.begin() as c:
+        c.execute(M.text_clusters.insert(), [
+            {"id": i, "size": 2, "n_accounts": 2, "sample_text": f"s{i}", "created_at": now}
+            for i in range(1, 10_002)])
+    store.close()
+    r = runner.invoke(app, ["--db", db, "clusters", "list", "-n", "2"])
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 2, r.output
+    assert r.stderr == "rasd: more clusters than the 2 shown (-n N lists more)\n", r.stderr
+    r = runner.invoke(app, ["--db", db, "clusters", "list", "-n", "20000"])
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 10_000, r.stderr
+    assert "-n N lists more" not in r.stderr, r.stderr
+    assert r.stderr == ("rasd: more clusters than the 10,000 shown (at most 10,000 are "
+                        "listed: --min-accounts N narrows them)\n"), r.stderr

@@ -69,6 +69,10 @@ def _labels(values: list[str] | None) -> dict[str, Any]:
     return out
 
 
+# the most clusters `rasd clusters list` lists, whatever its -n
+CLUSTERS_LISTED_MAX = 10_000
+
+
 def register(app: typer.Typer) -> None:
     @app.command("hash")
     def hash_cmd(
@@ -581,7 +585,7 @@ def register(app: typer.Typer) -> None:
         min_accounts: int = typer.Option(1, "--min-accounts"),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
-        """The largest clusters (most accounts first).
+        """The largest clusters (most accounts first), at most 10,000.
 
         Example:
 
@@ -589,7 +593,7 @@ def register(app: typer.Typer) -> None:
         """
         from rasd.detect.media.textdup import list_clusters
 
-        limit = max(1, min(limit, 10_000))
+        limit = max(1, min(limit, CLUSTERS_LISTED_MAX))
         rows = list_clusters(get_store(), limit=limit + 1,  # one more: to tell whether
                              min_accounts=min_accounts)     # there are
         more = len(rows) > limit
@@ -603,8 +607,10 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             echo(f"cluster {r['cluster']}: {r['size']} posts by {r['accounts']} accounts "
                  f"— {(r['sample'] or '')[:100]!r}")
-        if more:
-            more_shown(limit, "clusters", "-n N lists more")
+        if more:  # -n is bound: past it, "-n N lists more" listed no more
+            more_shown(limit, "clusters", "-n N lists more" if limit < CLUSTERS_LISTED_MAX else
+                       f"at most {CLUSTERS_LISTED_MAX:,} are listed: --min-accounts N "
+                       "narrows them")
 
     @clusters.command("show")
     def clusters_show(cluster: int = typer.Argument(..., min=1, max=INT_MAX),
