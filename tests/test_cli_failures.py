@@ -211,3 +211,38 @@ def test_a_store_url_of_a_database_rasd_does_not_keep_says_what_it_takes(url):
     assert r.stderr == (f"rasd: error: cannot open the store {url.replace('s3cret', '***')}: "
                         "rasd keeps its store in SQLite (a file path) or PostgreSQL "
                         f"(postgresql://user@host/db), not '{scheme}'\n"), r.stderr
+
+
+def test_sqlite_errors_of_rasds_own_sql_keep_their_traceback():
+    """SQLite says both a locked store and a bad statement as OperationalError:
+    the first is the store's failure (one line), the second rasd's own fault,
+    which keeps its traceback (store_failure gives no message for it)."""
+    from sqlalchemy.exc import OperationalError
+
+    from rasd.cli.common import store_failure
+
+    def wrapped(msg: str) -> OperationalError:
+        return OperationalError("SELECT 1", {}, sqlite3.OperationalError(msg))
+
+    assert "database is locked" in store_failure(wrapped("database is locked"))
+    assert "readonly" in store_failure(wrapped("attempt to write a readonly database"))
+    for msg in ("no such column: posts.nope", 'near "SELEC": syntax error',
+                "too many SQL variables", "table posts has no column named x"):
+        assert store_failure(wrapped(msg)) is None, msg
+        assert store_failure(sqlite3.OperationalError(msg)) is None, msg
+
+
+def test_the_cli_adds_its_psycopg_null_handler_once():
+    """Invoked many times in one process (tests, a notebook), rasd leaves one
+    NullHandler on psycopg's logger, not one more each time."""
+    import logging
+
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+
+    log = logging.getLogger("psycopg")
+    for _ in range(3):
+        CliRunner().invoke(app, ["--help"])
+        CliRunner().invoke(app, ["--db", ":memory:", "stats", "--json"])
+    assert sum(isinstance(h, logging.NullHandler) for h in log.handlers) == 1

@@ -44,7 +44,10 @@ class _Group(TyperGroup):
         # psycopg logs, through Python's last-resort handler, that it ignored an
         # error while closing a pipeline the failure had already aborted: a
         # second line, of psycopg's internals, under the error said here
-        logging.getLogger("psycopg").addHandler(logging.NullHandler())
+        # (once: a long-lived process, tests or a notebook, invokes rasd many times)
+        log = logging.getLogger("psycopg")
+        if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+            log.addHandler(logging.NullHandler())
         try:
             return super().invoke(ctx)
         except Exception as e:

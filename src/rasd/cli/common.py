@@ -165,9 +165,19 @@ def store_failure(e: BaseException) -> str | None:
     orig = getattr(e, "orig", None) or e
     if not _operational(e) and getattr(orig, "sqlstate", None) not in _PG_STATES:
         return None
+    if _SQLITE_OWN_FAULT.match(str(orig)):  # SQLite says these as OperationalError too
+        return None
     hint = store_hint(e)
     return (f"the store {shown_db() if STATE.db else 'rasd.db'} failed: {error_line(e)}"
             + (f" ({hint})" if hint else ""))
+
+
+# what SQLite reports as an OperationalError although the SQL asked for it is at
+# fault (rasd's own), not the store: these keep their traceback
+_SQLITE_OWN_FAULT = re.compile(
+    r"(no such column|near \"|syntax error|too many SQL variables|no such function|"
+    r"wrong number of arguments|incomplete input|\d+ values for \d+ columns|"
+    r"table \S+ has no column named|ambiguous column name)")
 
 
 def shown_db() -> str:
