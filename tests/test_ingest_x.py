@@ -1910,3 +1910,24 @@ def test_a_cut_compressed_json_document_keeps_every_item_before_the_cut(tmp_path
     (tmp_path / "notrailer.json.gz").write_bytes(comp[:-8])  # all the data, no CRC
     got, rejects = read(tmp_path / "notrailer.json.gz")
     assert got == 5000 and len(rejects) == 1
+
+
+@pytest.mark.parametrize("layout", ["array", "document"])
+def test_a_compressed_json_document_cut_in_its_first_item_is_one_reject(tmp_path, layout):
+    """A pretty-printed JSON array (or one API response) in a .gz cut before its
+    first item's end was read again as JSON Lines once the cut was hidden as an
+    end of data (EndAtDamage): every line of it went to the quarantine as
+    invalid JSON. It is one reject, as before, and as the file cut short."""
+    import gzip
+
+    from rasd.model import Reject
+
+    tweets = [{"id": str(i), "text": f"tweet {i}", "author_id": "2",
+               **{f"k{j}": j for j in range(300)}} for i in range(1, 4)]
+    data = json.dumps(tweets if layout == "array" else {"data": tweets}, indent=1).encode()
+    comp = gzip.compress(data)
+    (tmp_path / "cut.json.gz").write_bytes(comp[: len(comp) // 6])
+    recs = list(get_parser("x").parse(tmp_path / "cut.json.gz", RawSink()))
+    rejects = [r.reason for r in recs if isinstance(r, Reject)]
+    assert not [r for r in recs if isinstance(r, Post)]
+    assert len(rejects) == 1 and rejects[0].startswith("file ends unexpectedly"), rejects[:3]

@@ -819,12 +819,14 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
         except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
             if strict and isinstance(e, (ijson.common.JSONError, UnicodeDecodeError)):
                 raise
-            if not i:                                       # JSONDecodeError, ValueError
-                raise _NotDocument from e
             if cut.damage is not None:  # the end the parser met: a cut compressed file
+                # (before its first item's end too: read as JSON Lines, a cut
+                # pretty-printed document gave a reject for each of its lines)
                 yield reject(src, f"file ends unexpectedly: {cut.damage}",
                              path=doc_path(layout, i))
                 return
+            if not i:                                       # JSONDecodeError, ValueError
+                raise _NotDocument from e
             yield reject(src, f"malformed or truncated JSON after item {i}: "
                          f"{json_error_text(e)[:200]}", path=doc_path(layout, i))
         except (EOFError, OSError) as e:
