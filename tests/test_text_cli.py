@@ -493,3 +493,35 @@ def test_classify_interrupted_go_on_command_reads_on_from_the_next_line(tmp_path
                        timeout=30, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "".join(lines[7:])
+
+
+def test_classify_jobs_reads_its_input_only_a_little_ahead():
+    """`classify --jobs N` hands the pool at most ``ahead`` batches it has not
+    taken back, in order: Pool.imap read the whole input at once (its feeder
+    thread), so a big file or an endless pipe was held in memory. A real pool
+    (threads) and a counting input: never more than ``ahead`` read and not yet
+    answered; the same results as map, in order."""
+    import time
+    from multiprocessing.pool import ThreadPool
+
+    from rasd.cli.text import imap_bounded
+
+    read = 0
+
+    def items():
+        nonlocal read
+        for i in range(200):
+            read += 1
+            yield i
+
+    def slow_square(x):
+        time.sleep(0.001)
+        return x * x
+
+    got = []
+    with ThreadPool(2) as pool:
+        for r in imap_bounded(pool, slow_square, items(), 4):
+            assert read - len(got) <= 4
+            got.append(r)
+            time.sleep(0.002)  # a slow consumer: an eager reader would run far ahead
+    assert got == [i * i for i in range(200)]

@@ -59,6 +59,22 @@ def _classify_batch(clf, items, explain: bool) -> list[dict]:
 _WORKER: dict = {}
 
 
+def imap_bounded(pool, fn, items, ahead: int):
+    """``pool.imap(fn, items)``'s results, in order, with at most ``ahead`` items
+    handed to the pool and not yet taken back: ``Pool.imap`` reads its whole input
+    at once (its feeder thread has no back-pressure), so a big file or an endless
+    pipe was held in memory."""
+    from collections import deque
+
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.apply_async(fn, (item,)))
+        if len(pending) >= ahead:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
 def _worker_init(clf, args) -> None:  # runs in each forked worker; the model is inherited
     import signal
 
@@ -192,7 +208,7 @@ def register(app: typer.Typer) -> None:
                 args = (model, policy, tiers, external, external_weight, explain)
                 with get_context("fork").Pool(jobs, initializer=_worker_init,
                                               initargs=(clf, args)) as pool:
-                    for preds in pool.imap(_worker_classify, batches()):
+                    for preds in imap_bounded(pool, _worker_classify, batches(), 2 * jobs):
                         write(preds)
             else:
                 for b in batches():
