@@ -469,39 +469,55 @@ def utf16_order(head: bytes) -> str | None:
     return None
 
 
-class _FromUTF16(io.RawIOBase):
+class Converted(io.RawIOBase):
+    """A binary file read through a conversion of its bytes, a read at a time
+    (``convert``: one read's bytes, ``b""`` at the end, to what is handed out), in
+    bounded memory; closing it closes the file under it. For parsers that read
+    bytes, where the file's own bytes are not what they should read."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.read1_ = getattr(f, "read1", None) or f.read
+        self.out = b""
+        self.done = False
+
+    def convert(self, chunk: bytes) -> bytes:
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.out and not self.done:
+            chunk = self.read1_(1 << 16)
+            self.done = not chunk
+            self.out = self.convert(chunk)
+        n = min(len(b), len(self.out))
+        b[:n] = self.out[:n]
+        self.out = self.out[n:]
+        return n
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
+
+
+class _FromUTF16(Converted):
     """UTF-16 read as UTF-8, for parsers that read bytes. Line numbers stay the
     same; the raw records kept are this UTF-8. A lone surrogate becomes bytes
     that are not UTF-8 (the record holding it is rejected as invalid UTF-8, as
     a damaged byte of a UTF-8 file is), and so does an odd last byte."""
 
     def __init__(self, f: Any, order: str) -> None:
-        self.f = f
-        self.read1_ = getattr(f, "read1", None) or f.read
+        super().__init__(f)
         self.decoder = codecs.getincrementaldecoder(order)("surrogatepass")
-        self.pending = b""
-        self.done = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self.pending and not self.done:
-            data = self.read1_(1 << 16)
-            self.done = not data
-            try:
-                self.pending = self.decoder.decode(data, final=self.done).encode(
-                    "utf-8", "surrogatepass")
-            except UnicodeDecodeError:  # an odd byte at the end: a truncated file
-                self.pending, self.done = b"\xff", True
-        n = min(len(b), len(self.pending))
-        b[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
-
-    def close(self) -> None:
-        self.f.close()
-        super().close()
+    def convert(self, chunk: bytes) -> bytes:
+        try:
+            return self.decoder.decode(chunk, final=not chunk).encode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:  # an odd byte at the end: a truncated file
+            self.done = True
+            return b"\xff"
 
 
 def cr_lines(f: Any, *, lf_in_records: bool = False) -> bool:

@@ -37,6 +37,7 @@ import orjson
 from rasd.ingest.base import (
     MAX_LINE,
     REPLAY_LIMIT,
+    Converted,
     EndAtDamage,
     IngestError,
     RawSink,
@@ -627,7 +628,7 @@ def _reopen(path: Path) -> IO[bytes] | None:
         return None
 
 
-class _LoneCR(io.RawIOBase):
+class _LoneCR(Converted):
     """A binary file with each lone CR (one not followed by LF) read as LF, so
     that a file of classic Mac OS lines is read line by line (``readline``
     ends lines at LF only), in bounded memory: read whole, such a file was one
@@ -636,30 +637,14 @@ class _LoneCR(io.RawIOBase):
     line break, so nothing kept changes; CRLF stays as it is."""
 
     def __init__(self, f: Any) -> None:
-        self.read1_ = getattr(f, "read1", None) or f.read
-        self.f, self.held, self.out, self.done = f, b"", b"", False
-        # held: a CR that ended the last read (an LF may begin the next one)
+        super().__init__(f)
+        self.held = b""  # a CR that ended the last read (an LF may begin the next one)
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self.out and not self.done:
-            chunk = self.read1_(1 << 16)
-            data, self.held = self.held + chunk, b""
-            if not chunk:
-                self.done = True
-            elif data.endswith(b"\r"):
-                data, self.held = data[:-1], b"\r"
-            self.out = _LONE_CR.sub(b"\n", data)
-        n = min(len(b), len(self.out))
-        b[:n] = self.out[:n]
-        self.out = self.out[n:]
-        return n
-
-    def close(self) -> None:
-        self.f.close()
-        super().close()
+    def convert(self, chunk: bytes) -> bytes:
+        data, self.held = self.held + chunk, b""
+        if chunk and data.endswith(b"\r"):
+            data, self.held = data[:-1], b"\r"
+        return _LONE_CR.sub(b"\n", data)
 
 
 _LONE_CR = re.compile(rb"\r(?!\n)")
