@@ -154,20 +154,24 @@ def gen_telegram(path: Path, n: int, rng: random.Random) -> Path:
     return d
 
 
+def _html_message(i: int, rng: random.Random) -> str:
+    """Message ``i`` of a Telegram HTML export (every third one a "joined" message,
+    its sender the one before's)."""
+    joined = " joined" if i % 3 else ""
+    sender = "" if joined else '<div class="from_name">\nBench Channel\n</div>\n'
+    return (f'<div class="message default clearfix{joined}" id="message{i}">\n'
+            f'<div class="body">\n<div class="pull_right date details" title="01.03.2024'
+            f' 10:{i % 60:02d}:00 UTC+03:00">\n10:00\n</div>\n{sender}'
+            f'<div class="text">\n{html.escape(_text(rng))} #b\n</div>\n</div>\n</div>\n')
+
+
 def gen_telegram_html(path: Path, n: int, rng: random.Random) -> Path:
     d = path / "tghtml"
     d.mkdir()
     parts = ['<html><body><div class="page_wrap"><div class="page_header"><div class="content">'
              '<div class="text bold">\nBench Channel\n</div></div></div>'
              '<div class="page_body chat_page"><div class="history">\n']
-    for i in range(1, n + 1):
-        joined = " joined" if i % 3 else ""
-        sender = "" if joined else '<div class="from_name">\nBench Channel\n</div>\n'
-        parts.append(
-            f'<div class="message default clearfix{joined}" id="message{i}">\n<div class="body">\n'
-            f'<div class="pull_right date details" title="01.03.2024 10:{i % 60:02d}:00 '
-            f'UTC+03:00">\n10:00\n</div>\n{sender}'
-            f'<div class="text">\n{html.escape(_text(rng))} #b\n</div>\n</div>\n</div>\n')
+    parts.extend(_html_message(i, rng) for i in range(1, n + 1))
     parts.append("</div></div></div></body></html>\n")
     (d / "messages.html").write_text("".join(parts))
     return d / "messages.html"
@@ -375,13 +379,7 @@ def big_telegram_html(d: Path, size: int, rng: random.Random) -> tuple[Path, lis
             out.write(HTML_HEAD)
             for _ in range(1000):
                 i += 1
-                joined = " joined" if i % 3 else ""
-                sender = "" if joined else '<div class="from_name">\nBench Channel\n</div>\n'
-                out.write(
-                    f'<div class="message default clearfix{joined}" id="message{i}">\n'
-                    f'<div class="body">\n<div class="pull_right date details" title="01.03.2024'
-                    f' 10:{i % 60:02d}:00 UTC+03:00">\n10:00\n</div>\n{sender}'
-                    f'<div class="text">\n{html.escape(_text(rng))} #b\n</div>\n</div>\n</div>\n')
+                out.write(_html_message(i, rng))
                 if total + out.n >= size:
                     break
             out.write("</div>\n</div>\n</div>\n</body>\n</html>\n")
