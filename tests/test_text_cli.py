@@ -525,3 +525,52 @@ def test_classify_jobs_reads_its_input_only_a_little_ahead():
             got.append(r)
             time.sleep(0.002)  # a slow consumer: an eager reader would run far ahead
     assert got == [i * i for i in range(200)]
+
+
+@pytest.mark.parametrize("name,end", [("cr.jsonl", "\r"), ("mixed.jsonl", None),
+                                      ("my cr.jsonl.gz", "\r"), ("crlf.jsonl", "\r\n")])
+def test_classify_interrupted_go_on_command_loses_no_post_after_lone_crs(
+        tiny_model, tmp_path, monkeypatch, name, end):
+    """classify ends a line at a lone CR (classic Mac OS, some spreadsheet
+    exports), `tail -n` only at LF: on such a file the `tail -n +K` printed
+    after a Ctrl-C went on from a line past the next post (or, on a file of
+    CRs alone, printed nothing at all), and the posts between got no verdict.
+    Interrupted after its first batch, then the command printed run in a shell
+    and its output classified: every post gets its verdict, once."""
+    import gzip
+    import re
+    import subprocess
+
+    import rasd.cli.text as text_cli
+
+    n = 600
+    lines = [json.dumps({"id": f"p{i}", "text": f"{TRAIN[i % 12][0]} {i}"}) for i in range(n)]
+    ends = [end or ("\r", "\r\n", "\n", "\r")[i % 4] for i in range(n)]
+    data = "".join(x + e for x, e in zip(lines, ends, strict=True)).encode()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    real = text_cli._classify_batch
+    calls = []
+
+    def second_batch_interrupted(*a, **kw):  # Ctrl-C as the second batch is classified
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(text_cli, "_classify_batch", second_batch_interrupted)
+    args = ["--model", str(tiny_model), "--tiers", "char", "--no-explain"]
+    r = runner.invoke(app, ["classify", str(path), *args])
+    assert r.exit_code == 130, r.output
+    first = [json.loads(x)["id"] for x in r.stdout.splitlines()]
+    assert first == [f"p{i}" for i in range(256)]
+    m = re.search(r"`(.*) \| rasd classify` goes on", r.stderr)
+    assert m, r.stderr
+    rest = subprocess.run(["bash", "-c", m.group(1)], capture_output=True, timeout=30,
+                          check=False, cwd=tmp_path)
+    assert rest.returncode == 0, rest.stderr
+    monkeypatch.setattr(text_cli, "_classify_batch", real)
+    r = runner.invoke(app, ["classify", "-", *args], input=rest.stdout)
+    assert r.exit_code == 0, r.output
+    assert first + [json.loads(x)["id"] for x in r.stdout.splitlines()] == [
+        f"p{i}" for i in range(n)]

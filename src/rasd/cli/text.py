@@ -87,8 +87,13 @@ def _worker_classify(items):
     return _classify_batch(_WORKER["clf"], items, _WORKER["explain"])
 
 
-def _interrupted(file: str, n_done: int, last_line: int, flagged_only: bool) -> None:
-    """Say what an interrupted ``rasd classify`` wrote and where to go on."""
+def _interrupted(file: str, n_done: int, last_line: int, flagged_only: bool,
+                 mark: tuple[int, int, int] | None = None) -> None:
+    """Say what an interrupted ``rasd classify`` wrote and where to go on.
+    ``mark``: the line ends read through ``last_line`` (``LineEnds.mark``), by
+    which the command printed goes on (``resume_lines``); None: ``last_line``
+    LFs, as for a file without lone CRs."""
+    from rasd.detect.text.io import resume_lines
     from rasd.terminal import shell_word
 
     try:
@@ -101,9 +106,18 @@ def _interrupted(file: str, n_done: int, last_line: int, flagged_only: bool) -> 
         done = (f"the results of the first {n_done:,} posts (input lines 1-{last_line:,})"
                 f"{', the flagged ones,' if flagged_only else ''} are written")
         # a .gz file is read decompressed (io._open): its lines are counted there,
-        # and `tail` on the compressed bytes went on from nowhere in particular
-        read = (f"gzip -dc {shell_word(file)} | tail -n +{last_line + 1}"
-                if Path(file).suffix == ".gz" else f"tail -n +{last_line + 1} {shell_word(file)}")
+        # and `tail` on the compressed bytes went on from nowhere in particular.
+        # `tail -n` ends lines at LF only, rasd at a lone CR too: where one came
+        # before, `tail -n +{last_line + 1}` went on lines past the next post
+        k, through_tr = resume_lines(mark) if mark is not None else (last_line + 1, False)
+        tr = "tr '\\r' '\\n'"
+        if Path(file).suffix == ".gz":
+            read = (f"gzip -dc {shell_word(file)} | " + (f"{tr} | " if through_tr else "")
+                    + f"tail -n +{k}")
+        elif through_tr:
+            read = f"{tr} < {shell_word(file)} | tail -n +{k}"
+        else:
+            read = f"tail -n +{k} {shell_word(file)}"
         rest = ("the rest of standard input is not classified" if file == "-" else
                 f"the rest is not: `{read} | rasd classify` goes on from there (plain "
                 "text lines are then numbered from 1 again)")
@@ -164,15 +178,19 @@ def register(app: typer.Typer) -> None:
         """
         from collections import deque
 
-        from rasd.detect.text.io import InputError, iter_posts
+        from rasd.detect.text.io import InputError, LineEnds, iter_posts
 
         clf = _load_model(model, policy, tiers, external, external_weight)
         out = sys.stdout
         n_in = n_flag = n_done = last_line = 0
-        line_of: deque[int] = deque()  # the input line of each post read, not yet written
+        ends = LineEnds()
+        last_mark = ends.mark()
+        # the input line of each post read and not yet written, and the line
+        # ends read through it (where `tail` goes on from: `_interrupted`)
+        line_of: deque[tuple[int, tuple[int, int, int]]] = deque()
 
         def write(preds):
-            nonlocal n_flag, n_done, last_line
+            nonlocal n_flag, n_done, last_line, last_mark
             for p in preds:
                 n_flag += p["flagged"]
                 if not flagged_only or p["flagged"]:
@@ -182,18 +200,18 @@ def register(app: typer.Typer) -> None:
                 # said may be one short, and going on from it repeats a verdict
                 # rather than losing one
                 n_done += 1
-                last_line = line_of.popleft()
+                last_line, last_mark = line_of.popleft()
             out.flush()
 
         def batches():
             nonlocal n_in
             buf = []
-            for n, item, err in iter_posts(file):
+            for n, item, err in iter_posts(file, ends):
                 if err:
                     warn(f"{file}: line {n}: {err} (skipped)")
                     continue
                 buf.append(item)
-                line_of.append(n)
+                line_of.append((n, ends.mark()))
                 n_in += 1
                 if len(buf) >= BATCH:
                     yield buf
@@ -218,7 +236,7 @@ def register(app: typer.Typer) -> None:
         except BrokenPipeError:
             return
         except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
-            _interrupted(file, n_done, last_line, flagged_only)
+            _interrupted(file, n_done, last_line, flagged_only, last_mark)
         if progress_enabled():
             echo(f"classified {n_in} posts, flagged {n_flag}", err=True)
 

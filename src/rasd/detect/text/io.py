@@ -34,11 +34,59 @@ def _open(path: str) -> TextIO:
     if p.suffix == ".gz":
         import gzip
 
-        return gzip.open(p, "rt", encoding="utf-8", errors="replace")
+        # lines untranslated, as a plain file's: a line's end is seen as it is
+        # (``LineEnds``), and CSV reads its quoted line breaks as written
+        return gzip.open(p, "rt", encoding="utf-8", errors="replace", newline="")
     return p.open(encoding="utf-8", errors="replace", newline="")
 
 
-def _lines(f: TextIO) -> Iterator[tuple[int, str | None]]:
+class LineEnds:
+    """The ends of the lines read so far through ``reading(f)``, by kind: a line
+    ends at LF, at CR LF or, for rasd as for Python, at a lone CR (classic Mac
+    OS, some spreadsheet exports). ``tail -n`` counts LFs only, so on a file with
+    lone CRs the line numbers rasd gives are not the ones ``tail`` goes by: an
+    interrupted ``rasd classify`` printed a ``tail -n +K`` that went on from the
+    wrong place (``resume_lines``)."""
+
+    __slots__ = ("_f", "crlf", "lf", "lone_cr")
+
+    def __init__(self) -> None:
+        self._f: Any = None
+        self.lf = self.crlf = self.lone_cr = 0  # LF (CR LF among them), lone CR
+
+    def reading(self, f: TextIO) -> LineEnds:
+        """``self`` as a file to read lines from: ``f``'s, tallied as they are read.
+        ``f`` must not translate line ends (``newline=""``)."""
+        self._f = f
+        return self
+
+    def readline(self, size: int = -1) -> str:
+        line = self._f.readline(size)
+        if line.endswith("\n"):
+            self.lf += 1
+            self.crlf += line.endswith("\r\n")
+        elif line.endswith("\r"):
+            self.lone_cr += 1
+        return line
+
+    def mark(self) -> tuple[int, int, int]:
+        """Where reading is: what ``resume_lines`` takes."""
+        return self.lf, self.crlf, self.lone_cr
+
+
+def resume_lines(mark: tuple[int, int, int]) -> tuple[int, bool]:
+    """(K, through_tr): the input after ``mark`` (``LineEnds.mark``) is what
+    ``tail -n +K`` gives — or, where a lone CR ended a line before it
+    (``through_tr``), ``tr '\\r' '\\n' | tail -n +K``: with every CR made an LF,
+    each line ends where rasd ended it (a CR LF then ends two, the second empty,
+    which classify passes over)."""
+    lf, crlf, lone_cr = mark
+    if not lone_cr:
+        return lf + 1, False
+    return lf + crlf + lone_cr + 1, True
+
+
+def _lines(f: TextIO | LineEnds) -> Iterator[tuple[int, str | None]]:
     """(1-based line number, line) with bounded memory: a line longer than
     ``MAX_LINE_BYTES`` characters is None, passed over without being held whole
     (a file or pipe with no newline for gigabytes would otherwise be read into
@@ -151,7 +199,8 @@ def _non_object_json(s: str) -> str | None:
     return None
 
 
-def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+def iter_posts(path: str, ends: LineEnds | None = None
+               ) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Yield (line number, {"id", "text", "lang"?, "role"?} or None, error or None) for
     ``rasd classify``: JSONL objects, or plain text lines. A line that is a JSON
     value other than an object or a string (``null``, ``true``, ``42``, ``[1, 2]``)
@@ -160,9 +209,12 @@ def iter_posts(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | No
 
     Strings are cleaned as ingest cleans what it stores (``storable``): JSON may
     escape a lone surrogate (``"\\ud800"``), which is no character and cannot be
-    encoded — one such post stopped ``rasd classify`` and lost its whole batch."""
+    encoded — one such post stopped ``rasd classify`` and lost its whole batch.
+
+    ``ends``, if given, tallies the line ends read (``LineEnds``): as each post is
+    yielded, through the end of its line."""
     with _open(path) as f:
-        for n, line in _lines(f):
+        for n, line in _lines(ends.reading(f) if ends is not None else f):
             if line is None:
                 yield n, None, f"line longer than {MAX_LINE_BYTES} bytes"
                 continue
