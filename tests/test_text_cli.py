@@ -574,3 +574,22 @@ def test_classify_interrupted_go_on_command_loses_no_post_after_lone_crs(
     assert r.exit_code == 0, r.output
     assert first + [json.loads(x)["id"] for x in r.stdout.splitlines()] == [
         f"p{i}" for i in range(n)]
+
+
+def test_classify_interrupted_while_its_model_loads_says_so(tiny_model, tmp_path,
+                                                           monkeypatch):
+    """Ctrl-C in the seconds `rasd classify` loads its model ended it with
+    status 130 and not a word (typer's own handling), where an interrupt a
+    moment later says what is written."""
+    from rasd.detect.text.model import TextClassifier
+
+    def load(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TextClassifier, "load", load)
+    posts = tmp_path / "posts.txt"
+    posts.write_text("a post\n")
+    r = runner.invoke(app, ["classify", str(posts), "--model", str(tiny_model)])
+    assert r.exit_code == 130 and r.stdout == "", r.output
+    assert r.stderr == ("rasd: warning: interrupted before any post was classified: "
+                        "nothing is written\n")

@@ -100,7 +100,7 @@ def _interrupted(file: str, n_done: int, last_line: int, flagged_only: bool,
         sys.stdout.flush()
     except (BrokenPipeError, OSError):
         pass
-    if not n_done:
+    if not n_done:  # (the model loading, too)
         warn("interrupted before any post was classified: nothing is written")
     else:
         done = (f"the results of the first {n_done:,} posts (input lines 1-{last_line:,})"
@@ -180,7 +180,10 @@ def register(app: typer.Typer) -> None:
 
         from rasd.detect.text.io import InputError, LineEnds, iter_posts
 
-        clf = _load_model(model, policy, tiers, external, external_weight)
+        try:
+            clf = _load_model(model, policy, tiers, external, external_weight)
+        except KeyboardInterrupt:  # seconds of loading: typer's exit 130 said nothing
+            _interrupted(file, 0, 0, flagged_only)
         out = sys.stdout
         n_in = n_flag = n_done = last_line = 0
         ends = LineEnds()
