@@ -1563,3 +1563,20 @@ def test_migration_0018_downgrade_keeps_reviews_and_matches(store):
         c.commit()
     with store.connect() as c:
         assert c.execute(select(func.count()).select_from(M.signal_reviews)).scalar_one() == 1
+
+
+def test_match_text_names_the_signals_a_file_was_not_checked_by(tmp_path):
+    """A truncated JPEG has an MD5 and a SHA-256 but no PDQ: `rasd match` printed
+    "broken.jpg: no match", the PDQ that was never looked up said only on
+    standard error, beside the quality gate's reasons, which the line gives."""
+    from rasd.cli import app, common
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(POSTER.read_bytes()[:500])
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "e.db"), "match", str(broken)])
+    common.STATE.store = None
+    assert r.exit_code == 1
+    line = next(x for x in r.stdout.splitlines() if x.startswith(f"{broken}: "))
+    assert line.startswith(f"{broken}: no match (pdq not checked: "), line
+    assert "0 of 1 file(s) matched; 1 had errors" in r.stdout

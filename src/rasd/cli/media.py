@@ -155,7 +155,9 @@ def register(app: typer.Typer) -> None:
         matched (compared_match). Negative banks suppress matches (shown as
         "suppressed"); quarantined signals are shown but not reported. A file that
         cannot be hashed is reported on stderr (with --json: an "error" field) and
-        the exit status is 1.
+        the exit status is 1; its line says "not checked", or, hashed in part, which
+        signal was not checked and why, as it says which signal the quality gate
+        held back ("pdq not matched: quality 0 below 50").
 
         Examples:
 
@@ -199,13 +201,19 @@ def register(app: typer.Typer) -> None:
                 if fh.errors:  # else a failed file reads like a clean one without matches
                     rec["error"] = fh.error_text()
                 sys.stdout.write(jsonl_line(rec) + "\n")
-            elif not hits and fh.errors and not values:
-                # nothing was hashed (no such file, unreadable): not a clean file
-                # without matches ("missing.jpg: no match" read like one)
-                echo(f"{p}: not checked: {fh.error_text()}")
             elif not hits:
-                why = "; ".join(f"{k} not matched: {v}" for k, v in skipped.items())
-                echo(f"{p}: no match" + (f" ({why})" if why else ""))
+                # each signal that was not looked up, and why: below the quality
+                # gate, or not hashed at all (a truncated JPEG's pdq: its
+                # "no match" said nothing of it on standard output)
+                why = "; ".join([f"{k} not matched: {v}" for k, v in skipped.items()]
+                                + [f"{k} not checked: {v}" for k, v in fh.errors.items()
+                                   if k != "file"])
+                if fh.errors and not values:
+                    # nothing was hashed (no such file, unreadable): not a clean file
+                    # without matches ("missing.jpg: no match" read like one)
+                    echo(f"{p}: not checked: {fh.error_text()}" + (f" ({why})" if why else ""))
+                else:
+                    echo(f"{p}: no match" + (f" ({why})" if why else ""))
             for h in hits if not json_ else []:
                 labels = format_labels(h.labels) or "-"
                 echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "
