@@ -59,11 +59,6 @@ SKIP = {
     "rasd bank import gifct gifct.csv --map-policy "
     "\"Radicalization, Recruitment, Instruction=recruitment\"":
         "a GIFCT hash-sharing export (members only)",
-    "rasd bank signal tcap 42 --set disabled": "a signal id of the user's own bank",
-    "rasd bank signal tcap 42 --set active --note \"reviewed: specific enough\"":
-        "a signal id of the user's own bank",
-    "rasd bank tombstone tcap 358c86641a5269ab5b0db5f1b2315c1642cef9652c39b6ced9f646d91f071927"
-    " --note \"stock photo\"": "a signal of the user's own bank",
     "rasd classify posts.jsonl --external ./my-finetuned-onnx/": "a model of the user's own",
     "rasd classify posts.jsonl --model models/my-model": "a model of the user's own",
     "rasd train labelled.csv --out models/my-model": "trains a model: minutes",

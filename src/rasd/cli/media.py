@@ -474,23 +474,25 @@ def register(app: typer.Typer) -> None:
     @bank.command("tombstone")
     def bank_tombstone(
         name: str = typer.Argument(...),
-        signal: str = typer.Argument(..., help="The signal value, or its numeric id."),
+        signal: str = typer.Argument(..., help="The signal value (`rasd bank export NAME` "
+                                     "lists them), or its numeric id (`rasd bank reviews`)."),
         signal_type: str = typer.Option(None, "--type", "-t"),
         note: str = typer.Option(None, "--note", help="Why (kept with the signal)."),
     ) -> None:
         """Remove a signal for good: it stops matching at once and a re-import does not
         bring it back.
 
-        Example:
+        Example (in the `rasd demo` workspace: its bank's PDQ of the demo poster):
 
-          rasd bank tombstone tcap 358c86641a5269ab5b0db5f1b2315c1642cef9652c39b6ced9f646d91f071927 --note "stock photo"
+          rasd bank tombstone demo-known-content b255502a69cd919344aaa26555ca09991a56366dedb7d99ab3ed62464db39da9 --note "stock photo"
         """
         _set_status(name, signal, signal_type, "tombstoned", note)
 
     @bank.command("signal")
     def bank_signal(
         name: str = typer.Argument(...),
-        signal: str = typer.Argument(..., help="The signal value, or its numeric id."),
+        signal: str = typer.Argument(..., help="The signal value (`rasd bank export NAME` "
+                                     "lists them), or its numeric id (`rasd bank reviews`)."),
         state: str = typer.Option(..., "--set", help="active or disabled."),
         signal_type: str = typer.Option(None, "--type", "-t"),
         note: str = typer.Option(None, "--note"),
@@ -498,11 +500,11 @@ def register(app: typer.Typer) -> None:
         """Enable or disable one signal (also: restore a quarantined one). A
         tombstoned signal stays tombstoned: a tombstone is for good.
 
-        Examples:
+        Examples (in the `rasd demo` workspace: its bank's MD5 of the demo poster):
 
-          rasd bank signal tcap 42 --set disabled
+          rasd bank signal demo-known-content 0651aa689fe9855e7b701ddeef5c3c6b --set disabled
 
-          rasd bank signal tcap 42 --set active --note "reviewed: specific enough"
+          rasd bank signal demo-known-content 0651aa689fe9855e7b701ddeef5c3c6b --set active --note "reviewed: specific enough"
         """
         if state not in ("active", "disabled"):
             fail("--set: active or disabled (use `rasd bank tombstone` to remove for good)")
