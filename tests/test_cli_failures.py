@@ -97,6 +97,40 @@ def test_a_read_only_store_is_one_line_error_for_every_writing_command(store, tm
             store.path.chmod(0o644)
 
 
+@pytest.mark.parametrize("file_mode", [stat.S_IREAD, stat.S_IREAD | stat.S_IWRITE])
+def test_a_rollback_journal_store_in_a_read_only_folder_is_read(tmp_path, file_mode):
+    """A store in rollback-journal (DELETE) mode — one file, as a store is
+    shipped or archived — in a folder that cannot be written: reading it needs
+    no file made, yet every command failed to open it ("attempt to write a
+    readonly database": the switch to WAL at each open). Commands that read now
+    read it; one that writes is the usual one-line error; nothing is made or
+    changed there. (SQLite only: a file and its folder.)"""
+    from rasd.ingest import ingest_path
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    db = folder / "rasd.db"
+    st = Store.open(str(db))
+    ingest_path(st, DEMO / "x" / "demo_tweets.jsonl")
+    st.close()
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    before = db.read_bytes()
+    db.chmod(file_mode)
+    folder.chmod(stat.S_IREAD | stat.S_IEXEC)
+    try:
+        prefix = _read_only_prefix(tmp_path)
+        ok = _rasd(str(db), "stats", "--json", prefix=prefix)
+        assert ok.returncode == 0 and '"posts": 29' in ok.stdout, ok.stderr
+        ok = _rasd(str(db), "accounts", "list", "-n", "0", prefix=prefix)
+        assert ok.returncode == 0 and "@bbf_lion_media" in ok.stdout, ok.stderr
+        _one_line_error(_rasd(str(db), *WRITERS[0], prefix=prefix), "cannot be written")
+    finally:
+        folder.chmod(0o755)
+        db.chmod(0o644)
+    assert [p.name for p in folder.iterdir()] == ["rasd.db"] and db.read_bytes() == before
+
+
 def test_a_store_of_a_newer_rasd_is_named_as_such(tmp_path):
     db = tmp_path / "rasd.db"
     Store.open(str(db)).close()

@@ -143,12 +143,30 @@ def _switch_to_wal(cur: Any, seconds: float = 30.0) -> None:
             time.sleep(0.05)
 
 
+def _wal_or_as_it_is(cur: Any) -> None:
+    """Switch to WAL (``_switch_to_wal``), or, where the store cannot be written
+    (a read-only file, or a read-only folder, where the switch's files cannot be
+    made), leave its journal as it is: a store in rollback-journal (DELETE) mode
+    is read there with no file made, where the failed switch made it an error to
+    open it at all, for commands that only read. A write to it still fails (an
+    error naming the store), and a store already in WAL mode in a read-only
+    folder cannot be read (SQLite must make its ``-shm`` file; ``immutable``
+    would read it, but wrongly if another process writes it meanwhile)."""
+    import sqlite3
+
+    try:
+        _switch_to_wal(cur)
+    except sqlite3.OperationalError as e:  # SQLITE_READONLY and its extended codes
+        if getattr(e, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_READONLY:
+            raise
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event emit BEGIN itself (see _sqlite_begin).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL may wait too
-    _switch_to_wal(cur)
+    _wal_or_as_it_is(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA cache_size=-65536")
