@@ -131,6 +131,25 @@ def test_a_rollback_journal_store_in_a_read_only_folder_is_read(tmp_path, file_m
     assert [p.name for p in folder.iterdir()] == ["rasd.db"] and db.read_bytes() == before
 
 
+def test_a_wal_store_in_a_read_only_folder_says_what_to_do(tmp_path):
+    """A store in WAL mode (as rasd keeps them) cannot be read in a folder that
+    cannot be written (SQLite makes its -shm file there): `rasd stats` said
+    only "attempt to write a readonly database". It says why and what to do;
+    a store in rollback-journal mode is read there (the test above)."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    db = folder / "rasd.db"
+    Store.open(str(db)).close()
+    folder.chmod(stat.S_IREAD | stat.S_IEXEC)
+    try:
+        r = _rasd(str(db), "stats", prefix=_read_only_prefix(tmp_path))
+    finally:
+        folder.chmod(0o755)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"rasd: error: cannot open the store {db}: "), r.stderr
+    assert "a store in WAL mode" in r.stderr and "journal_mode=DELETE" in r.stderr, r.stderr
+
+
 def test_a_store_of_a_newer_rasd_is_named_as_such(tmp_path):
     db = tmp_path / "rasd.db"
     Store.open(str(db)).close()

@@ -67,8 +67,39 @@ def get_store(create: bool = False) -> Store:
         try:
             STATE.store = Store.open(STATE.db)
         except (SQLAlchemyError, CommandError, OSError, ValueError, ImportError) as e:
-            fail(f"cannot open the store {shown_db()}: {error_line(e)}")
+            why = _wal_in_read_only_folder(e)
+            fail(f"cannot open the store {shown_db()}: {error_line(e)}"
+                 + (f" ({why})" if why else ""))
     return STATE.store
+
+
+def _wal_in_read_only_folder(e: BaseException) -> str | None:
+    """What to do, where ``e`` says a SQLite store in WAL mode could not be
+    opened because its folder cannot be written (SQLite makes the ``-shm`` file
+    a WAL store needs even to be read there): "attempt to write a readonly
+    database" said it of a command that only reads. A rollback-journal store
+    is read there (``store.db._wal_or_as_it_is``). None for any other error."""
+    from rasd.store.db import resolve_url, sqlite_file
+
+    orig = getattr(e, "orig", None) or e
+    if getattr(orig, "sqlite_errorname", None) != "SQLITE_READONLY_DIRECTORY":
+        return None
+    path = sqlite_file(resolve_url(STATE.db))
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:  # the header's write and read versions: 2 for WAL
+            wal = f.read(20)[18:20] == b"\x02\x02"
+    except OSError:
+        return None
+    if not wal:
+        return None
+    from rasd.terminal import shell_word
+
+    return ("a store in WAL mode, as rasd keeps them, is read only where its folder can "
+            "be written: copy it to one that can be, or, before its folder is made "
+            "read-only, make it a one-file store that can be read there: sqlite3 "
+            f"{shell_word(str(path))} 'PRAGMA journal_mode=DELETE'")
 
 
 def _backend() -> str | None:
