@@ -348,12 +348,51 @@ def test_clusters_build_interrupted_keeps_the_clusters_before_and_says_so(tmp_pa
     monkeypatch.setattr(textdup, "_jaccard", jaccard)
     r = cli("clusters", "build", "--min-size", "3", "--threshold", "0.5")
     assert r.exit_code == 130
-    assert r.stderr == ("rasd: warning: interrupted: the clusters stored before are "
-                        "unchanged (a build replaces them only when it ends); `rasd clusters "
-                        "build` again builds them, reusing the text signatures already "
-                        "stored\n")
+    assert r.stderr == INTERRUPTED_BUILD
     assert storing and cli("clusters", "list", "--json").stdout == before
     monkeypatch.setattr(textdup, "now", real_now)
     monkeypatch.setattr(textdup, "_jaccard", real_jaccard)
     r = cli("clusters", "build", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["hashed"] == 0
+
+
+INTERRUPTED_BUILD = ("rasd: warning: interrupted: the clusters stored before are unchanged "
+                     "(a build replaces them only when it ends); `rasd clusters build` "
+                     "again builds them, reusing the text signatures already stored (a "
+                     "build stores those it hashes in one go, once all are hashed)\n")
+
+
+def test_clusters_build_interrupted_while_hashing_leaves_nothing_half_written(
+        store, monkeypatch):
+    """Ctrl-C in `rasd clusters build`'s hashing stage, the long one on a big
+    store: one line and status 130, and no signature of the interrupted run is
+    stored (they are stored in one go once all are hashed), nor any cluster: the
+    next build hashes every text again, and finds what a build not interrupted
+    finds."""
+    from rasd.cli import app, common
+    from rasd.detect.media import textdup
+    from rasd.ingest.runner import ingest_path
+
+    for rel in ("x/demo_tweets.jsonl", "telegram", "csv/demo_kaggle_format.csv"):
+        ingest_path(store, DEMO / rel)
+    db = store.url.render_as_string(hide_password=False)
+    real, hashed = textdup.minhash_of, []
+
+    def minhash_of(text):  # a Ctrl-C as the third text is hashed
+        hashed.append(1)
+        if len(hashed) == 3:
+            raise KeyboardInterrupt
+        return real(text)
+
+    monkeypatch.setattr(textdup, "minhash_of", minhash_of)
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", db, "clusters", "build"])
+    common.STATE.store = None
+    assert r.exit_code == 130 and r.stdout == "", r.output
+    assert r.stderr == INTERRUPTED_BUILD
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(M.post_minhash)).scalar() == 0
+    assert list_clusters(store) == []
+    monkeypatch.setattr(textdup, "minhash_of", real)
+    rep = build_clusters(store)
+    assert rep.hashed == rep.distinct_texts > 3 and rep.clusters >= 1

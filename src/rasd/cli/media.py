@@ -547,7 +547,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Cluster posts whose text is nearly the same and store the clusters
         (replacing the previous run). Reposts and forwards are left out.
-        Interrupted (Ctrl-C), the previous run's clusters stay as they were.
+        Interrupted (Ctrl-C), the previous run's clusters stay as they were, and so
+        do the text signatures stored, if it was still hashing (it stores what it
+        hashed in one go, once all are hashed): the next build hashes those again.
 
         Examples:
 
@@ -573,10 +575,12 @@ def register(app: typer.Typer) -> None:
                                      min_size=min_size, since=since_dt, progress=prog)
         except KeyboardInterrupt:  # Ctrl-C ended the build without a word, status 130
             # the clusters are replaced in one transaction at the end; the text
-            # signatures, in one before the clustering starts
+            # signatures, in one once all are hashed, before the clustering starts:
+            # a build interrupted while it hashes leaves none of its own
             warn("interrupted: the clusters stored before are unchanged (a build replaces "
                  "them only when it ends); `rasd clusters build` again builds them, "
-                 "reusing the text signatures already stored")
+                 "reusing the text signatures already stored (a build stores those it "
+                 "hashes in one go, once all are hashed)")
             raise typer.Exit(130) from None
         if json_:
             echo_json(rep.__dict__)
