@@ -299,3 +299,31 @@ def test_the_cli_adds_its_psycopg_null_handler_once():
         CliRunner().invoke(app, ["--help"])
         CliRunner().invoke(app, ["--db", ":memory:", "stats", "--json"])
     assert sum(isinstance(h, logging.NullHandler) for h in log.handlers) == 1
+
+
+def test_ctrl_c_while_rasd_starts_is_one_line_not_a_traceback(tmp_path):
+    """The command line's modules take a second or more to import, before any
+    command handles a Ctrl-C: one then printed the traceback of whichever
+    import it stopped (SQLAlchemy's, say). The `rasd` script's entry point
+    (pyproject's) says it in one line, status 130. The Ctrl-C: a
+    KeyboardInterrupt as SQLAlchemy is imported."""
+    import tomllib
+
+    project = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    target = tomllib.loads(project.read_text())["project"]["scripts"]["rasd"]
+    module, func = target.split(":")
+    code = ("import sys\n"
+            "class CtrlC:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'sqlalchemy':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, CtrlC())\n"
+            "sys.argv = ['rasd', '--db', sys.argv[1], 'stats']\n"
+            f"from {module} import {func}\n"
+            f"{func}()\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "rasd.db")],
+                       capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert r.returncode == 130, (r.returncode, r.stderr)
+    assert r.stderr == "rasd: warning: interrupted as it started: nothing was done\n"
+    assert not (tmp_path / "rasd.db").exists()
