@@ -105,6 +105,7 @@ def test_a_rollback_journal_store_in_a_read_only_folder_is_read(tmp_path, file_m
     readonly database": the switch to WAL at each open). Commands that read now
     read it; one that writes is the usual one-line error; nothing is made or
     changed there. (SQLite only: a file and its folder.)"""
+    from rasd.detect.media.index import store_id
     from rasd.ingest import ingest_path
 
     folder = tmp_path / "archive"
@@ -112,6 +113,7 @@ def test_a_rollback_journal_store_in_a_read_only_folder_is_read(tmp_path, file_m
     db = folder / "rasd.db"
     st = Store.open(str(db))
     ingest_path(st, DEMO / "x" / "demo_tweets.jsonl")
+    store_id(st)  # as a media scan leaves it; its hash index not copied with it
     st.close()
     with sqlite3.connect(db) as c:
         assert c.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
@@ -125,6 +127,11 @@ def test_a_rollback_journal_store_in_a_read_only_folder_is_read(tmp_path, file_m
         ok = _rasd(str(db), "accounts", "list", "-n", "0", prefix=prefix)
         assert ok.returncode == 0 and "@bbf_lion_media" in ok.stdout, ok.stderr
         _one_line_error(_rasd(str(db), *WRITERS[0], prefix=prefix), "cannot be written")
+        # nor can the hash index be made beside it: one line, not a traceback
+        r = _rasd(str(db), "match", str(DEMO / "telegram" / "photos" /
+                                        "photo_1@01-03-2024_10-00-00.jpg"), prefix=prefix)
+        assert r.returncode == 1 and r.stderr == (
+            f"rasd: error: cannot write {folder / '.rasd-index'}: Permission denied\n"), r.stderr
     finally:
         folder.chmod(0o755)
         db.chmod(0o644)

@@ -50,6 +50,12 @@ class _Group(TyperGroup):
             log.addHandler(logging.NullHandler())
         try:
             return super().invoke(ctx)
+        except PermissionError as e:
+            # a file or folder a command must make and may not: the hash index
+            # beside a store in a read-only folder (`rasd match`, `scan --media`),
+            # which printed a traceback; never rasd's own fault
+            common.fail(f"cannot write {e.filename}: {e.strerror}" if e.filename
+                        else f"cannot write: {e}", code=1)
         except Exception as e:
             if not is_store_error(e):  # (SQLAlchemy's, or the driver's own)
                 raise
