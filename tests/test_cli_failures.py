@@ -131,7 +131,7 @@ def test_a_rollback_journal_store_in_a_read_only_folder_is_read(tmp_path, file_m
         r = _rasd(str(db), "match", str(DEMO / "telegram" / "photos" /
                                         "photo_1@01-03-2024_10-00-00.jpg"), prefix=prefix)
         assert r.returncode == 1 and r.stderr == (
-            f"rasd: error: cannot write {folder / '.rasd-index'}: Permission denied\n"), r.stderr
+            f"rasd: error: permission denied: {folder / '.rasd-index'}\n"), r.stderr
     finally:
         folder.chmod(0o755)
         db.chmod(0o644)

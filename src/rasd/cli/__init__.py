@@ -51,11 +51,12 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except PermissionError as e:
-            # a file or folder a command must make and may not: the hash index
+            # a file or folder a command must make (or read) and may not: the hash index
             # beside a store in a read-only folder (`rasd match`, `scan --media`),
-            # which printed a traceback; never rasd's own fault
-            common.fail(f"cannot write {e.filename}: {e.strerror}" if e.filename
-                        else f"cannot write: {e}", code=1)
+            # which printed a traceback; never rasd's own fault. (Also a file
+            # it may not read: the words say only what the system said.)
+            common.fail(f"permission denied: {e.filename}" if e.filename
+                        else f"permission denied: {e}", code=1)
         except Exception as e:
             if not is_store_error(e):  # (SQLAlchemy's, or the driver's own)
                 raise
