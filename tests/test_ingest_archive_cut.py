@@ -6,10 +6,13 @@ plain .tar does, and the cut record is one reject naming the member and line."""
 from __future__ import annotations
 
 import bz2
+import gc
 import io
 import json
 import lzma
+import os
 import tarfile
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -142,3 +145,57 @@ def test_a_sparse_member_cut_between_its_segments_is_stored_up_to_the_cut(store,
     archive.write_bytes(data[: data.index(b"".join(second)) + len(b"".join(second[:keep])) + 7])
     ((name, new, rejected),) = _ingest_members(store, archive)
     assert (name, new, rejected) == ("s.jsonl", 100 + keep, [100 + keep + 1])
+
+
+def _fds_of(path: Path) -> int:
+    """How many of this process's file descriptors are open on ``path``."""
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+        except OSError:  # (the listing's own descriptor, gone by now)
+            pass
+    return n
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_member_streams_first_reader_is_closed_when_done(store, tmp_path):
+    """A member's ``Stream`` left its first reader to the garbage collector: the
+    last file's stayed open (``CURRENT_RAW`` refers to it), and with it the
+    ZIP archive's file descriptor after the archive was closed (``zipfile``
+    keeps it for each open member). ``rasd ingest`` and ``with member_stream``
+    now close it when the member is done."""
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+    from rasd.ingest import archive as A
+
+    archive = tmp_path / "one.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a.jsonl", b"".join(_lines(10)))
+
+    def closed_after(run) -> int:
+        for arc in A._OPEN.values():
+            arc.close()
+        A._OPEN.clear()
+        gc.disable()  # what is closed, is closed without it
+        try:
+            run()
+            for arc in A._OPEN.values():  # the archive closed: its descriptor goes
+                arc.close()  # unless a member is still open
+            A._OPEN.clear()
+            return _fds_of(archive)
+        finally:
+            gc.enable()
+
+    db = str(tmp_path / "c.db")
+    assert closed_after(lambda: CliRunner().invoke(
+        app, ["--db", db, "ingest", str(archive), "--jobs", "1"])) == 0
+
+    def library() -> None:
+        with member_stream(archive, "a.jsonl") as s:
+            assert ingest_path(store, s).counts["by_kind"]["posts"]["new"] == 10
+        with pytest.raises(ValueError, match="closed"):
+            s.open()
+
+    assert closed_after(library) == 0

@@ -446,6 +446,8 @@ def register(app: typer.Typer) -> None:
                     bar.stop()
                 if pipe and target is not p:  # the descriptor pipe_stream opened
                     os.close(target.fd)
+                if member is not None and target is not p:  # its first reader, now
+                    target.close()
             reports.append(rep)
             if rep.rejected:
                 any_rejected = True

@@ -475,7 +475,8 @@ class _Member(io.RawIOBase):
 
 
 def member_stream(archive: Path, name: str) -> Stream:
-    """A member as a ``Stream`` parsers may open again and again."""
+    """A member as a ``Stream`` parsers may open again and again; close it when
+    done (``with member_stream(a, n) as s``: its first reader is closed then)."""
     def reopen() -> IO[bytes]:
         return io.BufferedReader(_Member(archive, name), 1 << 16)
 
@@ -485,7 +486,7 @@ def member_stream(archive: Path, name: str) -> Stream:
     try:  # the first bytes are read at once (compression is told by them)
         s = Stream(first, name=f"{archive}{SEP}{name}", path=member_path(archive, name),
                    reopen=reopen, size=first.raw.size, origin=f"{where}{SEP}{name}",
-                   source_name=archive.name)
+                   source_name=archive.name, owns_source=True)
     except (OSError, EOFError) as e:  # damaged or cut where it starts: a small member
         # is checked whole
         first.close()

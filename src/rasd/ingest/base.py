@@ -187,7 +187,8 @@ class Stream:
 
     def __init__(self, source: IO[bytes] | int, name: str = "standard input",
                  path: Path = STREAM_PATH, reopen: Any = None, size: int = 0,
-                 origin: str = "-", source_name: str = "stdin") -> None:
+                 origin: str = "-", source_name: str = "stdin",
+                 owns_source: bool = False) -> None:
         self.name = name
         self.path = path  # what parsers, reports and rejects call it
         self.size = size  # bytes, where known (progress)
@@ -203,6 +204,10 @@ class Stream:
         # forked parsing process (the first reader's file offset is shared with
         # its parent)
         self.reopen = reopen
+        # owns_source: ``close`` closes the source reader (an archive member's first
+        # reader, made for this stream); standard input and a pipe are the caller's
+        self.owns_source = owns_source
+        self.closed = False
         self.pid = os.getpid()
         self.failed = False  # reading the source raised
         self.fd: int | None = source if isinstance(source, int) else None
@@ -251,8 +256,32 @@ class Stream:
                 self.kept = bytearray()
         return bytes(data)
 
+    def close(self) -> None:
+        """Done with the stream: its kept first bytes are let go and, where it
+        owns its source (``member_stream``), the source reader is closed now.
+        Left to the garbage collector, an archive member's first reader stayed
+        open as long as anything still referred to the stream (the last file's
+        reader stays in ``CURRENT_RAW`` until the next one), and with it, in a
+        ZIP archive, the archive's file descriptor, even once the archive itself
+        was closed (``zipfile`` counts its open members), and up to
+        ``REPLAY_LIMIT`` bytes of its start."""
+        if self.closed:
+            return
+        self.closed = True
+        self.kept = bytearray()
+        if self.owns_source and self.reader is not None:
+            self.reader.close()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def open(self) -> IO[bytes]:
         """A reader from the first byte (decompressed where the stream is)."""
+        if self.closed:
+            raise ValueError(f"{self.name}: the stream is closed")
         if self.reopen is not None and (self.spilled or self.failed
                                         or os.getpid() != self.pid):
             fresh = self.reopen()
