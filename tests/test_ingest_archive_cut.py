@@ -199,3 +199,51 @@ def test_a_member_streams_first_reader_is_closed_when_done(store, tmp_path):
             s.open()
 
     assert closed_after(library) == 0
+
+
+def test_html_pages_of_a_tar_gz_read_the_page_before_without_decompressing_again(
+        store, second_store, tmp_path, monkeypatch):
+    """A Telegram HTML page opening with "joined" messages takes their sender
+    from the end of the page before (``member_tail``). In a .tar.gz reaching
+    that page again meant decompressing the archive from its first byte, once
+    a page (a quadratic pass over an export of many pages). The end of the page
+    just read is kept: the archive is decompressed once to list it and once to
+    read it, and the senders are those the same export in a plain .tar gives."""
+    import gzip
+
+    from tests.test_ingest_telegram_html import html_export, message
+
+    pages = [[message(100 * p + i, f"page {p} message {i}", joined=i == 0 and p > 0,
+                      sender=f"Sender {p}") for i in range(30)] for p in range(8)]
+    d = html_export(tmp_path, pages)
+    names = ["messages.html"] + [f"messages{k}.html" for k in range(2, 9)]
+    files = {f"{d.name}/{n}": (d / n).read_bytes() for n in names}
+    files[f"{d.name}/photos/photo_1.jpg"] = (d / "photos" / "photo_1.jpg").read_bytes()
+    plain = tmp_path / "html.tar"
+    plain.write_bytes(_plain_tar(files))
+    packed = tmp_path / "html.tar.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+
+    rewinds = [0]
+    real = gzip._GzipReader._rewind
+
+    def counting(self) -> None:
+        rewinds[0] += 1
+        real(self)
+
+    monkeypatch.setattr(gzip._GzipReader, "_rewind", counting)
+    for s, archive in ((store, packed), (second_store, plain)):
+        for name in members(archive, lambda p: p.suffix == ".html"):
+            with member_stream(archive, name) as m:
+                assert ingest_path(s, m, jobs=1).rejected == 0
+    assert rewinds[0] <= 1  # the first member read after the listing
+    q = "select p.platform_id, a.name from posts p join accounts a on a.id = p.account_id"
+    from sqlalchemy import text
+
+    got = []
+    for s in (store, second_store):
+        with s.connect() as c:
+            got.append(sorted(tuple(r) for r in c.execute(text(q))))
+    assert got[0] == got[1] and len(got[0]) == 240
+    # the joined first message of each page has the sender of the page before
+    assert {n for i, n in got[0] if i.endswith(("/200", "/700"))} == {"Sender 1", "Sender 6"}

@@ -53,6 +53,10 @@ from rasd.ingest.base import (
 from rasd.ingest.base import ARCHIVE_SEP as SEP
 
 MAX_MEMBERS = 100_000
+# the ends of the last few members of a compressed tar read to their end
+# (TarArchive.kept_tail: what a Telegram HTML page reads of the page before)
+TAIL_KEPT = 1 << 20
+TAILS_KEPT = 4
 # what zipfile and tarfile raise for an archive they cannot read: a damaged one
 # (BadZipFile, ReadError, EOFError, OSError, a decompressor's own error), a newer
 # format version or method (NotImplementedError)
@@ -113,6 +117,11 @@ class Archive(ABC):
                 if plain:
                     table[n] = n
         return table.get(name, name)
+
+    def kept_tail(self, name: str, n: int) -> bytes | None:
+        """The last ``n`` bytes of member ``name`` where they are at hand without
+        reading the archive again, else None."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...
@@ -184,6 +193,10 @@ class TarArchive(Archive):
 
     def __init__(self, path: Path) -> None:
         self.tf = tarfile.open(path, "r:*")  # noqa: SIM115 (kept open: shared_archive)
+        # compressed: a member behind the decompressor's position is reached by
+        # decompressing the archive again from its first byte (a backward seek)
+        self.compressed = not isinstance(self.tf.fileobj, io.BufferedReader)
+        self.tails: dict[str, bytes] = {}  # the last members read to their end: their end
         self.members: dict[str, tarfile.TarInfo] = {}
         self.order: list[tuple[str, bool]] = []
         try:
@@ -236,8 +249,29 @@ class TarArchive(Archive):
         return self.members[self.stored(name)].size
 
     def open(self, name: str) -> IO[bytes]:
-        return io.BufferedReader(_TarData(self.tf.fileobj, self.members[self.stored(name)]),
+        info = self.members[self.stored(name)]
+        return io.BufferedReader(_TarData(self.tf.fileobj, info,
+                                          self._keep_tail if self.compressed else None),
                                  1 << 16)
+
+    def _keep_tail(self, name: str, tail: bytes) -> None:
+        self.tails.pop(name, None)
+        self.tails[name] = tail
+        while len(self.tails) > TAILS_KEPT:
+            del self.tails[next(iter(self.tails))]
+
+    def kept_tail(self, name: str, n: int) -> bytes | None:
+        """The end of a member of a compressed tar read to its end lately (the
+        last ``TAILS_KEPT``, their last ``TAIL_KEPT`` bytes): a Telegram HTML
+        page's predecessor is read from its end (``member_tail``), and reaching
+        it again decompressed the archive from its first byte, once a page: a
+        quadratic pass over an export of many pages. The ingest read that page
+        just before, to its end; its end is kept then."""
+        info = self.members.get(self.stored(name))
+        tail = self.tails.get(info.name) if info is not None else None
+        if tail is None or (n > len(tail) and len(tail) < info.size):  # type: ignore[union-attr]
+            return None
+        return tail[max(0, len(tail) - n):]
 
     def close(self) -> None:
         self.tf.close()
@@ -270,8 +304,14 @@ class _TarData(io.RawIOBase):
     past the member's end) is read as far as it makes sense: each byte of the
     member from the first segment holding it, NULs elsewhere."""
 
-    def __init__(self, fileobj: Any, info: tarfile.TarInfo) -> None:
+    def __init__(self, fileobj: Any, info: tarfile.TarInfo, keep_tail: Any = None) -> None:
         self.fileobj = fileobj
+        self.name = info.name
+        # keep_tail(name, bytes): given the member's last TAIL_KEPT bytes when this
+        # reader hands them on in order, up to its end (TarArchive.kept_tail)
+        self.keep_tail = keep_tail
+        self.tail = bytearray()
+        self.tail_at = -1  # where the bytes in ``tail`` end in the member; -1: none
         self.read1_ = getattr(fileobj, "read1", None) or fileobj.read
         self.size = info.size
         self.pos = 0
@@ -336,8 +376,26 @@ class _TarData(io.RawIOBase):
             nxt = self.starts[i + 1] if i + 1 < len(self.starts) else self.size
             data = bytes(min(want, nxt - self.pos))
         b[:len(data)] = data
+        if self.keep_tail is not None:
+            self._tail(data)
         self.pos += len(data)
         return len(data)
+
+    def _tail(self, data: bytes) -> None:
+        lo, end = max(0, self.size - TAIL_KEPT), self.pos + len(data)
+        if end <= lo:
+            return
+        if self.pos <= lo:
+            self.tail = bytearray(data[lo - self.pos:])
+        elif self.tail_at == self.pos:
+            self.tail += data
+        else:  # read out of order (a seek): not a whole tail
+            self.tail, self.tail_at = bytearray(), -1
+            return
+        self.tail_at = end
+        if end == self.size:
+            self.keep_tail(self.name, bytes(self.tail))
+            self.tail, self.tail_at = bytearray(), -1
 
 
 _KINDS: tuple[type[Archive], ...] = (ZipArchive, TarArchive)
@@ -528,6 +586,9 @@ def member_tail(archive: Path, name: str, n: int) -> bytes:
     """The last ``n`` bytes of a member (OSError where it cannot be read)."""
     try:
         arc = shared_archive(archive)
+        kept = arc.kept_tail(name, n)
+        if kept is not None:
+            return kept
         size = arc.size(name)
         with arc.open(name) as f:
             f.seek(max(0, size - n))
