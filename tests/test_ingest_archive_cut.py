@@ -247,3 +247,51 @@ def test_html_pages_of_a_tar_gz_read_the_page_before_without_decompressing_again
     assert got[0] == got[1] and len(got[0]) == 240
     # the joined first message of each page has the sender of the page before
     assert {n for i, n in got[0] if i.endswith(("/200", "/700"))} == {"Sender 1", "Sender 6"}
+
+
+def test_a_media_scan_reads_the_photos_of_a_tar_gz_in_its_order(store, tmp_path, monkeypatch):
+    """The media scan takes photos in the order of their ids; in a .tar.gz each
+    photo behind the last one read was reached by decompressing the archive
+    again from its first byte (here 11 passes for 12 photos stored in the
+    reverse order of their messages). A batch of photos is now read in the
+    archive's order: one pass, the same photos hashed."""
+    import gzip
+
+    from PIL import Image
+
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    n = 12
+    photos = {}
+    for i in range(n):
+        img = Image.new("RGB", (64, 48), (20 * i, 255 - 20 * i, (7 * i) % 256))
+        img.paste((255, 255, 255), (i * 4, 0, i * 4 + 8, 48))
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        photos[f"photos/p{i:02d}.png"] = buf.getvalue()
+    export = {"name": "C", "type": "public_channel", "id": 7000000009, "messages": [
+        {"id": i + 1, "type": "message", "date": "2024-03-01T10:00:00",
+         "date_unixtime": str(1709287200 + i), "from": "C", "from_id": "channel7000000009",
+         "photo": name, "text": f"photo {i}", "text_entities": []}
+        for i, name in enumerate(photos)]}
+    files = {"Export/result.json": json.dumps(export).encode()}
+    files.update({f"Export/{k}": v for k, v in reversed(photos.items())})
+    archive = tmp_path / "export.tar.gz"
+    archive.write_bytes(gzip.compress(_plain_tar(files)))
+    with member_stream(archive, "Export/result.json") as s:
+        assert ingest_path(store, s).counts["by_kind"]["posts"]["new"] == n
+
+    rewinds = [0]
+    real = gzip._GzipReader._rewind
+
+    def counting(self) -> None:
+        rewinds[0] += 1
+        real(self)
+
+    monkeypatch.setattr(gzip._GzipReader, "_rewind", counting)
+    det = MediaDetector()
+    scan(store, [det])
+    assert det.stats["hashed"] == n and det.stats["errors"] == 0
+    assert rewinds[0] <= 1

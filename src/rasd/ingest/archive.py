@@ -582,6 +582,29 @@ def split_member(path: str | Path) -> tuple[Path, str] | None:
     return None
 
 
+def reading_order(paths: list[str | None]) -> list[int]:
+    """The indices of ``paths`` (local paths of media) in the order to read
+    them: the members of a compressed tar archive by archive, in the archive's
+    order, after the rest (kept as they come). A member of a .tar.gz behind the
+    last one read is reached by decompressing the archive again from its first
+    byte: a media scan takes photos in the order of their ids, not the
+    archive's, and did that for about every other photo (a pass over the
+    archive each); in the archive's order a batch of them is one pass."""
+    keyed: list[tuple[bool, str, int, int]] = []
+    for i, p in enumerate(paths):
+        member = split_member(p) if p and SEP in p else None
+        key: tuple[str, int] | None = None
+        if member is not None and TarArchive.claims(member[0]):
+            try:
+                arc = shared_archive(member[0])
+                if isinstance(arc, TarArchive) and arc.compressed:
+                    key = (str(member[0]), arc.members[arc.stored(member[1])].offset)
+            except (*UNREADABLE, KeyError):  # said when the member is read
+                pass
+        keyed.append((key is not None, *(key or ("", 0)), i))
+    return [k[-1] for k in sorted(keyed)]
+
+
 def member_tail(archive: Path, name: str, n: int) -> bytes:
     """The last ``n`` bytes of a member (OSError where it cannot be read)."""
     try:

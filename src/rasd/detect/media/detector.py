@@ -163,8 +163,11 @@ class MediaDetector(Detector):
     def detect(self, subjects: Sequence[StoredMedia]) -> list[Detection]:
         if self.store is None or self.matcher is None:
             raise RuntimeError("MediaDetector.bind(store) must be called first")
+        from rasd.ingest.archive import reading_order
+
         out: list[Detection] = []
-        for m in subjects:
+        # members of a .tar.gz in its order: one pass over it, not one a photo
+        for m in (subjects[i] for i in reading_order([s.local_path for s in subjects])):
             with ExitStack() as stack:
                 try:
                     p = local_file(m.local_path, stack)
