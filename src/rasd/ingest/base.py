@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, ClassVar, NamedTuple
+from typing import IO, Any, ClassVar, NamedTuple, Self
 
 import orjson
 import zstandard
@@ -272,7 +272,7 @@ class Stream:
         if self.owns_source and self.reader is not None:
             self.reader.close()
 
-    def __enter__(self) -> Stream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
