@@ -76,6 +76,10 @@ def test_a_compressed_tar_cut_inside_a_member_keeps_what_a_plain_tar_keeps(
     got = _ingest_members(store, archive)
     assert got == _ingest_members(second_store, same_cut)
     assert got == [("a.jsonl", 300, []), ("b.jsonl", whole, [whole + 1])]
+    rep = ingest_path(store, member_stream(archive, "b.jsonl"))  # again: the reject's words
+    (r,) = rep.rejects
+    assert r["file"].endswith(f"cut.tar.{kind}!/b.jsonl") and r["line"] == whole + 1
+    assert "damaged archive member" in r["reason"], r
     assert whole > 500
     assert store.stats()["posts"] == 300 + whole
 
