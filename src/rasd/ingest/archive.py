@@ -20,8 +20,9 @@ listed, opened and sized. ``ZipArchive`` and ``TarArchive`` are the two kinds;
 a tar archive is read as it is compressed (``.tar``, ``.tar.gz``/``.tgz``,
 ``.tar.bz2``, ``.tar.xz``): a member of a compressed one is reached by
 decompressing the archive up to it, so an archive of a few large files reads
-well, while the media of a Telegram export in a ``.tar.gz`` are each a pass
-over the archive's start (extract such an export, or zip it).
+well, while the media of a Telegram export in a ``.tar.gz`` are a pass over
+the archive's start for each batch the media scan reads (``reading_order``:
+extract such an export, or zip it).
 """
 
 from __future__ import annotations
@@ -591,16 +592,22 @@ def reading_order(paths: list[str | None]) -> list[int]:
     archive's, and did that for about every other photo (a pass over the
     archive each); in the archive's order a batch of them is one pass."""
     keyed: list[tuple[bool, str, int, int]] = []
+    tars: dict[Path, TarArchive | None] = {}  # (an unreadable one is tried once)
     for i, p in enumerate(paths):
         member = split_member(p) if p and SEP in p else None
         key: tuple[str, int] | None = None
         if member is not None and TarArchive.claims(member[0]):
-            try:
-                arc = shared_archive(member[0])
-                if isinstance(arc, TarArchive) and arc.compressed:
-                    key = (str(member[0]), arc.members[arc.stored(member[1])].offset)
-            except (*UNREADABLE, KeyError):  # said when the member is read
-                pass
+            if member[0] not in tars:
+                try:
+                    arc = shared_archive(member[0])
+                except UNREADABLE:  # said when its members are read
+                    arc = None
+                tars[member[0]] = arc if isinstance(arc, TarArchive) and arc.compressed \
+                    else None
+            tar = tars[member[0]]
+            info = tar.members.get(tar.stored(member[1])) if tar is not None else None
+            if info is not None:
+                key = (str(member[0]), info.offset)
         keyed.append((key is not None, *(key or ("", 0)), i))
     return [k[-1] for k in sorted(keyed)]
 
