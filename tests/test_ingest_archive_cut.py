@@ -44,7 +44,8 @@ def _ingest_members(store, archive: Path) -> list[tuple[str, int, list[int | Non
     """(member, posts new, lines of its rejects) for every member, in order."""
     out = []
     for name in members(archive, lambda p: True):
-        rep = ingest_path(store, member_stream(archive, name), keep_rejects=100)
+        with member_stream(archive, name) as s:
+            rep = ingest_path(store, s, keep_rejects=100)
         out.append((name, rep.counts["by_kind"]["posts"]["new"],
                     [r.get("line") for r in rep.rejects]))
     return out
@@ -56,9 +57,10 @@ def test_a_compressed_tar_cut_inside_a_member_keeps_what_a_plain_tar_keeps(
     """A .tar.gz/.tar.bz2/.tar.xz cut inside a member lost the records of the
     last read before the cut (the decompressor raised EOFError from read(),
     dropping what it had decompressed in that call): here 4,377 records kept
-    (.tar.gz) where the same cut of a plain .tar keeps 4,661. Now every whole record the
-    decompressor can give before the cut is stored, as in the plain .tar cut at
-    the same byte of the data, and the record the cut goes through is one reject."""
+    (.tar.gz) where the same cut of a plain .tar keeps 4,661. Now every whole
+    record the decompressor can give before the cut is stored, as in the plain
+    .tar cut at the same byte of the data, and the record the cut goes through
+    is one reject."""
     lines = _lines(8_000)
     plain = _plain_tar({"a.jsonl": b"".join(_lines(300, "a")), "b.jsonl": b"".join(lines)})
     packed = {"gz": lambda d: __import__("gzip").compress(d), "bz2": lambda d: bz2.compress(d, 1),
@@ -76,7 +78,8 @@ def test_a_compressed_tar_cut_inside_a_member_keeps_what_a_plain_tar_keeps(
     got = _ingest_members(store, archive)
     assert got == _ingest_members(second_store, same_cut)
     assert got == [("a.jsonl", 300, []), ("b.jsonl", whole, [whole + 1])]
-    rep = ingest_path(store, member_stream(archive, "b.jsonl"))  # again: the reject's words
+    with member_stream(archive, "b.jsonl") as s:  # again: the reject's words
+        rep = ingest_path(store, s)
     (r,) = rep.rejects
     assert r["file"].endswith(f"cut.tar.{kind}!/b.jsonl") and r["line"] == whole + 1
     assert "damaged archive member" in r["reason"], r
