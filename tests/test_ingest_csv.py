@@ -159,6 +159,42 @@ def test_an_unbalanced_quote_does_not_swallow_the_rows_after_it(sqlite_store, tm
     assert "unbalanced quote" in rep.rejects[0]["reason"]
 
 
+@pytest.mark.parametrize("cut", ["in-quoted-field", "in-quoted-line-break", "mid-row"])
+def test_an_uncompressed_csv_cut_short_rejects_its_cut_row(store, tmp_path, cut):
+    """A plain CSV cut short keeps every whole row and rejects the cut one with
+    file, line and reason into the quarantine, as the same file compressed does
+    (the decompressor tells where its data ends). Cut inside a quoted field, the
+    cut row was stored as a post holding the text before the cut."""
+    rows = [f"Abu,abu{i},bio,,10,100,2015-01-06 21:{i:02d}:00,text {i}\n" for i in range(1, 4)]
+    last = 'Abu,abu9,bio,,10,100,2015-01-06 21:09:00,"quoted, over\ntwo lines"\n'
+    whole = KAGGLE_HEADER + "".join(rows) + last
+    at = {"in-quoted-field": whole.index("quoted,") + 4,  # "quot"
+          "in-quoted-line-break": whole.index("two lines") + 3,  # after a line break
+          "mid-row": whole.index(",10,100,2015-01-06 21:09")}[cut]
+    f = tmp_path / "cut.csv"
+    f.write_text(whole[:at])
+    rep = ingest_path(store, f)
+    assert store.stats()["posts"] == 3 and rep.rejected == 1
+    r = rep.rejects[0]
+    assert r["line"] == 5 and r["file"] == str(f)
+    assert ("the file ends inside this row's quoted field" in r["reason"] if cut != "mid-row"
+            else "file ends in this row without a line break" in r["reason"])
+    q = [json.loads(x) for x in Path(rep.quarantine).read_text().splitlines()]
+    assert [(e["file"], e["line"], e["reason"]) for e in q] == [(str(f), 5, r["reason"])]
+
+
+@pytest.mark.parametrize("last", ["Abu,abu9,bio,,10,100,2015-01-06 21:09:00,last words",
+                                  ('Abu,abu9,bio,,10,100,2015-01-06 21:09:00,"quoted, over\n'
+                                   'two lines"')])
+def test_a_complete_last_row_without_a_line_break_is_kept(store, tmp_path, last):
+    """A file need not end with a line break (Google Sheets, an editor): a last
+    row whose quotes close and whose columns are all there is a row."""
+    f = tmp_path / "nonl.csv"
+    f.write_text(KAGGLE_HEADER + "Abu,abu1,bio,,10,100,2015-01-06 21:01:00,first\n" + last)
+    rep = ingest_path(store, f)
+    assert rep.rejected == 0 and store.stats()["posts"] == 2
+
+
 def test_a_tweet_over_several_lines_stays_one_row(sqlite_store, tmp_path):
     """A line of a tweet can have as many commas as the header (a list of names):
     it is text, not a row, because its "time" is not a time."""

@@ -416,13 +416,15 @@ def _is_row(m: dict, row: dict[str, str], ref: dict[str, str] | None = None) -> 
 
 class _Lines:
     """Physical lines for ``csv.reader``, numbered, with the ones a record took
-    (``taken``) and a way to hand lines back to be read again."""
+    (``taken``), a way to hand lines back to be read again, and whether the
+    reader asked for a line past the last (``ended``)."""
 
     def __init__(self, it: Iterator[str], start: int = 0) -> None:
         self.it = it
         self.n = start  # lines read before (Excel's "sep=" line)
         self.back: deque[tuple[int, str]] = deque()
         self.taken: list[tuple[int, str]] = []
+        self.ended = False
 
     def __iter__(self) -> _Lines:
         return self
@@ -431,7 +433,11 @@ class _Lines:
         if self.back:
             item = self.back.popleft()
         else:
-            line = next(self.it)
+            try:
+                line = next(self.it)
+            except StopIteration:
+                self.ended = True
+                raise
             self.n += 1
             item = (self.n, line)
         self.taken.append(item)
@@ -649,6 +655,16 @@ class CSVParser(Parser):
         return m
 
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
+        """The rows of a CSV, each a post (and its account) or a reject.
+
+        A file cut short keeps its whole rows; the cut row is rejected where the
+        bytes show the cut: the file ends inside a quoted field (the reader asked
+        for a line past the last to finish the row: ``_Lines.ended``), or the last
+        row lacks fields and its line break. A last row that is whole but for its
+        line break is kept (a file need not end with one); a cut in its last,
+        unquoted field looks the same and cannot be told in a plain file. A
+        compressed file's cut is told by the decompressor (EOFError: "file ends
+        unexpectedly")."""
         src = str(path)
         spec = self.options.get("mapping")
         given = (spec if isinstance(spec, dict) else load_mapping(spec)) if spec else {}
@@ -688,6 +704,7 @@ class CSVParser(Parser):
             plan = _Plan(m)
             while True:
                 lines.taken.clear()
+                lines.ended = False
                 try:
                     cells = next(reader)
                 except StopIteration:
@@ -709,10 +726,22 @@ class CSVParser(Parser):
                                  excerpt=lines.taken[0][1][:200])
                     lines.push_back(lines.taken[1:])
                     continue
+                if lines.ended:
+                    # the reader wanted a line past the last one to finish this row:
+                    # the file ends inside a quoted field (the row cut short, or a
+                    # quote never closed), and the row holds only what came before
+                    yield reject(src, "the file ends inside this row's quoted field (cut "
+                                 "short, or a quote that never closes)", line=start,
+                                 excerpt=lines.taken[0][1][:200])
+                    continue
                 if not cells or all(not c for c in cells):
                     continue
                 if len(cells) != len(header):
-                    yield reject(src, f"expected {len(header)} columns, found {len(cells)}",
+                    last = lines.taken[-1][1] if lines.taken else "\n"
+                    yield reject(src, f"expected {len(header)} columns, found {len(cells)}"
+                                 + ("; the file ends in this row without a line break (cut "
+                                    "short?)" if not last.endswith(("\n", "\r"))
+                                    and len(cells) < len(header) else ""),
                                  line=start, excerpt=",".join(cells)[:200])
                     continue
                 row = dict(zip(header, cells, strict=True))
