@@ -229,3 +229,35 @@ def test_a_csv_no_mapping_fits_on_standard_input_leaves_no_store(tmp_path):
     r = subprocess.run([sys.executable, "-m", "rasd.cli", "--db", str(tmp_path / "c.db"),
                         "ingest", "-", "--json"], input=ok, capture_output=True, check=False)
     assert r.returncode == 0 and json.loads(r.stdout)[0]["new"] == 2, r.stderr
+
+
+@pytest.mark.parametrize("layout", ["array", "document"])
+def test_a_compressed_json_cut_in_its_first_item_past_the_kept_start_says_so(
+        store, tmp_path, monkeypatch, layout):
+    """A pretty-printed JSON array (or one API response) on standard input,
+    compressed and cut before its first item's end, past what the stream keeps:
+    it was tried again as JSON Lines, and the error named only that second
+    reading ("cannot be read a second time"), not the cut. It names the cut now;
+    the same bytes as a file give one reject, nothing stored either way."""
+    import base64
+    import random
+
+    monkeypatch.setattr(B, "REPLAY_LIMIT", 200_000)
+    rng = random.Random(3)  # (random text: compressed, still past the kept start)
+    big = {"id": "1", "author_id": "2", "text": "t",
+           "k": [base64.b64encode(rng.randbytes(600)).decode() for _ in range(1000)]}
+    tweets = [big, {"id": "3", "author_id": "2", "text": "x"}]
+    comp = gzip.compress(json.dumps(tweets if layout == "array" else {"data": tweets},
+                                    indent=1).encode())
+    cut = comp[: len(comp) * 9 // 10]
+    assert len(cut) > 2 * B.REPLAY_LIMIT
+    with pytest.raises(IngestError, match=r"standard input ends unexpectedly: its compressed "
+                                          r"data is cut short or damaged after 0\.\d MB "
+                                          r"\(Compressed file ended"):
+        ingest_path(store, Stream(io.BytesIO(cut)))
+    assert store.stats()["posts"] == 0
+    f = tmp_path / "cut.json.gz"
+    f.write_bytes(cut)
+    rep = ingest_path(store, f)
+    assert rep.rejected == 1 and rep.rejects[0]["reason"].startswith("file ends unexpectedly")
+    assert store.stats()["posts"] == 0

@@ -67,12 +67,20 @@ class _Damaged(io.BufferedIOBase):
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.on_damage: Any = None  # told the error first (a Stream: Stream.damage)
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
             return fn(*args)
         except _DECOMPRESS_ERRORS as e:
-            raise OSError(f"damaged compressed data: {e}") from e
+            err = OSError(f"damaged compressed data: {e}")
+            if self.on_damage is not None:
+                self.on_damage(err)
+            raise err from e
+        except EOFError as e:  # cut short
+            if self.on_damage is not None:
+                self.on_damage(e)
+            raise
 
     def readable(self) -> bool:
         return True
@@ -218,6 +226,9 @@ class Stream:
         self.consumed = 0  # bytes read from the source
         self.eof = False
         self.on_idle: Any = None  # called (no arguments) when a pipe has been quiet
+        # what a reading's decompressor met: compressed data cut short or damaged
+        # (said where a parser must start again past what is kept)
+        self.damage: Exception | None = None
         self.suffix = ""
         head = bytearray()
         while len(head) < MAGIC_BYTES and not self.eof:
@@ -288,11 +299,29 @@ class Stream:
             CURRENT_RAW.set(fresh)
             return _decompressing(Path("-" + self.suffix), fresh)  # type: ignore[no-any-return]
         if self.spilled:
+            if self.damage is not None:
+                # a parser starting again after a reading met the cut (a JSON
+                # document cut in its first item, tried again as JSON Lines; a
+                # Telegram export's careful pass): the error named only the second
+                # reading, which hid that the data is cut; the same file gives
+                # every whole record before the cut and one reject
+                raise IngestError(
+                    f"{self.name} ends unexpectedly: its compressed data is cut short or "
+                    f"damaged after {self.consumed / 2**20:.1f} MB ({self.damage}); finding "
+                    "what it holds whole needs a second reading, which a stream cannot "
+                    f"have past its first {REPLAY_LIMIT / 2**20:g} MB: save it to a file "
+                    "and ingest that to keep every whole record before the cut")
             raise IngestError(f"{self.name} cannot be read a second time past its first "
                               f"{REPLAY_LIMIT / 2**20:g} MB; save it to a file and ingest that")
         raw = io.BufferedReader(_Replay(self), 1 << 16)
         CURRENT_RAW.set(raw)
-        return _decompressing(Path("-" + self.suffix), raw)  # type: ignore[no-any-return]
+        opened = _decompressing(Path("-" + self.suffix), raw)
+        if isinstance(opened, _Damaged):
+            opened.on_damage = self._damaged
+        return opened  # type: ignore[no-any-return]
+
+    def _damaged(self, e: Exception) -> None:
+        self.damage = e
 
 
 class _Replay(io.RawIOBase):
