@@ -261,3 +261,54 @@ def test_a_compressed_json_cut_in_its_first_item_past_the_kept_start_says_so(
     rep = ingest_path(store, f)
     assert rep.rejected == 1 and rep.rejects[0]["reason"].startswith("file ends unexpectedly")
     assert store.stats()["posts"] == 0
+
+
+def test_a_csv_on_a_pipe_is_checked_by_its_header_alone(tmp_path):
+    """``check_format`` on a pipe reads a CSV's header, not its first row: it
+    waited for that row (hours on a quiet `tail -f posts.csv | rasd ingest -`),
+    and a first row past the kept 8 MB could not be read again by the ingest."""
+    import os
+
+    from rasd.ingest.runner import check_format
+
+    r, w = os.pipe()
+    os.write(w, b"message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\n")
+    later = threading.Timer(3.0, lambda: (os.write(w, b"1,2,u,,,hi,1577886230,\n"),
+                                          os.close(w)))
+    later.start()
+    try:
+        t0 = time.monotonic()
+        s = Stream(r)
+        assert check_format(s, first_record=False) == "csv"
+        assert time.monotonic() - t0 < 2.0  # at the header: the row comes after 3 s
+        store = Store.open(str(tmp_path / "p.db"))
+        rep = ingest_path(store, s)  # the header read again, then the row
+        assert rep.rejected == 0 and store.stats()["posts"] == 1
+    finally:
+        later.join()
+        os.close(r)
+    # a header no mapping fits is still refused at once, the pipe still open
+    r, w = os.pipe()
+    os.write(w, b"alpha,beta\n")
+    try:
+        with pytest.raises(IngestError, match="matches no built-in mapping"):
+            check_format(Stream(r), first_record=False)
+    finally:
+        os.close(w)
+        os.close(r)
+
+
+def test_a_csv_whose_first_row_passes_the_kept_start_is_read_from_a_pipe(store, monkeypatch):
+    """The check read a piped CSV up to its first row: a row longer than what
+    the stream keeps (REPLAY_LIMIT) left the ingest unable to read it again
+    ("cannot be read a second time", exit 2, nothing stored)."""
+    from rasd.ingest.runner import check_format
+
+    monkeypatch.setattr(B, "REPLAY_LIMIT", 100_000)  # a reader buffers 64 KiB
+    data = (b"message_id,user_id,username,repost_id,reply_id,message,timestamp,urls\n"
+            + b"1,2,u,,," + b"x" * 150_000 + b",1577886230,\n"
+            + b"2,2,u,,,hi,1577886231,\n")
+    s = Stream(io.BytesIO(data))
+    assert check_format(s, first_record=False) == "csv"
+    rep = ingest_path(store, s)
+    assert rep.rejected == 0 and store.stats()["posts"] == 2

@@ -654,6 +654,53 @@ class CSVParser(Parser):
                               f"{sorted(c for c in missing if c in need)} not in the header")
         return m
 
+    def _head(self, f: Any, path: Path) -> tuple[_Lines, Any, str, list[str], dict]:
+        """The header of the CSV ``f`` (opened from ``path``) and the mapping for
+        it (the one given, checked against it, or the built-in one it fits): the
+        physical lines, the reader at the first row and its delimiter;
+        IngestError where no mapping reads the file."""
+        src = str(path)
+        spec = self.options.get("mapping")
+        given = (spec if isinstance(spec, dict) else load_mapping(spec)) if spec else {}
+        csv.field_size_limit(MAX_LINE)
+        try:  # damaged compressed data before the header's end: nothing to read by
+            # (it escaped as EOFError or OSError, a traceback: found by fuzzing)
+            enc = given.get("encoding") or (
+                "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
+            physical = _decoded_lines(f) if enc == "utf-8" and not cr_lines(
+                f, lf_in_records=True) else _text_lines(f, enc)
+            first = next(physical, "")
+            sep = EXCEL_SEP.fullmatch(first.rstrip("\r\n").lstrip("\ufeff"))  # ("sep=\t")
+            if sep:  # Excel's "sep=;" line: the delimiter, then the header
+                first = next(physical, "")
+            delim = given.get("delimiter") or (sep.group(1) if sep else sniff_delimiter(
+                first, "\t" if inner_suffix(path) == ".tsv" else ","))
+            lines = _Lines(chain([first] if first else [], physical), start=1 if sep else 0)
+            reader = csv.reader(lines, delimiter=delim)
+            header = next(reader)
+        except StopIteration:
+            raise IngestError(f"{src}: empty CSV file") from None
+        except csv.Error as e:
+            raise IngestError(f"{src}: unreadable CSV header: {e}") from None
+        except (EOFError, OSError) as e:
+            raise IngestError(f"{src}: the data ends or is damaged before the CSV "
+                              f"header's end: {e}") from None
+        # a byte that does not decode in a column name: "?" (the names are the
+        # raw record's keys; such a name stopped the ingest with a TypeError)
+        header = [h.strip().lstrip("\ufeff").encode("utf-8", "replace").decode()
+                  for h in header]
+        m = self._mapping_for(header, src, given, own=bool(spec) and not (
+            isinstance(spec, str) and spec in builtin_mappings()))
+        return lines, reader, delim, header, m
+
+    def check_header(self, path: Path) -> None:
+        """What ``check_format`` reads of a stream: the header and the mapping
+        for it, not the first row, which a live pipe (``tail -f … | rasd ingest
+        -``) may hold back for hours; and one past the first 8 MB (``Stream``
+        keeps that much for a second reading) left the ingest unable to start."""
+        with open_binary(path, transcode=False) as f:
+            self._head(f, path)
+
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
         """The rows of a CSV, each a post (and its account) or a reject.
 
@@ -666,38 +713,8 @@ class CSVParser(Parser):
         compressed file's cut is told by the decompressor (EOFError: "file ends
         unexpectedly")."""
         src = str(path)
-        spec = self.options.get("mapping")
-        given = (spec if isinstance(spec, dict) else load_mapping(spec)) if spec else {}
-        csv.field_size_limit(MAX_LINE)
         with open_binary(path, transcode=False) as f:  # its own decoding
-            try:  # damaged compressed data before the header's end: nothing to read by
-                # (it escaped as EOFError or OSError, a traceback: found by fuzzing)
-                enc = given.get("encoding") or (
-                    "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
-                physical = _decoded_lines(f) if enc == "utf-8" and not cr_lines(
-                    f, lf_in_records=True) else _text_lines(f, enc)
-                first = next(physical, "")
-                sep = EXCEL_SEP.fullmatch(first.rstrip("\r\n").lstrip("\ufeff"))  # ("sep=\t")
-                if sep:  # Excel's "sep=;" line: the delimiter, then the header
-                    first = next(physical, "")
-                delim = given.get("delimiter") or (sep.group(1) if sep else sniff_delimiter(
-                    first, "\t" if inner_suffix(path) == ".tsv" else ","))
-                lines = _Lines(chain([first] if first else [], physical), start=1 if sep else 0)
-                reader = csv.reader(lines, delimiter=delim)
-                header = next(reader)
-            except StopIteration:
-                raise IngestError(f"{src}: empty CSV file") from None
-            except csv.Error as e:
-                raise IngestError(f"{src}: unreadable CSV header: {e}") from None
-            except (EOFError, OSError) as e:
-                raise IngestError(f"{src}: the data ends or is damaged before the CSV "
-                                  f"header's end: {e}") from None
-            # a byte that does not decode in a column name: "?" (the names are the
-            # raw record's keys; such a name stopped the ingest with a TypeError)
-            header = [h.strip().lstrip("\ufeff").encode("utf-8", "replace").decode()
-                      for h in header]
-            m = self._mapping_for(header, src, given, own=bool(spec) and not (
-                isinstance(spec, str) and spec in builtin_mappings()))
+            lines, reader, delim, header, m = self._head(f, path)
             idcols = [c for c in id_columns(m) if c in header]
             platform = str(self.options.get("platform") or m.get("platform") or "csv")
             fmt = f"csv:{m.get('name', 'custom')}"

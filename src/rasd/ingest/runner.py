@@ -294,19 +294,27 @@ def check_format(path: str | Path | Stream, fmt: str = "auto", *, platform: str 
     option, a CSV header no mapping fits). Reads up to the first record, or
     with ``first_record`` false only the first bytes that tell the format (a
     pipe, which can be read again only as far as it keeps, and whose first
-    record may be hours away); touches no store."""
+    record may be hours away) and a CSV's header; touches no store."""
     from rasd.ingest.base import RawSink
 
     with _opened(path) as (p, _):
         name, options = _format(p, fmt, mapping, platform, chat_id)
-        # a CSV's header is checked on a pipe too: its mapping is picked from the
-        # header, and `printf 'a,b\n1,2\n' | rasd ingest -` made an empty store
-        # before saying no mapping fits (a CSV comes from a file, not a live stream)
-        if first_record or name == "csv":
+        if first_record:
             with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
                 first = next(records, None)
             if fmt != "auto" and isinstance(first, Reject):
                 _check_forced(p, name, first)
+        elif name == "csv":
+            # a CSV's header is checked on a pipe too: its mapping is picked from
+            # the header, and `printf 'a,b\n1,2\n' | rasd ingest -` made an empty
+            # store before saying no mapping fits; the header only (its first row
+            # was waited for: hours on a quiet `tail -f`, and one past the kept
+            # 8 MB could not be read again)
+            from rasd.ingest.csvfmt import CSVParser
+
+            parser = get_parser(name, **options)
+            assert isinstance(parser, CSVParser)
+            parser.check_header(p)
     return name
 
 
