@@ -80,6 +80,22 @@ def test_fast_select_in_matches_a_select(store):
             fast_select_in(c, a, ("id", "no_such"), ("platform", "x"), "platform_id", ["u3"])
 
 
+def test_executemany_statements_are_prepared_on_postgresql(pg_store):
+    """An executemany of the fast paths (an INSERT of values, an UPDATE by id)
+    is prepared: parsed once for all its rows, though the connection prepares
+    nothing else (``db._pg_session``)."""
+    a = S.accounts
+    with pg_store.begin() as c:
+        fast_insert(c, a, [_acc(i) for i in range(1, 9)])  # few rows: no COPY
+        ids = [r[0] for r in c.execute(select(a.c.id))]
+        fast_update(c, a, [{"followers": 7, "b_id": i} for i in ids])
+        prepared = c.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars()
+        assert {s.split()[0] + " " + s.split()[2 if s.startswith("INSERT") else 1]
+                for s in prepared} == {"INSERT accounts", "UPDATE accounts"}
+        assert c.connection.driver_connection.prepare_threshold is None  # as it was
+        assert c.execute(select(a.c.followers).distinct()).scalars().all() == [7]
+
+
 def test_relaxed_gc_restores_thresholds():
     before = gc.get_threshold()
     with pytest.raises(RuntimeError), relaxed_gc():

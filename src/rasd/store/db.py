@@ -202,15 +202,25 @@ def _pg_session(dbapi_conn: Any, _record: Any) -> None:
     - UTC: a time without a zone is taken as UTC (as rasd's parsers do), and
       times come back in UTC, whatever the server's own time zone, whether a
       row arrives by COPY (text) or as a statement parameter.
-    - Custom plans: psycopg prepares a statement run five times; PostgreSQL
-      then switches to a generic plan if that looks no worse, judged while a
-      fresh store's tables are still empty: a sequential scan, kept for the
-      connection's life. An ingest's key lookups (``platform_id IN (...)``)
-      became scans of ever bigger tables: 50k posts took 64 s, not 16 s."""
+    - rasd's statements are planned for their parameters, each time: psycopg
+      prepares none (it prepared a statement run five times, and PostgreSQL
+      then switched to a generic plan if that looked no worse, judged while a
+      fresh store's tables were still empty: a sequential scan, kept for the
+      connection's life; an ingest's key lookups (``platform_id IN (...)``)
+      became scans of ever bigger tables: 50k posts took 64 s, not 16 s).
+    - The server's own cached plans keep their generic plan: plan_cache_mode
+      "auto". "force_custom_plan", which rasd set before to the same end,
+      applies to them too: the foreign-key checks (an edge has three, a post
+      two) planned their ``SELECT 1 FROM accounts WHERE id = $1 FOR KEY
+      SHARE`` again for each row an INSERT wrote, which doubled their cost
+      (20k posts: the server's CPU 5.0 -> 2.1 s).
+    The executemany of ``upsert`` (values, an UPDATE by id) is prepared."""
+    if hasattr(dbapi_conn, "prepare_threshold"):  # psycopg 3 (psycopg2 prepares nothing)
+        dbapi_conn.prepare_threshold = None
     with dbapi_conn.cursor() as cur:
         cur.execute("SET TIME ZONE 'UTC'")
         if getattr(getattr(dbapi_conn, "info", None), "server_version", 0) >= 120000:
-            cur.execute("SET plan_cache_mode = force_custom_plan")
+            cur.execute("SET plan_cache_mode = auto")
     dbapi_conn.commit()
 
 

@@ -176,10 +176,27 @@ def _prepare(conn: Connection, table: Table, cols: tuple[str, ...], kind: str,
     return entry
 
 
+# psycopg prepares the statement of an executemany where it prepares at all
+PREPARE_THRESHOLD = 5
+
+
 def _executemany(conn: Connection, sql: str, params: list) -> None:
-    cur = conn.connection.driver_connection.cursor()
+    """``executemany`` of one of this module's statements (an INSERT of
+    values, an UPDATE by id). On PostgreSQL the statement is prepared, though
+    rasd's connections prepare nothing else (``db._pg_session``): its plan
+    does not depend on its values, and one parse (and, after five rows, one
+    plan) serves every row."""
+    dconn = conn.connection.driver_connection
+    cur = dconn.cursor()
     try:
-        cur.executemany(sql, params)
+        if getattr(dconn, "prepare_threshold", 0) is None:
+            dconn.prepare_threshold = PREPARE_THRESHOLD
+            try:
+                cur.executemany(sql, params)
+            finally:
+                dconn.prepare_threshold = None
+        else:
+            cur.executemany(sql, params)
     finally:
         cur.close()
 
