@@ -10,6 +10,7 @@ the same file, and the ratio between them.
     python benchmarks/ingest.py --size-gb 1.0   # the ≥1 GB bounded-memory run
     python benchmarks/ingest.py --pg postgresql://postgres@127.0.0.1:5432/test
                                                 # also into PostgreSQL (a fresh schema)
+    python benchmarks/ingest.py --pg URL --pg-only --posts 20000   # PostgreSQL alone
 
 Each measurement runs in a child process so that peak RSS is its own (for the
 two-process ingest: the writing process + the parsing process).
@@ -154,6 +155,38 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   and the parser at 212 MB; with 150,000, 313 + 129 MB and 8,797 against
   7,749 posts per CPU-second. That shape is rasd's slow case: 13,064
   posts/s, the SQLite floor alone 31.9 us a post (accounts' indexes).
+  Session 14 (PostgreSQL 15, server on the same machine; the host was loaded
+  9-11 on its 2 cores all session: compare within alternated pairs), with
+  the new --pg-only (no SQLite runs) and the server's CPU time (the store's
+  backends, read from /proc). EXPLAIN ANALYZE of the writer's INSERT ...
+  SELECT (20k posts, 8 batches): the foreign-key checks were ~70% of the
+  posts and ~85% of the edges inserts, ~50 us each, because the sessions set
+  plan_cache_mode = force_custom_plan (so that no prepared lookup kept a
+  generic plan chosen while the tables were empty), and that applies to the
+  checks' own cached plans too: every check was planned again (a table of
+  20k rows, one key each: 1.1-1.5 s against 0.5-0.7 s in "auto", 0.15-0.27
+  s without the key). Now plan_cache_mode is "auto" and psycopg prepares none
+  of rasd's statements (the same protection for the lookups), except the
+  executemany of upsert (values, an UPDATE by id; unprepared, an UPDATE of
+  3,000 accounts cost the server ~2x). --pg-only --posts 20000, old/new
+  alternated 3 times: ingest 24.9 / 17.5 / 17.7 s against 13.0 / 11.4 /
+  12.0 s; the server's CPU 3.84 / 3.15 / 3.34 s against 1.70 / 1.69 / 1.68
+  s; re-ingest 10.8 / 7.3 / 7.8 s against 6.3 / 6.9 / 7.1 s; the stores
+  identical by natural keys (killpoints.dump). The checks are still ~50% of
+  those inserts (~25 us each under that load); none is redundant: the ids
+  come from the writer's caches, kept across batches, and the keys are what
+  catches a cache that outlived its row. Tried, not kept: no ON CONFLICT for
+  posts and accounts (the writer holds the write lock and looked them up),
+  and COPY straight into them with ids drawn from their sequences (no
+  staging table): the server's CPU within the noise (1.9-3.0 s for all
+  three, 3 rounds); key lookups as one probe per key (unnest + LATERAL):
+  with no statistics yet the planner probed the (platform, handle_key)
+  index on platform alone, 900 times: 4 s a lookup (= ANY scans the
+  platform's rows once at worst). Not done: those lookups scan the table
+  while it has no statistics (a fresh store's first minute, until
+  autovacuum: 15-35 ms a lookup at 20k posts, ~1 s of that ingest), and
+  after an ANALYZE the planner still prefers the scan to 900 index probes
+  below ~30k rows (random_page_cost 4); 3-5 ms with the index.
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
@@ -205,6 +238,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 WORDS = ("the of and to in is for on that with as are at this be by from was have not "
          "they news city report people day time world today state new video attack "
@@ -329,22 +363,52 @@ def run_pg(path: str, url: str) -> dict:
         c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
         sep = "&" if "?" in url else "?"
-        store = Store.open(f"{url}{sep}options=-csearch_path%3D{schema}")
+        # named, so that the server's CPU time for its connections can be read
+        store = Store.open(f"{url}{sep}options=-csearch_path%3D{schema}"
+                           f"&application_name={schema}")
+        s0 = _server_cpu_s(admin, schema)
         t0, c0 = time.perf_counter(), _cpu_s()
         rep = ingest_path(store, path, jobs=2)
         dt, cpu = time.perf_counter() - t0, _cpu_s() - c0
+        s1 = _server_cpu_s(admin, schema)
         t1 = time.perf_counter()
         again = ingest_path(store, path, jobs=2)
         dt_again = time.perf_counter() - t1
+        s2 = _server_cpu_s(admin, schema)
         store.close()
     finally:
         with admin.begin() as c:
             c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
     posts = rep.counts["by_kind"].get("posts", {}).get("new", 0)
+    server = None if None in (s0, s1, s2) else (s1 - s0, s2 - s1)  # type: ignore[operator]
     return {"seconds": dt, "cpu_seconds": cpu, "posts": posts, "posts_per_s": posts / dt,
             "again_seconds": dt_again, "again_new": again.counts["new"],
+            "server_cpu_seconds": server,
             "peak_rss_mb": _peak_rss_mb(), "child_peak_rss_mb": _peak_child_rss_mb()}
+
+
+def _server_cpu_s(admin: Any, name: str) -> float | None:
+    """CPU seconds used so far by the PostgreSQL backends of the connections
+    named ``name`` (application_name), read from /proc: a server on this
+    machine, readable by this user; else None. A PostgreSQL ingest waits on
+    the server for much of its time, and on a loaded machine the server's
+    CPU time is a steadier measure of its work than the wall time."""
+    import sqlalchemy as sa
+
+    try:
+        with admin.connect() as c:
+            pids = [r[0] for r in c.execute(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = :n"), {"n": name})]
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+    except (OSError, ValueError, sa.exc.SQLAlchemyError):
+        return None
 
 
 def run_floor(path: str, db: str) -> dict:
@@ -464,8 +528,13 @@ def main() -> None:
                     help="skip the one-process ingest (saves time on big files)")
     ap.add_argument("--pg", metavar="URL",
                     help="also ingest into this PostgreSQL server (a fresh schema, dropped "
-                         "after; the client's CPU time only: the server's is not counted)")
+                         "after; the client's CPU time only: the server's is not counted "
+                         "there, but shown apart where the server runs on this machine)")
+    ap.add_argument("--pg-only", action="store_true",
+                    help="with --pg: only the PostgreSQL ingest (no SQLite runs)")
     a = ap.parse_args()
+    if a.pg_only and not a.pg:
+        ap.error("--pg-only needs --pg URL")
     if a.child:
         kind, path, db = a.child
         if kind.startswith("rasd"):
@@ -495,6 +564,12 @@ def main() -> None:
     size_mb = data.stat().st_size / 2**20
     print(f"generated {n:,} posts in {size_mb:,.0f} MB ({time.perf_counter() - t0:.1f}s): {data}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+    if a.pg_only:
+        pg = child("pg", str(data), a.pg)
+        print(f"{'':26}{'posts/s':>12}{'seconds':>10}{'per CPU-s':>12}{'peak RSS MB':>16}")
+        _print_pg(pg, n)
+        _clean(tmp, a.keep)
+        return
     naive = child("naive", str(data), str(tmp / "naive.db"))
     parse = child("parse", str(data), "-")
     two = child("rasd2", str(data), str(tmp / "rasd.db"))
@@ -514,11 +589,7 @@ def main() -> None:
                f"{again['peak_rss_mb']:,.0f} + {again['child_peak_rss_mb']:,.0f}"))
     print(_row("SQLite floor (replay)", floor))
     if pg is not None:
-        print(_row("rasd into PostgreSQL", pg,
-                   f"{pg['peak_rss_mb']:,.0f} + {pg['child_peak_rss_mb']:,.0f}"))
-        print(_row("PostgreSQL re-ingest", {**pg, "posts": n, "cpu_seconds": None,
-                                            "seconds": pg["again_seconds"],
-                                            "posts_per_s": n / pg["again_seconds"]}, ""))
+        _print_pg(pg, n)
     print(f"ratio rasd/naive: {two['posts_per_s'] / naive['posts_per_s']:.2f}x with 2 processes"
           + (f", {one['posts_per_s'] / naive['posts_per_s']:.2f}x with 1" if one else "")
           + f"; SQLite floor/naive: {floor['posts_per_s'] / naive['posts_per_s']:.2f}x")
@@ -531,7 +602,23 @@ def main() -> None:
         f"{t} {v} ({floor['rows_per_post'][t]})" for t, v in floor["us_per_post"].items()))
     print(f"re-ingest counts: new {again['counts']['new']}, "
           f"unchanged {again['counts']['unchanged']}")
-    if not a.keep:
+    _clean(tmp, a.keep)
+
+
+def _print_pg(pg: dict, n: int) -> None:
+    print(_row("rasd into PostgreSQL", pg,
+               f"{pg['peak_rss_mb']:,.0f} + {pg['child_peak_rss_mb']:,.0f}"))
+    print(_row("PostgreSQL re-ingest", {**pg, "posts": n, "cpu_seconds": None,
+                                        "seconds": pg["again_seconds"],
+                                        "posts_per_s": n / pg["again_seconds"]}, ""))
+    if pg.get("server_cpu_seconds"):
+        first, again = pg["server_cpu_seconds"]
+        print(f"PostgreSQL server CPU (the store's backends): ingest {first:.2f} s, "
+              f"re-ingest {again:.2f} s")
+
+
+def _clean(tmp: Path, keep: bool) -> None:
+    if not keep:
         for p in tmp.iterdir():
             p.unlink()
         tmp.rmdir()
