@@ -1074,16 +1074,27 @@ class RawSink:
 
     def __init__(self) -> None:
         self.pending: dict[str, tuple[str, bytes]] = {}
+        self.size = 0  # bytes pending: a batch goes out past a bound (pipeline.produce)
 
     def put(self, data: bytes, fmt: str) -> str:
         h = sha256_hex(data)
         if h not in self.pending:
             self.pending[h] = (fmt, data)
+            self.size += len(data)
         return h
 
     def drain(self) -> dict[str, tuple[str, bytes]]:
         out, self.pending = self.pending, {}
+        self.size = 0
         return out
+
+    def extend(self, items: dict[str, tuple[str, bytes]]) -> None:
+        """Keep ``items`` too (another sink's ``drain``), in their order."""
+        pending = self.pending
+        for h, v in items.items():
+            if h not in pending:
+                pending[h] = v
+                self.size += len(v[1])
 
 
 PARSERS: dict[str, type[Parser]] = {}

@@ -51,6 +51,10 @@ from rasd.store.db import now
 # Below this size a second process costs more (start-up, ~0.3 s) than it saves.
 PARALLEL_MIN_BYTES = 16 * 2**20
 MAX_REJECTS_PER_CHUNK = 1000  # a file of nothing but bad lines still streams
+# raw input bytes (uncompressed) a batch collects before it goes out at the next
+# record, whatever its number of records: lines that give no record (stream
+# errors, service messages) made a batch, held in memory, of any size
+RAW_BATCH_BYTES = 32 * 2**20
 
 
 class Chunk(NamedTuple):
@@ -88,11 +92,13 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
         records, pos = _live_records(parser, path, stream, sink), lambda: stream.consumed
     else:
         records, pos = parser.parse(path, sink), _pos
-    prep = Prep(batch_size)
+    prep = Prep(batch_size, ordered=True)
     rejects: list[dict[str, Any]] = []
     # a full batch goes out at the next record, or at the end: its raw records
     # are written with it only where none of their records is still to come
-    # (Prep.take: a run killed after the batch took such records for applied)
+    # (Prep.take: a run killed after the batch took such records for applied).
+    # Full: of records, or of raw bytes (RAW_BATCH_BYTES: lines that give no
+    # record are bytes of the batch, and were held in memory whatever their size)
     full = False
     with relaxed_gc(), contextlib.closing(records):
         for rec in records:
@@ -100,6 +106,13 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
                 if len(prep) or sink.pending or prep.raw or rejects:
                     prep.add_raw(sink.drain())
                     yield Chunk(prep.take() if len(prep) or prep.raw else None, rejects, pos())
+                    rejects = []
+                    full = False
+                continue
+            if isinstance(rec, Ahead):  # raw bytes read ahead of any record
+                if prep.raw_size + sink.size >= RAW_BATCH_BYTES:
+                    prep.add_raw(sink.drain())
+                    yield Chunk(prep.take(hold=True, ahead=rec.sha256), rejects, pos())
                     rejects = []
                     full = False
                 continue
@@ -114,12 +127,12 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
             if full:
                 prep.add_raw(sink.drain())
                 raw = getattr(rec, "raw", None)
-                yield Chunk(prep.take(hold=True, continues=raw is not None
-                                      and raw.sha256 == prep.tail), rejects, pos())
+                yield Chunk(prep.take(hold=True, ahead=raw.sha256 if raw is not None else None),
+                            rejects, pos())
                 rejects = []
                 full = False
             prep.add(rec)
-            full = prep.full()
+            full = prep.full() or prep.raw_size + sink.size >= RAW_BATCH_BYTES
         prep.add_raw(sink.drain())
         last = prep.take() if len(prep) or prep.raw else None
         if last is not None or rejects:
@@ -127,7 +140,36 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
 
 
 LIVE_GROUP = 256  # records handed from the reading thread at a time
+# … or fewer, once the raw bytes read since the last hand-over reach this: lines
+# that give no record piled up in the reading thread until 256 records came
+LIVE_RAW_BYTES = 2**20  # (up to 64 hand-overs wait in the queue)
 QUIET = object()  # stands, among records, for "the pipe has gone quiet"
+
+
+class Ahead(NamedTuple):
+    """Stands, among records, for "the raw records read so far are whole but
+    ``sha256``, read last": the reading thread handed them over by size
+    (``LIVE_RAW_BYTES``), not at a record, so that ``produce`` may write them
+    without waiting for the next record (``Prep.take``'s ``ahead``)."""
+
+    sha256: str
+
+
+class _HandingSink(RawSink):
+    """The reading thread's sink: calls ``over`` with the raw record just put
+    once the bytes pending reach ``LIVE_RAW_BYTES``. A parser puts a raw record
+    before its records and after those of the one before (``Prep.ordered``):
+    the others pending are whole."""
+
+    def __init__(self, over: Callable[[str], None]):
+        super().__init__()
+        self.over = over
+
+    def put(self, data: bytes, fmt: str) -> str:
+        h = super().put(data, fmt)
+        if self.size >= LIVE_RAW_BYTES:
+            self.over(h)
+        return h
 
 
 class _Stopped(Exception):
@@ -143,7 +185,8 @@ def _live_records(parser: Any, path: Path, stream: Stream, sink: RawSink) -> Ite
     records in the same order as a file gives; their raw bytes reach ``sink``
     before they do."""
     hand: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=64)  # bounded memory
-    own = RawSink()  # the reading thread's; handed over with the records
+    # the reading thread's; handed over with the records, or alone by size
+    own = _HandingSink(lambda h: pass_on("ahead", h))
     group: list[Any] = []
     stopped = threading.Event()  # the consumer has gone: the reader stops too
 
@@ -157,13 +200,13 @@ def _live_records(parser: Any, path: Path, stream: Stream, sink: RawSink) -> Ite
             except queue.Full:
                 continue
 
-    def pass_on(kind: str = "records") -> None:
+    def pass_on(kind: str = "records", ahead: str | None = None) -> None:
         nonlocal group
         if group or own.pending:
             put(("records", group, own.drain()))
             group = []
-        if kind == "quiet":
-            put(("quiet", None, None))
+        if kind in ("quiet", "ahead"):
+            put((kind, ahead, None))
 
     def work() -> None:
         try:
@@ -193,7 +236,10 @@ def _live_records(parser: Any, path: Path, stream: Stream, sink: RawSink) -> Ite
             if kind == "quiet":
                 yield QUIET
                 continue
-            sink.pending.update(raws)  # before the records: a batch never lacks its raw bytes
+            if kind == "ahead":
+                yield Ahead(recs)
+                continue
+            sink.extend(raws)  # before the records: a batch never lacks its raw bytes
             yield from recs
     finally:
         stopped.set()

@@ -64,10 +64,6 @@ from rasd.store.upsert import (
 IN_CHUNK = 900
 CACHE_MAX = 150_000  # entries a run cache holds before it is cleared (~200 B each)
 STALE_MAX = 20_000  # ~1 KB each
-# raw records no record has named yet held back by a full batch (Prep.take): read
-# ahead of their records (standard input hands them over 256 records at a time),
-# or lines that give no record (kept with a later batch)
-HOLD_MAX = 1024
 PROFILE_FIELDS = ("handle", "name", "bio", "location", "url")
 
 Key = tuple[str, str]  # (platform, platform id)
@@ -707,12 +703,20 @@ def _media_row(m: Any, ts: Any) -> dict[str, Any]:
             "extra": m.extra or None, "first_seen": ts}
 
 
+class RawOrderError(RuntimeError):
+    """A parser gave records of a raw record after the raw record had been
+    written with an earlier batch (``Prep.take``, ``ordered``): a bug of the
+    parser, not of its input. Raised rather than written on: a run killed in
+    between would have lost those records' versions (the raw record in the
+    store counts them applied)."""
+
+
 class Prep:
     """The database-free half of the writer: batches records and prepares
     them (see the module docstring). One per ingest run, in whichever process
     parses."""
 
-    def __init__(self, batch_size: int = 2000):
+    def __init__(self, batch_size: int = 2000, ordered: bool = False):
         self.batch_size = batch_size
         # content hash and newest snapshot time of every full profile sent in
         # this run: a profile that a page repeats is counted unchanged without
@@ -723,8 +727,13 @@ class Prep:
         # between), as it does a copy the batch itself holds (Prep._keep_late)
         self.sent: dict[Key, tuple[str, datetime | None]] = {}
         self.raw: dict[str, tuple[str, bytes]] = {}
+        self.raw_size = 0  # bytes in ``raw``
         self.tail: str | None = None  # the raw record of the last record added
-        self.held_tail: str | None = None  # … held back by the last take (hold=True)
+        # ``ordered``: every raw record the batch's records name must be in ``raw``
+        # (take raises RawOrderError): set where the raw records come from a
+        # parser through a RawSink (pipeline.produce), whose records come in
+        # the order of their raw records, each raw record's together
+        self.ordered = ordered
         self._reset()
 
     def _reset(self) -> None:
@@ -854,42 +863,61 @@ class Prep:
         return True
 
     def add_raw(self, items: dict[str, tuple[str, bytes]]) -> None:
-        self.raw.update(items)
+        raw = self.raw
+        for h, v in items.items():
+            if h not in raw:
+                raw[h] = v
+                self.raw_size += len(v[1])
 
     def full(self) -> bool:
         # records added, duplicates included: a cheap upper bound of len(self)
         # checked first, as this runs once per record
         return self._added >= self.batch_size and len(self) >= self.batch_size
 
-    def take(self, hold: bool = False, continues: bool = True) -> Batch:
+    def take(self, hold: bool = False, ahead: str | None = None) -> Batch:
         """The prepared batch; the buffer starts empty again.
 
-        ``hold``: more records of the input follow (a full batch), so raw records
-        whose records are in a later batch are held back for it — those no
-        record has named yet (bytes read ahead of their records: standard
-        input) and, where the next record is of the same raw record
-        (``continues``: a page that goes on), the last record's. A raw record in the store
-        means that its records were applied (``Writer._write_raw``): written with
-        a batch that held only some of them, a run killed after that batch
-        committed had the next run take the rest for applied, and skip them (a
-        profile's or a text's versions lost). Lines that give no record are
-        held at most ``HOLD_MAX`` at a time."""
+        ``hold``: more records of the input follow (a full batch), the next of
+        them of raw record ``ahead``. A raw record in the store means that its
+        records were applied (``Writer._write_raw``): written with a batch that
+        held only some of them, a run killed after that batch committed had the
+        next run take the rest for applied, and skip them (a profile's or a
+        text's versions lost). So raw records whose records are still to come
+        are held back for a later batch: the last record's where the next
+        record is of it too (a page that goes on), ``ahead`` and those read
+        after it (standard input hands raw records over 256 records at a
+        time, read ahead of theirs). The others go now, those no record named
+        included: records come in the order of their raw records, each one's
+        together (``ordered``), so one read before ``ahead`` that no record
+        named has none (a line that gives no record). (They were held while
+        fewer than 1,024: lines of no record, big ones, piled up in memory.)"""
         ts = now()
         b = Batch(ts=ts)
         held: dict[str, tuple[str, bytes]] = {}
-        if hold:
-            unnamed = [h for h in self.raw if h not in self.raw_refs and h != self.held_tail]
-            keep = set(unnamed[-HOLD_MAX:])
-            if continues and self.tail in self.raw:
-                keep.add(self.tail)
-            held = {h: v for h, v in self.raw.items() if h in keep}
-            b.raw_later = [h for h in self.raw_refs if h in held]
+        raw = self.raw
+        refs = self.raw_refs
+        if hold and raw:
+            if ahead is not None and ahead in raw:
+                order = list(raw)
+                held = {h: raw[h] for h in order[order.index(ahead):]}
+            else:  # (the next record names no raw record: those after the last named)
+                last = max((i for i, h in enumerate(raw) if h in refs), default=-1)
+                held = {h: raw[h] for h in list(raw)[last + 1:]}
+            tail = self.tail
+            if ahead is not None and ahead == tail and tail in raw and tail not in held:
+                held = {tail: raw[tail], **held}
+            b.raw_later = [h for h in refs if h in held]
         # compressed here: smaller to hand over (pickling the raw bytes cost
         # more than compressing them)
-        b.raw = [(h, fmt, len(data), compress(data)) for h, (fmt, data) in self.raw.items()
+        b.raw = [(h, fmt, len(data), compress(data)) for h, (fmt, data) in raw.items()
                  if h not in held]
-        b.raw_earlier = [h for h in self.raw_refs if h not in self.raw]
-        self.held_tail = self.tail if self.tail in held else None
+        b.raw_earlier = [h for h in refs if h not in raw]
+        if b.raw_earlier and self.ordered:
+            raise RawOrderError(
+                f"{len(b.raw_earlier)} raw record(s) named by records after their bytes "
+                f"went with an earlier batch (e.g. {b.raw_earlier[0]}): the parser gave a "
+                "raw record's records apart, or before its bytes (a run killed between "
+                "the two batches would lose the later records' versions)")
         sent = self.sent
         accounts: dict[Key, Account] = {}
         items = b.accounts
@@ -970,6 +998,7 @@ class Prep:
                     e.raw.sha256 if e.raw else None) for e in self.edges.values()]
         self._reset()
         self.raw = held
+        self.raw_size = sum(len(v[1]) for v in held.values())
         if len(sent) > CACHE_MAX:
             sent.clear()
         return b
