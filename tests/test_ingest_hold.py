@@ -178,3 +178,58 @@ def test_every_parser_gives_a_raw_records_records_together(tmp_path):
         assert n >= 8, path
 
 
+
+def _profile_page(p: int, bio: str, day: int) -> str:
+    return json.dumps({
+        "data": [{"id": str(2000 + p), "text": f"page {p}", "author_id": "7"}],
+        "includes": {"users": [{"id": "7", "username": "seven", "name": "Seven",
+                                "description": bio}]},
+        "__twarc": {"retrieved_at": f"2024-06-0{day}T00:00:00+00:00"}})
+
+
+@pytest.mark.parametrize("spec", [
+    [("A", 1), ("B", 2), ("B", 1)],
+    [("C", 1), ("A", 1), ("A", 3), ("B", 2), ("B", 1)],
+], ids=["ABB", "CAABB"])
+def test_two_profiles_of_one_instant_converge_after_a_kill(store, second_store, tmp_path,
+                                                          monkeypatch, spec):
+    """Profiles A and B of one account collected at the same instant (the 1st),
+    B again on the 2nd, read B of the 2nd first: B of the 1st is a version
+    from the 1st until the 1st (A began then too). A run killed in the last
+    batch had applied B of the 1st (its page's first record) without storing
+    the page (its bytes go with the batch of its last record); the re-run
+    applied it again, and the copy, now a sighting of that version, moved the
+    current B's first sighting back to the 1st (or, as the version ended at
+    that instant, added it again). A copy within a state's known sightings adds
+    nothing: placed twice it gives what it gave once."""
+    from benchmarks.killpoints import diff, dump
+    from tests.conftest import _fresh_store
+
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    f = tmp_path / "tie.jsonl"
+    f.write_text("\n".join(_profile_page(i, bio, day) for i, (bio, day) in enumerate(spec))
+                 + "\n")
+    ingest_path(second_store, f, batch_size=1, source="tie")
+    ref = dump(second_store, since)
+    last = 2 * len(spec)  # a page is two records: batches of one
+    apply = Writer.apply
+    kind = "sqlite" if store.is_sqlite else "postgresql"
+    for k, inside in ((last, True), (last - 1, False)):
+        with _fresh_store(kind, tmp_path / f"k{k}.db") as s:
+            calls = 0
+
+            def dying(self, b, k=k, inside=inside):
+                nonlocal calls
+                calls += 1
+                if calls == k and inside:
+                    raise _Killed
+                apply(self, b)
+                if calls == k:
+                    raise _Killed
+
+            monkeypatch.setattr(Writer, "apply", dying)
+            with pytest.raises(_Killed):
+                ingest_path(s, f, batch_size=1, source="tie")
+            monkeypatch.setattr(Writer, "apply", apply)
+            ingest_path(s, f, batch_size=1, source="tie")
+            assert diff(ref, dump(s, since)) == [], (k, inside)

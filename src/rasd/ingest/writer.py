@@ -224,6 +224,16 @@ class _History:
             i -= 1  # another state seen first at the same time: this one before it
         if i >= 0:
             p = self.periods[i]
+            if p.kept == kept and p.first is not None and p.last is not None and not is_older(
+                    t, p.first) and not is_older(p.last, t):
+                # a sighting this state has already (first ≤ t ≤ last): nothing to
+                # add, even where the state ended at t (a state another began at
+                # the same instant). Placed again, a copy gives what it gave once:
+                # a re-run after a kill applies again the records of a page a
+                # batch had applied whose bytes went with the next (Prep.take),
+                # and one of two profiles of the same instant moved the current
+                # profile's first sighting back (A and B of the 1st, B of the 2nd)
+                return False
             if p.current or p.until is None or tn < _utc_naive(p.until):  # in effect at t
                 if p.kept == kept:
                     self._widen(i, seen, raw_sha256)
