@@ -334,3 +334,73 @@ def test_ctrl_c_while_rasd_starts_is_one_line_not_a_traceback(tmp_path):
     assert r.returncode == 130, (r.returncode, r.stderr)
     assert r.stderr == "rasd: warning: interrupted as it started: nothing was done\n"
     assert not (tmp_path / "rasd.db").exists()
+
+
+@pytest.mark.parametrize("after", ["a file", "a batch"])
+def test_a_store_that_becomes_read_only_says_what_it_kept(store, tmp_path, monkeypatch, after):
+    """A store that could not be written said "nothing was ingested" also where
+    it became read-only during the command (a file's mode changed, a server
+    turned standby): after a first file was ingested, or after batches of the
+    file went in. It says what it kept. Read-only from a point on: each
+    transaction then begins read-only (SQLite's query_only, PostgreSQL's READ
+    ONLY), and the store's own refusal is what the command meets."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+    from rasd.ingest.writer import Writer
+
+    frozen = [False]
+
+    def begin(conn):
+        if frozen[0]:
+            conn.exec_driver_sql("PRAGMA query_only = ON" if conn.dialect.name == "sqlite"
+                                 else "SET TRANSACTION READ ONLY")
+
+    apply = Writer.apply
+
+    def applied(self, b):
+        apply(self, b)
+        if after == "a batch":  # the first batch of the file committed
+            frozen[0] = True
+
+    tweets = DEMO / "x" / "demo_tweets.jsonl"
+    second = tmp_path / "more.csv"
+    shutil.copy(DEMO / "csv" / "demo_kaggle_format.csv", second)
+    if after == "a file":
+        import rasd.ingest
+
+        ingest = rasd.ingest.ingest_path
+
+        def one_file_then_frozen(*a, **kw):
+            try:
+                return ingest(*a, **kw)
+            finally:
+                frozen[0] = True
+
+        monkeypatch.setattr(rasd.ingest, "ingest_path", one_file_then_frozen)
+        args = [str(tweets), str(second)]
+    else:
+        monkeypatch.setattr(Writer, "apply", applied)
+        args = [str(tweets), "--batch", "5"]
+    url = str(store.path) if store.is_sqlite else store.url.render_as_string(
+        hide_password=False)
+    store.close()
+    event.listen(Engine, "begin", begin)
+    common.STATE.store = None
+    try:
+        r = CliRunner().invoke(app, ["--db", url, "ingest", *args])
+    finally:
+        event.remove(Engine, "begin", begin)
+        if common.STATE.store is not None:
+            common.STATE.store.close()
+        common.STATE.store = None
+    assert r.exit_code == 1, r.output
+    assert "writing to the store" in r.stderr and "nothing was ingested" not in r.stderr, \
+        r.stderr
+    if after == "a file":
+        assert "more.csv: writing to the store" in r.stderr, r.stderr
+        assert "nothing of this file was ingested; the 1 file(s) before it were" in r.stderr
+    else:
+        assert "the 1 batch(es) of this file committed before stay" in r.stderr, r.stderr

@@ -211,6 +211,21 @@ def _interrupted(store: Any, p: Any) -> None:
     raise typer.Exit(130)
 
 
+def _kept(batches: int, files: int) -> str:
+    """What a store that could not be written kept of the command, as it
+    happened: it said "nothing was ingested" also where it had become read-only
+    (a file's permissions changed, a server turned standby) after files, or
+    batches of this one, had gone in."""
+    if batches:
+        return (f"it became read-only during the ingest: the {batches:,} batch(es) of this "
+                "file committed before stay; the run could not be recorded as failed; "
+                "ingest the file again once the store can be written, to complete it")
+    if files:
+        return (f"nothing of this file was ingested; the {files:,} file(s) before it "
+                "were, before the store became read-only")
+    return "nothing was ingested"
+
+
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest_cmd(
@@ -432,11 +447,13 @@ def register(app: typer.Typer) -> None:
                 # a full disk, a lost connection, a server gone: said in one line
                 hint = store_hint(e)
                 # a read-only file, or a read-only PostgreSQL session (SQLSTATE 25006):
-                # nothing was written, not even the run
+                # the run could not be recorded as failed. Said as it happened: the
+                # store may have become read-only after files or batches went in
                 read_only = getattr(getattr(e, "orig", None) or e, "sqlstate", None) == "25006"
                 if hint and ("cannot be written" in hint or read_only):
                     fail(f"{one_line(str(p))}: writing to the store {shown_db()} failed: "
-                         f"{error_line(e)} ({hint}: nothing was ingested)", code=1)
+                         f"{error_line(e)} ({hint}: "
+                         f"{_kept(getattr(e, 'rasd_committed', 0), len(reports))})", code=1)
                 fail(f"{one_line(str(p))}: writing to the store {shown_db()} failed: "
                      f"{error_line(e)}{f' ({hint})' if hint else ''} (the run is recorded "
                      "as failed and keeps what it committed: ingest the file again to "

@@ -439,6 +439,11 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         if file_id is not None:  # (a run of rejects only draws for dead runs)
             _draw_links(store, writer, file_id, marks)
     except BaseException as e:
+        # what the store kept of this file, for the caller's words: nothing where
+        # it could not be written from the start, the batches before where it
+        # became read-only (or full) during the run (rasd.cli.ingest)
+        with suppress(Exception):
+            e.rasd_committed = 0 if writer is None else writer.committed  # type: ignore[attr-defined]
         # stopped (Ctrl-C: how `twarc2 stream | rasd ingest -` ends) or failed (a
         # file that breaks off, a full disk): what was committed still gets its
         # edges, and the run is recorded as interrupted or failed — at once, not

@@ -1114,6 +1114,7 @@ class Writer:
         # its counts there, so that a run killed hard says what it had committed
         self.on_commit: Callable[[Connection], None] | None = None
         self.has_compliance: bool | None = None  # the store holds compliance events
+        self.committed = 0  # batches committed (what a run that failed kept)
 
     def __len__(self) -> int:
         return len(self.prep)
@@ -1145,6 +1146,7 @@ class Writer:
         except BaseException:
             self.counts.by_kind, self.counts.stubs = saved
             raise
+        self.committed += 1
 
     def _apply(self, b: Batch) -> None:
         with self.store.write() as c:
