@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rasd.detect.finance.lists import import_list
 from rasd.detect.finance.names import handle_to_name, normalize, skeleton
@@ -658,3 +660,91 @@ def test_an_everyday_word_as_a_whole_profile_name_is_no_listed_organisation(tmp_
         assert [m.list_ref for m in scr.screen("Hamas", strict=True)][:1] == ["o2"]
     finally:
         store.close()
+
+
+# ------------------------------------------------- screen's pre-filter (speed)
+class _Exhaustive(Screener):
+    """``screen`` with every candidate's every part compared (no pre-filter), as
+    it was before ``_parts_that_may_align``: the reference its results must equal."""
+
+    def _parts_that_may_align(self, q, cands):
+        if not hasattr(self, "_part_ids"):
+            self._build_parts()
+        every = {k for idx in cands for k in self._part_seq[idx]}
+        return every, every
+
+
+def _exhaustive(scr: Screener) -> Screener:
+    return _Exhaustive(scr.entries, scr.entities, scr.identifiers)
+
+
+def _near(names: list[str]) -> list[str]:
+    """Each name, and spellings a letter off (dropped, doubled, vowel changed)
+    and with parts swapped or cut: the queries that reach the pre-filter's edges."""
+    out = []
+    for n in names:
+        out.append(n)
+        for i in range(1, len(n), max(1, len(n) // 4)):
+            out.append(n[:i] + n[i + 1:])
+            out.append(n[:i] + n[i] + n[i:])
+            out.append(n[:i] + ("a" if n[i] in "eiouy" else "e") + n[i + 1:])
+        parts = n.split()
+        if len(parts) > 1:
+            out.append(" ".join(reversed(parts)))
+            out.append(" ".join(parts[:2]))
+    return out
+
+
+def _same_results(scr: Screener, queries: list[str]) -> int:
+    ref = _exhaustive(scr)
+    found = 0
+    for q in queries:
+        for kw in ({}, {"strict": True}, {"threshold": 0.5}, {"split_camel": True, "strict": True}):
+            got = [m.to_dict() for m in scr.screen(q, **kw)]
+            assert got == [m.to_dict() for m in ref.screen(q, **kw)], (q, kw)
+            found += bool(got)
+    return found
+
+
+def test_screen_prefilter_changes_no_result(screener):
+    """``screen`` compares only the candidates with a part that may align
+    (``Screener._parts_that_may_align``); what it finds is what comparing every
+    candidate finds, in every script and under every rule."""
+    names = [e.name for e in screener.entries] + [
+        "Abu Qaswarah", "Abdul Rahman Zubaidi", "Ivan Sergeevich", "Viktor Petrov",
+        "Sergey Mironoff", "Mohammed Ali Hasan", "Umm Haddad", "BlackBannerFront"]
+    assert _same_results(screener, _near(names)) > 100
+
+
+@pytest.mark.shared_data
+def test_screen_prefilter_changes_no_result_on_real_lists(real_lists):
+    import random
+
+    rng = random.Random(5)
+    names = [e.name for e in rng.sample(real_lists.entries, 12)]
+    assert _same_results(real_lists, _near(names)) > 20
+
+
+_PART = st.text(alphabet="abdehiklmnorsuyзвоаимхلمحدسن", min_size=1, max_size=9)
+
+
+@settings(deadline=None)
+@given(q=st.lists(_PART, min_size=1, max_size=3), listed=st.lists(_PART, min_size=1, max_size=6),
+       prefix=st.sampled_from(["", "abu", "abd", "umm"]))
+def test_parts_the_prefilter_drops_never_align(q, listed, prefix):
+    """Every pair of parts that ``tok_sim`` aligns (PAIR_MIN or more) is kept by
+    ``_parts_that_may_align``, across scripts and within one."""
+    from rasd.detect.finance.screen import PAIR_MIN, VOWELLED, Entry, tok_sim
+
+    qn = normalize(" ".join([prefix + q[0]] + q[1:]))
+    entries = [Entry(i, i, n, "primary", normalize(n))
+               for i, n in enumerate([prefix + w for w in listed] + listed)]
+    scr = Screener(entries, {}, {})
+    live_cross, live_same = scr._parts_that_may_align(qn, list(range(len(entries))))
+    for idx, e in enumerate(entries):
+        cross = not {qn.script, e.norm.script} <= VOWELLED
+        arabic = (qn.script == "Arabic", e.norm.script == "Arabic")
+        for a in qn.tokens:
+            for j, b in enumerate(e.norm.tokens):
+                if tok_sim(a, b, cross, arabic)[0] >= PAIR_MIN:
+                    assert scr._part_seq[idx][j] in (live_cross if cross else live_same), (a, b)

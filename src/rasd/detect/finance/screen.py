@@ -30,6 +30,8 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
+import numpy as np
+from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from sqlalchemy import func, select
 
@@ -232,6 +234,27 @@ def tok_sim(a: Token, b: Token, cross: bool = True, arabic: tuple[bool, bool] = 
 
 
 NOT_ALIGNED = PAIR_MIN - 0.01
+# Screener._parts_that_may_align keeps parts whose Jaro-Winkler similarity is at
+# least PAIR_MIN less this: it must never drop a pair that tok_sim aligns
+_MAY_ALIGN_MARGIN = 1e-3
+# the least Jaro-Winkler similarity at which parts of one consonant skeleton reach
+# PAIR_MIN in tok_sim: across scripts 0.6 + 0.4 × jw, within one alphabet
+# 0.5 + 0.5 × jw (four consonants or more; fewer need more)
+_SKEL_JW_CROSS = (PAIR_MIN - 0.6) / 0.4
+_SKEL_JW_SAME = (PAIR_MIN - 0.5) / 0.5
+
+
+def _spellings(t: Token) -> tuple[str, ...]:
+    """Every spelling of ``t`` that :func:`tok_sim` may compare by Jaro-Winkler:
+    as written and vowel-normalised, and each without its kunya prefix."""
+    out = [t.latin]
+    if t.phon:
+        out.append(t.phon)
+    if len(t.latin) > 4 and t.latin.startswith(_KUNYA):
+        out.append(t.latin[3:])
+        if t.phon and len(t.phon) > 3:
+            out.append(t.phon[3:])
+    return tuple(dict.fromkeys(out))
 # East Slavic patronymics (Ivanovich, Petrovna, Ivanivna, Sergiyovych)
 _PATRONYMIC = ("ovich", "evich", "ovna", "evna", "ichna", "ovych", "evych", "ivna")
 
@@ -392,6 +415,7 @@ class Screener:
                     person_seen[t.latin].add(e.entity_id)
         self.person_df = {k: len(v) for k, v in person_seen.items()}
         self._wcache: dict[Token, float] = {}
+        self._ew: list[list[float] | None] = [None] * len(entries)  # _entry_weights
         self.n = len({e.entity_id for e in entries}) + PRIOR_ENTITIES
         # parts found in at most COMMON_DF listed entities weigh 1; commoner ones less
         # (in a small list, a part of more than 3 entities or 2% of them is common)
@@ -461,20 +485,139 @@ class Screener:
                 self._wcache[t] = w
         return w
 
+    def _entry_weights(self, idx: int) -> list[float]:
+        """The part weights of ``self.entries[idx]``, computed once (they depend
+        on the lists alone)."""
+        w = self._ew[idx]
+        if w is None:
+            w = self._ew[idx] = [self.weight(t) for t in self.entries[idx].norm.tokens]
+        return w
+
+    def _build_parts(self) -> None:
+        """Number the distinct parts of the listed names (``_part_seq[idx]``: the
+        part numbers of entry ``idx``'s parts in order, ``_part_ids[idx]`` as a
+        set) and keep, for each part, the spellings
+        :func:`tok_sim` may compare it by (:meth:`_parts_that_may_align`)."""
+        ids: dict[Token, int] = {}
+        self._parts: list[Token] = []
+        self._part_spellings: list[tuple[str, ...]] = []
+        self._part_ids: list[frozenset[int]] = []
+        self._part_seq: list[tuple[int, ...]] = []
+        for e in self.entries:
+            mine = []
+            for t in e.norm.tokens:
+                k = ids.get(t)
+                if k is None:
+                    k = ids[t] = len(self._parts)
+                    self._parts.append(t)
+                    self._part_spellings.append(_spellings(t))
+                mine.append(k)
+            self._part_ids.append(frozenset(mine))
+            self._part_seq.append(tuple(mine))
+
+    def _parts_that_may_align(self, q: NormName, cands: list[int]
+                              ) -> tuple[set[int], set[int]]:
+        """The numbers of the parts of the candidate names ``cands`` that may align
+        with a part of ``q`` (:func:`tok_sim` at least PAIR_MIN), against a
+        listed name written in another script (first set) and in the same
+        alphabet (second set: ``cross`` false in ``compare``).
+
+        What tok_sim needs for PAIR_MIN, besides an identical spelling: a
+        Jaro-Winkler similarity ``jw`` of the parts of at least PAIR_MIN —
+        within one alphabet also no more than a few edits apart
+        (:func:`_few_edits`) — or the same consonant skeleton (two letters or
+        more) with ``jw`` at least 0.6 across scripts and 0.68 within one
+        alphabet (the least for which its skeleton scores reach PAIR_MIN). A
+        listed name none of whose parts is in the set has no aligned pair
+        with ``q``: ``compare`` would score it 0.0. Most candidates (found by a
+        shared skeleton or first three letters) have none, so ``screen``
+        compares only the others. Each set is a superset: ``jw`` here is the
+        highest over every pair of the spellings tok_sim may compare (as
+        written, vowel-normalised, either without its kunya prefix), computed
+        in one vectorised call with a margin, and the edits are counted
+        against every part of ``q``."""
+        if not hasattr(self, "_part_ids"):
+            self._build_parts()
+        tids: set[int] = set()
+        for idx in cands:
+            tids.update(self._part_ids[idx])
+        live: set[int] = set()
+        same: set[int] = set()
+        if not tids or not q.tokens:
+            return live, same
+        latins = {a.latin for a in q.tokens}
+        skels = {a.skel for a in q.tokens if len(a.skel) >= 2}
+        rest: list[int] = []
+        for k in tids:
+            if self._parts[k].latin in latins:
+                live.add(k)
+                same.add(k)
+            else:
+                rest.append(k)
+        if not rest:
+            return live, same
+        mine = sorted({v for a in q.tokens for v in _spellings(a)})
+        choices: list[str] = []
+        starts: list[int] = []
+        for k in rest:
+            starts.append(len(choices))
+            choices.extend(self._part_spellings[k])
+        sim = process.cdist(mine, choices, scorer=JaroWinkler.similarity,
+                            score_cutoff=_SKEL_JW_CROSS - _MAY_ALIGN_MARGIN,
+                            dtype=np.float64, workers=1).max(axis=0)
+        best = np.maximum.reduceat(sim, np.asarray(starts, dtype=np.int64)).tolist()
+        for k, jw in zip(rest, best, strict=True):
+            if jw <= 0:
+                continue
+            t = self._parts[k]
+            skel = t.skel in skels
+            if skel or jw >= PAIR_MIN - _MAY_ALIGN_MARGIN:
+                live.add(k)
+            if ((skel and jw >= _SKEL_JW_SAME - _MAY_ALIGN_MARGIN)
+                    or (jw >= PAIR_MIN - _MAY_ALIGN_MARGIN
+                        and any(_few_edits(a, t) for a in q.tokens))):
+                same.add(k)
+        return live, same
+
     # -------------------------------------------------------------- scoring
-    def compare(self, q: NormName, n: NormName, *, q_weights: list[float] | None = None
+    def compare(self, q: NormName, n: NormName, *, q_weights: list[float] | None = None,
+                n_weights: list[float] | None = None,
+                sims: dict[tuple, tuple[float, str]] | None = None,
+                n_parts: tuple[int, ...] | None = None, live: set[int] | None = None
                 ) -> tuple[float, dict[str, Any]]:
-        """Score one query name against one listed name, with the evidence."""
+        """Score one query name against one listed name, with the evidence.
+
+        For ``screen``, which compares one query with up to MAX_CANDIDATES
+        listed names, most of which share parts (recomputing :func:`tok_sim`
+        for each pair was most of its time): ``n_weights``, ``n``'s part
+        weights; ``sims``, a memo of tok_sim for this one query ``q``, shared
+        over the names compared with it; ``n_parts``, the numbers of ``n``'s
+        parts (``Screener._part_seq``), and ``live``, those that may align
+        with a part of ``q`` at all (``_parts_that_may_align``): the others
+        are not compared. tok_sim is a function of the two parts and the two
+        scripts alone, so a remembered value is the value."""
         if not q.tokens or not n.tokens:
             return 0.0, {}
         wq = q_weights or [self.weight(t) for t in q.tokens]
-        wn = [self.weight(t) for t in n.tokens]
+        wn = n_weights or [self.weight(t) for t in n.tokens]
         pairs = []
         cross = not {q.script, n.script} <= VOWELLED
         arabic = (q.script == "Arabic", n.script == "Arabic")
         for i, a in enumerate(q.tokens):
             for j, b in enumerate(n.tokens):
-                s, how = tok_sim(a, b, cross, arabic)
+                if sims is None:
+                    s, how = tok_sim(a, b, cross, arabic)
+                else:
+                    if n_parts is not None:
+                        if live is not None and n_parts[j] not in live:
+                            continue  # scores below PAIR_MIN with every part of q
+                        key: tuple = (i, n_parts[j], n.script)
+                    else:
+                        key = (i, b.latin, b.skel, b.phon, n.script)
+                    hit = sims.get(key)
+                    if hit is None:
+                        hit = sims[key] = tok_sim(a, b, cross, arabic)
+                    s, how = hit
                 if s >= PAIR_MIN:
                     pairs.append((s, i, j, how))
         pairs.sort(key=lambda p: -p[0])
@@ -646,11 +789,19 @@ class Screener:
         best: dict[int, tuple[float, Entry, dict[str, Any]]] = {}
         if q.tokens:
             wq = [self.weight(t) for t in q.tokens]
-            for idx in self.candidates(q):
+            sims: dict[tuple, tuple[float, str]] = {}  # q's part similarities (compare)
+            cands = self.candidates(q)
+            live_cross, live_same = self._parts_that_may_align(q, cands)
+            for idx in cands:
                 e = self.entries[idx]
                 if exclude_names and e.name_id in exclude_names:
                     continue
-                s, ev = self.compare(q, e.norm, q_weights=wq)
+                live = live_same if {q.script, e.norm.script} <= VOWELLED else live_cross
+                if live.isdisjoint(self._part_ids[idx]):
+                    continue  # no part of it can align with q's: compare would say 0.0
+                s, ev = self.compare(q, e.norm, q_weights=wq,
+                                     n_weights=self._entry_weights(idx), sims=sims,
+                                     n_parts=self._part_seq[idx], live=live)
                 if s <= 0 or (strict and not self.strict_ok(q, e, ev)):
                     continue
                 s = self._score(s, e, ev)
