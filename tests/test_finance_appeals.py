@@ -89,3 +89,35 @@ def test_news_role_without_channel_is_exempt():
     text = "The group's channel urged followers to sponsor a mujahid."
     assert assess(text, [], account_role="news").label == "none"
     assert assess(text, []).label == "financing"  # the explicit phrase alone
+
+
+def _texts_of_every_kind():
+    """The appeals and hard negatives above, each cut at every fifth character
+    (a cue cut in half), each with a lone cue word, and ordinary chatter."""
+    texts = [t for _, t in FINANCING + NONE]
+    cut = [t[:i] for t in texts for i in range(0, len(t), 5)]
+    return texts + cut + ["donate", "Spendet", "  ", "", "sponsor a", "الجهاد بالمال",
+                          "nice weather in Berlin today", "تبرعوا"]
+
+
+def test_asks_for_money_is_what_assess_needs_to_fire():
+    """The finance detector calls assess only where asks_for_money says so: no
+    text that assess calls financing — with any channel, entity tie or role —
+    may be one it says no to."""
+    from rasd.detect.finance.appeals import asks_for_money
+
+    entity = [{"name": "ISLAMIC STATE", "list": "un_sc", "list_ref": "QDe.115",
+               "programme": "ISIL", "entity_id": 1, "score": 1.0}]
+    fired = 0
+    for text in _texts_of_every_kind():
+        asks = asks_for_money(text)
+        for inds in (extract(text), []):
+            for ents in (entity, None):
+                for role in (None, "news"):
+                    v = assess(text, inds, entities=ents, account_role=role)
+                    if v.label == "financing":
+                        fired += 1
+                        assert asks, text
+                    if not asks:
+                        assert v.label == "none", text
+    assert fired > 20

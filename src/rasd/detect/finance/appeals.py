@@ -67,6 +67,18 @@ def _found(pat: re.Pattern[str], text: str, limit: int = 5) -> list[str]:
     return out
 
 
+def asks_for_money(text: str) -> bool:
+    """Whether ``text`` has an appeal cue or an explicit phrase: what
+    :func:`assess` needs before it can call anything ``financing`` (without
+    either it says ``none``). Two patterns instead of assess's sixteen, for
+    callers that act only on ``financing`` (the ``finance`` detector: most posts
+    ask for nothing)."""
+    lx = _lexicon()
+    text = text[:20_000]
+    return (any(_found(p, text, 1) for p in lx["appeal"].values())
+            or bool(_found(lx["strong"], text, 1)))
+
+
 def assess(text: str, indicators: list[Indicator], *, entities: list[dict[str, Any]] | None = None,
            account_role: str | None = None) -> Appeal:
     """Decide whether ``text`` is a financing appeal.

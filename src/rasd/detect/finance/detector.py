@@ -29,7 +29,7 @@ from sqlalchemy import select
 from rasd.detect.base import Detector, StoredAccount, StoredPost
 from rasd.detect.finance import links
 from rasd.detect.finance import schema as F
-from rasd.detect.finance.appeals import assess
+from rasd.detect.finance.appeals import asks_for_money, assess
 from rasd.detect.finance.indicators import Indicator, extract
 from rasd.detect.finance.names import handle_to_name
 from rasd.detect.finance.screen import DEFAULT_THRESHOLD, Match, Screener, get_screener
@@ -168,6 +168,8 @@ class FinanceDetector(_FinanceBase):
                                      [f"{m.name} ({m.list} {m.list_ref}): "
                                       + "; ".join(m.explanation[:2]) for m in ents[:5]],
                                      {"matches": ed}))
+            if not asks_for_money(text):
+                continue  # assess would say none: no appeal cue, no explicit phrase
             verdict = assess(text, inds, entities=_entity_dicts(ents),
                              account_role=p.account_role)
             if verdict.label == "financing":

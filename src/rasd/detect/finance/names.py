@@ -80,16 +80,25 @@ def _is_arabic(ch: str) -> bool:
     return "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" or "\ufb50" <= ch <= "\ufeff"
 
 
+@lru_cache(maxsize=4096)
+def _char_script(ch: str) -> str | None:
+    """The first word of a letter's Unicode name (its script, CJK as HAN), or
+    None for a letter without a name (remembered: a name has few letters, a list
+    of thousands of names the same few hundred)."""
+    try:
+        script = unicodedata.name(ch).split()[0]
+    except ValueError:
+        return None
+    return "HAN" if script == "CJK" else script
+
+
 def dominant_script(text: str) -> str | None:
     counts: dict[str, int] = {}
     for ch in text[:MAX_NAME]:
         if ch.isalpha():
-            try:
-                script = unicodedata.name(ch).split()[0]
-            except ValueError:
+            script = _char_script(ch)
+            if script is None:
                 continue
-            if script == "CJK":
-                script = "HAN"
             counts[script] = counts.get(script, 0) + 1
     if not counts:
         return None
@@ -150,15 +159,20 @@ def phonetic(latin: str) -> str:
     return s[:-1] if len(s) > 3 and s.endswith("h") and s[-2] in "aiu" else s
 
 
+_ARABIC_CHAR = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufeff]")  # _is_arabic
+_WORD_SPLIT = re.compile(r"(\s+|-)")
+_ARABIC_RUN = re.compile(r"([\u0600-\u06ff\u0750-\u077f]+)")
+
+
 def to_latin(text: str) -> str:
     """Transliterate a whole string to lower-case ASCII, word by word."""
     words = []
-    for w in re.split(r"(\s+|-)", text):
+    for w in _WORD_SPLIT.split(text):
         if w.startswith(("وال", "فال", "بال")) and len(w) > 5:
             w = w[1:]  # conjunction/preposition glued to the article: wa-l-, fa-l-, bi-l-
-        if any(_is_arabic(c) for c in w):
-            w = "".join(_arabic_word(p) if any(_is_arabic(c) for c in p) else p
-                        for p in re.split(r"([\u0600-\u06ff\u0750-\u077f]+)", w))
+        if _ARABIC_CHAR.search(w):
+            w = "".join(_arabic_word(p) if _ARABIC_CHAR.search(p) else p
+                        for p in _ARABIC_RUN.split(w))
             if w.startswith("al") and len(w) > 4 and not w.startswith("all"):
                 w = "al " + w[2:]
         words.append(w)
@@ -236,8 +250,8 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
             aside.append(t)
             continue
         # glued prefixes: abdulrahman, abubakr
-        for variant, c in sorted(prefixes.items(), key=lambda kv: -len(kv[0])):
-            if len(variant) >= 3 and t.startswith(variant) and len(t) - len(variant) >= 3:
+        for variant, c in _glued_prefixes():
+            if t.startswith(variant) and len(t) - len(variant) >= 3:
                 t = c + t[len(variant):]
                 break
         if pending is not None:
@@ -248,6 +262,15 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
         toks.append(pending)
     tokens = tuple(Token(t, skeleton(t), phonetic(t)) for t in toks)
     return NormName(tokens, tuple(aside), script)
+
+
+@lru_cache(maxsize=1)
+def _glued_prefixes() -> tuple[tuple[str, str], ...]:
+    """(variant, canonical form) of the kunya/"Abd" prefixes of three letters or
+    more, longest first: the ones ``normalize`` looks for glued to a word (sorted
+    once, not for every part of every name)."""
+    return tuple((v, c) for v, c in sorted(_sets()[3].items(), key=lambda kv: -len(kv[0]))
+                 if len(v) >= 3)
 
 
 def toks_only_initials(raw: list[str]) -> bool:

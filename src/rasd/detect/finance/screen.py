@@ -899,6 +899,7 @@ class Screener:
         if not toks:
             return []
         words = _words(_plain_text(text), text=True)
+        wordset = set(words)
         # In cased writing, a name is written with capitals: "Large Range Limited"
         # is a listed company, "a large range of …" is not. (All-lowercase texts are
         # not held to this.)
@@ -908,7 +909,7 @@ class Screener:
             for w in re.findall(r"\w+", text):
                 c = w[:1]
                 if c.isupper() or c.lower() == c.upper():  # capitalised, or uncased script
-                    caps.update(p for p in re.split(r"[^0-9a-z]+", to_latin(w)) if p)
+                    caps.update(_latin_parts(w))
         anchors: dict[int, list[int]] = defaultdict(list)  # entry idx → positions
         for pos, tok in enumerate(toks):
             for idx in self.anchor_index.get(self._dfkey(tok), ()):
@@ -927,7 +928,7 @@ class Screener:
             # what tells this entity from another of its name (company form,
             # number, initial), and whether the name stands whole in the text
             ids = _identity_words(e.norm)
-            whole = bool(ids) and _whole_name_in(e.name, words)
+            whole = bool(ids) and _whole_name_in(e.name, words, wordset)
             if n == 1:
                 tok = e.norm.tokens[0]
                 if not self.one_part_org_name(e, text=True):
@@ -960,7 +961,7 @@ class Screener:
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
                             s, ev = sc, evw
-            if s >= threshold and not whole and any(w not in words for w in ids):
+            if s >= threshold and not whole and any(w not in wordset for w in ids):
                 # the parts are there, but not what tells this entity from another
                 # of that name: "Nord Stream" is not NORD STREAM 2 AG, "New City"
                 # not LIMITED LIABILITY COMPANY NEW CITY, "Ali … Hussain" not
@@ -978,11 +979,11 @@ class Screener:
             info = self.entities[eid]
             parts = ", ".join(f"{a}={b}" if a == b else f"{a}~{b}"
                               for a, b, *_ in ev.get("aligned", []))
-            if _whole_name_in(e.name, words):
+            if _whole_name_in(e.name, words, wordset):
                 expl = [f"listed name {e.name!r} occurs in the text", "parts: " + parts]
             else:  # say what matched, not that the name is there
                 expl = [f"parts of listed name {e.name!r} occur in the text: {parts}"]
-                missing = [w for w in e.norm.set_aside if w not in words]
+                missing = [w for w in e.norm.set_aside if w not in wordset]
                 if missing:
                     expl.append("words of the listed name not in the text: "
                                 + ", ".join(dict.fromkeys(missing)))
@@ -994,6 +995,13 @@ class Screener:
 
 
 _SPLIT_WORDS = re.compile(r"[^0-9a-z]+")
+
+
+@lru_cache(maxsize=65_536)
+def _latin_parts(word: str) -> tuple[str, ...]:
+    """The Latin parts of one word of a text, as ``find_in_text`` reads
+    capitals (remembered: posts repeat their words)."""
+    return tuple(p for p in _SPLIT_WORDS.split(to_latin(word)) if p)
 
 
 def _plain_text(text: str) -> str:
@@ -1031,13 +1039,26 @@ def _identity_words(n: NormName) -> list[str]:
             and w not in prefixes]
 
 
-def _whole_name_in(name: str, words: list[str]) -> bool:
+@lru_cache(maxsize=65_536)
+def _name_words(name: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The words of a listed name, sorted, and as a set (the same few thousand
+    listed names are looked for in every post)."""
+    want = tuple(sorted(_words(name)))
+    return want, frozenset(want)
+
+
+def _whole_name_in(name: str, words: list[str], wordset: set[str] | None = None) -> bool:
     """Do all the words of ``name`` — company words, numbers and particles too —
-    stand together in ``words`` (in any order), each spelled the same?"""
-    want = sorted(_words(name))
-    k = len(want)
+    stand together in ``words`` (in any order), each spelled the same?
+    ``wordset``: ``set(words)``, when the caller has it (a name with a word
+    that is nowhere in the text is not looked for window by window)."""
+    want_t, want_set = _name_words(name)
+    k = len(want_t)
     if not k:
         return False
+    if not want_set <= (wordset if wordset is not None else set(words)):
+        return False
+    want = list(want_t)
     return any(sorted(words[i:i + k]) == want for i in range(len(words) - k + 1))
 
 
