@@ -252,3 +252,17 @@ def test_the_documented_extract_example_works_as_typed():
             assert [(i["value"], i["valid"], i["currency"], i.get("asset")) for i in ind] == [
                 (zero, True, "TRX", "USDT")], (doc, line)
     assert seen == 2
+
+
+@settings(deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab1 \u200b\u200d\u00ad\u2066\ufeff€é\n"), max_size=60))
+def test_clean_drops_invisibles_and_maps_offsets_back(text):
+    """_clean skips its character loop when there is nothing to drop; with or
+    without, the cleaned text is the text without invisible characters, and
+    each kept character's offset (and the end) maps back to the caller's text."""
+    from rasd.detect.finance.indicators import _INVISIBLE, _clean
+
+    clean, pos = _clean(text)
+    kept = [i for i, ch in enumerate(text) if ord(ch) not in _INVISIBLE]
+    assert clean == "".join(text[i] for i in kept)
+    assert pos == kept + [len(text)]

@@ -86,8 +86,13 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f"
                                     "\u00ad"))
 
 
+_INVISIBLE_RE = re.compile("[" + "".join(map(chr, _INVISIBLE)) + "]")
+
+
 def _clean(text: str) -> tuple[str, list[int]]:
     text = text[:MAX_TEXT]
+    if not _INVISIBLE_RE.search(text):  # most texts: nothing to remove, offsets as they are
+        return text, list(range(len(text) + 1))
     out: list[str] = []
     pos: list[int] = []
     for i, ch in enumerate(text):
