@@ -172,3 +172,31 @@ def test_a_model_trained_before_the_decision_rule_reports_a_new_version(tmp_path
         (d / "model.json").write_text(json.dumps(meta), encoding="utf-8")
         v = TextClassifier.load(d, tiers=["char"]).version
         assert v == (meta["version"] if decision else meta["version"] + "+" + DECISION)
+
+
+@pytest.mark.parametrize("text", [
+    "", "a", "ab", "  ", "🏴", "☝☝☝ blackflag", "Join the caravan of the mujahideen now!",
+    "الدولة الإسلامية باقية وتتمدد", "x" * 3000, "Kill them all " * 200,
+    "d a e s h  1SIS k@fir", "\u200bzero\u200dwidth",
+])
+def test_top_ngrams_are_the_ngrams_that_push_hardest(clf, text):
+    """top_ngrams keeps each weight row's mean once computed; what it returns is
+    what computing every n-gram's push afresh (W[h, j] - mean of row h) returns,
+    for every label, a second time too."""
+    from rasd.detect.text.model import gram_index, text_grams
+    from rasd.detect.text.normalize import fold
+
+    folded = fold(text)
+    W = clf.tiers["char"].W
+    for label in clf.labels:
+        j = clf.labels.index(label)
+        scored = sorted(((float(W[gram_index(g), j] - W[gram_index(g)].mean()), g)
+                         for g in set(text_grams(folded))), reverse=True)
+        want: list[str] = []
+        for c, g in scored:
+            if c <= 0 or len(want) >= 5:
+                break
+            if (g := g.strip()) and g not in want:
+                want.append(g)
+        assert clf.top_ngrams(folded, label) == want, label
+        assert clf.top_ngrams(folded, label) == want, label

@@ -345,6 +345,7 @@ class TextClassifier:
         self.external = external
         self.external_weight = external_weight
         self.flag_idx = np.array([i for i, lab in enumerate(labels) if policy.is_flagged(lab)])
+        self._row_means: dict[int, tuple[LinearTier, np.ndarray]] = {}  # top_ngrams
         missing = [lab for lab in policy.label_ids if lab not in labels]
         if missing:
             raise ModelError(f"model labels {labels} lack policy label(s) {missing}; "
@@ -529,10 +530,21 @@ class TextClassifier:
         """The character n-grams of this text that pushed hardest towards ``label``."""
         tier = self.tiers["char"]
         j = self.labels.index(label)
-        scored = []
-        for g in set(text_grams(folded)):
-            h = gram_index(g)
-            scored.append((float(tier.W[h, j] - tier.W[h].mean()), g))
+        grams = list(set(text_grams(folded)))
+        if not grams:
+            return []
+        hs = np.fromiter((gram_index(g) for g in grams), dtype=np.int64, count=len(grams))
+        # each row's mean as W[h].mean() gives it, computed once per row and kept
+        # (NaN: not yet); a flagged post's n-grams are mostly ones seen before
+        means = self._row_means.get(id(tier))
+        if means is None or means[0] is not tier:
+            means = self._row_means[id(tier)] = (
+                tier, np.full(tier.W.shape[0], np.nan, dtype=tier.W.dtype))
+        m = means[1]
+        for h in np.unique(hs[np.isnan(m[hs])]).tolist():
+            m[h] = tier.W[h].mean()
+        push = (tier.W[hs, j] - m[hs]).tolist()
+        scored = list(zip(push, grams, strict=True))
         scored.sort(reverse=True)
         # " kil" (a word's start) and "kil" read the same once stripped: each once
         top: list[str] = []
