@@ -34,6 +34,7 @@ from typing import IO, Any
 import ijson
 import orjson
 
+from rasd.ingest import jsonlex
 from rasd.ingest.base import (
     MAX_LINE,
     REPLAY_LIMIT,
@@ -103,7 +104,7 @@ def first_keys(path: Path, limit: int = REPLAY_LIMIT - 2**18) -> set[str]:
     object gives the keys before the break. Bounded: ``limit`` bytes read
     (standard input keeps 8 MiB to read again: the default leaves room for
     what buffers read ahead, so that the parser can still start over), values
-    skipped by ijson's pure-Python lexer, which takes a string in time linear
+    skipped by the pure-Python parser (``jsonlex``), which takes a string in time linear
     in its length (yajl, the C one, took 240 s for 30 MiB of \\u escapes),
     and numbers over ``NUMBER_CARRY_MAX`` made a marker first (``NumberGuard``);
     nesting followed here, not by ijson's prefixes (a string as long as the
@@ -112,8 +113,8 @@ def first_keys(path: Path, limit: int = REPLAY_LIMIT - 2**18) -> set[str]:
     keys: set[str] = set()
     try:
         with open_binary(path) as f:
-            events = ijson.get_backend("python").basic_parse(
-                NumberGuard(_Capped(f, limit)), use_float=True, multiple_values=True)
+            events = jsonlex.basic_parse(NumberGuard(_Capped(f, limit)), use_float=True,
+                                         multiple_values=True)
             open_: list[str] = []  # the containers open: "start_map" or "start_array"
             for event, value in events:
                 if event == "start_map" or event == "start_array":
@@ -601,8 +602,7 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
         again = _reopen(path)
         if again is not None:
             try:
-                yield from _careful(again, str(path), raw, fmt, layout, done,
-                                    backend=ijson.get_backend("python"))
+                yield from _careful(again, str(path), raw, fmt, layout, done, backend=jsonlex)
                 return
             except _NotDocument:
                 pass

@@ -25,6 +25,7 @@ from typing import Any
 
 import ijson
 
+from rasd.ingest import jsonlex
 from rasd.ingest.base import (
     MAX_LINE,
     EndAtDamage,
@@ -273,7 +274,7 @@ class TelegramParser(Parser):
         state = _State(carried=state)
         try:
             yield from self._parse(path, raw, state, buf_size=64, skip=done,
-                                   backend=ijson.get_backend("python"))
+                                   backend=jsonlex)
             return  # the careful pass read the whole file: the first error was the C parser's
         except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
             # JSONDecodeError for a raw control character in a string, ValueError …

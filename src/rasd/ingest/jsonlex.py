@@ -1,0 +1,168 @@
+"""ijson's pure-Python parser, with a lexer of rasd's own and closed when done.
+
+The careful passes (``first_keys``, a damaged or odd JSON document read again,
+a Telegram export's second pass) read with ijson's pure-Python parser: it
+yields every event before a damaged byte and reads integers past 64 bits. Two
+things of its pipeline did not hold up on hostile input, and are replaced
+here; its parser proper (``parse_value``: the events, and their errors) and
+its prefixes (``parse_basecoro``) are ijson's own.
+
+- Its lexer finds a string's end quote by quote, in Python, counting the
+  backslashes before each one: a string of millions of ``\\"`` took ~10 s for
+  16 MiB (0.6 µs a quote). Here a string's end is found by one regular
+  expression, at C speed, and a string or word cut by a read is kept in
+  pieces, joined once (time linear in its length, however it is read).
+- Its coroutines were left to the garbage collector when a reader stopped
+  early (the first record read, a file over a limit): closed mid-string, the
+  lexer raises from its ``close()``, which Python can only report as an
+  "unraisable" exception (pytest's PytestUnraisableExceptionWarning). Here the
+  lexer is no coroutine, and ``_events`` closes ijson's in a ``finally``.
+
+The tokens are ijson's (``_TOKEN`` is its lexeme expression), and so are the
+offsets in its errors (characters from the start of the text).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from contextlib import suppress
+from typing import Any
+
+from ijson import common
+from ijson.backends import python as _py
+
+# ijson's python lexer's lexemes: a word (number, true, false, null, or junk)
+# or any one other non-space character
+_TOKEN = re.compile(r"[a-z0-9eE\.\+-]+|\S")
+_WORD = re.compile(r"[a-z0-9eE\.\+-]*")
+# a string's body, up to its closing quote or a lone backslash at the end
+# (possessive: no backtracking state kept per repeat)
+_STRING_REST = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
+
+
+class _Sink(list):  # type: ignore[type-arg]
+    """Where the events go: a list that takes ``send`` (ijson's sendable_list)."""
+
+    send = list.append
+
+
+class _Lexer:
+    """The lexemes of a JSON text fed in pieces, sent as ``(offset, lexeme)``
+    to ``target`` (ijson's ``parse_value``), then ijson's EOF at ``end()``."""
+
+    def __init__(self, target: Any) -> None:
+        self.send = target.send
+        self.kind = ""  # '"': in a string cut by a read; "w": in a word; "": neither
+        self.parts: list[str] = []  # the cut token so far
+        self.at = 0  # its offset
+        self.esc = False  # (in a string) the next character is escaped
+        self.base = 0  # offset of the text being fed
+
+    def feed(self, text: str) -> None:
+        i, n = 0, len(text)
+        if self.kind == '"':
+            j = 1 if self.esc else 0
+            e = _STRING_REST.match(text, j).end()  # type: ignore[union-attr]
+            if e == n or text[e] != '"':  # goes on in the next piece
+                self.parts.append(text)
+                self.esc = e < n  # a lone backslash at the end
+                self.base += n
+                return
+            self.parts.append(text[:e + 1])
+            i = e + 1
+            self._flush()
+        elif self.kind == "w":
+            e = _WORD.match(text).end()  # type: ignore[union-attr]
+            self.parts.append(text[:e])
+            if e == n:
+                self.base += n
+                return
+            i = e
+            self._flush()
+        search, send, base = _TOKEN.search, self.send, self.base
+        while True:
+            m = search(text, i)
+            if m is None:
+                break
+            start, tok = m.start(), m.group()
+            if tok == '"':
+                e = _STRING_REST.match(text, start + 1).end()  # type: ignore[union-attr]
+                if e < n and text[e] == '"':
+                    send((base + start, text[start:e + 1]))
+                    i = e + 1
+                    continue
+                self.kind, self.parts, self.at, self.esc = '"', [text[start:]], base + start, e < n
+                break
+            if m.end() == n and tok[0] in "abcdefghijklmnopqrstuvwxyz0123456789eE.+-":
+                self.kind, self.parts, self.at = "w", [tok], base + start  # may go on
+                break
+            send((base + start, tok))
+            i = m.end()
+        self.base += n
+
+    def _flush(self) -> None:
+        tok = "".join(self.parts)
+        self.kind, self.parts = "", []
+        self.send((self.at, tok))
+
+    def end(self) -> None:
+        if self.kind == '"':
+            raise common.IncompleteJSONError("Incomplete string lexeme")
+        if self.kind == "w":
+            self._flush()
+        try:
+            self.send(_py.EOF)
+        except StopIteration:
+            pass
+
+
+def _events(f: Any, buf_size: int, prefixed: bool, multiple_values: bool,
+            use_float: bool) -> Iterator[Any]:
+    out = _Sink()
+    coros: list[Any] = []
+    try:
+        target: Any = out
+        if prefixed:
+            target = common.parse_basecoro(out)
+            coros.append(target)
+        value = _py.parse_value(target, multiple_values, use_float)
+        coros.append(value)
+        lexer = _Lexer(value)
+        decode = codecs.getincrementaldecoder("utf-8")().decode
+        while True:
+            data = f.read(buf_size)
+            try:
+                if data:
+                    try:
+                        text = decode(data)
+                    except UnicodeDecodeError as e:
+                        raise common.IncompleteJSONError(e) from None
+                    if text:
+                        lexer.feed(text)
+                else:
+                    lexer.end()  # (a UTF-8 sequence cut at the end is dropped, as by ijson)
+            except Exception:
+                yield from out  # the events before the error, then the error
+                raise
+            yield from out
+            del out[:]
+            if not data:
+                return
+    finally:
+        for c in coros:  # not left to the garbage collector (see the module docstring)
+            with suppress(Exception):  # one cut mid-value may complain
+                c.close()
+
+
+def parse(f: Any, *, buf_size: int = 64 * 1024, multiple_values: bool = False,
+          use_float: bool = False) -> Iterator[tuple[str, str, Any]]:
+    """``ijson.get_backend("python").parse``: (prefix, event, value) of ``f``."""
+    return _events(f, buf_size, True, multiple_values, use_float)
+
+
+def basic_parse(f: Any, *, buf_size: int = 64 * 1024, multiple_values: bool = False,
+                use_float: bool = False) -> Iterator[tuple[str, Any]]:
+    """``ijson.get_backend("python").basic_parse``: (event, value) of ``f``."""
+    return _events(f, buf_size, False, multiple_values, use_float)
