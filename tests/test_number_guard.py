@@ -241,3 +241,83 @@ def test_a_long_string_costs_the_parsers_linear_time(unit, step, lead):
     assert cost <= 4 * len(s)
     # the read that meets the closing quote ends there; the next ones are small
     assert after[0] == end + 1 and after[1] - after[0] <= step
+
+
+@settings(max_examples=int(os.environ.get("RASD_GUARD_EXAMPLES", "400")), deadline=None)
+@given(st.lists(st.dictionaries(texts, texts, max_size=3), min_size=1, max_size=4),
+       st.integers(1, 80), st.integers(1, 300), st.integers(20, 1500), st.booleans(),
+       st.sampled_from(["yajl2_c", "python"]))
+def test_an_item_string_past_its_room_is_passed_over_never_cut(items, step, block, limit,
+                                                                ascii_, backend):
+    """Inside an item, StringReads passes over a string longer than the item's
+    room (ReadGuard.end) instead of handing it to the parser: the item is too
+    big (TOO_BIG), and the parser sees the string ended early (and valid: cut
+    inside a UTF-8 character or a \\u escape, it is made whole). An item read
+    is always read whole — never with such a cut string — and one holding a
+    string over the limit is always TOO_BIG; the items after it are read."""
+    import ijson
+
+    from rasd.ingest import jsonlex
+
+    data = json.dumps(items, ensure_ascii=ascii_).encode()
+    f = jsonitems.ReadGuard(jsonitems.StringReads(Pieces(data, block), step),
+                            jsonitems.TOKEN_MAX)
+    got = [v for _, ev, v in jsonitems.capped_parse(
+        f, ("item",), limit, backend=ijson if backend == "yajl2_c" else jsonlex,
+        buf_size=jsonitems.READ_MAX) if ev == "item"]
+    assert len(got) == len(items)
+    for want, v in zip(items, got, strict=True):
+        if v is not jsonitems.TOO_BIG:
+            assert v == want
+        # (an item's size is told by the bytes read since the read it began in)
+        if any(len(json.dumps(s, ensure_ascii=ascii_).encode()) > limit + 2 * max(step, block)
+               for kv in want.items() for s in kv):
+            assert v is jsonitems.TOO_BIG
+
+
+@pytest.mark.parametrize("kind", ["array", "array, damaged", "telegram, damaged"])
+def test_a_record_over_the_limit_is_rejected_without_holding_its_string(tmp_path, kind):
+    """A string of 40 MiB in an item (a message) over the 32 MiB limit: read,
+    held and decoded whole by the parser before its item was dropped, 138 MiB
+    more than the reader's own at its peak for an array (250 MiB damaged,
+    186 MiB in a damaged Telegram export's careful pass). Now it is passed
+    over once the item has no more room: the peak is the 32 MiB of it read
+    ahead while it might still fit (34 MiB measured)."""
+    import tracemalloc
+
+    from rasd.ingest.base import MAX_LINE, RawSink, get_parser
+
+    token = b'"' + b"a" * (MAX_LINE + (8 << 20)) + b'"'
+    if kind.startswith("array"):
+        f = tmp_path / "a.json"
+        body = json.dumps([{"id": str(i), "text": "LONG" if i == 2 else "x"} for i in (1, 2, 3)],
+                          indent=1).encode()
+        if kind.endswith("damaged"):
+            body = body.replace(b'"3"', b'"\x01"')
+        f.write_bytes(body.replace(b'"LONG"', token))
+
+        def read() -> list:
+            return list(jsonitems.json_items(f, RawSink(), "x"))
+    else:
+        d = tmp_path / "export"
+        d.mkdir()
+        msgs = [{"id": i, "type": "message", "date": "2024-03-01T10:00:00", "from": "C",
+                 "from_id": "channel5", "text": "LONG" if i == 2 else f"m{i}"} for i in (1, 2, 3)]
+        body = json.dumps({"name": "C", "type": "public_channel", "id": 5, "messages": msgs},
+                          indent=1).encode().replace(b'"m3"', b'"m\x013"')
+        (d / "result.json").write_bytes(body.replace(b'"LONG"', token))
+
+        def read() -> list:
+            return list(get_parser("telegram").parse(d, RawSink()))
+    del token, body
+    tracemalloc.start()
+    try:
+        out = read()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert any("over 33554432 bytes" in getattr(r, "reason", "") for r in out), out
+    # the others: items 1 and 3 (damaged: 1), message 1 and the chat
+    assert sum(getattr(r, "reason", None) is None for r in out) == (1 if kind == "array, damaged"
+                                                                      else 2)
+    assert peak < MAX_LINE + (8 << 20), peak >> 20

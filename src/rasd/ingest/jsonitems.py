@@ -273,6 +273,10 @@ class NumberGuard:
                 self.eof = True
             self._scan(data)
         n = len(self.ready) if size < 0 else min(size, len(self.ready))
+        if n == len(self.ready):  # (one copy, not two: reads of a long string are large)
+            out = bytes(self.ready)
+            self.ready.clear()
+            return out
         out = bytes(self.ready[:n])
         del self.ready[:n]
         return out
@@ -379,9 +383,23 @@ class StringReads:
         self.held = b""  # read from f, after the closing quote a read stopped at
         self.in_string = self.esc = False  # esc: the next byte is escaped
         self.run = 0  # bytes of the string being read handed over (at least)
+        # set by ReadGuard before each read: bytes the item being read may
+        # still take (None: not in an item), and bytes before ItemTooLarge
+        self.room: int | None = None
+        self.left = TOKEN_MAX
+        self.skipped = 0  # bytes of a string passed over, not handed (ReadGuard counts them)
+        self.tail = b""  # the last bytes handed
 
     def read(self, size: int = -1) -> bytes:
+        data = self._read(size)
+        if data:
+            self.tail = (self.tail + data[-3:])[-3:]
+        return data
+
+    def _read(self, size: int) -> bytes:
         long = self.in_string and self.run > self.step
+        if long and self.room is not None:
+            return self._bounded()
         want = self.step if size < 0 else min(size, max(self.step, self.run if long else 0))
         if len(self.held) >= want:
             data, self.held = self.held[:want], self.held[want:]
@@ -400,6 +418,72 @@ class StringReads:
             return data
         self._follow(data)
         return data
+
+    def _bounded(self) -> bytes:
+        """The rest of a long string inside an item: handed whole once its
+        closing quote is read, if the item has room for it (``room``); else
+        passed over, up to its quote, unseen by the parser (``skipped``; or
+        ``ItemTooLarge`` past ``left``), and ended there for the parser: a
+        string longer than ``room`` makes its item too big, and the item is
+        dropped. Read ahead ``_AHEAD`` bytes at a time, so at most ``room``
+        bytes are held, and the parser never holds nor decodes such a string: it
+        was read, held and decoded whole, up to ``TOKEN_MAX``; an array item
+        of a 40 MiB string took 138 MiB more than the reader's own."""
+        room = max(self.room or 0, 0)
+        esc0 = self.esc  # the parser's last byte is a lone backslash
+        parts: list[bytes] = []  # read of the string, not handed yet
+        data, self.held = self.held, b""
+        have = 0  # bytes in parts
+        esc = esc0  # the next byte read is escaped
+        while True:  # read ahead, in pieces that double, to its quote or past room
+            if data:
+                at = _STRING_REST.match(data, 1 if esc else 0).end()  # type: ignore[union-attr]
+                if at < len(data) and data[at] == 0x22:  # its closing quote
+                    if have + at < room:
+                        self.held = data[at + 1:]
+                        self.in_string = self.esc = False
+                        self.run = 0
+                        parts.append(data[:at + 1])
+                        return b"".join(parts)
+                    skipped = have + at + 1
+                    self.held = data[at + 1:]
+                    break
+                esc = at < len(data)  # a lone backslash ends it
+                parts.append(data)
+                have += len(data)
+                if have > room:
+                    del parts
+                    skipped = self._pass_over(have, esc)
+                    if skipped is None:  # cut inside the string
+                        return b""
+                    break
+            data = self.f.read(min(_AHEAD, room + 1 - have))
+            if not data:  # cut inside the string: the parser meets the end
+                self.run += have
+                return b"".join(parts)
+        self.skipped = skipped
+        self.in_string = self.esc = False
+        self.run = 0
+        return _string_end(self.tail, esc0)
+
+    def _pass_over(self, skipped: int, esc: bool) -> int | None:
+        """Read on to the closing quote of a string ``skipped`` bytes of which
+        were read (``esc``: the next byte is escaped); the bytes of it read in
+        all, and what follows it held; None (the bytes in ``skipped``) where the
+        file ends first. ``ItemTooLarge`` once over ``left``."""
+        while True:
+            if skipped > self.left:
+                raise ItemTooLarge
+            data = self.f.read(_AHEAD)
+            if not data:
+                self.skipped = skipped
+                return None
+            at = _STRING_REST.match(data, 1 if esc else 0).end()  # type: ignore[union-attr]
+            if at < len(data) and data[at] == 0x22:
+                self.held = data[at + 1:]
+                return skipped + at + 1
+            esc = at < len(data)
+            skipped += len(data)
 
     def _follow(self, data: bytes) -> None:
         """Move the state past ``data`` (a read of ``step`` bytes or fewer)."""
@@ -421,6 +505,29 @@ class StringReads:
         self.in_string = in_string
 
 
+def _string_end(tail: bytes, esc: bool) -> bytes:
+    """What ends, as valid JSON, a string whose bytes handed so far end with
+    ``tail`` (``esc``: with a lone backslash) — they may stop inside a UTF-8
+    character or a ``\\u`` escape: the character's missing bytes, the escaped
+    character, four ``0`` (the rest of a ``\\u`` escape, or plain text), the
+    quote."""
+    cont = b""
+    for i in range(len(tail) - 1, -1, -1):
+        c = tail[i]
+        if c < 0x80:
+            break
+        if c >= 0xC0:  # a character's first byte: as many more as it takes
+            missing = (2 if c < 0xE0 else 3 if c < 0xF0 else 4) - (len(tail) - i)
+            if missing > 0:
+                first = {0xE0: 0xA0, 0xF0: 0x90}.get(c, 0x80) if i == len(tail) - 1 else 0x80
+                cont = bytes([first]) + b"\x80" * (missing - 1)
+            break
+    return cont + (b"\\" if esc else b"") + b'0000"'
+
+
+# What StringReads reads at a time of a long string inside an item (the parser
+# gets it whole)
+_AHEAD = 1 << 20
 # What StringReads is asked for: a read never goes past MAX_LINE bytes
 READ_MAX = MAX_LINE
 
@@ -442,11 +549,22 @@ class ReadGuard:
 
     def __init__(self, f: Any, limit: int) -> None:
         self.f, self.limit, self.n, self.mark = f, limit, 0, 0
+        # where the item being read passes its limit (None: not in an item):
+        # a long string of it that runs past is passed over (StringReads)
+        self.end: int | None = None
 
     def read(self, size: int = -1) -> bytes:
         if self.n - self.mark > self.limit:
             raise ItemTooLarge
-        data = self.f.read(size)
+        f = self.f
+        if isinstance(f, StringReads):
+            f.room = None if self.end is None else self.end - self.n
+            f.left = self.limit - (self.n - self.mark)
+            data = f.read(size)
+            self.n += len(data) + f.skipped  # a string passed over counts as read
+            f.skipped = 0
+            return data
+        data = f.read(size)
         self.n += len(data)
         return data
 
@@ -527,6 +645,7 @@ def capped_parse(f: ReadGuard, items: tuple[str, ...], limit: int, *, skip: int 
             f.mark = f.n
         if builder is not None:
             if prefix == item_prefix and event == end:
+                f.end = None
                 yield prefix, "item", root if builder is BUILDING else builder
                 builder = root = None
                 stack = []
@@ -551,6 +670,7 @@ def capped_parse(f: ReadGuard, items: tuple[str, ...], limit: int, *, skip: int 
                     builder = TOO_BIG
                     root = None
                     stack = []
+                    f.end = f.n  # its long strings need not be read
             continue
         if prefix not in items or event in ("end_map", "end_array", "map_key"):
             yield prefix, event, value
@@ -560,8 +680,10 @@ def capped_parse(f: ReadGuard, items: tuple[str, ...], limit: int, *, skip: int 
             yield prefix, "item", SKIPPED if n <= skip else value
             continue
         item_prefix, end, start = prefix, _OPEN[event], f.n
+        f.end = start + limit
         if n <= skip:
             builder = SKIPPED
+            f.end = start  # unbuilt: its long strings need not be read
         else:
             builder = BUILDING
             root = {} if event == "start_map" else []
@@ -740,12 +862,14 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
     with open_binary(path) as opened:
         f = EndAtDamage(opened)  # a cut .gz: a truncated document, read below as one
         guard = ReadGuard(StringReads(NumberRuns(f, path), 64 * 1024), MAX_LINE)
+        guard.end = MAX_LINE  # the items end where their limit is passed (ItemTooLarge)
         items = ijson.items(guard, "item" if layout == "array" else "", use_float=True,
                             multiple_values=layout != "array", buf_size=READ_MAX)
         try:
             for i, obj in enumerate(items):
                 done[0] = i + 1
                 guard.mark = guard.n
+                guard.end = guard.n + MAX_LINE
                 yield _item(obj, src, raw, fmt, doc_path(layout, i))
         except (EOFError, OSError) as e:  # truncated gzip, I/O error
             yield reject(src, f"file ends unexpectedly: {e}", path=doc_path(layout, done[0]))
