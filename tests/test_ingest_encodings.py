@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.helpers import post
 
 from rasd.ingest import ingest_path
@@ -273,6 +275,70 @@ def test_a_lone_cr_inside_a_long_first_record_of_lf_lines_is_whitespace(sqlite_s
     assert sqlite_store.stats()["posts"] == 3
     assert [r["line"] for r in rep.rejects] == [3]
     assert post(sqlite_store, "x", "100").text == "x" * 70_000
+
+
+@pytest.mark.parametrize("first", ["scalars", "broken"])
+def test_lone_cr_lines_whose_first_64_kib_hold_no_object_pair_are_lines(store, tmp_path,
+                                                                        first):
+    """A lone CR ended lines only where one parted two objects (``}`` CR ``{``)
+    in the first 64 KiB: a file of lone-CR lines that opened with scalars or
+    broken records there was read as one line (no post, one reject at line
+    1). A CR after a first line that is a whole JSON value, or a broken one
+    (not even the start of one) followed by a whole line, ends lines too."""
+    if first == "scalars":
+        head = [b'"' + b"y" * 100 + b'"'] * 700 + [b"42", b"null"]
+    else:
+        head = [b'{"data": ]'] + [b"1" * 100] * 700
+    assert len(b"\r".join(head)) > 1 << 16
+    f = tmp_path / "mac.jsonl"
+    f.write_bytes(b"\r".join(head + [_tweet(1), _tweet(2)]) + b"\r")
+    rep = ingest_path(store, f, fmt="x")  # (no format is told by such a start)
+    assert store.stats()["posts"] == 2
+    assert rep.rejected == len(head)
+    assert [r["line"] for r in rep.rejects] == list(range(1, len(rep.rejects) + 1))
+
+
+_ws = st.sampled_from([" ", "\r", "\r\r", " \r\t", "\t"])
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text("ab\"\\é}{][", max_size=8),
+    lambda v: st.lists(v, max_size=3) | st.dictionaries(st.text("k}{", max_size=3), v,
+                                                        max_size=3),
+    max_leaves=12)
+
+
+def _spaced(draw, v) -> str:
+    """``v`` as JSON with whitespace drawn (CRs among it) between all its tokens."""
+    if isinstance(v, list):
+        parts = [_spaced(draw, x) for x in v]
+        return "[" + draw(_ws) + ("," + draw(_ws)).join(parts) + draw(_ws) + "]"
+    if isinstance(v, dict):
+        parts = [json.dumps(k) + draw(_ws) + ":" + draw(_ws) + _spaced(draw, x)
+                 for k, x in v.items()]
+        return "{" + draw(_ws) + ("," + draw(_ws)).join(parts) + draw(_ws) + "}"
+    return json.dumps(v, ensure_ascii=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), values=st.lists(_values, min_size=1, max_size=6))
+def test_a_lone_cr_between_the_tokens_of_a_long_first_record_never_ends_a_line(data, values):
+    """A first record longer than the 64 KiB peek, lone CRs as whitespace
+    between any of its tokens and no LF before the peek's end: its CRs are
+    not line ends, whatever lies between them (a part of the record between
+    two CRs may be a whole value, ``1`` or ``{"c": 2}``). The same values on
+    lone-CR lines of their own, the first whole, are lines."""
+    from rasd.ingest.base import cr_lines
+
+    body = ("{" + ", ".join(f'"k{i}":' + data.draw(_ws) + _spaced(data.draw, v)
+                            for i, v in enumerate(values)) + ', "long": "' + "x" * 70_000
+            + '"}').encode()
+    assert json.loads(body)
+    def peek(b: bytes) -> bool:
+        return cr_lines(io.BufferedReader(io.BytesIO(b), 1 << 16))
+
+    assert not peek(body + b"\n" + _tweet(1) + b"\n")
+    assert not peek(b"\r" + body + b"\n")
+    lines = [json.dumps(v, ensure_ascii=False).encode() for v in values]
+    assert peek(b"\r".join(lines + [body]) + b"\r")
 
 
 def test_a_reject_inside_a_run_on_object_names_its_place(sqlite_store, tmp_path):

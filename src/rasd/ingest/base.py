@@ -586,7 +586,9 @@ def cr_lines(f: Any, *, lf_in_records: bool = False) -> bool:
     (``lf_in_records=False``: a record of LF-ended JSON lines with a CR inside
     was split there, and lost, when that CR came before the first LF), and
     one that parts two JSON values (``}`` CR ``{``: a record longer than the
-    peek may hold a lone CR and no LF, as whitespace). CSV
+    peek may hold a lone CR and no LF, as whitespace) or follows a first line
+    that cannot be the start of such a record (``_cr_after_a_line``: a file
+    whose first lines are scalars or broken was one line). CSV
     passes ``lf_in_records=True``: a quoted field may hold an LF in a file of
     CR-ended rows. Such a file is one long line to a reader that ends lines at
     LF only (JSON Lines reads it through a CR→LF filter, CSV as text, which
@@ -602,11 +604,58 @@ def cr_lines(f: Any, *, lf_in_records: bool = False) -> bool:
         return lf < 0 or cr < lf
     # JSON: a CR ends a line only where it parts two values (a record longer
     # than the peek may hold a lone CR as whitespace and no LF yet)
-    return lf < 0 and _CR_PARTS_VALUES.search(head) is not None
+    if lf >= 0:
+        return False
+    return _CR_PARTS_VALUES.search(head) is not None or _cr_after_a_line(head)
 
 
-# ``}`` or ``]``, a lone CR, then ``{`` or ``[``: never inside one valid JSON text
-_CR_PARTS_VALUES = re.compile(rb"[}\]][ \t]*\r(?!\n)[ \t\r]*[{\[]")
+# the end of a value (``}``, ``]``, a string's quote, a number's digit, the
+# ``e`` or ``l`` of true, false, null), a lone CR, then ``{`` or ``[``: never
+# inside one valid JSON text (a comma or colon parts two values there)
+_CR_PARTS_VALUES = re.compile(rb'[}\]"0-9el][ \t]*\r(?!\n)[ \t\r]*[{\[]')
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _cr_after_a_line(head: bytes) -> bool:
+    """Whether the lone CRs of ``head`` (JSON with no LF) end lines, told by
+    the text before them where no CR parts two values (``_CR_PARTS_VALUES``;
+    lines of scalars, or broken ones): the first line is a whole JSON value;
+    or it is not even the start of one (broken) and a later whole line is. A
+    first line that may be the start of a record longer than the peek, a lone
+    CR inside it as whitespace, says nothing: a part of such a record between
+    two CRs may be a whole value (``{"a":\\r1\\r}``), its start never is."""
+    lines = [x for x in _LONE_CR.split(head)[:-1] if x.strip(b" \t\r")]  # the last: cut
+    if not lines:
+        return False
+    if _whole_json(lines[0]):
+        return True
+    if _json_start(lines[0]):
+        return False
+    return any(_whole_json(x) for x in lines[1:])
+
+
+def _whole_json(data: bytes) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _json_start(data: bytes) -> bool:
+    """Whether ``data`` is the start of a JSON value, cut short."""
+    from ijson.common import IncompleteJSONError, JSONError
+
+    from rasd.ingest import jsonlex
+
+    try:
+        for _ in jsonlex.basic_parse(io.BytesIO(data)):
+            pass
+    except IncompleteJSONError as e:
+        return not (e.args and isinstance(e.args[0], UnicodeDecodeError))
+    except (JSONError, ValueError, RecursionError):
+        return False
+    return False
 
 
 def inner_suffix(path: Path) -> str:
