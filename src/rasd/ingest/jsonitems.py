@@ -435,7 +435,7 @@ class StringReads:
         data, self.held = self.held, b""
         have = 0  # bytes in parts
         esc = esc0  # the next byte read is escaped
-        while True:  # read ahead, in pieces that double, to its quote or past room
+        while True:  # read ahead, _AHEAD bytes at a time, to its quote or past room
             if data:
                 at = _STRING_REST.match(data, 1 if esc else 0).end()  # type: ignore[union-attr]
                 if at < len(data) and data[at] == 0x22:  # its closing quote
