@@ -507,3 +507,55 @@ def test_a_long_number_rejects_its_message_and_costs_no_squared_time(store, tmp_
     assert "a number too large to read" in rep.rejects[0]["reason"]
     assert post(store, "telegram", "channel555/4").text == "after"
     assert post(store, "telegram", "channel555/3") is None
+
+
+@pytest.mark.parametrize("where", ["text", "key", "entity", "cut"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_invalid_utf8_in_a_message_rejects_it_alone(store, tmp_path, where, gz):
+    """Fuzzing (benchmarks/fuzz_parsers.py): bytes that are no UTF-8 text
+    (``\\xed\\xa0\\x80``, an encoded surrogate) in one message's text stopped
+    the careful pass there: every later message was lost. Now that message is
+    one reject, with its path and why, and every other one is stored; in a
+    key, an entity's text, or a sequence cut by the string's end alike."""
+    msgs = [_msg(2, "before"), _msg(3, ["x ", {"type": "hashtag", "text": "#BAD"}], KEYBAD=1),
+            _msg(4, "BADTEXT"), _msg(5, "after")]
+    d = channel_export(tmp_path, msgs)
+    f = d / "result.json"
+    bad = {"text": (b'"BADTEXT"', b'"bad \xed\xa0\x80 text"'),
+           "key": (b'"KEYBAD"', b'"K\xffEY"'),
+           "entity": (b'"#BAD"', b'"#\xed\xa0\x80"'),
+           "cut": (b'"BADTEXT"', b'"ab\xe2\x82"')}[where]
+    data = f.read_bytes()
+    assert bad[0] in data  # (text is written twice: in text_entities too)
+    data = data.replace(*bad)
+    if gz:
+        import gzip
+
+        f.unlink()
+        f = d / "result.json.gz"
+        f.write_bytes(gzip.compress(data))
+    else:
+        f.write_bytes(data)
+    rep = ingest_path(store, f)
+    at = 2 if where in ("text", "cut") else 1
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        (f"channel555.messages[{at}]",
+         "message: invalid UTF-8 in a string (bytes that are no UTF-8 text)")]
+    assert store.stats()["posts"] == 3
+    assert post(store, "telegram", "channel555/5").text == "after"
+    assert post(store, "telegram", f"channel555/{at + 2}") is None
+    assert account(store, "telegram", "channel555").name == "Test Channel"
+
+
+def test_invalid_utf8_in_the_chats_name_keeps_its_account_and_messages(store, tmp_path):
+    """A chat name of bytes that are no UTF-8 text is one reject; the chat's
+    account is still given (unnamed) and its messages stored."""
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")], name="NAME")
+    f = d / "result.json"
+    f.write_bytes(f.read_bytes().replace(b'"NAME"', b'"N\xc3"'))
+    rep = ingest_path(store, d)
+    assert [r["reason"] for r in rep.rejects] == [
+        "field 'name' of the chat: invalid UTF-8 in a string (bytes that are no UTF-8 text)"]
+    assert store.stats()["posts"] == 2
+    acc = account(store, "telegram", "channel555")
+    assert acc is not None and acc.name is None

@@ -1931,3 +1931,23 @@ def test_a_compressed_json_document_cut_in_its_first_item_is_one_reject(tmp_path
     rejects = [r.reason for r in recs if isinstance(r, Reject)]
     assert not [r for r in recs if isinstance(r, Post)]
     assert len(rejects) == 1 and rejects[0].startswith("file ends unexpectedly"), rejects[:3]
+
+
+@pytest.mark.parametrize("layout", ["lines", "array"])
+def test_invalid_utf8_rejects_its_record_and_the_rest_is_stored(store, tmp_path, layout):
+    """A record holding bytes that are no UTF-8 text (``\\xed\\xa0\\x80``, an
+    encoded surrogate) is one reject, at its line or array index; its
+    neighbours are stored. In a JSON array the parser stopped there and every
+    later item was lost."""
+    items = [json.dumps({"data": [{"id": str(i), "text": f"BAD{i}", "author_id": "5"}]})
+             for i in range(1, 4)]
+    body = ("\n".join(items) if layout == "lines" else "[" + ",\n".join(items) + "]").encode()
+    f = tmp_path / ("bad.jsonl" if layout == "lines" else "bad.json")
+    f.write_bytes(body.replace(b'"BAD2"', b'"bad \xed\xa0\x80"'))
+    rep = ingest_path(store, f)
+    assert len(rep.rejects) == 1, rep.rejects
+    r = rep.rejects[0]
+    assert (r["line"], r["path"]) == ((2, None) if layout == "lines" else (None, "[1]"))
+    assert "utf-8" in r["reason"].lower()
+    assert post(store, "x", "1") is not None and post(store, "x", "3") is not None
+    assert post(store, "x", "2") is None

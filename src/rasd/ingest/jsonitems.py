@@ -14,7 +14,9 @@ module only maps objects to records.
   (``capped_parse``). After a damaged byte nothing can be trusted: the items
   before it are kept and the rest is one reject naming the item where reading
   stopped; so it is after one JSON value over ``TOKEN_MAX`` bytes (ijson hands
-  over a string only whole).
+  over a string only whole). Bytes that are no UTF-8 text inside a string
+  are no such damage: the item holding them is a reject and the items after
+  it are read (``jsonlex.INVALID_UTF8``).
 """
 
 from __future__ import annotations
@@ -197,6 +199,8 @@ def dump_item(obj: Any) -> tuple[Any, bytes]:
 def _checked(data: bytes) -> bytes:
     if _UNREADABLE_JSON in data:  # NumberGuard put it where a number was
         raise ValueError(UNREADABLE_REASON)
+    if jsonlex.INVALID_UTF8_JSON in data:  # a string of bytes that are no UTF-8 text
+        raise ValueError(jsonlex.INVALID_UTF8_REASON)
     return data
 
 

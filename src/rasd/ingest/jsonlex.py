@@ -17,6 +17,14 @@ its prefixes (``parse_basecoro``) are ijson's own.
   lexer raises from its ``close()``, which Python can only report as an
   "unraisable" exception (pytest's PytestUnraisableExceptionWarning). Here the
   lexer is no coroutine, and ``_events`` closes ijson's in a ``finally``.
+- Its UTF-8 decoding stopped the parse for good at the first byte that is no
+  UTF-8 text (``\\xed\\xa0\\x80``, an encoded surrogate, in one message
+  of a Telegram export lost every message after it). Here such bytes are
+  decoded as lone surrogates (``surrogateescape``, which valid UTF-8 never
+  gives), and a string holding any is handed to the parser as the marker
+  ``INVALID_UTF8``: the item holding it is rejected (``jsonitems.dump_item``)
+  and the items after it are read. Such bytes outside a string still end the
+  parse, as broken JSON does.
 
 The tokens are ijson's (``_TOKEN`` is its lexeme expression), and so are the
 offsets in its errors (characters from the start of the text).
@@ -25,7 +33,9 @@ offsets in its errors (characters from the start of the text).
 from __future__ import annotations
 
 import codecs
+import json
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
@@ -40,6 +50,17 @@ _WORD = re.compile(r"[a-z0-9eE\.\+-]*")
 # a string's body, up to its closing quote or a lone backslash at the end
 # (possessive: no backtracking state kept per repeat)
 _STRING_REST = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
+
+
+# what a string holding bytes that are no UTF-8 text is read as; an item holding
+# it is rejected (jsonitems.dump_item). A token of this process's own: a post
+# cannot hold it to have itself rejected.
+INVALID_UTF8 = f"\x00rasd:invalid-utf-8:{secrets.token_hex(8)}"
+INVALID_UTF8_JSON = json.dumps(INVALID_UTF8).encode()  # as orjson writes it, too
+INVALID_UTF8_REASON = "invalid UTF-8 in a string (bytes that are no UTF-8 text)"
+_INVALID_TOKEN = INVALID_UTF8_JSON.decode()
+# what surrogateescape makes of a byte that is no UTF-8 text
+_ESCAPED = re.compile("[\udc80-\udcff]")
 
 
 class _Sink(list):  # type: ignore[type-arg]
@@ -59,10 +80,14 @@ class _Lexer:
         self.at = 0  # its offset
         self.esc = False  # (in a string) the next character is escaped
         self.base = 0  # offset of the text being fed
+        self.bad = False  # (in a string) a piece of it holds bytes that are no UTF-8
 
-    def feed(self, text: str) -> None:
+    def feed(self, text: str, bad: bool = False) -> None:
+        """Lexemes of ``text``; ``bad``: it holds bytes that are no UTF-8 text
+        (decoded as lone surrogates: ``_ESCAPED``)."""
         i, n = 0, len(text)
         if self.kind == '"':
+            self.bad = self.bad or bad
             j = 1 if self.esc else 0
             e = _STRING_REST.match(text, j).end()  # type: ignore[union-attr]
             if e == n or text[e] != '"':  # goes on in the next piece
@@ -90,21 +115,30 @@ class _Lexer:
             if tok == '"':
                 e = _STRING_REST.match(text, start + 1).end()  # type: ignore[union-attr]
                 if e < n and text[e] == '"':
-                    send((base + start, text[start:e + 1]))
+                    if bad and _ESCAPED.search(text, start, e):
+                        send((base + start, _INVALID_TOKEN))
+                    else:
+                        send((base + start, text[start:e + 1]))
                     i = e + 1
                     continue
                 self.kind, self.parts, self.at, self.esc = '"', [text[start:]], base + start, e < n
+                self.bad = bad
                 break
             if m.end() == n and tok[0] in "abcdefghijklmnopqrstuvwxyz0123456789eE.+-":
                 self.kind, self.parts, self.at = "w", [tok], base + start  # may go on
                 break
+            if bad and _ESCAPED.match(tok):
+                raise common.IncompleteJSONError(
+                    f"invalid UTF-8 outside a string at character {base + start}")
             send((base + start, tok))
             i = m.end()
         self.base += n
 
     def _flush(self) -> None:
         tok = "".join(self.parts)
-        self.kind, self.parts = "", []
+        if self.kind == '"' and self.bad and _ESCAPED.search(tok):
+            tok = _INVALID_TOKEN
+        self.kind, self.parts, self.bad = "", [], False
         self.send((self.at, tok))
 
     def end(self) -> None:
@@ -130,17 +164,14 @@ def _events(f: Any, buf_size: int, prefixed: bool, multiple_values: bool,
         value = _py.parse_value(target, multiple_values, use_float)
         coros.append(value)
         lexer = _Lexer(value)
-        decode = codecs.getincrementaldecoder("utf-8")().decode
+        decode = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode
         while True:
             data = f.read(buf_size)
             try:
                 if data:
-                    try:
-                        text = decode(data)
-                    except UnicodeDecodeError as e:
-                        raise common.IncompleteJSONError(e) from None
+                    text = decode(data)
                     if text:
-                        lexer.feed(text)
+                        lexer.feed(text, _ESCAPED.search(text) is not None)
                 else:
                     lexer.end()  # (a UTF-8 sequence cut at the end is dropped, as by ijson)
             except Exception:

@@ -345,7 +345,13 @@ class TelegramParser(Parser):
                     if parent in CHAT_PREFIXES:
                         if key in ("name", "type", "id"):
                             state.chat_keys.add(key)
-                            if event in ("string", "number"):
+                            if key == "name" and value == jsonlex.INVALID_UTF8:
+                                # the chat's account is still given, without a name
+                                # (chat_record refused it: the account was lost)
+                                yield reject(src, "field 'name' of the chat: "
+                                             f"{jsonlex.INVALID_UTF8_REASON}",
+                                             path=f"{state.chat_id}.name")
+                            elif event in ("string", "number"):
                                 # a lone "\\ud800" is valid JSON, not text
                                 chat[key] = strip_surrogates(value)
                                 if chat.get("id") is not None:
