@@ -549,7 +549,8 @@ def test_invalid_utf8_in_a_message_rejects_it_alone(store, tmp_path, where, gz):
 
 def test_invalid_utf8_in_the_chats_name_keeps_its_account_and_messages(store, tmp_path):
     """A chat name of bytes that are no UTF-8 text is one reject; the chat's
-    account is still given (unnamed) and its messages stored."""
+    account is still given (unnamed) and its messages stored (the account's
+    raw record refused the name, and the parse stopped there)."""
     d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")], name="NAME")
     f = d / "result.json"
     f.write_bytes(f.read_bytes().replace(b'"NAME"', b'"N\xc3"'))
@@ -559,3 +560,25 @@ def test_invalid_utf8_in_the_chats_name_keeps_its_account_and_messages(store, tm
     assert store.stats()["posts"] == 2
     acc = account(store, "telegram", "channel555")
     assert acc is not None and acc.name is None
+
+
+def test_invalid_utf8_in_the_chats_type_rejects_its_messages_not_the_file(store, tmp_path):
+    """Fuzzing: a chat type of bytes that are no UTF-8 text (``public\xf4\x90\x80\x80
+    _channel``) raised out of the parser when the chat's account was made. The
+    type is one reject and, the chat's id unknown without it, each message is
+    a reject, not stored under a guessed chat; a later chat is read."""
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")])
+    f = d / "result.json"
+    doc = json.loads(f.read_text("utf-8"))
+    full = {"about": "x", "chats": {"list": [doc, dict(doc, id=556, type="TYPE2")]}}
+    data = json.dumps(full, indent=1).encode()
+    data = data.replace(b'"public_channel"', b'"public\xf4\x90\x80\x80_channel"', 1)
+    f.write_bytes(data.replace(b'"TYPE2"', b'"public_channel"'))
+    rep = ingest_path(store, d)
+    reasons = [r["reason"][:40] for r in rep.rejects]
+    assert reasons == ["field 'type' of the chat: invalid UTF-8 "] + [
+        "the chat's id or type comes after its me"] * 2, rep.rejects
+    assert store.stats()["posts"] == 2
+    assert post(store, "telegram", "channel556/3").text == "b"
+    assert post(store, "telegram", "channel555/3") is None  # (nor under chat555)
+    assert account(store, "telegram", "channel556") is not None

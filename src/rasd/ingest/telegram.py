@@ -343,15 +343,19 @@ class TelegramParser(Parser):
                 elif event in _VALUE_STARTS:
                     parent, _, key = prefix.rpartition(".")
                     if parent in CHAT_PREFIXES:
-                        if key in ("name", "type", "id"):
+                        if value == jsonlex.INVALID_UTF8 and key in ("name", "type", "id"):
+                            # not kept (chat_record refused it: the chat's messages
+                            # and account were lost): without a name the account is
+                            # still given; without a type or id the messages are
+                            # rejected (REORDERED), not stored under a guessed chat
+                            yield reject(src, f"field {key!r} of the chat: "
+                                         f"{jsonlex.INVALID_UTF8_REASON}",
+                                         path=f"{state.chat_id}.{key}")
+                            if key == "name":
+                                state.chat_keys.add(key)
+                        elif key in ("name", "type", "id"):
                             state.chat_keys.add(key)
-                            if key == "name" and value == jsonlex.INVALID_UTF8:
-                                # the chat's account is still given, without a name
-                                # (chat_record refused it: the account was lost)
-                                yield reject(src, "field 'name' of the chat: "
-                                             f"{jsonlex.INVALID_UTF8_REASON}",
-                                             path=f"{state.chat_id}.name")
-                            elif event in ("string", "number"):
+                            if event in ("string", "number"):
                                 # a lone "\\ud800" is valid JSON, not text
                                 chat[key] = strip_surrogates(value)
                                 if chat.get("id") is not None:
