@@ -66,6 +66,13 @@ def get_store(create: bool = False) -> Store:
                  f"{backend!r}")
         try:
             STATE.store = Store.open(STATE.db)
+        except KeyboardInterrupt:  # a migration may take minutes: a traceback, status 130
+            # the migrations run in one transaction (``store.migrate.upgrade``), the
+            # indexes ``ensure_indexes`` builds again in one more: rolled back, or done
+            warn(f"interrupted while opening the store {shown_db()}: the command did "
+                 "nothing; its schema is the old one or the new one, not one between "
+                 "(migrations are one transaction); run the command again")
+            raise typer.Exit(130) from None
         except (SQLAlchemyError, CommandError, OSError, ValueError, ImportError) as e:
             why = _wal_in_read_only_folder(e)
             fail(f"cannot open the store {shown_db()}: {error_line(e)}"
