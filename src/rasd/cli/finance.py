@@ -158,6 +158,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import a designation list: every entity, every alias in every script,
         programmes, and identifiers (incl. the digital-currency addresses OFAC lists).
+        A list is stored, replacing an earlier import of its name, in one transaction:
+        interrupted (Ctrl-C), the lists are as they were (status 130).
 
         Examples:
 
@@ -184,6 +186,11 @@ def register(app: typer.Typer) -> None:
                 res = import_list(store, file, fmt=fmt, name=name, companions=companion)
         except ListFormatError as e:
             fail(str(e))
+        except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
+            # import_list stores a list (and drops the earlier import) in one transaction
+            warn("interrupted: the store's lists are as they were (an import replaces a "
+                 "list in one transaction, at its end); run the import again")
+            raise typer.Exit(130) from None
         if json_:
             echo_json(res.__dict__)
             return
