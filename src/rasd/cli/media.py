@@ -92,7 +92,8 @@ def register(app: typer.Typer) -> None:
         pdq_quality (images), vpdq (videos: frame,quality,pdq,seconds per sampled
         frame), tlsh (documents), minhash (text). A file that cannot be hashed gets an
         "error" field; the others go on. Exit status 1 if any file failed; 2 (and
-        nothing hashed) if a folder is named without -r.
+        nothing hashed) if a folder is named without -r. Interrupted (Ctrl-C), it
+        says how many files' lines are written (status 130).
 
         Examples:
 
@@ -108,30 +109,41 @@ def register(app: typer.Typer) -> None:
             if t not in reg:
                 fail(f"--type {t!r}: unknown signal type; known: {', '.join(sorted(reg))}")
         paths = _expand(files, recursive)
-        bad = 0
+        bad = done = 0
         bar = _progress(len(paths), "hash")
         pool = None
-        if workers > 1 and len(paths) > 1:
-            from concurrent.futures import ProcessPoolExecutor
-            from functools import partial
-
-            pool = ProcessPoolExecutor(workers)
-            results = pool.map(partial(hash_path, types=signal_type or None), paths,
-                               chunksize=8)
-        else:
-            results = (hash_path(p, signal_type or None) for p in paths)
         try:
-            for fh in results:
-                if fh.errors:
-                    bad += 1
-                sys.stdout.write(jsonl_line(fh.record()) + "\n")
+            if workers > 1 and len(paths) > 1:
+                from concurrent.futures import ProcessPoolExecutor
+                from functools import partial
+
+                pool = ProcessPoolExecutor(workers)
+                results = pool.map(partial(hash_path, types=signal_type or None), paths,
+                                   chunksize=8)
+            else:
+                results = (hash_path(p, signal_type or None) for p in paths)
+            try:
+                for fh in results:
+                    if fh.errors:
+                        bad += 1
+                    sys.stdout.write(jsonl_line(fh.record()) + "\n")
+                    done += 1
+                    if bar:
+                        bar[0].advance(bar[1])
+            finally:
                 if bar:
-                    bar[0].advance(bar[1])
-        finally:
-            if bar:
-                bar[0].stop()
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+                    bar[0].stop()
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
+        except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
+            # results come in the order of the files (pool.map): the first `done`.
+            # Counted once written: a Ctrl-C just after a write (or in one that
+            # blocks on a full pipe, its line buffered and put out at exit) may
+            # leave one more line out than said; hashing from the count repeats a
+            # file rather than losing one
+            warn(f"interrupted: the lines of the first {done} of {len(paths)} file(s) "
+                 "are written (`rasd hash` writes nothing else); hash the others again")
+            raise typer.Exit(130) from None
         if bad:
             warn(f"{bad} of {len(paths)} file(s) had errors (see the 'error' fields)")
             raise typer.Exit(1)
@@ -157,7 +169,8 @@ def register(app: typer.Typer) -> None:
         cannot be hashed is reported on stderr (with --json: an "error" field) and
         the exit status is 1; its line says "not checked", or, hashed in part, which
         signal was not checked and why, as it says which signal the quality gate
-        held back ("pdq not matched: quality 0 below 50").
+        held back ("pdq not matched: quality 0 below 50"). Interrupted (Ctrl-C),
+        it says how many files' results are written (status 130).
 
         Examples:
 
@@ -175,7 +188,14 @@ def register(app: typer.Typer) -> None:
         if stored:
             from rasd.detect.media.detector import rematch_stored
 
-            res = rematch_stored(store)
+            try:
+                res = rematch_stored(store)
+            except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
+                # each chunk's detections are replaced in a transaction of its own
+                # (store_detections); the banks are recorded as matched at the end
+                warn("interrupted: the media re-matched before it have their new "
+                     "detections stored; `rasd match --stored` again re-matches them all")
+                raise typer.Exit(130) from None
             if json_:
                 echo_json(res)
             else:
@@ -186,8 +206,10 @@ def register(app: typer.Typer) -> None:
             fail("give files to match, or --stored")
         matcher = Matcher(store)
         paths = _expand(files, recursive, "match")
-        n_match = bad = 0
-        for p in paths:
+        n_match = bad = done = 0
+
+        def _match_one(p: Path) -> None:
+            nonlocal n_match, bad
             fh = hash_path(p)
             if fh.errors:
                 bad += 1
@@ -219,6 +241,16 @@ def register(app: typer.Typer) -> None:
                 echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "
                      f"{h.measured()} labels={labels}")
             n_match += any(h.outcome == "reported" for h in hits)
+        try:
+            for p in paths:
+                _match_one(p)
+                done += 1
+        except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
+            # matching files only reads the store: nothing of it is written there
+            warn(f"interrupted: the results of the first {done} of {len(paths)} file(s) "
+                 "are written in full (matching files stores nothing); match the others "
+                 "again")
+            raise typer.Exit(130) from None
         if not json_:
             echo(f"{n_match} of {len(paths)} file(s) matched"
                  + (f"; {bad} had errors" if bad else ""))
@@ -341,7 +373,9 @@ def register(app: typer.Typer) -> None:
         --apply-tombstones); a TCAP record newer (updated_on) than the held signal's
         sets its labels, and an older one changes nothing. Rows of
         python-threatexchange types rasd has no signal type for (url…) are passed
-        over and counted. New signals take effect at the next match.
+        over and counted. New signals take effect at the next match. Interrupted
+        (Ctrl-C), the bank keeps the rows written before (2,000 to a transaction):
+        importing the file again adds the rest (status 130).
 
         Examples:
 
@@ -370,10 +404,20 @@ def register(app: typer.Typer) -> None:
         if not file.is_file():
             fail(f"{file}: no such file")
         pmap = _bank_errors(lambda: parse_policy_map(map_policy or []))
-        rep = _bank_errors(lambda: import_file(get_store(create=True), name, file, fmt=fmt,
-                                               signal_type=signal_type,
-                                               apply_tombstones=apply_tombstones,
-                                               policy_map=pmap))
+        store = get_store(create=True)
+        try:
+            rep = _bank_errors(lambda: import_file(store, name, file, fmt=fmt,
+                                                   signal_type=signal_type,
+                                                   apply_tombstones=apply_tombstones,
+                                                   policy_map=pmap))
+        except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
+            # add_signals writes each IMPORT_BATCH rows in transactions of their own,
+            # and applies the file's tombstones of held signals once all are written
+            warn(f"interrupted: bank {name} keeps the signals of the file's rows written "
+                 "before it (2,000 rows at a time; its tombstones of signals held before "
+                 "are applied only at the end); import the file again to add the rest "
+                 "(those added count as duplicates)")
+            raise typer.Exit(130) from None
         if json_:
             echo_json(rep.__dict__)
         else:
