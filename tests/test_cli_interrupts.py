@@ -287,3 +287,26 @@ def test_ctrl_c_while_a_store_migrates_leaves_it_at_its_old_schema(store, monkey
     assert set(names) <= have
     with store.connect() as c:
         assert c.execute(select(func.count()).select_from(M.bank_signals)).scalar() == 0
+
+
+def test_an_interrupted_bank_batch_leaves_no_quarantined_signal_without_its_review(store,
+                                                                                   monkeypatch):
+    """A batch's signals, and the reviews its quarantined ones need (the one way
+    they come back), were written in transactions of their own: a Ctrl-C between
+    them left quarantined signals that no review lists. Now a batch is one
+    transaction: all of it, or none."""
+    B.create_bank(store, "q")
+    entries = [B.Entry(i, "md5", f"{i:032x}", {}, status="quarantined") for i in range(3)]
+    real = B._review_quarantined
+
+    def review(c, bank_id, keys, where):  # Ctrl-C as the batch's reviews are opened
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(B, "_review_quarantined", review)
+    with pytest.raises(KeyboardInterrupt):
+        B.add_signals(store, "q", entries)
+    with store.connect() as c:
+        assert c.execute(select(func.count()).select_from(M.bank_signals)).scalar() == 0
+    monkeypatch.setattr(B, "_review_quarantined", real)
+    rep = B.add_signals(store, "q", entries)
+    assert rep.added == 3 and len(B.open_reviews(store)) == 3

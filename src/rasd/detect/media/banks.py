@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import Connection, and_, case, func, literal, or_, select, update
 
 from rasd.detect.media import schema as M
 from rasd.detect.media import signals as sig
@@ -453,6 +453,9 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     def flush() -> None:
         if not batch:
             return
+        # one transaction: a batch's signals, the statuses and labels later rows
+        # give them, and their reviews, all or none (an interrupt between two
+        # left quarantined signals with no review, the one way they come back)
         with store.begin() as c:
             old = held(c)
             before = c.execute(select(func.count()).where(
@@ -460,47 +463,45 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
             c.execute(insert_ignore(c, M.bank_signals), batch)
             after = c.execute(select(func.count()).where(
                 M.bank_signals.c.bank_id == b.id)).scalar_one()
-        rep.added += after - before
-        rep.duplicates += len(batch) - (after - before)
-        redo: list[tuple[int, dict[str, Any]]] = []  # added by this import; said again
-        relabel: list[tuple[int, dict[str, Any], datetime]] = []  # held; a newer row
-        for r in batch:
-            k = (r["signal_type"], r["signal_key"])
-            had = old.get(k)
-            if had is None:  # added now, with the status the file gives it
-                _count_status(r["status"], 1)
-                written[k] = r["status"]
-                continue
-            held_at = _utc(had.source_updated_at)
-            if _older(r["source_updated_at"], held_at):  # the bank holds newer news
-                if not written.get(k):
-                    rep.outdated += 1
-                    written[k] = ""
-                continue
-            if written.get(k):  # added by an earlier batch of this file: the later row wins
-                _count_status(written[k], -1)
-                _count_status(r["status"], 1)
-                written[k] = r["status"]
-                redo.append((had.id, r))
-                continue
-            written[k] = ""
-            if r["status"] == "tombstoned" and had.status != "tombstoned":
-                live[k] = had.id
-            else:  # a later row (in a later batch) that is no tombstone undoes one
-                live.pop(k, None)
-            if (r["source_updated_at"] is not None and had.status != "tombstoned"
-                    and (held_at is None or r["source_updated_at"] > held_at)):
-                relabel.append((had.id, {**(had.labels or {}), **r["labels"]},
-                                r["source_updated_at"]))
-                rep.updated += 1
-        if redo:
-            _restate(store, redo)
-        if relabel:
-            with store.begin() as c:
-                for sid, labels, at in relabel:
-                    c.execute(update(M.bank_signals).where(M.bank_signals.c.id == sid)
-                              .values(labels=labels, source_updated_at=at, updated_at=now()))
-        _review_quarantined(store, b.id, [(r["signal_type"], r["signal_key"]) for r in batch
+            rep.added += after - before
+            rep.duplicates += len(batch) - (after - before)
+            redo: list[tuple[int, dict[str, Any]]] = []  # added by this import; said again
+            relabel: list[tuple[int, dict[str, Any], datetime]] = []  # held; a newer row
+            for r in batch:
+                k = (r["signal_type"], r["signal_key"])
+                had = old.get(k)
+                if had is None:  # added now, with the status the file gives it
+                    _count_status(r["status"], 1)
+                    written[k] = r["status"]
+                    continue
+                held_at = _utc(had.source_updated_at)
+                if _older(r["source_updated_at"], held_at):  # the bank holds newer news
+                    if not written.get(k):
+                        rep.outdated += 1
+                        written[k] = ""
+                    continue
+                if written.get(k):  # added by an earlier batch of this file: the later row wins
+                    _count_status(written[k], -1)
+                    _count_status(r["status"], 1)
+                    written[k] = r["status"]
+                    redo.append((had.id, r))
+                    continue
+                written[k] = ""
+                if r["status"] == "tombstoned" and had.status != "tombstoned":
+                    live[k] = had.id
+                else:  # a later row (in a later batch) that is no tombstone undoes one
+                    live.pop(k, None)
+                if (r["source_updated_at"] is not None and had.status != "tombstoned"
+                        and (held_at is None or r["source_updated_at"] > held_at)):
+                    relabel.append((had.id, {**(had.labels or {}), **r["labels"]},
+                                    r["source_updated_at"]))
+                    rep.updated += 1
+            if redo:
+                _restate(c, redo)
+            for sid, labels, at in relabel:
+                c.execute(update(M.bank_signals).where(M.bank_signals.c.id == sid)
+                          .values(labels=labels, source_updated_at=at, updated_at=now()))
+            _review_quarantined(c, b.id, [(r["signal_type"], r["signal_key"]) for r in batch
                                           if r["status"] == "quarantined"], where)
         batch.clear()
         pending.clear()
@@ -597,43 +598,42 @@ def _older(new: datetime | None, held: datetime | None) -> bool:
     return new is not None and held is not None and new < held
 
 
-def _restate(store: Store, rows: list[tuple[int, dict[str, Any]]]) -> None:
+def _restate(c: Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
     """Give signals an import added in an earlier batch the status and labels of the
     file's later row for them (``rows``: (signal id, row)) — the last row wins, as
     within one batch. Reviews open on one that is now active or tombstoned close,
-    as ``set_signal_status`` closes them."""
+    as ``set_signal_status`` closes them. In the transaction ``c`` (the batch's)."""
     bs, rv = M.bank_signals, M.signal_reviews
     ts = now()
-    with store.begin() as c:
-        for sid, r in rows:
-            c.execute(update(bs).where(bs.c.id == sid).values(
-                status=r["status"], labels=r["labels"], updated_at=ts,
-                source_updated_at=r["source_updated_at"]))
-            if r["status"] in ("active", "tombstoned"):
-                c.execute(update(rv).where(and_(rv.c.signal_id == sid,
-                                                rv.c.closed_at.is_(None))).values(
-                    closed_at=ts,
-                    decision="restore" if r["status"] == "active" else "tombstone"))
+    for sid, r in rows:
+        c.execute(update(bs).where(bs.c.id == sid).values(
+            status=r["status"], labels=r["labels"], updated_at=ts,
+            source_updated_at=r["source_updated_at"]))
+        if r["status"] in ("active", "tombstoned"):
+            c.execute(update(rv).where(and_(rv.c.signal_id == sid,
+                                            rv.c.closed_at.is_(None))).values(
+                closed_at=ts,
+                decision="restore" if r["status"] == "active" else "tombstone"))
 
 
-def _review_quarantined(store: Store, bank_id: int, keys: list[tuple[str, str]],
+def _review_quarantined(c: Connection, bank_id: int, keys: list[tuple[str, str]],
                         where: str) -> None:
     """Open a review for each quarantined signal of ``keys`` that has none open (an
-    imported one: the review queue is the only way a quarantined signal comes back)."""
+    imported one: the review queue is the only way a quarantined signal comes back).
+    In the transaction ``c`` that stored them."""
     if not keys:
         return
     bs, rv = M.bank_signals, M.signal_reviews
     ts = now()
-    with store.begin() as c:
-        for t, key in keys:
-            sid = c.execute(select(bs.c.id).where(and_(
-                bs.c.bank_id == bank_id, bs.c.signal_type == t, bs.c.signal_key == key,
-                bs.c.status == "quarantined"))).scalar()
-            if sid is None or c.execute(select(rv.c.id).where(and_(
-                    rv.c.signal_id == sid, rv.c.closed_at.is_(None)))).first():
-                continue
-            c.execute(rv.insert().values(signal_id=sid, opened_at=ts,
-                                         reason=f"imported as quarantined from {where}"))
+    for t, key in keys:
+        sid = c.execute(select(bs.c.id).where(and_(
+            bs.c.bank_id == bank_id, bs.c.signal_type == t, bs.c.signal_key == key,
+            bs.c.status == "quarantined"))).scalar()
+        if sid is None or c.execute(select(rv.c.id).where(and_(
+                rv.c.signal_id == sid, rv.c.closed_at.is_(None)))).first():
+            continue
+        c.execute(rv.insert().values(signal_id=sid, opened_at=ts,
+                                     reason=f"imported as quarantined from {where}"))
 
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
