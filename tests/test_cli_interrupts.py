@@ -185,11 +185,10 @@ def test_ctrl_c_in_rasd_bank_import_keeps_the_batches_written(store, tmp_path, m
     r = _cli(store, "bank", "import", "tcap", str(f), "--type", "sha256")
     assert r.exit_code == 130, r.output
     assert r.stdout == ""
-    assert r.stderr == ("rasd: warning: interrupted: bank tcap keeps the signals of the "
-                        "file's rows written before it (2,000 rows at a time; its "
-                        "tombstones of signals held before are applied only at the end); "
-                        "import the file again to add the rest (those added count as "
-                        "duplicates)\n")
+    assert r.stderr == ("rasd: warning: interrupted: bank tcap keeps the signals written "
+                        "before it (2 to a transaction; the file's tombstones of signals "
+                        "held before are applied only at the end); import the file again "
+                        "to add the rest (those added count as duplicates)\n")
     with store.connect() as c:
         held = c.execute(select(M.bank_signals.c.signal)).scalars().all()
     assert sorted(held) == sorted(keys[:4])

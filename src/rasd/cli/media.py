@@ -374,7 +374,7 @@ def register(app: typer.Typer) -> None:
         sets its labels, and an older one changes nothing. Rows of
         python-threatexchange types rasd has no signal type for (url…) are passed
         over and counted. New signals take effect at the next match. Interrupted
-        (Ctrl-C), the bank keeps the rows written before (2,000 to a transaction):
+        (Ctrl-C), the bank keeps the signals written before (2,000 to a transaction):
         importing the file again adds the rest (status 130).
 
         Examples:
@@ -411,12 +411,14 @@ def register(app: typer.Typer) -> None:
                                                    apply_tombstones=apply_tombstones,
                                                    policy_map=pmap))
         except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
-            # add_signals writes each IMPORT_BATCH rows in transactions of their own,
-            # and applies the file's tombstones of held signals once all are written
-            warn(f"interrupted: bank {name} keeps the signals of the file's rows written "
-                 "before it (2,000 rows at a time; its tombstones of signals held before "
-                 "are applied only at the end); import the file again to add the rest "
-                 "(those added count as duplicates)")
+            # add_signals writes each IMPORT_BATCH signals in a transaction of their
+            # own, and applies the file's tombstones of held signals once all are
+            from rasd.detect.media.banks import IMPORT_BATCH
+
+            warn(f"interrupted: bank {name} keeps the signals written before it "
+                 f"({IMPORT_BATCH:,} to a transaction; the file's tombstones of signals "
+                 "held before are applied only at the end); import the file again to add "
+                 "the rest (those added count as duplicates)")
             raise typer.Exit(130) from None
         if json_:
             echo_json(rep.__dict__)
