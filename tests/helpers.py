@@ -100,3 +100,35 @@ def versioned_detector(version: str, accept: Any = bool, name: str = "caps") -> 
 
     Versioned.name = name
     return Versioned()
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL of the ingest at a batch (a BaseException: no
+    ``except Exception`` on the way out can take it for an error to report)."""
+
+
+def kill_then_rerun(monkeypatch: Any, run: Any, k: int, *, before: bool = False) -> None:
+    """Run ``run()`` with ``Writer.apply`` dying at its ``k``-th call, just
+    after that batch committed (or, ``before``, instead of writing it), then
+    run it again whole, as a user re-runs an ingest that was killed."""
+    import pytest
+
+    from rasd.ingest.writer import Writer
+
+    apply = Writer.apply
+    calls = 0
+
+    def dying(self: Writer, b: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == k and before:
+            raise Killed
+        apply(self, b)
+        if calls == k:
+            raise Killed
+
+    monkeypatch.setattr(Writer, "apply", dying)
+    with pytest.raises(Killed):
+        run()
+    monkeypatch.setattr(Writer, "apply", apply)
+    run()

@@ -12,15 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.helpers import kill_then_rerun
 
 from rasd.ingest import ingest_path, pipeline
 from rasd.ingest.base import Stream, reading
-from rasd.ingest.writer import Prep, RawOrderError, Writer
+from rasd.ingest.writer import Prep, RawOrderError
 from rasd.model import Account, RawRef
-
-
-class _Killed(BaseException):
-    """Stands for a SIGKILL of the ingest just after a batch committed."""
 
 
 def _stream_error(i: int, size: int) -> str:
@@ -106,24 +103,11 @@ def test_kill_and_rerun_with_many_lines_of_no_record(store, second_store, tmp_pa
     ref = dump(second_store, since)
     assert sum(ref["raw_records"].values()) == 6 * 20
     assert sum(ref["account_versions"].values()) == sum(ref["post_versions"].values()) == 5
-    apply = Writer.apply
     kind = "sqlite" if store.is_sqlite else "postgresql"
     for k in (1, 2, 4, 6):
         with _fresh_store(kind, tmp_path / f"k{k}.db") as s:
-            calls = 0
-
-            def dying(self, b, k=k):
-                nonlocal calls
-                calls += 1
-                apply(self, b)
-                if calls == k:
-                    raise _Killed
-
-            monkeypatch.setattr(Writer, "apply", dying)
-            with pytest.raises(_Killed):
-                ingest_path(s, f, batch_size=2, source="noisy")
-            monkeypatch.setattr(Writer, "apply", apply)
-            ingest_path(s, f, batch_size=2, source="noisy")
+            kill_then_rerun(monkeypatch, lambda s=s: ingest_path(s, f, batch_size=2,
+                                                                 source="noisy"), k)
             assert diff(ref, dump(s, since)) == [], f"killed after batch {k}"
 
 
@@ -212,24 +196,10 @@ def test_two_profiles_of_one_instant_converge_after_a_kill(store, second_store, 
     ingest_path(second_store, f, batch_size=1, source="tie")
     ref = dump(second_store, since)
     last = 2 * len(spec)  # a page is two records: batches of one
-    apply = Writer.apply
     kind = "sqlite" if store.is_sqlite else "postgresql"
     for k, inside in ((last, True), (last - 1, False)):
         with _fresh_store(kind, tmp_path / f"k{k}.db") as s:
-            calls = 0
-
-            def dying(self, b, k=k, inside=inside):
-                nonlocal calls
-                calls += 1
-                if calls == k and inside:
-                    raise _Killed
-                apply(self, b)
-                if calls == k:
-                    raise _Killed
-
-            monkeypatch.setattr(Writer, "apply", dying)
-            with pytest.raises(_Killed):
-                ingest_path(s, f, batch_size=1, source="tie")
-            monkeypatch.setattr(Writer, "apply", apply)
-            ingest_path(s, f, batch_size=1, source="tie")
+            kill_then_rerun(monkeypatch, lambda s=s: ingest_path(s, f, batch_size=1,
+                                                                 source="tie"), k,
+                            before=inside)
             assert diff(ref, dump(s, since)) == [], (k, inside)

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.helpers import live_processes, post
+from tests.helpers import kill_then_rerun, live_processes, post
 from tests.test_ingest_polls import X_POLL
 from tests.test_ingest_telethon import CHAN as GCHAN
 from tests.test_ingest_telethon import fourcat_messages
@@ -1173,10 +1173,6 @@ def test_the_fuzz_harness_passes_on_its_seeds(shared_data):
     assert sum(len(g[0]) for g in given if g) > 300
 
 
-class _Killed(BaseException):
-    """Stands for a SIGKILL of the ingest just after a batch committed."""
-
-
 def _changing_pages(pages: int = 2) -> bytes:
     """X pages, collected a day apart, each of its author's profile (the bio
     changes from page to page), a copy of post 100 (its text changes: an edit
@@ -1207,7 +1203,6 @@ def test_a_kill_after_a_batch_that_ended_inside_a_page_loses_nothing(
     from tests.conftest import _fresh_store
 
     from rasd.ingest.base import Stream
-    from rasd.ingest.writer import Writer
 
     since = datetime.now(UTC) - timedelta(seconds=1)
     f = tmp_path / "pages.jsonl"
@@ -1223,24 +1218,10 @@ def test_a_kill_after_a_batch_that_ended_inside_a_page_loses_nothing(
     ingest(second_store)
     ref = dump(second_store, since)
     assert len(ref["account_versions"]) == len(ref["post_versions"]) == 1
-    apply = Writer.apply
     kind = "sqlite" if store.is_sqlite else "postgresql"
     for k in (1, 2):
         with _fresh_store(kind, tmp_path / f"k{k}.db") as s:
-            calls = 0
-
-            def dying(self, b, k=k):
-                nonlocal calls
-                calls += 1
-                apply(self, b)
-                if calls == k:
-                    raise _Killed
-
-            monkeypatch.setattr(Writer, "apply", dying)
-            with pytest.raises(_Killed):
-                ingest(s)
-            monkeypatch.setattr(Writer, "apply", apply)
-            ingest(s)
+            kill_then_rerun(monkeypatch, lambda s=s: ingest(s), k)
             assert diff(ref, dump(s, since)) == [], f"killed after batch {k}"
 
 
@@ -1252,9 +1233,8 @@ def test_a_repeat_after_a_kill_is_placed_as_in_one_run(store, second_store, tmp_
     again after a kill, that copy's page was applied before and was not kept
     aside: the repeat was dropped, and a's version ran on to 12:00."""
     from benchmarks.killpoints import diff, dump
-
-    from rasd.ingest.writer import Writer
     from tests.conftest import _fresh_store
+
 
     since = datetime.now(UTC) - timedelta(seconds=1)
     f = tmp_path / "pages.jsonl"
@@ -1267,20 +1247,6 @@ def test_a_repeat_after_a_kill_is_placed_as_in_one_run(store, second_store, tmp_
         for i, (bio, t) in enumerate(pages)))
     ingest_path(second_store, f, batch_size=2)  # a page a batch
     ref = dump(second_store, since)
-    apply = Writer.apply
-    calls = 0
-
-    def dying(self, b):
-        nonlocal calls
-        calls += 1
-        apply(self, b)
-        if calls == 3:
-            raise _Killed
-
     with _fresh_store("sqlite" if store.is_sqlite else "postgresql", tmp_path / "k.db") as s:
-        monkeypatch.setattr(Writer, "apply", dying)
-        with pytest.raises(_Killed):
-            ingest_path(s, f, batch_size=2)
-        monkeypatch.setattr(Writer, "apply", apply)
-        ingest_path(s, f, batch_size=2)
+        kill_then_rerun(monkeypatch, lambda: ingest_path(s, f, batch_size=2), 3)
         assert diff(ref, dump(s, since)) == []
