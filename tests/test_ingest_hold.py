@@ -203,3 +203,21 @@ def test_two_profiles_of_one_instant_converge_after_a_kill(store, second_store, 
                                                                  source="tie"), k,
                             before=inside)
             assert diff(ref, dump(s, since)) == [], (k, inside)
+
+
+def test_a_dry_run_keeps_no_raw_bytes(tmp_path):
+    """``rasd ingest --dry-run`` (check_path) writes nothing, yet kept the raw
+    bytes of every line until its 5,000th record, and lines that give no
+    record until a record came: here a 24 MB file of 16 KB stream-error lines
+    (no record) and a page every 50 lines was all held. It keeps none."""
+    from rasd.ingest import check_path
+
+    f = _noisy(tmp_path / "noisy.jsonl", pages=30, errors=50, size=16 << 10)
+    tracemalloc.start()
+    try:
+        report = check_path(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.counts["records"]["posts"] == 30 * 2 and report.counts["rejected"] == 0
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MB traced for a 24 MB input"
