@@ -187,6 +187,16 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   autovacuum: 15-35 ms a lookup at 20k posts, ~1 s of that ingest), and
   after an ANALYZE the planner still prefers the scan to 900 index probes
   below ~30k rows (random_page_cost 4); 3-5 ms with the index.
+  Session 14, SQLite, a slow spell (naive 58-70k posts/s against ~145k in a
+  quiet one; load 0.1 at start), after raw bytes stopped being held across
+  batches (a batch also goes out at 32 MiB of raw input) and the archive,
+  CSV and JSON hardening: 200k posts 12,868/s with 2 processes (0.19x naive;
+  1 process 11,706/s; re-ingest 15,075/s; floor 0.65x; peak RSS 193 + 84 MB;
+  per post naive 14.8 us, parse 21.6, floor 22.8, ingest 77.7). --posts
+  50000 against the session's first commit (23b492e), alternated twice:
+  2 processes 11,160 / 12,085 old against 12,227 / 12,311 new posts/s,
+  1 process 7,740 / 7,753 against 9,172 / 9,562, re-ingest 13,697 / 14,860
+  against 14,148 / 14,111: no loss; the ratio is where it was (0.17-0.21x).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
