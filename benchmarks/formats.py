@@ -129,6 +129,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -398,14 +399,20 @@ def _telethon_msg(i: int, rng: random.Random) -> dict:
                 "_": "PeerChannel", "channel_id": 2}, "channel_post": i}} if i % 5 == 0 else {})}
 
 
-def big_telethon(d: Path, size: int, rng: random.Random) -> tuple[Path, list[str]]:
-    f = d / "telethon.jsonl"
+def _lines_until(f: Path, size: int, line: Callable[[int], str]) -> tuple[Path, list[str]]:
+    """``f`` written a line at a time, ``line(1)``, ``line(2)`` … (each with
+    its own line end), until it holds ``size`` bytes."""
     with open(f, "wb") as fh:
         out, i = _Out(fh), 0
         while out.n < size:
             i += 1
-            out.write(json.dumps(_telethon_msg(i, rng)) + "\n")
+            out.write(line(i))
     return f, []
+
+
+def big_telethon(d: Path, size: int, rng: random.Random) -> tuple[Path, list[str]]:
+    return _lines_until(d / "telethon.jsonl", size,
+                        lambda i: json.dumps(_telethon_msg(i, rng)) + "\n")
 
 
 def big_telethon_array(d: Path, size: int, rng: random.Random) -> tuple[Path, list[str]]:
@@ -488,13 +495,7 @@ def _zee_line(i: int, rng: random.Random) -> str:
 
 
 def big_zeeschuimer(d: Path, size: int, rng: random.Random) -> tuple[Path, list[str]]:
-    f = d / "zeeschuimer.ndjson"
-    with open(f, "wb") as fh:
-        out, i = _Out(fh), 0
-        while out.n < size:
-            i += 1
-            out.write(_zee_line(i, rng))
-    return f, []
+    return _lines_until(d / "zeeschuimer.ndjson", size, lambda i: _zee_line(i, rng))
 
 
 def _x_jsonl(d: Path, size: int) -> Path:
