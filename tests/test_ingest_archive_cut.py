@@ -154,6 +154,22 @@ def test_a_sparse_member_cut_between_its_segments_is_stored_up_to_the_cut(store,
     assert (name, new, rejected) == ("s.jsonl", 100 + keep, [100 + keep + 1])
 
 
+def _count_gzip_rewinds(monkeypatch) -> list[int]:
+    """A one-item list counting, from now on, how often a gzip reader goes
+    back to its first byte (each a decompression of the archive again)."""
+    import gzip
+
+    rewinds = [0]
+    real = gzip._GzipReader._rewind
+
+    def counting(self) -> None:
+        rewinds[0] += 1
+        real(self)
+
+    monkeypatch.setattr(gzip._GzipReader, "_rewind", counting)
+    return rewinds
+
+
 def _fds_of(path: Path) -> int:
     """How many of this process's file descriptors are open on ``path``."""
     n = 0
@@ -231,14 +247,7 @@ def test_html_pages_of_a_tar_gz_read_the_page_before_without_decompressing_again
     packed = tmp_path / "html.tar.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
 
-    rewinds = [0]
-    real = gzip._GzipReader._rewind
-
-    def counting(self) -> None:
-        rewinds[0] += 1
-        real(self)
-
-    monkeypatch.setattr(gzip._GzipReader, "_rewind", counting)
+    rewinds = _count_gzip_rewinds(monkeypatch)
     for s, archive in ((store, packed), (second_store, plain)):
         for name in members(archive, lambda p: p.suffix == ".html"):
             with member_stream(archive, name) as m:
@@ -290,14 +299,7 @@ def test_a_media_scan_reads_the_photos_of_a_tar_gz_in_its_order(store, tmp_path,
     with member_stream(archive, "Export/result.json") as s:
         assert ingest_path(store, s).counts["by_kind"]["posts"]["new"] == n
 
-    rewinds = [0]
-    real = gzip._GzipReader._rewind
-
-    def counting(self) -> None:
-        rewinds[0] += 1
-        real(self)
-
-    monkeypatch.setattr(gzip._GzipReader, "_rewind", counting)
+    rewinds = _count_gzip_rewinds(monkeypatch)
     det = MediaDetector()
     scan(store, [det])
     assert det.stats["hashed"] == n and det.stats["errors"] == 0
