@@ -738,7 +738,6 @@ class Prep:
         self.sent: dict[Key, tuple[str, datetime | None]] = {}
         self.raw: dict[str, tuple[str, bytes]] = {}
         self.raw_size = 0  # bytes in ``raw``
-        self.tail: str | None = None  # the raw record of the last record added
         # ``ordered``: every raw record the batch's records name must be in ``raw``
         # (take raises RawOrderError): set where the raw records come from a
         # parser through a RawSink (pipeline.produce), whose records come in
@@ -798,7 +797,6 @@ class Prep:
         self._added += 1
         if rec.raw is not None:
             self.raw_refs.add(rec.raw.sha256)
-        self.tail = rec.raw.sha256 if rec.raw is not None else None
         if isinstance(rec, Post):
             key = (rec.platform, rec.platform_id)
             old = self.posts.get(key)
@@ -913,9 +911,6 @@ class Prep:
             else:  # (the next record names no raw record: those after the last named)
                 last = max((i for i, h in enumerate(raw) if h in refs), default=-1)
                 held = {h: raw[h] for h in list(raw)[last + 1:]}
-            tail = self.tail
-            if ahead is not None and ahead == tail and tail in raw and tail not in held:
-                held = {tail: raw[tail], **held}
             b.raw_later = [h for h in refs if h in held]
         # compressed here: smaller to hand over (pickling the raw bytes cost
         # more than compressing them)
