@@ -627,14 +627,15 @@ def _cr_after_a_line(head: bytes) -> bool:
     lines = [x for x in _LONE_CR.split(head)[:-1] if x.strip(b" \t\r")]  # the last: cut
     if not lines:
         return False
-    if _whole_json(lines[0]):
+    if whole_json(lines[0]):
         return True
     if _json_start(lines[0]):
         return False
-    return any(_whole_json(x) for x in lines[1:])
+    return any(whole_json(x) for x in lines[1:])
 
 
-def _whole_json(data: bytes) -> bool:
+def whole_json(data: bytes) -> bool:
+    """Whether ``data`` is one whole JSON value (a line of JSON Lines)."""
     try:
         orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -1139,11 +1140,19 @@ class RawSink:
 
     def extend(self, items: dict[str, tuple[str, bytes]]) -> None:
         """Keep ``items`` too (another sink's ``drain``), in their order."""
-        pending = self.pending
-        for h, v in items.items():
-            if h not in pending:
-                pending[h] = v
-                self.size += len(v[1])
+        self.size += add_raw(self.pending, items)
+
+
+def add_raw(pending: dict[str, tuple[str, bytes]], items: dict[str, tuple[str, bytes]]) -> int:
+    """Put the raw records of ``items`` (sha256 → (format, bytes)) that
+    ``pending`` lacks into it, in their order; the number of bytes added (what
+    a sink, or a batch being prepared, counts to bound its memory)."""
+    added = 0
+    for h, v in items.items():
+        if h not in pending:
+            pending[h] = v
+            added += len(v[1])
+    return added
 
 
 PARSERS: dict[str, type[Parser]] = {}

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
-from rasd.ingest.base import CONTROL, bounded_ints, clean_metrics
+from rasd.ingest.base import CONTROL, add_raw, bounded_ints, clean_metrics
 from rasd.model import (
     Account,
     Compliance,
@@ -871,11 +871,7 @@ class Prep:
         return True
 
     def add_raw(self, items: dict[str, tuple[str, bytes]]) -> None:
-        raw = self.raw
-        for h, v in items.items():
-            if h not in raw:
-                raw[h] = v
-                self.raw_size += len(v[1])
+        self.raw_size += add_raw(self.raw, items)
 
     def full(self) -> bool:
         # records added, duplicates included: a cheap upper bound of len(self)
