@@ -53,6 +53,7 @@ from rasd.ingest.base import (
     read_sample,
     reject,
     strip_surrogates,
+    whole_json,
 )
 from rasd.model import RawRef, Record, Reject
 
@@ -81,17 +82,9 @@ def json_layout(sample: bytes) -> str:
     array = body[:1] == b"["
     if len(lines) == 1 or b"\n" not in body.rstrip():  # one line, maybe over the sample
         return "array" if array else "lines"
-    if _is_json(lines[0]) or _is_json(lines[1]):  # JSON Lines, maybe a broken first line
+    if whole_json(lines[0]) or whole_json(lines[1]):  # JSON Lines, maybe a broken first line
         return "lines"
     return "array" if array else "documents"
-
-
-def _is_json(line: bytes) -> bool:
-    try:
-        orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return True
 
 
 MAX_JSON_DEPTH = 1024  # levels of nesting: what orjson reads (loads), and first_keys follows
