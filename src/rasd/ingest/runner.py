@@ -296,8 +296,6 @@ def check_format(path: str | Path | Stream, fmt: str = "auto", *, platform: str 
     with ``first_record`` false only the first bytes that tell the format (a
     pipe, which can be read again only as far as it keeps, and whose first
     record may be hours away) and a CSV's header; touches no store."""
-    from rasd.ingest.base import RawSink
-
     with _opened(path) as (p, _):
         name, options = _format(p, fmt, mapping, platform, chat_id)
         if first_record:
