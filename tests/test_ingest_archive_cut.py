@@ -265,25 +265,18 @@ def test_html_pages_of_a_tar_gz_read_the_page_before_without_decompressing_again
     assert {n for i, n in got[0] if i.endswith(("/200", "/700"))} == {"Sender 1", "Sender 6"}
 
 
-def test_a_media_scan_reads_the_photos_of_a_tar_gz_in_its_order(store, tmp_path, monkeypatch):
-    """The media scan takes photos in the order of their ids; in a .tar.gz each
-    photo behind the last one read was reached by decompressing the archive
-    again from its first byte (here 11 passes for 12 photos stored in the
-    reverse order of their messages). A batch of photos is now read in the
-    archive's order: one pass, the same photos hashed."""
+def _tar_gz_export(store, tmp_path: Path, n: int) -> Path:
+    """A Telegram export of ``n`` photos packed in a .tar.gz, its photos stored
+    in the reverse order of their messages (and so of their media ids),
+    ingested into ``store``."""
     import gzip
 
     from PIL import Image
 
-    from rasd.detect.media.detector import MediaDetector
-    from rasd.detect.scan import scan
-
-    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
-    n = 12
     photos = {}
     for i in range(n):
-        img = Image.new("RGB", (64, 48), (20 * i, 255 - 20 * i, (7 * i) % 256))
-        img.paste((255, 255, 255), (i * 4, 0, i * 4 + 8, 48))
+        img = Image.new("RGB", (64, 48), (20 * i % 256, (255 - 20 * i) % 256, (7 * i) % 256))
+        img.paste((255, 255, 255), (i * 4 % 56, 0, i * 4 % 56 + 8, 48))
         buf = io.BytesIO()
         img.save(buf, "PNG")
         photos[f"photos/p{i:02d}.png"] = buf.getvalue()
@@ -298,9 +291,66 @@ def test_a_media_scan_reads_the_photos_of_a_tar_gz_in_its_order(store, tmp_path,
     archive.write_bytes(gzip.compress(_plain_tar(files)))
     with member_stream(archive, "Export/result.json") as s:
         assert ingest_path(store, s).counts["by_kind"]["posts"]["new"] == n
+    return archive
 
+
+def test_a_media_scan_reads_the_photos_of_a_tar_gz_in_its_order(store, tmp_path, monkeypatch):
+    """The media scan takes photos in the order of their ids; in a .tar.gz each
+    photo behind the last one read was reached by decompressing the archive
+    again from its first byte (here 11 passes for 12 photos stored in the
+    reverse order of their messages). A batch of photos is now read in the
+    archive's order: one pass, the same photos hashed."""
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    n = 12
+    _tar_gz_export(store, tmp_path, n)
     rewinds = _count_gzip_rewinds(monkeypatch)
     det = MediaDetector()
     scan(store, [det])
     assert det.stats["hashed"] == n and det.stats["errors"] == 0
     assert rewinds[0] <= 1
+
+
+def test_a_media_scan_reads_a_tar_gz_once_across_its_batches(store, tmp_path, monkeypatch):
+    """Each batch of the media scan (64 photos) was read in the archive's order,
+    but the batches were cut in the order of the media ids: each went back to
+    the archive's start, a decompression of it a batch (a 1,000-photo export:
+    ~16). The scan now cuts its batches from a page of ids put in the
+    archive's order (``MediaDetector.order``): the batches follow on, one pass
+    for the scan. Here 5 batches of 4 photos: 5 passes before, now 1; and the
+    photos hashed and their detections are those of batches cut by id."""
+    from sqlalchemy import select
+
+    from rasd.detect.media import schema as M
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+    from rasd.store import schema as S
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    monkeypatch.setattr(MediaDetector, "batch_size", 4)
+    n = 20
+    _tar_gz_export(store, tmp_path, n)
+    with store.connect() as c:
+        ids = [r[0] for r in c.execute(select(S.media.c.id).order_by(S.media.c.id))]
+    det = MediaDetector()
+    det.bind(store)
+    # the archive holds the photos newest message first: a page in its order
+    assert det.order(ids) == ids[::-1]
+    assert det.order(ids[:3] + [10**9]) == [10**9, *ids[:3][::-1]]  # (no such media: first)
+
+    from rasd.ingest.archive import _OPEN
+    while _OPEN:  # listed afresh by the scan, as in a new process
+        _OPEN.popitem()[1].close()
+    rewinds = _count_gzip_rewinds(monkeypatch)
+    det = MediaDetector()
+    res = scan(store, [det])
+    assert res[0].scanned == n
+    assert det.stats["hashed"] == n and det.stats["errors"] == 0 and det.stats["missing"] == 0
+    assert rewinds[0] == 1  # the first photo read after the pass that lists the archive
+    with store.connect() as c:
+        hashed = {r[0] for r in c.execute(select(M.media_signals.c.media_id))}
+        scanned = {r[0] for r in c.execute(select(S.scans.c.subject_id).where(
+            S.scans.c.detector == "media"))}
+    assert hashed == scanned == set(ids)

@@ -99,6 +99,15 @@ class Detector(ABC):
         did, or None when there was nothing to do (the default)."""
         return None
 
+    def order(self, ids: list[int]) -> list[int]:
+        """The ids of a page of pending subjects (up to ``scan.PAGE``, in id
+        order) in the order to scan them: ``scan`` cuts its batches from this
+        order. Called after ``bind``. As they come by default; the media
+        detector puts the photos of a compressed tar archive in the archive's
+        order, so that a scan reads the archive once a page, not once a batch.
+        Must return the same ids (a permutation)."""
+        return ids
+
     @abstractmethod
     def detect(self, subjects: Sequence[Any]) -> list[Detection]:
         """Return detections for ``subjects`` (possibly none for some)."""

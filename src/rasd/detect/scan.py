@@ -5,7 +5,9 @@ is skipped unless ``rescan`` is set (a new version scans again, and so does
 going back to an earlier one); results of a rescan replace that version's
 previous detections for the subject, older versions' stay as history. Each batch commits on its own, so a crash loses at
 most the batch in flight and a re-run picks up where it stopped. The subjects
-to scan are read a page of ids at a time: memory does not grow with the store.
+to scan are read a page of ids at a time: memory does not grow with the store;
+a page is cut into batches in the order the detector asks for
+(``Detector.order``: the media detector reads a .tar.gz's photos in its order).
 """
 
 from __future__ import annotations
@@ -164,7 +166,8 @@ def scan(store: Store, detectors: Sequence[Detector], *, rescan: bool = False,
         total = _count_pending(store, det, rescan=rescan, since=since,
                                limit=limit) if progress else 0
         res = ScanResult(det.name, det.version, caught_up=caught_up)
-        for ids in _pending(store, det, rescan=rescan, since=since, limit=limit):
+        for page in _pending(store, det, rescan=rescan, since=since, limit=limit):
+            ids = det.order(list(page))  # (a copy: the page's last id is where the next starts)
             for start in range(0, len(ids), det.batch_size):
                 chunk = ids[start:start + det.batch_size]
                 subjects = load_subjects(store, det.subject_type, chunk)

@@ -20,9 +20,11 @@ listed, opened and sized. ``ZipArchive`` and ``TarArchive`` are the two kinds;
 a tar archive is read as it is compressed (``.tar``, ``.tar.gz``/``.tgz``,
 ``.tar.bz2``, ``.tar.xz``): a member of a compressed one is reached by
 decompressing the archive up to it, so an archive of a few large files reads
-well, while the media of a Telegram export in a ``.tar.gz`` are a pass over
-the archive's start for each batch the media scan reads (``reading_order``:
-extract such an export, or zip it).
+well, and the media scan reads the photos of a Telegram export in a ``.tar.gz``
+in the archive's order (``reading_order``): one pass over it for a scan of up
+to 20,000 photos (a page of the scan), after the pass that lists it. (A member
+read out of order, behind the last one, costs a pass over the archive's start:
+a ZIP or a folder has no such cost.)
 """
 
 from __future__ import annotations
@@ -590,7 +592,9 @@ def reading_order(paths: list[str | None]) -> list[int]:
     last one read is reached by decompressing the archive again from its first
     byte: a media scan takes photos in the order of their ids, not the
     archive's, and did that for about every other photo (a pass over the
-    archive each); in the archive's order a batch of them is one pass."""
+    archive each); in the archive's order they are one pass. The media scan
+    orders a page of photos so (``MediaDetector.order``), and the batches it
+    cuts from it follow on in the archive."""
     keyed: list[tuple[bool, str, int, int]] = []
     tars: dict[Path, TarArchive | None] = {}  # (an unreadable one is tried once)
     for i, p in enumerate(paths):

@@ -4,7 +4,9 @@ against the banks, store signals, matches and detections (``rasd scan --media``)
 URLs are never fetched here (see ``rasd media fetch`` for the opt-in downloader); a
 media row without a local file is skipped and counted. A file inside a ZIP archive
 (a Telegram export ingested zipped: ``/abs/export.zip!/ChatExport/photos/p.jpg``) is
-copied to a temporary file for the decoders and removed once hashed. A file that cannot be hashed
+copied to a temporary file for the decoders and removed once hashed; the photos of
+an export in a ``.tar.gz`` are scanned in the archive's order (``order``), so
+that a scan decompresses it once, not once a batch. A file that cannot be hashed
 (corrupt, truncated, a bomb…) is reported on stderr with its path and the batch goes
 on. Signals are kept in ``media_signals`` so that banks imported later can be matched
 retroactively without the files: ``rasd scan --media`` does it by itself when the
@@ -153,6 +155,28 @@ class MediaDetector(Detector):
             return None
         res = rematch_stored(store, matcher=self.matcher)
         return res if res["media"] else None
+
+    def order(self, ids: list[int]) -> list[int]:
+        """A page of media ids with the members of compressed tar archives in
+        the archives' order (``archive.reading_order``), after the rest (kept
+        in id order). ``scan`` cuts its batches from this order, so a batch
+        goes on in a .tar.gz where the batch before left off: one pass over
+        the archive a page (``scan.PAGE`` media), where batches cut in id
+        order decompressed it again from its first byte once a batch (64
+        photos). Memory: the page's ids and paths."""
+        from rasd.ingest.archive import SEP, reading_order
+
+        if self.store is None:
+            raise RuntimeError("MediaDetector.bind(store) must be called first")
+        paths: dict[int, str] = {}
+        m = S.media
+        with self.store.connect() as c:
+            for start in range(0, len(ids), 900):
+                paths.update(c.execute(select(m.c.id, m.c.local_path).where(
+                    m.c.id.in_(ids[start:start + 900]), m.c.local_path.contains(SEP))).all())
+        if not paths:
+            return ids
+        return [ids[i] for i in reading_order([paths.get(i) for i in ids])]
 
     def _error(self, msg: str) -> None:
         self.stats["errors"] += 1
