@@ -179,3 +179,23 @@ def test_short_text_language_is_unknown_rather_than_a_poor_guess():
     long = ("Police in Berlin said on Monday that the suspect had been arrested at his flat "
             "and would appear before a judge later this week")
     assert detect_language(long)[0] == "en"
+
+
+def test_strip_marks_keeps_cyrillic_letters_whose_mark_is_the_letter():
+    """NFD split й into и and a breve, which strip_marks dropped as an accent:
+    "бой" (battle) and "бои" (battles), "мой" and "мои", were one word to the
+    lexicon, and an alias with й matched text with и. й, ў and ї are letters of
+    their own and are kept (decomposed ones too); ё is still read as е (Russian
+    writes it so), and stress marks and Latin accents still go."""
+    from rasd.detect.text.lexicon import Entry, Lexicon, strip_marks
+
+    assert strip_marks("бой Бой ЙОД") == "бой Бой ЙОД"
+    assert strip_marks("и\u0306 у\u0306 і\u0308") == "й ў ї"
+    assert strip_marks("Ўсё їжак") == "Ўсе їжак"
+    assert strip_marks("Исла\u0301м Dâesh ёлка") == "Ислам Daesh елка"
+    assert strip_marks("й\u0301") == "й"  # a stress mark on й goes, the letter stays
+    assert alias_key("Хайят Тахрир") != alias_key("Хаият Тахрир")
+    assert alias_key("Всё") == alias_key("все")
+    lex = Lexicon([Entry("slogan", None, None, "test", "наш бой")])
+    assert [m.alias for m in lex.match("наш бой начался")] == ["наш бой"]
+    assert lex.match("наши бои закончились") == [] and lex.match("наш бои") == []

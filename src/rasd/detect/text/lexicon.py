@@ -26,17 +26,33 @@ _ARTICLE = re.compile(r"\b(al|el|ad|an|ar|as|ash|at|az|ал|аль|аш|ад|а�
 
 
 _LATIN_MARKS = re.compile("[\u0300-\u036f]")
+# Cyrillic letters whose mark makes a letter of its own, never left off in
+# writing: й (short i; и is another letter: "бой" battle, "бои" battles), ў
+# (Belarusian short u), ї (Ukrainian yi; і is another letter). ё is not here:
+# Russian writes it е as often as not, so ё and е are one letter for matching.
+_KEPT_LETTERS = re.compile("([йЙўЎїЇ])")
+
+
+def _strip(text: str) -> str:
+    return unicodedata.normalize("NFC", _LATIN_MARKS.sub("", unicodedata.normalize("NFD", text)))
 
 
 def strip_marks(text: str) -> str:
     """Latin/Greek/Cyrillic accents removed (NFD, combining diacritical marks
     U+0300–U+036F dropped, NFC again): "Dâesh", "khilâfah", "Dawlat al-Islāmiyya",
     ASCII-typed Turkish ("Irak Sam", "deas") and French without accents match the
-    lexicon's spellings, whichever side has the accents. Arabic marks are already
-    removed by :func:`~rasd.detect.text.normalize.fold`."""
+    lexicon's spellings, whichever side has the accents; so do Russian stress
+    marks ("Исла́м") and ё written е. The Cyrillic letters й, ў and ї are kept:
+    their mark is no accent but the letter (dropped, "бой" was "бои"). Arabic
+    marks are already removed by :func:`~rasd.detect.text.normalize.fold`."""
     if text.isascii():
         return text
-    return unicodedata.normalize("NFC", _LATIN_MARKS.sub("", unicodedata.normalize("NFD", text)))
+    text = unicodedata.normalize("NFC", text)  # a decomposed й is й too
+    if not _KEPT_LETTERS.search(text):
+        return _strip(text)
+    # (split with its group: the kept letters are the odd parts)
+    return "".join(p if i % 2 else _strip(p)
+                   for i, p in enumerate(_KEPT_LETTERS.split(text)))
 
 
 def alias_key(text: str, *, folded: bool = False) -> str:
