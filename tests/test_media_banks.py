@@ -1288,6 +1288,43 @@ def test_tcap_updated_on_orders_records_and_updates_held_signals(store, tmp_path
     assert held()[a] == ("tombstoned", "far-right")
 
 
+@pytest.mark.parametrize("batch", [2000, 1])
+def test_of_tcap_records_of_equal_times_for_a_held_signal_the_last_wins(
+        store, tmp_path, monkeypatch, batch):
+    """Two TCAP records (two ids) of one hash, updated at the same time: within a
+    write batch the later record's labels were set over the held signal's, but
+    where the two fell in different batches (``batch`` = 1) the first won (the
+    second, no newer than the time the first stored, changed nothing). The last
+    in the file now wins wherever the batches fall, its labels over those the
+    signal held before the file (not over the first record's), counted once as
+    updated. A record of the time the bank holds, imported again, changes nothing."""
+    import json
+
+    monkeypatch.setattr(B, "IMPORT_BATCH", batch)
+    a = "aa" * 16
+    t = 1704901040.25
+
+    def rec(rid: int, **labels) -> dict:
+        return {**_tcap_record(rid, a, "MD5", **labels), "updated_on": t}
+
+    def load(name: str, records: list) -> B.ImportReport:
+        f = tmp_path / name
+        f.write_text(json.dumps(_tcap_page(records)))
+        return B.import_file(store, "t", f)
+
+    B.create_bank(store, "t")
+    B.add_signals(store, "t", [B.Entry(1, "md5", a, {"note": "seen"})])
+    rep = load("v1.json", [rec(7, ideology="islamist", file_type="mp4"),
+                           rec(8, ideology="far-right")])
+    assert (rep.added, rep.updated, rep.outdated, rep.duplicates) == (0, 1, 0, 2)
+    [row] = list(B.export_rows(store, "t"))
+    assert row["labels"] == {"note": "seen", "tcap_id": "8", "ideology": "far-right",
+                             "file_type": "jpg"}
+    rep = load("v1-again.json", [rec(7, ideology="islamist", file_type="mp4")])
+    assert (rep.updated, rep.outdated) == (0, 0)
+    assert [r["labels"] for r in B.export_rows(store, "t")] == [row["labels"]]
+
+
 def _two_forms(seed: int) -> tuple[str, str]:
     """One video's vPDQ signal in HMA's JSON list (no frame numbers; seconds to 3
     significant digits, as python-threatexchange writes them) and in rasd's form

@@ -421,10 +421,12 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     holds for signals the import itself added; for a signal the bank held before,
     the last entry is what the rules below see. Where entries give the time their
     source last updated the signal (``Entry.updated``: TCAP's ``updated_on``), the
-    newest wins instead of the last, the time is stored with the signal, and an
-    entry newer than the held signal's time sets its labels over the held ones
-    (``updated``) while one older changes nothing, tombstone included
-    (``outdated``).
+    newest wins instead of the last (of entries of equal times, the last: as an
+    update listed later, wherever the write batches fall), the time is stored with
+    the signal, and an entry newer than the held signal's time sets its labels over
+    the held ones (``updated``) while one older changes nothing, tombstone included
+    (``outdated``); one of the same time as the held signal's (that update, imported
+    again) leaves its labels as they are.
 
     A tombstone entry for a signal the bank already holds un-tombstoned (active,
     disabled, quarantined) is counted in ``tombstones_not_applied`` and changes
@@ -491,11 +493,18 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
                     live[k] = had.id
                 else:  # a later row (in a later batch) that is no tombstone undoes one
                     live.pop(k, None)
+                # newer than what the bank holds, or as new as the row of this file
+                # that an earlier batch applied: of equal times the later row wins,
+                # as within a batch (here the earlier one did)
                 if (r["source_updated_at"] is not None and had.status != "tombstoned"
-                        and (held_at is None or r["source_updated_at"] > held_at)):
-                    relabel.append((had.id, {**(had.labels or {}), **r["labels"]},
+                        and (held_at is None or r["source_updated_at"] > held_at
+                             or (k in relabelled and r["source_updated_at"] == held_at))):
+                    if k not in relabelled:
+                        relabelled[k] = had.labels or {}
+                        rep.updated += 1
+                    # over the labels it held before this file, as within a batch
+                    relabel.append((had.id, {**relabelled[k], **r["labels"]},
                                     r["source_updated_at"]))
-                    rep.updated += 1
             if redo:
                 _restate(c, redo)
             for sid, labels, at in relabel:
@@ -515,6 +524,9 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     # (type, key) of each signal of an earlier batch → the status this import gave
     # it ("" for one the bank held before: the import did not add it)
     written: dict[tuple[str, str], str] = {}
+    # (type, key) of each signal the bank held that a row of this import relabelled
+    # → its labels before (a later row of the same time sets its labels over those)
+    relabelled: dict[tuple[str, str], dict[str, Any]] = {}
 
     def _count_status(status: str, n: int) -> None:
         if status != "active":
