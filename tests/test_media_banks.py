@@ -370,6 +370,44 @@ def test_flood_quarantine_pauses_signal_and_queues_review(store):
     assert m2.decide(m2.lookup_all(_sig(REUPLOAD)))[0].outcome == "reported"
 
 
+@pytest.mark.parametrize("batch", [2000, 1])
+def test_a_quarantined_signal_disabled_later_leaves_the_review_queue(
+        store, tmp_path, monkeypatch, batch):
+    """A review opened for a quarantined signal stayed open when the signal was
+    then disabled — by a later row of the import (``batch`` = 1: the rows in two
+    write batches; in one, the later row replaced the first before any review
+    opened) or by ``rasd bank signal … --set disabled`` after flood quarantine —
+    so ``rasd bank reviews`` listed a signal that waits for no one. Disabling
+    closes the review (decision ``disable``), as restoring and tombstoning do."""
+    from sqlalchemy import select
+
+    from rasd.detect.media import schema as M
+
+    monkeypatch.setattr(B, "IMPORT_BATCH", batch)
+    a, b = "a" * 32, "b" * 32
+    f = tmp_path / "list.csv"
+    f.write_text("signal_type,signal,status\n"
+                 f"md5,{a},quarantined\nmd5,{b},quarantined\nmd5,{a},disabled\n")
+    B.create_bank(store, "k")
+    B.import_file(store, "k", f)
+    got = {r["signal"]: r["status"] for r in B.export_rows(store, "k", include_inactive=True)}
+    assert got == {a: "disabled", b: "quarantined"}
+    assert [r["signal"] for r in B.open_reviews(store)] == [b]  # b still waits
+
+    # flood quarantine, then a reviewer disables the signal rather than decide
+    B.add_signals(store, "k", [B.Entry(1, "pdq", _pdq(POSTER), {})])
+    m = Matcher(store, flood_max=1, flood_window_s=3600)
+    for mid in _media(store, 3):
+        m.record(m.decide(m.lookup_all(_sig(REUPLOAD)), media_id=mid), media_id=mid)
+    [sid] = [r["signal_id"] for r in B.open_reviews(store) if r["signal_type"] == "pdq"]
+    assert B.set_signal_status(store, [sid], "disabled") == 1
+    assert [r["signal"] for r in B.open_reviews(store)] == [b]
+    with store.connect() as c:
+        decisions = sorted(r[0] for r in c.execute(select(M.signal_reviews.c.decision).where(
+            M.signal_reviews.c.closed_at.is_not(None))))
+    assert decisions == ["disable"] * (1 + (batch == 1))
+
+
 def test_cli_bank_session(tmp_path, monkeypatch):
     from rasd.cli import app, common
 

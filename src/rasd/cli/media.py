@@ -543,8 +543,9 @@ def register(app: typer.Typer) -> None:
         signal_type: str = typer.Option(None, "--type", "-t"),
         note: str = typer.Option(None, "--note"),
     ) -> None:
-        """Enable or disable one signal (also: restore a quarantined one). A
-        tombstoned signal stays tombstoned: a tombstone is for good.
+        """Enable or disable one signal (also: restore a quarantined one; either
+        closes its review). A tombstoned signal stays tombstoned: a tombstone is
+        for good.
 
         Examples (in the `rasd demo` workspace: its bank's MD5 of the demo poster):
 
@@ -558,8 +559,9 @@ def register(app: typer.Typer) -> None:
 
     @bank.command("reviews")
     def bank_reviews(json_: bool = typer.Option(False, "--json")) -> None:
-        """Signals paused by flood quarantine, waiting for a decision
-        (`rasd bank signal BANK ID --set active` or `rasd bank tombstone BANK ID`).
+        """Signals paused by flood quarantine (or imported quarantined), waiting
+        for a decision (`rasd bank signal BANK ID --set active`, `--set disabled`
+        or `rasd bank tombstone BANK ID`), which takes them off this list.
 
         Example:
 

@@ -51,6 +51,9 @@ from rasd.store.upsert import insert_ignore
 from rasd.terminal import valid_text
 
 STATUSES = ("active", "disabled", "tombstoned", "quarantined")
+# a quarantined signal given another status: the decision that closes its open
+# review (signal_reviews.decision); a disabled one no longer waits for anyone
+DECISIONS = {"active": "restore", "tombstoned": "tombstone", "disabled": "disable"}
 FORMATS = ("auto", "csv", "list", "vpdq", "tcap", "pytx")
 MAX_IMPORT_BYTES = 512 << 20
 MAX_FIELD = 4 << 20  # a vPDQ signal of 20k frames is ~1.5 MB
@@ -613,19 +616,19 @@ def _older(new: datetime | None, held: datetime | None) -> bool:
 def _restate(c: Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
     """Give signals an import added in an earlier batch the status and labels of the
     file's later row for them (``rows``: (signal id, row)) — the last row wins, as
-    within one batch. Reviews open on one that is now active or tombstoned close,
-    as ``set_signal_status`` closes them. In the transaction ``c`` (the batch's)."""
+    within one batch. Reviews open on one that is now active, tombstoned or
+    disabled close, as ``set_signal_status`` closes them. In the transaction ``c``
+    (the batch's)."""
     bs, rv = M.bank_signals, M.signal_reviews
     ts = now()
     for sid, r in rows:
         c.execute(update(bs).where(bs.c.id == sid).values(
             status=r["status"], labels=r["labels"], updated_at=ts,
             source_updated_at=r["source_updated_at"]))
-        if r["status"] in ("active", "tombstoned"):
+        if r["status"] in DECISIONS:
             c.execute(update(rv).where(and_(rv.c.signal_id == sid,
                                             rv.c.closed_at.is_(None))).values(
-                closed_at=ts,
-                decision="restore" if r["status"] == "active" else "tombstone"))
+                closed_at=ts, decision=DECISIONS[r["status"]]))
 
 
 def _review_quarantined(c: Connection, bank_id: int, keys: list[tuple[str, str]],
@@ -1078,7 +1081,8 @@ def set_signal_status(store: Store, ids: Iterable[int], status: str,
     """Set the status of signals. A tombstone is for good (a re-import does not
     revive it, and neither does this): a tombstoned signal cannot be set to another
     status — BankError naming it, and nothing changes. Importing it into a new bank
-    is the way back, if a tombstone was a mistake. ``note`` replaces the signal's
+    is the way back, if a tombstone was a mistake. Any status but quarantined
+    closes the signal's open review (``DECISIONS``: restore, tombstone, disable). ``note`` replaces the signal's
     note, or with ``append_note`` is added after it (``OLD; NOTE``): an import that
     tombstones keeps what the analyst wrote."""
     if status not in STATUSES:
@@ -1105,11 +1109,11 @@ def set_signal_status(store: Store, ids: Iterable[int], status: str,
                                           if dead[1:] else ""))
         res = c.execute(update(M.bank_signals).where(M.bank_signals.c.id.in_(ids))
                         .values(**values))
-        if status in ("active", "tombstoned"):  # a decision closes open reviews
+        if status in DECISIONS:  # a decision closes open reviews (disabled: no
+            # longer quarantined, nothing left to decide; it stayed in the queue)
             c.execute(update(M.signal_reviews).where(and_(
                 M.signal_reviews.c.signal_id.in_(ids), M.signal_reviews.c.closed_at.is_(None)))
-                .values(closed_at=now(), decision="restore" if status == "active"
-                        else "tombstone"))
+                .values(closed_at=now(), decision=DECISIONS[status]))
     return int(res.rowcount or 0)
 
 

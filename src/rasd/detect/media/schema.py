@@ -110,7 +110,7 @@ signal_reviews = Table(
     Column("reason", Text, nullable=False),
     Column("opened_at", TS, nullable=False),
     Column("closed_at", TS),
-    Column("decision", String(16)),  # restore | tombstone
+    Column("decision", String(16)),  # restore | tombstone | disable (banks.DECISIONS)
     Column("actor", String(100)),
 )
 
