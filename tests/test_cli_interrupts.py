@@ -41,7 +41,9 @@ def test_ctrl_c_in_rasd_hash_says_how_many_lines_are_written(tmp_path, workers):
     workers get it too), once the first lines are out and the rest are still to
     come (the test stops reading, so the pipe fills): one line on stderr, status
     130, and every line written is whole, one per file, in the order of the
-    files. It ended with status 130 and no word."""
+    files, as many as it says are written (it said one fewer where the Ctrl-C
+    came as a line was written). It ended with status 130 and no word; with
+    workers, each printed a traceback too."""
     files = tmp_path / "files"
     files.mkdir()
     n = 3000  # some 500 bytes of output each: far more than a pipe holds
@@ -66,12 +68,50 @@ def test_ctrl_c_in_rasd_hash_says_how_many_lines_are_written(tmp_path, workers):
     assert 0 < len(lines) < n
     done = [json.loads(line)["path"] for line in lines]
     assert done == [str(files / f"{i:05}.txt") for i in range(len(lines))]
-    # the count said is of lines written; one more may be out (a Ctrl-C just after
-    # a write, before it was counted): going on from it repeats one, loses none
-    said = [str(k) for k in (len(lines), len(lines) - 1)]
-    assert err.decode() in [f"rasd: warning: interrupted: the lines of the first {k} of {n} "
-                            "file(s) are written (`rasd hash` writes nothing else); hash "
-                            "the others again\n" for k in said], err.decode()
+    # the count said is of the lines written, exactly: one more was out when the
+    # Ctrl-C came as a line was being written (a write blocked on the full pipe),
+    # its line put out at exit but not counted
+    assert err.decode() == (f"rasd: warning: interrupted: the lines of the first {len(lines)} "
+                            f"of {n} file(s) are written (`rasd hash` writes nothing else); "
+                            "hash the others again\n"), err.decode()
+
+
+def test_a_second_ctrl_c_stops_a_rasd_hash_write_blocked_on_a_full_pipe(tmp_path):
+    """The first Ctrl-C waits for the line being written (the pipe is full: no one
+    reads it); a second one stops at once, and the line says that the next file's
+    line may be out in part."""
+    files = tmp_path / "files"
+    files.mkdir()
+    n = 3000
+    for i in range(n):
+        (files / f"{i:05}.txt").write_text(f"post number {i} of a folder to hash\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "RASD_PROGRESS": "0"}
+    p = subprocess.Popen([sys.executable, "-m", "rasd", "hash", "-r", str(files)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         start_new_session=True, bufsize=0)
+    try:
+        first = p.stdout.readline()
+        assert first, p.stderr.read()
+        time.sleep(1)  # the pipe fills: the write is blocked
+        os.killpg(p.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert p.poll() is None  # held back while the line is written
+        os.killpg(p.pid, signal.SIGINT)
+        rest, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, err.decode()
+    text = (first + rest).decode()
+    whole = text.split("\n")[:-1]  # the part of a line after the last LF: not whole
+    done = [json.loads(line)["path"] for line in whole]
+    assert done == [str(files / f"{i:05}.txt") for i in range(len(whole))]
+    said = int(err.decode().split("the first ")[1].split(" ")[0])
+    assert said in (len(whole), len(whole) - 1)
+    assert err.decode() == (f"rasd: warning: interrupted: the lines of the first {said} of "
+                            f"{n} file(s) are written (`rasd hash` writes nothing else), "
+                            "and perhaps part of the next one's (a second Ctrl-C stopped "
+                            "its write); hash the others again\n"), err.decode()
 
 
 # ---- rasd match ------------------------------------------------------------------

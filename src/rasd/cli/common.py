@@ -408,3 +408,40 @@ def stage_progress(enabled: bool, prefix: str = "") -> Iterator[
         yield prog
     finally:
         bar.stop()
+
+
+class ForcedInterrupt(KeyboardInterrupt):
+    """A second Ctrl-C while one is held back (``interrupts_held``): raised at
+    once, inside the block, which is then done in part."""
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) back until the block is done, then raise
+    KeyboardInterrupt: for a step that a command's count of what it did must
+    take whole or not at all (a line written and counted). A second Ctrl-C
+    meanwhile raises ``ForcedInterrupt`` in the block at once (a write blocked
+    on a pipe that no one reads would hold the first for as long). Off the
+    main thread, or where SIGINT has a handler other than Python's own, the
+    block runs as it is."""
+    import signal
+    import threading
+
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, _frame: Any) -> None:
+        if held:
+            raise ForcedInterrupt
+        held.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt

@@ -11,11 +11,13 @@ import typer
 
 from rasd.cli.common import (
     INT_MAX,
+    ForcedInterrupt,
     echo,
     echo_json,
     echo_row,
     fail,
     get_store,
+    interrupts_held,
     jsonl_line,
     markup_escaped,
     more_shown,
@@ -69,6 +71,14 @@ def _labels(values: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _hash_worker_init() -> None:
+    """Runs in each worker of `rasd hash --workers`: Ctrl-C is the parent's to
+    handle (it stops the pool), where each worker printed a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 # the most clusters `rasd clusters list` lists, whatever its -n
 CLUSTERS_LISTED_MAX = 10_000
 
@@ -93,7 +103,9 @@ def register(app: typer.Typer) -> None:
         frame), tlsh (documents), minhash (text). A file that cannot be hashed gets an
         "error" field; the others go on. Exit status 1 if any file failed; 2 (and
         nothing hashed) if a folder is named without -r. Interrupted (Ctrl-C), it
-        says how many files' lines are written (status 130).
+        says how many files' lines are written (status 130): a line being written
+        is finished and counted first (a second Ctrl-C stops a write that waits
+        on a full pipe).
 
         Examples:
 
@@ -114,35 +126,41 @@ def register(app: typer.Typer) -> None:
         pool = None
         try:
             if workers > 1 and len(paths) > 1:
-                from concurrent.futures import ProcessPoolExecutor
                 from functools import partial
+                from multiprocessing import Pool
 
-                pool = ProcessPoolExecutor(workers)
-                results = pool.map(partial(hash_path, types=signal_type or None), paths,
-                                   chunksize=8)
+                pool = Pool(workers, initializer=_hash_worker_init)
+                results = pool.imap(partial(hash_path, types=signal_type or None), paths,
+                                    chunksize=8)
             else:
                 results = (hash_path(p, signal_type or None) for p in paths)
             try:
                 for fh in results:
                     if fh.errors:
                         bad += 1
-                    sys.stdout.write(jsonl_line(fh.record()) + "\n")
-                    done += 1
+                    line = jsonl_line(fh.record()) + "\n"
+                    # a line is written whole and counted, or neither: a Ctrl-C
+                    # meanwhile (a write blocked on a full pipe) waits for both
+                    with interrupts_held():
+                        sys.stdout.write(line)
+                        sys.stdout.flush()
+                        done += 1
                     if bar:
                         bar[0].advance(bar[1])
             finally:
                 if bar:
                     bar[0].stop()
                 if pool is not None:
-                    pool.shutdown(cancel_futures=True)
-        except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
-            # results come in the order of the files (pool.map): the first `done`.
-            # Counted once written: a Ctrl-C just after a write (or in one that
-            # blocks on a full pipe, its line buffered and put out at exit) may
-            # leave one more line out than said; hashing from the count repeats a
-            # file rather than losing one
+                    pool.terminate()  # the workers ignore Ctrl-C: stopped here, at once
+                    pool.join()
+        except KeyboardInterrupt as e:  # Ctrl-C ended it without a word, status 130
+            # results come in the order of the files (imap): the first `done`, each
+            # written in full before it is counted (interrupts_held)
+            part = (", and perhaps part of the next one's (a second Ctrl-C stopped its "
+                    "write)" if isinstance(e, ForcedInterrupt) else "")
             warn(f"interrupted: the lines of the first {done} of {len(paths)} file(s) "
-                 "are written (`rasd hash` writes nothing else); hash the others again")
+                 f"are written (`rasd hash` writes nothing else){part}; hash the others "
+                 "again")
             raise typer.Exit(130) from None
         if bad:
             warn(f"{bad} of {len(paths)} file(s) had errors (see the 'error' fields)")
