@@ -349,3 +349,111 @@ def test_an_interrupted_bank_batch_leaves_no_quarantined_signal_without_its_revi
     monkeypatch.setattr(B, "_review_quarantined", real)
     rep = B.add_signals(store, "q", entries)
     assert rep.added == 3 and len(B.open_reviews(store)) == 3
+
+
+def _sigint_at_second_index(monkeypatch):
+    """A real SIGINT, sent to this process as a migration makes its second
+    index: Python's handler raises KeyboardInterrupt at the next step, as it
+    does for a Ctrl-C. Returns the names of the indexes begun."""
+    from alembic import op
+
+    real, made = op.create_index, []
+
+    def create_index(name, *a, **kw):
+        made.append(name)
+        if len(made) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(op, "create_index", create_index)
+    return made
+
+
+def test_ctrl_c_while_a_new_store_is_made_leaves_no_file(tmp_path, monkeypatch):
+    """Ctrl-C while a command that makes a store (`rasd bank create`) makes a
+    new SQLite one: the store file appeared, empty or half-made (a later
+    command took it for a store), with its -wal and -shm. Now nothing is left
+    in the folder, one line says none is made, status 130; the command again
+    makes it, whole."""
+    from rasd.store import Store
+    from rasd.store.migrate import current, head
+
+    folder = tmp_path / "stores"
+    db = folder / "new.db"
+    made = _sigint_at_second_index(monkeypatch)
+    from rasd.cli import app, common
+
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", str(db), "bank", "create", "tcap"])
+    common.STATE.store = None
+    assert len(made) == 2  # the migrations were under way
+    assert r.exit_code == 130, r.output
+    assert r.stderr == (f"rasd: warning: interrupted while making the store {db}: none is "
+                        "made (a new store appears only once its schema is complete); run "
+                        "the command again\n")
+    assert sorted(os.listdir(folder)) == []
+    monkeypatch.undo()
+    r = CliRunner().invoke(app, ["--db", str(db), "bank", "create", "tcap"])
+    common.STATE.store = None
+    assert r.exit_code == 0, r.output
+    s = Store.open(str(db), migrate=False)
+    try:
+        assert current(s.engine) == head()
+        assert [b.name for b in B.list_banks(s)] == ["tcap"]
+    finally:
+        s.close()
+    assert not [f for f in os.listdir(folder) if f.startswith(".")]
+
+
+def test_ctrl_c_while_a_file_there_is_migrated_keeps_the_file(tmp_path, monkeypatch):
+    """A file that was there before (here empty: `touch new.db`) is never
+    removed, whatever stops its migration: it is migrated in place, as before."""
+    from rasd.cli import app, common
+
+    db = tmp_path / "empty.db"
+    db.write_bytes(b"")
+    _sigint_at_second_index(monkeypatch)
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", str(db), "bank", "create", "tcap"])
+    common.STATE.store = None
+    assert r.exit_code == 130, r.output
+    assert r.stderr.startswith("rasd: warning: interrupted while opening the store ")
+    assert db.exists()
+
+
+def test_ctrl_c_while_a_new_postgresql_schema_is_made_leaves_it_empty(monkeypatch):
+    """The same on PostgreSQL, where a new store is an empty schema (made by its
+    administrator, not by rasd): the migrations are one transaction, so the
+    schema keeps no table of a half-made store; the command again makes it."""
+    import uuid
+
+    import sqlalchemy as sa
+    from tests.conftest import PG_URL, _drop_pg
+
+    from rasd.cli import app, common
+
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need RASD_TEST_PG_URL (CI sets it; e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/test)")
+    url = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(url)
+    with admin.begin() as c:
+        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    db = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    try:
+        made = _sigint_at_second_index(monkeypatch)
+        common.STATE.store = None
+        r = CliRunner().invoke(app, ["--db", db, "bank", "create", "tcap"])
+        common.STATE.store = None
+        assert len(made) == 2 and r.exit_code == 130, r.output
+        assert r.stderr.startswith("rasd: warning: interrupted while opening the store ")
+        assert inspect(admin).get_table_names(schema=schema) == []
+        monkeypatch.undo()
+        r = CliRunner().invoke(app, ["--db", db, "bank", "create", "tcap"])
+        common.STATE.store = None
+        assert r.exit_code == 0, r.output
+        assert "hash_banks" in inspect(admin).get_table_names(schema=schema)
+    finally:
+        admin.dispose()
+        _drop_pg(schema)

@@ -64,9 +64,17 @@ def get_store(create: bool = False) -> Store:
             fail(f"cannot open the store {shown_db()}: rasd keeps its store in SQLite "
                  "(a file path) or PostgreSQL (postgresql://user@host/db), not "
                  f"{backend!r}")
+        new = not store_exists()
         try:
             STATE.store = Store.open(STATE.db)
         except KeyboardInterrupt:  # a migration may take minutes: a traceback, status 130
+            if new and not store_exists():
+                # a new SQLite store is made in a file of its own, linked in once
+                # complete (``store.db._create_sqlite``): that file is removed
+                warn(f"interrupted while making the store {shown_db()}: none is made (a "
+                     "new store appears only once its schema is complete); run the "
+                     "command again")
+                raise typer.Exit(130) from None
             # the migrations run in one transaction (``store.migrate.upgrade``), the
             # indexes ``ensure_indexes`` builds again in one more: rolled back, or done
             warn(f"interrupted while opening the store {shown_db()}: the command did "

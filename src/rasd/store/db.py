@@ -251,6 +251,73 @@ def _deferrable_indexes() -> list[Any]:
     return [found[n] for n in DEFERRABLE_INDEXES if n in found]
 
 
+def _new_sqlite_file(u: Any) -> bool:
+    """Whether ``u`` names a plain SQLite file (no URL parameters: ``mode=``,
+    ``uri=`` would change what the name means) that is not there yet."""
+    path = sqlite_file(u)
+    return path is not None and not u.query and not path.exists()
+
+
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _create_sqlite(u: Any) -> bool:
+    """Make the new SQLite store ``u`` names whole or not at all: its schema is
+    made in a hidden file beside it (``.NAME.new-PID-RANDOM``), which, once
+    complete and closed (its WAL copied in and gone), is linked in under the
+    store's name, never over a file there (``os.link`` fails where one is: a
+    store another process made meanwhile, which is then opened as it is). A
+    creation interrupted (Ctrl-C) or failed (a full disk) removes its hidden
+    file and leaves no store: a command that failed made a file the next one
+    took for a store, empty or half-made. Where the file system has no hard
+    links the store is made in place, as before. A store that is there is
+    never touched. True where this call made it (linked its file in)."""
+    import secrets
+
+    path = Path(u.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # (a name near the file system's longest, 255 bytes, cut: the hidden one is longer)
+    tmp = path.with_name(f".{path.name[:200]}.new-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        Store._open(u.set(database=str(tmp)), migrate=True).close()
+        _wal_into_file(tmp)  # the one file complete, to be linked in alone
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False  # made by another process meanwhile: opened as it is
+        except OSError as e:
+            import errno
+
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                               errno.EMLINK):
+                raise
+            return False  # no hard links here (FAT, some network file systems): in place
+        return True
+    finally:
+        for f in (tmp, *(Path(f"{tmp}{x}") for x in SQLITE_SIDE_FILES)):
+            try:
+                f.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _wal_into_file(path: Path) -> None:
+    """Copy the WAL of the SQLite file ``path`` (no other connection open to it)
+    into it, whole, and empty it: the file then holds everything by itself, and
+    stays in WAL mode (its header says so), as a store made in place is. An
+    error where SQLite could not."""
+    import sqlite3
+
+    con = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        busy, _log, _done = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        con.close()  # the last connection: SQLite removes the -wal and -shm files
+    wal = Path(f"{path}-wal")
+    if busy or (wal.exists() and wal.stat().st_size):
+        raise sqlite3.OperationalError(f"{path}: its WAL could not be copied into it")
+
+
 class Store:
     """A migrated database. Cheap to open; one per process is plenty."""
 
@@ -262,8 +329,19 @@ class Store:
 
     @classmethod
     def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
+        """Open (and with ``migrate``, migrate) the store ``db`` names (``resolve_url``).
+        A SQLite file that is not there yet is made whole or not at all
+        (``_create_sqlite``): a creation interrupted or failed leaves no file."""
         url = resolve_url(db)
         u = make_url(url)
+        if migrate and u.get_backend_name() == "sqlite" and _new_sqlite_file(u):
+            # made here, it is at the head revision with every index: nothing to check
+            migrate = not _create_sqlite(u)
+        return cls._open(u, migrate)
+
+    @classmethod
+    def _open(cls, u: Any, migrate: bool) -> Store:
+        url = u.render_as_string(hide_password=False)
         kwargs: dict[str, Any] = {"json_serializer": json_dumps,
                                   "json_deserializer": orjson.loads}
         if u.get_backend_name() == "sqlite":
