@@ -572,6 +572,40 @@ def test_match_skips_low_quality_pdq_and_says_so(tmp_path, monkeypatch):
     common.STATE.store = None
 
 
+def test_a_match_says_why_the_other_signals_were_not_looked_up(store, tmp_path):
+    """A file that matches by its MD5 while its PDQ is held back by the quality
+    gate (a flat image), or could not be made (a truncated JPEG): "no match"
+    says why, but a match said nothing of the other signals. A line after the
+    matches says it; --json gives "skipped" and "error" beside the matches."""
+    import hashlib
+    import json
+
+    from PIL import Image
+
+    flat, broken = tmp_path / "flat.png", tmp_path / "broken.jpg"
+    Image.new("RGB", (64, 64)).save(flat)
+    broken.write_bytes(POSTER.read_bytes()[:500])
+    B.create_bank(store, "known", labels={"policy": "incitement"})
+    f = tmp_path / "md5.txt"
+    f.write_text("".join(hashlib.md5(x.read_bytes()).hexdigest() + "\n"
+                         for x in (flat, broken)))
+    assert B.import_file(store, "known", f, fmt="list", signal_type="md5").added == 2
+    cli = _cli(store.url.render_as_string(hide_password=False))
+    r = cli("match", str(flat), str(broken))
+    assert r.exit_code == 1, r.output  # broken.jpg had an error (its PDQ)
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"{flat}: REPORTED md5 bank=known distance=0 "), lines
+    assert lines[1] == f"{flat}: other signals: pdq not matched: quality 0 below 50"
+    assert lines[2].startswith(f"{broken}: REPORTED md5 bank=known distance=0 "), lines
+    assert lines[3].startswith(f"{broken}: other signals: pdq not checked: "), lines
+    assert lines[4:] == ["2 of 2 file(s) matched; 1 had errors"]
+    r = cli("match", "--json", str(flat), str(broken))
+    recs = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [[m["signal_type"] for m in rec["matches"]] for rec in recs] == [["md5"], ["md5"]]
+    assert recs[0]["skipped"] == {"pdq": "quality 0 below 50"} and "error" not in recs[0]
+    assert "skipped" not in recs[1] and recs[1]["error"].startswith("pdq: ")
+
+
 def test_import_refuses_pdq_of_low_quality(store, tmp_path):
     """A bank file that gives PDQ quality (a quality column) cannot bring in hashes
     Meta calls unreliable (< 50); the row is an error naming file and line."""

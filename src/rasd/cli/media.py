@@ -187,7 +187,9 @@ def register(app: typer.Typer) -> None:
         cannot be hashed is reported on stderr (with --json: an "error" field) and
         the exit status is 1; its line says "not checked", or, hashed in part, which
         signal was not checked and why, as it says which signal the quality gate
-        held back ("pdq not matched: quality 0 below 50"). Interrupted (Ctrl-C),
+        held back ("pdq not matched: quality 0 below 50"); a file that matched says
+        it of its other signals in a line after its matches ("FILE: other signals:
+        pdq not matched: …"; --json: "skipped" and "error"). Interrupted (Ctrl-C),
         it says how many files' results are written (status 130).
 
         Examples:
@@ -241,23 +243,29 @@ def register(app: typer.Typer) -> None:
                 if fh.errors:  # else a failed file reads like a clean one without matches
                     rec["error"] = fh.error_text()
                 sys.stdout.write(jsonl_line(rec) + "\n")
-            elif not hits:
-                # each signal that was not looked up, and why: below the quality
-                # gate, or not hashed at all (a truncated JPEG's pdq: its
-                # "no match" said nothing of it on standard output)
-                why = "; ".join([f"{k} not matched: {v}" for k, v in skipped.items()]
-                                + [f"{k} not checked: {v}" for k, v in fh.errors.items()
-                                   if k != "file"])
+                n_match += any(h.outcome == "reported" for h in hits)
+                return
+            # each signal that was not looked up, and why: below the quality gate,
+            # or not hashed at all (a truncated JPEG's pdq: its "no match" said
+            # nothing of it on standard output)
+            why = "; ".join([f"{k} not matched: {v}" for k, v in skipped.items()]
+                            + [f"{k} not checked: {v}" for k, v in fh.errors.items()
+                               if k != "file"])
+            if not hits:
                 if fh.errors and not values:
                     # nothing was hashed (no such file, unreadable): not a clean file
                     # without matches ("missing.jpg: no match" read like one)
                     echo(f"{p}: not checked: {fh.error_text()}" + (f" ({why})" if why else ""))
                 else:
                     echo(f"{p}: no match" + (f" ({why})" if why else ""))
-            for h in hits if not json_ else []:
+            for h in hits:
                 labels = format_labels(h.labels) or "-"
                 echo(f"{p}: {h.outcome.upper()} {h.signal_type} bank={h.bank} "
                      f"{h.measured()} labels={labels}")
+            if hits and why:
+                # a match by one signal said nothing of the others the gate held
+                # back (a flat image's pdq), as "no match (…)" does: a line after
+                echo(f"{p}: other signals: {why}")
             n_match += any(h.outcome == "reported" for h in hits)
         try:
             for p in paths:
