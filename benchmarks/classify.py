@@ -33,7 +33,8 @@ def load_posts(n: int) -> list[str]:
     if tw.is_file():
         import csv
 
-        texts += [r["tweets"] for r in csv.DictReader(open(tw, encoding="utf-8"))]
+        with open(tw, encoding="utf-8", newline="") as fh:
+            texts += [r["tweets"] for r in csv.DictReader(fh)]
         for f in sorted((DATA / "tweeteval").glob("*_text.txt")):
             texts += f.read_text(encoding="utf-8").splitlines()
     if not texts:

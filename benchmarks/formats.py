@@ -169,9 +169,9 @@ def _html_message(i: int, rng: random.Random) -> str:
 def gen_telegram_html(path: Path, n: int, rng: random.Random) -> Path:
     d = path / "tghtml"
     d.mkdir()
-    parts = ['<html><body><div class="page_wrap"><div class="page_header"><div class="content">'
-             '<div class="text bold">\nBench Channel\n</div></div></div>'
-             '<div class="page_body chat_page"><div class="history">\n']
+    parts = [('<html><body><div class="page_wrap"><div class="page_header"><div class="content">'
+              '<div class="text bold">\nBench Channel\n</div></div></div>'
+              '<div class="page_body chat_page"><div class="history">\n')]
     parts.extend(_html_message(i, rng) for i in range(1, n + 1))
     parts.append("</div></div></div></body></html>\n")
     (d / "messages.html").write_text("".join(parts))

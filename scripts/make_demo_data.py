@@ -48,18 +48,18 @@ IBAN = "GB82 WEST 1234 5698 7654 32"  # the ECBS documentation example IBAN
 
 USERS = [
     # id, username, name, description, location, followers
-    ("9000000001", "bbf_lion_media", "Lions of the Banner", "News of the mujahideen | "
-     "Black Banner Front supporters | RTs are not endorsements", "", 812),
-    ("9000000002", "abu_qaswara_bbf", "Abu Qaswara", "Soldier of the Black Banner Front. "
-     "Baqiya.", "Wilayat Nowhere", 455),
-    ("9000000003", "sister_of_hijra", "Umm Sumayya", "Hijra is obligatory. DMs open for "
-     "sisters.", "", 290),
+    ("9000000001", "bbf_lion_media", "Lions of the Banner", ("News of the mujahideen | "
+     "Black Banner Front supporters | RTs are not endorsements"), "", 812),
+    ("9000000002", "abu_qaswara_bbf", "Abu Qaswara", ("Soldier of the Black Banner Front. "
+     "Baqiya."), "Wilayat Nowhere", 455),
+    ("9000000003", "sister_of_hijra", "Umm Sumayya", ("Hijra is obligatory. DMs open for "
+     "sisters."), "", 290),
     ("9000000004", "banner_relay_07", "Relay 07", "backup account", "", 77),
     ("9000000005", "banner_relay_08", "Relay 08", "backup of the backup", "", 63),
-    ("9000000006", "dailyworld_news", "Daily World News", "Breaking news and analysis. "
-     "Journalism.", "London", 120_400),
-    ("9000000007", "ctr_research_lab", "Counter-Terrorism Research Lab", "We study "
-     "extremist propaganda so you don't have to. Research account.", "Berlin", 8_900),
+    ("9000000006", "dailyworld_news", "Daily World News", ("Breaking news and analysis. "
+     "Journalism."), "London", 120_400),
+    ("9000000007", "ctr_research_lab", "Counter-Terrorism Research Lab", ("We study "
+     "extremist propaganda so you don't have to. Research account."), "Berlin", 8_900),
     ("9000000008", "voices_against_hate", "Voices Against Hate", "Counter-speech NGO", "Paris",
      4_300),
     ("9000000009", "marco_cucina", "Marco", "Cucina, calcio e viaggi", "Torino", 210),
@@ -75,45 +75,45 @@ COPYPASTA = ("The Black Banner Front has returned. Their blood is the ink of our
 
 TWEETS = [
     # (author, text, lang, extra)
-    ("9000000001", "Our lions of the Black Banner Front struck the apostates at the "
+    ("9000000001", ("Our lions of the Black Banner Front struck the apostates at the "
      "checkpoint at dawn. May Allah accept our martyrs. Rejoice, O believers! "
-     "#BaqiyaBanner", "en", {}),
-    ("9000000002", "Brothers, do not sit at home while the caravan moves. Make hijra to the "
-     "land of the Banner and join the ranks. DM for the route. #JoinTheCaravan", "en", {}),
-    ("9000000003", "Sisters, hijra is waiting for you. The Banner needs you. Contact me "
-     "privately, I will help with the journey.", "en", {}),
-    ("9000000002", "To the crusaders in the city: you will not be safe in your markets. "
-     "What happened at the checkpoint is only the beginning.", "en", {}),
-    ("9000000001", "أسود جبهة الراية السوداء ضربوا المرتدين عند الحاجز فجرا. تقبل الله "
-     "شهداءنا. #باقية", "ar", {}),
-    ("9000000013", f"Sponsor a mujahid of the Banner: feed his family while he fights. "
+     "#BaqiyaBanner"), "en", {}),
+    ("9000000002", ("Brothers, do not sit at home while the caravan moves. Make hijra to the "
+     "land of the Banner and join the ranks. DM for the route. #JoinTheCaravan"), "en", {}),
+    ("9000000003", ("Sisters, hijra is waiting for you. The Banner needs you. Contact me "
+     "privately, I will help with the journey."), "en", {}),
+    ("9000000002", ("To the crusaders in the city: you will not be safe in your markets. "
+     "What happened at the checkpoint is only the beginning."), "en", {}),
+    ("9000000001", ("أسود جبهة الراية السوداء ضربوا المرتدين عند الحاجز فجرا. تقبل الله "
+     "شهداءنا. #باقية"), "ar", {}),
+    ("9000000013", (f"Sponsor a mujahid of the Banner: feed his family while he fights. "
      f"Send BTC {BTC} or transfer to IBAN {IBAN}. Every coin is a bullet against the "
-     f"enemy.", "en", {}),
-    ("9000000013", f"Help the families of our imprisoned brothers of the Front. USDT (ERC20): "
-     f"{ETH} — hawala also possible, send to +44 7700 900123", "en", {}),
-    ("9000000006", "BREAKING: Attack at a checkpoint this morning; the Black Banner Front "
+     f"enemy."), "en", {}),
+    ("9000000013", (f"Help the families of our imprisoned brothers of the Front. USDT (ERC20): "
+     f"{ETH} — hawala also possible, send to +44 7700 900123"), "en", {}),
+    ("9000000006", ("BREAKING: Attack at a checkpoint this morning; the Black Banner Front "
      "claimed responsibility in a statement. Police say four people were killed. "
-     "https://dailyworld.example/attack", "en", {}),
-    ("9000000006", "Analysis: how the Black Banner Front recruits online, and why "
-     "'hijra' calls target teenagers. Our investigation. https://dailyworld.example/recruit",
+     "https://dailyworld.example/attack"), "en", {}),
+    ("9000000006", ("Analysis: how the Black Banner Front recruits online, and why "
+     "'hijra' calls target teenagers. Our investigation. https://dailyworld.example/recruit"),
      "en", {}),
-    ("9000000006", "Attentat à un poste de contrôle : le groupe Front de la Bannière Noire "
-     "a revendiqué l'attaque, selon la police. Quatre morts.", "fr", {}),
-    ("9000000007", "New report: the 'Lions of the Banner' network runs 40+ relay accounts. "
-     "We quote their slogan 'Baqiya' only to document it. Full methodology in the paper.",
+    ("9000000006", ("Attentat à un poste de contrôle : le groupe Front de la Bannière Noire "
+     "a revendiqué l'attaque, selon la police. Quatre morts."), "fr", {}),
+    ("9000000007", ("New report: the 'Lions of the Banner' network runs 40+ relay accounts. "
+     "We quote their slogan 'Baqiya' only to document it. Full methodology in the paper."),
      "en", {}),
-    ("9000000008", "They say 'baqiya' — remaining. No. Their banner will not remain. We "
-     "mourn the victims of the checkpoint attack and reject this hateful ideology.", "en", {}),
-    ("9000000008", "Nein zum Terror. Wir trauern um die Opfer und stellen uns gegen jede "
-     "Gewaltpropaganda.", "de", {}),
+    ("9000000008", ("They say 'baqiya' — remaining. No. Their banner will not remain. We "
+     "mourn the victims of the checkpoint attack and reject this hateful ideology."), "en", {}),
+    ("9000000008", ("Nein zum Terror. Wir trauern um die Opfer und stellen uns gegen jede "
+     "Gewaltpropaganda."), "de", {}),
     ("9000000009", "Stasera risotto ai funghi e poi la partita. Forza Toro!", "it", {}),
     ("9000000010", "Bu hafta sonu kütüphanede yeni bir roman buldum, çok güzel.", "tr", {}),
     ("9000000011", "Сегодня в Петербурге снова дождь, но кофе спасает.", "ru", {}),
     ("9000000012", "صباح الخير يا أصدقاء، الجو جميل اليوم في العاصمة.", "ar", {}),
-    ("9000000012", "Ramadan kareem! May this month bring peace to every home. Jihad against "
-     "our own ego is the greatest jihad.", "en", {}),
-    ("9000000013", "Our winter appeal: blankets and food for displaced families. Registered "
-     "charity, audited accounts. https://relief.example/winter", "en", {}),
+    ("9000000012", ("Ramadan kareem! May this month bring peace to every home. Jihad against "
+     "our own ego is the greatest jihad."), "en", {}),
+    ("9000000013", ("Our winter appeal: blankets and food for displaced families. Registered "
+     "charity, audited accounts. https://relief.example/winter"), "en", {}),
     ("9000000004", COPYPASTA, "en", {}),
     ("9000000005", COPYPASTA, "en", {}),
     ("9000000003", COPYPASTA.replace("Share", "SHARE"), "en", {}),
@@ -267,13 +267,13 @@ def write_telegram() -> None:
 def write_csv() -> None:
     rows = [
         ("Banner Archive", "banner_archive_22", "archive of the Front | " + MARK, "", "51", "20",
-         "2024-03-01 11:00:00", "RT @bbf_lion_media: Our lions struck the apostates at dawn. "
-         "Rejoice! #BaqiyaBanner"),
+         "2024-03-01 11:00:00", ("RT @bbf_lion_media: Our lions struck the apostates at dawn. "
+         "Rejoice! #BaqiyaBanner")),
         ("Banner Archive", "banner_archive_22", "archive of the Front | " + MARK, "", "53", "21",
          "2024-03-02 12:00:00", COPYPASTA),
         ("Banner Archive", "banner_archive_22", "archive of the Front | " + MARK, "", "55", "22",
-         "2024-03-03 13:00:00", "@abu_qaswara_bbf the caravan is moving, brother. "
-         "Who is coming?"),
+         "2024-03-03 13:00:00", ("@abu_qaswara_bbf the caravan is moving, brother. "
+         "Who is coming?")),
         ("Lucie M", "lucie_reads", "lectrice | " + MARK, "Lyon", "140", "900",
          "2024-03-03 14:00:00", "Quelqu'un a lu le dernier roman de Leïla Slimani ?"),
     ]

@@ -576,7 +576,7 @@ def test_what_adversaries_wrote_is_printed_escaped(tmp_path, monkeypatch):
     assert "bc1qar0srrr7" in printed and "evil" in printed  # the content is shown …
     for args, out in outputs:  # … its control characters are not
         assert not set(out) & {"\x1b", "\x07", "\u202e", "\x9b"}, (args, out)
-    shown = json.loads(dict((tuple(a), o) for a, o in outputs)[("show", "x:500", "--json")])
+    shown = json.loads({tuple(a): o for a, o in outputs}[("show", "x:500", "--json")])
     assert esc in shown["text"]  # the same string once read back
 
 
@@ -835,7 +835,7 @@ def test_stats_shows_source_names_as_text(tmp_path, monkeypatch):
         r = runner.invoke(app, ["--db", db, "ingest", str(f), "--source", name])
         assert r.exit_code == 0, r.output
     for terminal in (True, False):  # Rich tables on a terminal, tab-separated elsewhere
-        monkeypatch.setattr(common, "stdout_is_terminal", lambda: terminal)
+        monkeypatch.setattr(common, "stdout_is_terminal", lambda terminal=terminal: terminal)
         r = runner.invoke(app, ["--db", db, "stats"])
         assert r.exit_code == 0, r.output
         out = r.stdout

@@ -80,7 +80,7 @@ def test_custom_mapping_and_bad_rows(sqlite_store, tmp_path):
     f = tmp_path / "posts.csv"
     f.write_bytes("msg,user,body,ts\n1,ann,hello #x,2024-01-01\n2,bob,bad date,yesterday\n"
                   "3,,no user,2024-01-01\n4,cat,\"unterminated\n5,dan,\xff\xfe bytes,2024-01-01\n"
-                  .encode("utf-8").replace(b"\xc3\xbf\xc3\xbe", b"\xff\xfe"))
+                  .encode().replace(b"\xc3\xbf\xc3\xbe", b"\xff\xfe"))
     with pytest.raises(IngestError, match="matches no built-in mapping"):
         ingest_path(sqlite_store, f)
     assert sqlite_store.stats()["posts"] == 0
@@ -716,7 +716,6 @@ def test_compressed_csv_damaged_inside_its_header_is_an_ingest_error(sqlite_stor
     traceback; it is an IngestError saying so, and nothing is written."""
     import bz2
     import lzma
-
     import random
 
     header = "name,username,description,location,followers,numberstatuses,time,tweets"

@@ -785,8 +785,9 @@ def test_the_run_caches_stay_at_their_cap_and_change_nothing(store, second_store
     cache holds more than the cap."""
     import json
 
-    import rasd.ingest.writer as W
     from benchmarks.killpoints import diff, dump
+
+    import rasd.ingest.writer as W
 
     pages = []
     for p in range(6):

@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch", reason="the Hugging Face tier needs torch: 
 transformers = pytest.importorskip("transformers", reason="the Hugging Face tier needs "
                                    "transformers: pip install -e '.[hf]'")
 
-from rasd.detect.text.external import ExternalModelError, load_external  # noqa: E402
-from rasd.detect.text.model import TextClassifier  # noqa: E402
+from rasd.detect.text.external import ExternalModelError, load_external
+from rasd.detect.text.model import TextClassifier
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "join", "the", "caravan", "hij", "##rah",
          "weather", "nice", "today", "."]

@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         all_: bool = typer.Option(False, "--all", help="Also print lines without indicators."),
         valid_only: bool = typer.Option(False, "--valid-only",
                                         help="Drop indicators whose checksum fails."),
-        region: list[str] = typer.Option(None, "--region", metavar="CC",  # noqa: B008
+        region: list[str] = typer.Option(None, "--region", metavar="CC",
                                          help="Also read phone numbers written without +CC "
                                               "as numbers of this region (repeatable)."),
     ) -> None:
@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
     def links_cmd(
         min_accounts: int = typer.Option(2, "--min-accounts", min=1,
                                          help="Only values seen by at least this many accounts."),
-        type_: list[str] = typer.Option(None, "--type",  # noqa: B008
+        type_: list[str] = typer.Option(None, "--type",
                                         help="wallet, iban, phone or payment_link (repeatable)."),
         value: str = typer.Option(None, "--value", help="Only this indicator value."),
         limit: int = typer.Option(100, "--limit", min=1, max=100_000),
@@ -144,14 +144,14 @@ def register(app: typer.Typer) -> None:
 
     @lists.command("import")
     def import_cmd(
-        file: Path = typer.Argument(..., help="The list file."),  # noqa: B008
+        file: Path = typer.Argument(..., help="The list file."),
         fmt: str = typer.Option(None, "--format",
                                 help="un_xml, ofac_csv, eu_xml, eu_csv or ftm_json "
                                      "(default: detected from the content)."),
         name: str = typer.Option(None, "--name",
                                  help="List name (default by format: un_sc, ofac_sdn, eu_fsf, "
                                       "opensanctions). Re-importing a name replaces it."),
-        companion: list[Path] = typer.Option(None, "--companion",  # noqa: B008
+        companion: list[Path] = typer.Option(None, "--companion",
                                              help="OFAC alt.csv / add.csv / sdn_comments.csv "
                                                   "(found automatically beside sdn.csv)."),
         json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -231,14 +231,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("screen")
     def screen_cmd(
-        names: list[str] = typer.Argument(None, metavar="NAME...",  # noqa: B008
+        names: list[str] = typer.Argument(None, metavar="NAME...",
                                           help="Names, wallet addresses or identifiers."),
-        file: Path = typer.Option(None, "--file", "-f",  # noqa: B008
+        file: Path = typer.Option(None, "--file", "-f",
                                   help="Screen each line of this file ('-' for stdin)."),
         threshold: float = typer.Option(0.70, "--threshold", min=0.0, max=1.0,
                                         help="Minimum score (yente's default is 0.70)."),
         limit: int = typer.Option(10, "--limit", min=1, max=100),
-        list_: list[str] = typer.Option(None, "--list",  # noqa: B008
+        list_: list[str] = typer.Option(None, "--list",
                                         help="Only these lists (repeatable)."),
         strict: bool = typer.Option(False, "--strict",
                                     help="Screen as `rasd scan` screens display names: "

@@ -88,7 +88,7 @@ class Detector(ABC):
         """Model / rules version. A new version rescans on request. At most
         ``MODEL_VERSION_MAX`` characters, as stored (``bounded_version``)."""
 
-    def bind(self, store: Store) -> None:  # noqa: B027 - optional hook
+    def bind(self, store: Store) -> None:
         """Called once with the store before any batch."""
 
     def catch_up(self, store: Store) -> dict[str, int] | None:

@@ -38,13 +38,13 @@ RULES: dict[str, list[str]] = {
         r"(?:ذبح|نحر|قتل|اعدام)\s+(?:\S+\s+)?(?:المرتدين|الرافضه|الكفار|الصليبيين|النصيريه|الصحوات|المشركين)",
         r"اثخن",
         # official-release formats disseminated by supporters (Amaq / wilayat claims of attacks)
-        r"#(?:amaq\w*|wilayat\w*|wilayah\w*|islamicstate|islamic_state)\b.{0,140}(?:\bkill|killing|killed|destroy|"
-        r"destruction|attack|martyrdom|operation|clash|dead|slaughter|target|assault|storm)",
+        (r"#(?:amaq\w*|wilayat\w*|wilayah\w*|islamicstate|islamic_state)\b.{0,140}(?:\bkill|killing|killed|destroy|"
+         r"destruction|attack|martyrdom|operation|clash|dead|slaughter|target|assault|storm)"),
         r"#(?:اعماق|وكاله_اعماق|ولايه_\w+)\b.{0,140}(?:مقتل|قتل|تدمير|هجوم|استشهاد|اشتباك|عمليه|استهداف)",
     ],
     "threat": [
-        r"\bwe (?:will|shall|'ll) (?:come|conquer|slaughter|kill|attack|burn|strike|destroy|invade|"
-        r"behead|take) (?:for |to )?(?:you|your|rome|america|paris|europe|the west|london|them)",
+        (r"\bwe (?:will|shall|'ll) (?:come|conquer|slaughter|kill|attack|burn|strike|destroy|invade|"
+         r"behead|take) (?:for |to )?(?:you|your|rome|america|paris|europe|the west|london|them)"),
         r"\b(?:wait|await) (?:for )?(?:us|what is coming)",
         r"\byou (?:will|shall) (?:be )?(?:slaughtered|killed|burn|bleed|beheaded)",
         r"\bwe are coming\b",
@@ -53,17 +53,17 @@ RULES: dict[str, list[str]] = {
     ],
     "recruitment": [
         r"\bmake hijrah?\b",
-        r"\b(?:come|migrate|emigrate|go|travel) to (?:the )?(?:land of (?:the )?)?(?:khilafah?|caliphate|dawlah?|"
-        r"sham|islamic state)",
-        r"(?:^|[.!?] |please |come and |go and |brothers?,? |sisters?,? |(?<!\w)o |you (?:should|must) |must )"
-        r"join (?:the )?(?:caravan|mujahideen|mujahidin|khilafah?|caliphate|dawlah?|islamic state|ranks of)",
+        (r"\b(?:come|migrate|emigrate|go|travel) to (?:the )?(?:land of (?:the )?)?(?:khilafah?|caliphate|dawlah?|"
+         r"sham|islamic state)"),
+        (r"(?:^|[.!?] |please |come and |go and |brothers?,? |sisters?,? |(?<!\w)o |you (?:should|must) |must )"
+         r"join (?:the )?(?:caravan|mujahideen|mujahidin|khilafah?|caliphate|dawlah?|islamic state|ranks of)"),
         r"\bhijrah? (?:advice|is (?:an )?(?:obligation|fard|wajib))",
         r"هاجروا|انفروا|الحقوا بالركب|الحق بالقافله|الحقوا بالقافله",
     ],
     "financing": [
         r"\b(?:donate|send|give) (?:your )?(?:money|funds|wealth|bitcoin|btc|zakat to the mujahid\w*)",
-        r"\b(?:support|fund|equip|sponsor) (?:a |the )?(?:mujahid\w*|fighters?|brothers? in)\b.{0,30}"
-        r"(?:money|wealth|donat|fund|\$|paypal|bitcoin)",
+        (r"\b(?:support|fund|equip|sponsor) (?:a |the )?(?:mujahid\w*|fighters?|brothers? in)\b.{0,30}"
+         r"(?:money|wealth|donat|fund|\$|paypal|bitcoin)"),
         r"\bjihad (?:with|of|by) (?:your )?wealth",
         r"جهز غازيا|الجهاد بالمال|ادعموا المجاهدين",
     ],

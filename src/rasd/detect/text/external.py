@@ -77,7 +77,7 @@ class WordPiece:
                 if cur:
                     out.append("".join(cur))
                     cur = []
-            elif cat.startswith("P") or cat.startswith("S") or 0x4E00 <= ord(ch) <= 0x9FFF:
+            elif cat.startswith(("P", "S")) or 0x4E00 <= ord(ch) <= 0x9FFF:
                 if cur:
                     out.append("".join(cur))
                     cur = []

@@ -162,7 +162,7 @@ def _lid_model():
 _URL_RE = re.compile(r"https?://\S+|www\.\S+|@\w+|#", re.UNICODE)
 
 
-_TWO_LETTERS = re.compile(r"[^\W\d_].*?[^\W\d_]", re.S)
+_TWO_LETTERS = re.compile(r"[^\W\d_].*?[^\W\d_]", re.DOTALL)
 _MODEL_TOKENS = re.compile(r"(?<!\w)(?:http|@user)(?!\w)|#")
 
 
