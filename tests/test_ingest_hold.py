@@ -58,10 +58,10 @@ def _peak(path: Path, stdin: bool) -> tuple[int, int]:
         if stdin:
             with open(path, "rb") as fh, reading(Stream(fh.fileno())) as p:
                 for chunk in pipeline.produce(p, "x", {}, None, 2):
-                    n += len(chunk.batch.raw) if chunk.batch else 0
+                    n += len(chunk.batch.raw) if chunk.batch is not None else 0
         else:
             for chunk in pipeline.produce(path, "x", {}, None, 2):
-                n += len(chunk.batch.raw) if chunk.batch else 0
+                n += len(chunk.batch.raw) if chunk.batch is not None else 0
         return tracemalloc.get_traced_memory()[1], n
     finally:
         tracemalloc.stop()
@@ -85,6 +85,65 @@ def test_lines_that_give_no_record_are_not_held_in_memory(tmp_path, monkeypatch,
     # MB: the reading thread's queue holds up to 64 hand-overs of 64 KB)
     bound = 16 if stdin else 8
     assert peak < bound << 20, f"{peak / 2**20:.1f} MB traced for a 24 MB input"
+
+
+def _quiet_then_page(path: Path, errors: int, size: int) -> Path:
+    """``errors`` stream error lines of ``size`` bytes (no record), then one page."""
+    with open(path, "w") as fh:
+        fh.writelines(_stream_error(k, size) + "\n" for k in range(errors))
+        fh.write(_page(0) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("stdin", [False, True], ids=["file", "stdin"])
+def test_a_long_run_of_lines_of_no_record_is_not_held_until_a_record(tmp_path, monkeypatch,
+                                                                    stdin):
+    """40 MB of lines that give no record (stream errors, 16 KB each) and one
+    page at the end: read from a file, the parser gave nothing until the page,
+    so every line's raw bytes waited in the sink for it (a 40 MB peak; standard
+    input's reading thread already handed them over by size). The parser now
+    gives ``Ahead`` once its sink holds a batch's bytes (RawSink.ahead_at), and
+    ``produce`` writes what was read so far without waiting."""
+    monkeypatch.setattr(pipeline, "RAW_BATCH_BYTES", 1 << 20)
+    monkeypatch.setattr(pipeline, "LIVE_RAW_BYTES", 64 << 10)
+    f = _quiet_then_page(tmp_path / "quiet.jsonl", errors=2700, size=16 << 10)
+    assert f.stat().st_size > 40 << 20
+    peak, n = _peak(f, stdin)
+    assert n == 2700 + 1  # every line's raw record handed over, once
+    bound = 16 if stdin else 8
+    assert peak < bound << 20, f"{peak / 2**20:.1f} MB traced for a 40 MB input"
+
+
+def test_kill_and_rerun_with_a_long_run_of_lines_of_no_record(store, second_store, tmp_path,
+                                                             monkeypatch):
+    """Batches of raw bytes alone (``Ahead`` at the sink's bound, no record
+    read yet) keep a killed run consistent: the lines of no record before
+    the marker go, the line it names and its records wait for a later batch.
+    Killed after any batch and run again, the store is what one uninterrupted
+    run makes; the first batch holds only lines of no record."""
+    from benchmarks.killpoints import diff, dump
+    from tests.conftest import _fresh_store
+
+    monkeypatch.setattr(pipeline, "RAW_BATCH_BYTES", 24 << 10)  # a dozen lines
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    f = tmp_path / "quiet.jsonl"
+    lines = []
+    for p in range(2):  # 30 lines of no record, then a page (3 records), twice
+        lines += [_stream_error(p * 30 + k, 2000) for k in range(30)] + [_page(p)]
+    f.write_text("\n".join(lines) + "\n")
+    chunks = [c.batch for c in pipeline.produce(f, "x", {}, None, 2) if c.batch is not None]
+    first = chunks[0]  # raw bytes of a dozen lines, no record
+    assert (len(first), len(first.raw) >= 10) == (0, True), "no batch of raw bytes alone"
+    ingest_path(second_store, f, batch_size=2, source="quiet")
+    ref = dump(second_store, since)
+    assert sum(ref["raw_records"].values()) == 2 * 31  # the first lines' too
+    assert sum(ref["account_versions"].values()) == sum(ref["post_versions"].values()) == 1
+    kind = "sqlite" if store.is_sqlite else "postgresql"
+    for k in range(1, len(chunks) + 1):
+        with _fresh_store(kind, tmp_path / f"k{k}.db") as s:
+            kill_then_rerun(monkeypatch, lambda s=s: ingest_path(s, f, batch_size=2,
+                                                                 source="quiet"), k)
+            assert diff(ref, dump(s, since)) == [], f"killed after batch {k}"
 
 
 def test_kill_and_rerun_with_many_lines_of_no_record(store, second_store, tmp_path,
@@ -161,6 +220,39 @@ def test_every_parser_gives_a_raw_records_records_together(tmp_path):
                 if c.batch)
         assert n >= 8, path
 
+
+
+def test_every_parser_gives_ahead_at_its_sinks_bound(tmp_path, monkeypatch):
+    """Each parser, reading a file, gives ``Ahead`` after a raw record once its
+    sink holds ``RAW_BATCH_BYTES`` (RawSink.ahead_at), so that a run of
+    records that give no record is written without waiting for the next one.
+    With a bound of one byte, every format's input goes out by size, batch by
+    batch, and gives what it gives in one batch: the same records, each raw
+    record written once, after every record of it (``Prep.ordered`` checks)."""
+    from tests.test_ingest_telegram_html import PAGE1, html_export
+    from tests.test_ingest_telethon import messages, write
+
+    demo = Path(__file__).resolve().parents[1] / "src/rasd/data/demo"
+    cases = [(demo / "x" / "demo_tweets.jsonl", "x"),
+             (demo / "csv" / "demo_kaggle_format.csv", "csv"),
+             (demo / "telegram", "telegram"),
+             (write(tmp_path, messages()), "telethon"),
+             (write(tmp_path, messages(), "array"), "telethon"),
+             (html_export(tmp_path, [PAGE1]) / "messages.html", "telegram-html")]
+
+    def run(path: Path, fmt: str) -> tuple[int, list[str], int]:
+        chunks = [c for c in pipeline.produce(path, fmt, {}, None, 1000) if c.batch is not None]
+        return (sum(len(c.batch) for c in chunks), sorted(r[0] for c in chunks
+                                                          for r in c.batch.raw),
+                sum(c.by_size for c in chunks))
+
+    for path, fmt in cases:
+        monkeypatch.setattr(pipeline, "RAW_BATCH_BYTES", 32 << 20)
+        n, raws, by_size = run(path, fmt)
+        assert n >= 4 and len(raws) == len(set(raws)) and by_size == 0, (fmt, n)
+        monkeypatch.setattr(pipeline, "RAW_BATCH_BYTES", 1)
+        assert run(path, fmt)[:2] == (n, raws), fmt
+        assert run(path, fmt)[2] >= len(raws) - 1, f"{fmt}: no Ahead at the sink's bound"
 
 
 def _profile_page(p: int, bio: str, day: int) -> str:

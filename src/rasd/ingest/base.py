@@ -18,6 +18,7 @@ import math
 import os
 import posixpath
 import re
+import sys
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
@@ -1115,16 +1116,36 @@ class Parser(ABC):
         """Yield records; store each record's raw bytes through ``raw``."""
 
 
+class Ahead(NamedTuple):
+    """Stands, among records, for "the raw records read so far are whole but
+    ``sha256``, read last": handed over by size, not at a record, so that
+    ``rasd.ingest.pipeline.produce`` may write them without waiting for the
+    next record (``Prep.take``'s ``ahead``). Given by the reading thread of
+    standard input (``pipeline.LIVE_RAW_BYTES``), and by a parser whose sink
+    asks for it (``RawSink.ahead_at``)."""
+
+    sha256: str
+
+
 class RawSink:
     """Collects raw records (bytes as received) for the writer to store.
 
     ``put`` returns the sha256 under which the bytes are kept; identical bytes are
     kept once.
+
+    ``ahead_at``: once the bytes pending reach it, a parser that has just put a
+    raw record gives ``Ahead`` (of that record) before the record's own
+    records: lines that give no record (X stream errors, messages rejected
+    after their bytes were kept), read one after another, were otherwise held
+    here until the next record came, whatever their size. None (the default):
+    never, for a consumer that expects records and rejects only.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ahead_at: int | None = None) -> None:
         self.pending: dict[str, tuple[str, bytes]] = {}
         self.size = 0  # bytes pending: a batch goes out past a bound (pipeline.produce)
+        # (a plain int compared per raw record: sys.maxsize where no marker is wanted)
+        self.ahead_at = sys.maxsize if ahead_at is None else ahead_at
 
     def put(self, data: bytes, fmt: str) -> str:
         h = sha256_hex(data)

@@ -39,6 +39,7 @@ from rasd.ingest.base import (
     BOM,
     MAX_LINE,
     NUMBER,
+    Ahead,
     IngestError,
     Parser,
     RawSink,
@@ -768,6 +769,8 @@ class CSVParser(Parser):
                     continue
                 data = orjson.dumps(row)
                 sha = raw.put(data, fmt)
+                if raw.size >= raw.ahead_at:  # rows of no record piled up (RawSink.ahead_at)
+                    yield Ahead(sha)
                 ref = RawRef(sha256=sha, fmt=fmt, source_file=src, line=start)
                 try:
                     yield from self._row(clean_ids(row, idcols), m, platform, ref, plan)

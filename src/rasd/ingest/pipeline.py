@@ -37,6 +37,7 @@ from typing import IO, Any, NamedTuple
 
 from rasd.ingest.base import (
     CURRENT_RAW,
+    Ahead,
     IngestError,
     RawSink,
     Stream,
@@ -53,7 +54,10 @@ PARALLEL_MIN_BYTES = 16 * 2**20
 MAX_REJECTS_PER_CHUNK = 1000  # a file of nothing but bad lines still streams
 # raw input bytes (uncompressed) a batch collects before it goes out at the next
 # record, whatever its number of records: lines that give no record (stream
-# errors, service messages) made a batch, held in memory, of any size
+# errors, service messages) made a batch, held in memory, of any size. Where no
+# record comes, at the next raw record (``Ahead``: a file's parser gives one
+# once its sink holds this much, RawSink.ahead_at; standard input's reading
+# thread, every LIVE_RAW_BYTES)
 RAW_BATCH_BYTES = 32 * 2**20
 
 
@@ -61,6 +65,10 @@ class Chunk(NamedTuple):
     batch: Batch | None  # None when only rejects or progress are reported
     rejects: list[dict[str, Any]]  # quarantine entries, in file order
     pos: int  # bytes of the input read so far
+    # the batch went out by its raw bytes at ``Ahead``, input still to come: it
+    # may hold raw bytes only (lines that give no record) before the first
+    # record, and is kept all the same (``ingest_path``)
+    by_size: bool = False
 
 
 def reject_entry(rec: Reject, fmt: str) -> dict[str, Any]:
@@ -85,12 +93,16 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
     parser = get_parser(fmt, **options)
     path = Path(path)
     stream = current_stream() if is_stream(path) else None
-    sink = RawSink()
     records: Iterator[Any]
     pos: Callable[[], int]
     if stream is not None and stream.fd is not None:
+        sink = RawSink()  # (the reading thread's own sink gives Ahead: _HandingSink)
         records, pos = _live_records(parser, path, stream, sink), lambda: stream.consumed
     else:
+        # a run of lines that give no record was held in the sink until the next
+        # record, whatever its size (a 40 MB stretch of stream errors, 40 MB in
+        # memory): the parser gives Ahead once the sink holds a batch's bytes
+        sink = RawSink(ahead_at=RAW_BATCH_BYTES)
         records, pos = parser.parse(path, sink), _pos
     prep = Prep(batch_size, ordered=True)
     rejects: list[dict[str, Any]] = []
@@ -109,10 +121,10 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
                     rejects = []
                     full = False
                 continue
-            if isinstance(rec, Ahead):  # raw bytes read ahead of any record
+            if isinstance(rec, Ahead):  # raw bytes read ahead of any record (of rec's on)
                 if prep.raw_size + sink.size >= RAW_BATCH_BYTES:
                     prep.add_raw(sink.drain())
-                    yield Chunk(prep.take(hold=True, ahead=rec.sha256), rejects, pos())
+                    yield Chunk(prep.take(hold=True, ahead=rec.sha256), rejects, pos(), True)
                     rejects = []
                     full = False
                 continue
@@ -144,15 +156,6 @@ LIVE_GROUP = 256  # records handed from the reading thread at a time
 # that give no record piled up in the reading thread until 256 records came
 LIVE_RAW_BYTES = 2**20  # (up to 64 hand-overs wait in the queue)
 QUIET = object()  # stands, among records, for "the pipe has gone quiet"
-
-
-class Ahead(NamedTuple):
-    """Stands, among records, for "the raw records read so far are whole but
-    ``sha256``, read last": the reading thread handed them over by size
-    (``LIVE_RAW_BYTES``), not at a record, so that ``produce`` may write them
-    without waiting for the next record (``Prep.take``'s ``ahead``)."""
-
-    sha256: str
 
 
 class _HandingSink(RawSink):

@@ -395,8 +395,11 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         for chunk in chunks:
             b = chunk.batch
             # a batch of raw bytes only (lines that yield no record, at the end
-            # of a file) is kept like any other once the file has records
-            good = b is not None and (len(b) or (writer is not None and b.raw))
+            # of a file) is kept like any other once the file has records, or
+            # where it went out by size (``Chunk.by_size``): records may follow,
+            # and its bytes, not held in memory until they do, would be lost
+            good = b is not None and (len(b) or (b.raw and (writer is not None
+                                                            or chunk.by_size)))
             if file_id is None and (good or chunk.rejects):
                 # the first record or reject: only now touch the store and record
                 # the run (its rejects name it in the quarantine)

@@ -28,6 +28,7 @@ import ijson
 from rasd.ingest import jsonlex
 from rasd.ingest.base import (
     MAX_LINE,
+    Ahead,
     EndAtDamage,
     IngestError,
     MediaRoot,
@@ -414,6 +415,8 @@ class TelegramParser(Parser):
             yield reject(src, f"message: {e}", path=path)
             return
         sha = raw.put(data, "telegram")
+        if raw.size >= raw.ahead_at:  # messages of no record piled up (RawSink.ahead_at)
+            yield Ahead(sha)
         ref = RawRef(sha256=sha, fmt="telegram", source_file=src, path=path)
         if cid not in state.done and cid not in state.pending:
             state.pending[cid] = dict(chat)

@@ -32,6 +32,7 @@ from typing import Any
 from rasd.ingest.archive import member_tail, split_member
 from rasd.ingest.base import (
     MAX_LINE,
+    Ahead,
     IngestError,
     MediaRoot,
     Parser,
@@ -457,6 +458,8 @@ class TelegramHTMLParser(Parser):
             return  # a date separator
         where = f"{cid}.message{mid}"
         sha = raw.put(block, "telegram-html")
+        if raw.size >= raw.ahead_at:  # messages of no record piled up (RawSink.ahead_at)
+            yield Ahead(sha)
         ref = RawRef(sha256=sha, fmt="telegram-html", source_file=src, path=where)
         chat["emitted"] = True  # its account is given after the page (_chat_account)
         try:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rasd.ingest.base import (
+    Ahead,
     Parser,
     RawSink,
     clean_text,
@@ -187,6 +188,8 @@ class TelethonParser(Parser):
             if isinstance(item, Reject):
                 yield item
                 continue
+            if raw.size >= raw.ahead_at:  # messages of no record piled up (RawSink.ahead_at)
+                yield Ahead(item.sha)
             ref = RawRef(sha256=item.sha, fmt="telethon", source_file=src, line=item.line,
                          path=item.where)
             yield from located(self._message(item.obj, ref, src, item.line, chats), item)

@@ -16,6 +16,7 @@ from typing import Any
 from rasd.ingest.base import (
     MAX_TEXT,
     SNIFF,
+    Ahead,
     Parser,
     RawSink,
     clean_text,
@@ -637,6 +638,8 @@ class XParser(Parser):
             if isinstance(item, Reject):
                 yield item
                 continue
+            if raw.size >= raw.ahead_at:  # lines of no record piled up (RawSink.ahead_at)
+                yield Ahead(item.sha)
             yield from located(self._observed(
                 item.obj, self._line(item.obj, src, item.line, item.sha)), item)
 
