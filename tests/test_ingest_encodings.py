@@ -298,6 +298,47 @@ def test_lone_cr_lines_whose_first_64_kib_hold_no_object_pair_are_lines(store, t
     assert [r["line"] for r in rep.rejects] == list(range(1, len(rep.rejects) + 1))
 
 
+def test_lone_cr_lines_after_a_first_line_broken_by_a_bad_byte_are_lines(store, tmp_path):
+    """Lone-CR lines whose first line is broken by a byte that is no UTF-8
+    text outside a string were read as one line: no post, one reject. Such a
+    line is broken, not a record cut short (ijson's own decoder said so with a
+    UnicodeDecodeError, which ``_json_start`` told apart; the careful lexer
+    reads such bytes without one, and the line counted as a record cut
+    short): with a whole line after it, its CRs end lines."""
+    head = [b'{"data": 1, \xff', b"42", b"x" * 70_000]  # then a line no value starts
+    assert len(b"\r".join(head)) > 1 << 16
+    f = tmp_path / "mac.jsonl"
+    f.write_bytes(b"\r".join(head + [_tweet(1), _tweet(2)]) + b"\r")
+    rep = ingest_path(store, f, fmt="x")
+    assert store.stats()["posts"] == 2
+    assert rep.rejected == len(head)
+    assert [r["line"] for r in rep.rejects] == list(range(1, len(rep.rejects) + 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=64))
+def test_the_careful_lexer_never_stops_at_undecodable_bytes_with_a_decode_error(data):
+    """``jsonlex`` decodes with surrogateescape: no error it raises carries a
+    UnicodeDecodeError (what ijson's own decoder raised, and
+    ``base._json_start`` once looked for); bytes that are no UTF-8 text outside
+    a string raise ``InvalidUTF8Outside``, and make no JSON start."""
+    from ijson.common import JSONError
+
+    from rasd.ingest import jsonlex
+    from rasd.ingest.base import _json_start
+
+    for text in (data, b'{"a": "' + data, b'[1, ' + data):
+        try:
+            for _ in jsonlex.basic_parse(io.BytesIO(text), multiple_values=True):
+                pass
+        except jsonlex.InvalidUTF8Outside:
+            assert not _json_start(text)
+        except (JSONError, ValueError, RecursionError) as e:
+            assert not any(isinstance(a, UnicodeDecodeError) for a in e.args)
+    assert _json_start(b'{"a": "\xff') and _json_start(b'{"a": ["\xed\xa0\x80", 1')
+    assert not _json_start(b'{"a": 1, \xff') and not _json_start(b"[\xc0")
+
+
 _ws = st.sampled_from([" ", "\r", "\r\r", " \r\t", "\t"])
 _values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text("ab\"\\é}{][", max_size=8),

@@ -645,7 +645,10 @@ def whole_json(data: bytes) -> bool:
 
 
 def _json_start(data: bytes) -> bool:
-    """Whether ``data`` is the start of a JSON value, cut short."""
+    """Whether ``data`` is the start of a JSON value, cut short. Bytes that
+    are no UTF-8 text inside a string do not say otherwise (the value is
+    still one, rejected when read whole); outside a string they do (no JSON
+    text holds them there: broken)."""
     from ijson.common import IncompleteJSONError, JSONError
 
     from rasd.ingest import jsonlex
@@ -653,8 +656,13 @@ def _json_start(data: bytes) -> bool:
     try:
         for _ in jsonlex.basic_parse(io.BytesIO(data)):
             pass
-    except IncompleteJSONError as e:
-        return not (e.args and isinstance(e.args[0], UnicodeDecodeError))
+    except jsonlex.InvalidUTF8Outside:
+        # (ijson's own decoder raised IncompleteJSONError of a UnicodeDecodeError
+        # for such bytes, anywhere, which this told apart; the careful lexer
+        # decodes with surrogateescape, never raising that)
+        return False
+    except IncompleteJSONError:
+        return True
     except (JSONError, ValueError, RecursionError):
         return False
     return False

@@ -63,6 +63,11 @@ _INVALID_TOKEN = INVALID_UTF8_JSON.decode()
 _ESCAPED = re.compile("[\udc80-\udcff]")
 
 
+class InvalidUTF8Outside(common.IncompleteJSONError):
+    """Bytes that are no UTF-8 text outside a string: no JSON text holds them
+    there (broken JSON, not a value cut short; ``base._json_start``)."""
+
+
 class _Sink(list):  # type: ignore[type-arg]
     """Where the events go: a list that takes ``send`` (ijson's sendable_list)."""
 
@@ -128,7 +133,7 @@ class _Lexer:
                 self.kind, self.parts, self.at = "w", [tok], base + start  # may go on
                 break
             if bad and _ESCAPED.match(tok):
-                raise common.IncompleteJSONError(
+                raise InvalidUTF8Outside(
                     f"invalid UTF-8 outside a string at character {base + start}")
             send((base + start, tok))
             i = m.end()
