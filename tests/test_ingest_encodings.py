@@ -298,14 +298,21 @@ def test_lone_cr_lines_whose_first_64_kib_hold_no_object_pair_are_lines(store, t
     assert [r["line"] for r in rep.rejects] == list(range(1, len(rep.rejects) + 1))
 
 
-def test_lone_cr_lines_after_a_first_line_broken_by_a_bad_byte_are_lines(store, tmp_path):
+@pytest.mark.parametrize("first", ["bad-byte", "start"])
+def test_lone_cr_lines_after_a_first_line_of_no_record_to_come_are_lines(store, tmp_path,
+                                                                        first):
     """Lone-CR lines whose first line is broken by a byte that is no UTF-8
-    text outside a string were read as one line: no post, one reject. Such a
-    line is broken, not a record cut short (ijson's own decoder said so with a
-    UnicodeDecodeError, which ``_json_start`` told apart; the careful lexer
-    reads such bytes without one, and the line counted as a record cut
-    short): with a whole line after it, its CRs end lines."""
-    head = [b'{"data": 1, \xff', b"42", b"x" * 70_000]  # then a line no value starts
+    text outside a string (``bad-byte``), or is a JSON start followed by
+    scalar lines only (``start``), were read as one line: no post, one reject.
+    The first is broken (ijson's own decoder said so with a UnicodeDecodeError,
+    which ``_json_start`` told apart; the careful lexer reads such bytes
+    without one, and the line counted as a record cut short); in the second,
+    two values with only a lone CR between (``1`` CR ``1``) cannot lie inside
+    one JSON value, as ``}`` CR ``{`` cannot. Both are lines."""
+    if first == "bad-byte":  # one whole line after it, then a line no value starts
+        head = [b'{"data": 1, \xff', b"42", b"x" * 70_000]
+    else:
+        head = [b'{"data": ['] + [b"1" * 100] * 700
     assert len(b"\r".join(head)) > 1 << 16
     f = tmp_path / "mac.jsonl"
     f.write_bytes(b"\r".join(head + [_tweet(1), _tweet(2)]) + b"\r")

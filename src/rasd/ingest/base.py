@@ -586,8 +586,9 @@ def cr_lines(f: Any, *, lf_in_records: bool = False) -> bool:
     a lone CR (JSON takes it as whitespace), a lone CR and no LF at all
     (``lf_in_records=False``: a record of LF-ended JSON lines with a CR inside
     was split there, and lost, when that CR came before the first LF), and
-    one that parts two JSON values (``}`` CR ``{``: a record longer than the
-    peek may hold a lone CR and no LF, as whitespace) or follows a first line
+    one that parts two JSON values (``}`` CR ``{``, ``1`` CR ``2``: a record
+    longer than the peek may hold a lone CR and no LF, as whitespace, but
+    never between two values) or follows a first line
     that cannot be the start of such a record (``_cr_after_a_line``: a file
     whose first lines are scalars or broken was one line). CSV
     passes ``lf_in_records=True``: a quoted field may hold an LF in a file of
@@ -611,16 +612,19 @@ def cr_lines(f: Any, *, lf_in_records: bool = False) -> bool:
 
 
 # the end of a value (``}``, ``]``, a string's quote, a number's digit, the
-# ``e`` or ``l`` of true, false, null), a lone CR, then ``{`` or ``[``: never
-# inside one valid JSON text (a comma or colon parts two values there)
-_CR_PARTS_VALUES = re.compile(rb'[}\]"0-9el][ \t]*\r(?!\n)[ \t\r]*[{\[]')
+# ``e`` or ``l`` of true, false, null), a lone CR, then the start of one (``{``,
+# ``[``, a quote, a digit or minus, the ``t``, ``f`` or ``n`` of true, false,
+# null): never inside one valid JSON text (a comma or colon parts two values
+# there; a string holds no raw CR). Scalars too: a JSON start followed by
+# lines of scalars only was one line (``{"a": [`` CR ``1`` CR ``2``)
+_CR_PARTS_VALUES = re.compile(rb'[}\]"0-9el][ \t]*\r(?!\n)[ \t\r]*[{\["0-9tfn-]')
 _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 def _cr_after_a_line(head: bytes) -> bool:
     """Whether the lone CRs of ``head`` (JSON with no LF) end lines, told by
     the text before them where no CR parts two values (``_CR_PARTS_VALUES``;
-    lines of scalars, or broken ones): the first line is a whole JSON value;
+    a line of a scalar, or broken ones): the first line is a whole JSON value;
     or it is not even the start of one (broken) and a later whole line is. A
     first line that may be the start of a record longer than the peek, a lone
     CR inside it as whitespace, says nothing: a part of such a record between
