@@ -1125,7 +1125,9 @@ class Parser(ABC):
 
     @abstractmethod
     def parse(self, path: Path, raw: RawSink) -> Iterator[Record]:
-        """Yield records; store each record's raw bytes through ``raw``."""
+        """Yield records; store each record's raw bytes through ``raw``, before
+        the record. Right after storing a raw record, where ``raw.size`` has
+        reached ``raw.ahead_at``, yield ``Ahead`` of it first (``RawSink``)."""
 
 
 class Ahead(NamedTuple):
