@@ -420,7 +420,7 @@ def test_messages_or_chats_of_the_wrong_kind_are_rejects_not_silence(sqlite_stor
         "oops", {"name": "C", "type": "public_channel", "id": 6, "messages": [_msg(1, "ok")]}]}}))
     rep = ingest_path(sqlite_store, full)
     assert rep.rejected == 1 and "expected an object" in rep.rejects[0]["reason"]
-    assert rep.rejects[0]["path"] == "chats.list[]"
+    assert rep.rejects[0]["path"] == "chats.list[0]"
     assert post(sqlite_store, "telegram", "channel6/1").text == "ok"
 
 
@@ -555,11 +555,36 @@ def test_invalid_utf8_in_the_chats_name_keeps_its_account_and_messages(store, tm
     f = d / "result.json"
     f.write_bytes(f.read_bytes().replace(b'"NAME"', b'"N\xc3"'))
     rep = ingest_path(store, d)
-    assert [r["reason"] for r in rep.rejects] == [
-        "field 'name' of the chat: invalid UTF-8 in a string (bytes that are no UTF-8 text)"]
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        ("name",  # (it was chat?.name: the chat's id comes after its name)
+         "field 'name' of the chat: invalid UTF-8 in a string (bytes that are no UTF-8 text)")]
     assert store.stats()["posts"] == 2
     acc = account(store, "telegram", "channel555")
     assert acc is not None and acc.name is None
+
+
+@pytest.mark.parametrize("where", ["chats", "left_chats"])
+def test_invalid_utf8_in_a_listed_chats_name_names_that_chat(store, tmp_path, where):
+    """In a full account export, a chat name of bytes that are no UTF-8 text
+    comes before the chat's id: its reject named the chat before it
+    (channel554.name), or chat?.name for the first. It names the chat by its
+    place in the list now; that chat's messages and account (unnamed) are
+    stored, and so are the chats around it."""
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")])
+    f = d / "result.json"
+    doc = json.loads(f.read_text("utf-8"))
+    chats = [dict(doc, id=554), dict(doc, id=555, name="BADNAME"), dict(doc, id=556)]
+    full = {"about": "x", "chats": {"list": []}, "left_chats": {"list": []}}
+    full[where]["list"] = chats
+    f.write_bytes(json.dumps(full, indent=1).encode().replace(b'"BADNAME"', b'"B\xffD"'))
+    rep = ingest_path(store, d)
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        (f"{where}.list[1].name",
+         "field 'name' of the chat: invalid UTF-8 in a string (bytes that are no UTF-8 text)")]
+    assert store.stats()["posts"] == 6
+    assert post(store, "telegram", "channel555/3").text == "b"
+    assert account(store, "telegram", "channel555").name is None
+    assert account(store, "telegram", "channel556").name == "Test Channel"
 
 
 def test_invalid_utf8_in_the_chats_type_rejects_its_messages_not_the_file(store, tmp_path):
@@ -578,6 +603,9 @@ def test_invalid_utf8_in_the_chats_type_rejects_its_messages_not_the_file(store,
     reasons = [r["reason"][:40] for r in rep.rejects]
     assert reasons == ["field 'type' of the chat: invalid UTF-8 "] + [
         "the chat's id or type comes after its me"] * 2, rep.rejects
+    # named by their place: the chat's id without its type is no chat's (it was chat555)
+    assert [r["path"] for r in rep.rejects] == [
+        "chats.list[0].type", "chats.list[0].messages[0]", "chats.list[0].messages[1]"]
     assert store.stats()["posts"] == 2
     assert post(store, "telegram", "channel556/3").text == "b"
     assert post(store, "telegram", "channel555/3") is None  # (nor under chat555)

@@ -82,6 +82,7 @@ CHAT_PREFIX = {
 }
 CHAT_ITEM = ("messages.item", "chats.list.item.messages.item", "left_chats.list.item.messages.item")
 CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
+_LISTS = ("chats.list", "left_chats.list")
 # what Desktop writes in "photo" and "file" (and "thumbnail", not read) instead of a
 # path when it did not download the file, to the reason kept (Media.extra["not_downloaded"])
 PLACEHOLDERS = (("(File not included", "not included"),
@@ -132,7 +133,12 @@ class _State:
     def __init__(self, carried: _State | None = None) -> None:
         self.messages = 0
         self.idx = 0
-        self.chat_id = "chat?"
+        # the chat being read: its platform id once its id and type are read,
+        # else its place in the file ("" for a result.json of one chat,
+        # "chats.list[3]", "left_chats.list[0]"), what rejects name it by
+        self.chat_id: str | None = None
+        self.where = ""
+        self.listed: dict[str, int] = {}  # chats of each list so far
         self.chat_keys: set[str] = set()  # of name, type, id: those read so far
         # chat id → the chat's fields (name, type, id), its messages being read
         self.pending: dict[str, dict[str, Any]] = carried.pending if carried else {}
@@ -143,6 +149,13 @@ class _State:
         # the file as read, which knows why the data ended early (a compressed
         # export cut short or damaged: EndAtDamage)
         self.cut: EndAtDamage | None = None
+
+    def at(self, sub: str) -> str:
+        """The path of ``sub`` (``name``, ``messages[2]``) in the chat being
+        read: ``channel555.messages[2]``, or by the chat's place in the file
+        where its id is not known (yet): ``chats.list[3].name``, ``name``."""
+        chat = self.chat_id or self.where
+        return f"{chat}.{sub}" if chat else sub
 
     @property
     def damage(self) -> Exception | None:
@@ -291,12 +304,12 @@ class TelegramParser(Parser):
             "file ends unexpectedly" if state.damage is not None else
             "file ends unexpectedly or is malformed")
         yield reject(src, f"{kind}: {json_error_text(err)[:200]}",
-                     path=f"{state.chat_id}.messages[{state.idx}]")
+                     path=state.at(f"messages[{state.idx}]"))
 
     @staticmethod
     def _too_large(src: str, state: _State) -> Reject:
         return reject(src, f"a JSON value over {TOKEN_MAX} bytes; the rest of the file is "
-                      "not read", path=f"{state.chat_id}.messages[{state.idx}]")
+                      "not read", path=state.at(f"messages[{state.idx}]"))
 
     def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
                skip: int, backend: Any = ijson) -> Iterator[Record]:
@@ -323,19 +336,28 @@ class TelegramParser(Parser):
                     state.messages += 1
                     if value is TOO_BIG:
                         yield reject(src, f"message over {MAX_LINE} bytes",
-                                     path=f"{state.chat_id}.messages[{state.idx}]")
+                                     path=state.at(f"messages[{state.idx}]"))
                     elif value is not SKIPPED:
                         if {"id", "type"} <= state.chat_keys:
                             yield from self._message(value, chat, base, src, state.idx, raw,
                                                      state)
                         else:
-                            yield reject(src, REORDERED, path=f"{state.chat_id}.messages"
-                                         f"[{state.idx}]")
+                            yield reject(src, REORDERED, path=state.at(f"messages[{state.idx}]"))
                     state.idx += 1
-                elif event == "start_map" and prefix in CHAT_PREFIXES[1:]:
-                    chat = {}
-                    state.idx = 0
-                    state.chat_keys = set()
+                elif prefix in CHAT_PREFIXES[1:] and event in _VALUE_STARTS:  # a chat of a list
+                    k = state.listed.get(prefix, 0)
+                    state.listed[prefix] = k + 1
+                    state.where = f"{prefix[:-5]}[{k}]"  # chats.list.item: chats.list[k]
+                    state.chat_id = None
+                    if event == "start_map":
+                        chat = {}
+                        state.idx = 0
+                        state.chat_keys = set()
+                    else:
+                        yield reject(src, "a chat of the list: expected an object",
+                                     path=state.where)
+                elif event == "start_array" and prefix in _LISTS:
+                    state.listed[prefix + ".item"] = 0
                 elif event == "end_map" and prefix in CHAT_PREFIXES:
                     if chat.get("id") is not None:  # the chat read whole: its account
                         cid = _chat_id(chat)
@@ -351,7 +373,7 @@ class TelegramParser(Parser):
                             # rejected (REORDERED), not stored under a guessed chat
                             yield reject(src, f"field {key!r} of the chat: "
                                          f"{jsonlex.INVALID_UTF8_REASON}",
-                                         path=f"{state.chat_id}.{key}")
+                                         path=state.at(key))
                             if key == "name":
                                 state.chat_keys.add(key)
                         elif key in ("name", "type", "id"):
@@ -359,14 +381,11 @@ class TelegramParser(Parser):
                             if event in ("string", "number"):
                                 # a lone "\\ud800" is valid JSON, not text
                                 chat[key] = strip_surrogates(value)
-                                if chat.get("id") is not None:
-                                    state.chat_id = _chat_id(chat) or "chat?"
+                            if {"id", "type"} <= state.chat_keys and "id" in chat:
+                                state.chat_id = _chat_id(chat)  # (None: no valid id)
                         elif key == "messages" and event != "start_array":
                             yield reject(src, "field 'messages' of the chat: expected an "
-                                         "array of messages", path=f"{state.chat_id}.messages")
-                    elif prefix in CHAT_PREFIXES[1:] and event != "start_map":
-                        yield reject(src, "a chat of the list: expected an object",
-                                     path=prefix.replace(".item", "[]"))
+                                         "array of messages", path=state.at("messages"))
         if not state.messages and not chat:
             raise IngestError(f"{src}: no chats or messages found (not a Telegram export?)")
 
