@@ -404,6 +404,23 @@ def test_a_chat_whose_id_or_type_follows_its_messages_is_not_guessed(sqlite_stor
     assert sqlite_store.stats()["posts"] == 0
 
 
+@pytest.mark.parametrize("cid", ["null", "true", "{}", "[555]", '"5\\u00005"'])
+def test_a_chat_whose_id_is_no_id_has_its_messages_rejected_not_stored_as_chat_q(
+        store, tmp_path, cid):
+    """A chat's id of null, true, an object or a list stored its messages under
+    the chat "chat?" (chat?/2: every such chat's message 2 the same post); they
+    are rejects now, as for an id with a NUL byte, named by the chat's place."""
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")])
+    f = d / "result.json"
+    data = f.read_bytes()
+    assert b'"id": 555,' in data
+    f.write_bytes(data.replace(b'"id": 555,', f'"id": {cid},'.encode(), 1))
+    rep = ingest_path(store, d)
+    assert [r["path"] for r in rep.rejects] == ["messages[0]", "messages[1]"]
+    assert all("field 'id' of the chat: not a valid id" in r["reason"] for r in rep.rejects)
+    assert store.stats()["posts"] == 0
+
+
 def test_messages_or_chats_of_the_wrong_kind_are_rejects_not_silence(sqlite_store, tmp_path):
     """Exploratory testing: "messages" that is no array, or a chat of a full
     export's list that is no object, was passed over without a word."""

@@ -419,10 +419,12 @@ class TelegramParser(Parser):
 
     def _message(self, m: Any, chat: dict, base: MediaRoot | None, src: str, idx: int, raw: RawSink,
                  state: _State) -> Iterator[Record]:
-        cid = _chat_id(chat) if chat.get("id") is not None else "chat?"
+        # (an id of null, true, an object or a list is read, but not kept in chat)
+        cid = _chat_id(chat) if chat.get("id") is not None else None
         if cid is None:
             yield reject(src, "field 'id' of the chat: not a valid id (over 190 characters, "
-                         "a NUL byte or not a string or number)", path=f"chat?.messages[{idx}]")
+                         "a NUL byte or not a string or number)",
+                         path=state.at(f"messages[{idx}]"))
             return
         path = f"{cid}.messages[{idx}]"
         if not isinstance(m, dict):
