@@ -76,6 +76,35 @@ def test_the_careful_parser_gives_ijsons_events(docs, indent, ascii_, sep, edits
     assert _events(jsonlex, data, sizes, multiple) == _events(_PY, data, sizes, multiple)
 
 
+_NOT_UTF8 = [b"\xff", b"\x80", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+             b"\xc0\xaf"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=_json, bad=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(_NOT_UTF8)),
+                               min_size=1, max_size=3),
+       cut=st.integers(0, 10**6) | st.none(), sizes=st.lists(st.integers(1, 12), max_size=200))
+def test_the_careful_parser_never_raises_unicode_decode_error(doc, bad, cut, sizes):
+    """Bytes that are no UTF-8 text, anywhere (in a string, a key, between
+    tokens) and however the reads cut them, never make the careful parser
+    raise UnicodeDecodeError: it decodes with surrogateescape, and its
+    errors are ijson's (a string holding such bytes is ``INVALID_UTF8``;
+    outside a string, ``invalid UTF-8 outside a string``). Telegram's careful
+    pass had a reason of its own for a UnicodeDecodeError, never given."""
+    data = json.dumps(doc, indent=1).encode()
+    for at, junk in bad:
+        at %= len(data) + 1
+        data = data[:at] + junk + data[at:]
+    if cut is not None:
+        data = data[:cut % (len(data) + 1)]
+    try:
+        for _ in jsonlex.parse(_Pieces(data, sizes), buf_size=64, use_float=True):
+            pass
+    except Exception as e:  # noqa: BLE001 - which error it is, is what is tested
+        assert not isinstance(e, UnicodeError), repr(e)
+        assert isinstance(e, (ijson.common.JSONError, ValueError)), repr(e)
+
+
 def _unraisable(monkeypatch) -> list[str]:
     seen: list[str] = []
     monkeypatch.setattr(sys, "unraisablehook",

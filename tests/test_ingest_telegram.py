@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -562,6 +563,25 @@ def test_invalid_utf8_in_a_message_rejects_it_alone(store, tmp_path, where, gz):
     assert post(store, "telegram", "channel555/5").text == "after"
     assert post(store, "telegram", f"channel555/{at + 2}") is None
     assert account(store, "telegram", "channel555").name == "Test Channel"
+
+
+def test_invalid_utf8_outside_a_string_ends_the_file_saying_so(store, tmp_path):
+    """Bytes that are no UTF-8 text between two messages (outside any string)
+    end the file as broken JSON does: the messages before them are stored,
+    and the reject says where and why (the careful pass's own error; the
+    reason Telegram's parser kept for a UnicodeDecodeError there was never
+    given: jsonlex raises none)."""
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "MARK"), _msg(4, "c")])
+    f = d / "result.json"
+    data = f.read_bytes()
+    at = data.index(b"\n", data.index(b'"MARK"')) + 1  # the line after message 3's text
+    f.write_bytes(data[:at] + b"\xff" + data[at:])
+    rep = ingest_path(store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel555.messages[1]"]
+    assert re.fullmatch(r"file ends unexpectedly or is malformed: invalid UTF-8 outside a "
+                        r"string at character \d+", rep.rejects[0]["reason"]), rep.rejects
+    assert store.stats()["posts"] == 1  # message 3 holds the damage: not read whole
+    assert post(store, "telegram", "channel555/2").text == "a"
 
 
 def test_invalid_utf8_in_the_chats_name_keeps_its_account_and_messages(store, tmp_path):

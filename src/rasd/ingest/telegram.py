@@ -291,7 +291,9 @@ class TelegramParser(Parser):
                                    backend=jsonlex)
             return  # the careful pass read the whole file: the first error was the C parser's
         except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
-            # JSONDecodeError for a raw control character in a string, ValueError …
+            # JSONDecodeError for a raw control character in a string, ValueError …;
+            # never UnicodeDecodeError (jsonlex: a string of bytes that are no UTF-8
+            # text rejects its message, such bytes outside one are its JSONError)
             err: Exception = e
         except ItemTooLarge:
             yield self._too_large(src, state)
@@ -300,9 +302,8 @@ class TelegramParser(Parser):
             err = state.damage
         if not state.messages:
             raise IngestError(f"{src}: not a readable Telegram export: {err}") from err
-        kind = "invalid UTF-8" if isinstance(err, UnicodeDecodeError) else (
-            "file ends unexpectedly" if state.damage is not None else
-            "file ends unexpectedly or is malformed")
+        kind = ("file ends unexpectedly" if state.damage is not None
+                else "file ends unexpectedly or is malformed")
         yield reject(src, f"{kind}: {json_error_text(err)[:200]}",
                      path=state.at(f"messages[{state.idx}]"))
 
