@@ -1084,8 +1084,8 @@ def _parser_cost(monkeypatch, module, parse, data: bytes, token: bytes) -> list[
     passes: list[list[int]] = []
 
     class Logged(ReadGuard):
-        def __init__(self, f, limit: int) -> None:
-            super().__init__(f, limit)
+        def __init__(self, f, limit: int, **kw) -> None:
+            super().__init__(f, limit, **kw)
             passes.append([])
 
         def read(self, size: int = -1) -> bytes:

@@ -624,6 +624,51 @@ def test_invalid_utf8_in_a_listed_chats_name_names_that_chat(store, tmp_path, wh
     assert account(store, "telegram", "channel556").name == "Test Channel"
 
 
+@pytest.mark.parametrize("where,length", [
+    ("name", 65_536), ("name", 65_537), ("name", 40_000_000),
+    ("chats.list[1].name", 40_000_000), ("about", 40_000_000)])
+def test_a_long_string_outside_the_messages_is_not_built(store, tmp_path, where, length):
+    """A string outside the messages (a chat's name; "about" and the like of a
+    full export, never read) was read whole, up to 64 MiB: a chat name of 40 MB
+    peaked at 545 MiB (tracemalloc) and, like any over 200,000 characters,
+    stopped the ingest with a ValueError, nothing of the chat's account kept;
+    an "about" of 40 MB peaked at 42 MiB. A name over CHAT_FIELD_MAX
+    characters is now a reject naming the chat, its messages and account
+    (unnamed) kept; a string far past it is passed over, never built (peak
+    2.8 MiB); one at the limit is read as ever."""
+    import tracemalloc
+
+    from rasd.ingest.telegram import CHAT_FIELD_MAX
+
+    assert CHAT_FIELD_MAX == 65_536
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")])
+    f = d / "result.json"
+    doc = json.loads(f.read_text("utf-8"))
+    if where == "name":
+        data = json.dumps(dict(doc, name="LONG"), indent=1).encode()
+    else:
+        chats = [dict(doc, id=554), dict(doc, name="LONG" if "name" in where else "C"),
+                 dict(doc, id=556)]
+        data = json.dumps({"about": "LONG" if where == "about" else "x",
+                           "chats": {"list": chats}}, indent=1).encode()
+    f.write_bytes(data.replace(b'"LONG"', b'"' + b"n" * length + b'"'))
+    tracemalloc.start()
+    try:
+        rep = ingest_path(store, d, jobs=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    refused = "name" in where and length > CHAT_FIELD_MAX
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == ([(
+        where, "field 'name' of the chat: over 65,536 characters; not read")]
+        if refused else [])
+    assert store.stats()["posts"] == (2 if where == "name" else 6)
+    name = account(store, "telegram", "channel555").name
+    assert name == (None if refused else "n" * length if where == "name" else "C")
+    if length > 1_000_000:
+        assert peak < 16 * 2**20, peak / 2**20  # (the string alone: 40 MB)
+
+
 def test_invalid_utf8_in_the_chats_type_rejects_its_messages_not_the_file(store, tmp_path):
     """Fuzzing: a chat type of bytes that are no UTF-8 text (``public\xf4\x90\x80\x80
     _channel``) raised out of the parser when the chat's account was made. The

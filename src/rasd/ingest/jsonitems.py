@@ -381,7 +381,8 @@ class StringReads:
         self.in_string = self.esc = False  # esc: the next byte is escaped
         self.run = 0  # bytes of the string being read handed over (at least)
         # set by ReadGuard before each read: bytes the item being read may
-        # still take (None: not in an item), and bytes before ItemTooLarge
+        # still take (outside an item: ReadGuard.outside, None for no bound),
+        # and bytes before ItemTooLarge
         self.room: int | None = None
         self.left = TOKEN_MAX
         self.skipped = 0  # bytes of a string passed over, not handed (ReadGuard counts them)
@@ -542,23 +543,34 @@ _OPEN = {"start_map": "end_map", "start_array": "end_array"}
 class ReadGuard:
     """A file reader that stops once the item being read is over ``limit`` bytes:
     ijson builds each item in memory, and an adversary's file could be one
-    endless item. (``mark`` is moved on after each item.)"""
+    endless item. (``mark`` is moved on after each item.)
 
-    def __init__(self, f: Any, limit: int) -> None:
+    ``outside``: the bytes a string outside the items may take (about: a read
+    of it may come before), where such strings are read only for a few short
+    fields (a Telegram chat's name); a longer one is passed over like an
+    item's (``StringReads``), the parser given a stub of it, and ``cut`` says
+    so until the next read. None: read whole, up to ``limit``."""
+
+    def __init__(self, f: Any, limit: int, outside: int | None = None) -> None:
         self.f, self.limit, self.n, self.mark = f, limit, 0, 0
         # where the item being read passes its limit (None: not in an item):
         # a long string of it that runs past is passed over (StringReads)
         self.end: int | None = None
+        self.outside = outside
+        # the last read passed over the rest of a string: the parser's next
+        # string (or key) is that string's stub, not the string
+        self.cut = False
 
     def read(self, size: int = -1) -> bytes:
         if self.n - self.mark > self.limit:
             raise ItemTooLarge
         f = self.f
         if isinstance(f, StringReads):
-            f.room = None if self.end is None else self.end - self.n
+            f.room = self.outside if self.end is None else self.end - self.n
             f.left = self.limit - (self.n - self.mark)
             data = f.read(size)
             self.n += len(data) + f.skipped  # a string passed over counts as read
+            self.cut = f.skipped > 0
             f.skipped = 0
             return data
         data = f.read(size)

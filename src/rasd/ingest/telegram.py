@@ -174,6 +174,15 @@ class _State:
             self.latest[cid] = t
 
 
+# characters of a chat's name (or type, or id) read: Telegram allows 128 for a
+# name. A string outside the messages is passed over unread once it is longer
+# than could be so many characters (12 bytes: a \ud83d\ude00 escape pair), so
+# that a hostile export cannot make one of up to 64 MiB (TOKEN_MAX) be built:
+# a name of 40 MB took 545 MiB, and one over 200,000 characters (clean_text)
+# stopped the ingest with a ValueError.
+CHAT_FIELD_MAX = 64 * 1024
+_OUTSIDE_BYTES = 12 * CHAT_FIELD_MAX
+_TOO_LONG = f"over {CHAT_FIELD_MAX:,} characters; not read"
 # events that start a value (ijson)
 _VALUE_STARTS = frozenset(("string", "number", "boolean", "null", "start_map", "start_array"))
 REORDERED = ("the chat's id or type comes after its messages in this file (not the order "
@@ -329,8 +338,11 @@ class TelegramParser(Parser):
             # the careful pass reads on past numbers Python cannot read
             # reads of buf_size bytes, growing within a long string (StringReads:
             # both parsers take time squared over a string read in fixed pieces)
+            # A string outside the messages (a chat's name) longer than
+            # _OUTSIDE_BYTES is passed over, not built (f.cut).
             f = ReadGuard(StringReads(NumberRuns(raw_f, path) if backend is ijson
-                                      else NumberGuard(raw_f), buf_size), TOKEN_MAX)
+                                      else NumberGuard(raw_f), buf_size), TOKEN_MAX,
+                          outside=_OUTSIDE_BYTES)
             for prefix, event, value in capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip,
                                                      backend=backend, buf_size=READ_MAX):
                 if event == "item":  # one message, built whole (or TOO_BIG, SKIPPED)
@@ -366,27 +378,32 @@ class TelegramParser(Parser):
                             yield from self._chat_done(cid, state, raw, src)
                 elif event in _VALUE_STARTS:
                     parent, _, key = prefix.rpartition(".")
-                    if parent in CHAT_PREFIXES:
-                        if value == jsonlex.INVALID_UTF8 and key in ("name", "type", "id"):
+                    if parent not in CHAT_PREFIXES:
+                        continue
+                    if key in ("name", "type", "id"):
+                        why = (jsonlex.INVALID_UTF8_REASON if value == jsonlex.INVALID_UTF8
+                               else _TOO_LONG if event == "string" and (
+                                   f.cut or len(value) > CHAT_FIELD_MAX)
+                               else None)
+                        if why is not None:
                             # not kept (chat_record refused it: the chat's messages
                             # and account were lost): without a name the account is
                             # still given; without a type or id the messages are
                             # rejected (REORDERED), not stored under a guessed chat
-                            yield reject(src, f"field {key!r} of the chat: "
-                                         f"{jsonlex.INVALID_UTF8_REASON}",
+                            yield reject(src, f"field {key!r} of the chat: {why}",
                                          path=state.at(key))
                             if key == "name":
                                 state.chat_keys.add(key)
-                        elif key in ("name", "type", "id"):
-                            state.chat_keys.add(key)
-                            if event in ("string", "number"):
-                                # a lone "\\ud800" is valid JSON, not text
-                                chat[key] = strip_surrogates(value)
-                            if {"id", "type"} <= state.chat_keys and "id" in chat:
-                                state.chat_id = _chat_id(chat)  # (None: no valid id)
-                        elif key == "messages" and event != "start_array":
-                            yield reject(src, "field 'messages' of the chat: expected an "
-                                         "array of messages", path=state.at("messages"))
+                            continue
+                        state.chat_keys.add(key)
+                        if event in ("string", "number"):
+                            # a lone "\\ud800" is valid JSON, not text
+                            chat[key] = strip_surrogates(value)
+                        if {"id", "type"} <= state.chat_keys and "id" in chat:
+                            state.chat_id = _chat_id(chat)  # (None: no valid id)
+                    elif key == "messages" and event != "start_array":
+                        yield reject(src, "field 'messages' of the chat: expected an "
+                                     "array of messages", path=state.at("messages"))
         if not state.messages and not chat:
             raise IngestError(f"{src}: no chats or messages found (not a Telegram export?)")
 
