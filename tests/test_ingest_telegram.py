@@ -442,6 +442,26 @@ def test_messages_or_chats_of_the_wrong_kind_are_rejects_not_silence(sqlite_stor
     assert post(sqlite_store, "telegram", "channel6/1").text == "ok"
 
 
+def test_a_chats_own_rejects_are_given_once_when_the_file_is_read_again(store, tmp_path):
+    """A damaged message sends the file to the careful pass, which reads it
+    again from its start: the rejects of the chats' own fields before the
+    damage (messages that are no list, a chat that is no object, a name too
+    long) were given twice, once by each pass. Once now."""
+    doc = {"name": "C", "type": "public_channel", "id": 1, "messages": [_msg(2, "a")]}
+    chats = [dict(doc, messages={}), "oops", dict(doc, id=2, name="LONG"),
+             dict(doc, id=3, messages=[_msg(2, "a"), _msg(3, "DAMAGE"), _msg(4, "c")])]
+    d = tmp_path / "ChatExport_2024-05-10"
+    d.mkdir()
+    (d / "result.json").write_bytes(json.dumps({"chats": {"list": chats}}, indent=1).encode()
+                                    .replace(b'"LONG"', b'"' + b"n" * 100_000 + b'"')
+                                    .replace(b'"DAMAGE"', b'"x\x01"'))  # a raw control byte
+    rep = ingest_path(store, d)
+    assert [r["path"] for r in rep.rejects] == [
+        "channel1.messages", "chats.list[1]", "chats.list[2].name", "channel3.messages[1]"]
+    assert rep.rejects[3]["reason"].startswith("file ends unexpectedly or is malformed")
+    assert store.stats()["posts"] == 2  # channel2/2, channel3/2
+
+
 @pytest.mark.parametrize("order", ["newer first", "older first"])
 @pytest.mark.parametrize("batch", [1, 2000])
 def test_a_renamed_channel_keeps_its_newer_name_whichever_export_is_read_last(

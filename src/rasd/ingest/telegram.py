@@ -139,6 +139,10 @@ class _State:
         self.chat_id: str | None = None
         self.where = ""
         self.listed: dict[str, int] = {}  # chats of each list so far
+        # rejects of the chats' own fields (not of messages) given, and those
+        # the pass before gave: the careful pass reads them again (``fresh``)
+        self.said = 0
+        self.said_before = carried.said if carried else 0
         self.chat_keys: set[str] = set()  # of name, type, id: those read so far
         # chat id → the chat's fields (name, type, id), its messages being read
         self.pending: dict[str, dict[str, Any]] = carried.pending if carried else {}
@@ -156,6 +160,14 @@ class _State:
         where its id is not known (yet): ``chats.list[3].name``, ``name``."""
         chat = self.chat_id or self.where
         return f"{chat}.{sub}" if chat else sub
+
+    def fresh(self) -> bool:
+        """Whether the reject of a chat's own field (its name, its messages that
+        are no list …) met now is not one the first pass gave already: the
+        careful pass reads the file again from its start, and meets them in
+        the same order (the messages the first pass gave, it skips)."""
+        self.said += 1
+        return self.said > self.said_before
 
     @property
     def damage(self) -> Exception | None:
@@ -366,7 +378,7 @@ class TelegramParser(Parser):
                         chat = {}
                         state.idx = 0
                         state.chat_keys = set()
-                    else:
+                    elif state.fresh():
                         yield reject(src, "a chat of the list: expected an object",
                                      path=state.where)
                 elif event == "start_array" and prefix in _LISTS:
@@ -390,8 +402,9 @@ class TelegramParser(Parser):
                             # and account were lost): without a name the account is
                             # still given; without a type or id the messages are
                             # rejected (REORDERED), not stored under a guessed chat
-                            yield reject(src, f"field {key!r} of the chat: {why}",
-                                         path=state.at(key))
+                            if state.fresh():
+                                yield reject(src, f"field {key!r} of the chat: {why}",
+                                             path=state.at(key))
                             if key == "name":
                                 state.chat_keys.add(key)
                             continue
@@ -401,7 +414,7 @@ class TelegramParser(Parser):
                             chat[key] = strip_surrogates(value)
                         if {"id", "type"} <= state.chat_keys and "id" in chat:
                             state.chat_id = _chat_id(chat)  # (None: no valid id)
-                    elif key == "messages" and event != "start_array":
+                    elif key == "messages" and event != "start_array" and state.fresh():
                         yield reject(src, "field 'messages' of the chat: expected an "
                                      "array of messages", path=state.at("messages"))
         if not state.messages and not chat:
