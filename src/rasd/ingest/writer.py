@@ -52,7 +52,7 @@ from rasd.model import (
 )
 from rasd.store import Store
 from rasd.store import schema as S
-from rasd.store.db import compress, now
+from rasd.store.db import LOOKUP_TABLES, compress, now
 from rasd.store.upsert import (
     fast_insert,
     fast_insert_rows,
@@ -1106,6 +1106,9 @@ class Writer:
         self.on_commit: Callable[[Connection], None] | None = None
         self.has_compliance: bool | None = None  # the store holds compliance events
         self.committed = 0  # batches committed (what a run that failed kept)
+        # PostgreSQL: the lookup tables without planner statistics when last
+        # looked at, because they were empty (None: not looked at yet)
+        self.unanalyzed: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.prep)
@@ -1141,6 +1144,7 @@ class Writer:
 
     def _apply(self, b: Batch) -> None:
         with self.store.write() as c:
+            unanalyzed = self._analyze(c)
             self._write_raw(c, b)
             self.counts.add("posts", "unchanged", b.repeats)
             self._count_moved(c, b)
@@ -1165,11 +1169,22 @@ class Writer:
             self._write_edges(c, b)
             if self.on_commit is not None:
                 self.on_commit(c)
+        self.unanalyzed = unanalyzed  # (committed: the statistics too)
         if len(self.acc_cache) > CACHE_MAX:
             self.acc_cache.clear()
             self.handle_cache.clear()
         if len(self.post_author) > CACHE_MAX:
             self.post_author.clear()
+
+    def _analyze(self, c: Connection) -> list[str]:
+        """Before the batch's lookups: ANALYZE the lookup tables that hold rows
+        but were never analyzed (``Store.analyze_new``): from the second batch
+        into a fresh store on (the first found them empty), or the first into a
+        store that autovacuum never analyzed. Each table once a run; those
+        still empty (returned) are looked at again by the next batch, a
+        catalog query."""
+        tables = LOOKUP_TABLES if self.unanalyzed is None else self.unanalyzed
+        return self.store.analyze_new(c, tables)[1] if tables else []
 
     def _count_moved(self, c: Connection, b: Batch) -> None:
         """Count the copies another copy of the batch replaced without a version
