@@ -16,7 +16,7 @@ from tests.helpers import count
 from rasd.ingest import ingest_path
 from rasd.ingest.runner import GC_THRESHOLDS, relaxed_gc
 from rasd.store import schema as S
-from rasd.store.upsert import fast_insert, fast_select_in, fast_update
+from rasd.store.upsert import fast_insert, fast_select_in, fast_update, select_in_plan
 
 T0 = datetime(2024, 5, 1, 12, 30, 5, 123456, tzinfo=UTC)
 
@@ -64,7 +64,18 @@ def test_fast_insert_and_update_store_what_sqlalchemy_stores(store):
     assert sum("Renamed" in r for r in fast) == 3
 
 
-def test_fast_select_in_matches_a_select(store):
+@pytest.mark.parametrize("pipeline", [True, False])
+def test_fast_select_in_matches_a_select(store, pipeline, monkeypatch):
+    """The lookup gives what a select gives, and on PostgreSQL leaves the
+    transaction's planner settings as they were (it turns sequential scans off
+    for itself alone), whether it sends its statements in one pipeline or one
+    by one (psycopg2, an older libpq)."""
+    import rasd.store.upsert as U
+
+    if not pipeline:
+        if store.is_sqlite:
+            pytest.skip("the pipeline is PostgreSQL's")
+        monkeypatch.setattr(U, "_pipelines", lambda dconn: False)
     a = S.accounts
     with store.begin() as c:
         fast_insert(c, a, [_acc(i) for i in range(1, 30)])
@@ -78,6 +89,49 @@ def test_fast_select_in_matches_a_select(store):
         assert fast_select_in(c, a, ("id",), ("platform", "y"), "platform_id", ["u3"]) == []
         with pytest.raises(KeyError):
             fast_select_in(c, a, ("id", "no_such"), ("platform", "x"), "platform_id", ["u3"])
+        if not store.is_sqlite:
+            assert c.exec_driver_sql("SHOW enable_seqscan").scalar_one() == "on"
+
+
+def test_key_lookups_probe_the_unique_indexes_once_the_store_holds_a_batch(store, tmp_path):
+    """After the first batches of an ingest into a fresh store, the writer's
+    lookups by key (``fast_select_in``: a batch's accounts and posts) probe the
+    unique index on (platform, platform_id). On PostgreSQL a table never
+    analyzed has no statistics, and the planner then read every row of the
+    platform through any index on ``platform`` alone (the accounts' handle
+    index too), a scan of the table for each lookup until autovacuum analyzed
+    it, if ever; with statistics it still took a sequential scan for cheaper
+    below ~30,000 rows. The writer now analyzes such tables once they hold a
+    batch (``Store.analyze_new``), and the lookups run with sequential scans
+    off. Checked by the plan, not by time."""
+    from benchmarks.ingest import generate
+
+    f = tmp_path / "pages.jsonl"
+    generate(f, posts=400, n_users=200)
+    rep = ingest_path(store, f, batch_size=100, jobs=1)
+    assert rep.counts["by_kind"]["posts"]["new"] == 400
+    with store.connect() as c:
+        for t, index in ((S.posts, "uq_posts_platform"), (S.accounts, "uq_accounts_platform")):
+            stored = list(c.execute(select(t.c.platform_id).order_by(t.c.id).limit(10)).scalars())
+            keys = stored + [f"9{i}" for i in range(10)]  # ten stored, ten new
+            plan = select_in_plan(c, t, ("id", "platform_id"), ("platform", "x"),
+                                  "platform_id", keys)
+            text = "\n".join(plan)
+            if store.is_sqlite:  # (the unique constraint's own index)
+                assert f"SEARCH {t.name} USING" in text, text
+                assert "INDEX sqlite_autoindex_" in text, text
+                assert "(platform=? AND platform_id=?)" in text, text
+                continue
+            assert "Seq Scan" not in text, text
+            assert any(index in line for line in plan if "Index" in line), text
+            conds = [line for line in plan if "Index Cond" in line]
+            assert conds and all("platform_id" in line for line in conds), text
+            assert c.exec_driver_sql("SHOW enable_seqscan").scalar_one() == "on"
+        if not store.is_sqlite:  # the lookup tables that hold rows were analyzed
+            assert c.exec_driver_sql(
+                "SELECT count(*) FROM pg_class WHERE oid IN ('posts'::regclass, "
+                "'accounts'::regclass, 'raw_records'::regclass) AND reltuples > 0"
+            ).scalar_one() == 3
 
 
 def test_analyze_new_analyzes_the_tables_that_hold_rows_but_have_no_statistics(store):

@@ -331,9 +331,64 @@ def fast_select_in(conn: Connection, table: Table, cols: tuple[str, ...], eq: tu
     """``SELECT cols FROM table WHERE eq[0] = eq[1] AND in_col IN values`` as
     plain DBAPI tuples, for columns that need no result processing (integers,
     strings); a lookup of a few hundred keys without SQLAlchemy's per-call
-    statement expansion and row objects."""
+    statement expansion and row objects. ``(eq[0], in_col)`` should be a
+    unique index (or lead one): on PostgreSQL the lookup is planned to use an
+    index (``INDEX_LOOKUP_SQL``)."""
     if not values:
         return []
+    sql, params = _select_in(conn, table, cols, eq, in_col, values)
+    dconn = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql":
+        cur = dconn.cursor()
+        try:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+    if not _pipelines(dconn):  # psycopg2, or a libpq before 14: three round trips
+        with dconn.cursor() as cur:
+            cur.execute(INDEX_LOOKUP_SQL)
+            cur.execute(sql, params)
+            rows = list(cur.fetchall())
+            # (not where the lookup failed: the transaction is aborted, and
+            # its end undoes the setting anyway)
+            cur.execute(INDEX_LOOKUP_END_SQL)
+            return rows
+    # the setting, the lookup and the setting back in one round trip (on a
+    # loaded machine two more round trips cost about what the lookup does)
+    with dconn.cursor() as on, dconn.cursor() as cur, dconn.cursor() as off:
+        with dconn.pipeline():
+            on.execute(INDEX_LOOKUP_SQL)
+            cur.execute(sql, params)
+            off.execute(INDEX_LOOKUP_END_SQL)
+        return list(cur.fetchall())
+
+
+def _pipelines(dconn: Any) -> bool:
+    """Whether the driver connection can send statements in a pipeline
+    (psycopg 3 with libpq 14 or later)."""
+    pipeline = getattr(type(dconn), "pipeline", None)
+    if pipeline is None:
+        return False
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
+# A lookup by key (``fast_select_in``) is planned with sequential scans off, for
+# this statement only (SET LOCAL, set back after it): the planner took a scan
+# of the whole table for cheaper than a few hundred probes of the unique index
+# up to ~30,000 rows (random_page_cost 4, the default), where the probes took
+# ~1-3 ms and the scan ~5 ms at 20,000 posts, and growing with the table. Only
+# an index whose leading columns the lookup names serves it then: with
+# statistics, the unique one (``Store.analyze_new`` sees that a store's
+# tables have them); a table without a usable index is still scanned.
+INDEX_LOOKUP_SQL = "SET LOCAL enable_seqscan = off"
+INDEX_LOOKUP_END_SQL = "SET LOCAL enable_seqscan TO DEFAULT"
+
+
+def _select_in(conn: Connection, table: Table, cols: tuple[str, ...], eq: tuple[str, Any],
+               in_col: str, values: list[Any]) -> tuple[str, tuple[Any, ...]]:
     for c in (*cols, eq[0], in_col):
         if c not in table.c:
             raise KeyError(f"{table.name} has no column {c!r}")
@@ -343,15 +398,28 @@ def fast_select_in(conn: Connection, table: Table, cols: tuple[str, ...], eq: tu
         # every call, ~10 ms of client CPU each), and the same index lookup
         sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {eq[0]} = %s "
                f"AND {in_col} = ANY(%s)")
-        params: tuple[Any, ...] = (eq[1], list(values))
-    else:
-        ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {eq[0]} = {ph} "
-               f"AND {in_col} IN ({', '.join([ph] * len(values))})")
-        params = (eq[1], *values)
+        return sql, (eq[1], list(values))
+    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {eq[0]} = {ph} "
+           f"AND {in_col} IN ({', '.join([ph] * len(values))})")
+    return sql, (eq[1], *values)
+
+
+def select_in_plan(conn: Connection, table: Table, cols: tuple[str, ...], eq: tuple[str, Any],
+                   in_col: str, values: list[Any]) -> list[str]:
+    """The plan the database makes for ``fast_select_in`` with these arguments,
+    as it makes it there (its lines of EXPLAIN, or of SQLite's EXPLAIN QUERY
+    PLAN): to check that a lookup uses an index."""
+    sql, params = _select_in(conn, table, cols, eq, in_col, values)
     cur = conn.connection.driver_connection.cursor()
     try:
-        cur.execute(sql, params)
-        return list(cur.fetchall())
+        if conn.dialect.name != "postgresql":
+            cur.execute("EXPLAIN QUERY PLAN " + sql, params)
+            return [str(r[-1]) for r in cur.fetchall()]
+        cur.execute(INDEX_LOOKUP_SQL)
+        cur.execute("EXPLAIN " + sql, params)
+        lines = [str(r[0]) for r in cur.fetchall()]
+        cur.execute(INDEX_LOOKUP_END_SQL)
+        return lines
     finally:
         cur.close()
