@@ -496,7 +496,7 @@ class Store:
         ``platform`` alone (the accounts' handle index as well as the unique
         one), and reads every row of the platform: a scan of the table for
         each lookup, growing with it. ANALYZE of a table of one batch's rows
-        takes a few ms (~10-90 ms on a loaded machine); of a big store never
+        takes a few ms (10-100 ms on a loaded machine); of a big store never
         analyzed, a sample of 30,000 rows, once. The planner scales what it
         learns to a table's size as it grows, so once is enough for the
         lookups (``fast_select_in``), which then probe the unique index."""
