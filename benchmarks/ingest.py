@@ -188,34 +188,40 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   after an ANALYZE the planner still prefers the scan to 900 index probes
   below ~30k rows (random_page_cost 4); 3-5 ms with the index.
   Session 15 (PostgreSQL 15 on the same machine, autovacuum off there; load
-  7.5-10 on its 2 cores all session), the key lookups: without statistics
-  the planner read the platform's every row through an index on platform
-  alone (posts: uq_posts_platform on its first column, then a filter;
-  accounts: ix_accounts_handle_key), ~5-17 ms a lookup at 20k rows. Now the
-  writer ANALYZEs the lookup tables that hold rows but were never analyzed,
-  before a batch's lookups (Store.analyze_new: a fresh store's at its second
-  batch, 2.5k posts: 60-170 ms in all for the five tables that had rows,
-  under that load; once; the planner scales what it learns as the table
-  grows), and each lookup runs with SET LOCAL enable_seqscan = off, set
-  back after it, in one psycopg pipeline with it (sent as three statements,
-  the two settings cost what the lookup did). Server time of a 900-key lookup at 20k posts once
+  7.5-10 on its 2 cores all session), the key lookups: without statistics the
+  planner read the platform's every row through an index on platform alone
+  (posts: uq_posts_platform on its first column, then a filter; accounts:
+  ix_accounts_handle_key), ~5-17 ms a lookup at 20k rows. Now the writer
+  ANALYZEs the lookup tables that hold rows but were never analyzed, before a
+  batch's lookups (Store.analyze_new: a fresh store's at its second batch,
+  2.5k posts: 60-170 ms in all for the five tables that had rows, under that
+  load; once; the planner scales what it learns as the table grows), and each
+  lookup runs with SET LOCAL enable_seqscan = off, set back after it, in one
+  psycopg pipeline with it (sent as three statements, the two settings cost
+  what the lookup did). Server time of a 900-key lookup at 20k posts once
   analyzed: sequential scan (the planner's choice) 4.6 ms, the unique index
-  1.0 ms (keys not stored) to 2.8 ms (stored). The planner still reads a
-  small table's whole index on platform where the keys are a large part of
-  it (900 keys at 2.5k rows: 1.0-1.9 ms, the scan 1.3-1.6 ms). --pg-only --posts 20000,
-  old/new alternated 3 times: the server's CPU for the ingest 1.52 / 1.52 /
-  1.59 s against 1.90 / 1.56 / 1.70 s (the ANALYZE is in there), for the
-  re-ingest 0.31 / 0.32 / 0.35 against 0.16 / 0.14 / 0.16 s; wall times
-  noise (6.8-11.5 s both). 1 process, alternated 3 times: server 1.68 /
-  1.71 / 2.10 against 1.54 / 1.68 / 1.72 s, re-ingest 0.31 / 0.35 / 0.37
-  against 0.18 / 0.16 / 0.15 s; the stores identical by natural keys
-  (killpoints.dump). 100k posts, 2 processes, 2 pairs: the server's CPU
-  7.65 / 9.22 s against 6.43 / 7.63 s, re-ingest 4.09 / 4.18 against 0.64 /
-  0.68 s (every lookup there a scan of the table before). Not kept: the
-  statistics alone (the lookups still scanned up to ~30k rows: re-ingest
-  lookups 743-761 ms against 434-566 ms in the pipeline, 20k posts); the
-  pg_stats view to tell whether a table has statistics (~5 ms to plan, each
-  batch; pg_class.reltuples instead, 0.3 ms).
+  1.0 ms (keys not stored) to 2.8 ms (stored). The planner still reads a small
+  table's whole index on platform where the keys are a large part of it (900
+  keys at 2.5k rows: 1.0-1.9 ms, the scan 1.3-1.6 ms). --pg-only --posts
+  20000, old/new alternated 4 times: the server's CPU for the ingest 1.52 /
+  1.52 / 1.59 / 1.61 s against 1.90 / 1.56 / 1.70 / 1.70 s (the ANALYZE is in
+  there), for the re-ingest 0.31 / 0.32 / 0.35 / 0.33 against 0.16 / 0.14 /
+  0.16 / 0.16 s; wall times noise (6.8-11.5 s both). 1 process, alternated 3
+  times: server 1.68 / 1.71 / 2.10 against 1.54 / 1.68 / 1.72 s, re-ingest
+  0.31 / 0.35 / 0.37 against 0.18 / 0.16 / 0.15 s; the stores identical by
+  natural keys (killpoints.dump). Not explained: the client's CPU (both
+  processes) read 5-10% higher with the new code in all four 2-process pairs
+  (9,303-10,259 posts per CPU-s against 8,528-9,232), where 1 process showed
+  none (1.86 / 1.91 / 2.47 s against 1.88 / 2.08 / 2.10 s) and a lookup of 900
+  keys costs the client ~1-1.5 ms with or without the settings' pipeline
+  (perhaps the two processes overlapping more on 2 busy cores; the writing
+  process alone, 100k posts: 3.76 / 4.64 s against 4.03 / 4.83 s). 100k posts,
+  2 processes, 2 pairs: the server's CPU 7.65 / 9.22 s against 6.43 / 7.63 s,
+  re-ingest 4.09 / 4.18 against 0.64 / 0.68 s (every lookup there a scan of
+  the table before). Not kept: the statistics alone (the lookups still scanned
+  up to ~30k rows: re-ingest lookups 743-761 ms against 434-566 ms in the
+  pipeline, 20k posts); the pg_stats view to tell whether a table has
+  statistics (~5 ms to plan, each batch; pg_class.reltuples instead, 0.3 ms).
   Session 14, SQLite, a slow spell (naive 58-70k posts/s against ~145k in a
   quiet one; load 0.1 at start), after raw bytes stopped being held across
   batches (a batch also goes out at 32 MiB of raw input) and the archive,
