@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import insert, select
 from tests.helpers import account
@@ -650,3 +651,179 @@ def test_mark_with_a_platform_does_not_fall_back_to_another_platforms_name(store
     assert [r.role for r in find_accounts(store, "x:666")] == [None]
     assert [r.role for r in set_role(store, "telegram:@real_news", "news")] == ["news"]
     assert [r.role for r in set_role(store, "x:666", "news")] == ["news"]
+
+
+EDGE_KINDS = ("mention", "repost", "forward", "reply")
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _namesakes(store, n: int) -> dict:
+    """``n`` Telegram channels named "Same Name" (whatever the case), with
+    posts, flagged posts (one flagged by an older model version only), the
+    accounts' own detections (one an older version's), profile histories and
+    edges to and from five others ("Other 0" …) and one another; returns what
+    was written, from which what `accounts show` prints can be worked out."""
+    from datetime import timedelta
+
+    from rasd.ingest.runner import _source_id
+    from rasd.ingest.writer import Writer
+    from rasd.model import Post
+
+    sid = _source_id(store, "t")
+    w = Writer(store, sid)
+    for i in range(0, n, 4):  # renamed since: a profile history
+        w.add(Account("telegram", f"c{i}", handle=f"old{i}", name=f"Old {i}", bio="before",
+                      observed_at=T0))
+    w.flush()
+    w = Writer(store, sid)
+    for i in range(n):
+        w.add(Account("telegram", f"c{i}", handle=f"h{i}" if i % 2 else None,
+                      name="Same Name" if i % 3 else "SAME NAME", bio=f"bio {i}",
+                      followers=i, observed_at=T0 + timedelta(days=1)))
+        for k in range(i % 3):
+            w.add(Post("telegram", f"c{i}/{k}", f"c{i}", f"post {k}"))
+    for j in range(5):
+        w.add(Account("telegram", f"o{j}", handle=f"other{j}", name=f"Other {j}"))
+    w.flush()
+    at = datetime(2024, 2, 1, tzinfo=UTC)
+    edges: list[tuple[str, str, str]] = []
+    for i in range(n):
+        for j in range(i % 4):  # j + 1 edges to o_j, of kinds in turn
+            edges += [(EDGE_KINDS[(i + r) % 4], f"c{i}", f"o{j}") for r in range(j + 1)]
+        if i % 3 == 0:
+            edges.append(("mention", f"o{i % 5}", f"c{i}"))
+        if i % 2 and i + 1 < n:  # a namesake links to another
+            edges.append(("reply", f"c{i + 1}", f"c{i}"))
+    flagged = {f"c{i}" for i in range(n) if i % 3 >= 1 and i % 2 == 0}
+    was_flagged = [f"c{i}/1" for i in range(n) if i % 3 == 2 and i % 4 == 1]
+    dets = {f"c{i}": [("finance_account", "designation_match", 0.9 - i / 100, "f1"),
+                      ("plug", "odd", 0.95 if i % 10 == 5 else 0.5, "p1")]
+            for i in range(0, n, 5)}
+    stale = "c10"  # its plug detection: an older version's (p2 scanned it since)
+    with store.begin() as c:
+        ids = dict(c.execute(select(S.accounts.c.platform_id, S.accounts.c.id)).all())
+        pids = dict(c.execute(select(S.posts.c.platform_id, S.posts.c.id)).all())
+        c.execute(insert(S.edges), [
+            {"platform": "telegram", "kind": k, "src_account_id": ids[s],
+             "dst_account_id": ids[d], "dedup_key": f"{k}:{ids[s]}:{ids[d]}:{x}"}
+            for x, (k, s, d) in enumerate(edges)])
+        rows = [{"subject_type": "account", "subject_id": ids[a], "detector": det,
+                 "label": lab, "score": score, "model_version": mv,
+                 "explanation": ["why"] if det == "finance_account" else None,
+                 "attributes": {"matches": [{"name": a}]} if det == "finance_account"
+                 else None, "created_at": at}
+                for a, ds in dets.items() for det, lab, score, mv in ds]
+        rows += [{"subject_type": "post", "subject_id": pids[f"{a}/0"], "detector": "text",
+                  "label": "threat", "score": 0.8, "model_version": "t1", "explanation": None,
+                  "attributes": None, "created_at": at} for a in flagged]
+        rows += [{"subject_type": "post", "subject_id": pids[p], "detector": "text",
+                  "label": "incitement", "score": 0.8, "model_version": "t0",
+                  "explanation": None, "attributes": None, "created_at": at}
+                 for p in was_flagged]
+        c.execute(insert(S.detections), rows)
+        later = at.replace(day=2)
+        c.execute(insert(S.scans), [
+            {"subject_type": "account", "subject_id": ids[stale], "detector": "plug",
+             "model_version": "p2", "scanned_at": later},
+            *({"subject_type": "post", "subject_id": pids[p], "detector": "text",
+               "model_version": "t1", "scanned_at": later} for p in was_flagged)])
+    return {"ids": ids, "edges": edges, "flagged": flagged, "dets": dets, "stale": stale}
+
+
+def _shown(data: dict, pid: str, links: int | None) -> dict:
+    """What `accounts show --json` gives for the account ``pid`` of
+    ``_namesakes``, worked out from what was written."""
+    from collections import Counter
+
+    ids, edges = data["ids"], data["edges"]
+    by_id = {v: k for k, v in ids.items()}
+    i = int(pid[1:]) if pid.startswith("c") else None
+
+    def brief(p: str) -> dict:
+        if p.startswith("o"):
+            handle, name = f"other{p[1:]}", f"Other {p[1:]}"
+        else:
+            k = int(p[1:])
+            handle, name = (f"h{k}" if k % 2 else None), ("Same Name" if k % 3 else "SAME NAME")
+        return {"id": ids[p], "ref": f"telegram:{p}", "platform": "telegram", "platform_id": p,
+                "handle": handle, "name": name}
+
+    links_, linked = {}, {}
+    for side, me, other in (("out", 1, 2), ("in", 2, 1)):
+        mine = [e for e in edges if e[me] == pid]
+        links_[side] = dict(sorted(Counter(e[0] for e in mine).items()))
+        links_[f"{side}_accounts"] = len({e[other] for e in mine})
+        totals = Counter(ids[e[other]] for e in mine)
+        top = sorted(totals, key=lambda a: (-totals[a], a))[:links]
+        linked[side] = [{**brief(by_id[a]), "total": totals[a], "kinds": dict(sorted(Counter(
+            e[0] for e in mine if ids[e[other]] == a).items()))} for a in top]
+    dets = [{"detector": d, "label": lab, "score": s, "model_version": mv,
+             "explanation": ["why"] if d == "finance_account" else None,
+             "attributes": {"matches": [{"name": pid}]} if d == "finance_account" else None,
+             "current": not (pid == data["stale"] and d == "plug")}
+            for d, lab, s, mv in data["dets"].get(pid, [])]
+    dets.sort(key=lambda x: (not x["current"], -x["score"]))
+    cur = {**{k: v for k, v in brief(pid).items() if k in ("handle", "name")},
+           "bio": f"bio {i}", "seen": "2024-01-02T00:00:00+00:00", "until": None}
+    history = [{"handle": f"old{i}", "name": f"Old {i}", "bio": "before",
+                "seen": "2024-01-01T00:00:00+00:00",
+                "until": "2024-01-02T00:00:00+00:00"}] if i % 4 == 0 else []
+    return {**brief(pid), "bio": f"bio {i}", "role": None, "kind": None, "followers": i,
+            "stub": False, "posts": i % 3, "flagged": int(pid in data["flagged"]),
+            "detections": dets, "links": links_, "linked": linked, "history": [*history, cur]}
+
+
+def _show_counted(store, monkeypatch, *args: str) -> tuple[str, int]:
+    """`rasd accounts show ARGS` on ``store``: its output, and how many SQL
+    statements it sent to the store's engine."""
+    from sqlalchemy import event
+    from typer.testing import CliRunner
+
+    import rasd.cli.accounts
+    from rasd.cli import app
+
+    monkeypatch.setattr(rasd.cli.accounts, "get_store", lambda create=False: store)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *rest) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        out = CliRunner().invoke(app, ["accounts", "show", *args])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert out.exit_code == 0, out.output
+    return out.output, len(statements)
+
+
+def test_accounts_show_of_many_namesakes_sends_a_bounded_number_of_queries(store, monkeypatch):
+    """`accounts show NAME --json` where up to NAME_MATCHES (100) accounts bear
+    a name read each one's flagged posts, detections, edge counts (4 queries),
+    linked accounts (4) and history (2) by queries of its own: some 10 queries
+    an account, 300 for 30 namesakes. Each kind of data is now read for all of
+    them at once: as many queries for 30 namesakes as for one account."""
+    _namesakes(store, 30)
+    _, one = _show_counted(store, monkeypatch, "other 1", "--json")  # a name one account bears
+    out, many = _show_counted(store, monkeypatch, "same name", "--json", "--links", "2")
+    assert len(orjson.loads(out)) == 30
+    assert many == one, (many, one)
+    assert many <= 30, many  # (SQLite: a BEGIN of each connection too)
+
+
+def test_accounts_show_of_namesakes_prints_what_each_one_is(store, monkeypatch):
+    """What `accounts show NAME --json` prints for 30 namesakes, byte for byte:
+    each account's posts, flagged posts (not those an older model version
+    flagged only), own detections (current first), links by kind, the accounts
+    most linked each way (--links of them, most first, then by id) and
+    history, as worked out from what was written; and one account alone the
+    same as among its namesakes."""
+    data = _namesakes(store, 30)
+    order = sorted((f"c{i}" for i in range(30)), key=lambda p: data["ids"][p])
+    for links in ("2", "0"):
+        out, _ = _show_counted(store, monkeypatch, "same name", "--json", "--links", links)
+        want = [_shown(data, p, int(links) or None) for p in order]
+        assert out == orjson.dumps(want, option=orjson.OPT_INDENT_2).decode() + "\n"
+    for p in ("c3", "c10", "c15"):
+        out, _ = _show_counted(store, monkeypatch, f"telegram:{p}", "--json", "--links", "1")
+        assert orjson.loads(out) == [_shown(data, p, 1)]

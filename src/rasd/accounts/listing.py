@@ -22,6 +22,14 @@ from rasd.store.db import current_detection
 from rasd.terminal import shell_word
 
 SORTS = ("posts", "flagged", "handle")
+# account ids a query takes at most (an IN list of bound parameters): the
+# functions of many accounts run a query per this many
+ID_CHUNK = 500
+
+
+def id_chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    """``ids`` in lists of at most ``ID_CHUNK``."""
+    return [ids[i:i + ID_CHUNK] for i in range(0, len(ids), ID_CHUNK)]
 
 
 def account_ref(platform: str, platform_id: str) -> str:
@@ -138,10 +146,11 @@ def post_counts(store: Store, account_ids: Sequence[int]) -> dict[int, int]:
     if not ids:
         return out
     p = S.posts
-    q = (select(p.c.account_id, func.count()).where(p.c.account_id.in_(ids))
-         .group_by(p.c.account_id))
     with store.connect() as c:
-        out.update({int(a): int(n) for a, n in c.execute(q)})
+        for chunk in id_chunks(ids):
+            q = (select(p.c.account_id, func.count()).where(p.c.account_id.in_(chunk))
+                 .group_by(p.c.account_id))
+            out.update({int(a): int(n) for a, n in c.execute(q)})
     return out
 
 
@@ -150,12 +159,26 @@ def flagged_count(store: Store, account_id: int,
     """How many posts of ``account_id`` are flagged: as ``list_accounts``
     counts them (a current detection of a label in ``flagged``, by default
     those the active policy flags, on the post or a hash match on its media)."""
+    return flagged_counts(store, [account_id], flagged)[account_id]
+
+
+def flagged_counts(store: Store, account_ids: Sequence[int],
+                   flagged: Sequence[str] | None = None) -> dict[int, int]:
+    """``flagged_count`` of each of ``account_ids`` (0 for none), in one
+    grouped query (a query per ``ID_CHUNK`` accounts)."""
+    ids = sorted(set(account_ids))
+    out = dict.fromkeys(ids, 0)
+    if not ids:
+        return out
     p = S.posts
     fl = _flagged_posts(flagged_labels() if flagged is None else list(flagged))
-    q = (select(func.count(func.distinct(p.c.id))).select_from(p.join(fl, fl.c.post_id == p.c.id))
-         .where(p.c.account_id == account_id))
     with store.connect() as c:
-        return int(c.execute(q).scalar_one())
+        for chunk in id_chunks(ids):
+            q = (select(p.c.account_id, func.count(func.distinct(p.c.id)))
+                 .select_from(p.join(fl, fl.c.post_id == p.c.id))
+                 .where(p.c.account_id.in_(chunk)).group_by(p.c.account_id))
+            out.update({int(a): int(n) for a, n in c.execute(q)})
+    return out
 
 
 def account_detections(store: Store, account_id: int) -> list[dict[str, Any]]:
@@ -164,16 +187,29 @@ def account_detections(store: Store, account_id: int) -> list[dict[str, Any]]:
     ones first, each as ``rasd show`` gives a post's: detector, label, score,
     model version, explanation, attributes (the entity or wallet it names) and
     whether it is current (not an older version's result kept as history)."""
+    return account_detections_many(store, [account_id])[account_id]
+
+
+def account_detections_many(store: Store,
+                            account_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """``account_detections`` of each of ``account_ids`` (``[]`` for none), in
+    one query (a query per ``ID_CHUNK`` accounts)."""
+    ids = sorted(set(account_ids))
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     d = S.detections
     cur = current_detection(d).label("current")
-    q = (select(d, cur).where(d.c.subject_type == "account", d.c.subject_id == account_id)
-         .order_by(d.c.id))
     with store.connect() as c:
-        rows = c.execute(q).all()
-    out = [{"detector": r.detector, "label": r.label, "score": r.score,
-            "model_version": r.model_version, "explanation": r.explanation,
-            "attributes": r.attributes, "current": bool(r.current)} for r in rows]
-    return sorted(out, key=lambda x: (not x["current"], -(x["score"] or 0)))
+        for chunk in id_chunks(ids):
+            q = (select(d, cur).where(d.c.subject_type == "account", d.c.subject_id.in_(chunk))
+                 .order_by(d.c.id))
+            for r in c.execute(q):
+                out[r.subject_id].append(
+                    {"detector": r.detector, "label": r.label, "score": r.score,
+                     "model_version": r.model_version, "explanation": r.explanation,
+                     "attributes": r.attributes, "current": bool(r.current)})
+    for dets in out.values():  # stable: by id among equals
+        dets.sort(key=lambda x: (not x["current"], -(x["score"] or 0)))
+    return out
 
 
 def linked_accounts(store: Store, account_id: int,
@@ -182,33 +218,55 @@ def linked_accounts(store: Store, account_id: int,
     quotes, mentions, forwards, follows them) and that link to it (``in``),
     each with the count by edge kind and in all, most first; at most ``limit``
     accounts each way."""
+    return linked_accounts_many(store, [account_id], limit)[account_id]
+
+
+def linked_accounts_many(store: Store, account_ids: Sequence[int], limit: int | None = None
+                         ) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """``linked_accounts`` of each of ``account_ids``: two queries each way for
+    all of them (a pair per ``ID_CHUNK`` accounts), not a pair per account —
+    `accounts show NAME` shows up to ``NAME_MATCHES`` namesakes. The ``limit``
+    accounts most linked each way are ranked per account in the database
+    (``row_number()``), most first, then by id, as for one account."""
+    ids = sorted(set(account_ids))
     e, a = S.edges, S.accounts
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[int, dict[str, list[dict[str, Any]]]] = {i: {"out": [], "in": []} for i in ids}
     with store.connect() as c:
         for side, mine, other in (("out", e.c.src_account_id, e.c.dst_account_id),
                                   ("in", e.c.dst_account_id, e.c.src_account_id)):
-            total = func.count().label("total")
-            top = (select(other.label("other"), total).where(mine == account_id)
-                   .group_by(other).order_by(total.desc(), other))
-            if limit:
-                top = top.limit(limit)
-            top_sq = top.subquery()
-            accs = c.execute(
-                select(a.c.id, a.c.platform, a.c.platform_id, a.c.handle, a.c.name,
-                       top_sq.c.total)
-                .select_from(top_sq.join(a, a.c.id == top_sq.c.other))
-                .order_by(top_sq.c.total.desc(), a.c.id)).all()
-            kinds: dict[int, dict[str, int]] = {}
-            if accs:
-                for oid, kind, n in c.execute(
-                        select(other, e.c.kind, func.count()).where(
-                            and_(mine == account_id, other.in_([r.id for r in accs])))
-                        .group_by(other, e.c.kind).order_by(other, e.c.kind)):
-                    kinds.setdefault(oid, {})[kind] = int(n)
-            out[side] = [{**_brief(r), "total": int(r.total), "kinds": kinds.get(r.id, {})}
-                         for r in accs]
+            for chunk in id_chunks(ids):
+                total = func.count().label("total")
+                top = (select(mine.label("mine"), other.label("other"), total)
+                       .where(mine.in_(chunk)).group_by(mine, other))
+                if limit:
+                    g = top.subquery()
+                    rank = func.row_number().over(
+                        partition_by=g.c.mine, order_by=(g.c.total.desc(), g.c.other))
+                    ranked = select(g.c.mine, g.c.other, g.c.total,
+                                    rank.label("rank")).subquery()
+                    top = select(ranked.c.mine, ranked.c.other, ranked.c.total).where(
+                        ranked.c.rank <= limit)
+                top_sq = top.subquery()
+                accs = c.execute(
+                    select(top_sq.c.mine, a.c.id, a.c.platform, a.c.platform_id, a.c.handle,
+                           a.c.name, top_sq.c.total)
+                    .select_from(top_sq.join(a, a.c.id == top_sq.c.other))
+                    .order_by(top_sq.c.mine, top_sq.c.total.desc(), a.c.id)).all()
+                if not accs:
+                    continue
+                kinds: dict[tuple[int, int], dict[str, int]] = {}
+                for m, oid, kind, n in c.execute(
+                        select(mine, other, e.c.kind, func.count())
+                        .select_from(e.join(top_sq, and_(top_sq.c.mine == mine,
+                                                         top_sq.c.other == other)))
+                        .group_by(mine, other, e.c.kind).order_by(mine, other, e.c.kind)):
+                    kinds.setdefault((m, oid), {})[kind] = int(n)
+                for r in accs:
+                    out[r.mine][side].append({**_brief(r), "total": int(r.total),
+                                              "kinds": kinds.get((r.mine, r.id), {})})
     return out
 
 
-__all__ = ["SORTS", "account_detections", "account_ref", "flagged_count", "flagged_labels",
-           "linked_accounts", "list_accounts", "post_counts", "quoted_ref"]
+__all__ = ["ID_CHUNK", "SORTS", "account_detections", "account_detections_many", "account_ref",
+           "flagged_count", "flagged_counts", "flagged_labels", "id_chunks", "linked_accounts",
+           "linked_accounts_many", "list_accounts", "post_counts", "quoted_ref"]

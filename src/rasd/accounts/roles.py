@@ -8,11 +8,13 @@ roles lower the prior that the account's posts are terrorist content.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, or_, select, update
 
+from rasd.accounts.listing import id_chunks
 from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
 from rasd.store import schema as S
@@ -222,15 +224,30 @@ def rescan_posts(c: Any, account_ids: list[int]) -> int:
 def account_history(store: Store, account_id: int) -> list[dict[str, Any]]:
     """Earlier profile versions, oldest first, then the current one: each with
     when it was collected (``seen``, where known) and superseded (``until``)."""
-    v = S.account_versions
+    return account_histories(store, [account_id])[account_id]
+
+
+def account_histories(store: Store,
+                      account_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """``account_history`` of each of ``account_ids`` (``[]`` for an account
+    not stored): two queries for all of them (two per ``ID_CHUNK`` accounts)."""
+    ids = sorted(set(account_ids))
+    v, a = S.account_versions, S.accounts
+    old: dict[int, list[Any]] = {i: [] for i in ids}
+    cur: dict[int, Any] = {}
     with store.connect() as c:
-        old = c.execute(select(v).where(v.c.account_id == account_id).order_by(v.c.id)).all()
-        cur = c.execute(select(S.accounts).where(S.accounts.c.id == account_id)).first()
-    out = [{"handle": r.handle, "name": r.name, "bio": r.bio, "seen": r.observed_at,
-            "until": r.valid_until} for r in sorted(old, key=version_order)]
-    if cur is not None:
-        out.append({"handle": cur.handle, "name": cur.name, "bio": cur.bio,
-                    "seen": cur.observed_at, "until": None})
+        for chunk in id_chunks(ids):
+            for r in c.execute(select(v).where(v.c.account_id.in_(chunk)).order_by(v.c.id)):
+                old[r.account_id].append(r)
+            cur.update((r.id, r) for r in c.execute(select(a).where(a.c.id.in_(chunk))))
+    out: dict[int, list[dict[str, Any]]] = {}
+    for i in ids:
+        hist = [{"handle": r.handle, "name": r.name, "bio": r.bio, "seen": r.observed_at,
+                 "until": r.valid_until} for r in sorted(old[i], key=version_order)]
+        if (r := cur.get(i)) is not None:
+            hist.append({"handle": r.handle, "name": r.name, "bio": r.bio,
+                         "seen": r.observed_at, "until": None})
+        out[i] = hist
     return out
 
 

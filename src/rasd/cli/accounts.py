@@ -89,7 +89,9 @@ def register(app: typer.Typer) -> None:
 
         Each account is printed as PLATFORM:ID, which names it alone (handles and
         names may be shared); every account rasd prints can be typed back here.
-        A display name several accounts bear lists them, by PLATFORM:ID.
+        A display name several accounts bear lists them, by PLATFORM:ID (with
+        --json, each in full: at most 100, each kind of data read for all of
+        them at once).
         One a shell would split is printed quoted, ready to paste
         ('telegram:@lions media archive', known only from forwards), one with
         control characters in $'…' with those as escapes the shell reads back.
@@ -103,13 +105,13 @@ def register(app: typer.Typer) -> None:
           rasd accounts show "telegram:Banner Relay Channel"
         """
         from rasd.accounts import (
-            account_detections,
-            account_history,
+            account_detections_many,
+            account_histories,
             account_ref,
-            edge_counts,
-            flagged_count,
+            edge_counts_many,
+            flagged_counts,
             flagged_labels,
-            linked_accounts,
+            linked_accounts_many,
             lookup_accounts,
             post_counts,
             quoted_ref,
@@ -138,17 +140,21 @@ def register(app: typer.Typer) -> None:
             if found.more:
                 echo(f"… and more (the first {len(rows)} are listed)")
             return
-        out = []
-        for r in rows:
-            out.append({"id": r.id, "ref": account_ref(r.platform, r.platform_id),
-                        "platform": r.platform, "platform_id": r.platform_id,
-                        "handle": r.handle, "name": r.name, "bio": r.bio, "role": r.role,
-                        "kind": r.kind, "followers": r.followers, "stub": r.stub,
-                        "posts": posts[r.id], "flagged": flagged_count(store, r.id, flagged),
-                        "detections": account_detections(store, r.id),
-                        "links": edge_counts(store, r.id),
-                        "linked": linked_accounts(store, r.id, limit=links or None),
-                        "history": account_history(store, r.id)})
+        # each kind of data in one query (or a few) for every account matched, not
+        # a query per account: a name may match up to NAME_MATCHES namesakes
+        ids = [r.id for r in rows]
+        flagged_n = flagged_counts(store, ids, flagged)
+        detections = account_detections_many(store, ids)
+        edges = edge_counts_many(store, ids)
+        linked = linked_accounts_many(store, ids, limit=links or None)
+        history = account_histories(store, ids)
+        out = [{"id": r.id, "ref": account_ref(r.platform, r.platform_id),
+                "platform": r.platform, "platform_id": r.platform_id,
+                "handle": r.handle, "name": r.name, "bio": r.bio, "role": r.role,
+                "kind": r.kind, "followers": r.followers, "stub": r.stub,
+                "posts": posts[r.id], "flagged": flagged_n[r.id],
+                "detections": detections[r.id], "links": edges[r.id],
+                "linked": linked[r.id], "history": history[r.id]} for r in rows]
         if json_:
             echo_json(out)
             return
