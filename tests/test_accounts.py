@@ -827,3 +827,52 @@ def test_accounts_show_of_namesakes_prints_what_each_one_is(store, monkeypatch):
     for p in ("c3", "c10", "c15"):
         out, _ = _show_counted(store, monkeypatch, f"telegram:{p}", "--json", "--links", "1")
         assert orjson.loads(out) == [_shown(data, p, 1)]
+
+
+def test_a_mention_by_name_reaches_an_account_stored_without_its_handle_key(store, tmp_path):
+    """A mention by handle only ("@lion_media", no id) becomes a "@lion_media"
+    placeholder until the account of that handle is known, and ingest merges
+    the placeholder into it (``merge_name_stubs``) — found by ``handle_key``.
+    An account stored without one (rewritten by SQL or by an older rasd on an
+    upgraded store) was found by `accounts show` (which keys such accounts
+    first, ``key_accounts``) but by neither ingest's resolution of names nor
+    the merge: every mention of it went to the placeholder, through any number
+    of ingests, its unchanged profile read again included (not rewritten, so
+    not keyed)."""
+    import json
+
+    from sqlalchemy import update
+
+    def ingest(name: str, tweets: list[dict], users: list[dict]):
+        f = tmp_path / f"{name}.jsonl"
+        f.write_text(json.dumps({"data": tweets, "includes": {"users": users}}) + "\n")
+        return ingest_path(store, f)
+
+    lion = {"id": "5001", "username": "Lion_Media", "name": "Lion"}
+    kept = {"id": "5003", "username": "Kept_Key", "name": "Kept"}
+    other = {"id": "5002", "username": "other", "name": "Other"}
+    ingest("profiles", [{"id": "1", "text": "t", "author_id": "5001"},
+                        {"id": "3", "text": "t", "author_id": "5003"}], [lion, kept])
+    with store.begin() as c:  # rewritten without its key: NULL here, '' there
+        c.execute(update(S.accounts).where(S.accounts.c.platform_id == "5001")
+                  .values(handle_key=None))
+        c.execute(update(S.accounts).where(S.accounts.c.platform_id == "5003")
+                  .values(handle_key=""))
+
+    def mention(i: int, handle: str) -> dict:
+        return {"id": str(i), "text": f"hi @{handle}", "author_id": "5002",
+                "entities": {"mentions": [{"start": 3, "end": 4 + len(handle),
+                                           "username": handle}]}}
+
+    ingest("mentions", [mention(10, "lion_media"), mention(11, "KEPT_KEY")], [other])
+    ingest("again", [{"id": "2", "text": "t2", "author_id": "5001"}], [lion])  # unchanged
+    ingest("more", [mention(12, "LION_MEDIA")], [other])
+    with store.connect() as c:
+        a = S.accounts
+        refs = dict(c.execute(select(a.c.id, a.c.platform_id)).all())
+        keys = dict(c.execute(select(a.c.platform_id, a.c.handle_key)).all())
+        mentions = sorted(refs[d] for d in c.execute(
+            select(S.edges.c.dst_account_id).where(S.edges.c.kind == "mention")).scalars())
+    assert sorted(refs.values()) == ["5001", "5002", "5003"]  # no placeholder left
+    assert mentions == ["5001", "5001", "5003"]
+    assert keys["5001"] == "lion_media" and keys["5003"] == "kept_key"

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from rasd.accounts.listing import id_chunks
 from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
 from rasd.store import schema as S
+from rasd.store.db import key_accounts
 from rasd.terminal import shell_unword
 
 ROLES = {
@@ -71,41 +72,6 @@ def lookup_accounts(store: Store, ref: str, platform: str | None = None) -> Look
         if word and word != ref:
             return _find_ref(store, word, platform)
     return found
-
-
-KEY_BATCH = 5000
-
-
-def key_accounts(store: Store) -> int:
-    """Key the accounts that have a handle or a name but no ``handle_key`` or
-    ``name_key``, which lookups read; returns how many were keyed. rasd's
-    ingest keys every account it writes, and migrations 0015 and 0017 keyed
-    those stored before; an account written by SQL, or by an older rasd on an
-    upgraded store, has none, and neither its handle nor its name found it.
-    Finding that there are none is a probe of two partial indexes (0021); the
-    write lock is taken only where there are some."""
-    a = S.accounts
-    keyed = 0
-    for col, key_col, key, unkeyed in (
-            (a.c.handle, a.c.handle_key, S.handle_key, S.HANDLE_UNKEYED),
-            (a.c.name, a.c.name_key, S.name_key, S.NAME_UNKEYED)):
-        last = 0
-        while True:  # each account at most once (by id)
-            with store.connect() as c:
-                rows = c.execute(select(a.c.id, col).where(unkeyed, a.c.id > last)
-                                 .order_by(a.c.id).limit(KEY_BATCH)).all()
-            if not rows:
-                break
-            with store.begin() as c:
-                # a key of '' is none too (``unkeyed``): one written so by SQL was
-                # found again by every lookup and never keyed
-                c.execute(update(a).where(a.c.id == bindparam("b_id"),
-                                          or_(key_col.is_(None), key_col == ""))
-                          .values({key_col.name: bindparam("key")}),
-                          [{"b_id": i, "key": key(v)} for i, v in rows])
-            keyed += len(rows)
-            last = rows[-1].id
-    return keyed
 
 
 def _find_ref(store: Store, ref: str, platform: str | None) -> Lookup:

@@ -52,7 +52,7 @@ from rasd.model import (
 )
 from rasd.store import Store
 from rasd.store import schema as S
-from rasd.store.db import LOOKUP_TABLES, compress, now
+from rasd.store.db import LOOKUP_TABLES, compress, key_accounts, now
 from rasd.store.upsert import (
     fast_insert,
     fast_insert_rows,
@@ -2038,8 +2038,12 @@ def merge_name_stubs(store: Store) -> int:
     the placeholder is then merged: its edges and posts move to the real account
     (a full profile before a stub, then the lowest id). One query finds them,
     an index lookup a stub (on its handle_key); stubs with no real account yet
-    cost nothing more.
+    cost nothing more. Accounts stored without a handle_key (written by SQL,
+    or by an older rasd on an upgraded store) are keyed first
+    (``key_accounts``: a probe of a partial index where there are none), or
+    the stubs of their handles were never merged into them.
     """
+    key_accounts(store)
     a = S.accounts
     real_a = a.alias("r")
     merged = 0

@@ -12,7 +12,17 @@ from typing import Any
 
 import orjson
 import zstandard
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 
 from rasd.jsonread import map_leaves
@@ -85,6 +95,44 @@ def current_detection(d: Any = None, at: Any = None) -> Any:
         later.c.subject_type == d.c.subject_type, later.c.subject_id == d.c.subject_id,
         later.c.detector == d.c.detector, later.c.model_version != d.c.model_version,
         later.c.scanned_at > (d.c.created_at if at is None else at)).exists()
+
+
+KEY_BATCH = 5000
+
+
+def key_accounts(store: Store) -> int:
+    """Key the accounts that have a handle or a name but no ``handle_key`` or
+    ``name_key``, which lookups read; returns how many were keyed. rasd's
+    ingest keys every account it writes, and migrations 0015 and 0017 keyed
+    those stored before; an account written by SQL, or by an older rasd on an
+    upgraded store, has none, and neither its handle nor its name found it:
+    nor the merge of the "@name" placeholders of its handle into it. Lookups
+    (``rasd.accounts.lookup_accounts``) and the merge at the end of an ingest
+    (``rasd.ingest.writer.merge_name_stubs``) key such accounts first.
+    Finding that there are none is a probe of two partial indexes (0021); the
+    write lock is taken only where there are some."""
+    a = S.accounts
+    keyed = 0
+    for col, key_col, key, unkeyed in (
+            (a.c.handle, a.c.handle_key, S.handle_key, S.HANDLE_UNKEYED),
+            (a.c.name, a.c.name_key, S.name_key, S.NAME_UNKEYED)):
+        last = 0
+        while True:  # each account at most once (by id)
+            with store.connect() as c:
+                rows = c.execute(select(a.c.id, col).where(unkeyed, a.c.id > last)
+                                 .order_by(a.c.id).limit(KEY_BATCH)).all()
+            if not rows:
+                break
+            with store.begin() as c:
+                # a key of '' is none too (``unkeyed``): one written so by SQL was
+                # found again by every lookup and never keyed
+                c.execute(update(a).where(a.c.id == bindparam("b_id"),
+                                          or_(key_col.is_(None), key_col == ""))
+                          .values({key_col.name: bindparam("key")}),
+                          [{"b_id": i, "key": key(v)} for i, v in rows])
+            keyed += len(rows)
+            last = rows[-1].id
+    return keyed
 
 
 def now() -> datetime:
