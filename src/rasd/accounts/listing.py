@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, select, union_all
+from sqlalchemy import func, select, union_all
 
 from rasd.store import Store
 from rasd.store import schema as S
@@ -224,10 +224,13 @@ def linked_accounts(store: Store, account_id: int,
 def linked_accounts_many(store: Store, account_ids: Sequence[int], limit: int | None = None
                          ) -> dict[int, dict[str, list[dict[str, Any]]]]:
     """``linked_accounts`` of each of ``account_ids``: two queries each way for
-    all of them (a pair per ``ID_CHUNK`` accounts), not a pair per account —
-    `accounts show NAME` shows up to ``NAME_MATCHES`` namesakes. The ``limit``
-    accounts most linked each way are ranked per account in the database
-    (``row_number()``), most first, then by id, as for one account."""
+    all of them (more only past ``ID_CHUNK`` accounts, or accounts listed),
+    not two per account — `accounts show NAME` shows up to ``NAME_MATCHES``
+    namesakes. The ``limit`` accounts most linked each way, most first, then
+    by id, are each account's own top rows (a LIMIT query by the edges' index
+    on that end, as for one account), all of them in one ``UNION ALL``: a
+    ``row_number()`` ranking of every pair was slower where accounts have many
+    links."""
     ids = sorted(set(account_ids))
     e, a = S.edges, S.accounts
     out: dict[int, dict[str, list[dict[str, Any]]]] = {i: {"out": [], "in": []} for i in ids}
@@ -238,14 +241,15 @@ def linked_accounts_many(store: Store, account_ids: Sequence[int], limit: int | 
                 total = func.count().label("total")
                 top = (select(mine.label("mine"), other.label("other"), total)
                        .where(mine.in_(chunk)).group_by(mine, other))
-                if limit:
-                    g = top.subquery()
-                    rank = func.row_number().over(
-                        partition_by=g.c.mine, order_by=(g.c.total.desc(), g.c.other))
-                    ranked = select(g.c.mine, g.c.other, g.c.total,
-                                    rank.label("rank")).subquery()
-                    top = select(ranked.c.mine, ranked.c.other, ranked.c.total).where(
-                        ranked.c.rank <= limit)
+                if limit:  # each account's top rows, by its index: one statement
+                    parts = []
+                    for i in chunk:
+                        n = func.count().label("total")
+                        parts.append(select(mine.label("mine"), other.label("other"), n)
+                                     .where(mine == i).group_by(mine, other)
+                                     .order_by(n.desc(), other).limit(limit)
+                                     .subquery().select())
+                    top = parts[0] if len(parts) == 1 else union_all(*parts)
                 top_sq = top.subquery()
                 accs = c.execute(
                     select(top_sq.c.mine, a.c.id, a.c.platform, a.c.platform_id, a.c.handle,
@@ -254,13 +258,18 @@ def linked_accounts_many(store: Store, account_ids: Sequence[int], limit: int | 
                     .order_by(top_sq.c.mine, top_sq.c.total.desc(), a.c.id)).all()
                 if not accs:
                     continue
+                # the kinds of each pair listed: of every pair without a limit;
+                # else of the accounts listed (pairs not listed are left out here)
                 kinds: dict[tuple[int, int], dict[str, int]] = {}
-                for m, oid, kind, n in c.execute(
-                        select(mine, other, e.c.kind, func.count())
-                        .select_from(e.join(top_sq, and_(top_sq.c.mine == mine,
-                                                         top_sq.c.other == other)))
-                        .group_by(mine, other, e.c.kind).order_by(mine, other, e.c.kind)):
-                    kinds.setdefault((m, oid), {})[kind] = int(n)
+                pairs = {(r.mine, r.id) for r in accs}
+                by_kind = (select(mine, other, e.c.kind, func.count()).where(mine.in_(chunk))
+                           .group_by(mine, other, e.c.kind).order_by(mine, other, e.c.kind))
+                for others in ([None] if not limit else
+                               id_chunks(sorted({r.id for r in accs}))):
+                    q = by_kind if others is None else by_kind.where(other.in_(others))
+                    for m, oid, kind, n in c.execute(q):
+                        if (m, oid) in pairs:
+                            kinds.setdefault((m, oid), {})[kind] = int(n)
                 for r in accs:
                     out[r.mine][side].append({**_brief(r), "total": int(r.total),
                                               "kinds": kinds.get((r.mine, r.id), {})})
