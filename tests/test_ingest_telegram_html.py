@@ -386,8 +386,9 @@ def test_a_renamed_channel_keyed_by_its_id_keeps_the_newer_name(sqlite_store, tm
     rename: the name of the export read last was current. The chat is now
     seen no earlier than the page's latest message: the newer name stays
     current and the older one is kept as a version, in both orders."""
-    from rasd.accounts import account_history
     from tests.helpers import account
+
+    from rasd.accounts import account_history
 
     old = html_export(tmp_path / "old", [[message(2, "before")]], title="Old Name")
     new = html_export(tmp_path / "new", [[message(2, "before"),

@@ -159,7 +159,7 @@ def _decompressing(path: Path, raw: IO[bytes]) -> Any:
     elif sfx == ".bz2":
         inner = bz2.BZ2File(raw, "rb")
     elif sfx == ".xz":
-        inner = lzma.LZMAFile(raw, "rb")
+        inner = lzma.LZMAFile(raw, "rb")  # noqa: SIM115 - returned, the caller closes it
     elif sfx == ".zst":  # a plain stream: buffered here for readline and peek
         inner = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(  # type: ignore[arg-type]
             raw, read_across_frames=True), 1 << 16)
@@ -417,7 +417,7 @@ class MediaRoot(NamedTuple):
             except OSError:  # a name too long for the file system: no such file
                 return None
         name = posixpath.normpath(posixpath.join(self.inner, rel))
-        if name.startswith("/") or name == ".." or name.startswith("../") or (
+        if name.startswith(("/", "../")) or name == ".." or (
                 self.inner and not name.startswith(self.inner + "/")):
             raise outside
         if self.names is not None:
@@ -459,7 +459,7 @@ def open_binary(path: Path, *, transcode: bool = True) -> IO[bytes]:
     if stream is not None and path == stream.path:
         f: Any = stream.open()
     else:
-        raw = open(path, "rb")
+        raw = open(path, "rb")  # noqa: SIM115 - closed with the stream it is read through
         CURRENT_RAW.set(raw)
         f = _decompressing(path, raw)
     try:  # a UTF-8 byte-order mark (Windows tools write one) is not part of the data
@@ -890,7 +890,7 @@ def opt_int(value: Any, field: str) -> int | None:
     if isinstance(value, int):
         return value if -(2**62) < value < 2**62 else None
     if isinstance(value, float):
-        return int(value) if value == value and abs(value) < 2**62 else None
+        return int(value) if abs(value) < 2**62 else None  # NaN, inf: False
     if isinstance(value, str):
         text = value.replace(",", "").strip()
         if THOUSANDS.fullmatch(text):  # "1.234", "1 234", "1'234": a count, grouped
@@ -1062,7 +1062,7 @@ def _any_time(value: Any, field: str) -> datetime | None:
             dt = datetime.strptime(v, "%a %b %d %H:%M:%S %z %Y")
         else:
             try:
-                dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+                dt = datetime.fromisoformat(v)  # "...Z" too (Python 3.11+)
             except ValueError:
                 if NUMBER.match(v):  # unix seconds with a fraction ("1577886276.25")
                     return datetime.fromtimestamp(float(v), UTC)
@@ -1080,7 +1080,7 @@ def reject(source: str, reason: str | Exception, *, line: int | None = None,
         reason = str(reason.args[0]) if reason.args else "missing field"
     field = None
     msg = str(reason)
-    if msg.startswith("field '") or msg.startswith("missing required field '"):
+    if msg.startswith(("field '", "missing required field '")):
         field = msg.split("'")[1]
     if isinstance(excerpt, bytes):
         excerpt = excerpt[:200].decode("utf-8", "replace")
