@@ -479,3 +479,24 @@ def test_migration_0020_downgrade_keeps_versions_and_posts(store):
         command.upgrade(cfg, "head")
         c.commit()
     assert [count(store, t) for t in (S.accounts, S.account_versions, S.posts)] == before
+
+
+def test_compressed_raw_records_hold_only_their_own_size():
+    """A compressed raw record is kept (a batch holds hundreds) in memory of its
+    own size, not of the buffer zstd reserved for it (about the input's size)."""
+    import os
+    import tracemalloc
+
+    from rasd.store.db import compress, decompress
+
+    pages = [os.urandom(64) + b'{"text": "the same words again"}, ' * 600 for _ in range(300)]
+    tracemalloc.start()
+    try:
+        kept = [compress(p) for p in pages]
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    size = sum(len(k) for k in kept)
+    assert size < sum(map(len, pages)) / 20  # compressed, well
+    assert held < 4 * size + 64 * 1024, (held, size)
+    assert [decompress(k) for k in kept] == pages

@@ -144,7 +144,14 @@ def sha256_hex(data: bytes) -> str:
 
 
 def compress(data: bytes) -> bytes:
-    return _ZC.compress(data)
+    """zstd of ``data``, in a bytes object of its own size: python-zstandard
+    returns its output in a buffer the size of the bound it reserved (about
+    the input's size) and shortens the object without giving the rest back,
+    so a batch's compressed raw records held as much memory as their
+    uncompressed bytes (1,000 pages of 20 KB: 20 MB traced for 70 KB of
+    output). A copy costs less than the allocations it saves."""
+    out = _ZC.compress(data)
+    return bytes(memoryview(out)) if len(data) > 1024 else out
 
 
 def decompress(data: bytes) -> bytes:
