@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -400,51 +399,3 @@ def test_repeated_profiles_are_told_apart_in_the_per_kind_line(tmp_path, jobs):
         assert ingest_runs(st)[0]["counts"]["repeated_profiles"] == 11
     finally:
         st.close()
-
-
-def _reader_threads() -> list[str]:
-    import threading
-
-    return [t.name for t in threading.enumerate() if t.name == "rasd-parse-reader"]
-
-
-def test_child_parses_ahead_while_the_batch_is_written(tmp_path, start):
-    """The child does not wait for the writer to take each batch: with the
-    frames of a whole (small) file fitting the read-ahead, it finishes while
-    the consumer holds its first chunk; the chunks are still all there, in
-    order, and the reading thread ends with the generator."""
-    f = tmp_path / "p.jsonl"
-    _pages(f, 200)  # 10,000 posts: ~4 MB of frames, far more than a pipe holds
-    local = list(produce(f, "x", {}, None, 100))
-    gen = produce_in_child(f, "x", {}, None, 100)
-    got = [next(gen)]
-    deadline = time.monotonic() + 60
-    while _our_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _our_children() == []  # parsed the whole file, while one chunk was taken
-    got += list(gen)
-    assert [c.pos for c in got] == [c.pos for c in local]
-    assert [_untimed(a.batch) for a in got] == [_untimed(b.batch) for b in local]
-    assert _reader_threads() == []
-
-
-def test_read_ahead_is_bounded(tmp_path, monkeypatch):
-    """What the reading thread holds stays within READ_AHEAD_BYTES (plus one
-    frame): a child faster than the writer waits, its frames are not piled up."""
-    from rasd.ingest import pipeline
-
-    monkeypatch.setattr(pipeline, "READ_AHEAD_BYTES", 200_000)
-    f = tmp_path / "p.jsonl"
-    _pages(f, 400)
-    gen = produce_in_child(f, "x", {}, None, 100)
-    next(gen)
-    ahead = gen.gi_frame.f_locals["ahead"]
-    biggest = 0
-    for _ in range(40):
-        time.sleep(0.05)
-        with ahead.cond:
-            assert ahead.size <= 200_000 or len(ahead.frames) == 1
-            biggest = max(biggest, ahead.size)
-    assert biggest > 0 and len(_our_children()) == 1  # ahead, and waiting
-    gen.close()
-    assert _our_children() == [] and _reader_threads() == []

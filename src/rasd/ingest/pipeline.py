@@ -370,132 +370,34 @@ def start_method() -> str:
     return "fork" if hasattr(os, "fork") and threading.active_count() == 1 else "spawn"
 
 
-# frames the parent reads ahead of the writer (bytes, at least one frame): the
-# parsing process runs on while a batch is written, rather than block on a full
-# pipe; at ~0.6 MB a 1,000-post frame, 16 frames. Each batch took about as
-# long to parse as to write, so a pipe holding less than one frame left each
-# process waiting for the other at every batch whose times differed.
-READ_AHEAD_BYTES = 8 * 2**20
-_F_SETPIPE_SZ = 1031  # Linux's fcntl: a pipe's capacity (up to pipe-max-size, 1 MiB)
-
-
-def _widen_pipe(f: IO[bytes]) -> None:
-    """Let the pipe from the child hold up to 1 MiB (Linux; 64 KiB by default),
-    where allowed: the child's writes of a frame block less."""
-    try:
-        import fcntl
-
-        fcntl.fcntl(f.fileno(), _F_SETPIPE_SZ, 2**20)
-    except (ImportError, OSError, ValueError):
-        pass  # another system, or a lower limit: the default pipe works too
-
-
-class _ReadAhead:
-    """Frames from the child's pipe, read by a thread into a queue bounded by
-    ``limit`` bytes (always room for one frame, whatever its size), so that
-    the child parses the next batches while this process writes one. The
-    thread only reads bytes (the frames are unpickled by the consumer) and
-    ends at the end of the pipe, on an error (handed on), or when
-    ``stop`` is called."""
-
-    def __init__(self, f: IO[bytes], limit: int | None = None):
-        self.f = f
-        self.limit = READ_AHEAD_BYTES if limit is None else limit
-        self.frames: list[bytes | BaseException | None] = []  # None: the pipe ended
-        self.size = 0
-        self.cond = threading.Condition()
-        self.stopped = False
-        self.thread = threading.Thread(target=self._run, name="rasd-parse-reader",
-                                       daemon=True)
-        self.thread.start()
-
-    def _put(self, item: bytes | BaseException | None) -> bool:
-        n = len(item) if isinstance(item, bytes) else 0
-        with self.cond:
-            while self.frames and self.size + n > self.limit and not self.stopped:
-                self.cond.wait()
-            if self.stopped:
-                return False
-            self.frames.append(item)
-            self.size += n
-            self.cond.notify_all()
-            return True
-
-    def _run(self) -> None:
-        try:
-            while True:
-                (n,) = _LEN.unpack(_read_exact(self.f, _LEN.size))
-                if not self._put(_read_exact(self.f, n)):
-                    return
-        except EOFError:
-            self._put(None)
-        except BaseException as e:  # noqa: BLE001 - an OSError reading: handed on
-            self._put(e)
-
-    def get(self) -> bytes:
-        """The next frame; EOFError at the end of the pipe."""
-        with self.cond:
-            while not self.frames:
-                self.cond.wait()
-            item = self.frames.pop(0)
-            if isinstance(item, bytes):
-                self.size -= len(item)
-            self.cond.notify_all()
-        if item is None:
-            self.frames.insert(0, None)  # the end stays the end
-            raise EOFError
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def stop(self) -> None:
-        """Wake the thread if it waits for room; it ends at once then, or when
-        its read returns (the caller ends the child: the pipe closes)."""
-        with self.cond:
-            self.stopped = True
-            self.frames.clear()
-            self.size = 0
-            self.cond.notify_all()
-
-
 def produce_in_child(path: str | Path, fmt: str, options: dict[str, Any],
                      platform: str | None, batch_size: int) -> Iterator[Chunk]:
     """``produce`` in a second process; the same chunks, in the same order.
 
     Not ``multiprocessing``: nothing of the caller's main module is re-run in
     the child, so this works from any script, notebook or ``python -``. How
-    the child starts: ``start_method()``. A thread of this process reads the
-    child's frames ahead (up to ``READ_AHEAD_BYTES``) while the caller writes;
-    it has ended when this generator has.
+    the child starts: ``start_method()``.
     """
     args = {"path": str(path), "fmt": fmt, "options": options, "platform": platform,
             "batch_size": batch_size}
     child = _Child(args, start_method())
-    _widen_pipe(child.stdout)
-    ahead = _ReadAhead(child.stdout)
-    done = False
     try:
         while True:
             try:
-                frame = ahead.get()
+                (n,) = _LEN.unpack(_read_exact(child.stdout, _LEN.size))
+                kind, payload = pickle.loads(_read_exact(child.stdout, n))  # our child's frames
             except EOFError:
                 code = child.wait()
                 raise IngestError(f"{path}: the parsing process ended unexpectedly "
                                   f"(exit code {code})") from None
-            kind, payload = pickle.loads(frame)  # our child's frames
             if kind == "chunk":
                 yield payload
             elif kind == "done":
-                done = True
                 return
             else:
                 raise payload
     finally:
-        ahead.stop()
-        if not done:  # stopped early: the child must not go on (nor block the reader)
-            child.kill()
-        ahead.thread.join()
-        child.stdout.close()
+        child.stdout.close()  # a child still writing gets EPIPE and exits
         try:
             child.wait(timeout=2)
         except subprocess.TimeoutExpired:
