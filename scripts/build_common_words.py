@@ -39,7 +39,11 @@ a letter or digit); a word's figure is its highest share over the corpora of
 its script, in documents per million. A Latin-script corpus counts every word
 (as the table was first built); an Arabic or Cyrillic one only the words written
 in its script (its Latin brand names and code say nothing of Arabic or Russian
-writing). The screener looks a listed name's parts up in the table of the
+writing). An Arabic word is counted twice: as the word (with the article ال
+or without) and, where it is written with the article, as "al " + the word —
+an everyday word may be common in one form only (قاعده, "sitting" in dialect,
+not القاعده, "the base"), and the screener looks a part written with the article
+up in that form. The screener looks a listed name's parts up in the table of the
 script the name is written in, so that a transliterated Arabic word ("ala",
 على) cannot make a Latin name part common, nor an English word an Arabic one.
 Only words in at least ``--min-share`` of some corpus's documents (default 1 in
@@ -64,7 +68,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from rasd.detect.finance.names import dominant_script, to_latin
+from rasd.detect.finance.names import arabic_words, dominant_script, to_latin
+from rasd.detect.finance.screen import ARTICLE_KEY
 
 OUT = REPO / "src" / "rasd" / "data" / "finance" / "common_words.json"
 _SPLIT = re.compile(r"[^0-9a-z]+")
@@ -96,7 +101,11 @@ def words(text: str, script: str = LATIN) -> set[str]:
     if script != LATIN:
         text = " ".join(w for w in _WORD.findall(text) if dominant_script(w) == script)
     t = to_latin(text).replace("'", "").replace("`", "")
-    return {w for w in _SPLIT.split(t) if len(w) >= 2 and not w.isdigit()}
+    out = {w for w in _SPLIT.split(t) if len(w) >= 2 and not w.isdigit()}
+    if script == "Arabic":  # and each word as written with the article: "al " + word
+        out.update(ARTICLE_KEY + p for w in arabic_words(text) if w.article for p in w.parts
+                   if len(p) >= 2 and not p.isdigit())
+    return out
 
 
 def terror_filter(data: Path, langs: tuple[str, ...]) -> re.Pattern[str]:
@@ -168,7 +177,8 @@ def main() -> int:
 
     doc = {"about": "documents per million (highest over the corpora of a script) containing "
                     "each word, in ordinary text: words, Latin script; scripts, words written "
-                    "in Arabic and Cyrillic script; built by scripts/build_common_words.py",
+                    "in Arabic and Cyrillic script (Arabic also as written with the article, "
+                    "'al ' + word); built by scripts/build_common_words.py",
            "corpora": sizes[LATIN], "min_share": args.min_share, "words": table(LATIN),
            "scripts": {sc: {"corpora": sizes[sc], "sources": {c: SOURCES[c] for c in sizes[sc]},
                             "words": table(sc)}

@@ -296,3 +296,68 @@ def handle_to_name(handle: str) -> str:
             continue
         words.append(_CAMEL.sub(" ", chunk))
     return re.sub(r"\s+", " ", " ".join(words)).strip()
+
+
+# ---------------------------------------------------------------- Arabic words of a text
+# letters written more than one way in ordinary Arabic text (hamza on or under
+# alif, ta marbuta / ha): folded for look-ups in word lists. Alif madda and alif
+# maqsura stay: آمين ("amen", a stopword) is not أمين (Amin), nor على ("on") علي (Ali).
+_AR_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "ٱ": "ا", "ة": "ه"})
+_AR_CLITICS = "وفبكل"  # conjunctions and prepositions written joined to the next word
+_AR_ENDINGS = ("ه", "ين", "ون", "ات")  # feminine (ة, folded), plural and dual endings
+_AR_WORD = re.compile(r"[\u0600-\u06ff\u0750-\u077f]+")
+_NOT_LETTERS = re.compile(r"[^0-9a-z]+")
+
+
+def fold_arabic(word: str) -> str:
+    """An Arabic word as word lists are looked up by: diacritics and tatweel
+    dropped, hamza on or under alif and ta marbuta folded."""
+    return _AR_DIACRITICS.sub("", word).translate(_AR_FOLD)
+
+
+def arabic_stems(word: str) -> tuple[frozenset[str], frozenset[str], bool]:
+    """The folded forms of ``word``: as written and without a joined
+    conjunction or preposition (و ف ب ك ل; لل, li + al, read ال); the same
+    without the article ال; and whether it is written with the article."""
+    f = fold_arabic(word)
+    forms = {f}
+    if len(f) > 3 and f[0] in _AR_CLITICS:
+        forms.add(f[1:])
+    if len(f) > 3 and f.startswith("لل"):
+        forms.add("ال" + f[2:])
+    stems = {x[2:] for x in forms if x.startswith("ال") and len(x) > 3}
+    return frozenset(forms), frozenset(stems or forms), bool(stems)
+
+
+@dataclass(frozen=True, slots=True)
+class ArabicWord:
+    parts: tuple[str, ...]  # its Latin parts as to_latin writes them, the article left out
+    article: bool  # written with the article ال
+    # folded: as written, without a joined clitic, the article, a plural ending
+    forms: frozenset[str]
+
+
+def arabic_words(text: str) -> list[ArabicWord]:
+    """The words of ``text`` written in Arabic script (its first ``MAX_TEXT``
+    characters), each with its Latin parts, whether it carries the article,
+    and its folded forms (:func:`arabic_stems`)."""
+    out = []
+    for m in _AR_WORD.finditer(text[:MAX_TEXT]):
+        w = m.group()
+        forms, stems, article = arabic_stems(w)
+        # the word without its article too (العام: عام, "year"), but not where
+        # that leaves two letters (الله is not له, "to him")
+        forms |= {x for x in stems if len(x) >= 3}
+        # and without a feminine or plural ending (الماضية, الماضيين: الماضي),
+        # where three letters or more are left (حسين is not حس)
+        forms |= {x[:-len(e)] for x in forms for e in _AR_ENDINGS
+                  if x.endswith(e) and len(x) - len(e) >= 3 + (len(e) == 1)}
+        parts = tuple(p for p in _NOT_LETTERS.split(to_latin(w).replace("'", "")) if p)
+        if article and parts[:1] == ("al",):
+            parts = parts[1:]
+        if parts:
+            out.append(ArabicWord(parts, article, forms))
+    return out
+
+
+MAX_TEXT = 5000  # characters of a post that find_in_text reads

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,12 @@ from rasd.detect.finance import schema as F
 from rasd.detect.finance.names import (
     _SKEL_MAP,
     HANGUL_FILLERS,
+    MAX_TEXT,
     NormName,
     Token,
     _sets,
+    arabic_words,
+    fold_arabic,
     format_char,
     normalize,
     to_latin,
@@ -98,6 +102,21 @@ PERSON_NAME_DF = 2  # listed persons whose names hold the part: a personal name
 # scripts whose listed persons' names are many enough to tell a name part from a
 # word (see Screener.enough); None: a name of no letters
 PERSON_WORD_SCRIPTS = frozenset({None, "Latin"})
+# Arabic writes the article ال joined to its word, and an everyday word is often
+# used with it in one sense and without it in another (قاعده "sitting" in
+# dialect, القاعده "the base"): the Arabic table counts each word also as written
+# with the article ("al " + the word), and a part written with the article is
+# looked up in that form (common_in_text). Arabic *stopwords* of a post (function,
+# time and number words: الماضي "past", اليوم "today"; Stopwords ISO,
+# rasd/data/finance/stopwords_ar.json) are no evidence of a name part at all
+# (الشهر الماضي, "last month", is no MADHI, Shahriyar), and a person's name is
+# not found where every one of its words in the text carries the article and one
+# is an everyday word so written (النصر الكبير, "the great victory", is no Kabir
+# Nasr): Arabic given names are written without it (Screener._text_evidence).
+ARTICLE_KEY = "al "
+# Latin spellings of the article before a listed name's part (al-, el-, and the
+# forms assimilated to a sun letter: ad-, ash-, az- …)
+_ARTICLES = frozenset({"al", "el", "ad", "adh", "an", "ar", "as", "ash", "at", "ath", "az"})
 
 
 # Payment-URI schemes (BIP-21 ``bitcoin:ADDR?amount=…``, CashAddr's
@@ -164,12 +183,64 @@ def common_words(script: str | None = None) -> dict[str, float]:
     return tables.get(script) or tables[None]
 
 
-def common_in_text(t: Token, script: str | None = None) -> bool:
+def common_in_text(t: Token, script: str | None = None, *, article: bool = False) -> bool:
     """Is this name part, of a name written in ``script``, an everyday word of
     ordinary writing in that script (:data:`TEXT_COMMON`)? Looked up in the
     table of the name's script: transliterated, an Arabic word (على "ala") may
-    spell a Latin name part, and an English word an Arabic one."""
-    return common_words(script).get(t.latin, 0.0) >= TEXT_COMMON
+    spell a Latin name part, and an English word an Arabic one. ``article``:
+    the part is written with the Arabic article ال, and is looked up as written
+    so in the Arabic table (:data:`ARTICLE_KEY`)."""
+    key = ARTICLE_KEY + t.latin if article and script == "Arabic" else t.latin
+    return common_words(script).get(key, 0.0) >= TEXT_COMMON
+
+
+@lru_cache(maxsize=1)
+def arabic_stopwords() -> frozenset[str]:
+    """Arabic stopwords, folded (:func:`.names.fold_arabic`):
+    rasd/data/finance/stopwords_ar.json, the Arabic list of Stopwords ISO (MIT;
+    source and licence in the file)."""
+    doc = json.loads((files("rasd") / "data" / "finance" / "stopwords_ar.json").read_text(
+        encoding="utf-8"))
+    return frozenset(fold_arabic(w) for w in doc["words"])
+
+
+@dataclass(frozen=True, slots=True)
+class ArabicEvidence:
+    """What the Arabic-script words of a text say of its name parts (by their
+    Latin spelling): ``parts``, every part written in Arabic script; ``stop``,
+    parts written only as stopwords; ``article``, parts written only with the
+    article ال."""
+    parts: frozenset[str]
+    stop: frozenset[str]
+    article: frozenset[str]
+
+
+def arabic_evidence(text: str) -> ArabicEvidence:
+    """:class:`ArabicEvidence` of ``text`` (its first MAX_TEXT characters). A
+    part written both ways (once a stopword, once not; once with the article,
+    once without) counts as the word that is evidence."""
+    stops = arabic_stopwords()
+    parts: set[str] = set()
+    stop: set[str] = set()
+    not_stop: set[str] = set()
+    art: set[str] = set()
+    bare: set[str] = set()
+    for w in arabic_words(text[:MAX_TEXT]):
+        parts.update(w.parts)
+        (stop if not stops.isdisjoint(w.forms) else not_stop).update(w.parts)
+        (art if w.article else bare).update(w.parts)
+    return ArabicEvidence(frozenset(parts), frozenset(stop - not_stop), frozenset(art - bare))
+
+
+@lru_cache(maxsize=65_536)
+def _article_parts(name: str) -> frozenset[str]:
+    """The Latin parts of a listed name that it writes with the article: in
+    Arabic script joined (العراق), in Latin after al-, el-, ad- … (the same
+    listed names are looked at for every post)."""
+    out = {p for w in arabic_words(name) if w.article for p in w.parts}
+    words = _words(name)
+    out.update(b for a, b in pairwise(words) if a in _ARTICLES)
+    return frozenset(out)
 
 
 def _particles() -> frozenset[str]:
@@ -720,7 +791,9 @@ class Screener:
         return self.enough(n, [j for _, j, _, _ in firm])
 
     def enough(self, n: tuple[Token, ...], firm: list[int], *, text: bool = False,
-               person: bool = False, script: str | None = None) -> bool:
+               person: bool = False, script: str | None = None,
+               text_common: frozenset[int] = frozenset(),
+               article: frozenset[str] = frozenset()) -> bool:
         """Do the firm parts ``firm`` (indices into ``n``) make a match under the
         strict rule: two or more, STRICT_MIN_LETTERS letters and STRICT_INFO of
         rarity weight together?
@@ -737,19 +810,58 @@ class Screener:
         persons holds for names in Latin script only: in Arabic script given
         names are everyday words (أشرف, بشار, غريب) and the lists hold too few
         names in it (427 of 22,905 in UN 2018 + OFAC 2024; Cyrillic 12) to tell a
-        name part from a word, so it refused listed persons' own names."""
+        name part from a word, so it refused listed persons' own names.
+        ``text_common``: indices of parts whose word in the text is an everyday
+        word of the text's own script (an Arabic word of a post matched to a
+        Latin-script name); ``article``: the parts (Latin spelling) that the
+        listed name writes with the Arabic article, looked up so written."""
         if not (len(firm) >= 2 and sum(len(n[j].latin) for j in firm) >= STRICT_MIN_LETTERS
                 and sum(self.weight(n[j]) for j in firm) >= STRICT_INFO):
             return False
         if text:
-            common = [j for j in firm if common_in_text(n[j], script)]
-            if len(common) == len(firm) and len(firm) < TEXT_COMMON_PARTS:
+            common = [j for j in firm
+                      if common_in_text(n[j], script, article=n[j].latin in article)]
+            if (len(firm) < TEXT_COMMON_PARTS
+                    and all(j in text_common or j in common for j in firm)):
                 return False
+            # (not for a word common only in the text's script: an Arabic given
+            # name is an everyday word, كبير "big" for Kabir)
             if person and script in PERSON_WORD_SCRIPTS and any(
                     len(n[j].latin) >= STRICT_SHORT
                     and self.person_df.get(n[j].latin, 0) < PERSON_NAME_DF for j in common):
                 return False
         return True
+
+    def _text_evidence(self, e: Entry, window: NormName, firm: list[tuple],
+                       ar: ArabicEvidence, plain: bool) -> bool:
+        """Do the firm parts ``firm`` of listed name ``e``, found as the run
+        ``window`` of a text's parts, name it (:meth:`enough`, ``text`` when
+        ``plain``)? What the text's Arabic words say is weighed too
+        (``ar``, :func:`arabic_evidence`): a part written there as a stopword
+        (الماضي, "past") is no evidence; a part written as an everyday Arabic
+        word is common, whatever the script of the listed name; and a person's
+        name is not a run of words that all carry the article ال, one of them
+        an everyday word so written (النصر الكبير, "the great victory", is no
+        Kabir Nasr) — given names are written without it — unless the listed
+        name writes each of those parts with it too. (A name with the article
+        and no everyday word is still a name: الساعدي القذافي, al-Saadi
+        al-Qadhafi.)"""
+        person = self.entities[e.entity_id].schema == "person"
+        said = [(i, window.tokens[j].latin) for i, j, *_ in firm]
+        evidence = [i for i, _ in said]
+        common: frozenset[int] = frozenset()
+        if ar.parts:
+            common = frozenset(i for i, w in said if w in ar.parts and common_in_text(
+                Token(w, ""), "Arabic", article=w in ar.article))
+            if (person and common and all(w in ar.article for _, w in said)
+                    and not all(e.norm.tokens[i].latin in _article_parts(e.name)
+                                for i, _ in said)):
+                return False
+            evidence = [i for i, w in said if w not in ar.stop]
+        return self.enough(e.norm.tokens, evidence, text=plain, person=person,
+                           script=e.norm.script, text_common=common,
+                           article=_article_parts(e.name) if e.norm.script == "Arabic"
+                           else frozenset())
 
     def one_part_org_name(self, e: Entry, *, text: bool = False) -> bool:
         """A one-part listed name that may stand alone: an organisation's primary
@@ -763,7 +875,8 @@ class Screener:
         return (info.schema == "organization" and e.kind == "primary"
                 and all(a in _particles() for a in e.norm.set_aside)
                 and len(tok.latin) >= STRICT_ONE_PART_LEN and self.weight(tok) >= 0.5
-                and not (text and common_in_text(tok, e.norm.script)))
+                and not (text and common_in_text(tok, e.norm.script,
+                                                 article=tok.latin in _article_parts(e.name))))
 
     def candidates(self, q: NormName) -> list[int]:
         keys = []
@@ -893,13 +1006,14 @@ class Screener:
         the text" only when every word of it does, else which parts do.
         """
         # a post's brackets hold what it says; a name's are notes (normalize)
-        text = re.sub(r"[()\[\]]", " ", text[:5000])
+        text = re.sub(r"[()\[\]]", " ", text[:MAX_TEXT])
         t = normalize(text)
         toks = t.tokens
         if not toks:
             return []
         words = _words(_plain_text(text), text=True)
         wordset = set(words)
+        ar = arabic_evidence(text)
         # In cased writing, a name is written with capitals: "Large Range Limited"
         # is a listed company, "a large range of …" is not. (All-lowercase texts are
         # not held to this.)
@@ -935,6 +1049,9 @@ class Screener:
                     continue
                 if not any(toks[p].latin == tok.latin for p in positions):
                     continue
+                if tok.latin in ar.stop or (tok.latin in ar.parts and common_in_text(
+                        tok, "Arabic", article=tok.latin in ar.article)):
+                    continue  # written in the text as an everyday Arabic word
                 s, ev = 1.0, {"aligned": [(tok.latin, tok.latin, 1.0, "exact")]}
             else:
                 # the listed name must occur as a contiguous run of parts (any order);
@@ -953,10 +1070,8 @@ class Screener:
                         # "Gaza"), and together distinctive: "Hasan … Ali" is
                         # the name of thousands
                         firm = self.firm_parts(e.norm, window, evw)
-                        if len(firm) < n or not self.enough(
-                                e.norm.tokens, [i for i, *_ in firm], text=plain,
-                                person=self.entities[e.entity_id].schema == "person",
-                                script=e.norm.script):
+                        if len(firm) < n or not self._text_evidence(e, window, firm, ar,
+                                                                    plain):
                             continue
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
