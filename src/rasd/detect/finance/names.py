@@ -305,7 +305,10 @@ def handle_to_name(handle: str) -> str:
 _AR_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "ٱ": "ا", "ة": "ه"})
 _AR_CLITICS = "وفبكل"  # conjunctions and prepositions written joined to the next word
 _AR_ENDINGS = ("ه", "ين", "ون", "ات")  # feminine (ة, folded), plural and dual endings
-_AR_WORD = re.compile(r"[\u0600-\u06ff\u0750-\u077f]+")
+# Arabic letters, tatweel and diacritics, not Arabic punctuation (، ؛ ؟) or digits:
+# "الماضي،" is the word الماضي
+_AR_WORD = re.compile("[\u0621-\u063a\u0640-\u065f\u066e\u066f\u0670-\u06d3\u06d5"
+                      "\u06e5\u06e6\u06ee\u06ef\u06fa-\u06ff\u0750-\u077f]+")
 _NOT_LETTERS = re.compile(r"[^0-9a-z]+")
 
 
