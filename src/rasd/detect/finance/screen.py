@@ -999,7 +999,9 @@ class Screener:
         words, and persons need two parts. The parts must be firm and together
         distinctive (:meth:`enough`: "Hasan … Ali" is not enough) — also in
         ordinary writing, not made only of everyday words ("Ministry of Interior",
-        "Press TV"; a one-part name not one itself, "Opera") — and
+        "Press TV"; a one-part name not one itself, "Opera"), judged also by the
+        post's own Arabic words (:meth:`_text_evidence`: a stopword such as
+        الماضي is no name part) — and
         unless every word of the listed name stands in the text, its identifying
         words (company form, number, initial) must be there too: "Nord Stream"
         is not NORD STREAM 2 AG. The explanation says the listed name "occurs in
