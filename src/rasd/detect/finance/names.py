@@ -346,21 +346,27 @@ def arabic_words(text: str) -> list[ArabicWord]:
     and its folded forms (:func:`arabic_stems`)."""
     out = []
     for m in _AR_WORD.finditer(text[:MAX_TEXT]):
-        w = m.group()
-        forms, stems, article = arabic_stems(w)
-        # the word without its article too (العام: عام, "year"), but not where
-        # that leaves two letters (الله is not له, "to him")
-        forms |= {x for x in stems if len(x) >= 3}
-        # and without a feminine or plural ending (الماضية, الماضيين: الماضي),
-        # where three letters or more are left (حسين is not حس)
-        forms |= {x[:-len(e)] for x in forms for e in _AR_ENDINGS
-                  if x.endswith(e) and len(x) - len(e) >= 3 + (len(e) == 1)}
-        parts = tuple(p for p in _NOT_LETTERS.split(to_latin(w).replace("'", "")) if p)
-        if article and parts[:1] == ("al",):
-            parts = parts[1:]
-        if parts:
-            out.append(ArabicWord(parts, article, forms))
+        w = _arabic_word_info(m.group())
+        if w is not None:
+            out.append(w)
     return out
+
+
+@lru_cache(maxsize=65_536)
+def _arabic_word_info(w: str) -> ArabicWord | None:
+    """One word of :func:`arabic_words` (remembered: posts repeat their words)."""
+    forms, stems, article = arabic_stems(w)
+    # the word without its article too (العام: عام, "year"), but not where
+    # that leaves two letters (الله is not له, "to him")
+    forms |= {x for x in stems if len(x) >= 3}
+    # and without a feminine or plural ending (الماضية, الماضيين: الماضي),
+    # where three letters or more are left (حسين is not حس)
+    forms |= {x[:-len(e)] for x in forms for e in _AR_ENDINGS
+              if x.endswith(e) and len(x) - len(e) >= 3 + (len(e) == 1)}
+    parts = tuple(p for p in _NOT_LETTERS.split(to_latin(w).replace("'", "")) if p)
+    if article and parts[:1] == ("al",):
+        parts = parts[1:]
+    return ArabicWord(parts, article, forms) if parts else None
 
 
 MAX_TEXT = 5000  # characters of a post that find_in_text reads

@@ -1015,7 +1015,7 @@ class Screener:
             return []
         words = _words(_plain_text(text), text=True)
         wordset = set(words)
-        ar = arabic_evidence(text)
+        ar: ArabicEvidence | None = None  # what its Arabic words say, read when first needed
         # In cased writing, a name is written with capitals: "Large Range Limited"
         # is a listed company, "a large range of …" is not. (All-lowercase texts are
         # not held to this.)
@@ -1051,6 +1051,8 @@ class Screener:
                     continue
                 if not any(toks[p].latin == tok.latin for p in positions):
                     continue
+                if ar is None:
+                    ar = arabic_evidence(text)
                 if tok.latin in ar.stop or (tok.latin in ar.parts and common_in_text(
                         tok, "Arabic", article=tok.latin in ar.article)):
                     continue  # written in the text as an everyday Arabic word
@@ -1072,8 +1074,11 @@ class Screener:
                         # "Gaza"), and together distinctive: "Hasan … Ali" is
                         # the name of thousands
                         firm = self.firm_parts(e.norm, window, evw)
-                        if len(firm) < n or not self._text_evidence(e, window, firm, ar,
-                                                                    plain):
+                        if len(firm) < n:
+                            continue
+                        if ar is None:
+                            ar = arabic_evidence(text)
+                        if not self._text_evidence(e, window, firm, ar, plain):
                             continue
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
