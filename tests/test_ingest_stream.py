@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,114 @@ def test_a_csv_whose_first_row_passes_the_kept_start_is_read_from_a_pipe(store, 
     assert check_format(s, first_record=False) == "csv"
     rep = ingest_path(store, s)
     assert rep.rejected == 0 and store.stats()["posts"] == 2
+
+
+def _pipe_then_file(store, second_store, tmp_path, head: bytes, tail: bytes, jobs: int,
+                    spy: list[str] | None = None) -> None:
+    """``head`` on a real pipe, the pipe quiet (past the format's sampling and
+    one IDLE_SECONDS more), then ``tail`` and its end, ingested from standard
+    input into ``store``; the same bytes as a file into ``second_store``."""
+    import os
+
+    r, w = os.pipe()
+    os.write(w, head)
+
+    def later() -> None:
+        time.sleep(6 * B.IDLE_SECONDS + 1)  # sampling waits for quiet twice, then QUIET
+        os.write(w, tail)
+        os.close(w)
+
+    t = threading.Thread(target=later)
+    t.start()
+    try:
+        ingest_path(store, Stream(r), source="stream", jobs=jobs)
+    finally:
+        t.join()
+        os.close(r)
+    f = tmp_path / "stream.jsonl"
+    f.write_bytes(head + tail)
+    ingest_path(second_store, f, source="stream", jobs=1)
+
+
+def _watch_quiet(monkeypatch) -> list[str]:
+    """What the pipe's reader gave, in order: "quiet" or "record" (a spy on
+    the real ``_live_records``, in this process: --jobs 1)."""
+    from rasd.ingest import pipeline
+
+    seen: list[str] = []
+    live = pipeline._live_records
+
+    def watched(*args):
+        for rec in live(*args):
+            if rec is pipeline.QUIET:
+                seen.append("quiet")
+            elif not isinstance(rec, pipeline.Ahead) and seen[-1:] != ["record"]:
+                seen.append("record")
+            yield rec
+
+    monkeypatch.setattr(pipeline, "_live_records", watched)
+    return seen
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_stream_errors_before_a_quiet_pipe_are_kept_as_from_a_file(store, second_store,
+                                                                  tmp_path, monkeypatch,
+                                                                  jobs):
+    """`twarc2 stream | rasd ingest -` that starts with stream errors (lines
+    that give no record, kept as raw records), then goes quiet, then gives
+    pages: what was read before the quiet went out as a batch of raw bytes
+    alone, which the runner dropped (a run starts at its first record), so
+    those lines' raw records were lost — read from a file, the same lines go
+    with the first record's batch. They now wait for it on a pipe too: the
+    store is the file's, raw records and posts included."""
+    from benchmarks.killpoints import diff, dump
+    from tests.test_ingest_hold import _page, _stream_error
+
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    seen = _watch_quiet(monkeypatch) if jobs == 1 else None
+    head = "".join(_stream_error(k, 400) + "\n" for k in range(3)).encode()
+    tail = (_page(0) + "\n" + _stream_error(3, 400) + "\n" + _page(1) + "\n").encode()
+    _pipe_then_file(store, second_store, tmp_path, head, tail, jobs)
+    if seen is not None:  # the pipe went quiet before its first record
+        assert seen[:2] == ["quiet", "record"], seen
+    piped, as_file = dump(store, since), dump(second_store, since)
+    assert sum(as_file["raw_records"].values()) == 4 + 2  # the stream errors' too
+    assert sum(as_file["posts"].values()) == 3
+    assert diff(as_file, piped) == []
+
+
+def test_a_quiet_pipe_of_stream_errors_alone_stores_what_a_file_stores(store, second_store,
+                                                                      tmp_path, monkeypatch):
+    """Stream errors, quiet, more stream errors, and the end with no record:
+    as from a file, nothing is stored and no run recorded (a run starts at its
+    first record; the lines wait in memory for it). Past RAW_BATCH_BYTES they
+    go out as a batch of their own (as a file's do at that bound, Ahead), and
+    are kept then: their memory stays bounded by the batch."""
+    from benchmarks.killpoints import diff, dump
+    from tests.test_ingest_hold import _stream_error
+
+    from rasd.ingest import pipeline
+
+    def runs(s: Store) -> int:
+        with s.connect() as c:
+            return c.execute(select(func.count()).select_from(S.ingest_files)).scalar()
+
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    seen = _watch_quiet(monkeypatch)
+    head = "".join(_stream_error(k, 400) + "\n" for k in range(3)).encode()
+    tail = (_stream_error(3, 400) + "\n").encode()
+    _pipe_then_file(store, second_store, tmp_path, head, tail, 1)
+    assert seen == ["quiet"]
+    assert runs(store) == runs(second_store) == 0
+    assert store.stats()["posts"] == 0 and second_store.stats()["posts"] == 0
+
+    # the same, with a bound below the lines' bytes: each store keeps them all
+    monkeypatch.setattr(pipeline, "RAW_BATCH_BYTES", 2 * 400)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    head = "".join(_stream_error(10 + k, 400) + "\n" for k in range(3)).encode()
+    tail = (_stream_error(13, 400) + "\n").encode()
+    _pipe_then_file(store, second_store, tmp_path, head, tail, 1)
+    assert seen == ["quiet", "quiet"]
+    piped, as_file = dump(store, since), dump(second_store, since)
+    assert sum(as_file["raw_records"].values()) == 4
+    assert diff(as_file, piped) == []

@@ -65,9 +65,10 @@ class Chunk(NamedTuple):
     batch: Batch | None  # None when only rejects or progress are reported
     rejects: list[dict[str, Any]]  # quarantine entries, in file order
     pos: int  # bytes of the input read so far
-    # the batch went out by its raw bytes at ``Ahead``, input still to come: it
-    # may hold raw bytes only (lines that give no record) before the first
-    # record, and is kept all the same (``ingest_path``)
+    # the batch went out by its raw bytes (at ``Ahead``, or a quiet pipe's past
+    # RAW_BATCH_BYTES), input still to come: it may hold raw bytes only (lines
+    # that give no record) before the first record, and is kept all the same
+    # (``ingest_path``)
     by_size: bool = False
 
 
@@ -112,19 +113,34 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
     # Full: of records, or of raw bytes (RAW_BATCH_BYTES: lines that give no
     # record are bytes of the batch, and were held in memory whatever their size)
     full = False
+    # a batch the runner keeps has gone out (one of records, or by_size with raw
+    # bytes: ``ingest_path`` starts the run there); before it, a batch of raw
+    # bytes alone would be dropped
+    started = False
     with relaxed_gc(), contextlib.closing(records):
         for rec in records:
             if rec is QUIET:  # a pipe gone quiet: what it gave goes out now
-                if len(prep) or sink.pending or prep.raw or rejects:
-                    prep.add_raw(sink.drain())
-                    yield Chunk(prep.take() if len(prep) or prep.raw else None, rejects, pos())
+                prep.add_raw(sink.drain())
+                # … but raw bytes alone (lines that give no record: twarc2's
+                # stream errors, then quiet) before any batch kept stay here, to
+                # go with the first record's batch as the same bytes do from a
+                # file — or at RAW_BATCH_BYTES, as a batch of their own (by_size)
+                alone = not len(prep) and not started
+                big = alone and prep.raw_size >= RAW_BATCH_BYTES
+                send = bool(len(prep) or prep.raw) and (not alone or big)
+                if send or rejects:
+                    batch = prep.take() if send else None
+                    started = started or batch is not None
+                    yield Chunk(batch, rejects, pos(), big)
                     rejects = []
                     full = False
                 continue
             if isinstance(rec, Ahead):  # raw bytes read ahead of any record (of rec's on)
                 if prep.raw_size + sink.size >= RAW_BATCH_BYTES:
                     prep.add_raw(sink.drain())
-                    yield Chunk(prep.take(hold=True, ahead=rec.sha256), rejects, pos(), True)
+                    batch = prep.take(hold=True, ahead=rec.sha256)
+                    started = started or bool(len(batch) or batch.raw)
+                    yield Chunk(batch, rejects, pos(), True)
                     rejects = []
                     full = False
                 continue
@@ -139,8 +155,9 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
             if full:
                 prep.add_raw(sink.drain())
                 raw = getattr(rec, "raw", None)
-                yield Chunk(prep.take(hold=True, ahead=raw.sha256 if raw is not None else None),
-                            rejects, pos())
+                batch = prep.take(hold=True, ahead=raw.sha256 if raw is not None else None)
+                started = started or bool(len(batch))
+                yield Chunk(batch, rejects, pos())
                 rejects = []
                 full = False
             prep.add(rec)
@@ -184,7 +201,8 @@ def _live_records(parser: Any, path: Path, stream: Stream, sink: RawSink) -> Ite
     stream``): the parser runs in a thread, and ``QUIET`` comes among the
     records whenever the pipe has been quiet for ``IDLE_SECONDS``, so that
     ``produce`` sends what was read so far as a batch of its own — in the store
-    (and visible to other commands) without waiting for a full batch. The same
+    (and visible to other commands) without waiting for a full batch (raw bytes
+    alone before the first record wait for it, as a file's do). The same
     records in the same order as a file gives; their raw bytes reach ``sink``
     before they do."""
     hand: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=64)  # bounded memory
