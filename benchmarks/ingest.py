@@ -222,6 +222,32 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   up to ~30k rows: re-ingest lookups 743-761 ms against 434-566 ms in the
   pipeline, 20k posts); the pg_stats view to tell whether a table has
   statistics (~5 ms to plan, each batch; pg_class.reltuples instead, 0.3 ms).
+  Session 15, SQLite (a medium spell: naive 118,274 posts/s; load 1.5 at
+  start): 200k posts 19,646/s with 2 processes (0.17x; 1 process 12,567/s;
+  re-ingest 20,362/s; 11,526 posts per CPU-s; floor 0.55x; peak RSS 192 + 79
+  MB); per post naive 8.5 us, parse 17.7, floor 15.2, ingest 50.9 (1 process
+  79.6). A/B against the session's first commit 7ba6827 (50k posts, 2
+  processes, 6 alternated pairs of whole commands, farm-bench): wall ratio
+  median 1.016 (0.93-1.10), cpu 1.019: no change outside the noise.
+  Instructions a post (callgrind; 4,000 posts after a 2,000-post warm-up of
+  the same file, so accounts are partly known, as mid-run): writing process
+  320k (executemany 157k, of which SQLite's sqlite3_step 111k and the
+  sqlite3 module's adapter lookups still 18k even with the identity adapters;
+  pickle.loads 21k; Python ~130k), parsing process 302k. Halves timed apart
+  (50 batches of 1,000 posts): the parser's batches 42-65 us a post, the
+  writer's ~46; a simulation of the pipeline from those per-batch times,
+  balanced, gives 2.44 s with no buffer between the processes, 2.33 s with one
+  frame, 2.30 s with two or more (ideal 2.22 s): the pipe and the child's 1 MiB
+  write buffer already hold one to two frames, and a read-ahead thread of up to
+  8 MiB in the parent (tried, reverted) showed nothing in 6 alternated pairs.
+  Where 0.5x stands: the floor alone is 15.2 us a post against naive's 8.5 us
+  in total, so 0.5x (17 us a post) leaves ~2 us a post for everything rasd's
+  writer does besides SQLite's own inserts, and for the parser, which already
+  takes 17.7 us alone; both halves need ~3x fewer instructions, which Python
+  code does not reach (see session 12's per-phase counts).
+  Also: python-zstandard's compress returned the compressed bytes in a buffer
+  the size of its input, so a batch's raw records held as much memory as the
+  raw input until written; store.compress copies them out (a test holds it).
   Session 14, SQLite, a slow spell (naive 58-70k posts/s against ~145k in a
   quiet one; load 0.1 at start), after raw bytes stopped being held across
   batches (a batch also goes out at 32 MiB of raw input) and the archive,
