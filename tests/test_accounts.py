@@ -876,3 +876,45 @@ def test_a_mention_by_name_reaches_an_account_stored_without_its_handle_key(stor
     assert sorted(refs.values()) == ["5001", "5002", "5003"]  # no placeholder left
     assert mentions == ["5001", "5001", "5003"]
     assert keys["5001"] == "lion_media" and keys["5003"] == "kept_key"
+
+
+def test_a_run_counts_no_placeholder_for_a_handle_of_an_account_stored_unkeyed(store, tmp_path):
+    """The run keys accounts stored without a handle_key before its first
+    write (``key_accounts``), so a mention by handle of one resolves to it
+    directly: the report counts no "@name" placeholder (``referenced_accounts``)
+    for it, and the store holds none. Keyed only by the merge at the end, the
+    run made a placeholder, counted it, then merged it away: one too many in
+    the counts the user sees (and in `rasd runs`)."""
+    import json
+
+    from sqlalchemy import update
+
+    def ingest(name: str, tweets: list[dict], users: list[dict]):
+        f = tmp_path / f"{name}.jsonl"
+        f.write_text(json.dumps({"data": tweets, "includes": {"users": users}}) + "\n")
+        return ingest_path(store, f)
+
+    ingest("profiles", [{"id": "1", "text": "t", "author_id": "5001"}],
+           [{"id": "5001", "username": "Lion_Media", "name": "Lion"}])
+    with store.begin() as c:  # rewritten without its key
+        c.execute(update(S.accounts).where(S.accounts.c.platform_id == "5001")
+                  .values(handle_key=None))
+    handle = "lion_media"
+    report = ingest("mentions", [
+        {"id": "10", "text": f"hi @{handle} @nobody_yet", "author_id": "5002",
+         "entities": {"mentions": [
+             {"start": 3, "end": 4 + len(handle), "username": handle},
+             {"start": 5 + len(handle), "end": 16 + len(handle), "username": "nobody_yet"}]}}],
+        [{"id": "5002", "username": "other", "name": "Other"}])
+    with store.connect() as c:
+        a, e = S.accounts, S.edges
+        refs = dict(c.execute(select(a.c.id, a.c.platform_id)).all())
+        mentioned = sorted(refs[d] for d in c.execute(
+            select(e.c.dst_account_id).where(e.c.kind == "mention")).scalars())
+        counted = c.execute(select(S.ingest_files.c.counts)
+                            .order_by(S.ingest_files.c.id.desc()).limit(1)).scalar_one()
+    assert sorted(refs.values()) == ["5001", "5002", "@nobody_yet"]
+    assert mentioned == ["5001", "@nobody_yet"]
+    # one placeholder made and kept (@nobody_yet), none for the unkeyed account
+    assert report.counts["referenced_accounts"] == 1
+    assert counted["referenced_accounts"] == 1

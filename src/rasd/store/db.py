@@ -107,7 +107,9 @@ def key_accounts(store: Store) -> int:
     those stored before; an account written by SQL, or by an older rasd on an
     upgraded store, has none, and neither its handle nor its name found it:
     nor the merge of the "@name" placeholders of its handle into it. Lookups
-    (``rasd.accounts.lookup_accounts``) and the merge at the end of an ingest
+    (``rasd.accounts.lookup_accounts``), an ingest run before its first write
+    (so that a mention of the handle finds the account, not a placeholder the
+    run would count) and the merge at its end
     (``rasd.ingest.writer.merge_name_stubs``) key such accounts first.
     Finding that there are none is a probe of two partial indexes (0021); the
     write lock is taken only where there are some."""
