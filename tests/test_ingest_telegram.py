@@ -704,7 +704,7 @@ def test_invalid_utf8_in_the_chats_type_rejects_its_messages_not_the_file(store,
     rep = ingest_path(store, d)
     reasons = [r["reason"][:40] for r in rep.rejects]
     assert reasons == ["field 'type' of the chat: invalid UTF-8 "] + [
-        "the chat's id or type comes after its me"] * 2, rep.rejects
+        "the chat's type is refused (invalid UTF-"] * 2, rep.rejects
     # named by their place: the chat's id without its type is no chat's (it was chat555)
     assert [r["path"] for r in rep.rejects] == [
         "chats.list[0].type", "chats.list[0].messages[0]", "chats.list[0].messages[1]"]
@@ -712,3 +712,51 @@ def test_invalid_utf8_in_the_chats_type_rejects_its_messages_not_the_file(store,
     assert post(store, "telegram", "channel556/3").text == "b"
     assert post(store, "telegram", "channel555/3") is None  # (nor under chat555)
     assert account(store, "telegram", "channel556") is not None
+
+
+@pytest.mark.parametrize("key", ["type", "id"])
+@pytest.mark.parametrize("bad", ["utf8", "long"])
+def test_a_chats_refused_type_or_id_is_the_reason_its_messages_are_rejected(
+        store, tmp_path, key, bad):
+    """Review: a chat's type or id refused (invalid UTF-8, over CHAT_FIELD_MAX
+    characters) rejected each of its messages saying the chat's id or type
+    "comes after its messages … or is missing", which it did not. The reason
+    is now that the chat's type (id) was refused, and why; the messages are
+    still not stored under a guessed chat, and the chats around it are read."""
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")])
+    f = d / "result.json"
+    doc = json.loads(f.read_text("utf-8"))
+    chats = [dict(doc, id=554), dict(doc, **{key: "BAD"}), dict(doc, id=556)]
+    data = json.dumps({"about": "x", "chats": {"list": chats}}, indent=1).encode()
+    assert data.count(b'"BAD"') == 1
+    f.write_bytes(data.replace(b'"BAD"', b'"5\xff5"' if bad == "utf8"
+                               else b'"' + b"5" * 70_000 + b'"'))
+    rep = ingest_path(store, d)
+    why = ("invalid UTF-8 in a string (bytes that are no UTF-8 text)" if bad == "utf8"
+           else "over 65,536 characters; not read")
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        (f"chats.list[1].{key}", f"field {key!r} of the chat: {why}")] + [
+        (f"chats.list[1].messages[{i}]",
+         (f"the chat's {key} is refused ({why}); its messages are not stored under a "
+          "guessed chat")) for i in (0, 1)]
+    assert store.stats()["posts"] == 4
+    assert post(store, "telegram", "channel554/3").text == "b"
+    assert post(store, "telegram", "channel556/3").text == "b"
+
+
+def test_a_chats_type_read_again_after_a_refused_one_is_not_the_reason(sqlite_store,
+                                                                        tmp_path):
+    """A refused type followed by another "type" (a duplicate key, the last
+    read as ever) is not what rejects the messages when the id comes after
+    them: the id's place is."""
+    d = tmp_path / "exp"
+    d.mkdir()
+    msgs = json.dumps([_msg(2, "a")])
+    (d / "result.json").write_bytes(
+        b'{"name": "C", "type": "x\xffy", "type": "public_channel", "messages": '
+        + msgs.encode() + b', "id": 555}')
+    rep = ingest_path(sqlite_store, d)
+    assert [(r["path"], r["reason"][:40]) for r in rep.rejects] == [
+        ("type", "field 'type' of the chat: invalid UTF-8 "),
+        ("messages[0]", "the chat's id or type comes after its me")]
+    assert sqlite_store.stats()["posts"] == 0

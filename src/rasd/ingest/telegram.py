@@ -144,6 +144,9 @@ class _State:
         self.said = 0
         self.said_before = carried.said if carried else 0
         self.chat_keys: set[str] = set()  # of name, type, id: those read so far
+        # of type, id: those refused (invalid UTF-8, too long), to why: the
+        # chat's messages are rejected saying so
+        self.refused: dict[str, str] = {}
         # chat id → the chat's fields (name, type, id), its messages being read
         self.pending: dict[str, dict[str, Any]] = carried.pending if carried else {}
         self.latest: dict[str, datetime] = carried.latest if carried else {}
@@ -200,6 +203,13 @@ _VALUE_STARTS = frozenset(("string", "number", "boolean", "null", "start_map", "
 REORDERED = ("the chat's id or type comes after its messages in this file (not the order "
              "Telegram Desktop writes: re-serialised with sorted keys?), or is missing; not "
              "stored under a guessed chat")
+
+
+def _refused(refused: dict[str, str]) -> str:
+    """Why a chat's messages are rejected when its type or id (``refused``:
+    key to why) was refused: the chat is not known, and not guessed."""
+    return "; ".join(f"the chat's {k} is refused ({refused[k]})" for k in ("type", "id")
+                     if k in refused) + "; its messages are not stored under a guessed chat"
 
 
 def _chat_id(chat: dict) -> str | None:
@@ -367,7 +377,8 @@ class TelegramParser(Parser):
                             yield from self._message(value, chat, base, src, state.idx, raw,
                                                      state)
                         else:
-                            yield reject(src, REORDERED, path=state.at(f"messages[{state.idx}]"))
+                            yield reject(src, _refused(state.refused) if state.refused
+                                         else REORDERED, path=state.at(f"messages[{state.idx}]"))
                     state.idx += 1
                 elif prefix in CHAT_PREFIXES[1:] and event in _VALUE_STARTS:  # a chat of a list
                     k = state.listed.get(prefix, 0)
@@ -378,6 +389,7 @@ class TelegramParser(Parser):
                         chat = {}
                         state.idx = 0
                         state.chat_keys = set()
+                        state.refused = {}
                     elif state.fresh():
                         yield reject(src, "a chat of the list: expected an object",
                                      path=state.where)
@@ -401,14 +413,18 @@ class TelegramParser(Parser):
                             # not kept (chat_record refused it: the chat's messages
                             # and account were lost): without a name the account is
                             # still given; without a type or id the messages are
-                            # rejected (REORDERED), not stored under a guessed chat
+                            # rejected (saying it was refused), not stored under a
+                            # guessed chat
                             if state.fresh():
                                 yield reject(src, f"field {key!r} of the chat: {why}",
                                              path=state.at(key))
                             if key == "name":
                                 state.chat_keys.add(key)
+                            else:
+                                state.refused[key] = why
                             continue
                         state.chat_keys.add(key)
+                        state.refused.pop(key, None)  # (read again, not refused)
                         if event in ("string", "number"):
                             # a lone "\\ud800" is valid JSON, not text
                             chat[key] = strip_surrogates(value)
