@@ -760,3 +760,46 @@ def test_a_chats_type_read_again_after_a_refused_one_is_not_the_reason(sqlite_st
         ("type", "field 'type' of the chat: invalid UTF-8 "),
         ("messages[0]", "the chat's id or type comes after its me")]
     assert sqlite_store.stats()["posts"] == 0
+
+
+@pytest.mark.parametrize("where", ["name", "chats.list[1].name", "about"])
+def test_a_value_outside_the_messages_over_64_mib_names_its_field(store, tmp_path, where):
+    """Review: a string outside the messages over TOKEN_MAX (64 MiB) ends the
+    file (one endless token), but its reject named the message that would
+    come next (``chats.list[1].messages[0]``, ``messages[0]``) rather than the
+    string's field. It names the field now; the rest is as before: the
+    messages before it are kept, the rest of the file is not read, and the
+    string is passed over, never built."""
+    import tracemalloc
+
+    from rasd.ingest.jsonitems import TOKEN_MAX
+
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")])
+    f = d / "result.json"
+    doc = json.loads(f.read_text("utf-8"))
+    if where == "name":
+        data = json.dumps(dict(doc, name="LONG"), indent=1).encode()
+    else:
+        chats = [dict(doc, id=554), dict(doc, name="LONG" if "name" in where else "C"),
+                 dict(doc, id=556)]
+        data = json.dumps({"about": "LONG" if where == "about" else "x",
+                           "chats": {"list": chats}}, indent=1).encode()
+    with open(f, "wb") as out:
+        head, tail = data.split(b'"LONG"')
+        out.write(head + b'"')
+        block = b"n" * 2**20
+        for _ in range(TOKEN_MAX // len(block) + 2):
+            out.write(block)
+        out.write(b'"' + tail)
+    tracemalloc.start()
+    try:
+        rep = ingest_path(store, d, jobs=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        (where, f"a JSON value over {TOKEN_MAX} bytes; the rest of the file is not read")]
+    assert store.stats()["posts"] == (2 if where == "chats.list[1].name" else 0)
+    if where == "chats.list[1].name":
+        assert post(store, "telegram", "channel554/3").text == "b"
+    assert peak < 16 * 2**20, peak / 2**20

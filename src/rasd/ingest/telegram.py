@@ -18,6 +18,7 @@ service messages are stored as events.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -147,6 +148,10 @@ class _State:
         # of type, id: those refused (invalid UTF-8, too long), to why: the
         # chat's messages are rejected saying so
         self.refused: dict[str, str] = {}
+        # the path of the key whose value is being read outside the messages
+        # (``chats.list[1].name``), None once another event came: what a
+        # reject for a value too large to read (ItemTooLarge) names
+        self.key_at: str | None = None
         # chat id → the chat's fields (name, type, id), its messages being read
         self.pending: dict[str, dict[str, Any]] = carried.pending if carried else {}
         self.latest: dict[str, datetime] = carried.latest if carried else {}
@@ -163,6 +168,20 @@ class _State:
         where its id is not known (yet): ``chats.list[3].name``, ``name``."""
         chat = self.chat_id or self.where
         return f"{chat}.{sub}" if chat else sub
+
+    def key_path(self, prefix: str, key: str) -> str:
+        """The path of the value of ``key`` in the map at ijson ``prefix``,
+        outside the messages: a chat's field as ``at`` names it
+        (``chats.list[1].name``, ``channel555.name``), else as in the file
+        (``about``, ``personal_information.first_name``; an array's element
+        as ``[]``)."""
+        for p in CHAT_PREFIXES[1:]:
+            if prefix == p or prefix.startswith(p + "."):
+                rest = _ITEM.sub("[]", prefix[len(p) + 1:])
+                return self.at(f"{rest}.{key}" if rest else key)
+        if prefix == "" and not self.listed:  # (a result.json of one chat)
+            return self.at(key)
+        return f"{_ITEM.sub('[]', prefix)}.{key}" if prefix else key
 
     def fresh(self) -> bool:
         """Whether the reject of a chat's own field (its name, its messages that
@@ -203,6 +222,8 @@ _VALUE_STARTS = frozenset(("string", "number", "boolean", "null", "start_map", "
 REORDERED = ("the chat's id or type comes after its messages in this file (not the order "
              "Telegram Desktop writes: re-serialised with sorted keys?), or is missing; not "
              "stored under a guessed chat")
+# ijson's ``item`` of a prefix: an array's element (``chats.list.item``)
+_ITEM = re.compile(r"\.item(?=\.|$)")
 
 
 def _refused(refused: dict[str, str]) -> str:
@@ -340,8 +361,10 @@ class TelegramParser(Parser):
 
     @staticmethod
     def _too_large(src: str, state: _State) -> Reject:
+        # a value outside the messages (a chat's name) is named by its key: it
+        # was named as the message that would come next
         return reject(src, f"a JSON value over {TOKEN_MAX} bytes; the rest of the file is "
-                      "not read", path=state.at(f"messages[{state.idx}]"))
+                      "not read", path=state.key_at or state.at(f"messages[{state.idx}]"))
 
     def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
                skip: int, backend: Any = ijson) -> Iterator[Record]:
@@ -367,6 +390,10 @@ class TelegramParser(Parser):
                           outside=_OUTSIDE_BYTES)
             for prefix, event, value in capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip,
                                                      backend=backend, buf_size=READ_MAX):
+                if event == "map_key":  # (only outside the messages: theirs are built)
+                    state.key_at = state.key_path(prefix, value)
+                    continue
+                state.key_at = None
                 if event == "item":  # one message, built whole (or TOO_BIG, SKIPPED)
                     state.messages += 1
                     if value is TOO_BIG:
