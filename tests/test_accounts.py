@@ -335,6 +335,15 @@ def test_a_name_lookup_is_bounded(store, monkeypatch):
     _write(store, *(Account("telegram", f"c{i}", name="Same") for i in range(5)))
     got = lookup_accounts(store, "same")
     assert len(got.rows) == 3 and got.more
+    assert got.total == got.matches == 5 and got.total_exact
+    # a name whose key is cut (over 200 characters): those that only begin alike are
+    # counted too, so the count is at most that many
+    long = "n" * 200
+    _write(store, *(Account("x", f"{i}", name=long + ("a" if i < 4 else "b"))
+                    for i in range(6)))
+    got = lookup_accounts(store, long + "A")
+    assert len(got.rows) == 3 and got.more
+    assert got.total == 6 and not got.total_exact
 
 
 def test_migration_0017_keys_the_names_stored_before(store):
@@ -730,7 +739,7 @@ def _namesakes(store, n: int) -> dict:
     return {"ids": ids, "edges": edges, "flagged": flagged, "dets": dets, "stale": stale}
 
 
-def _shown(data: dict, pid: str, links: int | None) -> dict:
+def _shown(data: dict, pid: str, links: int | None, matches: int = 1) -> dict:
     """What `accounts show --json` gives for the account ``pid`` of
     ``_namesakes``, worked out from what was written."""
     from collections import Counter
@@ -770,7 +779,59 @@ def _shown(data: dict, pid: str, links: int | None) -> dict:
                 "until": "2024-01-02T00:00:00+00:00"}] if i % 4 == 0 else []
     return {**brief(pid), "bio": f"bio {i}", "role": None, "kind": None, "followers": i,
             "stub": False, "posts": i % 3, "flagged": int(pid in data["flagged"]),
-            "detections": dets, "links": links_, "linked": linked, "history": [*history, cur]}
+            "detections": dets, "links": links_, "linked": linked, "history": [*history, cur],
+            "matches": matches}
+
+
+def test_accounts_show_says_how_many_bear_a_name_beyond_those_listed(store, monkeypatch):
+    """`accounts show NAME` lists at most 100 of the accounts bearing a name and
+    said only "100+" and "… and more" (--json nothing): a count of supporter
+    accounts read 100 for all. It says how many there are in all, counted by
+    one COUNT query, and how to narrow them; --json gives each account that
+    count as "matches" (the keys before it as they were)."""
+    from sqlalchemy import event
+
+    _write(store, *(Account("telegram", f"c{i}", name="Same Name" if i % 2 else "SAME NAME")
+                    for i in range(128)),
+           *(Account("x", f"{i}", handle=f"h{i}", name="same name") for i in range(2)),
+           *(Account("telegram", f"f{i}", name="Few") for i in range(3)))
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *rest) -> None:
+        statements.append(statement.lower())
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        out, _ = _show_counted(store, monkeypatch, "same name")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    lines = out.splitlines()
+    assert lines[0] == "130 accounts are named 'same name'; name one by its reference:"
+    assert len(lines) == 102
+    assert lines[-1] == ("showing 100 of 130 accounts named 'same name'; "
+                         "narrow with --platform PLATFORM")
+    counts = [s for s in statements if "count(" in s and "from accounts" in s]
+    assert len(counts) == 1, counts
+    for args in (("same name", "--platform", "telegram"), ("telegram:same name",)):
+        out, _ = _show_counted(store, monkeypatch, *args)
+        assert out.splitlines()[-1] == (f"showing 100 of 128 telegram accounts named "
+                                        f"{args[0]!r}; at most 100 are listed"), args
+
+    keys = ["id", "ref", "platform", "platform_id", "handle", "name", "bio", "role", "kind",
+            "followers", "stub", "posts", "flagged", "detections", "links", "linked",
+            "history", "matches"]
+    got = orjson.loads(_show_counted(store, monkeypatch, "same name", "--json")[0])
+    assert len(got) == 100
+    assert all(list(a) == keys and a["matches"] == 130 for a in got)
+
+    # all listed: no such line, and the count is of those listed
+    out, _ = _show_counted(store, monkeypatch, "few")
+    assert out.splitlines()[0] == "3 accounts are named 'few'; name one by its reference:"
+    assert len(out.splitlines()) == 4 and "showing" not in out
+    got = orjson.loads(_show_counted(store, monkeypatch, "few", "--json")[0])
+    assert [a["matches"] for a in got] == [3, 3, 3]
+    got = orjson.loads(_show_counted(store, monkeypatch, "x:h1", "--json")[0])
+    assert [(a["platform_id"], a["matches"]) for a in got] == [("1", 1)]
 
 
 def _show_counted(store, monkeypatch, *args: str) -> tuple[str, int]:
@@ -822,7 +883,7 @@ def test_accounts_show_of_namesakes_prints_what_each_one_is(store, monkeypatch):
     order = sorted((f"c{i}" for i in range(30)), key=lambda p: data["ids"][p])
     for links in ("2", "0"):
         out, _ = _show_counted(store, monkeypatch, "same name", "--json", "--links", links)
-        want = [_shown(data, p, int(links) or None) for p in order]
+        want = [_shown(data, p, int(links) or None, 30) for p in order]
         assert out == orjson.dumps(want, option=orjson.OPT_INDENT_2).decode() + "\n"
     for p in ("c3", "c10", "c15"):
         out, _ = _show_counted(store, monkeypatch, f"telegram:{p}", "--json", "--links", "1")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from rasd.accounts.listing import id_chunks
 from rasd.platforms import PLATFORM_NAME
@@ -39,10 +39,21 @@ NAME_PAGES = 10
 class Lookup(NamedTuple):
     """What a reference names: ``rows``, and whether they were found by display
     name (``by_name``: no id or handle matched), which several accounts may
-    share; ``more``: by name, more accounts than the ``NAME_MATCHES`` listed."""
+    share; ``more``: by name, more accounts than the ``NAME_MATCHES`` listed.
+    ``total``: where ``more``, how many accounts bear the name in all, by one
+    COUNT query (else None: ``matches`` is ``len(rows)``); for a name over 200
+    characters folded, whose key is cut, it counts the names that begin alike
+    too, so at most that many (``total_exact`` false)."""
     rows: list[Any]
     by_name: bool = False
     more: bool = False
+    total: int | None = None
+    total_exact: bool = True
+
+    @property
+    def matches(self) -> int:
+        """``total``, else (not counted: all are listed) ``len(rows)``."""
+        return len(self.rows) if self.total is None else self.total
 
 
 def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[Any]:
@@ -131,7 +142,16 @@ def _find_name(c: Any, ref: str, platform: str | None) -> Lookup:
     else:  # a bounded lookup: pages of long names that only begin alike
         more = True
     rows.sort(key=lambda r: (r.platform, r.id))
-    return Lookup(rows, by_name=True, more=more)
+    if not more:
+        return Lookup(rows, by_name=True)
+    # how many there are in all: one COUNT by the index, not a read of each;
+    # exact where the key is the whole folded name (a longer name's key is cut)
+    n = select(func.count()).select_from(a).where(a.c.name_key == key)
+    if platform:
+        n = n.where(a.c.platform == platform)
+    total = max(int(c.execute(n).scalar_one()), len(rows))
+    return Lookup(rows, by_name=True, more=True, total=total,
+                  total_exact=len(want) <= len(key))
 
 
 def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:

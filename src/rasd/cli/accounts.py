@@ -91,7 +91,10 @@ def register(app: typer.Typer) -> None:
         names may be shared); every account rasd prints can be typed back here.
         A display name several accounts bear lists them, by PLATFORM:ID (with
         --json, each in full: at most 100, each kind of data read for all of
-        them at once).
+        them at once). Where more bear it, a last line says how many in all
+        ("showing 100 of 250 accounts named 'x'; narrow with --platform
+        PLATFORM"), and with --json each account's "matches" is that count (the
+        accounts the reference names in all; as many as listed where all are).
         One a shell would split is printed quoted, ready to paste
         ('telegram:@lions media archive', known only from forwards), one with
         control characters in $'…' with those as escapes the shell reads back.
@@ -103,6 +106,8 @@ def register(app: typer.Typer) -> None:
           rasd accounts show x:9000000001 --links 0
 
           rasd accounts show "telegram:Banner Relay Channel"
+
+          rasd accounts show "Banner Relay Channel" --platform telegram --json
         """
         from rasd.accounts import (
             account_detections_many,
@@ -130,15 +135,22 @@ def register(app: typer.Typer) -> None:
             fail(f"no account matches {ref!r}")
 
         posts = post_counts(store, [r.id for r in rows])  # one query, not one an account
+        # how many it names in all: more than are listed where more than NAME_MATCHES
+        # bear a name (counted by one query), lest the 100 listed be taken for all
+        total = f"{'' if found.total_exact else 'up to '}{found.matches}"
         if found.by_name and len(rows) > 1 and not json_:
             # a name several accounts share: which they are, each to be named by its reference
-            echo(f"{len(rows)}{'+' if found.more else ''} accounts are named {ref!r}; "
-                 "name one by its reference:")
+            echo(f"{total} accounts are named {ref!r}; name one by its reference:")
             echo_table([(quoted_ref(account_ref(r.platform, r.platform_id)),
                          f"@{r.handle}" if r.handle else "-", r.name or "-",
                          f"posts={posts[r.id]}") for r in rows])
             if found.more:
-                echo(f"… and more (the first {len(rows)} are listed)")
+                # narrowed to a platform already? by --platform, or as telegram:NAME
+                plat = ref.partition(":")[0]
+                on = platform or (plat if {r.platform for r in rows} == {plat} else None)
+                echo(f"showing {len(rows)} of {total} "
+                     + (f"{on} accounts named {ref!r}; at most {len(rows)} are listed" if on
+                        else f"accounts named {ref!r}; narrow with --platform PLATFORM"))
             return
         # each kind of data in one query (or a few) for every account matched, not
         # a query per account: a name may match up to NAME_MATCHES namesakes
@@ -154,7 +166,8 @@ def register(app: typer.Typer) -> None:
                 "kind": r.kind, "followers": r.followers, "stub": r.stub,
                 "posts": posts[r.id], "flagged": flagged_n[r.id],
                 "detections": detections[r.id], "links": edges[r.id],
-                "linked": linked[r.id], "history": history[r.id]} for r in rows]
+                "linked": linked[r.id], "history": history[r.id],
+                "matches": found.matches} for r in rows]
         if json_:
             echo_json(out)
             return
