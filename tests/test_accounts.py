@@ -979,3 +979,13 @@ def test_a_run_counts_no_placeholder_for_a_handle_of_an_account_stored_unkeyed(s
     # one placeholder made and kept (@nobody_yet), none for the unkeyed account
     assert report.counts["referenced_accounts"] == 1
     assert counted["referenced_accounts"] == 1
+
+
+def test_marking_a_name_borne_by_more_than_are_listed_says_how_many(store):
+    """`accounts mark NAME ROLE` refuses a name several accounts bear; past the
+    100 it lists, it said "100+": it says how many bear it in all."""
+    _write(store, *(Account("telegram", f"m{i}", name="Many Mark") for i in range(104)))
+    with pytest.raises(LookupError, match=r"^104 accounts are named 'many mark' "
+                                          r"\(the first 100\): telegram:m0, "):
+        set_role(store, "many mark", "news")
+    assert all(r.role is None for r in find_accounts(store, "many mark"))

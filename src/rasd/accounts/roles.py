@@ -182,8 +182,10 @@ def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> 
 
         refs = ", ".join(quoted_ref(account_ref(r.platform, r.platform_id)) for r in rows)
         what = "are named" if found.by_name else "match"
-        raise LookupError(f"{len(rows)}{'+' if found.more else ''} accounts {what} "
-                          f"{ref!r}: {refs}; name one by its reference")
+        n = found.matches if found.total_exact else f"up to {found.matches}"
+        listed = f" (the first {len(rows)})" if found.more else ""
+        raise LookupError(f"{n} accounts {what} {ref!r}{listed}: {refs}; "
+                          "name one by its reference")
     new = None if role == "none" else role
     changed = [r.id for r in rows if r.role != new]
     with store.begin() as c:
