@@ -896,3 +896,74 @@ def test_the_run_caches_stay_at_their_cap_and_change_nothing(store, second_store
     assert len(sizes) > 5 and max(sizes) <= 3
     again = ingest_path(store, f, batch_size=5, jobs=1)
     assert again.counts["new"] == again.counts["updated"] == 0 and rep.counts["new"] > 0
+
+
+def test_media_and_reply_target_lookups_probe_the_unique_indexes(store, tmp_path):
+    """A batch's media read back by (platform, media_key) and the authors of
+    reply targets looked up by (platform, platform_id) (posts not in the batch:
+    replies to posts outside the collection, on every batch of real X data)
+    go the way of the accounts' and posts' lookups (``fast_select_in``): on
+    PostgreSQL they were planned as a sequential scan of the table while it is
+    small (below ~30,000 rows), or on a fresh store without statistics read
+    every row of the platform. Checked by the statements the ingest sends
+    through SQLAlchemy (none of these lookups left) and by the plan after a
+    few batches; the store holds the media and edges it held before."""
+    from sqlalchemy import event
+
+    # the reply targets, stored by an earlier run (a writer of their own: the
+    # replies' run looks their authors up in the store)
+    targets = tmp_path / "targets.jsonl"
+    targets.write_bytes(_page([_user(5)], [_tweet(900 + i, 5) for i in range(6)]))
+    ingest_path(store, targets, jobs=1)
+    pages = []
+    for p in range(4):
+        tweets = [{**_tweet(5000 + 10 * p + i, i % 3),
+                   "attachments": {"media_keys": [f"3_{p}{i}", "3_shared"]},
+                   "referenced_tweets": [{"type": "replied_to", "id": str(900 + i)}]}
+                  for i in range(6)]
+        media = [{"media_key": f"3_{p}{i}", "type": "photo", "url": f"https://m/{p}{i}.jpg"}
+                 for i in range(6)] + [{"media_key": "3_shared", "type": "photo"}]
+        pages.append(orjson.dumps({"data": tweets, "includes": {
+            "users": [_user(i) for i in range(3)], "media": media}}))
+    f = tmp_path / "pages.jsonl"
+    f.write_bytes(b"\n".join(pages) + b"\n")
+
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        sent.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        rep = ingest_path(store, f, batch_size=6, jobs=1)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert rep.counts["by_kind"]["posts"]["new"] == 24
+    by_key = [s for s in sent if s.startswith("SELECT") and (
+        "media.media_key IN" in s or "posts.account_id FROM posts WHERE" in s)]
+    assert by_key == []
+    assert count(store, S.media) == 25 and count(store, S.post_media) == 48
+    with store.connect() as c:
+        # the replies found their targets' author in the store
+        got = c.execute(select(S.edges.c.src_account_id, S.edges.c.dst_account_id)
+                        .where(S.edges.c.kind == "reply")).all()
+        author = {r.platform_id: r.id for r in c.execute(select(S.accounts.c.platform_id,
+                                                               S.accounts.c.id))}
+        assert sorted(set(got)) == sorted((author[str(100 + i)], author["105"])
+                                          for i in range(3))
+        assert len(got) == 24
+        for t, index, col in ((S.media, "uq_media_platform", "media_key"),
+                              (S.posts, "uq_posts_platform", "platform_id")):
+            stored = list(c.execute(select(t.c[col]).order_by(t.c.id).limit(10)).scalars())
+            plan = select_in_plan(c, t, ("id", col), ("platform", "x"), col,
+                                  stored + [f"9{i}" for i in range(10)])
+            text = "\n".join(plan)
+            if store.is_sqlite:
+                assert f"SEARCH {t.name} USING" in text and "sqlite_autoindex_" in text, text
+                continue
+            assert "Seq Scan" not in text, text
+            assert any(index in line for line in plan if "Index" in line), text
+        if not store.is_sqlite:
+            assert c.exec_driver_sql(
+                "SELECT reltuples > 0 FROM pg_class WHERE oid = 'media'::regclass"
+            ).scalar_one()

@@ -1761,11 +1761,10 @@ class Writer:
         """Fill ``post_author`` for link targets named only by post id."""
         need = {(it.key[0], lk[1]) for _, it in posts for lk in it.links
                 if lk[1] and not lk[2] and (it.key[0], lk[1]) not in self.post_author}
-        t = S.posts
-        for plat, chunk in _by_platform(need):
-            for r in c.execute(select(t.c.platform_id, t.c.account_id).where(
-                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
-                self.post_author[(plat, r.platform_id)] = r.account_id
+        for plat, chunk in _by_platform(need):  # (probing the unique index: fast_select_in)
+            for pid, account_id in fast_select_in(c, S.posts, ("platform_id", "account_id"),
+                                                  ("platform", plat), "platform_id", chunk):
+                self.post_author[(plat, pid)] = account_id
 
     def _write_children(self, c: Connection, posts: list[tuple[int, PostItem]]) -> None:
         if not posts:
@@ -1808,15 +1807,14 @@ class Writer:
         if media_rows:
             fast_insert(c, S.media, list(media_rows.values()))
             mid_of: dict[Key, int] = {}
-            m = S.media
             moved: list[dict] = []  # stored before, its file found somewhere else now
-            for plat, chunk in _by_platform(media_rows):
-                for r in c.execute(select(m.c.id, m.c.media_key, m.c.local_path).where(
-                        m.c.platform == plat, m.c.media_key.in_(chunk))):
-                    mid_of[(plat, r.media_key)] = r.id
-                    new_local = media_rows[(plat, r.media_key)]["local_path"]
-                    if new_local and r.local_path != new_local:
-                        moved.append({"p": plat, "k": r.media_key, "l": new_local})
+            for plat, chunk in _by_platform(media_rows):  # (by the unique index)
+                for rid, key, local in fast_select_in(c, S.media, ("id", "media_key", "local_path"),
+                                                      ("platform", plat), "media_key", chunk):
+                    mid_of[(plat, key)] = rid
+                    new_local = media_rows[(plat, key)]["local_path"]
+                    if new_local and local != new_local:
+                        moved.append({"p": plat, "k": key, "l": new_local})
             self._relocate(c, moved)
             pm = [(pid, mid_of[k]) for pid, k in pm_pairs if k in mid_of]
             fast_insert_rows(c, S.post_media, ("post_id", "media_id"), pm)
