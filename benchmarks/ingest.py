@@ -222,6 +222,17 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   up to ~30k rows: re-ingest lookups 743-761 ms against 434-566 ms in the
   pipeline, 20k posts); the pg_stats view to tell whether a table has
   statistics (~5 ms to plan, each batch; pg_class.reltuples instead, 0.3 ms).
+  Then the media read back by media_key and the reply targets' authors by
+  post id went that way too (fast_select_in). --pg-only --posts 20000, old/new
+  alternated 4 times: server CPU 1.45 / 1.39 / 1.31 / 1.36 s against 1.41 /
+  1.32 / 1.33 / 1.32 s (this file has no media, and its replies' targets are
+  in the run: the media lookup never runs, the targets' once a run). The same
+  file with a photo a tweet and every other tweet a reply to a post not
+  stored, 5 pairs: server 1.86 / 1.85 / 1.96 / 2.01 / 2.04 against 1.85 /
+  1.91 / 1.90 / 2.15 / 2.00 s (no change outside the noise); the client's CPU
+  2.51 / 2.43 / 2.51 / 2.54 / 2.60 against 2.30 / 2.30 / 2.30 / 2.60 / 2.37 s
+  (lower in 4 pairs of 5; perhaps SQLAlchemy's expansion of up to 900 IN
+  parameters and its row objects, no longer made; not profiled).
   Session 15, SQLite (a medium spell: naive 118,274 posts/s; load 1.5 at
   start): 200k posts 19,646/s with 2 processes (0.17x; 1 process 12,567/s;
   re-ingest 20,362/s; 11,526 posts per CPU-s; floor 0.55x; peak RSS 192 + 79
