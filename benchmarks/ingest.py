@@ -256,6 +256,9 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   writer does besides SQLite's own inserts, and for the parser, which already
   takes 17.7 us alone; both halves need ~3x fewer instructions, which Python
   code does not reach (see session 12's per-phase counts).
+  --size-gb 1.0 --skip-one (1.1M posts; a helper's PostgreSQL benchmark ran
+  beside it, load ~2): 2 processes 11,980/s (0.10x; naive 120,024/s),
+  re-ingest 17,787/s, floor 0.36x, peak RSS 240 + 80 MB (goal < 500 MB: met).
   Also: python-zstandard's compress returned the compressed bytes in a buffer
   the size of its input, so a batch's raw records held as much memory as the
   raw input until written; store.compress copies them out (a test holds it).
