@@ -644,6 +644,33 @@ def test_invalid_utf8_in_a_listed_chats_name_names_that_chat(store, tmp_path, wh
     assert account(store, "telegram", "channel556").name == "Test Channel"
 
 
+def _export_with_a_long(tmp_path, where: str):
+    """A Telegram export (folder, result.json, its bytes) whose one-chat name,
+    a listed chat's name, or the export's "about" is the string "LONG", for a
+    test to put a long string in its place."""
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")])
+    f = d / "result.json"
+    doc = json.loads(f.read_text("utf-8"))
+    if where == "name":
+        return d, f, json.dumps(dict(doc, name="LONG"), indent=1).encode()
+    chats = [dict(doc, id=554), dict(doc, name="LONG" if "name" in where else "C"),
+             dict(doc, id=556)]
+    return d, f, json.dumps({"about": "LONG" if where == "about" else "x",
+                             "chats": {"list": chats}}, indent=1).encode()
+
+
+def _ingest_traced(store, d):
+    """The ingest report of ``d`` and the peak of memory traced meanwhile."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        rep = ingest_path(store, d, jobs=1)
+        return rep, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("where,length", [
     ("name", 65_536), ("name", 65_537), ("name", 40_000_000),
     ("chats.list[1].name", 40_000_000), ("about", 40_000_000)])
@@ -656,28 +683,13 @@ def test_a_long_string_outside_the_messages_is_not_built(store, tmp_path, where,
     characters is now a reject naming the chat, its messages and account
     (unnamed) kept; a string far past it is passed over, never built (peak
     2.8 MiB); one at the limit is read as ever."""
-    import tracemalloc
 
     from rasd.ingest.telegram import CHAT_FIELD_MAX
 
     assert CHAT_FIELD_MAX == 65_536
-    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")])
-    f = d / "result.json"
-    doc = json.loads(f.read_text("utf-8"))
-    if where == "name":
-        data = json.dumps(dict(doc, name="LONG"), indent=1).encode()
-    else:
-        chats = [dict(doc, id=554), dict(doc, name="LONG" if "name" in where else "C"),
-                 dict(doc, id=556)]
-        data = json.dumps({"about": "LONG" if where == "about" else "x",
-                           "chats": {"list": chats}}, indent=1).encode()
+    d, f, data = _export_with_a_long(tmp_path, where)
     f.write_bytes(data.replace(b'"LONG"', b'"' + b"n" * length + b'"'))
-    tracemalloc.start()
-    try:
-        rep = ingest_path(store, d, jobs=1)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    rep, peak = _ingest_traced(store, d)
     refused = "name" in where and length > CHAT_FIELD_MAX
     assert [(r["path"], r["reason"]) for r in rep.rejects] == ([(
         where, "field 'name' of the chat: over 65,536 characters; not read")]
@@ -770,20 +782,10 @@ def test_a_value_outside_the_messages_over_64_mib_names_its_field(store, tmp_pat
     string's field. It names the field now; the rest is as before: the
     messages before it are kept, the rest of the file is not read, and the
     string is passed over, never built."""
-    import tracemalloc
 
     from rasd.ingest.jsonitems import TOKEN_MAX
 
-    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")])
-    f = d / "result.json"
-    doc = json.loads(f.read_text("utf-8"))
-    if where == "name":
-        data = json.dumps(dict(doc, name="LONG"), indent=1).encode()
-    else:
-        chats = [dict(doc, id=554), dict(doc, name="LONG" if "name" in where else "C"),
-                 dict(doc, id=556)]
-        data = json.dumps({"about": "LONG" if where == "about" else "x",
-                           "chats": {"list": chats}}, indent=1).encode()
+    d, f, data = _export_with_a_long(tmp_path, where)
     with open(f, "wb") as out:
         head, tail = data.split(b'"LONG"')
         out.write(head + b'"')
@@ -791,12 +793,7 @@ def test_a_value_outside_the_messages_over_64_mib_names_its_field(store, tmp_pat
         for _ in range(TOKEN_MAX // len(block) + 2):
             out.write(block)
         out.write(b'"' + tail)
-    tracemalloc.start()
-    try:
-        rep = ingest_path(store, d, jobs=1)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    rep, peak = _ingest_traced(store, d)
     assert [(r["path"], r["reason"]) for r in rep.rejects] == [
         (where, f"a JSON value over {TOKEN_MAX} bytes; the rest of the file is not read")]
     assert store.stats()["posts"] == (2 if where == "chats.list[1].name" else 0)
