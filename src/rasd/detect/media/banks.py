@@ -619,16 +619,22 @@ def _restate(c: Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
     within one batch. Reviews open on one that is now active, tombstoned or
     disabled close, as ``set_signal_status`` closes them. In the transaction ``c``
     (the batch's)."""
-    bs, rv = M.bank_signals, M.signal_reviews
+    bs = M.bank_signals
     ts = now()
     for sid, r in rows:
         c.execute(update(bs).where(bs.c.id == sid).values(
             status=r["status"], labels=r["labels"], updated_at=ts,
             source_updated_at=r["source_updated_at"]))
-        if r["status"] in DECISIONS:
-            c.execute(update(rv).where(and_(rv.c.signal_id == sid,
-                                            rv.c.closed_at.is_(None))).values(
-                closed_at=ts, decision=DECISIONS[r["status"]]))
+        _close_reviews(c, [sid], r["status"], ts)
+
+
+def _close_reviews(c: Connection, ids: list[int], status: str, ts: datetime) -> None:
+    """Close the open reviews of signals ``ids`` given ``status``, with its
+    decision (``DECISIONS``); none for quarantined (still to be decided)."""
+    if status in DECISIONS:
+        rv = M.signal_reviews
+        c.execute(update(rv).where(and_(rv.c.signal_id.in_(ids), rv.c.closed_at.is_(None)))
+                  .values(closed_at=ts, decision=DECISIONS[status]))
 
 
 def _review_quarantined(c: Connection, bank_id: int, keys: list[tuple[str, str]],
@@ -1109,11 +1115,9 @@ def set_signal_status(store: Store, ids: Iterable[int], status: str,
                                           if dead[1:] else ""))
         res = c.execute(update(M.bank_signals).where(M.bank_signals.c.id.in_(ids))
                         .values(**values))
-        if status in DECISIONS:  # a decision closes open reviews (disabled: no
-            # longer quarantined, nothing left to decide; it stayed in the queue)
-            c.execute(update(M.signal_reviews).where(and_(
-                M.signal_reviews.c.signal_id.in_(ids), M.signal_reviews.c.closed_at.is_(None)))
-                .values(closed_at=now(), decision=DECISIONS[status]))
+        # a decision closes open reviews (disabled: no longer quarantined, nothing
+        # left to decide; it stayed in the queue)
+        _close_reviews(c, ids, status, now())
     return int(res.rowcount or 0)
 
 
