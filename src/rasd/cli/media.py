@@ -236,6 +236,7 @@ def register(app: typer.Typer) -> None:
                 warn(f"{p}: {fh.error_text()}")
             values, skipped = quality_gate(fh.signals)
             hits = matcher.decide(matcher.lookup_all(values))
+            n_match += any(h.outcome == "reported" for h in hits)
             if json_:
                 rec: dict[str, Any] = {"path": str(p), "matches": [h.as_dict() for h in hits]}
                 if skipped:
@@ -243,7 +244,6 @@ def register(app: typer.Typer) -> None:
                 if fh.errors:  # else a failed file reads like a clean one without matches
                     rec["error"] = fh.error_text()
                 sys.stdout.write(jsonl_line(rec) + "\n")
-                n_match += any(h.outcome == "reported" for h in hits)
                 return
             # each signal that was not looked up, and why: below the quality gate,
             # or not hashed at all (a truncated JPEG's pdq: its "no match" said
@@ -266,7 +266,6 @@ def register(app: typer.Typer) -> None:
                 # a match by one signal said nothing of the others the gate held
                 # back (a flat image's pdq), as "no match (…)" does: a line after
                 echo(f"{p}: other signals: {why}")
-            n_match += any(h.outcome == "reported" for h in hits)
         try:
             for p in paths:
                 _match_one(p)
