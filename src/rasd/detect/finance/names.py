@@ -309,7 +309,8 @@ _AR_ENDINGS = ("ه", "ين", "ون", "ات")  # feminine (ة, folded), plural an
 # "الماضي،" is the word الماضي
 _AR_WORD = re.compile("[\u0621-\u063a\u0640-\u065f\u066e\u066f\u0670-\u06d3\u06d5"
                       "\u06e5\u06e6\u06ee\u06ef\u06fa-\u06ff\u0750-\u077f]+")
-_NOT_LETTERS = re.compile(r"[^0-9a-z]+")
+# what splits a transliterated word or name (to_latin) into its words
+SPLIT_WORDS = re.compile(r"[^0-9a-z]+")
 
 
 def fold_arabic(word: str) -> str:
@@ -363,7 +364,7 @@ def _arabic_word_info(w: str) -> ArabicWord | None:
     # where three letters or more are left (حسين is not حس)
     forms |= {x[:-len(e)] for x in forms for e in _AR_ENDINGS
               if x.endswith(e) and len(x) - len(e) >= 3 + (len(e) == 1)}
-    parts = tuple(p for p in _NOT_LETTERS.split(to_latin(w).replace("'", "")) if p)
+    parts = tuple(p for p in SPLIT_WORDS.split(to_latin(w).replace("'", "")) if p)
     if article and parts[:1] == ("al",):
         parts = parts[1:]
     return ArabicWord(parts, article, forms) if parts else None

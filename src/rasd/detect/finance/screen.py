@@ -41,6 +41,7 @@ from rasd.detect.finance.names import (
     _SKEL_MAP,
     HANGUL_FILLERS,
     MAX_TEXT,
+    SPLIT_WORDS,
     NormName,
     Token,
     _sets,
@@ -1116,14 +1117,11 @@ class Screener:
         return out[:MAX_MATCHES]
 
 
-_SPLIT_WORDS = re.compile(r"[^0-9a-z]+")
-
-
 @lru_cache(maxsize=65_536)
 def _latin_parts(word: str) -> tuple[str, ...]:
     """The Latin parts of one word of a text, as ``find_in_text`` reads
     capitals (remembered: posts repeat their words)."""
-    return tuple(p for p in _SPLIT_WORDS.split(to_latin(word)) if p)
+    return tuple(p for p in SPLIT_WORDS.split(to_latin(word)) if p)
 
 
 def _plain_text(text: str) -> str:
@@ -1140,7 +1138,7 @@ def _words(name: str, text: bool = False) -> list[str]:
         if sep and tail.strip() and "," not in tail and head.strip():
             name = tail + " " + head
         name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)
-    return [w for w in _SPLIT_WORDS.split(to_latin(name).replace("'", "").replace("`", ""))
+    return [w for w in SPLIT_WORDS.split(to_latin(name).replace("'", "").replace("`", ""))
             if w]
 
 
