@@ -345,7 +345,8 @@ class TextClassifier:
         self.external = external
         self.external_weight = external_weight
         self.flag_idx = np.array([i for i, lab in enumerate(labels) if policy.is_flagged(lab)])
-        self._row_means: dict[int, tuple[LinearTier, np.ndarray]] = {}  # top_ngrams
+        # top_ngrams: the char tier's row means, as far as computed (NaN: not yet)
+        self._row_means: tuple[LinearTier, np.ndarray] | None = None
         missing = [lab for lab in policy.label_ids if lab not in labels]
         if missing:
             raise ModelError(f"model labels {labels} lack policy label(s) {missing}; "
@@ -536,11 +537,9 @@ class TextClassifier:
         hs = np.fromiter((gram_index(g) for g in grams), dtype=np.int64, count=len(grams))
         # each row's mean as W[h].mean() gives it, computed once per row and kept
         # (NaN: not yet); a flagged post's n-grams are mostly ones seen before
-        means = self._row_means.get(id(tier))
-        if means is None or means[0] is not tier:
-            means = self._row_means[id(tier)] = (
-                tier, np.full(tier.W.shape[0], np.nan, dtype=tier.W.dtype))
-        m = means[1]
+        if self._row_means is None or self._row_means[0] is not tier:  # (a tier replaced)
+            self._row_means = (tier, np.full(tier.W.shape[0], np.nan, dtype=tier.W.dtype))
+        m = self._row_means[1]
         for h in np.unique(hs[np.isnan(m[hs])]).tolist():
             m[h] = tier.W[h].mean()
         push = (tier.W[hs, j] - m[hs]).tolist()
