@@ -72,6 +72,15 @@ class Chunk(NamedTuple):
     by_size: bool = False
 
 
+def kept(batch: Batch | None, by_size: bool, started: bool) -> bool:
+    """Whether ``ingest_path`` writes ``batch`` (and starts the run there): one
+    of records; or of raw bytes alone (lines that give no record) once the run
+    has started, or where it went out by size (``Chunk.by_size``: records may
+    follow, and its bytes, no longer held until they do, would be lost). Raw
+    bytes alone at the end of a file that gave no record are not kept."""
+    return batch is not None and bool(len(batch) or (batch.raw and (started or by_size)))
+
+
 def reject_entry(rec: Reject, fmt: str) -> dict[str, Any]:
     return {"time": now().isoformat(), "file": rec.source_file, "line": rec.line,
             "path": rec.path, "field": rec.field, "reason": rec.reason,
@@ -113,9 +122,8 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
     # Full: of records, or of raw bytes (RAW_BATCH_BYTES: lines that give no
     # record are bytes of the batch, and were held in memory whatever their size)
     full = False
-    # a batch the runner keeps has gone out (one of records, or by_size with raw
-    # bytes: ``ingest_path`` starts the run there); before it, a batch of raw
-    # bytes alone would be dropped
+    # a batch the runner keeps has gone out (``kept``: ``ingest_path`` starts the
+    # run there); before it, a batch of raw bytes alone would be dropped
     started = False
     with relaxed_gc(), contextlib.closing(records):
         for rec in records:
@@ -130,7 +138,7 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
                 send = bool(len(prep) or prep.raw) and (not alone or big)
                 if send or rejects:
                     batch = prep.take() if send else None
-                    started = started or batch is not None
+                    started = started or kept(batch, big, started)
                     yield Chunk(batch, rejects, pos(), big)
                     rejects = []
                     full = False
@@ -139,7 +147,7 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
                 if prep.raw_size + sink.size >= RAW_BATCH_BYTES:
                     prep.add_raw(sink.drain())
                     batch = prep.take(hold=True, ahead=rec.sha256)
-                    started = started or bool(len(batch) or batch.raw)
+                    started = started or kept(batch, True, started)
                     yield Chunk(batch, rejects, pos(), True)
                     rejects = []
                     full = False
@@ -156,7 +164,7 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
                 prep.add_raw(sink.drain())
                 raw = getattr(rec, "raw", None)
                 batch = prep.take(hold=True, ahead=raw.sha256 if raw is not None else None)
-                started = started or bool(len(batch))
+                started = started or kept(batch, False, started)
                 yield Chunk(batch, rejects, pos())
                 rejects = []
                 full = False

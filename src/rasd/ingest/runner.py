@@ -41,6 +41,7 @@ from rasd.ingest.base import (
 from rasd.ingest.pipeline import (
     _pos,
     default_jobs,
+    kept,
     produce,
     produce_in_child,
     reject_entry,
@@ -394,12 +395,9 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         guard.enter_context(bulk)
         for chunk in chunks:
             b = chunk.batch
-            # a batch of raw bytes only (lines that yield no record, at the end
-            # of a file) is kept like any other once the file has records, or
-            # where it went out by size (``Chunk.by_size``): records may follow,
-            # and its bytes, not held in memory until they do, would be lost
-            good = b is not None and (len(b) or (b.raw and (writer is not None
-                                                            or chunk.by_size)))
+            # a batch of raw bytes only (lines that yield no record) is kept once
+            # the file has records, or where it went out by size (``kept``)
+            good = kept(b, chunk.by_size, writer is not None)
             if file_id is None and (good or chunk.rejects):
                 # the first record or reject: only now touch the store and record
                 # the run (its rejects name it in the quarantine)
