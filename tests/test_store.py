@@ -416,6 +416,154 @@ def test_several_processes_creating_one_new_postgresql_schema_at_once():
             _drop_pg(schema)
 
 
+# ---- what a creation killed outright left (``store.db._remove_stale_creations``)
+
+_OLD = 11 * 60  # seconds ago: past STALE_CREATION_AGE (10 minutes)
+
+
+def _dead_pid() -> int:
+    """A PID no process has on this host: that of a child that ended and was
+    reaped (another one in the rare case the system gave it out again)."""
+    import os
+    import subprocess
+    import sys
+
+    for _ in range(20):
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait()
+        try:
+            os.kill(child.pid, 0)
+        except ProcessLookupError:
+            return child.pid
+    raise AssertionError("every PID tried was given out again")
+
+
+def _age(*paths: Any, seconds: float = _OLD) -> None:
+    import os
+    import time
+
+    t = time.time() - seconds
+    for p in paths:
+        os.utime(p, (t, t), follow_symlinks=False)
+
+
+def _hidden(folder: Any, store_name: str, pid: int, rand: str = "0a1b2c3d") -> Any:
+    """The name ``_create_sqlite`` gives the hidden file of a creation."""
+    return folder / f".{store_name[:200]}.new-{pid}-{rand}"
+
+
+def test_a_creation_killed_outright_is_cleaned_up_by_a_later_one(tmp_path):
+    """A process killed with SIGKILL while it made a new store (here as a
+    migration makes its second index, the schema half in its hidden file's
+    -wal) left `.NAME.new-PID-RANDOM` and its -wal and -shm forever: the
+    README said they could be deleted, and nobody would. A later creation of
+    that store removes them, once they are 10 minutes old (the process is gone);
+    before that they are kept, as another host's creation would be."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    db = tmp_path / "k.db"
+    code = ("import sys, time\n"
+            "from alembic import op\n"
+            "from rasd.store import Store\n"
+            "real, made = op.create_index, []\n"
+            "def create_index(name, *a, **kw):\n"
+            "    made.append(name)\n"
+            "    if len(made) == 2:\n"
+            "        print('made', flush=True)\n"
+            "        time.sleep(300)\n"
+            "    return real(name, *a, **kw)\n"
+            "op.create_index = create_index\n"
+            "Store.open(sys.argv[1])\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(db)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "made\n", child.stderr.read()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    left = sorted(os.listdir(tmp_path))
+    hidden = f".k.db.new-{child.pid}-"
+    assert [f[:len(hidden)] for f in left] == [hidden] * 3, left
+    assert sorted(f[len(hidden) + 8:] for f in left) == ["", "-shm", "-wal"]
+
+    Store.open(str(db)).close()  # young: kept (its process may run on another host)
+    assert set(left) < set(os.listdir(tmp_path))
+    for f in ("k.db", "k.db-wal", "k.db-shm"):
+        (tmp_path / f).unlink(missing_ok=True)
+    _age(*(tmp_path / f for f in left))
+    s = Store.open(str(db))  # old, its process gone: removed
+    try:
+        assert current(s.engine) == head()
+    finally:
+        s.close()
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]
+
+
+def test_what_a_creation_keeps_of_earlier_ones(tmp_path):
+    """Only regular files of the exact name of an earlier creation of the same
+    store, its process gone and 10 minutes old, are removed: one whose process
+    runs, one changed lately (its -wal counts), another store's, a symbolic
+    link (not followed: its target stays too), a folder and names that only
+    look alike are kept."""
+    import os
+    import subprocess
+    import sys
+
+    long_name = "s" * 230 + ".db"  # cut to 200 characters in the hidden name
+    dead = _dead_pid()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        target = tmp_path / "elsewhere" / "target"
+        target.parent.mkdir()
+        target.write_bytes(b"keep")
+        gone = [_hidden(tmp_path, "s.db", dead, "00000001"),
+                tmp_path / f".s.db.new-{dead}-00000001-wal",
+                tmp_path / f".s.db.new-{dead}-00000002-wal",  # its file already removed
+                _hidden(tmp_path, long_name, dead, "00000003")]
+        kept = [_hidden(tmp_path, "s.db", alive.pid, "00000004"),
+                _hidden(tmp_path, "s.db", dead, "00000005"),  # its -wal is young
+                _hidden(tmp_path, "other.db", dead, "00000006"),
+                _hidden(tmp_path, "s.db", dead, "0000000A"),
+                tmp_path / f".s.db.new-{dead}-00000007.bak",
+                tmp_path / f".s.db.new-{dead}-00000008-wal2",
+                tmp_path / f"s.db.new-{dead}-00000009"]
+        young = tmp_path / f".s.db.new-{dead}-00000005-wal"
+        link = _hidden(tmp_path, "s.db", dead, "0000000b")
+        link_wal = tmp_path / f".s.db.new-{dead}-0000000b-wal"  # not removed without it
+        folder = _hidden(tmp_path, "s.db", dead, "0000000c")
+        for p in (*gone, *kept, young, link_wal):
+            p.write_bytes(b"x")
+        link.symlink_to(target)
+        folder.mkdir()
+        _age(*gone, *kept, link, link_wal, folder, target)
+        for name in ("s.db", long_name):
+            Store.open(str(tmp_path / name)).close()
+            assert (tmp_path / name).exists()
+        assert not [p for p in gone if os.path.lexists(p)]
+        assert all(p.exists() for p in (*kept, young, link_wal, folder, target))
+        assert link.is_symlink() and target.read_bytes() == b"keep"
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_cleanup_that_fails_is_a_warning(tmp_path, capsys):
+    """Removing what earlier creations left is no part of the creation: a
+    folder that cannot be read there (here gone since) is one line on stderr,
+    never an error."""
+    from rasd.store.db import _remove_stale_creations
+
+    assert _remove_stale_creations(tmp_path / "gone" / "s.db") == []
+    err = capsys.readouterr().err
+    assert err.startswith("rasd: warning: could not remove what an earlier creation of "
+                          f"the store {tmp_path}/gone/s.db left: ")
+    assert err.count("\n") == 1
+
+
 def test_an_account_is_found_by_a_handle_with_non_ascii_capitals(store):
     """Exploratory testing: on SQLite, whose lower() folds ASCII only,
     `accounts show @Ärger` found nothing, even typed as stored (PostgreSQL

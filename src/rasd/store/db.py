@@ -337,6 +337,116 @@ def _new_sqlite_file(u: Any) -> bool:
 
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
+# How long the hidden file of a store's creation (and its side files) must have
+# been left unchanged, its process gone, before a later creation of that store
+# removes it (``_remove_stale_creations``). A creation takes well under a second;
+# the wait is there for the one whose process cannot be seen from here: made on
+# another host through a shared (NFS) folder, or in another PID namespace (a
+# container), where the PID in its name may be free here, or taken by another
+# process, while it still runs, slowly, there.
+STALE_CREATION_AGE = 600.0  # seconds
+
+
+def _creation_name(path: Path) -> str:
+    """The part of a creation's hidden file name (``_create_sqlite``) before its
+    PID: one for every creation of the store ``path``."""
+    # (a name near the file system's longest, 255 bytes, cut: the hidden one is longer)
+    return f".{path.name[:200]}.new-"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (or may: any answer but "no such
+    process", a process of another user included, counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # EPERM: another user's; a PID out of range
+        return True
+    return True
+
+
+def _remove_stale_creations(path: Path) -> list[Path]:
+    """Remove what creations of the store ``path`` left when killed outright
+    (``kill -9``, a power cut: no ``finally`` ran), which nothing else would
+    ever remove: hidden files named ``.NAME.new-PID-RANDOM`` (and their
+    ``-wal``, ``-shm``, ``-journal``) whose process is gone from this host and
+    which have not changed for ``STALE_CREATION_AGE`` (the newest of a
+    creation's files counts: its schema goes to the ``-wal`` first). Only
+    regular files of exactly that name are removed: a creation with a symbolic
+    link or a folder of such a name is left whole (a link is never followed),
+    as are the files of other stores. Never raises: the files are not needed,
+    so an error (a folder that cannot be read, a file that cannot be removed)
+    is a warning and the creation goes on. The files removed."""
+    import re
+    import time
+
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
+        return []
+    pattern = re.compile(re.escape(_creation_name(path))
+                         + r"([1-9][0-9]{0,9})-[0-9a-f]{8}(-wal|-shm|-journal)?")
+    changed_since = time.time() - STALE_CREATION_AGE  # a creation changed since: kept
+    try:
+        creations = _creation_files(path.parent, pattern)
+    except OSError as e:
+        _cleanup_warning(path, e)
+        return []
+    removed: list[Path] = []
+    for base, files in creations.items():
+        pid = int(base.rsplit("-", 2)[-2])
+        if (not files or max(t for _, t in files) > changed_since
+                or _pid_alive(pid)):
+            continue
+        for f, _ in files:
+            try:
+                f.unlink()
+            except FileNotFoundError:  # another creation removed it meanwhile
+                continue
+            except OSError as e:
+                _cleanup_warning(path, e)
+                continue
+            removed.append(f)
+    return removed
+
+
+def _creation_files(folder: Path, pattern: Any) -> dict[str, list[tuple[Path, float]]]:
+    """The files in ``folder`` whose names ``pattern`` matches whole, by the
+    hidden file's name of the creation they belong to, with their times of last
+    change; a creation that has anything but regular files (a symbolic link, a
+    folder) under such a name has none listed: it is not one rasd left."""
+    import stat
+
+    found: dict[str, list[tuple[Path, float]]] = {}
+    odd: set[str] = set()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            m = pattern.fullmatch(entry.name)
+            if m is None:
+                continue
+            base = entry.name[:m.start(2)] if m.group(2) else entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found.setdefault(base, []).append((folder / entry.name, st.st_mtime))
+            else:
+                odd.add(base)
+    return {base: ([] if base in odd else files) for base, files in found.items()}
+
+
+def _cleanup_warning(path: Path, e: OSError) -> None:
+    """One line on stderr (names escaped: a store's name is input) for what
+    ``_remove_stale_creations`` could not do; the creation goes on."""
+    import sys
+
+    from rasd.terminal import one_line, term_safe
+
+    print(term_safe(one_line(f"rasd: warning: could not remove what an earlier creation "
+                             f"of the store {path} left: {e}")), file=sys.stderr)
+
 
 def _create_sqlite(u: Any) -> bool:
     """Make the new SQLite store ``u`` names whole or not at all: its schema is
@@ -346,15 +456,18 @@ def _create_sqlite(u: Any) -> bool:
     store another process made meanwhile, which is then opened as it is). A
     creation interrupted (Ctrl-C) or failed (a full disk) removes its hidden
     file and leaves no store: a command that failed made a file the next one
-    took for a store, empty or half-made. Where the file system has no hard
-    links the store is made in place, as before. A store that is there is
-    never touched. True where this call made it (linked its file in)."""
+    took for a store, empty or half-made. One killed outright (``kill -9``)
+    leaves its hidden file: the next creation of the store removes it once its
+    process is gone and it is ``STALE_CREATION_AGE`` old
+    (``_remove_stale_creations``). Where the file system has no hard links the
+    store is made in place, as before. A store that is there is never touched.
+    True where this call made it (linked its file in)."""
     import secrets
 
     path = Path(u.database)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # (a name near the file system's longest, 255 bytes, cut: the hidden one is longer)
-    tmp = path.with_name(f".{path.name[:200]}.new-{os.getpid()}-{secrets.token_hex(4)}")
+    _remove_stale_creations(path)
+    tmp = path.with_name(f"{_creation_name(path)}{os.getpid()}-{secrets.token_hex(4)}")
     try:
         Store._open(u.set(database=str(tmp)), migrate=True).close()
         _wal_into_file(tmp)  # the one file complete, to be linked in alone
