@@ -503,6 +503,28 @@ def test_a_creation_killed_outright_is_cleaned_up_by_a_later_one(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]
 
 
+def test_a_store_made_after_a_killed_creation_removes_its_leftovers(tmp_path):
+    """The command run again at once after a creation killed outright made the
+    store while the leftovers were young (kept); no creation of that store ever
+    runs again, so they stayed for good. The store's later opens remove them
+    once stale; a read-only open leaves them, and none warns."""
+    import os
+
+    db = tmp_path / "r.db"
+    Store.open(str(db)).close()
+    dead = _dead_pid()
+    left = [_hidden(tmp_path, "r.db", dead), tmp_path / f".r.db.new-{dead}-0a1b2c3d-wal"]
+    for p in left:
+        p.write_bytes(b"x")
+    Store.open(str(db)).close()  # young: kept
+    assert all(p.exists() for p in left)
+    _age(*left)
+    Store.open(str(db), migrate=False).close()  # a read-only open: not its business
+    assert all(p.exists() for p in left)
+    Store.open(str(db)).close()
+    assert not [p for p in left if os.path.lexists(p)]
+
+
 def test_what_a_creation_keeps_of_earlier_ones(tmp_path):
     """Only regular files of the exact name of an earlier creation of the same
     store, its process gone and 10 minutes old, are removed: one whose process

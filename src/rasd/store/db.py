@@ -368,7 +368,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale_creations(path: Path) -> list[Path]:
+def _remove_stale_creations(path: Path, *, warn: bool = True) -> list[Path]:
     """Remove what creations of the store ``path`` left when killed outright
     (``kill -9``, a power cut: no ``finally`` ran), which nothing else would
     ever remove: hidden files named ``.NAME.new-PID-RANDOM`` (and their
@@ -379,7 +379,8 @@ def _remove_stale_creations(path: Path) -> list[Path]:
     link or a folder of such a name is left whole (a link is never followed),
     as are the files of other stores. Never raises: the files are not needed,
     so an error (a folder that cannot be read, a file that cannot be removed)
-    is a warning and the creation goes on. The files removed."""
+    is a warning (with ``warn``; else passed over) and the creation goes on.
+    The files removed."""
     import re
     import time
 
@@ -391,7 +392,8 @@ def _remove_stale_creations(path: Path) -> list[Path]:
     try:
         creations = _creation_files(path.parent, pattern)
     except OSError as e:
-        _cleanup_warning(path, e)
+        if warn:
+            _cleanup_warning(path, e)
         return []
     removed: list[Path] = []
     for base, files in creations.items():
@@ -405,7 +407,8 @@ def _remove_stale_creations(path: Path) -> list[Path]:
             except FileNotFoundError:  # another creation removed it meanwhile
                 continue
             except OSError as e:
-                _cleanup_warning(path, e)
+                if warn:
+                    _cleanup_warning(path, e)
                 continue
             removed.append(f)
     return removed
@@ -521,12 +524,20 @@ class Store:
     def open(cls, db: str | None = None, *, migrate: bool = True) -> Store:
         """Open (and with ``migrate``, migrate) the store ``db`` names (``resolve_url``).
         A SQLite file that is not there yet is made whole or not at all
-        (``_create_sqlite``): a creation interrupted or failed leaves no file."""
+        (``_create_sqlite``): a creation interrupted or failed leaves no file;
+        one killed outright leaves a hidden file that this removes, once stale,
+        from the store's later creations and opens (``_remove_stale_creations``)."""
         url = resolve_url(db)
         u = make_url(url)
         if migrate and u.get_backend_name() == "sqlite" and _new_sqlite_file(u):
             # made here, it is at the head revision with every index: nothing to check
             migrate = not _create_sqlite(u)
+        elif migrate and (path := sqlite_file(u)) is not None and not u.query:
+            # a store made after one creation of it was killed outright (the
+            # command run again at once, its leftovers still young) is never
+            # made again: its opens remove them once they are stale, quietly (a
+            # folder only read: the files stay, and no command warns of them)
+            _remove_stale_creations(path, warn=False)
         return cls._open(u, migrate)
 
     @classmethod
