@@ -344,6 +344,12 @@ def test_a_name_lookup_is_bounded(store, monkeypatch):
     got = lookup_accounts(store, long + "A")
     assert len(got.rows) == 3 and got.more
     assert got.total == 6 and not got.total_exact
+    # a name of exactly the key's length: its key is the whole name, but the longer
+    # names' keys are the same, so they are counted too (it was said exact: "6")
+    _write(store, *(Account("telegram", f"n{i}", name=long) for i in range(4)))
+    got = lookup_accounts(store, long.upper())
+    assert [r.platform_id for r in got.rows] == ["n0", "n1", "n2"] and got.more
+    assert got.total == 10 and not got.total_exact
 
 
 def test_migration_0017_keys_the_names_stored_before(store):

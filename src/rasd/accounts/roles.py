@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import delete, func, or_, select, update
 
 from rasd.accounts.listing import id_chunks
+from rasd.accounts.names import name_match
 from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
 from rasd.store import schema as S
@@ -116,23 +117,22 @@ def _find(store: Store, ref: str, platform: str | None) -> Lookup:
 
 
 def _find_name(c: Any, ref: str, platform: str | None) -> Lookup:
-    """Accounts whose display name is ``ref`` whatever its case: an index
-    lookup on name_key (folded by rasd: SQL's lower() folds only ASCII on
-    SQLite), then the names compared in full (keys are cut to 200 characters)."""
+    """Accounts whose display name is ``ref`` whatever its case (``name_match``:
+    an index lookup on name_key, folded by rasd, as SQL's lower() folds only
+    ASCII on SQLite; then the names compared in full where the key is cut)."""
     a = S.accounts
-    key = S.name_key(ref)
-    if not key:
+    match = name_match(ref)
+    if match is None:
         return Lookup([], by_name=True)
-    want = S.fold_name(ref)
     rows: list[Any] = []
     more, last = False, None
-    q = select(a).where(a.c.name_key == key)
+    q = select(a).where(match.where())
     if platform:
         q = q.where(a.c.platform == platform)
     q = q.order_by(a.c.id).limit(NAME_MATCHES + 1)
     for _ in range(NAME_PAGES):  # names longer than a key that only begin alike: skipped
         page = list(c.execute(q if last is None else q.where(a.c.id > last)))
-        rows += [r for r in page if r.name and S.fold_name(r.name) == want]
+        rows += [r for r in page if match.bears(r.name)]
         if len(rows) > NAME_MATCHES:
             rows, more = rows[:NAME_MATCHES], True
             break
@@ -145,13 +145,12 @@ def _find_name(c: Any, ref: str, platform: str | None) -> Lookup:
     if not more:
         return Lookup(rows, by_name=True)
     # how many there are in all: one COUNT by the index, not a read of each;
-    # exact where the key is the whole folded name (a longer name's key is cut)
-    n = select(func.count()).select_from(a).where(a.c.name_key == key)
+    # exact where the key is the whole folded name (a cut key is shared)
+    n = select(func.count()).select_from(a).where(match.where())
     if platform:
         n = n.where(a.c.platform == platform)
     total = max(int(c.execute(n).scalar_one()), len(rows))
-    return Lookup(rows, by_name=True, more=True, total=total,
-                  total_exact=len(want) <= len(key))
+    return Lookup(rows, by_name=True, more=True, total=total, total_exact=match.whole)
 
 
 def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:

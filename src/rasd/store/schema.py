@@ -119,11 +119,15 @@ def fold_name(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
+# characters of a folded name its key holds (the column's length)
+NAME_KEY_CHARS = 200
+
+
 def name_key(name: str | None) -> str | None:
-    """``accounts.name_key``: the folded name (``fold_name``), cut to 200
-    characters; names longer than that share a key with others that begin
-    alike, so a lookup compares the names it finds in full."""
-    return fold_name(name)[:200] if name else None
+    """``accounts.name_key``: the folded name (``fold_name``), cut to
+    ``NAME_KEY_CHARS`` characters; names that long or longer share a key with
+    others that begin alike, so a lookup compares the names it finds in full."""
+    return fold_name(name)[:NAME_KEY_CHARS] if name else None
 
 
 accounts = Table(
