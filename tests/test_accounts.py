@@ -995,3 +995,73 @@ def test_marking_a_name_borne_by_more_than_are_listed_says_how_many(store):
                                           r"\(the first 100\): telegram:m0, "):
         set_role(store, "many mark", "news")
     assert all(r.role is None for r in find_accounts(store, "many mark"))
+
+
+def _paged(store, size: int, **kw) -> list[str]:
+    """Every page of ``size`` accounts ``list_accounts(**kw)`` gives, one
+    after another by ``offset``, until one comes back short: their refs."""
+    refs: list[str] = []
+    while True:
+        page = list_accounts(store, limit=size, offset=len(refs), **kw)
+        refs += [r["ref"] for r in page]
+        if len(page) < size:
+            return refs
+
+
+def test_list_accounts_pages_through_every_namesake_once(store):
+    """`accounts show NAME` lists 100 of the accounts bearing a name; those
+    past them on one platform could not be listed at all: `accounts list` had
+    no name filter and no offset. ``list_accounts(name=, offset=)`` matches a
+    name as the lookup does (any case; a name past the key's 200 characters
+    compared in full) and pages through them: every one once, the same order
+    as all at once, ties in the sort (equal counts, no handle, equal names)
+    broken by id."""
+    from sqlalchemy import update
+
+    from rasd.accounts import lookup_accounts
+    from rasd.model import Post
+
+    cases = ("Same Name", "SAME NAME", "same name")
+    long = "ü" * 199 + "ẞ"  # 201 characters folded ("ẞ" to "ss"): a key that is cut
+    _write(store, *(Account("telegram", f"c{i}", handle=f"h{i}" if i % 4 == 0 else None,
+                            name=cases[i % 3]) for i in range(23)),
+           *(Account("x", f"{i}", handle=f"x{i}", name="same NAME") for i in range(2)),
+           Account("telegram", "other", name="Same Names"),
+           *(Account("telegram", f"l{i}", name=long + ("tail" if i % 2 else ""))
+             for i in range(9)))
+    _write(store, *(Post("telegram", f"c{i}/{k}", f"c{i}", "t")
+                    for i in range(23) for k in range(i % 3)))
+    with store.begin() as c:  # rewritten by SQL without its key: keyed, then found
+        c.execute(update(S.accounts).where(S.accounts.c.platform_id == "c5")
+                  .values(name_key=None))
+    want = {f"telegram:c{i}" for i in range(23)} | {"x:0", "x:1"}
+    every = {r["ref"]: r for r in list_accounts(store, limit=None)}
+    for sort in ("posts", "flagged", "handle"):
+        whole = [r["ref"] for r in list_accounts(store, name="same name", sort=sort,
+                                                 limit=None)]
+        assert sorted(whole) == sorted(want), sort
+        for size in (1, 4, 7):
+            assert _paged(store, size, name="SAME name", sort=sort) == whole, (sort, size)
+        on_tg = _paged(store, 5, name="Same Name", platform="telegram", sort=sort)
+        assert on_tg == [r for r in whole if r.startswith("telegram:")]
+    # counted as the unfiltered list counts them (the counts read its accounts only)
+    for r in list_accounts(store, name="same name", limit=None):
+        assert (r["posts"], r["flagged"]) == (every[r["ref"]]["posts"],
+                                              every[r["ref"]]["flagged"]), r["ref"]
+    assert [r["posts"] for r in list_accounts(store, name="same name", limit=3)] == [2, 2, 2]
+    # the accounts the lookup finds by that name
+    found = lookup_accounts(store, "same name")
+    assert {f"{r.platform}:{r.platform_id}" for r in found.rows} == want
+    # a cut key: only the names equal in full, paged after they are told apart
+    shorter = [f"telegram:l{i}" for i in range(0, 9, 2)]
+    assert sorted(_paged(store, 2, name=long.upper(), sort="handle")) == sorted(shorter)
+    assert len(_paged(store, 1, name=long + "TAIL")) == 4
+    assert list_accounts(store, name=long, offset=5) == []
+    # by handle, with or without @, any case
+    assert [r["ref"] for r in list_accounts(store, handle="@H4")] == ["telegram:c4"]
+    assert [r["ref"] for r in list_accounts(store, handle="x1", name="same name")] == ["x:1"]
+    assert list_accounts(store, handle="x1", name="other") == []
+    assert list_accounts(store, name="") == list_accounts(store, handle="@") == []
+    assert list_accounts(store, name="same name", offset=25) == []
+    with pytest.raises(ValueError, match="offset -1"):
+        list_accounts(store, offset=-1)

@@ -12,13 +12,15 @@ only from forwards is ``telegram:@lions media archive``); JSON holds it bare.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import func, select, union_all
 
+from rasd.accounts.names import handle_where, name_match
 from rasd.store import Store
 from rasd.store import schema as S
-from rasd.store.db import current_detection
+from rasd.store.db import current_detection, key_accounts
 from rasd.terminal import shell_word
 
 SORTS = ("posts", "flagged", "handle")
@@ -84,23 +86,47 @@ def list_accounts(store: Store, *, platform: str | None = None, role: str | None
                   source: str | None = None, sort: str = "posts",
                   limit: int | None = 50,
                   flagged: Sequence[str] | None = None,
-                  detected: str | None = None) -> list[dict[str, Any]]:
+                  detected: str | None = None, name: str | None = None,
+                  handle: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
     """Accounts with their post count and flagged-post count (posts with a
     detection of a label in ``flagged``, by default those the active policy
     flags (``flagged_labels``), on the post or its media): only
     those on ``platform``, with analyst role ``role`` (``none``: without one),
     last written by ingest source ``source``, with a current detection of
-    label ``detected`` about the account itself (``designation_match``); sorted by ``sort`` (``posts``,
-    ``flagged``: most first; ``handle``: A-Z, then name), at most ``limit``."""
+    label ``detected`` about the account itself (``designation_match``),
+    whose display name is ``name`` and whose handle is ``handle`` (with or
+    without @), each whatever its case as `accounts show` matches them
+    (``name_match``; accounts stored without their keys are keyed first,
+    ``key_accounts``); sorted by ``sort`` (``posts``, ``flagged``: most first;
+    ``handle``: A-Z, then name), then by id, so that pages of ``limit`` after
+    ``offset`` skipped neither overlap nor skip one (`accounts show NAME`
+    lists 100 namesakes; the rest are paged here)."""
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
+    if offset < 0:
+        raise ValueError(f"offset {offset}: not below 0")
     a, p = S.accounts, S.posts
-    posts = (select(p.c.account_id, func.count().label("n")).where(p.c.account_id.isnot(None))
-             .group_by(p.c.account_id).subquery())
+    match = None
+    narrow = []  # conditions on the account an index finds: the counts read those only
+    if name is not None:
+        if (match := name_match(name)) is None:
+            return []  # an empty name names no account
+        narrow.append(match.where())
+    if handle is not None:
+        if (has := handle_where(handle)) is None:
+            return []
+        narrow.append(has)
+    if narrow:
+        key_accounts(store)
+    posts = select(p.c.account_id, func.count().label("n")).where(p.c.account_id.isnot(None))
     fl = _flagged_posts(flagged_labels() if flagged is None else list(flagged))
     flagged = (select(p.c.account_id, func.count(func.distinct(p.c.id)).label("n"))
-               .select_from(p.join(fl, fl.c.post_id == p.c.id))
-               .group_by(p.c.account_id).subquery())
+               .select_from(p.join(fl, fl.c.post_id == p.c.id)))
+    if narrow:  # the posts of the accounts named, not a count of every account's
+        mine = p.c.account_id.in_(select(a.c.id).where(*narrow).correlate(None))
+        posts, flagged = posts.where(mine), flagged.where(mine)
+    posts = posts.group_by(p.c.account_id).subquery()
+    flagged = flagged.group_by(p.c.account_id).subquery()
     n_posts = func.coalesce(posts.c.n, 0).label("posts")
     n_flagged = func.coalesce(flagged.c.n, 0).label("flagged")
     q = (select(a.c.id, a.c.platform, a.c.platform_id, a.c.handle, a.c.name, a.c.role,
@@ -108,6 +134,8 @@ def list_accounts(store: Store, *, platform: str | None = None, role: str | None
          .select_from(a.outerjoin(posts, posts.c.account_id == a.c.id)
                       .outerjoin(flagged, flagged.c.account_id == a.c.id)
                       .outerjoin(S.sources, S.sources.c.id == a.c.source_id)))
+    if narrow:
+        q = q.where(*narrow)
     if platform:
         q = q.where(a.c.platform == platform)
     if role == "none":
@@ -129,10 +157,13 @@ def list_accounts(store: Store, *, platform: str | None = None, role: str | None
     else:
         order = [n_posts.desc(), n_flagged.desc(), a.c.id]
     q = q.order_by(*order)
-    if limit:
-        q = q.limit(limit)
     with store.connect() as c:
-        rows = c.execute(q).all()
+        if match is None or match.whole:
+            rows = c.execute(q.offset(offset or None).limit(limit or None)).all()
+        else:  # a cut key: kept are those that bear the name in full, then paged
+            found = c.execute(q, execution_options={"stream_results": True})
+            bearing = (r for r in found if match.bears(r.name))
+            rows = list(islice(bearing, offset, offset + limit if limit else None))
     return [{**_brief(r), "role": r.role, "stub": bool(r.stub), "source": r.source,
              "posts": int(r.posts), "flagged": int(r.flagged)} for r in rows]
 

@@ -1,9 +1,9 @@
-"""How a display name names accounts, stated once for `rasd accounts show
-NAME` (``lookup_accounts``) and `rasd accounts list --name NAME`
-(``list_accounts``): whatever its case (``fold_name``: NFC, then Python's
+"""How a display name (and a handle) names accounts, stated once for `rasd
+accounts show NAME` (``lookup_accounts``) and `rasd accounts list --name NAME`
+(``list_accounts``): a name whatever its case (``fold_name``: NFC, then Python's
 casefold, alike on SQLite and PostgreSQL), by an index lookup on
 ``accounts.name_key``, the names found compared in full where the key is cut.
-Two rules written twice drifted apart: the list would page through other
+Written twice, the rules would drift apart and the list page through other
 accounts than the lookup counts."""
 
 from __future__ import annotations
@@ -48,4 +48,14 @@ def name_match(name: str) -> NameMatch | None:
     return NameMatch(key, S.fold_name(name)) if key else None
 
 
-__all__ = ["NameMatch", "name_match"]
+def handle_where(handle: str, accounts: Any = None) -> Any:
+    """The SQL condition that an account on ``accounts`` (by default the
+    table) has handle ``handle``, with or without its @, whatever its case
+    (``handle_key``, an index); None where nothing is left of it, which names
+    no account."""
+    a = S.accounts if accounts is None else accounts
+    bare = handle.lstrip("@")
+    return a.c.handle_key == S.handle_key(bare) if bare else None
+
+
+__all__ = ["NameMatch", "handle_where", "name_match"]

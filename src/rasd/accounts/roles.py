@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import delete, func, or_, select, update
 
 from rasd.accounts.listing import id_chunks
-from rasd.accounts.names import name_match
+from rasd.accounts.names import handle_where, name_match
 from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
 from rasd.store import schema as S
@@ -99,10 +99,9 @@ def _find(store: Store, ref: str, platform: str | None) -> Lookup:
     a = S.accounts
     # handle_key: folded by rasd, so "@ärger" finds "Ärger" on SQLite too, whose
     # lower() folds ASCII only (it found nothing there, even typed as stored)
-    bare = ref.lstrip("@")
     cond = a.c.platform_id == ref
-    if bare:
-        cond = or_(cond, a.c.handle_key == S.handle_key(bare))
+    if (has := handle_where(ref)) is not None:
+        cond = or_(cond, has)
     q = select(a).where(cond)
     if platform:
         q = q.where(a.c.platform == platform)
