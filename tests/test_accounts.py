@@ -786,7 +786,7 @@ def _shown(data: dict, pid: str, links: int | None, matches: int = 1) -> dict:
     return {**brief(pid), "bio": f"bio {i}", "role": None, "kind": None, "followers": i,
             "stub": False, "posts": i % 3, "flagged": int(pid in data["flagged"]),
             "detections": dets, "links": links_, "linked": linked, "history": [*history, cur],
-            "matches": matches}
+            "matches": matches, "matches_exact": True}
 
 
 def test_accounts_show_says_how_many_bear_a_name_beyond_those_listed(store, monkeypatch):
@@ -814,21 +814,22 @@ def test_accounts_show_says_how_many_bear_a_name_beyond_those_listed(store, monk
     lines = out.splitlines()
     assert lines[0] == "130 accounts are named 'same name'; name one by its reference:"
     assert len(lines) == 102
-    assert lines[-1] == ("showing 100 of 130 accounts named 'same name'; "
-                         "narrow with --platform PLATFORM")
+    assert lines[-1] == ("showing 100 of 130 accounts named 'same name'; all: rasd accounts "
+                         "list --name 'same name' -n 0 (narrow with --platform PLATFORM)")
     counts = [s for s in statements if "count(" in s and "from accounts" in s]
     assert len(counts) == 1, counts
     for args in (("same name", "--platform", "telegram"), ("telegram:same name",)):
         out, _ = _show_counted(store, monkeypatch, *args)
-        assert out.splitlines()[-1] == (f"showing 100 of 128 telegram accounts named "
-                                        f"{args[0]!r}; at most 100 are listed"), args
+        assert out.splitlines()[-1] == (
+            f"showing 100 of 128 telegram accounts named {args[0]!r}; all: rasd accounts "
+            "list --name 'same name' --platform telegram -n 0"), args
 
     keys = ["id", "ref", "platform", "platform_id", "handle", "name", "bio", "role", "kind",
             "followers", "stub", "posts", "flagged", "detections", "links", "linked",
-            "history", "matches"]
+            "history", "matches", "matches_exact"]
     got = orjson.loads(_show_counted(store, monkeypatch, "same name", "--json")[0])
     assert len(got) == 100
-    assert all(list(a) == keys and a["matches"] == 130 for a in got)
+    assert all(list(a) == keys and a["matches"] == 130 and a["matches_exact"] for a in got)
 
     # all listed: no such line, and the count is of those listed
     out, _ = _show_counted(store, monkeypatch, "few")
@@ -1065,3 +1066,88 @@ def test_list_accounts_pages_through_every_namesake_once(store):
     assert list_accounts(store, name="same name", offset=25) == []
     with pytest.raises(ValueError, match="offset -1"):
         list_accounts(store, offset=-1)
+
+
+def test_accounts_show_points_to_the_list_of_every_namesake_hostile_names_too(
+        store, monkeypatch):
+    """Past the accounts it lists, `accounts show NAME` said how many bear the
+    name and "narrow with --platform", which does not help where more than
+    it lists are on one platform: those could not be listed at all. Its last
+    line now gives the `accounts list --name` command that lists every one,
+    each value one shell word however hostile the name (quotes, a line break,
+    a bidi override, a leading dash, $(…)): pasted into a shell, it lists
+    exactly the accounts bearing the name (on its platform where the
+    reference or --platform gave one). --json says whether "matches" is
+    exact ("matches_exact": false where the name's key is cut)."""
+    import re
+    import shutil
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from rasd.accounts import roles
+    from rasd.cli import app
+
+    if not shutil.which("bash"):
+        pytest.skip("bash reads the command printed")
+    monkeypatch.setattr(roles, "NAME_MATCHES", 2)
+    names = ["it's \"quoted\"", "new\nline", "\u202eevil\u202c x", "-n 5", "$(touch p) `x`",
+             "back\\slash\t", "ä" * 201]
+    for n, name in enumerate(names):
+        _write(store, *(Account("telegram", f"{n}c{i}", name=name.upper() if i % 2 else name)
+                        for i in range(3)),
+               Account("x", f"{n}", name=name), Account("x", f"{n}o", name=name + " other"))
+    env = {"LC_ALL": "C.UTF-8"}
+    for n, name in enumerate(names):
+        for opts, ref, plat in (([], name, None), (["-p", "telegram"], name, "telegram"),
+                                ([], f"telegram:{name}", "telegram")):
+            out, _ = _show_counted(store, monkeypatch, *opts, "--", ref)  # "-n 5" a name
+            assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", out), out
+            last = out.splitlines()[-1]
+            # a cut key: "x:{n}o", named NAME + " other", counted too
+            total = f"{'' if len(name) < 200 else 'up to '}{3 if plat else 4 + (len(name) >= 200)}"
+            assert last.startswith(f"showing 2 of {total} {plat + ' ' if plat else ''}"
+                                   f"accounts named {ref!r}; all: rasd accounts list "), last
+            command = last.partition("; all: ")[2].removesuffix(
+                " (narrow with --platform PLATFORM)")
+            argv = subprocess.run(["bash", "-c", f"printf '%s\\0' {command}"],
+                                  capture_output=True, check=True, env=env
+                                  ).stdout.decode().split("\0")[:-1]
+            assert argv[:5] == ["rasd", "accounts", "list", "--name", name], argv
+            listed = CliRunner().invoke(app, [*argv[1:], "--json"])
+            assert listed.exit_code == 0, listed.output
+            want = {f"telegram:{n}c{i}" for i in range(3)} | (set() if plat else {f"x:{n}"})
+            assert {r["ref"] for r in orjson.loads(listed.output)} == want, (name, ref)
+        got = orjson.loads(_show_counted(store, monkeypatch, "--json", "--", name)[0])
+        assert [(a["matches"], a["matches_exact"]) for a in got] == [
+            (5 if len(name) >= 200 else 4, len(name) < 200)] * 2, name
+
+
+def test_accounts_list_pages_by_offset_and_says_where_the_next_page_starts(store, monkeypatch):
+    """`accounts list --name NAME -n N --offset K` pages through the accounts
+    bearing a name: a page cut at -n says (on standard error) the --offset of
+    the next; one past the end says there are none past it."""
+    from typer.testing import CliRunner
+
+    import rasd.cli.accounts
+    from rasd.cli import app
+
+    monkeypatch.setattr(rasd.cli.accounts, "get_store", lambda create=False: store)
+    _write(store, *(Account("telegram", f"c{i}", name="Paged") for i in range(5)),
+           Account("x", "1", handle="paged", name="Other"))
+
+    def run(*args: str):
+        out = CliRunner().invoke(app, ["accounts", "list", *args])
+        assert out.exit_code == 0, out.output
+        return out
+
+    pages = [run("--name", "PAGED", "-n", "2", "--offset", str(k)) for k in (0, 2, 4)]
+    refs = [ln.split("\t")[0] for p in pages for ln in p.stdout.splitlines()[1:]]
+    assert refs == [f"telegram:c{i}" for i in range(5)]
+    assert pages[0].stderr == "rasd: more accounts than the 2 shown (-n 0 lists all)\n"
+    assert pages[1].stderr == "rasd: more accounts than the 2 shown (--offset 4 lists the next)\n"
+    assert pages[2].stderr == ""
+    assert run("--name", "paged", "--offset", "5").stdout == "no accounts match past --offset 5\n"
+    assert run("--offset", "6").stdout == "no accounts past --offset 6\n"
+    assert [r["ref"] for r in orjson.loads(run("--handle", "@PAGED", "--json").stdout)] == ["x:1"]
+    assert run("--name", "nobody").stdout == "no accounts match\n"

@@ -42,14 +42,20 @@ class Lookup(NamedTuple):
     name (``by_name``: no id or handle matched), which several accounts may
     share; ``more``: by name, more accounts than the ``NAME_MATCHES`` listed.
     ``total``: where ``more``, how many accounts bear the name in all, by one
-    COUNT query (else None: ``matches`` is ``len(rows)``); for a name over 200
-    characters folded, whose key is cut, it counts the names that begin alike
-    too, so at most that many (``total_exact`` false)."""
+    COUNT query (else None: ``matches`` is ``len(rows)``); for a name of 200
+    characters or more folded, whose key is cut (``NameMatch.whole``), it counts the names that begin alike
+    too, so at most that many (``total_exact`` false). By name: ``name``, the
+    text matched as a name (after its ``PLATFORM:`` or quotes where those were
+    read off), and ``platform``, the one it was looked for on (None: on all),
+    so that `accounts show` can print the `accounts list --name` command that
+    lists every one."""
     rows: list[Any]
     by_name: bool = False
     more: bool = False
     total: int | None = None
     total_exact: bool = True
+    name: str | None = None
+    platform: str | None = None
 
     @property
     def matches(self) -> int:
@@ -122,7 +128,7 @@ def _find_name(c: Any, ref: str, platform: str | None) -> Lookup:
     a = S.accounts
     match = name_match(ref)
     if match is None:
-        return Lookup([], by_name=True)
+        return Lookup([], by_name=True, name=ref, platform=platform)
     rows: list[Any] = []
     more, last = False, None
     q = select(a).where(match.where())
@@ -142,14 +148,15 @@ def _find_name(c: Any, ref: str, platform: str | None) -> Lookup:
         more = True
     rows.sort(key=lambda r: (r.platform, r.id))
     if not more:
-        return Lookup(rows, by_name=True)
+        return Lookup(rows, by_name=True, name=ref, platform=platform)
     # how many there are in all: one COUNT by the index, not a read of each;
     # exact where the key is the whole folded name (a cut key is shared)
     n = select(func.count()).select_from(a).where(match.where())
     if platform:
         n = n.where(a.c.platform == platform)
     total = max(int(c.execute(n).scalar_one()), len(rows))
-    return Lookup(rows, by_name=True, more=True, total=total, total_exact=match.whole)
+    return Lookup(rows, by_name=True, more=True, total=total, total_exact=match.whole,
+                  name=ref, platform=platform)
 
 
 def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> list[Any]:

@@ -16,6 +16,7 @@ from rasd.cli.common import (
     more_shown,
 )
 from rasd.cli.common import when_text as _when
+from rasd.terminal import shell_word
 
 
 def register(app: typer.Typer) -> None:
@@ -92,9 +93,13 @@ def register(app: typer.Typer) -> None:
         A display name several accounts bear lists them, by PLATFORM:ID (with
         --json, each in full: at most 100, each kind of data read for all of
         them at once). Where more bear it, a last line says how many in all
-        ("showing 100 of 250 accounts named 'x'; narrow with --platform
-        PLATFORM"), and with --json each account's "matches" is that count (the
-        accounts the reference names in all; as many as listed where all are).
+        and the command that lists every one, ready to paste ("showing 100 of
+        250 accounts named 'x'; all: rasd accounts list --name x -n 0 (narrow
+        with --platform PLATFORM)"; add --offset N to page through them). With
+        --json each account's "matches" is that count (the accounts the
+        reference names in all; as many as listed where all are), and
+        "matches_exact" false where it is at most that many: a name of 200
+        characters or more is counted with the longer names that begin alike.
         One a shell would split is printed quoted, ready to paste
         ('telegram:@lions media archive', known only from forwards), one with
         control characters in $'…' with those as escapes the shell reads back.
@@ -146,11 +151,10 @@ def register(app: typer.Typer) -> None:
                          f"posts={posts[r.id]}") for r in rows])
             if found.more:
                 # narrowed to a platform already? by --platform, or as telegram:NAME
-                plat = ref.partition(":")[0]
-                on = platform or (plat if {r.platform for r in rows} == {plat} else None)
-                echo(f"showing {len(rows)} of {total} "
-                     + (f"{on} accounts named {ref!r}; at most {len(rows)} are listed" if on
-                        else f"accounts named {ref!r}; narrow with --platform PLATFORM"))
+                on = found.platform
+                echo(f"showing {len(rows)} of {total} {on + ' ' if on else ''}accounts named "
+                     f"{ref!r}; all: {list_all(found.name or ref, on)}"
+                     + ("" if on else " (narrow with --platform PLATFORM)"))
             return
         # each kind of data in one query (or a few) for every account matched, not
         # a query per account: a name may match up to NAME_MATCHES namesakes
@@ -167,7 +171,7 @@ def register(app: typer.Typer) -> None:
                 "posts": posts[r.id], "flagged": flagged_n[r.id],
                 "detections": detections[r.id], "links": edges[r.id],
                 "linked": linked[r.id], "history": history[r.id],
-                "matches": found.matches} for r in rows]
+                "matches": found.matches, "matches_exact": found.total_exact} for r in rows]
         if json_:
             echo_json(out)
             return
@@ -224,6 +228,17 @@ def register(app: typer.Typer) -> None:
                                      help="Only accounts with a detection of this label "
                                           "about the account itself (designation_match: "
                                           "a profile naming a designated entity)."),
+        name: str = typer.Option(None, "--name", metavar="TEXT",
+                                 help="Only accounts whose display name is TEXT, in any "
+                                      "case (as `accounts show TEXT` matches it, which "
+                                      "lists at most 100)."),
+        handle: str = typer.Option(None, "--handle", metavar="HANDLE",
+                                   help="Only accounts with this handle (@ optional, any "
+                                        "case)."),
+        offset: int = typer.Option(0, "--offset", min=0, max=INT_MAX,
+                                   help="Skip this many first (pages: --offset 50 -n 50 "
+                                        "lists the next 50 after the first; the order ends "
+                                        "by account, so pages neither overlap nor skip)."),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """List accounts: reference, handle, name, role, posts, and flagged
@@ -245,6 +260,10 @@ def register(app: typer.Typer) -> None:
           rasd accounts list --platform telegram --role none --json
 
           rasd accounts list --detected designation_match   # then accounts show REF
+
+          rasd accounts list --name "Banner Relay Channel" --platform telegram -n 0
+
+          rasd accounts list --name "Same Name" -n 100 --offset 100   # the second 100
         """
         from rasd.accounts import ROLES, SORTS, flagged_labels, list_accounts, quoted_ref
         from rasd.detect.text.policy import PolicyError, load_policy
@@ -259,22 +278,37 @@ def register(app: typer.Typer) -> None:
             fail(str(e))
         rows = list_accounts(get_store(), platform=platform, role=role, source=source,
                              sort=sort, limit=limit + 1 if limit else None, flagged=flagged,
-                             detected=detected)  # one more: to tell whether there are
+                             detected=detected, name=name, handle=handle,
+                             offset=offset)  # one more: to tell whether there are
         more = bool(limit) and len(rows) > limit
         rows = rows[:limit] if limit else rows
         if json_:
             echo_json(rows)
             return
         if not rows:
-            echo("no accounts" + (" match" if platform or role or source or detected
-                                  else " stored"))
+            filtered = (platform or role or source or detected or name is not None
+                        or handle is not None)
+            echo("no accounts" + (" match" if filtered else "" if offset else " stored")
+                 + (f" past --offset {offset}" if offset else ""))
             return
         echo_table([(quoted_ref(r["ref"]), f"@{r['handle']}" if r["handle"] else "-",
                      r["name"] or "-", r["role"] or "-", str(r["posts"]), str(r["flagged"]))
                     for r in rows],
                    header=("account", "handle", "name", "role", "posts", "flagged"))
         if more:
-            more_shown(limit, "accounts")
+            more_shown(limit, "accounts", f"--offset {offset + limit} lists the next"
+                       if offset else "-n 0 lists all")
+
+
+def list_all(name: str, platform: str | None) -> str:
+    """The `rasd accounts list` command that lists every account bearing the
+    display name ``name`` (on ``platform``), where `accounts show` lists 100:
+    each value one shell word (``shell_word``, as references are quoted:
+    names are anyone's to choose, quotes, line breaks and bidi marks too)."""
+    words = ["rasd", "accounts", "list", "--name", shell_word(name)]
+    if platform:
+        words += ["--platform", shell_word(platform)]
+    return " ".join([*words, "-n", "0"])
 
 
 def _who(a: dict) -> str:
