@@ -990,10 +990,13 @@ def test_a_run_counts_no_placeholder_for_a_handle_of_an_account_stored_unkeyed(s
 
 def test_marking_a_name_borne_by_more_than_are_listed_says_how_many(store):
     """`accounts mark NAME ROLE` refuses a name several accounts bear; past the
-    100 it lists, it said "100+": it says how many bear it in all."""
+    100 it lists, it said "100+": it says how many bear it in all, and which
+    command lists them all (the 4 not listed had no reference to name)."""
     _write(store, *(Account("telegram", f"m{i}", name="Many Mark") for i in range(104)))
     with pytest.raises(LookupError, match=r"^104 accounts are named 'many mark' "
-                                          r"\(the first 100\): telegram:m0, "):
+                                          r"\(the first 100\): telegram:m0, .*; name one "
+                                          r"by its reference; all of them: rasd accounts "
+                                          r"list --name 'many mark' -n 0$"):
         set_role(store, "many mark", "news")
     assert all(r.role is None for r in find_accounts(store, "many mark"))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from rasd.store import schema as S
+from rasd.terminal import shell_word
 
 
 class NameMatch(NamedTuple):
@@ -58,4 +59,15 @@ def handle_where(handle: str, accounts: Any = None) -> Any:
     return a.c.handle_key == S.handle_key(bare) if bare else None
 
 
-__all__ = ["NameMatch", "handle_where", "name_match"]
+__all__ = ["NameMatch", "handle_where", "list_all", "name_match"]
+
+
+def list_all(name: str, platform: str | None) -> str:
+    """The `rasd accounts list` command that lists every account bearing the
+    display name ``name`` (on ``platform``), where `accounts show` lists 100:
+    each value one shell word (``shell_word``, as references are quoted:
+    names are anyone's to choose, quotes, line breaks and bidi marks too)."""
+    words = ["rasd", "accounts", "list", "--name", shell_word(name)]
+    if platform:
+        words += ["--platform", shell_word(platform)]
+    return " ".join([*words, "-n", "0"])

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import delete, func, or_, select, update
 
 from rasd.accounts.listing import id_chunks
-from rasd.accounts.names import handle_where, name_match
+from rasd.accounts.names import handle_where, list_all, name_match
 from rasd.platforms import PLATFORM_NAME
 from rasd.store import Store
 from rasd.store import schema as S
@@ -189,8 +189,10 @@ def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> 
         what = "are named" if found.by_name else "match"
         n = found.matches if found.total_exact else f"up to {found.matches}"
         listed = f" (the first {len(rows)})" if found.more else ""
+        every = (f"; all of them: {list_all(found.name or ref, found.platform)}"
+                 if found.more and found.by_name else "")
         raise LookupError(f"{n} accounts {what} {ref!r}{listed}: {refs}; "
-                          "name one by its reference")
+                          f"name one by its reference{every}")
     new = None if role == "none" else role
     changed = [r.id for r in rows if r.role != new]
     with store.begin() as c:

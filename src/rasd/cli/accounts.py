@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from rasd.accounts.names import list_all
 from rasd.cli.common import (
     HISTORY,
     INT_MAX,
@@ -16,7 +17,6 @@ from rasd.cli.common import (
     more_shown,
 )
 from rasd.cli.common import when_text as _when
-from rasd.terminal import shell_word
 
 
 def register(app: typer.Typer) -> None:
@@ -298,17 +298,6 @@ def register(app: typer.Typer) -> None:
         if more:
             more_shown(limit, "accounts", f"--offset {offset + limit} lists the next"
                        if offset else "-n 0 lists all")
-
-
-def list_all(name: str, platform: str | None) -> str:
-    """The `rasd accounts list` command that lists every account bearing the
-    display name ``name`` (on ``platform``), where `accounts show` lists 100:
-    each value one shell word (``shell_word``, as references are quoted:
-    names are anyone's to choose, quotes, line breaks and bidi marks too)."""
-    words = ["rasd", "accounts", "list", "--name", shell_word(name)]
-    if platform:
-        words += ["--platform", shell_word(platform)]
-    return " ".join([*words, "-n", "0"])
 
 
 def _who(a: dict) -> str:
