@@ -152,6 +152,40 @@ def _members(archive: Path, skipped: list[str], named: bool = False) -> list[Pat
 STDIN = Path("-")
 
 
+def _checkable(p: Path) -> bool:
+    """Whether ``p`` can be checked before the ingest starts (``check_format``)
+    without losing what the check reads: a file, a folder, or an archive member
+    (opened again to be read); not a pipe or FIFO, read once."""
+    from rasd.ingest.archive import split_member
+
+    return split_member(p) is not None or p.is_file() or p.is_dir()
+
+
+def _check_one(p: Path, fmt: str, platform: str | None, mapping: str | None,
+               chat_id: str | None) -> None:
+    """``check_format`` of a file, folder or archive member (``archive.zip!/m``:
+    opened for the check, and again to be read). Why members too: under a
+    ``--format`` a member that format does not read was read record by record
+    into the quarantine with exit status 0, where the same file in a folder is
+    refused, naming it, before anything is written. A member that cannot be
+    opened at all is not refused here: the ingest skips it with a warning
+    (``--strict`` exits 1), as without ``--format``."""
+    from rasd.ingest import IngestError
+    from rasd.ingest.archive import member_stream, split_member
+    from rasd.ingest.runner import check_format
+
+    member = split_member(p)
+    if member is None:
+        check_format(p, fmt, platform=platform, mapping=mapping, chat_id=chat_id)
+        return
+    try:
+        stream = member_stream(*member)
+    except IngestError:
+        return  # said when it is read
+    with stream:
+        check_format(stream, fmt, platform=platform, mapping=mapping, chat_id=chat_id)
+
+
 def pipe_stream(p: Path) -> Any:
     """A named pipe (a FIFO, ``<(zcat a.gz)``'s /dev/fd/63, a device) as a
     ``Stream``, as standard input is: read once as it arrives (opening it
@@ -345,9 +379,11 @@ def register(app: typer.Typer) -> None:
         writing = not dry_run
         # (files and folders only: a pipe or FIFO, <(…), would lose what a check read)
         # a --format given is checked against every file, those found in a folder
-        # too: there a mismatch was read record by record into thousands of rejects
-        named = [p for p in paths if (p in explicit or fmt != "auto") and p != STDIN
-                 and split_member(p) is None and (p.is_file() or p.is_dir())]
+        # or an archive too: there a mismatch was read record by record into
+        # thousands of rejects, with exit status 0
+        named = [p for p in paths if p != STDIN and (
+            (p in explicit and split_member(p) is None and (p.is_file() or p.is_dir()))
+            or (fmt != "auto" and _checkable(p)))]
         checked = set(named) if writing and len(named) > 1 or fmt != "auto" else set()
         if checked:
             # each file named is checked before any is written: one that cannot be
@@ -356,8 +392,7 @@ def register(app: typer.Typer) -> None:
             # against each file's first record (check_format), a dry run's too
             for p in named:
                 try:
-                    check_format(p, fmt, platform=platform, mapping=mapping,
-                                 chat_id=chat_id if p in html else None)
+                    _check_one(p, fmt, platform, mapping, chat_id if p in html else None)
                 except IngestError as e:
                     fail(f"{e} (nothing was ingested: every file "
                          f"{'named' if fmt == 'auto' else 'to read'} is checked first)")
