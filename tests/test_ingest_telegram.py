@@ -800,3 +800,130 @@ def test_a_value_outside_the_messages_over_64_mib_names_its_field(store, tmp_pat
     if where == "chats.list[1].name":
         assert post(store, "telegram", "channel554/3").text == "b"
     assert peak < 16 * 2**20, peak / 2**20
+
+
+def _typed_export(tmp_path: Path, types: list, form: str) -> Path:
+    """An export of one chat per type in ``types`` (a JSON value each), ids 554,
+    555, …, two messages each: a chat's ``result.json`` (one type) or a full
+    account export (``chats.list``, or ``left_chats.list``)."""
+    d = tmp_path / "ChatExport_2024-05-10"
+    d.mkdir()
+    chats = [{"name": f"C{i}", "type": t, "id": 554 + i, "messages": [_msg(2, "a"),
+                                                                      _msg(3, "b")]}
+             for i, t in enumerate(types)]
+    if form == "one chat":
+        (doc,) = chats
+    else:
+        doc = {"about": "x", "chats": {"about": "", "list": []},
+               "left_chats": {"about": "", "list": []}}
+        doc[form.split(".")[0]]["list"] = chats
+    (d / "result.json").write_text(json.dumps(doc, indent=1))
+    return d
+
+
+FORMS = ["one chat", "chats.list", "left_chats.list"]
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("bad", [7, 7.5, True, {"type": "public_channel"}, ["public_channel"]])
+def test_a_chat_type_that_is_no_string_rejects_its_messages_as_a_refused_type(
+        store, tmp_path, form, bad):
+    """A chat's type of a number, true, an object or an array (Desktop writes a
+    string, or null) keyed the chat ``chat<id>``, its messages stored there: a
+    broken or crafted file's chat under a guessed id. Refused now as a type of
+    invalid UTF-8 is: one reject naming the field, then each message a reject
+    saying why, by the chat's place; the chats around it are read."""
+    types = [bad] if form == "one chat" else ["public_channel", bad, "public_channel"]
+    rep = ingest_path(store, _typed_export(tmp_path, types, form))
+    at = "" if form == "one chat" else f"{form}[1]."
+    kind = {int: "a number", float: "a number", bool: "true or false", dict: "an object",
+            list: "an array"}[type(bad)]
+    why = f"expected a string such as 'public_channel', not {kind}"
+    each = f"the chat's type is refused ({why}); its messages are not stored under a guessed chat"
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        (f"{at}type", f"field 'type' of the chat: {why}")] + [
+        (f"{at}messages[{i}]", each) for i in (0, 1)]
+    assert rep.warnings == []
+    assert post(store, "telegram", "chat555/2") is None
+    assert account(store, "telegram", "chat555") is None
+    if form != "one chat":
+        assert store.stats()["posts"] == 4
+        assert post(store, "telegram", "channel556/3").text == "b"
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_chat_type_desktop_does_not_write_is_read_and_said_once(store, tmp_path, form, jobs):
+    """A string type Desktop does not write (a newer export's?) and null (what
+    Desktop writes for a type it does not know) were read under the ``chat``
+    prefix without a word. They still are — their messages are no worse for
+    it — and the run says so once, in its warnings (not a reject a message):
+    which types, how many chats of each."""
+    types = (["forum_topic"] if form == "one chat" else
+             ["forum_topic", "public_channel", None, "forum_topic", "replies"])
+    rep = ingest_path(store, _typed_export(tmp_path, types, form), jobs=jobs)
+    assert rep.rejects == []
+    named = "'forum_topic' (1)" if form == "one chat" else "'forum_topic' (2), null (1)"
+    (note,) = rep.warnings
+    assert note.startswith(f"{1 if form == 'one chat' else 3} chat(s) of a type Telegram "
+                           f"Desktop does not write (null: its own unknown type): {named}; "
+                           "read (a newer export?) and keyed chat<id>")
+    assert rep.as_dict()["warnings"] == [note]
+    assert post(store, "telegram", "chat554/3").text == "b"
+    acc = account(store, "telegram", "chat554")
+    assert acc is not None and acc.kind == "forum_topic"
+    if form != "one chat":
+        assert post(store, "telegram", "channel555/3").text == "b"
+        assert post(store, "telegram", "chat556/3").text == "b"  # null
+        assert post(store, "telegram", "chat558/3").text == "b"  # replies: known, no note
+
+
+def test_known_chat_types_say_nothing(store, tmp_path):
+    """Every type Telegram Desktop writes (export_output_json.cpp) is known:
+    no warning for a whole account's export."""
+    from rasd.ingest.telegram import CHAT_PREFIX
+
+    rep = ingest_path(store, _typed_export(tmp_path, list(CHAT_PREFIX), "chats.list"))
+    assert rep.rejects == [] and rep.warnings == []
+    assert store.stats()["posts"] == 2 * len(CHAT_PREFIX)
+
+
+def test_unknown_chat_types_are_counted_once_when_the_file_is_read_again(store, tmp_path):
+    """A damaged message sends the file to the careful pass, which reads it
+    from its start again: the chats of an unknown type that the first pass
+    met (it reads 64 KiB ahead: a long text puts the damage past that) are
+    counted once, not once a pass; the distinct types named are bounded."""
+    from rasd.ingest.telegram import UNKNOWN_TYPES_KEPT
+
+    types = [f"t{i}" for i in range(UNKNOWN_TYPES_KEPT + 3)] + ["t0"]
+    d = _typed_export(tmp_path, types, "chats.list")
+    f = d / "result.json"
+    doc = json.loads(f.read_text())
+    chats = doc["chats"]["list"]
+    chats[0]["messages"][0]["text"] = "a" * 200_000
+    chats[-1]["messages"][1]["text"] = "DAMAGE"
+    f.write_bytes(json.dumps(doc, indent=1).encode().replace(b'"DAMAGE"', b'"x\x01"'))
+    rep = ingest_path(store, d)
+    assert rep.rejects[-1]["reason"].startswith("file ends unexpectedly or is malformed")
+    (note,) = rep.warnings
+    assert note.startswith(f"{len(types)} chat(s) of a type"), note
+    assert "'t0' (2), 't1' (1)" in note and f"'t{UNKNOWN_TYPES_KEPT - 1}' (1), 3 of other " \
+        "types; read" in note
+    assert store.stats()["posts"] == 2 * len(types) - 1
+
+
+def test_the_cli_says_an_unknown_chat_type_once_and_strict_is_not_failed(tmp_path):
+    """``rasd ingest`` prints the note once for the file, as a warning (with
+    --json too, where it is the report's "warnings"); no record was rejected,
+    so --strict exits 0."""
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+
+    d = _typed_export(tmp_path, ["forum_topic", "forum_topic"], "chats.list")
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "c.db"), "ingest", str(d), "--strict",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("2 chat(s) of a type Telegram Desktop does not write") == 1
+    (rep,) = json.loads(r.stdout)
+    assert len(rep["warnings"]) == 1 and "'forum_topic' (2)" in rep["warnings"][0]

@@ -539,6 +539,8 @@ def register(app: typer.Typer) -> None:
                     echo(one_line(f"    rejected {where}: {r['reason']}"), err=True)
                 if rep.rejected:
                     warn(f"{rep.rejected} record(s) rejected; details in {rep.quarantine}")
+            for note in rep.warnings:  # said once a file (with --json too: "warnings")
+                warn(f"{rep.path}: {note}")
         if not json_ and writing and len(reports) > 1:
             tot = {k: sum(r.counts.get(k, 0) for r in reports)
                    for k in ("new", "updated", "unchanged", "rejected")}

@@ -1141,6 +1141,17 @@ class Ahead(NamedTuple):
     sha256: str
 
 
+class Note(NamedTuple):
+    """Stands, among records, for what the reader of a run should know of the
+    file as a whole though no record is rejected: said once, in the run's
+    ``warnings`` (``IngestReport``), not once a record. A Telegram export whose
+    chats are of a type Telegram Desktop does not write (a newer export?) is
+    read, and says so once; it said nothing, and a reject a message would have
+    buried the messages themselves."""
+
+    text: str
+
+
 class RawSink:
     """Collects raw records (bytes as received) for the writer to store.
 

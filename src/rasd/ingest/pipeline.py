@@ -39,6 +39,7 @@ from rasd.ingest.base import (
     CURRENT_RAW,
     Ahead,
     IngestError,
+    Note,
     RawSink,
     Stream,
     current_stream,
@@ -70,6 +71,7 @@ class Chunk(NamedTuple):
     # that give no record) before the first record, and is kept all the same
     # (``ingest_path``)
     by_size: bool = False
+    notes: tuple[str, ...] = ()  # what the file says once (``Note``), for the report
 
 
 def kept(batch: Batch | None, by_size: bool, started: bool) -> bool:
@@ -151,6 +153,10 @@ def produce(path: str | Path, fmt: str, options: dict[str, Any], platform: str |
                     yield Chunk(batch, rejects, pos(), True)
                     rejects = []
                     full = False
+                continue
+            if isinstance(rec, Note):  # (rare: once a file at most, so far)
+                yield Chunk(None, rejects, pos(), notes=(rec.text,))
+                rejects = []
                 continue
             if isinstance(rec, Reject):
                 rejects.append(reject_entry(rec, fmt))

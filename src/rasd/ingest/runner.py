@@ -27,6 +27,7 @@ from rasd.ingest.base import (
     MAGIC_BYTES,
     STREAM_PATH,
     IngestError,
+    Note,
     RawSink,
     Stream,
     check_platform,
@@ -66,6 +67,9 @@ class IngestReport:
     rejects: list[dict[str, Any]] = field(default_factory=list)  # first few, for display
     quarantine: str | None = None
     seconds: float = 0.0
+    # what the file says once, no record rejected (``base.Note``): a Telegram
+    # export's chat type that Desktop does not write, read as a newer export's
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -74,7 +78,7 @@ class IngestReport:
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "format": self.fmt, "source": self.source,
                 **self.counts, "quarantine": self.quarantine,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "warnings": self.warnings}
 
 
 def quarantine_path(store: Store) -> Path:
@@ -301,7 +305,7 @@ def check_format(path: str | Path | Stream, fmt: str = "auto", *, platform: str 
         name, options = _format(p, fmt, mapping, platform, chat_id)
         if first_record:
             with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
-                first = next(records, None)
+                first = next((r for r in records if not isinstance(r, Note)), None)
             if fmt != "auto" and isinstance(first, Reject):
                 _check_forced(p, name, first)
         elif name == "csv":
@@ -394,6 +398,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         guard.callback(getattr(chunks, "close", lambda: None))
         guard.enter_context(bulk)
         for chunk in chunks:
+            report.warnings.extend(chunk.notes)
             b = chunk.batch
             # a batch of raw bytes only (lines that yield no record) is kept once
             # the file has records, or where it went out by size (``kept``)
@@ -538,6 +543,9 @@ def _check(path: Path, fmt: str, platform: str | None, source: str | None,
     t0 = time.perf_counter()
     with relaxed_gc():
         for i, rec in enumerate(parser.parse(path, sink)):
+            if isinstance(rec, Note):
+                report.warnings.append(rec.text)
+                continue
             if isinstance(rec, Reject):
                 rejected += 1
                 if len(report.rejects) < keep_rejects:

@@ -33,6 +33,7 @@ from rasd.ingest.base import (
     EndAtDamage,
     IngestError,
     MediaRoot,
+    Note,
     Parser,
     RawSink,
     clean_text,
@@ -75,12 +76,20 @@ from rasd.ingest.jsonitems import (
 from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record, Reject
 
 PLATFORM = "telegram"
+# The chat types Telegram Desktop writes (export_output_json.cpp, TypeString), to
+# the prefix of the chat's platform id. "replies" and "verification_codes" (the
+# Replies and Verification Codes service chats) are user peers, keyed chat<id>
+# as rasd has always keyed them (user<id> would split a store's data in two).
 CHAT_PREFIX = {
     "public_channel": "channel", "private_channel": "channel",
     "public_supergroup": "channel", "private_supergroup": "channel",
     "private_group": "chat", "personal_chat": "user", "bot_chat": "user",
-    "saved_messages": "user",
+    "saved_messages": "user", "replies": "chat", "verification_codes": "chat",
 }
+# the chat prefix of a type not in CHAT_PREFIX: a string Desktop does not write (a
+# newer export?), or null (what Desktop writes for a chat whose type it does not know)
+OTHER_PREFIX = "chat"
+UNKNOWN_TYPES_KEPT = 10  # distinct unknown types named in the note; the rest counted
 CHAT_ITEM = ("messages.item", "chats.list.item.messages.item", "left_chats.list.item.messages.item")
 CHAT_PREFIXES = ("", "chats.list.item", "left_chats.list.item")
 _LISTS = ("chats.list", "left_chats.list")
@@ -158,6 +167,10 @@ class _State:
         self.done: set[str] = carried.done if carried else set()  # accounts given
         # the day the export was made, from its folder's name (base.export_day)
         self.day: datetime | None = carried.day if carried else None
+        # chats of a type not in CHAT_PREFIX (read, keyed OTHER_PREFIX<id>), by
+        # type (as ``repr`` shows it, cut short; at most UNKNOWN_TYPES_KEPT types,
+        # the rest under ""): said once at the end (``unknown_note``)
+        self.unknown: dict[str, int] = carried.unknown if carried else {}
         # the file as read, which knows why the data ended early (a compressed
         # export cut short or damaged: EndAtDamage)
         self.cut: EndAtDamage | None = None
@@ -185,11 +198,34 @@ class _State:
 
     def fresh(self) -> bool:
         """Whether the reject of a chat's own field (its name, its messages that
-        are no list …) met now is not one the first pass gave already: the
-        careful pass reads the file again from its start, and meets them in
-        the same order (the messages the first pass gave, it skips)."""
+        are no list …), or a chat of an unknown type counted, met now is not one
+        the first pass gave already: the careful pass reads the file again from
+        its start, and meets them in the same order (the messages the first
+        pass gave, it skips)."""
         self.said += 1
         return self.said > self.said_before
+
+    def unknown_type(self, value: str | None) -> None:
+        """Count the chat being read as one of type ``value`` (None: null),
+        not one Desktop writes."""
+        if not self.fresh():
+            return
+        key = "null" if value is None else repr(value[:40] + ("…" if len(value) > 40 else ""))
+        if key not in self.unknown and len(self.unknown) >= UNKNOWN_TYPES_KEPT:
+            key = ""
+        self.unknown[key] = self.unknown.get(key, 0) + 1
+
+    def unknown_note(self) -> str | None:
+        """What the run says once of the chats of unknown types (``Note``)."""
+        if not self.unknown:
+            return None
+        n = sum(self.unknown.values())
+        named = ", ".join(f"{k} ({v:,})" for k, v in self.unknown.items() if k)
+        more = self.unknown.get("", 0)
+        return (f"{n:,} chat(s) of a type Telegram Desktop does not write (null: its own "
+                f"unknown type): {named}{f', {more:,} of other types' if more else ''}; read "
+                f"(a newer export?) and keyed {OTHER_PREFIX}<id>: the type does not say "
+                "whether the id is a channel's, a group's or a user's")
 
     @property
     def damage(self) -> Exception | None:
@@ -226,6 +262,21 @@ REORDERED = ("the chat's id or type comes after its messages in this file (not t
 _ITEM = re.compile(r"\.item(?=\.|$)")
 
 
+_JSON_KINDS = {"number": "a number", "boolean": "true or false", "start_map": "an object",
+               "start_array": "an array"}
+
+
+def _not_a_type(event: str) -> str | None:
+    """Why a chat's type that starts with ijson ``event`` is refused: Desktop
+    writes a string, or null for a type it does not know; a number, true or
+    false, an object or an array is no type (a broken or crafted file). Its
+    chat's id could then only be guessed (``chat<id>``), as for a refused id:
+    its messages are rejects."""
+    kind = _JSON_KINDS.get(event)
+    return None if kind is None else (f"expected a string such as 'public_channel', "
+                                       f"not {kind}")
+
+
 def _refused(refused: dict[str, str]) -> str:
     """Why a chat's messages are rejected when its type or id (``refused``:
     key to why) was refused: the chat is not known, and not guessed."""
@@ -245,7 +296,7 @@ def _chat_id(chat: dict) -> str | None:
 def chat_platform_id(ctype: str | None, cid: Any) -> str:
     """``channel123`` for a channel's id 123 (the prefix by chat type); an id that
     is no id (over 190 characters, a NUL, an object) raises, as any id would."""
-    return f"{CHAT_PREFIX.get(ctype or '', 'chat')}{req_id(cid, 'id')}"
+    return f"{CHAT_PREFIX.get(ctype or '', OTHER_PREFIX)}{req_id(cid, 'id')}"
 
 
 def _plain_text(text: Any, field: str = "text") -> tuple[str, list[dict]]:
@@ -319,6 +370,9 @@ class TelegramParser(Parser):
         yield from self._parse_all(path, raw, state, src)
         for cid in list(state.pending):  # chats cut short: as far as they were read
             yield from self._chat_done(cid, state, raw, src)
+        note = state.unknown_note()  # (the careful pass adds to the same counts)
+        if note is not None:
+            yield Note(note)
 
     def _parse_all(self, path: Path, raw: RawSink, state: _State, src: str
                    ) -> Iterator[Record]:
@@ -435,6 +489,7 @@ class TelegramParser(Parser):
                         why = (jsonlex.INVALID_UTF8_REASON if value == jsonlex.INVALID_UTF8
                                else _TOO_LONG if event == "string" and (
                                    f.cut or len(value) > CHAT_FIELD_MAX)
+                               else _not_a_type(event) if key == "type"
                                else None)
                         if why is not None:
                             # not kept (chat_record refused it: the chat's messages
@@ -452,6 +507,8 @@ class TelegramParser(Parser):
                             continue
                         state.chat_keys.add(key)
                         state.refused.pop(key, None)  # (read again, not refused)
+                        if key == "type" and (event == "null" or value not in CHAT_PREFIX):
+                            state.unknown_type(value)
                         if event in ("string", "number"):
                             # a lone "\\ud800" is valid JSON, not text
                             chat[key] = strip_surrogates(value)
