@@ -265,11 +265,12 @@ def test_html_pages_of_a_tar_gz_read_the_page_before_without_decompressing_again
     assert {n for i, n in got[0] if i.endswith(("/200", "/700"))} == {"Sender 1", "Sender 6"}
 
 
-def _tar_gz_export(store, tmp_path: Path, n: int) -> Path:
-    """A Telegram export of ``n`` photos packed in a .tar.gz, its photos stored
-    in the reverse order of their messages (and so of their media ids),
-    ingested into ``store``."""
-    import gzip
+def _export_files(n: int, shuffle: int | None = None, chat: int = 7000000009
+                  ) -> dict[str, bytes]:
+    """A Telegram JSON export of ``n`` distinct PNG photos, by member name: its
+    photos stored in the reverse order of their messages (and so of their
+    media ids), or shuffled with seed ``shuffle``."""
+    import random
 
     from PIL import Image
 
@@ -280,15 +281,26 @@ def _tar_gz_export(store, tmp_path: Path, n: int) -> Path:
         buf = io.BytesIO()
         img.save(buf, "PNG")
         photos[f"photos/p{i:02d}.png"] = buf.getvalue()
-    export = {"name": "C", "type": "public_channel", "id": 7000000009, "messages": [
+    export = {"name": "C", "type": "public_channel", "id": chat, "messages": [
         {"id": i + 1, "type": "message", "date": "2024-03-01T10:00:00",
-         "date_unixtime": str(1709287200 + i), "from": "C", "from_id": "channel7000000009",
+         "date_unixtime": str(1709287200 + i), "from": "C", "from_id": f"channel{chat}",
          "photo": name, "text": f"photo {i}", "text_entities": []}
         for i, name in enumerate(photos)]}
+    names = list(reversed(photos))
+    if shuffle is not None:
+        random.Random(shuffle).shuffle(names)
     files = {"Export/result.json": json.dumps(export).encode()}
-    files.update({f"Export/{k}": v for k, v in reversed(photos.items())})
+    files.update({f"Export/{k}": photos[k] for k in names})
+    return files
+
+
+def _tar_gz_export(store, tmp_path: Path, n: int, shuffle: int | None = None,
+                   chat: int = 7000000009) -> Path:
+    """``_export_files`` packed in a .tar.gz, ingested into ``store``."""
+    import gzip
+
     archive = tmp_path / "export.tar.gz"
-    archive.write_bytes(gzip.compress(_plain_tar(files)))
+    archive.write_bytes(gzip.compress(_plain_tar(_export_files(n, shuffle, chat))))
     with member_stream(archive, "Export/result.json") as s:
         assert ingest_path(store, s).counts["by_kind"]["posts"]["new"] == n
     return archive
@@ -318,7 +330,7 @@ def test_a_media_scan_reads_a_tar_gz_once_across_its_batches(store, tmp_path, mo
     but the batches were cut in the order of the media ids: each went back to
     the archive's start, a decompression of it a batch (a 1,000-photo export:
     ~16). The scan now cuts its batches from a page of ids put in the
-    archive's order (``MediaDetector.order``): the batches follow on, one pass
+    archive's order (``MediaDetector.plan``): the batches follow on, one pass
     for the scan. Here 5 batches of 4 photos: 5 passes before, now 1; and the
     photos hashed and their detections are those of batches cut by id."""
     from sqlalchemy import select
@@ -336,9 +348,10 @@ def test_a_media_scan_reads_a_tar_gz_once_across_its_batches(store, tmp_path, mo
         ids = [r[0] for r in c.execute(select(S.media.c.id).order_by(S.media.c.id))]
     det = MediaDetector()
     det.bind(store)
-    # the archive holds the photos newest message first: a page in its order
-    assert det.order(ids) == ids[::-1]
-    assert det.order(ids[:3] + [10**9]) == [10**9, *ids[:3][::-1]]  # (no such media: first)
+    # the archive holds the photos newest message first: held back, then in its order
+    assert list(det.plan([ids])) == [ids[::-1]]
+    # (no such media: at once)
+    assert list(det.plan([ids[:3] + [10**9]])) == [[10**9], ids[:3][::-1]]
 
     from rasd.ingest.archive import _OPEN
     while _OPEN:  # listed afresh by the scan, as in a new process
@@ -354,3 +367,175 @@ def test_a_media_scan_reads_a_tar_gz_once_across_its_batches(store, tmp_path, mo
         scanned = {r[0] for r in c.execute(select(S.scans.c.subject_id).where(
             S.scans.c.detector == "media"))}
     assert hashed == scanned == set(ids)
+
+
+def _count_tar_passes(monkeypatch):
+    """A function giving, from now on, the passes over a compressed tar:
+    (archives opened: ``tarfile.open``, each listed, a pass; gzip readers
+    gone back to their first byte: each a decompression of the archive
+    again)."""
+    opened = [0]
+    real = tarfile.open
+
+    def counting(*args, **kwargs):
+        opened[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tarfile, "open", counting)
+    rewinds = _count_gzip_rewinds(monkeypatch)
+    return lambda: (opened[0], rewinds[0])
+
+
+def _media_results(store) -> tuple[list[tuple], list[tuple]]:
+    """(media key, signal type, signal) of every stored signal and (media key,
+    label, score) of every media detection."""
+    from sqlalchemy import select
+
+    from rasd.detect.media import schema as M
+    from rasd.store import schema as S
+
+    m, ms, d = S.media, M.media_signals, S.detections
+    with store.connect() as c:
+        sigs = c.execute(select(m.c.media_key, ms.c.signal_type, ms.c.signal)
+                         .join(ms, ms.c.media_id == m.c.id)).all()
+        dets = c.execute(select(m.c.media_key, d.c.label, d.c.score).join(
+            d, (d.c.subject_id == m.c.id) & (d.c.subject_type == "media"))).all()
+    return sorted(tuple(r) for r in sigs), sorted(tuple(r) for r in dets)
+
+
+def _scan_pages_of(monkeypatch, page: int, batch: int) -> None:
+    from rasd.detect import scan as scan_mod
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.ingest.archive import _OPEN
+
+    monkeypatch.setattr(scan_mod, "PAGE", page)
+    monkeypatch.setattr(MediaDetector, "batch_size", batch)
+    while _OPEN:  # listed afresh by the scan, as in a new process
+        _OPEN.popitem()[1].close()
+
+
+def test_a_media_scan_reads_a_tar_gz_once_across_its_pages(store, second_store, tmp_path,
+                                                           monkeypatch):
+    """The scan reads pending media a page at a time (``scan.PAGE``, 20,000),
+    and the photos of a .tar.gz were put in the archive's order a page at a
+    time: an export of more photos was decompressed again for each page (45,000
+    photos: 3 passes after the listing). They are held back across pages
+    now (``MediaDetector.plan``) and read last: here 30 photos shuffled in the
+    archive, in pages of 7 and batches of 4, were 5 passes after the listing,
+    now 1; what is stored is what the same export as a folder gives."""
+    import gzip
+    import hashlib
+
+    from rasd.detect.media import banks as B
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    n = 30
+    files = _export_files(n, shuffle=3)
+    archive = tmp_path / "export.tar.gz"
+    archive.write_bytes(gzip.compress(_plain_tar(files)))
+    with member_stream(archive, "Export/result.json") as s:
+        assert ingest_path(store, s).counts["by_kind"]["posts"]["new"] == n
+    folder = tmp_path / "folder"
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    assert ingest_path(second_store, folder / "Export" / "result.json"
+                       ).counts["by_kind"]["posts"]["new"] == n
+    bank = tmp_path / "bank.csv"
+    bank.write_text("signal_type,signal,labels\n" + "".join(
+        f"md5,{hashlib.md5(files[f'Export/photos/p{i:02d}.png']).hexdigest()},entity=t\n"
+        for i in (4, 23)))
+    for s in (store, second_store):
+        B.create_bank(s, "t", labels={"entity": "t"})
+        B.import_file(s, "t", bank)
+
+    _scan_pages_of(monkeypatch, 7, 4)
+    passes = _count_tar_passes(monkeypatch)
+    det = MediaDetector()
+    assert scan(store, [det])[0].scanned == n
+    assert det.stats["hashed"] == n and det.stats["errors"] == det.stats["missing"] == 0
+    # listed once, then read from the first photo after going back to its start
+    assert passes() == (1, 1)
+    assert scan(second_store, [MediaDetector()])[0].scanned == n
+    got = _media_results(store)
+    assert got == _media_results(second_store)
+    assert len(got[0]) >= n and len(got[1]) == 2
+
+
+def test_a_media_scan_of_a_tar_gz_interrupted_goes_on_where_it_stopped(store, second_store,
+                                                                       tmp_path, monkeypatch):
+    """Held back across pages, the photos of a .tar.gz keep what a Ctrl-C and
+    ``--limit`` meant: the batches scanned before a Ctrl-C are stored, the next
+    scan scans the rest (each photo once), a limit takes the lowest pending
+    ids, and the end is what one scan gives."""
+    from sqlalchemy import select
+
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+    from rasd.store import schema as S
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    n = 30
+    for s, where in ((store, tmp_path / "a"), (second_store, tmp_path / "b")):
+        where.mkdir()
+        _tar_gz_export(s, where, n, shuffle=4)
+    _scan_pages_of(monkeypatch, 7, 4)
+
+    def scanned() -> list[int]:
+        with store.connect() as c:
+            return sorted(r[0] for r in c.execute(select(S.scans.c.subject_id).where(
+                S.scans.c.detector == "media")))
+
+    real = MediaDetector.detect
+    batches: list[int] = []
+
+    def interrupted(self, subjects):  # a Ctrl-C as the third batch is hashed
+        if len(batches) == 2:
+            raise KeyboardInterrupt
+        batches.append(len(subjects))
+        return real(self, subjects)
+
+    monkeypatch.setattr(MediaDetector, "detect", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        scan(store, [MediaDetector()])
+    monkeypatch.setattr(MediaDetector, "detect", real)
+    done = scanned()
+    assert len(done) == sum(batches) == 8  # (whole batches: runs of batches held back)
+    with store.connect() as c:
+        ids = [r[0] for r in c.execute(select(S.media.c.id).order_by(S.media.c.id))]
+    pending = [i for i in ids if i not in done]
+    assert scan(store, [MediaDetector()], limit=10)[0].scanned == 10
+    assert scanned() == sorted(done + pending[:10])
+    passes = _count_tar_passes(monkeypatch)
+    det = MediaDetector()
+    assert scan(store, [det])[0].scanned == n - 18
+    assert det.stats["hashed"] == n - 18 and passes()[1] <= 1
+    assert scanned() == ids
+    assert scan(second_store, [MediaDetector()])[0].scanned == n
+    assert _media_results(store) == _media_results(second_store)
+
+
+def test_a_media_scan_lists_each_of_several_tar_gz_exports_once(store, tmp_path, monkeypatch):
+    """The photos of a page were put in order by opening their archives, two
+    of which are kept open (``archive._OPEN_MAX``): three .tar.gz exports in a
+    page drove one another out, and were listed again (a pass over each) when
+    their batches came. Each is now opened when its turn comes after the
+    pages, listed once and read in one pass: here 3 exports of 12 photos in a
+    page of 30 and one of 6, 6 archives opened and 4 passes back to their start
+    before, now 3 and 3."""
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import scan
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    n = 12
+    for k in range(3):
+        (tmp_path / str(k)).mkdir()
+        _tar_gz_export(store, tmp_path / str(k), n, shuffle=k, chat=7000000010 + k)
+    _scan_pages_of(monkeypatch, 30, 4)
+    passes = _count_tar_passes(monkeypatch)
+    det = MediaDetector()
+    assert scan(store, [det])[0].scanned == 3 * n
+    assert det.stats["hashed"] == 3 * n and det.stats["errors"] == det.stats["missing"] == 0
+    assert passes() == (3, 3)

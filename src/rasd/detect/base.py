@@ -10,7 +10,7 @@ A detector therefore only says what it looks at (``subject_type``), who it is
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -99,14 +99,18 @@ class Detector(ABC):
         did, or None when there was nothing to do (the default)."""
         return None
 
-    def order(self, ids: list[int]) -> list[int]:
-        """The ids of a page of pending subjects (up to ``scan.PAGE``, in id
-        order) in the order to scan them: ``scan`` cuts its batches from this
-        order. Called after ``bind``. As they come by default; the media
-        detector puts the photos of a compressed tar archive in the archive's
-        order, so that a scan reads the archive once a page, not once a batch.
-        Must return the same ids (a permutation)."""
-        return ids
+    def plan(self, pages: Iterable[list[int]]) -> Iterator[list[int]]:
+        """The order to scan pending subjects in. ``pages`` are their ids a page
+        at a time (up to ``scan.PAGE`` each, in id order), read as this
+        iterates; what it yields are runs of ids that ``scan`` cuts its
+        batches from, one run after the other. Must yield each id of the
+        pages once, and hold back a bounded number at a time (memory stays
+        bounded on a store of any size). Called after ``bind``. The pages as
+        they come by default; the media detector holds back the photos of
+        compressed tar archives and yields them last, in each archive's order
+        (``MediaDetector.plan``), so that a scan reads such an archive once,
+        not once a page of 20,000."""
+        yield from pages
 
     @abstractmethod
     def detect(self, subjects: Sequence[Any]) -> list[Detection]:

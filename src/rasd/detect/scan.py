@@ -6,8 +6,10 @@ going back to an earlier one); results of a rescan replace that version's
 previous detections for the subject, older versions' stay as history. Each batch commits on its own, so a crash loses at
 most the batch in flight and a re-run picks up where it stopped. The subjects
 to scan are read a page of ids at a time: memory does not grow with the store;
-a page is cut into batches in the order the detector asks for
-(``Detector.order``: the media detector reads a .tar.gz's photos in its order).
+the detector says in which order to scan them (``Detector.plan``: the media
+detector holds back the photos of a .tar.gz, to read them last in the
+archive's order, in one pass over it whatever their number), and its runs of
+ids are cut into batches.
 """
 
 from __future__ import annotations
@@ -79,11 +81,11 @@ def _pending(store: Store, det: Detector, *, rescan: bool, since: datetime | Non
                 q.where(table.c.id > last).order_by(table.c.id).limit(n))]
         if not ids:
             return
+        last, got = ids[-1], len(ids)  # before: what the page is given to may reorder it
         yield ids
-        last = ids[-1]
         if left is not None:
-            left -= len(ids)
-        if len(ids) < n:
+            left -= got
+        if got < n:
             return
 
 
@@ -166,8 +168,7 @@ def scan(store: Store, detectors: Sequence[Detector], *, rescan: bool = False,
         total = _count_pending(store, det, rescan=rescan, since=since,
                                limit=limit) if progress else 0
         res = ScanResult(det.name, det.version, caught_up=caught_up)
-        for page in _pending(store, det, rescan=rescan, since=since, limit=limit):
-            ids = det.order(list(page))  # (a copy: the page's last id is where the next starts)
+        for ids in det.plan(_pending(store, det, rescan=rescan, since=since, limit=limit)):
             for start in range(0, len(ids), det.batch_size):
                 chunk = ids[start:start + det.batch_size]
                 subjects = load_subjects(store, det.subject_type, chunk)

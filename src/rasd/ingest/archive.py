@@ -21,8 +21,8 @@ a tar archive is read as it is compressed (``.tar``, ``.tar.gz``/``.tgz``,
 ``.tar.bz2``, ``.tar.xz``): a member of a compressed one is reached by
 decompressing the archive up to it, so an archive of a few large files reads
 well, and the media scan reads the photos of a Telegram export in a ``.tar.gz``
-in the archive's order (``reading_order``): one pass over it for a scan of up
-to 20,000 photos (a page of the scan), after the pass that lists it. (A member
+in the archive's order (``reading_keys``): one pass over it for the scan,
+whatever its number of photos, after the pass that lists it. (A member
 read out of order, behind the last one, costs a pass over the archive's start:
 a ZIP or a folder has no such cost.)
 """
@@ -585,26 +585,23 @@ def split_member(path: str | Path) -> tuple[Path, str] | None:
     return None
 
 
-def reading_order(paths: list[str | None]) -> list[int]:
-    """The indices of ``paths`` (local paths of media) in the order to read
-    them: the members of a compressed tar archive by archive, in the archive's
-    order, after the rest (kept as they come). A member of a .tar.gz behind the
-    last one read is reached by decompressing the archive again from its first
-    byte: a media scan takes photos in the order of their ids, not the
-    archive's, and did that for about every other photo (a pass over the
-    archive each); in the archive's order they are one pass. The media scan
-    orders a page of photos so (``MediaDetector.order``), and the batches it
-    cuts from it follow on in the archive."""
-    keyed: list[tuple[bool, str, int, int]] = []
-    tars: dict[Path, TarArchive | None] = {}  # (an unreadable one is tried once)
-    for i, p in enumerate(paths):
+def reading_keys(paths: list[str | None]) -> list[tuple[str, int] | None]:
+    """For each of ``paths`` (local paths of media), ``(archive, offset of the
+    member in it)`` where it names a member of a compressed tar archive, else
+    None: members read in the order of these keys are read in one pass over
+    each archive (``reading_order``; the media scan's plan,
+    ``MediaDetector.plan``). Each archive is opened once a call (an unreadable
+    one gives None for its members, said when they are read)."""
+    out: list[tuple[str, int] | None] = []
+    tars: dict[Path, TarArchive | None] = {}
+    for p in paths:
         member = split_member(p) if p and SEP in p else None
         key: tuple[str, int] | None = None
         if member is not None and TarArchive.claims(member[0]):
             if member[0] not in tars:
                 try:
                     arc = shared_archive(member[0])
-                except UNREADABLE:  # said when its members are read
+                except UNREADABLE:
                     arc = None
                 tars[member[0]] = arc if isinstance(arc, TarArchive) and arc.compressed \
                     else None
@@ -612,7 +609,21 @@ def reading_order(paths: list[str | None]) -> list[int]:
             info = tar.members.get(tar.stored(member[1])) if tar is not None else None
             if info is not None:
                 key = (str(member[0]), info.offset)
-        keyed.append((key is not None, *(key or ("", 0)), i))
+        out.append(key)
+    return out
+
+
+def reading_order(paths: list[str | None]) -> list[int]:
+    """The indices of ``paths`` (local paths of media) in the order to read
+    them: the members of a compressed tar archive by archive, in the archive's
+    order (``reading_keys``), after the rest (kept as they come). A member of a
+    .tar.gz behind the last one read is reached by decompressing the archive
+    again from its first byte: a media scan takes photos in the order of their
+    ids, not the archive's, and did that for about every other photo (a pass
+    over the archive each); in the archive's order they are one pass. (The
+    media scan plans the whole scan so, ``MediaDetector.plan``: its batches
+    follow on in the archive; this orders the photos of one batch.)"""
+    keyed = [(k is not None, *(k or ("", 0)), i) for i, k in enumerate(reading_keys(paths))]
     return [k[-1] for k in sorted(keyed)]
 
 

@@ -5,8 +5,8 @@ URLs are never fetched here (see ``rasd media fetch`` for the opt-in downloader)
 media row without a local file is skipped and counted. A file inside a ZIP archive
 (a Telegram export ingested zipped: ``/abs/export.zip!/ChatExport/photos/p.jpg``) is
 copied to a temporary file for the decoders and removed once hashed; the photos of
-an export in a ``.tar.gz`` are scanned in the archive's order (``order``), so
-that a scan decompresses it once, not once a batch. A file that cannot be hashed
+an export in a ``.tar.gz`` are scanned last, in the archive's order (``plan``),
+so that a scan decompresses it once, not once a batch or a page. A file that cannot be hashed
 (corrupt, truncated, a bomb…) is reported on stderr with its path and the batch goes
 on. Signals are kept in ``media_signals`` so that banks imported later can be matched
 retroactively without the files: ``rasd scan --media`` does it by itself when the
@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -156,15 +157,71 @@ class MediaDetector(Detector):
         res = rematch_stored(store, matcher=self.matcher)
         return res if res["media"] else None
 
-    def order(self, ids: list[int]) -> list[int]:
-        """A page of media ids with the members of compressed tar archives in
-        the archives' order (``archive.reading_order``), after the rest (kept
-        in id order). ``scan`` cuts its batches from this order, so a batch
-        goes on in a .tar.gz where the batch before left off: one pass over
-        the archive a page (``scan.PAGE`` media), where batches cut in id
-        order decompressed it again from its first byte once a batch (64
-        photos). Memory: the page's ids and paths."""
-        from rasd.ingest.archive import SEP, reading_order
+    def plan(self, pages: Iterable[list[int]]) -> Iterator[list[int]]:
+        """Media ids in the order to scan them: each page's media outside tar
+        archives at once (in id order), the members of tar archives held back
+        (8 bytes a medium) and yielded after every page, archive by archive,
+        each in its order (``_in_archive_order``). ``scan`` cuts its batches
+        from what this yields, so a .tar.gz export is read in one pass
+        whatever its number of photos: put in order a page (``scan.PAGE``,
+        20,000) at a time, an export of 45,000 photos was decompressed once a
+        page, 3 times after its listing. The archives are not opened while
+        the pages are read (each is listed once, when its turn comes: three
+        exports listed on every page drove one another out of the archives
+        kept open, ``archive._OPEN_MAX``). More than ``PLAN_MAX`` held back (a
+        store of several exports of 100,000 photos, an archive's most,
+        ``archive.MAX_MEMBERS``) are scanned then, and the archives read again
+        for the rest: memory stays bounded."""
+        from rasd.detect import scan as scan_mod
+        from rasd.ingest.archive import TarArchive, split_member
+
+        # runs of whole batches, about a page each (a list of a page's ids at a time)
+        run = self.batch_size * max(1, scan_mod.PAGE // self.batch_size)
+        held: dict[str, array[int]] = {}  # media ids by tar archive
+        count = 0
+        for page in pages:
+            paths = self._archive_paths(page)
+            now = []
+            for i in page:
+                member = split_member(paths[i]) if i in paths else None
+                if member is not None and TarArchive.claims(member[0]):
+                    held.setdefault(str(member[0]), array("q")).append(i)
+                    count += 1
+                else:
+                    now.append(i)
+            if now:
+                yield now
+            if count >= PLAN_MAX:
+                for ids in held.values():
+                    yield from self._in_archive_order(ids, run)
+                held, count = {}, 0
+        for ids in held.values():
+            yield from self._in_archive_order(ids, run)
+
+    def _in_archive_order(self, ids: array[int], run: int) -> Iterator[list[int]]:
+        """The media ``ids`` of one tar archive in its order, ``run`` at a time:
+        by the offset of their member in a compressed one (``reading_keys``:
+        the archive is opened, and listed if it is not open yet), those it
+        does not hold first (found missing at once), and in id order in a
+        plain one (read from any place). Memory: 16 bytes a medium."""
+        import numpy as np
+
+        from rasd.ingest.archive import reading_keys
+
+        offsets = array("q")
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900].tolist()
+            paths = self._archive_paths(chunk)
+            offsets.extend(-1 if k is None else k[1]
+                           for k in reading_keys([paths.get(i) for i in chunk]))
+        cols = [np.frombuffer(a, dtype=np.int64) for a in (ids, offsets)]
+        ordered = cols[0][np.lexsort(cols)]  # by offset, then id
+        for start in range(0, len(ordered), run):
+            yield ordered[start:start + run].tolist()
+
+    def _archive_paths(self, ids: list[int]) -> dict[int, str]:
+        """The local paths of those of ``ids`` that name a member of an archive."""
+        from rasd.ingest.archive import SEP
 
         if self.store is None:
             raise RuntimeError("MediaDetector.bind(store) must be called first")
@@ -174,9 +231,7 @@ class MediaDetector(Detector):
             for start in range(0, len(ids), 900):
                 paths.update(c.execute(select(m.c.id, m.c.local_path).where(
                     m.c.id.in_(ids[start:start + 900]), m.c.local_path.contains(SEP))).all())
-        if not paths:
-            return ids
-        return [ids[i] for i in reading_order([paths.get(i) for i in ids])]
+        return paths
 
     def _error(self, msg: str) -> None:
         self.stats["errors"] += 1
@@ -224,6 +279,9 @@ class MediaDetector(Detector):
             elif h.outcome in ("suppressed", "quarantined"):
                 self.stats[h.outcome] += 1
         return detections_for(media_id, hits, self.name, self.version, post_ids)
+
+
+PLAN_MAX = 1_000_000  # media held back for their archive's order (MediaDetector.plan): 8 MB
 
 
 def bank_state(store: Store) -> str:
