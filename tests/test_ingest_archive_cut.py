@@ -539,3 +539,40 @@ def test_a_media_scan_lists_each_of_several_tar_gz_exports_once(store, tmp_path,
     assert scan(store, [det])[0].scanned == 3 * n
     assert det.stats["hashed"] == 3 * n and det.stats["errors"] == det.stats["missing"] == 0
     assert passes() == (3, 3)
+
+
+def test_a_media_scan_holds_back_at_most_plan_max_photos(store, tmp_path, monkeypatch):
+    """Memory stays bounded: past ``PLAN_MAX`` photos held back, those are
+    scanned (the archive read in its order for them) before the next pages
+    are read; each photo is scanned once, and the archive is read again from
+    its start once a flush, not once a batch."""
+    from sqlalchemy import select
+
+    from rasd.detect.media import detector as D
+    from rasd.detect.scan import scan
+    from rasd.store import schema as S
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    n = 30
+    _tar_gz_export(store, tmp_path, n, shuffle=5)
+    _scan_pages_of(monkeypatch, 7, 4)
+    monkeypatch.setattr(D, "PLAN_MAX", 10)
+    runs: list[list[int]] = []
+    real = D.MediaDetector.plan
+
+    def recorded(self, pages):
+        for run in real(self, pages):
+            runs.append(run)
+            yield run
+
+    monkeypatch.setattr(D.MediaDetector, "plan", recorded)
+    passes = _count_tar_passes(monkeypatch)
+    det = D.MediaDetector()
+    assert scan(store, [det])[0].scanned == n and det.stats["hashed"] == n
+    # held back: 14 after two pages, 14 after four, the last 2 at the end (in
+    # runs of whole batches: 4, as a page of 7 holds one)
+    assert [len(r) for r in runs] == [4, 4, 4, 2, 4, 4, 4, 2, 2]
+    assert passes() == (1, 3)
+    with store.connect() as c:
+        scanned = [r[0] for r in c.execute(select(S.scans.c.subject_id))]
+    assert sorted(scanned) == sorted({i for r in runs for i in r}) and len(scanned) == n
