@@ -11,6 +11,7 @@ the same file, and the ratio between them.
     python benchmarks/ingest.py --pg postgresql://postgres@127.0.0.1:5432/test
                                                 # also into PostgreSQL (a fresh schema)
     python benchmarks/ingest.py --pg URL --pg-only --posts 20000   # PostgreSQL alone
+    python benchmarks/ingest.py --flat ...      # twarc2 flattened lines (a tweet a line)
 
 Each measurement runs in a child process so that peak RSS is its own (for the
 two-process ingest: the writing process + the parsing process).
@@ -272,6 +273,20 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   2 processes 11,160 / 12,085 old against 12,227 / 12,311 new posts/s,
   1 process 7,740 / 7,753 against 9,172 / 9,562, re-ingest 13,697 / 14,860
   against 14,148 / 14,111: no loss; the ratio is where it was (0.17-0.21x).
+  Session 16, PostgreSQL (the host loaded 5-8.5 on its 2 cores: wall times
+  noise), after the writer's other lookups by key went the way of session
+  12's (fast_select_in: raw records by hash, follows and notices by
+  dedup_key, events, accounts by handle, media without a file, posts read
+  back): --pg-only --posts 20000, old/new alternated 3 times: server CPU
+  1.14 / 1.11 / 1.13 s against 1.09 / 1.09 / 1.12 s, re-ingest 0.10 / 0.12 /
+  0.13 against 0.12 / 0.13 / 0.12 s (pages of 100 tweets: a raw record a
+  page, so the changed lookups barely run). --flat (a tweet a line, every one
+  a raw record looked up by hash, with follow and compliance lines), 3 pairs:
+  server 1.57 / 1.60 / 1.62 against 1.66 / 1.59 / 1.56 s, re-ingest 0.27 /
+  0.26 / 0.28 against 0.20 / 0.20 / 0.21 s (-25%), the client's 8,015 /
+  8,417 / 8,085 posts per CPU-s against 8,369 / 8,346 / 8,803. Stores
+  identical by natural keys (killpoints.dump; pages, flat and Telegram
+  files, read twice, SQLite and PostgreSQL, 1 and 2 processes).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
@@ -368,10 +383,19 @@ def _tweet(rng: random.Random, tid: int, users: list[dict]) -> dict:
     return t
 
 
+TWARC = {"url": "https://api.x.com/2/tweets/search/all", "version": "2.14.0",
+         "retrieved_at": "2024-10-01T00:00:00+00:00"}
+
+
 def generate(path: Path, posts: int = 0, size_bytes: int = 0, seed: int = 7,
-             n_users: int = 20_000) -> int:
+             n_users: int = 20_000, flat: bool = False) -> int:
     """Write v2 pages to ``path``; stop at ``posts`` tweets or ``size_bytes``;
-    authors and mentions drawn from ``n_users`` accounts."""
+    authors and mentions drawn from ``n_users`` accounts. ``flat``: twarc2's
+    flattened lines instead, a tweet a line with its author inlined (a raw
+    record a tweet, each looked up by its hash), and after every page's worth
+    a user line of someone's following list (a follow edge, looked up by its
+    dedup_key) and a compliance line deleting one of the page's tweets (a
+    notice, looked up by its dedup_key)."""
     rng = random.Random(seed)
     users = [{"id": str(10_000 + i), "username": f"user_{i}", "name": f"User {i}",
               "description": " ".join(rng.choice(WORDS) for _ in range(12)),
@@ -388,14 +412,25 @@ def generate(path: Path, posts: int = 0, size_bytes: int = 0, seed: int = 7,
             for _ in range(100):
                 tid += 1
                 data.append(_tweet(rng, tid, users))
+            if flat:
+                lines = [json.dumps({**t, "author": users[int(t["author_id"]) - 10_000],
+                                     "__twarc": TWARC}) for t in data]
+                lines += [json.dumps({**u, "__twarc": {
+                    **TWARC, "url": f"https://api.x.com/2/users/{data[0]['author_id']}/following"}})
+                          for u in rng.sample(users, 5)]
+                lines.append(json.dumps({"id": data[rng.randrange(100)]["id"],
+                                         "action": "delete",
+                                         "created_at": "2024-10-02T00:00:00.000Z"}))
+                text = "\n".join(lines) + "\n"
+                f.write(text)
+                size += len(text)
+                n += 100
+                continue
             authors = {t["author_id"] for t in data}
             inc = [u for u in users if u["id"] in authors][:100] if len(authors) < 50 else \
                 [users[int(a) - 10_000] for a in sorted(authors)[:100]]
             line = json.dumps({"data": data, "includes": {"users": inc},
-                               "meta": {"result_count": 100},
-                               "__twarc": {"url": "https://api.x.com/2/tweets/search/all",
-                                           "version": "2.14.0",
-                                           "retrieved_at": "2024-10-01T00:00:00+00:00"}})
+                               "meta": {"result_count": 100}, "__twarc": TWARC})
             f.write(line + "\n")
             size += len(line) + 1
             n += 100
@@ -607,6 +642,9 @@ def main() -> None:
                     help="distinct accounts the posts are drawn from (default 20,000; a "
                          "search crawl meets mostly new ones: try 1000000 for the "
                          "writer's caches at their cap)")
+    ap.add_argument("--flat", action="store_true",
+                    help="twarc2's flattened lines (a tweet a line), with follow and "
+                         "compliance lines: every tweet a raw record of its own")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--keep", action="store_true", help="keep the temporary files")
     ap.add_argument("--skip-one", action="store_true",
@@ -630,10 +668,10 @@ def main() -> None:
             res = run_floor(path, db)
         elif kind == "pg":
             res = run_pg(path, db)
-        elif kind == "gen":  # db: "POSTS SIZE_BYTES USERS"
-            posts, size_bytes, users = map(int, db.split())
+        elif kind == "gen":  # db: "POSTS SIZE_BYTES USERS FLAT"
+            posts, size_bytes, users, flat = map(int, db.split())
             res = {"posts": generate(Path(path), posts=posts, size_bytes=size_bytes,
-                                     n_users=users)}
+                                     n_users=users, flat=bool(flat))}
         else:
             res = run_naive(path, db)
         print(json.dumps(res, default=str))
@@ -645,7 +683,7 @@ def main() -> None:
     # fork and exec, so every measured child would report this one's (the
     # generator's user table: ~800 MB at --users 1000000) as its own
     n = child("gen", str(data), f"{0 if a.size_gb else a.posts} {int(a.size_gb * 2**30)} "
-                                f"{a.users}")["posts"]
+                                f"{a.users} {int(a.flat)}")["posts"]
     size_mb = data.stat().st_size / 2**20
     print(f"generated {n:,} posts in {size_mb:,.0f} MB ({time.perf_counter() - t0:.1f}s): {data}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")

@@ -967,3 +967,81 @@ def test_media_and_reply_target_lookups_probe_the_unique_indexes(store, tmp_path
             assert c.exec_driver_sql(
                 "SELECT reltuples > 0 FROM pg_class WHERE oid = 'media'::regclass"
             ).scalar_one()
+
+
+def test_fast_select_in_by_a_key_of_its_own(store):
+    """``eq`` None: the lookup by one column alone (a raw record's hash, an
+    edge's dedup_key), as a select gives it."""
+    with store.begin() as c:
+        fast_insert(c, S.raw_records, [{"sha256": f"{i:064x}", "fmt": "x", "size": 1,
+                                        "data": b"z", "first_seen": T0} for i in range(5)])
+        keys = [f"{i:064x}" for i in (1, 3, 9, 3)]
+        got = fast_select_in(c, S.raw_records, ("sha256", "size"), None, "sha256", keys)
+        want = c.execute(select(S.raw_records.c.sha256, S.raw_records.c.size).where(
+            S.raw_records.c.sha256.in_(keys))).all()
+        assert sorted(got) == sorted(tuple(r) for r in want) and len(got) == 2
+        plan = "\n".join(select_in_plan(c, S.raw_records, ("sha256",), None, "sha256", keys))
+        assert "Seq Scan" not in plan and "SCAN raw_records" not in plan, plan
+
+
+# the lookups by key the writer made with SQLAlchemy's IN (as sent: the SQL
+# that the before_cursor_execute event sees)
+_IN_LOOKUPS = ("raw_records.sha256 IN", "edges.dedup_key IN", "compliance_events.dedup_key IN",
+               " events.platform_id IN", "accounts.handle_key IN", "media.media_key IN",
+               "SELECT posts.id, posts.platform_id FROM posts WHERE")
+
+
+def test_raw_record_event_notice_name_and_media_lookups_go_by_key(store, tmp_path):
+    """The writer's other lookups by key in each batch go the way of the
+    accounts' and posts' (``fast_select_in``; on PostgreSQL a probe of the
+    index where the planner took a scan of a small table): raw records by
+    hash (every batch; a flattened X file has one a tweet, a re-read finds
+    them all), follows and compliance notices by dedup_key, Telegram events
+    by id, accounts by handle (names a forward or a mention gives), media
+    stored without a file by key (an export read again from another place),
+    and posts read back by key. None is sent through SQLAlchemy any more;
+    what the runs store and count is checked."""
+    import shutil
+
+    from benchmarks.ingest import generate
+    from sqlalchemy import event
+    from tests.test_ingest_telegram import MESSAGES, channel_export
+
+    flat = tmp_path / "flat.jsonl"
+    generate(flat, posts=300, n_users=60, flat=True)
+    tg = channel_export(tmp_path / "a", [{**m, "photo": "(File not included.)"}
+                                         if "photo" in m else m for m in MESSAGES])
+    moved = channel_export(tmp_path / "b", MESSAGES)  # the photo's file, now here
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        sent.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        reps = [ingest_path(store, p, batch_size=40, jobs=1)
+                for p in (flat, flat, tg, tg, moved)]
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    shutil.rmtree(tmp_path / "a")
+    assert [s for s in sent if s.startswith("SELECT") and any(k in s for k in _IN_LOOKUPS)] == []
+    first, again = reps[0].counts, reps[1].counts
+    assert first["by_kind"]["posts"]["new"] == 300
+    assert first["by_kind"]["follows"]["new"] > 0 and first["by_kind"]["compliance"]["new"] == 3
+    assert again["new"] == again["updated"] == 0
+    assert again["by_kind"]["follows"] == {"unchanged": first["by_kind"]["follows"]["new"]}
+    assert again["by_kind"]["compliance"] == {"unchanged": 3}
+    assert reps[2].counts["by_kind"]["events"] == {"new": 1}
+    assert reps[3].counts["by_kind"]["events"] == {"unchanged": 1}
+    assert reps[4].counts["new"] == reps[4].counts["updated"] == 0
+    with store.connect() as c:
+        assert count(store, S.raw_records) == c.execute(
+            select(S.raw_records.c.sha256).distinct()).all().__len__()
+        assert count(store, S.compliance_events) == 3 and count(store, S.events) == 1
+        # the forwarded-from and @mentioned names: stubs, once each
+        stubs = c.execute(select(S.accounts.c.platform_id).where(
+            S.accounts.c.platform == "telegram", S.accounts.c.stub.is_(True))).scalars().all()
+        assert len(stubs) == len(set(stubs)) >= 1
+        local = c.execute(select(S.media.c.local_path).where(
+            S.media.c.platform == "telegram")).scalars().all()
+        assert [p for p in local if p] == [str(moved / "photos" / "photo_1.jpg")], local

@@ -1228,9 +1228,9 @@ class Writer:
         rr = S.raw_records
         # (records whose bytes come with a later batch: read before if the
         # store holds those bytes — a file read again)
-        for chunk in _chunks([r[0] for r in b.raw] + b.raw_later):
-            self.known_raw.update(r[0] for r in c.execute(
-                select(rr.c.sha256).where(rr.c.sha256.in_(chunk))))
+        for chunk in _chunks([r[0] for r in b.raw] + b.raw_later):  # (by the primary key)
+            self.known_raw.update(r[0] for r in fast_select_in(
+                c, rr, ("sha256",), None, "sha256", list(chunk)))
         rows = [{"sha256": h, "fmt": fmt, "size": size, "data": data, "first_seen": b.ts}
                 for h, fmt, size, data in b.raw if h not in self.known_raw]
         fast_insert(c, S.raw_records, rows)
@@ -1538,14 +1538,15 @@ class Writer:
             if handle and it.key in self.acc_cache:
                 self.handle_cache[(it.key[0], handle.lower())] = self.acc_cache[it.key]
         todo = [(p, n) for p, n in b.names if (p, n.lower()) not in self.handle_cache]
-        a = S.accounts
         keys = sorted({(p, S.handle_key(n)) for p, n in todo})
-        for plat, chunk in _by_platform(keys):
-            q = select(a.c.id, a.c.handle_key).where(
-                a.c.platform == plat, a.c.handle_key.in_(chunk),
-                ~a.c.platform_id.startswith("@")).order_by(a.c.stub, a.c.id)
-            for r in c.execute(q):
-                self.handle_cache.setdefault((plat, r.handle_key), r.id)
+        for plat, chunk in _by_platform(keys):  # (by the index on (platform, handle_key))
+            # the accounts with these handles, not "@name" stubs: a full profile
+            # first, then the lowest id
+            found = sorted((bool(stub), rid, key) for rid, key, stub, pid in fast_select_in(
+                c, S.accounts, ("id", "handle_key", "stub", "platform_id"), ("platform", plat),
+                "handle_key", chunk) if not pid.startswith("@"))
+            for _, rid, key in found:
+                self.handle_cache.setdefault((plat, key), rid)
         batch_handles = {(it.key[0], it.handle.lower()) for it in b.accounts
                          if it.handle}
         for p, n in todo:
@@ -1669,10 +1670,10 @@ class Writer:
             ids.update(((r[0], r[1]), r[-1]) for r in numbered)
         ids.update(((plat, pid), rid) for rid, plat, pid in returned)
         new_keys = [it.key for it in changed if it.key not in ids]
-        for plat, chunk in _by_platform(new_keys):
-            for r in c.execute(select(t.c.id, t.c.platform_id).where(
-                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
-                ids[(plat, r.platform_id)] = r.id
+        for plat, chunk in _by_platform(new_keys):  # (by the unique index)
+            for rid, pid in fast_select_in(c, t, ("id", "platform_id"), ("platform", plat),
+                                           "platform_id", chunk):
+                ids[(plat, pid)] = rid
         post_author = self.post_author
         for key, it in items.items():
             post_author[key] = acc_cache.get((key[0], it.author)) if it.author else None
@@ -1745,10 +1746,10 @@ class Writer:
         m = S.media
         # a medium stored without a file was scanned (if at all) without one, so
         # never hashed: with its file here now, the next `rasd scan --media` reads it
+        # (by the unique index; the test of local_path here, not in the lookup)
         had_none = [i for plat, keys in _by_platform((d["p"], d["k"]) for d in moved)
-                    for i in c.execute(select(m.c.id).where(
-                        m.c.platform == plat, m.c.media_key.in_(keys),
-                        m.c.local_path.is_(None))).scalars()]
+                    for i, local in fast_select_in(c, m, ("id", "local_path"), ("platform", plat),
+                                                   "media_key", keys) if local is None]
         for chunk in _chunks(had_none):
             c.execute(delete(S.scans).where(S.scans.c.subject_type == "media",
                                             S.scans.c.subject_id.in_(list(chunk))))
@@ -1831,10 +1832,9 @@ class Writer:
             return
         e = S.events
         have: set[Key] = set()
-        for plat, chunk in _by_platform(it.key for it in b.events):
-            for r in c.execute(select(e.c.platform_id).where(
-                    e.c.platform == plat, e.c.platform_id.in_(chunk))):
-                have.add((plat, r.platform_id))
+        for plat, chunk in _by_platform(it.key for it in b.events):  # (by the unique index)
+            have.update((plat, pid) for pid, in fast_select_in(
+                c, e, ("platform_id",), ("platform", plat), "platform_id", chunk))
         rows = []
         for it in b.events:
             if it.key in have:
@@ -1882,10 +1882,11 @@ class Writer:
 
     def _fresh(self, c: Connection, key_col: Any, rows: dict[str, Any], kind: str) -> list[Any]:
         """The rows whose unique key is not stored yet (counted new); the others
-        are counted unchanged."""
+        are counted unchanged. (Looked up by the key's unique index.)"""
         have: set[str] = set()
         for chunk in _chunks(list(rows)):
-            have.update(r[0] for r in c.execute(select(key_col).where(key_col.in_(chunk))))
+            have.update(r[0] for r in fast_select_in(c, key_col.table, (key_col.name,), None,
+                                                     key_col.name, list(chunk)))
         fresh = [r for k, r in rows.items() if k not in have]
         self.counts.add(kind, "new", len(fresh))
         self.counts.add(kind, "unchanged", len(rows) - len(fresh))

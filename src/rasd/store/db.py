@@ -283,7 +283,7 @@ def _pg_session(dbapi_conn: Any, _record: Any) -> None:
 
 # Tables the ingest writer reads by their keys in every batch, or often (the
 # accounts and posts of a batch, raw records by hash, follows and notices by
-# their dedup keys, media by key, the history of changed rows): what
+# their dedup keys, media and events by key, the history of changed rows): what
 # ``Store.analyze_new`` looks at.
 LOOKUP_TABLES = ("accounts", "posts", "raw_records", "edges", "media", "events",
                  "compliance_events", "account_versions", "post_versions", "pending_links")

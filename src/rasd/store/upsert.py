@@ -326,14 +326,15 @@ def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
     _executemany(conn, sql, convert(rows))
 
 
-def fast_select_in(conn: Connection, table: Table, cols: tuple[str, ...], eq: tuple[str, Any],
-                   in_col: str, values: list[Any]) -> list[tuple]:
+def fast_select_in(conn: Connection, table: Table, cols: tuple[str, ...],
+                   eq: tuple[str, Any] | None, in_col: str, values: list[Any]) -> list[tuple]:
     """``SELECT cols FROM table WHERE eq[0] = eq[1] AND in_col IN values`` as
     plain DBAPI tuples, for columns that need no result processing (integers,
     strings); a lookup of a few hundred keys without SQLAlchemy's per-call
     statement expansion and row objects. ``(eq[0], in_col)`` should be a
-    unique index (or lead one): on PostgreSQL the lookup is planned to use an
-    index (``INDEX_LOOKUP_SQL``)."""
+    unique index (or lead one); ``eq`` None: ``in_col`` alone (a key of its
+    own: a raw record's hash, an edge's dedup_key). On PostgreSQL the lookup
+    is planned to use an index (``INDEX_LOOKUP_SQL``)."""
     if not values:
         return []
     sql, params = _select_in(conn, table, cols, eq, in_col, values)
@@ -387,26 +388,28 @@ INDEX_LOOKUP_SQL = "SET LOCAL enable_seqscan = off"
 INDEX_LOOKUP_END_SQL = "SET LOCAL enable_seqscan TO DEFAULT"
 
 
-def _select_in(conn: Connection, table: Table, cols: tuple[str, ...], eq: tuple[str, Any],
-               in_col: str, values: list[Any]) -> tuple[str, tuple[Any, ...]]:
-    for c in (*cols, eq[0], in_col):
+def _select_in(conn: Connection, table: Table, cols: tuple[str, ...],
+               eq: tuple[str, Any] | None, in_col: str, values: list[Any]
+               ) -> tuple[str, tuple[Any, ...]]:
+    for c in (*cols, *(eq[:1] if eq else ()), in_col):
         if c not in table.c:
             raise KeyError(f"{table.name} has no column {c!r}")
-    if conn.dialect.name == "postgresql":
+    pg = conn.dialect.name == "postgresql"
+    ph = "%s" if pg or conn.dialect.paramstyle != "qmark" else "?"
+    where, first = (f"{eq[0]} = {ph} AND ", (eq[1],)) if eq else ("", ())
+    if pg:
         # one array parameter: the same statement text each time, which the
         # driver parses once (a statement of 900 placeholders it parsed at
         # every call, ~10 ms of client CPU each), and the same index lookup
-        sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {eq[0]} = %s "
-               f"AND {in_col} = ANY(%s)")
-        return sql, (eq[1], list(values))
-    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {eq[0]} = {ph} "
-           f"AND {in_col} IN ({', '.join([ph] * len(values))})")
-    return sql, (eq[1], *values)
+        sql = f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where}{in_col} = ANY(%s)"
+        return sql, (*first, list(values))
+    sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where}"
+           f"{in_col} IN ({', '.join([ph] * len(values))})")
+    return sql, (*first, *values)
 
 
-def select_in_plan(conn: Connection, table: Table, cols: tuple[str, ...], eq: tuple[str, Any],
-                   in_col: str, values: list[Any]) -> list[str]:
+def select_in_plan(conn: Connection, table: Table, cols: tuple[str, ...],
+                   eq: tuple[str, Any] | None, in_col: str, values: list[Any]) -> list[str]:
     """The plan the database makes for ``fast_select_in`` with these arguments,
     as it makes it there (its lines of EXPLAIN, or of SQLite's EXPLAIN QUERY
     PLAN): to check that a lookup uses an index."""
