@@ -154,6 +154,43 @@ def test_analyze_new_analyzes_the_tables_that_hold_rows_but_have_no_statistics(s
     assert third == ([], ["posts"])
 
 
+def _analyzed_once(store, table: str) -> bool:
+    """Whether the server counts ``table`` analyzed (before PostgreSQL 15 its
+    statistics collector says so up to half a second later)."""
+    import time
+
+    for _ in range(50):
+        with store.connect() as c:
+            if c.exec_driver_sql(f"SELECT pg_stat_get_analyze_count('{table}'::regclass)"
+                                 ).scalar_one():
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def test_analyze_new_does_not_take_a_table_only_vacuumed_for_analyzed(pg_store):
+    """A VACUUM sets the table's size for the planner (pg_class.reltuples)
+    without statistics of its columns; analyze_new, which looked at reltuples
+    alone, took such a table for analyzed, and its lookups went on without
+    statistics. Now it also asks whether the table was ever analyzed."""
+    with pg_store.begin() as c:
+        fast_insert(c, S.accounts, [_acc(i) for i in range(1, 50)])
+    with pg_store.engine.connect() as c:
+        c = c.execution_options(isolation_level="AUTOCOMMIT")
+        c.exec_driver_sql("VACUUM accounts")
+        assert c.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE oid = 'accounts'::regclass").scalar_one() == 49
+    stats = ("SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() "
+             "AND tablename = 'accounts'")
+    with pg_store.write() as c:
+        assert c.exec_driver_sql(stats).scalar_one() == 0
+        assert pg_store.analyze_new(c, ["accounts"]) == (["accounts"], [])
+        assert c.exec_driver_sql(stats).scalar_one() > 0
+    assert _analyzed_once(pg_store, "accounts")
+    with pg_store.write() as c:  # once
+        assert pg_store.analyze_new(c, ["accounts"]) == ([], [])
+
+
 def test_executemany_statements_are_prepared_on_postgresql(pg_store):
     """An executemany of the fast paths (an INSERT of values, an UPDATE by id)
     is prepared: parsed once for all its rows, though the connection prepares

@@ -289,13 +289,22 @@ LOOKUP_TABLES = ("accounts", "posts", "raw_records", "edges", "media", "events",
                  "compliance_events", "account_versions", "post_versions", "pending_links")
 
 # Which of the tables (names, resolved by the search path) hold pages, and
-# which the planner knows the size of: ``reltuples`` is -1 (0 before
-# PostgreSQL 14) until a table is first analyzed or vacuumed, and stays 0 where
-# ANALYZE found no rows (then it stores no statistics either). A catalog
-# lookup (~0.3 ms): the pg_stats view, which would tell columns that have
-# statistics, takes ~5 ms to plan, and pg_statistic is the superuser's.
+# which have statistics: ``reltuples`` is -1 (0 before PostgreSQL 14) until a
+# table is first analyzed or vacuumed, and stays 0 where ANALYZE found no rows
+# (then it stores no statistics either); a VACUUM sets it too, without
+# statistics (a table only vacuumed was taken for analyzed), so the table must
+# also have been analyzed, by anyone, as the server counts it
+# (pg_stat_get_*analyze_count, the pg_stat_user_tables columns without the
+# view). Where the server counts nothing (track_counts off) reltuples alone
+# decides, as before; where its counts were lost (a crash, pg_stat_reset,
+# pg_upgrade) a table is analyzed once more. A catalog lookup (~0.3 ms): the
+# pg_stats view, which would tell columns that have statistics, takes ~5 ms to
+# plan (every batch), and pg_statistic is the superuser's.
 _NO_STATS_SQL = """
-SELECT t.name, pg_relation_size(c.oid) > 0 AS has_pages, c.reltuples > 0 AS has_stats
+SELECT t.name, pg_relation_size(c.oid) > 0 AS has_pages,
+       c.reltuples > 0 AND (pg_stat_get_analyze_count(c.oid)
+                            + pg_stat_get_autoanalyze_count(c.oid) > 0
+                            OR NOT current_setting('track_counts')::boolean) AS has_stats
 FROM unnest(%s::text[]) AS t(name)
 JOIN pg_class c ON c.oid = to_regclass(t.name)
 """
