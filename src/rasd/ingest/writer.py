@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ from rasd.store.upsert import (
     fast_update,
     insert_ignore,
 )
+
+log = logging.getLogger("rasd.ingest")
 
 IN_CHUNK = 900
 CACHE_MAX = 150_000  # entries a run cache holds before it is cleared (~200 B each)
@@ -1109,6 +1112,7 @@ class Writer:
         # PostgreSQL: the lookup tables without planner statistics when last
         # looked at, because they were empty (None: not looked at yet)
         self.unanalyzed: list[str] | None = None
+        self.denied = False  # some of them this role may not analyze (warned)
 
     def __len__(self) -> int:
         return len(self.prep)
@@ -1182,9 +1186,23 @@ class Writer:
         into a fresh store on (the first found them empty), or the first into a
         store that autovacuum never analyzed. Each table once a run; those
         still empty (returned) are looked at again by the next batch, a
-        catalog query."""
+        catalog query. Those this role may not analyze (not their owner) are
+        said once a run, in one warning (logged: ``rasd.ingest``; tables found
+        so later, as they get their first rows, are not named), and not
+        looked at again: their lookups go on without statistics (on a big
+        table never analyzed, a scan of the table's platform each)."""
         tables = LOOKUP_TABLES if self.unanalyzed is None else self.unanalyzed
-        return self.store.analyze_new(c, tables)[1] if tables else []
+        if not tables:
+            return []
+        got = self.store.analyze_new(c, tables)
+        if got.denied and not self.denied:
+            self.denied = True
+            log.warning(
+                "the store's tables %s have no planner statistics, and this database "
+                "role may not ANALYZE them (not their owner): the ingest's lookups by "
+                "key may read the whole table each; their owner can run ANALYZE once "
+                "(this run goes on without)", ", ".join(got.denied))
+        return got.empty
 
     def _count_moved(self, c: Connection, b: Batch) -> None:
         """Count the copies another copy of the batch replaced without a version

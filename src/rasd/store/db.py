@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import zstandard
@@ -288,26 +288,44 @@ def _pg_session(dbapi_conn: Any, _record: Any) -> None:
 LOOKUP_TABLES = ("accounts", "posts", "raw_records", "edges", "media", "events",
                  "compliance_events", "account_versions", "post_versions", "pending_links")
 
-# Which of the tables (names, resolved by the search path) hold pages, and
-# which have statistics: ``reltuples`` is -1 (0 before PostgreSQL 14) until a
-# table is first analyzed or vacuumed, and stays 0 where ANALYZE found no rows
-# (then it stores no statistics either); a VACUUM sets it too, without
-# statistics (a table only vacuumed was taken for analyzed), so the table must
-# also have been analyzed, by anyone, as the server counts it
-# (pg_stat_get_*analyze_count, the pg_stat_user_tables columns without the
-# view). Where the server counts nothing (track_counts off) reltuples alone
-# decides, as before; where its counts were lost (a crash, pg_stat_reset,
-# pg_upgrade) a table is analyzed once more. A catalog lookup (~0.3 ms): the
-# pg_stats view, which would tell columns that have statistics, takes ~5 ms to
-# plan (every batch), and pg_statistic is the superuser's.
+# Which of the tables (names, resolved by the search path) hold pages, which
+# have statistics, and which this role may ANALYZE. Statistics: ``reltuples``
+# is -1 (0 before PostgreSQL 14) until a table is first analyzed or vacuumed,
+# and stays 0 where ANALYZE found no rows (then it stores no statistics
+# either); a VACUUM sets it too, without statistics (a table only vacuumed
+# was taken for analyzed), so the table must also have been analyzed, by
+# anyone, as the server counts it (pg_stat_get_*analyze_count, the
+# pg_stat_user_tables columns without the view). Where the server counts
+# nothing (track_counts off) reltuples alone decides, as before; where its
+# counts were lost (a crash, pg_stat_reset, pg_upgrade) a table is analyzed
+# once more. May analyze (``_MAY_ANALYZE``): else ANALYZE skips the table with
+# a warning of the server's that no client shows. A catalog lookup (~0.5 ms):
+# the pg_stats view, which would tell columns that have statistics, takes ~5 ms
+# to plan (every batch), and pg_statistic is the superuser's.
 _NO_STATS_SQL = """
 SELECT t.name, pg_relation_size(c.oid) > 0 AS has_pages,
        c.reltuples > 0 AND (pg_stat_get_analyze_count(c.oid)
                             + pg_stat_get_autoanalyze_count(c.oid) > 0
-                            OR NOT current_setting('track_counts')::boolean) AS has_stats
+                            OR NOT current_setting('track_counts')::boolean) AS has_stats,
+       {may} AS may_analyze
 FROM unnest(%s::text[]) AS t(name)
 JOIN pg_class c ON c.oid = to_regclass(t.name)
 """
+# Who may ANALYZE a table: the owner of the database, and the table's owner
+# (a member of its owning role, a superuser), or from PostgreSQL 17 whoever
+# holds the MAINTAIN privilege on it (its owner, pg_maintain's members).
+_MAY_ANALYZE = ("(pg_has_role((SELECT datdba FROM pg_database "
+                "WHERE datname = current_database()), 'USAGE') OR {table})")
+_MAY_ANALYZE_OWNER = "pg_has_role(c.relowner, 'USAGE')"
+_MAY_ANALYZE_17 = "has_table_privilege(c.oid, 'MAINTAIN')"
+
+
+class Analyzed(NamedTuple):
+    """What ``Store.analyze_new`` did with the tables it was given."""
+
+    done: list[str]  # analyzed now
+    empty: list[str]  # no rows yet (nothing to learn): worth a look next time
+    denied: list[str]  # without statistics, and this role may not analyze them
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -668,15 +686,17 @@ class Store:
                 if wait is not None and self.is_sqlite:
                     conn.connection.driver_connection.execute("PRAGMA busy_timeout=30000")
 
-    def analyze_new(self, c: Connection, tables: Iterable[str] = LOOKUP_TABLES
-                    ) -> tuple[list[str], list[str]]:
+    def analyze_new(self, c: Connection, tables: Iterable[str] = LOOKUP_TABLES) -> Analyzed:
         """PostgreSQL: ANALYZE those of ``tables`` that hold rows but were never
-        analyzed (``_NO_STATS_SQL``); returns (the tables analyzed, those
-        still empty). ``c``: the caller's write transaction (``write``), whose
+        analyzed (``_NO_STATS_SQL``); returns the tables analyzed, those still
+        empty, and those this role may not analyze (not their owner: they are
+        left as they are, their lookups planned without statistics; ANALYZE
+        would skip each with a warning no client shows, at every call). ``c``:
+        the caller's write transaction (``write``), whose
         lock keeps two ingests from analyzing the same tables at once; the
         statistics commit with it. A table that another process is vacuuming
         or analyzing is skipped (SKIP_LOCKED: it is getting statistics).
-        Nothing (two empty lists) on SQLite, which plans its key lookups by
+        Nothing (empty lists) on SQLite, which plans its key lookups by
         the unique indexes with or without statistics.
 
         Why: a table never analyzed (a fresh store, until autovacuum analyzes
@@ -694,20 +714,24 @@ class Store:
         if not all(t.isidentifier() and t.isascii() for t in names):
             raise ValueError(f"not table names: {names!r}")
         if self.is_sqlite:
-            return [], []
+            return Analyzed([], [], [])
         dconn = c.connection.driver_connection
-        skip = "(SKIP_LOCKED) " if getattr(getattr(dconn, "info", None), "server_version",
-                                           0) >= 120000 else ""
+        version = getattr(getattr(dconn, "info", None), "server_version", 0)
+        skip = "(SKIP_LOCKED) " if version >= 120000 else ""
+        may = _MAY_ANALYZE.format(
+            table=_MAY_ANALYZE_17 if version >= 170000 else _MAY_ANALYZE_OWNER)
         cur = dconn.cursor()
         try:
-            cur.execute(_NO_STATS_SQL, (names,))
-            found = {name: (pages, stats) for name, pages, stats in cur.fetchall()}
-            todo = [t for t in names if t in found and found[t][0] and not found[t][1]]
+            cur.execute(_NO_STATS_SQL.format(may=may), (names,))
+            found = {name: row for name, *row in cur.fetchall()}
+            need = [t for t in names if t in found and found[t][0] and not found[t][1]]
+            todo = [t for t in need if found[t][2]]
             for t in todo:  # rasd's own tables (plain names, checked above)
                 cur.execute(f'ANALYZE {skip}"{t}"')
         finally:
             cur.close()
-        return todo, [t for t in names if t in found and not found[t][0]]
+        return Analyzed(todo, [t for t in names if t in found and not found[t][0]],
+                        [t for t in need if not found[t][2]])
 
     @contextmanager
     def short_waits(self, seconds: float = 3.0) -> Iterator[None]:
