@@ -196,6 +196,10 @@ def test_media_of_a_zipped_export_are_hashed_from_the_archive(store, tmp_path, m
     from rasd.detect.scan import scan
 
     monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    # the decoders' temporary copies go here, not to the shared temporary folder,
+    # where another process's (a test beside this one) would be taken for left over
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     export = DEMO / "telegram"
     files = {f"ChatExport/{p.relative_to(export)}": p.read_bytes()
              for p in sorted(export.rglob("*")) if p.is_file()}
@@ -212,7 +216,7 @@ def test_media_of_a_zipped_export_are_hashed_from_the_archive(store, tmp_path, m
     assert got.by_label == {"incitement": 2}
     # nothing extracted beside the archive; the decoders' temporary copies are gone
     assert not [p for p in tmp_path.rglob("*") if p.suffix == ".jpg"]
-    assert not list(Path(tempfile.gettempdir()).glob("rasd-member-*"))
+    assert not list((tmp_path / "tmp").iterdir())
 
     # the archive changed since: one photo gone, one damaged, one past the size limit
     names = sorted(n for n in files if n.endswith(".jpg"))
