@@ -404,3 +404,25 @@ def test_a_store_that_becomes_read_only_says_what_it_kept(store, tmp_path, monke
         assert "nothing of this file was ingested; the 1 file(s) before it were" in r.stderr
     else:
         assert "the 1 batch(es) of this file committed before stay" in r.stderr, r.stderr
+
+
+def test_a_library_warning_is_said_as_the_cli_says_its_own(tmp_path, capsys):
+    """A warning the library logs (logger ``rasd``, as the ingest writer does
+    where the database role may not ANALYZE the store's tables) came out through
+    Python's last-resort handler: bare, unescaped, unlike every other "rasd:
+    warning:" line. Once a command has run, it is one escaped line of that form,
+    and only one however many commands run in the process."""
+    import logging
+
+    from typer.testing import CliRunner
+
+    from rasd.cli import app
+
+    for _ in range(2):
+        r = CliRunner().invoke(app, ["--db", str(tmp_path / "rasd.db"), "stats"])
+        assert r.exit_code == 0, r.output
+    capsys.readouterr()
+    logging.getLogger("rasd.ingest").warning("tables %s\n\x1b[2Jno stats", "posts")
+    logging.getLogger("rasd.ingest").info("not a warning")
+    err = capsys.readouterr().err
+    assert err == "rasd: warning: tables posts\\n\\x1b[2Jno stats\n", err

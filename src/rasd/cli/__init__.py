@@ -48,6 +48,7 @@ class _Group(TyperGroup):
         log = logging.getLogger("psycopg")
         if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
             log.addHandler(logging.NullHandler())
+        common.route_warnings()
         try:
             return super().invoke(ctx)
         except PermissionError as e:

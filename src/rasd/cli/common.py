@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -342,6 +343,29 @@ def more_shown(limit: int, what: str, how: str = "-n 0 lists all") -> None:
 
 def warn(message: str) -> None:
     typer.echo(term_safe(one_line(f"rasd: warning: {message}")), err=True)
+
+
+class _WarnHandler(logging.Handler):
+    """Library warnings (``logging.getLogger("rasd....")``: the ingest writer's
+    "this role may not ANALYZE") said as the CLI says its own, one escaped
+    line "rasd: warning: …": they came through Python's last-resort handler,
+    bare and unescaped (table names are the store's)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            warn(record.getMessage())
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
+
+
+def route_warnings() -> None:
+    """Send the library's warnings (logger ``rasd``) to ``_WarnHandler``, once
+    a process (a long-lived process, tests or a notebook, invokes rasd many
+    times)."""
+    log = logging.getLogger("rasd")
+    if not any(isinstance(h, _WarnHandler) for h in log.handlers):
+        h = _WarnHandler(logging.WARNING)
+        log.addHandler(h)
 
 
 def _dumps(obj: Any, opt: int) -> str:
