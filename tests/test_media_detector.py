@@ -3,11 +3,13 @@ matches and detections; retroactive matching; copypasta clusters; the demo step.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -333,25 +335,25 @@ def test_clusters_build_interrupted_keeps_the_clusters_before_and_says_so(tmp_pa
     before = cli("clusters", "list", "--json").stdout
     assert len(json.loads(before)) >= 1
     storing = []
-    real_now, real_jaccard = textdup.now, textdup._jaccard
+    real_now, real_similarities = textdup.now, textdup._similarities
 
     def now():  # called as the clusters are about to be stored
         storing.append(1)
         return real_now()
 
-    def jaccard(a, b):  # a Ctrl-C half-way through storing the new clusters
+    def similarities(sigs, ref):  # a Ctrl-C half-way through storing the new clusters
         if storing:
             raise KeyboardInterrupt
-        return real_jaccard(a, b)
+        return real_similarities(sigs, ref)
 
     monkeypatch.setattr(textdup, "now", now)
-    monkeypatch.setattr(textdup, "_jaccard", jaccard)
+    monkeypatch.setattr(textdup, "_similarities", similarities)
     r = cli("clusters", "build", "--min-size", "3", "--threshold", "0.5")
     assert r.exit_code == 130
     assert r.stderr == INTERRUPTED_BUILD
     assert storing and cli("clusters", "list", "--json").stdout == before
     monkeypatch.setattr(textdup, "now", real_now)
-    monkeypatch.setattr(textdup, "_jaccard", real_jaccard)
+    monkeypatch.setattr(textdup, "_similarities", real_similarities)
     r = cli("clusters", "build", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["hashed"] == 0
 
@@ -359,40 +361,62 @@ def test_clusters_build_interrupted_keeps_the_clusters_before_and_says_so(tmp_pa
 INTERRUPTED_BUILD = ("rasd: warning: interrupted: the clusters stored before are unchanged "
                      "(a build replaces them only when it ends); `rasd clusters build` "
                      "again builds them, reusing the text signatures already stored (a "
-                     "build stores those it hashes in one go, once all are hashed)\n")
+                     "build stores those it hashes as it goes, a page of posts at a time)\n")
 
 
-def test_clusters_build_interrupted_while_hashing_leaves_nothing_half_written(
+def test_clusters_build_interrupted_while_hashing_keeps_whole_pages_of_signatures(
         store, monkeypatch):
     """Ctrl-C in `rasd clusters build`'s hashing stage, the long one on a big
-    store: one line and status 130, and no signature of the interrupted run is
-    stored (they are stored in one go once all are hashed), nor any cluster: the
-    next build hashes every text again, and finds what a build not interrupted
-    finds."""
+    store: one line and status 130, the clusters before kept, and the signatures
+    of the pages of posts it finished stored, each right (its post's text and
+    signature), those of the posts before the last one stored all there: no page
+    half-written. The next build hashes only the rest and finds what a build not
+    interrupted finds."""
     from rasd.cli import app, common
     from rasd.detect.media import textdup
+    from rasd.detect.media.signals.minhash import normalize_text
     from rasd.ingest.runner import ingest_path
 
     for rel in ("x/demo_tweets.jsonl", "telegram", "csv/demo_kaggle_format.csv"):
         ingest_path(store, DEMO / rel)
+    want = build_clusters(store)
+    before = list_clusters(store)
+    members = cluster_members(store, before[0]["cluster"])
+    with store.begin() as c:
+        c.execute(M.post_minhash.delete())
     db = store.url.render_as_string(hide_password=False)
     real, hashed = textdup.minhash_of, []
 
-    def minhash_of(text):  # a Ctrl-C as the third text is hashed
+    def minhash_of(text):  # a Ctrl-C as the 12th text is hashed
         hashed.append(1)
-        if len(hashed) == 3:
+        if len(hashed) == 12:
             raise KeyboardInterrupt
         return real(text)
 
+    monkeypatch.setattr(textdup, "PAGE", 5)
     monkeypatch.setattr(textdup, "minhash_of", minhash_of)
     common.STATE.store = None
     r = CliRunner().invoke(app, ["--db", db, "clusters", "build"])
     common.STATE.store = None
     assert r.exit_code == 130 and r.stdout == "", r.output
     assert r.stderr == INTERRUPTED_BUILD
+    h, p = M.post_minhash, S.posts
     with store.connect() as c:
-        assert c.execute(select(func.count()).select_from(M.post_minhash)).scalar() == 0
-    assert list_clusters(store) == []
+        kept = c.execute(select(p.c.id, p.c.text, h.c.text_key, h.c.signature)
+                         .select_from(h.join(p, p.c.id == h.c.post_id))
+                         .order_by(p.c.id)).all()
+        upto = c.execute(select(p.c.id, p.c.text).where(
+            p.c.id <= kept[-1][0], p.c.text.is_not(None), p.c.deleted_at.is_(None),
+            p.c.kind.not_in(textdup.SKIP_KINDS)).order_by(p.c.id)).all()
+    assert 0 < len(kept) < want.posts_considered
+    assert [r[0] for r in kept] == [i for i, t in upto if len(normalize_text(t)) >= 40]
+    for _, text, key, sig in kept:
+        norm = normalize_text(text)
+        assert key == hashlib.md5(norm.encode(), usedforsecurity=False).hexdigest()
+        assert sig == np.asarray(real(norm).hashvalues, dtype="<u4").tobytes()
+    assert list_clusters(store) == before  # the clusters before, as they were
     monkeypatch.setattr(textdup, "minhash_of", real)
     rep = build_clusters(store)
-    assert rep.hashed == rep.distinct_texts > 3 and rep.clusters >= 1
+    assert 0 < rep.hashed < rep.distinct_texts == want.distinct_texts
+    assert (rep.clusters, rep.clustered_posts) == (want.clusters, want.clustered_posts)
+    assert cluster_members(store, list_clusters(store)[0]["cluster"]) == members

@@ -620,9 +620,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Cluster posts whose text is nearly the same and store the clusters
         (replacing the previous run). Reposts and forwards are left out.
-        Interrupted (Ctrl-C), the previous run's clusters stay as they were, and so
-        do the text signatures stored, if it was still hashing (it stores what it
-        hashed in one go, once all are hashed): the next build hashes those again.
+        Interrupted (Ctrl-C), the previous run's clusters stay as they were; the
+        text signatures it hashed are kept page by page as it reads the posts
+        (2,000 at a time), so the next build hashes only the rest.
 
         Examples:
 
@@ -648,12 +648,12 @@ def register(app: typer.Typer) -> None:
                                      min_size=min_size, since=since_dt, progress=prog)
         except KeyboardInterrupt:  # Ctrl-C ended the build without a word, status 130
             # the clusters are replaced in one transaction at the end; the text
-            # signatures, in one once all are hashed, before the clustering starts:
-            # a build interrupted while it hashes leaves none of its own
+            # signatures, a page of posts to a transaction as they are hashed: a
+            # build interrupted while it hashes keeps the pages it finished
             warn("interrupted: the clusters stored before are unchanged (a build replaces "
                  "them only when it ends); `rasd clusters build` again builds them, "
                  "reusing the text signatures already stored (a build stores those it "
-                 "hashes in one go, once all are hashed)")
+                 "hashes as it goes, a page of posts at a time)")
             raise typer.Exit(130) from None
         if json_:
             echo_json(rep.__dict__)

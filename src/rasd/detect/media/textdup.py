@@ -1,20 +1,32 @@
 """Near-duplicate text clusters (copypasta campaigns) with MinHash LSH.
 
 Method
-1. Each post's text is normalised (``signals.minhash.normalize_text``: NFKC, case-fold,
-   URLs/@mentions/diacritics/punctuation dropped) and cut into character 5-grams;
-   reposts, forwards and service messages are left out (they copy by design; the
-   network stage counts those), as are texts shorter than ``min_chars``.
-2. Posts with the same normalised text share one MinHash (128 permutations);
-   signatures are cached in ``post_minhash`` so a re-run only hashes new or edited posts.
-3. MinHash LSH (datasketch) proposes candidate pairs at Jaccard ≥ ``threshold``; each
-   pair is verified on the estimated Jaccard, and verified pairs are joined with
-   union-find into clusters.
+1. The posts are read in id order, a page of ``PAGE`` at a time, each with its cached
+   signature (``post_minhash``, for these MinHash parameters). Each post's text is
+   normalised (``signals.minhash.normalize_text``: NFKC, case-fold, URLs/@mentions/
+   diacritics/punctuation dropped) and cut into character 5-grams; reposts, forwards
+   and service messages are left out (they copy by design; the network stage counts
+   those), as are texts shorter than ``min_chars``.
+2. Posts with the same normalised text share one MinHash (128 permutations): the
+   cached one of the first of them that has it, or hashed as the text is first met.
+   The signatures hashed are stored as each page ends, a page to a transaction, so a
+   re-run (or the next run after a kill) only hashes new or edited posts.
+3. MinHash LSH proposes candidate pairs at Jaccard ≥ ``threshold``: texts with equal
+   values in one of datasketch's bands for that threshold (its ``MinHashLSH`` would
+   propose the same pairs; here each band is sorted in numpy instead of kept in
+   dicts). Each pair is verified on the estimated Jaccard, and verified pairs are
+   joined with union-find into clusters.
 4. Clusters with at least ``min_size`` posts are stored (``text_clusters`` /
-   ``text_cluster_members``), replacing the previous run: size, distinct accounts,
-   first/last time, the earliest post as representative and each member's estimated
-   similarity to it. The network stage reads them for co-similarity edges; the
-   console shows "posted by N accounts".
+   ``text_cluster_members``), replacing the previous run in one transaction: size,
+   distinct accounts, first/last time, the earliest post as representative (its text
+   read back as it is stored) and each member's estimated similarity to it. The
+   network stage reads them for co-similarity edges; the console shows "posted by N
+   accounts".
+
+Memory: one 128 × uint32 signature per distinct normalised text and its md5, one LSH
+band at a time, ~28 bytes a post (id, text index, account, time) and one page of texts
+— not the texts of the store: a crawl of millions of posts clusters in a few hundred
+MB (``benchmarks/clusters.py``).
 
 Union-find chains: A~B and B~C put A and C together even if A and C differ more; the
 stored per-member similarity shows how far each member is from the representative.
@@ -23,13 +35,14 @@ stored per-member similarity shows how far each member is from the representativ
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 
 from rasd.accounts.listing import account_ref
 from rasd.detect.media import schema as M
@@ -63,153 +76,332 @@ class ClusterReport:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-class _UF:
+# posts read per query (a keyset page: ids after the last one read); the new
+# signatures of a page are stored in one transaction before the next page is read
+PAGE = 2000
+# distinct texts per block of the in-memory signature table (grown a block at a time,
+# never copied whole)
+SIG_BLOCK = 1 << 16
+# clusters whose representative texts are fetched in one query as they are stored
+STORE_CHUNK = 500
+_NONE = np.iinfo(np.int64).max  # a missing account id or time in the per-post arrays
+
+
+class _Signatures:
+    """One 128 × uint32 MinHash per distinct normalised text, in blocks of
+    ``SIG_BLOCK`` rows: the table grows without a copy of what it holds (a doubled
+    array would need three times its size while it grows)."""
+
     def __init__(self) -> None:
-        self.p: dict[int, int] = {}
+        self.blocks: list[np.ndarray] = []
+        self.n = 0
 
-    def find(self, x: int) -> int:
-        p = self.p
-        p.setdefault(x, x)
-        root = x
-        while p[root] != root:
-            root = p[root]
-        while p[x] != root:
-            p[x], x = root, p[x]
-        return root
+    def add(self, sig: np.ndarray) -> int:
+        if self.n % SIG_BLOCK == 0:
+            self.blocks.append(np.empty((SIG_BLOCK, NUM_PERM), dtype="<u4"))
+        d = self.n
+        self.blocks[-1][d % SIG_BLOCK] = sig
+        self.n += 1
+        return d
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.p[max(ra, rb)] = min(ra, rb)
+    def get(self, d: int) -> np.ndarray:
+        return self.blocks[d // SIG_BLOCK][d % SIG_BLOCK]
+
+    def set(self, d: int, sig: np.ndarray) -> None:
+        self.blocks[d // SIG_BLOCK][d % SIG_BLOCK] = sig
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """The signatures of the texts ``idx`` (a copy, in that order)."""
+        out = np.empty((len(idx), NUM_PERM), dtype="<u4")
+        hi, lo = np.divmod(idx, SIG_BLOCK)
+        for b in np.unique(hi):
+            sel = hi == b
+            out[sel] = self.blocks[b][lo[sel]]
+        return out
+
+    def band(self, start: int, end: int) -> np.ndarray:
+        """Columns ``start:end`` of every signature (one LSH band), contiguous."""
+        if not self.blocks:
+            return np.empty((0, end - start), dtype="<u4")
+        return np.concatenate([b[:, start:end] for b in self.blocks])[:self.n]
 
 
-def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean(a == b))
+@dataclass
+class _Posts:
+    """What the later stages need of each post considered, in id order, ~28 bytes a
+    post (the texts are not kept: the representative's is fetched when stored)."""
+
+    ids: array = field(default_factory=lambda: array("q"))
+    text: array = field(default_factory=lambda: array("i"))  # distinct-text index
+    account: array = field(default_factory=lambda: array("q"))  # _NONE: none
+    created: array = field(default_factory=lambda: array("q"))  # µs since EPOCH; _NONE
+    tz: Any = None  # the tzinfo the store gives times (None: naive, as SQLite's)
+    tz_seen: bool = False
+
+    def add(self, pid: int, d: int, account: int | None, created: datetime | None) -> None:
+        self.ids.append(pid)
+        self.text.append(d)
+        self.account.append(_NONE if account is None else account)
+        if created is None:
+            self.created.append(_NONE)
+            return
+        if not self.tz_seen:
+            self.tz, self.tz_seen = created.tzinfo, True
+        self.created.append((created - _epoch(created.tzinfo)) // timedelta(microseconds=1))
+
+    def time(self, us: int) -> datetime:
+        t = _epoch(self.tz) + timedelta(microseconds=us)
+        return t.astimezone(self.tz) if self.tz is not None else t
+
+
+def _epoch(tz: Any) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) if tz is not None else datetime(1970, 1, 1)
+
+
+def _find(parent: array, x: int) -> int:
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        parent[x], x = root, parent[x]
+    return root
+
+
+def _union(parent: array, a: int, b: int) -> int:
+    """Join the sets of ``a`` and ``b``; the smaller root (first text seen) leads."""
+    ra, rb = _find(parent, a), _find(parent, b)
+    if ra != rb:
+        parent[max(ra, rb)] = min(ra, rb)
+    return min(ra, rb)
+
+
+def _similarities(sigs: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard of each row of ``sigs`` to ``ref``: the share of equal
+    MinHash values (a count over 128: exact in a float)."""
+    return np.count_nonzero(sigs == ref, axis=1) / NUM_PERM
+
+
+def _posts_query(since: datetime | None) -> Any:
+    """The posts considered, each with its cached signature if it has one for these
+    parameters (LEFT JOIN: None otherwise), to be read a keyset page at a time."""
+    p, h = S.posts, M.post_minhash
+    q = (select(p.c.id, p.c.text, p.c.account_id, p.c.created_at, h.c.text_key,
+                h.c.signature)
+         .select_from(p.outerjoin(h, and_(h.c.post_id == p.c.id, h.c.params == PARAMS)))
+         .where(and_(p.c.text.is_not(None), p.c.kind.not_in(SKIP_KINDS),
+                     p.c.deleted_at.is_(None))))
+    if since is not None:
+        q = q.where(p.c.created_at >= since)
+    return q
+
+
+def _count_posts(store: Store, since: datetime | None) -> int:
+    p = S.posts
+    q = select(func.count()).select_from(p).where(and_(
+        p.c.text.is_not(None), p.c.kind.not_in(SKIP_KINDS), p.c.deleted_at.is_(None)))
+    if since is not None:
+        q = q.where(p.c.created_at >= since)
+    with store.connect() as c:
+        return int(c.execute(q).scalar_one())
+
+
+def _store_signatures(store: Store, rows: list[dict[str, Any]]) -> None:
+    """Replace the cached signatures of these posts, in one transaction: a build
+    killed meanwhile leaves the cache as it was before the page or after it."""
+    with store.begin() as c:
+        ids = [r["post_id"] for r in rows]
+        for s in range(0, len(ids), 900):
+            c.execute(M.post_minhash.delete().where(
+                M.post_minhash.c.post_id.in_(ids[s:s + 900])))
+        for s in range(0, len(rows), 2000):
+            c.execute(insert_ignore(c, M.post_minhash), rows[s:s + 2000])
+
+
+def _read_posts(store: Store, rep: ClusterReport, *, min_chars: int,
+                since: datetime | None,
+                progress: Callable[[str, int, int], None] | None
+                ) -> tuple[_Posts, _Signatures]:
+    """Stage 1–2: every post considered, in id order, a page at a time; a text not
+    seen before gets its signature from the cache (the first post of its text that
+    has one, as before) or hashed at once; new signatures are stored page by page."""
+    posts, sigs = _Posts(), _Signatures()
+    index: dict[bytes, int] = {}  # md5 of the normalised text -> distinct-text index
+    fresh = bytearray()  # per distinct text: hashed here, no post had it cached
+    q = _posts_query(since)
+    total = _count_posts(store, since) if progress else 0
+    last, done = 0, 0
+    while True:
+        with store.connect() as c:
+            page = c.execute(q.where(S.posts.c.id > last).order_by(S.posts.c.id)
+                             .limit(PAGE)).all()
+        if not page:
+            break
+        last = page[-1][0]
+        done += len(page)
+        new_rows: list[dict[str, Any]] = []
+        for pid, text, acc, created, ckey, csig in page:
+            norm = normalize_text(text)
+            if len(norm) < min_chars:
+                continue
+            digest = hashlib.md5(norm.encode(), usedforsecurity=False).digest()
+            key = digest.hex()
+            cached = (np.frombuffer(csig, dtype="<u4") if ckey == key and csig is not None
+                      and len(csig) == NUM_PERM * 4 else None)
+            d = index.get(digest)
+            if d is None:
+                if cached is None:
+                    hv = np.asarray(minhash_of(norm).hashvalues, dtype="<u4")
+                else:
+                    hv = cached
+                d = index[digest] = sigs.add(hv)
+                fresh.append(cached is None)
+            elif cached is not None and fresh[d]:
+                sigs.set(d, cached)  # a later post of the text had it cached
+                fresh[d] = False
+            if cached is None:
+                new_rows.append({"post_id": pid, "params": PARAMS, "text_key": key,
+                                 "signature": sigs.get(d).tobytes()})
+            posts.add(pid, d, acc, created)
+        if new_rows:
+            _store_signatures(store, new_rows)
+        if progress:
+            progress("minhash", done, max(total, done))
+        del page
+    rep.posts_considered = len(posts.ids)
+    rep.distinct_texts = len(index)
+    rep.hashed = sum(fresh)
+    return posts, sigs
+
+
+def _join_similar(sigs: _Signatures, threshold: float,
+                  progress: Callable[[str, int, int], None] | None) -> np.ndarray:
+    """Stage 3: LSH over the signatures, band by band (datasketch's bands for this
+    threshold: the same candidate pairs as its ``MinHashLSH``), each candidate pair
+    verified at estimated Jaccard ≥ ``threshold`` and joined (union-find). A pair
+    already joined through others is not compared: it would change nothing. Returns
+    each text's set as the index of its first text."""
+    from datasketch import MinHashLSH
+
+    # LSH proposes candidates (it needs ≥ 2 bands, so at most 0.95); pairs are verified
+    lsh = MinHashLSH(threshold=min(threshold, 0.95), num_perm=NUM_PERM)
+    n = sigs.n
+    parent = array("q", range(n))
+    for i in range(lsh.b):
+        band = sigs.band(i * lsh.r, (i + 1) * lsh.r)
+        _, inverse, counts = np.unique(band, axis=0, return_inverse=True,
+                                       return_counts=True)
+        del band
+        inverse = inverse.reshape(-1)
+        order = np.argsort(inverse, kind="stable")  # each bucket's texts in index order
+        ends = np.cumsum(counts)
+        for b in np.nonzero(counts > 1)[0]:
+            _join_bucket(sigs, parent, order[ends[b] - counts[b]:ends[b]], threshold)
+        if progress:
+            progress("lsh", i + 1, lsh.b)
+    return np.fromiter((_find(parent, d) for d in range(n)), dtype=np.int64, count=n)
+
+
+def _join_bucket(sigs: _Signatures, parent: array, members: np.ndarray,
+                 threshold: float) -> None:
+    """Join the texts of one LSH bucket whose estimated Jaccard reaches ``threshold``,
+    comparing a text only with the later ones not yet in its set."""
+    if len(members) == 2:
+        a, b = int(members[0]), int(members[1])
+        if _find(parent, a) != _find(parent, b) and \
+                np.count_nonzero(sigs.get(a) == sigs.get(b)) / NUM_PERM >= threshold:
+            _union(parent, a, b)
+        return
+    rows = sigs.rows(members)
+    label = np.array([_find(parent, int(d)) for d in members], dtype=np.int64)
+    for i in range(len(members) - 1):
+        other = np.nonzero(label[i + 1:] != label[i])[0] + i + 1
+        if not len(other):
+            continue
+        for j in other[_similarities(rows[other], rows[i]) >= threshold]:
+            if label[j] != label[i]:
+                root = _union(parent, int(members[i]), int(members[j]))
+                label[(label == label[i]) | (label == label[j])] = root
 
 
 def build_clusters(store: Store, *, threshold: float = 0.7, min_chars: int = 40,
                    min_size: int = 2, since: datetime | None = None,
                    progress: Callable[[str, int, int], None] | None = None) -> ClusterReport:
-    from datasketch import LeanMinHash, MinHashLSH
-
+    """Cluster near-duplicate post texts and store the clusters (see the module
+    docstring). Memory: one signature per distinct text, the LSH band being
+    sorted and ~28 bytes a post; the texts are read a page at a time."""
     if not 0.1 <= threshold <= 1.0:
         raise ValueError(f"threshold {threshold} outside 0.1..1.0")
     rep = ClusterReport(params={"threshold": threshold, "min_chars": min_chars,
                                 "min_size": min_size, "minhash": PARAMS,
                                 "since": since.isoformat() if since else None})
-    p = S.posts
-    q = select(p.c.id, p.c.text, p.c.account_id, p.c.created_at).where(and_(
-        p.c.text.is_not(None), p.c.kind.not_in(SKIP_KINDS), p.c.deleted_at.is_(None)))
-    if since is not None:
-        q = q.where(p.c.created_at >= since)
-    # 1. normalise, group identical normalised texts
-    groups: dict[str, list[int]] = {}
-    meta: dict[int, tuple[int | None, datetime | None, str]] = {}
-    with store.connect() as c:
-        for pid, text, acc, created in c.execute(q.order_by(p.c.id)):
-            norm = normalize_text(text)
-            if len(norm) < min_chars:
-                continue
-            key = hashlib.md5(norm.encode(), usedforsecurity=False).hexdigest()
-            groups.setdefault(key, []).append(pid)
-            meta[pid] = (acc, created, text)
-            rep.posts_considered += 1
-        cached = {r[0]: (r[1], r[2]) for r in c.execute(
-            select(M.post_minhash.c.post_id, M.post_minhash.c.text_key,
-                   M.post_minhash.c.signature).where(M.post_minhash.c.params == PARAMS))}
-    rep.distinct_texts = len(groups)
-    # 2. one signature per distinct text (cached per post)
-    sigs: dict[str, np.ndarray] = {}
-    new_rows: list[dict[str, Any]] = []
-    total = len(groups)
-    for n, (key, pids) in enumerate(groups.items(), 1):
-        hv = None
-        for pid in pids:
-            got = cached.get(pid)
-            if got and got[0] == key:
-                hv = np.frombuffer(got[1], dtype="<u4")
-                break
-        if hv is None:
-            hv = np.asarray(minhash_of(normalize_text(meta[pids[0]][2])).hashvalues,
-                            dtype="<u4")
-            rep.hashed += 1
-        sigs[key] = hv
-        for pid in pids:
-            got = cached.get(pid)
-            if not got or got[0] != key:
-                new_rows.append({"post_id": pid, "params": PARAMS, "text_key": key,
-                                 "signature": hv.tobytes()})
-        if progress and n % 1000 == 0:
-            progress("minhash", n, total)
-    if new_rows:
-        with store.begin() as c:
-            ids = [r["post_id"] for r in new_rows]
-            for s in range(0, len(ids), 900):
-                c.execute(M.post_minhash.delete().where(
-                    M.post_minhash.c.post_id.in_(ids[s:s + 900])))
-            for s in range(0, len(new_rows), 2000):
-                c.execute(insert_ignore(c, M.post_minhash), new_rows[s:s + 2000])
-    # 3. LSH candidates, verified, union-find over distinct texts
-    keys = list(sigs)
-    kid = {k: i for i, k in enumerate(keys)}
-    # LSH proposes candidates (it needs ≥ 2 bands, so at most 0.95); pairs are verified
-    lsh = MinHashLSH(threshold=min(threshold, 0.95), num_perm=NUM_PERM)
-    lean = {}
-    scheme = _scheme()
-    kw = {"scheme": scheme} if scheme else {}
-    for k in keys:
-        lean[k] = LeanMinHash(seed=SEED, hashvalues=sigs[k].astype(np.uint64), **kw)
-        lsh.insert(k, lean[k], check_duplication=False)
-    uf = _UF()
-    for n, k in enumerate(keys, 1):
-        for other in lsh.query(lean[k]):
-            if other != k and _jaccard(sigs[k], sigs[other]) >= threshold:
-                uf.union(kid[k], kid[other])
-        if progress and n % 1000 == 0:
-            progress("lsh", n, total)
-    comps: dict[int, list[str]] = {}
-    for k in keys:
-        comps.setdefault(uf.find(kid[k]), []).append(k)
-    # 4. store clusters (replace the previous run)
+    posts, sigs = _read_posts(store, rep, min_chars=min_chars, since=since,
+                              progress=progress)
+    root = _join_similar(sigs, threshold, progress)
+    _store_clusters(store, rep, posts, sigs, root, min_size)
+    return rep
+
+
+def _store_clusters(store: Store, rep: ClusterReport, posts: _Posts, sigs: _Signatures,
+                    root: np.ndarray, min_size: int) -> None:
+    """Stage 4: the sets of ≥ ``min_size`` posts, largest first (ties: the set whose
+    first text came first), replace the stored clusters in one transaction."""
+    ids = np.frombuffer(posts.ids, dtype=np.int64) if posts.ids else np.empty(0, np.int64)
+    text = np.frombuffer(posts.text, dtype=np.int32) if posts.text else np.empty(0, np.int32)
+    account = np.frombuffer(posts.account, dtype=np.int64) if posts.account else ids[:0]
+    created = np.frombuffer(posts.created, dtype=np.int64) if posts.created else ids[:0]
+    comp = root[text]  # each post's set
+    size = np.bincount(comp, minlength=len(root))
+    kept = np.nonzero(size >= min_size)[0]
+    kept = kept[np.argsort(-size[kept], kind="stable")]
+    rank = np.full(len(root), len(kept), dtype=np.int64)
+    rank[kept] = np.arange(len(kept))
+    clustered = np.nonzero(rank[comp] < len(kept))[0]  # positions, i.e. in id order
+    clustered = clustered[np.argsort(rank[comp[clustered]], kind="stable")]
+    bounds = np.concatenate([[0], np.cumsum(size[kept])])
     ts = now()
-    clusters: list[tuple[list[int], str]] = []
-    for members in comps.values():
-        pids = sorted(pid for k in members for pid in groups[k])
-        if len(pids) >= min_size:
-            clusters.append((pids, members[0]))
-    clusters.sort(key=lambda x: -len(x[0]))
     with store.begin() as c:
         c.execute(M.text_cluster_members.delete())
         c.execute(M.text_clusters.delete())
-        for pids, _ in clusters:
-            def when(pid: int) -> datetime:
-                t = meta[pid][1]
-                return t if t is not None else datetime.max.replace(tzinfo=ts.tzinfo)
+        for s in range(0, len(kept), STORE_CHUNK):
+            chunk = [clustered[bounds[k]:bounds[k + 1]]
+                     for k in range(s, min(s + STORE_CHUNK, len(kept)))]
+            # the representative: the earliest post (no time: last), then the lowest id
+            reps = [int(at[np.lexsort((ids[at], created[at]))[0]]) for at in chunk]
+            samples = _texts(c, [int(ids[r]) for r in reps])
+            for at, r in zip(chunk, reps, strict=True):
+                _store_cluster(c, rep, ts, posts, sigs, at, r, ids, text, account,
+                               created, samples.get(int(ids[r])))
 
-            rep_pid = min(pids, key=lambda x: (when(x), x))
-            times = [meta[x][1] for x in pids if meta[x][1] is not None]
-            accounts = {meta[x][0] for x in pids if meta[x][0] is not None}
-            cid = c.execute(M.text_clusters.insert().values(
-                size=len(pids), n_accounts=len(accounts), representative_post_id=rep_pid,
-                sample_text=meta[rep_pid][2][:500], first_at=min(times) if times else None,
-                last_at=max(times) if times else None, params=rep.params, created_at=ts)
-            ).inserted_primary_key[0]
-            rkey = hashlib.md5(normalize_text(meta[rep_pid][2]).encode(),
-                               usedforsecurity=False).hexdigest()
-            rows = []
-            for x in pids:
-                xkey = hashlib.md5(normalize_text(meta[x][2]).encode(),
-                                   usedforsecurity=False).hexdigest()
-                rows.append({"cluster_id": cid, "post_id": x,
-                             "similarity": round(_jaccard(sigs[rkey], sigs[xkey]), 4)})
-            for s in range(0, len(rows), 2000):
-                c.execute(M.text_cluster_members.insert(), rows[s:s + 2000])
-            rep.clusters += 1
-            rep.clustered_posts += len(pids)
-            if not rep.largest:
-                rep.largest = {"cluster_id": cid, "size": len(pids),
-                               "accounts": len(accounts), "sample": meta[rep_pid][2][:160]}
-    return rep
+
+def _texts(c: Any, ids: list[int]) -> dict[int, str]:
+    p = S.posts
+    return {pid: t for pid, t in c.execute(select(p.c.id, p.c.text).where(p.c.id.in_(ids)))}
+
+
+def _store_cluster(c: Any, rep: ClusterReport, ts: datetime, posts: _Posts,
+                   sigs: _Signatures, at: np.ndarray, r: int, ids: np.ndarray,
+                   text: np.ndarray, account: np.ndarray, created: np.ndarray,
+                   sample: str | None) -> None:
+    times = created[at][created[at] != _NONE]
+    accounts = len(np.unique(account[at][account[at] != _NONE]))
+    cid = c.execute(M.text_clusters.insert().values(
+        size=len(at), n_accounts=accounts, representative_post_id=int(ids[r]),
+        sample_text=sample[:500] if sample is not None else None,
+        first_at=posts.time(int(times.min())) if len(times) else None,
+        last_at=posts.time(int(times.max())) if len(times) else None,
+        params=rep.params, created_at=ts)).inserted_primary_key[0]
+    ref = sigs.rows(text[[r]])[0]
+    for s in range(0, len(at), 2000):
+        part = at[s:s + 2000]
+        sims = _similarities(sigs.rows(text[part]), ref)
+        c.execute(M.text_cluster_members.insert(), [
+            {"cluster_id": cid, "post_id": int(pid), "similarity": round(float(sim), 4)}
+            for pid, sim in zip(ids[part], sims, strict=True)])
+    rep.clusters += 1
+    rep.clustered_posts += len(at)
+    if not rep.largest:
+        rep.largest = {"cluster_id": cid, "size": len(at), "accounts": accounts,
+                       "sample": (sample or "")[:160]}
 
 
 def list_clusters(store: Store, *, limit: int = 20, min_accounts: int = 1
