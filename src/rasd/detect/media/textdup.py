@@ -121,9 +121,8 @@ class _Signatures:
 
     def band(self, start: int, end: int) -> np.ndarray:
         """Columns ``start:end`` of every signature (one LSH band), contiguous."""
-        if not self.blocks:
-            return np.empty((0, end - start), dtype="<u4")
-        return np.concatenate([b[:, start:end] for b in self.blocks])[:self.n]
+        parts = [b[:self.n - i * SIG_BLOCK, start:end] for i, b in enumerate(self.blocks)]
+        return np.concatenate(parts) if parts else np.empty((0, end - start), dtype="<u4")
 
 
 @dataclass
@@ -181,28 +180,28 @@ def _similarities(sigs: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.count_nonzero(sigs == ref, axis=1) / NUM_PERM
 
 
+def _considered(since: datetime | None) -> Any:
+    """The posts a build considers (before the length of their normalised text)."""
+    p = S.posts
+    cond = and_(p.c.text.is_not(None), p.c.kind.not_in(SKIP_KINDS), p.c.deleted_at.is_(None))
+    return cond if since is None else and_(cond, p.c.created_at >= since)
+
+
 def _posts_query(since: datetime | None) -> Any:
     """The posts considered, each with its cached signature if it has one for these
     parameters (LEFT JOIN: None otherwise), to be read a keyset page at a time."""
     p, h = S.posts, M.post_minhash
-    q = (select(p.c.id, p.c.text, p.c.account_id, p.c.created_at, h.c.text_key,
-                h.c.signature)
-         .select_from(p.outerjoin(h, and_(h.c.post_id == p.c.id, h.c.params == PARAMS)))
-         .where(and_(p.c.text.is_not(None), p.c.kind.not_in(SKIP_KINDS),
-                     p.c.deleted_at.is_(None))))
-    if since is not None:
-        q = q.where(p.c.created_at >= since)
-    return q
+    return (select(p.c.id, p.c.text, p.c.account_id, p.c.created_at, h.c.text_key,
+                   h.c.signature)
+            .select_from(p.outerjoin(h, and_(h.c.post_id == p.c.id, h.c.params == PARAMS)))
+            .where(_considered(since)))
 
 
 def _count_posts(store: Store, since: datetime | None) -> int:
-    p = S.posts
-    q = select(func.count()).select_from(p).where(and_(
-        p.c.text.is_not(None), p.c.kind.not_in(SKIP_KINDS), p.c.deleted_at.is_(None)))
-    if since is not None:
-        q = q.where(p.c.created_at >= since)
+    """How many posts the progress bar's first stage goes through."""
     with store.connect() as c:
-        return int(c.execute(q).scalar_one())
+        return int(c.execute(select(func.count()).select_from(S.posts)
+                             .where(_considered(since))).scalar_one())
 
 
 def _store_signatures(store: Store, rows: list[dict[str, Any]]) -> None:
@@ -266,7 +265,6 @@ def _read_posts(store: Store, rep: ClusterReport, *, min_chars: int,
             _store_signatures(store, new_rows)
         if progress:
             progress("minhash", done, max(total, done))
-        del page
     rep.posts_considered = len(posts.ids)
     rep.distinct_texts = len(index)
     rep.hashed = sum(fresh)
