@@ -112,6 +112,8 @@ class _Signatures:
 
     def rows(self, idx: np.ndarray) -> np.ndarray:
         """The signatures of the texts ``idx`` (a copy, in that order)."""
+        if len(self.blocks) == 1:
+            return self.blocks[0][idx]
         out = np.empty((len(idx), NUM_PERM), dtype="<u4")
         hi, lo = np.divmod(idx, SIG_BLOCK)
         for b in np.unique(hi):
