@@ -30,6 +30,11 @@ its posts (same clusters, same report):
   build warm                     5,488 posts/s   36.4 s    311 MB
   before: cold                     841 posts/s  237.9 s  1,385 MB (1.44x the floor)
   before: warm                   2,897 posts/s   69.0 s  1,289 MB
+``--posts 1000000 --copies 0.9`` (908,056 considered, 363,216 distinct texts, 320
+clusters holding 818,279 posts; 86M candidate pairs in datasketch's LSH; load ~5):
+  floor (datasketch LSH alone)  15,739 posts/s   63.5 s  1,801 MB
+  build cold                     3,398 posts/s  294.3 s    483 MB (0.27x the floor)
+  build warm                    14,339 posts/s   69.7 s    478 MB
 The floor is not one for memory: the build sorts each LSH band in numpy rather than
 keep datasketch's dicts of bands (~3 KB a distinct text). A cold build is mostly
 MinHash hashing (~1.1 ms a text, datasketch); a warm one, normalising every text
