@@ -46,31 +46,62 @@ def _sets() -> tuple[frozenset[str], frozenset[str], frozenset[str], dict[str, s
 
 # ---------------------------------------------------------------- Arabic
 _AR = {
-    "ا": "a", "أ": "a", "إ": "i", "آ": "a", "ٱ": "a", "ء": "", "ؤ": "", "ئ": "",
+    "ا": "a", "ء": "",
     "ب": "b", "ت": "t", "ث": "th", "ج": "j", "ح": "h", "خ": "kh", "د": "d", "ذ": "dh",
     "ر": "r", "ز": "z", "س": "s", "ش": "sh", "ص": "s", "ض": "d", "ط": "t", "ظ": "z",
     "ع": "", "غ": "gh", "ف": "f", "ق": "q", "ك": "k", "ل": "l", "م": "m", "ن": "n",
-    "ه": "h", "ة": "a", "ى": "a", "پ": "p", "چ": "ch", "ژ": "zh", "گ": "g", "ک": "k",
+    "ه": "h", "ى": "a", "ؤ": "", "ئ": "", "پ": "p", "چ": "ch", "ژ": "zh", "گ": "g", "ک": "k",
     "ی": "y", "ۀ": "h", "ڤ": "v",
 }
 _AR_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+# Letters that ordinary Arabic writing uses one for another, folded before a word
+# is transliterated, so that a listed name and a post (or a query) meet however
+# each was typed: hamza on or under alif, madda and wasla (أ إ آ ٱ → ا), hamza on
+# waw and ya (ؤ → و, ئ → ي), alif maqsura (ى → ي: Egyptian and Persian-style
+# writing puts ى for a final ي, حقانى for حقاني, and the lists themselves do) and
+# ta marbuta (ة → ه: informal writing drops its dots, القاعده for القاعدة;
+# read "a" at the end of a word, as ta marbuta was, see _arabic_word).
+# These are the folds of Arabic search engines — Lucene's ArabicNormalizer
+# (after Larkey, Ballesteros & Connell, "Light Stemming for Arabic Information
+# Retrieval", 2007), with the hamza carriers as in Khoja's stemmer — together
+# with the tatweel and diacritics of _AR_DIACRITICS. No library in rasd's
+# dependencies does this: rigour and normality only transliterate (through ICU,
+# which keeps the letters apart), and NFKC folds presentation forms only.
+_AR_ORTHO = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ة": "ه"})
+
+
+def fold_orthography(word: str) -> str:
+    """An Arabic word with its diacritics and tatweel dropped and the letters
+    written one for another folded (:data:`_AR_ORTHO`), as it is transliterated."""
+    return _AR_DIACRITICS.sub("", word).translate(_AR_ORTHO)
 
 
 def _arabic_word(w: str) -> str:
-    """One Arabic-script word → Latin. Waw/ya are vowels (u/i) unless word-initial
-    or before alif; the article al- is kept as a separate token."""
-    w = _AR_DIACRITICS.sub("", w)
+    """One Arabic-script word → Latin, its spelling folded first
+    (:func:`fold_orthography`). Waw/ya are vowels (u/i) unless word-initial or
+    before alif; a final ha after a consonant, in a word of three letters or
+    more, is read "a", as ta marbuta always was (ha is its usual spelling in
+    informal writing: القاعده, القاعدة → qada) — not in الله and the names
+    ending in it, nor in طه (Taha); the article al- is kept as a separate token."""
+    w = fold_orthography(w)
     out: list[str] = []
+    last = len(w) - 1
+    # الله (Allah, and the theophoric names ending in it: عبدالله, خيرالله) ends
+    # in a ha, never a ta marbuta, and its romanisations (Abdullah, Abdallah,
+    # Khairullah) leave the article's alif unwritten: its ha is read as before
+    theophoric = w.endswith("لله")
     for i, ch in enumerate(w):
-        nxt = w[i + 1] if i + 1 < len(w) else ""
+        nxt = w[i + 1] if i < last else ""
         if ch in "وي":
-            consonant = i == 0 or (nxt != "" and nxt in "اأإآى")
+            consonant = i == 0 or (nxt != "" and nxt in "اى")
             if ch == "و":
                 out.append("w" if consonant else "u")
             else:
                 out.append("y" if consonant else "i")
         elif ch == "ع":
             out.append("a" if i == 0 else "")
+        elif ch == "ه" and i == last and i > 1 and w[i - 1] not in "اوي" and not theophoric:
+            out.append("a")
         else:
             out.append(_AR.get(ch, ch))
     return "".join(out)
