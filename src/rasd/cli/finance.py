@@ -244,7 +244,8 @@ def register(app: typer.Typer) -> None:
                                     help="Screen as `rasd scan` screens display names: "
                                          "two firm, distinctive name parts or more. (A name "
                                          "in a post or bio must hold every part of the "
-                                         "listed name as well: docs/finance.md.)"),
+                                         "listed name as well, or a person's first and "
+                                         "last: docs/finance.md.)"),
         json_: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Screen names (any script) or identifiers against the imported lists and
