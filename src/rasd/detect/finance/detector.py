@@ -39,8 +39,10 @@ from rasd.model import Detection
 # profiles and text under the strict rule (two firm, distinctive parts); 1.3: a name
 # in posts and bios must not be made only of words common in ordinary text; 1.4: nor
 # a one-part name that is a whole display name or handle ("Opera"); 1.5: a name in
-# Arabic or Cyrillic script is common or not in writing of its own script
-RULES_VERSION = "1.5"
+# Arabic or Cyrillic script is common or not in writing of its own script; 1.6:
+# Arabic spellings folded (ta marbuta as ha, hamza on alif), and a person listed
+# with three parts or more found in text by the first and the last
+RULES_VERSION = "1.6"
 
 
 def _version(store: Any | None) -> str:
