@@ -784,6 +784,20 @@ def test_arabic_name_found_however_its_letters_are_written(tmp_path):
         store.close()
 
 
+def test_a_listed_arabic_name_written_with_ha_matches_its_latin_spelling(tmp_path):
+    """Lists too write ta marbuta as ha (القاعده في العراق, حماده, شحاته): read
+    as ta marbuta, such a name meets its romanisation (…a, …ah, …at), which the
+    bare ha ("haddadh") did not."""
+    store, scr = _one_list(tmp_path, [
+        ("p1", "Person", "سميره يوسف حداده", []),
+        ("o1", "Organization", "كتيبه الرايه السوداء", [])])
+    try:
+        assert top(scr, "Samira Yusuf Haddada", strict=True)[0] == "p1"
+        assert top(scr, "Katibat al-Rayah al-Sawda", strict=True)[0] == "o1"
+    finally:
+        store.close()
+
+
 @pytest.mark.shared_data
 def test_arabic_news_names_no_listed_entity_and_listed_arabic_names_are_found(real_lists):
     """On the UN 2018 and OFAC 2024 lists: ordinary Arabic sentences name no
