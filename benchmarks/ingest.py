@@ -287,6 +287,16 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   8,417 / 8,085 posts per CPU-s against 8,369 / 8,346 / 8,803. Stores
   identical by natural keys (killpoints.dump; pages, flat and Telegram
   files, read twice, SQLite and PostgreSQL, 1 and 2 processes).
+  Session 16, SQLite (a fast, quiet spell at the start: load 0.7, naive
+  164,667 posts/s, "parse only" 93,012/s), the code of session 15's end
+  (423804d): 200k posts 26,196/s with 2 processes (0.16x; 1 process 20,074/s;
+  re-ingest 30,760/s; 15,055 posts per CPU-s; peak RSS 192 + 79 MB); per
+  post naive 6.1 us, parse 10.8, SQLite floor 15.9 (0.38x naive: 7.3 us of
+  it inserts, by table posts 4.3, edges 1.8, accounts 0.6, the rest the
+  deferred indexes built again and the commits), ingest 38.2 (1 process
+  49.8). In this spell the floor alone, the rows rasd keeps written by
+  nothing but executemany, is below 0.5x naive: the goal is out of reach
+  of any writer that stores these rows through SQLite, not only of Python.
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
