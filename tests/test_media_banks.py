@@ -1689,3 +1689,46 @@ def test_match_text_names_the_signals_a_file_was_not_checked_by(tmp_path):
     line = next(x for x in r.stdout.splitlines() if x.startswith(f"{broken}: "))
     assert line.startswith(f"{broken}: no match (pdq not checked: "), line
     assert "0 of 1 file(s) matched; 1 had errors" in r.stdout
+
+
+@pytest.mark.parametrize("name", ["minhash", "tlsh"])
+def test_linear_lookups_are_those_of_the_previous_scan(store, name):
+    """``Matcher.lookup`` of a linear-scan type (MinHash, TLSH: ``near`` in numpy)
+    gives the hits the previous scan gave — a distance per bank signal, filtered
+    in Python (the base ``SignalType.near``) — in the same order: on banks holding
+    signals at the threshold and one step past it, tombstoned and disabled
+    signals, a disabled bank, quarantined signals and stored signals that no
+    longer decode; and none, without an error, where the bank is empty."""
+    from types import MethodType
+
+    from tests.test_media_signals import _linear_bank
+
+    from rasd.detect.media import schema as M
+    from rasd.detect.media import signals as sig
+    from rasd.store.db import now
+
+    st = sig.get(name)
+    q, bank, thr = _linear_bank(name, np.random.default_rng(21))
+    assert Matcher(store).lookup(name, q) == []  # no bank yet
+    B.create_bank(store, "on")
+    B.create_bank(store, "off")
+    B.set_bank_enabled(store, "off", False)
+    ts = now()
+    statuses = ["active", "active", "tombstoned", "disabled", "quarantined"]
+    with store.begin() as c:
+        ids = {r.name: r.id for r in c.execute(M.hash_banks.select())}
+        c.execute(M.bank_signals.insert(), [
+            {"bank_id": ids["off" if i % 7 == 6 else "on"], "signal_type": name,
+             "signal": s, "signal_key": f"{i:064x}", "status": statuses[i % 5],
+             "added_at": ts, "updated_at": ts} for i, s in enumerate(bank)])
+    got = Matcher(store).lookup(name, q)
+    st.near = MethodType(sig.SignalType.near, st)  # the previous scan
+    try:
+        want = Matcher(store).lookup(name, q)
+    finally:
+        del st.near
+    assert [h.as_dict() for h in got] == [h.as_dict() for h in want]
+    assert [h.signal_id for h in got] == [h.signal_id for h in want]
+    assert len(got) >= 2 and max(h.distance for h in got) <= thr
+    assert {h.status for h in got} <= {"active", "quarantined"}
+    assert {h.bank for h in got} == {"on"}

@@ -422,3 +422,132 @@ def test_the_frames_normalize_keeps_are_the_frames_parse_reads(signal):
     sig._parsed.clear()
     assert kept == st.parsed(norm) == tuple(parse(norm))
     assert isinstance(kept, tuple)
+
+
+def _minhash_sharing(q: np.ndarray, k: int, rng: np.random.Generator) -> str:
+    """A MinHash signature sharing exactly ``k`` of its 128 values with ``q``."""
+    from rasd.detect.media.signals.minhash import NUM_PERM, encode
+
+    row = q ^ rng.integers(1, 2**31, NUM_PERM).astype("<u4")  # differs everywhere
+    cols = rng.choice(NUM_PERM, k, replace=False)
+    row[cols] = q[cols]
+    return encode(row)
+
+
+def _tlsh_at(q: str, dist: int, rng: np.random.Generator) -> str:
+    """A TLSH hash at exactly ``dist`` from ``q`` (its body digits changed one by one)."""
+    import tlsh
+
+    h = list(q)
+    while tlsh.diff(q, "".join(h)) < dist:
+        pos = int(rng.integers(8, 72))
+        old = h[pos]
+        h[pos] = "0123456789ABCDEF"[int(rng.integers(0, 16))]
+        if tlsh.diff(q, "".join(h)) > dist:
+            h[pos] = old
+    return "".join(h)
+
+
+def _linear_bank(name: str, rng: np.random.Generator) -> tuple[str, list[str], float]:
+    """(query, bank, threshold) for a linear-scan type: random signals, signals exactly
+    at the threshold and just past it, copies, and stored signals no one can read."""
+    st = sig.get(name)
+    if name == "minhash":
+        q = rng.integers(0, 2**32, 128, dtype=np.uint64).astype("<u4")
+        # 1 - 90/128 = 0.297 ≤ 0.3 < 1 - 89/128; 1 - 96/128 = 0.25 exactly
+        bank = [_minhash_sharing(q, k, rng) for k in rng.integers(0, 129, 300)]
+        bank += [_minhash_sharing(q, k, rng) for k in (128, 96, 95, 90, 89, 0)]
+        bank += ["AAAA", "not base64!", ""]
+        from rasd.detect.media.signals.minhash import encode
+
+        return encode(q), bank, st.default_threshold
+    import os
+
+    import tlsh
+
+    q = tlsh.hash(os.urandom(4000))
+    hexd = "0123456789ABCDEF"
+    bank = [q[:8] + "".join(hexd[int(x)] for x in rng.integers(0, 16, 64))
+            for _ in range(100)]
+    bank += [tlsh.hash(os.urandom(int(rng.integers(60, 30_000)))) for _ in range(200)]
+    bank += [_tlsh_at(q, d, rng) for d in (0, 1, 29, 30, 31, 45)]
+    bank += [q.lower(), q[2:], "T1NOTAHASH", "", "T1" + "G" * 70, q + "00"]
+    return q, bank, st.default_threshold
+
+
+@pytest.mark.parametrize("name", ["minhash", "tlsh"])
+def test_near_is_the_filtered_distances_exactly(name):
+    """``near`` (vectorised by MinHash and TLSH) gives exactly what the previous
+    lookup computed — every distance, filtered to ≤ the limit in Python (the base
+    ``SignalType.near``): same positions, same distances, same order — on a bank
+    with signals exactly at the threshold and one step past it, stored signals
+    that cannot be read, and an empty bank; for a query that cannot be read too."""
+    rng = np.random.default_rng(11)
+    st = sig.get(name)
+    q, bank, thr = _linear_bank(name, rng)
+    prepared = st.prepare(bank)
+    for limit in (thr, 0.25 if name == "minhash" else 45, 0, 1.0 if name == "minhash" else 999):
+        want = sig.SignalType.near(st, q, prepared, limit)
+        got = st.near(q, prepared, limit)
+        assert got == want and [type(d) for _, d in got] == [type(d) for _, d in want]
+    near = dict(st.near(q, prepared, thr))
+    if name == "minhash":
+        assert [round(128 * (1 - d)) for d in near.values()].count(90) >= 1
+        assert all(round(128 * (1 - d)) >= 90 for d in near.values())
+        assert dict(st.near(q, prepared, 0.25))[len(bank) - 8] == 0.25  # 96 shared
+    else:
+        assert sorted(near.values()).count(30.0) >= 1 and max(near.values()) == 30
+    assert st.near(q, st.prepare([]), thr) == []
+    bad = "AAAA" if name == "minhash" else "T1NOTAHASH"
+    if name == "tlsh":  # tlsh.diff refuses it against every signal: no hit
+        assert st.near(bad, prepared, thr) == sig.SignalType.near(st, bad, prepared, thr) == []
+
+
+def test_minhash_near_computes_no_distance_per_signal(monkeypatch):
+    """A MinHash lookup finds the near signatures in numpy: it does not make the
+    list of one distance per bank signal (a million Python floats at a million)."""
+    rng = np.random.default_rng(12)
+    st = sig.get("minhash")
+    q, bank, thr = _linear_bank("minhash", rng)
+    prepared = st.prepare(bank)
+    want = st.near(q, prepared, thr)
+
+    def per_signal(*a, **k):
+        raise AssertionError("a distance per bank signal")
+
+    monkeypatch.setattr(type(st), "distances", per_signal)
+    assert st.near(q, prepared, thr) == want and want
+
+
+def test_tlsh_near_diffs_only_what_the_header_and_body_bound_keep(monkeypatch):
+    """py-tlsh compares pairwise only; a TLSH lookup calls ``tlsh.diff`` for the
+    signals a lower bound of the distance (header, then body digits, in numpy)
+    keeps within the threshold, and for stored signals it cannot read — not for
+    every bank signal — and the lower bound over all 64 body digits is the
+    distance itself."""
+    import tlsh
+
+    from rasd.detect.media.signals import tlsh as T
+
+    rng = np.random.default_rng(13)
+    st = sig.get("tlsh")
+    q, bank, thr = _linear_bank("tlsh", rng)
+    prepared = st.prepare(bank)
+    readable = [b.upper() for b in bank if T._DIFFABLE.fullmatch(b.upper())]
+    d = T.digits(readable)
+    qd = T.digits([q])[0]
+    full = T.head_distance(d, qd) + T.body_distance(d, np.arange(len(d)), qd, range(6, 70))
+    assert full.tolist() == [tlsh.diff(q, b) for b in readable]
+    lv, q1, q2 = T.header(d)
+    for b, got in zip(readable, zip(lv.tolist(), q1.tolist(), q2.tolist(), strict=True),
+                      strict=True):
+        t = tlsh.Tlsh()
+        t.fromTlshStr(b)
+        assert got == (t.lvalue, t.q1ratio, t.q2ratio)
+    calls = []
+    real = tlsh.diff
+    monkeypatch.setattr(tlsh, "diff", lambda a, b: calls.append(b) or real(a, b))
+    hits = st.near(q, prepared, thr)
+    unreadable = len(bank) - len(readable)
+    assert len(calls) == len(hits) + unreadable
+    assert len(hits) >= 5

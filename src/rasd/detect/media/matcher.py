@@ -3,7 +3,8 @@
 1. **Lookup**: each signal type is served by its index kind (``exact`` → SQL on the
    normalised value; ``pdq`` → faiss radius search; ``vpdq`` → candidate videos from
    a faiss index of their frames, then the exact vPDQ match percentages; ``linear`` →
-   a scan). A hit counts when its distance is within the bank's threshold (PDQ: the
+   a scan of the bank for the signals within the type's threshold, ``SignalType.near``).
+   A hit counts when its distance is within the bank's threshold (PDQ: the
    bank's ``pdq_threshold`` or 31) and its bank is enabled; disabled and tombstoned
    signals never hit.
 2. **Rules** (``decide``): a hit in a *negative* bank suppresses every positive hit on
@@ -235,8 +236,7 @@ class Matcher:
                 self._linear[st.name] = ([r[0] for r in got], st.prepare([r[1] for r in got]))
             ids, prepared = self._linear[st.name]
             limit = max(st.default_threshold, 0)
-            near = [(sid, d) for sid, d in zip(ids, st.distances(value, prepared), strict=True)
-                    if d is not None and d <= limit]
+            near = [(ids[i], d) for i, d in st.near(value, prepared, limit)]
             rows = self._rows([s for s, _ in near])
             for sid, d in near:
                 if (row := rows.get(sid)) is not None and (h := self._hit(row, d, st)):

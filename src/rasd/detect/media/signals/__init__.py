@@ -13,7 +13,8 @@ knows
 - which index serves it (``index_kind``: ``exact`` — an SQL lookup on the
   normalised value; ``pdq`` — a faiss binary index with radius search; ``vpdq`` —
   frame PDQs in a faiss index plus per-video match percentages; ``linear`` — a
-  scan with ``distance``, for small banks of exotic types).
+  scan of the bank, prepared once (``prepare``), for the signals ``near`` a value;
+  by default ``distance`` pair by pair, vectorised by MinHash and TLSH).
 
 Built-in types are listed in ``BUILTIN``; any installed package can add one through
 the ``rasd.signal_types`` entry-point group, without touching this code.
@@ -130,8 +131,8 @@ class SignalType(ABC):
         """Distance between two normalised signals (0 = identical)."""
 
     def prepare(self, signals: list[str]) -> Any:
-        """Bank signals in whatever form ``distances`` scans fastest (a
-        linear-scan type may decode them once, into one array); by default
+        """Bank signals in whatever form ``near`` and ``distances`` scan fastest
+        (a linear-scan type may decode them once, into one array); by default
         the list itself."""
         return signals
 
@@ -146,6 +147,19 @@ class SignalType(ABC):
             except ValueError:
                 out.append(None)
         return out
+
+    def near(self, value: str, prepared: Any, limit: float) -> list[tuple[int, float]]:
+        """(position, distance) of each prepared bank signal within ``limit`` of
+        ``value`` (distance ≤ limit), in bank order; a stored signal that cannot be
+        compared is left out. A lookup needs only these few, not one distance per
+        bank signal — a million Python floats a lookup at a million signals — so a
+        type that can find them in bulk overrides this (MinHash: numpy counts and
+        ``np.nonzero``; TLSH: ``tlsh.diff`` only where a lower bound read in numpy
+        is within the limit) and must return exactly what this default returns.
+        By default ``distances``, filtered: a type (a plugin) with only
+        ``distance`` or ``distances`` keeps working."""
+        return [(i, d) for i, d in enumerate(self.distances(value, prepared))
+                if d is not None and d <= limit]
 
     def matches(self, a: str, b: str, threshold: float | None = None) -> bool:
         t = self.default_threshold if threshold is None else threshold

@@ -94,8 +94,10 @@ class MinHashSignal(SignalType):
         return 1.0 - float(np.mean(decode(a) == decode(b)))
 
     def prepare(self, signals: list[str]) -> Any:
-        """(signatures as one N×128 array, which rows decoded): decoded once."""
-        rows = np.zeros((len(signals), NUM_PERM), dtype="<u4")
+        """(signatures as one N×128 array, which rows decoded): decoded once. The
+        array is column-major: ``near`` reads a few permutations of every row, and
+        each column is then one contiguous run."""
+        rows = np.zeros((len(signals), NUM_PERM), dtype="<u4", order="F")
         ok = np.zeros(len(signals), dtype=bool)
         for i, sgn in enumerate(signals):
             try:
@@ -110,3 +112,30 @@ class MinHashSignal(SignalType):
         q = decode(value)
         d = 1.0 - (rows == q).mean(axis=1)  # an empty bank gives an empty array
         return [float(x) if good else None for x, good in zip(d, ok, strict=True)]
+
+    def near(self, value: str, prepared: Any, limit: float) -> list[tuple[int, float]]:
+        """The rows within ``limit``, found without a distance per row. A row's
+        distance is ``1 - k/128`` for the k permutations it shares with ``value``,
+        so ``limit`` is a least k; a row with that k differs in at most 128 - k
+        permutations, so it shares at least one of the first 129 - k (pigeonhole):
+        those columns are counted for every row (one comparison a column), and
+        only rows sharing one of them are compared in full. Distances and order
+        are exactly those of ``distances`` filtered (the base ``near``)."""
+        rows, ok = prepared
+        q = decode(value)
+        dist = 1.0 - np.arange(NUM_PERM + 1) / NUM_PERM  # = distances' mean, exactly
+        within = dist <= limit
+        if not within.any():
+            return []
+        need = int(np.argmax(within))  # the least k; within[k:] all true (dist falls)
+        probe = NUM_PERM - need + 1
+        if probe <= NUM_PERM and len(rows):
+            shared = np.zeros(len(rows), dtype=bool)
+            for j in range(probe):
+                shared |= rows[:, j] == q[j]
+            cand = np.flatnonzero(shared & ok)
+        else:  # every row is within the limit: no column can tell
+            cand = np.flatnonzero(ok)
+        k = np.count_nonzero(rows[cand] == q, axis=1)
+        keep = within[k]
+        return list(zip(cand[keep].tolist(), dist[k[keep]].tolist(), strict=True))
