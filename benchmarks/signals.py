@@ -10,11 +10,17 @@ Prints
    batched throughput of the faiss flat index and the multi-index-hashing index
    rasd uses above 1M hashes, their recall on planted near-duplicates (0-31 flipped
    bits) against a brute-force numpy popcount scan in the same run, and the ratio of
-   the brute-force latency to each index's (goal: ≤ 1 ms/query at 10M in ≤ 8 GB).
+   the brute-force latency to each index's (goal: ≤ 1 ms/query at 10M in ≤ 8 GB);
+4. linear-scan lookups (MinHash at 10k/100k/1M signals, TLSH at 10k/100k): latency
+   per lookup before (a distance per bank signal, filtered in Python) and after
+   (``SignalType.near``), in the same run, their ratio and whether they agree; and
+   ``Matcher.lookup`` of one item against a stored MinHash bank (what a scan pays
+   per item).
 
     python benchmarks/signals.py                       # 1M hashes, 500 images
     python benchmarks/signals.py --sizes 1000000,10000000
     python benchmarks/signals.py --sizes 100000 --images 100 --json
+    python benchmarks/signals.py --sizes "" --images 0 --posts 0   # linear lookups only
 
 Each index size runs in a child process so that its RAM figure is its own.
 """
@@ -155,6 +161,168 @@ def bench_clusters(n_posts: int, seed: int = 3) -> dict:
             "posts_per_s_cold": round(n_posts / cold)}
 
 
+# --- linear-scan lookups (MinHash, TLSH) ------------------------------------------------
+def _minhash_bank(rng: np.random.Generator, n: int, q: np.ndarray) -> list[str]:
+    """``n`` MinHash signatures: random, but one in 500 shares 80-128 of its 128
+    values with ``q`` (distances 0-0.375: hits and misses on both sides of 0.3)."""
+    from rasd.detect.media.signals.minhash import NUM_PERM, encode
+
+    rows = rng.integers(0, 2**32, (n, NUM_PERM), dtype=np.uint64).astype("<u4")
+    for i in range(0, n, 500):
+        k = int(rng.integers(80, NUM_PERM + 1))
+        cols = rng.choice(NUM_PERM, k, replace=False)
+        rows[i, cols] = q[cols]
+    return [encode(r) for r in rows]
+
+
+def _tlsh_headers(rng: np.random.Generator, n: int) -> list[str]:
+    """Real TLSH hashes of ``n`` generated documents of 256 B - 1 MB (log-uniform):
+    their headers (length value, Q ratios) are what a bank of documents holds."""
+    import tlsh
+
+    out = []
+    for _ in range(n):
+        size = int(2 ** rng.uniform(8, 20))
+        block = rng.integers(0, 256, min(size, 4096), dtype=np.uint8).tobytes()
+        out.append(tlsh.hash((block * (size // len(block) + 1))[:size]))
+    return out
+
+
+def _tlsh_bank(rng: np.random.Generator, n: int, headers: list[str], q: str) -> list[str]:
+    """``n`` TLSH signals: a real header (``headers``), a random body; one in 500 is
+    ``q`` with a few body digits changed (a near copy)."""
+    hexd = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
+    bodies = hexd[rng.integers(0, 16, (n, 64))]
+    out = []
+    for i in range(n):
+        if i % 500 == 0:
+            b = bytearray(q[8:].encode())
+            for pos in rng.choice(64, int(rng.integers(0, 12)), replace=False):
+                b[pos] = int(hexd[rng.integers(0, 16)])
+            out.append(q[:8] + b.decode())
+        else:
+            out.append(headers[i % len(headers)][:8] + bodies[i].tobytes().decode())
+    return out
+
+
+def _per_lookup_ms(fn, queries: list[str], repeat: int) -> tuple[float, list]:
+    fn(queries[0])  # warm
+    t = time.perf_counter()
+    res = [fn(v) for v in queries for _ in range(repeat)]
+    return (time.perf_counter() - t) * 1000 / len(res), res[::repeat]
+
+
+def bench_linear(minhash_sizes: list[int], tlsh_sizes: list[int], n_queries: int = 5,
+                 seed: int = 5) -> list[dict]:
+    """Per-lookup latency of a linear-scan bank, before and after in the same run:
+    *before* is the previous path — ``distances`` (one Python float per bank signal;
+    MinHash on the previous row-major array) filtered in Python, i.e. the base
+    ``SignalType.near``; *after* is the type's ``near``. Both must give the same
+    (position, distance) list; TLSH is measured on a bank of mixed document sizes
+    and on one whose signals all have the query's length value (the pre-filter's
+    worst case)."""
+    from rasd.detect.media.signals import SignalType, get
+    from rasd.detect.media.signals.minhash import NUM_PERM, encode
+
+    rng = np.random.default_rng(seed)
+    out: list[dict] = []
+    mh = get("minhash")
+    qs = [rng.integers(0, 2**32, NUM_PERM, dtype=np.uint64).astype("<u4")
+          for _ in range(n_queries)]
+    for n in minhash_sizes:
+        bank = _minhash_bank(rng, n, qs[0])
+        t = time.perf_counter()
+        prep = mh.prepare(bank)
+        prep_s = time.perf_counter() - t
+        del bank
+        rowmajor = (np.ascontiguousarray(prep[0]), prep[1])
+        queries = [encode(q) for q in qs]
+        rep = max(1, 100_000 // n)
+        before, r0 = _per_lookup_ms(
+            lambda v, p=rowmajor: SignalType.near(mh, v, p, mh.default_threshold), queries, rep)
+        after, r1 = _per_lookup_ms(
+            lambda v, p=prep: mh.near(v, p, mh.default_threshold), queries, rep)
+        out.append({"type": "minhash", "signals": n, "prepare_s": round(prep_s, 2),
+                    "before_ms": round(before, 3), "after_ms": round(after, 3),
+                    "speedup": round(before / after, 1), "hits_first_query": len(r1[0]),
+                    "identical": r0 == r1})
+        del rowmajor, prep
+    tl = get("tlsh")
+    headers = _tlsh_headers(rng, 400)
+    for n in tlsh_sizes:
+        for kind in ("mixed sizes", "one length"):
+            q = headers[0]
+            pool = headers if kind == "mixed sizes" else [
+                h for h in headers if h[4:6] == q[4:6]] or [q]
+            bank = _tlsh_bank(rng, n, pool, q)
+            t = time.perf_counter()
+            prep = tl.prepare(bank)
+            prep_s = time.perf_counter() - t
+            queries = [q] + [b for b in bank[1:n_queries * 7:7]][:n_queries - 1]
+            rep = max(1, 20_000 // n)
+            before, r0 = _per_lookup_ms(
+                lambda v, p=prep: SignalType.near(tl, v, p, tl.default_threshold), queries, rep)
+            after, r1 = _per_lookup_ms(
+                lambda v, p=prep: tl.near(v, p, tl.default_threshold), queries, rep)
+            out.append({"type": f"tlsh ({kind})", "signals": n, "prepare_s": round(prep_s, 2),
+                        "before_ms": round(before, 3), "after_ms": round(after, 3),
+                        "speedup": round(before / after, 1),
+                        "hits_first_query": len(r1[0]), "identical": r0 == r1})
+    return out
+
+
+def bench_scan_item(n: int, seed: int = 6) -> dict:
+    """What one item costs in a scan: ``Matcher.lookup`` of a MinHash value against a
+    SQLite bank of ``n`` signals (prepared once per matcher, as a scan does), with
+    the previous path (the base ``near``, here on the new column-major array) and
+    the new one; for an item that matches nothing (most of a scan) and one with a
+    near copy in every 500 signals (the hits are then read from the store)."""
+    from types import MethodType
+
+    from rasd.detect.media import banks as B
+    from rasd.detect.media import schema as M
+    from rasd.detect.media.matcher import Matcher
+    from rasd.detect.media.signals import SignalType, get
+    from rasd.detect.media.signals.minhash import NUM_PERM, encode
+    from rasd.store import Store
+    from rasd.store.db import now
+
+    rng = np.random.default_rng(seed)
+    q = rng.integers(0, 2**32, NUM_PERM, dtype=np.uint64).astype("<u4")
+    mh = get("minhash")
+    with tempfile.TemporaryDirectory() as td:
+        st = Store.open(str(Path(td) / "m.db"))
+        B.create_bank(st, "b")
+        ts = now()
+        with st.begin() as c:
+            bid = c.execute(M.hash_banks.select()).first().id
+            bank = _minhash_bank(rng, n, q)
+            c.execute(M.bank_signals.insert(), [
+                {"bank_id": bid, "signal_type": "minhash", "signal": s,
+                 "signal_key": f"{i:064x}", "added_at": ts, "updated_at": ts}
+                for i, s in enumerate(bank)])  # near copies may repeat a signal
+        m = Matcher(st)
+        m.lookup("minhash", encode(q))  # prepares the bank
+        res: dict = {"signals": n}
+        other = rng.integers(0, 2**32, NUM_PERM, dtype=np.uint64).astype("<u4")
+        for item, v in (("no_hit", encode(other)), ("hit", encode(q))):
+            res[f"{item}_hits"] = len(m.lookup("minhash", v))
+            for label in ("before", "after"):
+                if label == "before":
+                    mh.near = MethodType(SignalType.near, mh)  # the previous path
+                try:
+                    m.lookup("minhash", v)
+                    t = time.perf_counter()
+                    for _ in range(20):
+                        m.lookup("minhash", v)
+                    res[f"{item}_{label}_ms"] = round((time.perf_counter() - t) * 1000 / 20, 2)
+                finally:
+                    mh.__dict__.pop("near", None)
+            res[f"{item}_speedup"] = round(res[f"{item}_before_ms"] / res[f"{item}_after_ms"], 1)
+        st.close()
+    return res
+
+
 # --- index --------------------------------------------------------------------------
 def planted(rng: np.random.Generator, n: int, nq: int) -> tuple[np.ndarray, np.ndarray,
                                                                 np.ndarray]:
@@ -237,6 +405,10 @@ def main() -> None:
     ap.add_argument("--nflips", default="2,3", help="multi-index probe radii to measure")
     ap.add_argument("--posts", type=int, default=20_000,
                     help="posts for the copypasta-clustering run (0: skip)")
+    ap.add_argument("--linear-minhash", default="10000,100000,1000000",
+                    help="MinHash bank sizes for the linear-lookup run ('' to skip)")
+    ap.add_argument("--linear-tlsh", default="10000,100000",
+                    help="TLSH bank sizes for the linear-lookup run ('' to skip)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--_child", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -260,6 +432,17 @@ def main() -> None:
         report["clusters"] = bench_clusters(a.posts)
         if not a.json:
             print("clusters:", json.dumps(report["clusters"]), flush=True)
+    mh_sizes = [int(x) for x in a.linear_minhash.split(",") if x.strip()]
+    tl_sizes = [int(x) for x in a.linear_tlsh.split(",") if x.strip()]
+    if mh_sizes or tl_sizes:
+        report["linear"] = bench_linear(mh_sizes, tl_sizes)
+        if not a.json:
+            for r in report["linear"]:
+                print("linear lookup:", json.dumps(r), flush=True)
+        report["scan_item"] = [bench_scan_item(n) for n in mh_sizes if n <= 100_000]
+        if not a.json:
+            for r in report["scan_item"]:
+                print("scan item (Matcher.lookup):", json.dumps(r), flush=True)
     report["index"] = []
     for n in [int(x) for x in a.sizes.split(",") if x.strip()]:
         cmd = [sys.executable, __file__, "--_child", str(n), "--queries", str(a.queries),
