@@ -116,11 +116,14 @@ class MinHashSignal(SignalType):
     def near(self, value: str, prepared: Any, limit: float) -> list[tuple[int, float]]:
         """The rows within ``limit``, found without a distance per row. A row's
         distance is ``1 - k/128`` for the k permutations it shares with ``value``,
-        so ``limit`` is a least k; a row with that k differs in at most 128 - k
-        permutations, so it shares at least one of the first 129 - k (pigeonhole):
-        those columns are counted for every row (one comparison a column), and
-        only rows sharing one of them are compared in full. Distances and order
-        are exactly those of ``distances`` filtered (the base ``near``)."""
+        so ``limit`` is a least k; a row can reach it only while its shares so far
+        plus the columns left are ≥ k. The first 129 - k columns are counted for
+        every row (one comparison a column) — a row within the limit shares one of
+        them, by pigeonhole — then the rest a block at a time for the rows that
+        can still reach k. Text banks share common shingles, so
+        many rows may share a column or two: they drop out as the columns run
+        out, without a copy of their rows. Distances and order are exactly those
+        of ``distances`` filtered (the base ``near``)."""
         rows, ok = prepared
         q = decode(value)
         dist = 1.0 - np.arange(NUM_PERM + 1) / NUM_PERM  # = distances' mean, exactly
@@ -128,14 +131,17 @@ class MinHashSignal(SignalType):
         if not within.any():
             return []
         need = int(np.argmax(within))  # the least k; within[k:] all true (dist falls)
-        probe = NUM_PERM - need + 1
-        if probe <= NUM_PERM and len(rows):
-            shared = np.zeros(len(rows), dtype=bool)
-            for j in range(probe):
-                shared |= rows[:, j] == q[j]
-            cand = np.flatnonzero(shared & ok)
-        else:  # every row is within the limit: no column can tell
-            cand = np.flatnonzero(ok)
-        k = np.count_nonzero(rows[cand] == q, axis=1)
-        keep = within[k]
-        return list(zip(cand[keep].tolist(), dist[k[keep]].tolist(), strict=True))
+        first = min(NUM_PERM - need + 1, NUM_PERM)  # one more than can all differ
+        shared = np.zeros(len(rows), dtype=np.uint8)
+        for j in range(first):
+            shared += rows[:, j] == q[j]
+        reach = ok & (shared.astype(np.int16) + (NUM_PERM - first) >= need)
+        live = np.flatnonzero(reach)
+        shared = shared[live]
+        for start in range(first, NUM_PERM, 8):
+            stop = min(start + 8, NUM_PERM)
+            for j in range(start, stop):
+                shared += rows[:, j][live] == q[j]
+            reach = shared.astype(np.int16) + (NUM_PERM - stop) >= need
+            live, shared = live[reach], shared[reach]
+        return list(zip(live.tolist(), dist[shared].tolist(), strict=True))
