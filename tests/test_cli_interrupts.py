@@ -205,7 +205,7 @@ def test_ctrl_c_in_rasd_match_stored_says_what_is_kept(store, tmp_path, monkeypa
 # ---- rasd bank import -------------------------------------------------------------
 
 def test_ctrl_c_in_rasd_bank_import_keeps_the_batches_written(store, tmp_path, monkeypatch):
-    """Ctrl-C as the fifth row is read, batches being of two rows: the first
+    """Ctrl-C as the third batch is written, batches being of two rows: the first
     four signals are in the bank, one line says so and how to go on, status
     130; the same import again adds the rest and counts the four duplicates."""
     B.create_bank(store, "tcap")
@@ -213,26 +213,27 @@ def test_ctrl_c_in_rasd_bank_import_keeps_the_batches_written(store, tmp_path, m
     f = tmp_path / "sha.txt"
     f.write_text("\n".join(keys) + "\n")
     monkeypatch.setattr(B, "IMPORT_BATCH", 2)
-    real, rows = B.now, []
+    real, batches = B._write_batch, []
 
-    def now():  # called once for each row read (and for nothing else here)
-        rows.append(1)
-        if len(rows) == 5:
+    def write(*a, **k):
+        batches.append(1)
+        if len(batches) == 3:
             raise KeyboardInterrupt
-        return real()
+        return real(*a, **k)
 
-    monkeypatch.setattr(B, "now", now)
+    monkeypatch.setattr(B, "_write_batch", write)
     r = _cli(store, "bank", "import", "tcap", str(f), "--type", "sha256")
     assert r.exit_code == 130, r.output
     assert r.stdout == ""
     assert r.stderr == ("rasd: warning: interrupted: bank tcap keeps the signals written "
-                        "before it (2 to a transaction; the file's tombstones of signals "
-                        "held before are applied only at the end); import the file again "
-                        "to add the rest (those added count as duplicates)\n")
+                        "before it (2 to a transaction, each as the file says; the file's "
+                        "tombstones of signals held before are applied only at the end); "
+                        "import the file again to complete it (those added count as "
+                        "duplicates)\n")
     with store.connect() as c:
         held = c.execute(select(M.bank_signals.c.signal)).scalars().all()
     assert sorted(held) == sorted(keys[:4])
-    monkeypatch.setattr(B, "now", real)
+    monkeypatch.setattr(B, "_write_batch", real)
     r = _cli(store, "bank", "import", "tcap", str(f), "--type", "sha256", "--json")
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)

@@ -398,9 +398,12 @@ def register(app: typer.Typer) -> None:
         --apply-tombstones); a TCAP record newer (updated_on) than the held signal's
         sets its labels, and an older one changes nothing. Rows of
         python-threatexchange types rasd has no signal type for (url…) are passed
-        over and counted. New signals take effect at the next match. Interrupted
-        (Ctrl-C), the bank keeps the signals written before (2,000 to a transaction):
-        importing the file again adds the rest (status 130).
+        over and counted. New signals take effect at the next match. The whole file
+        is checked before anything is written: one that cannot be read to its end
+        (malformed CSV, JSON that does not parse) imports nothing. Interrupted
+        (Ctrl-C) or killed, the bank keeps the signals written before (2,000 to a
+        transaction, each as the file says): importing the file again completes it
+        to what one import makes (status 130).
 
         Examples:
 
@@ -441,9 +444,9 @@ def register(app: typer.Typer) -> None:
             from rasd.detect.media.banks import IMPORT_BATCH
 
             warn(f"interrupted: bank {name} keeps the signals written before it "
-                 f"({IMPORT_BATCH:,} to a transaction; the file's tombstones of signals "
-                 "held before are applied only at the end); import the file again to add "
-                 "the rest (those added count as duplicates)")
+                 f"({IMPORT_BATCH:,} to a transaction, each as the file says; the file's "
+                 "tombstones of signals held before are applied only at the end); import "
+                 "the file again to complete it (those added count as duplicates)")
             raise typer.Exit(130) from None
         if json_:
             echo_json(rep.__dict__)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -406,7 +406,8 @@ def _not_unicode(labels: Mapping[str, Any]) -> str | None:
     return None
 
 
-def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
+def add_signals(store: Store, bank: str | Bank,
+                entries: Iterable[Entry] | Callable[[bool], Iterable[Entry]], *,
                 source: str | None = None, report: ImportReport | None = None,
                 where: str = "input", apply_tombstones: bool = False,
                 policy_map: Mapping[str, str] | None = None) -> ImportReport:
@@ -420,16 +421,26 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     status and labels are the signal's, as an HMA/ThreatExchange fetch applies its
     updates in order (python-threatexchange keys a fetch's updates by signal, a
     later one replacing an earlier): a file listing a signal active and then
-    tombstoned adds it tombstoned. The earlier entries count as duplicates. This
-    holds for signals the import itself added; for a signal the bank held before,
-    the last entry is what the rules below see. Where entries give the time their
-    source last updated the signal (``Entry.updated``: TCAP's ``updated_on``), the
-    newest wins instead of the last (of entries of equal times, the last: as an
-    update listed later, wherever the write batches fall), the time is stored with
-    the signal, and an entry newer than the held signal's time sets its labels over
-    the held ones (``updated``) while one older changes nothing, tombstone included
-    (``outdated``); one of the same time as the held signal's (that update, imported
-    again) leaves its labels as they are.
+    tombstoned adds it tombstoned. The earlier entries count as duplicates. For a
+    signal the bank held before, the last entry is what the rules below see. Where
+    entries give the time their source last updated the signal (``Entry.updated``:
+    TCAP's ``updated_on``), the newest wins instead of the last (of entries of equal
+    times, the last), the time is stored with the signal, and an entry newer than
+    the held signal's time sets its labels over the held ones (``updated``) while
+    one older changes nothing, tombstone included (``outdated``); one of the same
+    time as the held signal's (that update, imported again) leaves its labels as
+    they are.
+
+    The entries are read twice: first all of them, to check them and find each
+    signal's winning entry, then again to write the winners, ``IMPORT_BATCH`` a
+    transaction. So each signal is written once, by one batch — an import killed
+    between two batches leaves each signal either as the file says or not added,
+    and importing the file again gives the bank one uninterrupted import gives
+    (were a signal's first row written by an early batch, the re-run read its last
+    row as news for a signal the bank held, and left it). And a file that cannot be
+    read to its end (malformed CSV) writes nothing. ``entries`` is a sequence, or a
+    function giving them — called with True for the first reading (errors are
+    reported then) and False for the second; a one-pass iterator is read into a list.
 
     A tombstone entry for a signal the bank already holds un-tombstoned (active,
     disabled, quarantined) is counted in ``tombstones_not_applied`` and changes
@@ -438,157 +449,30 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     (``tombstones_applied``)."""
     b = bank if isinstance(bank, Bank) else get_bank(store, bank)
     rep = report or ImportReport(b.name)
-    reg = sig.registry()
-    batch: list[dict[str, Any]] = []
+    if callable(entries):
+        read: Callable[[bool], Iterable[Entry]] = entries
+    else:
+        seq = entries if isinstance(entries, Sequence) else list(entries)
 
-    def held(c: Any) -> dict[tuple[str, str], Any]:
-        """{(type, key): row (id, status, labels, source_updated_at)} of the batch's
-        signals the bank already holds."""
-        bs = M.bank_signals
-        keys = [r["signal_key"] for r in batch]
-        out: dict[tuple[str, str], Any] = {}
-        for start in range(0, len(keys), 900):
-            for r in c.execute(select(bs.c.id, bs.c.signal_type, bs.c.signal_key,
-                                      bs.c.status, bs.c.labels,
-                                      bs.c.source_updated_at).where(and_(
-                    bs.c.bank_id == b.id, bs.c.signal_key.in_(keys[start:start + 900])))):
-                out[(r.signal_type, r.signal_key)] = r
-        return out
-
-    def flush() -> None:
-        if not batch:
-            return
-        # one transaction: a batch's signals, the statuses and labels later rows
-        # give them, and their reviews, all or none (an interrupt between two
-        # left quarantined signals with no review, the one way they come back)
-        with store.begin() as c:
-            old = held(c)
-            before = c.execute(select(func.count()).where(
-                M.bank_signals.c.bank_id == b.id)).scalar_one()
-            c.execute(insert_ignore(c, M.bank_signals), batch)
-            after = c.execute(select(func.count()).where(
-                M.bank_signals.c.bank_id == b.id)).scalar_one()
-            rep.added += after - before
-            rep.duplicates += len(batch) - (after - before)
-            redo: list[tuple[int, dict[str, Any]]] = []  # added by this import; said again
-            relabel: list[tuple[int, dict[str, Any], datetime]] = []  # held; a newer row
-            for r in batch:
-                k = (r["signal_type"], r["signal_key"])
-                had = old.get(k)
-                if had is None:  # added now, with the status the file gives it
-                    _count_status(r["status"], 1)
-                    written[k] = r["status"]
-                    continue
-                held_at = _utc(had.source_updated_at)
-                if _older(r["source_updated_at"], held_at):  # the bank holds newer news
-                    if not written.get(k):
-                        rep.outdated += 1
-                        written[k] = ""
-                    continue
-                if written.get(k):  # added by an earlier batch of this file: the later row wins
-                    _count_status(written[k], -1)
-                    _count_status(r["status"], 1)
-                    written[k] = r["status"]
-                    redo.append((had.id, r))
-                    continue
-                written[k] = ""
-                if r["status"] == "tombstoned" and had.status != "tombstoned":
-                    live[k] = had.id
-                else:  # a later row (in a later batch) that is no tombstone undoes one
-                    live.pop(k, None)
-                # newer than what the bank holds, or as new as the row of this file
-                # that an earlier batch applied: of equal times the later row wins,
-                # as within a batch (here the earlier one did)
-                if (r["source_updated_at"] is not None and had.status != "tombstoned"
-                        and (held_at is None or r["source_updated_at"] > held_at
-                             or (k in relabelled and r["source_updated_at"] == held_at))):
-                    if k not in relabelled:
-                        relabelled[k] = had.labels or {}
-                        rep.updated += 1
-                    # over the labels it held before this file, as within a batch
-                    relabel.append((had.id, {**relabelled[k], **r["labels"]},
-                                    r["source_updated_at"]))
-            if redo:
-                _restate(c, redo)
-            for sid, labels, at in relabel:
-                c.execute(update(M.bank_signals).where(M.bank_signals.c.id == sid)
-                          .values(labels=labels, source_updated_at=at, updated_at=now()))
-            _review_quarantined(c, b.id, [(r["signal_type"], r["signal_key"]) for r in batch
-                                          if r["status"] == "quarantined"], where)
-        batch.clear()
-        pending.clear()
-
-    # (type, key) → id of each signal the bank held un-tombstoned whose last row so
-    # far is a tombstone: applied (or counted) once the whole file is read, as a
-    # later row for it, maybe in a later batch, is the one that counts
+        def read(first: bool) -> Iterable[Entry]:
+            return seq
+    keep = _winners(read(True), rep, where, policy_map)
+    # (type, key) → id of each signal the bank held un-tombstoned whose winning row
+    # is a tombstone: applied (or counted) once all are written
     live: dict[tuple[str, str], int] = {}
-    # (type, key) → index in ``batch`` of the row for each signal in it
-    pending: dict[tuple[str, str], int] = {}
-    # (type, key) of each signal of an earlier batch → the status this import gave
-    # it ("" for one the bank held before: the import did not add it)
-    written: dict[tuple[str, str], str] = {}
-    # (type, key) of each signal the bank held that a row of this import relabelled
-    # → its labels before (a later row of the same time sets its labels over those)
-    relabelled: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def _count_status(status: str, n: int) -> None:
-        if status != "active":
-            rep.by_status[status] = rep.by_status.get(status, 0) + n
-            if not rep.by_status[status]:
-                del rep.by_status[status]
-
-    for e in entries:
-        rep.read += 1
-        at = f"{where}:{e.at or e.line}"
-        tname = sig.resolve_alias(e.signal_type)
-        st = reg.get(tname)
-        if st is None:
-            rep.error(f"{at}: field signal_type: unknown signal type "
-                      f"{e.signal_type!r} (known: {', '.join(sorted(reg))})")
+    batch: list[dict[str, Any]] = []
+    for i, e in enumerate(read(False)):
+        if i not in keep:
             continue
-        try:
-            norm = st.normalize(e.signal)
-        except ValueError as err:
-            rep.error(f"{at}: field {e.field}: {err}")
+        row = _signal_row(e, b.id, source, None, where, policy_map)
+        if row is None:  # cannot be: it was valid in the first reading
             continue
-        if st.min_quality is not None and e.quality is not None and e.quality < st.min_quality:
-            rep.error(f"{at}: field quality: {tname.upper()} quality {e.quality} "
-                      f"is below {st.min_quality} (unreliable: a flat or near-flat image); "
-                      "not imported")
-            continue
-        if why := st.unusable(norm):  # it could never match: noise in the bank
-            rep.error(f"{at}: field quality: {tname} signal with {why}; "
-                      "it could never match; not imported")
-            continue
-        labels = dict(e.labels or {})
-        if bad := _not_unicode(labels):  # JSON may escape a lone surrogate: "\ud800"
-            rep.error(f"{at}: field {bad}: not valid Unicode text (a "
-                      "lone surrogate escape); not imported")
-            continue
-        if labels.get("policy"):
-            try:
-                labels["policy"] = policy_label(str(labels["policy"]), policy_map)
-            except BankError as err:
-                rep.error(f"{at}: field policy: {err}")
-                continue
-        key = st.key(norm)
-        ts = now()
-        row = {"bank_id": b.id, "signal_type": tname, "signal": norm, "signal_key": key,
-               "labels": labels, "status": e.status, "source": source,
-               "added_at": ts, "updated_at": ts, "source_updated_at": _utc(e.updated)}
-        i = pending.get((tname, key))
-        if i is not None:  # read earlier in this batch: the later row wins, unless older
-            if not _older(row["source_updated_at"], batch[i]["source_updated_at"]):
-                batch[i] = row
-            rep.duplicates += 1
-            continue
-        if (tname, key) not in written:
-            rep.by_type[tname] = rep.by_type.get(tname, 0) + 1
-        pending[(tname, key)] = len(batch)
         batch.append(row)
         if len(batch) >= IMPORT_BATCH:
-            flush()
-    flush()
+            _write_batch(store, b.id, batch, rep, live, where)
+            batch.clear()
+    if batch:
+        _write_batch(store, b.id, batch, rep, live, where)
     if live and apply_tombstones:
         ids = list(live.values())
         for start in range(0, len(ids), IMPORT_BATCH):  # SQL's bound on parameters
@@ -598,6 +482,124 @@ def add_signals(store: Store, bank: str | Bank, entries: Iterable[Entry], *,
     elif live:
         rep.tombstones_not_applied += len(live)
     return rep
+
+
+def _winners(entries: Iterable[Entry], rep: ImportReport, where: str,
+             policy_map: Mapping[str, str] | None) -> set[int]:
+    """The first reading of ``add_signals``: the positions in ``entries`` of each
+    signal's winning entry (the newest, ``Entry.updated``; of equal or unknown
+    times the last). Invalid entries are reported in ``rep``; the others count as
+    read, by type, and, but for each signal's winner, as duplicates."""
+    best: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+    for i, e in enumerate(entries):
+        rep.read += 1
+        row = _signal_row(e, 0, None, rep, where, policy_map)
+        if row is None:
+            continue
+        k = (row["signal_type"], row["signal_key"])
+        prev = best.get(k)
+        if prev is None:
+            rep.by_type[k[0]] = rep.by_type.get(k[0], 0) + 1
+        else:
+            rep.duplicates += 1
+            if _older(row["source_updated_at"], prev[1]):
+                continue
+        best[k] = (i, row["source_updated_at"])
+    return {i for i, _ in best.values()}
+
+
+def _signal_row(e: Entry, bank_id: int, source: str | None, rep: ImportReport | None,
+                where: str, policy_map: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """The ``bank_signals`` row of entry ``e``, normalised; None for an invalid
+    entry, reported by line in ``rep`` when one is given."""
+    def bad(msg: str) -> None:
+        if rep is not None:
+            rep.error(msg)
+
+    at = f"{where}:{e.at or e.line}"
+    reg = sig.registry()
+    tname = sig.resolve_alias(e.signal_type)
+    st = reg.get(tname)
+    if st is None:
+        bad(f"{at}: field signal_type: unknown signal type {e.signal_type!r} "
+            f"(known: {', '.join(sorted(reg))})")
+        return None
+    try:
+        norm = st.normalize(e.signal)
+    except ValueError as err:
+        bad(f"{at}: field {e.field}: {err}")
+        return None
+    if st.min_quality is not None and e.quality is not None and e.quality < st.min_quality:
+        bad(f"{at}: field quality: {tname.upper()} quality {e.quality} is below "
+            f"{st.min_quality} (unreliable: a flat or near-flat image); not imported")
+        return None
+    if why := st.unusable(norm):  # it could never match: noise in the bank
+        bad(f"{at}: field quality: {tname} signal with {why}; it could never match; "
+            "not imported")
+        return None
+    labels = dict(e.labels or {})
+    if invalid := _not_unicode(labels):  # JSON may escape a lone surrogate: "\ud800"
+        bad(f"{at}: field {invalid}: not valid Unicode text (a lone surrogate escape); "
+            "not imported")
+        return None
+    if labels.get("policy"):
+        try:
+            labels["policy"] = policy_label(str(labels["policy"]), policy_map)
+        except BankError as err:
+            bad(f"{at}: field policy: {err}")
+            return None
+    ts = now()
+    return {"bank_id": bank_id, "signal_type": tname, "signal": norm,
+            "signal_key": st.key(norm), "labels": labels, "status": e.status,
+            "source": source, "added_at": ts, "updated_at": ts,
+            "source_updated_at": _utc(e.updated)}
+
+
+def _write_batch(store: Store, bank_id: int, batch: list[dict[str, Any]],
+                 rep: ImportReport, live: dict[tuple[str, str], int], where: str) -> None:
+    """Write one batch of winning rows (one a signal) in one transaction: the
+    signals new to the bank, the labels newer rows give held ones, and the reviews
+    of quarantined ones, all or none (an interrupt between two left quarantined
+    signals with no review, the one way they come back). A held signal whose row is
+    a tombstone goes into ``live``."""
+    bs = M.bank_signals
+    with store.begin() as c:
+        old: dict[tuple[str, str], Any] = {}
+        keys = [r["signal_key"] for r in batch]
+        for start in range(0, len(keys), 900):
+            for r in c.execute(select(bs.c.id, bs.c.signal_type, bs.c.signal_key,
+                                      bs.c.status, bs.c.labels,
+                                      bs.c.source_updated_at).where(and_(
+                    bs.c.bank_id == bank_id, bs.c.signal_key.in_(keys[start:start + 900])))):
+                old[(r.signal_type, r.signal_key)] = r
+        before = c.execute(select(func.count()).where(bs.c.bank_id == bank_id)).scalar_one()
+        c.execute(insert_ignore(c, bs), batch)
+        after = c.execute(select(func.count()).where(bs.c.bank_id == bank_id)).scalar_one()
+        rep.added += after - before
+        rep.duplicates += len(batch) - (after - before)
+        for r in batch:
+            k = (r["signal_type"], r["signal_key"])
+            had = old.get(k)
+            if had is None:  # added now, with the status the file gives it
+                if r["status"] != "active":
+                    rep.by_status[r["status"]] = rep.by_status.get(r["status"], 0) + 1
+                continue
+            held_at = _utc(had.source_updated_at)
+            new_at = r["source_updated_at"]
+            if _older(new_at, held_at):  # the bank holds newer news
+                rep.outdated += 1
+                continue
+            if r["status"] == "tombstoned" and had.status != "tombstoned":
+                live[k] = had.id
+            if (new_at is not None and had.status != "tombstoned"
+                    and (held_at is None or new_at > held_at)):
+                rep.updated += 1
+                c.execute(update(bs).where(bs.c.id == had.id).values(
+                    labels={**(had.labels or {}), **r["labels"]},
+                    source_updated_at=new_at, updated_at=now()))
+        _review_quarantined(c, bank_id, [k for k in (
+            (r["signal_type"], r["signal_key"]) for r in batch if r["status"] == "quarantined")],
+            where)
 
 
 def _utc(t: datetime | None) -> datetime | None:
@@ -611,21 +613,6 @@ def _older(new: datetime | None, held: datetime | None) -> bool:
     """Whether a row updated at ``new`` is older than the ``held`` one (unknown
     times are never older: a row without one is read in file order)."""
     return new is not None and held is not None and new < held
-
-
-def _restate(c: Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
-    """Give signals an import added in an earlier batch the status and labels of the
-    file's later row for them (``rows``: (signal id, row)) — the last row wins, as
-    within one batch. Reviews open on one that is now active, tombstoned or
-    disabled close, as ``set_signal_status`` closes them. In the transaction ``c``
-    (the batch's)."""
-    bs = M.bank_signals
-    ts = now()
-    for sid, r in rows:
-        c.execute(update(bs).where(bs.c.id == sid).values(
-            status=r["status"], labels=r["labels"], updated_at=ts,
-            source_updated_at=r["source_updated_at"]))
-        _close_reviews(c, [sid], r["status"], ts)
 
 
 def _close_reviews(c: Connection, ids: list[int], status: str, ts: datetime) -> None:
@@ -793,6 +780,13 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
                  policy_map: Mapping[str, str] | None = None) -> Iterator[Entry]:
     """Entries of a bank file. Hostile input: size-bounded, decoded strictly as UTF-8
     (a BOM is allowed), errors name the file and line."""
+    return entries_of_text(_read_text(path), path, fmt=fmt, signal_type=signal_type,
+                           report=report, policy_map=policy_map)
+
+
+def _read_text(path: Path) -> str:
+    """The text of bank file ``path``: at most ``MAX_IMPORT_BYTES``, UTF-8 (a BOM
+    is allowed), no NUL; BankError naming the file otherwise."""
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -805,6 +799,14 @@ def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = Non
         raise BankError(f"{path}: not UTF-8 text (byte {e.start})") from None
     if "\x00" in text:
         raise BankError(f"{path}: contains NUL bytes; not a text bank file")
+    return text
+
+
+def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
+                    signal_type: str | None = None, report: ImportReport | None = None,
+                    policy_map: Mapping[str, str] | None = None) -> Iterator[Entry]:
+    """Entries of the text of bank file ``path`` (``_read_text``), in format
+    ``fmt`` (sniffed when ``auto``)."""
     if fmt == "auto":
         fmt = sniff_format(text)
     if signal_type:
@@ -1022,11 +1024,19 @@ def import_file(store: Store, bank: str, path: Path, *, fmt: str = "auto",
                 signal_type: str | None = None, apply_tombstones: bool = False,
                 policy_map: Mapping[str, str] | None = None) -> ImportReport:
     """Import a bank file; ``policy_map`` ({name: policy label}, ``parse_policy_map``)
-    says how the file's policy values the policy does not know are to be read."""
+    says how the file's policy values the policy does not know are to be read. The
+    file is read once and its text parsed twice (``add_signals``: all of it is
+    checked before anything is written); the second parsing's errors, the first's
+    again, are not reported twice."""
     b = get_bank(store, bank)
     rep = ImportReport(b.name)
-    entries = read_entries(path, fmt=fmt, signal_type=signal_type, report=rep,
-                           policy_map=policy_map)
+    text = _read_text(path)
+
+    def entries(first: bool) -> Iterator[Entry]:
+        return entries_of_text(text, path, fmt=fmt, signal_type=signal_type,
+                               report=rep if first else ImportReport(b.name),
+                               policy_map=policy_map)
+
     return add_signals(store, b, entries, source=valid_text(path.name)[:200], report=rep,
                        where=valid_text(str(path)), apply_tombstones=apply_tombstones,
                        policy_map=policy_map)
