@@ -491,6 +491,57 @@ def test_a_csv_malformed_after_some_batches_imports_nothing(store, tmp_path, mon
     assert B.get_bank(store, "k").counts == {}
 
 
+def test_bytes_not_utf8_reject_their_row_not_the_file(store, tmp_path, monkeypatch):
+    """A row holding bytes that are not UTF-8 is rejected by line with the bytes
+    shown, the rest imported — as a wrong hash length or bad hex is, and as ingest
+    rejects such a record: the whole file was refused for one byte. A header row
+    of such bytes (the columns cannot be known), and a TCAP or vPDQ file (one JSON
+    document, one video's signal), import nothing; neither leaves anything
+    written, whatever the batches."""
+    import json
+
+    monkeypatch.setattr(B, "IMPORT_BATCH", 2)
+    B.create_bank(store, "k")
+    h = [f"{i:032x}" for i in range(1, 8)]
+    f = tmp_path / "mixed.csv"
+    f.write_bytes(("signal_type,signal,labels\n"
+                   f"md5,{h[0]},entity=a\nmd5,{h[1]},\n").encode()
+                  + f"md5,{h[2]},entity=caf".encode() + b"\xe9 x\n"
+                  + (f"md5,{h[3][:-1]},\nmd5,{'g' * 32},\n"
+                     f"md5,{h[4]},\nmd5,{h[5]},entity=b\n").encode())
+    rep = B.import_file(store, "k", f)
+    assert (rep.read, rep.added, rep.invalid) == (7, 4, 3)
+    assert rep.errors[0] == (f"{tmp_path / 'mixed.csv'}:4: not UTF-8 text: "
+                             "'entity=caf\\xe9 x'; row not imported")
+    assert [e.split(": ")[0].rsplit(":", 1)[1] for e in rep.errors] == ["4", "5", "6"]
+    assert "field signal" in rep.errors[1] and "field signal" in rep.errors[2]
+    assert {r["signal"] for r in B.export_rows(store, "k")} == {h[0], h[1], h[4], h[5]}
+
+    pytx = tmp_path / "signals.txt"
+    pytx.write_bytes(f"md5 {h[6]}\n".encode() + b"pdq \xff" + b"0" * 63 + b"\n"
+                     + f"md5 {'e' * 32}\nmd5 {'d' * 32}\n".encode())
+    rep = B.import_file(store, "k", pytx)
+    assert (rep.added, rep.invalid) == (3, 1) and ":2: not UTF-8 text" in rep.errors[0]
+    listed = tmp_path / "list.txt"
+    listed.write_bytes(b"\xc3" + b"1" * 31 + f"\n{'c' * 32}\n".encode())
+    rep = B.import_file(store, "k", listed)
+    assert (rep.added, rep.invalid) == (1, 1) and ":1: not UTF-8 text" in rep.errors[0]
+
+    held = B.get_bank(store, "k").counts
+    head = tmp_path / "head.csv"
+    head.write_bytes(b"signal_type,sign\xe9al\n" + f"md5,{'9' * 32}\n".encode())
+    with pytest.raises(B.BankError, match=r"head.csv:1: not UTF-8 text: .*the header row; "
+                                          "nothing imported"):
+        B.import_file(store, "k", head)
+    tcap = tmp_path / "tcap.json"
+    tcap.write_bytes(json.dumps(_tcap_page([_tcap_record(1, "8" * 32, "MD5")]), indent=1)
+                     .replace("islamist", "isl\udce9amist").encode("utf-8", "surrogateescape"))
+    with pytest.raises(B.BankError, match=r"tcap.json:\d+: not UTF-8 text \(byte \d+: "
+                                          r"\\xe9\); a tcap file is one JSON document"):
+        B.import_file(store, "k", tcap)
+    assert B.get_bank(store, "k").counts == held
+
+
 def test_a_new_signal_type_plugs_in_without_core_changes(store, tmp_path, monkeypatch):
     """A third-party signal type arrives through the ``rasd.signal_types`` entry-point
     group; hashing, bank import and matching pick it up (linear index)."""

@@ -375,8 +375,8 @@ class ImportReport:
 
     def error(self, msg: str) -> None:
         self.invalid += 1
-        if len(self.errors) < 50:
-            self.errors.append(msg)
+        if len(self.errors) < 50:  # a file's bytes quoted in it are printed and stored
+            self.errors.append(valid_text(msg))
 
 
 @dataclass
@@ -742,6 +742,9 @@ def _pytx_entries(text: str, where: str, signal_type: str | None,
         if len(v) > MAX_FIELD:
             _bad(report, f"{where}:{n}: line longer than {MAX_FIELD} characters")
             continue
+        if _not_utf8(v) is not None:
+            _bad(report, _utf8_error(where, n, v))
+            continue
         parts = v.split(None, 1)
         if len(parts) != 2:
             if (e := _list_entry(n, v, where, signal_type, report)) is not None:
@@ -778,25 +781,26 @@ def _list_entry(n: int, v: str, where: str, signal_type: str | None,
 def read_entries(path: Path, *, fmt: str = "auto", signal_type: str | None = None,
                  report: ImportReport | None = None,
                  policy_map: Mapping[str, str] | None = None) -> Iterator[Entry]:
-    """Entries of a bank file. Hostile input: size-bounded, decoded strictly as UTF-8
-    (a BOM is allowed), errors name the file and line."""
+    """Entries of a bank file. Hostile input: size-bounded, UTF-8 (a BOM is
+    allowed; a row or line holding other bytes is rejected alone, a TCAP or vPDQ
+    file whole), errors name the file and line."""
     return entries_of_text(_read_text(path), path, fmt=fmt, signal_type=signal_type,
                            report=report, policy_map=policy_map)
 
 
 def _read_text(path: Path) -> str:
-    """The text of bank file ``path``: at most ``MAX_IMPORT_BYTES``, UTF-8 (a BOM
-    is allowed), no NUL; BankError naming the file otherwise."""
+    """The text of bank file ``path``: at most ``MAX_IMPORT_BYTES``, no NUL
+    (BankError naming the file otherwise), read as UTF-8 (a BOM is allowed) with
+    other bytes kept as lone surrogates, for the readers to reject by line."""
     try:
         size = path.stat().st_size
     except OSError as e:
         raise BankError(f"{path}: cannot read: {e.strerror or e}") from None
     if size > MAX_IMPORT_BYTES:
         raise BankError(f"{path}: larger than {MAX_IMPORT_BYTES} bytes")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise BankError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    # bytes that are not UTF-8 are kept as lone surrogates (U+DC80-U+DCFF): a CSV
+    # row or a line holding one is rejected alone, as ingest rejects the record
+    text = path.read_bytes().decode("utf-8-sig", "surrogateescape")
     if "\x00" in text:
         raise BankError(f"{path}: contains NUL bytes; not a text bank file")
     return text
@@ -813,6 +817,12 @@ def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
         signal_type = sig.resolve_alias(signal_type)
         sig.get(signal_type)  # validates the name
     where = valid_text(str(path))
+    if fmt in ("vpdq", "tcap") and (bad := _not_utf8(text)) is not None:
+        # one JSON document, or one video's signal: no part of it stands alone
+        raise BankError(f"{where}:{text.count(chr(10), 0, bad) + 1}: not UTF-8 text "
+                        f"(byte {len(text[:bad].encode('utf-8', 'surrogateescape'))}: "
+                        f"{valid_text(text[bad])}); a {fmt} file is one "
+                        f"{'JSON document' if fmt == 'tcap' else 'signal'}: nothing imported")
     if fmt == "vpdq":
         yield from _vpdq_entry(text, where, report)
         return
@@ -827,8 +837,11 @@ def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
     if fmt == "list":
         for n, ln in enumerate(text.splitlines(), 1):
             v = ln.strip()
-            if v and not v.startswith("#") and (
-                    e := _list_entry(n, v, where, signal_type, report)) is not None:
+            if not v or v.startswith("#"):
+                continue
+            if _not_utf8(v) is not None:
+                _bad(report, _utf8_error(where, n, v))
+            elif (e := _list_entry(n, v, where, signal_type, report)) is not None:
                 yield e
         return
     if fmt != "csv":
@@ -839,6 +852,24 @@ def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
         yield from _csv_entries(rows, where, signal_type, report, policy_map)
     except csv.Error as e:
         raise BankError(f"{where}:{rows.line_num}: malformed CSV: {e}") from None
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _not_utf8(text: str) -> int | None:
+    """Where in ``text`` (read with ``surrogateescape``) the first byte that is
+    not UTF-8 stands, or None."""
+    m = _SURROGATE.search(text)
+    return m.start() if m else None
+
+
+def _utf8_error(where: str, n: int, text: str, then: str = "line not imported") -> str:
+    """The error for line ``n``, whose ``text`` holds bytes that are not UTF-8:
+    the bytes around the first shown ``\\xNN``."""
+    at = _not_utf8(text) or 0
+    return (f"{where}:{n}: not UTF-8 text: '{valid_text(text[max(0, at - 20):at + 20])}'; "
+            f"{then}")
 
 
 def _bad(report: ImportReport | None, msg: str, *, read: bool = True) -> None:
@@ -929,6 +960,11 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
         if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
             continue
         cells = [c.strip() for c in row]
+        if (bad := next((c for c in cells if _not_utf8(c) is not None), None)) is not None:
+            if header is None and sig_i is None:  # the columns cannot be known
+                raise BankError(_utf8_error(where, n, bad, "the header row; nothing imported"))
+            _bad(report, _utf8_error(where, n, bad, "row not imported"))
+            continue
         if header is None and sig_i is None:
             lower = [c.lower().replace(" ", "_").replace("-", "_") for c in cells]
             looks_like_data = any(re.fullmatch(r"(t1)?[0-9a-f]{32,}", c) for c in lower)
