@@ -4,7 +4,8 @@ A bank file of several write batches (``IMPORT_BATCH`` signals a transaction) is
 generated (seeded): PDQ, MD5 and MinHash signals in a CSV with labels and
 statuses (tombstoned, disabled, quarantined), signals named again further down
 with another status or labels (the last row wins), tombstones of signals the bank
-held before; or a TCAP JSON list whose records carry ``updated_on``, some of
+held before, bad rows (a wrong hash length, bad hex, bytes not UTF-8: each
+rejected by line); or a TCAP JSON list whose records carry ``updated_on``, some of
 one hash at several times. For each case:
 
 1. the bank (made beforehand, maybe a negative one, maybe seeded with signals
@@ -109,6 +110,14 @@ def gen_csv(d: Path, n: int, rng: random.Random, *, negative: bool = False,
         at = rng.randrange(len(rows) // 2, len(rows))
         rows.insert(at, (t, v.upper() if t != "minhash" else v, _labels(rng, i + 1),
                          rng.choice(STATUSES)))
+    bad: list[tuple[str, str, str, str]] = []
+    for i in range(max(3, n // 300)):  # bad rows: rejected by line, the rest imported
+        bad.append([
+            ("md5", _md5(rng)[:-1], "", "active"),  # a wrong length
+            ("pdq", "g" + _pdq(rng)[1:], "", "active"),  # bad hex
+            ("md5", _md5(rng), "entity=caf\udce9", "active"),  # not UTF-8 (written so)
+        ][i % 3])
+        rows.insert(rng.randrange(len(rows)), bad[-1])
     seed: list[tuple[str, str, str, str]] = []
     if held:
         for i in range(n // 20):
@@ -119,14 +128,16 @@ def gen_csv(d: Path, n: int, rng: random.Random, *, negative: bool = False,
                         (t, v, _labels(rng, i + 3), rng.choice(["tombstoned", "active"])))
 
     def write(path: Path, rs: list[tuple[str, str, str, str]]) -> Path:
-        path.write_text("signal_type,signal,labels,status\n"
-                        + "".join(f"{t},{v},{lab},{s}\n" for t, v, lab, s in rs))
+        path.write_bytes(("signal_type,signal,labels,status\n"
+                          + "".join(f"{t},{v},{lab},{s}\n" for t, v, lab, s in rs))
+                         .encode("utf-8", "surrogateescape"))
         return path
 
     f = write(d / f"{name}.csv", rows)
     sf = write(d / f"{name}-seed.csv", seed) if held else None
     return Case(name, f, negative, sf, ["--apply-tombstones"] if apply else [],
-                _queries(rng, [(t, v) for t, v, _, _ in rows + seed]))
+                _queries(rng, [(t, v) for t, v, _, _ in [r for r in rows if r not in bad]
+                               + seed]))
 
 
 def gen_tcap(d: Path, n: int, rng: random.Random) -> Case:
