@@ -202,6 +202,8 @@ def child_main(point: str, argv: list[str]) -> None:
 
     if os.environ.get("BANK_KILLPOINTS_BATCH"):  # the harness's own batch size
         B.IMPORT_BATCH = int(os.environ["BANK_KILLPOINTS_BATCH"])
+    if os.environ.get("BANK_KILLPOINTS_KEEP"):  # rows kept from the first reading
+        B.KEEP_ROWS = int(os.environ["BANK_KILLPOINTS_KEEP"])
     kind, _, arg = point.partition(":")
     calls = Counter[str]()
     review, tomb = B._review_quarantined, B.set_signal_status
@@ -335,8 +337,13 @@ class Outcome:
 
 
 def check_case(case: Case, db_base: str | None, tmp: Path, points: list[str],
-               n_random: int, rng: random.Random, batch: int) -> list[Outcome]:
+               n_random: int, rng: random.Random, batch: int,
+               keep: int | None = None) -> list[Outcome]:
+    """``keep``: ``KEEP_ROWS`` of the imports (default: rasd's), less than the
+    file's signals to have the second reading normalise entries again."""
     env = {"BANK_KILLPOINTS_BATCH": str(batch)}
+    if keep is not None:
+        env["BANK_KILLPOINTS_KEEP"] = str(keep)
     args = ["bank", "import", "b", str(case.file), *case.options, "--json"]
     with fresh_db(db_base, tmp, f"{case.name}-ref") as db:
         since = datetime.now(UTC)
@@ -389,7 +396,7 @@ def check_case(case: Case, db_base: str | None, tmp: Path, points: list[str],
 
 
 def run(names: list[str] | None, db: str | None, tmp: Path, points: list[str],
-        n_random: int, seed: int, n: int, batch: int,
+        n_random: int, seed: int, n: int, batch: int, keep: int | None = None,
         report: Callable[[str], None] = print) -> dict[str, list[Outcome]]:
     rng = random.Random(seed)
     d = tmp / "input"
@@ -400,7 +407,7 @@ def run(names: list[str] | None, db: str | None, tmp: Path, points: list[str],
         if names and name not in names:
             continue
         t0 = time.perf_counter()
-        res[name] = outs = check_case(case, db, tmp, points, n_random, rng, batch)
+        res[name] = outs = check_case(case, db, tmp, points, n_random, rng, batch, keep)
         bad = [o for o in outs if not o.ok]
         report(f"{name:<16}{len(outs):>6}{len(outs) - len(bad):>5}{len(bad):>8}"
                f"  {time.perf_counter() - t0:.1f}s")
@@ -423,11 +430,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-n", type=int, default=3000, help="rows a file")
     ap.add_argument("--batch", type=int, default=500, help="signals a write transaction")
+    ap.add_argument("--keep", type=int, help="rows the first reading keeps (KEEP_ROWS)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="rasd-bankkill-") as tmp:
         print(f"{'case':<16}{'kills':>6}{'ok':>5}{'failed':>8}", flush=True)
         res = run(a.only.split(",") if a.only else None, a.db, Path(tmp),
-                  a.points.split(","), a.random, a.seed, a.n, a.batch,
+                  a.points.split(","), a.random, a.seed, a.n, a.batch, a.keep,
                   report=lambda s: print(s, flush=True))
     return 1 if any(not o.ok for outs in res.values() for o in outs) else 0
 

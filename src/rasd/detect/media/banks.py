@@ -58,6 +58,10 @@ FORMATS = ("auto", "csv", "list", "vpdq", "tcap", "pytx")
 MAX_IMPORT_BYTES = 512 << 20
 MAX_FIELD = 4 << 20  # a vPDQ signal of 20k frames is ~1.5 MB
 IMPORT_BATCH = 2000  # signals written a transaction
+# winning rows the first reading of an import keeps for the second, which
+# normalises the others again: a file of up to some 20,000 signals is parsed once
+KEEP_ROWS = 20_000
+KEEP_CHARS = 32 << 20
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
 SIGNAL_COLS = ("signal", "signal_value", "hash", "hash_value", "value", "pdq", "md5")
 TYPE_COLS = ("signal_type", "hash_type", "type", "algorithm", "hash_algorithm")
@@ -433,7 +437,8 @@ def add_signals(store: Store, bank: str | Bank,
 
     The entries are read twice: first all of them, to check them and find each
     signal's winning entry, then again to write the winners, ``IMPORT_BATCH`` a
-    transaction. So each signal is written once, by one batch — an import killed
+    transaction (the winners' rows of a file of up to ``KEEP_ROWS`` signals are
+    kept from the first reading, which is then the only one). So each signal is written once, by one batch — an import killed
     between two batches leaves each signal either as the file says or not added,
     and importing the file again gives the bank one uninterrupted import gives
     (were a signal's first row written by an early batch, the re-run read its last
@@ -456,17 +461,12 @@ def add_signals(store: Store, bank: str | Bank,
 
         def read(first: bool) -> Iterable[Entry]:
             return seq
-    keep = _winners(read(True), rep, where, policy_map)
+    keep, kept = _winners(read(True), rep, b.id, source, where, policy_map)
     # (type, key) → id of each signal the bank held un-tombstoned whose winning row
     # is a tombstone: applied (or counted) once all are written
     live: dict[tuple[str, str], int] = {}
     batch: list[dict[str, Any]] = []
-    for i, e in enumerate(read(False)):
-        if i not in keep:
-            continue
-        row = _signal_row(e, b.id, source, None, where, policy_map)
-        if row is None:  # cannot be: it was valid in the first reading
-            continue
+    for row in _winning_rows(read, keep, kept, b.id, source, where, policy_map):
         batch.append(row)
         if len(batch) >= IMPORT_BATCH:
             _write_batch(store, b.id, batch, rep, live, where)
@@ -484,16 +484,41 @@ def add_signals(store: Store, bank: str | Bank,
     return rep
 
 
-def _winners(entries: Iterable[Entry], rep: ImportReport, where: str,
-             policy_map: Mapping[str, str] | None) -> set[int]:
+def _winning_rows(read: Callable[[bool], Iterable[Entry]], keep: set[int],
+                  kept: dict[int, dict[str, Any]], bank_id: int, source: str | None,
+                  where: str, policy_map: Mapping[str, str] | None
+                  ) -> Iterator[dict[str, Any]]:
+    """The second reading of ``add_signals``: the rows of the winning entries
+    ``keep``, in file order — those the first reading ``kept``, the others
+    normalised again. Where it kept them all (a file of up to ``KEEP_ROWS``
+    signals), the entries are not read again."""
+    if len(kept) == len(keep):
+        yield from (kept[i] for i in sorted(kept))
+        return
+    for i, e in enumerate(read(False)):
+        if i not in keep:
+            continue
+        row = kept.pop(i, None) or _signal_row(e, bank_id, source, None, where, policy_map)
+        if row is not None:  # always: it was valid in the first reading
+            yield row
+
+
+def _winners(entries: Iterable[Entry], rep: ImportReport, bank_id: int,
+             source: str | None, where: str, policy_map: Mapping[str, str] | None
+             ) -> tuple[set[int], dict[int, dict[str, Any]]]:
     """The first reading of ``add_signals``: the positions in ``entries`` of each
     signal's winning entry (the newest, ``Entry.updated``; of equal or unknown
-    times the last). Invalid entries are reported in ``rep``; the others count as
-    read, by type, and, but for each signal's winner, as duplicates."""
+    times the last), and the rows of the first winners (up to ``KEEP_ROWS`` and
+    ``KEEP_CHARS``), which the second reading need not normalise again (a vPDQ
+    signal of 4 MB is parsed once). Invalid entries are reported in ``rep``; the
+    others count as read, by type, and, but for each signal's winner, as
+    duplicates."""
     best: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+    kept: dict[int, dict[str, Any]] = {}
+    chars = 0
     for i, e in enumerate(entries):
         rep.read += 1
-        row = _signal_row(e, 0, None, rep, where, policy_map)
+        row = _signal_row(e, bank_id, source, rep, where, policy_map)
         if row is None:
             continue
         k = (row["signal_type"], row["signal_key"])
@@ -504,8 +529,13 @@ def _winners(entries: Iterable[Entry], rep: ImportReport, where: str,
             rep.duplicates += 1
             if _older(row["source_updated_at"], prev[1]):
                 continue
+            if (old := kept.pop(prev[0], None)) is not None:
+                chars -= len(old["signal"])
         best[k] = (i, row["source_updated_at"])
-    return {i for i, _ in best.values()}
+        if len(kept) < KEEP_ROWS and chars + len(row["signal"]) <= KEEP_CHARS:
+            kept[i] = row
+            chars += len(row["signal"])
+    return {i for i, _ in best.values()}, kept
 
 
 def _signal_row(e: Entry, bank_id: int, source: str | None, rep: ImportReport | None,
