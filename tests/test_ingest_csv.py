@@ -592,6 +592,22 @@ def test_a_csv_with_classic_mac_line_ends(sqlite_store, tmp_path):
     assert post(sqlite_store, "forum", "1-2").created_at.hour == 11
 
 
+def test_a_csv_with_classic_mac_line_ends_and_a_header_past_a_read_buffer(sqlite_store,
+                                                                           tmp_path):
+    """Lone-CR rows were told from the first line break that ``peek`` shows,
+    one buffer (4 KiB of a plain file): past a header longer than that, no
+    line break was seen and the file was refused ("new-line character seen in
+    unquoted field"). Found by the h10 fuzz campaign."""
+    extra = ",".join(f"extra_column_{i:04d}" for i in range(400))
+    header = f"name,username,description,location,followers,numberstatuses,time,tweets,{extra}"
+    assert len(header) > 4096
+    rows = [f"N{i},user{i},bio,,1,2,1/6/2015 21:07,tweet {i}" + "," * 400 for i in range(3)]
+    f = tmp_path / "wide.csv"
+    f.write_text("\r".join([header, *rows]) + "\r")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 0 and sqlite_store.stats()["posts"] == 3
+
+
 def test_a_mapping_naming_columns_the_file_lacks_is_an_error(sqlite_store, tmp_path):
     """A misspelt column ("postd_at") was left unread without a word, even by
     --dry-run; a built-in mapping's optional columns may still be absent."""

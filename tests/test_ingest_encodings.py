@@ -247,6 +247,25 @@ def test_lone_cr_lines_are_lines_past_the_line_limit(store, tmp_path, monkeypatc
         assert r.read() == b"a\n" * 40_000 + b"\r\nb\n"
 
 
+@pytest.mark.parametrize("compress", [None, "gz", "xz"])
+def test_lone_cr_lines_after_a_first_line_longer_than_a_read_buffer(sqlite_store, tmp_path,
+                                                                   compress):
+    """Lone CRs are looked for in the first 64 KiB, but ``peek`` showed one
+    buffer: 4 KiB of a plain file, 8 KiB of a decompressed one. A file of
+    lone-CR lines whose first line was longer was read as one line, and a bad
+    byte in that first record (a NUL in a string) lost the records after it
+    (found by the h10 structure fuzzer: a real 15 KiB twarc2 line, damaged,
+    then two intact ones)."""
+    first = _tweet(0, "x" * 10_000).replace(b"xxx", b"x\x00x", 1)
+    assert b"\x00" in first and len(first) > 8192
+    data = b"\r".join([first, _tweet(1), _tweet(2)]) + b"\r"
+    f = tmp_path / ("mac.jsonl" + (f".{compress}" if compress else ""))
+    f.write_bytes({None: bytes, "gz": gzip.compress, "xz": lzma.compress}[compress](data))
+    rep = ingest_path(sqlite_store, f)
+    assert sqlite_store.stats()["posts"] == 2
+    assert [r["line"] for r in rep.rejects] == [1]
+
+
 def test_a_lone_cr_inside_a_record_of_lf_lines_is_whitespace(sqlite_store, tmp_path):
     """A lone CR is JSON whitespace: inside the first record of a file of
     LF-ended lines (not one document: a broken line) it is not a line break.

@@ -51,6 +51,7 @@ from rasd.ingest.base import (
     opt_int,
     opt_str,
     parse_time,
+    peekable,
     register,
     reject,
     req_id,
@@ -668,6 +669,7 @@ class CSVParser(Parser):
             # (it escaped as EOFError or OSError, a traceback: found by fuzzing)
             enc = given.get("encoding") or (
                 "utf-16" if f.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8")
+            f = peekable(f)
             physical = _decoded_lines(f) if enc == "utf-8" and not cr_lines(
                 f, lf_in_records=True) else _text_lines(f, enc)
             first = next(physical, "")

@@ -50,6 +50,7 @@ from rasd.ingest.base import (
     latest,
     loads,
     open_binary,
+    peekable,
     read_sample,
     reject,
     strip_surrogates,
@@ -783,7 +784,8 @@ _LONE_CR = re.compile(rb"\r(?!\n)")
 
 def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
     src = str(path)
-    with open_binary(path) as f:
+    with open_binary(path) as opened:
+        f = peekable(opened)
         if cr_lines(f):
             f = io.BufferedReader(_LoneCR(f), 1 << 16)  # type: ignore[assignment]
         lineno = 0
