@@ -307,6 +307,43 @@ def test_fuzz_x_parser_from_real_lines(samples, tmp_path_factory, data):
             assert r.reason and (r.line in (1, 2) or r.line is None)
 
 
+# bytes a tool or a damaged disk leaves in a line: a BOM mid-file, a NUL, a lone
+# surrogate escape, a stray CR, a Unicode line separator, an overlong NUL, ^Z
+DAMAGE = (b"\xef\xbb\xbf", b"\x00", b"\\ud800", b"\\udc00\\ud800", b"\r", b"\xe2\x80\xa8",
+          b"\xc0\x80", b"\x1a", b"\xff")
+
+
+@settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_one_damaged_line_among_real_lines_any_line_end(samples, tmp_path_factory, data):
+    """Real twarc2 lines ended by LF, CRLF or a lone CR (classic Mac), one of
+    them damaged (a byte of ``DAMAGE`` at its start, its end or inside a
+    string): every other line gives the posts it gives alone. The h10 fuzz
+    campaign's strategy: lone-CR files whose first line passed 4 KiB were read
+    as one line, and one damaged record lost all the others."""
+    lines = data.draw(st.lists(st.sampled_from(samples), min_size=2, max_size=4))
+    bad = data.draw(st.integers(0, len(lines) - 1))
+    line, junk = lines[bad], data.draw(st.sampled_from(DAMAGE))
+    in_strings = [i for i in range(1, len(line)) if line[i - 1:i] == b'"'
+                  and line[i:i + 1] not in b":,}]"]
+    at = data.draw(st.sampled_from(["start", "end", "string"]))
+    pos = (0 if at == "start" else len(line) if at == "end" or not in_strings
+           else data.draw(st.sampled_from(in_strings)))
+    lines[bad] = line[:pos] + junk + line[pos:]
+    end = data.draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
+    d = tmp_path_factory.mktemp("dl")
+    f = d / "f.jsonl"
+    f.write_bytes(end.join(lines) + end)
+    got = {r.platform_id for r in get_parser("x").parse(f, RawSink()) if isinstance(r, Post)}
+    for i, other in enumerate(lines):
+        if i != bad:
+            alone = {r.platform_id for r in get_parser("x").parse(_one(tmp_path_factory, other),
+                                                                  RawSink())
+                     if isinstance(r, Post)}
+            assert alone <= got, (i, bad, junk, at, end)
+
+
 def _mutate(data, base: bytes) -> bytes:
     """``base`` with a few bytes flipped, cut, inserted or deleted."""
     mutated = bytearray(base)
