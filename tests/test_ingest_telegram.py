@@ -48,6 +48,19 @@ MESSAGES = [
 ]
 
 
+def test_a_duration_past_the_store_s_column_is_no_duration(store, tmp_path):
+    """``duration_seconds`` of 2**61 passed ``opt_int`` (62 bits) but not its
+    x1000 into SQLite or PostgreSQL: the whole ingest stopped with
+    OverflowError. Found by the h10 fuzz campaign; now the media record has no
+    duration and the message and the next one are kept."""
+    video = dict(MESSAGES[-1], duration_seconds=2**61)
+    d = channel_export(tmp_path, [video, _msg(7, "next")])
+    rep = ingest_path(store, d)
+    assert rep.rejected == 0 and store.stats()["posts"] == 2
+    with store.connect() as c:
+        assert [r[0] for r in c.execute(select(S.media.c.duration_ms))] == [None]
+
+
 def test_channel_export(store, tmp_path):
     d = channel_export(tmp_path, MESSAGES)
     assert detect_format(d) == "telegram"

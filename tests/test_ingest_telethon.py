@@ -162,6 +162,24 @@ def test_fuzz_telethon_messages(tmp_path_factory, junk):
     assert any(isinstance(r, Post) and r.text == "kept" for r in recs)
 
 
+@pytest.mark.parametrize("duration", [1e308, 2**70, float("nan")])
+def test_a_video_duration_past_any_column_is_no_duration(store, tmp_path, duration):
+    """A video's ``duration`` of 1e308 seconds raised OverflowError (int of
+    infinite milliseconds) out of the parser, and 2**70 overflowed the store's
+    64-bit column: either stopped the ingest. Found by the h10 fuzz campaign
+    (each value of a real message swapped for another type or size); now the
+    duration is left out and the message kept."""
+    msgs = messages()
+    msgs[2]["media"]["document"]["attributes"][0]["duration"] = duration
+    f = tmp_path / "m.jsonl"
+    f.write_text("".join(json.dumps(m, default=str) + "\n" for m in msgs), "utf-8")
+    rep = ingest_path(store, f)
+    assert rep.rejected == 0 and post(store, "telegram", "channel555/47").text == "reply"
+    with store.connect() as c:
+        assert c.execute(select(S.media.c.duration_ms).where(
+            S.media.c.media_key == "channel555/47/document")).scalar_one() is None
+
+
 def test_link_buttons_under_a_post_are_kept(sqlite_store, tmp_path):
     markup = {"_": "ReplyInlineMarkup", "rows": [
         {"_": "KeyboardButtonRow", "buttons": [

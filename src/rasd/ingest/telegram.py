@@ -47,6 +47,7 @@ from rasd.ingest.base import (
     make_poll,
     media_root,
     message_id,
+    millis,
     open_binary,
     opt_int,
     opt_str,
@@ -704,6 +705,6 @@ class TelegramParser(Parser):
                 type=mtype or opt_str(m.get("media_type"), "media_type", 32) or "file",
                 local_path=local, mime_type=opt_str(m.get("mime_type"), "mime_type", 100),
                 width=opt_int(m.get("width"), "width"), height=opt_int(m.get("height"), "height"),
-                duration_ms=(opt_int(m.get("duration_seconds"), "duration_seconds") or 0) * 1000
-                or None,
+                duration_ms=millis(opt_int(m.get("duration_seconds"), "duration_seconds"),
+                                   "duration_seconds") or None,
                 extra=extra)

@@ -40,6 +40,7 @@ from rasd.ingest.base import (
     make_geo,
     make_poll,
     message_id,
+    millis,
     opt_int,
     opt_str,
     parse_time,
@@ -335,8 +336,8 @@ class TelethonParser(Parser):
                 if isinstance(a, dict) and _kind(a) == "documentattributevideo":
                     width, height = opt_int(a.get("w"), "w"), opt_int(a.get("h"), "h")
                     d = a.get("duration")
-                    duration = int(d * 1000) if isinstance(d, (int, float)) and not \
-                        isinstance(d, bool) else None
+                    duration = millis(d, "duration") if isinstance(d, (int, float)) and \
+                        not isinstance(d, bool) else None
             kind = (mime or "").split("/")[0] if mime else ""
             post.media.append(Media(
                 platform=PLATFORM, media_key=f"{cid}/{mid}/document",
