@@ -1951,3 +1951,24 @@ def test_invalid_utf8_rejects_its_record_and_the_rest_is_stored(store, tmp_path,
     assert "utf-8" in r["reason"].lower()
     assert post(store, "x", "1") is not None and post(store, "x", "3") is not None
     assert post(store, "x", "2") is None
+
+
+@pytest.mark.parametrize("junk", [b"\\ud800", b"\x00", b"x"])
+def test_a_first_line_with_junk_after_it_before_a_long_line_is_json_lines(sqlite_store,
+                                                                         tmp_path, junk):
+    """A file counts as one JSON document only where its first two lines are
+    no JSON on their own: a first line with junk after a whole object (a lone
+    surrogate escape, a NUL), then a second line longer than the 64 KiB sample,
+    was taken for a pretty-printed document, and every line after the junk was
+    lost. Found by the h10 fuzz campaign (a real 12 KiB tweet, damaged, then a
+    131 KiB one). Now it is JSON Lines: the damaged line is rejected alone."""
+    def line(i: int, text: str) -> bytes:
+        return json.dumps({"data": [{"id": str(i), "text": text, "author_id": "7"}]}).encode()
+
+    f = tmp_path / "t.jsonl"
+    f.write_bytes(line(1, "damaged") + junk + b"\n" + line(2, "y" * 100_000) + b"\n"
+                  + line(3, "after") + b"\n")
+    rep = ingest_path(sqlite_store, f)
+    assert [r["line"] for r in rep.rejects] == [1]
+    assert post(sqlite_store, "x", "3").text == "after"
+    assert len(post(sqlite_store, "x", "2").text) == 100_000

@@ -85,7 +85,24 @@ def json_layout(sample: bytes) -> str:
         return "array" if array else "lines"
     if whole_json(lines[0]) or whole_json(lines[1]):  # JSON Lines, maybe a broken first line
         return "lines"
+    if _whole_then_more(lines[0]):  # a first line broken after a whole value, and a second
+        return "lines"  # one longer than the sample: nothing pretty-printed starts so
     return "array" if array else "documents"
+
+
+def _whole_then_more(line: bytes) -> bool:
+    """Whether ``line`` starts with a whole JSON value (bytes follow it: it is
+    no whole value itself). A pretty-printed document's first line never
+    does (``{``, ``[{"a": 1},``); a line of JSON Lines damaged at its end does
+    (``{…}\\ud800``, ``{…}\\x00``). Taken for a document when the next line ran
+    past the sample, such a file lost every line after the damage (found by
+    the h10 fuzz campaign: a 12 KiB tweet with junk after it, then a 131 KiB
+    one)."""
+    try:
+        _DECODER.raw_decode(line.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 MAX_JSON_DEPTH = 1024  # levels of nesting: what orjson reads (loads), and first_keys follows
