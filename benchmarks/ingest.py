@@ -294,9 +294,15 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   post naive 6.1 us, parse 10.8, SQLite floor 15.9 (0.38x naive: 7.3 us of
   it inserts, by table posts 4.3, edges 1.8, accounts 0.6, the rest the
   deferred indexes built again and the commits), ingest 38.2 (1 process
-  49.8). In this spell the floor alone, the rows rasd keeps written by
-  nothing but executemany, is below 0.5x naive: the goal is out of reach
-  of any writer that stores these rows through SQLite, not only of Python.
+  49.8). The session's final code (f3cfc94; load 2.2, naive 170,724/s):
+  2 processes 30,791 posts/s (0.18x; 1 process 23,662/s; re-ingest
+  35,749/s; 18,212 posts per CPU-s; peak RSS 193 + 79 MB); per post naive
+  5.9 us, parse 10.7, SQLite floor 11.5 (0.51x naive), ingest 32.5 (1
+  process 42.3). The floor alone, the rows rasd keeps written by nothing
+  but executemany, read 0.38x and 0.51x naive in these two runs an hour
+  apart: at or below 0.5x, so the goal leaves no room for anything a writer
+  does besides those inserts, native or not, unless the rows themselves
+  (their secondary indexes, edges, hashtags, urls) shrink.
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
