@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
-from benchmarks.killpoints import diff, fresh_db
+from benchmarks.killpoints import Outcome, diff, fresh_db
 
 STATUSES = ("active", "active", "active", "tombstoned", "disabled", "quarantined")
 
@@ -308,6 +308,8 @@ def dump(db: str, since: datetime) -> dict[str, Counter[str]]:
 
 def lookups(db: str, queries: list[tuple[str, str]], index_dir: Path) -> Counter[str]:
     """What each query finds: (query, signal's type and key, distance, status)."""
+    import sqlalchemy as sa
+
     from rasd.detect.media import schema as M
     from rasd.detect.media.matcher import Matcher
     from rasd.store import Store
@@ -318,7 +320,7 @@ def lookups(db: str, queries: list[tuple[str, str]], index_dir: Path) -> Counter
     try:
         m = Matcher(store)
         with store.connect() as c:
-            keys = dict(c.execute(__import__("sqlalchemy").select(
+            keys = dict(c.execute(sa.select(
                 M.bank_signals.c.id, M.bank_signals.c.signal_key)).all())
         for i, (t, v) in enumerate(queries):
             for h in m.lookup(t, v):
@@ -326,14 +328,6 @@ def lookups(db: str, queries: list[tuple[str, str]], index_dir: Path) -> Counter
     finally:
         store.close()
     return out
-
-
-@dataclass
-class Outcome:
-    point: str
-    ok: bool
-    note: str = ""
-    details: list[str] = field(default_factory=list)
 
 
 def check_case(case: Case, db_base: str | None, tmp: Path, points: list[str],
