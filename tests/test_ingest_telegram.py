@@ -940,3 +940,24 @@ def test_the_cli_says_an_unknown_chat_type_once_and_strict_is_not_failed(tmp_pat
     assert r.stderr.count("2 chat(s) of a type Telegram Desktop does not write") == 1
     (rep,) = json.loads(r.stdout)
     assert len(rep["warnings"]) == 1 and "'forum_topic' (2)" in rep["warnings"][0]
+    # and the run's record keeps it: `rasd runs` says there was one, --json what
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "c.db"), "runs"])
+    assert r.exit_code == 0 and "rejected 0, 1 warning  " in r.stdout, r.stdout
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "c.db"), "runs", "--json"])
+    (run,) = json.loads(r.stdout)
+    assert run["counts"]["warnings"] == rep["warnings"]
+
+
+def test_a_run_record_keeps_its_warnings_bounded(store, tmp_path, monkeypatch):
+    """The warnings a run keeps quote input (chat types are anyone's): at most
+    RUN_WARNINGS_KEPT of them, each cut at RUN_WARNING_CHARS characters (the
+    Telegram note cuts the types it names itself: the bound lowered here)."""
+    from rasd.ingest import runner
+    from rasd.ingest.runner import ingest_runs
+
+    monkeypatch.setattr(runner, "RUN_WARNING_CHARS", 100)
+    rep = ingest_path(store, _typed_export(tmp_path, ["t" * 500], "chats.list"))
+    (note,) = rep.warnings
+    assert len(note) > 100
+    (kept,) = ingest_runs(store, limit=1)[0]["counts"]["warnings"]
+    assert len(kept) == 100 and kept == note[:99] + "…"

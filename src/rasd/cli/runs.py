@@ -25,7 +25,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the ingest runs recorded in the store, newest first: the file
         (or standard input, "-"), its format and source, when it ran, how it
-        ended and what it gave (new, updated, unchanged, rejected). The
+        ended and what it gave (new, updated, unchanged, rejected; the number
+        of warnings the run printed, which --json gives in full). The
         provenance of every count the store gives; a run that did not finish
         is re-run with the same `rasd ingest` to complete its file.
 
@@ -68,5 +69,8 @@ def _line(r: dict[str, Any]) -> str:
     c = r["counts"] or {}
     counts = ", ".join(f"{k} {c[k]}" for k in ("new", "updated", "unchanged", "rejected")
                        if isinstance(c.get(k), int)) if r["state"] != "running" else ""
+    if isinstance(c.get("warnings"), list) and c["warnings"]:  # (--json gives them)
+        n = len(c["warnings"])
+        counts += f"{', ' if counts else ''}{n} warning{'s' if n > 1 else ''}"
     return (f"#{r['id']}  {when}  {r['state']:<11} {r['format']:<13} {one_line(r['path'])}"
             f"  [{one_line(r['source'])}]" + (f"  {counts}" if counts else "") + took)

@@ -483,7 +483,8 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
         f = S.ingest_files
         with store.begin() as c:
             c.execute(update(f).where(f.c.id == file_id).values(
-                finished_at=finished, status="done", counts=report.counts))
+                finished_at=finished, status="done",
+                counts=_with_warnings(report.counts, report.warnings)))
             # earlier runs of this file that did not finish: completed by this one
             # (standard input, recorded as "-", is a different input each time)
             # — not one still going in another process (it draws for itself)
@@ -752,6 +753,23 @@ def _record_counts(writer: Writer, file_id: int | None, rejected: Callable[[], i
                   .values(counts=_run_counts(writer, rejected(), repeats()), seen_at=now()))
 
 
+RUN_WARNINGS_KEPT = 20  # a run record's warnings, at most (each RUN_WARNING_CHARS at most)
+RUN_WARNING_CHARS = 2000
+
+
+def _with_warnings(counts: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The counts a finished run's record keeps, with the run's warnings under
+    ``"warnings"`` where it had any (a Telegram export's chat types Desktop does
+    not write): printed once when the file was read, and lost after, where `rasd
+    runs` is what tells later what each run gave. Bounded: the first
+    ``RUN_WARNINGS_KEPT``, each cut at ``RUN_WARNING_CHARS`` (they quote input)."""
+    if not warnings:
+        return counts
+    kept = [w if len(w) <= RUN_WARNING_CHARS else w[:RUN_WARNING_CHARS - 1] + "…"
+            for w in warnings[:RUN_WARNINGS_KEPT]]
+    return {**counts, "warnings": kept}
+
+
 def _run_counts(writer: Writer | None, rejected: int, repeats: int = 0) -> dict[str, Any]:
     """A run's counts as its report and ``ingest_files`` keep them.
     ``repeated_profiles``: account records that repeated a profile already read
@@ -857,7 +875,8 @@ def ingest_runs(store: Store, *, limit: int | None = 50, status: str | None = No
     "format", "size", "started_at", "finished_at", "seconds", "status", "state",
     "counts", "pid", "host"}``; ``status`` is as recorded, ``state`` the same
     except ``"dead"`` for a run recorded as running whose process is gone (the
-    next ingest records it ``killed`` and draws its waiting links).
+    next ingest records it ``killed`` and draws its waiting links); a finished
+    run's ``counts`` hold its warnings, where it had any, as ``"warnings"``.
     ``status`` (one of ``RUN_STATUSES``, or ``"dead"``) and ``source`` filter;
     ``limit`` None lists all."""
     if status is not None and status not in (*RUN_STATUSES, "dead"):
