@@ -519,13 +519,18 @@ class Screener:
                 rare = min(e.norm.tokens, key=lambda t: self.df.get(self._dfkey(t), 0))
                 self.anchor_index[self._dfkey(rare)].append(i)
         # listed persons' names that may be written by their first and last part
-        # (SHORT_FORM_PARTS), by the key of the last
+        # (SHORT_FORM_PARTS: both long and rare enough, which depends on the lists
+        # alone, so judged here once and not at every post), by the key of the last
         self.short_index: dict[str, list[int]] = defaultdict(list)
         for i, e in enumerate(entries):
             info = entities.get(e.entity_id)
             if (info is not None and info.schema == "person" and e.kind != "weak"
                     and len(e.norm.tokens) >= SHORT_FORM_PARTS):
-                self.short_index[self._dfkey(e.norm.tokens[-1])].append(i)
+                first, last = e.norm.tokens[0], e.norm.tokens[-1]
+                if (min(len(first.latin), len(last.latin)) >= SHORT_MIN_LEN
+                        and self.skeleton_weight(first) >= SHORT_FIRST_WEIGHT
+                        and self.skeleton_weight(last) >= SHORT_LAST_WEIGHT):
+                    self.short_index[self._dfkey(last)].append(i)
 
     # -------------------------------------------------------------- building
     @classmethod
@@ -1058,10 +1063,6 @@ class Screener:
                 first, last = e.norm.tokens[0], e.norm.tokens[-1]
                 # parts this close (>= part_min) share their skeleton
                 if e.entity_id in found or self._dfkey(first) != self._dfkey(toks[pos - 1]):
-                    continue
-                if (min(len(first.latin), len(last.latin)) < SHORT_MIN_LEN
-                        or self.skeleton_weight(first) < SHORT_FIRST_WEIGHT
-                        or self.skeleton_weight(last) < SHORT_LAST_WEIGHT):
                     continue
                 short = NormName((first, last), e.norm.set_aside, e.norm.script)
                 window = NormName(toks[pos - 1:pos + 1], (), script)
