@@ -627,9 +627,8 @@ def _write_batch(store: Store, bank_id: int, batch: list[dict[str, Any]],
                 c.execute(update(bs).where(bs.c.id == had.id).values(
                     labels={**(had.labels or {}), **r["labels"]},
                     source_updated_at=new_at, updated_at=now()))
-        _review_quarantined(c, bank_id, [k for k in (
-            (r["signal_type"], r["signal_key"]) for r in batch if r["status"] == "quarantined")],
-            where)
+        _review_quarantined(c, bank_id, [(r["signal_type"], r["signal_key"]) for r in batch
+                                         if r["status"] == "quarantined"], where)
 
 
 def _utc(t: datetime | None) -> datetime | None:
@@ -1098,10 +1097,15 @@ def import_file(store: Store, bank: str, path: Path, *, fmt: str = "auto",
     rep = ImportReport(b.name)
     text = _read_text(path)
 
+    kind = fmt
+
     def entries(first: bool) -> Iterator[Entry]:
-        return entries_of_text(text, path, fmt=fmt, signal_type=signal_type,
-                               report=rep if first else ImportReport(b.name),
-                               policy_map=policy_map)
+        nonlocal kind
+        if kind == "auto":  # sniffed once (it splits the whole text into lines)
+            kind = sniff_format(text)
+        yield from entries_of_text(text, path, fmt=kind, signal_type=signal_type,
+                                   report=rep if first else ImportReport(b.name),
+                                   policy_map=policy_map)
 
     return add_signals(store, b, entries, source=valid_text(path.name)[:200], report=rep,
                        where=valid_text(str(path)), apply_tombstones=apply_tombstones,
