@@ -355,11 +355,11 @@ def _deferrable_indexes() -> list[Any]:
     return [found[n] for n in DEFERRABLE_INDEXES if n in found]
 
 
-def _new_sqlite_file(u: Any) -> bool:
-    """Whether ``u`` names a plain SQLite file (no URL parameters: ``mode=``,
-    ``uri=`` would change what the name means) that is not there yet."""
+def _plain_sqlite_file(u: Any) -> Path | None:
+    """The SQLite file ``u`` names where it is a plain one (no URL parameters:
+    ``mode=``, ``uri=`` would change what the name means), else None."""
     path = sqlite_file(u)
-    return path is not None and not u.query and not path.exists()
+    return path if path is not None and not u.query else None
 
 
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -556,10 +556,11 @@ class Store:
         from the store's later creations and opens (``_remove_stale_creations``)."""
         url = resolve_url(db)
         u = make_url(url)
-        if migrate and u.get_backend_name() == "sqlite" and _new_sqlite_file(u):
+        path = _plain_sqlite_file(u) if migrate else None
+        if path is not None and not path.exists():
             # made here, it is at the head revision with every index: nothing to check
             migrate = not _create_sqlite(u)
-        elif migrate and (path := sqlite_file(u)) is not None and not u.query:
+        elif path is not None:
             # a store made after one creation of it was killed outright (the
             # command run again at once, its leftovers still young) is never
             # made again: its opens remove them once they are stale, quietly (a
