@@ -382,8 +382,7 @@ def register(app: typer.Typer) -> None:
         # or an archive too: there a mismatch was read record by record into
         # thousands of rejects, with exit status 0
         named = [p for p in paths if p != STDIN and (
-            (p in explicit and split_member(p) is None and (p.is_file() or p.is_dir()))
-            or (fmt != "auto" and _checkable(p)))]
+            fmt != "auto" or (p in explicit and split_member(p) is None)) and _checkable(p)]
         checked = set(named) if writing and len(named) > 1 or fmt != "auto" else set()
         if checked:
             # each file named is checked before any is written: one that cannot be
