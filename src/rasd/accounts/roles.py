@@ -62,6 +62,11 @@ class Lookup(NamedTuple):
         """``total``, else (not counted: all are listed) ``len(rows)``."""
         return len(self.rows) if self.total is None else self.total
 
+    @property
+    def matches_text(self) -> str:
+        """``matches`` as lines say it: "up to N" where the count is not exact."""
+        return f"{'' if self.total_exact else 'up to '}{self.matches}"
+
 
 def find_accounts(store: Store, ref: str, platform: str | None = None) -> list[Any]:
     """The accounts ``ref`` names: its platform id, else its handle (with or
@@ -187,7 +192,7 @@ def set_role(store: Store, ref: str, role: str, platform: str | None = None) -> 
 
         refs = ", ".join(quoted_ref(account_ref(r.platform, r.platform_id)) for r in rows)
         what = "are named" if found.by_name else "match"
-        n = found.matches if found.total_exact else f"up to {found.matches}"
+        n = found.matches_text
         listed = f" (the first {len(rows)})" if found.more else ""
         every = (f"; all of them: {list_all(found.name or ref, found.platform)}"
                  if found.more and found.by_name else "")

@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
         posts = post_counts(store, [r.id for r in rows])  # one query, not one an account
         # how many it names in all: more than are listed where more than NAME_MATCHES
         # bear a name (counted by one query), lest the 100 listed be taken for all
-        total = f"{'' if found.total_exact else 'up to '}{found.matches}"
+        total = found.matches_text
         if found.by_name and len(rows) > 1 and not json_:
             # a name several accounts share: which they are, each to be named by its reference
             echo(f"{total} accounts are named {ref!r}; name one by its reference:")
