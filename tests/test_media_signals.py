@@ -519,6 +519,171 @@ def test_minhash_near_computes_no_distance_per_signal(monkeypatch):
     assert st.near(q, prepared, thr) == want and want
 
 
+def _minhash_prepare_one_by_one(signals: list) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash ``prepare`` as it was: ``decode`` row by row, a row it refuses
+    left zero and out (``ok`` false)."""
+    from rasd.detect.media.signals.minhash import NUM_PERM, decode
+
+    rows = np.zeros((len(signals), NUM_PERM), dtype="<u4", order="F")
+    ok = np.zeros(len(signals), dtype=bool)
+    for i, sgn in enumerate(signals):
+        try:
+            rows[i] = decode(sgn)
+            ok[i] = True
+        except ValueError:
+            pass
+    return rows, ok
+
+
+def _minhash_hostile_bank(rng: np.random.Generator) -> tuple[str, list]:
+    """(query, bank): signatures near and far from the query, repeated, and stored
+    values that are not signatures — one character off, too short or long, "="
+    missing, doubled or inside, other padding, spaces, non-ASCII, bytes, empty —
+    and signatures ``decode`` takes though no encoder writes them (nonzero
+    bits in the last digit)."""
+    from rasd.detect.media.signals.minhash import encode
+
+    q = rng.integers(0, 2**32, 128, dtype=np.uint64).astype("<u4")
+    good = [_minhash_sharing(q, int(k), rng) for k in rng.integers(0, 129, 60)]
+    good += [_minhash_sharing(q, k, rng) for k in (128, 96, 90, 89)]
+    s = good[0]
+    odd = [s[:-2] + "B=", s[:-2] + "/="]  # the last digit's spare bits set: decodes
+    bad = [s[:-1], s + "=", s[:-1] + "==", s[:-1] + "A", " " + s[:-1], s[:-1] + "\n",
+           s[:5] + "-" + s[6:], s[:5] + "_" + s[6:], s[:9] + "=" + s[10:],
+           s[:-1] + "\u00e9", s[:-3] + "\u0100==", "\u00e9" * 684, s[:-2] + "==",
+           s[:680] + "====", s[:-5] + "AAAA=", "A" * 684, "=" * 684, "AAAA", "",
+           "not base64!", s[:-1] + "\x00", encode(q)[:-4] + "\ud800AA="]
+    bank = good + odd + bad + [s.encode(), good[1], good[1], good[2]]
+    order = rng.permutation(len(bank))
+    return encode(q), [bank[i] for i in order]
+
+
+def test_minhash_prepare_decodes_exactly_as_row_by_row(monkeypatch):
+    """``prepare`` decodes the signatures in numpy, ``PREPARE_CHUNK`` at a time;
+    what it makes — every value, which rows are left out, the array's layout — is
+    what ``decode`` row by row made, on a bank of signatures and hostile stored
+    values (repeated, next to one another and at chunk edges), and the lookups on
+    it give the same hits, distances and order."""
+    from rasd.detect.media.signals import minhash as MH
+
+    rng = np.random.default_rng(14)
+    st = sig.get("minhash")
+    q, bank = _minhash_hostile_bank(rng)
+    want_rows, want_ok = _minhash_prepare_one_by_one(bank)
+    assert 60 < want_ok.sum() < len(bank) - 20  # both kinds there
+    for chunk in (1, 3, 7, 64, 1024):
+        monkeypatch.setattr(MH, "PREPARE_CHUNK", chunk, raising=False)
+        rows, ok = st.prepare(bank)
+        assert ok.tolist() == want_ok.tolist()
+        assert rows.dtype == want_rows.dtype and rows.flags.f_contiguous
+        assert np.array_equal(rows, want_rows)
+    assert st.prepare([])[0].shape == (0, 128)
+    prepared, before = st.prepare(bank), (want_rows, want_ok)
+    for query in (q, bank[0], bank[-1] if isinstance(bank[-1], str) else bank[1]):
+        for limit in (st.default_threshold, 0.0, 0.5, 1.0):
+            got = st.near(query, prepared, limit)
+            assert got == st.near(query, before, limit)
+            assert got == sig.SignalType.near(st, query, before, limit)
+    assert len(st.near(q, prepared, st.default_threshold)) >= 5
+
+
+def test_minhash_prepare_decodes_no_signature_one_by_one(monkeypatch):
+    """A MinHash bank is decoded in numpy: ``decode`` (a base64 decode and an
+    array per signal: 4–7 s at a million) runs only for the stored values that
+    are not in its one form, which it then refuses, as before."""
+    from rasd.detect.media.signals import minhash as MH
+
+    rng = np.random.default_rng(15)
+    st = sig.get("minhash")
+    _, bank = _minhash_hostile_bank(rng)
+    want = _minhash_prepare_one_by_one(bank)
+    digits = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+    def one_form(b) -> bool:  # 683 base64 digits and "="
+        return isinstance(b, str) and len(b) == 684 and b[-1] == "=" and set(b[:-1]) <= digits
+
+    odd = [b for b in bank if not one_form(b)]
+    calls: list = []
+    real = MH.decode
+    monkeypatch.setattr(MH, "decode", lambda s: calls.append(s) or real(s))
+    rows, ok = st.prepare(bank)
+    assert np.array_equal(rows, want[0]) and ok.tolist() == want[1].tolist()
+    assert sorted(map(repr, calls)) == sorted(map(repr, odd))
+    assert len(calls) < len(bank) - 60
+    calls.clear()
+    good = [b for b, k in zip(bank, want[1], strict=True) if k and isinstance(b, str)]
+    st.prepare(good * 50)
+    assert calls == []
+
+
+def test_minhash_lookups_on_a_stored_bank_are_those_of_row_by_row(store, monkeypatch):
+    """``Matcher.lookup`` against a stored MinHash bank — hostile stored values,
+    one signature in two banks and twice in one, a tombstoned signal, a deleted
+    one — gives the same hits, distances and order with the bank decoded in numpy
+    as decoded row by row; and again after ``refresh`` once signals were added,
+    tombstoned and deleted."""
+    import hashlib
+
+    from sqlalchemy import delete, select
+
+    from rasd.detect.media import banks as B
+    from rasd.detect.media import schema as M
+    from rasd.detect.media.matcher import Matcher
+    from rasd.detect.media.signals.minhash import decode
+    from rasd.store.db import now
+
+    rng = np.random.default_rng(16)
+    st = sig.get("minhash")
+    q, bank = _minhash_hostile_bank(rng)
+    # what a text column holds on both stores (no NUL, no lone surrogate)
+    bank = [b for b in bank if isinstance(b, str) and "\x00" not in b
+            and not any("\ud800" <= c <= "\udfff" for c in b)]
+    B.create_bank(store, "a")
+    B.create_bank(store, "b")
+    ts = now()
+
+    def put(bank_name: str, values: list[str], status: str = "active") -> None:
+        with store.begin() as c:
+            bid = c.execute(select(M.hash_banks.c.id).where(
+                M.hash_banks.c.name == bank_name)).scalar_one()
+            c.execute(M.bank_signals.insert(), [
+                {"bank_id": bid, "signal_type": "minhash", "signal": v, "status": status,
+                 "signal_key": hashlib.sha256(f"{k}{v}".encode()).hexdigest(),
+                 "added_at": ts, "updated_at": ts} for k, v in enumerate(values)])
+
+    put("a", bank + bank[:5])  # five stored twice
+    put("b", bank[:20])
+    put("b", [_minhash_sharing(decode(q), 120, rng)], status="tombstoned")
+    queries = [q] + [b for b, ok in zip(bank, _minhash_prepare_one_by_one(bank)[1],
+                                        strict=True) if ok][:3]
+
+    def looked_up(m: Matcher) -> list:
+        return [[(h.signal_id, h.bank, h.distance, h.status) for h in m.lookup("minhash", v)]
+                for v in queries]
+
+    new = Matcher(store)
+    got = looked_up(new)
+    with monkeypatch.context() as mp:
+        mp.setattr(type(st), "prepare", lambda self, signals: _minhash_prepare_one_by_one(
+            signals))
+        want = looked_up(Matcher(store))
+    assert got == want and sum(map(len, got)) >= 10
+    assert len({h[2] for h in got[0]}) >= 3  # hits at several distances
+
+    put("b", bank[20:40])
+    ids = [r[0] for r in got[0][:3]]
+    B.set_signal_status(store, ids[:1], "tombstoned")
+    with store.begin() as c:
+        c.execute(delete(M.bank_signals).where(M.bank_signals.c.id.in_(ids[1:])))
+    new.refresh()
+    got = looked_up(new)
+    with monkeypatch.context() as mp:
+        mp.setattr(type(st), "prepare", lambda self, signals: _minhash_prepare_one_by_one(
+            signals))
+        want = looked_up(Matcher(store))
+    assert got == want and not set(ids) & {h[0] for hs in got for h in hs}
+
+
 def test_tlsh_near_diffs_only_what_the_header_and_body_bound_keep(monkeypatch):
     """py-tlsh compares pairwise only; a TLSH lookup calls ``tlsh.diff`` for the
     signals a lower bound of the distance (header, then body digits, in numpy)

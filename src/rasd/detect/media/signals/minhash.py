@@ -64,6 +64,80 @@ def decode(signal: str) -> np.ndarray:
     return np.frombuffer(raw, dtype="<u4")
 
 
+# What ``decode`` reads: 512 bytes (128 little-endian 32-bit values) in base64 —
+# 683 digits and one "=" (strict: no other form decodes to 512 bytes); 171 groups of
+# 4 digits, each 3 bytes, the last byte of the last group padding.
+SIGNAL_CHARS = 4 * -(-NUM_PERM * 4 // 3)  # 684
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+# a byte → its base64 digit's value (0-63); 255 for anything else ("=" included)
+_SEXTET = bytes(_B64.index(b) if b in _B64 else 255 for b in range(256))
+# signatures decoded in numpy at a time by ``prepare``: 0.7 MB of text, whose
+# temporaries stay in the CPU's cache
+PREPARE_CHUNK = 1024
+
+
+def _decode_rows(signals: list[str], out: np.ndarray) -> np.ndarray:
+    """Decode, in numpy, the signatures of ``signals`` in the one form ``decode``
+    reads into the matching rows of ``out`` (len(signals) × 128, any layout); the
+    rows of the others are left as they are. Returns which rows it decoded: the
+    same values as ``decode`` for exactly those. Each group of 4 base64 digits is
+    one 24-bit value; 4 groups are 12 bytes, 3 little-endian 32-bit values."""
+    m = len(signals)
+    good = np.zeros(m, dtype=bool)
+    try:
+        fits = np.fromiter(map(len, signals), dtype=np.intp, count=m) == SIGNAL_CHARS
+        text = signals if fits.all() else [s for s, f in zip(signals, fits, strict=True) if f]
+        joined = "".join(text)
+    except TypeError:  # not all text (bytes, None): decode says what the others are
+        fits = np.fromiter((isinstance(s, str) and len(s) == SIGNAL_CHARS for s in signals),
+                           dtype=bool, count=m)
+        text = [s for s, f in zip(signals, fits, strict=True) if f]
+        joined = "".join(text)
+    if not text:
+        return good
+    # one byte a character: a non-ASCII one becomes "?", which no digit is
+    raw = joined.encode("ascii", "replace")
+    k = len(text)
+    chars = np.frombuffer(raw, dtype=np.uint8).reshape(k, SIGNAL_CHARS)
+    digit = np.frombuffer(raw.translate(_SEXTET), dtype=np.uint8).reshape(k, SIGNAL_CHARS)
+    valid = ((chars[:, -1] == ord("="))
+             & (np.bitwise_or.reduce(digit[:, :-1], axis=1) < 64))
+    # (d0, d1, d2, d3) of each group, read as one little-endian 32-bit word, to
+    # d0 << 18 | d1 << 12 | d2 << 6 | d3 (the "=" of the last group, 255, lands in
+    # its low byte: the padding byte, never read)
+    w = digit.view("<u4")
+    y = w << 18
+    y &= 0xFC0000
+    t = w & 0x3F00
+    t <<= 4
+    y |= t
+    t = w >> 10
+    t &= 0xFC0
+    y |= t
+    y |= w >> 24
+    y0, y1, y2, y3 = y[:, 0::4], y[:, 1::4], y[:, 2::4], y[:, 3::4]  # 43, 43, 43, 42
+    # the 12 bytes of 4 groups as 3 big-endian words, then swapped to little-endian
+    vals = np.empty((k, NUM_PERM), dtype="<u4")
+    a = y0 << 8
+    a |= y1 >> 16
+    vals[:, 0::3] = a
+    a = y1 << 16
+    a |= y2 >> 8
+    vals[:, 1::3] = a
+    a = y2[:, :y3.shape[1]] << 24
+    a |= y3
+    vals[:, 2::3] = a
+    vals.byteswap(inplace=True)
+    if k == m and valid.all():  # the rule: every row a signature
+        out[...] = vals
+        good[:] = True
+    else:
+        where = np.flatnonzero(fits)[valid]
+        out[where] = vals[valid]
+        good[where] = True
+    return good
+
+
 class MinHashSignal(SignalType):
     name = "minhash"
     content_types = frozenset({"text"})
@@ -96,12 +170,21 @@ class MinHashSignal(SignalType):
     def prepare(self, signals: list[str]) -> Any:
         """(signatures as one N×128 array, which rows decoded): decoded once. The
         array is column-major: ``near`` reads a few permutations of every row, and
-        each column is then one contiguous run."""
-        rows = np.zeros((len(signals), NUM_PERM), dtype="<u4", order="F")
-        ok = np.zeros(len(signals), dtype=bool)
-        for i, sgn in enumerate(signals):
+        each column is then one contiguous run. The signatures in the one form
+        ``decode`` reads (683 base64 digits and one ``=``) are decoded in numpy,
+        ``PREPARE_CHUNK`` at a time (``_decode_rows``); any other stored value goes
+        through ``decode`` itself, one by one, and its row is left out (``ok``
+        false) where that refuses it — what the row-by-row loop before did for
+        every signal."""
+        n = len(signals)
+        rows = np.zeros((n, NUM_PERM), dtype="<u4", order="F")
+        ok = np.zeros(n, dtype=bool)
+        for start in range(0, n, PREPARE_CHUNK):
+            part = signals[start:start + PREPARE_CHUNK]
+            ok[start:start + len(part)] = _decode_rows(part, rows[start:start + len(part)])
+        for i in np.flatnonzero(~ok).tolist():
             try:
-                rows[i] = decode(sgn)
+                rows[i] = decode(signals[i])
                 ok[i] = True
             except ValueError:  # binascii.Error included
                 pass
