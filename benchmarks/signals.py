@@ -13,9 +13,12 @@ Prints
    the brute-force latency to each index's (goal: ≤ 1 ms/query at 10M in ≤ 8 GB);
 4. linear-scan lookups (MinHash at 10k/100k/1M signals, TLSH at 10k/100k): latency
    per lookup before (a distance per bank signal, filtered in Python) and after
-   (``SignalType.near``), in the same run, their ratio and whether they agree; and
-   ``Matcher.lookup`` of one item against a stored MinHash bank (what a scan pays
-   per item).
+   (``SignalType.near``), in the same run, their ratio and whether they agree; the
+   time to prepare each MinHash bank before (``decode`` signal by signal) and after
+   (decoded in numpy), twice each, alternating, and whether both made the same
+   arrays; and ``Matcher.lookup`` of one item against a stored MinHash bank (what a
+   scan pays per item), and of the first item after ``Matcher.refresh`` (the bank
+   read from the store and prepared again), before and after.
 
     python benchmarks/signals.py                       # 1M hashes, 500 images
     python benchmarks/signals.py --sizes 1000000,10000000
@@ -205,6 +208,44 @@ def _tlsh_bank(rng: np.random.Generator, n: int, headers: list[str], q: str) -> 
     return out
 
 
+def _prepare_before(mh, signals: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash ``prepare`` as it was: ``decode`` (base64, an array) signal by
+    signal into the column-major array."""
+    from rasd.detect.media.signals.minhash import NUM_PERM, decode
+
+    rows = np.zeros((len(signals), NUM_PERM), dtype="<u4", order="F")
+    ok = np.zeros(len(signals), dtype=bool)
+    for i, sgn in enumerate(signals):
+        try:
+            rows[i] = decode(sgn)
+            ok[i] = True
+        except ValueError:
+            pass
+    return rows, ok
+
+
+def _prepare_times(mh, bank: list[str], repeat: int = 2
+                   ) -> tuple[list[float], list[float], bool]:
+    """Seconds to prepare ``bank`` before (row by row) and after (numpy), each
+    ``repeat`` times, alternating; and whether both made the same arrays."""
+    before: list[float] = []
+    after: list[float] = []
+    same = True
+    for _ in range(repeat):
+        for fn, times in ((lambda b: _prepare_before(mh, b), before), (mh.prepare, after)):
+            t = time.perf_counter()
+            res = fn(bank)
+            times.append(round(time.perf_counter() - t, 2))
+            if times is before:
+                want = res
+            else:
+                same = same and np.array_equal(res[0], want[0]) and np.array_equal(
+                    res[1], want[1]) and res[0].flags.f_contiguous
+            del res
+        del want
+    return before, after, same
+
+
 def _per_lookup_ms(fn, queries: list[str], repeat: int) -> tuple[float, list]:
     fn(queries[0])  # warm
     t = time.perf_counter()
@@ -233,9 +274,8 @@ def bench_linear(minhash_sizes: list[int], tlsh_sizes: list[int], n_queries: int
           for _ in range(n_queries)]
     for n in minhash_sizes:
         bank = _minhash_bank(rng, n, qs[0])
-        t = time.perf_counter()
+        prep_before, prep_after, prep_same = _prepare_times(mh, bank)
         prep = mh.prepare(bank)
-        prep_s = time.perf_counter() - t
         del bank
         rowmajor = (np.ascontiguousarray(prep[0]), prep[1])
         queries = [encode(q) for q in qs]
@@ -244,8 +284,10 @@ def bench_linear(minhash_sizes: list[int], tlsh_sizes: list[int], n_queries: int
             lambda v, p=rowmajor: SignalType.near(mh, v, p, mh.default_threshold), queries, rep)
         after, r1 = _per_lookup_ms(
             lambda v, p=prep: mh.near(v, p, mh.default_threshold), queries, rep)
-        out.append({"type": "minhash", "signals": n, "prepare_s": round(prep_s, 2),
-                    "before_ms": round(before, 3), "after_ms": round(after, 3),
+        out.append({"type": "minhash", "signals": n,
+                    "prepare_before_s": prep_before, "prepare_after_s": prep_after,
+                    "prepare_speedup": round(min(prep_before) / min(prep_after), 1),
+                    "prepare_identical": prep_same, "before_ms": round(before, 3), "after_ms": round(after, 3),
                     "speedup": round(before / after, 1), "hits_first_query": len(r1[0]),
                     "identical": r0 == r1})
         del rowmajor, prep
@@ -324,7 +366,18 @@ def bench_scan_item(n: int, seed: int = 6) -> dict:
                 for i, s in enumerate(bank)])  # near copies may repeat a signal
         m = Matcher(st)
         m.lookup("minhash", encode(q))  # prepares the bank
-        res: dict = {"signals": n}
+        res: dict = {"signals": n, "refresh_before_s": [], "refresh_after_s": []}
+        for _ in range(2):  # a lookup after refresh: the bank read and prepared again
+            for label in ("before", "after"):
+                if label == "before":  # the previous preparation, row by row
+                    mh.prepare = MethodType(_prepare_before, mh)
+                try:
+                    m.refresh()
+                    t = time.perf_counter()
+                    m.lookup("minhash", encode(q))
+                    res[f"refresh_{label}_s"].append(round(time.perf_counter() - t, 2))
+                finally:
+                    mh.__dict__.pop("prepare", None)
         other = rng.integers(0, 2**32, NUM_PERM, dtype=np.uint64).astype("<u4")
         for item, v in (("no_hit", encode(other)), ("hit", encode(q))):
             res[f"{item}_hits"] = len(m.lookup("minhash", v))

@@ -123,7 +123,9 @@ class Matcher:
         self._fresh: set[str] = set()
 
     def refresh(self) -> None:
-        """Pick up bank changes made since the last lookup (indexes are incremental)."""
+        """Pick up bank changes made since the last lookup (indexes are incremental;
+        a linear-scan bank is read from the store and prepared again, whole, at its
+        next lookup)."""
         self._linear.clear()
         self._fresh.clear()
 
