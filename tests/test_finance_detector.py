@@ -127,6 +127,49 @@ def test_scan_detections_links(store, tmp_path):
         assert len(c.execute(select(F.fin_sightings.c.id)).all()) == n_sight
 
 
+def test_a_post_naming_a_person_short_ranks_below_one_naming_him_in_full(store, tmp_path):
+    """A post naming a listed person by the first and last part was stored as
+    ``designated_entity`` 1.0, as one naming him in full: a reviewer sorting by
+    score could not put it below. It scores 0.9 of its parts' score, stored in
+    the detection and its matches (the JSON `rasd show` and `rasd accounts
+    show --json` print), a bio's as a post's."""
+    from rasd.accounts.listing import account_detections
+
+    p = tmp_path / "short.json"
+    p.write_text(json.dumps({"id": "zq", "schema": "Person", "caption": "Zubayr Qutaybi",
+                             "properties": {"name": ["Zubayr Hamdan Qutaybi"]}}),
+                 encoding="utf-8")
+    import_list(store, p, name="short")
+    with store.begin() as c:
+        acc = c.execute(insert(S.accounts).values(
+            platform="x", platform_id="r1", handle="reporter", name="Reporter",
+            bio="Interviewed Zubayr Qutaybi in 2019", stub=False, first_seen=T0,
+            last_seen=T0)).inserted_primary_key[0]
+        pids = {}
+        for i, (pid, text) in enumerate((("s1", "Zubayr Qutaybi spoke at the rally"),
+                                         ("s2", "Zubayr Hamdan Qutaybi spoke at the rally"))):
+            pids[pid] = c.execute(insert(S.posts).values(
+                platform="x", platform_id=pid, account_id=acc, kind="post", text=text,
+                created_at=T0.replace(day=1 + i), first_seen=T0,
+                last_seen=T0)).inserted_primary_key[0]
+    scan(store, [FinanceDetector(), FinanceAccountDetector()])
+    posts = _dets(store, "finance")
+    short, whole = (posts[pids[p]]["designated_entity"] for p in ("s1", "s2"))
+    assert whole[0] == 1.0 and short[0] == pytest.approx(0.9)
+    [m] = short[1]["matches"]
+    assert m["list_ref"] == "zq" and m["score"] == pytest.approx(0.9)
+    assert m["features"] == {"name_in_text": 1.0, "short_form": 0.9}
+    assert whole[1]["matches"][0]["features"] == {"name_in_text": 1.0}
+    with store.connect() as c:  # ranked by score, the whole name first
+        ranked = c.execute(select(S.detections.c.subject_id).where(
+            S.detections.c.label == "designated_entity", S.detections.c.subject_type == "post")
+            .order_by(S.detections.c.score.desc())).scalars().all()
+    assert ranked == [pids["s2"], pids["s1"]]
+    bio = next(d for d in account_detections(store, acc) if d["label"] == "designated_entity")
+    assert bio["score"] == pytest.approx(0.9)
+    assert bio["attributes"]["matches"][0]["features"]["short_form"] == 0.9
+
+
 def test_version_follows_lists(sqlite_store, tmp_path):
     det = FinanceDetector()
     det.bind(sqlite_store)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rasd.detect.finance.lists import import_list
 from rasd.detect.finance.names import handle_to_name, normalize, skeleton
-from rasd.detect.finance.screen import DEFAULT_THRESHOLD, Screener
+from rasd.detect.finance.screen import DEFAULT_THRESHOLD, SHORT_FORM_FACTOR, Screener
 
 ENTITIES = [
     ("p1", "Person", ["Khalid Mahmoud al-Qaswari"], ["خالد محمود القسوري", "Абу Касвара",
@@ -838,6 +838,47 @@ def test_a_person_is_found_by_the_first_and_last_of_three_parts_or_more(screener
                  "Khalid Mahmoud released a new video",
                  "Qaswari Khalid released a new video"):
         assert screener.find_in_text(text) == [], text
+
+
+SHORT_LIST = [
+    ("p1", "Person", "Zubayr Hamdan Qutaybi", ["زبير حمدان القتيبي"]),
+    ("p2", "Person", "Zelimkhan Aslanbekovich Tsuroyev", ["Зелимхан Асланбекович Цуроев"]),
+    ("p3", "Person", "Tariq Nizar Barzani", []),
+]
+
+
+def test_a_short_form_scores_below_the_whole_name_in_every_script(tmp_path):
+    """A person found by the first and last part scored 1.0, as the whole name
+    written exactly did: a reviewer could not rank the partial hit below. It
+    scores its two parts' score × SHORT_FORM_FACTOR (0.9) in Latin, Arabic and
+    Cyrillic script — below the whole name, above find_in_text's threshold —
+    and says so in its features and explanation; one spelled less closely
+    scores less again."""
+    store, scr = _one_list(tmp_path, SHORT_LIST)
+    try:
+        for short, whole, ref in (
+                ("Zubayr Qutaybi spoke", "Zubayr Hamdan Qutaybi spoke", "p1"),
+                ("تحدث زبير القتيبي", "تحدث زبير حمدان القتيبي", "p1"),
+                ("Зелимхан Цуроев заявил", "Зелимхан Асланбекович Цуроев заявил", "p2"),
+                ("Zelimkhan Tsuroyev said", "Zelimkhan Aslanbekovich Tsuroyev said", "p2")):
+            [s] = scr.find_in_text(short)
+            [w] = scr.find_in_text(whole)
+            assert s.list_ref == w.list_ref == ref, short
+            assert w.score == 1.0 and w.features == {"name_in_text": 1.0}, whole
+            assert s.score == pytest.approx(SHORT_FORM_FACTOR), short
+            assert 0.85 <= s.score < w.score  # above find_in_text's threshold: reported
+            assert s.features == {"name_in_text": 1.0, "short_form": SHORT_FORM_FACTOR}
+            assert "× 0.9 for a short form" in s.explanation[2], s.explanation
+            # as --json and the stored detection carry it
+            assert json.loads(json.dumps(s.to_dict()))["score"] == pytest.approx(0.9)
+        [fuzzy] = scr.find_in_text("Zubayr Qutayby spoke")
+        assert SHORT_FORM_FACTOR * 0.95 < fuzzy.score < SHORT_FORM_FACTOR
+        assert fuzzy.score == pytest.approx(fuzzy.features["name_in_text"] * SHORT_FORM_FACTOR)
+        # in one text, the person named in full ranks above the one named short
+        ms = scr.find_in_text("Zubayr Qutaybi met Tariq Nizar Barzani")
+        assert [(m.list_ref, m.score) for m in ms] == [("p3", 1.0), ("p1", SHORT_FORM_FACTOR)]
+    finally:
+        store.close()
 
 
 @pytest.mark.shared_data

@@ -41,8 +41,10 @@ from rasd.model import Detection
 # a one-part name that is a whole display name or handle ("Opera"); 1.5: a name in
 # Arabic or Cyrillic script is common or not in writing of its own script; 1.6:
 # Arabic spellings folded (ta marbuta as ha, hamza on alif), and a person listed
-# with three parts or more found in text by the first and the last
-RULES_VERSION = "1.6"
+# with three parts or more found in text by the first and the last; 1.7: such a
+# first-and-last (short form) match scores 0.9 of its parts' score, below the
+# whole name's (screen.SHORT_FORM_FACTOR)
+RULES_VERSION = "1.7"
 
 
 def _version(store: Any | None) -> str:

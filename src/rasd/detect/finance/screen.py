@@ -118,6 +118,20 @@ SHORT_FORM_PARTS = 3
 SHORT_FIRST_WEIGHT = 0.4
 SHORT_LAST_WEIGHT = 0.85
 SHORT_MIN_LEN = 4
+# A short form is less evidence than the whole name: the parts between the first
+# and the last are not looked for, and two parts may be shared by relatives
+# (father and son listed with one given and family name) or by namesakes. It
+# scores its two parts' score times SHORT_FORM_FACTOR, so that it ranks below the
+# whole name written as closely — an exact short form 0.90, the listed name
+# written exactly 1.0 — and stays above find_in_text's threshold of 0.85, which
+# the scaled score must reach (the two parts' score at least 0.85 / 0.9 = 0.944;
+# part_min already asks 0.94 of each part). A fixed factor, not the share of the
+# listed name's parts or weight found: Ayman al-Zawahiri is two of the four
+# parts of AIMAN MUHAMMED RABI AL-ZAWAHIRI and 0.55 of their rarity weight (0.59
+# of أيمن محمد ربيع الظواهري's: the share differs by script), which would put
+# the usual way of writing his name below any threshold that keeps ordinary
+# text quiet. The same factor in every script.
+SHORT_FORM_FACTOR = 0.9
 # scripts whose listed persons' names are many enough to tell a name part from a
 # word (see Screener.enough); None: a name of no letters
 PERSON_WORD_SCRIPTS = frozenset({None, "Latin"})
@@ -1074,14 +1088,15 @@ class Screener:
                 firm = self.firm_parts(short, window, ev)
                 if len(firm) < 2:
                     continue
-                sc = ev["coverage_query"] * ev.get("damping", 1.0)
+                raw = ev["coverage_query"] * ev.get("damping", 1.0)
+                sc = raw * SHORT_FORM_FACTOR  # less than the whole name (SHORT_FORM_FACTOR)
                 if sc < threshold or any(w not in wordset for w in _identity_words(e.norm)):
                     continue
                 if caps is not None and not all(_capitalised(b, caps)
                                                 for _, b, *_ in ev["aligned"]):
                     continue
                 out.append((sc, e, {**ev, "short": short, "window": window,
-                                    "firm": firm}))
+                                    "firm": firm, "parts_score": raw}))
         return out
 
     def find_in_text(self, text: str, *, threshold: float = 0.85,
@@ -1108,6 +1123,9 @@ class Screener:
         the first and the last, adjacent and in that order, both rare among
         listed names and in ordinary writing (:meth:`_short_forms`); the
         explanation says so and names the parts between them, not looked for.
+        Such a match scores its two parts' score × SHORT_FORM_FACTOR (0.9:
+        feature ``short_form``, the parts' score as ``name_in_text``), below
+        the whole name written as closely, which scores ``name_in_text``.
         """
         # a post's brackets hold what it says; a name's are notes (normalize)
         text = re.sub(r"[()\[\]]", " ", text[:MAX_TEXT])
@@ -1213,12 +1231,18 @@ class Screener:
             info = self.entities[eid]
             parts = ", ".join(f"{a}={b}" if a == b else f"{a}~{b}"
                               for a, b, *_ in ev.get("aligned", []))
+            features = {"name_in_text": round(s, 4)}
             if "short" in ev:
                 middle = [x.latin for x in e.norm.tokens[1:-1]]
                 head = f"first and last parts of listed name {e.name!r} occur in the text"
                 expl = [f"{head}: {parts}",
                         "parts of the listed name between them, not looked for: "
-                        + ", ".join(middle)]
+                        + ", ".join(middle),
+                        (f"score {ev['parts_score']:.2f} of the two parts × "
+                         f"{SHORT_FORM_FACTOR} for a short form: below the whole name "
+                         "written as closely")]
+                features = {"name_in_text": round(ev["parts_score"], 4),
+                            "short_form": SHORT_FORM_FACTOR}
             elif _whole_name_in(e.name, words, wordset):
                 expl = [f"listed name {e.name!r} occurs in the text", "parts: " + parts]
             else:  # say what matched, not that the name is there
@@ -1229,7 +1253,7 @@ class Screener:
                                 + ", ".join(dict.fromkeys(missing)))
             out.append(Match(eid, info.list_ref, info.caption, min(1.0, s), info.list_name,
                              ", ".join(info.programmes), expl, matched_name=e.name,
-                             schema=info.schema, features={"name_in_text": round(s, 4)}))
+                             schema=info.schema, features=features))
         out.sort(key=lambda m: -m.score)
         return out[:MAX_MATCHES]
 
