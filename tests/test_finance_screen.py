@@ -671,19 +671,73 @@ def test_a_person_is_not_named_by_words_all_written_with_the_article(tmp_path):
         store.close()
 
 
+def test_the_arabic_words_of_a_post_are_judged_where_they_stand(tmp_path):
+    """The Arabic words of a post were judged by their Latin spelling over the
+    whole post: الماضي ("past", a stopword) and المادي ("material") both read
+    "madi", so "الدعم المادي" (material support) anywhere in a post made "الشهر
+    الماضي" (last month) the name MADHI, Shahriyar again; and an Arabic stopword
+    anywhere kept a Latin word spelled as it reads from counting as a name part.
+    Each part is now judged by the word it is read from."""
+    store, scr = _one_list(tmp_path, [*ARABIC_EVERYDAY,
+                                      ("m5", "Person", "Shahrani Madi", [])])
+    try:
+        for text in ("وقع الهجوم في الشهر الماضي وقدم الدعم المادي للجماعة",
+                     "قدم الدعم المادي للجماعة في الشهر الماضي"):
+            assert scr.find_in_text(text) == [], text
+        for text in ("Shahrani Madi was designated. وقع الهجوم في الشهر الماضي",
+                     "وقع الهجوم في الشهر الماضي. Shahrani Madi was designated"):
+            assert "m5" in [m.list_ref for m in scr.find_in_text(text)], text
+        # where it stands, a stopword is still no name part
+        assert scr.find_in_text("وقع الهجوم في الشهر الماضي على الطريق") == []
+    finally:
+        store.close()
+
+
+_TEXT_CHARS = st.sampled_from(list("abu lAKr-,.' 3") + list("ابو بكر الماضي،") + ["\u200b"]
+                             + list("Иван"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_TEXT_CHARS, max_size=60).map("".join) | st.text(max_size=60))
+def test_normalize_text_reads_a_text_as_normalize_does(text):
+    """normalize_text is normalize, with the word each token is read from."""
+    from rasd.detect.finance.names import normalize_text
+
+    t, src = normalize_text(text)
+    assert t == normalize(text) and len(src) == len(t.tokens)
+
+
+def test_normalize_text_says_which_word_each_part_is_read_from():
+    from rasd.detect.finance.names import normalize_text
+
+    t, src = normalize_text("Abu Bakr al-Baghdadi قال في الشهر الماضي")
+    assert [(x.latin, w) for x, w in zip(t.tokens, src, strict=True)] == [
+        ("abubakr", "Bakr"), ("baghdadi", "Baghdadi"), ("qal", "قال"), ("shhr", "الشهر"),
+        ("madi", "الماضي")]
+
+
 def test_arabic_words_of_a_text_fold_clitics_and_the_article():
-    from rasd.detect.finance.names import arabic_words
+    from rasd.detect.finance.names import arabic_words, normalize_text
     from rasd.detect.finance.screen import arabic_evidence, arabic_stopwords
 
     got = {w.parts: (w.article, "الماضي" in w.forms) for w in arabic_words(
         "الماضي والماضي للعراق الله")}
     assert got[("madi",)] == (True, True)
     assert got[("allh",)] == (True, False)
-    ev = arabic_evidence("قال الأمين العام إن الله على كل شيء قدير، وعلي حاضر")
-    assert {"qal", "alam"} <= ev.stop  # قال, and العام as عام: stopwords
-    assert "allh" not in ev.stop and "ali" not in ev.stop  # الله is not له; علي not على
-    assert "hsin" not in arabic_evidence("حسين").stop  # not حس with a plural ending
-    assert "amin" in ev.article and "amin" not in ev.stop  # أمين is not آمين, "amen"
+
+    def evidence(text):  # Latin part → (a stopword, with the article), where written
+        t, src = normalize_text(text)
+        ev = arabic_evidence(t.tokens, src)
+        return {tok.latin: (p in ev.stop, p in ev.article)
+                for p, tok in enumerate(t.tokens) if p in ev.parts}
+
+    ev = evidence("قال الأمين العام إن الله على كل شيء قدير، وعلي حاضر")
+    assert ev["qal"] == (True, False) and ev["alam"] == (True, True)  # العام as عام
+    assert not ev["allh"][0] and not ev["wli"][0]  # الله is not له; وعلي not على
+    assert ev["ala"][0]  # على, "on"
+    assert evidence("حسين") == {"hsin": (False, False)}  # not حس with a plural ending
+    assert ev["amin"] == (False, True)  # أمين is not آمين, "amen"
+    assert evidence("Madi said") == {}  # Latin words are no Arabic evidence
     words = arabic_stopwords()
     assert "الماضي" in words and "في" in words and len(words) > 400
     doc = json.loads((Path(__file__).parents[1] / "src/rasd/data/finance/stopwords_ar.json"

@@ -43,7 +43,8 @@ from rasd.model import Detection
 # Arabic spellings folded (ta marbuta as ha, hamza on alif), and a person listed
 # with three parts or more found in text by the first and the last; 1.7: such a
 # first-and-last (short form) match scores 0.9 of its parts' score, below the
-# whole name's (screen.SHORT_FORM_FACTOR)
+# whole name's (screen.SHORT_FORM_FACTOR), and a post's Arabic words are
+# judged where they stand, not by their Latin spelling anywhere in the post
 RULES_VERSION = "1.7"
 
 

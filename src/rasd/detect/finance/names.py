@@ -197,18 +197,20 @@ _ARABIC_RUN = re.compile(r"([\u0600-\u06ff\u0750-\u077f]+)")
 
 def to_latin(text: str) -> str:
     """Transliterate a whole string to lower-case ASCII, word by word."""
-    words = []
-    for w in _WORD_SPLIT.split(text):
-        if w.startswith(("وال", "فال", "بال")) and len(w) > 5:
-            w = w[1:]  # conjunction/preposition glued to the article: wa-l-, fa-l-, bi-l-
-        if _ARABIC_CHAR.search(w):
-            w = "".join(_arabic_word(p) if _ARABIC_CHAR.search(p) else p
-                        for p in _ARABIC_RUN.split(w))
-            if w.startswith("al") and len(w) > 4 and not w.startswith("all"):
-                w = "al " + w[2:]
-        words.append(w)
-    out = anyascii("".join(words))
-    return out.lower()
+    return anyascii("".join(_word_to_latin(w) for w in _WORD_SPLIT.split(text))).lower()
+
+
+def _word_to_latin(w: str) -> str:
+    """One word of :func:`to_latin` (as split at spaces and hyphens), its Arabic
+    transliterated, before anyascii (which reads each character alone)."""
+    if w.startswith(("وال", "فال", "بال")) and len(w) > 5:
+        w = w[1:]  # conjunction/preposition glued to the article: wa-l-, fa-l-, bi-l-
+    if _ARABIC_CHAR.search(w):
+        w = "".join(_arabic_word(p) if _ARABIC_CHAR.search(p) else p
+                    for p in _ARABIC_RUN.split(w))
+        if w.startswith("al") and len(w) > 4 and not w.startswith("all"):
+            w = "al " + w[2:]
+    return w
 
 
 # Terminal escape sequences (CSI "ESC [ … m" colours, OSC "ESC ] … BEL" titles,
@@ -252,6 +254,19 @@ def _plain(name: str) -> str:
 
 def normalize(name: str, *, split_camel: bool = False) -> NormName:
     """Tokens of a person or organisation name, ready for comparison."""
+    return _normalize(name, split_camel)[0]
+
+
+def normalize_text(text: str) -> tuple[NormName, tuple[str, ...]]:
+    """``normalize(text)``, and for each of its tokens the word of the text (as
+    :func:`to_latin` splits it: at spaces and hyphens) it was read from — where
+    a screen of free text must know what stood at a position (an Arabic
+    stopword, a word with the article), not only what is spelled the same
+    somewhere in the text."""
+    return _normalize(text, False)
+
+
+def _normalize(name: str, split_camel: bool) -> tuple[NormName, tuple[str, ...]]:
     name = unicodedata.normalize("NFKC", _plain(name[:MAX_NAME]))
     name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)  # bracketed notes
     if split_camel:
@@ -262,14 +277,24 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
     head, sep, tail = name.partition(",")
     if sep and tail.strip() and "," not in tail and head.strip():
         name = tail.strip() + " " + head.strip()
-    latin = to_latin(name).replace("'", "").replace("`", "")
-    raw = [t for t in _SPLIT.split(latin) if t]
+    # to_latin word by word (anyascii reads each character alone, so this is
+    # to_latin(name)), remembering which word each part comes from
+    raw: list[str] = []
+    origin: list[str] = []
+    for w in _WORD_SPLIT.split(name):
+        latin = anyascii(_word_to_latin(w)).lower().replace("'", "").replace("`", "")
+        for t in _SPLIT.split(latin):
+            if t:
+                raw.append(t)
+                origin.append(w)
     particles, honorifics, stop, prefixes = _sets()
     toks: list[str] = []
+    src: list[str] = []  # the word of ``name`` each of toks is read from
     aside: list[str] = []
     pending: str | None = None
-    for t in raw:
-        if t.isdigit() or (len(t) == 1 and not toks_only_initials(raw)):
+    initials_only = toks_only_initials(raw)
+    for t, w in zip(raw, origin, strict=True):
+        if t.isdigit() or (len(t) == 1 and not initials_only):
             aside.append(t)  # numbers, and initials ("A.R.") next to full words
             continue
         canon = prefixes.get(t)
@@ -289,10 +314,12 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
             t = pending + t
             pending = None
         toks.append(t)
+        src.append(w)
     if pending is not None:  # "Abu" alone at the end: keep it as a token
         toks.append(pending)
+        src.append(origin[-1])
     tokens = tuple(Token(t, skeleton(t), phonetic(t)) for t in toks)
-    return NormName(tokens, tuple(aside), script)
+    return NormName(tokens, tuple(aside), script), tuple(src)
 
 
 @lru_cache(maxsize=1)

@@ -49,6 +49,7 @@ from rasd.detect.finance.names import (
     fold_arabic,
     format_char,
     normalize,
+    normalize_text,
     to_latin,
 )
 
@@ -146,6 +147,9 @@ PERSON_WORD_SCRIPTS = frozenset({None, "Latin"})
 # not found where every one of its words in the text carries the article and one
 # is an everyday word so written (النصر الكبير, "the great victory", is no Kabir
 # Nasr): Arabic given names are written without it (Screener._text_evidence).
+# Each part is judged by the word it is read from (arabic_evidence), not by its
+# Latin spelling anywhere in the post: المادي ("material") reads "madi" as
+# الماضي does.
 ARTICLE_KEY = "al "
 # Latin spellings of the article before a listed name's part (al-, el-, and the
 # forms assimilated to a sun letter: ad-, ash-, az- …)
@@ -239,30 +243,47 @@ def arabic_stopwords() -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class ArabicEvidence:
-    """What the Arabic-script words of a text say of its name parts (by their
-    Latin spelling): ``parts``, every part written in Arabic script; ``stop``,
-    parts written only as stopwords; ``article``, parts written only with the
-    article ال."""
-    parts: frozenset[str]
-    stop: frozenset[str]
-    article: frozenset[str]
+    """What the Arabic-script words of a text say of its name parts, position
+    by position (indices into the text's tokens, :func:`.names.normalize_text`):
+    ``parts``, the parts written in Arabic script; ``stop``, those written as
+    a stopword; ``article``, those written with the article ال. By position,
+    not by Latin spelling over the whole text: "المادي" (material) elsewhere in
+    a post is no reason to take "الماضي" (past) for a name part, nor is an
+    Arabic stopword a reason to refuse a Latin word spelled as it is read."""
+    parts: frozenset[int]
+    stop: frozenset[int]
+    article: frozenset[int]
+
+    def common(self, pos: int, latin: str) -> bool:
+        """Is the part at ``pos`` (spelled ``latin``) written in the text as an
+        everyday Arabic word (:func:`common_in_text`, with the article where
+        it carries it)?"""
+        return pos in self.parts and common_in_text(Token(latin, ""), "Arabic",
+                                                    article=pos in self.article)
 
 
-def arabic_evidence(text: str) -> ArabicEvidence:
-    """:class:`ArabicEvidence` of ``text`` (its first MAX_TEXT characters). A
-    part written both ways (once a stopword, once not; once with the article,
-    once without) counts as the word that is evidence."""
+def arabic_evidence(toks: Iterable[Token], words: Iterable[str]) -> ArabicEvidence:
+    """:class:`ArabicEvidence` of a text's tokens ``toks``, each read from the
+    word of ``words`` beside it (:func:`.names.normalize_text`). A part is
+    judged by the Arabic word at its position that spells it; a word that
+    holds two (no space after a comma: "الماضي،الدعم") by each that does — a
+    stopword, or with the article, only if every one is."""
     stops = arabic_stopwords()
-    parts: set[str] = set()
-    stop: set[str] = set()
-    not_stop: set[str] = set()
-    art: set[str] = set()
-    bare: set[str] = set()
-    for w in arabic_words(text[:MAX_TEXT]):
-        parts.update(w.parts)
-        (stop if not stops.isdisjoint(w.forms) else not_stop).update(w.parts)
-        (art if w.article else bare).update(w.parts)
-    return ArabicEvidence(frozenset(parts), frozenset(stop - not_stop), frozenset(art - bare))
+    parts: set[int] = set()
+    stop: set[int] = set()
+    art: set[int] = set()
+    for pos, (tok, word) in enumerate(zip(toks, words, strict=True)):
+        if word.isascii():
+            continue
+        spell = [w for w in arabic_words(word) if tok.latin in w.parts]
+        if not spell:
+            continue
+        parts.add(pos)
+        if all(not stops.isdisjoint(w.forms) for w in spell):
+            stop.add(pos)
+        if all(w.article for w in spell):
+            art.add(pos)
+    return ArabicEvidence(frozenset(parts), frozenset(stop), frozenset(art))
 
 
 @lru_cache(maxsize=65_536)
@@ -889,11 +910,12 @@ class Screener:
         return True
 
     def _text_evidence(self, e: Entry, window: NormName, firm: list[tuple],
-                       ar: ArabicEvidence, plain: bool) -> bool:
+                       ar: ArabicEvidence, plain: bool, start: int) -> bool:
         """Do the firm parts ``firm`` of listed name ``e``, found as the run
-        ``window`` of a text's parts, name it (:meth:`enough`, ``text`` when
-        ``plain``)? What the text's Arabic words say is weighed too
-        (``ar``, :func:`arabic_evidence`): a part written there as a stopword
+        ``window`` of a text's parts (at position ``start``), name it
+        (:meth:`enough`, ``text`` when ``plain``)? What the text's Arabic words
+        there say is weighed too (``ar``, :func:`arabic_evidence`): a part
+        written there as a stopword
         (الماضي, "past") is no evidence; a part written as an everyday Arabic
         word is common, whatever the script of the listed name; and a person's
         name is not a run of words that all carry the article ال, one of them
@@ -903,17 +925,17 @@ class Screener:
         and no everyday word is still a name: الساعدي القذافي, al-Saadi
         al-Qadhafi.)"""
         person = self.entities[e.entity_id].schema == "person"
-        said = [(i, window.tokens[j].latin) for i, j, *_ in firm]
-        evidence = [i for i, _ in said]
+        # (listed part, its spelling in the text, its position in the text)
+        said = [(i, window.tokens[j].latin, start + j) for i, j, *_ in firm]
+        evidence = [i for i, _, _ in said]
         common: frozenset[int] = frozenset()
         if ar.parts:
-            common = frozenset(i for i, w in said if w in ar.parts and common_in_text(
-                Token(w, ""), "Arabic", article=w in ar.article))
-            if (person and common and all(w in ar.article for _, w in said)
+            common = frozenset(i for i, w, pos in said if ar.common(pos, w))
+            if (person and common and all(pos in ar.article for *_, pos in said)
                     and not all(e.norm.tokens[i].latin in _article_parts(e.name)
-                                for i, _ in said)):
+                                for i, _, _ in said)):
                 return False
-            evidence = [i for i, w in said if w not in ar.stop]
+            evidence = [i for i, _, pos in said if pos not in ar.stop]
         return self.enough(e.norm.tokens, evidence, text=plain, person=person,
                            script=e.norm.script, text_common=common,
                            article=_article_parts(e.name) if e.norm.script == "Arabic"
@@ -1044,19 +1066,20 @@ class Screener:
 
     # ---------------------------------------------------------- names in text
     @staticmethod
-    def _short_parts_common(short: Entry, window: NormName, ar: ArabicEvidence) -> bool:
-        """Is either part of a short form (``short``, found as ``window``) an
-        everyday word — of ordinary writing in the listed name's script, or,
-        written in Arabic in the text, of Arabic writing? A full name in text
+    def _short_parts_common(short: Entry, window: NormName, ar: ArabicEvidence,
+                            start: int) -> bool:
+        """Is either part of a short form (``short``, found as ``window`` at
+        position ``start`` of the text's parts) an everyday word — of ordinary
+        writing in the listed name's script, or, written in Arabic at that
+        position of the text, of Arabic writing? A full name in text
         needs one part that is not (:meth:`enough`); two parts that stand for
         a longer name need both."""
         article = _article_parts(short.name) if short.norm.script == "Arabic" else frozenset()
-        for listed, said in zip(short.norm.tokens, window.tokens, strict=True):
+        for pos, (listed, said) in enumerate(zip(short.norm.tokens, window.tokens,
+                                                 strict=True), start):
             if common_in_text(listed, short.norm.script, article=listed.latin in article):
                 return True
-            w = said.latin
-            if w in ar.stop or (w in ar.parts and common_in_text(
-                    Token(w, ""), "Arabic", article=w in ar.article)):
+            if pos in ar.stop or ar.common(pos, said.latin):
                 return True
         return False
 
@@ -1095,7 +1118,7 @@ class Screener:
                 if caps is not None and not all(_capitalised(b, caps)
                                                 for _, b, *_ in ev["aligned"]):
                     continue
-                out.append((sc, e, {**ev, "short": short, "window": window,
+                out.append((sc, e, {**ev, "short": short, "window": window, "start": pos - 1,
                                     "firm": firm, "parts_score": raw}))
         return out
 
@@ -1129,7 +1152,7 @@ class Screener:
         """
         # a post's brackets hold what it says; a name's are notes (normalize)
         text = re.sub(r"[()\[\]]", " ", text[:MAX_TEXT])
-        t = normalize(text)
+        t, src = normalize_text(text)
         toks = t.tokens
         if not toks:
             return []
@@ -1169,12 +1192,12 @@ class Screener:
                 tok = e.norm.tokens[0]
                 if not self.one_part_org_name(e, text=True):
                     continue
-                if not any(toks[p].latin == tok.latin for p in positions):
+                at = [p for p in positions if toks[p].latin == tok.latin]
+                if not at:
                     continue
                 if ar is None:
-                    ar = arabic_evidence(text)
-                if tok.latin in ar.stop or (tok.latin in ar.parts and common_in_text(
-                        tok, "Arabic", article=tok.latin in ar.article)):
+                    ar = arabic_evidence(toks, src)
+                if all(p in ar.stop or ar.common(p, tok.latin) for p in at):
                     continue  # written in the text as an everyday Arabic word
                 s, ev = 1.0, {"aligned": [(tok.latin, tok.latin, 1.0, "exact")]}
             else:
@@ -1197,8 +1220,8 @@ class Screener:
                         if len(firm) < n:
                             continue
                         if ar is None:
-                            ar = arabic_evidence(text)
-                        if not self._text_evidence(e, window, firm, ar, plain):
+                            ar = arabic_evidence(toks, src)
+                        if not self._text_evidence(e, window, firm, ar, plain, start):
                             continue
                         sc = evw["coverage_query"] * evw.get("damping", 1.0)
                         if sc > s:
@@ -1219,10 +1242,11 @@ class Screener:
         for s, e, ev in self._short_forms(toks, t.script, best, wordset, caps,
                                           threshold, part_min):
             if ar is None:
-                ar = arabic_evidence(text)
+                ar = arabic_evidence(toks, src)
             short = Entry(e.name_id, e.entity_id, e.name, e.kind, ev["short"])
-            if (not self._short_parts_common(short, ev["window"], ar)
-                    and self._text_evidence(short, ev["window"], ev["firm"], ar, True)):
+            if (not self._short_parts_common(short, ev["window"], ar, ev["start"])
+                    and self._text_evidence(short, ev["window"], ev["firm"], ar, True,
+                                            ev["start"])):
                 cur = best.get(e.entity_id)
                 if cur is None or s > cur[0]:
                     best[e.entity_id] = (s, e, ev)
