@@ -1090,6 +1090,69 @@ def test_fast_select_in_by_a_key_of_its_own(store):
         assert "Seq Scan" not in plan and "SCAN raw_records" not in plan, plan
 
 
+def test_fast_select_in_typed_with_more_conditions_matches_a_select(store):
+    """``typed``: the values a select gives (times, booleans, JSON: SQLite's
+    driver gives text and integers for them); ``where``: more conditions, a
+    value or a tuple of values (an empty one: nothing). What the writer's
+    lookups of deletions, stored rows and versions rely on; on PostgreSQL the
+    deletions' lookup probes the index on the events' subject."""
+    ce, av = S.compliance_events, S.account_versions
+    with store.begin() as c:
+        fast_insert(c, S.accounts, [_acc(i) for i in range(1, 5)])
+        ids = dict(c.execute(select(S.accounts.c.platform_id, S.accounts.c.id)).all())
+        c.execute(insert(ce), [
+            {"platform": p, "subject_type": st, "platform_id": pid, "action": act,
+             "at": at, "dedup_key": f"{p}:{st}:{pid}:{act}:{at}"}
+            for p, st, pid, act, at in (
+                ("x", "post", "1", "delete", T0), ("x", "post", "1", "unavailable", None),
+                ("x", "post", "2", "scrub_geo", T0), ("x", "account", "3", "unavailable", T0),
+                ("y", "post", "3", "delete", T0), ("x", "post", "3", "delete",
+                                                    datetime(2020, 2, 29, tzinfo=UTC)))])
+        c.execute(insert(av), [
+            {"account_id": ids[f"u{i}"], "handle": f"h{i}", "name": None,
+             "snapshot": {"location": "é", "url": None} if i % 2 else None,
+             "valid_until": T0, "observed_at": None if i == 2 else T0,
+             "first_observed_at": T0} for i in (1, 2, 2, 3)])
+        keys = ["1", "2", "3", "4"]
+        cond = (ce.c.platform == "x", ce.c.platform_id.in_(keys), ce.c.subject_type == "post",
+                ce.c.action.in_(("delete", "unavailable")))
+        want = c.execute(select(ce.c.platform_id, ce.c.at, ce.c.action).where(*cond)).all()
+        got = fast_select_in(c, ce, ("platform_id", "at", "action"), ("platform", "x"),
+                             "platform_id", keys, typed=True,
+                             where={"subject_type": "post", "action": ("delete", "unavailable")})
+        assert len(got) == 3 and sorted(got, key=repr) == sorted(map(tuple, want), key=repr)
+        assert any(isinstance(r[1], datetime) for r in got)
+        assert fast_select_in(c, ce, ("id",), ("platform", "x"), "platform_id", keys,
+                              where={"action": ()}) == []
+        assert fast_select_in(c, ce, ("id",), ("platform", "x"), "platform_id", keys,
+                              where={"subject_type": "account"}) == fast_select_in(
+            c, ce, ("id",), ("platform", "x"), "platform_id", ["3"],
+            where={"action": ("unavailable",), "subject_type": "account"})
+        with pytest.raises(KeyError):
+            fast_select_in(c, ce, ("id",), ("platform", "x"), "platform_id", keys,
+                           where={"no_such": 1})
+        names = ("id", "account_id", "handle", "name", "snapshot", "valid_until",
+                 "observed_at", "first_observed_at")
+        aids = [ids["u1"], ids["u2"], ids["u4"]]
+        want = c.execute(select(*(av.c[n] for n in names)).where(av.c.account_id.in_(aids))
+                         .order_by(av.c.id)).all()
+        got = sorted(fast_select_in(c, av, names, None, "account_id", aids, typed=True))
+        assert got == [tuple(r) for r in want] and len(got) == 3
+        assert got[0][4] == {"location": "é", "url": None} and got[0][5] == want[0].valid_until
+        stub = fast_select_in(c, S.accounts, ("platform_id", "stub", "created_at"),
+                              ("platform", "x"), "platform_id", ["u1", "u4"], typed=True)
+        assert sorted(stub) == sorted(tuple(r) for r in c.execute(
+            select(S.accounts.c.platform_id, S.accounts.c.stub, S.accounts.c.created_at).where(
+                S.accounts.c.platform == "x", S.accounts.c.platform_id.in_(["u1", "u4"]))))
+        assert {type(r[1]) for r in stub} == {bool}
+        if not store.is_sqlite:
+            c.exec_driver_sql("ANALYZE compliance_events")
+            plan = "\n".join(select_in_plan(
+                c, ce, ("platform_id", "at"), ("platform", "x"), "platform_id", keys,
+                where={"subject_type": "post", "action": ("delete", "unavailable")}))
+            assert "Seq Scan" not in plan and "ix_compliance_subject" in plan, plan
+
+
 # the lookups by key the writer made with SQLAlchemy's IN (as sent: the SQL
 # that the before_cursor_execute event sees)
 _IN_LOOKUPS = ("raw_records.sha256 IN", "edges.dedup_key IN", "compliance_events.dedup_key IN",

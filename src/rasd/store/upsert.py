@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -327,42 +327,82 @@ def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
 
 
 def fast_select_in(conn: Connection, table: Table, cols: tuple[str, ...],
-                   eq: tuple[str, Any] | None, in_col: str, values: list[Any]) -> list[tuple]:
+                   eq: tuple[str, Any] | None, in_col: str, values: list[Any], *,
+                   where: Mapping[str, Any] | None = None, typed: bool = False
+                   ) -> list[tuple]:
     """``SELECT cols FROM table WHERE eq[0] = eq[1] AND in_col IN values`` as
-    plain DBAPI tuples, for columns that need no result processing (integers,
-    strings); a lookup of a few hundred keys without SQLAlchemy's per-call
-    statement expansion and row objects. ``(eq[0], in_col)`` should be a
-    unique index (or lead one); ``eq`` None: ``in_col`` alone (a key of its
-    own: a raw record's hash, an edge's dedup_key). On PostgreSQL the lookup
-    is planned to use an index (``INDEX_LOOKUP_SQL``)."""
-    if not values:
+    plain DBAPI tuples; a lookup of a few hundred keys without SQLAlchemy's
+    per-call statement expansion and row objects. ``(eq[0], in_col)`` should
+    be a unique index (or lead an index); ``eq`` None: ``in_col`` alone (a key
+    of its own: a raw record's hash, an edge's dedup_key). On PostgreSQL the
+    lookup is planned to use an index (``INDEX_LOOKUP_SQL``).
+
+    ``where``: more conditions, ANDed: a column to a value (``=``) or to a
+    tuple of values (``IN``: a fixed set, e.g. compliance actions; an empty
+    one matches nothing). Like ``eq[1]`` and ``values``, these go to the
+    driver as they are (strings, integers: no bind processing). Rows come in
+    no particular order.
+
+    ``typed``: values as a SQLAlchemy select gives them (each column type's
+    result processing: SQLite's text times as datetimes, its integer booleans
+    as bools, JSON decoded); else as the driver gives them, for columns that
+    need none (integers, strings) or callers that convert themselves."""
+    if not values or (where and any(isinstance(v, tuple) and not v for v in where.values())):
         return []
-    sql, params = _select_in(conn, table, cols, eq, in_col, values)
+    sql, params = _select_in(conn, table, cols, eq, in_col, values, where)
     dconn = conn.connection.driver_connection
     if conn.dialect.name != "postgresql":
         cur = dconn.cursor()
         try:
             cur.execute(sql, params)
-            return list(cur.fetchall())
+            rows = list(cur.fetchall())
+            desc = cur.description
         finally:
             cur.close()
-    if not _pipelines(dconn):  # psycopg2, or a libpq before 14: three round trips
+    elif not _pipelines(dconn):  # psycopg2, or a libpq before 14: three round trips
         with dconn.cursor() as cur:
             cur.execute(INDEX_LOOKUP_SQL)
             cur.execute(sql, params)
             rows = list(cur.fetchall())
+            desc = cur.description
             # (not where the lookup failed: the transaction is aborted, and
             # its end undoes the setting anyway)
             cur.execute(INDEX_LOOKUP_END_SQL)
-            return rows
-    # the setting, the lookup and the setting back in one round trip (on a
-    # loaded machine two more round trips cost about what the lookup does)
-    with dconn.cursor() as on, dconn.cursor() as cur, dconn.cursor() as off:
-        with dconn.pipeline():
-            on.execute(INDEX_LOOKUP_SQL)
-            cur.execute(sql, params)
-            off.execute(INDEX_LOOKUP_END_SQL)
-        return list(cur.fetchall())
+    else:
+        # the setting, the lookup and the setting back in one round trip (on a
+        # loaded machine two more round trips cost about what the lookup does)
+        with dconn.cursor() as on, dconn.cursor() as cur, dconn.cursor() as off:
+            with dconn.pipeline():
+                on.execute(INDEX_LOOKUP_SQL)
+                cur.execute(sql, params)
+                off.execute(INDEX_LOOKUP_END_SQL)
+            rows = list(cur.fetchall())
+            desc = cur.description
+    if typed and rows:
+        procs = _result_processors(conn, table, cols, tuple(d[1] for d in desc or ()))
+        if procs is not None:
+            return [tuple([v if p is None else p(v) for p, v in zip(procs, r, strict=True)])
+                    for r in rows]
+    return rows
+
+
+_RESULT: dict[tuple, tuple | None] = {}
+
+
+def _result_processors(conn: Connection, table: Table, cols: tuple[str, ...],
+                       codes: tuple[Any, ...]) -> tuple | None:
+    """The result processors of ``cols`` (None each where the driver's value is
+    SQLAlchemy's too; None in all: none needed), as a select's result applies
+    them (the type's dialect implementation, given the driver's type code)."""
+    key = (conn.dialect.name, table.name, cols, codes)
+    if key not in _RESULT:
+        dialect = conn.dialect
+        procs = tuple(table.c[c].type.dialect_impl(dialect).result_processor(
+            dialect, codes[i] if i < len(codes) else None) for i, c in enumerate(cols))
+        if len(_RESULT) > 1024:
+            _RESULT.clear()
+        _RESULT[key] = procs if any(p is not None for p in procs) else None
+    return _RESULT[key]
 
 
 def _pipelines(dconn: Any) -> bool:
@@ -389,31 +429,45 @@ INDEX_LOOKUP_END_SQL = "SET LOCAL enable_seqscan TO DEFAULT"
 
 
 def _select_in(conn: Connection, table: Table, cols: tuple[str, ...],
-               eq: tuple[str, Any] | None, in_col: str, values: list[Any]
-               ) -> tuple[str, tuple[Any, ...]]:
-    for c in (*cols, *(eq[:1] if eq else ()), in_col):
+               eq: tuple[str, Any] | None, in_col: str, values: list[Any],
+               where: Mapping[str, Any] | None = None) -> tuple[str, tuple[Any, ...]]:
+    more = dict(where or {})
+    for c in (*cols, *(eq[:1] if eq else ()), in_col, *more):
         if c not in table.c:
             raise KeyError(f"{table.name} has no column {c!r}")
     pg = conn.dialect.name == "postgresql"
     ph = "%s" if pg or conn.dialect.paramstyle != "qmark" else "?"
-    where, first = (f"{eq[0]} = {ph} AND ", (eq[1],)) if eq else ("", ())
+    conds: list[str] = []
+    first: list[Any] = []
+    for c, v in ([eq] if eq else []) + list(more.items()):
+        if not isinstance(v, tuple):
+            conds.append(f"{c} = {ph}")
+            first.append(v)
+        elif pg:  # (a fixed set: an array too, one statement text whatever its size)
+            conds.append(f"{c} = ANY({ph})")
+            first.append(list(v))
+        else:
+            conds.append(f"{c} IN ({', '.join([ph] * len(v))})")
+            first.extend(v)
+    where_sql = "".join(f"{c} AND " for c in conds)
     if pg:
         # one array parameter: the same statement text each time, which the
         # driver parses once (a statement of 900 placeholders it parsed at
         # every call, ~10 ms of client CPU each), and the same index lookup
-        sql = f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where}{in_col} = ANY(%s)"
+        sql = f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where_sql}{in_col} = ANY(%s)"
         return sql, (*first, list(values))
-    sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where}"
+    sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where_sql}"
            f"{in_col} IN ({', '.join([ph] * len(values))})")
     return sql, (*first, *values)
 
 
 def select_in_plan(conn: Connection, table: Table, cols: tuple[str, ...],
-                   eq: tuple[str, Any] | None, in_col: str, values: list[Any]) -> list[str]:
+                   eq: tuple[str, Any] | None, in_col: str, values: list[Any], *,
+                   where: Mapping[str, Any] | None = None) -> list[str]:
     """The plan the database makes for ``fast_select_in`` with these arguments,
     as it makes it there (its lines of EXPLAIN, or of SQLite's EXPLAIN QUERY
     PLAN): to check that a lookup uses an index."""
-    sql, params = _select_in(conn, table, cols, eq, in_col, values)
+    sql, params = _select_in(conn, table, cols, eq, in_col, values, where)
     cur = conn.connection.driver_connection.cursor()
     try:
         if conn.dialect.name != "postgresql":
