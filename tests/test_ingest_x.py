@@ -1972,3 +1972,95 @@ def test_a_first_line_with_junk_after_it_before_a_long_line_is_json_lines(sqlite
     assert [r["line"] for r in rep.rejects] == [1]
     assert post(sqlite_store, "x", "3").text == "after"
     assert len(post(sqlite_store, "x", "2").text) == 100_000
+
+
+def _page_of(at: str, tweets: list[tuple[str, str]], name: str, **more: Any) -> str:
+    """One v2 page retrieved at ``at``: tweets (id, text) by account 5, named ``name``."""
+    return json.dumps({"data": [{"id": i, "text": t, "author_id": "5"} for i, t in tweets],
+                       "includes": {"users": [{"id": "5", "username": "u5", "name": name}]},
+                       **more, "__twarc": {"retrieved_at": at}}) + "\n"
+
+
+def test_deletions_read_before_and_late_copies_in_one_batch(store, tmp_path):
+    """The lookups of a batch's new posts' stored deletions (``_deleted_before``)
+    and of the stored rows and versions of copies read late go by key
+    (``fast_select_in``, typed), not through SQLAlchemy's IN; what they find
+    is what the selects found: a post deleted twice and then found
+    unavailable without a time takes its earliest deletion time; one only
+    unavailable, the ingest's time; another action, or an unavailable
+    account of the same id, deletes nothing; a late copy of a post and of a
+    profile in the same batch land between their stored versions. On
+    PostgreSQL the store is the one SQLite gets (by natural keys)."""
+    from datetime import UTC, datetime
+
+    from benchmarks.killpoints import dump
+    from sqlalchemy import event
+
+    from rasd.store import Store
+
+    first = tmp_path / "a.jsonl"  # the post and profile in January, June and August
+    first.write_text(_page_of("2024-01-01T00:00:00+00:00", [("200", "v1")], "N1")
+                     + _page_of("2024-06-01T00:00:00+00:00", [("200", "v3")], "N3")
+                     + _page_of("2024-08-01T00:00:00+00:00", [("200", "v4")], "N4"))
+    notices = tmp_path / "b.jsonl"
+    notices.write_text("".join(json.dumps(n) + "\n" for n in (
+        {"id": "101", "action": "delete", "created_at": "2024-03-05T00:00:00.000Z"},
+        {"id": "101", "action": "delete", "created_at": "2024-02-01T00:00:00.000Z"},
+        {"id": "101", "action": "unavailable"},
+        {"id": "102", "action": "unavailable"},
+        {"id": "103", "action": "scrub_geo", "created_at": "2024-02-01T00:00:00.000Z"},
+        {"id": "105", "action": "delete", "created_at": "2024-04-01T00:00:00.000Z"}))
+        + _page_of("2024-08-01T00:00:00+00:00", [], "N4", errors=[
+            {"resource_id": "104", "resource_type": "user", "title": "Not Found Error"}]))
+    late = tmp_path / "c.jsonl"  # one page, one batch: the new posts and the late copies
+    late.write_text(_page_of("2024-03-01T00:00:00+00:00",
+                             [(str(i), f"t{i}") for i in range(101, 106)] + [("200", "v2")],
+                             "N2"))
+
+    def run(s: Store) -> tuple[list[str], dict]:
+        sent: list[str] = []
+
+        def seen(conn, cursor, statement, *args):
+            sent.append(" ".join(statement.split()))
+
+        since = datetime.now(UTC)
+        event.listen(s.engine, "before_cursor_execute", seen)
+        try:
+            reps = [ingest_path(s, f, jobs=1) for f in (first, notices, late)]
+        finally:
+            event.remove(s.engine, "before_cursor_execute", seen)
+        assert reps[1].counts["by_kind"]["compliance"] == {"new": 7}
+        assert reps[2].counts["by_kind"]["posts"] == {"new": 5, "updated": 1}
+        return sent, dump(s, since)
+
+    start = datetime.now(UTC).replace(tzinfo=None)
+    sent, got = run(store)
+    assert [s for s in sent if s.startswith("SELECT") and any(k in s for k in (
+        "compliance_events.platform_id IN", "post_versions.post_id IN",
+        "account_versions.account_id IN", "posts.platform_id IN",
+        "accounts.platform_id IN"))] == []
+    deleted = {pid: post(store, "x", pid).deleted_at for pid in ("101", "102", "103", "104",
+                                                                  "105")}
+    now = deleted.pop("102")  # (the ingest's time)
+    assert now is not None and (now.astimezone(UTC).replace(tzinfo=None)
+                                if now.tzinfo else now) >= start
+    assert {k: v and v.strftime("%Y-%m-%d") for k, v in deleted.items()} == {
+        "101": "2024-02-01", "103": None, "104": None, "105": "2024-04-01"}
+    p, a = post(store, "x", "200"), account(store, "x", "5")
+    with store.connect() as c:
+        pv, av = S.post_versions, S.account_versions
+        texts = c.execute(select(pv.c.text, pv.c.valid_until).where(pv.c.post_id == p.id)
+                          .order_by(pv.c.valid_until)).all()
+        names = c.execute(select(av.c.name, av.c.valid_until).where(av.c.account_id == a.id)
+                          .order_by(av.c.valid_until)).all()
+    assert (p.text, a.name) == ("v4", "N4")
+    assert [(t, u.strftime("%m-%d")) for t, u in texts] == [
+        ("v1", "03-01"), ("v2", "06-01"), ("v3", "08-01")]
+    assert [(n, u.strftime("%m-%d")) for n, u in names] == [
+        ("N1", "03-01"), ("N2", "06-01"), ("N3", "08-01")]
+    if not store.is_sqlite:
+        lite = Store.open(str(tmp_path / "lite.db"))
+        try:
+            assert run(lite)[1] == got
+        finally:
+            lite.close()

@@ -1065,6 +1065,36 @@ def _now(cols: tuple[str, ...], row: tuple[Any, ...], rid: int, first: datetime 
                               "id": rid})
 
 
+class _FullAccount(NamedTuple):
+    """A stored account as ``Writer._full_accounts`` reads it."""
+
+    id: int
+    platform_id: str
+    content_hash: str | None
+    stub: bool
+    handle: str | None
+    name: str | None
+    bio: str | None
+    location: str | None
+    url: str | None
+    raw_sha256: str | None
+    observed_at: datetime | None
+    first_observed_at: datetime | None
+
+
+class _FullPost(NamedTuple):
+    """A stored post as ``Writer._full_posts`` reads it."""
+
+    id: int
+    platform_id: str
+    content_hash: str | None
+    text: str | None
+    edited_at: datetime | None
+    raw_sha256: str | None
+    observed_at: datetime | None
+    first_observed_at: datetime | None
+
+
 _ACCOUNTS = _Kind(
     "accounts", S.accounts, S.account_versions, "account_id", ("handle", "name", "bio", "snapshot"),
     _version_profile, lambda it: it.profile, _account_time,
@@ -1278,17 +1308,15 @@ class Writer:
                 found[(plat, pid)] = (rid, h, stub, obs)
         return found
 
-    def _full_accounts(self, c: Connection, keys: list[Key]) -> dict:
-        """Stored profiles (for the history of those about to be updated)."""
-        found: dict[Key, Any] = {}
-        a = S.accounts
+    def _full_accounts(self, c: Connection, keys: list[Key]) -> dict[Key, _FullAccount]:
+        """Stored profiles (for the history of those about to be updated, and
+        copies read late), typed as a select gives them (by the unique index)."""
+        found: dict[Key, _FullAccount] = {}
         for plat, chunk in _by_platform(keys):
-            q = select(a.c.id, a.c.platform_id, a.c.content_hash, a.c.stub, a.c.handle,
-                       a.c.name, a.c.bio, a.c.location, a.c.url, a.c.raw_sha256,
-                       a.c.observed_at, a.c.first_observed_at,
-                       ).where(a.c.platform == plat, a.c.platform_id.in_(chunk))
-            for r in c.execute(q):
-                found[(plat, r.platform_id)] = r
+            for r in fast_select_in(c, S.accounts, _FullAccount._fields, ("platform", plat),
+                                    "platform_id", chunk, typed=True):
+                row = _FullAccount._make(r)
+                found[(plat, row.platform_id)] = row
         return found
 
     def _write_accounts(self, c: Connection, b: Batch,
@@ -1448,14 +1476,15 @@ class Writer:
         histories); a new one is valid until the next state began (else
         ``ts``). Whether each gave a version; counted where ``count``."""
         v = kind.versions
-        owner = v.c[kind.owner]
         held = {row.id: _History(kind.ident) for _, row in late}
-        for chunk in _chunks(sorted(held)):
-            for r in c.execute(select(v.c.id, owner, *(v.c[n] for n in kind.cols),
-                                      v.c.content_hash, v.c.raw_sha256, v.c.observed_at,
-                                      v.c.valid_until, v.c.first_observed_at)
-                               .where(owner.in_(chunk))):
-                held[r[1]].add(r._asdict(), stored=True)
+        names = ("id", kind.owner, *kind.cols, "content_hash", "raw_sha256", "observed_at",
+                 "valid_until", "first_observed_at")
+        stored: list[tuple] = []
+        for chunk in _chunks(sorted(held)):  # (by the versions' index on their record)
+            stored += fast_select_in(c, v, names, None, kind.owner, list(chunk), typed=True)
+        stored.sort()  # by id: a record's versions in the order they were stored
+        for r in stored:
+            held[r[1]].add(dict(zip(names, r, strict=True)), stored=True)
         for new in versions:  # this write's, not stored yet
             if new[kind.owner] in held:
                 held[new[kind.owner]].add(new)
@@ -1697,16 +1726,15 @@ class Writer:
             post_author[key] = acc_cache.get((key[0], it.author)) if it.author else None
         return [(ids[it.key], it) for it in changed if it.key in ids]
 
-    def _full_posts(self, c: Connection, keys: Iterable[Key]) -> dict[Key, Any]:
-        """Stored posts (for the history of those about to be updated)."""
-        t = S.posts
-        found: dict[Key, Any] = {}
+    def _full_posts(self, c: Connection, keys: Iterable[Key]) -> dict[Key, _FullPost]:
+        """Stored posts (for the history of those about to be updated, and
+        copies read late), typed as a select gives them (by the unique index)."""
+        found: dict[Key, _FullPost] = {}
         for plat, chunk in _by_platform(keys):
-            for r in c.execute(select(t.c.id, t.c.platform_id, t.c.content_hash, t.c.text,
-                                      t.c.edited_at, t.c.raw_sha256, t.c.observed_at,
-                                      t.c.first_observed_at).where(
-                    t.c.platform == plat, t.c.platform_id.in_(chunk))):
-                found[(plat, r.platform_id)] = r
+            for r in fast_select_in(c, S.posts, _FullPost._fields, ("platform", plat),
+                                    "platform_id", chunk, typed=True):
+                row = _FullPost._make(r)
+                found[(plat, row.platform_id)] = row
         return found
 
     def _write_late(self, c: Connection, kind: _Kind, items: list[Any], ts: datetime) -> None:
@@ -1739,13 +1767,18 @@ class Writer:
                 select(S.compliance_events.c.id).limit(1)).first() is not None
         if not self.has_compliance:
             return
-        ce, t = S.compliance_events, S.posts
+        t = S.posts
         for plat, chunk in _by_platform(keys):
-            found = c.execute(
-                select(ce.c.platform_id, func.min(ce.c.at)).where(
-                    ce.c.platform == plat, ce.c.platform_id.in_(chunk),
-                    ce.c.subject_type == "post", ce.c.action.in_(DELETING))
-                .group_by(ce.c.platform_id)).all()
+            # (by the index on the events' subject; a post's earliest deletion
+            # time, or None where none has one, as SQL's min() gives it)
+            first: dict[str, datetime | None] = {}
+            for pid, at in fast_select_in(c, S.compliance_events, ("platform_id", "at"),
+                                          ("platform", plat), "platform_id", chunk,
+                                          where={"subject_type": "post", "action": DELETING},
+                                          typed=True):
+                was = first.get(pid)
+                first[pid] = at if was is None or (at is not None and at < was) else was
+            found = list(first.items())
             if found:
                 c.execute(update(t).where(t.c.platform == plat,
                                           t.c.platform_id == bindparam("pid"),
