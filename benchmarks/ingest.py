@@ -12,6 +12,8 @@ the same file, and the ratio between them.
                                                 # also into PostgreSQL (a fresh schema)
     python benchmarks/ingest.py --pg URL --pg-only --posts 20000   # PostgreSQL alone
     python benchmarks/ingest.py --flat ...      # twarc2 flattened lines (a tweet a line)
+    python benchmarks/ingest.py --pg URL --pg-only --late ...  # then an older copy of
+                                                # the file: every post a copy read late
 
 Each measurement runs in a child process so that peak RSS is its own (for the
 two-process ingest: the writing process + the parsing process).
@@ -303,6 +305,33 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   apart: at or below 0.5x, so the goal leaves no room for anything a writer
   does besides those inserts, native or not, unless the rows themselves
   (their secondary indexes, edges, hashtags, urls) shrink.
+  Session 17, PostgreSQL (the host loaded 9-14 on its 2 cores all along:
+  wall times noise), after the lookups of a batch's new posts' stored
+  deletions and of the stored rows and versions of changed or late copies
+  went the way of session 16's (fast_select_in, typed): --pg-only --posts
+  20000 --late (then an older copy of the file: every post and profile a
+  copy read late), old/new alternated 3 times: server CPU for the ingest
+  2.57 / 3.09 / 1.64 against 2.32 / 3.15 / 1.64 s, for the older copy 2.21 /
+  3.67 / 2.14 against 2.14 / 3.14 / 2.03 s. --flat --late, 6 pairs: ingest
+  2.75 / 3.78 / 2.47 / 2.70 / 2.59 / 2.36 against 3.23 / 2.46 / 2.79 / 2.71 /
+  2.80 / 2.73 s, older copy 2.77 / 3.43 / 2.91 / 2.68 / 2.77 / 2.46 against
+  3.32 / 3.20 / 3.75 / 2.68 / 2.32 / 2.94 s: no difference outside the noise,
+  which the re-ingest (none of the changed lookups runs there) shows as
+  large: 0.36 / 0.36 / 0.30 / 0.31 / 0.32 / 0.25 against 0.38 / 0.30 / 0.37
+  / 0.40 / 0.31 / 0.38 s. Timed inside the writer instead (the changed
+  methods wrapped, --flat 20k then its older copy, 2 processes, 3 pairs):
+  _deleted_before 1.18-1.30 s wall (0.17-0.19 s CPU) against 0.16-0.32 s
+  (0.03-0.05); the stored posts 1.61-2.21 (0.21-0.28) against 0.48-1.01
+  (0.07-0.11); the stored accounts 0.92-2.12 (0.14-0.23) against 0.53-0.71
+  (0.05-0.07); _late, its versions' lookup with the placing and the UPDATE
+  of the versions moved, 4.9-10.0 (1.05-1.55) against 3.4-5.7 (0.61-0.91).
+  A lookup of 900 random keys alone (240 each way, alternated): deletions
+  56.1 -> 12.9 ms wall (server CPU 2.29 -> 1.08 ms, client 11.7 -> 2.3),
+  stored posts 70.5 -> 28.5 (8.3 -> 5.8, 13.0 -> 3.8), post versions 71.1 ->
+  28.3 (5.8 -> 4.6, 11.9 -> 4.2); on SQLite 23.7 -> 6.2, 73.8 -> 66.6 and
+  82.2 -> 72.9 ms wall. Stores identical by natural keys (killpoints.dump;
+  notices first, a flat file, its older copy, pages and their older copy,
+  the flat file again; SQLite and PostgreSQL, old and new).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
@@ -453,6 +482,29 @@ def generate(path: Path, posts: int = 0, size_bytes: int = 0, seed: int = 7,
     return n
 
 
+def older_copy(src: Path, dst: Path) -> None:
+    """Write ``dst``: ``src`` as collected a day earlier, every tweet's text and
+    every profile's bio changed, so that read after ``src`` each post and
+    profile is a copy read late (its stored row and versions looked up, the
+    copy placed in its history as a version). Lines without a collection
+    time (compliance) are kept as they are."""
+    def earlier(obj: dict) -> dict:
+        tw = obj.get("__twarc")
+        if not tw:
+            return obj
+        obj["__twarc"] = {**tw, "retrieved_at": "2024-09-30T00:00:00+00:00"}
+        for t in obj.get("data") or ([obj] if "text" in obj else []):
+            t["text"] = "earlier: " + t["text"]
+        for u in (obj.get("includes") or {}).get("users") or \
+                [u for u in (obj.get("author"), obj if "username" in obj else None) if u]:
+            u["description"] = "earlier: " + u.get("description", "")
+        return obj
+
+    with open(src) as f, open(dst, "w") as out:
+        for line in f:
+            out.write(json.dumps(earlier(json.loads(line))) + "\n")
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -483,9 +535,10 @@ def run_rasd(path: str, db: str, jobs: int) -> dict:
             "counts": rep.counts}
 
 
-def run_pg(path: str, url: str) -> dict:
+def run_pg(path: str, url: str, late: str | None = None) -> dict:
     """rasd ingest (2 processes) into a fresh schema of the PostgreSQL server at
-    ``url``, then the same file again (no-op); the schema is dropped after."""
+    ``url``, then the same file again (no-op), then (``late``) an older copy of
+    it (``older_copy``); the schema is dropped after."""
     import uuid
 
     import sqlalchemy as sa
@@ -511,15 +564,22 @@ def run_pg(path: str, url: str) -> dict:
         again = ingest_path(store, path, jobs=2)
         dt_again = time.perf_counter() - t1
         s2 = _server_cpu_s(admin, schema)
+        t2 = time.perf_counter()
+        older = ingest_path(store, late, jobs=2) if late else None
+        dt_late = time.perf_counter() - t2
+        s3 = _server_cpu_s(admin, schema)
         store.close()
     finally:
         with admin.begin() as c:
             c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
     posts = rep.counts["by_kind"].get("posts", {}).get("new", 0)
-    server = None if None in (s0, s1, s2) else (s1 - s0, s2 - s1)  # type: ignore[operator]
+    server = None if None in (s0, s1, s2, s3) else (
+        s1 - s0, s2 - s1, s3 - s2)  # type: ignore[operator]
     return {"seconds": dt, "cpu_seconds": cpu, "posts": posts, "posts_per_s": posts / dt,
             "again_seconds": dt_again, "again_new": again.counts["new"],
+            "late_seconds": dt_late if late else None,
+            "late_counts": older.counts["by_kind"] if older else None,
             "server_cpu_seconds": server,
             "peak_rss_mb": _peak_rss_mb(), "child_peak_rss_mb": _peak_child_rss_mb()}
 
@@ -671,9 +731,13 @@ def main() -> None:
                          "there, but shown apart where the server runs on this machine)")
     ap.add_argument("--pg-only", action="store_true",
                     help="with --pg: only the PostgreSQL ingest (no SQLite runs)")
+    ap.add_argument("--late", action="store_true",
+                    help="with --pg: then ingest an older copy of the file there (collected "
+                         "a day earlier, texts and bios changed): every post and profile a "
+                         "copy read late")
     a = ap.parse_args()
-    if a.pg_only and not a.pg:
-        ap.error("--pg-only needs --pg URL")
+    if (a.pg_only or a.late) and not a.pg:
+        ap.error("--pg-only and --late need --pg URL")
     if a.child:
         kind, path, db = a.child
         if kind.startswith("rasd"):
@@ -682,8 +746,12 @@ def main() -> None:
             res = run_parse(path)
         elif kind == "floor":
             res = run_floor(path, db)
-        elif kind == "pg":
-            res = run_pg(path, db)
+        elif kind in ("pg", "pg-late"):
+            late = None
+            if kind == "pg-late":
+                late = str(Path(path).with_suffix(".older.jsonl"))
+                older_copy(Path(path), Path(late))
+            res = run_pg(path, db, late)
         elif kind == "gen":  # db: "POSTS SIZE_BYTES USERS FLAT"
             posts, size_bytes, users, flat = map(int, db.split())
             res = {"posts": generate(Path(path), posts=posts, size_bytes=size_bytes,
@@ -704,7 +772,7 @@ def main() -> None:
     print(f"generated {n:,} posts in {size_mb:,.0f} MB ({time.perf_counter() - t0:.1f}s): {data}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     if a.pg_only:
-        pg = child("pg", str(data), a.pg)
+        pg = child("pg-late" if a.late else "pg", str(data), a.pg)
         print(f"{'':26}{'posts/s':>12}{'seconds':>10}{'per CPU-s':>12}{'peak RSS MB':>16}")
         _print_pg(pg, n)
         _clean(tmp, a.keep)
@@ -715,7 +783,7 @@ def main() -> None:
     again = child("rasd2", str(data), str(tmp / "rasd.db"))  # idempotent re-run
     one = None if a.skip_one else child("rasd1", str(data), str(tmp / "rasd1.db"))
     floor = child("floor", str(tmp / "rasd.db"), str(tmp / "floor.db"))
-    pg = child("pg", str(data), a.pg) if a.pg else None
+    pg = child("pg-late" if a.late else "pg", str(data), a.pg) if a.pg else None
     print(f"{'':26}{'posts/s':>12}{'seconds':>10}{'per CPU-s':>12}{'peak RSS MB':>16}")
     print(_row("naive baseline", naive))
     print(_row("rasd parse only", parse))
@@ -750,10 +818,16 @@ def _print_pg(pg: dict, n: int) -> None:
     print(_row("PostgreSQL re-ingest", {**pg, "posts": n, "cpu_seconds": None,
                                         "seconds": pg["again_seconds"],
                                         "posts_per_s": n / pg["again_seconds"]}, ""))
+    if pg.get("late_seconds") is not None:
+        print(_row("PostgreSQL older copy", {**pg, "posts": n, "cpu_seconds": None,
+                                             "seconds": pg["late_seconds"],
+                                             "posts_per_s": n / pg["late_seconds"]}, ""))
+        print(f"older copy counts: {pg['late_counts']}")
     if pg.get("server_cpu_seconds"):
-        first, again = pg["server_cpu_seconds"]
+        first, again, late = pg["server_cpu_seconds"]
         print(f"PostgreSQL server CPU (the store's backends): ingest {first:.2f} s, "
-              f"re-ingest {again:.2f} s")
+              f"re-ingest {again:.2f} s"
+              + (f", older copy {late:.2f} s" if pg.get("late_seconds") is not None else ""))
 
 
 def _clean(tmp: Path, keep: bool) -> None:

@@ -1214,3 +1214,25 @@ def test_raw_record_event_notice_name_and_media_lookups_go_by_key(store, tmp_pat
         local = c.execute(select(S.media.c.local_path).where(
             S.media.c.platform == "telegram")).scalars().all()
         assert [p for p in local if p] == [str(moved / "photos" / "photo_1.jpg")], local
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_the_benchmarks_older_copy_is_read_late_whole(store, tmp_path, flat):
+    """``benchmarks/ingest.py --late``: the older copy of the file makes every
+    post and changed profile a copy read late (a version each; the current
+    texts stay those of the newer file), so the lookups of late copies run."""
+    from benchmarks.ingest import generate, older_copy
+
+    f, old = tmp_path / "t.jsonl", tmp_path / "t.older.jsonl"
+    generate(f, posts=200, n_users=50, flat=flat)
+    older_copy(f, old)
+    ingest_path(store, f, jobs=1)
+    rep = ingest_path(store, old, jobs=1)
+    assert rep.counts["by_kind"]["posts"] == {"updated": 200}
+    assert rep.counts["by_kind"]["accounts"].get("updated", 0) > 0
+    with store.connect() as c:
+        texts = c.execute(select(S.posts.c.text)).scalars().all()
+        versions = c.execute(select(S.post_versions.c.text)).scalars().all()
+    assert len(texts) == len(versions) == 200
+    assert not any(t.startswith("earlier: ") for t in texts)
+    assert all(t.startswith("earlier: ") for t in versions)
