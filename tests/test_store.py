@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import select, text
@@ -137,6 +137,69 @@ def test_scan_is_idempotent_and_versioned(store):
     with store.connect() as c:
         d = c.execute(select(S.detections).where(S.detections.c.model_version == "2")).one()
     assert d.label == "shouting" and d.explanation == ["all caps"]
+
+
+def test_a_detector_written_for_order_is_planned_with_it(store, monkeypatch):
+    """``Detector.order(ids)`` (a page in the order to scan it) became
+    ``plan(pages)``: a plugin that still defines ``order`` has it called a page
+    at a time, as before, with a DeprecationWarning once, when its class is
+    defined; a class that defines ``plan`` too keeps its ``plan``."""
+    import warnings
+
+    from rasd.detect import scan as scan_mod
+
+    monkeypatch.setattr(scan_mod, "PAGE", 3)
+    _write(store, *(Post("x", str(i), "a", f"p{i}") for i in range(1, 8)),
+           Account("x", "a", handle="a", name="A"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        class Backwards(Shouty):
+            name = "backwards"
+            batch_size = 2
+            pages: ClassVar[list[list[int]]] = []
+            seen: ClassVar[list[int]] = []
+
+            def order(self, ids: list[int]) -> list[int]:
+                Backwards.pages.append(list(ids))
+                return ids[::-1]
+
+            def detect(self, subjects: Sequence[StoredPost]) -> list[Detection]:
+                Backwards.seen.extend(p.id for p in subjects)
+                return []
+
+        class Heir(Backwards):  # inherits order: planned with it, no second warning
+            name = "heir"
+
+        class Both(Backwards):  # defines plan: its plan is what counts
+            name = "both"
+
+            def plan(self, pages):
+                for page in pages:
+                    yield sorted(page, key=lambda i: i % 2)
+
+    deprecated = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert len(deprecated) == 1 and "Backwards" in str(deprecated[0].message)
+    assert "plan" in str(deprecated[0].message)
+    assert deprecated[0].filename == __file__  # points at the plugin's class
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none while scanning
+        (r,) = scan(store, [Backwards()])
+    with store.connect() as c:
+        ids = [i for (i,) in c.execute(select(S.posts.c.id).order_by(S.posts.c.id))]
+    assert r.scanned == 7
+    assert Backwards.pages == [ids[0:3], ids[3:6], ids[6:7]]
+    assert Backwards.seen == ids[2::-1] + ids[5:2:-1] + ids[6:]
+    Backwards.pages.clear()
+    Backwards.seen.clear()
+    scan(store, [Heir()])
+    assert Backwards.seen == ids[2::-1] + ids[5:2:-1] + ids[6:]
+    Backwards.pages.clear()
+    Backwards.seen.clear()
+    scan(store, [Both()])
+    assert Backwards.pages == []
+    assert Backwards.seen == [i for p in (ids[0:3], ids[3:6], ids[6:])
+                              for i in sorted(p, key=lambda i: i % 2)]
 
 
 def test_raw_bytes_round_trip(sqlite_store):

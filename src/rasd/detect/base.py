@@ -82,6 +82,31 @@ class Detector(ABC):
     subject_type: ClassVar[str] = "post"
     batch_size: ClassVar[int] = 512
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass written for the ``order`` hook that ``plan`` replaced
+        (``order(ids) -> ids``, a page of pending ids in the order to scan
+        them) is planned with it (``_plan_by_order``), with a
+        DeprecationWarning once, when the class is defined: where a class
+        defines ``order`` and not ``plan``, its ``plan`` calls ``order`` a
+        page at a time, as ``scan`` did. A class that defines both keeps
+        its ``plan``."""
+        super().__init_subclass__(**kwargs)
+        if "order" in cls.__dict__ and "plan" not in cls.__dict__:
+            import sys
+            import warnings
+
+            # the warning names the class statement: past the metaclass's
+            # __new__ (ABCMeta's is Python) and any __init_subclass__ above this one
+            level, f = 2, sys._getframe(1)
+            while f is not None and f.f_code.co_name in ("__new__", "__init_subclass__"):
+                level, f = level + 1, f.f_back
+            warnings.warn(
+                f"{cls.__module__}.{cls.__qualname__} defines Detector.order, "
+                "replaced by Detector.plan(pages): order is called a page at a "
+                "time for now; define plan instead",
+                DeprecationWarning, stacklevel=level)
+            cls.plan = Detector._plan_by_order  # type: ignore[method-assign]
+
     @property
     @abstractmethod
     def version(self) -> str:
@@ -109,8 +134,19 @@ class Detector(ABC):
         they come by default; the media detector holds back the photos of
         compressed tar archives and yields them last, in each archive's order
         (``MediaDetector.plan``), so that a scan reads such an archive once,
-        not once a page of 20,000."""
+        not once a page of 20,000. (It replaced ``order(ids)``, a page in,
+        the same ids in the order to scan them out: a subclass that defines
+        ``order`` and not ``plan`` is planned with ``order``, deprecated, see
+        ``__init_subclass__``.)"""
         yield from pages
+
+    def _plan_by_order(self, pages: Iterable[list[int]]) -> Iterator[list[int]]:
+        """``plan`` for a subclass that defines the deprecated ``order``
+        (``__init_subclass__``): each page given to ``order`` (a copy), its
+        answer yielded as a run. ``order`` must return the page's ids
+        (a permutation), as it had to."""
+        for page in pages:
+            yield self.order(list(page))  # type: ignore[attr-defined]
 
     @abstractmethod
     def detect(self, subjects: Sequence[Any]) -> list[Detection]:
