@@ -988,6 +988,53 @@ def test_a_run_counts_no_placeholder_for_a_handle_of_an_account_stored_unkeyed(s
     assert counted["referenced_accounts"] == 1
 
 
+def test_an_ingest_run_keys_accounts_once(store, tmp_path, monkeypatch):
+    """An ingest run keys the accounts stored without keys once, before its
+    first write (``key_accounts``); the merge of "@name" placeholders at its
+    end does not again (its writer keys every account it writes), yet still
+    merges a placeholder into an account that was stored unkeyed. Called by
+    itself, the merge keys first."""
+    import json
+
+    from sqlalchemy import update
+
+    from rasd.ingest import runner, writer
+    from rasd.store.db import key_accounts
+
+    calls: list[int] = []
+
+    def counted(s):
+        calls.append(1)
+        return key_accounts(s)
+
+    monkeypatch.setattr(runner, "key_accounts", counted)
+    monkeypatch.setattr(writer, "key_accounts", counted)
+
+    def ingest(name: str, tweets: list[dict], users: list[dict]):
+        f = tmp_path / f"{name}.jsonl"
+        f.write_text(json.dumps({"data": tweets, "includes": {"users": users}}) + "\n")
+        return ingest_path(store, f)
+
+    ingest("mention", [{"id": "10", "text": "hi @lion_media", "author_id": "5002",
+                        "entities": {"mentions": [{"start": 3, "end": 14,
+                                                   "username": "lion_media"}]}}],
+           [{"id": "5002", "username": "other", "name": "Other"}])
+    assert len(calls) == 1
+    with store.begin() as c:  # the mentioning account rewritten without its key
+        c.execute(update(S.accounts).where(S.accounts.c.platform_id == "5002")
+                  .values(handle_key=None))
+    calls.clear()
+    ingest("profile", [{"id": "1", "text": "t", "author_id": "5001"}],
+           [{"id": "5001", "username": "Lion_Media", "name": "Lion"}])
+    assert len(calls) == 1
+    with store.connect() as c:
+        a = S.accounts
+        keys = dict(c.execute(select(a.c.platform_id, a.c.handle_key)).all())
+    assert keys == {"5001": "lion_media", "5002": "other"}  # placeholder merged, all keyed
+    calls.clear()
+    assert writer.merge_name_stubs(store) == 0 and len(calls) == 1
+
+
 def test_marking_a_name_borne_by_more_than_are_listed_says_how_many(store):
     """`accounts mark NAME ROLE` refuses a name several accounts bear; past the
     100 it lists, it said "100+": it says how many bear it in all, and which

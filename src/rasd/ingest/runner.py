@@ -433,7 +433,8 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                     # handle then finds it, not an "@name" placeholder counted
                     # in this run and merged away at its end, one too many in
                     # its counts (where there are none: a probe of a partial
-                    # index, ~0.3 ms SQLite, 1-5 ms PostgreSQL, 200k accounts)
+                    # index, ~0.3 ms SQLite, 1-5 ms PostgreSQL, 200k accounts);
+                    # once a run: the merge at its end does not key again
                     key_accounts(store)
                     writer = Writer(store, sid, batch_size=batch_size)
                     writer.on_commit = partial(  # the rejects counted by each commit
@@ -446,8 +447,8 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
             if progress:
                 progress(chunk.pos, total)
         bulk.close()  # indexes back before the merge, which uses them
-        if writer is not None:
-            merge_name_stubs(store)
+        if writer is not None:  # (accounts keyed before its first write: key_accounts)
+            merge_name_stubs(store, keyed=True)
         if file_id is not None:  # (a run of rejects only draws for dead runs)
             _draw_links(store, writer, file_id, marks)
     except BaseException as e:

@@ -2081,7 +2081,7 @@ def _kinds_of(store: Store, out: list[dict[str, Any]]) -> None:
                 index[(plat, tid)]["kinds"][kind] = int(cnt)
 
 
-def merge_name_stubs(store: Store) -> int:
+def merge_name_stubs(store: Store, *, keyed: bool = False) -> int:
     """Fold "@handle" stubs into the real account with that handle, once known.
 
     A forward or mention can name an account before its profile is ingested;
@@ -2091,9 +2091,12 @@ def merge_name_stubs(store: Store) -> int:
     cost nothing more. Accounts stored without a handle_key (written by SQL,
     or by an older rasd on an upgraded store) are keyed first
     (``key_accounts``: a probe of a partial index where there are none), or
-    the stubs of their handles were never merged into them.
+    the stubs of their handles were never merged into them — unless ``keyed``:
+    the caller keyed them already (an ingest run does before its first write,
+    and its writer keys every account it writes).
     """
-    key_accounts(store)
+    if not keyed:
+        key_accounts(store)
     a = S.accounts
     real_a = a.alias("r")
     merged = 0

@@ -109,8 +109,9 @@ def key_accounts(store: Store) -> int:
     nor the merge of the "@name" placeholders of its handle into it. Lookups
     (``rasd.accounts.lookup_accounts``), an ingest run before its first write
     (so that a mention of the handle finds the account, not a placeholder the
-    run would count) and the merge at its end
-    (``rasd.ingest.writer.merge_name_stubs``) key such accounts first.
+    run would count; the merge at its end, ``rasd.ingest.writer.merge_name_stubs``,
+    relies on that and its writer's keys) and the merge called by itself key
+    such accounts first.
     Finding that there are none is a probe of two partial indexes (0021); the
     write lock is taken only where there are some."""
     a = S.accounts
