@@ -269,9 +269,6 @@ def linked_accounts_many(store: Store, account_ids: Sequence[int], limit: int | 
         for side, mine, other in (("out", e.c.src_account_id, e.c.dst_account_id),
                                   ("in", e.c.dst_account_id, e.c.src_account_id)):
             for chunk in id_chunks(ids):
-                total = func.count().label("total")
-                top = (select(mine.label("mine"), other.label("other"), total)
-                       .where(mine.in_(chunk)).group_by(mine, other))
                 if limit:  # each account's top rows, by its index: one statement
                     parts = []
                     for i in chunk:
@@ -281,6 +278,10 @@ def linked_accounts_many(store: Store, account_ids: Sequence[int], limit: int | 
                                      .order_by(n.desc(), other).limit(limit)
                                      .subquery().select())
                     top = parts[0] if len(parts) == 1 else union_all(*parts)
+                else:  # every pair of the chunk's accounts
+                    top = (select(mine.label("mine"), other.label("other"),
+                                  func.count().label("total"))
+                           .where(mine.in_(chunk)).group_by(mine, other))
                 top_sq = top.subquery()
                 accs = c.execute(
                     select(top_sq.c.mine, a.c.id, a.c.platform, a.c.platform_id, a.c.handle,
