@@ -752,7 +752,7 @@ def sniff_format(text: str) -> str:
 
 
 def _pytx_entries(text: str, where: str, signal_type: str | None,
-                  report: ImportReport | None) -> Iterator[Entry]:
+                  report: ImportReport | None, clean: bool = False) -> Iterator[Entry]:
     """python-threatexchange's local file: ``signal_type signal`` a line (``pdq
     <hex>``, ``video_md5 <hex>``, ``vpdq ["<hex>,<quality>,<seconds>", …]``) — what
     its local-file exchange reads and writes. A line with a bare hash is read as a
@@ -761,7 +761,8 @@ def _pytx_entries(text: str, where: str, signal_type: str | None,
     imported as rasd's near-duplicate text signal, the MinHash of its text; one
     too short for MinHash (under 20 characters once normalised) is an error naming
     its line. Lines of pytx's types rasd has no type for (``url``…) are passed
-    over and counted by type in ``report.skipped_types``."""
+    over and counted by type in ``report.skipped_types``. ``clean``: ``text``
+    holds no byte that is not UTF-8 (its lines are not searched for one)."""
     from rasd.detect.media.signals.minhash import MinHashSignal
 
     for n, ln in enumerate(text.splitlines(), 1):
@@ -771,7 +772,7 @@ def _pytx_entries(text: str, where: str, signal_type: str | None,
         if len(v) > MAX_FIELD:
             _bad(report, f"{where}:{n}: line longer than {MAX_FIELD} characters")
             continue
-        if _not_utf8(v) is not None:
+        if not clean and _not_utf8(v) is not None:
             _bad(report, _utf8_error(where, n, v))
             continue
         parts = v.split(None, 1)
@@ -846,7 +847,11 @@ def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
         signal_type = sig.resolve_alias(signal_type)
         sig.get(signal_type)  # validates the name
     where = valid_text(str(path))
-    if fmt in ("vpdq", "tcap") and (bad := _not_utf8(text)) is not None:
+    # one search of the whole text (none where it is ASCII, which a str knows):
+    # a file that holds no byte that is not UTF-8, as most do, has its lines
+    # and cells not searched again, one by one
+    bad = None if text.isascii() else _not_utf8(text)
+    if fmt in ("vpdq", "tcap") and bad is not None:
         # one JSON document, or one video's signal: no part of it stands alone
         raise BankError(f"{where}:{text.count(chr(10), 0, bad) + 1}: not UTF-8 text "
                         f"(byte {len(text[:bad].encode('utf-8', 'surrogateescape'))}: "
@@ -861,14 +866,14 @@ def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
         yield from tcap.entries(text, where, report)
         return
     if fmt == "pytx":
-        yield from _pytx_entries(text, where, signal_type, report)
+        yield from _pytx_entries(text, where, signal_type, report, clean=bad is None)
         return
     if fmt == "list":
         for n, ln in enumerate(text.splitlines(), 1):
             v = ln.strip()
             if not v or v.startswith("#"):
                 continue
-            if _not_utf8(v) is not None:
+            if bad is not None and _not_utf8(v) is not None:
                 _bad(report, _utf8_error(where, n, v))
             elif (e := _list_entry(n, v, where, signal_type, report)) is not None:
                 yield e
@@ -878,7 +883,8 @@ def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
     csv.field_size_limit(MAX_FIELD)
     rows = csv.reader(io.StringIO(text))
     try:
-        yield from _csv_entries(rows, where, signal_type, report, policy_map)
+        yield from _csv_entries(rows, where, signal_type, report, policy_map,
+                                clean=bad is None)
     except csv.Error as e:
         raise BankError(f"{where}:{rows.line_num}: malformed CSV: {e}") from None
 
@@ -977,7 +983,10 @@ def _vpdq_json_entry(text: str, where: str, report: ImportReport | None
 
 def _csv_entries(rows: Any, where: str, signal_type: str | None,
                  report: ImportReport | None,
-                 policy_map: Mapping[str, str] | None = None) -> Iterator[Entry]:
+                 policy_map: Mapping[str, str] | None = None, *,
+                 clean: bool = False) -> Iterator[Entry]:
+    """The entries of a CSV bank file's ``rows``; ``clean``: the file holds no
+    byte that is not UTF-8 (its cells are not searched for one)."""
     header: list[str] | None = None
     sig_i = type_i = None
     label_i: list[int] = []
@@ -989,7 +998,8 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
         if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
             continue
         cells = [c.strip() for c in row]
-        if (bad := next((c for c in cells if _not_utf8(c) is not None), None)) is not None:
+        if not clean and (bad := next((c for c in cells if _not_utf8(c) is not None),
+                                      None)) is not None:
             if header is None and sig_i is None:  # the columns cannot be known
                 raise BankError(_utf8_error(where, n, bad, "the header row; nothing imported"))
             _bad(report, _utf8_error(where, n, bad, "row not imported"))
