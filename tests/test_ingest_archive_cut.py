@@ -517,6 +517,66 @@ def test_a_media_scan_of_a_tar_gz_interrupted_goes_on_where_it_stopped(store, se
     assert _media_results(store) == _media_results(second_store)
 
 
+def test_a_scan_batch_is_not_put_in_the_archives_order_again(store, tmp_path, monkeypatch):
+    """A scan's batches of media are cut from the runs of ``MediaDetector.plan``,
+    in the order to read them already: ``detect`` does not key them again
+    (``reading_order``, ~5-9 ms a batch of 64); it still does for a batch given
+    to it directly, and after a scan stopped by an error (the plan is closed
+    by ``scan``). Each way the .tar.gz is read in one pass."""
+    from sqlalchemy import select
+
+    from rasd.detect.media.detector import MediaDetector
+    from rasd.detect.scan import load_subjects, scan
+    from rasd.ingest import archive
+    from rasd.store import schema as S
+
+    monkeypatch.setenv("RASD_INDEX_DIR", str(tmp_path / "idx"))
+    n = 16
+    _tar_gz_export(store, tmp_path, n)  # photos stored newest message first
+    _scan_pages_of(monkeypatch, 6, 4)
+    ordered = [0]
+    real_order = archive.reading_order
+
+    def counted(paths):
+        ordered[0] += 1
+        return real_order(paths)
+
+    monkeypatch.setattr(archive, "reading_order", counted)
+    with store.connect() as c:
+        ids = [r[0] for r in c.execute(select(S.media.c.id).order_by(S.media.c.id))]
+
+    passes = _count_tar_passes(monkeypatch)
+    det = MediaDetector()
+    assert scan(store, [det])[0].scanned == n and det.stats["hashed"] == n
+    assert ordered[0] == 0  # 4 before: one a batch
+    assert passes() == (1, 1)  # listed, then read in one pass
+
+    det.bind(store)
+    subjects = load_subjects(store, "media", ids)  # in id order: the archive's reversed
+    before = passes()
+    det.detect(subjects)
+    assert ordered[0] == 1 and det.stats["hashed"] == 2 * n
+    assert passes()[1] - before[1] <= 1  # put in the archive's order: one pass
+
+    real_detect = MediaDetector.detect
+    calls = [0]
+
+    def failing(self, batch):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise OSError("disk gone")
+        return real_detect(self, batch)
+
+    monkeypatch.setattr(MediaDetector, "detect", failing)
+    det = MediaDetector()
+    with pytest.raises(OSError, match="disk gone") as stopped:
+        scan(store, [det], rescan=True)
+    monkeypatch.setattr(MediaDetector, "detect", real_detect)
+    ordered[0] = 0
+    det.detect(subjects)  # directly again: ordered (the error, with its frames, still held)
+    assert ordered[0] == 1 and stopped.value.__traceback__ is not None
+
+
 def test_a_media_scan_lists_each_of_several_tar_gz_exports_once(store, tmp_path, monkeypatch):
     """The photos of a page were put in order by opening their archives, two
     of which are kept open (``archive._OPEN_MAX``): three .tar.gz exports in a

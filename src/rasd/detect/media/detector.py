@@ -135,6 +135,9 @@ class MediaDetector(Detector):
         self.stats: dict[str, Any] = {"hashed": 0, "missing": 0, "errors": 0, "matched": 0,
                                       "suppressed": 0, "quarantined": 0}
         self.errors: list[str] = []
+        # while ``plan`` is being read (a scan): the batches ``detect`` gets are
+        # cut from its runs, in the order to read them already
+        self._planned = False
 
     @property
     def version(self) -> str:
@@ -171,7 +174,17 @@ class MediaDetector(Detector):
         kept open, ``archive._OPEN_MAX``). More than ``PLAN_MAX`` held back (a
         store of several exports of 100,000 photos, an archive's most,
         ``archive.MAX_MEMBERS``) are scanned then, and the archives read again
-        for the rest: memory stays bounded."""
+        for the rest: memory stays bounded. While it is read, ``detect`` takes
+        its batches in the order they come (``scan`` cuts them from these runs,
+        and ``load_subjects`` keeps their order), not sorted again."""
+        self._planned = True
+        try:
+            yield from self._runs(pages)
+        finally:
+            self._planned = False
+
+    def _runs(self, pages: Iterable[list[int]]) -> Iterator[list[int]]:
+        """``plan``'s runs of ids."""
         from rasd.detect import scan as scan_mod
         from rasd.ingest.archive import TarArchive, split_member
 
@@ -245,8 +258,12 @@ class MediaDetector(Detector):
         from rasd.ingest.archive import reading_order
 
         out: list[Detection] = []
-        # members of a .tar.gz in its order: one pass over it, not one a photo
-        for m in (subjects[i] for i in reading_order([s.local_path for s in subjects])):
+        # members of a .tar.gz in its order: one pass over it, not one a photo;
+        # a scan's batches come so (``plan``: ~5-9 ms a batch of 64 not spent
+        # keying them again), a batch given directly is put so here
+        order = (range(len(subjects)) if self._planned
+                 else reading_order([s.local_path for s in subjects]))
+        for m in (subjects[i] for i in order):
             with ExitStack() as stack:
                 try:
                     p = local_file(m.local_path, stack)
