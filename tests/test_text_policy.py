@@ -65,3 +65,26 @@ def test_invalid_json_names_line(tmp_path):
     p.write_text('{"name": "x",\n "version": }')
     with pytest.raises(PolicyError, match="line 2"):
         load_policy_file(p)
+
+
+def test_the_shipped_policy_file_is_found_once(monkeypatch):
+    """``load_policy()`` without a path or ``RASD_POLICY`` finds the shipped
+    policy's file once a process: a bank import calls it for each labels cell,
+    and finding the package's files (importlib.resources) each time was most
+    of reading a bank file (a CSV of 200,000 rows: ~5x its other work)."""
+    from rasd.detect.text import policy as P
+
+    monkeypatch.delenv("RASD_POLICY", raising=False)
+    getattr(P.default_policy_path, "cache_clear", lambda: None)()
+    calls = [0]
+    real = P.files
+
+    def counted(pkg):
+        calls[0] += 1
+        return real(pkg)
+
+    monkeypatch.setattr(P, "files", counted)
+    first = load_policy()
+    assert all(load_policy() is first for _ in range(3))
+    assert calls[0] == 1  # 4 before
+    assert P.default_policy_path().name == "default.json"

@@ -199,7 +199,12 @@ def load_policy_file(path: str | Path) -> Policy:
     return parse_policy(data, source=str(p))
 
 
+@lru_cache(maxsize=1)
 def default_policy_path() -> Path:
+    """The shipped policy's file, found once a process: ``load_policy()`` is
+    called for each labels cell of a bank import (``banks.policy_labels``),
+    and finding the package's files each time (importlib.resources) was most
+    of reading a bank file."""
     return Path(str(files("rasd") / "data" / "policy" / "default.json"))
 
 
