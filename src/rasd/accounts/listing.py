@@ -11,7 +11,7 @@ only from forwards is ``telegram:@lions media archive``); JSON holds it bare.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import func, select, union_all
 from rasd.accounts.names import handle_where, name_match
 from rasd.store import Store
 from rasd.store import schema as S
-from rasd.store.db import current_detection, key_accounts
+from rasd.store.db import chunks, current_detection, key_accounts
 from rasd.terminal import shell_word
 
 SORTS = ("posts", "flagged", "handle")
@@ -29,9 +29,9 @@ SORTS = ("posts", "flagged", "handle")
 ID_CHUNK = 500
 
 
-def id_chunks(ids: Sequence[int]) -> list[Sequence[int]]:
-    """``ids`` in lists of at most ``ID_CHUNK``."""
-    return [ids[i:i + ID_CHUNK] for i in range(0, len(ids), ID_CHUNK)]
+def id_chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    """``ids`` in slices of at most ``ID_CHUNK`` (``rasd.store.db.chunks``)."""
+    return chunks(ids, ID_CHUNK)
 
 
 def account_ref(platform: str, platform_id: str) -> str:

@@ -53,7 +53,7 @@ from rasd.model import (
 )
 from rasd.store import Store
 from rasd.store import schema as S
-from rasd.store.db import LOOKUP_TABLES, compress, key_accounts, now
+from rasd.store.db import LOOKUP_TABLES, chunks, compress, key_accounts, now
 from rasd.store.upsert import (
     fast_insert,
     fast_insert_rows,
@@ -435,11 +435,6 @@ def is_older(new: datetime | None, current: datetime | None) -> bool:
     return _utc_naive(new) < _utc_naive(current)
 
 
-def _chunks(seq: Sequence[Any], n: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
-
-
 def _by_platform(keys: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, list[Any]]]:
     """``(platform, ids)`` for ``(platform, id)`` keys, the ids in chunks of
     ``IN_CHUNK``: what a lookup ``WHERE platform = ? AND id IN (…)`` takes."""
@@ -447,7 +442,7 @@ def _by_platform(keys: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, list[An
     for plat, pid in keys:
         by_plat.setdefault(plat, []).append(pid)
     for plat, pids in by_plat.items():
-        for chunk in _chunks(pids):
+        for chunk in chunks(pids, IN_CHUNK):
             yield plat, list(chunk)
 
 
@@ -1276,7 +1271,7 @@ class Writer:
         rr = S.raw_records
         # (records whose bytes come with a later batch: read before if the
         # store holds those bytes — a file read again)
-        for chunk in _chunks([r[0] for r in b.raw] + b.raw_later):  # (by the primary key)
+        for chunk in chunks([r[0] for r in b.raw] + b.raw_later, IN_CHUNK):  # (by the primary key)
             self.known_raw.update(r[0] for r in fast_select_in(
                 c, rr, ("sha256",), None, "sha256", list(chunk)))
         rows = [{"sha256": h, "fmt": fmt, "size": size, "data": data, "first_seen": b.ts}
@@ -1480,7 +1475,7 @@ class Writer:
         names = ("id", kind.owner, *kind.cols, "content_hash", "raw_sha256", "observed_at",
                  "valid_until", "first_observed_at")
         stored: list[tuple] = []
-        for chunk in _chunks(sorted(held)):  # (by the versions' index on their record)
+        for chunk in chunks(sorted(held), IN_CHUNK):  # (by the versions' index on their record)
             stored += fast_select_in(c, v, names, None, kind.owner, list(chunk), typed=True)
         stored.sort()  # by id: a record's versions in the order they were stored
         for r in stored:
@@ -1801,7 +1796,7 @@ class Writer:
         had_none = [i for plat, keys in _by_platform((d["p"], d["k"]) for d in moved)
                     for i, local in fast_select_in(c, m, ("id", "local_path"), ("platform", plat),
                                                    "media_key", keys) if local is None]
-        for chunk in _chunks(had_none):
+        for chunk in chunks(had_none, IN_CHUNK):
             c.execute(delete(S.scans).where(S.scans.c.subject_type == "media",
                                             S.scans.c.subject_id.in_(list(chunk))))
         c.execute(update(m).where(m.c.platform == bindparam("p"),
@@ -1822,7 +1817,7 @@ class Writer:
         if not posts:
             return
         pl = S.pending_links
-        for chunk in _chunks(self.updated_posts):  # their links as they are now, below
+        for chunk in chunks(self.updated_posts, IN_CHUNK):  # their links as they are now, below
             c.execute(pl.delete().where(pl.c.post_id.in_(chunk)))
         self._target_authors(c, posts)
         tags, urls, edges, media_rows, pm_pairs, waiting = [], [], [], {}, [], []
@@ -1935,7 +1930,7 @@ class Writer:
         """The rows whose unique key is not stored yet (counted new); the others
         are counted unchanged. (Looked up by the key's unique index.)"""
         have: set[str] = set()
-        for chunk in _chunks(list(rows)):
+        for chunk in chunks(list(rows), IN_CHUNK):
             have.update(r[0] for r in fast_select_in(c, key_col.table, (key_col.name,), None,
                                                      key_col.name, list(chunk)))
         fresh = [r for k, r in rows.items() if k not in have]
@@ -2005,7 +2000,7 @@ def link_pending(store: Store, since: tuple[int, int] | None = None,
     for lo in range(since[0] + 1, top_post + 1, LINK_PAGE):
         with store.begin() as c:
             drawn += _draw(c, c.execute(q.where(t.c.id.between(lo, lo + LINK_PAGE - 1))).all())
-    for chunk in _chunks(sorted(set(updated))):
+    for chunk in chunks(sorted(set(updated)), IN_CHUNK):
         with store.begin() as c:
             drawn += _draw(c, c.execute(q.where(t.c.id.in_(chunk))).all())
     # … and the waiting links added since, whatever their targets
@@ -2036,7 +2031,7 @@ def _draw(c: Connection, rows: Sequence[Any]) -> int:
             edges[e[-1]] = e
     fast_insert_rows(c, S.edges, EDGE_COLS, list(edges.values()))
     pl = S.pending_links
-    for chunk in _chunks([r[0] for r in rows]):
+    for chunk in chunks([r[0] for r in rows], IN_CHUNK):
         c.execute(pl.delete().where(pl.c.id.in_(chunk)))
     return len(edges)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 import zstandard
@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from rasd.jsonread import map_leaves
 from rasd.store import schema as S
 
+T = TypeVar("T")
 DEFAULT_DB = "rasd.db"
 _ZC = zstandard.ZstdCompressor(level=3)
 _ZD = zstandard.ZstdDecompressor()
@@ -136,6 +137,14 @@ def key_accounts(store: Store) -> int:
             keyed += len(rows)
             last = rows[-1].id
     return keyed
+
+
+def chunks(seq: Sequence[T], n: int) -> Iterator[Sequence[T]]:
+    """``seq`` in consecutive slices of at most ``n``: the ids an ``IN (…)`` of
+    bound parameters takes at a time (ingest's writer: ``IN_CHUNK``; account
+    listings: ``ID_CHUNK``)."""
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
 
 
 def now() -> datetime:
