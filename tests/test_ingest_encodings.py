@@ -408,6 +408,110 @@ def test_a_lone_cr_between_the_tokens_of_a_long_first_record_never_ends_a_line(d
     assert peek(b"\r".join(lines + [body]) + b"\r")
 
 
+@pytest.mark.parametrize("damage", ["cut", "junk", "first-cut"])
+def test_lone_cr_lines_whose_first_record_runs_past_the_peek_lose_only_a_damaged_one(
+        store, tmp_path, damage):
+    """X API v2 response pages are ~100 KB a line: saved with lone-CR line
+    ends, the first record runs past the 64 KiB peeked to tell line ends,
+    and such a file was read as one line of run-on objects, so a damaged
+    record (cut short, junk between two records) lost every valid record
+    after it in one reject at line 1. The line ends are told past the peek:
+    each record is a line, a damaged one is rejected alone, on its own line."""
+    recs = [_tweet(i, "x" * 70_000) for i in range(6)]
+    if damage == "junk":
+        recs.insert(3, b"}{junk")  # line 4
+    elif damage == "cut":
+        recs[3] = recs[3][:40_000]  # cut inside a string
+    else:
+        recs[0] = recs[0][:50_000]
+    f = tmp_path / "mac.jsonl"
+    f.write_bytes(b"\r".join(recs) + b"\r")
+    rep = ingest_path(store, f)
+    assert [(r["line"], r["path"]) for r in rep.rejects] == [(1 if damage == "first-cut" else 4,
+                                                              None)]
+    assert store.stats()["posts"] == (6 if damage == "junk" else 5)
+    assert post(store, "x", "105").text == "x" * 70_000
+
+
+@pytest.mark.parametrize("compress", [None, "gz"])
+def test_lone_cr_lines_whose_first_record_runs_past_the_peek_are_lines_past_the_limit(
+        sqlite_store, tmp_path, monkeypatch, compress):
+    """The same file undamaged was read whole only while all of it stayed
+    under the 32 MiB line limit: past it, every record was lost in one
+    reject. Its lines are read one by one, in bounded memory."""
+    import rasd.ingest.jsonitems as ji
+
+    monkeypatch.setattr(ji, "MAX_LINE", 200_000)
+    data = b"\r".join(_tweet(i, "x" * 70_000) for i in range(6)) + b"\r"
+    f = tmp_path / ("mac.jsonl" + (f".{compress}" if compress else ""))
+    f.write_bytes(gzip.compress(data) if compress else data)
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejects == [] and sqlite_store.stats()["posts"] == 6
+
+
+def test_line_ends_told_past_the_peek(tmp_path):
+    """Past the peek, a lone CR that parts two values ends lines only where
+    the next line end is a lone CR too (or the data ends): where an LF comes
+    first, the file is LF-ended and that CR parted two objects run together
+    on its first line, as where the peek shows an LF. Lines are numbered by
+    every lone CR (``tr '\\r' '\\n'``): a first record kept whole, a lone CR
+    inside it as whitespace, counts it."""
+    import rasd.ingest.jsonitems as ji
+
+    big, spaced = _tweet(0, "x" * 70_000), _tweet(0, "x" * 70_000).replace(b", ", b",\r")
+    cases = {
+        big + b"\r" + _tweet(1) + b"\n" + _tweet(2) + b"\n": [1, 1, 2],  # run on, then LF
+        big + b"\r" + _tweet(1) + b"\r\n" + _tweet(2): [1, 1, 2],  # CR LF
+        big + b"\r" + _tweet(1): [1, 2],
+        big + b"\r\r" + _tweet(1) + b"\r": [1, 3],
+        b"\r \r" + big + b"\r" + _tweet(1) + b"\r": [3, 4],
+        spaced + b"\r" + _tweet(1) + b"\r" + _tweet(2) + b"\r": [1, 7, 8],
+        spaced + b"\n" + _tweet(1) + b"\n": [1, 2],
+        b"x" + big + b"\r" + _tweet(1) + b"\r": [1, 2],  # a broken first line
+    }
+    assert spaced.count(b"\r") == 5
+    for i, (data, lines) in enumerate(cases.items()):
+        f = tmp_path / f"{i}.jsonl"
+        f.write_bytes(data)
+        got = [r.line for r in ji._lines(f, RawSink(), "x")]
+        assert got == lines, i
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), values=st.lists(_values, min_size=1, max_size=6),
+       end=st.sampled_from([b"\r", b"\n", b"\r\n"]), n=st.integers(1, 4))
+def test_every_line_after_a_long_first_record_is_read_alone(data, values, end, n):
+    """A first record longer than the 64 KiB peek, lone CRs as whitespace
+    between any of its tokens, then lines ended as it is (lone CR, LF or CR
+    LF), one of them maybe cut short: the first record is read whole, each
+    other line alone, the damaged one rejected on its own line (numbered as
+    ``tr '\\r' '\\n'`` numbers lone-CR lines). Read as one line, lone-CR
+    lines lost every record after a damaged one."""
+    import tempfile
+
+    from rasd.ingest.jsonitems import Item, _lines
+    from rasd.model import Reject
+
+    body = ("{" + ", ".join(f'"k{i}":' + data.draw(_ws) + _spaced(data.draw, v)
+                            for i, v in enumerate(values)) + ', "long": "' + "x" * 70_000
+            + '"}').encode()
+    recs = [json.dumps({"n": i, "s": "y" * data.draw(st.integers(0, 90_000))}).encode()
+            for i in range(n)]
+    bad = data.draw(st.integers(-1, n - 1))  # -1: none
+    if bad >= 0:
+        recs[bad] = recs[bad][:data.draw(st.integers(1, len(recs[bad]) - 1))]
+    first = 1 + (body.count(b"\r") if end == b"\r" else 0)
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "f.jsonl"
+        f.write_bytes(end.join([body, *recs]) + data.draw(st.sampled_from([b"", end])))
+        got = list(_lines(f, RawSink(), "x"))
+    assert isinstance(got[0], Item) and got[0].line == 1 and got[0].obj == json.loads(body)
+    assert [(type(r), r.line) for r in got[1:]] == [
+        (Reject if i == bad else Item, first + 1 + i) for i in range(n)]
+    assert [r.obj["n"] for r in got[1:] if isinstance(r, Item)] == [
+        i for i in range(n) if i != bad]
+
+
 def test_a_reject_inside_a_run_on_object_names_its_place(sqlite_store, tmp_path):
     f = tmp_path / "j.jsonl"
     bad = json.dumps({"data": [{"id": "5", "text": 7, "author_id": "1"}]}).encode()

@@ -616,7 +616,9 @@ def cr_lines(f: Any, *, lf_in_records: bool = False) -> bool:
     CR-ended rows. Such a file is one long line to a reader that ends lines at
     LF only (JSON Lines reads it through a CR→LF filter, CSV as text, which
     ends lines at CR too). ``f`` shows what it can peek: pass it through
-    ``peekable`` first."""
+    ``peekable`` first. Where the peek shows no LF and says no (a first line
+    longer than the peek), JSON Lines tells the line ends further on, as it
+    reads (``jsonitems._first_lines``)."""
     try:
         head = f.peek(CR_PEEK)
     except (OSError, EOFError, AttributeError):
@@ -650,15 +652,26 @@ def _cr_after_a_line(head: bytes) -> bool:
     or it is not even the start of one (broken) and a later whole line is. A
     first line that may be the start of a record longer than the peek, a lone
     CR inside it as whitespace, says nothing: a part of such a record between
-    two CRs may be a whole value (``{"a":\\r1\\r}``), its start never is."""
-    lines = [x for x in _LONE_CR.split(head)[:-1] if x.strip(b" \t\r")]  # the last: cut
-    if not lines:
-        return False
-    if whole_json(lines[0]):
-        return True
-    if _json_start(lines[0]):
-        return False
-    return any(whole_json(x) for x in lines[1:])
+    two CRs may be a whole value (``{"a":\\r1\\r}``), its start never is.
+    A first line is judged a start by its first ``CR_PEEK`` bytes (the careful
+    lexer reads ~0.1-1 MB/s; of a whole file read to its end, it may be longer):
+    where they are one, it may be."""
+    first = True
+    for m in _LINE.finditer(head):  # (one at a time: the head may be a whole file)
+        if m.end() == len(head):  # the last: cut
+            break
+        x = m.group()
+        if not x.strip(b" \t\r"):
+            continue
+        if whole_json(x):
+            return True
+        if first and _json_start(x[:CR_PEEK]):
+            return False
+        first = False
+    return False
+
+
+_LINE = re.compile(rb"(?:[^\r]+|\r\n)+")  # a line that a lone CR ends (or the end)
 
 
 def whole_json(data: bytes) -> bool:
@@ -757,14 +770,15 @@ def _read_head(path: Path, n: int = SNIFF) -> tuple[bytes, bool]:
 
 
 def iter_lines(f: Any, limit: int = MAX_LINE,
-               ends: tuple[Any, ...] = (b"\n",)) -> Iterator[tuple[int, Any]]:
+               ends: tuple[Any, ...] = (b"\n",), start: int = 0) -> Iterator[tuple[int, Any]]:
     """Yield (1-based line number, line) with bounded memory, from a binary file
-    (or a text one, with ``ends=("\\n", "\\r")``).
+    (or a text one, with ``ends=("\\n", "\\r")``); the first line read is
+    number ``start + 1`` (``start`` lines were read before).
 
     A line over ``limit`` bytes (characters) yields ``None`` (the caller rejects
     it) and is passed over without being held in memory.
     """
-    n = 0
+    n = start
     while True:
         line = f.readline(limit + 1)
         if not line:

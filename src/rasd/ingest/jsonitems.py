@@ -22,12 +22,13 @@ module only maps objects to records.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import re
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,12 +39,15 @@ import orjson
 
 from rasd.ingest import jsonlex
 from rasd.ingest.base import (
+    _CR_PARTS_VALUES,
+    CR_PEEK,
     MAX_LINE,
     REPLAY_LIMIT,
     Converted,
     EndAtDamage,
     IngestError,
     RawSink,
+    _cr_after_a_line,
     cr_lines,
     current_stream,
     iter_lines,
@@ -785,9 +789,11 @@ class _LoneCR(Converted):
     whitespace between values, and a record's raw bytes never include its
     line break, so nothing kept changes; CRLF stays as it is."""
 
-    def __init__(self, f: Any) -> None:
+    def __init__(self, f: Any, head: bytes = b"") -> None:
         super().__init__(f)
-        self.held = b""  # a CR that ended the last read (an LF may begin the next one)
+        # a CR that ended the last read (an LF may begin the next one); at
+        # first, bytes read from ``f`` already, handed out before the rest
+        self.held = head
 
     def convert(self, chunk: bytes) -> bytes:
         data, self.held = self.held + chunk, b""
@@ -803,11 +809,15 @@ def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
     src = str(path)
     with open_binary(path) as opened:
         f = peekable(opened)
-        if cr_lines(f):
-            f = io.BufferedReader(_LoneCR(f), 1 << 16)  # type: ignore[assignment]
+        first: Iterable[tuple[int, bytes | None]] = ()  # lines read to tell the line ends
         lineno = 0
         try:
-            for lineno, line in iter_lines(f, MAX_LINE):
+            if cr_lines(f):
+                f = io.BufferedReader(_LoneCR(f), 1 << 16)  # type: ignore[assignment]
+            elif not _lf_peeked(f):
+                f, first, lineno = _first_lines(f)
+            lines = iter_lines(f, MAX_LINE, start=lineno)
+            for lineno, line in itertools.chain(first, lines) if first else lines:
                 if line is None:
                     yield reject(src, "line longer than the limit", line=lineno)
                     continue
@@ -828,6 +838,113 @@ def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                 yield Item(obj, raw.put(line.rstrip(b"\r\n"), fmt), lineno, None)
         except (EOFError, OSError) as e:  # truncated gzip, I/O error: in the next line
             yield reject(src, f"file ends unexpectedly: {e}", line=lineno + 1)
+
+
+def _lf_peeked(f: Any) -> bool:
+    """Whether what ``cr_lines`` peeked at holds an LF (or nothing, or cannot
+    be peeked): the line ends are told there. Otherwise the first line runs
+    past the peek (X API v2 pages: ~100 KB a line), or the file is one line:
+    ``_first_lines``."""
+    try:
+        head = f.peek(CR_PEEK)
+    except (OSError, EOFError, AttributeError, ValueError):
+        return True
+    return not head or b"\n" in head
+
+
+_CR_SEARCH_BACK = 4096  # bytes before a read searched again for a CR parting two values
+
+
+def _first_lines(f: Any) -> tuple[Any, Iterable[tuple[int, bytes | None]], int]:
+    """The first lines of a file whose peeked start held no LF (``_lf_peeked``)
+    and no lone CR that told its lines end with one (``cr_lines``), read up to
+    what tells its line ends past the peek, in bounded memory: the file to
+    read the rest from, those lines (1-based number, bytes; None for one over
+    ``MAX_LINE``) and the number of the last of them. Told by what comes first:
+
+    - an LF: JSON Lines whose first line is longer than the peek (X API v2
+      pages: ~100 KB); a lone CR in it is JSON whitespace. The rest is read
+      as it is, with no more work.
+    - a lone CR that parts two JSON values (``_CR_PARTS_VALUES``: ``}`` CR ``{``,
+      never inside one valid JSON text), then another lone CR (or the end):
+      lines ended by a lone CR, the first longer than the peek (X API v2 pages
+      saved with classic Mac line ends). The rest is read through
+      ``_LoneCR``, each lone CR ending a line. What came before that first CR
+      is one line where it is one JSON value (a lone CR in it whitespace);
+      where it is not, each lone CR in it ends a line too, as after it (a
+      damaged first record, junk between two records: read as one line with
+      all after it, such a file lost every record after the damage; a first
+      record that holds a lone CR and is not the first line is then split).
+      An LF after the two values instead: one line of objects run together
+      (``run_on``) in a file of LF-ended lines, as where the peek shows an LF.
+    - neither, to the end: one line, which where it is no JSON value is split
+      at its lone CRs as a peek of it all would (``_cr_after_a_line``).
+
+    Lines are numbered by every lone CR that ends one, as ``tr '\\r' '\\n'``
+    would number them (a first record kept whole counts the CRs in it)."""
+    buf = bytearray()
+    over = False  # the first line is over MAX_LINE: passed over, not held
+    passed = 0  # lone CRs in what was passed over of it
+    cr = -1  # where in buf the first lone CR that parts two values is, once met
+    while True:
+        piece = f.readline(CR_PEEK)
+        if not piece:
+            break
+        old = len(buf)
+        buf += piece
+        # (the regex reads ~10 MB/s: only from a CR on, where one is; the value's
+        # end before it and the CR may lie in the last read)
+        if cr < 0 and (k := buf.find(b"\r", max(old - _CR_SEARCH_BACK, 0))) >= 0 and (
+                m := _CR_PARTS_VALUES.search(buf, max(k - _CR_SEARCH_BACK, 0))) is not None:
+            cr = m.start() + m.group().index(b"\r")  # (before any LF: only at a read's end)
+        if cr >= 0:  # the next line end: a lone CR, not one that may be a CR LF's
+            nxt = _LONE_CR.search(buf, max(cr + 1, old - 1))
+            if (nxt is not None and nxt.start() < len(buf) - 1) or len(buf) - cr > MAX_LINE + 1:
+                break
+        if piece.endswith(b"\n"):  # the first line end past the peek is an LF
+            return f, [(1, None if over or len(buf) > MAX_LINE + 1 else bytes(buf))], 1
+        if cr < 0 and len(buf) > MAX_LINE:  # (no LF in buf: only at a read's end)
+            over = True
+            cut = len(buf) - _CR_SEARCH_BACK
+            passed += buf.count(b"\r", 0, cut)
+            del buf[:cut]
+    if cr >= 0:  # lone-CR lines
+        line = bytes(buf[:cr])
+        rest = io.BufferedReader(_LoneCR(f, bytes(buf[cr + 1:])), 1 << 16)
+        n = 1 + passed + line.count(b"\r")
+        if over:
+            return rest, [(1, None)], n
+        if _one_value(line):  # numbered after the empty lines before it
+            return rest, [(1 + line.count(b"\r", 0, len(line) - len(line.lstrip())), line)], n
+        return rest, _cr_parts(line), n
+    line = bytes(buf)
+    if over:
+        return f, [(1, None)], 1
+    if line and not _one_value(line) and _cr_after_a_line(line + b"\r"):
+        return f, _cr_parts(line), 1 + line.count(b"\r")
+    return f, [(1, line)] if line else [], 1
+
+
+_NOT_CR = re.compile(rb"[^\r]+")
+
+
+def _cr_parts(line: bytes) -> Iterator[tuple[int, bytes | None]]:
+    """The lines of ``line`` (no LF: each CR ends one) that are not empty,
+    numbered, one at a time (a run of CRs is passed over at once: no list of
+    millions of empty lines)."""
+    n, at = 1, 0
+    for m in _NOT_CR.finditer(line):
+        n += line.count(b"\r", at, m.start())
+        at = m.start()
+        yield n, m.group()
+
+
+def _one_value(line: bytes) -> bool:
+    try:
+        loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 _DECODER = json.JSONDecoder()
