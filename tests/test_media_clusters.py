@@ -7,11 +7,13 @@ from __future__ import annotations
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pytest
 from sqlalchemy import select
 
 from rasd.detect.media import schema as M
 from rasd.detect.media import textdup
-from rasd.detect.media.signals.minhash import minhash_of, normalize_text
+from rasd.detect.media.signals.minhash import NUM_PERM, minhash_of, normalize_text
 from rasd.detect.media.textdup import PARAMS, build_clusters
 from rasd.store import Store
 from rasd.store import schema as S
@@ -225,3 +227,168 @@ def test_texts_are_not_held_in_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(textdup, "PAGE", 50, raising=False)
     small, big = _peak_of_build(tmp_path, 150), _peak_of_build(tmp_path, 900)
     assert big - small < 2**20, f"peak {small / 2**20:.1f} -> {big / 2**20:.1f} MiB"
+
+
+# --- hostile LSH buckets: texts alike in one band and not otherwise ---------------
+
+def _signatures(rows) -> textdup._Signatures:
+    sigs = textdup._Signatures()
+    for r in rows:
+        sigs.add(np.asarray(r, dtype="<u4"))
+    return sigs
+
+
+def _hostile(k: int, p: float, seed: int = 3) -> np.ndarray:
+    """``k`` signatures equal in LSH band 0 (threshold 0.7: columns 0–8), each other
+    value the shared one with probability ``p``, else random: p = 0, texts made to
+    share the band and nothing else; p = 0.7, near misses (~0.53 estimated Jaccard,
+    as posts of one sentence and a few words each chosen for the band are)."""
+    rng = np.random.default_rng(seed)
+    core = rng.integers(0, 2**32, NUM_PERM, dtype=np.uint32)
+    rows = rng.integers(0, 2**32, (k, NUM_PERM), dtype=np.uint32)
+    keep = rng.random((k, NUM_PERM)) < p
+    keep[:, :9] = True
+    rows[keep] = np.broadcast_to(core, (k, NUM_PERM))[keep]
+    return rows
+
+
+def _counting(monkeypatch) -> list[int]:
+    """Pairs compared by ``_join_bucket`` (through ``_similarities``)."""
+    pairs = [0]
+    orig = textdup._similarities
+
+    def counted(sigs, ref):
+        pairs[0] += len(sigs)
+        return orig(sigs, ref)
+
+    monkeypatch.setattr(textdup, "_similarities", counted)
+    return pairs
+
+
+def _brute_force(rows: np.ndarray, threshold: float) -> list[frozenset[int]]:
+    """The sets the build must find: pairs equal in one of datasketch's bands for
+    the threshold and of estimated Jaccard ≥ it, joined transitively."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=min(threshold, 0.95), num_perm=NUM_PERM)
+    n = len(rows)
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    eq = (rows[:, None, :] == rows[None, :, :])
+    close = eq.sum(axis=2) / NUM_PERM >= threshold
+    shared = np.zeros((n, n), dtype=bool)
+    for i in range(lsh.b):
+        shared |= eq[:, :, i * lsh.r:(i + 1) * lsh.r].all(axis=2)
+    for a, b in zip(*np.nonzero(np.triu(close & shared, 1)), strict=True):
+        parent[find(int(b))] = find(int(a))
+    return _sets([find(i) for i in range(n)])
+
+
+def _sets(root) -> list[frozenset[int]]:
+    out: dict[int, set[int]] = {}
+    for i, r in enumerate(root):
+        out.setdefault(int(r), set()).add(i)
+    return sorted((frozenset(s) for s in out.values()), key=min)
+
+
+def test_a_bucket_of_texts_alike_in_one_band_only_is_not_compared_pair_by_pair(
+        monkeypatch):
+    """600 texts equal in one band and random elsewhere, with 3 near-duplicates of
+    some of them hidden among them: the bucket compared ~180,000 pairs (each text
+    with every later one); split by the other columns' groups, only the pairs
+    that may be alike are compared, and the near-duplicates are still found."""
+    rows = _hostile(600, 0.0)
+    rng = np.random.default_rng(4)
+    for src, dst in ((5, 590), (100, 300), (300, 599)):
+        rows[dst] = rows[src]
+        changed = rng.choice(np.arange(9, NUM_PERM), 25, replace=False)  # J ≈ 0.8
+        rows[dst, changed] = rng.integers(0, 2**32, 25, dtype=np.uint32)
+    pairs = _counting(monkeypatch)
+    root = textdup._join_similar(_signatures(rows), 0.7, None)
+    assert pairs[0] < 100, pairs[0]
+    assert _sets(root) == _brute_force(rows, 0.7)
+    assert {frozenset({5, 590}), frozenset({100, 300, 599})} <= set(_sets(root))
+    rep = textdup.ClusterReport()
+    textdup._join_similar(_signatures(rows), 0.7, None, rep)
+    assert rep.capped_buckets == 0 and rep.unverified_pairs == 0
+
+
+def test_a_bucket_of_near_misses_stops_at_its_limit_and_says_so(monkeypatch, caplog):
+    """600 near misses (alike in the band and in about half the other values: no
+    split helps) compare at most PAIRS_PER_TEXT pairs a text, and the build says
+    how many it left."""
+    rows = _hostile(600, 0.7)
+    monkeypatch.setattr(textdup, "PAIRS_PER_TEXT", 50)
+    pairs = _counting(monkeypatch)
+    rep = textdup.ClusterReport()
+    textdup._join_similar(_signatures(rows), 0.7, None, rep)
+    # band 0's bucket: 600 × 50; other bands' buckets of the near misses: their own
+    assert pairs[0] < 600 * 50 * 1.5, pairs[0]
+    assert rep.capped_buckets >= 1
+    assert 0 < rep.unverified_pairs <= 600 * 599 // 2
+    # a bucket under the limit is verified whole: nothing to say
+    monkeypatch.setattr(textdup, "PAIRS_PER_TEXT", 300)
+    rep = textdup.ClusterReport()
+    assert _sets(textdup._join_similar(_signatures(rows), 0.7, None, rep)) == \
+        _brute_force(rows, 0.7)
+    assert rep.capped_buckets == 0
+
+
+def test_the_build_warns_of_a_capped_bucket(store, monkeypatch, caplog):
+    """No comparisons allowed (PAIRS_PER_TEXT 0): the buckets of three or more
+    texts (four edits of EN) are left, counted in the report and said in a
+    warning."""
+    _add_posts(store, POSTS + [(f"en-{w}", EN.replace("Friday", w), "a9", 1, "post", False)
+                               for w in ("Sunday", "Monday")])
+    monkeypatch.setattr(textdup, "PAIRS_PER_TEXT", 0)
+    with caplog.at_level("WARNING", logger="rasd.detect.media.textdup"):
+        rep = build_clusters(store)
+    assert rep.capped_buckets > 0 and rep.unverified_pairs > 0
+    assert "left unverified" in caplog.text
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.9])
+def test_split_buckets_give_the_sets_of_every_pair_compared(monkeypatch, threshold):
+    """Families of near-duplicates (0–60 values changed from their first: some
+    above the threshold, some below), all in one band's bucket: split at once
+    (SPLIT_AT 2), the same sets as comparing every pair of every bucket."""
+    rng = np.random.default_rng(int(threshold * 10))
+    rows = _hostile(40, 0.0)
+    fam = []
+    for f in range(40):
+        base = rows[f]
+        for _ in range(rng.integers(1, 6)):
+            r = base.copy()
+            n = int(rng.integers(0, 60))
+            cols = rng.choice(np.arange(NUM_PERM), n, replace=False)
+            r[cols] = rng.integers(0, 2**32, n, dtype=np.uint32)
+            fam.append(r)
+    # just similar enough: as many values changed as may be, one in each of as
+    # many runs of the columns outside band 0 (a split into one group fewer than
+    # the pigeonhole's would have none of them alike in a group)
+    need = next(c for c in range(NUM_PERM + 1) if c / NUM_PERM >= threshold)
+    for f in range(5):
+        r = rows[f].copy()
+        cols = [g[f % len(g)] for g in np.array_split(np.arange(9, NUM_PERM), NUM_PERM - need)]
+        r[cols] = rng.integers(0, 2**32, len(cols), dtype=np.uint32)
+        fam.append(r)
+    rows = np.concatenate([rows, np.array(fam)])
+    want = _brute_force(rows, threshold)
+    monkeypatch.setattr(textdup, "SPLIT_AT", 2)
+    assert _sets(textdup._join_similar(_signatures(rows), threshold, None)) == want
+    assert len(want) < len(rows)  # some joined
+
+
+def test_split_buckets_change_nothing_on_the_copypasta(store, monkeypatch):
+    """Real copypasta, every bucket split (SPLIT_AT 2): the same clusters."""
+    _add_posts(store)
+    build_clusters(store)
+    want = _stored(store)
+    monkeypatch.setattr(textdup, "SPLIT_AT", 2)
+    build_clusters(store)
+    assert _stored(store) == want

@@ -625,7 +625,10 @@ def register(app: typer.Typer) -> None:
         (replacing the previous run). Reposts and forwards are left out.
         Interrupted (Ctrl-C), the previous run's clusters stay as they were; the
         text signatures it hashed are kept page by page as it reads the posts
-        (2,000 at a time), so the next build hashes only the rest.
+        (2,000 at a time), so the next build hashes only the rest. An LSH bucket
+        compares at most 1,000 pairs a text: one that stops there (posts made
+        alike in one band only) is warned of and counted in --json
+        (capped_buckets, unverified_pairs).
 
         Examples:
 

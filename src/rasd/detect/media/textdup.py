@@ -15,7 +15,11 @@ Method
    values in one of datasketch's bands for that threshold (its ``MinHashLSH`` would
    propose the same pairs; here each band is sorted in numpy instead of kept in
    dicts). Each pair is verified on the estimated Jaccard, and verified pairs are
-   joined with union-find into clusters.
+   joined with union-find into clusters. A bucket of more than ``SPLIT_AT`` texts is
+   first split by groups of its other columns (exact: ``_groups``), so posts made to
+   share one band and nothing else are not compared pair by pair; a bucket compares
+   at most ``PAIRS_PER_TEXT`` pairs a text, and one that stops there (near misses
+   made to share a band) is counted in the report and warned of.
 4. Clusters with at least ``min_size`` posts are stored (``text_clusters`` /
    ``text_cluster_members``), replacing the previous run in one transaction: size,
    distinct accounts, first/last time, the earliest post as representative (its text
@@ -35,6 +39,7 @@ stored per-member similarity shows how far each member is from the representativ
 from __future__ import annotations
 
 import hashlib
+import logging
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +56,8 @@ from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import now
 from rasd.store.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
 
 
 def _scheme() -> str | None:
@@ -74,6 +81,10 @@ class ClusterReport:
     clustered_posts: int = 0
     largest: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    # LSH buckets that reached their limit of pairs compared (PAIRS_PER_TEXT a text),
+    # and the pairs of different sets they left unverified
+    capped_buckets: int = 0
+    unverified_pairs: int = 0
 
 
 # posts read per query (a keyset page: ids after the last one read); the new
@@ -85,6 +96,12 @@ SIG_BLOCK = 1 << 16
 # clusters whose representative texts are fetched in one query as they are stored
 STORE_CHUNK = 500
 _NONE = np.iinfo(np.int64).max  # a missing account id or time in the per-post arrays
+# an LSH bucket of more texts is first split by groups of its other columns (exact)
+SPLIT_AT = 64
+# the pairs an LSH bucket may compare, per text in it: a bucket of up to 2 × this + 1
+# texts is always verified whole; a larger one (posts made to share a band without
+# being alike, or much shared boilerplate) stops there, its pairs left counted
+PAIRS_PER_TEXT = 1000
 
 
 class _Signatures:
@@ -274,18 +291,22 @@ def _read_posts(store: Store, rep: ClusterReport, *, min_chars: int,
 
 
 def _join_similar(sigs: _Signatures, threshold: float,
-                  progress: Callable[[str, int, int], None] | None) -> np.ndarray:
+                  progress: Callable[[str, int, int], None] | None,
+                  rep: ClusterReport | None = None) -> np.ndarray:
     """Stage 3: LSH over the signatures, band by band (datasketch's bands for this
     threshold: the same candidate pairs as its ``MinHashLSH``), each candidate pair
     verified at estimated Jaccard ≥ ``threshold`` and joined (union-find). A pair
-    already joined through others is not compared: it would change nothing. Returns
-    each text's set as the index of its first text."""
+    already joined through others is not compared: it would change nothing. A bucket
+    of more than ``SPLIT_AT`` texts is split first (``_groups``: exact), and verifies
+    at most ``PAIRS_PER_TEXT`` pairs a text (a hostile bucket: counted in ``rep``).
+    Returns each text's set as the index of its first text."""
     from datasketch import MinHashLSH
 
     # LSH proposes candidates (it needs ≥ 2 bands, so at most 0.95); pairs are verified
     lsh = MinHashLSH(threshold=min(threshold, 0.95), num_perm=NUM_PERM)
     n = sigs.n
     parent = array("q", range(n))
+    rep = rep if rep is not None else ClusterReport()
     for i in range(lsh.b):
         band = sigs.band(i * lsh.r, (i + 1) * lsh.r)
         _, inverse, counts = np.unique(band, axis=0, return_inverse=True,
@@ -294,17 +315,41 @@ def _join_similar(sigs: _Signatures, threshold: float,
         inverse = inverse.reshape(-1)
         order = np.argsort(inverse, kind="stable")  # each bucket's texts in index order
         ends = np.cumsum(counts)
+        groups = _groups(i * lsh.r, (i + 1) * lsh.r, threshold)
         for b in np.nonzero(counts > 1)[0]:
-            _join_bucket(sigs, parent, order[ends[b] - counts[b]:ends[b]], threshold)
+            _join_bucket(sigs, parent, order[ends[b] - counts[b]:ends[b]], threshold,
+                         groups, rep)
         if progress:
             progress("lsh", i + 1, lsh.b)
     return np.fromiter((_find(parent, d) for d in range(n)), dtype=np.int64, count=n)
 
 
+def _groups(start: int, end: int, threshold: float) -> list[np.ndarray]:
+    """The columns outside the band ``start:end``, in groups such that two texts of
+    one bucket of that band whose estimated Jaccard reaches ``threshold`` are equal
+    in every column of at least one group (pigeonhole: they may differ in at most
+    ``NUM_PERM - need`` columns, and there is one group more than that). Empty where
+    the groups would be empty columns (a low threshold)."""
+    need = next(c for c in range(NUM_PERM + 1) if c / NUM_PERM >= threshold)
+    others = np.r_[0:start, end:NUM_PERM]
+    parts = NUM_PERM - need + 1
+    return [] if parts > len(others) else np.array_split(others, parts)
+
+
 def _join_bucket(sigs: _Signatures, parent: array, members: np.ndarray,
-                 threshold: float) -> None:
+                 threshold: float, groups: list[np.ndarray] | None = None,
+                 rep: ClusterReport | None = None) -> None:
     """Join the texts of one LSH bucket whose estimated Jaccard reaches ``threshold``,
-    comparing a text only with the later ones not yet in its set."""
+    comparing a text only with the later ones not yet in its set.
+
+    A bucket of more than ``SPLIT_AT`` texts is split by each of ``groups`` (texts
+    equal in the group's columns) where its sub-buckets hold fewer pairs than it
+    does, and each sub-bucket is verified instead: the same sets (any pair similar
+    enough is in one sub-bucket), without comparing texts that share only the band —
+    posts made to share a band and nothing else (a hostile bucket) cost a sort. At
+    most ``PAIRS_PER_TEXT`` × the bucket's texts pairs are compared; past that, the
+    bucket's remaining pairs are left unverified and counted in ``rep``."""
+    rep = rep if rep is not None else ClusterReport()
     if len(members) == 2:
         a, b = int(members[0]), int(members[1])
         if _find(parent, a) != _find(parent, b) and \
@@ -313,14 +358,53 @@ def _join_bucket(sigs: _Signatures, parent: array, members: np.ndarray,
         return
     rows = sigs.rows(members)
     label = np.array([_find(parent, int(d)) for d in members], dtype=np.int64)
-    for i in range(len(members) - 1):
-        other = np.nonzero(label[i + 1:] != label[i])[0] + i + 1
+    budget = [PAIRS_PER_TEXT * len(members)]
+    parts: list[np.ndarray] = [np.arange(len(members))]
+    if len(members) > SPLIT_AT and groups:
+        subs = []
+        for cols in groups:
+            # the group's values mixed into one key (a 1-D sort, not np.unique's row
+            # sort): texts of unequal values may share a key, never the other way
+            key = np.zeros(len(members), dtype=np.uint64)
+            for c in cols:
+                key = key * np.uint64(0x9E3779B97F4A7C15) + rows[:, c]
+            _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+            order = np.argsort(inverse, kind="stable")
+            ends = np.cumsum(counts)
+            subs += [order[ends[s] - counts[s]:ends[s]] for s in np.nonzero(counts > 1)[0]]
+        if sum(len(s) * (len(s) - 1) for s in subs) < len(members) * (len(members) - 1):
+            parts = subs
+    left = 0
+    for at in parts:
+        left += _verify(parent, members, rows, label, at, threshold, budget)
+    if left:
+        rep.capped_buckets += 1
+        rep.unverified_pairs += left
+
+
+def _verify(parent: array, members: np.ndarray, rows: np.ndarray, label: np.ndarray,
+            at: np.ndarray, threshold: float, budget: list[int]) -> int:
+    """Compare each text of ``at`` (positions in the bucket, in index order) with the
+    later ones not in its set, and join those similar enough; each comparison is
+    taken from ``budget``. Returns the pairs left unverified once it is spent."""
+    for n, i in enumerate(at[:-1]):
+        later = at[n + 1:]
+        other = later[label[later] != label[i]]
         if not len(other):
             continue
-        for j in other[_similarities(rows[other], rows[i]) >= threshold]:
+        if len(other) > budget[0]:
+            rest = at[n:]
+            _, counts = np.unique(label[rest], return_counts=True)
+            return (len(rest) * (len(rest) - 1) - int(np.sum(counts * (counts - 1)))) // 2
+        budget[0] -= len(other)
+        # all the later texts, in a run (a bucket's with none joined yet): no copy
+        whole = len(other) == len(later) and later[-1] - later[0] + 1 == len(later)
+        cand = rows[later[0]:later[-1] + 1] if whole else rows[other]
+        for j in other[_similarities(cand, rows[i]) >= threshold]:
             if label[j] != label[i]:
                 root = _union(parent, int(members[i]), int(members[j]))
                 label[(label == label[i]) | (label == label[j])] = root
+    return 0
 
 
 def build_clusters(store: Store, *, threshold: float = 0.7, min_chars: int = 40,
@@ -336,7 +420,14 @@ def build_clusters(store: Store, *, threshold: float = 0.7, min_chars: int = 40,
                                 "since": since.isoformat() if since else None})
     posts, sigs = _read_posts(store, rep, min_chars=min_chars, since=since,
                               progress=progress)
-    root = _join_similar(sigs, threshold, progress)
+    root = _join_similar(sigs, threshold, progress, rep)
+    if rep.capped_buckets:
+        log.warning(
+            "clusters: %d LSH bucket(s) of texts alike in one band but not otherwise "
+            "(posts made so, or much shared boilerplate) reached their limit of %d "
+            "comparisons a text: %d pair(s) left unverified, near-duplicates among them "
+            "may be missed (docs/media.md)", rep.capped_buckets, PAIRS_PER_TEXT,
+            rep.unverified_pairs)
     _store_clusters(store, rep, posts, sigs, root, min_size)
     return rep
 
