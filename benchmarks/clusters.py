@@ -9,6 +9,7 @@ store writes), with the ratio between them.
     python benchmarks/clusters.py                       # 200k posts, 30 % copypasta
     python benchmarks/clusters.py --posts 50000 --copies 0.1
     python benchmarks/clusters.py --before /tmp/old/src # also the code of another tree
+    python benchmarks/clusters.py --posts 20000 --hostile 20000 --before /tmp/old/src
 
 Each measurement runs in a child process so that peak RSS is its own; the store is
 generated in a child too (Linux keeps a process's peak RSS across fork and exec).
@@ -20,6 +21,8 @@ The posts: accounts and times drawn at random; a share ``--copies`` of them copi
 emoji added, upper-cased, with Arabic tashkeel, or with a word or two changed), the
 rest random sentences; 5 % reposts, 3 % forwards and 1 % service messages (left
 out), 2 % texts too short to cluster, 1 % without a time and 1 % without an account.
+``--hostile K`` adds K posts made to share one LSH bucket without being alike
+(``hostile_texts``: what ``_join_bucket``'s split and ``PAIRS_PER_TEXT`` are for).
 
 Measured 2026-11-30 on the project's shared 2-core machine (load ~7), default
 (200k posts, 30 % copies: 179,445 considered, 145,705 distinct texts, 316 clusters
@@ -92,7 +95,48 @@ def _copy(rng: random.Random, template: str, words: list[str]) -> str:
     return " ".join(w)
 
 
-def generate(db: str, posts: int, copies: float, untimed: float, seed: int = 5) -> dict:
+HOSTILE_CORE = ("brothers the convoy leaves on friday everyone who can travel must join us now "
+                "do not wait for permission the time is short")
+
+
+def hostile_texts(k: int, extra: int, seed: int = 7) -> list[str]:
+    """``k`` posts in one LSH bucket without being alike: a shared sentence, then
+    ``extra`` characters of random words, each kept only if none of its 5-grams
+    hashes below the sentence's in band 0's permutations (datasketch's hashes are
+    public). 60: near misses (~0.53 estimated Jaccard); 600: alike in the band only."""
+    import numpy as np
+    from datasketch import MinHash, MinHashLSH
+
+    from rasd.detect.media.signals.minhash import NUM_PERM, SEED, SHINGLE, minhash_of
+
+    rng = random.Random(seed)
+    r = MinHashLSH(threshold=0.7, num_perm=NUM_PERM).r
+    core = minhash_of(HOSTILE_CORE)
+    m = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=core.permutations, scheme=core.scheme)
+    # every post has the sentence's 5-grams and the one across its end
+    m.update_batch([HOSTILE_CORE[i:i + SHINGLE].encode()
+                    for i in range(len(HOSTILE_CORE) - SHINGLE + 1)]
+                   + [(HOSTILE_CORE[-4:] + " ").encode()])
+    band = np.asarray(m.hashvalues[:r]).copy()
+    out = []
+    for _ in range(k):
+        text = HOSTILE_CORE
+        while len(text) < len(HOSTILE_CORE) + extra:
+            word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz")
+                           for _ in range(rng.randint(3, 9)))
+            # the word's 5-grams, with the text before it and the space after it
+            tail = (text + " " + word)[-(len(word) + SHINGLE):] + " "
+            m.clear()
+            m.update_batch([tail[i:i + SHINGLE].encode()
+                            for i in range(len(tail) - SHINGLE + 1)])
+            if np.all(np.asarray(m.hashvalues[:r]) >= band):
+                text += " " + word
+        out.append(text)
+    return out
+
+
+def generate(db: str, posts: int, copies: float, untimed: float, seed: int = 5,
+             hostile: int = 0, hostile_extra: int = 60) -> dict:
     from datetime import UTC, datetime, timedelta
 
     from rasd.store import Store
@@ -131,10 +175,15 @@ def generate(db: str, posts: int, copies: float, untimed: float, seed: int = 5) 
             if len(rows) == 20_000:
                 c.execute(S.posts.insert(), rows)
                 rows = []
-        if rows:
-            c.execute(S.posts.insert(), rows)
+        rows += [{"platform": "x", "platform_id": f"h{i}", "kind": "post", "text": text,
+                  "account_id": rng.randint(1, 5000),
+                  "created_at": base + timedelta(seconds=rng.randrange(365 * 86400)),
+                  "first_seen": base, "last_seen": base}
+                 for i, text in enumerate(hostile_texts(hostile, hostile_extra))]
+        for s in range(0, len(rows), 20_000):
+            c.execute(S.posts.insert(), rows[s:s + 20_000])
     st.close()
-    return {"posts": posts, "planted_copies": planted}
+    return {"posts": posts + hostile, "planted_copies": planted}
 
 
 def _peak_rss_mb() -> float:
@@ -223,6 +272,12 @@ def main() -> None:
     ap.add_argument("--untimed", type=float, default=0.01,
                     help="share of the posts without a time (default 0.01; 0 for --before "
                          "code older than 2026-11-30, which failed on them on SQLite)")
+    ap.add_argument("--hostile", type=int, default=0, metavar="K",
+                    help="also K posts made to share one LSH bucket without being alike "
+                         "(default 0)")
+    ap.add_argument("--hostile-extra", type=int, default=60, metavar="CHARS",
+                    help="characters of chosen words each hostile post adds to the shared "
+                         "sentence: 60 near misses (default), 600 alike in the band only")
     ap.add_argument("--before", metavar="SRC",
                     help="also measure the build of this source tree (its src folder)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary files")
@@ -230,15 +285,17 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         kind, db, *rest = a.child
-        res = (generate(db, int(rest[0]), float(rest[1]), float(rest[2])) if kind == "gen" else
+        res = (generate(db, int(rest[0]), float(rest[1]), float(rest[2]),
+                        hostile=int(rest[3]), hostile_extra=int(rest[4])) if kind == "gen" else
                run_floor(db) if kind == "floor" else run_build(db))
         print(json.dumps(res, default=str))
         return
     tmp = Path(tempfile.mkdtemp(prefix="rasd-bench-clusters-"))
     gen = str(tmp / "gen.db")
     t0 = time.perf_counter()
-    g = child("gen", gen, None, str(a.posts), str(a.copies), str(a.untimed))
-    print(f"generated {a.posts:,} posts ({g['planted_copies']:,} campaign copies) in "
+    g = child("gen", gen, None, str(a.posts), str(a.copies), str(a.untimed), str(a.hostile),
+              str(a.hostile_extra))
+    print(f"generated {g['posts']:,} posts ({g['planted_copies']:,} campaign copies) in "
           f"{time.perf_counter() - t0:.1f}s: {gen}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     runs: dict[str, dict] = {}
@@ -257,9 +314,9 @@ def main() -> None:
           f"texts: {rep['clusters']:,} clusters holding {rep['clustered_posts']:,} posts; "
           f"LSH candidate pairs {floor['candidate_pairs']:,}")
     print(f"{'':34}{'posts/s':>12}{'seconds':>10}{'peak RSS MB':>14}")
-    print(_row("datasketch LSH alone (floor)", a.posts, floor))
+    print(_row("datasketch LSH alone (floor)", g["posts"], floor))
     for name, r in runs.items():
-        print(_row(f"{name} build", a.posts, r))
+        print(_row(f"{name} build", g["posts"], r))
     for name in ("rasd", "before"):
         if f"{name} cold" in runs:
             r = runs[f"{name} cold"]
