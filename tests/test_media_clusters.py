@@ -392,3 +392,36 @@ def test_split_buckets_change_nothing_on_the_copypasta(store, monkeypatch):
     monkeypatch.setattr(textdup, "SPLIT_AT", 2)
     build_clusters(store)
     assert _stored(store) == want
+
+
+def test_the_cli_says_a_capped_bucket(tmp_path, monkeypatch):
+    """`rasd clusters build` prints the warning (escaped, one line) and --json has
+    the counts."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+
+    db = str(tmp_path / "c.db")
+    st = Store.open(db)
+    _add_posts(st, POSTS + [(f"en-{w}", EN.replace("Friday", w), "a9", 1, "post", False)
+                            for w in ("Sunday", "Monday")])
+    st.close()
+    monkeypatch.setattr(textdup, "PAIRS_PER_TEXT", 0)
+    monkeypatch.setattr(common.STATE, "db", None)
+    monkeypatch.setattr(common.STATE, "store", None)
+    try:
+        r = CliRunner().invoke(app, ["--db", db, "clusters", "build"])
+        assert r.exit_code == 0, r.output
+        warning = r.output.splitlines()[0]
+        assert warning.startswith("rasd: warning: clusters: ") and "LSH bucket(s)" in warning
+        assert "pair(s) left unverified" in warning
+        common.STATE.store.close()
+        common.STATE.store = None
+        r = CliRunner().invoke(app, ["--db", db, "clusters", "build", "--json"])
+        rep = json.loads(r.stdout)
+        assert rep["capped_buckets"] > 0 and rep["unverified_pairs"] > 0
+    finally:
+        if common.STATE.store is not None:
+            common.STATE.store.close()
