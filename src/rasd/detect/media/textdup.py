@@ -82,7 +82,8 @@ class ClusterReport:
     largest: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     # LSH buckets that reached their limit of pairs compared (PAIRS_PER_TEXT a text),
-    # and the pairs of different sets they left unverified
+    # and the pairs of different sets they left unverified (where the bucket was
+    # split, a pair equal in several groups is counted once for each)
     capped_buckets: int = 0
     unverified_pairs: int = 0
 
