@@ -371,17 +371,19 @@ def test_a_media_scan_reads_a_tar_gz_once_across_its_batches(store, tmp_path, mo
 
 def _count_tar_passes(monkeypatch):
     """A function giving, from now on, the passes over a compressed tar:
-    (archives opened: ``tarfile.open``, each listed, a pass; gzip readers
-    gone back to their first byte: each a decompression of the archive
-    again)."""
+    (archives opened by tarfile, ``archive._open_tar``, each listed, a pass;
+    gzip readers gone back to their first byte: each a decompression of the
+    archive again)."""
+    from rasd.ingest import archive as A
+
     opened = [0]
-    real = tarfile.open
+    real = A._open_tar
 
     def counting(*args, **kwargs):
         opened[0] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tarfile, "open", counting)
+    monkeypatch.setattr(A, "_open_tar", counting)
     rewinds = _count_gzip_rewinds(monkeypatch)
     return lambda: (opened[0], rewinds[0])
 

@@ -131,7 +131,7 @@ def _members(archive: Path, skipped: list[str], named: bool = False) -> list[Pat
     try:
         names = members(archive, _ingestible)
         inner = members(archive, lambda p: p.suffix.lower() in (".zip", ".7z", ".rar")
-                        or p.name.lower().endswith(TAR_SUFFIXES))
+                        or p.name.lower().endswith(TAR_SUFFIXES), bounded=False)  # not read
     except IngestError as e:
         if named:
             fail(str(e))

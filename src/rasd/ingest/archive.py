@@ -6,7 +6,10 @@ crawls are passed around as ZIP files, and data sets and server dumps as
 ``.tar.gz``. ``rasd ingest archive.zip`` (or ``crawl.tar.gz``) reads every
 ingestible member (the same names a folder's files are chosen by) straight
 from the archive: nothing is written to disk, so member names cannot escape
-anywhere ("../" means nothing here) and a zip bomb costs time, not space.
+anywhere ("../" means nothing here), and a zip bomb costs no space; its time
+is bounded too: an archive unpacks, every member and layer together, to at
+most ``base.MAX_RATIO`` times its size (``Budget``; ``members`` refuses one
+whose own layer passes that before anything is read).
 
 A member is read through a ``Stream`` named ``archive.zip!/path/in/zip`` (the
 name rejects, reports and ``ingest_files`` carry), which a parser may open as
@@ -48,6 +51,8 @@ from typing import IO, Any, ClassVar
 from rasd.ingest.base import (
     _DECOMPRESS_ERRORS,
     TAR_SUFFIXES,
+    Budget,
+    DecompressionBomb,
     IngestError,
     MediaRoot,
     Stream,
@@ -56,6 +61,9 @@ from rasd.ingest.base import (
 from rasd.ingest.base import ARCHIVE_SEP as SEP
 
 MAX_MEMBERS = 100_000
+# reads of a decompressed stream larger than this are checked against its budget
+# before they decompress (tarfile reads a pax or long-name header whole)
+AHEAD = 1 << 20
 # the ends of the last few members of a compressed tar read to their end
 # (TarArchive.kept_tail: what a Telegram HTML page reads of the page before)
 TAIL_KEPT = 1 << 20
@@ -76,6 +84,9 @@ class Archive(ABC):
 
     kind: ClassVar[str]  # "ZIP", "tar": what messages call it
     damage: str | None = None  # read only in part: why (a cut .tar.gz)
+    # what the archive may unpack to, every member and layer together
+    # (decompression bombs: base.MAX_RATIO times its size)
+    budget: Budget
 
     @classmethod
     @abstractmethod
@@ -137,6 +148,7 @@ class ZipArchive(Archive):
         _check_count(path)
         self.path = path
         self.zf = zipfile.ZipFile(path)
+        self.budget = Budget(str(path), os.fstat(self.zf.fp.fileno()).st_size)
 
     @classmethod
     def claims(cls, path: Path) -> bool:
@@ -159,7 +171,10 @@ class ZipArchive(Archive):
         return self.zf.getinfo(self.stored(name)).file_size
 
     def open(self, name: str) -> IO[bytes]:
-        return self.zf.open(self.stored(name))
+        """(zipfile hands on at most the member's declared size: ``members``
+        checks those first; what is read is charged as well)"""
+        stored = self.stored(name)
+        return _Charged(self.zf.open(stored), self.budget, ("zip", stored), name)
 
     def media_names(self) -> dict[str, str]:
         """As ``Archive``'s, and a name written in UTF-8 without the archive
@@ -195,7 +210,11 @@ class TarArchive(Archive):
     kind = "tar"
 
     def __init__(self, path: Path) -> None:
-        self.tf = tarfile.open(path, "r:*")  # noqa: SIM115 (kept open: shared_archive)
+        # the decompressed stream may be as long as the budget: listing reads it
+        # all, and past the budget it stops, before the seek or read that would
+        # decompress the rest (1 MB of .tar.gz holding 1 GB took 6.5 s to list)
+        self.budget = Budget(str(path), os.stat(path).st_size)
+        self.tf = _open_tar(path, self.budget)
         # compressed: a member behind the decompressor's position is reached by
         # decompressing the archive again from its first byte (a backward seek)
         self.compressed = not isinstance(self.tf.fileobj, io.BufferedReader)
@@ -207,6 +226,8 @@ class TarArchive(Archive):
             while True:
                 try:
                     m = self.tf.next()
+                except DecompressionBomb:
+                    raise  # not a cut archive: nothing of it is read (``members``)
                 except (*_DECOMPRESS_ERRORS, EOFError, OSError, tarfile.ReadError) as e:
                     if not n:
                         raise
@@ -216,7 +237,7 @@ class TarArchive(Archive):
                                    f"({self.order[-1][0]!r}): {e}; the members before are read")
                     # the decompressor is left broken: the members are read afresh
                     self.tf.close()
-                    self.tf = tarfile.open(path, "r:*")  # noqa: SIM115
+                    self.tf = _open_tar(path, self.budget)
                     break
                 if m is None:
                     break
@@ -366,6 +387,9 @@ class _TarData(io.RawIOBase):
                 if self.fileobj.tell() != at:  # another member read in between
                     self.fileobj.seek(at)
                 data = self.read1_(want)
+            except DecompressionBomb as e:  # said as it is
+                self.damage = e
+                raise
             except (*_DECOMPRESS_ERRORS, EOFError, OSError, tarfile.TarError) as e:
                 self.damage = OSError(f"damaged archive member: {e}")
                 raise self.damage from None
@@ -399,6 +423,85 @@ class _TarData(io.RawIOBase):
         if end == self.size:
             self.keep_tail(self.name, bytes(self.tail))
             self.tail, self.tail_at = bytearray(), -1
+
+
+class _Charged(io.BufferedIOBase):
+    """A decompressed stream (a ZIP member; a compressed tar archive's contents,
+    which tarfile reads) whose furthest position is charged to a ``Budget``
+    under ``key``. A seek, or a read of more than ``AHEAD`` bytes, that would
+    take it past the budget raises ``DecompressionBomb`` before it decompresses
+    anything: listing a .tar.gz seeks over each member's data, and tarfile
+    reads a pax header whole, whatever size it declares."""
+
+    def __init__(self, inner: Any, budget: Budget, key: Any, member: str | None = None) -> None:
+        self.inner, self.budget, self.key, self.member = inner, budget, key, member
+
+    def _ahead(self, pos: int) -> None:
+        if pos > self.budget.high.get(self.key, 0):
+            self.budget.ahead(self.key, pos, self.member)
+
+    def _reached(self, data: Any) -> Any:
+        if data:
+            self.budget.reach(self.key, self.inner.tell(), self.member)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return bool(self.inner.seekable())
+
+    def tell(self) -> int:
+        return int(self.inner.tell())
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence in (io.SEEK_SET, io.SEEK_CUR):
+            self._ahead(pos + (self.inner.tell() if whence == io.SEEK_CUR else 0))
+        at = int(self.inner.seek(pos, whence))
+        self.budget.reach(self.key, at, self.member)
+        return at
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > AHEAD:
+            self._ahead(self.inner.tell() + size)
+        return self._reached(self.inner.read(size))  # type: ignore[no-any-return]
+
+    def read1(self, size: int = -1) -> bytes:
+        if size > AHEAD:
+            self._ahead(self.inner.tell() + size)
+        return self._reached(self.inner.read1(size))  # type: ignore[no-any-return]
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._reached(self.inner.readline(size))  # type: ignore[no-any-return]
+
+    def peek(self, size: int = 0) -> bytes:
+        return self.inner.peek(size)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if not self.closed:
+            self.inner.close()
+        super().close()
+
+
+def _open_tar(path: Path, budget: Budget) -> tarfile.TarFile:
+    """``path`` opened by tarfile (plain, gzip, bzip2 or xz, told by its first
+    bytes), its decompressed stream charged to ``budget`` (``_Charged``): from
+    the first header on, as tarfile reads the first one while opening."""
+
+    class Bounded(tarfile.TarFile):
+        @classmethod
+        def taropen(cls, name: Any, mode: str = "r", fileobj: Any = None,
+                    **kwargs: Any) -> tarfile.TarFile:
+            if fileobj is not None:  # (a decompressor: gzopen, bz2open and xzopen pass it)
+                fileobj = _Charged(fileobj, budget, "tar")
+            return super().taropen(name, mode, fileobj, **kwargs)
+
+    try:
+        return Bounded.open(path, "r:*")
+    except tarfile.ReadError:
+        if budget.tripped is not None:  # (gzopen says "not a gzip file" for any OSError)
+            raise budget.tripped from None
+        raise
 
 
 _KINDS: tuple[type[Archive], ...] = (ZipArchive, TarArchive)
@@ -477,11 +580,19 @@ if hasattr(os, "register_at_fork"):  # POSIX; elsewhere nothing forks
     os.register_at_fork(after_in_child=_OPEN.clear)
 
 
-def members(archive: Path, wanted: Any) -> list[str]:
+def members(archive: Path, wanted: Any, *, bounded: bool = True) -> list[str]:
     """Names of the members ``wanted(PurePath)`` accepts, in archive order.
-    Raises ``IngestError`` for a file that is not a readable archive."""
+    Raises ``IngestError`` for a file that is not a readable archive, and for
+    a decompression bomb: a compressed tar whose stream unpacks past its budget
+    (``Budget``: listing it decompresses it), or members accepted whose sizes
+    together pass it (``bounded``: a ZIP member's declared size is the most
+    zipfile hands on; a tar member's size is what is read of it, its holes
+    too where it is sparse). Nothing of such an archive is read."""
     try:
-        files = shared_archive(archive).files()
+        arc = shared_archive(archive)
+        files = arc.files()
+    except DecompressionBomb as e:
+        raise IngestError(str(e)) from None
     except UNREADABLE as e:
         raise IngestError(f"{archive}: not a readable {_kind_name(archive)} archive: "
                           f"{e}") from None
@@ -498,7 +609,16 @@ def members(archive: Path, wanted: Any) -> list[str]:
             continue
         if wanted(posix):
             out.append(name)
+    if bounded:
+        _check_sizes(arc, out)
     return out
+
+
+def _check_sizes(arc: Archive, names: list[str]) -> None:
+    total = 0
+    for name in names:
+        total += arc.size(name)
+        arc.budget.declared(total, name)
 
 
 class _Member(io.RawIOBase):
@@ -555,6 +675,9 @@ def member_stream(archive: Path, name: str) -> Stream:
             from None
     s.media_root = MediaRoot(archive=str(where),
                              inner=posixpath.dirname(name.replace("\\", "/")), names=names)
+    # a compressed member (a .jsonl.gz in the archive) unpacks within the archive's
+    # budget: all its members and layers together, not each its own
+    s.budget, s.budget_key, s.budget_member = first.raw.arc.budget, ("inner", name), name
     return s
 
 

@@ -23,7 +23,7 @@ import zipfile
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,15 +60,117 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz
 
 _DECOMPRESS_ERRORS = (zlib.error, lzma.LZMAError, zstandard.ZstdError, zipfile.BadZipFile)
 
+# Decompression bombs: what compressed input (a .gz/.bz2/.xz/.zst file, standard
+# input, a ZIP or tar archive with every layer inside it) may unpack to, all told:
+# MAX_RATIO times its size, and RATIO_FREE bytes whatever its size. Real data
+# compresses far less (JSON Lines 5-20x with gzip, a Telegram export's HTML
+# ~10x, photos ~1x); zeros or one line repeated compress ~300-1000x with gzip and
+# more with bzip2 or xz: 1 MB of .tar.gz unpacked to 1 GB, all of it decompressed
+# to be read (~20-40 s), where it now stops at 100 MB. Time is then linear in
+# the input's size, not in what it claims to hold.
+MAX_RATIO = 100
+RATIO_FREE = 100 * 2**20
+CHARGE_STEP = 1 << 16  # bytes a reader hands on between two looks at its budget
+
+
+class DecompressionBomb(OSError):
+    """Compressed input that unpacks to more than its ``Budget`` allows. An
+    OSError, as damaged compressed data is, so that a parser keeps what it
+    read before it and rejects the rest saying so; listing an archive turns it
+    into an ``IngestError`` (``rasd.ingest.archive.members``): nothing of that
+    archive is read."""
+
+
+class Budget:
+    """What one compressed input may unpack to: ``max(RATIO_FREE, MAX_RATIO *
+    size)`` bytes, ``size`` its compressed size (a number, or a function giving
+    the compressed bytes read so far: standard input, whose size is not known).
+
+    Each decompressing reader of the input reports how far it has come with
+    ``reach(key, pos)``; what counts is the furthest position of each key (a
+    layer of the input: the tar stream, a ZIP member, a compressed member's
+    contents), summed, so reading a member or the archive again costs nothing
+    more while every member and layer counts (a ZIP of many members sharing one
+    compressed stream, a .gz inside a .tar.gz). Past the limit ``reach``
+    raises ``DecompressionBomb`` (kept in ``tripped``), before decompressing
+    where the reader asks ahead (a seek, a read of a size)."""
+
+    def __init__(self, name: str, size: Any) -> None:
+        self.name = name  # the input, as messages name it
+        self.size = size
+        self.high: dict[Any, int] = {}
+        self.used = 0
+        self.tripped: DecompressionBomb | None = None
+
+    def compressed(self) -> int:
+        return int(self.size() if callable(self.size) else self.size)
+
+    def limit(self) -> int:
+        return max(RATIO_FREE, MAX_RATIO * self.compressed())
+
+    def reach(self, key: Any, pos: int, member: str | None = None) -> None:
+        """``key``'s reader has handed on its bytes up to ``pos``."""
+        old = self.high.get(key, 0)
+        if pos > old:
+            self.used = self._within(self.used + pos - old, member)
+            self.high[key] = pos
+
+    def ahead(self, key: Any, pos: int, member: str | None = None) -> None:
+        """Raise where ``key``'s reader going on to ``pos`` would pass the limit."""
+        self._within(self.used + pos - self.high.get(key, 0), member)
+
+    def declared(self, total: int, member: str) -> None:
+        """Raise ``IngestError`` where the members of an archive up to ``member``
+        say they unpack to ``total`` bytes, past the limit: nothing of it is read
+        (``rasd.ingest.archive.members``)."""
+        if total > RATIO_FREE and total > (limit := self.limit()):
+            raise IngestError(
+                f"{self.name}{ARCHIVE_SEP}{member}: refused as a decompression bomb: the "
+                f"members to read up to it say they unpack to {total:,} bytes, more than "
+                f"{limit:,}, over {MAX_RATIO} times the archive's {self.compressed():,} "
+                f"bytes ({_LIMITS}); nothing of the archive is read")
+
+    def _within(self, used: int, member: str | None) -> int:
+        if used > RATIO_FREE and used > (limit := self.limit()):
+            where = self.name if member is None else f"{self.name}{ARCHIVE_SEP}{member}"
+            self.tripped = DecompressionBomb(
+                f"{where}: refused as a decompression bomb: {self.name} unpacks to more "
+                f"than {limit:,} bytes, over {MAX_RATIO} times its {self.compressed():,} "
+                f"compressed bytes ({_LIMITS}); the rest is not read")
+            raise self.tripped
+        return used
+
+
+_LIMITS = "real data compresses 5-20x; limits: MAX_RATIO, RATIO_FREE in rasd.ingest.base"
+
+
+def file_budget(name: str, raw: Any) -> Budget:
+    """The budget of a file read through ``raw``: its size on disk, or where it
+    has none (a pipe), the compressed bytes read from it so far."""
+    try:
+        st = os.fstat(raw.fileno())
+    except (AttributeError, OSError, ValueError):
+        st = None
+    if st is not None and st.st_size:
+        return Budget(name, st.st_size)
+    return Budget(name, lambda: int(raw.tell()))
+
 
 class _Damaged(io.BufferedIOBase):
     """A decompressed stream whose errors are all OSError or EOFError (zlib, lzma
     and zstd raise their own), so that every parser treats damaged compressed data
     like a truncated file: what was read is kept, the rest is one reject."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, budget: Budget | None = None, key: Any = "data",
+                 member: str | None = None) -> None:
         self.inner = inner
         self.on_damage: Any = None  # told the error first (a Stream: Stream.damage)
+        # what is handed on is counted against ``budget`` (decompression bombs):
+        # every CHARGE_STEP bytes (a JSON Lines reader asks for a line at a time),
+        # at the end and when closed
+        self.budget, self.key, self.member = budget, key, member
+        self.out = 0
+        self.due = 0 if budget is not None else math.inf
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
@@ -83,17 +185,34 @@ class _Damaged(io.BufferedIOBase):
                 self.on_damage(e)
             raise
 
+    def _out(self, data: bytes) -> bytes:
+        self.out += len(data)
+        if self.out >= self.due or not data:
+            self._charge()
+        return data
+
+    def _charge(self) -> None:
+        if self.budget is None:
+            return
+        self.due = self.out + CHARGE_STEP
+        try:
+            self.budget.reach(self.key, self.out, self.member)
+        except DecompressionBomb as e:
+            if self.on_damage is not None:
+                self.on_damage(e)
+            raise
+
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        return self._call(self.inner.read, size)  # type: ignore[no-any-return]
+        return self._out(self._call(self.inner.read, size))
 
     def read1(self, size: int = -1) -> bytes:
-        return self._call(self.inner.read1, size)  # type: ignore[no-any-return]
+        return self._out(self._call(self.inner.read1, size))
 
     def readline(self, size: int | None = -1) -> bytes:
-        return self._call(self.inner.readline, size)  # type: ignore[no-any-return]
+        return self._out(self._call(self.inner.readline, size))
 
     def peek(self, size: int = 0) -> bytes:
         return self._call(self.inner.peek, size)  # type: ignore[no-any-return]
@@ -102,6 +221,9 @@ class _Damaged(io.BufferedIOBase):
         return int(self.inner.tell())
 
     def close(self) -> None:
+        if not self.closed:
+            with suppress(DecompressionBomb):  # (said by the read that passed it)
+                self._charge()
         self.inner.close()
         super().close()
 
@@ -143,10 +265,12 @@ def compression(head: bytes) -> str:
     return ""
 
 
-def _decompressing(path: Path, raw: IO[bytes]) -> Any:
+def _decompressing(path: Path, raw: IO[bytes], budget: Budget | None = None,
+                   key: Any = "data", member: str | None = None) -> Any:
     """``raw`` decompressed by its name's suffix or, where the name does not say
     (a ``.jsonl`` that is gzip inside: a download saved under the wrong name,
-    ``gzip -c x.jsonl > y.jsonl``), by its first bytes."""
+    ``gzip -c x.jsonl > y.jsonl``), by its first bytes. What it unpacks to is
+    bounded by ``budget`` (by default the file's own: ``file_budget``)."""
     sfx = path.suffix.lower()
     if sfx not in COMPRESSED:
         peek = getattr(raw, "peek", None)
@@ -165,7 +289,7 @@ def _decompressing(path: Path, raw: IO[bytes]) -> Any:
             raw, read_across_frames=True), 1 << 16)
     else:
         return raw
-    return _Damaged(inner)
+    return _Damaged(inner, budget or file_budget(str(path), raw), key, member)
 
 
 # Compressed input without a telling name (a pipe, a misnamed file) is told by
@@ -231,6 +355,12 @@ class Stream:
         # (said where a parser must start again past what is kept)
         self.damage: Exception | None = None
         self.suffix = ""
+        # what its decompressed readings may unpack to, together (decompression
+        # bombs): its size where known, else what has been read of it so far; an
+        # archive member shares its archive's (``member_stream``)
+        self.budget = Budget(name, lambda: max(self.size, self.consumed))
+        self.budget_key: Any = "data"
+        self.budget_member: str | None = None
         head = bytearray()
         while len(head) < MAGIC_BYTES and not self.eof:
             piece = self._read_source(MAGIC_BYTES - len(head))
@@ -298,7 +428,8 @@ class Stream:
                                         or os.getpid() != self.pid):
             fresh = self.reopen()
             CURRENT_RAW.set(fresh)
-            return _decompressing(Path("-" + self.suffix), fresh)  # type: ignore[no-any-return]
+            return _decompressing(Path("-" + self.suffix), fresh,  # type: ignore[no-any-return]
+                                  self.budget, self.budget_key, self.budget_member)
         if self.spilled:
             if self.damage is not None:
                 # a parser starting again after a reading met the cut (a JSON
@@ -316,7 +447,8 @@ class Stream:
                               f"{REPLAY_LIMIT / 2**20:g} MB; save it to a file and ingest that")
         raw = io.BufferedReader(_Replay(self), 1 << 16)
         CURRENT_RAW.set(raw)
-        opened = _decompressing(Path("-" + self.suffix), raw)
+        opened = _decompressing(Path("-" + self.suffix), raw, self.budget, self.budget_key,
+                                self.budget_member)
         if isinstance(opened, _Damaged):
             opened.on_damage = self._damaged
         return opened  # type: ignore[no-any-return]

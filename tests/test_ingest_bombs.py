@@ -1,0 +1,298 @@
+"""Decompression bombs: compressed input (a .gz file, standard input, a ZIP or
+tar archive, every layer inside it) unpacks to at most ``MAX_RATIO`` times its
+size (and ``RATIO_FREE`` bytes whatever its size). Memory was bounded already;
+time was linear in what a bomb claims to hold (1 MB of .tar.gz holding 1 GB of
+zeros: 6.5 s to list, 37 s to ingest under --format x). An archive whose outer
+layer passes the limit is refused when listed, before anything is written
+(exit 2, as an unreadable archive); a compressed file or member that passes
+it is found while it is read, and is cut there as damaged data is: what came
+before is kept, the rest is one reject saying so."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rasd.cli import app
+from rasd.ingest import archive as A
+from rasd.ingest import base as B
+from rasd.ingest import ingest_path
+from rasd.ingest.base import Stream
+
+runner = CliRunner()
+MB = 2**20
+
+
+@pytest.fixture(autouse=True)
+def _fresh_archives():
+    """Archives are kept open by path, size and time: each test lists its own."""
+    A._OPEN.clear()
+    yield
+    A._OPEN.clear()
+
+
+def _tweet(i: int) -> bytes:
+    """A realistic X API v2 page of one tweet: varied ids, text and counts, so
+    it compresses as real crawls do (~5-10x with gzip), not as a bomb does."""
+    return json.dumps({"data": [{
+        "id": str(1_400_000_000_000_000_000 + i * 7919),
+        "text": f"post {i} about topic {i % 97}: {'lorem ipsum dolor ' * (i % 5)}"
+                f"https://t.co/{i * 31 % 100_000:05d} #tag{i % 13}",
+        "author_id": str(10_000 + i % 500), "created_at":
+            f"2024-0{1 + i % 9}-{10 + i % 18}T{i % 24:02d}:{i % 60:02d}:00.000Z",
+        "lang": ["en", "ar", "fr", "de"][i % 4],
+        "public_metrics": {"retweet_count": i % 101, "reply_count": i % 7,
+                           "like_count": i * 13 % 1009, "quote_count": i % 3}}],
+        "includes": {"users": [{"id": str(10_000 + i % 500), "username": f"user{i % 500}",
+                                "name": f"User {i % 500}"}]}}).encode() + b"\n"
+
+
+def _zeros(n: int, chunk: int = MB) -> io.BufferedReader:
+    """``n`` NUL bytes as a file to read, never all in memory."""
+
+    class Zeros(io.RawIOBase):
+        left = n
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:
+            k = min(len(b), self.left)
+            b[:k] = bytes(k)
+            self.left -= k
+            return k
+
+    return io.BufferedReader(Zeros(), chunk)
+
+
+def _tar_gz(path: Path, members: dict[str, int | bytes], **kw) -> Path:
+    """A .tar.gz of members given as bytes or as a count of NULs."""
+    with tarfile.open(path, "w:gz", compresslevel=1, **kw) as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            if isinstance(data, int):
+                info.size = data
+                t.addfile(info, _zeros(data))
+            else:
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _zip(path: Path, members: dict[str, int | bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name, data in members.items():
+            with z.open(name, "w", force_zip64=True) as f:
+                if isinstance(data, int):
+                    src = _zeros(data)
+                    while chunk := src.read(MB):
+                        f.write(chunk)
+                else:
+                    f.write(data)
+    return path
+
+
+def _posts(counts: dict) -> int:
+    """Posts a report or its counts say were read and stored (new or not)."""
+    return sum(counts["by_kind"]["posts"].values())
+
+
+def _ingest(db: Path, *args: str):
+    return runner.invoke(app, ["--db", str(db), "ingest", *args])
+
+
+# -- the real limits: cheap bombs, just past RATIO_FREE --------------------------
+
+def test_a_real_tar_gz_bomb_is_refused_when_listed_without_decompressing_it(tmp_path,
+                                                                            monkeypatch):
+    """A .tar.gz of ~100 KB holding one member of 110 MB of zeros (over 1000x):
+    refused, naming it, exit 2, no store made; before, listing it decompressed
+    it whole and the ingest read it again. The listing seeks over the member's
+    data: that seek is refused before it decompresses anything."""
+    bomb = _tar_gz(tmp_path / "bomb.tar.gz", {"a.jsonl": _tweet(1), "z.jsonl": 110 * MB})
+    assert bomb.stat().st_size < 600_000
+    out = [0]
+    real = gzip._GzipReader.read
+
+    def counting(self, size=-1):
+        data = real(self, size)
+        out[0] += len(data)
+        return data
+
+    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    db = tmp_path / "b.db"
+    for fmt in ("auto", "x"):
+        r = _ingest(db, str(bomb), "--format", fmt)
+        assert r.exit_code == 2, r.output
+        assert f"{bomb}: refused as a decompression bomb" in r.stderr
+        assert "unpacks to more than 104,857,600 bytes, over 100 times" in r.stderr
+        assert not db.exists()
+    assert out[0] < 2 * MB  # the first member's header and data, twice
+
+
+def test_a_real_zip_bomb_is_refused_by_its_declared_sizes(tmp_path):
+    """A ZIP member declaring 110 MB of zeros in an archive of ~100 KB: zipfile
+    hands on at most the declared size, so the declared sizes of the members
+    to read bound what they unpack to; refused before any is read."""
+    bomb = _zip(tmp_path / "bomb.zip", {"a.jsonl": _tweet(1), "z.jsonl": 110 * MB})
+    db = tmp_path / "b.db"
+    r = _ingest(db, str(bomb))
+    assert r.exit_code == 2, r.output
+    assert f"{bomb}!/z.jsonl: refused as a decompression bomb: the members to read up to " \
+           "it say they unpack to" in r.stderr
+    assert "nothing of the archive is read" in r.stderr and not db.exists()
+
+
+def test_a_real_gz_bomb_is_cut_where_it_passes_the_limit(tmp_path):
+    """A .jsonl.gz of one tweet then 110 MB of zeros (one endless line): read
+    up to 100 MB, where it stops with one reject naming the bomb; the tweet is
+    kept, as before a damaged .gz. Before, the whole line was read past."""
+    path = tmp_path / "b.jsonl.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(_tweet(1))
+        src = _zeros(110 * MB)
+        while chunk := src.read(MB):
+            f.write(chunk)
+    db = tmp_path / "g.db"
+    r = _ingest(db, str(path), "--strict")
+    assert r.exit_code == 1, r.output
+    assert "2 new, 0 updated, 0 unchanged, 1 rejected" in r.stdout  # (a post, its author)
+    (entry,) = [json.loads(x) for x in (tmp_path / "g.quarantine.jsonl").read_text().splitlines()]
+    assert f"{path}: refused as a decompression bomb" in entry["reason"]
+
+
+# -- lowered limits: the layers and kinds -----------------------------------------
+
+@pytest.fixture
+def low(monkeypatch):
+    """RATIO_FREE lowered to 2 MiB: what is checked past it is the ratio."""
+    monkeypatch.setattr(B, "RATIO_FREE", 2 * MB, raising=False)
+    return 2 * MB
+
+
+def test_realistic_compressible_data_still_ingests(tmp_path, monkeypatch):
+    """A few MB of realistic JSON lines, gzip'd (~6x), alone and as the member
+    of a .tar.gz and a ZIP, and a .jsonl.gz inside a ZIP: far past a lowered
+    RATIO_FREE, within the ratio: every record is stored, nothing rejected."""
+    monkeypatch.setattr(B, "RATIO_FREE", MB, raising=False)
+    data = b"".join(_tweet(i) for i in range(8_000))
+    assert len(data) > 3 * MB
+    gz = tmp_path / "crawl.jsonl.gz"
+    gz.write_bytes(gzip.compress(data, 6))
+    assert 3 < len(data) / gz.stat().st_size < 20
+    tgz = _tar_gz(tmp_path / "crawl.tar.gz", {"crawl.jsonl": data})
+    z = _zip(tmp_path / "crawl.zip", {"crawl.jsonl": data, "more.jsonl.gz": gz.read_bytes()})
+    for given, reports in ((gz, 1), (tgz, 1), (z, 2)):
+        r = _ingest(tmp_path / f"{given.name}.db", str(given), "--json", "--strict")
+        assert r.exit_code == 0, r.output
+        reps = json.loads(r.stdout)
+        assert len(reps) == reports
+        assert all(rep["rejected"] == 0 and _posts(rep) == 8_000 for rep in reps), reps
+
+
+def test_a_zip_of_many_members_shares_one_budget(tmp_path, low):
+    """Five members of 1 MiB of zeros each: each is under RATIO_FREE, together
+    they pass it (a ZIP of many members, or of members sharing one compressed
+    stream, each counted). Refused when listed; and read one by one (the
+    library way, no listing) the member that passes the budget is cut there."""
+    z = _zip(tmp_path / "many.zip", {f"m{i}.jsonl": MB for i in range(5)})
+    r = _ingest(tmp_path / "m.db", str(z))
+    assert r.exit_code == 2 and "many.zip!/m2.jsonl: refused as a decompression bomb" \
+        in r.stderr, r.output
+    A._OPEN.clear()
+    seen = 0
+    with pytest.raises(OSError, match=r"many.zip!/m2.jsonl: refused"):
+        for i in range(5):
+            with A.shared_archive(z).open(f"m{i}.jsonl") as f:
+                while chunk := f.read1(64 * 1024):
+                    seen += len(chunk)
+    assert 2 * MB <= seen <= 3 * MB
+    # read again, a member costs nothing more: what counts is how far each got
+    with A.shared_archive(z).open("m0.jsonl") as f:
+        assert len(f.read()) == MB
+
+
+def test_a_compressed_member_unpacks_within_its_archives_budget(store, tmp_path, low):
+    """A .jsonl.gz inside a plain .tar (the archive's own layer is no bomb): its
+    contents count against the archive's budget, so the member is cut where
+    they pass it, one reject naming archive!/member, the record before kept."""
+    inner = io.BytesIO()
+    with gzip.GzipFile(fileobj=inner, mode="wb", compresslevel=1) as g:
+        g.write(_tweet(1) + bytes(3 * MB))
+    arc = tmp_path / "in.tar"
+    with tarfile.open(arc, "w") as t:
+        info = tarfile.TarInfo("x.jsonl.gz")
+        info.size = len(inner.getvalue())
+        t.addfile(info, io.BytesIO(inner.getvalue()))
+    with A.member_stream(arc, "x.jsonl.gz") as s:
+        rep = ingest_path(store, s, fmt="x")
+    assert _posts(rep.counts) == 1 and rep.counts["rejected"] == 1
+    assert f"{arc}!/x.jsonl.gz: refused as a decompression bomb" in rep.rejects[0]["reason"]
+
+
+def test_a_plain_gz_bomb_keeps_what_came_before(store, tmp_path, low):
+    """A .jsonl.gz of 40 tweets then lines of one tweet repeated to 6 MiB
+    (~300x): the file is read up to its budget, then cut with one reject; what
+    came before is stored (both stores), as a damaged .gz keeps it."""
+    path = tmp_path / "rep.jsonl.gz"
+    line = _tweet(999)
+    path.write_bytes(gzip.compress(b"".join(_tweet(i) for i in range(40))
+                                   + line * (6 * MB // len(line)), 9))
+    rep = ingest_path(store, path, fmt="x")
+    assert rep.counts["by_kind"]["posts"]["new"] == 41 and rep.counts["rejected"] == 1
+    assert f"{path}: refused as a decompression bomb" in rep.rejects[0]["reason"]
+
+
+def test_standard_input_is_bounded_by_what_it_has_given(low):
+    """Standard input has no size: the budget is MAX_RATIO times the compressed
+    bytes read so far."""
+    s = Stream(io.BytesIO(gzip.compress(bytes(8 * MB), 9)))
+    with s.open() as f, pytest.raises(OSError, match="standard input: refused"):
+        while f.read1(1 << 16):
+            pass
+
+
+def test_a_pax_header_past_the_budget_is_not_read(tmp_path, low):
+    """tarfile reads a pax header whole, whatever size it declares, while it
+    opens the archive: a first header of 3 MiB is refused before it is read
+    (not "not a gzip file", what tarfile says for any error there)."""
+    bomb = _tar_gz(tmp_path / "pax.tar.gz", {"a.jsonl": _tweet(1)},
+                   format=tarfile.PAX_FORMAT, pax_headers={"comment": "x" * (3 * MB)})
+    r = _ingest(tmp_path / "p.db", str(bomb))
+    assert r.exit_code == 2 and f"{bomb}: refused as a decompression bomb" in r.stderr, \
+        r.output
+
+
+def test_a_bomb_in_a_folder_is_skipped_and_the_rest_ingested(tmp_path, low):
+    """Found in a folder (not named), a bomb archive is passed over with a
+    warning, as an unreadable one is; the other files are stored; --strict
+    exits 1."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _tar_gz(folder / "bomb.tar.gz", {"z.jsonl": 4 * MB})
+    (folder / "ok.jsonl").write_bytes(_tweet(1))
+    for strict, code in ((False, 0), (True, 1)):
+        r = _ingest(tmp_path / f"{strict}.db", str(folder), "--json",
+                    *(["--strict"] if strict else []))
+        assert r.exit_code == code, r.output
+        assert "skipped" in r.stderr and "bomb.tar.gz: refused as a decompression bomb" \
+            in r.stderr
+        assert [_posts(rep) for rep in json.loads(r.stdout)] == [1]
+
+
+def test_a_media_file_in_an_archive_is_bounded_too(tmp_path, low):
+    """``rasd scan --media`` copies a member out for the decoders: a member of
+    zeros past the archive's budget is an OSError there (a file that could not
+    be hashed), not 1 GiB (RASD_MEDIA_MAX_FILE_BYTES) of zeros written out."""
+    z = _zip(tmp_path / "export.zip", {"photos/p.jpg": 4 * MB})
+    with pytest.raises(OSError, match="export.zip!/photos/p.jpg: refused as a "
+                                      "decompression bomb"), \
+            A.member_file(z, "photos/p.jpg", 2**30):
+        pass
