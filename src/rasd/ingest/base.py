@@ -63,11 +63,11 @@ _DECOMPRESS_ERRORS = (zlib.error, lzma.LZMAError, zstandard.ZstdError, zipfile.B
 # Decompression bombs: what compressed input (a .gz/.bz2/.xz/.zst file, standard
 # input, a ZIP or tar archive with every layer inside it) may unpack to, all told:
 # MAX_RATIO times its size, and RATIO_FREE bytes whatever its size. Real data
-# compresses far less (JSON Lines 5-20x with gzip, a Telegram export's HTML
-# ~10x, photos ~1x); zeros or one line repeated compress ~300-1000x with gzip and
-# more with bzip2 or xz: 1 MB of .tar.gz unpacked to 1 GB, all of it decompressed
-# to be read (~20-40 s), where it now stops at 100 MB. Time is then linear in
-# the input's size, not in what it claims to hold.
+# compresses far less (the shared samples' JSON Lines and CSV: 2-12x with gzip,
+# bzip2, xz or zstd; photos ~1x); zeros or one line repeated compress ~300-1000x
+# with gzip and more with bzip2 or xz: 1 MB of .tar.gz unpacked to 1 GB, all of
+# it decompressed to be read (17-37 s), where it now stops at 100 MB. Time is then
+# linear in the input's size, not in what it claims to hold.
 MAX_RATIO = 100
 RATIO_FREE = 100 * 2**20
 CHARGE_STEP = 1 << 16  # bytes a reader hands on between two looks at its budget
@@ -141,7 +141,7 @@ class Budget:
         return used
 
 
-_LIMITS = "real data compresses 5-20x; limits: MAX_RATIO, RATIO_FREE in rasd.ingest.base"
+_LIMITS = "real data compresses 2-20x; limits: MAX_RATIO, RATIO_FREE in rasd.ingest.base"
 
 
 def file_budget(name: str, raw: Any) -> Budget:
