@@ -296,3 +296,41 @@ def test_a_media_file_in_an_archive_is_bounded_too(tmp_path, low):
                                       "decompression bomb"), \
             A.member_file(z, "photos/p.jpg", 2**30):
         pass
+
+
+@pytest.mark.parametrize("sfx", [".gz", ".bz2", ".xz", ".zst"])
+def test_each_compression_is_bounded(tmp_path, low, sfx):
+    """gzip, bzip2, xz and zstd files alike (bzip2 and xz pack zeros far
+    tighter than gzip): a tweet, then 4 MiB of zeros, is cut past 2 MiB."""
+    import bz2
+    import lzma
+
+    import zstandard
+
+    data = _tweet(1) + bytes(4 * MB)
+    packed = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress,
+              ".zst": zstandard.ZstdCompressor().compress}[sfx](data)
+    path = tmp_path / f"z.jsonl{sfx}"
+    path.write_bytes(packed)
+    r = _ingest(tmp_path / "c.db", str(path), "--format", "x", "--strict")
+    assert r.exit_code == 1 and "2 new, 0 updated, 0 unchanged, 1 rejected" in r.stdout, \
+        r.output
+    (entry,) = [json.loads(x) for x in (tmp_path / "c.quarantine.jsonl").read_text()
+                .splitlines()]
+    assert f"{path}: refused as a decompression bomb" in entry["reason"]
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
+def test_each_compressed_tar_is_bounded(tmp_path, low, mode):
+    """A .tar.gz, .tar.bz2 or .tar.xz of a tweet and 4 MiB of zeros: refused
+    when listed, nothing written."""
+    bomb = tmp_path / f"b.tar.{mode[2:]}"
+    with tarfile.open(bomb, mode) as t:
+        for name, data in (("a.jsonl", _tweet(1)), ("z.jsonl", bytes(4 * MB))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    r = _ingest(tmp_path / "t.db", str(bomb))
+    assert r.exit_code == 2 and f"{bomb}: refused as a decompression bomb" in r.stderr, \
+        r.output
+    assert not (tmp_path / "t.db").exists()
