@@ -212,7 +212,11 @@ class _Damaged(io.BufferedIOBase):
         return self._out(self._call(self.inner.read1, size))
 
     def readline(self, size: int | None = -1) -> bytes:
-        return self._out(self._call(self.inner.readline, size))
+        data: bytes = self._call(self.inner.readline, size)
+        self.out += len(data)  # (``_out`` inlined: called once a line)
+        if self.out >= self.due or not data:
+            self._charge()
+        return data
 
     def peek(self, size: int = 0) -> bytes:
         return self._call(self.inner.peek, size)  # type: ignore[no-any-return]
