@@ -133,6 +133,8 @@ def test_a_real_tar_gz_bomb_is_refused_when_listed_without_decompressing_it(tmp_
         assert r.exit_code == 2, r.output
         assert f"{bomb}: refused as a decompression bomb" in r.stderr
         assert "unpacks to more than 104,857,600 bytes, over 100 times" in r.stderr
+        # and what a user with such a file that is no bomb can do
+        assert "can be unpacked first and the unpacked files ingested" in r.stderr
         assert not db.exists()
     assert out[0] < 2 * MB  # the first member's header and data, twice
 

@@ -141,7 +141,8 @@ class Budget:
         return used
 
 
-_LIMITS = "real data compresses 2-20x; limits: MAX_RATIO, RATIO_FREE in rasd.ingest.base"
+_LIMITS = ("real data compresses 2-20x; input that is no bomb can be unpacked first and "
+           "the unpacked files ingested; limits: MAX_RATIO, RATIO_FREE in rasd.ingest.base")
 
 
 def file_budget(name: str, raw: Any) -> Budget:
