@@ -350,3 +350,38 @@ def test_show_says_which_entity_and_wallet_a_detection_is_about(sqlite_store, tm
     out = runner.invoke(app, ["--db", db, "show", str(pids["p3"])])
     assert "about: entity Evil" in out.output and "\x1b" not in out.output
     assert "\nFAKE" not in out.output
+
+
+def test_a_long_post_is_screened_whole_and_a_comma_reorders_nothing(store, tmp_path):
+    """A post was screened for names in its first 400 characters only (a
+    listed name's limit), and a post with one comma was read as a listed
+    "LAST, First" name, its words moved round the comma: the detector stored
+    no ``designated_entity`` for a listed name 500 characters into a post, and
+    one for "Qaswari was there, and so was Khalid" (read "… Khalid Qaswari
+    …"). Both are stored as the post says now, in either store."""
+    import_list(store, _list_file(tmp_path), name="syn")
+    texts = {"long": "Weather for the week: rain in the north, sun in the south. " * 9
+             + "Later Khalid al-Qaswari spoke at the rally.",
+             "comma": "Qaswari was there, and so was Khalid",
+             "short": "Khalid al-Qaswari spoke at the rally."}
+    assert len(texts["long"]) > 500
+    with store.begin() as c:
+        acc = c.execute(insert(S.accounts).values(
+            platform="x", platform_id="lp", handle="longposts", name="Long Posts",
+            stub=False, first_seen=T0, last_seen=T0)).inserted_primary_key[0]
+        pids = {k: c.execute(insert(S.posts).values(
+            platform="x", platform_id=k, account_id=acc, kind="post", text=t,
+            created_at=T0.replace(day=1 + i), first_seen=T0,
+            last_seen=T0)).inserted_primary_key[0] for i, (k, t) in enumerate(texts.items())}
+    scan(store, [FinanceDetector()])
+    posts = _dets(store, "finance")
+    for k in ("long", "short"):
+        [m] = posts[pids[k]]["designated_entity"][1]["matches"]
+        assert m["list_ref"] == "ldr", k
+    assert "designated_entity" not in posts.get(pids["comma"], {})
+
+
+def _list_file(tmp_path):
+    p = tmp_path / "syn.json"
+    p.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in LIST), encoding="utf-8")
+    return p

@@ -700,11 +700,17 @@ _TEXT_CHARS = st.sampled_from(list("abu lAKr-,.' 3") + list("ابو بكر ال�
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_TEXT_CHARS, max_size=60).map("".join) | st.text(max_size=60))
 def test_normalize_text_reads_a_text_as_normalize_does(text):
-    """normalize_text is normalize, with the word each token is read from."""
+    """normalize_text is normalize, with the word each token is read from —
+    but for what only a name has: a "LAST, First" order and bracketed notes
+    (and a text is read to MAX_TEXT characters, a name to MAX_NAME). A
+    comma in a text separates words, nothing more."""
     from rasd.detect.finance.names import normalize_text
 
     t, src = normalize_text(text)
-    assert t == normalize(text) and len(src) == len(t.tokens)
+    assert len(src) == len(t.tokens)
+    if not any(c in text for c in ",()[]"):
+        assert t == normalize(text)
+    assert t.tokens == normalize_text(text.replace(",", " "))[0].tokens
 
 
 def test_normalize_text_says_which_word_each_part_is_read_from():
@@ -1062,3 +1068,86 @@ def test_parts_the_prefilter_drops_never_align(q, listed, prefix):
             for j, b in enumerate(e.norm.tokens):
                 if tok_sim(a, b, cross, arabic)[0] >= PAIR_MIN:
                     assert scr._part_seq[idx][j] in (live_cross if cross else live_same), (a, b)
+
+
+# ------------------------------------------------- the whole of a post's text
+_FILLER_TEXT = "The weather report for the coming week says rain in the north. " * 8
+
+
+def test_a_name_anywhere_in_a_post_is_found_not_only_in_its_opening(screener):
+    """find_in_text cut a post at MAX_TEXT characters, but normalize then cut
+    it at a name's MAX_NAME (400): a name further into a long Telegram post or
+    a news article was never looked for. The whole of the first MAX_TEXT
+    characters is read now, and nothing after them."""
+    from rasd.detect.finance.names import MAX_NAME, MAX_TEXT, normalize_text
+
+    assert len(_FILLER_TEXT) > MAX_NAME
+    text = _FILLER_TEXT + "Funds were sent to Ivan Sergeyevich Morozko last week."
+    assert [m.list_ref for m in screener.find_in_text(text)] == ["p4"]
+    assert [t.latin for t in normalize_text(text)[0].tokens][-4:] == [
+        "sergeyevich", "morozko", "last", "week"]
+    # bounded: what stands after MAX_TEXT characters is not read
+    far = "rain " * (MAX_TEXT // 5) + "Ivan Sergeyevich Morozko"
+    assert screener.find_in_text(far) == []
+    t, _ = normalize_text("a b " * 1_000_000)  # hostile: cut, not read whole
+    assert len(t.tokens) + len(t.set_aside) <= MAX_TEXT // 2
+
+
+@pytest.mark.parametrize("text", [
+    "Mironov was there, and so was Sergei",
+    "Morozko spoke first, then Ivan Sergeyevich",
+])
+def test_a_post_with_one_comma_is_not_reordered_as_a_listed_name(screener, text):
+    """A listed name's "LAST, First" is read "First Last"; a post's one comma
+    was read the same way, which moved the words after it before the words
+    ahead of it: "Mironov was there, and so was Sergei" read "… so was Sergei
+    Mironov was there", a listed name that the post does not write."""
+    from rasd.detect.finance.names import normalize_text
+
+    assert screener.find_in_text(text) == []
+    head = text.split(",")[0].split()[0].lower()
+    assert normalize_text(text)[0].tokens[0].latin == head
+
+
+def test_a_name_before_or_after_a_posts_comma_is_still_found(screener):
+    for text in ("He met Sergei Mironov, the deputy", "The deputy, Sergei Mironov, spoke"):
+        assert [m.list_ref for m in screener.find_in_text(text)] == ["p6"], text
+    # a listed name, and a name typed as a query, are still read "LAST, First"
+    assert normalize("MIRONOV, Sergei") == normalize("Sergei Mironov")
+    assert top(screener, "MIRONOV, Sergei")[0] == "p6"
+
+
+@pytest.mark.parametrize("text", [
+    "قال البيان،القاعده في العراق تتبنى التفجير",  # Arabic comma, no space after it
+    "قال البيان؛القاعده في العراق تتبنى التفجير",  # Arabic semicolon
+    "قال البيان:«القاعده في العراق» تتبنى التفجير",  # quotes glued to the name
+    "قال البيان,القاعده في العراق تتبنى التفجير",  # a Latin comma
+    "#القاعده_في_العراق تتبنى التفجير",  # a hashtag
+    "🔴القاعده في العراق تتبنى التفجير",  # an emoji
+])
+def test_arabic_punctuation_separates_words(tmp_path, text):
+    """A word after Arabic punctuation with no space (، ؛ ؟), or glued to
+    quotes or a hashtag's marks, kept its article: "البيان،القاعده" was one
+    word, its second half read "alqada", not the name part "qada"."""
+    from rasd.detect.finance.names import normalize_text
+
+    t, src = normalize_text(text)
+    assert "qada" in [x.latin for x in t.tokens] and "alqada" not in [x.latin for x in t.tokens]
+    assert "القاعده" in src
+    store, scr = _one_list(tmp_path, SCRIPT_NAMES)
+    try:
+        assert [m.list_ref for m in scr.find_in_text(text)] == ["a1"], text
+    finally:
+        store.close()
+
+
+def test_arabic_punctuation_between_words_reads_as_a_space():
+    from rasd.detect.finance.names import normalize_text, to_latin
+
+    for p in "،؛؟٪۔«»\"!.?#_🔴":
+        spaced = normalize_text("الماضي " + p + " القاعدة")[0]
+        assert normalize_text("الماضي" + p + "القاعدة")[0].tokens == spaced.tokens, p
+    assert to_latin("الماضي،القاعدة") == "al madi,al qada"
+    # apostrophes do not split a word
+    assert [t.latin for t in normalize_text("O'Brien and Ma’mun")[0].tokens] == [
+        "obrien", "mamun"]

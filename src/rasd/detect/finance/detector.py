@@ -44,8 +44,11 @@ from rasd.model import Detection
 # with three parts or more found in text by the first and the last; 1.7: such a
 # first-and-last (short form) match scores 0.9 of its parts' score, below the
 # whole name's (screen.SHORT_FORM_FACTOR), and a post's Arabic words are
-# judged where they stand, not by their Latin spelling anywhere in the post
-RULES_VERSION = "1.7"
+# judged where they stand, not by their Latin spelling anywhere in the post;
+# 1.8: the whole of a post's first 5,000 characters is screened for names (the
+# first 400 were), a post's comma is no "LAST, First" order, and punctuation and
+# emoji separate words (an Arabic word after "،" is read without its article)
+RULES_VERSION = "1.8"
 
 
 def _version(store: Any | None) -> str:

@@ -25,6 +25,9 @@ from importlib.resources import files
 from anyascii import anyascii
 
 MAX_NAME = 400  # characters of a name that are looked at
+# characters of a post's text that are screened (Screener.find_in_text,
+# normalize_text): all of them, not MAX_NAME's
+MAX_TEXT = 5000
 
 
 @lru_cache(maxsize=1)
@@ -123,9 +126,10 @@ def _char_script(ch: str) -> str | None:
     return "HAN" if script == "CJK" else script
 
 
-def dominant_script(text: str) -> str | None:
+def dominant_script(text: str, limit: int = MAX_NAME) -> str | None:
+    """The script most of the first ``limit`` characters' letters are written in."""
     counts: dict[str, int] = {}
-    for ch in text[:MAX_NAME]:
+    for ch in text[:limit]:
         if ch.isalpha():
             script = _char_script(ch)
             if script is None:
@@ -191,17 +195,33 @@ def phonetic(latin: str) -> str:
 
 
 _ARABIC_CHAR = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufeff]")  # _is_arabic
-_WORD_SPLIT = re.compile(r"(\s+|-)")
+# What separates words, besides spaces and hyphens: punctuation. Arabic
+# punctuation is written without a space after it as often as with one
+# ("الماضي،الدعم"), and quotes, marks and emoji stand glued to a word
+# («القاعدة», #الدولة_الإسلامية): an Arabic word must begin where they end, for its
+# article and joined conjunction to be read (al-, wa-l-, _word_to_latin).
+# Apostrophes (' ’ `) do not separate: O'Brien, Ma'mun are one word.
+# Latin words are read as before (the same characters split them later, _SPLIT),
+# but where glued to an emoji that reads as letters: Saudi🇸🇦 was "saudisa".
+WORD_PUNCT = ("\u0609-\u060f\u061b\u061d-\u061f\u066a-\u066d\u06d4\u06de\u06e9"
+              "\ufd3e\ufd3f"  # Arabic punctuation (، ؛ ؟ ٪ ٫ ٬ ۔ …) and ornate parentheses
+              "!\"#$%&()*+,./:;<=>?@\\[\\]^_{|}~"  # ASCII punctuation but ' and `
+              "\u00ab\u00bb\u00b7\u2010-\u2015\u201c-\u201f\u2022\u2026\u2039\u203a"
+              # arrows, shapes, dingbats (not their digits ❶…) and emoji: 🔴القاعدة
+              "\u2190-\u21ff\u2500-\u2775\u2794-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff")
+_WORD_SPLIT = re.compile(f"(\\s+|-|[{WORD_PUNCT}]+)")
 _ARABIC_RUN = re.compile(r"([\u0600-\u06ff\u0750-\u077f]+)")
 
 
 def to_latin(text: str) -> str:
-    """Transliterate a whole string to lower-case ASCII, word by word."""
+    """Transliterate a whole string to lower-case ASCII, word by word (words
+    split at spaces, hyphens and punctuation, :data:`WORD_PUNCT`)."""
     return anyascii("".join(_word_to_latin(w) for w in _WORD_SPLIT.split(text))).lower()
 
 
 def _word_to_latin(w: str) -> str:
-    """One word of :func:`to_latin` (as split at spaces and hyphens), its Arabic
+    """One word of :func:`to_latin` (as split at spaces, hyphens and
+    punctuation), its Arabic
     transliterated, before anyascii (which reads each character alone)."""
     if w.startswith(("وال", "فال", "بال")) and len(w) > 5:
         w = w[1:]  # conjunction/preposition glued to the article: wa-l-, fa-l-, bi-l-
@@ -258,23 +278,35 @@ def normalize(name: str, *, split_camel: bool = False) -> NormName:
 
 
 def normalize_text(text: str) -> tuple[NormName, tuple[str, ...]]:
-    """``normalize(text)``, and for each of its tokens the word of the text (as
-    :func:`to_latin` splits it: at spaces and hyphens) it was read from — where
-    a screen of free text must know what stood at a position (an Arabic
-    stopword, a word with the article), not only what is spelled the same
-    somewhere in the text."""
-    return _normalize(text, False)
+    """The tokens of a post's text, and for each the word of the text (as
+    :func:`to_latin` splits it: at spaces, hyphens and punctuation) it was read
+    from — where a screen of free text must know what stood at a position (an
+    Arabic stopword, a word with the article), not only what is spelled the
+    same somewhere in the text.
+
+    Read as :func:`normalize` reads a name, but the text is a text: all of its
+    first :data:`MAX_TEXT` characters are read (a name's first
+    :data:`MAX_NAME`), its dominant script is that of all of them, its
+    brackets are what it says (not notes to set aside), and a comma is a comma:
+    "He met Ayman al-Zawahiri, the leader" is not reordered as a listed
+    "LAST, First" name is."""
+    return _normalize(text, False, text=True)
 
 
-def _normalize(name: str, split_camel: bool) -> tuple[NormName, tuple[str, ...]]:
-    name = unicodedata.normalize("NFKC", _plain(name[:MAX_NAME]))
-    name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)  # bracketed notes
+def _normalize(name: str, split_camel: bool,
+               text: bool = False) -> tuple[NormName, tuple[str, ...]]:
+    limit = MAX_TEXT if text else MAX_NAME
+    name = unicodedata.normalize("NFKC", _plain(name[:limit]))
+    if not text:
+        name = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name)  # bracketed notes
     if split_camel:
         name = _CAMEL.sub(" ", name)
-    script = dominant_script(name)
+    script = dominant_script(name, limit)
     # "LAST, First Middle" (OFAC, many registries) → "First Middle LAST", so that
-    # "AL-BASIT, Abd" joins like "Abd al-Basit"
-    head, sep, tail = name.partition(",")
+    # "AL-BASIT, Abd" joins like "Abd al-Basit" — a listed name's (or a query's)
+    # convention, never a post's: "Zawahiri was there, and so was Ayman" would
+    # put Ayman before Zawahiri
+    head, sep, tail = (name, "", "") if text else name.partition(",")
     if sep and tail.strip() and "," not in tail and head.strip():
         name = tail.strip() + " " + head.strip()
     # to_latin word by word (anyascii reads each character alone, so this is
@@ -427,5 +459,3 @@ def _arabic_word_info(w: str) -> ArabicWord | None:
         parts = parts[1:]
     return ArabicWord(parts, article, forms) if parts else None
 
-
-MAX_TEXT = 5000  # characters of a post that find_in_text reads

@@ -266,8 +266,9 @@ def arabic_evidence(toks: Iterable[Token], words: Iterable[str]) -> ArabicEviden
     """:class:`ArabicEvidence` of a text's tokens ``toks``, each read from the
     word of ``words`` beside it (:func:`.names.normalize_text`). A part is
     judged by the Arabic word at its position that spells it; a word that
-    holds two (no space after a comma: "الماضي،الدعم") by each that does — a
-    stopword, or with the article, only if every one is."""
+    holds two (Arabic letters on either side of a digit or a Latin letter:
+    "الماضي2الدعم"; punctuation, "الماضي،الدعم", separates words) by each that
+    does — a stopword, or with the article, only if every one is."""
     stops = arabic_stopwords()
     parts: set[int] = set()
     stop: set[int] = set()
@@ -1149,6 +1150,11 @@ class Screener:
         Such a match scores its two parts' score × SHORT_FORM_FACTOR (0.9:
         feature ``short_form``, the parts' score as ``name_in_text``), below
         the whole name written as closely, which scores ``name_in_text``.
+
+        The text's first MAX_TEXT (5,000) characters are read, all of them, and
+        nothing after them (:func:`.names.normalize_text`): as written — a
+        comma is not a listed name's "LAST, First", punctuation separates words
+        (an Arabic word after "،" with no space is read with its article apart).
         """
         # a post's brackets hold what it says; a name's are notes (normalize)
         text = re.sub(r"[()\[\]]", " ", text[:MAX_TEXT])
@@ -1295,7 +1301,8 @@ def _plain_text(text: str) -> str:
 
 def _words(name: str, text: bool = False) -> list[str]:
     """The Latin words of a name or (``text``) a post, as
-    :func:`.names.normalize` reads them. A listed name's "LAST, First" is read
+    :func:`.names.normalize` (:func:`.names.normalize_text`) reads them. A
+    listed name's "LAST, First" is read
     "First Last" and its bracketed notes are set aside; a post's brackets hold
     what it says ("(Nord Stream 2 AG)" lost the words that told the company)."""
     if not text:
