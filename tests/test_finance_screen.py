@@ -1151,3 +1151,39 @@ def test_arabic_punctuation_between_words_reads_as_a_space():
     # apostrophes do not split a word
     assert [t.latin for t in normalize_text("O'Brien and Ma’mun")[0].tokens] == [
         "obrien", "mamun"]
+
+
+def test_a_long_text_compares_only_windows_that_hold_every_part(screener, monkeypatch):
+    """Read whole, a long post holds the parts of many listed names somewhere,
+    seldom side by side: a window of the text is compared with a listed name
+    only where it holds a token of each of the name's skeletons (what the
+    text as a whole is already required to hold), not around every part."""
+    calls = []
+    compare = Screener.compare
+
+    def counting(self, a, b):
+        calls.append(b.key)
+        return compare(self, a, b)
+
+    monkeypatch.setattr(Screener, "compare", counting)
+    text = ("Ivan went home early. " + _FILLER_TEXT + "Morozko arrived late. "
+            + _FILLER_TEXT + "Sergeyevich stayed.")
+    assert screener.find_in_text(text) == []
+    assert calls == []
+    assert [m.list_ref for m in screener.find_in_text(
+        text + " Then Ivan Sergeyevich Morozko spoke.")] == ["p4"]
+    assert calls and all(set(k.split()) == {"ivan", "sergeyevich", "morozko"} for k in calls)
+
+
+def test_a_part_elsewhere_in_the_text_lets_no_other_word_stand_for_it(tmp_path):
+    """"الاتحاد الإعلامي" (the media union) is no AL-ITIHAAD AL-ISLAMIYA
+    (الاتحاد الاسلامي) because الاسلامي stands elsewhere in the post: the text
+    held a token of each of the name's skeletons, and الإعلامي (alami) was then
+    compared as islami. Found in SaudiNewsNet once whole articles were read."""
+    store, scr = _one_list(tmp_path, [("e1", "Organization", "AL-ITIHAAD AL-ISLAMIYA",
+                                       ["الاتحاد الاسلامي"])])
+    try:
+        assert scr.find_in_text("قال رئيس الاتحاد الإعلامي إن المؤتمر الاسلامي ناجح") == []
+        assert [m.list_ref for m in scr.find_in_text("بيان الاتحاد الاسلامي")] == ["e1"]
+    finally:
+        store.close()

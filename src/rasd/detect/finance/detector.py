@@ -47,7 +47,9 @@ from rasd.model import Detection
 # judged where they stand, not by their Latin spelling anywhere in the post;
 # 1.8: the whole of a post's first 5,000 characters is screened for names (the
 # first 400 were), a post's comma is no "LAST, First" order, and punctuation and
-# emoji separate words (an Arabic word after "،" is read without its article)
+# emoji separate words (an Arabic word after "،" is read without its article),
+# and a window of the text is compared with a listed name only where it holds a
+# token of each of the name's skeletons
 RULES_VERSION = "1.8"
 
 

@@ -1155,6 +1155,8 @@ class Screener:
         nothing after them (:func:`.names.normalize_text`): as written — a
         comma is not a listed name's "LAST, First", punctuation separates words
         (an Arabic word after "،" with no space is read with its article apart).
+        A window of the text is compared with a listed name only where it holds
+        a token of each of the name's skeletons (PREFILTER), not only the text.
         """
         # a post's brackets hold what it says; a name's are notes (normalize)
         text = re.sub(r"[()\[\]]", " ", text[:MAX_TEXT])
@@ -1180,7 +1182,8 @@ class Screener:
             for idx in self.anchor_index.get(self._dfkey(tok), ()):
                 anchors[idx].append(pos)
         best: dict[int, tuple[float, Entry, dict[str, Any]]] = {}
-        text_keys = {self._dfkey(tok) for tok in toks}
+        tok_keys = [self._dfkey(tok) for tok in toks]
+        text_keys = set(tok_keys)
         for idx, positions in anchors.items():
             e = self.entries[idx]
             n = len(e.norm.tokens)
@@ -1212,8 +1215,13 @@ class Screener:
                 # of common words is distinctive all the same
                 plain = not whole
                 s, ev = 0.0, {}
+                # and the same of each window: in a long text the parts of
+                # many listed names stand somewhere, seldom side by side
+                need = {self._dfkey(x) for x in e.norm.tokens} if PREFILTER else set()
                 for p in positions[:20]:
                     for start in range(max(0, p - n + 1), min(p, len(toks) - n) + 1):
+                        if not need.issubset(tok_keys[start:start + n]):
+                            continue
                         window = NormName(toks[start:start + n], (), t.script)
                         _, evw = self.compare(e.norm, window)
                         al = evw.get("aligned", [])
