@@ -119,8 +119,11 @@ def run(data: Path, limit: int | None) -> dict:
 
 def compare(old: dict, new: dict) -> None:
     key = lambda h: (h[0], h[1], h[2])
-    a = {key(h): h for h in old.get("hits", [])}
-    b = {key(h): h for h in new.get("hits", [])}
+    # the documents both runs screened (a set absent or --limit in one of them)
+    docs = {k: min(v["docs"], new["sets"][k]["docs"])
+            for k, v in old.get("sets", {}).items() if k in new.get("sets", {})}
+    a = {key(h): h for h in old.get("hits", []) if h[1] < docs.get(h[0], 0)}
+    b = {key(h): h for h in new.get("hits", []) if h[1] < docs.get(h[0], 0)}
     for label, ks, src in (("lost", a.keys() - b.keys(), a), ("gained", b.keys() - a.keys(), b)):
         per = Counter(k[0] for k in ks)
         print(f"{label}: {len(ks)} {dict(per)}")
