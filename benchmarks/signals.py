@@ -210,18 +210,10 @@ def _tlsh_bank(rng: np.random.Generator, n: int, headers: list[str], q: str) -> 
 
 def _prepare_before(mh, signals: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """MinHash ``prepare`` as it was: ``decode`` (base64, an array) signal by
-    signal into the column-major array."""
-    from rasd.detect.media.signals.minhash import NUM_PERM, decode
+    signal into the column-major array (``minhash.prepare_row_by_row``)."""
+    from rasd.detect.media.signals.minhash import prepare_row_by_row
 
-    rows = np.zeros((len(signals), NUM_PERM), dtype="<u4", order="F")
-    ok = np.zeros(len(signals), dtype=bool)
-    for i, sgn in enumerate(signals):
-        try:
-            rows[i] = decode(sgn)
-            ok[i] = True
-        except ValueError:
-            pass
-    return rows, ok
+    return prepare_row_by_row(signals)
 
 
 def _prepare_times(mh, bank: list[str], repeat: int = 2

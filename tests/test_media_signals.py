@@ -522,17 +522,9 @@ def test_minhash_near_computes_no_distance_per_signal(monkeypatch):
 def _minhash_prepare_one_by_one(signals: list) -> tuple[np.ndarray, np.ndarray]:
     """MinHash ``prepare`` as it was: ``decode`` row by row, a row it refuses
     left zero and out (``ok`` false)."""
-    from rasd.detect.media.signals.minhash import NUM_PERM, decode
+    from rasd.detect.media.signals.minhash import prepare_row_by_row
 
-    rows = np.zeros((len(signals), NUM_PERM), dtype="<u4", order="F")
-    ok = np.zeros(len(signals), dtype=bool)
-    for i, sgn in enumerate(signals):
-        try:
-            rows[i] = decode(sgn)
-            ok[i] = True
-        except ValueError:
-            pass
-    return rows, ok
+    return prepare_row_by_row(signals)
 
 
 def _minhash_hostile_bank(rng: np.random.Generator) -> tuple[str, list]:

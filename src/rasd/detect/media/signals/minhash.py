@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -138,6 +139,28 @@ def _decode_rows(signals: list[str], out: np.ndarray) -> np.ndarray:
     return good
 
 
+def decode_each(signals: list, rows: np.ndarray, ok: np.ndarray, which: Iterable[int]) -> None:
+    """``decode`` the signals at ``which`` one by one into ``rows``, ``ok`` set
+    for each it reads (a row it refuses is left as it is): ``prepare``'s way
+    for the values not in the one form ``_decode_rows`` reads."""
+    for i in which:
+        try:
+            rows[i] = decode(signals[i])
+            ok[i] = True
+        except ValueError:  # binascii.Error included
+            pass
+
+
+def prepare_row_by_row(signals: list) -> tuple[np.ndarray, np.ndarray]:
+    """What ``MinHashSignal.prepare`` gives, made with ``decode`` row by row,
+    as it was before the numpy decoding: the reference its tests and
+    ``benchmarks/signals.py`` hold it to."""
+    rows = np.zeros((len(signals), NUM_PERM), dtype="<u4", order="F")
+    ok = np.zeros(len(signals), dtype=bool)
+    decode_each(signals, rows, ok, range(len(signals)))
+    return rows, ok
+
+
 class MinHashSignal(SignalType):
     name = "minhash"
     content_types = frozenset({"text"})
@@ -182,12 +205,7 @@ class MinHashSignal(SignalType):
         for start in range(0, n, PREPARE_CHUNK):
             part = signals[start:start + PREPARE_CHUNK]
             ok[start:start + len(part)] = _decode_rows(part, rows[start:start + len(part)])
-        for i in np.flatnonzero(~ok).tolist():
-            try:
-                rows[i] = decode(signals[i])
-                ok[i] = True
-            except ValueError:  # binascii.Error included
-                pass
+        decode_each(signals, rows, ok, np.flatnonzero(~ok).tolist())
         return rows, ok
 
     def distances(self, value: str, prepared: Any) -> list[float | None]:
