@@ -332,6 +332,18 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   82.2 -> 72.9 ms wall. Stores identical by natural keys (killpoints.dump;
   notices first, a flat file, its older copy, pages and their older copy,
   the flat file again; SQLite and PostgreSQL, old and new).
+  Session 17, SQLite (a slow spell of the host all session: naive 91-107k
+  posts/s against 165-171k in session 16's quiet one): the session's start
+  (9981145, load 0.96): 200k posts 13,800/s with 2 processes (0.15x; 1
+  process 14,127/s; re-ingest 18,273/s; floor 0.56x; peak RSS 192 + 79 MB);
+  per post naive 11.0 us, parse 22.3, floor 19.7, ingest 72.5. After the
+  lone-CR first-line reading (X v2 pages now pass through _first_lines: an
+  LF past the 64 KiB peek) and the decompression budget (557650f, load
+  0.99): 16,958/s (0.16x; 1 process 13,774/s; re-ingest 23,467/s; floor
+  0.43x; peak RSS 193 + 79 MB); per post naive 9.3, parse 19.1, floor 21.8,
+  ingest 59.0: the same ratio to naive, no loss. --size-gb 1.0 --skip-one
+  (1.1M posts, the machine loaded to 11 by other work: speeds meaningless):
+  peak RSS 237 + 80 MB (goal < 500 MB: met).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
