@@ -1158,8 +1158,9 @@ class Screener:
         A window of the text is compared with a listed name only where it holds
         a token of each of the name's skeletons (PREFILTER), not only the text.
         """
-        # a post's brackets hold what it says; a name's are notes (normalize)
-        text = re.sub(r"[()\[\]]", " ", text[:MAX_TEXT])
+        # (a post's brackets hold what it says, unlike a name's notes: normalize_text
+        # and _words(text=True) read them as the punctuation that parts words)
+        text = text[:MAX_TEXT]
         t, src = normalize_text(text)
         toks = t.tokens
         if not toks:
