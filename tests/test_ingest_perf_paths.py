@@ -1236,3 +1236,151 @@ def test_the_benchmarks_older_copy_is_read_late_whole(store, tmp_path, flat):
     assert len(texts) == len(versions) == 200
     assert not any(t.startswith("earlier: ") for t in texts)
     assert all(t.startswith("earlier: ") for t in versions)
+
+
+def test_fast_update_rows_stores_what_an_executemany_stores(store):
+    """``fast_update_rows`` (on PostgreSQL one ``UPDATE … FROM unnest``) sets
+    what SQLAlchemy's executemany of the same UPDATE sets: times with and
+    without a zone and None in one column (psycopg dumped such a list as one
+    kind: a time of -07:30 was stored 7.5 hours early), strings, JSON; where
+    two rows name one key, the last; rows not named are left alone. On
+    PostgreSQL again in a session not in UTC, where a time without a zone is
+    taken in the session's zone."""
+    from datetime import timedelta, timezone
+
+    from rasd.store.upsert import fast_update_rows
+
+    av = S.account_versions
+    rounds = 1 if store.is_sqlite else 2
+    with store.begin() as c:
+        fast_insert(c, S.accounts, [_acc(1)])
+        aid = c.execute(select(S.accounts.c.id)).scalar_one()
+        c.execute(insert(av), [
+            {"account_id": aid, "handle": f"h{i}", "name": None, "snapshot": None,
+             "valid_until": T0, "observed_at": T0, "first_observed_at": None,
+             "raw_sha256": "r"} for i in range(12 * rounds)])
+        ids = c.execute(select(av.c.id).order_by(av.c.id)).scalars().all()
+    zones = (UTC, None, timezone(timedelta(hours=-7, minutes=-30)))
+    cols = ("valid_until", "observed_at", "first_observed_at", "raw_sha256", "snapshot")
+
+    def values(i: int) -> tuple:
+        t = datetime(2023, 1 + i, 2, 3, 4, 5, 6789 * i, tzinfo=zones[i % 3])
+        return (t, None if i % 2 else t, t if i % 3 else None, None if i == 4 else f"{i:064x}",
+                {"location": "é\u202e", "url": None} if i % 2 else None)
+
+    for r in range(rounds):
+        fast_ids, plain_ids = ids[12 * r:12 * r + 6], ids[12 * r + 6:12 * r + 12]
+        fast = [(fast_ids[i], *values(i)) for i in range(5)] + [(fast_ids[0], *values(5))]
+        plain = [{"b_id": plain_ids[i], **dict(zip(cols, values(i), strict=True))}
+                 for i in (1, 2, 3, 4, 0)]
+        plain[-1].update(dict(zip(cols, values(5), strict=True)))  # (key 0's last row)
+        with store.begin() as c:
+            if r:
+                c.exec_driver_sql("SET LOCAL TIME ZONE 'America/St_Johns'")
+            fast_update_rows(c, av, cols, fast)
+            c.execute(update(av).where(av.c.id == bindparam("b_id")).values(
+                {n: bindparam(n, type_=av.c[n].type) for n in cols}), plain)
+            fast_update_rows(c, av, cols, [])
+            with pytest.raises(KeyError):
+                fast_update_rows(c, av, ("no_such",), [(fast_ids[0], 1)])
+        with store.connect() as c:
+            rows = c.execute(select(av.c.id, *(av.c[n] for n in cols))).all()
+        got = {row[0]: tuple(row[1:]) for row in rows}
+        assert [got[i] for i in fast_ids] == [got[i] for i in plain_ids]  # (5: as it was)
+        if not store.is_sqlite:  # (SQLite keeps a time's fields, without its zone)
+            assert got[fast_ids[0]][0] == values(5)[0] and got[fast_ids[0]][0].hour == 10
+        assert got[fast_ids[5]][2:] == (None, "r", None)
+        assert got[fast_ids[1]][4] == {"location": "é\u202e", "url": None}
+
+
+def test_fast_delete_in_deletes_what_a_delete_in_deletes(store):
+    """``fast_delete_in`` with more ids than SQLite takes in one statement
+    (on PostgreSQL one array) deletes the rows of those ids, as SQLAlchemy's
+    ``IN`` does, and no other."""
+    from rasd.store.upsert import SQLITE_IN_MAX, fast_delete_in, fast_insert_rows
+
+    n = SQLITE_IN_MAX * 2 + 500
+    posts = [{"platform": p, "platform_id": str(i), "kind": "post", "first_seen": T0,
+              "last_seen": T0} for p in ("x", "y") for i in range(n)]
+    pl = S.pending_links
+    with store.begin() as c:
+        fast_insert(c, S.posts, posts)
+        ids = {p: c.execute(select(S.posts.c.id).where(S.posts.c.platform == p).order_by(
+            S.posts.c.id)).scalars().all() for p in ("x", "y")}
+        fast_insert_rows(c, pl, ("platform", "post_id", "kind", "target_post_id"), [
+            (p, pid, k, f"t{pid}") for p in ("x", "y") for pid in ids[p] for k in ("reply",
+                                                                                 "quote")])
+        gone = [pid for j, pid in enumerate(ids["x"]) if j % 7]  # 1,971 ids: 3 INs
+        fast_delete_in(c, pl, "post_id", gone + gone[:5])
+        fast_delete_in(c, pl, "post_id", [])
+        c.execute(pl.delete().where(pl.c.post_id.in_(
+            [pid for j, pid in enumerate(ids["y"]) if j % 7])))
+        left = {p: sorted(r for r in c.execute(select(pl.c.post_id, pl.c.kind).where(
+            pl.c.platform == p)).all()) for p in ("x", "y")}
+        with pytest.raises(KeyError):
+            fast_delete_in(c, pl, "no_such", [1])
+    assert len(gone) > 2 * SQLITE_IN_MAX
+    x_left = sorted((pid, k) for j, pid in enumerate(ids["x"]) if not j % 7
+                    for k in ("reply", "quote"))
+    assert left["x"] == x_left and len(left["y"]) == len(x_left)
+
+
+def _reply_page(day: int, texts: dict[int, str], target: str) -> bytes:
+    """A page of tweets ``texts`` (id to text), each a reply to a post not
+    stored (``target``, 0000, its id), collected on ``day`` of January 2024."""
+    return orjson.dumps({
+        "data": [{"id": str(t), "author_id": str(100 + t % 7), "text": text,
+                  "created_at": "2024-01-01T00:00:00.000Z",
+                  "referenced_tweets": [{"type": "replied_to", "id": f"{target}0000{t}"}]}
+                 for t, text in texts.items()],
+        "includes": {"users": [_user(i) for i in range(7)]},
+        "__twarc": {"retrieved_at": f"2024-01-{day:02d}T00:00:00+00:00"}}) + b"\n"
+
+
+def test_late_versions_and_changed_posts_links_are_written_in_one_statement_each(
+        store, tmp_path):
+    """The writer's UPDATE of stored versions that copies read late move, and
+    of current copies first seen earlier, and its DELETE of the waiting links
+    of the posts a batch changes (1,200: more than one IN of SQLite), no
+    longer go through SQLAlchemy (an executemany, an expanding IN) but
+    through ``fast_update_rows`` and ``fast_delete_in`` (on PostgreSQL one
+    statement each); what they leave is checked."""
+    from sqlalchemy import event
+
+    n = 1200
+    files = []
+    for day, text, target in ((20, "A", "9"), (25, "B", "8"), (10, "A", "7"), (22, "B", "6")):
+        f = tmp_path / f"{day}.jsonl"
+        f.write_bytes(_reply_page(day, {t: f"{text}{t}" for t in range(1, n + 1)}, target))
+        files.append(f)
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        sent.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        reps = [ingest_path(store, files[0], jobs=1), ingest_path(store, files[1], jobs=1)]
+        pl, pv, p = S.pending_links, S.post_versions, S.posts
+        with store.connect() as c:  # the changed posts' links as they are now
+            targets = c.execute(select(pl.c.target_post_id)).scalars().all()
+        assert sorted(targets) == sorted(f"80000{t}" for t in range(1, n + 1))
+        reps += [ingest_path(store, f, jobs=1) for f in files[2:]]
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert reps[1].counts["by_kind"]["posts"] == {"updated": n}
+    assert reps[2].counts["by_kind"]["posts"] == {"unchanged": n}
+    assert reps[3].counts["by_kind"]["posts"] == {"unchanged": n}
+    slow = [s for s in sent if s.startswith(("UPDATE post_versions", "UPDATE posts SET first",
+                                             "DELETE FROM pending_links"))]
+    assert slow == [], slow[:3]
+    with store.connect() as c:
+        # A: from the 10th (moved back) to the 20th, until the 22nd (B moved back)
+        got = c.execute(select(pv.c.text, pv.c.first_observed_at, pv.c.observed_at,
+                               pv.c.valid_until)).all()
+        assert len(got) == n
+        assert {(t[:1], f.day, o.day, u.day) for t, f, o, u in got} == {("A", 10, 20, 22)}
+        cur = c.execute(select(p.c.text, p.c.first_observed_at, p.c.observed_at)).all()
+        assert {(t[:1], f.day, o.day) for t, f, o in cur} == {("B", 22, 25)}
+        raw = c.execute(select(pv.c.raw_sha256).distinct()).scalars().all()
+    assert len(raw) == 1 and raw[0] is not None  # (the 10th's copy's page)

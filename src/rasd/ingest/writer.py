@@ -55,10 +55,12 @@ from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import LOOKUP_TABLES, chunks, compress, key_accounts, now
 from rasd.store.upsert import (
+    fast_delete_in,
     fast_insert,
     fast_insert_rows,
     fast_select_in,
     fast_update,
+    fast_update_rows,
     insert_ignore,
 )
 
@@ -132,6 +134,9 @@ def _version_profile(r: dict[str, Any]) -> tuple[Any, ...]:
 def _version_text(r: dict[str, Any]) -> tuple[Any, ...]:
     """What a post version row keeps (as ``_text_kept``)."""
     return (r["text"], _utc_naive(r["edited_at"]) if r["edited_at"] else None)
+
+
+_MOVED = ("valid_until", "observed_at", "first_observed_at", "raw_sha256")  # of a version
 
 
 class _Period:
@@ -1496,20 +1501,14 @@ class Writer:
             gave.append(placed)
             if count:
                 self.counts.add(kind.name, "updated" if placed else "unchanged")
-        moved = [{"b_id": p.row["id"], "u": p.row["valid_until"], "o": p.row["observed_at"],
-                  "f": p.row["first_observed_at"], "r": p.row["raw_sha256"]}
-                 for h in held.values() for p in h.all if p.stored and p.dirty]
-        if moved:  # stored versions whose sightings or end moved
-            tt = v.c.valid_until.type
-            c.execute(update(v).where(v.c.id == bindparam("b_id")).values(
-                valid_until=bindparam("u", type_=tt), observed_at=bindparam("o", type_=tt),
-                first_observed_at=bindparam("f", type_=tt), raw_sha256=bindparam("r")), moved)
-        began = [{"b_id": p.row["id"], "f": p.row["first_observed_at"]}
-                 for p in current.values() if p.dirty]
-        if began:  # current copies first seen earlier (or, split, later)
-            t = kind.table
-            c.execute(update(t).where(t.c.id == bindparam("b_id")).values(
-                first_observed_at=bindparam("f", type_=t.c.first_observed_at.type)), began)
+        # stored versions whose sightings or end moved (on PostgreSQL one
+        # UPDATE … FROM unnest: fast_update_rows)
+        fast_update_rows(c, v, _MOVED, [
+            (p.row["id"], *(p.row[n] for n in _MOVED))
+            for h in held.values() for p in h.all if p.stored and p.dirty])
+        # current copies first seen earlier (or, split, later)
+        fast_update_rows(c, kind.table, ("first_observed_at",), [
+            (p.row["id"], p.row["first_observed_at"]) for p in current.values() if p.dirty])
         return gave
 
     def _versions_read_late(self, c: Connection, kind: _Kind, late: list[tuple[Any, Any]],
@@ -1816,9 +1815,9 @@ class Writer:
     def _write_children(self, c: Connection, posts: list[tuple[int, PostItem]]) -> None:
         if not posts:
             return
-        pl = S.pending_links
-        for chunk in chunks(self.updated_posts, IN_CHUNK):  # their links as they are now, below
-            c.execute(pl.delete().where(pl.c.post_id.in_(chunk)))
+        # their links as they are now, below (by the index that post_id leads;
+        # on PostgreSQL one DELETE of one array: fast_delete_in)
+        fast_delete_in(c, S.pending_links, "post_id", self.updated_posts)
         self._target_authors(c, posts)
         tags, urls, edges, media_rows, pm_pairs, waiting = [], [], [], {}, [], []
         account_id, name_id, post_author = self._account_id, self._name_id, self.post_author

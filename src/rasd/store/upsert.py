@@ -326,6 +326,152 @@ def fast_update(conn: Connection, table: Table, rows: list[dict[str, Any]],
     _executemany(conn, sql, convert(rows))
 
 
+def fast_update_rows(conn: Connection, table: Table, cols: tuple[str, ...],
+                     rows: list[tuple], *, key: str = "id") -> None:
+    """``UPDATE table SET cols … WHERE key = …`` for many rows, each a tuple
+    (the ``key`` value, then the new values in the order of ``cols``). Where
+    two rows name the same key the last one holds, as in an executemany.
+
+    On PostgreSQL one statement, whatever the number of rows: ``UPDATE …
+    FROM unnest(arrays)``, an array a column (cast to the column's type, so
+    a time without a zone is taken in the session's time zone, as a
+    parameter of the executemany's is: rasd's sessions are UTC; a column
+    mixing times with and without a zone, in a session of another zone, goes
+    by the executemany: ``_pg_arrays``), run with sequential scans off as
+    ``fast_select_in``'s lookups are (the rows' index probed, never a scan of
+    the table); the server parses and plans it once, where an executemany
+    ran one UPDATE a row. Values go through SQLAlchemy's bind processors
+    first (JSON), as there. On SQLite: ``fast_update``'s executemany (no
+    arrays there)."""
+    if not rows:
+        return
+    from sqlalchemy import bindparam, update
+
+    for c in (key, *cols):
+        if c not in table.c:
+            raise KeyError(f"{table.name} has no column {c!r}")
+    if key in cols or "b_id" in cols:
+        raise ValueError(f"{key!r} both the key and a column to set")
+    last = {r[0]: r for r in rows}  # (the last row of a key holds)
+    arrays = None
+    if conn.dialect.name == "postgresql":
+        sql, procs = _pg_update_rows(conn, table, key, cols)
+        dconn = conn.connection.driver_connection
+        arrays = _pg_arrays(dconn, table, (key, *cols), procs, list(last.values()))
+    if arrays is not None:
+        _pg_by_index(dconn, sql, arrays)
+        return
+    names = ("b_id", *cols)
+    sql, convert = _prepare(
+        conn, table, names, "update-rows:" + key,
+        lambda: update(table).where(table.c[key] == bindparam("b_id")).values(
+            {c: bindparam(c, type_=table.c[c].type) for c in cols}), by_position=True)
+    _executemany(conn, sql, convert(list(last.values())))
+
+
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Universal",
+                        "Etc/Universal", "Zulu", "Etc/Zulu"})
+
+
+def _pg_arrays(dconn: Any, table: Table, names: tuple[str, ...], procs: tuple,
+               rows: list[tuple]) -> list[list] | None:
+    """The columns of ``rows`` as arrays for ``fast_update_rows``, through
+    their bind processors. psycopg dumps a list of times as one kind: where
+    a list mixes times with and without a zone, the offsets of one kind were
+    lost (a time of -07:30 stored 7.5 hours early). Such a list is made one
+    kind as the server would take it: a time without a zone in the session's
+    time zone, UTC in rasd's sessions; in another zone, None (the caller
+    falls back to one UPDATE a row)."""
+    arrays = []
+    for name, proc, values in zip(names, procs, zip(*rows, strict=True), strict=True):
+        col = list(values) if proc is None else [proc(v) for v in values]
+        if isinstance(table.c[name].type, DateTime):
+            naive = {v.tzinfo is None for v in col if isinstance(v, datetime)}
+            if len(naive) > 1:
+                if not _session_utc(dconn):
+                    return None
+                if table.c[name].type.timezone:
+                    col = [v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None
+                           else v for v in col]
+                else:
+                    col = [v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime)
+                           and v.tzinfo is not None else v for v in col]
+        arrays.append(col)
+    return arrays
+
+
+def _session_utc(dconn: Any) -> bool:
+    """Whether the session's time zone is UTC (as the server last reported it:
+    no round trip)."""
+    info = getattr(dconn, "info", None)
+    get = getattr(info, "parameter_status", None) or getattr(
+        dconn, "get_parameter_status", None)  # psycopg 3, psycopg2
+    zone = get("TimeZone") if get is not None else None
+    if isinstance(zone, bytes):
+        zone = zone.decode("ascii", "replace")
+    return zone in _UTC_NAMES
+
+
+_UPDATE_ROWS: dict[tuple, tuple[str, tuple]] = {}
+
+
+def _pg_update_rows(conn: Connection, table: Table, key: str,
+                    cols: tuple[str, ...]) -> tuple[str, tuple]:
+    """The statement of ``fast_update_rows`` on PostgreSQL, and each array's
+    bind processor (None: none). Names come from the table definition only."""
+    entry_key = (table.name, key, cols)
+    entry = _UPDATE_ROWS.get(entry_key)
+    if entry is None:
+        from sqlalchemy import bindparam, update
+
+        compiled = update(table).values(
+            {c: bindparam(c, type_=table.c[c].type) for c in (key, *cols)}).compile(
+            dialect=conn.dialect)
+        bind = _processors(compiled, table)
+        names = (key, *cols)
+        types = [table.c[c].type.compile(dialect=conn.dialect) for c in names]
+        alias = [f"c{i}" for i in range(len(names))]
+        sql = (f"UPDATE {table.name} SET "
+               + ", ".join(f"{c} = v.{a}" for c, a in zip(cols, alias[1:], strict=True))
+               + " FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types)
+               + f") AS v({', '.join(alias)}) WHERE {table.name}.{key} = v.c0")
+        entry = _UPDATE_ROWS[entry_key] = (sql, tuple(bind.get(c) for c in names))
+    return entry
+
+
+# SQLite's limit on a statement's parameters was 999 before 3.32: an IN (…) of
+# bound values takes at most this many (the ingest writer's IN_CHUNK)
+SQLITE_IN_MAX = 900
+
+
+def fast_delete_in(conn: Connection, table: Table, col: str, values: list[Any]) -> None:
+    """``DELETE FROM table WHERE col IN values``: on PostgreSQL one statement
+    of one array parameter (``= ANY``), whatever the number of values (the
+    same text each time: parsed once by the driver), with sequential scans
+    off as ``fast_select_in``'s lookups (the planner took a scan of 200,000
+    waiting links for cheaper than 5,000 probes of their index on post_id:
+    ~46 ms against ~26 ms); on SQLite ``IN`` lists of
+    at most ``SQLITE_IN_MAX`` values. Values go to the driver as they are
+    (integers, strings: no bind processing). ``col`` should lead an index."""
+    if col not in table.c:
+        raise KeyError(f"{table.name} has no column {col!r}")
+    if not values:
+        return
+    dconn = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        _pg_by_index(dconn, f"DELETE FROM {table.name} WHERE {col} = ANY(%s)", (list(values),))
+        return
+    ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cur = dconn.cursor()
+    try:
+        for i in range(0, len(values), SQLITE_IN_MAX):
+            part = values[i:i + SQLITE_IN_MAX]
+            cur.execute(f"DELETE FROM {table.name} WHERE {col} IN ({', '.join([ph] * len(part))})",
+                        tuple(part))
+    finally:
+        cur.close()
+
+
 def fast_select_in(conn: Connection, table: Table, cols: tuple[str, ...],
                    eq: tuple[str, Any] | None, in_col: str, values: list[Any], *,
                    where: Mapping[str, Any] | None = None, typed: bool = False
@@ -359,25 +505,8 @@ def fast_select_in(conn: Connection, table: Table, cols: tuple[str, ...],
             desc = cur.description
         finally:
             cur.close()
-    elif not _pipelines(dconn):  # psycopg2, or a libpq before 14: three round trips
-        with dconn.cursor() as cur:
-            cur.execute(INDEX_LOOKUP_SQL)
-            cur.execute(sql, params)
-            rows = list(cur.fetchall())
-            desc = cur.description
-            # (not where the lookup failed: the transaction is aborted, and
-            # its end undoes the setting anyway)
-            cur.execute(INDEX_LOOKUP_END_SQL)
     else:
-        # the setting, the lookup and the setting back in one round trip (on a
-        # loaded machine two more round trips cost about what the lookup does)
-        with dconn.cursor() as on, dconn.cursor() as cur, dconn.cursor() as off:
-            with dconn.pipeline():
-                on.execute(INDEX_LOOKUP_SQL)
-                cur.execute(sql, params)
-                off.execute(INDEX_LOOKUP_END_SQL)
-            rows = list(cur.fetchall())
-            desc = cur.description
+        rows, desc = _pg_by_index(dconn, sql, params)
     if typed and rows:
         procs = _result_processors(conn, table, cols, tuple(d[1] for d in desc or ()))
         if procs is not None:
@@ -403,6 +532,31 @@ def _result_processors(conn: Connection, table: Table, cols: tuple[str, ...],
             _RESULT.clear()
         _RESULT[key] = procs if any(p is not None for p in procs) else None
     return _RESULT[key]
+
+
+def _pg_by_index(dconn: Any, sql: str, params: Any) -> tuple[list, Any]:
+    """Run ``sql`` on PostgreSQL with sequential scans off for it alone
+    (``INDEX_LOOKUP_SQL``, set back after it); its rows (none for an UPDATE or
+    a DELETE) and their description."""
+    if not _pipelines(dconn):  # psycopg2, or a libpq before 14: three round trips
+        with dconn.cursor() as cur:
+            cur.execute(INDEX_LOOKUP_SQL)
+            cur.execute(sql, params)
+            desc = cur.description
+            rows = list(cur.fetchall()) if desc else []
+            # (not where the statement failed: the transaction is aborted, and
+            # its end undoes the setting anyway)
+            cur.execute(INDEX_LOOKUP_END_SQL)
+            return rows, desc
+    # the setting, the statement and the setting back in one round trip (on a
+    # loaded machine two more round trips cost about what a lookup does)
+    with dconn.cursor() as on, dconn.cursor() as cur, dconn.cursor() as off:
+        with dconn.pipeline():
+            on.execute(INDEX_LOOKUP_SQL)
+            cur.execute(sql, params)
+            off.execute(INDEX_LOOKUP_END_SQL)
+        desc = cur.description
+        return (list(cur.fetchall()) if desc else []), desc
 
 
 def _pipelines(dconn: Any) -> bool:
