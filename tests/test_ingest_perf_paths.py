@@ -1291,6 +1291,16 @@ def test_fast_update_rows_stores_what_an_executemany_stores(store):
             assert got[fast_ids[0]][0] == values(5)[0] and got[fast_ids[0]][0].hour == 10
         assert got[fast_ids[5]][2:] == (None, "r", None)
         assert got[fast_ids[1]][4] == {"location": "é\u202e", "url": None}
+    # columns all None (an array of NULLs), and one row
+    none = ("first_observed_at", "raw_sha256", "snapshot")
+    with store.begin() as c:
+        fast_update_rows(c, av, none, [(ids[0], None, None, None), (ids[1], None, None, None)])
+        fast_update_rows(c, av, ("handle",), [(ids[2], "one")])
+    with store.connect() as c:
+        got = {r[0]: tuple(r[1:]) for r in c.execute(
+            select(av.c.id, *(av.c[n] for n in none)).where(av.c.id.in_(ids[:2])))}
+        assert got == {ids[0]: (None,) * 3, ids[1]: (None,) * 3}
+        assert c.execute(select(av.c.handle).where(av.c.id == ids[2])).scalar_one() == "one"
 
 
 def test_fast_delete_in_deletes_what_a_delete_in_deletes(store):
