@@ -344,6 +344,19 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   ingest 59.0: the same ratio to naive, no loss. --size-gb 1.0 --skip-one
   (1.1M posts, the machine loaded to 11 by other work: speeds meaningless):
   peak RSS 237 + 80 MB (goal < 500 MB: met).
+  Later, PostgreSQL (the host loaded 8-13), after the UPDATEs of the versions
+  and current copies that late copies move became one UPDATE ... FROM
+  unnest(arrays) a table and batch, and the delete of changed posts' waiting
+  links one = ANY(array): --pg-only --late --posts 20000, old/new alternated
+  3 times: server CPU for the older copy 1.89 / 1.87 / 2.00 against 1.65 /
+  1.84 / 2.34 s, --flat 2.25 / 2.71 / 2.41 against 2.09 / 2.49 / 2.46 s:
+  noise, as it must be, for the older copy only adds versions (it moves
+  none and changes no post). Timed inside the writer, one process, the same
+  20k posts read then older, older still, between, and changed (every
+  version moved, every post changed), 3 pairs each of pages and --flat:
+  the server's CPU for the UPDATEs 4.25-6.05 s against 1.33-1.87 s, wall
+  13.7-21.0 against 5.1-6.1 s, the client's CPU 1.09-1.42 against 0.21-0.38
+  s; the deletes 0.45-0.68 against 0.07-0.15 s wall (docs/ingest.md).
 What made the difference: a second process (parse + prepare in one, write in
 the other: ~1.5x on this machine, where two busy processes run ~10% slower
 each than one alone; the hand-over costs CPU: 11,900-12,900 posts per
