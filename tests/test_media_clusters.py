@@ -339,6 +339,93 @@ def test_a_bucket_of_near_misses_stops_at_its_limit_and_says_so(monkeypatch, cap
     assert rep.capped_buckets == 0
 
 
+def _near_duplicate(rows: np.ndarray, src: int, dst: int, rng: np.random.Generator) -> None:
+    """``rows[dst]``: ``rows[src]`` with one value of each LSH band but band 0 redrawn
+    (threshold 0.7: 14 bands of 9), ~0.9 alike: the two share no band but band 0."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=0.7, num_perm=NUM_PERM)
+    cols = [i * lsh.r + int(rng.integers(lsh.r)) for i in range(1, lsh.b)]
+    rows[dst] = rows[src]
+    rows[dst, cols] = rng.integers(0, 2**32, len(cols), dtype=np.uint32)
+
+
+def _late_families(k: int = 600) -> tuple[np.ndarray, list[frozenset[int]]]:
+    """A hostile bucket posted first — ``k`` near misses of one band (~0.53 alike:
+    no split separates them) — and then, last, near-duplicates that meet in that
+    bucket only: a pair, and a text with two near-duplicates of it."""
+    rows = _hostile(k + 5, 0.7, seed=11)
+    rng = np.random.default_rng(12)
+    _near_duplicate(rows, k, k + 1, rng)
+    _near_duplicate(rows, k + 2, k + 3, rng)
+    _near_duplicate(rows, k + 2, k + 4, rng)
+    return rows, [frozenset({k, k + 1}), frozenset({k + 2, k + 3, k + 4})]
+
+
+def test_near_duplicates_posted_after_a_hostile_bucket_are_still_found(monkeypatch):
+    """Posted after 600 near misses of one band, a bucket that reaches its limit
+    (50 pairs a text here) still verifies the near-duplicates posted last: they
+    share values few others in the bucket have, and its smallest sub-buckets are
+    verified first (before, the limit was spent on the texts posted first and the
+    last ones were never compared with each other). The comparisons stay bounded."""
+    rows, families = _late_families()
+    monkeypatch.setattr(textdup, "PAIRS_PER_TEXT", 50)
+    pairs = _counting(monkeypatch)
+    rep = textdup.ClusterReport()
+    got = set(_sets(textdup._join_similar(_signatures(rows), 0.7, None, rep)))
+    assert set(families) <= got
+    assert rep.capped_buckets >= 1 and rep.unverified_pairs > 0  # the bucket stopped
+    assert pairs[0] < len(rows) * 50 * 1.5, pairs[0]
+    assert set(families) <= set(_brute_force(rows, 0.7))
+
+
+def test_the_order_of_a_capped_bucket_is_not_the_order_it_was_posted_in(monkeypatch):
+    """A bucket that reaches its limit compares the same pairs however its texts were
+    posted (first, last, or shuffled): the same sets and the same report."""
+    rows, _ = _late_families()
+    monkeypatch.setattr(textdup, "PAIRS_PER_TEXT", 50)
+    rep = textdup.ClusterReport()
+    want = _sets(textdup._join_similar(_signatures(rows), 0.7, None, rep))
+    for perm in (np.arange(len(rows))[::-1], np.random.default_rng(13).permutation(len(rows))):
+        rep2 = textdup.ClusterReport()
+        root = textdup._join_similar(_signatures(rows[perm]), 0.7, None, rep2)
+        assert sorted(sorted(int(perm[i]) for i in s) for s in _sets(root)) == \
+            sorted(sorted(s) for s in want)
+        assert (rep2.capped_buckets, rep2.unverified_pairs) == \
+            (rep.capped_buckets, rep.unverified_pairs)
+
+
+def test_a_capped_bucket_counts_every_pair_it_did_not_compare(monkeypatch):
+    """The pairs of different sets that the bucket never compared are all in
+    ``unverified_pairs`` (which never counts more pairs than the bucket has), and a
+    bucket compared whole counts none."""
+    rows, _ = _late_families()
+    k = len(rows)
+    index = {r.tobytes(): i for i, r in enumerate(rows)}
+    compared: set[frozenset[int]] = set()
+    orig = textdup._similarities
+
+    def recorded(sigs, ref):
+        i = index[ref.tobytes()]
+        compared.update(frozenset({i, index[r.tobytes()]}) for r in sigs)
+        return orig(sigs, ref)
+
+    monkeypatch.setattr(textdup, "_similarities", recorded)
+    groups = textdup._groups(0, 9, 0.7)  # band 0 of threshold 0.7: columns 0–8
+    for limit, left in ((50, True), (400, False)):
+        monkeypatch.setattr(textdup, "PAIRS_PER_TEXT", limit)
+        compared.clear()
+        parent = textdup.array("q", range(k))
+        rep = textdup.ClusterReport()
+        textdup._join_bucket(_signatures(rows), parent, np.arange(k), 0.7, groups, rep)
+        root = [textdup._find(parent, d) for d in range(k)]
+        never = sum(1 for a in range(k) for b in range(a + 1, k)
+                    if root[a] != root[b] and frozenset({a, b}) not in compared)
+        assert never <= rep.unverified_pairs <= k * (k - 1) // 2
+        assert (rep.capped_buckets == 1 and never > 0) if left else \
+            (rep.capped_buckets == 0 and rep.unverified_pairs == 0)
+
+
 def test_the_build_warns_of_a_capped_bucket(store, monkeypatch, caplog):
     """No comparisons allowed (PAIRS_PER_TEXT 0): the buckets of three or more
     texts (four edits of EN) are left, counted in the report and said in a

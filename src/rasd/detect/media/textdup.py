@@ -20,6 +20,20 @@ Method
    share one band and nothing else are not compared pair by pair; a bucket compares
    at most ``PAIRS_PER_TEXT`` pairs a text, and one that stops there (near misses
    made to share a band) is counted in the report and warned of.
+   Such a bucket is not verified in the order its texts were posted, which whoever
+   posts them chooses: thousands of near misses posted first would spend the limit,
+   and near-duplicates posted after them would never be compared. It is verified by
+   its sub-buckets (the groups' split, used here even where it saves nothing), the
+   smallest first, each one's texts in the order of a keyed hash of their signature
+   (``_capped_parts``). Near-duplicates are equal in many groups, mostly in values
+   of their own (words the others do not have), so they meet in small sub-buckets
+   verified before the limit is spent; texts made to share a band share its usual
+   values, in big sub-buckets verified last. The work stays ``PAIRS_PER_TEXT``
+   comparisons a text, plus a sort of the bucket per group. What an adversary can
+   still do: hide a pair only in sub-buckets each holding more than about
+   ``2 × PAIRS_PER_TEXT / groups`` (~51) texts equal to it there — posts written to
+   match its values in every group it shares — or a pair alike only in the values
+   every text of the bucket shares. The report counts what is left either way.
 4. Clusters with at least ``min_size`` posts are stored (``text_clusters`` /
    ``text_cluster_members``), replacing the previous run in one transaction: size,
    distinct accounts, first/last time, the earliest post as representative (its text
@@ -82,8 +96,9 @@ class ClusterReport:
     largest: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     # LSH buckets that reached their limit of pairs compared (PAIRS_PER_TEXT a text),
-    # and the pairs of different sets they left unverified (where the bucket was
-    # split, a pair equal in several groups is counted once for each)
+    # and the pairs of different sets they left unverified: at least every such pair
+    # never compared, at most the bucket's pairs (a pair left in several sub-buckets,
+    # or compared in one and left in another, may be counted: an upper bound)
     capped_buckets: int = 0
     unverified_pairs: int = 0
 
@@ -103,6 +118,9 @@ SPLIT_AT = 64
 # texts is always verified whole; a larger one (posts made to share a band without
 # being alike, or much shared boilerplate) stops there, its pairs left counted
 PAIRS_PER_TEXT = 1000
+# the key of the hash that orders the texts of such a bucket (``_capped_parts``): a
+# fixed one, so that a build is reproducible; it is no secret, and need not be
+ORDER_KEY = b"rasd.textdup.order"
 
 
 class _Signatures:
@@ -348,8 +366,13 @@ def _join_bucket(sigs: _Signatures, parent: array, members: np.ndarray,
     does, and each sub-bucket is verified instead: the same sets (any pair similar
     enough is in one sub-bucket), without comparing texts that share only the band —
     posts made to share a band and nothing else (a hostile bucket) cost a sort. At
-    most ``PAIRS_PER_TEXT`` × the bucket's texts pairs are compared; past that, the
-    bucket's remaining pairs are left unverified and counted in ``rep``."""
+    most ``PAIRS_PER_TEXT`` × the bucket's texts pairs are compared.
+
+    A bucket with more pairs than that (it may stop: ``_capped_parts``) is verified
+    in an order its posts' order does not choose: by its sub-buckets, smallest first,
+    each sub-bucket's texts in the order of a keyed hash of their signature. Past the
+    limit, the pairs of each sub-bucket not compared are left, and the pairs of
+    different sets among them (as the bucket ends) are counted in ``rep``."""
     rep = rep if rep is not None else ClusterReport()
     if len(members) == 2:
         a, b = int(members[0]), int(members[1])
@@ -359,53 +382,102 @@ def _join_bucket(sigs: _Signatures, parent: array, members: np.ndarray,
         return
     rows = sigs.rows(members)
     label = np.array([_find(parent, int(d)) for d in members], dtype=np.int64)
-    budget = [PAIRS_PER_TEXT * len(members)]
-    parts: list[np.ndarray] = [np.arange(len(members))]
-    if len(members) > SPLIT_AT and groups:
-        subs = []
-        for cols in groups:
-            # the group's values mixed into one key (a 1-D sort, not np.unique's row
-            # sort): texts of unequal values may share a key, never the other way
-            key = np.zeros(len(members), dtype=np.uint64)
-            for c in cols:
-                key = key * np.uint64(0x9E3779B97F4A7C15) + rows[:, c]
-            _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-            order = np.argsort(inverse, kind="stable")
-            ends = np.cumsum(counts)
-            subs += [order[ends[s] - counts[s]:ends[s]] for s in np.nonzero(counts > 1)[0]]
-        if sum(len(s) * (len(s) - 1) for s in subs) < len(members) * (len(members) - 1):
+    k = len(members)
+    budget = [PAIRS_PER_TEXT * k]
+    parts: list[np.ndarray] = [np.arange(k)]
+    may_cap = k * (k - 1) // 2 > budget[0]
+    if k > SPLIT_AT and groups:
+        subs = _sub_buckets(rows, groups)
+        if may_cap or sum(len(s) * (len(s) - 1) for s in subs) < k * (k - 1):
             parts = subs
-    left = 0
-    for at in parts:
-        left += _verify(parent, members, rows, label, at, threshold, budget)
+    if may_cap:
+        parts = _capped_parts(rows, parts)
+    left = [r for at in parts
+            if len(r := _verify(parent, members, rows, label, at, threshold, budget))]
     if left:
-        rep.capped_buckets += 1
-        rep.unverified_pairs += left
+        # counted as the bucket ends (pairs since joined through other parts are not
+        # left): the pairs of different sets left in each part, or, where fewer, those
+        # among all the texts left in some part (a pair left in several sub-buckets
+        # would count once for each) — at least every pair not compared, and never
+        # more pairs than the bucket has
+        per_part = sum(_apart(label[rest]) for rest in left)
+        unverified = min(per_part, _apart(label[np.unique(np.concatenate(left))]))
+        if unverified:
+            rep.capped_buckets += 1
+            rep.unverified_pairs += unverified
+
+
+def _apart(labels: np.ndarray) -> int:
+    """The pairs of texts of these sets (one label a text) that are in different sets."""
+    _, counts = np.unique(labels, return_counts=True)
+    return (len(labels) * (len(labels) - 1) - int(np.sum(counts * (counts - 1)))) // 2
+
+
+def _sub_buckets(rows: np.ndarray, groups: list[np.ndarray]) -> list[np.ndarray]:
+    """For each group of columns, the sets of ≥ 2 of ``rows`` equal in its columns
+    (positions, in index order)."""
+    subs = []
+    for cols in groups:
+        # the group's values mixed into one key (a 1-D sort, not np.unique's row
+        # sort): texts of unequal values may share a key, never the other way
+        key = np.zeros(len(rows), dtype=np.uint64)
+        for c in cols:
+            key = key * np.uint64(0x9E3779B97F4A7C15) + rows[:, c]
+        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        order = np.argsort(inverse, kind="stable")
+        ends = np.cumsum(counts)
+        subs += [order[ends[s] - counts[s]:ends[s]] for s in np.nonzero(counts > 1)[0]]
+    return subs
+
+
+def _capped_parts(rows: np.ndarray, parts: list[np.ndarray]) -> list[np.ndarray]:
+    """The order in which a bucket that may reach its limit is verified, chosen by
+    the texts alone (not by the order they were posted in, which whoever posts them
+    chooses): its parts (sub-buckets: the same one from several groups once), the
+    smallest first — the pairs that share values few others have, as near-duplicates
+    do and posts made to share a band mostly do not, are compared before the big
+    parts of texts that share the usual values — each part's texts in the order of
+    a keyed BLAKE2b of their signature (ties: index order)."""
+    rank = np.fromiter((int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8,
+                                                       key=ORDER_KEY).digest(), "little")
+                        for r in rows), dtype=np.uint64, count=len(rows))
+    seen: set[bytes] = set()
+    out = []
+    for at in sorted(parts, key=len):  # stable: the groups' order among equal sizes
+        b = at.tobytes()
+        if b not in seen:
+            seen.add(b)
+            out.append(at[np.argsort(rank[at], kind="stable")])
+    return out
 
 
 def _verify(parent: array, members: np.ndarray, rows: np.ndarray, label: np.ndarray,
-            at: np.ndarray, threshold: float, budget: list[int]) -> int:
-    """Compare each text of ``at`` (positions in the bucket, in index order) with the
-    later ones not in its set, and join those similar enough; each comparison is
-    taken from ``budget``. Returns the pairs left unverified once it is spent."""
+            at: np.ndarray, threshold: float, budget: list[int]) -> np.ndarray:
+    """Compare each text of ``at`` (positions in the bucket, in the order to verify
+    them) with the later ones not in its set, and join those similar enough; each
+    comparison is taken from ``budget``. Returns the texts whose pairs among
+    themselves were left unverified once it is spent (empty: none)."""
+    if not np.any(label[at] != label[at[0]]):
+        return at[:0]  # one set already
+    # the part's signatures in its order, once (a view where it is a run of the
+    # bucket's): the later texts of a part with none joined yet are a slice, no copy
+    run = at[-1] - at[0] + 1 == len(at) and bool(np.all(at[1:] > at[:-1]))
+    part = rows[at[0]:at[-1] + 1] if run else rows[at]
     for n, i in enumerate(at[:-1]):
         later = at[n + 1:]
-        other = later[label[later] != label[i]]
-        if not len(other):
+        differ = label[later] != label[i]
+        count = int(np.count_nonzero(differ))
+        if not count:
             continue
-        if len(other) > budget[0]:
-            rest = at[n:]
-            _, counts = np.unique(label[rest], return_counts=True)
-            return (len(rest) * (len(rest) - 1) - int(np.sum(counts * (counts - 1)))) // 2
-        budget[0] -= len(other)
-        # all the later texts, in a run (a bucket's with none joined yet): no copy
-        whole = len(other) == len(later) and later[-1] - later[0] + 1 == len(later)
-        cand = rows[later[0]:later[-1] + 1] if whole else rows[other]
-        for j in other[_similarities(cand, rows[i]) >= threshold]:
+        if count > budget[0]:
+            return at[n:]
+        budget[0] -= count
+        cand = part[n + 1:] if count == len(later) else part[n + 1:][differ]
+        for j in later[differ][_similarities(cand, part[n]) >= threshold]:
             if label[j] != label[i]:
                 root = _union(parent, int(members[i]), int(members[j]))
                 label[(label == label[i]) | (label == label[j])] = root
-    return 0
+    return at[:0]
 
 
 def build_clusters(store: Store, *, threshold: float = 0.7, min_chars: int = 40,
