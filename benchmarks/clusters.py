@@ -313,6 +313,12 @@ def main() -> None:
     print(f"{rep['posts_considered']:,} posts considered, {rep['distinct_texts']:,} distinct "
           f"texts: {rep['clusters']:,} clusters holding {rep['clustered_posts']:,} posts; "
           f"LSH candidate pairs {floor['candidate_pairs']:,}")
+    for name in ("rasd", "before"):
+        r = runs.get(f"{name} cold", {}).get("report", {})
+        if r.get("capped_buckets"):
+            print(f"{name}: {r['clusters']:,} clusters holding {r['clustered_posts']:,} posts; "
+                  f"{r['capped_buckets']:,} LSH bucket(s) capped, {r['unverified_pairs']:,} "
+                  f"pair(s) left unverified")
     print(f"{'':34}{'posts/s':>12}{'seconds':>10}{'peak RSS MB':>14}")
     print(_row("datasketch LSH alone (floor)", g["posts"], floor))
     for name, r in runs.items():
