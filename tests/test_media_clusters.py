@@ -379,6 +379,30 @@ def test_near_duplicates_posted_after_a_hostile_bucket_are_still_found(monkeypat
     assert set(families) <= set(_brute_force(rows, 0.7))
 
 
+def test_a_capped_bucket_compares_every_text_with_its_clusters_first(monkeypatch):
+    """A set already joined (in another band: a text and its copy) and a
+    near-duplicate of it, posted after 600 near misses in a bucket that reaches its
+    limit and is not split, all three late in the keyed order too: the set's first
+    text is compared with every other text of the bucket before the near misses are,
+    so the near-duplicate is joined to it (before, the limit was spent on the texts
+    posted first; in the keyed order alone, on the texts it puts first)."""
+    rows, _ = _late_families()
+    k = 600
+    _near_duplicate(rows, k, k + 1, np.random.default_rng(17))
+    rows = rows[:k + 3]
+    rows[k + 2] = rows[k + 1]
+    rows[k + 2, -1] ^= 1  # a copy of it, differing in a value outside every band
+    place = np.argsort(np.argsort(textdup._keyed_rank(rows)))
+    assert min(place[k:]) > 150  # none of the three among the texts verified first
+    monkeypatch.setattr(textdup, "PAIRS_PER_TEXT", 50)
+    parent = textdup.array("q", range(len(rows)))
+    textdup._union(parent, k + 1, k + 2)  # joined before this bucket
+    rep = textdup.ClusterReport()
+    textdup._join_bucket(_signatures(rows), parent, np.arange(len(rows)), 0.7, None, rep)
+    assert textdup._find(parent, k) == textdup._find(parent, k + 1) == k
+    assert rep.capped_buckets == 1 and rep.unverified_pairs > 0
+
+
 def test_the_order_of_a_capped_bucket_is_not_the_order_it_was_posted_in(monkeypatch):
     """A bucket that reaches its limit compares the same pairs however its texts were
     posted (first, last, or shuffled): the same sets and the same report."""

@@ -22,18 +22,24 @@ Method
    made to share a band) is counted in the report and warned of.
    Such a bucket is not verified in the order its texts were posted, which whoever
    posts them chooses: thousands of near misses posted first would spend the limit,
-   and near-duplicates posted after them would never be compared. It is verified by
-   its sub-buckets (the groups' split, used here even where it saves nothing), the
-   smallest first, each one's texts in the order of a keyed hash of their signature
-   (``_capped_parts``). Near-duplicates are equal in many groups, mostly in values
-   of their own (words the others do not have), so they meet in small sub-buckets
-   verified before the limit is spent; texts made to share a band share its usual
-   values, in big sub-buckets verified last. The work stays ``PAIRS_PER_TEXT``
-   comparisons a text, plus a sort of the bucket per group. What an adversary can
-   still do: hide a pair only in sub-buckets each holding more than about
-   ``2 × PAIRS_PER_TEXT / groups`` (~51) texts equal to it there — posts written to
-   match its values in every group it shares — or a pair alike only in the values
-   every text of the bucket shares. The report counts what is left either way.
+   and near-duplicates posted after them would never be compared with each other.
+   Its texts are taken in the order of a keyed hash of their signature
+   (``_keyed_rank``), and what is verified first is what near-duplicates have and
+   filler does not. Split, its sub-buckets go the smallest first. Where the split
+   saves nothing (near misses), its sub-buckets of at most ``SPLIT_AT`` texts go
+   first — near-duplicates are equal in some group, usually in values of their own
+   (words the bucket's other texts lack), while texts made to share a band share its
+   usual values and fill a few big sub-buckets — then the whole bucket in one pass,
+   one representative of each set of more than one text in it first (the largest
+   sets first), so that every text of the bucket is compared with the clusters
+   already formed before the limit is spent on the rest. The work stays
+   ``PAIRS_PER_TEXT`` comparisons a text, plus a sort of the bucket per group. What
+   can still hide: a pair alike only in values that many texts of the bucket share
+   in every group where the two are equal (over ``SPLIT_AT``, or ~51 at 0.7 — as
+   many as ``2 × PAIRS_PER_TEXT / groups`` a sub-bucket can spend the limit: posts
+   written to match theirs), in no cluster yet, and late in the keyed order (the
+   key is fixed, so that builds are reproducible, and public). The report counts
+   what is left.
 4. Clusters with at least ``min_size`` posts are stored (``text_clusters`` /
    ``text_cluster_members``), replacing the previous run in one transaction: size,
    distinct accounts, first/last time, the earliest post as representative (its text
@@ -368,11 +374,12 @@ def _join_bucket(sigs: _Signatures, parent: array, members: np.ndarray,
     posts made to share a band and nothing else (a hostile bucket) cost a sort. At
     most ``PAIRS_PER_TEXT`` × the bucket's texts pairs are compared.
 
-    A bucket with more pairs than that (it may stop: ``_capped_parts``) is verified
-    in an order its posts' order does not choose: by its sub-buckets, smallest first,
-    each sub-bucket's texts in the order of a keyed hash of their signature. Past the
-    limit, the pairs of each sub-bucket not compared are left, and the pairs of
-    different sets among them (as the bucket ends) are counted in ``rep``."""
+    A bucket with more pairs than that may stop there; it is verified in an order
+    the order of its posts does not choose (``_keyed_rank``). Split, its sub-buckets
+    the smallest first (``_capped_parts``); where the split saves nothing, its
+    sub-buckets of at most ``SPLIT_AT`` texts, then the whole bucket in one pass,
+    the representatives of its sets of more than one text first (``_whole_order``).
+    The pairs left unverified when the limit is reached are counted in ``rep``."""
     rep = rep if rep is not None else ClusterReport()
     if len(members) == 2:
         a, b = int(members[0]), int(members[1])
@@ -384,27 +391,39 @@ def _join_bucket(sigs: _Signatures, parent: array, members: np.ndarray,
     label = np.array([_find(parent, int(d)) for d in members], dtype=np.int64)
     k = len(members)
     budget = [PAIRS_PER_TEXT * k]
-    parts: list[np.ndarray] = [np.arange(k)]
-    may_cap = k * (k - 1) // 2 > budget[0]
-    if k > SPLIT_AT and groups:
-        subs = _sub_buckets(rows, groups)
-        if may_cap or sum(len(s) * (len(s) - 1) for s in subs) < k * (k - 1):
-            parts = subs
-    if may_cap:
-        parts = _capped_parts(rows, parts)
-    left = [r for at in parts
+    may_cap = k * (k - 1) // 2 > budget[0]  # comparing every pair passes the limit
+    split = k > SPLIT_AT and bool(groups)
+    subs = _sub_buckets(rows, groups) if split and groups else []
+    if split and sum(len(s) * (len(s) - 1) for s in subs) < k * (k - 1):
+        parts, whole = subs, False  # the same sets as every pair, fewer pairs
+    else:
+        # the whole bucket; where it may stop, the split's small sub-buckets first
+        parts, whole = [s for s in subs if len(s) <= SPLIT_AT] if may_cap else [], True
+    if not may_cap:  # within the limit: every pair is compared
+        for at in parts if not whole else [np.arange(k)]:
+            _verify(parent, members, rows, label, at, threshold, budget)
+        return
+    rank = _keyed_rank(rows)
+    left = [r for at in _capped_parts(rank, parts)
             if len(r := _verify(parent, members, rows, label, at, threshold, budget))]
-    if left:
-        # counted as the bucket ends (pairs since joined through other parts are not
-        # left): the pairs of different sets left in each part, or, where fewer, those
-        # among all the texts left in some part (a pair left in several sub-buckets
-        # would count once for each) — at least every pair not compared, and never
-        # more pairs than the bucket has
-        per_part = sum(_apart(label[rest]) for rest in left)
-        unverified = min(per_part, _apart(label[np.unique(np.concatenate(left))]))
-        if unverified:
-            rep.capped_buckets += 1
-            rep.unverified_pairs += unverified
+    if whole:
+        # then the whole bucket, its clusters' representatives first: every pair not
+        # compared in this pass is among the texts it left
+        rest = _verify(parent, members, rows, label, _whole_order(rank, label),
+                       threshold, budget)
+        unverified = _apart(label[rest])
+    elif left:
+        # as the bucket ends (pairs since joined through other parts are not left):
+        # the pairs of different sets left in each part, or, where fewer, those among
+        # all the texts left in some part (a pair left in several parts counts once
+        # for each)
+        unverified = min(sum(_apart(label[rest]) for rest in left),
+                         _apart(label[np.unique(np.concatenate(left))]))
+    else:
+        unverified = 0
+    if unverified:
+        rep.capped_buckets += 1
+        rep.unverified_pairs += unverified
 
 
 def _apart(labels: np.ndarray) -> int:
@@ -430,17 +449,21 @@ def _sub_buckets(rows: np.ndarray, groups: list[np.ndarray]) -> list[np.ndarray]
     return subs
 
 
-def _capped_parts(rows: np.ndarray, parts: list[np.ndarray]) -> list[np.ndarray]:
-    """The order in which a bucket that may reach its limit is verified, chosen by
-    the texts alone (not by the order they were posted in, which whoever posts them
-    chooses): its parts (sub-buckets: the same one from several groups once), the
-    smallest first — the pairs that share values few others have, as near-duplicates
-    do and posts made to share a band mostly do not, are compared before the big
-    parts of texts that share the usual values — each part's texts in the order of
-    a keyed BLAKE2b of their signature (ties: index order)."""
-    rank = np.fromiter((int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8,
+def _keyed_rank(rows: np.ndarray) -> np.ndarray:
+    """A keyed BLAKE2b of each signature (``ORDER_KEY``): the order in which a bucket
+    that may reach its limit is verified, chosen by the texts alone — not by the
+    order they were posted in, which whoever posts them chooses."""
+    return np.fromiter((int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8,
                                                        key=ORDER_KEY).digest(), "little")
                         for r in rows), dtype=np.uint64, count=len(rows))
+
+
+def _capped_parts(rank: np.ndarray, parts: list[np.ndarray]) -> list[np.ndarray]:
+    """The sub-buckets of a bucket that may reach its limit, in the order to verify
+    them: the smallest first (the same one from several groups once) — the pairs that
+    share values few others have, as near-duplicates do and posts made to share a
+    band mostly do not, are compared before the big parts of texts sharing the usual
+    values — each one's texts in ``rank`` order (ties: index order)."""
     seen: set[bytes] = set()
     out = []
     for at in sorted(parts, key=len):  # stable: the groups' order among equal sizes
@@ -449,6 +472,22 @@ def _capped_parts(rows: np.ndarray, parts: list[np.ndarray]) -> list[np.ndarray]
             seen.add(b)
             out.append(at[np.argsort(rank[at], kind="stable")])
     return out
+
+
+def _whole_order(rank: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """The order of a pass over a whole bucket that may reach its limit: first one
+    text of each set with more than one text in the bucket (its representative: the
+    first in ``rank``), the largest sets first, then the other texts in ``rank``
+    order. Each text is compared with the later ones, so until the limit every text
+    is compared with the representatives of the clusters formed so far."""
+    by_rank = np.argsort(rank, kind="stable")
+    _, first, inverse, counts = np.unique(label[by_rank], return_index=True,
+                                          return_inverse=True, return_counts=True)
+    reps = np.sort(first[counts > 1])  # each set's first text (its place in by_rank)
+    reps = reps[np.argsort(-counts[inverse[reps]], kind="stable")]  # ties: rank order
+    rest = np.ones(len(rank), dtype=bool)
+    rest[reps] = False
+    return np.concatenate([by_rank[reps], by_rank[rest]])
 
 
 def _verify(parent: array, members: np.ndarray, rows: np.ndarray, label: np.ndarray,
