@@ -22,7 +22,9 @@ emoji added, upper-cased, with Arabic tashkeel, or with a word or two changed), 
 rest random sentences; 5 % reposts, 3 % forwards and 1 % service messages (left
 out), 2 % texts too short to cluster, 1 % without a time and 1 % without an account.
 ``--hostile K`` adds K posts made to share one LSH bucket without being alike
-(``hostile_texts``: what ``_join_bucket``'s split and ``PAIRS_PER_TEXT`` are for).
+(``hostile_texts``: what ``_join_bucket``'s split and ``PAIRS_PER_TEXT`` are for);
+where a build reaches that limit, its clusters, capped buckets and unverified pairs
+are printed.
 
 Measured 2026-11-30 on the project's shared 2-core machine (load ~7), default
 (200k posts, 30 % copies: 179,445 considered, 145,705 distinct texts, 316 clusters
