@@ -336,3 +336,68 @@ def test_each_compressed_tar_is_bounded(tmp_path, low, mode):
     assert r.exit_code == 2 and f"{bomb}: refused as a decompression bomb" in r.stderr, \
         r.output
     assert not (tmp_path / "t.db").exists()
+
+
+# -- a bomb's reject says the limit was reached, not that the file ends ------------
+
+def _bomb_of(head: bytes, unit: bytes, tail: bytes = b"", size: int = 6 * MB) -> bytes:
+    """``head``, ``unit`` repeated to ``size`` and ``tail``, gzip'd: ~300x or more."""
+    return gzip.compress(head + unit * (size // len(unit)) + tail, 9)
+
+
+def _telegram_message(i: int) -> dict:
+    return {"id": i, "type": "message", "date": "2024-05-01T10:00:00",
+            "date_unixtime": "1714557600", "from": "Test Channel", "from_id": "channel555",
+            "text": "the same words", "text_entities": [{"type": "plain",
+                                                          "text": "the same words"}]}
+
+
+def _kaggle_row() -> bytes:
+    return b"Abu A,abu_a,bio,,10,5,1/6/2015 21:07,the same words #tag\n"
+
+
+BOMBS = {
+    "x JSON Lines": ("b.jsonl.gz", lambda: _bomb_of(_tweet(1), _tweet(2))),
+    "x JSON document": ("b.json.gz", lambda: _bomb_of(b'[' + _tweet(1) + b',', _tweet(2) + b',')),
+    "csv": ("b.csv.gz", lambda: _bomb_of(
+        b"name,username,description,location,followers,numberstatuses,time,tweets\n",
+        _kaggle_row())),
+    "telegram": ("result.json.gz", lambda: _bomb_of(
+        b'{"name": "Test Channel", "type": "public_channel", "id": 555, "messages": ['
+        + json.dumps(_telegram_message(1)).encode() + b",",
+        json.dumps(_telegram_message(2)).encode() + b",")),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BOMBS))
+def test_a_bombs_reject_says_the_decompression_limit_was_reached(sqlite_store, tmp_path,
+                                                                  low, kind):
+    """The reject that ends a bomb's reading (JSON Lines, a JSON document, CSV,
+    a Telegram export) read "file ends unexpectedly: …": a bomb is no cut file.
+    It now says the decompression limit was reached; what came before is kept.
+    (A file really cut short still says "file ends unexpectedly": the tests of
+    cut files, test_ingest_x, test_ingest_telegram, test_ingest_stream.)"""
+    name, make = BOMBS[kind]
+    path = tmp_path / name
+    path.write_bytes(make())
+    assert path.stat().st_size * 100 < 6 * MB
+    rep = ingest_path(sqlite_store, path)
+    reason = rep.rejects[-1]["reason"]
+    assert reason.startswith(f"decompression limit reached: {path}: refused as a "
+                             "decompression bomb"), rep.rejects[-3:]
+    assert "ends unexpectedly" not in reason and "malformed" not in reason
+    assert rep.counts["by_kind"]["posts"]["new"] >= 1
+
+
+def test_a_bomb_read_again_from_standard_input_says_the_limit(low, monkeypatch):
+    """A stream read past what it keeps cannot be read again; where its first
+    reading stopped at the decompression limit, the error said its data was
+    "cut short or damaged"."""
+    monkeypatch.setattr(B, "REPLAY_LIMIT", 1024)
+    s = Stream(io.BytesIO(gzip.compress(_tweet(1) * (4 * MB // len(_tweet(1))), 9)))
+    with s.open() as f, pytest.raises(OSError, match="refused as a decompression bomb"):
+        while f.read1(1 << 16):
+            pass
+    with pytest.raises(B.IngestError, match=r"^standard input: decompression limit reached in "
+                                            r"its first reading.*refused as a decompression"):
+        s.open()

@@ -141,6 +141,16 @@ class Budget:
         return used
 
 
+def ended(e: BaseException) -> str:
+    """The reason of the reject that ends a file's reading at ``e``: "file ends
+    unexpectedly" for data cut short or damaged (a truncated .gz, an I/O error),
+    and for a ``DecompressionBomb`` that the decompression limit was reached: a
+    bomb is no truncated file, and its reject read "file ends unexpectedly"."""
+    if isinstance(e, DecompressionBomb):
+        return f"decompression limit reached: {e}"
+    return f"file ends unexpectedly: {e}"
+
+
 _LIMITS = ("real data compresses 2-20x; input that is no bomb can be unpacked first and "
            "the unpacked files ingested; limits: MAX_RATIO, RATIO_FREE in rasd.ingest.base")
 
@@ -436,6 +446,10 @@ class Stream:
             return _decompressing(Path("-" + self.suffix), fresh,  # type: ignore[no-any-return]
                                   self.budget, self.budget_key, self.budget_member)
         if self.spilled:
+            if isinstance(self.damage, DecompressionBomb):  # no cut data: said as it is
+                raise IngestError(
+                    f"{self.name}: decompression limit reached in its first reading, "
+                    f"which a second one would reach again: {self.damage}")
             if self.damage is not None:
                 # a parser starting again after a reading met the cut (a JSON
                 # document cut in its first item, tried again as JSON Lines; a

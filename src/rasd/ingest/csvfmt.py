@@ -46,6 +46,7 @@ from rasd.ingest.base import (
     check_platform,
     clean_text,
     cr_lines,
+    ended,
     inner_suffix,
     open_binary,
     opt_int,
@@ -733,7 +734,7 @@ class CSVParser(Parser):
                     yield reject(src, f"malformed CSV: {e}", line=lines.first())
                     continue
                 except (EOFError, OSError) as e:
-                    yield reject(src, f"file ends unexpectedly: {e}", line=lines.first())
+                    yield reject(src, ended(e), line=lines.first())
                     break
                 start = lines.first()
                 if len(lines.taken) > 1 and _swallowed(lines.taken, header, delim, cells,

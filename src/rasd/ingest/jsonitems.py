@@ -50,6 +50,7 @@ from rasd.ingest.base import (
     _cr_after_a_line,
     cr_lines,
     current_stream,
+    ended,
     iter_lines,
     latest,
     loads,
@@ -837,7 +838,7 @@ def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                     continue
                 yield Item(obj, raw.put(line.rstrip(b"\r\n"), fmt), lineno, None)
         except (EOFError, OSError) as e:  # truncated gzip, I/O error: in the next line
-            yield reject(src, f"file ends unexpectedly: {e}", line=lineno + 1)
+            yield reject(src, ended(e), line=lineno + 1)
 
 
 def _lf_peeked(f: Any) -> bool:
@@ -1017,10 +1018,10 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
                 guard.end = guard.n + MAX_LINE
                 yield _item(obj, src, raw, fmt, doc_path(layout, i))
         except (EOFError, OSError) as e:  # truncated gzip, I/O error
-            yield reject(src, f"file ends unexpectedly: {e}", path=doc_path(layout, done[0]))
+            yield reject(src, ended(e), path=doc_path(layout, done[0]))
             return
         if f.damage is not None:  # cut between two documents: each read is whole
-            yield reject(src, f"file ends unexpectedly: {f.damage}",
+            yield reject(src, ended(f.damage),
                          path=doc_path(layout, done[0]))
 
 
@@ -1076,7 +1077,7 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
             if cut.damage is not None:  # the end the parser met: a cut compressed file
                 # (before its first item's end too: read as JSON Lines, a cut
                 # pretty-printed document gave a reject for each of its lines)
-                yield reject(src, f"file ends unexpectedly: {cut.damage}",
+                yield reject(src, ended(cut.damage),
                              path=doc_path(layout, i))
                 return
             if not i:                                       # JSONDecodeError, ValueError
@@ -1084,10 +1085,10 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
             yield reject(src, f"malformed or truncated JSON after item {i}: "
                          f"{json_error_text(e)[:200]}", path=doc_path(layout, i))
         except (EOFError, OSError) as e:
-            yield reject(src, f"file ends unexpectedly: {e}", path=doc_path(layout, i))
+            yield reject(src, ended(e), path=doc_path(layout, i))
             return
         if cut.damage is not None:  # cut between two documents: each read is whole
-            yield reject(src, f"file ends unexpectedly: {cut.damage}", path=doc_path(layout, i))
+            yield reject(src, ended(cut.damage), path=doc_path(layout, i))
 
 
 def json_error_text(e: Exception) -> str:

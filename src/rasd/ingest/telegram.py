@@ -30,6 +30,7 @@ from rasd.ingest import jsonlex
 from rasd.ingest.base import (
     MAX_LINE,
     Ahead,
+    DecompressionBomb,
     EndAtDamage,
     IngestError,
     MediaRoot,
@@ -37,6 +38,7 @@ from rasd.ingest.base import (
     Parser,
     RawSink,
     clean_text,
+    ended,
     export_day,
     inner_suffix,
     is_stream,
@@ -407,6 +409,11 @@ class TelegramParser(Parser):
             return
         if state.damage is not None:  # the parser's error is the end it met there
             err = state.damage
+        if isinstance(err, DecompressionBomb):  # no cut file: said whole, as it is
+            if not state.messages:
+                raise IngestError(str(err)) from None
+            yield reject(src, ended(err), path=state.at(f"messages[{state.idx}]"))
+            return
         if not state.messages:
             raise IngestError(f"{src}: not a readable Telegram export: {err}") from err
         kind = ("file ends unexpectedly" if state.damage is not None
