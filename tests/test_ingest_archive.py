@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -601,6 +602,71 @@ def test_a_tar_archive_with_too_many_members_is_refused(tmp_path, monkeypatch):
     A._OPEN.clear()
     r = runner.invoke(app, ["--db", str(tmp_path / "m.db"), "ingest", str(archive)])
     assert r.exit_code == 2 and "more than 20 members" in r.output, r.output
+
+
+@pytest.mark.parametrize("kind", ["pax", "global pax", "GNU long-name", "GNU long-link"])
+def test_a_tar_whose_long_header_declares_over_a_mib_is_refused(tmp_path, kind):
+    """tarfile reads a pax header, or a GNU long name or link, whole, whatever
+    size it declares: in a plain tar as large as the file, in a compressed one
+    up to its budget (100 MiB held at once). One declaring over
+    ``MAX_TAR_HEADER`` (1 MiB) refuses the archive before it is read, named,
+    exit 2 and no store made, as a decompression bomb is; in a folder it is
+    skipped with a warning. A header of real size (a long path) is read."""
+    import tarfile
+
+    from rasd.ingest import archive as A
+
+    page = json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]}).encode() + b"\n"
+
+    def tar(path: Path, head: str) -> Path:
+        fmt = tarfile.GNU_FORMAT if kind.startswith("GNU") else tarfile.PAX_FORMAT
+        with tarfile.open(path, "w", format=fmt,
+                          pax_headers={"comment": head} if kind == "global pax" else None) as t:
+            info = tarfile.TarInfo(head + ".jsonl" if kind == "GNU long-name" else "a.jsonl")
+            info.size = len(page)
+            if kind == "pax":
+                info.pax_headers = {"comment": head}
+            t.addfile(info, io.BytesIO(page))
+            if kind == "GNU long-link":
+                link = tarfile.TarInfo("l.jsonl")
+                link.type, link.linkname = tarfile.SYMTYPE, head
+                t.addfile(link)
+        return path
+
+    small = tar(tmp_path / "small.tar", "x" * 5000)
+    r = runner.invoke(app, ["--db", str(tmp_path / "s.db"), "ingest", str(small)])
+    assert r.exit_code == 0 and "1 new" in r.stdout, r.output
+    folder = tmp_path / "in"
+    folder.mkdir()
+    bomb = tar(folder / "big.tar", "x" * (A.MAX_TAR_HEADER + 1))
+    db = tmp_path / "b.db"
+    r = runner.invoke(app, ["--db", str(db), "ingest", str(bomb)])
+    assert r.exit_code == 2, r.output
+    at = 1024 if kind == "GNU long-link" else 0  # (after the first member's header, data)
+    said = re.search(re.escape(f"{bomb}: refused: a {kind} header (at byte {at:,} of the tar "
+                               "stream) declares ") + r"([\d,]+)" + re.escape(
+        f" bytes, more than {A.MAX_TAR_HEADER:,}"), r.stderr)
+    assert said and A.MAX_TAR_HEADER < int(said[1].replace(",", "")) < A.MAX_TAR_HEADER + 64
+    assert "nothing of the archive is read" in r.stderr and not db.exists()
+    (folder / "ok.jsonl").write_bytes(page)
+    r = runner.invoke(app, ["--db", str(db), "ingest", str(folder), "--strict"])
+    assert r.exit_code == 1 and "skipped" in r.stderr and f"{bomb}: refused" in r.stderr, \
+        r.output
+    assert Store.open(str(db)).stats()["posts"] == 1
+
+
+def test_a_long_header_is_refused_by_what_it_declares_before_it_is_read(tmp_path):
+    """A crafted header declaring 100 MiB, its data never there: refused by the
+    size it declares, before tarfile reads (or finds missing) any of it."""
+    import tarfile
+
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type, info.size = tarfile.XHDTYPE, 100 * 2**20
+    archive = tmp_path / "crafted.tar"
+    archive.write_bytes(info.tobuf(tarfile.USTAR_FORMAT) + bytes(2048))
+    with pytest.raises(IngestError, match=r"crafted.tar: refused: a pax header \(at byte 0 of "
+                                          r"the tar stream\) declares 104,857,600 bytes"):
+        members(archive, lambda p: True)
 
 
 def test_an_html_export_in_a_tar_archive_reads_its_pages_in_order(sqlite_store, tmp_path):

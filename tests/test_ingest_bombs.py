@@ -261,15 +261,44 @@ def test_standard_input_is_bounded_by_what_it_has_given(low):
             pass
 
 
-def test_a_pax_header_past_the_budget_is_not_read(tmp_path, low):
+def test_a_pax_header_past_the_budget_is_not_read(tmp_path, low, monkeypatch):
     """tarfile reads a pax header whole, whatever size it declares, while it
     opens the archive: a first header of 3 MiB is refused before it is read
-    (not "not a gzip file", what tarfile says for any error there)."""
+    (not "not a gzip file", what tarfile says for any error there). (Such a
+    header is refused by its size first, ``MAX_TAR_HEADER``, below: raised
+    here, the budget is what refuses it.)"""
+    monkeypatch.setattr(A, "MAX_TAR_HEADER", 8 * MB)
     bomb = _tar_gz(tmp_path / "pax.tar.gz", {"a.jsonl": _tweet(1)},
                    format=tarfile.PAX_FORMAT, pax_headers={"comment": "x" * (3 * MB)})
     r = _ingest(tmp_path / "p.db", str(bomb))
     assert r.exit_code == 2 and f"{bomb}: refused as a decompression bomb" in r.stderr, \
         r.output
+
+
+def test_a_pax_header_over_a_mib_in_a_tar_gz_is_refused_unread(tmp_path, monkeypatch):
+    """A .tar.gz whose first pax header declares 50 MiB (a comment of one
+    letter repeated, well within the budget of 100 MiB): tarfile read it whole
+    into memory, and the archive was ingested. Now it is refused by the size
+    its header declares, over ``MAX_TAR_HEADER``, before its data is
+    decompressed: exit 2, naming it, no store."""
+    bomb = _tar_gz(tmp_path / "pax.tar.gz", {"a.jsonl": _tweet(1)},
+                   format=tarfile.PAX_FORMAT, pax_headers={"comment": "x" * (50 * MB)})
+    assert bomb.stat().st_size < MB
+    out = [0]
+    real = gzip._GzipReader.read
+
+    def counting(self, size=-1):
+        data = real(self, size)
+        out[0] += len(data)
+        return data
+
+    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    db = tmp_path / "p.db"
+    r = _ingest(db, str(bomb))
+    assert r.exit_code == 2, r.output
+    assert f"{bomb}: refused: a global pax header (at byte 0 of the tar stream) declares " \
+           "52,428,8" in r.stderr and "more than 1,048,576" in r.stderr and not db.exists()
+    assert out[0] < 2 * MB
 
 
 def test_a_bomb_in_a_folder_is_skipped_and_the_rest_ingested(tmp_path, low):

@@ -62,8 +62,17 @@ from rasd.ingest.base import ARCHIVE_SEP as SEP
 
 MAX_MEMBERS = 100_000
 # reads of a decompressed stream larger than this are checked against its budget
-# before they decompress (tarfile reads a pax or long-name header whole)
+# before they decompress (a reader asking for much at once)
 AHEAD = 1 << 20
+# tarfile reads a pax header (a member's or a global one) or a GNU long name or
+# long link whole, whatever size its header declares: up to the budget (100 MiB)
+# held at once in a compressed tar, the whole file in a plain one. Real ones hold
+# a path, times, a few attributes: bytes to KiB. A header declaring more is
+# refused before it is read (``TarHeaderTooLarge``).
+MAX_TAR_HEADER = 1 << 20
+_LONG_HEADERS = {tarfile.XHDTYPE: "pax", tarfile.XGLTYPE: "global pax",
+                 tarfile.SOLARIS_XHDTYPE: "pax", tarfile.GNUTYPE_LONGNAME: "GNU long-name",
+                 tarfile.GNUTYPE_LONGLINK: "GNU long-link"}
 # the ends of the last few members of a compressed tar read to their end
 # (TarArchive.kept_tail: what a Telegram HTML page reads of the page before)
 TAIL_KEPT = 1 << 20
@@ -73,6 +82,14 @@ TAILS_KEPT = 4
 # format version or method (NotImplementedError)
 UNREADABLE = (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, NotImplementedError,
               ValueError, *_DECOMPRESS_ERRORS)
+
+
+class TarHeaderTooLarge(tarfile.TarError):
+    """A tar archive with a pax or GNU long-name header declaring more than
+    ``MAX_TAR_HEADER`` bytes: refused as a whole, as a decompression bomb is
+    (``members``), not read as damaged after the members before it. A
+    ``TarError`` that tarfile lets through (not a ``ReadError``, which
+    ``tarfile.open`` takes for another compression to try)."""
 
 
 class Archive(ABC):
@@ -430,8 +447,9 @@ class _Charged(io.BufferedIOBase):
     which tarfile reads) whose furthest position is charged to a ``Budget``
     under ``key``. A seek, or a read of more than ``AHEAD`` bytes, that would
     take it past the budget raises ``DecompressionBomb`` before it decompresses
-    anything: listing a .tar.gz seeks over each member's data, and tarfile
-    reads a pax header whole, whatever size it declares."""
+    anything: listing a .tar.gz seeks over each member's data. (tarfile reads
+    a pax or long-name header whole: one declaring over ``MAX_TAR_HEADER``
+    is refused before that, ``_open_tar``.)"""
 
     def __init__(self, inner: Any, budget: Budget, key: Any, member: str | None = None) -> None:
         self.inner, self.budget, self.key, self.member = inner, budget, key, member
@@ -486,9 +504,25 @@ class _Charged(io.BufferedIOBase):
 def _open_tar(path: Path, budget: Budget) -> tarfile.TarFile:
     """``path`` opened by tarfile (plain, gzip, bzip2 or xz, told by its first
     bytes), its decompressed stream charged to ``budget`` (``_Charged``): from
-    the first header on, as tarfile reads the first one while opening."""
+    the first header on, as tarfile reads the first one while opening. A pax
+    or long-name header declaring more than ``MAX_TAR_HEADER`` bytes raises
+    ``TarHeaderTooLarge`` before it is read, in a plain tar too."""
+
+    class Info(tarfile.TarInfo):
+        def _proc_member(self, tf: tarfile.TarFile) -> Any:
+            # the header block is read; what it declares is not yet
+            kind = _LONG_HEADERS.get(self.type)
+            if kind is not None and self.size > MAX_TAR_HEADER:
+                raise TarHeaderTooLarge(
+                    f"{path}: refused: a {kind} header (at byte {self.offset:,} of the tar "
+                    f"stream) declares {self.size:,} bytes, more than {MAX_TAR_HEADER:,} "
+                    "(real ones hold a path and a few attributes: bytes to KiB; tarfile "
+                    "would read it whole into memory); nothing of the archive is read")
+            return super()._proc_member(tf)
 
     class Bounded(tarfile.TarFile):
+        tarinfo = Info
+
         @classmethod
         def taropen(cls, name: Any, mode: str = "r", fileobj: Any = None,
                     **kwargs: Any) -> tarfile.TarFile:
@@ -591,7 +625,7 @@ def members(archive: Path, wanted: Any, *, bounded: bool = True) -> list[str]:
     try:
         arc = shared_archive(archive)
         files = arc.files()
-    except DecompressionBomb as e:
+    except (DecompressionBomb, TarHeaderTooLarge) as e:  # (each names the archive)
         raise IngestError(str(e)) from None
     except UNREADABLE as e:
         raise IngestError(f"{archive}: not a readable {_kind_name(archive)} archive: "
