@@ -1,6 +1,8 @@
 """rasd train / classify / eval / policy on the command line, end to end, no database."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -593,3 +595,72 @@ def test_classify_interrupted_while_its_model_loads_says_so(tiny_model, tmp_path
     assert r.exit_code == 130 and r.stdout == "", r.output
     assert r.stderr == ("rasd: warning: interrupted before any post was classified: "
                         "nothing is written\n")
+
+
+@pytest.fixture
+def low_budget(monkeypatch):
+    """The ingest's decompression budget, RATIO_FREE lowered to 2 MiB (what is
+    checked past it is the ratio, MAX_RATIO = 100)."""
+    from rasd.ingest import base
+
+    monkeypatch.setattr(base, "RATIO_FREE", 2 * 2**20)
+    return 2 * 2**20
+
+
+def test_a_gz_corpus_that_is_a_decompression_bomb_is_refused_naming_it(tiny_model, tmp_path,
+                                                                       low_budget):
+    """A labelled or unlabelled .gz corpus is read within the budget the ingest
+    gives a compressed file: one row repeated to 8 MiB (~300x) stops past it
+    with a clean error naming the file and saying to unpack it first, exit 2
+    (gzip.open read it all, however much it held: 1 MB of one line repeated
+    is 1 GB of rows in memory for train and eval; classify read on through
+    blank lines as long as they came)."""
+    import gzip
+
+    row = json.dumps({"text": "Join the caravan, make hijrah", "label": "recruitment"})
+    data = ((row + "\n") * (8 * 2**20 // (len(row) + 1))).encode()
+    bomb = tmp_path / "my corpus.jsonl.gz"
+    bomb.write_bytes(gzip.compress(data, 9))
+    assert bomb.stat().st_size * 100 < len(data)
+    csv_bomb = tmp_path / "c.csv.gz"
+    csv_bomb.write_bytes(gzip.compress(b"text,label\n" + b"Join the caravan,recruitment\n"
+                                       * (8 * 2**20 // 29), 9))
+    from rasd.detect.text.io import InputError, read_labelled
+
+    with pytest.raises(InputError, match="refused as a decompression bomb"):
+        read_labelled(str(bomb))
+    posts = tmp_path / "posts.jsonl.gz"  # three posts, then blank lines (passed over)
+    posts.write_bytes(gzip.compress(data[:3 * (len(row) + 1)] + (b" " * 999 + b"\n")
+                                    * (8 * 2**10), 9))
+    for cmd in (["eval", str(bomb), "--model", str(tiny_model)],
+                ["train", str(csv_bomb), "--out", str(tmp_path / "o"), "--no-examples"],
+                ["classify", str(posts), "--model", str(tiny_model)]):
+        r = runner.invoke(app, cmd)
+        assert r.exit_code == 2, r.output
+        name = cmd[1]
+        said = re.search(re.escape(f"{name}: refused as a decompression bomb: it unpacks to "
+                                   "more than ") + r"([\d,]+) bytes from ([\d,]+) compressed",
+                         r.stderr)
+        assert said, r.stderr
+        limit, size = (int(said[k].replace(",", "")) for k in (1, 2))
+        assert limit == max(low_budget, 100 * size) and size == Path(name).stat().st_size
+        assert "if it is no bomb, unpack it first (gzip -dk " in r.stderr
+    assert not (tmp_path / "o").exists()
+    # real data within the budget reads as before
+    plain = tmp_path / "ok.jsonl.gz"
+    plain.write_bytes(gzip.compress(data[: 2**20 // (len(row) + 1) * (len(row) + 1)]))
+    assert len(read_labelled(str(plain))) == 2**20 // (len(row) + 1)
+
+
+def test_a_damaged_gz_corpus_is_a_clean_error(tiny_model, tmp_path):
+    """A .gz corpus that is no gzip data, or cut short, ends with an error
+    naming it (a traceback before)."""
+    import gzip
+
+    fake = tmp_path / "fake.jsonl.gz"
+    fake.write_bytes(b'{"text": "x", "label": "none"}\n')
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(b'{"text": "x", "label": "none"}\n' * 5000)[:200])
+    for f in (fake, cut):
+        r = runner.invoke(app, ["eval", str(f), "--model", str(tiny_model)])
+        assert r.exit_code == 2 and f"{f}: cannot be read: " in r.stderr, r.output

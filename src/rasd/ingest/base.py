@@ -78,7 +78,11 @@ class DecompressionBomb(OSError):
     OSError, as damaged compressed data is, so that a parser keeps what it
     read before it and rejects the rest saying so; listing an archive turns it
     into an ``IngestError`` (``rasd.ingest.archive.members``): nothing of that
-    archive is read."""
+    archive is read. ``limit`` and ``compressed``: the bytes it may unpack to,
+    and its compressed size, where a budget raised it."""
+
+    limit: int = 0
+    compressed: int = 0
 
 
 class Budget:
@@ -137,6 +141,8 @@ class Budget:
                 f"{where}: refused as a decompression bomb: {self.name} unpacks to more "
                 f"than {limit:,} bytes, over {MAX_RATIO} times its {self.compressed():,} "
                 f"compressed bytes ({_LIMITS}); the rest is not read")
+            # (for readers that say it their own way: rasd.detect.text.io)
+            self.tripped.limit, self.tripped.compressed = limit, self.compressed()
             raise self.tripped
         return used
 
@@ -182,6 +188,7 @@ class _Damaged(io.BufferedIOBase):
         self.budget, self.key, self.member = budget, key, member
         self.out = 0
         self.due = 0 if budget is not None else math.inf
+        self.owned: Any = None  # closed with it: the file ``inner`` reads
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
@@ -240,6 +247,8 @@ class _Damaged(io.BufferedIOBase):
             with suppress(DecompressionBomb):  # (said by the read that passed it)
                 self._charge()
         self.inner.close()
+        if self.owned is not None:  # the file under it (open_decompressed)
+            self.owned.close()
         super().close()
 
 
@@ -624,6 +633,25 @@ def open_binary(path: Path, *, transcode: bool = True) -> IO[bytes]:
             return io.BufferedReader(_FromUTF16(f, order), 1 << 16)  # type: ignore[arg-type]
     except (OSError, EOFError):
         pass  # unreadable: the first read says so
+    return f  # type: ignore[no-any-return]
+
+
+def open_decompressed(path: Path) -> IO[bytes]:
+    """The file ``path`` decompressed as ``open_binary`` decompresses it (by
+    its suffix, ``.gz``, ``.bz2``, ``.xz``, ``.zst``, or its first bytes),
+    bounded as it bounds it (``file_budget``: past its budget a read raises
+    ``DecompressionBomb``), without its byte-order-mark and UTF-16 handling:
+    for readers of user-supplied files outside the ingest (the text corpora of
+    ``rasd train``/``eval``/``classify``, ``rasd.detect.text.io``). Closing it
+    closes the file."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed with what is returned
+    try:
+        f = _decompressing(path, raw)
+    except BaseException:
+        raw.close()
+        raise
+    if isinstance(f, _Damaged):
+        f.owned = raw
     return f  # type: ignore[no-any-return]
 
 

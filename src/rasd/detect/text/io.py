@@ -32,11 +32,14 @@ def _open(path: str) -> TextIO:
     if not p.is_file():
         raise InputError(f"{path}: no such file")
     if p.suffix == ".gz":
-        import gzip
+        from rasd.ingest.base import open_decompressed
 
-        # lines untranslated, as a plain file's: a line's end is seen as it is
-        # (``LineEnds``), and CSV reads its quoted line breaks as written
-        return gzip.open(p, "rt", encoding="utf-8", errors="replace", newline="")
+        # decompressed within the budget the ingest gives a compressed file (a
+        # decompression bomb: ``_lines`` says so), lines untranslated, as a plain
+        # file's: a line's end is seen as it is (``LineEnds``), and CSV reads its
+        # quoted line breaks as written
+        return io.TextIOWrapper(open_decompressed(p), encoding="utf-8",  # type: ignore[type-var]
+                                errors="replace", newline="")
     return p.open(encoding="utf-8", errors="replace", newline="")
 
 
@@ -86,19 +89,37 @@ def resume_lines(mark: tuple[int, int, int]) -> tuple[int, bool]:
     return lf + crlf + lone_cr + 1, True
 
 
-def _lines(f: TextIO | LineEnds) -> Iterator[tuple[int, str | None]]:
+def _lines(f: TextIO | LineEnds, path: str = "-") -> Iterator[tuple[int, str | None]]:
     """(1-based line number, line) with bounded memory: a line longer than
     ``MAX_LINE_BYTES`` characters is None, passed over without being held whole
     (a file or pipe with no newline for gigabytes would otherwise be read into
-    memory before its length was checked)."""
-    from rasd.ingest.base import iter_lines
+    memory before its length was checked).
 
-    return iter_lines(f, MAX_LINE_BYTES, ("\n", "\r"))
+    A ``.gz`` file that unpacks past its budget (``rasd.ingest.base.Budget``:
+    100 times its size, and 100 MiB whatever its size), a decompression bomb,
+    ends the reading with an ``InputError`` naming it and saying to unpack it
+    first; so does compressed data that is damaged or cut short (a traceback
+    before)."""
+    from rasd.ingest import base
+    from rasd.ingest.base import DecompressionBomb, iter_lines
+    from rasd.terminal import shell_word
+
+    try:
+        yield from iter_lines(f, MAX_LINE_BYTES, ("\n", "\r"))
+    except DecompressionBomb as e:
+        raise InputError(
+            f"{path}: refused as a decompression bomb: it unpacks to more than "
+            f"{e.limit:,} bytes from {e.compressed:,} compressed bytes (the limit: "
+            f"{base.MAX_RATIO} times its size, and {base.RATIO_FREE:,} bytes whatever its "
+            "size; real data compresses 2-20x); if it is no bomb, unpack it first "
+            f"(gzip -dk {shell_word(path)}) and give the unpacked file") from None
+    except (OSError, EOFError) as e:
+        raise InputError(f"{path}: cannot be read: {e}") from None
 
 
 def _bounded(f: TextIO, path: str) -> Iterator[str]:
     """The lines of a CSV file for the csv module, each bounded (InputError past it)."""
-    for n, line in _lines(f):
+    for n, line in _lines(f, path):
         if line is None:
             raise InputError(f"{path}: line {n}: longer than {MAX_LINE_BYTES} bytes")
         yield line
@@ -136,7 +157,7 @@ def read_labelled(path: str, *, require_label: bool = True) -> list[dict[str, An
             except csv.Error as e:
                 raise InputError(f"{path}: line {reader.line_num}: {e}") from None
         else:
-            for n, line in _lines(f):
+            for n, line in _lines(f, path):
                 if line is None:
                     raise InputError(f"{path}: line {n}: longer than {MAX_LINE_BYTES} bytes")
                 if not line.strip():
@@ -214,7 +235,7 @@ def iter_posts(path: str, ends: LineEnds | None = None
     ``ends``, if given, tallies the line ends read (``LineEnds``): as each post is
     yielded, through the end of its line."""
     with _open(path) as f:
-        for n, line in _lines(ends.reading(f) if ends is not None else f):
+        for n, line in _lines(ends.reading(f) if ends is not None else f, path):
             if line is None:
                 yield n, None, f"line longer than {MAX_LINE_BYTES} bytes"
                 continue
