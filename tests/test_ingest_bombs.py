@@ -430,3 +430,50 @@ def test_a_bomb_read_again_from_standard_input_says_the_limit(low, monkeypatch):
     with pytest.raises(B.IngestError, match=r"^standard input: decompression limit reached in "
                                             r"its first reading.*refused as a decompression"):
         s.open()
+
+
+# -- the format check reads a bomb's head only -------------------------------------
+
+def test_the_format_check_reads_only_the_head_of_a_bomb(tmp_path, low, monkeypatch):
+    """A .jsonl.gz of one line that holds no record (an X API page with no
+    tweets) repeated to 6 MiB (~250x): the check of its first record read it
+    to its limit, finding none, then the ingest read it to the limit again
+    (twice the limit in time; 104.9 MB then 104.9 MB for 650 KB holding
+    160 MiB). The check reads no more than CHECK_HEAD of it now; the ingest
+    reads it once, with the one reject, under --format auto and x alike. A
+    real file whose first record lies past the check's head is read whole."""
+    monkeypatch.setattr(B, "CHECK_HEAD", 256 * 1024, raising=False)
+    line = json.dumps({"data": [], "meta": {"result_count": 0, "next_token": "b26v89c19zqg8o3f"
+                                                                          "pzbkk7m3ax4kq9bg"}})
+    path = tmp_path / "empty.jsonl.gz"
+    path.write_bytes(gzip.compress(((line + "\n") * (6 * MB // (len(line) + 1))).encode(), 9))
+    limit = max(low, 100 * path.stat().st_size)
+    assert limit < 3 * MB
+    out = [0]
+    real = gzip._GzipReader.read
+
+    def counting(self, size=-1):
+        data = real(self, size)
+        out[0] += len(data)
+        return data
+
+    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    for fmt in ("auto", "x"):
+        out[0] = 0
+        db = tmp_path / f"{fmt}.db"
+        r = _ingest(db, str(path), "--format", fmt, "--jobs", "1", "--json")
+        assert r.exit_code == 0, r.output
+        (rep,) = json.loads(r.stdout)
+        assert rep["rejected"] == 1
+        (entry,) = [json.loads(x) for x in (tmp_path / f"{fmt}.quarantine.jsonl").read_text()
+                    .splitlines()]
+        assert entry["reason"].startswith(f"decompression limit reached: {path}: refused")
+        assert limit < out[0] < limit + 1 * MB, (out[0], limit)
+    # a first record past the check's head: the check says nothing, the ingest finds it
+    late = tmp_path / "late.jsonl.gz"
+    late.write_bytes(gzip.compress(((line + "\n") * (MB // (len(line) + 1))).encode()
+                                   + _tweet(1), 9))
+    r = _ingest(tmp_path / "late.db", str(late), "--format", "x", "--json", "--strict")
+    assert r.exit_code == 0, r.output
+    (rep,) = json.loads(r.stdout)
+    assert _posts(rep) == 1 and rep["rejected"] == 0

@@ -147,6 +147,47 @@ class Budget:
         return used
 
 
+# A format check (``rasd.ingest.runner.check_format``) reads up to the first
+# record. Of compressed input it reads no more than CHECK_HEAD decompressed bytes
+# a reading: a bomb holding no record before its limit was read to the limit by
+# the check, then again by the ingest (twice the limit in time). What the check
+# does not reach is left to the ingest, which reads it once.
+CHECK_HEAD = 8 * 2**20
+
+
+class CheckHead:
+    """What a format check may read of each decompressed reading (``head_only``),
+    and whether one of them reached it."""
+
+    __slots__ = ("limit", "reached")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.reached = False
+
+
+class HeadReached(OSError):
+    """A format check's reading of compressed data got to ``CHECK_HEAD``: an
+    OSError, an end the parser meets as it meets a cut; not a bomb, and not
+    said (``check_format`` knows nothing past it)."""
+
+
+_HEAD_ONLY: ContextVar[CheckHead | None] = ContextVar("_HEAD_ONLY", default=None)
+
+
+@contextmanager
+def head_only(limit: int | None = None) -> Iterator[CheckHead]:
+    """Within it, each reading of compressed data (a file, standard input, a
+    compressed member of an archive) stops with ``HeadReached`` past ``limit``
+    (``CHECK_HEAD``) bytes: what a format check reads."""
+    head = CheckHead(CHECK_HEAD if limit is None else limit)
+    token = _HEAD_ONLY.set(head)
+    try:
+        yield head
+    finally:
+        _HEAD_ONLY.reset(token)
+
+
 def ended(e: BaseException) -> str:
     """The reason of the reject that ends a file's reading at ``e``: "file ends
     unexpectedly" for data cut short or damaged (a truncated .gz, an I/O error),
@@ -209,10 +250,15 @@ class _Damaged(io.BufferedIOBase):
             self._charge()
         return data
 
-    def _charge(self) -> None:
+    def _charge(self, closing: bool = False) -> None:
         if self.budget is None:
             return
         self.due = self.out + CHARGE_STEP
+        head = _HEAD_ONLY.get()
+        if head is not None and self.out > head.limit and not closing:
+            head.reached = True  # (a format check: no damage, no bomb; on_damage not told)
+            raise HeadReached(f"{self.budget.name}: a format check reads no more than "
+                              f"its first {head.limit:,} bytes")
         try:
             self.budget.reach(self.key, self.out, self.member)
         except DecompressionBomb as e:
@@ -245,7 +291,7 @@ class _Damaged(io.BufferedIOBase):
     def close(self) -> None:
         if not self.closed:
             with suppress(DecompressionBomb):  # (said by the read that passed it)
-                self._charge()
+                self._charge(closing=True)
         self.inner.close()
         if self.owned is not None:  # the file under it (open_decompressed)
             self.owned.close()

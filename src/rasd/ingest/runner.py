@@ -35,6 +35,7 @@ from rasd.ingest.base import (
     current_stream,
     detect_format,
     get_parser,
+    head_only,
     is_stream,
     path_text,
     reading,
@@ -297,15 +298,26 @@ def check_format(path: str | Path | Stream, fmt: str = "auto", *, platform: str 
     """The format ``ingest_path`` would read ``path`` (a file, an export folder,
     or a ``Stream``) as, checked as it would check it; IngestError where it
     would fail before its first record (no known format, a bad mapping or
-    option, a CSV header no mapping fits). Reads up to the first record, or
+    option, a CSV header no mapping fits). Reads up to the first record (of
+    compressed input, within its first ``CHECK_HEAD`` decompressed bytes: a
+    decompression bomb is read to its limit once, by the ingest), or
     with ``first_record`` false only the first bytes that tell the format (a
     pipe, which can be read again only as far as it keeps, and whose first
     record may be hours away) and a CSV's header; touches no store."""
     with _opened(path) as (p, _):
         name, options = _format(p, fmt, mapping, platform, chat_id)
         if first_record:
-            with closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
-                first = next((r for r in records if not isinstance(r, Note)), None)
+            # of compressed input no more than its head (CHECK_HEAD): a bomb with no
+            # record before its limit was read to it here, then again by the ingest
+            with head_only() as head, \
+                    closing(iter(get_parser(name, **options).parse(p, RawSink()))) as records:
+                try:
+                    first = next((r for r in records if not isinstance(r, Note)), None)
+                except IngestError:  # (a parser that met the head's end as a cut)
+                    if not head.reached:
+                        raise
+            if head.reached:  # no record in the head: nothing known, the ingest reads on
+                first = None
             if fmt != "auto" and isinstance(first, Reject):
                 _check_forced(p, name, first)
         elif name == "csv":
