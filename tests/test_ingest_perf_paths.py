@@ -1335,6 +1335,50 @@ def test_fast_delete_in_deletes_what_a_delete_in_deletes(store):
     assert left["x"] == x_left and len(left["y"]) == len(x_left)
 
 
+def test_array_statements_neither_cut_nor_match_by_a_longer_string(store):
+    """A string longer than its column goes into ``fast_update_rows`` and
+    ``fast_delete_in`` whole: an explicit cast to VARCHAR(n) cut it to n
+    characters (PostgreSQL), so that a DELETE of a 201-character key deleted
+    the row of its first 200 and an UPDATE stored a 64-character hash of 70
+    where SQLAlchemy's executemany fails. Now both do what the executemany
+    and ``IN`` do (SQLite does not limit a VARCHAR: both store it)."""
+    from rasd.store.upsert import fast_delete_in, fast_insert_rows, fast_update_rows
+
+    pl, p = S.pending_links, S.posts
+    long_id = "t" * 200
+    with store.begin() as c:
+        fast_insert(c, p, [{"platform": "x", "platform_id": str(i), "kind": "post",
+                            "first_seen": T0, "last_seen": T0} for i in range(2)])
+        ids = c.execute(select(p.c.id).order_by(p.c.id)).scalars().all()
+        fast_insert_rows(c, pl, ("platform", "post_id", "kind", "target_post_id"),
+                         [("x", ids[0], "reply", long_id)])
+        fast_delete_in(c, pl, "target_post_id", [long_id + "u"])
+        c.execute(pl.delete().where(pl.c.target_post_id.in_([long_id + "u"])))
+        assert c.execute(select(pl.c.target_post_id)).scalars().all() == [long_id]
+
+    def outcome(write) -> object:
+        try:
+            with store.begin() as c:
+                write(c)
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy's, or the driver's own
+            return type(getattr(e, "orig", e)).__name__
+        with store.connect() as c:
+            return c.execute(select(p.c.id, p.c.raw_sha256).where(p.c.id.in_(ids))).all()
+
+    long_hash = "r" * 70
+    plain = outcome(lambda c: c.execute(update(p).where(p.c.id == bindparam("b_id")).values(
+        raw_sha256=bindparam("h")), [{"b_id": ids[0], "h": long_hash}, {"b_id": ids[1],
+                                                                         "h": "h"}]))
+    if store.is_sqlite:
+        with store.begin() as c:
+            c.execute(update(p).values(raw_sha256=None))
+    fast = outcome(lambda c: fast_update_rows(c, p, ("raw_sha256",),
+                                              [(ids[0], long_hash), (ids[1], "h")]))
+    assert fast == plain
+    assert plain == ([(ids[0], long_hash), (ids[1], "h")] if store.is_sqlite
+                     else "StringDataRightTruncation")
+
+
 def _reply_page(day: int, texts: dict[int, str], target: str) -> bytes:
     """A page of tweets ``texts`` (id to text), each a reply to a post not
     stored (``target``, 0000, its id), collected on ``day`` of January 2024."""

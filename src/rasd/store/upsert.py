@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Connection, DateTime, Table
+from sqlalchemy import JSON, Connection, DateTime, String, Table
 
 
 def insert_ignore(conn: Connection, table: Table) -> Any:
@@ -424,6 +424,20 @@ def _array_ph(dconn: Any) -> str:
     return "%b" if type(dconn).__module__.split(".")[0] == "psycopg" else "%s"
 
 
+def _array_type(table: Table, col: str, dialect: Any) -> str:
+    """The SQL type an array of ``col``'s values is cast to: the column's,
+    but a string's without its length (an explicit cast to VARCHAR(n) cuts a
+    longer value to n characters, silently: a key of 70 characters matched
+    the stored key of its first 64, and an UPDATE stored a cut value where
+    SQLAlchemy's executemany failed; unbounded, a comparison sees the whole
+    value and storing it fails as there)."""
+    typ = table.c[col].type
+    if isinstance(typ, String) and typ.length is not None:
+        typ = typ.copy()
+        typ.length = None
+    return typ.compile(dialect=dialect)
+
+
 def _pg_update_rows(conn: Connection, table: Table, key: str, cols: tuple[str, ...],
                     ph: str) -> tuple[str, tuple]:
     """The statement of ``fast_update_rows`` on PostgreSQL, and each array's
@@ -438,7 +452,7 @@ def _pg_update_rows(conn: Connection, table: Table, key: str, cols: tuple[str, .
             dialect=conn.dialect)
         bind = _processors(compiled, table)
         names = (key, *cols)
-        types = [table.c[c].type.compile(dialect=conn.dialect) for c in names]
+        types = [_array_type(table, c, conn.dialect) for c in names]
         alias = [f"c{i}" for i in range(len(names))]
         sql = (f"UPDATE {table.name} SET "
                + ", ".join(f"{c} = v.{a}" for c, a in zip(cols, alias[1:], strict=True))
@@ -468,7 +482,7 @@ def fast_delete_in(conn: Connection, table: Table, col: str, values: list[Any]) 
         return
     dconn = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        typ = table.c[col].type.compile(dialect=conn.dialect)
+        typ = _array_type(table, col, conn.dialect)
         _pg_by_index(dconn, f"DELETE FROM {table.name} WHERE {col} = ANY({_array_ph(dconn)}::{typ}[])",
                      (list(values),))
         return
