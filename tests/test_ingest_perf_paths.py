@@ -1379,6 +1379,109 @@ def test_array_statements_neither_cut_nor_match_by_a_longer_string(store):
                      else "StringDataRightTruncation")
 
 
+def test_writers_conditional_updates_set_what_their_executemany_sets(store):
+    """The writer's UPDATEs of unchanged records seen in a newer snapshot
+    (``_touch``), of media found somewhere else (``_relocate``) and of new
+    posts deleted before (``_deleted_before``'s, here on media's key) go on
+    PostgreSQL as one ``UPDATE … FROM unnest`` (``pg_update_from``) with
+    the conditions of their executemany: these set what the executemany
+    sets, row for row — a stored time None, older, newer; another content;
+    times with and without a zone; a medium named twice (the last place
+    holds); a record touched twice (then the executemany itself)."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, or_
+
+    from rasd.ingest.writer import Writer
+    from rasd.store.upsert import pg_update_from
+
+    p, m = S.posts, S.media
+    day = timedelta(days=1)
+    naive = (T0 + day).replace(tzinfo=None)
+    # (hash, observed_at, first_observed_at) stored; touches (index, hash, obs)
+    states = [("h", None, None), ("h", T0, None), ("h", T0, T0 - day), ("g", T0, None),
+              ("h", T0 + 2 * day, None), ("h", None, None), ("h", T0, None)]
+    touches = [(0, "h", T0 + day), (1, "h", naive), (2, "h", T0 + day), (3, "h", T0 + day),
+               (4, "h", T0 + day)]
+    twice = [(5, "h", T0 + day), (5, "h", T0 + 3 * day), (6, "h", T0 - day), (6, "g", naive)]
+    ts = T0 + 4 * day
+    with store.begin() as c:
+        fast_insert(c, p, [{"platform": plat, "platform_id": str(i), "kind": "post",
+                            "content_hash": h, "observed_at": obs, "first_observed_at": first,
+                            "first_seen": T0, "last_seen": T0}
+                           for plat in ("x", "y") for i, (h, obs, first) in enumerate(states)])
+        ids = {(plat, int(pid)): rid for rid, plat, pid in c.execute(
+            select(p.c.id, p.c.platform, p.c.platform_id))}
+        fast_insert(c, m, [{"platform": plat, "media_key": k, "local_path": local,
+                            "first_seen": T0}
+                           for plat in ("x", "y") for k, local in (("a", None), ("b", "/old"),
+                                                                    ("c", "/same"))])
+    obs = bindparam("obs", type_=p.c.observed_at.type)
+    touch = (update(p).where(p.c.id == bindparam("b_id"), p.c.content_hash == bindparam("h"),
+                             or_(p.c.observed_at.is_(None), p.c.observed_at < obs))
+             .values(observed_at=obs, last_seen=bindparam("seen", type_=p.c.last_seen.type),
+                     first_observed_at=func.coalesce(p.c.first_observed_at, p.c.observed_at)))
+    relocate = (update(m).where(m.c.platform == bindparam("p"), m.c.media_key == bindparam("k"),
+                                or_(m.c.local_path.is_(None),
+                                    m.c.local_path != bindparam("l")))
+                .values(local_path=bindparam("l")))
+    places = [("a", "/new"), ("b", "/new"), ("c", "/same"), ("b", "/newer"), ("a", "/new2")]
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        sent.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    with store.begin() as c:
+        for part in (touches, twice):
+            Writer._touch(c, p, [{"b_id": ids[("x", i)], "h": h, "obs": o} for i, h, o in part],
+                          ts)
+            c.execute(touch, [{"b_id": ids[("y", i)], "h": h, "obs": o, "seen": ts}
+                              for i, h, o in part])
+        Writer._relocate(c, [{"p": "x", "k": k, "l": local} for k, local in places])
+        c.execute(relocate, [{"p": "y", "k": k, "l": local} for k, local in places])
+        done = pg_update_from(c, m, ("platform", "media_key", "mime_type"),
+                              [("x", "a", "image/png"), ("x", "b", "image/gif")],
+                              {"mime_type": "v.mime_type"}, "media.local_path != '/new'",
+                              keys=2)
+        assert done is not store.is_sqlite
+        if not done:
+            c.execute(update(m).where(m.c.platform == "x", m.c.media_key == bindparam("k"),
+                                      m.c.local_path != "/new").values(
+                mime_type=bindparam("t")), [{"k": "a", "t": "image/png"},
+                                            {"k": "b", "t": "image/gif"}])
+        c.execute(update(m).where(m.c.platform == "y", m.c.media_key == bindparam("k"),
+                                  m.c.local_path != "/new").values(
+            mime_type=bindparam("t")), [{"k": "a", "t": "image/png"},
+                                        {"k": "b", "t": "image/gif"}])
+        assert not pg_update_from(c, m, ("platform", "media_key", "mime_type"),
+                                  [("x", "a", "1"), ("x", "a", "2")], {"mime_type": "v.mime_type"},
+                                  keys=2)
+    event.remove(store.engine, "before_cursor_execute", seen)
+    # SQLAlchemy's executemany: the reference's, and the writer's on SQLite (and for
+    # the record touched twice); on PostgreSQL the writer's other statements are one each
+    assert [sum(s.startswith(f"UPDATE {t} SET {c}") for s in sent) for t, c in (
+        ("posts", "last_seen"), ("media", "local_path"))] == ([4, 2] if store.is_sqlite
+                                                              else [3, 1])
+    with store.connect() as c:
+        got = {(plat, pid): tuple(r) for plat, pid, *r in c.execute(select(
+            p.c.platform, p.c.platform_id, p.c.observed_at, p.c.first_observed_at,
+            p.c.last_seen))}
+        media = {(plat, k): (local, mime) for plat, k, local, mime in c.execute(
+            select(m.c.platform, m.c.media_key, m.c.local_path, m.c.mime_type))}
+    for i in range(len(states)):
+        assert got[("x", str(i))] == got[("y", str(i))], i
+    assert got[("x", "0")][1:] == (None, ts.replace(tzinfo=None) if store.is_sqlite else ts)
+    assert [got[("x", str(i))][0] for i in (3, 4)] == [states[3][1], states[4][1]] \
+        or store.is_sqlite  # (SQLite gives them without a zone)
+    for k in "abc":
+        assert media[("x", k)] == media[("y", k)], k
+    assert [media[("x", k)] for k in "abc"] == [("/new2", "image/png"), ("/newer", "image/gif"),
+                                                ("/same", None)]
+
+
 def _reply_page(day: int, texts: dict[int, str], target: str) -> bytes:
     """A page of tweets ``texts`` (id to text), each a reply to a post not
     stored (``target``, 0000, its id), collected on ``day`` of January 2024."""

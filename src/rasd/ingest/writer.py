@@ -62,6 +62,7 @@ from rasd.store.upsert import (
     fast_update,
     fast_update_rows,
     insert_ignore,
+    pg_update_from,
 )
 
 log = logging.getLogger("rasd.ingest")
@@ -1555,6 +1556,17 @@ class Writer:
         if not touches:
             return
         t = table
+        # on PostgreSQL one UPDATE … FROM unnest (pg_update_from; the same
+        # conditions), unless a record is touched twice
+        if pg_update_from(c, t, ("id", "content_hash", "observed_at", "last_seen"),
+                          [(r["b_id"], r["h"], r["obs"], ts) for r in touches],
+                          {"observed_at": "v.observed_at", "last_seen": "v.last_seen",
+                           "first_observed_at": f"coalesce({t.name}.first_observed_at, "
+                                                f"{t.name}.observed_at)"},
+                          f"{t.name}.content_hash = v.content_hash AND "
+                          f"({t.name}.observed_at IS NULL OR "
+                          f"{t.name}.observed_at < v.observed_at)"):
+            return
         obs = bindparam("obs", type_=t.c.observed_at.type)
         c.execute(update(t).where(t.c.id == bindparam("b_id"),
                                   t.c.content_hash == bindparam("h"),
@@ -1762,23 +1774,28 @@ class Writer:
         if not self.has_compliance:
             return
         t = S.posts
+        found: dict[Key, datetime | None] = {}
         for plat, chunk in _by_platform(keys):
             # (by the index on the events' subject; a post's earliest deletion
             # time, or None where none has one, as SQL's min() gives it)
-            first: dict[str, datetime | None] = {}
             for pid, at in fast_select_in(c, S.compliance_events, ("platform_id", "at"),
                                           ("platform", plat), "platform_id", chunk,
                                           where={"subject_type": "post", "action": DELETING},
                                           typed=True):
-                was = first.get(pid)
-                first[pid] = at if was is None or (at is not None and at < was) else was
-            found = list(first.items())
-            if found:
-                c.execute(update(t).where(t.c.platform == plat,
-                                          t.c.platform_id == bindparam("pid"),
-                                          t.c.deleted_at.is_(None))
-                          .values(deleted_at=bindparam("at", type_=t.c.deleted_at.type)),
-                          [{"pid": pid, "at": at or now()} for pid, at in found])
+                was = found.get((plat, pid))
+                found[(plat, pid)] = at if was is None or (at is not None and at < was) else was
+        if not found:
+            return
+        rows = [(plat, pid, at or now()) for (plat, pid), at in found.items()]
+        # on PostgreSQL one UPDATE … FROM unnest, by the unique index
+        if not pg_update_from(c, t, ("platform", "platform_id", "deleted_at"), rows,
+                              {"deleted_at": "v.deleted_at"}, "posts.deleted_at IS NULL",
+                              keys=2):
+            c.execute(update(t).where(t.c.platform == bindparam("plat"),
+                                      t.c.platform_id == bindparam("pid"),
+                                      t.c.deleted_at.is_(None))
+                      .values(deleted_at=bindparam("at", type_=t.c.deleted_at.type)),
+                      [{"plat": plat, "pid": pid, "at": at} for plat, pid, at in rows])
 
     @staticmethod
     def _relocate(c: Connection, moved: list[dict]) -> None:
@@ -1798,6 +1815,15 @@ class Writer:
         for chunk in chunks(had_none, IN_CHUNK):
             c.execute(delete(S.scans).where(S.scans.c.subject_type == "media",
                                             S.scans.c.subject_id.in_(list(chunk))))
+        # on PostgreSQL one UPDATE … FROM unnest, by the unique index: a
+        # medium's last place holds, as in the executemany (each names a file)
+        last = {(d["p"], d["k"]): d["l"] for d in moved}
+        if pg_update_from(c, m, ("platform", "media_key", "local_path"),
+                          [(p, k, local) for (p, k), local in last.items()],
+                          {"local_path": "v.local_path"},
+                          "media.local_path IS NULL OR media.local_path != v.local_path",
+                          keys=2):
+            return
         c.execute(update(m).where(m.c.platform == bindparam("p"),
                                   m.c.media_key == bindparam("k"),
                                   or_(m.c.local_path.is_(None), m.c.local_path != bindparam("l")))

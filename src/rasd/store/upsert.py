@@ -462,6 +462,60 @@ def _pg_update_rows(conn: Connection, table: Table, key: str, cols: tuple[str, .
     return entry
 
 
+_UPDATE_FROM: dict[tuple, tuple[str, tuple]] = {}
+
+
+def pg_update_from(conn: Connection, table: Table, names: tuple[str, ...], rows: list[tuple],
+                   sets: Mapping[str, str], where: str = "", *, keys: int = 1) -> bool:
+    """A conditional UPDATE of many rows in one statement, on PostgreSQL:
+    ``UPDATE table SET sets FROM unnest(arrays) AS v(names) WHERE`` the
+    first ``keys`` of ``names`` equal the table's columns of those names
+    ``AND where``. Each row is a tuple in the order of ``names`` (columns of
+    ``table``: each array is cast to its column's type, its values bind
+    processed, times of mixed kinds made one as in ``fast_update_rows``);
+    in ``sets`` (a column to an SQL expression) and ``where``, ``v.name`` is a
+    row's value and ``table.name`` the stored one. Run with sequential scans
+    off, as ``fast_update_rows`` (the keys should lead an index). ``sets``
+    and ``where`` are SQL from the caller's code, never from input.
+
+    Returns False where it did nothing: not PostgreSQL, two rows naming one
+    key (in an executemany the later row's condition sees what the earlier
+    one set; in one UPDATE … FROM one of them would hold) or times of mixed
+    kinds in a session not in UTC; the caller then runs its executemany."""
+    if not rows or conn.dialect.name != "postgresql":
+        return not rows
+    for c in (*names, *sets):
+        if c not in table.c:
+            raise KeyError(f"{table.name} has no column {c!r}")
+    if len({r[:keys] for r in rows}) < len(rows):
+        return False
+    dconn = conn.connection.driver_connection
+    ph = _array_ph(dconn)
+    entry_key = (table.name, names, tuple(sets.items()), where, keys, ph)
+    entry = _UPDATE_FROM.get(entry_key)
+    if entry is None:
+        from sqlalchemy import bindparam, update
+
+        compiled = update(table).values(
+            {c: bindparam(c, type_=table.c[c].type) for c in names}).compile(
+            dialect=conn.dialect)
+        bind = _processors(compiled, table)
+        types = [_array_type(table, c, conn.dialect) for c in names]
+        conds = [f"{table.name}.{k} = v.{k}" for k in names[:keys]] + ([f"({where})"] if where else [])
+        sql = (f"UPDATE {table.name} SET " + ", ".join(f"{c} = {e}" for c, e in sets.items())
+               + " FROM unnest(" + ", ".join(f"{ph}::{t}[]" for t in types)
+               + f") AS v({', '.join(names)}) WHERE " + " AND ".join(conds))
+        if len(_UPDATE_FROM) > 256:
+            _UPDATE_FROM.clear()
+        entry = _UPDATE_FROM[entry_key] = (sql, tuple(bind.get(c) for c in names))
+    sql, procs = entry
+    arrays = _pg_arrays(dconn, table, names, procs, rows)
+    if arrays is None:
+        return False
+    _pg_by_index(dconn, sql, arrays)
+    return True
+
+
 # SQLite's limit on a statement's parameters was 999 before 3.32: an IN (…) of
 # bound values takes at most this many (the ingest writer's IN_CHUNK)
 SQLITE_IN_MAX = 900
