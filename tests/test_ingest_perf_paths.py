@@ -1355,6 +1355,11 @@ def test_array_statements_neither_cut_nor_match_by_a_longer_string(store):
         fast_delete_in(c, pl, "target_post_id", [long_id + "u"])
         c.execute(pl.delete().where(pl.c.target_post_id.in_([long_id + "u"])))
         assert c.execute(select(pl.c.target_post_id)).scalars().all() == [long_id]
+        # (fast_select_in's array, binary on PostgreSQL, is cast the same way)
+        assert fast_select_in(c, pl, ("target_post_id",), None, "target_post_id",
+                              [long_id + "u"]) == []
+        assert fast_select_in(c, pl, ("target_post_id",), None, "target_post_id",
+                              [long_id, "u"]) == [(long_id,)]
 
     def outcome(write) -> object:
         try:

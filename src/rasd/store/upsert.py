@@ -686,8 +686,13 @@ def _select_in(conn: Connection, table: Table, cols: tuple[str, ...],
     if pg:
         # one array parameter: the same statement text each time, which the
         # driver parses once (a statement of 900 placeholders it parsed at
-        # every call, ~10 ms of client CPU each), and the same index lookup
-        sql = f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where_sql}{in_col} = ANY(%s)"
+        # every call, ~10 ms of client CPU each), and the same index lookup;
+        # with psycopg 3 in binary (a list dumped in C: ``_array_ph``),
+        # strings cast to their column's unbounded type
+        arr = _array_ph(conn.connection.driver_connection)
+        if arr != "%s" and isinstance(table.c[in_col].type, String):
+            arr += f"::{_array_type(table, in_col, conn.dialect)}[]"
+        sql = f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where_sql}{in_col} = ANY({arr})"
         return sql, (*first, list(values))
     sql = (f"SELECT {', '.join(cols)} FROM {table.name} WHERE {where_sql}"
            f"{in_col} IN ({', '.join([ph] * len(values))})")
