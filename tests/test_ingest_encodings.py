@@ -433,6 +433,26 @@ def test_lone_cr_lines_whose_first_record_runs_past_the_peek_lose_only_a_damaged
     assert post(store, "x", "105").text == "x" * 70_000
 
 
+@pytest.mark.parametrize("junk", [b"\xef\xbb\xbf", b"x", b"\x00", b"\x1a"])
+def test_lone_cr_lines_whose_long_first_record_has_junk_after_its_end(store, tmp_path, junk):
+    """A first record longer than the 64 KiB peek, whole but with junk after
+    its closing brace (a BOM, a NUL, a stray byte, DOS's ^Z), then lone-CR
+    lines with no CR that parts two values (``}`` CR ``{``): the file was
+    read as one line and every record after the first lost in one reject,
+    because the first line was judged a JSON start by its
+    first 64 KiB only (found by the damaged-line fuzz, run longer than CI
+    runs it). A whole value with more after it is no start of one: each
+    line is read alone, the damaged one rejected on its own line."""
+    for i, more in enumerate(([], [_tweet(2)])):  # (the second: a CR parts two objects)
+        recs = [_tweet(0, "x" * 70_000) + junk, _tweet(1, "y" * 70_000), *more]
+        f = tmp_path / f"mac{i}.jsonl"
+        f.write_bytes(b"\r".join(recs) + b"\r")
+        rep = ingest_path(store, f, fmt="x")
+        assert [r["line"] for r in rep.rejects] == [1]
+        assert post(store, "x", "101").text == "y" * 70_000
+    assert store.stats()["posts"] == 2
+
+
 @pytest.mark.parametrize("compress", [None, "gz"])
 def test_lone_cr_lines_whose_first_record_runs_past_the_peek_are_lines_past_the_limit(
         sqlite_store, tmp_path, monkeypatch, compress):

@@ -13,6 +13,7 @@ import bz2
 import codecs
 import gzip
 import io
+import json
 import lzma
 import math
 import os
@@ -880,7 +881,8 @@ def _cr_after_a_line(head: bytes) -> bool:
     two CRs may be a whole value (``{"a":\\r1\\r}``), its start never is.
     A first line is judged a start by its first ``CR_PEEK`` bytes (the careful
     lexer reads ~0.1-1 MB/s; of a whole file read to its end, it may be longer):
-    where they are one, it may be."""
+    where they are one, it may be — unless the whole line is a value with more
+    than whitespace after it (``_value_then_more``: junk after a record's end)."""
     first = True
     for m in _LINE.finditer(head):  # (one at a time: the head may be a whole file)
         if m.end() == len(head):  # the last: cut
@@ -890,10 +892,28 @@ def _cr_after_a_line(head: bytes) -> bool:
             continue
         if whole_json(x):
             return True
-        if first and _json_start(x[:CR_PEEK]):
+        if first and _json_start(x[:CR_PEEK]) and not (len(x) > CR_PEEK and _value_then_more(x)):
             return False
         first = False
     return False
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _value_then_more(data: bytes) -> bool:
+    """Whether ``data`` is a whole JSON value with more than whitespace after
+    it: no start of one, however long (told by the C scanner, at its speed,
+    where ``_json_start`` reads only the first ``CR_PEEK`` bytes). A first
+    line over the peek, whole but for junk after its end (a BOM, a NUL),
+    counted as a record cut short: the lone-CR lines after it were one line,
+    lost with it."""
+    text = data.decode("utf-8", "surrogateescape")
+    try:
+        _, end = _DECODER.raw_decode(text, len(text) - len(text.lstrip(" \t\r\n")))
+    except (ValueError, RecursionError):
+        return False
+    return bool(text[end:].strip(" \t\r\n"))
 
 
 _LINE = re.compile(rb"(?:[^\r]+|\r\n)+")  # a line that a lone CR ends (or the end)
