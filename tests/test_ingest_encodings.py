@@ -541,6 +541,36 @@ def test_a_reject_inside_a_run_on_object_names_its_place(sqlite_store, tmp_path)
     assert rep.rejects[0]["path"] == "[1].data[0]" and rep.rejects[0]["line"] == 1
 
 
+@pytest.mark.parametrize("fmt", ["x", "telethon"])
+@pytest.mark.parametrize("damage", [b"\n", b"\r\n"])
+def test_an_lf_inside_a_record_of_lone_cr_lines_loses_only_that_record(store, tmp_path,
+                                                                       fmt, damage):
+    """A file of lone-CR lines (classic Mac) one record of which holds an LF
+    (or CR LF) inside a string — damage, no JSON — is read as LF-ended lines,
+    and all its records after the damage up to the next LF (so far: the end
+    of the file) were one line that began with the broken record's tail, lost
+    in one reject (found by a structure-aware fuzz through rasd ingest). A
+    lone CR that parts two values (``}`` CR ``{``) is never inside one valid
+    JSON text: such a line is read as its lone-CR lines, each record alone."""
+    if fmt == "x":
+        recs = [_tweet(i) for i in range(5)]
+        want = ["100", "101", "103", "104"]
+    else:
+        recs = [json.dumps({"_": "Message", "id": i, "peer_id": {
+            "_": "PeerChannel", "channel_id": 777}, "date": "2024-01-01 00:00:00+00:00",
+            "message": f"m{i}"}).encode() for i in range(5)]
+        want = [f"channel777/{i}" for i in (0, 1, 3, 4)]
+    at = recs[2].index(b'"', 30) + 3  # inside a string of the third record
+    recs[2] = recs[2][:at] + damage + recs[2][at:]
+    f = tmp_path / f"mac-{fmt}.jsonl"
+    f.write_bytes(b"\r".join(recs) + b"\r")
+    rep = ingest_path(store, f, fmt=fmt)
+    platform = "x" if fmt == "x" else "telegram"
+    assert all(post(store, platform, pid) is not None for pid in want)
+    assert store.stats()["posts"] == 4
+    assert rep.rejected == 2 and {r["line"] for r in rep.rejects} == {1, 2}
+
+
 def test_run_on_splits_only_whole_objects():
     a, b = b'{"a": 1}', b'{"b": "}{"}'
     assert run_on(a + b) == [a, b]

@@ -827,7 +827,7 @@ def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                 try:
                     obj = loads(line)
                 except ValueError as e:
-                    parts = run_on(line)
+                    parts = cr_parted(line)
                     if parts is None:
                         yield reject(src, e, line=lineno, excerpt=line)
                         continue
@@ -981,6 +981,38 @@ def run_on(line: bytes) -> list[bytes] | None:
         return None  # one object and junk after it: a bad line, not several objects
     if at < end:  # a broken object after whole ones: rejected alone
         parts.append(text[at:end].encode("utf-8", "surrogatepass"))
+    return parts
+
+
+def cr_parted(line: bytes) -> list[bytes] | None:
+    """The records of a line that is no JSON value: objects run together
+    (``run_on``), and lines parted by a lone CR that parts two values
+    (``_CR_PARTS_VALUES``: ``}`` CR ``{``, never inside one valid JSON text)
+    where no whole object begins the line, or in what follows the whole ones.
+    A file of lone-CR lines is read as LF-ended lines where the peek shows an
+    LF; a damaged record holding one made its tail and every record after it
+    up to the next LF one line, lost in one reject. Each part a record; None
+    where the line is one bad record."""
+    parts = run_on(line)
+    if parts is None:
+        return _at_parting_crs(line)
+    if not _one_value(parts[-1]):  # a broken one after whole ones
+        parts[-1:] = _at_parting_crs(parts[-1]) or parts[-1:]
+    return parts
+
+
+def _at_parting_crs(data: bytes) -> list[bytes] | None:
+    """``data`` cut at each lone CR that parts two values, each part a whole
+    value, objects run together (``run_on``) or a bad record; None where no
+    CR parts it."""
+    cuts = [m.start() + m.group().index(b"\r") for m in _CR_PARTS_VALUES.finditer(data)]
+    if not cuts:
+        return None
+    parts: list[bytes] = []
+    for a, b in zip([-1, *cuts], [*cuts, len(data)], strict=True):
+        part = data[a + 1:b].strip(b" \t\r\n")
+        if part:
+            parts.extend((None if _one_value(part) else run_on(part)) or [part])
     return parts
 
 
