@@ -396,6 +396,27 @@ def test_a_number_python_cannot_read_rejects_its_message_only(store, tmp_path, n
     assert store.stats()["posts"] == 3
 
 
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_nan_or_infinity_rejects_its_message_only(store, tmp_path, token):
+    """An export rewritten by a Python script (``json.dump`` writes a float
+    NaN or infinity as ``NaN``, ``Infinity``, ``-Infinity``: no JSON): the
+    parser stopped there and every later message was lost in one reject.
+    Now its message is one reject and the rest is read; text holding the
+    same word is left as it is."""
+    msgs = [_msg(2, "before"), _msg(3, "odd", views=0), _msg(4, f"{token} and more"),
+            _msg(5, "after")]
+    d = channel_export(tmp_path, msgs)
+    f = d / "result.json"
+    f.write_bytes(f.read_bytes().replace(b'"views": 0', b'"views": ' + token.encode()))
+    rep = ingest_path(store, d)
+    assert rep.rejected == 1, rep.rejects
+    assert "NaN or Infinity" in rep.rejects[0]["reason"]
+    assert rep.rejects[0]["path"] == "channel555.messages[1]"
+    assert post(store, "telegram", "channel555/4").text == f"{token} and more"
+    assert post(store, "telegram", "channel555/5").text == "after"
+    assert store.stats()["posts"] == 3
+
+
 @pytest.mark.parametrize("order", ["messages first", "sorted keys"])
 def test_a_chat_whose_id_or_type_follows_its_messages_is_not_guessed(sqlite_store, tmp_path,
                                                                      order):

@@ -1188,6 +1188,35 @@ def test_a_number_python_cannot_read_rejects_its_array_item_only(sqlite_store, t
     assert sqlite_store.stats()["posts"] == 2
 
 
+@pytest.mark.parametrize("fmt", ["x", "telethon"])
+def test_nan_or_infinity_rejects_its_array_item_only(sqlite_store, tmp_path, fmt):
+    """Python's ``json.dump`` writes a float NaN or infinity as ``NaN``,
+    ``Infinity``, ``-Infinity`` (no JSON). In a JSON array such a token was
+    the end of the file: every item after it lost (in the first item, all of
+    them: the file was then read as lines, each a reject). Found by a
+    structure-aware fuzz of real pages. Now its item is one reject and the
+    items after it are read."""
+    def item(i: int) -> dict:
+        if fmt == "x":
+            return {"data": [{"id": str(i), "text": "t", "author_id": "1",
+                              "public_metrics": {"like_count": 0}}]}
+        return {"_": "Message", "id": i, "peer_id": {"_": "PeerChannel", "channel_id": 7},
+                "date": "2024-01-01 00:00:00+00:00", "message": f"m{i}", "views": 0}
+    items = [item(i) for i in range(1, 6)]
+    for k, v in ((0, float("nan")), (2, float("inf")), (3, float("-inf"))):
+        if fmt == "x":
+            items[k]["data"][0]["public_metrics"]["like_count"] = v
+        else:
+            items[k]["views"] = v
+    f = tmp_path / "a.json"
+    f.write_text(json.dumps(items, indent=1))  # (allow_nan: NaN, Infinity, -Infinity)
+    assert b"NaN" in f.read_bytes() and b"-Infinity" in f.read_bytes()
+    rep = ingest_path(sqlite_store, f, fmt=fmt)
+    assert [r["path"] for r in rep.rejects] == ["[0]", "[2]", "[3]"]
+    assert all("NaN or Infinity" in r["reason"] for r in rep.rejects)
+    assert sqlite_store.stats()["posts"] == 2
+
+
 def test_a_rerun_of_rejects_only_draws_for_the_dead_run_it_supersedes(sqlite_store, tmp_path,
                                                                        monkeypatch):
     """Review: a run killed after writing a reply's target, its file then read

@@ -217,6 +217,8 @@ def _checked(data: bytes) -> bytes:
         raise ValueError(UNREADABLE_REASON)
     if jsonlex.INVALID_UTF8_JSON in data:  # a string of bytes that are no UTF-8 text
         raise ValueError(jsonlex.INVALID_UTF8_REASON)
+    if jsonlex.NOT_A_NUMBER_JSON in data:  # NaN or Infinity where a value was
+        raise ValueError(jsonlex.NOT_A_NUMBER_REASON)
     return data
 
 

@@ -25,6 +25,10 @@ its prefixes (``parse_basecoro``) are ijson's own.
   ``INVALID_UTF8``: the item holding it is rejected (``jsonitems.dump_item``)
   and the items after it are read. Such bytes outside a string still end the
   parse, as broken JSON does.
+- NaN, Infinity and -Infinity (no JSON, but what Python's ``json.dump``
+  writes for such floats) are handed to the parser as the string
+  ``NOT_A_NUMBER``: the item holding one is rejected, the items after it are
+  read (a parse error there lost every item of a JSON array after it).
 
 The tokens are ijson's (``_TOKEN`` is its lexeme expression), and so are the
 offsets in its errors (characters from the start of the text).
@@ -44,9 +48,11 @@ from ijson import common
 from ijson.backends import python as _py
 
 # ijson's python lexer's lexemes: a word (number, true, false, null, or junk)
-# or any one other non-space character
-_TOKEN = re.compile(r"[a-z0-9eE\.\+-]+|\S")
-_WORD = re.compile(r"[a-z0-9eE\.\+-]*")
+# or any one other non-space character; capitals in words too (ijson's own
+# take none), so that NaN and -Infinity are words (``NOT_A_NUMBER``)
+_TOKEN = re.compile(r"[A-Za-z0-9\.\+-]+|\S")
+_WORD = re.compile(r"[A-Za-z0-9\.\+-]*")
+_WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+-")
 # a string's body, up to its closing quote or a lone backslash at the end
 # (possessive: no backtracking state kept per repeat)
 _STRING_REST = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
@@ -59,6 +65,15 @@ INVALID_UTF8 = f"\x00rasd:invalid-utf-8:{secrets.token_hex(8)}"
 INVALID_UTF8_JSON = json.dumps(INVALID_UTF8).encode()  # as orjson writes it, too
 INVALID_UTF8_REASON = "invalid UTF-8 in a string (bytes that are no UTF-8 text)"
 _INVALID_TOKEN = INVALID_UTF8_JSON.decode()
+# what NaN, Infinity and -Infinity are read as: no JSON, but what Python's json
+# module writes for such floats (json.dump's allow_nan); an item holding one is
+# rejected (jsonitems.dump_item), the items after it are read — as a parse
+# error, one lost every item of a JSON array after it (all of them, in its first)
+NOT_A_NUMBER = f"\x00rasd:not-a-number:{secrets.token_hex(8)}"
+NOT_A_NUMBER_JSON = json.dumps(NOT_A_NUMBER).encode()
+NOT_A_NUMBER_REASON = ("NaN or Infinity, which JSON has no number for (Python's json module "
+                       "writes them)")
+_NOT_NUMBERS = dict.fromkeys(("NaN", "Infinity", "-Infinity"), NOT_A_NUMBER_JSON.decode())
 # what surrogateescape makes of a byte that is no UTF-8 text
 _ESCAPED = re.compile("[\udc80-\udcff]")
 
@@ -129,13 +144,13 @@ class _Lexer:
                 self.kind, self.parts, self.at, self.esc = '"', [text[start:]], base + start, e < n
                 self.bad = bad
                 break
-            if m.end() == n and tok[0] in "abcdefghijklmnopqrstuvwxyz0123456789eE.+-":
+            if m.end() == n and tok[0] in _WORD_START:
                 self.kind, self.parts, self.at = "w", [tok], base + start  # may go on
                 break
             if bad and _ESCAPED.match(tok):
                 raise InvalidUTF8Outside(
                     f"invalid UTF-8 outside a string at character {base + start}")
-            send((base + start, tok))
+            send((base + start, _NOT_NUMBERS.get(tok, tok)))
             i = m.end()
         self.base += n
 
@@ -144,7 +159,7 @@ class _Lexer:
         if self.kind == '"' and self.bad and _ESCAPED.search(tok):
             tok = _INVALID_TOKEN
         self.kind, self.parts, self.bad = "", [], False
-        self.send((self.at, tok))
+        self.send((self.at, _NOT_NUMBERS.get(tok, tok)))
 
     def end(self) -> None:
         if self.kind == '"':
