@@ -222,6 +222,27 @@ def test_parser_yields_compliance_for_unavailable_tweets(xdir):
     assert any(isinstance(r, Post) for r in recs)
 
 
+@pytest.mark.parametrize(("error", "stored"), [
+    ({"resource_id": "5", "resource_type": "tweet", "title": {"type": "x"}}, False),
+    ({"resource_id": "5\x00x", "resource_type": "tweet", "title": "Not Found Error"}, False),
+    ({"value": "6", "resource_type": "user", "title": "Forbidden", "detail": "a\x00b"}, True),
+])
+def test_an_api_error_of_the_wrong_shape_is_a_reject_not_a_crash(store, tmp_path, error,
+                                                                 stored):
+    """An API error (``errors[]``) whose title was not a string raised a
+    TypeError out of the parser, and one whose resource id or detail held a
+    NUL stopped the ingest on PostgreSQL (found by a structure-aware fuzz of
+    real pages). The error is a reject naming its place where its id or
+    title is none; a NUL in its detail is replaced; the page's posts are kept."""
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}],
+                             "errors": [error]}) + "\n")
+    rep = ingest_path(store, f)
+    assert post(store, "x", "1") is not None
+    assert [r["path"] for r in rep.rejects] == ([] if stored else ["errors[0]"])
+    assert count(store, S.compliance_events) == (1 if stored else 0)
+
+
 def _page(retrieved: str, name: str, text: str) -> str:
     return json.dumps({"data": [{"id": "77", "text": text, "author_id": "5"}],
                        "includes": {"users": [{"id": "5", "username": "u5", "name": name}]},

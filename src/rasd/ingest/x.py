@@ -709,11 +709,20 @@ class XParser(Parser):
             rid = e.get("resource_id") or e.get("value")
             rtype = e.get("resource_type")
             if rid and rtype in ("tweet", "user"):
+                # an id or title that is none is a reject (a title of another type
+                # raised out of the parser; a NUL in the id stopped the ingest on
+                # PostgreSQL); a detail is kept as text, NULs replaced
+                try:
+                    pid = req_id(rid, "resource_id")
+                    detail = e.get("detail")
+                    why = (opt_str(e.get("title"), "title", 100) or "") + (
+                        ": " + (opt_str(str(detail), "detail", 90) or "") if detail else "")
+                except (KeyError, TypeError, ValueError) as err:
+                    yield reject(src, err, line=lineno, path=f"errors[{i}]")
+                    continue
                 yield Compliance(platform=PLATFORM,
                                  subject_type="post" if rtype == "tweet" else "account",
-                                 platform_id=str(rid)[:190], action="unavailable",
-                                 reason=(opt_str(e.get("title"), "title", 100) or "") + (
-                                     ": " + str(e.get("detail"))[:90] if e.get("detail") else ""),
+                                 platform_id=pid, action="unavailable", reason=why,
                                  raw=ref(f"errors[{i}]"))
 
     def _page(self, obj: dict, src: str, lineno: int, ref: Any) -> Iterator[Record]:
