@@ -1238,6 +1238,28 @@ def test_nan_or_infinity_rejects_its_array_item_only(sqlite_store, tmp_path, fmt
     assert sqlite_store.stats()["posts"] == 2
 
 
+def test_json_lines_whose_first_two_lines_hold_numbers_python_cannot_read(sqlite_store,
+                                                                          tmp_path):
+    """A file counts as JSON Lines where its first or second line is JSON on
+    its own; a line holding an integer of over 4,300 digits (valid JSON that
+    neither orjson nor Python's int() reads) was not, so with two such lines
+    first the file was read as JSON documents one after another, and a
+    damaged line after them lost every line after it (found by a structure-
+    aware fuzz of real compliance lines). Where a value ends is now asked
+    without converting its integers: the file is JSON Lines, each line alone."""
+    big = "9" * 5000
+    lines = [json.dumps({"data": [{"id": str(i), "text": "t", "author_id": "1"}]})
+             for i in range(1, 6)]
+    for i in (0, 1):
+        lines[i] = lines[i].replace('"author_id": "1"', '"author_id": "1", "n": ' + big)
+    lines[2] = lines[2][:30]  # cut short
+    f = tmp_path / "l.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    rep = ingest_path(sqlite_store, f)
+    assert [(r["line"], r["path"]) for r in rep.rejects] == [(1, None), (2, None), (3, None)]
+    assert post(sqlite_store, "x", "4") is not None and post(sqlite_store, "x", "5") is not None
+
+
 def test_a_rerun_of_rejects_only_draws_for_the_dead_run_it_supersedes(sqlite_store, tmp_path,
                                                                        monkeypatch):
     """Review: a run killed after writing a reply's target, its file then read

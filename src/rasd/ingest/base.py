@@ -898,7 +898,9 @@ def _cr_after_a_line(head: bytes) -> bool:
     return False
 
 
-_DECODER = json.JSONDecoder()
+# asked only where a value ends: integers are not converted (int() refuses one of
+# over 4,300 digits, valid JSON; such lines were then "no JSON")
+_DECODER = json.JSONDecoder(parse_int=len)
 
 
 def _value_then_more(data: bytes) -> bool:

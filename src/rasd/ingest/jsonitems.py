@@ -950,7 +950,9 @@ def _one_value(line: bytes) -> bool:
     return True
 
 
-_DECODER = json.JSONDecoder()
+# asked only where a value ends: integers are not converted (int() refuses one of
+# over 4,300 digits, valid JSON; such lines were then "no JSON")
+_DECODER = json.JSONDecoder(parse_int=len)
 _GAP = re.compile(r"[ \t\r\n]*")
 
 
