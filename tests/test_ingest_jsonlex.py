@@ -76,6 +76,24 @@ def test_the_careful_parser_gives_ijsons_events(docs, indent, ascii_, sep, edits
     assert _events(jsonlex, data, sizes, multiple) == _events(_PY, data, sizes, multiple)
 
 
+def test_nan_and_infinity_are_read_as_a_marker_however_the_reads_cut_them():
+    """``NaN``, ``Infinity`` and ``-Infinity`` (no JSON, but what Python's
+    ``json.dump`` writes) are each handed to the parser as the string
+    ``NOT_A_NUMBER``, wherever a read cuts them (the careful passes read 64
+    bytes at a time); any other word stays an error, as in ijson."""
+    data = b'[NaN, -Infinity, {"a": Infinity}, 1]'
+    marker = jsonlex.NOT_A_NUMBER
+    want = [("", "start_array", None), ("item", "string", marker),
+            ("item", "string", marker), ("item", "start_map", None),
+            ("item", "map_key", "a"), ("item.a", "string", marker), ("item", "end_map", None),
+            ("item", "number", 1), ("", "end_array", None)]
+    for cut in range(1, len(data) + 1):
+        for step in (1, 2, 3):
+            assert _events(jsonlex, data, [cut] + [step] * len(data), False) == want, (cut, step)
+    for junk in (b"[nan]", b"[Inf]", b"[NaNa]", b"[-NaN]", b"[infinity]"):
+        assert _events(jsonlex, junk, [], False)[-1][0] == "error", junk
+
+
 _NOT_UTF8 = [b"\xff", b"\x80", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
              b"\xc0\xaf"]
 

@@ -28,7 +28,10 @@ its prefixes (``parse_basecoro``) are ijson's own.
 - NaN, Infinity and -Infinity (no JSON, but what Python's ``json.dump``
   writes for such floats) are handed to the parser as the string
   ``NOT_A_NUMBER``: the item holding one is rejected, the items after it are
-  read (a parse error there lost every item of a JSON array after it).
+  read (a parse error there lost every item of a JSON array after it). So
+  that a read cutting one keeps it whole, a word may hold capitals: junk
+  such as ``True`` is the same error as in ijson, naming the word, not its
+  first letter.
 
 The tokens are ijson's (``_TOKEN`` is its lexeme expression), and so are the
 offsets in its errors (characters from the start of the text).
