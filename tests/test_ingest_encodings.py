@@ -571,6 +571,27 @@ def test_an_lf_inside_a_record_of_lone_cr_lines_loses_only_that_record(store, tm
     assert rep.rejected == 2 and {r["line"] for r in rep.rejects} == {1, 2}
 
 
+@pytest.mark.parametrize("damage", [b"\xff\n", b"\r\n\xff"])
+def test_a_first_line_broken_by_an_lf_inside_a_string_stays_json_lines(sqlite_store, tmp_path,
+                                                                       damage):
+    """JSON Lines whose first record holds an LF inside a string, beside
+    bytes that are no UTF-8 text (damage): neither of the first two lines is
+    JSON alone, as in a pretty-printed document, and the careful parser read
+    that string as invalid UTF-8 without looking further, so the file was
+    read as JSON documents, the first a reject, and every line after the
+    next damage was lost (found by a structure-aware fuzz of real pages). A pretty-printer never breaks a line inside a string: a first
+    line that ends inside one is JSON Lines, each line read alone."""
+    recs = [_tweet(i) for i in range(5)]
+    at = recs[0].index(b'"text": "') + 12
+    recs[0] = recs[0][:at] + damage + recs[0][at:]
+    recs[2] = recs[2][:40]  # and a record cut short
+    f = tmp_path / "l.jsonl"
+    f.write_bytes(b"\n".join(recs) + b"\n")
+    rep = ingest_path(sqlite_store, f)
+    assert [r["line"] for r in rep.rejects] == [1, 2, 4]
+    assert sqlite_store.stats()["posts"] == 3
+
+
 def test_run_on_splits_only_whole_objects():
     a, b = b'{"a": 1}', b'{"b": "}{"}'
     assert run_on(a + b) == [a, b]

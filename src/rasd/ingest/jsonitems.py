@@ -92,6 +92,8 @@ def json_layout(sample: bytes) -> str:
         return "lines"
     if _whole_then_more(lines[0]):  # a first line broken after a whole value, and a second
         return "lines"  # one longer than the sample: nothing pretty-printed starts so
+    if _ESCAPES.sub(b"", lines[0]).count(b'"') & 1:  # it ends inside a string: an LF in
+        return "lines"  # one (damage), never where a pretty-printer breaks a line
     return "array" if array else "documents"
 
 
