@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, inspect, select
 from typer.testing import CliRunner
 
 from rasd.detect.media import banks as B
@@ -291,15 +291,16 @@ def test_ctrl_c_while_a_store_migrates_leaves_it_at_its_old_schema(store, monkey
     traceback. One line, status 130, and the store is at its old revision,
     without the half of the migration that ran (all migrations are one
     transaction); the next command migrates it."""
-    from alembic import op
+    from alembic import command, op
 
-    from rasd.store.migrate import current, head
+    from rasd.store.migrate import alembic_config, current, head
 
     names = ("ix_accounts_unkeyed_handle", "ix_accounts_unkeyed_name")  # 0021's
-    with store.begin() as c:  # the store as 0020 left it
-        for n in names:
-            c.execute(text(f"DROP INDEX {n}"))
-        c.execute(text("UPDATE alembic_version SET version_num = '0020'"))
+    with store.engine.connect() as c:  # the store as 0020 left it
+        cfg = alembic_config(store.engine)
+        cfg.attributes["connection"] = c
+        command.downgrade(cfg, "0020")
+        c.commit()
     real, made = op.create_index, []
 
     def create_index(name, *a, **kw):  # Ctrl-C after 0021's first index is made

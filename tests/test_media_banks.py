@@ -1777,7 +1777,7 @@ def test_migration_0018_downgrade_keeps_reviews_and_matches(store):
     with store.engine.connect() as c:
         cfg = alembic_config(store.engine)
         cfg.attributes["connection"] = c
-        command.downgrade(cfg, "0019")  # 0021…0019's own: not what this test is about
+        command.downgrade(cfg, "0019")  # head…0019's own: not what this test is about
         c.commit()
         assert c.execute(select(func.count()).select_from(M.signal_reviews)).scalar_one() == 1
         command.downgrade(cfg, "0017")

@@ -207,3 +207,153 @@ def test_a_signal_back_from_tombstoned_is_indexed_again(store, tmp_path):
                   .values(status="active"))
     m = Matcher(store, indexes=I.IndexManager(store, tmp_path / "idx"))
     assert [h.signal_id for h in m.lookup("pdq", hexes[3])] == [sid]
+
+
+def _signal_row(bank_id: int, value: str, **kw) -> dict:
+    from rasd.detect.media import signals as sig
+    from rasd.store.db import now
+
+    ts = now()
+    return {"bank_id": bank_id, "signal_type": "pdq", "signal": value,
+            "signal_key": sig.get("pdq").key(value), "labels": {}, "status": "active",
+            "added_at": ts, "updated_at": ts, **kw}
+
+
+def _found(store, d, value: str) -> list[int]:
+    """Signal ids a matcher of a new process (the persisted index) finds for ``value``."""
+    from rasd.detect.media.matcher import Matcher
+
+    return [h.signal_id for h in Matcher(store, indexes=I.IndexManager(store, d))
+            .lookup("pdq", value)]
+
+
+@pytest.mark.parametrize("change", ["highest_id_reused", "id_given_again", "value_replaced"])
+def test_a_change_that_keeps_the_row_count_is_seen(store, tmp_path, change):
+    """The index counted the rows of its id range to tell whether it was current:
+    a deletion and an insertion together left the count as it was, and the new
+    signal was never matched. SQLite gives a deleted highest row's id to the next
+    one (a signal deleted by hand, then ``bank import``); SQL may give a row an id
+    again, or replace a stored value in place. Each is seen (the counters that
+    triggers keep), and the index is rebuilt."""
+    from sqlalchemy import delete, update
+
+    from rasd.detect.media import schema as M
+
+    rng = np.random.default_rng(31)
+    hexes = [_hex(rng) for _ in range(10)]
+    new = _hex(rng)
+    bank = B.create_bank(store, "k")
+    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)])
+    ids = {h: B.find_signals(store, "k", h, "pdq")[0] for h in hexes}
+    d = tmp_path / "idx"
+    assert len(I.IndexManager(store, d).get("pdq")) == 10
+    bs = M.bank_signals
+    gone = hexes[-1] if change == "highest_id_reused" else hexes[4]
+    if change == "value_replaced":
+        with store.begin() as c:
+            c.execute(update(bs).where(bs.c.id == ids[gone]).values(
+                signal=new, signal_key=_signal_row(bank.id, new)["signal_key"]))
+    else:
+        with store.begin() as c:
+            c.execute(delete(bs).where(bs.c.id == ids[gone]))
+        if change == "highest_id_reused":
+            B.add_signals(store, "k", [B.Entry(1, "pdq", new, {})])
+        else:
+            with store.begin() as c:
+                c.execute(bs.insert().values(**_signal_row(bank.id, new, id=ids[gone])))
+    (sid,) = B.find_signals(store, "k", new, "pdq")
+    if store.is_sqlite or change != "highest_id_reused":
+        assert sid == ids[gone]  # the count of the id range is what it was
+    assert _found(store, d, new) == [sid]
+    assert _found(store, d, gone) == []
+    mgr = I.IndexManager(store, d)
+    assert len(mgr.get("pdq")) == 10 and not mgr.stats["pdq"].rebuilt  # current now
+
+
+def test_a_late_commit_below_the_highest_id_is_indexed(pg_store, tmp_path):
+    """PostgreSQL gives ids when rows are written, not when they commit: a signal
+    given its id before the index was built but committed after it has an id below
+    the highest indexed one. Its insertion is counted, the rows above the highest
+    id do not hold it, and the index is rebuilt with it; a deletion at the same
+    time (which kept the old row count) does not hide it."""
+    from sqlalchemy import delete, text
+
+    from rasd.detect.media import schema as M
+
+    store = pg_store
+    rng = np.random.default_rng(32)
+    hexes = [_hex(rng) for _ in range(5)]
+    late, after = _hex(rng), _hex(rng)
+    bank = B.create_bank(store, "k")
+    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)])
+    with store.begin() as c:  # the id the late writer's INSERT drew
+        lid = c.execute(text("SELECT nextval(pg_get_serial_sequence('bank_signals', 'id'))")
+                        ).scalar_one()
+    B.add_signals(store, "k", [B.Entry(1, "pdq", after, {})])
+    d = tmp_path / "idx"
+    assert len(I.IndexManager(store, d).get("pdq")) == 6
+    with store.begin() as c:  # the late commit, and a deletion with it
+        c.execute(M.bank_signals.insert().values(**_signal_row(bank.id, late, id=lid)))
+        c.execute(delete(M.bank_signals).where(
+            M.bank_signals.c.id == B.find_signals(store, "k", hexes[0], "pdq")[0]))
+    (aid,) = B.find_signals(store, "k", after, "pdq")
+    assert B.find_signals(store, "k", late, "pdq") == [lid] and lid < aid
+    assert _found(store, d, late) == [lid]
+    assert _found(store, d, after) == [aid]
+    assert _found(store, d, hexes[0]) == []
+
+
+def test_an_unchanged_index_reads_no_rows(store, tmp_path):
+    """Whether the index is current costs the counters' row and a count of the rows
+    above its highest id, not a count of all of them: unchanged, nothing is read
+    or written; status changes other than tombstoning do not touch it."""
+    rng = np.random.default_rng(33)
+    hexes = [_hex(rng) for _ in range(20)]
+    B.create_bank(store, "k")
+    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)])
+    d = tmp_path / "idx"
+    I.IndexManager(store, d).get("pdq")
+    before = (d / "pdq.state.json").read_text()
+    ids = B.find_signals(store, "k", hexes[0], "pdq")
+    B.set_signal_status(store, ids, "disabled")
+    mgr = I.IndexManager(store, d)
+    assert len(mgr.get("pdq")) == 20
+    assert not mgr.stats["pdq"].rebuilt and mgr.stats["pdq"].added == 0
+    assert (d / "pdq.state.json").read_text() == before
+
+
+def test_migration_0022_counts_the_signals_stored_before_it(store):
+    """A store upgraded to 0022 has its signals counted as inserted, and its
+    triggers count from then on; the downgrade takes the triggers and the table
+    away (signals are written without them)."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from rasd.store.migrate import alembic_config
+
+    rng = np.random.default_rng(34)
+    B.create_bank(store, "k")
+
+    def write(n: int) -> None:
+        B.add_signals(store, "k", [B.Entry(i, "pdq", _hex(rng), {}) for i in range(n)])
+
+    def step(revision: str, up: bool) -> None:
+        with store.engine.connect() as c:
+            cfg = alembic_config(store.engine)
+            cfg.attributes["connection"] = c
+            (command.upgrade if up else command.downgrade)(cfg, revision)
+            c.commit()
+
+    write(3)
+    step("0021", up=False)
+    assert "bank_signal_generations" not in inspect(store.engine).get_table_names()
+    write(4)
+    step("head", up=True)
+    with store.connect() as c:
+        assert I.generations(c, "pdq") == I.Generation(7, 0, 0)
+    write(2)
+    ids = B.find_signals(store, "k", "1")
+    B.set_signal_status(store, ids, "tombstoned")
+    with store.connect() as c:
+        assert I.generations(c, "pdq") == I.Generation(9, 0, 1)
+        assert I.generations(c, "md5") == I.Generation()

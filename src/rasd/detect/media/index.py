@@ -11,22 +11,34 @@
   that is exact with nflip=1 was measured slower at 10M (~34 ms/query: its buckets
   hold ~150 entries each). Figures: benchmarks/signals.py and docs/media.md.
 - ``IndexManager``: keeps one index per signal type in ``<workspace>/.rasd-index/
-  <store-id>/``, with a small JSON state (highest signal id indexed, rows seen up to
-  it, and an owner token). Opening it adds signals with a higher id (incremental: new
-  bank entries take effect at the next match, in well under a minute); entries that
-  were disabled, tombstoned, quarantined or whose bank was disabled are filtered at
-  query time against the database, so they take effect at once; when more than 20 %
-  of the entries are dead the index is rebuilt from the live ones.
+  <store-id>/``, with a small JSON state (highest signal id indexed, the signal
+  type's generations when it was written, and an owner token). Opening it adds
+  signals with a higher id (incremental: new bank entries take effect at the next
+  match, in well under a minute); entries that were disabled, tombstoned,
+  quarantined or whose bank was disabled are filtered at query time against the
+  database, so they take effect at once; when more than 20 % of the entries are
+  dead the index is rebuilt from the live ones.
+
+  Whether the index is current is exact, and costs one row's read plus a count of
+  the rows above its highest id: triggers (migration 0022) count, per signal
+  type, the rows ever inserted, those deleted or changed past what adding can
+  follow (a new id, type or value, a signal leaving the tombstoned state) and
+  those tombstoned, in the transaction that writes them, whoever writes them
+  (``generations``). The counters and the rows are read from one snapshot
+  (``snapshot``). An index is rebuilt when a row was deleted or changed since it
+  was written, or when the rows inserted since are not all above its highest id
+  (a late commit, SQL giving an id); else the rows above it are added. A count
+  of the id range, as before, missed a deletion and an insertion together (SQLite
+  gives a deleted highest row's id to the next one): a new signal went unmatched,
+  a deleted one still matched.
 
   The store id lives inside the database, so a copied or restored store (a backup, a
   case copy) shares the folder with the store it was copied from, and the two then
   give the same ids to different signals. Each index update therefore writes a new
   random token both into the state file and into the store's ``meta`` table; an index
   whose token is not the store's was last written for another copy (or an older
-  state of this one) and is rebuilt. A row count of the indexed id range catches rows
-  that appeared below the highest id or were removed, and signals that left the
-  tombstoned state. The matcher also checks every hit against the stored hash, so a
-  wrong index can cost a rebuild but never a wrong match.
+  state of this one) and is rebuilt. The matcher also checks every hit against the
+  stored hash, so a wrong index can cost a rebuild but never a wrong match.
 """
 
 from __future__ import annotations
@@ -35,12 +47,13 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from rasd.detect.media import schema as M
 from rasd.store import Store
@@ -150,6 +163,68 @@ class IndexStats:
     path: str
 
 
+@dataclass(frozen=True)
+class Generation:
+    """The counters of one signal type's bank signals (``bank_signal_generations``,
+    kept by triggers): rows ever inserted; rows deleted, or changed past what
+    adding rows can follow (a new id, type or value, a signal leaving the
+    tombstoned state); rows that became tombstoned."""
+
+    inserted: int = 0
+    changed: int = 0
+    tombstoned: int = 0
+
+    def as_list(self) -> list[int]:
+        return [self.inserted, self.changed, self.tombstoned]
+
+    @classmethod
+    def of(cls, value: Any) -> Generation | None:
+        """From ``as_list`` (a state file's), None where it does not read so."""
+        if (isinstance(value, list) and len(value) == 3
+                and all(type(v) is int and v >= 0 for v in value)):
+            return cls(*value)
+        return None
+
+    def follows(self, then: Generation) -> int | None:
+        """How many rows were inserted since ``then`` when nothing was deleted or
+        changed meanwhile (what was indexed at ``then`` is still there, as it
+        was); None otherwise (counters that went back: another store's)."""
+        if (self.changed != then.changed or self.inserted < then.inserted
+                or self.tombstoned < then.tombstoned):
+            return None
+        return self.inserted - then.inserted
+
+
+def generations(c: Connection, signal_type: str) -> Generation:
+    """The counters of ``signal_type`` (zeros where no row of it was ever written)."""
+    g = M.bank_signal_generations
+    row = c.execute(select(g.c.inserted, g.c.changed, g.c.tombstoned).where(
+        g.c.signal_type == signal_type)).first()
+    return Generation(*(int(v) for v in row)) if row else Generation()
+
+
+def rows_above(c: Connection, signal_type: str, max_id: int) -> int:
+    """Rows of ``signal_type`` (any status) with id > ``max_id``: the rows inserted
+    since an index or a prepared bank read up to ``max_id``, when they were all
+    given higher ids (a primary-key range: cheap for a few new rows)."""
+    bs = M.bank_signals
+    return int(c.execute(select(func.count()).where(and_(
+        bs.c.signal_type == signal_type, bs.c.id > max_id))).scalar_one())
+
+
+@contextmanager
+def snapshot(store: Store) -> Iterator[Connection]:
+    """A read transaction whose statements all see one state of the store, so that
+    counters (``generations``) and the rows read with them agree: SQLite's read
+    transaction (BEGIN, which rasd's connections emit); PostgreSQL's REPEATABLE
+    READ (its default READ COMMITTED takes a new snapshot each statement)."""
+    with store.engine.connect() as c:
+        if not store.is_sqlite:
+            c.execution_options(isolation_level="REPEATABLE READ")
+        with c.begin():
+            yield c
+
+
 def store_id(store: Store) -> str:
     """A random id kept in the store's ``meta`` table: names this store's index folder."""
     with store.begin() as c:
@@ -211,11 +286,13 @@ class IndexManager:
         with self.store.begin() as c:
             c.execute(S.meta.delete().where(S.meta.c.key == self._token_key(signal_type)))
 
-    def _chunks(self, signal_type: str, after_id: int, size: int | None = None
+    @staticmethod
+    def _chunks(c: Connection, signal_type: str, after_id: int, size: int | None = None
                 ) -> Iterator[list[tuple[int, str, str]]]:
         """Signals of every status with id > ``after_id`` in id order, ``size`` rows
-        at a time (keyset pages: a 10M-hash rebuild never holds all rows in Python).
-        Tombstoned rows come too, so that the state counts every row of its range."""
+        at a time (keyset pages: a 10M-hash rebuild never holds all rows in Python),
+        read in the snapshot ``c``. Tombstoned rows come too: the highest id read is
+        that of every row."""
         bs = M.bank_signals
         size = size or CHUNK
         last = after_id
@@ -223,8 +300,7 @@ class IndexManager:
             q = (select(bs.c.id, bs.c.signal, bs.c.status)
                  .where(and_(bs.c.signal_type == signal_type, bs.c.id > last))
                  .order_by(bs.c.id).limit(size))
-            with self.store.connect() as c:
-                rows = [(r[0], r[1], r[2]) for r in c.execute(q)]
+            rows = [(r[0], r[1], r[2]) for r in c.execute(q)]
             if not rows:
                 return
             yield rows
@@ -232,28 +308,22 @@ class IndexManager:
             if len(rows) < size:
                 return
 
-    def _range_counts(self, signal_type: str, max_id: int) -> tuple[int, int]:
-        """(rows, tombstoned rows) of ``signal_type`` with id ≤ ``max_id``."""
-        bs = M.bank_signals
-        tomb = func.sum(case((bs.c.status == "tombstoned", 1), else_=0))
-        with self.store.connect() as c:
-            rows, dead = c.execute(select(func.count(), tomb).where(and_(
-                bs.c.signal_type == signal_type, bs.c.id <= max_id))).one()
-        return int(rows or 0), int(dead or 0)
-
-    def _stale(self, signal_type: str, state: dict[str, Any]) -> bool:
-        """Whether an index whose state is ``state`` no longer fits the store's rows:
-        a row appeared in or left its id range (a late commit, a deletion), a signal
-        left the tombstoned state (it was never indexed), or more than
-        ``DEAD_FRACTION`` of its entries are dead."""
-        if "rows" not in state:
+    @staticmethod
+    def _stale(c: Connection, signal_type: str, state: dict[str, Any], gen: Generation
+               ) -> bool:
+        """Whether an index whose state is ``state`` no longer fits the store's rows
+        as ``c`` sees them, with counters ``gen``: a row was deleted or changed
+        since (``Generation.follows``), a row inserted since is not above its
+        highest id (a late commit, an id given by SQL), or more than
+        ``DEAD_FRACTION`` of its entries are dead (tombstoned since it was built)."""
+        then = Generation.of(state.get("generation"))
+        if then is None:
+            return True  # written before the counters (or damaged): rebuilt once
+        added = gen.follows(then)
+        if added is None or rows_above(c, signal_type, int(state.get("max_id", 0))) != added:
             return True
-        rows, tomb = self._range_counts(signal_type, int(state.get("max_id", 0)))
-        signals = int(state.get("signals", 0))
-        tomb_then = int(state["rows"]) - signals  # tombstoned when indexed
-        if rows != int(state["rows"]) or tomb < tomb_then:
-            return True
-        return tomb - tomb_then > DEAD_FRACTION * max(1, signals)
+        dead = int(state.get("dead", 0)) + gen.tombstoned - then.tombstoned
+        return dead > DEAD_FRACTION * max(1, int(state.get("signals", 0)))
 
     def _load(self, signal_type: str, owner: str | None
               ) -> tuple[PdqIndex | None, dict[str, Any]]:
@@ -298,35 +368,42 @@ class IndexManager:
         ipath, spath = self._index_path(signal_type), self._state_path(signal_type)
         idx, state = (None, {}) if rebuild else self._load(signal_type,
                                                            self._owner_token(signal_type))
-        if idx is not None and self._stale(signal_type, state):
-            idx = None
-        rebuilt = False
+        rebuilt = grow = False
         added = read = 0
-        if idx is None:
-            bs = M.bank_signals
-            with self.store.connect() as c:
+        with snapshot(self.store) as c:  # counters and rows of one moment
+            gen = generations(c, signal_type)
+            if idx is not None and self._stale(c, signal_type, state, gen):
+                idx = None
+            if idx is None:
+                bs = M.bank_signals
                 n_live = int(c.execute(select(func.count()).where(and_(
                     bs.c.signal_type == signal_type, bs.c.status != "tombstoned"))
                 ).scalar_one())
-            # vPDQ indexes frames of a few (hundred) videos: flat; PDQ by bank size
-            idx = PdqIndex.for_size(n_live) if signal_type == "pdq" else PdqIndex("flat")
-            state = {"kind": idx.kind, "max_id": 0, "signals": 0, "rows": 0}
-            rebuilt = True
-        else:
-            state = dict(state)  # the cached state changes only once saved
-        for rows in self._chunks(signal_type, int(state.get("max_id", 0))):
-            live = [(sid, value) for sid, value, status in rows if status != "tombstoned"]
-            ids, codes = self._entries(signal_type, live)
-            if (not rebuilt and signal_type == "pdq" and idx.kind == "flat"
-                    and len(idx) + len(ids) >= MIH_THRESHOLD):
-                return self.get(signal_type, rebuild=True)  # grow into multi-hash
-            idx.add(ids, codes)
-            state["max_id"] = rows[-1][0]
-            state["signals"] = int(state.get("signals", 0)) + len(live)
-            state["rows"] = int(state.get("rows", 0)) + len(rows)
-            added += len(ids)
-            read += len(rows)
+                # vPDQ indexes frames of a few (hundred) videos: flat; PDQ by bank size
+                idx = PdqIndex.for_size(n_live) if signal_type == "pdq" else PdqIndex("flat")
+                state = {"kind": idx.kind, "max_id": 0, "signals": 0, "dead": 0,
+                         "generation": gen.as_list()}
+                rebuilt = True
+            else:
+                state = dict(state)  # the cached state changes only once saved
+            for rows in self._chunks(c, signal_type, int(state.get("max_id", 0))):
+                live = [(sid, value) for sid, value, status in rows if status != "tombstoned"]
+                ids, codes = self._entries(signal_type, live)
+                if (not rebuilt and signal_type == "pdq" and idx.kind == "flat"
+                        and len(idx) + len(ids) >= MIH_THRESHOLD):
+                    grow = True
+                    break
+                idx.add(ids, codes)
+                state["max_id"] = rows[-1][0]
+                state["signals"] = int(state.get("signals", 0)) + len(live)
+                added += len(ids)
+                read += len(rows)
+        if grow:
+            return self.get(signal_type, rebuild=True)  # grow into multi-hash
         if rebuilt or read:
+            then = Generation.of(state["generation"]) or gen
+            state["dead"] = int(state.get("dead", 0)) + gen.tombstoned - then.tombstoned
+            state["generation"] = gen.as_list()
             state["entries"] = len(idx)
             state["token"] = uuid.uuid4().hex
             idx.save(ipath)

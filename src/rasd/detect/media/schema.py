@@ -7,6 +7,9 @@
   with its own labels and a status: ``active``, ``disabled``, ``tombstoned`` (removed
   for good, kept so that a re-import does not bring it back) or ``quarantined``
   (paused by flood protection and waiting for review).
+- ``bank_signal_generations``: per signal type, counters of the bank signals
+  inserted, changed or deleted, and tombstoned, kept by triggers: how an index
+  knows it is current.
 - ``media_signals``: the fingerprints computed for ingested media (so that a bank
   added later can be matched retroactively without re-reading files).
 - ``hash_matches``: every match found, whether it became a detection, was suppressed by
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -69,6 +73,21 @@ bank_signals = Table(
     Column("source_updated_at", TS),
     UniqueConstraint("bank_id", "signal_type", "signal_key"),
     Index("ix_bank_signals_key", "signal_type", "signal_key"),
+)
+
+# Per signal type, how many bank_signals rows were ever inserted, deleted or
+# changed past what adding rows can follow (``changed``: a new id, type or value,
+# a signal leaving the tombstoned state), and tombstoned: bumped by triggers
+# (migration 0022) in the transaction that writes bank_signals, whoever writes
+# it. The PDQ/vPDQ indexes and the matcher's prepared banks read them to know
+# exactly whether what they hold is current (``index.generations``).
+bank_signal_generations = Table(
+    "bank_signal_generations",
+    metadata,
+    Column("signal_type", String(32), primary_key=True),
+    Column("inserted", BigInteger, nullable=False),
+    Column("changed", BigInteger, nullable=False),
+    Column("tombstoned", BigInteger, nullable=False),
 )
 
 media_signals = Table(
