@@ -17,8 +17,9 @@ Prints
    time to prepare each MinHash bank before (``decode`` signal by signal) and after
    (decoded in numpy), twice each, alternating, and whether both made the same
    arrays; and ``Matcher.lookup`` of one item against a stored MinHash bank (what a
-   scan pays per item), and of the first item after ``Matcher.refresh`` (the bank
-   read from the store and prepared again), before and after.
+   scan pays per item), and of a new matcher's first item (the bank read from the
+   store and prepared), before and after (``benchmarks/matcher_refresh.py``: what
+   ``Matcher.refresh`` costs).
 
     python benchmarks/signals.py                       # 1M hashes, 500 images
     python benchmarks/signals.py --sizes 1000000,10000000
@@ -359,14 +360,14 @@ def bench_scan_item(n: int, seed: int = 6) -> dict:
         m = Matcher(st)
         m.lookup("minhash", encode(q))  # prepares the bank
         res: dict = {"signals": n, "refresh_before_s": [], "refresh_after_s": []}
-        for _ in range(2):  # a lookup after refresh: the bank read and prepared again
+        for _ in range(2):  # a new matcher's first lookup: the bank read and prepared
             for label in ("before", "after"):
                 if label == "before":  # the previous preparation, row by row
                     mh.prepare = MethodType(_prepare_before, mh)
                 try:
-                    m.refresh()
+                    fresh = Matcher(st)  # (a refresh prepares only what was added)
                     t = time.perf_counter()
-                    m.lookup("minhash", encode(q))
+                    fresh.lookup("minhash", encode(q))
                     res[f"refresh_{label}_s"].append(round(time.perf_counter() - t, 2))
                 finally:
                     mh.__dict__.pop("prepare", None)

@@ -1847,3 +1847,84 @@ def test_linear_lookups_are_those_of_the_previous_scan(store, name):
     assert len(got) >= 2 and max(h.distance for h in got) <= thr
     assert {h.status for h in got} <= {"active", "quarantined"}
     assert {h.bank for h in got} == {"on"}
+
+
+@pytest.mark.parametrize("name", ["minhash", "tlsh"])
+def test_refresh_prepares_only_the_signals_added(store, name, monkeypatch):
+    """After ``Matcher.refresh`` a linear-scan bank prepared only the signals added
+    since it was read (it read and prepared the whole bank again for any change,
+    ~0.5 s at 50,000 signals), and its lookups are a new matcher's. A deletion or
+    a changed value is read whole again, also where the row count stays the same
+    (SQLite gives a deleted highest row's id to the next one); a tombstone is
+    filtered at lookup and prepares nothing; past ``MAX_PARTS`` additions, the
+    added signals are prepared again as one part."""
+    from sqlalchemy import delete, func, select, update
+    from tests.test_media_signals import _linear_bank
+
+    from rasd.detect.media import matcher as MM
+    from rasd.detect.media import schema as M
+    from rasd.detect.media import signals as sig
+
+    st = sig.get(name)
+    q, bank, _ = _linear_bank(name, np.random.default_rng(22))
+    # each signal once, the near copies first
+    bank = list({st.normalize(b): b for b in bank[::-1] if _normalizes(st, b)})
+    prepared: list[int] = []
+    real = type(st).prepare
+
+    def counted(self, signals):  # the real preparation, its sizes noted
+        prepared.append(len(signals))
+        return real(self, signals)
+
+    monkeypatch.setattr(type(st), "prepare", counted)
+    monkeypatch.setattr(MM, "MAX_PARTS", 3, raising=False)
+    B.create_bank(store, "b")
+    B.add_signals(store, "b", [B.Entry(i, name, s, {}) for i, s in enumerate(bank[:200])])
+    m = Matcher(store)
+
+    def same(label: str) -> list[int]:
+        got = [(h.signal_id, h.distance) for h in m.lookup(name, q)]
+        assert got == [(h.signal_id, h.distance) for h in Matcher(store).lookup(name, q)], label
+        return [s for s, _ in got]
+
+    def step(label: str, want: list[int]) -> list[int]:
+        prepared.clear()
+        m.refresh()
+        hits = same(label)
+        assert prepared[:len(want)] == want, label
+        return hits
+
+    step("first", [200])
+    step("unchanged", [])
+    B.add_signals(store, "b", [B.Entry(i, name, s, {}) for i, s in enumerate(bank[200:210])])
+    step("added", [10])
+    B.add_signals(store, "b", [B.Entry(i, name, s, {}) for i, s in enumerate(bank[210:215])])
+    step("added again: three parts", [5])
+    assert m.linear_updates[name] == "added" and len(m._linear[name].parts) == 3
+    B.add_signals(store, "b", [B.Entry(i, name, s, {}) for i, s in enumerate(bank[215:218])])
+    step("added a third time: the added ones as one part", [18])
+    assert len(m._linear[name].parts) == 2
+    hits = step("unchanged", [])
+    assert m.linear_updates[name] == "kept"
+    B.set_signal_status(store, hits[:1], "tombstoned")
+    assert hits[0] not in step("tombstoned", [])
+    bs = M.bank_signals
+    with store.begin() as c:
+        top = c.execute(select(func.max(bs.c.id))).scalar_one()
+        c.execute(delete(bs).where(bs.c.id == top))
+    B.add_signals(store, "b", [B.Entry(1, name, bank[218], {})])
+    with store.connect() as c:
+        n = c.execute(select(func.count()).where(bs.c.status != "tombstoned")).scalar_one()
+    step("a deletion and an addition", [n])
+    assert m.linear_updates[name] == "full"
+    with store.begin() as c:
+        c.execute(update(bs).where(bs.c.id == hits[-1]).values(signal=bank[219]))
+    assert hits[-1] not in step("a value changed", [n])
+
+
+def _normalizes(st, value: str) -> bool:
+    try:
+        st.normalize(value)
+        return not st.unusable(st.normalize(value))
+    except ValueError:
+        return False

@@ -3,7 +3,10 @@
 1. **Lookup**: each signal type is served by its index kind (``exact`` → SQL on the
    normalised value; ``pdq`` → faiss radius search; ``vpdq`` → candidate videos from
    a faiss index of their frames, then the exact vPDQ match percentages; ``linear`` →
-   a scan of the bank for the signals within the type's threshold, ``SignalType.near``).
+   a scan of the bank for the signals within the type's threshold, ``SignalType.near``,
+   over the bank prepared once — ``LinearBank``, brought up to date after
+   ``Matcher.refresh`` by preparing only the signals added since, where nothing
+   was deleted or changed).
    A hit counts when its distance is within the bank's threshold (PDQ: the
    bank's ``pdq_threshold`` or 31) and its bank is enabled; disabled and tombstoned
    signals never hit.
@@ -27,13 +30,26 @@ from sqlalchemy import and_, func, select, update
 
 from rasd.detect.media import schema as M
 from rasd.detect.media import signals as sig
-from rasd.detect.media.index import VPDQ_FRAME_BITS, IndexManager, hex_to_codes
+from rasd.detect.media.index import (
+    DEAD_FRACTION,
+    VPDQ_FRAME_BITS,
+    Generation,
+    IndexManager,
+    generations,
+    hex_to_codes,
+    rows_above,
+    snapshot,
+)
 from rasd.model import Detection
 from rasd.store import Store
 from rasd.store.db import now
 
 FLOOD_MAX = int(os.environ.get("RASD_FLOOD_MAX", "50"))
 FLOOD_WINDOW_S = int(os.environ.get("RASD_FLOOD_WINDOW_S", "86400"))
+# a linear-scan bank is held in at most this many prepared parts (the bank as
+# prepared whole, then the signals each refresh added): past it, the added ones
+# are prepared again as one part
+MAX_PARTS = 8
 
 
 def quality_gate(signals: Mapping[str, sig.SignalValue]
@@ -111,6 +127,22 @@ class Hit:
         return d
 
 
+@dataclass
+class LinearBank:
+    """A linear-scan type's bank as ``SignalType.near`` scans it: the signals that
+    are not tombstoned, prepared (``SignalType.prepare``) in parts — the bank as
+    read whole, then the signals added since, each part with their ids — and what
+    the store held when it was read: the type's counters (``index.generations``)
+    and its highest signal id (of any status)."""
+
+    generation: Generation
+    max_id: int
+    parts: list[tuple[list[int], Any]]  # (ids, prepared)
+    tail: tuple[list[int], list[str]]  # the added signals (ids, values), once more
+    signals: int  # entries in all parts
+    dead: int = 0  # entries tombstoned since they were read
+
+
 class Matcher:
     def __init__(self, store: Store, *, flood_max: int | None = None,
                  flood_window_s: int | None = None, indexes: IndexManager | None = None):
@@ -119,15 +151,73 @@ class Matcher:
         self.flood_window = timedelta(seconds=FLOOD_WINDOW_S if flood_window_s is None
                                       else flood_window_s)
         self.indexes = indexes or IndexManager(store)
-        self._linear: dict[str, tuple[list[int], Any]] = {}  # ids, st.prepare(signals)
+        self._linear: dict[str, LinearBank] = {}
         self._fresh: set[str] = set()
+        # how the last linear bank update went, by type: "full", "added", "kept"
+        self.linear_updates: dict[str, str] = {}
 
     def refresh(self) -> None:
-        """Pick up bank changes made since the last lookup (indexes are incremental;
-        a linear-scan bank is read from the store and prepared again, whole, at its
-        next lookup)."""
-        self._linear.clear()
+        """Pick up bank changes made since the last lookup, at each type's next
+        lookup: the PDQ and vPDQ indexes are brought up to date (``IndexManager``);
+        a linear-scan bank prepares only the signals added since it was read, and
+        is read and prepared again whole only where a signal was deleted or
+        changed (the counters that triggers keep, ``index.generations``) or more
+        than ``DEAD_FRACTION`` of it was tombstoned since."""
         self._fresh.clear()
+
+    def _linear_bank(self, st: sig.SignalType) -> LinearBank:
+        """The prepared bank of linear-scan type ``st``, current as of the last
+        ``refresh`` (or the first lookup)."""
+        bank = self._linear.get(st.name)
+        if bank is not None and st.name in self._fresh:
+            return bank
+        with snapshot(self.store) as c:  # counters and rows of one moment
+            gen = generations(c, st.name)
+            added = None
+            if bank is not None:
+                added = gen.follows(bank.generation)
+                if added is not None and rows_above(c, st.name, bank.max_id) != added:
+                    added = None  # a row inserted below the highest id read
+            dead = 0 if bank is None else bank.dead + gen.tombstoned - bank.generation.tombstoned
+            if bank is None or added is None or dead > DEAD_FRACTION * max(1, bank.signals):
+                bank = self._read_linear(c, st, gen, 0, None)
+                self.linear_updates[st.name] = "full"
+            elif added:
+                bank = self._read_linear(c, st, gen, bank.max_id, bank)
+                bank.dead = dead
+                self.linear_updates[st.name] = "added"
+            else:
+                self.linear_updates[st.name] = "kept"
+        self._linear[st.name] = bank
+        self._fresh.add(st.name)
+        return bank
+
+    @staticmethod
+    def _read_linear(c: Any, st: sig.SignalType, gen: Generation, after_id: int,
+                     bank: LinearBank | None) -> LinearBank:
+        """``bank`` with the signals of ``st`` above ``after_id`` added, read in the
+        snapshot ``c`` whose counters are ``gen``; the whole bank where ``bank`` is
+        None. Only the added signals are prepared, as a part of their own; past
+        ``MAX_PARTS`` parts, all the added ones are prepared again as one (the
+        whole bank, where they outnumber the signals it was read with)."""
+        bs = M.bank_signals
+        mine = and_(bs.c.signal_type == st.name, bs.c.id > after_id)
+        live = c.execute(select(bs.c.id, bs.c.signal).where(
+            and_(mine, bs.c.status != "tombstoned")).order_by(bs.c.id)).all()
+        max_id = int(c.execute(select(func.max(bs.c.id)).where(mine)).scalar() or after_id)
+        ids, values = [r[0] for r in live], [r[1] for r in live]
+        if bank is None:
+            return LinearBank(gen, max_id, [(ids, st.prepare(values))], ([], []), len(ids))
+        parts = list(bank.parts)
+        tail_ids, tail_values = bank.tail[0] + ids, bank.tail[1] + values
+        if len(parts) >= MAX_PARTS:
+            if len(tail_ids) > len(parts[0][0]):  # the bank grew past twice its size
+                return Matcher._read_linear(c, st, gen, 0, None)
+            parts = [parts[0], (tail_ids, st.prepare(tail_values))]
+        else:
+            parts.append((ids, st.prepare(values)))
+        return LinearBank(gen, max_id, parts, (tail_ids, tail_values),
+                          bank.signals + len(ids), bank.dead)
 
     # --- lookup -----------------------------------------------------------------
     def _rows(self, ids: list[int]) -> dict[int, Any]:
@@ -230,15 +320,9 @@ class Matcher:
                 if h is not None:
                     hits.append(h)
         else:  # linear scan
-            if st.name not in self._linear:
-                bs = M.bank_signals
-                with self.store.connect() as c:
-                    got = c.execute(select(bs.c.id, bs.c.signal).where(and_(
-                        bs.c.signal_type == st.name, bs.c.status != "tombstoned"))).all()
-                self._linear[st.name] = ([r[0] for r in got], st.prepare([r[1] for r in got]))
-            ids, prepared = self._linear[st.name]
             limit = max(st.default_threshold, 0)
-            near = [(ids[i], d) for i, d in st.near(value, prepared, limit)]
+            near = [(ids[i], d) for ids, prepared in self._linear_bank(st).parts
+                    for i, d in st.near(value, prepared, limit)]
             rows = self._rows([s for s, _ in near])
             for sid, d in near:
                 if (row := rows.get(sid)) is not None and (h := self._hit(row, d, st)):
