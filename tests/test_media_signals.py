@@ -708,3 +708,38 @@ def test_tlsh_near_diffs_only_what_the_header_and_body_bound_keep(monkeypatch):
     unreadable = len(bank) - len(readable)
     assert len(calls) == len(hits) + unreadable
     assert len(hits) >= 5
+
+
+def test_tlsh_prepare_reads_exactly_as_one_by_one(monkeypatch):
+    """``TlshSignal.prepare`` reads the digits of every signal from one uppercased
+    string in numpy; it gives exactly what matching ``_DIFFABLE`` signal by signal
+    gave (``prepare_one_by_one``) — for stored values of every form: with and
+    without ``T1``, any case, too short or long, not hex, characters that are not
+    ASCII, lone surrogates — and for an empty bank. A bank holding a character
+    that uppercases into several (``ß``, a ligature that uppercases into hex
+    digits) is prepared one by one, the same."""
+    from rasd.detect.media.signals import tlsh as T
+
+    st = sig.get("tlsh")
+    q, bank, _ = _linear_bank("tlsh", np.random.default_rng(14))
+    body = q[-70:]
+    odd = [body, body.lower(), "t1" + body.lower(), "T2" + body, body + "0", body[:-1],
+           "T1" + body[:-1] + "é", "T1" + body[:-1] + "\udc80", "T1" + body[:-1] + "\n",
+           " T1" + body[1:], "", "T1", "Ｔ1" + body]
+    growing = ["t1" + body[:-2] + "\ufb00", "ß" * 3]  # "FF", "SSSSSS"
+    one_by_one = T.prepare_one_by_one
+    want = {k: one_by_one(v) for k, v in enumerate(
+        (bank + odd, odd, [], bank + growing + odd, growing))}
+
+    def refused(signals):
+        raise AssertionError("prepared one by one")
+
+    for k, values in enumerate((bank + odd, odd, [], bank + growing + odd, growing)):
+        monkeypatch.setattr(T, "prepare_one_by_one", one_by_one if k >= 3 else refused)
+        got = st.prepare(values)
+        assert got.signals == want[k].signals
+        assert got.readable.tolist() == want[k].readable.tolist()
+        assert got.others.tolist() == want[k].others.tolist()
+        assert np.array_equal(got.digits, want[k].digits) and got.digits.shape[1] == 70
+        assert got.digits.flags.f_contiguous
+    assert len(want[1].readable) == 3 and len(want[4].readable) == 1

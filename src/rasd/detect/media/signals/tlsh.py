@@ -82,6 +82,17 @@ def body_distance(d: np.ndarray, rows: np.ndarray, q: np.ndarray, cols: range
     return out
 
 
+def prepare_one_by_one(signals: list[str]) -> Prepared:
+    """What ``TlshSignal.prepare`` gives, with ``_DIFFABLE`` matched signal by
+    signal, as it was before the numpy reading: the reference its tests and
+    ``benchmarks/matcher_refresh.py --prepare`` hold it to."""
+    upper = [x.upper() for x in signals]
+    ok = np.fromiter((_DIFFABLE.fullmatch(u) is not None for u in upper),
+                     dtype=bool, count=len(upper))
+    return Prepared(list(signals), np.flatnonzero(ok), np.flatnonzero(~ok),
+                    digits([u for u, good in zip(upper, ok, strict=True) if good]))
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A TLSH bank for ``near``: the signals as stored, and the ``digits`` of
@@ -138,12 +149,31 @@ class TlshSignal(SignalType):
         return float(tlsh.diff(a.upper(), b.upper()))
 
     def prepare(self, signals: list[str]) -> Any:
-        """The signals and, where ``tlsh.diff`` can read them, their digits."""
-        upper = [x.upper() for x in signals]
-        ok = np.fromiter((_DIFFABLE.fullmatch(u) is not None for u in upper),
-                         dtype=bool, count=len(upper))
+        """The signals and, where ``tlsh.diff`` can read them (``_DIFFABLE`` of the
+        uppercased signal), their digits — read in numpy from the signals joined
+        and uppercased as one string, not a regular expression and a slice a
+        signal: exactly what ``prepare_one_by_one`` gives. (A character that
+        uppercases into several, ``ß``, would move the others: such a bank is
+        prepared one by one.)"""
+        n = len(signals)
+        joined = "".join(signals)
+        up = joined.upper()
+        if len(up) != len(joined):  # a case mapping grew a character
+            return prepare_one_by_one(signals)
+        lens = np.fromiter(map(len, signals), dtype=np.int64, count=n)
+        ends = np.cumsum(lens)
+        # one byte a character: any other than ASCII is "?", not a hex digit
+        buf = np.frombuffer(up.encode("ascii", "replace"), dtype=np.uint8)
+        cand = np.flatnonzero((lens == 70) | (lens == 72))
+        d = _HEXVAL[buf[(ends[cand] - 70)[:, None] + np.arange(70)]]
+        good = (d != 255).all(axis=1)
+        long = np.flatnonzero(lens[cand] == 72)
+        head = buf[(ends[cand[long]] - 72)[:, None] + np.arange(2)]
+        good[long] &= (head == np.frombuffer(b"T1", dtype=np.uint8)).all(axis=1)
+        ok = np.zeros(n, dtype=bool)
+        ok[cand] = good
         return Prepared(list(signals), np.flatnonzero(ok), np.flatnonzero(~ok),
-                        digits([u for u, good in zip(upper, ok, strict=True) if good]))
+                        np.asfortranarray(d[good]))
 
     def near(self, value: str, prepared: Any, limit: float) -> list[tuple[int, float]]:
         """The signals within ``limit``. py-tlsh has only a pairwise distance, so
