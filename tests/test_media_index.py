@@ -357,3 +357,50 @@ def test_migration_0022_counts_the_signals_stored_before_it(store):
     with store.connect() as c:
         assert I.generations(c, "pdq") == I.Generation(9, 0, 1)
         assert I.generations(c, "md5") == I.Generation()
+
+
+def test_the_counters_count_every_kind_of_write(store):
+    """``bank_signal_generations`` as the triggers keep it, on SQLite (a row
+    trigger) and PostgreSQL (a statement trigger): an import counts its signals
+    inserted (its duplicates not); a status other than tombstoned changes
+    nothing; a tombstone counts once; a deletion, a new type (for both types),
+    a new id, a signal set back from tombstoned, and a bank's deletion (its
+    signals by cascade) count as changed."""
+    from sqlalchemy import delete, update
+
+    from rasd.detect.media import schema as M
+
+    rng = np.random.default_rng(35)
+    bs = M.bank_signals
+    B.create_bank(store, "k")
+    hexes = [_hex(rng) for _ in range(6)]
+    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)])
+    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes[:3])])
+    ids = [B.find_signals(store, "k", h, "pdq")[0] for h in hexes]
+
+    def gen(t: str = "pdq") -> tuple[int, int, int]:
+        with store.connect() as c:
+            return tuple(I.generations(c, t).as_list())
+
+    def sql(stmt) -> None:
+        with store.begin() as c:
+            c.execute(stmt)
+
+    assert gen() == (6, 0, 0)
+    B.set_signal_status(store, ids[:2], "disabled")
+    B.set_signal_status(store, ids[:1], "quarantined")
+    assert gen() == (6, 0, 0)
+    B.set_signal_status(store, ids[:2], "tombstoned")
+    B.set_signal_status(store, ids[:2], "tombstoned")  # again: already
+    assert gen() == (6, 0, 2)
+    sql(update(bs).where(bs.c.id == ids[0]).values(status="active"))
+    assert gen() == (6, 1, 2)
+    sql(delete(bs).where(bs.c.id == ids[1]))
+    assert gen() == (6, 2, 2)
+    sql(update(bs).where(bs.c.id == ids[2]).values(signal_type="sha256"))
+    assert gen() == (6, 3, 2) and gen("sha256") == (0, 1, 0)
+    sql(update(bs).where(bs.c.id == ids[3]).values(id=ids[-1] + 100))
+    assert gen()[1] > 3
+    before = gen()
+    sql(delete(M.hash_banks))
+    assert gen()[1] > before[1] and gen("sha256")[1] == 2

@@ -33,13 +33,13 @@ _UNTOMB = "(OLD.status = 'tombstoned' AND NEW.status <> 'tombstoned')"
 _TOMB = "(OLD.status <> 'tombstoned' AND NEW.status = 'tombstoned')"
 
 
-def _sqlite_bump(col: str, typ: str) -> str:
+def _sqlite_bump(col: str, typ: str, when: str = "1") -> str:
     # no INSERT OR IGNORE: a conflict clause in a trigger yields to the firing
     # statement's (an INSERT OR REPLACE would have zeroed the row)
     return (f"INSERT INTO {T} (signal_type, inserted, changed, tombstoned) "
-            f"SELECT {typ}, 0, 0, 0 WHERE NOT EXISTS "
+            f"SELECT {typ}, 0, 0, 0 WHERE ({when}) AND NOT EXISTS "
             f"(SELECT 1 FROM {T} WHERE signal_type = {typ}); "
-            f"UPDATE {T} SET {col} = {col} + 1 WHERE signal_type = {typ};")
+            f"UPDATE {T} SET {col} = {col} + 1 WHERE signal_type = {typ} AND ({when});")
 
 
 SQLITE_TRIGGERS = {
@@ -53,69 +53,65 @@ SQLITE_TRIGGERS = {
         "AFTER UPDATE ON bank_signals FOR EACH ROW WHEN "
         + _MOVED.format(ne="IS NOT") + " OR " + _UNTOMB,
         _sqlite_bump("changed", "OLD.signal_type") + " "
-        + _sqlite_bump("changed", "NEW.signal_type")),
+        + _sqlite_bump("changed", "NEW.signal_type", "NEW.signal_type <> OLD.signal_type")),
     "trg_bank_signals_gen_tombstone": (
         "AFTER UPDATE ON bank_signals FOR EACH ROW WHEN " + _TOMB,
         _sqlite_bump("tombstoned", "NEW.signal_type")),
 }
 
-# PostgreSQL: one function, told which counter to bump (TG_ARGV[0]); its
-# search_path is the store's (FROM CURRENT, at this migration), so a client
-# whose own search_path is another writes the counters of the table it wrote
+# PostgreSQL: statement-level triggers over the statement's transition tables,
+# one counter update a statement at most. Row-level triggers, as on SQLite, made
+# a 50,000-signal import take 24 s instead of 11-14, and tombstoning 20,000
+# signals 13 s instead of 2: PostgreSQL writes a new version of the counter row
+# at each update, and each update of it in one transaction walks the versions
+# the transaction made before. The function's search_path is the store's (FROM
+# CURRENT, at this migration), so a client whose own search_path is another
+# writes the counters of the table it wrote.
+_UPSERT = (f"INSERT INTO {T} AS g (signal_type, inserted, changed, tombstoned) "
+           "SELECT signal_type, sum(i), sum(c), sum(t) FROM ({rows}) AS d "
+           "GROUP BY signal_type HAVING sum(i) + sum(c) + sum(t) > 0 "
+           "ON CONFLICT (signal_type) DO UPDATE SET inserted = g.inserted + EXCLUDED.inserted, "
+           "changed = g.changed + EXCLUDED.changed, tombstoned = g.tombstoned + EXCLUDED.tombstoned")
+_PG_UPDATED = """
+  SELECT o.signal_type, 0 AS i, 1 AS c, 0 AS t
+    FROM old_rows o LEFT JOIN new_rows n ON n.id = o.id
+   WHERE n.id IS NULL OR n.signal_type <> o.signal_type OR n.signal <> o.signal
+      OR (o.status = 'tombstoned' AND n.status <> 'tombstoned')
+  UNION ALL
+  SELECT n.signal_type, 0, 1, 0
+    FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id
+   WHERE o.id IS NULL OR n.signal_type <> o.signal_type
+  UNION ALL
+  SELECT n.signal_type, 0, 0, 1
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+   WHERE o.status <> 'tombstoned' AND n.status = 'tombstoned'
+"""
 PG_FUNCTION = f"""
-CREATE FUNCTION bank_signal_generations_bump() RETURNS trigger
+CREATE FUNCTION bank_signal_generations_count() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-DECLARE
-  col text := TG_ARGV[0];
-  types text[];
-  t text;
 BEGIN
   IF TG_OP = 'TRUNCATE' THEN
     UPDATE {T} SET changed = changed + 1;
-    RETURN NULL;
   ELSIF TG_OP = 'INSERT' THEN
-    types := ARRAY[NEW.signal_type];
+    {_UPSERT.format(rows="SELECT signal_type, 1 AS i, 0 AS c, 0 AS t FROM new_rows")};
   ELSIF TG_OP = 'DELETE' THEN
-    types := ARRAY[OLD.signal_type];
-  ELSIF OLD.signal_type <> NEW.signal_type THEN
-    types := ARRAY[OLD.signal_type, NEW.signal_type];
+    {_UPSERT.format(rows="SELECT signal_type, 0 AS i, 1 AS c, 0 AS t FROM old_rows")};
   ELSE
-    types := ARRAY[NEW.signal_type];
+    {_UPSERT.format(rows=_PG_UPDATED)};
   END IF;
-  FOREACH t IN ARRAY types LOOP
-    UPDATE {T} SET inserted = inserted + (col = 'inserted')::int,
-                   changed = changed + (col = 'changed')::int,
-                   tombstoned = tombstoned + (col = 'tombstoned')::int
-      WHERE signal_type = t;
-    IF NOT FOUND THEN
-      INSERT INTO {T} AS g (signal_type, inserted, changed, tombstoned)
-        VALUES (t, (col = 'inserted')::int, (col = 'changed')::int,
-                (col = 'tombstoned')::int)
-        ON CONFLICT (signal_type) DO UPDATE SET
-          inserted = g.inserted + EXCLUDED.inserted,
-          changed = g.changed + EXCLUDED.changed,
-          tombstoned = g.tombstoned + EXCLUDED.tombstoned;
-    END IF;
-  END LOOP;
   RETURN NULL;
 END $$
 """
 
 PG_TRIGGERS = {
-    "trg_bank_signals_gen_insert": "AFTER INSERT ON bank_signals FOR EACH ROW",
-    "trg_bank_signals_gen_delete": "AFTER DELETE ON bank_signals FOR EACH ROW",
-    "trg_bank_signals_gen_change": (
-        "AFTER UPDATE ON bank_signals FOR EACH ROW WHEN ("
-        + _MOVED.format(ne="IS DISTINCT FROM") + " OR " + _UNTOMB + ")"),
-    "trg_bank_signals_gen_tombstone": (
-        "AFTER UPDATE ON bank_signals FOR EACH ROW WHEN (" + _TOMB + ")"),
-    "trg_bank_signals_gen_truncate": "AFTER TRUNCATE ON bank_signals FOR EACH STATEMENT",
+    "trg_bank_signals_gen_insert": "AFTER INSERT ON bank_signals "
+                                   "REFERENCING NEW TABLE AS new_rows",
+    "trg_bank_signals_gen_delete": "AFTER DELETE ON bank_signals "
+                                   "REFERENCING OLD TABLE AS old_rows",
+    "trg_bank_signals_gen_update": "AFTER UPDATE ON bank_signals "
+                                   "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "trg_bank_signals_gen_truncate": "AFTER TRUNCATE ON bank_signals",
 }
-PG_COUNTER = {"trg_bank_signals_gen_insert": "inserted",
-              "trg_bank_signals_gen_delete": "changed",
-              "trg_bank_signals_gen_change": "changed",
-              "trg_bank_signals_gen_tombstone": "tombstoned",
-              "trg_bank_signals_gen_truncate": "changed"}
 
 
 def upgrade() -> None:
@@ -132,8 +128,8 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
         for name, when in PG_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER {name} {when} EXECUTE PROCEDURE "
-                       f"bank_signal_generations_bump('{PG_COUNTER[name]}')")
+            op.execute(f"CREATE TRIGGER {name} {when} FOR EACH STATEMENT "
+                       "EXECUTE PROCEDURE bank_signal_generations_count()")
     else:
         for name, (when, body) in SQLITE_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
@@ -144,5 +140,5 @@ def downgrade() -> None:
     for name in (PG_TRIGGERS if pg else SQLITE_TRIGGERS):
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + (" ON bank_signals" if pg else ""))
     if pg:
-        op.execute("DROP FUNCTION IF EXISTS bank_signal_generations_bump()")
+        op.execute("DROP FUNCTION IF EXISTS bank_signal_generations_count()")
     op.drop_table(T)
