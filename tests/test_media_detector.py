@@ -420,3 +420,24 @@ def test_clusters_build_interrupted_while_hashing_keeps_whole_pages_of_signature
     assert 0 < rep.hashed < rep.distinct_texts == want.distinct_texts
     assert (rep.clusters, rep.clustered_posts) == (want.clusters, want.clustered_posts)
     assert cluster_members(store, list_clusters(store)[0]["cluster"]) == members
+
+
+def test_a_signal_changed_by_sql_is_a_change_of_the_banks(store):
+    """``bank_state`` (what ``catch_up`` compares) digested the signals' count,
+    newest id and newest change: a value replaced by SQL, which leaves all three
+    as they were, was not a change, and stored media were not matched against the
+    new value. The counters the triggers keep tell it."""
+    from sqlalchemy import update
+
+    from rasd.detect.media import schema as M
+    from rasd.detect.media.detector import bank_state
+
+    B.create_bank(store, "b")
+    B.add_signals(store, "b", [B.Entry(1, "md5", "ab" * 16, {}),
+                               B.Entry(2, "md5", "cd" * 16, {})])
+    before = bank_state(store)
+    (sid,) = B.find_signals(store, "b", "ab" * 16, "md5")
+    with store.begin() as c:
+        c.execute(update(M.bank_signals).where(M.bank_signals.c.id == sid).values(
+            signal="ef" * 16))
+    assert bank_state(store) != before

@@ -303,16 +303,22 @@ PLAN_MAX = 1_000_000  # media held back for their archive's order (MediaDetector
 
 def bank_state(store: Store) -> str:
     """A digest of everything matching depends on in the banks: each bank's
-    settings and labels, and the signals' count, newest id and newest change."""
+    settings and labels, the signals' count, newest id and newest change, and
+    the counters of signals inserted, deleted or changed, and tombstoned, that
+    triggers keep (``bank_signal_generations``: a value changed or a deletion
+    and an insertion by SQL, which leave the others as they were, change them)."""
     import hashlib
 
-    b, sg = M.hash_banks, M.bank_signals
+    b, sg, g = M.hash_banks, M.bank_signals, M.bank_signal_generations
     with store.connect() as c:
         banks = c.execute(select(b.c.id, b.c.enabled, b.c.negative, b.c.pdq_threshold,
                                  b.c.labels, b.c.updated_at).order_by(b.c.id)).all()
         sigs = c.execute(select(func.count(), func.max(sg.c.id), func.max(sg.c.updated_at))
                          ).one()
-    return hashlib.sha256(repr(([tuple(r) for r in banks], tuple(sigs))).encode()).hexdigest()
+        gens = c.execute(select(g.c.signal_type, g.c.inserted, g.c.changed, g.c.tombstoned)
+                         .order_by(g.c.signal_type)).all()
+    return hashlib.sha256(repr(([tuple(r) for r in banks], tuple(sigs),
+                                [tuple(r) for r in gens])).encode()).hexdigest()
 
 
 def banks_matched(store: Store) -> str | None:

@@ -1,11 +1,12 @@
 """media: bank signals' generations, counted by triggers, for exact index staleness
 
-A PDQ/vPDQ index (``index.py``) and the matcher's prepared linear-scan banks
-(``matcher.py``) told whether they were still current by counting the rows of
-their id range. A deletion and an insertion made outside their knowledge (SQLite
-gives the id of a deleted highest row to the next one; another process, SQL by
-hand) left that count as it was while the set of signals changed: a new signal
-was never matched, a deleted one still was. ``bank_signal_generations`` counts,
+A PDQ/vPDQ index (``index.py``) told whether it was still current by counting
+the rows of its id range. A deletion and an insertion made outside its knowledge
+(SQLite gives the id of a deleted highest row to the next one; another process,
+SQL by hand) left that count as it was while the set of signals changed: a new
+signal was never matched, a deleted one still was. (The matcher's prepared
+linear-scan banks, ``matcher.py``, were read whole again at every refresh: the
+counters let them prepare only what was added.) ``bank_signal_generations`` counts,
 per signal type, the rows ever inserted (``inserted``), those deleted or changed
 so that an index cannot follow them by adding (``changed``: a delete, a new id,
 type or value, a signal leaving the tombstoned state, a TRUNCATE) and those that
