@@ -404,3 +404,28 @@ def test_the_counters_count_every_kind_of_write(store):
     before = gen()
     sql(delete(M.hash_banks))
     assert gen()[1] > before[1] and gen("sha256")[1] == 2
+
+
+def test_a_state_file_of_another_form_is_rebuilt(store, tmp_path):
+    """An index state written before the counters (an older rasd's: a row count,
+    no generation) is rebuilt once; so is one whose numbers do not read as such
+    (a damaged file), where reading it raised ValueError."""
+    import json
+
+    rng = np.random.default_rng(36)
+    hexes = [_hex(rng) for _ in range(5)]
+    B.create_bank(store, "k")
+    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)])
+    d = tmp_path / "idx"
+    I.IndexManager(store, d).get("pdq")
+    spath = d / "pdq.state.json"
+    state = json.loads(spath.read_text())
+    for changed in ({"rows": 5, "generation": None}, {"max_id": "x"}, {"dead": -1},
+                    {"generation": [5, 0]}):
+        spath.write_text(json.dumps({**state, **changed}))
+        mgr = I.IndexManager(store, d)
+        assert len(mgr.get("pdq")) == 5 and mgr.stats["pdq"].rebuilt, changed
+        state = json.loads(spath.read_text())
+        mgr = I.IndexManager(store, d)
+        assert len(mgr.get("pdq")) == 5 and not mgr.stats["pdq"].rebuilt
+    assert _found(store, d, hexes[2]) == B.find_signals(store, "k", hexes[2])

@@ -337,8 +337,11 @@ class IndexManager:
         ipath, spath = self._index_path(signal_type), self._state_path(signal_type)
         try:
             state = json.loads(spath.read_text())
-            if not isinstance(state, dict) or state.get("token") != owner:
-                return None, {}
+            if (not isinstance(state, dict) or state.get("token") != owner
+                    or Generation.of(state.get("generation")) is None
+                    or not all(type(state.get(k, 0)) is int and state.get(k, 0) >= 0
+                               for k in ("max_id", "signals", "dead"))):
+                return None, {}  # another's, or written before the counters: rebuilt
             idx = PdqIndex.load(ipath, state["kind"])
         except (OSError, ValueError, KeyError, RuntimeError):
             return None, {}
