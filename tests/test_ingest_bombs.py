@@ -25,6 +25,7 @@ from rasd.ingest import archive as A
 from rasd.ingest import base as B
 from rasd.ingest import ingest_path
 from rasd.ingest.base import Stream
+from rasd.model import Post, Reject
 
 runner = CliRunner()
 MB = 2**20
@@ -477,3 +478,105 @@ def test_the_format_check_reads_only_the_head_of_a_bomb(tmp_path, low, monkeypat
     assert r.exit_code == 0, r.output
     (rep,) = json.loads(r.stdout)
     assert _posts(rep) == 1 and rep["rejected"] == 0
+
+
+# -- a bomb is read once: not again by the pass meant for damaged data --------------
+
+def _telegram_bomb(n_size: int) -> tuple[bytes, list[int]]:
+    """A result.json of one channel whose messages (ids 1, 2, … each ~2 KB of
+    the same words) repeat to ``n_size`` bytes, gzip'd (~200x), and where each
+    message's bytes end in it."""
+    words = "the same words " * 130
+    data = bytearray(b'{"name": "Test Channel", "type": "public_channel", "id": 555, '
+                     b'"messages": [')
+    ends, i = [], 0
+    while len(data) < n_size:
+        i += 1
+        m = dict(_telegram_message(i), text=words, text_entities=[{"type": "plain",
+                                                                   "text": words}])
+        data += json.dumps(m).encode()
+        ends.append(len(data))
+        data += b","
+    return gzip.compress(bytes(data[:-1]) + b"]}", 9), ends
+
+
+@pytest.mark.parametrize("fmt", ["telegram", "x"])
+def test_a_json_document_bomb_is_read_once_keeping_every_whole_item(tmp_path, low,
+                                                                   monkeypatch, fmt):
+    """A Telegram result.json.gz whose messages repeat past the limit (~200x),
+    and an X API array of one tweet repeated: the C parser meets the limit as
+    the end of the data (every whole item before it handed over) and its
+    error sent the file to the careful pass, which read it again from the
+    start in the pure-Python parser, up to the limit again: twice the limit
+    decompressed, and for 1.3 MB holding 132 MB, 46 s CPU against 12 s. A
+    bomb is read once now: within the limit and a read; each message (item)
+    that ends before the cut is kept, the reject says the limit was reached."""
+    out = [0]
+    real = gzip._GzipReader.read
+
+    def counting(self, size=-1):
+        data = real(self, size)
+        out[0] += len(data)
+        return data
+
+    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    if fmt == "telegram":
+        blob, ends = _telegram_bomb(6 * MB)
+        path = tmp_path / "result.json.gz"
+    else:
+        unit = _tweet(2).rstrip(b"\n")
+        blob = _bomb_of(b"[" + _tweet(1).rstrip(b"\n") + b",", unit + b",", unit + b"]")
+        path = tmp_path / "b.json.gz"
+    path.write_bytes(blob)
+    limit = max(low, 100 * len(blob))
+    assert limit < 4 * MB
+    recs = list(B.get_parser(fmt).parse(path, B.RawSink()))
+    rejects = [r for r in recs if isinstance(r, Reject)]
+    assert len(rejects) == 1
+    assert rejects[0].reason.startswith(f"decompression limit reached: {path}: refused as "
+                                        "a decompression bomb"), rejects
+    assert limit < out[0] < limit + 1 * MB, (out[0], limit)  # before: over 2 x limit
+    posts = [r for r in recs if isinstance(r, Post)]
+    if fmt == "telegram":
+        ids = [int(p.platform_id.rpartition("/")[2]) for p in posts]
+        assert ids == list(range(1, len(ids) + 1))  # none lost on the way
+        # every message that ended in what was handed before the cut (the
+        # budget is looked at every CHARGE_STEP bytes) is stored
+        assert len(ids) >= sum(e <= limit - B.CHARGE_STEP for e in ends) > 400
+    else:
+        assert len(posts) >= (limit - B.CHARGE_STEP) // (len(_tweet(2)) + 1) - 1
+
+
+def test_a_bomb_past_an_item_too_large_is_read_to_its_limit_once(tmp_path, low,
+                                                                     monkeypatch):
+    """A JSON array whose second item is over MAX_LINE (read again item by
+    item, the C parser passing it over), then one tweet repeated past the
+    limit: that second reading met the limit as its end, and its error sent
+    the file to a third, the pure-Python parser's, from the start. It stops
+    at the limit now, the tweets before it kept, the one reject saying so."""
+    monkeypatch.setattr(B, "MAX_LINE", 512 * 1024)
+    import rasd.ingest.jsonitems as J
+    monkeypatch.setattr(J, "MAX_LINE", 512 * 1024)
+    out = [0]
+    real = gzip._GzipReader.read
+
+    def counting(self, size=-1):
+        data = real(self, size)
+        out[0] += len(data)
+        return data
+
+    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    unit = _tweet(2).rstrip(b"\n")
+    big = json.dumps({"id": "9", "text": "a" * (600 * 1024)}).encode()
+    path = tmp_path / "b.json.gz"
+    path.write_bytes(_bomb_of(b"[" + _tweet(1).rstrip(b"\n") + b"," + big + b",",
+                              unit + b",", unit + b"]"))
+    limit = max(low, 100 * path.stat().st_size)
+    recs = list(B.get_parser("x").parse(path, B.RawSink()))
+    reasons = [r.reason for r in recs if isinstance(r, Reject)]
+    assert len(reasons) == 2 and "item 2 is over" in reasons[0], reasons
+    assert reasons[1].startswith("decompression limit reached"), reasons
+    # the first reading up to the big item (~0.6 MB), the second to the limit;
+    # before, a third to the limit again (6.4 MB for a limit of 2.9 MB)
+    assert limit < out[0] < limit + 2 * MB, (out[0], limit)
+    assert sum(isinstance(r, Post) for r in recs) >= (limit - 1 * MB) // (len(unit) + 1)

@@ -44,6 +44,7 @@ from rasd.ingest.base import (
     MAX_LINE,
     REPLAY_LIMIT,
     Converted,
+    DecompressionBomb,
     EndAtDamage,
     IngestError,
     RawSink,
@@ -587,6 +588,10 @@ class ReadGuard:
         # the last read passed over the rest of a string: the parser's next
         # string (or key) is that string's stub, not the string
         self.cut = False
+        # a read handed the parser the end of the data: an error it raises
+        # then is the end it met (ijson reads again only once all it was
+        # handed is parsed), not a fault in what came before (``at_bomb``)
+        self.eof = False
 
     def read(self, size: int = -1) -> bytes:
         if self.n - self.mark > self.limit:
@@ -599,10 +604,23 @@ class ReadGuard:
             self.n += len(data) + f.skipped  # a string passed over counts as read
             self.cut = f.skipped > 0
             f.skipped = 0
-            return data
-        data = f.read(size)
-        self.n += len(data)
+        else:
+            data = f.read(size)
+            self.n += len(data)
+        if not data and size:
+            self.eof = True
         return data
+
+
+def at_bomb(guard: ReadGuard, cut: EndAtDamage) -> DecompressionBomb | None:
+    """The decompression bomb that ended the data, where the parser's error
+    is that end: no re-read (the careful pass) could find more items before
+    it, each whole one was handed over, and reading again would cost the
+    budget's bytes a second time in the pure-Python parser (a Telegram
+    result.json.gz bomb: 46 s CPU, twice the limit decompressed). Damage
+    that is no bomb (a cut or corrupt file) is left to the careful pass."""
+    damage = cut.damage
+    return damage if guard.eof and isinstance(damage, DecompressionBomb) else None
 
 
 class LongNumber(Exception):
@@ -1058,6 +1076,12 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
         except (EOFError, OSError) as e:  # truncated gzip, I/O error
             yield reject(src, ended(e), path=doc_path(layout, done[0]))
             return
+        except ijson.common.JSONError:
+            bomb = at_bomb(guard, f)
+            if bomb is None:
+                raise  # read again carefully (json_items)
+            yield reject(src, ended(bomb), path=doc_path(layout, done[0]))
+            return
         if f.damage is not None:  # cut between two documents: each read is whole
             yield reject(src, ended(f.damage),
                          path=doc_path(layout, done[0]))
@@ -1110,7 +1134,8 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
             yield reject(src, f"a JSON value over {TOKEN_MAX} bytes in item {i + 1}; the rest "
                          "of the file is not read", path=doc_path(layout, i))
         except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
-            if strict and isinstance(e, (ijson.common.JSONError, UnicodeDecodeError)):
+            if strict and isinstance(e, (ijson.common.JSONError, UnicodeDecodeError)) and (
+                    not isinstance(e, ijson.common.JSONError) or at_bomb(guard, cut) is None):
                 raise
             if cut.damage is not None:  # the end the parser met: a cut compressed file
                 # (before its first item's end too: read as JSON Lines, a cut
