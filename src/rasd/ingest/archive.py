@@ -73,6 +73,17 @@ MAX_TAR_HEADER = 1 << 20
 _LONG_HEADERS = {tarfile.XHDTYPE: "pax", tarfile.XGLTYPE: "global pax",
                  tarfile.SOLARIS_XHDTYPE: "pax", tarfile.GNUTYPE_LONGNAME: "GNU long-name",
                  tarfile.GNUTYPE_LONGLINK: "GNU long-link"}
+# A GNU sparse member's map (its data segments, each an (offset, size) pair) is
+# read by tarfile into a list while the archive is listed: the old format's from
+# extension blocks after the header (21 pairs a 512-byte block), format 1.0's
+# from the member's data (a line per number, "0\n" two bytes), neither bounded by
+# anything but the budget (100 MiB of map: ~25 million pairs, GBs as Python
+# tuples), and each member's map is kept while the archive is open. A real map
+# holds a pair per run of data between holes, and chat exports are never sparse
+# (tar stores a file so only with --sparse). The maps of a whole archive may hold
+# MAX_SPARSE_SEGMENTS pairs; one that would pass it refuses the archive before
+# the rest of the map is read (``TarSparseMapTooLarge``).
+MAX_SPARSE_SEGMENTS = 1 << 16
 # the ends of the last few members of a compressed tar read to their end
 # (TarArchive.kept_tail: what a Telegram HTML page reads of the page before)
 TAIL_KEPT = 1 << 20
@@ -90,6 +101,12 @@ class TarHeaderTooLarge(tarfile.TarError):
     (``members``), not read as damaged after the members before it. A
     ``TarError`` that tarfile lets through (not a ``ReadError``, which
     ``tarfile.open`` takes for another compression to try)."""
+
+
+class TarSparseMapTooLarge(TarHeaderTooLarge):
+    """A tar archive whose GNU sparse maps hold more than
+    ``MAX_SPARSE_SEGMENTS`` segments: refused as a whole, as an oversized
+    header is, before tarfile reads the rest of the map into memory."""
 
 
 class Archive(ABC):
@@ -518,7 +535,78 @@ def _open_tar(path: Path, budget: Budget) -> tarfile.TarFile:
                     f"stream) declares {self.size:,} bytes, more than {MAX_TAR_HEADER:,} "
                     "(real ones hold a path and a few attributes: bytes to KiB; tarfile "
                     "would read it whole into memory); nothing of the archive is read")
-            return super()._proc_member(tf)
+            member = super()._proc_member(tf)
+            sparse = getattr(member, "sparse", None)
+            if sparse is not None and not getattr(member, "_rasd_counted", False):
+                member._rasd_counted = True  # (a pax header returns the member it read)
+                # the pax formats 0.0 and 0.1 hold their map in the pax header
+                # (MAX_TAR_HEADER): counted once read, as the others are
+                _sparse_room(tf, len(sparse), 0, member.name)
+                tf._rasd_sparse = getattr(tf, "_rasd_sparse", 0) + len(sparse)
+            return member
+
+        def _proc_sparse(self, tf: tarfile.TarFile) -> Any:
+            # tarfile's, the map's extension blocks read within MAX_SPARSE_SEGMENTS
+            structs, extended, origsize = self._sparse_structs
+            del self._sparse_structs
+            while extended:
+                _sparse_room(tf, len(structs), 21, self.name)
+                buf = tf.fileobj.read(tarfile.BLOCKSIZE)
+                if len(buf) < tarfile.BLOCKSIZE:
+                    raise tarfile.ReadError("unexpected end of data in a sparse map")
+                for pos in range(0, 21 * 24, 24):
+                    try:
+                        offset = tarfile.nti(buf[pos:pos + 12])
+                        numbytes = tarfile.nti(buf[pos + 12:pos + 24])
+                    except ValueError:
+                        break
+                    if offset and numbytes:
+                        structs.append((offset, numbytes))
+                extended = bool(buf[504])
+            self.sparse = structs
+            self.offset_data = tf.fileobj.tell()
+            tf.offset = self.offset_data + self._block(self.size)
+            self.size = origsize
+            return self
+
+        def _proc_gnusparse_10(self, next: Any, pax_headers: dict, tf: tarfile.TarFile
+                               ) -> None:
+            # tarfile's, the map's count checked before the map is read, each
+            # number's line within 64 bytes (a line without end was read on,
+            # 512 bytes at a time, to the end of the archive)
+            name = pax_headers.get("GNU.sparse.name") or pax_headers.get("path") or next.name
+            buf = tf.fileobj.read(tarfile.BLOCKSIZE)
+            count, nl, buf = buf.partition(b"\n")
+            if not nl or not count.strip().isdigit():
+                raise tarfile.ReadError(f"{name!r}: no count of a GNU sparse map")
+            fields = int(count)
+            _sparse_room(tf, 0, fields, name)
+            numbers: list[int] = []
+            while len(numbers) < fields * 2:
+                if b"\n" not in buf:
+                    more = tf.fileobj.read(tarfile.BLOCKSIZE)
+                    if not more or len(buf) > 64:
+                        raise tarfile.ReadError(f"{name!r}: a GNU sparse map cut short "
+                                                "or malformed")
+                    buf += more
+                number, buf = buf.split(b"\n", 1)
+                if not number.strip().isdigit():
+                    raise tarfile.ReadError(f"{name!r}: a GNU sparse map malformed")
+                numbers.append(int(number))
+            next.offset_data = tf.fileobj.tell()
+            next.sparse = list(zip(numbers[::2], numbers[1::2]))
+
+    def _sparse_room(tf: tarfile.TarFile, have: int, more: int, name: str) -> None:
+        """Refuse the archive where its sparse maps would pass MAX_SPARSE_SEGMENTS
+        with ``more`` segments than the ``have`` read of this one's so far."""
+        total = getattr(tf, "_rasd_sparse", 0) + have + more
+        if total > MAX_SPARSE_SEGMENTS:
+            raise TarSparseMapTooLarge(
+                f"{path}: refused: GNU sparse member {name!r} (with the maps before it) "
+                f"declares over {MAX_SPARSE_SEGMENTS:,} data segments ({total:,}; a real "
+                "map holds one per run of data between holes, and chat exports are "
+                "never sparse; tarfile would read the map whole into memory); nothing "
+                "of the archive is read")
 
     class Bounded(tarfile.TarFile):
         tarinfo = Info
@@ -625,7 +713,8 @@ def members(archive: Path, wanted: Any, *, bounded: bool = True) -> list[str]:
     try:
         arc = shared_archive(archive)
         files = arc.files()
-    except (DecompressionBomb, TarHeaderTooLarge) as e:  # (each names the archive)
+    except (DecompressionBomb, TarHeaderTooLarge) as e:  # (each names the archive;
+        # TarSparseMapTooLarge too)
         raise IngestError(str(e)) from None
     except UNREADABLE as e:
         raise IngestError(f"{archive}: not a readable {_kind_name(archive)} archive: "
