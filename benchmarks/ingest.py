@@ -344,6 +344,21 @@ project's 2-core machine, whose speed varies +-30% over minutes (shared host:
   ingest 59.0: the same ratio to naive, no loss. --size-gb 1.0 --skip-one
   (1.1M posts, the machine loaded to 11 by other work: speeds meaningless):
   peak RSS 237 + 80 MB (goal < 500 MB: met).
+  Session 18, SQLite: the session's start (a045b5d, a quiet machine, load
+  0.39): 200k posts 20,291/s with 2 processes (0.18x; naive 114,331/s; 1
+  process 14,412/s; re-ingest 18,888/s; 12,079 posts per CPU-s; floor 0.47x;
+  peak RSS 192 + 80 MB); per post naive 8.7 us, parse 14.8, floor 18.5,
+  ingest 49.3. The floor taken apart (200k posts replayed, indexes deferred):
+  inserts 8.2 us a post (posts 4.8, edges 1.9, accounts 0.8), commits 5.5
+  (WAL checkpoints at commit: rasd runs them in a background thread), the
+  deferred indexes built again 2.8 (posts' created_at 1.1, edges' src 0.8,
+  posts' account 0.5). A py-spy profile of the 1-process ingest found no
+  single hot spot: executemany 15% of samples (self), orjson 6%, the
+  checkpoint thread 8%, the rest spread over parsing (X pages 15%) and the
+  writer's Python. After the session's merges (271fa36: the parsers' fuzz
+  fixes on the hot path, the PostgreSQL writer's array statements; load
+  2.9): 19,776/s (0.16x; naive 121,131/s; re-ingest 23,056/s; floor 0.53x;
+  peak RSS 193 + 80 MB): the same ratio, no loss.
   Later, PostgreSQL (the host loaded 8-13), after the UPDATEs of the versions
   and current copies that late copies move became one UPDATE ... FROM
   unnest(arrays) a table and batch, and the delete of changed posts' waiting
