@@ -529,6 +529,72 @@ def test_classify_jobs_reads_its_input_only_a_little_ahead():
     assert got == [i * i for i in range(200)]
 
 
+def test_imap_bounded_gives_every_result_read_before_an_input_error():
+    """An error reading the input (a damaged file) came out of ``imap_bounded``
+    with up to ``ahead`` items handed to the pool and their results dropped:
+    now every item read before it is answered, in order, then the error."""
+    from multiprocessing.pool import ThreadPool
+
+    from rasd.cli.text import imap_bounded
+
+    def items():
+        yield from range(10)
+        raise ValueError("damaged")
+
+    got = []
+    with ThreadPool(2) as pool, pytest.raises(ValueError, match="damaged"):
+        for i, r in enumerate(imap_bounded(pool, lambda x: x * x, items(), 4)):
+            assert r == i * i  # in order
+            got.append(r)
+    assert got == [i * i for i in range(10)]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("damage", ["cut short", "bomb"])
+def test_classify_writes_every_post_read_before_a_gz_turns_out_bad(tiny_model, tmp_path,
+                                                                   monkeypatch, low_budget,
+                                                                   damage, jobs):
+    """A .gz that turns out bad midway (cut short, or a decompression bomb
+    past its posts) stopped `rasd classify` with exit 2 and the posts of the
+    batch being read (with --jobs, the batches handed to the workers too)
+    never written: half the work shown. Every post read before the damage is
+    now classified and written, in order, then the error, which says so.
+    (Batches of 16 here, so that earlier batches are written either way.)"""
+    import gzip
+    import random
+    import zlib
+
+    from rasd.cli import text as cli_text
+
+    monkeypatch.setattr(cli_text, "BATCH", 16)
+    rnd = random.Random(7)  # words that do not compress away
+    lines = [f"post {i} " + "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz ")
+                                    for _ in range(rnd.randint(20, 120))) + "\n"
+             for i in range(1, 401)]
+    path = tmp_path / "my posts.txt.gz"
+    if damage == "cut short":
+        gz = gzip.compress("".join(lines).encode(), 9)
+        path.write_bytes(gz[: len(gz) // 2])
+        # the complete lines in what decompresses of it (the rest of the last one
+        # is no post)
+        n = zlib.decompressobj(31).decompress(path.read_bytes()).count(b"\n")
+        assert 50 < n < 400
+        said = f"{path}: cannot be read: "
+    else:  # the posts, then blank lines (passed over) past the budget
+        n = 199
+        path.write_bytes(gzip.compress("".join(lines[:n]).encode()
+                                       + (b" " * 999 + b"\n") * (8 * 2**10), 9))
+        said = f"{path}: refused as a decompression bomb: "
+    r = runner.invoke(app, ["classify", str(path), "--model", str(tiny_model), "--tiers",
+                            "char", "--no-explain", "--jobs", jobs])
+    assert r.exit_code == 2, r.output
+    assert said in r.stderr, r.stderr
+    assert (f"; the {n} posts read before it (input lines 1-{n}) are classified and their "
+            "results written") in r.stderr, r.stderr
+    out = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [o["id"] for o in out] == list(range(1, n + 1))  # plain text: id = line number
+
+
 @pytest.mark.parametrize("name,end", [("cr.jsonl", "\r"), ("mixed.jsonl", None),
                                       ("my cr.jsonl.gz", "\r"), ("crlf.jsonl", "\r\n")])
 def test_classify_interrupted_go_on_command_loses_no_post_after_lone_crs(

@@ -63,11 +63,24 @@ def imap_bounded(pool, fn, items, ahead: int):
     """``pool.imap(fn, items)``'s results, in order, with at most ``ahead`` items
     handed to the pool and not yet taken back: ``Pool.imap`` reads its whole input
     at once (its feeder thread has no back-pressure), so a big file or an endless
-    pipe was held in memory."""
+    pipe was held in memory.
+
+    An error reading ``items`` (a damaged input file) comes after the results
+    of every item read before it: those handed to the pool were dropped.
+    """
     from collections import deque
 
     pending: deque = deque()
-    for item in items:
+    it = iter(items)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            break
+        except Exception:
+            while pending:
+                yield pending.popleft().get()
+            raise
         pending.append(pool.apply_async(fn, (item,)))
         if len(pending) >= ahead:
             yield pending.popleft().get()
@@ -162,7 +175,10 @@ def register(app: typer.Typer) -> None:
         is a plain text line). Other lines are plain text posts.
 
         Interrupted (Ctrl-C), it says how many posts' verdicts are written, up to
-        which input line, and how to go on from the next one.
+        which input line, and how to go on from the next one. An input that turns
+        out bad midway (a .gz cut short or a decompression bomb) ends with exit 2
+        after every post read before the damage is written, and the error says how
+        many.
 
         Examples:
 
@@ -209,16 +225,24 @@ def register(app: typer.Typer) -> None:
         def batches():
             nonlocal n_in
             buf = []
-            for n, item, err in iter_posts(file, ends):
-                if err:
-                    warn(f"{file}: line {n}: {err} (skipped)")
-                    continue
-                buf.append(item)
-                line_of.append((n, ends.mark()))
-                n_in += 1
-                if len(buf) >= BATCH:
+            try:
+                for n, item, err in iter_posts(file, ends):
+                    if err:
+                        warn(f"{file}: line {n}: {err} (skipped)")
+                        continue
+                    buf.append(item)
+                    line_of.append((n, ends.mark()))
+                    n_in += 1
+                    if len(buf) >= BATCH:
+                        yield buf
+                        buf = []
+            except InputError:
+                # the file turned out bad midway (a .gz bomb, damaged data): the
+                # posts read before it are classified and written, then the
+                # error (the batch read so far was dropped: half the work shown)
+                if buf:
                     yield buf
-                    buf = []
+                raise
             if buf:
                 yield buf
 
@@ -235,7 +259,11 @@ def register(app: typer.Typer) -> None:
                 for b in batches():
                     write(_classify_batch(clf, b, explain))
         except InputError as e:
-            fail(str(e))
+            # (a damaged file: every post read before the damage is written)
+            done = (f"; the {n_done:,} posts read before it (input lines 1-{last_line:,}) "
+                    f"are classified and {'the flagged ones' if flagged_only else 'their results'}"
+                    " written") if n_done else ""
+            fail(f"{e}{done}")
         except BrokenPipeError:
             return
         except KeyboardInterrupt:  # Ctrl-C ended it without a word, status 130
