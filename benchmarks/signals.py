@@ -359,7 +359,7 @@ def bench_scan_item(n: int, seed: int = 6) -> dict:
                 for i, s in enumerate(bank)])  # near copies may repeat a signal
         m = Matcher(st)
         m.lookup("minhash", encode(q))  # prepares the bank
-        res: dict = {"signals": n, "refresh_before_s": [], "refresh_after_s": []}
+        res: dict = {"signals": n, "first_lookup_before_s": [], "first_lookup_after_s": []}
         for _ in range(2):  # a new matcher's first lookup: the bank read and prepared
             for label in ("before", "after"):
                 if label == "before":  # the previous preparation, row by row
@@ -368,7 +368,7 @@ def bench_scan_item(n: int, seed: int = 6) -> dict:
                     fresh = Matcher(st)  # (a refresh prepares only what was added)
                     t = time.perf_counter()
                     fresh.lookup("minhash", encode(q))
-                    res[f"refresh_{label}_s"].append(round(time.perf_counter() - t, 2))
+                    res[f"first_lookup_{label}_s"].append(round(time.perf_counter() - t, 2))
                 finally:
                     mh.__dict__.pop("prepare", None)
         other = rng.integers(0, 2**32, NUM_PERM, dtype=np.uint64).astype("<u4")
@@ -499,8 +499,9 @@ def main() -> None:
         report["clusters"] = bench_clusters(a.posts)
         if not a.json:
             print("clusters:", json.dumps(report["clusters"]), flush=True)
-    mh_sizes = [int(x) for x in a.linear_minhash.split(",") if x.strip()]
-    tl_sizes = [int(x) for x in a.linear_tlsh.split(",") if x.strip()]
+    # (0 or an empty list: none of that kind)
+    mh_sizes = [n for x in a.linear_minhash.split(",") if x.strip() and (n := int(x)) > 0]
+    tl_sizes = [n for x in a.linear_tlsh.split(",") if x.strip() and (n := int(x)) > 0]
     if mh_sizes or tl_sizes:
         report["linear"] = bench_linear(mh_sizes, tl_sizes)
         if not a.json:
