@@ -112,22 +112,14 @@ def _ingest(db: Path, *args: str):
 # -- the real limits: cheap bombs, just past RATIO_FREE --------------------------
 
 def test_a_real_tar_gz_bomb_is_refused_when_listed_without_decompressing_it(tmp_path,
-                                                                            monkeypatch):
+                                                                            gunzipped):
     """A .tar.gz of ~100 KB holding one member of 110 MB of zeros (over 1000x):
     refused, naming it, exit 2, no store made; before, listing it decompressed
     it whole and the ingest read it again. The listing seeks over the member's
     data: that seek is refused before it decompresses anything."""
     bomb = _tar_gz(tmp_path / "bomb.tar.gz", {"a.jsonl": _tweet(1), "z.jsonl": 110 * MB})
     assert bomb.stat().st_size < 600_000
-    out = [0]
-    real = gzip._GzipReader.read
-
-    def counting(self, size=-1):
-        data = real(self, size)
-        out[0] += len(data)
-        return data
-
-    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    out = gunzipped
     db = tmp_path / "b.db"
     for fmt in ("auto", "x"):
         r = _ingest(db, str(bomb), "--format", fmt)
@@ -172,6 +164,22 @@ def test_a_real_gz_bomb_is_cut_where_it_passes_the_limit(tmp_path):
 
 
 # -- lowered limits: the layers and kinds -----------------------------------------
+
+@pytest.fixture
+def gunzipped(monkeypatch):
+    """``[n]``: the bytes gzip's decompressing reader has handed on since the
+    fixture was set up (what a reading of a .gz cost), counted for the test."""
+    out = [0]
+    real = gzip._GzipReader.read
+
+    def counting(self, size=-1):
+        data = real(self, size)
+        out[0] += len(data)
+        return data
+
+    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    return out
+
 
 @pytest.fixture
 def low(monkeypatch):
@@ -276,7 +284,7 @@ def test_a_pax_header_past_the_budget_is_not_read(tmp_path, low, monkeypatch):
         r.output
 
 
-def test_a_pax_header_over_a_mib_in_a_tar_gz_is_refused_unread(tmp_path, monkeypatch):
+def test_a_pax_header_over_a_mib_in_a_tar_gz_is_refused_unread(tmp_path, gunzipped):
     """A .tar.gz whose first pax header declares 50 MiB (a comment of one
     letter repeated, well within the budget of 100 MiB): tarfile read it whole
     into memory, and the archive was ingested. Now it is refused by the size
@@ -285,15 +293,7 @@ def test_a_pax_header_over_a_mib_in_a_tar_gz_is_refused_unread(tmp_path, monkeyp
     bomb = _tar_gz(tmp_path / "pax.tar.gz", {"a.jsonl": _tweet(1)},
                    format=tarfile.PAX_FORMAT, pax_headers={"comment": "x" * (50 * MB)})
     assert bomb.stat().st_size < MB
-    out = [0]
-    real = gzip._GzipReader.read
-
-    def counting(self, size=-1):
-        data = real(self, size)
-        out[0] += len(data)
-        return data
-
-    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    out = gunzipped
     db = tmp_path / "p.db"
     r = _ingest(db, str(bomb))
     assert r.exit_code == 2, r.output
@@ -435,7 +435,7 @@ def test_a_bomb_read_again_from_standard_input_says_the_limit(low, monkeypatch):
 
 # -- the format check reads a bomb's head only -------------------------------------
 
-def test_the_format_check_reads_only_the_head_of_a_bomb(tmp_path, low, monkeypatch):
+def test_the_format_check_reads_only_the_head_of_a_bomb(tmp_path, gunzipped, low, monkeypatch):
     """A .jsonl.gz of one line that holds no record (an X API page with no
     tweets) repeated to 6 MiB (~250x): the check of its first record read it
     to its limit, finding none, then the ingest read it to the limit again
@@ -450,15 +450,7 @@ def test_the_format_check_reads_only_the_head_of_a_bomb(tmp_path, low, monkeypat
     path.write_bytes(gzip.compress(((line + "\n") * (6 * MB // (len(line) + 1))).encode(), 9))
     limit = max(low, 100 * path.stat().st_size)
     assert limit < 3 * MB
-    out = [0]
-    real = gzip._GzipReader.read
-
-    def counting(self, size=-1):
-        data = real(self, size)
-        out[0] += len(data)
-        return data
-
-    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    out = gunzipped
     for fmt in ("auto", "x"):
         out[0] = 0
         db = tmp_path / f"{fmt}.db"
@@ -502,7 +494,7 @@ def _telegram_bomb(n_size: int) -> tuple[bytes, list[int]]:
 
 @pytest.mark.parametrize("fmt", ["telegram", "x"])
 def test_a_json_document_bomb_is_read_once_keeping_every_whole_item(tmp_path, low,
-                                                                   monkeypatch, fmt):
+                                                                   gunzipped, fmt):
     """A Telegram result.json.gz whose messages repeat past the limit (~200x),
     and an X API array of one tweet repeated: the C parser meets the limit as
     the end of the data (every whole item before it handed over) and its
@@ -511,15 +503,7 @@ def test_a_json_document_bomb_is_read_once_keeping_every_whole_item(tmp_path, lo
     decompressed, and for 1.3 MB holding 132 MB, 46 s CPU against 12 s. A
     bomb is read once now: within the limit and a read; each message (item)
     that ends before the cut is kept, the reject says the limit was reached."""
-    out = [0]
-    real = gzip._GzipReader.read
-
-    def counting(self, size=-1):
-        data = real(self, size)
-        out[0] += len(data)
-        return data
-
-    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    out = gunzipped
     if fmt == "telegram":
         blob, ends = _telegram_bomb(6 * MB)
         path = tmp_path / "result.json.gz"
@@ -547,7 +531,7 @@ def test_a_json_document_bomb_is_read_once_keeping_every_whole_item(tmp_path, lo
         assert len(posts) >= (limit - B.CHARGE_STEP) // (len(_tweet(2)) + 1) - 1
 
 
-def test_a_bomb_past_an_item_too_large_is_read_to_its_limit_once(tmp_path, low,
+def test_a_bomb_past_an_item_too_large_is_read_to_its_limit_once(tmp_path, gunzipped, low,
                                                                      monkeypatch):
     """A JSON array whose second item is over MAX_LINE (read again item by
     item, the C parser passing it over), then one tweet repeated past the
@@ -557,15 +541,7 @@ def test_a_bomb_past_an_item_too_large_is_read_to_its_limit_once(tmp_path, low,
     monkeypatch.setattr(B, "MAX_LINE", 512 * 1024)
     import rasd.ingest.jsonitems as J
     monkeypatch.setattr(J, "MAX_LINE", 512 * 1024)
-    out = [0]
-    real = gzip._GzipReader.read
-
-    def counting(self, size=-1):
-        data = real(self, size)
-        out[0] += len(data)
-        return data
-
-    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    out = gunzipped
     unit = _tweet(2).rstrip(b"\n")
     big = json.dumps({"id": "9", "text": "a" * (600 * 1024)}).encode()
     path = tmp_path / "b.json.gz"
@@ -656,7 +632,7 @@ def test_a_sparse_member_small_map_is_read_in_both_gnu_formats(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["1.0", "old", "0.1"])
-def test_a_tar_whose_sparse_map_is_huge_is_refused_unread(tmp_path, monkeypatch, kind):
+def test_a_tar_whose_sparse_map_is_huge_is_refused_unread(tmp_path, gunzipped, kind):
     """A crafted sparse map of 200,000 segments (format 1.0: 1.2 MB of lines in
     the member's data; old GNU: 9,500 extension blocks), gzip'd to a few KB,
     within the budget: tarfile read it whole into a list (and the archive kept
@@ -684,15 +660,7 @@ def test_a_tar_whose_sparse_map_is_huge_is_refused_unread(tmp_path, monkeypatch,
         path = _sparse_old(tmp_path / "huge.tar.gz", [(i + 1, 1) for i in range(n)], b"x",
                            n + 1)
         read_to = ((1 << 16) // 21 + 2) * 512 + 512  # (MAX_SPARSE_SEGMENTS)
-    reads = [0]
-    real = gzip._GzipReader.read
-
-    def counting(self, size=-1):
-        data = real(self, size)
-        reads[0] += len(data)
-        return data
-
-    monkeypatch.setattr(gzip._GzipReader, "read", counting)
+    reads = gunzipped
     with pytest.raises(B.IngestError, match=r"huge.tar.gz: refused: GNU sparse member "
                                             r"'s2?.jsonl'.*over 65,536 data segments"):
         A.members(path, lambda p: True)
