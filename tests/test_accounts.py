@@ -946,6 +946,111 @@ def test_a_mention_by_name_reaches_an_account_stored_without_its_handle_key(stor
     assert keys["5001"] == "lion_media" and keys["5003"] == "kept_key"
 
 
+def _x_page(path: Path, tweets: list[dict], users: list[dict]) -> Path:
+    import json
+
+    path.write_text(json.dumps({"data": tweets, "includes": {"users": users}}) + "\n")
+    return path
+
+
+def _mentioning(i: int, *handles: str) -> dict:
+    text, spans, at = "hi", [], 2
+    for h in handles:
+        spans.append({"start": at + 1, "end": at + 2 + len(h), "username": h})
+        text += f" @{h}"
+        at += 2 + len(h)
+    return {"id": str(i), "text": text, "author_id": "5002", "entities": {"mentions": spans}}
+
+
+@pytest.mark.parametrize("length", [15, 180, 181, 190, 199, 200, 230])
+@pytest.mark.parametrize("order", ["mention first", "profile first"])
+def test_a_placeholder_of_a_long_handle_merges_into_its_account(store, tmp_path, length, order):
+    """A mention of a handle 181 characters long or longer (none on X or
+    Telegram; a CSV export's, another platform's) made a "@name" placeholder
+    keyed by the handle cut at 180 characters, while the real account's
+    handle_key keeps 200: the two never met, and the placeholder, with every
+    mention of the account, stayed apart for good. The placeholder's key
+    (``stub_key``), the resolution of names and the merge now agree, whichever
+    of mention and profile comes first; a handle of 180 characters or fewer
+    keeps its placeholder's id as before ("@" and the handle in lower case)."""
+    handle = "Lion_" + "x" * (length - 5)
+    profile = {"id": "5001", "username": handle, "name": "Lion"}
+    other = {"id": "5002", "username": "other", "name": "Other"}
+
+    def ingest(name: str, tweets: list[dict], users: list[dict]):
+        return ingest_path(store, _x_page(tmp_path / f"{name}.jsonl", tweets, users))
+
+    steps = [("mention", [_mentioning(10, handle)], [other]),
+             ("profile", [{"id": "1", "text": "t", "author_id": "5001"}], [profile])]
+    if order == "profile first":
+        steps.reverse()
+    ingest(*steps[0])
+    with store.connect() as c:
+        a = S.accounts
+        first = set(c.execute(select(a.c.platform_id)).scalars())
+    if order == "mention first":  # a placeholder, until the profile comes
+        assert first == {"5002", S.stub_key(handle)}
+        if length <= 180:
+            assert S.stub_key(handle) == "@" + handle.lower()
+        else:
+            assert len(S.stub_key(handle)) == 200
+    ingest(*steps[1])
+    ingest("again", [_mentioning(11, handle.upper())], [other])
+    with store.connect() as c:
+        refs = dict(c.execute(select(a.c.id, a.c.platform_id)).all())
+        mentioned = sorted(refs[d] for d in c.execute(
+            select(S.edges.c.dst_account_id).where(S.edges.c.kind == "mention")).scalars())
+    assert sorted(refs.values()) == ["5001", "5002"]  # no placeholder left
+    assert mentioned == ["5001", "5001"]
+
+
+def test_long_handles_alike_in_their_first_characters_keep_apart(store, tmp_path):
+    """Two handles of 190 characters that differ only after the 180th shared
+    one placeholder (the key was cut at 180), and so one account took the
+    other's mentions; each has its own now, merged into its own account."""
+    a_handle, b_handle = "x" * 185 + "aaaaa", "x" * 185 + "bbbbb"
+    other = {"id": "5002", "username": "other", "name": "Other"}
+    ingest_path(store, _x_page(tmp_path / "m.jsonl",
+                               [_mentioning(10, a_handle), _mentioning(11, b_handle)], [other]))
+    with store.connect() as c:
+        a = S.accounts
+        placeholders = sorted(c.execute(select(a.c.handle).where(
+            a.c.platform_id.startswith("@"))).scalars())
+    assert placeholders == [a_handle, b_handle]
+    ingest_path(store, _x_page(tmp_path / "p.jsonl",
+                               [{"id": "1", "text": "t", "author_id": "6001"},
+                                {"id": "2", "text": "t", "author_id": "6002"}],
+                               [{"id": "6001", "username": a_handle, "name": "A"},
+                                {"id": "6002", "username": b_handle, "name": "B"}]))
+    with store.connect() as c:
+        refs = dict(c.execute(select(a.c.id, a.c.platform_id)).all())
+        mentioned = {p: refs[d] for p, d in c.execute(
+            select(S.edges.c.post_id, S.edges.c.dst_account_id)
+            .where(S.edges.c.kind == "mention"))}
+        posts = dict(c.execute(select(S.posts.c.id, S.posts.c.platform_id)).all())
+    assert sorted(refs.values()) == ["5002", "6001", "6002"]
+    assert {posts[p]: d for p, d in mentioned.items()} == {"10": "6001", "11": "6002"}
+
+
+def test_a_placeholder_cut_by_an_older_rasd_merges_at_the_next_ingest(store, tmp_path):
+    """A placeholder an older rasd made for a long handle (its id cut at 180
+    characters, its handle_key whole) is merged by its handle_key at the end
+    of the next ingest, whatever that ingest brings."""
+    handle = "Lion_" + "x" * 185
+    other = {"id": "5002", "username": "other", "name": "Other"}
+    ingest_path(store, _x_page(tmp_path / "p.jsonl", [{"id": "1", "text": "t", "author_id": "5001"}],
+                               [{"id": "5001", "username": handle, "name": "Lion"}]))
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    with store.begin() as c:
+        c.execute(insert(S.accounts).values(
+            platform="x", platform_id="@" + handle.lower()[:180], handle=handle,
+            handle_key=handle.lower(), stub=True, first_seen=now, last_seen=now))
+    ingest_path(store, _x_page(tmp_path / "o.jsonl", [{"id": "2", "text": "t", "author_id": "5002"}],
+                               [other]))
+    with store.connect() as c:
+        assert sorted(c.execute(select(S.accounts.c.platform_id)).scalars()) == ["5001", "5002"]
+
+
 def test_a_run_counts_no_placeholder_for_a_handle_of_an_account_stored_unkeyed(store, tmp_path):
     """The run keys accounts stored without a handle_key before its first
     write (``key_accounts``), so a mention by handle of one resolves to it

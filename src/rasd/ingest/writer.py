@@ -1462,7 +1462,7 @@ class Writer:
         for key, it in batch.items():
             handle = it.handle
             if handle and key in acc_cache:
-                self.handle_cache[(key[0], handle.lower())] = acc_cache[key]
+                self.handle_cache[(key[0], S.handle_key(handle))] = acc_cache[key]
 
     def _late(self, c: Connection, kind: _Kind, late: list[tuple[Any, Any]],
               versions: list[dict], ts: datetime, count: bool = True) -> list[bool]:
@@ -1589,8 +1589,8 @@ class Writer:
         for it in b.accounts:  # profiles in this batch first
             handle = it.handle
             if handle and it.key in self.acc_cache:
-                self.handle_cache[(it.key[0], handle.lower())] = self.acc_cache[it.key]
-        todo = [(p, n) for p, n in b.names if (p, n.lower()) not in self.handle_cache]
+                self.handle_cache[(it.key[0], S.handle_key(handle))] = self.acc_cache[it.key]
+        todo = [(p, n) for p, n in b.names if (p, S.handle_key(n)) not in self.handle_cache]
         keys = sorted({(p, S.handle_key(n)) for p, n in todo})
         for plat, chunk in _by_platform(keys):  # (by the index on (platform, handle_key))
             # the accounts with these handles, not "@name" stubs: a full profile
@@ -1600,12 +1600,13 @@ class Writer:
                 "handle_key", chunk) if not pid.startswith("@"))
             for _, rid, key in found:
                 self.handle_cache.setdefault((plat, key), rid)
-        batch_handles = {(it.key[0], it.handle.lower()) for it in b.accounts
+        batch_handles = {(it.key[0], S.handle_key(it.handle)) for it in b.accounts
                          if it.handle}
         for p, n in todo:
-            if (p, n.lower()) in self.handle_cache or (p, n.lower()) in batch_handles:
+            k = (p, S.handle_key(n))
+            if k in self.handle_cache or k in batch_handles:
                 continue
-            stubs.setdefault((p, "@" + n.lower()[:180]), n[:200])
+            stubs.setdefault((p, S.stub_key(n)), n[:200])
 
     def _account_id(self, plat: str, pid: str | None) -> int | None:
         return self.acc_cache.get((plat, pid)) if pid else None
@@ -1614,9 +1615,9 @@ class Writer:
         if not name:
             return None
         # every profile of the batch is in handle_cache once its accounts are written
-        got = self.handle_cache.get((plat, name.lower()))
+        got = self.handle_cache.get((plat, S.handle_key(name)))
         if got is None:
-            got = self.acc_cache.get((plat, "@" + name.lower()[:180]))
+            got = self.acc_cache.get((plat, S.stub_key(name)))
         return got
 
     # ------------------------------------------------------------------- posts
@@ -2123,7 +2124,7 @@ def merge_name_stubs(store: Store, *, keyed: bool = False) -> int:
         # per stub, the real account by the index on (platform, handle_key)
         real = (select(real_a.c.id).where(
             real_a.c.platform == a.c.platform,
-            real_a.c.handle_key == func.substr(a.c.platform_id, 2),
+            real_a.c.handle_key == func.coalesce(a.c.handle_key, func.substr(a.c.platform_id, 2)),
             ~real_a.c.platform_id.startswith("@"))
             .order_by(real_a.c.stub, real_a.c.id).limit(1)
             .correlate(a).scalar_subquery())

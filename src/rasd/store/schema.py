@@ -19,6 +19,7 @@ Design notes
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import unicodedata
 
@@ -110,6 +111,26 @@ def handle_key(handle: str | None) -> str | None:
     """A handle as it is matched whatever its case (``accounts.handle_key``;
     "@name" placeholders are keyed so too)."""
     return handle.lower()[:200] if handle else None
+
+
+# characters of a handle key a "@name" placeholder's platform_id spells out
+STUB_KEY_CHARS = 180
+
+
+def stub_key(handle: str) -> str:
+    """The ``platform_id`` of the "@name" placeholder for an account named only
+    by ``handle`` (a mention, a reply to @name): "@" and its ``handle_key``.
+    A key longer than ``STUB_KEY_CHARS`` (no real platform's; hostile or odd
+    input) would not fit the column whole: it is cut and a digest of the whole
+    key added ("@" + 178 characters + "#" + 20 hex digits, always 200 long, so
+    no shorter handle's placeholder is spelt alike), one placeholder per key.
+    Placeholders are merged by their ``handle_key`` (``merge_name_stubs``),
+    which holds the key whole."""
+    key = handle_key(handle) or ""
+    if len(key) <= STUB_KEY_CHARS:
+        return "@" + key
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+    return "@" + key[:178] + "#" + digest
 
 
 def fold_name(name: str) -> str:
