@@ -1027,9 +1027,11 @@ def test_a_big_number_and_a_lone_surrogate_in_one_record(store, tmp_path):
 
 
 @pytest.mark.parametrize(("bad", "reason"), [
-    ('"text": "a\x01b"', "Invalid control character"),  # a raw control byte: not JSON
-    # (a number Python cannot read stopped it too; now only its message is a reject:
-    # test_ingest_telegram's test_a_number_python_cannot_read_rejects_its_message_only)
+    ('"text": "a",', "Unexpected symbol '}'"),  # a trailing comma: not JSON
+    # (a number Python cannot read stopped it too, and so did a raw control byte in a
+    # string; now only its message is a reject: test_ingest_telegram's
+    # test_a_number_python_cannot_read_rejects_its_message_only and
+    # test_a_raw_control_character_in_a_message_rejects_that_message_only)
 ])
 def test_damage_a_telegram_export_cannot_get_past(sqlite_store, tmp_path, bad, reason):
     """What the pure-Python parser of the careful pass cannot read either (it

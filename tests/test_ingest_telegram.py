@@ -488,7 +488,7 @@ def test_a_chats_own_rejects_are_given_once_when_the_file_is_read_again(store, t
     d.mkdir()
     (d / "result.json").write_bytes(json.dumps({"chats": {"list": chats}}, indent=1).encode()
                                     .replace(b'"LONG"', b'"' + b"n" * 100_000 + b'"')
-                                    .replace(b'"DAMAGE"', b'"x\x01"'))  # a raw control byte
+                                    .replace(b'"DAMAGE"', b'"x",'))  # a double comma
     rep = ingest_path(store, d)
     assert [r["path"] for r in rep.rejects] == [
         "channel1.messages", "chats.list[1]", "chats.list[2].name", "channel3.messages[1]"]
@@ -936,7 +936,7 @@ def test_unknown_chat_types_are_counted_once_when_the_file_is_read_again(store, 
     chats = doc["chats"]["list"]
     chats[0]["messages"][0]["text"] = "a" * 200_000
     chats[-1]["messages"][1]["text"] = "DAMAGE"
-    f.write_bytes(json.dumps(doc, indent=1).encode().replace(b'"DAMAGE"', b'"x\x01"'))
+    f.write_bytes(json.dumps(doc, indent=1).encode().replace(b'"DAMAGE"', b'"x",'))
     rep = ingest_path(store, d)
     assert rep.rejects[-1]["reason"].startswith("file ends unexpectedly or is malformed")
     (note,) = rep.warnings
@@ -982,3 +982,52 @@ def test_a_run_record_keeps_its_warnings_bounded(store, tmp_path, monkeypatch):
     assert len(note) > 100
     (kept,) = ingest_runs(store, limit=1)[0]["counts"]["warnings"]
     assert len(kept) == 100 and kept == note[:99] + "…"
+
+
+@pytest.mark.parametrize("ch", [b"\t", b"\x00", b"\n", b"\x1f"])
+def test_a_raw_control_character_in_a_message_rejects_that_message_only(store, tmp_path, ch):
+    """A control character unescaped in a string (a raw TAB or NUL byte: a
+    writer or an edit that escaped quotes and backslashes only) is no JSON:
+    the C parser and then the careful one stopped there, and every message of
+    the chat after it was lost in one reject. Its string still ends at its
+    closing quote, so the careful pass rejects just that message, with its
+    path, and reads on. Text in it that looks like the next message (a fake
+    item boundary, ``}, {"id": 99 …``) is no message: nothing is taken from
+    inside a string."""
+    fake = _msg(99, "FAKE")
+    msgs = [_msg(2, "before"), _msg(3, "BADTEXT"), _msg(4, "after"), _msg(5, "last",
+                                                                       KEYBAD="k")]
+    d = channel_export(tmp_path, msgs)
+    f = d / "result.json"
+    data = f.read_bytes()
+    inner = json.dumps(fake).encode()
+    bad = b'"bad' + ch + b' text }, ' + inner.replace(b'"', b'\\"') + b'"'
+    assert b'"BADTEXT"' in data and b'"KEYBAD"' in data
+    f.write_bytes(data.replace(b'"BADTEXT"', bad, 1).replace(b'"KEYBAD"', b'"K' + ch + b'"'))
+    rep = ingest_path(store, f)
+    why = ("message: a control character unescaped in a string (a raw TAB, NUL or line "
+           "break, which JSON allows only escaped)")
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        ("channel555.messages[1]", why), ("channel555.messages[3]", why)]
+    assert store.stats()["posts"] == 2
+    assert post(store, "telegram", "channel555/2").text == "before"
+    assert post(store, "telegram", "channel555/4").text == "after"
+    assert post(store, "telegram", "channel555/3") is None
+    assert post(store, "telegram", "channel555/99") is None
+
+
+def test_a_raw_control_character_in_the_chats_name_keeps_its_account_and_messages(
+        store, tmp_path):
+    """A chat name holding a raw TAB (no JSON) is one reject, as a name of
+    bytes that are no UTF-8 text is: the account is given unnamed and the
+    messages are stored (the parse stopped there: every message was lost)."""
+    d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "b")], name="NAME")
+    f = d / "result.json"
+    f.write_bytes(f.read_bytes().replace(b'"NAME"', b'"N\tAME"'))
+    rep = ingest_path(store, d)
+    assert [(r["path"], r["reason"]) for r in rep.rejects] == [
+        ("name", ("field 'name' of the chat: a control character unescaped in a string (a "
+                  "raw TAB, NUL or line break, which JSON allows only escaped)"))]
+    assert store.stats()["posts"] == 2
+    acc = account(store, "telegram", "channel555")
+    assert acc is not None and acc.name is None

@@ -2136,3 +2136,25 @@ def test_deletions_read_before_and_late_copies_in_one_batch(store, tmp_path):
             assert run(lite)[1] == got
         finally:
             lite.close()
+
+
+@pytest.mark.parametrize("at", [0, 3])
+def test_a_raw_control_character_rejects_its_array_item_only(sqlite_store, tmp_path, at):
+    """A raw TAB or NUL byte in a string of a JSON array (no JSON: it must be
+    escaped) stopped both parsers there: every item after it was lost (in
+    the first item, the file was read as lines, each a reject). Its item is
+    now one reject with its path, and the items after it are read; a fake
+    item in the damaged string (``}, {"data": …}``) is not one."""
+    items = [{"data": _tweets(1, i + 1)} for i in range(6)]
+    items[at]["data"][0]["text"] = "DAMAGED"
+    fake = json.dumps({"data": _tweets(1, 99)}).replace('"', '\\"')
+    f = tmp_path / "pages.json"
+    f.write_bytes(json.dumps(items, indent=1).encode().replace(
+        b'"DAMAGED"', b'"x\ty\x00 }, ' + fake.encode() + b'"'))
+    rep = ingest_path(sqlite_store, f)
+    assert [r["path"] for r in rep.rejects] == [f"[{at}]"]
+    assert "control character unescaped in a string" in rep.rejects[0]["reason"]
+    assert sqlite_store.stats()["posts"] == 5
+    assert post(sqlite_store, "x", str(at + 1)) is None
+    assert post(sqlite_store, "x", "6").text == "tweet 6 #t0"
+    assert post(sqlite_store, "x", "99") is None

@@ -14,9 +14,10 @@ module only maps objects to records.
   (``capped_parse``). After a damaged byte nothing can be trusted: the items
   before it are kept and the rest is one reject naming the item where reading
   stopped; so it is after one JSON value over ``TOKEN_MAX`` bytes (ijson hands
-  over a string only whole). Bytes that are no UTF-8 text inside a string
-  are no such damage: the item holding them is a reject and the items after
-  it are read (``jsonlex.INVALID_UTF8``).
+  over a string only whole). Bytes that are no UTF-8 text inside a string,
+  and raw control characters there (a TAB or NUL byte unescaped), are no such
+  damage: the item holding them is a reject and the items after it are read
+  (``jsonlex.INVALID_UTF8``, ``jsonlex.CONTROL_IN_STRING``).
 """
 
 from __future__ import annotations
@@ -222,6 +223,8 @@ def _checked(data: bytes) -> bytes:
         raise ValueError(jsonlex.INVALID_UTF8_REASON)
     if jsonlex.NOT_A_NUMBER_JSON in data:  # NaN or Infinity where a value was
         raise ValueError(jsonlex.NOT_A_NUMBER_REASON)
+    if jsonlex.CONTROL_IN_STRING_JSON in data:  # a raw TAB, NUL … in a string
+        raise ValueError(jsonlex.CONTROL_IN_STRING_REASON)
     return data
 
 

@@ -25,6 +25,12 @@ its prefixes (``parse_basecoro``) are ijson's own.
   ``INVALID_UTF8``: the item holding it is rejected (``jsonitems.dump_item``)
   and the items after it are read. Such bytes outside a string still end the
   parse, as broken JSON does.
+- A control character written raw in a string (a TAB or NUL byte unescaped:
+  no JSON) stopped its parse for good. Here its string ends at its closing
+  quote all the same (``json.loads(strict=False)`` reads it so: such a
+  character changes no structure), and is handed to the parser as the marker
+  ``CONTROL_IN_STRING``: the item holding it is rejected, the items after it
+  are read.
 - NaN, Infinity and -Infinity (no JSON, but what Python's ``json.dump``
   writes for such floats) are handed to the parser as the string
   ``NOT_A_NUMBER``: the item holding one is rejected, the items after it are
@@ -59,6 +65,10 @@ _WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 # a string's body, up to its closing quote or a lone backslash at the end
 # (possessive: no backtracking state kept per repeat)
 _STRING_REST = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
+# the same, stopping at a control character too (U+0000 to U+001F, which JSON
+# allows in a string only escaped): where it stops short of the end that
+# _STRING_REST finds, the string holds one raw (CONTROL_IN_STRING)
+_STRICT_REST = re.compile(r'[^"\\\x00-\x1f]*+(?:\\.[^"\\\x00-\x1f]*+)*+', re.DOTALL)
 
 
 # what a string holding bytes that are no UTF-8 text is read as; an item holding
@@ -79,6 +89,17 @@ NOT_A_NUMBER_REASON = ("NaN or Infinity, which JSON has no number for (Python's 
 _NOT_NUMBERS = dict.fromkeys(("NaN", "Infinity", "-Infinity"), NOT_A_NUMBER_JSON.decode())
 # what surrogateescape makes of a byte that is no UTF-8 text
 _ESCAPED = re.compile("[\udc80-\udcff]")
+# what a string holding a raw control character (U+0000 to U+001F, unescaped:
+# a TAB or NUL byte written as it is) is read as: an item holding it is
+# rejected (jsonitems.dump_item), the items after it are read. The string's end
+# is its closing quote all the same (as json.loads(strict=False) reads it):
+# such a character changes no structure. ijson's parser stopped there, and
+# every item of a JSON array (every message of a Telegram chat) after it was lost.
+CONTROL_IN_STRING = f"\x00rasd:control-in-string:{secrets.token_hex(8)}"
+CONTROL_IN_STRING_JSON = json.dumps(CONTROL_IN_STRING).encode()
+CONTROL_IN_STRING_REASON = ("a control character unescaped in a string (a raw TAB, NUL or "
+                            "line break, which JSON allows only escaped)")
+_CONTROL_TOKEN = CONTROL_IN_STRING_JSON.decode()
 
 
 class InvalidUTF8Outside(common.IncompleteJSONError):
@@ -104,6 +125,7 @@ class _Lexer:
         self.esc = False  # (in a string) the next character is escaped
         self.base = 0  # offset of the text being fed
         self.bad = False  # (in a string) a piece of it holds bytes that are no UTF-8
+        self.ctl = False  # (in a string) it holds a raw control character
 
     def feed(self, text: str, bad: bool = False) -> None:
         """Lexemes of ``text``; ``bad``: it holds bytes that are no UTF-8 text
@@ -112,7 +134,10 @@ class _Lexer:
         if self.kind == '"':
             self.bad = self.bad or bad
             j = 1 if self.esc else 0
-            e = _STRING_REST.match(text, j).end()  # type: ignore[union-attr]
+            e = _STRICT_REST.match(text, j).end()  # type: ignore[union-attr]
+            if e < n and text[e] < " ":  # a raw control character: read on past it
+                self.ctl = True
+                e = _STRING_REST.match(text, e).end()  # type: ignore[union-attr]
             if e == n or text[e] != '"':  # goes on in the next piece
                 self.parts.append(text)
                 self.esc = e < n  # a lone backslash at the end
@@ -136,16 +161,22 @@ class _Lexer:
                 break
             start, tok = m.start(), m.group()
             if tok == '"':
-                e = _STRING_REST.match(text, start + 1).end()  # type: ignore[union-attr]
+                e = _STRICT_REST.match(text, start + 1).end()  # type: ignore[union-attr]
+                ctl = e < n and text[e] < " "
+                if ctl:  # a raw control character: read on past it
+                    e = _STRING_REST.match(text, e).end()  # type: ignore[union-attr]
                 if e < n and text[e] == '"':
                     if bad and _ESCAPED.search(text, start, e):
                         send((base + start, _INVALID_TOKEN))
+                    elif ctl:
+                        send((base + start, _CONTROL_TOKEN))
                     else:
                         send((base + start, text[start:e + 1]))
                     i = e + 1
                     continue
                 self.kind, self.parts, self.at, self.esc = '"', [text[start:]], base + start, e < n
                 self.bad = bad
+                self.ctl = ctl
                 break
             if m.end() == n and tok[0] in _WORD_START:
                 self.kind, self.parts, self.at = "w", [tok], base + start  # may go on
@@ -161,7 +192,9 @@ class _Lexer:
         tok = "".join(self.parts)
         if self.kind == '"' and self.bad and _ESCAPED.search(tok):
             tok = _INVALID_TOKEN
-        self.kind, self.parts, self.bad = "", [], False
+        elif self.kind == '"' and self.ctl:
+            tok = _CONTROL_TOKEN
+        self.kind, self.parts, self.bad, self.ctl = "", [], False, False
         self.send((self.at, _NOT_NUMBERS.get(tok, tok)))
 
     def end(self) -> None:

@@ -512,6 +512,8 @@ class TelegramParser(Parser):
                         continue
                     if key in ("name", "type", "id"):
                         why = (jsonlex.INVALID_UTF8_REASON if value == jsonlex.INVALID_UTF8
+                               else jsonlex.CONTROL_IN_STRING_REASON
+                               if value == jsonlex.CONTROL_IN_STRING
                                else _TOO_LONG if event == "string" and (
                                    f.cut or len(value) > CHAT_FIELD_MAX)
                                else _not_a_type(event) if key == "type"
