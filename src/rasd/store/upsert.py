@@ -332,12 +332,14 @@ def fast_update_rows(conn: Connection, table: Table, cols: tuple[str, ...],
     (the ``key`` value, then the new values in the order of ``cols``). Where
     two rows name the same key the last one holds, as in an executemany.
 
-    On PostgreSQL one statement, whatever the number of rows: ``UPDATE …
-    FROM unnest(arrays)``, an array a column (cast to the column's type, so
-    a time without a zone is taken in the session's time zone, as a
-    parameter of the executemany's is: rasd's sessions are UTC; a column
-    mixing times with and without a zone, in a session of another zone, goes
-    by the executemany: ``_pg_arrays``), run with sequential scans off as
+    On PostgreSQL one statement, whatever the number of rows
+    (``pg_update_from`` with no condition): ``UPDATE … FROM unnest(arrays)``,
+    an array a column (cast to the column's type, a string's without its
+    length: ``_array_type``; so a time without a zone is taken in the
+    session's time zone, as a parameter of the executemany's is: rasd's
+    sessions are UTC; a column mixing times with and without a zone, in a
+    session of another zone, goes by the executemany: ``_pg_arrays``), run
+    with sequential scans off as
     ``fast_select_in``'s lookups are (the rows' index probed, never a scan of
     the table); the server parses and plans it once, where an executemany
     ran one UPDATE a row. Values go through SQLAlchemy's bind processors
@@ -353,13 +355,10 @@ def fast_update_rows(conn: Connection, table: Table, cols: tuple[str, ...],
     if key in cols or "b_id" in cols:
         raise ValueError(f"{key!r} both the key and a column to set")
     last = {r[0]: r for r in rows}  # (the last row of a key holds)
-    arrays = None
-    if conn.dialect.name == "postgresql":
-        dconn = conn.connection.driver_connection
-        sql, procs = _pg_update_rows(conn, table, key, cols, _array_ph(dconn))
-        arrays = _pg_arrays(dconn, table, (key, *cols), procs, list(last.values()))
-    if arrays is not None:
-        _pg_by_index(dconn, sql, arrays)
+    # (one row a key now: pg_update_from does nothing only off PostgreSQL, or
+    # for times of mixed kinds in a session not in UTC)
+    if pg_update_from(conn, table, (key, *cols), list(last.values()),
+                      {c: f"v.{c}" for c in cols}):
         return
     names = ("b_id", *cols)
     sql, convert = _prepare(
@@ -413,9 +412,6 @@ def _session_utc(dconn: Any) -> bool:
     return zone in _UTC_NAMES
 
 
-_UPDATE_ROWS: dict[tuple, tuple[str, tuple]] = {}
-
-
 def _array_ph(dconn: Any) -> str:
     """The placeholder of an array parameter: psycopg 3's binary one, where a
     list is dumped in C (a 2,500-row UPDATE of four columns: ~5 ms of the
@@ -436,30 +432,6 @@ def _array_type(table: Table, col: str, dialect: Any) -> str:
         typ = typ.copy()
         typ.length = None
     return typ.compile(dialect=dialect)
-
-
-def _pg_update_rows(conn: Connection, table: Table, key: str, cols: tuple[str, ...],
-                    ph: str) -> tuple[str, tuple]:
-    """The statement of ``fast_update_rows`` on PostgreSQL, and each array's
-    bind processor (None: none). Names come from the table definition only."""
-    entry_key = (table.name, key, cols, ph)
-    entry = _UPDATE_ROWS.get(entry_key)
-    if entry is None:
-        from sqlalchemy import bindparam, update
-
-        compiled = update(table).values(
-            {c: bindparam(c, type_=table.c[c].type) for c in (key, *cols)}).compile(
-            dialect=conn.dialect)
-        bind = _processors(compiled, table)
-        names = (key, *cols)
-        types = [_array_type(table, c, conn.dialect) for c in names]
-        alias = [f"c{i}" for i in range(len(names))]
-        sql = (f"UPDATE {table.name} SET "
-               + ", ".join(f"{c} = v.{a}" for c, a in zip(cols, alias[1:], strict=True))
-               + " FROM unnest(" + ", ".join(f"{ph}::{t}[]" for t in types)
-               + f") AS v({', '.join(alias)}) WHERE {table.name}.{key} = v.c0")
-        entry = _UPDATE_ROWS[entry_key] = (sql, tuple(bind.get(c) for c in names))
-    return entry
 
 
 _UPDATE_FROM: dict[tuple, tuple[str, tuple]] = {}
