@@ -212,6 +212,24 @@ def rows_above(c: Connection, signal_type: str, max_id: int) -> int:
         bs.c.signal_type == signal_type, bs.c.id > max_id))).scalar_one())
 
 
+def dead_if_addable(c: Connection, signal_type: str, gen: Generation, then: Generation,
+                    max_id: int, dead: int, entries: int) -> int | None:
+    """Whether a reading of ``signal_type``'s signals (an index, a prepared
+    linear-scan bank) made at counters ``then``, up to id ``max_id``, holding
+    ``entries`` entries of which ``dead`` were tombstoned since, can be brought
+    up to date with the counters ``gen`` by adding the rows above ``max_id``:
+    its dead entries then, with those tombstoned since ``then``; None where it
+    must be read again whole — a row was deleted or changed since
+    (``Generation.follows``), a row inserted since is not above ``max_id`` (a
+    late commit, an id given by SQL), or more than ``DEAD_FRACTION`` of its
+    entries are dead."""
+    added = gen.follows(then)
+    if added is None or rows_above(c, signal_type, max_id) != added:
+        return None
+    dead += gen.tombstoned - then.tombstoned
+    return None if dead > DEAD_FRACTION * max(1, entries) else dead
+
+
 @contextmanager
 def snapshot(store: Store) -> Iterator[Connection]:
     """A read transaction whose statements all see one state of the store, so that
@@ -319,11 +337,8 @@ class IndexManager:
         then = Generation.of(state.get("generation"))
         if then is None:
             return True  # written before the counters (or damaged): rebuilt once
-        added = gen.follows(then)
-        if added is None or rows_above(c, signal_type, int(state.get("max_id", 0))) != added:
-            return True
-        dead = int(state.get("dead", 0)) + gen.tombstoned - then.tombstoned
-        return dead > DEAD_FRACTION * max(1, int(state.get("signals", 0)))
+        return dead_if_addable(c, signal_type, gen, then, int(state.get("max_id", 0)),
+                               int(state.get("dead", 0)), int(state.get("signals", 0))) is None
 
     def _load(self, signal_type: str, owner: str | None
               ) -> tuple[PdqIndex | None, dict[str, Any]]:

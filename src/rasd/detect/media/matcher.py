@@ -31,13 +31,12 @@ from sqlalchemy import and_, func, select, update
 from rasd.detect.media import schema as M
 from rasd.detect.media import signals as sig
 from rasd.detect.media.index import (
-    DEAD_FRACTION,
     VPDQ_FRAME_BITS,
     Generation,
     IndexManager,
+    dead_if_addable,
     generations,
     hex_to_codes,
-    rows_above,
     snapshot,
 )
 from rasd.model import Detection
@@ -173,16 +172,12 @@ class Matcher:
             return bank
         with snapshot(self.store) as c:  # counters and rows of one moment
             gen = generations(c, st.name)
-            added = None
-            if bank is not None:
-                added = gen.follows(bank.generation)
-                if added is not None and rows_above(c, st.name, bank.max_id) != added:
-                    added = None  # a row inserted below the highest id read
-            dead = 0 if bank is None else bank.dead + gen.tombstoned - bank.generation.tombstoned
-            if bank is None or added is None or dead > DEAD_FRACTION * max(1, bank.signals):
+            dead = None if bank is None else dead_if_addable(
+                c, st.name, gen, bank.generation, bank.max_id, bank.dead, bank.signals)
+            if bank is None or dead is None:
                 bank = self._read_linear(c, st, gen, 0, None)
                 self.linear_updates[st.name] = "full"
-            elif added:
+            elif gen.inserted != bank.generation.inserted:  # rows added since
                 bank = self._read_linear(c, st, gen, bank.max_id, bank)
                 bank.dead = dead
                 self.linear_updates[st.name] = "added"
