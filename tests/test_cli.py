@@ -758,6 +758,26 @@ def test_quarantine_counts_each_files_latest_run(tmp_path):
     assert out.startswith("3 rejected record(s)")
 
 
+def test_ingest_quarantine_limit_option(tmp_path):
+    """`--quarantine-limit N` writes N rejects of a file one by one and counts
+    the rest in one entry (`rasd quarantine` counts them all); 0 writes every
+    one."""
+    db = str(tmp_path / "q.db")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"data": [{"id": "1", "text": "t", "author_id": "2"}]})
+                   + "\n" + "{bad\n" * 4)
+    r = runner.invoke(app, ["--db", db, "ingest", str(bad), "--quarantine-limit", "1", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["rejected"] == 4
+    q = tmp_path / "q.quarantine.jsonl"
+    assert len(q.read_text().splitlines()) == 2
+    out = runner.invoke(app, ["--db", db, "quarantine"]).output
+    assert out.startswith("4 rejected record(s)") and "3 more rejected record(s)" in out
+    r = runner.invoke(app, ["--db", db, "ingest", str(bad), "--quarantine-limit", "0"])
+    assert r.exit_code == 0 and len(q.read_text().splitlines()) == 2 + 4
+    assert runner.invoke(app, ["--db", db, "ingest", str(bad), "--quarantine-limit",
+                               "-1"]).exit_code == 2
+
+
 def test_quarantine_of_a_rerun_cut_short_and_of_another_store(tmp_path, monkeypatch):
     """Review: a re-run cut short does not hide the complete run's rejects; the
     entries of a quarantine file that name runs of another store (kept from a

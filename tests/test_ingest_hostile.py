@@ -72,6 +72,85 @@ def test_each_kind_of_bad_line_is_rejected_and_good_ones_kept(store, tmp_path):
     assert len(entries) == 6 and all(e["file"] == str(f) for e in entries)
 
 
+def test_quarantine_writes_at_most_its_limit_of_a_run_and_counts_the_rest(store, tmp_path):
+    """A hostile file of millions of tiny non-records (3 million in a 35 KB
+    .jsonl.gz wrote a 752 MB quarantine file): past ``quarantine_limit`` a
+    run's rejects are counted by reason in one entry, which ``rasd
+    quarantine`` counts; the report still counts every reject, and every valid
+    record is stored."""
+    from rasd.ingest.runner import read_quarantine
+
+    lines = [json.dumps(GOOD).encode()]
+    lines += [b'{"a": 1}'] * 40 + [b"{broken"] * 25
+    lines.append(json.dumps({"data": [{"id": "7", "text": "fine", "author_id": "12"}]}).encode())
+    f = _lines(tmp_path, lines)
+    rep = ingest_path(store, f, fmt="x", quarantine_limit=10)
+    assert rep.rejected == 65 and store.stats()["posts"] == 3
+    entries = [json.loads(x) for x in Path(rep.quarantine).read_text().splitlines()]
+    assert len(entries) == 11  # 10 one by one, then the count of the rest
+    assert [e["line"] for e in entries[:10]] == list(range(2, 12))
+    last = entries[-1]
+    assert last["omitted"] == 55 and last["run"] == entries[0]["run"]
+    assert last["by_reason"] == {"not a tweet, user, page or compliance object": 30,
+                                 next(k for k in last["by_reason"] if "JSON" in k): 25}
+    q = read_quarantine(store)
+    assert q.count == 65 and q.entries == 65
+    assert q.by_reason["not a tweet, user, page or compliance object"] == 40
+    assert sum(n for r, n in q.by_reason.items() if r.startswith("invalid JSON")) == 25
+    # read again: the earlier run's entries are history, the latest run counts
+    ingest_path(store, f, fmt="x", quarantine_limit=10)
+    q = read_quarantine(store)
+    assert q.count == 65 and q.entries == 130
+    assert read_quarantine(store, every_run=True).count == 130
+    # no limit: every reject one by one
+    g = tmp_path / "again.jsonl"
+    g.write_bytes(f.read_bytes())
+    rep = ingest_path(store, g, fmt="x", quarantine_limit=None)
+    assert not any("omitted" in json.loads(x) for x in Path(rep.quarantine).read_text()
+                   .splitlines() if json.loads(x)["file"] == str(g))
+    assert read_quarantine(store, file="again").count == 65
+
+
+def test_the_count_of_rejects_past_the_limit_is_written_when_a_run_fails(sqlite_store,
+                                                                          tmp_path,
+                                                                          monkeypatch):
+    """A run that stops (here: the store fails at its first write) still
+    leaves the count of the rejects it did not write one by one."""
+    from rasd.ingest.runner import read_quarantine
+    from rasd.ingest.writer import Writer
+
+    f = _lines(tmp_path, [b'{"a": 1}'] * 30 + [json.dumps(GOOD).encode()])
+
+    def fail(self, b):
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(Writer, "apply", fail)
+    with pytest.raises(RuntimeError):
+        ingest_path(sqlite_store, f, fmt="x", quarantine_limit=5, jobs=1)
+    monkeypatch.undo()
+    q = read_quarantine(sqlite_store)
+    assert q.count == 30 and q.by_reason["not a tweet, user, page or compliance object"] == 30
+
+
+def test_a_hand_edited_count_entry_never_counts_more_than_it_says(sqlite_store, tmp_path):
+    """The quarantine file is plain JSON lines a person may edit: a count entry
+    whose reasons add up to more than its count, or hold no numbers, counts
+    its own number, the rest as "other"."""
+    from rasd.ingest.runner import quarantine_path, read_quarantine
+
+    f = _lines(tmp_path, [b'{"a": 1}'] * 3 + [json.dumps(GOOD).encode()])
+    rep = ingest_path(sqlite_store, f, fmt="x")
+    first = json.loads(Path(rep.quarantine).read_text().splitlines()[0])
+    run = {"run": first["run"], "run_at": first["run_at"], "file": first["file"]}
+    with open(quarantine_path(sqlite_store), "a") as q:
+        q.write(json.dumps({**run, "reason": "x", "omitted": 4,
+                            "by_reason": {"a": 3, "b": 3, "c": "many", "d": -1}}) + "\n")
+        q.write(json.dumps({**run, "reason": "y", "omitted": "lots"}) + "\n")
+    got = read_quarantine(sqlite_store)
+    assert got.count == 3 + 4 + 1
+    assert got.by_reason["a"] == 3 and got.by_reason["other"] == 1 and "b" not in got.by_reason
+
+
 def test_truncated_jsonl_keeps_all_complete_lines(sqlite_store, tmp_path):
     lines = [json.dumps({"data": [{"id": str(i), "text": f"t{i}", "author_id": "1"}]}).encode()
              for i in range(50)]

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from rasd.cli.common import (
+    INT_MAX,
     echo,
     echo_json,
     error_line,
@@ -23,6 +24,7 @@ from rasd.cli.common import (
     store_hint,
     warn,
 )
+from rasd.model import QUARANTINE_LIMIT
 from rasd.store.db import is_store_error
 from rasd.terminal import one_line
 
@@ -293,6 +295,11 @@ def register(app: typer.Typer) -> None:
                                  "second process while this one writes (same result, "
                                  "~1.3x faster on 2 cores). Default: 2 for files of "
                                  "16 MB or more on 2+ cores, else 1 (env RASD_INGEST_JOBS)."),
+        quarantine_limit: int = typer.Option(
+            QUARANTINE_LIMIT, "--quarantine-limit", min=0, max=INT_MAX,
+            help="Rejects of a file written one by one to the quarantine; the rest are "
+                 "counted by reason in one entry (a hostile file cannot fill the disk). "
+                 "0: every one."),
     ) -> None:
         """Ingest X/Twitter JSON, Telegram exports (JSON, HTML, Telethon) and CSV files.
 
@@ -336,12 +343,13 @@ def register(app: typer.Typer) -> None:
         if paths.count(STDIN) > 1:
             fail("'-' (standard input) can be named once")
         ingest_files(paths, fmt, platform, source, mapping, strict, json_, batch, jobs,
-                     chat_id, dry_run)
+                     chat_id, dry_run, quarantine_limit or None)
 
     def ingest_files(paths: list[Path], fmt: str, platform: str | None,
                      source: str | None, mapping: str | None, strict: bool, json_: bool,
                      batch: int, jobs: int | None, chat_id: str | None,
-                     dry_run: bool = False) -> None:
+                     dry_run: bool = False,
+                     quarantine_limit: int | None = QUARANTINE_LIMIT) -> None:
         from rasd.ingest import IngestError, check_path, ingest_path
         from rasd.ingest.archive import member_stream, split_member
         from rasd.ingest.runner import check_format, unfinished_files
@@ -460,7 +468,8 @@ def register(app: typer.Typer) -> None:
                     rep = ingest_path(store, target, fmt=fmt,
                                       platform=platform, source=source, mapping=mapping,
                                       batch_size=batch, progress=prog, jobs=jobs,
-                                      chat_id=chat_id if p in html else None)
+                                      chat_id=chat_id if p in html else None,
+                                      quarantine_limit=quarantine_limit)
             except IngestError as e:
                 if bar is not None:
                     bar.stop()

@@ -50,7 +50,7 @@ from rasd.ingest.pipeline import (
     start_method,
 )
 from rasd.ingest.writer import Writer, link_marks, link_pending, merge_name_stubs
-from rasd.model import Reject
+from rasd.model import QUARANTINE_LIMIT, Reject
 from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.db import key_accounts, now, sha256_hex
@@ -128,6 +128,31 @@ class Quarantined:
     last: list[dict[str, Any]] = field(default_factory=list)
 
 
+def reason_head(reason: Any) -> str:
+    """A reject's reason up to its first colon: what rejects are counted by."""
+    return str(reason if reason is not None else "?").split(":")[0]
+
+
+def _write_omitted(qfile: IO[bytes], omitted: Counter[str], path: Path, fmt: str,
+                   run_ref: dict[str, Any], limit: int | None) -> None:
+    """The quarantine entry that counts a run's rejects past ``limit``."""
+    n = sum(omitted.values())
+    if not n or qfile.closed:
+        return
+    qfile.write(orjson.dumps({
+        "time": now().isoformat(), "file": path_text(path), "line": None, "path": None,
+        "field": None, "excerpt": None, "format": fmt,
+        "reason": f"{n} more rejected record(s) of this run not written one by one "
+                  f"(at most {limit} a run are: rasd ingest --quarantine-limit); "
+                  "counted by reason",
+        "omitted": n, "by_reason": dict(omitted.most_common(MAX_OMITTED_REASONS)),
+        **run_ref}) + b"\n")
+    qfile.flush()
+
+
+MAX_OMITTED_REASONS = 100  # reasons named in an ``omitted`` entry (the others: "other")
+
+
 def _lines_of(files: list[Path]) -> Iterator[bytes]:
     for path in files:
         with open(path, "rb") as fh:
@@ -176,12 +201,25 @@ def read_quarantine(store: Store, *, file: str | None = None, every_run: bool = 
         known = path_of.get(run) if isinstance(run, int) else None
         if run is not None and (known is None or known[1] != r.get("run_at")):
             continue  # another store's run (sharing the file, or deleted)
-        q.entries += 1
+        omitted = r.get("omitted")  # an entry counting rejects past a run's limit
+        summary = type(omitted) is int and omitted > 0
+        n = omitted if summary else 1
+        q.entries += n
         if not every_run and known is not None and known[0] != "-" \
                 and latest[known[0]] != run:
             continue  # a later run of that file wrote its rejects again
-        q.count += 1
-        q.by_reason[str(r.get("reason", "?")).split(":")[0]] += 1
+        q.count += n
+        reasons = r.get("by_reason") if summary else None
+        if isinstance(reasons, dict):
+            counted = 0
+            for reason, k in reasons.items():
+                if type(k) is int and 0 < k <= n - counted:
+                    q.by_reason[reason_head(reason)] += k
+                    counted += k
+            if counted < n:
+                q.by_reason["other"] += n - counted
+        else:
+            q.by_reason[reason_head(r.get("reason", "?"))] += 1
         if keep:
             tail.append(r)
     q.last = list(tail)
@@ -234,7 +272,8 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
                 platform: str | None = None, source: str | None = None,
                 mapping: str | None = None, batch_size: int = 5000,
                 progress: Progress | None = None, keep_rejects: int = 20,
-                jobs: int | None = None, chat_id: str | None = None) -> IngestReport:
+                jobs: int | None = None, chat_id: str | None = None,
+                quarantine_limit: int | None = QUARANTINE_LIMIT) -> IngestReport:
     """Ingest one file (or Telegram export folder, or stream) into ``store``.
 
     ``path`` may also be a binary file object or a ``Stream`` (standard input:
@@ -253,7 +292,14 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
     process while this one writes (same result, faster on two cores). Default:
     2 for files of 16 MB or more on a machine with two or more cores
     (``RASD_INGEST_JOBS`` overrides).
+
+    ``quarantine_limit``: rejects of this run written to the quarantine file
+    one by one (None: every one); the rest are counted, by reason, in one
+    entry written when the run ends (``omitted``, ``by_reason``;
+    ``read_quarantine`` counts them). The report counts them all.
     """
+    if quarantine_limit is not None and quarantine_limit < 0:
+        raise ValueError(f"quarantine_limit must be >= 0 or None, not {quarantine_limit}")
     with _opened(path) as (p, stream):
         if stream is not None:
             # only a forked child can go on reading the same pipe (or open the
@@ -266,7 +312,7 @@ def ingest_path(store: Store, path: str | Path | IO[bytes] | Stream, *, fmt: str
                 jobs = 1
             source = source or stream.source
         return _ingest(store, p, fmt, platform, source, mapping, batch_size, progress,
-                       keep_rejects, jobs, chat_id)
+                       keep_rejects, jobs, chat_id, quarantine_limit)
 
 
 @contextmanager
@@ -378,7 +424,8 @@ def _source_name(path: Path, source: str | None) -> str:
 
 def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: str | None,
             mapping: str | None, batch_size: int, progress: Progress | None,
-            keep_rejects: int, jobs: int | None, chat_id: str | None) -> IngestReport:
+            keep_rejects: int, jobs: int | None, chat_id: str | None,
+            quarantine_limit: int | None = QUARANTINE_LIMIT) -> IngestReport:
     name, options = _format(path, fmt, mapping, platform, chat_id)
     report = IngestReport(path=path_text(path), fmt=name, source=_source_name(path, source))
     total = file_size(path)
@@ -398,6 +445,7 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
     qfile: IO[bytes] | None = None
     qpath = quarantine_path(store)
     rejected = 0
+    omitted: Counter[str] = Counter()  # rejects past quarantine_limit, by reason
     # profiles read again unchanged within this run (a channel's profile on every
     # row of a CSV): counted unchanged by the writer, told apart for the report
     repeats = 0
@@ -432,7 +480,14 @@ def _ingest(store: Store, path: Path, fmt: str, platform: str | None, source: st
                 if qfile is None:
                     qpath.parent.mkdir(parents=True, exist_ok=True)
                     qfile = guard.enter_context(open(qpath, "ab"))  # noqa: SIM115
-                qfile.write(orjson.dumps({**entry, **run_ref}) + b"\n")
+                    # last on closing (callbacks run in reverse): the count of
+                    # the rejects not written, also when the run fails
+                    guard.callback(_write_omitted, qfile, omitted, path, name, run_ref,
+                                   quarantine_limit)
+                if quarantine_limit is None or rejected <= quarantine_limit:
+                    qfile.write(orjson.dumps({**entry, **run_ref}) + b"\n")
+                else:
+                    omitted[reason_head(entry.get("reason"))] += 1
                 if len(report.rejects) < keep_rejects:
                     report.rejects.append(entry)
             if chunk.rejects and qfile is not None:
