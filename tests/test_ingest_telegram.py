@@ -492,8 +492,8 @@ def test_a_chats_own_rejects_are_given_once_when_the_file_is_read_again(store, t
     rep = ingest_path(store, d)
     assert [r["path"] for r in rep.rejects] == [
         "channel1.messages", "chats.list[1]", "chats.list[2].name", "channel3.messages[1]"]
-    assert rep.rejects[3]["reason"].startswith("file ends unexpectedly or is malformed")
-    assert store.stats()["posts"] == 2  # channel2/2, channel3/2
+    assert rep.rejects[3]["reason"].startswith("damaged JSON (")  # read on past it (resync)
+    assert store.stats()["posts"] == 3  # channel2/2, channel3/2, channel3/4
 
 
 @pytest.mark.parametrize("order", ["newer first", "older first"])
@@ -619,12 +619,12 @@ def test_invalid_utf8_in_a_message_rejects_it_alone(store, tmp_path, where, gz):
     assert account(store, "telegram", "channel555").name == "Test Channel"
 
 
-def test_invalid_utf8_outside_a_string_ends_the_file_saying_so(store, tmp_path):
-    """Bytes that are no UTF-8 text between two messages (outside any string)
-    end the file as broken JSON does: the messages before them are stored,
-    and the reject says where and why (the careful pass's own error; the
-    reason Telegram's parser kept for a UnicodeDecodeError there was never
-    given: jsonlex raises none)."""
+def test_invalid_utf8_outside_a_string_rejects_its_message_saying_so(store, tmp_path):
+    """Bytes that are no UTF-8 text outside any string are broken JSON: the
+    message holding them is one reject saying where and why (the careful
+    pass's own error; the reason Telegram's parser kept for a
+    UnicodeDecodeError there was never given: jsonlex raises none), and the
+    file is read on after it (``resync``: they ended the file)."""
     d = channel_export(tmp_path, [_msg(2, "a"), _msg(3, "MARK"), _msg(4, "c")])
     f = d / "result.json"
     data = f.read_bytes()
@@ -632,9 +632,11 @@ def test_invalid_utf8_outside_a_string_ends_the_file_saying_so(store, tmp_path):
     f.write_bytes(data[:at] + b"\xff" + data[at:])
     rep = ingest_path(store, d)
     assert [r["path"] for r in rep.rejects] == ["channel555.messages[1]"]
-    assert re.fullmatch(r"file ends unexpectedly or is malformed: invalid UTF-8 outside a "
-                        r"string at character \d+", rep.rejects[0]["reason"]), rep.rejects
-    assert store.stats()["posts"] == 1  # message 3 holds the damage: not read whole
+    assert re.fullmatch(r"damaged JSON \(invalid UTF-8 outside a string at character \d+\); "
+                        r"the file was read on from byte [\d,]+", rep.rejects[0]["reason"]), \
+        rep.rejects
+    assert store.stats()["posts"] == 2  # message 3 holds the damage: not read whole
+    assert post(store, "telegram", "channel555/4").text == "c"
     assert post(store, "telegram", "channel555/2").text == "a"
 
 

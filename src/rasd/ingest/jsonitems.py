@@ -11,10 +11,15 @@ module only maps objects to records.
 - Documents and arrays: streamed with ijson (memory bounded by the largest item);
   the raw record is the item's compact JSON (there are no lines to keep). An item
   over ``MAX_LINE`` bytes is a reject and the items after it are still read
-  (``capped_parse``). After a damaged byte nothing can be trusted: the items
-  before it are kept and the rest is one reject naming the item where reading
-  stopped; so it is after one JSON value over ``TOKEN_MAX`` bytes (ijson hands
-  over a string only whole). Bytes that are no UTF-8 text inside a string,
+  (``capped_parse``). Broken JSON in an array (a trailing comma, a stray
+  byte, a lost quote) is one reject naming the damaged item, and the items
+  after it are read from a resume point checked first (``resync``, which says
+  why no record is ever made up from text in a string or from the damaged
+  item's nested objects), where the file can be read again; else, and for
+  several documents one after another, the items before it are kept and the
+  rest is one reject naming the item where reading stopped; so it is after
+  one JSON value over ``TOKEN_MAX`` bytes (ijson hands over a string only
+  whole). Bytes that are no UTF-8 text inside a string,
   and raw control characters there (a TAB or NUL byte unescaped), are no such
   damage: the item holding them is a reject and the items after it are read
   (``jsonlex.INVALID_UTF8``, ``jsonlex.CONTROL_IN_STRING``).
@@ -292,6 +297,10 @@ class NumberGuard:
         self.f, self.block = f, block
         self.ready = bytearray()
         self.pending = b""  # an unfinished number, or a string's lone trailing backslash
+        # bytes read less bytes handed, over the numbers replaced so far: what
+        # is handed is that much shorter (at most) than what was read
+        # (``resync`` tells a file offset from what the parser was handed)
+        self.shrunk = 0
         self.in_string = self.swallow = self.eof = False
 
     def read(self, size: int = -1) -> bytes:
@@ -316,6 +325,7 @@ class NumberGuard:
         n, pos, out = len(buf), 0, self.ready
         if self.swallow:  # the rest of a number already replaced
             pos = _NUMBER_CHARS.match(buf).end()  # type: ignore[union-attr]
+            self.shrunk += pos
             if pos == n and not self.eof:
                 return
             self.swallow = False
@@ -345,6 +355,7 @@ class NumberGuard:
             self._outside(buf, pos, cut)
             if n - cut > NUMBER_CARRY_MAX:  # an endless number: unreadable
                 out += _UNREADABLE_JSON
+                self.shrunk += max(n - cut - len(_UNREADABLE_JSON), 0)
                 self.swallow = True
             else:
                 self.pending = buf[cut:]
@@ -375,6 +386,7 @@ class NumberGuard:
         for m in _SUSPECT.finditer(buf, start, end):
             if not _readable(m.group()):
                 self.ready += buf[last:m.start()] + _UNREADABLE_JSON
+                self.shrunk += max(m.end() - m.start() - len(_UNREADABLE_JSON), 0)
                 last = m.end()
         self.ready += buf[last:end]
 
@@ -1112,16 +1124,43 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
     ``strict`` (the C parser) any error of the parser is raised, for the
     pure-Python one to go on from ``done[0]``: yajl also stops at an integer
     past 64 bits, valid JSON, which lost every item after it here."""
+    from rasd.ingest import resync
+
     i = 0
     skip = done[0]
+    prefixes = ("item" if layout == "array" else "",)
+
+    def build(stream: Any) -> resync.Layers:
+        cut = EndAtDamage(stream)
+        numbers = NumberGuard(cut)
+        return resync.Layers(cut, numbers, ReadGuard(StringReads(numbers, 64 * 1024),
+                                                     TOKEN_MAX))
+
+    def parse(guard: ReadGuard, skip: int) -> Iterator[tuple[str, str, Any]]:
+        return capped_parse(guard, prefixes, MAX_LINE, skip=skip, backend=backend,
+                            multiple_values=layout != "array", buf_size=READ_MAX)
+
+    def now(layers: resync.Layers) -> None:
+        nonlocal cut, guard
+        cut, guard = layers.cut, layers.guard
+
     with f:
-        cut = EndAtDamage(f)
-        guard = ReadGuard(StringReads(NumberGuard(cut), 64 * 1024), TOKEN_MAX)
+        cut: Any = None
+        guard: Any = None
+        if backend is jsonlex and layout == "array":
+            # an array's items read on past damaged JSON (where the file can be
+            # read again: resync); the C parser's pass, and documents, as before
+            events = resync.read_on(Path(src), f, build, parse, prefixes, skip, now)
+        else:
+            now(build(f))
+            events = parse(guard, skip)
         try:
-            for _, event, obj in capped_parse(guard, ("item" if layout == "array" else "",),
-                                              MAX_LINE, skip=skip, backend=backend,
-                                              multiple_values=layout != "array",
-                                              buf_size=READ_MAX):
+            for _, event, obj in events:
+                if event == "reject":  # a damaged item, or one not trusted after it
+                    i += 1
+                    done[0] = i
+                    yield reject(src, obj, path=doc_path(layout, i - 1))
+                    continue
                 if event != "item":
                     continue
                 i += 1

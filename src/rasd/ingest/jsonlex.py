@@ -126,6 +126,8 @@ class _Lexer:
         self.base = 0  # offset of the text being fed
         self.bad = False  # (in a string) a piece of it holds bytes that are no UTF-8
         self.ctl = False  # (in a string) it holds a raw control character
+        # where not None: the offset of each "}" and "]" sent (``track_ends``)
+        self.closes: list[int] | None = None
 
     def feed(self, text: str, bad: bool = False) -> None:
         """Lexemes of ``text``; ``bad``: it holds bytes that are no UTF-8 text
@@ -154,7 +156,7 @@ class _Lexer:
                 return
             i = e
             self._flush()
-        search, send, base = _TOKEN.search, self.send, self.base
+        search, send, base, closes = _TOKEN.search, self.send, self.base, self.closes
         while True:
             m = search(text, i)
             if m is None:
@@ -184,6 +186,8 @@ class _Lexer:
             if bad and _ESCAPED.match(tok):
                 raise InvalidUTF8Outside(
                     f"invalid UTF-8 outside a string at character {base + start}")
+            if closes is not None and (tok == "}" or tok == "]"):
+                closes.append(base + start)
             send((base + start, _NOT_NUMBERS.get(tok, tok)))
             i = m.end()
         self.base += n
@@ -220,9 +224,18 @@ def _events(f: Any, buf_size: int, prefixed: bool, multiple_values: bool,
         value = _py.parse_value(target, multiple_values, use_float)
         coros.append(value)
         lexer = _Lexer(value)
-        decode = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        decode = decoder.decode
+        track = getattr(f, "track_ends", False)
+        if track:
+            lexer.closes = []
+        read = 0  # bytes read
+        text = ""
         while True:
             data = f.read(buf_size)
+            if track:  # where this text starts: bytes read, less those held undecoded
+                at = (lexer.base, read - len(decoder.getstate()[0]))
+                read += len(data)
             try:
                 if data:
                     text = decode(data)
@@ -231,9 +244,16 @@ def _events(f: Any, buf_size: int, prefixed: bool, multiple_values: bool,
                 else:
                     lexer.end()  # (a UTF-8 sequence cut at the end is dropped, as by ijson)
             except Exception:
-                yield from out  # the events before the error, then the error
+                if track:
+                    yield from _ends_told(f, out, lexer.closes, at, text, read)
+                else:
+                    yield from out  # the events before the error, then the error
                 raise
-            yield from out
+            if track:
+                yield from _ends_told(f, out, lexer.closes, at, text, read)
+                lexer.closes = []
+            else:
+                yield from out
             del out[:]
             if not data:
                 return
@@ -241,6 +261,31 @@ def _events(f: Any, buf_size: int, prefixed: bool, multiple_values: bool,
         for c in coros:  # not left to the garbage collector (see the module docstring)
             with suppress(Exception):  # one cut mid-value may complain
                 c.close()
+
+
+def _ends_told(f: Any, out: list[Any], closes: list[int], at: tuple[int, int], text: str,
+               read: int) -> Iterator[Any]:
+    """``out``'s events, ``f.end_at`` set before each end of a map or an
+    array to what ``end_offset`` makes the byte offset after its bracket of."""
+    k = 0
+    for ev in out:
+        if (ev[-2] == "end_map" or ev[-2] == "end_array") and k < len(closes):
+            f.end_at = (closes[k], at, text, read)
+            k += 1
+        yield ev
+
+
+def end_offset(f: Any) -> tuple[int, int] | None:
+    """Where the last end of a map or an array that ``parse`` or
+    ``basic_parse`` gave lies in what they read from ``f`` (a reader with
+    ``track_ends`` set): the offset just after its bracket, and the bytes
+    read from ``f`` by then (in bytes as read from ``f``); None before any."""
+    end = getattr(f, "end_at", None)
+    if end is None:
+        return None
+    pos, (char_base, byte_base), text, read = end
+    return (byte_base + len(text[:pos - char_base].encode("utf-8", "surrogateescape")) + 1,
+            read)
 
 
 def parse(f: Any, *, buf_size: int = 64 * 1024, multiple_values: bool = False,

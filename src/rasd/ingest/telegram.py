@@ -14,6 +14,12 @@ Messages: ``text`` as a string or a list of strings and entity objects;
 refused if they point outside it), or a placeholder where the file was not
 downloaded (``media_placeholder``), with the document's ``file_name`` and size;
 service messages are stored as events.
+
+A message broken as JSON (a stray byte, a comma too many, a lost quote) is one
+reject, and the messages after it are read, in the same chat (``resync``: a
+resume point is checked before anything after it is read, and text that
+looks like messages never becomes one); damage outside the messages ends the
+file there.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 
 import ijson
 
-from rasd.ingest import jsonlex
+from rasd.ingest import jsonlex, resync
 from rasd.ingest.base import (
     MAX_LINE,
     Ahead,
@@ -263,6 +269,7 @@ _VALUE_STARTS = frozenset(("string", "number", "boolean", "null", "start_map", "
 REORDERED = ("the chat's id or type comes after its messages in this file (not the order "
              "Telegram Desktop writes: re-serialised with sorted keys?), or is missing; not "
              "stored under a guessed chat")
+RESYNC_STEP = 64 * 1024  # bytes a read of the careful pass past a resume point (resync)
 # ijson's ``item`` of a prefix: an array's element (``chats.list.item``)
 _ITEM = re.compile(r"\.item(?=\.|$)")
 
@@ -452,8 +459,6 @@ class TelegramParser(Parser):
         src = str(path)
         chat: dict[str, Any] = {}
         with open_binary(path) as opened:
-            raw_f = EndAtDamage(opened)
-            state.cut = raw_f
             # ijson hands over a JSON string only whole: a file that is one endless
             # string would be held in memory. The guard stops reading once
             # TOKEN_MAX bytes have passed without 16 events; a message that grows
@@ -462,13 +467,31 @@ class TelegramParser(Parser):
             # reads of buf_size bytes, growing within a long string (StringReads:
             # both parsers take time squared over a string read in fixed pieces)
             # A string outside the messages (a chat's name) longer than
-            # _OUTSIDE_BYTES is passed over, not built (f.cut).
-            f = ReadGuard(StringReads(NumberRuns(raw_f, path) if backend is ijson
-                                      else NumberGuard(raw_f), buf_size), TOKEN_MAX,
-                          outside=_OUTSIDE_BYTES)
-            state.read = f
-            for prefix, event, value in capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip,
-                                                     backend=backend, buf_size=READ_MAX):
+            # _OUTSIDE_BYTES is passed over, not built (state.read.cut).
+            def build(stream: Any) -> resync.Layers:
+                cut = EndAtDamage(stream)
+                numbers = NumberGuard(cut)
+                # (past a resume point, validated already, in larger reads: 64
+                # bytes a read took ~1 s a MB)
+                step = buf_size if stream is opened else RESYNC_STEP
+                return resync.Layers(cut, numbers, ReadGuard(
+                    StringReads(numbers, step), TOKEN_MAX, outside=_OUTSIDE_BYTES))
+
+            def parse(f: ReadGuard, skip: int) -> Iterator[tuple[str, str, Any]]:
+                return capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip, backend=backend,
+                                    buf_size=READ_MAX)
+
+            def now(layers: resync.Layers) -> None:
+                state.cut, state.read = layers.cut, layers.guard
+
+            if backend is ijson:  # the first pass
+                state.cut = raw_f = EndAtDamage(opened)
+                state.read = ReadGuard(StringReads(NumberRuns(raw_f, path), buf_size),
+                                       TOKEN_MAX, outside=_OUTSIDE_BYTES)
+                events = parse(state.read, skip)
+            else:  # the careful pass: read on past damaged JSON in the messages (resync)
+                events = resync.read_on(path, opened, build, parse, CHAT_ITEM, skip, now)
+            for prefix, event, value in events:
                 if event == "map_key":  # (only outside the messages: theirs are built)
                     state.key_at = state.key_path(prefix, value)
                     continue
@@ -485,6 +508,10 @@ class TelegramParser(Parser):
                         else:
                             yield reject(src, _refused(state.refused) if state.refused
                                          else REORDERED, path=state.at(f"messages[{state.idx}]"))
+                    state.idx += 1
+                elif event == "reject":  # a damaged message, or one not trusted after it
+                    state.messages += 1
+                    yield reject(src, value, path=state.at(f"messages[{state.idx}]"))
                     state.idx += 1
                 elif prefix in CHAT_PREFIXES[1:] and event in _VALUE_STARTS:  # a chat of a list
                     k = state.listed.get(prefix, 0)
@@ -515,7 +542,7 @@ class TelegramParser(Parser):
                                else jsonlex.CONTROL_IN_STRING_REASON
                                if value == jsonlex.CONTROL_IN_STRING
                                else _TOO_LONG if event == "string" and (
-                                   f.cut or len(value) > CHAT_FIELD_MAX)
+                                   state.read.cut or len(value) > CHAT_FIELD_MAX)
                                else _not_a_type(event) if key == "type"
                                else None)
                         if why is not None:

@@ -1,0 +1,408 @@
+"""Reading on past broken JSON in an array of items (resynchronisation).
+
+Why: a JSON array of items (``jsonitems``) and a Telegram export's messages
+(``telegram``) are read as one JSON text. A structurally broken item — a
+trailing comma, a stray byte between items or inside one, a quote lost — stops
+any JSON parser for good, and every item after it was lost (one reject for
+the rest of the file). Here, once the careful pure-Python pass has failed with
+a syntax error after or inside an item of such an array, the damaged item is
+one reject naming its path and the byte the file was read on from, and the
+items after it are read.
+
+Where: only where the file can be read again (a path, an archive member that
+can be opened again, standard input kept whole: ``rereadable``), and only for
+a syntax error: not at the end of a file cut short (nothing follows it), not
+at a decompression bomb or damaged compressed data (``EndAtDamage``), not for
+a value too large to read (``ItemTooLarge``). At most ``MAX_RESYNCS`` times a
+file; past that the rest is one reject saying so.
+
+How: a resume point is the offset ``p`` of a ``{`` whose previous
+non-whitespace byte is a ``,``, after the end of the last item read. Before
+anything after it is handed on, ``p`` is validated: the text
+``SYNTHETIC + file[p:]`` is parsed, where ``SYNTHETIC`` opens again the
+containers of the items array (``synthetic_prefix``: ``[`` for a JSON array,
+``{"chats":{"list":[{"messages":[`` for a full Telegram export). ``p`` is
+taken when the parse reaches the end with no error, or errors later with the
+items array still open and at least one whole item read before the error (a
+further resync starts from there). Otherwise the next candidate is tried,
+none before the error of the last try (total work stays linear). The C parser
+(yajl) validates first; where it errors, the pure-Python one (``jsonlex``,
+which reads what yajl refuses: integers past 64 bits, raw control characters
+in strings …) decides, as it is what reads the items. The items after ``p``
+are then read by the caller's own careful machinery (``capped_parse``, its
+guards) over the same text, the synthetic events dropped.
+
+No record is ever invented. A wrong resume point is one of two kinds:
+
+(i) Wrong parity: ``p`` lies inside a string (text an attacker wrote; the
+exporter escapes every quote in it, so it holds no raw quote). Parsed from
+there, strings pair the quotes the other way round: each string the parser
+sees is a stretch of real structure between two real strings, and between two
+strings valid JSON always has a ``,`` or a ``:``. Parity never flips back
+without an error (a ``\\"`` in real text is a backslash outside a string to
+such a parse). So every key of every object such a parse completes holds a
+``,`` or a ``:`` (or the object has no key: ``{}``). The rule: an item read
+after a resync must have at least one top-level key holding neither, else it
+is rejected (``UNTRUSTED``), never mapped.
+
+(ii) Wrong depth: ``p`` is a nested object of the damaged item (a Telegram
+text entity, an X tweet's ``referenced_tweets``). Parsed from there, the
+nested array ends where the validator expects the items array to go on: the
+items array closes early, and the parse fails later (the text closes more
+containers than the synthetic prefix opened, so it can never reach the end
+cleanly). Both are refused above.
+
+The offsets are bytes of the file as ``open_binary`` reads it (decompressed,
+without a byte-order mark).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import ijson
+
+from rasd.ingest import jsonlex
+from rasd.ingest.base import EndAtDamage, IngestError, current_stream, open_binary
+from rasd.ingest.jsonitems import (
+    TOKEN_MAX,
+    ItemTooLarge,
+    NumberGuard,
+    ReadGuard,
+    StringReads,
+    json_error_text,
+)
+
+MAX_RESYNCS = 1000  # damaged places read past in one file; then the rest is one reject
+UNTRUSTED = ("read after damaged JSON, and no top-level key of it is free of ',' and ':': "
+             "it may be text of a string taken for structure (see rasd.ingest.resync); "
+             "not stored")
+_STEP = 64 * 1024  # bytes a read of the validating parse
+_KEEP = 4 << 20  # bytes of the file a _Tape holds at most; then only the last _BACK
+_BACK = 1 << 20
+_COMMA_BACK = 4096  # whitespace between a candidate's "," and its "{" looked back over
+_CANDIDATE = re.compile(rb",[ \t\r\n]*\{")
+_OPEN_TAIL = re.compile(rb",[ \t\r\n]{0,%d}\Z" % _COMMA_BACK)
+_AT = re.compile(r" at (?:character )?\d+$")  # jsonlex's offset, at the end of its error
+_STARTS = frozenset(("start_map", "start_array"))
+_ENDS = frozenset(("end_map", "end_array"))
+
+
+def synthetic_prefix(item: str) -> bytes:
+    """The text that opens the containers of the items at ijson prefix
+    ``item``: ``[`` for ``item``, ``{"messages":[`` for ``messages.item``,
+    ``{"chats":{"list":[{"messages":[`` for ``chats.list.item.messages.item``."""
+    return "".join("[" if part == "item" else f'{{"{part}":'
+                   for part in item.split(".")).encode()
+
+
+def _synthetic_events(item: str) -> int:
+    """How many ijson events ``synthetic_prefix(item)`` gives."""
+    return sum(1 if part == "item" else 2 for part in item.split("."))
+
+
+def trusted(obj: Any) -> bool:
+    """Whether an item read after a resync may be mapped (see (i) above)."""
+    return not isinstance(obj, dict) or any(
+        isinstance(k, str) and "," not in k and ":" not in k for k in obj)
+
+
+def rereadable(path: Path) -> bool:
+    """Whether ``path`` can be opened again, several readers at once, each
+    from its start: a file, or a stream (``Stream``: standard input, an
+    archive member) read whole within what it keeps, or past that where it
+    can be opened again (a member, from its archive). A stream read neither
+    is read on first, to its end or past what it keeps (readers that replay
+    what it keeps fail once another reads past it)."""
+    s = current_stream()
+    if s is None or path != s.path:
+        return True
+    if not (s.eof or s.spilled):
+        try:
+            with s.open() as f:
+                while not (s.eof or s.spilled) and f.read(_STEP):
+                    pass
+        except (IngestError, OSError, EOFError):
+            return False
+    return (s.reopen is not None and s.spilled) or (s.eof and not s.spilled)
+
+
+def _open_at(path: Path, at: int) -> IO[bytes]:
+    f = open_binary(path)
+    try:
+        if at and f.seekable():
+            f.seek(at, 1)  # (after a byte-order mark open_binary passed over)
+            return f
+        left = at
+        while left > 0:
+            got = len(f.read(min(left, 1 << 20)))
+            if not got:
+                break
+            left -= got
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+class _Tape:
+    """``path`` read forward once from an offset, the bytes from ``lo`` on
+    held (the last ``_BACK`` of them once over ``_KEEP``), so that the
+    readers of candidates after one another read each byte once; a reader
+    before ``lo`` opens the file again."""
+
+    def __init__(self, path: Path, at: int) -> None:
+        self.path = path
+        self.f = _open_at(path, at)
+        self.lo = self.hi = at
+        self.buf = bytearray()
+
+    def close(self) -> None:
+        self.f.close()
+
+    def reader(self, at: int) -> _TapeReader:
+        if at < self.lo:
+            self.f.close()
+            self.f = _open_at(self.path, at)
+            self.lo = self.hi = at
+            self.buf = bytearray()
+        while self.hi < at:
+            if not self._more(at - self.hi):
+                break
+        del self.buf[:max(at - self.lo, 0)]
+        self.lo = max(self.lo, min(at, self.hi))
+        return _TapeReader(self, at)
+
+    def _more(self, size: int) -> bytes:
+        read = getattr(self.f, "read1", None) or self.f.read
+        data = bytes(read(min(size, _STEP)))
+        self.buf += data
+        self.hi += len(data)
+        if len(self.buf) > _KEEP:
+            del self.buf[:len(self.buf) - _BACK]
+            self.lo = self.hi - len(self.buf)
+        return data
+
+    def fetch(self, at: int, size: int) -> bytes:
+        if at < self.lo:
+            raise OSError("read back past what the resync keeps")  # (one reader at a time)
+        if at < self.hi:
+            return bytes(self.buf[at - self.lo:at - self.lo + size])
+        return self._more(size)
+
+
+class _TapeReader:
+    def __init__(self, tape: _Tape, at: int) -> None:
+        self.tape, self.at = tape, at
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.tape.fetch(self.at, size if size > 0 else _STEP)
+        self.at += len(data)
+        return data
+
+
+class _Prefixed:
+    """``head``, then what ``f`` reads."""
+
+    def __init__(self, head: bytes, f: Any) -> None:
+        self.head, self.f = head, f
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            n = len(self.head) if size < 0 else size
+            data, self.head = self.head[:n], self.head[n:]
+            return data
+        return self.f.read(size)  # type: ignore[no-any-return]
+
+
+class _Counted(ReadGuard):
+    """A ``ReadGuard`` that knows what it had handed before its last read
+    (an error of the parser lies after it)."""
+
+    before = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.before = self.n
+        return super().read(size)
+
+
+def _candidate(tape: _Tape, start: int, after: int) -> int | None:
+    """The first resume point at or after ``after`` (its ``,`` at or after
+    ``start``)."""
+    at = max(after - _COMMA_BACK, start)
+    r = tape.reader(at)
+    buf = b""
+    while True:
+        data = r.read(_STEP)
+        if not data:
+            return None
+        buf += data
+        for m in _CANDIDATE.finditer(buf):
+            if at + m.end() - 1 >= after:
+                return at + m.end() - 1
+        tail = _OPEN_TAIL.search(buf, max(len(buf) - _COMMA_BACK - 1, 0))
+        keep = len(buf) - tail.start() if tail else 0
+        at += len(buf) - keep
+        buf = buf[len(buf) - keep:]
+
+
+def _validate(tape: _Tape, p: int, head: bytes) -> tuple[bool, int] | None:
+    """Whether resume point ``p`` is taken (see the module docstring), and
+    the least offset of the error where not (none before it is worth a try);
+    None: a value too large to read on the way (not validated)."""
+    depth = head.count(b"[") + head.count(b"{")  # the items array's, its items one deeper
+    for backend in (ijson, jsonlex):
+        cut = EndAtDamage(_Prefixed(head, tape.reader(p)))
+        guard = _Counted(StringReads(NumberGuard(cut), _STEP), TOKEN_MAX)
+        level = items = 0
+        closed = False
+        try:
+            for k, (event, _) in enumerate(backend.basic_parse(guard, buf_size=_STEP,
+                                                               use_float=True)):
+                if not k & 15:
+                    guard.mark = guard.n
+                if event in _STARTS:
+                    level += 1
+                elif event in _ENDS:
+                    level -= 1
+                    if level == depth:
+                        items += 1
+                    elif level < depth:
+                        closed = True
+            return True, p
+        except ItemTooLarge:
+            return None
+        except (ijson.common.JSONError, ValueError, UnicodeDecodeError):
+            if backend is ijson:
+                continue  # yajl refuses more than jsonlex: jsonlex decides
+        return (not closed and items > 0), max(p + 1, p + guard.before - len(head))
+    raise AssertionError  # (unreachable)
+
+
+def _resume(path: Path, start: int, item: str) -> tuple[int, _Tape] | None:
+    """The first resume point after ``start`` taken (see the module
+    docstring), and the tape it is read from; None where there is none."""
+    head = synthetic_prefix(item)
+    try:
+        tape = _Tape(path, start)
+    except (IngestError, OSError, EOFError):
+        return None
+    after = start
+    try:
+        while True:
+            p = _candidate(tape, start, after)
+            if p is None:
+                break
+            verdict = _validate(tape, p, head)
+            if verdict is None:
+                break
+            taken, err = verdict
+            if taken:
+                return p, tape
+            after = max(p + 1, err)
+    except (OSError, EOFError):
+        pass
+    tape.close()
+    return None
+
+
+def _after(layers: Layers, base: int) -> int:
+    """The file offset at or after the end of the item just read: where its
+    closing bracket lies in what the parser was handed (``jsonlex.end_offset``),
+    plus the bytes of strings passed over and of numbers made shorter
+    (``ReadGuard``, ``NumberGuard``: never less than the true offset)."""
+    guard = layers.guard
+    end = jsonlex.end_offset(guard)
+    if end is None:  # (not an item that ends in a bracket)
+        return base + guard.n + layers.numbers.shrunk
+    at, handed = end
+    return base + at + (guard.n - handed) + layers.numbers.shrunk
+
+
+@dataclass(slots=True)
+class Layers:
+    """The readers a careful pass stacks over its text (``build``)."""
+
+    cut: EndAtDamage
+    numbers: NumberGuard
+    guard: ReadGuard
+
+
+def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
+            parse: Callable[[ReadGuard, int], Iterator[tuple[str, str, Any]]],
+            items: tuple[str, ...], skip: int,
+            now: Callable[[Layers], None]) -> Iterator[tuple[str, str, Any]]:
+    """The events of ``parse`` (``capped_parse``) over ``first`` stacked by
+    ``build`` (``skip`` items passed over), and where it fails with a syntax
+    error after or inside an item at one of the ``items`` prefixes, the
+    event ``(item prefix, "reject", reason)`` for the damaged item, then the
+    events of the items after the resume point (each item not ``trusted``
+    such a reject too), and so on. ``now`` is told each new stack of
+    readers (what a caller's error handling looks at). An error where no
+    resume point is taken is raised as it came."""
+    layers = build(first)
+    layers.guard.track_ends = True  # type: ignore[attr-defined]
+    now(layers)
+    events = parse(layers.guard, skip)
+    base = 0  # the file offset of what the parser reads first, less the synthetic text
+    drop = 0  # synthetic events still to drop
+    at_items: str | None = None  # the items array the parser is in, between its items
+    last = 0  # the file offset after which the next item starts (at most)
+    resyncs = 0
+    tape: _Tape | None = None
+    try:
+        while True:
+            try:
+                for prefix, event, value in events:
+                    if drop:
+                        drop -= 1
+                        continue
+                    if event == "item":
+                        at_items = prefix
+                        last = _after(layers, base)
+                        if resyncs and not trusted(value):
+                            yield prefix, "reject", UNTRUSTED
+                            continue
+                    elif event == "start_array" and prefix + ".item" in items:
+                        at_items = prefix + ".item"
+                        last = base + layers.guard.n + layers.numbers.shrunk
+                    else:
+                        at_items = None
+                    yield prefix, event, value
+                return
+            except (ijson.common.JSONError, ValueError) as e:
+                if (at_items is None or layers.cut.damage is not None or layers.guard.eof
+                        or not rereadable(path)):
+                    raise
+                if resyncs >= MAX_RESYNCS:
+                    raise ijson.common.JSONError(
+                        f"{MAX_RESYNCS:,} damaged places read past already, the rest is not "
+                        f"read: {json_error_text(e)}") from e
+                found = _resume(path, last, at_items)
+                if found is None:
+                    raise
+                p, new = found
+                if tape is not None:
+                    tape.close()
+                tape = new
+                resyncs += 1
+                why = json_error_text(e)[:200]
+                if resyncs > 1:  # (its offset counts from the last resume point, not the start)
+                    why = _AT.sub("", why)
+                yield at_items, "reject", (f"damaged JSON ({why}); the file was read on from "
+                                           f"byte {p:,}")
+                head = synthetic_prefix(at_items)
+                layers = build(_Prefixed(head, tape.reader(p)))
+                layers.guard.track_ends = True  # type: ignore[attr-defined]
+                now(layers)
+                events = parse(layers.guard, 0)
+                base = p - len(head)
+                drop = _synthetic_events(at_items)
+                last = p + 1  # (never p again)
+    finally:
+        if tape is not None:
+            tape.close()

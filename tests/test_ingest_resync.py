@@ -1,0 +1,316 @@
+"""Reading on past broken JSON in an array of items (``rasd.ingest.resync``).
+
+A JSON array of tweets and a Telegram export's messages lost every item
+after one structurally broken item (a trailing comma, a stray byte, a quote
+lost). Now the damaged item is one reject, the items after it are read, and
+no record is ever invented from text inside a string or from the nested
+objects of the damaged item."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from tests.helpers import post
+from tests.test_ingest_telegram import _msg, channel_export
+from typer.testing import CliRunner
+
+from rasd.cli import app, common
+from rasd.ingest import ingest_path
+from rasd.ingest.archive import member_stream
+from rasd.ingest.resync import MAX_RESYNCS, UNTRUSTED
+
+WHEN = "2024-03-01T10:00:00.000Z"
+
+
+def _tweet(i: int, **kw) -> dict:
+    t = {"id": str(i), "text": f"tweet {i} " + "words " * 20, "author_id": "5",
+         "created_at": WHEN}
+    t.update(kw)
+    return t
+
+
+def _array(tmp: Path, tweets: list[dict], name: str = "tweets.json") -> tuple[Path, str]:
+    f = tmp / name
+    text = json.dumps(tweets, indent=1)
+    f.write_text(text)
+    return f, text
+
+
+def _start(text: str, tid: int) -> int:
+    """Where the item of tweet ``tid`` starts in ``text``."""
+    return text.rindex("{", 0, text.index(f'"id": "{tid}"'))
+
+
+def _ids(store, n: int) -> set[int]:
+    return {i for i in range(1, n + 1) if post(store, "x", str(i)) is not None}
+
+
+def _write(f: Path, text: str) -> None:
+    f.write_bytes(text.encode())
+
+
+def test_a_trailing_comma_between_items_is_read_past(sqlite_store, tmp_path):
+    f, text = _array(tmp_path, [_tweet(i) for i in range(1, 31)])
+    at = _start(text, 10)
+    _write(f, text[:at] + "," + text[at:])  # "}, ,{": a comma too many
+    rep = ingest_path(sqlite_store, f)
+    assert [r["path"] for r in rep.rejects] == ["[9]"]
+    assert rep.rejects[0]["reason"].startswith("damaged JSON (")
+    assert f"the file was read on from byte {at + 1:,}" in rep.rejects[0]["reason"]
+    assert _ids(sqlite_store, 30) == set(range(1, 31))  # none lost
+
+
+def test_a_stray_byte_between_items_is_read_past(sqlite_store, tmp_path):
+    f, text = _array(tmp_path, [_tweet(i) for i in range(1, 31)])
+    at = text.rindex("}", 0, _start(text, 10)) + 1
+    _write(f, text[:at] + "@" + text[at:])  # "}@, {"
+    rep = ingest_path(sqlite_store, f)
+    assert [r["path"] for r in rep.rejects] == ["[9]"]
+    assert _ids(sqlite_store, 30) == set(range(1, 31))
+
+
+@pytest.mark.parametrize("damage", ["stray byte", "lost quote"])
+def test_a_damaged_item_is_one_reject_and_the_items_after_it_are_read(sqlite_store, tmp_path,
+                                                                       damage):
+    f, text = _array(tmp_path, [_tweet(i) for i in range(1, 31)])
+    at = text.index('"tweet 10 ')
+    if damage == "stray byte":
+        bad = text[:at] + "#" + text[at:]
+    else:  # the text's closing quote lost: strings pair the other way round after it
+        end = text.index('",', at + 1)
+        bad = text[:end] + text[end + 1:]
+    _write(f, bad)
+    rep = ingest_path(sqlite_store, f)
+    assert [r["path"] for r in rep.rejects] == ["[9]"], rep.rejects
+    assert _ids(sqlite_store, 30) == set(range(1, 31)) - {10}
+
+
+def test_two_damaged_places_far_apart(sqlite_store, tmp_path):
+    f, text = _array(tmp_path, [_tweet(i) for i in range(1, 401)])
+    a, b = text.index('"tweet 20 '), text.index('"tweet 350 ')
+    _write(f, text[:a] + "x" + text[a:b] + "y" + text[b:])
+    rep = ingest_path(sqlite_store, f)
+    assert [r["path"] for r in rep.rejects] == ["[19]", "[349]"]
+    assert _ids(sqlite_store, 400) == set(range(1, 401)) - {20, 350}
+
+
+def test_damage_in_the_last_item_ends_the_file_there(sqlite_store, tmp_path):
+    """Nothing follows damage in the last item: it ends the file as before
+    (the items between it and an earlier damaged place are read)."""
+    f, text = _array(tmp_path, [_tweet(i) for i in range(1, 31)])
+    a, b = text.index('"tweet 5 '), text.index('"tweet 30 ')
+    _write(f, text[:a] + "x" + text[a:b] + "x" + text[b:])
+    rep = ingest_path(sqlite_store, f)
+    assert [r["path"] for r in rep.rejects] == ["[4]", "[29]"]
+    assert "malformed or truncated JSON after item 29" in rep.rejects[1]["reason"]
+    assert _ids(sqlite_store, 30) == set(range(1, 30)) - {5}
+
+
+def test_a_gzip_file_is_read_again_through_its_decompression(sqlite_store, tmp_path):
+    _, text = _array(tmp_path, [_tweet(i) for i in range(1, 2001)])
+    at = text.index('"tweet 7 ')
+    f = tmp_path / "tweets.json.gz"
+    f.write_bytes(gzip.compress((text[:at] + "x" + text[at:]).encode()))
+    rep = ingest_path(sqlite_store, f)
+    assert [r["path"] for r in rep.rejects] == ["[6]"]
+    assert _ids(sqlite_store, 2000) == set(range(1, 2001)) - {7}
+
+
+def test_nested_objects_of_the_damaged_item_never_become_records(sqlite_store, tmp_path):
+    """A resume point at a nested object of the damaged item (a list of
+    tweet-shaped objects under a key X does not read) is refused: the items
+    array closes early there. Taken, 900 and 901 were posts."""
+    nested = [_tweet(900), _tweet(901), _tweet(902)]
+    tweets = [_tweet(i) for i in range(1, 31)]
+    tweets[9] = _tweet(10, archive=nested)
+    f, text = _array(tmp_path, tweets)
+    at = text.index('"tweet 10 ')
+    _write(f, text[:at] + "x" + text[at:])
+    rep = ingest_path(sqlite_store, f)
+    assert [r["path"] for r in rep.rejects] == ["[9]"], rep.rejects
+    assert _ids(sqlite_store, 30) == set(range(1, 31)) - {10}
+    assert not any(post(sqlite_store, "x", str(i)) for i in (900, 901, 902))
+    intact = tmp_path / "intact.json"  # (X reads no such key: they are never posts)
+    intact.write_text(json.dumps(tweets, indent=1))
+    ingest_path(sqlite_store, intact)
+    assert not any(post(sqlite_store, "x", str(i)) for i in (900, 901, 902))
+
+
+def test_an_object_read_from_inside_a_string_is_never_mapped(sqlite_store, tmp_path):
+    """A resume point inside a string (text of a tweet) pairs the quotes the
+    other way round: every key of an object it completes is real structure
+    between two strings, holding "," or ":". Such an object is rejected as
+    not trusted, never mapped, and the file is read on."""
+    tweets = [_tweet(i) for i in range(1, 31)]
+    # a list of strings after the damage: from the "{" in its first, the
+    # parser reads '{", ": 1}' (its key the real ', ' between the strings)
+    tweets[9] = _tweet(10, tags=["a, {", ": 1}, x"])
+    f, text = _array(tmp_path, tweets)
+    at = text.index('"tweet 10 ')
+    _write(f, text[:at] + "x" + text[at:])
+    rep = ingest_path(sqlite_store, f)
+    # the damaged tweet, the object read from its strings, then the damage
+    # that object's parse met (a resync from it, to tweet 11)
+    assert [r["path"] for r in rep.rejects] == ["[9]", "[10]", "[11]"], rep.rejects
+    assert rep.rejects[1]["reason"] == UNTRUSTED
+    assert rep.rejects[2]["reason"].startswith("damaged JSON (")
+    assert _ids(sqlite_store, 30) == set(range(1, 31)) - {10}
+
+
+def test_the_resyncs_of_a_file_are_bounded(sqlite_store, tmp_path):
+    """Every other item damaged (a stray byte in it), more of them than the
+    bound: each is read past up to the bound, then the rest is one reject."""
+    n = 2 * (MAX_RESYNCS + 5) + 1
+    items = [json.dumps({"id": str(i), "text": "t", "author_id": "5", "created_at": WHEN})
+             for i in range(1, n + 1)]
+    f = tmp_path / "many.json"
+    f.write_text("[" + ",".join(t.replace('"t"', '"t"x') if i % 2 == 0 else t
+                                for i, t in enumerate(items, 1)) + "]")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == MAX_RESYNCS + 1
+    last = [json.loads(x) for x in Path(rep.quarantine).read_text().splitlines()][-1]
+    assert last["path"] == f"[{2 * MAX_RESYNCS + 1}]"
+    assert f"{MAX_RESYNCS:,} damaged places read past already, the rest is not read" in \
+        last["reason"]
+    assert sqlite_store.stats()["posts"] == MAX_RESYNCS + 1  # the first, one after each
+
+
+def test_through_the_cli(tmp_path):
+    f, text = _array(tmp_path, [_tweet(i) for i in range(1, 31)])
+    at = text.index('"tweet 10 ')
+    _write(f, text[:at] + "x" + text[at:])
+    db = tmp_path / "s.db"
+    common.STATE.db = common.STATE.store = None
+    try:
+        r = CliRunner().invoke(app, ["--db", str(db), "ingest", str(f)])
+        assert r.exit_code == 0, r.output
+        r = CliRunner().invoke(app, ["--db", str(db), "stats", "--json"])
+        assert json.loads(r.stdout)["posts"] == 29
+    finally:
+        if common.STATE.store is not None:
+            common.STATE.store.close()
+        common.STATE.db = common.STATE.store = None
+
+
+# Telegram Desktop exports
+
+def _damaged(d: Path, marker: str, junk: str = "x") -> None:
+    """The message whose text is ``marker`` damaged: ``junk`` before its text."""
+    f = d / "result.json"
+    data = f.read_text()
+    at = data.index(f'"text": "{marker}"')
+    f.write_text(data[:at] + junk + data[at:])
+
+
+def test_a_chat_is_read_on_after_a_damaged_message(store, tmp_path):
+    msgs = [_msg(i, f"m{i}") for i in range(2, 22)]
+    d = channel_export(tmp_path, msgs)
+    _damaged(d, "m7")
+    rep = ingest_path(store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel555.messages[5]"]
+    assert rep.rejects[0]["reason"].startswith("damaged JSON (")
+    kept = {i for i in range(2, 22) if post(store, "telegram", f"channel555/{i}")}
+    assert kept == set(range(2, 22)) - {7}
+
+
+def test_a_full_export_is_read_on_in_the_same_chat_and_the_next(sqlite_store, tmp_path):
+    def chat(cid: int) -> dict:
+        return {"name": f"C{cid}", "type": "public_channel", "id": cid,
+                "messages": [_msg(i, f"c{cid}m{i}") for i in range(2, 12)]}
+
+    d = tmp_path / "DataExport_2024-05-10"
+    d.mkdir()
+    (d / "result.json").write_text(json.dumps(
+        {"about": "x", "chats": {"about": "y", "list": [chat(1), chat(2)]}}, indent=1))
+    _damaged(d, "c1m4", ",")  # a comma too many
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel1.messages[2]"]
+    kept = {(c, i) for c in (1, 2) for i in range(2, 12)
+            if post(sqlite_store, "telegram", f"channel{c}/{i}")}
+    assert kept == {(c, i) for c in (1, 2) for i in range(2, 12)} - {(1, 4)}
+    assert sqlite_store.stats()["accounts"] >= 2
+
+
+FORGED = ('x"}, {"id": 99, "type": "message", "date": "2020-01-01T00:00:00", '
+          '"text": "forged')
+
+
+def test_text_that_looks_like_messages_is_never_a_message(sqlite_store, tmp_path):
+    """A message's text (written twice: ``text`` and ``text_entities``) that
+    looks like further messages, after a damaged place in the same message
+    and in the next: message 99 is never stored, the real ones are."""
+    texts = [FORGED, "{}", ", {}, {} b", ', {"id": 98}', ": 1}, {", "a, {"]
+    msgs = [_msg(2, "m2"), _msg(3, "DAMAGED " + FORGED),
+            *[_msg(4 + k, t) for k, t in enumerate(texts)], _msg(20, "m20")]
+    d = channel_export(tmp_path, msgs)
+    f = d / "result.json"
+    data = f.read_text()
+    at = data.index('"text": "DAMAGED')
+    f.write_text(data[:at] + "#" + data[at:])
+    rep = ingest_path(sqlite_store, d)
+    assert post(sqlite_store, "telegram", "channel555/99") is None
+    assert post(sqlite_store, "telegram", "channel555/98") is None
+    kept = {i for i in range(2, 21) if post(sqlite_store, "telegram", f"channel555/{i}")}
+    assert kept == {2, *range(4, 4 + len(texts)), 20}
+    assert [r["path"] for r in rep.rejects] == ["channel555.messages[1]"]
+
+
+def test_text_entities_of_the_damaged_message_are_never_messages(sqlite_store, tmp_path):
+    """Damage before a list of entity objects in the same message: the resume
+    points at the entities are refused (the items array would close early);
+    taken, each was a message, rejected for its missing id."""
+    ents = [{"type": "bold", "text": f"b{k}"} for k in range(5)]
+    msgs = [_msg(i, f"m{i}") for i in range(2, 12)]
+    msgs[3] = _msg(5, ["start", *ents, "end"])
+    d = channel_export(tmp_path, msgs)
+    f = d / "result.json"
+    data = f.read_text()
+    at = data.rindex('"text": [', 0, data.index('"start"'))
+    f.write_text(data[:at] + "x" + data[at:])
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel555.messages[3]"], rep.rejects
+    kept = {i for i in range(2, 12) if post(sqlite_store, "telegram", f"channel555/{i}")}
+    assert kept == set(range(2, 12)) - {5}
+
+
+def test_a_member_of_a_zip_archive_is_read_on(sqlite_store, tmp_path):
+    """An export zipped (its result.json a member, read as a stream that
+    keeps its first 8 MiB): read again from there as a file is."""
+    import zipfile
+
+    msgs = [_msg(i, f"m{i} " + "long text " * 100) for i in range(2, 1602)]
+    d = channel_export(tmp_path, msgs)
+    _damaged(d, "m7 " + "long text " * 100)
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(d / "result.json", "ChatExport_2024-05-10/result.json")
+    with member_stream(z, "ChatExport_2024-05-10/result.json") as member:
+        rep = ingest_path(sqlite_store, member)
+    assert [r["path"] for r in rep.rejects] == ["channel555.messages[5]"], rep.rejects
+    kept = {i for i in range(2, 1602) if post(sqlite_store, "telegram", f"channel555/{i}")}
+    assert kept == set(range(2, 1602)) - {7}
+
+
+def test_standard_input_is_read_on_within_what_it_keeps(sqlite_store, tmp_path):
+    """Standard input keeps its first 8 MiB to be read again: within them the
+    file is read on past damage; past them it ends there, as before (it
+    cannot be read again)."""
+    import io
+
+    from rasd.ingest.base import REPLAY_LIMIT, Stream
+
+    _, text = _array(tmp_path, [_tweet(i) for i in range(1, 101)])
+    at = text.index('"tweet 10 ')
+    rep = ingest_path(sqlite_store, Stream(io.BytesIO((text[:at] + "x" + text[at:]).encode())))
+    assert [r["path"] for r in rep.rejects] == ["[9]"]
+    assert _ids(sqlite_store, 100) == set(range(1, 101)) - {10}
+    n = REPLAY_LIMIT // 150
+    _, text = _array(tmp_path, [_tweet(i) for i in range(1001, 1001 + n)], "big.json")
+    at = text.index('"tweet 1010 ')
+    rep = ingest_path(sqlite_store, Stream(io.BytesIO((text[:at] + "x" + text[at:]).encode())))
+    assert [r["path"] for r in rep.rejects] == ["[9]"]
+    assert "malformed or truncated JSON after item 9" in rep.rejects[0]["reason"]
+    assert post(sqlite_store, "x", "1009") and not post(sqlite_store, "x", "1011")
