@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from rasd.cli import app, common
 from rasd.ingest import ingest_path
 from rasd.ingest.archive import member_stream
-from rasd.ingest.resync import MAX_RESYNCS, UNTRUSTED
+from rasd.ingest.resync import MAX_RESYNCS, trusted
 
 WHEN = "2024-03-01T10:00:00.000Z"
 
@@ -142,8 +142,9 @@ def test_nested_objects_of_the_damaged_item_never_become_records(sqlite_store, t
 def test_an_object_read_from_inside_a_string_is_never_mapped(sqlite_store, tmp_path):
     """A resume point inside a string (text of a tweet) pairs the quotes the
     other way round: every key of an object it completes is real structure
-    between two strings, holding "," or ":". Such an object is rejected as
-    not trusted, never mapped, and the file is read on."""
+    between two strings, holding "," or ":". Such a resume point is refused
+    (taken, the object was mapped: "not a tweet", or not trusted), and the
+    file is read on from the next tweet."""
     tweets = [_tweet(i) for i in range(1, 31)]
     # a list of strings after the damage: from the "{" in its first, the
     # parser reads '{", ": 1}' (its key the real ', ' between the strings)
@@ -152,12 +153,15 @@ def test_an_object_read_from_inside_a_string_is_never_mapped(sqlite_store, tmp_p
     at = text.index('"tweet 10 ')
     _write(f, text[:at] + "x" + text[at:])
     rep = ingest_path(sqlite_store, f)
-    # the damaged tweet, the object read from its strings, then the damage
-    # that object's parse met (a resync from it, to tweet 11)
-    assert [r["path"] for r in rep.rejects] == ["[9]", "[10]", "[11]"], rep.rejects
-    assert rep.rejects[1]["reason"] == UNTRUSTED
-    assert rep.rejects[2]["reason"].startswith("damaged JSON (")
+    assert [r["path"] for r in rep.rejects] == ["[9]"], rep.rejects
     assert _ids(sqlite_store, 30) == set(range(1, 31)) - {10}
+
+
+def test_keys_of_real_structure_are_not_trusted():
+    """What a parse from inside a string makes keys of: the real structure
+    between two strings, which always holds "," or ":"."""
+    assert not trusted({", ": 1}) and not trusted({'", "': 1, ": ": 2}) and not trusted({})
+    assert trusted({"id": 1, ", ": 2}) and trusted({"text": "a, b: c"})
 
 
 def test_the_resyncs_of_a_file_are_bounded(sqlite_store, tmp_path):
@@ -314,3 +318,30 @@ def test_standard_input_is_read_on_within_what_it_keeps(sqlite_store, tmp_path):
     assert [r["path"] for r in rep.rejects] == ["[9]"]
     assert "malformed or truncated JSON after item 9" in rep.rejects[0]["reason"]
     assert post(sqlite_store, "x", "1009") and not post(sqlite_store, "x", "1011")
+
+
+def test_the_resume_points_checked_in_a_file_are_bounded(sqlite_store, tmp_path):
+    """Each string ending in ", {" after damage is a resume point to check
+    (and refuse: read from inside a string). Past MAX_TRIES of them the rest
+    is one reject saying so: each costs a parse to its error."""
+    from rasd.ingest.resync import MAX_TRIES
+
+    tweets = [_tweet(i) for i in range(1, 31)]
+    tweets[9] = _tweet(10, tags=[f"{k}, {{" for k in range(MAX_TRIES + 5)])
+    f, text = _array(tmp_path, tweets)
+    at = text.index('"tweet 10 ')
+    _write(f, text[:at] + "x" + text[at:])
+    rep = ingest_path(sqlite_store, f)
+    assert [r["path"] for r in rep.rejects] == ["[9]"]
+    assert f"{MAX_TRIES:,} resume points checked already, the rest is not read" in \
+        rep.rejects[0]["reason"]
+    assert _ids(sqlite_store, 30) == set(range(1, 10))
+    fewer = tmp_path / "fewer.json"  # (within the bound: read on)
+    tweets[9] = _tweet(10, tags=[f"{k}, {{" for k in range(100)])
+    text = json.dumps(tweets, indent=1)
+    at = text.index('"tweet 10 ')
+    _write(fewer, text[:at] + "x" + text[at:])
+    rep = ingest_path(sqlite_store, fewer)
+    assert [r["path"] for r in rep.rejects] == ["[9]"] and "read on from" in \
+        rep.rejects[0]["reason"]
+    assert _ids(sqlite_store, 30) == set(range(1, 31)) - {10}

@@ -14,10 +14,12 @@ can be opened again, standard input kept whole: ``rereadable``), and only for
 a syntax error: not at the end of a file cut short (nothing follows it), not
 at a decompression bomb or damaged compressed data (``EndAtDamage``), not for
 a value too large to read (``ItemTooLarge``). At most ``MAX_RESYNCS`` times a
-file; past that the rest is one reject saying so.
+file, and at most ``MAX_TRIES`` resume points checked; past that the rest is
+one reject saying so.
 
 How: a resume point is the offset ``p`` of a ``{`` whose previous
-non-whitespace byte is a ``,``, after the end of the last item read. Before
+non-whitespace byte is a ``,`` and whose next one a ``"`` (a key), after the
+end of the last item read. Before
 anything after it is handed on, ``p`` is validated: the text
 ``SYNTHETIC + file[p:]`` is parsed, where ``SYNTHETIC`` opens again the
 containers of the items array (``synthetic_prefix``: ``[`` for a JSON array,
@@ -41,16 +43,22 @@ sees is a stretch of real structure between two real strings, and between two
 strings valid JSON always has a ``,`` or a ``:``. Parity never flips back
 without an error (a ``\\"`` in real text is a backslash outside a string to
 such a parse). So every key of every object such a parse completes holds a
-``,`` or a ``:`` (or the object has no key: ``{}``). The rule: an item read
-after a resync must have at least one top-level key holding neither, else it
-is rejected (``UNTRUSTED``), never mapped.
+``,`` or a ``:`` (or the object has no key: ``{}``). The rule: a resume point whose first item
+has no top-level key free of both is refused (``_validate``), and so, as a
+backstop, is any item read after a resync (``UNTRUSTED``, never mapped).
+Most such points are never tried: a resume point's ``{`` must be followed by
+a ``"``, and text in a string, holding no raw quote, gives at most one, at
+its end.
 
 (ii) Wrong depth: ``p`` is a nested object of the damaged item (a Telegram
 text entity, an X tweet's ``referenced_tweets``). Parsed from there, the
 nested array ends where the validator expects the items array to go on: the
 items array closes early, and the parse fails later (the text closes more
 containers than the synthetic prefix opened, so it can never reach the end
-cleanly). Both are refused above.
+cleanly). Both are refused above. What this check cannot tell is a second
+damaged place inside the same nested array, before its end: the parse then
+errors with the items array still open (an item read), as from a right
+resume point; two damaged places within one item's nested array.
 
 The offsets are bytes of the file as ``open_binary`` reads it (decompressed,
 without a byte-order mark).
@@ -81,12 +89,19 @@ MAX_RESYNCS = 1000  # damaged places read past in one file; then the rest is one
 UNTRUSTED = ("read after damaged JSON, and no top-level key of it is free of ',' and ':': "
              "it may be text of a string taken for structure (see rasd.ingest.resync); "
              "not stored")
-_STEP = 64 * 1024  # bytes a read of the validating parse
+_STEP = 64 * 1024  # bytes a read of a tape
+# bytes a read of the validating parse: small, as most candidates are refused
+# within bytes (each read is parsed whole before its events are seen)
+_CHECK_STEP = 4096
 _KEEP = 4 << 20  # bytes of the file a _Tape holds at most; then only the last _BACK
 _BACK = 1 << 20
 _COMMA_BACK = 4096  # whitespace between a candidate's "," and its "{" looked back over
-_CANDIDATE = re.compile(rb",[ \t\r\n]*\{")
-_OPEN_TAIL = re.compile(rb",[ \t\r\n]{0,%d}\Z" % _COMMA_BACK)
+# a "{" after a ",", and before a key's quote: an object of keys (an empty
+# one is none a format reads). Text in a string holds no raw quote, so a
+# string gives at most one (its closing quote read as a key's opening one).
+_CANDIDATE = re.compile(rb",[ \t\r\n]*\{[ \t\r\n]*\"")
+_OPEN_TAIL = re.compile(rb",[ \t\r\n]*(?:\{[ \t\r\n]*)?\Z")
+MAX_TRIES = 20_000  # resume points checked in one file (each costs a parse to its error)
 _AT = re.compile(r" at (?:character )?\d+$")  # jsonlex's offset, at the end of its error
 _STARTS = frozenset(("start_map", "start_array"))
 _ENDS = frozenset(("end_map", "end_array"))
@@ -232,8 +247,9 @@ class _Counted(ReadGuard):
 
 def _candidate(tape: _Tape, start: int, after: int) -> int | None:
     """The first resume point at or after ``after`` (its ``,`` at or after
-    ``start``)."""
-    at = max(after - _COMMA_BACK, start)
+    ``start``, and after what the tape let go of: the last candidate tried,
+    whose "{" comes before any later one's ",", is held)."""
+    at = max(after - _COMMA_BACK, start, tape.lo)
     r = tape.reader(at)
     buf = b""
     while True:
@@ -242,9 +258,10 @@ def _candidate(tape: _Tape, start: int, after: int) -> int | None:
             return None
         buf += data
         for m in _CANDIDATE.finditer(buf):
-            if at + m.end() - 1 >= after:
-                return at + m.end() - 1
-        tail = _OPEN_TAIL.search(buf, max(len(buf) - _COMMA_BACK - 1, 0))
+            brace = at + buf.index(b"{", m.start())
+            if brace >= after:
+                return brace
+        tail = _OPEN_TAIL.search(buf, max(len(buf) - _COMMA_BACK, 0))
         keep = len(buf) - tail.start() if tail else 0
         at += len(buf) - keep
         buf = buf[len(buf) - keep:]
@@ -253,16 +270,19 @@ def _candidate(tape: _Tape, start: int, after: int) -> int | None:
 def _validate(tape: _Tape, p: int, head: bytes) -> tuple[bool, int] | None:
     """Whether resume point ``p`` is taken (see the module docstring), and
     the least offset of the error where not (none before it is worth a try);
-    None: a value too large to read on the way (not validated)."""
+    None: a value too large to read on the way (not validated). A first item
+    none of whose top-level keys is ``trusted`` refuses ``p`` at once: read
+    from inside a string (so are all items after it, up to an error), it
+    would only give rejects (text of ``, {}`` repeated: one each)."""
     depth = head.count(b"[") + head.count(b"{")  # the items array's, its items one deeper
     for backend in (ijson, jsonlex):
         cut = EndAtDamage(_Prefixed(head, tape.reader(p)))
-        guard = _Counted(StringReads(NumberGuard(cut), _STEP), TOKEN_MAX)
+        guard = _Counted(StringReads(NumberGuard(cut), _CHECK_STEP), TOKEN_MAX)
         level = items = 0
-        closed = False
+        closed = plain = False
         try:
-            for k, (event, _) in enumerate(backend.basic_parse(guard, buf_size=_STEP,
-                                                               use_float=True)):
+            for k, (event, value) in enumerate(backend.basic_parse(
+                    guard, buf_size=_CHECK_STEP, use_float=True)):
                 if not k & 15:
                     guard.mark = guard.n
                 if event in _STARTS:
@@ -271,8 +291,12 @@ def _validate(tape: _Tape, p: int, head: bytes) -> tuple[bool, int] | None:
                     level -= 1
                     if level == depth:
                         items += 1
+                        if items == 1 and not plain:  # (no key, or none trusted)
+                            return False, max(p + 1, p + guard.before - len(head))
                     elif level < depth:
                         closed = True
+                elif event == "map_key" and items == 0 and level == depth + 1:
+                    plain = plain or trusted({value: None})
             return True, p
         except ItemTooLarge:
             return None
@@ -283,9 +307,11 @@ def _validate(tape: _Tape, p: int, head: bytes) -> tuple[bool, int] | None:
     raise AssertionError  # (unreachable)
 
 
-def _resume(path: Path, start: int, item: str) -> tuple[int, _Tape] | None:
+def _resume(path: Path, start: int, item: str, tries: list[int]
+            ) -> tuple[int, _Tape] | None:
     """The first resume point after ``start`` taken (see the module
-    docstring), and the tape it is read from; None where there is none."""
+    docstring), and the tape it is read from; None where there is none, or
+    none within ``tries[0]`` checks (counted down)."""
     head = synthetic_prefix(item)
     try:
         tape = _Tape(path, start)
@@ -295,8 +321,9 @@ def _resume(path: Path, start: int, item: str) -> tuple[int, _Tape] | None:
     try:
         while True:
             p = _candidate(tape, start, after)
-            if p is None:
+            if p is None or tries[0] <= 0:
                 break
+            tries[0] -= 1
             verdict = _validate(tape, p, head)
             if verdict is None:
                 break
@@ -353,6 +380,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     at_items: str | None = None  # the items array the parser is in, between its items
     last = 0  # the file offset after which the next item starts (at most)
     resyncs = 0
+    tries = [MAX_TRIES]
     tape: _Tape | None = None
     try:
         while True:
@@ -382,7 +410,11 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     raise ijson.common.JSONError(
                         f"{MAX_RESYNCS:,} damaged places read past already, the rest is not "
                         f"read: {json_error_text(e)}") from e
-                found = _resume(path, last, at_items)
+                found = _resume(path, last, at_items, tries)
+                if found is None and tries[0] <= 0:
+                    raise ijson.common.JSONError(
+                        f"{MAX_TRIES:,} resume points checked already, the rest is not read: "
+                        f"{json_error_text(e)}") from e
                 if found is None:
                     raise
                 p, new = found
