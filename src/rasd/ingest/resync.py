@@ -331,7 +331,7 @@ def _resume(path: Path, start: int, item: str, tries: list[int]
             if taken:
                 return p, tape
             after = max(p + 1, err)
-    except (OSError, EOFError):
+    except (IngestError, OSError, EOFError):
         pass
     tape.close()
     return None
