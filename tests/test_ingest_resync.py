@@ -119,6 +119,64 @@ def test_a_gzip_file_is_read_again_through_its_decompression(sqlite_store, tmp_p
     assert _ids(sqlite_store, 2000) == set(range(1, 2001)) - {7}
 
 
+def _damaged_gzip(tmp: Path, every: int = 200, n: int = 2000) -> Path:
+    """A .json.gz array of ``n`` tweets with a stray byte in every ``every``th."""
+    _, text = _array(tmp, [_tweet(i) for i in range(1, n + 1)])
+    for tid in range(every, n, every):
+        at = text.index(f'"tweet {tid} ')
+        text = text[:at] + "x" + text[at:]
+    f = tmp / "tweets.json.gz"
+    f.write_bytes(gzip.compress(text.encode()))
+    return f
+
+
+def test_a_compressed_file_is_not_decompressed_again_for_each_resync(sqlite_store, tmp_path,
+                                                                     monkeypatch):
+    """Each resync opened a compressed file again from its start, twice (to
+    look for a resume point, then to read on from it): a 35 MB .json.gz with
+    100 damaged tweets decompressed 1.76 GB again. The last resync's reader,
+    which still holds the bytes from the end of the last good item, is read
+    on: the file is opened once."""
+    from rasd.ingest import resync
+
+    f = _damaged_gzip(tmp_path)
+    opened: list[int] = []
+    real = resync._open_at
+
+    def counted(path, at, budget):
+        opened.append(at)
+        return real(path, at, budget)
+
+    monkeypatch.setattr(resync, "_open_at", counted)
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 9 and _ids(sqlite_store, 2000) == set(range(1, 2001)) - set(
+        range(200, 2000, 200))
+    assert len(opened) == 1, opened
+
+
+def test_what_a_file_is_decompressed_again_for_resyncs_is_bounded(sqlite_store, tmp_path,
+                                                                  monkeypatch):
+    """Where a resync must open a compressed file again (the reader let go of
+    the bytes it needs), the bytes decompressed again are counted: past
+    ``MAX_REREAD`` the rest is one reject saying so (a file damaged in many
+    places far into it would cost resyncs times its size)."""
+    from rasd.ingest import resync
+
+    f = _damaged_gzip(tmp_path)
+    monkeypatch.setattr(resync, "_KEEP", 1024)  # the reader keeps almost nothing
+    monkeypatch.setattr(resync, "_BACK", 512)
+    size = len(gzip.decompress(f.read_bytes()))
+    monkeypatch.setattr(resync, "MAX_REREAD", size)
+    rep = ingest_path(sqlite_store, f)
+    assert "decompressed again to read on past damaged JSON already" in rep.rejects[-1]["reason"]
+    assert 1 < rep.rejected < 9
+    got = _ids(sqlite_store, 2000)
+    assert set(range(1, 200)) <= got < set(range(1, 2001))
+    monkeypatch.setattr(resync, "MAX_REREAD", 100 * size)  # within it: read on to the end
+    rep = ingest_path(sqlite_store, f)
+    assert _ids(sqlite_store, 2000) == set(range(1, 2001)) - set(range(200, 2000, 200))
+
+
 def test_nested_objects_of_the_damaged_item_never_become_records(sqlite_store, tmp_path):
     """A resume point at a nested object of the damaged item (a list of
     tweet-shaped objects under a key X does not read) is refused: the items
@@ -278,6 +336,55 @@ def test_text_entities_of_the_damaged_message_are_never_messages(sqlite_store, t
     assert [r["path"] for r in rep.rejects] == ["channel555.messages[3]"], rep.rejects
     kept = {i for i in range(2, 12) if post(sqlite_store, "telegram", f"channel555/{i}")}
     assert kept == set(range(2, 12)) - {5}
+
+
+def test_entities_of_a_damaged_message_of_a_full_export_lose_no_later_message(sqlite_store,
+                                                                            tmp_path):
+    """In a full export, a resume point at an entity of the damaged message
+    is parsed on far before it fails: its nested array closes, then the
+    message's keys read as a chat's, the later messages as chats, up to the
+    end of the chat. The next try started after that failure: every later
+    message of the chat was lost (kept: 2, 3, 4 and the next chat's). It
+    starts where the items array closed."""
+    ents = [{"type": "bold", "text": f"b{k}"} for k in range(3)]
+
+    def chat(cid: int) -> dict:
+        msgs = [_msg(i, f"c{cid}m{i}") for i in range(2, 40)]
+        if cid == 1:
+            msgs[3] = _msg(5, ["start", *ents, "end"])
+        return {"name": f"C{cid}", "type": "public_channel", "id": cid, "messages": msgs}
+
+    d = tmp_path / "DataExport_2024-05-10"
+    d.mkdir()
+    f = d / "result.json"
+    data = json.dumps({"about": "x", "chats": {"about": "y", "list": [chat(1), chat(2)]}},
+                      indent=1)
+    at = data.rindex('"text": [', 0, data.index('"start"'))
+    f.write_text(data[:at] + "x" + data[at:])
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel1.messages[3]"], rep.rejects
+    kept = {(c, i) for c in (1, 2) for i in range(2, 40)
+            if post(sqlite_store, "telegram", f"channel{c}/{i}")}
+    assert kept == {(c, i) for c in (1, 2) for i in range(2, 40)} - {(1, 5)}
+
+
+def test_what_is_parsed_to_check_resume_points_is_bounded(sqlite_store, tmp_path,
+                                                          monkeypatch):
+    """Each check that fails costs a parse up to its error: past
+    ``MAX_CHECKED`` bytes the rest is one reject saying so."""
+    from rasd.ingest import resync
+
+    monkeypatch.setattr(resync, "MAX_CHECKED", 1)
+    _, text = _array(tmp_path, [_tweet(i) for i in range(1, 51)])
+    at = _start(text, 20)
+    f = tmp_path / "t.json"
+    _write(f, text[:at] + '{"k": ], ' + text[at:])  # a resume point refused by its error
+    rep = ingest_path(sqlite_store, f)
+    assert "parsed to check where to read on" in rep.rejects[-1]["reason"], rep.rejects
+    assert _ids(sqlite_store, 50) == set(range(1, 20))
+    monkeypatch.setattr(resync, "MAX_CHECKED", 1 << 20)  # within it: read on past it
+    rep = ingest_path(sqlite_store, f)
+    assert _ids(sqlite_store, 50) == set(range(1, 51))
 
 
 def test_a_member_of_a_zip_archive_is_read_on(sqlite_store, tmp_path):

@@ -102,6 +102,27 @@ _COMMA_BACK = 4096  # whitespace between a candidate's "," and its "{" looked ba
 _CANDIDATE = re.compile(rb",[ \t\r\n]*\{[ \t\r\n]*\"")
 _OPEN_TAIL = re.compile(rb",[ \t\r\n]*(?:\{[ \t\r\n]*)?\Z")
 MAX_TRIES = 20_000  # resume points checked in one file (each costs a parse to its error)
+# bytes of a file that cannot seek (a compressed one) decompressed again to reach
+# resume points, in one file: each resync opens it again from its start (twice:
+# to look for a resume point, then to read on from it), so a .json.gz damaged in
+# many places far into it cost resyncs times its size (past this, the rest is
+# one reject, as before resync)
+MAX_REREAD = 2 << 30
+
+
+class RereadLimit(Exception):
+    """More than ``MAX_REREAD`` bytes would be decompressed again."""
+
+
+# bytes parsed to check resume points, in one file: a check that fails runs to
+# the parse's error, which can lie far on (a nested array of the damaged item
+# of a full export read as the rest of its chat); a damaged item with many
+# nested objects would cost each of them that much
+MAX_CHECKED = 4 << 30
+
+
+class CheckLimit(Exception):
+    """More than ``MAX_CHECKED`` bytes would be parsed to check resume points."""
 _AT = re.compile(r" at (?:character )?\d+$")  # jsonlex's offset, at the end of its error
 _STARTS = frozenset(("start_map", "start_array"))
 _ENDS = frozenset(("end_map", "end_array"))
@@ -146,12 +167,17 @@ def rereadable(path: Path) -> bool:
     return (s.reopen is not None and s.spilled) or (s.eof and not s.spilled)
 
 
-def _open_at(path: Path, at: int) -> IO[bytes]:
+def _open_at(path: Path, at: int, budget: list[int]) -> IO[bytes]:
+    """``path`` opened at byte ``at``: sought, or read up to it, the bytes
+    read counted down from ``budget[0]`` (``RereadLimit`` past it)."""
     f = open_binary(path)
     try:
         if at and f.seekable():
             f.seek(at, 1)  # (after a byte-order mark open_binary passed over)
             return f
+        budget[0] -= at
+        if budget[0] < 0:
+            raise RereadLimit
         left = at
         while left > 0:
             got = len(f.read(min(left, 1 << 20)))
@@ -170,9 +196,9 @@ class _Tape:
     readers of candidates after one another read each byte once; a reader
     before ``lo`` opens the file again."""
 
-    def __init__(self, path: Path, at: int) -> None:
-        self.path = path
-        self.f = _open_at(path, at)
+    def __init__(self, path: Path, at: int, budget: list[int]) -> None:
+        self.path, self.budget = path, budget
+        self.f = _open_at(path, at, budget)
         self.lo = self.hi = at
         self.buf = bytearray()
 
@@ -182,7 +208,7 @@ class _Tape:
     def reader(self, at: int) -> _TapeReader:
         if at < self.lo:
             self.f.close()
-            self.f = _open_at(self.path, at)
+            self.f = _open_at(self.path, at, self.budget)
             self.lo = self.hi = at
             self.buf = bytearray()
         while self.hi < at:
@@ -249,7 +275,10 @@ def _candidate(tape: _Tape, start: int, after: int) -> int | None:
     """The first resume point at or after ``after`` (its ``,`` at or after
     ``start``, and after what the tape let go of: the last candidate tried,
     whose "{" comes before any later one's ",", is held)."""
-    at = max(after - _COMMA_BACK, start, tape.lo)
+    # (where the tape let go of bytes after ``after`` — a check read on past
+    # what it keeps — it is opened again there: candidates past ``after``
+    # were passed over, their items lost)
+    at = max(after - _COMMA_BACK, start, min(tape.lo, after))
     r = tape.reader(at)
     buf = b""
     while True:
@@ -267,19 +296,26 @@ def _candidate(tape: _Tape, start: int, after: int) -> int | None:
         buf = buf[len(buf) - keep:]
 
 
-def _validate(tape: _Tape, p: int, head: bytes) -> tuple[bool, int] | None:
+def _validate(tape: _Tape, p: int, head: bytes, checked: list[int]
+              ) -> tuple[bool, int] | None:
     """Whether resume point ``p`` is taken (see the module docstring), and
-    the least offset of the error where not (none before it is worth a try);
-    None: a value too large to read on the way (not validated). A first item
-    none of whose top-level keys is ``trusted`` refuses ``p`` at once: read
-    from inside a string (so are all items after it, up to an error), it
-    would only give rejects (text of ``, {}`` repeated: one each)."""
+    the least offset worth a try after it where not: the error's (none
+    before it is), or where the items array closed, where it did (a nested
+    array of the damaged item: the parse can go on far past that, through
+    real items — the rest of a chat of a full export, read as chats — and
+    real resume points lie after the damaged item's end); None: a value too
+    large to read on the way (not validated). A first item none of whose
+    top-level keys is ``trusted`` refuses ``p`` at once: read from inside a
+    string (so are all items after it, up to an error), it would only give
+    rejects (text of ``, {}`` repeated: one each). The bytes parsed are
+    counted down from ``checked[0]`` (``CheckLimit`` past it)."""
     depth = head.count(b"[") + head.count(b"{")  # the items array's, its items one deeper
     for backend in (ijson, jsonlex):
         cut = EndAtDamage(_Prefixed(head, tape.reader(p)))
         guard = _Counted(StringReads(NumberGuard(cut), _CHECK_STEP), TOKEN_MAX)
         level = items = 0
         closed = plain = False
+        closed_at = p + 1
         try:
             for k, (event, value) in enumerate(backend.basic_parse(
                     guard, buf_size=_CHECK_STEP, use_float=True)):
@@ -293,30 +329,39 @@ def _validate(tape: _Tape, p: int, head: bytes) -> tuple[bool, int] | None:
                         items += 1
                         if items == 1 and not plain:  # (no key, or none trusted)
                             return False, max(p + 1, p + guard.before - len(head))
-                    elif level < depth:
+                    elif level < depth and not closed:
                         closed = True
+                        closed_at = max(p + 1, p + guard.before - len(head))
                 elif event == "map_key" and items == 0 and level == depth + 1:
                     plain = plain or trusted({value: None})
             return True, p
         except ItemTooLarge:
             return None
         except (ijson.common.JSONError, ValueError, UnicodeDecodeError):
+            checked[0] -= guard.n
+            if checked[0] < 0:
+                raise CheckLimit from None
+            if closed:  # (jsonlex would close it there too: refused either way)
+                return False, closed_at
             if backend is ijson:
                 continue  # yajl refuses more than jsonlex: jsonlex decides
         return (not closed and items > 0), max(p + 1, p + guard.before - len(head))
     raise AssertionError  # (unreachable)
 
 
-def _resume(path: Path, start: int, item: str, tries: list[int]
-            ) -> tuple[int, _Tape] | None:
+def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[int],
+            checked: list[int], tape: _Tape | None = None) -> tuple[int, _Tape] | None:
     """The first resume point after ``start`` taken (see the module
-    docstring), and the tape it is read from; None where there is none, or
-    none within ``tries[0]`` checks (counted down)."""
+    docstring), and the tape it is read from (``tape``, the last resync's,
+    where it still holds ``start``: a compressed file is not decompressed
+    again from its start); None where there is none, or none within
+    ``tries[0]`` checks (counted down). ``RereadLimit`` past ``budget``."""
     head = synthetic_prefix(item)
-    try:
-        tape = _Tape(path, start)
-    except (IngestError, OSError, EOFError):
-        return None
+    if tape is None or tape.f.closed or start < tape.lo:
+        try:
+            tape = _Tape(path, start, budget)
+        except (IngestError, OSError, EOFError):
+            return None
     after = start
     try:
         while True:
@@ -324,7 +369,7 @@ def _resume(path: Path, start: int, item: str, tries: list[int]
             if p is None or tries[0] <= 0:
                 break
             tries[0] -= 1
-            verdict = _validate(tape, p, head)
+            verdict = _validate(tape, p, head, checked)
             if verdict is None:
                 break
             taken, err = verdict
@@ -333,6 +378,9 @@ def _resume(path: Path, start: int, item: str, tries: list[int]
             after = max(p + 1, err)
     except (IngestError, OSError, EOFError):
         pass
+    except (RereadLimit, CheckLimit):
+        tape.close()
+        raise
     tape.close()
     return None
 
@@ -381,6 +429,8 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     last = 0  # the file offset after which the next item starts (at most)
     resyncs = 0
     tries = [MAX_TRIES]
+    budget = [MAX_REREAD]
+    checked = [MAX_CHECKED]
     tape: _Tape | None = None
     try:
         while True:
@@ -410,7 +460,20 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     raise ijson.common.JSONError(
                         f"{MAX_RESYNCS:,} damaged places read past already, the rest is not "
                         f"read: {json_error_text(e)}") from e
-                found = _resume(path, last, at_items, tries)
+                try:
+                    found = _resume(path, last, at_items, tries, budget, checked, tape)
+                    if found is not None:
+                        found[1].reader(found[0])  # (opened again at it here, if need be)
+                except RereadLimit:
+                    raise ijson.common.JSONError(
+                        f"{MAX_REREAD:,} bytes of the file decompressed again to read on "
+                        f"past damaged JSON already, the rest is not read: "
+                        f"{json_error_text(e)}") from e
+                except CheckLimit:
+                    raise ijson.common.JSONError(
+                        f"{MAX_CHECKED:,} bytes parsed to check where to read on past "
+                        f"damaged JSON already, the rest is not read: "
+                        f"{json_error_text(e)}") from e
                 if found is None and tries[0] <= 0:
                     raise ijson.common.JSONError(
                         f"{MAX_TRIES:,} resume points checked already, the rest is not read: "
@@ -418,7 +481,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                 if found is None:
                     raise
                 p, new = found
-                if tape is not None:
+                if tape is not None and tape is not new:
                     tape.close()
                 tape = new
                 resyncs += 1
