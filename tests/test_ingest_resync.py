@@ -368,6 +368,31 @@ def test_entities_of_a_damaged_message_of_a_full_export_lose_no_later_message(sq
     assert kept == {(c, i) for c in (1, 2) for i in range(2, 40)} - {(1, 5)}
 
 
+def test_a_resync_never_reads_the_next_chat_as_the_damaged_one(sqlite_store, tmp_path):
+    """Damage in the last message of a chat of a full export: the next chat's
+    second message followed by the rest of the file passes every check of a
+    resume point, and was read on as the damaged chat's — chat 2's messages
+    stored as channel1/3 …, versions of chat 1's own (found by a fuzz of full
+    exports). A resume point past the next "messages" key is not taken: the
+    rest of the file is one reject, as before resync."""
+    def chat(cid: int) -> dict:
+        return {"name": f"C{cid}", "type": "public_channel", "id": cid,
+                "messages": [_msg(i, f"c{cid}m{i}") for i in range(2, 12)]}
+
+    d = tmp_path / "DataExport_2024-05-10"
+    d.mkdir()
+    (d / "result.json").write_text(json.dumps(
+        {"about": "x", "chats": {"about": "y", "list": [chat(1), chat(2)]}}, indent=1))
+    _damaged(d, "c1m11", ",")
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel1.messages[9]"], rep.rejects
+    for c in (1, 2):
+        for i in range(2, 12):
+            p = post(sqlite_store, "telegram", f"channel{c}/{i}")
+            assert p is None or p.text == f"c{c}m{i}", (c, i, p.text)
+    assert all(post(sqlite_store, "telegram", f"channel1/{i}") for i in range(2, 11))
+
+
 def test_what_is_parsed_to_check_resume_points_is_bounded(sqlite_store, tmp_path,
                                                           monkeypatch):
     """Each check that fails costs a parse up to its error: past

@@ -60,6 +60,11 @@ damaged place inside the same nested array, before its end: the parse then
 errors with the items array still open (an item read), as from a right
 resume point; two damaged places within one item's nested array.
 
+(iii) Another chat: in a full export, a message of the next chat passes
+both checks (its depth and the tail are a message's), and would be read on as
+the damaged chat's. A resume point is never taken past the next
+``"messages":`` key after the damage (``_boundary``).
+
 The offsets are bytes of the file as ``open_binary`` reads it (decompressed,
 without a byte-order mark).
 """
@@ -349,14 +354,61 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int]
     raise AssertionError  # (unreachable)
 
 
+def _boundary(path: Path, start: int, item: str, budget: list[int],
+              checked: list[int]) -> int | None:
+    """Where the array of items at ``item`` may end and another of its kind
+    begin, after ``start``: the first ``"messages":`` key after it, for the
+    messages of a chat of a full export (``chats.list.item.messages.item``);
+    None for an array in no other (no such place). A resume point past it
+    is in another chat, whose messages, read on as the damaged chat's, were
+    stored under its id (``channel5/2`` given chat 6's message 2, a false
+    edit of chat 5's). (Text in a string holds no raw quote: what is found
+    is a real key, or damage, which only stops reading on sooner.)"""
+    parts = item.split(".")
+    if "item" not in parts[:-1]:
+        return None
+    key = re.compile(rb'"' + re.escape(parts[-2].encode()) + rb'"[ \t\r\n]*:')
+    f = _open_at(path, start, budget)
+    try:
+        at, tail = start, b""
+        while True:
+            data = f.read(_STEP)
+            if not data:
+                return at + len(tail) + 1  # (none: past the end)
+            checked[0] -= len(data)
+            if checked[0] < 0:
+                raise CheckLimit
+            buf = tail + data
+            m = key.search(buf)
+            if m is not None:
+                return at + m.start()
+            keep = min(len(buf), 64)
+            at += len(buf) - keep
+            tail = buf[len(buf) - keep:]
+    finally:
+        f.close()
+
+
 def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[int],
-            checked: list[int], tape: _Tape | None = None) -> tuple[int, _Tape] | None:
+            checked: list[int], tape: _Tape | None = None,
+            bound: list[int | None] | None = None) -> tuple[int, _Tape] | None:
     """The first resume point after ``start`` taken (see the module
     docstring), and the tape it is read from (``tape``, the last resync's,
     where it still holds ``start``: a compressed file is not decompressed
     again from its start); None where there is none, or none within
-    ``tries[0]`` checks (counted down). ``RereadLimit`` past ``budget``."""
+    ``tries[0]`` checks (counted down), or none before the end of the items'
+    array (``_boundary``, kept in ``bound[0]`` for the resyncs after this
+    one: it is the first after their start too). ``RereadLimit`` past
+    ``budget``, ``CheckLimit`` past ``checked``."""
     head = synthetic_prefix(item)
+    if bound is None:
+        bound = [None]
+    if bound[0] is None or bound[0] <= start:
+        try:
+            bound[0] = _boundary(path, start, item, budget, checked)
+        except (IngestError, OSError, EOFError):
+            return None
+    end = bound[0]
     if tape is None or tape.f.closed or start < tape.lo:
         try:
             tape = _Tape(path, start, budget)
@@ -366,7 +418,7 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
     try:
         while True:
             p = _candidate(tape, start, after)
-            if p is None or tries[0] <= 0:
+            if p is None or tries[0] <= 0 or (end is not None and p >= end):
                 break
             tries[0] -= 1
             verdict = _validate(tape, p, head, checked)
@@ -429,6 +481,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     last = 0  # the file offset after which the next item starts (at most)
     resyncs = 0
     tries = [MAX_TRIES]
+    bound: list[int | None] = [None]  # where the items' array may end (_boundary)
     budget = [MAX_REREAD]
     checked = [MAX_CHECKED]
     tape: _Tape | None = None
@@ -461,7 +514,8 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                         f"{MAX_RESYNCS:,} damaged places read past already, the rest is not "
                         f"read: {json_error_text(e)}") from e
                 try:
-                    found = _resume(path, last, at_items, tries, budget, checked, tape)
+                    found = _resume(path, last, at_items, tries, budget, checked, tape,
+                                    bound)
                     if found is not None:
                         found[1].reader(found[0])  # (opened again at it here, if need be)
                 except RereadLimit:
