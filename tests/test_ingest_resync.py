@@ -393,6 +393,28 @@ def test_a_resync_never_reads_the_next_chat_as_the_damaged_one(sqlite_store, tmp
     assert all(post(sqlite_store, "telegram", f"channel1/{i}") for i in range(2, 11))
 
 
+def test_a_resync_never_reads_the_next_chat_as_the_damaged_one_its_key_damaged_too(
+        sqlite_store, tmp_path):
+    """The same with the next chat's "messages" key damaged as well (two
+    damaged places, found by the same fuzz): its "name" key stops it."""
+    def chat(cid: int) -> dict:
+        return {"name": f"C{cid}", "type": "public_channel", "id": cid,
+                "messages": [_msg(i, f"c{cid}m{i}") for i in range(2, 12)]}
+
+    d = tmp_path / "DataExport_2024-05-10"
+    d.mkdir()
+    f = d / "result.json"
+    text = json.dumps({"about": "x", "chats": {"about": "y", "list": [chat(1), chat(2)]}},
+                      indent=1)
+    second = text.index('"messages"', text.index('"C2"'))
+    f.write_text(text[:second] + '"mess,ages"' + text[second + len('"messages"'):])
+    _damaged(d, "c1m11", ",")
+    ingest_path(sqlite_store, d)
+    for i in range(2, 12):
+        p = post(sqlite_store, "telegram", f"channel1/{i}")
+        assert p is None or p.text == f"c1m{i}", (i, p.text)
+
+
 def test_what_is_parsed_to_check_resume_points_is_bounded(sqlite_store, tmp_path,
                                                           monkeypatch):
     """Each check that fails costs a parse up to its error: past

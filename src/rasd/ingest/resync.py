@@ -63,7 +63,7 @@ resume point; two damaged places within one item's nested array.
 (iii) Another chat: in a full export, a message of the next chat passes
 both checks (its depth and the tail are a message's), and would be read on as
 the damaged chat's. A resume point is never taken past the next
-``"messages":`` key after the damage (``_boundary``).
+``"messages":`` or ``"name":`` key after the damage (``_boundary``).
 
 The offsets are bytes of the file as ``open_binary`` reads it (decompressed,
 without a byte-order mark).
@@ -354,11 +354,17 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int]
     raise AssertionError  # (unreachable)
 
 
+# keys of the object that holds an array of items, which the items never
+# have: one of them after a damaged place is the next such object (_boundary)
+OWNER_KEYS = {"messages": ("name",)}
+
+
 def _boundary(path: Path, start: int, item: str, budget: list[int],
               checked: list[int]) -> int | None:
     """Where the array of items at ``item`` may end and another of its kind
-    begin, after ``start``: the first ``"messages":`` key after it, for the
-    messages of a chat of a full export (``chats.list.item.messages.item``);
+    begin, after ``start``: the first ``"messages":`` or ``"name":`` key
+    after it (``OWNER_KEYS``), for the messages of a chat of a full export
+    (``chats.list.item.messages.item``);
     None for an array in no other (no such place). A resume point past it
     is in another chat, whose messages, read on as the damaged chat's, were
     stored under its id (``channel5/2`` given chat 6's message 2, a false
@@ -367,7 +373,11 @@ def _boundary(path: Path, start: int, item: str, budget: list[int],
     parts = item.split(".")
     if "item" not in parts[:-1]:
         return None
-    key = re.compile(rb'"' + re.escape(parts[-2].encode()) + rb'"[ \t\r\n]*:')
+    # the array's own key, and keys its container has and its items have not
+    # (a Telegram chat's "name": so that damage to one of them still stops it)
+    names = (parts[-2], *OWNER_KEYS.get(parts[-2], ()))
+    key = re.compile(rb'"(?:' + b"|".join(re.escape(n.encode()) for n in names)
+                     + rb')"[ \t\r\n]*:')
     f = _open_at(path, start, budget)
     try:
         at, tail = start, b""
