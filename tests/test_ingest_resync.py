@@ -64,7 +64,7 @@ def test_a_trailing_comma_between_items_is_read_past(sqlite_store, tmp_path):
     _write(f, text[:at] + "," + text[at:])  # "}, ,{": a comma too many
     rep = ingest_path(sqlite_store, f)
     assert [r["path"] for r in rep.rejects] == ["[9]"]
-    assert rep.rejects[0]["reason"].startswith("damaged JSON (")
+    assert rep.rejects[0]["reason"].startswith("damaged JSON: ")
     assert f"the file was read on from byte {at + 1:,}" in rep.rejects[0]["reason"]
     assert _ids(sqlite_store, 30) == set(range(1, 31))  # none lost
 
@@ -101,6 +101,11 @@ def test_two_damaged_places_far_apart(sqlite_store, tmp_path):
     rep = ingest_path(sqlite_store, f)
     assert [r["path"] for r in rep.rejects] == ["[19]", "[349]"]
     assert _ids(sqlite_store, 400) == set(range(1, 401)) - {20, 350}
+    # `rasd quarantine` counts them as one reason (its head, to the colon),
+    # not one line each (each names its own offsets)
+    from rasd.ingest.runner import read_quarantine
+
+    assert read_quarantine(sqlite_store).by_reason == {"damaged JSON": 2}
 
 
 def test_damage_in_the_last_item_ends_the_file_there(sqlite_store, tmp_path):
@@ -279,7 +284,7 @@ def test_a_chat_is_read_on_after_a_damaged_message(store, tmp_path):
     _damaged(d, "m7")
     rep = ingest_path(store, d)
     assert [r["path"] for r in rep.rejects] == ["channel555.messages[5]"]
-    assert rep.rejects[0]["reason"].startswith("damaged JSON (")
+    assert rep.rejects[0]["reason"].startswith("damaged JSON: ")
     kept = {i for i in range(2, 22) if post(store, "telegram", f"channel555/{i}")}
     assert kept == set(range(2, 22)) - {7}
 

@@ -492,7 +492,7 @@ def test_a_chats_own_rejects_are_given_once_when_the_file_is_read_again(store, t
     rep = ingest_path(store, d)
     assert [r["path"] for r in rep.rejects] == [
         "channel1.messages", "chats.list[1]", "chats.list[2].name", "channel3.messages[1]"]
-    assert rep.rejects[3]["reason"].startswith("damaged JSON (")  # read on past it (resync)
+    assert rep.rejects[3]["reason"].startswith("damaged JSON: ")  # read on past it (resync)
     assert store.stats()["posts"] == 3  # channel2/2, channel3/2, channel3/4
 
 
@@ -632,7 +632,7 @@ def test_invalid_utf8_outside_a_string_rejects_its_message_saying_so(store, tmp_
     f.write_bytes(data[:at] + b"\xff" + data[at:])
     rep = ingest_path(store, d)
     assert [r["path"] for r in rep.rejects] == ["channel555.messages[1]"]
-    assert re.fullmatch(r"damaged JSON \(invalid UTF-8 outside a string at character \d+\); "
+    assert re.fullmatch(r"damaged JSON: invalid UTF-8 outside a string at character \d+; "
                         r"the file was read on from byte [\d,]+", rep.rejects[0]["reason"]), \
         rep.rejects
     assert store.stats()["posts"] == 2  # message 3 holds the damage: not read whole

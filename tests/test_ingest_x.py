@@ -717,7 +717,7 @@ def test_a_number_past_64_bits_in_a_json_document_is_read(sqlite_store, tmp_path
                    + json.dumps(items[5:], indent=1)[1:])
     rep = ingest_path(sqlite_store, bad)
     assert rep.rejected == 1 and rep.rejects[0]["path"] == "[5]"
-    assert rep.rejects[0]["reason"].startswith("damaged JSON (")
+    assert rep.rejects[0]["reason"].startswith("damaged JSON: ")
     assert sqlite_store.stats()["posts"] == 20
 
 

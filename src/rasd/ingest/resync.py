@@ -552,7 +552,9 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                 why = json_error_text(e)[:200]
                 if resyncs > 1:  # (its offset counts from the last resume point, not the start)
                     why = _AT.sub("", why)
-                yield at_items, "reject", (f"damaged JSON ({why}); the file was read on from "
+                # (the reason's head, to its colon, is what `rasd quarantine`
+                # counts by: one line for all such rejects, not one each)
+                yield at_items, "reject", (f"damaged JSON: {why}; the file was read on from "
                                            f"byte {p:,}")
                 head = synthetic_prefix(at_items)
                 layers = build(_Prefixed(head, tape.reader(p)))
