@@ -188,19 +188,26 @@ def test_what_a_file_is_decompressed_again_for_resyncs_is_bounded(sqlite_store, 
     assert _ids(sqlite_store, 2000) == set(range(1, 2001)) - set(range(200, 2000, 200))
 
 
+def _read_tenth_damaged(store, tmp: Path, tenth: dict) -> list[dict]:
+    """30 tweets, the 10th ``tenth`` with a stray byte before its text,
+    ingested: only it is lost (one reject, ``[9]``). The tweets."""
+    tweets = [_tweet(i) for i in range(1, 31)]
+    tweets[9] = tenth
+    f, text = _array(tmp, tweets)
+    at = text.index('"tweet 10 ')
+    _write(f, text[:at] + "x" + text[at:])
+    rep = ingest_path(store, f)
+    assert [r["path"] for r in rep.rejects] == ["[9]"], rep.rejects
+    assert _ids(store, 30) == set(range(1, 31)) - {10}
+    return tweets
+
+
 def test_nested_objects_of_the_damaged_item_never_become_records(sqlite_store, tmp_path):
     """A resume point at a nested object of the damaged item (a list of
     tweet-shaped objects under a key X does not read) is refused: the items
     array closes early there. Taken, 900 and 901 were posts."""
     nested = [_tweet(900), _tweet(901), _tweet(902)]
-    tweets = [_tweet(i) for i in range(1, 31)]
-    tweets[9] = _tweet(10, archive=nested)
-    f, text = _array(tmp_path, tweets)
-    at = text.index('"tweet 10 ')
-    _write(f, text[:at] + "x" + text[at:])
-    rep = ingest_path(sqlite_store, f)
-    assert [r["path"] for r in rep.rejects] == ["[9]"], rep.rejects
-    assert _ids(sqlite_store, 30) == set(range(1, 31)) - {10}
+    tweets = _read_tenth_damaged(sqlite_store, tmp_path, _tweet(10, archive=nested))
     assert not any(post(sqlite_store, "x", str(i)) for i in (900, 901, 902))
     intact = tmp_path / "intact.json"  # (X reads no such key: they are never posts)
     intact.write_text(json.dumps(tweets, indent=1))
@@ -214,16 +221,9 @@ def test_an_object_read_from_inside_a_string_is_never_mapped(sqlite_store, tmp_p
     between two strings, holding "," or ":". Such a resume point is refused
     (taken, the object was mapped: "not a tweet", or not trusted), and the
     file is read on from the next tweet."""
-    tweets = [_tweet(i) for i in range(1, 31)]
     # a list of strings after the damage: from the "{" in its first, the
     # parser reads '{", ": 1}' (its key the real ', ' between the strings)
-    tweets[9] = _tweet(10, tags=["a, {", ": 1}, x"])
-    f, text = _array(tmp_path, tweets)
-    at = text.index('"tweet 10 ')
-    _write(f, text[:at] + "x" + text[at:])
-    rep = ingest_path(sqlite_store, f)
-    assert [r["path"] for r in rep.rejects] == ["[9]"], rep.rejects
-    assert _ids(sqlite_store, 30) == set(range(1, 31)) - {10}
+    _read_tenth_damaged(sqlite_store, tmp_path, _tweet(10, tags=["a, {", ": 1}, x"]))
 
 
 def test_keys_of_real_structure_are_not_trusted():
@@ -289,15 +289,22 @@ def test_a_chat_is_read_on_after_a_damaged_message(store, tmp_path):
     assert kept == set(range(2, 22)) - {7}
 
 
-def test_a_full_export_is_read_on_in_the_same_chat_and_the_next(sqlite_store, tmp_path):
+def _full_export(tmp: Path) -> Path:
+    """A full-account export of two channels, 1 and 2, each of messages 2-11
+    whose texts are ``c<chat>m<id>``."""
     def chat(cid: int) -> dict:
         return {"name": f"C{cid}", "type": "public_channel", "id": cid,
                 "messages": [_msg(i, f"c{cid}m{i}") for i in range(2, 12)]}
 
-    d = tmp_path / "DataExport_2024-05-10"
+    d = tmp / "DataExport_2024-05-10"
     d.mkdir()
     (d / "result.json").write_text(json.dumps(
         {"about": "x", "chats": {"about": "y", "list": [chat(1), chat(2)]}}, indent=1))
+    return d
+
+
+def test_a_full_export_is_read_on_in_the_same_chat_and_the_next(sqlite_store, tmp_path):
+    d = _full_export(tmp_path)
     _damaged(d, "c1m4", ",")  # a comma too many
     rep = ingest_path(sqlite_store, d)
     assert [r["path"] for r in rep.rejects] == ["channel1.messages[2]"]
@@ -386,14 +393,7 @@ def test_a_resync_never_reads_the_next_chat_as_the_damaged_one(sqlite_store, tmp
     stored as channel1/3 …, versions of chat 1's own (found by a fuzz of full
     exports). A resume point past the next "messages" key is not taken: the
     rest of the file is one reject, as before resync."""
-    def chat(cid: int) -> dict:
-        return {"name": f"C{cid}", "type": "public_channel", "id": cid,
-                "messages": [_msg(i, f"c{cid}m{i}") for i in range(2, 12)]}
-
-    d = tmp_path / "DataExport_2024-05-10"
-    d.mkdir()
-    (d / "result.json").write_text(json.dumps(
-        {"about": "x", "chats": {"about": "y", "list": [chat(1), chat(2)]}}, indent=1))
+    d = _full_export(tmp_path)
     _damaged(d, "c1m11", ",")
     rep = ingest_path(sqlite_store, d)
     assert [r["path"] for r in rep.rejects] == ["channel1.messages[9]"], rep.rejects
@@ -408,15 +408,9 @@ def test_a_resync_never_reads_the_next_chat_as_the_damaged_one_its_key_damaged_t
         sqlite_store, tmp_path):
     """The same with the next chat's "messages" key damaged as well (two
     damaged places, found by the same fuzz): its "name" key stops it."""
-    def chat(cid: int) -> dict:
-        return {"name": f"C{cid}", "type": "public_channel", "id": cid,
-                "messages": [_msg(i, f"c{cid}m{i}") for i in range(2, 12)]}
-
-    d = tmp_path / "DataExport_2024-05-10"
-    d.mkdir()
+    d = _full_export(tmp_path)
     f = d / "result.json"
-    text = json.dumps({"about": "x", "chats": {"about": "y", "list": [chat(1), chat(2)]}},
-                      indent=1)
+    text = f.read_text()
     second = text.index('"messages"', text.index('"C2"'))
     f.write_text(text[:second] + '"mess,ages"' + text[second + len('"messages"'):])
     _damaged(d, "c1m11", ",")
