@@ -527,7 +527,12 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     found = _resume(path, last, at_items, tries, budget, checked, tape,
                                     bound)
                     if found is not None:
-                        found[1].reader(found[0])  # (opened again at it here, if need be)
+                        try:  # (opened again at it here, if need be)
+                            found[1].reader(found[0])
+                        except (IngestError, OSError, EOFError):  # (a member gone)
+                            if found[1] is not tape:
+                                found[1].close()
+                            found = None
                 except RereadLimit:
                     raise ijson.common.JSONError(
                         f"{MAX_REREAD:,} bytes of the file decompressed again to read on "
