@@ -375,6 +375,17 @@ def test_media_follow_the_export_when_it_moves(store, tmp_path):
     assert all(p.startswith(f"{archive.resolve()}!/ChatExport/photos/") for p in paths())
 
 
+def _views_written(tmp_path, odd: str, text: str, views: str) -> Path:
+    """A channel export of messages 2-5 ("before", ``odd``, ``text``, "after")
+    whose message 3's views are written as ``views``, as it is (no JSON
+    value, maybe)."""
+    msgs = [_msg(2, "before"), _msg(3, odd, views=0), _msg(4, text), _msg(5, "after")]
+    d = channel_export(tmp_path, msgs)
+    f = d / "result.json"
+    f.write_bytes(f.read_bytes().replace(b'"views": 0', b'"views": ' + views.encode()))
+    return d
+
+
 @pytest.mark.parametrize("number", ["9" * 5000, "-" + "9" * 4301, "1e400", "-2.5E+999",
                                     "9" * 400 + ".5"])
 def test_a_number_python_cannot_read_rejects_its_message_only(store, tmp_path, number):
@@ -383,11 +394,7 @@ def test_a_number_python_cannot_read_rejects_its_message_only(store, tmp_path, n
     later message was lost. Now its message is one reject, the rest is read,
     and text holding the same characters is left as it is."""
     text = f'see {number} and "{number}" \\ {number}'
-    msgs = [_msg(2, "before"), _msg(3, "big", views=0), _msg(4, text), _msg(5, "after")]
-    d = channel_export(tmp_path, msgs)
-    f = d / "result.json"
-    f.write_bytes(f.read_bytes().replace(b'"views": 0', b'"views": ' + number.encode()))
-    rep = ingest_path(store, d)
+    rep = ingest_path(store, _views_written(tmp_path, "big", text, number))
     assert rep.rejected == 1, rep.rejects
     assert "number too large to read" in rep.rejects[0]["reason"]
     assert rep.rejects[0]["path"] == "channel555.messages[1]"
@@ -403,12 +410,7 @@ def test_nan_or_infinity_rejects_its_message_only(store, tmp_path, token):
     parser stopped there and every later message was lost in one reject.
     Now its message is one reject and the rest is read; text holding the
     same word is left as it is."""
-    msgs = [_msg(2, "before"), _msg(3, "odd", views=0), _msg(4, f"{token} and more"),
-            _msg(5, "after")]
-    d = channel_export(tmp_path, msgs)
-    f = d / "result.json"
-    f.write_bytes(f.read_bytes().replace(b'"views": 0', b'"views": ' + token.encode()))
-    rep = ingest_path(store, d)
+    rep = ingest_path(store, _views_written(tmp_path, "odd", f"{token} and more", token))
     assert rep.rejected == 1, rep.rejects
     assert "NaN or Infinity" in rep.rejects[0]["reason"]
     assert rep.rejects[0]["path"] == "channel555.messages[1]"

@@ -219,6 +219,18 @@ def _signal_row(bank_id: int, value: str, **kw) -> dict:
             "added_at": ts, "updated_at": ts, **kw}
 
 
+def _indexed_bank(store, tmp_path, seed: int, n: int) -> tuple[list[str], Path]:
+    """Bank "k" of ``n`` random PDQ signals, its index built in ``tmp_path/idx``:
+    the signals' hex values and the index folder."""
+    rng = np.random.default_rng(seed)
+    hexes = [_hex(rng) for _ in range(n)]
+    B.create_bank(store, "k")
+    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)])
+    d = tmp_path / "idx"
+    I.IndexManager(store, d).get("pdq")
+    return hexes, d
+
+
 def _found(store, d, value: str) -> list[int]:
     """Signal ids a matcher of a new process (the persisted index) finds for ``value``."""
     from rasd.detect.media.matcher import Matcher
@@ -307,12 +319,7 @@ def test_an_unchanged_index_reads_no_rows(store, tmp_path):
     """Whether the index is current costs the counters' row and a count of the rows
     above its highest id, not a count of all of them: unchanged, nothing is read
     or written; status changes other than tombstoning do not touch it."""
-    rng = np.random.default_rng(33)
-    hexes = [_hex(rng) for _ in range(20)]
-    B.create_bank(store, "k")
-    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)])
-    d = tmp_path / "idx"
-    I.IndexManager(store, d).get("pdq")
+    hexes, d = _indexed_bank(store, tmp_path, 33, 20)
     before = (d / "pdq.state.json").read_text()
     ids = B.find_signals(store, "k", hexes[0], "pdq")
     B.set_signal_status(store, ids, "disabled")
@@ -412,12 +419,7 @@ def test_a_state_file_of_another_form_is_rebuilt(store, tmp_path):
     (a damaged file), where reading it raised ValueError."""
     import json
 
-    rng = np.random.default_rng(36)
-    hexes = [_hex(rng) for _ in range(5)]
-    B.create_bank(store, "k")
-    B.add_signals(store, "k", [B.Entry(i, "pdq", h, {}) for i, h in enumerate(hexes)])
-    d = tmp_path / "idx"
-    I.IndexManager(store, d).get("pdq")
+    hexes, d = _indexed_bank(store, tmp_path, 36, 5)
     spath = d / "pdq.state.json"
     state = json.loads(spath.read_text())
     for changed in ({"rows": 5, "generation": None}, {"max_id": "x"}, {"dead": -1},
