@@ -1216,10 +1216,15 @@ def _parser_cost(monkeypatch, module, parse, data: bytes, token: bytes) -> list[
             passes[-1].append(self.n)
             return data
 
-    monkeypatch.setattr(module, "ReadGuard", Logged)
+    from rasd.ingest import resync
+
+    # (the careful pass's readers are built by resync.Layers.over)
+    for m in (module, resync):
+        monkeypatch.setattr(m, "ReadGuard", Logged)
     start = data.index(token)
     list(parse())
-    monkeypatch.setattr(module, "ReadGuard", ReadGuard)
+    for m in (module, resync):
+        monkeypatch.setattr(m, "ReadGuard", ReadGuard)
     return [sum(end - start for end in ends if start < end < start + len(token))
             for ends in passes]
 

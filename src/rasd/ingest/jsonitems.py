@@ -1131,10 +1131,7 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
     prefixes = ("item" if layout == "array" else "",)
 
     def build(stream: Any) -> resync.Layers:
-        cut = EndAtDamage(stream)
-        numbers = NumberGuard(cut)
-        return resync.Layers(cut, numbers, ReadGuard(StringReads(numbers, 64 * 1024),
-                                                     TOKEN_MAX))
+        return resync.Layers.over(stream, 64 * 1024)
 
     def parse(guard: ReadGuard, skip: int) -> Iterator[tuple[str, str, Any]]:
         return capped_parse(guard, prefixes, MAX_LINE, skip=skip, backend=backend,

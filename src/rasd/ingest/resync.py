@@ -468,6 +468,18 @@ class Layers:
     numbers: NumberGuard
     guard: ReadGuard
 
+    @classmethod
+    def over(cls, stream: Any, step: int, outside: int | None = None) -> Layers:
+        """The careful pass's readers over ``stream``: the end of damaged
+        compressed data told (``EndAtDamage``), numbers Python cannot read made
+        a marker (``NumberGuard``), reads of ``step`` bytes growing within a
+        long string (``StringReads``), values bounded (``ReadGuard``;
+        ``outside``: its bound on strings outside the items)."""
+        cut = EndAtDamage(stream)
+        numbers = NumberGuard(cut)
+        return cls(cut, numbers, ReadGuard(StringReads(numbers, step), TOKEN_MAX,
+                                           outside=outside))
+
 
 def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
             parse: Callable[[ReadGuard, int], Iterator[tuple[str, str, Any]]],

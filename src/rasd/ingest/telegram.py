@@ -73,7 +73,6 @@ from rasd.ingest.jsonitems import (
     TOO_BIG,
     ItemTooLarge,
     LongNumber,
-    NumberGuard,
     NumberRuns,
     ReadGuard,
     StringReads,
@@ -469,13 +468,10 @@ class TelegramParser(Parser):
             # A string outside the messages (a chat's name) longer than
             # _OUTSIDE_BYTES is passed over, not built (state.read.cut).
             def build(stream: Any) -> resync.Layers:
-                cut = EndAtDamage(stream)
-                numbers = NumberGuard(cut)
                 # (past a resume point, validated already, in larger reads: 64
                 # bytes a read took ~1 s a MB)
                 step = buf_size if stream is opened else RESYNC_STEP
-                return resync.Layers(cut, numbers, ReadGuard(
-                    StringReads(numbers, step), TOKEN_MAX, outside=_OUTSIDE_BYTES))
+                return resync.Layers.over(stream, step, outside=_OUTSIDE_BYTES)
 
             def parse(f: ReadGuard, skip: int) -> Iterator[tuple[str, str, Any]]:
                 return capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip, backend=backend,
