@@ -1131,7 +1131,7 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
     prefixes = ("item" if layout == "array" else "",)
 
     def build(stream: Any) -> resync.Layers:
-        return resync.Layers.over(stream, 64 * 1024)
+        return resync.Layers.over(stream, 64 * 1024, TOKEN_MAX)
 
     def parse(guard: ReadGuard, skip: int) -> Iterator[tuple[str, str, Any]]:
         return capped_parse(guard, prefixes, MAX_LINE, skip=skip, backend=backend,

@@ -469,16 +469,16 @@ class Layers:
     guard: ReadGuard
 
     @classmethod
-    def over(cls, stream: Any, step: int, outside: int | None = None) -> Layers:
+    def over(cls, stream: Any, step: int, limit: int, outside: int | None = None) -> Layers:
         """The careful pass's readers over ``stream``: the end of damaged
         compressed data told (``EndAtDamage``), numbers Python cannot read made
         a marker (``NumberGuard``), reads of ``step`` bytes growing within a
-        long string (``StringReads``), values bounded (``ReadGuard``;
-        ``outside``: its bound on strings outside the items)."""
+        long string (``StringReads``), values bounded to ``limit`` bytes
+        (``ReadGuard``; ``outside``: its bound on strings outside the items).
+        (``limit`` is the caller's: its module's bound, which tests lower.)"""
         cut = EndAtDamage(stream)
         numbers = NumberGuard(cut)
-        return cls(cut, numbers, ReadGuard(StringReads(numbers, step), TOKEN_MAX,
-                                           outside=outside))
+        return cls(cut, numbers, ReadGuard(StringReads(numbers, step), limit, outside=outside))
 
 
 def read_on(path: Path, first: Any, build: Callable[[Any], Layers],

@@ -471,7 +471,7 @@ class TelegramParser(Parser):
                 # (past a resume point, validated already, in larger reads: 64
                 # bytes a read took ~1 s a MB)
                 step = buf_size if stream is opened else RESYNC_STEP
-                return resync.Layers.over(stream, step, outside=_OUTSIDE_BYTES)
+                return resync.Layers.over(stream, step, TOKEN_MAX, outside=_OUTSIDE_BYTES)
 
             def parse(f: ReadGuard, skip: int) -> Iterator[tuple[str, str, Any]]:
                 return capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip, backend=backend,
