@@ -23,7 +23,7 @@ import sys
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -1466,13 +1466,26 @@ class RawSink:
         self.size = 0  # bytes pending: a batch goes out past a bound (pipeline.produce)
         # (a plain int compared per raw record: sys.maxsize where no marker is wanted)
         self.ahead_at = sys.maxsize if ahead_at is None else ahead_at
+        self._fresh: str | None = None  # the last put, where it added its bytes (forget)
 
     def put(self, data: bytes, fmt: str) -> str:
         h = sha256_hex(data)
         if h not in self.pending:
             self.pending[h] = (fmt, data)
             self.size += len(data)
+            self._fresh = h
+        else:
+            self._fresh = None
         return h
+
+    def forget(self, h: str | None) -> None:
+        """Let go of the bytes of the last ``put``, where that put added them and
+        they are still pending (not handed over): the item gave rejects alone
+        (``unless_rejected``). Otherwise nothing: bytes kept once too often are
+        harmless, bytes lost that a record names are not."""
+        if h is not None and h == self._fresh and h in self.pending:
+            self.size -= len(self.pending.pop(h)[1])
+        self._fresh = None
 
     def drain(self) -> dict[str, tuple[str, bytes]]:
         out, self.pending = self.pending, {}
@@ -1482,6 +1495,32 @@ class RawSink:
     def extend(self, items: dict[str, tuple[str, bytes]]) -> None:
         """Keep ``items`` too (another sink's ``drain``), in their order."""
         self.size += add_raw(self.pending, items)
+
+
+def unless_rejected(recs: Iterable[Record], raw: RawSink,
+                    sha: str | None = None) -> Iterator[Record]:
+    """``recs``, the records of one item; where they are rejects alone, the
+    item's raw bytes are not kept (``RawSink.forget``). The bytes: those put
+    under ``sha`` just before ``recs`` began, or, without ``sha``, the last
+    bytes ``recs`` put itself. Nothing names them (a reject names file, line
+    or path and reason, and the quarantine keeps its excerpt), and a file of
+    distinct junk lines grew the store by ~200 bytes a line (a 1 MB file of
+    40,000 JSON lines that are no record: a 9 MB store). An item that gives
+    nothing at all (an X stream error) keeps its bytes: they are what the run
+    received."""
+    if sha is None:
+        raw.forget("")  # (no bytes are fresh until ``recs`` puts some)
+    rejected = False
+    it = iter(recs)
+    for rec in it:
+        yield rec
+        if isinstance(rec, Reject):
+            rejected = True
+        elif not isinstance(rec, (Ahead, Note)):  # a record names the bytes: keep them
+            yield from it
+            return
+    if rejected:
+        raw.forget(raw._fresh if sha is None else sha)
 
 
 def add_raw(pending: dict[str, tuple[str, bytes]], items: dict[str, tuple[str, bytes]]) -> int:

@@ -56,6 +56,7 @@ from rasd.ingest.base import (
     register,
     reject,
     req_id,
+    unless_rejected,
 )
 from rasd.ingest.x import REF_KIND
 from rasd.model import Account, Link, Post, PostKind, RawRef, Record
@@ -775,10 +776,16 @@ class CSVParser(Parser):
                 if raw.size >= raw.ahead_at:  # rows of no record piled up (RawSink.ahead_at)
                     yield Ahead(sha)
                 ref = RawRef(sha256=sha, fmt=fmt, source_file=src, line=start)
-                try:
-                    yield from self._row(clean_ids(row, idcols), m, platform, ref, plan)
-                except (KeyError, TypeError, ValueError) as e:
-                    yield reject(src, e, line=start)
+                yield from unless_rejected(
+                    self._row_or_reject(row, idcols, m, platform, ref, plan, src, start),
+                    raw, sha)
+
+    def _row_or_reject(self, row: dict[str, str], idcols: list[str], m: dict, platform: str,
+                       ref: RawRef, plan: _Plan, src: str, line: int) -> Iterator[Record]:
+        try:
+            yield from self._row(clean_ids(row, idcols), m, platform, ref, plan)
+        except (KeyError, TypeError, ValueError) as e:
+            yield reject(src, e, line=line)
 
     @staticmethod
     def _referenced(post: Post, refs: str | None, reply_account: str | None) -> None:

@@ -65,6 +65,7 @@ from rasd.ingest.base import (
     reject,
     req_id,
     strip_surrogates,
+    unless_rejected,
 )
 from rasd.ingest.jsonitems import (
     READ_MAX,
@@ -499,8 +500,8 @@ class TelegramParser(Parser):
                                      path=state.at(f"messages[{state.idx}]"))
                     elif value is not SKIPPED:
                         if {"id", "type"} <= state.chat_keys:
-                            yield from self._message(value, chat, base, src, state.idx, raw,
-                                                     state)
+                            yield from unless_rejected(self._message(
+                                value, chat, base, src, state.idx, raw, state), raw)
                         else:
                             yield reject(src, _refused(state.refused) if state.refused
                                          else REORDERED, path=state.at(f"messages[{state.idx}]"))

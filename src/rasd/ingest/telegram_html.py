@@ -49,6 +49,7 @@ from rasd.ingest.base import (
     open_binary,
     register,
     reject,
+    unless_rejected,
 )
 from rasd.ingest.jsonitems import chat_record
 from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record
@@ -378,7 +379,7 @@ class TelegramHTMLParser(Parser):
             if block is None:
                 yield reject(src, f"message {n}: over {MAX_LINE} bytes", path=f"message #{n}")
                 continue
-            yield from self._message(block, chat, base, src, raw, n)
+            yield from unless_rejected(self._message(block, chat, base, src, raw, n), raw)
         if chat["emitted"]:
             yield self._chat_account(chat, raw, src)
 

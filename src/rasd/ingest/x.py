@@ -30,6 +30,7 @@ from rasd.ingest.base import (
     register,
     reject,
     req_id,
+    unless_rejected,
 )
 from rasd.ingest.jsonitems import first_keys, json_items, located
 from rasd.model import (
@@ -640,8 +641,8 @@ class XParser(Parser):
                 continue
             if raw.size >= raw.ahead_at:  # lines of no record piled up (RawSink.ahead_at)
                 yield Ahead(item.sha)
-            yield from located(self._observed(
-                item.obj, self._line(item.obj, src, item.line, item.sha)), item)
+            yield from unless_rejected(located(self._observed(
+                item.obj, self._line(item.obj, src, item.line, item.sha)), item), raw, item.sha)
 
     @staticmethod
     def _observed(obj: dict, recs: Iterator[Record]) -> Iterator[Record]:

@@ -1,0 +1,151 @@
+"""Raw bytes of items that give rejects alone are not kept in the store.
+
+The store keeps the raw bytes of every record (``raw_records``), so that any
+record can be re-parsed and shown as received. An item that gives no record,
+only rejects, is named by nothing there (a reject names file, line or path and
+reason; the quarantine keeps its excerpt): its bytes were dead weight that an
+adversary could multiply (1 MB of distinct junk JSON lines: a 9 MB store).
+Items that give nothing at all (X stream errors) keep theirs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from rasd.ingest import ingest_path
+from rasd.ingest.base import RawSink, get_parser
+from rasd.model import Reject
+from rasd.store import schema as S
+from rasd.store.db import sha256_hex
+
+
+def _raws(store) -> set[str]:
+    with store.connect() as c:
+        return {r[0] for r in c.execute(select(S.raw_records.c.sha256))}
+
+
+def _line(obj: dict) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+PAGE = {"data": [{"id": "1", "text": "hello", "author_id": "5",
+                  "created_at": "2024-01-01T00:00:00.000Z"}],
+        "includes": {"users": [{"id": "5", "username": "ann", "name": "Ann"}]}}
+# a good tweet and a user that is rejected (no id): the page's bytes are named
+MIXED = {"data": [{"id": "2", "text": "hi", "author_id": "5",
+                   "created_at": "2024-01-02T00:00:00.000Z"}],
+         "includes": {"users": [{"username": "noid"}]}}
+STREAM_ERROR = {"errors": [{"title": "operational-disconnect", "type": "https://api.twitter.com"
+                            "/2/problems/operational-disconnect"}]}
+
+
+def test_x_lines_of_rejects_alone_keep_no_bytes(store, tmp_path):
+    junk = [_line({"foo": i}) for i in range(300)] + [
+        _line({"data": {"id": str(i)}}) for i in range(300)]  # a tweet with no text/author
+    lines = [_line(PAGE), *junk, _line(STREAM_ERROR), _line(MIXED)]
+    f = tmp_path / "x.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    rep = ingest_path(store, f)
+    assert rep.rejected == 601  # 600 junk lines and MIXED's user
+    assert store.stats()["posts"] == 2
+    kept = {sha256_hex(x.encode()) for x in (lines[0], lines[-2], lines[-1])}
+    assert _raws(store) == kept
+    # read again: the same records unchanged, the same lines rejected, no bytes more
+    again = ingest_path(store, f)
+    assert again.rejected == 601 and again.counts["by_kind"]["posts"] == {"unchanged": 2}
+    assert _raws(store) == kept
+
+
+def test_the_same_junk_bytes_after_a_record_named_them_are_kept(tmp_path):
+    """``RawSink.forget`` lets go only of bytes the item's own put added: bytes
+    an earlier item put (and a record may name) stay."""
+    sink = RawSink()
+    a = sink.put(b"one", "x")
+    b = sink.put(b"two", "x")
+    sink.forget(a)  # not the last put
+    assert set(sink.pending) == {a, b}
+    again = sink.put(b"two", "x")  # already pending: not this put's
+    sink.forget(again)
+    assert set(sink.pending) == {a, b} and sink.size == 6
+    c = sink.put(b"three", "x")
+    sink.forget(c)
+    assert set(sink.pending) == {a, b} and sink.size == 6
+
+
+def test_telegram_messages_of_rejects_alone_keep_no_bytes(store, tmp_path):
+    msgs = [{"id": 1, "type": "message", "date": "2024-01-01T10:00:00",
+             "date_unixtime": "1704103200", "from": "Chan", "from_id": "channel77",
+             "text": "kept"},
+            {"id": 2, "type": "nonsense", "date": "2024-01-01T10:01:00",
+             "date_unixtime": "1704103260", "text": "rejected: unknown type"},
+            {"id": 3, "type": "message", "date": "not a date", "text": "rejected: date"},
+            {"id": 4, "type": "service", "date": "2024-01-01T10:02:00",
+             "date_unixtime": "1704103320", "actor": "Chan", "actor_id": "channel77",
+             "action": "pin_message", "message_id": 1, "text": ""}]
+    f = tmp_path / "result.json"
+    f.write_text(json.dumps({"name": "Chan", "type": "public_channel", "id": 77,
+                             "messages": msgs}))
+    rep = ingest_path(store, f)
+    assert rep.rejected == 2 and store.stats()["posts"] == 1
+    parser = get_parser("telegram")
+    sink = RawSink()
+    recs = list(parser.parse(f, sink))
+    named = {r.raw.sha256 for r in recs if not isinstance(r, Reject) and getattr(r, "raw", None)}
+    assert len(named) == 3  # the chat's own record, message 1, service message 4
+    assert set(sink.pending) == named
+    assert named <= _raws(store)
+    with store.connect() as c:
+        stored = {r[0] for r in c.execute(select(S.raw_records.c.sha256).where(
+            S.raw_records.c.fmt == "telegram"))}
+    assert stored == named
+
+
+def test_csv_rows_of_rejects_alone_keep_no_bytes(store, tmp_path):
+    m = {"name": "mine", "platform": "forum", "post": {"id": "{msg}", "text": "body",
+                                                       "account_id": "{user}",
+                                                       "created_at": "ts"},
+         "account": {"id": "{user}", "handle": "user"}}
+    mf = tmp_path / "m.json"
+    mf.write_text(json.dumps(m))
+    f = tmp_path / "posts.csv"
+    rows = [f"{i},u{i},bad date {i},yesterday" for i in range(50)]
+    f.write_text("msg,user,body,ts\n1000,ann,hello,2024-01-01\n" + "\n".join(rows) + "\n")
+    rep = ingest_path(store, f, mapping=str(mf))
+    assert rep.rejected == 50 and store.stats()["posts"] == 1
+    assert len(_raws(store)) == 1
+
+
+def test_a_file_of_distinct_junk_lines_no_longer_grows_the_store(sqlite_store, tmp_path):
+    f = tmp_path / "junk.jsonl"
+    f.write_text(_line(PAGE) + "\n" + "".join(_line({"n": i, "pad": "x" * 100}) + "\n"
+                                              for i in range(5000)))
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 5000
+    with sqlite_store.connect() as c:
+        n, size = c.execute(select(S.raw_records.c.sha256, S.raw_records.c.size)).all()[0]
+        assert c.execute(select(S.raw_records.c.sha256)).all() == [(n,)]
+    assert size == len(_line(PAGE))
+    db = tmp_path / "rasd.db"  # (the sqlite_store fixture's file)
+    sqlite_store.close()
+    assert db.stat().st_size < 1_000_000  # was ~2.4 MB: ~480 bytes a line of 110
+
+
+def test_telegram_html_messages_of_rejects_alone_keep_no_bytes(sqlite_store, tmp_path):
+    from tests.test_ingest_telegram_html import html_export, message
+
+    bad = [message(21 + i, f"bad date {i}", date="31.02.2024 10:00:00 UTC+03:00")
+           for i in range(5)]
+    d = html_export(tmp_path, [[message(20, "kept"), *bad]])
+    rep = ingest_path(sqlite_store, d / "messages.html")
+    assert rep.rejected == 5 and sqlite_store.stats()["posts"] == 1
+    sink = RawSink()
+    recs = list(get_parser("telegram-html").parse(d / "messages.html", sink))
+    named = {r.raw.sha256 for r in recs if not isinstance(r, Reject) and getattr(r, "raw", None)}
+    assert set(sink.pending) == named
+    with sqlite_store.connect() as c:
+        stored = {r[0] for r in c.execute(select(S.raw_records.c.sha256).where(
+            S.raw_records.c.fmt == "telegram-html"))}
+    assert stored == named, (stored, named)
+    assert len(stored) == 2  # the chat's own record and message 20
