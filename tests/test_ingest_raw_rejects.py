@@ -149,3 +149,19 @@ def test_telegram_html_messages_of_rejects_alone_keep_no_bytes(sqlite_store, tmp
             S.raw_records.c.fmt == "telegram-html"))}
     assert stored == named, (stored, named)
     assert len(stored) == 2  # the chat's own record and message 20
+
+
+def test_telethon_messages_of_rejects_alone_keep_no_bytes(sqlite_store, tmp_path):
+    from tests.test_ingest_telethon import messages, write
+
+    good = messages()
+    bad = [{"_": "Message", "id": 900 + i, "peer_id": good[0]["peer_id"], "date": "never"}
+           for i in range(5)]
+    f = write(tmp_path, [*good, *bad])
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 5
+    sink = RawSink()
+    recs = list(get_parser("telethon").parse(f, sink))
+    named = {r.raw.sha256 for r in recs if not isinstance(r, Reject) and getattr(r, "raw", None)}
+    assert set(sink.pending) == named
+    assert _raws(sqlite_store) == named and len(named) == len(good)

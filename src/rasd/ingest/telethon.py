@@ -47,6 +47,7 @@ from rasd.ingest.base import (
     register,
     reject,
     req_id,
+    unless_rejected,
 )
 from rasd.ingest.jsonitems import json_items, located
 from rasd.ingest.telegram import MAX_BUTTONS
@@ -193,7 +194,8 @@ class TelethonParser(Parser):
                 yield Ahead(item.sha)
             ref = RawRef(sha256=item.sha, fmt="telethon", source_file=src, line=item.line,
                          path=item.where)
-            yield from located(self._message(item.obj, ref, src, item.line, chats), item)
+            yield from unless_rejected(
+                located(self._message(item.obj, ref, src, item.line, chats), item), raw, item.sha)
 
     def _message(self, m: dict, ref: RawRef, src: str, line: int | None,
                  chats: set[str]) -> Iterator[Record]:
