@@ -103,16 +103,12 @@ def test_telegram_messages_of_rejects_alone_keep_no_bytes(store, tmp_path):
 
 
 def test_csv_rows_of_rejects_alone_keep_no_bytes(store, tmp_path):
-    m = {"name": "mine", "platform": "forum", "post": {"id": "{msg}", "text": "body",
-                                                       "account_id": "{user}",
-                                                       "created_at": "ts"},
-         "account": {"id": "{user}", "handle": "user"}}
-    mf = tmp_path / "m.json"
-    mf.write_text(json.dumps(m))
-    f = tmp_path / "posts.csv"
-    rows = [f"{i},u{i},bad date {i},yesterday" for i in range(50)]
-    f.write_text("msg,user,body,ts\n1000,ann,hello,2024-01-01\n" + "\n".join(rows) + "\n")
-    rep = ingest_path(store, f, mapping=str(mf))
+    f = tmp_path / "fr.csv"
+    rows = [f"100,C,{i},yesterday,bad date {i},1,False," for i in range(50)]
+    f.write_text("channel_id,channel_name,msg_id,date,cleaned_message,views,is_forward,"
+                 "forward_msg_from_peer_name\n100,C,1000,2024-03-01 10:00:00,kept,1,False,\n"
+                 + "\n".join(rows) + "\n")
+    rep = ingest_path(store, f, mapping="far-right-telegram")
     assert rep.rejected == 50 and store.stats()["posts"] == 1
     assert len(_raws(store)) == 1
 

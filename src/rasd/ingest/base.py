@@ -1509,7 +1509,7 @@ def unless_rejected(recs: Iterable[Record], raw: RawSink,
     nothing at all (an X stream error) keeps its bytes: they are what the run
     received."""
     if sha is None:
-        raw.forget("")  # (no bytes are fresh until ``recs`` puts some)
+        raw._fresh = None  # (no bytes are this item's until ``recs`` puts some)
     rejected = False
     it = iter(recs)
     for rec in it:
