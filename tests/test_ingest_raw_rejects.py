@@ -161,3 +161,23 @@ def test_telethon_messages_of_rejects_alone_keep_no_bytes(sqlite_store, tmp_path
     named = {r.raw.sha256 for r in recs if not isinstance(r, Reject) and getattr(r, "raw", None)}
     assert set(sink.pending) == named
     assert _raws(sqlite_store) == named and len(named) == len(good)
+
+
+def test_items_of_no_record_keep_their_bytes_up_to_a_bound(sqlite_store, tmp_path, monkeypatch):
+    """X stream errors give no record and keep their bytes (what the run
+    received), but only so many a file: forged distinct error lines (40,000 in
+    140 KB gzipped) grew the store by 11 MB. Past the bound, a note says so."""
+    from rasd.ingest import base
+
+    monkeypatch.setattr(base, "MAX_BARE_RAWS", 20)
+    errors = [_line({"errors": [{"title": "operational-disconnect", "detail": f"d{i}"}]})
+              for i in range(50)]
+    f = tmp_path / "stream.jsonl"
+    f.write_text("\n".join([_line(PAGE), *errors]) + "\n")
+    rep = ingest_path(sqlite_store, f)
+    assert rep.rejected == 0 and sqlite_store.stats()["posts"] == 1
+    kept = {sha256_hex(x.encode()) for x in [_line(PAGE), *errors[:20]]}
+    assert _raws(sqlite_store) == kept
+    assert [w for w in rep.warnings if "gave no record" in w] == [
+        ("over 20 items of this file gave no record (X stream errors?): the raw "
+         "bytes of those after them are not kept")]

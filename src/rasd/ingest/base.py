@@ -41,6 +41,10 @@ from rasd.terminal import valid_text
 
 MAX_LINE = 32 * 1024 * 1024  # bytes; a longer line is rejected, not loaded
 MAX_TEXT = 200_000  # characters in one post's text
+# items of a file that give no record at all (X stream errors) whose raw bytes
+# are kept; past it, not (``unless_rejected``): 40,000 distinct such lines, 140 KB
+# gzipped, grew the store by 11 MB
+MAX_BARE_RAWS = 10_000
 SNIFF = 64 * 1024
 BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark
 
@@ -1467,6 +1471,7 @@ class RawSink:
         # (a plain int compared per raw record: sys.maxsize where no marker is wanted)
         self.ahead_at = sys.maxsize if ahead_at is None else ahead_at
         self._fresh: str | None = None  # the last put, where it added its bytes (forget)
+        self.bare = 0  # items that gave no record at all (unless_rejected)
 
     def put(self, data: bytes, fmt: str) -> str:
         h = sha256_hex(data)
@@ -1507,7 +1512,8 @@ def unless_rejected(recs: Iterable[Record], raw: RawSink,
     distinct junk lines grew the store by ~200 bytes a line (a 1 MB file of
     40,000 JSON lines that are no record: a 9 MB store). An item that gives
     nothing at all (an X stream error) keeps its bytes: they are what the run
-    received."""
+    received — up to ``MAX_BARE_RAWS`` such items a file, said once in a note
+    past it (distinct stream-error lines are as cheap to forge as junk)."""
     if sha is None:
         raw._fresh = None  # (no bytes are this item's until ``recs`` puts some)
     rejected = False
@@ -1519,8 +1525,14 @@ def unless_rejected(recs: Iterable[Record], raw: RawSink,
         elif not isinstance(rec, (Ahead, Note)):  # a record names the bytes: keep them
             yield from it
             return
-    if rejected:
-        raw.forget(raw._fresh if sha is None else sha)
+    if not rejected:
+        raw.bare += 1
+        if raw.bare <= MAX_BARE_RAWS:
+            return
+        if raw.bare == MAX_BARE_RAWS + 1:
+            yield Note(f"over {MAX_BARE_RAWS:,} items of this file gave no record (X stream "
+                       "errors?): the raw bytes of those after them are not kept")
+    raw.forget(raw._fresh if sha is None else sha)
 
 
 def add_raw(pending: dict[str, tuple[str, bytes]], items: dict[str, tuple[str, bytes]]) -> int:
