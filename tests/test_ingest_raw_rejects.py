@@ -11,7 +11,10 @@ Items that give nothing at all (X stream errors) keep theirs.
 from __future__ import annotations
 
 import json
+import os
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from rasd.ingest import ingest_path
@@ -181,3 +184,66 @@ def test_items_of_no_record_keep_their_bytes_up_to_a_bound(sqlite_store, tmp_pat
     assert [w for w in rep.warnings if "gave no record" in w] == [
         ("over 20 items of this file gave no record (X stream errors?): the raw "
          "bytes of those after them are not kept")]
+
+
+def _referenced(c) -> set[str]:
+    """Every raw_sha256 a row of the store names."""
+    out: set[str] = set()
+    for t in S.metadata.sorted_tables:
+        if "raw_sha256" in t.c:
+            out |= {r[0] for r in c.execute(select(t.c.raw_sha256).where(
+                t.c.raw_sha256.is_not(None)))}
+    return out
+
+
+def _mix_line(kind: str, i: int) -> str:
+    tid = str(100 + i)
+    if kind == "page":
+        return _line({"data": [{"id": tid, "text": f"t{i}", "author_id": "5",
+                                "created_at": "2024-01-01T00:00:00.000Z"}],
+                      "includes": {"users": [{"id": "5", "username": "ann"}]}})
+    if kind == "junk":
+        return _line({"junk": i})
+    if kind == "no_author":
+        return _line({"data": {"id": tid, "text": "no author"}})
+    if kind == "stream_error":
+        return _line({"errors": [{"title": "operational-disconnect", "detail": f"d{i}"}]})
+    if kind == "mixed":
+        return _line({**MIXED, "data": [{**MIXED["data"][0], "id": tid}]})
+    if kind == "bad_json":
+        return '{"data": [1,'
+    return _line({"junk": "same"})
+
+
+_KINDS = ("page", "junk", "no_author", "stream_error", "mixed", "bad_json", "same_junk")
+
+
+@settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "15")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(_KINDS), min_size=1, max_size=30),
+       batch=st.sampled_from([1, 3, 1000]))
+def test_fuzz_every_named_raw_record_is_kept(tmp_path_factory, kinds, batch):
+    """Whatever the mix of lines, and wherever batches end, every raw record a
+    stored row names is in the store, and the store keeps no bytes but those
+    and the lines that give no record at all."""
+    from rasd.store import Store
+
+    tmp = tmp_path_factory.mktemp("mix")
+    lines, bare = [], set()
+    for i, kind in enumerate(kinds):
+        line = _mix_line(kind, i)
+        lines.append(line)
+        if kind == "stream_error":
+            bare.add(sha256_hex(line.encode()))
+    f = tmp / "mix.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    store = Store.open(str(tmp / "rasd.db"))
+    try:
+        ingest_path(store, f, fmt="x", batch_size=batch, jobs=1)
+        with store.connect() as c:
+            named = _referenced(c)
+            stored = {r[0] for r in c.execute(select(S.raw_records.c.sha256))}
+        assert named <= stored
+        assert stored <= named | bare
+    finally:
+        store.close()
