@@ -420,6 +420,34 @@ def test_a_resync_never_reads_the_next_chat_as_the_damaged_one_its_key_damaged_t
         assert p is None or p.text == f"c1m{i}", (i, p.text)
 
 
+def test_a_long_chat_damaged_at_its_end_never_gives_its_messages_the_next_chats(
+        sqlite_store, tmp_path):
+    """The careful pass passes over the long strings of the messages the
+    first pass gave already, and handed the parser a quote for each, which
+    the offset after the last message read counted as read too: 3,000
+    messages on, that offset lay past the next chat's keys, where no
+    boundary was seen, and chat 3's messages were stored as chat 1's (181
+    false edits). Offsets are exact now."""
+    def msg(c: int, i: int) -> dict:
+        t = f"c{c}m{i}" + (" long text" * 20 if c == 1 else "")
+        return {"id": i, "type": "message", "date": "2020-01-01T00:00:00", "text": t,
+                "text_entities": [{"type": "plain", "text": t}]}
+
+    chats = [{"name": f"C{c}", "type": "public_channel", "id": c,
+              "messages": [msg(c, i) for i in range(1, 3001 if c == 1 else 200)]}
+             for c in (1, 2, 3)]
+    d = tmp_path / "DataExport_2024-05-10"
+    d.mkdir()
+    text = json.dumps({"chats": {"list": chats}})
+    at = text.index('"text": "c1m3000 ')
+    (d / "result.json").write_text(text[:at] + "x" + text[at:])
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel1.messages[2999]"], rep.rejects
+    for i in range(1, 200):
+        p = post(sqlite_store, "telegram", f"channel1/{i}")
+        assert p is not None and p.text.startswith(f"c1m{i} "), (i, p and p.text)
+
+
 def test_what_is_parsed_to_check_resume_points_is_bounded(sqlite_store, tmp_path,
                                                           monkeypatch):
     """Each check that fails costs a parse up to its error: past

@@ -321,3 +321,24 @@ def test_a_record_over_the_limit_is_rejected_without_holding_its_string(tmp_path
     assert sum(getattr(r, "reason", None) is None for r in out) == (1 if kind == "array, damaged"
                                                                       else 2)
     assert peak < MAX_LINE + (8 << 20), peak >> 20
+
+
+@pytest.mark.parametrize("block", [16, 1 << 16])
+def test_shrunk_before_counts_only_the_numbers_before_a_place(block):
+    """``shrunk`` counts every number replaced so far, also those read ahead
+    of what was handed (a block is scanned whole): an offset told from it
+    lay that much too far on (``resync``). ``shrunk_before(pos)`` counts
+    those that end at or before byte ``pos`` of what was handed."""
+    big = "9" * 5000
+    text = f'[1, {big}, "s", {big}1, 2]'.encode()
+    g = NumberGuard(io.BytesIO(text), block=block)
+    first = g.read(3)  # '[1,': the numbers after it are scanned ahead, or not yet
+    assert first == b"[1,"
+    assert g.shrunk_before(3) == 0
+    if block > len(text):
+        assert g.shrunk > 0  # (the first number was replaced ahead of what was handed)
+    out = first + g.read()
+    one = out.index(b'"s"')  # after the first marker
+    assert g.shrunk_before(one) == 5000 - len(jsonitems._UNREADABLE_JSON)
+    assert g.shrunk_before(len(out)) == g.shrunk == 2 * 5000 + 1 - 2 * len(
+        jsonitems._UNREADABLE_JSON)

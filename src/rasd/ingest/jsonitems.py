@@ -34,6 +34,7 @@ import math
 import re
 import secrets
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -301,7 +302,35 @@ class NumberGuard:
         # is handed is that much shorter (at most) than what was read
         # (``resync`` tells a file offset from what the parser was handed)
         self.shrunk = 0
+        # where each replacement ends in what is handed (bytes handed before
+        # it, and the marker), and by how much it made that shorter: what
+        # ``shrunk_before`` adds up (``resync``: exact offsets, ``shrunk``
+        # counts numbers scanned ahead of what the parser was handed too)
+        self._marks: deque[list[int]] = deque()
+        self._handed = 0  # bytes handed
+        self._before = 0  # of the marks let go of (all before what was asked)
         self.in_string = self.swallow = self.eof = False
+
+    def shrunk_before(self, pos: int) -> int:
+        """Bytes read less bytes handed, over the replacements that end at or
+        before byte ``pos`` of what was handed (``pos`` never less than
+        asked before)."""
+        marks = self._marks
+        while marks and marks[0][0] <= pos:
+            self._before += marks.popleft()[1]
+        return self._before
+
+    def _shrink(self, by: int, new: bool = True) -> None:
+        """A replacement (``new``: its marker just added) made what is handed
+        ``by`` bytes shorter than what was read (a swallowed number's rest:
+        the last one's)."""
+        self.shrunk += by
+        if not by:
+            return
+        if new or not self._marks:
+            self._marks.append([self._handed + len(self.ready), by])
+        else:
+            self._marks[-1][1] += by
 
     def read(self, size: int = -1) -> bytes:
         while not self.eof and (size < 0 or len(self.ready) < size):
@@ -310,6 +339,7 @@ class NumberGuard:
                 self.eof = True
             self._scan(data)
         n = len(self.ready) if size < 0 else min(size, len(self.ready))
+        self._handed += n
         if n == len(self.ready):  # (one copy, not two: reads of a long string are large)
             out = bytes(self.ready)
             self.ready.clear()
@@ -325,7 +355,7 @@ class NumberGuard:
         n, pos, out = len(buf), 0, self.ready
         if self.swallow:  # the rest of a number already replaced
             pos = _NUMBER_CHARS.match(buf).end()  # type: ignore[union-attr]
-            self.shrunk += pos
+            self._shrink(pos, new=False)
             if pos == n and not self.eof:
                 return
             self.swallow = False
@@ -355,7 +385,7 @@ class NumberGuard:
             self._outside(buf, pos, cut)
             if n - cut > NUMBER_CARRY_MAX:  # an endless number: unreadable
                 out += _UNREADABLE_JSON
-                self.shrunk += max(n - cut - len(_UNREADABLE_JSON), 0)
+                self._shrink(max(n - cut - len(_UNREADABLE_JSON), 0))
                 self.swallow = True
             else:
                 self.pending = buf[cut:]
@@ -386,7 +416,7 @@ class NumberGuard:
         for m in _SUSPECT.finditer(buf, start, end):
             if not _readable(m.group()):
                 self.ready += buf[last:m.start()] + _UNREADABLE_JSON
-                self.shrunk += max(m.end() - m.start() - len(_UNREADABLE_JSON), 0)
+                self._shrink(max(m.end() - m.start() - len(_UNREADABLE_JSON), 0))
                 last = m.end()
         self.ready += buf[last:end]
 
@@ -603,6 +633,9 @@ class ReadGuard:
         # the last read passed over the rest of a string: the parser's next
         # string (or key) is that string's stub, not the string
         self.cut = False
+        # bytes handed that are not the file's: the ends given to strings
+        # passed over (``StringReads``; ``resync`` tells file offsets)
+        self.made = 0
         # a read handed the parser the end of the data: an error it raises
         # then is the end it met (ijson reads again only once all it was
         # handed is parsed), not a fault in what came before (``at_bomb``)
@@ -617,6 +650,8 @@ class ReadGuard:
             f.left = self.limit - (self.n - self.mark)
             data = f.read(size)
             self.n += len(data) + f.skipped  # a string passed over counts as read
+            if f.skipped:  # (what ends it for the parser, not read: ``made``)
+                self.made += len(data)
             self.cut = f.skipped > 0
             f.skipped = 0
         else:

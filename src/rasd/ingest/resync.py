@@ -448,16 +448,25 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
 
 
 def _after(layers: Layers, base: int) -> int:
-    """The file offset at or after the end of the item just read: where its
-    closing bracket lies in what the parser was handed (``jsonlex.end_offset``),
-    plus the bytes of strings passed over and of numbers made shorter
-    (``ReadGuard``, ``NumberGuard``: never less than the true offset)."""
+    """The file offset of the end of the item (or map, or array) just read:
+    where its closing bracket lies in what the parser was handed
+    (``jsonlex.end_offset``), less what was handed that is not the file's
+    (the ends of strings passed over: ``ReadGuard.made``), plus the bytes of
+    strings passed over (``ReadGuard``) and of numbers made shorter before it
+    (``NumberGuard.shrunk_before``). Exact: both are whole reads, or taken
+    before the parser is handed what follows, so all of them lie before it (a
+    number made shorter further on, read ahead, is not counted: it was, and
+    this lay past the next chat's keys after a long chat read on — its
+    strings passed over, each end counted as read — and a message of it was
+    read on as the damaged chat's). Where no bracket was read yet: at or
+    after the end of what was handed."""
     guard = layers.guard
     end = jsonlex.end_offset(guard)
     if end is None:  # (not an item that ends in a bracket)
         return base + guard.n + layers.numbers.shrunk
     at, handed = end
-    return base + at + (guard.n - handed) + layers.numbers.shrunk
+    read = at - guard.made + (guard.n - handed)  # of what NumberGuard handed
+    return base + read + layers.numbers.shrunk_before(read)
 
 
 @dataclass(slots=True)
