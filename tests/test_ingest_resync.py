@@ -11,13 +11,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.helpers import post
+from tests.helpers import account, post
 from tests.test_ingest_telegram import _msg, channel_export
 from typer.testing import CliRunner
 
@@ -391,8 +392,9 @@ def test_a_resync_never_reads_the_next_chat_as_the_damaged_one(sqlite_store, tmp
     second message followed by the rest of the file passes every check of a
     resume point, and was read on as the damaged chat's — chat 2's messages
     stored as channel1/3 …, versions of chat 1's own (found by a fuzz of full
-    exports). A resume point past the next "messages" key is not taken: the
-    rest of the file is one reject, as before resync."""
+    exports). A resume point past the next "messages" key is not taken as
+    one of the damaged chat's messages; reading resumes at the next chat,
+    read as its own."""
     d = _full_export(tmp_path)
     _damaged(d, "c1m11", ",")
     rep = ingest_path(sqlite_store, d)
@@ -402,6 +404,7 @@ def test_a_resync_never_reads_the_next_chat_as_the_damaged_one(sqlite_store, tmp
             p = post(sqlite_store, "telegram", f"channel{c}/{i}")
             assert p is None or p.text == f"c{c}m{i}", (c, i, p.text)
     assert all(post(sqlite_store, "telegram", f"channel1/{i}") for i in range(2, 11))
+    assert all(post(sqlite_store, "telegram", f"channel2/{i}") for i in range(2, 12))
 
 
 def test_a_resync_never_reads_the_next_chat_as_the_damaged_one_its_key_damaged_too(
@@ -446,6 +449,189 @@ def test_a_long_chat_damaged_at_its_end_never_gives_its_messages_the_next_chats(
     for i in range(1, 200):
         p = post(sqlite_store, "telegram", f"channel1/{i}")
         assert p is not None and p.text.startswith(f"c1m{i} "), (i, p and p.text)
+
+
+# reading on at the next chat of a full export (resync (iv))
+
+def _chats(n: int, per: int = 10, *, first: int = 1) -> list[dict]:
+    """Channels ``first``..``first + n - 1``, each of messages 2..``per + 1``
+    whose texts are ``c<chat>m<id>``."""
+    return [{"name": f"C{c}", "type": "public_channel", "id": c,
+             "messages": [_msg(i, f"c{c}m{i}") for i in range(2, per + 2)]}
+            for c in range(first, first + n)]
+
+
+def _export(tmp: Path, doc: dict, indent: int | None = 1) -> tuple[Path, str]:
+    d = tmp / "DataExport_2024-05-10"
+    d.mkdir(exist_ok=True)
+    text = json.dumps(doc, indent=indent)
+    (d / "result.json").write_text(text)
+    return d, text
+
+
+def _kept(store, chats: range, per: int = 10) -> set[tuple[int, int]]:
+    """The (chat, message) posts stored, each checked to hold its own text."""
+    kept = set()
+    for c in chats:
+        for i in range(2, per + 2):
+            p = post(store, "telegram", f"channel{c}/{i}")
+            if p is not None:
+                assert p.text == f"c{c}m{i}", (c, i, p.text)
+                kept.add((c, i))
+    return kept
+
+
+def _chat_starts(text: str) -> list[int]:
+    return [m.start() for m in re.finditer(r'\{\s*"name"', text)]
+
+
+def test_damage_in_a_chats_last_message_reads_on_from_the_next_chat(sqlite_store, tmp_path):
+    """Damage in chat 1's last message: no resume point lies in chat 1 after
+    it, and one in chat 2 would be read as chat 1's; the file ended there,
+    chats 2-4 lost. Now the damaged message is one reject naming the byte
+    the file was read on from, chat 2's start, and chats 2-4 are read as
+    their own (their ids, names, accounts)."""
+    d, text = _export(tmp_path, {"about": "x", "chats": {"about": "y", "list": _chats(4)}})
+    _damaged(d, "c1m11", ",")
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel1.messages[9]"], rep.rejects
+    assert rep.rejects[0]["reason"].startswith("damaged JSON: ")
+    # (one byte inserted before it: chat 2 starts one byte further on)
+    assert rep.rejects[0]["reason"].endswith(
+        f"read on from byte {_chat_starts(text)[1] + 1:,}, at the next chat")
+    everything = {(c, i) for c in range(1, 5) for i in range(2, 12)}
+    assert _kept(sqlite_store, range(1, 5)) == everything - {(1, 11)}
+    for c in (1, 2, 3, 4):
+        assert account(sqlite_store, "telegram", f"channel{c}").name == f"C{c}"
+
+
+@pytest.mark.parametrize("field", ["name", "type", "id"])
+def test_damage_in_a_chats_own_fields_reads_on_from_the_next_chat(sqlite_store, tmp_path,
+                                                                  field):
+    """Damage in chat 2's name, type or id (before its messages): the file
+    ended there. Now it is one reject naming the chat, chat 2 (whose id is
+    not known, or not sure) is not read, and chats 3 and 4 are, as their
+    own; chat 1 is kept whole."""
+    d, text = _export(tmp_path, {"about": "x", "chats": {"about": "y", "list": _chats(4)}})
+    at = text.index(f'"{field}"', _chat_starts(text)[1])
+    (d / "result.json").write_text(text[:at] + "x" + text[at:])
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["chats.list[1]"], rep.rejects
+    assert "at the next chat" in rep.rejects[0]["reason"]
+    everything = {(c, i) for c in range(1, 5) for i in range(2, 12)}
+    assert _kept(sqlite_store, range(1, 5)) == everything - {(2, i) for i in range(2, 12)}
+    assert account(sqlite_store, "telegram", "channel3").name == "C3"
+
+
+def test_damage_between_chats_reads_on_from_the_next_chat(sqlite_store, tmp_path):
+    d, text = _export(tmp_path, {"chats": {"list": _chats(3)}}, indent=None)
+    at = _chat_starts(text)[1] - 2  # '}x, {"name"'
+    (d / "result.json").write_text(text[:at] + "x" + text[at:])
+    rep = ingest_path(sqlite_store, d)
+    assert len(rep.rejects) == 1 and "at the next chat" in rep.rejects[0]["reason"]
+    assert _kept(sqlite_store, range(1, 4)) == {(c, i) for c in range(1, 4)
+                                                for i in range(2, 12)}
+
+
+def test_damage_in_the_last_chat_reads_on_in_the_left_chats(sqlite_store, tmp_path):
+    """The chats after the damage that lie in another list ("left_chats")
+    are read as their own too (the first of that list, after a "[", is no
+    resume point: lost with the damaged one)."""
+    left = _chats(3, first=7)
+    for ch in left:
+        ch["type"] = "private_supergroup"
+    d, _ = _export(tmp_path, {"chats": {"list": _chats(2)}, "left_chats": {"list": left}})
+    _damaged(d, "c2m11", ",")
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel2.messages[9]"], rep.rejects
+    assert _kept(sqlite_store, range(1, 10)) == {
+        (c, i) for c in (1, 2, 8, 9) for i in range(2, 12)} - {(2, 11)}
+
+
+# a chat written as text (a message's, a chat's name): never a chat
+_MSG99 = '{"id": 99, "type": "message", "date": "2020-01-01T00:00:00", "text": "forged"}'
+_FORGED_CHATS = (
+    f'{{"name": "F", "type": "public_channel", "id": 77, "messages": [{_MSG99}]}}',
+    f'"}}]}}, {{"name": "F", "type": "public_channel", "id": 78, "messages": [{_MSG99[:-10]}',
+    f'}}]}}, {{"type": "public_channel", "id": 79, "messages": [{_MSG99[:-9]}x',
+    ', {"name": "F", "type": "public_channel", "id": 76, "messages": [], "x": "')
+
+
+@pytest.mark.parametrize("where", ["last message", "name", "first message"])
+def test_text_that_looks_like_chats_is_never_a_chat(sqlite_store, tmp_path, where):
+    """Names and messages whose text is a chat (escaped by the exporter),
+    around damage that makes reading resume at a chat: no chat 76-79 and no
+    message 99 is stored; every real message is kept under its own chat,
+    but for those of the damaged place's chat after it."""
+    chats = _chats(4)
+    for k, ch in enumerate(chats):
+        ch["name"] = _FORGED_CHATS[k]
+        for m in ch["messages"][::2]:
+            m["text"] = f'{m["text"]}{_FORGED_CHATS[(k + m["id"]) % 4]}'
+            m["text_entities"] = [{"type": "plain", "text": m["text"]},
+                                  {"type": "bold", "text": _FORGED_CHATS[m["id"] % 4]}]
+    d, text = _export(tmp_path, {"chats": {"list": chats}}, indent=None)
+    starts = _chat_starts(text)
+    if where == "last message":
+        at = text.index('"text": "c2m11')
+    elif where == "name":
+        at = text.index('"name"', starts[1])
+    else:
+        at = text.index('"text": "c2m2')
+    (d / "result.json").write_text(text[:at] + "x" + text[at:])
+    rep = ingest_path(sqlite_store, d)
+    assert len(rep.rejects) == 1, rep.rejects
+    for c in (76, 77, 78, 79):
+        assert account(sqlite_store, "telegram", f"channel{c}") is None
+        assert not any(post(sqlite_store, "telegram", f"channel{c}/{i}") for i in (2, 99))
+    for c in range(1, 5):
+        assert post(sqlite_store, "telegram", f"channel{c}/99") is None
+    kept = set()
+    for c in range(1, 5):
+        for i in range(2, 12):
+            p = post(sqlite_store, "telegram", f"channel{c}/{i}")
+            if p is not None:
+                assert p.text.startswith(f"c{c}m{i}"), (c, i, p.text)
+                kept.add((c, i))
+    lost = {"last message": {(2, 11)}, "name": {(2, i) for i in range(2, 12)},
+            "first message": {(2, 2)}}[where]
+    assert kept == {(c, i) for c in range(1, 5) for i in range(2, 12)} - lost
+
+
+def test_a_chat_read_on_whose_first_message_is_damaged_keeps_its_messages_its_own(
+        sqlite_store, tmp_path):
+    """After reading on at chat 2, its first message damaged too: no message
+    of it was read, and the place to look for its end from was what the
+    parser had read (64 KiB past a resume point), past the keys of chats
+    after it: a message of chat 4 was read on as chat 2's. It is looked for
+    from chat 2's own "messages": [ now."""
+    d, text = _export(tmp_path, {"chats": {"list": _chats(6, per=150)}}, indent=None)
+    starts = _chat_starts(text)
+    last, first = text.index('"text": "c1m151'), text.index('{"id": 2,', starts[1])
+    (d / "result.json").write_text(text[:last] + "," + text[last:first] + "x" + text[first:])
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel1.messages[149]",
+                                                "channel2.messages[0]"], rep.rejects
+    everything = {(c, i) for c in range(1, 7) for i in range(2, 152)}
+    assert _kept(sqlite_store, range(1, 7), per=150) == everything - {(1, 151), (2, 2)}
+
+
+def test_a_damaged_chats_messages_are_passed_over_in_one_try(sqlite_store, tmp_path,
+                                                            monkeypatch):
+    """Damage in chat 2's name: every message of chat 2 is a resume point
+    to check (and refuse: no "messages" key). A check of one runs on to the
+    end of chat 2's messages, and the next try starts there: a few tries,
+    not one a message (past MAX_TRIES the rest was lost)."""
+    from rasd.ingest import resync
+
+    monkeypatch.setattr(resync, "MAX_TRIES", 10)
+    d, text = _export(tmp_path, {"chats": {"list": _chats(3, per=200)}})
+    at = text.index('"name"', _chat_starts(text)[1])
+    (d / "result.json").write_text(text[:at] + "x" + text[at:])
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["chats.list[1]"], rep.rejects
+    assert _kept(sqlite_store, range(1, 4), per=200) == {
+        (c, i) for c in (1, 3) for i in range(2, 202)}
 
 
 def test_what_is_parsed_to_check_resume_points_is_bounded(sqlite_store, tmp_path,
@@ -542,7 +728,7 @@ _TEXTS = ("{", "}", "[", "]", ",", ":", '"', "\\", "{}", ", {", '"id"', " 77 ", 
           '}, {"id": 98, "type": "message", "date": "2020-01-01T00:00:00", "text": "x',
           '{"id": "555", "text": "forged tweet", "author_id": "1"}',
           '}, {"id": "556", "text": "f", "author_id": "1')
-_FORGED = {"99", "98", "555", "556"}
+_FORGED = {"99", "98", "97", "555", "556"}
 _JUNK = b',{}[]":x \\0'
 
 
@@ -604,3 +790,89 @@ def test_fuzz_no_record_is_made_up_or_moved_by_reading_on(tmp_path_factory, data
     assert not {k for k in got if k.rsplit("/", 1)[-1] in _FORGED}, got
     changed = [k for k, t in got.items() if k in real and (t or "") != real[k]]
     assert len(changed) <= damages, (changed, got, real)
+
+
+# where damage makes reading resume at a chat: a chat's own keys, its last
+# message (before its end), the comma between chats
+_CHAT_PLACES = re.compile(rb'"name"|"type": "public_channel"|"id": [5-8],|"messages"'
+                          rb'|\}\s*\]\s*\}\s*(?:,|\]\s*\})')
+
+
+@settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_no_chat_is_made_up_and_no_message_moved_by_reading_on_at_a_chat(
+        tmp_path_factory, data):
+    """Full exports of 2-4 chats whose names and messages are adversarial
+    JSON, chats written as text among them, damaged in 1-3 bytes, most near
+    a chat's own keys or between chats (where reading resumes at the next
+    chat): no chat or message written as text is stored, and every post is a
+    real one, under its own chat, with its real text, but for at most one
+    post per damaged byte (its text, or its chat's id, damaged). The
+    standalone version of this fuzz: 23,000 files of 2-5 chats clean (1-3 damages each)."""
+    texts = st.lists(st.sampled_from(_TEXTS + _FORGED_CHATS), max_size=4).map("".join)
+    real: dict[tuple[str, str], str] = {}
+    chats = []
+    for cid in range(5, 5 + data.draw(st.integers(2, 4))):
+        msgs = []
+        for i in range(1, data.draw(st.integers(1, 4)) + 1):
+            t = data.draw(texts)
+            msgs.append({"id": i, "type": "message", "date": "2020-01-01T00:00:00",
+                         "from": "C", "from_id": f"channel{cid}", "text": t,
+                         "text_entities": [{"type": "plain", "text": t},
+                                           {"type": "bold", "text": data.draw(texts)}]})
+            real[str(cid), str(i)] = t
+        chats.append({"name": data.draw(texts), "type": "public_channel", "id": cid,
+                      "messages": msgs})
+    ascii_, indent = data.draw(st.booleans()), data.draw(st.sampled_from([None, 1]))
+    raw = json.dumps({"about": "x", "chats": {"about": "y", "list": chats}},
+                     ensure_ascii=ascii_, indent=indent).encode()
+    # where each chat lies in it (its "{" to its "}"): its own text, indented
+    spans, at = [], 0
+    for ch in chats:
+        own = json.dumps(ch, ensure_ascii=ascii_, indent=indent)
+        own = (own if indent is None else own.replace("\n", "\n   ")).encode()
+        at = raw.index(own, at)
+        spans.append((at, at + len(own) - 1))
+    damages = data.draw(st.sampled_from([1, 1, 2, 3]))
+    first_at = None  # (the place of the first damage, in the text as written)
+    for _ in range(damages):
+        near = [m.start() for m in _CHAT_PLACES.finditer(raw)]
+        if near and data.draw(st.integers(0, 3)):
+            at = min(max(data.draw(st.sampled_from(near)) + data.draw(st.integers(-40, 12)),
+                         0), len(raw) - 1)
+        else:
+            at = data.draw(st.integers(0, len(raw) - 1))
+        junk = bytes([data.draw(st.sampled_from(_JUNK))])
+        op = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+        raw = raw[:at] + (b"" if op == "delete" else junk) + raw[at + (op != "insert"):]
+        first_at = at if first_at is None else first_at
+    f = tmp_path_factory.mktemp("rs") / "result.json"
+    f.write_bytes(raw)
+    got: dict[tuple[str, str], str] = {}
+    accounts = set()
+    try:
+        for r in get_parser("telegram").parse(f, RawSink()):
+            if isinstance(r, Post):
+                chat, _, mid = r.platform_id.partition("/")
+                got[re.sub(r"^[a-z]+", "", chat), mid] = r.text or ""
+            elif type(r).__name__ == "Account" and not r.stub:
+                accounts.add(re.sub(r"^[a-z]+", "", r.platform_id))
+    except IngestError:
+        pass  # (damage before anything readable: refused whole)
+    assert not {k for k in got if k[1] in _FORGED or k[0] in {"76", "77", "78", "79"}}, got
+    assert not accounts & {"76", "77", "78", "79"}, accounts
+    ids = {c for c, _ in real}
+    changed = [k for k, t in got.items() if k[0] in ids and real.get(k) != t]
+    for c in {c for c, _ in got} - ids:  # a chat whose id was damaged (a byte of it)
+        mine = {m: t for (cc, m), t in got.items() if cc == c}
+        changed += [c] * (1 + min(sum(real.get((r, m)) != t for m, t in mine.items())
+                                  for r in ids))
+    assert len(changed) <= damages, (changed, got, real)
+    # one damaged byte inside a chat (not the last): every later chat is read
+    # whole, as its own (the file ended there, where it was in the chat's
+    # last message or its own fields)
+    inside = [k for k, (a, b) in enumerate(spans) if a < first_at < b]
+    if damages == 1 and inside and inside[0] < len(chats) - 1:
+        later = {k: t for k, t in real.items() if int(k[0]) > 5 + inside[0]}
+        assert {k: got.get(k) for k in later} == later, (inside, got, real)

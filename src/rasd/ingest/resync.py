@@ -63,7 +63,49 @@ resume point; two damaged places within one item's nested array.
 (iii) Another chat: in a full export, a message of the next chat passes
 both checks (its depth and the tail are a message's), and would be read on as
 the damaged chat's. A resume point is never taken past the next
-``"messages":`` or ``"name":`` key after the damage (``_boundary``).
+``"messages":`` or ``"name":`` key after the damage (``_boundary``), looked
+for from the end of the last item read, an exact offset (``_after``), or,
+where none of the chat's was read, from its own ``"messages": [``
+(``_items_start``): an offset past the next chat's keys found the key after
+them, and a message of the chat after was read on as the damaged one's.
+
+(iv) The next chat. In a full export, where no resume point is taken in the
+damaged chat (damage in its last message, or anywhere after which the only
+ones lie in the next chat), or the damage lies in the chat's own fields
+(``"name"``, ``"type"``, ``"id"``) or between chats, reading resumes at a
+chat: a resume point ``p`` as above, from the start of the damaged chat
+(never that chat's own ``{``: read again, it meets the same damage), checked
+with ``{"chats":{"list":[`` before it (``_holders``, ``synthetic_prefix``
+of ``chats.list.item``). ``p`` is taken where the first object parsed from
+it has, at its top level, the keys ``"messages"`` (an array), ``"type"`` and
+``"id"`` (``HOLDER_KEYS``), and the parse reaches the end or an error after
+them. Its messages are then read as that chat's, under its own id and
+type, as a chat is read; the damaged chat's end is never read, and a
+message is stored only in a chat whose ``"type"`` and ``"id"`` were read
+(``telegram``). Why nothing is made up or moved:
+- wrong parity: every key of such a parse holds a ``,`` or a ``:``, as in
+  (i); ``"messages"``, ``"type"`` and ``"id"`` hold none, so all three must
+  be real keys (unless the damage itself wrote them). Text an attacker
+  writes (a name, a message) that looks like a chat, ``{\"name\": …,
+  \"messages\": [...]}``, holds escaped quotes: ``{\"`` is no resume point,
+  and read from the quote before it, its keys are stretches between strings.
+- wrong depth: a ``{`` that is not a chat's is a message, or an object in
+  one (an entity, a reaction); none of them has a ``"messages"`` key. This
+  is why the check need not see the list still open nor a whole chat: the
+  keys tell a chat from any other object of an export, and a damaged chat
+  after ``p`` is read as far as it goes (its messages resynced in turn), not
+  lost whole. A first object without them refuses ``p``; the parse then
+  goes on to where the list closes (for a message: the end of its chat,
+  passed over in one parse, not a try a message) or to the next object that
+  has them (tried next).
+- another chat: ``p`` is a real chat's start, so what follows is read as
+  that chat's, under its own id; the damaged chat is left at the damage.
+A chat-level resume point counts as a resync (``MAX_RESYNCS``) and each
+candidate as a try (``MAX_TRIES``); the parse of a check that fails counts
+against ``MAX_CHECKED``, and the rereading of a compressed file against
+``MAX_REREAD``. The damage is one reject: the damaged message's where it
+lay in the messages (``channel5.messages[9]``), else the chat's
+(``chats.list[1]``), saying "… read on from byte N, at the next chat".
 
 The offsets are bytes of the file as ``open_binary`` reads it (decompressed,
 without a byte-order mark).
@@ -301,8 +343,8 @@ def _candidate(tape: _Tape, start: int, after: int) -> int | None:
         buf = buf[len(buf) - keep:]
 
 
-def _validate(tape: _Tape, p: int, head: bytes, checked: list[int]
-              ) -> tuple[bool, int] | None:
+def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
+              need: tuple[str, ...] | None = None) -> tuple[bool, int] | None:
     """Whether resume point ``p`` is taken (see the module docstring), and
     the least offset worth a try after it where not: the error's (none
     before it is), or where the items array closed, where it did (a nested
@@ -313,7 +355,16 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int]
     top-level keys is ``trusted`` refuses ``p`` at once: read from inside a
     string (so are all items after it, up to an error), it would only give
     rejects (text of ``, {}`` repeated: one each). The bytes parsed are
-    counted down from ``checked[0]`` (``CheckLimit`` past it)."""
+    counted down from ``checked[0]`` (``CheckLimit`` past it).
+
+    ``need`` (a resume point between the objects that hold items arrays, the
+    chats of a full export: ``_holders``): the items array's key, then the
+    other keys the first object read must have at its top level, the items
+    array's value an array (``_Keys``); ``p`` is taken where it does, up to
+    the end or an error (see (iv)). Where it does not, the parse goes on to
+    the first later object that does (tried next), or where the list closed
+    (a message read as a chat: the rest of its chat is passed over in one
+    parse, not a try a message)."""
     depth = head.count(b"[") + head.count(b"{")  # the items array's, its items one deeper
     for backend in (ijson, jsonlex):
         cut = EndAtDamage(_Prefixed(head, tape.reader(p)))
@@ -321,31 +372,50 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int]
         level = items = 0
         closed = plain = False
         closed_at = p + 1
+        keys = _Keys(need) if need is not None else None
+        first = False  # (need) the first object has its keys
         try:
             for k, (event, value) in enumerate(backend.basic_parse(
                     guard, buf_size=_CHECK_STEP, use_float=True)):
                 if not k & 15:
                     guard.mark = guard.n
+                if keys is not None:
+                    if level == depth and event in _STARTS:  # an object of the list
+                        keys.start(max(p + 1, p + guard.before - len(head)))
+                    elif level == depth + 1:
+                        keys.see(event, value)
+                    if keys.has and items == 0:
+                        first = True
+                    elif keys.has and items > 0 and not first:  # (tried next)
+                        _count(checked, guard.n)
+                        return False, keys.at
                 if event in _STARTS:
                     level += 1
                 elif event in _ENDS:
                     level -= 1
                     if level == depth:
                         items += 1
-                        if items == 1 and not plain:  # (no key, or none trusted)
+                        if keys is None and items == 1 and not plain:  # (no key, or none trusted)
                             return False, max(p + 1, p + guard.before - len(head))
                     elif level < depth and not closed:
                         closed = True
                         closed_at = max(p + 1, p + guard.before - len(head))
+                        if keys is not None and not first:
+                            _count(checked, guard.n)
+                            return False, closed_at
                 elif event == "map_key" and items == 0 and level == depth + 1:
                     plain = plain or trusted({value: None})
-            return True, p
+            if keys is not None and not first:
+                _count(checked, guard.n)
+            return (keys is None or first), p
         except ItemTooLarge:
             return None
         except (ijson.common.JSONError, ValueError, UnicodeDecodeError):
-            checked[0] -= guard.n
-            if checked[0] < 0:
-                raise CheckLimit from None
+            _count(checked, guard.n)
+            if keys is not None:
+                if backend is ijson:
+                    continue  # (jsonlex decides: yajl refuses more)
+                return first, max(p + 1, p + guard.before - len(head))
             if closed:  # (jsonlex would close it there too: refused either way)
                 return False, closed_at
             if backend is ijson:
@@ -354,9 +424,63 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int]
     raise AssertionError  # (unreachable)
 
 
+def _count(checked: list[int], n: int) -> None:
+    """``n`` bytes parsed to check a resume point, counted down from
+    ``checked[0]`` (``CheckLimit`` past it)."""
+    checked[0] -= n
+    if checked[0] < 0:
+        raise CheckLimit
+
+
+class _Keys:
+    """The top-level keys of an object of a list being parsed (``_validate``):
+    ``has`` once it holds every key of ``need`` (``need[0]``, the items
+    array's key, with an array as its value), ``at`` where it started (at
+    most)."""
+
+    def __init__(self, need: tuple[str, ...]) -> None:
+        self.need = need
+        self.start(0)
+
+    def start(self, at: int) -> None:
+        self.at, self.seen, self.key = at, set[str](), None
+        self.has = False
+
+    def see(self, event: str, value: Any) -> None:
+        """An event of the object's own level: a key, or a value's first."""
+        if event == "map_key":
+            self.key = value
+            return
+        if self.key is not None and (self.key != self.need[0] or event == "start_array"):
+            self.seen.add(self.key)
+            self.has = self.has or self.seen.issuperset(self.need)
+        self.key = None
+
+
 # keys of the object that holds an array of items, which the items never
 # have: one of them after a damaged place is the next such object (_boundary)
 OWNER_KEYS = {"messages": ("name",)}
+
+
+# of an items array's key, the other keys the object holding it always has
+# where such objects are the items of a list (a chat of a full export's
+# "chats.list": its "type" and "id", which name the chat its messages are
+# stored under): a resume point between them is the first of them that has
+# these and its items array (``_validate``; see (iv))
+HOLDER_KEYS = {"messages": ("type", "id")}
+
+
+def _holders(items: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Of the ``items`` prefixes, the lists of objects that hold them
+    (``chats.list.item`` of ``chats.list.item.messages.item``), each to what
+    the first of them read from a resume point must have (``need`` of
+    ``_validate``): the items array's key, then its ``HOLDER_KEYS``."""
+    out = {}
+    for item in items:
+        parts = item.split(".")
+        if len(parts) >= 4 and parts[-1] == parts[-3] == "item" and parts[-2] in HOLDER_KEYS:
+            out[".".join(parts[:-2])] = (parts[-2], *HOLDER_KEYS[parts[-2]])
+    return out
 
 
 def _boundary(path: Path, start: int, item: str, budget: list[int],
@@ -378,20 +502,42 @@ def _boundary(path: Path, start: int, item: str, budget: list[int],
     names = (parts[-2], *OWNER_KEYS.get(parts[-2], ()))
     key = re.compile(rb'"(?:' + b"|".join(re.escape(n.encode()) for n in names)
                      + rb')"[ \t\r\n]*:')
+    found = _scan(path, start, key, budget, checked)
+    return found[0] if isinstance(found, tuple) else found + 1  # (none: past the end)
+
+
+def _items_start(path: Path, start: int, item: str, budget: list[int],
+                 checked: list[int]) -> int | None:
+    """Where the array of items at ``item`` (``chats.list.item.messages.item``)
+    of the object that begins after ``start`` (a chat) begins: just after the
+    ``[`` of the first ``"messages": [`` after it (a real key, as in
+    ``_boundary``; what a chat could hold before its messages, a name, a type,
+    an id, has none); None where there is none."""
+    key = re.compile(rb'"' + re.escape(item.split(".")[-2].encode())
+                     + rb'"[ \t\r\n]*:[ \t\r\n]*\[')
+    found = _scan(path, start, key, budget, checked)
+    return found[1] if isinstance(found, tuple) else None
+
+
+def _scan(path: Path, start: int, pattern: re.Pattern[bytes], budget: list[int],
+          checked: list[int]) -> tuple[int, int] | int:
+    """The file offsets of the first match of ``pattern`` (of at most 64
+    bytes) after ``start``, or where the file ends; the bytes read counted
+    down from ``checked[0]`` (``CheckLimit`` past it)."""
     f = _open_at(path, start, budget)
     try:
         at, tail = start, b""
         while True:
             data = f.read(_STEP)
             if not data:
-                return at + len(tail) + 1  # (none: past the end)
+                return at + len(tail)
             checked[0] -= len(data)
             if checked[0] < 0:
                 raise CheckLimit
             buf = tail + data
-            m = key.search(buf)
+            m = pattern.search(buf)
             if m is not None:
-                return at + m.start()
+                return at + m.start(), at + m.end()
             keep = min(len(buf), 64)
             at += len(buf) - keep
             tail = buf[len(buf) - keep:]
@@ -401,24 +547,37 @@ def _boundary(path: Path, start: int, item: str, budget: list[int],
 
 def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[int],
             checked: list[int], tape: _Tape | None = None,
-            bound: list[int | None] | None = None) -> tuple[int, _Tape] | None:
+            bound: list[int | None] | None = None, need: tuple[str, ...] | None = None,
+            own: bool = False) -> tuple[int, _Tape] | None:
     """The first resume point after ``start`` taken (see the module
     docstring), and the tape it is read from (``tape``, the last resync's,
     where it still holds ``start``: a compressed file is not decompressed
     again from its start); None where there is none, or none within
     ``tries[0]`` checks (counted down), or none before the end of the items'
     array (``_boundary``, kept in ``bound[0]`` for the resyncs after this
-    one: it is the first after their start too). ``RereadLimit`` past
-    ``budget``, ``CheckLimit`` past ``checked``."""
+    one, with the start it was found from in ``bound[1]``: it is the first
+    after their start too, where that lies between them). ``RereadLimit`` past
+    ``budget``, ``CheckLimit`` past ``checked``.
+
+    With ``need``, ``item`` is a list of objects that hold items arrays (the
+    chats of a full export: ``_holders``), and a resume point is one of
+    them (``_validate``), anywhere after ``start`` (no ``_boundary``: each is
+    read as its own); ``own``: the object being read when the damage was met
+    begins at the first ``{`` at or after ``start``, and is never one (read
+    again, it would meet the same damage)."""
     head = synthetic_prefix(item)
-    if bound is None:
-        bound = [None]
-    if bound[0] is None or bound[0] <= start:
-        try:
-            bound[0] = _boundary(path, start, item, budget, checked)
-        except (IngestError, OSError, EOFError):
-            return None
-    end = bound[0]
+    end: int | None = None
+    if need is None:
+        if bound is None:
+            bound = [None, None]
+        # (the one found after an earlier start is the first after this one
+        # too, where it lies after it: not where this one is before that)
+        if bound[0] is None or bound[1] is None or not bound[1] <= start < bound[0]:
+            try:
+                bound[0], bound[1] = _boundary(path, start, item, budget, checked), start
+            except (IngestError, OSError, EOFError):
+                return None
+        end = bound[0]
     if tape is None or tape.f.closed or start < tape.lo:
         try:
             tape = _Tape(path, start, budget)
@@ -426,12 +585,18 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
             return None
     after = start
     try:
+        if own:
+            brace = _brace(tape, start, checked)
+            if brace is None:
+                tape.close()
+                return None
+            after = brace + 1
         while True:
             p = _candidate(tape, start, after)
             if p is None or tries[0] <= 0 or (end is not None and p >= end):
                 break
             tries[0] -= 1
-            verdict = _validate(tape, p, head, checked)
+            verdict = _validate(tape, p, head, checked, need)
             if verdict is None:
                 break
             taken, err = verdict
@@ -447,25 +612,42 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
     return None
 
 
+def _brace(tape: _Tape, at: int, checked: list[int]) -> int | None:
+    """The offset of the first ``{`` at or after ``at`` (None: none), the
+    bytes read on the way counted down from ``checked[0]``."""
+    r = tape.reader(at)
+    while True:
+        data = r.read(_STEP)
+        if not data:
+            return None
+        k = data.find(b"{")
+        if k >= 0:
+            return at + k
+        at += len(data)
+        checked[0] -= len(data)
+        if checked[0] < 0:
+            raise CheckLimit
+
+
 def _after(layers: Layers, base: int) -> int:
     """The file offset of the end of the item (or map, or array) just read:
-    where its closing bracket lies in what the parser was handed
-    (``jsonlex.end_offset``), less what was handed that is not the file's
-    (the ends of strings passed over: ``ReadGuard.made``), plus the bytes of
-    strings passed over (``ReadGuard``) and of numbers made shorter before it
-    (``NumberGuard.shrunk_before``). Exact: both are whole reads, or taken
-    before the parser is handed what follows, so all of them lie before it (a
-    number made shorter further on, read ahead, is not counted: it was, and
-    this lay past the next chat's keys after a long chat read on — its
-    strings passed over, each end counted as read — and a message of it was
-    read on as the damaged chat's). Where no bracket was read yet: at or
-    after the end of what was handed."""
+    where its closing bracket lies in what the parser was handed, plus the
+    bytes of strings passed over less the ends the parser was handed for
+    them (``ReadGuard.shift``, as of the read that held the bracket:
+    ``jsonlex.end_offset``), plus the bytes of numbers made shorter before
+    it (``NumberGuard.shrunk_before``). Exact: a string is passed over in a
+    read of its own, before any bracket after it is read. (It was told from
+    all of them up to the last read, each end handed counted as read, and
+    numbers made shorter ahead of what the parser was handed: past a long
+    chat read on, it lay past the next chat's keys, and a message of the
+    chat after was read on as the damaged one's.) Where no bracket was read
+    yet: at or after the end of what was handed."""
     guard = layers.guard
     end = jsonlex.end_offset(guard)
     if end is None:  # (not an item that ends in a bracket)
         return base + guard.n + layers.numbers.shrunk
-    at, handed = end
-    read = at - guard.made + (guard.n - handed)  # of what NumberGuard handed
+    at, _, shift = end
+    read = at + shift  # in what NumberGuard handed
     return base + read + layers.numbers.shrunk_before(read)
 
 
@@ -499,20 +681,33 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     error after or inside an item at one of the ``items`` prefixes, the
     event ``(item prefix, "reject", reason)`` for the damaged item, then the
     events of the items after the resume point (each item not ``trusted``
-    such a reject too), and so on. ``now`` is told each new stack of
-    readers (what a caller's error handling looks at). An error where no
-    resume point is taken is raised as it came."""
+    such a reject too), and so on. Where no item after it can be (the items
+    array is one of a chat of a full export, and the damage lies in its
+    last item or in the chat's own fields, or between chats), the event
+    ``(item prefix or the chat's prefix, "reject", reason)``, then the
+    events of the next chat taken (``_holders``) and of all after it.
+    ``now`` is told each new stack of readers (what a caller's error
+    handling looks at). An error where no resume point is taken is raised
+    as it came."""
     layers = build(first)
     layers.guard.track_ends = True  # type: ignore[attr-defined]
     now(layers)
     events = parse(layers.guard, skip)
     base = 0  # the file offset of what the parser reads first, less the synthetic text
+    origin = 0  # the file offset of the first byte of the file the parser reads
     drop = 0  # synthetic events still to drop
     at_items: str | None = None  # the items array the parser is in, between its items
     last = 0  # the file offset after which the next item starts (at most)
+    holders = _holders(items)
+    holder: str | None = None  # the list of holders (chats) the parser is in
+    # where the next holder starts (at or after), and whether the one being
+    # read starts at the first "{" at or after it (_resume's own)
+    held, own = 0, False
+    fresh = False  # no item of the items array read yet (at_items from its "[")
     resyncs = 0
     tries = [MAX_TRIES]
-    bound: list[int | None] = [None]  # where the items' array may end (_boundary)
+    # where the items' array may end (_boundary), and after where it was found
+    bound: list[int | None] = [None, None]
     budget = [MAX_REREAD]
     checked = [MAX_CHECKED]
     tape: _Tape | None = None
@@ -520,33 +715,67 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
         while True:
             try:
                 for prefix, event, value in events:
+                    if holders:
+                        if prefix in holders:
+                            if event == "start_map":  # (one the synthetic text opened:
+                                # the damaged one's items read on, its own start passed)
+                                held, own = ((origin, False) if drop else
+                                             (_before(layers, base, origin), True))
+                            elif event == "end_map":
+                                held, own = _after(layers, base), False
+                        elif prefix + ".item" in holders:
+                            if event == "start_array":
+                                holder = prefix + ".item"
+                                held, own = _before(layers, base, origin), False
+                            elif event == "end_array":
+                                holder = None
                     if drop:
                         drop -= 1
                         continue
                     if event == "item":
                         at_items = prefix
                         last = _after(layers, base)
+                        held, own, fresh = last, False, False
                         if resyncs and not trusted(value):
                             yield prefix, "reject", UNTRUSTED
                             continue
                     elif event == "start_array" and prefix + ".item" in items:
                         at_items = prefix + ".item"
+                        # (at or after its "[": what was read, past it; where
+                        # the array is a chat's, _items_start finds it)
                         last = base + layers.guard.n + layers.numbers.shrunk
+                        fresh = True
                     else:
                         at_items = None
                     yield prefix, event, value
                 return
             except (ijson.common.JSONError, ValueError) as e:
-                if (at_items is None or layers.cut.damage is not None or layers.guard.eof
-                        or not rereadable(path)):
+                if ((at_items is None and holder is None) or layers.cut.damage is not None
+                        or layers.guard.eof or not rereadable(path)):
                     raise
                 if resyncs >= MAX_RESYNCS:
                     raise ijson.common.JSONError(
                         f"{MAX_RESYNCS:,} damaged places read past already, the rest is not "
                         f"read: {json_error_text(e)}") from e
+                at = at_items
                 try:
-                    found = _resume(path, last, at_items, tries, budget, checked, tape,
-                                    bound)
+                    found = None
+                    start: int | None = last
+                    if at_items is not None and fresh and holder is not None:
+                        # none of its items read yet: ``last`` may lie past the
+                        # next chat's keys (where _boundary would be looked for)
+                        try:
+                            start = _items_start(path, held, at_items, budget, checked)
+                        except (IngestError, OSError, EOFError):
+                            start = None
+                    if at_items is not None and start is not None:
+                        found = _resume(path, start, at_items, tries, budget, checked, tape,
+                                        bound)
+                    if found is None and holder is not None and tries[0] > 0:
+                        # none in the same chat: the next chat, read as its own
+                        at = holder
+                        found = _resume(path, held, holder, tries, budget, checked, tape,
+                                        need=holders[holder], own=own)
                     if found is not None:
                         try:  # (opened again at it here, if need be)
                             found[1].reader(found[0])
@@ -568,7 +797,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     raise ijson.common.JSONError(
                         f"{MAX_TRIES:,} resume points checked already, the rest is not read: "
                         f"{json_error_text(e)}") from e
-                if found is None:
+                if found is None or at is None:
                     raise
                 p, new = found
                 if tape is not None and tape is not new:
@@ -580,16 +809,29 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     why = _AT.sub("", why)
                 # (the reason's head, to its colon, is what `rasd quarantine`
                 # counts by: one line for all such rejects, not one each)
-                yield at_items, "reject", (f"damaged JSON: {why}; the file was read on from "
-                                           f"byte {p:,}")
-                head = synthetic_prefix(at_items)
+                yield at_items or at, "reject", (
+                    f"damaged JSON: {why}; the file was read on from byte {p:,}"
+                    + (", at the next chat" if at == holder else ""))
+                head = synthetic_prefix(at)
                 layers = build(_Prefixed(head, tape.reader(p)))
                 layers.guard.track_ends = True  # type: ignore[attr-defined]
                 now(layers)
                 events = parse(layers.guard, 0)
                 base = p - len(head)
-                drop = _synthetic_events(at_items)
+                origin = p
+                drop = _synthetic_events(at)
                 last = p + 1  # (never p again)
+                held, own, fresh = p, True, False
+                at_items = None
     finally:
         if tape is not None:
             tape.close()
+
+
+def _before(layers: Layers, base: int, origin: int) -> int:
+    """A file offset at or before the start of the map just begun, and at or
+    after the end of what was read before it: after the last map or array
+    that ended (``_after``), else where the parser began (``origin``)."""
+    if jsonlex.end_offset(layers.guard) is None:
+        return origin
+    return _after(layers, base)

@@ -18,8 +18,10 @@ service messages are stored as events.
 A message broken as JSON (a stray byte, a comma too many, a lost quote) is one
 reject, and the messages after it are read, in the same chat (``resync``: a
 resume point is checked before anything after it is read, and text that
-looks like messages never becomes one); damage outside the messages ends the
-file there.
+looks like messages never becomes one). In a full export, damage in a chat's
+last message, in its own fields (name, type, id) or between chats is one
+reject too, and reading goes on from the next chat, read as its own (never
+as the damaged one's). Other damage outside the messages ends the file there.
 """
 
 from __future__ import annotations
@@ -506,6 +508,10 @@ class TelegramParser(Parser):
                             yield reject(src, _refused(state.refused) if state.refused
                                          else REORDERED, path=state.at(f"messages[{state.idx}]"))
                     state.idx += 1
+                elif event == "reject" and prefix in CHAT_PREFIXES[1:]:
+                    # damage in a chat's own fields or between chats: read on
+                    # from the next chat (resync), the rest of this one lost
+                    yield reject(src, value, path=state.chat_id or state.where)
                 elif event == "reject":  # a damaged message, or one not trusted after it
                     state.messages += 1
                     yield reject(src, value, path=state.at(f"messages[{state.idx}]"))
