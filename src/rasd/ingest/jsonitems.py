@@ -1178,8 +1178,8 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
     def build(stream: Any) -> resync.Layers:
         return resync.Layers.over(stream, 64 * 1024, TOKEN_MAX)
 
-    def parse(guard: ReadGuard, skip: int) -> Iterator[tuple[str, str, Any]]:
-        return capped_parse(guard, prefixes, MAX_LINE, skip=skip, backend=backend,
+    def parse(guard: ReadGuard, skip: int, fast: Any = None) -> Iterator[tuple[str, str, Any]]:
+        return capped_parse(guard, prefixes, MAX_LINE, skip=skip, backend=fast or backend,
                             multiple_values=layout != "array", buf_size=READ_MAX)
 
     def now(layers: resync.Layers) -> None:

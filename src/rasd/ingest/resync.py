@@ -344,9 +344,11 @@ def _candidate(tape: _Tape, start: int, after: int) -> int | None:
 
 
 def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
-              need: tuple[str, ...] | None = None) -> tuple[bool, int] | None:
-    """Whether resume point ``p`` is taken (see the module docstring), and
-    the least offset worth a try after it where not: the error's (none
+              need: tuple[str, ...] | None = None) -> tuple[bool, int, bool] | None:
+    """Whether resume point ``p`` is taken (see the module docstring), the
+    least offset worth a try after it where not, and whether the C parser
+    read from ``p`` to the end of the file without an error (where it did,
+    the rest is read with it: ``read_on``). The offset: the error's (none
     before it is), or where the items array closed, where it did (a nested
     array of the damaged item: the parse can go on far past that, through
     real items — the rest of a chat of a full export, read as chats — and
@@ -388,7 +390,7 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                         first = True
                     elif keys.has and items > 0 and not first:  # (tried next)
                         _count(checked, guard.n)
-                        return False, keys.at
+                        return False, keys.at, False
                 if event in _STARTS:
                     level += 1
                 elif event in _ENDS:
@@ -396,18 +398,19 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                     if level == depth:
                         items += 1
                         if keys is None and items == 1 and not plain:  # (no key, or none trusted)
-                            return False, max(p + 1, p + guard.before - len(head))
+                            return False, max(p + 1, p + guard.before - len(head)), False
                     elif level < depth and not closed:
                         closed = True
                         closed_at = max(p + 1, p + guard.before - len(head))
                         if keys is not None and not first:
                             _count(checked, guard.n)
-                            return False, closed_at
+                            return False, closed_at, False
                 elif event == "map_key" and items == 0 and level == depth + 1:
                     plain = plain or trusted({value: None})
             if keys is not None and not first:
                 _count(checked, guard.n)
-            return (keys is None or first), p
+            taken = keys is None or first
+            return taken, p, taken and backend is ijson
         except ItemTooLarge:
             return None
         except (ijson.common.JSONError, ValueError, UnicodeDecodeError):
@@ -415,12 +418,12 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
             if keys is not None:
                 if backend is ijson:
                     continue  # (jsonlex decides: yajl refuses more)
-                return first, max(p + 1, p + guard.before - len(head))
+                return first, max(p + 1, p + guard.before - len(head)), False
             if closed:  # (jsonlex would close it there too: refused either way)
-                return False, closed_at
+                return False, closed_at, False
             if backend is ijson:
                 continue  # yajl refuses more than jsonlex: jsonlex decides
-        return (not closed and items > 0), max(p + 1, p + guard.before - len(head))
+        return (not closed and items > 0), max(p + 1, p + guard.before - len(head)), False
     raise AssertionError  # (unreachable)
 
 
@@ -548,11 +551,12 @@ def _scan(path: Path, start: int, pattern: re.Pattern[bytes], budget: list[int],
 def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[int],
             checked: list[int], tape: _Tape | None = None,
             bound: list[int | None] | None = None, need: tuple[str, ...] | None = None,
-            own: bool = False) -> tuple[int, _Tape] | None:
+            own: bool = False) -> tuple[int, _Tape, bool] | None:
     """The first resume point after ``start`` taken (see the module
-    docstring), and the tape it is read from (``tape``, the last resync's,
+    docstring), the tape it is read from (``tape``, the last resync's,
     where it still holds ``start``: a compressed file is not decompressed
-    again from its start); None where there is none, or none within
+    again from its start), and whether its check read the rest of the file
+    with the C parser without an error (``_validate``); None where there is none, or none within
     ``tries[0]`` checks (counted down), or none before the end of the items'
     array (``_boundary``, kept in ``bound[0]`` for the resyncs after this
     one, with the start it was found from in ``bound[1]``: it is the first
@@ -599,9 +603,9 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
             verdict = _validate(tape, p, head, checked, need)
             if verdict is None:
                 break
-            taken, err = verdict
+            taken, err, clean = verdict
             if taken:
-                return p, tape
+                return p, tape, clean
             after = max(p + 1, err)
     except (IngestError, OSError, EOFError):
         pass
@@ -673,7 +677,7 @@ class Layers:
 
 
 def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
-            parse: Callable[[ReadGuard, int], Iterator[tuple[str, str, Any]]],
+            parse: Callable[[ReadGuard, int, Any], Iterator[tuple[str, str, Any]]],
             items: tuple[str, ...], skip: int,
             now: Callable[[Layers], None]) -> Iterator[tuple[str, str, Any]]:
     """The events of ``parse`` (``capped_parse``) over ``first`` stacked by
@@ -688,11 +692,20 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     events of the next chat taken (``_holders``) and of all after it.
     ``now`` is told each new stack of readers (what a caller's error
     handling looks at). An error where no resume point is taken is raised
-    as it came."""
+    as it came.
+
+    ``parse(guard, skip, backend)``: ``backend`` None, the caller's parser
+    (the pure-Python one, which tells where each item ends: what a resync
+    needs); else ijson's C parser, for the rest of the file past a resume
+    point whose check read all of it with the C parser without an error (the
+    last damage: no resync is to come, and the pure-Python parser read the
+    rest at ~1 MB/s — an 18 MB export damaged near its start took 18 s). An
+    error the C parser meets there all the same is raised as it came."""
     layers = build(first)
     layers.guard.track_ends = True  # type: ignore[attr-defined]
     now(layers)
-    events = parse(layers.guard, skip)
+    events = parse(layers.guard, skip, None)
+    fast = False  # the C parser reads the rest (no error to come)
     base = 0  # the file offset of what the parser reads first, less the synthetic text
     origin = 0  # the file offset of the first byte of the file the parser reads
     drop = 0  # synthetic events still to drop
@@ -750,8 +763,9 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     yield prefix, event, value
                 return
             except (ijson.common.JSONError, ValueError) as e:
-                if ((at_items is None and holder is None) or layers.cut.damage is not None
-                        or layers.guard.eof or not rereadable(path)):
+                if (fast or (at_items is None and holder is None)
+                        or layers.cut.damage is not None or layers.guard.eof
+                        or not rereadable(path)):
                     raise
                 if resyncs >= MAX_RESYNCS:
                     raise ijson.common.JSONError(
@@ -799,7 +813,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                         f"{json_error_text(e)}") from e
                 if found is None or at is None:
                     raise
-                p, new = found
+                p, new, fast = found
                 if tape is not None and tape is not new:
                     tape.close()
                 tape = new
@@ -816,7 +830,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                 layers = build(_Prefixed(head, tape.reader(p)))
                 layers.guard.track_ends = True  # type: ignore[attr-defined]
                 now(layers)
-                events = parse(layers.guard, 0)
+                events = parse(layers.guard, 0, ijson if fast else None)
                 base = p - len(head)
                 origin = p
                 drop = _synthetic_events(at)

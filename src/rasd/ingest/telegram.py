@@ -476,8 +476,9 @@ class TelegramParser(Parser):
                 step = buf_size if stream is opened else RESYNC_STEP
                 return resync.Layers.over(stream, step, TOKEN_MAX, outside=_OUTSIDE_BYTES)
 
-            def parse(f: ReadGuard, skip: int) -> Iterator[tuple[str, str, Any]]:
-                return capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip, backend=backend,
+            def parse(f: ReadGuard, skip: int, fast: Any = None
+                      ) -> Iterator[tuple[str, str, Any]]:
+                return capped_parse(f, CHAT_ITEM, MAX_LINE, skip=skip, backend=fast or backend,
                                     buf_size=READ_MAX)
 
             def now(layers: resync.Layers) -> None:
