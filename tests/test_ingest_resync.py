@@ -930,3 +930,27 @@ def test_past_the_last_damage_the_c_parser_reads_the_rest(tmp_path, monkeypatch,
     # careful pass reads again from there), not the items after the resume
     # point (~25 events a message, ~10 a tweet)
     assert seen[0] < 1500, seen[0]  # (before: 15,000-75,000)
+
+
+@pytest.mark.parametrize("marks", [None, 3])
+def test_no_reading_on_where_offsets_are_not_exact(tmp_path, monkeypatch, marks):
+    """Past ``MAX_MARKS`` long numbers replaced in one item the offsets are
+    not exact (``NumberGuard.exact``), and a resume point could lie in the
+    next chat: the damage ends the file there, as before resync; below
+    them, read on."""
+    from rasd.ingest import jsonitems
+
+    if marks is not None:
+        monkeypatch.setattr(jsonitems, "MAX_MARKS", marks)
+    num = "1." + "0" * 60 + "e999"
+    msgs = [_msg(i, f"m{i}", **({"extra": ["NUMS"]} if i == 5 else {})) for i in range(2, 12)]
+    text = json.dumps({"name": "C", "type": "public_channel", "id": 555, "messages": msgs},
+                      indent=1)
+    text = text.replace('"NUMS"', ", ".join([num] * 5) + "x")  # damaged after them
+    f = tmp_path / "result.json"
+    f.write_text(text)
+    recs = list(get_parser("telegram").parse(f, RawSink()))
+    posts = sorted(int(r.platform_id.split("/")[1]) for r in recs if isinstance(r, Post))
+    rejects = [r for r in recs if not isinstance(r, (Post, *_OTHERS))]
+    assert len(rejects) == 1
+    assert posts == ([2, 3, 4] if marks else [2, 3, 4, *range(6, 12)])

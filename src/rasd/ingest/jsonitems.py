@@ -283,6 +283,9 @@ def _readable(tok: bytes) -> bool:
         return False
 
 
+MAX_MARKS = 100_000  # long numbers replaced that NumberGuard keeps the places of (~12 MB)
+
+
 class NumberGuard:
     """A JSON byte stream in which each number Python cannot read — an integer
     of over 4,300 digits (Python's limit on converting text to int), or one
@@ -305,8 +308,15 @@ class NumberGuard:
         # where each replacement ends in what is handed (bytes handed before
         # it, and the marker), and by how much it made that shorter: what
         # ``shrunk_before`` adds up (``resync``: exact offsets, ``shrunk``
-        # counts numbers scanned ahead of what the parser was handed too)
+        # counts numbers scanned ahead of what the parser was handed too).
+        # Kept only where ``track`` is set (``resync.read_on``, which asks
+        # after each item: a pass that never asks kept one a long number,
+        # 22 MB for a 13 MB array of them), and at most ``MAX_MARKS``: past
+        # them (one item of more long numbers) ``exact`` is False, and the
+        # offsets ``shrunk_before`` gives are ``shrunk``'s (too far on)
         self._marks: deque[list[int]] = deque()
+        self.track = False
+        self.exact = True
         self._handed = 0  # bytes handed
         self._before = 0  # of the marks let go of (all before what was asked)
         self.in_string = self.swallow = self.eof = False
@@ -315,6 +325,8 @@ class NumberGuard:
         """Bytes read less bytes handed, over the replacements that end at or
         before byte ``pos`` of what was handed (``pos`` never less than
         asked before)."""
+        if not self.exact:
+            return self.shrunk
         marks = self._marks
         while marks and marks[0][0] <= pos:
             self._before += marks.popleft()[1]
@@ -325,7 +337,12 @@ class NumberGuard:
         ``by`` bytes shorter than what was read (a swallowed number's rest:
         the last one's)."""
         self.shrunk += by
-        if not by:
+        if not by or not self.track:
+            return
+        if len(self._marks) >= MAX_MARKS:
+            self.exact = False
+            self._marks.clear()
+            self.track = False
             return
         if new or not self._marks:
             self._marks.append([self._handed + len(self.ready), by])

@@ -703,6 +703,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     error the C parser meets there all the same is raised as it came."""
     layers = build(first)
     layers.guard.track_ends = True  # type: ignore[attr-defined]
+    layers.numbers.track = True  # (exact offsets: _after)
     now(layers)
     events = parse(layers.guard, skip, None)
     fast = False  # the C parser reads the rest (no error to come)
@@ -765,7 +766,9 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
             except (ijson.common.JSONError, ValueError) as e:
                 if (fast or (at_items is None and holder is None)
                         or layers.cut.damage is not None or layers.guard.eof
-                        or not rereadable(path)):
+                        or not layers.numbers.exact or not rereadable(path)):
+                    # (offsets not exact: past MAX_MARKS long numbers in an
+                    # item, a resume point could lie in the next chat)
                     raise
                 if resyncs >= MAX_RESYNCS:
                     raise ijson.common.JSONError(
@@ -829,6 +832,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                 head = synthetic_prefix(at)
                 layers = build(_Prefixed(head, tape.reader(p)))
                 layers.guard.track_ends = True  # type: ignore[attr-defined]
+                layers.numbers.track = not fast  # (no resync after: no offsets)
                 now(layers)
                 events = parse(layers.guard, 0, ijson if fast else None)
                 base = p - len(head)
