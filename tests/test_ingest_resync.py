@@ -954,3 +954,19 @@ def test_no_reading_on_where_offsets_are_not_exact(tmp_path, monkeypatch, marks)
     rejects = [r for r in recs if not isinstance(r, (Post, *_OTHERS))]
     assert len(rejects) == 1
     assert posts == ([2, 3, 4] if marks else [2, 3, 4, *range(6, 12)])
+
+
+def test_a_chat_checked_holds_only_the_keys_it_needs():
+    """``_Keys`` held every top-level key of the object being checked: a
+    chat-like object of millions of keys held them all in memory."""
+    from rasd.ingest.resync import _Keys
+
+    k = _Keys(("messages", "type", "id"))
+    for i in range(1000):
+        k.see("map_key", f"k{i}")
+        k.see("number", i)
+    assert not k.seen and not k.has
+    for key, ev in (("type", "string"), ("id", "number"), ("messages", "start_array")):
+        k.see("map_key", key)
+        k.see(ev, None)
+    assert k.seen == {"messages", "type", "id"} and k.has

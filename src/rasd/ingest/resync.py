@@ -454,7 +454,8 @@ class _Keys:
         if event == "map_key":
             self.key = value
             return
-        if self.key is not None and (self.key != self.need[0] or event == "start_array"):
+        # (the keys needed alone: an object of millions of keys held them all)
+        if self.key in self.need and (self.key != self.need[0] or event == "start_array"):
             self.seen.add(self.key)
             self.has = self.has or self.seen.issuperset(self.need)
         self.key = None
