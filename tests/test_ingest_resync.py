@@ -970,3 +970,31 @@ def test_a_chat_checked_holds_only_the_keys_it_needs():
         k.see("map_key", key)
         k.see(ev, None)
     assert k.seen == {"messages", "type", "id"} and k.has
+
+
+def test_a_chat_whose_name_and_messages_keys_are_damaged_still_bounds_the_one_before(
+        sqlite_store, tmp_path):
+    """Three damaged places — chat 1's last message, chat 2's "name" and
+    "messages" keys — left nothing that told where chat 1 ended (a fuzz
+    found it): chat 2's messages were read on as chat 1's, false edits of
+    them. Chat 2's "type": "public_channel" stops reading on in chat 1 too."""
+    d = _full_export(tmp_path)
+    f = d / "result.json"
+    text = f.read_text()
+    at = text.index('"text": "c1m11"')
+    text = text[:at] + "x" + text[at:]  # chat 1's last message
+    two = text.index('"name": "C2"')
+    text = text[:two] + text[two:].replace('"name"', '"n me"', 1).replace(
+        '"messages"', '"messag s"', 1)
+    f.write_text(text)
+    ingest_path(sqlite_store, d)
+    for i in range(2, 11):
+        assert post(sqlite_store, "telegram", f"channel1/{i}").text == f"c1m{i}"
+    assert sqlite_store.stats()["posts"] == 9  # chat 2's are lost with its keys, never moved
+
+
+def test_the_chat_types_that_bound_reading_on_are_telegram_desktops():
+    from rasd.ingest.resync import OWNER_TYPES
+    from rasd.ingest.telegram import CHAT_PREFIX
+
+    assert set(OWNER_TYPES["messages"]) == set(CHAT_PREFIX)

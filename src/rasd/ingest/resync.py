@@ -464,6 +464,15 @@ class _Keys:
 # keys of the object that holds an array of items, which the items never
 # have: one of them after a damaged place is the next such object (_boundary)
 OWNER_KEYS = {"messages": ("name",)}
+# values of a "type" key that only the object holding the items array has (the
+# chat types Telegram Desktop writes, ``telegram.CHAT_PREFIX``; a message's type is
+# "message" or "service", an entity's "plain", "bold" …): a chat whose "name" and
+# "messages" keys were both damaged still stops reading on at its "type" (three
+# damaged places: the last message of chat 8 and both keys of chat 9 — chat 9's
+# messages were read on as chat 8's)
+OWNER_TYPES = {"messages": ("public_channel", "private_channel", "public_supergroup",
+                            "private_supergroup", "private_group", "personal_chat",
+                            "bot_chat", "saved_messages", "replies", "verification_codes")}
 
 
 # of an items array's key, the other keys the object holding it always has
@@ -491,7 +500,8 @@ def _boundary(path: Path, start: int, item: str, budget: list[int],
               checked: list[int]) -> int | None:
     """Where the array of items at ``item`` may end and another of its kind
     begin, after ``start``: the first ``"messages":`` or ``"name":`` key
-    after it (``OWNER_KEYS``), for the messages of a chat of a full export
+    after it (``OWNER_KEYS``), or ``"type": "public_channel"`` or another
+    chat's type (``OWNER_TYPES``), for the messages of a chat of a full export
     (``chats.list.item.messages.item``);
     None for an array in no other (no such place). A resume point past it
     is in another chat, whose messages, read on as the damaged chat's, were
@@ -504,8 +514,12 @@ def _boundary(path: Path, start: int, item: str, budget: list[int],
     # the array's own key, and keys its container has and its items have not
     # (a Telegram chat's "name": so that damage to one of them still stops it)
     names = (parts[-2], *OWNER_KEYS.get(parts[-2], ()))
-    key = re.compile(rb'"(?:' + b"|".join(re.escape(n.encode()) for n in names)
-                     + rb')"[ \t\r\n]*:')
+    pattern = rb'"(?:' + b"|".join(re.escape(n.encode()) for n in names) + rb')"[ \t\r\n]*:'
+    types = OWNER_TYPES.get(parts[-2])
+    if types:  # (or its "type" where that is one only the holder has)
+        pattern += (rb'|"type"[ \t\r\n]*:[ \t\r\n]*"(?:'
+                    + b"|".join(re.escape(t.encode()) for t in types) + rb')"')
+    key = re.compile(pattern)
     found = _scan(path, start, key, budget, checked)
     return found[0] if isinstance(found, tuple) else found + 1  # (none: past the end)
 
