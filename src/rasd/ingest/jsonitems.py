@@ -650,22 +650,15 @@ class ReadGuard:
         # the last read passed over the rest of a string: the parser's next
         # string (or key) is that string's stub, not the string
         self.cut = False
-        # bytes handed that are not the file's: the ends given to strings
-        # passed over (``StringReads``; ``resync`` tells file offsets)
-        self.made = 0
-        self.passed = 0  # bytes of strings passed over
+        # bytes of the file not handed (strings passed over) less bytes handed
+        # that are not the file's (the ends given to them), so far: a place in
+        # what was handed lies that much further on in the file (``resync``,
+        # ``jsonlex.end_offset``)
+        self.shift = 0
         # a read handed the parser the end of the data: an error it raises
         # then is the end it met (ijson reads again only once all it was
         # handed is parsed), not a fault in what came before (``at_bomb``)
         self.eof = False
-
-    @property
-    def shift(self) -> int:
-        """Bytes of the file not handed (strings passed over) less bytes
-        handed that are not the file's (``made``), so far: what a place in
-        what was handed lies that much further on in the file (``resync``,
-        ``jsonlex.end_offset``)."""
-        return self.passed - self.made
 
     def read(self, size: int = -1) -> bytes:
         if self.n - self.mark > self.limit:
@@ -676,9 +669,8 @@ class ReadGuard:
             f.left = self.limit - (self.n - self.mark)
             data = f.read(size)
             self.n += len(data) + f.skipped  # a string passed over counts as read
-            if f.skipped:  # (what ends it for the parser, not read: ``made``)
-                self.made += len(data)
-                self.passed += f.skipped
+            if f.skipped:  # (what ends it for the parser is not the file's)
+                self.shift += f.skipped - len(data)
             self.cut = f.skipped > 0
             f.skipped = 0
         else:

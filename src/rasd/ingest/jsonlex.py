@@ -248,12 +248,12 @@ def _events(f: Any, buf_size: int, prefixed: bool, multiple_values: bool,
                     lexer.end()  # (a UTF-8 sequence cut at the end is dropped, as by ijson)
             except Exception:
                 if track:
-                    yield from _ends_told(f, out, lexer.closes, at, text, read, shift)
+                    yield from _ends_told(f, out, lexer.closes, at, text, shift)
                 else:
                     yield from out  # the events before the error, then the error
                 raise
             if track:
-                yield from _ends_told(f, out, lexer.closes, at, text, read, shift)
+                yield from _ends_told(f, out, lexer.closes, at, text, shift)
                 lexer.closes = []
             else:
                 yield from out
@@ -267,31 +267,31 @@ def _events(f: Any, buf_size: int, prefixed: bool, multiple_values: bool,
 
 
 def _ends_told(f: Any, out: list[Any], closes: list[int], at: tuple[int, int], text: str,
-               read: int, shift: int) -> Iterator[Any]:
+               shift: int) -> Iterator[Any]:
     """``out``'s events, ``f.end_at`` set before each end of a map or an
     array to what ``end_offset`` makes the byte offset after its bracket of."""
     k = 0
     for ev in out:
         if (ev[-2] == "end_map" or ev[-2] == "end_array") and k < len(closes):
-            f.end_at = (closes[k], at, text, read, shift)
+            f.end_at = (closes[k], at, text, shift)
             k += 1
         yield ev
 
 
-def end_offset(f: Any) -> tuple[int, int, int] | None:
+def end_offset(f: Any) -> tuple[int, int] | None:
     """Where the last end of a map or an array that ``parse`` or
     ``basic_parse`` gave lies in what they read from ``f`` (a reader with
-    ``track_ends`` set): the offset just after its bracket, and the bytes
-    read from ``f`` by then (in bytes as read from ``f``), and ``f.shift``
-    as of the read that held it (0 where ``f`` has none); None before any.
+    ``track_ends`` set): the offset just after its bracket (in bytes as read
+    from ``f``), and ``f.shift`` as of the read that held it (0 where ``f``
+    has none); None before any.
     (Its event can come after ``f`` was read again: a map's start after a
     bracket, read apart.)"""
     end = getattr(f, "end_at", None)
     if end is None:
         return None
-    pos, (char_base, byte_base), text, read, shift = end
+    pos, (char_base, byte_base), text, shift = end
     return (byte_base + len(text[:pos - char_base].encode("utf-8", "surrogateescape")) + 1,
-            read, shift)
+            shift)
 
 
 def parse(f: Any, *, buf_size: int = 64 * 1024, multiple_values: bool = False,

@@ -549,9 +549,7 @@ def _scan(path: Path, start: int, pattern: re.Pattern[bytes], budget: list[int],
             data = f.read(_STEP)
             if not data:
                 return at + len(tail)
-            checked[0] -= len(data)
-            if checked[0] < 0:
-                raise CheckLimit
+            _count(checked, len(data))
             buf = tail + data
             m = pattern.search(buf)
             if m is not None:
@@ -643,9 +641,7 @@ def _brace(tape: _Tape, at: int, checked: list[int]) -> int | None:
         if k >= 0:
             return at + k
         at += len(data)
-        checked[0] -= len(data)
-        if checked[0] < 0:
-            raise CheckLimit
+        _count(checked, len(data))
 
 
 def _after(layers: Layers, base: int) -> int:
@@ -665,7 +661,7 @@ def _after(layers: Layers, base: int) -> int:
     end = jsonlex.end_offset(guard)
     if end is None:  # (not an item that ends in a bracket)
         return base + guard.n + layers.numbers.shrunk
-    at, _, shift = end
+    at, shift = end
     read = at + shift  # in what NumberGuard handed
     return base + read + layers.numbers.shrunk_before(read)
 
