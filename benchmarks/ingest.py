@@ -847,6 +847,13 @@ def main() -> None:
           + (f" (1 process {one['seconds'] * us:.1f} us)" if one else ""))
     print("SQLite floor by table, us/post (rows/post): " + ", ".join(
         f"{t} {v} ({floor['rows_per_post'][t]})" for t, v in floor["us_per_post"].items()))
+    # the best two processes could do with this parser and these rows: the
+    # parsing process doing nothing but parse, the writing one nothing but
+    # the floor's executemany, overlapping perfectly (wall = the slower one)
+    ceiling = max(parse["seconds"], floor["seconds"])
+    print(f"design ceiling (2 processes: parse alone beside the floor alone, nothing else): "
+          f"{n / ceiling:,.0f} posts/s = {naive['seconds'] / ceiling:.2f}x naive; rasd reaches "
+          f"{ceiling / two['seconds']:.0%} of it")
     print(f"re-ingest counts: new {again['counts']['new']}, "
           f"unchanged {again['counts']['unchanged']}")
     _clean(tmp, a.keep)
