@@ -687,9 +687,21 @@ def at_bomb(guard: ReadGuard, cut: EndAtDamage) -> DecompressionBomb | None:
     it, each whole one was handed over, and reading again would cost the
     budget's bytes a second time in the pure-Python parser (a Telegram
     result.json.gz bomb: 46 s CPU, twice the limit decompressed). Damage
-    that is no bomb (a cut or corrupt file) is left to the careful pass."""
+    that is no bomb (a cut or corrupt file) is told by ``at_end``."""
     damage = cut.damage
     return damage if guard.eof and isinstance(damage, DecompressionBomb) else None
+
+
+def at_end(guard: ReadGuard | None) -> bool:
+    """Whether the parser's error is the end of the data (``guard.eof``): a
+    file cut short (a copy or a download stopped, a cut or corrupt ``.gz``:
+    ``EndAtDamage``). ijson reads again only once all it was handed is
+    parsed, so everything before that end was valid JSON, and every whole item
+    in it was handed over: the careful pass could find no more (resync does
+    not read on from the end either), and read the whole file again in the
+    pure-Python parser to say so (a 30 MB Telegram export cut at its end:
+    12.3 s against 4.9 s whole)."""
+    return guard is not None and guard.eof
 
 
 class LongNumber(Exception):
@@ -1145,11 +1157,18 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
         except (EOFError, OSError) as e:  # truncated gzip, I/O error
             yield reject(src, ended(e), path=doc_path(layout, done[0]))
             return
-        except ijson.common.JSONError:
+        except ijson.common.JSONError as e:
             bomb = at_bomb(guard, f)
-            if bomb is None:
+            if bomb is not None:
+                yield reject(src, ended(bomb), path=doc_path(layout, done[0]))
+                return
+            if not (done[0] and at_end(guard)):
                 raise  # read again carefully (json_items)
-            yield reject(src, ended(bomb), path=doc_path(layout, done[0]))
+            # cut short: as the careful pass would say it (cut before its first
+            # item, the file is read as JSON Lines there)
+            yield reject(src, ended(f.damage) if f.damage is not None else
+                         f"truncated JSON after item {done[0]}: {json_error_text(e)[:200]}",
+                         path=doc_path(layout, done[0]))
             return
         if f.damage is not None:  # cut between two documents: each read is whole
             yield reject(src, ended(f.damage),

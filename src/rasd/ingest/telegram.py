@@ -80,6 +80,7 @@ from rasd.ingest.jsonitems import (
     ReadGuard,
     StringReads,
     at_bomb,
+    at_end,
     capped_parse,
     chat_record,
     dump_item,
@@ -393,7 +394,7 @@ class TelegramParser(Parser):
         try:
             yield from self._parse(path, raw, state, buf_size=64 * 1024, skip=0)
             return
-        except ijson.common.JSONError:
+        except ijson.common.JSONError as e:
             # the end of a bomb: every message before it was handed over, and
             # the careful pass would read the budget's bytes again (its
             # pure-Python parser: 46 s CPU for 1.3 MB holding 132 MB, 5x the
@@ -402,6 +403,16 @@ class TelegramParser(Parser):
                     else None)
             if bomb is not None:
                 yield from self._bomb_end(bomb, src, state)
+                return
+            if state.messages and at_end(state.read):
+                # a file cut short (a copy or download stopped, a cut .gz):
+                # all it holds is valid JSON, so every whole message was handed
+                # over; the careful pass would read it all again only to end
+                # at the same place (30 MB: 4.9 s whole, 12.3 s cut)
+                yield reject(src, f"file ends unexpectedly: "
+                             f"{json_error_text(state.damage or e)[:200]}"
+                             + ("" if state.damage else " (the file is cut short)"),
+                             path=state.at(f"messages[{state.idx}]"))
                 return
         except (UnicodeDecodeError, LongNumber):
             pass  # read again carefully, below
