@@ -1378,3 +1378,25 @@ def test_a_repeat_after_a_kill_is_placed_as_in_one_run(store, second_store, tmp_
     with _fresh_store("sqlite" if store.is_sqlite else "postgresql", tmp_path / "k.db") as s:
         kill_then_rerun(monkeypatch, lambda: ingest_path(s, f, batch_size=2), 3)
         assert diff(ref, dump(s, since)) == []
+
+
+@pytest.mark.parametrize("odd, named", [
+    (b'"x\ty"', "a string holding an unescaped control character"),
+    (b'"x\xffy"', "a string of bytes that are no UTF-8 text"),
+    (b"NaN", "NaN or Infinity")])
+def test_a_reject_reason_names_an_odd_value_not_the_parser_s_token(tmp_path, odd, named):
+    """Such a value met where no value may stand (between two items) is one
+    reject, the items after it read; its reason showed the token the parser
+    reads in its place, '"\\u0000rasd:control-in-string:609d…"'."""
+    from rasd.ingest.base import RawSink, get_parser
+    from rasd.model import Post, Reject
+
+    f = tmp_path / "tweets.json"
+    items = [json.dumps({"id": str(i), "text": f"t{i}", "author_id": "2"}).encode()
+             for i in range(3)]
+    f.write_bytes(b"[" + items[0] + b",\n" + items[1] + b" " + odd + b",\n" + items[2] + b"]")
+    recs = list(get_parser("x").parse(f, RawSink()))
+    assert sum(isinstance(r, Post) for r in recs) == 3
+    (rej,) = [r for r in recs if isinstance(r, Reject)]
+    assert f"<{named}>" in rej.reason, rej.reason
+    assert "rasd:" not in rej.reason and "\x00" not in rej.reason and "u0000" not in rej.reason

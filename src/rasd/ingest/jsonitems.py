@@ -1268,10 +1268,25 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
 
 def json_error_text(e: Exception) -> str:
     """The first line of a JSON parser's error, as a reject's reason (a number
-    Python cannot read never reaches the pure-Python parser: ``NumberGuard``)."""
+    Python cannot read never reaches the pure-Python parser: ``NumberGuard``).
+    A token the pure-Python parser reads in place of an odd value
+    (``jsonlex.INVALID_UTF8``…: a string with a raw TAB, met where no value may
+    stand) is named by what it stands for, not shown as it is."""
     msg = e.args[0] if e.args else e  # yajl gives bytes for UTF-8 errors
     msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-    return (msg.strip().splitlines() or ["?"])[0]
+    return _MARKER.sub(_marker_name, (msg.strip().splitlines() or ["?"])[0])
+
+
+# a marker token of jsonlex as an error shows it: itself, as JSON, or the repr of
+# that JSON (ijson's "Unexpected symbol %r"), its quotes with it
+_MARKER = re.compile(r"""'?"?(?:\\+u0000|\x00)rasd:([a-z0-9-]+):[0-9a-f]{16}"?'?""")
+_MARKER_NAMES = {"invalid-utf-8": "a string of bytes that are no UTF-8 text",
+                 "control-in-string": "a string holding an unescaped control character",
+                 "not-a-number": "NaN or Infinity"}
+
+
+def _marker_name(m: re.Match[str]) -> str:
+    return f"<{_MARKER_NAMES.get(m.group(1), 'an odd value')}>"
 
 
 def located(records: Iterator[Record], item: Item) -> Iterator[Record]:
