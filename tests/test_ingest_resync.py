@@ -535,8 +535,9 @@ def test_damage_between_chats_reads_on_from_the_next_chat(sqlite_store, tmp_path
 
 def test_damage_in_the_last_chat_reads_on_in_the_left_chats(sqlite_store, tmp_path):
     """The chats after the damage that lie in another list ("left_chats")
-    are read as their own too (the first of that list, after a "[", is no
-    resume point: lost with the damaged one)."""
+    are read as their own too, the first of that list with them: it follows
+    a "[", not a ",", and was no resume point (lost with the damaged one).
+    A "{" after the "[" of a "list" key is one where a chat is looked for."""
     left = _chats(3, first=7)
     for ch in left:
         ch["type"] = "private_supergroup"
@@ -545,7 +546,52 @@ def test_damage_in_the_last_chat_reads_on_in_the_left_chats(sqlite_store, tmp_pa
     rep = ingest_path(sqlite_store, d)
     assert [r["path"] for r in rep.rejects] == ["channel2.messages[9]"], rep.rejects
     assert _kept(sqlite_store, range(1, 10)) == {
-        (c, i) for c in (1, 2, 8, 9) for i in range(2, 12)} - {(2, 11)}
+        (c, i) for c in (1, 2, 7, 8, 9) for i in range(2, 12)} - {(2, 11)}
+
+
+@pytest.mark.parametrize("where", ["name", "last message"])
+def test_the_first_of_left_chats_read_on_at_is_never_text(sqlite_store, tmp_path, where):
+    """The first chat of "left_chats" is a resume point, with the same checks:
+    a name or a message that writes ``"list": [{"name": …}]`` (its quotes
+    escaped) is never a chat."""
+    forged = '"list": [{"name": "F", "type": "public_channel", "id": 77, "messages": [' + _MSG99
+    chats = _chats(2)
+    chats[1]["name"] = forged
+    chats[1]["messages"][-1]["text"] = "c2m11" + forged
+    left = _chats(2, first=7)
+    d, text = _export(tmp_path, {"chats": {"list": chats}, "left_chats": {"list": left}})
+    at = (text.index('"name"', _chat_starts(text)[1]) if where == "name"
+          else text.index('"text": "c2m11'))
+    (d / "result.json").write_text(text[:at] + "x" + text[at:])
+    ingest_path(sqlite_store, d)
+    assert account(sqlite_store, "telegram", "channel77") is None
+    assert not any(post(sqlite_store, "telegram", f"channel{c}/99") for c in (1, 2, 7, 8, 77))
+    assert {(7, i) for i in range(2, 12)} <= _kept(sqlite_store, range(1, 9))
+
+
+@pytest.mark.parametrize("junk", ['"a{b"', "3"])
+@pytest.mark.parametrize("damage", ["message", "before it"])
+def test_a_chat_after_a_list_element_that_is_no_object_is_read_once(sqlite_store, tmp_path,
+                                                                    junk, damage):
+    """A chat after a string or a number in the list, damaged in its own
+    fields or before its first message (a number there, then the damage):
+    the next chat was looked for after the first "{" at or after the end of
+    the last object read — in the string, or the file's own "{" where no
+    object had ended yet — and the damaged chat itself was read again (a
+    second reject, the same records), or its first message taken for
+    another. Its own "{" is counted now, outside strings; a number read as
+    a message moves no offset."""
+    chats = _chats(3)
+    del chats[0]["messages"][1:]  # (no resume point in it after its damage)
+    d, text = _export(tmp_path, {"chats": {"list": ["JUNK", *chats]}}, indent=None)
+    text = text.replace('"JUNK"', junk)
+    at = text.index('"text": "c1m2"' if damage == "message" else '{"id": 2,')
+    (d / "result.json").write_text(text[:at] + ("x" if damage == "message" else "0 ")
+                                   + text[at:])
+    rep = ingest_path(sqlite_store, d)
+    damaged = [r["path"] for r in rep.rejects if "damaged JSON" in r["reason"]]
+    assert len(damaged) == 1, rep.rejects
+    assert _kept(sqlite_store, range(1, 4)) == {(c, i) for c in (2, 3) for i in range(2, 12)}
 
 
 # a chat written as text (a message's, a chat's name): never a chat
@@ -998,3 +1044,62 @@ def test_the_chat_types_that_bound_reading_on_are_telegram_desktops():
     from rasd.ingest.telegram import CHAT_PREFIX
 
     assert set(OWNER_TYPES["messages"]) == set(CHAT_PREFIX)
+
+
+@pytest.mark.parametrize("colons", [False, True])
+def test_a_chat_whose_keys_are_all_damaged_never_gives_its_messages_the_one_before(
+        sqlite_store, tmp_path, colons):
+    """Four damaged places — chat 1's last message and chat 2's "name",
+    "type" and "messages" keys — left nothing ``_boundary`` could see: chat
+    2's messages were read on as chat 1's (false edits of chat 1's, whose
+    ids they share). What lies between the last message read and a resume
+    point is read backwards from it (``_same_array``): chat 2's
+    ``"messages": [`` opens the array the resume point lies in; with the
+    ``[`` and the chat's ``{`` damaged too, its keys lie at the resume
+    point's level."""
+    d = _full_export(tmp_path)
+    f = d / "result.json"
+    text = f.read_text()
+    at = text.index('"text": "c1m11"')
+    text = text[:at] + "x" + text[at:]  # chat 1's last message
+    two = text.index('"name": "C2"')
+    head, rest = text[:two], text[two:]
+    rest = rest.replace('"name"', '"n me"', 1).replace('"messages"', '"messag s"', 1).replace(
+        '"public_channel"', '"public_chann l"', 1)
+    if colons:  # its "{" and "[" too: its keys at the level of its messages
+        head = head[:head.rindex("{")] + " " + head[head.rindex("{") + 1:]
+        k = rest.index("[")
+        rest = rest[:k] + " " + rest[k + 1:]
+    f.write_text(head + rest)
+    ingest_path(sqlite_store, d)
+    for i in range(2, 12):
+        p = post(sqlite_store, "telegram", f"channel1/{i}")
+        assert (p is None) if i == 11 else (p.text == f"c1m{i}"), (i, p and p.text)
+    assert sqlite_store.stats()["posts"] == 9  # chat 2's are lost with its keys, never moved
+
+
+def test_the_next_chat_read_as_a_message_is_no_resume_point(sqlite_store, tmp_path):
+    """Damage in chat 2's last message, and in chat 3's first message, whose
+    text looks like the end of a chat (a quote in it no longer escaped): the
+    first resume point that passed its check was chat 3's own "{", read as a
+    message of chat 2 (its messages nested in it) up to the damage in chat
+    3; the resync there found no boundary ahead, and chat 3's next messages
+    were stored as chat 2's (found by fuzzing). A first item with a chat's
+    keys ("name", "messages", a chat's type) is none: reading resumes at the
+    next chat."""
+    chats = _chats(3, per=3)
+    chats[2]["messages"][0]["text"] = 'c3m2"}]}, {"z'
+    d, text = _export(tmp_path, {"chats": {"list": chats}})
+    a = text.index('"text": "c2m4"')
+    b = text.index('\\"}]}')
+    text = text[:a] + ":" + text[a:b] + "0" + text[b + 1:]
+    (d / "result.json").write_text(text)
+    ingest_path(sqlite_store, d)
+    kept = set()
+    for c in range(1, 4):
+        for i in range(2, 5):
+            p = post(sqlite_store, "telegram", f"channel{c}/{i}")
+            if p is not None:  # (chat 3's first message: its text damaged, its own)
+                assert p.text.startswith(f"c{c}m{i}"), (c, i, p.text)
+                kept.add((c, i))
+    assert kept >= {(1, 2), (1, 3), (1, 4), (2, 2), (2, 3)}

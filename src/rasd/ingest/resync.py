@@ -148,6 +148,17 @@ _COMMA_BACK = 4096  # whitespace between a candidate's "," and its "{" looked ba
 # string gives at most one (its closing quote read as a key's opening one).
 _CANDIDATE = re.compile(rb",[ \t\r\n]*\{[ \t\r\n]*\"")
 _OPEN_TAIL = re.compile(rb",[ \t\r\n]*(?:\{[ \t\r\n]*)?\Z")
+
+
+def _first_of(key: str) -> re.Pattern[bytes]:
+    """Where a resume point is an object of a list (a chat: ``need``), the
+    first of the list too: a ``{`` after the ``[`` of the list's key (a real
+    key: in a string its quotes are escaped), as the first chat of
+    "left_chats" is, after damage in the last chat of "chats" (it was lost).
+    Its check (the chat's keys, of real structure only) is the same. (Not
+    after any "[": each message's "text_entities" would be a try.)"""
+    return re.compile(rb",[ \t\r\n]*\{[ \t\r\n]*\"|\"" + re.escape(key.encode())
+                      + rb"\"[ \t\r\n]*:[ \t\r\n]*\[[ \t\r\n]*\{[ \t\r\n]*\"")
 MAX_TRIES = 20_000  # resume points checked in one file (each costs a parse to its error)
 # bytes of a file that cannot seek (a compressed one) decompressed again to reach
 # resume points, in one file: each resync opens it again from its start (twice:
@@ -248,6 +259,9 @@ class _Tape:
         self.f = _open_at(path, at, budget)
         self.lo = self.hi = at
         self.buf = bytearray()
+        # bytes from here on are kept when a reader starts after them (within
+        # _KEEP): the gap before a resume point (``_same_array``)
+        self.pin: int | None = None
 
     def close(self) -> None:
         self.f.close()
@@ -261,8 +275,9 @@ class _Tape:
         while self.hi < at:
             if not self._more(at - self.hi):
                 break
-        del self.buf[:max(at - self.lo, 0)]
-        self.lo = max(self.lo, min(at, self.hi))
+        keep = at if self.pin is None else min(at, max(self.pin, self.lo))
+        del self.buf[:max(keep - self.lo, 0)]
+        self.lo = max(self.lo, min(keep, self.hi))
         return _TapeReader(self, at)
 
     def _more(self, size: int) -> bytes:
@@ -318,10 +333,13 @@ class _Counted(ReadGuard):
         return super().read(size)
 
 
-def _candidate(tape: _Tape, start: int, after: int) -> int | None:
+def _candidate(tape: _Tape, start: int, after: int,
+               first: re.Pattern[bytes] | None = None) -> int | None:
     """The first resume point at or after ``after`` (its ``,`` at or after
     ``start``, and after what the tape let go of: the last candidate tried,
-    whose "{" comes before any later one's ",", is held)."""
+    whose "{" comes before any later one's ",", is held); ``first``: the
+    first object of a list too (``_first_of``)."""
+    candidates = first or _CANDIDATE
     # (where the tape let go of bytes after ``after`` — a check read on past
     # what it keeps — it is opened again there: candidates past ``after``
     # were passed over, their items lost)
@@ -333,18 +351,22 @@ def _candidate(tape: _Tape, start: int, after: int) -> int | None:
         if not data:
             return None
         buf += data
-        for m in _CANDIDATE.finditer(buf):
+        for m in candidates.finditer(buf):
             brace = at + buf.index(b"{", m.start())
             if brace >= after:
                 return brace
         tail = _OPEN_TAIL.search(buf, max(len(buf) - _COMMA_BACK, 0))
         keep = len(buf) - tail.start() if tail else 0
+        if first is not None:  # (a key, a "[" and spaces: what a read may cut)
+            keep = max(keep, min(len(buf), 256))
         at += len(buf) - keep
         buf = buf[len(buf) - keep:]
 
 
 def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
-              need: tuple[str, ...] | None = None) -> tuple[bool, int, bool] | None:
+              need: tuple[str, ...] | None = None,
+              owner: tuple[frozenset[str], frozenset[str]] | None = None
+              ) -> tuple[bool, int, bool] | None:
     """Whether resume point ``p`` is taken (see the module docstring), the
     least offset worth a try after it where not, and whether the C parser
     read from ``p`` to the end of the file without an error (where it did,
@@ -366,7 +388,14 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
     the end or an error (see (iv)). Where it does not, the parse goes on to
     the first later object that does (tried next), or where the list closed
     (a message read as a chat: the rest of its chat is passed over in one
-    parse, not a try a message)."""
+    parse, not a try a message).
+
+    ``owner`` (the messages of a chat of a full export: ``_owner``): the keys
+    and the values of ``"type"`` only the object holding the items array has;
+    a first item that has one of them is such an object (the next chat, read
+    as a message of the damaged one: its messages nested in it, and every
+    resume point after it lies in it or later chats): the offset returned is
+    then -1 (no resume point after ``p`` is tried)."""
     depth = head.count(b"[") + head.count(b"{")  # the items array's, its items one deeper
     for backend in (ijson, jsonlex):
         cut = EndAtDamage(_Prefixed(head, tape.reader(p)))
@@ -376,6 +405,7 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
         closed_at = p + 1
         keys = _Keys(need) if need is not None else None
         first = False  # (need) the first object has its keys
+        kind = False  # (owner) the last event was the first item's "type" key
         try:
             for k, (event, value) in enumerate(backend.basic_parse(
                     guard, buf_size=_CHECK_STEP, use_float=True)):
@@ -407,6 +437,16 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                             return False, closed_at, False
                 elif event == "map_key" and items == 0 and level == depth + 1:
                     plain = plain or trusted({value: None})
+                    if owner is not None and value in owner[0]:
+                        _count(checked, guard.n)
+                        return False, -1, False
+                    kind = value == "type"
+                    continue
+                if (owner is not None and kind and items == 0 and level == depth + 1
+                        and event == "string" and value in owner[1]):
+                    _count(checked, guard.n)
+                    return False, -1, False
+                kind = False
             if keys is not None and not first:
                 _count(checked, guard.n)
             taken = keys is None or first
@@ -496,6 +536,86 @@ def _holders(items: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _owner(item: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """Of the items at ``item``, the keys and the values of ``"type"`` that
+    only the object holding their array has (``OWNER_KEYS``, ``OWNER_TYPES``:
+    a chat of a full export, for ``chats.list.item.messages.item``); None
+    where the array is held by no object of a list (no other such array to
+    read on into)."""
+    parts = item.split(".")
+    if len(parts) < 4 or parts[-2] not in OWNER_KEYS or "item" not in parts[:-2]:
+        return None
+    return (frozenset((parts[-2], *OWNER_KEYS[parts[-2]])),
+            frozenset(OWNER_TYPES.get(parts[-2], ())))
+
+
+# bytes between the end of the last item read and a resume point looked over
+# for where they could hold the end of the items' array (``_same_array``);
+# a longer gap refuses the resume point (what a tape is sure to hold)
+MAX_GAP = _BACK
+
+
+def _same_array(tape: _Tape, start: int, p: int, checked: list[int]) -> bool:
+    """Whether resume point ``p`` (taken by ``_validate``) may lie in the same
+    array of items as the last item read, which ended at ``start``: the bytes
+    between them read backwards from ``p``, strings told by their quotes (a
+    quote preceded by an odd number of backslashes is in a string; from
+    ``p``, outside any string, that holds up to the damage). Read so, from
+    ``p`` back to the damage they are the items before ``p``, its siblings:
+    objects ``{…}`` and commas between them. Refused: an ``{`` or ``[`` that
+    opens what ``p`` lies in (the next chat's ``"messages": [``, or the chat
+    itself), a key at ``p``'s level (a string followed by ``:``: the next
+    chat's keys, ``"id": 9``, where its ``{`` and ``[`` were damaged), and
+    more than one container left open at ``start`` (the damaged chat's
+    ``]}``, closing its messages and itself, where the next chat's ``{`` and
+    ``[`` were damaged too). Text read as structure (a quote lost: strings
+    pair the other way round before it) only refuses more. So a resume point
+    in the next chat is refused unless the damage also took its ``{``, its
+    ``[``, the colons of its keys and the damaged chat's closing brackets
+    (and its keys for ``_boundary``): its messages are never read on as the
+    damaged chat's (found by fuzzing full exports damaged in 1-6 bytes: with
+    the next chat's "name", "type" and "messages" keys damaged, they were)."""
+    if p - start > MAX_GAP or start < tape.lo:
+        return False
+    gap = bytes(tape.buf[start - tape.lo:p - tape.lo])
+    if len(gap) < p - start:
+        return False
+    _count(checked, len(gap))
+    level = 0
+    key = False  # (at level 0) a ":" after the last token read (the next is a key)
+    i = len(gap) - 1
+    while i >= 0:
+        c = gap[i]
+        if c == 0x22:  # '"': a string's end; its start is the previous quote not escaped
+            j = i - 1
+            while j >= 0:
+                if gap[j] == 0x22:
+                    k = j - 1
+                    while k >= 0 and gap[k] == 0x5C:
+                        k -= 1
+                    if (j - k) % 2:  # (an even number of backslashes before it)
+                        break
+                j -= 1
+            if level == 0 and key:
+                return False  # a key at p's level
+            key = False
+            i = j - 1
+            continue
+        if c in b"}]":
+            level += 1
+        elif c in b"{[":
+            level -= 1
+            if level < 0:
+                return False  # what p lies in opens after the last item read
+        if level == 0:
+            if c == 0x3A:  # ':'
+                key = True
+            elif c not in b" \t\r\n":
+                key = False
+        i -= 1
+    return level <= 1
+
+
 def _boundary(path: Path, start: int, item: str, budget: list[int],
               checked: list[int]) -> int | None:
     """Where the array of items at ``item`` may end and another of its kind
@@ -564,7 +684,7 @@ def _scan(path: Path, start: int, pattern: re.Pattern[bytes], budget: list[int],
 def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[int],
             checked: list[int], tape: _Tape | None = None,
             bound: list[int | None] | None = None, need: tuple[str, ...] | None = None,
-            own: bool = False) -> tuple[int, _Tape, bool] | None:
+            own: int = 0) -> tuple[int, _Tape, bool] | None:
     """The first resume point after ``start`` taken (see the module
     docstring), the tape it is read from (``tape``, the last resync's,
     where it still holds ``start``: a compressed file is not decompressed
@@ -603,21 +723,29 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
     after = start
     try:
         if own:
-            brace = _brace(tape, start, checked)
+            brace = _brace(tape, start, checked, own)
             if brace is None:
                 tape.close()
                 return None
             after = brace + 1
+        owner = _owner(item) if need is None else None
+        first = _first_of(item.split(".")[-2]) if need is not None else None
+        tape.pin = start if owner is not None else None
         while True:
-            p = _candidate(tape, start, after)
+            p = _candidate(tape, start, after, first)
             if p is None or tries[0] <= 0 or (end is not None and p >= end):
                 break
             tries[0] -= 1
-            verdict = _validate(tape, p, head, checked, need)
+            verdict = _validate(tape, p, head, checked, need, owner)
             if verdict is None:
                 break
             taken, err, clean = verdict
+            if err < 0:  # (a chat read as a message: past the end of the items' array)
+                break
             if taken:
+                if owner is not None and not _same_array(tape, start, p, checked):
+                    break  # (every later resume point lies past the same gap)
+                tape.pin = None
                 return p, tape, clean
             after = max(p + 1, err)
     except (IngestError, OSError, EOFError):
@@ -629,19 +757,41 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
     return None
 
 
-def _brace(tape: _Tape, at: int, checked: list[int]) -> int | None:
-    """The offset of the first ``{`` at or after ``at`` (None: none), the
-    bytes read on the way counted down from ``checked[0]``."""
+def _brace(tape: _Tape, at: int, checked: list[int], n: int = 1) -> int | None:
+    """The offset of the ``n``-th ``{`` outside strings at or after ``at``,
+    which is outside any string (None: none), the bytes read on the way
+    counted down from ``checked[0]``. (The first ``{`` was taken: after a
+    string in the list before a chat, ``["a{", {…}]``, it lay in it, and
+    where nothing had ended before the chat, ``{"chats": {"list": [3,
+    {…}]}}``, it was the file's own: the chat was read again, a second
+    reject and the same records.)"""
     r = tape.reader(at)
+    quoted = escaped = False
     while True:
         data = r.read(_STEP)
         if not data:
             return None
-        k = data.find(b"{")
-        if k >= 0:
-            return at + k
-        at += len(data)
         _count(checked, len(data))
+        if not quoted and not escaped:  # (most reads: no string to pass over first)
+            k = data.find(b"{")
+            q = data.find(b'"')
+            if k >= 0 and (q < 0 or k < q) and n == 1:
+                return at + k
+        for k, c in enumerate(data):
+            if quoted:
+                if escaped:
+                    escaped = False
+                elif c == 0x5C:
+                    escaped = True
+                elif c == 0x22:
+                    quoted = False
+            elif c == 0x22:
+                quoted = True
+            elif c == 0x7B:
+                n -= 1
+                if n <= 0:
+                    return at + k
+        at += len(data)
 
 
 def _after(layers: Layers, base: int) -> int:
@@ -725,10 +875,18 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     last = 0  # the file offset after which the next item starts (at most)
     holders = _holders(items)
     holder: str | None = None  # the list of holders (chats) the parser is in
-    # where the next holder starts (at or after), and whether the one being
-    # read starts at the first "{" at or after it (_resume's own)
-    held, own = 0, False
+    # where the next holder starts (at or after), and where the one being read
+    # starts: at the own-th "{" outside strings at or after it (_resume's own;
+    # 0: none being read)
+    held, own = 0, 0
+    # the "{" of the file read since the last end of a map or an array (or
+    # since the parser's first byte: _before's point), each a "start_map"
+    maps = 0
     fresh = False  # no item of the items array read yet (at_items from its "[")
+    # the end of the last map or array read as of the last item or items
+    # array begun (jsonlex.end_offset): an item that leaves it as it was ends
+    # no bracket (a string, a number …), and tells nothing of where it ends
+    seen: tuple[int, int] | None = None
     resyncs = 0
     tries = [MAX_TRIES]
     # where the items' array may end (_boundary), and after where it was found
@@ -741,17 +899,23 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
             try:
                 for prefix, event, value in events:
                     if holders:
+                        if drop:
+                            pass
+                        elif event == "start_map":
+                            maps += 1
+                        elif event in _ENDS or event == "item":
+                            maps = 0
                         if prefix in holders:
                             if event == "start_map":  # (one the synthetic text opened:
                                 # the damaged one's items read on, its own start passed)
-                                held, own = ((origin, False) if drop else
-                                             (_before(layers, base, origin), True))
+                                held, own = ((origin, 0) if drop else
+                                             (_before(layers, base, origin), maps))
                             elif event == "end_map":
-                                held, own = _after(layers, base), False
+                                held, own = _after(layers, base), 0
                         elif prefix + ".item" in holders:
                             if event == "start_array":
                                 holder = prefix + ".item"
-                                held, own = _before(layers, base, origin), False
+                                held, own = _before(layers, base, origin), 0
                             elif event == "end_array":
                                 holder = None
                     if drop:
@@ -759,8 +923,14 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                         continue
                     if event == "item":
                         at_items = prefix
-                        last = _after(layers, base)
-                        held, own, fresh = last, False, False
+                        ended = jsonlex.end_offset(layers.guard)
+                        if ended != seen:  # (an object or array: a bracket ended)
+                            seen = ended
+                            last = _after(layers, base)
+                            held, own, fresh = last, 0, False
+                        # (else a string, a number …: _after would be the end of
+                        # the last object before it, in a chat before its own
+                        # start, where the chat read on at was itself again)
                         if resyncs and not trusted(value):
                             yield prefix, "reject", UNTRUSTED
                             continue
@@ -770,6 +940,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                         # the array is a chat's, _items_start finds it)
                         last = base + layers.guard.n + layers.numbers.shrunk
                         fresh = True
+                        seen = jsonlex.end_offset(layers.guard)
                     else:
                         at_items = None
                     yield prefix, event, value
@@ -850,7 +1021,9 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                 origin = p
                 drop = _synthetic_events(at)
                 last = p + 1  # (never p again)
-                held, own, fresh = p, True, False
+                held, own, fresh = p, 1, False
+                seen = None
+                maps = 0
                 at_items = None
     finally:
         if tape is not None:
