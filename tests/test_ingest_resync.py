@@ -1103,3 +1103,48 @@ def test_the_next_chat_read_as_a_message_is_no_resume_point(sqlite_store, tmp_pa
                 assert p.text.startswith(f"c{c}m{i}"), (c, i, p.text)
                 kept.add((c, i))
     assert kept >= {(1, 2), (1, 3), (1, 4), (2, 2), (2, 3)}
+
+
+def _refused_id(ch: dict) -> None:
+    ch["id"] = True  # (its messages rejected, named by the chat's place in the file)
+
+
+@pytest.mark.parametrize("damage", ["between", "passed over", "own fields"])
+def test_rejects_after_reading_on_at_a_chat_name_the_right_place(sqlite_store, tmp_path,
+                                                                 damage):
+    """Damage between chats 1 and 2 was named by chat 1 (``channel1``), as
+    if in it; a chat passed over for its own damage (chat 2, its "name"
+    damaged after damage in chat 1's last message) was not counted, and the
+    chats after it were named one place too early (chat 4, whose id is
+    refused, as ``chats.list[2]``)."""
+    chats = _chats(5, per=2)
+    _refused_id(chats[3])
+    d, text = _export(tmp_path, {"chats": {"list": chats}}, indent=None)
+    if damage == "between":
+        at = _chat_starts(text)[1] - 2  # '}x, {"name"'
+        text = text[:at] + "x" + text[at:]
+    elif damage == "passed over":
+        a, b = text.index('"text": "c1m3"'), text.index('"name": "C2"')
+        text = text[:a] + "x" + text[a:b] + "x" + text[b:]
+    else:
+        at = text.index('"name": "C2"')
+        text = text[:at] + "x" + text[at:]
+    (d / "result.json").write_text(text)
+    rep = ingest_path(sqlite_store, d)
+    paths = [r["path"] for r in rep.rejects]
+    first = {"between": "chats.list[1]", "passed over": "channel1.messages[1]",
+             "own fields": "chats.list[1]"}[damage]
+    assert paths == [first, "chats.list[3].messages[0]", "chats.list[3].messages[1]"], paths
+
+
+def test_the_chats_of_left_chats_read_on_at_are_named_in_their_list(sqlite_store, tmp_path):
+    """Read on at the first chat of "left_chats" (damage in the last chat of
+    "chats"), its chats are named as in that list, not as more of "chats"."""
+    left = _chats(2, first=7)
+    _refused_id(left[1])
+    d, _ = _export(tmp_path, {"chats": {"list": _chats(2)}, "left_chats": {"list": left}})
+    _damaged(d, "c2m11", ",")
+    rep = ingest_path(sqlite_store, d)
+    paths = [r["path"] for r in rep.rejects]
+    assert paths == ["channel2.messages[9]", *(f"left_chats.list[1].messages[{i}]"
+                                               for i in range(10))], paths

@@ -157,8 +157,14 @@ def _first_of(key: str) -> re.Pattern[bytes]:
     "left_chats" is, after damage in the last chat of "chats" (it was lost).
     Its check (the chat's keys, of real structure only) is the same. (Not
     after any "[": each message's "text_entities" would be a try.)"""
-    return re.compile(rb",[ \t\r\n]*\{[ \t\r\n]*\"|\"" + re.escape(key.encode())
-                      + rb"\"[ \t\r\n]*:[ \t\r\n]*\[[ \t\r\n]*\{[ \t\r\n]*\"")
+    return re.compile(rb",[ \t\r\n]*\{[ \t\r\n]*\"|(?P<list>\"" + re.escape(key.encode())
+                      + rb"\"[ \t\r\n]*:[ \t\r\n]*\[[ \t\r\n]*\{[ \t\r\n]*\")")
+
+
+def _keys_of(names: list[str]) -> re.Pattern[bytes]:
+    """A real key among ``names``, followed by an object (``"left_chats": {``)."""
+    return re.compile(rb'"(' + b"|".join(re.escape(n.encode()) for n in names)
+                      + rb')"[ \t\r\n]*:[ \t\r\n]*\{')
 MAX_TRIES = 20_000  # resume points checked in one file (each costs a parse to its error)
 # bytes of a file that cannot seek (a compressed one) decompressed again to reach
 # resume points, in one file: each resync opens it again from its start (twice:
@@ -334,11 +340,15 @@ class _Counted(ReadGuard):
 
 
 def _candidate(tape: _Tape, start: int, after: int,
-               first: re.Pattern[bytes] | None = None) -> int | None:
+               first: re.Pattern[bytes] | None = None,
+               lists: tuple[re.Pattern[bytes], list[Any]] | None = None) -> int | None:
     """The first resume point at or after ``after`` (its ``,`` at or after
     ``start``, and after what the tape let go of: the last candidate tried,
     whose "{" comes before any later one's ",", is held); ``first``: the
-    first object of a list too (``_first_of``)."""
+    first object of a list too (``_first_of``). ``lists``: where that first
+    object is one, the last key of its list's holder before it (``_keys_of``:
+    ``"left_chats": {``, within ``_COMMA_BACK`` bytes) is put in its list
+    (the list of ``chats.list.item``'s name: "chats"), else None."""
     candidates = first or _CANDIDATE
     # (where the tape let go of bytes after ``after`` — a check read on past
     # what it keeps — it is opened again there: candidates past ``after``
@@ -354,6 +364,12 @@ def _candidate(tape: _Tape, start: int, after: int,
         for m in candidates.finditer(buf):
             brace = at + buf.index(b"{", m.start())
             if brace >= after:
+                if lists is not None:
+                    lists[1][0] = None
+                    if m.lastgroup == "list":
+                        for k in lists[0].finditer(
+                                buf, max(m.start() - _COMMA_BACK, 0), m.start()):
+                            lists[1][0] = k.group(1).decode()
                 return brace
         tail = _OPEN_TAIL.search(buf, max(len(buf) - _COMMA_BACK, 0))
         keep = len(buf) - tail.start() if tail else 0
@@ -684,7 +700,9 @@ def _scan(path: Path, start: int, pattern: re.Pattern[bytes], budget: list[int],
 def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[int],
             checked: list[int], tape: _Tape | None = None,
             bound: list[int | None] | None = None, need: tuple[str, ...] | None = None,
-            own: int = 0) -> tuple[int, _Tape, bool] | None:
+            own: int = 0, damaged: list[int] | None = None,
+            lists: tuple[re.Pattern[bytes], list[Any]] | None = None
+            ) -> tuple[int, _Tape, bool] | None:
     """The first resume point after ``start`` taken (see the module
     docstring), the tape it is read from (``tape``, the last resync's,
     where it still holds ``start``: a compressed file is not decompressed
@@ -701,7 +719,10 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
     them (``_validate``), anywhere after ``start`` (no ``_boundary``: each is
     read as its own); ``own``: the object being read when the damage was met
     begins at the first ``{`` at or after ``start``, and is never one (read
-    again, it would meet the same damage)."""
+    again, it would meet the same damage); ``damaged``: set to how many
+    objects of the list (chats) were passed over before the one taken
+    (``_passed``); ``lists``: see ``_candidate`` (of the resume point
+    taken)."""
     head = synthetic_prefix(item)
     end: int | None = None
     if need is None:
@@ -728,11 +749,12 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
                 tape.close()
                 return None
             after = brace + 1
+        begun = after  # (past the damaged object's own "{")
         owner = _owner(item) if need is None else None
         first = _first_of(item.split(".")[-2]) if need is not None else None
         tape.pin = start if owner is not None else None
         while True:
-            p = _candidate(tape, start, after, first)
+            p = _candidate(tape, start, after, first, lists)
             if p is None or tries[0] <= 0 or (end is not None and p >= end):
                 break
             tries[0] -= 1
@@ -746,6 +768,8 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
                 if owner is not None and not _same_array(tape, start, p, checked):
                     break  # (every later resume point lies past the same gap)
                 tape.pin = None
+                if damaged is not None:
+                    damaged[0] = _passed(path, begun, p, need, own > 0, budget, checked)
                 return p, tape, clean
             after = max(p + 1, err)
     except (IngestError, OSError, EOFError):
@@ -755,6 +779,46 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
         raise
     tape.close()
     return None
+
+
+def _passed(path: Path, start: int, p: int, need: tuple[str, ...] | None, own: bool,
+            budget: list[int], checked: list[int]) -> int:
+    """How many objects of the list at ``item`` (chats) lie between ``start``
+    and ``p``, the next one taken, all damaged (refused): of the keys of
+    such an object (its items array's, ``OWNER_KEYS``, ``OWNER_TYPES``),
+    the most of one kind found there (each of them real: text holds no raw
+    quote), less one where ``start`` is just inside the damaged object
+    (``own``: its keys lie there too). A chat damaged in all of them is not
+    counted. (They were not counted at all: the chats after a chat passed
+    over were named by a place one too early, ``chats.list[2]`` for the
+    fourth.)"""
+    key = need[0] if need else None
+    if key is None or key not in OWNER_KEYS or p <= start:
+        return 0
+    names = [key, *OWNER_KEYS[key]]
+    kinds = [re.compile(rb'"' + re.escape(n.encode()) + rb'"[ \t\r\n]*:') for n in names]
+    types = OWNER_TYPES.get(key)
+    if types:
+        kinds.append(re.compile(rb'"type"[ \t\r\n]*:[ \t\r\n]*"(?:'
+                                + b"|".join(re.escape(t.encode()) for t in types) + rb')"'))
+    counts = [0] * len(kinds)
+    f = _open_at(path, start, budget)
+    try:
+        at, tail = start, b""
+        while at + len(tail) < p:
+            data = f.read(min(_STEP, p - at - len(tail)))
+            if not data:
+                break
+            _count(checked, len(data))
+            buf = tail + data
+            keep = min(len(buf), 64)
+            for k, kind in enumerate(kinds):  # (a match is counted in the read it ends in)
+                counts[k] += sum(1 for m in kind.finditer(buf) if m.end() > len(tail))
+            at += len(buf) - keep
+            tail = buf[len(buf) - keep:]
+    finally:
+        f.close()
+    return max(max(counts) - own, 0)
 
 
 def _brace(tape: _Tape, at: int, checked: list[int], n: int = 1) -> int | None:
@@ -874,6 +938,11 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     at_items: str | None = None  # the items array the parser is in, between its items
     last = 0  # the file offset after which the next item starts (at most)
     holders = _holders(items)
+    # the holders' lists by the key of what holds them ("left_chats": its
+    # "left_chats.list.item"), and that key looked for before the first object
+    # of a list read on at (_candidate)
+    lists = {h.split(".")[-3]: h for h in holders if len(h.split(".")) >= 3}
+    list_keys = ((_keys_of(list(lists)), [None]) if lists else None)
     holder: str | None = None  # the list of holders (chats) the parser is in
     # where the next holder starts (at or after), and where the one being read
     # starts: at the own-th "{" outside strings at or after it (_resume's own;
@@ -959,6 +1028,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                 at = at_items
                 try:
                     found = None
+                    skipped = [0]  # (objects of the list passed over, damaged)
                     start: int | None = last
                     if at_items is not None and fresh and holder is not None:
                         # none of its items read yet: ``last`` may lie past the
@@ -974,7 +1044,8 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                         # none in the same chat: the next chat, read as its own
                         at = holder
                         found = _resume(path, held, holder, tries, budget, checked, tape,
-                                        need=holders[holder], own=own)
+                                        need=holders[holder], own=own, damaged=skipped,
+                                        lists=list_keys)
                     if found is not None:
                         try:  # (opened again at it here, if need be)
                             found[1].reader(found[0])
@@ -1011,6 +1082,16 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                 yield at_items or at, "reject", (
                     f"damaged JSON: {why}; the file was read on from byte {p:,}"
                     + (", at the next chat" if at == holder else ""))
+                if at == holder and list_keys is not None:
+                    # the first chat of a list: of that list (its events
+                    # under its prefix, "left_chats.list.item"), no chat of it
+                    # passed over; else objects passed over for damage, of the
+                    # same list (what names the chats after: their places)
+                    other = lists.get(list_keys[1][0] or "")
+                    if other is not None and other != holder:
+                        at = other
+                    elif skipped[0]:
+                        yield holder, "skipped", skipped[0]
                 head = synthetic_prefix(at)
                 layers = build(_Prefixed(head, tape.reader(p)))
                 layers.guard.track_ends = True  # type: ignore[attr-defined]

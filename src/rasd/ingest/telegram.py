@@ -524,6 +524,10 @@ class TelegramParser(Parser):
                     # damage in a chat's own fields or between chats: read on
                     # from the next chat (resync), the rest of this one lost
                     yield reject(src, value, path=state.chat_id or state.where)
+                elif event == "skipped":  # objects of the list passed over (resync):
+                    # damaged chats, each a place of the list (the chats after
+                    # them were named one place too early)
+                    state.listed[prefix] = state.listed.get(prefix, 0) + value
                 elif event == "reject":  # a damaged message, or one not trusted after it
                     state.messages += 1
                     yield reject(src, value, path=state.at(f"messages[{state.idx}]"))
@@ -548,6 +552,11 @@ class TelegramParser(Parser):
                         cid = _chat_id(chat)
                         if cid is not None:
                             yield from self._chat_done(cid, state, raw, src)
+                    if prefix:  # (a chat of a list) damage after it, before the next
+                        # one, is at the next place, not in this chat (it was
+                        # named by this chat's id)
+                        state.chat_id = None
+                        state.where = f"{prefix[:-5]}[{state.listed.get(prefix, 0)}]"
                 elif event in _VALUE_STARTS:
                     parent, _, key = prefix.rpartition(".")
                     if parent not in CHAT_PREFIXES:
