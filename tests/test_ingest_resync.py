@@ -1148,3 +1148,49 @@ def test_the_chats_of_left_chats_read_on_at_are_named_in_their_list(sqlite_store
     paths = [r["path"] for r in rep.rejects]
     assert paths == ["channel2.messages[9]", *(f"left_chats.list[1].messages[{i}]"
                                                for i in range(10))], paths
+
+
+@pytest.mark.parametrize("second", ["c2m5", "c3m5"])
+def test_two_damaged_chats_keep_the_first_ones_messages_after_its_damage(sqlite_store,
+                                                                         tmp_path, second):
+    """Damage in chat 1 and again in a later chat: a resume point in chat 1
+    after its damage was checked by a parse that closed chat 1's messages
+    before it met the second damage, and refused; chat 1's messages after
+    its damage were all lost (read on at the next chat). It is taken where
+    the objects of the list read on the way are chats (their keys)."""
+    d, text = _export(tmp_path, {"chats": {"list": _chats(3)}})
+    for m in ("c1m5", second):
+        at = text.index(f'"text": "{m}"')
+        text = text[:at] + "x" + text[at:]
+    (d / "result.json").write_text(text)
+    rep = ingest_path(sqlite_store, d)
+    c = int(second[1])
+    assert [r["path"] for r in rep.rejects] == ["channel1.messages[3]",
+                                                f"channel{c}.messages[3]"], rep.rejects
+    everything = {(k, i) for k in range(1, 4) for i in range(2, 12)}
+    assert _kept(sqlite_store, range(1, 4)) == everything - {(1, 5), (c, 5)}
+
+
+def test_entities_of_a_damaged_message_are_no_messages_with_a_later_chat_damaged(
+        sqlite_store, tmp_path):
+    """The same with the damage before a message's entities: a resume point
+    at an entity closes its array where the check expects the messages',
+    and the message's end its chat's; the messages after it, read as chats,
+    have no chat's keys: refused, as before (no entity is a message, no
+    message a chat)."""
+    chats = _chats(3)
+    ents = [{"type": "bold", "text": f"b{k}"} for k in range(4)]
+    chats[0]["messages"][3] = _msg(5, ["start", *ents, "end"])
+    d, text = _export(tmp_path, {"chats": {"list": chats}})
+    at = text.rindex('"text": [', 0, text.index('"start"'))
+    b = text.index('"text": "c2m5"')
+    text = text[:at] + "x" + text[at:b] + "x" + text[b:]
+    (d / "result.json").write_text(text)
+    recs = list(get_parser("telegram").parse(d / "result.json", RawSink()))
+    chats_seen = {r.platform_id for r in recs if isinstance(r, Account) and not r.stub}
+    assert chats_seen <= {"channel1", "channel2", "channel3"}, chats_seen
+    posts = {r.platform_id: r.text for r in recs if isinstance(r, Post)}
+    for pid, t in posts.items():
+        c, i = pid.removeprefix("channel").split("/")
+        assert t == f"c{c}m{i}", (pid, t)
+    assert {f"channel1/{i}" for i in range(6, 12)} <= set(posts)

@@ -381,7 +381,7 @@ def _candidate(tape: _Tape, start: int, after: int,
 
 def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
               need: tuple[str, ...] | None = None,
-              owner: tuple[frozenset[str], frozenset[str]] | None = None
+              owner: tuple[frozenset[str], frozenset[str], tuple[str, ...]] | None = None
               ) -> tuple[bool, int, bool] | None:
     """Whether resume point ``p`` is taken (see the module docstring), the
     least offset worth a try after it where not, and whether the C parser
@@ -411,7 +411,17 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
     a first item that has one of them is such an object (the next chat, read
     as a message of the damaged one: its messages nested in it, and every
     resume point after it lies in it or later chats): the offset returned is
-    then -1 (no resume point after ``p`` is tried)."""
+    then -1 (no resume point after ``p`` is tried). With ``owner``, ``p`` is
+    taken too where the items array closes (the damaged chat's end) and the
+    parse errors later, in the next damaged place, with the list of chats
+    still open and every object of it read since (a chat) holding the keys a
+    chat has (``owner[2]``: its items array, its type, its id): the damaged
+    chat's messages after its damage were all lost where the chat after it
+    was damaged too (two damaged places in two chats). A nested object of
+    the damaged message is refused still: its array closed, the message's
+    own end closes what the check takes for the chat, and the messages
+    after it are objects of the list without a chat's keys (or close the
+    list)."""
     depth = head.count(b"[") + head.count(b"{")  # the items array's, its items one deeper
     for backend in (ijson, jsonlex):
         cut = EndAtDamage(_Prefixed(head, tape.reader(p)))
@@ -422,6 +432,10 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
         keys = _Keys(need) if need is not None else None
         first = False  # (need) the first object has its keys
         kind = False  # (owner) the last event was the first item's "type" key
+        # (owner) past the items array's end: the keys of the object of the
+        # list being read (a chat), and whether every one read has them
+        chat: _Keys | None = None
+        chats = owner is not None and len(owner[2]) > 1
         try:
             for k, (event, value) in enumerate(backend.basic_parse(
                     guard, buf_size=_CHECK_STEP, use_float=True)):
@@ -437,10 +451,21 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                     elif keys.has and items > 0 and not first:  # (tried next)
                         _count(checked, guard.n)
                         return False, keys.at, False
+                if closed and chats:
+                    if level == depth - 2 and event in _STARTS:  # an object of the list
+                        chat = _Keys(owner[2])  # type: ignore[index]
+                    elif level == depth - 1 and chat is not None:
+                        chat.see(event, value)
                 if event in _STARTS:
                     level += 1
                 elif event in _ENDS:
                     level -= 1
+                    if closed and chats and level < depth - 2:
+                        chats = False  # (the list closed: an error after it refuses p)
+                    elif (closed and chats and level == depth - 2 and chat is not None
+                          and not chat.has):  # (an object of the list that is no chat)
+                        _count(checked, guard.n)
+                        return False, closed_at, False
                     if level == depth:
                         items += 1
                         if keys is None and items == 1 and not plain:  # (no key, or none trusted)
@@ -475,10 +500,12 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                 if backend is ijson:
                     continue  # (jsonlex decides: yajl refuses more)
                 return first, max(p + 1, p + guard.before - len(head)), False
-            if closed:  # (jsonlex would close it there too: refused either way)
-                return False, closed_at, False
+            if closed and not (chats and items > 0 and chat is not None and chat.has):
+                return False, closed_at, False  # (jsonlex would close it there too)
             if backend is ijson:
                 continue  # yajl refuses more than jsonlex: jsonlex decides
+            if closed:  # (a damaged place in a chat after: see above)
+                return True, max(p + 1, p + guard.before - len(head)), False
         return (not closed and items > 0), max(p + 1, p + guard.before - len(head)), False
     raise AssertionError  # (unreachable)
 
@@ -552,7 +579,7 @@ def _holders(items: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _owner(item: str) -> tuple[frozenset[str], frozenset[str]] | None:
+def _owner(item: str) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]] | None:
     """Of the items at ``item``, the keys and the values of ``"type"`` that
     only the object holding their array has (``OWNER_KEYS``, ``OWNER_TYPES``:
     a chat of a full export, for ``chats.list.item.messages.item``); None
@@ -562,7 +589,8 @@ def _owner(item: str) -> tuple[frozenset[str], frozenset[str]] | None:
     if len(parts) < 4 or parts[-2] not in OWNER_KEYS or "item" not in parts[:-2]:
         return None
     return (frozenset((parts[-2], *OWNER_KEYS[parts[-2]])),
-            frozenset(OWNER_TYPES.get(parts[-2], ())))
+            frozenset(OWNER_TYPES.get(parts[-2], ())),
+            (parts[-2], *HOLDER_KEYS.get(parts[-2], ())))
 
 
 # bytes between the end of the last item read and a resume point looked over
