@@ -67,7 +67,14 @@ the damaged chat's. A resume point is never taken past the next
 for from the end of the last item read, an exact offset (``_after``), or,
 where none of the chat's was read, from its own ``"messages": [``
 (``_items_start``): an offset past the next chat's keys found the key after
-them, and a message of the chat after was read on as the damaged one's.
+them, and a message of the chat after was read on as the damaged one's. As
+those keys can all be damaged too, a resume point is also refused where its
+first message has a chat's keys (the next chat itself), and where the bytes
+between the last message read and it, read backwards, open what it lies in,
+hold a key at its level, or close more than one container (``_same_array``).
+A resume point whose check closes the chat's messages and then meets a
+damaged place in a later chat, every object of the list on the way a chat
+(its keys), is taken: the damaged chat's messages after its damage are read.
 
 (iv) The next chat. In a full export, where no resume point is taken in the
 damaged chat (damage in its last message, or anywhere after which the only
@@ -76,7 +83,8 @@ ones lie in the next chat), or the damage lies in the chat's own fields
 chat: a resume point ``p`` as above, from the start of the damaged chat
 (never that chat's own ``{``: read again, it meets the same damage), checked
 with ``{"chats":{"list":[`` before it (``_holders``, ``synthetic_prefix``
-of ``chats.list.item``). ``p`` is taken where the first object parsed from
+of ``chats.list.item``), or the first chat of a list (after the ``[`` of a
+``"list"`` key: ``_first_of``), read under its own list's prefix. ``p`` is taken where the first object parsed from
 it has, at its top level, the keys ``"messages"`` (an array), ``"type"`` and
 ``"id"`` (``HOLDER_KEYS``), and the parse reaches the end or an error after
 them. Its messages are then read as that chat's, under its own id and
