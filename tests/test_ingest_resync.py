@@ -1276,3 +1276,19 @@ def test_fuzz_no_message_is_stored_under_another_chat(tmp_path_factory, data):
             owners.setdefault(chat, set()).add(real[mid][0])
     assert made <= damages, got
     assert all(len(o) == 1 for o in owners.values()), owners
+
+
+@pytest.mark.parametrize("cut", ["between", "list start"])
+def test_a_file_that_ends_between_chats_names_the_next_place(sqlite_store, tmp_path, cut):
+    """A full export cut off after a chat (or just after a list's "["): the
+    reject named the message that would have come next in the chat before
+    (``channel2.messages[10]``), a chat read whole."""
+    left = _chats(1, first=7)
+    d, text = _export(tmp_path, {"chats": {"list": _chats(3)}, "left_chats": {"list": left}},
+                      indent=None)
+    at = (text.index('{"name": "C3"') - 2 if cut == "between"
+          else text.index('[', text.index('"left_chats"')) + 1)
+    (d / "result.json").write_text(text[:at])
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == [
+        "chats.list[2]" if cut == "between" else "left_chats.list[0]"], rep.rejects

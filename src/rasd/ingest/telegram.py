@@ -161,6 +161,7 @@ class _State:
         # "chats.list[3]", "left_chats.list[0]"), what rejects name it by
         self.chat_id: str | None = None
         self.where = ""
+        self.between = False  # after a chat of a list, before the next one
         self.listed: dict[str, int] = {}  # chats of each list so far
         # rejects of the chats' own fields (not of messages) given, and those
         # the pass before gave: the careful pass reads them again (``fresh``)
@@ -188,6 +189,13 @@ class _State:
         # export cut short or damaged: EndAtDamage)
         self.cut: EndAtDamage | None = None
         self.read: ReadGuard | None = None  # what the parser reads (at_bomb)
+
+    def here(self) -> str:
+        """Where the file ended or broke off: the message that would come
+        next (``channel555.messages[2]``), or between two chats of a list the
+        place of the next one (``chats.list[3]``: it was named as a message
+        of the chat before)."""
+        return self.where if self.between else self.at(f"messages[{self.idx}]")
 
     def at(self, sub: str) -> str:
         """The path of ``sub`` (``name``, ``messages[2]``) in the chat being
@@ -448,21 +456,20 @@ class TelegramParser(Parser):
             raise IngestError(f"{src}: not a readable Telegram export: {err}") from err
         kind = ("file ends unexpectedly" if state.damage is not None
                 else "file ends unexpectedly or is malformed")
-        yield reject(src, f"{kind}: {json_error_text(err)[:200]}",
-                     path=state.at(f"messages[{state.idx}]"))
+        yield reject(src, f"{kind}: {json_error_text(err)[:200]}", path=state.here())
 
     @staticmethod
     def _bomb_end(bomb: DecompressionBomb, src: str, state: _State) -> Iterator[Record]:
         if not state.messages:
             raise IngestError(str(bomb)) from None
-        yield reject(src, ended(bomb), path=state.at(f"messages[{state.idx}]"))
+        yield reject(src, ended(bomb), path=state.here())
 
     @staticmethod
     def _too_large(src: str, state: _State) -> Reject:
         # a value outside the messages (a chat's name) is named by its key: it
         # was named as the message that would come next
         return reject(src, f"a JSON value over {TOKEN_MAX} bytes; the rest of the file is "
-                      "not read", path=state.key_at or state.at(f"messages[{state.idx}]"))
+                      "not read", path=state.key_at or state.here())
 
     def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
                skip: int, backend: Any = ijson) -> Iterator[Record]:
@@ -537,6 +544,7 @@ class TelegramParser(Parser):
                     state.listed[prefix] = k + 1
                     state.where = f"{prefix[:-5]}[{k}]"  # chats.list.item: chats.list[k]
                     state.chat_id = None
+                    state.between = False
                     if event == "start_map":
                         chat = {}
                         state.idx = 0
@@ -547,6 +555,7 @@ class TelegramParser(Parser):
                                      path=state.where)
                 elif event == "start_array" and prefix in _LISTS:
                     state.listed[prefix + ".item"] = 0
+                    state.chat_id, state.where, state.between = None, f"{prefix}[0]", True
                 elif event == "end_map" and prefix in CHAT_PREFIXES:
                     if chat.get("id") is not None:  # the chat read whole: its account
                         cid = _chat_id(chat)
@@ -557,6 +566,7 @@ class TelegramParser(Parser):
                         # named by this chat's id)
                         state.chat_id = None
                         state.where = f"{prefix[:-5]}[{state.listed.get(prefix, 0)}]"
+                        state.between = True
                 elif event in _VALUE_STARTS:
                     parent, _, key = prefix.rpartition(".")
                     if parent not in CHAT_PREFIXES:
