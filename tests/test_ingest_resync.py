@@ -1311,3 +1311,58 @@ def test_a_chat_whose_first_message_lost_its_brace_is_read_once(sqlite_store, tm
     assert sum("damaged JSON" in r["reason"] for r in rep.rejects) == 1, rep.rejects
     kept = _kept(sqlite_store, range(1, 4))
     assert kept >= {(c, i) for c in (1, 3) for i in range(2, 12)}, kept
+
+
+def _gap_check(tmp_path: Path, gap: str) -> bool:
+    """``_same_array`` of a resume point right after ``gap`` (the bytes
+    after the last message read)."""
+    from rasd.ingest.resync import _same_array, _Tape
+
+    f = tmp_path / "gap.json"
+    data = (gap + '{"id": 9, "type": "message"}]}]}').encode()
+    f.write_bytes(data)
+    tape = _Tape(f, 0, [1 << 30])
+    try:
+        tape.pin = 0
+        tape.reader(0).read(len(data))
+        return _same_array(tape, 0, len(gap.encode()), [1 << 30])
+    finally:
+        tape.close()
+
+
+@pytest.mark.parametrize(("gap", "same"), [
+    (', {"id": 4, "text": "a"}, ', True),  # a whole message (the damage in it)
+    (', {"id": 4, x"text": "a [ {"}, ', True),  # text in a string: passed over
+    (', {"id": 4, "text": "a \\" ] ["}, ', True),  # escaped quotes
+    (', {"id": 4, "text": "lost quote}, ', True),  # (one left open: a quote lost)
+    (', {"id": 4}]}, {"n me": "C2", "id": 2, "messag s": [{"id": 1}, ', False),  # its "["
+    (', {"id": 4}]}, x"n me": "C2", "id": 2, "messag s": x{"id": 1}, ', False),  # a key
+    (', {"id": 4}]} , x"n me" "C2" "id" 2 "messag s" x{"id": 1}, ', False),  # two closed
+])
+def test_what_lies_before_a_resume_point_tells_another_array(tmp_path, gap, same):
+    """Read backwards from a resume point, the bytes after the last message
+    read: messages (and the damage) only, or the next chat's start — what
+    opens the array the point lies in, a key at its level, or the closing
+    of the damaged chat's messages and of the chat itself (``]}``)."""
+    assert _gap_check(tmp_path, gap) is same
+
+
+def test_a_first_message_with_a_chats_keys_stops_reading_on_in_the_chat(tmp_path):
+    """A resume point whose first message has a chat's key ("name",
+    "messages") or a chat's type is the next chat read as a message: no
+    resume point after it (-1)."""
+    from rasd.ingest.resync import _owner, _Tape, _validate, synthetic_prefix
+
+    item = "chats.list.item.messages.item"
+    for first in ('{"name": "C", "type": "public_channel", "id": 3, "messages": [{"id": 1}]}',
+                  '{"n me": "C", "type": "public_channel", "id": 3, "messag s": [{"id": 1}]}',
+                  '{"id": 3, "messages": [{"id": 1}]}'):
+        f = tmp_path / "v.json"
+        f.write_text(first + ', {"id": 2}x')  # (an error after it, the array open)
+        tape = _Tape(f, 0, [1 << 30])
+        try:
+            assert _validate(tape, 0, synthetic_prefix(item), [1 << 30], None,
+                             _owner(item))[:2] == (False, -1), first
+            assert _validate(tape, 0, synthetic_prefix(item), [1 << 30])[0], first  # (before)
+        finally:
+            tape.close()
