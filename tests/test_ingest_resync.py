@@ -1313,21 +1313,12 @@ def test_a_chat_whose_first_message_lost_its_brace_is_read_once(sqlite_store, tm
     assert kept >= {(c, i) for c in (1, 3) for i in range(2, 12)}, kept
 
 
-def _gap_check(tmp_path: Path, gap: str) -> bool:
+def _gap_check(gap: str) -> bool:
     """``_same_array`` of a resume point right after ``gap`` (the bytes
     after the last message read)."""
-    from rasd.ingest.resync import _same_array, _Tape
+    from rasd.ingest.resync import _same_array
 
-    f = tmp_path / "gap.json"
-    data = (gap + '{"id": 9, "type": "message"}]}]}').encode()
-    f.write_bytes(data)
-    tape = _Tape(f, 0, [1 << 30])
-    try:
-        tape.pin = 0
-        tape.reader(0).read(len(data))
-        return _same_array(tape, 0, len(gap.encode()), [1 << 30])
-    finally:
-        tape.close()
+    return _same_array(gap.encode(), [1 << 30])
 
 
 @pytest.mark.parametrize(("gap", "same"), [
@@ -1339,12 +1330,12 @@ def _gap_check(tmp_path: Path, gap: str) -> bool:
     (', {"id": 4}]}, x"n me": "C2", "id": 2, "messag s": x{"id": 1}, ', False),  # a key
     (', {"id": 4}]} , x"n me" "C2" "id" 2 "messag s" x{"id": 1}, ', False),  # two closed
 ])
-def test_what_lies_before_a_resume_point_tells_another_array(tmp_path, gap, same):
+def test_what_lies_before_a_resume_point_tells_another_array(gap, same):
     """Read backwards from a resume point, the bytes after the last message
     read: messages (and the damage) only, or the next chat's start — what
     opens the array the point lies in, a key at its level, or the closing
     of the damaged chat's messages and of the chat itself (``]}``)."""
-    assert _gap_check(tmp_path, gap) is same
+    assert _gap_check(gap) is same
 
 
 def test_a_first_message_with_a_chats_keys_stops_reading_on_in_the_chat(tmp_path):
@@ -1366,3 +1357,30 @@ def test_a_first_message_with_a_chats_keys_stops_reading_on_in_the_chat(tmp_path
             assert _validate(tape, 0, synthetic_prefix(item), [1 << 30])[0], first  # (before)
         finally:
             tape.close()
+
+
+def test_a_chat_longer_than_the_tape_keeps_is_read_on_in(sqlite_store, tmp_path,
+                                                        monkeypatch):
+    """The check of a resume point reads on to the end of the file (or the
+    next damage), past what the tape keeps (4 MiB): the bytes before the
+    resume point (``_same_array``) were gone by then, and it was refused —
+    one damaged message lost the rest of its chat (here the tape keeps 256
+    KiB). They are kept before the check now."""
+    from rasd.ingest import resync
+
+    monkeypatch.setattr(resync, "_KEEP", 256 << 10)
+    monkeypatch.setattr(resync, "_BACK", 128 << 10)
+    monkeypatch.setattr(resync, "MAX_GAP", 128 << 10)
+    d, text = _export(tmp_path, {"chats": {"list": _chats(3, per=1000)}})
+    assert len(text) > 3 * (256 << 10)
+    for m in ("c1m5", "c2m900", "c3m5"):
+        at = text.index(f'"text": "{m}"')
+        text = text[:at] + "x" + text[at:]
+    (d / "result.json").write_text(text)
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel1.messages[3]",
+                                                "channel2.messages[898]",
+                                                "channel3.messages[3]"], rep.rejects
+    everything = {(c, i) for c in range(1, 4) for i in range(2, 1002)}
+    assert _kept(sqlite_store, range(1, 4), per=1000) == everything - {(1, 5), (2, 900),
+                                                                        (3, 5)}

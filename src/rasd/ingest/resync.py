@@ -607,7 +607,24 @@ def _owner(item: str) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]] 
 MAX_GAP = _BACK
 
 
-def _same_array(tape: _Tape, start: int, p: int, checked: list[int]) -> bool:
+def _gap(tape: _Tape, start: int, p: int, gap: bytearray) -> bool:
+    """``gap`` made the bytes from ``start`` to resume point ``p``, read from
+    what ``tape`` holds (kept from ``start`` on: ``pin``) before ``p`` is
+    checked (the check can read on far past what the tape keeps: the gap of a
+    resume point taken was gone); False where they are over ``MAX_GAP``
+    bytes or the tape no longer holds them. (Each resume point after the
+    last: ``gap`` grows by what lies between, read once.)"""
+    if p - start > MAX_GAP:
+        return False
+    have = start + len(gap)
+    if have < p:
+        if have < tape.lo or p > tape.hi:
+            return False
+        gap += tape.buf[have - tape.lo:p - tape.lo]
+    return len(gap) >= p - start
+
+
+def _same_array(gap: bytes, checked: list[int]) -> bool:
     """Whether resume point ``p`` (taken by ``_validate``) may lie in the same
     array of items as the last item read, which ended at ``start``: the bytes
     between them read backwards from ``p``, strings told by their quotes (a
@@ -627,11 +644,6 @@ def _same_array(tape: _Tape, start: int, p: int, checked: list[int]) -> bool:
     (and its keys for ``_boundary``): its messages are never read on as the
     damaged chat's (found by fuzzing full exports damaged in 1-6 bytes: with
     the next chat's "name", "type" and "messages" keys damaged, they were)."""
-    if p - start > MAX_GAP or start < tape.lo:
-        return False
-    gap = bytes(tape.buf[start - tape.lo:p - tape.lo])
-    if len(gap) < p - start:
-        return False
     _count(checked, len(gap))
     level = 0
     key = False  # (at level 0) a ":" after the last token read (the next is a key)
@@ -789,11 +801,14 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
         owner = _owner(item) if need is None else None
         first = _first_of(item.split(".")[-2]) if need is not None else None
         tape.pin = start if owner is not None else None
+        gap = bytearray()  # (owner) the bytes from start on, up to the last resume point
         while True:
             p = _candidate(tape, start, after, first, lists)
             if p is None or tries[0] <= 0 or (end is not None and p >= end):
                 break
             tries[0] -= 1
+            # (the bytes before it, while the tape holds them)
+            held_gap = owner is not None and _gap(tape, start, p, gap)
             verdict = _validate(tape, p, head, checked, need, owner)
             if verdict is None:
                 break
@@ -801,7 +816,8 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
             if err < 0:  # (a chat read as a message: past the end of the items' array)
                 break
             if taken:
-                if owner is not None and not _same_array(tape, start, p, checked):
+                if owner is not None and not (held_gap and _same_array(
+                        bytes(gap[:p - start]), checked)):
                     break  # (every later resume point lies past the same gap)
                 tape.pin = None
                 if damaged is not None:
