@@ -625,9 +625,10 @@ def _gap(tape: _Tape, start: int, p: int, gap: bytearray) -> bool:
 
 
 def _same_array(gap: bytes, checked: list[int]) -> bool:
-    """Whether resume point ``p`` (taken by ``_validate``) may lie in the same
-    array of items as the last item read, which ended at ``start``: the bytes
-    between them read backwards from ``p``, strings told by their quotes (a
+    """Whether a resume point ``p`` taken by ``_validate`` may lie in the same
+    array of items as the last item read, ``gap`` the bytes between the end
+    of that item and ``p`` (``_gap``): read backwards from ``p``, strings
+    told by their quotes (a
     quote preceded by an odd number of backslashes is in a string; from
     ``p``, outside any string, that holds up to the damage). Read so, from
     ``p`` back to the damage they are the items before ``p``, its siblings:
@@ -835,9 +836,10 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
 
 def _passed(path: Path, start: int, p: int, need: tuple[str, ...] | None, own: bool,
             budget: list[int], checked: list[int]) -> int:
-    """How many objects of the list at ``item`` (chats) lie between ``start``
-    and ``p``, the next one taken, all damaged (refused): of the keys of
-    such an object (its items array's, ``OWNER_KEYS``, ``OWNER_TYPES``),
+    """How many objects of a list (chats: ``need``, as for ``_validate``) lie
+    between ``start`` and ``p``, the next one taken, all damaged (refused):
+    of the keys of such an object (its items array's, ``OWNER_KEYS``,
+    ``OWNER_TYPES``),
     the most of one kind found there (each of them real: text holds no raw
     quote), less one where ``start`` is just inside the damaged object
     (``own``: its keys lie there too). A chat damaged in all of them is not
