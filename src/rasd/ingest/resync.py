@@ -801,7 +801,8 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
         begun = after  # (past the damaged object's own "{")
         owner = _owner(item) if need is None else None
         first = _first_of(item.split(".")[-2]) if need is not None else None
-        tape.pin = start if owner is not None else None
+        # (kept from there: the gap before a resume point, what _passed reads)
+        tape.pin = start if owner is not None else begun if need is not None else None
         gap = bytearray()  # (owner) the bytes from start on, up to the last resume point
         while True:
             p = _candidate(tape, start, after, first, lists)
@@ -822,7 +823,8 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
                     break  # (every later resume point lies past the same gap)
                 tape.pin = None
                 if damaged is not None:
-                    damaged[0] = _passed(path, begun, p, need, own > 0, budget, checked)
+                    damaged[0] = _passed(path, begun, p, need, own > 0, budget, checked,
+                                         tape)
                 return p, tape, clean
             after = max(p + 1, err)
     except (IngestError, OSError, EOFError):
@@ -835,7 +837,7 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
 
 
 def _passed(path: Path, start: int, p: int, need: tuple[str, ...] | None, own: bool,
-            budget: list[int], checked: list[int]) -> int:
+            budget: list[int], checked: list[int], tape: _Tape | None = None) -> int:
     """How many objects of a list (chats: ``need``, as for ``_validate``) lie
     between ``start`` and ``p``, the next one taken, all damaged (refused):
     of the keys of such an object (its items array's, ``OWNER_KEYS``,
@@ -845,7 +847,8 @@ def _passed(path: Path, start: int, p: int, need: tuple[str, ...] | None, own: b
     (``own``: its keys lie there too). A chat damaged in all of them is not
     counted. (They were not counted at all: the chats after a chat passed
     over were named by a place one too early, ``chats.list[2]`` for the
-    fourth.)"""
+    fourth.) Read from ``tape`` where it still holds them, else from the
+    file again."""
     key = need[0] if need else None
     if key is None or key not in OWNER_KEYS or p <= start:
         return 0
@@ -856,6 +859,10 @@ def _passed(path: Path, start: int, p: int, need: tuple[str, ...] | None, own: b
         kinds.append(re.compile(rb'"type"[ \t\r\n]*:[ \t\r\n]*"(?:'
                                 + b"|".join(re.escape(t.encode()) for t in types) + rb')"'))
     counts = [0] * len(kinds)
+    if tape is not None and tape.lo <= start and p <= tape.hi:  # (held: not read again)
+        buf = bytes(tape.buf[start - tape.lo:p - tape.lo])
+        _count(checked, len(buf))
+        return max(max(len(kind.findall(buf)) for kind in kinds) - own, 0)
     f = _open_at(path, start, budget)
     try:
         at, tail = start, b""
