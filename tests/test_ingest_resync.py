@@ -1275,7 +1275,10 @@ def test_fuzz_no_message_is_stored_under_another_chat(tmp_path_factory, data):
         else:  # a chat whose id was damaged: its messages one real chat's
             owners.setdefault(chat, set()).add(real[mid][0])
     assert made <= damages, got
-    assert all(len(o) == 1 for o in owners.values()), owners
+    # (two chats whose ids were damaged to the same one share it: each then
+    # has none of its messages under its own id)
+    own = {real[mid][0] for chat, mid, _ in got if mid in real and chat == real[mid][0]}
+    assert all(len(o) == 1 or not o & own for o in owners.values()), (owners, got)
 
 
 @pytest.mark.parametrize("cut", ["between", "list start"])
