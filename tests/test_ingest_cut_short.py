@@ -113,6 +113,15 @@ def test_a_full_export_cut_in_a_later_chat_is_read_once(tmp_path, monkeypatch):
     assert sum(type(r).__name__ == "Post" for r in now) == 2 * 50 + 30
 
 
+def test_a_full_export_cut_between_two_chats_names_the_next_one(tmp_path, monkeypatch):
+    data = _full_export(4, 20)
+    path = _cut(data, data.index(b'{"name": "Chan 2"'), tmp_path, "result.json")
+    now, before = _both("telegram", path, monkeypatch)
+    assert now == before
+    assert sum(type(r).__name__ == "Post" for r in now) == 2 * 20
+    assert ("reject", "chats.list[2]", None) in now
+
+
 @pytest.mark.parametrize("gz", [False, True])
 def test_a_json_array_cut_short_is_read_once(tmp_path, monkeypatch, gz):
     data = _tweets(300)

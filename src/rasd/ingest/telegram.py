@@ -420,7 +420,7 @@ class TelegramParser(Parser):
                 yield reject(src, f"file ends unexpectedly: "
                              f"{json_error_text(state.damage or e)[:200]}"
                              + ("" if state.damage else " (the file is cut short)"),
-                             path=state.at(f"messages[{state.idx}]"))
+                             path=state.here())
                 return
         except (UnicodeDecodeError, LongNumber):
             pass  # read again carefully, below
