@@ -405,6 +405,17 @@ again). The hand-over between the processes: pickling a 5,000-post batch
 costs ~5.8 us/post to write and ~4 us/post to read (min of 9, in a slow
 spell); items now cross as plain tuples (was ~8.1 and ~4.3 with a reduce per
 item).
+Session 21 (2026-12-01, a fast spell, load ~1.0) added the "design ceiling"
+line: two processes overlapping perfectly, one doing nothing but parse, the
+other nothing but the floor's executemany. 200k posts: naive 188,657 posts/s,
+2 processes 28,681/s (0.15x; 1 process 20,130/s; re-ingest 30,676/s; peak RSS
+193 + 80 MB), parse 9.9 us/post, floor 10.3 us/post -> ceiling 0.52x naive,
+rasd at 29% of it. --size-gb 1.0 --skip-one (1.1M posts): 24,922/s (0.15x;
+re-ingest 29,957/s; peak RSS 249 + 81 MB), floor 16.2 us/post -> ceiling 0.36x,
+rasd at 40% of it. (Earlier the same day, a helper's tests beside it: ceiling
+0.43-0.50x.) So 0.5x is at or past what this parser and these rows allow
+even with no work of rasd's own beyond them (hashes, history, lookups,
+counts, the hand-over): it needs a parser, and rows, of another kind.
 Not tried: two parsing processes over byte ranges:
 a record that changes within a file would end with whichever range committed
 last, unlike a sequential ingest (last in file wins).
