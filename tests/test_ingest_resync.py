@@ -777,6 +777,26 @@ _TEXTS = ("{", "}", "[", "]", ",", ":", '"', "\\", "{}", ", {", '"id"', " 77 ", 
 _FORGED = {"99", "98", "97", "555", "556"}
 _JUNK = b',{}[]":x \\0'
 
+def _broken(data: Any, raw: bytes, damages: int, places: re.Pattern[bytes], odds: int,
+             around: tuple[int, int]) -> tuple[bytes, int | None]:
+    """``raw`` with ``damages`` bytes inserted, deleted or replaced (drawn from
+    ``data``), all but one in ``odds + 1`` within ``around`` of a match of
+    ``places``; and where the first of them lies."""
+    first_at = None
+    for _ in range(damages):
+        near = [m.start() for m in places.finditer(raw)]
+        if near and data.draw(st.integers(0, odds)):
+            at = min(max(data.draw(st.sampled_from(near)) + data.draw(st.integers(*around)),
+                         0), len(raw) - 1)
+        else:
+            at = data.draw(st.integers(0, len(raw) - 1))
+        junk = bytes([data.draw(st.sampled_from(_JUNK))])
+        op = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+        raw = raw[:at] + (b"" if op == "delete" else junk) + raw[at + (op != "insert"):]
+        first_at = at if first_at is None else first_at
+    return raw, first_at
+
+
 
 @settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "40")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -881,18 +901,8 @@ def test_fuzz_no_chat_is_made_up_and_no_message_moved_by_reading_on_at_a_chat(
         at = raw.index(own, at)
         spans.append((at, at + len(own) - 1))
     damages = data.draw(st.sampled_from([1, 1, 2, 3]))
-    first_at = None  # (the place of the first damage, in the text as written)
-    for _ in range(damages):
-        near = [m.start() for m in _CHAT_PLACES.finditer(raw)]
-        if near and data.draw(st.integers(0, 3)):
-            at = min(max(data.draw(st.sampled_from(near)) + data.draw(st.integers(-40, 12)),
-                         0), len(raw) - 1)
-        else:
-            at = data.draw(st.integers(0, len(raw) - 1))
-        junk = bytes([data.draw(st.sampled_from(_JUNK))])
-        op = data.draw(st.sampled_from(["insert", "delete", "replace"]))
-        raw = raw[:at] + (b"" if op == "delete" else junk) + raw[at + (op != "insert"):]
-        first_at = at if first_at is None else first_at
+    # (first_at: the place of the first damage, in the text as written)
+    raw, first_at = _broken(data, raw, damages, _CHAT_PLACES, 3, (-40, 12))
     f = tmp_path_factory.mktemp("rs") / "result.json"
     f.write_bytes(raw)
     got: dict[tuple[str, str], str] = {}
@@ -1242,16 +1252,7 @@ def test_fuzz_no_message_is_stored_under_another_chat(tmp_path_factory, data):
     raw = json.dumps(doc, ensure_ascii=data.draw(st.booleans()),
                      indent=data.draw(st.sampled_from([None, 1]))).encode()
     damages = data.draw(st.integers(1, 6))
-    for _ in range(damages):
-        near = [m.start() for m in _EDGES.finditer(raw)]
-        if near and data.draw(st.integers(0, 4)):
-            at = min(max(data.draw(st.sampled_from(near)) + data.draw(st.integers(-6, 14)),
-                         0), len(raw) - 1)
-        else:
-            at = data.draw(st.integers(0, len(raw) - 1))
-        junk = bytes([data.draw(st.sampled_from(_JUNK))])
-        op = data.draw(st.sampled_from(["insert", "delete", "replace"]))
-        raw = raw[:at] + (b"" if op == "delete" else junk) + raw[at + (op != "insert"):]
+    raw, _ = _broken(data, raw, damages, _EDGES, 4, (-6, 14))
     f = tmp_path_factory.mktemp("rs") / "result.json"
     f.write_bytes(raw)
     got: list[tuple[str, str, str]] = []
