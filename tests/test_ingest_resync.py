@@ -1028,21 +1028,28 @@ def test_a_chat_checked_holds_only_the_keys_it_needs():
     assert k.seen == {"messages", "type", "id"} and k.has
 
 
-def test_a_chat_whose_name_and_messages_keys_are_damaged_still_bounds_the_one_before(
-        sqlite_store, tmp_path):
-    """Three damaged places — chat 1's last message, chat 2's "name" and
-    "messages" keys — left nothing that told where chat 1 ended (a fuzz
-    found it): chat 2's messages were read on as chat 1's, false edits of
-    them. Chat 2's "type": "public_channel" stops reading on in chat 1 too."""
+def _chat_1_ends_damaged(tmp_path: Path) -> tuple[Path, Path, str, str]:
+    """A full export (``_full_export``) whose chat 1 is damaged in its last
+    message: its folder, its file, and its text cut where chat 2's "name"
+    key begins (the text written back is the caller's)."""
     d = _full_export(tmp_path)
     f = d / "result.json"
     text = f.read_text()
     at = text.index('"text": "c1m11"')
     text = text[:at] + "x" + text[at:]  # chat 1's last message
     two = text.index('"name": "C2"')
-    text = text[:two] + text[two:].replace('"name"', '"n me"', 1).replace(
-        '"messages"', '"messag s"', 1)
-    f.write_text(text)
+    return d, f, text[:two], text[two:]
+
+
+def test_a_chat_whose_name_and_messages_keys_are_damaged_still_bounds_the_one_before(
+        sqlite_store, tmp_path):
+    """Three damaged places — chat 1's last message, chat 2's "name" and
+    "messages" keys — left nothing that told where chat 1 ended (a fuzz
+    found it): chat 2's messages were read on as chat 1's, false edits of
+    them. Chat 2's "type": "public_channel" stops reading on in chat 1 too."""
+    d, f, head, rest = _chat_1_ends_damaged(tmp_path)
+    f.write_text(head + rest.replace('"name"', '"n me"', 1).replace(
+        '"messages"', '"messag s"', 1))
     ingest_path(sqlite_store, d)
     for i in range(2, 11):
         assert post(sqlite_store, "telegram", f"channel1/{i}").text == f"c1m{i}"
@@ -1067,13 +1074,7 @@ def test_a_chat_whose_keys_are_all_damaged_never_gives_its_messages_the_one_befo
     ``"messages": [`` opens the array the resume point lies in; with the
     ``[`` and the chat's ``{`` damaged too, its keys lie at the resume
     point's level."""
-    d = _full_export(tmp_path)
-    f = d / "result.json"
-    text = f.read_text()
-    at = text.index('"text": "c1m11"')
-    text = text[:at] + "x" + text[at:]  # chat 1's last message
-    two = text.index('"name": "C2"')
-    head, rest = text[:two], text[two:]
+    d, f, head, rest = _chat_1_ends_damaged(tmp_path)
     rest = rest.replace('"name"', '"n me"', 1).replace('"messages"', '"messag s"', 1).replace(
         '"public_channel"', '"public_chann l"', 1)
     if colons:  # its "{" and "[" too: its keys at the level of its messages
