@@ -241,6 +241,29 @@ def test_labels_round_trip_exactly(labels):
     assert B.parse_labels(B.format_labels(labels)) == labels
 
 
+@pytest.mark.parametrize("cell", ['@SUM(1+1)*cmd', "=HYPERLINK(\"http://x\")", "+1", "-2",
+                                  "\tx", "=1+2", "k="])
+def test_an_exported_label_never_begins_as_a_spreadsheet_formula(store, tmp_path, cell):
+    """A partner's tag is written by `rasd bank export` as it came: a cell
+    beginning "=", "+", "-", "@" (a tag "@SUM(1+1)*cmd;…") is a formula when
+    the CSV is opened in a spreadsheet (CSV injection). Such labels are
+    written in the JSON form, which reads back the same. A token with an empty
+    key or value ("=1+2", "k=") was dropped without a word: it is a tag now."""
+    import csv
+
+    f = tmp_path / "in.csv"
+    with f.open("w", newline="") as out:
+        csv.writer(out).writerows([["signal_type", "signal", "labels"],
+                                   ["md5", "c" * 32, cell]])
+    B.create_bank(store, "t")
+    B.import_file(store, "t", f)
+    buf = io.StringIO()
+    B.write_csv(B.export_rows(store, "t"), buf)
+    (row,) = list(csv.reader(io.StringIO(buf.getvalue())))[1:]
+    assert row[2] and not row[2].startswith(("=", "+", "-", "@", "\t", "\r")), row
+    assert B.parse_labels(row[2]) == {"tags": [cell.strip()]}
+
+
 def test_labels_tags_key_and_legacy_string(store, tmp_path):
     assert B.parse_labels("tags=foo") == {"tags": ["foo"]}
     assert B.parse_labels("tags=foo;bar") == {"tags": ["foo", "bar"]}

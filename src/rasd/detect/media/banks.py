@@ -230,11 +230,12 @@ def parse_labels(text: str | None, policy_map: Mapping[str, str] | None = None
         tok = tok.strip()
         if not tok:
             continue
-        if _KV.search(tok):
-            k, v = _KV.split(tok, maxsplit=1)
-            k, v = k.strip().lower(), v.strip()
-            if k and v:
-                _put_label(out, k, v, policy_map)
+        k, v = _KV.split(tok, maxsplit=1) if _KV.search(tok) else ("", "")
+        k, v = k.strip().lower(), v.strip()
+        if k and v:
+            _put_label(out, k, v, policy_map)
+        elif _KV.search(tok):  # "=x", "x=": no pair; kept whole as a tag, not dropped
+            _put_label(out, "tags", tok)
         elif tok.lower() in ids:
             out["policy"] = tok.lower()
         else:
@@ -247,6 +248,10 @@ def _plain(text: str, *, key: bool = False) -> bool:
     return (bool(text) and text == text.strip() and not _SEP.search(text)
             and not text.startswith("{") and not (key and (_KV.search(text)
                                                            or text != text.lower())))
+
+
+# what makes a spreadsheet read a cell as a formula (CSV injection, CWE-1236)
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def format_labels(labels: dict[str, Any] | None) -> str:
@@ -269,8 +274,11 @@ def format_labels(labels: dict[str, Any] | None) -> str:
         else:
             plain &= isinstance(v, str) and _plain(k, key=True) and _plain(v)
             parts.append(f"{k}={v}")
-    if plain:
-        return ";".join(parts)
+    text = ";".join(parts)
+    if plain and not text.startswith(_FORMULA):
+        return text
+    # (also where the plain form would begin as a spreadsheet formula, "=", "@"…:
+    # a partner's tag opened in Excel from `rasd bank export`; JSON begins "{")
     return json.dumps({k: ([str(t) for t in v] if isinstance(v, list) else
                            [str(v)] if k == "tags" else v) for k, v in labels.items()},
                       ensure_ascii=False)
