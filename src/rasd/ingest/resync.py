@@ -122,7 +122,7 @@ without a byte-order mark).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -169,10 +169,21 @@ def _first_of(key: str) -> re.Pattern[bytes]:
                       + rb"\"[ \t\r\n]*:[ \t\r\n]*\[[ \t\r\n]*\{[ \t\r\n]*\")")
 
 
+def _key(names: Iterable[str]) -> bytes:
+    """The pattern of a real key among ``names`` and its colon (group 1: the
+    key; text in a string holds no raw quote)."""
+    return rb'"(' + b"|".join(re.escape(n.encode()) for n in names) + rb')"[ \t\r\n]*:'
+
+
+def _typed(types: Iterable[str]) -> bytes:
+    """The pattern of a ``"type"`` key whose value is one of ``types``."""
+    return (rb'"type"[ \t\r\n]*:[ \t\r\n]*"(?:' + b"|".join(re.escape(t.encode()) for t in types)
+            + rb')"')
+
+
 def _keys_of(names: list[str]) -> re.Pattern[bytes]:
     """A real key among ``names``, followed by an object (``"left_chats": {``)."""
-    return re.compile(rb'"(' + b"|".join(re.escape(n.encode()) for n in names)
-                      + rb')"[ \t\r\n]*:[ \t\r\n]*\{')
+    return re.compile(_key(names) + rb'[ \t\r\n]*\{')
 MAX_TRIES = 20_000  # resume points checked in one file (each costs a parse to its error)
 # bytes of a file that cannot seek (a compressed one) decompressed again to reach
 # resume points, in one file: each resync opens it again from its start (twice:
@@ -699,11 +710,10 @@ def _boundary(path: Path, start: int, item: str, budget: list[int],
     # the array's own key, and keys its container has and its items have not
     # (a Telegram chat's "name": so that damage to one of them still stops it)
     names = (parts[-2], *OWNER_KEYS.get(parts[-2], ()))
-    pattern = rb'"(?:' + b"|".join(re.escape(n.encode()) for n in names) + rb')"[ \t\r\n]*:'
+    pattern = _key(names)
     types = OWNER_TYPES.get(parts[-2])
     if types:  # (or its "type" where that is one only the holder has)
-        pattern += (rb'|"type"[ \t\r\n]*:[ \t\r\n]*"(?:'
-                    + b"|".join(re.escape(t.encode()) for t in types) + rb')"')
+        pattern += b"|" + _typed(types)
     key = re.compile(pattern)
     found = _scan(path, start, key, budget, checked)
     return found[0] if isinstance(found, tuple) else found + 1  # (none: past the end)
@@ -853,11 +863,10 @@ def _passed(path: Path, start: int, p: int, need: tuple[str, ...] | None, own: b
     if key is None or key not in OWNER_KEYS or p <= start:
         return 0
     names = [key, *OWNER_KEYS[key]]
-    kinds = [re.compile(rb'"' + re.escape(n.encode()) + rb'"[ \t\r\n]*:') for n in names]
+    kinds = [re.compile(_key((n,))) for n in names]
     types = OWNER_TYPES.get(key)
     if types:
-        kinds.append(re.compile(rb'"type"[ \t\r\n]*:[ \t\r\n]*"(?:'
-                                + b"|".join(re.escape(t.encode()) for t in types) + rb')"'))
+        kinds.append(re.compile(_typed(types)))
     counts = [0] * len(kinds)
     if tape is not None and tape.lo <= start and p <= tape.hi:  # (held: not read again)
         buf = bytes(tape.buf[start - tape.lo:p - tape.lo])
