@@ -417,10 +417,7 @@ class TelegramParser(Parser):
                 # all it holds is valid JSON, so every whole message was handed
                 # over; the careful pass would read it all again only to end
                 # at the same place (30 MB: 4.9 s whole, 12.3 s cut)
-                yield reject(src, f"file ends unexpectedly: "
-                             f"{json_error_text(state.damage or e)[:200]}"
-                             + ("" if state.damage else " (the file is cut short)"),
-                             path=state.here())
+                yield self._ends(src, state, e, cut_short=True)
                 return
         except (UnicodeDecodeError, LongNumber):
             pass  # read again carefully, below
@@ -454,9 +451,20 @@ class TelegramParser(Parser):
             return
         if not state.messages:
             raise IngestError(f"{src}: not a readable Telegram export: {err}") from err
-        kind = ("file ends unexpectedly" if state.damage is not None
-                else "file ends unexpectedly or is malformed")
-        yield reject(src, f"{kind}: {json_error_text(err)[:200]}", path=state.here())
+        yield self._ends(src, state, err)
+
+    @staticmethod
+    def _ends(src: str, state: _State, err: Exception, cut_short: bool = False) -> Reject:
+        """The reject where reading ended at the parser's error ``err``: the
+        damage of compressed data cut short where there is one, else ``err``
+        (``cut_short``: met at the end of the data, ``at_end``)."""
+        if state.damage is not None:
+            why = f"file ends unexpectedly: {json_error_text(state.damage)[:200]}"
+        elif cut_short:
+            why = f"file ends unexpectedly: {json_error_text(err)[:200]} (the file is cut short)"
+        else:
+            why = f"file ends unexpectedly or is malformed: {json_error_text(err)[:200]}"
+        return reject(src, why, path=state.here())
 
     @staticmethod
     def _bomb_end(bomb: DecompressionBomb, src: str, state: _State) -> Iterator[Record]:
