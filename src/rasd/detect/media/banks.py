@@ -230,12 +230,13 @@ def parse_labels(text: str | None, policy_map: Mapping[str, str] | None = None
         tok = tok.strip()
         if not tok:
             continue
-        k, v = _KV.split(tok, maxsplit=1) if _KV.search(tok) else ("", "")
-        k, v = k.strip().lower(), v.strip()
-        if k and v:
-            _put_label(out, k, v, policy_map)
-        elif _KV.search(tok):  # "=x", "x=": no pair; kept whole as a tag, not dropped
-            _put_label(out, "tags", tok)
+        if _KV.search(tok):
+            k, v = _KV.split(tok, maxsplit=1)
+            k, v = k.strip().lower(), v.strip()
+            if k and v:
+                _put_label(out, k, v, policy_map)
+            else:  # "=x", "x=": no pair; kept whole as a tag, not dropped
+                _put_label(out, "tags", tok)
         elif tok.lower() in ids:
             out["policy"] = tok.lower()
         else:
