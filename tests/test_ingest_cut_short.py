@@ -66,11 +66,16 @@ def _both(fmt: str, path: Path, monkeypatch) -> tuple[list, list]:
         m.setattr(resync, "read_on", no_second_reading)
         m.setattr(jsonitems, "_careful", no_second_reading)
         now = _read(fmt, path)
+    return now, _read_carefully(fmt, path, monkeypatch)
+
+
+def _read_carefully(fmt: str, path: Path, monkeypatch) -> list:
+    """The records of ``path`` as reading took them before: every error of the
+    fast parser sent to the careful pass."""
     with monkeypatch.context() as m:
         m.setattr(telegram, "at_end", lambda guard: False)
         m.setattr(jsonitems, "at_end", lambda guard: False)
-        before = _read(fmt, path)
-    return now, before
+        return _read(fmt, path)
 
 
 def _cut(data: bytes, at: int, tmp: Path, name: str, gz: bool = False) -> Path:
@@ -156,10 +161,7 @@ def test_fuzz_a_file_cut_anywhere_gives_what_the_careful_pass_gave(tmp_path_fact
                 "tweets.json" if fmt == "x" else "result.json", gz=gz)
     fmt = fmt.split("-")[0]
     try:
-        with monkeypatch.context() as m:
-            m.setattr(telegram, "at_end", lambda guard: False)
-            m.setattr(jsonitems, "at_end", lambda guard: False)
-            before = _read(fmt, path)
+        before = _read_carefully(fmt, path, monkeypatch)
     except IngestError as e:  # a file cut before anything it can be told by
         with pytest.raises(type(e)):
             _read(fmt, path)
