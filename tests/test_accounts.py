@@ -1306,3 +1306,32 @@ def test_accounts_list_pages_by_offset_and_says_where_the_next_page_starts(store
     assert run("--offset", "6").stdout == "no accounts past --offset 6\n"
     assert [r["ref"] for r in orjson.loads(run("--handle", "@PAGED", "--json").stdout)] == ["x:1"]
     assert run("--name", "nobody").stdout == "no accounts match\n"
+
+
+def test_migration_0023_drops_the_unused_handle_index_and_its_downgrade_restores_it(store):
+    """Accounts are found and listed by ``handle_key`` (0015): the index on
+    (platform, handle) was written at every account row and read by nothing.
+    0023 drops it, its downgrade builds it again, and lookups by handle whatever
+    its case still find the account (through ``ix_accounts_handle_key``)."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from rasd.store.migrate import alembic_config
+
+    _write(store, Account("x", "1", handle="SomeOne"))
+
+    def indexes(c):
+        return {ix["name"] for ix in inspect(c).get_indexes("accounts")}
+
+    with store.engine.connect() as c:
+        assert "ix_accounts_handle" not in indexes(c)
+        assert "ix_accounts_handle_key" in indexes(c)
+        cfg = alembic_config(store.engine)
+        cfg.attributes["connection"] = c
+        command.downgrade(cfg, "0022")
+        c.commit()
+        assert "ix_accounts_handle" in indexes(c)
+        command.upgrade(cfg, "head")
+        c.commit()
+        assert "ix_accounts_handle" not in indexes(c)
+    assert [r.platform_id for r in find_accounts(store, "@someone")] == ["1"]

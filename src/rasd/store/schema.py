@@ -191,7 +191,6 @@ accounts = Table(
     Column("first_observed_at", TS),
     UniqueConstraint("platform", "platform_id"),
 )
-Index("ix_accounts_handle", accounts.c.platform, accounts.c.handle)
 Index("ix_accounts_handle_key", accounts.c.platform, accounts.c.handle_key)
 Index("ix_accounts_name_key", accounts.c.name_key)
 # accounts with a handle or a name but no key (written by SQL, or by an older
