@@ -1389,3 +1389,50 @@ def test_a_chat_longer_than_the_tape_keeps_is_read_on_in(sqlite_store, tmp_path,
     everything = {(c, i) for c in range(1, 4) for i in range(2, 1002)}
     assert _kept(sqlite_store, range(1, 4), per=1000) == everything - {(1, 5), (2, 900),
                                                                         (3, 5)}
+
+
+# -- damage in the first item, a stray byte after the comma, several arrays --
+
+def _save(f: Path, text: str) -> Path:
+    """``text`` written to ``f``, gzipped where ``f`` ends in ``.gz``."""
+    f.write_bytes(gzip.compress(text.encode()) if f.suffix == ".gz" else text.encode())
+    return f
+
+
+def _x_records(f: Path) -> tuple[dict[str, str | None], list[Any]]:
+    """The posts read from ``f`` (id: text) and its rejects."""
+    posts: dict[str, str | None] = {}
+    rejects = []
+    for r in get_parser("x").parse(f, RawSink()):
+        if isinstance(r, Post):
+            posts[r.platform_id] = r.text
+        elif not isinstance(r, _OTHERS):
+            rejects.append(r)
+    return posts, rejects
+
+
+_TEN = [_tweet(i) for i in range(1, 11)]
+
+
+@pytest.mark.parametrize("name", ["tweets.json", "tweets.json.gz"])
+@pytest.mark.parametrize("indent", [1, None])
+def test_damage_in_the_first_item_is_read_past(tmp_path, name, indent):
+    """Damage in an array's first item (a quote lost) sent the file to be read
+    as JSON Lines: a reject for each of its lines (32 for 5 tweets), none
+    stored. Now, as for damage in any other item, it is one reject naming
+    it, and the items after it are read."""
+    text = json.dumps(_TEN, indent=indent).replace('"tweet 1 ', '"tweet 1 "', 1)
+    posts, rejects = _x_records(_save(tmp_path / name, text))
+    assert [r.path for r in rejects] == ["[0]"], rejects
+    assert rejects[0].reason.startswith("damaged JSON: ")
+    assert set(posts) == {str(i) for i in range(2, 11)}
+
+
+def test_damage_in_the_first_message_of_a_chat_is_read_past(sqlite_store, tmp_path):
+    msgs = [_msg(i, f"m{i}") for i in range(2, 22)]
+    d = channel_export(tmp_path, msgs)
+    _damaged(d, "m2")
+    rep = ingest_path(sqlite_store, d)
+    assert [r["path"] for r in rep.rejects] == ["channel555.messages[0]"]
+    kept = {i for i in range(2, 22) if post(sqlite_store, "telegram", f"channel555/{i}")}
+    assert kept == set(range(3, 22))

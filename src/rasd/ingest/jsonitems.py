@@ -15,7 +15,9 @@ module only maps objects to records.
   byte, a lost quote) is one reject naming the damaged item, and the items
   after it are read from a resume point checked first (``resync``, which says
   why no record is ever made up from text in a string or from the damaged
-  item's nested objects), where the file can be read again; else, and for
+  item's nested objects), where the file can be read again (damage in the
+  first item too: it is read as JSON Lines only where no resume point is
+  taken); else, and for
   several documents one after another, the items before it are kept and the
   rest is one reject naming the item where reading stopped; so it is after
   one JSON value over ``TOKEN_MAX`` bytes (ijson hands over a string only

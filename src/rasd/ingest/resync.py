@@ -1073,11 +1073,18 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                         if resyncs and not trusted(value):
                             yield prefix, "reject", UNTRUSTED
                             continue
-                    elif event == "start_array" and prefix + ".item" in items:
-                        at_items = prefix + ".item"
-                        # (at or after its "[": what was read, past it; where
-                        # the array is a chat's, _items_start finds it)
-                        last = base + layers.guard.n + layers.numbers.shrunk
+                    elif event == "start_array" and _item_of(prefix) in items:
+                        at_items = _item_of(prefix)
+                        if prefix:
+                            # (at or after its "[": what was read, past it; where
+                            # the array is a chat's, _items_start finds it)
+                            last = base + layers.guard.n + layers.numbers.shrunk
+                        else:
+                            # a top-level array (of several one after another, the
+                            # next): before its "[", after the last one's "]" (what
+                            # was read lies past its first items: damage in its
+                            # first item lost them)
+                            last = _before(layers, base, origin)
                         fresh = True
                         seen = jsonlex.end_offset(layers.guard)
                     else:
@@ -1179,6 +1186,14 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     finally:
         if tape is not None:
             tape.close()
+
+
+def _item_of(prefix: str) -> str:
+    """The ijson prefix of the items of the array at ``prefix`` (``item`` for
+    a top-level one: ``prefix + ".item"`` named none, and damage in the first
+    item of a JSON array of tweets was never read past: the file was read as
+    JSON Lines, a reject a line)."""
+    return f"{prefix}.item" if prefix else "item"
 
 
 def _before(layers: Layers, base: int, origin: int) -> int:
