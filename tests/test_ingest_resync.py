@@ -963,8 +963,8 @@ def test_past_the_last_damage_the_c_parser_reads_the_rest(tmp_path, monkeypatch,
     if kind == "x-array":
         f, text = _array(tmp_path, [_tweet(i) for i in range(1, n + 1)])
         at = _start(text, 5)
-        _write(f, text[:at] + "x" + text[at:])  # tweet 5 lost with it
-        fmt, want = "x", n - 1
+        _write(f, text[:at] + "x" + text[at:])  # ", x{": tweet 5 read all the same
+        fmt, want = "x", n
     else:
         def chat(cid: int, count: int) -> dict:
             return {"name": f"C{cid}", "type": "public_channel", "id": cid,
@@ -1426,6 +1426,31 @@ def test_damage_in_the_first_item_is_read_past(tmp_path, name, indent):
     assert [r.path for r in rejects] == ["[0]"], rejects
     assert rejects[0].reason.startswith("damaged JSON: ")
     assert set(posts) == {str(i) for i in range(2, 11)}
+
+
+@pytest.mark.parametrize("junk", ["x", "@@", "}", "]", "\x00", "x1234567"])
+@pytest.mark.parametrize("indent", [1, None])
+def test_a_stray_byte_after_the_comma_loses_no_item(tmp_path, junk, indent):
+    """``},x{``: the item after the stray bytes was lost with them (no ","
+    just before its "{"); up to 8 of them are read past now, one reject."""
+    text = json.dumps(_TEN, indent=indent)
+    at = _start(text, 6)
+    posts, rejects = _x_records(_save(tmp_path / "t.json", text[:at] + junk + text[at:]))
+    assert len(rejects) == 1 and rejects[0].reason.startswith("damaged JSON: "), rejects
+    assert set(posts) == {str(i) for i in range(1, 11)}
+
+
+def test_a_stray_byte_after_the_comma_between_messages_loses_none(sqlite_store, tmp_path):
+    msgs = [_msg(i, f"m{i}") for i in range(2, 22)]
+    d = channel_export(tmp_path, msgs)
+    f = d / "result.json"
+    data = f.read_text()
+    at = data.rindex("{", 0, data.index('"text": "m7"'))
+    f.write_text(data[:at] + "x" + data[at:])  # "},x {"
+    rep = ingest_path(sqlite_store, d)
+    assert len(rep.rejects) == 1 and rep.rejects[0]["reason"].startswith("damaged JSON: ")
+    kept = {i for i in range(2, 22) if post(sqlite_store, "telegram", f"channel555/{i}")}
+    assert kept == set(range(2, 22))
 
 
 def test_damage_in_the_first_message_of_a_chat_is_read_past(sqlite_store, tmp_path):

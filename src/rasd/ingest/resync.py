@@ -18,8 +18,9 @@ file, and at most ``MAX_TRIES`` resume points checked; past that the rest is
 one reject saying so.
 
 How: a resume point is the offset ``p`` of a ``{`` whose previous
-non-whitespace byte is a ``,`` and whose next one a ``"`` (a key), after the
-end of the last item read. Before
+non-whitespace byte is a ``,`` (or up to ``_STRAY`` stray bytes after one:
+``},x{``) and whose next one a ``"`` (a key), after the end of the last item
+read. Before
 anything after it is handed on, ``p`` is validated: the text
 ``SYNTHETIC + file[p:]`` is parsed, where ``SYNTHETIC`` opens again the
 containers of the items array (``synthetic_prefix``: ``[`` for a JSON array,
@@ -154,8 +155,15 @@ _COMMA_BACK = 4096  # whitespace between a candidate's "," and its "{" looked ba
 # a "{" after a ",", and before a key's quote: an object of keys (an empty
 # one is none a format reads). Text in a string holds no raw quote, so a
 # string gives at most one (its closing quote read as a key's opening one).
-_CANDIDATE = re.compile(rb",[ \t\r\n]*\{[ \t\r\n]*\"")
-_OPEN_TAIL = re.compile(rb",[ \t\r\n]*(?:\{[ \t\r\n]*)?\Z")
+# Between the "," and the "{", up to ``_STRAY`` stray bytes (no "{", "[" or
+# quote): damage between two items (``},x{``: the item after it was lost
+# with it, no "," just before its "{"). No valid JSON holds a "," so
+# followed; in a string, the check refuses it as any other (see (i)).
+_STRAY = 8
+_JUNK = rb'(?:[^ \t\r\n{\["]{1,%d}[ \t\r\n]*)?' % _STRAY
+_COMMA = rb",[ \t\r\n]*" + _JUNK
+_CANDIDATE = re.compile(_COMMA + rb"\{[ \t\r\n]*\"")
+_OPEN_TAIL = re.compile(_COMMA + rb"(?:\{[ \t\r\n]*)?\Z")
 
 
 def _first_of(key: str) -> re.Pattern[bytes]:
@@ -165,7 +173,7 @@ def _first_of(key: str) -> re.Pattern[bytes]:
     "left_chats" is, after damage in the last chat of "chats" (it was lost).
     Its check (the chat's keys, of real structure only) is the same. (Not
     after any "[": each message's "text_entities" would be a try.)"""
-    return re.compile(rb",[ \t\r\n]*\{[ \t\r\n]*\"|(?P<list>\"" + re.escape(key.encode())
+    return re.compile(_COMMA + rb"\{[ \t\r\n]*\"|(?P<list>\"" + re.escape(key.encode())
                       + rb"\"[ \t\r\n]*:[ \t\r\n]*\[[ \t\r\n]*\{[ \t\r\n]*\")")
 
 
