@@ -26,8 +26,9 @@ from rasd.cli import app, common
 from rasd.ingest import IngestError, ingest_path
 from rasd.ingest.archive import member_stream
 from rasd.ingest.base import RawSink, get_parser
+from rasd.ingest.jsonitems import json_items
 from rasd.ingest.resync import MAX_RESYNCS, trusted
-from rasd.model import Account, Edge, Event, Post
+from rasd.model import Account, Edge, Event, Post, Reject
 
 WHEN = "2024-03-01T10:00:00.000Z"
 
@@ -808,11 +809,11 @@ def test_fuzz_no_record_is_made_up_or_moved_by_reading_on(tmp_path_factory, data
     post per damaged byte (its own text damaged). The fuzz that found a
     full export's next chat read as the damaged one (24,000 files clean
     since, 1-3 damages each)."""
-    kind = data.draw(st.sampled_from(["telegram", "full export", "x"]))
+    kind = data.draw(st.sampled_from(["telegram", "full export", "x", "x arrays"]))
     text = st.lists(st.sampled_from(_TEXTS), max_size=5).map("".join)
     n = data.draw(st.integers(3, 8))
     real: dict[str, str] = {}
-    if kind == "x":
+    if kind.startswith("x"):
         items = []
         for i in range(1, n + 1):
             t = data.draw(text) or "x"
@@ -836,8 +837,14 @@ def test_fuzz_no_record_is_made_up_or_moved_by_reading_on(tmp_path_factory, data
                           "messages": msgs})
         doc = chats[0] if kind == "telegram" else {"chats": {"list": chats}}
         name, fmt = "result.json", "telegram"
-    raw = json.dumps(doc, ensure_ascii=data.draw(st.booleans()),
-                     indent=data.draw(st.sampled_from([None, 1]))).encode()
+    ascii_, indent = data.draw(st.booleans()), data.draw(st.sampled_from([None, 1]))
+    if kind == "x arrays":  # several arrays one after another
+        cuts = sorted(data.draw(st.sets(st.integers(1, n - 1), min_size=1, max_size=2)))
+        raw = ("\n" if indent else "").join(
+            json.dumps(doc[a:b], ensure_ascii=ascii_, indent=indent)
+            for a, b in zip([0, *cuts], [*cuts, n], strict=True)).encode()
+    else:
+        raw = json.dumps(doc, ensure_ascii=ascii_, indent=indent).encode()
     damages = data.draw(st.integers(1, 3))
     for _ in range(damages):
         at = data.draw(st.integers(0, len(raw) - 1))
@@ -854,6 +861,8 @@ def test_fuzz_no_record_is_made_up_or_moved_by_reading_on(tmp_path_factory, data
     except IngestError:
         pass  # (damage before anything readable: refused whole)
     assert not {k for k in got if k.rsplit("/", 1)[-1] in _FORGED}, got
+    if kind.startswith("x"):  # (nor a referenced tweet of a damaged one)
+        assert not {k for k in got if k.startswith("5")}, got
     changed = [k for k, t in got.items() if k in real and (t or "") != real[k]]
     assert len(changed) <= damages, (changed, got, real)
 
@@ -1461,3 +1470,108 @@ def test_damage_in_the_first_message_of_a_chat_is_read_past(sqlite_store, tmp_pa
     assert [r["path"] for r in rep.rejects] == ["channel555.messages[0]"]
     kept = {i for i in range(2, 22) if post(sqlite_store, "telegram", f"channel555/{i}")}
     assert kept == set(range(3, 22))
+
+
+def _arrays(parts: list[list[dict]], indent: int | None, sep: str = "\n") -> str:
+    return sep.join(json.dumps(p, indent=indent) for p in parts)
+
+
+@pytest.mark.parametrize("name", ["tweets.json", "tweets.json.gz"])
+@pytest.mark.parametrize(("indent", "sep"), [(1, "\n"), (2, ""), (None, ""), (None, " ")])
+def test_several_arrays_one_after_another_are_all_read(tmp_path, name, indent, sep):
+    """``json.dump`` run twice into one file: only the first array's items
+    were stored, then "malformed or truncated JSON after item 2: Additional
+    data found". Items are numbered on across the arrays."""
+    text = _arrays([_TEN[:2], _TEN[2:3], _TEN[3:]], indent, sep)
+    posts, rejects = _x_records(_save(tmp_path / name, text))
+    assert rejects == []
+    assert set(posts) == {str(i) for i in range(1, 11)}
+
+
+@pytest.mark.parametrize("where", ["first of the first", "last of the first",
+                                   "first of the second", "both firsts", "between"])
+def test_damage_in_several_arrays_is_read_past(tmp_path, where):
+    text = _arrays([_TEN[:5], _TEN[5:]], 1)
+    lost = {"first of the first": {1}, "last of the first": {5}, "first of the second": {6},
+            "both firsts": {1, 6}, "between": set()}[where]
+    for i in sorted(lost):
+        text = text.replace(f'"tweet {i} ', f'"tweet {i} "', 1)
+    if where == "between":
+        text = text.replace("]\n[", "]x\n[", 1)
+    posts, rejects = _x_records(_save(tmp_path / "t.json", text))
+    assert len(rejects) == max(len(lost), 1), rejects
+    assert all(r.reason.startswith("damaged JSON: ") for r in rejects)
+    assert set(posts) == {str(i) for i in range(1, 11)} - {str(i) for i in lost}
+
+
+def test_a_value_after_the_arrays_that_is_no_array_gives_no_item(tmp_path):
+    """Read with several values one after another, an object after the
+    arrays would give the value of its key "item" as an item (ijson's
+    prefix of an array's items): it ends reading, one reject, as before."""
+    text = _arrays([_TEN[:2]], 1) + "\n" + json.dumps({"item": _tweet(77)}) + _arrays(
+        [_TEN[2:]], 1)
+    posts, rejects = _x_records(_save(tmp_path / "t.json", text))
+    assert set(posts) == {"1", "2"}
+    assert [r.path for r in rejects] == ["[2]"]
+    assert "expected a JSON array" in rejects[0].reason
+
+
+def test_a_nested_array_closed_then_a_stray_bracket_gives_no_nested_item(tmp_path):
+    """A resume point in a nested array of the damaged item closes the items
+    array early; a stray "[" after that close opens another top-level array
+    to the check. Its first item must be an object with a key of real
+    structure for the check to take the point: else a nested object (a
+    referenced tweet) would be read as an item."""
+    tweets = [_tweet(i, referenced_tweets=[{"type": "quoted", "id": str(9000 + i)},
+                                           {"type": "replied_to", "id": str(9100 + i)}])
+              for i in range(1, 11)]
+    text = json.dumps(tweets, indent=1)
+    text = text.replace('"tweet 4 ', '"tweet 4 "', 1)  # damage in tweet 4
+    end = text.index("]", text.index(str(9104)))  # its nested array's "]"
+    for stray in ("[", "[["):
+        f = _save(tmp_path / "t.json", text[:end + 1] + stray + text[end + 1:])
+        got = [r.obj for r in json_items(f, RawSink(), "x") if not isinstance(r, Reject)]
+        assert all("text" in obj for obj in got), got  # (a referenced tweet has none)
+        assert {obj["id"] for obj in got} <= {str(i) for i in range(1, 11)} - {"4"}
+
+
+@settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_property_one_damaged_place_loses_only_its_item(tmp_path_factory, data):
+    """Tweets in one or several arrays (pretty or compact), one damaged place
+    — a quote lost in an item (the first included), or stray bytes after a
+    comma or between two arrays: every item but the damaged one is stored,
+    with its own text, and nothing else; one reject."""
+    n = data.draw(st.integers(2, 9))
+    tweets = [_tweet(i, referenced_tweets=[{"type": "quoted", "id": str(5000 + i)}])
+              for i in range(1, n + 1)]
+    cuts = sorted(data.draw(st.sets(st.integers(1, n - 1), max_size=2)))
+    parts = [tweets[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+    indent = data.draw(st.sampled_from([None, 1, 2]))
+    # (compact arrays one a line are JSON Lines: a line an array is no object)
+    text = _arrays(parts, indent, data.draw(st.sampled_from(["", " "] if indent is None
+                                                            else ["\n", "", " \n"])))
+    kind = data.draw(st.sampled_from(["quote", "comma", "between"] if cuts else
+                                     ["quote", "comma"]))
+    lost: set[str] = set()
+    if kind == "quote":
+        i = data.draw(st.integers(1, n))
+        text = text.replace(f'"tweet {i} ', f'"tweet {i} "', 1)
+        lost = {str(i)}
+    else:
+        # (not a value: a number there is an item, "expected a JSON object")
+        junk = data.draw(st.sampled_from("x@}]:,\x00")) + data.draw(
+            st.text(st.sampled_from("x@}]:,\x007"), max_size=7))
+        places = ([m.end() for m in re.finditer(r"\},\s*", text)] if kind == "comma" else
+                  [m.start() + 1 for m in re.finditer(r"\]\s*\[", text)])
+        if not places:
+            return
+        at = data.draw(st.sampled_from(places))
+        text = text[:at] + junk + text[at:]
+    name = data.draw(st.sampled_from(["t.json", "t.json.gz"]))
+    f = _save(tmp_path_factory.mktemp("shapes") / name, text)
+    posts, rejects = _x_records(f)
+    want = {t["id"]: t["text"] for t in tweets if t["id"] not in lost}
+    assert len(rejects) == 1, (rejects, text)
+    assert posts == want, text

@@ -17,7 +17,9 @@ module only maps objects to records.
   why no record is ever made up from text in a string or from the damaged
   item's nested objects), where the file can be read again (damage in the
   first item too: it is read as JSON Lines only where no resume point is
-  taken); else, and for
+  taken). Several arrays one after another are read as one, their items
+  numbered on (the fast pass reads one value: at the next, the C parser reads
+  the rest with its events, values one after another); else, and for
   several documents one after another, the items before it are kept and the
   rest is one reject naming the item where reading stopped; so it is after
   one JSON value over ``TOKEN_MAX`` bytes (ijson hands over a string only
@@ -855,6 +857,17 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                 err: Exception = e2  # the C parser stopped again: as below, from there
         except (ijson.common.JSONError, UnicodeDecodeError) as e:
             err = e
+            if layout == "array" and done[0] and _more_values(e):
+                # another array after the first (the fast pass reads one): the
+                # rest read with the C parser, values one after another
+                again = _reopen(path)
+                if again is not None:
+                    try:
+                        yield from _careful(again, str(path), raw, fmt, layout, done,
+                                            strict=True)
+                        return
+                    except (ijson.common.JSONError, UnicodeDecodeError) as e2:
+                        err = e2  # damaged after all: as below, from there
         # the C parser also refuses integers past 64 bits, which are valid JSON:
         # read again with the pure-Python one from the item where it stopped
         # (a damaged file stops it at the same place, and is reported there)
@@ -872,6 +885,12 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
             return
         # not one JSON document after all (a broken first line of JSON Lines)
     yield from _lines(path, raw, fmt)
+
+
+def _more_values(e: Exception) -> bool:
+    """Whether the C parser's error ``e`` is a value after the first whole
+    one (what it says where it reads one value only)."""
+    return "trailing garbage" in json_error_text(e)
 
 
 class _NotDocument(Exception):
@@ -1209,8 +1228,10 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
         return resync.Layers.over(stream, 64 * 1024, TOKEN_MAX)
 
     def parse(guard: ReadGuard, skip: int, fast: Any = None) -> Iterator[tuple[str, str, Any]]:
+        # (arrays too: several one after another, ``json.dump`` run twice
+        # into one file — past the first, every item was lost)
         return capped_parse(guard, prefixes, MAX_LINE, skip=skip, backend=fast or backend,
-                            multiple_values=layout != "array", buf_size=READ_MAX)
+                            multiple_values=True, buf_size=READ_MAX)
 
     def now(layers: resync.Layers) -> None:
         nonlocal cut, guard
@@ -1227,7 +1248,14 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
             now(build(f))
             events = parse(guard, skip)
         try:
-            for _, event, obj in events:
+            for prefix, event, obj in events:
+                if (not prefix and layout == "array"
+                        and event != "start_array" and event != "end_array"):
+                    # a top-level value after the arrays that is none: not
+                    # read (under its key "item", an object would give items)
+                    yield reject(src, f"expected a JSON array after item {i}; the rest of "
+                                 "the file is not read", path=doc_path(layout, i))
+                    return
                 if event == "reject":  # a damaged item, or one not trusted after it
                     i += 1
                     done[0] = i

@@ -20,14 +20,18 @@ one reject saying so.
 How: a resume point is the offset ``p`` of a ``{`` whose previous
 non-whitespace byte is a ``,`` (or up to ``_STRAY`` stray bytes after one:
 ``},x{``) and whose next one a ``"`` (a key), after the end of the last item
-read. Before
+read (for a top-level array, also the first item of a next one: ``]`` and
+``[`` before its ``{``, where several arrays follow one another). Before
 anything after it is handed on, ``p`` is validated: the text
 ``SYNTHETIC + file[p:]`` is parsed, where ``SYNTHETIC`` opens again the
 containers of the items array (``synthetic_prefix``: ``[`` for a JSON array,
 ``{"chats":{"list":[{"messages":[`` for a full Telegram export). ``p`` is
 taken when the parse reaches the end with no error, or errors later with the
 items array still open and at least one whole item read before the error (a
-further resync starts from there). Otherwise the next candidate is tried,
+further resync starts from there). A top-level array is parsed with values one
+after another (several arrays): where it closed and another began, an error in
+that one, after a key of real structure of its first item (an object), is
+taken too. Otherwise the next candidate is tried,
 none before the error of the last try (total work stays linear). The C parser
 (yajl) validates first; where it errors, the pure-Python one (``jsonlex``,
 which reads what yajl refuses: integers past 64 bits, raw control characters
@@ -164,6 +168,13 @@ _JUNK = rb'(?:[^ \t\r\n{\["]{1,%d}[ \t\r\n]*)?' % _STRAY
 _COMMA = rb",[ \t\r\n]*" + _JUNK
 _CANDIDATE = re.compile(_COMMA + rb"\{[ \t\r\n]*\"")
 _OPEN_TAIL = re.compile(_COMMA + rb"(?:\{[ \t\r\n]*)?\Z")
+# of top-level items (several arrays one after another), the first item of
+# the next array too: a "{" after "]", "[" (stray bytes between them, as
+# after a ","), never so in valid JSON but between two top-level arrays.
+# Damage in the last item of an array, or between two, lost the first item
+# of the next (no "," before it).
+_NEXT_ARRAY = re.compile(_COMMA + rb"\{[ \t\r\n]*\"|\][ \t\r\n]*" + _JUNK
+                         + rb"\[[ \t\r\n]*\{[ \t\r\n]*\"")
 
 
 def _first_of(key: str) -> re.Pattern[bytes]:
@@ -450,11 +461,24 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
     after it are objects of the list without a chat's keys (or close the
     list)."""
     depth = head.count(b"[") + head.count(b"{")  # the items array's, its items one deeper
+    # a top-level array: others may follow it (read so: ``jsonitems._careful``).
+    # A nested object of a damaged item closes it early all the same, and
+    # what follows it there (a ",", "}" or "]") is no value: an error after it
+    several = head == b"["
     for backend in (ijson, jsonlex):
         cut = EndAtDamage(_Prefixed(head, tape.reader(p)))
         guard = _Counted(StringReads(NumberGuard(cut), _CHECK_STEP), TOKEN_MAX)
         level = items = 0
         closed = plain = False
+        # (several) another top-level array begun after the items array
+        # closed, and its first item an object (then: a key of it read, one
+        # ``trusted``). An error after that key is a later damaged place, as
+        # in the same array (damage in the first array and in the second
+        # lost all of the first after it). A nested array of the damaged
+        # item closes where the next byte is a ",", "}" or "]": an error at
+        # once; one byte of damage there, a "[", and the error is right
+        # after it, before any object: ``p`` is refused still
+        again: str | None = None  # None, "array", "map" (its first item), "key"
         closed_at = p + 1
         keys = _Keys(need) if need is not None else None
         first = False  # (need) the first object has its keys
@@ -465,7 +489,7 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
         chats = owner is not None and len(owner[2]) > 1
         try:
             for k, (event, value) in enumerate(backend.basic_parse(
-                    guard, buf_size=_CHECK_STEP, use_float=True)):
+                    guard, buf_size=_CHECK_STEP, use_float=True, multiple_values=several)):
                 if not k & 15:
                     guard.mark = guard.n
                 if keys is not None:
@@ -483,7 +507,11 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                         chat = _Keys(owner[2])  # type: ignore[index]
                     elif level == depth - 1 and chat is not None:
                         chat.see(event, value)
+                if again == "array" and level == depth:  # (its first item)
+                    again = "map" if event == "start_map" else "other"
                 if event in _STARTS:
+                    if several and closed and again is None and level == 0:
+                        again = "array"
                     level += 1
                 elif event in _ENDS:
                     level -= 1
@@ -503,6 +531,9 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                         if keys is not None and not first:
                             _count(checked, guard.n)
                             return False, closed_at, False
+                elif (event == "map_key" and again == "map" and level == depth + 1
+                      and trusted({value: None})):
+                    again = "key"
                 elif event == "map_key" and items == 0 and level == depth + 1:
                     plain = plain or trusted({value: None})
                     if owner is not None and value in owner[0]:
@@ -527,11 +558,12 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                 if backend is ijson:
                     continue  # (jsonlex decides: yajl refuses more)
                 return first, max(p + 1, p + guard.before - len(head)), False
-            if closed and not (chats and items > 0 and chat is not None and chat.has):
+            if closed and again != "key" and not (chats and items > 0 and chat is not None
+                                             and chat.has):
                 return False, closed_at, False  # (jsonlex would close it there too)
             if backend is ijson:
                 continue  # yajl refuses more than jsonlex: jsonlex decides
-            if closed:  # (a damaged place in a chat after: see above)
+            if closed:  # (a damaged place in a chat or a top-level array after: see above)
                 return True, max(p + 1, p + guard.before - len(head)), False
         return (not closed and items > 0), max(p + 1, p + guard.before - len(head)), False
     raise AssertionError  # (unreachable)
@@ -818,7 +850,8 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
             after = brace + 1
         begun = after  # (past the damaged object's own "{")
         owner = _owner(item) if need is None else None
-        first = _first_of(item.split(".")[-2]) if need is not None else None
+        first = (_first_of(item.split(".")[-2]) if need is not None
+                 else _NEXT_ARRAY if item == "item" else None)
         # (kept from there: the gap before a resume point, what _passed reads)
         tape.pin = start if owner is not None else begun if need is not None else None
         gap = bytearray()  # (owner) the bytes from start on, up to the last resume point
@@ -1095,6 +1128,10 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                             last = _before(layers, base, origin)
                         fresh = True
                         seen = jsonlex.end_offset(layers.guard)
+                    elif event == "end_array" and not prefix and "item" in items:
+                        # a top-level array closed: damage after it, before
+                        # the next one, is read past as between two items
+                        at_items = "item"
                     else:
                         at_items = None
                     yield prefix, event, value
