@@ -56,8 +56,10 @@ def _ids(store, n: int) -> set[int]:
     return {i for i in range(1, n + 1) if post(store, "x", str(i)) is not None}
 
 
-def _write(f: Path, text: str) -> None:
-    f.write_bytes(text.encode())
+def _write(f: Path, text: str) -> Path:
+    """``text`` written to ``f``, gzipped where ``f`` ends in ``.gz``."""
+    f.write_bytes(gzip.compress(text.encode()) if f.suffix == ".gz" else text.encode())
+    return f
 
 
 def test_a_trailing_comma_between_items_is_read_past(sqlite_store, tmp_path):
@@ -272,23 +274,27 @@ def test_through_the_cli(tmp_path):
 
 # Telegram Desktop exports
 
-def _damaged(d: Path, marker: str, junk: str = "x") -> None:
-    """The message whose text is ``marker`` damaged: ``junk`` before its text."""
+def _damaged(d: Path, marker: str, junk: str = "x", *, before: bool = False) -> None:
+    """The message whose text is ``marker`` damaged: ``junk`` before its text,
+    or (``before``) before the message's "{", after the comma ahead of it."""
     f = d / "result.json"
     data = f.read_text()
     at = data.index(f'"text": "{marker}"')
+    if before:
+        at = data.rindex("{", 0, at)
     f.write_text(data[:at] + junk + data[at:])
 
 
-def test_a_chat_is_read_on_after_a_damaged_message(store, tmp_path):
+@pytest.mark.parametrize("damaged", [7, 2])  # (2: the first message, read past too)
+def test_a_chat_is_read_on_after_a_damaged_message(store, tmp_path, damaged):
     msgs = [_msg(i, f"m{i}") for i in range(2, 22)]
     d = channel_export(tmp_path, msgs)
-    _damaged(d, "m7")
+    _damaged(d, f"m{damaged}")
     rep = ingest_path(store, d)
-    assert [r["path"] for r in rep.rejects] == ["channel555.messages[5]"]
+    assert [r["path"] for r in rep.rejects] == [f"channel555.messages[{damaged - 2}]"]
     assert rep.rejects[0]["reason"].startswith("damaged JSON: ")
     kept = {i for i in range(2, 22) if post(store, "telegram", f"channel555/{i}")}
-    assert kept == set(range(2, 22)) - {7}
+    assert kept == set(range(2, 22)) - {damaged}
 
 
 def _full_export(tmp: Path) -> Path:
@@ -1402,12 +1408,6 @@ def test_a_chat_longer_than_the_tape_keeps_is_read_on_in(sqlite_store, tmp_path,
 
 # -- damage in the first item, a stray byte after the comma, several arrays --
 
-def _save(f: Path, text: str) -> Path:
-    """``text`` written to ``f``, gzipped where ``f`` ends in ``.gz``."""
-    f.write_bytes(gzip.compress(text.encode()) if f.suffix == ".gz" else text.encode())
-    return f
-
-
 def _x_records(f: Path) -> tuple[dict[str, str | None], list[Any]]:
     """The posts read from ``f`` (id: text) and its rejects."""
     posts: dict[str, str | None] = {}
@@ -1431,7 +1431,7 @@ def test_damage_in_the_first_item_is_read_past(tmp_path, name, indent):
     stored. Now, as for damage in any other item, it is one reject naming
     it, and the items after it are read."""
     text = json.dumps(_TEN, indent=indent).replace('"tweet 1 ', '"tweet 1 "', 1)
-    posts, rejects = _x_records(_save(tmp_path / name, text))
+    posts, rejects = _x_records(_write(tmp_path / name, text))
     assert [r.path for r in rejects] == ["[0]"], rejects
     assert rejects[0].reason.startswith("damaged JSON: ")
     assert set(posts) == {str(i) for i in range(2, 11)}
@@ -1444,7 +1444,7 @@ def test_a_stray_byte_after_the_comma_loses_no_item(tmp_path, junk, indent):
     just before its "{"); up to 8 of them are read past now, one reject."""
     text = json.dumps(_TEN, indent=indent)
     at = _start(text, 6)
-    posts, rejects = _x_records(_save(tmp_path / "t.json", text[:at] + junk + text[at:]))
+    posts, rejects = _x_records(_write(tmp_path / "t.json", text[:at] + junk + text[at:]))
     assert len(rejects) == 1 and rejects[0].reason.startswith("damaged JSON: "), rejects
     assert set(posts) == {str(i) for i in range(1, 11)}
 
@@ -1452,24 +1452,11 @@ def test_a_stray_byte_after_the_comma_loses_no_item(tmp_path, junk, indent):
 def test_a_stray_byte_after_the_comma_between_messages_loses_none(sqlite_store, tmp_path):
     msgs = [_msg(i, f"m{i}") for i in range(2, 22)]
     d = channel_export(tmp_path, msgs)
-    f = d / "result.json"
-    data = f.read_text()
-    at = data.rindex("{", 0, data.index('"text": "m7"'))
-    f.write_text(data[:at] + "x" + data[at:])  # "},x {"
+    _damaged(d, "m7", before=True)  # "},x {"
     rep = ingest_path(sqlite_store, d)
     assert len(rep.rejects) == 1 and rep.rejects[0]["reason"].startswith("damaged JSON: ")
     kept = {i for i in range(2, 22) if post(sqlite_store, "telegram", f"channel555/{i}")}
     assert kept == set(range(2, 22))
-
-
-def test_damage_in_the_first_message_of_a_chat_is_read_past(sqlite_store, tmp_path):
-    msgs = [_msg(i, f"m{i}") for i in range(2, 22)]
-    d = channel_export(tmp_path, msgs)
-    _damaged(d, "m2")
-    rep = ingest_path(sqlite_store, d)
-    assert [r["path"] for r in rep.rejects] == ["channel555.messages[0]"]
-    kept = {i for i in range(2, 22) if post(sqlite_store, "telegram", f"channel555/{i}")}
-    assert kept == set(range(3, 22))
 
 
 def _arrays(parts: list[list[dict]], indent: int | None, sep: str = "\n") -> str:
@@ -1483,7 +1470,7 @@ def test_several_arrays_one_after_another_are_all_read(tmp_path, name, indent, s
     were stored, then "malformed or truncated JSON after item 2: Additional
     data found". Items are numbered on across the arrays."""
     text = _arrays([_TEN[:2], _TEN[2:3], _TEN[3:]], indent, sep)
-    posts, rejects = _x_records(_save(tmp_path / name, text))
+    posts, rejects = _x_records(_write(tmp_path / name, text))
     assert rejects == []
     assert set(posts) == {str(i) for i in range(1, 11)}
 
@@ -1498,7 +1485,7 @@ def test_damage_in_several_arrays_is_read_past(tmp_path, where):
         text = text.replace(f'"tweet {i} ', f'"tweet {i} "', 1)
     if where == "between":
         text = text.replace("]\n[", "]x\n[", 1)
-    posts, rejects = _x_records(_save(tmp_path / "t.json", text))
+    posts, rejects = _x_records(_write(tmp_path / "t.json", text))
     assert len(rejects) == max(len(lost), 1), rejects
     assert all(r.reason.startswith("damaged JSON: ") for r in rejects)
     assert set(posts) == {str(i) for i in range(1, 11)} - {str(i) for i in lost}
@@ -1510,7 +1497,7 @@ def test_a_value_after_the_arrays_that_is_no_array_gives_no_item(tmp_path):
     prefix of an array's items): it ends reading, one reject, as before."""
     text = _arrays([_TEN[:2]], 1) + "\n" + json.dumps({"item": _tweet(77)}) + _arrays(
         [_TEN[2:]], 1)
-    posts, rejects = _x_records(_save(tmp_path / "t.json", text))
+    posts, rejects = _x_records(_write(tmp_path / "t.json", text))
     assert set(posts) == {"1", "2"}
     assert [r.path for r in rejects] == ["[2]"]
     assert "expected a JSON array" in rejects[0].reason
@@ -1529,7 +1516,7 @@ def test_a_nested_array_closed_then_a_stray_bracket_gives_no_nested_item(tmp_pat
     text = text.replace('"tweet 4 ', '"tweet 4 "', 1)  # damage in tweet 4
     end = text.index("]", text.index(str(9104)))  # its nested array's "]"
     for stray in ("[", "[["):
-        f = _save(tmp_path / "t.json", text[:end + 1] + stray + text[end + 1:])
+        f = _write(tmp_path / "t.json", text[:end + 1] + stray + text[end + 1:])
         got = [r.obj for r in json_items(f, RawSink(), "x") if not isinstance(r, Reject)]
         assert all("text" in obj for obj in got), got  # (a referenced tweet has none)
         assert {obj["id"] for obj in got} <= {str(i) for i in range(1, 11)} - {"4"}
@@ -1570,7 +1557,7 @@ def test_property_one_damaged_place_loses_only_its_item(tmp_path_factory, data):
         at = data.draw(st.sampled_from(places))
         text = text[:at] + junk + text[at:]
     name = data.draw(st.sampled_from(["t.json", "t.json.gz"]))
-    f = _save(tmp_path_factory.mktemp("shapes") / name, text)
+    f = _write(tmp_path_factory.mktemp("shapes") / name, text)
     posts, rejects = _x_records(f)
     want = {t["id"]: t["text"] for t in tweets if t["id"] not in lost}
     assert len(rejects) == 1, (rejects, text)
