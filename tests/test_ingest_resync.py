@@ -610,12 +610,16 @@ _FORGED_CHATS = (
     ', {"name": "F", "type": "public_channel", "id": 76, "messages": [], "x": "')
 
 
-@pytest.mark.parametrize("where", ["last message", "name", "first message"])
+@pytest.mark.parametrize("where", ["last message", "name", "first message", "in name"])
 def test_text_that_looks_like_chats_is_never_a_chat(sqlite_store, tmp_path, where):
     """Names and messages whose text is a chat (escaped by the exporter),
     around damage that makes reading resume at a chat: no chat 76-79 and no
     message 99 is stored; every real message is kept under its own chat,
-    but for those of the damaged place's chat after it."""
+    but for those of the damaged place's chat after it. ("in name": a quote
+    put in chat 2's name after its first escaped quote, ``"\\""}]}, {…``:
+    the name ends there, and its text after ends the chat and the list; the
+    parser errors after it, and reading resumes at chat 3 all the same —
+    chats 3 and 4 were lost.)"""
     chats = _chats(4)
     for k, ch in enumerate(chats):
         ch["name"] = _FORGED_CHATS[k]
@@ -629,9 +633,13 @@ def test_text_that_looks_like_chats_is_never_a_chat(sqlite_store, tmp_path, wher
         at = text.index('"text": "c2m11')
     elif where == "name":
         at = text.index('"name"', starts[1])
+    elif where == "in name":
+        at = text.index('"name": "', starts[1]) + len('"name": "') + 2
+        assert text[at - 2:at + 3] == '\\"}]}'  # (the text as the exporter wrote it)
     else:
         at = text.index('"text": "c2m2')
-    (d / "result.json").write_text(text[:at] + "x" + text[at:])
+    junk = '"' if where == "in name" else "x"
+    (d / "result.json").write_text(text[:at] + junk + text[at:])
     rep = ingest_path(sqlite_store, d)
     assert len(rep.rejects) == 1, rep.rejects
     for c in (76, 77, 78, 79):
@@ -647,7 +655,7 @@ def test_text_that_looks_like_chats_is_never_a_chat(sqlite_store, tmp_path, wher
                 assert p.text.startswith(f"c{c}m{i}"), (c, i, p.text)
                 kept.add((c, i))
     lost = {"last message": {(2, 11)}, "name": {(2, i) for i in range(2, 12)},
-            "first message": {(2, 2)}}[where]
+            "in name": {(2, i) for i in range(2, 12)}, "first message": {(2, 2)}}[where]
     assert kept == {(c, i) for c in range(1, 5) for i in range(2, 12)} - lost
 
 

@@ -119,6 +119,11 @@ against ``MAX_CHECKED``, and the rereading of a compressed file against
 ``MAX_REREAD``. The damage is one reject: the damaged message's where it
 lay in the messages (``channel5.messages[9]``), else the chat's
 (``chats.list[1]``), saying "… read on from byte N, at the next chat".
+Damage can also close the list early (a quote put in a chat's name whose text
+is the end of a chat and of the list, ``"}]}, {…`` escaped by the exporter):
+the parser then errors after the list, at the top level, and reading resumes
+at the next chat all the same (the reject names the chat the parser last saw
+end, one before the damaged one: its offset is exact).
 
 The offsets are bytes of the file as ``open_binary`` reads it (decompressed,
 without a byte-order mark).
@@ -1055,6 +1060,11 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
     lists = {h.split(".")[-3]: h for h in holders if len(h.split(".")) >= 3}
     list_keys = ((_keys_of(list(lists)), [None]) if lists else None)
     holder: str | None = None  # the list of holders (chats) the parser is in
+    # the last such list closed: damage in a chat's name whose text is the end
+    # of a chat and of the list (``"}]}, {\"name\": …``, a quote of it made
+    # raw) closes the list early, and the parser errors after it; reading
+    # resumes at the next chat all the same (the keys tell a chat: (iv))
+    closed_list: str | None = None
     # where the next holder starts (at or after), and where the one being read
     # starts: at the own-th "{" outside strings at or after it (_resume's own;
     # 0: none being read)
@@ -1097,7 +1107,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                                 holder = prefix + ".item"
                                 held, own = _before(layers, base, origin), 0
                             elif event == "end_array":
-                                holder = None
+                                closed_list, holder = holder, None
                     if drop:
                         drop -= 1
                         continue
@@ -1137,7 +1147,8 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     yield prefix, event, value
                 return
             except (ijson.common.JSONError, ValueError) as e:
-                if (fast or (at_items is None and holder is None)
+                chats = holder or closed_list
+                if (fast or (at_items is None and chats is None)
                         or layers.cut.damage is not None or layers.guard.eof
                         or not layers.numbers.exact or not rereadable(path)):
                     # (offsets not exact: past MAX_MARKS long numbers in an
@@ -1152,7 +1163,7 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     found = None
                     skipped = [0]  # (objects of the list passed over, damaged)
                     start: int | None = last
-                    if at_items is not None and fresh and holder is not None:
+                    if at_items is not None and fresh and chats is not None:
                         # none of its items read yet: ``last`` may lie past the
                         # next chat's keys (where _boundary would be looked for)
                         try:
@@ -1162,11 +1173,11 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     if at_items is not None and start is not None:
                         found = _resume(path, start, at_items, tries, budget, checked, tape,
                                         bound)
-                    if found is None and holder is not None and tries[0] > 0:
+                    if found is None and chats is not None and tries[0] > 0:
                         # none in the same chat: the next chat, read as its own
-                        at = holder
-                        found = _resume(path, held, holder, tries, budget, checked, tape,
-                                        need=holders[holder], own=own, damaged=skipped,
+                        at = chats
+                        found = _resume(path, held, chats, tries, budget, checked, tape,
+                                        need=holders[chats], own=own, damaged=skipped,
                                         lists=list_keys)
                     if found is not None:
                         try:  # (opened again at it here, if need be)
@@ -1203,17 +1214,17 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                 # counts by: one line for all such rejects, not one each)
                 yield at_items or at, "reject", (
                     f"damaged JSON: {why}; the file was read on from byte {p:,}"
-                    + (", at the next chat" if at == holder else ""))
-                if at == holder and list_keys is not None:
+                    + (", at the next chat" if at == chats else ""))
+                if at == chats and list_keys is not None:
                     # the first chat of a list: of that list (its events
                     # under its prefix, "left_chats.list.item"), no chat of it
                     # passed over; else objects passed over for damage, of the
                     # same list (what names the chats after: their places)
                     other = lists.get(list_keys[1][0] or "")
-                    if other is not None and other != holder:
+                    if other is not None and other != chats:
                         at = other
                     elif skipped[0]:
-                        yield holder, "skipped", skipped[0]
+                        yield chats, "skipped", skipped[0]
                 head = synthetic_prefix(at)
                 layers = build(_Prefixed(head, tape.reader(p)))
                 layers.guard.track_ends = True  # type: ignore[attr-defined]
