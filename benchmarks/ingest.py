@@ -416,6 +416,16 @@ rasd at 40% of it. (Earlier the same day, a helper's tests beside it: ceiling
 0.43-0.50x.) So 0.5x is at or past what this parser and these rows allow
 even with no work of rasd's own beyond them (hashes, history, lookups,
 counts, the hand-over): it needs a parser, and rows, of another kind.
+Session 22 dropped accounts' (platform, handle) index (migration 0023: no
+query reads it since handle_key). Keyword-crawl shape (--users 200000 --posts
+100000 --skip-one, old/new alternated twice): SQLite floor for accounts 6.5 /
+6.1 -> 5.5 / 5.1 us/post, whole floor 21.1 / 18.8 -> 16.8 / 16.1, ingest 56.5
+/ 47.7 -> 48.8 / 44.2 us/post; ceiling 0.27 / 0.31x -> 0.33 / 0.37x.
+Session 23 (2026-12-01, a slow spell: naive 88,291 posts/s against 188,657 in
+session 21's fast one), --posts 50000: 2 processes 13,379/s (0.15x; 1 process
+10,148/s, 0.11x; re-ingest 14,266/s; peak RSS 145 + 80 MB); per post naive
+11.3 us, parse 20.1, floor 17.6, ingest 74.7 (1 process 98.5); ceiling 0.56x,
+rasd at 27% of it: the same ratios as in fast spells.
 Not tried: two parsing processes over byte ranges:
 a record that changes within a file would end with whichever range committed
 last, unlike a sequential ingest (last in file wins).
