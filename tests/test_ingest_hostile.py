@@ -51,14 +51,15 @@ def test_each_kind_of_bad_line_is_rejected_and_good_ones_kept(store, tmp_path):
         json.dumps({"data": [{"text": "no id", "author_id": "1"}]}).encode(),  # missing id
         json.dumps({"data": [{"id": "6", "text": "date", "author_id": "1",
                               "created_at": "yesterday"}]}).encode(),
-        json.dumps([1, 2, 3]).encode(),
+        json.dumps([1, 2, 3]).encode(),  # (an array: each of its items read, none an object)
         json.dumps({"data": [{"id": "7", "text": "fine", "author_id": "12"}]}).encode(),
         b'{"data": [{"id": "8", "text": "\\ud800 lone surrogate", "author_id": "12"}]}',
         json.dumps({"data": [{"id": "9", "text": "nul\u0000byte", "author_id": "12"}]}).encode(),
     ])
     rep = ingest_path(store, f, fmt="x")
     assert store.stats()["posts"] == 5  # 1, 2, 7, 8 (surrogate replaced), 9 (NUL replaced)
-    assert rep.rejected == 6
+    assert rep.rejected == 8
+    assert [r["path"] for r in rep.rejects if r["line"] == 7] == ["[0]", "[1]", "[2]"]
     by_line = {r["line"]: r for r in rep.rejects}
     assert "invalid JSON" in by_line[2]["reason"]
     assert by_line[3]["field"] == "data[0].text" and by_line[3]["path"] == "data[0]"
@@ -69,7 +70,7 @@ def test_each_kind_of_bad_line_is_rejected_and_good_ones_kept(store, tmp_path):
     q = Path(rep.quarantine)
     assert q.name == "rasd.quarantine.jsonl" or q.name.endswith(".quarantine.jsonl")
     entries = [json.loads(x) for x in q.read_text().splitlines()]
-    assert len(entries) == 6 and all(e["file"] == str(f) for e in entries)
+    assert len(entries) == 8 and all(e["file"] == str(f) for e in entries)
 
 
 def test_quarantine_writes_at_most_its_limit_of_a_run_and_counts_the_rest(store, tmp_path):

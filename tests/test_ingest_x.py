@@ -441,12 +441,45 @@ def test_a_broken_json_array_keeps_the_items_before_the_break(sqlite_store, tmp_
 
 def test_json_lines_with_an_odd_first_line_are_still_json_lines(sqlite_store, tmp_path):
     good = "".join(json.dumps({"data": [t]}) + "\n" for t in _tweets(3))
-    for first in ('[1, 2]\n', '{"data": [\n', '{"broken": \n'):
+    for first in ('[1]\n', '{"data": [\n', '{"broken": \n'):
         f = tmp_path / "odd.jsonl"
         f.write_text(first + good)
         rep = ingest_path(sqlite_store, f)
         assert rep.rejected == 1 and rep.rejects[0]["line"] == 1, first
         assert sqlite_store.stats()["posts"] == 3
+
+
+@pytest.mark.parametrize("what", ["tweets", "pages"])
+def test_compact_arrays_one_a_line_are_read_item_by_item(store, tmp_path, what):
+    """JSON Lines whose lines are arrays (``jq -c .data``, a page's tweets
+    dumped a line): every line was one reject, "expected a JSON object", and
+    nothing was stored. Each item is read, placed by line and index, kept as
+    its own raw record; an item that is no object or a broken tweet is a
+    reject of its own, and the same file again changes nothing."""
+    tweets = _tweets(6)
+    tweets[4] = {k: v for k, v in tweets[4].items() if k != "id"}  # (no id: a reject)
+    items = tweets if what == "tweets" else [{"data": [t]} for t in tweets]
+    lines = [json.dumps(items[:2]), json.dumps([items[2], 7, items[3]]), json.dumps([]),
+             json.dumps(items[4:])]
+    f = tmp_path / "arrays.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    rep = ingest_path(store, f)
+    assert store.stats()["posts"] == 5
+    assert sorted((r["line"], r["path"]) for r in rep.rejects) == [
+        (2, "[1]"), (4, "[0]" if what == "tweets" else "[0].data[0]")]
+    assert "missing required field" in next(r for r in rep.rejects if r["line"] == 4)["reason"]
+    shas = set()
+    for i in (1, 2, 3, 4, 6):
+        p = post(store, "x", str(i))
+        assert p.text == f"tweet {i} #t{i % 3}"
+        shas.add(p.raw_sha256)
+    assert len(shas) == 5  # (an item a raw record, not the line)
+    with store.connect() as c:
+        raw = c.execute(select(S.raw_records.c.sha256)).scalars().all()
+    assert shas <= set(raw)
+    again = ingest_path(store, f)
+    assert again.counts["new"] == 0 and again.rejected == 2
+    assert store.stats()["posts"] == 5
 
 
 def _follow_page(owner: str, direction: str, users: list[str], when: str,

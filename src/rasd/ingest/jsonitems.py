@@ -957,6 +957,9 @@ def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                         continue
                     yield from _run_on_items(parts, src, raw, fmt, lineno)
                     continue
+                if isinstance(obj, list):  # a compact array a line: its items
+                    yield from _array_line(obj, src, raw, fmt, lineno)
+                    continue
                 if not isinstance(obj, dict):
                     yield reject(src, "expected a JSON object", line=lineno, excerpt=line)
                     continue
@@ -1140,6 +1143,26 @@ def _at_parting_crs(data: bytes) -> list[bytes] | None:
         if part:
             parts.extend((None if _one_value(part) else run_on(part)) or [part])
     return parts
+
+
+def _array_line(items: list[Any], src: str, raw: RawSink, fmt: str,
+                lineno: int) -> Iterator[Item | Reject]:
+    """Items of a line that is a JSON array (``jq -c .data``, ``json.dumps``
+    of a page's tweets a line: every line was one reject, "expected a JSON
+    object", and nothing of the file was stored). Each is placed by its index
+    on the line (line 4, path ``[1]``) and kept as its own raw record, as an
+    item of a JSON array file is; an item that is no object is a reject."""
+    for k, obj in enumerate(items):
+        where = f"[{k}]"
+        if not isinstance(obj, dict):
+            yield reject(src, "expected a JSON object", line=lineno, path=where)
+            continue
+        try:
+            obj, data = dump_item(obj)
+        except ValueError as e:
+            yield reject(src, e, line=lineno, path=where)
+            continue
+        yield Item(obj, raw.put(data, fmt), lineno, where)
 
 
 def _run_on_items(parts: list[bytes], src: str, raw: RawSink, fmt: str,
