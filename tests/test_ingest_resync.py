@@ -598,7 +598,10 @@ def test_a_chat_after_a_list_element_that_is_no_object_is_read_once(sqlite_store
     rep = ingest_path(sqlite_store, d)
     damaged = [r["path"] for r in rep.rejects if "damaged JSON" in r["reason"]]
     assert len(damaged) == 1, rep.rejects
-    assert _kept(sqlite_store, range(1, 4)) == {(c, i) for c in (2, 3) for i in range(2, 12)}
+    # (before it: chat 1's one message follows "[0 ", stray bytes read past)
+    kept = {(1, 2)} if damage == "before it" else set()
+    assert _kept(sqlite_store, range(1, 4)) == kept | {
+        (c, i) for c in (2, 3) for i in range(2, 12)}
 
 
 # a chat written as text (a message's, a chat's name): never a chat
@@ -668,7 +671,8 @@ def test_a_chat_read_on_whose_first_message_is_damaged_keeps_its_messages_its_ow
     from chat 2's own "messages": [ now."""
     d, text = _export(tmp_path, {"chats": {"list": _chats(6, per=150)}}, indent=None)
     starts = _chat_starts(text)
-    last, first = text.index('"text": "c1m151'), text.index('{"id": 2,', starts[1])
+    last = text.index('"text": "c1m151')
+    first = text.index('{"id": 2,', starts[1]) + len('{"id": 2,')  # (in it: lost)
     (d / "result.json").write_text(text[:last] + "," + text[last:first] + "x" + text[first:])
     rep = ingest_path(sqlite_store, d)
     assert [r["path"] for r in rep.rejects] == ["channel1.messages[149]",
@@ -1457,6 +1461,24 @@ def test_a_stray_byte_after_the_comma_loses_no_item(tmp_path, junk, indent):
     assert set(posts) == {str(i) for i in range(1, 11)}
 
 
+@pytest.mark.parametrize("junk", ["x", "@@", "}", "\x00", "x1234567", "x \t "])
+@pytest.mark.parametrize("name", ["tweets.json", "tweets.json.gz"])
+@pytest.mark.parametrize(("indent", "arrays"), [(1, 1), (None, 1), (1, 2), (None, 2)])
+def test_stray_bytes_before_the_first_item_lose_no_item(tmp_path, junk, name, indent,
+                                                        arrays):
+    """``[x{``: damage after an array's "[" and before its first item's "{"
+    lost that item (no "," before it), in the file's first array and in a
+    later one; up to 8 stray bytes are read past there too, one reject.
+    (Compact arrays one a line are JSON Lines, a damaged line a reject: on
+    one line here.)"""
+    text = _arrays([_TEN[:4], _TEN[4:]] if arrays == 2 else [_TEN], indent,
+                   "\n" if indent else " ")
+    at = text.index("{", text.index("[", text.index("]")) if arrays == 2 else 0)
+    posts, rejects = _x_records(_write(tmp_path / name, text[:at] + junk + text[at:]))
+    assert len(rejects) == 1 and rejects[0].reason.startswith("damaged JSON: "), rejects
+    assert set(posts) == {str(i) for i in range(1, 11)}
+
+
 def test_a_stray_byte_after_the_comma_between_messages_loses_none(sqlite_store, tmp_path):
     msgs = [_msg(i, f"m{i}") for i in range(2, 22)]
     d = channel_export(tmp_path, msgs)
@@ -1465,6 +1487,33 @@ def test_a_stray_byte_after_the_comma_between_messages_loses_none(sqlite_store, 
     assert len(rep.rejects) == 1 and rep.rejects[0]["reason"].startswith("damaged JSON: ")
     kept = {i for i in range(2, 22) if post(sqlite_store, "telegram", f"channel555/{i}")}
     assert kept == set(range(2, 22))
+
+
+@pytest.mark.parametrize("junk", ["x", "x1234567", "} "])
+@pytest.mark.parametrize("export", ["chat", "full"])
+def test_stray_bytes_before_a_chats_first_message_lose_no_message(sqlite_store, tmp_path,
+                                                                   junk, export):
+    """``"messages": [x{``: the chat's first message was lost with the stray
+    bytes (no "," before it); it is kept now, in a single chat's export and
+    in a chat of a full one, one reject."""
+    if export == "chat":
+        d = channel_export(tmp_path, [_msg(i, f"c555m{i}") for i in range(2, 12)])
+        f, chat = d / "result.json", 555
+        text = f.read_text()
+        at = text.index("{", text.index('"messages"'))
+    else:
+        d, text = _export(tmp_path, {"chats": {"list": _chats(3)}})
+        f, chat = d / "result.json", 2
+        at = text.index("{", text.index('"messages"', _chat_starts(text)[1]))
+    f.write_text(text[:at] + junk + text[at:])
+    rep = ingest_path(sqlite_store, d)
+    assert len(rep.rejects) == 1 and rep.rejects[0]["reason"].startswith("damaged JSON: ")
+    assert rep.rejects[0]["path"] == f"channel{chat}.messages[0]"
+    chats = (chat,) if export == "chat" else (1, 2, 3)
+    for c in chats:
+        for i in range(2, 12):
+            p = post(sqlite_store, "telegram", f"channel{c}/{i}")
+            assert p is not None and p.text == f"c{c}m{i}", (c, i)
 
 
 def _arrays(parts: list[list[dict]], indent: int | None, sep: str = "\n") -> str:

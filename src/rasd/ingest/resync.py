@@ -21,7 +21,9 @@ How: a resume point is the offset ``p`` of a ``{`` whose previous
 non-whitespace byte is a ``,`` (or up to ``_STRAY`` stray bytes after one:
 ``},x{``) and whose next one a ``"`` (a key), after the end of the last item
 read (for a top-level array, also the first item of a next one: ``]`` and
-``[`` before its ``{``, where several arrays follow one another). Before
+``[`` before its ``{``, where several arrays follow one another; and the first
+item of an array after up to ``_STRAY`` stray bytes that follow its ``[``:
+``[x{``, ``"messages": [x{``). Before
 anything after it is handed on, ``p`` is validated: the text
 ``SYNTHETIC + file[p:]`` is parsed, where ``SYNTHETIC`` opens again the
 containers of the items array (``synthetic_prefix``: ``[`` for a JSON array,
@@ -169,7 +171,8 @@ _COMMA_BACK = 4096  # whitespace between a candidate's "," and its "{" looked ba
 # with it, no "," just before its "{"). No valid JSON holds a "," so
 # followed; in a string, the check refuses it as any other (see (i)).
 _STRAY = 8
-_JUNK = rb'(?:[^ \t\r\n{\["]{1,%d}[ \t\r\n]*)?' % _STRAY
+_STRAYS = rb'[^ \t\r\n{\["]{1,%d}[ \t\r\n]*' % _STRAY
+_JUNK = rb"(?:" + _STRAYS + rb")?"
 _COMMA = rb",[ \t\r\n]*" + _JUNK
 _CANDIDATE = re.compile(_COMMA + rb"\{[ \t\r\n]*\"")
 _OPEN_TAIL = re.compile(_COMMA + rb"(?:\{[ \t\r\n]*)?\Z")
@@ -177,9 +180,17 @@ _OPEN_TAIL = re.compile(_COMMA + rb"(?:\{[ \t\r\n]*)?\Z")
 # the next array too: a "{" after "]", "[" (stray bytes between them, as
 # after a ","), never so in valid JSON but between two top-level arrays.
 # Damage in the last item of an array, or between two, lost the first item
-# of the next (no "," before it).
+# of the next (no "," before it). And the first item of any array after
+# stray bytes that follow its "[" (``[x{``: that item was lost with them);
+# never so in valid JSON either (a nested array's: refused by the check, as
+# any object at the wrong depth: (ii)).
+# the first item of an items array after stray bytes that follow its "["
+# (``"messages": [x{``), matched at the offset just after that "[" (where it
+# is known: _items_start)
+_LEAD = re.compile(rb"[ \t\r\n]*" + _STRAYS + rb"\{[ \t\r\n]*\"")
 _NEXT_ARRAY = re.compile(_COMMA + rb"\{[ \t\r\n]*\"|\][ \t\r\n]*" + _JUNK
-                         + rb"\[[ \t\r\n]*\{[ \t\r\n]*\"")
+                         + rb"\[[ \t\r\n]*\{[ \t\r\n]*\"|\[[ \t\r\n]*"
+                         + _STRAYS + rb"\{[ \t\r\n]*\"")
 
 
 def _first_of(key: str) -> re.Pattern[bytes]:
@@ -384,14 +395,17 @@ class _Counted(ReadGuard):
 
 def _candidate(tape: _Tape, start: int, after: int,
                first: re.Pattern[bytes] | None = None,
-               lists: tuple[re.Pattern[bytes], list[Any]] | None = None) -> int | None:
+               lists: tuple[re.Pattern[bytes], list[Any]] | None = None,
+               opened: bool = False) -> int | None:
     """The first resume point at or after ``after`` (its ``,`` at or after
     ``start``, and after what the tape let go of: the last candidate tried,
     whose "{" comes before any later one's ",", is held); ``first``: the
     first object of a list too (``_first_of``). ``lists``: where that first
     object is one, the last key of its list's holder before it (``_keys_of``:
     ``"left_chats": {``, within ``_COMMA_BACK`` bytes) is put in its list
-    (the list of ``chats.list.item``'s name: "chats"), else None."""
+    (the list of ``chats.list.item``'s name: "chats"), else None.
+    ``opened``: ``start`` lies just after the items array's "[", and its
+    first item after stray bytes there is one too (``_LEAD``)."""
     candidates = first or _CANDIDATE
     # (where the tape let go of bytes after ``after`` — a check read on past
     # what it keeps — it is opened again there: candidates past ``after``
@@ -404,6 +418,11 @@ def _candidate(tape: _Tape, start: int, after: int,
         if not data:
             return None
         buf += data
+        lead = _LEAD.match(buf) if opened and at == start else None
+        if lead is not None:  # (its "{": the first in buf, none among the strays)
+            brace = at + buf.index(b"{")
+            if brace >= after:
+                return brace
         for m in candidates.finditer(buf):
             brace = at + buf.index(b"{", m.start())
             if brace >= after:
@@ -805,8 +824,8 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
             checked: list[int], tape: _Tape | None = None,
             bound: list[int | None] | None = None, need: tuple[str, ...] | None = None,
             own: int = 0, damaged: list[int] | None = None,
-            lists: tuple[re.Pattern[bytes], list[Any]] | None = None
-            ) -> tuple[int, _Tape, bool] | None:
+            lists: tuple[re.Pattern[bytes], list[Any]] | None = None,
+            opened: bool = False) -> tuple[int, _Tape, bool] | None:
     """The first resume point after ``start`` taken (see the module
     docstring), the tape it is read from (``tape``, the last resync's,
     where it still holds ``start``: a compressed file is not decompressed
@@ -825,8 +844,8 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
     begins at the first ``{`` at or after ``start``, and is never one (read
     again, it would meet the same damage); ``damaged``: set to how many
     objects of the list (chats) were passed over before the one taken
-    (``_passed``); ``lists``: see ``_candidate`` (of the resume point
-    taken)."""
+    (``_passed``); ``lists``, ``opened``: see ``_candidate`` (of the resume
+    point taken)."""
     head = synthetic_prefix(item)
     end: int | None = None
     if need is None:
@@ -861,7 +880,7 @@ def _resume(path: Path, start: int, item: str, tries: list[int], budget: list[in
         tape.pin = start if owner is not None else begun if need is not None else None
         gap = bytearray()  # (owner) the bytes from start on, up to the last resume point
         while True:
-            p = _candidate(tape, start, after, first, lists)
+            p = _candidate(tape, start, after, first, lists, opened)
             if p is None or tries[0] <= 0 or (end is not None and p >= end):
                 break
             tries[0] -= 1
@@ -1163,16 +1182,20 @@ def read_on(path: Path, first: Any, build: Callable[[Any], Layers],
                     found = None
                     skipped = [0]  # (objects of the list passed over, damaged)
                     start: int | None = last
-                    if at_items is not None and fresh and chats is not None:
+                    opened = False  # (start just after the items array's "[")
+                    if at_items is not None and fresh and (chats is not None
+                                                           or at_items != "item"):
                         # none of its items read yet: ``last`` may lie past the
-                        # next chat's keys (where _boundary would be looked for)
+                        # next chat's keys (where _boundary would be looked
+                        # for), or past the first item's "{" (``[x{``: lost)
                         try:
                             start = _items_start(path, held, at_items, budget, checked)
                         except (IngestError, OSError, EOFError):
                             start = None
+                        opened = start is not None
                     if at_items is not None and start is not None:
                         found = _resume(path, start, at_items, tries, budget, checked, tape,
-                                        bound)
+                                        bound, opened=opened)
                     if found is None and chats is not None and tries[0] > 0:
                         # none in the same chat: the next chat, read as its own
                         at = chats
