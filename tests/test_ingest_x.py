@@ -449,6 +449,30 @@ def test_json_lines_with_an_odd_first_line_are_still_json_lines(sqlite_store, tm
         assert sqlite_store.stats()["posts"] == 3
 
 
+@pytest.mark.parametrize("how", ["damaged", "cut"])
+@pytest.mark.parametrize("layout", ["array", "page", "array of pages"])
+def test_a_pretty_printed_file_broken_in_its_first_item_is_one_reject(sqlite_store, tmp_path,
+                                                                      how, layout):
+    """A pretty-printed array or document broken before its first item ends
+    (a quote lost in its only item, a download cut short) was read as JSON
+    Lines: a reject for each of its lines (17 for one tweet), and a nested
+    object on a line of its own (a pretty-printer's short one) read as a
+    record. A first line that is a bracket alone is never JSON Lines: one
+    reject, where the item was."""
+    tweet = {**_tweets(1)[0], "entities": {"hashtags": [{"tag": "t1", "start": 8, "end": 11}]}}
+    doc: Any = {"array": [tweet], "page": {"data": [tweet]},
+                "array of pages": [{"data": [tweet]}]}[layout]
+    text = json.dumps(doc, indent=2)
+    at = text.index('"tweet 1')
+    text = text[:at + 3] + text[at + 3:].replace('"', "", 1) if how == "damaged" else text[:at]
+    f = tmp_path / "one.json"
+    f.write_text(text)
+    rep = ingest_path(sqlite_store, f, fmt="x")  # (cut before a key that tells X)
+    assert [r["path"] for r in rep.rejects] == ["doc[0]" if layout == "page" else "[0]"]
+    assert "first item" in rep.rejects[0]["reason"]
+    assert sqlite_store.stats()["posts"] == 0
+
+
 @pytest.mark.parametrize("what", ["tweets", "pages"])
 def test_compact_arrays_one_a_line_are_read_item_by_item(store, tmp_path, what):
     """JSON Lines whose lines are arrays (``jq -c .data``, a page's tweets

@@ -834,7 +834,8 @@ BUILDING = object()  # (capped_parse: an item being built)
 
 def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
     """Every JSON object of ``path`` (see the module docstring), or a reject."""
-    layout = json_layout(read_sample(path))
+    sample = read_sample(path)
+    layout = json_layout(sample)
     if layout != "lines":
         done = [0]
         try:
@@ -876,8 +877,15 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
             try:
                 yield from _careful(again, str(path), raw, fmt, layout, done, backend=jsonlex)
                 return
-            except _NotDocument:
-                pass
+            except _NotDocument as e:
+                if _bracket_alone(sample):
+                    # pretty-printed, broken in its first item: as JSON Lines,
+                    # a reject for each of its lines (a nested object on one
+                    # of its own read as a record)
+                    yield reject(str(path), "malformed or truncated JSON in the first item: "
+                                 f"{json_error_text(e.__cause__ or err)[:200]}",
+                                 path=doc_path(layout, 0))
+                    return
         elif done[0]:
             yield reject(str(path), f"malformed or truncated JSON after item "
                          f"{done[0]}: {json_error_text(err)[:200]}",
@@ -885,6 +893,15 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
             return
         # not one JSON document after all (a broken first line of JSON Lines)
     yield from _lines(path, raw, fmt)
+
+
+def _bracket_alone(sample: bytes) -> bool:
+    """Whether the first line of ``sample`` that is not blank is a ``[`` or a
+    ``{`` alone: a pretty-printed JSON text, never a line of JSON Lines."""
+    for line in sample.split(b"\n", 64)[:64]:
+        if line.strip():
+            return line.strip() in (b"[", b"{")
+    return False
 
 
 def _more_values(e: Exception) -> bool:
@@ -1209,7 +1226,8 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
             if not (done[0] and at_end(guard)):
                 raise  # read again carefully (json_items)
             # cut short: as the careful pass would say it (cut before its first
-            # item, the file is read as JSON Lines there)
+            # item's end: one reject where pretty-printed, else read as JSON
+            # Lines there: json_items)
             yield reject(src, ended(f.damage) if f.damage is not None else
                          f"truncated JSON after item {done[0]}: {json_error_text(e)[:200]}",
                          path=doc_path(layout, done[0]))
