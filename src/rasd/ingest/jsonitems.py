@@ -970,7 +970,10 @@ def _lines(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
                 except ValueError as e:
                     parts = cr_parted(line)
                     if parts is None:
-                        yield reject(src, e, line=lineno, excerpt=line)
+                        if line.lstrip()[:1] == b"[":
+                            yield from _damaged_array_line(line, e, src, raw, fmt, lineno)
+                        else:
+                            yield reject(src, e, line=lineno, excerpt=line)
                         continue
                     yield from _run_on_items(parts, src, raw, fmt, lineno)
                     continue
@@ -1163,13 +1166,14 @@ def _at_parting_crs(data: bytes) -> list[bytes] | None:
 
 
 def _array_line(items: list[Any], src: str, raw: RawSink, fmt: str,
-                lineno: int) -> Iterator[Item | Reject]:
+                lineno: int, first: int = 0) -> Iterator[Item | Reject]:
     """Items of a line that is a JSON array (``jq -c .data``, ``json.dumps``
     of a page's tweets a line: every line was one reject, "expected a JSON
     object", and nothing of the file was stored). Each is placed by its index
     on the line (line 4, path ``[1]``) and kept as its own raw record, as an
-    item of a JSON array file is; an item that is no object is a reject."""
-    for k, obj in enumerate(items):
+    item of a JSON array file is; an item that is no object is a reject.
+    ``first``: the index on the line of the first of ``items``."""
+    for k, obj in enumerate(items, first):
         where = f"[{k}]"
         if not isinstance(obj, dict):
             yield reject(src, "expected a JSON object", line=lineno, path=where)
@@ -1180,6 +1184,27 @@ def _array_line(items: list[Any], src: str, raw: RawSink, fmt: str,
             yield reject(src, e, line=lineno, path=where)
             continue
         yield Item(obj, raw.put(data, fmt), lineno, where)
+
+
+def _damaged_array_line(line: bytes, error: ValueError, src: str, raw: RawSink, fmt: str,
+                        lineno: int) -> Iterator[Item | Reject]:
+    """A line that is a damaged JSON array (``_array_line``'s, a byte lost
+    or cut): its items before the damage, read one by one as the C parser
+    ends each, and a reject for the rest of the line, placed at the item
+    the damage is in (line 4, ``[2]``), saying ``error`` (what the first
+    parse said: where); a line that the C parser reads whole after all is
+    that one reject. (Items after the damage are lost with the line, as a
+    damaged line of JSON Lines is.)"""
+    k = 0
+    try:
+        for obj in ijson.items(io.BytesIO(line), "item", use_float=True):
+            yield from _array_line([obj], src, raw, fmt, lineno, first=k)
+            k += 1
+    except (ijson.common.JSONError, ValueError, RecursionError):
+        yield reject(src, f"{error} (in item {k + 1} of the line's array; the rest of the line "
+                     "is not read)", line=lineno, path=f"[{k}]", excerpt=line)
+        return
+    yield reject(src, error, line=lineno, excerpt=line)
 
 
 def _run_on_items(parts: list[bytes], src: str, raw: RawSink, fmt: str,
