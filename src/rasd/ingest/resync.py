@@ -124,8 +124,9 @@ lay in the messages (``channel5.messages[9]``), else the chat's
 Damage can also close the list early (a quote put in a chat's name whose text
 is the end of a chat and of the list, ``"}]}, {…`` escaped by the exporter):
 the parser then errors after the list, at the top level, and reading resumes
-at the next chat all the same (the reject names the chat the parser last saw
-end, one before the damaged one: its offset is exact).
+at the next chat all the same (the reject names the place of the chat after
+the damaged one, as for damage between two chats: to the parser the damaged
+one ended; the byte offset is exact).
 
 The offsets are bytes of the file as ``open_binary`` reads it (decompressed,
 without a byte-order mark).
