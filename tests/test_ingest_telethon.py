@@ -56,16 +56,19 @@ def messages() -> list[dict]:
 
 
 def write(tmp: Path, msgs: list[dict], layout: str = "lines") -> Path:
-    f = tmp / ("msgs.jsonl" if layout == "lines" else "msgs.json")
+    f = tmp / ("msgs.jsonl" if layout.endswith("lines") else "msgs.json")
     if layout == "lines":
         f.write_text("".join(json.dumps(m, default=str, ensure_ascii=False) + "\n"
                              for m in msgs), "utf-8")
+    elif layout == "array lines":  # (compact arrays one a line: two messages a line)
+        f.write_text("".join(json.dumps(msgs[k:k + 2], default=str, ensure_ascii=False) + "\n"
+                             for k in range(0, len(msgs), 2)), "utf-8")
     else:
         f.write_text(json.dumps(msgs, default=str, indent=1), "utf-8")
     return f
 
 
-@pytest.mark.parametrize("layout", ["lines", "array"])
+@pytest.mark.parametrize("layout", ["lines", "array", "array lines"])
 def test_telethon_messages(store, tmp_path, layout):
     f = write(tmp_path, messages(), layout)
     assert detect_format(f) == "telethon"
