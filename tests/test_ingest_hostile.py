@@ -221,6 +221,58 @@ def test_deeply_nested_json_is_a_reject_not_a_crash(sqlite_store, tmp_path):
     assert sqlite_store.stats()["posts"] == 2
 
 
+# parses a file in a child whose address space is capped at 1.5 GiB: prints
+# "post <id>" and "reject <path> <reason>" a record
+_CAPPED_PARSE = """
+import pathlib, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
+from rasd.ingest.base import RawSink, get_parser
+from rasd.model import Post, Reject
+for r in get_parser(sys.argv[1]).parse(pathlib.Path(sys.argv[2]), RawSink()):
+    if isinstance(r, Post):
+        print("post", r.platform_id)
+    elif isinstance(r, Reject):
+        print("reject", r.path, r.reason)
+"""
+
+
+@pytest.mark.parametrize("where", ["x array", "telegram chat", "telegram full export"])
+def test_json_nested_past_any_bound_is_read_past_in_bounded_memory(tmp_path, where):
+    """40,000 levels of "[" in an item of a JSON array or a Telegram message
+    (a 80 KB file): ijson keeps the prefix of each open level, so the parser's
+    memory grew with the square of the depth — 4 GB here, 23 GB (the whole
+    machine) for 3 million levels in a 3 MB file. Reading stops 4,096 levels
+    down; that item is one reject, read past as damaged JSON, and the items
+    before and after it are kept (in 1.5 GiB of address space)."""
+    deep = "[" * 40_000 + "]" * 40_000
+    tweets = [{"id": str(i), "text": f"t{i} [[ {{ \\\" [", "author_id": "7"} for i in range(1, 5)]
+    msgs = [{"id": i, "type": "message", "date": "2024-01-01T00:00:00", "text": f"m{i} [["}
+            for i in range(2, 6)]
+    if where == "x array":
+        fmt, f = "x", tmp_path / "deep.json"
+        f.write_text(json.dumps(tweets).replace('"t3 ', '"t3", "x": ' + deep + ', "y": "', 1))
+        want = ["post 1", "post 2", "reject [2] damaged JSON: JSON nested over 4,096 levels",
+                "post 4"]
+    else:
+        fmt, d = "telegram", tmp_path / "DataExport_2024-05-10"
+        d.mkdir()
+        chat = {"name": "C", "type": "public_channel", "id": 5, "messages": msgs}
+        doc: dict = chat if where == "telegram chat" else {"chats": {"list": [
+            {**chat, "id": 4, "messages": msgs[:1]}, chat, {**chat, "id": 6, "messages": msgs}]}}
+        f = d / "result.json"
+        f.write_text(json.dumps(doc).replace('"m3 [["', deep, 1))
+        want = ["post channel5/2",
+                "reject channel5.messages[1] damaged JSON: JSON nested over 4,096 levels",
+                "post channel5/4", "post channel5/5"]
+        if where != "telegram chat":
+            want = ["post channel4/2", *want, *[f"post channel6/{i}" for i in range(2, 6)]]
+    out = subprocess.run([sys.executable, "-c", _CAPPED_PARSE, fmt, str(f)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = [line.split(";")[0] for line in out.stdout.splitlines()]
+    assert got == want
+
+
 @pytest.mark.parametrize("fmt", ["x", "telegram", "csv"])
 def test_a_byte_order_mark_is_not_data(sqlite_store, tmp_path, fmt):
     bom = b"\xef\xbb\xbf"

@@ -506,21 +506,30 @@ def test_compact_arrays_one_a_line_are_read_item_by_item(store, tmp_path, what):
     assert store.stats()["posts"] == 5
 
 
-@pytest.mark.parametrize("how", ["quote lost", "cut", "bad UTF-8"])
+@pytest.mark.parametrize("how", ["quote lost", "cut", "bad UTF-8", "nested deep"])
 def test_a_damaged_array_line_keeps_its_items_before_the_damage(sqlite_store, tmp_path, how):
     """A compact array a line, damaged in its third item: the two before it
     are kept, the rest of the line is one reject placed at that item, and
-    the lines after it are read."""
+    the lines after it are read. ("nested deep": 60,000 "[" in place of the
+    third item, within the 64 KiB that tell JSON Lines: ijson, which keeps
+    the prefix of each open level, took 9 GB to read it.)"""
     line = json.dumps(_tweets(4)).encode()
     at = line.index(b'"tweet 3')
     line = {"quote lost": line[:at + 3] + line[at + 3:].replace(b'"', b"", 1),
-            "cut": line[:at], "bad UTF-8": line[:at + 3] + b"\xff" + line[at + 3:]}[how]
+            "cut": line[:at], "bad UTF-8": line[:at + 3] + b"\xff" + line[at + 3:],
+            "nested deep": line[:line.rindex(b"{", 0, at)] + b"[" * 60_000}[how]
     f = tmp_path / "arrays.jsonl"
     f.write_bytes(line + b"\n" + json.dumps(_tweets(2, start=5)).encode() + b"\n")
     rep = ingest_path(sqlite_store, f)
     assert [(r["line"], r["path"]) for r in rep.rejects] == [(1, "[2]")]
     assert "in item 3 of the line's array" in rep.rejects[0]["reason"]
     assert {i for i in range(1, 7) if post(sqlite_store, "x", str(i))} == {1, 2, 5, 6}
+    g = tmp_path / "junk.jsonl"  # (junk after a whole array: its items are all kept)
+    g.write_text(json.dumps(_tweets(1, 9)) + " x\n" + json.dumps(_tweets(1, 10)) + "\n")
+    junk = ingest_path(sqlite_store, g)
+    assert [(r["line"], r["path"]) for r in junk.rejects] == [(1, None)]
+    assert "after the line's array" in junk.rejects[0]["reason"]
+    assert post(sqlite_store, "x", "9") is not None
 
 
 def _follow_page(owner: str, direction: str, users: list[str], when: str,

@@ -481,8 +481,14 @@ class StringReads:
         self.left = TOKEN_MAX
         self.skipped = 0  # bytes of a string passed over, not handed (ReadGuard counts them)
         self.tail = b""  # the last bytes handed
+        # the nesting of what was handed, outside strings (as the quotes
+        # tell them); ``NestedTooDeep`` rather than a read past MAX_READ_DEPTH
+        self.depth = 0
+        self.deep = False  # the last read stopped where MAX_READ_DEPTH was passed
 
     def read(self, size: int = -1) -> bytes:
+        if self.deep:
+            raise NestedTooDeep
         data = self._read(size)
         if data:
             self.tail = (self.tail + data[-3:])[-3:]
@@ -508,7 +514,12 @@ class StringReads:
             self.esc = end < len(data)  # a lone backslash at the end
             self.run += len(data)
             return data
-        self._follow(data)
+        cut = self._follow(data)
+        if cut is not None:  # (handed up to the level past the bound; the next read raises)
+            self.held, data, self.deep = data[cut:] + self.held, data[:cut], True
+            if not data:  # (an empty read is the end of the file to a parser)
+                raise NestedTooDeep
+            self._follow(data)
         return data
 
     def _bounded(self) -> bytes:
@@ -577,10 +588,13 @@ class StringReads:
             esc = at < len(data)
             skipped += len(data)
 
-    def _follow(self, data: bytes) -> None:
-        """Move the state past ``data`` (a read of ``step`` bytes or fewer)."""
+    def _follow(self, data: bytes) -> int | None:
+        """Move the state past ``data`` (a read of ``step`` bytes or fewer);
+        where it nests past ``MAX_READ_DEPTH``, leave the state as it is and
+        say where in ``data`` (``_nest``)."""
         if not data:
-            return
+            return None
+        esc = self.esc  # (as the read began)
         if self.esc or b"\\" in data:
             # escapes out first (outside strings there are none in JSON); a
             # lone backslash left at the end escapes the next read's first byte
@@ -589,12 +603,67 @@ class StringReads:
         else:
             body = data
         quotes = body.count(b'"')
+        if quotes or not self.in_string:  # (between quotes, every other part is outside)
+            outside = b"".join(body.split(b'"')[1 if self.in_string else 0::2]) if quotes else body
+            if not self._nest(outside):
+                return _depth_cut(data, self.in_string, esc, self.depth)
         in_string = self.in_string ^ bool(quotes & 1)
         if in_string:  # how much of the string ends this read: at least
             self.run = self.run + len(data) if not quotes else len(body) - body.rfind(b'"') - 1
         else:
             self.run, self.esc = 0, False
         self.in_string = in_string
+        return None
+
+
+    def _nest(self, outside: bytes) -> bool:
+        """Move ``depth`` past ``outside`` (the bytes of a read outside
+        strings); False, and ``depth`` as it was, where it goes past
+        ``MAX_READ_DEPTH`` (the read is handed on up to there, and the next
+        one raises ``NestedTooDeep``). ijson keeps the prefix of every open
+        level ("item.item.…"): memory grows with the square of the depth,
+        1 GB at 20,000 levels, 23 GB (the machine's) for a line of 3 million
+        "[" in a 3 MB file. Counted at C speed; the deepest point within the
+        read is looked for only where it could pass the bound."""
+        opens = outside.count(b"[") + outside.count(b"{")
+        if opens and self.depth + opens > MAX_READ_DEPTH and (
+                _deepest(outside, self.depth) > MAX_READ_DEPTH):
+            return False
+        self.depth = max(self.depth + opens - outside.count(b"]") - outside.count(b"}"), 0)
+        return True
+
+
+def _depth_cut(data: bytes, in_string: bool, esc: bool, depth: int) -> int:
+    """Where in ``data`` (a read that ``StringReads`` began in the state
+    given) the nesting passes ``MAX_READ_DEPTH``: the offset of the
+    bracket that opens one level too many. Byte by byte, only for a read
+    that does (``_deepest``)."""
+    for i, c in enumerate(data):
+        if in_string:
+            if esc:
+                esc = False
+            elif c == 0x5C:
+                esc = True
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c == 0x5B or c == 0x7B:
+            depth += 1
+            if depth > MAX_READ_DEPTH:
+                return i
+        elif c == 0x5D or c == 0x7D:
+            depth = max(depth - 1, 0)
+    return len(data)
+
+
+def _deepest(outside: bytes, depth: int) -> int:
+    """The greatest nesting reached within ``outside`` from ``depth``."""
+    import numpy as np
+
+    a = np.frombuffer(outside, dtype=np.uint8)
+    step = ((a == 0x5B) | (a == 0x7B)).astype(np.int32) - ((a == 0x5D) | (a == 0x7D))
+    return depth + max(int(np.cumsum(step).max()), 0)
 
 
 def _string_end(tail: bytes, esc: bool) -> bytes:
@@ -626,6 +695,26 @@ READ_MAX = MAX_LINE
 
 class ItemTooLarge(Exception):
     """One item of a JSON document is over ``MAX_LINE`` bytes (no real item is)."""
+
+
+def too_large(e: ItemTooLarge) -> str:
+    """What a reject says of ``e``: a value too large, or nested too deep."""
+    return str(e) if isinstance(e, NestedTooDeep) else f"a JSON value over {TOKEN_MAX} bytes"
+
+
+# levels of nesting handed to the JSON parsers at most (StringReads._nest):
+# what orjson reads is 1,024, and an item deeper is a reject all the same
+MAX_READ_DEPTH = 4096
+
+
+class NestedTooDeep(ItemTooLarge, ValueError):
+    """The JSON text nests past ``MAX_READ_DEPTH`` levels (no real one does):
+    read on, the parser's memory would grow with the square of the depth.
+    Damage, to the readers that read on past damaged JSON (``resync``: a
+    ValueError), else an item too large to read (the rest is not read)."""
+
+    def __str__(self) -> str:
+        return f"JSON nested over {MAX_READ_DEPTH:,} levels"
 
 
 TOKEN_MAX = 2 * MAX_LINE  # bytes read with fewer than 16 JSON events: one endless token
@@ -847,15 +936,20 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
             if again is None:  # standard input, read past what it keeps
                 what = (f"a number over {NUMBER_CARRY_MAX} bytes in item {done[0] + 1}"
                         if isinstance(e, LongNumber)
+                        else f"{e} in item {done[0] + 1}" if isinstance(e, NestedTooDeep)
                         else f"item {done[0] + 1} is over {MAX_LINE} bytes")
                 yield reject(str(path), f"{what}; the rest of the input is not read",
                              path=doc_path(layout, done[0]))
                 return
-            try:
-                yield from _careful(again, str(path), raw, fmt, layout, done, strict=True)
-                return
-            except (ijson.common.JSONError, UnicodeDecodeError) as e2:
-                err: Exception = e2  # the C parser stopped again: as below, from there
+            if isinstance(e, NestedTooDeep):  # read past as damage, below
+                again.close()
+                err: Exception = e
+            else:
+                try:
+                    yield from _careful(again, str(path), raw, fmt, layout, done, strict=True)
+                    return
+                except (ijson.common.JSONError, UnicodeDecodeError) as e2:
+                    err = e2  # the C parser stopped again: as below, from there
         except (ijson.common.JSONError, UnicodeDecodeError) as e:
             err = e
             if layout == "array" and done[0] and _more_values(e):
@@ -1189,22 +1283,43 @@ def _array_line(items: list[Any], src: str, raw: RawSink, fmt: str,
 def _damaged_array_line(line: bytes, error: ValueError, src: str, raw: RawSink, fmt: str,
                         lineno: int) -> Iterator[Item | Reject]:
     """A line that is a damaged JSON array (``_array_line``'s, a byte lost
-    or cut): its items before the damage, read one by one as the C parser
-    ends each, and a reject for the rest of the line, placed at the item
-    the damage is in (line 4, ``[2]``), saying ``error`` (what the first
-    parse said: where); a line that the C parser reads whole after all is
-    that one reject. (Items after the damage are lost with the line, as a
-    damaged line of JSON Lines is.)"""
-    k = 0
+    or cut): its items before the damage, each read whole by the stdlib's
+    decoder as ``loads`` reads a line (nesting bounded by the recursion limit:
+    ijson's item builder took 23 GB for a line of 2 million "["), and a
+    reject for the rest of the line, placed at the item the damage is in
+    (line 4, ``[2]``), saying ``error`` (what the first parse said: where). A
+    line read whole after all is that one reject. (Items after the damage
+    are lost with the line, as a damaged line of JSON Lines is.)"""
     try:
-        for obj in ijson.items(io.BytesIO(line), "item", use_float=True):
-            yield from _array_line([obj], src, raw, fmt, lineno, first=k)
-            k += 1
-    except (ijson.common.JSONError, ValueError, RecursionError):
-        yield reject(src, f"{error} (in item {k + 1} of the line's array; the rest of the line "
-                     "is not read)", line=lineno, path=f"[{k}]", excerpt=line)
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:  # (the items before the bad byte)
+        text = line[:e.start].decode("utf-8")
+    k, at, closed = 0, _ARRAY_OPEN.match(text), False
+    pos = at.end() if at else len(text)
+    while pos < len(text):
+        try:
+            obj, end = _ITEM_DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            break
+        yield from _array_line([obj], src, raw, fmt, lineno, first=k)
+        k += 1
+        sep = _ITEM_SEP.match(text, end)
+        if sep is None:
+            closed = _ARRAY_CLOSE.match(text, end) is not None
+            break
+        pos = sep.end()
+    if closed:  # (every item read: the damage follows the array)
+        yield reject(src, f"{error} (after the line's array)", line=lineno, excerpt=line)
         return
-    yield reject(src, error, line=lineno, excerpt=line)
+    yield reject(src, f"{error} (in item {k + 1} of the line's array; the rest of the line "
+                 "is not read)" if k else error, line=lineno, path=f"[{k}]" if k else None,
+                 excerpt=line)
+
+
+_ARRAY_OPEN = re.compile(r"\s*\[\s*")
+_ITEM_SEP = re.compile(r"\s*,\s*")
+_ARRAY_CLOSE = re.compile(r"\s*\]")
+_ITEM_DECODER = json.JSONDecoder()
 
 
 def _run_on_items(parts: list[bytes], src: str, raw: RawSink, fmt: str,
@@ -1338,9 +1453,9 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
                     yield reject(src, f"item {i} is over {MAX_LINE} bytes", path=where)
                 else:
                     yield _item(obj, src, raw, fmt, where)
-        except ItemTooLarge:
-            yield reject(src, f"a JSON value over {TOKEN_MAX} bytes in item {i + 1}; the rest "
-                         "of the file is not read", path=doc_path(layout, i))
+        except ItemTooLarge as e:
+            yield reject(src, f"{too_large(e)} in item {i + 1}; the rest of the file is not "
+                         "read", path=doc_path(layout, i))
         except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
             if strict and isinstance(e, (ijson.common.JSONError, UnicodeDecodeError)) and (
                     not isinstance(e, ijson.common.JSONError) or at_bomb(guard, cut) is None):

@@ -575,9 +575,9 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                 _count(checked, guard.n)
             taken = keys is None or first
             return taken, p, taken and backend is ijson
-        except ItemTooLarge:
-            return None
         except (ijson.common.JSONError, ValueError, UnicodeDecodeError):
+            # (nested too deep too, jsonitems.NestedTooDeep: damage there, as
+            # an error; a value too large to read is none, below)
             _count(checked, guard.n)
             if keys is not None:
                 if backend is ijson:
@@ -590,7 +590,9 @@ def _validate(tape: _Tape, p: int, head: bytes, checked: list[int],
                 continue  # yajl refuses more than jsonlex: jsonlex decides
             if closed:  # (a damaged place in a chat or a top-level array after: see above)
                 return True, max(p + 1, p + guard.before - len(head)), False
-        return (not closed and items > 0), max(p + 1, p + guard.before - len(head)), False
+            return (not closed and items > 0), max(p + 1, p + guard.before - len(head)), False
+        except ItemTooLarge:
+            return None
     raise AssertionError  # (unreachable)
 
 

@@ -76,6 +76,7 @@ from rasd.ingest.jsonitems import (
     TOO_BIG,
     ItemTooLarge,
     LongNumber,
+    NestedTooDeep,
     NumberRuns,
     ReadGuard,
     StringReads,
@@ -419,10 +420,10 @@ class TelegramParser(Parser):
                 # at the same place (30 MB: 4.9 s whole, 12.3 s cut)
                 yield self._ends(src, state, e, cut_short=True)
                 return
-        except (UnicodeDecodeError, LongNumber):
-            pass  # read again carefully, below
-        except ItemTooLarge:
-            yield self._too_large(src, state)
+        except (UnicodeDecodeError, LongNumber, NestedTooDeep):
+            pass  # read again carefully, below (nested too deep: read past as damage)
+        except ItemTooLarge as e:
+            yield self._too_large(e, src, state)
             return
         # The C parser reads ahead in 64 KiB chunks and reports a broken or truncated
         # file before yielding what it buffered, refuses integers beyond 64 bits
@@ -441,8 +442,8 @@ class TelegramParser(Parser):
             # never UnicodeDecodeError (jsonlex: a string of bytes that are no UTF-8
             # text rejects its message, such bytes outside one are its JSONError)
             err: Exception = e
-        except ItemTooLarge:
-            yield self._too_large(src, state)
+        except ItemTooLarge as e:
+            yield self._too_large(e, src, state)
             return
         if state.damage is not None:  # the parser's error is the end it met there
             err = state.damage
@@ -473,11 +474,12 @@ class TelegramParser(Parser):
         yield reject(src, ended(bomb), path=state.here())
 
     @staticmethod
-    def _too_large(src: str, state: _State) -> Reject:
+    def _too_large(e: ItemTooLarge, src: str, state: _State) -> Reject:
         # a value outside the messages (a chat's name) is named by its key: it
         # was named as the message that would come next
-        return reject(src, f"a JSON value over {TOKEN_MAX} bytes; the rest of the file is "
-                      "not read", path=state.key_at or state.here())
+        what = str(e) if isinstance(e, NestedTooDeep) else f"a JSON value over {TOKEN_MAX} bytes"
+        return reject(src, f"{what}; the rest of the file is not read",
+                      path=state.key_at or state.here())
 
     def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
                skip: int, backend: Any = ijson) -> Iterator[Record]:
