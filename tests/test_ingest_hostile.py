@@ -273,6 +273,36 @@ def test_json_nested_past_any_bound_is_read_past_in_bounded_memory(tmp_path, whe
     assert got == want
 
 
+@pytest.mark.parametrize("step", [7, 64, 65536])
+def test_the_nesting_followed_is_the_jsons_not_its_strings(step):
+    """``StringReads`` follows the nesting outside strings, read by read:
+    brackets in strings (escaped quotes among them, a read ending on a
+    backslash) never count, and real nesting past the bound stops the reads
+    at the bracket too many, what came before it handed on."""
+    import io
+
+    from rasd.ingest.jsonitems import MAX_READ_DEPTH, NestedTooDeep, StringReads
+
+    def read_all(data: bytes) -> tuple[bytes, StringReads]:
+        r, out = StringReads(io.BytesIO(data), step), b""
+        while chunk := r.read(step):
+            out += chunk
+        return out, r
+
+    text = json.dumps({"a": ["[" * 5000 + '\\"{' * 3000 + "\\", {"b": "]]" * 9}]})
+    out, r = read_all(((text + " ") * 3).encode())
+    assert out == ((text + " ") * 3).encode() and r.depth == 0
+    ok = "[" * MAX_READ_DEPTH + "]" * MAX_READ_DEPTH
+    assert read_all(ok.encode())[1].depth == 0
+    deep = ('{"x": "[[[", "y": ' + "[" * MAX_READ_DEPTH + "[1]" + "]" * MAX_READ_DEPTH + "}").encode()
+    r, got = StringReads(io.BytesIO(deep), step), b""
+    with pytest.raises(NestedTooDeep):
+        while chunk := r.read(step):
+            got += chunk
+    # (the object's "{" is a level: the last "[" before "[1]" is one too many)
+    assert got == deep[:deep.index(b'"y": ') + 5 + MAX_READ_DEPTH - 1]
+
+
 @pytest.mark.parametrize("fmt", ["x", "telegram", "csv"])
 def test_a_byte_order_mark_is_not_data(sqlite_store, tmp_path, fmt):
     bom = b"\xef\xbb\xbf"

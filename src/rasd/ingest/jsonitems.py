@@ -606,6 +606,7 @@ class StringReads:
         if quotes or not self.in_string:  # (between quotes, every other part is outside)
             outside = b"".join(body.split(b'"')[1 if self.in_string else 0::2]) if quotes else body
             if not self._nest(outside):
+                self.esc = esc  # (the state as it was: the read is handed up to the cut)
                 return _depth_cut(data, self.in_string, esc, self.depth)
         in_string = self.in_string ^ bool(quotes & 1)
         if in_string:  # how much of the string ends this read: at least
