@@ -639,23 +639,35 @@ def _depth_cut(data: bytes, in_string: bool, esc: bool, depth: int) -> int:
     given) the nesting passes ``MAX_READ_DEPTH``: the offset of the
     bracket that opens one level too many. Byte by byte, only for a read
     that does (``_deepest``)."""
-    for i, c in enumerate(data):
-        if in_string:
-            if esc:
-                esc = False
-            elif c == 0x5C:
-                esc = True
-            elif c == 0x22:
-                in_string = False
-        elif c == 0x22:
-            in_string = True
-        elif c == 0x5B or c == 0x7B:
+    for i, c in structural(data, [in_string, esc]):
+        if c == 0x5B or c == 0x7B:
             depth += 1
             if depth > MAX_READ_DEPTH:
                 return i
         elif c == 0x5D or c == 0x7D:
             depth = max(depth - 1, 0)
     return len(data)
+
+
+def structural(data: bytes, state: list[bool]) -> Iterator[tuple[int, int]]:
+    """(offset, byte) of each byte of ``data`` outside JSON strings (their
+    quotes are strings'), byte by byte; ``state``: [in a string, the next
+    byte escaped] as ``data`` begins, moved past it once it is read to its
+    end (a caller that reads on carries it over)."""
+    quoted, escaped = state
+    for k, c in enumerate(data):
+        if quoted:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:
+                escaped = True
+            elif c == 0x22:
+                quoted = False
+        elif c == 0x22:
+            quoted = True
+        else:
+            yield k, c
+    state[0], state[1] = quoted, escaped
 
 
 def _deepest(outside: bytes, depth: int) -> int:

@@ -151,6 +151,7 @@ from rasd.ingest.jsonitems import (
     ReadGuard,
     StringReads,
     json_error_text,
+    structural,
 )
 
 MAX_RESYNCS = 1000  # damaged places read past in one file; then the rest is one reject
@@ -968,28 +969,19 @@ def _brace(tape: _Tape, at: int, checked: list[int], n: int = 1) -> int | None:
     {…}]}}``, it was the file's own: the chat was read again, a second
     reject and the same records.)"""
     r = tape.reader(at)
-    quoted = escaped = False
+    state = [False, False]  # (in a string, the next byte escaped)
     while True:
         data = r.read(_STEP)
         if not data:
             return None
         _count(checked, len(data))
-        if not quoted and not escaped:  # (most reads: no string to pass over first)
+        if not any(state):  # (most reads: no string to pass over first)
             k = data.find(b"{")
             q = data.find(b'"')
             if k >= 0 and (q < 0 or k < q) and n == 1:
                 return at + k
-        for k, c in enumerate(data):
-            if quoted:
-                if escaped:
-                    escaped = False
-                elif c == 0x5C:
-                    escaped = True
-                elif c == 0x22:
-                    quoted = False
-            elif c == 0x22:
-                quoted = True
-            elif c == 0x7B:
+        for k, c in structural(data, state):
+            if c == 0x7B:
                 n -= 1
                 if n <= 0:
                     return at + k
