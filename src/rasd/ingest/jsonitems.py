@@ -616,7 +616,6 @@ class StringReads:
         self.in_string = in_string
         return None
 
-
     def _nest(self, outside: bytes) -> bool:
         """Move ``depth`` past ``outside`` (the bytes of a read outside
         strings); False, and ``depth`` as it was, where it goes past
