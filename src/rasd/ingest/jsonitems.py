@@ -594,26 +594,25 @@ class StringReads:
         say where in ``data`` (``_nest``)."""
         if not data:
             return None
-        esc = self.esc  # (as the read began)
+        esc = False  # (a lone backslash at the end of this read)
         if self.esc or b"\\" in data:
             # escapes out first (outside strings there are none in JSON); a
             # lone backslash left at the end escapes the next read's first byte
             body = _ESCAPES.sub(b"", data[1:] if self.esc and self.in_string else data)
-            self.esc = body.endswith(b"\\")
+            esc = body.endswith(b"\\")
         else:
             body = data
         quotes = body.count(b'"')
         if quotes or not self.in_string:  # (between quotes, every other part is outside)
             outside = b"".join(body.split(b'"')[1 if self.in_string else 0::2]) if quotes else body
-            if not self._nest(outside):
-                self.esc = esc  # (the state as it was: the read is handed up to the cut)
-                return _depth_cut(data, self.in_string, esc, self.depth)
+            if not self._nest(outside):  # (the state left as it was: handed up to the cut)
+                return _depth_cut(data, self.in_string, self.esc, self.depth)
         in_string = self.in_string ^ bool(quotes & 1)
         if in_string:  # how much of the string ends this read: at least
             self.run = self.run + len(data) if not quotes else len(body) - body.rfind(b'"') - 1
         else:
-            self.run, self.esc = 0, False
-        self.in_string = in_string
+            self.run, esc = 0, False
+        self.in_string, self.esc = in_string, esc
         return None
 
     def _nest(self, outside: bytes) -> bool:
@@ -709,9 +708,10 @@ class ItemTooLarge(Exception):
     """One item of a JSON document is over ``MAX_LINE`` bytes (no real item is)."""
 
 
-def too_large(e: ItemTooLarge) -> str:
-    """What a reject says of ``e``: a value too large, or nested too deep."""
-    return str(e) if isinstance(e, NestedTooDeep) else f"a JSON value over {TOKEN_MAX} bytes"
+def too_large(e: ItemTooLarge, limit: int) -> str:
+    """What a reject says of ``e``: a value over ``limit`` bytes, or nested
+    too deep."""
+    return str(e) if isinstance(e, NestedTooDeep) else f"a JSON value over {limit} bytes"
 
 
 # levels of nesting handed to the JSON parsers at most (StringReads._nest):
@@ -1466,7 +1466,7 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
                 else:
                     yield _item(obj, src, raw, fmt, where)
         except ItemTooLarge as e:
-            yield reject(src, f"{too_large(e)} in item {i + 1}; the rest of the file is not "
+            yield reject(src, f"{too_large(e, TOKEN_MAX)} in item {i + 1}; the rest of the file is not "
                          "read", path=doc_path(layout, i))
         except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
             if strict and isinstance(e, (ijson.common.JSONError, UnicodeDecodeError)) and (

@@ -186,13 +186,13 @@ _OPEN_TAIL = re.compile(_COMMA + rb"(?:\{[ \t\r\n]*)?\Z")
 # stray bytes that follow its "[" (``[x{``: that item was lost with them);
 # never so in valid JSON either (a nested array's: refused by the check, as
 # any object at the wrong depth: (ii)).
+_NEXT_ARRAY = re.compile(_COMMA + rb"\{[ \t\r\n]*\"|\][ \t\r\n]*" + _JUNK
+                         + rb"\[[ \t\r\n]*\{[ \t\r\n]*\"|\[[ \t\r\n]*"
+                         + _STRAYS + rb"\{[ \t\r\n]*\"")
 # the first item of an items array after stray bytes that follow its "["
 # (``"messages": [x{``), matched at the offset just after that "[" (where it
 # is known: _items_start)
 _LEAD = re.compile(rb"[ \t\r\n]*" + _STRAYS + rb"\{[ \t\r\n]*\"")
-_NEXT_ARRAY = re.compile(_COMMA + rb"\{[ \t\r\n]*\"|\][ \t\r\n]*" + _JUNK
-                         + rb"\[[ \t\r\n]*\{[ \t\r\n]*\"|\[[ \t\r\n]*"
-                         + _STRAYS + rb"\{[ \t\r\n]*\"")
 
 
 def _first_of(key: str) -> re.Pattern[bytes]:

@@ -86,6 +86,7 @@ from rasd.ingest.jsonitems import (
     chat_record,
     dump_item,
     json_error_text,
+    too_large,
 )
 from rasd.model import Account, Event, Link, Media, Post, PostKind, RawRef, Record, Reject
 
@@ -477,8 +478,7 @@ class TelegramParser(Parser):
     def _too_large(e: ItemTooLarge, src: str, state: _State) -> Reject:
         # a value outside the messages (a chat's name) is named by its key: it
         # was named as the message that would come next
-        what = str(e) if isinstance(e, NestedTooDeep) else f"a JSON value over {TOKEN_MAX} bytes"
-        return reject(src, f"{what}; the rest of the file is not read",
+        return reject(src, f"{too_large(e, TOKEN_MAX)}; the rest of the file is not read",
                       path=state.key_at or state.here())
 
     def _parse(self, path: Path, raw: RawSink, state: _State, *, buf_size: int,
