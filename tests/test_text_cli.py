@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -730,3 +731,107 @@ def test_a_damaged_gz_corpus_is_a_clean_error(tiny_model, tmp_path):
     for f in (fake, cut):
         r = runner.invoke(app, ["eval", str(f), "--model", str(tiny_model)])
         assert r.exit_code == 2 and f"{f}: cannot be read: " in r.stderr, r.output
+
+
+def _npz(path, **arrays):
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+@pytest.mark.parametrize("damage, says", [
+    (b"12", "model.json: expected a JSON object"),
+    (b'"labels tiers weights threshold version"', "model.json: expected a JSON object"),
+    (b"[" * 100_000, "model.json: JSON nested too deeply"),
+    (b'{"labels": "\xff"}', "model.json: not UTF-8 text (byte 12)"),
+    (b'{"version": ' + b"9" * 5000 + b"}", "model.json: a number too long to read"),
+    ({"labels": "incitement"}, "field 'labels': expected a list of distinct label names"),
+    ({"labels": ["none", "none"]}, "field 'labels': expected a list of distinct label names"),
+    ({"tiers": ["../../../tmp/x"]}, "field 'tiers': unknown tier(s) ['../../../tmp/x']"),
+    ({"tiers": "char"}, "field 'tiers': expected a list of distinct tier names"),
+    ({"threshold": "0.3"}, "field 'threshold': expected a number from 0 to 1"),
+    ({"threshold": float("nan")}, "field 'threshold': expected a number from 0 to 1"),
+    ({"weights": {"char": "high"}}, "field 'weights': expected an object of tier names"),
+    ({"ensembles": {"char": 3}}, "field 'ensembles.char': expected an object with threshold"),
+    ({"version": 7}, "field 'version': expected a string"),
+    ({"lexicons": "entities.json"}, "field 'lexicons': expected a list of lexicon file names"),
+    ({"threshold": None, "drop": "threshold"}, "model.json: missing field 'threshold'"),
+    (("char.npz", b"not a zip at all"), "char.npz: not a readable .npz tier"),
+    (("char.npz", "npy"), "char.npz: not an .npz archive (one array)"),
+    (("char.npz", "missing"), "char.npz: missing (the model lists a 'char' tier)"),
+    (("char.npz", {"W": "ok"}), "char.npz: no array 'b'"),
+    (("char.npz", {"W": (10, None), "b": "ok"}), "char.npz: W has 10 feature rows"),
+    (("char.npz", {"W": (None, 3), "b": (3,)}), "3 label columns, but the model has"),
+    (("char.npz", {"W": "nan", "b": "ok"}), "values that are not finite"),
+    (("char.npz", {"W": "int", "b": "ok"}), "W and b must be float arrays"),
+])
+def test_a_damaged_model_directory_is_a_clear_error_not_a_traceback(tiny_model, tmp_path,
+                                                                      damage, says):
+    """A model directory is user input (`--model DIR`): model.json that is no
+    object (``"labels" in meta`` was a substring test on a string, a TypeError
+    on a number), nested too deeply, not UTF-8, with fields of the wrong type,
+    and tier files that are not .npz archives, lack an array, or whose shapes do
+    not fit the model: each was a traceback or a model that failed later (a
+    shape error mid-classify). Now one message naming the file and the field,
+    exit 2. (The tier names come from model.json and name files: only known
+    tiers are read.)"""
+    import shutil
+
+    from rasd.detect.text.model import ModelError, TextClassifier
+
+    d = tmp_path / "model"
+    shutil.copytree(tiny_model, d)
+    meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    if isinstance(damage, bytes):
+        (d / "model.json").write_bytes(damage)
+    elif isinstance(damage, dict):
+        damage = dict(damage)
+        drop = damage.pop("drop", None)
+        meta.update(damage)
+        if drop:
+            del meta[drop]
+        (d / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    else:
+        name, what = damage
+        W = np.zeros((2 ** 18, len(meta["labels"])), dtype=np.float16)
+        b = np.zeros(len(meta["labels"]), dtype=np.float32)
+        if what == "missing":
+            (d / name).unlink()
+        elif what == "npy":
+            np.save(d / name, W)
+            (d / (name + ".npy")).rename(d / name)
+        elif isinstance(what, bytes):
+            (d / name).write_bytes(what)
+        else:
+            arrays = {}
+            for key, spec in what.items():
+                base = W if key == "W" else b
+                if spec == "nan":
+                    base = base.copy()
+                    base[0, 0] = np.nan
+                elif spec == "int":
+                    base = base.astype(np.int8)
+                elif isinstance(spec, tuple):
+                    shape = tuple(base.shape[i] if n is None else n for i, n in enumerate(spec))
+                    base = np.zeros(shape, dtype=base.dtype)
+                arrays[key] = base
+            _npz(d / name, **arrays)
+    with pytest.raises(ModelError, match=re.escape(says)):
+        TextClassifier.load(d, tiers=["char"])
+    r = runner.invoke(app, ["classify", "-", "--model", str(d), "--tiers", "char"], input="x\n")
+    assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+
+
+def test_the_model_directory_the_damage_test_copies_loads(tiny_model, tmp_path):
+    """The control for the damage test: its copy of the model, untouched, and
+    with tier files rewritten the way that test writes them, loads and classifies."""
+    import shutil
+
+    from rasd.detect.text.model import TextClassifier
+
+    d = tmp_path / "model"
+    shutil.copytree(tiny_model, d)
+    with np.load(d / "char.npz") as z:
+        _npz(d / "char.npz", W=z["W"], b=z["b"])
+    pred = TextClassifier.load(d, tiers=["char"]).predict(["hello"])[0]
+    assert pred.label

@@ -24,7 +24,6 @@ Everything is stored as ``.npz``/``.json`` (never pickle).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -292,9 +291,145 @@ class LinearTier:
         np.savez_compressed(path, W=self.W.astype(np.float16), b=self.b.astype(np.float32))
 
     @classmethod
-    def load(cls, name: str, path: Path) -> LinearTier:
-        with np.load(path, allow_pickle=False) as z:
-            return cls(name, z["W"].astype(np.float32), z["b"].astype(np.float64))
+    def load(cls, name: str, path: Path, n_labels: int | None = None) -> LinearTier:
+        """The tier saved at ``path``; any fault (unreadable, not an .npz, no W
+        or b, shapes that do not fit ``n_labels`` or the tier's features, values
+        that are not finite, an array bigger than ``MAX_TIER_BYTES`` unpacked)
+        is a ModelError naming the file — a model directory is user input."""
+        import zipfile
+
+        try:
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ModelError(f"{path}: not an .npz archive (one array)")
+            with z:
+                for key in ("W", "b"):
+                    if key not in z.files:
+                        raise ModelError(f"{path}: no array {key!r}")
+                    size = z.zip.getinfo(f"{key}.npy").file_size
+                    if size > MAX_TIER_BYTES:
+                        raise ModelError(f"{path}: array {key!r} of {size:,} bytes unpacked "
+                                         f"(over {MAX_TIER_BYTES:,})")
+                W, b = z["W"], z["b"]
+        except ModelError:
+            raise
+        except FileNotFoundError:
+            raise ModelError(f"{path}: missing (the model lists a {name!r} tier)") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise ModelError(f"{path}: not a readable .npz tier ({e})") from None
+        problem = _tier_problem(name, W, b, n_labels)
+        if problem:
+            raise ModelError(f"{path}: {problem}")
+        return cls(name, W.astype(np.float32), b.astype(np.float64))
+
+
+# the features each built-in tier's W has a row for (model.char_features, use_features)
+TIER_FEATURES = {"char": N_FEATURES, "use": 512 + len(LEX_KINDS)}
+MAX_TIER_BYTES = 256 << 20  # an array unpacked (the shipped char tier's W: 4 MiB)
+MAX_MODEL_JSON_BYTES = 16 << 20
+
+
+def _tier_problem(name: str, W: np.ndarray, b: np.ndarray, n_labels: int | None) -> str | None:
+    """What is wrong with a tier's arrays, or None."""
+    if W.dtype.kind != "f" or b.dtype.kind != "f":
+        return f"W and b must be float arrays (are {W.dtype} and {b.dtype})"
+    if W.ndim != 2 or b.ndim != 1 or W.shape[1] != b.shape[0]:
+        return f"W {W.shape} and b {b.shape} do not fit (W: features x labels, b: labels)"
+    if n_labels is not None and b.shape[0] != n_labels:
+        return f"{b.shape[0]} label columns, but the model has {n_labels} labels"
+    want = TIER_FEATURES.get(name)
+    if want is not None and W.shape[0] != want:
+        return f"W has {W.shape[0]} feature rows; the {name!r} tier makes {want}"
+    if not (np.isfinite(W).all() and np.isfinite(b).all()):
+        return "W or b holds values that are not finite (NaN or infinity)"
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _weights_problem(where: str, w: Any) -> str | None:
+    if not isinstance(w, dict) or not all(isinstance(k, str) and _is_number(v)
+                                          for k, v in w.items()):
+        return f"field {where!r}: expected an object of tier names to finite numbers"
+    return None
+
+
+def _threshold_problem(where: str, t: Any) -> str | None:
+    if not _is_number(t) or not 0 <= t <= 1:
+        return f"field {where!r}: expected a number from 0 to 1"
+    return None
+
+
+def model_meta_problem(meta: Any) -> str | None:
+    """What makes ``meta`` (a model.json's content) unusable, or None: the
+    fields :meth:`TextClassifier.load` reads, each of the type it needs. A
+    model directory is user input (``--model DIR``): ``"labels" in meta`` on a
+    string, or a number for ``tiers``, was a traceback (or a substring test)."""
+    if not isinstance(meta, dict):
+        return "expected a JSON object"
+    for key in ("labels", "tiers", "weights", "threshold", "version"):
+        if key not in meta:
+            return f"missing field {key!r}"
+    labels, tiers = meta["labels"], meta["tiers"]
+    if (not isinstance(labels, list) or not labels
+            or not all(isinstance(x, str) and x for x in labels) or len(set(labels)) < len(labels)):
+        return "field 'labels': expected a list of distinct label names"
+    if (not isinstance(tiers, list) or not all(isinstance(t, str) for t in tiers)
+            or len(set(tiers)) < len(tiers)):
+        return "field 'tiers': expected a list of distinct tier names"
+    unknown = [t for t in tiers if t not in TIER_FEATURES]
+    if unknown:
+        return f"field 'tiers': unknown tier(s) {unknown} (rasd knows {sorted(TIER_FEATURES)})"
+    if not isinstance(meta["version"], str):
+        return "field 'version': expected a string"
+    problem = _weights_problem("weights", meta["weights"]) or _threshold_problem(
+        "threshold", meta["threshold"])
+    if problem:
+        return problem
+    ensembles = meta.get("ensembles")
+    if ensembles is not None:
+        if not isinstance(ensembles, dict):
+            return "field 'ensembles': expected an object"
+        for combo, e in ensembles.items():
+            if not isinstance(e, dict) or "threshold" not in e or "weights" not in e:
+                return f"field 'ensembles.{combo}': expected an object with threshold and weights"
+            problem = (_weights_problem(f"ensembles.{combo}.weights", e["weights"])
+                       or _threshold_problem(f"ensembles.{combo}.threshold", e["threshold"]))
+            if problem:
+                return problem
+    lexicons = meta.get("lexicons")
+    if lexicons is not None and (not isinstance(lexicons, list)
+                                 or not all(isinstance(x, str) for x in lexicons)):
+        return "field 'lexicons': expected a list of lexicon file names"
+    for key in ("decision", "name"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            return f"field {key!r}: expected a string"
+    return None
+
+
+def read_model_json(path: Path) -> dict[str, Any]:
+    """A model directory's model.json, checked (:func:`model_meta_problem`);
+    any fault is a ModelError naming the file."""
+    from rasd.jsonread import JSONInputError, parse_json
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_MODEL_JSON_BYTES:
+            raise ModelError(f"{path}: {size:,} bytes, over the {MAX_MODEL_JSON_BYTES:,} "
+                             "a model.json may hold")
+        meta = parse_json(path.read_text(encoding="utf-8"))
+    except JSONInputError as e:
+        raise ModelError(f"{path}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ModelError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read: {e.strerror or e}") from None
+    problem = model_meta_problem(meta)
+    if problem:
+        raise ModelError(f"{path}: {problem}")
+    return meta
 
 
 def char_features(prep: Prepared):
@@ -375,20 +510,14 @@ class TextClassifier:
         if not mpath.is_file():
             raise ModelError(f"{d}: no model.json — not a rasd text model directory "
                              "(train one with `rasd train`)")
-        try:
-            meta = json.loads(mpath.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ModelError(f"{mpath}: line {e.lineno}: invalid JSON: {e.msg}") from None
-        for key in ("labels", "tiers", "weights", "threshold", "version"):
-            if key not in meta:
-                raise ModelError(f"{mpath}: missing field {key!r}")
+        meta = read_model_json(mpath)
         pol = policy or load_policy()
         want = list(tiers) if tiers else list(meta["tiers"])
         loaded = {}
         for t in want:
             if t not in meta["tiers"]:
                 raise ModelError(f"{d}: this model has no {t!r} tier (it has {meta['tiers']})")
-            loaded[t] = LinearTier.load(t, d / f"{t}.npz")
+            loaded[t] = LinearTier.load(t, d / f"{t}.npz", len(meta["labels"]))
         src = Path(pol.source)
         try:
             lex = load_lexicon(tuple(pol.lexicons or meta.get("lexicons") or
