@@ -53,6 +53,26 @@ def test_user_policy_with_new_label_and_threshold(tmp_path):
                                                "examples": {"en": "not a list"}},
                                               {"id": "none", "flagged": False, "definition": "d"}]},
      "labels[0].examples.en"),
+    # wrong types where a list, string or object belongs: a traceback ('languages': 5)
+    # or a policy read wrongly ("en" read as ['e', 'n'], a name or severity as a repr)
+    ({"name": "x", "version": "1", "languages": 5, "labels": [
+        {"id": "a", "flagged": True, "definition": "d"},
+        {"id": "none", "flagged": False, "definition": "d"}]}, "languages"),
+    ({"name": "x", "version": "1", "languages": "en", "labels": [
+        {"id": "a", "flagged": True, "definition": "d"},
+        {"id": "none", "flagged": False, "definition": "d"}]}, "languages"),
+    ({"name": {"x": 1}, "version": "1", "labels": [
+        {"id": "a", "flagged": True, "definition": "d"},
+        {"id": "none", "flagged": False, "definition": "d"}]}, "name"),
+    ({"name": "x", "version": "1", "attributes": [1], "labels": [
+        {"id": "a", "flagged": True, "definition": "d"},
+        {"id": "none", "flagged": False, "definition": "d"}]}, "attributes"),
+    ({"name": "x", "version": "1", "labels": [
+        {"id": "a", "flagged": True, "definition": "d", "severity": [1]},
+        {"id": "none", "flagged": False, "definition": "d"}]}, "labels[0].severity"),
+    ({"name": "x", "version": "1", "labels": [
+        {"id": "a", "flagged": True, "definition": "d", "legal_basis": {"a": 1}},
+        {"id": "none", "flagged": False, "definition": "d"}]}, "labels[0].legal_basis"),
 ])
 def test_bad_policies_name_the_field(doc, needle):
     with pytest.raises(PolicyError) as e:
@@ -65,6 +85,13 @@ def test_invalid_json_names_line(tmp_path):
     p.write_text('{"name": "x",\n "version": }')
     with pytest.raises(PolicyError, match="line 2"):
         load_policy_file(p)
+
+
+def test_a_directory_as_policy_file_is_a_policy_error(tmp_path):
+    """``--policy DIR`` (or ``rasd policy check DIR``) was an IsADirectoryError
+    traceback: it passed the size check and failed in the read."""
+    with pytest.raises(PolicyError, match="cannot read policy file"):
+        load_policy_file(tmp_path)
 
 
 def test_the_shipped_policy_file_is_found_once(monkeypatch):

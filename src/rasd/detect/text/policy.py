@@ -126,6 +126,9 @@ def parse_policy(data: Any, source: str = "<memory>") -> Policy:
     for key in ("name", "version", "labels"):
         if key not in data:
             raise _err(source, key, "missing required field")
+    for key in ("name", "version"):
+        if not isinstance(data[key], (str, int)) or isinstance(data[key], bool):
+            raise _err(source, key, "must be a string")
     if not isinstance(data["labels"], list) or not data["labels"]:
         raise _err(source, "labels", "must be a non-empty list")
     labels = []
@@ -145,6 +148,9 @@ def parse_policy(data: Any, source: str = "<memory>") -> Policy:
         definition = raw.get("definition")
         if not isinstance(definition, str) or not definition.strip():
             raise _err(source, f"{where}.definition", "must be a non-empty string")
+        for key in ("severity", "legal_basis"):
+            if raw.get(key) is not None and not isinstance(raw[key], str):
+                raise _err(source, f"{where}.{key}", "must be a string")
         ex = raw.get("examples", {}) or {}
         if not isinstance(ex, dict):
             raise _err(source, f"{where}.examples", "must map language codes to lists of texts")
@@ -154,7 +160,7 @@ def parse_policy(data: Any, source: str = "<memory>") -> Policy:
                 raise _err(source, f"{where}.examples.{lang}", "must be a list of strings")
             examples[str(lang)] = [t for t in texts if t.strip()]
         labels.append(Label(id=lid, flagged=raw["flagged"], definition=definition.strip(),
-                            severity=str(raw.get("severity", "low")),
+                            severity=raw.get("severity") or "low",
                             legal_basis=raw.get("legal_basis"), examples=examples))
     for req in REQUIRED_LABELS:
         if req not in seen:
@@ -172,12 +178,18 @@ def parse_policy(data: Any, source: str = "<memory>") -> Policy:
     fpr = data.get("target_journalism_fpr", 0.02)
     if not isinstance(fpr, (int, float)) or not 0 <= fpr <= 1:
         raise _err(source, "target_journalism_fpr", "must be a number in [0, 1]")
+    langs = data.get("languages", []) or []
+    if not isinstance(langs, list) or not all(isinstance(x, str) for x in langs):
+        raise _err(source, "languages", "must be a list of language codes")
+    attributes = data.get("attributes", {}) or {}
+    if not isinstance(attributes, dict):
+        raise _err(source, "attributes", "must be an object")
     lex = data.get("lexicons", []) or []
     if not isinstance(lex, list) or not all(isinstance(x, str) for x in lex):
         raise _err(source, "lexicons", "must be a list of file names")
     return Policy(name=str(data["name"]), version=str(data["version"]), labels=tuple(labels),
-                  languages=tuple(data.get("languages", []) or []),
-                  target_journalism_fpr=float(fpr), attributes=data.get("attributes", {}) or {},
+                  languages=tuple(langs),
+                  target_journalism_fpr=float(fpr), attributes=attributes,
                   lexicons=tuple(lex), thresholds={k: float(v) for k, v in thr.items()},
                   source=source)
 
@@ -192,6 +204,8 @@ def load_policy_file(path: str | Path) -> Policy:
         raise PolicyError(f"{p}: policy file is {size} bytes; the limit is {MAX_POLICY_BYTES}")
     try:
         data = parse_json(p.read_text(encoding="utf-8"))
+    except OSError as e:  # a directory, a file that went or is not readable
+        raise PolicyError(f"{p}: cannot read policy file: {e.strerror}") from None
     except JSONInputError as e:
         raise PolicyError(f"{p}: {e}") from None
     except UnicodeDecodeError:
