@@ -399,6 +399,29 @@ def test_classify_rejects_json_lines_that_are_not_objects(tiny_model):
     assert "line 6" not in r.stderr and "line 7" not in r.stderr
 
 
+def test_nesting_json_reads_but_storable_does_not_is_an_input_error(tiny_model, tmp_path):
+    """900 levels of nesting parse (json.loads) but were a RecursionError
+    traceback in ``storable``'s walk: in classify's "id" (now refused: an id is a
+    string or number, printed as given) and in any field of an eval or train
+    line."""
+    deep = "[" * 900 + "]" * 900
+    r = runner.invoke(app, ["classify", "-", "--model", str(tiny_model), "--no-explain"],
+                      input='{"id": ' + deep + ', "text": "Nice weather today"}\n'
+                            '{"id": {"a": 1}, "text": "Nice weather today"}\n'
+                            '{"id": "x", "text": "Nice weather today"}\n')
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ["x"]
+    for n in (1, 2):
+        assert f"line {n}: field 'id': must be a string or number" in r.stderr
+    bad = tmp_path / "deep.jsonl"
+    bad.write_text('{"text": "x", "label": "none", "extra": ' + deep + "}\n")
+    for cmd in (["eval", str(bad), "--model", str(tiny_model)],
+                ["train", str(bad), "--out", str(tmp_path / "o"), "--no-examples"]):
+        r = runner.invoke(app, cmd)
+        assert r.exit_code == 2 and "line 1: JSON nested too deeply" in r.output, r.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_readme_classify_example_prints_a_flagged_verdict():
     """The README's `echo '{...}' | rasd classify --flagged-only` example printed
     nothing: its text ("Make hijrah to the caliphate") is `exempt` to the shipped

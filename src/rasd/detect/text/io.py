@@ -173,7 +173,10 @@ def read_labelled(path: str, *, require_label: bool = True) -> list[dict[str, An
 
 
 def _row(path: str, n: int, rec: dict[str, Any], require_label: bool) -> dict[str, Any]:
-    rec = storable(rec)
+    try:
+        rec = storable(rec)
+    except RecursionError:  # nesting json.loads reads but the walk of storable does not
+        raise InputError(f"{path}: line {n}: JSON nested too deeply") from None
     text = rec.get("text")
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"{path}: line {n}: field 'text': missing or empty")
@@ -255,6 +258,9 @@ def iter_posts(path: str, ends: LineEnds | None = None
                 text = rec.get("text") if isinstance(rec, dict) else None
                 if not isinstance(text, str):
                     yield n, None, "field 'text': missing or not a string"
+                    continue
+                if isinstance(rec.get("id"), (list, dict)):  # printed as given
+                    yield n, None, "field 'id': must be a string or number"
                     continue
                 item = storable({"id": rec.get("id", n), "text": text[:MAX_TEXT_CHARS]})
                 if isinstance(rec.get("lang"), str) and rec["lang"]:
