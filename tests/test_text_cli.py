@@ -422,6 +422,36 @@ def test_nesting_json_reads_but_storable_does_not_is_an_input_error(tiny_model, 
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("content,needle", [
+    (b"42", "top level: must be a JSON object"),  # AttributeError tracebacks before
+    (b'["a"]', "top level: must be a JSON object"),
+    (b'{"functionalities": [5]}', "functionalities[0]: must be an object"),
+    (b'{"functionalities": {"a": 1}}', "functionalities: must be a list"),
+    # a string of templates was read a template a character
+    (b'{"functionalities": [{"id": "a", "expect": "flag", "templates": {"en": "xy"}}]}',
+     "functionalities[0].templates"),
+    (b'{"fills": {"en": {"city": "x"}}, "functionalities": []}', "fills"),
+    (b"caf\xe9", "not UTF-8 text"),  # a UnicodeDecodeError message without the file
+    (json.dumps({"fills": {"en": {"city": ["c"] * 1000}}, "functionalities": [
+        {"id": "a", "expect": "flag", "templates": {"en": ["{city}"] * 1000}}]}).encode(),
+     "more than 200,000 cases"),  # templates times fills: a million cases
+])
+def test_functional_suite_file_faults_name_the_file(tmp_path, content, needle):
+    from rasd.detect.text.evaluate import functional_suite
+
+    p = tmp_path / "suite.json"
+    p.write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        functional_suite(p)
+    assert needle in str(e.value) and "suite.json" in str(e.value)
+
+
+def test_eval_suite_that_is_a_directory_names_it(tiny_model, tmp_path):
+    r = runner.invoke(app, ["eval", "--functional", "--suite", str(tmp_path),
+                            "--model", str(tiny_model)])
+    assert r.exit_code == 2 and f"{tmp_path}: cannot read suite file" in r.output, r.output
+
+
 def test_readme_classify_example_prints_a_flagged_verdict():
     """The README's `echo '{...}' | rasd classify --flagged-only` example printed
     nothing: its text ("Make hijrah to the caliphate") is `exempt` to the shipped

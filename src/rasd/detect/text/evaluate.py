@@ -109,24 +109,64 @@ def functional_suite_path() -> Path:
     return Path(str(files("rasd") / "data" / "policy" / "functional_suite.json"))
 
 
+MAX_SUITE_BYTES = 20 * 1024 * 1024
+MAX_SUITE_CASES = 200_000  # templates times {city} fills: bounded however the file multiplies
+
+
+class SuiteError(ValueError):
+    """A functional suite file rasd cannot read; the message names the file and field."""
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
 def functional_suite(path: str | Path | None = None) -> list[dict[str, Any]]:
-    """Expand the suite's templates into cases."""
+    """Expand the suite's templates into cases. A fault in the file (unreadable,
+    too large, not UTF-8, not JSON, a field of the wrong type, too many cases) is a
+    ValueError naming the file and the field."""
     p = Path(path) if path else functional_suite_path()
     try:
+        if p.stat().st_size > MAX_SUITE_BYTES:
+            raise SuiteError(f"{p}: suite file larger than {MAX_SUITE_BYTES} bytes")
         doc = parse_json(p.read_text(encoding="utf-8"))
     except JSONInputError as e:
-        raise ValueError(f"{p}: {e}") from None
+        raise SuiteError(f"{p}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise SuiteError(f"{p}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise SuiteError(f"{p}: cannot read suite file: {e.strerror or e}") from None
+    if not isinstance(doc, dict):
+        raise SuiteError(f"{p}: top level: must be a JSON object")
     fills = doc.get("fills", {})
+    if not isinstance(fills, dict) or not all(
+            isinstance(v, dict) and _strings(v.get("city", [])) for v in fills.values()):
+        raise SuiteError(f"{p}: fills: must map languages to {{\"city\": [names]}}")
+    funcs = doc.get("functionalities", [])
+    if not isinstance(funcs, list):
+        raise SuiteError(f"{p}: functionalities: must be a list")
     cases = []
-    for i, f in enumerate(doc.get("functionalities", [])):
+    for i, f in enumerate(funcs):
+        if not isinstance(f, dict):
+            raise SuiteError(f"{p}: functionalities[{i}]: must be an object")
         for key in ("id", "expect", "templates"):
             if key not in f:
-                raise ValueError(f"{p}: functionalities[{i}]: missing {key!r}")
+                raise SuiteError(f"{p}: functionalities[{i}]: missing {key!r}")
+        if not isinstance(f["id"], str):
+            raise SuiteError(f"{p}: functionalities[{i}].id: must be a string")
         if f["expect"] not in ("flag", "pass"):
-            raise ValueError(f"{p}: functionalities[{i}].expect: must be 'flag' or 'pass'")
+            raise SuiteError(f"{p}: functionalities[{i}].expect: must be 'flag' or 'pass'")
+        if not isinstance(f.get("label"), str | None):
+            raise SuiteError(f"{p}: functionalities[{i}].label: must be a string")
+        if not isinstance(f["templates"], dict) or not all(
+                _strings(v) for v in f["templates"].values()):
+            raise SuiteError(f"{p}: functionalities[{i}].templates: must map languages "
+                             "to lists of texts")
         for lang, temps in f["templates"].items():
             for t in temps:
                 vals = fills.get(lang, {}).get("city", [""]) if "{city}" in t else [None]
+                if len(cases) + len(vals) > MAX_SUITE_CASES:
+                    raise SuiteError(f"{p}: more than {MAX_SUITE_CASES:,} cases")
                 for v in vals:
                     text = t.replace("{city}", v) if v is not None else t
                     cases.append({"functionality": f["id"], "lang": lang, "text": text,
