@@ -452,6 +452,47 @@ def test_eval_suite_that_is_a_directory_names_it(tiny_model, tmp_path):
     assert r.exit_code == 2 and f"{tmp_path}: cannot read suite file" in r.output, r.output
 
 
+def _cache_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda p: p.write_bytes(b"caf\xe9 not an archive") and p, "not an embedding cache"),
+    (lambda p: p.write_bytes(b"PK\x03\x04garbage") and p, "not a readable embedding cache"),
+    (lambda p: _cache_npz(p, vecs=np.zeros((2, 512), np.float32)), "no 'keys' array"),
+    (lambda p: _cache_npz(p, keys=np.array([{"x": 1}], dtype=object),
+                          vecs=np.zeros((1, 512), np.float32)), "not a readable"),  # pickled
+    (lambda p: _cache_npz(p, keys=np.array(["a", "b", "c"]), vecs=np.zeros((2, 512), np.float32),
+                    method=np.array("m")), "not an embedding cache: keys (3,)"),
+    (lambda p: _cache_npz(p, keys=np.array(["a", "b"]), vecs=np.zeros((2, 3), np.float32),
+                    method=np.array("m")), "vecs (2, 3)"),
+    (lambda p: _cache_npz(p, keys=np.array(["a"]), vecs=np.full((1, 512), np.nan, np.float32)),
+     "finite vectors"),
+])
+def test_a_train_cache_that_is_no_cache_is_a_train_error(tmp_path, make, needle):
+    """--cache FILE is a user's path: a file that is not rasd's embedding cache was
+    a traceback (BadZipFile, KeyError, numpy's 'pickled data' ValueError, a zip()
+    or vstack ValueError), or NaN vectors went into the model."""
+    from rasd.detect.text.train import EmbeddingCache, TrainError
+
+    p = make(tmp_path / "cache.npz")
+    with pytest.raises(TrainError) as e:
+        EmbeddingCache(p)
+    assert needle in str(e.value) and "cache.npz" in str(e.value)
+
+
+def test_train_with_a_bad_cache_exits_2_and_writes_no_model(tmp_path):
+    data = tmp_path / "train.jsonl"
+    _write_training(data)
+    cache = tmp_path / "c.npz"
+    cache.write_bytes(b"PK\x03\x04garbage")
+    r = runner.invoke(app, ["train", str(data), "--out", str(tmp_path / "o"),
+                            "--no-examples", "--cache", str(cache)])
+    assert r.exit_code == 2 and "c.npz: not a readable embedding cache" in r.output, r.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_readme_classify_example_prints_a_flagged_verdict():
     """The README's `echo '{...}' | rasd classify --flagged-only` example printed
     nothing: its text ("Make hijrah to the caliphate") is `exempt` to the shipped

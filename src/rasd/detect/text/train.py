@@ -50,6 +50,9 @@ class TrainError(ValueError):
     pass
 
 
+MAX_CACHE_BYTES = 8 << 30  # an array of the embedding cache unpacked (4M vectors)
+
+
 def stable_split(text: str, calib_share: float = 0.2) -> str:
     h = int(hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()[:8], 16) / 0xFFFFFFFF
     return "calib" if h < calib_share else "train"
@@ -70,12 +73,48 @@ class EmbeddingCache:
         self.map: dict[str, np.ndarray] = {}
         self.dropped = 0
         if path and path.is_file():
-            with np.load(path, allow_pickle=False) as z:
-                if "method" in z.files and str(z["method"]) == self.method:
-                    for k, v in zip(z["keys"], z["vecs"], strict=True):
-                        self.map[str(k)] = v
-                else:
-                    self.dropped = len(z["keys"])
+            keys, vecs, method = self._read(path)
+            if method == self.method:
+                for k, v in zip(keys, vecs, strict=True):
+                    self.map[str(k)] = v
+            else:
+                self.dropped = len(keys)
+
+    @staticmethod
+    def _read(path: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """(keys, vecs, method) of the cache file at ``path``; a file that is not
+        such a cache (not an .npz, pickled arrays, no keys or vecs, shapes that do
+        not fit, vectors not finite, an array over ``MAX_CACHE_BYTES`` unpacked) is
+        a TrainError naming it: --cache is a user's path, and these were tracebacks
+        (BadZipFile, KeyError, a zip() or vstack ValueError) or NaN features."""
+        import zipfile
+
+        try:
+            with path.open("rb") as f:
+                zipped = f.read(4) == b"PK\x03\x04"  # (numpy calls anything else a pickle)
+            z = np.load(path, allow_pickle=False) if zipped else None
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise TrainError(f"{path}: not an embedding cache (.npz with keys and vecs)")
+            with z:
+                for key in ("keys", "vecs"):
+                    if key not in z.files:
+                        raise TrainError(f"{path}: not an embedding cache (no {key!r} array)")
+                    if z.zip.getinfo(f"{key}.npy").file_size > MAX_CACHE_BYTES:
+                        raise TrainError(f"{path}: array {key!r} over {MAX_CACHE_BYTES:,} "
+                                         "bytes unpacked")
+                keys, vecs = z["keys"], z["vecs"]
+                method = str(z["method"]) if "method" in z.files else None
+        except TrainError:
+            raise
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise TrainError(f"{path}: not a readable embedding cache ({e})") from None
+        if (keys.ndim != 1 or keys.dtype.kind != "U" or vecs.ndim != 2
+                or vecs.shape != (len(keys), 512) or vecs.dtype.kind != "f"
+                or not np.isfinite(vecs).all()):
+            raise TrainError(f"{path}: not an embedding cache: keys {keys.shape} "
+                             f"{keys.dtype}, vecs {vecs.shape} {vecs.dtype} (want n "
+                             "strings and n finite vectors of 512)")
+        return keys, vecs, method
 
     def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
               ) -> np.ndarray:
