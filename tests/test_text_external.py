@@ -3,6 +3,7 @@
 and run by onnxruntime."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -116,3 +117,45 @@ def test_bad_directories_fail_clearly(tmp_path):
     except ImportError:
         with pytest.raises(ExternalModelError, match="transformers"):
             load_external(tmp_path)
+
+
+@pytest.mark.parametrize("name, content, says", [
+    # tracebacks before: UnicodeDecodeError, IndexError at the first batch, TypeError
+    # (unhashable), ValueError/TypeError/OverflowError from int(), InvalidProtobuf
+    ("config.json", b'{"id2label": "caf\xe9"}', "config.json: not UTF-8 text"),
+    ("config.json", b'{"id2label": {"0": "recruit", "7": "benign"}}',
+     "id2label must map the integers 0..n-1"),
+    # read silently wrong: -1 was the last column, a list a name
+    ("config.json", b'{"id2label": {"0": "recruit", "-1": "benign"}}', "0..n-1"),
+    ("config.json", b'{"id2label": {"0": ["recruit"], "1": "benign"}}', "0..n-1"),
+    ("config.json", (b'{"id2label": {"0": "recruit", "1": "benign"}, '
+                    b'"rasd_label_map": {"recruit": ["recruitment"]}}'), "rasd_label_map"),
+    ("tokenizer_config.json", b'{"model_max_length": "abc"}', "model_max_length"),
+    ("tokenizer_config.json", b'{"model_max_length": [1]}', "model_max_length"),
+    ("tokenizer_config.json", b'{"model_max_length": -5}', "model_max_length"),
+    ("tokenizer_config.json", b'{"do_lower_case": "false"}', "do_lower_case"),
+    ("vocab.txt", b"[PAD]\n[UNK]\n[CLS]\n[SEP]\ncaf\xe9\n", "vocab.txt: not UTF-8 text"),
+    ("model.onnx", b"garbage", "model.onnx: not a model onnxruntime can load"),
+])
+def test_hostile_files_in_an_external_directory_fail_clearly(tmp_path, name, content, says):
+    build(tmp_path)
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ExternalModelError, match=re.escape(says)):
+        load_external(tmp_path, ["recruitment", "none"])
+
+
+def test_external_config_that_is_a_directory_fails_clearly(tmp_path):
+    build(tmp_path)
+    (tmp_path / "config.json").unlink()
+    (tmp_path / "config.json").mkdir()
+    with pytest.raises(ExternalModelError, match="config.json: cannot read"):
+        load_external(tmp_path)
+
+
+def test_a_huge_model_max_length_is_capped(tmp_path):
+    """Hugging Face writes 1e30 for 'no limit'; 1e400 reads as infinity (an
+    OverflowError in int() before)."""
+    build(tmp_path)
+    (tmp_path / "tokenizer_config.json").write_bytes(b'{"model_max_length": 1e400}')
+    ext = load_external(tmp_path, ["recruitment", "none"])
+    assert ext.proba(["join the caravan"], ["recruitment", "none"]).shape == (1, 2)

@@ -33,15 +33,32 @@ import numpy as np
 from rasd.jsonread import JSONInputError, parse_json
 
 MAX_LEN_CAP = 512
+MAX_CONFIG_BYTES = 16 << 20  # config.json, tokenizer_config.json
+MAX_VOCAB_BYTES = 64 << 20  # vocab.txt (BERT's: 230 KB; multilingual: under 1 MB)
 
 
 class ExternalModelError(RuntimeError):
     pass
 
 
+def _read_text(p: Path, limit: int) -> str:
+    """``p``'s text; too large, not UTF-8 or unreadable (a directory) is an
+    ExternalModelError naming it (FileNotFoundError passes through)."""
+    try:
+        if p.stat().st_size > limit:
+            raise ExternalModelError(f"{p}: larger than {limit:,} bytes")
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ExternalModelError(f"{p}: not UTF-8 text (byte {e.start})") from None
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise ExternalModelError(f"{p}: cannot read: {e.strerror or e}") from None
+
+
 def _read_json(p: Path) -> dict[str, Any]:
     try:
-        d = parse_json(p.read_text(encoding="utf-8"))
+        d = parse_json(_read_text(p, MAX_CONFIG_BYTES))
     except FileNotFoundError:
         return {}
     except JSONInputError as e:
@@ -56,7 +73,7 @@ class WordPiece:
 
     def __init__(self, vocab_path: Path, lower: bool = True, max_len: int = 128):
         self.vocab: dict[str, int] = {}
-        for i, line in enumerate(vocab_path.read_text(encoding="utf-8").splitlines()):
+        for i, line in enumerate(_read_text(vocab_path, MAX_VOCAB_BYTES).splitlines()):
             tok = line.rstrip("\n")
             if tok and tok not in self.vocab:
                 self.vocab[tok] = i
@@ -130,7 +147,10 @@ class FastTokenizer:
         except ImportError:
             raise ExternalModelError(f"{path} needs the 'tokenizers' package (pip install tokenizers), "
                                      "or provide a vocab.txt") from None
-        self.tok = Tokenizer.from_file(str(path))
+        try:
+            self.tok = Tokenizer.from_file(str(path))
+        except Exception as e:  # noqa: BLE001 - the tokenizers package's own errors
+            raise ExternalModelError(f"{path}: not a readable tokenizer ({e})") from None
         self.tok.enable_truncation(max_len)
         self.tok.enable_padding()
 
@@ -180,19 +200,34 @@ def load_external(path: str | Path, policy_labels: list[str] | None = None) -> E
     if "id2label" not in cfg:
         raise ExternalModelError(f"{d / 'config.json'}: missing id2label")
     try:
-        id2label = {int(k): str(v) for k, v in cfg["id2label"].items()}
+        id2label = {int(k): v for k, v in cfg["id2label"].items()}
     except (ValueError, AttributeError):
-        raise ExternalModelError(f"{d / 'config.json'}: id2label must map integers to names") from None
+        id2label = {}
+    # the logits' columns 0..n-1, each named once: another index was an IndexError at the
+    # first batch (or, negative, read another column), a name that is no string a repr
+    if (sorted(id2label) != list(range(len(id2label))) or not id2label
+            or not all(isinstance(v, str) for v in id2label.values())):
+        raise ExternalModelError(f"{d / 'config.json'}: id2label must map the integers "
+                                 "0..n-1 to names") from None
     label_map = cfg.get("rasd_label_map", {}) or {}
-    if not isinstance(label_map, dict):
-        raise ExternalModelError(f"{d / 'config.json'}: rasd_label_map must be an object")
+    if not isinstance(label_map, dict) or not all(isinstance(v, str)
+                                                  for v in label_map.values()):
+        raise ExternalModelError(f"{d / 'config.json'}: rasd_label_map must be an object "
+                                 "of names")
     if policy_labels is not None:
         mapped = {label_map.get(v, v) for v in id2label.values()}
         if not mapped & set(policy_labels):
             raise ExternalModelError(f"{d}: none of the model's labels {sorted(id2label.values())} "
                                      f"is a policy label; add rasd_label_map to config.json")
     tcfg = _read_json(d / "tokenizer_config.json")
-    max_len = int(min(int(tcfg.get("model_max_length", 128) or 128), MAX_LEN_CAP))
+    max_len = tcfg.get("model_max_length", 128) or 128
+    if isinstance(max_len, bool) or not isinstance(max_len, int | float) or not max_len >= 1:
+        raise ExternalModelError(f"{d / 'tokenizer_config.json'}: model_max_length must be "
+                                 "a number of tokens (1 or more)")
+    max_len = int(min(max_len, MAX_LEN_CAP))
+    if not isinstance(tcfg.get("do_lower_case", True), bool):
+        raise ExternalModelError(f"{d / 'tokenizer_config.json'}: do_lower_case must be "
+                                 "true or false")
     multi = cfg.get("problem_type") == "multi_label_classification"
     onnx_path = d / "model.onnx"
     if onnx_path.is_file():
@@ -201,12 +236,16 @@ def load_external(path: str | Path, policy_labels: list[str] | None = None) -> E
         if (d / "tokenizer.json").is_file():
             tok = FastTokenizer(d / "tokenizer.json", max_len)
         elif (d / "vocab.txt").is_file():
-            tok = WordPiece(d / "vocab.txt", bool(tcfg.get("do_lower_case", True)), max_len)
+            tok = WordPiece(d / "vocab.txt", tcfg.get("do_lower_case", True), max_len)
         else:
             raise ExternalModelError(f"{d}: no tokenizer.json or vocab.txt next to model.onnx")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 2
-        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        try:
+            sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - onnxruntime's errors (InvalidProtobuf…)
+            raise ExternalModelError(f"{onnx_path}: not a model onnxruntime can load "
+                                     f"({str(e)[:300]})") from None
         names = [i.name for i in sess.get_inputs()]
         if "input_ids" not in names:
             raise ExternalModelError(f"{onnx_path}: graph has no 'input_ids' input (has {names})")
@@ -231,9 +270,13 @@ def load_external(path: str | Path, policy_labels: list[str] | None = None) -> E
             raise ExternalModelError(f"{d}: a Hugging Face checkpoint needs 'transformers' and "
                                      "'torch' (pip install 'rasd[hf]'), or export it to "
                                      "model.onnx") from None
-        tokenizer = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(d), local_files_only=True, use_safetensors=True)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(d), local_files_only=True, use_safetensors=True)
+        except Exception as e:  # noqa: BLE001 - transformers' and safetensors' errors
+            raise ExternalModelError(f"{d}: not a checkpoint transformers can load "
+                                     f"({str(e)[:300]})") from None
         model.eval()
 
         def run_hf(texts: list[str]) -> np.ndarray:
