@@ -204,6 +204,18 @@ def test_reimport_replaces_and_status(files, store):
     assert st["un_sc"]["top_programmes"] == {"Al-Qaida": 2}
 
 
+@pytest.mark.parametrize("fmt", ["ofac_csv", "eu_csv", "ftm_json"])
+def test_a_file_with_no_entity_leaves_the_list_as_it_was(files, store, tmp_path, fmt):
+    """An empty (or blank, or cut-short) file read as a list of nothing, and the
+    import replaced the list with it: screening then found no one."""
+    import_list(store, files / "un.xml", name="mine")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ListFormatError, match="empty.txt: no entity read.*'mine' is left"):
+        import_list(store, empty, fmt=fmt, name="mine")
+    assert {s["list"]: s for s in list_status(store)}["mine"]["entities"] == 2
+
+
 def test_hostile_inputs(tmp_path):
     bomb = tmp_path / "bomb.xml"
     bomb.write_text('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'

@@ -577,11 +577,14 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
     """Parse ``path`` and store it as list ``name`` (replacing an earlier import)."""
     path = Path(path)
     parsed = parse_file(path, fmt, companions)
+    list_name = name or DEFAULT_NAMES[parsed.format]
+    if not parsed.entities:  # an empty or cut-short download replaced a list with nothing
+        raise ListFormatError(f"{path}: no entity read as {parsed.format} (an empty or cut-short "
+                              f"file?); list {list_name!r} is left as it was")
     for e in parsed.entities:  # a list is input: no NUL or lone surrogate reaches the store
         for f in ("list_ref", "schema", "caption", "programmes", "names", "identifiers",
                   "listed_on", "remarks", "data"):
             setattr(e, f, storable(getattr(e, f)))
-    list_name = name or DEFAULT_NAMES[parsed.format]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     n_names = sum(len(e.names) for e in parsed.entities)
     n_ids = sum(len(e.identifiers) for e in parsed.entities)
