@@ -507,12 +507,15 @@ def test_compact_arrays_one_a_line_are_read_item_by_item(store, tmp_path, what):
 
 
 @pytest.mark.parametrize("how", ["quote lost", "cut", "bad UTF-8", "nested deep"])
-def test_a_damaged_array_line_keeps_its_items_before_the_damage(sqlite_store, tmp_path, how):
+def test_a_damaged_array_line_keeps_its_items_before_and_after_the_damage(
+        sqlite_store, tmp_path, how):
     """A compact array a line, damaged in its third item: the two before it
-    are kept, the rest of the line is one reject placed at that item, and
-    the lines after it are read. ("nested deep": 60,000 "[" in place of the
-    third item, within the 64 KiB that tell JSON Lines: ijson, which keeps
-    the prefix of each open level, took 9 GB to read it.)"""
+    are kept, the damaged item is one reject placed at it, the fourth is
+    read on from (it was lost with the rest of the line) where the line goes
+    on after the damage, and the lines after it are read. ("nested deep":
+    60,000 "[" in place of the third item, within the 64 KiB that tell JSON
+    Lines: ijson, which keeps the prefix of each open level, took 9 GB to
+    read it.)"""
     line = json.dumps(_tweets(4)).encode()
     at = line.index(b'"tweet 3')
     line = {"quote lost": line[:at + 3] + line[at + 3:].replace(b'"', b"", 1),
@@ -523,13 +526,72 @@ def test_a_damaged_array_line_keeps_its_items_before_the_damage(sqlite_store, tm
     rep = ingest_path(sqlite_store, f)
     assert [(r["line"], r["path"]) for r in rep.rejects] == [(1, "[2]")]
     assert "in item 3 of the line's array" in rep.rejects[0]["reason"]
-    assert {i for i in range(1, 7) if post(sqlite_store, "x", str(i))} == {1, 2, 5, 6}
+    goes_on = how in ("quote lost", "bad UTF-8")
+    assert ("the line was read on from byte" in rep.rejects[0]["reason"]) is goes_on
+    assert {i for i in range(1, 7) if post(sqlite_store, "x", str(i))} == (
+        {1, 2, 4, 5, 6} if goes_on else {1, 2, 5, 6})
+    if goes_on:  # (placed by its index on the line, its raw record its own)
+        assert post(sqlite_store, "x", "4").text == "tweet 4 #t1"
     g = tmp_path / "junk.jsonl"  # (junk after a whole array: its items are all kept)
     g.write_text(json.dumps(_tweets(1, 9)) + " x\n" + json.dumps(_tweets(1, 10)) + "\n")
     junk = ingest_path(sqlite_store, g)
     assert [(r["line"], r["path"]) for r in junk.rejects] == [(1, None)]
     assert "after the line's array" in junk.rejects[0]["reason"]
     assert post(sqlite_store, "x", "9") is not None
+
+
+def _quoting(n: int) -> list[dict]:
+    """``n`` v2 tweets, each quoting and replying to another: nested objects
+    (``referenced_tweets``) that look like items to a reader that loses its
+    place."""
+    return [{**t, "referenced_tweets": [{"type": "quoted", "id": str(100 + k)},
+                                        {"type": "replied_to", "id": str(200 + k)}]}
+            for k, t in enumerate(_tweets(n), 1)]
+
+
+@pytest.mark.parametrize("damage", ["before the nested", "two items", "between items"])
+def test_a_damaged_array_line_never_reads_a_nested_object_as_an_item(
+        sqlite_store, tmp_path, damage):
+    """Read on after damage in an array line: from the next item, never from
+    a nested object of the damaged one ("before the nested": a stray byte
+    before its referenced_tweets, whose {type, id} objects follow a "," as
+    items do); two damaged items are two rejects, each read past; stray
+    bytes between two items ("}, ,{") lose none, and the item after them
+    keeps its own index."""
+    line = json.dumps(_quoting(6)).encode()
+    at3, at5 = line.index(b'"tweet 3'), line.index(b'"tweet 5')
+    if damage == "before the nested":
+        i = line.index(b'"referenced_tweets"', at3)
+        line = line[:i] + b"@" + line[i:]
+    elif damage == "two items":
+        line = line[:at3] + b"\xfe" + line[at3:at5] + b"x" + line[at5:]
+    else:
+        i = line.rindex(b"}, {", 0, at3) + 1
+        line = line[:i] + b", ," + line[i + 2:]
+    f = tmp_path / "quoting.jsonl"  # (two lines: JSON Lines, not one JSON document)
+    f.write_bytes(line + b"\n" + json.dumps(_tweets(1, start=7)).encode() + b"\n")
+    rep = ingest_path(sqlite_store, f)
+    kept = {i for i in range(1, 7) if post(sqlite_store, "x", str(i))}
+    assert post(sqlite_store, "x", "7") is not None
+    with sqlite_store.connect() as c:
+        ids = set(c.execute(select(S.posts.c.platform_id)).scalars())
+    assert not ids & {str(i) for i in range(100, 300)}  # (no nested object is a post)
+    if damage == "before the nested":
+        assert kept == {1, 2, 4, 5, 6}
+        assert [(r["line"], r["path"]) for r in rep.rejects] == [(1, "[2]")]
+    elif damage == "two items":
+        assert kept == {1, 2, 4, 6}
+        assert [(r["line"], r["path"]) for r in rep.rejects] == [(1, "[2]"), (1, "[4]")]
+        second = rep.rejects[1]["reason"]
+        assert second.startswith("invalid JSON: ") and "of the line" in second
+        assert "in item 5 of the line's array; the line was read on from byte" in second
+    else:
+        assert kept == set(range(1, 7))
+        assert [(r["line"], r["path"]) for r in rep.rejects] == [(1, "[2]")]
+        assert "before item 3 of the line's array" in rep.rejects[0]["reason"]
+        with sqlite_store.connect() as c:
+            rows = c.execute(select(S.raw_records.c.sha256)).scalars().all()
+        assert post(sqlite_store, "x", "3").raw_sha256 in rows
 
 
 def _follow_page(owner: str, direction: str, users: list[str], when: str,

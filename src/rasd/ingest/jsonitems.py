@@ -1295,43 +1295,159 @@ def _array_line(items: list[Any], src: str, raw: RawSink, fmt: str,
 def _damaged_array_line(line: bytes, error: ValueError, src: str, raw: RawSink, fmt: str,
                         lineno: int) -> Iterator[Item | Reject]:
     """A line that is a damaged JSON array (``_array_line``'s, a byte lost
-    or cut): its items before the damage, each read whole by the stdlib's
-    decoder as ``loads`` reads a line (nesting bounded by the recursion limit:
-    ijson's item builder took 23 GB for a line of 2 million "["), and a
-    reject for the rest of the line, placed at the item the damage is in
-    (line 4, ``[2]``), saying ``error`` (what the first parse said: where). A
-    line read whole after all is that one reject. (Items after the damage
-    are lost with the line, as a damaged line of JSON Lines is.)"""
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as e:  # (the items before the bad byte)
-        text = line[:e.start].decode("utf-8")
-    k, at, closed = 0, _ARRAY_OPEN.match(text), False
-    pos = at.end() if at else len(text)
-    while pos < len(text):
+    or cut, a stray byte, bad UTF-8): its items before the damage, each read
+    whole by the stdlib's decoder as ``loads`` reads a line (nesting bounded
+    by the recursion limit: ijson's item builder took 23 GB for a line of 2
+    million "["); a reject placed at the item the damage is in (line 4,
+    ``[2]``), saying ``error`` (what the first parse said: where); and the
+    items after the damage, read on from the line's resume point
+    (``_line_resume``: the file resync's rule, on one line), each placed by
+    its index counted on from the damaged item's (from its own where the
+    damage held no item: stray bytes between two). A second damage on the
+    line is a reject of its own, read past the same way. Where no resume
+    point passes, the rest of the line is lost with the damaged item (it
+    was, always, as a damaged line of JSON Lines is). A line read whole
+    after all is that one reject."""
+    text = line.decode("utf-8", "surrogateescape")  # a bad byte: one lone surrogate
+    at = _ARRAY_OPEN.match(text)
+    objs, _, pos, how, _ = _line_chain(text, at.end() if at else len(text))
+    yield from _array_line(objs, src, raw, fmt, lineno)
+    if how in ("closed", "end"):  # (every item read: the damage follows the array)
+        yield reject(src, f"{error} (after the line's array)", line=lineno, excerpt=line)
+        return
+    k, why, budget = len(objs), str(error), [8 * len(text) + 2**20]
+    known: dict[int, tuple[int, str]] = {}
+    while True:
+        found = _line_resume(text, pos, known, budget)
+        if found is None:
+            yield reject(src, f"{why} (in item {k + 1} of the line's array; the rest of the "
+                         "line is not read)" if k else why, line=lineno,
+                         path=f"[{k}]" if k else None, excerpt=line)
+            return
+        start, objs, end, how = found
+        byte = len(text[:start].encode("utf-8", "surrogateescape"))
+        item = _HOLDS_ITEM.search(text, pos, start) is not None
+        yield reject(src, f"{why} ({'in' if item else 'before'} item {k + 1} of the line's "
+                     f"array; the line was read on from byte {byte:,})", line=lineno,
+                     path=f"[{k}]", excerpt=line)
+        k += item
+        yield from _array_line(objs, src, raw, fmt, lineno, first=k)
+        if how == "end":
+            return
+        k, pos = k + len(objs), end
+        why = _line_damage(text, pos)
+
+
+def _line_chain(text: str, pos: int, known: dict[int, tuple[int, str]] | None = None,
+                budget: list[int] | None = None,
+                keep: bool = True) -> tuple[list[Any], list[int], int, str, bool]:
+    """The items of a JSON array read from ``pos`` of ``text`` (a line
+    decoded with surrogateescape), one after another, where each starts, and
+    where and how the reading stopped: ``"end"`` (the array's ``]`` ends the
+    line), ``"closed"`` (its ``]``, something after it), ``"damaged"`` (at
+    the item there: one the decoder cannot read, or one holding a byte that
+    is no UTF-8) or ``"sep"`` (after an item, neither ``,`` nor ``]``). At
+    an item start in ``known`` (an earlier reading went past it), where and
+    how that reading stopped (and True last: the items are not all read).
+    Each item read is counted down from
+    ``budget[0]`` (its length); past 0, ``"damaged"`` is said where it ran
+    out. Not ``keep``: of the items, only the first is kept (a check's
+    reading; memory as for their starts)."""
+    objs: list[Any] = []
+    starts: list[int] = []
+    while True:
+        if known is not None and pos in known:
+            return objs, starts, *known[pos], True
         try:
             obj, end = _ITEM_DECODER.raw_decode(text, pos)
         except (ValueError, RecursionError):
-            break
-        yield from _array_line([obj], src, raw, fmt, lineno, first=k)
-        k += 1
+            return objs, starts, pos, "damaged", False
+        if budget is not None:
+            budget[0] -= end - pos
+            if budget[0] < 0:
+                return objs, starts, pos, "damaged", False
+        if _BAD_BYTE.search(text, pos, end):
+            return objs, starts, pos, "damaged", False
+        if keep or not objs:
+            objs.append(obj)
+        starts.append(pos)
         sep = _ITEM_SEP.match(text, end)
         if sep is None:
-            closed = _ARRAY_CLOSE.match(text, end) is not None
-            break
+            close = _ARRAY_CLOSE.match(text, end)
+            if close is None:
+                return objs, starts, end, "sep", False
+            return (objs, starts, close.end(), "closed" if text[close.end():].strip() else "end",
+                    False)
         pos = sep.end()
-    if closed:  # (every item read: the damage follows the array)
-        yield reject(src, f"{error} (after the line's array)", line=lineno, excerpt=line)
-        return
-    yield reject(src, f"{error} (in item {k + 1} of the line's array; the rest of the line "
-                 "is not read)" if k else error, line=lineno, path=f"[{k}]" if k else None,
-                 excerpt=line)
+
+
+def _line_resume(text: str, after: int, known: dict[int, tuple[int, str]],
+                 budget: list[int]) -> tuple[int, list[Any], int, str] | None:
+    """Where a damaged array line (``_damaged_array_line``) is read on after
+    the damage at ``after``, the items read from there, and where and how
+    they stop (``_line_chain``: "end", or "damaged" at the next damage) —
+    or None. A resume point is a ``{"`` after ``after`` that follows a
+    ``,`` (up to 8 stray characters between them, as in a file's resync),
+    taken where the items read from it reach the end of the line, or the
+    next damage with a whole item read before it, and the first of them is
+    an object with a key free of ``,`` and ``:``. A nested object of the
+    damaged item fails (the array it is in closes before the line ends, or
+    the object it is in goes on: neither a ``,`` nor a ``]``), as does a
+    point in a string (its keys are text around a string's quotes). Where
+    and how a reading stopped is kept in ``known`` for each item start it
+    went past: a later point whose items reach one stops there without
+    reading on (each item read once; the items of the point taken are read
+    again). What the checks read is bounded by ``budget``."""
+    for m in _RESUME.finditer(text, after + 1):
+        start = m.start()
+        if budget[0] < 0:
+            return None
+        if "," not in text[max(0, start - 9):start]:
+            continue
+        objs, starts, end, how, _ = _line_chain(text, start, known, budget, keep=False)
+        stop = (end, how)
+        for s in starts:
+            known[s] = stop
+        if budget[0] < 0 or not (how == "end" or (how == "damaged" and end != start)):
+            continue
+        first = objs[0] if objs else _ITEM_DECODER.raw_decode(text, start)[0]
+        if isinstance(first, dict) and any("," not in key and ":" not in key for key in first):
+            objs, _, end, how, _ = _line_chain(text, start)  # (read again, each item kept)
+            return start, objs, end, how
+    return None
+
+
+def _line_damage(text: str, pos: int) -> str:
+    """What is wrong with the item at ``pos`` of an array line (a second
+    damage on it: ``_line_chain`` stopped there), said with its byte."""
+    byte = len(text[:pos].encode("utf-8", "surrogateescape"))
+    try:
+        _, end = _ITEM_DECODER.raw_decode(text, pos)
+    except RecursionError:
+        return f"invalid JSON: nested too deeply, in the item at byte {byte:,} of the line"
+    except ValueError as e:
+        if isinstance(e, json.JSONDecodeError):
+            byte += len(text[pos:e.pos].encode("utf-8", "surrogateescape"))
+            return f"invalid JSON: {e.msg} at byte {byte:,} of the line"
+        return f"invalid JSON: {e}, in the item at byte {byte:,} of the line"
+    bad = _BAD_BYTE.search(text, pos, end)
+    if bad is not None:
+        byte += len(text[pos:bad.start()].encode("utf-8", "surrogateescape"))
+        return f"invalid UTF-8 at byte {byte:,} of the line"
+    return f"invalid JSON: the item at byte {byte:,} of the line was not read"
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 _ARRAY_OPEN = re.compile(r"\s*\[\s*")
 _ITEM_SEP = re.compile(r"\s*,\s*")
 _ARRAY_CLOSE = re.compile(r"\s*\]")
-_ITEM_DECODER = json.JSONDecoder()
+_RESUME = re.compile(r'\{(?=\s*")')
+_HOLDS_ITEM = re.compile(r'[{\["]')  # (damage without one of these: stray bytes between items)
+_BAD_BYTE = re.compile("[\udc80-\udcff]")  # (what surrogateescape makes of a byte that is no UTF-8)
+_ITEM_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # (NaN is no JSON: orjson's rule)
 
 
 def _run_on_items(parts: list[bytes], src: str, raw: RawSink, fmt: str,
