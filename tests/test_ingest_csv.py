@@ -295,6 +295,57 @@ def test_bad_delimiter_or_encoding_in_a_mapping(sqlite_store, tmp_path):
             ingest_path(sqlite_store, f, mapping=str(mf))
 
 
+@pytest.mark.parametrize("bad, msg", [
+    ({"encoding": "base64"}, "unknown text encoding"), ({"encoding": "rot13"}, "text encoding"),
+    ({"encoding": "zlib"}, "text encoding"), ({"unescape_newlines": "no"}, "true or false"),
+    ({"entities_from_text": 0}, "true or false"), ({"detect_columns": "user"}, "detect_columns"),
+    ({"post": {"id_from": [], "text": "body", "account_id": "{user}"}}, "one or more columns"),
+])
+def test_a_mapping_value_that_would_be_misread_is_an_error(sqlite_store, tmp_path, bad, msg):
+    """Values the mapping check let through: a codec that is no text
+    encoding (a LookupError traceback at the first row), "no" for a flag
+    (read as true), a string of column names (read a letter a column), an
+    empty id_from (every row the same id: all but the last lost)."""
+    base = {"name": "forum", "platform": "forum",
+            "post": {"id_from": ["user", "body"], "text": "body", "account_id": "{user}"}}
+    mf = tmp_path / "m.json"
+    mf.write_text(json.dumps({**base, **bad}))
+    f = tmp_path / "p.csv"
+    f.write_text("user,body\nann,hi\nbob,hello\n")
+    with pytest.raises(IngestError, match=msg) as e:
+        ingest_path(sqlite_store, f, mapping=str(mf))
+    assert str(mf) in str(e.value)
+    assert sqlite_store.stats()["posts"] == 0
+    mf.write_text(json.dumps(base))  # (the same mapping, sound: both rows read)
+    assert ingest_path(sqlite_store, f, mapping=str(mf)).counts["new"] >= 2
+    assert sqlite_store.stats()["posts"] == 2
+
+
+def test_rows_whose_id_from_columns_are_all_empty_are_rejected(sqlite_store, tmp_path):
+    """Rows with nothing in the columns a post's id is hashed from all had
+    the same id: the second and later overwrote the first as its edits."""
+    mf = tmp_path / "m.json"
+    mf.write_text(json.dumps({"name": "forum", "platform": "forum", "post": {
+        "id_from": ["msg"], "text": "body", "account_id": "{user}"}}))
+    f = tmp_path / "p.csv"
+    f.write_text("user,msg,body\nann,1,hi\nbob,,hello\ncat, ,hey\ndan,2,yo\n")
+    rep = ingest_path(sqlite_store, f, mapping=str(mf))
+    assert [r["line"] for r in rep.rejects] == [3, 4]
+    assert "the columns of post.id_from, ['msg'], are empty" in rep.rejects[0]["reason"]
+    assert sqlite_store.stats()["posts"] == 2
+
+
+def test_a_mapping_file_past_its_size_is_an_error_read_no_further(sqlite_store, tmp_path):
+    """A mapping is a page of JSON; a data file passed as --mapping was read
+    whole into memory before its first byte was looked at."""
+    mf = tmp_path / "big.json"
+    mf.write_bytes(b'{"name": "x", "description": "' + b"a" * (1 << 20) + b'"}')
+    f = tmp_path / "p.csv"
+    f.write_text("user,body\nann,hi\n")
+    with pytest.raises(IngestError, match=r"big.json: a mapping file is at most 1 MiB"):
+        ingest_path(sqlite_store, f, mapping=str(mf))
+
+
 TWARC_CSV_COLUMNS = (
     "id created_at text __twarc.retrieved_at __twarc.url __twarc.version attachments.media "
     "attachments.media_keys author.created_at author.description author.id author.location "

@@ -87,7 +87,11 @@ def load_mapping(spec: str | Path) -> dict:
     if not p.is_file():
         raise IngestError(f"mapping {spec!r}: no such built-in ({', '.join(sorted(builtins))}) "
                           "or file")
-    data = p.read_bytes()
+    with p.open("rb") as f:  # (a mapping is a page of JSON: read no more than that)
+        data = f.read(MAX_MAPPING + 1)
+    if len(data) > MAX_MAPPING:
+        raise IngestError(f"{p}: a mapping file is at most {MAX_MAPPING >> 20} MiB; is it "
+                          "the data rather than its mapping?")
     try:  # saved by Notepad or PowerShell 5: a byte-order mark first
         m = orjson.loads(data[3:] if data.startswith(BOM) else data)
     except orjson.JSONDecodeError as e:
@@ -96,6 +100,7 @@ def load_mapping(spec: str | Path) -> dict:
     return m
 
 
+MAX_MAPPING = 1 << 20
 # What a mapping may say: a misspelt key is an error, not a column quietly unread.
 MAPPING_KEYS = {"name", "description", "platform", "detect_columns", "post", "account",
                 "metrics", "unescape_newlines", "entities_from_text", "delimiter",
@@ -146,11 +151,19 @@ def validate_mapping(m: Any, where: str) -> None:
         raise IngestError(f"{where}: delimiter must be one character, such as \";\" or \"\\t\"")
     enc = m.get("encoding")
     if enc is not None:
-        try:
+        try:  # a codec, and one of text: "base64", "zlib" or "rot13" passed
+            # codecs.lookup, then stopped the ingest with a LookupError traceback
             codecs.lookup(enc)
+            io.TextIOWrapper(io.BytesIO(), encoding=enc)
         except (LookupError, TypeError, ValueError):  # ValueError: a NUL in the name
-            raise IngestError(f"{where}: unknown encoding {str(enc)[:40]!r} (e.g. utf-8, "
-                              "cp1252, latin-1, utf-16)") from None
+            raise IngestError(f"{where}: unknown text encoding {str(enc)[:40]!r} (e.g. "
+                              "utf-8, cp1252, latin-1, utf-16)") from None
+    for key in ("unescape_newlines", "entities_from_text"):  # ("no" was read as true)
+        if key in m and not isinstance(m[key], bool):
+            raise IngestError(f"{where}: '{key}' must be true or false")
+    dc = m.get("detect_columns", [])
+    if not (isinstance(dc, list) and all(isinstance(c, str) for c in dc)):
+        raise IngestError(f"{where}: detect_columns must be a list of column names")
     tf = m.get("time_formats", [])
     if not (isinstance(tf, list) and all(isinstance(f, str) and "%" in f for f in tf)):
         raise IngestError(f"{where}: time_formats must be a list of strptime formats "
@@ -158,8 +171,10 @@ def validate_mapping(m: Any, where: str) -> None:
     for section in ("post", "account"):
         for k, v in (m.get(section) or {}).items():
             if k == "id_from":
-                if not (isinstance(v, list) and all(isinstance(c, str) for c in v)):
-                    raise IngestError(f"{where}: {section}.id_from must be a list of columns")
+                # (an empty list gave every row the same id: all but one lost)
+                if not (isinstance(v, list) and v and all(isinstance(c, str) for c in v)):
+                    raise IngestError(f"{where}: {section}.id_from must be a list of one or "
+                                      "more columns")
             elif not isinstance(v, str):
                 raise IngestError(f"{where}: {section}.{k} must be a string")
 
@@ -832,7 +847,11 @@ class CSVParser(Parser):
         if "id" in pm:
             pid = req_id(g["id"](row) if g["id"] else None, "id")
         else:
-            key = "\x1f".join(row.get(c, "") for c in pm["id_from"])
+            values = [row.get(c, "") for c in pm["id_from"]]
+            if not any(v.strip() for v in values):  # (such rows were all one post)
+                raise KeyError(f"missing required field 'id' (the columns of post.id_from, "
+                               f"{pm['id_from'][:5]}, are empty)")
+            key = "\x1f".join(values)
             pid = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
         raw_text = g["text"](row) if g["text"] else None
         if raw_text and m.get("unescape_newlines"):
