@@ -326,6 +326,11 @@ def test_train_refuses_a_model_whose_tiers_all_got_weight_zero(tmp_path):
     ("this is not json\n", "invalid JSON"),
     ('{"entries": [{"aliases": ["x"]}]}', "must name its source"),
     (b"\xff\xfe not utf-8", "not UTF-8"),
+    # (an alias of many words made matching quadratic in each post's words)
+    ('{"entries": [{"source": "s", "aliases": ["ok", "%s"]}]}' % ("word " * 17),
+     "entries[0].aliases[1]: 17 words; an alias is at most 16"),
+    ('{"entries": [{"source": "s", "aliases": ["%s"]}]}' % ("x" * 201),
+     "201 characters; an alias is at most 200"),
 ])
 def test_a_policy_naming_a_missing_or_broken_lexicon_fails_cleanly(tmp_path, lexicon, why):
     """`policy check` said ok for a lexicon that is no JSON, and classify then

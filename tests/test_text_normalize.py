@@ -56,6 +56,40 @@ def test_obfuscated_alias_matches_lexicon():
     assert alias_key("Al-Qa'ida") == alias_key("al qaida")
 
 
+def test_lexicon_matching_finds_what_trying_every_run_of_words_finds():
+    """Matching stops extending a run of words that no alias starts with;
+    what it finds is what trying every run up to the longest alias finds,
+    on texts that hold the bundled aliases, overlapping and cut short."""
+    import random
+
+    lex = load_lexicon()
+
+    def every_run(text: str) -> set[tuple[str, str | None, str]]:
+        toks = alias_key(text).split()
+        out = set()
+        for i in range(len(toks)):
+            for j in range(i + 1, min(len(toks), i + lex.max_len) + 1):
+                for e in lex.table.get(" ".join(toks[i:j]), ()):
+                    out.add((e.kind, e.entity or e.alias))
+        return out
+
+    rng = random.Random(7)
+    aliases = [e.alias for es in lex.table.values() for e in es]
+    filler = ["the", "al", "of", "state", "islamic", "front", "army", "brigade", "and", "x"]
+    found = 0
+    for _ in range(300):
+        parts = []
+        for _ in range(rng.randint(1, 8)):
+            a = rng.choice(aliases).split()
+            parts += a[:rng.randint(1, len(a))] if rng.random() < 0.3 else a
+            parts += rng.sample(filler, rng.randint(0, 3))
+        text = " ".join(parts)
+        got = {(m.kind, m.entity or m.alias) for m in lex.match(text)}
+        assert got == every_run(text), text
+        found += len(got)
+    assert found > 300
+
+
 LANG_CASES = {
     "en": ["The weather is lovely today, let's go to the park",
            "Police arrested two men after the explosion downtown",

@@ -21,6 +21,11 @@ from rasd.detect.text.normalize import fold
 from rasd.jsonread import JSONInputError, parse_json
 
 MAX_LEXICON_BYTES = 50 * 1024 * 1024
+# An alias is a name or a phrase (the bundled lexicons' longest: 8 words, 69
+# characters). Matching tries each run of up to the longest alias's words at
+# each word of a post: an alias of 100,000 words made that quadratic in the post.
+MAX_ALIAS_WORDS = 16
+MAX_ALIAS_CHARS = 200
 _NONWORD = re.compile(r"[^\w]+", re.UNICODE)
 _ARTICLE = re.compile(r"\b(al|el|ad|an|ar|as|ash|at|az|ал|аль|аш|ад|ан|ат|эль)\s+(?=\w)")
 
@@ -93,15 +98,25 @@ class LexiconError(ValueError):
 
 
 class Lexicon:
+    """Aliases (names, slogans, phrases) matched word by word in a post's
+    folded text. An alias is at most ``MAX_ALIAS_WORDS`` words and
+    ``MAX_ALIAS_CHARS`` characters (a LexiconError past them)."""
+
     def __init__(self, entries: list[Entry]):
         self.table: dict[str, list[Entry]] = {}
+        self.prefixes: set[str] = set()  # (a run of words no alias starts with: look no further)
         self.max_len = 1
         for e in entries:
+            problem = alias_problem(e.alias)
+            if problem:
+                raise LexiconError(f"alias {e.alias[:60]!r}: {problem}")
             k = alias_key(e.alias)
             if not k:
                 continue
             self.table.setdefault(k, []).append(e)
-            self.max_len = max(self.max_len, len(k.split()))
+            words = k.split()
+            self.max_len = max(self.max_len, len(words))
+            self.prefixes.update(" ".join(words[:m]) for m in range(1, len(words)))
         self.size = len(entries)
 
     @classmethod
@@ -116,13 +131,27 @@ class Lexicon:
         found: dict[tuple[str, str | None], Match] = {}
         n = len(toks)
         for i in range(n):
+            key = toks[i]
             for j in range(i + 1, min(n, i + self.max_len) + 1):
-                key = " ".join(toks[i:j])
+                if j > i + 1:
+                    key = f"{key} {toks[j - 1]}"
                 for e in self.table.get(key, ()):
                     k = (e.kind, e.entity or e.alias)
                     if k not in found:
                         found[k] = Match(e.kind, e.entity, e.ideology, e.source, e.alias, key)
+                if key not in self.prefixes:
+                    break
         return list(found.values())
+
+
+def alias_problem(alias: str) -> str | None:
+    """Why ``alias`` cannot be an alias (too long), or None."""
+    if len(alias) > MAX_ALIAS_CHARS:
+        return f"{len(alias):,} characters; an alias is at most {MAX_ALIAS_CHARS}"
+    words = len(alias_key(alias).split())
+    if words > MAX_ALIAS_WORDS:
+        return f"{words} words; an alias is at most {MAX_ALIAS_WORDS}"
+    return None
 
 
 def load_lexicon_file(path: Path) -> list[Entry]:
@@ -155,7 +184,10 @@ def load_lexicon_file(path: Path) -> list[Entry]:
             if not isinstance(raw.get(field), str | None):  # by them: a list stopped a scan)
                 raise LexiconError(f"{p}: entries[{i}].{field}: must be a string")
         kind = str(raw.get("kind", "entity"))
-        for a in aliases:
+        for k, a in enumerate(aliases):
+            problem = alias_problem(a)
+            if problem:
+                raise LexiconError(f"{p}: entries[{i}].aliases[{k}]: {problem}")
             out.append(Entry(kind, raw.get("entity"), raw.get("ideology"), src, a))
     return out
 
