@@ -252,6 +252,9 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
     assert json.loads(r.stdout)[0]["list"] == "syn"
     r = runner.invoke(app, ["--db", db, "lists", "import", str(tmp_path / "nope.xml")])
     assert r.exit_code == 2 and "no such file" in r.stderr
+    for cmd in (["lists", "import"], ["finance", "extract"]):  # (a directory was "no such file")
+        r = runner.invoke(app, ["--db", db, *cmd, str(tmp_path)])
+        assert r.exit_code == 2 and f"{tmp_path}: a directory, not a" in r.stderr, r.output
 
     r = runner.invoke(app, ["--db", db, "scan", "-d", "finance", "-d", "finance_account"])
     assert r.exit_code == 0, r.output

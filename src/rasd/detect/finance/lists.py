@@ -543,7 +543,8 @@ def parse_file(path: Path, fmt: str | None = None,
                companions: list[Path] | None = None) -> ParsedList:
     path = Path(path)
     if not path.is_file():
-        raise ListFormatError(f"{path}: no such file")
+        raise ListFormatError(f"{path}: " + ("a directory, not a list file" if path.is_dir()
+                                             else "no such file"))
     _check_size(path)
     fmt = fmt or detect_format(path)
     if fmt not in PARSERS:
@@ -585,7 +586,8 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
         for f in ("list_ref", "schema", "caption", "programmes", "names", "identifiers",
                   "listed_on", "remarks", "data"):
             setattr(e, f, storable(getattr(e, f)))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(path, "rb") as fh:  # (a block at a time: a list of a GiB was read whole)
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
     n_names = sum(len(e.names) for e in parsed.entities)
     n_ids = sum(len(e.identifiers) for e in parsed.entities)
     scripts = script_counts()

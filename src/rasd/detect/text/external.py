@@ -254,7 +254,8 @@ def load_external(path: str | Path, policy_labels: list[str] | None = None) -> E
             enc = tok.encode(texts)
             return sess.run(None, {n: enc[n] for n in names if n in enc})[0]
 
-        fp = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+        with open(onnx_path, "rb") as f:  # (a block at a time, not the model whole)
+            fp = hashlib.file_digest(f, "sha256").hexdigest()
         return ExternalClassifier(d, id2label, label_map, run, fp, multi)
     weights = d / "model.safetensors"
     if (d / "pytorch_model.bin").is_file() and not weights.is_file():
@@ -285,6 +286,7 @@ def load_external(path: str | Path, policy_labels: list[str] | None = None) -> E
             with torch.no_grad():
                 return model(**enc).logits.numpy()
 
-        fp = hashlib.sha256(weights.read_bytes()).hexdigest()
+        with open(weights, "rb") as f:
+            fp = hashlib.file_digest(f, "sha256").hexdigest()
         return ExternalClassifier(d, id2label, label_map, run_hf, fp, multi)
     raise ExternalModelError(f"{d}: no model.onnx or model.safetensors")

@@ -30,7 +30,7 @@ def _open(path: str) -> TextIO:
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: " + ("a directory, not a file" if p.is_dir() else "no such file"))
     if p.suffix == ".gz":
         from rasd.ingest.base import open_decompressed
 
