@@ -1619,3 +1619,101 @@ def test_property_one_damaged_place_loses_only_its_item(tmp_path_factory, data):
     want = {t["id"]: t["text"] for t in tweets if t["id"] not in lost}
     assert len(rejects) == 1, (rejects, text)
     assert posts == want, text
+
+
+def _pages_text(n_pages: int, per: int = 5, indent: int | None = 2) -> tuple[str, list[int]]:
+    """``n_pages`` X v2 pages pretty-printed one after another (``jq .`` of a
+    JSON Lines file), and where each starts."""
+    text, starts = "", []
+    for k in range(n_pages):
+        page = {"data": [_tweet(1 + k * per + j) for j in range(per)],
+                "includes": {"users": [{"id": "5", "username": "u5", "name": "U"}]},
+                "meta": {"result_count": per}}
+        starts.append(len(text))
+        text += json.dumps(page, indent=indent) + "\n"
+    return text, starts
+
+
+@pytest.mark.parametrize("damage", ["quote lost", "nested deep", "cut by a crash",
+                                    "first page", "two pages"])
+@pytest.mark.parametrize("name", ["pages.json", "pages.json.gz", "stdin"])
+def test_documents_one_after_another_are_read_past_damage(sqlite_store, tmp_path, damage,
+                                                          name):
+    """Pages pretty-printed one after another: damage in one (a lost quote,
+    nesting 100,000 deep, a page cut short by a crash with the next run's
+    pages after it) lost every page after it ("the rest of the file is not
+    read"). Now the damaged page is one reject naming the byte the file was
+    read on from, the next page's start, and the pages after it are read —
+    from a plain file, a .gz and standard input."""
+    import io
+
+    from rasd.ingest.base import Stream
+
+    text, starts = _pages_text(4)
+    at = starts[0 if damage == "first page" else 1]
+    t = text.index('"text": "tweet', at)
+    if damage == "nested deep":
+        text = text[:t] + '"deep": ' + "[" * 100_000 + "1" + "]" * 100_000 + ", " + text[t:]
+    elif damage == "cut by a crash":
+        text = text[:t + 20] + "\n" + text[starts[2]:]
+    else:
+        text = text[:t + 3] + text[t + 3:].replace('"', "", 1)
+        if damage == "two pages":
+            t3 = text.index('"text": "tweet', text.index('"meta"', t) + 40)
+            text = text[:t3 + 3] + text[t3 + 3:].replace('"', "", 1)
+    data = text.encode()
+    if name == "stdin":
+        src: Any = Stream(io.BytesIO(data))
+    else:
+        src = _write(tmp_path / name, text)
+    rep = ingest_path(sqlite_store, src)
+    damaged = {"first page": {0}, "two pages": {1, 2}}.get(damage, {1})
+    kept = set()
+    for k in set(range(4)) - damaged:
+        kept |= set(range(1 + 5 * k, 6 + 5 * k))
+    assert _ids(sqlite_store, 20) == kept, rep.rejects
+    assert [r["path"] for r in rep.rejects] == [f"doc[{k}]" for k in sorted(damaged)]
+    first_id = 1 + 5 * (max(damaged) + 1)  # (of the page read on from)
+    nxt = data.rindex(b'{\n  "data"', 0, data.index(b'"id": "%d"' % first_id))
+    assert all(r["reason"].startswith("damaged JSON: ") for r in rep.rejects)
+    assert all(r["reason"].endswith(f"the file was read on from byte {nxt:,}")
+               for r in rep.rejects)
+    assert account(sqlite_store, "x", "5").handle == "u5"
+
+
+def test_a_nested_object_at_a_line_start_is_never_read_as_a_document(sqlite_store, tmp_path):
+    """Pages written with indent=0 put every nested object at the start of a
+    line: none is a document (its text runs on past it: "," or "]"), so none
+    of the damaged page's tweets, nor its users, is read as a record of its
+    own; the pages after it are lost with it, as before."""
+    text, starts = _pages_text(3, indent=0)
+    t = text.index('"text": "tweet', starts[1])
+    text = text[:t + 3] + text[t + 3:].replace('"', "", 1)
+    f = _write(tmp_path / "pages.json", text)
+    assert text.count("\n{") > 10  # (nested objects at line starts)
+    rep = ingest_path(sqlite_store, f)
+    assert _ids(sqlite_store, 15) == set(range(1, 6))
+    assert [r["path"] for r in rep.rejects] == ["doc[1]"]
+    assert "the rest of the file is not read" in rep.rejects[0]["reason"] or (
+        "malformed or truncated JSON after item 1" in rep.rejects[0]["reason"])
+    assert sqlite_store.stats()["posts"] == 5
+
+
+@pytest.mark.parametrize("name", ["pages.json", "pages.json.gz"])
+def test_documents_damaged_twice_apart_are_each_read_past(sqlite_store, tmp_path, name):
+    """Damage in pages 2 and 4 of 6: past the first, the C parser reads on
+    (fast) and meets the second; the careful pass goes on from the page
+    after the first damage, past the page it read, and reads on again."""
+    text, starts = _pages_text(6)
+    for k in (3, 1):  # (the later first: the earlier offsets stay)
+        t = text.index('"text": "tweet', starts[k])
+        text = text[:t + 3] + text[t + 3:].replace('"', "", 1)
+    rep = ingest_path(sqlite_store, _write(tmp_path / name, text))
+    assert [r["path"] for r in rep.rejects] == ["doc[1]", "doc[3]"]
+    assert _ids(sqlite_store, 30) == set(range(1, 31)) - set(range(6, 11)) - set(range(16, 21))
+    data = text.encode()
+    for r, k in zip(rep.rejects, (2, 4), strict=True):
+        nxt = data.rindex(b'{\n  "data"', 0, data.index(b'"id": "%d"' % (1 + 5 * k)))
+        assert r["reason"].endswith(f"the file was read on from byte {nxt:,}")
+    again = ingest_path(sqlite_store, _write(tmp_path / name, text))
+    assert again.counts["new"] == 0 and again.rejected == 2

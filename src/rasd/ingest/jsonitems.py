@@ -19,11 +19,13 @@ module only maps objects to records.
   first item too: it is read as JSON Lines only where no resume point is
   taken). Several arrays one after another are read as one, their items
   numbered on (the fast pass reads one value: at the next, the C parser reads
-  the rest with its events, values one after another); else, and for
-  several documents one after another, the items before it are kept and the
-  rest is one reject naming the item where reading stopped; so it is after
-  one JSON value over ``TOKEN_MAX`` bytes (ijson hands over a string only
-  whole). Bytes that are no UTF-8 text inside a string,
+  the rest with its events, values one after another). Several documents one
+  after another are read on from the next document's start, a ``{`` at the
+  start of a line (``resync.next_document``), past damage, nesting or a
+  token too long alike. Else the items before it are kept and the rest is
+  one reject naming the item where reading stopped; so it is after one JSON
+  value over ``TOKEN_MAX`` bytes in an array (ijson hands over a string
+  only whole). Bytes that are no UTF-8 text inside a string,
   and raw control characters there (a TAB or NUL byte unescaped), are no such
   damage: the item holding them is a reject and the items after it are read
   (``jsonlex.INVALID_UTF8``, ``jsonlex.CONTROL_IN_STRING``).
@@ -980,18 +982,28 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
         # (a damaged file stops it at the same place, and is reported there)
         again = _reopen(path)
         if again is not None:
+            resume: list[int] = []
             try:
-                yield from _careful(again, str(path), raw, fmt, layout, done, backend=jsonlex)
-                return
+                yield from _careful(again, str(path), raw, fmt, layout, done, backend=jsonlex,
+                                    resume=resume)
             except _NotDocument as e:
-                if _bracket_alone(sample):
-                    # pretty-printed, broken in its first item: as JSON Lines,
-                    # a reject for each of its lines (a nested object on one
-                    # of its own read as a record)
-                    yield reject(str(path), "malformed or truncated JSON in the first item: "
-                                 f"{json_error_text(e.__cause__ or err)[:200]}",
-                                 path=doc_path(layout, 0))
+                if not _bracket_alone(sample):  # not one JSON document after all (a broken
+                    yield from _lines(path, raw, fmt)  # first line of JSON Lines)
                     return
+                # pretty-printed, broken in its first item: one reject (as JSON
+                # Lines, a reject for each of its lines, a nested object on
+                # one of its own read as a record); documents after it are read
+                found = _first_taken(path, layout)
+                why = json_error_text(e.__cause__ or err)[:200]
+                yield reject(str(path), f"damaged JSON: {why}; the file was read on from byte "
+                             f"{found[0]:,}" if found else
+                             f"malformed or truncated JSON in the first item: {why}",
+                             path=doc_path(layout, 0))
+                if found:
+                    yield from _passed_over(str(path), layout, 1, found)
+                    resume[:] = [found[0], 1 + found[1]]
+            yield from _read_on(path, raw, fmt, layout, done, resume)
+            return
         elif done[0]:
             yield reject(str(path), f"malformed or truncated JSON after item "
                          f"{done[0]}: {json_error_text(err)[:200]}",
@@ -999,6 +1011,76 @@ def json_items(path: Path, raw: RawSink, fmt: str) -> Iterator[Item | Reject]:
             return
         # not one JSON document after all (a broken first line of JSON Lines)
     yield from _lines(path, raw, fmt)
+
+
+def _first_taken(path: Path, layout: str) -> tuple[int, int] | None:
+    """(documents) The document taken after the first, damaged one
+    (``resync.next_document``: its offset, and the damaged ones passed
+    over before it), or None."""
+    from rasd.ingest import resync
+
+    if layout != "documents" or not resync.rereadable(path):
+        return None
+    try:
+        return resync.next_document(path, 0, MAX_LINE, [resync.MAX_REREAD],
+                                    [resync.MAX_TRIES])
+    except (resync.RereadLimit, IngestError, OSError, EOFError):
+        return None
+
+
+def _passed_over(src: str, layout: str, first: int, found: tuple[int, int]) -> list[Reject]:
+    """A reject for each damaged document passed over (``found[1]`` of them,
+    the first of them document ``first``) on the way to the one read on
+    from (at byte ``found[0]``)."""
+    return [reject(src, "damaged JSON: not one whole JSON document, passed over; the file "
+                   f"was read on from byte {found[0]:,}", path=doc_path(layout, k))
+            for k in range(first, first + found[1])]
+
+
+def _read_on(path: Path, raw: RawSink, fmt: str, layout: str, done: list[int],
+             resume: list[int]) -> Iterator[Item | Reject]:
+    """(documents) The documents from each resume point on, while one is set:
+    ``resume`` is ``[offset, index]`` (``_careful``)."""
+    from rasd.ingest import resync
+
+    budget = [resync.MAX_REREAD]
+    resyncs = 0
+    while resume:
+        p, first = resume
+        done[0] = first
+        resume.clear()
+        resyncs += 1
+        if resyncs > resync.MAX_RESYNCS:
+            yield reject(str(path), f"{resync.MAX_RESYNCS:,} damaged places read past already, "
+                         "the rest is not read", path=doc_path(layout, first))
+            return
+        try:  # the C parser first (the pure-Python one reads ~1 MB/s), to the end or
+            # to the next damage, where the careful pass goes on from the last read
+            yield from _documents(path, raw, fmt, layout, done,
+                                  opened=resync._open_at(path, p, budget))
+            return
+        except (ItemTooLarge, LongNumber, ijson.common.JSONError, UnicodeDecodeError):
+            pass
+        except (resync.RereadLimit, IngestError, OSError, EOFError) as e:
+            yield _unread(str(path), layout, done[0], p, e)
+            return
+        try:
+            f = resync._open_at(path, p, budget)
+        except (resync.RereadLimit, IngestError, OSError, EOFError) as e:
+            yield _unread(str(path), layout, done[0], p, e)
+            return
+        yield from _careful(f, str(path), raw, fmt, layout, done, backend=jsonlex, base=p,
+                            first=first, resume=resume)
+
+
+def _unread(src: str, layout: str, k: int, p: int, e: Exception) -> Reject:
+    """The reject for the rest of a file not read on from byte ``p``."""
+    from rasd.ingest import resync
+
+    why = (f"{resync.MAX_REREAD:,} bytes of the file decompressed again to read on past "
+           "damaged JSON already" if isinstance(e, resync.RereadLimit) else str(e))
+    return reject(src, f"{why}; the rest, from byte {p:,}, is not read",
+                  path=doc_path(layout, k))
 
 
 def _bracket_alone(sample: bytes) -> bool:
@@ -1469,16 +1551,21 @@ def _run_on_items(parts: list[bytes], src: str, raw: RawSink, fmt: str,
 
 
 def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
-               done: list[int]) -> Iterator[Item | Reject]:
+               done: list[int], opened: IO[bytes] | None = None) -> Iterator[Item | Reject]:
+    """The items of ``path`` read with the C parser (fast), ``done[0]``
+    moved on as each is yielded; where it fails, raised for a careful pass.
+    ``opened``: the file opened at a resume point of documents (``_read_on``),
+    the first read there being document ``done[0]``."""
     src = str(path)
-    with open_binary(path) as opened:
-        f = EndAtDamage(opened)  # a cut .gz: a truncated document, read below as one
+    first = done[0] if opened is not None else 0
+    with opened if opened is not None else open_binary(path) as stream:
+        f = EndAtDamage(stream)  # a cut .gz: a truncated document, read below as one
         guard = ReadGuard(StringReads(NumberRuns(f, path), 64 * 1024), MAX_LINE)
         guard.end = MAX_LINE  # the items end where their limit is passed (ItemTooLarge)
         items = ijson.items(guard, "item" if layout == "array" else "", use_float=True,
                             multiple_values=layout != "array", buf_size=READ_MAX)
         try:
-            for i, obj in enumerate(items):
+            for i, obj in enumerate(items, first):
                 done[0] = i + 1
                 guard.mark = guard.n
                 guard.end = guard.n + MAX_LINE
@@ -1491,7 +1578,7 @@ def _documents(path: Path, raw: RawSink, fmt: str, layout: str,
             if bomb is not None:
                 yield reject(src, ended(bomb), path=doc_path(layout, done[0]))
                 return
-            if not (done[0] and at_end(guard)):
+            if not (done[0] > first and at_end(guard)):
                 raise  # read again carefully (json_items)
             # cut short: as the careful pass would say it (cut before its first
             # item's end: one reject where pretty-printed, else read as JSON
@@ -1516,8 +1603,9 @@ def _item(obj: Any, src: str, raw: RawSink, fmt: str, where: str) -> Item | Reje
 
 
 def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
-             done: list[int], backend: Any = ijson, strict: bool = False
-             ) -> Iterator[Item | Reject]:
+             done: list[int], backend: Any = ijson, strict: bool = False,
+             base: int = 0, first: int = 0,
+             resume: list[int] | None = None) -> Iterator[Item | Reject]:
     """The items of the JSON document ``f`` (opened again) after the first
     ``done[0]`` (yielded already; ``done[0]`` is moved on as items are read),
     read event by event (slower: only after an item over ``MAX_LINE`` or a
@@ -1526,15 +1614,51 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
     still read. Malformed JSON before any item raises ``_NotDocument``; with
     ``strict`` (the C parser) any error of the parser is raised, for the
     pure-Python one to go on from ``done[0]``: yajl also stops at an integer
-    past 64 bits, valid JSON, which lost every item after it here."""
+    past 64 bits, valid JSON, which lost every item after it here.
+
+    Documents one after another (``resume`` given; the pure-Python parser):
+    ``f`` is the file from offset ``base`` on, where ``base`` is not 0 the
+    start of document ``first`` (a resume point). Where one is damaged, or
+    holds nesting or a token past the bounds, and a document after it is
+    taken (``resync.next_document``), it is one reject saying "damaged JSON:
+    …; the file was read on from byte N", and ``resume`` is set to N and
+    the index of the document there: the caller reads on from it."""
     from rasd.ingest import resync
 
-    i = 0
-    skip = done[0]
+    i = first
+    skip = done[0] - first
     prefixes = ("item" if layout == "array" else "",)
+    docs = resume is not None and layout == "documents" and backend is jsonlex
+    last = base  # (documents) the file offset of the end of the last one read
+    seen: tuple[int, int] | None = None
 
     def build(stream: Any) -> resync.Layers:
-        return resync.Layers.over(stream, 64 * 1024, TOKEN_MAX)
+        layers = resync.Layers.over(stream, 64 * 1024, TOKEN_MAX)
+        if docs:  # (exact offsets of each document's end: read on from after it)
+            layers.guard.track_ends = True  # type: ignore[attr-defined]
+            layers.numbers.track = True
+        return layers
+
+    def read_on(why: str) -> list[Reject]:
+        """(documents) The reject for document ``i``, damaged, (and for each
+        damaged one after it passed over), and ``resume`` set, where a
+        document after it is taken; else none."""
+        if not docs or layers.cut.damage is not None or not layers.numbers.exact or (
+                not resync.rereadable(Path(src))):
+            return []
+        try:
+            found = resync.next_document(Path(src), last, MAX_LINE, budget, tries)
+        except (resync.RereadLimit, IngestError, OSError, EOFError):
+            return []
+        if found is None:
+            return []
+        assert resume is not None
+        resume[:] = [found[0], i + 1 + found[1]]
+        if base:  # (the parser's offset counts from the last resume point, not the start)
+            why = resync._AT.sub("", why)
+        return [reject(src, f"damaged JSON: {why[:200]}; the file was read on from byte "
+                       f"{found[0]:,}", path=doc_path(layout, i)),
+                *_passed_over(src, layout, i + 1, found)]
 
     def parse(guard: ReadGuard, skip: int, fast: Any = None) -> Iterator[tuple[str, str, Any]]:
         # (arrays too: several one after another, ``json.dump`` run twice
@@ -1542,13 +1666,15 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
         return capped_parse(guard, prefixes, MAX_LINE, skip=skip, backend=fast or backend,
                             multiple_values=True, buf_size=READ_MAX)
 
-    def now(layers: resync.Layers) -> None:
-        nonlocal cut, guard
-        cut, guard = layers.cut, layers.guard
+    def now(built: resync.Layers) -> None:
+        nonlocal cut, guard, layers
+        cut, guard, layers = built.cut, built.guard, built
 
+    budget, tries = [resync.MAX_REREAD], [resync.MAX_TRIES]
     with f:
         cut: Any = None
         guard: Any = None
+        layers: Any = None
         if backend is jsonlex and layout == "array":
             # an array's items read on past damaged JSON (where the file can be
             # read again: resync); the C parser's pass, and documents, as before
@@ -1572,6 +1698,10 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
                     continue
                 if event != "item":
                     continue
+                if docs:
+                    end_at = jsonlex.end_offset(guard)
+                    if end_at != seen:  # (an object: its "}" ended; else a string …)
+                        seen, last = end_at, resync._after(layers, base)
                 i += 1
                 if obj is SKIPPED:
                     continue
@@ -1582,8 +1712,9 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
                 else:
                     yield _item(obj, src, raw, fmt, where)
         except ItemTooLarge as e:
-            yield reject(src, f"{too_large(e, TOKEN_MAX)} in item {i + 1}; the rest of the file is not "
-                         "read", path=doc_path(layout, i))
+            yield from read_on(too_large(e, TOKEN_MAX)) or [reject(
+                src, f"{too_large(e, TOKEN_MAX)} in item {i + 1}; the rest of the file is not "
+                "read", path=doc_path(layout, i))]
         except (ijson.common.JSONError, ValueError) as e:  # the Python parser raises
             if strict and isinstance(e, (ijson.common.JSONError, UnicodeDecodeError)) and (
                     not isinstance(e, ijson.common.JSONError) or at_bomb(guard, cut) is None):
@@ -1594,10 +1725,11 @@ def _careful(f: IO[bytes], src: str, raw: RawSink, fmt: str, layout: str,
                 yield reject(src, ended(cut.damage),
                              path=doc_path(layout, i))
                 return
-            if not i:                                       # JSONDecodeError, ValueError
+            if not i and not base:                          # JSONDecodeError, ValueError
                 raise _NotDocument from e
-            yield reject(src, f"malformed or truncated JSON after item {i}: "
-                         f"{json_error_text(e)[:200]}", path=doc_path(layout, i))
+            yield from read_on(json_error_text(e)) or [reject(
+                src, f"malformed or truncated JSON after item {i}: "
+                f"{json_error_text(e)[:200]}", path=doc_path(layout, i))]
         except (EOFError, OSError) as e:
             yield reject(src, ended(e), path=doc_path(layout, i))
             return

@@ -128,12 +128,16 @@ at the next chat all the same (the reject names the place of the chat after
 the damaged one, as for damage between two chats: to the parser the damaged
 one ended; the byte offset is exact).
 
+(v) Documents one after another: see ``next_document`` (a document's start is
+a ``{`` at the start of a line; ``jsonitems._careful`` reads on from it).
+
 The offsets are bytes of the file as ``open_binary`` reads it (decompressed,
 without a byte-order mark).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -1277,3 +1281,93 @@ def _before(layers: Layers, base: int, origin: int) -> int:
     if jsonlex.end_offset(layers.guard) is None:
         return origin
     return _after(layers, base)
+
+
+# (v) Documents one after another (``jq .`` of a JSON Lines file, pages a
+# collector appended pretty-printed, one cut short by a crash before the next
+# run's): damage in one, or nesting or a token past the bounds, stopped the
+# file there, every document after it lost. A document's start is a "{" at
+# the start of a line: a pretty-printer indents every nested value, and no
+# JSON string holds a raw line break (an exporter escapes it), so such a "{"
+# is never text nor a nested object of a pretty-printed document. A resume
+# point is the first such "{" after the start of the damaged document
+# (never that one: read again, it meets the same damage) whose text up to
+# the next such "{" (or the end of the file) is one whole JSON object with a
+# key free of "," and ":" (as (i)); a nested object at the start of a line
+# (``indent=0``) is refused, as its text runs on past it (",", "]").
+_DOC_START = re.compile(rb"\n\{")
+_NOT_BLANK = re.compile(rb"[^ \t\r\n]")
+_LINE_BEFORE = re.compile(rb"\n[ \t]*\}[ \t\r]*\Z")  # (a "}" alone, up to the candidate's "\n")
+_DOC_DECODER = json.JSONDecoder(parse_constant=lambda name: _no_json(name))
+
+
+def _no_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def next_document(path: Path, after: int, limit: int, budget: list[int],
+                  tries: list[int]) -> tuple[int, int] | None:
+    """The file offset of the first document taken after the damaged one,
+    which begins at the first byte after ``after`` that is not blank (the
+    end of the last document read), and how many documents were passed
+    over between them (refused, each after a line that is a "}" alone: the
+    end of the one before, so a document's start for certain, damaged in
+    turn); or None: see (v) above. A document checked is at most ``limit``
+    bytes (one longer is refused); each candidate counts down ``tries[0]``
+    (none past 0), and bytes decompressed again to reach ``after`` count
+    down ``budget[0]`` (``RereadLimit``). At most ``limit`` and a read of
+    the file are held at once."""
+    f = _open_at(path, after, budget)
+    buf = bytearray()  # the file from offset ``at`` on, as far as read
+    at = after
+
+    def more() -> bool:
+        data = f.read(_STEP)
+        buf.extend(data)
+        return bool(data)
+
+    try:
+        while (m := _NOT_BLANK.search(buf)) is None:  # (the damaged document's start)
+            at += len(buf)
+            buf.clear()
+            if not more():
+                return None
+        look = m.start()  # (a candidate's "\n" at or after it: its "{" past the start)
+        passed = 0
+        while True:
+            m = _DOC_START.search(buf, look)
+            if m is None:
+                # (kept: a "\n" at the end, its "{" still to come, and the
+                # line before it, to tell whether it is a "}" alone)
+                keep = min(len(buf), 64)
+                at += len(buf) - keep
+                del buf[:len(buf) - keep]
+                look = max(keep - 1, 0)
+                if not more():
+                    return None
+                continue
+            after_end = _LINE_BEFORE.search(buf, 0, m.start()) is not None
+            at += m.start() + 1  # (the candidate's "{" first)
+            del buf[:m.start() + 1]
+            while (nxt := _DOC_START.search(buf)) is None and len(buf) <= limit and more():
+                pass
+            if tries[0] <= 0:
+                return None
+            tries[0] -= 1
+            end = nxt.start() + 1 if nxt is not None else len(buf)
+            if end <= limit and _whole_document(bytes(buf[:end])):
+                return at, passed
+            passed += after_end
+            look = 1  # (the next candidate after this one)
+    finally:
+        f.close()
+
+
+def _whole_document(text: bytes) -> bool:
+    """Whether ``text`` (blanks after it allowed) is one JSON object with a
+    key free of "," and ":"."""
+    try:
+        obj = _DOC_DECODER.decode(text.decode("utf-8"))
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        return False
+    return isinstance(obj, dict) and trusted(obj) and bool(obj)
