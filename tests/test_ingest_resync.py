@@ -827,7 +827,7 @@ def test_fuzz_no_record_is_made_up_or_moved_by_reading_on(tmp_path_factory, data
     post per damaged byte (its own text damaged). The fuzz that found a
     full export's next chat read as the damaged one (24,000 files clean
     since, 1-3 damages each)."""
-    kind = data.draw(st.sampled_from(["telegram", "full export", "x", "x arrays"]))
+    kind = data.draw(st.sampled_from(["telegram", "full export", "x", "x arrays", "x pages"]))
     text = st.lists(st.sampled_from(_TEXTS), max_size=5).map("".join)
     n = data.draw(st.integers(3, 8))
     real: dict[str, str] = {}
@@ -860,6 +860,12 @@ def test_fuzz_no_record_is_made_up_or_moved_by_reading_on(tmp_path_factory, data
         cuts = sorted(data.draw(st.sets(st.integers(1, n - 1), min_size=1, max_size=2)))
         raw = ("\n" if indent else "").join(
             json.dumps(doc[a:b], ensure_ascii=ascii_, indent=indent)
+            for a, b in zip([0, *cuts], [*cuts, n], strict=True)).encode()
+    elif kind == "x pages":  # pages pretty-printed one after another (documents)
+        cuts = sorted(data.draw(st.sets(st.integers(1, n - 1), min_size=1, max_size=3)))
+        raw = "\n".join(
+            json.dumps({"data": doc[a:b], "includes": {"users": [{"id": "7", "username": "u"}]}},
+                       ensure_ascii=ascii_, indent=indent or 2)
             for a, b in zip([0, *cuts], [*cuts, n], strict=True)).encode()
     else:
         raw = json.dumps(doc, ensure_ascii=ascii_, indent=indent).encode()
@@ -1717,3 +1723,52 @@ def test_documents_damaged_twice_apart_are_each_read_past(sqlite_store, tmp_path
         assert r["reason"].endswith(f"the file was read on from byte {nxt:,}")
     again = ingest_path(sqlite_store, _write(tmp_path / name, text))
     assert again.counts["new"] == 0 and again.rejected == 2
+
+
+@settings(max_examples=int(os.environ.get("RASD_FUZZ_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_every_page_after_damaged_pages_is_read(tmp_path_factory, data):
+    """Pages pretty-printed one after another, 1-3 random bytes inserted,
+    deleted or replaced inside some of them (not on their own first or last
+    line, a "{" or "}" alone): every page left whole is read, wherever the
+    damage lies before it, and no tweet is read but the pages' own."""
+    n_pages = data.draw(st.integers(2, 7))
+    indent = data.draw(st.sampled_from([1, 2, 4]))
+    texts, spans, at = [], [], 0
+    for k in range(n_pages):
+        page = {"data": [{"id": str(100 * k + j), "text": data.draw(
+                    st.sampled_from(_TEXTS)) + " t", "author_id": "7"} for j in range(1, 4)],
+                "includes": {"users": [{"id": "7", "username": "u"}]}}
+        t = json.dumps(page, indent=indent) + "\n"
+        texts.append(t)
+        spans.append((at + 2, at + len(t) - 3))  # (inside: past "{\n", before "\n}\n")
+        at += len(t)
+    raw = "".join(texts).encode()
+    hit: set[int] = set()
+    damages = data.draw(st.integers(1, 3))
+    for _ in range(damages):
+        k = data.draw(st.integers(0, n_pages - 1))
+        lo, hi = spans[k]
+        pos = data.draw(st.integers(lo, hi))
+        junk = bytes([data.draw(st.sampled_from(_JUNK))])
+        op = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+        raw = raw[:pos] + (b"" if op == "delete" else junk) + raw[pos + (op != "insert"):]
+        shift = {"insert": 1, "delete": -1, "replace": 0}[op]
+        spans = [(a + shift, b + shift) if a > pos else (a, b + shift) if b >= pos else (a, b)
+                 for a, b in spans]
+        hit.add(k)
+    f = tmp_path_factory.mktemp("pages") / "pages.json"
+    f.write_bytes(raw)
+    got = set()
+    try:
+        for r in get_parser("x").parse(f, RawSink()):
+            if isinstance(r, Post):
+                got.add(r.platform_id)
+    except IngestError:
+        pass  # (the first page damaged so that the file is no JSON: refused whole)
+    whole = {str(100 * k + j) for k in range(n_pages) if k not in hit for j in range(1, 4)}
+    every = {str(100 * k + j) for k in range(n_pages) for j in range(1, 4)}
+    if 0 not in hit or got:  # (the first damaged: the file may be refused whole)
+        assert whole <= got, (sorted(whole - got), raw[:3000])
+    assert len(got - every) <= damages, sorted(got - every)  # (an id of a damaged page changed)
