@@ -51,6 +51,8 @@ def server():
         "/redirect-private": (302, {"Location": "http://10.0.0.5/x.jpg"}, b""),
         "/redirect-file": (302, {"Location": "file:///etc/passwd"}, b""),
         "/loop": (302, {"Location": "/loop"}, b""),
+        "/%C3%A4.jpg": (200, {"Content-Type": "image/jpeg"}, POSTER),
+        "/redirect-bad-port": (302, {"Location": "http://127.0.0.1:99999/x.jpg"}, b""),
     }
     yield base
     srv.shutdown()
@@ -104,6 +106,33 @@ def test_private_addresses_refused(server, tmp_path):
         fetch(server + "/redirect-file", tmp_path, pol)
     with pytest.raises(FetchError, match="credentials"):
         fetch("http://user:pw@127.0.0.1/x", tmp_path, pol)
+
+
+def test_hostile_urls_are_fetch_errors(server, tmp_path):
+    """A URL urllib cannot read, a host IDNA cannot write, a path of non-ASCII
+    letters: ValueError / UnicodeError tracebacks that stopped `rasd media
+    fetch` before every later medium. Each is a FetchError now, and a path of
+    other letters is fetched, percent-encoded."""
+    for url, why in (("http://[::1/x.jpg", "not a URL"),
+                     ("http://127.0.0.1:99999/x.jpg", "not a URL"),
+                     ("http://127.0.0.1:abc/x.jpg", "not a URL"),
+                     ("http://" + "a" * 70 + ".com/x.jpg", "not a host name"),
+                     ("http://exa\u202emple.com/x.jpg", "not a host name"),
+                     (server + "/redirect-bad-port", "not a URL")):
+        with pytest.raises(FetchError, match=why):
+            fetch(url, tmp_path, TEST)
+    assert Path(fetch(server + "/ä.jpg", tmp_path, TEST)["path"]).read_bytes() == POSTER
+
+
+def test_fetch_pending_goes_on_past_a_url_it_cannot_read(server, sqlite_store, tmp_path):
+    ts = now()
+    with sqlite_store.begin() as c:
+        c.execute(S.media.insert(), [
+            {"platform": "x", "media_key": "a", "url": "http://[::1/x.jpg", "first_seen": ts},
+            {"platform": "x", "media_key": "b", "url": server + "/poster.jpg", "first_seen": ts},
+        ])
+    res = fetch_pending(sqlite_store, tmp_path / "media", policy=TEST)
+    assert (res["fetched"], res["failed"]) == (1, 1) and "not a URL" in res["errors"][0]
 
 
 def test_fetch_pending_sets_local_path(server, sqlite_store, tmp_path):

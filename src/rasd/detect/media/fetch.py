@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from sqlalchemy import and_, delete, select, update
 
@@ -69,6 +69,8 @@ def resolve_checked(host: str, port: int, policy: FetchPolicy) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise FetchError(f"cannot resolve {host!r}: {e}") from None
+    except UnicodeError as e:  # no host name IDNA can write (a label of 64+ letters, U+202E)
+        raise FetchError(f"not a host name: {host[:200]!r} ({e})") from None
     addrs = sorted({i[4][0] for i in infos})
     if not addrs:
         raise FetchError(f"no address for {host!r}")
@@ -104,20 +106,29 @@ def fetch(url: str, dest_dir: Path, policy: FetchPolicy | None = None) -> dict[s
     start = time.monotonic()
     current = url
     for _hop in range(pol.max_redirects + 1):
-        parts = urlsplit(current)
+        # a URL is input (a post's, a server's Location): one that urllib cannot
+        # read ("http://[::1/x", a port 99999 or "abc") raised ValueError, and its
+        # traceback stopped `rasd media fetch` before every later medium
+        try:
+            parts = urlsplit(current)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as e:
+            raise FetchError(f"not a URL: {current[:200]!r} ({e})") from None
         if parts.scheme not in ("http", "https"):
             raise FetchError(f"refused scheme {parts.scheme!r} in {current[:200]!r}")
         if not parts.hostname:
             raise FetchError(f"no host in {current[:200]!r}")
         if parts.username or parts.password:
             raise FetchError("refused: credentials in URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         ip = resolve_checked(parts.hostname, port, pol)
         cls = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
         conn = cls(parts.hostname, port, ip, pol.timeout)
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
+        # http.client writes the request line in ASCII: a path of other letters
+        # ("/ä.jpg") raised UnicodeEncodeError; sent percent-encoded, as a browser does
+        path = "".join(ch if ch.isascii() else quote(ch) for ch in path)
         try:
             conn.request("GET", path, headers={"User-Agent": USER_AGENT, "Accept":
                                                "image/*, video/*;q=0.9"})
