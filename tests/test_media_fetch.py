@@ -173,6 +173,31 @@ def test_cli_media_fetch(server, tmp_path):
     common.STATE.store = None
 
 
+def test_cli_media_fetch_bad_options(server, tmp_path):
+    """A timeout a socket does not take (-1, nan, 1e308) was a ValueError /
+    OverflowError traceback at the first connection; --limit -1 fetched
+    without a limit (SQLite's LIMIT -1). Each is an error of usage now."""
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+    from rasd.store import Store
+
+    db = tmp_path / "f.db"
+    st = Store.open(str(db))
+    with st.begin() as c:
+        c.execute(S.media.insert().values(platform="x", media_key="a",
+                                          url=server + "/poster.jpg", first_seen=now()))
+    st.close()
+    for opts in (["--timeout", "-1"], ["--timeout", "nan"], ["--timeout", "1e308"],
+                 ["--limit", "-1"], ["--max-bytes", "-5"]):
+        common.STATE.store = None
+        r = CliRunner().invoke(app, ["--db", str(db), "media", "fetch", "--allow-private",
+                                     "--dest", str(tmp_path / "m"), *opts])
+        assert r.exit_code == 2, (opts, r.output)
+        assert "Traceback" not in r.output and "fetched" not in r.output, (opts, r.output)
+    common.STATE.store = None
+
+
 def test_a_medium_scanned_without_a_file_is_hashed_once_fetched(server, sqlite_store, tmp_path):
     """`rasd media fetch && rasd scan --media` (media fetch --help): the scan
     before the fetch had marked the URL-only medium scanned, so the fetched file

@@ -79,6 +79,9 @@ def _hash_worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+# the longest `rasd media fetch --timeout` (seconds): past what a socket takes
+MAX_FETCH_TIMEOUT = 3600
+
 # the most clusters `rasd clusters list` lists, whatever its -n
 CLUSTERS_LISTED_MAX = 10_000
 
@@ -738,9 +741,12 @@ def register(app: typer.Typer) -> None:
 
     @media.command("fetch")
     def media_fetch(
-        limit: int = typer.Option(100, "--limit", help="At most this many downloads."),
-        max_bytes: int = typer.Option(50 << 20, "--max-bytes", help="Largest file accepted."),
-        timeout: float = typer.Option(20.0, "--timeout", help="Seconds per connection/read."),
+        limit: int = typer.Option(100, "--limit", min=0, max=INT_MAX,
+                                  help="At most this many downloads."),
+        max_bytes: int = typer.Option(50 << 20, "--max-bytes", min=1,
+                                      help="Largest file accepted."),
+        timeout: float = typer.Option(20.0, "--timeout", help="Seconds per connection/read "
+                                      f"(at most {MAX_FETCH_TIMEOUT:,})."),
         dest: Path = typer.Option(None, "--dest", help="Folder (default: media/ beside "
                                   "the store)."),
         allow_private: bool = typer.Option(False, "--allow-private", help="Allow private, "
@@ -756,6 +762,12 @@ def register(app: typer.Typer) -> None:
         """
         from rasd.detect.media.fetch import FetchPolicy, fetch_pending
 
+        # a socket takes no negative, NaN or endless timeout: -1, nan or 1e308 was a
+        # ValueError / OverflowError traceback at the first connection (NaN passes
+        # a range check, so the comparison is written to fail on it)
+        if not 0 < timeout <= MAX_FETCH_TIMEOUT:
+            fail(f"--timeout {timeout}: seconds, more than 0 and at most "
+                 f"{MAX_FETCH_TIMEOUT:,}")
         store = get_store()
         d = dest or (store.workspace_dir() / "media")
         pol = FetchPolicy(max_bytes=max_bytes, timeout=timeout, allow_private=allow_private)
