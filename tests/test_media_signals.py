@@ -172,6 +172,28 @@ def test_decompression_bomb_refused(tmp_path):
     assert "pdq" in ok.signals
 
 
+def test_a_media_limit_that_is_no_number_is_an_error_naming_it(tmp_path, monkeypatch):
+    """RASD_MEDIA_MAX_FILE_BYTES=abc was an int() traceback at the first file of
+    `rasd hash`, `rasd match` and `rasd scan --media`; 0 or -1 refused every
+    file; RASD_MEDIA_MAX_VIDEO_SECONDS=1.5 was refused as no int (its default
+    is one). Each command says which variable, before any file is read."""
+    from rasd.cli import app, common
+
+    monkeypatch.setenv("RASD_MEDIA_MAX_VIDEO_SECONDS", "1.5")
+    assert Limits.from_env().max_video_seconds == 1.5
+    for value in ("abc", "0", "-1", "nan", "1.5"):
+        monkeypatch.setenv("RASD_MEDIA_MAX_FILE_BYTES", value)
+        with pytest.raises(ValueError, match=f"RASD_MEDIA_MAX_FILE_BYTES={value!r}"):
+            Limits.from_env()
+        for args in (["hash", str(POSTER)], ["--db", str(tmp_path / "m.db"), "match", str(POSTER)],
+                     ["--db", str(tmp_path / "m.db"), "scan", "--media", "-d", "media"]):
+            common.STATE.store = None
+            r = CliRunner().invoke(app, args)
+            assert r.exit_code == 2 and r.stdout == "", (args, r.output)
+            assert "RASD_MEDIA_MAX_FILE_BYTES" in r.stderr, (args, r.output)
+    common.STATE.store = None
+
+
 def test_tlsh_documents_and_minhash_text(tmp_path):
     rng = np.random.default_rng(7)
     words = [f"w{int(x)}" for x in rng.integers(0, 500, 1500)]

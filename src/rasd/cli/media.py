@@ -71,6 +71,17 @@ def _labels(values: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _limits_checked() -> None:
+    """Exit with an error naming it (status 2) where a ``RASD_MEDIA_*`` limit is
+    no positive number, before any file is read."""
+    from rasd.detect.media.files import Limits
+
+    try:
+        Limits.from_env()
+    except ValueError as e:
+        fail(str(e))
+
+
 def _hash_worker_init() -> None:
     """Runs in each worker of `rasd hash --workers`: Ctrl-C is the parent's to
     handle (it stops the pool), where each worker printed a traceback."""
@@ -119,6 +130,7 @@ def register(app: typer.Typer) -> None:
         from rasd.detect.media.hasher import hash_path
         from rasd.detect.media.signals import registry
 
+        _limits_checked()
         reg = registry()
         for t in signal_type or []:
             if t not in reg:
@@ -227,6 +239,7 @@ def register(app: typer.Typer) -> None:
             return
         if not files:
             fail("give files to match, or --stored")
+        _limits_checked()
         matcher = Matcher(store)
         paths = _expand(files, recursive, "match")
         n_match = bad = done = 0

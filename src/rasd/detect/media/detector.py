@@ -141,6 +141,9 @@ class MediaDetector(Detector):
 
     @property
     def version(self) -> str:
+        # read first by `rasd scan` to set a detector up: a RASD_MEDIA_* limit
+        # that is no number is said there (ValueError), not met at the first file
+        Limits.from_env()
         return VERSION
 
     def bind(self, store: Store) -> None:
