@@ -426,3 +426,32 @@ def test_a_library_warning_is_said_as_the_cli_says_its_own(tmp_path, capsys):
     logging.getLogger("rasd.ingest").info("not a warning")
     err = capsys.readouterr().err
     assert err == "rasd: warning: tables posts\\n\\x1b[2Jno stats\n", err
+
+
+def test_an_argument_that_is_not_utf8_is_an_error_naming_it(tmp_path):
+    """An argument holding bytes that are not UTF-8 (Python keeps them as lone
+    surrogates: `rasd show x:$'\\xff'`) went into a query or a stored row, and
+    the driver's UnicodeEncodeError was a traceback, from every command that
+    looks up or stores text. It is one line naming the argument (exit 2)."""
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+
+    db = str(tmp_path / "u.db")
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", db, "bank", "create", "b1"]).exit_code == 0
+    for args in (["show", "x:\udcff"], ["accounts", "show", "x:\udcff"],
+                 ["accounts", "list", "--platform", "\udcff"], ["links", "--platform", "\udcff"],
+                 ["bank", "create", "b2", "--description", "a\udcff"],
+                 ["bank", "create", "b3", "--label", "a\udcff"],
+                 ["bank", "import", "\udcff", str(DEMO / "banks" / "demo-known-content.csv")]):
+        common.STATE.store = None
+        r = runner.invoke(app, ["--db", db, *args])
+        assert r.exit_code == 2, (args, r.output)
+        assert r.stderr.startswith("rasd: error: the argument ") and "\\xff" in r.stderr, (
+            args, r.stderr)
+        assert r.stderr.count("\n") == 1, r.stderr
+    common.STATE.store = None
+    # a file named so is read as it is: the argument is the file's name
+    r = runner.invoke(app, ["hash", str(tmp_path / "\udcff.jpg")])
+    assert r.exit_code == 1 and "no such file" in r.stdout, r.output

@@ -49,6 +49,7 @@ class _Group(TyperGroup):
         if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
             log.addHandler(logging.NullHandler())
         common.route_warnings()
+        args = list(ctx.args)  # the command's own (click empties ctx.args to invoke it)
         try:
             return super().invoke(ctx)
         except PermissionError as e:
@@ -59,12 +60,34 @@ class _Group(TyperGroup):
             common.fail(f"permission denied: {e.filename}" if e.filename
                         else f"permission denied: {e}", code=1)
         except Exception as e:
+            if (bad := _not_utf8_argument(args, e)) is not None:
+                common.fail(f"the argument '{bad}' is not UTF-8 text (a byte that is not "
+                            "UTF-8 is written \\xNN here); rasd keeps names, labels and "
+                            "notes as UTF-8 text: type it in UTF-8")
             if not is_store_error(e):  # (SQLAlchemy's, or the driver's own)
                 raise
             why = common.store_failure(e)
             if why is None:  # a fault of rasd's own (a constraint, bad SQL): traced
                 raise
             common.fail(why, code=1)
+
+
+def _not_utf8_argument(args: list[str], e: BaseException) -> str | None:
+    """The first argument of the command line that holds bytes that are not
+    UTF-8 (which Python keeps as lone surrogates), as ``valid_text`` writes it,
+    where ``e`` is the error of text that cannot be written as UTF-8; else
+    None. Such an argument (`rasd show x:$'\\xff'`, `bank create --description`,
+    `accounts list --platform`, a bank name) went into a query, and the
+    driver's UnicodeEncodeError was a traceback. A file named so is read as it
+    is (`rasd hash`): only text that is to be stored or looked up fails."""
+    from rasd.terminal import valid_text
+
+    seen: BaseException | None = e
+    while seen is not None and "surrogates not allowed" not in str(seen):
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    return next((valid_text(a) for a in args if valid_text(a) != a), None)
 
 
 app = typer.Typer(
