@@ -842,6 +842,21 @@ def _cli(db: Path):
     return cli
 
 
+def test_bank_export_out_that_cannot_be_written_is_an_error_naming_it(tmp_path):
+    """`rasd bank export NAME -o` a folder, or a file in a folder that is not
+    there: open's IsADirectoryError / FileNotFoundError was a traceback."""
+    cli = _cli(tmp_path / "x.db")
+    assert cli("bank", "create", "a").exit_code == 0
+    r = cli("bank", "export", "a", "-o", str(tmp_path))
+    assert r.exit_code == 2 and r.stderr == f"rasd: error: {tmp_path}: is a folder; --out " \
+        "names the file to write\n", r.output
+    r = cli("bank", "export", "a", "-o", str(tmp_path / "no" / "x.csv"))
+    assert r.exit_code == 1 and r.stderr == (f"rasd: error: {tmp_path / 'no' / 'x.csv'}: "
+                                             "cannot write: No such file or directory\n"), r.output
+    r = cli("bank", "export", "a", "-o", str(tmp_path / "x.csv"))
+    assert r.exit_code == 0 and (tmp_path / "x.csv").read_text().startswith("signal_type,")
+
+
 def _video_bank_file(video: Path, out: Path) -> Path:
     """The vPDQ of ``video`` as a vPDQ hash file (Meta's layout, a frame a line)."""
     out.write_text(hash_path(video, ["vpdq"]).signals["vpdq"].value.replace(";", "\n") + "\n")

@@ -516,9 +516,14 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         _bank_errors(lambda: get_bank(store, name))
         if out:
-            with open(out, "w", encoding="utf-8", newline="") as fh:
-                n = _bank_errors(lambda: write_csv(export_rows(store, name, include_inactive=all_),
-                                                   fh, with_status=all_))
+            if out.is_dir():  # (open's IsADirectoryError was a traceback)
+                fail(f"{out}: is a folder; --out names the file to write")
+            try:
+                with open(out, "w", encoding="utf-8", newline="") as fh:
+                    n = _bank_errors(lambda: write_csv(
+                        export_rows(store, name, include_inactive=all_), fh, with_status=all_))
+            except OSError as e:  # no such folder, a full disk: a traceback, not a line
+                fail(f"{out}: cannot write: {e.strerror or e}", code=1)
             echo(f"wrote {n} signal(s) to {out}", err=True)
         else:
             _bank_errors(lambda: write_csv(export_rows(store, name, include_inactive=all_),
