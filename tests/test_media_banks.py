@@ -516,6 +516,30 @@ def test_a_csv_malformed_after_some_batches_imports_nothing(store, tmp_path, mon
     assert B.get_bank(store, "k").counts == {}
 
 
+def test_a_csv_quote_left_open_is_an_error_not_rows_lost(store, tmp_path):
+    """A quote never closed (a stray '"' opening a label, a cut-off file) made
+    every later line the text of that label: the file "imported" with its
+    later signals lost and no error. So did text after a closing quote
+    ('"a "b" c"'). Each is malformed CSV now, naming the line, and nothing of
+    the file is imported."""
+    B.create_bank(store, "q")
+    f = tmp_path / "open.csv"
+    f.write_text("signal_type,signal,labels\n"
+                 f"md5,{1:032x},entity=x\nmd5,{2:032x},\"abc\nmd5,{3:032x},a\n"
+                 f"md5,{4:032x},b\n")
+    with pytest.raises(B.BankError, match=r"open.csv:3: malformed CSV: a quoted field in "
+                       "the row of this line is not closed by the end of the file"):
+        B.import_file(store, "q", f)
+    f.write_text("signal_type,signal,labels\n"
+                 f"md5,{1:032x},\"a \"b\" c\"\nmd5,{3:032x},a\n")
+    with pytest.raises(B.BankError, match=r"open.csv:2: malformed CSV"):
+        B.import_file(store, "q", f)
+    assert B.get_bank(store, "q").counts == {}
+    f.write_text('signal_type,signal,labels\n'
+                 f'md5,{1:032x},"a ""b"" c"\nmd5,{3:032x},"x,\ny"\n')  # quoted as CSV quotes
+    assert B.import_file(store, "q", f).added == 2
+
+
 def test_a_valid_file_is_searched_once_for_bytes_not_utf8(store, tmp_path, monkeypatch):
     """Whether a bank file holds bytes that are not UTF-8 is found by one
     search of its text (none where it is ASCII): a valid file's lines and

@@ -893,12 +893,37 @@ def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
     if fmt != "csv":
         raise BankError(f"unknown import format {fmt!r} ({', '.join(FORMATS)})")
     csv.field_size_limit(MAX_FIELD)
-    rows = csv.reader(io.StringIO(text))
+    # strict: a quote never closed (a cut-off file, a stray '"' in a label) read
+    # every later line into its cell to the end of the file, and their signals
+    # were lost without a word; so was the text after a closing quote ('"a"b')
+    rows = _Rows(csv.reader(io.StringIO(text), strict=True))
     try:
         yield from _csv_entries(rows, where, signal_type, report, policy_map,
                                 clean=bad is None)
     except csv.Error as e:
+        if str(e) == "unexpected end of data":
+            raise BankError(f"{where}:{rows.ended + 1}: malformed CSV: a quoted field in "
+                            "the row of this line is not closed by the end of the file "
+                            "(every later line would be its text)") from None
         raise BankError(f"{where}:{rows.line_num}: malformed CSV: {e}") from None
+
+
+class _Rows:
+    """A CSV reader's rows, and the line the last whole row ended on (``ended``:
+    where the row that a quote left open at the end of the file began)."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.ended = 0
+
+    @property
+    def line_num(self) -> int:
+        return self.reader.line_num
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for r in self.reader:
+            yield r
+            self.ended = self.reader.line_num
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
