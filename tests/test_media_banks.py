@@ -881,6 +881,27 @@ def test_bank_export_out_that_cannot_be_written_is_an_error_naming_it(tmp_path):
     assert r.exit_code == 0 and (tmp_path / "x.csv").read_text().startswith("signal_type,")
 
 
+def test_bank_export_to_a_terminal_escapes_control_characters(tmp_path, monkeypatch):
+    """A label is a partner's text: `rasd bank export NAME` on a terminal wrote
+    its escape sequences (a retitled window, a U+202E) as they were. Shown
+    there, they are escaped and stderr says how to get the file as it is;
+    redirected, the CSV is written byte for byte."""
+    import rasd.cli.media as cm
+
+    cli = _cli(tmp_path / "x.db")
+    f = tmp_path / "b.csv"
+    f.write_text(f"signal_type,signal,labels\nmd5,{1:032x},\x1b]0;owned\x07\u202eisis\n")
+    assert cli("bank", "create", "a").exit_code == 0
+    assert cli("bank", "import", "a", str(f)).exit_code == 0
+    r = cli("bank", "export", "a")
+    assert "\x1b]0;owned\x07\u202eisis" in r.stdout and r.stderr == ""
+    monkeypatch.setattr(cm, "stdout_is_terminal", lambda: True)
+    r = cli("bank", "export", "a")
+    assert r.exit_code == 0 and "\x1b" not in r.stdout and "\u202e" not in r.stdout
+    assert "\\x1b]0;owned\\x07\\u202eisis" in r.stdout
+    assert "shown with control characters escaped" in r.stderr
+
+
 def _video_bank_file(video: Path, out: Path) -> Path:
     """The vPDQ of ``video`` as a vPDQ hash file (Meta's layout, a frame a line)."""
     out.write_text(hash_path(video, ["vpdq"]).signals["vpdq"].value.replace(";", "\n") + "\n")

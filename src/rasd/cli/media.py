@@ -23,6 +23,7 @@ from rasd.cli.common import (
     more_shown,
     progress_enabled,
     stage_progress,
+    stdout_is_terminal,
     warn,
     when_text,
 )
@@ -80,6 +81,22 @@ def _limits_checked() -> None:
         Limits.from_env()
     except ValueError as e:
         fail(str(e))
+
+
+class _TermSafeOut:
+    """A text stream that writes to ``out`` with ``term_safe``: for a CSV shown
+    on a terminal. ``escaped``: whether anything was."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.escaped = False
+
+    def write(self, text: str) -> int:
+        from rasd.terminal import term_safe
+
+        shown = term_safe(text)
+        self.escaped |= shown != text
+        return self.out.write(shown)
 
 
 def _hash_worker_init() -> None:
@@ -525,6 +542,17 @@ def register(app: typer.Typer) -> None:
             except OSError as e:  # no such folder, a full disk: a traceback, not a line
                 fail(f"{out}: cannot write: {e.strerror or e}", code=1)
             echo(f"wrote {n} signal(s) to {out}", err=True)
+        elif stdout_is_terminal():
+            # shown, not kept: a label is a partner's text (a TCAP ideology, a GIFCT
+            # tag) and its escape sequences reached the terminal as they were; written
+            # with control characters escaped (as `rasd show --raw` shows a record),
+            # and stderr says so. Redirected, the CSV is written as it is
+            shown = _TermSafeOut(sys.stdout)
+            _bank_errors(lambda: write_csv(export_rows(store, name, include_inactive=all_),
+                                           shown, with_status=all_))
+            if shown.escaped:
+                echo(f"rasd: note: shown with control characters escaped; for the file as "
+                     f"it is: rasd bank export {name} -o FILE", err=True)
         else:
             _bank_errors(lambda: write_csv(export_rows(store, name, include_inactive=all_),
                                            sys.stdout, with_status=all_))
