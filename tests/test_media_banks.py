@@ -881,6 +881,16 @@ def test_bank_export_out_that_cannot_be_written_is_an_error_naming_it(tmp_path):
     assert r.exit_code == 0 and (tmp_path / "x.csv").read_text().startswith("signal_type,")
 
 
+def test_bank_import_of_a_device_says_so(tmp_path):
+    """`rasd bank import NAME /dev/null` (a device, a pipe) said "no such file"
+    of a file that is there."""
+    cli = _cli(tmp_path / "x.db")
+    r = cli("bank", "import", "a", "/dev/null")
+    assert r.exit_code == 2 and "/dev/null: not a regular file" in r.stderr, r.output
+    r = cli("bank", "import", "a", str(tmp_path / "none.csv"))
+    assert r.exit_code == 2 and "none.csv: no such file" in r.stderr, r.output
+
+
 def test_bank_export_to_a_terminal_escapes_control_characters(tmp_path, monkeypatch):
     """A label is a partner's text: `rasd bank export NAME` on a terminal wrote
     its escape sequences (a retitled window, a U+202E) as they were. Shown

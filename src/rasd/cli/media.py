@@ -462,8 +462,9 @@ def register(app: typer.Typer) -> None:
             fail(f"--format {fmt!r}: use {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
         if file.is_dir():
             fail(f"{file}: is a folder, not a bank file (import its files one by one)")
-        if not file.is_file():
-            fail(f"{file}: no such file")
+        if not file.is_file():  # (a device or a pipe was said to be "no such file")
+            fail(f"{file}: " + ("not a regular file (a device, a pipe); save it to a file "
+                                "first" if file.exists() else "no such file"))
         pmap = _bank_errors(lambda: parse_policy_map(map_policy or []))
         store = get_store(create=True)
         try:
