@@ -194,6 +194,25 @@ def test_a_media_limit_that_is_no_number_is_an_error_naming_it(tmp_path, monkeyp
     common.STATE.store = None
 
 
+def test_a_file_name_not_utf8_is_printed_as_escapes_not_its_bytes(tmp_path):
+    """`rasd match` of a file named in bytes that are not UTF-8 printed the
+    name's bytes on stdout as they were — 0x9b is CSI, the start of an escape
+    sequence, to a terminal that reads 8-bit controls — and as "\\udc9b" on
+    stderr. Both are "\\x9b" now (``term_safe`` writes such bytes as
+    ``valid_text`` does)."""
+    from rasd.cli import app, common
+    from rasd.terminal import term_safe
+
+    assert term_safe("a\udc9b31m\x1b") == "a\\x9b31m\\x1b"
+    name = str(tmp_path / "a\udc9b31mX.jpg")
+    common.STATE.store = None
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "m.db"), "match", name])
+    common.STATE.store = None
+    assert r.exit_code == 1
+    for out in (r.stdout, r.stderr):
+        assert "a\\x9b31mX.jpg: " in out and "\udc9b" not in out and "\\udc9b" not in out
+
+
 def test_tlsh_documents_and_minhash_text(tmp_path):
     rng = np.random.default_rng(7)
     words = [f"w{int(x)}" for x in rng.integers(0, 500, 1500)]

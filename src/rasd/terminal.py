@@ -21,8 +21,12 @@ _TERM_UNSAFE.update({c: f"\\u{c:04x}" for c in (*range(0x202a, 0x202f), *range(0
 
 def term_safe(text: str) -> str:
     """``text`` with control characters and bidi overrides shown as escapes, for
-    printing content (names, raw records) to a terminal."""
-    return text.translate(_TERM_UNSAFE)
+    printing content (names, raw records) to a terminal. A byte of a file name
+    that is not UTF-8 (a lone surrogate) is written ``\\xNN`` (``valid_text``):
+    printed, it went out as the byte itself on stdout — 0x9b is CSI, an escape
+    sequence's start, to a terminal reading 8-bit controls — and as ``\\udc9b``
+    on stderr."""
+    return valid_text(text).translate(_TERM_UNSAFE)
 
 
 def one_line(text: str) -> str:
