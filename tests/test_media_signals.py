@@ -213,6 +213,23 @@ def test_a_file_name_not_utf8_is_printed_as_escapes_not_its_bytes(tmp_path):
         assert "a\\x9b31mX.jpg: " in out and "\udc9b" not in out and "\\udc9b" not in out
 
 
+def test_a_vpdq_interval_that_is_no_number_is_an_error_naming_it(tmp_path, monkeypatch):
+    """RASD_VPDQ_SECONDS_PER_HASH=abc was a float() traceback at the first video
+    `rasd hash` met; nan hashed every frame. `rasd hash` says which variable
+    before any file is read (0, every frame, is a value)."""
+    from rasd.cli import app
+    from rasd.detect.media.signals.vpdq import seconds_per_hash_default
+
+    monkeypatch.setenv("RASD_VPDQ_SECONDS_PER_HASH", "0")
+    assert seconds_per_hash_default() == 0
+    for value in ("abc", "nan", "-1", "inf"):
+        monkeypatch.setenv("RASD_VPDQ_SECONDS_PER_HASH", value)
+        with pytest.raises(ValueError, match=f"RASD_VPDQ_SECONDS_PER_HASH={value!r}"):
+            seconds_per_hash_default()
+        r = CliRunner().invoke(app, ["hash", str(POSTER)])
+        assert r.exit_code == 2 and r.stdout == "" and "RASD_VPDQ_SECONDS_PER_HASH" in r.stderr
+
+
 def test_tlsh_documents_and_minhash_text(tmp_path):
     rng = np.random.default_rng(7)
     words = [f"w{int(x)}" for x in rng.integers(0, 500, 1500)]

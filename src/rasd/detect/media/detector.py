@@ -143,7 +143,10 @@ class MediaDetector(Detector):
     def version(self) -> str:
         # read first by `rasd scan` to set a detector up: a RASD_MEDIA_* limit
         # that is no number is said there (ValueError), not met at the first file
+        from rasd.detect.media.signals.vpdq import seconds_per_hash_default
+
         Limits.from_env()
+        seconds_per_hash_default()
         return VERSION
 
     def bind(self, store: Store) -> None:

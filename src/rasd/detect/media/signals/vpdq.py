@@ -60,7 +60,19 @@ class Frame:
 
 
 def seconds_per_hash_default() -> float:
-    return float(os.environ.get("RASD_VPDQ_SECONDS_PER_HASH", "1.0"))
+    """``RASD_VPDQ_SECONDS_PER_HASH`` (1.0; 0 hashes every frame). ValueError
+    naming it for a value that is no number of seconds, 0 or more: "abc" was a
+    bare float() traceback at the first video of `rasd hash`, and "nan" hashed
+    every frame as 0 does."""
+    v = os.environ.get("RASD_VPDQ_SECONDS_PER_HASH", "1.0")
+    try:
+        sph = float(v)
+    except ValueError:
+        sph = math.nan
+    if not 0 <= sph < math.inf:
+        raise ValueError(f"RASD_VPDQ_SECONDS_PER_HASH={v!r}: not a number of seconds, "
+                         "0 (every frame) or more")
+    return sph
 
 
 def hash_video(path: Any, limits: Limits, *, seconds_per_hash: float | None = None,
