@@ -891,6 +891,18 @@ def test_bank_import_of_a_device_says_so(tmp_path):
     assert r.exit_code == 2 and "none.csv: no such file" in r.stderr, r.output
 
 
+def test_bank_import_of_an_unknown_type_is_an_error(tmp_path):
+    """`rasd bank import NAME FILE --type nope` was the registry's ValueError
+    traceback."""
+    cli = _cli(tmp_path / "x.db")
+    f = tmp_path / "l.txt"
+    f.write_text(f"{1:032x}\n")
+    assert cli("bank", "create", "a").exit_code == 0
+    r = cli("bank", "import", "a", str(f), "--type", "nope")
+    assert r.exit_code == 2 and r.stderr.startswith("rasd: error: unknown signal type 'nope'")
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
 def test_bank_export_to_a_terminal_escapes_control_characters(tmp_path, monkeypatch):
     """A label is a partner's text: `rasd bank export NAME` on a terminal wrote
     its escape sequences (a retitled window, a U+202E) as they were. Shown

@@ -857,7 +857,10 @@ def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
         fmt = sniff_format(text)
     if signal_type:
         signal_type = sig.resolve_alias(signal_type)
-        sig.get(signal_type)  # validates the name
+        try:
+            sig.get(signal_type)  # validates the name
+        except ValueError as e:  # (`bank import --type nope` was its traceback)
+            raise BankError(str(e)) from None
     where = valid_text(str(path))
     # one search of the whole text (none where it is ASCII, which a str knows):
     # a file that holds no byte that is not UTF-8, as most do, has its lines
