@@ -901,6 +901,13 @@ def test_bank_import_of_an_unknown_type_is_an_error(tmp_path):
     r = cli("bank", "import", "a", str(f), "--type", "nope")
     assert r.exit_code == 2 and r.stderr.startswith("rasd: error: unknown signal type 'nope'")
     assert r.exception is None or isinstance(r.exception, SystemExit)
+    # nor do `bank tombstone`, `bank signal` (a "²" was int()'s ValueError there)
+    for args in (["tombstone", "a", f"{1:032x}", "--type", "nope"],
+                 ["signal", "a", f"{1:032x}", "--type", "nope", "--set", "active"]):
+        r = cli("bank", *args)
+        assert r.exit_code == 2 and "unknown signal type 'nope'" in r.stderr, r.output
+    r = cli("bank", "tombstone", "a", "²")
+    assert r.exit_code == 2 and r.stderr == "rasd: error: bank 'a' holds no signal '²'\n"
 
 
 def test_bank_export_to_a_terminal_escapes_control_characters(tmp_path, monkeypatch):

@@ -1195,14 +1195,19 @@ def find_signals(store: Store, bank: str, signal: str, signal_type: str | None =
     b = get_bank(store, bank)
     bs = M.bank_signals
     with store.connect() as c:
-        if signal.isdigit() and len(signal) < 12:
+        # ASCII digits: "²" is a digit to str.isdigit and int() refuses it (a
+        # ValueError traceback)
+        if signal.isascii() and signal.isdigit() and len(signal) < 12:
             rows = c.execute(select(bs.c.id).where(and_(bs.c.bank_id == b.id,
                                                         bs.c.id == int(signal)))).all()
             return [r[0] for r in rows]
         types = [sig.resolve_alias(signal_type)] if signal_type else list(sig.registry())
         ids: list[int] = []
         for t in types:
-            st = sig.get(t)
+            try:
+                st = sig.get(t)
+            except ValueError as e:  # `bank tombstone --type nope`: its traceback
+                raise BankError(str(e)) from None
             try:
                 key = st.key(st.normalize(signal))
             except ValueError:
