@@ -19,13 +19,15 @@ POSTER = (Path(__file__).resolve().parents[1] / "src" / "rasd" / "data" / "demo"
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: ClassVar[dict[str, tuple[int, dict[str, str], bytes]]] = {}
+    # a Content-Length sent instead of the body's (a hostile server's header)
+    length_override: ClassVar[dict[str, str]] = {}
 
     def do_GET(self) -> None:
         status, headers, body = self.routes.get(self.path, (404, {}, b"nope"))
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", self.length_override.get(self.path, str(len(body))))
         self.end_headers()
         self.wfile.write(body)
 
@@ -53,6 +55,7 @@ def server():
         "/loop": (302, {"Location": "/loop"}, b""),
         "/%C3%A4.jpg": (200, {"Content-Type": "image/jpeg"}, POSTER),
         "/redirect-bad-port": (302, {"Location": "http://127.0.0.1:99999/x.jpg"}, b""),
+        "/length-superscript": (200, {"Content-Type": "image/jpeg"}, POSTER),
     }
     yield base
     srv.shutdown()
@@ -122,6 +125,9 @@ def test_hostile_urls_are_fetch_errors(server, tmp_path):
         with pytest.raises(FetchError, match=why):
             fetch(url, tmp_path, TEST)
     assert Path(fetch(server + "/ä.jpg", tmp_path, TEST)["path"]).read_bytes() == POSTER
+    # a Content-Length of "\xb2" ("²" as Latin-1 reads it) was int()'s ValueError
+    _Handler.length_override["/length-superscript"] = "\xb2"
+    assert fetch(server + "/length-superscript", tmp_path, TEST)["size"] == len(POSTER)
 
 
 def test_fetch_pending_goes_on_past_a_url_it_cannot_read(server, sqlite_store, tmp_path):

@@ -145,7 +145,9 @@ def fetch(url: str, dest_dir: Path, policy: FetchPolicy | None = None) -> dict[s
             if not (ctype.startswith(ALLOWED_TYPES) or ctype in GENERIC_TYPES):
                 raise FetchError(f"refused content type {ctype or 'none'!r}")
             clen = resp.getheader("Content-Length")
-            if clen and clen.isdigit() and int(clen) > pol.max_bytes:
+            # ASCII digits: a header is read as Latin-1, and "\xb2" ("²") is a digit
+            # to str.isdigit that int() refuses (a ValueError traceback)
+            if clen and clen.isascii() and clen.isdigit() and int(clen) > pol.max_bytes:
                 raise FetchError(f"Content-Length {clen} exceeds {pol.max_bytes} bytes")
             dest_dir.mkdir(parents=True, exist_ok=True)
             tmp = dest_dir / f".part-{os.getpid()}-{time.monotonic_ns()}"
