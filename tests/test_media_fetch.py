@@ -56,6 +56,7 @@ def server():
         "/%C3%A4.jpg": (200, {"Content-Type": "image/jpeg"}, POSTER),
         "/redirect-bad-port": (302, {"Location": "http://127.0.0.1:99999/x.jpg"}, b""),
         "/length-superscript": (200, {"Content-Type": "image/jpeg"}, POSTER),
+        "/redirect-bad-url": (302, {"Location": "http://[::1/x.jpg"}, b""),
     }
     yield base
     srv.shutdown()
@@ -121,7 +122,8 @@ def test_hostile_urls_are_fetch_errors(server, tmp_path):
                      ("http://127.0.0.1:abc/x.jpg", "not a URL"),
                      ("http://" + "a" * 70 + ".com/x.jpg", "not a host name"),
                      ("http://exa\u202emple.com/x.jpg", "not a host name"),
-                     (server + "/redirect-bad-port", "not a URL")):
+                     (server + "/redirect-bad-port", "not a URL"),
+                     (server + "/redirect-bad-url", "not a URL in a redirect")):
         with pytest.raises(FetchError, match=why):
             fetch(url, tmp_path, TEST)
     assert Path(fetch(server + "/ä.jpg", tmp_path, TEST)["path"]).read_bytes() == POSTER

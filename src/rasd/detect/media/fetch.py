@@ -137,7 +137,11 @@ def fetch(url: str, dest_dir: Path, policy: FetchPolicy | None = None) -> dict[s
                 loc = resp.getheader("Location")
                 if not loc:
                     raise FetchError(f"redirect without Location from {current[:200]}")
-                current = urljoin(current, loc)
+                try:
+                    current = urljoin(current, loc)
+                except ValueError as e:  # "http://[::1/x": the server's, a traceback
+                    raise FetchError(f"not a URL in a redirect from {current[:200]}: "
+                                     f"{loc[:200]!r} ({e})") from None
                 continue
             if resp.status != 200:
                 raise FetchError(f"HTTP {resp.status} for {current[:200]}")
