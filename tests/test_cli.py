@@ -1353,16 +1353,21 @@ def test_accounts_list(demo_db):
 
 
 def test_accounts_list_prints_names_escaped(tmp_path):
+    """A name's line breaks are escaped, U+2028 and U+2029 (LINE and PARAGRAPH
+    SEPARATOR) too: a program that splits lines as Unicode does (Python's
+    str.splitlines) read a name holding one as a second, forged row."""
     db = str(tmp_path / "e.db")
     f = tmp_path / "t.jsonl"
+    name = "A\tB\x1b[31m\nFAKE\u2028x:1\t@forged\u2029"
     f.write_text(json.dumps({"data": [{"id": "1", "text": "hi", "author_id": "5"}],
                              "includes": {"users": [{"id": "5", "username": "u5",
-                                                     "name": "A\tB\x1b[31m\nFAKE"}]}}) + "\n")
+                                                     "name": name}]}}) + "\n")
     assert runner.invoke(app, ["--db", db, "ingest", str(f)]).exit_code == 0
     r = runner.invoke(app, ["--db", db, "accounts", "list"])
     row = r.output.splitlines()[1].split("\t")
-    assert len(r.output.splitlines()) == 2 and len(row) == 6
-    assert "\x1b" not in r.output and row[2] == "A\\tB\\x1b[31m\\nFAKE"
+    assert len(r.output.splitlines()) == 2 and len(row) == 6, r.output
+    assert "\x1b" not in r.output
+    assert row[2] == "A\\tB\\x1b[31m\\nFAKE\\u2028x:1\\t@forged\\u2029"
 
 
 def test_show_names_the_account_a_csv_repost_names_not_a_post(demo_db):

@@ -14,9 +14,12 @@ import unicodedata
 
 from rasd.jsonread import map_leaves
 
-# Control characters (C0 but tab and newline, DEL, C1) and bidirectional overrides.
+# Control characters (C0 but tab and newline, DEL, C1), bidirectional overrides,
+# and LINE and PARAGRAPH SEPARATOR (U+2028, U+2029): line breaks to Unicode (and
+# to str.splitlines), with which a name forged a row of a listing read so.
 _TERM_UNSAFE = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0))}
-_TERM_UNSAFE.update({c: f"\\u{c:04x}" for c in (*range(0x202a, 0x202f), *range(0x2066, 0x206a))})
+_TERM_UNSAFE.update({c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202a, 0x202f),
+                                               *range(0x2066, 0x206a))})
 
 
 def term_safe(text: str) -> str:
