@@ -455,3 +455,25 @@ def test_an_argument_that_is_not_utf8_is_an_error_naming_it(tmp_path):
     # a file named so is read as it is: the argument is the file's name
     r = runner.invoke(app, ["hash", str(tmp_path / "\udcff.jpg")])
     assert r.exit_code == 1 and "no such file" in r.stdout, r.output
+
+
+@pytest.mark.parametrize("var, value", [
+    ("RASD_PDQ_MIN_QUALITY", "abc"), ("RASD_PDQ_MIN_QUALITY", "101"),
+    ("RASD_PDQ_MIH_THRESHOLD", "1e6"), ("RASD_PDQ_NFLIP", "99"), ("RASD_FLOOD_MAX", "0"),
+    ("RASD_FLOOD_WINDOW_S", "-1"), ("RASD_MAX_LIST_BYTES", "1.5")])
+def test_a_tuning_variable_set_to_what_it_cannot_take_is_one_line_naming_it(
+        tmp_path, monkeypatch, var, value):
+    """These were read by a bare int() when their module was imported: a
+    ValueError traceback out of `rasd match`, `hash` or `lists import`,
+    naming neither the variable nor what it takes (and 0, -1 or 101 taken)."""
+    photo = next((DEMO / "telegram" / "photos").glob("*.jpg"))
+    args = (["lists", "import", str(DEMO / "lists" / "demo_un_format.xml")]
+            if var == "RASD_MAX_LIST_BYTES" else ["match", str(photo)])
+    ok = _rasd(str(tmp_path / "x.db"), *args)  # (unset: the command runs)
+    assert ok.returncode == 0, ok.stderr
+    monkeypatch.setenv(var, value)
+    r = _rasd(str(tmp_path / "x.db"), *args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"rasd: error: {var}='{value}': not a whole number from ")

@@ -255,6 +255,8 @@ def test_cli(sqlite_store, tmp_path, monkeypatch):
     for cmd in (["lists", "import"], ["finance", "extract"]):  # (a directory was "no such file")
         r = runner.invoke(app, ["--db", db, *cmd, str(tmp_path)])
         assert r.exit_code == 2 and f"{tmp_path}: a directory, not a" in r.stderr, r.output
+    r = runner.invoke(app, ["--db", db, "lists", "import", "/dev/null"])  # (was "no such file")
+    assert r.exit_code == 2 and "/dev/null: not a regular file" in r.stderr, r.output
 
     r = runner.invoke(app, ["--db", db, "scan", "-d", "finance", "-d", "finance_account"])
     assert r.exit_code == 0, r.output

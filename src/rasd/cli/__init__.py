@@ -39,6 +39,7 @@ class _Group(TyperGroup):
         # import`, `clusters build` … printed SQLAlchemy's whole trace
         import logging
 
+        from rasd.envvars import EnvError
         from rasd.store.db import is_store_error
 
         # psycopg logs, through Python's last-resort handler, that it ignored an
@@ -59,6 +60,8 @@ class _Group(TyperGroup):
             # it may not read: the words say only what the system said.)
             common.fail(f"permission denied: {e.filename}" if e.filename
                         else f"permission denied: {e}", code=1)
+        except EnvError as e:  # a tuning variable set to what it cannot take
+            common.fail(str(e))
         except Exception as e:
             if (bad := _not_utf8_argument(args, e)) is not None:
                 common.fail(f"the argument '{bad}' is not UTF-8 text (a byte that is not "

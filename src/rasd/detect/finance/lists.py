@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,9 +29,10 @@ from sqlalchemy import delete, func, insert, select
 from rasd.detect.finance import schema as F
 from rasd.detect.finance.names import dominant_script, normalize
 from rasd.detect.finance.screen import identifier_norm
+from rasd.envvars import env_int
 from rasd.store.db import now, storable
 
-MAX_LIST_BYTES = int(os.environ.get("RASD_MAX_LIST_BYTES") or 1 << 30)
+MAX_LIST_BYTES = env_int("RASD_MAX_LIST_BYTES", 1 << 30, 1, 2**62)
 MAX_NAME_LEN = 1000
 FORMATS = ("un_xml", "ofac_csv", "eu_xml", "eu_csv", "ftm_json")
 DEFAULT_NAMES = {"un_xml": "un_sc", "ofac_csv": "ofac_sdn", "eu_xml": "eu_fsf",
@@ -543,8 +543,10 @@ def parse_file(path: Path, fmt: str | None = None,
                companions: list[Path] | None = None) -> ParsedList:
     path = Path(path)
     if not path.is_file():
-        raise ListFormatError(f"{path}: " + ("a directory, not a list file" if path.is_dir()
-                                             else "no such file"))
+        raise ListFormatError(f"{path}: " + (
+            "a directory, not a list file" if path.is_dir()
+            else "not a regular file (a device, a pipe); save it to a file first"
+            if path.exists() else "no such file"))
     _check_size(path)
     fmt = fmt or detect_format(path)
     if fmt not in PARSERS:

@@ -56,13 +56,14 @@ import numpy as np
 from sqlalchemy import Connection, and_, func, select
 
 from rasd.detect.media import schema as M
+from rasd.envvars import env_int
 from rasd.store import Store
 from rasd.store import schema as S
 from rasd.store.upsert import insert_ignore
 
-MIH_THRESHOLD = int(os.environ.get("RASD_PDQ_MIH_THRESHOLD", "1000000"))
+MIH_THRESHOLD = env_int("RASD_PDQ_MIH_THRESHOLD", 1_000_000, 0, 2**62)
 MIH_NHASH = 8
-MIH_NFLIP = int(os.environ.get("RASD_PDQ_NFLIP", "2"))
+MIH_NFLIP = env_int("RASD_PDQ_NFLIP", 2, 0, 8)  # (C(32, nflip) probes a substring)
 DEAD_FRACTION = 0.2
 CHUNK = 200_000
 VPDQ_FRAME_BITS = 20  # frame entries: id = signal_id << 20 | frame position

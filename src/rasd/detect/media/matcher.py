@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,12 +38,13 @@ from rasd.detect.media.index import (
     hex_to_codes,
     snapshot,
 )
+from rasd.envvars import env_int
 from rasd.model import Detection
 from rasd.store import Store
 from rasd.store.db import now
 
-FLOOD_MAX = int(os.environ.get("RASD_FLOOD_MAX", "50"))
-FLOOD_WINDOW_S = int(os.environ.get("RASD_FLOOD_WINDOW_S", "86400"))
+FLOOD_MAX = env_int("RASD_FLOOD_MAX", 50, 1, 2**62)
+FLOOD_WINDOW_S = env_int("RASD_FLOOD_WINDOW_S", 86400, 1, 100 * 365 * 86400)
 # a linear-scan bank is held in at most this many prepared parts (the bank as
 # prepared whole, then the signals each refresh added): past it, the added ones
 # are prepared again as one part

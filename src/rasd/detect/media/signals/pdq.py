@@ -8,18 +8,18 @@ implementations themselves differ by a few bits).
 
 from __future__ import annotations
 
-import os
 import re
 
 import numpy as np
 
 from rasd.detect.media.files import FileInfo, Limits, MediaError, load_image_rgb
 from rasd.detect.media.signals import SignalType, SignalValue
+from rasd.envvars import env_int
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 # Meta's guidance: PDQ hashes of quality below 50 are unreliable (flat, near-flat or
 # tiny images: black frames hash to all zeros); vPDQ drops such frames the same way.
-MIN_QUALITY = int(os.environ.get("RASD_PDQ_MIN_QUALITY", "50"))
+MIN_QUALITY = env_int("RASD_PDQ_MIN_QUALITY", 50, 0, 100)
 
 
 def bits_to_hex(bits: np.ndarray) -> str:
