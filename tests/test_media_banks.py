@@ -540,6 +540,29 @@ def test_a_csv_quote_left_open_is_an_error_not_rows_lost(store, tmp_path):
     assert B.import_file(store, "q", f).added == 2
 
 
+def test_a_csv_header_with_two_signal_columns_is_an_error(store, tmp_path):
+    """A header naming the signal (or type, status, quality) column twice
+    read the first and dropped the other's values without a word."""
+    B.create_bank(store, "d")
+    f = tmp_path / "dup.csv"
+    for head in ("signal_type,signal,signal,labels", "signal_type,md5,pdq,labels",
+                 "type,hash_type,signal,labels"):
+        f.write_text(f"{head}\nmd5,{1:032x},{2:032x},x\n")
+        with pytest.raises(B.BankError, match=r"dup.csv:1: the header has 2 .* columns \("):
+            B.import_file(store, "d", f)
+    assert B.get_bank(store, "d").counts == {}
+
+
+def test_a_csv_of_lone_cr_line_ends_is_read(store, tmp_path):
+    """Lines that end in a lone CR (classic Mac OS, Excel for Mac's old
+    "CSV") were refused: "new-line character seen in unquoted field"."""
+    B.create_bank(store, "cr")
+    f = tmp_path / "mac.csv"
+    f.write_bytes(b"signal_type,signal,labels\r" + b"".join(
+        b"md5,%032x,entity=e%d\r" % (i, i) for i in range(1, 4)))
+    assert B.import_file(store, "cr", f).added == 3
+
+
 def test_a_valid_file_is_searched_once_for_bytes_not_utf8(store, tmp_path, monkeypatch):
     """Whether a bank file holds bytes that are not UTF-8 is found by one
     search of its text (none where it is ASCII): a valid file's lines and

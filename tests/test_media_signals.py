@@ -168,6 +168,9 @@ def test_decompression_bomb_refused(tmp_path):
     assert p.stat().st_size < 10_000  # tiny file, 6M pixels
     fh = hash_path(p, ["pdq"], limits=Limits(max_image_pixels=1_000_000))
     assert "decompression bomb" in fh.errors["pdq"]
+    # (rasd's limit, not Pillow's threshold of twice it: "limit of 2000000 pixels")
+    assert fh.errors["pdq"] == ("decompression bomb refused: 6,250,000 pixels declared, over "
+                                "the limit of 1,000,000 (RASD_MEDIA_MAX_IMAGE_PIXELS)")
     ok = hash_path(p, ["pdq"])  # within the default limit it hashes
     assert "pdq" in ok.signals
 

@@ -899,7 +899,9 @@ def entries_of_text(text: str, path: Path, *, fmt: str = "auto",
     # strict: a quote never closed (a cut-off file, a stray '"' in a label) read
     # every later line into its cell to the end of the file, and their signals
     # were lost without a word; so was the text after a closing quote ('"a"b')
-    rows = _Rows(csv.reader(io.StringIO(text), strict=True))
+    # (newline=None: lines that end in a lone CR, classic Mac OS and Excel for
+    # Mac's old "CSV", were "new-line character seen in unquoted field")
+    rows = _Rows(csv.reader(io.StringIO(text, newline=None), strict=True))
     try:
         yield from _csv_entries(rows, where, signal_type, report, policy_map,
                                 clean=bad is None)
@@ -1048,6 +1050,14 @@ def _csv_entries(rows: Any, where: str, signal_type: str | None,
             lower = [c.lower().replace(" ", "_").replace("-", "_") for c in cells]
             looks_like_data = any(re.fullmatch(r"(t1)?[0-9a-f]{32,}", c) for c in lower)
             if any(c in SIGNAL_COLS for c in lower) and not looks_like_data:
+                for kind, cols in (("signal", SIGNAL_COLS), ("signal type", TYPE_COLS),
+                                   ("status", STATUS_COLS), ("quality", QUALITY_COLS)):
+                    named = [cells[i] for i, c in enumerate(lower) if c in cols]
+                    if len(named) > 1:  # (the values of all but the first were lost)
+                        raise BankError(f"{where}:{n}: the header has {len(named)} {kind} "
+                                        f"columns ({', '.join(map(repr, named))}): which one "
+                                        "to read is unknown; nothing imported (give each its "
+                                        "own file)")
                 header = lower
                 sig_i = next(i for i, c in enumerate(lower) if c in SIGNAL_COLS)
                 type_i = next((i for i, c in enumerate(lower) if c in TYPE_COLS), None)

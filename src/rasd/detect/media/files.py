@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,7 +219,12 @@ def load_image_rgb(path: Path, limits: Limits, *, draft: int | None = 512,
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise MediaError(f"decompression bomb refused: {e}") from None
+        # in rasd's words: Pillow's error names twice the limit set (its error
+        # threshold; the warning is at the limit), "limit of 100000000" for 50M
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        declared = f"{int(m.group(1)):,} pixels declared" if m else "its declared size"
+        raise MediaError(f"decompression bomb refused: {declared}, over the limit of "
+                         f"{limits.max_image_pixels:,} (RASD_MEDIA_MAX_IMAGE_PIXELS)") from None
     except UnidentifiedImageError:
         raise MediaError("not a decodable image (corrupt or unsupported format)") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
