@@ -413,3 +413,30 @@ def test_long_free_form_dates_and_codes_are_bounded_on_both_stores(store, tmp_pa
                                             "createdAt": ["2020-01-01" + "x" * 300]}}) + "\n")
     res = import_list(store, f, fmt="ftm_json", name="long")
     assert res.entities == 1
+
+
+def test_an_ofac_ent_num_twice_is_an_error_naming_both_lines(tmp_path, store):
+    """Two sdn.csv rows of one ent_num: the later replaced the earlier without a
+    word (its names and wallets lost), and the import said nothing."""
+    f = tmp_path / "sdn.csv"
+    f.write_text('7001,"ZUBAYDI, Khalid","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,'
+                 '-0- ,-0- \r\n'
+                 '7001,"OTHER, Name","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,'
+                 '-0- ,-0- \r\n')
+    with pytest.raises(ListFormatError, match=r"sdn.csv:2: field ent_num: 7001 occurs twice "
+                                              r"\(first on line 1\)"):
+        import_list(store, f, name="dup")
+    assert not [s for s in list_status(store) if s["list"] == "dup"]
+
+
+def test_references_alike_in_their_stored_200_characters_are_an_error(tmp_path, store):
+    """Two FtM ids alike in their first 200 characters (all the store keeps) were
+    the store's IntegrityError traceback out of `rasd lists import`."""
+    f = tmp_path / "long_ids.ftm.json"
+    f.write_text("".join(json.dumps({"id": "x" * 200 + tail, "schema": "Person",
+                                     "properties": {"name": [name]}}) + "\n"
+                         for tail, name in (("A", "Abc Def"), ("B", "Ghi Jkl"))))
+    with pytest.raises(ListFormatError, match=r"long_ids.ftm.json: reference 'x+' occurs "
+                                              r"twice \(in its first 200 characters"):
+        import_list(store, f, fmt="ftm_json", name="long_ids")
+    assert not [s for s in list_status(store) if s["list"] == "long_ids"]

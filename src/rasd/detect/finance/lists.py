@@ -248,6 +248,7 @@ def parse_ofac_csv(path: Path, companions: list[Path] | None = None) -> ParsedLi
     given or found beside it. Aliases and digital-currency addresses are read
     from the Remarks column (and the companions where present)."""
     ents: dict[str, ListEntity] = {}
+    first_line: dict[str, int] = {}  # ent_num -> the line it was read from
     for line, row in _read_csv_rows(path):
         if not row or all(not c.strip(" \t\r\n\x1a") for c in row):
             continue  # blank lines and the DOS end-of-file mark OFAC files end with
@@ -257,6 +258,10 @@ def parse_ofac_csv(path: Path, companions: list[Path] | None = None) -> ParsedLi
         uid = row[0].strip()
         if not uid.isdigit():
             raise ListFormatError(f"{path}:{line}: field ent_num: not a number: {uid[:40]!r}")
+        if uid in first_line:  # the later row replaced the earlier one without a word
+            raise ListFormatError(f"{path}:{line}: field ent_num: {uid} occurs twice (first on "
+                                  f"line {first_line[uid]})")
+        first_line[uid] = line
         name = _ofac_value(row[1])
         if not name:
             raise ListFormatError(f"{path}:{line}: field SDN_Name is empty")
@@ -611,9 +616,14 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
             chunk = parsed.entities[chunk_start:chunk_start + 500]
             rows = []
             for e in chunk:
-                if e.list_ref in seen_refs:
-                    raise ListFormatError(f"{path}: reference {e.list_ref!r} occurs twice")
-                seen_refs.add(e.list_ref)
+                # the reference as stored (its first 200 characters): two that differ
+                # only further on were the store's IntegrityError traceback
+                if e.list_ref[:200] in seen_refs:
+                    raise ListFormatError(
+                        f"{path}: reference {e.list_ref[:200]!r} occurs twice" + (
+                            " (in its first 200 characters, all that is stored)"
+                            if len(e.list_ref) > 200 else ""))
+                seen_refs.add(e.list_ref[:200])
                 rows.append({"list_id": list_id, "list_ref": e.list_ref[:200],
                              "schema": e.schema, "caption": e.caption,
                              "programmes": e.programmes, "listed_on": _cut(e.listed_on, 40),
