@@ -390,3 +390,29 @@ def _list_file(tmp_path):
     p = tmp_path / "syn.json"
     p.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in LIST), encoding="utf-8")
     return p
+
+
+def test_a_list_or_region_the_user_misspelt_is_an_error(sqlite_store, tmp_path, monkeypatch):
+    """`rasd screen --list nope` said "no designation list imported" (status 1)
+    though lists were, and `--list syn --list nope` screened syn alone without a
+    word; `rasd finance extract --region TUR` (or '', ZZ) read no national number
+    without a word (libphonenumber refuses the region, extract passed over it)."""
+    from rasd.cli import app, common
+
+    db = str(tmp_path / "rasd.db")
+    monkeypatch.setattr(common.STATE, "store", None)
+    runner = CliRunner()
+    _seed(sqlite_store, tmp_path)
+    for lists in (["--list", "nope"], ["--list", "syn", "--list", "nope"]):
+        r = runner.invoke(app, ["--db", db, "screen", "Khalid al-Qaswari", *lists])
+        assert r.exit_code == 2, r.output
+        assert "--list 'nope': no list of that name; imported: syn" in r.stderr, r.output
+    r = runner.invoke(app, ["--db", db, "screen", "Khalid al-Qaswari", "--list", "syn"])
+    assert r.exit_code == 0 and "1 match" in r.stdout, r.output
+    line = "send money to 0532 123 45 67 via whatsapp\n"
+    for bad in ("TUR", "", "ZZ"):
+        r = runner.invoke(app, ["--db", db, "finance", "extract", "--region", bad], input=line)
+        assert r.exit_code == 2, r.output
+        assert f"--region {bad!r}: not a region code" in r.stderr, r.output
+    r = runner.invoke(app, ["--db", db, "finance", "extract", "--region", "tr"], input=line)
+    assert r.exit_code == 0 and '"+905321234567"' in r.stdout, r.output

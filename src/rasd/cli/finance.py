@@ -81,9 +81,17 @@ def register(app: typer.Typer) -> None:
 
           rasd finance extract notes.txt --region TR --region DE
         """
+        import phonenumbers
+
         from rasd.detect.finance.indicators import extract
 
         regions = (None, *[r.upper() for r in region or []])
+        # libphonenumber's matcher refuses a region it does not know, and extract passes
+        # over it: --region TUR (or turkey, '') read no national number, without a word
+        bad = [r for r in region or [] if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
+        if bad:
+            fail(f"--region {bad[0]!r}: not a region code libphonenumber knows (two "
+                 "letters, ISO 3166-1: TR, DE, SY …)")
         out = sys.stdout
         for ident, text in _read_items(src):
             inds = extract(text, phone_regions=regions)
@@ -279,6 +287,14 @@ def register(app: typer.Typer) -> None:
         if not names and file is None:
             fail("give a NAME or --file; see `rasd screen --help`")
         store = get_store()
+        if list_:  # a misspelt --list screened against nothing (or only the others) silently
+            from rasd.detect.finance.lists import list_names
+
+            known = list_names(store)
+            bad = [x for x in list_ if x not in known]
+            if bad:
+                fail(f"--list {bad[0]!r}: no list of that name; imported: "
+                     + (", ".join(known) or "none (rasd lists import FILE)"))
         scr = Screener.load(store, list_) if list_ else get_screener(store)
         if not scr.entries and not scr.identifiers:
             fail("no designation list imported; run `rasd lists import FILE` first", code=1)

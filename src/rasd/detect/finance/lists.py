@@ -670,6 +670,12 @@ def script_group(script: str | None) -> str:
     return script if script in SHOWN_SCRIPTS else "other"
 
 
+def list_names(store: Any) -> list[str]:
+    """The names of the imported lists, sorted."""
+    with store.connect() as c:
+        return [n for (n,) in c.execute(select(F.fin_lists.c.name).order_by(F.fin_lists.c.name))]
+
+
 def list_status(store: Any) -> list[dict[str, Any]]:
     with store.connect() as c:
         rows = c.execute(select(F.fin_lists).order_by(F.fin_lists.c.name)).mappings().all()
