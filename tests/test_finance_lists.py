@@ -440,3 +440,22 @@ def test_references_alike_in_their_stored_200_characters_are_an_error(tmp_path, 
                                               r"twice \(in its first 200 characters"):
         import_list(store, f, fmt="ftm_json", name="long_ids")
     assert not [s for s in list_status(store) if s["list"] == "long_ids"]
+
+
+def test_a_utf8_csv_with_a_stray_byte_is_an_error_not_latin1(tmp_path, store):
+    """An EU CSV export (UTF-8) with one byte that is not UTF-8 was read whole as
+    Latin-1: every Arabic name mojibake, never matched, and the import said
+    nothing. A Latin-1 file (OFAC's legacy encoding) is still read as Latin-1."""
+    f = tmp_path / "eu.csv"
+    f.write_bytes("fileGenerationDate;Entity_LogicalId;Entity_SubjectType;NameAlias_WholeName\n"
+                  "2024-01-01;101;person;خالد القسواري\n".encode()
+                  + b"2024-01-01;102;person;Ab\xffc\n")
+    with pytest.raises(ListFormatError, match=r"eu.csv:3: not UTF-8 \(byte 0xff\), though "
+                                              r"the file is UTF-8 elsewhere"):
+        import_list(store, f, name="eu_bad")
+    assert not [s for s in list_status(store) if s["list"] == "eu_bad"]
+    latin = tmp_path / "sdn.csv"
+    latin.write_bytes(b'1,"M\xfcller, Hans","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,'
+                      b'-0- ,-0- \r\n')
+    import_list(store, latin, name="latin")
+    assert Screener.load(store, ["latin"]).entries[0].name == "Müller, Hans"

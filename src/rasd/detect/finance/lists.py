@@ -223,8 +223,17 @@ def _read_csv_rows(path: Path, *, delimiter: str = ",") -> Iterator[tuple[int, l
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")  # OFAC's legacy files are Latin-1
+    except UnicodeDecodeError as exc:
+        # OFAC's legacy files are Latin-1; but a UTF-8 file (the EU's CSV export) with
+        # one stray byte was read whole as Latin-1, every Arabic or Cyrillic name in it
+        # mojibake that screening never matched, and the import said nothing
+        if any(ord(ch) > 0x7F and ch != "\ufffd" for ch in raw.decode("utf-8", "replace")):
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise ListFormatError(
+                f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}), though the file is "
+                "UTF-8 elsewhere: a file of mixed encodings; repair or download it "
+                "again") from exc
+        text = raw.decode("latin-1")
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
     try:
         for row in reader:
