@@ -480,3 +480,16 @@ def test_an_entity_of_many_aliases_is_read_in_linear_time(tmp_path):
     # one primary, the caption's name (of the line that first gave the entity)
     assert [n for n, k in e.names if k == "primary"] == ["N0000007 x"]
     assert e.names[-1] == ("Late Alias", "alias")
+
+
+@pytest.mark.parametrize("bad, says", [("", "--name: empty"), ("  ", "--name: empty"),
+                                       ("a\nb", "at most 100 printable"),
+                                       ("n" * 101, "at most 100 printable")])
+def test_a_blank_or_unprintable_list_name_is_refused(files, store, bad, says):
+    """`--name ""` (an unset shell variable) took the format's default name and
+    replaced that list without a word; a name over its column was PostgreSQL's
+    traceback; a line break in one forged lines of `rasd lists status`."""
+    import_list(store, files / "un.xml")
+    with pytest.raises(ListFormatError, match=says):
+        import_list(store, files / "un.xml", name=bad)
+    assert [s["list"] for s in list_status(store)] == ["un_sc"]

@@ -606,6 +606,17 @@ def import_list(store: Any, path: Path | str, *, fmt: str | None = None,
                 ) -> ImportResult:
     """Parse ``path`` and store it as list ``name`` (replacing an earlier import)."""
     path = Path(path)
+    if name is not None:
+        # --name "" (an unset shell variable) took the format's default name and
+        # replaced that list; a name over the column's 100 characters was PostgreSQL's
+        # "value too long" traceback; one with a line break or escape forged lines
+        # of `lists status` and could not be given to `screen --list` as printed
+        if not name.strip():
+            raise ListFormatError("--name: empty; give a list name, or leave --name out for "
+                                  "the format's default")
+        if len(name) > 100 or any(not ch.isprintable() for ch in name):
+            raise ListFormatError(f"--name {name[:40]!r}: a list name is at most 100 printable "
+                                  "characters")
     parsed = parse_file(path, fmt, companions)
     list_name = name or DEFAULT_NAMES[parsed.format]
     if not parsed.entities:  # an empty or cut-short download replaced a list with nothing
