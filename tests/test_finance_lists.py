@@ -493,3 +493,25 @@ def test_a_blank_or_unprintable_list_name_is_refused(files, store, bad, says):
     with pytest.raises(ListFormatError, match=says):
         import_list(store, files / "un.xml", name=bad)
     assert [s["list"] for s in list_status(store)] == ["un_sc"]
+
+
+def test_a_companion_missing_unnamed_or_misplaced_is_an_error(files, store, tmp_path):
+    """A --companion that was missing or a directory was a FileNotFoundError or
+    IsADirectoryError traceback; one named neither alt, add nor comments, or given
+    with a list that is no OFAC CSV, was read as nothing without a word."""
+    sdn = tmp_path / "o" / "sdn.csv"
+    sdn.parent.mkdir()
+    sdn.write_text(OFAC_SDN)
+    names = tmp_path / "names.csv"
+    names.write_text(OFAC_ALT)
+    for comp, says in ((tmp_path / "nope.csv", "nope.csv: no such file"),
+                       (tmp_path, "a directory, not a companion file"),
+                       (names, "names.csv: cannot tell from its name which OFAC companion")):
+        with pytest.raises(ListFormatError, match=says):
+            import_list(store, sdn, companions=[comp], name="o")
+    with pytest.raises(ListFormatError, match="companion file is for an OFAC SDN CSV"):
+        import_list(store, files / "un.xml", companions=[names], name="o")
+    assert not list_status(store)
+    alt = tmp_path / "my_alt.csv"
+    alt.write_text(OFAC_ALT)
+    assert import_list(store, sdn, companions=[alt], name="o").names > 0

@@ -123,6 +123,16 @@ def detect_format(path: Path) -> str:
                           f"pass --format one of {', '.join(FORMATS)}")
 
 
+def _check_file(path: Path, what: str = "list file") -> None:
+    """A regular file of at most ``MAX_LIST_BYTES``, or a ``ListFormatError``."""
+    if not path.is_file():
+        raise ListFormatError(f"{path}: " + (
+            f"a directory, not a {what}" if path.is_dir()
+            else "not a regular file (a device, a pipe); save it to a file first"
+            if path.exists() else "no such file"))
+    _check_size(path)
+
+
 def _check_size(path: Path) -> None:
     size = path.stat().st_size
     if size > MAX_LIST_BYTES:
@@ -309,8 +319,14 @@ def parse_ofac_csv(path: Path, companions: list[Path] | None = None) -> ParsedLi
 
 
 def _ofac_companion(path: Path, ents: dict[str, ListEntity]) -> None:
-    _check_size(path)
+    # a --companion that was missing or a directory was a FileNotFoundError or
+    # IsADirectoryError traceback; one whose name said none of alt, add or comments
+    # (names.csv) was read as nothing, its aliases lost without a word
+    _check_file(path, "companion file")
     kind = path.name.lower()
+    if not any(k in kind for k in ("alt", "add", "comments")):
+        raise ListFormatError(f"{path}: cannot tell from its name which OFAC companion it is; "
+                              "name it alt.csv, add.csv or sdn_comments.csv")
     for line, row in _read_csv_rows(path):
         if not row or not row[0].strip().isdigit():
             continue
@@ -569,17 +585,15 @@ PARSERS = {"un_xml": parse_un_xml, "ofac_csv": parse_ofac_csv, "eu_xml": parse_e
 def parse_file(path: Path, fmt: str | None = None,
                companions: list[Path] | None = None) -> ParsedList:
     path = Path(path)
-    if not path.is_file():
-        raise ListFormatError(f"{path}: " + (
-            "a directory, not a list file" if path.is_dir()
-            else "not a regular file (a device, a pipe); save it to a file first"
-            if path.exists() else "no such file"))
-    _check_size(path)
+    _check_file(path)
     fmt = fmt or detect_format(path)
     if fmt not in PARSERS:
         raise ListFormatError(f"unknown list format {fmt!r}; one of {', '.join(FORMATS)}")
     if fmt == "ofac_csv":
         return parse_ofac_csv(path, companions)
+    if companions:  # (were passed over without a word)
+        raise ListFormatError(f"{companions[0]}: a companion file is for an OFAC SDN CSV, "
+                              f"and {path} is {fmt}")
     return PARSERS[fmt](path)
 
 
