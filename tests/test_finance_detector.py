@@ -416,3 +416,14 @@ def test_a_list_or_region_the_user_misspelt_is_an_error(sqlite_store, tmp_path, 
         assert f"--region {bad!r}: not a region code" in r.stderr, r.output
     r = runner.invoke(app, ["--db", db, "finance", "extract", "--region", "tr"], input=line)
     assert r.exit_code == 0 and '"+905321234567"' in r.stdout, r.output
+
+
+def test_links_min_accounts_past_the_store_integers_is_refused(tmp_path, monkeypatch):
+    """`finance links --min-accounts 99999999999999999999` was SQLite's
+    OverflowError traceback."""
+    from rasd.cli import app, common
+
+    monkeypatch.setattr(common.STATE, "store", None)
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "r.db"), "finance", "links",
+                                 "--min-accounts", str(2**64)])
+    assert r.exit_code == 2 and "Invalid value for '--min-accounts'" in r.output, r.output

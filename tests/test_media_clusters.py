@@ -536,3 +536,35 @@ def test_the_cli_says_a_capped_bucket(tmp_path, monkeypatch):
     finally:
         if common.STATE.store is not None:
             common.STATE.store.close()
+
+
+def test_cluster_options_out_of_range_are_refused(tmp_path, monkeypatch):
+    """`clusters build --min-size 0` (or 1) stored every lone post as a cluster of
+    one, replacing the clusters there were; `clusters list --min-accounts` past
+    SQLite's integers was an OverflowError traceback."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+
+    db = str(tmp_path / "c.db")
+    st = Store.open(db)
+    _add_posts(st, POSTS)
+    st.close()
+    monkeypatch.setattr(common.STATE, "db", None)
+    monkeypatch.setattr(common.STATE, "store", None)
+    try:
+        r = CliRunner().invoke(app, ["--db", db, "clusters", "build", "--json"])
+        assert r.exit_code == 0, r.output
+        before = json.loads(r.stdout)["clusters"]
+        for args in (["build", "--min-size", "1"], ["build", "--min-size", "-3"],
+                     ["build", "--min-chars", "-5"], ["list", "--min-accounts", "0"],
+                     ["list", "--min-accounts", str(2**64)]):
+            r = CliRunner().invoke(app, ["--db", db, "clusters", *args])
+            assert r.exit_code == 2 and f"Invalid value for '{args[1]}'" in r.output, r.output
+        r = CliRunner().invoke(app, ["--db", db, "clusters", "list", "--json"])
+        assert len(json.loads(r.stdout)) == before > 0
+    finally:
+        if common.STATE.store is not None:
+            common.STATE.store.close()

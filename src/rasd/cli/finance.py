@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from rasd.cli.common import (
+    INT_MAX,
     echo,
     echo_json,
     fail,
@@ -103,7 +104,8 @@ def register(app: typer.Typer) -> None:
 
     @fin.command("links")
     def links_cmd(
-        min_accounts: int = typer.Option(2, "--min-accounts", min=1,
+        # (a number past SQLite's integers was an OverflowError traceback)
+        min_accounts: int = typer.Option(2, "--min-accounts", min=1, max=INT_MAX,
                                          help="Only values seen by at least this many accounts."),
         type_: list[str] = typer.Option(None, "--type",
                                         help="wallet, iban, phone or payment_link (repeatable)."),

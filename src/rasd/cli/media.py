@@ -669,8 +669,12 @@ def register(app: typer.Typer) -> None:
     def clusters_build(
         threshold: float = typer.Option(0.7, "--threshold", help="Estimated Jaccard "
                                         "similarity of character 5-grams to join two posts."),
-        min_chars: int = typer.Option(40, "--min-chars", help="Ignore shorter texts."),
-        min_size: int = typer.Option(2, "--min-size", help="Smallest cluster kept."),
+        # (--min-size 0 or 1 stored every lone post as a "cluster" of one, replacing the
+        # clusters there were; -5 characters was taken as 0)
+        min_chars: int = typer.Option(40, "--min-chars", min=0, max=INT_MAX,
+                                      help="Ignore shorter texts."),
+        min_size: int = typer.Option(2, "--min-size", min=2, max=INT_MAX,
+                                     help="Smallest cluster kept."),
         since: str = typer.Option(None, "--since", metavar="ISO-TIME"),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -728,7 +732,8 @@ def register(app: typer.Typer) -> None:
     @clusters.command("list")
     def clusters_list(
         limit: int = typer.Option(20, "--limit", "-n", min=1, max=INT_MAX),
-        min_accounts: int = typer.Option(1, "--min-accounts"),
+        # (a number past SQLite's integers was an OverflowError traceback)
+        min_accounts: int = typer.Option(1, "--min-accounts", min=1, max=INT_MAX),
         json_: bool = typer.Option(False, "--json"),
     ) -> None:
         """The largest clusters (most accounts first), at most 10,000.
