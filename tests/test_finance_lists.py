@@ -515,3 +515,12 @@ def test_a_companion_missing_unnamed_or_misplaced_is_an_error(files, store, tmp_
     alt = tmp_path / "my_alt.csv"
     alt.write_text(OFAC_ALT)
     assert import_list(store, sdn, companions=[alt], name="o").names > 0
+
+
+def test_an_ftm_file_that_starts_with_a_bom_is_read(tmp_path, store):
+    """A UTF-8 byte order mark (saved by a Windows editor) was detected as FtM JSON
+    and then refused: "not JSON: UTF-8 byte order mark (BOM) is not supported"."""
+    f = tmp_path / "bom.ftm.json"
+    f.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "a", "schema": "Person", "properties": {
+        "name": ["Abc Def"]}}).encode() + b"\r\n")
+    assert import_list(store, f, name="bom").names == 1

@@ -483,6 +483,8 @@ def parse_ftm_json(path: Path) -> ParsedList:
         # read in bounded pieces: a line's length is known before it is held whole
         while line := fh.readline(FTM_MAX_LINE + 1):
             line_no += 1
+            if line_no == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]  # a UTF-8 BOM (Windows editors): orjson refused the file
             if len(line) > FTM_MAX_LINE:
                 raise ListFormatError(f"{path}:{line_no}: line over {FTM_MAX_LINE:,} bytes")
             if not line.strip():
