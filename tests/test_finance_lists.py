@@ -524,3 +524,17 @@ def test_an_ftm_file_that_starts_with_a_bom_is_read(tmp_path, store):
     f.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "a", "schema": "Person", "properties": {
         "name": ["Abc Def"]}}).encode() + b"\r\n")
     assert import_list(store, f, name="bom").names == 1
+
+
+def test_a_csv_list_cut_short_mid_row_leaves_the_list_as_it_was(files, store, tmp_path):
+    """A download cut short inside a row was read up to its last whole field: the
+    rows before it replaced the whole list, without a word."""
+    import_list(store, files / "ofac" / "sdn.csv", name="ofac")
+    cut = tmp_path / "sdn.csv"
+    cut.write_text(OFAC_SDN[:OFAC_SDN.index("7002")] + '7002,"NUSRAT AL-FUQARA FOUNDATION",-0- ,'
+                   '"SDGT] [FTO",-0- ,-0-')
+    with pytest.raises(ListFormatError, match=r"sdn.csv:2: the file ends inside this line"):
+        import_list(store, cut, name="ofac")
+    assert {s["list"]: s for s in list_status(store)}["ofac"]["entities"] == 2
+    cut.write_text(OFAC_SDN)  # whole, it ends with a line break and the DOS end-of-file mark
+    assert import_list(store, cut, name="ofac").entities == 2

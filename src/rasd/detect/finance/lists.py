@@ -257,6 +257,14 @@ def _read_csv_rows(path: Path, *, delimiter: str = ",") -> Iterator[tuple[int, l
                 "UTF-8 elsewhere: a file of mixed encodings; repair or download it "
                 "again") from exc
         text = raw.decode("latin-1")
+    # a download cut short mid-row was read up to its last whole field: 149 of
+    # OFAC's 14,966 entries replaced the list, the last one's remarks cut off, without
+    # a word. The lists end with a line break (OFAC's, then its DOS end-of-file mark)
+    end = text.rstrip(" \t\x1a")
+    if end and not end.endswith(("\n", "\r")):
+        raise ListFormatError(f"{path}:{end.count(chr(10)) + 1}: the file ends inside this "
+                              "line, with no line break: cut short? (a whole list ends with "
+                              "one; the list is left as it was)")
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
     try:
         for row in reader:
