@@ -538,3 +538,6 @@ def test_a_csv_list_cut_short_mid_row_leaves_the_list_as_it_was(files, store, tm
     assert {s["list"]: s for s in list_status(store)}["ofac"]["entities"] == 2
     cut.write_text(OFAC_SDN)  # whole, it ends with a line break and the DOS end-of-file mark
     assert import_list(store, cut, name="ofac").entities == 2
+    eu = (files / "eu.csv").read_text(encoding="utf-8").rstrip("\r\n")  # (the EU's last
+    (tmp_path / "eu.csv").write_text(eu, encoding="utf-8")  # byte is not known: read)
+    assert import_list(store, tmp_path / "eu.csv", name="eu").entities > 0
