@@ -159,10 +159,8 @@ def test_fetch_pending_sets_local_path(server, sqlite_store, tmp_path):
     assert Path(paths["a"]).read_bytes() == POSTER and paths["b"] is None
 
 
-def test_cli_media_fetch(server, tmp_path):
-    from typer.testing import CliRunner
-
-    from rasd.cli import app, common
+def _store_of_one_medium(server: str, tmp_path: Path) -> Path:
+    """A store file holding one medium to fetch, the server's poster."""
     from rasd.store import Store
 
     db = tmp_path / "f.db"
@@ -171,6 +169,15 @@ def test_cli_media_fetch(server, tmp_path):
         c.execute(S.media.insert().values(platform="x", media_key="a",
                                           url=server + "/poster.jpg", first_seen=now()))
     st.close()
+    return db
+
+
+def test_cli_media_fetch(server, tmp_path):
+    from typer.testing import CliRunner
+
+    from rasd.cli import app, common
+
+    db = _store_of_one_medium(server, tmp_path)
     common.STATE.store = None
     r = CliRunner().invoke(app, ["--db", str(db), "media", "fetch"])
     assert "fetched 0 of 1" in r.stdout and "not a public address" in r.output
@@ -188,14 +195,8 @@ def test_cli_media_fetch_bad_options(server, tmp_path):
     from typer.testing import CliRunner
 
     from rasd.cli import app, common
-    from rasd.store import Store
 
-    db = tmp_path / "f.db"
-    st = Store.open(str(db))
-    with st.begin() as c:
-        c.execute(S.media.insert().values(platform="x", media_key="a",
-                                          url=server + "/poster.jpg", first_seen=now()))
-    st.close()
+    db = _store_of_one_medium(server, tmp_path)
     for opts in (["--timeout", "-1"], ["--timeout", "nan"], ["--timeout", "1e308"],
                  ["--limit", "-1"], ["--max-bytes", "-5"]):
         common.STATE.store = None
