@@ -526,6 +526,22 @@ def test_an_ftm_file_that_starts_with_a_bom_is_read(tmp_path, store):
     assert import_list(store, f, name="bom").names == 1
 
 
+@pytest.mark.parametrize("prop, values", [("name", ["Ab Cd", 1]), ("alias", [["Ab Cd"]]),
+                                           ("passportNumber", [{"n": "X1"}])])
+def test_an_ftm_name_or_identifier_that_is_no_string_is_an_error(tmp_path, store, prop, values):
+    """FtM's values are strings; a number, a list or an object among a name's
+    or an identifier's values was passed over without a word (the rest of the
+    entity imported as if whole)."""
+    f = tmp_path / "odd.ftm.json"
+    f.write_text(json.dumps({"id": "a", "schema": "Person", "properties": {
+        "name": ["Ef Gh"], prop: values}}) + "\n")  # (prop "name" replaces the first)
+    k = len(values) - 1
+    with pytest.raises(ListFormatError, match=rf"odd.ftm.json:1: field properties.{prop}"
+                       rf"\[{k}\]: expected a string, got "):
+        import_list(store, f, name="odd")
+    assert "odd" not in {s["list"] for s in list_status(store)}
+
+
 def test_a_csv_list_cut_short_mid_row_leaves_the_list_as_it_was(files, store, tmp_path):
     """A download cut short inside a row was read up to its last whole field: the
     rows before it replaced the whole list, without a word."""

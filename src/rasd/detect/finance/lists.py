@@ -528,6 +528,17 @@ def _props(obj: dict[str, Any], where: str) -> dict[str, list[Any]]:
     return {k: v if isinstance(v, list) else [v] for k, v in props.items()}
 
 
+def _ftm_strings(props: dict[str, list[Any]], prop: str, where: str) -> list[str]:
+    """The values of FtM property ``prop``, each a string (ListFormatError
+    naming the value's place otherwise)."""
+    values = props.get(prop, [])
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise ListFormatError(f"{where}: field properties.{prop}[{i}]: expected a string, "
+                                  f"got {type(v).__name__}")
+    return values
+
+
 def _ftm_entity(path: Path, line_no: int, obj: dict[str, Any], ents: dict[str, ListEntity],
                 wallets: list, sanctions: list, parent: str | None = None) -> None:
     schema = obj.get("schema")
@@ -562,14 +573,14 @@ def _ftm_entity(path: Path, line_no: int, obj: dict[str, Any], ents: dict[str, L
         raise ListFormatError(f"{path}:{line_no}: field id: missing on a {schema}")
     e = ents.get(eid) or ListEntity(eid, kind, str(obj.get("caption") or eid))
     ents[eid] = e
+    # FtM's values are strings: another type is a damaged or hand-made file,
+    # named (a name of 1 or a list was passed over without a word)
     for prop, k in _FTM_NAME_PROPS:
-        for v in props.get(prop, []):
-            if isinstance(v, str):
-                e.add_name(v, k)
+        for v in _ftm_strings(props, prop, f"{path}:{line_no}"):
+            e.add_name(v, k)
     for prop, typ in _FTM_ID_PROPS.items():
-        for v in props.get(prop, []):
-            if isinstance(v, str):
-                e.identifiers.append((typ, v, None))
+        for v in _ftm_strings(props, prop, f"{path}:{line_no}"):
+            e.identifiers.append((typ, v, None))
     for p in props.get("programId", []) + props.get("program", []):
         if isinstance(p, str):
             e.add_programme(p)
