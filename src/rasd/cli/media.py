@@ -73,17 +73,15 @@ def _labels(values: list[str] | None) -> dict[str, Any]:
 
 
 def _limits_checked() -> None:
-    """Exit with an error naming it (status 2) where a ``RASD_MEDIA_*`` limit is
-    no positive number, or ``RASD_VPDQ_SECONDS_PER_HASH`` no number of seconds,
-    before any file is read."""
+    """Read the ``RASD_MEDIA_*`` limits and ``RASD_VPDQ_SECONDS_PER_HASH``
+    before any file is read: a value they cannot take is an ``EnvError``,
+    which the CLI says in one line naming it (status 2), not a reject of
+    every file."""
     from rasd.detect.media.files import Limits
     from rasd.detect.media.signals.vpdq import seconds_per_hash_default
 
-    try:
-        Limits.from_env()
-        seconds_per_hash_default()
-    except ValueError as e:
-        fail(str(e))
+    Limits.from_env()
+    seconds_per_hash_default()
 
 
 class _TermSafeOut:

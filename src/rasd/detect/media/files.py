@@ -10,7 +10,7 @@ message that names the file, so a batch reports it and goes on.
 from __future__ import annotations
 
 import hashlib
-import os
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rasd.envvars import env_number
 
 
 class MediaError(Exception):
@@ -39,24 +41,18 @@ class Limits:
     @classmethod
     def from_env(cls) -> Limits:
         """The limits, each ``RASD_MEDIA_<NAME>`` set overriding its default.
-        ValueError naming the variable for a value that is no positive number:
+        EnvError (a ValueError) naming the variable for a value that is no positive number:
         "abc" was a bare ``int()`` traceback that stopped `rasd hash` at its
         first file, and 0, -1 or nan refused every file, or none."""
         kw: dict[str, Any] = {}
         for f in cls.__dataclass_fields__:
-            name = "RASD_MEDIA_" + f.upper()
-            v = os.environ.get(name)
-            if v:
-                # as the field is declared: max_video_seconds is a float, though
-                # its default (4 * 3600) is an int and "1.5" was refused as one
-                kind = float if cls.__dataclass_fields__[f].type in ("float", float) else int
-                try:
-                    kw[f] = kind(v)
-                except ValueError:
-                    kw[f] = None
-                if kw[f] is None or not 0 < kw[f] < float("inf"):
-                    raise ValueError(f"{name}={v!r}: not a positive "
-                                     f"{'whole ' if kind is int else ''}number")
+            # as the field is declared: max_video_seconds is a float, though
+            # its default (4 * 3600) is an int and "1.5" was refused as one
+            kind = float if cls.__dataclass_fields__[f].type in ("float", float) else int
+            v = env_number("RASD_MEDIA_" + f.upper(), None, kind, lambda v: 0 < v < math.inf,
+                           f"not a positive {'whole ' if kind is int else ''}number")
+            if v is not None:
+                kw[f] = v
         return cls(**kw)
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ import numpy as np
 from rasd.detect.media.files import FileInfo, Limits, MediaError
 from rasd.detect.media.signals import HEX64, SignalType, SignalValue
 from rasd.detect.media.signals.pdq import hash_array
+from rasd.envvars import env_number
 from rasd.jsonread import expect_end, members, skip_ws, with_end
 
 FRAME_DISTANCE = 31
@@ -60,19 +60,12 @@ class Frame:
 
 
 def seconds_per_hash_default() -> float:
-    """``RASD_VPDQ_SECONDS_PER_HASH`` (1.0; 0 hashes every frame). ValueError
-    naming it for a value that is no number of seconds, 0 or more: "abc" was a
+    """``RASD_VPDQ_SECONDS_PER_HASH`` (1.0 where unset or empty; 0 hashes
+    every frame). EnvError (a ValueError) naming it for a value that is no number of seconds, 0 or more: "abc" was a
     bare float() traceback at the first video of `rasd hash`, and "nan" hashed
     every frame as 0 does."""
-    v = os.environ.get("RASD_VPDQ_SECONDS_PER_HASH", "1.0")
-    try:
-        sph = float(v)
-    except ValueError:
-        sph = math.nan
-    if not 0 <= sph < math.inf:
-        raise ValueError(f"RASD_VPDQ_SECONDS_PER_HASH={v!r}: not a number of seconds, "
-                         "0 (every frame) or more")
-    return sph
+    return env_number("RASD_VPDQ_SECONDS_PER_HASH", 1.0, float, lambda v: 0 <= v < math.inf,
+                      "not a number of seconds, 0 (every frame) or more")
 
 
 def hash_video(path: Any, limits: Limits, *, seconds_per_hash: float | None = None,
