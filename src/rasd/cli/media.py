@@ -27,6 +27,7 @@ from rasd.cli.common import (
     warn,
     when_text,
 )
+from rasd.paths import not_a_file
 
 MAX_FILES = 1_000_000
 
@@ -463,9 +464,9 @@ def register(app: typer.Typer) -> None:
             fail(f"--format {fmt!r}: use {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
         if file.is_dir():
             fail(f"{file}: is a folder, not a bank file (import its files one by one)")
-        if not file.is_file():  # (a device or a pipe was said to be "no such file")
-            fail(f"{file}: " + ("not a regular file (a device, a pipe); save it to a file "
-                                "first" if file.exists() else "no such file"))
+        why = not_a_file(file)  # (a device or a pipe was said to be "no such file")
+        if why is not None:
+            fail(f"{file}: {why}")
         pmap = _bank_errors(lambda: parse_policy_map(map_policy or []))
         store = get_store(create=True)
         try:

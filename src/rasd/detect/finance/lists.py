@@ -30,6 +30,7 @@ from rasd.detect.finance import schema as F
 from rasd.detect.finance.names import dominant_script, normalize
 from rasd.detect.finance.screen import identifier_norm
 from rasd.envvars import env_int
+from rasd.paths import not_a_file
 from rasd.store.db import now, storable
 
 MAX_LIST_BYTES = env_int("RASD_MAX_LIST_BYTES", 1 << 30, 1, 2**62)
@@ -125,11 +126,9 @@ def detect_format(path: Path) -> str:
 
 def _check_file(path: Path, what: str = "list file") -> None:
     """A regular file of at most ``MAX_LIST_BYTES``, or a ``ListFormatError``."""
-    if not path.is_file():
-        raise ListFormatError(f"{path}: " + (
-            f"a directory, not a {what}" if path.is_dir()
-            else "not a regular file (a device, a pipe); save it to a file first"
-            if path.exists() else "no such file"))
+    why = not_a_file(path, what)
+    if why is not None:
+        raise ListFormatError(f"{path}: {why}")
     _check_size(path)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rasd.jsonread import JSONInputError, parse_json
+from rasd.paths import not_a_file
 from rasd.store.db import storable
 
 MAX_LINE_BYTES = 1_000_000
@@ -29,8 +30,9 @@ def _open(path: str) -> TextIO:
     if path == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{path}: " + ("a directory, not a file" if p.is_dir() else "no such file"))
+    why = not_a_file(p)
+    if why is not None:
+        raise InputError(f"{path}: {why}")
     if p.suffix == ".gz":
         from rasd.ingest.base import open_decompressed
 
