@@ -1480,6 +1480,8 @@ def _line_resume(text: str, after: int, known: dict[int, tuple[int, str]],
     went past: a later point whose items reach one stops there without
     reading on (each item read once; the items of the point taken are read
     again). What the checks read is bounded by ``budget``."""
+    from rasd.ingest import resync
+
     for m in _RESUME.finditer(text, after + 1):
         start = m.start()
         if budget[0] < 0:
@@ -1493,7 +1495,7 @@ def _line_resume(text: str, after: int, known: dict[int, tuple[int, str]],
         if budget[0] < 0 or not (how == "end" or (how == "damaged" and end != start)):
             continue
         first = objs[0] if objs else _ITEM_DECODER.raw_decode(text, start)[0]
-        if isinstance(first, dict) and any("," not in key and ":" not in key for key in first):
+        if isinstance(first, dict) and resync.trusted(first):  # (the file resync's (i))
             objs, _, end, how, _ = _line_chain(text, start)  # (read again, each item kept)
             return start, objs, end, how
     return None
